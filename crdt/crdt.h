@@ -1,0 +1,300 @@
+/* crdt.h - a collaborative plain-text CRDT in pure C11.
+ *
+ * WHAT IT IS
+ *
+ * A crdt_doc is one replica of a text document. Every replica has a replica
+ * id ("agent"): a short byte string (1..CRDT_AGENT_MAX bytes) chosen by the
+ * caller. Every inserted or deleted character is one operation with the id
+ * (agent, seq), seq counting 0, 1, 2, ... per agent (the caller may choose the
+ * first seq, see crdt_doc_set_agent()). Local edits are made at positions
+ * counted in Unicode code points; the text is read as UTF-8.
+ *
+ * Replicas exchange updates: byte strings produced by crdt_doc_encode_*() and
+ * consumed by crdt_doc_apply(). Applying is idempotent and commutes between
+ * causally independent updates, so replicas that have applied the same set of
+ * operations hold the same text, whatever the order of delivery.
+ *
+ * ORDERING RULE
+ *
+ * Concurrent insertions at the same place are ordered by the rule of
+ * diamond-types / Eg-walker ("yjsmod"): every inserted character remembers
+ * its left origin (the visible character just before it when it was typed,
+ * or the document start) and its right origin (the item, visible or
+ * tombstone, just after it at that time, or the document end). A remote
+ * insert is integrated between its origins with YATA's scan, modified so that
+ * an item whose origins span the new item's origins is skipped over
+ * ("FugueMax" behaviour), and exact ties are broken by comparing agent names
+ * bytewise (then seq). We implement this rule because it never interleaves
+ * concurrently typed runs (a word typed left to right stays whole, as does
+ * one typed right to left), and because it is the rule the shared
+ * conformance vectors and git-derived traces were generated with, so a
+ * replica of this library orders concurrent inserts exactly as diamond-types
+ * and the Eg-walker reference do. Deleted characters stay as tombstones in
+ * run-length encoded runs (one run per stretch of consecutive characters of
+ * one insert operation with the same deleted state); their text is dropped
+ * from encoded state.
+ *
+ * CAUSALITY
+ *
+ * An operation depends only on the ids it references: an insert on its two
+ * origins, a delete on the character it deletes. An update that references
+ * an id the replica lacks is refused with CRDT_EMISSING, naming the first
+ * missing id, and the replica is left untouched. Operations already known
+ * (same id) are skipped, which makes apply idempotent. A version
+ * (crdt_version) is the set of ids a replica has, kept as runs of seqs per
+ * agent; it can be encoded to bytes and sent to a peer, which answers with
+ * crdt_doc_encode_since() (everything the version does not contain).
+ *
+ * WHAT IT DOES NOT DO
+ *
+ * No I/O, no clock, no randomness, no global state, no threads. It does not
+ * authenticate updates nor check that a peer only uses its own agent name: a
+ * peer can forge operations of any agent. Formatting, cursors and undo are
+ * out of scope.
+ *
+ * MEMORY AND THREADS
+ *
+ * All memory comes from the allocator given to crdt_doc_new() or
+ * crdt_version_new() (libc malloc/realloc/free when NULL). Every call that
+ * allocates returns CRDT_ENOMEM when the allocator fails; a document or
+ * version is then left exactly as it was before the call. Objects have no
+ * shared state: distinct objects may be used from distinct threads; one
+ * object must not be used by two threads at once (const calls may run
+ * concurrently with each other).
+ *
+ * Byte buffers returned through `uint8_t **out` / `char **out` are allocated
+ * with the allocator of the object that produced them and are owned by the
+ * caller, who releases them with crdt_free_bytes() passing that same
+ * allocator (or NULL if the object was created with NULL).
+ *
+ * LIMITS
+ *
+ * At most 2^32 - 2 operations and 2^32 - 1 bytes of inserted text per
+ * document (CRDT_ELIMIT beyond); seqs below 2^32 - 1.
+ *
+ * The binary formats (updates, versions) are documented in crdt/FORMAT.md.
+ */
+#ifndef DOCSYNC_CRDT_H
+#define DOCSYNC_CRDT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+/* Return codes. Every int-returning call returns CRDT_OK (0) or one of these
+ * negative codes. */
+#define CRDT_OK 0
+#define CRDT_ENOMEM (-1)     /* the allocator failed; the object is unchanged */
+#define CRDT_EINVAL (-2)     /* bad argument: NULL, position out of range,
+                                invalid UTF-8 text, bad agent name */
+#define CRDT_EBADUPDATE (-3) /* malformed or inconsistent update/version bytes */
+#define CRDT_EVERSION (-4)   /* bytes use a format version this build does not know */
+#define CRDT_EMISSING (-5)   /* update needs an operation the replica lacks */
+#define CRDT_ELIMIT (-6)     /* a documented size limit would be exceeded */
+#define CRDT_EIDINUSE (-7)   /* a local edit would reuse an existing (agent, seq) id */
+#define CRDT_ERANGE (-8)     /* the caller's output buffer is too small */
+
+/* Longest agent name in bytes. */
+#define CRDT_AGENT_MAX 64
+
+/* Pass as the seq of crdt_doc_set_agent() to continue after the highest seq
+ * of that agent the replica knows (0 for a new agent). */
+#define CRDT_SEQ_AUTO UINT64_MAX
+
+/* A static, NUL-terminated English description of a return code. Never
+ * NULL; unknown codes give "unknown error". */
+const char *crdt_strerror(int err);
+
+/* ------------------------------------------------------------- allocator */
+
+/* Caller-supplied allocator. All three functions are required; they follow
+ * the contracts of malloc/realloc/free (realloc_fn(ctx, NULL, n) allocates,
+ * a failing realloc_fn leaves the block untouched, free_fn(ctx, NULL) does
+ * nothing). `ctx` is passed back unchanged. The struct is copied by the
+ * *_new() calls; `ctx` must outlive every object created with it. */
+typedef struct crdt_allocator {
+    void *(*malloc_fn)(void *ctx, size_t size);
+    void *(*realloc_fn)(void *ctx, void *ptr, size_t size);
+    void (*free_fn)(void *ctx, void *ptr);
+    void *ctx;
+} crdt_allocator;
+
+/* Release a buffer returned by an encode/text call. `alloc` is the allocator
+ * the producing object was created with (NULL for libc). NULL `p` is a
+ * no-op. */
+void crdt_free_bytes(const crdt_allocator *alloc, void *p);
+
+/* ------------------------------------------------------------------- ids */
+
+/* An operation id, used to report what an update is missing. `agent` is a
+ * copy of the agent name, NUL-terminated for convenience (names may contain
+ * NUL bytes: use agent_len). */
+typedef struct crdt_id {
+    char agent[CRDT_AGENT_MAX + 1];
+    size_t agent_len;
+    uint64_t seq;
+} crdt_id;
+
+/* -------------------------------------------------------------- versions */
+
+/* A set of operation ids (per agent, runs of seqs): what a replica has. */
+typedef struct crdt_version crdt_version;
+
+/* Create an empty version in *out. Returns CRDT_OK, CRDT_EINVAL (out NULL)
+ * or CRDT_ENOMEM. Free with crdt_version_free(). */
+int crdt_version_new(const crdt_allocator *alloc, crdt_version **out);
+
+/* Free a version. NULL is a no-op. */
+void crdt_version_free(crdt_version *v);
+
+/* Encode `v` (FORMAT.md, "Version"). On success *out (caller-owned, see
+ * crdt_free_bytes with v's allocator) holds *out_len bytes. */
+int crdt_version_encode(const crdt_version *v, uint8_t **out, size_t *out_len);
+
+/* Replace the contents of `v` with the decoded bytes. Untrusted input is
+ * validated: CRDT_EBADUPDATE / CRDT_EVERSION on bad bytes, CRDT_ENOMEM; on
+ * any error `v` is unchanged. */
+int crdt_version_decode(crdt_version *v, const uint8_t *data, size_t len);
+
+/* 1 if `v` contains the id (agent, seq), 0 if not (also for bad args). */
+int crdt_version_contains(const crdt_version *v, const char *agent, size_t agent_len,
+                          uint64_t seq);
+
+/* Number of operations the version contains (sum over agents). */
+uint64_t crdt_version_count(const crdt_version *v);
+
+/* ----------------------------------------------------------- documents */
+
+/* One replica of a text document. */
+typedef struct crdt_doc crdt_doc;
+
+/* Create an empty document whose local edits use `agent` (agent_len bytes,
+ * 1..CRDT_AGENT_MAX, any bytes) starting at seq 0. `alloc` may be NULL
+ * (libc). Returns CRDT_OK with *out set, CRDT_EINVAL or CRDT_ENOMEM. */
+int crdt_doc_new(const crdt_allocator *alloc, const char *agent, size_t agent_len,
+                 crdt_doc **out);
+
+/* Free a document and everything it owns. NULL is a no-op. Buffers
+ * previously returned to the caller stay valid (the caller owns them). */
+void crdt_doc_free(crdt_doc *doc);
+
+/* Change the agent used for later local edits, and the seq of the next
+ * local operation (`seq`, or CRDT_SEQ_AUTO to continue after the highest seq
+ * of that agent this replica knows). Used to replay histories with their
+ * original (name, seq) ids. A later local edit fails with CRDT_EIDINUSE if
+ * one of its ids is already known to the replica. Returns CRDT_OK,
+ * CRDT_EINVAL (bad name, seq >= 2^32 - 1) or CRDT_ENOMEM. */
+int crdt_doc_set_agent(crdt_doc *doc, const char *agent, size_t agent_len, uint64_t seq);
+
+/* The seq the next local operation will get. */
+uint64_t crdt_doc_next_seq(const crdt_doc *doc);
+
+/* Insert `len` bytes of UTF-8 text `utf8` before code point `pos`
+ * (0 <= pos <= crdt_doc_length()). Each code point becomes one operation of
+ * the local agent. Returns CRDT_OK, CRDT_EINVAL (pos out of range, invalid
+ * UTF-8 - overlong forms, surrogates and values above U+10FFFF are invalid),
+ * CRDT_EIDINUSE, CRDT_ELIMIT or CRDT_ENOMEM; on error nothing changed.
+ * Inserting zero bytes is a no-op. O(log n) plus the text length. */
+int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len);
+
+/* Delete `count` code points starting at code point `pos`
+ * (pos + count <= crdt_doc_length()). Each deleted code point becomes one
+ * operation of the local agent. Same return codes as crdt_doc_insert.
+ * O(log n) plus the number of runs touched. */
+int crdt_doc_delete(crdt_doc *doc, size_t pos, size_t count);
+
+/* Length of the visible text in code points, UTF-8 bytes and UTF-16 code
+ * units. O(1). */
+size_t crdt_doc_length(const crdt_doc *doc);
+size_t crdt_doc_byte_length(const crdt_doc *doc);
+size_t crdt_doc_utf16_length(const crdt_doc *doc);
+
+/* Copy the UTF-8 text of code points [pos, pos + count) into buf (cap bytes;
+ * not NUL-terminated) and store the byte count in *out_len. Returns CRDT_OK,
+ * CRDT_EINVAL (range outside the text) or CRDT_ERANGE (cap too small; then
+ * *out_len is the size needed and buf is unspecified). */
+int crdt_doc_read(const crdt_doc *doc, size_t pos, size_t count, char *buf, size_t cap,
+                  size_t *out_len);
+
+/* The whole text as a new NUL-terminated UTF-8 string (caller-owned, free
+ * with crdt_free_bytes); *out_len (may be NULL) gets its length without the
+ * NUL. Returns CRDT_OK, CRDT_EINVAL or CRDT_ENOMEM. */
+int crdt_doc_text(const crdt_doc *doc, char **out, size_t *out_len);
+
+/* Convert a UTF-16 code unit offset in the visible text (what JavaScript
+ * string indexes count) to a code point offset, and back. Offsets equal to
+ * the length are valid. Returns CRDT_OK or CRDT_EINVAL (offset past the end,
+ * or a UTF-16 offset that falls inside a surrogate pair). O(log n). */
+int crdt_doc_utf16_to_pos(const crdt_doc *doc, size_t utf16_off, size_t *pos);
+int crdt_doc_pos_to_utf16(const crdt_doc *doc, size_t pos, size_t *utf16_off);
+
+/* ------------------------------------------------------------- updates */
+
+/* Fill `out` (replacing its contents) with the set of ids this replica has.
+ * Returns CRDT_OK, CRDT_EINVAL or CRDT_ENOMEM (out unchanged). */
+int crdt_doc_version(const crdt_doc *doc, crdt_version *out);
+
+/* Encode the version of the replica (same bytes as crdt_doc_version +
+ * crdt_version_encode). Caller-owned *out, doc's allocator. */
+int crdt_doc_encode_version(const crdt_doc *doc, uint8_t **out, size_t *out_len);
+
+/* Encode the full state: an update that brings an empty replica to this
+ * one's state. Text of deleted characters is omitted. Caller-owned *out,
+ * doc's allocator. Returns CRDT_OK, CRDT_EINVAL or CRDT_ENOMEM. */
+int crdt_doc_encode_state(const crdt_doc *doc, uint8_t **out, size_t *out_len);
+
+/* Encode every operation this replica has that `since` does not contain (a
+ * delta; `since` NULL = the full state). A replica whose version is `since`
+ * can apply it without CRDT_EMISSING. Ids in `since` the replica does not
+ * have are ignored. O(operation runs). */
+int crdt_doc_encode_since(const crdt_doc *doc, const crdt_version *since, uint8_t **out,
+                          size_t *out_len);
+
+/* A mark: the count of operations the replica holds. Operations are kept
+ * in the order they reached the replica, so the operations added after a
+ * mark was taken (by local edits or crdt_doc_apply) are exactly those at or
+ * after the mark. Comparing marks before and after crdt_doc_apply tells
+ * whether the update brought anything new. */
+uint64_t crdt_doc_mark(const crdt_doc *doc);
+
+/* Encode the operations added since `mark` (a value of crdt_doc_mark()),
+ * e.g. the update produced by the last local transaction, to be sent as one
+ * message. Cost proportional to what was added, not to the document.
+ * Returns CRDT_EINVAL if mark is larger than crdt_doc_mark(). */
+int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out,
+                               size_t *out_len);
+
+/* Apply an update (bytes from any crdt_doc_encode_* call of any replica).
+ * Known operations are skipped; new ones are integrated. Returns:
+ *   CRDT_OK          applied (possibly nothing new);
+ *   CRDT_EMISSING    the update references an operation this replica lacks;
+ *                    `missing` (may be NULL) receives its id; the replica is
+ *                    untouched; apply that operation's update first;
+ *   CRDT_EBADUPDATE / CRDT_EVERSION  malformed bytes (all fields are
+ *                    validated; hostile input never crashes, overreads or
+ *                    allocates more than a small multiple of `len`);
+ *   CRDT_ELIMIT, CRDT_ENOMEM, CRDT_EINVAL.
+ * On any error the replica is unchanged. */
+int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing);
+
+/* 0 if the replica contains every id of `v`, else CRDT_EMISSING with the
+ * first id it lacks in *missing (may be NULL). CRDT_EINVAL on NULL args. */
+int crdt_doc_covers(const crdt_doc *doc, const crdt_version *v, crdt_id *missing);
+
+/* ------------------------------------------------------------- testing */
+
+/* Check every internal invariant (tree counts, run bounds, indexes). Returns
+ * CRDT_OK, or CRDT_EINVAL if something is inconsistent (a bug). O(n);
+ * meant for tests. */
+int crdt_doc_check(const crdt_doc *doc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
