@@ -1,0 +1,8 @@
+# Pusher-protocol load generator (bench/loadgen.c): never a test, run by bench/fanout.sh.
+# Links only libc and OpenSSL libcrypto (HMAC-SHA256 / MD5 for signed publishes and auth).
+add_executable(loadgen
+  ${CMAKE_CURRENT_LIST_DIR}/loadgen.c
+  ${CMAKE_CURRENT_LIST_DIR}/lg_hist.c
+  ${CMAKE_CURRENT_LIST_DIR}/lg_ws.c
+  ${CMAKE_CURRENT_LIST_DIR}/lg_sign.c)
+target_link_libraries(loadgen PRIVATE PkgConfig::CRYPTO)
