@@ -1,0 +1,83 @@
+/* acl.c - document access lists: document -> user -> role. */
+#include "record.h"
+#include "store_int.h"
+
+#include <string.h>
+
+int acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+{
+    uint8_t kb[RECORD_KEY_MAX];
+    MDB_val k = {record_key_docstr(kb, it->doc, it->doc_len, it->s2, it->s2_len), kb};
+    int rc;
+    if (it->type == STORE_ITEM_ACL_DELETE || it->role == STORE_ROLE_NONE) {
+        rc = mdb_del(txn, s->acl, &k, NULL);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    } else {
+        uint8_t vb[RECORD_ACL_SIZE];
+        record_acl_encode(vb, (enum store_role)it->role);
+        MDB_val v = {sizeof vb, vb};
+        rc = mdb_put(txn, s->acl, &k, &v, 0);
+    }
+    if (rc) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    return 0;
+}
+
+int store_acl_get(store_read *r, const char *doc, const char *user, enum store_role *out)
+{
+    int n = r && out ? store_doc_check(doc) : STORE_EINVAL;
+    if (n < 0)
+        return n;
+    int un = record_id_check(user, STORE_USER_ID_MAX, 0);
+    if (un < 0)
+        return STORE_EINVAL;
+    *out = STORE_ROLE_NONE;
+    uint8_t kb[RECORD_KEY_MAX];
+    MDB_val k = {record_key_docstr(kb, doc, (size_t)n, user, (size_t)un), kb}, v;
+    int rc = mdb_get(r->txn, r->s->acl, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return store_err(rc, NULL);
+    return record_acl_decode(v.mv_data, v.mv_size, out);
+}
+
+int store_acl_list(store_read *r, const char *doc, store_acl_fn fn, void *ctx)
+{
+    int n = r && fn ? store_doc_check(doc) : STORE_EINVAL;
+    if (n < 0)
+        return n;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(r->txn, r->s->acl, &c);
+    if (rc)
+        return store_err(rc, NULL);
+    uint8_t kb[RECORD_KEY_MAX];
+    size_t plen = record_key_doc(kb, doc, (size_t)n);
+    MDB_val k = {plen, kb}, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    int err = 0;
+    while (rc == 0 && k.mv_size > plen && memcmp(k.mv_data, kb, plen) == 0) {
+        const char *d, *user;
+        size_t dl, ul;
+        enum store_role role;
+        err = record_key_docstr_decode(k.mv_data, k.mv_size, STORE_USER_ID_MAX, &d, &dl, &user,
+                                       &ul);
+        if (!err)
+            err = record_acl_decode(v.mv_data, v.mv_size, &role);
+        if (err)
+            break;
+        int cr = fn(ctx, user, ul, role);
+        if (cr) {
+            err = cr < 0 ? cr : 0;
+            break;
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (!err && rc && rc != MDB_NOTFOUND)
+        err = store_err(rc, NULL);
+    return err;
+}

@@ -1,0 +1,132 @@
+/* doc.c - document records: metadata, head version, timestamps. */
+#include "record.h"
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+             struct store_doc_info *out)
+{
+    uint8_t kb[RECORD_KEY_MAX];
+    MDB_val k = {record_key_doc(kb, doc, doc_len), kb}, v;
+    int rc = mdb_get(txn, s->docs, &k, &v);
+    if (rc)
+        return store_err(rc, NULL);
+    return record_doc_decode(v.mv_data, v.mv_size, out);
+}
+
+int doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+             const struct store_doc_info *d, int *mdb_rc)
+{
+    /* Encode into a private buffer first: d->meta may point into the map,
+     * at the very value this put replaces. */
+    size_t n = record_doc_size(d->meta_len);
+    uint8_t stackbuf[256];
+    uint8_t *buf = n <= sizeof stackbuf ? stackbuf : malloc(n);
+    if (!buf)
+        return STORE_ENOMEM;
+    record_doc_encode(buf, d);
+    uint8_t kb[RECORD_KEY_MAX];
+    MDB_val k = {record_key_doc(kb, doc, doc_len), kb}, v = {n, buf};
+    int rc = mdb_put(txn, s->docs, &k, &v, 0);
+    if (buf != stackbuf)
+        free(buf);
+    if (rc) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    return 0;
+}
+
+int doc_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+{
+    struct store_doc_info d;
+    int err = doc_load(s, txn, it->doc, it->doc_len, &d);
+    if (err == STORE_ENOTFOUND) {
+        memset(&d, 0, sizeof d);
+        d.created_ms = it->ts_ms;
+    } else if (err) {
+        return err;
+    }
+    d.updated_ms = it->ts_ms;
+    d.meta = it->data;
+    d.meta_len = it->len;
+    return doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
+}
+
+int doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+{
+    uint8_t kb[RECORD_KEY_MAX];
+    size_t kn = record_key_doc(kb, it->doc, it->doc_len);
+    MDB_val k = {kn, kb};
+    int rc = mdb_del(txn, s->docs, &k, NULL);
+    if (rc && rc != MDB_NOTFOUND) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    /* Every other table keys by str8 doc first: the prefix is the key. */
+    MDB_dbi dbis[] = {s->ops, s->snaps, s->seqs, s->acl};
+    for (size_t i = 0; i < 4; i++) {
+        int err = store_delete_prefix(txn, dbis[i], kb, kn, mdb_rc);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+int store_doc_get(store_read *r, const char *doc, struct store_doc_info *out)
+{
+    int n = r && out ? store_doc_check(doc) : STORE_EINVAL;
+    if (n < 0)
+        return n;
+    return doc_load(r->s, r->txn, doc, (size_t)n, out);
+}
+
+int store_doc_list(store_read *r, const char *after, size_t limit, store_doc_fn fn, void *ctx)
+{
+    if (!r || !fn)
+        return STORE_EINVAL;
+    uint8_t kb[RECORD_KEY_MAX];
+    MDB_val k = {0, kb}, v;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(r->txn, r->s->docs, &c);
+    if (rc)
+        return store_err(rc, NULL);
+    if (after && *after) {
+        int n = store_doc_check(after);
+        if (n < 0) {
+            mdb_cursor_close(c);
+            return n;
+        }
+        k.mv_size = record_key_doc(kb, after, (size_t)n);
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && k.mv_size == 1 + (size_t)n && memcmp(k.mv_data, kb, k.mv_size) == 0)
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    } else {
+        rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    }
+    int err = 0;
+    size_t count = 0;
+    while (rc == 0 && (limit == 0 || count < limit)) {
+        const char *id;
+        size_t id_len;
+        struct store_doc_info d;
+        err = record_key_doc_decode(k.mv_data, k.mv_size, &id, &id_len);
+        if (!err)
+            err = record_doc_decode(v.mv_data, v.mv_size, &d);
+        if (err)
+            break;
+        int cr = fn(ctx, id, id_len, &d);
+        count++;
+        if (cr) {
+            err = cr < 0 ? cr : 0;
+            break;
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (!err && rc && rc != MDB_NOTFOUND)
+        err = store_err(rc, NULL);
+    return err;
+}

@@ -1,0 +1,472 @@
+/* store.c - the environment: open/close, options, epoch, stat, read handles,
+ * error translation and map growth. */
+#include "record.h"
+#include "store_int.h"
+
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define MIB (1024ull * 1024ull)
+#define MAP_SIZE_MIN (256ull * 1024ull)
+
+const char *store_strerror(int err)
+{
+    switch (err) {
+    case STORE_OK:
+        return "success";
+    case STORE_EINVAL:
+        return "invalid argument";
+    case STORE_ENOMEM:
+        return "out of memory";
+    case STORE_ENOTFOUND:
+        return "not found";
+    case STORE_EFULL:
+        return "storage full (map size limit reached)";
+    case STORE_ENOSPC:
+        return "no space left on device";
+    case STORE_EIO:
+        return "I/O error";
+    case STORE_ECORRUPT:
+        return "stored record is corrupt";
+    case STORE_ECONFLICT:
+        return "version conflict";
+    case STORE_EBUSY:
+        return "busy (queue full or no reader slot)";
+    case STORE_ESHUTDOWN:
+        return "writer is shutting down";
+    case STORE_EFORMAT:
+        return "unknown store format";
+    case STORE_EPANIC:
+        return "fatal storage error, reopen needed";
+    default:
+        return "unknown error";
+    }
+}
+
+int store_err(int rc, const char *dir)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return STORE_ENOTFOUND;
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+    case MDB_CURSOR_FULL:
+        return STORE_EFULL;
+    case MDB_READERS_FULL:
+        return STORE_EBUSY;
+    case MDB_PANIC:
+        return STORE_EPANIC;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_INCOMPATIBLE:
+        return STORE_ECORRUPT;
+    case ENOSPC:
+    case EDQUOT:
+        return STORE_ENOSPC;
+    case ENOMEM:
+        return STORE_ENOMEM;
+    case EINVAL:
+        return STORE_EINVAL;
+    default:
+        break;
+    }
+    /* A short write on a full file system comes back from LMDB as EIO. */
+    if (dir) {
+        struct statvfs vfs;
+        if (statvfs(dir, &vfs) == 0 && vfs.f_bavail == 0)
+            return STORE_ENOSPC;
+    }
+    return STORE_EIO;
+}
+
+int store_doc_check(const char *doc)
+{
+    int n = record_id_check(doc, STORE_DOC_ID_MAX, 0);
+    return n < 0 ? STORE_EINVAL : n;
+}
+
+void store_options_init(struct store_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->map_size = 256 * MIB;
+    o->map_size_max = 16384 * MIB;
+    o->snapshot_interval = 500;
+    o->retain_ops = 10000;
+    o->max_readers = 126;
+}
+
+static uint64_t page_round(uint64_t n)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    uint64_t p = ps > 0 ? (uint64_t)ps : 4096;
+    return (n + p - 1) / p * p;
+}
+
+const struct store_options *store_get_options(const store *s)
+{
+    return &s->opt;
+}
+
+/* Opens the named databases and creates the format and epoch records of a
+ * new store, or checks the format of an existing one. */
+static int store_init_dbs(store *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return store_err(rc, s->dir);
+    static const char *names[] = {"meta", "docs", "ops", "snaps", "seqs", "acl", "activity"};
+    MDB_dbi *dbis[] = {&s->meta, &s->docs, &s->ops, &s->snaps, &s->seqs, &s->acl, &s->activity};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
+        if (rc)
+            goto fail;
+    }
+    MDB_val k = {6, "format"}, v;
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0) {
+        uint32_t fmt;
+        if (record_format_decode(v.mv_data, v.mv_size, &fmt) != 0 ||
+            fmt != RECORD_STORE_FORMAT) {
+            mdb_txn_abort(txn);
+            return STORE_EFORMAT;
+        }
+        MDB_val ek = {5, "epoch"};
+        struct store_epoch e;
+        rc = mdb_get(txn, s->meta, &ek, &v);
+        if (rc || record_epoch_decode(v.mv_data, v.mv_size, &e) != 0) {
+            mdb_txn_abort(txn);
+            return STORE_ECORRUPT;
+        }
+        mdb_txn_abort(txn);
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND)
+        goto fail;
+    uint8_t fbuf[RECORD_FORMAT_SIZE];
+    record_format_encode(fbuf, RECORD_STORE_FORMAT);
+    v.mv_size = sizeof fbuf;
+    v.mv_data = fbuf;
+    rc = mdb_put(txn, s->meta, &k, &v, 0);
+    if (rc)
+        goto fail;
+    int err = 0;
+    int r = store_apply_epoch_renew(s, txn, &err);
+    if (r) {
+        mdb_txn_abort(txn);
+        return err ? store_err(err, s->dir) : r;
+    }
+    rc = mdb_txn_commit(txn);
+    return store_err(rc, s->dir);
+fail:
+    mdb_txn_abort(txn);
+    return store_err(rc, s->dir);
+}
+
+int store_open(const char *dir, const struct store_options *o, store **out)
+{
+    if (!dir || !*dir || !out)
+        return STORE_EINVAL;
+    *out = NULL;
+    struct store_options opt;
+    store_options_init(&opt);
+    if (o) {
+        opt = *o;
+        struct store_options def;
+        store_options_init(&def);
+        if (!opt.map_size)
+            opt.map_size = def.map_size;
+        if (!opt.max_readers)
+            opt.max_readers = def.max_readers;
+    }
+    if (opt.map_size < MAP_SIZE_MIN)
+        return STORE_EINVAL;
+    opt.map_size = page_round(opt.map_size);
+    if (opt.map_size_max < opt.map_size)
+        opt.map_size_max = opt.map_size;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return store_err(errno, NULL);
+
+    store *s = calloc(1, sizeof *s);
+    if (!s)
+        return STORE_ENOMEM;
+    s->opt = opt;
+    s->dir = strdup(dir);
+    if (!s->dir) {
+        free(s);
+        return STORE_ENOMEM;
+    }
+    if (pthread_rwlock_init(&s->maplock, NULL) != 0) {
+        free(s->dir);
+        free(s);
+        return STORE_ENOMEM;
+    }
+    pthread_mutex_init(&s->write_mu, NULL);
+    int rc = mdb_env_create(&s->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(s->env, 8);
+    if (rc == 0)
+        rc = mdb_env_set_maxreaders(s->env, opt.max_readers);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(s->env, opt.map_size);
+    /* MDB_NOTLS: read handles are not tied to threads, so a thread may hold
+     * several and a handle may move between threads. Default sync flags. */
+    if (rc == 0)
+        rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+    int err = store_err(rc, dir);
+    if (err == 0) {
+        int dead = 0;
+        mdb_reader_check(s->env, &dead);
+        err = store_init_dbs(s);
+    }
+    if (err) {
+        if (s->env)
+            mdb_env_close(s->env);
+        pthread_rwlock_destroy(&s->maplock);
+        pthread_mutex_destroy(&s->write_mu);
+        free(s->dir);
+        free(s);
+        return err;
+    }
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->opt.map_size) {
+        /* An existing file larger than the configured map keeps its size. */
+        s->opt.map_size = info.me_mapsize;
+        if (s->opt.map_size_max < s->opt.map_size)
+            s->opt.map_size_max = s->opt.map_size;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->maplock);
+    pthread_mutex_destroy(&s->write_mu);
+    free(s->dir);
+    free(s);
+}
+
+int store_grow_locked(store *s)
+{
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) != 0)
+        return STORE_EIO;
+    uint64_t cur = info.me_mapsize;
+    if (cur >= s->opt.map_size_max)
+        return STORE_EFULL;
+    uint64_t next = cur * 2;
+    if (next > s->opt.map_size_max || next < cur)
+        next = s->opt.map_size_max;
+    next = page_round(next);
+    /* Wait for read handles to end: resizing remaps the file. */
+    if (pthread_rwlock_wrlock(&s->maplock) != 0)
+        return STORE_EFULL;
+    int rc = mdb_env_set_mapsize(s->env, next);
+    pthread_rwlock_unlock(&s->maplock);
+    return rc ? STORE_EFULL : 0;
+}
+
+/* ---------------------------------------------------------------- epoch */
+
+int store_apply_epoch_renew(store *s, MDB_txn *txn, int *mdb_rc)
+{
+    struct store_epoch e;
+    if (RAND_bytes(e.bytes, sizeof e.bytes) != 1)
+        return STORE_EIO;
+    uint8_t buf[RECORD_EPOCH_SIZE];
+    record_epoch_encode(buf, &e);
+    MDB_val k = {5, "epoch"}, v = {sizeof buf, buf};
+    int rc = mdb_put(txn, s->meta, &k, &v, 0);
+    if (rc) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    return 0;
+}
+
+static int epoch_read(store_read *r, struct store_epoch *out)
+{
+    MDB_val k = {5, "epoch"}, v;
+    int rc = mdb_get(r->txn, r->s->meta, &k, &v);
+    if (rc)
+        return rc == MDB_NOTFOUND ? STORE_ECORRUPT : store_err(rc, NULL);
+    return record_epoch_decode(v.mv_data, v.mv_size, out);
+}
+
+int store_epoch_get(store *s, struct store_epoch *out)
+{
+    if (!s || !out)
+        return STORE_EINVAL;
+    store_read *r;
+    int err = store_read_begin(s, &r);
+    if (err)
+        return err;
+    err = epoch_read(r, out);
+    store_read_end(r);
+    return err;
+}
+
+int store_read_epoch(store_read *r, struct store_epoch *out)
+{
+    return epoch_read(r, out);
+}
+
+void store_epoch_format(const struct store_epoch *e, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < STORE_EPOCH_LEN; i++) {
+        out[2 * i] = hex[e->bytes[i] >> 4];
+        out[2 * i + 1] = hex[e->bytes[i] & 15];
+    }
+    out[STORE_EPOCH_HEX_LEN] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int store_epoch_parse(const char *hex, size_t len, struct store_epoch *out)
+{
+    if (!hex || !out || len != STORE_EPOCH_HEX_LEN)
+        return STORE_EINVAL;
+    for (int i = 0; i < STORE_EPOCH_LEN; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return STORE_EINVAL;
+        out->bytes[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+int store_read_begin(store *s, store_read **out)
+{
+    if (!s || !out)
+        return STORE_EINVAL;
+    *out = NULL;
+    store_read *r = malloc(sizeof *r);
+    if (!r)
+        return STORE_ENOMEM;
+    r->s = s;
+    if (pthread_rwlock_rdlock(&s->maplock) != 0) {
+        free(r);
+        return STORE_EBUSY;
+    }
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn);
+    if (rc) {
+        pthread_rwlock_unlock(&s->maplock);
+        free(r);
+        return store_err(rc, NULL);
+    }
+    *out = r;
+    return 0;
+}
+
+void store_read_end(store_read *r)
+{
+    if (!r)
+        return;
+    mdb_txn_abort(r->txn);
+    pthread_rwlock_unlock(&r->s->maplock);
+    free(r);
+}
+
+int store_stat(store *s, struct store_stat *out)
+{
+    if (!s || !out)
+        return STORE_EINVAL;
+    memset(out, 0, sizeof *out);
+    store_read *r;
+    int err = store_read_begin(s, &r);
+    if (err)
+        return err;
+    MDB_dbi dbis[] = {s->docs, s->ops, s->snaps, s->seqs, s->acl, s->activity};
+    uint64_t *counts[] = {&out->docs, &out->ops,  &out->snapshots,
+                          &out->seqs, &out->acls, &out->activity};
+    for (size_t i = 0; i < 6 && !err; i++) {
+        MDB_stat st;
+        int rc = mdb_stat(r->txn, dbis[i], &st);
+        if (rc)
+            err = store_err(rc, NULL);
+        else
+            *counts[i] = st.ms_entries;
+    }
+    MDB_envinfo info;
+    MDB_stat est;
+    if (!err && mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &est) == 0) {
+        out->map_size = info.me_mapsize;
+        out->map_used = ((uint64_t)info.me_last_pgno + 1) * est.ms_psize;
+    }
+    if (!err) {
+        uint8_t hash[STORE_HASH_LEN];
+        err = store_activity_head(r, &out->activity_head, hash);
+    }
+    if (!err)
+        err = epoch_read(r, &out->epoch);
+    store_read_end(r);
+    return err;
+}
+
+int store_snapshot_due(const store *s, const struct store_doc_info *d)
+{
+    if (!s || !d || s->opt.snapshot_interval == 0)
+        return 0;
+    return d->head - d->snapshot_version >= s->opt.snapshot_interval;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+int store_delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len,
+                        int *mdb_rc)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    MDB_val k = {len, (void *)prefix}, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size >= len && memcmp(k.mv_data, prefix, len) == 0) {
+        rc = mdb_cursor_del(c, 0);
+        if (rc)
+            break;
+        /* Re-seek rather than rely on cursor position after a delete. */
+        k.mv_size = len;
+        k.mv_data = (void *)prefix;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(c);
+    if (rc && rc != MDB_NOTFOUND) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    return 0;
+}
+
+int store_err_is_env(int err)
+{
+    return err == STORE_EFULL || err == STORE_ENOSPC || err == STORE_EIO || err == STORE_EPANIC ||
+           err == STORE_ENOMEM || err == STORE_EBUSY;
+}

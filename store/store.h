@@ -1,0 +1,495 @@
+/* store.h - durable storage for docsync, on LMDB.
+ *
+ * WHAT IT DOES
+ *   One LMDB environment in one directory holds, for a whole server:
+ *   - a store epoch: 16 random bytes made when the store is created (and
+ *     renewed on request, e.g. after a restore), so that a client resuming
+ *     with (epoch, version) can tell whether versions still mean the same;
+ *   - per document: a record (head version, timestamps, opaque metadata
+ *     bytes), snapshots (opaque state bytes at a version), and the op log
+ *     keyed by (document, version) holding each update's bytes with who
+ *     (user), from where (client id, sequence) and when (ms timestamp);
+ *   - an index of the last sequence applied per (document, client), kept by
+ *     the op appends themselves, for idempotent resubmission;
+ *   - document access lists: document -> user -> role;
+ *   - the activity log: append-only, keyed by a global offset (1, 2, ...),
+ *     each entry chained to the previous one by SHA-256, so that any change,
+ *     removal or reordering of stored entries is detectable.
+ *
+ * WHAT IT DOES NOT DO
+ *   It knows nothing of WebSockets, Pusher or CRDTs: updates, snapshots,
+ *   metadata and activity payloads are bytes. It has no clock: every
+ *   timestamp comes from the caller. It does not decide when to snapshot (the
+ *   caller holds the state; see store_snapshot_due()).
+ *
+ * THREADS
+ *   - Writes are grouped in a store_batch and committed either by a
+ *     store_writer (a dedicated thread doing group commit, see below) or
+ *     synchronously with store_batch_commit() (tools and tests).
+ *   - Reads use a store_read handle (a short-lived LMDB read transaction) on
+ *     any thread; one handle is used by one thread at a time. Reads never
+ *     block writes. Keep read handles short: while any is open the map
+ *     cannot be grown, and old pages cannot be reused.
+ *   - store_open/store_close: one thread, with no other call in flight. Do
+ *     not open the same directory twice in one process.
+ *
+ * DURABILITY
+ *   The environment uses LMDB's default sync flags: a commit returns only
+ *   after its data and meta page are on disk (fsync/fdatasync). A batch whose
+ *   completion reports 0 survives a process crash and a power loss; a batch
+ *   that reports an error left nothing behind. Callers must not acknowledge
+ *   or broadcast anything before the completion of its batch.
+ *
+ * SPACE
+ *   The map starts at options.map_size and doubles, up to options.map_size_max,
+ *   when a commit finds it full (growth happens on the writing thread when no
+ *   read handle is open; readers wait for the few microseconds it takes). When
+ *   it cannot grow, the batch fails with STORE_EFULL. When the disk itself is
+ *   full the commit fails with STORE_ENOSPC. In both cases nothing of the
+ *   batch is written, reads keep working, and later batches succeed once
+ *   space is available again.
+ *
+ * MEMORY
+ *   Pointers returned by read calls ("borrowed") point into the LMDB map and
+ *   are valid until store_read_end() on the handle that produced them; never
+ *   keep them longer, never write through them. Everything else is copied.
+ *
+ * ERRORS
+ *   Calls that can fail return 0 or a negative STORE_E* code; results go
+ *   through out-parameters placed last. LMDB and errno codes never escape.
+ *
+ * LIMITS AND IDS (checked on every call; STORE_EINVAL otherwise)
+ *   document id 1..STORE_DOC_ID_MAX bytes, user id 1..STORE_USER_ID_MAX,
+ *   client id 0..STORE_CLIENT_ID_MAX (an empty client id means "not from a
+ *   sequenced client" and skips the sequence index). Ids are NUL-terminated
+ *   strings without control bytes (0x00-0x1f, 0x7f); other bytes, UTF-8
+ *   included, are stored as they are.
+ *
+ * ON-DISK FORMAT (format 1; every value starts with a format byte = 1;
+ * integers are fixed-width little-endian inside values, big-endian u64 inside
+ * keys so that LMDB orders them; "str8" = u8 length + bytes)
+ *   meta      "format" -> [1][u32 store format = 1]
+ *             "epoch"  -> [1][16 bytes]
+ *   docs      str8 doc -> [1][u64 head][u64 created_ms][u64 updated_ms]
+ *                         [u64 snapshot_version][u64 trunc_version]
+ *                         [u32 meta_len][meta]
+ *   ops       str8 doc, u64be version
+ *                      -> [1][u64 ts_ms][u64 seq][str8 user][str8 client]
+ *                         [u32 len][update bytes]
+ *   snaps     str8 doc, u64be version -> [1][u64 ts_ms][u32 len][bytes]
+ *   seqs      str8 doc, client bytes  -> [1][u64 seq][u64 version]
+ *   acl       str8 doc, user bytes    -> [1][u8 role]
+ *   activity  u64be offset -> [1][u64 ts_ms][32 prev_hash][32 hash]
+ *                             [u32 len][payload]
+ *   hash = SHA-256(prev_hash || u64le offset || u64le ts_ms || payload);
+ *   prev_hash of offset 1 is 32 zero bytes.
+ */
+#ifndef DOCSYNC_STORE_H
+#define DOCSYNC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+#define STORE_OK 0
+#define STORE_EINVAL (-1)    /* bad argument: id too long, NULL, size limit */
+#define STORE_ENOMEM (-2)    /* allocation failed */
+#define STORE_ENOTFOUND (-3) /* no such document / entry */
+#define STORE_EFULL (-4)     /* LMDB map full and cannot grow (map_size_max) */
+#define STORE_ENOSPC (-5)    /* the disk is full (commit refused) */
+#define STORE_EIO (-6)       /* I/O error, or other system error */
+#define STORE_ECORRUPT (-7)  /* a stored record failed validation */
+#define STORE_ECONFLICT (-8) /* op version is not head + 1; snapshot beyond head */
+#define STORE_EBUSY (-9)     /* writer queue full, or too many readers */
+#define STORE_ESHUTDOWN (-10) /* writer is stopping; batch not accepted */
+#define STORE_EFORMAT (-11)  /* directory holds an unknown store format */
+#define STORE_EPANIC (-12)   /* LMDB reported a fatal error; reopen needed */
+
+/* A static English message for a STORE_* code (or "unknown error"). */
+const char *store_strerror(int err);
+
+/* ---------------------------------------------------------------- limits */
+
+#define STORE_DOC_ID_MAX 200
+#define STORE_USER_ID_MAX 128
+#define STORE_CLIENT_ID_MAX 64
+#define STORE_META_MAX (64u * 1024u)            /* document metadata bytes */
+#define STORE_UPDATE_MAX (16u * 1024u * 1024u)  /* one op's update bytes */
+#define STORE_SNAPSHOT_MAX (256u * 1024u * 1024u)
+#define STORE_ACTIVITY_MAX (1024u * 1024u)      /* one activity payload */
+#define STORE_HASH_LEN 32
+#define STORE_EPOCH_LEN 16
+#define STORE_EPOCH_HEX_LEN 32 /* characters, without the NUL */
+
+/* ---------------------------------------------------------------- types */
+
+typedef struct store store;               /* an open environment */
+typedef struct store_read store_read;     /* a read transaction */
+typedef struct store_batch store_batch;   /* a group of writes, atomic */
+typedef struct store_writer store_writer; /* the writer thread */
+
+enum store_role {
+    STORE_ROLE_NONE = 0,
+    STORE_ROLE_VIEWER = 1,
+    STORE_ROLE_EDITOR = 2,
+    STORE_ROLE_OWNER = 3,
+};
+
+struct store_epoch {
+    uint8_t bytes[STORE_EPOCH_LEN];
+};
+
+struct store_options {
+    uint64_t map_size;          /* initial map size, bytes; default 256 MiB */
+    uint64_t map_size_max;      /* growth limit; default 16 GiB; set equal
+                                   to map_size to forbid growth */
+    uint32_t snapshot_interval; /* store_snapshot_due() after this many ops
+                                   since the last snapshot; default 500;
+                                   0 = never due */
+    uint64_t retain_ops;        /* ops kept behind head at least; older ops
+                                   (and snapshots older than the new base)
+                                   are dropped when a snapshot is put;
+                                   default 10000; 0 = keep every op */
+    unsigned max_readers;       /* LMDB reader slots; default 126 */
+};
+
+/* Document record. meta is borrowed (see MEMORY). */
+struct store_doc_info {
+    uint64_t head;             /* version of the last applied op, 0 = none */
+    uint64_t created_ms;
+    uint64_t updated_ms;
+    uint64_t snapshot_version; /* version of the newest snapshot, 0 = none */
+    uint64_t trunc_version;    /* ops <= this were dropped; ops after it
+                                  are all present up to head */
+    const uint8_t *meta;
+    size_t meta_len;
+};
+
+/* One op-log entry. Pointers are borrowed (see MEMORY). */
+struct store_op {
+    uint64_t version;
+    uint64_t ts_ms;
+    uint64_t seq;       /* client's sequence number; 0 if none */
+    const char *user;   /* NOT NUL-terminated: use user_len */
+    size_t user_len;
+    const char *client; /* NOT NUL-terminated: use client_len (may be 0) */
+    size_t client_len;
+    const uint8_t *data;
+    size_t len;
+};
+
+/* A snapshot. data is borrowed (see MEMORY). version 0 with len 0 stands
+ * for "the empty document" where a call says so. */
+struct store_snapshot {
+    uint64_t version;
+    uint64_t ts_ms;
+    const uint8_t *data;
+    size_t len;
+};
+
+/* One activity-log entry. payload is borrowed (see MEMORY). */
+struct store_activity {
+    uint64_t offset;
+    uint64_t ts_ms;
+    uint8_t prev_hash[STORE_HASH_LEN];
+    uint8_t hash[STORE_HASH_LEN];
+    const uint8_t *payload;
+    size_t len;
+};
+
+/* Callbacks used by iterating reads. Return 0 to continue, non-zero to stop
+ * (the iterating call then returns that value unchanged if it is negative,
+ * or 0 if it is positive). Borrowed pointers in the argument are valid until
+ * the read handle ends. */
+typedef int (*store_op_fn)(void *ctx, const struct store_op *op);
+typedef int (*store_activity_fn)(void *ctx, const struct store_activity *e);
+typedef int (*store_acl_fn)(void *ctx, const char *user, size_t user_len, enum store_role role);
+typedef int (*store_doc_fn)(void *ctx, const char *doc, size_t doc_len,
+                            const struct store_doc_info *info);
+
+struct store_stat {
+    uint64_t map_size;      /* current map size, bytes */
+    uint64_t map_used;      /* bytes of the map in use (last page + 1) */
+    uint64_t docs, ops, snapshots, seqs, acls, activity; /* entry counts */
+    uint64_t activity_head; /* offset of the last activity entry, 0 = none */
+    struct store_epoch epoch;
+};
+
+/* ---------------------------------------------------------------- env */
+
+/* Fills o with the defaults documented in struct store_options. */
+void store_options_init(struct store_options *o);
+
+/* Opens (creating the directory with mode 0700 and the store if missing)
+ * the store in dir. o may be NULL for defaults. Clears stale reader slots
+ * (mdb_reader_check). A new store gets a random epoch (OpenSSL RAND_bytes).
+ * Returns 0 and *out, or STORE_EINVAL, STORE_EFORMAT (unknown format
+ * record), STORE_EIO, STORE_ENOMEM, STORE_ECORRUPT. */
+int store_open(const char *dir, const struct store_options *o, store **out);
+
+/* Closes the store. Every read handle must have ended and every writer must
+ * have been freed. store_close(NULL) does nothing. */
+void store_close(store *s);
+
+/* The options in effect (defaults filled in). Never NULL for an open store. */
+const struct store_options *store_get_options(const store *s);
+
+/* The store epoch, read from the store (any thread). */
+int store_epoch_get(store *s, struct store_epoch *out);
+
+/* Formats an epoch as STORE_EPOCH_HEX_LEN lowercase hex chars plus a NUL
+ * into out (at least STORE_EPOCH_HEX_LEN + 1 bytes). */
+void store_epoch_format(const struct store_epoch *e, char *out);
+
+/* Parses exactly STORE_EPOCH_HEX_LEN hex chars (either case) of hex[0..len).
+ * Returns 0 or STORE_EINVAL. */
+int store_epoch_parse(const char *hex, size_t len, struct store_epoch *out);
+
+/* Counts and sizes. Opens its own short read transaction. */
+int store_stat(store *s, struct store_stat *out);
+
+/* Whether the caller should put a snapshot for this document now:
+ * options.snapshot_interval > 0 and head - snapshot_version >= interval. */
+int store_snapshot_due(const store *s, const struct store_doc_info *d);
+
+/* ---------------------------------------------------------------- reads */
+
+/* Begins a read transaction (any thread; the handle then belongs to that
+ * thread until store_read_end). Returns 0, STORE_EBUSY (no reader slot),
+ * STORE_EPANIC, STORE_ENOMEM or STORE_EIO. */
+int store_read_begin(store *s, store_read **out);
+
+/* Ends a read transaction; every borrowed pointer from it becomes invalid.
+ * store_read_end(NULL) does nothing. */
+void store_read_end(store_read *r);
+
+/* Document record. Returns 0, STORE_ENOTFOUND, STORE_EINVAL, STORE_ECORRUPT. */
+int store_doc_get(store_read *r, const char *doc, struct store_doc_info *out);
+
+/* Calls fn for each document whose id sorts after `after` (NULL or "" =
+ * from the first) in store key order (by id length, then bytes), at most
+ * limit documents (0 = no limit). Ids passed to fn are borrowed and not
+ * NUL-terminated. */
+int store_doc_list(store_read *r, const char *after, size_t limit, store_doc_fn fn, void *ctx);
+
+/* The newest snapshot of doc whose version is <= at_most (UINT64_MAX for the
+ * newest). Returns 0, STORE_ENOTFOUND (none; the caller starts from the
+ * empty state at version trunc_version == 0), STORE_EINVAL, STORE_ECORRUPT. */
+int store_snapshot_get(store_read *r, const char *doc, uint64_t at_most,
+                       struct store_snapshot *out);
+
+/* One op. Returns 0, STORE_ENOTFOUND (never written or truncated),
+ * STORE_EINVAL, STORE_ECORRUPT. */
+int store_op_get(store_read *r, const char *doc, uint64_t version, struct store_op *out);
+
+/* Calls fn for the ops of doc with after < version <= upto (UINT64_MAX =
+ * to head), in version order, at most limit ops (0 = no limit). If
+ * next_version is not NULL it receives the version after the last op given
+ * to fn (or after+1 when none). Returns 0 (also when there are none),
+ * STORE_EINVAL, STORE_ECORRUPT, or fn's negative value. It does not detect
+ * truncation: compare `after` with store_doc_info.trunc_version first, or
+ * use store_catchup(). */
+int store_ops_after(store_read *r, const char *doc, uint64_t after, uint64_t upto,
+                    size_t limit, store_op_fn fn, void *ctx, uint64_t *next_version);
+
+/* Last sequence applied for (doc, client) and the version it got.
+ * Returns 0, STORE_ENOTFOUND, STORE_EINVAL, STORE_ECORRUPT. */
+int store_seq_get(store_read *r, const char *doc, const char *client, uint64_t *seq,
+                  uint64_t *version);
+
+/* The version that op (client, seq) got, searching the op log backwards from
+ * head over at most max_scan ops (0 = 1000). Returns 0, STORE_ENOTFOUND (not
+ * within the scanned range), STORE_EINVAL, STORE_ECORRUPT. */
+int store_seq_find(store_read *r, const char *doc, const char *client, uint64_t seq,
+                   size_t max_scan, uint64_t *version);
+
+/* Role of user on doc; STORE_ROLE_NONE (and 0) when there is no entry.
+ * Returns 0, STORE_EINVAL, STORE_ECORRUPT. */
+int store_acl_get(store_read *r, const char *doc, const char *user, enum store_role *out);
+
+/* Calls fn for every (user, role) of doc, users in byte order. */
+int store_acl_list(store_read *r, const char *doc, store_acl_fn fn, void *ctx);
+
+/* Offset and hash of the last activity entry (0 and zeros when empty). */
+int store_activity_head(store_read *r, uint64_t *offset, uint8_t hash[STORE_HASH_LEN]);
+
+/* Calls fn for entries with offset > after, in order, at most limit
+ * (0 = no limit). Does not verify hashes (see store_activity_verify). */
+int store_activity_read(store_read *r, uint64_t after, size_t limit, store_activity_fn fn,
+                        void *ctx);
+
+/* Verifies the activity chain for offsets from..to inclusive (to = UINT64_MAX
+ * for the head): offsets consecutive from `from` without gaps, each
+ * prev_hash equal to the hash of the entry before it (zeros before offset
+ * 1), each hash recomputed from its content. The entry before `from` is
+ * trusted. Returns 0, or STORE_ECORRUPT with *bad_offset the first offset
+ * that fails (for a gap: the first missing offset). If expect_head_hash is
+ * not NULL, the hash of the last entry checked must also equal it (detects a
+ * truncated tail against an exported head hash), else STORE_ECORRUPT with
+ * *bad_offset = last offset + 1. */
+int store_activity_verify(store_read *r, uint64_t from, uint64_t to,
+                          const uint8_t *expect_head_hash, uint64_t *bad_offset);
+
+/* Catch-up for a client that last saw (epoch, version) of doc.
+ *   Pure replay (out->replay = 1): the epoch matches and every op after
+ *   `version` is retained: fn receives the ops version+1.. in order.
+ *   Otherwise (out->replay = 0): out->snapshot is the newest snapshot (or,
+ *   when there is none and no op was ever dropped, the empty document at
+ *   version 0), and fn receives the ops after the snapshot's version.
+ * At most limit ops are given to fn (0 = no limit); out->more is 1 when ops
+ * remain (continue with store_ops_after from out->next_version - 1).
+ * out->head is the document head (0 for an unknown document, which is a
+ * replay of nothing for version 0). out->snapshot.data is borrowed. */
+struct store_catchup {
+    int replay;
+    int more;
+    uint64_t head;
+    uint64_t next_version;
+    struct store_snapshot snapshot; /* valid when replay == 0 */
+};
+int store_catchup(store_read *r, const char *doc, const struct store_epoch *epoch,
+                  uint64_t version, size_t limit, store_op_fn fn, void *ctx,
+                  struct store_catchup *out);
+
+/* ---------------------------------------------------------------- batches */
+
+/* A batch is an ordered list of writes that commit together or not at all.
+ * Items are applied in the order they were added, so a later item sees the
+ * earlier ones (e.g. ops 5 then 6 of one document). The batch copies every
+ * byte it is given. Adding validates ids and sizes (STORE_EINVAL) and can
+ * fail with STORE_ENOMEM; checks that need stored state (versions) happen at
+ * commit. A batch is not thread-safe; after store_writer_submit() succeeds it
+ * belongs to the writer. */
+int store_batch_new(store_batch **out);
+void store_batch_free(store_batch *b);
+
+/* Number of items and bytes held (for callers that bound batch size). */
+size_t store_batch_count(const store_batch *b);
+size_t store_batch_bytes(const store_batch *b);
+
+/* Appends op `version` of doc. At commit: version must equal head + 1
+ * (STORE_ECONFLICT otherwise); the document is created if missing (with
+ * empty metadata, created_ms = ts_ms); head becomes version and updated_ms
+ * ts_ms; when client is not empty, the sequence index (doc, client) is set
+ * to (seq, version) if seq is above the stored one. client may be NULL or
+ * "" (seq is then stored as given, usually 0). len may be 0. */
+int store_batch_op_append(store_batch *b, const char *doc, uint64_t version, const char *user,
+                          const char *client, uint64_t seq, uint64_t ts_ms, const void *data,
+                          size_t len);
+
+/* Creates doc or replaces its metadata bytes (head untouched). created_ms is
+ * set on creation; updated_ms = ts_ms. */
+int store_batch_doc_put(store_batch *b, const char *doc, const void *meta, size_t len,
+                        uint64_t ts_ms);
+
+/* Deletes doc with its ops, snapshots, sequence index and ACL entries.
+ * Deleting a missing document succeeds. */
+int store_batch_doc_delete(store_batch *b, const char *doc);
+
+/* Stores state bytes of doc at `version` (1 <= version <= head at that point
+ * of the batch, else STORE_ECONFLICT; the document must exist). Then, when
+ * options.retain_ops > 0, drops the ops with version <= T and the snapshots
+ * older than T, where T is the newest snapshot version <= head - retain_ops
+ * (so that every version from T to head stays reconstructible), and sets the
+ * document's trunc_version to T. */
+int store_batch_snapshot_put(store_batch *b, const char *doc, uint64_t version, uint64_t ts_ms,
+                             const void *data, size_t len);
+
+/* Sets the role of user on doc (role VIEWER..OWNER; NONE deletes). */
+int store_batch_acl_put(store_batch *b, const char *doc, const char *user, enum store_role role);
+int store_batch_acl_delete(store_batch *b, const char *doc, const char *user);
+
+/* Appends an activity entry. The offset and hash are assigned at commit
+ * (the next offset after the stored head) and reported in the result. */
+int store_batch_activity_append(store_batch *b, uint64_t ts_ms, const void *payload, size_t len);
+
+/* Gives the store a new random epoch (after a restore or a loss of data). */
+int store_batch_epoch_renew(store_batch *b);
+
+/* What a committed batch produced. */
+struct store_batch_result {
+    uint64_t activity_first; /* offset of its first activity entry (0: none) */
+    uint32_t activity_count; /* its activity entries, consecutive offsets */
+    uint32_t failed_item;    /* on error: index of the item that failed, or
+                                UINT32_MAX when the failure was the commit */
+};
+
+/* Commits b in its own write transaction on the calling thread, growing the
+ * map if needed (which waits for open read handles on other threads to end;
+ * never call it while this thread holds a read handle). Does not free b.
+ * Returns 0 (durable), or STORE_ECONFLICT / STORE_EINVAL / STORE_ECORRUPT
+ * (an item was refused), STORE_EFULL, STORE_ENOSPC, STORE_EIO, STORE_EPANIC.
+ * On error nothing of b was written. res may be NULL. Safe to call while a
+ * writer runs (LMDB serializes write transactions), though a writer is the
+ * normal path. */
+int store_batch_commit(store *s, store_batch *b, struct store_batch_result *res);
+
+/* ---------------------------------------------------------------- writer */
+
+/* The writer thread. The event-loop thread submits batches without
+ * blocking; the writer thread takes everything pending (up to
+ * group_max batches), applies each batch in a nested transaction of one
+ * write transaction and commits once (one fsync for the group). A batch
+ * whose items are refused (ECONFLICT...) fails alone. If the group commit
+ * itself fails (map full after growth, disk full, I/O error), each batch is
+ * retried in its own transaction, so that one oversized batch does not fail
+ * the others. Completions go to a done-queue in submission order; then
+ * notify(notify_arg) is called on the writer thread (the server passes a
+ * function calling lws_cancel_service). The loop thread then calls
+ * store_writer_drain() to run the callbacks on its own thread. A completion
+ * is only queued after its transaction has committed (or failed). */
+
+/* Called on the loop thread by store_writer_drain(), once per submitted
+ * batch, in submission order. status is 0 or a STORE_E* code; res is
+ * borrowed for the duration of the call. The batch has been freed. */
+typedef void (*store_done_fn)(void *ctx, int status, const struct store_batch_result *res);
+
+/* Called on the writer thread after completions were queued. Must be quick
+ * and thread-safe (e.g. lws_cancel_service, a write to an eventfd). */
+typedef void (*store_notify_fn)(void *arg);
+
+struct store_writer_options {
+    size_t queue_max; /* pending batches before submit says STORE_EBUSY;
+                         default 4096 */
+    size_t group_max; /* batches per transaction at most; default 1024 */
+};
+
+/* Starts the writer thread. o may be NULL for defaults; notify may be NULL
+ * (then the caller polls store_writer_drain). At most one writer per store.
+ * Returns 0, STORE_EINVAL, STORE_ENOMEM, STORE_EIO (thread creation). */
+int store_writer_new(store *s, const struct store_writer_options *o, store_notify_fn notify,
+                     void *notify_arg, store_writer **out);
+
+/* Queues b (the writer takes ownership and frees it) with the completion
+ * cb(ctx, ...) (cb may be NULL). Never blocks on I/O. Returns 0, or
+ * STORE_EBUSY (queue full) / STORE_ESHUTDOWN / STORE_EINVAL, in which case
+ * the caller still owns b and cb will not be called. Call from one thread
+ * (the loop thread) or serialize calls. */
+int store_writer_submit(store_writer *w, store_batch *b, store_done_fn cb, void *ctx);
+
+/* Runs the callbacks of completed batches on the calling thread, in
+ * submission order. Returns how many ran. Call from the loop thread. */
+size_t store_writer_drain(store_writer *w);
+
+/* Number of batches submitted and not yet drained. */
+size_t store_writer_pending(store_writer *w);
+
+/* Blocks until every batch submitted so far is committed (or failed), then
+ * drains. Returns how many callbacks ran. For tests and shutdown. */
+size_t store_writer_flush(store_writer *w);
+
+/* Stops the writer: waits for every submitted batch to be committed (or
+ * failed), joins the thread, runs the remaining callbacks on the calling
+ * thread, and frees w. store_writer_free(NULL) does nothing. */
+void store_writer_free(store_writer *w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

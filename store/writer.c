@@ -1,0 +1,301 @@
+/* writer.c - the writer thread: group commit of submitted batches, with
+ * completions handed back to the submitting (event-loop) thread. */
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct job {
+    struct job *next;
+    store_batch *batch;
+    store_done_fn cb;
+    void *ctx;
+    int status;
+    struct store_batch_result res;
+};
+
+struct job_list {
+    struct job *head, *tail;
+    size_t count;
+};
+
+struct store_writer {
+    store *s;
+    struct store_writer_options opt;
+    store_notify_fn notify;
+    void *notify_arg;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* signalled on submit and on stop */
+    pthread_cond_t idle; /* signalled when a group completes */
+    struct job_list pending, done;
+    size_t in_flight;   /* taken by the thread, not yet in done */
+    size_t outstanding; /* submitted and not yet drained */
+    int stop;
+};
+
+static void list_push(struct job_list *l, struct job *j)
+{
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+    l->count++;
+}
+
+static void list_append(struct job_list *l, struct job_list *more)
+{
+    if (!more->head)
+        return;
+    if (l->tail)
+        l->tail->next = more->head;
+    else
+        l->head = more->head;
+    l->tail = more->tail;
+    l->count += more->count;
+    memset(more, 0, sizeof *more);
+}
+
+/* Commits a group: every batch in a nested transaction of one write
+ * transaction, one commit. Batches whose items are refused fail alone. When
+ * the environment fails (map full after growth, disk full, I/O), each batch
+ * is retried in its own transaction. */
+static void group_commit(store *s, struct job *first, size_t n)
+{
+    pthread_mutex_lock(&s->write_mu);
+    int env_err = 0;
+    for (;;) {
+        MDB_txn *parent;
+        int mdb_rc = 0;
+        env_err = 0;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &parent);
+        if (rc) {
+            env_err = store_err(rc, s->dir);
+            break;
+        }
+        struct job *j = first;
+        for (size_t i = 0; i < n; i++, j = j->next) {
+            MDB_txn *child;
+            rc = mdb_txn_begin(s->env, parent, 0, &child);
+            if (rc) {
+                mdb_rc = rc;
+                env_err = store_err(rc, s->dir);
+                break;
+            }
+            int err = batch_apply(s, child, j->batch, &j->res, &mdb_rc);
+            if (err && !store_err_is_env(err)) {
+                mdb_txn_abort(child);
+                j->status = err;
+                j->res.activity_first = 0;
+                j->res.activity_count = 0;
+                continue;
+            }
+            if (err) {
+                mdb_txn_abort(child);
+                env_err = err;
+                break;
+            }
+            rc = mdb_txn_commit(child);
+            if (rc) {
+                mdb_rc = rc;
+                env_err = store_err(rc, s->dir);
+                break;
+            }
+            j->status = 0;
+        }
+        if (env_err) {
+            mdb_txn_abort(parent);
+        } else {
+            rc = mdb_txn_commit(parent);
+            if (rc) {
+                mdb_rc = rc;
+                env_err = store_err(rc, s->dir);
+            }
+        }
+        if (env_err == STORE_EFULL && mdb_rc == MDB_MAP_FULL && store_grow_locked(s) == 0)
+            continue;
+        break;
+    }
+    if (env_err) {
+        /* Nothing of the group was written: commit the batches one by one
+         * so that one that cannot fit does not fail the rest. */
+        struct job *j = first;
+        for (size_t i = 0; i < n; i++, j = j->next) {
+            if (n == 1) {
+                j->status = env_err;
+                memset(&j->res, 0, sizeof j->res);
+                j->res.failed_item = UINT32_MAX;
+            } else {
+                j->status = batch_commit_locked(s, j->batch, &j->res);
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->write_mu);
+}
+
+static void *writer_main(void *arg)
+{
+    store_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->pending.head && !w->stop)
+            pthread_cond_wait(&w->work, &w->mu);
+        if (!w->pending.head)
+            break; /* stopping and nothing left */
+        /* Take up to group_max pending jobs. */
+        struct job_list group = {0};
+        while (w->pending.head && group.count < w->opt.group_max) {
+            struct job *j = w->pending.head;
+            w->pending.head = j->next;
+            if (!w->pending.head)
+                w->pending.tail = NULL;
+            w->pending.count--;
+            list_push(&group, j);
+        }
+        w->in_flight += group.count;
+        pthread_mutex_unlock(&w->mu);
+
+        group_commit(w->s, group.head, group.count);
+
+        pthread_mutex_lock(&w->mu);
+        w->in_flight -= group.count;
+        list_append(&w->done, &group);
+        pthread_cond_broadcast(&w->idle);
+        pthread_mutex_unlock(&w->mu);
+        if (w->notify)
+            w->notify(w->notify_arg);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int store_writer_new(store *s, const struct store_writer_options *o, store_notify_fn notify,
+                     void *notify_arg, store_writer **out)
+{
+    if (!s || !out)
+        return STORE_EINVAL;
+    *out = NULL;
+    if (s->has_writer)
+        return STORE_EINVAL;
+    store_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return STORE_ENOMEM;
+    w->s = s;
+    w->opt.queue_max = 4096;
+    w->opt.group_max = 1024;
+    if (o) {
+        if (o->queue_max)
+            w->opt.queue_max = o->queue_max;
+        if (o->group_max)
+            w->opt.group_max = o->group_max;
+    }
+    w->notify = notify;
+    w->notify_arg = notify_arg;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->idle, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->work);
+        pthread_cond_destroy(&w->idle);
+        free(w);
+        return STORE_EIO;
+    }
+    s->has_writer = 1;
+    *out = w;
+    return 0;
+}
+
+int store_writer_submit(store_writer *w, store_batch *b, store_done_fn cb, void *ctx)
+{
+    if (!w || !b)
+        return STORE_EINVAL;
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return STORE_ENOMEM;
+    j->batch = b;
+    j->cb = cb;
+    j->ctx = ctx;
+    pthread_mutex_lock(&w->mu);
+    int err = 0;
+    if (w->stop)
+        err = STORE_ESHUTDOWN;
+    else if (w->outstanding >= w->opt.queue_max)
+        err = STORE_EBUSY;
+    if (err) {
+        pthread_mutex_unlock(&w->mu);
+        free(j);
+        return err;
+    }
+    list_push(&w->pending, j);
+    w->outstanding++;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+size_t store_writer_drain(store_writer *w)
+{
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    struct job_list done = w->done;
+    memset(&w->done, 0, sizeof w->done);
+    pthread_mutex_unlock(&w->mu);
+    size_t n = 0;
+    for (struct job *j = done.head, *next; j; j = next) {
+        next = j->next;
+        store_batch_free(j->batch);
+        if (j->cb)
+            j->cb(j->ctx, j->status, &j->res);
+        free(j);
+        n++;
+    }
+    if (n) {
+        pthread_mutex_lock(&w->mu);
+        w->outstanding -= n;
+        pthread_mutex_unlock(&w->mu);
+    }
+    return n;
+}
+
+size_t store_writer_pending(store_writer *w)
+{
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->outstanding;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+size_t store_writer_flush(store_writer *w)
+{
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    while (w->pending.head || w->in_flight)
+        pthread_cond_wait(&w->idle, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    return store_writer_drain(w);
+}
+
+void store_writer_free(store_writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    store_writer_drain(w);
+    w->s->has_writer = 0;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->idle);
+    free(w);
+}
