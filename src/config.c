@@ -1,9 +1,886 @@
-/* config: see config.h. (Work in progress.) */
+/* config: see config.h. Settings are described once, in the table below;
+ * config_set, the defaults and config_usage all walk it. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ENV_FILE_MAX (1024 * 1024) /* bytes of a .env file we are willing to read */
+#define DEV_APP_FILE "dev-app.env"
+
+enum setting_type {
+    T_STR,    /* char[] */
+    T_HOST,   /* char[], empty = default */
+    T_PATH,   /* route prefix, normalised */
+    T_PORT,   /* unsigned 0..65535 */
+    T_UINT,   /* unsigned */
+    T_SIZE,   /* size_t */
+    T_BOOL,   /* int 0/1 */
+    T_LEVEL,  /* enum log_level */
+    T_EVENTS, /* enum config_client_events */
+};
+
+struct setting {
+    const char *env;     /* environment / .env name */
+    const char *flag;    /* command-line flag or NULL */
+    enum setting_type type;
+    size_t offset;       /* in struct config */
+    size_t size;         /* for strings: buffer size */
+    const char *def;     /* default, as text ("" = empty) */
+    unsigned long long min; /* for numbers: smallest accepted value */
+    unsigned long long max; /* for numbers: largest accepted value, 0 = type max */
+    const char *help;
+};
+
+#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+
+static const struct setting settings[] = {
+    {"REVERB_SERVER_HOST", "--host", T_HOST, F(host), "127.0.0.1", 0, 0, "bind address"},
+    {"REVERB_SERVER_PORT", "--port", T_PORT, F(port), "8080", 0, 65535,
+     "port; 0 picks a free one (printed in the listening log line)"},
+    {"REVERB_SERVER_PATH", "--path", T_PATH, F(path), "", 0, 0,
+     "route prefix for every route (WS, HTTP API, /up)"},
+    {"REVERB_APP_ID", NULL, T_STR, F(app_id), "", 0, 0, "app id (unset: development app)"},
+    {"REVERB_APP_KEY", NULL, T_STR, F(app_key), "", 0, 0, "app key (unset: development app)"},
+    {"REVERB_APP_SECRET", NULL, T_STR, F(app_secret), "", 0, 0,
+     "app secret (unset: development app)"},
+    {"REVERB_MAX_REQUEST_SIZE", NULL, T_SIZE, F(max_request_size), "10000", 1, 0,
+     "HTTP request size limit in bytes (413 beyond)"},
+    {"REVERB_APP_ALLOWED_ORIGINS", NULL, T_STR, F(allowed_origins), "*", 0, 0,
+     "comma-separated origin host patterns (* wildcard); 4009 when no match"},
+    {"REVERB_APP_PING_INTERVAL", NULL, T_UINT, F(ping_interval), "60", 1, 0,
+     "seconds of silence before the server pings"},
+    {"REVERB_APP_ACTIVITY_TIMEOUT", NULL, T_UINT, F(activity_timeout), "30", 1, 0,
+     "seconds, sent in connection_established"},
+    {"REVERB_APP_MAX_CONNECTIONS", NULL, T_SIZE, F(max_connections), "0", 0, 0,
+     "connection limit, 0 or empty = unlimited (4004 beyond)"},
+    {"REVERB_APP_MAX_MESSAGE_SIZE", NULL, T_SIZE, F(max_message_size), "10000", 1, 0,
+     "bytes per client WebSocket message (close 1009 beyond)"},
+    {"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM", NULL, T_EVENTS, F(accept_client_events_from),
+     "members", 0, 0, "members, all, or none (4301)"},
+    {"REVERB_APP_RATE_LIMITING_ENABLED", NULL, T_BOOL, F(rate_limiting_enabled), "false", 0, 0,
+     "Reverb's generic per-connection message rate limit"},
+    {"REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS", NULL, T_UINT, F(rate_limit_max_attempts), "60", 1, 0,
+     "messages allowed per decay window"},
+    {"REVERB_APP_RATE_LIMIT_DECAY_SECONDS", NULL, T_UINT, F(rate_limit_decay_seconds), "60", 1,
+     0, "rate limit window in seconds"},
+    {"REVERB_APP_RATE_LIMIT_TERMINATE", NULL, T_BOOL, F(rate_limit_terminate), "false", 0, 0,
+     "close the connection when over the rate limit"},
+    {"DOCSYNC_CLIENT_EVENTS_PER_SECOND", NULL, T_UINT, F(client_events_per_second), "10", 0, 0,
+     "client events per second per connection (4301 beyond); 0 = off"},
+    {"DOCSYNC_TIMESTAMP_WINDOW", NULL, T_UINT, F(timestamp_window), "600", 0, 0,
+     "HTTP API auth_timestamp window in seconds; 0 = off (Reverb)"},
+    {"DOCSYNC_SWEEP_INTERVAL", NULL, T_UINT, F(sweep_interval), "60", 1, 0,
+     "seconds between liveness sweeps (ping, then prune with 4201)"},
+    {"DOCSYNC_PRESENCE_MAX_MEMBERS", NULL, T_UINT, F(presence_max_members), "100", 1, 0,
+     "unique users per presence channel"},
+    {"DOCSYNC_PRESENCE_MAX_USER_INFO", NULL, T_SIZE, F(presence_max_user_info), "1024", 1, 0,
+     "bytes of user_info"},
+    {"DOCSYNC_PRESENCE_MAX_USER_ID", NULL, T_SIZE, F(presence_max_user_id), "128", 1, 0,
+     "characters of user_id"},
+    {"DOCSYNC_CHANNEL_NAME_MAX", NULL, T_SIZE, F(channel_name_max), "200", 1, 0,
+     "characters of a channel name"},
+    {"DOCSYNC_SEND_QUEUE_MAX", NULL, T_SIZE, F(send_queue_max), "1048576", 1, 0,
+     "bytes queued to one connection before it is closed as too slow"},
+    {"DOCSYNC_SUBSCRIPTION_ERROR", NULL, T_BOOL, F(subscription_error), "false", 0, 0,
+     "also send channel-scoped pusher:subscription_error on auth failure"},
+    {"DOCSYNC_DATA_DIR", "--data", T_STR, F(data_dir), "./data", 0, 0,
+     "data directory (LMDB, dev-app.env)"},
+    {"DOCSYNC_LOG_LEVEL", "--log-level", T_LEVEL, F(log_level), "info", 0, 0,
+     "debug, info, warn, error"},
+    {"DOCSYNC_MAP_SIZE", NULL, T_SIZE, F(map_size), "1073741824", 1048576, 0,
+     "LMDB map size in bytes (upper bound of the database size)"},
+    {"DOCSYNC_SNAPSHOT_EVERY", NULL, T_UINT, F(snapshot_every), "100", 1, 0,
+     "document operations between snapshots"},
+    {"DOCSYNC_OPS_RETAIN", NULL, T_UINT, F(ops_retain), "1000", 0, 0,
+     "operations kept behind the latest snapshot"},
+    {"DOCSYNC_AUTH_RULES", NULL, T_STR, F(auth_rules), "", 0, 0,
+     "file of document authorization rules (empty = none)"},
+    {"DOCSYNC_DOC_MAX_BYTES", NULL, T_SIZE, F(doc_max_bytes), "1048576", 1, 0,
+     "maximum document text size in bytes"},
+};
+
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static const struct setting *find_setting(const char *env)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        if (strcmp(settings[i].env, env) == 0)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+static const struct setting *find_flag(const char *flag, size_t len)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        if (settings[i].flag && strlen(settings[i].flag) == len &&
+            strncmp(settings[i].flag, flag, len) == 0)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+/* Parses an unsigned decimal with optional surrounding blanks. */
+static int parse_unsigned(const char *v, unsigned long long max, unsigned long long *out,
+                          int *negative)
+{
+    *negative = 0;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v == '-') {
+        *negative = 1;
+        return -1;
+    }
+    if (*v == '+')
+        v++;
+    if (*v < '0' || *v > '9')
+        return -1;
+    unsigned long long x = 0;
+    for (; *v >= '0' && *v <= '9'; v++) {
+        if (x > (ULLONG_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (unsigned)(*v - '0');
+    }
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v || x > max)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *yes[] = {"true", "(true)", "1", "yes", "on"};
+    static const char *no[] = {"false", "(false)", "0", "no", "off"};
+    for (size_t i = 0; i < 5; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Route prefix: "" or "/a/b" (leading slash added, trailing removed). */
+static int normalise_path(const char *v, char *dst, size_t cap)
+{
+    while (*v == '/')
+        v++;
+    size_t n = strlen(v);
+    while (n > 0 && v[n - 1] == '/')
+        n--;
+    if (n == 0) {
+        dst[0] = '\0';
+        return 0;
+    }
+    if (n + 2 > cap)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%')
+            return -1;
+    }
+    dst[0] = '/';
+    memcpy(dst + 1, v, n);
+    dst[n + 1] = '\0';
+    return 0;
+}
+
+static int apply(struct config *cfg, const struct setting *s, const char *value, char *err,
+                 size_t errlen)
+{
+    char *base = (char *)cfg + s->offset;
+    /* Laravel .env files often leave settings empty: that means "default". */
+    if (value[0] == '\0' && s->type != T_STR && s->type != T_PATH)
+        value = s->def;
+
+    switch (s->type) {
+    case T_STR:
+    case T_HOST:
+        if (strlen(value) >= s->size) {
+            set_err(err, errlen, "%s: value too long (max %zu bytes)", s->env, s->size - 1);
+            return CONFIG_EINVAL;
+        }
+        memcpy(base, value, strlen(value) + 1);
+        return CONFIG_OK;
+    case T_PATH:
+        if (normalise_path(value, base, s->size) < 0) {
+            set_err(err, errlen, "%s: invalid route prefix \"%s\"", s->env, value);
+            return CONFIG_EINVAL;
+        }
+        return CONFIG_OK;
+    case T_PORT:
+    case T_UINT:
+    case T_SIZE: {
+        unsigned long long max = s->max ? s->max : (s->type == T_SIZE ? SIZE_MAX : UINT32_MAX);
+        unsigned long long x;
+        int negative;
+        if (parse_unsigned(value, max, &x, &negative) < 0) {
+            if (negative)
+                set_err(err, errlen, "%s: must not be negative (got \"%s\")", s->env, value);
+            else
+                set_err(err, errlen, "%s: expected an integer between %llu and %llu, got \"%s\"",
+                        s->env, s->min, max, value);
+            return CONFIG_EINVAL;
+        }
+        if (x < s->min) {
+            set_err(err, errlen, "%s: must be at least %llu (got %llu)", s->env, s->min, x);
+            return CONFIG_EINVAL;
+        }
+        if (s->type == T_SIZE)
+            *(size_t *)base = (size_t)x;
+        else
+            *(unsigned *)base = (unsigned)x;
+        return CONFIG_OK;
+    }
+    case T_BOOL:
+        if (parse_bool(value, (int *)base) < 0) {
+            set_err(err, errlen, "%s: expected true or false, got \"%s\"", s->env, value);
+            return CONFIG_EINVAL;
+        }
+        return CONFIG_OK;
+    case T_LEVEL:
+        if (log_level_parse(value, (enum log_level *)base) < 0) {
+            set_err(err, errlen, "%s: unknown log level \"%s\" (debug, info, warn, error)",
+                    s->env, value);
+            return CONFIG_EINVAL;
+        }
+        return CONFIG_OK;
+    case T_EVENTS: {
+        enum config_client_events *e = (enum config_client_events *)base;
+        if (strcasecmp(value, "members") == 0)
+            *e = CONFIG_CLIENT_EVENTS_MEMBERS;
+        else if (strcasecmp(value, "all") == 0)
+            *e = CONFIG_CLIENT_EVENTS_ALL;
+        else if (strcasecmp(value, "none") == 0)
+            *e = CONFIG_CLIENT_EVENTS_NONE;
+        else {
+            set_err(err, errlen, "%s: expected members, all or none, got \"%s\"", s->env, value);
+            return CONFIG_EINVAL;
+        }
+        return CONFIG_OK;
+    }
+    }
+    return CONFIG_EINVAL;
+}
 
 void config_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        int rc = apply(cfg, &settings[i], settings[i].def, NULL, 0);
+        (void)rc; /* the defaults are valid by construction (unit-tested) */
+    }
+    memcpy(cfg->env_file, ".env", sizeof ".env");
+    cfg->dev_app = 0;
+}
+
+int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen)
+{
+    const struct setting *s = find_setting(name);
+    if (!s)
+        return CONFIG_OK;
+    return apply(cfg, s, value ? value : "", err, errlen);
+}
+
+/* ---- .env parsing ---- */
+
+/* Parses one logical line [p, end) into key/value (malloc'd value). Returns
+ * 1 when a pair was found, 0 for blank/comment lines, -1 on a syntax error.
+ * *next is set past the consumed text (quoted values may span lines). */
+static int env_next(const char *p, const char *end, const char **next, char *key, size_t key_cap,
+                    char **value)
+{
+    const char *line_end = memchr(p, '\n', (size_t)(end - p));
+    if (!line_end)
+        line_end = end;
+    *next = line_end < end ? line_end + 1 : end;
+    *value = NULL;
+
+    while (p < line_end && (*p == ' ' || *p == '\t' || *p == '\r'))
+        p++;
+    if (p == line_end || *p == '#')
+        return 0;
+    if ((size_t)(line_end - p) > 7 && strncmp(p, "export", 6) == 0 &&
+        (p[6] == ' ' || p[6] == '\t')) {
+        p += 7;
+        while (p < line_end && (*p == ' ' || *p == '\t'))
+            p++;
+    }
+    const char *k = p;
+    while (p < line_end && *p != '=' && *p != ' ' && *p != '\t')
+        p++;
+    size_t klen = (size_t)(p - k);
+    while (p < line_end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (klen == 0 || klen >= key_cap || p == line_end || *p != '=')
+        return -1;
+    memcpy(key, k, klen);
+    key[klen] = '\0';
+    p++; /* '=' */
+    while (p < line_end && (*p == ' ' || *p == '\t'))
+        p++;
+
+    size_t cap = (size_t)(end - p) + 1;
+    char *v = malloc(cap);
+    if (!v)
+        return -2;
+    size_t n = 0;
+    if (p < end && (*p == '"' || *p == '\'')) {
+        char q = *p++;
+        int closed = 0;
+        while (p < end) {
+            char c = *p++;
+            if (c == q) {
+                closed = 1;
+                break;
+            }
+            if (q == '"' && c == '\\' && p < end) {
+                char e = *p++;
+                switch (e) {
+                case 'n':
+                    c = '\n';
+                    break;
+                case 't':
+                    c = '\t';
+                    break;
+                case 'r':
+                    c = '\r';
+                    break;
+                case '"':
+                case '\\':
+                case '$':
+                    c = e;
+                    break;
+                default:
+                    v[n++] = '\\';
+                    c = e;
+                }
+            }
+            v[n++] = c;
+        }
+        if (!closed) {
+            free(v);
+            return -1;
+        }
+        /* The rest of the line may only hold blanks and a comment. */
+        const char *rest_end = memchr(p, '\n', (size_t)(end - p));
+        if (!rest_end)
+            rest_end = end;
+        for (const char *r = p; r < rest_end; r++) {
+            if (*r == '#')
+                break;
+            if (*r != ' ' && *r != '\t' && *r != '\r') {
+                free(v);
+                return -1;
+            }
+        }
+        *next = rest_end < end ? rest_end + 1 : end;
+    } else {
+        const char *vend = line_end;
+        /* Inline comment: " #" ends an unquoted value. */
+        for (const char *r = p; r < line_end; r++) {
+            if (*r == '#' && r > p && (r[-1] == ' ' || r[-1] == '\t')) {
+                vend = r;
+                break;
+            }
+        }
+        while (vend > p && (vend[-1] == ' ' || vend[-1] == '\t' || vend[-1] == '\r'))
+            vend--;
+        n = (size_t)(vend - p);
+        memcpy(v, p, n);
+    }
+    v[n] = '\0';
+    *value = v;
+    return 1;
+}
+
+/* Walks .env text, calling fn(ctx, key, value) for every pair. */
+static int env_walk(const char *text, size_t len, const char *origin,
+                    int (*fn)(void *ctx, const char *key, const char *value, char *err,
+                              size_t errlen),
+                    void *ctx, char *err, size_t errlen)
+{
+    const char *p = text, *end = text + len;
+    int line = 1;
+    if (memchr(text, '\0', len)) {
+        set_err(err, errlen, "%s: contains a NUL byte", origin);
+        return CONFIG_EFILE;
+    }
+    while (p < end) {
+        const char *next;
+        char key[128];
+        char *value;
+        int r = env_next(p, end, &next, key, sizeof key, &value);
+        if (r == -2)
+            return CONFIG_ENOMEM;
+        if (r < 0) {
+            set_err(err, errlen, "%s:%d: syntax error (expected KEY=value)", origin, line);
+            return CONFIG_EINVAL;
+        }
+        if (r > 0) {
+            int rc = fn(ctx, key, value, err, errlen);
+            free(value);
+            if (rc < 0) {
+                /* Prefix the location to the setting's own message. */
+                if (err && errlen) {
+                    char tmp[512];
+                    snprintf(tmp, sizeof tmp, "%s:%d: %s", origin, line, err);
+                    snprintf(err, errlen, "%s", tmp);
+                }
+                return rc;
+            }
+        }
+        for (const char *c = p; c < next; c++)
+            line += *c == '\n';
+        p = next;
+    }
+    return CONFIG_OK;
+}
+
+static int apply_pair(void *ctx, const char *key, const char *value, char *err, size_t errlen)
+{
+    return config_set(ctx, key, value, err, errlen);
+}
+
+int config_apply_env_text(struct config *cfg, const char *text, size_t len, const char *origin,
+                          char *err, size_t errlen)
+{
+    return env_walk(text, len, origin, apply_pair, cfg, err, errlen);
+}
+
+/* Reads a whole file (at most ENV_FILE_MAX bytes). Returns 0, -ENOENT when
+ * missing, or another negative errno. */
+static int read_file(const char *path, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    char *buf = malloc(ENV_FILE_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    size_t n = fread(buf, 1, ENV_FILE_MAX + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n > ENV_FILE_MAX) {
+        free(buf);
+        return bad ? -EIO : -EFBIG;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* ---- development app ---- */
+
+struct dev_app {
+    char id[CONFIG_CRED_MAX], key[CONFIG_CRED_MAX], secret[CONFIG_CRED_MAX];
+};
+
+static int dev_pair(void *ctx, const char *key, const char *value, char *err, size_t errlen)
+{
+    struct dev_app *d = ctx;
+    char *dst = NULL;
+    if (strcmp(key, "REVERB_APP_ID") == 0)
+        dst = d->id;
+    else if (strcmp(key, "REVERB_APP_KEY") == 0)
+        dst = d->key;
+    else if (strcmp(key, "REVERB_APP_SECRET") == 0)
+        dst = d->secret;
+    if (!dst)
+        return CONFIG_OK;
+    if (strlen(value) >= CONFIG_CRED_MAX) {
+        set_err(err, errlen, "%s too long", key);
+        return CONFIG_EFILE;
+    }
+    memcpy(dst, value, strlen(value) + 1);
+    return CONFIG_OK;
+}
+
+static int hex_random(char *out, size_t bytes)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char buf[64];
+    if (bytes > sizeof buf || RAND_bytes(buf, (int)bytes) != 1)
+        return -1;
+    for (size_t i = 0; i < bytes; i++) {
+        out[2 * i] = digits[buf[i] >> 4];
+        out[2 * i + 1] = digits[buf[i] & 15];
+    }
+    out[2 * bytes] = '\0';
+    return 0;
+}
+
+/* mkdir -p with mode 0755. */
+static int make_dirs(const char *path)
+{
+    char tmp[CONFIG_FILE_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] == '/' || tmp[i] == '\0') {
+            char c = tmp[i];
+            tmp[i] = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            tmp[i] = c;
+        }
+    }
+    return 0;
+}
+
+static int load_dev_app(struct config *cfg, char *err, size_t errlen)
+{
+    char path[CONFIG_FILE_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", cfg->data_dir, DEV_APP_FILE);
+    struct dev_app d;
+    memset(&d, 0, sizeof d);
+    char *text;
+    size_t len;
+    int r = read_file(path, &text, &len);
+    if (r == 0) {
+        int rc = env_walk(text, len, path, dev_pair, &d, err, errlen);
+        free(text);
+        if (rc < 0)
+            return CONFIG_EFILE;
+    } else if (r != -ENOENT) {
+        set_err(err, errlen, "%s: %s", path, strerror(-r));
+        return CONFIG_EFILE;
+    }
+    if (!d.id[0] || !d.key[0] || !d.secret[0]) {
+        unsigned char rnd[4];
+        if (RAND_bytes(rnd, sizeof rnd) != 1 || hex_random(d.key, 10) < 0 ||
+            hex_random(d.secret, 20) < 0) {
+            set_err(err, errlen, "cannot draw random bytes for the development app");
+            return CONFIG_EFILE;
+        }
+        uint32_t x = (uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 | rnd[3];
+        snprintf(d.id, sizeof d.id, "%u", 100000 + x % 900000);
+        if (make_dirs(cfg->data_dir) < 0) {
+            set_err(err, errlen, "cannot create data directory %s: %s", cfg->data_dir,
+                    strerror(errno));
+            return CONFIG_EFILE;
+        }
+        char tmp_path[sizeof path + 8];
+        snprintf(tmp_path, sizeof tmp_path, "%s.tmp", path);
+        int fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!f) {
+            if (fd >= 0)
+                close(fd);
+            set_err(err, errlen, "cannot write %s: %s", tmp_path, strerror(errno));
+            return CONFIG_EFILE;
+        }
+        fprintf(f,
+                "# Development app generated by docsyncd; delete this file to get new "
+                "credentials.\nREVERB_APP_ID=%s\nREVERB_APP_KEY=%s\nREVERB_APP_SECRET=%s\n",
+                d.id, d.key, d.secret);
+        int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+        bad |= fclose(f) != 0;
+        if (bad || rename(tmp_path, path) != 0) {
+            set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            unlink(tmp_path);
+            return CONFIG_EFILE;
+        }
+    }
+    memcpy(cfg->app_id, d.id, sizeof d.id);
+    memcpy(cfg->app_key, d.key, sizeof d.key);
+    memcpy(cfg->app_secret, d.secret, sizeof d.secret);
+    cfg->dev_app = 1;
+    return CONFIG_OK;
+}
+
+/* ---- load ---- */
+
+/* Finds the value of flag argv[*i] ("--x v" or "--x=v"); advances *i. */
+static int flag_value(int argc, char *const *argv, int *i, const char **name, size_t *name_len,
+                      const char **value)
+{
+    const char *arg = argv[*i];
+    const char *eq = strchr(arg, '=');
+    *name = arg;
+    if (eq) {
+        *name_len = (size_t)(eq - arg);
+        *value = eq + 1;
+        return 0;
+    }
+    *name_len = strlen(arg);
+    if (*i + 1 >= argc)
+        return -1;
+    *value = argv[++*i];
+    return 0;
+}
+
+static int is_flag(const char *arg, size_t len, const char *flag)
+{
+    return strlen(flag) == len && strncmp(arg, flag, len) == 0;
+}
+
+int config_load(struct config *cfg, int argc, char *const *argv, char *const *envp, char *err,
+                size_t errlen)
+{
+    set_err(err, errlen, "%s", "");
+    config_defaults(cfg);
+
+    /* Pass 1 over flags: --help, --env-file, and syntax. */
+    const char *env_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+            return CONFIG_HELP;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *name, *value;
+        size_t name_len;
+        if (strncmp(argv[i], "--", 2) != 0) {
+            set_err(err, errlen, "unexpected argument \"%s\" (see --help)", argv[i]);
+            return CONFIG_EFLAG;
+        }
+        if (flag_value(argc, argv, &i, &name, &name_len, &value) < 0) {
+            set_err(err, errlen, "%.*s needs a value (see --help)", (int)name_len, name);
+            return CONFIG_EFLAG;
+        }
+        if (is_flag(name, name_len, "--env-file")) {
+            env_file = value;
+        } else if (!find_flag(name, name_len)) {
+            set_err(err, errlen, "unknown option %.*s (see --help)", (int)name_len, name);
+            return CONFIG_EFLAG;
+        }
+    }
+
+    /* 1. environment */
+    for (size_t i = 0; envp && envp[i]; i++) {
+        const char *eq = strchr(envp[i], '=');
+        char key[128];
+        if (!eq || (size_t)(eq - envp[i]) >= sizeof key)
+            continue;
+        memcpy(key, envp[i], (size_t)(eq - envp[i]));
+        key[eq - envp[i]] = '\0';
+        int rc = config_set(cfg, key, eq + 1, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+
+    /* 2. env file */
+    if (env_file) {
+        if (strlen(env_file) >= sizeof cfg->env_file) {
+            set_err(err, errlen, "--env-file: path too long");
+            return CONFIG_EFLAG;
+        }
+        memcpy(cfg->env_file, env_file, strlen(env_file) + 1);
+    }
+    char *text;
+    size_t len;
+    int r = read_file(cfg->env_file, &text, &len);
+    if (r == 0) {
+        int rc = config_apply_env_text(cfg, text, len, cfg->env_file, err, errlen);
+        free(text);
+        if (rc < 0)
+            return rc;
+    } else if (env_file || r != -ENOENT) {
+        set_err(err, errlen, "cannot read env file %s: %s", cfg->env_file, strerror(-r));
+        return CONFIG_EFILE;
+    }
+
+    /* 3. flags */
+    for (int i = 1; i < argc; i++) {
+        const char *name, *value;
+        size_t name_len;
+        flag_value(argc, argv, &i, &name, &name_len, &value);
+        const struct setting *s = find_flag(name, name_len);
+        if (!s)
+            continue; /* --env-file */
+        int rc = apply(cfg, s, value, err, errlen);
+        if (rc < 0) {
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "%s (from %s)", err ? err : "", s->flag);
+            set_err(err, errlen, "%s", tmp);
+            return rc;
+        }
+    }
+
+    /* Cross-field checks and the app. */
+    if (!cfg->data_dir[0]) {
+        set_err(err, errlen, "DOCSYNC_DATA_DIR must not be empty");
+        return CONFIG_EINVAL;
+    }
+    int have = !!cfg->app_id[0] + !!cfg->app_key[0] + !!cfg->app_secret[0];
+    if (have == 3)
+        return CONFIG_OK;
+    if (have > 0) {
+        set_err(err, errlen,
+                "incomplete app credentials: set all of REVERB_APP_ID, REVERB_APP_KEY and "
+                "REVERB_APP_SECRET, or none of them for the development app");
+        return CONFIG_EAPP;
+    }
+    return load_dev_app(cfg, err, errlen);
+}
+
+void config_usage(FILE *out, const char *argv0)
+{
+    fprintf(out,
+            "Usage: %s [options]\n"
+            "\n"
+            "docsyncd: a Laravel Reverb compatible Pusher protocol server with durable\n"
+            "collaborative documents.\n"
+            "\n"
+            "Settings come from the environment, then from a .env file in the working\n"
+            "directory (or --env-file), then from the options below, the later winning.\n"
+            "With no REVERB_APP_* set, a development app is generated once and kept in\n"
+            "<data dir>/" DEV_APP_FILE "; its credentials are printed at start.\n"
+            "\n"
+            "Options:\n",
+            argv0 ? argv0 : "docsyncd");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        if (!s->flag)
+            continue;
+        fprintf(out, "  %s <value>%*s %s (env %s, default \"%s\")\n", s->flag,
+                (int)(14 - strlen(s->flag)), "", s->help, s->env, s->def);
+    }
+    fprintf(out, "  --env-file <file>       read settings from <file> instead of ./.env\n"
+                 "  -h, --help              print this help and exit\n"
+                 "\n"
+                 "Environment variables (and .env keys):\n");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        fprintf(out, "  %-38s default \"%s\"%s%s\n      %s\n", s->env, s->def,
+                s->flag ? ", flag " : "", s->flag ? s->flag : "", s->help);
+    }
+}
+
+/* Glob match with '*' only, case-sensitive. Iterative with backtracking. */
+static int glob_match(const char *pat, const char *s, size_t slen)
+{
+    size_t p = 0, i = 0, star = (size_t)-1, mark = 0;
+    size_t plen = strlen(pat);
+    while (i < slen) {
+        if (p < plen && pat[p] == '*') {
+            star = p++;
+            mark = i;
+        } else if (p < plen && pat[p] == s[i]) {
+            p++;
+            i++;
+        } else if (star != (size_t)-1) {
+            p = star + 1;
+            i = ++mark;
+        } else {
+            return 0;
+        }
+    }
+    while (p < plen && pat[p] == '*')
+        p++;
+    return p == plen;
+}
+
+int config_origin_allowed(const struct config *cfg, const char *origin)
+{
+    /* Walk the comma-separated list; entries are trimmed. */
+    const char *list = cfg->allowed_origins;
+    const char *host = NULL;
+    size_t host_len = 0;
+    if (origin) {
+        const char *p = strstr(origin, "://");
+        p = p ? p + 3 : origin;
+        const char *at = NULL;
+        const char *e = p;
+        while (*e && *e != '/' && *e != '?' && *e != '#') {
+            if (*e == '@')
+                at = e;
+            e++;
+        }
+        if (at)
+            p = at + 1;
+        const char *colon = NULL;
+        if (*p == '[') { /* IPv6 literal */
+            const char *rb = memchr(p, ']', (size_t)(e - p));
+            colon = rb ? rb + 1 : e;
+            if (colon > e || *colon != ':')
+                colon = NULL;
+        } else {
+            colon = memchr(p, ':', (size_t)(e - p));
+        }
+        host = p;
+        host_len = (size_t)((colon ? colon : e) - p);
+    }
+    while (*list) {
+        while (*list == ' ' || *list == '\t' || *list == ',')
+            list++;
+        const char *end = strchr(list, ',');
+        if (!end)
+            end = list + strlen(list);
+        const char *t = end;
+        while (t > list && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        size_t n = (size_t)(t - list);
+        if (n > 0) {
+            char pat[CONFIG_ORIGINS_MAX];
+            memcpy(pat, list, n);
+            pat[n] = '\0';
+            if (strcmp(pat, "*") == 0)
+                return 1;
+            if (host && glob_match(pat, host, host_len))
+                return 1;
+        }
+        list = end;
+    }
+    return 0;
+}
+
+const char *config_strerror(int code)
+{
+    switch (code) {
+    case CONFIG_OK:
+        return "ok";
+    case CONFIG_HELP:
+        return "help requested";
+    case CONFIG_EINVAL:
+        return "invalid setting";
+    case CONFIG_EFLAG:
+        return "invalid command-line option";
+    case CONFIG_EFILE:
+        return "cannot read or write a configuration file";
+    case CONFIG_EAPP:
+        return "incomplete app credentials";
+    case CONFIG_ENOMEM:
+        return "out of memory";
+    }
+    return "unknown configuration error";
 }
