@@ -147,8 +147,8 @@ static int store_init_dbs(store *s)
             mdb_txn_abort(txn);
             return STORE_ECORRUPT;
         }
-        mdb_txn_abort(txn);
-        return 0;
+        /* Commit, not abort: handles opened in an aborted txn are closed. */
+        return store_err(mdb_txn_commit(txn), s->dir);
     }
     if (rc != MDB_NOTFOUND)
         goto fail;
