@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Pusher fan-out / connection / whisper benchmark: docsyncd and soketi 1.6.1 side by side.
+#
+# Builds Release (own build dir), then for every scenario starts a FRESH server pinned to one core
+# (taskset -c $SRV_CPU), runs bench/loadgen pinned to the other core (taskset -c $LG_CPU) against
+# it, stops it, and does the same with the other server. Server CPU comes from /proc/<pid>/stat
+# (utime+stime, all threads) sampled by loadgen at the edges of the measured window, RSS from
+# /proc/<pid>/status (VmRSS). Prints one side-by-side table at the end; raw RESULT lines are kept in
+# $OUT/results.txt. Loopback only; every loadgen run is bounded by --timeout.
+#
+# usage: bench/fanout.sh [--quick] [--only docsyncd|soketi] [--scenarios "f5000 f5000r ..."]
+# env:   BUILD (build dir, default build-bench), SRV_CPU (0), LG_CPU (1), OUT (output dir)
+# soketi must be installed: npm ci --prefix bench
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build-bench}
+SRV_CPU=${SRV_CPU:-0}
+LG_CPU=${LG_CPU:-1}
+OUT=${OUT:-$(mktemp -d /tmp/docsync-bench.XXXXXX)}
+APP_ID=bench
+APP_KEY=bench-key
+APP_SECRET=bench-secret
+QUICK=0
+ONLY=""
+SCENARIOS="f5000 f5000r5 f1000 w500 w500r c5000 cbig"
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --only) ONLY=$2; shift ;;
+    --scenarios) SCENARIOS=$2; shift ;;
+    *) echo "usage: $0 [--quick] [--only docsyncd|soketi] [--scenarios LIST]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+WARMUP=3
+DUR=10
+HOLD=3
+if [ "$QUICK" = 1 ]; then WARMUP=1; DUR=3; HOLD=1; fi
+
+mkdir -p "$OUT"
+RESULTS=$OUT/results.txt
+: > "$RESULTS"
+
+# 50,000 connections need > 50,000 descriptors in both the server and loadgen. Raising the hard
+# limit needs CAP_SYS_RESOURCE; without it the big connect scenario is cut to what fits.
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+BIGC=50000
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 50500 ]; then
+  BIGC=$(( $(ulimit -n) - 500 ))
+  echo "RLIMIT_NOFILE hard limit is $(ulimit -Hn) and cannot be raised here:" \
+       "the big connect scenario holds $BIGC connections instead of 50,000" >&2
+fi
+echo "fd limit $(ulimit -n); ephemeral ports $(tr '\t' - < /proc/sys/net/ipv4/ip_local_port_range);" \
+     "somaxconn $(cat /proc/sys/net/core/somaxconn); $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+echo "== build (Release, $BUILD)" >&2
+if ! cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_PARTS="crdt;store;src;bench" \
+     >"$OUT/configure.log" 2>&1; then
+  echo "full tree does not configure (see $OUT/configure.log); building loadgen only" >&2
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_PARTS="bench" >/dev/null
+fi
+cmake --build "$BUILD" -j2 --target loadgen >/dev/null
+LOADGEN=$BUILD/bench/loadgen
+SERVERS="docsyncd soketi"
+if ! cmake --build "$BUILD" -j2 --target docsyncd >"$OUT/build-docsyncd.log" 2>&1; then
+  echo "docsyncd does not build (see $OUT/build-docsyncd.log); soketi only" >&2
+  SERVERS="soketi"
+fi
+SOKETI=$ROOT/bench/node_modules/@soketi/soketi/bin/server.js
+if [ ! -f "$SOKETI" ]; then
+  echo "soketi not installed (npm ci --prefix bench); docsyncd only" >&2
+  SERVERS=${SERVERS/soketi/}
+fi
+[ -n "$ONLY" ] && SERVERS=$ONLY
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+SRV_PID=""
+SRV_PORT=""
+start_server() { # $1 = docsyncd|soketi
+  SRV_PORT=$(free_port)
+  local log=$OUT/$1-$SRV_PORT.log
+  if [ "$1" = docsyncd ]; then
+    local data
+    data=$(mktemp -d "$OUT/data.XXXXXX")
+    (cd "$OUT" && exec env REVERB_APP_ID=$APP_ID REVERB_APP_KEY=$APP_KEY REVERB_APP_SECRET=$APP_SECRET \
+      DOCSYNC_CLIENT_EVENTS_PER_SECOND=0 DOCSYNC_LOG_LEVEL=warn \
+      taskset -c "$SRV_CPU" "$BUILD/src/docsyncd" --port "$SRV_PORT" --data "$data" >"$log" 2>&1) &
+  else
+    (cd "$OUT" && exec env SOKETI_PORT=$SRV_PORT SOKETI_DEFAULT_APP_ID=$APP_ID SOKETI_DEFAULT_APP_KEY=$APP_KEY \
+      SOKETI_DEFAULT_APP_SECRET=$APP_SECRET SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true \
+      SOKETI_METRICS_SERVER_PORT="$(free_port)" \
+      taskset -c "$SRV_CPU" node "$SOKETI" start >"$log" 2>&1) &
+  fi
+  SRV_PID=$!
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$SRV_PORT") 2>/dev/null; then sleep 0.3; return 0; fi
+    kill -0 "$SRV_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$1 did not start; log:" >&2
+  tail -5 "$log" >&2
+  return 1
+}
+
+stop_server() {
+  if [ -n "$SRV_PID" ]; then
+    kill "$SRV_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$SRV_PID" 2>/dev/null || true
+    wait "$SRV_PID" 2>/dev/null || true
+  fi
+  SRV_PID=""
+}
+trap stop_server EXIT
+
+scenario_args() { # $1 = scenario id
+  case "$1" in
+    f5000) echo "fanout -n 5000 --rate 0 --warmup $WARMUP --duration $DUR" ;;
+    f5000r5) echo "fanout -n 5000 --rate 5 --warmup $WARMUP --duration $DUR" ;;
+    f1000) echo "fanout -n 1000 --rate 0 --warmup $WARMUP --duration $DUR" ;;
+    w500) echo "whisper -n 500 --rate 0 --warmup $WARMUP --duration $DUR" ;;
+    w500r) echo "whisper -n 500 --rate 1000 --warmup $WARMUP --duration $DUR" ;;
+    c5000) echo "connect -n 5000 --hold $HOLD" ;;
+    cbig) echo "connect -n $BIGC --hold $HOLD --src 4 --pending 256" ;;
+  esac
+}
+
+for sc in $SCENARIOS; do
+  for srv in $SERVERS; do
+    echo "== $sc on $srv" >&2
+    if ! start_server "$srv"; then stop_server; continue; fi
+    # shellcheck disable=SC2046
+    line=$(taskset -c "$LG_CPU" "$LOADGEN" $(scenario_args "$sc") --port "$SRV_PORT" --pid "$SRV_PID" \
+      --app-id $APP_ID --key $APP_KEY --secret $APP_SECRET --label "$srv" --timeout 90 \
+      2> >(tee -a "$OUT/loadgen.log" >&2) | grep '^RESULT' || true)
+    kill -0 "$SRV_PID" 2>/dev/null || echo "$srv died during $sc" >&2
+    echo "$sc $srv ${line:-RESULT error=1}" >>"$RESULTS"
+    stop_server
+  done
+done
+
+echo >&2
+echo "Results ($RESULTS); server on CPU $SRV_CPU, loadgen on CPU $LG_CPU; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v bigc="$BIGC" '
+function get(line, key,   re, m) {
+  re = " " key "=[^ ]*"
+  if (match(line, re)) { m = substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2); return m }
+  return ""
+}
+{ sc = $1; srv = $2; r[sc, srv] = $0; if (!(sc in seen)) { seen[sc] = 1; order[++n] = sc } }
+function row(label, sc, key, scale, fmt, better,   a, b, ra) {
+  a = get(r[sc, "docsyncd"], key); b = get(r[sc, "soketi"], key)
+  if (a == "" && b == "") return
+  ra = "-"
+  if (a != "" && b != "" && a + 0 > 0 && b + 0 > 0) ra = sprintf(better == "hi" ? "%.2fx" : "%.2fx", (better == "hi") ? a / b : b / a)
+  printf "%-34s %14s %14s %10s\n", label, (a == "" ? "-" : sprintf(fmt, a * scale)), (b == "" ? "-" : sprintf(fmt, b * scale)), ra
+}
+END {
+  printf "%-34s %14s %14s %10s\n", "scenario / metric", "docsyncd", "soketi", "advantage"
+  for (i = 1; i <= n; i++) {
+    sc = order[i]
+    if (sc == "f5000" || sc == "f1000") {
+      nsub = (sc == "f5000") ? "5,000" : "1,000"
+      print "fan-out, " nsub " subscribers, full rate"
+      row("  deliveries/s", sc, "deliv_per_s", 1, "%.0f", "hi")
+      row("  server CPU us/delivery", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
+      row("  server CPU %", sc, "srv_cpu_pct", 1, "%.0f", "")
+      row("  latency p50 ms", sc, "p50_us", 0.001, "%.1f", "lo")
+      row("  latency p99 ms", sc, "p99_us", 0.001, "%.1f", "lo")
+      row("  latency max ms", sc, "max_us", 0.001, "%.1f", "lo")
+      row("  lost deliveries", sc, "lost", 1, "%d", "")
+      row("  loadgen CPU %", sc, "lg_cpu_pct", 1, "%.0f", "")
+    } else if (sc == "f5000r5") {
+      print "fan-out, 5,000 subscribers, 5 events/s"
+      row("  deliveries/s", sc, "deliv_per_s", 1, "%.0f", "")
+      row("  server CPU us/delivery", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
+      row("  latency p50 ms", sc, "p50_us", 0.001, "%.2f", "lo")
+      row("  latency p99 ms", sc, "p99_us", 0.001, "%.2f", "lo")
+      row("  latency max ms", sc, "max_us", 0.001, "%.2f", "lo")
+      row("  server RSS MB (5,000 subscribed)", sc, "rss_kb", 1/1024, "%.1f", "lo")
+      row("  lost deliveries", sc, "lost", 1, "%d", "")
+    } else if (sc == "w500" || sc == "w500r") {
+      print (sc == "w500") ? "whisper, 500 private pairs, ping-pong full rate" : "whisper, 500 private pairs, 1,000 whispers/s"
+      row("  relays/s", sc, "deliv_per_s", 1, "%.0f", sc == "w500" ? "hi" : "")
+      row("  server CPU us/relay", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
+      row("  latency p50 ms", sc, "p50_us", 0.001, "%.2f", "lo")
+      row("  latency p99 ms", sc, "p99_us", 0.001, "%.2f", "lo")
+      row("  latency max ms", sc, "max_us", 0.001, "%.2f", "lo")
+      row("  lost", sc, "lost", 1, "%d", "")
+    } else if (sc ~ /^c/) {
+      print "connect " ((sc == "c5000") ? "5,000" : bigc) " idle connections"
+      row("  established", sc, "established", 1, "%d", "")
+      row("  connections/s", sc, "conn_per_s", 1, "%.0f", "hi")
+      row("  server CPU us/connection", sc, "srv_us_per_conn", 1, "%.1f", "lo")
+      row("  RSS before MB", sc, "rss_before_kb", 1/1024, "%.1f", "lo")
+      row("  RSS held MB", sc, "rss_after_kb", 1/1024, "%.1f", "lo")
+      row("  RSS per idle connection KB", sc, "rss_per_conn_b", 1/1024, "%.2f", "lo")
+    }
+  }
+}' "$RESULTS"
