@@ -468,8 +468,9 @@ int store_writer_new(store *s, const struct store_writer_options *o, store_notif
 /* Queues b (the writer takes ownership and frees it) with the completion
  * cb(ctx, ...) (cb may be NULL). Never blocks on I/O. Returns 0, or
  * STORE_EBUSY (queue full) / STORE_ESHUTDOWN / STORE_EINVAL, in which case
- * the caller still owns b and cb will not be called. Call from one thread
- * (the loop thread) or serialize calls. */
+ * the caller still owns b and cb will not be called. Thread-safe (the
+ * server calls it from the loop thread only). The bound counts batches
+ * submitted and not yet drained, so an undrained done-queue also fills it. */
 int store_writer_submit(store_writer *w, store_batch *b, store_done_fn cb, void *ctx);
 
 /* Runs the callbacks of completed batches on the calling thread, in
