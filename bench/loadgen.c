@@ -62,6 +62,7 @@ struct lg_opts {
   unsigned src;     /* source addresses 127.0.0.1 .. 127.0.0.src */
   unsigned pending; /* handshakes in flight */
   unsigned publishers;
+  unsigned batch_us; /* full rate: let frames accumulate this long between epoll waits */
   const char *channel;
   const char *label;
   int subscribe_idle; /* connect mode: subscribe each connection to --channel */
@@ -833,6 +834,7 @@ static void dispatch(struct lg *g, struct epoll_event *ev) {
 
 static void run(struct lg *g) {
   struct epoll_event evs[LG_MAX_EVENTS];
+  uint64_t last_wait = 0;
   g->t_begin = g->t_connect_start = g->t_phase = now_ns();
   if (g->o.mode == MODE_CONNECT)
     take_sample(g, &g->s0);
@@ -851,6 +853,14 @@ static void run(struct lg *g) {
       if (timeout > 20)
         timeout = 20;
     }
+    if (g->o.batch_us && (g->phase == PH_WARMUP || g->phase == PH_MEASURE)) {
+      uint64_t t = now_ns(), due = last_wait + (uint64_t)g->o.batch_us * 1000u;
+      if (due > t) {
+        struct timespec ts = {0, (long)(due - t)};
+        nanosleep(&ts, NULL);
+      }
+    }
+    last_wait = now_ns();
     int n = epoll_wait(g->ep, evs, LG_MAX_EVENTS, timeout);
     for (int i = 0; i < n; i++)
       dispatch(g, &evs[i]);
@@ -910,6 +920,7 @@ static void report(struct lg *g) {
 
 static void usage(void) {
   fputs("usage: loadgen fanout|connect|whisper --port P [options]\n"
+        "       loadgen selftest   (signature vectors, histogram)\n"
         "  --host A         server address (127.0.0.1)\n"
         "  --app-id ID --key K --secret S   app credentials (env REVERB_APP_ID/KEY/SECRET)\n"
         "  --pid PID        server process to sample (CPU from /proc/PID/stat, RSS from status)\n"
@@ -921,6 +932,7 @@ static void usage(void) {
         "  --src N          source addresses 127.0.0.1..127.0.0.N (auto: one per 20000)\n"
         "  --pending N      handshakes in flight (256)\n"
         "  --publishers N   HTTP keep-alive publisher connections (2)\n"
+        "  --batch-us N     sleep so that epoll waits are >= N us apart while loaded (0)\n"
         "  --channel NAME   fanout channel (bench)\n"
         "  --subscribe      connect: also subscribe every connection to --channel\n"
         "  --label TEXT     copied into the RESULT line\n"
@@ -1013,6 +1025,8 @@ static void parse_args(struct lg_opts *o, int argc, char **argv) {
       o->pending = (unsigned)strtoul(v, NULL, 10);
     else if (strcmp(a, "--publishers") == 0)
       o->publishers = (unsigned)strtoul(v, NULL, 10);
+    else if (strcmp(a, "--batch-us") == 0)
+      o->batch_us = (unsigned)strtoul(v, NULL, 10);
     else if (strcmp(a, "--channel") == 0)
       o->channel = v;
     else if (strcmp(a, "--label") == 0)
@@ -1037,7 +1051,33 @@ static void parse_args(struct lg_opts *o, int argc, char **argv) {
     die("names longer than 100 characters are not supported");
 }
 
+/* Check the signing helpers against the protocol reference's vectors (sections 4.1, 5.1). */
+static int selftest(void) {
+  char hex[65], md5[33];
+  int bad = 0;
+  lg_sign_hmac_hex("7ad3773142a6692b25b8", "1234.1234:private-foobar", 24, hex);
+  bad |= strcmp(hex, "58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4") != 0;
+  static const char body[] = "{\"name\":\"foo\",\"channels\":[\"project-3\"],\"data\":\"{\\\"some\\\":\\\"data\\\"}\"}";
+  lg_sign_md5_hex(body, sizeof body - 1, md5);
+  bad |= strcmp(md5, "ec365a775a4cd0599faeb73354201b6f") != 0;
+  static const char tosign[] = "POST\n/apps/3/events\nauth_key=278d425bdf160c739803&auth_timestamp=1353088179"
+                               "&auth_version=1.0&body_md5=ec365a775a4cd0599faeb73354201b6f";
+  lg_sign_hmac_hex("7ad3773142a6692b25b8", tosign, sizeof tosign - 1, hex);
+  bad |= strcmp(hex, "da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c") != 0;
+  lg_hist h;
+  lg_hist_reset(&h);
+  for (uint64_t v = 1; v <= 100000; v++)
+    lg_hist_add(&h, v);
+  uint64_t p50 = lg_hist_percentile(&h, 0.5), p99 = lg_hist_percentile(&h, 0.99);
+  bad |= p50 < 49800 || p50 > 50100 || p99 < 98700 || p99 > 99100 || lg_hist_percentile(&h, 1.0) != 100000;
+  fprintf(stderr, "loadgen selftest: %s (md5 %s, p50 %" PRIu64 ", p99 %" PRIu64 ")\n", bad ? "FAILED" : "ok", md5, p50,
+          p99);
+  return bad;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "selftest") == 0)
+    return selftest();
   struct lg *g = calloc(1, sizeof *g);
   if (!g)
     die("out of memory");
