@@ -1,0 +1,218 @@
+/* crdt_wasm.c - the WebAssembly boundary of libcrdt (crdt/crdt.h).
+ *
+ * Compiled only for wasm32-wasi (see crdt-wasm.cmake) together with the crdt sources;
+ * crdt.mjs is its only caller. Every export takes and returns 32-bit
+ * integers so that JavaScript needs no BigInt: sizes and offsets fit in 32
+ * bits on wasm32, and the CRDT keeps fewer than 2^32 operations.
+ *
+ * Results that are buffers are returned through `out`, a pointer to two
+ * uint32 slots in linear memory that the caller owns: out[0] = address,
+ * out[1] = byte length. The caller frees such a buffer with
+ * crdt_wasm_free(). Calls that can fail return 0 or a negative CRDT_E* code.
+ * Nothing here touches stdio, so the module imports nothing. */
+#include "crdt.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The exports are this file's interface, declared to JavaScript by crdt.mjs;
+ * there is no C caller that a header would serve. */
+#pragma clang diagnostic ignored "-Wmissing-prototypes"
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+EXPORT(crdt_wasm_alloc) void *crdt_wasm_alloc(size_t size)
+{
+    return malloc(size ? size : 1);
+}
+
+EXPORT(crdt_wasm_free) void crdt_wasm_free(void *p)
+{
+    free(p);
+}
+
+/* The static description of a code; read it as a NUL-terminated string. */
+EXPORT(crdt_wasm_strerror) const char *crdt_wasm_strerror(int err)
+{
+    return crdt_strerror(err);
+}
+
+static void set_out(uint32_t *out, const void *p, size_t len)
+{
+    out[0] = (uint32_t)(uintptr_t)p;
+    out[1] = (uint32_t)len;
+}
+
+/* A new document for `agent` in *out[0]. */
+EXPORT(crdt_wasm_doc_new) int crdt_wasm_doc_new(const char *agent, size_t agent_len, uint32_t *out)
+{
+    crdt_doc *doc = NULL;
+    int rc = crdt_doc_new(NULL, agent, agent_len, &doc);
+    set_out(out, doc, 0);
+    return rc;
+}
+
+EXPORT(crdt_wasm_doc_free) void crdt_wasm_doc_free(crdt_doc *doc)
+{
+    crdt_doc_free(doc);
+}
+
+/* crdt_doc_set_agent; seq < 0 means CRDT_SEQ_AUTO. */
+EXPORT(crdt_wasm_set_agent)
+int crdt_wasm_set_agent(crdt_doc *doc, const char *agent, size_t agent_len, double seq)
+{
+    uint64_t s = seq < 0 ? CRDT_SEQ_AUTO : (uint64_t)seq;
+    return crdt_doc_set_agent(doc, agent, agent_len, s);
+}
+
+/* Insert UTF-8 text before code point `pos`. */
+EXPORT(crdt_wasm_insert)
+int crdt_wasm_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len)
+{
+    return crdt_doc_insert(doc, pos, utf8, len);
+}
+
+/* Delete `count` code points at code point `pos`. */
+EXPORT(crdt_wasm_delete) int crdt_wasm_delete(crdt_doc *doc, size_t pos, size_t count)
+{
+    return crdt_doc_delete(doc, pos, count);
+}
+
+/* Insert UTF-8 text at UTF-16 offset `off16` (a JavaScript string index). */
+EXPORT(crdt_wasm_insert_utf16)
+int crdt_wasm_insert_utf16(crdt_doc *doc, size_t off16, const char *utf8, size_t len)
+{
+    size_t pos;
+    int rc = crdt_doc_utf16_to_pos(doc, off16, &pos);
+    return rc ? rc : crdt_doc_insert(doc, pos, utf8, len);
+}
+
+/* Delete the UTF-16 range [off16, off16 + count16). Both ends must fall on
+ * code point boundaries. */
+EXPORT(crdt_wasm_delete_utf16)
+int crdt_wasm_delete_utf16(crdt_doc *doc, size_t off16, size_t count16)
+{
+    size_t start, end;
+    int rc = crdt_doc_utf16_to_pos(doc, off16, &start);
+    if (rc == 0) {
+        rc = off16 + count16 < off16 ? CRDT_EINVAL
+                                     : crdt_doc_utf16_to_pos(doc, off16 + count16, &end);
+    }
+    return rc ? rc : crdt_doc_delete(doc, start, end - start);
+}
+
+/* Lengths: 0 = code points, 1 = UTF-8 bytes, 2 = UTF-16 units. */
+EXPORT(crdt_wasm_length) size_t crdt_wasm_length(const crdt_doc *doc, int unit)
+{
+    switch (unit) {
+    case 0: return crdt_doc_length(doc);
+    case 1: return crdt_doc_byte_length(doc);
+    default: return crdt_doc_utf16_length(doc);
+    }
+}
+
+/* The UTF-8 text in out (caller frees out[0]). */
+EXPORT(crdt_wasm_text) int crdt_wasm_text(const crdt_doc *doc, uint32_t *out)
+{
+    char *p = NULL;
+    size_t len = 0;
+    int rc = crdt_doc_text(doc, &p, &len);
+    set_out(out, p, len);
+    return rc;
+}
+
+/* Copy the UTF-8 text into buf (cap bytes); out[1] = bytes needed. Avoids a
+ * malloc per read when the caller keeps a buffer. */
+EXPORT(crdt_wasm_read) int crdt_wasm_read(const crdt_doc *doc, char *buf, size_t cap, uint32_t *out)
+{
+    size_t len = 0;
+    int rc = crdt_doc_read(doc, 0, crdt_doc_length(doc), buf, cap, &len);
+    set_out(out, buf, len);
+    return rc;
+}
+
+EXPORT(crdt_wasm_utf16_to_pos)
+int crdt_wasm_utf16_to_pos(const crdt_doc *doc, size_t off16, uint32_t *out)
+{
+    size_t pos = 0;
+    int rc = crdt_doc_utf16_to_pos(doc, off16, &pos);
+    set_out(out, NULL, pos);
+    return rc;
+}
+
+EXPORT(crdt_wasm_pos_to_utf16)
+int crdt_wasm_pos_to_utf16(const crdt_doc *doc, size_t pos, uint32_t *out)
+{
+    size_t off16 = 0;
+    int rc = crdt_doc_pos_to_utf16(doc, pos, &off16);
+    set_out(out, NULL, off16);
+    return rc;
+}
+
+/* Encodings, each a caller-owned buffer in out: 0 = full state,
+ * 1 = version. */
+EXPORT(crdt_wasm_encode) int crdt_wasm_encode(const crdt_doc *doc, int what, uint32_t *out)
+{
+    uint8_t *p = NULL;
+    size_t len = 0;
+    int rc = what == 0 ? crdt_doc_encode_state(doc, &p, &len)
+                       : crdt_doc_encode_version(doc, &p, &len);
+    set_out(out, p, len);
+    return rc;
+}
+
+/* Everything the encoded version `vbytes` lacks (a delta) in out. */
+EXPORT(crdt_wasm_encode_since)
+int crdt_wasm_encode_since(const crdt_doc *doc, const uint8_t *vbytes, size_t vlen, uint32_t *out)
+{
+    crdt_version *v = NULL;
+    uint8_t *p = NULL;
+    size_t len = 0;
+    int rc = crdt_version_new(NULL, &v);
+    if (rc == 0) {
+        rc = crdt_version_decode(v, vbytes, vlen);
+    }
+    if (rc == 0) {
+        rc = crdt_doc_encode_since(doc, v, &p, &len);
+    }
+    crdt_version_free(v);
+    set_out(out, p, len);
+    return rc;
+}
+
+/* crdt_doc_mark; fits in 32 bits (fewer than 2^32 operations). */
+EXPORT(crdt_wasm_mark) uint32_t crdt_wasm_mark(const crdt_doc *doc)
+{
+    return (uint32_t)crdt_doc_mark(doc);
+}
+
+EXPORT(crdt_wasm_encode_since_mark)
+int crdt_wasm_encode_since_mark(const crdt_doc *doc, uint32_t mark, uint32_t *out)
+{
+    uint8_t *p = NULL;
+    size_t len = 0;
+    int rc = crdt_doc_encode_since_mark(doc, mark, &p, &len);
+    set_out(out, p, len);
+    return rc;
+}
+
+/* Apply an update. On CRDT_EMISSING, `missing` (CRDT_AGENT_MAX + 16 bytes of
+ * the caller's, may be NULL) receives the agent name length (uint32), the
+ * seq (uint32; seqs are below 2^32 - 1) and the name bytes. */
+EXPORT(crdt_wasm_apply)
+int crdt_wasm_apply(crdt_doc *doc, const uint8_t *data, size_t len, uint8_t *missing)
+{
+    crdt_id id;
+    int rc = crdt_doc_apply(doc, data, len, &id);
+    if (rc == CRDT_EMISSING && missing) {
+        uint32_t head[2] = {(uint32_t)id.agent_len, (uint32_t)id.seq};
+        memcpy(missing, head, sizeof head);
+        memcpy(missing + sizeof head, id.agent, id.agent_len);
+    }
+    return rc;
+}
+
+EXPORT(crdt_wasm_check) int crdt_wasm_check(const crdt_doc *doc)
+{
+    return crdt_doc_check(doc);
+}

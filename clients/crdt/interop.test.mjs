@@ -1,0 +1,272 @@
+// Interop between a native replica (native_peer.c, the C library as the
+// server runs it) and a WebAssembly replica (crdt.wasm through crdt.mjs, as a
+// browser runs it): they exchange updates both ways, including concurrent
+// edits and non-ASCII / emoji text, and after every exchange both texts and
+// both encoded full states must be byte-identical.
+//
+// Run by ctest (crdt_wasm_interop) with CRDT_WASM=<path of crdt.wasm> and
+// CRDT_NATIVE_PEER=<path of crdt_native_peer>. The random test takes a seed
+// from CRDT_SEED (default fixed) and prints it on failure.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import { loadCrdt, CrdtError, CODES } from './crdt.mjs';
+
+const WASM = process.env.CRDT_WASM;
+const PEER = process.env.CRDT_NATIVE_PEER;
+if (!WASM || !PEER) throw new Error('set CRDT_WASM and CRDT_NATIVE_PEER (ctest does)');
+
+const hex = (bytes) => Buffer.from(bytes).toString('hex');
+const unhex = (s) => new Uint8Array(Buffer.from(s, 'hex'));
+const utf8hex = (s) => Buffer.from(s, 'utf8').toString('hex');
+
+/** The native replica: one command line in, one reply line out. */
+class NativePeer {
+  constructor() {
+    this.proc = spawn(PEER, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.waiting = [];
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, sig) => resolve({ code, sig })));
+    this.proc.on('exit', () => {
+      for (const w of this.waiting.splice(0)) w.reject(new Error('native peer exited'));
+    });
+    createInterface({ input: this.proc.stdout }).on('line', (line) => {
+      const w = this.waiting.shift();
+      if (w) w.resolve(line);
+    });
+  }
+
+  /** Sends a command; resolves to the words after "ok", rejects on "err". */
+  async cmd(...words) {
+    const line = await new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.proc.stdin.write(words.join(' ') + '\n');
+    });
+    const parts = line.split(' ');
+    if (parts[0] === 'ok') return parts.slice(1);
+    const err = new Error(`native ${words[0]}: ${line}`);
+    err.code = Number(parts[1]);
+    err.line = line;
+    throw err;
+  }
+
+  async newDoc(agent) { await this.cmd('new', utf8hex(agent)); }
+  async insertAt(pos, text) { await this.cmd('ins', pos, utf8hex(text)); }
+  async deleteAt(pos, count) { await this.cmd('del', pos, count); }
+  async text() { const [h] = await this.cmd('text'); return Buffer.from(h || '', 'hex').toString('utf8'); }
+  async lengths() { return (await this.cmd('len')).map(Number); }
+  async state() { const [h] = await this.cmd('state'); return unhex(h || ''); }
+  async version() { const [h] = await this.cmd('version'); return unhex(h || ''); }
+  async since(version) { const [h] = await this.cmd('since', hex(version)); return unhex(h || ''); }
+  async mark() { return Number((await this.cmd('mark'))[0]); }
+  async sinceMark(m) { const [h] = await this.cmd('since_mark', m); return unhex(h || ''); }
+  async apply(update) { return (await this.cmd('apply', hex(update)))[0] === '1'; }
+  async check() { await this.cmd('check'); }
+
+  async close() {
+    await this.cmd('quit');
+    this.proc.stdin.end();
+    const { code, sig } = await this.exited;
+    assert.equal(sig, null, 'native peer killed by a signal');
+    assert.equal(code, 0, 'native peer exit code (non-zero: sanitizer report on stderr)');
+  }
+}
+
+const crdt = await loadCrdt(pathToFileURL(WASM));
+
+/** Asserts that the native and the wasm replica are identical. */
+async function assertSame(native, wasm, what) {
+  const text = wasm.text;
+  assert.equal(await native.text(), text, `${what}: texts differ`);
+  const [cp, bytes, u16] = await native.lengths();
+  assert.deepEqual([wasm.codePointLength, wasm.byteLength, wasm.length],
+    [cp, bytes, u16], `${what}: lengths differ`);
+  assert.equal(wasm.length, text.length, `${what}: UTF-16 length`);
+  assert.equal(wasm.codePointLength, [...text].length, `${what}: code point length`);
+  assert.equal(hex(await native.state()), hex(wasm.encodeState()), `${what}: encoded states differ`);
+  assert.equal(hex(await native.version()), hex(wasm.encodeVersion()), `${what}: versions differ`);
+  await native.check();
+  wasm.check();
+}
+
+/** Sends each side's edits since the marks to the other. */
+async function exchange(native, wasm, marks) {
+  const fromNative = await native.sinceMark(marks.native);
+  const fromWasm = wasm.encodeSinceMark(marks.wasm);
+  await native.apply(fromWasm);
+  wasm.apply(fromNative);
+  marks.native = await native.mark();
+  marks.wasm = wasm.mark();
+}
+
+/** Runs fn(native, wasm) with fresh replicas, and always cleans both up. */
+async function withPeers(nativeAgent, wasmAgent, fn) {
+  const native = new NativePeer();
+  let wasm = null;
+  try {
+    wasm = crdt.createDoc(wasmAgent);
+    await native.newDoc(nativeAgent);
+    await fn(native, wasm);
+    await native.close();
+  } finally {
+    if (wasm) wasm.free();
+    native.proc.kill();
+  }
+}
+
+test('sequential edits flow both ways, with non-ASCII and emoji', async () => {
+  await withPeers('native-ñ', 'wasm-🦀', async (native, wasm) => {
+    const marks = { native: 0, wasm: 0 };
+
+    await native.insertAt(0, 'Hello world');
+    await exchange(native, wasm, marks);
+    await assertSame(native, wasm, 'after native insert');
+
+    // UTF-16 offsets on the wasm side: after "Hello" (5), then around an emoji.
+    wasm.insert(5, ', 👋🏽 wörld 日本語');
+    assert.equal(wasm.text, 'Hello, 👋🏽 wörld 日本語 world');
+    await exchange(native, wasm, marks);
+    await assertSame(native, wasm, 'after wasm insert');
+
+    // Native deletes by code points: "👋🏽 " is 3 code points at cp 7.
+    await native.deleteAt(7, 3);
+    await exchange(native, wasm, marks);
+    assert.equal(wasm.text, 'Hello, wörld 日本語 world');
+    await assertSame(native, wasm, 'after native delete');
+
+    // Wasm deletes by UTF-16 range and by code point, and inserts astral text.
+    const t = wasm.text;
+    wasm.delete(t.indexOf('日'), 3);
+    wasm.insertAt(0, '𝄞');
+    wasm.insert(wasm.length, ' 🎉');
+    assert.equal(wasm.text, '𝄞Hello, wörld  world 🎉');
+    assert.equal(wasm.posToUtf16(1), 2);
+    assert.equal(wasm.utf16ToPos(2), 1);
+    await exchange(native, wasm, marks);
+    await assertSame(native, wasm, 'after wasm deletes');
+  });
+});
+
+test('concurrent edits at the same place converge identically', async () => {
+  await withPeers('a', 'b', async (native, wasm) => {
+    const marks = { native: 0, wasm: 0 };
+    await native.insertAt(0, 'The cat sat.');
+    await exchange(native, wasm, marks);
+
+    // Both type at the same place without seeing each other.
+    await native.insertAt(4, 'black ');
+    wasm.insert(4, 'fat 😺 ');
+    await native.deleteAt(8, 3); // some range of the native view only
+    wasm.delete(0, 4);
+    await exchange(native, wasm, marks);
+    await assertSame(native, wasm, 'after concurrent edits');
+
+    // Concurrent inserts at the very start and end, and deleting the same text.
+    await native.insertAt(0, '« ');
+    wasm.insert(0, '» ');
+    const len = wasm.codePointLength;
+    await native.deleteAt(len - 1, 1);
+    wasm.deleteAt(len - 1, 1);
+    await exchange(native, wasm, marks);
+    await assertSame(native, wasm, 'after concurrent edits at the ends');
+  });
+});
+
+test('full state, version-based deltas and errors agree', async () => {
+  await withPeers('n', 'w', async (native, wasm) => {
+    await native.insertAt(0, 'état initial — ✓');
+    // A fresh wasm replica loads the native state.
+    wasm.apply(await native.state());
+    await assertSame(native, wasm, 'after loading the native state');
+
+    // Deltas computed from the other side's encoded version.
+    await native.insertAt(0, '1 ');
+    wasm.insert(wasm.length, ' 2 🚀');
+    const toWasm = await native.since(wasm.encodeVersion());
+    const toNative = wasm.encodeSince(await native.version());
+    assert.equal(wasm.apply(toWasm), true);
+    assert.equal(await native.apply(toNative), true);
+    assert.equal(wasm.apply(toWasm), false, 'second apply brings nothing new');
+    assert.equal(await native.apply(toNative), false);
+    await assertSame(native, wasm, 'after version-based sync');
+
+    // loadDoc from the native state gives an identical replica.
+    const copy = crdt.loadDoc('copy', await native.state());
+    assert.equal(copy.text, wasm.text);
+    assert.equal(hex(copy.encodeState()), hex(wasm.encodeState()));
+    copy.free();
+
+    // An update whose dependencies are missing: both refuse it the same way.
+    const m = wasm.mark();
+    wasm.insert(0, 'x');
+    const delta = wasm.encodeSinceMark(m);
+    const lonely = crdt.createDoc('lonely');
+    assert.throws(() => lonely.apply(delta), (e) => e instanceof CrdtError &&
+      e.code === CODES.EMISSING && typeof e.missing.agent === 'string');
+    assert.equal(lonely.text, '');
+    lonely.free();
+    await native.newDoc('lonely-native');
+    await assert.rejects(native.apply(delta), (e) => e.code === CODES.EMISSING);
+
+    // Malformed bytes are refused, not crashed on.
+    for (const bad of [new Uint8Array([0xff, 0xff, 0xff]), delta.subarray(0, delta.length - 1)]) {
+      assert.throws(() => wasm.apply(bad), (e) => e instanceof CrdtError && e.code < 0);
+      await assert.rejects(native.apply(bad), (e) => e.code < 0);
+    }
+  });
+});
+
+test('random concurrent editing converges (seeded)', async () => {
+  const seed = Number(process.env.CRDT_SEED || 12345);
+  let s = seed >>> 0;
+  const rand = (n) => { // xorshift32
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s % n;
+  };
+  const pieces = ['a', 'b', 'xyz', ' ', 'é', 'ß', '日本', '👋', '🏳️‍🌈', '\n', 'ok '];
+  try {
+    await withPeers('r-native', 'r-wasm', async (native, wasm) => {
+      const marks = { native: 0, wasm: 0 };
+      for (let round = 0; round < 60; round++) {
+        // Up to 4 edits on each side, concurrently.
+        for (let k = rand(5); k > 0; k--) {
+          const len = (await native.lengths())[0];
+          if (len > 0 && rand(3) === 0) {
+            const pos = rand(len);
+            await native.deleteAt(pos, 1 + rand(Math.min(4, len - pos)));
+          } else {
+            await native.insertAt(rand(len + 1), pieces[rand(pieces.length)]);
+          }
+        }
+        for (let k = rand(5); k > 0; k--) {
+          const len = wasm.codePointLength;
+          const text = wasm.text;
+          if (len > 0 && rand(3) === 0) {
+            const pos = rand(len);
+            const count = 1 + rand(Math.min(4, len - pos));
+            if (rand(2)) {
+              wasm.deleteAt(pos, count);
+            } else { // the same range in UTF-16 units
+              const cps = [...text];
+              const from = cps.slice(0, pos).join('').length;
+              wasm.delete(from, cps.slice(pos, pos + count).join('').length);
+            }
+          } else {
+            const pos = rand(len + 1);
+            const piece = pieces[rand(pieces.length)];
+            if (rand(2)) wasm.insertAt(pos, piece);
+            else wasm.insert([...text].slice(0, pos).join('').length, piece);
+          }
+        }
+        if (rand(3) === 0 || round === 59) {
+          await exchange(native, wasm, marks);
+          await assertSame(native, wasm, `seed ${seed} round ${round}`);
+        }
+      }
+    });
+  } catch (e) {
+    e.message = `CRDT_SEED=${seed}: ${e.message}`;
+    throw e;
+  }
+});
