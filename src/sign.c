@@ -409,7 +409,9 @@ int sign_http_verify(const char *method, const char *path, const char *query, si
     } else if (window && (ts_val > now ? (uint64_t)(ts_val - now) : (uint64_t)(now - ts_val)) >
                              (uint64_t)window) {
         rc = SIGN_ETIMESTAMP;
-    } else if (body_len > 0) {
+    } else if (body_len > 0 || md5) {
+        /* A non-empty body needs body_md5; a supplied body_md5 must match
+         * even for an empty body, so a signed body cannot be dropped. */
         char want[SIGN_MD5_HEX_LEN + 1];
         sign_md5_hex(body, body_len, want);
         if (!md5 || strlen(md5) != SIGN_MD5_HEX_LEN ||

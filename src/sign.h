@@ -128,8 +128,8 @@ const char *sign_query_get(const struct sign_query *q, const char *key);
  * Checks, in order: query parses (SIGN_EQUERY/SIGN_EDUPLICATE), auth_key
  * equals `key` (SIGN_EKEY), auth_version is "1.0" (SIGN_EVERSION),
  * auth_timestamp is an integer within the window (SIGN_ETIMESTAMP), a
- * non-empty body has body_md5 = hex MD5 of the body (SIGN_EBODYMD5; for an
- * empty body a supplied body_md5 is simply signed), and auth_signature
+ * non-empty body has body_md5 = hex MD5 of the body, and a supplied body_md5
+ * matches the body even when it is empty (SIGN_EBODYMD5), and auth_signature
  * equals HMAC(secret, METHOD\nPATH\nk1=v1&k2=v2...) with all parameters but
  * auth_signature, decoded, sorted by key bytewise, values not re-escaped
  * (SIGN_ESIGNATURE). Returns SIGN_OK or the first failing code. */

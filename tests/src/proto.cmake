@@ -1,0 +1,12 @@
+# Tests of the pure protocol library (src/proto.cmake) and the raw WebSocket
+# conformance script. Owner: helper "proto". Targets are prefixed proto_ so
+# they cannot clash with other parts' test targets.
+foreach(t IN ITEMS test_sign test_message test_channel_name test_config)
+  if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/${t}.c")
+    add_executable(proto_${t} ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
+    target_include_directories(proto_${t} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+    target_link_libraries(proto_${t} PRIVATE docsync_proto)
+    add_test(NAME proto-${t} COMMAND proto_${t})
+    set_tests_properties(proto-${t} PROPERTIES LABELS unit TIMEOUT 60)
+  endif()
+endforeach()
