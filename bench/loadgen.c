@@ -766,7 +766,10 @@ static void tick(struct lg *g, uint64_t now) {
         lg_log(g, "only %u of %u connections ready (%u failed)", want, g->nconns, g->failed);
       }
       g->t_connect_done = now;
-      if (g->o.mode == MODE_CONNECT) {
+      if (want == 0) {
+        lg_log(g, "nothing connected; giving up");
+        g->phase = PH_END;
+      } else if (g->o.mode == MODE_CONNECT) {
         take_sample(g, &g->s1); /* CPU spent connecting */
         g->phase = PH_HOLD;
         g->t_phase = now;

@@ -6,3 +6,6 @@ add_executable(loadgen
   ${CMAKE_CURRENT_LIST_DIR}/lg_ws.c
   ${CMAKE_CURRENT_LIST_DIR}/lg_sign.c)
 target_link_libraries(loadgen PRIVATE PkgConfig::CRYPTO)
+
+# The kernel floor: a minimal epoll fan-out server (bench/floor.c), one write() per delivery.
+add_executable(floor ${CMAKE_CURRENT_LIST_DIR}/floor.c)
