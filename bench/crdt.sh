@@ -8,7 +8,7 @@
 # Never a test; takes ~5 minutes (Automerge dominates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${BUILD_DIR:-build-bench}
+build=${CRDT_BENCH_BUILD_DIR:-build-crdt-bench}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_PARTS="crdt;bench" >/dev/null
 cmake --build "$build" -j2 --target crdt_bench crdt_wasm >/dev/null
 if [ ! -d bench/node_modules/yjs ]; then

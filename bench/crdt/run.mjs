@@ -5,7 +5,7 @@
 //
 //   node bench/crdt/run.mjs [--traces automerge-paper,egwalker] [--runs 3]
 //        [--peers native,wasm,yjs,loro,automerge,dt] [--budget-ms 4000]
-//        [--native build-bench/bench/crdt_bench] [--wasm build-bench/clients/crdt/crdt.wasm]
+//        [--native build-crdt-bench/bench/crdt_bench] [--wasm build-crdt-bench/clients/crdt/crdt.wasm]
 //        [--json bench/results/crdt.json] [--all]
 //
 // bench/crdt.sh builds the Release binaries and calls this. Automerge takes
@@ -24,8 +24,8 @@ const root = path.resolve(here, '../..');
 function parseArgs(argv) {
   const o = {
     traces: 'automerge-paper,egwalker', runs: 3, peers: 'native,wasm,yjs,loro,automerge,dt',
-    budgetMs: 4000, native: path.join(root, 'build-bench/bench/crdt_bench'),
-    wasm: path.join(root, 'build-bench/clients/crdt/crdt.wasm'), json: '', all: false,
+    budgetMs: 4000, native: path.join(root, 'build-crdt-bench/bench/crdt_bench'),
+    wasm: path.join(root, 'build-crdt-bench/clients/crdt/crdt.wasm'), json: '', all: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
