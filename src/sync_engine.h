@@ -1,0 +1,120 @@
+/* sync_engine: the document sync protocol's server side, independent of
+ * libwebsockets (see clients/PROTOCOL-sync.md for the wire protocol).
+ *
+ * It owns the registry of open documents (per document: the server's CRDT
+ * replica, the committed head, the version last assigned, the ops applied in
+ * memory but not yet durable) and drives the store:
+ *
+ *   submit/replace: validate -> apply to the replica -> assign head + 1 ->
+ *   queue the op; per document one batch is in flight at a time (op entries,
+ *   activity entries, a snapshot every `snapshot_every` ops) and what
+ *   arrives meanwhile is queued for the next batch, so a document's versions
+ *   commit strictly in order and a failed batch cannot leave a gap. When the
+ *   writer reports the batch durable (completion drained on the loop
+ *   thread), each op is acknowledged to its sender and DocumentUpdated is
+ *   broadcast on private-document.{id} to everyone else, in version order.
+ *   When a batch fails (disk full, map full, I/O), its ops and the ops
+ *   queued behind it are refused (storage_full / storage_error, nothing was
+ *   acknowledged) and the replica is reloaded from the store, so memory
+ *   never keeps an unacknowledged change.
+ *
+ *   catchup/history: answered at once from a store read transaction.
+ *
+ * Everything runs on the loop thread; the store writer calls back through
+ * store_writer_drain() on that thread. The engine never frees or holds
+ * connections: replies go out through the io callbacks by socket id, so a
+ * connection that closed meanwhile simply gets nothing. */
+#ifndef DOCSYNC_SYNC_ENGINE_H
+#define DOCSYNC_SYNC_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "sync_msg.h"
+
+#define SYNC_SOCKET_ID_MAX 40
+#define SYNC_CHANNEL_MAX 210
+#define SYNC_USER_MAX 128
+
+/* The event name DocumentUpdated is broadcast as (Echo's default
+ * namespace: listen('DocumentUpdated') binds it). */
+#define SYNC_EVENT_DOCUMENT_UPDATED "App\\Events\\DocumentUpdated"
+
+/* How the engine talks to connections (all calls on the loop thread). */
+struct sync_engine_io {
+    void *ctx;
+    /* Sends `event` whose data is the JSON object text `json` (to be sent
+     * as a JSON string, Pusher style) on `channel` (NULL = none) to the
+     * connection `socket_id`, if it still exists. */
+    void (*send)(void *ctx, const char *socket_id, const char *event, const char *channel,
+                 const char *json);
+    /* Sends `event` / `json` to every subscriber of `channel` except the
+     * connection `except_socket` (NULL = none). */
+    void (*broadcast)(void *ctx, const char *channel, const char *event, const char *json,
+                      const char *except_socket);
+};
+
+/* Where the answer to one request goes: a WebSocket connection, or a
+ * callback (HTTP API) that is called exactly once. */
+struct sync_reply {
+    char socket_id[SYNC_SOCKET_ID_MAX]; /* "" for none */
+    char channel[SYNC_CHANNEL_MAX];     /* channel of the reply frame, "" none */
+    /* If set, called instead of io.send with the reply event name
+     * ("docsync:ack", "docsync:error", ...) and its JSON object text. */
+    void (*done)(void *arg, const char *event, const char *json);
+    void *arg;
+};
+
+struct sync_engine_options {
+    size_t doc_max_bytes;        /* text size limit per document; 0 = 1 MiB */
+    unsigned snapshot_every;     /* ops between snapshots; 0 = 100 */
+    size_t max_open_docs;        /* idle documents beyond this are closed; 0 = 10000 */
+    size_t content_max;          /* include `content` in DocumentUpdated when the text is
+                                    at most this many bytes; 0 = 16384; SIZE_MAX = always */
+    int content_off;             /* 1 = never include `content` */
+    size_t catchup_max_bytes;    /* update bytes per catch-up reply; 0 = 256 KiB */
+    size_t seq_scan;             /* ops scanned to find an old duplicate seq; 0 = 10000 */
+};
+
+typedef struct sync_engine sync_engine;
+
+/* Creates the engine over an open store and a running writer (both owned
+ * by the caller, and both must outlive the engine). `o` may be NULL. */
+int sync_engine_new(store *s, store_writer *w, const struct sync_engine_options *o,
+                    const struct sync_engine_io *io, sync_engine **out);
+
+/* Frees the engine. Call after store_writer_flush() so no completion for
+ * it is pending; requests still queued are dropped unanswered. */
+void sync_engine_free(sync_engine *e);
+
+/* Handles one parsed request from user `user` (1..128 chars; the
+ * authenticated user the connection or HTTP caller acts as) with role
+ * `role` (enum auth_role; viewers may catch up and read history, not
+ * write). The reply (ack, error, catch-up, history) goes to `reply`:
+ * for writes after the commit, otherwise at once. */
+void sync_engine_handle(sync_engine *e, const struct sync_request *req, const char *user,
+                        int role, const struct sync_reply *reply);
+
+/* Sends an error reply (used by callers for refusals before the engine:
+ * parse errors, authorization). `extra` may be NULL. */
+void sync_engine_reply_error(sync_engine *e, const struct sync_reply *reply,
+                             const struct sync_request *req, const char *code,
+                             const char *message);
+
+/* The role of `user` on document `doc` from its access list: an enum
+ * auth_role, or AUTH_ACL_ABSENT when the document has no access list, or a
+ * negative store error. Suitable as an auth_acl_fn with ctx = the store
+ * (see sync_engine_acl_fn). */
+int sync_engine_acl_fn(void *store_ptr, const char *doc, const char *user);
+
+/* Counters for logs and tests. */
+struct sync_engine_stats {
+    uint64_t applied, acked, duplicates, refused, batches, batch_failures, open_docs;
+};
+void sync_engine_stats_get(const sync_engine *e, struct sync_engine_stats *out);
+
+/* Number of documents with ops not yet durable (for shutdown / tests). */
+size_t sync_engine_pending(const sync_engine *e);
+
+#endif

@@ -1,0 +1,81 @@
+/* sync_msg: the requests of the document sync protocol (see
+ * clients/PROTOCOL-sync.md), parsed from their JSON payload. The same
+ * parser serves the WebSocket events (`docsync:submit` ...) and the HTTP API
+ * bodies/queries, so both paths enforce the same limits.
+ *
+ * Pure: no I/O, no globals; thread-safe. Input is untrusted: every field is
+ * type-checked and bounded, and the first problem is reported as a short
+ * English phrase naming the field. */
+#ifndef DOCSYNC_SYNC_MSG_H
+#define DOCSYNC_SYNC_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#define SYNC_DOC_ID_MAX 128    /* characters of a document id */
+#define SYNC_CLIENT_ID_MAX 64  /* characters of a client id */
+#define SYNC_REQUEST_ID_MAX 64 /* characters of an optional request id */
+#define SYNC_EPOCH_MAX 32      /* hex characters of an epoch */
+#define SYNC_JSON_INT_MAX 9007199254740991.0 /* 2^53 - 1: exact in JSON */
+
+#define SYNC_MSG_EINVAL (-1) /* a field is missing, of the wrong type or out of range */
+#define SYNC_MSG_ETOOBIG (-2) /* update or content over the caller's limit */
+#define SYNC_MSG_ENOMEM (-3)
+
+enum sync_op {
+    SYNC_OP_SUBMIT = 0,  /* docsync:submit  {documentId, clientId, seq, update} */
+    SYNC_OP_REPLACE = 1, /* docsync:replace {documentId, baseVersion, content, clientId?, seq?} */
+    SYNC_OP_CATCHUP = 2, /* docsync:catchup {documentId, epoch?, version} */
+    SYNC_OP_HISTORY = 3, /* docsync:history {documentId, version} */
+};
+
+/* A parsed request. Strings are NUL-terminated; `update` and `content` are
+ * heap copies owned by the struct (sync_request_clear frees them). */
+struct sync_request {
+    enum sync_op op;
+    char doc[SYNC_DOC_ID_MAX + 1];
+    char client[SYNC_CLIENT_ID_MAX + 1]; /* "" when absent (replace only) */
+    uint64_t seq;                        /* submit: >= 1; replace: 0 when absent */
+    uint8_t *update;                     /* submit: decoded bytes */
+    size_t update_len;
+    char *content; /* replace: the whole new text (UTF-8), NUL-terminated */
+    size_t content_len;
+    uint64_t base_version; /* replace */
+    uint64_t version;      /* catchup: last version seen; history: wanted version */
+    char epoch[SYNC_EPOCH_MAX + 1]; /* catchup: "" when absent */
+    char request_id[SYNC_REQUEST_ID_MAX + 1]; /* optional `requestId`, echoed; "" */
+};
+
+/* The operation of a WebSocket event name ("docsync:submit" ...), or -1. */
+int sync_op_from_event(const char *event);
+
+/* The event name of an operation ("docsync:submit" ...). */
+const char *sync_op_event(enum sync_op op);
+
+/* 1 when `id` is a valid document id: 1..SYNC_DOC_ID_MAX characters of
+ * [A-Za-z0-9_-=@,.;] (the Pusher channel-name set, so that
+ * `presence-document.{id}` is a valid channel). */
+int sync_doc_id_valid(const char *id);
+
+/* 1 when `id` is a valid client id: 1..SYNC_CLIENT_ID_MAX characters of
+ * [A-Za-z0-9_-.:@]. */
+int sync_client_id_valid(const char *id);
+
+/* Parses the payload `data` (a JSON object) of request `op` into *out.
+ * `max_update` bounds the decoded update bytes and `max_content` the content
+ * bytes (0 = no extra limit beyond what fits in memory). On failure returns
+ * SYNC_MSG_E*, sets *why (static text naming the field; may be NULL) and
+ * leaves *out cleared. Call sync_request_clear() after success. */
+int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t max_content,
+                       struct sync_request *out, const char **why);
+
+/* Frees what the request owns and zeroes it; safe on a cleared struct. */
+void sync_request_clear(struct sync_request *r);
+
+/* Parses a non-negative integer (JSON number without fraction, <= 2^53-1)
+ * or a decimal string of one; returns 0 or -1. */
+int sync_json_u64(const cJSON *v, uint64_t *out);
+
+#endif

@@ -1,0 +1,430 @@
+/* Unit tests of the sync engine (src/sync_engine.h) over a real store and
+ * CRDT, with a fake connection layer that records what would be sent. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "auth_rules.h"
+#include "crdt.h"
+#include "store.h"
+#include "sync_base64.h"
+#include "sync_engine.h"
+#include "sync_msg.h"
+#include "test.h"
+
+#define MAX_SENT 4096
+
+struct sent {
+    char socket[SYNC_SOCKET_ID_MAX];
+    char event[64];
+    char channel[SYNC_CHANNEL_MAX];
+    char except[SYNC_SOCKET_ID_MAX];
+    int broadcast;
+    cJSON *data;
+};
+
+struct fake {
+    struct sent v[MAX_SENT];
+    size_t n;
+};
+
+static void fake_send(void *ctx, const char *socket_id, const char *event, const char *channel,
+                      const char *json)
+{
+    struct fake *f = ctx;
+    if (f->n == MAX_SENT)
+        return;
+    struct sent *s = &f->v[f->n++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->socket, sizeof s->socket, "%s", socket_id);
+    snprintf(s->event, sizeof s->event, "%s", event);
+    snprintf(s->channel, sizeof s->channel, "%s", channel ? channel : "");
+    s->data = cJSON_Parse(json);
+}
+
+static void fake_broadcast(void *ctx, const char *channel, const char *event, const char *json,
+                           const char *except)
+{
+    struct fake *f = ctx;
+    if (f->n == MAX_SENT)
+        return;
+    struct sent *s = &f->v[f->n++];
+    memset(s, 0, sizeof *s);
+    s->broadcast = 1;
+    snprintf(s->event, sizeof s->event, "%s", event);
+    snprintf(s->channel, sizeof s->channel, "%s", channel);
+    snprintf(s->except, sizeof s->except, "%s", except ? except : "");
+    s->data = cJSON_Parse(json);
+}
+
+static void fake_clear(struct fake *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        cJSON_Delete(f->v[i].data);
+    f->n = 0;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+struct env {
+    char dir[64];
+    store *s;
+    store_writer *w;
+    sync_engine *e;
+    struct fake f;
+};
+
+static void env_open(struct env *v, int fresh)
+{
+    if (fresh) {
+        snprintf(v->dir, sizeof v->dir, "/tmp/docsync-engine-XXXXXX");
+        CHECK(mkdtemp(v->dir) != NULL);
+    }
+    struct store_options o;
+    store_options_init(&o);
+    o.map_size = 64u << 20;
+    o.snapshot_interval = 10;
+    o.retain_ops = 20;
+    CHECK_EQ(store_open(v->dir, &o, &v->s), 0);
+    CHECK_EQ(store_writer_new(v->s, NULL, NULL, NULL, &v->w), 0);
+    struct sync_engine_options eo;
+    memset(&eo, 0, sizeof eo);
+    eo.snapshot_every = 10;
+    eo.doc_max_bytes = 4096;
+    struct sync_engine_io io = {&v->f, fake_send, fake_broadcast};
+    CHECK_EQ(sync_engine_new(v->s, v->w, &eo, &io, &v->e), 0);
+}
+
+static void env_drain(struct env *v)
+{
+    while (store_writer_pending(v->w))
+        store_writer_flush(v->w);
+}
+
+static void env_close(struct env *v)
+{
+    env_drain(v);
+    sync_engine_free(v->e);
+    store_writer_free(v->w);
+    store_close(v->s);
+    fake_clear(&v->f);
+}
+
+static struct sync_reply to_socket(const char *sid)
+{
+    struct sync_reply r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.socket_id, sizeof r.socket_id, "%s", sid);
+    snprintf(r.channel, sizeof r.channel, "private-document.d");
+    return r;
+}
+
+/* Builds and runs a request from a JSON text. */
+static void run(struct env *v, enum sync_op op, const char *json, const char *user, int role,
+                const char *sid)
+{
+    cJSON *d = cJSON_Parse(json);
+    struct sync_request req;
+    const char *why = NULL;
+    int rc = sync_request_parse(op, d, 0, 0, &req, &why);
+    cJSON_Delete(d);
+    if (rc != 0) {
+        fprintf(stderr, "parse failed: %s (%s)\n", why, json);
+        CHECK_EQ(rc, 0);
+        return;
+    }
+    struct sync_reply r = to_socket(sid);
+    sync_engine_handle(v->e, &req, user, role, &r);
+    sync_request_clear(&req);
+}
+
+/* Submits the ops `replica` made since `mark` as (client, seq). */
+static void submit(struct env *v, crdt_doc *replica, uint64_t mark, const char *client,
+                   uint64_t seq, const char *sid)
+{
+    uint8_t *u = NULL;
+    size_t ul = 0;
+    CHECK_EQ(crdt_doc_encode_since_mark(replica, mark, &u, &ul), CRDT_OK);
+    char b64[8192];
+    size_t n;
+    CHECK_EQ(sync_base64_encode(u, ul, 0, b64, sizeof b64, &n), 0);
+    crdt_free_bytes(NULL, u);
+    char json[9000];
+    snprintf(json, sizeof json,
+             "{\"documentId\":\"d\",\"clientId\":\"%s\",\"seq\":%llu,\"update\":\"%s\"}", client,
+             (unsigned long long)seq, b64);
+    run(v, SYNC_OP_SUBMIT, json, "u1", AUTH_ROLE_EDITOR, sid);
+}
+
+static const struct sent *find(const struct fake *f, const char *event, int broadcast, size_t k)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->v[i].event, event) == 0 && f->v[i].broadcast == broadcast && k-- == 0)
+            return &f->v[i];
+    return NULL;
+}
+
+static void test_submit_ack_broadcast_dup(void)
+{
+    struct env v;
+    memset(&v, 0, sizeof v);
+    env_open(&v, 1);
+    crdt_doc *a = NULL;
+    CHECK_EQ(crdt_doc_new(NULL, "A", 1, &a), CRDT_OK);
+    uint64_t m = crdt_doc_mark(a);
+    CHECK_EQ(crdt_doc_insert(a, 0, "hello", 5), CRDT_OK);
+    submit(&v, a, m, "ca", 1, "1.1");
+    CHECK_EQ(v.f.n, 0); /* nothing before the commit */
+    env_drain(&v);
+    const struct sent *ack = find(&v.f, "docsync:ack", 0, 0);
+    const struct sent *bc = find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, 0);
+    CHECK(ack && bc);
+    if (ack && bc) {
+        CHECK_EQ(num(ack->data, "version"), 1);
+        CHECK_STR_EQ(ack->socket, "1.1");
+        CHECK_STR_EQ(bc->channel, "private-document.d");
+        CHECK_STR_EQ(bc->except, "1.1");
+        CHECK_EQ(num(bc->data, "version"), 1);
+        CHECK_STR_EQ(str(bc->data, "content"), "hello");
+        CHECK_STR_EQ(str(bc->data, "user"), "u1");
+    }
+    fake_clear(&v.f);
+    /* Same (client, seq): acked again with version 1, nothing broadcast. */
+    submit(&v, a, m, "ca", 1, "1.2");
+    env_drain(&v);
+    ack = find(&v.f, "docsync:ack", 0, 0);
+    CHECK(ack != NULL);
+    if (ack) {
+        CHECK_EQ(num(ack->data, "version"), 1);
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ack->data, "duplicate")));
+    }
+    CHECK(find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, 0) == NULL);
+    fake_clear(&v.f);
+    /* Pipelined: 30 submits without draining; acks in version order. */
+    for (int i = 0; i < 30; i++) {
+        m = crdt_doc_mark(a);
+        CHECK_EQ(crdt_doc_insert(a, crdt_doc_length(a), "x", 1), CRDT_OK);
+        submit(&v, a, m, "ca", (uint64_t)(2 + i), "1.1");
+    }
+    env_drain(&v);
+    for (int i = 0; i < 30; i++) {
+        const struct sent *s = find(&v.f, "docsync:ack", 0, (size_t)i);
+        const struct sent *b = find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, (size_t)i);
+        CHECK(s && b);
+        if (s && b) {
+            CHECK_EQ(num(s->data, "version"), 2 + i);
+            CHECK_EQ(num(b->data, "version"), 2 + i);
+        }
+    }
+    fake_clear(&v.f);
+    /* An older seq still in the log: acked with its version. */
+    submit(&v, a, crdt_doc_mark(a), "ca", 5, "1.1");
+    env_drain(&v);
+    ack = find(&v.f, "docsync:ack", 0, 0);
+    CHECK(ack && num(ack->data, "version") == 5);
+    fake_clear(&v.f);
+    /* Stale whole-content write; then a good one. */
+    run(&v, SYNC_OP_REPLACE, "{\"documentId\":\"d\",\"baseVersion\":3,\"content\":\"bye\"}", "u2",
+        AUTH_ROLE_EDITOR, "1.3");
+    const struct sent *err = find(&v.f, "docsync:error", 0, 0);
+    CHECK(err != NULL);
+    if (err) {
+        CHECK_STR_EQ(str(err->data, "code"), "conflict");
+        CHECK_EQ(num(err->data, "currentVersion"), 31);
+    }
+    fake_clear(&v.f);
+    run(&v, SYNC_OP_REPLACE,
+        "{\"documentId\":\"d\",\"baseVersion\":31,\"content\":\"hello wörld\"}", "u2",
+        AUTH_ROLE_EDITOR, "1.3");
+    env_drain(&v);
+    ack = find(&v.f, "docsync:ack", 0, 0);
+    bc = find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, 0);
+    CHECK(ack && bc);
+    if (ack && bc) {
+        CHECK_EQ(num(ack->data, "version"), 32);
+        CHECK_STR_EQ(str(bc->data, "content"), "hello wörld");
+        /* The broadcast update brings replica A to the same text. */
+        const char *u = str(bc->data, "update");
+        uint8_t bin[4096];
+        size_t bl;
+        CHECK_EQ(sync_base64_decode(u, strlen(u), 0, bin, sizeof bin, &bl), 0);
+        CHECK_EQ(crdt_doc_apply(a, bin, bl, NULL), CRDT_OK);
+        char *t = NULL;
+        crdt_doc_text(a, &t, NULL);
+        CHECK_STR_EQ(t, "hello wörld");
+        crdt_free_bytes(NULL, t);
+    }
+    fake_clear(&v.f);
+    /* Viewer refused. */
+    run(&v, SYNC_OP_REPLACE, "{\"documentId\":\"d\",\"baseVersion\":32,\"content\":\"x\"}", "u3",
+        AUTH_ROLE_VIEWER, "1.4");
+    err = find(&v.f, "docsync:error", 0, 0);
+    CHECK(err && strcmp(str(err->data, "code"), "forbidden") == 0);
+    fake_clear(&v.f);
+    /* Missing dependencies: replica B built on ops the server never saw. */
+    crdt_doc *b = NULL;
+    CHECK_EQ(crdt_doc_new(NULL, "B", 1, &b), CRDT_OK);
+    crdt_doc_insert(b, 0, "zz", 2);
+    uint64_t bm = crdt_doc_mark(b);
+    crdt_doc_insert(b, 1, "y", 1);
+    submit(&v, b, bm, "cb", 1, "1.5");
+    err = find(&v.f, "docsync:error", 0, 0);
+    CHECK(err != NULL);
+    if (err) {
+        CHECK_STR_EQ(str(err->data, "code"), "missing_dependencies");
+        CHECK_EQ(num(err->data, "catchUpFrom"), 32);
+    }
+    fake_clear(&v.f);
+    /* Too large: the document would exceed 4096 bytes; state unchanged. */
+    char big[5000];
+    memset(big, 'q', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    m = crdt_doc_mark(a);
+    crdt_doc_insert(a, 0, big, strlen(big));
+    submit(&v, a, m, "ca", 100, "1.1");
+    err = find(&v.f, "docsync:error", 0, 0);
+    CHECK(err && strcmp(str(err->data, "code"), "too_large") == 0);
+    fake_clear(&v.f);
+    crdt_doc_free(a);
+    crdt_doc_free(b);
+
+    /* Catch-up, pure replay from version 29. */
+    run(&v, SYNC_OP_CATCHUP, "{\"documentId\":\"d\",\"version\":0}", "u1", AUTH_ROLE_VIEWER,
+        "1.6");
+    const struct sent *cu = find(&v.f, "docsync:catchup", 0, 0);
+    CHECK(cu != NULL);
+    char epoch[64] = "";
+    if (cu)
+        snprintf(epoch, sizeof epoch, "%s", str(cu->data, "epoch"));
+    fake_clear(&v.f);
+    char json[256];
+    snprintf(json, sizeof json, "{\"documentId\":\"d\",\"version\":29,\"epoch\":\"%s\"}", epoch);
+    run(&v, SYNC_OP_CATCHUP, json, "u1", AUTH_ROLE_VIEWER, "1.6");
+    cu = find(&v.f, "docsync:catchup", 0, 0);
+    CHECK(cu != NULL);
+    if (cu) {
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cu->data, "replay")));
+        CHECK_EQ(num(cu->data, "head"), 32);
+        const cJSON *ups = cJSON_GetObjectItemCaseSensitive(cu->data, "updates");
+        CHECK_EQ(cJSON_GetArraySize(ups), 3);
+        CHECK_EQ(num(cJSON_GetArrayItem(ups, 0), "version"), 30);
+    }
+    fake_clear(&v.f);
+    /* Wrong epoch: snapshot, not a replay. */
+    run(&v, SYNC_OP_CATCHUP,
+        "{\"documentId\":\"d\",\"version\":29,\"epoch\":\"00000000000000000000000000000000\"}",
+        "u1", AUTH_ROLE_VIEWER, "1.6");
+    cu = find(&v.f, "docsync:catchup", 0, 0);
+    CHECK(cu && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cu->data, "replay")));
+    CHECK(cu && cJSON_GetObjectItemCaseSensitive(cu->data, "snapshot") != NULL);
+    fake_clear(&v.f);
+    /* History at version 1 and at the head; beyond the head. */
+    run(&v, SYNC_OP_HISTORY, "{\"documentId\":\"d\",\"version\":32}", "u1", AUTH_ROLE_VIEWER,
+        "1.6");
+    const struct sent *h = find(&v.f, "docsync:history", 0, 0);
+    CHECK(h && strcmp(str(h->data, "content"), "hello wörld") == 0);
+    fake_clear(&v.f);
+    run(&v, SYNC_OP_HISTORY, "{\"documentId\":\"d\",\"version\":99}", "u1", AUTH_ROLE_VIEWER,
+        "1.6");
+    err = find(&v.f, "docsync:error", 0, 0);
+    CHECK(err && strcmp(str(err->data, "code"), "not_found") == 0);
+    fake_clear(&v.f);
+    /* Old history beyond retention (retain 20, snapshots every 10). */
+    run(&v, SYNC_OP_HISTORY, "{\"documentId\":\"d\",\"version\":1}", "u1", AUTH_ROLE_VIEWER,
+        "1.6");
+    CHECK(v.f.n == 1);
+    fake_clear(&v.f);
+    env_close(&v);
+
+    /* Reopen: head, text and epoch are kept. */
+    env_open(&v, 0);
+    run(&v, SYNC_OP_HISTORY, "{\"documentId\":\"d\",\"version\":32}", "u1", AUTH_ROLE_VIEWER,
+        "1.6");
+    h = find(&v.f, "docsync:history", 0, 0);
+    CHECK(h && strcmp(str(h->data, "content"), "hello wörld") == 0);
+    fake_clear(&v.f);
+    snprintf(json, sizeof json, "{\"documentId\":\"d\",\"version\":31,\"epoch\":\"%s\"}", epoch);
+    run(&v, SYNC_OP_CATCHUP, json, "u1", AUTH_ROLE_VIEWER, "1.6");
+    cu = find(&v.f, "docsync:catchup", 0, 0);
+    CHECK(cu && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cu->data, "replay")));
+    fake_clear(&v.f);
+    run(&v, SYNC_OP_REPLACE, "{\"documentId\":\"d\",\"baseVersion\":32,\"content\":\"fin\"}", "u2",
+        AUTH_ROLE_OWNER, "1.3");
+    env_drain(&v);
+    ack = find(&v.f, "docsync:ack", 0, 0);
+    CHECK(ack && num(ack->data, "version") == 33);
+    env_close(&v);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", v.dir);
+    CHECK_EQ(system(cmd), 0);
+}
+
+static void test_parse(void)
+{
+    static const char *bad[] = {
+        "[]",
+        "{}",
+        "{\"documentId\":\"\",\"clientId\":\"c\",\"seq\":1,\"update\":\"AA==\"}",
+        "{\"documentId\":\"a b\",\"clientId\":\"c\",\"seq\":1,\"update\":\"AA==\"}",
+        "{\"documentId\":\"d\",\"clientId\":\"c c\",\"seq\":1,\"update\":\"AA==\"}",
+        "{\"documentId\":\"d\",\"clientId\":\"c\",\"seq\":0,\"update\":\"AA==\"}",
+        "{\"documentId\":\"d\",\"clientId\":\"c\",\"seq\":1.5,\"update\":\"AA==\"}",
+        "{\"documentId\":\"d\",\"clientId\":\"c\",\"seq\":-1,\"update\":\"AA==\"}",
+        "{\"documentId\":\"d\",\"clientId\":\"c\",\"seq\":1,\"update\":\"A\"}",
+        "{\"documentId\":\"d\",\"clientId\":\"c\",\"seq\":1,\"update\":\"\"}",
+        "{\"documentId\":\"d\",\"clientId\":\"c\",\"seq\":1,\"update\":5}",
+        "{\"documentId\":\"d\",\"clientId\":\"c\",\"seq\":1e300,\"update\":\"AA==\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *d = cJSON_Parse(bad[i]);
+        struct sync_request r;
+        const char *why = NULL;
+        int rc = sync_request_parse(SYNC_OP_SUBMIT, d, 0, 0, &r, &why);
+        if (rc == 0)
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+        CHECK(rc != 0);
+        CHECK(why != NULL);
+        sync_request_clear(&r);
+        cJSON_Delete(d);
+    }
+    cJSON *d = cJSON_Parse("{\"documentId\":\"d\",\"clientId\":\"c\",\"seq\":\"12\","
+                           "\"update\":\"AAEC\",\"requestId\":7}");
+    struct sync_request r;
+    CHECK_EQ(sync_request_parse(SYNC_OP_SUBMIT, d, 0, 0, &r, NULL), 0);
+    CHECK_EQ(r.seq, 12);
+    CHECK_EQ(r.update_len, 3);
+    CHECK_STR_EQ(r.request_id, "7");
+    sync_request_clear(&r);
+    CHECK_EQ(sync_request_parse(SYNC_OP_SUBMIT, d, 2, 0, &r, NULL), SYNC_MSG_ETOOBIG);
+    cJSON_Delete(d);
+    d = cJSON_Parse("{\"documentId\":\"d\",\"baseVersion\":3,\"content\":\"abc\"}");
+    CHECK_EQ(sync_request_parse(SYNC_OP_REPLACE, d, 0, 0, &r, NULL), 0);
+    CHECK_EQ(r.base_version, 3);
+    CHECK_STR_EQ(r.content, "abc");
+    sync_request_clear(&r);
+    CHECK_EQ(sync_request_parse(SYNC_OP_REPLACE, d, 0, 2, &r, NULL), SYNC_MSG_ETOOBIG);
+    cJSON_Delete(d);
+    d = cJSON_Parse("{\"documentId\":\"d\",\"version\":3,\"epoch\":\"zz\"}");
+    CHECK_EQ(sync_request_parse(SYNC_OP_CATCHUP, d, 0, 0, &r, NULL), SYNC_MSG_EINVAL);
+    cJSON_Delete(d);
+    CHECK_EQ(sync_op_from_event("docsync:history"), SYNC_OP_HISTORY);
+    CHECK_EQ(sync_op_from_event("docsync:x"), -1);
+}
+
+int main(void)
+{
+    test_parse();
+    test_submit_ack_broadcast_dup();
+    return TEST_RESULT();
+}
