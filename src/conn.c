@@ -1,0 +1,194 @@
+/* conn: one WebSocket connection - creation with a unique socket id, the
+ * bounded send queue and its single-write-per-WRITEABLE drain, errors and
+ * closes, and cleanup (leaving every channel). */
+#include "server_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct conn *conn_new(struct server *srv, struct lws *wsi)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->wsi = wsi;
+    c->srv = srv;
+    channel_set_init(&c->chans, c);
+    sendq_init(&c->q);
+    c->last_seen = server_monotonic();
+    /* "<a>.<b>", each part uniform in 1..1e9 like Reverb; unique among live
+     * connections (the map refuses duplicates, so draw again). */
+    for (int tries = 0; tries < 64; tries++) {
+        uint64_t r = server_random(srv);
+        unsigned a = (unsigned)((r & 0xffffffffu) % 1000000000u) + 1u;
+        unsigned b = (unsigned)((r >> 32) % 1000000000u) + 1u;
+        int n = snprintf(c->sid, sizeof(c->sid), "%u.%u", a, b);
+        c->sid_len = (uint8_t)n;
+        if (hmap_put(&srv->conns_by_sid, c->sid, c->sid_len, c) == 0) {
+            c->next = srv->conns;
+            if (srv->conns)
+                srv->conns->prev = c;
+            srv->conns = c;
+            return c;
+        }
+    }
+    free(c);
+    return NULL;
+}
+
+void conn_leave_channel(struct conn *c, struct channel *ch)
+{
+    struct server *srv = c->srv;
+    size_t nlen;
+    const char *name = channel_name(ch, &nlen);
+    char *uid = NULL;
+    int vacated = 0;
+    /* Keep the name: the channel may be freed by channel_leave. */
+    char *name_copy = NULL;
+    if ((channel_flags(ch) & CHANNEL_F_PRESENCE) && !srv->stopping)
+        name_copy = strndup(name, nlen);
+    channel_leave(srv->channels, &c->chans, ch, &uid, &vacated);
+    if (uid && !vacated && name_copy) {
+        struct message_frame mf = {0};
+        if (message_build_member_removed(SERVER_FRAME_HEADROOM, name_copy, uid, &mf) ==
+            MESSAGE_OK) {
+            struct frame *f = server_frame_adopt(&mf);
+            if (f) {
+                struct channel *still = channel_find(srv->channels, name_copy, nlen);
+                if (still)
+                    server_fanout(srv, still, f, c);
+                frame_unref(f);
+            }
+        }
+    }
+    free(uid);
+    free(name_copy);
+}
+
+void conn_free(struct conn *c)
+{
+    if (!c)
+        return;
+    struct server *srv = c->srv;
+    while (channel_set_count(&c->chans))
+        conn_leave_channel(c, channel_set_at(&c->chans, channel_set_count(&c->chans) - 1));
+    for (size_t i = 0; i < srv->nclose_hooks; i++)
+        srv->close_hooks[i].fn(srv, c, srv->close_hooks[i].ud);
+    channel_set_deinit(&c->chans);
+    sendq_deinit(&c->q);
+    hmap_del(&srv->conns_by_sid, c->sid, c->sid_len);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->flags & CONN_F_APP)
+        srv->nconns--;
+    if (log_enabled(srv->log, LOG_LEVEL_DEBUG))
+        log_debug(srv->log, "connection %s closed", c->sid);
+    free(c->rx);
+    free(c->signin_id);
+    free(c->signin_info);
+    free(c);
+}
+
+void conn_want_write(struct conn *c)
+{
+    if (!(c->flags & CONN_F_DEAD))
+        lws_callback_on_writable(c->wsi);
+}
+
+void conn_kill(struct conn *c)
+{
+    if (c->flags & CONN_F_DEAD)
+        return;
+    c->flags |= CONN_F_DEAD;
+    sendq_deinit(&c->q);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+int conn_queue(struct conn *c, struct frame *f)
+{
+    if (c->flags & CONN_F_DEAD)
+        return SERVER_ECLOSED;
+    int was_empty = sendq_count(&c->q) == 0;
+    int rc = sendq_push(&c->q, f, c->srv->cfg->send_queue_max);
+    if (rc) {
+        /* A client that stopped reading: drop it rather than grow memory. */
+        c->srv->metrics.slow_disconnects++;
+        log_warn(c->srv->log, "connection %s dropped: send queue full (%zu bytes)", c->sid,
+                 sendq_bytes(&c->q));
+        conn_kill(c);
+        return SERVER_ECLOSED;
+    }
+    if (was_empty)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+void conn_close(struct conn *c, int code)
+{
+    if (c->flags & (CONN_F_DEAD | CONN_F_CLOSING))
+        return;
+    c->flags |= CONN_F_CLOSING;
+    c->close_code = (uint16_t)code;
+    /* If the peer never reads, do not wait forever for the queue to drain. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 5);
+    conn_want_write(c);
+}
+
+void conn_error(struct conn *c, int code, const char *text, int close_code)
+{
+    struct server *srv = c->srv;
+    metrics_error(&srv->metrics, code);
+    struct message_frame mf = {0};
+    if (message_build_error(SERVER_FRAME_HEADROOM, code, text, &mf) == MESSAGE_OK) {
+        struct frame *f = server_frame_adopt(&mf);
+        if (f) {
+            conn_queue(c, f);
+            frame_unref(f);
+        }
+    }
+    if (close_code)
+        conn_close(c, close_code);
+}
+
+int conn_writeable(struct conn *c)
+{
+    struct server *srv = c->srv;
+    if (c->flags & CONN_F_DEAD)
+        return -1;
+    if (c->flags & CONN_F_WANT_PING) {
+        unsigned char buf[LWS_PRE + 1];
+        c->flags &= ~CONN_F_WANT_PING;
+        if (lws_write(c->wsi, buf + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+            return -1;
+        if (sendq_count(&c->q) || (c->flags & CONN_F_CLOSING))
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    struct frame *f = sendq_peek(&c->q);
+    if (f) {
+        /* Exactly one lws_write per WRITEABLE; lws keeps any unsent tail. */
+        int n = lws_write(c->wsi, frame_data(f), f->len, LWS_WRITE_TEXT);
+        if (n < 0)
+            return -1;
+        srv->metrics.messages_out++;
+        srv->metrics.bytes_out += f->len;
+        sendq_pop(&c->q);
+        if (sendq_count(&c->q) || (c->flags & CONN_F_CLOSING))
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    if (c->flags & CONN_F_CLOSING) {
+        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, NULL, 0);
+        return -1;
+    }
+    /* Nothing of ours to write: lws has just answered a client WS ping
+     * (it leaves POLLOUT on after the pong). Count it as activity. */
+    c->last_seen = server_monotonic();
+    c->flags = (c->flags | CONN_F_WSCONTROL) & ~CONN_F_PINGED;
+    return 0;
+}

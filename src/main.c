@@ -1,0 +1,129 @@
+/* docsyncd: entry point. Loads the configuration, raises the descriptor
+ * limit, starts the server (and any linked module), runs the loop until
+ * SIGINT/SIGTERM, then stops gracefully and exits 0. Signals are taken by
+ * a dedicated thread with sigwait(), so no handler touches global state. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "config.h"
+#include "log.h"
+#include "server_main.h"
+
+extern char **environ;
+
+#define MAIN_FD_LIMIT_CAP 262144u
+
+struct main_signals {
+    struct server *srv;
+    sigset_t set;
+    int sig;
+};
+
+static void *main_signal_thread(void *arg)
+{
+    struct main_signals *ms = arg;
+    int sig = 0;
+    if (sigwait(&ms->set, &sig) == 0) {
+        ms->sig = sig;
+        server_request_stop(ms->srv);
+    }
+    return NULL;
+}
+
+/* Raises RLIMIT_NOFILE's soft limit towards the hard limit (capped), so
+ * tens of thousands of connections fit. Returns the limit in effect. */
+static unsigned main_raise_fd_limit(const struct logger *log)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    rlim_t want = rl.rlim_max;
+    if (want == RLIM_INFINITY || want > MAIN_FD_LIMIT_CAP)
+        want = MAIN_FD_LIMIT_CAP;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn(log, "cannot raise the descriptor limit: %s", strerror(errno));
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur > MAIN_FD_LIMIT_CAP)
+        return MAIN_FD_LIMIT_CAP;
+    return (unsigned)rl.rlim_cur;
+}
+
+int main(int argc, char **argv)
+{
+    struct config *cfg = malloc(sizeof(*cfg));
+    if (!cfg)
+        return 1;
+    char err[512] = "";
+    int rc = config_load(cfg, argc, argv, environ, err, sizeof(err));
+    if (rc == CONFIG_HELP) {
+        config_usage(stdout, argv[0]);
+        free(cfg);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "docsyncd: %s\n", err[0] ? err : config_strerror(rc));
+        free(cfg);
+        return 2;
+    }
+    setvbuf(stderr, NULL, _IOLBF, 0);
+    struct logger log;
+    log_init(&log, cfg->log_level, NULL);
+    if (cfg->dev_app) /* the one time a secret is printed (log.h) */
+        log_info(&log, "development app: REVERB_APP_ID=%s REVERB_APP_KEY=%s REVERB_APP_SECRET=%s",
+                 cfg->app_id, cfg->app_key, cfg->app_secret);
+
+    /* Signals go to the signal thread only; SIGPIPE is ignored. */
+    struct main_signals ms = {0};
+    sigemptyset(&ms.set);
+    sigaddset(&ms.set, SIGINT);
+    sigaddset(&ms.set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &ms.set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned fd_limit = main_raise_fd_limit(&log);
+    struct server *srv = server_new(cfg, &log, fd_limit);
+    if (!srv) {
+        log_error(&log, "out of memory");
+        free(cfg);
+        return 1;
+    }
+    if (docsync_module_init && docsync_module_init(srv) != 0) {
+        log_error(&log, "module initialisation failed");
+        server_free(srv);
+        free(cfg);
+        return 1;
+    }
+    if (server_start(srv, fd_limit) != 0) {
+        if (docsync_module_deinit)
+            docsync_module_deinit(srv);
+        server_free(srv);
+        free(cfg);
+        return 1;
+    }
+    ms.srv = srv;
+    pthread_t th;
+    int have_thread = pthread_create(&th, NULL, main_signal_thread, &ms) == 0;
+
+    server_run(srv);
+
+    if (have_thread) {
+        if (!ms.sig)
+            pthread_kill(th, SIGTERM); /* wake sigwait; the signal stays blocked */
+        pthread_join(th, NULL);
+    }
+    if (docsync_module_deinit)
+        docsync_module_deinit(srv);
+    server_free(srv);
+    log_info(&log, "stopped");
+    fflush(stderr);
+    free(cfg);
+    return 0;
+}

@@ -1,0 +1,53 @@
+/* metrics: the server's counters and their Prometheus text rendering
+ * (`GET /metrics`, text exposition format 0.0.4).
+ *
+ * Plain counters owned by the loop thread; gauges (connections, channels)
+ * are passed in when rendering. Errors are counted per Pusher/WebSocket
+ * code in a small fixed table (codes beyond its size are counted under
+ * code "other"). Pure: no I/O.
+ */
+#ifndef DOCSYNC_METRICS_H
+#define DOCSYNC_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_MAX_CODES 32
+#define METRICS_MAX_STATUSES 16
+
+struct metrics {
+    uint64_t connections_total;  /* WebSocket connections accepted */
+    uint64_t messages_in;        /* WebSocket messages received */
+    uint64_t bytes_in;
+    uint64_t messages_out;       /* WebSocket frames written */
+    uint64_t bytes_out;
+    uint64_t deliveries;         /* frames queued by fan-out */
+    uint64_t slow_disconnects;   /* connections dropped for a full send queue */
+    uint64_t http_requests;
+    int error_codes[METRICS_MAX_CODES];
+    uint64_t error_counts[METRICS_MAX_CODES];
+    size_t nerrors;
+    uint64_t errors_other;
+    int statuses[METRICS_MAX_STATUSES];
+    uint64_t status_counts[METRICS_MAX_STATUSES];
+    size_t nstatuses;
+};
+
+/* Zeroes every counter. */
+void metrics_init(struct metrics *m);
+
+/* Counts one error (pusher:error code or close code). */
+void metrics_error(struct metrics *m, int code);
+
+/* Counts one HTTP response with `status`. */
+void metrics_http(struct metrics *m, int status);
+
+/* The count recorded for error `code` (0 when never seen). */
+uint64_t metrics_error_count(const struct metrics *m, int code);
+
+/* Renders the Prometheus text into a malloc'd NUL-terminated string (*out,
+ * caller frees). `connections` and `channels` are the current gauges.
+ * Returns its length, or -1 when out of memory. */
+long metrics_render(const struct metrics *m, size_t connections, size_t channels, char **out);
+
+#endif

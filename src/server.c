@@ -1,0 +1,655 @@
+/* server: the libwebsockets context, the protocol callback that routes lws
+ * events to connections and HTTP requests, the loop, module registration,
+ * timers and fan-out. */
+#include "server_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "server_main.h"
+
+/* Per-wsi storage (lws allocates it zeroed, per_session_data_size). */
+struct pss {
+    struct conn *c;       /* WebSocket connection, from ESTABLISHED to CLOSED */
+    struct http_req *r;   /* HTTP request in progress */
+    uint8_t app_ok;       /* FILTER: the path named our app key */
+    uint8_t origin_ok;    /* FILTER: Origin allowed */
+};
+
+int64_t server_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+int64_t server_now(const struct server *srv)
+{
+    (void)srv;
+    return (int64_t)time(NULL);
+}
+
+/* xorshift128+: socket ids only need to be unpredictable enough not to
+ * collide; uniqueness is enforced by the socket-id map. Seeded from
+ * getrandom(). */
+uint64_t server_random(struct server *srv)
+{
+    uint64_t s1 = srv->rng[0];
+    const uint64_t s0 = srv->rng[1];
+    srv->rng[0] = s0;
+    s1 ^= s1 << 23;
+    srv->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return srv->rng[1] + s0;
+}
+
+const struct config *server_config(const struct server *srv)
+{
+    return srv->cfg;
+}
+
+const struct logger *server_logger(const struct server *srv)
+{
+    return srv->log;
+}
+
+const char *server_data_dir(const struct server *srv)
+{
+    return srv->cfg->data_dir;
+}
+
+/* ---- registration ---------------------------------------------------- */
+
+int server_on_event(struct server *srv, const char *prefix, server_event_fn fn, void *ud)
+{
+    if (!prefix || !*prefix || !fn || !strncmp(prefix, "pusher:", 7) ||
+        !strncmp(prefix, "client-", 7))
+        return SERVER_EINVAL;
+    if (srv->nevents >= SERVER_MAX_EVENT_HANDLERS)
+        return SERVER_EFULL;
+    char *p = strdup(prefix);
+    if (!p)
+        return SERVER_ENOMEM;
+    srv->events[srv->nevents++] = (struct server_event_handler){p, strlen(p), fn, ud};
+    return 0;
+}
+
+int server_route(struct server *srv, const char *method, const char *pattern, unsigned flags,
+                 server_route_fn fn, void *ud)
+{
+    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    int ok = 0;
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        ok |= method && !strcmp(method, methods[i]);
+    if (!ok || !pattern || pattern[0] != '/' || !fn)
+        return SERVER_EINVAL;
+    if (srv->nroutes >= SERVER_MAX_ROUTES)
+        return SERVER_EFULL;
+    struct server_route *r = &srv->routes[srv->nroutes];
+    r->pattern = strdup(pattern);
+    if (!r->pattern)
+        return SERVER_ENOMEM;
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    r->flags = flags;
+    r->fn = fn;
+    r->ud = ud;
+    srv->nroutes++;
+    return 0;
+}
+
+int server_on_wake(struct server *srv, void (*fn)(struct server *srv, void *ud), void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nwake_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->wake_hooks[srv->nwake_hooks++] = (struct server_hook){fn, ud};
+    return 0;
+}
+
+int server_on_close(struct server *srv, void (*fn)(struct server *srv, struct conn *c, void *ud),
+                    void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nclose_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->close_hooks[srv->nclose_hooks++] = (struct server_close_hook){fn, ud};
+    return 0;
+}
+
+void server_wake(struct server *srv)
+{
+    if (srv->ctx)
+        lws_cancel_service(srv->ctx);
+}
+
+static void server_run_wake_hooks(struct server *srv)
+{
+    for (size_t i = 0; i < srv->nwake_hooks; i++)
+        srv->wake_hooks[i].fn(srv, srv->wake_hooks[i].ud);
+}
+
+static void server_timer_cb(lws_sorted_usec_list_t *sul)
+{
+    struct server_timer *t = lws_container_of(sul, struct server_timer, sul);
+    if (atomic_load(&t->srv->stop))
+        return;
+    t->fn(t->srv, t->ud);
+    lws_sul_schedule(t->srv->ctx, 0, &t->sul, server_timer_cb, (lws_usec_t)t->ms * 1000);
+}
+
+static void server_timer_start(struct server *srv, struct server_timer *t)
+{
+    t->srv = srv;
+    lws_sul_schedule(srv->ctx, 0, &t->sul, server_timer_cb, (lws_usec_t)t->ms * 1000);
+}
+
+int server_every(struct server *srv, unsigned ms, void (*fn)(struct server *srv, void *ud),
+                 void *ud)
+{
+    if (!ms || !fn)
+        return SERVER_EINVAL;
+    if (srv->ntimers >= SERVER_MAX_TIMERS)
+        return SERVER_EFULL;
+    struct server_timer *t = &srv->timers[srv->ntimers++];
+    memset(t, 0, sizeof(*t));
+    t->ms = ms;
+    t->fn = fn;
+    t->ud = ud;
+    if (srv->ctx)
+        server_timer_start(srv, t);
+    return 0;
+}
+
+/* ---- connections as seen by modules --------------------------------- */
+
+const char *conn_socket_id(const struct conn *c)
+{
+    return c->sid;
+}
+
+const char *conn_user_id(const struct conn *c, const char *channel)
+{
+    if (channel) {
+        struct channel *ch = channel_find(c->srv->channels, channel, strlen(channel));
+        const struct channel_sub *s = ch ? channel_set_find(&c->chans, ch) : NULL;
+        if (s && s->member)
+            return presence_member_id(s->member, NULL);
+    }
+    return c->signin_id;
+}
+
+int conn_is_subscribed(const struct conn *c, const char *channel)
+{
+    struct channel *ch = channel_find(c->srv->channels, channel, strlen(channel));
+    return ch && channel_set_find(&c->chans, ch) != NULL;
+}
+
+void *conn_module_data(const struct conn *c)
+{
+    return c->module_data;
+}
+
+void conn_set_module_data(struct conn *c, void *data)
+{
+    c->module_data = data;
+}
+
+struct conn *server_find_conn(struct server *srv, const char *socket_id)
+{
+    return hmap_get(&srv->conns_by_sid, socket_id, strlen(socket_id));
+}
+
+struct frame *server_frame_adopt(struct message_frame *mf)
+{
+    if (!mf || !mf->alloc || mf->headroom != SERVER_FRAME_HEADROOM || mf->len > FRAME_MAX_LEN)
+        return NULL;
+    struct frame *f = (struct frame *)(void *)mf->alloc;
+    f->refs = 1;
+    f->len = (uint32_t)mf->len;
+    mf->alloc = NULL;
+    mf->len = 0;
+    return f;
+}
+
+int server_send_frame(struct server *srv, struct conn *c, struct frame *f)
+{
+    (void)srv;
+    if (c->flags & CONN_F_DEAD)
+        return SERVER_ECLOSED;
+    return conn_queue(c, f);
+}
+
+int server_send(struct server *srv, struct conn *c, const void *payload, size_t len)
+{
+    struct frame *f = frame_from(payload, len);
+    if (!f)
+        return SERVER_ENOMEM;
+    int rc = server_send_frame(srv, c, f);
+    frame_unref(f);
+    return rc;
+}
+
+int server_fanout(struct server *srv, struct channel *ch, struct frame *f,
+                  const struct conn *except)
+{
+    size_t n;
+    const struct channel_sub *subs = channel_subs(ch, &n);
+    int delivered = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct conn *c = subs[i].owner;
+        if (c == except || (c->flags & CONN_F_DEAD))
+            continue;
+        if (conn_queue(c, f) == 0)
+            delivered++;
+    }
+    srv->metrics.deliveries += (uint64_t)delivered;
+    if (channel_flags(ch) & CHANNEL_F_CACHE)
+        channel_cache_set(ch, f);
+    return delivered;
+}
+
+int server_broadcast_frame(struct server *srv, const char *channel, struct frame *f,
+                           const struct conn *except)
+{
+    struct channel *ch = channel_find(srv->channels, channel, strlen(channel));
+    if (!ch)
+        return 0;
+    return server_fanout(srv, ch, f, except);
+}
+
+int server_broadcast(struct server *srv, const char *channel, const void *payload, size_t len,
+                     const struct conn *except)
+{
+    struct channel *ch = channel_find(srv->channels, channel, strlen(channel));
+    if (!ch)
+        return 0;
+    struct frame *f = frame_from(payload, len);
+    if (!f)
+        return SERVER_ENOMEM;
+    int n = server_fanout(srv, ch, f, except);
+    frame_unref(f);
+    return n;
+}
+
+void server_send_error(struct server *srv, struct conn *c, int code, const char *text,
+                       int close_code)
+{
+    (void)srv;
+    conn_error(c, code, text, close_code);
+}
+
+/* ---- the lws protocol callback -------------------------------------- */
+
+static int server_established(struct server *srv, struct lws *wsi, struct pss *pss)
+{
+    struct conn *c = conn_new(srv, wsi);
+    if (!c)
+        return -1;
+    pss->c = c;
+    srv->metrics.connections_total++;
+    /* Reverb's order: app, quota, Origin; a failure sends pusher:error and,
+     * as recommended, a close frame with the same code. */
+    if (!pss->app_ok) {
+        conn_error(c, PUSHER_APP_NOT_FOUND, "Application does not exist", PUSHER_APP_NOT_FOUND);
+        return 0;
+    }
+    if (srv->cfg->max_connections && srv->nconns >= srv->cfg->max_connections) {
+        conn_error(c, PUSHER_OVER_QUOTA, "Application is over connection quota",
+                   PUSHER_OVER_QUOTA);
+        return 0;
+    }
+    if (!pss->origin_ok) {
+        conn_error(c, PUSHER_UNAUTHORIZED, "Origin not allowed", PUSHER_UNAUTHORIZED);
+        return 0;
+    }
+    c->flags |= CONN_F_APP;
+    srv->nconns++;
+    struct message_frame mf = {0};
+    if (message_build_connection_established(SERVER_FRAME_HEADROOM, c->sid,
+                                             srv->cfg->activity_timeout, &mf))
+        return -1;
+    struct frame *f = server_frame_adopt(&mf);
+    if (!f)
+        return -1;
+    conn_queue(c, f);
+    frame_unref(f);
+    if (log_enabled(srv->log, LOG_LEVEL_DEBUG))
+        log_debug(srv->log, "connection %s open", c->sid);
+    return 0;
+}
+
+static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, const char *in,
+                          size_t len)
+{
+    if (!c || (c->flags & (CONN_F_DEAD | CONN_F_CLOSING)))
+        return 0;
+    size_t max = srv->cfg->max_message_size;
+    int first = lws_is_first_fragment(wsi);
+    int final = lws_is_final_fragment(wsi);
+    size_t remaining = lws_remaining_packet_payload(wsi);
+
+    if (first && !c->rx_len) {
+        c->flags &= ~CONN_F_BINARY;
+        if (lws_frame_is_binary(wsi))
+            c->flags |= CONN_F_BINARY;
+    }
+    size_t total = c->rx_len + len + remaining;
+    if (total > max) {
+        /* Reverb: close 1009 "Maximum message size exceeded". Checked on the
+         * declared frame length too, so nothing big is ever buffered. */
+        metrics_error(&srv->metrics, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_len = c->rx_cap = 0;
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                         (unsigned char *)"Maximum message size exceeded", 29);
+        return -1;
+    }
+    if (final && !remaining && !c->rx_len) {
+        /* The whole message in one chunk: no copy. */
+        if (c->flags & CONN_F_BINARY)
+            goto binary;
+        session_receive(c, in, len);
+        return 0;
+    }
+    if (c->rx_len + len > c->rx_cap) {
+        size_t ncap = c->rx_cap ? c->rx_cap : 1024;
+        while (ncap < c->rx_len + len)
+            ncap *= 2;
+        if (ncap > max)
+            ncap = max;
+        char *n = realloc(c->rx, ncap);
+        if (!n)
+            return -1;
+        c->rx = n;
+        c->rx_cap = ncap;
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (final && !remaining) {
+        size_t mlen = c->rx_len;
+        c->rx_len = 0;
+        if (c->flags & CONN_F_BINARY)
+            goto binary;
+        session_receive(c, c->rx, mlen);
+        if (c->rx_cap > 4096) {
+            free(c->rx);
+            c->rx = NULL;
+            c->rx_cap = 0;
+        }
+    }
+    return 0;
+binary:
+    /* Pusher speaks text frames only (reliability A4): unsupported data. */
+    metrics_error(&srv->metrics, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE);
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+                     (unsigned char *)"Binary frames are not supported", 31);
+    return -1;
+}
+
+static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    struct server *srv = ctx ? lws_context_user(ctx) : NULL;
+    struct pss *pss = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* Never read `in` here (CVE-2025-11677): it may point into a freed
+         * header table. upgrade_confirm uses lws_hdr_copy only. */
+        return upgrade_confirm(srv, wsi);
+
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        int app_ok = 0, origin_ok = 0;
+        if (upgrade_filter(srv, wsi, &app_ok, &origin_ok))
+            return -1;
+        pss->app_ok = (uint8_t)app_ok;
+        pss->origin_ok = (uint8_t)origin_ok;
+        return 0;
+    }
+
+    case LWS_CALLBACK_ESTABLISHED:
+        return server_established(srv, wsi, pss);
+
+    case LWS_CALLBACK_RECEIVE:
+        if (pss->c) {
+            srv->metrics.bytes_in += len;
+            if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi))
+                srv->metrics.messages_in++;
+        }
+        return server_receive(srv, pss->c, wsi, in, len);
+
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (pss->c) {
+            pss->c->last_seen = server_monotonic();
+            pss->c->flags = (pss->c->flags | CONN_F_WSCONTROL) & ~CONN_F_PINGED;
+        }
+        return 0;
+
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (pss->c)
+            pss->c->flags |= CONN_F_WSCONTROL;
+        return 0; /* lws echoes the close */
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!pss->c)
+            return 0;
+        return conn_writeable(pss->c);
+
+    case LWS_CALLBACK_CLOSED:
+        if (pss->c) {
+            conn_free(pss->c);
+            pss->c = NULL;
+        }
+        return 0;
+
+    case LWS_CALLBACK_HTTP:
+        if (pss->r) /* a previous request on this wsi still pending */
+            http_req_detach(pss->r);
+        pss->r = http_req_new(srv, wsi);
+        if (!pss->r)
+            return -1;
+        return http_begin(pss->r);
+
+    case LWS_CALLBACK_HTTP_BODY:
+        return pss->r ? http_body(pss->r, in, len) : -1;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return pss->r ? http_body_done(pss->r) : -1;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!pss->r)
+            return 0;
+        return http_writeable(&pss->r) < 0 ? -1 : 0;
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (pss && pss->r) {
+            http_req_detach(pss->r);
+            pss->r = NULL;
+        }
+        return 0;
+
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (srv)
+            server_run_wake_hooks(srv);
+        return 0;
+
+    default:
+        break;
+    }
+    (void)in;
+    return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static void server_lws_log(int level, const char *line)
+{
+    /* lws's own messages, one line each, through our format. */
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    log_msg(NULL, level == LLL_ERR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN, "lws: %.*s", (int)n, line);
+}
+
+static const struct lws_protocols server_protocols[] = {
+    {"pusher", server_callback, sizeof(struct pss), SERVER_RX_BUFFER, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* No lws validity pings: liveness is the sweep's job (pusher-protocol 2.5). */
+static const lws_retry_bo_t server_retry = {0};
+
+static void sweep_cb(lws_sorted_usec_list_t *sul)
+{
+    struct server_timer *t = lws_container_of(sul, struct server_timer, sul);
+    struct server *srv = t->srv;
+    if (atomic_load(&srv->stop))
+        return;
+    sweep_run(srv);
+    lws_sul_schedule(srv->ctx, 0, &t->sul, sweep_cb, (lws_usec_t)t->ms * 1000);
+}
+
+struct server *server_new(const struct config *cfg, const struct logger *log, unsigned fd_limit)
+{
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return NULL;
+    srv->cfg = cfg;
+    srv->log = log;
+    atomic_init(&srv->stop, 0);
+    hmap_init(&srv->conns_by_sid);
+    metrics_init(&srv->metrics);
+    if (getrandom(srv->rng, sizeof(srv->rng), 0) != (ssize_t)sizeof(srv->rng))
+        srv->rng[0] = (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ull;
+    srv->rng[1] |= 1;
+    srv->limits.max_bytes = cfg->max_message_size;
+    srv->limits.max_depth = 32;
+    srv->limits.max_user_id = cfg->presence_max_user_id;
+    srv->limits.max_user_info = cfg->presence_max_user_info;
+    srv->channels = channel_registry_new();
+    struct message_frame mf = {0};
+    if (message_build_ping(SERVER_FRAME_HEADROOM, &mf) == MESSAGE_OK)
+        srv->ping = server_frame_adopt(&mf);
+    if (message_build_pong(SERVER_FRAME_HEADROOM, &mf) == MESSAGE_OK)
+        srv->pong = server_frame_adopt(&mf);
+    if (!srv->channels || !srv->ping || !srv->pong || http_api_register(srv)) {
+        server_free(srv);
+        return NULL;
+    }
+    (void)fd_limit;
+    return srv;
+}
+
+int server_start(struct server *srv, unsigned fd_limit)
+{
+    const struct config *cfg = srv->cfg;
+    lws_set_log_level(LLL_ERR, server_lws_log);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (strchr(cfg->host, ':'))
+        info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.user = srv;
+    info.count_threads = 1;
+    info.fd_limit_per_thread = fd_limit;
+    /* Slow-header defence (reliability D11): many header tables, short
+     * timeouts; each table is only allocated while a request is parsed. */
+    info.max_http_header_pool = SERVER_HEADER_POOL;
+    info.max_http_header_data = SERVER_HEADER_DATA;
+    info.timeout_secs = SERVER_TIMEOUT_SECS;
+    info.timeout_secs_ah_idle = SERVER_TIMEOUT_SECS;
+    info.server_string = "docsync";
+    srv->ctx = lws_create_context(&info);
+    if (!srv->ctx) {
+        log_error(srv->log, "cannot create the event loop");
+        return -1;
+    }
+
+    info.port = (int)cfg->port;
+    info.iface = cfg->host;
+    info.protocols = server_protocols;
+    info.vhost_name = "docsync";
+    info.retry_and_idle_policy = &server_retry;
+    /* No `extensions`: no permessage-deflate (reliability 1.3). */
+    srv->vh = lws_create_vhost(srv->ctx, &info);
+    if (!srv->vh) {
+        log_error(srv->log, "cannot listen on %s:%u", cfg->host, cfg->port);
+        return -1;
+    }
+    log_info(srv->log, "listening on %s:%d", cfg->host, lws_get_vhost_listen_port(srv->vh));
+
+    for (size_t i = 0; i < srv->ntimers; i++)
+        server_timer_start(srv, &srv->timers[i]);
+    memset(&srv->sweep_timer, 0, sizeof(srv->sweep_timer));
+    srv->sweep_timer.srv = srv;
+    srv->sweep_timer.ms = cfg->sweep_interval * 1000u;
+    lws_sul_schedule(srv->ctx, 0, &srv->sweep_timer.sul, sweep_cb,
+                     (lws_usec_t)srv->sweep_timer.ms * 1000);
+    return 0;
+}
+
+int server_port(const struct server *srv)
+{
+    return srv->vh ? lws_get_vhost_listen_port(srv->vh) : -1;
+}
+
+void server_request_stop(struct server *srv)
+{
+    atomic_store(&srv->stop, 1);
+    server_wake(srv);
+}
+
+int server_run(struct server *srv)
+{
+    while (!atomic_load(&srv->stop)) {
+        if (lws_service(srv->ctx, 0) < 0)
+            break;
+        server_run_wake_hooks(srv);
+    }
+    /* Graceful stop: tell every client (4200 = reconnect now, as soketi
+     * does on shutdown), then give the close frames a moment to go out. */
+    srv->stopping = 1;
+    log_info(srv->log, "stopping: closing %zu connection(s)", srv->nconns);
+    for (struct conn *c = srv->conns; c; c = c->next) {
+        if (!(c->flags & (CONN_F_DEAD | CONN_F_CLOSING)))
+            conn_close(c, PUSHER_GENERIC);
+    }
+    int64_t deadline = server_monotonic() + 2;
+    while (srv->conns && server_monotonic() < deadline) {
+        if (lws_service(srv->ctx, 0) < 0)
+            break;
+    }
+    return 0;
+}
+
+void server_free(struct server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->ctx) {
+        lws_sul_cancel(&srv->sweep_timer.sul);
+        for (size_t i = 0; i < srv->ntimers; i++)
+            lws_sul_cancel(&srv->timers[i].sul);
+        lws_context_destroy(srv->ctx); /* closes what is left: CLOSED frees conns */
+        srv->ctx = NULL;
+    }
+    channel_registry_free(srv->channels);
+    frame_unref(srv->ping);
+    frame_unref(srv->pong);
+    hmap_deinit(&srv->conns_by_sid);
+    for (size_t i = 0; i < srv->nevents; i++)
+        free(srv->events[i].prefix);
+    for (size_t i = 0; i < srv->nroutes; i++)
+        free(srv->routes[i].pattern);
+    free(srv);
+}

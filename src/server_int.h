@@ -1,0 +1,186 @@
+/* server_int.h: the state shared by the files of the server (server.c,
+ * conn.c, session.c, subscribe.c, client_event.c, signin.c, http.c,
+ * http_api.c, sweep.c). Not for modules: they use server.h. */
+#ifndef DOCSYNC_SERVER_INT_H
+#define DOCSYNC_SERVER_INT_H
+
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "channel.h"
+#include "hmap.h"
+#include "metrics.h"
+#include "sendq.h"
+#include "server.h"
+
+#if LWS_PRE > FRAME_PRE
+#error "FRAME_PRE must be at least LWS_PRE"
+#endif
+
+#define SERVER_MAX_EVENT_HANDLERS 16
+#define SERVER_MAX_ROUTES 64
+#define SERVER_MAX_HOOKS 16
+#define SERVER_MAX_TIMERS 16
+#define SERVER_MAX_SUBSCRIPTIONS 100 /* channels per connection (reliability A6) */
+#define SERVER_SID_MAX 24
+
+/* Connection flags */
+#define CONN_F_PINGED 0x01u     /* a ping was sent and nothing came back yet */
+#define CONN_F_WSCONTROL 0x02u  /* the client uses WS control frames: probe with WS pings */
+#define CONN_F_CLOSING 0x04u    /* close_code will be sent once the queue drains */
+#define CONN_F_DEAD 0x08u       /* dropped (slow consumer / kill): skip in fan-out */
+#define CONN_F_WANT_PING 0x10u  /* write a WS ping frame at the next WRITEABLE */
+#define CONN_F_APP 0x20u        /* the connection reached connection_established */
+#define CONN_F_BINARY 0x40u     /* current message is binary */
+
+struct conn {
+    struct lws *wsi;
+    struct server *srv;
+    struct conn *prev, *next; /* every live connection */
+    struct channel_set chans;
+    struct sendq q;
+    char *rx; /* reassembly buffer for multi-chunk messages */
+    size_t rx_len, rx_cap;
+    char *signin_id;   /* pusher:signin user id, NULL when not signed in */
+    char *signin_info; /* its user_info JSON, NULL when none */
+    void *module_data;
+    int64_t last_seen; /* monotonic seconds */
+    int64_t ce_window; /* client-event rate window start (monotonic s) */
+    int64_t rl_window; /* Reverb rate-limit window start */
+    uint32_t ce_count, rl_count;
+    uint32_t flags;
+    uint16_t close_code;
+    uint8_t sid_len;
+    char sid[SERVER_SID_MAX];
+};
+
+struct server_event_handler {
+    char *prefix;
+    size_t len;
+    server_event_fn fn;
+    void *ud;
+};
+
+#define ROUTE_MAX_SEGS 16
+
+struct server_route {
+    char method[8];
+    char *pattern;
+    unsigned flags;
+    server_route_fn fn;
+    void *ud;
+};
+
+struct server_hook {
+    void (*fn)(struct server *srv, void *ud);
+    void *ud;
+};
+
+struct server_close_hook {
+    void (*fn)(struct server *srv, struct conn *c, void *ud);
+    void *ud;
+};
+
+struct server_timer {
+    lws_sorted_usec_list_t sul; /* first: the callback casts back */
+    struct server *srv;
+    unsigned ms;
+    void (*fn)(struct server *srv, void *ud);
+    void *ud;
+};
+
+struct server {
+    const struct config *cfg;
+    const struct logger *log;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    struct channel_registry *channels;
+    struct hmap conns_by_sid; /* sid -> struct conn */
+    struct conn *conns;       /* list head */
+    size_t nconns;
+    struct metrics metrics;
+    uint64_t rng[2];
+    atomic_int stop;
+    int stopping; /* graceful stop in progress (loop thread) */
+    struct server_event_handler events[SERVER_MAX_EVENT_HANDLERS];
+    size_t nevents;
+    struct server_route routes[SERVER_MAX_ROUTES];
+    size_t nroutes;
+    struct server_hook wake_hooks[SERVER_MAX_HOOKS];
+    size_t nwake_hooks;
+    struct server_close_hook close_hooks[SERVER_MAX_HOOKS];
+    size_t nclose_hooks;
+    struct server_timer timers[SERVER_MAX_TIMERS];
+    size_t ntimers;
+    struct server_timer sweep_timer;
+    struct message_limits limits;
+    struct frame *ping; /* {"event":"pusher:ping"}, shared */
+    struct frame *pong; /* {"event":"pusher:pong"}, shared */
+};
+
+/* ---- server.c ---- */
+int64_t server_monotonic(void);
+uint64_t server_random(struct server *srv);
+
+/* ---- conn.c ---- */
+/* Creates the connection for an established WebSocket (socket id drawn,
+ * registered). NULL when out of memory. */
+struct conn *conn_new(struct server *srv, struct lws *wsi);
+/* Leaves every channel (member_removed sent), runs close hooks, frees. */
+void conn_free(struct conn *c);
+/* Asks lws for a WRITEABLE callback. */
+void conn_want_write(struct conn *c);
+/* Queues a frame; on overflow drops the connection (slow consumer). */
+int conn_queue(struct conn *c, struct frame *f);
+/* Queues an error frame and marks the connection to close with close_code
+ * (0 = stay open). */
+void conn_error(struct conn *c, int code, const char *text, int close_code);
+/* Marks for close with `code` after the queue drains (no error frame). */
+void conn_close(struct conn *c, int code);
+/* Kills the connection at once (no close handshake). */
+void conn_kill(struct conn *c);
+/* The WRITEABLE callback: writes one frame; returns -1 to close. */
+int conn_writeable(struct conn *c);
+/* Leaves one channel, sending member_removed to the rest when it was the
+ * user's last connection. */
+void conn_leave_channel(struct conn *c, struct channel *ch);
+
+/* ---- session.c: one inbound WebSocket message ---- */
+void session_receive(struct conn *c, const char *buf, size_t len);
+
+/* ---- subscribe.c ---- */
+void subscribe_handle(struct conn *c, const message *m);
+void unsubscribe_handle(struct conn *c, const message *m);
+
+/* ---- client_event.c ---- */
+void client_event_handle(struct conn *c, const message *m);
+
+/* ---- signin.c ---- */
+void signin_handle(struct conn *c, const message *m);
+
+/* ---- broadcast (server.c) ---- */
+int server_fanout(struct server *srv, struct channel *ch, struct frame *f,
+                  const struct conn *except);
+
+/* ---- http.c ---- */
+struct http_req *http_req_new(struct server *srv, struct lws *wsi);
+int http_begin(struct http_req *req);                           /* LWS_CALLBACK_HTTP */
+int http_body(struct http_req *req, const void *in, size_t len); /* LWS_CALLBACK_HTTP_BODY */
+int http_body_done(struct http_req *req);                        /* ..._BODY_COMPLETION */
+int http_writeable(struct http_req **preq); /* HTTP_WRITEABLE; clears *preq when done */
+void http_req_detach(struct http_req *req);                      /* the wsi is going away */
+int http_route_match(const char *pattern, const char *path, char **caps, unsigned maxcaps,
+                     unsigned *ncaps);
+
+/* ---- http_api.c ---- */
+int http_api_register(struct server *srv);
+
+/* ---- sweep.c ---- */
+void sweep_run(struct server *srv);
+
+/* ---- upgrade checks (ws_upgrade.c) ---- */
+int upgrade_confirm(struct server *srv, struct lws *wsi);
+int upgrade_filter(struct server *srv, struct lws *wsi, int *app_ok, int *origin_ok);
+
+#endif

@@ -1,0 +1,10 @@
+# Unit tests of the server's pure pieces (owner: helper "server"): hash map,
+# send queue, presence roster, channel registry, metrics. Through public
+# headers only; each runs in well under a second.
+foreach(t hmap sendq presence channel metrics)
+  add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/test_${t}.c)
+  target_include_directories(test_${t} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  target_link_libraries(test_${t} PRIVATE docsync_core)
+  add_test(NAME server-${t} COMMAND test_${t})
+  set_tests_properties(server-${t} PROPERTIES LABELS unit TIMEOUT 60)
+endforeach()
