@@ -4,6 +4,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,17 @@ const struct store_options *store_get_options(const store *s)
     return &s->opt;
 }
 
+/* fsync on a directory, so that entries created in it survive a crash. */
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return store_err(errno, NULL);
+    int rc = fsync(fd) == 0 ? 0 : store_err(errno, dir);
+    close(fd);
+    return rc;
+}
+
 /* Opens the named databases and creates the format and epoch records of a
  * new store, or checks the format of an existing one. */
 static int store_init_dbs(store *s)
@@ -166,7 +178,11 @@ static int store_init_dbs(store *s)
         return err ? store_err(err, s->dir) : r;
     }
     rc = mdb_txn_commit(txn);
-    return store_err(rc, s->dir);
+    if (rc)
+        return store_err(rc, s->dir);
+    /* A new store: make its file names durable too (LMDB syncs the files,
+     * not the directory entries). */
+    return sync_dir(s->dir);
 fail:
     mdb_txn_abort(txn);
     return store_err(rc, s->dir);
@@ -193,8 +209,19 @@ int store_open(const char *dir, const struct store_options *o, store **out)
     opt.map_size = page_round(opt.map_size);
     if (opt.map_size_max < opt.map_size)
         opt.map_size_max = opt.map_size;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    if (mkdir(dir, 0700) == 0) {
+        /* Make the new directory's own entry durable. */
+        char *parent = strdup(dir), *slash = parent ? strrchr(parent, '/') : NULL;
+        if (slash && slash != parent)
+            *slash = '\0';
+        if (parent && slash)
+            sync_dir(slash == parent ? "/" : parent);
+        else if (parent)
+            sync_dir(".");
+        free(parent);
+    } else if (errno != EEXIST) {
         return store_err(errno, NULL);
+    }
 
     store *s = calloc(1, sizeof *s);
     if (!s)
