@@ -253,7 +253,7 @@ int batch_commit_locked(store *s, const store_batch *b, struct store_batch_resul
     for (;;) {
         MDB_txn *txn;
         int mdb_rc = 0;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        int rc = store_write_begin(s, &txn);
         if (rc) {
             err = store_err(rc, s->dir);
             break;

@@ -133,7 +133,7 @@ static int sync_dir(const char *dir)
 static int store_init_dbs(store *s)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    int rc = store_write_begin(s, &txn);
     if (rc)
         return store_err(rc, s->dir);
     static const char *names[] = {"meta", "docs", "ops", "snaps", "seqs", "acl", "activity"};
@@ -306,6 +306,23 @@ int store_grow_locked(store *s)
     return rc ? STORE_EFULL : 0;
 }
 
+int store_adopt_mapsize(store *s)
+{
+    if (pthread_rwlock_wrlock(&s->maplock) != 0)
+        return STORE_EIO;
+    int rc = mdb_env_set_mapsize(s->env, 0);
+    pthread_rwlock_unlock(&s->maplock);
+    return rc ? STORE_EIO : 0;
+}
+
+int store_write_begin(store *s, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, 0, txn);
+    if (rc == MDB_MAP_RESIZED && store_adopt_mapsize(s) == 0)
+        rc = mdb_txn_begin(s->env, NULL, 0, txn);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- epoch */
 
 int store_apply_epoch_renew(store *s, MDB_txn *txn, int *mdb_rc)
@@ -401,6 +418,15 @@ int store_read_begin(store *s, store_read **out)
         return STORE_EBUSY;
     }
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* Another process grew the map: adopt its size, then retry. */
+        pthread_rwlock_unlock(&s->maplock);
+        if (store_adopt_mapsize(s) != 0 || pthread_rwlock_rdlock(&s->maplock) != 0) {
+            free(r);
+            return STORE_EIO;
+        }
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn);
+    }
     if (rc) {
         pthread_rwlock_unlock(&s->maplock);
         free(r);

@@ -43,7 +43,9 @@
  * SPACE
  *   The map starts at options.map_size and doubles, up to options.map_size_max,
  *   when a commit finds it full (growth happens on the writing thread when no
- *   read handle is open; readers wait for the few microseconds it takes). When
+ *   read handle is open; readers wait for the few microseconds it takes). A
+ *   map grown by another process on the same directory (a CLI beside the
+ *   server) is adopted on the next transaction. When
  *   it cannot grow, the batch fails with STORE_EFULL. When the disk itself is
  *   full the commit fails with STORE_ENOSPC. In both cases nothing of the
  *   batch is written, reads keep working, and later batches succeed once
@@ -108,7 +110,8 @@ extern "C" {
 #define STORE_EBUSY (-9)     /* writer queue full, or too many readers */
 #define STORE_ESHUTDOWN (-10) /* writer is stopping; batch not accepted */
 #define STORE_EFORMAT (-11)  /* directory holds an unknown store format */
-#define STORE_EPANIC (-12)   /* LMDB reported a fatal error; reopen needed */
+#define STORE_EPANIC (-12)   /* LMDB reported a fatal error (MDB_PANIC): every
+                                later call fails; close and reopen the store */
 
 /* A static English message for a STORE_* code (or "unknown error"). */
 const char *store_strerror(int err);
@@ -297,7 +300,9 @@ int store_op_get(store_read *r, const char *doc, uint64_t version, struct store_
 int store_ops_after(store_read *r, const char *doc, uint64_t after, uint64_t upto,
                     size_t limit, store_op_fn fn, void *ctx, uint64_t *next_version);
 
-/* Last sequence applied for (doc, client) and the version it got.
+/* Last sequence applied for (doc, client) and the version it got, as of
+ * the last commit (batches still queued in the writer are not seen: the
+ * caller keeps its own in-memory view of those).
  * Returns 0, STORE_ENOTFOUND, STORE_EINVAL, STORE_ECORRUPT. */
 int store_seq_get(store_read *r, const char *doc, const char *client, uint64_t *seq,
                   uint64_t *version);
@@ -388,7 +393,10 @@ int store_batch_doc_put(store_batch *b, const char *doc, const void *meta, size_
                         uint64_t ts_ms);
 
 /* Deletes doc with its ops, snapshots, sequence index and ACL entries.
- * Deleting a missing document succeeds. */
+ * Deleting a missing document succeeds. A document created again later
+ * starts over at version 1 in the same epoch, so a client still holding a
+ * version of the old one could be given a wrong replay: renew the epoch in
+ * the same batch (store_batch_epoch_renew) unless ids are never reused. */
 int store_batch_doc_delete(store_batch *b, const char *doc);
 
 /* Stores state bytes of doc at `version` (1 <= version <= head at that point

@@ -102,6 +102,14 @@ int batch_commit_locked(store *s, const store_batch *b, struct store_batch_resul
  * (space, I/O) rather than to one of the batch's items. */
 int store_err_is_env(int err);
 
+/* Adopts a map size grown by another process (MDB_MAP_RESIZED), waiting
+ * for this process's read handles to end. */
+int store_adopt_mapsize(store *s);
+
+/* mdb_txn_begin of a write transaction, adopting a map grown by another
+ * process. Returns an LMDB code. */
+int store_write_begin(store *s, MDB_txn **txn);
+
 /* Grows the map (doubling, capped at map_size_max) while holding write_mu.
  * Returns 0 if it grew, STORE_EFULL if at the limit. */
 int store_grow_locked(store *s);

@@ -70,7 +70,7 @@ static void group_commit(store *s, struct job *first, size_t n)
         MDB_txn *parent;
         int mdb_rc = 0;
         env_err = 0;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &parent);
+        int rc = store_write_begin(s, &parent);
         if (rc) {
             env_err = store_err(rc, s->dir);
             break;

@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <pthread.h>
+#include <sys/wait.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -214,10 +215,59 @@ static void test_writer_oversized_batch(void)
     tmp_store_rm(dir);
 }
 
+/* Another process (docsync-admin beside the server, say) grows the map:
+ * this process adopts the new size on its next transaction. */
+static void test_grown_by_other_process(void)
+{
+    char dir[128];
+    tmp_store_dir(dir, sizeof dir, "store-mapfull");
+    struct store_options o;
+    store_options_init(&o);
+    o.map_size = 512 * KIB;
+    o.map_size_max = 512 * KIB;
+    store *s;
+    CHECK_EQ(store_open(dir, &o, &s), 0);
+    CHECK_EQ(put_op(s, "p", 1, 8 * KIB), 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Not the parent's env: a fresh one in this process. */
+        struct store_options big;
+        store_options_init(&big);
+        big.map_size = 4096 * KIB;
+        big.map_size_max = 4096 * KIB;
+        store *cs;
+        if (store_open(dir, &big, &cs) != 0)
+            _exit(1);
+        for (uint64_t v = 2; v <= 150; v++)
+            if (put_op(cs, "p", v, 8 * KIB) != 0)
+                _exit(2);
+        store_close(cs);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ(head_of(s, "p"), 150);
+    store_read *r;
+    struct store_op op;
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    CHECK_EQ(store_op_get(r, "p", 150, &op), 0);
+    CHECK_EQ(op.data[0], 150);
+    store_read_end(r);
+    CHECK_EQ(put_op(s, "p", 151, 8 * KIB), 0);
+    struct store_stat sst;
+    CHECK_EQ(store_stat(s, &sst), 0);
+    CHECK(sst.map_size >= 4096 * KIB);
+    store_close(s);
+    tmp_store_rm(dir);
+}
+
 int main(void)
 {
     test_full_no_growth();
     test_growth();
     test_writer_oversized_batch();
+    test_grown_by_other_process();
     return TEST_RESULT();
 }
