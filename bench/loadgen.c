@@ -103,6 +103,7 @@ struct lg_sample {
 struct lg {
   struct lg_opts o;
   int ep;
+  int pub_ep; /* publishers have their own epoll set, polled every loop iteration first */
   struct sockaddr_in dst;
   struct lg_conn *conns;
   unsigned nconns;
@@ -563,7 +564,7 @@ static void conn_readable(struct lg *g, struct lg_conn *c) {
 
 static void pub_close(struct lg *g, struct lg_pub *p) {
   if (p->fd >= 0) {
-    epoll_ctl(g->ep, EPOLL_CTL_DEL, p->fd, NULL);
+    epoll_ctl(g->pub_ep, EPOLL_CTL_DEL, p->fd, NULL);
     close(p->fd);
   }
   p->fd = -1;
@@ -584,7 +585,7 @@ static int pub_connect(struct lg *g, struct lg_pub *p) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = LG_PUB_TAG | (uint64_t)(p - g->pubs)};
-  epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev);
+  epoll_ctl(g->pub_ep, EPOLL_CTL_ADD, fd, &ev);
   p->fd = fd;
   p->in_len = 0;
   return 0;
@@ -864,7 +865,14 @@ static void run(struct lg *g) {
       }
     }
     last_wait = now_ns();
-    int n = epoll_wait(g->ep, evs, LG_MAX_EVENTS, timeout);
+    /* Responses to publishes first, so that a long batch of deliveries never delays the next
+     * publish (that would leave the server idle and understate its rate). */
+    int np = epoll_wait(g->pub_ep, evs, LG_MAX_EVENTS, 0);
+    for (int i = 0; i < np; i++)
+      dispatch(g, &evs[i]);
+    if (np > 0)
+      send_due(g, now_ns());
+    int n = epoll_wait(g->ep, evs, LG_MAX_EVENTS, np > 0 ? 0 : timeout);
     for (int i = 0; i < n; i++)
       dispatch(g, &evs[i]);
   }
@@ -934,7 +942,7 @@ static void usage(void) {
         "  --hold S         connect: seconds to hold before reading RSS (3)\n"
         "  --src N          source addresses 127.0.0.1..127.0.0.N (auto: one per 20000)\n"
         "  --pending N      handshakes in flight (256)\n"
-        "  --publishers N   HTTP keep-alive publisher connections (2)\n"
+        "  --publishers N   HTTP keep-alive publisher connections (4)\n"
         "  --batch-us N     sleep so that epoll waits are >= N us apart while loaded (0)\n"
         "  --channel NAME   fanout channel (bench)\n"
         "  --subscribe      connect: also subscribe every connection to --channel\n"
@@ -985,7 +993,7 @@ static void parse_args(struct lg_opts *o, int argc, char **argv) {
   o->hold = 3;
   o->timeout = 60;
   o->pending = 256;
-  o->publishers = 2;
+  o->publishers = 4;
   o->channel = "bench";
   o->label = "-";
   for (int i = 2; i < argc; i++) {
@@ -1115,7 +1123,8 @@ int main(int argc, char **argv) {
                                       "Sec-WebSocket-Version: 13\r\n\r\n",
                                       g->o.key, g->o.host, g->o.port);
   g->ep = epoll_create1(EPOLL_CLOEXEC);
-  if (g->ep < 0)
+  g->pub_ep = epoll_create1(EPOLL_CLOEXEC);
+  if (g->ep < 0 || g->pub_ep < 0)
     die("epoll_create1: %s", strerror(errno));
   lg_hist_reset(&g->lat);
   lg_hist_reset(&g->conn_lat);
