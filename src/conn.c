@@ -135,7 +135,7 @@ void conn_close(struct conn *c, int code)
     c->flags |= CONN_F_CLOSING;
     c->close_code = (uint16_t)code;
     /* If the peer never reads, do not wait forever for the queue to drain. */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 5);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, c->srv->stopping ? 1 : 5);
     conn_want_write(c);
 }
 
@@ -161,9 +161,12 @@ int conn_writeable(struct conn *c)
     if (c->flags & CONN_F_DEAD)
         return -1;
     if (c->flags & CONN_F_WANT_PING) {
-        unsigned char buf[LWS_PRE + 1];
+        /* A non-empty payload: lws does not report empty pongs
+         * (LWS_CALLBACK_RECEIVE_PONG needs a payload). */
+        unsigned char buf[LWS_PRE + 4];
+        memcpy(buf + LWS_PRE, "ping", 4);
         c->flags &= ~CONN_F_WANT_PING;
-        if (lws_write(c->wsi, buf + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+        if (lws_write(c->wsi, buf + LWS_PRE, 4, LWS_WRITE_PING) < 0)
             return -1;
         if (sendq_count(&c->q) || (c->flags & CONN_F_CLOSING))
             lws_callback_on_writable(c->wsi);

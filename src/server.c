@@ -354,7 +354,7 @@ static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, c
         /* The whole message in one chunk: no copy. */
         if (c->flags & CONN_F_BINARY)
             goto binary;
-        session_receive(c, in, len);
+        session_receive(c, in ? in : "", len);
         return 0;
     }
     if (c->rx_len + len > c->rx_cap) {
@@ -369,7 +369,8 @@ static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, c
         c->rx = n;
         c->rx_cap = ncap;
     }
-    memcpy(c->rx + c->rx_len, in, len);
+    if (len)
+        memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += len;
     if (final && !remaining) {
         size_t mlen = c->rx_len;

@@ -19,31 +19,17 @@
 #include <string.h>
 #include <strings.h>
 
-static void upgrade_respond(struct lws *wsi, unsigned status, const char *body,
-                            const char *hname, const char *hvalue)
+static void upgrade_respond(struct lws *wsi, unsigned status, const char *reason,
+                            const char *body, const char *extra)
 {
-    unsigned char buf[LWS_PRE + 1024];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 128;
-    size_t blen = strlen(body);
-    char clen[24];
-    int n = snprintf(clen, sizeof(clen), "%zu", blen);
-    if (lws_add_http_header_status(wsi, status, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                     (const unsigned char *)"text/plain", 10, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
-                                     (const unsigned char *)clen, n, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-                                     (const unsigned char *)"close", 5, &p, end))
-        return;
-    if (hname && lws_add_http_header_by_name(wsi, (const unsigned char *)hname,
-                                             (const unsigned char *)hvalue, (int)strlen(hvalue),
-                                             &p, end))
-        return;
-    if (lws_finalize_http_header(wsi, &p, end))
-        return;
-    memcpy(p, body, blen);
-    p += blen;
-    (void)lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL);
+    /* Formatted by hand: lws has not settled the HTTP version yet here. */
+    unsigned char buf[LWS_PRE + 512];
+    int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+                     "HTTP/1.1 %u %s\r\nserver: docsync\r\ncontent-type: text/plain\r\n"
+                     "content-length: %zu\r\nconnection: close\r\n%s\r\n%s",
+                     status, reason, strlen(body), extra ? extra : "", body);
+    if (n > 0 && (size_t)n < sizeof(buf) - LWS_PRE)
+        (void)lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL);
 }
 
 /* Copies header `h` into buf; returns its length or -1 (absent / too long /
@@ -95,27 +81,31 @@ int upgrade_confirm(struct server *srv, struct lws *wsi)
         return -1;
     if (strcasecmp(up, "websocket") != 0) {
         /* h2c (or anything lws let through): never switch protocols here. */
-        upgrade_respond(wsi, 400, "Bad request.", NULL, NULL);
+        upgrade_respond(wsi, 400, "Bad Request", "Bad request.", NULL);
         return -1;
     }
     char path[1024];
     int n = upgrade_hdr(wsi, WSI_TOKEN_GET_URI, path, sizeof(path));
     const char *key;
     if (n <= 0 || !upgrade_path(srv->cfg, path, &key)) {
-        upgrade_respond(wsi, n <= 0 ? 405 : 404, n <= 0 ? "Method not allowed." : "Not found.",
-                        n <= 0 ? "allow:" : NULL, "GET");
+        if (n <= 0)
+            upgrade_respond(wsi, 405, "Method Not Allowed", "Method not allowed.",
+                            "allow: GET\r\n");
+        else
+            upgrade_respond(wsi, 404, "Not Found", "Not found.", NULL);
         return -1;
     }
     char ver[16];
     n = upgrade_hdr(wsi, WSI_TOKEN_VERSION, ver, sizeof(ver));
     if (n <= 0 || strcmp(ver, "13") != 0) {
-        upgrade_respond(wsi, 426, "Upgrade required.", "sec-websocket-version:", "13");
+        upgrade_respond(wsi, 426, "Upgrade Required", "Upgrade required.",
+                        "sec-websocket-version: 13\r\n");
         return -1;
     }
     char wskey[64];
     n = upgrade_hdr(wsi, WSI_TOKEN_KEY, wskey, sizeof(wskey));
     if (n < 0 || !upgrade_key_valid(wskey, n)) {
-        upgrade_respond(wsi, 400, "Bad request.", NULL, NULL);
+        upgrade_respond(wsi, 400, "Bad Request", "Bad request.", NULL);
         return -1;
     }
     return 0;
