@@ -1,7 +1,7 @@
 # Tests of the pure protocol library (src/proto.cmake) and the raw WebSocket
 # conformance script. Owner: helper "proto". Targets are prefixed proto_ so
 # they cannot clash with other parts' test targets.
-foreach(t IN ITEMS test_sign test_message test_channel_name test_config)
+foreach(t IN ITEMS test_sign test_message test_channel_name test_config test_log)
   if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/${t}.c")
     add_executable(proto_${t} ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
     target_include_directories(proto_${t} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
