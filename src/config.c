@@ -772,13 +772,15 @@ void config_usage(FILE *out, const char *argv0)
         const struct setting *s = &settings[i];
         if (!s->flag)
             continue;
-        fprintf(out, "  %s <value>%*s %s (env %s, default \"%s\")\n", s->flag,
-                (int)(14 - strlen(s->flag)), "", s->help, s->env, s->def);
+        char head[64];
+        snprintf(head, sizeof head, "%s <value>", s->flag);
+        fprintf(out, "  %-22s %s\n  %-22s (env %s, default \"%s\")\n", head, s->help, "", s->env,
+                s->def);
     }
-    fprintf(out, "  --env-file <file>       read settings from <file> instead of ./.env\n"
-                 "  -h, --help              print this help and exit\n"
-                 "\n"
-                 "Environment variables (and .env keys):\n");
+    fprintf(out, "  %-22s %s\n  %-22s %s\n", "--env-file <file>",
+            "read settings from <file> instead of ./.env (must exist)", "-h, --help",
+            "print this help and exit");
+    fprintf(out, "\nEnvironment variables (and .env keys):\n");
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const struct setting *s = &settings[i];
         fprintf(out, "  %-38s default \"%s\"%s%s\n      %s\n", s->env, s->def,
