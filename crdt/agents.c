@@ -1,0 +1,219 @@
+/* agents.c - the agent table: names, seq -> LV runs per agent (gaps
+ * allowed, so one agent may edit on concurrent branches), and LV -> (agent,
+ * seq) spans. */
+#include "crdt_int.h"
+
+#include <string.h>
+
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = memcmp(a, b, n);
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+/* Position in agent_order where `name` is or would be. */
+static uint32_t order_search(const crdt_doc *doc, const char *name, size_t len, bool *found)
+{
+    uint32_t lo = 0, hi = doc->nagents;
+    *found = false;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const crdt_agent *ag = &doc->agents[doc->agent_order[mid]];
+        int c = name_cmp(ag->name, ag->name_len, name, len);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int crdt_agent_find(const crdt_doc *doc, const char *name, size_t len, uint32_t *idx)
+{
+    bool found;
+    uint32_t at = order_search(doc, name, len, &found);
+    if (!found)
+        return CRDT_EMISSING;
+    *idx = doc->agent_order[at];
+    return CRDT_OK;
+}
+
+int crdt_agent_add(crdt_doc *doc, const char *name, size_t len, uint32_t *idx)
+{
+    if (len == 0 || len > CRDT_AGENT_MAX)
+        return CRDT_EINVAL;
+    bool found;
+    uint32_t at = order_search(doc, name, len, &found);
+    if (found) {
+        *idx = doc->agent_order[at];
+        return CRDT_OK;
+    }
+    int rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->agents, &doc->agents_cap,
+                              (size_t)doc->nagents + 1, sizeof(crdt_agent));
+    if (rc == CRDT_OK)
+        rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->agent_order, &doc->order_cap,
+                              (size_t)doc->nagents + 1, sizeof(uint32_t));
+    if (rc)
+        return rc;
+    crdt_agent *ag = &doc->agents[doc->nagents];
+    memset(ag, 0, sizeof *ag);
+    ag->name_len = (uint8_t)len;
+    memcpy(ag->name, name, len);
+    memmove(&doc->agent_order[at + 1], &doc->agent_order[at],
+            (doc->nagents - at) * sizeof(uint32_t));
+    doc->agent_order[at] = doc->nagents;
+    *idx = doc->nagents++;
+    return CRDT_OK;
+}
+
+/* Index of the last run with run.seq <= seq, or UINT32_MAX. */
+static uint32_t run_search(const crdt_agent *ag, uint32_t seq)
+{
+    uint32_t lo = 0, hi = ag->nruns;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ag->runs[mid].seq <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == 0 ? UINT32_MAX : lo - 1;
+}
+
+uint32_t crdt_agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv)
+{
+    const crdt_agent *ag = &doc->agents[agent];
+    uint32_t i = run_search(ag, seq);
+    if (i == UINT32_MAX)
+        return 0;
+    const crdt_agent_run *r = &ag->runs[i];
+    if (seq - r->seq >= r->len)
+        return 0;
+    *lv = r->lv + (seq - r->seq);
+    return r->len - (seq - r->seq);
+}
+
+uint32_t crdt_agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv)
+{
+    const crdt_agent *ag = &doc->agents[agent];
+    uint32_t i = run_search(ag, seq);
+    if (i == UINT32_MAX)
+        return 0;
+    const crdt_agent_run *r = &ag->runs[i];
+    if (seq - r->seq >= r->len)
+        return 0;
+    *lv = r->lv + (seq - r->seq);
+    return seq - r->seq + 1;
+}
+
+uint32_t crdt_agent_lv(const crdt_doc *doc, uint32_t agent, uint32_t seq)
+{
+    uint32_t lv;
+    return crdt_agent_known(doc, agent, seq, &lv) ? lv : CRDT_NONE;
+}
+
+uint32_t crdt_agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t seq)
+{
+    const crdt_agent *ag = &doc->agents[agent];
+    uint32_t i = run_search(ag, seq);
+    if (i != UINT32_MAX && seq - ag->runs[i].seq < ag->runs[i].len)
+        return seq;
+    uint32_t j = i == UINT32_MAX ? 0 : i + 1;
+    return j < ag->nruns ? ag->runs[j].seq : UINT32_MAX;
+}
+
+int crdt_agent_reserve(crdt_doc *doc, uint32_t agent, uint32_t n)
+{
+    crdt_agent *ag = &doc->agents[agent];
+    int rc = crdt_mem_reserve(&doc->alloc, (void **)&ag->runs, &ag->cap, (size_t)ag->nruns + n,
+                              sizeof(crdt_agent_run));
+    if (rc == CRDT_OK)
+        rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->spans, &doc->spans_cap,
+                              (size_t)doc->nspans + n, sizeof(crdt_span));
+    return rc;
+}
+
+void crdt_agent_assign(crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t lv, uint32_t len)
+{
+    crdt_agent *ag = &doc->agents[agent];
+    /* seq -> lv runs: usually an append that extends the last run. */
+    uint32_t i = run_search(ag, seq);
+    crdt_agent_run *prev = i == UINT32_MAX ? NULL : &ag->runs[i];
+    if (prev && prev->seq + prev->len == seq && prev->lv + prev->len == lv) {
+        prev->len += len;
+    } else {
+        uint32_t at = i == UINT32_MAX ? 0 : i + 1;
+        memmove(&ag->runs[at + 1], &ag->runs[at], (ag->nruns - at) * sizeof(crdt_agent_run));
+        ag->runs[at] = (crdt_agent_run){seq, lv, len};
+        ag->nruns++;
+    }
+    /* LVs are assigned in increasing order, so spans only ever append. */
+    if (doc->nspans) {
+        crdt_span *last = &doc->spans[doc->nspans - 1];
+        if (last->agent == agent && last->seq + (lv - last->lv) == seq)
+            return;
+    }
+    doc->spans[doc->nspans++] = (crdt_span){lv, agent, seq};
+}
+
+void crdt_span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *seq,
+                  uint32_t *run_left)
+{
+    uint32_t lo = 0, hi = doc->nspans;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (doc->spans[mid].lv <= lv)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const crdt_span *s = &doc->spans[lo - 1];
+    uint32_t end = lo < doc->nspans ? doc->spans[lo].lv : doc->next_lv;
+    *agent = s->agent;
+    *seq = s->seq + (lv - s->lv);
+    if (run_left)
+        *run_left = end - lv;
+}
+
+uint32_t crdt_span_start(const crdt_doc *doc, uint32_t lv)
+{
+    uint32_t lo = 0, hi = doc->nspans;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (doc->spans[mid].lv <= lv)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return doc->spans[lo - 1].lv;
+}
+
+int crdt_id_cmp(const crdt_doc *doc, uint32_t lv_a, uint32_t lv_b)
+{
+    uint32_t aa, sa, ab, sb;
+    crdt_span_id(doc, lv_a, &aa, &sa, NULL);
+    crdt_span_id(doc, lv_b, &ab, &sb, NULL);
+    if (aa != ab) {
+        const crdt_agent *x = &doc->agents[aa], *y = &doc->agents[ab];
+        return name_cmp(x->name, x->name_len, y->name, y->name_len);
+    }
+    return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+void crdt_id_fill(const crdt_doc *doc, uint32_t agent, uint32_t seq, crdt_id *id)
+{
+    if (!id)
+        return;
+    const crdt_agent *ag = &doc->agents[agent];
+    memset(id, 0, sizeof *id);
+    memcpy(id->agent, ag->name, ag->name_len);
+    id->agent_len = ag->name_len;
+    id->seq = seq;
+}

@@ -1,0 +1,557 @@
+/* apply.c - decoding, checking and applying updates (crdt_doc_apply).
+ *
+ * Three passes so that a refused update leaves the replica untouched:
+ * decode and validate every field; check that every referenced id exists
+ * (in the replica or earlier in the update) and count what applying needs;
+ * reserve all memory; then apply, which cannot fail. */
+#include "crdt_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define OP_KIND_MASK 0x03
+#define OP_SAME 0x04
+#define OP_LEFT_PREV 0x08
+#define OP_LEFT_NONE 0x10
+#define OP_RIGHT_NONE 0x20
+#define OP_RIGHT_SAME 0x40
+#define OP_INS_FLAGS (OP_LEFT_PREV | OP_LEFT_NONE | OP_RIGHT_NONE | OP_RIGHT_SAME)
+
+enum { KIND_INS = 0, KIND_INS_DEL = 1, KIND_DEL = 2, KIND_DEL_REV = 3 };
+
+/* An update may carry at most this many operations per byte (plus a fixed
+ * allowance): tombstones and deletes cost memory per operation but only a
+ * few bytes per run, so this bounds what hostile bytes can make us allocate. */
+#define OPS_PER_BYTE 64u
+#define OPS_ALLOWANCE (1u << 20)
+
+typedef struct uop {
+    uint8_t kind;
+    uint32_t ag, seq, len;
+    uint32_t lag, lseq; /* left origin, lag = CRDT_NONE for the start */
+    uint32_t rag, rseq; /* right origin, rag = CRDT_NONE for the end */
+    uint32_t tag, tseq; /* delete target */
+    const uint8_t *text;
+    uint32_t nbytes;
+} uop;
+
+typedef struct uagent {
+    const uint8_t *name;
+    uint32_t len;
+    uint32_t doc; /* doc agent index or CRDT_NONE */
+} uagent;
+
+typedef struct upd {
+    const crdt_allocator *alloc;
+    uagent *agents;
+    uint32_t nagents;
+    uop *ops;
+    uint32_t nops;
+    uint32_t *order; /* op indexes sorted by (agent, seq) */
+} upd;
+
+static void upd_free(upd *u)
+{
+    crdt_mem_free(u->alloc, u->agents);
+    crdt_mem_free(u->alloc, u->ops);
+    crdt_mem_free(u->alloc, u->order);
+}
+
+static bool read_id(crdt_rbuf *r, const upd *u, uint32_t *ag, uint32_t *seq)
+{
+    uint64_t a, s;
+    if (!crdt_rbuf_varint(r, &a) || a >= u->nagents || !crdt_rbuf_varint(r, &s) ||
+        s > CRDT_SEQ_MAX)
+        return false;
+    *ag = (uint32_t)a;
+    *seq = (uint32_t)s;
+    return true;
+}
+
+static int decode_ops(crdt_rbuf *r, upd *u)
+{
+    bool prev = false, prev_ins = false;
+    uint32_t prev_ag = 0, prev_end = 0, prev_rag = CRDT_NONE, prev_rseq = 0;
+    uint64_t total = 0, limit = (uint64_t)r->len * OPS_PER_BYTE + OPS_ALLOWANCE;
+    for (uint32_t i = 0; i < u->nops; i++) {
+        uop *op = &u->ops[i];
+        uint8_t h;
+        uint64_t len;
+        if (!crdt_rbuf_byte(r, &h) || (h & 0x80))
+            return CRDT_EBADUPDATE;
+        op->kind = h & OP_KIND_MASK;
+        bool ins = op->kind == KIND_INS || op->kind == KIND_INS_DEL;
+        if (!ins && (h & OP_INS_FLAGS))
+            return CRDT_EBADUPDATE;
+        if ((h & OP_LEFT_PREV) && (h & OP_LEFT_NONE))
+            return CRDT_EBADUPDATE;
+        if ((h & OP_RIGHT_NONE) && (h & OP_RIGHT_SAME))
+            return CRDT_EBADUPDATE;
+        if ((h & OP_RIGHT_SAME) && !prev_ins)
+            return CRDT_EBADUPDATE;
+        if (h & OP_SAME) {
+            if (!prev || prev_end > CRDT_SEQ_MAX)
+                return CRDT_EBADUPDATE;
+            op->ag = prev_ag;
+            op->seq = prev_end;
+        } else if (!read_id(r, u, &op->ag, &op->seq)) {
+            return CRDT_EBADUPDATE;
+        }
+        if (!crdt_rbuf_varint(r, &len) || len == 0 ||
+            len > (uint64_t)CRDT_SEQ_MAX + 1 - op->seq)
+            return CRDT_EBADUPDATE;
+        op->len = (uint32_t)len;
+        total += len;
+        if (total > limit)
+            return CRDT_ELIMIT;
+        op->lag = op->rag = op->tag = CRDT_NONE;
+        op->text = NULL;
+        op->nbytes = 0;
+        if (ins) {
+            if (h & OP_LEFT_PREV) {
+                if (op->seq == 0)
+                    return CRDT_EBADUPDATE;
+                op->lag = op->ag;
+                op->lseq = op->seq - 1;
+            } else if (!(h & OP_LEFT_NONE) && !read_id(r, u, &op->lag, &op->lseq)) {
+                return CRDT_EBADUPDATE;
+            }
+            if (h & OP_RIGHT_SAME) {
+                op->rag = prev_rag;
+                op->rseq = prev_rseq;
+            } else if (!(h & OP_RIGHT_NONE) && !read_id(r, u, &op->rag, &op->rseq)) {
+                return CRDT_EBADUPDATE;
+            }
+            if (op->kind == KIND_INS) {
+                uint64_t nb;
+                size_t cps;
+                if (!crdt_rbuf_varint(r, &nb) || nb > UINT32_MAX ||
+                    !crdt_rbuf_bytes(r, (size_t)nb, &op->text) ||
+                    !crdt_utf8_validate(op->text, (size_t)nb, &cps, NULL) || cps != len)
+                    return CRDT_EBADUPDATE;
+                op->nbytes = (uint32_t)nb;
+            }
+            prev_rag = op->rag;
+            prev_rseq = op->rseq;
+        } else {
+            if (!read_id(r, u, &op->tag, &op->tseq) ||
+                len > (uint64_t)CRDT_SEQ_MAX + 1 - op->tseq)
+                return CRDT_EBADUPDATE;
+        }
+        prev = true;
+        prev_ins = ins;
+        prev_ag = op->ag;
+        prev_end = op->seq + op->len;
+    }
+    return CRDT_OK;
+}
+
+static int name_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = memcmp(a, b, n);
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+/* Heap sort of op indexes by (agent, seq): no recursion, no context-free
+ * qsort comparator needed. */
+static bool op_less(const upd *u, uint32_t a, uint32_t b)
+{
+    const uop *x = &u->ops[a], *y = &u->ops[b];
+    return x->ag != y->ag ? x->ag < y->ag : x->seq < y->seq;
+}
+
+static void sift(const upd *u, uint32_t *v, size_t root, size_t n)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n)
+            return;
+        if (child + 1 < n && op_less(u, v[child], v[child + 1]))
+            child++;
+        if (!op_less(u, v[root], v[child]))
+            return;
+        uint32_t t = v[root];
+        v[root] = v[child];
+        v[child] = t;
+        root = child;
+    }
+}
+
+static void sort_ops(const upd *u, uint32_t *v, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift(u, v, i, n);
+    for (size_t end = n; end-- > 1;) {
+        uint32_t t = v[0];
+        v[0] = v[end];
+        v[end] = t;
+        sift(u, v, 0, end);
+    }
+}
+
+static int decode(upd *u, const uint8_t *data, size_t len)
+{
+    crdt_rbuf r = {data, len, 0};
+    uint8_t magic, ver;
+    uint64_t n;
+    if (!crdt_rbuf_byte(&r, &magic) || magic != CRDT_MAGIC_UPDATE || !crdt_rbuf_byte(&r, &ver))
+        return CRDT_EBADUPDATE;
+    if (ver != CRDT_FORMAT_VERSION)
+        return CRDT_EVERSION;
+    if (!crdt_rbuf_varint(&r, &n) || n > (r.len - r.off) / 2)
+        return CRDT_EBADUPDATE;
+    u->agents = crdt_mem_alloc(u->alloc, (size_t)n * sizeof(uagent));
+    if (!u->agents)
+        return CRDT_ENOMEM;
+    u->nagents = (uint32_t)n;
+    for (uint32_t i = 0; i < u->nagents; i++) {
+        uint64_t nl;
+        if (!crdt_rbuf_varint(&r, &nl) || nl == 0 || nl > CRDT_AGENT_MAX ||
+            !crdt_rbuf_bytes(&r, (size_t)nl, &u->agents[i].name))
+            return CRDT_EBADUPDATE;
+        u->agents[i].len = (uint32_t)nl;
+        for (uint32_t k = 0; k < i; k++) /* agent tables are short */
+            if (name_cmp(u->agents[k].name, u->agents[k].len, u->agents[i].name, nl) == 0)
+                return CRDT_EBADUPDATE;
+    }
+    if (!crdt_rbuf_varint(&r, &n) || n > (r.len - r.off) / 2)
+        return CRDT_EBADUPDATE;
+    u->ops = crdt_mem_alloc(u->alloc, (size_t)n * sizeof(uop));
+    u->order = crdt_mem_alloc(u->alloc, (size_t)n * sizeof(uint32_t));
+    if (!u->ops || !u->order)
+        return CRDT_ENOMEM;
+    u->nops = (uint32_t)n;
+    int rc = decode_ops(&r, u);
+    if (rc)
+        return rc;
+    if (r.off != r.len)
+        return CRDT_EBADUPDATE;
+    for (uint32_t i = 0; i < u->nops; i++)
+        u->order[i] = i;
+    sort_ops(u, u->order, u->nops);
+    for (uint32_t i = 1; i < u->nops; i++) {
+        const uop *a = &u->ops[u->order[i - 1]], *b = &u->ops[u->order[i]];
+        if (a->ag == b->ag && (uint64_t)a->seq + a->len > b->seq)
+            return CRDT_EBADUPDATE; /* the same id twice */
+    }
+    return CRDT_OK;
+}
+
+/* The update op holding id (ag, seq), or CRDT_NONE. */
+static uint32_t upd_find(const upd *u, uint32_t ag, uint32_t seq)
+{
+    size_t lo = 0, hi = u->nops;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const uop *o = &u->ops[u->order[mid]];
+        if (o->ag < ag || (o->ag == ag && o->seq <= seq))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return CRDT_NONE;
+    uint32_t j = u->order[lo - 1];
+    const uop *o = &u->ops[j];
+    return o->ag == ag && seq - o->seq < o->len ? j : CRDT_NONE;
+}
+
+static void missing_fill(const upd *u, uint32_t ag, uint32_t seq, crdt_id *m)
+{
+    if (!m)
+        return;
+    memset(m, 0, sizeof *m);
+    memcpy(m->agent, u->agents[ag].name, u->agents[ag].len);
+    m->agent_len = u->agents[ag].len;
+    m->seq = seq;
+}
+
+/* Check that ids (ag, seq .. seq+n) all exist as inserts in the doc or in
+ * ops before op `cur`. Counts the LV chunks they form in *chunks. */
+static int check_range(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t seq, uint32_t n,
+                       uint32_t cur, crdt_id *missing, uint64_t *chunks)
+{
+    uint32_t dag = u->agents[ag].doc;
+    while (n > 0) {
+        uint32_t lv, k = dag == CRDT_NONE ? 0 : crdt_agent_known(doc, dag, seq, &lv);
+        if (k) {
+            if (k > n)
+                k = n;
+            /* every LV of the chunk must be an insert */
+            for (uint32_t x = lv; x < lv + k;) {
+                const crdt_rec *r = &doc->recs[crdt_rec_find(doc, x)];
+                if (r->kind != CRDT_REC_INS)
+                    return CRDT_EBADUPDATE;
+                x = r->lv + r->len;
+            }
+        } else {
+            uint32_t j = upd_find(u, ag, seq);
+            if (j == CRDT_NONE) {
+                missing_fill(u, ag, seq, missing);
+                return CRDT_EMISSING;
+            }
+            const uop *o = &u->ops[j];
+            if (j >= cur || (o->kind != KIND_INS && o->kind != KIND_INS_DEL))
+                return CRDT_EBADUPDATE;
+            k = o->len - (seq - o->seq);
+            if (k > n)
+                k = n;
+            /* the doc may know a later part of that op: stop at it */
+            if (dag != CRDT_NONE) {
+                uint32_t nk = crdt_agent_next_known(doc, dag, seq);
+                if (nk - seq < k)
+                    k = nk - seq;
+            }
+        }
+        (*chunks)++;
+        seq += k;
+        n -= k;
+    }
+    return CRDT_OK;
+}
+
+/* Length of the unknown (to the doc) stretch of op ids from seq, or of the
+ * known stretch when *known. */
+static uint32_t piece(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t end, bool *known)
+{
+    uint32_t lv;
+    uint32_t k = dag == CRDT_NONE ? 0 : crdt_agent_known(doc, dag, seq, &lv);
+    if (k) {
+        *known = true;
+        return k < end - seq ? k : end - seq;
+    }
+    *known = false;
+    uint32_t nk = dag == CRDT_NONE ? UINT32_MAX : crdt_agent_next_known(doc, dag, seq);
+    return nk < end ? nk - seq : end - seq;
+}
+
+typedef struct needs {
+    uint64_t lvs, bytes, recs, runs;
+    uint64_t *per_agent; /* pieces per update agent */
+} needs;
+
+static int check(const crdt_doc *doc, const upd *u, crdt_id *missing, needs *nd)
+{
+    for (uint32_t i = 0; i < u->nops; i++) {
+        const uop *op = &u->ops[i];
+        uint32_t dag = u->agents[op->ag].doc;
+        uint32_t s = op->seq, end = op->seq + op->len;
+        while (s < end) {
+            bool known;
+            uint32_t k = piece(doc, dag, s, end, &known);
+            if (!known) {
+                uint32_t d = s - op->seq;
+                uint64_t chunks = 0;
+                int rc = CRDT_OK;
+                if (op->kind == KIND_INS || op->kind == KIND_INS_DEL) {
+                    if (d == 0 && op->lag != CRDT_NONE)
+                        rc = check_range(doc, u, op->lag, op->lseq, 1, i, missing, &chunks);
+                    if (rc == CRDT_OK && op->rag != CRDT_NONE)
+                        rc = check_range(doc, u, op->rag, op->rseq, 1, i, missing, &chunks);
+                    nd->recs++;
+                    nd->per_agent[op->ag]++;
+                    nd->runs += op->kind == KIND_INS && op->nbytes != op->len ? k / 128 + 2 : 1;
+                } else {
+                    uint32_t t = op->kind == KIND_DEL ? op->tseq + d
+                                                      : op->tseq + op->len - d - k;
+                    rc = check_range(doc, u, op->tag, t, k, i, missing, &chunks);
+                    nd->recs += chunks;
+                    nd->per_agent[op->ag] += chunks;
+                    nd->runs += chunks;
+                }
+                if (rc)
+                    return rc;
+                nd->lvs += k;
+            }
+            s += k;
+        }
+        if (op->kind == KIND_INS)
+            nd->bytes += op->nbytes;
+    }
+    return CRDT_OK;
+}
+
+/* Undo agent additions of a failed apply. */
+static void agents_rollback(crdt_doc *doc, uint32_t old_n)
+{
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < doc->nagents; i++)
+        if (doc->agent_order[i] < old_n)
+            doc->agent_order[w++] = doc->agent_order[i];
+    for (uint32_t a = old_n; a < doc->nagents; a++)
+        crdt_mem_free(&doc->alloc, doc->agents[a].runs);
+    doc->nagents = old_n;
+}
+
+static int reserve(crdt_doc *doc, upd *u, const needs *nd)
+{
+    const crdt_allocator *a = &doc->alloc;
+    if (nd->lvs > CRDT_LV_MAX - doc->next_lv || nd->bytes > UINT32_MAX - doc->arena_len ||
+        nd->recs > UINT32_MAX - doc->nrecs)
+        return CRDT_ELIMIT;
+    uint32_t old_n = doc->nagents;
+    int rc = crdt_mem_reserve(a, (void **)&doc->agents, &doc->agents_cap,
+                              (size_t)doc->nagents + u->nagents, sizeof(crdt_agent));
+    if (rc == CRDT_OK)
+        rc = crdt_mem_reserve(a, (void **)&doc->agent_order, &doc->order_cap,
+                              (size_t)doc->nagents + u->nagents, sizeof(uint32_t));
+    if (rc)
+        return rc;
+    for (uint32_t i = 0; i < u->nagents; i++) {
+        if (u->agents[i].doc == CRDT_NONE && nd->per_agent[i]) {
+            rc = crdt_agent_add(doc, (const char *)u->agents[i].name, u->agents[i].len,
+                                &u->agents[i].doc);
+            if (rc)
+                break;
+        }
+    }
+    for (uint32_t i = 0; rc == CRDT_OK && i < u->nagents; i++) {
+        if (!nd->per_agent[i])
+            continue;
+        crdt_agent *ag = &doc->agents[u->agents[i].doc];
+        rc = crdt_mem_reserve(a, (void **)&ag->runs, &ag->cap, ag->nruns + nd->per_agent[i],
+                              sizeof(crdt_agent_run));
+    }
+    if (rc == CRDT_OK)
+        rc = crdt_mem_reserve(a, (void **)&doc->spans, &doc->spans_cap, doc->nspans + nd->recs,
+                              sizeof(crdt_span));
+    if (rc == CRDT_OK)
+        rc = crdt_mem_reserve(a, (void **)&doc->recs, &doc->recs_cap, doc->nrecs + nd->recs,
+                              sizeof(crdt_rec));
+    if (rc == CRDT_OK)
+        rc = crdt_mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap,
+                              doc->next_lv + nd->lvs, sizeof(uint32_t));
+    if (rc == CRDT_OK)
+        rc = crdt_mem_reserve(a, (void **)&doc->arena, &doc->arena_cap,
+                              doc->arena_len + nd->bytes, 1);
+    if (rc == CRDT_OK)
+        rc = nd->runs > UINT32_MAX ? CRDT_ELIMIT : crdt_tree_reserve(doc, (uint32_t)nd->runs);
+    if (rc) {
+        for (uint32_t i = 0; i < u->nagents; i++)
+            if (u->agents[i].doc >= old_n && u->agents[i].doc != CRDT_NONE)
+                u->agents[i].doc = CRDT_NONE;
+        agents_rollback(doc, old_n);
+    }
+    return rc;
+}
+
+static uint32_t resolve(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t seq)
+{
+    if (ag == CRDT_NONE)
+        return CRDT_NONE;
+    return crdt_agent_lv(doc, u->agents[ag].doc, seq);
+}
+
+/* Mark target LVs [t, t+n) deleted, run by run. */
+static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
+{
+    while (n > 0) {
+        bool del;
+        const uint8_t *text;
+        uint32_t k = crdt_tree_seg(doc, t, &del, &text);
+        if (k > n)
+            k = n;
+        if (!del)
+            crdt_tree_delete_lv(doc, t, k);
+        t += k;
+        n -= k;
+    }
+}
+
+static void apply_insert(crdt_doc *doc, const upd *u, const uop *op, uint32_t s, uint32_t k)
+{
+    uint32_t dag = u->agents[op->ag].doc, d = s - op->seq;
+    uint32_t left = d == 0 ? resolve(doc, u, op->lag, op->lseq) : crdt_agent_lv(doc, dag, s - 1);
+    uint32_t right = resolve(doc, u, op->rag, op->rseq);
+    uint32_t lv = doc->next_lv, off = doc->arena_len, nb = 0;
+    bool deleted = op->kind == KIND_INS_DEL;
+    if (!deleted) {
+        size_t from = d ? crdt_utf8_offset(op->text, op->nbytes, d) : 0;
+        nb = (uint32_t)crdt_utf8_offset(op->text + from, op->nbytes - from, k);
+        memcpy(doc->arena + off, op->text + from, nb);
+        doc->arena_len += nb;
+    }
+    crdt_agent_assign(doc, dag, s, lv, k);
+    crdt_rec_add_insert(doc, lv, k, left, right);
+    doc->next_lv += k;
+    crdt_integrate_insert(doc, left, right, lv, k, off, nb, deleted);
+}
+
+static void apply_delete(crdt_doc *doc, const upd *u, const uop *op, uint32_t s, uint32_t k)
+{
+    uint32_t dag = u->agents[op->ag].doc, tdag = u->agents[op->tag].doc, d = s - op->seq;
+    bool rev = op->kind == KIND_DEL_REV;
+    /* forward: op s+j deletes tseq+d+j; reverse: deletes tseq+len-1-d-j */
+    uint32_t j = 0;
+    while (j < k) {
+        uint32_t lv_t, c;
+        if (!rev) {
+            c = crdt_agent_known(doc, tdag, op->tseq + d + j, &lv_t);
+        } else {
+            c = crdt_agent_known_back(doc, tdag, op->tseq + op->len - 1 - d - j, &lv_t);
+            lv_t = lv_t - (c < k - j ? c : k - j) + 1;
+        }
+        if (c > k - j)
+            c = k - j;
+        uint32_t lv = doc->next_lv;
+        crdt_agent_assign(doc, dag, s + j, lv, c);
+        crdt_rec_add_delete(doc, lv, c, lv_t, rev);
+        for (uint32_t x = 0; x < c; x++)
+            doc->lv_leaf[lv + x] = CRDT_NONE;
+        doc->next_lv += c;
+        delete_lvs(doc, lv_t, c);
+        j += c;
+    }
+}
+
+static void commit(crdt_doc *doc, const upd *u)
+{
+    for (uint32_t i = 0; i < u->nops; i++) {
+        const uop *op = &u->ops[i];
+        uint32_t dag = u->agents[op->ag].doc;
+        uint32_t s = op->seq, end = op->seq + op->len;
+        while (s < end) {
+            bool known;
+            uint32_t k = piece(doc, dag, s, end, &known);
+            if (!known) {
+                if (op->kind == KIND_INS || op->kind == KIND_INS_DEL)
+                    apply_insert(doc, u, op, s, k);
+                else
+                    apply_delete(doc, u, op, s, k);
+            }
+            s += k;
+        }
+    }
+}
+
+int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing)
+{
+    if (!doc || (!data && len))
+        return CRDT_EINVAL;
+    upd u = {.alloc = &doc->alloc};
+    needs nd = {0};
+    int rc = decode(&u, data, len);
+    if (rc == CRDT_OK) {
+        for (uint32_t i = 0; i < u.nagents; i++)
+            if (crdt_agent_find(doc, (const char *)u.agents[i].name, u.agents[i].len,
+                                &u.agents[i].doc) != CRDT_OK)
+                u.agents[i].doc = CRDT_NONE;
+        nd.per_agent = crdt_mem_alloc(&doc->alloc, (size_t)u.nagents * sizeof(uint64_t));
+        if (!nd.per_agent)
+            rc = CRDT_ENOMEM;
+        else
+            memset(nd.per_agent, 0, (size_t)u.nagents * sizeof(uint64_t));
+    }
+    if (rc == CRDT_OK)
+        rc = check(doc, &u, missing, &nd);
+    if (rc == CRDT_OK)
+        rc = reserve(doc, &u, &nd);
+    if (rc == CRDT_OK)
+        commit(doc, &u);
+    crdt_mem_free(&doc->alloc, nd.per_agent);
+    upd_free(&u);
+    return rc;
+}

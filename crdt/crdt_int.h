@@ -1,0 +1,294 @@
+/* crdt_int.h - internals shared by the files of libcrdt. Not installed.
+ *
+ * Vocabulary. Every operation (one inserted or deleted code point) a replica
+ * holds has a local version (LV): its index in the order the replica
+ * received it. LVs are dense (0 .. next_lv-1) and never reused, so every
+ * per-operation table is an array or a sorted run list indexed by LV.
+ *
+ *   oplog   records[]: runs of operations in LV order (inserts with their
+ *           origins, deletes with their target), the source for encoding.
+ *   agents  per agent name, runs mapping seq -> LV (gaps allowed); and
+ *           spans[] mapping LV -> (agent, seq).
+ *   tree    the document: a B-tree of runs of inserted characters in
+ *           document order (tombstones included), with per-child counts
+ *           so positions are found in O(log n); lv_leaf[lv] names the
+ *           leaf holding the character inserted by LV `lv`.
+ *   arena   the UTF-8 bytes of inserted text, append-only.
+ */
+#ifndef DOCSYNC_CRDT_INT_H
+#define DOCSYNC_CRDT_INT_H
+
+#include "crdt.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRDT_NONE UINT32_MAX  /* "no LV": document start/end origin */
+#define CRDT_LV_MAX (UINT32_MAX - 1u)
+#define CRDT_SEQ_MAX (UINT32_MAX - 1u)
+
+/* ------------------------------------------------------------ memory */
+
+void *crdt_mem_alloc(const crdt_allocator *a, size_t size);
+void *crdt_mem_realloc(const crdt_allocator *a, void *p, size_t size);
+void crdt_mem_free(const crdt_allocator *a, void *p);
+/* Grow *p (elements of `elem` bytes, capacity *cap) to hold at least `need`
+ * elements. Returns CRDT_OK or CRDT_ENOMEM/CRDT_ELIMIT (nothing changed). */
+int crdt_mem_reserve(const crdt_allocator *a, void **p, uint32_t *cap, size_t need,
+                     size_t elem);
+
+/* -------------------------------------------------------------- utf8 */
+
+/* Validate UTF-8; on success store the number of code points and of
+ * astral (> U+FFFF) code points. Returns false on invalid input. */
+bool crdt_utf8_validate(const uint8_t *s, size_t len, size_t *cps, size_t *astral);
+/* Byte offset of code point `k` in valid UTF-8 `s`. */
+size_t crdt_utf8_offset(const uint8_t *s, size_t len, size_t k);
+/* Astral code points among bytes s[0..len). */
+uint32_t crdt_utf8_astral(const uint8_t *s, size_t len);
+
+/* ------------------------------------------------------------- agents */
+
+typedef struct crdt_agent_run {
+    uint32_t seq, lv, len;
+} crdt_agent_run;
+
+typedef struct crdt_agent {
+    uint8_t name_len;
+    char name[CRDT_AGENT_MAX];
+    crdt_agent_run *runs; /* sorted by seq, non-overlapping */
+    uint32_t nruns, cap;
+} crdt_agent;
+
+typedef struct crdt_span {
+    uint32_t lv, agent, seq;
+} crdt_span;
+
+/* ------------------------------------------------------------- oplog */
+
+enum { CRDT_REC_INS = 0, CRDT_REC_DEL = 1, CRDT_REC_DEL_REV = 2 };
+
+/* A run of operations [lv, lv + len). Inserts: character lv + k has left
+ * origin `a` for k = 0 and lv + k - 1 otherwise, right origin `b` for all
+ * k (its text lives in the tree run holding it). Deletes: lv + k deletes
+ * a + k (DEL) or a + len - 1 - k (DEL_REV). */
+typedef struct crdt_rec {
+    uint32_t lv, len, a, b;
+    uint32_t kind;
+} crdt_rec;
+
+/* -------------------------------------------------------------- tree */
+
+#define CRDT_LEAF_MAX 32
+#define CRDT_NODE_MAX 16
+
+typedef struct crdt_stats {
+    uint32_t vis;   /* visible code points */
+    uint32_t bytes; /* visible UTF-8 bytes */
+    uint32_t u16;   /* visible UTF-16 units */
+    uint32_t total; /* code points including tombstones */
+} crdt_stats;
+
+/* Characters [lv, lv + len) of one insert record, consecutive in the
+ * document, all deleted or all visible. Visible runs have their text at
+ * arena[byte_off .. byte_off + byte_len) with `astral` 4-byte code points;
+ * deleted runs keep no text (byte_len = astral = 0). */
+typedef struct crdt_run {
+    uint32_t lv;
+    uint32_t len : 31;
+    uint32_t del : 1;
+    uint32_t byte_off, byte_len, astral;
+} crdt_run;
+
+typedef struct crdt_leaf {
+    uint32_t parent; /* inode index, CRDT_NONE for the root */
+    uint32_t next;   /* next leaf in document order or CRDT_NONE */
+    uint32_t n;
+    crdt_run runs[CRDT_LEAF_MAX];
+} crdt_leaf;
+
+typedef struct crdt_inode {
+    uint32_t parent;
+    uint32_t n;
+    uint32_t child[CRDT_NODE_MAX]; /* leaf or inode indexes, per height */
+    crdt_stats st[CRDT_NODE_MAX];
+} crdt_inode;
+
+/* A place in the document: before character `off` of run `i` of `leaf`
+ * (off < len), or at the end of a leaf (i == n, off == 0). */
+typedef struct crdt_cursor {
+    uint32_t leaf, i, off;
+} crdt_cursor;
+
+/* --------------------------------------------------------------- doc */
+
+struct crdt_doc {
+    crdt_allocator alloc;
+
+    /* local agent */
+    uint32_t me;       /* index in agents[] */
+    uint32_t next_seq; /* seq of the next local op */
+
+    crdt_agent *agents;
+    uint32_t nagents, agents_cap;
+    uint32_t *agent_order; /* agent indexes sorted by name */
+    uint32_t order_cap;
+
+    crdt_span *spans;
+    uint32_t nspans, spans_cap;
+
+    crdt_rec *recs;
+    uint32_t nrecs, recs_cap;
+
+    uint32_t next_lv;
+    uint32_t *lv_leaf; /* per LV: leaf of the character (inserts only) */
+    uint32_t lv_leaf_cap;
+
+    uint8_t *arena;
+    uint32_t arena_len, arena_cap;
+
+    crdt_leaf *leaves;
+    uint32_t nleaves, leaves_cap;
+    crdt_inode *inodes;
+    uint32_t ninodes, inodes_cap;
+    uint32_t root;   /* leaf index when height == 0, else inode index */
+    uint32_t height; /* 0: root is a leaf */
+    crdt_stats st;   /* whole document */
+    uint32_t nruns;  /* runs in the tree */
+};
+
+/* doc.c */
+void crdt_doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, uint32_t n,
+                    uint32_t byte_off, uint32_t byte_len, bool deleted);
+
+/* integrate.c: place remote insert [lv, lv+n) with origins left/right. */
+void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv,
+                           uint32_t n, uint32_t byte_off, uint32_t byte_len, bool deleted);
+
+/* agents.c */
+int crdt_agent_find(const crdt_doc *doc, const char *name, size_t len, uint32_t *idx);
+int crdt_agent_add(crdt_doc *doc, const char *name, size_t len, uint32_t *idx);
+/* LV of (agent, seq) or CRDT_NONE. */
+uint32_t crdt_agent_lv(const crdt_doc *doc, uint32_t agent, uint32_t seq);
+/* Length of the run of known seqs starting at `seq` with consecutive LVs
+ * (0 if seq unknown); *lv gets the LV of seq. */
+uint32_t crdt_agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv);
+/* Length of the run of known seqs ending at `seq` (going down) with
+ * consecutive LVs (0 if unknown); *lv gets the LV of seq. */
+uint32_t crdt_agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv);
+/* First known seq >= seq (UINT32_MAX if none). */
+uint32_t crdt_agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t seq);
+/* (agent, seq) of an LV and how many following LVs continue that run. */
+void crdt_span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *seq,
+                  uint32_t *run_left);
+/* Record ops [lv, lv+len) as (agent, seq..). Capacity must be reserved. */
+void crdt_agent_assign(crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t lv, uint32_t len);
+/* Ensure room for `n` more assignments. */
+int crdt_agent_reserve(crdt_doc *doc, uint32_t agent, uint32_t n);
+/* First LV of the span holding lv (ids are contiguous from there to lv). */
+uint32_t crdt_span_start(const crdt_doc *doc, uint32_t lv);
+/* Compare ids (agent names bytewise, then seq). */
+int crdt_id_cmp(const crdt_doc *doc, uint32_t lv_a, uint32_t lv_b);
+
+/* oplog.c */
+/* Index of the record containing lv. */
+uint32_t crdt_rec_find(const crdt_doc *doc, uint32_t lv);
+/* Left and right origin of inserted character lv. */
+void crdt_rec_origins(const crdt_doc *doc, uint32_t lv, uint32_t *left, uint32_t *right);
+bool crdt_lv_is_insert(const crdt_doc *doc, uint32_t lv);
+void crdt_rec_add_insert(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t left, uint32_t right);
+void crdt_rec_add_delete(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t t, bool rev);
+
+/* tree.c */
+int crdt_tree_init(crdt_doc *doc);
+/* Reserve nodes for `runs` run insertions. */
+int crdt_tree_reserve(crdt_doc *doc, uint32_t runs);
+/* Full-order position (tombstones counted) of character lv. */
+uint32_t crdt_tree_pos(const crdt_doc *doc, uint32_t lv);
+/* Cursor at character lv (before it). */
+crdt_cursor crdt_tree_cursor_lv(const crdt_doc *doc, uint32_t lv);
+/* Cursor after `pos` visible characters, placed right after the visible
+ * character pos - 1 (before any tombstones that follow it). */
+crdt_cursor crdt_tree_cursor_vis(const crdt_doc *doc, size_t pos);
+/* Cursor before visible character pos (pos < length). */
+crdt_cursor crdt_tree_cursor_vis_at(const crdt_doc *doc, size_t pos);
+/* LV of the character at the cursor, or CRDT_NONE at the document end;
+ * advances *c to the next run boundary when `skip_run`. */
+uint32_t crdt_tree_lv_at(const crdt_doc *doc, crdt_cursor *c);
+/* Normalize: move an end-of-leaf cursor to the next leaf start. Returns
+ * false at the end of the document. */
+bool crdt_tree_norm(const crdt_doc *doc, crdt_cursor *c);
+/* Insert a run before cursor `c`; returns the cursor just after it. Needs
+ * reserved capacity (crdt_tree_reserve; cannot fail). */
+crdt_cursor crdt_tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run);
+/* Extend the run that ends just before cursor `c` with `run` if that keeps
+ * runs valid (lv and text contiguous, both visible, and `run`'s left origin
+ * is the run's last character). */
+bool crdt_tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run);
+/* Mark characters [lv, lv+len) deleted (all inside one run). Returns how
+ * many were visible before. Needs reserved capacity. */
+uint32_t crdt_tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len);
+/* Characters from lv to the end of its run, whether they are deleted, and
+ * (visible) a pointer to their text. */
+uint32_t crdt_tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const uint8_t **text);
+/* Byte length of the first n code points of a run segment's text. */
+size_t crdt_text_bytes(const uint8_t *text, uint32_t n);
+int crdt_tree_check(const crdt_doc *doc);
+
+/* ------------------------------------------------------------ codec */
+
+typedef struct crdt_wbuf {
+    const crdt_allocator *alloc;
+    uint8_t *p;
+    size_t len, cap;
+    int err;
+} crdt_wbuf;
+
+void crdt_wbuf_byte(crdt_wbuf *w, uint8_t b);
+void crdt_wbuf_varint(crdt_wbuf *w, uint64_t v);
+void crdt_wbuf_bytes(crdt_wbuf *w, const void *p, size_t n);
+
+typedef struct crdt_rbuf {
+    const uint8_t *p;
+    size_t len, off;
+} crdt_rbuf;
+
+bool crdt_rbuf_byte(crdt_rbuf *r, uint8_t *b);
+bool crdt_rbuf_varint(crdt_rbuf *r, uint64_t *v);
+bool crdt_rbuf_bytes(crdt_rbuf *r, size_t n, const uint8_t **p);
+
+/* Format identifiers (FORMAT.md). */
+#define CRDT_MAGIC_UPDATE 0xD5
+#define CRDT_MAGIC_VERSION 0xD6
+#define CRDT_FORMAT_VERSION 1
+
+/* version.c */
+struct crdt_version_agent {
+    uint8_t name_len;
+    char name[CRDT_AGENT_MAX];
+    uint32_t nranges, cap;
+    uint32_t *ranges; /* pairs [start, end) sorted */
+};
+
+struct crdt_version {
+    crdt_allocator alloc;
+    struct crdt_version_agent *agents; /* sorted by name */
+    uint32_t nagents, cap;
+};
+
+/* Find the agent entry in v (NULL if none). */
+const struct crdt_version_agent *crdt_version_agent_find(const crdt_version *v,
+                                                         const char *name, size_t len);
+/* First seq >= seq NOT contained in the version agent's ranges; and the
+ * first contained seq >= seq via *next_in (UINT64_MAX if none). */
+bool crdt_version_agent_has(const struct crdt_version_agent *va, uint32_t seq,
+                            uint32_t *run_end);
+
+/* encode.c */
+int crdt_encode_lv_range(const crdt_doc *doc, uint32_t from, const crdt_version *skip,
+                         uint8_t **out, size_t *out_len);
+
+void crdt_id_fill(const crdt_doc *doc, uint32_t agent, uint32_t seq, crdt_id *id);
+
+#endif

@@ -1,0 +1,522 @@
+/* tree.c - the document as a B-tree of runs (crdt_tree_*).
+ *
+ * Leaves hold up to CRDT_LEAF_MAX runs in document order and are chained by
+ * `next`; inner nodes hold up to CRDT_NODE_MAX children with each child's
+ * counts (visible code points, bytes, UTF-16 units, and all code points
+ * including tombstones). Runs are never removed (deleted text stays as a
+ * tombstone run), so nodes only split: every non-root node stays at least
+ * half full, which bounds the nodes an operation can need
+ * (crdt_tree_reserve). Nodes live in two pools addressed by index; pools
+ * grow only in crdt_tree_reserve, so the mutating calls cannot fail. */
+#include "crdt_int.h"
+
+#include <string.h>
+
+#define NONASCII_RUN_MAX 128 /* bounds the UTF-8 scan when splitting a run */
+
+static crdt_stats run_stats(const crdt_run *r)
+{
+    crdt_stats s = {0, 0, 0, r->len};
+    if (!r->del) {
+        s.vis = r->len;
+        s.bytes = r->byte_len;
+        s.u16 = r->len + r->astral;
+    }
+    return s;
+}
+
+static void st_add(crdt_stats *a, crdt_stats b)
+{
+    a->vis += b.vis;
+    a->bytes += b.bytes;
+    a->u16 += b.u16;
+    a->total += b.total;
+}
+
+/* a - b modulo 2^32: adding the result later is exact. */
+static crdt_stats st_diff(crdt_stats a, crdt_stats b)
+{
+    return (crdt_stats){a.vis - b.vis, a.bytes - b.bytes, a.u16 - b.u16, a.total - b.total};
+}
+
+static crdt_stats leaf_stats(const crdt_leaf *l)
+{
+    crdt_stats s = {0, 0, 0, 0};
+    for (uint32_t i = 0; i < l->n; i++)
+        st_add(&s, run_stats(&l->runs[i]));
+    return s;
+}
+
+static crdt_stats inode_stats(const crdt_inode *n)
+{
+    crdt_stats s = {0, 0, 0, 0};
+    for (uint32_t i = 0; i < n->n; i++)
+        st_add(&s, n->st[i]);
+    return s;
+}
+
+static uint32_t child_index(const crdt_inode *p, uint32_t id)
+{
+    uint32_t i = 0;
+    while (i < p->n && p->child[i] != id)
+        i++;
+    return i;
+}
+
+/* Add `d` to the counts of `leaf` in every ancestor and in the document. */
+static void propagate(crdt_doc *doc, uint32_t leaf, crdt_stats d)
+{
+    uint32_t node = leaf;
+    uint32_t p = doc->leaves[leaf].parent;
+    while (p != CRDT_NONE) {
+        crdt_inode *in = &doc->inodes[p];
+        st_add(&in->st[child_index(in, node)], d);
+        node = p;
+        p = in->parent;
+    }
+    st_add(&doc->st, d);
+}
+
+int crdt_tree_init(crdt_doc *doc)
+{
+    int rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->leaves, &doc->leaves_cap, 1,
+                              sizeof(crdt_leaf));
+    if (rc)
+        return rc;
+    doc->nleaves = 1;
+    doc->leaves[0].parent = CRDT_NONE;
+    doc->leaves[0].next = CRDT_NONE;
+    doc->leaves[0].n = 0;
+    doc->root = 0;
+    doc->height = 0;
+    memset(&doc->st, 0, sizeof doc->st);
+    return CRDT_OK;
+}
+
+int crdt_tree_reserve(crdt_doc *doc, uint32_t runs)
+{
+    /* Each run insertion adds at most 2 runs (a split and the new run). With
+     * half-full nodes, leaves <= runs / (LEAF_MAX / 2) + 1 and inner nodes
+     * <= leaves / (NODE_MAX / 2 - 1) + height + 1. */
+    uint64_t total_runs = (uint64_t)doc->nruns + 2u * (uint64_t)runs + 2u;
+    uint64_t leaves = total_runs / (CRDT_LEAF_MAX / 2) + 2;
+    if (leaves < (uint64_t)doc->nleaves + 1)
+        leaves = (uint64_t)doc->nleaves + 1;
+    uint64_t inodes = leaves / (CRDT_NODE_MAX / 2 - 1) + doc->height + 4;
+    if (inodes < (uint64_t)doc->ninodes + 1)
+        inodes = (uint64_t)doc->ninodes + 1;
+    if (leaves > UINT32_MAX || inodes > UINT32_MAX)
+        return CRDT_ELIMIT;
+    int rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->leaves, &doc->leaves_cap, leaves,
+                              sizeof(crdt_leaf));
+    if (rc == CRDT_OK)
+        rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->inodes, &doc->inodes_cap, inodes,
+                              sizeof(crdt_inode));
+    return rc;
+}
+
+static uint32_t run_in_leaf(const crdt_leaf *l, uint32_t lv)
+{
+    for (uint32_t i = 0; i < l->n; i++)
+        if (lv - l->runs[i].lv < l->runs[i].len)
+            return i;
+    return l->n; /* unreachable when the indexes are consistent */
+}
+
+uint32_t crdt_tree_pos(const crdt_doc *doc, uint32_t lv)
+{
+    uint32_t leaf = doc->lv_leaf[lv];
+    const crdt_leaf *l = &doc->leaves[leaf];
+    uint32_t pos = 0;
+    for (uint32_t i = 0; i < l->n; i++) {
+        const crdt_run *r = &l->runs[i];
+        if (lv - r->lv < r->len) {
+            pos += lv - r->lv;
+            break;
+        }
+        pos += r->len;
+    }
+    uint32_t node = leaf, p = l->parent;
+    while (p != CRDT_NONE) {
+        const crdt_inode *in = &doc->inodes[p];
+        for (uint32_t i = 0; i < in->n && in->child[i] != node; i++)
+            pos += in->st[i].total;
+        node = p;
+        p = in->parent;
+    }
+    return pos;
+}
+
+crdt_cursor crdt_tree_cursor_lv(const crdt_doc *doc, uint32_t lv)
+{
+    uint32_t leaf = doc->lv_leaf[lv];
+    uint32_t i = run_in_leaf(&doc->leaves[leaf], lv);
+    return (crdt_cursor){leaf, i, lv - doc->leaves[leaf].runs[i].lv};
+}
+
+static uint32_t leftmost_leaf(const crdt_doc *doc)
+{
+    uint32_t node = doc->root;
+    for (uint32_t h = doc->height; h > 0; h--)
+        node = doc->inodes[node].child[0];
+    return node;
+}
+
+crdt_cursor crdt_tree_cursor_vis(const crdt_doc *doc, size_t pos)
+{
+    if (pos == 0)
+        return (crdt_cursor){leftmost_leaf(doc), 0, 0};
+    uint32_t rem = (uint32_t)pos;
+    uint32_t node = doc->root;
+    for (uint32_t h = doc->height; h > 0; h--) {
+        const crdt_inode *in = &doc->inodes[node];
+        uint32_t i = 0;
+        while (i + 1 < in->n && rem > in->st[i].vis) {
+            rem -= in->st[i].vis;
+            i++;
+        }
+        node = in->child[i];
+    }
+    const crdt_leaf *l = &doc->leaves[node];
+    for (uint32_t i = 0; i < l->n; i++) {
+        const crdt_run *r = &l->runs[i];
+        if (r->del)
+            continue;
+        if (rem <= r->len) {
+            if (rem == r->len)
+                return (crdt_cursor){node, i + 1, 0};
+            return (crdt_cursor){node, i, rem};
+        }
+        rem -= r->len;
+    }
+    return (crdt_cursor){node, l->n, 0}; /* unreachable for pos <= length */
+}
+
+crdt_cursor crdt_tree_cursor_vis_at(const crdt_doc *doc, size_t pos)
+{
+    uint32_t rem = (uint32_t)pos;
+    uint32_t node = doc->root;
+    for (uint32_t h = doc->height; h > 0; h--) {
+        const crdt_inode *in = &doc->inodes[node];
+        uint32_t i = 0;
+        while (i + 1 < in->n && rem >= in->st[i].vis) {
+            rem -= in->st[i].vis;
+            i++;
+        }
+        node = in->child[i];
+    }
+    const crdt_leaf *l = &doc->leaves[node];
+    for (uint32_t i = 0; i < l->n; i++) {
+        const crdt_run *r = &l->runs[i];
+        if (r->del)
+            continue;
+        if (rem < r->len)
+            return (crdt_cursor){node, i, rem};
+        rem -= r->len;
+    }
+    return (crdt_cursor){node, l->n, 0}; /* unreachable for pos < length */
+}
+
+bool crdt_tree_norm(const crdt_doc *doc, crdt_cursor *c)
+{
+    while (c->i >= doc->leaves[c->leaf].n) {
+        uint32_t next = doc->leaves[c->leaf].next;
+        if (next == CRDT_NONE)
+            return false;
+        *c = (crdt_cursor){next, 0, 0};
+    }
+    return true;
+}
+
+uint32_t crdt_tree_lv_at(const crdt_doc *doc, crdt_cursor *c)
+{
+    if (!crdt_tree_norm(doc, c))
+        return CRDT_NONE;
+    return doc->leaves[c->leaf].runs[c->i].lv + c->off;
+}
+
+static void set_parent(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t parent)
+{
+    if (is_leaf)
+        doc->leaves[node].parent = parent;
+    else
+        doc->inodes[node].parent = parent;
+}
+
+/* Make `newn` the sibling right after `node` (same level), splitting
+ * ancestors as needed. st_node/st_new are the two nodes' counts. */
+static void insert_after(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t newn,
+                         crdt_stats st_node, crdt_stats st_new)
+{
+    uint32_t p = is_leaf ? doc->leaves[node].parent : doc->inodes[node].parent;
+    if (p == CRDT_NONE) {
+        uint32_t r = doc->ninodes++;
+        crdt_inode *root = &doc->inodes[r];
+        root->parent = CRDT_NONE;
+        root->n = 2;
+        root->child[0] = node;
+        root->child[1] = newn;
+        root->st[0] = st_node;
+        root->st[1] = st_new;
+        set_parent(doc, node, is_leaf, r);
+        set_parent(doc, newn, is_leaf, r);
+        doc->root = r;
+        doc->height++;
+        return;
+    }
+    crdt_inode *in = &doc->inodes[p];
+    uint32_t idx = child_index(in, node);
+    uint32_t target = p;
+    if (in->n == CRDT_NODE_MAX) {
+        uint32_t q = doc->ninodes++;
+        crdt_inode *qn = &doc->inodes[q];
+        in = &doc->inodes[p];
+        uint32_t half = CRDT_NODE_MAX / 2;
+        qn->n = in->n - half;
+        qn->parent = in->parent;
+        memcpy(qn->child, in->child + half, qn->n * sizeof(uint32_t));
+        memcpy(qn->st, in->st + half, qn->n * sizeof(crdt_stats));
+        in->n = half;
+        for (uint32_t i = 0; i < qn->n; i++)
+            set_parent(doc, qn->child[i], is_leaf, q);
+        if (idx >= half) {
+            idx -= half;
+            target = q;
+        }
+        crdt_inode *t = &doc->inodes[target];
+        memmove(t->child + idx + 2, t->child + idx + 1, (t->n - idx - 1) * sizeof(uint32_t));
+        memmove(t->st + idx + 2, t->st + idx + 1, (t->n - idx - 1) * sizeof(crdt_stats));
+        t->child[idx + 1] = newn;
+        t->st[idx] = st_node;
+        t->st[idx + 1] = st_new;
+        t->n++;
+        set_parent(doc, newn, is_leaf, target);
+        insert_after(doc, p, false, q, inode_stats(&doc->inodes[p]), inode_stats(qn));
+        return;
+    }
+    memmove(in->child + idx + 2, in->child + idx + 1, (in->n - idx - 1) * sizeof(uint32_t));
+    memmove(in->st + idx + 2, in->st + idx + 1, (in->n - idx - 1) * sizeof(crdt_stats));
+    in->child[idx + 1] = newn;
+    in->st[idx] = st_node;
+    in->st[idx + 1] = st_new;
+    in->n++;
+    set_parent(doc, newn, is_leaf, p);
+}
+
+static void point_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
+{
+    for (uint32_t k = 0; k < r->len; k++)
+        doc->lv_leaf[r->lv + k] = leaf;
+}
+
+/* Ensure leaf *leaf has room for `extra` more runs, splitting it in two if
+ * not; *i (a run index or insertion index) follows its run. */
+static void make_room(crdt_doc *doc, uint32_t *leaf, uint32_t *i, uint32_t extra)
+{
+    crdt_leaf *l = &doc->leaves[*leaf];
+    if (l->n + extra <= CRDT_LEAF_MAX)
+        return;
+    uint32_t rn = doc->nleaves++;
+    crdt_leaf *r = &doc->leaves[rn];
+    l = &doc->leaves[*leaf];
+    uint32_t half = l->n / 2;
+    r->n = l->n - half;
+    memcpy(r->runs, l->runs + half, r->n * sizeof(crdt_run));
+    l->n = half;
+    r->next = l->next;
+    l->next = rn;
+    r->parent = l->parent;
+    for (uint32_t k = 0; k < r->n; k++)
+        point_lvs(doc, &r->runs[k], rn);
+    insert_after(doc, *leaf, true, rn, leaf_stats(l), leaf_stats(r));
+    if (*i >= half) {
+        *i -= half;
+        *leaf = rn;
+    }
+}
+
+/* Split run i of leaf at offset off (0 < off < len); needs one free slot.
+ * Counts do not change. */
+static void split_run(crdt_doc *doc, crdt_leaf *l, uint32_t i, uint32_t off)
+{
+    crdt_run *r = &l->runs[i];
+    memmove(l->runs + i + 2, l->runs + i + 1, (l->n - i - 1) * sizeof(crdt_run));
+    l->n++;
+    crdt_run a = *r, b = *r;
+    a.len = off;
+    b.len = r->len - off;
+    b.lv = r->lv + off;
+    if (!r->del) {
+        uint32_t bo = r->byte_len == r->len
+                          ? off
+                          : (uint32_t)crdt_utf8_offset(doc->arena + r->byte_off, r->byte_len, off);
+        a.byte_len = bo;
+        a.astral = crdt_utf8_astral(doc->arena + r->byte_off, bo);
+        b.byte_off = r->byte_off + bo;
+        b.byte_len = r->byte_len - bo;
+        b.astral = r->astral - a.astral;
+    }
+    l->runs[i] = a;
+    l->runs[i + 1] = b;
+}
+
+crdt_cursor crdt_tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run)
+{
+    uint32_t leaf = c.leaf, i = c.i;
+    make_room(doc, &leaf, &i, c.off ? 2 : 1);
+    crdt_leaf *l = &doc->leaves[leaf];
+    if (c.off) {
+        split_run(doc, l, i, c.off);
+        i++;
+        doc->nruns++;
+    }
+    memmove(l->runs + i + 1, l->runs + i, (l->n - i) * sizeof(crdt_run));
+    l->runs[i] = run;
+    l->n++;
+    doc->nruns++;
+    point_lvs(doc, &run, leaf);
+    propagate(doc, leaf, run_stats(&run));
+    return (crdt_cursor){leaf, i + 1, 0};
+}
+
+bool crdt_tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
+{
+    if (c.off != 0 || c.i == 0)
+        return false;
+    crdt_leaf *l = &doc->leaves[c.leaf];
+    crdt_run *r = &l->runs[c.i - 1];
+    if (r->del || run->del || r->lv + r->len != run->lv ||
+        r->byte_off + r->byte_len != run->byte_off)
+        return false;
+    bool ascii = r->byte_len == r->len && run->byte_len == run->len;
+    if (!ascii && r->len + run->len > NONASCII_RUN_MAX)
+        return false;
+    if ((uint64_t)r->len + run->len >= (1u << 31))
+        return false;
+    r->len += run->len;
+    r->byte_len += run->byte_len;
+    r->astral += run->astral;
+    point_lvs(doc, run, c.leaf);
+    propagate(doc, c.leaf, run_stats(run));
+    return true;
+}
+
+uint32_t crdt_tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len)
+{
+    uint32_t leaf = doc->lv_leaf[lv];
+    uint32_t i = run_in_leaf(&doc->leaves[leaf], lv);
+    crdt_run *r = &doc->leaves[leaf].runs[i];
+    if (r->del)
+        return 0;
+    uint32_t off = lv - r->lv;
+    uint32_t extra = (off > 0) + (off + len < r->len);
+    make_room(doc, &leaf, &i, extra);
+    crdt_leaf *l = &doc->leaves[leaf];
+    if (off > 0) {
+        split_run(doc, l, i, off);
+        i++;
+        doc->nruns++;
+    }
+    if (len < l->runs[i].len) {
+        split_run(doc, l, i, len);
+        doc->nruns++;
+    }
+    r = &l->runs[i];
+    crdt_stats before = run_stats(r);
+    r->del = 1;
+    r->byte_len = 0;
+    r->astral = 0;
+    propagate(doc, leaf, st_diff(run_stats(r), before));
+    return len;
+}
+
+uint32_t crdt_tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const uint8_t **text)
+{
+    const crdt_leaf *l = &doc->leaves[doc->lv_leaf[lv]];
+    const crdt_run *r = &l->runs[run_in_leaf(l, lv)];
+    *deleted = r->del;
+    *text = NULL;
+    if (!r->del) {
+        uint32_t k = lv - r->lv;
+        size_t bo = r->byte_len == r->len
+                        ? k
+                        : crdt_utf8_offset(doc->arena + r->byte_off, r->byte_len, k);
+        *text = doc->arena + r->byte_off + bo;
+    }
+    return r->len - (lv - r->lv);
+}
+
+size_t crdt_text_bytes(const uint8_t *text, uint32_t n)
+{
+    return crdt_utf8_offset(text, SIZE_MAX, n);
+}
+
+/* ------------------------------------------------------------ checking */
+
+static int check_node(const crdt_doc *doc, uint32_t node, uint32_t h, uint32_t parent,
+                      crdt_stats *out, uint32_t *leaf_seq, uint32_t *nleaves, uint32_t *nruns)
+{
+    if (h == 0) {
+        if (node >= doc->nleaves)
+            return CRDT_EINVAL;
+        const crdt_leaf *l = &doc->leaves[node];
+        if (l->parent != parent || l->n > CRDT_LEAF_MAX)
+            return CRDT_EINVAL;
+        if (*leaf_seq != node) /* leaves must chain in document order */
+            return CRDT_EINVAL;
+        *leaf_seq = l->next;
+        (*nleaves)++;
+        for (uint32_t i = 0; i < l->n; i++) {
+            const crdt_run *r = &l->runs[i];
+            if (r->len == 0 || (uint64_t)r->lv + r->len > doc->next_lv)
+                return CRDT_EINVAL;
+            for (uint32_t k = 0; k < r->len; k++)
+                if (doc->lv_leaf[r->lv + k] != node)
+                    return CRDT_EINVAL;
+            if (!r->del) {
+                size_t cps, astral;
+                if ((uint64_t)r->byte_off + r->byte_len > doc->arena_len ||
+                    !crdt_utf8_validate(doc->arena + r->byte_off, r->byte_len, &cps, &astral) ||
+                    cps != r->len || astral != r->astral)
+                    return CRDT_EINVAL;
+            } else if (r->byte_len || r->astral) {
+                return CRDT_EINVAL;
+            }
+            if (!crdt_lv_is_insert(doc, r->lv))
+                return CRDT_EINVAL;
+        }
+        *nruns += l->n;
+        *out = leaf_stats(l);
+        return CRDT_OK;
+    }
+    if (node >= doc->ninodes)
+        return CRDT_EINVAL;
+    const crdt_inode *in = &doc->inodes[node];
+    if (in->parent != parent || in->n < 1 || in->n > CRDT_NODE_MAX)
+        return CRDT_EINVAL;
+    crdt_stats sum = {0, 0, 0, 0};
+    for (uint32_t i = 0; i < in->n; i++) {
+        crdt_stats s;
+        int rc = check_node(doc, in->child[i], h - 1, node, &s, leaf_seq, nleaves, nruns);
+        if (rc)
+            return rc;
+        if (memcmp(&s, &in->st[i], sizeof s) != 0)
+            return CRDT_EINVAL;
+        st_add(&sum, s);
+    }
+    *out = sum;
+    return CRDT_OK;
+}
+
+int crdt_tree_check(const crdt_doc *doc)
+{
+    crdt_stats s;
+    uint32_t leaf_seq = leftmost_leaf(doc), nleaves = 0, nruns = 0;
+    int rc = check_node(doc, doc->root, doc->height, CRDT_NONE, &s, &leaf_seq, &nleaves, &nruns);
+    if (rc)
+        return rc;
+    if (leaf_seq != CRDT_NONE || nleaves != doc->nleaves || nruns != doc->nruns ||
+        memcmp(&s, &doc->st, sizeof s) != 0)
+        return CRDT_EINVAL;
+    return CRDT_OK;
+}

@@ -1,0 +1,231 @@
+/* util.c - allocator wrappers, UTF-8 helpers, varint buffers, error text. */
+#include "crdt_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *crdt_strerror(int err)
+{
+    switch (err) {
+    case CRDT_OK:
+        return "success";
+    case CRDT_ENOMEM:
+        return "out of memory";
+    case CRDT_EINVAL:
+        return "invalid argument";
+    case CRDT_EBADUPDATE:
+        return "malformed update";
+    case CRDT_EVERSION:
+        return "unsupported format version";
+    case CRDT_EMISSING:
+        return "update depends on an operation this replica lacks";
+    case CRDT_ELIMIT:
+        return "size limit exceeded";
+    case CRDT_EIDINUSE:
+        return "operation id already in use";
+    case CRDT_ERANGE:
+        return "output buffer too small";
+    default:
+        return "unknown error";
+    }
+}
+
+/* An allocator with no functions (the zeroed copy kept by an object made
+ * with a NULL allocator) means libc. */
+void *crdt_mem_alloc(const crdt_allocator *a, size_t size)
+{
+    if (size == 0)
+        size = 1;
+    return a && a->malloc_fn ? a->malloc_fn(a->ctx, size) : malloc(size);
+}
+
+void *crdt_mem_realloc(const crdt_allocator *a, void *p, size_t size)
+{
+    if (size == 0)
+        size = 1;
+    return a && a->realloc_fn ? a->realloc_fn(a->ctx, p, size) : realloc(p, size);
+}
+
+void crdt_mem_free(const crdt_allocator *a, void *p)
+{
+    if (!p)
+        return;
+    if (a && a->free_fn)
+        a->free_fn(a->ctx, p);
+    else
+        free(p);
+}
+
+void crdt_free_bytes(const crdt_allocator *alloc, void *p)
+{
+    crdt_mem_free(alloc, p);
+}
+
+int crdt_mem_reserve(const crdt_allocator *a, void **p, uint32_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return CRDT_OK;
+    if (need > UINT32_MAX)
+        return CRDT_ELIMIT;
+    size_t ncap = *cap ? (size_t)*cap : 8;
+    while (ncap < need)
+        ncap = ncap + ncap / 2 + 8;
+    if (ncap > UINT32_MAX)
+        ncap = UINT32_MAX;
+    if (ncap > SIZE_MAX / elem)
+        return CRDT_ELIMIT;
+    void *np = crdt_mem_realloc(a, *p, ncap * elem);
+    if (!np)
+        return CRDT_ENOMEM;
+    *p = np;
+    *cap = (uint32_t)ncap;
+    return CRDT_OK;
+}
+
+bool crdt_utf8_validate(const uint8_t *s, size_t len, size_t *cps, size_t *astral)
+{
+    size_t i = 0, n = 0, a = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            if (i + 1 >= len || (s[i + 1] & 0xC0) != 0x80)
+                return false;
+            i += 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            if (i + 2 >= len || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80)
+                return false;
+            if (c == 0xE0 && s[i + 1] < 0xA0)
+                return false; /* overlong */
+            if (c == 0xED && s[i + 1] >= 0xA0)
+                return false; /* surrogate */
+            i += 3;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            if (i + 3 >= len || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 ||
+                (s[i + 3] & 0xC0) != 0x80)
+                return false;
+            if (c == 0xF0 && s[i + 1] < 0x90)
+                return false; /* overlong */
+            if (c == 0xF4 && s[i + 1] >= 0x90)
+                return false; /* > U+10FFFF */
+            i += 4;
+            a++;
+        } else {
+            return false;
+        }
+        n++;
+    }
+    *cps = n;
+    if (astral)
+        *astral = a;
+    return true;
+}
+
+static size_t utf8_width(uint8_t c)
+{
+    return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+}
+
+size_t crdt_utf8_offset(const uint8_t *s, size_t len, size_t k)
+{
+    size_t i = 0;
+    while (k > 0 && i < len) {
+        i += utf8_width(s[i]);
+        k--;
+    }
+    return i;
+}
+
+uint32_t crdt_utf8_astral(const uint8_t *s, size_t len)
+{
+    uint32_t a = 0;
+    for (size_t i = 0; i < len; i++)
+        a += s[i] >= 0xF0;
+    return a;
+}
+
+static void wbuf_grow(crdt_wbuf *w, size_t n)
+{
+    if (w->err)
+        return;
+    if (w->len + n <= w->cap)
+        return;
+    size_t ncap = w->cap ? w->cap : 64;
+    while (ncap < w->len + n)
+        ncap *= 2;
+    uint8_t *np = crdt_mem_realloc(w->alloc, w->p, ncap);
+    if (!np) {
+        w->err = CRDT_ENOMEM;
+        return;
+    }
+    w->p = np;
+    w->cap = ncap;
+}
+
+void crdt_wbuf_byte(crdt_wbuf *w, uint8_t b)
+{
+    wbuf_grow(w, 1);
+    if (!w->err)
+        w->p[w->len++] = b;
+}
+
+void crdt_wbuf_varint(crdt_wbuf *w, uint64_t v)
+{
+    wbuf_grow(w, 10);
+    if (w->err)
+        return;
+    while (v >= 0x80) {
+        w->p[w->len++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    w->p[w->len++] = (uint8_t)v;
+}
+
+void crdt_wbuf_bytes(crdt_wbuf *w, const void *p, size_t n)
+{
+    wbuf_grow(w, n);
+    if (!w->err && n) {
+        memcpy(w->p + w->len, p, n);
+        w->len += n;
+    }
+}
+
+bool crdt_rbuf_byte(crdt_rbuf *r, uint8_t *b)
+{
+    if (r->off >= r->len)
+        return false;
+    *b = r->p[r->off++];
+    return true;
+}
+
+/* LEB128, at most 10 bytes, rejecting non-minimal trailing zero bytes and
+ * values above 64 bits so that every value has one encoding. */
+bool crdt_rbuf_varint(crdt_rbuf *r, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0, i = 0; i < 10; i++, shift += 7) {
+        if (r->off >= r->len)
+            return false;
+        uint8_t b = r->p[r->off++];
+        if (i == 9 && b > 1)
+            return false;
+        x |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80)) {
+            if (b == 0 && i > 0)
+                return false;
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool crdt_rbuf_bytes(crdt_rbuf *r, size_t n, const uint8_t **p)
+{
+    if (n > r->len - r->off)
+        return false;
+    *p = r->p + r->off;
+    r->off += n;
+    return true;
+}
