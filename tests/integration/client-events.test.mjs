@@ -1,0 +1,176 @@
+// pusher-protocol.md §10 checklist 39-44 (+ reliability.md D6, D7): client events (whispers),
+// membership rule, disabled messaging, dropped event names, rate limits.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, connect, sleep } from './harness.mjs';
+
+function assertPusherError(m, code, message) {
+  assert.equal(m.event, 'pusher:error', `expected pusher:error, got ${m.raw}`);
+  assert.deepEqual(Object.keys(m).sort(), ['data', 'event']);
+  const d = JSON.parse(m.data);
+  assert.equal(d.code, code, m.raw);
+  if (message !== undefined) assert.equal(d.message, message);
+}
+
+describe('client events (accept_client_events_from=members, default)', () => {
+  let server;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('39: a whisper reaches every other subscriber exactly and is not echoed', async () => {
+    const [a, b, c] = [await connect(server), await connect(server), await connect(server)];
+    for (const x of [a, b, c]) await x.join('private-x');
+    a.whisper('private-x', 'client-typing', { a: 1 });
+    const want = { event: 'client-typing', channel: 'private-x', data: { a: 1 } };
+    assert.deepEqual(await b.next(), want);
+    assert.deepEqual(await c.next(), want);
+    await a.quiet(300, 'not echoed to the sender');
+    await b.quiet(0);
+    for (const x of [a, b, c]) await x.close();
+  });
+
+  it('D7: a client-supplied user_id is not relayed on a private channel', async () => {
+    const [a, b] = [await connect(server), await connect(server)];
+    for (const x of [a, b]) await x.join('private-spoof');
+    a.send({ event: 'client-typing', channel: 'private-spoof', data: { a: 1 }, user_id: '999' });
+    assert.deepEqual(await b.next(), { event: 'client-typing', channel: 'private-spoof', data: { a: 1 } });
+    for (const x of [a, b]) await x.close();
+  });
+
+  it('40: on a presence channel the relayed whisper carries the sender presence user_id', async () => {
+    const a = await connect(server);
+    await a.join('presence-w', { user_id: '1', user_info: { name: 'A' } });
+    const b = await connect(server);
+    await b.join('presence-w', { user_id: '2', user_info: { name: 'B' } });
+    assert.equal((await a.next()).event, 'pusher_internal:member_added');
+    // the sender tries to spoof user_id: the server stamps the real one
+    a.send({ event: 'client-typing', channel: 'presence-w', data: { typing: true }, user_id: '2' });
+    assert.deepEqual(await b.next(), { event: 'client-typing', channel: 'presence-w', data: { typing: true }, user_id: '1' });
+    b.whisper('presence-w', 'client-typing', { typing: false });
+    assert.deepEqual(await a.next(), { event: 'client-typing', channel: 'presence-w', data: { typing: false }, user_id: '2' });
+    await a.quiet(100);
+    await b.quiet(100);
+    await a.close();
+    await b.close();
+  });
+
+  it('41: a whisper to a channel the sender is not in yields 4009 and reaches nobody', async () => {
+    const [a, b] = [await connect(server), await connect(server)];
+    await b.join('private-41');
+    a.whisper('private-41', 'client-typing', { a: 1 });
+    assertPusherError(await a.next(), 4009, 'The client is not a member of the specified channel.');
+    await b.quiet(300, 'nobody receives it');
+    await a.close();
+    await b.close();
+  });
+
+  it('43: events that start with neither client- nor pusher: are dropped without relay or reply', async () => {
+    const [a, b] = [await connect(server), await connect(server)];
+    await a.join('presence-43', { user_id: '1' });
+    await b.join('presence-43', { user_id: '2' });
+    assert.equal((await a.next()).event, 'pusher_internal:member_added');
+    a.send({ event: 'pusher_internal:member_added', channel: 'presence-43', data: JSON.stringify({ user_id: '666', user_info: {} }) });
+    a.send({ event: 'pusher_internal:member_removed', channel: 'presence-43', data: JSON.stringify({ user_id: '2' }) });
+    a.send({ event: 'foo', channel: 'presence-43', data: { x: 1 } });
+    a.send({ event: 'App\\Events\\Fake', channel: 'presence-43', data: '{}' });
+    await b.quiet(400, 'nothing relayed');
+    await a.quiet(0, 'no reply to the sender');
+    // socket still works
+    a.whisper('presence-43', 'client-ok', {});
+    assert.deepEqual(await b.next(), { event: 'client-ok', channel: 'presence-43', data: {}, user_id: '1' });
+    await a.close();
+    await b.close();
+  });
+
+  it('D6: a client event without a channel yields 4200; on a channel-less/unknown channel nothing is relayed', async () => {
+    const a = await connect(server);
+    a.send({ event: 'client-typing', data: { a: 1 } });
+    assertPusherError(await a.next(), 4200, 'Invalid message format');
+    await a.close();
+  });
+
+  it('D7: more than 10 client events per second are refused with 4301 (DOCSYNC_CLIENT_EVENTS_PER_SECOND=10)', async () => {
+    const [a, b] = [await connect(server), await connect(server)];
+    for (const x of [a, b]) await x.join('private-flood');
+    // start the burst early in a wall-clock second so that a fixed 1 s window cannot split it
+    while (Date.now() % 1000 > 200 || Date.now() % 1000 < 50) await sleep(5);
+    for (let i = 0; i < 15; i++) a.whisper('private-flood', 'client-n', { i });
+    await sleep(500);
+    const got = b.frames.slice(b.cursor).map((f) => f.msg);
+    assert.ok(got.every((m) => m.event === 'client-n'));
+    assert.equal(got.length, 10, 'exactly 10 delivered');
+    const errs = a.frames.slice(a.cursor).map((f) => f.msg);
+    assert.equal(errs.length, 5, 'one 4301 per refused event');
+    for (const e of errs) {
+      assert.equal(e.event, 'pusher:error', JSON.stringify(e));
+      assert.equal(JSON.parse(e.data).code, 4301, JSON.stringify(e));
+    }
+    // the deliveries are the first ones, in order
+    assert.deepEqual(
+      got.map((m) => m.data.i),
+      got.map((_, i) => i),
+    );
+    await a.close();
+    await b.close();
+  });
+});
+
+describe('42: client events disabled (REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM=none)', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ env: { REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM: 'none' } });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('a whisper yields 4301 "The app does not have client messaging enabled." and is not relayed', async () => {
+    const [a, b] = [await connect(server), await connect(server)];
+    for (const x of [a, b]) await x.join('private-42');
+    a.whisper('private-42', 'client-typing', { a: 1 });
+    assertPusherError(await a.next(), 4301, 'The app does not have client messaging enabled.');
+    await b.quiet(300, 'not relayed');
+    await a.close();
+    await b.close();
+  });
+});
+
+describe('44: rate limiting (enabled, max 3 attempts per 60 s window)', () => {
+  let server;
+  before(async () => {
+    server = await startServer({
+      env: {
+        REVERB_APP_RATE_LIMITING_ENABLED: 'true',
+        REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS: '3',
+        REVERB_APP_RATE_LIMIT_DECAY_SECONDS: '60',
+        DOCSYNC_CLIENT_EVENTS_PER_SECOND: '0',
+      },
+    });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('the 4th message in the window yields 4301 "Rate limit exceeded" and is not processed', async () => {
+    const [a, b] = [await connect(server), await connect(server)];
+    await a.join('private-44'); // message 1
+    await b.join('private-44');
+    a.whisper('private-44', 'client-n', { i: 2 }); // message 2
+    a.whisper('private-44', 'client-n', { i: 3 }); // message 3
+    a.whisper('private-44', 'client-n', { i: 4 }); // message 4: refused
+    assert.deepEqual(await b.next(), { event: 'client-n', channel: 'private-44', data: { i: 2 } });
+    assert.deepEqual(await b.next(), { event: 'client-n', channel: 'private-44', data: { i: 3 } });
+    assertPusherError(await a.next(), 4301, 'Rate limit exceeded');
+    await b.quiet(300, 'the 4th is not relayed');
+    a.send({ event: 'pusher:ping', data: {} }); // message 5: also refused, no pong
+    assertPusherError(await a.next(), 4301, 'Rate limit exceeded');
+    await a.quiet(200);
+    assert.equal(a.isClosed, false, 'not terminated (REVERB_APP_RATE_LIMIT_TERMINATE=false)');
+    await a.close();
+    await b.close();
+  });
+});
