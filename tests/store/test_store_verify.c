@@ -1,6 +1,7 @@
-/* docsync-verify (argv[1]) on a healthy store, on one with an op-log gap,
- * and on one with a truncated activity tail checked against the exported
- * head hash. */
+/* docsync-verify (argv[1]) on a healthy store, then after damage done with
+ * raw LMDB and with docsync-store-tamper (argv[2]): a truncated activity
+ * tail (caught against the exported head hash), an op-log gap, a flipped
+ * byte in an activity entry. */
 #include "store.h"
 #include "test.h"
 #include "util.h"
@@ -9,14 +10,14 @@
 #include <stdint.h>
 #include <sys/wait.h>
 
-static const char *tool;
+static const char *tool, *tamper;
 
-/* Runs the tool, captures the first 4 KiB of its output, returns its exit
+/* Runs a tool, captures the first 4 KiB of its output, returns its exit
  * status. */
-static int run(const char *args, char *out, size_t size)
+static int run_tool(const char *which, const char *args, char *out, size_t size)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s", tool, args);
+    snprintf(cmd, sizeof cmd, "'%s' %s", which, args);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
@@ -24,6 +25,11 @@ static int run(const char *args, char *out, size_t size)
     out[n] = '\0';
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run(const char *args, char *out, size_t size)
+{
+    return run_tool(tool, args, out, size);
 }
 
 static void build(const char *dir)
@@ -65,11 +71,12 @@ static void raw_del(const char *dir, const char *db, const void *key, size_t kle
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: test_store_verify PATH-TO-docsync-verify\n");
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_store_verify docsync-verify docsync-store-tamper\n");
         return 2;
     }
     tool = argv[1];
+    tamper = argv[2];
     char dir[128], out[4096], args[512];
 
     tmp_store_dir(dir, sizeof dir, "store-verify");
@@ -108,5 +115,36 @@ int main(int argc, char **argv)
     /* Usage and missing store. */
     CHECK_EQ(run("", out, sizeof out), 2);
     CHECK_EQ(run("/nonexistent-store-dir", out, sizeof out), 2);
+
+    /* The same damage through docsync-store-tamper, plus a flipped byte. */
+    tmp_store_dir(dir, sizeof dir, "store-verify");
+    build(dir);
+    snprintf(args, sizeof args, "'%s'", dir);
+    CHECK_EQ(run(args, out, sizeof out), 0);
+    hh = strstr(out, "head_hash=");
+    if (hh)
+        snprintf(hash, sizeof hash, "%s", hh + 10);
+    snprintf(args, sizeof args, "'%s' drop-activity-tail 2", dir);
+    CHECK_EQ(run_tool(tamper, args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "--head-hash %s '%s'", hash, dir);
+    CHECK_EQ(run(args, out, sizeof out), 1);
+    CHECK(strstr(out, "activity log: first bad offset 11") != NULL);
+    snprintf(args, sizeof args, "'%s' flip-activity 3", dir);
+    CHECK_EQ(run_tool(tamper, args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "'%s'", dir);
+    CHECK_EQ(run(args, out, sizeof out), 1);
+    CHECK(strstr(out, "activity log: first bad offset 3") != NULL);
+    snprintf(args, sizeof args, "'%s' drop-op doc-a 10", dir);
+    CHECK_EQ(run_tool(tamper, args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "'%s'", dir);
+    CHECK_EQ(run(args, out, sizeof out), 1);
+    CHECK(strstr(out, "PROBLEM doc \"doc-a\": op log gap: version 10 missing") != NULL);
+    snprintf(args, sizeof args, "'%s' drop-op doc-a 10", dir);
+    CHECK_EQ(run_tool(tamper, args, out, sizeof out), 1); /* already gone */
+    snprintf(args, sizeof args, "'%s' flip-activity", dir);
+    CHECK_EQ(run_tool(tamper, args, out, sizeof out), 2);
+    if (test_failures)
+        fprintf(stderr, "last output:\n%s", out);
+    tmp_store_rm(dir);
     return TEST_RESULT();
 }
