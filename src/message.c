@@ -785,6 +785,15 @@ static void jb_str(struct jb *b, const char *s, size_t n)
         return;
     b->p[b->len++] = '"';
     for (size_t i = 0; i < n;) {
+        /* Copy the longest run of plain ASCII in one go. */
+        size_t run = i;
+        while (run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' && u[run] != '\\')
+            run++;
+        if (run > i) {
+            jb_raw(b, u + i, run - i);
+            i = run;
+            continue;
+        }
         unsigned char c = u[i];
         if (c >= 0x80) {
             size_t k = utf8_seq(u + i, n - i);
