@@ -201,6 +201,8 @@ int store_open(const char *dir, const struct store_options *o, store **out)
         store_options_init(&def);
         if (!opt.map_size)
             opt.map_size = def.map_size;
+        if (!opt.map_size_max)
+            opt.map_size_max = def.map_size_max;
         if (!opt.max_readers)
             opt.max_readers = def.max_readers;
     }

@@ -148,9 +148,11 @@ struct store_epoch {
 };
 
 struct store_options {
-    uint64_t map_size;          /* initial map size, bytes; default 256 MiB */
-    uint64_t map_size_max;      /* growth limit; default 16 GiB; set equal
-                                   to map_size to forbid growth */
+    uint64_t map_size;          /* initial map size, bytes; default (and
+                                   when 0) 256 MiB; at least 256 KiB */
+    uint64_t map_size_max;      /* growth limit; default (and when 0)
+                                   16 GiB; set equal to map_size to forbid
+                                   growth */
     uint32_t snapshot_interval; /* store_snapshot_due() after this many ops
                                    since the last snapshot; default 500;
                                    0 = never due */
@@ -482,7 +484,9 @@ int store_writer_new(store *s, const struct store_writer_options *o, store_notif
 int store_writer_submit(store_writer *w, store_batch *b, store_done_fn cb, void *ctx);
 
 /* Runs the callbacks of completed batches on the calling thread, in
- * submission order. Returns how many ran. Call from the loop thread. */
+ * submission order. Returns how many ran. Call from the loop thread.
+ * Callbacks may submit new batches (their queue slots are already free);
+ * those complete in a later drain. */
 size_t store_writer_drain(store_writer *w);
 
 /* Number of batches submitted and not yet drained. */
@@ -494,7 +498,8 @@ size_t store_writer_flush(store_writer *w);
 
 /* Stops the writer: waits for every submitted batch to be committed (or
  * failed), joins the thread, runs the remaining callbacks on the calling
- * thread, and frees w. store_writer_free(NULL) does nothing. */
+ * thread (a submit from those callbacks gets STORE_ESHUTDOWN), and frees w.
+ * store_writer_free(NULL) does nothing. */
 void store_writer_free(store_writer *w);
 
 #ifdef __cplusplus

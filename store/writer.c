@@ -244,6 +244,8 @@ size_t store_writer_drain(store_writer *w)
     pthread_mutex_lock(&w->mu);
     struct job_list done = w->done;
     memset(&w->done, 0, sizeof w->done);
+    /* Release their queue slots first: callbacks may submit again. */
+    w->outstanding -= done.count;
     pthread_mutex_unlock(&w->mu);
     size_t n = 0;
     for (struct job *j = done.head, *next; j; j = next) {
@@ -253,11 +255,6 @@ size_t store_writer_drain(store_writer *w)
             j->cb(j->ctx, j->status, &j->res);
         free(j);
         n++;
-    }
-    if (n) {
-        pthread_mutex_lock(&w->mu);
-        w->outstanding -= n;
-        pthread_mutex_unlock(&w->mu);
     }
     return n;
 }

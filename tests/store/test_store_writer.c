@@ -266,10 +266,51 @@ static void test_queue_bound(void)
     tmp_store_rm(dir);
 }
 
+struct chain {
+    store_writer *w;
+    uint64_t next, done;
+};
+
+static void chain_done(void *ctx, int status, const struct store_batch_result *res)
+{
+    struct chain *c = ctx;
+    (void)res;
+    CHECK_EQ(status, 0);
+    c->done++;
+    if (c->next > 5)
+        return;
+    /* Resubmit from inside the callback, with a queue of one. */
+    store_batch *b;
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_op_append(b, "chain", c->next, "u", "c", c->next, 1, "x", 1), 0);
+    CHECK_EQ(store_writer_submit(c->w, b, chain_done, c), 0);
+    c->next++;
+}
+
+static void test_submit_from_callback(void)
+{
+    char dir[128];
+    tmp_store_dir(dir, sizeof dir, "store-writer");
+    store *s;
+    CHECK_EQ(store_open(dir, NULL, &s), 0);
+    struct store_writer_options wo = {.queue_max = 1, .group_max = 0};
+    struct chain c = {.next = 1};
+    CHECK_EQ(store_writer_new(s, &wo, NULL, NULL, &c.w), 0);
+    chain_done(&c, 0, NULL);
+    c.done = 0;
+    for (int i = 0; i < 100 && c.done < 5; i++)
+        store_writer_flush(c.w);
+    CHECK_EQ(c.done, 5);
+    store_writer_free(c.w);
+    store_close(s);
+    tmp_store_rm(dir);
+}
+
 int main(void)
 {
     test_group_commit();
     test_failures_in_group();
     test_queue_bound();
+    test_submit_from_callback();
     return TEST_RESULT();
 }
