@@ -937,7 +937,8 @@ static void usage(void) {
         "  --pid PID        server process to sample (CPU from /proc/PID/stat, RSS from status)\n"
         "  -n N             fanout: subscribers; connect: connections; whisper: pairs (1000)\n"
         "  --rate R         fanout: events/s; whisper: total whispers/s; 0 = full rate (0)\n"
-        "  --window W       full rate: undelivered events (fanout) / messages per pair (whisper)\n"
+        "  --window W       full rate: undelivered events (fanout, default = publishers) /\n"
+        "                   messages in flight per pair (whisper, default 1)\n"
         "  --warmup S --duration S   seconds (3, 10)\n"
         "  --hold S         connect: seconds to hold before reading RSS (3)\n"
         "  --src N          source addresses 127.0.0.1..127.0.0.N (auto: one per 20000)\n"
@@ -1102,7 +1103,10 @@ int main(int argc, char **argv) {
   if (g->o.src > 250)
     g->o.src = 250;
   if (g->o.window == 0)
-    g->o.window = g->o.mode == MODE_WHISPER ? 1 : (g->nconns >= 12500 ? 4 : 50000 / g->nconns);
+    /* Fan-out: as many undelivered events as there are publishers, so that a server answering
+     * the HTTP publish before its fan-out is done (docsyncd) and one answering after it
+     * (soketi) have the same number of events in flight. */
+    g->o.window = g->o.mode == MODE_WHISPER ? 1 : g->o.publishers;
   raise_nofile(g->nconns + 64);
   g->rng = 0x9E3779B9u;
   g->conns = calloc(g->nconns, sizeof *g->conns);
