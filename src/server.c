@@ -536,12 +536,13 @@ struct server *server_new(const struct config *cfg, const struct logger *log, un
     srv->limits.max_user_id = cfg->presence_max_user_id;
     srv->limits.max_user_info = cfg->presence_max_user_info;
     srv->channels = channel_registry_new();
+    srv->wbuf = malloc(LWS_PRE + SERVER_WBUF_SIZE);
     struct message_frame mf = {0};
     if (message_build_ping(SERVER_FRAME_HEADROOM, &mf) == MESSAGE_OK)
         srv->ping = server_frame_adopt(&mf);
     if (message_build_pong(SERVER_FRAME_HEADROOM, &mf) == MESSAGE_OK)
         srv->pong = server_frame_adopt(&mf);
-    if (!srv->channels || !srv->ping || !srv->pong || http_api_register(srv)) {
+    if (!srv->channels || !srv->wbuf || !srv->ping || !srv->pong || http_api_register(srv)) {
         server_free(srv);
         return NULL;
     }
@@ -645,6 +646,7 @@ void server_free(struct server *srv)
         srv->ctx = NULL;
     }
     channel_registry_free(srv->channels);
+    free(srv->wbuf);
     frame_unref(srv->ping);
     frame_unref(srv->pong);
     hmap_deinit(&srv->conns_by_sid);

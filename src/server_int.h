@@ -24,6 +24,7 @@
 #define SERVER_MAX_TIMERS 16
 #define SERVER_MAX_SUBSCRIPTIONS 100 /* channels per connection (reliability A6) */
 #define SERVER_SID_MAX 24
+#define SERVER_WBUF_SIZE (64u * 1024u) /* coalesced writes (conn_writeable) */
 
 /* Connection flags */
 #define CONN_F_PINGED 0x01u     /* a ping was sent and nothing came back yet */
@@ -117,6 +118,7 @@ struct server {
     struct message_limits limits;
     struct frame *ping; /* {"event":"pusher:ping"}, shared */
     struct frame *pong; /* {"event":"pusher:pong"}, shared */
+    unsigned char *wbuf; /* LWS_PRE + SERVER_WBUF_SIZE scratch for coalesced writes */
 };
 
 /* ---- server.c ---- */
