@@ -8,11 +8,12 @@
 # /proc/<pid>/status (VmRSS). Prints one side-by-side table at the end; raw RESULT lines are kept in
 # $OUT/results.txt. Loopback only; every loadgen run is bounded by --timeout.
 #
-# The fan-out scenarios also run against bench/floor.c (one write() per delivery, nothing else) to
-# show the kernel's share. PROFILE=1 additionally records `perf record -g` of the server during the
+# The fan-out scenarios also run against bench/floor.c (one write() per delivery, nothing else:
+# the kernel's share) and "floor coalesce" (all frames queued for a subscriber in one write()). PROFILE=1 additionally records `perf record -g` of the server during the
 # fan-out and whisper scenarios into $OUT/<scenario>-<server>.perf (figures of such a run include perf overhead).
 #
 # usage: bench/fanout.sh [--quick] [--only docsyncd|soketi|floor] [--scenarios "f5000 f5000r5 ..."]
+#        bench/fanout.sh --table RESULTS   (print the table of an earlier run again)
 # env:   BUILD (build dir, default build-bench), SRV_CPU (0), LG_CPU (1), OUT (output dir),
 #        FLOOR=0 (skip the floor server), PROFILE=1, NICE (priority of server and loadgen, -10)
 # soketi must be installed: npm ci --prefix bench
@@ -39,6 +40,7 @@ APP_KEY=bench-key
 APP_SECRET=bench-secret
 QUICK=0
 ONLY=""
+TABLE=""
 SCENARIOS="f5000 f5000r5 f1000 w500 w500r c5000 cbig"
 
 while [ $# -gt 0 ]; do
@@ -46,10 +48,78 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --only) ONLY=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
-    *) echo "usage: $0 [--quick] [--only docsyncd|soketi] [--scenarios LIST]" >&2; exit 2 ;;
+    --table) TABLE=$2; shift ;;
+    *) echo "usage: $0 [--quick] [--only docsyncd|soketi|floor] [--scenarios LIST] [--table RESULTS]" >&2; exit 2 ;;
   esac
   shift
 done
+
+# Prints the side-by-side table of a results file (lines: <scenario> <server> RESULT key=value ...).
+print_table() {
+  awk -v bigc="${BIGC:-50000}" '
+function get(line, key,   re, m) {
+  re = " " key "=[^ ]*"
+  if (match(line, re)) { m = substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2); return m }
+  return ""
+}
+{ sc = $1; srv = $2; r[sc, srv] = $0; if (!(sc in seen)) { seen[sc] = 1; order[++n] = sc } }
+# scale -1 prints 1e6 / v (a per-delivery cost turned into a rate at 100 % of one core).
+function fmtv(v, fmt, scale) { return v == "" ? "-" : (scale == -1 ? (v + 0 > 0 ? sprintf(fmt, 1e6 / v) : "-") : sprintf(fmt, v * scale)) }
+function row(label, sc, key, scale, fmt, better,   a, b, c, d, ra) {
+  a = get(r[sc, "docsyncd"], key); b = get(r[sc, "soketi"], key); c = get(r[sc, "floor"], key); d = get(r[sc, "floorc"], key)
+  if (a == "" && b == "") return
+  ra = "-"
+  if (better != "" && a != "" && b != "" && a + 0 > 0 && b + 0 > 0) ra = sprintf("%.2fx", (better == "hi") ? a / b : b / a)
+  printf "%-34s %10s %10s %9s %9s %9s\n", label, fmtv(a, fmt, scale), fmtv(b, fmt, scale), ra, fmtv(c, fmt, scale), fmtv(d, fmt, scale)
+}
+END {
+  printf "%-34s %10s %10s %9s %9s %9s\n", "scenario / metric", "docsyncd", "soketi", "docsyncd", "floor", "floor"
+  printf "%-34s %10s %10s %9s %9s %9s\n", "", "", "", "better by", "1 write", "coalesced"
+  for (i = 1; i <= n; i++) {
+    sc = order[i]
+    if (sc == "f5000" || sc == "f1000") {
+      nsub = (sc == "f5000") ? "5,000" : "1,000"
+      print "fan-out, " nsub " subscribers, full rate"
+      row("  deliveries/s", sc, "deliv_per_s", 1, "%.0f", "hi")
+      row("  server CPU us/delivery", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
+      row("  deliveries per server CPU-second", sc, "srv_us_per_deliv", -1, "%.0f", "lo")
+      row("  server CPU %", sc, "srv_cpu_pct", 1, "%.0f", "")
+      row("  latency p50 ms", sc, "p50_us", 0.001, "%.1f", "lo")
+      row("  latency p99 ms", sc, "p99_us", 0.001, "%.1f", "lo")
+      row("  latency max ms", sc, "max_us", 0.001, "%.1f", "lo")
+      row("  lost deliveries", sc, "lost", 1, "%d", "")
+      row("  loadgen CPU %", sc, "lg_cpu_pct", 1, "%.0f", "")
+    } else if (sc == "f5000r5") {
+      print "fan-out, 5,000 subscribers, 5 events/s"
+      row("  deliveries/s", sc, "deliv_per_s", 1, "%.0f", "")
+      row("  server CPU us/delivery", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
+      row("  latency p50 ms", sc, "p50_us", 0.001, "%.2f", "lo")
+      row("  latency p99 ms", sc, "p99_us", 0.001, "%.2f", "lo")
+      row("  latency max ms", sc, "max_us", 0.001, "%.2f", "lo")
+      row("  server RSS MB (5,000 subscribed)", sc, "rss_kb", 1/1024, "%.1f", "lo")
+      row("  lost deliveries", sc, "lost", 1, "%d", "")
+    } else if (sc == "w500" || sc == "w500r") {
+      print (sc == "w500") ? "whisper, 500 private pairs, ping-pong full rate" : "whisper, 500 private pairs, 1,000 whispers/s"
+      row("  relays/s", sc, "deliv_per_s", 1, "%.0f", sc == "w500" ? "hi" : "")
+      row("  server CPU us/relay", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
+      row("  latency p50 ms", sc, "p50_us", 0.001, "%.2f", "lo")
+      row("  latency p99 ms", sc, "p99_us", 0.001, "%.2f", "lo")
+      row("  latency max ms", sc, "max_us", 0.001, "%.2f", "lo")
+      row("  lost", sc, "lost", 1, "%d", "")
+    } else if (sc ~ /^c/) {
+      print "connect " ((sc == "c5000") ? "5,000" : bigc) " idle connections"
+      row("  established", sc, "established", 1, "%d", "")
+      row("  connections/s", sc, "conn_per_s", 1, "%.0f", "hi")
+      row("  server CPU us/connection", sc, "srv_us_per_conn", 1, "%.1f", "lo")
+      row("  RSS before MB", sc, "rss_before_kb", 1/1024, "%.1f", "lo")
+      row("  RSS held MB", sc, "rss_after_kb", 1/1024, "%.1f", "lo")
+      row("  RSS per idle connection KB", sc, "rss_per_conn_b", 1/1024, "%.2f", "lo")
+    }
+  }
+}' "$1"
+}
+
+if [ -n "$TABLE" ]; then print_table "$TABLE"; exit 0; fi
 
 WARMUP=3
 DUR=10
@@ -102,8 +172,10 @@ SRV_PORT=""
 start_server() { # $1 = docsyncd|soketi
   SRV_PORT=$(free_port)
   local log=$OUT/$1-$SRV_PORT.log
-  if [ "$1" = floor ]; then
-    (cd "$OUT" && exec taskset -c "$SRV_CPU" "$BUILD/bench/floor" "$SRV_PORT" >"$log" 2>&1) &
+  if [ "$1" = floor ] || [ "$1" = floorc ]; then
+    local mode=""
+    [ "$1" = floorc ] && mode=coalesce
+    (cd "$OUT" && exec taskset -c "$SRV_CPU" "$BUILD/bench/floor" "$SRV_PORT" $mode >"$log" 2>&1) &
   elif [ "$1" = docsyncd ]; then
     local data
     data=$(mktemp -d "$OUT/data.XXXXXX")
@@ -153,7 +225,7 @@ scenario_args() { # $1 = scenario id
 for sc in $SCENARIOS; do
   servers=$SERVERS
   # The kernel floor (bench/floor.c) only makes sense for plain fan-out.
-  if [ -z "$ONLY" ] && [ "${sc#f}" != "$sc" ] && [ "${FLOOR:-1}" = 1 ]; then servers="$servers floor"; fi
+  if [ -z "$ONLY" ] && [ "${sc#f}" != "$sc" ] && [ "${FLOOR:-1}" = 1 ]; then servers="$servers floor floorc"; fi
   for srv in $servers; do
     echo "== $sc on $srv" >&2
     if ! start_server "$srv"; then stop_server; continue; fi
@@ -177,63 +249,4 @@ done
 echo >&2
 echo "Results ($RESULTS); server on CPU $SRV_CPU, loadgen on CPU $LG_CPU, session autogroup nice $NICE;" \
      "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-awk -v bigc="$BIGC" '
-function get(line, key,   re, m) {
-  re = " " key "=[^ ]*"
-  if (match(line, re)) { m = substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2); return m }
-  return ""
-}
-{ sc = $1; srv = $2; r[sc, srv] = $0; if (!(sc in seen)) { seen[sc] = 1; order[++n] = sc } }
-# scale -1 prints 1e6 / v (a per-delivery cost turned into a rate at 100 % of one core).
-function fmtv(v, fmt, scale) { return v == "" ? "-" : (scale == -1 ? (v + 0 > 0 ? sprintf(fmt, 1e6 / v) : "-") : sprintf(fmt, v * scale)) }
-function row(label, sc, key, scale, fmt, better,   a, b, c, ra) {
-  a = get(r[sc, "docsyncd"], key); b = get(r[sc, "soketi"], key); c = get(r[sc, "floor"], key)
-  if (a == "" && b == "") return
-  ra = "-"
-  if (better != "" && a != "" && b != "" && a + 0 > 0 && b + 0 > 0) ra = sprintf("%.2fx", (better == "hi") ? a / b : b / a)
-  printf "%-34s %12s %12s %10s %12s\n", label, fmtv(a, fmt, scale), fmtv(b, fmt, scale), ra, fmtv(c, fmt, scale)
-}
-END {
-  printf "%-34s %12s %12s %10s %12s\n", "scenario / metric", "docsyncd", "soketi", "advantage", "kernel floor"
-  for (i = 1; i <= n; i++) {
-    sc = order[i]
-    if (sc == "f5000" || sc == "f1000") {
-      nsub = (sc == "f5000") ? "5,000" : "1,000"
-      print "fan-out, " nsub " subscribers, full rate"
-      row("  deliveries/s", sc, "deliv_per_s", 1, "%.0f", "hi")
-      row("  server CPU us/delivery", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
-      row("  deliveries per server CPU-second", sc, "srv_us_per_deliv", -1, "%.0f", "lo")
-      row("  server CPU %", sc, "srv_cpu_pct", 1, "%.0f", "")
-      row("  latency p50 ms", sc, "p50_us", 0.001, "%.1f", "lo")
-      row("  latency p99 ms", sc, "p99_us", 0.001, "%.1f", "lo")
-      row("  latency max ms", sc, "max_us", 0.001, "%.1f", "lo")
-      row("  lost deliveries", sc, "lost", 1, "%d", "")
-      row("  loadgen CPU %", sc, "lg_cpu_pct", 1, "%.0f", "")
-    } else if (sc == "f5000r5") {
-      print "fan-out, 5,000 subscribers, 5 events/s"
-      row("  deliveries/s", sc, "deliv_per_s", 1, "%.0f", "")
-      row("  server CPU us/delivery", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
-      row("  latency p50 ms", sc, "p50_us", 0.001, "%.2f", "lo")
-      row("  latency p99 ms", sc, "p99_us", 0.001, "%.2f", "lo")
-      row("  latency max ms", sc, "max_us", 0.001, "%.2f", "lo")
-      row("  server RSS MB (5,000 subscribed)", sc, "rss_kb", 1/1024, "%.1f", "lo")
-      row("  lost deliveries", sc, "lost", 1, "%d", "")
-    } else if (sc == "w500" || sc == "w500r") {
-      print (sc == "w500") ? "whisper, 500 private pairs, ping-pong full rate" : "whisper, 500 private pairs, 1,000 whispers/s"
-      row("  relays/s", sc, "deliv_per_s", 1, "%.0f", sc == "w500" ? "hi" : "")
-      row("  server CPU us/relay", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
-      row("  latency p50 ms", sc, "p50_us", 0.001, "%.2f", "lo")
-      row("  latency p99 ms", sc, "p99_us", 0.001, "%.2f", "lo")
-      row("  latency max ms", sc, "max_us", 0.001, "%.2f", "lo")
-      row("  lost", sc, "lost", 1, "%d", "")
-    } else if (sc ~ /^c/) {
-      print "connect " ((sc == "c5000") ? "5,000" : bigc) " idle connections"
-      row("  established", sc, "established", 1, "%d", "")
-      row("  connections/s", sc, "conn_per_s", 1, "%.0f", "hi")
-      row("  server CPU us/connection", sc, "srv_us_per_conn", 1, "%.1f", "lo")
-      row("  RSS before MB", sc, "rss_before_kb", 1/1024, "%.1f", "lo")
-      row("  RSS held MB", sc, "rss_after_kb", 1/1024, "%.1f", "lo")
-      row("  RSS per idle connection KB", sc, "rss_per_conn_b", 1/1024, "%.2f", "lo")
-    }
-  }
-}' "$RESULTS"
+print_table "$RESULTS"
