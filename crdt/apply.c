@@ -229,9 +229,14 @@ static int decode(upd *u, const uint8_t *data, size_t len)
         return rc;
     if (r.off != r.len)
         return CRDT_EBADUPDATE;
-    for (uint32_t i = 0; i < u->nops; i++)
+    bool sorted = true;
+    for (uint32_t i = 0; i < u->nops; i++) {
         u->order[i] = i;
-    sort_ops(u, u->order, u->nops);
+        if (i && op_less(u, i, i - 1))
+            sorted = false;
+    }
+    if (!sorted) /* updates from one agent are already in order */
+        sort_ops(u, u->order, u->nops);
     for (uint32_t i = 1; i < u->nops; i++) {
         const uop *a = &u->ops[u->order[i - 1]], *b = &u->ops[u->order[i]];
         if (a->ag == b->ag && (uint64_t)a->seq + a->len > b->seq)
