@@ -14,8 +14,9 @@
 #
 # usage: bench/fanout.sh [--quick] [--only docsyncd|soketi|floor] [--scenarios "f5000 f5000r5 ..."]
 #        bench/fanout.sh --table RESULTS   (print the table of an earlier run again)
+#        --from-head builds the committed HEAD (git archive) instead of the working tree
 # env:   BUILD (build dir, default build-bench), SRV_CPU (0), LG_CPU (1), OUT (output dir),
-#        FLOOR=0 (skip the floor server), PROFILE=1, NICE (priority of server and loadgen, -10)
+#        FLOOR=0 (skip the floor servers), LG_ARGS (extra loadgen flags), PROFILE=1, NICE (priority of server and loadgen, -10)
 # soketi must be installed: npm ci --prefix bench
 set -euo pipefail
 
@@ -41,7 +42,9 @@ APP_SECRET=bench-secret
 QUICK=0
 ONLY=""
 TABLE=""
-SCENARIOS="f5000 f5000r5 f1000 w500 w500r c5000 cbig"
+FROM_HEAD=0
+SCENARIOS="f5000 f5000d f5000r5 f5000r20 f1000 w500 w500r c5000 cbig"
+FLOOR_SCENARIOS=${FLOOR_SCENARIOS:-"f5000 f5000r5"}
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -49,6 +52,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
     --table) TABLE=$2; shift ;;
+    --from-head) FROM_HEAD=1 ;;
     *) echo "usage: $0 [--quick] [--only docsyncd|soketi|floor] [--scenarios LIST] [--table RESULTS]" >&2; exit 2 ;;
   esac
   shift
@@ -77,9 +81,9 @@ END {
   printf "%-34s %10s %10s %9s %9s %9s\n", "", "", "", "better by", "1 write", "coalesced"
   for (i = 1; i <= n; i++) {
     sc = order[i]
-    if (sc == "f5000" || sc == "f1000") {
-      nsub = (sc == "f5000") ? "5,000" : "1,000"
-      print "fan-out, " nsub " subscribers, full rate"
+    if (sc == "f5000" || sc == "f1000" || sc == "f5000d") {
+      nsub = (sc == "f1000") ? "1,000" : "5,000"
+      print "fan-out, " nsub " subscribers, full rate, " ((sc == "f5000d") ? "16" : "4") " events in flight"
       row("  deliveries/s", sc, "deliv_per_s", 1, "%.0f", "hi")
       row("  server CPU us/delivery", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
       row("  deliveries per server CPU-second", sc, "srv_us_per_deliv", -1, "%.0f", "lo")
@@ -89,8 +93,8 @@ END {
       row("  latency max ms", sc, "max_us", 0.001, "%.1f", "lo")
       row("  lost deliveries", sc, "lost", 1, "%d", "")
       row("  loadgen CPU %", sc, "lg_cpu_pct", 1, "%.0f", "")
-    } else if (sc == "f5000r5") {
-      print "fan-out, 5,000 subscribers, 5 events/s"
+    } else if (sc == "f5000r5" || sc == "f5000r20") {
+      print "fan-out, 5,000 subscribers, " ((sc == "f5000r5") ? "5 events/s (25,000 deliveries/s)" : "20 events/s (100,000 deliveries/s)")
       row("  deliveries/s", sc, "deliv_per_s", 1, "%.0f", "")
       row("  server CPU us/delivery", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
       row("  latency p50 ms", sc, "p50_us", 0.001, "%.2f", "lo")
@@ -142,12 +146,25 @@ fi
 echo "fd limit $(ulimit -n); ephemeral ports $(tr '\t' - < /proc/sys/net/ipv4/ip_local_port_range);" \
      "somaxconn $(cat /proc/sys/net/core/somaxconn); $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
+SRC=$ROOT
+if [ "$FROM_HEAD" = 1 ]; then
+  # Build the committed tree, not the shared working tree (which other people are editing).
+  SRC=$OUT/src
+  mkdir -p "$SRC"
+  git -C "$ROOT" archive HEAD | tar -x -C "$SRC"
+  BUILD=$OUT/build
+  echo "building commit $(git -C "$ROOT" rev-parse --short HEAD) (git archive into $SRC)" >&2
+else
+  echo "building the working tree at commit $(git -C "$ROOT" rev-parse --short HEAD)" \
+       "($(git -C "$ROOT" status --porcelain -- src crdt store bench | wc -l) changed paths in src/ crdt/ store/ bench/)" >&2
+fi
 echo "== build (Release, $BUILD)" >&2
-if ! cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_WERROR=OFF -DDOCSYNC_SANITIZE=OFF \
+if ! cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_WERROR=OFF -DDOCSYNC_SANITIZE=OFF \
+     -DDOCSYNC_SHARED_DIR="$ROOT/../shared" \
      -DDOCSYNC_PARTS="crdt;store;src;bench" \
      >"$OUT/configure.log" 2>&1; then
   echo "full tree does not configure (see $OUT/configure.log); building loadgen only" >&2
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_WERROR=OFF -DDOCSYNC_PARTS="bench" >/dev/null
+  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_WERROR=OFF -DDOCSYNC_PARTS="bench" >/dev/null
 fi
 cmake --build "$BUILD" -j2 --target loadgen floor >/dev/null
 LOADGEN=$BUILD/bench/loadgen
@@ -213,7 +230,9 @@ trap stop_server EXIT
 scenario_args() { # $1 = scenario id
   case "$1" in
     f5000) echo "fanout -n 5000 --rate 0 --warmup $WARMUP --duration $DUR" ;;
+    f5000d) echo "fanout -n 5000 --rate 0 --publishers 16 --warmup $WARMUP --duration $DUR" ;;
     f5000r5) echo "fanout -n 5000 --rate 5 --warmup $WARMUP --duration $DUR" ;;
+    f5000r20) echo "fanout -n 5000 --rate 20 --warmup $WARMUP --duration $DUR" ;;
     f1000) echo "fanout -n 1000 --rate 0 --warmup $WARMUP --duration $DUR" ;;
     w500) echo "whisper -n 500 --rate 0 --warmup $WARMUP --duration $DUR" ;;
     w500r) echo "whisper -n 500 --rate 1000 --warmup $WARMUP --duration $DUR" ;;
@@ -225,7 +244,9 @@ scenario_args() { # $1 = scenario id
 for sc in $SCENARIOS; do
   servers=$SERVERS
   # The kernel floor (bench/floor.c) only makes sense for plain fan-out.
-  if [ -z "$ONLY" ] && [ "${sc#f}" != "$sc" ] && [ "${FLOOR:-1}" = 1 ]; then servers="$servers floor floorc"; fi
+  if [ -z "$ONLY" ] && [ "${FLOOR:-1}" = 1 ] && [[ " $FLOOR_SCENARIOS " == *" $sc "* ]]; then
+    servers="$servers floor floorc"
+  fi
   for srv in $servers; do
     echo "== $sc on $srv" >&2
     if ! start_server "$srv"; then stop_server; continue; fi
@@ -237,7 +258,7 @@ for sc in $SCENARIOS; do
       PERF_PID=$!
     fi
     line=$(taskset -c "$LG_CPU" "$LOADGEN" $(scenario_args "$sc") --port "$SRV_PORT" --pid "$SRV_PID" \
-      --app-id $APP_ID --key $APP_KEY --secret $APP_SECRET --label "$srv" --timeout 90 \
+      --app-id $APP_ID --key $APP_KEY --secret $APP_SECRET --label "$srv" --timeout 90 ${LG_ARGS:-} \
       2> >(grep -v '^loadgen: connection .* lost' | tee -a "$OUT/loadgen.log" >&2) | grep '^RESULT' || true)
     kill -0 "$SRV_PID" 2>/dev/null || echo "$srv died during $sc" >&2
     echo "$sc $srv ${line:-RESULT error=1}" >>"$RESULTS"
