@@ -3,3 +3,4 @@
 # "Fuzzing".
 docsync_fuzz_target(message_parse LIBS docsync_proto)
 docsync_fuzz_target(http_sign LIBS docsync_proto)
+docsync_fuzz_target(env_parse LIBS docsync_proto)

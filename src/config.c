@@ -351,7 +351,17 @@ static int env_next(const char *p, const char *end, const char **next, char *key
     while (p < line_end && (*p == ' ' || *p == '\t'))
         p++;
 
-    size_t cap = (size_t)(end - p) + 1;
+    /* Size the value: up to the closing quote for a quoted value (it may
+     * span lines), else up to the end of the line. */
+    size_t cap;
+    if (p < end && (*p == '"' || *p == '\'')) {
+        const char *q = p + 1;
+        while (q < end && *q != *p)
+            q += (*p == '"' && *q == '\\' && q + 1 < end) ? 2 : 1;
+        cap = (size_t)(q - p) + 1;
+    } else {
+        cap = (size_t)(line_end - p) + 1;
+    }
     char *v = malloc(cap);
     if (!v)
         return -2;
