@@ -1,0 +1,529 @@
+/* Unit tests for libcrdt through its public header: local editing, UTF-8 /
+ * UTF-16 handling, versions, deltas, idempotent and commutative apply,
+ * refusal of updates with missing dependencies, hostile bytes, agent and
+ * seq control, and a failing allocator. */
+#include "crdt.h"
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static crdt_doc *mkdoc(const char *agent)
+{
+    crdt_doc *d = NULL;
+    CHECK_EQ(crdt_doc_new(NULL, agent, strlen(agent), &d), CRDT_OK);
+    return d;
+}
+
+/* The document's text; static buffer, valid until the next call. */
+static const char *text(const crdt_doc *d)
+{
+    static char buf[4096];
+    size_t n = 0;
+    int rc = crdt_doc_read(d, 0, crdt_doc_length(d), buf, sizeof buf - 1, &n);
+    CHECK_EQ(rc, CRDT_OK);
+    buf[rc == CRDT_OK ? n : 0] = 0;
+    return buf;
+}
+
+static void ins(crdt_doc *d, size_t pos, const char *s)
+{
+    CHECK_EQ(crdt_doc_insert(d, pos, s, strlen(s)), CRDT_OK);
+}
+
+/* Encode everything d has since `mark`. */
+static uint8_t *since_mark(const crdt_doc *d, uint64_t mark, size_t *n)
+{
+    uint8_t *u = NULL;
+    CHECK_EQ(crdt_doc_encode_since_mark(d, mark, &u, n), CRDT_OK);
+    return u;
+}
+
+static void sync_into(crdt_doc *dst, const crdt_doc *src)
+{
+    crdt_version *v;
+    uint8_t *u;
+    size_t n;
+    CHECK_EQ(crdt_version_new(NULL, &v), CRDT_OK);
+    CHECK_EQ(crdt_doc_version(dst, v), CRDT_OK);
+    CHECK_EQ(crdt_doc_encode_since(src, v, &u, &n), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(dst, u, n, NULL), CRDT_OK);
+    crdt_free_bytes(NULL, u);
+    crdt_version_free(v);
+}
+
+static void test_local(void)
+{
+    crdt_doc *d = mkdoc("alice");
+    ins(d, 0, "hello");
+    ins(d, 5, " world");
+    ins(d, 0, ">> ");
+    CHECK_STR_EQ(text(d), ">> hello world");
+    CHECK_EQ(crdt_doc_delete(d, 0, 3), CRDT_OK);
+    CHECK_EQ(crdt_doc_delete(d, 5, 6), CRDT_OK);
+    CHECK_STR_EQ(text(d), "hello");
+    ins(d, 2, "LL");
+    CHECK_STR_EQ(text(d), "heLLllo");
+    /* backspaces, typed in the middle */
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(crdt_doc_delete(d, 4 - i, 1), CRDT_OK);
+    CHECK_STR_EQ(text(d), "helo");
+    CHECK_EQ(crdt_doc_length(d), 4);
+    CHECK_EQ(crdt_doc_next_seq(d), 3 + 5 + 6 + 3 + 6 + 2 + 3);
+    /* out of range and bad input */
+    CHECK_EQ(crdt_doc_insert(d, 5, "x", 1), CRDT_EINVAL);
+    CHECK_EQ(crdt_doc_delete(d, 3, 2), CRDT_EINVAL);
+    CHECK_EQ(crdt_doc_insert(d, 0, "\xC0\x80", 2), CRDT_EINVAL);     /* overlong */
+    CHECK_EQ(crdt_doc_insert(d, 0, "\xED\xA0\x80", 3), CRDT_EINVAL); /* surrogate */
+    CHECK_EQ(crdt_doc_insert(d, 0, "\xF4\x90\x80\x80", 4), CRDT_EINVAL);
+    CHECK_EQ(crdt_doc_insert(d, 0, "\xE2\x82", 2), CRDT_EINVAL); /* truncated */
+    CHECK_EQ(crdt_doc_insert(d, 0, "", 0), CRDT_OK);
+    CHECK_EQ(crdt_doc_delete(d, 4, 0), CRDT_OK);
+    CHECK_STR_EQ(text(d), "helo");
+    /* partial reads and a too small buffer */
+    char buf[8];
+    size_t n;
+    CHECK_EQ(crdt_doc_read(d, 1, 2, buf, sizeof buf, &n), CRDT_OK);
+    CHECK_EQ(n, 2);
+    CHECK_MEM_EQ(buf, "el", 2);
+    CHECK_EQ(crdt_doc_read(d, 0, 4, buf, 3, &n), CRDT_ERANGE);
+    CHECK_EQ(n, 4);
+    CHECK_EQ(crdt_doc_read(d, 3, 2, buf, sizeof buf, &n), CRDT_EINVAL);
+    char *all;
+    CHECK_EQ(crdt_doc_text(d, &all, &n), CRDT_OK);
+    CHECK_STR_EQ(all, "helo");
+    crdt_free_bytes(NULL, all);
+    CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+    crdt_doc_free(d);
+    crdt_doc_free(NULL);
+}
+
+static void test_unicode(void)
+{
+    crdt_doc *d = mkdoc("u");
+    /* a (1 byte, 1 unit), é (2, 1), € (3, 1), 😀 (4 bytes, 2 units) */
+    const char *s = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80z";
+    ins(d, 0, s);
+    CHECK_EQ(crdt_doc_length(d), 5);
+    CHECK_EQ(crdt_doc_byte_length(d), strlen(s));
+    CHECK_EQ(crdt_doc_utf16_length(d), 6);
+    size_t p, u;
+    CHECK_EQ(crdt_doc_utf16_to_pos(d, 3, &p), CRDT_OK);
+    CHECK_EQ(p, 3);
+    CHECK_EQ(crdt_doc_utf16_to_pos(d, 4, &p), CRDT_EINVAL); /* inside the pair */
+    CHECK_EQ(crdt_doc_utf16_to_pos(d, 5, &p), CRDT_OK);
+    CHECK_EQ(p, 4);
+    CHECK_EQ(crdt_doc_utf16_to_pos(d, 6, &p), CRDT_OK);
+    CHECK_EQ(p, 5);
+    CHECK_EQ(crdt_doc_utf16_to_pos(d, 7, &p), CRDT_EINVAL);
+    CHECK_EQ(crdt_doc_pos_to_utf16(d, 4, &u), CRDT_OK);
+    CHECK_EQ(u, 5);
+    CHECK_EQ(crdt_doc_pos_to_utf16(d, 5, &u), CRDT_OK);
+    CHECK_EQ(u, 6);
+    CHECK_EQ(crdt_doc_pos_to_utf16(d, 6, &u), CRDT_EINVAL);
+    /* delete the emoji, insert before it and after it */
+    CHECK_EQ(crdt_doc_delete(d, 3, 1), CRDT_OK);
+    CHECK_STR_EQ(text(d), "a\xC3\xA9\xE2\x82\xACz");
+    CHECK_EQ(crdt_doc_utf16_length(d), 4);
+    ins(d, 1, "\xF0\x9F\x98\x81");
+    CHECK_EQ(crdt_doc_utf16_length(d), 6);
+    CHECK_EQ(crdt_doc_pos_to_utf16(d, 2, &u), CRDT_OK);
+    CHECK_EQ(u, 3);
+    /* a long non-ASCII paste, then edits inside it */
+    char big[3 * 400 + 1];
+    for (int i = 0; i < 400; i++)
+        memcpy(big + 3 * i, "\xE2\x82\xAC", 3);
+    big[1200] = 0;
+    ins(d, 2, big);
+    CHECK_EQ(crdt_doc_length(d), 405);
+    CHECK_EQ(crdt_doc_delete(d, 100, 200), CRDT_OK);
+    ins(d, 150, "x");
+    CHECK_EQ(crdt_doc_length(d), 206);
+    CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+    /* the copy made from the encoded state reads the same */
+    uint8_t *st;
+    size_t n;
+    CHECK_EQ(crdt_doc_encode_state(d, &st, &n), CRDT_OK);
+    crdt_doc *e = mkdoc("v");
+    CHECK_EQ(crdt_doc_apply(e, st, n, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_utf16_length(e), crdt_doc_utf16_length(d));
+    char *a, *b;
+    CHECK_EQ(crdt_doc_text(d, &a, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_text(e, &b, NULL), CRDT_OK);
+    CHECK_STR_EQ(a, b);
+    crdt_free_bytes(NULL, a);
+    crdt_free_bytes(NULL, b);
+    crdt_free_bytes(NULL, st);
+    crdt_doc_free(d);
+    crdt_doc_free(e);
+}
+
+/* Two users type a word at the same place, one character per update, and
+ * the updates arrive interleaved: the words come out whole. */
+static void test_no_interleaving(void)
+{
+    crdt_doc *a = mkdoc("alice"), *b = mkdoc("bob");
+    ins(a, 0, "[]");
+    sync_into(b, a);
+    const char *wa = "hello", *wb = "world";
+    uint8_t *ua[5], *ub[5];
+    size_t na[5], nb[5];
+    for (int i = 0; i < 5; i++) {
+        uint64_t m = crdt_doc_mark(a);
+        CHECK_EQ(crdt_doc_insert(a, 1 + i, wa + i, 1), CRDT_OK);
+        ua[i] = since_mark(a, m, &na[i]);
+        m = crdt_doc_mark(b);
+        CHECK_EQ(crdt_doc_insert(b, 1 + i, wb + i, 1), CRDT_OK);
+        ub[i] = since_mark(b, m, &nb[i]);
+    }
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ(crdt_doc_apply(a, ub[i], nb[i], NULL), CRDT_OK);
+        CHECK_EQ(crdt_doc_apply(b, ua[i], na[i], NULL), CRDT_OK);
+    }
+    CHECK_STR_EQ(text(a), "[helloworld]");
+    CHECK_STR_EQ(text(b), "[helloworld]");
+    /* the same with words typed backwards (each char inserted at the word
+     * start) */
+    crdt_doc *c = mkdoc("carol"), *e = mkdoc("dave");
+    ins(c, 0, "<>");
+    sync_into(e, c);
+    for (int i = 0; i < 5; i++) {
+        uint64_t m = crdt_doc_mark(c);
+        CHECK_EQ(crdt_doc_insert(c, 1, wa + 4 - i, 1), CRDT_OK);
+        free(ua[i]);
+        ua[i] = since_mark(c, m, &na[i]);
+        m = crdt_doc_mark(e);
+        CHECK_EQ(crdt_doc_insert(e, 1, wb + 4 - i, 1), CRDT_OK);
+        free(ub[i]);
+        ub[i] = since_mark(e, m, &nb[i]);
+    }
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ(crdt_doc_apply(c, ub[i], nb[i], NULL), CRDT_OK);
+        CHECK_EQ(crdt_doc_apply(e, ua[i], na[i], NULL), CRDT_OK);
+    }
+    CHECK_STR_EQ(text(c), text(e));
+    CHECK(strcmp(text(c), "<helloworld>") == 0 || strcmp(text(c), "<worldhello>") == 0);
+    for (int i = 0; i < 5; i++) {
+        free(ua[i]);
+        free(ub[i]);
+    }
+    crdt_doc_free(a);
+    crdt_doc_free(b);
+    crdt_doc_free(c);
+    crdt_doc_free(e);
+}
+
+static void test_sync(void)
+{
+    crdt_doc *a = mkdoc("a"), *b = mkdoc("b"), *c = mkdoc("c");
+    ins(a, 0, "The cat");
+    uint64_t m0 = crdt_doc_mark(a);
+    size_t n1, n2, n3;
+    uint8_t *u1 = since_mark(a, 0, &n1);
+    CHECK_EQ(crdt_doc_apply(b, u1, n1, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(c, u1, n1, NULL), CRDT_OK);
+    /* concurrent: a deletes "cat", b appends " sat", c inserts "fat " */
+    CHECK_EQ(crdt_doc_delete(a, 4, 3), CRDT_OK);
+    ins(a, 4, "dog");
+    uint8_t *ua = since_mark(a, m0, &n1);
+    uint64_t mb = crdt_doc_mark(b);
+    ins(b, 7, " sat");
+    uint8_t *ub = since_mark(b, mb, &n2);
+    uint64_t mc = crdt_doc_mark(c);
+    ins(c, 4, "fat ");
+    uint8_t *uc = since_mark(c, mc, &n3);
+    /* every delivery order, with a duplicate, gives the same text */
+    CHECK_EQ(crdt_doc_apply(a, ub, n2, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(a, uc, n3, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(b, uc, n3, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(b, ua, n1, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(c, ua, n1, NULL), CRDT_OK);
+    uint64_t before = crdt_doc_mark(c);
+    CHECK_EQ(crdt_doc_apply(c, ua, n1, NULL), CRDT_OK); /* duplicate: no-op */
+    CHECK_EQ(crdt_doc_mark(c), before);
+    CHECK_EQ(crdt_doc_apply(c, ub, n2, NULL), CRDT_OK);
+    /* "dog" and "fat " tie (same origins): agent "a" < "c" goes first */
+    CHECK_STR_EQ(text(a), "The dogfat  sat");
+    CHECK_STR_EQ(text(b), text(a));
+    CHECK_STR_EQ(text(c), text(a));
+    /* versions: equal sets, encode/decode, covers, delta since is empty */
+    crdt_version *va, *vb;
+    CHECK_EQ(crdt_version_new(NULL, &va), CRDT_OK);
+    CHECK_EQ(crdt_version_new(NULL, &vb), CRDT_OK);
+    CHECK_EQ(crdt_doc_version(a, va), CRDT_OK);
+    CHECK_EQ(crdt_version_count(va), 7 + 6 + 4 + 4);
+    CHECK(crdt_version_contains(va, "b", 1, 3));
+    CHECK(!crdt_version_contains(va, "b", 1, 4));
+    CHECK(!crdt_version_contains(va, "zz", 2, 0));
+    uint8_t *vbytes;
+    size_t vn;
+    CHECK_EQ(crdt_version_encode(va, &vbytes, &vn), CRDT_OK);
+    CHECK_EQ(crdt_version_decode(vb, vbytes, vn), CRDT_OK);
+    CHECK_EQ(crdt_version_count(vb), crdt_version_count(va));
+    uint8_t *dvb;
+    size_t dvn;
+    CHECK_EQ(crdt_doc_encode_version(b, &dvb, &dvn), CRDT_OK);
+    CHECK_EQ(dvn, vn);
+    CHECK_MEM_EQ(dvb, vbytes, vn);
+    CHECK_EQ(crdt_doc_covers(b, vb, NULL), CRDT_OK);
+    uint8_t *empty;
+    size_t en;
+    CHECK_EQ(crdt_doc_encode_since(a, vb, &empty, &en), CRDT_OK);
+    CHECK(en <= 4);
+    before = crdt_doc_mark(b);
+    CHECK_EQ(crdt_doc_apply(b, empty, en, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_mark(b), before);
+    /* a fresh replica lacks things: covers names the first */
+    crdt_doc *z = mkdoc("z");
+    crdt_id miss;
+    CHECK_EQ(crdt_doc_covers(z, va, &miss), CRDT_EMISSING);
+    CHECK_EQ(miss.agent_len, 1);
+    CHECK_EQ(miss.seq, 0);
+    /* truncated / bad version bytes */
+    for (size_t k = 0; k < vn; k++)
+        CHECK(crdt_version_decode(vb, vbytes, k) != CRDT_OK);
+    CHECK_EQ(crdt_version_count(vb), crdt_version_count(va)); /* unchanged */
+    vbytes[1] = 9;
+    CHECK_EQ(crdt_version_decode(vb, vbytes, vn), CRDT_EVERSION);
+    crdt_free_bytes(NULL, vbytes);
+    crdt_free_bytes(NULL, dvb);
+    crdt_free_bytes(NULL, empty);
+    crdt_version_free(va);
+    crdt_version_free(vb);
+    crdt_version_free(NULL);
+    crdt_doc_free(z);
+    free(u1);
+    free(ua);
+    free(ub);
+    free(uc);
+    crdt_doc_free(a);
+    crdt_doc_free(b);
+    crdt_doc_free(c);
+}
+
+static void test_missing(void)
+{
+    crdt_doc *a = mkdoc("writer"), *b = mkdoc("reader");
+    ins(a, 0, "abc");
+    size_t n1, n2;
+    uint8_t *u1 = since_mark(a, 0, &n1);
+    uint64_t m = crdt_doc_mark(a);
+    ins(a, 3, "def");
+    CHECK_EQ(crdt_doc_delete(a, 0, 1), CRDT_OK);
+    uint8_t *u2 = since_mark(a, m, &n2);
+    ins(b, 0, "mine");
+    uint64_t before = crdt_doc_mark(b);
+    crdt_id miss;
+    CHECK_EQ(crdt_doc_apply(b, u2, n2, &miss), CRDT_EMISSING);
+    CHECK_EQ(miss.agent_len, 6);
+    CHECK_STR_EQ(miss.agent, "writer");
+    CHECK_EQ(miss.seq, 2); /* "def" hangs off "c" = (writer, 2) */
+    CHECK_EQ(crdt_doc_mark(b), before);
+    CHECK_STR_EQ(text(b), "mine");
+    CHECK_EQ(crdt_doc_check(b), CRDT_OK);
+    crdt_version *v;
+    CHECK_EQ(crdt_version_new(NULL, &v), CRDT_OK);
+    CHECK_EQ(crdt_doc_version(b, v), CRDT_OK);
+    CHECK(!crdt_version_contains(v, "writer", 6, 0)); /* no trace of the refused update */
+    crdt_version_free(v);
+    CHECK_EQ(crdt_doc_apply(b, u1, n1, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(b, u2, n2, NULL), CRDT_OK);
+    /* both runs start at the document start: "reader" < "writer" */
+    CHECK_STR_EQ(text(b), "minebcdef");
+    /* a bad (truncated, corrupted) update is refused and changes nothing */
+    before = crdt_doc_mark(b);
+    for (size_t k = 0; k < n2; k++) {
+        int rc = crdt_doc_apply(b, u2, k, NULL);
+        CHECK(rc == CRDT_EBADUPDATE || rc == CRDT_EVERSION);
+    }
+    uint8_t *bad = malloc(n2);
+    for (size_t k = 0; k < n2; k++) {
+        memcpy(bad, u2, n2);
+        bad[k] ^= 0x5A;
+        crdt_doc *t = mkdoc("t");
+        (void)crdt_doc_apply(t, u1, n1, NULL);
+        (void)crdt_doc_apply(t, bad, n2, NULL);
+        CHECK_EQ(crdt_doc_check(t), CRDT_OK);
+        crdt_doc_free(t);
+    }
+    free(bad);
+    CHECK_EQ(crdt_doc_mark(b), before);
+    uint8_t v9[] = {0xD5, 9, 0, 0};
+    CHECK_EQ(crdt_doc_apply(b, v9, sizeof v9, NULL), CRDT_EVERSION);
+    uint8_t empty[] = {0xD5, 1, 0, 0};
+    CHECK_EQ(crdt_doc_apply(b, empty, sizeof empty, NULL), CRDT_OK);
+    uint8_t trailing[] = {0xD5, 1, 0, 0, 0};
+    CHECK_EQ(crdt_doc_apply(b, trailing, sizeof trailing, NULL), CRDT_EBADUPDATE);
+    free(u1);
+    free(u2);
+    crdt_doc_free(a);
+    crdt_doc_free(b);
+}
+
+static void test_agents(void)
+{
+    crdt_doc *d = NULL;
+    char long_name[CRDT_AGENT_MAX + 1];
+    memset(long_name, 'x', sizeof long_name);
+    CHECK_EQ(crdt_doc_new(NULL, long_name, sizeof long_name, &d), CRDT_EINVAL);
+    CHECK_EQ(crdt_doc_new(NULL, "", 0, &d), CRDT_EINVAL);
+    CHECK_EQ(crdt_doc_new(NULL, long_name, CRDT_AGENT_MAX, &d), CRDT_OK);
+    crdt_doc_free(d);
+    d = mkdoc("a");
+    ins(d, 0, "xy");
+    CHECK_EQ(crdt_doc_set_agent(d, "b", 1, 100), CRDT_OK);
+    CHECK_EQ(crdt_doc_next_seq(d), 100);
+    ins(d, 2, "z");
+    CHECK_EQ(crdt_doc_set_agent(d, "b", 1, 99), CRDT_OK);
+    CHECK_EQ(crdt_doc_insert(d, 0, "qq", 2), CRDT_EIDINUSE); /* 99, 100: 100 is used */
+    CHECK_EQ(crdt_doc_insert(d, 0, "q", 1), CRDT_OK);
+    CHECK_EQ(crdt_doc_set_agent(d, "a", 1, CRDT_SEQ_AUTO), CRDT_OK);
+    CHECK_EQ(crdt_doc_next_seq(d), 2);
+    CHECK_EQ(crdt_doc_set_agent(d, "b", 1, CRDT_SEQ_AUTO), CRDT_OK);
+    CHECK_EQ(crdt_doc_next_seq(d), 101);
+    CHECK_EQ(crdt_doc_set_agent(d, "b", 1, UINT32_MAX), CRDT_EINVAL);
+    CHECK_STR_EQ(text(d), "qxyz");
+    crdt_version *v;
+    CHECK_EQ(crdt_version_new(NULL, &v), CRDT_OK);
+    CHECK_EQ(crdt_doc_version(d, v), CRDT_OK);
+    CHECK(crdt_version_contains(v, "b", 1, 99));
+    CHECK(crdt_version_contains(v, "b", 1, 100));
+    CHECK(!crdt_version_contains(v, "b", 1, 98));
+    crdt_version_free(v);
+    CHECK_STR_EQ(crdt_strerror(CRDT_EMISSING), "update depends on an operation this replica lacks");
+    CHECK_STR_EQ(crdt_strerror(12345), "unknown error");
+    crdt_doc_free(d);
+}
+
+/* ----------------------------------------------------- failing allocator */
+
+typedef struct failer {
+    long budget; /* allocations left before failing; < 0 = never fail */
+    long calls;
+} failer;
+
+static void *f_malloc(void *ctx, size_t n)
+{
+    failer *f = ctx;
+    f->calls++;
+    if (f->budget == 0)
+        return NULL;
+    if (f->budget > 0)
+        f->budget--;
+    return malloc(n);
+}
+
+static void *f_realloc(void *ctx, void *p, size_t n)
+{
+    failer *f = ctx;
+    f->calls++;
+    if (f->budget == 0)
+        return NULL;
+    if (f->budget > 0)
+        f->budget--;
+    return realloc(p, n);
+}
+
+static void f_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+/* A scripted session where every call may fail with CRDT_ENOMEM; a failed
+ * call must leave the document exactly as it was. Returns the number of
+ * ENOMEM results. */
+static int alloc_session(failer *f, const uint8_t *remote, size_t remote_n)
+{
+    crdt_allocator al = {f_malloc, f_realloc, f_free, f};
+    crdt_doc *d = NULL;
+    int fails = 0, rc = crdt_doc_new(&al, "alloc", 5, &d);
+    if (rc != CRDT_OK) {
+        CHECK_EQ(rc, CRDT_ENOMEM);
+        return 1;
+    }
+    for (int step = 0; step < 60; step++) {
+        uint64_t mark = crdt_doc_mark(d);
+        size_t len = crdt_doc_length(d);
+        switch (step % 6) {
+        case 0:
+        case 1:
+            rc = crdt_doc_insert(d, (size_t)(step * 7) % (len + 1), "ab\xC3\xA9 ", 5);
+            break;
+        case 2:
+            rc = len ? crdt_doc_delete(d, (size_t)step % len, len > 3 ? 2 : 1) : CRDT_OK;
+            break;
+        case 3:
+            rc = crdt_doc_apply(d, remote, remote_n, NULL);
+            break;
+        case 4: {
+            uint8_t *u;
+            size_t n;
+            rc = crdt_doc_encode_state(d, &u, &n);
+            if (rc == CRDT_OK)
+                crdt_free_bytes(&al, u);
+            break;
+        }
+        default: {
+            char *t;
+            crdt_version *v = NULL;
+            rc = crdt_doc_text(d, &t, NULL);
+            if (rc == CRDT_OK)
+                crdt_free_bytes(&al, t);
+            if (rc == CRDT_OK)
+                rc = crdt_version_new(&al, &v);
+            if (rc == CRDT_OK)
+                rc = crdt_doc_version(d, v);
+            crdt_version_free(v);
+            break;
+        }
+        }
+        if (rc == CRDT_ENOMEM) {
+            fails++;
+            CHECK_EQ(crdt_doc_mark(d), mark);
+            CHECK_EQ(crdt_doc_length(d), len);
+        } else {
+            CHECK_EQ(rc, CRDT_OK);
+        }
+        CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+    }
+    crdt_doc_free(d);
+    return fails;
+}
+
+static void test_failing_allocator(void)
+{
+    /* a remote update to apply in the session */
+    crdt_doc *r = mkdoc("remote");
+    for (int i = 0; i < 40; i++)
+        ins(r, (size_t)i / 2, "xy\xF0\x9F\x98\x80");
+    CHECK_EQ(crdt_doc_delete(r, 10, 30), CRDT_OK);
+    uint8_t *u;
+    size_t n;
+    CHECK_EQ(crdt_doc_encode_state(r, &u, &n), CRDT_OK);
+    crdt_doc_free(r);
+    /* count allocations of a clean run, then fail at every one of them */
+    failer f = {-1, 0};
+    CHECK_EQ(alloc_session(&f, u, n), 0);
+    long total = f.calls;
+    CHECK(total > 10);
+    int failed_runs = 0;
+    for (long k = 0; k < total; k++) {
+        failer g = {k, 0};
+        failed_runs += alloc_session(&g, u, n) > 0;
+    }
+    CHECK(failed_runs > 0);
+    free(u);
+}
+
+int main(void)
+{
+    test_local();
+    test_unicode();
+    test_no_interleaving();
+    test_sync();
+    test_missing();
+    test_agents();
+    test_failing_allocator();
+    return TEST_RESULT();
+}
