@@ -24,6 +24,7 @@ async function main() {
   const out = { peer: peer.name, version: peer.version, trace: trace.name, txns: trace.txns.length };
 
   const doc = peer.create();
+  gc(); gc(); // collect what loading the trace left, not during apply
   let t0 = performance.now();
   for (const txn of trace.txns) peer.apply(doc, txn);
   out.apply_ms = performance.now() - t0;
@@ -54,6 +55,7 @@ async function main() {
   const dst = peer.replica();
   if (first) peer.applyRemote(dst, first);
   let n = 0;
+  gc(); gc();
   t0 = performance.now();
   for (; n < updates.length; n++) {
     peer.applyRemote(dst, updates[n]);

@@ -48,7 +48,7 @@ if(_cw_ok)
     endif()
   endforeach()
   file(GLOB _cw_h CONFIGURE_DEPENDS "${_cw_srcdir}/*.h")
-  set(_cw_flags --target=wasm32-wasi -mexec-model=reactor -O2 -DNDEBUG -std=c11
+  set(_cw_flags --target=wasm32-wasi -mexec-model=reactor -O2 -flto -mbulk-memory -DNDEBUG -std=c11
       -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes)
   if(DOCSYNC_WERROR)
     list(APPEND _cw_flags -Werror)

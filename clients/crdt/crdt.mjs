@@ -152,7 +152,9 @@ export class CrdtModule {
   }
 
   _view() {
-    if (this.#u8.buffer !== this.#mem.buffer) this.#u8 = new Uint8Array(this.#mem.buffer);
+    // memory.grow() detaches the old buffer, which empties views on it; this
+    // test is cheaper than reading memory.buffer on every call.
+    if (this.#u8.length === 0) this.#u8 = new Uint8Array(this.#mem.buffer);
     return this.#u8;
   }
 
