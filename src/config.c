@@ -464,8 +464,8 @@ static int env_walk(const char *text, size_t len, const char *origin,
             if (rc < 0) {
                 /* Prefix the location to the setting's own message. */
                 if (err && errlen) {
-                    char tmp[512];
-                    snprintf(tmp, sizeof tmp, "%s:%d: %s", origin, line, err);
+                    char tmp[640];
+                    snprintf(tmp, sizeof tmp, "%.200s:%d: %.400s", origin, line, err);
                     snprintf(err, errlen, "%s", tmp);
                 }
                 return rc;
@@ -677,7 +677,7 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
             return CONFIG_HELP;
     }
     for (int i = 1; i < argc; i++) {
-        const char *name, *value;
+        const char *name = NULL, *value = NULL;
         size_t name_len;
         if (strncmp(argv[i], "--", 2) != 0) {
             set_err(err, errlen, "unexpected argument \"%s\" (see --help)", argv[i]);
@@ -731,16 +731,17 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
 
     /* 3. flags */
     for (int i = 1; i < argc; i++) {
-        const char *name, *value;
-        size_t name_len;
-        flag_value(argc, argv, &i, &name, &name_len, &value);
+        const char *name = NULL, *value = NULL;
+        size_t name_len = 0;
+        if (flag_value(argc, argv, &i, &name, &name_len, &value) < 0)
+            return CONFIG_EFLAG; /* checked in pass 1 */
         const struct setting *s = find_flag(name, name_len);
         if (!s)
             continue; /* --env-file */
         int rc = apply(cfg, s, value, err, errlen);
         if (rc < 0) {
-            char tmp[512];
-            snprintf(tmp, sizeof tmp, "%s (from %s)", err ? err : "", s->flag);
+            char tmp[640];
+            snprintf(tmp, sizeof tmp, "%.500s (from %s)", err ? err : "", s->flag);
             set_err(err, errlen, "%s", tmp);
             return rc;
         }
