@@ -28,5 +28,7 @@ add_executable(docsyncd
   ${CMAKE_CURRENT_LIST_DIR}/http_api.c)
 target_include_directories(docsyncd PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 find_package(Threads REQUIRED)
+# libev (a dependency of Debian's libwebsockets-dev): lws's evlib_ev plugin runs on our loop.
+find_library(DOCSYNC_LIBEV ev REQUIRED)
 target_link_libraries(docsyncd PRIVATE docsync_core docsync_proto PkgConfig::LWS PkgConfig::CJSON
-  PkgConfig::CRYPTO PkgConfig::XXHASH Threads::Threads)
+  PkgConfig::CRYPTO PkgConfig::XXHASH Threads::Threads ${DOCSYNC_LIBEV})

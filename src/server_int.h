@@ -4,6 +4,7 @@
 #ifndef DOCSYNC_SERVER_INT_H
 #define DOCSYNC_SERVER_INT_H
 
+#include <ev.h>
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -104,6 +105,9 @@ struct server {
     uint64_t rng[2];
     atomic_int stop;
     int stopping; /* graceful stop in progress (loop thread) */
+    int64_t stop_deadline;
+    struct ev_loop *loop; /* libev loop, NULL when lws runs its own poll() loop */
+    ev_check check;       /* runs the wake hooks after every loop iteration */
     struct server_event_handler events[SERVER_MAX_EVENT_HANDLERS];
     size_t nevents;
     struct server_route routes[SERVER_MAX_ROUTES];
