@@ -63,8 +63,8 @@ int store_acl_list(store_read *r, const char *doc, store_acl_fn fn, void *ctx)
         const char *d, *user;
         size_t dl, ul;
         enum store_role role;
-        err = record_key_docstr_decode(k.mv_data, k.mv_size, STORE_USER_ID_MAX, &d, &dl, &user,
-                                       &ul);
+        err =
+            record_key_docstr_decode(k.mv_data, k.mv_size, STORE_USER_ID_MAX, &d, &dl, &user, &ul);
         if (!err)
             err = record_acl_decode(v.mv_data, v.mv_size, &role);
         if (err)

@@ -32,8 +32,8 @@ static int activity_last(store *s, MDB_txn *txn, uint64_t *offset, uint8_t *hash
     return err;
 }
 
-int activity_apply_append(store *s, MDB_txn *txn, const struct store_item *it,
-                          uint64_t *offset, int *mdb_rc)
+int activity_apply_append(store *s, MDB_txn *txn, const struct store_item *it, uint64_t *offset,
+                          int *mdb_rc)
 {
     struct store_activity e = {.ts_ms = it->ts_ms, .payload = it->data, .len = it->len};
     uint64_t last;

@@ -50,8 +50,8 @@ size_t batch_items(const store_batch *b, const struct store_item ***items)
 /* Allocates an item holding copies of doc, s2, s3 and data in one block
  * and appends it to b. */
 static int batch_add(store_batch *b, enum store_item_type type, const char *doc, size_t doc_len,
-                     const char *s2, size_t s2_len, const char *s3, size_t s3_len,
-                     const void *data, size_t len, struct store_item **out)
+                     const char *s2, size_t s2_len, const char *s3, size_t s3_len, const void *data,
+                     size_t len, struct store_item **out)
 {
     if (b->count >= BATCH_ITEMS_MAX)
         return STORE_EINVAL;
@@ -144,8 +144,7 @@ int store_batch_snapshot_put(store_batch *b, const char *doc, uint64_t version, 
     if (!b || dn < 0 || version == 0 || len > STORE_SNAPSHOT_MAX || (len && !data))
         return STORE_EINVAL;
     struct store_item *it;
-    int err =
-        batch_add(b, STORE_ITEM_SNAPSHOT, doc, (size_t)dn, NULL, 0, NULL, 0, data, len, &it);
+    int err = batch_add(b, STORE_ITEM_SNAPSHOT, doc, (size_t)dn, NULL, 0, NULL, 0, data, len, &it);
     if (!err) {
         it->version = version;
         it->ts_ms = ts_ms;
@@ -153,8 +152,8 @@ int store_batch_snapshot_put(store_batch *b, const char *doc, uint64_t version, 
     return err;
 }
 
-static int batch_acl(store_batch *b, enum store_item_type type, const char *doc,
-                     const char *user, enum store_role role)
+static int batch_acl(store_batch *b, enum store_item_type type, const char *doc, const char *user,
+                     enum store_role role)
 {
     int dn = store_doc_check(doc);
     int un = record_id_check(user, STORE_USER_ID_MAX, 0);

@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
-             struct store_doc_info *out)
+int doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len, struct store_doc_info *out)
 {
     uint8_t kb[RECORD_KEY_MAX];
     MDB_val k = {record_key_doc(kb, doc, doc_len), kb}, v;

@@ -6,8 +6,7 @@
 #include <string.h>
 
 /* Whether key k is (str8 doc, u64be v) for this doc; sets *version. */
-static int key_is_doc_ver(const MDB_val *k, const uint8_t *prefix, size_t plen,
-                          uint64_t *version)
+static int key_is_doc_ver(const MDB_val *k, const uint8_t *prefix, size_t plen, uint64_t *version)
 {
     if (k->mv_size != plen + 8 || memcmp(k->mv_data, prefix, plen) != 0)
         return 0;
@@ -40,8 +39,8 @@ static int seek_le(MDB_cursor *c, const char *doc, size_t doc_len, uint64_t at_m
 }
 
 /* Deletes keys (doc, v) of dbi with from <= v <= to. */
-static int delete_range(MDB_txn *txn, MDB_dbi dbi, const char *doc, size_t doc_len,
-                        uint64_t from, uint64_t to, int *mdb_rc)
+static int delete_range(MDB_txn *txn, MDB_dbi dbi, const char *doc, size_t doc_len, uint64_t from,
+                        uint64_t to, int *mdb_rc)
 {
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, dbi, &c);
@@ -178,8 +177,7 @@ int oplog_apply_snapshot(store *s, MDB_txn *txn, const struct store_item *it, in
 
 /* ---------------------------------------------------------------- reads */
 
-int store_snapshot_get(store_read *r, const char *doc, uint64_t at_most,
-                       struct store_snapshot *out)
+int store_snapshot_get(store_read *r, const char *doc, uint64_t at_most, struct store_snapshot *out)
 {
     int n = r && out ? store_doc_check(doc) : STORE_EINVAL;
     if (n < 0)
@@ -213,9 +211,8 @@ int store_op_get(store_read *r, const char *doc, uint64_t version, struct store_
     return err;
 }
 
-static int ops_iter(store_read *r, const char *doc, size_t doc_len, uint64_t after,
-                    uint64_t upto, size_t limit, store_op_fn fn, void *ctx,
-                    uint64_t *next_version)
+static int ops_iter(store_read *r, const char *doc, size_t doc_len, uint64_t after, uint64_t upto,
+                    size_t limit, store_op_fn fn, void *ctx, uint64_t *next_version)
 {
     uint64_t next = after == UINT64_MAX ? after : after + 1;
     if (next_version)
@@ -256,8 +253,8 @@ static int ops_iter(store_read *r, const char *doc, size_t doc_len, uint64_t aft
     return err;
 }
 
-int store_ops_after(store_read *r, const char *doc, uint64_t after, uint64_t upto,
-                    size_t limit, store_op_fn fn, void *ctx, uint64_t *next_version)
+int store_ops_after(store_read *r, const char *doc, uint64_t after, uint64_t upto, size_t limit,
+                    store_op_fn fn, void *ctx, uint64_t *next_version)
 {
     int n = r && fn ? store_doc_check(doc) : STORE_EINVAL;
     if (n < 0)
@@ -328,9 +325,8 @@ int store_seq_find(store_read *r, const char *doc, const char *client, uint64_t 
     return err;
 }
 
-int store_catchup(store_read *r, const char *doc, const struct store_epoch *epoch,
-                  uint64_t version, size_t limit, store_op_fn fn, void *ctx,
-                  struct store_catchup *out)
+int store_catchup(store_read *r, const char *doc, const struct store_epoch *epoch, uint64_t version,
+                  size_t limit, store_op_fn fn, void *ctx, struct store_catchup *out)
 {
     int n = r && epoch && fn && out ? store_doc_check(doc) : STORE_EINVAL;
     if (n < 0)

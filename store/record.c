@@ -81,8 +81,7 @@ size_t record_key_docver(uint8_t *out, const char *doc, size_t doc_len, uint64_t
     return n + 8;
 }
 
-size_t record_key_docstr(uint8_t *out, const char *doc, size_t doc_len, const char *s,
-                         size_t s_len)
+size_t record_key_docstr(uint8_t *out, const char *doc, size_t doc_len, const char *s, size_t s_len)
 {
     size_t n = record_key_doc(out, doc, doc_len);
     if (s_len)

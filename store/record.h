@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RECORD_FORMAT 1      /* first byte of every value */
+#define RECORD_FORMAT 1       /* first byte of every value */
 #define RECORD_STORE_FORMAT 1 /* value of the "format" meta record */
 
 /* Little/big-endian helpers. */

@@ -147,8 +147,7 @@ static int store_init_dbs(store *s)
     rc = mdb_get(txn, s->meta, &k, &v);
     if (rc == 0) {
         uint32_t fmt;
-        if (record_format_decode(v.mv_data, v.mv_size, &fmt) != 0 ||
-            fmt != RECORD_STORE_FORMAT) {
+        if (record_format_decode(v.mv_data, v.mv_size, &fmt) != 0 || fmt != RECORD_STORE_FORMAT) {
             mdb_txn_abort(txn);
             return STORE_EFORMAT;
         }
@@ -492,8 +491,7 @@ int store_snapshot_due(const store *s, const struct store_doc_info *d)
 
 /* ---------------------------------------------------------------- helpers */
 
-int store_delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len,
-                        int *mdb_rc)
+int store_delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len, int *mdb_rc)
 {
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, dbi, &c);

@@ -41,13 +41,15 @@
  *   or broadcast anything before the completion of its batch.
  *
  * SPACE
- *   The map starts at options.map_size and doubles, up to options.map_size_max,
- *   when a commit finds it full (growth happens on the writing thread when no
- *   read handle is open; readers wait for the few microseconds it takes). A
- *   map grown by another process on the same directory (a CLI beside the
- *   server) is adopted on the next transaction. When
- *   it cannot grow, the batch fails with STORE_EFULL. When the disk itself is
- *   full the commit fails with STORE_ENOSPC. In both cases nothing of the
+ *   The map starts at options.map_size and doubles, up to
+ *   options.map_size_max, when a commit finds it full. Growth happens on the
+ *   writing thread between transactions and waits for open read handles to
+ *   end (new ones wait for the few microseconds it takes). A map grown by
+ *   another process on the same directory (a CLI beside the server) is
+ *   adopted on the next transaction. When the map cannot grow, the batch
+ *   fails with STORE_EFULL. When the disk itself is full the commit fails
+ *   with STORE_ENOSPC (STORE_EIO if the system reports it as a short write on
+ *   a file system that still shows free blocks). In every case nothing of the
  *   batch is written, reads keep working, and later batches succeed once
  *   space is available again.
  *
@@ -59,6 +61,16 @@
  * ERRORS
  *   Calls that can fail return 0 or a negative STORE_E* code; results go
  *   through out-parameters placed last. LMDB and errno codes never escape.
+ *
+ * TOOLS AND EVIDENCE
+ *   docsync-verify DIR checks a store offline (op-log gaps, snapshots at the
+ *   retained base, the activity chain, optionally against an exported head
+ *   hash); docsync-store-tamper damages one on purpose (tests only). The
+ *   claims above are exercised by tests/store/: kill -9 during group commits
+ *   (test_store_crash), simulated power cuts replayed from logged writes
+ *   (test_store_powerloss), an strace audit that every acknowledgement
+ *   follows a completed fdatasync (test_store_fsync), map full
+ *   (test_store_mapfull) and disk full on a tmpfs (test_store_diskfull).
  *
  * LIMITS AND IDS (checked on every call; STORE_EINVAL otherwise)
  *   document id 1..STORE_DOC_ID_MAX bytes, user id 1..STORE_USER_ID_MAX,
@@ -99,19 +111,20 @@ extern "C" {
 /* ---------------------------------------------------------------- errors */
 
 #define STORE_OK 0
-#define STORE_EINVAL (-1)    /* bad argument: id too long, NULL, size limit */
-#define STORE_ENOMEM (-2)    /* allocation failed */
-#define STORE_ENOTFOUND (-3) /* no such document / entry */
-#define STORE_EFULL (-4)     /* LMDB map full and cannot grow (map_size_max) */
-#define STORE_ENOSPC (-5)    /* the disk is full (commit refused) */
-#define STORE_EIO (-6)       /* I/O error, or other system error */
-#define STORE_ECORRUPT (-7)  /* a stored record failed validation */
-#define STORE_ECONFLICT (-8) /* op version is not head + 1; snapshot beyond head */
-#define STORE_EBUSY (-9)     /* writer queue full, or too many readers */
+#define STORE_EINVAL (-1)     /* bad argument: id too long, NULL, size limit */
+#define STORE_ENOMEM (-2)     /* allocation failed */
+#define STORE_ENOTFOUND (-3)  /* no such document / entry */
+#define STORE_EFULL (-4)      /* LMDB map full and cannot grow (map_size_max) */
+#define STORE_ENOSPC (-5)     /* the disk is full (commit refused) */
+#define STORE_EIO (-6)        /* I/O error, or other system error */
+#define STORE_ECORRUPT (-7)   /* a stored record failed validation */
+#define STORE_ECONFLICT (-8)  /* op version is not head + 1; snapshot beyond head */
+#define STORE_EBUSY (-9)      /* writer queue full, or too many readers */
 #define STORE_ESHUTDOWN (-10) /* writer is stopping; batch not accepted */
-#define STORE_EFORMAT (-11)  /* directory holds an unknown store format */
-#define STORE_EPANIC (-12)   /* LMDB reported a fatal error (MDB_PANIC): every
-                                later call fails; close and reopen the store */
+#define STORE_EFORMAT (-11)   /* directory holds an unknown store format */
+/* LMDB reported a fatal error (MDB_PANIC, e.g. a failed meta-page write):
+ * every later call fails until the store is closed and opened again. */
+#define STORE_EPANIC (-12)
 
 /* A static English message for a STORE_* code (or "unknown error"). */
 const char *store_strerror(int err);
@@ -121,10 +134,10 @@ const char *store_strerror(int err);
 #define STORE_DOC_ID_MAX 200
 #define STORE_USER_ID_MAX 128
 #define STORE_CLIENT_ID_MAX 64
-#define STORE_META_MAX (64u * 1024u)            /* document metadata bytes */
-#define STORE_UPDATE_MAX (16u * 1024u * 1024u)  /* one op's update bytes */
+#define STORE_META_MAX (64u * 1024u)           /* document metadata bytes */
+#define STORE_UPDATE_MAX (16u * 1024u * 1024u) /* one op's update bytes */
 #define STORE_SNAPSHOT_MAX (256u * 1024u * 1024u)
-#define STORE_ACTIVITY_MAX (1024u * 1024u)      /* one activity payload */
+#define STORE_ACTIVITY_MAX (1024u * 1024u) /* one activity payload */
 #define STORE_HASH_LEN 32
 #define STORE_EPOCH_LEN 16
 #define STORE_EPOCH_HEX_LEN 32 /* characters, without the NUL */
@@ -165,7 +178,7 @@ struct store_options {
 
 /* Document record. meta is borrowed (see MEMORY). */
 struct store_doc_info {
-    uint64_t head;             /* version of the last applied op, 0 = none */
+    uint64_t head; /* version of the last applied op, 0 = none */
     uint64_t created_ms;
     uint64_t updated_ms;
     uint64_t snapshot_version; /* version of the newest snapshot, 0 = none */
@@ -179,8 +192,8 @@ struct store_doc_info {
 struct store_op {
     uint64_t version;
     uint64_t ts_ms;
-    uint64_t seq;       /* client's sequence number; 0 if none */
-    const char *user;   /* NOT NUL-terminated: use user_len */
+    uint64_t seq;     /* client's sequence number; 0 if none */
+    const char *user; /* NOT NUL-terminated: use user_len */
     size_t user_len;
     const char *client; /* NOT NUL-terminated: use client_len (may be 0) */
     size_t client_len;
@@ -218,8 +231,8 @@ typedef int (*store_doc_fn)(void *ctx, const char *doc, size_t doc_len,
                             const struct store_doc_info *info);
 
 struct store_stat {
-    uint64_t map_size;      /* current map size, bytes */
-    uint64_t map_used;      /* bytes of the map in use (last page + 1) */
+    uint64_t map_size; /* current map size, bytes */
+    uint64_t map_used; /* bytes of the map in use (last page + 1) */
     uint64_t docs, ops, snapshots, seqs, acls, activity; /* entry counts */
     uint64_t activity_head; /* offset of the last activity entry, 0 = none */
     struct store_epoch epoch;
@@ -299,8 +312,8 @@ int store_op_get(store_read *r, const char *doc, uint64_t version, struct store_
  * STORE_EINVAL, STORE_ECORRUPT, or fn's negative value. It does not detect
  * truncation: compare `after` with store_doc_info.trunc_version first, or
  * use store_catchup(). */
-int store_ops_after(store_read *r, const char *doc, uint64_t after, uint64_t upto,
-                    size_t limit, store_op_fn fn, void *ctx, uint64_t *next_version);
+int store_ops_after(store_read *r, const char *doc, uint64_t after, uint64_t upto, size_t limit,
+                    store_op_fn fn, void *ctx, uint64_t *next_version);
 
 /* Last sequence applied for (doc, client) and the version it got, as of
  * the last commit (batches still queued in the writer are not seen: the
@@ -359,9 +372,8 @@ struct store_catchup {
     uint64_t next_version;
     struct store_snapshot snapshot; /* valid when replay == 0 */
 };
-int store_catchup(store_read *r, const char *doc, const struct store_epoch *epoch,
-                  uint64_t version, size_t limit, store_op_fn fn, void *ctx,
-                  struct store_catchup *out);
+int store_catchup(store_read *r, const char *doc, const struct store_epoch *epoch, uint64_t version,
+                  size_t limit, store_op_fn fn, void *ctx, struct store_catchup *out);
 
 /* ---------------------------------------------------------------- batches */
 

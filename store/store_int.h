@@ -51,11 +51,11 @@ struct store_item {
     enum store_item_type type;
     uint64_t version, seq, ts_ms;
     int role;
-    char *doc;   /* all strings and data live in one allocation */
+    char *doc; /* all strings and data live in one allocation */
     size_t doc_len;
-    char *s2;    /* user (op, acl) */
+    char *s2; /* user (op, acl) */
     size_t s2_len;
-    char *s3;    /* client (op) */
+    char *s3; /* client (op) */
     size_t s3_len;
     uint8_t *data;
     size_t len;
@@ -65,8 +65,7 @@ struct store_item {
  * (positive errno or MDB_*) passed through as-is in *mdb_rc when the
  * failure belongs to the environment (map full, I/O) rather than the item.
  * Files: doc.c, oplog.c, acl.c, activity.c, store.c. */
-int doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
-             struct store_doc_info *out);
+int doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len, struct store_doc_info *out);
 int doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
              const struct store_doc_info *d, int *mdb_rc);
 int doc_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
@@ -74,16 +73,15 @@ int doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it, int *m
 int oplog_apply_append(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
 int oplog_apply_snapshot(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
 int acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
-int activity_apply_append(store *s, MDB_txn *txn, const struct store_item *it,
-                          uint64_t *offset, int *mdb_rc);
+int activity_apply_append(store *s, MDB_txn *txn, const struct store_item *it, uint64_t *offset,
+                          int *mdb_rc);
 int store_apply_epoch_renew(store *s, MDB_txn *txn, int *mdb_rc);
 
 /* The epoch through an open read handle. */
 int store_read_epoch(store_read *r, struct store_epoch *out);
 
 /* Deletes every key of dbi that starts with prefix[0..len). */
-int store_delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len,
-                        int *mdb_rc);
+int store_delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len, int *mdb_rc);
 
 /* Batch internals used by writer.c. */
 size_t batch_items(const store_batch *b, const struct store_item ***items);

@@ -29,8 +29,8 @@ struct verify {
     uint64_t expect;
 };
 
-__attribute__((format(printf, 4, 5))) static void
-problem(struct verify *v, const char *doc, size_t doc_len, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void problem(struct verify *v, const char *doc,
+                                                          size_t doc_len, const char *fmt, ...)
 {
     va_list ap;
     printf("PROBLEM doc \"%.*s\": ", (int)doc_len, doc);
@@ -87,8 +87,7 @@ static int doc_seen(void *ctx, const char *id, size_t id_len, const struct store
         problem(v, id, id_len, "ops stored beyond head %llu", (unsigned long long)d->head);
     struct store_snapshot sn;
     if (d->trunc_version > 0 &&
-        (store_snapshot_get(r, doc, d->trunc_version, &sn) != 0 ||
-         sn.version != d->trunc_version))
+        (store_snapshot_get(r, doc, d->trunc_version, &sn) != 0 || sn.version != d->trunc_version))
         problem(v, id, id_len, "no snapshot at the retained base %llu",
                 (unsigned long long)d->trunc_version);
     if (d->snapshot_version > 0 &&
@@ -96,9 +95,8 @@ static int doc_seen(void *ctx, const char *id, size_t id_len, const struct store
         problem(v, id, id_len, "newest snapshot is not at %llu",
                 (unsigned long long)d->snapshot_version);
     if (v->verbose)
-        printf("doc \"%s\" head=%llu trunc=%llu snapshot=%llu\n", doc,
-               (unsigned long long)d->head, (unsigned long long)d->trunc_version,
-               (unsigned long long)d->snapshot_version);
+        printf("doc \"%s\" head=%llu trunc=%llu snapshot=%llu\n", doc, (unsigned long long)d->head,
+               (unsigned long long)d->trunc_version, (unsigned long long)d->snapshot_version);
     store_read_end(r);
     return 0;
 }
@@ -171,8 +169,8 @@ int main(int argc, char **argv)
             store_epoch_format(&ep, ephex);
         store_read_end(r);
         printf("%s docs=%llu ops=%llu epoch=%s activity_head=%llu head_hash=",
-               v.problems ? "FAIL" : "OK", (unsigned long long)v.docs,
-               (unsigned long long)v.ops, ephex, (unsigned long long)head);
+               v.problems ? "FAIL" : "OK", (unsigned long long)v.docs, (unsigned long long)v.ops,
+               ephex, (unsigned long long)head);
         for (int i = 0; i < STORE_HASH_LEN; i++)
             printf("%02x", hash[i]);
         printf("\n");

@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-static int commit_op(store *s, const char *doc, uint64_t v, const char *user,
-                     const char *client, uint64_t seq, uint64_t ts, const char *data)
+static int commit_op(store *s, const char *doc, uint64_t v, const char *user, const char *client,
+                     uint64_t seq, uint64_t ts, const char *data)
 {
     store_batch *b;
     if (store_batch_new(&b))

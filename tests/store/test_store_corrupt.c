@@ -88,7 +88,10 @@ int main(void)
     op_key(k, "doc", 2, &klen);
     raw_edit(dir, "ops", k, klen, bump_format);
     raw_edit(dir, "docs", "\x05other", 6, cut_one);
-    raw_edit(dir, "acl", "\x03" "docalice", 9, cut_one);
+    raw_edit(dir, "acl",
+             "\x03"
+             "docalice",
+             9, cut_one);
 
     CHECK_EQ(store_open(dir, NULL, &s), 0);
     store_read *r;

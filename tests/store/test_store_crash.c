@@ -118,8 +118,7 @@ static uint64_t check_store(const char *dir, uint64_t acked)
     CHECK(err == 0 || (err == STORE_ENOTFOUND && acked == 0));
     CHECK(d.head >= acked);
     uint64_t expect = d.trunc_version + 1;
-    CHECK_EQ(store_ops_after(r, DOC, d.trunc_version, UINT64_MAX, 0, count_op, &expect, NULL),
-             0);
+    CHECK_EQ(store_ops_after(r, DOC, d.trunc_version, UINT64_MAX, 0, count_op, &expect, NULL), 0);
     CHECK_EQ(expect, d.head + 1);
     uint64_t off = 0, bad = 0;
     uint8_t hash[STORE_HASH_LEN];

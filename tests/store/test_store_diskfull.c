@@ -93,8 +93,7 @@ int main(void)
         return 1;
     }
     if (mount("tmpfs", mnt, "tmpfs", 0, "size=2m,mode=0700") != 0) {
-        printf("SKIP: cannot mount a tmpfs here (%s); disk-full test not run\n",
-               strerror(errno));
+        printf("SKIP: cannot mount a tmpfs here (%s); disk-full test not run\n", strerror(errno));
         rmdir(mnt);
         return SKIP;
     }
@@ -118,8 +117,7 @@ int main(void)
     int err = 0;
     while (v < 1000 && (err = put_op(s, v + 1)) == 0)
         v++;
-    printf("disk full after %llu ops of 16 KiB: %s\n", (unsigned long long)v,
-           store_strerror(err));
+    printf("disk full after %llu ops of 16 KiB: %s\n", (unsigned long long)v, store_strerror(err));
     CHECK(err == STORE_ENOSPC || err == STORE_EIO);
     CHECK(v > 10 && v < 1000);
 

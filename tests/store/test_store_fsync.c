@@ -83,8 +83,8 @@ static unsigned long check_log(const char *log, int expect_ok)
     unsigned long acks = 0, syncs_groups = 0, syncs = 0, bad = 0;
     int pending_data_sync = 0;
     while (fgets(line, sizeof line, f)) {
-        int is_sync_start = (strstr(line, "fdatasync(") || strstr(line, "fsync(")) &&
-                            strstr(line, "data.mdb");
+        int is_sync_start =
+            (strstr(line, "fdatasync(") || strstr(line, "fsync(")) && strstr(line, "data.mdb");
         int completed = 0;
         if (is_sync_start && !strstr(line, "<unfinished"))
             completed = strstr(line, ") = 0") != NULL;

@@ -8,8 +8,8 @@
 #include "util.h"
 
 #include <pthread.h>
-#include <sys/wait.h>
 #include <stdint.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define KIB 1024u

@@ -314,8 +314,7 @@ static void check_cut(const struct rec *recs, size_t cut, const char *base)
         CHECK(err == 0 || (err == STORE_ENOTFOUND && acked == 0));
         CHECK(d.head >= acked);
         uint64_t expect = d.trunc_version + 1, bad = 0, off = 0;
-        CHECK_EQ(store_ops_after(r, "doc", d.trunc_version, UINT64_MAX, 0, count_op, &expect,
-                                 NULL),
+        CHECK_EQ(store_ops_after(r, "doc", d.trunc_version, UINT64_MAX, 0, count_op, &expect, NULL),
                  0);
         CHECK_EQ(expect, d.head + 1);
         uint8_t hash[STORE_HASH_LEN];
