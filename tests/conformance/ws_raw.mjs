@@ -158,7 +158,7 @@ class Conn {
     sock.on('data', (d) => { this.buf = Buffer.concat([this.buf, d]); this.parse(); this.wake(); });
     sock.on('end', () => { this.ended = true; this.wake(); });
     sock.on('close', () => { this.ended = true; this.wake(); });
-    sock.on('error', () => { this.ended = true; this.wake(); });
+    sock.on('error', (e) => { this.ended = true; this.error = e.code || e.message; if (VERBOSE) console.log('    socket error', this.error); this.wake(); });
   }
   wake() { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
   parse() {
@@ -223,7 +223,7 @@ class Conn {
     const texts = [];
     for (;;) {
       const f = await this.next(ms, 'close');
-      if (f === 'eof') return { code: 'eof', texts };
+      if (f === 'eof') return { code: 'eof', texts, error: this.error };
       if (f.opcode === 8) {
         const code = f.payload.length >= 2 ? f.payload.readUInt16BE(0) : null;
         this.send(closeFrame(code === null ? undefined : 1000));
@@ -313,6 +313,7 @@ async function expectClose(c, allowed, ms = DEADLINE) {
   const r = await c.closed(ms, clean);
   if (!allowed.includes(r.code)) {
     throw new Error(`expected close ${allowed.join(' or ')}, got ${r.code === null ? 'close without code' : r.code}` +
+      (r.error ? ` (${r.error})` : '') +
       (r.texts.length ? ` (texts: ${r.texts.join(' ').slice(0, 200)})` : ''));
   }
   if (c.tcpLinger) throw new Error(`close ${r.code} received but TCP not closed within ${ms} ms`);
