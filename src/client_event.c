@@ -78,7 +78,7 @@ void client_event_handle(struct conn *c, const message *m)
         return;
     struct frame *f = server_frame_adopt(&mf);
     if (f) {
-        server_fanout(srv, ch, f, c);
+        server_publish(srv, ch, f, c);
         frame_unref(f);
     }
 }

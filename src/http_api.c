@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "channel_name.h"
+#include "utf8.h"
 
 #define API_MAX_CHANNELS 100
 #define API_MAX_BATCH 10
@@ -180,7 +181,7 @@ static void api_deliver(struct server *srv, const struct api_event *ev, const ch
         return;
     struct frame *f = server_frame_adopt(&mf);
     if (f) {
-        server_fanout(srv, ch, f, except);
+        server_publish(srv, ch, f, except);
         frame_unref(f);
     }
 }
@@ -189,7 +190,7 @@ static cJSON *api_parse_body(struct http_req *req)
 {
     size_t len;
     const char *body = http_req_body(req, &len);
-    cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
+    cJSON *root = body && utf8_valid(body, len) ? cJSON_ParseWithLength(body, len) : NULL;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         api_text(req, 400, "Bad request.");

@@ -249,9 +249,15 @@ int server_fanout(struct server *srv, struct channel *ch, struct frame *f,
             delivered++;
     }
     srv->metrics.deliveries += (uint64_t)delivered;
+    return delivered;
+}
+
+int server_publish(struct server *srv, struct channel *ch, struct frame *f,
+                   const struct conn *except)
+{
     if (channel_flags(ch) & CHANNEL_F_CACHE)
         channel_cache_set(ch, f);
-    return delivered;
+    return server_fanout(srv, ch, f, except);
 }
 
 int server_broadcast_frame(struct server *srv, const char *channel, struct frame *f,
@@ -260,7 +266,7 @@ int server_broadcast_frame(struct server *srv, const char *channel, struct frame
     struct channel *ch = channel_find(srv->channels, channel, strlen(channel));
     if (!ch)
         return 0;
-    return server_fanout(srv, ch, f, except);
+    return server_publish(srv, ch, f, except);
 }
 
 int server_broadcast(struct server *srv, const char *channel, const void *payload, size_t len,
@@ -272,7 +278,7 @@ int server_broadcast(struct server *srv, const char *channel, const void *payloa
     struct frame *f = frame_from(payload, len);
     if (!f)
         return SERVER_ENOMEM;
-    int n = server_fanout(srv, ch, f, except);
+    int n = server_publish(srv, ch, f, except);
     frame_unref(f);
     return n;
 }

@@ -166,8 +166,13 @@ void client_event_handle(struct conn *c, const message *m);
 void signin_handle(struct conn *c, const message *m);
 
 /* ---- broadcast (server.c) ---- */
+/* Queues `f` to every subscriber of `ch` but `except`; returns deliveries. */
 int server_fanout(struct server *srv, struct channel *ch, struct frame *f,
                   const struct conn *except);
+/* An event (HTTP API, client event, module broadcast): remembered by cache
+ * channels, then fanned out. Internal frames (member_*) use server_fanout. */
+int server_publish(struct server *srv, struct channel *ch, struct frame *f,
+                   const struct conn *except);
 
 /* ---- http.c ---- */
 struct http_req *http_req_new(struct server *srv, struct lws *wsi);
