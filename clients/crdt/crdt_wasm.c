@@ -78,12 +78,24 @@ EXPORT(crdt_wasm_delete) int crdt_wasm_delete(crdt_doc *doc, size_t pos, size_t 
     return crdt_doc_delete(doc, pos, count);
 }
 
+/* UTF-16 offset -> code point offset. While the visible text has no
+ * character above U+FFFF (both lengths equal, O(1) to check) the two are the
+ * same number, which spares a tree descent per edit in the common case. */
+static int to_pos(const crdt_doc *doc, size_t off16, size_t *pos)
+{
+    if (crdt_doc_utf16_length(doc) == crdt_doc_length(doc)) {
+        *pos = off16;
+        return off16 <= crdt_doc_length(doc) ? CRDT_OK : CRDT_EINVAL;
+    }
+    return crdt_doc_utf16_to_pos(doc, off16, pos);
+}
+
 /* Insert UTF-8 text at UTF-16 offset `off16` (a JavaScript string index). */
 EXPORT(crdt_wasm_insert_utf16)
 int crdt_wasm_insert_utf16(crdt_doc *doc, size_t off16, const char *utf8, size_t len)
 {
     size_t pos;
-    int rc = crdt_doc_utf16_to_pos(doc, off16, &pos);
+    int rc = to_pos(doc, off16, &pos);
     return rc ? rc : crdt_doc_insert(doc, pos, utf8, len);
 }
 
@@ -93,10 +105,9 @@ EXPORT(crdt_wasm_delete_utf16)
 int crdt_wasm_delete_utf16(crdt_doc *doc, size_t off16, size_t count16)
 {
     size_t start, end;
-    int rc = crdt_doc_utf16_to_pos(doc, off16, &start);
+    int rc = to_pos(doc, off16, &start);
     if (rc == 0) {
-        rc = off16 + count16 < off16 ? CRDT_EINVAL
-                                     : crdt_doc_utf16_to_pos(doc, off16 + count16, &end);
+        rc = off16 + count16 < off16 ? CRDT_EINVAL : to_pos(doc, off16 + count16, &end);
     }
     return rc ? rc : crdt_doc_delete(doc, start, end - start);
 }
