@@ -8,7 +8,7 @@
  * larger than this arrive in chunks and are reassembled up to
  * max_message_size), header-table pool and size, handshake timeout. */
 #define SERVER_RX_BUFFER 2048
-#define SERVER_HEADER_POOL 1024
+#define SERVER_HEADER_POOL 4096
 #define SERVER_HEADER_DATA 4096
 #define SERVER_TIMEOUT_SECS 5
 
