@@ -248,17 +248,16 @@ int batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct store_batch
 
 int batch_commit_locked(store *s, const store_batch *b, struct store_batch_result *res)
 {
-    int err;
+    int err, reopened = 0;
     for (;;) {
         MDB_txn *txn;
         int mdb_rc = 0;
         int rc = store_write_begin(s, &txn);
         if (rc) {
+            mdb_rc = rc;
             err = store_err(rc, s->dir);
-            break;
-        }
-        err = batch_apply(s, txn, b, res, &mdb_rc);
-        if (err) {
+            res->failed_item = UINT32_MAX;
+        } else if ((err = batch_apply(s, txn, b, res, &mdb_rc)) != 0) {
             mdb_txn_abort(txn);
         } else {
             mdb_rc = mdb_txn_commit(txn);
@@ -270,6 +269,13 @@ int batch_commit_locked(store *s, const store_batch *b, struct store_batch_resul
         /* A full map grows (up to map_size_max) and the batch is retried. */
         if (err == STORE_EFULL && mdb_rc == MDB_MAP_FULL && store_grow_locked(s) == 0)
             continue;
+        /* After a failed meta-page write LMDB refuses every transaction:
+         * reopen the environment (it reads the last good meta) once. */
+        if (err == STORE_EPANIC && !reopened) {
+            reopened = 1;
+            if (store_reopen_locked(s) == 0)
+                continue;
+        }
         break;
     }
     if (err) {

@@ -130,10 +130,12 @@ static int sync_dir(const char *dir)
 
 /* Opens the named databases and creates the format and epoch records of a
  * new store, or checks the format of an existing one. */
-static int store_init_dbs(store *s)
+static int store_init_dbs(store *s, int maplock_held)
 {
     MDB_txn *txn;
-    int rc = store_write_begin(s, &txn);
+    /* With the map lock held (reopen), adopting a resized map would wait
+     * on ourselves: a freshly opened environment needs no adoption. */
+    int rc = maplock_held ? mdb_txn_begin(s->env, NULL, 0, &txn) : store_write_begin(s, &txn);
     if (rc)
         return store_err(rc, s->dir);
     static const char *names[] = {"meta", "docs", "ops", "snaps", "seqs", "acl", "activity"};
@@ -185,6 +187,55 @@ static int store_init_dbs(store *s)
 fail:
     mdb_txn_abort(txn);
     return store_err(rc, s->dir);
+}
+
+/* Creates and opens s->env in s->dir with a map of map_size bytes, and
+ * clears stale reader slots. On failure s->env is NULL. */
+static int env_open(store *s, uint64_t map_size)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc) {
+        s->env = NULL;
+        return store_err(rc, NULL);
+    }
+    rc = mdb_env_set_maxdbs(s->env, 8);
+    if (rc == 0)
+        rc = mdb_env_set_maxreaders(s->env, s->opt.max_readers);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(s->env, map_size);
+    /* MDB_NOTLS: read handles are not tied to threads, so a thread may hold
+     * several and a handle may move between threads. Default sync flags. */
+    if (rc == 0)
+        rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0600);
+    if (rc) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return store_err(rc, s->dir);
+    }
+    int dead = 0;
+    mdb_reader_check(s->env, &dead);
+    return 0;
+}
+
+int store_reopen_locked(store *s)
+{
+    if (pthread_rwlock_wrlock(&s->maplock) != 0)
+        return STORE_EPANIC;
+    uint64_t size = s->opt.map_size;
+    MDB_envinfo info;
+    if (s->env && mdb_env_info(s->env, &info) == 0 && info.me_mapsize > size)
+        size = info.me_mapsize;
+    if (s->env)
+        mdb_env_close(s->env);
+    int err = env_open(s, size);
+    if (err == 0)
+        err = store_init_dbs(s, 1);
+    if (err && s->env) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+    pthread_rwlock_unlock(&s->maplock);
+    return err;
 }
 
 int store_open(const char *dir, const struct store_options *o, store **out)
@@ -239,23 +290,9 @@ int store_open(const char *dir, const struct store_options *o, store **out)
         return STORE_ENOMEM;
     }
     pthread_mutex_init(&s->write_mu, NULL);
-    int rc = mdb_env_create(&s->env);
-    if (rc == 0)
-        rc = mdb_env_set_maxdbs(s->env, 8);
-    if (rc == 0)
-        rc = mdb_env_set_maxreaders(s->env, opt.max_readers);
-    if (rc == 0)
-        rc = mdb_env_set_mapsize(s->env, opt.map_size);
-    /* MDB_NOTLS: read handles are not tied to threads, so a thread may hold
-     * several and a handle may move between threads. Default sync flags. */
-    if (rc == 0)
-        rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
-    int err = store_err(rc, dir);
-    if (err == 0) {
-        int dead = 0;
-        mdb_reader_check(s->env, &dead);
-        err = store_init_dbs(s);
-    }
+    int err = env_open(s, opt.map_size);
+    if (err == 0)
+        err = store_init_dbs(s, 0);
     if (err) {
         if (s->env)
             mdb_env_close(s->env);
@@ -280,7 +317,8 @@ void store_close(store *s)
 {
     if (!s)
         return;
-    mdb_env_close(s->env);
+    if (s->env)
+        mdb_env_close(s->env);
     pthread_rwlock_destroy(&s->maplock);
     pthread_mutex_destroy(&s->write_mu);
     free(s->dir);
@@ -318,6 +356,8 @@ int store_adopt_mapsize(store *s)
 
 int store_write_begin(store *s, MDB_txn **txn)
 {
+    if (!s->env)
+        return MDB_PANIC; /* a reopen after MDB_PANIC failed */
     int rc = mdb_txn_begin(s->env, NULL, 0, txn);
     if (rc == MDB_MAP_RESIZED && store_adopt_mapsize(s) == 0)
         rc = mdb_txn_begin(s->env, NULL, 0, txn);
@@ -418,7 +458,24 @@ int store_read_begin(store *s, store_read **out)
         free(r);
         return STORE_EBUSY;
     }
+    if (!s->env) {
+        pthread_rwlock_unlock(&s->maplock);
+        free(r);
+        return STORE_EPANIC;
+    }
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn);
+    if (rc == MDB_PANIC && pthread_mutex_trylock(&s->write_mu) == 0) {
+        /* No write in progress: reopen now rather than wait for the next
+         * write to do it (never block the caller on a commit). */
+        pthread_rwlock_unlock(&s->maplock);
+        int err = store_reopen_locked(s);
+        pthread_mutex_unlock(&s->write_mu);
+        if (err || pthread_rwlock_rdlock(&s->maplock) != 0) {
+            free(r);
+            return STORE_EPANIC;
+        }
+        rc = s->env ? mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn) : MDB_PANIC;
+    }
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map: adopt its size, then retry. */
         pthread_rwlock_unlock(&s->maplock);

@@ -108,6 +108,11 @@ int store_adopt_mapsize(store *s);
  * process. Returns an LMDB code. */
 int store_write_begin(store *s, MDB_txn **txn);
 
+/* After MDB_PANIC: closes and reopens the environment, waiting for this
+ * process's read handles to end. The caller holds write_mu. On failure
+ * s->env is NULL and every call reports STORE_EPANIC. */
+int store_reopen_locked(store *s);
+
 /* Grows the map (doubling, capped at map_size_max) while holding write_mu.
  * Returns 0 if it grew, STORE_EFULL if at the limit. */
 int store_grow_locked(store *s);

@@ -65,7 +65,7 @@ static void list_append(struct job_list *l, struct job_list *more)
 static void group_commit(store *s, struct job *first, size_t n)
 {
     pthread_mutex_lock(&s->write_mu);
-    int env_err = 0;
+    int env_err = 0, reopened = 0;
     for (;;) {
         MDB_txn *parent;
         int mdb_rc = 0;
@@ -73,6 +73,11 @@ static void group_commit(store *s, struct job *first, size_t n)
         int rc = store_write_begin(s, &parent);
         if (rc) {
             env_err = store_err(rc, s->dir);
+            if (env_err == STORE_EPANIC && !reopened) {
+                reopened = 1;
+                if (store_reopen_locked(s) == 0)
+                    continue;
+            }
             break;
         }
         struct job *j = first;
@@ -116,6 +121,11 @@ static void group_commit(store *s, struct job *first, size_t n)
         }
         if (env_err == STORE_EFULL && mdb_rc == MDB_MAP_FULL && store_grow_locked(s) == 0)
             continue;
+        if (env_err == STORE_EPANIC && !reopened) {
+            reopened = 1;
+            if (store_reopen_locked(s) == 0)
+                continue;
+        }
         break;
     }
     if (env_err) {
