@@ -427,8 +427,7 @@ int http_begin(struct http_req *req)
         unsigned n = 0;
         if (!http_route_match(r->pattern, req->path, NULL, 0, &n))
             continue;
-        if (!strcmp(r->method, req->method) ||
-            (!strcmp(req->method, "HEAD") && !strcmp(r->method, "GET"))) {
+        if (!strcmp(r->method, req->method)) {
             http_route_match(r->pattern, req->path, req->caps, HTTP_MAX_CAPS, &req->ncaps);
             req->route = r;
             break;
