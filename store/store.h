@@ -49,9 +49,10 @@
  *   adopted on the next transaction. When the map cannot grow, the batch
  *   fails with STORE_EFULL. When the disk itself is full the commit fails
  *   with STORE_ENOSPC (STORE_EIO if the system reports it as a short write on
- *   a file system that still shows free blocks). In every case nothing of the
- *   batch is written, reads keep working, and later batches succeed once
- *   space is available again.
+ *   a file system that still shows free blocks). Other I/O errors (a failed
+ *   write or fsync) give STORE_EIO. In every case nothing of the batch is
+ *   written, reads keep working, and later batches succeed once space is
+ *   available again (or the device recovers).
  *
  * MEMORY
  *   Pointers returned by read calls ("borrowed") point into the LMDB map and
@@ -70,7 +71,8 @@
  *   (test_store_crash), simulated power cuts replayed from logged writes
  *   (test_store_powerloss), an strace audit that every acknowledgement
  *   follows a completed fdatasync (test_store_fsync), map full
- *   (test_store_mapfull) and disk full on a tmpfs (test_store_diskfull).
+ *   (test_store_mapfull), disk full on a tmpfs (test_store_diskfull), and
+ *   injected I/O errors (test_store_eio).
  *
  * LIMITS AND IDS (checked on every call; STORE_EINVAL otherwise)
  *   document id 1..STORE_DOC_ID_MAX bytes, user id 1..STORE_USER_ID_MAX,
@@ -122,8 +124,9 @@ extern "C" {
 #define STORE_EBUSY (-9)      /* writer queue full, or too many readers */
 #define STORE_ESHUTDOWN (-10) /* writer is stopping; batch not accepted */
 #define STORE_EFORMAT (-11)   /* directory holds an unknown store format */
-/* LMDB reported a fatal error (MDB_PANIC, e.g. a failed meta-page write):
- * every later call fails until the store is closed and opened again. */
+/* LMDB reported a fatal error (MDB_PANIC, after a failed meta-page write).
+ * The store then reopens the environment by itself (on the next write, or
+ * on a read while no write runs); this code is only seen if that fails. */
 #define STORE_EPANIC (-12)
 
 /* A static English message for a STORE_* code (or "unknown error"). */
