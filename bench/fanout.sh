@@ -16,7 +16,8 @@
 #        bench/fanout.sh --table RESULTS   (print the table of an earlier run again)
 #        --from-head builds the committed HEAD (git archive) instead of the working tree
 # env:   BUILD (build dir, default build-bench), SRV_CPU (0), LG_CPU (1), OUT (output dir),
-#        FLOOR=0 (skip the floor servers), LG_ARGS (extra loadgen flags), PROFILE=1, NICE (priority of server and loadgen, -10)
+#        FLOOR=0 (skip the floor servers), LG_ARGS (extra loadgen flags), PROFILE=1,
+#        DS_ENV (extra NAME=value settings for docsyncd, e.g. DOCSYNC_EVENT_LOOP=libev), NICE (priority of server and loadgen, -10)
 # soketi must be installed: npm ci --prefix bench
 set -euo pipefail
 
@@ -197,7 +198,7 @@ start_server() { # $1 = docsyncd|soketi
     local data
     data=$(mktemp -d "$OUT/data.XXXXXX")
     (cd "$OUT" && exec env REVERB_APP_ID=$APP_ID REVERB_APP_KEY=$APP_KEY REVERB_APP_SECRET=$APP_SECRET \
-      DOCSYNC_CLIENT_EVENTS_PER_SECOND=0 DOCSYNC_LOG_LEVEL=warn \
+      DOCSYNC_CLIENT_EVENTS_PER_SECOND=0 DOCSYNC_LOG_LEVEL=warn ${DS_ENV:-} \
       taskset -c "$SRV_CPU" "$BUILD/src/docsyncd" --port "$SRV_PORT" --data "$data" >"$log" 2>&1) &
   else
     (cd "$OUT" && exec env SOKETI_PORT=$SRV_PORT SOKETI_DEFAULT_APP_ID=$APP_ID SOKETI_DEFAULT_APP_KEY=$APP_KEY \
