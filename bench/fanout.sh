@@ -93,6 +93,7 @@ END {
       row("  latency p99 ms", sc, "p99_us", 0.001, "%.1f", "lo")
       row("  latency max ms", sc, "max_us", 0.001, "%.1f", "lo")
       row("  lost deliveries", sc, "lost", 1, "%d", "")
+      row("  connections dropped by server", sc, "lost_conns", 1, "%d", "")
       row("  loadgen CPU %", sc, "lg_cpu_pct", 1, "%.0f", "")
     } else if (sc == "f5000r5" || sc == "f5000r20") {
       print "fan-out, 5,000 subscribers, " ((sc == "f5000r5") ? "5 events/s (25,000 deliveries/s)" : "20 events/s (100,000 deliveries/s)")

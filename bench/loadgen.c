@@ -13,6 +13,8 @@
  * Output: human-readable lines on stderr, one "RESULT key=value ..." line on stdout.
  * Everything is bounded: connection counts by flags, run time by --timeout. */
 #include "lg_hist.h"
+#include "lg_opts.h"
+#include "lg_proc.h"
 #include "lg_sign.h"
 #include "lg_ws.h"
 
@@ -40,33 +42,12 @@
 #define LG_RBUF (256 * 1024)
 #define LG_MAX_PAYLOAD (64 * 1024)
 #define LG_MAX_EVENTS 1024
-#define LG_MAX_PUB 16
 #define LG_PUB_TAG (1ull << 40)
 #define LG_MAX_CONNS 200000
 #define LG_LOG_LIMIT 5
 
-enum lg_mode { MODE_FANOUT, MODE_CONNECT, MODE_WHISPER };
 enum lg_phase { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_HOLD, PH_END };
 enum lg_cstate { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_OPEN, CS_DONE };
-
-struct lg_opts {
-  enum lg_mode mode;
-  const char *host;
-  int port;
-  const char *app_id, *key, *secret;
-  int pid;
-  unsigned n;       /* subscribers, connections, or pairs */
-  double rate;      /* events (fanout) or whispers (whisper) per second; 0 = full rate */
-  unsigned window;  /* fanout: undelivered events; whisper: messages in flight per pair */
-  double warmup, duration, hold, timeout;
-  unsigned src;     /* source addresses 127.0.0.1 .. 127.0.0.src */
-  unsigned pending; /* handshakes in flight */
-  unsigned publishers;
-  unsigned batch_us; /* full rate: let frames accumulate this long between epoll waits */
-  const char *channel;
-  const char *label;
-  int subscribe_idle; /* connect mode: subscribe each connection to --channel */
-};
 
 struct lg_conn {
   int fd;
@@ -164,63 +145,11 @@ static uint32_t lg_rand(struct lg *g) {
   return x;
 }
 
-/* ---- /proc sampling ---- */
-
-static uint64_t proc_cpu_ticks(int pid) {
-  if (pid <= 0)
-    return 0;
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  if (!p)
-    return 0;
-  p++;
-  /* Fields after the command: state(3) ... utime(14) stime(15): skip 11 fields after state. */
-  unsigned long long v[13] = {0};
-  char state;
-  if (sscanf(p, " %c %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &state, &v[0], &v[1], &v[2], &v[3],
-             &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11]) != 13)
-    return 0;
-  return v[10] + v[11];
-}
-
-static uint64_t proc_rss_kb(int pid) {
-  if (pid <= 0)
-    return 0;
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", pid);
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return 0;
-  uint64_t kb = 0;
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "VmRSS:", 6) == 0) {
-      kb = strtoull(line + 6, NULL, 10);
-      break;
-    }
-  }
-  fclose(f);
-  return kb;
-}
-
-static uint64_t self_cpu_us(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
-         (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
-}
-
 static void take_sample(struct lg *g, struct lg_sample *s) {
   s->t_ns = now_ns();
-  s->srv_ticks = proc_cpu_ticks(g->o.pid);
-  s->rss_kb = proc_rss_kb(g->o.pid);
-  s->lg_cpu_us = self_cpu_us();
+  s->srv_ticks = lg_proc_cpu_ticks(g->o.pid);
+  s->rss_kb = lg_proc_rss_kb(g->o.pid);
+  s->lg_cpu_us = lg_proc_self_cpu_us();
   s->recv = g->recv_total;
   s->pubs = g->pub_total;
 }
@@ -806,7 +735,7 @@ static void tick(struct lg *g, uint64_t now) {
   }
   case PH_HOLD:
     if (since >= g->o.hold) {
-      g->s0.rss_kb = proc_rss_kb(g->o.pid);
+      g->s0.rss_kb = lg_proc_rss_kb(g->o.pid);
       g->phase = PH_END;
     }
     break;
@@ -842,7 +771,7 @@ static void run(struct lg *g) {
   g->t_begin = g->t_connect_start = g->t_phase = now_ns();
   if (g->o.mode == MODE_CONNECT)
     take_sample(g, &g->s0);
-  g->rss_start_kb = proc_rss_kb(g->o.pid);
+  g->rss_start_kb = lg_proc_rss_kb(g->o.pid);
   while (g->phase != PH_END) {
     uint64_t now = now_ns();
     if (g->phase == PH_CONNECT)
@@ -927,142 +856,6 @@ static void report(struct lg *g) {
   fflush(stdout);
 }
 
-/* ---- setup ---- */
-
-static void usage(void) {
-  fputs("usage: loadgen fanout|connect|whisper --port P [options]\n"
-        "       loadgen selftest   (signature vectors, histogram)\n"
-        "  --host A         server address (127.0.0.1)\n"
-        "  --app-id ID --key K --secret S   app credentials (env REVERB_APP_ID/KEY/SECRET)\n"
-        "  --pid PID        server process to sample (CPU from /proc/PID/stat, RSS from status)\n"
-        "  -n N             fanout: subscribers; connect: connections; whisper: pairs (1000)\n"
-        "  --rate R         fanout: events/s; whisper: total whispers/s; 0 = full rate (0)\n"
-        "  --window W       full rate: undelivered events (fanout, default = publishers) /\n"
-        "                   messages in flight per pair (whisper, default 1)\n"
-        "  --warmup S --duration S   seconds (3, 10)\n"
-        "  --hold S         connect: seconds to hold before reading RSS (3)\n"
-        "  --src N          source addresses 127.0.0.1..127.0.0.N (auto: one per 20000)\n"
-        "  --pending N      handshakes in flight (256)\n"
-        "  --publishers N   HTTP keep-alive publisher connections (4)\n"
-        "  --batch-us N     sleep so that epoll waits are >= N us apart while loaded (0)\n"
-        "  --channel NAME   fanout channel (bench)\n"
-        "  --subscribe      connect: also subscribe every connection to --channel\n"
-        "  --label TEXT     copied into the RESULT line\n"
-        "  --timeout S      hard bound on the whole run (60)\n",
-        stderr);
-  exit(2);
-}
-
-static void raise_nofile(unsigned need) {
-  struct rlimit rl;
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur >= need)
-    return;
-  rlim_t want = need;
-  if (rl.rlim_max < want) {
-    struct rlimit up = {want, want};
-    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
-      return;
-    want = rl.rlim_max;
-  }
-  rl.rlim_cur = want;
-  setrlimit(RLIMIT_NOFILE, &rl);
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < need)
-    fprintf(stderr, "loadgen: RLIMIT_NOFILE is %lu, %u needed; run as root or raise ulimit -n\n",
-            (unsigned long)rl.rlim_cur, need);
-}
-
-static void parse_args(struct lg_opts *o, int argc, char **argv) {
-  if (argc < 2)
-    usage();
-  if (strcmp(argv[1], "fanout") == 0)
-    o->mode = MODE_FANOUT;
-  else if (strcmp(argv[1], "connect") == 0)
-    o->mode = MODE_CONNECT;
-  else if (strcmp(argv[1], "whisper") == 0)
-    o->mode = MODE_WHISPER;
-  else
-    usage();
-  o->host = "127.0.0.1";
-  o->app_id = getenv("REVERB_APP_ID") ? getenv("REVERB_APP_ID") : "bench";
-  o->key = getenv("REVERB_APP_KEY") ? getenv("REVERB_APP_KEY") : "bench-key";
-  o->secret = getenv("REVERB_APP_SECRET") ? getenv("REVERB_APP_SECRET") : "bench-secret";
-  o->n = 1000;
-  o->warmup = 3;
-  o->duration = 10;
-  o->hold = 3;
-  o->timeout = 60;
-  o->pending = 256;
-  o->publishers = 4;
-  o->channel = "bench";
-  o->label = "-";
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    int takes = 1;
-    if (strcmp(a, "--subscribe") == 0) {
-      o->subscribe_idle = 1;
-      continue;
-    }
-    if (!v)
-      usage();
-    if (strcmp(a, "--host") == 0)
-      o->host = v;
-    else if (strcmp(a, "--port") == 0)
-      o->port = atoi(v);
-    else if (strcmp(a, "--app-id") == 0)
-      o->app_id = v;
-    else if (strcmp(a, "--key") == 0)
-      o->key = v;
-    else if (strcmp(a, "--secret") == 0)
-      o->secret = v;
-    else if (strcmp(a, "--pid") == 0)
-      o->pid = atoi(v);
-    else if (strcmp(a, "-n") == 0)
-      o->n = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--rate") == 0)
-      o->rate = atof(v);
-    else if (strcmp(a, "--window") == 0)
-      o->window = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--warmup") == 0)
-      o->warmup = atof(v);
-    else if (strcmp(a, "--duration") == 0)
-      o->duration = atof(v);
-    else if (strcmp(a, "--hold") == 0)
-      o->hold = atof(v);
-    else if (strcmp(a, "--src") == 0)
-      o->src = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--pending") == 0)
-      o->pending = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--publishers") == 0)
-      o->publishers = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--batch-us") == 0)
-      o->batch_us = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--channel") == 0)
-      o->channel = v;
-    else if (strcmp(a, "--label") == 0)
-      o->label = v;
-    else if (strcmp(a, "--timeout") == 0)
-      o->timeout = atof(v);
-    else
-      usage();
-    i += takes;
-  }
-  if (o->port <= 0 || o->port > 65535)
-    usage();
-  if (o->n == 0)
-    die("-n must be positive");
-  if (o->publishers == 0 || o->publishers > LG_MAX_PUB)
-    die("--publishers must be 1..%d", LG_MAX_PUB);
-  if (o->pending == 0)
-    o->pending = 1;
-  if (o->timeout > 300)
-    o->timeout = 300; /* every run is bounded */
-  if (strlen(o->channel) > 100 || strlen(o->key) > 100 || strlen(o->app_id) > 100)
-    die("names longer than 100 characters are not supported");
-}
-
 /* Check the signing helpers against the protocol reference's vectors (sections 4.1, 5.1). */
 static int selftest(void) {
   char hex[65], md5[33];
@@ -1093,7 +886,7 @@ int main(int argc, char **argv) {
   struct lg *g = calloc(1, sizeof *g);
   if (!g)
     die("out of memory");
-  parse_args(&g->o, argc, argv);
+  lg_opts_parse(&g->o, argc, argv);
   signal(SIGPIPE, SIG_IGN);
   g->nconns = g->o.mode == MODE_WHISPER ? 2 * g->o.n : g->o.n;
   if (g->nconns > LG_MAX_CONNS)
@@ -1107,7 +900,7 @@ int main(int argc, char **argv) {
      * the HTTP publish before its fan-out is done (docsyncd) and one answering after it
      * (soketi) have the same number of events in flight. */
     g->o.window = g->o.mode == MODE_WHISPER ? 1 : g->o.publishers;
-  raise_nofile(g->nconns + 64);
+  lg_opts_raise_nofile(g->nconns + 64);
   g->rng = 0x9E3779B9u;
   g->conns = calloc(g->nconns, sizeof *g->conns);
   if (!g->conns)
