@@ -13,10 +13,10 @@
 #define LG_HIST_BUCKETS 14848
 
 typedef struct lg_hist {
-  uint64_t count;
-  uint64_t max;
-  uint64_t sum;
-  uint64_t bucket[LG_HIST_BUCKETS];
+    uint64_t count;
+    uint64_t max;
+    uint64_t sum;
+    uint64_t bucket[LG_HIST_BUCKETS];
 } lg_hist;
 
 /* Empty the histogram. */

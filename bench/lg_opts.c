@@ -6,142 +6,147 @@
 #include <string.h>
 #include <sys/resource.h>
 
-static void lg_opts_fail(const char *msg) {
-  fprintf(stderr, "loadgen: %s\n", msg);
-  printf("RESULT error=1\n");
-  exit(2);
+static void lg_opts_fail(const char *msg)
+{
+    fprintf(stderr, "loadgen: %s\n", msg);
+    printf("RESULT error=1\n");
+    exit(2);
 }
 
-static void lg_opts_usage(void) {
-  fputs("usage: loadgen fanout|connect|whisper --port P [options]\n"
-        "       loadgen selftest   (signature vectors, histogram)\n"
-        "  --host A         server address (127.0.0.1)\n"
-        "  --app-id ID --key K --secret S   app credentials (env REVERB_APP_ID/KEY/SECRET)\n"
-        "  --pid PID        server process to sample (CPU from /proc/PID/stat, RSS from status)\n"
-        "  -n N             fanout: subscribers; connect: connections; whisper: pairs (1000)\n"
-        "  --rate R         fanout: events/s; whisper: total whispers/s; 0 = full rate (0)\n"
-        "  --window W       full rate: undelivered events (fanout, default = publishers) /\n"
-        "                   messages in flight per pair (whisper, default 1)\n"
-        "  --warmup S --duration S   seconds (3, 10)\n"
-        "  --hold S         connect: seconds to hold before reading RSS (3)\n"
-        "  --src N          source addresses 127.0.0.1..127.0.0.N (auto: one per 20000)\n"
-        "  --pending N      handshakes in flight (256)\n"
-        "  --publishers N   HTTP keep-alive publisher connections (4)\n"
-        "  --batch-us N     sleep so that epoll waits are >= N us apart while loaded (0)\n"
-        "  --channel NAME   fanout channel (bench)\n"
-        "  --subscribe      connect: also subscribe every connection to --channel\n"
-        "  --label TEXT     copied into the RESULT line\n"
-        "  --timeout S      hard bound on the whole run (60)\n",
-        stderr);
-  exit(2);
+static void lg_opts_usage(void)
+{
+    fputs("usage: loadgen fanout|connect|whisper --port P [options]\n"
+          "       loadgen selftest   (signature vectors, histogram)\n"
+          "  --host A         server address (127.0.0.1)\n"
+          "  --app-id ID --key K --secret S   app credentials (env REVERB_APP_ID/KEY/SECRET)\n"
+          "  --pid PID        server process to sample (CPU from /proc/PID/stat, RSS from status)\n"
+          "  -n N             fanout: subscribers; connect: connections; whisper: pairs (1000)\n"
+          "  --rate R         fanout: events/s; whisper: total whispers/s; 0 = full rate (0)\n"
+          "  --window W       full rate: undelivered events (fanout, default = publishers) /\n"
+          "                   messages in flight per pair (whisper, default 1)\n"
+          "  --warmup S --duration S   seconds (3, 10)\n"
+          "  --hold S         connect: seconds to hold before reading RSS (3)\n"
+          "  --src N          source addresses 127.0.0.1..127.0.0.N (auto: one per 20000)\n"
+          "  --pending N      handshakes in flight (256)\n"
+          "  --publishers N   HTTP keep-alive publisher connections (4)\n"
+          "  --batch-us N     sleep so that epoll waits are >= N us apart while loaded (0)\n"
+          "  --channel NAME   fanout channel (bench)\n"
+          "  --subscribe      connect: also subscribe every connection to --channel\n"
+          "  --label TEXT     copied into the RESULT line\n"
+          "  --timeout S      hard bound on the whole run (60)\n",
+          stderr);
+    exit(2);
 }
 
-void lg_opts_raise_nofile(unsigned need) {
-  struct rlimit rl;
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur >= need)
-    return;
-  rlim_t want = need;
-  if (rl.rlim_max < want) {
-    struct rlimit up = {want, want};
-    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
-      return;
-    want = rl.rlim_max;
-  }
-  rl.rlim_cur = want;
-  setrlimit(RLIMIT_NOFILE, &rl);
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < need)
-    fprintf(stderr, "loadgen: RLIMIT_NOFILE is %lu, %u needed; run as root or raise ulimit -n\n",
-            (unsigned long)rl.rlim_cur, need);
-}
-
-void lg_opts_parse(struct lg_opts *o, int argc, char **argv) {
-  if (argc < 2)
-    lg_opts_usage();
-  if (strcmp(argv[1], "fanout") == 0)
-    o->mode = MODE_FANOUT;
-  else if (strcmp(argv[1], "connect") == 0)
-    o->mode = MODE_CONNECT;
-  else if (strcmp(argv[1], "whisper") == 0)
-    o->mode = MODE_WHISPER;
-  else
-    lg_opts_usage();
-  o->host = "127.0.0.1";
-  o->app_id = getenv("REVERB_APP_ID") ? getenv("REVERB_APP_ID") : "bench";
-  o->key = getenv("REVERB_APP_KEY") ? getenv("REVERB_APP_KEY") : "bench-key";
-  o->secret = getenv("REVERB_APP_SECRET") ? getenv("REVERB_APP_SECRET") : "bench-secret";
-  o->n = 1000;
-  o->warmup = 3;
-  o->duration = 10;
-  o->hold = 3;
-  o->timeout = 60;
-  o->pending = 256;
-  o->publishers = 4;
-  o->channel = "bench";
-  o->label = "-";
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    int takes = 1;
-    if (strcmp(a, "--subscribe") == 0) {
-      o->subscribe_idle = 1;
-      continue;
+void lg_opts_raise_nofile(unsigned need)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur >= need)
+        return;
+    rlim_t want = need;
+    if (rl.rlim_max < want) {
+        struct rlimit up = {want, want};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            return;
+        want = rl.rlim_max;
     }
-    if (!v)
-      lg_opts_usage();
-    if (strcmp(a, "--host") == 0)
-      o->host = v;
-    else if (strcmp(a, "--port") == 0)
-      o->port = atoi(v);
-    else if (strcmp(a, "--app-id") == 0)
-      o->app_id = v;
-    else if (strcmp(a, "--key") == 0)
-      o->key = v;
-    else if (strcmp(a, "--secret") == 0)
-      o->secret = v;
-    else if (strcmp(a, "--pid") == 0)
-      o->pid = atoi(v);
-    else if (strcmp(a, "-n") == 0)
-      o->n = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--rate") == 0)
-      o->rate = atof(v);
-    else if (strcmp(a, "--window") == 0)
-      o->window = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--warmup") == 0)
-      o->warmup = atof(v);
-    else if (strcmp(a, "--duration") == 0)
-      o->duration = atof(v);
-    else if (strcmp(a, "--hold") == 0)
-      o->hold = atof(v);
-    else if (strcmp(a, "--src") == 0)
-      o->src = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--pending") == 0)
-      o->pending = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--publishers") == 0)
-      o->publishers = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--batch-us") == 0)
-      o->batch_us = (unsigned)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--channel") == 0)
-      o->channel = v;
-    else if (strcmp(a, "--label") == 0)
-      o->label = v;
-    else if (strcmp(a, "--timeout") == 0)
-      o->timeout = atof(v);
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < need)
+        fprintf(stderr,
+                "loadgen: RLIMIT_NOFILE is %lu, %u needed; run as root or raise ulimit -n\n",
+                (unsigned long)rl.rlim_cur, need);
+}
+
+void lg_opts_parse(struct lg_opts *o, int argc, char **argv)
+{
+    if (argc < 2)
+        lg_opts_usage();
+    if (strcmp(argv[1], "fanout") == 0)
+        o->mode = MODE_FANOUT;
+    else if (strcmp(argv[1], "connect") == 0)
+        o->mode = MODE_CONNECT;
+    else if (strcmp(argv[1], "whisper") == 0)
+        o->mode = MODE_WHISPER;
     else
-      lg_opts_usage();
-    i += takes;
-  }
-  if (o->port <= 0 || o->port > 65535)
-    lg_opts_usage();
-  if (o->n == 0)
-    lg_opts_fail("-n must be positive");
-  if (o->publishers == 0 || o->publishers > LG_MAX_PUB)
-    lg_opts_fail("--publishers must be 1..16");
-  if (o->pending == 0)
-    o->pending = 1;
-  if (o->timeout > 300)
-    o->timeout = 300; /* every run is bounded */
-  if (strlen(o->channel) > 100 || strlen(o->key) > 100 || strlen(o->app_id) > 100)
-    lg_opts_fail("names longer than 100 characters are not supported");
+        lg_opts_usage();
+    o->host = "127.0.0.1";
+    o->app_id = getenv("REVERB_APP_ID") ? getenv("REVERB_APP_ID") : "bench";
+    o->key = getenv("REVERB_APP_KEY") ? getenv("REVERB_APP_KEY") : "bench-key";
+    o->secret = getenv("REVERB_APP_SECRET") ? getenv("REVERB_APP_SECRET") : "bench-secret";
+    o->n = 1000;
+    o->warmup = 3;
+    o->duration = 10;
+    o->hold = 3;
+    o->timeout = 60;
+    o->pending = 256;
+    o->publishers = 4;
+    o->channel = "bench";
+    o->label = "-";
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1;
+        if (strcmp(a, "--subscribe") == 0) {
+            o->subscribe_idle = 1;
+            continue;
+        }
+        if (!v)
+            lg_opts_usage();
+        if (strcmp(a, "--host") == 0)
+            o->host = v;
+        else if (strcmp(a, "--port") == 0)
+            o->port = atoi(v);
+        else if (strcmp(a, "--app-id") == 0)
+            o->app_id = v;
+        else if (strcmp(a, "--key") == 0)
+            o->key = v;
+        else if (strcmp(a, "--secret") == 0)
+            o->secret = v;
+        else if (strcmp(a, "--pid") == 0)
+            o->pid = atoi(v);
+        else if (strcmp(a, "-n") == 0)
+            o->n = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--rate") == 0)
+            o->rate = atof(v);
+        else if (strcmp(a, "--window") == 0)
+            o->window = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--warmup") == 0)
+            o->warmup = atof(v);
+        else if (strcmp(a, "--duration") == 0)
+            o->duration = atof(v);
+        else if (strcmp(a, "--hold") == 0)
+            o->hold = atof(v);
+        else if (strcmp(a, "--src") == 0)
+            o->src = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--pending") == 0)
+            o->pending = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--publishers") == 0)
+            o->publishers = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--batch-us") == 0)
+            o->batch_us = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--channel") == 0)
+            o->channel = v;
+        else if (strcmp(a, "--label") == 0)
+            o->label = v;
+        else if (strcmp(a, "--timeout") == 0)
+            o->timeout = atof(v);
+        else
+            lg_opts_usage();
+        i += takes;
+    }
+    if (o->port <= 0 || o->port > 65535)
+        lg_opts_usage();
+    if (o->n == 0)
+        lg_opts_fail("-n must be positive");
+    if (o->publishers == 0 || o->publishers > LG_MAX_PUB)
+        lg_opts_fail("--publishers must be 1..16");
+    if (o->pending == 0)
+        o->pending = 1;
+    if (o->timeout > 300)
+        o->timeout = 300; /* every run is bounded */
+    if (strlen(o->channel) > 100 || strlen(o->key) > 100 || strlen(o->app_id) > 100)
+        lg_opts_fail("names longer than 100 characters are not supported");
 }

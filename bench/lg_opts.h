@@ -8,22 +8,22 @@
 enum lg_mode { MODE_FANOUT, MODE_CONNECT, MODE_WHISPER };
 
 struct lg_opts {
-  enum lg_mode mode;
-  const char *host;
-  int port;
-  const char *app_id, *key, *secret;
-  int pid;
-  unsigned n;       /* subscribers, connections, or pairs */
-  double rate;      /* events (fanout) or whispers (whisper) per second; 0 = full rate */
-  unsigned window;  /* fanout: undelivered events; whisper: messages in flight per pair */
-  double warmup, duration, hold, timeout;
-  unsigned src;     /* source addresses 127.0.0.1 .. 127.0.0.src */
-  unsigned pending; /* handshakes in flight */
-  unsigned publishers;
-  unsigned batch_us; /* full rate: let frames accumulate this long between epoll waits */
-  const char *channel;
-  const char *label;
-  int subscribe_idle; /* connect mode: subscribe each connection to --channel */
+    enum lg_mode mode;
+    const char *host;
+    int port;
+    const char *app_id, *key, *secret;
+    int pid;
+    unsigned n;      /* subscribers, connections, or pairs */
+    double rate;     /* events (fanout) or whispers (whisper) per second; 0 = full rate */
+    unsigned window; /* fanout: undelivered events; whisper: messages in flight per pair */
+    double warmup, duration, hold, timeout;
+    unsigned src;     /* source addresses 127.0.0.1 .. 127.0.0.src */
+    unsigned pending; /* handshakes in flight */
+    unsigned publishers;
+    unsigned batch_us; /* full rate: let frames accumulate this long between epoll waits */
+    const char *channel;
+    const char *label;
+    int subscribe_idle; /* connect mode: subscribe each connection to --channel */
 };
 
 /* Parse argv into *o (defaults for everything not given); prints usage and exits on errors. */

@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 enum {
-  LG_WS_TEXT = 0x1,
-  LG_WS_CLOSE = 0x8,
-  LG_WS_PING = 0x9,
-  LG_WS_PONG = 0xA,
+    LG_WS_TEXT = 0x1,
+    LG_WS_CLOSE = 0x8,
+    LG_WS_PING = 0x9,
+    LG_WS_PONG = 0xA,
 };
 
 /* Largest header lg_ws_encode writes (2 + 8 length bytes + 4 mask bytes). */
@@ -21,10 +21,10 @@ enum {
 
 /* One decoded server frame; payload points into the buffer given to lg_ws_decode. */
 typedef struct lg_ws_frame {
-  unsigned opcode;
-  int fin;
-  const uint8_t *payload;
-  size_t len;
+    unsigned opcode;
+    int fin;
+    const uint8_t *payload;
+    size_t len;
 } lg_ws_frame;
 
 /* Write a masked client frame (FIN set) carrying payload[0..len) with the given mask key into
