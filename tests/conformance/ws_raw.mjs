@@ -8,7 +8,8 @@
 //
 // Usage: node ws_raw.mjs [path/to/docsyncd]   (or env DOCSYNCD)
 //        env WS_RAW_ONLY=<regex> runs only matching cases, WS_RAW_SKIP=<regex>
-//        skips matching cases (development only); WS_RAW_VERBOSE=1 prints frames.
+//        skips matching cases (development only); WS_RAW_VERBOSE=1 prints frames;
+//        WS_RAW_WRAPPER="valgrind -q --error-exitcode=99" runs the servers under valgrind.
 //
 // It starts two servers itself (port 0, temporary data dirs, cwd in the temp
 // dir so no stray .env is read): one with REVERB_APP_MAX_MESSAGE_SIZE=70000
@@ -61,7 +62,12 @@ async function startServer(name, extraEnv) {
     DOCSYNC_LOG_LEVEL: 'info',
     ...extraEnv,
   };
-  const proc = spawn(BIN, [], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // WS_RAW_WRAPPER="valgrind --error-exitcode=99 -q" runs the server under a
+  // wrapper (valgrind sees inside Debian's uninstrumented libwebsockets; use
+  // a build without ASan for that).
+  const wrapper = (process.env.WS_RAW_WRAPPER || '').split(/\s+/).filter(Boolean);
+  const argv = [...wrapper, BIN];
+  const proc = spawn(argv[0], argv.slice(1), { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name}: no "listening on" line within 15 s\n${stderr}`)), 15000);
@@ -730,7 +736,7 @@ test('10.3 unmasked continuation after a masked start -> 1002', async (S) => {
 // ---------------------------------------------------------------- runner
 
 function sanitizerReport(s) {
-  const m = /(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|==\d+==ERROR)/.exec(s);
+  const m = /(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|==\d+==ERROR|==\d+== (Invalid (read|write)|Conditional jump|Syscall param|Use of uninitialised))/.exec(s);
   return m ? s.slice(Math.max(0, m.index - 200), m.index + 2000) : null;
 }
 
