@@ -2,7 +2,8 @@
 // (the `pusher` SDK's authorizeChannel/authenticateUser are the same HMACs as pusher-php-server):
 //   POST /broadcasting/auth       socket_id, channel_name (form-urlencoded) -> {auth[,channel_data]}
 //   POST /broadcasting/user-auth  socket_id -> {auth, user_data}
-// The current user comes from `Authorization: Bearer <token>` (Echo's bearerToken option); the
+// The current user comes from `Authorization: Bearer <token>` (Echo's bearerToken option) or the
+// `laravel_session=<token>` cookie (browser tests); the
 // `users` map gives token -> {id, name, ...}. `channels` maps a Laravel channel pattern (prefix
 // stripped, e.g. 'chat.{id}') to a callback (user, params, fullName) -> false | true | user_info,
 // like routes/channels.php. Guest or falsy result -> 403. Optionally serves static files
@@ -49,7 +50,10 @@ export async function startAuthServer({ app, users = {}, channels = {}, static: 
       const body = Buffer.concat(chunks).toString('utf8');
       const url = new URL(req.url, 'http://x');
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization || '');
-      const user = bearer ? users[bearer[1]] : undefined;
+      // the session cookie (browser tests) or a bearer token (Node tests) names the user
+      const session = /(?:^|;\s*)laravel_session=([^;]+)/.exec(req.headers.cookie || '');
+      const token = bearer ? bearer[1] : session ? session[1] : undefined;
+      const user = token ? users[token] : undefined;
       const form = Object.fromEntries(new URLSearchParams(body));
       const send = (status, obj, type = 'application/json') => {
         const b = typeof obj === 'string' || Buffer.isBuffer(obj) ? obj : JSON.stringify(obj);
@@ -91,7 +95,7 @@ export async function startAuthServer({ app, users = {}, channels = {}, static: 
         return send(403, { message: 'This action is unauthorized.' });
       }
       if (req.method === 'POST' && url.pathname === '/broadcasting/user-auth') {
-        const entry = { path: url.pathname, form, user: user?.id, status: 403 };
+        const entry = { path: url.pathname, form, user: user?.id, status: 403, headers: req.headers };
         requests.push(entry);
         if (!user) return send(403, { message: 'Unauthenticated.' });
         entry.status = 200;

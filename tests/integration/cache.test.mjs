@@ -1,14 +1,16 @@
 // pusher-protocol.md §10 checklist 36-38: cache channels (last event replayed to a new subscriber,
 // pusher:cache_miss otherwise; cache lives while the channel is occupied, Reverb default).
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, connect, trigger, sleep } from './harness.mjs';
+import { cleanup } from './harness.mjs';
 
 describe('cache channels', () => {
   let server;
   before(async () => {
     server = await startServer();
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });

@@ -1,8 +1,9 @@
 // pusher-protocol.md §10 checklist 39-44 (+ reliability.md D6, D7): client events (whispers),
 // membership rule, disabled messaging, dropped event names, rate limits.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, connect, sleep } from './harness.mjs';
+import { cleanup } from './harness.mjs';
 
 function assertPusherError(m, code, message) {
   assert.equal(m.event, 'pusher:error', `expected pusher:error, got ${m.raw}`);
@@ -17,6 +18,7 @@ describe('client events (accept_client_events_from=members, default)', () => {
   before(async () => {
     server = await startServer();
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });
@@ -124,6 +126,7 @@ describe('42: client events disabled (REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM=none)
   before(async () => {
     server = await startServer({ env: { REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM: 'none' } });
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });
@@ -151,6 +154,7 @@ describe('44: rate limiting (enabled, max 3 attempts per 60 s window)', () => {
       },
     });
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });

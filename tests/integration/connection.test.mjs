@@ -1,9 +1,10 @@
 // pusher-protocol.md §10 checklist 1-12: connection establishment, routing, origins, quota,
 // WebSocket framing limits. Raw `ws` clients, exact frames and close codes.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startServer, rawClient, connect, api, request, signQuery, within, sleep, SOKETI } from './harness.mjs';
+import { cleanup } from './harness.mjs';
 
 const ESTABLISHED_RE = /^\d+\.\d+$/;
 
@@ -52,6 +53,7 @@ describe('connection (default settings)', () => {
   before(async () => {
     server = await startServer();
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });
@@ -161,6 +163,7 @@ describe('4: REVERB_SERVER_PATH=ws', () => {
   before(async () => {
     server = await startServer({ path: 'ws' });
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });
@@ -207,6 +210,7 @@ describe('7: allowed_origins=laravel.com', () => {
   before(async () => {
     server = await startServer({ env: { REVERB_APP_ALLOWED_ORIGINS: 'laravel.com' } });
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });
@@ -233,6 +237,7 @@ describe('8: allowed_origins=*.example.com', () => {
   before(async () => {
     server = await startServer({ env: { REVERB_APP_ALLOWED_ORIGINS: '*.example.com' } });
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });
@@ -255,6 +260,7 @@ describe('9: max_connections=1', () => {
   before(async () => {
     server = await startServer({ env: { REVERB_APP_MAX_CONNECTIONS: '1' } });
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });

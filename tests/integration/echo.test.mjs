@@ -2,7 +2,7 @@
 // the real pusher-js 8 (Node build) and laravel-echo 2 (broadcasters `reverb` and `pusher`), a
 // Laravel-like auth endpoint (authserver.mjs), events fed through the HTTP API by the `pusher`
 // SDK exactly as Laravel's broadcaster sends them.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer,
@@ -10,6 +10,7 @@ import {
   echoConnected,
   Pusher,
   pusherOptions,
+  track,
   pjsState,
   sdk,
   api,
@@ -20,6 +21,7 @@ import {
   within,
   connect,
 } from './harness.mjs';
+import { cleanup } from './harness.mjs';
 import { startAuthServer } from './authserver.mjs';
 import { USERS, CHANNELS } from './fixtures.mjs';
 
@@ -44,6 +46,7 @@ describe('Echo / pusher-js end to end (Node)', () => {
     auth = await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS });
     api_ = sdk(server);
   });
+  afterEach(cleanup);
   after(async () => {
     for (const e of open) e.disconnect();
     await sleep(100);
@@ -185,7 +188,7 @@ describe('Echo / pusher-js end to end (Node)', () => {
   });
 
   it('72: after 4001 (bad key) pusher-js does not retry in a loop', async () => {
-    const p = new Pusher('wrong-key', pusherOptions(server));
+    const p = track(new Pusher('wrong-key', pusherOptions(server)));
     const states = [];
     p.connection.bind('state_change', (s) => states.push(s.current));
     const errors = recorder();
@@ -238,6 +241,7 @@ describe('seed patterns (real-time-features.md) with Echo', () => {
     auth = await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS });
     api_ = sdk(server);
   });
+  afterEach(cleanup);
   after(async () => {
     for (const e of open) e.disconnect();
     await sleep(100);
@@ -355,6 +359,7 @@ describe('71: server restart -> automatic reconnect, new socket id, re-subscribe
     server = await startServer();
     auth = await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS });
   });
+  afterEach(cleanup);
   after(async () => {
     await auth.close();
     await server.stop();

@@ -238,6 +238,30 @@ export function rawClient(server, opts = {}) {
   return new RawClient(server, opts);
 }
 
+const OPEN_CLIENTS = new Set();
+const OPEN_PUSHERS = new Set(); // pusher-js clients (also those inside Echo)
+
+/**
+ * Terminates every raw client a test left open (use in afterEach so that one failing test
+ * cannot leave channels occupied for the next one), then gives the server a moment.
+ */
+export async function cleanup() {
+  for (const p of OPEN_PUSHERS) {
+    try {
+      p.disconnect();
+    } catch {
+      /* already gone */
+    }
+  }
+  OPEN_PUSHERS.clear();
+  const open = [...OPEN_CLIENTS].filter((c) => !c.isClosed);
+  OPEN_CLIENTS.clear();
+  if (!open.length) return;
+  for (const c of open) c.ws.terminate();
+  await Promise.all(open.map((c) => within(c.closed, 2000, 'terminate').catch(() => {})));
+  await sleep(100);
+}
+
 export class RawClient {
   constructor(server, opts = {}) {
     const url = opts.url || server.wsUrl(opts.key ?? server.app.key, opts.query ?? PJS_QUERY, opts.prefix ?? server.pathPrefix);
@@ -245,6 +269,7 @@ export class RawClient {
     const wsOpts = { headers, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 };
     if (opts.origin !== undefined) wsOpts.origin = opts.origin;
     this.ws = new WebSocket(url, wsOpts);
+    OPEN_CLIENTS.add(this);
     this.frames = [];
     this.pings = [];
     this.pongs = [];
@@ -521,7 +546,15 @@ export function pusherOptions(server, extra = {}) {
 
 /** New pusher-js client; call .disconnect() when done. */
 export function pusherClient(server, extra = {}) {
-  return new Pusher(server.app.key, pusherOptions(server, extra));
+  const p = new Pusher(server.app.key, pusherOptions(server, extra));
+  OPEN_PUSHERS.add(p);
+  return p;
+}
+
+/** Registers a pusher-js client created elsewhere for cleanup(). */
+export function track(p) {
+  OPEN_PUSHERS.add(p);
+  return p;
 }
 
 /** Resolves when a pusher-js connection reaches `state`. */
@@ -570,7 +603,9 @@ export function echo(server, { broadcaster = 'reverb', token, auth, ...extra } =
     o.userAuthentication = { endpoint: auth.url + '/broadcasting/user-auth', headers: {} };
   }
   if (token) o.bearerToken = token;
-  return new Echo(o);
+  const e = new Echo(o);
+  OPEN_PUSHERS.add(e.connector.pusher);
+  return e;
 }
 
 export async function echoConnected(e, ms = 5000) {

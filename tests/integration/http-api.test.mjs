@@ -1,9 +1,10 @@
 // pusher-protocol.md §10 checklist 45-63 (+ reliability.md A8, D1, D3, D4): the signed HTTP API.
 // Requests are signed by our own signer (harness.signQuery), which is checked here against the
 // Pusher worked example; the `pusher` SDK itself is exercised in sdk.test.mjs.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, connect, api, request, signQuery, trigger, sleep, hmac } from './harness.mjs';
+import { cleanup } from './harness.mjs';
 
 const EX_APP = { id: '3', key: '278d425bdf160c739803', secret: '7ad3773142a6692b25b8' };
 const EX_BODY = '{"name":"foo","channels":["project-3"],"data":"{\\"some\\":\\"data\\"}"}';
@@ -17,6 +18,7 @@ describe('45: the Pusher worked example (app 3, clock check off)', () => {
   before(async () => {
     server = await startServer({ app: EX_APP, env: { DOCSYNC_TIMESTAMP_WINDOW: '0' } });
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });
@@ -71,6 +73,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
   before(async () => {
     server = await startServer();
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });

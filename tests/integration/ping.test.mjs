@@ -1,8 +1,9 @@
 // pusher-protocol.md §10 checklist 13-17: pusher:ping/pong and the liveness sweep (ping, then
 // prune with 4201). Short intervals: DOCSYNC_SWEEP_INTERVAL=1, REVERB_APP_PING_INTERVAL=1.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, connect, within, sleep, api } from './harness.mjs';
+import { cleanup } from './harness.mjs';
 
 function assertPusherError(m, code, message) {
   assert.equal(m.event, 'pusher:error', `expected pusher:error, got ${m.raw}`);
@@ -15,6 +16,7 @@ describe('13: pusher:ping is answered with pusher:pong', () => {
   before(async () => {
     server = await startServer();
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });
@@ -42,6 +44,7 @@ describe('liveness sweep (sweep 1 s, ping_interval 1 s)', () => {
   before(async () => {
     server = await startServer({ env: { DOCSYNC_SWEEP_INTERVAL: '1', REVERB_APP_PING_INTERVAL: '1' } });
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });

@@ -1,8 +1,9 @@
 // pusher-protocol.md §10 checklist 30-35 (+ reliability.md A10): presence rosters, member
 // events per user (not per connection), id normalisation, ordering, limits.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, connect, api, sleep, channelAuth } from './harness.mjs';
+import { cleanup } from './harness.mjs';
 
 const CH = 'presence-room';
 
@@ -25,6 +26,7 @@ describe('presence', () => {
   before(async () => {
     server = await startServer();
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });
@@ -157,6 +159,7 @@ describe('A10: presence limits (max members 3, user_info 64 bytes, user_id 8 cha
       env: { DOCSYNC_PRESENCE_MAX_MEMBERS: '3', DOCSYNC_PRESENCE_MAX_USER_INFO: '64', DOCSYNC_PRESENCE_MAX_USER_ID: '8' },
     });
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });

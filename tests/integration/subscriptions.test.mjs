@@ -1,8 +1,9 @@
 // pusher-protocol.md §10 checklist 18-29 (+ reliability.md A6, A7, D5): subscribe/unsubscribe,
 // signatures, message-format errors, channel-name limits. Raw `ws` clients, exact frames.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, connect, api, trigger, channelAuth, hmac } from './harness.mjs';
+import { cleanup } from './harness.mjs';
 
 function assertPusherError(m, code, message) {
   assert.equal(m.event, 'pusher:error', `expected pusher:error, got ${m.raw}`);
@@ -34,6 +35,7 @@ describe('subscriptions', () => {
   before(async () => {
     server = await startServer();
   });
+  afterEach(cleanup);
   after(async () => {
     await server.stop();
   });
