@@ -338,6 +338,19 @@ typedef struct needs {
     uint64_t *per_agent; /* pieces per update agent */
 } needs;
 
+/* Are LVs [lv, lv+k) all inserts (want_ins) or all deletes? An update
+ * that repeats known ids must agree with what they are. */
+static bool kinds_match(const crdt_doc *doc, uint32_t lv, uint32_t k, bool want_ins)
+{
+    for (uint32_t x = lv; x < lv + k;) {
+        const crdt_rec *r = &doc->recs[crdt_rec_find(doc, x)];
+        if ((r->kind == CRDT_REC_INS) != want_ins)
+            return false;
+        x = r->lv + r->len;
+    }
+    return true;
+}
+
 static int check(const crdt_doc *doc, const upd *u, crdt_id *missing, needs *nd)
 {
     for (uint32_t i = 0; i < u->nops; i++) {
@@ -347,6 +360,9 @@ static int check(const crdt_doc *doc, const upd *u, crdt_id *missing, needs *nd)
         while (s < end) {
             bool known;
             uint32_t k = piece(doc, dag, s, end, &known);
+            bool ins = op->kind == KIND_INS || op->kind == KIND_INS_DEL;
+            if (known && !kinds_match(doc, crdt_agent_lv(doc, dag, s), k, ins))
+                return CRDT_EBADUPDATE;
             if (!known) {
                 uint32_t d = s - op->seq;
                 uint64_t chunks = 0;

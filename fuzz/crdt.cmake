@@ -1,0 +1,2 @@
+# libcrdt fuzz targets (see fuzz/CMakeLists.txt).
+docsync_fuzz_target(crdt_apply LIBS crdt)
