@@ -347,6 +347,34 @@ static int scan_document(const char *buf, size_t len, int max_depth, struct scan
     return 0;
 }
 
+int message_json_check(const char *buf, size_t len, int max_depth)
+{
+    struct scan s;
+    if (!buf || len == 0)
+        return MESSAGE_EINVALID;
+    if (max_depth <= 0)
+        max_depth = DEFAULT_MAX_DEPTH;
+    if (max_depth > HARD_MAX_DEPTH)
+        max_depth = HARD_MAX_DEPTH;
+    return scan_document(buf, len, max_depth, &s);
+}
+
+int message_utf8_check(const char *buf, size_t len)
+{
+    struct scan s = {(const unsigned char *)buf, len, 0, 0, 0, 0, 0, 0};
+    while (s.pos < len) {
+        unsigned char c = s.p[s.pos];
+        if (c == 0)
+            return MESSAGE_ENUL;
+        if (c < 0x80) {
+            s.pos++;
+        } else if (scan_utf8(&s) < 0) {
+            return MESSAGE_EUTF8;
+        }
+    }
+    return MESSAGE_OK;
+}
+
 /* ---- duplicate keys ---- */
 
 static int cmp_str_ptr(const void *a, const void *b)

@@ -498,6 +498,28 @@ static void test_builders(void)
     message_frame_free(&f);
 }
 
+static void test_checks(void)
+{
+    CHECK_EQ(message_json_check("{\"a\":[1,2,{\"b\":null}]}", 22, 0), MESSAGE_OK);
+    CHECK_EQ(message_json_check("\"str\"", 5, 0), MESSAGE_OK);
+    CHECK_EQ(message_json_check("12.5e3", 6, 0), MESSAGE_OK);
+    CHECK_EQ(message_json_check(" true ", 6, 0), MESSAGE_OK);
+    CHECK_EQ(message_json_check("", 0, 0), MESSAGE_EINVALID);
+    CHECK_EQ(message_json_check("{", 1, 0), MESSAGE_EINVALID);
+    CHECK_EQ(message_json_check("[1] [2]", 7, 0), MESSAGE_EINVALID);
+    CHECK_EQ(message_json_check("\"\xff\"", 3, 0), MESSAGE_EUTF8);
+    CHECK_EQ(message_json_check("\"\\ud800\"", 8, 0), MESSAGE_EUTF8);
+    CHECK_EQ(message_json_check("\"a\\u0000\"", 9, 0), MESSAGE_ENUL);
+    CHECK_EQ(message_json_check("[[[]]]", 6, 2), MESSAGE_EDEPTH);
+    CHECK_EQ(message_json_check("[[[]]]", 6, 3), MESSAGE_OK);
+    CHECK_EQ(message_utf8_check("abc \xc3\xa9 \xf0\x9f\x98\x80", 11), MESSAGE_OK);
+    CHECK_EQ(message_utf8_check("", 0), MESSAGE_OK);
+    CHECK_EQ(message_utf8_check("a\0b", 3), MESSAGE_ENUL);
+    CHECK_EQ(message_utf8_check("\xc0\xaf", 2), MESSAGE_EUTF8);
+    CHECK_EQ(message_utf8_check("\xed\xa0\x80", 3), MESSAGE_EUTF8);
+    CHECK_EQ(message_utf8_check("\xe2\x82", 2), MESSAGE_EUTF8);
+}
+
 static void test_codes(void)
 {
     CHECK_EQ(message_code_band(1006), MESSAGE_BAND_RECONNECT_1S);
@@ -521,6 +543,7 @@ int main(void)
     test_hostile();
     test_members();
     test_builders();
+    test_checks();
     test_codes();
     return TEST_RESULT();
 }
