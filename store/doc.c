@@ -15,6 +15,22 @@ int doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len, struct sto
     return record_doc_decode(v.mv_data, v.mv_size, out);
 }
 
+int doc_load_owned(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+                   struct store_doc_info *out, uint8_t **owned)
+{
+    *owned = NULL;
+    int err = doc_load(s, txn, doc, doc_len, out);
+    if (err || out->meta_len == 0)
+        return err;
+    /* LMDB values are valid only until the next update in the txn. */
+    *owned = malloc(out->meta_len);
+    if (!*owned)
+        return STORE_ENOMEM;
+    memcpy(*owned, out->meta, out->meta_len);
+    out->meta = *owned;
+    return 0;
+}
+
 int doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
              const struct store_doc_info *d, int *mdb_rc)
 {

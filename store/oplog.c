@@ -3,6 +3,7 @@
 #include "record.h"
 #include "store_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Whether key k is (str8 doc, u64be v) for this doc; sets *version. */
@@ -75,16 +76,30 @@ static int put_fail(int rc, int *mdb_rc)
     return STORE_EIO;
 }
 
+static int append_op(store *s, MDB_txn *txn, const struct store_item *it, struct store_doc_info *d,
+                     int *mdb_rc);
+
 int oplog_apply_append(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 {
     struct store_doc_info d;
-    int err = doc_load(s, txn, it->doc, it->doc_len, &d);
+    uint8_t *meta = NULL;
+    int err = doc_load_owned(s, txn, it->doc, it->doc_len, &d, &meta);
     if (err == STORE_ENOTFOUND) {
         memset(&d, 0, sizeof d);
         d.created_ms = it->ts_ms;
-    } else if (err) {
-        return err;
+        err = 0;
     }
+    if (!err)
+        err = append_op(s, txn, it, &d, mdb_rc);
+    free(meta);
+    return err;
+}
+
+/* The append proper; d->meta is owned by the caller (see doc_load_owned). */
+static int append_op(store *s, MDB_txn *txn, const struct store_item *it, struct store_doc_info *dp,
+                     int *mdb_rc)
+{
+    struct store_doc_info d = *dp;
     if (d.head == UINT64_MAX || it->version != d.head + 1)
         return STORE_ECONFLICT;
 
@@ -130,12 +145,27 @@ int oplog_apply_append(store *s, MDB_txn *txn, const struct store_item *it, int 
     return doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
 }
 
+static int put_snapshot(store *s, MDB_txn *txn, const struct store_item *it,
+                        struct store_doc_info *d, int *mdb_rc);
+
 int oplog_apply_snapshot(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 {
     struct store_doc_info d;
-    int err = doc_load(s, txn, it->doc, it->doc_len, &d);
-    if (err)
-        return err == STORE_ENOTFOUND ? STORE_ECONFLICT : err;
+    uint8_t *meta = NULL;
+    int err = doc_load_owned(s, txn, it->doc, it->doc_len, &d, &meta);
+    if (err == STORE_ENOTFOUND)
+        err = STORE_ECONFLICT;
+    if (!err)
+        err = put_snapshot(s, txn, it, &d, mdb_rc);
+    free(meta);
+    return err;
+}
+
+static int put_snapshot(store *s, MDB_txn *txn, const struct store_item *it,
+                        struct store_doc_info *dp, int *mdb_rc)
+{
+    struct store_doc_info d = *dp;
+    int err;
     if (it->version == 0 || it->version > d.head || it->version < d.trunc_version)
         return STORE_ECONFLICT;
     uint8_t kb[RECORD_KEY_MAX];

@@ -66,6 +66,10 @@ struct store_item {
  * failure belongs to the environment (map full, I/O) rather than the item.
  * Files: doc.c, oplog.c, acl.c, activity.c, store.c. */
 int doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len, struct store_doc_info *out);
+/* doc_load, with the metadata copied to *owned (free it; NULL when empty)
+ * so that it survives later updates in the same transaction. */
+int doc_load_owned(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+                   struct store_doc_info *out, uint8_t **owned);
 int doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
              const struct store_doc_info *d, int *mdb_rc);
 int doc_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
