@@ -405,7 +405,9 @@ int store_batch_op_append(store_batch *b, const char *doc, uint64_t version, con
                           size_t len);
 
 /* Creates doc or replaces its metadata bytes (head untouched). created_ms is
- * set on creation; updated_ms = ts_ms. */
+ * set on creation; updated_ms = ts_ms. The metadata lives in the document
+ * record, which every op append rewrites: keep it small (a title, an
+ * owner), not content. */
 int store_batch_doc_put(store_batch *b, const char *doc, const void *meta, size_t len,
                         uint64_t ts_ms);
 
