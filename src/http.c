@@ -29,6 +29,7 @@ struct http_req {
     const struct server_route *route;
     /* response */
     int responded;
+    int in_callback; /* inside an lws HTTP callback: respond writes at once */
     int body_complete;
     int close_after;
     int status;
@@ -182,7 +183,10 @@ int http_req_respond(struct http_req *req, int status, const char *content_type,
             rc = SERVER_ENOMEM;
         }
     }
-    lws_callback_on_writable(req->wsi);
+    /* Inside the request's own lws callback the caller writes right after
+     * (http_flush); otherwise wait for HTTP_WRITEABLE. */
+    if (!req->in_callback)
+        lws_callback_on_writable(req->wsi);
     return rc;
 }
 
@@ -368,7 +372,7 @@ static int http_collect_query(struct http_req *req)
     return sign_query_parse(q, used, &req->args) == SIGN_OK ? 0 : -1;
 }
 
-int http_begin(struct http_req *req)
+static void http_begin2(struct http_req *req)
 {
     struct server *srv = req->srv;
     struct lws *wsi = req->wsi;
@@ -378,7 +382,7 @@ int http_begin(struct http_req *req)
     if (meth < 0 || meth >= (int)(sizeof(http_methods) / sizeof(http_methods[0])) || !uri) {
         req->close_after = 1;
         http_respond_text(req, 400, "Bad request.");
-        return 0;
+        return;
     }
     snprintf(req->method, sizeof(req->method), "%s", http_methods[meth]);
     for (int t = 0; t < WSI_TOKEN_COUNT; t++)
@@ -392,7 +396,7 @@ int http_begin(struct http_req *req)
         if (*e || req->content_length < 0) {
             req->close_after = 1;
             http_respond_text(req, 400, "Bad request.");
-            return 0;
+            return;
         }
     }
     size_t max = srv->cfg->max_request_size;
@@ -400,23 +404,23 @@ int http_begin(struct http_req *req)
         (req->content_length > 0 && (size_t)req->content_length > max - req->header_bytes)) {
         req->close_after = 1;
         http_respond_text(req, 413, "Payload too large.");
-        return 0;
+        return;
     }
 
     size_t plen = strlen(srv->cfg->path);
     if ((size_t)ulen < plen || strncmp(uri, srv->cfg->path, plen) != 0 ||
         (uri[plen] != '/')) {
         http_respond_text(req, 404, "Not found.");
-        return 0;
+        return;
     }
     req->path = strndup(uri + plen, (size_t)ulen - plen);
     if (!req->path) {
         http_respond_text(req, 500, "Internal server error.");
-        return 0;
+        return;
     }
     if (http_collect_query(req)) {
         http_respond_text(req, 400, "Bad request.");
-        return 0;
+        return;
     }
 
     /* Route: the first route whose pattern and method match; collect the
@@ -444,15 +448,14 @@ int http_begin(struct http_req *req)
                              "allow", allow);
         else
             http_respond_text(req, 404, "Not found.");
-        return 0;
+        return;
     }
     if (req->content_length > 0)
-        return 0; /* wait for the body */
+        return; /* wait for the body */
     http_dispatch(req);
-    return 0;
 }
 
-int http_body(struct http_req *req, const void *in, size_t len)
+static int http_body2(struct http_req *req, const void *in, size_t len)
 {
     if (req->responded)
         return 0;
@@ -478,12 +481,53 @@ int http_body(struct http_req *req, const void *in, size_t len)
     return 0;
 }
 
-int http_body_done(struct http_req *req)
+static void http_body_done2(struct http_req *req)
 {
     req->body_complete = 1;
     if (req->responded)
-        return 0;
+        return;
     if (req->route)
         http_dispatch(req);
-    return 0;
+}
+
+/* After an lws HTTP callback: a response given during it is written now
+ * (saving a loop iteration per request); returns what the callback should
+ * return (-1 closes). */
+static int http_flush(struct http_req **preq)
+{
+    struct http_req *req = *preq;
+    req->in_callback = 0;
+    if (!req->responded)
+        return 0;
+    return http_writeable(preq) < 0 ? -1 : 0;
+}
+
+int http_begin(struct http_req **preq)
+{
+    (*preq)->in_callback = 1;
+    http_begin2(*preq);
+    return http_flush(preq);
+}
+
+int http_body(struct http_req **preq, const void *in, size_t len)
+{
+    struct http_req *req = *preq;
+    if (req->responded)
+        return 0; /* an early answer is already out or queued: drop the body */
+    req->in_callback = 1;
+    if (http_body2(req, in, len) < 0)
+        return -1;
+    return http_flush(preq);
+}
+
+int http_body_done(struct http_req **preq)
+{
+    struct http_req *req = *preq;
+    if (req->responded) {
+        req->body_complete = 1;
+        return 0;
+    }
+    req->in_callback = 1;
+    http_body_done2(req);
+    return http_flush(preq);
 }

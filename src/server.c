@@ -463,13 +463,13 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         pss->r = http_req_new(srv, wsi);
         if (!pss->r)
             return -1;
-        return http_begin(pss->r);
+        return http_begin(&pss->r);
 
     case LWS_CALLBACK_HTTP_BODY:
-        return pss->r ? http_body(pss->r, in, len) : -1;
+        return pss->r ? http_body(&pss->r, in, len) : -1;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return pss->r ? http_body_done(pss->r) : -1;
+        return pss->r ? http_body_done(&pss->r) : -1;
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!pss->r)

@@ -176,9 +176,11 @@ int server_publish(struct server *srv, struct channel *ch, struct frame *f,
 
 /* ---- http.c ---- */
 struct http_req *http_req_new(struct server *srv, struct lws *wsi);
-int http_begin(struct http_req *req);                           /* LWS_CALLBACK_HTTP */
-int http_body(struct http_req *req, const void *in, size_t len); /* LWS_CALLBACK_HTTP_BODY */
-int http_body_done(struct http_req *req);                        /* ..._BODY_COMPLETION */
+/* The lws HTTP callbacks; each clears *preq when the request was answered
+ * and freed, and returns what the callback returns (-1 closes). */
+int http_begin(struct http_req **preq);                           /* LWS_CALLBACK_HTTP */
+int http_body(struct http_req **preq, const void *in, size_t len); /* LWS_CALLBACK_HTTP_BODY */
+int http_body_done(struct http_req **preq);                        /* ..._BODY_COMPLETION */
 int http_writeable(struct http_req **preq); /* HTTP_WRITEABLE; clears *preq when done */
 void http_req_detach(struct http_req *req);                      /* the wsi is going away */
 int http_route_match(const char *pattern, const char *path, char **caps, unsigned maxcaps,
