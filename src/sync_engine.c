@@ -824,7 +824,17 @@ static void handle_catchup(sync_engine *e, const struct sync_request *req,
         add_u64(o, "nextVersion", c.count ? c.last + 1 : base + 1);
         if (!out.replay) {
             cJSON *snap = cJSON_CreateObject();
-            char *st = b64(out.snapshot.data, out.snapshot.len);
+            /* "The empty document" comes as 0 bytes: send the state of an
+             * empty replica instead, so clients can always apply it. */
+            uint8_t *empty = NULL;
+            size_t elen = 0;
+            crdt_doc *blank = NULL;
+            if (out.snapshot.len == 0 &&
+                crdt_doc_new(NULL, DOCUMENT_AGENT, strlen(DOCUMENT_AGENT), &blank) == CRDT_OK)
+                crdt_doc_encode_state(blank, &empty, &elen);
+            crdt_doc_free(blank);
+            char *st = empty ? b64(empty, elen) : b64(out.snapshot.data, out.snapshot.len);
+            crdt_free_bytes(NULL, empty);
             if (snap && st) {
                 add_u64(snap, "version", out.snapshot.version);
                 cJSON_AddStringToObject(snap, "state", st);

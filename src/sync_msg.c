@@ -115,9 +115,6 @@ int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, si
     const char *msg = NULL;
     if (!cJSON_IsObject(data))
         FAIL(SYNC_MSG_EINVAL, "data must be a JSON object");
-    if (copy_string(field(data, "documentId"), out->doc, sizeof out->doc) != 0 ||
-        !sync_doc_id_valid(out->doc))
-        FAIL(SYNC_MSG_EINVAL, "documentId must be 1-128 characters of A-Z a-z 0-9 _ - = @ , . ;");
     const cJSON *rid = field(data, "requestId");
     if (rid) {
         if (cJSON_IsNumber(rid)) {
@@ -130,6 +127,9 @@ int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, si
             FAIL(SYNC_MSG_EINVAL, "requestId must be 1-64 characters of A-Z a-z 0-9 _ - . : @");
         }
     }
+    if (copy_string(field(data, "documentId"), out->doc, sizeof out->doc) != 0 ||
+        !sync_doc_id_valid(out->doc))
+        FAIL(SYNC_MSG_EINVAL, "documentId must be 1-128 characters of A-Z a-z 0-9 _ - = @ , . ;");
     const cJSON *client = field(data, "clientId");
     if (client || op == SYNC_OP_SUBMIT) {
         if (op == SYNC_OP_CATCHUP || op == SYNC_OP_HISTORY) {
@@ -206,9 +206,17 @@ int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, si
     if (why)
         *why = NULL;
     return 0;
-fail:
+fail:;
+    /* Keep what identifies the request, so the refusal can be correlated. */
+    char doc[SYNC_DOC_ID_MAX + 1], reqid[SYNC_REQUEST_ID_MAX + 1];
+    memcpy(doc, out->doc, sizeof doc);
+    memcpy(reqid, out->request_id, sizeof reqid);
     sync_request_clear(out);
     out->op = op;
+    if (sync_doc_id_valid(doc))
+        memcpy(out->doc, doc, sizeof doc);
+    if (sync_client_id_valid(reqid))
+        memcpy(out->request_id, reqid, sizeof reqid);
     if (why)
         *why = msg;
     return rc;

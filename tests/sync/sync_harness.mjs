@@ -1,0 +1,316 @@
+// Harness of the document sync suite: starts the real docsyncd on 127.0.0.1 (port 0, temporary
+// data dir), signs HTTP API requests and channel subscriptions with the app secret (as a Laravel
+// app would), and wraps a pusher-js client plus a CRDT replica (the wasm build of crdt/) as an
+// "editor" speaking the docsync: events (clients/PROTOCOL-sync.md).
+//
+// Environment (set by tests/sync/CMakeLists.txt): DOCSYNCD, DOCSYNC_ADMIN, CRDT_WASM.
+import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import Pusher from 'pusher-js';
+import { loadCrdt } from '../../clients/crdt/crdt.mjs';
+
+export const APP = Object.freeze({ id: '1001', key: 'sync-key', secret: 'sync-secret' });
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+
+let crdtModule = null;
+export async function crdt() {
+  if (!crdtModule) crdtModule = await loadCrdt(fs.readFileSync(process.env.CRDT_WASM));
+  return crdtModule;
+}
+
+export function within(promise, ms, what) {
+  let t;
+  return Promise.race([
+    promise.finally(() => clearTimeout(t)),
+    new Promise((_, rej) => {
+      t = setTimeout(() => rej(new Error(`timeout after ${ms} ms: ${what}`)), ms);
+    }),
+  ]);
+}
+
+export async function until(cond, ms, what) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timeout after ${ms} ms: ${what}`);
+    await sleep(20);
+  }
+}
+
+/** A seeded PRNG (mulberry32); tests print their seed. */
+export function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class Server {
+  constructor(opts = {}) {
+    this.opts = opts;
+    this.app = APP;
+    this.dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'docsync-sync-'));
+    this.port = 0;
+    this.stderr = '';
+    this.proc = null;
+  }
+
+  env() {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env)) if (!/^(REVERB_|DOCSYNC_)/.test(k)) env[k] = v;
+    return Object.assign(env, {
+      REVERB_APP_ID: this.app.id,
+      REVERB_APP_KEY: this.app.key,
+      REVERB_APP_SECRET: this.app.secret,
+      DOCSYNC_DATA_DIR: this.dataDir,
+      DOCSYNC_LOG_LEVEL: 'info',
+      ...(this.opts.env || {}),
+    });
+  }
+
+  async start() {
+    const cmd = this.opts.wrap ? this.opts.wrap[0] : process.env.DOCSYNCD;
+    const args = [...(this.opts.wrap ? [...this.opts.wrap.slice(1), process.env.DOCSYNCD] : []),
+      '--host', '127.0.0.1', '--port', String(this.port)];
+    const proc = spawn(cmd, args, { env: this.env(), cwd: this.dataDir, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+    let buf = '';
+    const listening = new Promise((resolve, reject) => {
+      proc.stderr.setEncoding('utf8');
+      proc.stderr.on('data', (c) => {
+        this.stderr += c;
+        buf += c;
+        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(buf);
+        if (m) resolve(Number(m[1]));
+        if (buf.length > 65536) buf = buf.slice(-4096);
+      });
+      proc.once('exit', (code, signal) => reject(new Error(`docsyncd exited (${code}, ${signal}):\n${this.stderr}`)));
+    });
+    this.port = await within(listening, 20000, 'docsyncd listening');
+    return this;
+  }
+
+  async kill(signal = 'SIGKILL') {
+    if (!this.proc) return null;
+    this.proc.kill(signal);
+    const r = await within(this.exited, 15000, 'server exit');
+    this.proc = null;
+    return r;
+  }
+
+  /** Starts again on the same data dir (and port when it is free). */
+  async restart() {
+    for (let i = 0; ; i++) {
+      try {
+        return await this.start();
+      } catch (e) {
+        if (i >= 20) throw e;
+        await sleep(100);
+      }
+    }
+  }
+
+  async stop({ keepData = false } = {}) {
+    if (this.proc) {
+      const proc = this.proc;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
+      await this.exited;
+      clearTimeout(t);
+      this.proc = null;
+    }
+    if (!keepData) fs.rmSync(this.dataDir, { recursive: true, force: true });
+    if (SANITIZER_RE.test(this.stderr)) throw new Error('sanitizer report:\n' + this.stderr.slice(-8000));
+  }
+
+  /** Runs docsync-admin on this data dir; returns stdout. */
+  admin(...args) {
+    return execFileSync(process.env.DOCSYNC_ADMIN, args, { env: this.env(), cwd: this.dataDir, encoding: 'utf8' });
+  }
+}
+
+export function hmac(secret, s) {
+  return crypto.createHmac('sha256', secret).update(s).digest('hex');
+}
+
+export function request(server, method, p, { body, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const h = { ...headers };
+    if (body !== undefined) {
+      h['content-type'] ??= 'application/json';
+      h['content-length'] = Buffer.byteLength(body);
+    }
+    const req = http.request({ host: '127.0.0.1', port: server.port, method, path: p, headers: h, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, text, json });
+      });
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/** Signed HTTP API call: apiPath relative to /apps/<id>. */
+export function api(server, method, apiPath, { query = {}, body } = {}) {
+  const signPath = `/apps/${server.app.id}${apiPath}`;
+  const raw = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const params = { ...query, auth_key: server.app.key, auth_timestamp: String(Math.floor(Date.now() / 1000)), auth_version: '1.0' };
+  if (raw) params.body_md5 = crypto.createHash('md5').update(raw).digest('hex');
+  const keys = Object.keys(params).sort();
+  const sig = hmac(server.app.secret, `${method}\n${signPath}\n${keys.map((k) => `${k}=${params[k]}`).join('&')}`);
+  const qs = keys.map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(params[k])}`).join('&') + `&auth_signature=${sig}`;
+  return request(server, method, `${signPath}?${qs}`, { body: raw });
+}
+
+export const b64 = (u8) => Buffer.from(u8).toString('base64');
+export const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
+
+/**
+ * A pusher-js client editing one document with its own CRDT replica. Subscribes to
+ * presence-document.{doc} (as `user`, signed locally like a Laravel app would) and
+ * private-document.{doc}. Records the versions it learns (acks and DocumentUpdated) in order.
+ */
+const liveEditors = new Set();
+
+/** Disconnects every editor still open (call in a test's finally, so node can exit). */
+export function closeAll() {
+  for (const e of liveEditors) e.disconnect();
+}
+
+export class Editor {
+  constructor(server, mod, { doc, user, clientId, presence = true, auth } = {}) {
+    liveEditors.add(this);
+    this.server = server;
+    this.doc = doc;
+    this.user = user;
+    this.clientId = clientId || `c-${user}-${crypto.randomBytes(3).toString('hex')}`;
+    this.replica = mod.createDoc(this.clientId);
+    this.presence = presence;
+    this.auth = auth; // optional channelAuthorization override
+    this.seq = 0;
+    this.versions = []; // every version learnt, in arrival order
+    this.version = 0; // highest version applied
+    this.epoch = null;
+    this.pending = new Map(); // requestId -> {resolve}
+    this.nextReq = 1;
+    this.updates = 0;
+    this.errors = [];
+  }
+
+  async connect() {
+    const app = this.server.app;
+    const channelAuthorization = this.auth || {
+      customHandler: ({ socketId, channelName }, cb) => {
+        if (channelName.startsWith('presence-')) {
+          const cd = JSON.stringify({ user_id: this.user, user_info: { name: `User ${this.user}` } });
+          cb(null, { auth: `${app.key}:${hmac(app.secret, `${socketId}:${channelName}:${cd}`)}`, channel_data: cd });
+        } else {
+          cb(null, { auth: `${app.key}:${hmac(app.secret, `${socketId}:${channelName}`)}` });
+        }
+      },
+    };
+    this.pusher = new Pusher(app.key, {
+      cluster: '', wsHost: '127.0.0.1', wsPort: this.server.port, forceTLS: false,
+      enabledTransports: ['ws'], disableStats: true, channelAuthorization,
+    });
+    for (const ev of ['docsync:ack', 'docsync:error', 'docsync:catchup', 'docsync:history']) {
+      this.pusher.bind(ev, (data) => this.onReply(ev, data));
+    }
+    const channels = [`private-document.${this.doc}`];
+    if (this.presence) channels.push(`presence-document.${this.doc}`);
+    await within(Promise.all(channels.map((name) => new Promise((resolve, reject) => {
+      const ch = this.pusher.subscribe(name);
+      ch.bind('pusher:subscription_succeeded', resolve);
+      ch.bind('pusher:subscription_error', (e) => reject(new Error(`subscription error on ${name}: ${JSON.stringify(e)}`)));
+    }))), 10000, `subscriptions of ${this.clientId}`);
+    this.pusher.channel(`private-document.${this.doc}`).bind('App\\Events\\DocumentUpdated', (e) => this.onUpdated(e));
+    return this;
+  }
+
+  onReply(ev, data) {
+    const p = this.pending.get(String(data.requestId));
+    if (ev === 'docsync:ack') this.learn(data.version);
+    if (ev === 'docsync:error') this.errors.push(data);
+    if (p) {
+      this.pending.delete(String(data.requestId));
+      p.resolve({ event: ev, ...data });
+    }
+  }
+
+  learn(v) {
+    this.versions.push(v);
+    if (v > this.version) this.version = v;
+  }
+
+  onUpdated(e) {
+    this.replica.apply(unb64(e.update));
+    this.updates++;
+    this.learn(e.version);
+    this.lastEvent = e;
+  }
+
+  request(event, data, ms = 30000) {
+    const requestId = String(this.nextReq++);
+    const p = new Promise((resolve) => this.pending.set(requestId, { resolve }));
+    this.pusher.send_event(event, { documentId: this.doc, requestId, ...data });
+    return within(p, ms, `${event} reply (${this.clientId} #${requestId})`);
+  }
+
+  /** Applies fn(replica) locally and submits the new operations; resolves with the reply. */
+  edit(fn) {
+    const mark = this.replica.mark();
+    fn(this.replica);
+    const update = this.replica.encodeSinceMark(mark);
+    return this.request('docsync:submit', { clientId: this.clientId, seq: ++this.seq, update: b64(update) });
+  }
+
+  /** Catches up from (epoch, version), following `more` pages; applies everything. */
+  async catchUp(mod) {
+    let version = this.version;
+    let epoch = this.epoch;
+    let replay = true;
+    let pages = 0;
+    for (;;) {
+      const r = await this.request('docsync:catchup', { version, ...(epoch ? { epoch } : {}) });
+      if (r.event !== 'docsync:catchup') throw new Error('catch-up refused: ' + JSON.stringify(r));
+      pages++;
+      if (!r.replay) {
+        replay = false;
+        this.replica.free();
+        this.replica = mod.createDoc(this.clientId);
+        this.replica.apply(unb64(r.snapshot.state));
+      }
+      for (const u of r.updates) this.replica.apply(unb64(u.update));
+      // Later local edits continue after this client's operations already in the state.
+      if (!r.replay) this.replica.setAgent(this.clientId);
+      epoch = r.epoch;
+      version = r.nextVersion - 1;
+      if (!r.more) {
+        this.epoch = r.epoch;
+        this.version = Math.max(r.head, version);
+        return { replay, pages, head: r.head };
+      }
+    }
+  }
+
+  disconnect() {
+    liveEditors.delete(this);
+    if (this.pusher) this.pusher.disconnect();
+  }
+}
