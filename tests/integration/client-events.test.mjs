@@ -2,7 +2,7 @@
 // membership rule, disabled messaging, dropped event names, rate limits.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, sleep } from './harness.mjs';
+import { startServer, connect, sleep, within } from './harness.mjs';
 import { cleanup } from './harness.mjs';
 
 function assertPusherError(m, code, message) {
@@ -88,7 +88,30 @@ describe('client events (accept_client_events_from=members, default)', () => {
     await b.close();
   });
 
-  it('D6: a client event without a channel yields 4200; on a channel-less/unknown channel nothing is relayed', async () => {
+  it('D6: a whisper on a public channel is rejected (stricter than Reverb) and not delivered', async () => {
+    const [a, b] = [await connect(server), await connect(server)];
+    for (const x of [a, b]) await x.join('public-d6');
+    a.whisper('public-d6', 'client-typing', { a: 1 });
+    assertPusherError(await a.next(), 4301);
+    await b.quiet(300, 'not delivered');
+    await a.close();
+    await b.close();
+  });
+
+  it('D6: a whisper on a private-encrypted channel is rejected and not delivered', {
+    todo: 'server: client events are relayed on private-encrypted- channels (requests-for-server.md I2)',
+  }, async () => {
+    const [a, b] = [await connect(server), await connect(server)];
+    for (const x of [a, b]) await x.join('private-encrypted-d6');
+    a.whisper('private-encrypted-d6', 'client-typing', { nonce: 'x', ciphertext: 'y' });
+    const m = await a.next();
+    assert.equal(m.event, 'pusher:error', m.raw);
+    await b.quiet(300, 'not delivered');
+    await a.close();
+    await b.close();
+  });
+
+  it('D6: a client event without a channel yields 4200', async () => {
     const a = await connect(server);
     a.send({ event: 'client-typing', data: { a: 1 } });
     assertPusherError(await a.next(), 4200, 'Invalid message format');
@@ -176,5 +199,55 @@ describe('44: rate limiting (enabled, max 3 attempts per 60 s window)', () => {
     assert.equal(a.isClosed, false, 'not terminated (REVERB_APP_RATE_LIMIT_TERMINATE=false)');
     await a.close();
     await b.close();
+  });
+});
+
+describe('REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM=all (Reverb looser mode)', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ env: { REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM: 'all' } });
+  });
+  afterEach(cleanup);
+  after(async () => {
+    await server.stop();
+  });
+
+  it('a non-member whisper is relayed to the subscribers, not to the sender', async () => {
+    const [a, b] = [await connect(server), await connect(server)];
+    await b.join('private-all');
+    a.whisper('private-all', 'client-x', { v: 1 });
+    assert.deepEqual(await b.next(), { event: 'client-x', channel: 'private-all', data: { v: 1 } });
+    await a.quiet(300);
+    await a.close();
+    await b.close();
+  });
+});
+
+describe('REVERB_APP_RATE_LIMIT_TERMINATE=true', () => {
+  let server;
+  before(async () => {
+    server = await startServer({
+      env: {
+        REVERB_APP_RATE_LIMITING_ENABLED: 'true',
+        REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS: '2',
+        REVERB_APP_RATE_LIMIT_TERMINATE: 'true',
+      },
+    });
+  });
+  afterEach(cleanup);
+  after(async () => {
+    await server.stop();
+  });
+
+  it('the message over the limit closes the connection', async () => {
+    const a = await connect(server);
+    a.send({ event: 'pusher:ping', data: {} });
+    a.send({ event: 'pusher:ping', data: {} });
+    a.send({ event: 'pusher:ping', data: {} });
+    assert.deepEqual(await a.next(), { event: 'pusher:pong' });
+    assert.deepEqual(await a.next(), { event: 'pusher:pong' });
+    await within(a.closed, 3000, 'terminated over the limit');
+    const rest = a.frames.slice(a.cursor).map((f) => f.msg);
+    assert.ok(rest.every((m) => m.event === 'pusher:error'), JSON.stringify(rest));
   });
 });

@@ -221,7 +221,13 @@ describe('7: allowed_origins=laravel.com', () => {
     await c.close();
   });
 
-  for (const origin of ['http://evil.test', undefined, 'https://laravel.com.evil.test', 'https://app.laravel.com']) {
+  it('D8: the scheme and port are ignored (http://laravel.com connects)', async () => {
+    const c = rawClient(server, { origin: 'http://laravel.com' });
+    assertEstablished(await c.next());
+    await c.close();
+  });
+
+  for (const origin of ['http://evil.test', undefined, 'null', 'https://laravel.com.evil.test', 'https://app.laravel.com', 'https://evil.test/laravel.com']) {
     it(`Origin ${origin ?? '(none)'} gets 4009 "Origin not allowed" and no connection_established`, async () => {
       const c = rawClient(server, { origin });
       assertPusherError(await c.next(), 4009, 'Origin not allowed');
@@ -282,3 +288,21 @@ describe('9: max_connections=1', () => {
 });
 
 if (SOKETI) console.log('# note: running against soketi (development mode)');
+
+describe('configuration: REVERB_APP_ACTIVITY_TIMEOUT=45', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ env: { REVERB_APP_ACTIVITY_TIMEOUT: '45' } });
+  });
+  afterEach(cleanup);
+  after(async () => {
+    await server.stop();
+  });
+
+  it('connection_established carries activity_timeout 45', async () => {
+    const c = rawClient(server);
+    const d = assertEstablished(await c.next());
+    assert.equal(d.activity_timeout, 45);
+    await c.close();
+  });
+});

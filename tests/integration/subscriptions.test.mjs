@@ -251,3 +251,80 @@ describe('subscriptions', () => {
     await c.close();
   });
 });
+
+describe('A6: subscriptions per connection are capped', () => {
+  let server;
+  before(async () => {
+    server = await startServer();
+  });
+  afterEach(cleanup);
+  after(async () => {
+    await server.stop();
+  });
+
+  it('1000 subscribe attempts on one socket: a cap (>= 100) refuses the rest, no crash', async () => {
+    const c = await connect(server);
+    for (let i = 0; i < 1000; i++) c.subscribe(`many-${i}`);
+    let ok = 0;
+    let refused = 0;
+    for (let i = 0; i < 1000; i++) {
+      const m = await c.next(5000);
+      if (m.event === 'pusher_internal:subscription_succeeded') {
+        assert.equal(refused, 0, 'no success after the first refusal');
+        assert.equal(m.channel, `many-${i}`);
+        ok++;
+      } else {
+        assert.equal(m.event, 'pusher:error', m.raw);
+        refused++;
+      }
+    }
+    assert.ok(ok >= 100 && refused > 0, `ok ${ok}, refused ${refused}`);
+    const r = await api(server, 'GET', '/channels', { query: { filter_by_prefix: 'many-' } });
+    assert.equal(Object.keys(r.json().channels).length, ok);
+    await assertAlive(c);
+    // unsubscribing frees a slot
+    c.send({ event: 'pusher:unsubscribe', data: { channel: 'many-0' } });
+    c.subscribe('many-again');
+    assertSucceeded(await c.next(), 'many-again');
+    await c.close();
+  });
+});
+
+describe('configuration: DOCSYNC_CHANNEL_NAME_MAX=20, DOCSYNC_SUBSCRIPTION_ERROR=true', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ env: { DOCSYNC_CHANNEL_NAME_MAX: '20', DOCSYNC_SUBSCRIPTION_ERROR: 'true' } });
+  });
+  afterEach(cleanup);
+  after(async () => {
+    await server.stop();
+  });
+
+  it('a 21-character name is refused, 20 accepted', async () => {
+    const c = await connect(server);
+    c.subscribe('b'.repeat(21));
+    const m = await c.next();
+    assertPusherError(m, 4009);
+    // with DOCSYNC_SUBSCRIPTION_ERROR a channel-scoped subscription_error may follow; skip it
+    const n = await c.next(500).catch(() => null);
+    if (n) assert.equal(n.event, 'pusher:subscription_error', n.raw);
+    c.subscribe('b'.repeat(20));
+    assertSucceeded(await c.next(), 'b'.repeat(20));
+    await c.close();
+  });
+
+  it('a bad signature also yields a channel-scoped pusher:subscription_error (status 401)', async () => {
+    const c = await connect(server);
+    c.subscribe('private-se', `${server.app.key}:${'1'.repeat(64)}`);
+    assertPusherError(await c.next(), 4009, 'Connection is unauthorized');
+    const m = await c.next();
+    assert.equal(m.event, 'pusher:subscription_error', m.raw);
+    assert.equal(m.channel, 'private-se');
+    const d = typeof m.data === 'string' ? JSON.parse(m.data) : m.data;
+    assert.equal(d.type, 'AuthError');
+    assert.equal(d.status, 401);
+    assert.equal(typeof d.error, 'string');
+    assert.equal(await occupied(server, 'private-se'), false);
+    await c.close();
+  });
+});
