@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MIB (1024ull * 1024ull)
@@ -189,6 +190,18 @@ fail:
     return store_err(rc, s->dir);
 }
 
+/* Takes the map lock for writing, waiting at most MAPLOCK_WAIT_S seconds
+ * for read handles to end: a handle left open by mistake must not stall
+ * every write forever (the operation that needed the lock fails instead). */
+#define MAPLOCK_WAIT_S 5
+static int maplock_wrlock(store *s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += MAPLOCK_WAIT_S;
+    return pthread_rwlock_timedwrlock(&s->maplock, &ts);
+}
+
 /* Creates and opens s->env in s->dir with a map of map_size bytes, and
  * clears stale reader slots. On failure s->env is NULL. */
 static int env_open(store *s, uint64_t map_size)
@@ -219,7 +232,7 @@ static int env_open(store *s, uint64_t map_size)
 
 int store_reopen_locked(store *s)
 {
-    if (pthread_rwlock_wrlock(&s->maplock) != 0)
+    if (maplock_wrlock(s) != 0)
         return STORE_EPANIC;
     uint64_t size = s->opt.map_size;
     MDB_envinfo info;
@@ -338,7 +351,7 @@ int store_grow_locked(store *s)
         next = s->opt.map_size_max;
     next = page_round(next);
     /* Wait for read handles to end: resizing remaps the file. */
-    if (pthread_rwlock_wrlock(&s->maplock) != 0)
+    if (maplock_wrlock(s) != 0)
         return STORE_EFULL;
     int rc = mdb_env_set_mapsize(s->env, next);
     pthread_rwlock_unlock(&s->maplock);
@@ -347,7 +360,7 @@ int store_grow_locked(store *s)
 
 int store_adopt_mapsize(store *s)
 {
-    if (pthread_rwlock_wrlock(&s->maplock) != 0)
+    if (maplock_wrlock(s) != 0)
         return STORE_EIO;
     int rc = mdb_env_set_mapsize(s->env, 0);
     pthread_rwlock_unlock(&s->maplock);

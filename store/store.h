@@ -44,7 +44,8 @@
  *   The map starts at options.map_size and doubles, up to
  *   options.map_size_max, when a commit finds it full. Growth happens on the
  *   writing thread between transactions and waits for open read handles to
- *   end (new ones wait for the few microseconds it takes). A map grown by
+ *   end (new ones wait for the few microseconds it takes); if a handle stays
+ *   open more than 5 s the batch fails with STORE_EFULL instead. A map grown by
  *   another process on the same directory (a CLI beside the server) is
  *   adopted on the next transaction. When the map cannot grow, the batch
  *   fails with STORE_EFULL. When the disk itself is full the commit fails
