@@ -30,6 +30,7 @@ static void lg_opts_usage(void)
           "  --pending N      handshakes in flight (256)\n"
           "  --publishers N   HTTP keep-alive publisher connections (4)\n"
           "  --batch-us N     sleep so that epoll waits are >= N us apart while loaded (0)\n"
+          "  --spin           busy-poll instead of sleeping in epoll_wait (diagnostic)\n"
           "  --channel NAME   fanout channel (bench)\n"
           "  --subscribe      connect: also subscribe every connection to --channel\n"
           "  --label TEXT     copied into the RESULT line\n"
@@ -89,6 +90,10 @@ void lg_opts_parse(struct lg_opts *o, int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
+        if (strcmp(a, "--spin") == 0) {
+            o->spin = 1;
+            continue;
+        }
         if (strcmp(a, "--subscribe") == 0) {
             o->subscribe_idle = 1;
             continue;

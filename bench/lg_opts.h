@@ -21,6 +21,7 @@ struct lg_opts {
     unsigned pending; /* handshakes in flight */
     unsigned publishers;
     unsigned batch_us; /* full rate: let frames accumulate this long between epoll waits */
+    int spin;          /* busy-poll epoll (diagnostic: removes the server's wake-up cost) */
     const char *channel;
     const char *label;
     int subscribe_idle; /* connect mode: subscribe each connection to --channel */

@@ -839,6 +839,8 @@ static void run(struct lg *g)
             if (timeout > 20)
                 timeout = 20;
         }
+        if (g->o.spin && (g->phase == PH_WARMUP || g->phase == PH_MEASURE))
+            timeout = 0; /* never sleep: the server never has to wake us */
         if (g->o.batch_us && (g->phase == PH_WARMUP || g->phase == PH_MEASURE)) {
             uint64_t t = now_ns(), due = last_wait + (uint64_t)g->o.batch_us * 1000u;
             if (due > t) {
