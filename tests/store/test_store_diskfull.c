@@ -4,11 +4,13 @@
  * usable, reads keep working, and writes resume once space is freed; after
  * a reopen everything acknowledged is there and the activity chain
  * verifies. */
+#define _GNU_SOURCE
 #include "store.h"
 #include "test.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -92,6 +94,10 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
+    /* A private mount namespace makes the tmpfs vanish with this process,
+     * even if it crashes; without one, the mount is removed at the end. */
+    if (unshare(CLONE_NEWNS) == 0)
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
     if (mount("tmpfs", mnt, "tmpfs", 0, "size=2m,mode=0700") != 0) {
         printf("SKIP: cannot mount a tmpfs here (%s); disk-full test not run\n", strerror(errno));
         rmdir(mnt);
