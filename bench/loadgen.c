@@ -677,7 +677,9 @@ static void send_due(struct lg *g, uint64_t now)
             }
         } else {
             struct lg_pub *p;
-            while ((g->expected - g->recv_total) < (uint64_t)g->o.window * g->alive &&
+            /* recv_total can pass expected if a subscriber counted as gone still got frames. */
+            while ((g->expected > g->recv_total ? g->expected - g->recv_total : 0) <
+                       (uint64_t)g->o.window * g->alive &&
                    (p = pub_idle(g)) != NULL)
                 if (publish(g, p) < 0) {
                     g->pub_errors++;
