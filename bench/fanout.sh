@@ -44,7 +44,7 @@ QUICK=0
 ONLY=""
 TABLE=""
 FROM_HEAD=0
-SCENARIOS="f5000 f5000d f5000r5 f5000r20 f1000 w500 w500r c5000 cbig"
+SCENARIOS="f5000 f5000d f5000r5 f5000r20 f1000 w500 w500r c5000 c5000s cbig"
 FLOOR_SCENARIOS=${FLOOR_SCENARIOS:-"f5000 f5000r5"}
 
 while [ $# -gt 0 ]; do
@@ -113,7 +113,7 @@ END {
       row("  latency max ms", sc, "max_us", 0.001, "%.2f", "lo")
       row("  lost", sc, "lost", 1, "%d", "")
     } else if (sc ~ /^c/) {
-      print "connect " ((sc == "c5000") ? "5,000" : bigc) " idle connections"
+      print "connect " ((sc == "cbig") ? bigc : "5,000") " idle connections" ((sc == "c5000s") ? ", each subscribed to its own channel" : "")
       row("  established", sc, "established", 1, "%d", "")
       row("  connections/s", sc, "conn_per_s", 1, "%.0f", "hi")
       row("  server CPU us/connection", sc, "srv_us_per_conn", 1, "%.1f", "lo")
@@ -239,6 +239,7 @@ scenario_args() { # $1 = scenario id
     w500) echo "whisper -n 500 --rate 0 --warmup $WARMUP --duration $DUR" ;;
     w500r) echo "whisper -n 500 --rate 1000 --warmup $WARMUP --duration $DUR" ;;
     c5000) echo "connect -n 5000 --hold $HOLD" ;;
+    c5000s) echo "connect -n 5000 --hold $HOLD --subscribe" ;;
     cbig) echo "connect -n $BIGC --hold $HOLD --src 4 --pending 256" ;;
   esac
 }

@@ -32,7 +32,7 @@ static void lg_opts_usage(void)
           "  --batch-us N     sleep so that epoll waits are >= N us apart while loaded (0)\n"
           "  --spin           busy-poll instead of sleeping in epoll_wait (diagnostic)\n"
           "  --channel NAME   fanout channel (bench)\n"
-          "  --subscribe      connect: also subscribe every connection to --channel\n"
+          "  --subscribe      connect: also subscribe connection i to channel <--channel>-i\n"
           "  --label TEXT     copied into the RESULT line\n"
           "  --timeout S      hard bound on the whole run (60)\n",
           stderr);

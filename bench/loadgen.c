@@ -350,8 +350,13 @@ static void on_established(struct lg *g, struct lg_conn *c)
     g->pending--;
     g->established++;
     lg_hist_add(&g->conn_lat, (now_ns() - c->t_start) / 1000u);
-    if (g->o.mode == MODE_FANOUT || (g->o.mode == MODE_CONNECT && g->o.subscribe_idle)) {
+    if (g->o.mode == MODE_FANOUT) {
         send_subscribe(g, c, g->o.channel, 0);
+    } else if (g->o.mode == MODE_CONNECT && g->o.subscribe_idle) {
+        /* One channel per connection, like Echo's per-user channels. */
+        char ch[160];
+        snprintf(ch, sizeof ch, "%s-%u", g->o.channel, (unsigned)(c - g->conns));
+        send_subscribe(g, c, ch, 0);
     } else if (g->o.mode == MODE_WHISPER) {
         char ch[64];
         snprintf(ch, sizeof ch, "private-w%u", (unsigned)(c - g->conns) / 2);
