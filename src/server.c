@@ -583,16 +583,18 @@ int server_start(struct server *srv, unsigned fd_limit)
     info.timeout_secs = SERVER_TIMEOUT_SECS;
     info.timeout_secs_ah_idle = SERVER_TIMEOUT_SECS;
     info.server_string = "docsync";
-    /* Event loop. Default: lws's own poll() loop, the cheapest per
-     * delivery (POLLOUT toggles are user-space; measured 2.3-3.1 us vs
-     * 5.0-5.8 us per delivery for libev at 5,000 subscribers, where every
-     * toggle is an epoll_ctl). DOCSYNC_EVENT_LOOP=libev runs lws on libev
-     * (epoll) through its evlib plugin instead: a wake-up then costs
-     * O(ready sockets) rather than O(all sockets), which accepts new
-     * connections twice as fast at 20,000 connections and keeps mostly-idle
-     * crowds cheap. Falls back to poll() when the plugin cannot load. */
+    /* Event loop. Default: lws on libev (epoll) through its evlib plugin,
+     * so a wake-up costs O(ready sockets). lws's own poll() loop costs
+     * O(all sockets) per wake-up: with many mostly idle connections (the
+     * normal case, pusher-js pings every 30 s) that dominates - measured
+     * 263 vs 67 us of CPU per whisper delivery with 1,000 connections - and
+     * at 50,000 connections the idle pings alone would saturate a core.
+     * poll() is cheaper only for sustained full-rate fan-out (POLLOUT
+     * toggles are user-space there, while libev pays two epoll_ctl per
+     * uncoalesced delivery): DOCSYNC_EVENT_LOOP=poll selects it. Falls back
+     * to poll() when the plugin cannot be loaded. */
     const char *el = getenv("DOCSYNC_EVENT_LOOP");
-    if (el && !strcmp(el, "libev"))
+    if (!el || strcmp(el, "poll") != 0)
         srv->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     void *loops[1] = {srv->loop};
     if (srv->loop) {
