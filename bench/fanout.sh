@@ -12,6 +12,8 @@
 # the kernel's share) and "floor coalesce" (all frames queued for a subscriber in one write()). PROFILE=1 additionally records `perf record -g` of the server during the
 # fan-out and whisper scenarios into $OUT/<scenario>-<server>.perf (figures of such a run include perf overhead).
 #
+# Scenario ids: see scenario_args below; fbig (fan-out to the largest connection count) is not
+# in the default list.
 # usage: bench/fanout.sh [--quick] [--only docsyncd|soketi|floor] [--scenarios "f5000 f5000r5 ..."]
 #        bench/fanout.sh --table RESULTS   (print the table of an earlier run again)
 #        --from-head builds the committed HEAD (git archive) instead of the working tree
@@ -82,8 +84,8 @@ END {
   printf "%-34s %10s %10s %9s %9s %9s\n", "", "", "", "better by", "1 write", "coalesced"
   for (i = 1; i <= n; i++) {
     sc = order[i]
-    if (sc == "f5000" || sc == "f1000" || sc == "f5000d") {
-      nsub = (sc == "f1000") ? "1,000" : "5,000"
+    if (sc == "f5000" || sc == "f1000" || sc == "f5000d" || sc == "fbig") {
+      nsub = (sc == "f1000") ? "1,000" : (sc == "fbig") ? bigc : "5,000"
       print "fan-out, " nsub " subscribers, full rate, " ((sc == "f5000d") ? "16" : "4") " events in flight"
       row("  deliveries/s", sc, "deliv_per_s", 1, "%.0f", "hi")
       row("  server CPU us/delivery", sc, "srv_us_per_deliv", 1, "%.2f", "lo")
@@ -236,6 +238,7 @@ scenario_args() { # $1 = scenario id
     f5000r5) echo "fanout -n 5000 --rate 5 --warmup $WARMUP --duration $DUR" ;;
     f5000r20) echo "fanout -n 5000 --rate 20 --warmup $WARMUP --duration $DUR" ;;
     f1000) echo "fanout -n 1000 --rate 0 --warmup $WARMUP --duration $DUR" ;;
+    fbig) echo "fanout -n $BIGC --src 4 --rate 0 --warmup $WARMUP --duration $DUR" ;;
     w500) echo "whisper -n 500 --rate 0 --warmup $WARMUP --duration $DUR" ;;
     w500r) echo "whisper -n 500 --rate 1000 --warmup $WARMUP --duration $DUR" ;;
     c5000) echo "connect -n 5000 --hold $HOLD" ;;
