@@ -530,6 +530,7 @@ static void apply_delete(crdt_doc *doc, const upd *u, const uop *op, uint32_t s,
 
 static void commit(crdt_doc *doc, const upd *u)
 {
+    crdt_tree_cache_reset(doc);
     for (uint32_t i = 0; i < u->nops; i++) {
         const uop *op = &u->ops[i];
         uint32_t dag = u->agents[op->ag].doc;
@@ -570,8 +571,10 @@ int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *miss
         rc = check(doc, &u, missing, &nd);
     if (rc == CRDT_OK)
         rc = reserve(doc, &u, &nd);
-    if (rc == CRDT_OK)
+    if (rc == CRDT_OK) {
         commit(doc, &u);
+        crdt_tree_cache_reset(doc);
+    }
     crdt_mem_free(&doc->alloc, nd.per_agent);
     upd_free(&u);
     return rc;

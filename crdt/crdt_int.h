@@ -103,6 +103,7 @@ typedef struct crdt_run {
 
 typedef struct crdt_leaf {
     uint32_t parent; /* inode index, CRDT_NONE for the root */
+    uint32_t slot;   /* index among the parent's children */
     uint32_t next;   /* next leaf in document order or CRDT_NONE */
     uint32_t n;
     crdt_run runs[CRDT_LEAF_MAX];
@@ -110,6 +111,7 @@ typedef struct crdt_leaf {
 
 typedef struct crdt_inode {
     uint32_t parent;
+    uint32_t slot;
     uint32_t n;
     uint32_t child[CRDT_NODE_MAX]; /* leaf or inode indexes, per height */
     crdt_stats st[CRDT_NODE_MAX];
@@ -156,6 +158,12 @@ struct crdt_doc {
     uint32_t height; /* 0: root is a leaf */
     crdt_stats st;   /* whole document */
     uint32_t nruns;  /* runs in the tree */
+
+    /* Cursor cache for local edits: leaf of the last descent by visible
+     * position and the visible count before it. Valid until a leaf splits
+     * or an update is applied. */
+    uint32_t cache_leaf, cache_start;
+    bool cache_ok;
 };
 
 /* doc.c */
@@ -210,9 +218,13 @@ uint32_t crdt_tree_pos(const crdt_doc *doc, uint32_t lv);
 crdt_cursor crdt_tree_cursor_lv(const crdt_doc *doc, uint32_t lv);
 /* Cursor after `pos` visible characters, placed right after the visible
  * character pos - 1 (before any tombstones that follow it). */
-crdt_cursor crdt_tree_cursor_vis(const crdt_doc *doc, size_t pos);
+crdt_cursor crdt_tree_cursor_vis(crdt_doc *doc, size_t pos);
 /* Cursor before visible character pos (pos < length). */
-crdt_cursor crdt_tree_cursor_vis_at(const crdt_doc *doc, size_t pos);
+crdt_cursor crdt_tree_cursor_vis_at(crdt_doc *doc, size_t pos);
+/* The same without touching the cache when `cache` is NULL (const paths). */
+crdt_cursor crdt_tree_cursor_vis_at_ro(const crdt_doc *doc, crdt_doc *cache, size_t pos);
+/* Forget the cursor cache (any change not made through a local edit). */
+void crdt_tree_cache_reset(crdt_doc *doc);
 /* LV of the character at the cursor, or CRDT_NONE at the document end;
  * advances *c to the next run boundary when `skip_run`. */
 uint32_t crdt_tree_lv_at(const crdt_doc *doc, crdt_cursor *c);

@@ -253,7 +253,7 @@ static size_t copy_text(const crdt_doc *doc, size_t pos, size_t count, char *buf
     size_t out = 0;
     if (count == 0)
         return 0;
-    crdt_cursor c = crdt_tree_cursor_vis_at(doc, pos);
+    crdt_cursor c = crdt_tree_cursor_vis_at_ro(doc, NULL, pos);
     while (count > 0 && crdt_tree_norm(doc, &c)) {
         const crdt_run *r = &doc->leaves[c.leaf].runs[c.i];
         if (!r->del) {

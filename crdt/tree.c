@@ -55,26 +55,26 @@ static crdt_stats inode_stats(const crdt_inode *n)
     return s;
 }
 
-static uint32_t child_index(const crdt_inode *p, uint32_t id)
-{
-    uint32_t i = 0;
-    while (i < p->n && p->child[i] != id)
-        i++;
-    return i;
-}
 
 /* Add `d` to the counts of `leaf` in every ancestor and in the document. */
 static void propagate(crdt_doc *doc, uint32_t leaf, crdt_stats d)
 {
-    uint32_t node = leaf;
+    uint32_t slot = doc->leaves[leaf].slot;
     uint32_t p = doc->leaves[leaf].parent;
     while (p != CRDT_NONE) {
         crdt_inode *in = &doc->inodes[p];
-        st_add(&in->st[child_index(in, node)], d);
-        node = p;
+        st_add(&in->st[slot], d);
+        slot = in->slot;
         p = in->parent;
     }
     st_add(&doc->st, d);
+}
+
+/* Visible code points of a leaf, from its parent's counts. */
+static uint32_t leaf_vis(const crdt_doc *doc, uint32_t leaf)
+{
+    const crdt_leaf *l = &doc->leaves[leaf];
+    return l->parent == CRDT_NONE ? doc->st.vis : doc->inodes[l->parent].st[l->slot].vis;
 }
 
 int crdt_tree_init(crdt_doc *doc)
@@ -86,6 +86,8 @@ int crdt_tree_init(crdt_doc *doc)
     doc->nleaves = 1;
     doc->leaves[0].parent = CRDT_NONE;
     doc->leaves[0].next = CRDT_NONE;
+    doc->leaves[0].slot = 0;
+    doc->cache_ok = false;
     doc->leaves[0].n = 0;
     doc->root = 0;
     doc->height = 0;
@@ -136,12 +138,12 @@ uint32_t crdt_tree_pos(const crdt_doc *doc, uint32_t lv)
         }
         pos += r->len;
     }
-    uint32_t node = leaf, p = l->parent;
+    uint32_t slot = l->slot, p = l->parent;
     while (p != CRDT_NONE) {
         const crdt_inode *in = &doc->inodes[p];
-        for (uint32_t i = 0; i < in->n && in->child[i] != node; i++)
+        for (uint32_t i = 0; i < slot; i++)
             pos += in->st[i].total;
-        node = p;
+        slot = in->slot;
         p = in->parent;
     }
     return pos;
@@ -162,21 +164,57 @@ static uint32_t leftmost_leaf(const crdt_doc *doc)
     return node;
 }
 
-crdt_cursor crdt_tree_cursor_vis(const crdt_doc *doc, size_t pos)
+/* Descend to the leaf holding visible position pos (stick_left: the leaf
+ * holding character pos - 1), leaving in *rem the offset inside it and
+ * caching the leaf's start. */
+static uint32_t descend_vis(const crdt_doc *doc, crdt_doc *cache, uint32_t pos, bool stick_left,
+                            uint32_t *rem)
 {
-    if (pos == 0)
-        return (crdt_cursor){leftmost_leaf(doc), 0, 0};
-    uint32_t rem = (uint32_t)pos;
-    uint32_t node = doc->root;
+    if (cache && doc->cache_ok) {
+        uint32_t start = doc->cache_start, v = leaf_vis(doc, doc->cache_leaf);
+        if (stick_left ? pos > start && pos - start <= v : pos >= start && pos - start < v) {
+            *rem = pos - start;
+            return doc->cache_leaf;
+        }
+    }
+    uint32_t r = pos, node = doc->root;
     for (uint32_t h = doc->height; h > 0; h--) {
         const crdt_inode *in = &doc->inodes[node];
         uint32_t i = 0;
-        while (i + 1 < in->n && rem > in->st[i].vis) {
-            rem -= in->st[i].vis;
-            i++;
+        if (stick_left) {
+            while (i + 1 < in->n && r > in->st[i].vis)
+                r -= in->st[i++].vis;
+        } else {
+            while (i + 1 < in->n && r >= in->st[i].vis)
+                r -= in->st[i++].vis;
         }
         node = in->child[i];
     }
+    if (cache) {
+        cache->cache_ok = true;
+        cache->cache_leaf = node;
+        cache->cache_start = pos - r;
+    }
+    *rem = r;
+    return node;
+}
+
+void crdt_tree_cache_reset(crdt_doc *doc)
+{
+    doc->cache_ok = false;
+}
+
+crdt_cursor crdt_tree_cursor_vis(crdt_doc *doc, size_t pos)
+{
+    if (pos == 0) {
+        /* an edit here shifts every leaf: cache the first one */
+        doc->cache_ok = true;
+        doc->cache_leaf = leftmost_leaf(doc);
+        doc->cache_start = 0;
+        return (crdt_cursor){doc->cache_leaf, 0, 0};
+    }
+    uint32_t rem;
+    uint32_t node = descend_vis(doc, doc, (uint32_t)pos, true, &rem);
     const crdt_leaf *l = &doc->leaves[node];
     for (uint32_t i = 0; i < l->n; i++) {
         const crdt_run *r = &l->runs[i];
@@ -192,19 +230,15 @@ crdt_cursor crdt_tree_cursor_vis(const crdt_doc *doc, size_t pos)
     return (crdt_cursor){node, l->n, 0}; /* unreachable for pos <= length */
 }
 
-crdt_cursor crdt_tree_cursor_vis_at(const crdt_doc *doc, size_t pos)
+crdt_cursor crdt_tree_cursor_vis_at(crdt_doc *doc, size_t pos)
 {
-    uint32_t rem = (uint32_t)pos;
-    uint32_t node = doc->root;
-    for (uint32_t h = doc->height; h > 0; h--) {
-        const crdt_inode *in = &doc->inodes[node];
-        uint32_t i = 0;
-        while (i + 1 < in->n && rem >= in->st[i].vis) {
-            rem -= in->st[i].vis;
-            i++;
-        }
-        node = in->child[i];
-    }
+    return crdt_tree_cursor_vis_at_ro(doc, doc, pos);
+}
+
+crdt_cursor crdt_tree_cursor_vis_at_ro(const crdt_doc *doc, crdt_doc *cache, size_t pos)
+{
+    uint32_t rem;
+    uint32_t node = descend_vis(doc, cache, (uint32_t)pos, false, &rem);
     const crdt_leaf *l = &doc->leaves[node];
     for (uint32_t i = 0; i < l->n; i++) {
         const crdt_run *r = &l->runs[i];
@@ -235,12 +269,23 @@ uint32_t crdt_tree_lv_at(const crdt_doc *doc, crdt_cursor *c)
     return doc->leaves[c->leaf].runs[c->i].lv + c->off;
 }
 
-static void set_parent(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t parent)
+static void set_parent(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t parent, uint32_t slot)
 {
-    if (is_leaf)
+    if (is_leaf) {
         doc->leaves[node].parent = parent;
-    else
+        doc->leaves[node].slot = slot;
+    } else {
         doc->inodes[node].parent = parent;
+        doc->inodes[node].slot = slot;
+    }
+}
+
+/* Set parent and slot of children [from, n) of inode p. */
+static void fix_children(crdt_doc *doc, uint32_t p, bool is_leaf, uint32_t from)
+{
+    const crdt_inode *in = &doc->inodes[p];
+    for (uint32_t i = from; i < in->n; i++)
+        set_parent(doc, in->child[i], is_leaf, p, i);
 }
 
 /* Make `newn` the sibling right after `node` (same level), splitting
@@ -249,23 +294,24 @@ static void insert_after(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t ne
                          crdt_stats st_node, crdt_stats st_new)
 {
     uint32_t p = is_leaf ? doc->leaves[node].parent : doc->inodes[node].parent;
+    uint32_t idx = is_leaf ? doc->leaves[node].slot : doc->inodes[node].slot;
     if (p == CRDT_NONE) {
         uint32_t r = doc->ninodes++;
         crdt_inode *root = &doc->inodes[r];
         root->parent = CRDT_NONE;
+        root->slot = 0;
         root->n = 2;
         root->child[0] = node;
         root->child[1] = newn;
         root->st[0] = st_node;
         root->st[1] = st_new;
-        set_parent(doc, node, is_leaf, r);
-        set_parent(doc, newn, is_leaf, r);
+        set_parent(doc, node, is_leaf, r, 0);
+        set_parent(doc, newn, is_leaf, r, 1);
         doc->root = r;
         doc->height++;
         return;
     }
     crdt_inode *in = &doc->inodes[p];
-    uint32_t idx = child_index(in, node);
     uint32_t target = p;
     if (in->n == CRDT_NODE_MAX) {
         uint32_t q = doc->ninodes++;
@@ -277,8 +323,7 @@ static void insert_after(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t ne
         memcpy(qn->child, in->child + half, qn->n * sizeof(uint32_t));
         memcpy(qn->st, in->st + half, qn->n * sizeof(crdt_stats));
         in->n = half;
-        for (uint32_t i = 0; i < qn->n; i++)
-            set_parent(doc, qn->child[i], is_leaf, q);
+        fix_children(doc, q, is_leaf, 0);
         if (idx >= half) {
             idx -= half;
             target = q;
@@ -290,7 +335,7 @@ static void insert_after(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t ne
         t->st[idx] = st_node;
         t->st[idx + 1] = st_new;
         t->n++;
-        set_parent(doc, newn, is_leaf, target);
+        fix_children(doc, target, is_leaf, idx + 1);
         insert_after(doc, p, false, q, inode_stats(&doc->inodes[p]), inode_stats(qn));
         return;
     }
@@ -300,7 +345,7 @@ static void insert_after(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t ne
     in->st[idx] = st_node;
     in->st[idx + 1] = st_new;
     in->n++;
-    set_parent(doc, newn, is_leaf, p);
+    fix_children(doc, p, is_leaf, idx + 1);
 }
 
 static void point_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
@@ -326,6 +371,8 @@ static void make_room(crdt_doc *doc, uint32_t *leaf, uint32_t *i, uint32_t extra
     r->next = l->next;
     l->next = rn;
     r->parent = l->parent;
+    r->slot = l->slot + 1; /* fixed by insert_after */
+    doc->cache_ok = false;
     for (uint32_t k = 0; k < r->n; k++)
         point_lvs(doc, &r->runs[k], rn);
     insert_after(doc, *leaf, true, rn, leaf_stats(l), leaf_stats(r));
@@ -460,7 +507,8 @@ static int check_node(const crdt_doc *doc, uint32_t node, uint32_t h, uint32_t p
         if (node >= doc->nleaves)
             return CRDT_EINVAL;
         const crdt_leaf *l = &doc->leaves[node];
-        if (l->parent != parent || l->n > CRDT_LEAF_MAX)
+        if (l->parent != parent || l->n > CRDT_LEAF_MAX ||
+            (parent != CRDT_NONE && doc->inodes[parent].child[l->slot] != node))
             return CRDT_EINVAL;
         if (*leaf_seq != node) /* leaves must chain in document order */
             return CRDT_EINVAL;
@@ -492,7 +540,8 @@ static int check_node(const crdt_doc *doc, uint32_t node, uint32_t h, uint32_t p
     if (node >= doc->ninodes)
         return CRDT_EINVAL;
     const crdt_inode *in = &doc->inodes[node];
-    if (in->parent != parent || in->n < 1 || in->n > CRDT_NODE_MAX)
+    if (in->parent != parent || in->n < 1 || in->n > CRDT_NODE_MAX ||
+        (parent != CRDT_NONE && doc->inodes[parent].child[in->slot] != node))
         return CRDT_EINVAL;
     crdt_stats sum = {0, 0, 0, 0};
     for (uint32_t i = 0; i < in->n; i++) {
