@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "route.h"
 #include "sign.h"
 
 #define HTTP_MAX_CAPS 8
@@ -237,53 +238,6 @@ int http_writeable(struct http_req **preq)
 
 /* ---- routing ---------------------------------------------------------- */
 
-int http_route_match(const char *pattern, const char *path, char **caps, unsigned maxcaps,
-                     unsigned *ncaps)
-{
-    unsigned n = 0;
-    const char *p = pattern, *s = path;
-    for (;;) {
-        if (*p != '/' || *s != '/')
-            goto fail;
-        p++;
-        s++;
-        const char *pe = strchr(p, '/');
-        size_t plen = pe ? (size_t)(pe - p) : strlen(p);
-        const char *se = strchr(s, '/');
-        size_t slen = se ? (size_t)(se - s) : strlen(s);
-        if (plen == 1 && p[0] == '*' && !pe) {
-            if (caps && n < maxcaps && !(caps[n++] = strdup(s)))
-                goto fail;
-            *ncaps = n;
-            return 1;
-        }
-        if (plen >= 2 && p[0] == '{' && p[plen - 1] == '}') {
-            if (!slen)
-                goto fail;
-            if (caps && n < maxcaps && !(caps[n++] = strndup(s, slen)))
-                goto fail;
-        } else if (plen != slen || memcmp(p, s, plen) != 0) {
-            goto fail;
-        }
-        p += plen;
-        s += slen;
-        if (!*p && !*s) {
-            *ncaps = n;
-            return 1;
-        }
-        if (!*p || !*s)
-            goto fail;
-    }
-fail:
-    if (caps)
-        for (unsigned i = 0; i < n; i++) {
-            free(caps[i]);
-            caps[i] = NULL;
-        }
-    *ncaps = 0;
-    return 0;
-}
-
 static void http_dispatch(struct http_req *req)
 {
     struct server *srv = req->srv;
@@ -429,10 +383,10 @@ static void http_begin2(struct http_req *req)
     for (size_t i = 0; i < srv->nroutes; i++) {
         const struct server_route *r = &srv->routes[i];
         unsigned n = 0;
-        if (!http_route_match(r->pattern, req->path, NULL, 0, &n))
+        if (!route_match(r->pattern, req->path, NULL, 0, &n))
             continue;
         if (!strcmp(r->method, req->method)) {
-            http_route_match(r->pattern, req->path, req->caps, HTTP_MAX_CAPS, &req->ncaps);
+            route_match(r->pattern, req->path, req->caps, HTTP_MAX_CAPS, &req->ncaps);
             req->route = r;
             break;
         }

@@ -9,7 +9,8 @@ set(DOCSYNC_SERVER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/presence.c
   ${CMAKE_CURRENT_LIST_DIR}/channel.c
   ${CMAKE_CURRENT_LIST_DIR}/metrics.c
-  ${CMAKE_CURRENT_LIST_DIR}/utf8.c)
+  ${CMAKE_CURRENT_LIST_DIR}/utf8.c
+  ${CMAKE_CURRENT_LIST_DIR}/route.c)
 # Pure bookkeeping pieces, unit-tested through their headers.
 add_library(docsync_core STATIC ${DOCSYNC_SERVER_SOURCES})
 target_include_directories(docsync_core PUBLIC ${CMAKE_CURRENT_LIST_DIR})

@@ -183,8 +183,6 @@ int http_body(struct http_req **preq, const void *in, size_t len); /* LWS_CALLBA
 int http_body_done(struct http_req **preq);                        /* ..._BODY_COMPLETION */
 int http_writeable(struct http_req **preq); /* HTTP_WRITEABLE; clears *preq when done */
 void http_req_detach(struct http_req *req);                      /* the wsi is going away */
-int http_route_match(const char *pattern, const char *path, char **caps, unsigned maxcaps,
-                     unsigned *ncaps);
 
 /* ---- http_api.c ---- */
 int http_api_register(struct server *srv);
