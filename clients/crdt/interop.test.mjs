@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { loadCrdt, CrdtError, CODES } from './crdt.mjs';
 
 const WASM = process.env.CRDT_WASM;
@@ -73,7 +73,12 @@ class NativePeer {
   }
 }
 
-const crdt = await loadCrdt(pathToFileURL(WASM));
+const wasmModule = new WebAssembly.Module(readFileSync(WASM));
+const crdt = await loadCrdt(wasmModule);
+
+test('the module imports nothing (no WASI, no stdio)', () => {
+  assert.deepEqual(WebAssembly.Module.imports(wasmModule), []);
+});
 
 /** Asserts that the native and the wasm replica are identical. */
 async function assertSame(native, wasm, what) {
