@@ -2,7 +2,7 @@
 // pusher:cache_miss otherwise; cache lives while the channel is occupied, Reverb default).
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, trigger, sleep } from './harness.mjs';
+import { startServer, connect, trigger, api, until } from './harness.mjs';
 import { cleanup } from './harness.mjs';
 
 describe('cache channels', () => {
@@ -56,7 +56,7 @@ describe('cache channels', () => {
     await trigger(server, 'cache-gone', 'E', '{}');
     assert.deepEqual(await a.next(), { event: 'E', data: '{}', channel: 'cache-gone' });
     await a.close();
-    await sleep(100);
+    await until(async () => (await api(server, 'GET', '/channels/cache-gone')).json().occupied === false, 3000, 'channel gone');
     const b = await connect(server);
     await b.join('cache-gone');
     assert.deepEqual(await b.next(), { event: 'pusher:cache_miss', channel: 'cache-gone' });

@@ -3,7 +3,7 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startServer, rawClient, connect, api, request, signQuery, within, sleep, SOKETI } from './harness.mjs';
+import { startServer, rawClient, connect, api, request, signQuery, within, until, SOKETI } from './harness.mjs';
 import { cleanup } from './harness.mjs';
 
 const ESTABLISHED_RE = /^\d+\.\d+$/;
@@ -280,7 +280,8 @@ describe('9: max_connections=1', () => {
     assert.equal(info.code, 4004);
     assert.equal(b.frames.length, 1, 'no connection_established');
     await a.close();
-    await sleep(200);
+    // the slot frees once the server has processed the close
+    await until(async () => (await api(server, 'GET', '/connections')).json().connections === 0, 3000, 'first connection gone');
     const c = rawClient(server);
     assertEstablished(await c.next());
     await c.close();

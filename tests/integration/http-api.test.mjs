@@ -4,7 +4,7 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startServer, connect, api, request, signQuery, trigger, sleep, hmac } from './harness.mjs';
+import { startServer, connect, api, request, signQuery, trigger, sleep, until, hmac } from './harness.mjs';
 import { cleanup } from './harness.mjs';
 
 const EX_APP = { id: '3', key: '278d425bdf160c739803', secret: '7ad3773142a6692b25b8' };
@@ -355,9 +355,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     r = await api(server, 'GET', '/channels', { query: { filter_by_prefix: 'pub' } });
     assert.deepEqual(r.json(), { channels: { pub58: {} } });
     for (const x of [a, b, c]) await x.close();
-    await sleep(100);
-    r = await api(server, 'GET', '/channels');
-    assert.deepEqual(r.json(), { channels: {} });
+    await until(async () => Object.keys((await api(server, 'GET', '/channels')).json().channels).length === 0, 3000, 'all channels vacated');
   });
 
   it('59: GET /channels/<name> with subscription_count; unknown -> {"occupied":false}', async () => {
@@ -397,15 +395,15 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
   });
 
   it('61: GET /connections returns {"connections":N}', async () => {
-    await sleep(100);
-    const r0 = (await api(server, 'GET', '/connections')).json().connections;
+    // earlier tests' sockets may still be closing on the server side
+    await until(async () => (await api(server, 'GET', '/connections')).json().connections === 0, 3000, 'no connections');
+    const r0 = 0;
     const socks = [await connect(server), await connect(server), await connect(server)];
     const r = await api(server, 'GET', '/connections');
     assertStatus(r, 200);
     assert.deepEqual(r.json(), { connections: r0 + 3 });
     for (const s of socks) await s.close();
-    await sleep(100);
-    assert.deepEqual((await api(server, 'GET', '/connections')).json(), { connections: r0 });
+    await until(async () => (await api(server, 'GET', '/connections')).json().connections === r0, 3000, 'back to r0');
     assertStatus(await request(server, 'GET', `/apps/${id()}/connections`), 401, 'unsigned');
   });
 

@@ -2,7 +2,7 @@
 // signatures, message-format errors, channel-name limits. Raw `ws` clients, exact frames.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, api, trigger, channelAuth, hmac } from './harness.mjs';
+import { startServer, connect, api, trigger, channelAuth, hmac, until } from './harness.mjs';
 import { cleanup } from './harness.mjs';
 
 function assertPusherError(m, code, message) {
@@ -178,9 +178,7 @@ describe('subscriptions', () => {
     const b = await connect(server);
     await b.join('gone26b');
     await b.close();
-    await new Promise((res) => setTimeout(res, 200));
-    r = await api(server, 'GET', '/channels');
-    assert.ok(!('gone26b' in r.json().channels), r.text);
+    await until(async () => !('gone26b' in (await api(server, 'GET', '/channels')).json().channels), 3000, 'gone26b vacated');
     await a.close();
   });
 
