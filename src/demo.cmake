@@ -1,0 +1,13 @@
+# The demo page (owner: helper "client"): src/demo.c serves clients/demo/, the JS client,
+# crdt.wasm and the pusher-js / laravel-echo browser bundles, plus a development token
+# endpoint (dev app only). See src/demo.h.
+if(TARGET docsyncd)
+  target_sources(docsyncd PRIVATE ${CMAKE_CURRENT_LIST_DIR}/demo.c)
+  # Where the files are by default: this source tree and the wasm of this build
+  # (clients/crdt/crdt-wasm.cmake); DOCSYNC_DEMO_ROOT / DOCSYNC_WASM override at run time.
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/demo.c PROPERTIES COMPILE_DEFINITIONS
+    "DEMO_ROOT_DEFAULT=\"${CMAKE_SOURCE_DIR}\";DEMO_WASM_DEFAULT=\"${CMAKE_BINARY_DIR}/clients/crdt/crdt.wasm\"")
+  # One module entry point exists (server.h); the demo wraps it (see the end of demo.c).
+  target_link_options(docsyncd PRIVATE
+    -Wl,--wrap=docsync_module_init -Wl,--wrap=docsync_module_deinit)
+endif()
