@@ -38,10 +38,12 @@ function matchPattern(pattern, name) {
 
 /**
  * Starts the auth server on 127.0.0.1:0. opts: app ({id,key,secret}), users, channels,
- * static ({'/path': {file, type} | {body, type}}). Returns {url, requests, close()}.
+ * static ({'/path': {file, type} | {body, type}}), encryptionMasterKeyBase64 (for
+ * private-encrypted- channels: the answer then carries shared_secret, as Laravel's does).
+ * Returns {url, requests, close()}.
  */
-export async function startAuthServer({ app, users = {}, channels = {}, static: files = {} }) {
-  const signer = new PusherSDK({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1' });
+export async function startAuthServer({ app, users = {}, channels = {}, static: files = {}, encryptionMasterKeyBase64 }) {
+  const signer = new PusherSDK({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', encryptionMasterKeyBase64 });
   const requests = [];
   const server = http.createServer((req, res) => {
     const chunks = [];

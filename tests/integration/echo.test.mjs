@@ -228,6 +228,40 @@ describe('Echo / pusher-js end to end (Node)', () => {
   });
 });
 
+describe('22 end to end: Echo.encryptedPrivate with the SDK encrypting (end-to-end encryption)', () => {
+  const MASTER = Buffer.alloc(32, 7).toString('base64');
+  let server, auth;
+  before(async () => {
+    server = await startServer();
+    auth = await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS, encryptionMasterKeyBase64: MASTER });
+  });
+  afterEach(cleanup);
+  after(async () => {
+    await auth.close();
+    await server.stop();
+  });
+
+  it('the server relays the ciphertext opaquely; Echo decrypts with the shared_secret', async () => {
+    const e = echo(server, { auth, token: 'u1' });
+    await echoConnected(e);
+    const cb = recorder();
+    const ch = e.encryptedPrivate('secret.1').listen('SecretEvent', cb);
+    await subscribed(ch);
+    // a raw subscriber with a valid private-style signature sees only {nonce, ciphertext}
+    const raw = await connect(server);
+    await raw.join('private-encrypted-secret.1');
+    const s = sdk(server, { encryptionMasterKeyBase64: MASTER });
+    await s.trigger('private-encrypted-secret.1', 'App\\Events\\SecretEvent', { card: '4111-1111' });
+    assert.deepEqual(await cb.waitCount(1), [{ card: '4111-1111' }]);
+    const m = await raw.next();
+    assert.equal(m.event, 'App\\Events\\SecretEvent');
+    const d = JSON.parse(m.data);
+    assert.deepEqual(Object.keys(d).sort(), ['ciphertext', 'nonce']);
+    assert.ok(!m.raw.includes('4111'), 'no plaintext on the wire');
+    e.disconnect();
+  });
+});
+
 describe('seed patterns (real-time-features.md) with Echo', () => {
   let server, auth, api_;
   const open = [];

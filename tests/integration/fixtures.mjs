@@ -17,4 +17,5 @@ export const CHANNELS = {
   'document.{documentId}': () => true,
   room: (user) => ({ id: user.id, name: user.name }),
   denied: () => false,
+  'secret.{id}': (user, { id }) => String(user.id) === id,
 };

@@ -69,7 +69,8 @@ describe('liveness sweep (sweep 1 s, ping_interval 1 s)', () => {
     assert.equal(added.event, 'pusher_internal:member_added');
     assert.deepEqual(await a.next(4000, 'pusher:ping'), { event: 'pusher:ping' });
     assertPusherError(await a.next(4000, '4201'), 4201, 'Pong reply not received in time');
-    await within(a.closed, 3000, 'close after 4201');
+    const info = await within(a.closed, 3000, 'close after 4201');
+    assert.equal(info.code, 4201, 'close frame carries the same code (pusher-js: retry now)');
     const removed = await b.nextEvent('pusher_internal:member_removed', 3000, 'presence-live');
     assert.deepEqual(JSON.parse(removed.data), { user_id: '1' });
     assert.equal(b.isClosed, false, 'the answering peer stays connected');
@@ -118,6 +119,6 @@ describe('liveness sweep (sweep 1 s, ping_interval 1 s)', () => {
     const c = await connect(server);
     assert.deepEqual(await c.next(4000, 'pusher:ping'), { event: 'pusher:ping' });
     assertPusherError(await c.next(4000, '4201'), 4201, 'Pong reply not received in time');
-    await within(c.closed, 3000, 'closed');
+    assert.equal((await within(c.closed, 3000, 'closed')).code, 4201);
   });
 });
