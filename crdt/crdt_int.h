@@ -158,6 +158,7 @@ struct crdt_doc {
     uint32_t height; /* 0: root is a leaf */
     crdt_stats st;   /* whole document */
     uint32_t nruns;  /* runs in the tree */
+    uint32_t excess; /* sum over leaves of max(0, runs - LEAF_MAX / 2) */
 
     /* Cursor cache for local edits: leaf of the last descent by visible
      * position and the visible count before it. Valid until a leaf splits

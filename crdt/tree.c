@@ -95,15 +95,26 @@ int crdt_tree_init(crdt_doc *doc)
     return CRDT_OK;
 }
 
+/* Change a leaf's run count, keeping doc->excess up to date. */
+static void leaf_set_n(crdt_doc *doc, crdt_leaf *l, uint32_t n)
+{
+    const uint32_t half = CRDT_LEAF_MAX / 2;
+    doc->excess -= l->n > half ? l->n - half : 0;
+    doc->excess += n > half ? n - half : 0;
+    l->n = n;
+}
+
 int crdt_tree_reserve(crdt_doc *doc, uint32_t runs)
 {
-    /* Each run insertion adds at most 2 runs (a split and the new run). With
-     * half-full nodes, leaves <= runs / (LEAF_MAX / 2) + 1 and inner nodes
-     * <= leaves / (NODE_MAX / 2 - 1) + height + 1. */
-    uint64_t total_runs = (uint64_t)doc->nruns + 2u * (uint64_t)runs + 2u;
-    uint64_t leaves = total_runs / (CRDT_LEAF_MAX / 2) + 2;
-    if (leaves < (uint64_t)doc->nleaves + 1)
-        leaves = (uint64_t)doc->nleaves + 1;
+    /* A leaf splits only when it holds LEAF_MAX - 1 or more runs, and both
+     * halves then hold at most LEAF_MAX / 2: a split lowers `excess` by at
+     * least LEAF_MAX / 2 - 1, while each of the `runs` run insertions raises
+     * it by at most 2 (merging tombstones only lowers it). So the splits
+     * are at most (excess + 2 runs) / (LEAF_MAX / 2 - 1). Inner nodes never
+     * lose children, so they stay half full: inner nodes <= leaves /
+     * (NODE_MAX / 2 - 1) + height + 1 (+ a new root). */
+    uint64_t splits = ((uint64_t)doc->excess + 2u * (uint64_t)runs) / (CRDT_LEAF_MAX / 2 - 1) + 1;
+    uint64_t leaves = (uint64_t)doc->nleaves + splits;
     uint64_t inodes = leaves / (CRDT_NODE_MAX / 2 - 1) + doc->height + 4;
     if (inodes < (uint64_t)doc->ninodes + 1)
         inodes = (uint64_t)doc->ninodes + 1;
@@ -365,9 +376,10 @@ static void make_room(crdt_doc *doc, uint32_t *leaf, uint32_t *i, uint32_t extra
     crdt_leaf *r = &doc->leaves[rn];
     l = &doc->leaves[*leaf];
     uint32_t half = l->n / 2;
-    r->n = l->n - half;
+    r->n = 0;
+    leaf_set_n(doc, r, l->n - half);
     memcpy(r->runs, l->runs + half, r->n * sizeof(crdt_run));
-    l->n = half;
+    leaf_set_n(doc, l, half);
     r->next = l->next;
     l->next = rn;
     r->parent = l->parent;
@@ -388,7 +400,7 @@ static void split_run(crdt_doc *doc, crdt_leaf *l, uint32_t i, uint32_t off)
 {
     crdt_run *r = &l->runs[i];
     memmove(l->runs + i + 2, l->runs + i + 1, (l->n - i - 1) * sizeof(crdt_run));
-    l->n++;
+    leaf_set_n(doc, l, l->n + 1);
     crdt_run a = *r, b = *r;
     a.len = off;
     b.len = r->len - off;
@@ -419,7 +431,7 @@ crdt_cursor crdt_tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run)
     }
     memmove(l->runs + i + 1, l->runs + i, (l->n - i) * sizeof(crdt_run));
     l->runs[i] = run;
-    l->n++;
+    leaf_set_n(doc, l, l->n + 1);
     doc->nruns++;
     point_lvs(doc, &run, leaf);
     propagate(doc, leaf, run_stats(&run));
@@ -432,8 +444,8 @@ bool crdt_tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
         return false;
     crdt_leaf *l = &doc->leaves[c.leaf];
     crdt_run *r = &l->runs[c.i - 1];
-    if (r->del || run->del || r->lv + r->len != run->lv ||
-        r->byte_off + r->byte_len != run->byte_off)
+    if (r->del != run->del || r->lv + r->len != run->lv ||
+        (!r->del && r->byte_off + r->byte_len != run->byte_off))
         return false;
     bool ascii = r->byte_len == r->len && run->byte_len == run->len;
     if (!ascii && r->len + run->len > NONASCII_RUN_MAX)
@@ -445,6 +457,25 @@ bool crdt_tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
     r->astral += run->astral;
     point_lvs(doc, run, c.leaf);
     propagate(doc, c.leaf, run_stats(run));
+    return true;
+}
+
+/* Merge run i+1 into run i if both are deleted, their LVs follow each
+ * other and run i+1's first character has run i's last as left origin (so
+ * that every non-first character of a run keeps the previous one as left
+ * origin, which crdt_integrate_insert relies on). */
+static bool merge_tombstones(crdt_doc *doc, crdt_leaf *l, uint32_t i)
+{
+    crdt_run *a = &l->runs[i], *b = &l->runs[i + 1];
+    if (!a->del || !b->del || a->lv + a->len != b->lv || (uint64_t)a->len + b->len >= (1u << 31))
+        return false;
+    uint32_t left, right;
+    crdt_rec_origins(doc, b->lv, &left, &right);
+    if (left != b->lv - 1)
+        return false;
+    a->len += b->len;
+    memmove(l->runs + i + 1, l->runs + i + 2, (l->n - i - 2) * sizeof(crdt_run));
+    leaf_set_n(doc, l, l->n - 1);
     return true;
 }
 
@@ -474,6 +505,12 @@ uint32_t crdt_tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len)
     r->byte_len = 0;
     r->astral = 0;
     propagate(doc, leaf, st_diff(run_stats(r), before));
+    /* Tombstones carry no text: fold them into deleted neighbours so that
+     * runs of backspaces or a deleted selection cost one run. */
+    if (i + 1 < l->n && merge_tombstones(doc, l, i))
+        doc->nruns--;
+    if (i > 0 && merge_tombstones(doc, l, i - 1))
+        doc->nruns--;
     return len;
 }
 
@@ -564,7 +601,11 @@ int crdt_tree_check(const crdt_doc *doc)
     int rc = check_node(doc, doc->root, doc->height, CRDT_NONE, &s, &leaf_seq, &nleaves, &nruns);
     if (rc)
         return rc;
+    uint32_t excess = 0;
+    for (uint32_t i = 0; i < doc->nleaves; i++)
+        excess += doc->leaves[i].n > CRDT_LEAF_MAX / 2 ? doc->leaves[i].n - CRDT_LEAF_MAX / 2 : 0;
     if (leaf_seq != CRDT_NONE || nleaves != doc->nleaves || nruns != doc->nruns ||
+        excess != doc->excess ||
         memcmp(&s, &doc->st, sizeof s) != 0)
         return CRDT_EINVAL;
     return CRDT_OK;

@@ -126,7 +126,7 @@ int trace_load(const char *path, trace *t)
     for (uint32_t a = 0; a < t->nagents; a++) {
         const cJSON *nm = cJSON_IsArray(names) ? cJSON_GetArrayItem(names, (int)a) : NULL;
         char buf[32];
-        snprintf(buf, sizeof buf, "%u", a);
+        snprintf(buf, sizeof buf, "%05u", a); /* bytewise order = numeric order */
         t->agents[a] = dupstr(cJSON_IsString(nm) ? nm->valuestring : buf);
     }
     char *cursor = t->strings;
