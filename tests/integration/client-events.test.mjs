@@ -121,24 +121,34 @@ describe('client events (accept_client_events_from=members, default)', () => {
   it('D7: more than 10 client events per second are refused with 4301 (DOCSYNC_CLIENT_EVENTS_PER_SECOND=10)', async () => {
     const [a, b] = [await connect(server), await connect(server)];
     for (const x of [a, b]) await x.join('private-flood');
-    // start the burst early in a wall-clock second so that a fixed 1 s window cannot split it
-    while (Date.now() % 1000 > 200 || Date.now() % 1000 < 50) await sleep(5);
-    for (let i = 0; i < 15; i++) a.whisper('private-flood', 'client-n', { i });
-    await sleep(500);
-    const got = b.frames.slice(b.cursor).map((f) => f.msg);
-    assert.ok(got.every((m) => m.event === 'client-n'));
-    assert.equal(got.length, 10, 'exactly 10 delivered');
-    const errs = a.frames.slice(a.cursor).map((f) => f.msg);
-    assert.equal(errs.length, 5, 'one 4301 per refused event');
-    for (const e of errs) {
-      assert.equal(e.event, 'pusher:error', JSON.stringify(e));
-      assert.equal(JSON.parse(e.data).code, 4301, JSON.stringify(e));
+    // A burst of 15 within a few ms: a per-second window delivers exactly 10. If the burst
+    // happens to straddle the server's window boundary (its clock phase is unknown), all 15
+    // could pass legitimately, so such an attempt is repeated (at most 3 attempts).
+    const outcomes = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await sleep(1100); // a fresh window
+      const [b0, a0] = [b.frames.length, a.frames.length];
+      for (let i = 0; i < 15; i++) a.whisper('private-flood', 'client-n', { attempt, i });
+      await sleep(500);
+      const got = b.frames.slice(b0).map((f) => f.msg);
+      const errs = a.frames.slice(a0).map((f) => f.msg);
+      assert.ok(got.every((m) => m.event === 'client-n' && m.data.attempt === attempt), JSON.stringify(got));
+      for (const e of errs) {
+        assert.equal(e.event, 'pusher:error', JSON.stringify(e));
+        assert.equal(JSON.parse(e.data).code, 4301, JSON.stringify(e));
+      }
+      assert.equal(got.length + errs.length, 15, 'every event either delivered or refused');
+      outcomes.push(got.length);
+      if (got.length === 10) {
+        // the deliveries are the first ten, in order
+        assert.deepEqual(
+          got.map((m) => m.data.i),
+          [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        );
+        break;
+      }
     }
-    // the deliveries are the first ones, in order
-    assert.deepEqual(
-      got.map((m) => m.data.i),
-      got.map((_, i) => i),
-    );
+    assert.equal(outcomes[outcomes.length - 1], 10, `exactly 10 delivered in one window (attempts: ${outcomes.join(',')})`);
     await a.close();
     await b.close();
   });
