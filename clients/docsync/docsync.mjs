@@ -1,0 +1,563 @@
+// docsync.mjs - collaborative text documents for Laravel Echo apps, speaking docsyncd's
+// document sync protocol (clients/PROTOCOL-sync.md). ES module, no build step, for browsers
+// and Node >= 20. The app provides an Echo instance (laravel-echo + pusher-js, broadcaster
+// 'reverb' or 'pusher'); the CRDT is clients/crdt/crdt.mjs with its wasm.
+//
+//   import { DocSync } from './docsync.mjs';
+//   const sync = new DocSync(echo, { userId: 7 });
+//   const doc = sync.document('42');
+//   await doc.ready;
+//   doc.on('change', ({ text }) => textarea.value = text);
+//   doc.insert(0, 'Hello');                 // UTF-16 offsets, as textarea.selectionStart
+//   doc.on('presence', ({ members }) => ...);
+//   doc.typing(true); doc.on('typing', ({ user, typing }) => ...);
+//
+// How it works, per document: a CRDT replica whose agent is the clientId; every local
+// transaction becomes one update sent as docsync:submit with the next seq and kept in
+// `pending` until acknowledged (resent with the same seq after a reconnect: the server
+// deduplicates). Remote updates (DocumentUpdated on private-document.{id}) are applied in
+// version order; out-of-order ones are buffered, and a gap (or an error asking for it) makes
+// the client send docsync:catchup from its (epoch, version). A catch-up that is not a replay
+// carries a snapshot: the replica is rebuilt from it and the pending updates re-applied.
+// (epoch, version, state, pending) are saved to a storage so a reloaded client resumes by
+// version with its unsent edits.
+import { loadCrdt, CrdtError, CODES } from '../crdt/crdt.mjs';
+
+const UPDATED = '.App\\Events\\DocumentUpdated'; // leading '.': no Echo namespace prefix
+const TYPING_IDLE_MS = 1000; // the seed's doneTypingInterval
+const TYPING_REFRESH_MS = 2000; // re-announce while typing goes on
+const TYPING_EXPIRE_MS = 5000; // forget a remote typist who went silent
+const RETRY_MS = 1000; // after busy / storage errors
+const CHUNK = 1500; // UTF-16 units per inserted piece: keeps a submit under 10,000 bytes
+const SAVE_DELAY_MS = 100;
+
+// ---- small helpers -----------------------------------------------------------------------
+
+function toBase64(u8) {
+  let s = '';
+  for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(b64) {
+  const s = atob(b64);
+  const u8 = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) u8[i] = s.charCodeAt(i);
+  return u8;
+}
+
+function randomId() {
+  const b = new Uint8Array(6);
+  globalThis.crypto.getRandomValues(b);
+  return 'c-' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** A tiny event emitter: on(name, fn) returns an unsubscribe function. */
+class Emitter {
+  #handlers = new Map();
+
+  on(name, fn) {
+    if (!this.#handlers.has(name)) this.#handlers.set(name, new Set());
+    this.#handlers.get(name).add(fn);
+    return () => this.#handlers.get(name).delete(fn);
+  }
+
+  emit(name, arg) {
+    for (const fn of this.#handlers.get(name) || []) {
+      try {
+        fn(arg);
+      } catch (e) {
+        console.error(e); // a listener's bug must not break the sync state machine
+      }
+    }
+  }
+}
+
+// ---- storages ----------------------------------------------------------------------------
+
+/** Keeps saved documents in memory (the default in Node). get/set/delete may also be async. */
+export class MemoryStorage {
+  #map = new Map();
+  get(key) { return this.#map.has(key) ? this.#map.get(key) : null; }
+  set(key, value) { this.#map.set(key, value); }
+  delete(key) { this.#map.delete(key); }
+}
+
+/** Keeps saved documents in window.localStorage (the default in browsers). */
+export class LocalStorage {
+  constructor(prefix = 'docsync:') { this.prefix = prefix; }
+  get(key) { return localStorage.getItem(this.prefix + key); }
+  set(key, value) { localStorage.setItem(this.prefix + key, value); }
+  delete(key) { localStorage.removeItem(this.prefix + key); }
+}
+
+// ---- DocSync -----------------------------------------------------------------------------
+
+/**
+ * The entry point: one per Echo instance.
+ * options: userId (your user id, to recognise yourself in presence and typing), clientId
+ * (stable id of this replica; default: kept in sessionStorage in browsers, else random),
+ * storage (MemoryStorage | LocalStorage | {get,set,delete}), crdt (a loaded CrdtModule, or
+ * a promise of one), wasm (URL or bytes for loadCrdt), name (your display name for typing).
+ * Events: 'state' (connection state: 'connecting', 'connected', 'unavailable', ...).
+ */
+export class DocSync extends Emitter {
+  constructor(echo, options = {}) {
+    super();
+    this.echo = echo;
+    this.pusher = echo.connector.pusher;
+    this.userId = options.userId != null ? String(options.userId) : null;
+    this.name = options.name || null;
+    this.clientId = options.clientId || DocSync.#defaultClientId();
+    this.storage = options.storage ||
+      (typeof localStorage !== 'undefined' ? new LocalStorage() : new MemoryStorage());
+    this.crdt = Promise.resolve(options.crdt || loadCrdt(options.wasm));
+    this.documents = new Map();
+    this.state = this.pusher.connection.state;
+    this.#nextRequest = 1;
+
+    for (const ev of ['docsync:ack', 'docsync:error', 'docsync:catchup']) {
+      this.#bound.push([ev, (data) => this.#reply(ev, data)]);
+    }
+    this.#bound.push(['__state', ({ current }) => {
+      this.state = current;
+      if (current !== 'connected') for (const d of this.documents.values()) d._offline();
+      this.emit('state', current);
+    }]);
+    for (const [ev, fn] of this.#bound) {
+      if (ev === '__state') this.pusher.connection.bind('state_change', fn);
+      else this.pusher.bind(ev, fn);
+    }
+  }
+
+  #bound = [];
+  #nextRequest;
+
+  static #defaultClientId() {
+    try {
+      let id = sessionStorage.getItem('docsync:clientId');
+      if (!id) sessionStorage.setItem('docsync:clientId', (id = randomId()));
+      return id;
+    } catch {
+      return randomId();
+    }
+  }
+
+  /** Opens (or returns) the document `id`. Wait for `doc.ready` before editing. */
+  document(id) {
+    id = String(id);
+    if (!this.documents.has(id)) this.documents.set(id, new Document(this, id));
+    return this.documents.get(id);
+  }
+
+  /** Leaves every document and unbinds from pusher (the Echo instance stays). */
+  close() {
+    for (const d of [...this.documents.values()]) d.leave();
+    for (const [ev, fn] of this.#bound) {
+      if (ev === '__state') this.pusher.connection.unbind('state_change', fn);
+      else this.pusher.unbind(ev, fn);
+    }
+  }
+
+  /** Sends a docsync: request; the reply is routed by documentId to the document. */
+  _send(event, data) {
+    data.requestId = this.#nextRequest++;
+    return this.pusher.send_event(event, data);
+  }
+
+  #reply(event, data) {
+    if (typeof data === 'string') data = JSON.parse(data);
+    const doc = this.documents.get(String(data.documentId));
+    if (doc) doc._reply(event, data);
+  }
+}
+
+// ---- Document ----------------------------------------------------------------------------
+
+/**
+ * One collaborative document. Properties: id, clientId, version (highest server version applied
+ * in order), epoch, members (presence: [{id, info}]), typists (Map id -> user), synced (caught up and nothing pending), pending (count).
+ * Events: 'change' {text, remote, version}, 'version' {version}, 'presence' {members, joined?,
+ * left?}, 'typing' {user, typing, typists}, 'synced' {version}, 'catchup' {from, replay, head,
+ * updates}, 'error' {code, message, ...}.
+ */
+export class Document extends Emitter {
+  constructor(sync, id) {
+    super();
+    this.sync = sync;
+    this.id = id;
+    this.clientId = null; // set by #open: saved, or new for a replica without saved state
+    this.epoch = null;
+    this.version = 0;
+    this.members = [];
+    this.typists = new Map(); // user id -> {user, timer}
+    this.replica = null;
+    this.#key = `${id}/${sync.clientId}`;
+    this.ready = this.#open();
+  }
+
+  #key;
+  #seq = 0; // last seq used
+  #pending = []; // [{seq, update (base64), sent}]
+  #buffer = new Map(); // version -> update bytes (null: our own, acknowledged)
+  #catchingUp = false;
+  #subscribed = false;
+  #retry = null;
+  #saveTimer = null;
+  #typing = { on: false, idle: null, sentAt: 0 };
+  #private = null;
+  #presence = null;
+  #left = false;
+
+  async #open() {
+    const crdt = (this.crdt = await this.sync.crdt);
+    const saved = await this.sync.storage.get(this.#key);
+    const s = saved ? JSON.parse(saved) : null;
+    // A replica without its saved state must not reuse an agent / (clientId, seq) the server
+    // may already hold: each new replica of a document gets its own clientId.
+    this.clientId = s ? s.clientId : `${this.sync.clientId}.${randomId().slice(2, 8)}`;
+    this.replica = crdt.createDoc(this.clientId);
+    if (s) {
+      this.replica.apply(fromBase64(s.state));
+      this.replica.setAgent(this.clientId); // continue after our own saved operations
+      Object.assign(this, { epoch: s.epoch, version: s.version });
+      this.#seq = s.seq;
+      this.#pending = s.pending.map((p) => ({ ...p, sent: false }));
+    }
+    if (this.#left) return this;
+    const echo = this.sync.echo;
+    this.#private = echo.private(`document.${this.id}`)
+      .listen(UPDATED, (e) => this.#updated(typeof e === 'string' ? JSON.parse(e) : e))
+      .subscribed(() => this.#onSubscribed());
+    // Members as pusher-js has them, {id, info} (Echo's here/joining/leaving give info only).
+    this.#presence = echo.join(`document.${this.id}`)
+      .listenForWhisper('typing', (e) => this.#typist(e.user, !!e.typing));
+    const ch = this.#presence.subscription;
+    ch.bind('pusher:subscription_succeeded', (members) => {
+      const list = [];
+      members.each((m) => list.push({ id: String(m.id), info: m.info }));
+      this.#setMembers(list);
+    });
+    ch.bind('pusher:member_added', (m) => {
+      const user = { id: String(m.id), info: m.info };
+      this.#setMembers([...this.members.filter((x) => x.id !== user.id), user], { joined: user });
+    });
+    ch.bind('pusher:member_removed', (m) => {
+      const user = { id: String(m.id), info: m.info };
+      this.#typist(user, false);
+      this.#setMembers(this.members.filter((x) => x.id !== user.id), { left: user });
+    });
+    if (s) this.emit('change', { text: this.text(), remote: false, version: this.version });
+    return this;
+  }
+
+  // ---- reading ----
+
+  /** The current text (local edits included). */
+  text() {
+    return this.replica ? this.replica.text : '';
+  }
+
+  /** Number of local transactions not yet acknowledged. */
+  get pending() {
+    return this.#pending.length;
+  }
+
+  /** True when caught up with the server and every local edit is acknowledged. */
+  get synced() {
+    return this.#subscribed && !this.#catchingUp && this.#pending.length === 0 && this.#buffer.size === 0;
+  }
+
+  // ---- editing: each call is one transaction (one update, one seq) ----
+
+  /** Inserts `text` at UTF-16 offset `pos`. Long texts go as several transactions. */
+  insert(pos, text) {
+    for (let i = 0; i < text.length;) {
+      let end = Math.min(text.length, i + CHUNK);
+      if (end < text.length && /[\uD800-\uDBFF]/.test(text[end - 1])) end--; // keep pairs whole
+      const piece = text.slice(i, end);
+      this.transact((r) => r.insert(pos + i, piece));
+      i = end;
+    }
+  }
+
+  /** Deletes `len` UTF-16 units at UTF-16 offset `pos`. */
+  delete(pos, len) {
+    if (len > 0) this.transact((r) => r.delete(pos, len));
+  }
+
+  /** Makes the text equal to `text` with the smallest prefix/suffix edit (e.g. from a
+   * textarea's input event). Returns {pos, deleted, inserted}, or null when unchanged. */
+  setText(text) {
+    const old = this.text();
+    if (old === text) return null;
+    let a = 0;
+    const max = Math.min(old.length, text.length);
+    while (a < max && old.charCodeAt(a) === text.charCodeAt(a)) a++;
+    let b = 0;
+    while (b < max - a && old.charCodeAt(old.length - 1 - b) === text.charCodeAt(text.length - 1 - b)) b++;
+    // Never split a surrogate pair.
+    if (a > 0 && /[\uD800-\uDBFF]/.test(old[a - 1])) a--;
+    if (b > 0 && /[\uDC00-\uDFFF]/.test(old[old.length - b])) b--;
+    const deleted = old.length - a - b;
+    const inserted = text.slice(a, text.length - b);
+    if (deleted > 0 && inserted.length <= CHUNK) {
+      this.transact((r) => { r.delete(a, deleted); r.insert(a, inserted); });
+    } else {
+      this.delete(a, deleted);
+      this.insert(a, inserted);
+    }
+    return { pos: a, deleted, inserted };
+  }
+
+  /** Runs fn(replica) (CrdtDoc insert/delete calls) as one transaction and submits it. */
+  transact(fn) {
+    if (!this.replica) throw new Error('document not ready: await doc.ready');
+    const mark = this.replica.mark();
+    fn(this.replica);
+    const update = this.replica.encodeSinceMark(mark);
+    if (update.length === 0 || this.replica.mark() === mark) return;
+    const p = { seq: ++this.#seq, update: toBase64(update), sent: false };
+    this.#pending.push(p);
+    if (this.#canSend()) this.#submit(p);
+    this.#save();
+    this.emit('change', { text: this.text(), remote: false, version: this.version });
+  }
+
+  // ---- typing indicator (client-typing whispers on presence-document.{id}) ----
+
+  /** typing(true) on every keystroke: announces once, stops after 1 s without a call.
+   * typing(false) stops at once. */
+  typing(on = true) {
+    const t = this.#typing;
+    clearTimeout(t.idle);
+    if (on) {
+      if (!t.on || Date.now() - t.sentAt > TYPING_REFRESH_MS) this.#whisperTyping(true);
+      t.idle = setTimeout(() => this.typing(false), TYPING_IDLE_MS);
+    } else if (t.on) {
+      this.#whisperTyping(false);
+    }
+  }
+
+  #whisperTyping(on) {
+    const t = this.#typing;
+    t.on = on;
+    t.sentAt = Date.now();
+    const user = { id: this.sync.userId, name: this.sync.name || this.sync.userId };
+    if (this.#presence && this.sync.state === 'connected') this.#presence.whisper('typing', { user, typing: on });
+  }
+
+  #typist(user, on) {
+    if (!user || user.id == null) return;
+    const id = String(user.id);
+    const old = this.typists.get(id);
+    if (old) clearTimeout(old.timer);
+    if (on) {
+      const timer = setTimeout(() => this.#typist(user, false), TYPING_EXPIRE_MS);
+      this.typists.set(id, { user, timer });
+    } else if (old) {
+      this.typists.delete(id);
+    } else {
+      return;
+    }
+    this.emit('typing', { user, typing: on, typists: [...this.typists.values()].map((t) => t.user) });
+  }
+
+  #setMembers(members, extra = {}) {
+    this.members = members;
+    this.emit('presence', { members, ...extra });
+  }
+
+  /** Unsubscribes both channels and forgets the document in memory (its saved state stays). */
+  leave() {
+    this.#left = true;
+    this.typing(false);
+    clearTimeout(this.#retry);
+    for (const t of this.typists.values()) clearTimeout(t.timer);
+    if (this.#saveTimer) this.flush();
+    this.sync.echo.leave(`document.${this.id}`);
+    this.sync.documents.delete(this.id);
+    if (this.replica) this.replica.free();
+    this.replica = null;
+  }
+
+  /** Saves now (instead of after the short delay). Returns the storage's promise, if any. */
+  flush() {
+    clearTimeout(this.#saveTimer);
+    this.#saveTimer = null;
+    if (!this.replica) return undefined;
+    return this.sync.storage.set(this.#key, JSON.stringify({
+      clientId: this.clientId, epoch: this.epoch, version: this.version, seq: this.#seq, state: toBase64(this.replica.encodeState()),
+      pending: this.#pending.map(({ seq, update }) => ({ seq, update })),
+    }));
+  }
+
+  #save() {
+    if (!this.#saveTimer) this.#saveTimer = setTimeout(() => this.flush(), SAVE_DELAY_MS);
+  }
+
+  // ---- the sync state machine ----
+
+  #canSend() {
+    return this.#subscribed && !this.#catchingUp && this.sync.state === 'connected';
+  }
+
+  #submit(p) {
+    p.sent = true;
+    this.sync._send('docsync:submit', { documentId: this.id, clientId: this.clientId, seq: p.seq, update: p.update });
+  }
+
+  #resendAll() {
+    for (const p of this.#pending) if (!p.sent) this.#submit(p);
+  }
+
+  /** Connection lost: nothing in flight any more; the subscription comes back by itself. */
+  _offline() {
+    this.#subscribed = false;
+    this.#catchingUp = false;
+    for (const p of this.#pending) p.sent = false;
+  }
+
+  #onSubscribed() {
+    this.#subscribed = true;
+    this.#catchUp();
+  }
+
+  #catchUp() {
+    if (this.#catchingUp || !this.#subscribed) return;
+    this.#catchingUp = true;
+    const req = { documentId: this.id, version: this.version };
+    if (this.epoch) req.epoch = this.epoch;
+    this.sync._send('docsync:catchup', req);
+  }
+
+  _reply(event, data) {
+    if (!this.replica) return;
+    if (event === 'docsync:ack') this.#ack(data);
+    else if (event === 'docsync:catchup') this.#caughtUp(data);
+    else this.#error(data);
+  }
+
+  #ack(a) {
+    if (a.clientId !== this.clientId) return;
+    const i = this.#pending.findIndex((p) => p.seq === a.seq);
+    if (i < 0) return; // an ack we already had (e.g. a resend's duplicate)
+    this.#pending.splice(i, 1);
+    // Our update holds version a.version (applied: false / duplicate: an older version).
+    if (a.version > this.version) this.#buffer.set(a.version, null);
+    this.#drain();
+    this.#save();
+  }
+
+  #updated(e) {
+    if (!this.replica || e.version <= this.version) return;
+    this.#buffer.set(e.version, fromBase64(e.update));
+    this.#drain();
+  }
+
+  /** Applies buffered versions in order; a hole that stays means missed updates. */
+  #drain() {
+    let applied = false;
+    const before = this.version;
+    for (let v = this.version + 1; this.#buffer.has(v); v++) {
+      const u = this.#buffer.get(v);
+      this.#buffer.delete(v);
+      if (u && !this.#apply(u)) return;
+      this.version = v;
+      applied = applied || !!u;
+    }
+    if (applied) this.emit('change', { text: this.text(), remote: true, version: this.version });
+    if (this.version !== before) this.emit('version', { version: this.version });
+    if (this.#buffer.size > 0) this.#catchUp();
+    this.#save();
+    if (this.synced) this.emit('synced', { version: this.version });
+  }
+
+  /** Applies a remote update; on a missing dependency, asks for a catch-up. */
+  #apply(u) {
+    try {
+      this.replica.apply(u);
+      return true;
+    } catch (err) {
+      if (err instanceof CrdtError && err.code === CODES.EMISSING) {
+        this.#buffer.clear();
+        this.#catchUp();
+        return false;
+      }
+      throw err;
+    }
+  }
+
+  #caughtUp(r) {
+    if (!this.#catchingUp) return;
+    this.emit('catchup', { from: this.version, replay: r.replay, head: r.head, updates: r.updates.length });
+    let changed = false;
+    if (!r.replay) {
+      this.#rebuild(r.snapshot);
+      changed = true;
+    }
+    for (const u of r.updates) {
+      if (u.version > this.version) {
+        changed = this.replica.apply(fromBase64(u.update)) || changed;
+        this.version = u.version;
+      }
+    }
+    this.version = Math.max(this.version, r.nextVersion - 1);
+    this.epoch = r.epoch;
+    for (const v of [...this.#buffer.keys()]) if (v <= this.version) this.#buffer.delete(v);
+    this.#catchingUp = false;
+    if (changed) this.emit('change', { text: this.text(), remote: true, version: this.version });
+    if (r.more) {
+      this.#catchUp();
+      return;
+    }
+    this.#resendAll();
+    this.#drain();
+  }
+
+  /** A snapshot (not a replay): a fresh replica from it, then our unacknowledged edits. */
+  #rebuild(snapshot) {
+    const fresh = this.crdt.createDoc(this.clientId);
+    if (snapshot) fresh.apply(fromBase64(snapshot.state));
+    const kept = [];
+    for (const p of this.#pending) {
+      try {
+        fresh.apply(fromBase64(p.update));
+        kept.push(p);
+      } catch (e) {
+        this.emit('error', { code: 'lost', message: `local edit ${p.seq} no longer applies: ${e.message}`, seq: p.seq });
+      }
+    }
+    fresh.setAgent(this.clientId);
+    this.replica.free();
+    this.replica = fresh;
+    this.#pending = kept;
+    this.#buffer.clear();
+    this.version = snapshot ? snapshot.version : 0;
+  }
+
+  #error(e) {
+    const mine = e.seq != null && e.clientId === this.clientId;
+    switch (e.code) {
+      case 'missing_dependencies':
+        for (const p of this.#pending) p.sent = false; // resent after the catch-up
+        this.#catchUp();
+        return;
+      case 'busy':
+      case 'storage_error':
+      case 'storage_full':
+        for (const p of this.#pending) p.sent = false;
+        clearTimeout(this.#retry);
+        this.#retry = setTimeout(() => this.#canSend() && this.#resendAll(), RETRY_MS);
+        break;
+      default:
+        if (mine) { // invalid, too_large, forbidden, stale_seq: this edit will never be accepted
+          this.#pending = this.#pending.filter((p) => p.seq !== e.seq);
+          this.#save();
+        } else if (e.code !== 'not_found') {
+          this.#catchingUp = false;
+        }
+    }
+    this.emit('error', e);
+  }
+}

@@ -1,0 +1,184 @@
+// The JS client (clients/docsync) with real laravel-echo + pusher-js against the real docsyncd:
+// concurrent editing, offline edits, resume by version, the snapshot case, presence, typing.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Server, client, openDocument, serverText, synced, until, within, closeAll, MemoryStorage, sleep,
+} from './client_harness.mjs';
+
+let server;
+
+test.before(async () => {
+  // Small snapshot interval and retention: a client far behind gets a snapshot (replay:false).
+  server = await new Server({ env: { DOCSYNC_SNAPSHOT_EVERY: '4', DOCSYNC_OPS_RETAIN: '2' } }).start();
+});
+
+test.after(async () => {
+  closeAll();
+  await sleep(100);
+  await server.stop();
+});
+
+/** Every word of each client's list, in that client's order, somewhere in `text`. */
+function assertWordsInOrder(text, words) {
+  let at = 0;
+  for (const w of words) {
+    const i = text.indexOf(w, at);
+    assert.ok(i >= 0, `"${w}" after offset ${at} in ${JSON.stringify(text)}`);
+    at = i + w.length;
+  }
+}
+
+test('three clients edit concurrently and converge to the server text', async () => {
+  const id = 'conc';
+  await openDocument(server, id);
+  const users = ['ada', 'bob', 'cyd'];
+  const syncs = await Promise.all(users.map((u) => client(server, u)));
+  const docs = syncs.map((s) => s.document(id));
+  await Promise.all(docs.map((d) => d.ready));
+  await Promise.all(docs.map((d) => synced(d)));
+  // Each client appends its own words at its end of the text, 20 transactions each,
+  // interleaved without waiting for each other.
+  const words = users.map((u) => Array.from({ length: 20 }, (_, i) => `${u}${i};`));
+  for (let i = 0; i < 20; i++) {
+    docs.forEach((d, k) => d.insert(d.text().length, words[k][i]));
+    if (i % 5 === 4) await sleep(10);
+  }
+  // A concurrent delete and insert at the start as well.
+  docs[0].insert(0, 'HEAD:');
+  await Promise.all(docs.map((d) => synced(d, 20000)));
+  const head = await serverText(server, id);
+  await until(() => docs.every((d) => d.version === head.version), 10000, 'every client at the head');
+  const text = docs[0].text();
+  for (const d of docs) assert.equal(d.text(), text);
+  assert.equal(head.content, text);
+  assert.equal(head.version, 61);
+  assert.ok(text.startsWith('HEAD:'));
+  for (const w of words) assertWordsInOrder(text, w);
+  assert.equal(text.length, 5 + words.flat().join('').length);
+});
+
+test('an offline client edits, reconnects, resubmits and converges', async () => {
+  const id = 'offline';
+  await openDocument(server, id);
+  const [a, b] = await Promise.all([client(server, 'ada'), client(server, 'bob')]);
+  const da = a.document(id), db = b.document(id);
+  await Promise.all([da.ready, db.ready]);
+  await Promise.all([synced(da), synced(db)]);
+  da.insert(0, 'Hello world');
+  await synced(da);
+  await until(() => db.text() === 'Hello world', 5000, 'bob sees the first text');
+
+  a.pusher.disconnect();
+  await until(() => a.state !== 'connected', 5000, 'ada offline');
+  da.insert(5, ', dear');            // "Hello, dear world"
+  da.insert(da.text().length, '!');  // "Hello, dear world!"
+  assert.equal(da.text(), 'Hello, dear world!');
+  assert.equal(da.pending, 2);
+  db.insert(0, '>> ');               // meanwhile: ">> Hello world"
+  await synced(db);
+
+  a.pusher.connect();
+  await Promise.all([synced(da, 15000, 'ada after reconnect'), synced(db)]);
+  await until(() => db.text() === da.text() && da.version === db.version, 10000, 'same text');
+  assert.equal(da.text(), '>> Hello, dear world!');
+  const head = await serverText(server, id);
+  assert.equal(head.content, '>> Hello, dear world!');
+  assert.equal(head.version, 4);
+  assert.equal(da.version, 4);
+});
+
+test('a reloaded client resumes by version (replay), then with a snapshot when far behind', async () => {
+  const id = 'resume';
+  await openDocument(server, id);
+  const storage = new MemoryStorage();
+  const w = await client(server, 'bob');
+  const dw = w.document(id);
+  await dw.ready;
+  await synced(dw);
+
+  // First life of the reader: sees version 1, edits offline, saves, goes away.
+  let r = await client(server, 'ada', { storage, clientId: 'tab-1' });
+  let dr = r.document(id);
+  await dr.ready;
+  await synced(dr);
+  dw.insert(0, 'abc');
+  await until(() => dr.text() === 'abc', 5000, 'reader sees abc');
+  const clientId = dr.clientId;
+  r.pusher.disconnect();
+  await until(() => r.state !== 'connected', 5000, 'reader offline');
+  dr.insert(3, 'X'); // unsent, saved with the state
+  await dr.flush();
+  r.close();
+
+  // Missed while away: one update.
+  dw.insert(0, '1');
+  await synced(dw);
+
+  // Second life: same storage, resumes from version 1 by replay and resends its edit.
+  r = await client(server, 'ada', { storage, clientId: 'tab-1' });
+  dr = r.document(id);
+  const catchups = [];
+  dr.on('catchup', (c) => catchups.push(c));
+  await dr.ready;
+  assert.equal(dr.clientId, clientId);
+  assert.equal(dr.text(), 'abcX');
+  assert.equal(dr.pending, 1);
+  await synced(dr);
+  assert.deepEqual(catchups[0], { from: 1, replay: true, head: 2, updates: 1 });
+  await until(() => dw.text() === '1abcX', 5000, 'writer sees the resent edit');
+  assert.equal(dr.text(), '1abcX');
+  await dr.flush();
+  const at = dr.version;
+  assert.equal(at, 3);
+  r.close();
+  r.pusher.disconnect();
+
+  // Far behind: 12 more versions (snapshots every 4, 2 ops retained) -> a snapshot.
+  for (let i = 0; i < 12; i++) {
+    dw.insert(dw.text().length, String.fromCharCode(97 + i));
+    await synced(dw);
+  }
+  r = await client(server, 'ada', { storage, clientId: 'tab-1' });
+  dr = r.document(id);
+  catchups.length = 0;
+  dr.on('catchup', (c) => catchups.push(c));
+  await dr.ready;
+  dr.insert(0, '#'); // an edit made before the catch-up: re-applied on the snapshot
+  await synced(dr);
+  assert.equal(catchups[0].from, 3);
+  assert.equal(catchups[0].replay, false);
+  const expected = '#1abcXabcdefghijkl';
+  await until(() => dw.text() === expected, 5000, 'writer sees #');
+  assert.equal(dr.text(), expected);
+  const head = await serverText(server, id);
+  assert.deepEqual([head.content, head.version], [expected, 16]);
+  assert.equal(dr.version, 16);
+});
+
+test('presence members and typing whispers', async () => {
+  const id = 'presence';
+  await openDocument(server, id);
+  const [a, b] = await Promise.all([client(server, 'ada', { name: 'Ada' }), client(server, 'bob')]);
+  const da = a.document(id);
+  await da.ready;
+  await until(() => da.members.length === 1, 5000, 'ada alone');
+  const db = b.document(id);
+  await db.ready;
+  await until(() => da.members.length === 2 && db.members.length === 2, 5000, 'both present');
+  assert.deepEqual(da.members.map((m) => m.id).sort(), ['ada', 'bob']);
+  assert.deepEqual(db.members.find((m) => m.id === 'ada').info, { name: 'ada' });
+
+  const seen = [];
+  db.on('typing', (e) => seen.push([e.user.id, e.user.name, e.typing]));
+  da.typing(true);
+  da.typing(true); // debounced: one whisper
+  await within(until(() => seen.length === 1, 3000, 'typing on'), 4000, 'typing on');
+  assert.deepEqual(db.typists.size, 1);
+  await until(() => seen.length === 2, 3000, 'typing off after 1 s idle');
+  assert.deepEqual(seen, [['ada', 'Ada', true], ['ada', 'Ada', false]]);
+
+  b.close();
+  b.pusher.disconnect();
+  await until(() => da.members.length === 1, 5000, 'bob left');
+});
