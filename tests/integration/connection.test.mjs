@@ -307,3 +307,22 @@ describe('configuration: REVERB_APP_ACTIVITY_TIMEOUT=45', () => {
     await c.close();
   });
 });
+
+describe('shutdown', () => {
+  it('SIGTERM closes every client with a code pusher-js reconnects on, and exits 0', async () => {
+    const server = await startServer();
+    const a = await connect(server);
+    await a.join('presence-bye', { user_id: '1' });
+    const b = await connect(server);
+    server.proc.kill('SIGTERM');
+    const [ia, ib] = await within(Promise.all([a.closed, b.closed]), 5000, 'clients closed');
+    for (const info of [ia, ib]) {
+      // pusher-js: 4000-4099 and >= 4300 mean "refused" (no reconnect); anything else retries
+      assert.ok(!(info.code >= 4000 && info.code < 4100) && !(info.code >= 4300), `close code ${info.code}`);
+    }
+    const r = await within(server.exited, 5000, 'exit');
+    assert.deepEqual(r, { code: 0, signal: null });
+    server.proc = null;
+    await server.stop();
+  });
+});

@@ -211,18 +211,25 @@ class Server {
    * server's stderr contains a sanitizer report.
    */
   async stop() {
+    let problem = null;
     if (this.proc) {
       const proc = this.proc;
+      let hard = false;
       proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await this.exited;
+      const t = setTimeout(() => {
+        hard = true;
+        proc.kill('SIGKILL');
+      }, 5000);
+      const r = await this.exited;
       clearTimeout(t);
       this.proc = null;
+      // A graceful stop exits 0; LeakSanitizer makes the exit code non-zero.
+      if (hard) problem = 'server did not exit within 5 s of SIGTERM';
+      else if (!SOKETI && (r.code !== 0 || r.signal)) problem = `server exit after SIGTERM: code ${r.code}, signal ${r.signal}`;
     }
     fs.rmSync(this.dataDir, { recursive: true, force: true });
-    if (SANITIZER_RE.test(this.stderrText)) {
-      throw new Error('sanitizer report in server stderr:\n' + this.stderrText.slice(-8000));
-    }
+    if (SANITIZER_RE.test(this.stderrText)) problem = 'sanitizer report in server stderr';
+    if (problem) throw new Error(problem + ':\n' + this.stderrText.slice(-8000));
   }
 }
 
