@@ -77,115 +77,117 @@ describe('Echo / pusher-js end to end (Node)', () => {
     });
   }
 
-  it('66: Echo.private(orders.1).listen(OrderShipped) authorizes via /broadcasting/auth and fires', async () => {
-    const e = mk({ token: 'u1' });
-    const sid = await echoConnected(e);
-    const cb = recorder();
-    const ch = e.private('orders.1').listen('OrderShipped', cb);
-    await subscribed(ch);
-    const req = auth.requests.find((r) => r.form.channel_name === 'private-orders.1' && r.form.socket_id === sid);
-    assert.ok(req, 'auth endpoint was called with socket_id and channel_name');
-    assert.equal(req.status, 200);
-    assert.equal(req.headers.authorization, 'Bearer u1');
-    // what Laravel's PusherBroadcaster sends for `class OrderShipped implements ShouldBroadcast`
-    await api_.trigger(['private-orders.1'], 'App\\Events\\OrderShipped', { order: { id: 1, status: 'shipped' }, socket: null });
-    assert.deepEqual(await cb.waitCount(1), [{ order: { id: 1, status: 'shipped' }, socket: null }]);
-    // an event of another class does not fire this listener
-    await api_.trigger('private-orders.1', 'App\\Events\\OrderCancelled', { order: { id: 1 } });
-    await sleep(200);
-    assert.equal(cb.calls.length, 1);
-    e.disconnect();
-  });
+  for (const broadcaster of ['reverb', 'pusher']) {
+    it(`66 (${broadcaster}): Echo.private(orders.1).listen(OrderShipped) authorizes via /broadcasting/auth and fires`, async () => {
+      const e = mk({ broadcaster, token: 'u1' });
+      const sid = await echoConnected(e);
+      const cb = recorder();
+      const ch = e.private('orders.1').listen('OrderShipped', cb);
+      await subscribed(ch);
+      const req = auth.requests.find((r) => r.form.channel_name === 'private-orders.1' && r.form.socket_id === sid);
+      assert.ok(req, 'auth endpoint was called with socket_id and channel_name');
+      assert.equal(req.status, 200);
+      assert.equal(req.headers.authorization, 'Bearer u1');
+      // what Laravel's PusherBroadcaster sends for `class OrderShipped implements ShouldBroadcast`
+      await api_.trigger(['private-orders.1'], 'App\\Events\\OrderShipped', { order: { id: 1, status: 'shipped' }, socket: null });
+      assert.deepEqual(await cb.waitCount(1), [{ order: { id: 1, status: 'shipped' }, socket: null }]);
+      // an event of another class does not fire this listener
+      await api_.trigger('private-orders.1', 'App\\Events\\OrderCancelled', { order: { id: 1 } });
+      await sleep(200);
+      assert.equal(cb.calls.length, 1);
+      e.disconnect();
+    });
 
-  it('67: Echo.channel(news).listen(.custom.name) fires for an event named custom.name', async () => {
-    const e = mk({ token: 'u1' });
-    await echoConnected(e);
-    const cb = recorder();
-    const ns = recorder();
-    const ch = e.channel('news67').listen('.custom.name', cb).listen('custom.name', ns);
-    await subscribed(ch);
-    await api_.trigger('news67', 'custom.name', { headline: 'x' });
-    assert.deepEqual(await cb.waitCount(1), [{ headline: 'x' }]);
-    await api_.trigger('news67', 'App\\Events\\custom\\name', { headline: 'y' });
-    assert.deepEqual(await ns.waitCount(1), [{ headline: 'y' }], 'namespaced listener binds App\\Events\\custom\\name');
-    assert.equal(cb.calls.length, 1);
-    e.disconnect();
-  });
+    it(`67 (${broadcaster}): Echo.channel(news).listen(.custom.name) fires for an event named custom.name`, async () => {
+      const e = mk({ broadcaster, token: 'u1' });
+      await echoConnected(e);
+      const cb = recorder();
+      const ns = recorder();
+      const ch = e.channel('news67').listen('.custom.name', cb).listen('custom.name', ns);
+      await subscribed(ch);
+      await api_.trigger('news67', 'custom.name', { headline: 'x' });
+      assert.deepEqual(await cb.waitCount(1), [{ headline: 'x' }]);
+      await api_.trigger('news67', 'App\\Events\\custom\\name', { headline: 'y' });
+      assert.deepEqual(await ns.waitCount(1), [{ headline: 'y' }], 'namespaced listener binds App\\Events\\custom\\name');
+      assert.equal(cb.calls.length, 1);
+      e.disconnect();
+    });
 
-  it('68: Echo.join(room) here/joining/leaving receive the user_info objects', async () => {
-    const a = mk({ token: 'u1' });
-    const b = mk({ token: 'u2' });
-    await echoConnected(a);
-    await echoConnected(b);
-    const hereA = recorder();
-    const joinA = recorder();
-    const leaveA = recorder();
-    a.join('room').here(hereA).joining(joinA).leaving(leaveA);
-    assert.deepEqual(await hereA.waitCount(1), [[{ id: 1, name: 'Alice' }]]);
-    const hereB = recorder();
-    b.join('room').here(hereB);
-    const [herelistB] = await hereB.waitCount(1);
-    assert.deepEqual(
-      herelistB.sort((x, y) => x.id - y.id),
-      [
-        { id: 1, name: 'Alice' },
-        { id: 2, name: 'Bob' },
-      ],
-    );
-    assert.deepEqual(await joinA.waitCount(1), [{ id: 2, name: 'Bob' }]);
-    b.leave('room');
-    assert.deepEqual(await leaveA.waitCount(1), [{ id: 2, name: 'Bob' }]);
-    const users = await api_.get({ path: '/channels/presence-room/users' });
-    assert.deepEqual(await users.json(), { users: [{ id: '1' }] });
-    a.disconnect();
-    b.disconnect();
-  });
+    it(`68 (${broadcaster}): Echo.join(room) here/joining/leaving receive the user_info objects`, async () => {
+      const a = mk({ broadcaster, token: 'u1' });
+      const b = mk({ broadcaster, token: 'u2' });
+      await echoConnected(a);
+      await echoConnected(b);
+      const hereA = recorder();
+      const joinA = recorder();
+      const leaveA = recorder();
+      a.join('room').here(hereA).joining(joinA).leaving(leaveA);
+      assert.deepEqual(await hereA.waitCount(1), [[{ id: 1, name: 'Alice' }]]);
+      const hereB = recorder();
+      b.join('room').here(hereB);
+      const [herelistB] = await hereB.waitCount(1);
+      assert.deepEqual(
+        herelistB.sort((x, y) => x.id - y.id),
+        [
+          { id: 1, name: 'Alice' },
+          { id: 2, name: 'Bob' },
+        ],
+      );
+      assert.deepEqual(await joinA.waitCount(1), [{ id: 2, name: 'Bob' }]);
+      b.leave('room');
+      assert.deepEqual(await leaveA.waitCount(1), [{ id: 2, name: 'Bob' }]);
+      const users = await api_.get({ path: '/channels/presence-room/users' });
+      assert.deepEqual(await users.json(), { users: [{ id: '1' }] });
+      a.disconnect();
+      b.disconnect();
+    });
 
-  it('69: whisper(typing) reaches the other listenForWhisper(typing), not the sender', async () => {
-    const a = mk({ token: 'u1' });
-    const b = mk({ token: 'u2' });
-    await echoConnected(a);
-    await echoConnected(b);
-    const wa = recorder();
-    const wb = recorder();
-    const cha = a.private('chat.42').listenForWhisper('typing', wa);
-    const chb = b.private('chat.42').listenForWhisper('typing', wb);
-    await Promise.all([subscribed(cha), subscribed(chb)]);
-    cha.whisper('typing', { name: 'Alice', typing: true });
-    assert.deepEqual(await wb.waitCount(1), [{ name: 'Alice', typing: true }]);
-    await sleep(200);
-    assert.deepEqual(wa.calls, [], 'sender does not receive its own whisper');
-    a.disconnect();
-    b.disconnect();
-  });
+    it(`69 (${broadcaster}): whisper(typing) reaches the other listenForWhisper(typing), not the sender`, async () => {
+      const a = mk({ broadcaster, token: 'u1' });
+      const b = mk({ broadcaster, token: 'u2' });
+      await echoConnected(a);
+      await echoConnected(b);
+      const wa = recorder();
+      const wb = recorder();
+      const cha = a.private('chat.42').listenForWhisper('typing', wa);
+      const chb = b.private('chat.42').listenForWhisper('typing', wb);
+      await Promise.all([subscribed(cha), subscribed(chb)]);
+      cha.whisper('typing', { name: 'Alice', typing: true });
+      assert.deepEqual(await wb.waitCount(1), [{ name: 'Alice', typing: true }]);
+      await sleep(200);
+      assert.deepEqual(wa.calls, [], 'sender does not receive its own whisper');
+      a.disconnect();
+      b.disconnect();
+    });
 
-  it('70: an auth endpoint answering 403 fires .error() with status 403; the server sees no subscribe', async () => {
-    const e = mk({ token: 'u3' });
-    await echoConnected(e);
-    const err = recorder();
-    const ok = recorder();
-    e.private('chat.42').error(err).subscribed(ok);
-    const [payload] = await err.waitCount(1, 4000);
-    assert.equal(payload.status, 403);
-    assert.equal(payload.type, 'AuthError');
-    const denied = recorder();
-    e.private('denied').error(denied);
-    assert.equal((await denied.waitCount(1, 4000))[0].status, 403);
-    await sleep(200);
-    assert.deepEqual(ok.calls, []);
-    for (const ch of ['private-chat.42', 'private-denied']) {
-      const r = await api(server, 'GET', `/channels/${ch}`);
-      assert.deepEqual(r.json(), { occupied: false });
-    }
-    // guests (no bearer token) are refused too
-    const g = mk({});
-    await echoConnected(g);
-    const gerr = recorder();
-    g.private('orders.9').error(gerr);
-    assert.equal((await gerr.waitCount(1, 4000))[0].status, 403);
-    e.disconnect();
-    g.disconnect();
-  });
+    it(`70 (${broadcaster}): an auth endpoint answering 403 fires .error() with status 403; the server sees no subscribe`, async () => {
+      const e = mk({ broadcaster, token: 'u3' });
+      await echoConnected(e);
+      const err = recorder();
+      const ok = recorder();
+      e.private('chat.42').error(err).subscribed(ok);
+      const [payload] = await err.waitCount(1, 4000);
+      assert.equal(payload.status, 403);
+      assert.equal(payload.type, 'AuthError');
+      const denied = recorder();
+      e.private('denied').error(denied);
+      assert.equal((await denied.waitCount(1, 4000))[0].status, 403);
+      await sleep(200);
+      assert.deepEqual(ok.calls, []);
+      for (const ch of ['private-chat.42', 'private-denied']) {
+        const r = await api(server, 'GET', `/channels/${ch}`);
+        assert.deepEqual(r.json(), { occupied: false });
+      }
+      // guests (no bearer token) are refused too
+      const g = mk({ broadcaster });
+      await echoConnected(g);
+      const gerr = recorder();
+      g.private('orders.9').error(gerr);
+      assert.equal((await gerr.waitCount(1, 4000))[0].status, 403);
+      e.disconnect();
+      g.disconnect();
+    });
+  }
 
   it('72: after 4001 (bad key) pusher-js does not retry in a loop', async () => {
     const p = track(new Pusher('wrong-key', pusherOptions(server)));
