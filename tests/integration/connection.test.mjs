@@ -3,7 +3,7 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startServer, rawClient, connect, api, request, signQuery, within, until, SOKETI } from './harness.mjs';
+import { startServer, rawClient, connect, api, request, signQuery, within, until, pusherClient, pjsState, SOKETI } from './harness.mjs';
 import { cleanup } from './harness.mjs';
 
 const ESTABLISHED_RE = /^\d+\.\d+$/;
@@ -194,6 +194,17 @@ describe('4: REVERB_SERVER_PATH=ws', () => {
     const bad = await request(server, 'GET', `/ws/apps/${server.app.id}/channels/news?${qs}`);
     assert.equal(bad.status, 401, bad.text);
     await c.close();
+  });
+
+  it('pusher-js with wsPath "/ws" connects and receives a trigger signed by the SDK-style signer', async () => {
+    const p = pusherClient(server);
+    await pjsState(p, 'connected');
+    const got = new Promise((resolve) => p.subscribe('prefixed').bind('E', resolve));
+    await until(async () => (await api(server, 'GET', '/channels/prefixed')).json().occupied, 3000, 'subscribed');
+    const r = await api(server, 'POST', '/events', { body: { name: 'E', data: '{"ok":1}', channel: 'prefixed' } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(await within(got, 3000, 'event'), { ok: 1 });
+    p.disconnect();
   });
 
   it('/ws/up answers, /up does not', async () => {
