@@ -202,8 +202,11 @@ static void get_mount(struct server *srv, struct http_req *req, void *ud)
 static void get_root(struct server *srv, struct http_req *req, void *ud)
 {
     (void)ud;
-    char loc[CONFIG_PATH_MAX + 16];
-    snprintf(loc, sizeof loc, "%s/demo/", server_config(srv)->path);
+    const char *q = http_req_query(req);
+    char loc[CONFIG_PATH_MAX + 1024];
+    int n = snprintf(loc, sizeof loc, "%s/demo/%s%s", server_config(srv)->path, *q ? "?" : "", q);
+    if (n < 0 || (size_t)n >= sizeof loc) /* keep the query only when it fits */
+        snprintf(loc, sizeof loc, "%s/demo/", server_config(srv)->path);
     http_req_respond(req, 302, "text/plain; charset=utf-8", "", 0, "location", loc);
 }
 
@@ -254,7 +257,7 @@ static int sign_url(const struct config *cfg, int64_t now, const char *method, c
 }
 
 /* POST /demo-token {"name":"ada","document":"demo"} (development app only):
- * {"token", "user":{"id","name"}, "acl":{"method","url","body"}} where the
+ * {"token", "key", "path", "user":{"id","name"}, "acl":{"method","url","body"}} where the
  * token is an HS256 bearer token for user `name` (12 h) and `acl` a signed
  * HTTP API request that lets every user edit `document` (the built-in
  * /broadcasting/auth requires an access list on document channels). Anyone
@@ -283,6 +286,8 @@ static void post_token(struct server *srv, struct http_req *req, void *ud)
     cJSON_AddStringToObject(user, "id", jn->valuestring);
     cJSON_AddStringToObject(user, "name", jn->valuestring);
     cJSON_AddStringToObject(o, "token", token);
+    cJSON_AddStringToObject(o, "key", cfg->app_key); /* public: Echo's `key` */
+    cJSON_AddStringToObject(o, "path", cfg->path);   /* Echo's `wsPath` */
     if (rc == 0 && jd) {
         static const char acl_body[] = "{\"user\":\"*\",\"role\":\"editor\"}";
         char path[CONFIG_CRED_MAX + DEMO_DOC_MAX + 32], url[1024];

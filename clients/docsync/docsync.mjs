@@ -179,7 +179,8 @@ export class DocSync extends Emitter {
  * in order), epoch, members (presence: [{id, info}]), typists (Map id -> user), synced (caught up and nothing pending), pending (count).
  * Events: 'change' {text, remote, version}, 'version' {version}, 'presence' {members, joined?,
  * left?}, 'typing' {user, typing, typists}, 'synced' {version}, 'catchup' {from, replay, head,
- * updates}, 'error' {code, message, ...}.
+ * updates}, 'updated' {version, user, clientId} (a DocumentUpdated received), 'error' {code,
+ * message, ...}.
  */
 export class Document extends Emitter {
   constructor(sync, id) {
@@ -450,7 +451,9 @@ export class Document extends Emitter {
   }
 
   #updated(e) {
-    if (!this.replica || e.version <= this.version) return;
+    if (!this.replica) return;
+    this.emit('updated', { version: e.version, user: e.user, clientId: e.clientId });
+    if (e.version <= this.version) return;
     this.#buffer.set(e.version, fromBase64(e.update));
     this.#drain();
   }

@@ -1,0 +1,115 @@
+// Browser end to end (label e2e): docsyncd on its development app serves the demo page
+// (clients/demo), the JS client, crdt.wasm and the pusher-js / laravel-echo bundles, and issues
+// the development tokens; two headless Chromium contexts join the same document, type at the
+// same time and must end with the same exact text, each seeing the other in presence and
+// typing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { Server, api } from '../sync/sync_harness.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** docsyncd with the generated development app (no REVERB_APP_* set) and the demo files. */
+class DevServer extends Server {
+  env() {
+    const env = super.env();
+    for (const k of ['REVERB_APP_ID', 'REVERB_APP_KEY', 'REVERB_APP_SECRET']) delete env[k];
+    return Object.assign(env, { DOCSYNC_DEMO_ROOT: ROOT, DOCSYNC_WASM: process.env.CRDT_WASM });
+  }
+}
+
+let server, browser;
+const pages = [];
+
+before(async () => {
+  server = await new DevServer().start();
+  const dev = Object.fromEntries(fs.readFileSync(path.join(server.dataDir, 'dev-app.env'), 'utf8')
+    .split('\n').filter((l) => l.includes('=')).map((l) => l.split('=')));
+  server.app = { id: dev.REVERB_APP_ID, key: dev.REVERB_APP_KEY, secret: dev.REVERB_APP_SECRET };
+  // launch() gives the browser a fresh temporary user-data-dir (removed at close).
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function open(name) {
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  p.on('pageerror', (e) => console.log(`# page error (${name}): ${e.message}`));
+  p.on('console', (m) => m.type() === 'error' && console.log(`# console (${name}): ${m.text()}`));
+  await p.goto(`http://127.0.0.1:${server.port}/?name=${name}&doc=e2e`);
+  await p.waitForFunction(() => window.doc && window.doc.synced, null, { timeout: 15000 }).catch(async (e) => {
+    const feed = await p.$$eval('#feed li', (l) => l.map((x) => x.textContent)).catch(() => []);
+    throw new Error(`${name} did not sync: ${e.message}; feed: ${JSON.stringify(feed)}; server log:\n${server.stderr.slice(-3000)}`);
+  });
+  pages.push(p);
+  return p;
+}
+
+const text = (p) => p.$eval('#editor', (t) => t.value);
+const members = (p) => p.$$eval('#members li', (l) => l.map((x) => x.dataset.id).sort());
+
+test('two browsers edit the demo document concurrently and converge', { timeout: 60000 }, async () => {
+  // The server serves the page and refuses what is outside its directories.
+  const index = await fetch(`http://127.0.0.1:${server.port}/`, { redirect: 'manual' });
+  assert.equal(index.status, 302);
+  assert.equal(index.headers.get('location'), '/demo/');
+  for (const bad of ['/demo/..%2F..%2FREADME.md', '/demo/%2e%2e/%2e%2e/CMakeLists.txt', '/clients/crdt/crdt_wasm.c', '/demo/.hidden.html']) {
+    assert.equal((await fetch(`http://127.0.0.1:${server.port}${bad}`)).status, 404, bad);
+  }
+  const wasm = await fetch(`http://127.0.0.1:${server.port}/clients/crdt/crdt.wasm`);
+  assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+
+  const ada = await open('ada');
+  const bob = await open('bob');
+  for (const p of [ada, bob]) {
+    await p.waitForFunction(() => document.querySelectorAll('#members li').length === 2, null, { timeout: 10000 });
+    assert.deepEqual(await members(p), ['ada', 'bob']);
+    assert.equal(await p.$eval('#status', (s) => s.textContent), 'connected');
+  }
+
+  // Ada writes two lines; Bob sees them.
+  await ada.click('#editor');
+  await ada.keyboard.type('one\ntwo\n');
+  await bob.waitForFunction(() => document.getElementById('editor').value === 'one\ntwo\n', null, { timeout: 10000 });
+
+  // Then both type at once: Ada at the end of line 1, Bob at the end of the text. Bob's caret
+  // must follow Ada's insertions before it.
+  await ada.$eval('#editor', (t) => { t.focus(); t.setSelectionRange(3, 3); });
+  await bob.$eval('#editor', (t) => { t.focus(); t.setSelectionRange(t.value.length, t.value.length); });
+  await Promise.all([
+    ada.keyboard.type(' alpha', { delay: 40 }),
+    bob.keyboard.type('three', { delay: 40 }),
+    // While Bob types, Ada sees the indicator, and the other way round.
+    ada.waitForFunction(() => document.getElementById('typing').textContent === 'bob is typing...', null, { timeout: 5000 }),
+    bob.waitForFunction(() => document.getElementById('typing').textContent === 'ada is typing...', null, { timeout: 5000 }),
+  ]);
+  const expected = 'one alpha\ntwo\nthree';
+  for (const p of [ada, bob]) {
+    await p.waitForFunction((want) => document.getElementById('editor').value === want && window.doc.synced,
+      expected, { timeout: 10000 }).catch(async (e) => {
+      throw new Error(`${e.message}: text ${JSON.stringify(await text(p))}`);
+    });
+  }
+  const head = await api(server, 'GET', '/documents/e2e');
+  assert.equal(head.json.content, expected);
+  const versions = await Promise.all([ada, bob].map((p) => p.$eval('#version', (v) => Number(v.textContent))));
+  assert.deepEqual(versions, [head.json.version, head.json.version]);
+  // The indicator goes away after a second without typing.
+  await ada.waitForFunction(() => document.getElementById('typing').textContent === '', null, { timeout: 5000 });
+
+  // Bob leaves: Ada's presence list shrinks.
+  await bob.context().close();
+  await ada.waitForFunction(() => document.querySelectorAll('#members li').length === 1, null, { timeout: 10000 });
+  assert.deepEqual(await members(ada), ['ada']);
+});
