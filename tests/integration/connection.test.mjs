@@ -145,6 +145,20 @@ describe('connection (default settings)', () => {
     await c.close();
   });
 
+  it('11 / A2: a UTF-8 sequence split across fragments is valid; an invalid one split across fragments closes 1007', async () => {
+    const ok = await connect(server);
+    ok.ws.send(Buffer.concat([Buffer.from('{"event":"pusher:ping","data":{"x":"'), Buffer.from([0xc3])]), { binary: false, fin: false });
+    ok.ws.send(Buffer.concat([Buffer.from([0xa9]), Buffer.from('"}}')]), { fin: true });
+    assert.deepEqual(await ok.next(), { event: 'pusher:pong' });
+    await ok.close();
+    const bad = await connect(server);
+    bad.ws.send(Buffer.concat([Buffer.from('{"event":"pusher:ping","data":{"x":"'), Buffer.from([0xc3])]), { binary: false, fin: false });
+    bad.ws.send(Buffer.from('("}}'), { fin: true });
+    const info = await within(bad.closed, 3000, 'close 1007');
+    assert.equal(info.code, 1007);
+    assert.equal(bad.frames.length, 1, 'no pong');
+  });
+
   it('12: a WS ping frame is answered with a pong carrying the same payload', async () => {
     const c = await connect(server);
     c.ws.ping(Buffer.from('docsync-ping-42'));
