@@ -27,6 +27,7 @@ enum setting_type {
     T_UINT,   /* unsigned */
     T_SIZE,   /* size_t */
     T_BOOL,   /* int 0/1 */
+    T_TRI,    /* int 0/1, -1 = unset (empty value) */
     T_LEVEL,  /* enum log_level */
     T_EVENTS, /* enum config_client_events */
 };
@@ -109,6 +110,12 @@ static const struct setting settings[] = {
      "file of document authorization rules (empty = none)"},
     {"DOCSYNC_DOC_MAX_BYTES", NULL, T_SIZE, F(doc_max_bytes), "1048576", 1, 0,
      "maximum document text size in bytes"},
+    {"DOCSYNC_DEMO", NULL, T_TRI, F(demo), "", 0, 0,
+     "serve the demo page (empty = only with the development app)"},
+    {"DOCSYNC_DEMO_ROOT", NULL, T_STR, F(demo_root), "", 0, 0,
+     "directory of the demo page files (empty = the one compiled in)"},
+    {"DOCSYNC_WASM", NULL, T_STR, F(wasm), "", 0, 0,
+     "path of crdt.wasm served to the demo (empty = the one compiled in)"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -263,6 +270,12 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
             *(unsigned *)base = (unsigned)x;
         return CONFIG_OK;
     }
+    case T_TRI:
+        if (value[0] == '\0') {
+            *(int *)base = -1;
+            return CONFIG_OK;
+        }
+        /* fall through */
     case T_BOOL:
         if (parse_bool(value, (int *)base) < 0) {
             set_err(err, errlen, "%s: expected true or false, got \"%s\"", s->env, value);

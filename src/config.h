@@ -112,6 +112,11 @@ struct config {
     unsigned ops_retain;        /* DOCSYNC_OPS_RETAIN, ops kept behind the latest snapshot, 1000 */
     char auth_rules[CONFIG_FILE_MAX]; /* DOCSYNC_AUTH_RULES, file path, default "" (none) */
     size_t doc_max_bytes;       /* DOCSYNC_DOC_MAX_BYTES, max document text size, 1 MiB */
+
+    /* Demo page (used by the client part) */
+    int demo;                         /* DOCSYNC_DEMO: 1/0, -1 = unset (then: on for the dev app) */
+    char demo_root[CONFIG_FILE_MAX];  /* DOCSYNC_DEMO_ROOT, "" = unset (compiled-in default) */
+    char wasm[CONFIG_FILE_MAX];       /* DOCSYNC_WASM, "" = unset (compiled-in default) */
 };
 
 /* Fills `cfg` with every default (dev-app fields empty, dev_app 0). Never
