@@ -100,9 +100,20 @@ export class Server {
     return this;
   }
 
+  /** The pid of docsyncd itself (the wrapper's child when wrapped, e.g. by strace). */
+  serverPid() {
+    if (!this.opts.wrap) return this.proc.pid;
+    try {
+      const kids = fs.readFileSync(`/proc/${this.proc.pid}/task/${this.proc.pid}/children`, 'utf8').trim().split(/\s+/);
+      return Number(kids[0]) || this.proc.pid;
+    } catch {
+      return this.proc.pid;
+    }
+  }
+
   async kill(signal = 'SIGKILL') {
     if (!this.proc) return null;
-    this.proc.kill(signal);
+    process.kill(this.serverPid(), signal);
     const r = await within(this.exited, 15000, 'server exit');
     this.proc = null;
     return r;
@@ -123,8 +134,9 @@ export class Server {
   async stop({ keepData = false } = {}) {
     if (this.proc) {
       const proc = this.proc;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
+      const pid = this.serverPid();
+      process.kill(pid, 'SIGTERM');
+      const t = setTimeout(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } proc.kill('SIGKILL'); }, 10000);
       await this.exited;
       clearTimeout(t);
       this.proc = null;
@@ -265,9 +277,15 @@ export class Editor {
     this.lastEvent = e;
   }
 
+  /** Rejects every request still waiting (e.g. after the server was killed). */
+  failPending(why = 'aborted') {
+    for (const p of this.pending.values()) p.reject(new Error(why));
+    this.pending.clear();
+  }
+
   request(event, data, ms = 30000) {
     const requestId = String(this.nextReq++);
-    const p = new Promise((resolve) => this.pending.set(requestId, { resolve }));
+    const p = new Promise((resolve, reject) => this.pending.set(requestId, { resolve, reject }));
     this.pusher.send_event(event, { documentId: this.doc, requestId, ...data });
     return within(p, ms, `${event} reply (${this.clientId} #${requestId})`);
   }
@@ -311,6 +329,7 @@ export class Editor {
 
   disconnect() {
     liveEditors.delete(this);
+    this.failPending('disconnected');
     if (this.pusher) this.pusher.disconnect();
   }
 }
