@@ -5,7 +5,8 @@
  *             pusher:error 4009 "The client is not a member of the specified
  *             channel."; and, stricter than Reverb (design.md: Pusher's
  *             rule), the channel must be private or presence (incl. their
- *             cache and encrypted variants), else pusher:error 4301;
+ *             cache variants; not private-encrypted, as Pusher), else
+ *             pusher:error 4301;
  *   all     - relayed without checks (Reverb's looser mode);
  *   none    - pusher:error 4301 "The app does not have client messaging
  *             enabled."
@@ -22,9 +23,9 @@
 
 static int client_event_allowed_kind(enum channel_kind kind)
 {
-    return kind == CHANNEL_KIND_PRIVATE || kind == CHANNEL_KIND_PRIVATE_ENCRYPTED ||
-           kind == CHANNEL_KIND_PRIVATE_CACHE || kind == CHANNEL_KIND_PRESENCE ||
-           kind == CHANNEL_KIND_PRESENCE_CACHE;
+    /* Not private-encrypted: Pusher does not support client events there. */
+    return kind == CHANNEL_KIND_PRIVATE || kind == CHANNEL_KIND_PRIVATE_CACHE ||
+           kind == CHANNEL_KIND_PRESENCE || kind == CHANNEL_KIND_PRESENCE_CACHE;
 }
 
 void client_event_handle(struct conn *c, const message *m)

@@ -75,6 +75,16 @@ void conn_free(struct conn *c)
         conn_leave_channel(c, channel_set_at(&c->chans, channel_set_count(&c->chans) - 1));
     for (size_t i = 0; i < srv->nclose_hooks; i++)
         srv->close_hooks[i].fn(srv, c, srv->close_hooks[i].ud);
+    if (c->flags & CONN_F_HELD) {
+        for (int k = 0; k < 2; k++) {
+            for (size_t i = 0; i < srv->nheld[k]; i++) {
+                if (srv->held[k][i] == c) {
+                    srv->held[k][i] = srv->held[k][--srv->nheld[k]];
+                    break;
+                }
+            }
+        }
+    }
     channel_set_deinit(&c->chans);
     sendq_deinit(&c->q);
     hmap_del(&srv->conns_by_sid, c->sid, c->sid_len);
@@ -123,9 +133,45 @@ int conn_queue(struct conn *c, struct frame *f)
         conn_kill(c);
         return SERVER_ECLOSED;
     }
-    if (was_empty)
+    if (was_empty && !(c->flags & CONN_F_HELD))
         lws_callback_on_writable(c->wsi);
     return 0;
+}
+
+void conn_release_held(struct server *srv)
+{
+    for (size_t i = 0; i < srv->nheld[1]; i++) {
+        struct conn *c = srv->held[1][i];
+        c->flags &= ~CONN_F_HELD;
+        if (sendq_count(&c->q))
+            conn_want_write(c);
+    }
+    /* This iteration's holds become the previous iteration's. */
+    struct conn **t = srv->held[1];
+    size_t tcap = srv->held_cap[1];
+    srv->held[1] = srv->held[0];
+    srv->held_cap[1] = srv->held_cap[0];
+    srv->nheld[1] = srv->nheld[0];
+    srv->held[0] = t;
+    srv->held_cap[0] = tcap;
+    srv->nheld[0] = 0;
+}
+
+void conn_hold(struct conn *c)
+{
+    struct server *srv = c->srv;
+    if (c->flags & CONN_F_HELD)
+        return;
+    if (srv->nheld[0] == srv->held_cap[0]) {
+        size_t ncap = srv->held_cap[0] ? srv->held_cap[0] * 2 : 16;
+        struct conn **n = realloc(srv->held[0], ncap * sizeof(*n));
+        if (!n)
+            return; /* not holding only costs the ordering nicety */
+        srv->held[0] = n;
+        srv->held_cap[0] = ncap;
+    }
+    srv->held[0][srv->nheld[0]++] = c;
+    c->flags |= CONN_F_HELD;
 }
 
 void conn_close(struct conn *c, int code)
@@ -181,6 +227,8 @@ int conn_writeable(struct conn *c)
     struct server *srv = c->srv;
     if (c->flags & CONN_F_DEAD)
         return -1;
+    if (c->flags & CONN_F_HELD)
+        return 0; /* POLLOUT may still be armed from before; release re-arms it */
     if (c->flags & CONN_F_WANT_PING) {
         /* A non-empty payload: lws does not report empty pongs
          * (LWS_CALLBACK_RECEIVE_PONG needs a payload). */

@@ -353,6 +353,14 @@ static void http_begin2(struct http_req *req)
             return;
         }
     }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        /* lws 4.1.6 does not decode chunked request bodies; say so rather
+         * than handle the request as if it had no body. Every Pusher SDK
+         * sends Content-Length. */
+        req->close_after = 1;
+        http_respond_text(req, 411, "Length required.");
+        return;
+    }
     size_t max = srv->cfg->max_request_size;
     if (req->header_bytes > max ||
         (req->content_length > 0 && (size_t)req->content_length > max - req->header_bytes)) {

@@ -348,14 +348,15 @@ static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, c
     size_t total = c->rx_len + len + remaining;
     if (total > max) {
         /* Reverb: close 1009 "Maximum message size exceeded". Checked on the
-         * declared frame length too, so nothing big is ever buffered. */
+         * declared frame length too, so nothing big is ever buffered. The
+         * close goes out from WRITEABLE (lws drops it when we fail inside a
+         * fragmented message); until then further input is ignored. */
         metrics_error(&srv->metrics, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
         free(c->rx);
         c->rx = NULL;
         c->rx_len = c->rx_cap = 0;
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-                         (unsigned char *)"Maximum message size exceeded", 29);
-        return -1;
+        conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
+        return 0;
     }
     if (final && !remaining && !c->rx_len) {
         /* The whole message in one chunk: no copy. */
@@ -441,9 +442,21 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return 0;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (pss->c)
-            pss->c->flags |= CONN_F_WSCONTROL;
-        return 0; /* lws echoes the close */
+        /* lws echoes the close payload (`in`), after mapping most invalid
+         * codes to 1002; finish the RFC 6455 7.4 checks it leaves out. */
+        if (len == 1) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, NULL, 0);
+            return -1;
+        }
+        if (len >= 2) {
+            unsigned char *pl = in;
+            unsigned code = (unsigned)pl[0] << 8 | pl[1];
+            if (code >= 5000) {
+                pl[0] = (unsigned char)(LWS_CLOSE_STATUS_PROTOCOL_ERR >> 8);
+                pl[1] = (unsigned char)(LWS_CLOSE_STATUS_PROTOCOL_ERR & 0xff);
+            }
+        }
+        return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!pss->c)
@@ -583,18 +596,20 @@ int server_start(struct server *srv, unsigned fd_limit)
     info.timeout_secs = SERVER_TIMEOUT_SECS;
     info.timeout_secs_ah_idle = SERVER_TIMEOUT_SECS;
     info.server_string = "docsync";
-    /* Event loop. Default: lws on libev (epoll) through its evlib plugin,
-     * so a wake-up costs O(ready sockets). lws's own poll() loop costs
-     * O(all sockets) per wake-up: with many mostly idle connections (the
-     * normal case, pusher-js pings every 30 s) that dominates - measured
-     * 263 vs 67 us of CPU per whisper delivery with 1,000 connections - and
-     * at 50,000 connections the idle pings alone would saturate a core.
-     * poll() is cheaper only for sustained full-rate fan-out (POLLOUT
-     * toggles are user-space there, while libev pays two epoll_ctl per
-     * uncoalesced delivery): DOCSYNC_EVENT_LOOP=poll selects it. Falls back
-     * to poll() when the plugin cannot be loaded. */
+    /* Event loop. Default: lws's own poll() loop, its most exercised path
+     * and the cheapest per fan-out delivery (POLLOUT toggles are
+     * user-space; with epoll every toggle is an epoll_ctl: 2.3-3.1 vs
+     * 5.0-5.8 us per delivery at 5,000 subscribers here). Its cost is
+     * O(all sockets) per wake-up, which dominates with many mostly idle
+     * connections and sparse traffic (263 vs 67 us of CPU per whisper
+     * delivery at 1,000 connections). DOCSYNC_EVENT_LOOP=libev runs lws on
+     * libev (epoll) through its evlib plugin for such loads. Caveat, lws
+     * 4.1.6's libev glue re-arms its timer with ev_timer_set on an active
+     * watcher, so a short lws timer scheduled while a longer one is pending
+     * can fire late; the server itself uses no short timers. Falls back to
+     * poll() when the plugin cannot be loaded. */
     const char *el = getenv("DOCSYNC_EVENT_LOOP");
-    if (!el || strcmp(el, "poll") != 0)
+    if (el && !strcmp(el, "libev"))
         srv->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     void *loops[1] = {srv->loop};
     if (srv->loop) {
@@ -665,6 +680,7 @@ static void server_ev_check(struct ev_loop *loop, ev_check *w, int revents)
             ev_break(loop, EVBREAK_ALL);
         return;
     }
+    conn_release_held(srv);
     server_run_wake_hooks(srv);
 }
 
@@ -684,6 +700,7 @@ int server_run(struct server *srv)
         while (!atomic_load(&srv->stop)) {
             if (lws_service(srv->ctx, 0) < 0)
                 break;
+            conn_release_held(srv);
             server_run_wake_hooks(srv);
         }
     }
@@ -730,6 +747,8 @@ void server_free(struct server *srv)
     }
     channel_registry_free(srv->channels);
     free(srv->wbuf);
+    free(srv->held[0]);
+    free(srv->held[1]);
     frame_unref(srv->ping);
     frame_unref(srv->pong);
     hmap_deinit(&srv->conns_by_sid);

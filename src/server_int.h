@@ -35,6 +35,7 @@
 #define CONN_F_WANT_PING 0x10u  /* write a WS ping frame at the next WRITEABLE */
 #define CONN_F_APP 0x20u        /* the connection reached connection_established */
 #define CONN_F_BINARY 0x40u     /* current message is binary */
+#define CONN_F_HELD 0x80u       /* writes held back for two loop iterations (conn_hold) */
 
 struct conn {
     struct lws *wsi;
@@ -120,6 +121,11 @@ struct server {
     size_t ntimers;
     struct server_timer sweep_timer;
     struct message_limits limits;
+    /* Joiners whose subscription_succeeded waits (conn_hold): held[0] were
+     * held during this loop iteration, held[1] during the previous one and
+     * are released at the end of this one. */
+    struct conn **held[2];
+    size_t nheld[2], held_cap[2];
     struct frame *ping; /* {"event":"pusher:ping"}, shared */
     struct frame *pong; /* {"event":"pusher:pong"}, shared */
     unsigned char *wbuf; /* LWS_PRE + SERVER_WBUF_SIZE scratch for coalesced writes */
@@ -144,6 +150,14 @@ int conn_queue(struct conn *c, struct frame *f);
 void conn_error(struct conn *c, int code, const char *text, int close_code);
 /* Marks for close with `code` after the queue drains (no error frame). */
 void conn_close(struct conn *c, int code);
+/* Holds the connection's writes until the end of the next loop iteration,
+ * so frames queued to other connections just before go out first
+ * (presence: peers' member_added before the joiner's
+ * subscription_succeeded). */
+void conn_hold(struct conn *c);
+/* At the end of every loop iteration: releases the connections held in the
+ * previous one. */
+void conn_release_held(struct server *srv);
 /* Kills the connection at once (no close handshake). */
 void conn_kill(struct conn *c);
 /* The WRITEABLE callback: writes one frame; returns -1 to close. */

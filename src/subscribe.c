@@ -186,14 +186,19 @@ void subscribe_handle(struct conn *c, const message *m)
             MESSAGE_OK) {
             struct frame *f = server_frame_adopt(&mf);
             if (f) {
-                size_t n;
+                size_t n, peers = 0;
                 const struct channel_sub *subs = channel_subs(ch, &n);
                 for (size_t i = 0; i < n; i++) {
                     struct conn *o = subs[i].owner;
-                    if (o != c && !(o->flags & CONN_F_DEAD))
-                        conn_queue(o, f);
+                    if (o != c && !(o->flags & CONN_F_DEAD) && conn_queue(o, f) == 0)
+                        peers++;
                 }
                 frame_unref(f);
+                /* lws would service the joiner first (it is the socket being
+                 * read); hold it a moment so the peers' member_added leaves
+                 * before its subscription_succeeded. */
+                if (peers)
+                    conn_hold(c);
             }
         }
     }
