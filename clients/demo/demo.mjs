@@ -18,11 +18,19 @@ $('join').addEventListener('submit', (ev) => {
 });
 if (params.get('name')) join($('name').value, $('doc').value).catch((e) => feed(`Cannot join: ${e.message}`));
 
-function feed(text) {
-  const li = document.createElement('li');
+let lastEdit = null; // {user, from, li}: consecutive edits of one user share a line
+
+function feed(text, edit = null) {
+  const li = lastEdit && edit && lastEdit.user === edit.user && $('feed').firstChild === lastEdit.li
+    ? lastEdit.li : document.createElement('li');
   const time = document.createElement('time');
   time.textContent = new Date().toLocaleTimeString();
-  li.append(time, text);
+  if (edit) {
+    if (li !== lastEdit?.li) lastEdit = { user: edit.user, from: edit.version, li };
+    text = lastEdit.from === edit.version ? `${edit.user} edited (version ${edit.version})`
+      : `${edit.user} edited (versions ${lastEdit.from}-${edit.version})`;
+  }
+  li.replaceChildren(time, text);
   $('feed').prepend(li);
   while ($('feed').children.length > 100) $('feed').lastChild.remove();
 }
@@ -66,6 +74,7 @@ async function join(name, docId) {
   $('main').hidden = false;
   document.title = `${docId} - docsync demo`;
   bindEditor(doc);
+  $('version').textContent = doc.version;
   doc.on('version', ({ version }) => { $('version').textContent = version; });
   doc.on('presence', ({ members, joined, left }) => {
     showMembers(members, grant.user.id);
@@ -76,7 +85,7 @@ async function join(name, docId) {
     const names = typists.map((u) => u.name || u.id);
     $('typing').textContent = names.length ? `${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} typing...` : '';
   });
-  doc.on('updated', ({ version, user }) => feed(`${user} edited (version ${version})`));
+  doc.on('updated', ({ version, user }) => feed('', { user, version }));
   doc.on('catchup', ({ from, replay, head }) =>
     feed(replay ? `Caught up from version ${from} to ${head}` : `Loaded a snapshot (head ${head})`));
   doc.on('error', (e) => feed(`Error: ${e.code}: ${e.message}`));

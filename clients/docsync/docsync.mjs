@@ -493,7 +493,8 @@ export class Document extends Emitter {
 
   #caughtUp(r) {
     if (!this.#catchingUp) return;
-    this.emit('catchup', { from: this.version, replay: r.replay, head: r.head, updates: r.updates.length });
+    const from = this.version;
+    this.emit('catchup', { from, replay: r.replay, head: r.head, updates: r.updates.length });
     let changed = false;
     if (!r.replay) {
       this.#rebuild(r.snapshot);
@@ -510,6 +511,7 @@ export class Document extends Emitter {
     for (const v of [...this.#buffer.keys()]) if (v <= this.version) this.#buffer.delete(v);
     this.#catchingUp = false;
     if (changed) this.emit('change', { text: this.text(), remote: true, version: this.version });
+    if (this.version !== from) this.emit('version', { version: this.version });
     if (r.more) {
       this.#catchUp();
       return;
