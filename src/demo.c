@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,17 +53,6 @@ static struct demo *demo_instance(struct demo *set, int clear)
     if (clear)
         current = NULL;
     return d;
-}
-
-static int env_bool(const char *name, int dflt)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return dflt;
-    if (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
-        !strcasecmp(v, "on") || !strcasecmp(v, "(true)"))
-        return 1;
-    return 0;
 }
 
 static const char *content_type(const char *name)
@@ -317,17 +305,14 @@ int demo_module_init(struct server *srv)
 {
     const struct config *cfg = server_config(srv);
     const struct logger *lg = server_logger(srv);
-    if (!env_bool("DOCSYNC_DEMO", cfg->dev_app))
+    if (!(cfg->demo == 1 || (cfg->demo == -1 && cfg->dev_app)))
         return 0;
     struct demo *d = calloc(1, sizeof *d);
     if (!d)
         return SERVER_ENOMEM;
     d->srv = srv;
-    const char *root = getenv("DOCSYNC_DEMO_ROOT");
-    if (!root || !*root)
-        root = DEMO_ROOT_DEFAULT;
-    const char *wasm = getenv("DOCSYNC_WASM");
-    snprintf(d->wasm, sizeof d->wasm, "%s", wasm && *wasm ? wasm : DEMO_WASM_DEFAULT);
+    const char *root = cfg->demo_root[0] ? cfg->demo_root : DEMO_ROOT_DEFAULT;
+    snprintf(d->wasm, sizeof d->wasm, "%s", cfg->wasm[0] ? cfg->wasm : DEMO_WASM_DEFAULT);
     if (!realpath(root, d->root)) {
         log_warn(lg, "demo: root %s not found; the demo page is disabled", root);
         free(d);

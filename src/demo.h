@@ -17,7 +17,7 @@
  * [A-Za-z0-9._-/] without hidden segments, known extensions (content type
  * by extension), at most DEMO_FILE_MAX bytes.
  *
- * Settings (read from the process environment at start):
+ * Settings (struct config: environment, .env):
  *   DOCSYNC_DEMO       on/off; default on with the development app only
  *   DOCSYNC_DEMO_ROOT  the tree holding clients/ and node_modules/
  *                      (default: the source tree docsyncd was built from)

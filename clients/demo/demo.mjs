@@ -119,17 +119,16 @@ function showMembers(members, me) {
 
 /** Two-way binding of the textarea and the document, keeping the caret across remote edits. */
 function bindEditor(doc) {
+  // The textarea always equals doc.text() between events: every input is applied at once
+  // (IME compositions included, so a remote edit never meets an unsent local one).
   const ta = $('editor');
-  let composing = false;
   ta.value = doc.text();
-  ta.addEventListener('compositionstart', () => { composing = true; });
-  ta.addEventListener('compositionend', () => { composing = false; doc.setText(ta.value); });
   ta.addEventListener('input', () => {
     doc.typing(true);
-    if (!composing) doc.setText(ta.value);
+    doc.setText(ta.value);
   });
   doc.on('change', ({ text, remote }) => {
-    if (!remote || composing || ta.value === text) return;
+    if (!remote || ta.value === text) return;
     const { selectionStart: s, selectionEnd: e } = ta;
     const d = diff(ta.value, text);
     ta.value = text;
