@@ -46,12 +46,15 @@ export class CrdtError extends Error {
 }
 
 const AGENT_MAX = 64;
+const isNode = typeof process !== 'undefined' && !!(process.versions && process.versions.node);
 
 /**
- * Loads and instantiates the module. `source` may be a URL (or string) of
- * crdt.wasm, its bytes (ArrayBuffer / typed array), a compiled
- * WebAssembly.Module, or a fetch Response (or a promise of one). Default:
- * crdt.wasm next to this file. Returns a CrdtModule.
+ * Loads and instantiates the module. `source` may be a URL of crdt.wasm (a
+ * URL object or a string; a relative string resolves against the page in a
+ * browser and is a file path relative to the working directory in Node), its
+ * bytes (ArrayBuffer / typed array), a compiled WebAssembly.Module, or a
+ * fetch Response (or a promise of any of these). Default: crdt.wasm next to
+ * this file. Returns a CrdtModule.
  */
 export async function loadCrdt(source = new URL('./crdt.wasm', import.meta.url)) {
   source = await source;
@@ -62,8 +65,14 @@ export async function loadCrdt(source = new URL('./crdt.wasm', import.meta.url))
     ({ instance } = await WebAssembly.instantiate(source, {}));
   } else if (typeof Response !== 'undefined' && source instanceof Response) {
     ({ instance } = await WebAssembly.instantiate(await source.arrayBuffer(), {}));
+  } else if (typeof source === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(source) && isNode) {
+    // A plain path in Node: relative to the working directory, like fs.
+    const { readFile } = await import('node:fs/promises');
+    ({ instance } = await WebAssembly.instantiate(await readFile(source), {}));
   } else {
-    const url = source instanceof URL ? source : new URL(String(source), import.meta.url);
+    // A URL; a relative one resolves against the page, as fetch() would.
+    const base = globalThis.location ? globalThis.location.href : import.meta.url;
+    const url = source instanceof URL ? source : new URL(String(source), base);
     if (url.protocol === 'file:') {
       const { readFile } = await import('node:fs/promises');
       ({ instance } = await WebAssembly.instantiate(await readFile(url), {}));
