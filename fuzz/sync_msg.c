@@ -63,8 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             sizeof tok) == 0 &&
                 token_verify("k", 1, tok, strlen(tok), 1, &c) == 0) {
                 static const char *channels[] = {"private-document.1", "presence-team.1",
-                                                  "private-App.Models.User.7", "private-a.b.c",
-                                                  "x"};
+                                                 "private-App.Models.User.7", "private-a.b.c", "x"};
                 for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++) {
                     struct auth_decision d;
                     auth_rules_check(r, channels[i], c, acl, NULL, &d);

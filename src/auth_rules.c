@@ -33,10 +33,9 @@ struct capture {
     char value[MAX_NAME + 1];
 };
 
-static const char *BUILTIN =
-    "private-App.Models.User.{id} user equals {id}\n"
-    "private-document.{id} acl:{id}\n"
-    "presence-document.{id} acl:{id}\n";
+static const char *BUILTIN = "private-App.Models.User.{id} user equals {id}\n"
+                             "private-document.{id} acl:{id}\n"
+                             "presence-document.{id} acl:{id}\n";
 
 const char *auth_rules_strerror(int code)
 {

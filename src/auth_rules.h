@@ -78,10 +78,10 @@ typedef struct auth_rules auth_rules;
 
 /* The outcome of auth_rules_check(). */
 struct auth_decision {
-    int allowed;       /* 1 allowed, 0 refused */
-    int role;          /* enum auth_role from the deciding acl condition, or
-                          AUTH_ROLE_EDITOR when no acl condition was involved */
-    int rule;          /* index of the deciding rule (built-ins first), -1 */
+    int allowed; /* 1 allowed, 0 refused */
+    int role;    /* enum auth_role from the deciding acl condition, or
+                    AUTH_ROLE_EDITOR when no acl condition was involved */
+    int rule;    /* index of the deciding rule (built-ins first), -1 */
 };
 
 /* Creates a rule set holding the built-in rules. Returns 0 or

@@ -145,8 +145,9 @@ static void post_auth(struct server *srv, struct http_req *req, void *ud)
         log_info(server_logger(srv), "auth: user %s refused on %s", token_claims_sub(c), ch);
         sign_query_free(&q);
         token_claims_free(c);
-        respond_error(req, 403, guarded ? "not allowed on this channel"
-                                        : "only private- and presence- channels need auth");
+        respond_error(req, 403,
+                      guarded ? "not allowed on this channel"
+                              : "only private- and presence- channels need auth");
         return;
     }
     char *channel_data = NULL;

@@ -36,11 +36,10 @@ extern char **environ;
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: docsync-admin [--data DIR] [--env-file FILE] COMMAND\n"
-            "  token --sub ID [--name NAME] [--ttl SECONDS] [--claims JSON]\n"
-            "  acl set DOC USER ROLE | acl delete DOC USER | acl list DOC\n"
-            "  docs | text DOC [VERSION] | ops DOC [AFTER] | verify [HEADHASH]\n");
+    fprintf(stderr, "usage: docsync-admin [--data DIR] [--env-file FILE] COMMAND\n"
+                    "  token --sub ID [--name NAME] [--ttl SECONDS] [--claims JSON]\n"
+                    "  acl set DOC USER ROLE | acl delete DOC USER | acl list DOC\n"
+                    "  docs | text DOC [VERSION] | ops DOC [AFTER] | verify [HEADHASH]\n");
     return 2;
 }
 
@@ -135,8 +134,8 @@ static int cmd_acl(store *s, int argc, char **argv)
 static int print_doc(void *ctx, const char *doc, size_t len, const struct store_doc_info *i)
 {
     (void)ctx;
-    printf("%.*s\thead=%" PRIu64 "\tsnapshot=%" PRIu64 "\ttruncated=%" PRIu64 "\n", (int)len,
-           doc, i->head, i->snapshot_version, i->trunc_version);
+    printf("%.*s\thead=%" PRIu64 "\tsnapshot=%" PRIu64 "\ttruncated=%" PRIu64 "\n", (int)len, doc,
+           i->head, i->snapshot_version, i->trunc_version);
     return 0;
 }
 
@@ -287,7 +286,7 @@ struct doc_list {
     struct doc_entry {
         char id[STORE_DOC_ID_MAX + 1];
         struct store_doc_info info;
-    } *v;
+    } * v;
     size_t n, cap;
 };
 
@@ -359,7 +358,8 @@ int main(int argc, char **argv)
     char *cargv[5] = {argv[0]};
     int cargc = 1, i = 1;
     for (; i < argc; i++) {
-        if (i + 1 < argc && (strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--env-file") == 0)) {
+        if (i + 1 < argc &&
+            (strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--env-file") == 0)) {
             if (cargc + 2 > 5)
                 return usage();
             cargv[cargc++] = argv[i];

@@ -20,12 +20,12 @@
 
 #define DOCUMENT_AGENT "docsync-server" /* agent of whole-content writes */
 
-#define DOCUMENT_ESTORE (-1)     /* a store read failed (see *store_rc) */
-#define DOCUMENT_ECORRUPT (-2)   /* stored ops/snapshot do not apply */
+#define DOCUMENT_ESTORE (-1)       /* a store read failed (see *store_rc) */
+#define DOCUMENT_ECORRUPT (-2)     /* stored ops/snapshot do not apply */
 #define DOCUMENT_ENOTRETAINED (-3) /* the version is older than the retained ops */
-#define DOCUMENT_ENOTFOUND (-4)  /* the version is beyond the head */
+#define DOCUMENT_ENOTFOUND (-4)    /* the version is beyond the head */
 #define DOCUMENT_ENOMEM (-5)
-#define DOCUMENT_EINVAL (-6)     /* e.g. content is not valid UTF-8 */
+#define DOCUMENT_EINVAL (-6) /* e.g. content is not valid UTF-8 */
 
 /* Loads doc `id` from the store into a new replica *out, with its head
  * version in *head (0 and an empty replica for an unknown document), and

@@ -159,8 +159,7 @@ static void reply_error_full(sync_engine *e, const struct sync_reply *to, const 
 }
 
 void sync_engine_reply_error(sync_engine *e, const struct sync_reply *reply,
-                             const struct sync_request *req, const char *code,
-                             const char *message)
+                             const struct sync_request *req, const char *code, const char *message)
 {
     reply_error_full(e, reply, req ? req->doc : "", req ? req->client : NULL, req ? req->seq : 0,
                      req ? req->request_id : NULL, code, message, NULL, 0);
@@ -489,10 +488,10 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
         return;
     char channel[SYNC_CHANNEL_MAX];
     snprintf(channel, sizeof channel, "private-document.%s", d->id);
-    const char *except = p->nwait && p->waiters[0].kind == WAIT_ORIGINAL &&
-                                 p->waiters[0].to.socket_id[0]
-                             ? p->waiters[0].to.socket_id
-                             : NULL;
+    const char *except =
+        p->nwait && p->waiters[0].kind == WAIT_ORIGINAL && p->waiters[0].to.socket_id[0]
+            ? p->waiters[0].to.socket_id
+            : NULL;
     e->io.broadcast(e->io.ctx, channel, SYNC_EVENT_DOCUMENT_UPDATED, json, except);
     free(json);
 }
@@ -587,8 +586,8 @@ static int dedup(sync_engine *e, struct doc *d, const struct sync_request *req,
     }
     store_read *r = NULL;
     if (store_read_begin(e->s, &r) != 0) {
-        reply_error_full(e, reply, d->id, req->client, req->seq, req->request_id,
-                         "storage_error", "cannot read the sequence index", NULL, 0);
+        reply_error_full(e, reply, d->id, req->client, req->seq, req->request_id, "storage_error",
+                         "cannot read the sequence index", NULL, 0);
         return 1;
     }
     uint64_t last = 0, version = 0;
@@ -608,8 +607,8 @@ static int dedup(sync_engine *e, struct doc *d, const struct sync_request *req,
                      "sequence %llu is below the last applied sequence %llu of this client and "
                      "was not found in the recent log; it is not applied again",
                      (unsigned long long)req->seq, (unsigned long long)last);
-            reply_error_full(e, reply, d->id, req->client, req->seq, req->request_id,
-                             "stale_seq", msg, "currentVersion", d->head);
+            reply_error_full(e, reply, d->id, req->client, req->seq, req->request_id, "stale_seq",
+                             msg, "currentVersion", d->head);
         }
         return 1;
     }
@@ -628,8 +627,8 @@ static void handle_write(sync_engine *e, const struct sync_request *req, const c
         return;
     }
     if (d->broken) {
-        reply_error_full(e, reply, d->id, req->client, req->seq, req->request_id,
-                         "storage_error", "the document is being reloaded; retry", NULL, 0);
+        reply_error_full(e, reply, d->id, req->client, req->seq, req->request_id, "storage_error",
+                         "the document is being reloaded; retry", NULL, 0);
         return;
     }
     if (req->client[0] && req->seq && dedup(e, d, req, reply))
@@ -639,8 +638,8 @@ static void handle_write(sync_engine *e, const struct sync_request *req, const c
         snprintf(msg, sizeof msg,
                  "baseVersion %llu is not the current version %llu; catch up and retry",
                  (unsigned long long)req->base_version, (unsigned long long)d->assigned);
-        reply_error_full(e, reply, d->id, req->client, req->seq, req->request_id, "conflict",
-                         msg, "currentVersion", d->assigned);
+        reply_error_full(e, reply, d->id, req->client, req->seq, req->request_id, "conflict", msg,
+                         "currentVersion", d->assigned);
         return;
     }
     uint64_t mark = crdt_doc_mark(d->crdt);
@@ -654,8 +653,7 @@ static void handle_write(sync_engine *e, const struct sync_request *req, const c
                      "the update depends on operation (%.64s, %llu) which the server does not "
                      "have; catch up from version %llu and resubmit your unacknowledged "
                      "operations together",
-                     missing.agent, (unsigned long long)missing.seq,
-                     (unsigned long long)d->head);
+                     missing.agent, (unsigned long long)missing.seq, (unsigned long long)d->head);
             reply_error_full(e, reply, d->id, req->client, req->seq, req->request_id,
                              "missing_dependencies", msg, "catchUpFrom", d->head);
             return;
@@ -864,8 +862,7 @@ static void handle_history(sync_engine *e, const struct sync_request *req,
     }
     if (rc == DOCUMENT_ENOTRETAINED) {
         char msg[160];
-        snprintf(msg, sizeof msg,
-                 "version %llu is older than the retained history (oldest: %llu)",
+        snprintf(msg, sizeof msg, "version %llu is older than the retained history (oldest: %llu)",
                  (unsigned long long)req->version, (unsigned long long)oldest);
         reply_error_full(e, reply, req->doc, NULL, 0, req->request_id, "not_retained", msg,
                          "oldestVersion", oldest);
@@ -886,8 +883,8 @@ static void handle_history(sync_engine *e, const struct sync_request *req,
 
 /* ------------------------------------------------------------ public */
 
-void sync_engine_handle(sync_engine *e, const struct sync_request *req, const char *user,
-                        int role, const struct sync_reply *reply)
+void sync_engine_handle(sync_engine *e, const struct sync_request *req, const char *user, int role,
+                        const struct sync_reply *reply)
 {
     switch (req->op) {
     case SYNC_OP_SUBMIT:

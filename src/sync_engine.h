@@ -67,14 +67,14 @@ struct sync_reply {
 };
 
 struct sync_engine_options {
-    size_t doc_max_bytes;        /* text size limit per document; 0 = 1 MiB */
-    unsigned snapshot_every;     /* ops between snapshots; 0 = 100 */
-    size_t max_open_docs;        /* idle documents beyond this are closed; 0 = 10000 */
-    size_t content_max;          /* include `content` in DocumentUpdated when the text is
-                                    at most this many bytes; 0 = 16384; SIZE_MAX = always */
-    int content_off;             /* 1 = never include `content` */
-    size_t catchup_max_bytes;    /* update bytes per catch-up reply; 0 = 256 KiB */
-    size_t seq_scan;             /* ops scanned to find an old duplicate seq; 0 = 10000 */
+    size_t doc_max_bytes;     /* text size limit per document; 0 = 1 MiB */
+    unsigned snapshot_every;  /* ops between snapshots; 0 = 100 */
+    size_t max_open_docs;     /* idle documents beyond this are closed; 0 = 10000 */
+    size_t content_max;       /* include `content` in DocumentUpdated when the text is
+                                 at most this many bytes; 0 = 16384; SIZE_MAX = always */
+    int content_off;          /* 1 = never include `content` */
+    size_t catchup_max_bytes; /* update bytes per catch-up reply; 0 = 256 KiB */
+    size_t seq_scan;          /* ops scanned to find an old duplicate seq; 0 = 10000 */
 };
 
 typedef struct sync_engine sync_engine;
@@ -93,14 +93,13 @@ void sync_engine_free(sync_engine *e);
  * `role` (enum auth_role; viewers may catch up and read history, not
  * write). The reply (ack, error, catch-up, history) goes to `reply`:
  * for writes after the commit, otherwise at once. */
-void sync_engine_handle(sync_engine *e, const struct sync_request *req, const char *user,
-                        int role, const struct sync_reply *reply);
+void sync_engine_handle(sync_engine *e, const struct sync_request *req, const char *user, int role,
+                        const struct sync_reply *reply);
 
 /* Sends an error reply (used by callers for refusals before the engine:
  * parse errors, authorization). `extra` may be NULL. */
 void sync_engine_reply_error(sync_engine *e, const struct sync_reply *reply,
-                             const struct sync_request *req, const char *code,
-                             const char *message);
+                             const struct sync_request *req, const char *code, const char *message);
 
 /* The role of `user` on document `doc` from its access list: an enum
  * auth_role, or AUTH_ACL_ABSENT when the document has no access list, or a

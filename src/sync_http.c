@@ -43,10 +43,12 @@ static int status_of(const char *code)
     static const struct {
         const char *code;
         int status;
-    } map[] = {{"invalid", 422},       {"forbidden", 403},      {"conflict", 409},
-               {"missing_dependencies", 409}, {"stale_seq", 409}, {"too_large", 413},
-               {"storage_full", 507},  {"storage_error", 503},  {"busy", 503},
-               {"not_found", 404},     {"not_retained", 410}};
+    } map[] = {{"invalid", 422},      {"forbidden", 403},
+               {"conflict", 409},     {"missing_dependencies", 409},
+               {"stale_seq", 409},    {"too_large", 413},
+               {"storage_full", 507}, {"storage_error", 503},
+               {"busy", 503},         {"not_found", 404},
+               {"not_retained", 410}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].code, code) == 0)
             return map[i].status;
@@ -292,9 +294,9 @@ static void put_acl(struct server *srv, struct http_req *req, void *ud)
     store_batch *b = NULL;
     int rc = store_batch_new(&b);
     if (rc == 0)
-        rc = role == AUTH_ROLE_NONE ? store_batch_acl_delete(b, doc, u->valuestring)
-                                    : store_batch_acl_put(b, doc, u->valuestring,
-                                                          (enum store_role)role);
+        rc = role == AUTH_ROLE_NONE
+                 ? store_batch_acl_delete(b, doc, u->valuestring)
+                 : store_batch_acl_put(b, doc, u->valuestring, (enum store_role)role);
     cJSON_Delete(o);
     if (rc == 0)
         rc = store_writer_submit(m->writer, b, acl_done, req);

@@ -99,11 +99,11 @@ void sync_request_clear(struct sync_request *r)
     memset(r, 0, sizeof *r);
 }
 
-#define FAIL(code, text)                                                                       \
-    do {                                                                                       \
-        rc = (code);                                                                           \
-        msg = (text);                                                                          \
-        goto fail;                                                                             \
+#define FAIL(code, text)                                                                           \
+    do {                                                                                           \
+        rc = (code);                                                                               \
+        msg = (text);                                                                              \
+        goto fail;                                                                                 \
     } while (0)
 
 int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t max_content,

@@ -14,13 +14,13 @@
 
 #include <cjson/cJSON.h>
 
-#define SYNC_DOC_ID_MAX 128    /* characters of a document id */
-#define SYNC_CLIENT_ID_MAX 64  /* characters of a client id */
-#define SYNC_REQUEST_ID_MAX 64 /* characters of an optional request id */
-#define SYNC_EPOCH_MAX 32      /* hex characters of an epoch */
+#define SYNC_DOC_ID_MAX 128                  /* characters of a document id */
+#define SYNC_CLIENT_ID_MAX 64                /* characters of a client id */
+#define SYNC_REQUEST_ID_MAX 64               /* characters of an optional request id */
+#define SYNC_EPOCH_MAX 32                    /* hex characters of an epoch */
 #define SYNC_JSON_INT_MAX 9007199254740991.0 /* 2^53 - 1: exact in JSON */
 
-#define SYNC_MSG_EINVAL (-1) /* a field is missing, of the wrong type or out of range */
+#define SYNC_MSG_EINVAL (-1)  /* a field is missing, of the wrong type or out of range */
 #define SYNC_MSG_ETOOBIG (-2) /* update or content over the caller's limit */
 #define SYNC_MSG_ENOMEM (-3)
 
@@ -42,8 +42,8 @@ struct sync_request {
     size_t update_len;
     char *content; /* replace: the whole new text (UTF-8), NUL-terminated */
     size_t content_len;
-    uint64_t base_version; /* replace */
-    uint64_t version;      /* catchup: last version seen; history: wanted version */
+    uint64_t base_version;          /* replace */
+    uint64_t version;               /* catchup: last version seen; history: wanted version */
     char epoch[SYNC_EPOCH_MAX + 1]; /* catchup: "" when absent */
     char request_id[SYNC_REQUEST_ID_MAX + 1]; /* optional `requestId`, echoed; "" */
 };

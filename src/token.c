@@ -104,8 +104,7 @@ int token_issue(const char *secret, size_t secret_len, const char *sub, const ch
     char buf[TOKEN_MAX_LEN + 1];
     size_t plen = strlen(payload), n1, n2, n3;
     rc = TOKEN_ESPACE;
-    if (sync_base64_encoded_len(sizeof HEADER - 1, 1) + sync_base64_encoded_len(plen, 1) + 2 +
-            43 >
+    if (sync_base64_encoded_len(sizeof HEADER - 1, 1) + sync_base64_encoded_len(plen, 1) + 2 + 43 >
         TOKEN_MAX_LEN)
         goto done;
     sync_base64_encode((const uint8_t *)HEADER, sizeof HEADER - 1, 1, buf, sizeof buf, &n1);
@@ -136,8 +135,7 @@ static char *decode_part(const char *p, size_t len)
     char *s = malloc(cap);
     if (!s)
         return NULL;
-    if (sync_base64_decode(p, len, 1, (uint8_t *)s, cap - 1, &n) != 0 ||
-        memchr(s, '\0', n)) {
+    if (sync_base64_decode(p, len, 1, (uint8_t *)s, cap - 1, &n) != 0 || memchr(s, '\0', n)) {
         free(s);
         return NULL;
     }
@@ -154,8 +152,8 @@ static int get_time(const cJSON *v, int64_t *out)
     return 0;
 }
 
-int token_verify(const char *secret, size_t secret_len, const char *token, size_t len,
-                 int64_t now, token_claims **out)
+int token_verify(const char *secret, size_t secret_len, const char *token, size_t len, int64_t now,
+                 token_claims **out)
 {
     *out = NULL;
     if (!token || len == 0)

@@ -20,8 +20,8 @@
 
 #include <cjson/cJSON.h>
 
-#define TOKEN_MAX_LEN 4096    /* longest token accepted or issued */
-#define TOKEN_MAX_SUB 128     /* longest user id */
+#define TOKEN_MAX_LEN 4096 /* longest token accepted or issued */
+#define TOKEN_MAX_SUB 128  /* longest user id */
 
 #define TOKEN_EFORMAT (-1)    /* not three base64url parts / bad JSON */
 #define TOKEN_EALG (-2)       /* header alg is not HS256 */
@@ -47,8 +47,8 @@ int token_issue(const char *secret, size_t secret_len, const char *sub, const ch
  * On success stores newly allocated claims in *out (free with
  * token_claims_free()) and returns 0; otherwise returns a TOKEN_E* code and
  * leaves *out NULL. */
-int token_verify(const char *secret, size_t secret_len, const char *token, size_t len,
-                 int64_t now, token_claims **out);
+int token_verify(const char *secret, size_t secret_len, const char *token, size_t len, int64_t now,
+                 token_claims **out);
 
 /* The user id, as a string (integers are converted). Valid until
  * token_claims_free(). */

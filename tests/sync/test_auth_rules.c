@@ -104,7 +104,8 @@ static void test_file_rules(void)
     char err[128] = "";
     CHECK_EQ(auth_rules_parse(r, text, strlen(text), err, sizeof err), 0);
     CHECK_EQ(auth_rules_count(r), 8);
-    token_claims *a = claims_for("1", "{\"teams\":[\"5\",6],\"role\":\"admin\",\"roles\":\"x,auditor\"}");
+    token_claims *a =
+        claims_for("1", "{\"teams\":[\"5\",6],\"role\":\"admin\",\"roles\":\"x,auditor\"}");
     token_claims *b = claims_for("2", "{\"teams\":\"5\",\"org\":7}");
     token_claims *cc = claims_for("3", "{\"org\":\"7\"}");
     CHECK(allowed(r, "presence-team.5", a, NULL));
@@ -139,20 +140,20 @@ static void test_file_rules(void)
 static void test_syntax_errors(void)
 {
     static const char *bad[] = {
-        "private-x\n",                          /* no condition */
-        "private-x frobnicate\n",               /* unknown condition */
-        "private-{a}{b} allow\n",               /* adjacent placeholders */
-        "private-{a allow\n",                   /* unclosed */
-        "private-a} allow\n",                   /* stray brace */
-        "private-{} allow\n",                   /* empty name */
-        "private-{a} user equals {b}\n",        /* unknown placeholder */
-        "private-{a} user is {a}\n",            /* bad operator */
-        "private-{a} claim:t has {a}\n",        /* bad operator */
-        "private-{a} claim:t contains\n",       /* missing value */
-        "private-{a} acl:{a}:admin\n",          /* bad role */
-        "private-{a} acl:\n",                   /* no document */
-        "private-{a} claim: contains {a}\n",    /* empty claim name */
-        "private-{a}.{b}.{c}.{d}.{e} allow\n",  /* too many placeholders */
+        "private-x\n",                         /* no condition */
+        "private-x frobnicate\n",              /* unknown condition */
+        "private-{a}{b} allow\n",              /* adjacent placeholders */
+        "private-{a allow\n",                  /* unclosed */
+        "private-a} allow\n",                  /* stray brace */
+        "private-{} allow\n",                  /* empty name */
+        "private-{a} user equals {b}\n",       /* unknown placeholder */
+        "private-{a} user is {a}\n",           /* bad operator */
+        "private-{a} claim:t has {a}\n",       /* bad operator */
+        "private-{a} claim:t contains\n",      /* missing value */
+        "private-{a} acl:{a}:admin\n",         /* bad role */
+        "private-{a} acl:\n",                  /* no document */
+        "private-{a} claim: contains {a}\n",   /* empty claim name */
+        "private-{a}.{b}.{c}.{d}.{e} allow\n", /* too many placeholders */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         auth_rules *r = NULL;

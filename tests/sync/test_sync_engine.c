@@ -300,8 +300,7 @@ static void test_submit_ack_broadcast_dup(void)
     crdt_doc_free(b);
 
     /* Catch-up, pure replay from version 29. */
-    run(&v, SYNC_OP_CATCHUP, "{\"documentId\":\"d\",\"version\":0}", "u1", AUTH_ROLE_VIEWER,
-        "1.6");
+    run(&v, SYNC_OP_CATCHUP, "{\"documentId\":\"d\",\"version\":0}", "u1", AUTH_ROLE_VIEWER, "1.6");
     const struct sent *cu = find(&v.f, "docsync:catchup", 0, 0);
     CHECK(cu != NULL);
     char epoch[64] = "";
@@ -341,8 +340,7 @@ static void test_submit_ack_broadcast_dup(void)
     CHECK(err && strcmp(str(err->data, "code"), "not_found") == 0);
     fake_clear(&v.f);
     /* Old history beyond retention (retain 20, snapshots every 10). */
-    run(&v, SYNC_OP_HISTORY, "{\"documentId\":\"d\",\"version\":1}", "u1", AUTH_ROLE_VIEWER,
-        "1.6");
+    run(&v, SYNC_OP_HISTORY, "{\"documentId\":\"d\",\"version\":1}", "u1", AUTH_ROLE_VIEWER, "1.6");
     CHECK(v.f.n == 1);
     fake_clear(&v.f);
     env_close(&v);

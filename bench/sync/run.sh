@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Document sync benchmarks (never a test): builds docsyncd and syncbench in Release in
+# build-sync-bench/, starts docsyncd on a temporary data dir on the real disk (fsync is real),
+# and prints one line per figure. Usage: bench/sync/run.sh [seconds-per-run]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-3}
+build=build-sync-bench
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_PARTS="crdt;store;src;bench" >/dev/null
+cmake --build "$build" -j2 --target docsyncd syncbench >/dev/null
+data=$(mktemp -d /var/tmp/docsync-bench-XXXXXX)
+port=$((20000 + RANDOM % 20000))
+REVERB_APP_ID=1 REVERB_APP_KEY=bench-key REVERB_APP_SECRET=bench-secret DOCSYNC_DATA_DIR="$data" \
+  DOCSYNC_LOG_LEVEL=warn DOCSYNC_OPS_RETAIN=200000 DOCSYNC_BROADCAST_CONTENT_MAX="${CONTENT_MAX:-0}" \
+  "$build/src/docsyncd" --port "$port" 2>"$data/server.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+sleep 1
+sb() { "$build/bench/syncbench" "$@" --port "$port" --key bench-key --secret bench-secret; }
+echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for w in 1 10 100; do sb write --writers "$w" --window 16 --seconds "$secs"; done
+sb write --writers 100 --window 16 --docs 100 --seconds "$secs"
+sb fanout --subs 100 --rate 1000 --seconds "$secs"
+sb fanout --subs 100 --rate 200 --seconds "$secs"
+for m in 1000 10000 100000; do sb catchup --missed "$m"; done
