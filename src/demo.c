@@ -307,6 +307,8 @@ int demo_module_init(struct server *srv)
     const struct logger *lg = server_logger(srv);
     if (!(cfg->demo == 1 || (cfg->demo == -1 && cfg->dev_app)))
         return 0;
+    if (demo_instance(NULL, 0))
+        return 0; /* already initialised (see the wrappers at the end) */
     struct demo *d = calloc(1, sizeof *d);
     if (!d)
         return SERVER_ENOMEM;

@@ -35,7 +35,8 @@
  * Called once from the module initialisation, on the loop thread, before
  * the loop runs. Returns 0, or a negative SERVER_E* code when a route
  * cannot be registered (start-up then fails). A missing root directory is
- * not an error: the demo is disabled with a warning. */
+ * not an error: the demo is disabled with a warning. A second call does
+ * nothing. */
 int demo_module_init(struct server *srv);
 
 /* Releases what demo_module_init allocated; safe when it did nothing. */
