@@ -23,10 +23,10 @@
 #define DEMO_WASM_DEFAULT "build/clients/crdt/crdt.wasm"
 #endif
 
-#define DEMO_NAME_MAX 32                 /* user names of /demo-token */
-#define DEMO_DOC_MAX 128                 /* document ids (PROTOCOL-sync.md) */
-#define DEMO_TOKEN_TTL (12 * 3600)       /* seconds */
-#define DEMO_REL_MAX 255                 /* relative file names */
+#define DEMO_NAME_MAX 32           /* user names of /demo-token */
+#define DEMO_DOC_MAX 128           /* document ids (PROTOCOL-sync.md) */
+#define DEMO_TOKEN_TTL (12 * 3600) /* seconds */
+#define DEMO_REL_MAX 255           /* relative file names */
 
 /* One directory served under a route prefix. */
 struct demo_mount {
@@ -267,8 +267,8 @@ static void post_token(struct server *srv, struct http_req *req, void *ud)
     }
     int64_t now = server_now(srv);
     char token[TOKEN_MAX_LEN + 1];
-    int rc = token_issue(cfg->app_secret, strlen(cfg->app_secret), jn->valuestring,
-                         jn->valuestring, now + DEMO_TOKEN_TTL, NULL, token, sizeof token);
+    int rc = token_issue(cfg->app_secret, strlen(cfg->app_secret), jn->valuestring, jn->valuestring,
+                         now + DEMO_TOKEN_TTL, NULL, token, sizeof token);
     cJSON *o = cJSON_CreateObject();
     cJSON *user = cJSON_AddObjectToObject(o, "user");
     cJSON_AddStringToObject(user, "id", jn->valuestring);
@@ -279,8 +279,8 @@ static void post_token(struct server *srv, struct http_req *req, void *ud)
     if (rc == 0 && jd) {
         static const char acl_body[] = "{\"user\":\"*\",\"role\":\"editor\"}";
         char path[CONFIG_CRED_MAX + DEMO_DOC_MAX + 32], url[1024];
-        int n = snprintf(path, sizeof path, "/apps/%s/documents/%s/acl", cfg->app_id,
-                         jd->valuestring);
+        int n =
+            snprintf(path, sizeof path, "/apps/%s/documents/%s/acl", cfg->app_id, jd->valuestring);
         if (n > 0 && (size_t)n < sizeof path &&
             sign_url(cfg, now, "PUT", path, acl_body, url, sizeof url) == 0) {
             cJSON *acl = cJSON_AddObjectToObject(o, "acl");

@@ -2,6 +2,10 @@
 // concurrent editing, offline edits, resume by version, the snapshot case, presence, typing.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from '../sync/sync_harness.mjs';
 import {
   Server, client, openDocument, serverText, synced, until, within, closeAll, MemoryStorage, sleep,
 } from './client_harness.mjs';
@@ -215,4 +219,38 @@ test('a DocumentUpdated lost on the wire: later versions wait, a catch-up fills 
   assert.deepEqual([catchups[0].from, catchups[0].replay], [0, true]);
   assert.ok(catchups[0].head >= 2 && catchups[0].updates === catchups[0].head, JSON.stringify(catchups));
   assert.equal(da.version, 3);
+});
+
+test('demo file serving: only regular files under the mounts, known types, size cap', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'docsync-demo-root-'));
+  const demo = path.join(root, 'clients', 'demo');
+  fs.mkdirSync(path.join(demo, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(demo, 'index.html'), '<p>x</p>');
+  fs.writeFileSync(path.join(demo, 'sub', 'ok.css'), 'p{}');
+  fs.writeFileSync(path.join(demo, 'noext'), 'x');
+  fs.writeFileSync(path.join(demo, 'big.js'), Buffer.alloc(4 * 1024 * 1024 + 1, 0x20));
+  fs.writeFileSync(path.join(root, 'secret.html'), 'secret');
+  fs.symlinkSync(path.join(root, 'secret.html'), path.join(demo, 'link.html'));
+  // DOCSYNC_DEMO=1 with a real app: the files are served, the token endpoint is not.
+  const s = await new Server({
+    env: { DOCSYNC_DEMO: '1', DOCSYNC_DEMO_ROOT: root, DOCSYNC_WASM: path.join(root, 'none.wasm') },
+  }).start();
+  try {
+    // (lws itself folds "/./", "//" and "x/.." inside the path before routing.)
+    const get = async (p) => {
+      const r = await request(s, 'GET', p);
+      return [r.status, r.status === 200 ? r.text : ''];
+    };
+    assert.deepEqual(await get('/demo/'), [200, '<p>x</p>']);
+    assert.deepEqual(await get('/demo/sub/ok.css'), [200, 'p{}']);
+    for (const bad of ['/demo/link.html', '/demo/noext', '/demo/..%2Fsecret.html', '/demo/../secret.html',
+      '/clients/crdt/crdt.wasm', '/vendor/pusher-js/pusher.min.js']) {
+      assert.equal((await get(bad))[0], 404, bad);
+    }
+    assert.equal((await get('/demo/big.js'))[0], 413);
+    assert.equal((await request(s, 'POST', '/demo-token', { body: '{"name":"ada"}' })).status, 404);
+  } finally {
+    await s.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
