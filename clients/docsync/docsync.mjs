@@ -212,8 +212,15 @@ export class Document extends Emitter {
 
   async #open() {
     const crdt = (this.crdt = await this.sync.crdt);
-    const saved = await this.sync.storage.get(this.#key);
-    const s = saved ? JSON.parse(saved) : null;
+    let s = null;
+    try {
+      const saved = await this.sync.storage.get(this.#key);
+      s = saved ? JSON.parse(saved) : null;
+      if (s) crdt.loadDoc('check', fromBase64(s.state)).free(); // a damaged state starts afresh
+    } catch (e) {
+      this.emit('error', { code: 'storage', message: `saved state ignored: ${e.message}` });
+      s = null;
+    }
     // A replica without its saved state must not reuse an agent / (clientId, seq) the server
     // may already hold: each new replica of a document gets its own clientId.
     this.clientId = s ? s.clientId : `${this.sync.clientId}.${randomId().slice(2, 8)}`;
