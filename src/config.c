@@ -110,6 +110,9 @@ static const struct setting settings[] = {
      "file of document authorization rules (empty = none)"},
     {"DOCSYNC_DOC_MAX_BYTES", NULL, T_SIZE, F(doc_max_bytes), "1048576", 1, 0,
      "maximum document text size in bytes"},
+    {"DOCSYNC_BROADCAST_CONTENT_MAX", NULL, T_SIZE, F(broadcast_content_max), "16384", 0, 0,
+     "DocumentUpdated carries the full text when the document is at most this many bytes; 0 = "
+     "never"},
     {"DOCSYNC_DEMO", NULL, T_TRI, F(demo), "", 0, 0,
      "serve the demo page (empty = only with the development app)"},
     {"DOCSYNC_DEMO_ROOT", NULL, T_STR, F(demo_root), "", 0, 0,
