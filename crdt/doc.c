@@ -155,7 +155,7 @@ void crdt_doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, ui
         uint32_t kb = deleted ? 0 : ascii ? k : (uint32_t)crdt_text_bytes(doc->arena + byte_off, k);
         crdt_run run = {.lv = lv, .len = k, .del = deleted, .byte_off = deleted ? 0 : byte_off,
                         .byte_len = kb,
-                        .astral = deleted ? 0 : crdt_utf8_astral(doc->arena + byte_off, kb)};
+                        .astral = deleted || ascii ? 0 : crdt_utf8_astral(doc->arena + byte_off, kb)};
         if (left == lv - 1 && left != CRDT_NONE && crdt_tree_try_extend(doc, c, &run)) {
             /* extended the run before c; c still points just after it */
         } else {
@@ -220,6 +220,10 @@ int crdt_doc_delete(crdt_doc *doc, size_t pos, size_t count)
     uint32_t pieces = 0;
     size_t left = count;
     crdt_cursor c = crdt_tree_cursor_vis_at(doc, pos);
+    if (count <= 8) { /* at most one piece per character: skip the count */
+        pieces = (uint32_t)count;
+        left = 0;
+    }
     while (left > 0 && crdt_tree_norm(doc, &c)) {
         const crdt_run *r = &doc->leaves[c.leaf].runs[c.i];
         if (!r->del) {

@@ -406,11 +406,11 @@ static void split_run(crdt_doc *doc, crdt_leaf *l, uint32_t i, uint32_t off)
     b.len = r->len - off;
     b.lv = r->lv + off;
     if (!r->del) {
-        uint32_t bo = r->byte_len == r->len
-                          ? off
-                          : (uint32_t)crdt_utf8_offset(doc->arena + r->byte_off, r->byte_len, off);
+        bool ascii = r->byte_len == r->len;
+        uint32_t bo = ascii ? off
+                            : (uint32_t)crdt_utf8_offset(doc->arena + r->byte_off, r->byte_len, off);
         a.byte_len = bo;
-        a.astral = crdt_utf8_astral(doc->arena + r->byte_off, bo);
+        a.astral = r->astral ? crdt_utf8_astral(doc->arena + r->byte_off, bo) : 0;
         b.byte_off = r->byte_off + bo;
         b.byte_len = r->byte_len - bo;
         b.astral = r->astral - a.astral;
