@@ -30,6 +30,7 @@ enum setting_type {
     T_TRI,    /* int 0/1, -1 = unset (empty value) */
     T_LEVEL,  /* enum log_level */
     T_EVENTS, /* enum config_client_events */
+    T_LOOP,   /* char[]: "libev" or "poll" */
 };
 
 struct setting {
@@ -100,6 +101,8 @@ static const struct setting settings[] = {
      "data directory (LMDB, dev-app.env)"},
     {"DOCSYNC_LOG_LEVEL", "--log-level", T_LEVEL, F(log_level), "info", 0, 0,
      "debug, info, warn, error"},
+    {"DOCSYNC_EVENT_LOOP", NULL, T_LOOP, F(event_loop), "libev", 0, 0,
+     "libev (epoll through lws's evlib plugin) or poll (lws's own loop)"},
     {"DOCSYNC_MAP_SIZE", NULL, T_SIZE, F(map_size), "1073741824", 1048576, 0,
      "LMDB map size in bytes (upper bound of the database size)"},
     {"DOCSYNC_SNAPSHOT_EVERY", NULL, T_UINT, F(snapshot_every), "100", 1, 0,
@@ -291,6 +294,13 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
                     s->env, value);
             return CONFIG_EINVAL;
         }
+        return CONFIG_OK;
+    case T_LOOP:
+        if (strcmp(value, "libev") != 0 && strcmp(value, "poll") != 0) {
+            set_err(err, errlen, "%s: expected libev or poll, got \"%s\"", s->env, value);
+            return CONFIG_EINVAL;
+        }
+        memcpy(base, value, strlen(value) + 1);
         return CONFIG_OK;
     case T_EVENTS: {
         enum config_client_events *e = (enum config_client_events *)base;

@@ -105,6 +105,8 @@ struct config {
     char data_dir[CONFIG_FILE_MAX];    /* DOCSYNC_DATA_DIR, --data, default ./data */
     enum log_level log_level;          /* DOCSYNC_LOG_LEVEL, --log-level, info */
     char env_file[CONFIG_FILE_MAX];    /* --env-file, default ".env" (may be absent) */
+    /* DOCSYNC_EVENT_LOOP: "libev" (default; lws on libev/epoll) or "poll" (lws's own loop) */
+    char event_loop[8];
 
     /* Document sync (used by the sync part) */
     size_t map_size;            /* DOCSYNC_MAP_SIZE, LMDB map size bytes, 1 GiB, >= 1 MiB */

@@ -72,6 +72,7 @@ static void test_defaults(void)
     CHECK_EQ(c.dev_app, 0);
     CHECK_STR_EQ(c.app_key, "");
     CHECK_EQ(c.broadcast_content_max, 16384);
+    CHECK_STR_EQ(c.event_loop, "libev");
     CHECK_EQ(c.demo, -1);
     CHECK_STR_EQ(c.demo_root, "");
     CHECK_STR_EQ(c.wasm, "");
@@ -82,6 +83,7 @@ static void test_defaults(void)
     CHECK_EQ(c.demo, 1);
     CHECK_EQ(config_set(&c, "DOCSYNC_DEMO", "", err, sizeof err), CONFIG_OK);
     CHECK_EQ(c.broadcast_content_max, 16384);
+    CHECK_STR_EQ(c.event_loop, "libev");
     CHECK_EQ(c.demo, -1);
     CHECK_EQ(config_set(&c, "DOCSYNC_DEMO", "sometimes", err, sizeof err), CONFIG_EINVAL);
 }
@@ -234,6 +236,7 @@ static void test_validation(void)
         {"REVERB_APP_RATE_LIMITING_ENABLED", "maybe", "true or false"},
         {"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM", "some", "members, all or none"},
         {"DOCSYNC_MAP_SIZE", "1000", "at least"},
+        {"DOCSYNC_EVENT_LOOP", "epoll", "libev or poll"},
         {"DOCSYNC_CHANNEL_NAME_MAX", "99999999999999999999999", "DOCSYNC_CHANNEL_NAME_MAX"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -313,7 +316,8 @@ static void test_help(void)
         "DOCSYNC_CHANNEL_NAME_MAX", "DOCSYNC_SEND_QUEUE_MAX", "DOCSYNC_SUBSCRIPTION_ERROR",
         "DOCSYNC_DATA_DIR", "DOCSYNC_LOG_LEVEL", "DOCSYNC_MAP_SIZE", "DOCSYNC_SNAPSHOT_EVERY",
         "DOCSYNC_OPS_RETAIN", "DOCSYNC_AUTH_RULES", "DOCSYNC_DEMO", "DOCSYNC_DEMO_ROOT",
-        "DOCSYNC_WASM", "DOCSYNC_DOC_MAX_BYTES", "DOCSYNC_BROADCAST_CONTENT_MAX", "dev-app.env", "\"8080\"", "\"127.0.0.1\"",
+        "DOCSYNC_WASM", "DOCSYNC_DOC_MAX_BYTES", "DOCSYNC_BROADCAST_CONTENT_MAX", "DOCSYNC_EVENT_LOOP",
+        "dev-app.env", "\"8080\"", "\"127.0.0.1\"",
         "\"10000\"", "\"members\""};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
         if (!text || !strstr(text, must[i])) {
