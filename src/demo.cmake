@@ -3,6 +3,9 @@
 # endpoint (dev app only). See src/demo.h.
 if(TARGET docsyncd)
   target_sources(docsyncd PRIVATE ${CMAKE_CURRENT_LIST_DIR}/demo.c)
+  # token_issue (token.h) for the development token endpoint; docsync_sync is defined by
+  # sync.cmake in every configuration (also without the crdt and store parts).
+  target_link_libraries(docsyncd PRIVATE docsync_sync)
   # Where the files are by default: this source tree and the wasm of this build
   # (clients/crdt/crdt-wasm.cmake); DOCSYNC_DEMO_ROOT / DOCSYNC_WASM override at run time.
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/demo.c PROPERTIES COMPILE_DEFINITIONS
