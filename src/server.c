@@ -516,6 +516,22 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 
 static void server_ev_check(struct ev_loop *loop, ev_check *w, int revents);
 
+/* lws 4.1.6's libev glue re-arms its own timer with ev_timer_set() on a
+ * watcher that may be active, which libev ignores: a short lws timer
+ * (handshake timeout, close timeout, kill) scheduled while a longer one is
+ * pending would only fire with the longer one. Waking lws every 100 ms
+ * (lws_cancel_service -> its pipe watcher -> its idle callback, which runs
+ * every ripe timer) bounds that lateness to 100 ms, for ~10 cheap wake-ups
+ * a second. */
+static void server_ev_nudge(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct server *srv = w->data;
+    (void)loop;
+    (void)revents;
+    if (srv->ctx)
+        lws_cancel_service(srv->ctx);
+}
+
 static void server_lws_log(int level, const char *line)
 {
     /* lws's own messages, one line each, through our format. */
@@ -596,20 +612,18 @@ int server_start(struct server *srv, unsigned fd_limit)
     info.timeout_secs = SERVER_TIMEOUT_SECS;
     info.timeout_secs_ah_idle = SERVER_TIMEOUT_SECS;
     info.server_string = "docsync";
-    /* Event loop. Default: lws's own poll() loop, its most exercised path
-     * and the cheapest per fan-out delivery (POLLOUT toggles are
-     * user-space; with epoll every toggle is an epoll_ctl: 2.3-3.1 vs
-     * 5.0-5.8 us per delivery at 5,000 subscribers here). Its cost is
-     * O(all sockets) per wake-up, which dominates with many mostly idle
-     * connections and sparse traffic (263 vs 67 us of CPU per whisper
-     * delivery at 1,000 connections). DOCSYNC_EVENT_LOOP=libev runs lws on
-     * libev (epoll) through its evlib plugin for such loads. Caveat, lws
-     * 4.1.6's libev glue re-arms its timer with ev_timer_set on an active
-     * watcher, so a short lws timer scheduled while a longer one is pending
-     * can fire late; the server itself uses no short timers. Falls back to
-     * poll() when the plugin cannot be loaded. */
+    /* Event loop. Default: lws on libev (epoll) through its evlib plugin:
+     * a wake-up costs O(ready sockets). lws's own poll() loop costs O(all
+     * sockets) per wake-up, which dominates with many mostly idle
+     * connections and sparse traffic, the normal case (pusher-js pings
+     * every 30 s): measured 60 vs 366 us of server CPU per whisper delivery
+     * at 1,000 connections, and twice the accept rate at 20,000; full-rate
+     * fan-out to 5,000 subscribers costs about the same with both (3.4-3.6
+     * us per delivery here). DOCSYNC_EVENT_LOOP=poll selects lws's own
+     * loop; it is also the fallback when the plugin cannot be loaded. See
+     * server_ev_nudge for the one quirk of lws's libev glue. */
     const char *el = getenv("DOCSYNC_EVENT_LOOP");
-    if (el && !strcmp(el, "libev"))
+    if (!el || strcmp(el, "poll") != 0)
         srv->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     void *loops[1] = {srv->loop};
     if (srv->loop) {
@@ -635,6 +649,9 @@ int server_start(struct server *srv, unsigned fd_limit)
         ev_check_init(&srv->check, server_ev_check);
         srv->check.data = srv;
         ev_check_start(srv->loop, &srv->check);
+        ev_timer_init(&srv->nudge, server_ev_nudge, 0.1, 0.1);
+        srv->nudge.data = srv;
+        ev_timer_start(srv->loop, &srv->nudge);
     }
 
     info.port = (int)cfg->port;
@@ -741,6 +758,7 @@ void server_free(struct server *srv)
         srv->ctx = NULL;
     }
     if (srv->loop) {
+        ev_timer_stop(srv->loop, &srv->nudge);
         ev_check_stop(srv->loop, &srv->check);
         ev_loop_destroy(srv->loop);
         srv->loop = NULL;

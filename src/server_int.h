@@ -109,6 +109,7 @@ struct server {
     int64_t stop_deadline;
     struct ev_loop *loop; /* libev loop, NULL when lws runs its own poll() loop */
     ev_check check;       /* runs the wake hooks after every loop iteration */
+    ev_timer nudge;       /* lets lws service its timers (see server_ev_nudge) */
     struct server_event_handler events[SERVER_MAX_EVENT_HANDLERS];
     size_t nevents;
     struct server_route routes[SERVER_MAX_ROUTES];
