@@ -53,6 +53,20 @@ if (!BIN) {
 
 // ---------------------------------------------------------------- server
 
+// Every server this script starts; killed (by PID) on any way out, so a
+// failing or interrupted run never leaves a docsyncd behind.
+const started = [];
+function killAll() {
+  for (const srv of started) {
+    if (srv.proc.exitCode === null && srv.proc.signalCode === null) {
+      try { srv.proc.kill('SIGKILL'); } catch { /* already gone */ }
+    }
+    try { fs.rmSync(srv.dir, { recursive: true, force: true }); } catch { /* ignore */ }
+  }
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { killAll(); process.exit(1); });
+
 async function startServer(name, extraEnv) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ws-raw-${name}-`));
   const env = {
@@ -74,6 +88,7 @@ async function startServer(name, extraEnv) {
   const wrapper = (process.env.WS_RAW_WRAPPER || '').split(/\s+/).filter(Boolean);
   const argv = [...wrapper, BIN];
   const proc = spawn(argv[0], argv.slice(1), { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push({ proc, dir });
   let stderr = '';
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name}: no "listening on" line within 15 s\n${stderr}`)), 15000);
