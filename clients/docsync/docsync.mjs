@@ -554,7 +554,7 @@ export class Document extends Emitter {
       case 'missing_dependencies':
         for (const p of this.#pending) p.sent = false; // resent after the catch-up
         this.#catchUp();
-        return;
+        break;
       case 'busy':
       case 'storage_error':
       case 'storage_full':

@@ -221,6 +221,28 @@ test('a DocumentUpdated lost on the wire: later versions wait, a catch-up fills 
   assert.equal(da.version, 3);
 });
 
+test('a submit lost on the wire: the next one is refused (missing_dependencies), catch-up, resend', async () => {
+  const id = 'lostsubmit';
+  await openDocument(server, id);
+  const [a, b] = await Promise.all([client(server, 'ada'), client(server, 'bob')]);
+  const da = a.document(id), db = b.document(id);
+  await Promise.all([da.ready, db.ready]);
+  await Promise.all([synced(da), synced(db)]);
+  const errors = [];
+  da.on('error', (e) => errors.push(e.code));
+  const send = a.pusher.send_event.bind(a.pusher);
+  let dropped = 0;
+  a.pusher.send_event = (name, data, channel) =>
+    (name === 'docsync:submit' && dropped++ === 0 ? true : send(name, data, channel));
+  da.insert(0, 'one ');
+  da.insert(4, 'two');
+  await synced(da, 10000, 'ada after the resend');
+  assert.deepEqual(errors, ['missing_dependencies']);
+  await until(() => db.text() === 'one two', 5000, 'bob sees both edits');
+  const head = await serverText(server, id);
+  assert.deepEqual([head.content, head.version, da.version], ['one two', 2, 2]);
+});
+
 test('demo file serving: only regular files under the mounts, known types, size cap', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'docsync-demo-root-'));
   const demo = path.join(root, 'clients', 'demo');
