@@ -44,6 +44,15 @@
  * run. The full-state encoding carries each visible run's text, ids and
  * origins, and every delete run.
  *
+ * AGENT NAMES MUST BE UNIQUE PER WRITER
+ *
+ * Ids are (agent, seq), so two replicas that edit concurrently under the
+ * same agent name produce colliding ids and diverge: a replica skips an
+ * operation whose id it already has. Give every editing session its own
+ * agent name (e.g. a user id plus a random session suffix chosen by the
+ * caller), and when a replica is rebuilt from a saved state and keeps its
+ * name, continue with crdt_doc_set_agent(doc, name, len, CRDT_SEQ_AUTO).
+ *
  * CAUSALITY
  *
  * An operation depends only on the ids it references: an insert on its two
@@ -288,8 +297,9 @@ int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out
  *                    `missing` (may be NULL) receives its id; the replica is
  *                    untouched; apply that operation's update first;
  *   CRDT_EBADUPDATE / CRDT_EVERSION  malformed bytes (all fields are
- *                    validated; hostile input never crashes, overreads or
- *                    allocates more than a small multiple of `len`);
+ *                    validated; hostile input never crashes or overreads,
+ *                    and what it makes the replica allocate is bounded by a
+ *                    constant times `len`, see LIMITS);
  *   CRDT_ELIMIT, CRDT_ENOMEM, CRDT_EINVAL.
  * On any error the replica is unchanged. */
 int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing);
