@@ -13,7 +13,7 @@
 // --all is given.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { tmpdir, cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tracePath } from './trace.mjs';
@@ -114,6 +114,7 @@ const o = parseArgs(process.argv.slice(2));
 const traces = o.traces.split(',').filter(Boolean);
 const peers = o.peers.split(',').filter(Boolean);
 const tmp = mkdtempSync(path.join(tmpdir(), 'crdt-bench-'));
+const loadBefore = loadavg()[0];
 const all = {};
 const { loadTrace } = await import('./trace.mjs');
 try {
@@ -146,7 +147,9 @@ try {
   }
   const cpu = cpus()[0]?.model || 'unknown CPU';
   process.stdout.write(`Median of ${o.runs} fresh processes per figure; node ${process.version}; ` +
-    `${cpus().length} × ${cpu}. "~": remote replay capped at ${o.budgetMs} ms (a prefix of the updates).\n`);
+    `${cpus().length} × ${cpu}; load average ${loadBefore.toFixed(1)} at start, ` +
+    `${loadavg()[0].toFixed(1)} at end. "~": remote replay capped at ${o.budgetMs} ms ` +
+    `(a prefix of the updates).\n`);
   if (o.json) {
     mkdirSync(path.dirname(o.json), { recursive: true });
     writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), node: process.version,
