@@ -117,11 +117,14 @@ export class CrdtModule {
     return new CrdtDoc(this, this.#outWord(0));
   }
 
-  /** A new document for `agent` holding the state `bytes` (encodeState()). */
+  /** A new document for `agent` holding the state `bytes` (encodeState()).
+   * Local edits continue after the highest seq of `agent` in that state, so
+   * a replica rebuilt from its own saved state keeps its name safely. */
   loadDoc(agent, bytes) {
     const doc = this.createDoc(agent);
     try {
       doc.apply(bytes);
+      doc.setAgent(agent);
     } catch (e) {
       doc.free();
       throw e;
