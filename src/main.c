@@ -18,6 +18,51 @@ extern char **environ;
 
 #define MAIN_FD_LIMIT_CAP 262144u
 
+/* The DOCSYNC_MODULE entries (server.h); both symbols are provided by the
+ * linker when at least one module exists, else they stay NULL (weak). */
+extern const struct docsync_module __start_docsync_modules[] __attribute__((weak));
+extern const struct docsync_module __stop_docsync_modules[] __attribute__((weak));
+
+static size_t main_module_count(void)
+{
+    if (!__start_docsync_modules || !__stop_docsync_modules)
+        return 0;
+    return (size_t)(__stop_docsync_modules - __start_docsync_modules);
+}
+
+/* Runs every module's init; on failure deinits the ones already started.
+ * Returns 0 or -1 (logged). */
+static int main_modules_init(struct server *srv, const struct logger *log)
+{
+    if (docsync_module_init && docsync_module_init(srv) != 0) {
+        log_error(log, "module initialisation failed");
+        return -1;
+    }
+    size_t n = main_module_count();
+    for (size_t i = 0; i < n; i++) {
+        const struct docsync_module *m = &__start_docsync_modules[i];
+        if (m->init && m->init(srv) != 0) {
+            log_error(log, "module %s: initialisation failed", m->name);
+            while (i-- > 0)
+                if (__start_docsync_modules[i].deinit)
+                    __start_docsync_modules[i].deinit(srv);
+            if (docsync_module_deinit)
+                docsync_module_deinit(srv);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void main_modules_deinit(struct server *srv)
+{
+    for (size_t i = main_module_count(); i-- > 0;)
+        if (__start_docsync_modules[i].deinit)
+            __start_docsync_modules[i].deinit(srv);
+    if (docsync_module_deinit)
+        docsync_module_deinit(srv);
+}
+
 struct main_signals {
     struct server *srv;
     sigset_t set;
@@ -95,15 +140,13 @@ int main(int argc, char **argv)
         free(cfg);
         return 1;
     }
-    if (docsync_module_init && docsync_module_init(srv) != 0) {
-        log_error(&log, "module initialisation failed");
+    if (main_modules_init(srv, &log) != 0) {
         server_free(srv);
         free(cfg);
         return 1;
     }
     if (server_start(srv, fd_limit) != 0) {
-        if (docsync_module_deinit)
-            docsync_module_deinit(srv);
+        main_modules_deinit(srv);
         server_free(srv);
         free(cfg);
         return 1;
@@ -119,8 +162,7 @@ int main(int argc, char **argv)
             pthread_kill(th, SIGTERM); /* wake sigwait; the signal stays blocked */
         pthread_join(th, NULL);
     }
-    if (docsync_module_deinit)
-        docsync_module_deinit(srv);
+    main_modules_deinit(srv);
     server_free(srv);
     log_info(&log, "stopped");
     fflush(stderr);

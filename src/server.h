@@ -200,10 +200,26 @@ int server_on_close(struct server *srv, void (*fn)(struct server *srv, struct co
 
 /* ---- Module entry points ------------------------------------------------
  * A module linked into docsyncd (e.g. src/sync.cmake adding sources with
- * target_sources) defines these; both are optional (weak). init runs after
- * the server is created and before the loop starts: register handlers
- * there; a non-zero return aborts start-up. deinit runs after the loop
- * stopped, before the server is freed. */
+ * target_sources) registers itself with DOCSYNC_MODULE(name, init, deinit)
+ * at file scope: any number of modules can do so (the entries go to a
+ * linker section that main walks, in link order). init runs after the
+ * server is created and before the loop starts (register handlers there; a
+ * non-zero return aborts start-up); deinit (may be NULL) runs after the
+ * loop stopped, in reverse order, before the server is freed.
+ *
+ * The older single entry points docsync_module_init / _deinit (weak) are
+ * still called, first, when one module defines them. */
+struct docsync_module {
+    const char *name;
+    int (*init)(struct server *srv);
+    void (*deinit)(struct server *srv);
+};
+
+#define DOCSYNC_MODULE(name_, init_, deinit_)                                                      \
+    static const struct docsync_module docsync_module_##name_                                     \
+        __attribute__((used, section("docsync_modules"), aligned(sizeof(void *)))) = {           \
+            #name_, init_, deinit_}
+
 int docsync_module_init(struct server *srv) __attribute__((weak));
 void docsync_module_deinit(struct server *srv) __attribute__((weak));
 
