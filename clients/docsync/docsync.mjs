@@ -232,7 +232,11 @@ export class Document extends Emitter {
       this.#seq = s.seq;
       this.#pending = s.pending.map((p) => ({ ...p, sent: false }));
     }
-    if (this.#left) return this;
+    if (this.#left) { // left before it was open
+      this.replica.free();
+      this.replica = null;
+      return this;
+    }
     const echo = this.sync.echo;
     this.#private = echo.private(`document.${this.id}`)
       .listen(UPDATED, (e) => this.#updated(typeof e === 'string' ? JSON.parse(e) : e))
@@ -322,14 +326,23 @@ export class Document extends Emitter {
   transact(fn) {
     if (!this.replica) throw new Error('document not ready: await doc.ready');
     const mark = this.replica.mark();
-    fn(this.replica);
+    let failure = null;
+    try {
+      fn(this.replica);
+    } catch (e) {
+      failure = e; // what fn did before failing is still submitted, then the error thrown
+    }
+    if (this.replica.mark() === mark) {
+      if (failure) throw failure;
+      return;
+    }
     const update = this.replica.encodeSinceMark(mark);
-    if (update.length === 0 || this.replica.mark() === mark) return;
     const p = { seq: ++this.#seq, update: toBase64(update), sent: false };
     this.#pending.push(p);
     if (this.#canSend()) this.#submit(p);
     this.#save();
     this.emit('change', { text: this.text(), remote: false, version: this.version });
+    if (failure) throw failure;
   }
 
   // ---- typing indicator (client-typing whispers on presence-document.{id}) ----
@@ -394,10 +407,15 @@ export class Document extends Emitter {
     clearTimeout(this.#saveTimer);
     this.#saveTimer = null;
     if (!this.replica) return undefined;
-    return this.sync.storage.set(this.#key, JSON.stringify({
-      clientId: this.clientId, epoch: this.epoch, version: this.version, seq: this.#seq, state: toBase64(this.replica.encodeState()),
+    const saved = {
+      clientId: this.clientId,
+      epoch: this.epoch,
+      version: this.version,
+      seq: this.#seq,
+      state: toBase64(this.replica.encodeState()),
       pending: this.#pending.map(({ seq, update }) => ({ seq, update })),
-    }));
+    };
+    return this.sync.storage.set(this.#key, JSON.stringify(saved));
   }
 
   #save() {
