@@ -38,8 +38,8 @@ void client_event_handle(struct conn *c, const message *m)
         return;
     }
     if (cfg->accept_client_events_from == CONFIG_CLIENT_EVENTS_NONE) {
-        conn_error(c, PUSHER_CLIENT_EVENT_LIMIT,
-                   "The app does not have client messaging enabled.", 0);
+        conn_error(c, PUSHER_CLIENT_EVENT_LIMIT, "The app does not have client messaging enabled.",
+                   0);
         return;
     }
     if (cfg->client_events_per_second) {
@@ -74,8 +74,8 @@ void client_event_handle(struct conn *c, const message *m)
     size_t raw_len = 0;
     const char *raw = message_data_raw(m, &raw_len);
     struct message_frame mf = {0};
-    if (message_build_client_event(SERVER_FRAME_HEADROOM, message_event(m), channel, raw,
-                                   raw_len, uid, &mf) != MESSAGE_OK)
+    if (message_build_client_event(SERVER_FRAME_HEADROOM, message_event(m), channel, raw, raw_len,
+                                   uid, &mf) != MESSAGE_OK)
         return;
     struct frame *f = server_frame_adopt(&mf);
     if (f) {

@@ -259,8 +259,7 @@ int conn_writeable(struct conn *c)
              * the copy is a few hundred bytes at most per frame. */
             unsigned char *w = srv->wbuf + LWS_PRE;
             size_t used = 0;
-            while ((f = sendq_peek(&c->q)) &&
-                   used + f->len + CONN_WS_HDR_MAX <= SERVER_WBUF_SIZE) {
+            while ((f = sendq_peek(&c->q)) && used + f->len + CONN_WS_HDR_MAX <= SERVER_WBUF_SIZE) {
                 used += conn_ws_header(w + used, f->len);
                 memcpy(w + used, frame_data(f), f->len);
                 used += f->len;

@@ -25,8 +25,8 @@
 
 struct frame {
     uint32_t refs;
-    uint32_t len;            /* payload bytes */
-    unsigned char buf[];     /* FRAME_PRE headroom, payload, NUL */
+    uint32_t len;        /* payload bytes */
+    unsigned char buf[]; /* FRAME_PRE headroom, payload, NUL */
 };
 
 /* Allocates a frame for a `len`-byte payload with one reference; the payload

@@ -153,8 +153,8 @@ int http_req_verify_signature(const struct http_req *req)
 
 /* ---- responding ------------------------------------------------------- */
 
-int http_req_respond(struct http_req *req, int status, const char *content_type,
-                     const void *body, size_t len, const char *hname, const char *hvalue)
+int http_req_respond(struct http_req *req, int status, const char *content_type, const void *body,
+                     size_t len, const char *hname, const char *hvalue)
 {
     if (req->responded)
         return 0;
@@ -254,8 +254,7 @@ static void http_dispatch(struct http_req *req)
         int rc = http_req_verify_signature(req);
         if (rc != SIGN_OK) {
             if (log_enabled(srv->log, LOG_LEVEL_DEBUG))
-                log_debug(srv->log, "http %s %s: %s", req->method, req->path,
-                          sign_strerror(rc));
+                log_debug(srv->log, "http %s %s: %s", req->method, req->path, sign_strerror(rc));
             http_respond_text(req, sign_http_status(rc), sign_http_message(rc));
             return;
         }
@@ -263,8 +262,8 @@ static void http_dispatch(struct http_req *req)
     r->fn(srv, req, r->ud);
 }
 
-static const char *const http_methods[] = {"GET",    "POST",    "OPTIONS", "PUT",
-                                           "PATCH",  "DELETE",  "CONNECT", "HEAD"};
+static const char *const http_methods[] = {"GET",   "POST",   "OPTIONS", "PUT",
+                                           "PATCH", "DELETE", "CONNECT", "HEAD"};
 
 static void http_pct(char **w, const char *s)
 {
@@ -370,8 +369,7 @@ static void http_begin2(struct http_req *req)
     }
 
     size_t plen = strlen(srv->cfg->path);
-    if ((size_t)ulen < plen || strncmp(uri, srv->cfg->path, plen) != 0 ||
-        (uri[plen] != '/')) {
+    if ((size_t)ulen < plen || strncmp(uri, srv->cfg->path, plen) != 0 || (uri[plen] != '/')) {
         http_respond_text(req, 404, "Not found.");
         return;
     }

@@ -31,8 +31,8 @@ static void api_json(struct http_req *req, int status, cJSON *obj)
 {
     char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
     if (!s) {
-        http_req_respond(req, 500, "text/plain; charset=utf-8", "Internal server error.", 22,
-                         NULL, NULL);
+        http_req_respond(req, 500, "text/plain; charset=utf-8", "Internal server error.", 22, NULL,
+                         NULL);
     } else {
         http_req_respond(req, status, "application/json", s, strlen(s), NULL, NULL);
         free(s);
@@ -164,8 +164,7 @@ static int api_event_fields(struct http_req *req, const cJSON *o, struct api_eve
 
 static int api_channel_ok(struct server *srv, const char *name)
 {
-    return channel_name_validate(name, strlen(name), srv->cfg->channel_name_max) ==
-           CHANNEL_NAME_OK;
+    return channel_name_validate(name, strlen(name), srv->cfg->channel_name_max) == CHANNEL_NAME_OK;
 }
 
 /* Delivers one event to one channel (skipped when it has no subscriber). */
@@ -219,7 +218,8 @@ static void api_events(struct server *srv, struct http_req *req, void *ud)
         cJSON_ArrayForEach(it, chans)
         {
             if (n >= API_MAX_CHANNELS) {
-                api_invalid(req, "channels", "The channels field must not have more than 100 items.");
+                api_invalid(req, "channels",
+                            "The channels field must not have more than 100 items.");
                 cJSON_Delete(root);
                 return;
             }
@@ -460,8 +460,8 @@ static void api_metrics(struct server *srv, struct http_req *req, void *ud)
 {
     (void)ud;
     char *text = NULL;
-    long n = metrics_render(&srv->metrics, srv->nconns, channel_registry_count(srv->channels),
-                            &text);
+    long n =
+        metrics_render(&srv->metrics, srv->nconns, channel_registry_count(srv->channels), &text);
     if (n < 0) {
         api_text(req, 500, "Internal server error.");
         return;

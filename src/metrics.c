@@ -88,11 +88,9 @@ static void mbuf_printf(struct mbuf *b, const char *fmt, ...)
     }
 }
 
-static void metric(struct mbuf *b, const char *name, const char *type, const char *help,
-                   uint64_t v)
+static void metric(struct mbuf *b, const char *name, const char *type, const char *help, uint64_t v)
 {
-    mbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name,
-                v);
+    mbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, v);
 }
 
 long metrics_render(const struct metrics *m, size_t connections, size_t channels, char **out)
@@ -127,8 +125,8 @@ long metrics_render(const struct metrics *m, size_t connections, size_t channels
     mbuf_printf(&b, "# HELP docsync_http_requests_total HTTP responses, by status.\n"
                     "# TYPE docsync_http_requests_total counter\n");
     for (size_t i = 0; i < m->nstatuses; i++)
-        mbuf_printf(&b, "docsync_http_requests_total{status=\"%d\"} %" PRIu64 "\n",
-                    m->statuses[i], m->status_counts[i]);
+        mbuf_printf(&b, "docsync_http_requests_total{status=\"%d\"} %" PRIu64 "\n", m->statuses[i],
+                    m->status_counts[i]);
     if (b.oom) {
         free(b.p);
         return -1;

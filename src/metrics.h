@@ -16,13 +16,13 @@
 #define METRICS_MAX_STATUSES 16
 
 struct metrics {
-    uint64_t connections_total;  /* WebSocket connections accepted */
-    uint64_t messages_in;        /* WebSocket messages received */
+    uint64_t connections_total; /* WebSocket connections accepted */
+    uint64_t messages_in;       /* WebSocket messages received */
     uint64_t bytes_in;
-    uint64_t messages_out;       /* WebSocket frames written */
+    uint64_t messages_out; /* WebSocket frames written */
     uint64_t bytes_out;
-    uint64_t deliveries;         /* frames queued by fan-out */
-    uint64_t slow_disconnects;   /* connections dropped for a full send queue */
+    uint64_t deliveries;       /* frames queued by fan-out */
+    uint64_t slow_disconnects; /* connections dropped for a full send queue */
     uint64_t http_requests;
     int error_codes[METRICS_MAX_CODES];
     uint64_t error_counts[METRICS_MAX_CODES];

@@ -47,8 +47,7 @@ void presence_free(struct presence *p)
 }
 
 int presence_join(struct presence *p, const char *id, size_t id_len, const char *info,
-                  size_t info_len, size_t max_members, int *first,
-                  struct presence_member **member)
+                  size_t info_len, size_t max_members, int *first, struct presence_member **member)
 {
     struct presence_member *m = hmap_get(&p->members, id, id_len);
     if (m) {

@@ -17,8 +17,8 @@
 #include <stddef.h>
 
 #define PRESENCE_ENOMEM (-1)
-#define PRESENCE_EFULL (-2)    /* a new user would exceed max_members */
-#define PRESENCE_ENOENT (-3)   /* presence_leave for an id not in the roster */
+#define PRESENCE_EFULL (-2)  /* a new user would exceed max_members */
+#define PRESENCE_ENOENT (-3) /* presence_leave for an id not in the roster */
 
 struct presence;
 struct presence_member;
@@ -36,8 +36,7 @@ void presence_free(struct presence *p);
  * the user's first connection, and *member (optional) points to the member,
  * valid until its last connection leaves. */
 int presence_join(struct presence *p, const char *id, size_t id_len, const char *info,
-                  size_t info_len, size_t max_members, int *first,
-                  struct presence_member **member);
+                  size_t info_len, size_t max_members, int *first, struct presence_member **member);
 
 /* Removes one connection of user `id`. On success *last is 1 when that was
  * the user's last connection (the member is then freed). */

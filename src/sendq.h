@@ -16,7 +16,7 @@
 
 #include "frame.h"
 
-#define SENDQ_EFULL (-1)  /* a bound would be exceeded; nothing was queued */
+#define SENDQ_EFULL (-1) /* a bound would be exceeded; nothing was queued */
 #define SENDQ_ENOMEM (-2)
 
 #define SENDQ_MAX_SLOTS 65536u
@@ -26,7 +26,7 @@ struct sendq {
     uint32_t cap;        /* power of two or 0 */
     uint32_t head;       /* index of the oldest frame */
     uint32_t count;
-    size_t bytes;        /* payload bytes queued */
+    size_t bytes; /* payload bytes queued */
 };
 
 /* Initialises an empty queue (no allocation). */

@@ -15,10 +15,10 @@
 
 /* Per-wsi storage (lws allocates it zeroed, per_session_data_size). */
 struct pss {
-    struct conn *c;       /* WebSocket connection, from ESTABLISHED to CLOSED */
-    struct http_req *r;   /* HTTP request in progress */
-    uint8_t app_ok;       /* FILTER: the path named our app key */
-    uint8_t origin_ok;    /* FILTER: Origin allowed */
+    struct conn *c;     /* WebSocket connection, from ESTABLISHED to CLOSED */
+    struct http_req *r; /* HTTP request in progress */
+    uint8_t app_ok;     /* FILTER: the path named our app key */
+    uint8_t origin_ok;  /* FILTER: Origin allowed */
 };
 
 int64_t server_monotonic(void)
@@ -306,8 +306,7 @@ static int server_established(struct server *srv, struct lws *wsi, struct pss *p
         return 0;
     }
     if (srv->cfg->max_connections && srv->nconns >= srv->cfg->max_connections) {
-        conn_error(c, PUSHER_OVER_QUOTA, "Application is over connection quota",
-                   PUSHER_OVER_QUOTA);
+        conn_error(c, PUSHER_OVER_QUOTA, "Application is over connection quota", PUSHER_OVER_QUOTA);
         return 0;
     }
     if (!pss->origin_ok) {
@@ -401,8 +400,8 @@ binary:
     return -1;
 }
 
-static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                           void *in, size_t len)
+static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
 {
     struct lws_context *ctx = lws_get_context(wsi);
     struct server *srv = ctx ? lws_context_user(ctx) : NULL;

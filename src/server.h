@@ -95,9 +95,9 @@ int server_route(struct server *srv, const char *method, const char *pattern, un
 
 /* Request accessors; strings are NUL-terminated and borrowed from the
  * request (valid until http_req_respond). */
-const char *http_req_method(const struct http_req *req);   /* "GET", ... */
-const char *http_req_path(const struct http_req *req);     /* decoded, prefix stripped */
-const char *http_req_query(const struct http_req *req);    /* raw (re-encoded), no '?' */
+const char *http_req_method(const struct http_req *req);            /* "GET", ... */
+const char *http_req_path(const struct http_req *req);              /* decoded, prefix stripped */
+const char *http_req_query(const struct http_req *req);             /* raw (re-encoded), no '?' */
 const void *http_req_body(const struct http_req *req, size_t *len); /* NULL/0 when none */
 
 /* The i-th captured pattern segment ("{...}" or "*", left to right), or NULL. */
@@ -122,8 +122,8 @@ int http_req_verify_signature(const struct http_req *req);
  * = "application/json"), body (copied), and optionally one extra header
  * (`hname` like "allow", NULL = none). After this call `req` is gone.
  * Returns 0 or SERVER_ENOMEM (the request is still ended). */
-int http_req_respond(struct http_req *req, int status, const char *content_type,
-                     const void *body, size_t len, const char *hname, const char *hvalue);
+int http_req_respond(struct http_req *req, int status, const char *content_type, const void *body,
+                     size_t len, const char *hname, const char *hvalue);
 
 /* ---- Connections ------------------------------------------------------ */
 
@@ -216,9 +216,8 @@ struct docsync_module {
 };
 
 #define DOCSYNC_MODULE(name_, init_, deinit_)                                                      \
-    static const struct docsync_module docsync_module_##name_                                     \
-        __attribute__((used, section("docsync_modules"), aligned(sizeof(void *)))) = {           \
-            #name_, init_, deinit_}
+    static const struct docsync_module docsync_module_##name_ __attribute__((                      \
+        used, section("docsync_modules"), aligned(sizeof(void *)))) = {#name_, init_, deinit_}
 
 int docsync_module_init(struct server *srv) __attribute__((weak));
 void docsync_module_deinit(struct server *srv) __attribute__((weak));

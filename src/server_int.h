@@ -28,14 +28,14 @@
 #define SERVER_WBUF_SIZE (64u * 1024u) /* coalesced writes (conn_writeable) */
 
 /* Connection flags */
-#define CONN_F_PINGED 0x01u     /* a ping was sent and nothing came back yet */
-#define CONN_F_WSCONTROL 0x02u  /* the client uses WS control frames: probe with WS pings */
-#define CONN_F_CLOSING 0x04u    /* close_code will be sent once the queue drains */
-#define CONN_F_DEAD 0x08u       /* dropped (slow consumer / kill): skip in fan-out */
-#define CONN_F_WANT_PING 0x10u  /* write a WS ping frame at the next WRITEABLE */
-#define CONN_F_APP 0x20u        /* the connection reached connection_established */
-#define CONN_F_BINARY 0x40u     /* current message is binary */
-#define CONN_F_HELD 0x80u       /* writes held back for two loop iterations (conn_hold) */
+#define CONN_F_PINGED 0x01u    /* a ping was sent and nothing came back yet */
+#define CONN_F_WSCONTROL 0x02u /* the client uses WS control frames: probe with WS pings */
+#define CONN_F_CLOSING 0x04u   /* close_code will be sent once the queue drains */
+#define CONN_F_DEAD 0x08u      /* dropped (slow consumer / kill): skip in fan-out */
+#define CONN_F_WANT_PING 0x10u /* write a WS ping frame at the next WRITEABLE */
+#define CONN_F_APP 0x20u       /* the connection reached connection_established */
+#define CONN_F_BINARY 0x40u    /* current message is binary */
+#define CONN_F_HELD 0x80u      /* writes held back for two loop iterations (conn_hold) */
 
 struct conn {
     struct lws *wsi;
@@ -127,8 +127,8 @@ struct server {
      * are released at the end of this one. */
     struct conn **held[2];
     size_t nheld[2], held_cap[2];
-    struct frame *ping; /* {"event":"pusher:ping"}, shared */
-    struct frame *pong; /* {"event":"pusher:pong"}, shared */
+    struct frame *ping;  /* {"event":"pusher:ping"}, shared */
+    struct frame *pong;  /* {"event":"pusher:pong"}, shared */
     unsigned char *wbuf; /* LWS_PRE + SERVER_WBUF_SIZE scratch for coalesced writes */
 };
 
@@ -193,11 +193,11 @@ int server_publish(struct server *srv, struct channel *ch, struct frame *f,
 struct http_req *http_req_new(struct server *srv, struct lws *wsi);
 /* The lws HTTP callbacks; each clears *preq when the request was answered
  * and freed, and returns what the callback returns (-1 closes). */
-int http_begin(struct http_req **preq);                           /* LWS_CALLBACK_HTTP */
+int http_begin(struct http_req **preq);                            /* LWS_CALLBACK_HTTP */
 int http_body(struct http_req **preq, const void *in, size_t len); /* LWS_CALLBACK_HTTP_BODY */
 int http_body_done(struct http_req **preq);                        /* ..._BODY_COMPLETION */
 int http_writeable(struct http_req **preq); /* HTTP_WRITEABLE; clears *preq when done */
-void http_req_detach(struct http_req *req);                      /* the wsi is going away */
+void http_req_detach(struct http_req *req); /* the wsi is going away */
 
 /* ---- http_api.c ---- */
 int http_api_register(struct server *srv);

@@ -20,14 +20,13 @@ void signin_handle(struct conn *c, const message *m)
         conn_error(c, PUSHER_GENERIC, "Invalid message format", 0);
         return;
     }
-    if (sign_user_auth_verify(cfg->app_key, cfg->app_secret, c->sid, si.user_data,
-                              si.user_data_len, si.auth, si.auth_len) != SIGN_OK) {
+    if (sign_user_auth_verify(cfg->app_key, cfg->app_secret, c->sid, si.user_data, si.user_data_len,
+                              si.auth, si.auth_len) != SIGN_OK) {
         conn_error(c, PUSHER_UNAUTHORIZED, "Invalid signature", PUSHER_UNAUTHORIZED);
         return;
     }
     struct message_member mb = {0};
-    if (message_user_data_decode(si.user_data, si.user_data_len, &srv->limits, &mb) !=
-        MESSAGE_OK) {
+    if (message_user_data_decode(si.user_data, si.user_data_len, &srv->limits, &mb) != MESSAGE_OK) {
         conn_error(c, PUSHER_UNAUTHORIZED, "Invalid user data", PUSHER_UNAUTHORIZED);
         return;
     }

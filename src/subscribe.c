@@ -40,8 +40,8 @@ static void subscribe_refuse(struct conn *c, const char *channel, int code, cons
     conn_error(c, code, text, 0);
     if (c->srv->cfg->subscription_error) {
         struct message_frame mf = {0};
-        int rc = message_build_subscription_error(SERVER_FRAME_HEADROOM, channel, "AuthError",
-                                                  text, status, &mf);
+        int rc = message_build_subscription_error(SERVER_FRAME_HEADROOM, channel, "AuthError", text,
+                                                  status, &mf);
         subscribe_queue_built(c, rc, &mf);
     }
 }
@@ -154,8 +154,8 @@ void subscribe_handle(struct conn *c, const message *m)
             return;
         }
     } else if (channel_kind_needs_auth(kind)) {
-        if (subscribe_verify(c, name, &s, s.channel_data, s.channel_data ? s.channel_data_len : 0) !=
-            SIGN_OK) {
+        if (subscribe_verify(c, name, &s, s.channel_data,
+                             s.channel_data ? s.channel_data_len : 0) != SIGN_OK) {
             subscribe_refuse(c, name, PUSHER_UNAUTHORIZED, "Connection is unauthorized", 401);
             return;
         }
@@ -182,8 +182,7 @@ void subscribe_handle(struct conn *c, const message *m)
     if (uid && first) {
         /* Tell the others before the joiner hears it succeeded (checklist 35). */
         struct message_frame mf = {0};
-        if (message_build_member_added(SERVER_FRAME_HEADROOM, name, uid, info, &mf) ==
-            MESSAGE_OK) {
+        if (message_build_member_added(SERVER_FRAME_HEADROOM, name, uid, info, &mf) == MESSAGE_OK) {
             struct frame *f = server_frame_adopt(&mf);
             if (f) {
                 size_t n, peers = 0;

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
-static void upgrade_respond(struct lws *wsi, unsigned status, const char *reason,
-                            const char *body, const char *extra)
+static void upgrade_respond(struct lws *wsi, unsigned status, const char *reason, const char *body,
+                            const char *extra)
 {
     /* Formatted by hand: lws has not settled the HTTP version yet here. */
     unsigned char buf[LWS_PRE + 512];

@@ -72,9 +72,9 @@ int main(void)
 
     /* Cache frames are kept with a reference and dropped with the channel. */
     struct frame *f = frame_from("x", 1);
-    CHECK_EQ(channel_join(reg, &sets[0], "cache-a", 7, CHANNEL_F_CACHE, NULL, 0, NULL, 0, 0, &ch,
-                          NULL),
-             0);
+    CHECK_EQ(
+        channel_join(reg, &sets[0], "cache-a", 7, CHANNEL_F_CACHE, NULL, 0, NULL, 0, 0, &ch, NULL),
+        0);
     CHECK(channel_cache(ch) == NULL);
     channel_cache_set(ch, f);
     CHECK(channel_cache(ch) == f);
@@ -93,8 +93,8 @@ int main(void)
         int o = (int)((seed >> 8) % OWNERS);
         int c = (int)((seed >> 20) % CHANS);
         if (!in[o][c]) {
-            CHECK_EQ(channel_join(reg, &sets[o], names[c], strlen(names[c]), 0, NULL, 0, NULL, 0,
-                                  0, &ch, NULL),
+            CHECK_EQ(channel_join(reg, &sets[o], names[c], strlen(names[c]), 0, NULL, 0, NULL, 0, 0,
+                                  &ch, NULL),
                      0);
             in[o][c] = 1;
         } else {
