@@ -243,6 +243,24 @@ test('a submit lost on the wire: the next one is refused (missing_dependencies),
   assert.deepEqual([head.content, head.version, da.version], ['one two', 2, 2]);
 });
 
+test('non-ASCII text: UTF-16 offsets as browsers count them, setText diffs', async () => {
+  const id = 'utf16';
+  await openDocument(server, id);
+  const [a, b] = await Promise.all([client(server, 'ada'), client(server, 'bob')]);
+  const da = a.document(id), db = b.document(id);
+  await Promise.all([da.ready, db.ready]);
+  await Promise.all([synced(da), synced(db)]);
+  da.insert(0, 'a👋b');
+  await until(() => db.text() === 'a👋b', 5000, 'bob has the emoji');
+  db.insert(3, 'é'); // UTF-16 offset 3 = after the surrogate pair
+  await until(() => da.text() === 'a👋éb', 5000, 'ada has é');
+  assert.deepEqual(da.setText('a👋éb – ok ✓'), { pos: 5, deleted: 0, inserted: ' – ok ✓' });
+  assert.deepEqual(da.setText('👋éb – ok ✓'), { pos: 0, deleted: 1, inserted: '' });
+  await Promise.all([synced(da), synced(db)]);
+  await until(() => db.text() === '👋éb – ok ✓', 5000, 'bob converges');
+  assert.equal((await serverText(server, id)).content, '👋éb – ok ✓');
+});
+
 test('demo file serving: only regular files under the mounts, known types, size cap', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'docsync-demo-root-'));
   const demo = path.join(root, 'clients', 'demo');
