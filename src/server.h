@@ -189,7 +189,9 @@ int server_on_wake(struct server *srv, void (*fn)(struct server *srv, void *ud),
 void server_wake(struct server *srv);
 
 /* Calls fn every `ms` milliseconds on the loop thread until the server
- * stops. Returns 0, SERVER_EINVAL or SERVER_EFULL (at most 16 timers). */
+ * stops (an lws timer; on the default libev loop it may fire up to ~100 ms
+ * late, see server_ev_nudge in server.c). Returns 0, SERVER_EINVAL or
+ * SERVER_EFULL (at most 16 timers). */
 int server_every(struct server *srv, unsigned ms, void (*fn)(struct server *srv, void *ud),
                  void *ud);
 
