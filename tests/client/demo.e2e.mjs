@@ -16,12 +16,15 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-/** docsyncd with the generated development app (no REVERB_APP_* set) and the demo files. */
+/** docsyncd with the generated development app (no REVERB_APP_* set) and the demo files;
+ * a rules file opens the seed's `activity` channel. */
 class DevServer extends Server {
   env() {
     const env = super.env();
     for (const k of ['REVERB_APP_ID', 'REVERB_APP_KEY', 'REVERB_APP_SECRET']) delete env[k];
-    return Object.assign(env, { DOCSYNC_DEMO_ROOT: ROOT, DOCSYNC_WASM: process.env.CRDT_WASM });
+    const rules = path.join(this.dataDir, 'rules.txt');
+    fs.writeFileSync(rules, 'private-activity allow\n');
+    return Object.assign(env, { DOCSYNC_DEMO_ROOT: ROOT, DOCSYNC_WASM: process.env.CRDT_WASM, DOCSYNC_AUTH_RULES: rules });
   }
 }
 
@@ -55,6 +58,9 @@ async function open(name) {
   pages.push(p);
   return p;
 }
+
+const feedHas = (p, want) => p.waitForFunction((w) =>
+  [...document.querySelectorAll('#feed li')].some((li) => li.textContent.endsWith(w)), want, { timeout: 5000 });
 
 const text = (p) => p.$eval('#editor', (t) => t.value);
 const members = (p) => p.$$eval('#members li', (l) => l.map((x) => x.dataset.id).sort());
@@ -107,6 +113,20 @@ test('two browsers edit the demo document concurrently and converge', { timeout:
   assert.deepEqual(versions, [head.json.version, head.json.version]);
   // The indicator goes away after a second without typing.
   await ada.waitForFunction(() => document.getElementById('typing').textContent === '', null, { timeout: 5000 });
+
+  // The seed's notification and activity channels reach the feed (events sent by a backend).
+  const notify = await api(server, 'POST', '/events', { body: {
+    name: 'Illuminate\\Notifications\\Events\\BroadcastNotificationCreated', channel: 'private-App.Models.User.ada',
+    data: JSON.stringify({ id: 'n1', type: 'App\\Notifications\\Hello', message: 'Hello Ada' }),
+  } });
+  assert.equal(notify.status, 200);
+  await feedHas(ada, 'Notification: Hello Ada');
+  const activity = await api(server, 'POST', '/events', { body: {
+    name: 'App\\Events\\UserActivity', channel: 'private-activity',
+    data: JSON.stringify({ user: { name: 'Cyd' }, action: 'created a post' }),
+  } });
+  assert.equal(activity.status, 200);
+  await Promise.all([feedHas(ada, 'Cyd created a post'), feedHas(bob, 'Cyd created a post')]);
 
   // Bob leaves: Ada's presence list shrinks.
   await bob.context().close();
