@@ -24,6 +24,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct message_limits lim = {.max_bytes = 20000, .max_depth = 32};
     message *m = NULL;
     int rc = message_parse((const char *)data, size, &lim, &m);
+    /* The allocation-free checker agrees with the parser's first pass. */
+    int jc = message_json_check((const char *)data, size, lim.max_depth);
+    if (size > 0 && size <= lim.max_bytes) {
+        if (rc == MESSAGE_OK)
+            check(jc == MESSAGE_OK);
+        if (jc != MESSAGE_OK)
+            check(rc == jc);
+    }
+    int uc = message_utf8_check((const char *)data, size);
+    if (rc == MESSAGE_OK)
+        check(uc == MESSAGE_OK);
     if (rc != MESSAGE_OK) {
         check(m == NULL);
         return 0;
