@@ -31,3 +31,11 @@ if(TARGET docsyncd AND DOCSYNC_NODE)
            COMMAND ${DOCSYNC_NODE} ${CMAKE_SOURCE_DIR}/tests/conformance/ws_raw.mjs $<TARGET_FILE:docsyncd>)
   set_tests_properties(ws-conformance PROPERTIES LABELS integration TIMEOUT 300)
 endif()
+
+# Reliability D2 gate: secrets, MACs and signatures are compared with
+# CRYPTO_memcmp / sign_equal only. Fails when a plain memcmp/strcmp/strncmp/
+# strcasecmp/bcmp call in src/ takes an argument named like a secret or MAC.
+add_test(NAME proto-constant-time-gate
+         COMMAND sh -c "! grep -rnE '(^|[^_A-Za-z0-9])(memcmp|strcmp|strncmp|strcasecmp|bcmp)[[:space:]]*\\([^;]*\\b(secret|app_secret|hmac|mac|sig|signature|hex|digest|expected)\\b' --include=*.c --include=*.h ${CMAKE_SOURCE_DIR}/src"
+         )
+set_tests_properties(proto-constant-time-gate PROPERTIES LABELS unit TIMEOUT 30)
