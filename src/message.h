@@ -6,7 +6,8 @@
  * size <= max_bytes, valid UTF-8, no NUL byte and no "\u0000" escape, JSON
  * nesting <= max_depth, a single JSON object, no duplicate keys in the
  * top-level object or in the `data` object (JSON.parse keeps the last, cJSON
- * the first: refusing removes the ambiguity). Then it extracts:
+ * the first: refusing removes the ambiguity), numbers of at most 63
+ * characters (JSON.stringify never writes longer ones). Then it extracts:
  *   event    required string, else MESSAGE_EINVALID
  *   channel  optional top-level string (non-string = MESSAGE_EINVALID)
  *   data     optional; if it is a string that itself parses as JSON, the
@@ -20,9 +21,12 @@
  * Building (server -> client). Each builder allocates one buffer holding
  * `headroom` spare bytes (for LWS_PRE) followed by the JSON payload, exactly
  * in Reverb's key order, with JSON string escaping. Build a broadcast once
- * and share the buffer. Payload strings are not required to be valid UTF-8
- * JSON (they come from validated input); control characters, '"' and '\\'
- * are escaped, and '/' is left alone.
+ * and share the buffer. String arguments are escaped as JSON strings:
+ * control characters, '"' and '\\' are escaped, '/' and valid non-ASCII
+ * UTF-8 are copied as is, and invalid UTF-8 is replaced by U+FFFD, so a
+ * built frame is always a valid text message. Raw JSON arguments
+ * (user_info, client event data) are inserted verbatim: pass only values
+ * that came out of message_parse / message_member_decode.
  *
  * Thread-safety: a struct message is owned by one thread; functions keep no
  * global state.
@@ -276,9 +280,10 @@ int message_build_signin_success(size_t headroom, const char *user_data, size_t 
 int message_build_subscription_error(size_t headroom, const char *channel, const char *type,
                                      const char *error, int status, struct message_frame *out);
 
-/* Appends the JSON string literal of `s` (`len` bytes, with the quotes)
- * to nothing: writes it to a new malloc'd NUL-terminated string in *out and
- * returns its length, or MESSAGE_ENOMEM. Useful for HTTP API responses. */
+/* Writes the JSON string literal of `s` (`len` bytes; quotes included,
+ * escaped as the builders do) to a new malloc'd NUL-terminated string in
+ * *out (caller frees) and returns its length, or MESSAGE_ENOMEM. Useful for
+ * HTTP API responses. */
 int message_json_quote(const char *s, size_t len, char **out);
 
 #endif
