@@ -83,8 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char made[256];
     (void)sign_channel_auth_verify(KEY, SECRET, "1.2", path, query, qlen, (const char *)body,
                                    body_len);
-    int mlen = sign_channel_auth_make(KEY, SECRET, "1.2", "private-x", query, qlen, made,
-                                      sizeof made);
+    int mlen =
+        sign_channel_auth_make(KEY, SECRET, "1.2", "private-x", query, qlen, made, sizeof made);
     check(mlen > 0);
     check(sign_channel_auth_verify(KEY, SECRET, "1.2", "private-x", query, qlen, made,
                                    (size_t)mlen) == SIGN_OK);

@@ -65,8 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 message_free(back);
                 message_frame_free(&f);
                 struct message_presence_member pm = {mb.user_id, mb.user_info};
-                check(message_build_presence_succeeded(16, sub.channel, &pm, 1, &f) ==
-                      MESSAGE_OK);
+                check(message_build_presence_succeeded(16, sub.channel, &pm, 1, &f) == MESSAGE_OK);
                 message_frame_free(&f);
                 message_member_free(&mb);
             }
@@ -87,8 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t raw_len;
         const char *raw = message_data_raw(m, &raw_len);
         struct message_frame f;
-        check(message_build_client_event(16, event, channel, raw, raw_len, "u", &f) ==
-              MESSAGE_OK);
+        check(message_build_client_event(16, event, channel, raw, raw_len, "u", &f) == MESSAGE_OK);
         struct message_limits big = {.max_bytes = f.len + 1, .max_depth = 33};
         message *back = NULL;
         int brc = message_parse((const char *)message_frame_payload(&f), f.len, &big, &back);

@@ -8,7 +8,10 @@ static const struct {
     size_t len;
     enum channel_kind kind;
 } prefixes[] = {
-#define P(s, k) {s, sizeof(s) - 1, k}
+#define P(s, k)                                                                                    \
+    {                                                                                              \
+        s, sizeof(s) - 1, k                                                                        \
+    }
     P(CHANNEL_NAME_SERVER_TO_USER_PREFIX, CHANNEL_KIND_SERVER_TO_USER),
     P("private-encrypted-cache-", CHANNEL_KIND_PRIVATE_ENCRYPTED),
     P("private-encrypted-", CHANNEL_KIND_PRIVATE_ENCRYPTED),
@@ -44,8 +47,8 @@ size_t channel_name_prefix_len(const char *name, size_t len)
 
 static int allowed_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '=' || c == '@' || c == ',' || c == '.' || c == ';';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '=' || c == '@' || c == ',' || c == '.' || c == ';';
 }
 
 int channel_name_validate(const char *name, size_t len, size_t max_len)

@@ -54,11 +54,13 @@ size_t channel_name_prefix_len(const char *name, size_t len);
 int channel_name_validate(const char *name, size_t len, size_t max_len);
 
 /* Predicates on a kind (1 = yes). */
-int channel_kind_needs_auth(enum channel_kind kind);  /* private, encrypted, presence(+cache), private-cache */
+int channel_kind_needs_auth(
+    enum channel_kind kind); /* private, encrypted, presence(+cache), private-cache */
 int channel_kind_is_presence(enum channel_kind kind); /* presence, presence-cache */
 int channel_kind_is_cache(enum channel_kind kind);    /* cache, private-cache, presence-cache */
 int channel_kind_is_encrypted(enum channel_kind kind);
-int channel_kind_is_private(enum channel_kind kind); /* private, private-cache, encrypted (not presence) */
+int channel_kind_is_private(
+    enum channel_kind kind); /* private, private-cache, encrypted (not presence) */
 
 /* A static lower-case name for a kind: "public", "private", ... */
 const char *channel_kind_name(enum channel_kind kind);

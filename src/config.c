@@ -5,9 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stddef.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +34,12 @@ enum setting_type {
 };
 
 struct setting {
-    const char *env;     /* environment / .env name */
-    const char *flag;    /* command-line flag or NULL */
+    const char *env;  /* environment / .env name */
+    const char *flag; /* command-line flag or NULL */
     enum setting_type type;
-    size_t offset;       /* in struct config */
-    size_t size;         /* for strings: buffer size */
-    const char *def;     /* default, as text ("" = empty) */
+    size_t offset;          /* in struct config */
+    size_t size;            /* for strings: buffer size */
+    const char *def;        /* default, as text ("" = empty) */
     unsigned long long min; /* for numbers: smallest accepted value */
     unsigned long long max; /* for numbers: largest accepted value, 0 = type max */
     const char *help;
@@ -75,8 +75,8 @@ static const struct setting settings[] = {
      "Reverb's generic per-connection message rate limit"},
     {"REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS", NULL, T_UINT, F(rate_limit_max_attempts), "60", 1, 0,
      "messages allowed per decay window"},
-    {"REVERB_APP_RATE_LIMIT_DECAY_SECONDS", NULL, T_UINT, F(rate_limit_decay_seconds), "60", 1,
-     0, "rate limit window in seconds"},
+    {"REVERB_APP_RATE_LIMIT_DECAY_SECONDS", NULL, T_UINT, F(rate_limit_decay_seconds), "60", 1, 0,
+     "rate limit window in seconds"},
     {"REVERB_APP_RATE_LIMIT_TERMINATE", NULL, T_BOOL, F(rate_limit_terminate), "false", 0, 0,
      "close the connection when over the rate limit"},
     {"DOCSYNC_CLIENT_EVENTS_PER_SECOND", NULL, T_UINT, F(client_events_per_second), "10", 0, 0,
@@ -290,8 +290,8 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
         return CONFIG_OK;
     case T_LEVEL:
         if (log_level_parse(value, (enum log_level *)base) < 0) {
-            set_err(err, errlen, "%s: unknown log level \"%s\" (debug, info, warn, error)",
-                    s->env, value);
+            set_err(err, errlen, "%s: unknown log level \"%s\" (debug, info, warn, error)", s->env,
+                    value);
             return CONFIG_EINVAL;
         }
         return CONFIG_OK;
@@ -627,7 +627,8 @@ static int load_dev_app(struct config *cfg, char *err, size_t errlen)
             set_err(err, errlen, "cannot draw random bytes for the development app");
             return CONFIG_EFILE;
         }
-        uint32_t x = (uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 | rnd[3];
+        uint32_t x =
+            (uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 | rnd[3];
         snprintf(d.id, sizeof d.id, "%u", 100000 + x % 900000);
         if (make_dirs(cfg->data_dir) < 0) {
             set_err(err, errlen, "cannot create data directory %s: %s", cfg->data_dir,

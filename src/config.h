@@ -42,20 +42,20 @@
 #include "log.h"
 
 #define CONFIG_HOST_MAX 256
-#define CONFIG_PATH_MAX 256      /* route prefix */
-#define CONFIG_FILE_MAX 1024     /* file system paths */
-#define CONFIG_CRED_MAX 256      /* app id / key / secret */
-#define CONFIG_ORIGINS_MAX 2048  /* allowed origins, comma-separated */
+#define CONFIG_PATH_MAX 256     /* route prefix */
+#define CONFIG_FILE_MAX 1024    /* file system paths */
+#define CONFIG_CRED_MAX 256     /* app id / key / secret */
+#define CONFIG_ORIGINS_MAX 2048 /* allowed origins, comma-separated */
 
 /* config_load results. CONFIG_HELP is not an error: the caller prints
  * config_usage() to stdout and exits 0. Negative values are errors: the
  * caller prints the message written to `err` and exits with status 2. */
 #define CONFIG_OK 0
 #define CONFIG_HELP 1
-#define CONFIG_EINVAL (-1)  /* a bad value (port, size, level, ...) */
-#define CONFIG_EFLAG (-2)   /* unknown flag or flag without its value */
-#define CONFIG_EFILE (-3)   /* env file unreadable / dev-app file problem */
-#define CONFIG_EAPP (-4)    /* incomplete app credentials */
+#define CONFIG_EINVAL (-1) /* a bad value (port, size, level, ...) */
+#define CONFIG_EFLAG (-2)  /* unknown flag or flag without its value */
+#define CONFIG_EFILE (-3)  /* env file unreadable / dev-app file problem */
+#define CONFIG_EAPP (-4)   /* incomplete app credentials */
 #define CONFIG_ENOMEM (-5)
 
 /* REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM */
@@ -87,10 +87,10 @@ struct config {
     size_t max_connections;    /* REVERB_APP_MAX_CONNECTIONS, 0 = unlimited (default) */
     size_t max_message_size;   /* REVERB_APP_MAX_MESSAGE_SIZE, default 10000, >= 1 */
     enum config_client_events accept_client_events_from; /* default members */
-    int rate_limiting_enabled;          /* REVERB_APP_RATE_LIMITING_ENABLED, default 0 */
-    unsigned rate_limit_max_attempts;   /* REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS, default 60 */
-    unsigned rate_limit_decay_seconds;  /* REVERB_APP_RATE_LIMIT_DECAY_SECONDS, default 60 */
-    int rate_limit_terminate;           /* REVERB_APP_RATE_LIMIT_TERMINATE, default 0 */
+    int rate_limiting_enabled;         /* REVERB_APP_RATE_LIMITING_ENABLED, default 0 */
+    unsigned rate_limit_max_attempts;  /* REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS, default 60 */
+    unsigned rate_limit_decay_seconds; /* REVERB_APP_RATE_LIMIT_DECAY_SECONDS, default 60 */
+    int rate_limit_terminate;          /* REVERB_APP_RATE_LIMIT_TERMINATE, default 0 */
 
     /* docsync extensions */
     unsigned client_events_per_second; /* DOCSYNC_CLIENT_EVENTS_PER_SECOND, 10, 0 = off */
@@ -109,19 +109,19 @@ struct config {
     char event_loop[8];
 
     /* Document sync (used by the sync part) */
-    size_t map_size;            /* DOCSYNC_MAP_SIZE, LMDB map size bytes, 1 GiB, >= 1 MiB */
-    unsigned snapshot_every;    /* DOCSYNC_SNAPSHOT_EVERY, ops between snapshots, 100 */
-    unsigned ops_retain;        /* DOCSYNC_OPS_RETAIN, ops kept behind the latest snapshot, 1000 */
+    size_t map_size;         /* DOCSYNC_MAP_SIZE, LMDB map size bytes, 1 GiB, >= 1 MiB */
+    unsigned snapshot_every; /* DOCSYNC_SNAPSHOT_EVERY, ops between snapshots, 100 */
+    unsigned ops_retain;     /* DOCSYNC_OPS_RETAIN, ops kept behind the latest snapshot, 1000 */
     char auth_rules[CONFIG_FILE_MAX]; /* DOCSYNC_AUTH_RULES, file path, default "" (none) */
-    size_t doc_max_bytes;       /* DOCSYNC_DOC_MAX_BYTES, max document text size, 1 MiB */
+    size_t doc_max_bytes;             /* DOCSYNC_DOC_MAX_BYTES, max document text size, 1 MiB */
     /* DOCSYNC_BROADCAST_CONTENT_MAX, bytes, 16384, 0 = never: DocumentUpdated carries the
      * full text as `content` when the document is at most this size. */
     size_t broadcast_content_max;
 
     /* Demo page (used by the client part) */
-    int demo;                         /* DOCSYNC_DEMO: 1/0, -1 = unset (then: on for the dev app) */
-    char demo_root[CONFIG_FILE_MAX];  /* DOCSYNC_DEMO_ROOT, "" = unset (compiled-in default) */
-    char wasm[CONFIG_FILE_MAX];       /* DOCSYNC_WASM, "" = unset (compiled-in default) */
+    int demo;                        /* DOCSYNC_DEMO: 1/0, -1 = unset (then: on for the dev app) */
+    char demo_root[CONFIG_FILE_MAX]; /* DOCSYNC_DEMO_ROOT, "" = unset (compiled-in default) */
+    char wasm[CONFIG_FILE_MAX];      /* DOCSYNC_WASM, "" = unset (compiled-in default) */
 };
 
 /* Fills `cfg` with every default (dev-app fields empty, dev_app 0). Never

@@ -20,7 +20,7 @@ int log_level_parse(const char *name, enum log_level *out)
         const char *name;
         enum log_level level;
     } names[] = {
-        {"debug", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO},   {"warn", LOG_LEVEL_WARN},
+        {"debug", LOG_LEVEL_DEBUG},  {"info", LOG_LEVEL_INFO},   {"warn", LOG_LEVEL_WARN},
         {"warning", LOG_LEVEL_WARN}, {"error", LOG_LEVEL_ERROR},
     };
     if (!name)
@@ -101,8 +101,7 @@ static size_t log_vformat(char *buf, size_t cap, long long now, enum log_level l
     return len;
 }
 
-size_t log_format(char *buf, size_t cap, long long now, enum log_level level, const char *fmt,
-                  ...)
+size_t log_format(char *buf, size_t cap, long long now, enum log_level level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

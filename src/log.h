@@ -69,8 +69,8 @@ void log_msg(const struct logger *lg, enum log_level level, const char *fmt, ...
  * NUL-terminated, with the trailing newline) and returns its length
  * (truncated to cap-1). Exposed for tests and for callers that want the
  * exact line. */
-size_t log_format(char *buf, size_t cap, long long now, enum log_level level, const char *fmt,
-                  ...) __attribute__((format(printf, 5, 6)));
+size_t log_format(char *buf, size_t cap, long long now, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 #define log_debug(lg, ...) log_msg((lg), LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(lg, ...) log_msg((lg), LOG_LEVEL_INFO, __VA_ARGS__)

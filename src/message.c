@@ -19,12 +19,12 @@
 #define DEFAULT_MAX_USER_INFO 1024
 
 struct message {
-    cJSON *root;        /* the whole frame */
-    cJSON *decoded;     /* data decoded from a JSON string, owned; NULL otherwise */
-    const cJSON *data;  /* borrowed from root or decoded; NULL when absent/null */
-    const char *event;  /* borrowed from root */
+    cJSON *root;       /* the whole frame */
+    cJSON *decoded;    /* data decoded from a JSON string, owned; NULL otherwise */
+    const cJSON *data; /* borrowed from root or decoded; NULL when absent/null */
+    const char *event; /* borrowed from root */
     const char *channel;
-    char *data_raw;     /* copy of the raw data value, NUL-terminated */
+    char *data_raw; /* copy of the raw data value, NUL-terminated */
     size_t data_raw_len;
 };
 
@@ -422,8 +422,7 @@ static int parse_json(const char *buf, size_t len, int max_depth, struct scan *s
 
 /* ---- parse ---- */
 
-int message_parse(const char *buf, size_t len, const struct message_limits *limits,
-                  message **out)
+int message_parse(const char *buf, size_t len, const struct message_limits *limits, message **out)
 {
     *out = NULL;
     struct message_limits lim = effective_limits(limits);
@@ -481,7 +480,8 @@ int message_parse(const char *buf, size_t len, const struct message_limits *limi
             struct scan s2;
             cJSON *decoded = NULL;
             size_t dlen = strlen(data->valuestring);
-            if (dlen > 0 && parse_json(data->valuestring, dlen, lim.max_depth, &s2, &decoded) == 0) {
+            if (dlen > 0 &&
+                parse_json(data->valuestring, dlen, lim.max_depth, &s2, &decoded) == 0) {
                 m->decoded = decoded;
                 m->data = cJSON_IsNull(decoded) ? NULL : decoded;
             }
@@ -558,8 +558,7 @@ int message_subscribe_get(const message *m, struct message_subscribe *out)
     if (!cJSON_IsObject(m->data))
         return MESSAGE_EINVALID;
     size_t clen;
-    if (get_opt_string(m->data, "channel", &out->channel, &clen) < 0 || !out->channel ||
-        clen == 0)
+    if (get_opt_string(m->data, "channel", &out->channel, &clen) < 0 || !out->channel || clen == 0)
         return MESSAGE_EINVALID;
     if (get_opt_string(m->data, "auth", &out->auth, &out->auth_len) < 0)
         return MESSAGE_EINVALID;
@@ -650,14 +649,14 @@ static int member_decode(const char *text, size_t len, const struct message_limi
     return rc;
 }
 
-int message_member_decode(const char *channel_data, size_t len,
-                          const struct message_limits *limits, struct message_member *out)
+int message_member_decode(const char *channel_data, size_t len, const struct message_limits *limits,
+                          struct message_member *out)
 {
     return member_decode(channel_data, len, limits, "user_id", out);
 }
 
-int message_user_data_decode(const char *user_data, size_t len,
-                             const struct message_limits *limits, struct message_member *out)
+int message_user_data_decode(const char *user_data, size_t len, const struct message_limits *limits,
+                             struct message_member *out)
 {
     return member_decode(user_data, len, limits, "id", out);
 }
@@ -912,8 +911,7 @@ void message_frame_free(struct message_frame *f)
     memset(f, 0, sizeof *f);
 }
 
-int message_frame_from(size_t headroom, const void *payload, size_t len,
-                       struct message_frame *out)
+int message_frame_from(size_t headroom, const void *payload, size_t len, struct message_frame *out)
 {
     struct jb b;
     jb_init(&b, headroom, len);
@@ -1065,8 +1063,8 @@ int message_build_cache_miss(size_t headroom, const char *channel, struct messag
     return jb_finish(&b, headroom, out);
 }
 
-int message_build_app_event(size_t headroom, const char *event, const char *data,
-                            size_t data_len, const char *channel, struct message_frame *out)
+int message_build_app_event(size_t headroom, const char *event, const char *data, size_t data_len,
+                            const char *channel, struct message_frame *out)
 {
     struct jb b;
     jb_init(&b, headroom, data_len + data_len / 8 + 64);

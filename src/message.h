@@ -76,10 +76,10 @@ enum message_band message_code_band(int code);
 const char *message_code_text(int code);
 
 struct message_limits {
-    size_t max_bytes;      /* whole message; 0 = 10000 */
-    int max_depth;         /* JSON nesting; 0 = 32 */
-    size_t max_user_id;    /* presence/signin user id characters; 0 = 128 */
-    size_t max_user_info;  /* presence user_info raw JSON bytes; 0 = 1024 */
+    size_t max_bytes;     /* whole message; 0 = 10000 */
+    int max_depth;        /* JSON nesting; 0 = 32 */
+    size_t max_user_id;   /* presence/signin user id characters; 0 = 128 */
+    size_t max_user_info; /* presence user_info raw JSON bytes; 0 = 1024 */
 };
 
 /* Opaque parsed message. */
@@ -94,8 +94,7 @@ enum message_kind {
 /* Parses `len` bytes at `buf` (need not be NUL-terminated). On MESSAGE_OK
  * stores a new message in *out (free with message_free). On failure *out is
  * NULL and the code says why. `limits` may be NULL (defaults). */
-int message_parse(const char *buf, size_t len, const struct message_limits *limits,
-                  message **out);
+int message_parse(const char *buf, size_t len, const struct message_limits *limits, message **out);
 
 /* Frees `m`; NULL is fine. */
 void message_free(message *m);
@@ -122,8 +121,8 @@ const char *message_data_raw(const message *m, size_t *len);
 /* pusher:subscribe / pusher:unsubscribe payload. Pointers are borrowed
  * from the message. */
 struct message_subscribe {
-    const char *channel;      /* required, non-empty string */
-    const char *auth;         /* NULL when absent or null ("" stays "") */
+    const char *channel; /* required, non-empty string */
+    const char *auth;    /* NULL when absent or null ("" stays "") */
     size_t auth_len;
     const char *channel_data; /* NULL when absent, null or empty */
     size_t channel_data_len;
@@ -162,14 +161,14 @@ struct message_member {
  * (bytes of the compact user_info JSON): MESSAGE_ELIMIT beyond. Returns
  * MESSAGE_OK and fills *out (free with message_member_free) or a code and
  * leaves *out zeroed. */
-int message_member_decode(const char *channel_data, size_t len,
-                          const struct message_limits *limits, struct message_member *out);
+int message_member_decode(const char *channel_data, size_t len, const struct message_limits *limits,
+                          struct message_member *out);
 
 /* Decodes sign-in user_data: a JSON object whose `id` is a non-empty
  * string (pusher-js rule; a number is also accepted and stringified).
  * user_info receives the `user_info` member if any. Same limits/codes. */
-int message_user_data_decode(const char *user_data, size_t len,
-                             const struct message_limits *limits, struct message_member *out);
+int message_user_data_decode(const char *user_data, size_t len, const struct message_limits *limits,
+                             struct message_member *out);
 
 /* Frees the strings of `mb` and zeroes it; NULL is fine. */
 void message_member_free(struct message_member *mb);
@@ -213,13 +212,13 @@ void message_frame_free(struct message_frame *f);
 
 /* Copies `len` raw payload bytes into a new frame (e.g. to replay a cached
  * event with another headroom). Returns MESSAGE_OK or MESSAGE_ENOMEM. */
-int message_frame_from(size_t headroom, const void *payload, size_t len,
-                       struct message_frame *out);
+int message_frame_from(size_t headroom, const void *payload, size_t len, struct message_frame *out);
 
 /* All builders return MESSAGE_OK or MESSAGE_ENOMEM and fill *out. String
  * arguments are NUL-terminated unless a length is given. */
 
-/* {"event":"pusher:connection_established","data":"{\"socket_id\":\"S\",\"activity_timeout\":N}"} */
+/* {"event":"pusher:connection_established","data":"{\"socket_id\":\"S\",\"activity_timeout\":N}"}
+ */
 int message_build_connection_established(size_t headroom, const char *socket_id,
                                          unsigned activity_timeout, struct message_frame *out);
 
@@ -255,15 +254,15 @@ int message_build_member_added(size_t headroom, const char *channel, const char 
 
 /* {"event":"pusher_internal:member_removed","data":"{\"user_id\":\"U\"}","channel":"C"} */
 int message_build_member_removed(size_t headroom, const char *channel, const char *user_id,
-                                  struct message_frame *out);
+                                 struct message_frame *out);
 
 /* {"event":"pusher:cache_miss","channel":"C"} */
 int message_build_cache_miss(size_t headroom, const char *channel, struct message_frame *out);
 
 /* An HTTP API event: {"event":"E","data":"<data escaped as a string>","channel":"C"}.
  * `data` is the string from the request body (data_len bytes). */
-int message_build_app_event(size_t headroom, const char *event, const char *data,
-                            size_t data_len, const char *channel, struct message_frame *out);
+int message_build_app_event(size_t headroom, const char *event, const char *data, size_t data_len,
+                            const char *channel, struct message_frame *out);
 
 /* A relayed client event: {"event":"E","channel":"C","data":<raw>,"user_id":"U"}
  * `data_raw` is inserted verbatim (message_data_raw; NULL/0 writes null);

@@ -25,8 +25,8 @@ void sign_hmac_hex(const void *key, size_t key_len, const void *msg, size_t msg_
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     static const unsigned char empty = 0;
-    if (!HMAC(EVP_sha256(), key_len ? key : &empty, (int)key_len,
-              msg_len ? msg : &empty, msg_len, mac, &mac_len) ||
+    if (!HMAC(EVP_sha256(), key_len ? key : &empty, (int)key_len, msg_len ? msg : &empty, msg_len,
+              mac, &mac_len) ||
         mac_len != 32) {
         /* HMAC only fails on allocation failure: produce a value that can
          * never match a real hex signature. */
@@ -65,8 +65,8 @@ int sign_equal(const void *a, size_t a_len, const void *b, size_t b_len)
 /* ---- channel / user auth ---- */
 
 /* HMAC of the concatenation of up to 5 pieces, written as hex into out. */
-static int hmac_parts(const char *secret, const char *const *parts, const size_t *lens,
-                      size_t n, char out[SIGN_HEX_LEN + 1])
+static int hmac_parts(const char *secret, const char *const *parts, const size_t *lens, size_t n,
+                      char out[SIGN_HEX_LEN + 1])
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -116,8 +116,7 @@ static int make_auth(const char *key, const char *hex, char *out, size_t cap)
 }
 
 /* Checks "<key>:<hex>" against the expected key and hex, constant-time. */
-static int check_auth(const char *key, const char *expected_hex, const char *auth,
-                      size_t auth_len)
+static int check_auth(const char *key, const char *expected_hex, const char *auth, size_t auth_len)
 {
     if (!auth)
         return SIGN_ESIGNATURE;
@@ -144,8 +143,8 @@ int sign_channel_auth_make(const char *key, const char *secret, const char *sock
 }
 
 int sign_channel_auth_verify(const char *key, const char *secret, const char *socket_id,
-                             const char *channel, const char *channel_data,
-                             size_t channel_data_len, const char *auth, size_t auth_len)
+                             const char *channel, const char *channel_data, size_t channel_data_len,
+                             const char *auth, size_t auth_len)
 {
     char hex[SIGN_HEX_LEN + 1];
     int rc = channel_hex(secret, socket_id, channel, channel_data, channel_data_len, hex);
@@ -273,9 +272,9 @@ int sign_query_parse(const char *query, size_t len, struct sign_query *out)
         size_t key_len = eq ? (size_t)(eq - seg) : seg_len;
         int err = SIGN_OK;
         char *key = url_decode(seg, key_len, &err);
-        char *value = key ? url_decode(eq ? eq + 1 : seg + seg_len,
-                                       eq ? seg_len - key_len - 1 : 0, &err)
-                          : NULL;
+        char *value =
+            key ? url_decode(eq ? eq + 1 : seg + seg_len, eq ? seg_len - key_len - 1 : 0, &err)
+                : NULL;
         if (!key || !value) {
             free(key);
             rc = err;
@@ -317,8 +316,7 @@ static int cmp_param_ptr(const void *a, const void *b)
     return strcmp(pa->key, pb->key);
 }
 
-int sign_http_string(const char *method, const char *path, const struct sign_query *q,
-                     char **out)
+int sign_http_string(const char *method, const char *path, const struct sign_query *q, char **out)
 {
     *out = NULL;
     size_t n = q ? q->count : 0;

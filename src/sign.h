@@ -28,13 +28,13 @@
 /* Result codes. Every verification failure maps to HTTP 401 (see
  * sign_http_status) or, for channel/user auth, to pusher:error 4009. */
 #define SIGN_OK 0
-#define SIGN_ESIGNATURE (-1)  /* HMAC mismatch, malformed or missing auth/auth_signature */
-#define SIGN_EKEY (-2)        /* auth_key / key part of `auth` missing or not the app key */
-#define SIGN_ETIMESTAMP (-3)  /* auth_timestamp missing, malformed or outside the window */
-#define SIGN_EVERSION (-4)    /* auth_version missing or not "1.0" */
-#define SIGN_EBODYMD5 (-5)    /* body_md5 missing for a non-empty body, or not its MD5 */
-#define SIGN_EDUPLICATE (-6)  /* a query parameter appears twice */
-#define SIGN_EQUERY (-7)      /* malformed query (bad percent-escape, NUL, too long) */
+#define SIGN_ESIGNATURE (-1) /* HMAC mismatch, malformed or missing auth/auth_signature */
+#define SIGN_EKEY (-2)       /* auth_key / key part of `auth` missing or not the app key */
+#define SIGN_ETIMESTAMP (-3) /* auth_timestamp missing, malformed or outside the window */
+#define SIGN_EVERSION (-4)   /* auth_version missing or not "1.0" */
+#define SIGN_EBODYMD5 (-5)   /* body_md5 missing for a non-empty body, or not its MD5 */
+#define SIGN_EDUPLICATE (-6) /* a query parameter appears twice */
+#define SIGN_EQUERY (-7)     /* malformed query (bad percent-escape, NUL, too long) */
 #define SIGN_ENOMEM (-8)
 
 /* Upper bounds, to keep work per request bounded. */
@@ -69,8 +69,8 @@ int sign_channel_auth_make(const char *key, const char *secret, const char *sock
  * the first ':' must equal `key` (constant-time); an auth without ':' fails.
  * Returns SIGN_OK, SIGN_EKEY or SIGN_ESIGNATURE. */
 int sign_channel_auth_verify(const char *key, const char *secret, const char *socket_id,
-                             const char *channel, const char *channel_data,
-                             size_t channel_data_len, const char *auth, size_t auth_len);
+                             const char *channel, const char *channel_data, size_t channel_data_len,
+                             const char *auth, size_t auth_len);
 
 /* Verifies a `pusher:signin` auth over "<socket_id>::user::<user_data>".
  * Same rules and results as sign_channel_auth_verify. */
@@ -141,8 +141,7 @@ int sign_http_verify(const char *method, const char *path, const char *query, si
  * query `q` (auth_signature excluded) into a malloc'd NUL-terminated string
  * stored in *out (caller frees). Returns its length or SIGN_ENOMEM. Exposed
  * for tests and for signing tools. */
-int sign_http_string(const char *method, const char *path, const struct sign_query *q,
-                     char **out);
+int sign_http_string(const char *method, const char *path, const struct sign_query *q, char **out);
 
 /* The HTTP status for a sign_http_verify result: 200 for SIGN_OK, 500 for
  * SIGN_ENOMEM, else 401. */

@@ -95,8 +95,9 @@ static void test_validate(void)
     CHECK_EQ(channel_name_validate(name, 201, 200), CHANNEL_NAME_ETOOLONG);
 
     /* bad characters */
-    const char *bad[] = {"a b",  "a/b",  "a:b", "a#b",  "a\"b", "a\\b", "a*b", "a%b",
-                         "a?b",  "é",    "a\tb", "a\nb", "a{b", "#foo", "#server-to-user",
+    const char *bad[] = {"a b",  "a/b",  "a:b", "a#b",  "a\"b",
+                         "a\\b", "a*b",  "a%b", "a?b",  "é",
+                         "a\tb", "a\nb", "a{b", "#foo", "#server-to-user",
                          "a'b",  "a+b",  "a!b", "a$b",  "a&b"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = valid(bad[i]);
@@ -108,9 +109,14 @@ static void test_validate(void)
     CHECK_EQ(channel_name_validate("a\0b", 3, 200), CHANNEL_NAME_ECHAR);
 
     /* empty suffix after a prefix */
-    const char *empty[] = {"private-",        "presence-",       "cache-",
-                           "private-cache-",  "presence-cache-", "private-encrypted-",
-                           "private-encrypted-cache-", "#server-to-user-"};
+    const char *empty[] = {"private-",
+                           "presence-",
+                           "cache-",
+                           "private-cache-",
+                           "presence-cache-",
+                           "private-encrypted-",
+                           "private-encrypted-cache-",
+                           "#server-to-user-"};
     for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
         int rc = valid(empty[i]);
         if (rc != CHANNEL_NAME_ESUFFIX)

@@ -99,9 +99,16 @@ static void test_precedence(void)
     write_file(envfile, "REVERB_SERVER_PORT=7001\n"
                         "REVERB_SERVER_PATH=fromfile\n"
                         "DOCSYNC_LOG_LEVEL=warn\n");
-    const char *env[] = {"REVERB_SERVER_PORT=7000", "REVERB_SERVER_HOST=0.0.0.0",
-                         "REVERB_SERVER_PATH=fromenv", "REVERB_APP_ID=1", "REVERB_APP_KEY=k",
-                         "REVERB_APP_SECRET=s", data_arg, "UNRELATED=x", "NOEQUALS", NULL};
+    const char *env[] = {"REVERB_SERVER_PORT=7000",
+                         "REVERB_SERVER_HOST=0.0.0.0",
+                         "REVERB_SERVER_PATH=fromenv",
+                         "REVERB_APP_ID=1",
+                         "REVERB_APP_KEY=k",
+                         "REVERB_APP_SECRET=s",
+                         data_arg,
+                         "UNRELATED=x",
+                         "NOEQUALS",
+                         NULL};
 
     /* env only */
     const char *a0[] = {"--env-file", "/nonexistent-but-not-asked", NULL};
@@ -124,8 +131,8 @@ static void test_precedence(void)
     CHECK_EQ(c.log_level, LOG_LEVEL_WARN);
 
     /* env file < flags, both --flag value and --flag=value */
-    const char *a2[] = {"--env-file", envfile, "--port", "7002", "--path=/flag/", "--log-level",
-                        "debug", "--host", "::1", NULL};
+    const char *a2[] = {"--env-file",  envfile, "--port", "7002", "--path=/flag/",
+                        "--log-level", "debug", "--host", "::1",  NULL};
     CHECK_EQ(load(&c, a2, env, err, sizeof err), CONFIG_OK);
     CHECK_EQ(c.port, 7002);
     CHECK_STR_EQ(c.path, "/flag");
@@ -133,7 +140,7 @@ static void test_precedence(void)
     CHECK_STR_EQ(c.host, "::1");
 
     /* flags before --env-file still win over the file */
-    const char *a3[] = {"--port=7003", "--env-file=" , NULL};
+    const char *a3[] = {"--port=7003", "--env-file=", NULL};
     (void)a3;
     const char *a4[] = {"--port=7003", "--env-file", envfile, NULL};
     CHECK_EQ(load(&c, a4, env, err, sizeof err), CONFIG_OK);
@@ -302,23 +309,56 @@ static void test_help(void)
     FILE *f = open_memstream(&text, &len);
     config_usage(f, "docsyncd");
     fclose(f);
-    const char *must[] = {
-        "--host", "--port", "--path", "--data", "--log-level", "--env-file", "--help",
-        "REVERB_SERVER_HOST", "REVERB_SERVER_PORT", "REVERB_SERVER_PATH", "REVERB_APP_ID",
-        "REVERB_APP_KEY", "REVERB_APP_SECRET", "REVERB_MAX_REQUEST_SIZE",
-        "REVERB_APP_ALLOWED_ORIGINS", "REVERB_APP_PING_INTERVAL", "REVERB_APP_ACTIVITY_TIMEOUT",
-        "REVERB_APP_MAX_CONNECTIONS", "REVERB_APP_MAX_MESSAGE_SIZE",
-        "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM", "REVERB_APP_RATE_LIMITING_ENABLED",
-        "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS", "REVERB_APP_RATE_LIMIT_DECAY_SECONDS",
-        "REVERB_APP_RATE_LIMIT_TERMINATE", "DOCSYNC_CLIENT_EVENTS_PER_SECOND",
-        "DOCSYNC_TIMESTAMP_WINDOW", "DOCSYNC_SWEEP_INTERVAL", "DOCSYNC_PRESENCE_MAX_MEMBERS",
-        "DOCSYNC_PRESENCE_MAX_USER_INFO", "DOCSYNC_PRESENCE_MAX_USER_ID",
-        "DOCSYNC_CHANNEL_NAME_MAX", "DOCSYNC_SEND_QUEUE_MAX", "DOCSYNC_SUBSCRIPTION_ERROR",
-        "DOCSYNC_DATA_DIR", "DOCSYNC_LOG_LEVEL", "DOCSYNC_MAP_SIZE", "DOCSYNC_SNAPSHOT_EVERY",
-        "DOCSYNC_OPS_RETAIN", "DOCSYNC_AUTH_RULES", "DOCSYNC_DEMO", "DOCSYNC_DEMO_ROOT",
-        "DOCSYNC_WASM", "DOCSYNC_DOC_MAX_BYTES", "DOCSYNC_BROADCAST_CONTENT_MAX", "DOCSYNC_EVENT_LOOP",
-        "dev-app.env", "\"8080\"", "\"127.0.0.1\"",
-        "\"10000\"", "\"members\""};
+    const char *must[] = {"--host",
+                          "--port",
+                          "--path",
+                          "--data",
+                          "--log-level",
+                          "--env-file",
+                          "--help",
+                          "REVERB_SERVER_HOST",
+                          "REVERB_SERVER_PORT",
+                          "REVERB_SERVER_PATH",
+                          "REVERB_APP_ID",
+                          "REVERB_APP_KEY",
+                          "REVERB_APP_SECRET",
+                          "REVERB_MAX_REQUEST_SIZE",
+                          "REVERB_APP_ALLOWED_ORIGINS",
+                          "REVERB_APP_PING_INTERVAL",
+                          "REVERB_APP_ACTIVITY_TIMEOUT",
+                          "REVERB_APP_MAX_CONNECTIONS",
+                          "REVERB_APP_MAX_MESSAGE_SIZE",
+                          "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM",
+                          "REVERB_APP_RATE_LIMITING_ENABLED",
+                          "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS",
+                          "REVERB_APP_RATE_LIMIT_DECAY_SECONDS",
+                          "REVERB_APP_RATE_LIMIT_TERMINATE",
+                          "DOCSYNC_CLIENT_EVENTS_PER_SECOND",
+                          "DOCSYNC_TIMESTAMP_WINDOW",
+                          "DOCSYNC_SWEEP_INTERVAL",
+                          "DOCSYNC_PRESENCE_MAX_MEMBERS",
+                          "DOCSYNC_PRESENCE_MAX_USER_INFO",
+                          "DOCSYNC_PRESENCE_MAX_USER_ID",
+                          "DOCSYNC_CHANNEL_NAME_MAX",
+                          "DOCSYNC_SEND_QUEUE_MAX",
+                          "DOCSYNC_SUBSCRIPTION_ERROR",
+                          "DOCSYNC_DATA_DIR",
+                          "DOCSYNC_LOG_LEVEL",
+                          "DOCSYNC_MAP_SIZE",
+                          "DOCSYNC_SNAPSHOT_EVERY",
+                          "DOCSYNC_OPS_RETAIN",
+                          "DOCSYNC_AUTH_RULES",
+                          "DOCSYNC_DEMO",
+                          "DOCSYNC_DEMO_ROOT",
+                          "DOCSYNC_WASM",
+                          "DOCSYNC_DOC_MAX_BYTES",
+                          "DOCSYNC_BROADCAST_CONTENT_MAX",
+                          "DOCSYNC_EVENT_LOOP",
+                          "dev-app.env",
+                          "\"8080\"",
+                          "\"127.0.0.1\"",
+                          "\"10000\"",
+                          "\"members\""};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
         if (!text || !strstr(text, must[i])) {
             fprintf(stderr, "--help lacks %s\n", must[i]);

@@ -22,7 +22,8 @@ int main(void)
 
     /* truncation keeps the newline and the NUL */
     char small[32];
-    n = log_format(small, sizeof small, 0, LOG_LEVEL_ERROR, "%s", "0123456789012345678901234567890");
+    n = log_format(small, sizeof small, 0, LOG_LEVEL_ERROR, "%s",
+                   "0123456789012345678901234567890");
     CHECK_EQ(n, strlen(small));
     CHECK(n < sizeof small);
     CHECK_EQ(small[n - 1], '\n');

@@ -28,8 +28,9 @@ static void test_pusher_js_frames(void)
     message *m = NULL;
     struct message_subscribe sub;
 
-    CHECK_EQ(parse("{\"event\":\"pusher:subscribe\",\"data\":{\"auth\":\"\",\"channel\":\"news\"}}", &m),
-             MESSAGE_OK);
+    CHECK_EQ(
+        parse("{\"event\":\"pusher:subscribe\",\"data\":{\"auth\":\"\",\"channel\":\"news\"}}", &m),
+        MESSAGE_OK);
     CHECK_STR_EQ(message_event(m), "pusher:subscribe");
     CHECK_EQ(message_kind_of(m), MESSAGE_KIND_PUSHER);
     CHECK(message_channel(m) == NULL);
@@ -66,14 +67,17 @@ static void test_pusher_js_frames(void)
     message_free(m);
 
     /* auth:null is treated as absent */
-    CHECK_EQ(parse("{\"event\":\"pusher:subscribe\",\"data\":{\"auth\":null,\"channel\":\"private-x\"}}", &m),
-             MESSAGE_OK);
+    CHECK_EQ(
+        parse("{\"event\":\"pusher:subscribe\",\"data\":{\"auth\":null,\"channel\":\"private-x\"}}",
+              &m),
+        MESSAGE_OK);
     CHECK_EQ(message_subscribe_get(m, &sub), MESSAGE_OK);
     CHECK(sub.auth == NULL);
     message_free(m);
 
     /* unsubscribe, ping, pong */
-    CHECK_EQ(parse("{\"event\":\"pusher:unsubscribe\",\"data\":{\"channel\":\"x\"}}", &m), MESSAGE_OK);
+    CHECK_EQ(parse("{\"event\":\"pusher:unsubscribe\",\"data\":{\"channel\":\"x\"}}", &m),
+             MESSAGE_OK);
     CHECK_EQ(message_subscribe_get(m, &sub), MESSAGE_OK);
     CHECK_STR_EQ(sub.channel, "x");
     message_free(m);
@@ -83,7 +87,9 @@ static void test_pusher_js_frames(void)
     message_free(m);
 
     /* signin */
-    CHECK_EQ(parse("{\"event\":\"pusher:signin\",\"data\":{\"auth\":\"k:s\",\"user_data\":\"{\\\"id\\\":\\\"1\\\"}\"}}", &m),
+    CHECK_EQ(parse("{\"event\":\"pusher:signin\",\"data\":{\"auth\":\"k:s\",\"user_data\":\"{"
+                   "\\\"id\\\":\\\"1\\\"}\"}}",
+                   &m),
              MESSAGE_OK);
     struct message_signin si;
     CHECK_EQ(message_signin_get(m, &si), MESSAGE_OK);
@@ -96,7 +102,8 @@ static void test_pusher_js_frames(void)
     message_free(m);
 
     /* client event: data raw kept byte for byte, incl. whitespace */
-    const char *whisper = "{\"event\":\"client-typing\",\"data\": { \"name\" : \"A\\u00e9\" ,\"n\":[1,2.5e3]} ,\"channel\":\"private-chat\"}";
+    const char *whisper = "{\"event\":\"client-typing\",\"data\": { \"name\" : \"A\\u00e9\" "
+                          ",\"n\":[1,2.5e3]} ,\"channel\":\"private-chat\"}";
     CHECK_EQ(parse(whisper, &m), MESSAGE_OK);
     CHECK_EQ(message_kind_of(m), MESSAGE_KIND_CLIENT);
     CHECK_STR_EQ(message_channel(m), "private-chat");
@@ -107,7 +114,8 @@ static void test_pusher_js_frames(void)
     message_free(m);
 
     /* "data" key written with an escape is still found */
-    CHECK_EQ(parse("{\"event\":\"client-a\",\"d\\u0061ta\":[1],\"channel\":\"c\"}", &m), MESSAGE_OK);
+    CHECK_EQ(parse("{\"event\":\"client-a\",\"d\\u0061ta\":[1],\"channel\":\"c\"}", &m),
+             MESSAGE_OK);
     raw = message_data_raw(m, &raw_len);
     CHECK(raw && raw_len == 3 && memcmp(raw, "[1]", 3) == 0);
     message_free(m);
@@ -120,7 +128,8 @@ static void test_pusher_js_frames(void)
     message_free(m);
 
     /* data string that is not JSON stays a string */
-    CHECK_EQ(parse("{\"event\":\"client-a\",\"data\":\"hello\",\"channel\":\"c\"}", &m), MESSAGE_OK);
+    CHECK_EQ(parse("{\"event\":\"client-a\",\"data\":\"hello\",\"channel\":\"c\"}", &m),
+             MESSAGE_OK);
     CHECK(cJSON_IsString(message_data(m)));
     message_free(m);
 
@@ -157,10 +166,14 @@ static void test_invalid(void)
     CHECK_EQ(parse("{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":5}}", &m), MESSAGE_OK);
     CHECK_EQ(message_subscribe_get(m, &sub), MESSAGE_EINVALID);
     message_free(m);
-    CHECK_EQ(parse("{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"x\",\"auth\":5}}", &m), MESSAGE_OK);
+    CHECK_EQ(parse("{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"x\",\"auth\":5}}", &m),
+             MESSAGE_OK);
     CHECK_EQ(message_subscribe_get(m, &sub), MESSAGE_EINVALID);
     message_free(m);
-    CHECK_EQ(parse("{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"x\",\"channel_data\":{}}}", &m), MESSAGE_OK);
+    CHECK_EQ(
+        parse("{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"x\",\"channel_data\":{}}}",
+              &m),
+        MESSAGE_OK);
     CHECK_EQ(message_subscribe_get(m, &sub), MESSAGE_EINVALID);
     message_free(m);
     CHECK_EQ(parse("{\"event\":\"pusher:subscribe\"}", &m), MESSAGE_OK);
@@ -172,13 +185,32 @@ static void test_invalid(void)
 
     /* grammar */
     const char *bad[] = {
-        "",         " ",          "[]",          "\"x\"",       "1",          "null",
-        "{",        "{\"event\"", "{\"event\":}", "{\"event\":\"a\",}", "{\"event\":\"a\"} x",
-        "{\"event\":\"a\",\"n\":NaN}", "{\"event\":\"a\",\"n\":Infinity}", "{\"event\":\"a\",\"n\":01}",
-        "{\"event\":\"a\",\"n\":1.}", "{\"event\":\"a\",\"n\":-}", "{\"event\":\"a\",\"n\":.5}",
-        "{\"event\":\"a\",\"n\":tru}", "{\"event\":\"a\",'x':1}", "{\"event\":\"a\\x\"}",
-        "{\"event\":\"a\\u12\"}", "{\"event\":\"a\tb\"}", "{event:\"a\"}",
-        "{\"event\":\"a\",\"n\":[1,]}", "{\"event\":\"a\"}}", "{\"event\":\"a\" \"b\":1}",
+        "",
+        " ",
+        "[]",
+        "\"x\"",
+        "1",
+        "null",
+        "{",
+        "{\"event\"",
+        "{\"event\":}",
+        "{\"event\":\"a\",}",
+        "{\"event\":\"a\"} x",
+        "{\"event\":\"a\",\"n\":NaN}",
+        "{\"event\":\"a\",\"n\":Infinity}",
+        "{\"event\":\"a\",\"n\":01}",
+        "{\"event\":\"a\",\"n\":1.}",
+        "{\"event\":\"a\",\"n\":-}",
+        "{\"event\":\"a\",\"n\":.5}",
+        "{\"event\":\"a\",\"n\":tru}",
+        "{\"event\":\"a\",'x':1}",
+        "{\"event\":\"a\\x\"}",
+        "{\"event\":\"a\\u12\"}",
+        "{\"event\":\"a\tb\"}",
+        "{event:\"a\"}",
+        "{\"event\":\"a\",\"n\":[1,]}",
+        "{\"event\":\"a\"}}",
+        "{\"event\":\"a\" \"b\":1}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = code_of(bad[i]);
@@ -219,7 +251,9 @@ static void test_hostile(void)
         free(deep);
     }
     /* a string data that decodes to something too deep stays a string */
-    CHECK_EQ(parse("{\"event\":\"client-x\",\"data\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\"}", &m),
+    CHECK_EQ(parse("{\"event\":\"client-x\",\"data\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]"
+                   "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\"}",
+                   &m),
              MESSAGE_OK);
     CHECK(cJSON_IsString(message_data(m)));
     message_free(m);
@@ -239,11 +273,14 @@ static void test_hostile(void)
 
     /* A5: duplicate keys at the top level and in data */
     CHECK_EQ(code_of("{\"event\":\"client-x\",\"event\":\"pusher:ping\"}"), MESSAGE_EDUPKEY);
-    CHECK_EQ(code_of("{\"event\":\"client-x\",\"channel\":\"a\",\"channel\":\"b\"}"), MESSAGE_EDUPKEY);
-    CHECK_EQ(code_of("{\"event\":\"client-x\",\"data\":1,\"d\\u0061ta\":2}"), MESSAGE_EDUPKEY);
-    CHECK_EQ(code_of("{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"a\",\"channel\":\"private-b\"}}"),
+    CHECK_EQ(code_of("{\"event\":\"client-x\",\"channel\":\"a\",\"channel\":\"b\"}"),
              MESSAGE_EDUPKEY);
-    CHECK_EQ(code_of("{\"event\":\"pusher:subscribe\",\"data\":\"{\\\"channel\\\":\\\"a\\\",\\\"channel\\\":\\\"b\\\"}\"}"),
+    CHECK_EQ(code_of("{\"event\":\"client-x\",\"data\":1,\"d\\u0061ta\":2}"), MESSAGE_EDUPKEY);
+    CHECK_EQ(code_of("{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"a\",\"channel\":"
+                     "\"private-b\"}}"),
+             MESSAGE_EDUPKEY);
+    CHECK_EQ(code_of("{\"event\":\"pusher:subscribe\",\"data\":\"{\\\"channel\\\":\\\"a\\\","
+                     "\\\"channel\\\":\\\"b\\\"}\"}"),
              MESSAGE_EDUPKEY);
     /* deeper duplicates are relayed data, not interpreted: allowed */
     CHECK_EQ(code_of("{\"event\":\"client-x\",\"data\":{\"a\":{\"b\":1,\"b\":2}}}"), MESSAGE_OK);
@@ -277,18 +314,18 @@ static void test_hostile(void)
     }
 
     /* UTF-8 */
-    CHECK_EQ(code_of("{\"event\":\"client-\xc3\xa9\"}"), MESSAGE_OK);              /* é */
-    CHECK_EQ(code_of("{\"event\":\"\xf0\x9f\x98\x80\"}"), MESSAGE_OK);              /* emoji */
-    CHECK_EQ(code_of("{\"event\":\"\xc3\"}"), MESSAGE_EUTF8);                       /* truncated */
-    CHECK_EQ(code_of("{\"event\":\"\xc0\xaf\"}"), MESSAGE_EUTF8);                   /* overlong */
-    CHECK_EQ(code_of("{\"event\":\"\xe0\x80\xaf\"}"), MESSAGE_EUTF8);               /* overlong */
-    CHECK_EQ(code_of("{\"event\":\"\xed\xa0\x80\"}"), MESSAGE_EUTF8);               /* U+D800 */
-    CHECK_EQ(code_of("{\"event\":\"\xf4\x90\x80\x80\"}"), MESSAGE_EUTF8);           /* > U+10FFFF */
+    CHECK_EQ(code_of("{\"event\":\"client-\xc3\xa9\"}"), MESSAGE_OK);     /* é */
+    CHECK_EQ(code_of("{\"event\":\"\xf0\x9f\x98\x80\"}"), MESSAGE_OK);    /* emoji */
+    CHECK_EQ(code_of("{\"event\":\"\xc3\"}"), MESSAGE_EUTF8);             /* truncated */
+    CHECK_EQ(code_of("{\"event\":\"\xc0\xaf\"}"), MESSAGE_EUTF8);         /* overlong */
+    CHECK_EQ(code_of("{\"event\":\"\xe0\x80\xaf\"}"), MESSAGE_EUTF8);     /* overlong */
+    CHECK_EQ(code_of("{\"event\":\"\xed\xa0\x80\"}"), MESSAGE_EUTF8);     /* U+D800 */
+    CHECK_EQ(code_of("{\"event\":\"\xf4\x90\x80\x80\"}"), MESSAGE_EUTF8); /* > U+10FFFF */
     CHECK_EQ(code_of("{\"event\":\"\xff\"}"), MESSAGE_EUTF8);
-    CHECK_EQ(code_of("{\"event\":\"\\ud800\"}"), MESSAGE_EUTF8);                    /* lone high */
-    CHECK_EQ(code_of("{\"event\":\"\\udc00\"}"), MESSAGE_EUTF8);                    /* lone low */
-    CHECK_EQ(code_of("{\"event\":\"\\ud83d\\ude00\"}"), MESSAGE_OK);                /* pair */
-    CHECK_EQ(code_of("{\"event\":\"a\",\"x\":\xc3\xa9}"), MESSAGE_EINVALID);        /* outside string */
+    CHECK_EQ(code_of("{\"event\":\"\\ud800\"}"), MESSAGE_EUTF8);             /* lone high */
+    CHECK_EQ(code_of("{\"event\":\"\\udc00\"}"), MESSAGE_EUTF8);             /* lone low */
+    CHECK_EQ(code_of("{\"event\":\"\\ud83d\\ude00\"}"), MESSAGE_OK);         /* pair */
+    CHECK_EQ(code_of("{\"event\":\"a\",\"x\":\xc3\xa9}"), MESSAGE_EINVALID); /* outside string */
 
     /* a long number is refused before cJSON sees it */
     {
@@ -331,9 +368,16 @@ static void test_members(void)
     CHECK_STR_EQ(mb.user_id, "9007199254740992");
     message_member_free(&mb);
 
-    const char *bad[] = {"{\"user_id\":1.5}", "{\"user_id\":\"\"}", "{\"user_id\":null}",
-                         "{\"user_info\":{}}", "{\"user_id\":[1]}", "[1]", "\"1\"",
-                         "{\"user_id\":1e300}", "{\"user_id\":true}", "not json"};
+    const char *bad[] = {"{\"user_id\":1.5}",
+                         "{\"user_id\":\"\"}",
+                         "{\"user_id\":null}",
+                         "{\"user_info\":{}}",
+                         "{\"user_id\":[1]}",
+                         "[1]",
+                         "\"1\"",
+                         "{\"user_id\":1e300}",
+                         "{\"user_id\":true}",
+                         "not json"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = message_member_decode(bad[i], strlen(bad[i]), NULL, &mb);
         if (rc != MESSAGE_EINVALID)
@@ -419,28 +463,40 @@ static void check_frame(int rc, struct message_frame *f, size_t headroom, const 
 static void test_builders(void)
 {
     FRAME(message_build_connection_established(16, "123.456", 30, &f_), 16,
-          "{\"event\":\"pusher:connection_established\",\"data\":\"{\\\"socket_id\\\":\\\"123.456\\\",\\\"activity_timeout\\\":30}\"}");
+          "{\"event\":\"pusher:connection_established\",\"data\":\"{\\\"socket_id\\\":\\\"123."
+          "456\\\",\\\"activity_timeout\\\":30}\"}");
     FRAME(message_build_error(0, 4009, "Origin not allowed", &f_), 0,
-          "{\"event\":\"pusher:error\",\"data\":\"{\\\"code\\\":4009,\\\"message\\\":\\\"Origin not allowed\\\"}\"}");
+          "{\"event\":\"pusher:error\",\"data\":\"{\\\"code\\\":4009,\\\"message\\\":\\\"Origin "
+          "not allowed\\\"}\"}");
     FRAME(message_build_error(0, -1, "Invalid signature: \"x\"", &f_), 0,
-          "{\"event\":\"pusher:error\",\"data\":\"{\\\"code\\\":null,\\\"message\\\":\\\"Invalid signature: \\\\\\\"x\\\\\\\"\\\"}\"}");
+          "{\"event\":\"pusher:error\",\"data\":\"{\\\"code\\\":null,\\\"message\\\":\\\"Invalid "
+          "signature: \\\\\\\"x\\\\\\\"\\\"}\"}");
     FRAME(message_build_ping(16, &f_), 16, "{\"event\":\"pusher:ping\"}");
     FRAME(message_build_pong(16, &f_), 16, "{\"event\":\"pusher:pong\"}");
     FRAME(message_build_subscription_succeeded(16, "test-channel", NULL, &f_), 16,
-          "{\"event\":\"pusher_internal:subscription_succeeded\",\"data\":\"{}\",\"channel\":\"test-channel\"}");
+          "{\"event\":\"pusher_internal:subscription_succeeded\",\"data\":\"{}\",\"channel\":"
+          "\"test-channel\"}");
     struct message_presence_member mem[2] = {{"1", "{\"name\":\"A\"}"}, {"2", NULL}};
     FRAME(message_build_presence_succeeded(16, "presence-x", mem, 1, &f_), 16,
-          "{\"event\":\"pusher_internal:subscription_succeeded\",\"data\":\"{\\\"presence\\\":{\\\"count\\\":1,\\\"ids\\\":[\\\"1\\\"],\\\"hash\\\":{\\\"1\\\":{\\\"name\\\":\\\"A\\\"}}}}\",\"channel\":\"presence-x\"}");
+          "{\"event\":\"pusher_internal:subscription_succeeded\",\"data\":\"{\\\"presence\\\":{"
+          "\\\"count\\\":1,\\\"ids\\\":[\\\"1\\\"],\\\"hash\\\":{\\\"1\\\":{\\\"name\\\":\\\"A\\\"}"
+          "}}}\",\"channel\":\"presence-x\"}");
     FRAME(message_build_presence_succeeded(0, "presence-x", mem, 2, &f_), 0,
-          "{\"event\":\"pusher_internal:subscription_succeeded\",\"data\":\"{\\\"presence\\\":{\\\"count\\\":2,\\\"ids\\\":[\\\"1\\\",\\\"2\\\"],\\\"hash\\\":{\\\"1\\\":{\\\"name\\\":\\\"A\\\"},\\\"2\\\":null}}}\",\"channel\":\"presence-x\"}");
+          "{\"event\":\"pusher_internal:subscription_succeeded\",\"data\":\"{\\\"presence\\\":{"
+          "\\\"count\\\":2,\\\"ids\\\":[\\\"1\\\",\\\"2\\\"],\\\"hash\\\":{\\\"1\\\":{\\\"name\\\":"
+          "\\\"A\\\"},\\\"2\\\":null}}}\",\"channel\":\"presence-x\"}");
     FRAME(message_build_presence_succeeded(0, "presence-x", NULL, 0, &f_), 0,
-          "{\"event\":\"pusher_internal:subscription_succeeded\",\"data\":\"{\\\"presence\\\":{\\\"count\\\":0,\\\"ids\\\":[],\\\"hash\\\":{}}}\",\"channel\":\"presence-x\"}");
+          "{\"event\":\"pusher_internal:subscription_succeeded\",\"data\":\"{\\\"presence\\\":{"
+          "\\\"count\\\":0,\\\"ids\\\":[],\\\"hash\\\":{}}}\",\"channel\":\"presence-x\"}");
     FRAME(message_build_member_added(16, "presence-x", "2", "{\"name\":\"B\"}", &f_), 16,
-          "{\"event\":\"pusher_internal:member_added\",\"data\":\"{\\\"user_id\\\":\\\"2\\\",\\\"user_info\\\":{\\\"name\\\":\\\"B\\\"}}\",\"channel\":\"presence-x\"}");
+          "{\"event\":\"pusher_internal:member_added\",\"data\":\"{\\\"user_id\\\":\\\"2\\\","
+          "\\\"user_info\\\":{\\\"name\\\":\\\"B\\\"}}\",\"channel\":\"presence-x\"}");
     FRAME(message_build_member_added(0, "presence-x", "2", NULL, &f_), 0,
-          "{\"event\":\"pusher_internal:member_added\",\"data\":\"{\\\"user_id\\\":\\\"2\\\"}\",\"channel\":\"presence-x\"}");
+          "{\"event\":\"pusher_internal:member_added\",\"data\":\"{\\\"user_id\\\":\\\"2\\\"}\","
+          "\"channel\":\"presence-x\"}");
     FRAME(message_build_member_removed(16, "presence-x", "2", &f_), 16,
-          "{\"event\":\"pusher_internal:member_removed\",\"data\":\"{\\\"user_id\\\":\\\"2\\\"}\",\"channel\":\"presence-x\"}");
+          "{\"event\":\"pusher_internal:member_removed\",\"data\":\"{\\\"user_id\\\":\\\"2\\\"}\","
+          "\"channel\":\"presence-x\"}");
     FRAME(message_build_cache_miss(16, "cache-x", &f_), 16,
           "{\"event\":\"pusher:cache_miss\",\"channel\":\"cache-x\"}");
     const char *d = "{\"x\":1}";
@@ -448,22 +504,29 @@ static void test_builders(void)
           "{\"event\":\"E\",\"data\":\"{\\\"x\\\":1}\",\"channel\":\"news\"}");
     d = "App\\Events\\OrderShipped";
     FRAME(message_build_app_event(0, d, "{\"id\":1}", 8, "orders", &f_), 0,
-          "{\"event\":\"App\\\\Events\\\\OrderShipped\",\"data\":\"{\\\"id\\\":1}\",\"channel\":\"orders\"}");
+          "{\"event\":\"App\\\\Events\\\\OrderShipped\",\"data\":\"{\\\"id\\\":1}\",\"channel\":"
+          "\"orders\"}");
     /* control characters, slash, non-ASCII and invalid UTF-8 in data */
     FRAME(message_build_app_event(0, "E", "a\nb\x01/\xc3\xa9\xff", 8, "c", &f_), 0,
           "{\"event\":\"E\",\"data\":\"a\\nb\\u0001/\xc3\xa9\xef\xbf\xbd\",\"channel\":\"c\"}");
     FRAME(message_build_client_event(16, "client-typing", "private-chat", "{\"name\":\"A\"}", 12,
                                      NULL, &f_),
-          16, "{\"event\":\"client-typing\",\"channel\":\"private-chat\",\"data\":{\"name\":\"A\"}}");
-    FRAME(message_build_client_event(0, "client-typing", "presence-x", "{\"a\":1}", 7, "1", &f_),
-          0, "{\"event\":\"client-typing\",\"channel\":\"presence-x\",\"data\":{\"a\":1},\"user_id\":\"1\"}");
+          16,
+          "{\"event\":\"client-typing\",\"channel\":\"private-chat\",\"data\":{\"name\":\"A\"}}");
+    FRAME(message_build_client_event(0, "client-typing", "presence-x", "{\"a\":1}", 7, "1", &f_), 0,
+          "{\"event\":\"client-typing\",\"channel\":\"presence-x\",\"data\":{\"a\":1},\"user_id\":"
+          "\"1\"}");
     FRAME(message_build_client_event(0, "client-a", "c", NULL, 0, NULL, &f_), 0,
           "{\"event\":\"client-a\",\"channel\":\"c\",\"data\":null}");
     d = "{\"id\":\"1\"}";
     FRAME(message_build_signin_success(0, d, strlen(d), &f_), 0,
-          "{\"event\":\"pusher:signin_success\",\"data\":{\"user_data\":\"{\\\"id\\\":\\\"1\\\"}\"}}");
-    FRAME(message_build_subscription_error(0, "private-x", "AuthError", "Connection is unauthorized", 401, &f_), 0,
-          "{\"event\":\"pusher:subscription_error\",\"channel\":\"private-x\",\"data\":{\"type\":\"AuthError\",\"error\":\"Connection is unauthorized\",\"status\":401}}");
+          "{\"event\":\"pusher:signin_success\",\"data\":{\"user_data\":\"{\\\"id\\\":\\\"1\\\"}\"}"
+          "}");
+    FRAME(message_build_subscription_error(0, "private-x", "AuthError",
+                                           "Connection is unauthorized", 401, &f_),
+          0,
+          "{\"event\":\"pusher:subscription_error\",\"channel\":\"private-x\",\"data\":{\"type\":"
+          "\"AuthError\",\"error\":\"Connection is unauthorized\",\"status\":401}}");
     FRAME(message_frame_from(4, "abc", 3, &f_), 4, "abc");
 
     char *q = NULL;
@@ -479,9 +542,9 @@ static void test_builders(void)
     size_t raw_len;
     const char *raw = message_data_raw(m, &raw_len);
     struct message_frame f;
-    CHECK_EQ(message_build_client_event(0, message_event(m), message_channel(m), raw, raw_len,
-                                        NULL, &f),
-             MESSAGE_OK);
+    CHECK_EQ(
+        message_build_client_event(0, message_event(m), message_channel(m), raw, raw_len, NULL, &f),
+        MESSAGE_OK);
     CHECK_EQ(f.len, strlen(in));
     CHECK(memcmp(message_frame_payload(&f), in, f.len) == 0);
     message_frame_free(&f);

@@ -23,7 +23,8 @@ static void test_hmac_vectors(void)
     sign_hmac_hex(SECRET, strlen(SECRET), m1, strlen(m1), hex);
     CHECK_STR_EQ(hex, "58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4");
 
-    const char *m2 = SOCKET ":presence-foobar:{\"user_id\":10,\"user_info\":{\"name\":\"Mr. Channels\"}}";
+    const char *m2 =
+        SOCKET ":presence-foobar:{\"user_id\":10,\"user_info\":{\"name\":\"Mr. Channels\"}}";
     sign_hmac_hex(SECRET, strlen(SECRET), m2, strlen(m2), hex);
     CHECK_STR_EQ(hex, "31935e7d86dba64c2a90aed31fdc61869f9b22ba9d8863bba239c03ca481bc80");
 
@@ -56,9 +57,9 @@ static void test_channel_auth(void)
              SIGN_OK);
     /* made auth equals the vector */
     char made[128];
-    CHECK_EQ(sign_channel_auth_make(KEY, SECRET, SOCKET, "private-foobar", NULL, 0, made,
-                                    sizeof made),
-             (int)strlen(good));
+    CHECK_EQ(
+        sign_channel_auth_make(KEY, SECRET, SOCKET, "private-foobar", NULL, 0, made, sizeof made),
+        (int)strlen(good));
     CHECK_STR_EQ(made, good);
     CHECK_EQ(sign_channel_auth_make(KEY, SECRET, SOCKET, "private-foobar", NULL, 0, made, 20),
              SIGN_ENOMEM);
@@ -70,7 +71,8 @@ static void test_channel_auth(void)
                                       strlen(good)),
              SIGN_ESIGNATURE);
     /* wrong key part, no colon, empty, NULL, truncated, upper-case hex */
-    const char *badkey = "278d425bdf160c739804:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4";
+    const char *badkey =
+        "278d425bdf160c739804:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4";
     CHECK_EQ(sign_channel_auth_verify(KEY, SECRET, SOCKET, "private-foobar", NULL, 0, badkey,
                                       strlen(badkey)),
              SIGN_EKEY);
@@ -104,8 +106,8 @@ static void test_channel_auth(void)
     /* presence: channel_data is signed verbatim; a one-character change fails */
     const char *cd = "{\"user_id\":10,\"user_info\":{\"name\":\"Mr. Channels\"}}";
     const char *pgood = KEY ":31935e7d86dba64c2a90aed31fdc61869f9b22ba9d8863bba239c03ca481bc80";
-    CHECK_EQ(sign_channel_auth_verify(KEY, SECRET, SOCKET, "presence-foobar", cd, strlen(cd),
-                                      pgood, strlen(pgood)),
+    CHECK_EQ(sign_channel_auth_verify(KEY, SECRET, SOCKET, "presence-foobar", cd, strlen(cd), pgood,
+                                      strlen(pgood)),
              SIGN_OK);
     const char *cd2 = "{\"user_id\":11,\"user_info\":{\"name\":\"Mr. Channels\"}}";
     CHECK_EQ(sign_channel_auth_verify(KEY, SECRET, SOCKET, "presence-foobar", cd2, strlen(cd2),
@@ -124,8 +126,7 @@ static void test_channel_auth(void)
     CHECK_EQ(sign_user_auth_make(KEY, SECRET, SOCKET, ud, strlen(ud), made, sizeof made),
              (int)strlen(ugood));
     CHECK_STR_EQ(made, ugood);
-    CHECK_EQ(sign_user_auth_verify(KEY, SECRET, SOCKET, ud, strlen(ud) - 1, ugood,
-                                   strlen(ugood)),
+    CHECK_EQ(sign_user_auth_verify(KEY, SECRET, SOCKET, ud, strlen(ud) - 1, ugood, strlen(ugood)),
              SIGN_ESIGNATURE);
 }
 
@@ -179,8 +180,8 @@ static void test_query(void)
 static int verify_q(const char *method, const char *path, const char *query, const char *body,
                     int64_t now, unsigned window)
 {
-    return sign_http_verify(method, path, query, strlen(query), body, body ? strlen(body) : 0,
-                            KEY, SECRET, now, window);
+    return sign_http_verify(method, path, query, strlen(query), body, body ? strlen(body) : 0, KEY,
+                            SECRET, now, window);
 }
 
 /* Signs `query` (without auth_signature) and returns "query&auth_signature=hex". */
@@ -205,9 +206,10 @@ static char *signed_query(const char *method, const char *path, const char *quer
 
 static void test_http_51(void)
 {
-    const char *q51 = "auth_key=" KEY "&auth_timestamp=1353088179&auth_version=1.0"
-                      "&body_md5=ec365a775a4cd0599faeb73354201b6f"
-                      "&auth_signature=da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c";
+    const char *q51 =
+        "auth_key=" KEY "&auth_timestamp=1353088179&auth_version=1.0"
+        "&body_md5=ec365a775a4cd0599faeb73354201b6f"
+        "&auth_signature=da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c";
     /* the string to sign */
     struct sign_query q;
     CHECK_EQ(sign_query_parse(q51, strlen(q51), &q), SIGN_OK);
@@ -376,8 +378,7 @@ static void test_http_get(void)
     /* checklist 49 with a GET: 601 s old fails, 599 s passes */
     sq = signed_query("GET", "/apps/3/connections",
                       "auth_key=" KEY "&auth_timestamp=1000000&auth_version=1.0");
-    CHECK_EQ(verify_q("GET", "/apps/3/connections", sq, NULL, 1000000 + 601, 600),
-             SIGN_ETIMESTAMP);
+    CHECK_EQ(verify_q("GET", "/apps/3/connections", sq, NULL, 1000000 + 601, 600), SIGN_ETIMESTAMP);
     CHECK_EQ(verify_q("GET", "/apps/3/connections", sq, NULL, 1000000 + 599, 600), SIGN_OK);
     CHECK_EQ(verify_q("GET", "/apps/3/connections", sq, NULL, 1000000 + 100000, 0), SIGN_OK);
     free(sq);
