@@ -177,6 +177,11 @@ if ! cmake --build "$BUILD" -j2 --target docsyncd >"$OUT/build-docsyncd.log" 2>&
   echo "docsyncd does not build (see $OUT/build-docsyncd.log); soketi only" >&2
   SERVERS="soketi"
 fi
+{
+  echo "started $(date -u +%FT%TZ); commit $(git -C "$ROOT" rev-parse --short HEAD) (from-head=$FROM_HEAD)"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); autogroup nice $NICE; $(nproc) cores;" \
+       "server CPU $SRV_CPU, loadgen CPU $LG_CPU; warm-up $WARMUP s, measured $DUR s; DS_ENV=${DS_ENV:-}"
+} > "$OUT/meta.txt"
 SOKETI=$ROOT/bench/node_modules/@soketi/soketi/bin/server.js
 if [ ! -f "$SOKETI" ]; then
   echo "soketi not installed (npm ci --prefix bench); docsyncd only" >&2
@@ -276,4 +281,5 @@ done
 echo >&2
 echo "Results ($RESULTS); server on CPU $SRV_CPU, loadgen on CPU $LG_CPU, session autogroup nice $NICE;" \
      "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "finished $(date -u +%FT%TZ); load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.txt"
 print_table "$RESULTS"
