@@ -16,6 +16,7 @@
 #define BUCKETS_MIN 256
 #define WAITERS_MAX 8   /* replies waiting on one op (original + resubmissions) */
 #define QUEUED_MAX 8192 /* ops waiting for the next commit of one document */
+#define SEEN_MAX 4096   /* slots of a document's client -> highest seq table */
 
 enum waiter_kind { WAIT_ORIGINAL, WAIT_DUPLICATE, WAIT_NOOP };
 
@@ -60,6 +61,14 @@ struct doc {
     int committing;
     int broken;     /* the replica could not be rebuilt: close when idle */
     size_t nqueued; /* ops in `queued` (bounded by QUEUED_MAX) */
+    /* Highest seq accepted per client in this process (open addressing), so a
+     * new seq skips the scan of the pending lists; a client that does not fit
+     * in the table (SEEN_MAX) always gets the scan. */
+    struct seen {
+        char client[SYNC_CLIENT_ID_MAX + 1];
+        uint64_t seq;
+    } * seen;
+    size_t nseen, capseen;
 };
 
 struct sync_engine {
@@ -231,6 +240,7 @@ static void plist_free(struct plist *l)
 
 static void doc_free(struct doc *d)
 {
+    free(d->seen);
     plist_free(&d->inflight);
     plist_free(&d->queued);
     crdt_doc_free(d->crdt);
@@ -576,12 +586,64 @@ static int add_waiter(struct pending *p, const struct sync_request *req,
     return 0;
 }
 
+/* The slot of `client` in the seen table, or NULL when the table has none
+ * and no room for it (then *fits = 0). */
+static struct seen *seen_slot(struct doc *d, const char *client, int insert)
+{
+    if (!d->seen) {
+        if (!insert)
+            return NULL;
+        d->capseen = 64;
+        d->seen = calloc(d->capseen, sizeof *d->seen);
+        if (!d->seen)
+            return NULL;
+    }
+    if (insert && (d->nseen + 1) * 4 > d->capseen * 3) {
+        if (d->capseen >= SEEN_MAX)
+            insert = 0;
+        else {
+            size_t cap = d->capseen * 2;
+            struct seen *n = calloc(cap, sizeof *n);
+            if (!n)
+                return NULL;
+            for (size_t i = 0; i < d->capseen; i++) {
+                if (!d->seen[i].client[0])
+                    continue;
+                size_t k = hash_str(d->seen[i].client) & (cap - 1);
+                while (n[k].client[0])
+                    k = (k + 1) & (cap - 1);
+                n[k] = d->seen[i];
+            }
+            free(d->seen);
+            d->seen = n;
+            d->capseen = cap;
+        }
+    }
+    size_t k = hash_str(client) & (d->capseen - 1);
+    while (d->seen[k].client[0]) {
+        if (strcmp(d->seen[k].client, client) == 0)
+            return &d->seen[k];
+        k = (k + 1) & (d->capseen - 1);
+    }
+    if (!insert)
+        return NULL;
+    copy_str(d->seen[k].client, sizeof d->seen[k].client, client);
+    d->seen[k].seq = 0;
+    d->nseen++;
+    return &d->seen[k];
+}
+
 /* Handles a resubmitted (client, seq). Returns 1 when the request was
  * answered (or will be), 0 when it is new. */
 static int dedup(sync_engine *e, struct doc *d, const struct sync_request *req,
                  const struct sync_reply *reply)
 {
-    struct pending *p = find_pending(d, req->client, req->seq);
+    /* Only a seq at or below the highest one accepted here can be pending. */
+    struct seen *sn = seen_slot(d, req->client, 0);
+    int tracked = sn != NULL || d->nseen < SEEN_MAX * 3 / 4;
+    struct pending *p = NULL;
+    if (!tracked || (sn && req->seq <= sn->seq))
+        p = find_pending(d, req->client, req->seq);
     if (p) {
         e->st.duplicates++;
         if (add_waiter(p, req, reply, WAIT_DUPLICATE) != 0)
@@ -748,6 +810,11 @@ static void handle_write(sync_engine *e, const struct sync_request *req, const c
         d->queued.head = p;
     d->queued.tail = p;
     d->nqueued++;
+    if (p->client[0]) {
+        struct seen *sn = seen_slot(d, p->client, 1);
+        if (sn && p->seq > sn->seq)
+            sn->seq = p->seq;
+    }
     e->st.applied++;
     flush(e, d);
 }
