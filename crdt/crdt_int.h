@@ -35,8 +35,12 @@ void *crdt_mem_realloc(const crdt_allocator *a, void *p, size_t size);
 void crdt_mem_free(const crdt_allocator *a, void *p);
 /* Grow *p (elements of `elem` bytes, capacity *cap) to hold at least `need`
  * elements. Returns CRDT_OK or CRDT_ENOMEM/CRDT_ELIMIT (nothing changed). */
-int crdt_mem_reserve(const crdt_allocator *a, void **p, uint32_t *cap, size_t need,
-                     size_t elem);
+int crdt_mem_grow(const crdt_allocator *a, void **p, uint32_t *cap, size_t need, size_t elem);
+static inline int crdt_mem_reserve(const crdt_allocator *a, void **p, uint32_t *cap, size_t need,
+                                   size_t elem)
+{
+    return need <= *cap ? CRDT_OK : crdt_mem_grow(a, p, cap, need, elem);
+}
 
 /* -------------------------------------------------------------- utf8 */
 

@@ -61,7 +61,7 @@ void crdt_free_bytes(const crdt_allocator *alloc, void *p)
     crdt_mem_free(alloc, p);
 }
 
-int crdt_mem_reserve(const crdt_allocator *a, void **p, uint32_t *cap, size_t need, size_t elem)
+int crdt_mem_grow(const crdt_allocator *a, void **p, uint32_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return CRDT_OK;
