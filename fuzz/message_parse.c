@@ -32,6 +32,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (jc != MESSAGE_OK)
             check(rc == jc);
     }
+    /* Builders always produce valid JSON and UTF-8, whatever the bytes (an
+     * HTTP API event may carry anything): the input as event data. */
+    {
+        struct message_frame f;
+        check(message_build_app_event(16, "E", (const char *)data, size, "c", &f) == MESSAGE_OK);
+        int fc = message_json_check((const char *)message_frame_payload(&f), f.len, 4);
+        check(fc == MESSAGE_OK || (fc == MESSAGE_ENUL && memchr(data, 0, size)));
+        message_frame_free(&f);
+    }
     int uc = message_utf8_check((const char *)data, size);
     if (rc == MESSAGE_OK)
         check(uc == MESSAGE_OK);
