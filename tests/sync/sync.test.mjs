@@ -1,7 +1,9 @@
 // Document sync against the real docsyncd with real pusher-js clients (issue 4, "Tests").
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, Editor, closeAll, crdt, api, request, rng, until, within, b64, unb64, sleep } from './sync_harness.mjs';
+import Echo from 'laravel-echo';
+import Pusher from 'pusher-js';
+import { Server, Editor, closeAll, crdt, api, request, rng, until, within, b64, unb64, sleep, hmac } from './sync_harness.mjs';
 
 const SEED = Number(process.env.SYNC_SEED || 4242);
 
@@ -261,4 +263,43 @@ test('HTTP API writes reach pusher-js subscribers as DocumentUpdated with conten
     await server.stop();
   }
   // docsync-admin verify on a finished store.
+});
+
+test("the seed's Echo listener works verbatim (Echo.private('document.' + id).listen('DocumentUpdated'))", async () => {
+  const server = await new Server().start();
+  let echo;
+  try {
+    echo = new Echo({
+      broadcaster: 'reverb', key: server.app.key, wsHost: '127.0.0.1', wsPort: server.port, wssPort: server.port,
+      forceTLS: false, enabledTransports: ['ws'], disableStats: true, Pusher,
+      authorizer: (channel) => ({
+        authorize: (socketId, cb) => cb(null, { auth: `${server.app.key}:${hmac(server.app.secret, `${socketId}:${channel.name}`)}` }),
+      }),
+    });
+    const documentId = 'seed-1';
+    let currentVersion = 0;
+    let text = '';
+    const seen = [];
+    const subscribed = new Promise((resolve) => echo.private('document.' + documentId).subscribed(resolve));
+    echo.private('document.' + documentId).listen('DocumentUpdated', (e) => {
+      // The seed's listener: only update if the received version is newer.
+      if (e.version > currentVersion) {
+        text = e.content;
+        currentVersion = e.version;
+        seen.push(e.user);
+      }
+    });
+    await within(subscribed, 5000, 'Echo subscription');
+    const r1 = await api(server, 'PUT', `/documents/${documentId}/content`, { body: { baseVersion: 0, content: 'Hello', user: '5' } });
+    assert.equal(r1.status, 200, r1.text);
+    const r2 = await api(server, 'PUT', `/documents/${documentId}/content`, { body: { baseVersion: 1, content: 'Hello, world', user: '6' } });
+    assert.equal(r2.status, 200, r2.text);
+    await until(() => currentVersion === 2, 5000, 'two DocumentUpdated events');
+    assert.equal(text, 'Hello, world');
+    assert.deepEqual(seen, ['5', '6']);
+  } finally {
+    if (echo) echo.disconnect();
+    closeAll();
+    await server.stop();
+  }
 });
