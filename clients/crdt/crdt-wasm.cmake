@@ -6,7 +6,7 @@
 #                      wasm32-wasi (reactor, no sanitizer, -O2), no imports.
 #   crdt_native_peer   the native replica the interop test drives (built with
 #                      the project's flags, so with ASan in the test build).
-#   crdt_wasm_interop  ctest (label unit): node --test interop.test.mjs (pending).
+#   crdt_wasm_interop  ctest (label unit): node --test interop.test.mjs.
 #
 # Needs clang, wasm-ld (lld), wasi-libc and libclang-rt-14-dev-wasm32; without
 # them the wasm target and the test are left out with a warning.
@@ -64,6 +64,14 @@ if(_cw_ok)
     VERBATIM)
   add_custom_target(crdt_wasm ALL DEPENDS "${DOCSYNC_CRDT_WASM}")
 
-  # The interop test (interop.test.mjs) is registered once crdt_doc_encode_state() is
-  # canonical: it checks that both replicas' encoded states are byte-identical.
+  if(DOCSYNC_NODE)
+    add_test(NAME crdt_wasm_interop
+             COMMAND ${DOCSYNC_NODE} --test "${_cw_dir}/interop.test.mjs")
+    set_tests_properties(crdt_wasm_interop PROPERTIES
+      LABELS unit
+      TIMEOUT 120
+      ENVIRONMENT "CRDT_WASM=${DOCSYNC_CRDT_WASM};CRDT_NATIVE_PEER=$<TARGET_FILE:crdt_native_peer>")
+  else()
+    message(WARNING "crdt wasm: node not found; crdt_wasm_interop is not registered.")
+  endif()
 endif()

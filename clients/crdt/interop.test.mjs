@@ -80,6 +80,33 @@ test('the module imports nothing (no WASI, no stdio)', () => {
   assert.deepEqual(WebAssembly.Module.imports(wasmModule), []);
 });
 
+// Each replica also has two mirrors, one native and one wasm, fed with its
+// operations in the order it received them (crdt_doc_encode_since_mark). The
+// two mirrors of a replica get identical update streams, so the two builds
+// must produce byte-identical encoded states from them: this is what proves
+// that native and wasm encode the same history to the same bytes.
+const mirrors = new WeakMap(); // wasm doc -> { native: {n, w, mark}, wasm: {n, w, mark} }
+
+// The replicas' own states are not compared strictly: crdt_doc_encode_state
+// emits operations in arrival order (crdt/FORMAT.md), so after concurrent
+// edits the two replicas' bytes differ, and a replica that made edits itself
+// can encode them in other runs than one that received them. Such
+// differences are collected for the todo test at the end.
+const stateMismatches = [];
+
+/** Feeds a replica's new operations to its two mirrors and compares them. */
+async function checkMirrors(m, update, what, side) {
+  m.w.apply(update);
+  await m.n.apply(update);
+  const state = hex(m.w.encodeState());
+  assert.equal(hex(await m.n.state()), state,
+    `${what}: native and wasm mirrors of the ${side} replica encode different states`);
+  assert.equal(await m.n.text(), m.w.text, `${what}: mirror texts differ`);
+  m.w.check();
+  await m.n.check();
+  return state;
+}
+
 /** Asserts that the native and the wasm replica are identical. */
 async function assertSame(native, wasm, what) {
   const text = wasm.text;
@@ -89,10 +116,26 @@ async function assertSame(native, wasm, what) {
     [cp, bytes, u16], `${what}: lengths differ`);
   assert.equal(wasm.length, text.length, `${what}: UTF-16 length`);
   assert.equal(wasm.codePointLength, [...text].length, `${what}: code point length`);
-  assert.equal(hex(await native.state()), hex(wasm.encodeState()), `${what}: encoded states differ`);
-  assert.equal(hex(await native.version()), hex(wasm.encodeVersion()), `${what}: versions differ`);
+  const version = hex(wasm.encodeVersion());
+  assert.equal(hex(await native.version()), version, `${what}: versions differ`);
   await native.check();
   wasm.check();
+
+  const m = mirrors.get(wasm);
+  const fromNative = await native.sinceMark(m.native.mark);
+  m.native.mark = await native.mark();
+  const fromWasm = wasm.encodeSinceMark(m.wasm.mark);
+  m.wasm.mark = wasm.mark();
+  const mirrorOfNative = await checkMirrors(m.native, fromNative, what, 'native');
+  const mirrorOfWasm = await checkMirrors(m.wasm, fromWasm, what, 'wasm');
+  assert.equal(m.native.w.text, text, `${what}: mirror of the native replica has another text`);
+  assert.equal(hex(m.native.w.encodeVersion()), version, `${what}: mirror version`);
+
+  const nativeState = hex(await native.state());
+  const wasmState = hex(wasm.encodeState());
+  if (nativeState !== wasmState || nativeState !== mirrorOfNative || wasmState !== mirrorOfWasm) {
+    stateMismatches.push(what);
+  }
 }
 
 /** Sends each side's edits since the marks to the other. */
@@ -105,18 +148,29 @@ async function exchange(native, wasm, marks) {
   marks.wasm = wasm.mark();
 }
 
-/** Runs fn(native, wasm) with fresh replicas, and always cleans both up. */
+/** Runs fn(native, wasm) with fresh replicas (and their mirrors), and
+ * always cleans everything up. */
 async function withPeers(nativeAgent, wasmAgent, fn) {
-  const native = new NativePeer();
-  let wasm = null;
+  const procs = [new NativePeer(), new NativePeer(), new NativePeer()];
+  const [native, nOfNative, nOfWasm] = procs;
+  const docs = [];
   try {
-    wasm = crdt.createDoc(wasmAgent);
+    const wasm = crdt.createDoc(wasmAgent);
+    docs.push(wasm);
+    const wOfNative = crdt.createDoc('mirror');
+    docs.push(wOfNative);
+    const wOfWasm = crdt.createDoc('mirror');
+    docs.push(wOfWasm);
+    mirrors.set(wasm, { native: { n: nOfNative, w: wOfNative, mark: 0 },
+      wasm: { n: nOfWasm, w: wOfWasm, mark: 0 } });
     await native.newDoc(nativeAgent);
+    await nOfNative.newDoc('mirror');
+    await nOfWasm.newDoc('mirror');
     await fn(native, wasm);
-    await native.close();
+    for (const p of procs) await p.close();
   } finally {
-    if (wasm) wasm.free();
-    native.proc.kill();
+    for (const d of docs) d.free();
+    for (const p of procs) p.proc.kill();
   }
 }
 
@@ -196,11 +250,18 @@ test('full state, version-based deltas and errors agree', async () => {
     assert.equal(await native.apply(toNative), false);
     await assertSame(native, wasm, 'after version-based sync');
 
-    // loadDoc from the native state gives an identical replica.
-    const copy = crdt.loadDoc('copy', await native.state());
+    // loadDoc from the native state gives a replica that encodes the same
+    // bytes, and the native side reads the wasm state back the same way.
+    const nativeState = await native.state();
+    const copy = crdt.loadDoc('copy', nativeState);
     assert.equal(copy.text, wasm.text);
-    assert.equal(hex(copy.encodeState()), hex(wasm.encodeState()));
+    assert.equal(hex(copy.encodeState()), hex(nativeState));
     copy.free();
+    const wasmState = wasm.encodeState();
+    await native.newDoc('copy-native');
+    await native.apply(wasmState);
+    assert.equal(await native.text(), wasm.text);
+    assert.equal(hex(await native.state()), hex(wasmState));
 
     // An update whose dependencies are missing: both refuse it the same way.
     const m = wasm.mark();
@@ -234,35 +295,41 @@ test('random concurrent editing converges (seeded)', async () => {
     await withPeers('r-native', 'r-wasm', async (native, wasm) => {
       const marks = { native: 0, wasm: 0 };
       for (let round = 0; round < 60; round++) {
-        // Up to 4 edits on each side, concurrently.
+        // Up to 4 edits on each side, concurrently; each local edit must
+        // do to the text exactly what String splicing does.
         for (let k = rand(5); k > 0; k--) {
-          const len = (await native.lengths())[0];
-          if (len > 0 && rand(3) === 0) {
-            const pos = rand(len);
-            await native.deleteAt(pos, 1 + rand(Math.min(4, len - pos)));
+          const cps = [...(await native.text())];
+          if (cps.length > 0 && rand(3) === 0) {
+            const pos = rand(cps.length);
+            const count = 1 + rand(Math.min(4, cps.length - pos));
+            await native.deleteAt(pos, count);
+            cps.splice(pos, count);
           } else {
-            await native.insertAt(rand(len + 1), pieces[rand(pieces.length)]);
+            const pos = rand(cps.length + 1);
+            const piece = pieces[rand(pieces.length)];
+            await native.insertAt(pos, piece);
+            cps.splice(pos, 0, piece);
           }
+          assert.equal(await native.text(), cps.join(''), `seed ${seed} round ${round}: native edit`);
         }
         for (let k = rand(5); k > 0; k--) {
-          const len = wasm.codePointLength;
           const text = wasm.text;
-          if (len > 0 && rand(3) === 0) {
-            const pos = rand(len);
-            const count = 1 + rand(Math.min(4, len - pos));
-            if (rand(2)) {
-              wasm.deleteAt(pos, count);
-            } else { // the same range in UTF-16 units
-              const cps = [...text];
-              const from = cps.slice(0, pos).join('').length;
-              wasm.delete(from, cps.slice(pos, pos + count).join('').length);
-            }
+          const cps = [...text];
+          const u16 = (cpPos) => cps.slice(0, cpPos).join('').length;
+          if (cps.length > 0 && rand(3) === 0) {
+            const pos = rand(cps.length);
+            const count = 1 + rand(Math.min(4, cps.length - pos));
+            if (rand(2)) wasm.deleteAt(pos, count);
+            else wasm.delete(u16(pos), u16(pos + count) - u16(pos)); // the same range in UTF-16
+            cps.splice(pos, count);
           } else {
-            const pos = rand(len + 1);
+            const pos = rand(cps.length + 1);
             const piece = pieces[rand(pieces.length)];
             if (rand(2)) wasm.insertAt(pos, piece);
-            else wasm.insert([...text].slice(0, pos).join('').length, piece);
+            else wasm.insert(u16(pos), piece);
+            cps.splice(pos, 0, piece);
           }
+          assert.equal(wasm.text, cps.join(''), `seed ${seed} round ${round}: wasm edit`);
         }
         if (rand(3) === 0 || round === 59) {
           await exchange(native, wasm, marks);
@@ -275,3 +342,12 @@ test('random concurrent editing converges (seeded)', async () => {
     throw e;
   }
 });
+
+// Byte identity of the replicas' own states (native replica vs wasm replica,
+// and a replica vs its mirrors) needs crdt_doc_encode_state to be canonical:
+// independent of arrival order and of local vs remote origin. Requested from
+// crdt/; until then this is a todo, not a failure.
+test('replicas holding the same operations encode byte-identical states',
+  { todo: 'crdt_doc_encode_state depends on arrival order (crdt/FORMAT.md)' }, () => {
+    assert.deepEqual(stateMismatches, []);
+  });
