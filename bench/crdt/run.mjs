@@ -121,20 +121,28 @@ try {
   for (const trace of traces) {
     const { endContent, txns, patchCount } = loadTrace(trace);
     process.stderr.write(`${trace}: ${group(txns.length)} transactions, ${group(patchCount)} patches\n`);
-    const rows = [];
-    for (const peer of peers) {
+    // Runs are interleaved (run 1 of every library, then run 2, ...) so that
+    // a change of load on the shared machine hits every library alike.
+    const active = peers.filter((peer) => {
       if (peer === 'automerge' && trace !== 'automerge-paper' && !o.all) {
         process.stderr.write(`  automerge: skipped on ${trace} (use --all)\n`);
-        continue;
+        return false;
       }
-      const runs = [];
-      for (let r = 0; r < o.runs; r++) {
+      return true;
+    });
+    const runsOf = new Map(active.map((p) => [p, []]));
+    for (let r = 0; r < o.runs; r++) {
+      for (const peer of active) {
         process.stderr.write(`  ${peer} run ${r + 1}/${o.runs}...`);
         const res = peer === 'native' ? measureNative(trace, o)
           : measureNode(peer, trace, o, tmp, endContent.length);
         process.stderr.write(` apply ${fmtMs(res.apply_ms)}\n`);
-        runs.push(res);
+        runsOf.get(peer).push(res);
       }
+    }
+    const rows = [];
+    for (const peer of active) {
+      const runs = runsOf.get(peer);
       const keys = ['apply_ms', 'encode_ms', 'encoded_bytes', 'load_ms', 'load_cold_ms',
         'mem_bytes', 'remote_us', 'remote_updates'];
       const m = { label: runs[0].peer + (runs[0].version && runs[0].version !== 'HEAD'
