@@ -98,9 +98,7 @@ describe('client events (accept_client_events_from=members, default)', () => {
     await b.close();
   });
 
-  it('D6: a whisper on a private-encrypted channel is rejected and not delivered', {
-    todo: 'server: client events are relayed on private-encrypted- channels (requests-for-server.md I2)',
-  }, async () => {
+  it('D6: a whisper on a private-encrypted channel is rejected and not delivered', async () => {
     const [a, b] = [await connect(server), await connect(server)];
     for (const x of [a, b]) await x.join('private-encrypted-d6');
     a.whisper('private-encrypted-d6', 'client-typing', { nonce: 'x', ciphertext: 'y' });

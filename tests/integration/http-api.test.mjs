@@ -102,12 +102,15 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     assertStatus(r, 200);
   });
 
-  it('49 / D3: auth_timestamp 601 s off gives 401, 599 s passes', async () => {
+  it('49 / D3: auth_timestamp beyond 600 s gives 401, within passes', async () => {
+    // The server's clock may tick between our reading and its check: margins are chosen so
+    // that elapsing time (up to ~2 s) can only move each case away from the boundary.
     const now = Math.floor(Date.now() / 1000);
     assertStatus(await api(server, 'GET', '/channels', { timestamp: now - 601 }), 401, '-601');
-    assertStatus(await api(server, 'GET', '/channels', { timestamp: now + 601 }), 401, '+601');
-    assertStatus(await api(server, 'GET', '/channels', { timestamp: now - 599 }), 200, '-599');
+    assertStatus(await api(server, 'GET', '/channels', { timestamp: now + 603 }), 401, '+603');
+    assertStatus(await api(server, 'GET', '/channels', { timestamp: now - 598 }), 200, '-598');
     assertStatus(await api(server, 'GET', '/channels', { timestamp: now + 599 }), 200, '+599');
+    assertStatus(await api(server, 'GET', '/channels', { timestamp: now - 3600 }), 401, '-3600');
   });
 
   it('D1: missing/mutated signature, wrong auth_key, missing auth_version give 401', async () => {
@@ -234,9 +237,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     await c.close();
   });
 
-  it('A8: a chunked body over max_request_size gives 413 (or 411/400); the server keeps serving', {
-    todo: 'server: chunked request bodies are ignored (answered 401 as if empty), requests-for-server.md I3',
-  }, async () => {
+  it('A8: a chunked body over max_request_size gives 413 (or 411/400); the server keeps serving', async () => {
     const signPath = `/apps/${id()}/events`;
     const body = JSON.stringify({ name: 'E', data: 'x'.repeat(30000), channel: 'big-chunked' });
     const s = signQuery(server.app, 'POST', signPath, { body });
@@ -256,9 +257,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     assertStatus(await request(server, 'GET', '/up'), 200, 'still serving');
   });
 
-  it('A8: a small valid chunked body is read (200) or refused with 411 Length Required', {
-    todo: 'server: chunked request bodies are ignored (answered 401 as if empty), requests-for-server.md I3',
-  }, async () => {
+  it('A8: a small valid chunked body is read (200) or refused with 411 Length Required', async () => {
     const signPath = `/apps/${id()}/events`;
     const body = JSON.stringify({ name: 'E', data: '{}', channel: 'chunked-ok' });
     const s = signQuery(server.app, 'POST', signPath, { body });

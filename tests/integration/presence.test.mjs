@@ -2,7 +2,7 @@
 // events per user (not per connection), id normalisation, ordering, limits.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, api, sleep, channelAuth } from './harness.mjs';
+import { startServer, connect, api, sleep, within, channelAuth } from './harness.mjs';
 import { cleanup } from './harness.mjs';
 
 const CH = 'presence-room';
@@ -101,21 +101,30 @@ describe('presence', () => {
     await a.close();
   });
 
-  it('35: member_added reaches existing members before subscription_succeeded reaches the joiner', {
-    todo: 'server: joiner\'s subscription_succeeded is flushed before the peers\' member_added (requests-for-server.md I1)',
-  }, async () => {
-    for (let i = 0; i < 5; i++) {
+  it('35: member_added reaches existing members before subscription_succeeded reaches the joiner', async () => {
+    // Two sockets of one process cannot be ordered by arrival timestamps (the event loop may
+    // handle the joiner's socket first within one poll batch). What is deterministic on
+    // loopback: if the server wrote member_added to A before it wrote succeeded to B, then A's
+    // frame is already readable when B's is, so by the end of the poll phase in which B's
+    // succeeded is handled (a setImmediate after it), A has received member_added. A server
+    // that sends succeeded first and member_added a flush later fails this.
+    for (let i = 0; i < 10; i++) {
       const ch = `presence-order-${i}`;
       const a = await connect(server);
       await a.join(ch, { user_id: 'a', user_info: {} });
       const b = await connect(server);
-      const t = performance.now();
-      await b.join(ch, { user_id: 'b', user_info: {} });
-      const added = await a.next(2000, 'member_added');
-      assert.equal(added.event, 'pusher_internal:member_added');
-      const addedAt = a.frames[a.cursor - 1].at;
-      const succAt = b.frames[b.cursor - 1].at;
-      assert.ok(addedAt <= succAt, `member_added at +${(addedAt - t).toFixed(3)} ms, succeeded at +${(succAt - t).toFixed(3)} ms`);
+      const cd = JSON.stringify({ user_id: 'b', user_info: {} });
+      const seen = new Promise((resolve) => {
+        b.ws.on('message', (data) => {
+          if (String(data).includes('pusher_internal:subscription_succeeded')) {
+            setImmediate(() => resolve(a.frames.some((f) => f.msg.event === 'pusher_internal:member_added')));
+          }
+        });
+      });
+      b.subscribe(ch, channelAuth(server.app, b.socketId, ch, cd), cd);
+      const aHadIt = await within(seen, 3000, 'subscription_succeeded');
+      assert.equal(aHadIt, true, `round ${i}: member_added had not reached A when B had subscription_succeeded`);
+      assert.deepEqual(member(await a.next(), 'pusher_internal:member_added', ch), { user_id: 'b', user_info: {} });
       await a.close();
       await b.close();
     }
