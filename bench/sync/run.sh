@@ -23,3 +23,5 @@ sb write --writers 100 --window 16 --docs 100 --seconds "$secs"
 sb fanout --subs 100 --rate 1000 --seconds "$secs"
 sb fanout --subs 100 --rate 200 --seconds "$secs"
 for m in 1000 10000 100000; do sb catchup --missed "$m"; done
+# The Yjs servers on comparable workloads (Node clients; see peers.mjs for what each figure means).
+if [ -d bench/node_modules/@hocuspocus/server ]; then node bench/sync/peers.mjs 10000; fi
