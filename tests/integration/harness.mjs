@@ -336,7 +336,7 @@ export class RawClient {
   }
 
   /** Returns the next unconsumed frame's parsed message (with non-enumerable .raw). */
-  async next(ms = 3000, what = 'next frame') {
+  async next(ms = 5000, what = 'next frame') {
     const end = Date.now() + ms;
     for (;;) {
       if (this.cursor < this.frames.length) {
@@ -355,7 +355,7 @@ export class RawClient {
   }
 
   /** Skips frames until one with event `event` (and optional channel); returns it. */
-  async nextEvent(event, ms = 3000, channel) {
+  async nextEvent(event, ms = 5000, channel) {
     const end = Date.now() + ms;
     for (;;) {
       const m = await this.next(Math.max(1, end - Date.now()), `frame with event ${event}`);
@@ -382,7 +382,7 @@ export class RawClient {
   }
 
   /** Waits for connection_established, checks its shape, stores and returns the socket id. */
-  async established(ms = 5000) {
+  async established(ms = 8000) {
     await within(this.opened, ms, 'websocket open');
     const m = await this.next(ms, 'connection_established');
     if (m.event !== 'pusher:connection_established') throw new Error('first frame is not connection_established: ' + m.raw);
@@ -404,7 +404,7 @@ export class RawClient {
     const cd = channelData !== undefined && typeof channelData !== 'string' ? JSON.stringify(channelData) : channelData;
     const auth = guarded ? channelAuth(this.app || APP, this.socketId, channel, cd) : '';
     this.subscribe(channel, auth, cd);
-    const m = await this.nextEvent('pusher_internal:subscription_succeeded', 3000, channel);
+    const m = await this.nextEvent('pusher_internal:subscription_succeeded', 5000, channel);
     return m;
   }
 
@@ -565,7 +565,7 @@ export function track(p) {
 }
 
 /** Resolves when a pusher-js connection reaches `state`. */
-export function pjsState(pusher, state, ms = 5000) {
+export function pjsState(pusher, state, ms = 8000) {
   if (pusher.connection.state === state) return Promise.resolve();
   return within(
     new Promise((resolve) => {
@@ -615,13 +615,13 @@ export function echo(server, { broadcaster = 'reverb', token, auth, ...extra } =
   return e;
 }
 
-export async function echoConnected(e, ms = 5000) {
+export async function echoConnected(e, ms = 8000) {
   await pjsState(e.connector.pusher, 'connected', ms);
   return e.socketId();
 }
 
 /** Resolves with the first call's argument of a callback-registering function. */
-export function once(register, ms = 3000, what = 'callback') {
+export function once(register, ms = 5000, what = 'callback') {
   return within(new Promise((resolve) => register(resolve)), ms, what);
 }
 
@@ -636,7 +636,7 @@ export function recorder() {
     w.forEach((f) => f());
   };
   fn.calls = calls;
-  fn.waitCount = (n, ms = 3000, what = 'callback calls') =>
+  fn.waitCount = (n, ms = 5000, what = 'callback calls') =>
     within(
       (async () => {
         while (calls.length < n) await new Promise((r) => waiters.push(r));
