@@ -308,7 +308,7 @@ int demo_module_init(struct server *srv)
     if (!(cfg->demo == 1 || (cfg->demo == -1 && cfg->dev_app)))
         return 0;
     if (demo_instance(NULL, 0))
-        return 0; /* already initialised (see the wrappers at the end) */
+        return 0; /* already initialised */
     struct demo *d = calloc(1, sizeof *d);
     if (!d)
         return SERVER_ENOMEM;
@@ -354,8 +354,7 @@ int demo_module_init(struct server *srv)
     }
     if (access(d->wasm, R_OK) != 0)
         log_warn(lg, "demo: %s not found (build the crdt_wasm target)", d->wasm);
-    log_info(lg, "demo: page at http://%s:%u%s/demo/ (files from %s)", cfg->host, cfg->port,
-             cfg->path, d->root);
+    log_info(lg, "demo: page at %s/demo/ on the server's port (files from %s)", cfg->path, d->root);
     return 0;
 }
 
@@ -365,25 +364,4 @@ void demo_module_deinit(struct server *srv)
     free(demo_instance(NULL, 1));
 }
 
-/* Until the server has a list of modules, the demo joins the one module
- * entry point by link-time wrapping (demo.cmake: -Wl,--wrap=...): the
- * wrappers run the real entry points (document sync, when linked) and then
- * the demo's. */
-int __real_docsync_module_init(struct server *srv) __attribute__((weak));
-void __real_docsync_module_deinit(struct server *srv) __attribute__((weak));
-int __wrap_docsync_module_init(struct server *srv);
-void __wrap_docsync_module_deinit(struct server *srv);
-
-int __wrap_docsync_module_init(struct server *srv)
-{
-    if (__real_docsync_module_init && __real_docsync_module_init(srv) != 0)
-        return -1;
-    return demo_module_init(srv);
-}
-
-void __wrap_docsync_module_deinit(struct server *srv)
-{
-    demo_module_deinit(srv);
-    if (__real_docsync_module_deinit)
-        __real_docsync_module_deinit(srv);
-}
+DOCSYNC_MODULE(demo, demo_module_init, demo_module_deinit);

@@ -10,7 +10,5 @@ if(TARGET docsyncd)
   # (clients/crdt/crdt-wasm.cmake); DOCSYNC_DEMO_ROOT / DOCSYNC_WASM override at run time.
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/demo.c PROPERTIES COMPILE_DEFINITIONS
     "DEMO_ROOT_DEFAULT=\"${CMAKE_SOURCE_DIR}\";DEMO_WASM_DEFAULT=\"${CMAKE_BINARY_DIR}/clients/crdt/crdt.wasm\"")
-  # One module entry point exists (server.h); the demo wraps it (see the end of demo.c).
-  target_link_options(docsyncd PRIVATE
-    -Wl,--wrap=docsync_module_init -Wl,--wrap=docsync_module_deinit)
+  # demo.c registers itself with DOCSYNC_MODULE (server.h).
 endif()
