@@ -230,8 +230,8 @@ crdt_cursor crdt_tree_cursor_vis_at(crdt_doc *doc, size_t pos);
 crdt_cursor crdt_tree_cursor_vis_at_ro(const crdt_doc *doc, crdt_doc *cache, size_t pos);
 /* Forget the cursor cache (any change not made through a local edit). */
 void crdt_tree_cache_reset(crdt_doc *doc);
-/* LV of the character at the cursor, or CRDT_NONE at the document end;
- * advances *c to the next run boundary when `skip_run`. */
+/* LV of the character at the cursor, or CRDT_NONE at the document end
+ * (*c is normalized first, see crdt_tree_norm). */
 uint32_t crdt_tree_lv_at(const crdt_doc *doc, crdt_cursor *c);
 /* Normalize: move an end-of-leaf cursor to the next leaf start. Returns
  * false at the end of the document. */
@@ -243,8 +243,9 @@ crdt_cursor crdt_tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run);
  * runs valid (lv and text contiguous, both visible, and `run`'s left origin
  * is the run's last character). */
 bool crdt_tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run);
-/* Mark characters [lv, lv+len) deleted (all inside one run). Returns how
- * many were visible before. Needs reserved capacity. */
+/* Mark characters [lv, lv+len) deleted (all inside one run), merging the
+ * result with deleted neighbours. Returns len, or 0 if they already were
+ * deleted. Needs reserved capacity. */
 uint32_t crdt_tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len);
 /* Characters from lv to the end of its run, whether they are deleted, and
  * (visible) a pointer to their text. */
@@ -297,8 +298,9 @@ struct crdt_version {
 /* Find the agent entry in v (NULL if none). */
 const struct crdt_version_agent *crdt_version_agent_find(const crdt_version *v,
                                                          const char *name, size_t len);
-/* First seq >= seq NOT contained in the version agent's ranges; and the
- * first contained seq >= seq via *next_in (UINT64_MAX if none). */
+/* Whether the agent's ranges (va may be NULL) contain seq; *run_end gets
+ * the end of the containing range, or else the start of the next range
+ * (UINT32_MAX if none): the seqs up to *run_end share the answer. */
 bool crdt_version_agent_has(const struct crdt_version_agent *va, uint32_t seq,
                             uint32_t *run_end);
 
