@@ -351,3 +351,69 @@ describe('shutdown', () => {
     await server.stop();
   });
 });
+
+describe('configuration contract (README): environment, .env, flags, development app', () => {
+  afterEach(cleanup);
+
+  it('.env (Laravel style) overrides the environment; unknown keys, comments, quotes, export are fine', async () => {
+    const server = await startServer({
+      env: { REVERB_APP_ACTIVITY_TIMEOUT: '33' },
+      dotenv: [
+        'APP_NAME=Laravel',
+        'APP_KEY=base64:AAAA',
+        '# broadcasting',
+        'BROADCAST_CONNECTION=reverb',
+        'export REVERB_APP_ACTIVITY_TIMEOUT=44   # seconds',
+        'REVERB_APP_ALLOWED_ORIGINS="app.test, *.app.test"',
+        "VITE_REVERB_APP_KEY='${REVERB_APP_KEY}'",
+        '',
+      ].join('\n'),
+    });
+    try {
+      const c = rawClient(server, { origin: 'https://x.app.test' });
+      const d = assertEstablished(await c.next());
+      assert.equal(d.activity_timeout, 44);
+      const bad = rawClient(server, { origin: 'https://evil.test' });
+      assertPusherError(await bad.next(), 4009, 'Origin not allowed');
+      await c.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a command-line flag overrides .env (--path over REVERB_SERVER_PATH)', async () => {
+    const server = await startServer({ dotenv: 'REVERB_SERVER_PATH=fromdotenv\n', args: ['--path', 'flag'] });
+    try {
+      server.pathPrefix = '/flag';
+      const c = rawClient(server);
+      assertEstablished(await c.next());
+      await c.close();
+      const r = await request(server, 'GET', '/fromdotenv/up');
+      assert.equal(r.status, 404);
+      assert.equal((await request(server, 'GET', '/flag/up')).status, 200);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('with no app configured, a development app is printed once and kept across restarts', async () => {
+    const server = await startServer({ devApp: true });
+    try {
+      const first = { ...server.app };
+      assert.match(first.id, /^\d{6}$/);
+      assert.match(first.key, /^[0-9a-f]{20}$/);
+      assert.match(first.secret, /^[0-9a-f]{40}$/);
+      const c = rawClient(server);
+      assertEstablished(await c.next());
+      await c.close();
+      const r = await api(server, 'GET', '/channels');
+      assert.equal(r.status, 200, r.text);
+      await server.kill('SIGTERM');
+      server.stderrText = '';
+      await server.restart();
+      assert.deepEqual(server.app, first, 'same credentials after a restart (dev-app.env in the data dir)');
+    } finally {
+      await server.stop();
+    }
+  });
+});

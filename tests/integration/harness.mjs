@@ -72,7 +72,9 @@ const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUM
 
 /**
  * Starts the server. opts: env (extra env vars, Reverb/DOCSYNC names), args (extra CLI flags),
- * path (REVERB_SERVER_PATH), app ({id,key,secret}), port (fixed port, used by restart).
+ * path (REVERB_SERVER_PATH), app ({id,key,secret}), port (fixed port, used by restart),
+ * dotenv (text of a .env in the server's cwd), devApp (set no REVERB_APP_*; the credentials
+ * are read from the server's "development app" log line into server.app).
  * Returns a Server object; always call stop() (it also fails on sanitizer reports).
  */
 export async function startServer(opts = {}) {
@@ -115,12 +117,12 @@ class Server {
     for (const [k, v] of Object.entries(process.env)) {
       if (!/^(REVERB_|DOCSYNC_)/.test(k)) env[k] = v;
     }
-    Object.assign(env, {
-      REVERB_APP_ID: this.app.id,
-      REVERB_APP_KEY: this.app.key,
-      REVERB_APP_SECRET: this.app.secret,
-      DOCSYNC_LOG_LEVEL: 'debug',
-    });
+    if (!this.opts.devApp) {
+      Object.assign(env, { REVERB_APP_ID: this.app.id, REVERB_APP_KEY: this.app.key, REVERB_APP_SECRET: this.app.secret });
+    }
+    env.DOCSYNC_LOG_LEVEL = 'debug';
+    // opts.dotenv: text of a .env file in the server's working directory
+    if (this.opts.dotenv !== undefined) fs.writeFileSync(path.join(this.dataDir, '.env'), this.opts.dotenv);
     if (this.opts.path) env.REVERB_SERVER_PATH = this.opts.path;
     Object.assign(env, this.opts.env || {});
     const args = ['--host', '127.0.0.1', '--port', String(this.port), '--data', this.dataDir, ...(this.opts.args || [])];
@@ -144,6 +146,12 @@ class Server {
       proc.once('error', reject);
     });
     this.port = await within(listening, 20000, 'docsyncd "listening on" line');
+    if (this.opts.devApp) {
+      // "development app: REVERB_APP_ID=.. REVERB_APP_KEY=.. REVERB_APP_SECRET=.."
+      const m = /development app: REVERB_APP_ID=(\S+) REVERB_APP_KEY=(\S+) REVERB_APP_SECRET=(\S+)/.exec(this.stderrText);
+      if (!m) throw new Error('no development app line in stderr:\n' + this.stderrText);
+      this.app = { id: m[1], key: m[2], secret: m[3] };
+    }
   }
 
   async startSoketi() {
