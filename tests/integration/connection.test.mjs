@@ -311,6 +311,19 @@ describe('9: max_connections=1', () => {
     assertEstablished(await c.next());
     await c.close();
   });
+
+  it('pusher-js refused with 4004 stops (no reconnect loop)', async () => {
+    const a = await connect(server);
+    await a.join('news');
+    const p = pusherClient(server);
+    const states = [];
+    p.connection.bind('state_change', (st) => states.push(st.current));
+    await until(() => p.connection.state === 'disconnected' || p.connection.state === 'failed', 5000, 'refused');
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.deepEqual(states.filter((x) => x === 'connecting'), [], `no retry: ${states.join(',')}`);
+    p.disconnect();
+    await a.close();
+  });
 });
 
 if (SOKETI) console.log('# note: running against soketi (development mode)');
