@@ -460,7 +460,20 @@ static int flush(sync_engine *e, struct doc *d)
         uint8_t *state = NULL;
         size_t slen = 0;
         if (crdt_doc_encode_state(d->crdt, &state, &slen) == CRDT_OK) {
-            rc = store_batch_snapshot_put(b, d->id, last, d->inflight.tail->ts_ms, state, slen);
+            /* Store only a snapshot that loads: crdt_doc_apply bounds the operations
+             * an update may carry by its size, which a state with very many deleted
+             * characters can exceed. Skipping it keeps the ops since the last good
+             * snapshot (retention never drops ops past the newest snapshot), so the
+             * document always reloads. */
+            crdt_doc *probe = NULL;
+            int loads =
+                crdt_doc_new(NULL, DOCUMENT_AGENT, strlen(DOCUMENT_AGENT), &probe) == CRDT_OK &&
+                crdt_doc_apply(probe, state, slen, NULL) == CRDT_OK;
+            crdt_doc_free(probe);
+            if (loads)
+                rc = store_batch_snapshot_put(b, d->id, last, d->inflight.tail->ts_ms, state, slen);
+            else
+                e->st.snapshots_skipped++;
             crdt_free_bytes(NULL, state);
         }
     }
@@ -530,7 +543,7 @@ static void on_done(void *ctx, int status, const struct store_batch_result *res)
     uint64_t last = d->inflight.tail->version;
     d->head = last;
     if (last - d->snapshot_version >= e->o.snapshot_every)
-        d->snapshot_version = last;
+        d->snapshot_version = last; /* also when skipped: retry after another interval */
     for (struct pending *p = d->inflight.head; p; p = p->next) {
         for (size_t i = 0; i < p->nwait; i++)
             reply_ack(e, &p->waiters[i], d->id, p->version);

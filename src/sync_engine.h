@@ -110,6 +110,7 @@ int sync_engine_acl_fn(void *store_ptr, const char *doc, const char *user);
 /* Counters for logs and tests. */
 struct sync_engine_stats {
     uint64_t applied, acked, duplicates, refused, batches, batch_failures, open_docs;
+    uint64_t snapshots_skipped; /* snapshots not stored because they would not load */
 };
 void sync_engine_stats_get(const sync_engine *e, struct sync_engine_stats *out);
 
