@@ -59,8 +59,10 @@ describe('connection (default settings)', () => {
   });
 
   it('1: 101 and connection_established with socket_id and activity_timeout 30', async () => {
-    const c = rawClient(server);
+    const c = rawClient(server, { deflate: true });
     await within(c.opened, 5000, 'open');
+    assert.equal(c.upgradeResponse.statusCode, 101);
+    assert.equal(c.upgradeResponse.headers['sec-websocket-extensions'], undefined, 'no permessage-deflate negotiated');
     const m = await c.next();
     const d = assertEstablished(m);
     assert.equal(d.activity_timeout, 30);

@@ -245,7 +245,8 @@ class Server {
 // Raw WebSocket client recording every frame
 
 /**
- * Opens a raw `ws` client. opts: key, query, prefix, headers, origin, autoPong (answer
+ * Opens a raw `ws` client. opts: key, query, prefix, headers, origin, deflate (offer
+ * permessage-deflate), autoPong (answer
  * pusher:ping with pusher:pong). The returned client records every text frame in `frames`
  * (each {raw, msg}), WS ping payloads in `pings`, and exposes a consuming cursor via next().
  */
@@ -281,7 +282,7 @@ export class RawClient {
   constructor(server, opts = {}) {
     const url = opts.url || server.wsUrl(opts.key ?? server.app.key, opts.query ?? PJS_QUERY, opts.prefix ?? server.pathPrefix);
     const headers = { ...(opts.headers || {}) };
-    const wsOpts = { headers, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 };
+    const wsOpts = { headers, perMessageDeflate: !!opts.deflate, maxPayload: 16 * 1024 * 1024 };
     if (opts.origin !== undefined) wsOpts.origin = opts.origin;
     this.ws = new WebSocket(url, wsOpts);
     OPEN_CLIENTS.add(this);
