@@ -330,10 +330,22 @@ describe('9: max_connections=1', () => {
 
 if (SOKETI) console.log('# note: running against soketi (development mode)');
 
-describe('configuration: REVERB_APP_ACTIVITY_TIMEOUT=45', () => {
+describe('configuration: REVERB_APP_ACTIVITY_TIMEOUT=45, REVERB_APP_MAX_MESSAGE_SIZE=500', () => {
   let server;
   before(async () => {
-    server = await startServer({ env: { REVERB_APP_ACTIVITY_TIMEOUT: '45' } });
+    server = await startServer({ env: { REVERB_APP_ACTIVITY_TIMEOUT: '45', REVERB_APP_MAX_MESSAGE_SIZE: '500' } });
+  });
+
+  it('500 bytes pass, 501 close with 1009', async () => {
+    const c = await connect(server);
+    const frame = (n) => {
+      const pad = 'x'.repeat(n - '{"event":"pusher:ping","data":{"p":""}}'.length);
+      return `{"event":"pusher:ping","data":{"p":"${pad}"}}`;
+    };
+    c.send(frame(500));
+    assert.deepEqual(await c.next(), { event: 'pusher:pong' });
+    c.send(frame(501));
+    assert.equal((await within(c.closed, 3000, 'close 1009')).code, 1009);
   });
   afterEach(cleanup);
   after(async () => {
