@@ -152,7 +152,7 @@ static struct sync_module *module_of(struct server *srv, struct sync_module *set
     return m;
 }
 
-int docsync_module_init(struct server *srv)
+static int sync_module_start(struct server *srv)
 {
     const struct config *cfg = server_config(srv);
     const struct logger *lg = server_logger(srv);
@@ -230,7 +230,7 @@ int docsync_module_init(struct server *srv)
     return 0;
 }
 
-void docsync_module_deinit(struct server *srv)
+static void sync_module_stop(struct server *srv)
 {
     struct sync_module *m = module_of(srv, NULL, 1);
     if (!m)
@@ -245,3 +245,5 @@ void docsync_module_deinit(struct server *srv)
     auth_rules_free(m->rules);
     free(m);
 }
+
+DOCSYNC_MODULE(sync, sync_module_start, sync_module_stop);

@@ -1,5 +1,5 @@
-/* sync_server: the document sync module of docsyncd. It implements
- * docsync_module_init/deinit (server.h): opens the LMDB store in the data
+/* sync_server: the document sync module of docsyncd, registered with
+ * DOCSYNC_MODULE (server.h): at start it opens the LMDB store in the data
  * directory with its writer thread, and registers
  *   - the `docsync:` client events (submit, replace, catchup, history);
  *   - the signed HTTP API routes for documents, access lists and the
