@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "server_main.h"
+#include "wsmask.h"
 
 /* Per-wsi storage (lws allocates it zeroed, per_session_data_size). */
 struct pss {
@@ -408,6 +409,12 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     struct pss *pss = user;
 
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        /* A new accepted socket (`in` = its descriptor, `user` = NULL),
+         * before lws reads from it: scan it for unmasked frames (wsmask.h). */
+        wsmask_conn_open((int)(intptr_t)in);
+        return 0;
+
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* Never read `in` here (CVE-2025-11677): it may point into a freed
          * header table. upgrade_confirm uses lws_hdr_copy only. */
@@ -463,6 +470,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return conn_writeable(pss->c);
 
     case LWS_CALLBACK_CLOSED:
+        wsmask_conn_close(lws_get_socket_fd(wsi));
         if (pss->c) {
             conn_free(pss->c);
             pss->c = NULL;
@@ -470,6 +478,8 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return 0;
 
     case LWS_CALLBACK_HTTP:
+        /* Served as plain HTTP, not upgraded: stop scanning (wsmask.h). */
+        wsmask_conn_http(lws_get_socket_fd(wsi));
         if (pss->r) /* a previous request on this wsi still pending */
             http_req_detach(pss->r);
         pss->r = http_req_new(srv, wsi);
@@ -490,6 +500,9 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        /* DROP_PROTOCOL also comes on the way to a WebSocket: keep scanning. */
+        if (reason == LWS_CALLBACK_CLOSED_HTTP)
+            wsmask_conn_close(lws_get_socket_fd(wsi));
         if (pss && pss->r) {
             http_req_detach(pss->r);
             pss->r = NULL;
@@ -611,6 +624,9 @@ int server_start(struct server *srv, unsigned fd_limit)
     info.timeout_secs = SERVER_TIMEOUT_SECS;
     info.timeout_secs_ah_idle = SERVER_TIMEOUT_SECS;
     info.server_string = "docsync";
+    /* Before lws opens a socket: the table the recv() hook uses. */
+    if (wsmask_table_init(fd_limit) != 0)
+        log_warn(srv->log, "out of memory: unmasked client frames will not be refused");
     /* Event loop. Default: lws on libev (epoll) through its evlib plugin:
      * a wake-up costs O(ready sockets). lws's own poll() loop costs O(all
      * sockets) per wake-up, which dominates with many mostly idle
@@ -755,6 +771,7 @@ void server_free(struct server *srv)
             lws_sul_cancel(&srv->timers[i].sul);
         lws_context_destroy(srv->ctx); /* closes what is left: CLOSED frees conns */
         srv->ctx = NULL;
+        wsmask_table_free(); /* lws is gone: no recv() of ours in flight */
     }
     if (srv->loop) {
         ev_timer_stop(srv->loop, &srv->nudge);

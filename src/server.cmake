@@ -10,7 +10,8 @@ set(DOCSYNC_SERVER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/channel.c
   ${CMAKE_CURRENT_LIST_DIR}/metrics.c
   ${CMAKE_CURRENT_LIST_DIR}/utf8.c
-  ${CMAKE_CURRENT_LIST_DIR}/route.c)
+  ${CMAKE_CURRENT_LIST_DIR}/route.c
+  ${CMAKE_CURRENT_LIST_DIR}/wsmask.c)
 # Pure bookkeeping pieces, unit-tested through their headers.
 add_library(docsync_core STATIC ${DOCSYNC_SERVER_SOURCES})
 target_include_directories(docsync_core PUBLIC ${CMAKE_CURRENT_LIST_DIR})
@@ -27,7 +28,10 @@ add_executable(docsyncd
   ${CMAKE_CURRENT_LIST_DIR}/signin.c
   ${CMAKE_CURRENT_LIST_DIR}/sweep.c
   ${CMAKE_CURRENT_LIST_DIR}/http.c
-  ${CMAKE_CURRENT_LIST_DIR}/http_api.c)
+  ${CMAKE_CURRENT_LIST_DIR}/http_api.c
+  # Defines recv() for lws (unmasked-frame check, wsmask.h): must stay in
+  # the executable itself, never in a library.
+  ${CMAKE_CURRENT_LIST_DIR}/wsmask_recv.c)
 target_include_directories(docsyncd PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 find_package(Threads REQUIRED)
 # libev (a dependency of Debian's libwebsockets-dev): lws's evlib_ev plugin runs on our loop.

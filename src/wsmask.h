@@ -1,0 +1,102 @@
+/* wsmask: makes lws 4.1.6 fail unmasked client WebSocket frames.
+ *
+ * RFC 6455 5.1: a server MUST close the connection when a client frame is
+ * not masked. Debian 12's libwebsockets 4.1.6 accepts such frames silently
+ * and never shows the MASK bit to the application (reliability.md 0, 1.2).
+ * It does fail a frame with an RSV bit set and no extension negotiated with
+ * close 1002 (we negotiate none). So the bytes a server connection reads
+ * are scanned before lws parses them, and the first byte of every frame
+ * whose MASK bit is 0 gets RSV1 (0x40) set: lws itself then fails the
+ * connection with 1002.
+ *
+ * Two layers:
+ * - the scanner (wsmask_scan, this header's first half): a pure,
+ *   incremental byte scanner over one connection's inbound stream. It
+ *   follows the first HTTP request's header block up to the empty line;
+ *   if that block has an "Upgrade: websocket" header it follows WebSocket
+ *   framing from the next byte on (frame header, extended length, mask
+ *   key, payload; 64-bit lengths; any chunk boundaries), otherwise it
+ *   passes the rest of the connection through untouched. It allocates
+ *   nothing and keeps no global state;
+ * - the hook (wsmask_recv.c, second half): a `recv` defined in the docsyncd
+ *   executable, which the dynamic linker binds lws's calls to (lws reads
+ *   every plaintext socket through recv() in lws_ssl_capable_read_no_ssl),
+ *   and a table of scanner states indexed by descriptor. Only descriptors
+ *   registered through wsmask_conn_open (lws's accepted connections) are
+ *   scanned; every other recv() in the process goes straight to the C
+ *   library (or to ASan's interceptor).
+ *
+ * Known limits: only the first request of a connection is looked at (a
+ * keep-alive plain HTTP request followed by an upgrade on the same
+ * connection is not scanned; browsers and pusher-js open a fresh one); a
+ * frame whose first byte already has RSV1 set is failed by lws anyway. */
+#ifndef DOCSYNC_WSMASK_H
+#define DOCSYNC_WSMASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Scanner state of one connection. Treat the fields as private; the struct
+ * is public only so that a table of them can be one flat allocation. All
+ * zero (or wsmask_state_off) = not a scanned connection. */
+struct wsmask_state {
+    uint64_t remain; /* payload bytes left, or extended length being read */
+    uint8_t mode;    /* WSMASK_MODE_* (wsmask.c) */
+    uint8_t step;    /* position inside the HTTP line or frame header */
+    uint8_t need;    /* header bytes still to read in this step */
+    uint8_t flags;   /* HTTP: line flags; WS: frame flags */
+    uint8_t held;    /* 1: `held_byte` is a frame's first byte kept back */
+    uint8_t held_byte;
+};
+
+/* Starts scanning a new connection: expects the first request's headers. */
+void wsmask_state_start(struct wsmask_state *s);
+
+/* Stops scanning: every later byte passes through untouched. */
+void wsmask_state_off(struct wsmask_state *s);
+
+/* 1 when the connection is being scanned (HTTP header or WebSocket mode). */
+int wsmask_state_active(const struct wsmask_state *s);
+
+/* 1 once the connection follows WebSocket framing. */
+int wsmask_state_is_ws(const struct wsmask_state *s);
+
+/* Before reading more bytes into `buf` (capacity >= 1): puts a frame's
+ * first byte kept back by the previous wsmask_scan into buf[0] and returns
+ * 1, or returns 0 when none is held. The new bytes go after it, and the
+ * whole (held + new) is then given to wsmask_scan. */
+size_t wsmask_unhold(struct wsmask_state *s, unsigned char *buf);
+
+/* Scans the next `n` bytes of the inbound stream, in place: sets RSV1 in
+ * the first byte of each frame whose MASK bit is 0. Returns how many bytes
+ * of `buf` may be handed on: `n`, or `n - 1` when the last byte is a
+ * frame's first byte whose second byte has not arrived yet (it cannot be
+ * judged, and once handed on it could no longer be changed). That byte is
+ * kept in `s` and comes back through wsmask_unhold. `*flipped`, if not
+ * NULL, is increased by the number of frames flagged. Never fails. */
+size_t wsmask_scan(struct wsmask_state *s, unsigned char *buf, size_t n, size_t *flipped);
+
+/* ---- the recv() hook (wsmask_recv.c, linked into docsyncd only) -------- */
+
+/* Allocates the descriptor table for descriptors 0..fd_limit-1, once per
+ * process, before lws opens any socket (a second call does nothing).
+ * Returns 0, or -1 when out of memory (scanning then stays off). Loop
+ * thread, before lws_create_context. */
+int wsmask_table_init(unsigned fd_limit);
+
+/* Frees the table; call after lws_context_destroy (no recv() of ours can
+ * be in flight then). */
+void wsmask_table_free(void);
+
+/* Registers an accepted server connection (LWS_CALLBACK_FILTER_NETWORK_
+ * CONNECTION, before lws reads from it) and resets its scanner. Loop
+ * thread only; descriptors outside the table are ignored. */
+void wsmask_conn_open(int fd);
+
+/* The connection's request is being served as plain HTTP: stop scanning. */
+void wsmask_conn_http(int fd);
+
+/* The connection is closing: unregister it. */
+void wsmask_conn_close(int fd);
+
+#endif

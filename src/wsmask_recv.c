@@ -1,0 +1,120 @@
+/* wsmask_recv: the recv() hook that runs the wsmask scanner on lws's
+ * server sockets (see wsmask.h).
+ *
+ * Why this works: libwebsockets is a shared library and reads every
+ * plaintext socket with `recv(fd, buf, len, 0)` (lws_ssl_capable_read_no_
+ * ssl; Debian's libwebsockets.so.17 imports recv@GLIBC_2.2.5). The
+ * executable comes first in the dynamic linker's lookup order and exports
+ * this definition (libwebsockets.so references it at link time), so lws's
+ * PLT call lands here, ahead of ASan's interceptor and of the C library.
+ * The bytes are then fetched with recvfrom(fd, buf, len, flags, NULL, NULL),
+ * which POSIX and Linux define as recv() itself: it reaches ASan's recvfrom
+ * interceptor (so ASan still checks the buffer) or the C library, with no
+ * dlsym() and no function pointer to keep.
+ *
+ * Why a global: an interposed libc function receives only libc's
+ * arguments, so it cannot be handed a `struct server *`; the per-descriptor
+ * state must be reachable from a process-wide pointer. It is the only
+ * mutable global of the program, set once (before lws opens a socket) and
+ * cleared once (after lws is gone); acquire/release keeps other threads
+ * that happen to call recv() from seeing a half-built table.
+ *
+ * Threads: entries are written only by the lws loop thread (the callbacks
+ * and lws's recv() calls both run there). Any other thread's recv() (none
+ * today: the LMDB writer thread does not read sockets) finds its
+ * descriptor unregistered and goes straight through. Not async-signal
+ * relevant: no signal handler calls recv(). */
+
+/* With _FORTIFY_SOURCE, glibc's <sys/socket.h> turns recv into an inline
+ * wrapper that the definition below would collide with. */
+#undef _FORTIFY_SOURCE
+
+#include "wsmask.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+struct wsmask_table {
+    size_t n;
+    struct wsmask_state st[];
+};
+
+static _Atomic(struct wsmask_table *) wsmask_tab;
+
+int wsmask_table_init(unsigned fd_limit)
+{
+    if (atomic_load_explicit(&wsmask_tab, memory_order_acquire))
+        return 0;
+    /* calloc: the pages of descriptors never used are never touched. */
+    struct wsmask_table *t = calloc(1, sizeof(*t) + (size_t)fd_limit * sizeof(struct wsmask_state));
+    if (!t)
+        return -1;
+    t->n = fd_limit;
+    atomic_store_explicit(&wsmask_tab, t, memory_order_release);
+    return 0;
+}
+
+void wsmask_table_free(void)
+{
+    free(atomic_exchange_explicit(&wsmask_tab, NULL, memory_order_acq_rel));
+}
+
+static struct wsmask_state *wsmask_slot(int fd)
+{
+    struct wsmask_table *t = atomic_load_explicit(&wsmask_tab, memory_order_acquire);
+    if (!t || fd < 0 || (size_t)fd >= t->n)
+        return NULL;
+    return &t->st[fd];
+}
+
+void wsmask_conn_open(int fd)
+{
+    struct wsmask_state *s = wsmask_slot(fd);
+    if (s)
+        wsmask_state_start(s);
+}
+
+void wsmask_conn_http(int fd)
+{
+    struct wsmask_state *s = wsmask_slot(fd);
+    if (s)
+        wsmask_state_off(s);
+}
+
+void wsmask_conn_close(int fd)
+{
+    struct wsmask_state *s = wsmask_slot(fd);
+    if (s)
+        *s = (struct wsmask_state){0};
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    struct wsmask_state *s = wsmask_slot(fd);
+    /* Unregistered descriptors, peeks and other flags, and buffers too
+     * small to carry a held byte plus a new one pass through untouched. */
+    if (!s || flags != 0 || len < 2 || (!wsmask_state_active(s) && !s->held))
+        return recvfrom(fd, buf, len, flags, NULL, NULL);
+    unsigned char *p = buf;
+    size_t pre = wsmask_unhold(s, p);
+    ssize_t r = recvfrom(fd, p + pre, len - pre, 0, NULL, NULL);
+    if (r == 0)
+        return 0; /* end of stream: a lone held frame byte means nothing */
+    if (r < 0 && !pre)
+        return r;
+    int saved = errno;
+    size_t got = pre + (r > 0 ? (size_t)r : 0);
+    size_t out = wsmask_scan(s, p, got, NULL);
+    if (out == 0) {
+        /* Only a frame's first byte so far (kept in `s`): nothing to hand
+         * on yet; lws treats EAGAIN as "wait for more". */
+        errno = r < 0 ? saved : EAGAIN;
+        return -1;
+    }
+    /* With r < 0, out is the held byte alone (scanning had stopped): hand
+     * it on; the error comes back on the next call. */
+    return (ssize_t)out;
+}
