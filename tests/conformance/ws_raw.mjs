@@ -780,6 +780,32 @@ test('10.3 unmasked continuation after a masked start -> 1002', async (S) => {
   await expectClose(c, [1002, 'eof'], Math.min(DEADLINE, 3000));
 });
 
+test('10.4 masked 65536-byte message + ping + unmasked frame in one write -> replies, then 1002', async (S) => {
+  const c = await open(S.big);
+  c.send(Buffer.concat([text(pingJson(65536)), ping('p'), text('{"event":"pusher:ping","data":{}}', { mask: false })]));
+  const r = await expectClose(c, [1002, 'eof']);
+  if (!r.texts.some((t) => t.includes('pusher:pong'))) return 'non-strict: the reply to the valid message was dropped';
+});
+test('10.5 masked frames of every length class written one byte per write stay accepted', async (S) => {
+  const c = await open(S.big);
+  const all = Buffer.concat([text(pingJson(100)), text(pingJson(300)), ping('x'), text(pingJson(66000))]);
+  for (let i = 0; i < all.length; i += (i < 2000 ? 1 : 4096)) {
+    c.send(all.subarray(i, i + (i < 2000 ? 1 : 4096)));
+    if (i < 2000 && i % 50 === 0) await new Promise((r) => setTimeout(r, 1));
+  }
+  await expectPong(c, 'pong 1');
+  await expectPong(c, 'pong 2');
+  await expectPong(c, 'pong 3');
+  await alive(c);
+  c.destroy();
+}, { deadline: 30000 });
+test('10.6 unmasked frame whose header arrives one byte per write -> 1002', async (S) => {
+  const c = await open(S.big);
+  const f = text('{"event":"pusher:ping","data":{}}', { mask: false });
+  for (let i = 0; i < f.length; i++) { c.send(f.subarray(i, i + 1)); await new Promise((r) => setTimeout(r, 2)); }
+  await expectClose(c, [1002, 'eof']);
+});
+
 // ---------------------------------------------------------------- runner
 
 function sanitizerReport(s) {
