@@ -19,11 +19,16 @@
 
 enum { KIND_INS = 0, KIND_INS_DEL = 1, KIND_DEL = 2, KIND_DEL_REV = 3 };
 
-/* An update may carry at most this many operations per byte (plus a fixed
- * allowance): tombstones and deletes cost memory per operation but only a
- * few bytes per run, so this bounds what hostile bytes can make us allocate. */
-#define OPS_PER_BYTE 64u
-#define OPS_ALLOWANCE (1u << 20)
+/* An update may make the replica add at most this many runs (records,
+ * id runs, tree runs) per byte of its length, plus a fixed allowance. Runs
+ * are what cost memory beyond the 4 bytes per operation (bounded per
+ * document by CRDT_DOC_OPS_MAX); characters are not counted, since a
+ * legitimate state carries a deleted run of any length in a few bytes. A
+ * run costs at least 2 bytes on the wire, so legitimate updates stay far
+ * below this (a delete op is split into several records only where its
+ * targets are not consecutive in the replica). */
+#define RUNS_PER_BYTE 64u
+#define RUNS_ALLOWANCE (1u << 20)
 
 typedef struct uop {
     uint8_t kind;
@@ -72,7 +77,6 @@ static int decode_ops(crdt_rbuf *r, upd *u)
 {
     bool prev = false, prev_ins = false;
     uint32_t prev_ag = 0, prev_end = 0, prev_rag = CRDT_NONE, prev_rseq = 0;
-    uint64_t total = 0, limit = (uint64_t)r->len * OPS_PER_BYTE + OPS_ALLOWANCE;
     for (uint32_t i = 0; i < u->nops; i++) {
         uop *op = &u->ops[i];
         uint8_t h;
@@ -101,9 +105,6 @@ static int decode_ops(crdt_rbuf *r, upd *u)
             len > (uint64_t)CRDT_SEQ_MAX + 1 - op->seq)
             return CRDT_EBADUPDATE;
         op->len = (uint32_t)len;
-        total += len;
-        if (total > limit)
-            return CRDT_ELIMIT;
         op->lag = op->rag = op->tag = CRDT_NONE;
         op->text = NULL;
         op->nbytes = 0;
@@ -335,6 +336,7 @@ static uint32_t piece(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t 
 
 typedef struct needs {
     uint64_t lvs, bytes, recs, runs;
+    uint64_t max_runs; /* bound on recs + runs (RUNS_PER_BYTE) */
     uint64_t *per_agent; /* pieces per update agent */
 } needs;
 
@@ -386,6 +388,8 @@ static int check(const crdt_doc *doc, const upd *u, crdt_id *missing, needs *nd)
                 if (rc)
                     return rc;
                 nd->lvs += k;
+                if (nd->recs + nd->runs > nd->max_runs || nd->lvs > CRDT_LV_MAX)
+                    return CRDT_ELIMIT;
             }
             s += k;
         }
@@ -554,7 +558,7 @@ int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *miss
     if (!doc || (!data && len))
         return CRDT_EINVAL;
     upd u = {.alloc = &doc->alloc};
-    needs nd = {0};
+    needs nd = {.max_runs = (uint64_t)len * RUNS_PER_BYTE + RUNS_ALLOWANCE};
     int rc = decode(&u, data, len);
     if (rc == CRDT_OK) {
         for (uint32_t i = 0; i < u.nagents; i++)

@@ -88,10 +88,17 @@
  *
  * LIMITS
  *
- * At most 2^32 - 2 operations and 2^32 - 1 bytes of inserted text per
- * document (CRDT_ELIMIT beyond); seqs below 2^32 - 1. One update may carry
- * at most 64 operations per byte of its length plus 2^20 (CRDT_ELIMIT),
- * which bounds what hostile bytes can make a replica allocate.
+ * At most CRDT_DOC_OPS_MAX (2^26) operations and 2^32 - 1 bytes of
+ * inserted text per document (CRDT_ELIMIT beyond, for local edits and
+ * applied updates alike); seqs below 2^32 - 1. One update may make the
+ * replica add at most 64 runs (operation records, tree runs, id runs) per
+ * byte of its length plus 2^20 (CRDT_ELIMIT). Runs, not characters, are
+ * counted: a deleted run of any length costs a few bytes on the wire and
+ * one run in memory, plus the 4 bytes per operation bounded by
+ * CRDT_DOC_OPS_MAX. So every state crdt_doc_encode_state produces is
+ * accepted by a fresh replica, while what hostile bytes can make a replica
+ * allocate stays bounded (a constant times `len`, plus 4 bytes per
+ * operation up to CRDT_DOC_OPS_MAX).
  *
  * The binary formats (updates, versions) are documented in crdt/FORMAT.md.
  */
@@ -122,6 +129,11 @@ extern "C" {
 
 /* Longest agent name in bytes. */
 #define CRDT_AGENT_MAX 64
+/* Most operations one document may hold (local edits and applied updates
+ * alike; CRDT_ELIMIT beyond). Each costs 4 bytes of memory whatever it is
+ * (a tombstone or a delete included), so this also caps what an update can
+ * make a replica allocate per operation it names. */
+#define CRDT_DOC_OPS_MAX (1u << 26)
 
 /* Pass as the seq of crdt_doc_set_agent() to continue after the highest seq
  * of that agent the replica knows (0 for a new agent). */
@@ -298,8 +310,8 @@ int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out
  *                    untouched; apply that operation's update first;
  *   CRDT_EBADUPDATE / CRDT_EVERSION  malformed bytes (all fields are
  *                    validated; hostile input never crashes or overreads,
- *                    and what it makes the replica allocate is bounded by a
- *                    constant times `len`, see LIMITS);
+ *                    and what it makes the replica allocate is bounded, see
+ *                    LIMITS);
  *   CRDT_ELIMIT, CRDT_ENOMEM, CRDT_EINVAL.
  * On any error the replica is unchanged. */
 int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing);

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define CRDT_NONE UINT32_MAX  /* "no LV": document start/end origin */
-#define CRDT_LV_MAX (UINT32_MAX - 1u)
+#define CRDT_LV_MAX CRDT_DOC_OPS_MAX /* most LVs a document holds */
 #define CRDT_SEQ_MAX (UINT32_MAX - 1u)
 
 /* ------------------------------------------------------------ memory */

@@ -16,11 +16,68 @@ static void die(const char *what)
     abort();
 }
 
+/* The fuzzed apply runs under a budget of BUDGET live bytes: an update
+ * naming up to CRDT_DOC_OPS_MAX operations in a few bytes (legitimate: a
+ * long deleted run) would otherwise make every run allocate and fill
+ * hundreds of MB; past the budget it gets CRDT_ENOMEM, which must leave
+ * the replica unchanged like any other refusal. The checks after it (state
+ * round trip, second apply) run without a cap: the replica they copy is
+ * bounded by the budget already. */
+#define BUDGET ((size_t)64 << 20)
+
+typedef struct budget {
+    size_t live, cap; /* cap: BUDGET while the input is applied, else no cap */
+} budget;
+
+static budget g_budget = {0, SIZE_MAX}; /* the fuzzer runs one thread */
+
+static void *b_malloc(void *ctx, size_t n)
+{
+    budget *b = ctx;
+    if (n > b->cap - b->live)
+        return NULL;
+    size_t *p = malloc(sizeof(size_t) + n);
+    if (!p)
+        return NULL;
+    *p = n;
+    b->live += n;
+    return p + 1;
+}
+
+static void b_free(void *ctx, void *q)
+{
+    budget *b = ctx;
+    if (!q)
+        return;
+    size_t *p = (size_t *)q - 1;
+    b->live -= *p;
+    free(p);
+}
+
+static void *b_realloc(void *ctx, void *q, size_t n)
+{
+    budget *b = ctx;
+    if (!q)
+        return b_malloc(ctx, n);
+    size_t *p = (size_t *)q - 1, old = *p;
+    if (n > old && n - old > b->cap - b->live)
+        return NULL;
+    size_t *r = realloc(p, sizeof(size_t) + n);
+    if (!r)
+        return NULL;
+    b->live = b->live - old + n;
+    *r = n;
+    return r + 1;
+}
+
+static const crdt_allocator g_alloc = {b_malloc, b_realloc, b_free, &g_budget};
+#define ALLOC (&g_alloc)
+
 /* The base replica: agents "a" and "b", a few edits, some deleted text. */
 static crdt_doc *base(void)
 {
     crdt_doc *d;
-    if (crdt_doc_new(NULL, "a", 1, &d) != CRDT_OK)
+    if (crdt_doc_new(ALLOC, "a", 1, &d) != CRDT_OK)
         die("new");
     (void)crdt_doc_insert(d, 0, "hello world", 11);
     (void)crdt_doc_set_agent(d, "b", 1, 0);
@@ -35,11 +92,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    g_budget.cap = SIZE_MAX;
     crdt_doc *d = base();
     uint64_t mark = crdt_doc_mark(d);
     size_t len = crdt_doc_length(d);
     crdt_id missing;
+    g_budget.cap = BUDGET;
     int rc = crdt_doc_apply(d, data, size, &missing);
+    g_budget.cap = SIZE_MAX;
     if (rc != CRDT_OK) {
         if (crdt_doc_mark(d) != mark || crdt_doc_length(d) != len)
             die("refused update changed the replica");
@@ -53,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (crdt_doc_encode_state(d, &st, &n) != CRDT_OK)
             die("encode");
         crdt_doc *e;
-        if (crdt_doc_new(NULL, "z", 1, &e) != CRDT_OK || crdt_doc_apply(e, st, n, NULL) != CRDT_OK)
+        if (crdt_doc_new(ALLOC, "z", 1, &e) != CRDT_OK || crdt_doc_apply(e, st, n, NULL) != CRDT_OK)
             die("reload");
         char *t1, *t2;
         size_t l1, l2;
@@ -64,20 +124,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t m2 = crdt_doc_mark(d);
         if (crdt_doc_apply(d, data, size, NULL) != CRDT_OK || crdt_doc_mark(d) != m2)
             die("second apply was not a no-op");
-        crdt_free_bytes(NULL, t1);
-        crdt_free_bytes(NULL, t2);
-        crdt_free_bytes(NULL, st);
+        crdt_free_bytes(ALLOC, t1);
+        crdt_free_bytes(ALLOC, t2);
+        crdt_free_bytes(ALLOC, st);
         crdt_doc_free(e);
     }
     /* the same bytes as a version */
     crdt_version *v;
-    if (crdt_version_new(NULL, &v) == CRDT_OK) {
+    if (crdt_version_new(ALLOC, &v) == CRDT_OK) {
         if (crdt_version_decode(v, data, size) == CRDT_OK) {
             uint8_t *u;
             size_t n;
             (void)crdt_doc_covers(d, v, &missing);
             if (crdt_doc_encode_since(d, v, &u, &n) == CRDT_OK)
-                crdt_free_bytes(NULL, u);
+                crdt_free_bytes(ALLOC, u);
         }
         crdt_version_free(v);
     }

@@ -516,6 +516,81 @@ static void test_failing_allocator(void)
     free(u);
 }
 
+/* A document whose big texts were replaced again and again holds millions
+ * of tombstones and deletes but encodes to a small state: a fresh replica
+ * must load it (it used to be refused with CRDT_ELIMIT, the per-update
+ * bound counted deleted characters). */
+static void test_tombstone_state(void)
+{
+    enum { N = 120000, ROUNDS = 12 };
+    char *big = malloc(N + 1);
+    CHECK(big != NULL);
+    if (!big)
+        return;
+    crdt_doc *d = mkdoc("replacer");
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < N; i++)
+            big[i] = (char)('a' + (i + r) % 26);
+        CHECK_EQ(crdt_doc_insert(d, 0, big, N), CRDT_OK);
+        if (r)
+            CHECK_EQ(crdt_doc_delete(d, N, N), CRDT_OK);
+    }
+    CHECK_EQ(crdt_doc_length(d), N);
+    CHECK_EQ(crdt_doc_delete(d, 10, N - 10), CRDT_OK); /* keep a short text */
+    CHECK_EQ(crdt_doc_mark(d), (uint64_t)N * ROUNDS * 2 - 10);
+    uint8_t *st = NULL, *st2 = NULL;
+    size_t n = 0, n2 = 0;
+    CHECK_EQ(crdt_doc_encode_state(d, &st, &n), CRDT_OK);
+    CHECK(n < 1000); /* a few bytes per run: 2.9M operations in < 1 KB */
+    crdt_doc *e = mkdoc("reader");
+    CHECK_EQ(crdt_doc_apply(e, st, n, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_mark(e), crdt_doc_mark(d));
+    CHECK_EQ(crdt_doc_check(e), CRDT_OK);
+    char *t1 = NULL, *t2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    CHECK_EQ(crdt_doc_text(d, &t1, &l1), CRDT_OK);
+    CHECK_EQ(crdt_doc_text(e, &t2, &l2), CRDT_OK);
+    CHECK(l1 == l2 && t1 && t2 && memcmp(t1, t2, l1) == 0);
+    /* the reloaded replica encodes the same state and keeps editing */
+    CHECK_EQ(crdt_doc_encode_state(e, &st2, &n2), CRDT_OK);
+    CHECK(n2 == n && st2 && memcmp(st, st2, n) == 0);
+    CHECK_EQ(crdt_doc_delete(e, 0, 10), CRDT_OK);
+    CHECK_EQ(crdt_doc_length(e), 0);
+    crdt_free_bytes(NULL, t1);
+    crdt_free_bytes(NULL, t2);
+    crdt_free_bytes(NULL, st);
+    crdt_free_bytes(NULL, st2);
+    crdt_doc_free(d);
+    crdt_doc_free(e);
+    free(big);
+
+    /* a 12-byte update naming 5,000,000 deleted characters is accepted (it
+     * is a legitimate state); one past the per-document cap is refused */
+    uint8_t u[16] = {0xD5, 0x01, 1, 1, 'q', 1, 0x31, 0, 0};
+    size_t k = 9;
+    uint64_t len = 5000000;
+    for (uint64_t v = len; ; v >>= 7) {
+        u[k++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80)
+            break;
+    }
+    crdt_doc *f = mkdoc("f");
+    CHECK_EQ(crdt_doc_apply(f, u, k, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_mark(f), len);
+    CHECK_EQ(crdt_doc_length(f), 0);
+    crdt_doc_free(f);
+    k = 9;
+    for (uint64_t v = (uint64_t)CRDT_DOC_OPS_MAX + 1; ; v >>= 7) {
+        u[k++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80)
+            break;
+    }
+    f = mkdoc("f");
+    CHECK_EQ(crdt_doc_apply(f, u, k, NULL), CRDT_ELIMIT);
+    CHECK_EQ(crdt_doc_mark(f), 0);
+    crdt_doc_free(f);
+}
+
 int main(void)
 {
     test_local();
@@ -525,5 +600,6 @@ int main(void)
     test_missing();
     test_agents();
     test_failing_allocator();
+    test_tombstone_state();
     return TEST_RESULT();
 }
