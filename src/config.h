@@ -28,7 +28,9 @@
  *
  * Booleans accept true/false, 1/0, yes/no, on/off (case-insensitive);
  * `(true)`/`(false)` as Laravel writes them are accepted too. Numbers are
- * decimal, without sign (negative values are rejected with a message).
+ * decimal, without sign (negative values are rejected with a message). An
+ * empty value means "the default" (Laravel writes `REVERB_APP_MAX_CONNECTIONS=`
+ * for "unlimited"); for the app credentials empty means unset.
  *
  * The struct is plain data: main loads it once and the server only reads
  * it. Strings are stored inline (bounded); no heap ownership.
