@@ -184,22 +184,11 @@ static int sync_module_start(struct server *srv)
     memset(&eo, 0, sizeof eo);
     eo.doc_max_bytes = cfg->doc_max_bytes;
     eo.snapshot_every = cfg->snapshot_every;
-    /* DOCSYNC_BROADCAST_CONTENT_MAX: include `content` in DocumentUpdated up to this many
-     * bytes of text (default 16384; 0 = never). Read here until config.h carries it
-     * (requested from proto). */
-    const char *cm = getenv("DOCSYNC_BROADCAST_CONTENT_MAX");
-    if (cm && *cm) {
-        char *end = NULL;
-        unsigned long long v = strtoull(cm, &end, 10);
-        if (*end || cm[0] == '-') {
-            log_error(lg, "sync: DOCSYNC_BROADCAST_CONTENT_MAX must be a number of bytes");
-            return -1;
-        }
-        if (v == 0)
-            eo.content_off = 1;
-        else
-            eo.content_max = (size_t)v;
-    }
+    /* DocumentUpdated carries `content` up to this many bytes of text; 0 = never. */
+    if (cfg->broadcast_content_max == 0)
+        eo.content_off = 1;
+    else
+        eo.content_max = cfg->broadcast_content_max;
     struct sync_engine_io io = {m, io_send, io_broadcast};
     char err[256] = "";
     if (sync_engine_new(m->store, m->writer, &eo, &io, &m->engine) != 0 ||
