@@ -273,18 +273,26 @@ int crdt_doc_pos_to_utf16(const crdt_doc *doc, size_t pos, size_t *utf16_off);
 int crdt_doc_version(const crdt_doc *doc, crdt_version *out);
 
 /* Encode the version of the replica (same bytes as crdt_doc_version +
- * crdt_version_encode). Caller-owned *out, doc's allocator. */
+ * crdt_version_encode). Canonical: replicas holding the same set of ids
+ * encode byte-identical versions. Caller-owned *out, doc's allocator. */
 int crdt_doc_encode_version(const crdt_doc *doc, uint8_t **out, size_t *out_len);
 
 /* Encode the full state: an update that brings an empty replica to this
- * one's state. Text of deleted characters is omitted. Caller-owned *out,
- * doc's allocator. Returns CRDT_OK, CRDT_EINVAL or CRDT_ENOMEM. */
+ * one's state. Text of deleted characters is omitted. Canonical: replicas
+ * holding the same operations encode byte-identical states, whatever order
+ * the operations reached them in (native and WebAssembly builds alike), and
+ * a replica loaded from a state encodes that same state again. This holds
+ * when every agent's seqs follow causality (one writer per agent name, see
+ * above); for a replica holding forged ids that do not, the state is still
+ * valid but follows arrival order. O(operation runs log n). Caller-owned
+ * *out, doc's allocator. Returns CRDT_OK, CRDT_EINVAL or CRDT_ENOMEM. */
 int crdt_doc_encode_state(const crdt_doc *doc, uint8_t **out, size_t *out_len);
 
 /* Encode every operation this replica has that `since` does not contain (a
- * delta; `since` NULL = the full state). A replica whose version is `since`
- * can apply it without CRDT_EMISSING. Ids in `since` the replica does not
- * have are ignored. O(operation runs). */
+ * delta; `since` NULL = the full state, the same bytes as
+ * crdt_doc_encode_state). A replica whose version is `since` can apply it
+ * without CRDT_EMISSING. Ids in `since` the replica does not have are
+ * ignored. Deltas follow arrival order (not canonical). O(operation runs). */
 int crdt_doc_encode_since(const crdt_doc *doc, const crdt_version *since, uint8_t **out,
                           size_t *out_len);
 

@@ -3,7 +3,9 @@
  * delivered shuffled, some twice, some before their dependencies (refused
  * with CRDT_EMISSING and retried later); replicas also pull deltas by
  * version and reload from full state. crdt_doc_check runs after every step;
- * at the end every replica holds the same text and version.
+ * at the end every replica holds the same text and version, and encodes
+ * byte-identical full states (canonical encoding), which a fresh replica
+ * loads and encodes to the same bytes again.
  *
  *   test_crdt_random [seed [rounds]]   (seed 0x5eed by default; printed on
  *                                       failure) */
@@ -212,24 +214,37 @@ static void round_run(uint64_t seed)
         }
     }
     char *t0;
-    uint8_t *v0;
-    size_t n0, vn0;
+    uint8_t *v0, *s0;
+    size_t n0, vn0, sn0;
     CHECK_EQ(crdt_doc_text(docs[0], &t0, &n0), CRDT_OK);
     CHECK_EQ(crdt_doc_encode_version(docs[0], &v0, &vn0), CRDT_OK);
-    for (int r = 1; r < NREP; r++) {
+    CHECK_EQ(crdt_doc_encode_state(docs[0], &s0, &sn0), CRDT_OK);
+    for (int r = 1; r <= NREP; r++) {
         char *t;
-        uint8_t *v;
-        size_t n, vn;
-        CHECK_EQ(crdt_doc_text(docs[r], &t, &n), CRDT_OK);
-        CHECK_EQ(crdt_doc_encode_version(docs[r], &v, &vn), CRDT_OK);
+        uint8_t *v, *st;
+        size_t n, vn, sn;
+        crdt_doc *fresh = NULL;
+        if (r == NREP) { /* a fresh replica loading the state */
+            CHECK_EQ(crdt_doc_new(NULL, "fresh", 5, &fresh), CRDT_OK);
+            CHECK_EQ(crdt_doc_apply(fresh, s0, sn0, NULL), CRDT_OK);
+        }
+        const crdt_doc *d = fresh ? fresh : docs[r];
+        CHECK_EQ(crdt_doc_text(d, &t, &n), CRDT_OK);
+        CHECK_EQ(crdt_doc_encode_version(d, &v, &vn), CRDT_OK);
+        CHECK_EQ(crdt_doc_encode_state(d, &st, &sn), CRDT_OK);
         CHECK_EQ(n, n0);
         CHECK(n == n0 && memcmp(t, t0, n) == 0);
         CHECK(vn == vn0 && memcmp(v, v0, vn) == 0);
+        CHECK_EQ(sn, sn0);
+        CHECK(sn == sn0 && memcmp(st, s0, sn) == 0);
         crdt_free_bytes(NULL, t);
         crdt_free_bytes(NULL, v);
+        crdt_free_bytes(NULL, st);
+        crdt_doc_free(fresh);
     }
     crdt_free_bytes(NULL, t0);
     crdt_free_bytes(NULL, v0);
+    crdt_free_bytes(NULL, s0);
     if (test_failures != failures_at_start)
         fprintf(stderr, "seed %llu: replicas diverged or a check failed (rerun: "
                         "test_crdt_random %llu 1)\n",

@@ -591,6 +591,134 @@ static void test_tombstone_state(void)
     crdt_doc_free(f);
 }
 
+/* Apply every update of `u` to d in the order `order`, retrying the ones
+ * refused with CRDT_EMISSING until all are in. */
+static void apply_all(crdt_doc *d, uint8_t **u, const size_t *n, const int *order, int cnt)
+{
+    int done[32] = {0}, left = cnt;
+    for (int pass = 0; left > 0 && pass < cnt + 1; pass++) {
+        for (int i = 0; i < cnt; i++) {
+            int k = order[i];
+            if (done[k])
+                continue;
+            int rc = crdt_doc_apply(d, u[k], n[k], NULL);
+            if (rc == CRDT_OK) {
+                done[k] = 1;
+                left--;
+            } else {
+                CHECK_EQ(rc, CRDT_EMISSING);
+            }
+        }
+    }
+    CHECK_EQ(left, 0);
+}
+
+/* Replicas that receive the same updates in different orders (concurrent
+ * typing at one place, concurrent deletes of the same text, forward and
+ * backward deletes, text deleted after being typed) encode byte-identical
+ * states and versions; so do the editors themselves once synced, and a
+ * replica loaded from that state. */
+static void test_canonical_state(void)
+{
+    crdt_doc *ed[3];
+    const char *names[3] = {"carol", "alice", "bob"};
+    for (int i = 0; i < 3; i++)
+        ed[i] = mkdoc(names[i]);
+    uint8_t *u[32];
+    size_t n[32];
+    int cnt = 0;
+    /* base text by carol, delivered to alice and bob */
+    uint64_t m = crdt_doc_mark(ed[0]);
+    ins(ed[0], 0, "The quick brown fox jumps");
+    u[cnt] = since_mark(ed[0], m, &n[cnt]);
+    CHECK_EQ(crdt_doc_apply(ed[1], u[cnt], n[cnt], NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(ed[2], u[cnt], n[cnt], NULL), CRDT_OK);
+    cnt++;
+    /* concurrent edits, one update per edit */
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 3; i++) {
+            crdt_doc *d = ed[i];
+            m = crdt_doc_mark(d);
+            size_t len = crdt_doc_length(d);
+            switch ((round * 3 + i) % 5) {
+            case 0:
+                ins(d, 4, i == 0 ? "very " : i == 1 ? "rather " : "so ");
+                break;
+            case 1: /* backspaces: reverse delete */
+                CHECK_EQ(crdt_doc_delete(d, len - 1, 1), CRDT_OK);
+                CHECK_EQ(crdt_doc_delete(d, len - 2, 1), CRDT_OK);
+                CHECK_EQ(crdt_doc_delete(d, len - 3, 1), CRDT_OK);
+                break;
+            case 2: /* the same word deleted by several editors */
+                CHECK_EQ(crdt_doc_delete(d, 0, 4), CRDT_OK);
+                break;
+            case 3: /* typed then partly deleted */
+                ins(d, len / 2, "\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80!");
+                CHECK_EQ(crdt_doc_delete(d, len / 2 + 1, 3), CRDT_OK);
+                break;
+            default:
+                ins(d, len, " tail");
+                ins(d, 0, ">");
+                break;
+            }
+            u[cnt] = since_mark(d, m, &n[cnt]);
+            cnt++;
+        }
+        /* bob sees alice's latest edit before his next one */
+        CHECK_EQ(crdt_doc_apply(ed[2], u[cnt - 2], n[cnt - 2], NULL), CRDT_OK);
+    }
+    /* three orders of delivery to fresh replicas */
+    int fwd[32], rev[32], mix[32];
+    for (int i = 0; i < cnt; i++) {
+        fwd[i] = i;
+        rev[i] = cnt - 1 - i;
+        mix[i] = (i * 7 + 3) % cnt;
+    }
+    CHECK_EQ(cnt, 10); /* (i * 7 + 3) % 10 is a permutation */
+    crdt_doc *rep[6];
+    const int *orders[3] = {fwd, rev, mix};
+    for (int r = 0; r < 3; r++) {
+        rep[r] = mkdoc(r == 0 ? "x" : r == 1 ? "y" : "z");
+        apply_all(rep[r], u, n, orders[r], cnt);
+    }
+    for (int i = 0; i < 3; i++) { /* the editors themselves, synced */
+        apply_all(ed[i], u, n, i == 1 ? rev : fwd, cnt);
+        rep[3 + i] = ed[i];
+    }
+    uint8_t *s0, *v0;
+    size_t sn0, vn0;
+    CHECK_EQ(crdt_doc_encode_state(rep[0], &s0, &sn0), CRDT_OK);
+    CHECK_EQ(crdt_doc_encode_version(rep[0], &v0, &vn0), CRDT_OK);
+    crdt_doc *loaded = mkdoc("loaded");
+    CHECK_EQ(crdt_doc_apply(loaded, s0, sn0, NULL), CRDT_OK);
+    char t0[4096];
+    snprintf(t0, sizeof t0, "%s", text(rep[0]));
+    for (int r = 1; r <= 6; r++) {
+        const crdt_doc *d = r == 6 ? loaded : rep[r];
+        uint8_t *s, *v;
+        size_t sn, vn;
+        CHECK_STR_EQ(text(d), t0);
+        CHECK_EQ(crdt_doc_encode_state(d, &s, &sn), CRDT_OK);
+        CHECK_EQ(crdt_doc_encode_version(d, &v, &vn), CRDT_OK);
+        CHECK_EQ(sn, sn0);
+        CHECK(sn == sn0 && memcmp(s, s0, sn) == 0);
+        CHECK(vn == vn0 && memcmp(v, v0, vn) == 0);
+        /* encode_since(NULL) is the same full state */
+        crdt_free_bytes(NULL, s);
+        CHECK_EQ(crdt_doc_encode_since(d, NULL, &s, &sn), CRDT_OK);
+        CHECK(sn == sn0 && memcmp(s, s0, sn) == 0);
+        crdt_free_bytes(NULL, s);
+        crdt_free_bytes(NULL, v);
+    }
+    crdt_free_bytes(NULL, s0);
+    crdt_free_bytes(NULL, v0);
+    crdt_doc_free(loaded);
+    for (int r = 0; r < 6; r++)
+        crdt_doc_free(rep[r]);
+    for (int i = 0; i < cnt; i++)
+        crdt_free_bytes(NULL, u[i]);
+}
+
 int main(void)
 {
     test_local();
@@ -601,5 +729,6 @@ int main(void)
     test_agents();
     test_failing_allocator();
     test_tombstone_state();
+    test_canonical_state();
     return TEST_RESULT();
 }
