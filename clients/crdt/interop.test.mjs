@@ -87,11 +87,10 @@ test('the module imports nothing (no WASI, no stdio)', () => {
 // that native and wasm encode the same history to the same bytes.
 const mirrors = new WeakMap(); // wasm doc -> { native: {n, w, mark}, wasm: {n, w, mark} }
 
-// The replicas' own states are not compared strictly: crdt_doc_encode_state
-// emits operations in arrival order (crdt/FORMAT.md), so after concurrent
-// edits the two replicas' bytes differ, and a replica that made edits itself
-// can encode them in other runs than one that received them. Such
-// differences are collected for the todo test at the end.
+// The replicas' own states are compared too: crdt_doc_encode_state is
+// canonical (crdt/FORMAT.md, "Canonical full state"), so replicas holding the
+// same operations encode the same bytes whatever their arrival order. Any
+// difference is collected for the test at the end.
 const stateMismatches = [];
 
 /** Feeds a replica's new operations to its two mirrors and compares them. */
@@ -344,10 +343,8 @@ test('random concurrent editing converges (seeded)', async () => {
 });
 
 // Byte identity of the replicas' own states (native replica vs wasm replica,
-// and a replica vs its mirrors) needs crdt_doc_encode_state to be canonical:
-// independent of arrival order and of local vs remote origin. Requested from
-// crdt/; until then this is a todo, not a failure.
-test('replicas holding the same operations encode byte-identical states',
-  { todo: 'crdt_doc_encode_state depends on arrival order (crdt/FORMAT.md)' }, () => {
+// and a replica vs its mirrors): crdt_doc_encode_state is canonical,
+// independent of arrival order and of local vs remote origin.
+test('replicas holding the same operations encode byte-identical states', () => {
     assert.deepEqual(stateMismatches, []);
   });
