@@ -634,11 +634,10 @@ int server_start(struct server *srv, unsigned fd_limit)
      * every 30 s): measured 60 vs 366 us of server CPU per whisper delivery
      * at 1,000 connections, and twice the accept rate at 20,000; full-rate
      * fan-out to 5,000 subscribers costs about the same with both (3.4-3.6
-     * us per delivery here). DOCSYNC_EVENT_LOOP=poll selects lws's own
-     * loop; it is also the fallback when the plugin cannot be loaded. See
+     * us per delivery here). DOCSYNC_EVENT_LOOP=poll (cfg->event_loop) selects
+     * lws's own loop; it is also the fallback when the plugin cannot be loaded. See
      * server_ev_nudge for the one quirk of lws's libev glue. */
-    const char *el = getenv("DOCSYNC_EVENT_LOOP");
-    if (!el || strcmp(el, "poll") != 0)
+    if (strcmp(srv->cfg->event_loop, "poll") != 0)
         srv->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     void *loops[1] = {srv->loop};
     if (srv->loop) {
