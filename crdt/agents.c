@@ -87,6 +87,15 @@ static uint32_t run_search(const crdt_agent *ag, uint32_t seq)
     return lo == 0 ? UINT32_MAX : lo - 1;
 }
 
+uint32_t crdt_agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq)
+{
+    const crdt_agent *ag = &doc->agents[agent];
+    uint32_t i = run_search(ag, seq);
+    if (i == UINT32_MAX)
+        return 0;
+    return seq - ag->runs[i].seq < ag->runs[i].len ? i : i + 1;
+}
+
 uint32_t crdt_agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv)
 {
     const crdt_agent *ag = &doc->agents[agent];

@@ -292,7 +292,9 @@ int crdt_doc_encode_state(const crdt_doc *doc, uint8_t **out, size_t *out_len);
  * delta; `since` NULL = the full state, the same bytes as
  * crdt_doc_encode_state). A replica whose version is `since` can apply it
  * without CRDT_EMISSING. Ids in `since` the replica does not have are
- * ignored. Deltas follow arrival order (not canonical). O(operation runs). */
+ * ignored. Deltas follow arrival order (not canonical). Cost: a binary
+ * search per range of `since` per agent plus O(runs sent x log n), not a
+ * walk of the whole history. */
 int crdt_doc_encode_since(const crdt_doc *doc, const crdt_version *since, uint8_t **out,
                           size_t *out_len);
 

@@ -190,6 +190,9 @@ uint32_t crdt_agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, uin
 /* Length of the run of known seqs ending at `seq` (going down) with
  * consecutive LVs (0 if unknown); *lv gets the LV of seq. */
 uint32_t crdt_agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv);
+/* Index of the first of the agent's runs that ends after `seq` (nruns if
+ * none). */
+uint32_t crdt_agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq);
 /* First known seq >= seq (UINT32_MAX if none). */
 uint32_t crdt_agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t seq);
 /* (agent, seq) of an LV and how many following LVs continue that run. */

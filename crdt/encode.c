@@ -1,6 +1,7 @@
 /* encode.c - writing updates (crdt_doc_encode_*); layout in FORMAT.md. */
 #include "crdt_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Op header bits (FORMAT.md). */
@@ -605,6 +606,97 @@ static int crdt_encode_canonical(const crdt_doc *doc, uint8_t **out, size_t *out
     return enc_finish(&e, out, out_len);
 }
 
+/* ------------------------------------------------ delta since a version
+ *
+ * The ops `since` lacks are found from the agents' seq -> LV runs, one
+ * binary search per gap of `since` per agent, then emitted in LV order (the
+ * order they reached the replica, which is causal): the cost follows the
+ * version's size and what is sent, not the length of the op log. The bytes
+ * are those a walk of the whole log would give (same pieces, same order). */
+
+typedef struct lvrange {
+    uint32_t lv, len;
+} lvrange;
+
+typedef struct lvset {
+    const crdt_allocator *alloc;
+    lvrange *v;
+    uint32_t n, cap;
+    int err;
+} lvset;
+
+static void lvset_add(lvset *s, uint32_t lv, uint32_t len)
+{
+    if (s->err)
+        return;
+    int rc = crdt_mem_reserve(s->alloc, (void **)&s->v, &s->cap, (size_t)s->n + 1,
+                              sizeof(lvrange));
+    if (rc) {
+        s->err = rc;
+        return;
+    }
+    s->v[s->n++] = (lvrange){lv, len};
+}
+
+static int lvrange_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const lvrange *)a)->lv, y = ((const lvrange *)b)->lv;
+    return x < y ? -1 : x > y;
+}
+
+/* Add the LVs of the agent's ops with seqs in [gs, ge). */
+static void missing_gap(const crdt_doc *doc, uint32_t agent, uint32_t gs, uint32_t ge, lvset *s)
+{
+    const crdt_agent *ag = &doc->agents[agent];
+    for (uint32_t i = crdt_agent_run_from(doc, agent, gs); i < ag->nruns; i++) {
+        const crdt_agent_run *r = &ag->runs[i];
+        if (r->seq >= ge)
+            break;
+        uint32_t lo = r->seq > gs ? r->seq : gs;
+        uint32_t hi = r->seq + r->len < ge ? r->seq + r->len : ge;
+        lvset_add(s, r->lv + (lo - r->seq), hi - lo);
+    }
+}
+
+static int encode_missing(const crdt_doc *doc, const crdt_version *since, uint8_t **out,
+                          size_t *out_len)
+{
+    lvset s = {.alloc = &doc->alloc};
+    for (uint32_t a = 0; a < doc->nagents && !s.err; a++) {
+        const crdt_agent *ag = &doc->agents[a];
+        if (!ag->nruns)
+            continue;
+        const struct crdt_version_agent *va =
+            crdt_version_agent_find(since, ag->name, ag->name_len);
+        uint32_t nr = va ? va->nranges : 0;
+        for (uint32_t k = 0; k <= nr; k++) {
+            uint32_t gs = k == 0 ? 0 : va->ranges[2 * k - 1];
+            uint32_t ge = k < nr ? va->ranges[2 * k] : UINT32_MAX;
+            if (gs < ge)
+                missing_gap(doc, a, gs, ge, &s);
+        }
+    }
+    enc e;
+    int rc = s.err ? s.err : enc_init(&e, doc);
+    if (rc) {
+        crdt_mem_free(s.alloc, s.v);
+        return rc;
+    }
+    if (s.n > 1)
+        qsort(s.v, s.n, sizeof(lvrange), lvrange_cmp);
+    for (uint32_t i = 0; i < s.n && !e.ops.err && !e.agents.err; i++) {
+        uint32_t lo = s.v[i].lv, hi = lo + s.v[i].len;
+        for (uint32_t ri = crdt_rec_find(doc, lo); lo < hi; ri++) {
+            const crdt_rec *r = &doc->recs[ri];
+            uint32_t k = (r->lv + r->len < hi ? r->lv + r->len : hi) - lo;
+            emit(&e, r, lo, k);
+            lo += k;
+        }
+    }
+    crdt_mem_free(s.alloc, s.v);
+    return enc_finish(&e, out, out_len);
+}
+
 int crdt_doc_encode_since(const crdt_doc *doc, const crdt_version *since, uint8_t **out,
                           size_t *out_len)
 {
@@ -614,8 +706,9 @@ int crdt_doc_encode_since(const crdt_doc *doc, const crdt_version *since, uint8_
         int rc = crdt_encode_canonical(doc, out, out_len);
         if (rc != CANON_FALLBACK)
             return rc;
+        return crdt_encode_lv_range(doc, 0, NULL, out, out_len);
     }
-    return crdt_encode_lv_range(doc, 0, since, out, out_len);
+    return encode_missing(doc, since, out, out_len);
 }
 
 int crdt_doc_encode_state(const crdt_doc *doc, uint8_t **out, size_t *out_len)
