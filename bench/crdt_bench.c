@@ -175,9 +175,8 @@ static void load_trace(const char *path, struct bench_trace *t)
             }
             size_t n = strlen(ins->valuestring);
             memcpy(t->text + off, ins->valuestring, n);
-            t->patches[k++] = (struct bench_patch){(uint32_t)pos->valuedouble,
-                                                   (uint32_t)del->valuedouble, (uint32_t)off,
-                                                   (uint32_t)n};
+            t->patches[k++] = (struct bench_patch){
+                (uint32_t)pos->valuedouble, (uint32_t)del->valuedouble, (uint32_t)off, (uint32_t)n};
             off += n;
         }
         t->txn_end[i++] = k;
@@ -228,8 +227,7 @@ static void expect_text(const crdt_doc *doc, const crdt_allocator *a, const stru
 }
 
 /* Loads `state` into a new replica and reads the text; returns the ms taken. */
-static double load_once(const crdt_allocator *a, const uint8_t *state, size_t len,
-                        crdt_doc **out)
+static double load_once(const crdt_allocator *a, const uint8_t *state, size_t len, crdt_doc **out)
 {
     double t0 = now_ms();
     int rc = crdt_doc_new(a, "b", 1, out);

@@ -116,9 +116,12 @@ int crdt_wasm_delete_utf16(crdt_doc *doc, size_t off16, size_t count16)
 EXPORT(crdt_wasm_length) size_t crdt_wasm_length(const crdt_doc *doc, int unit)
 {
     switch (unit) {
-    case 0: return crdt_doc_length(doc);
-    case 1: return crdt_doc_byte_length(doc);
-    default: return crdt_doc_utf16_length(doc);
+    case 0:
+        return crdt_doc_length(doc);
+    case 1:
+        return crdt_doc_byte_length(doc);
+    default:
+        return crdt_doc_utf16_length(doc);
     }
 }
 
@@ -166,8 +169,8 @@ EXPORT(crdt_wasm_encode) int crdt_wasm_encode(const crdt_doc *doc, int what, uin
 {
     uint8_t *p = NULL;
     size_t len = 0;
-    int rc = what == 0 ? crdt_doc_encode_state(doc, &p, &len)
-                       : crdt_doc_encode_version(doc, &p, &len);
+    int rc =
+        what == 0 ? crdt_doc_encode_state(doc, &p, &len) : crdt_doc_encode_version(doc, &p, &len);
     set_out(out, p, len);
     return rc;
 }
