@@ -124,6 +124,8 @@ class Server {
     // opts.dotenv: text of a .env file in the server's working directory
     if (this.opts.dotenv !== undefined) fs.writeFileSync(path.join(this.dataDir, '.env'), this.opts.dotenv);
     if (this.opts.path) env.REVERB_SERVER_PATH = this.opts.path;
+    // Development aid: ITEST_ENV='{"DOCSYNC_EVENT_LOOP":"libev"}' applies to every server.
+    if (process.env.ITEST_ENV) Object.assign(env, JSON.parse(process.env.ITEST_ENV));
     Object.assign(env, this.opts.env || {});
     const args = ['--host', '127.0.0.1', '--port', String(this.port), '--data', this.dataDir, ...(this.opts.args || [])];
     // cwd = the temp dir, so that no stray .env is read.
