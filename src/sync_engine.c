@@ -138,6 +138,163 @@ static void emit(sync_engine *e, const struct sync_reply *to, const char *event,
     free(json);
 }
 
+/* ------------------------------------------------------------ JSON text
+ * The hot replies (ack, DocumentUpdated, activity) are written as JSON text
+ * directly: a cJSON tree cost several allocations per field and printed each
+ * number with printf/sscanf round trips. */
+
+struct jw {
+    char *p;
+    size_t len, cap;
+    int heap, oom;
+};
+
+static void jw_init(struct jw *w, char *stack, size_t cap)
+{
+    w->p = stack;
+    w->cap = cap;
+    w->len = 0;
+    w->heap = 0;
+    w->oom = 0;
+    w->p[0] = '\0';
+}
+
+static int jw_reserve(struct jw *w, size_t more)
+{
+    if (w->oom)
+        return -1;
+    if (w->len + more + 1 <= w->cap)
+        return 0;
+    size_t cap = w->cap * 2;
+    while (cap < w->len + more + 1)
+        cap *= 2;
+    char *n = w->heap ? realloc(w->p, cap) : malloc(cap);
+    if (!n) {
+        w->oom = 1;
+        return -1;
+    }
+    if (!w->heap)
+        memcpy(n, w->p, w->len + 1);
+    w->p = n;
+    w->cap = cap;
+    w->heap = 1;
+    return 0;
+}
+
+static void jw_raw(struct jw *w, const char *s, size_t n)
+{
+    if (jw_reserve(w, n) != 0)
+        return;
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+    w->p[w->len] = '\0';
+}
+
+static void jw_lit(struct jw *w, const char *s)
+{
+    jw_raw(w, s, strlen(s));
+}
+
+static void jw_u64(struct jw *w, uint64_t v)
+{
+    char num[24];
+    size_t i = sizeof num;
+    do {
+        num[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    jw_raw(w, num + i, sizeof num - i);
+}
+
+/* Appends `s` (n bytes) as a JSON string literal, escaping as cJSON does
+ * (quote, backslash, control characters; other bytes verbatim). */
+static void jw_str(struct jw *w, const char *s, size_t n)
+{
+    if (jw_reserve(w, 6 * n + 2) != 0)
+        return;
+    char *o = w->p + w->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *o++ = (char)c;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default: {
+            static const char hex[] = "0123456789abcdef";
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    w->len = (size_t)(o - w->p);
+}
+
+static void jw_cstr(struct jw *w, const char *s)
+{
+    jw_str(w, s, strlen(s));
+}
+
+/* `"key":` with a literal key (no escaping needed), after a comma unless first. */
+static void jw_key(struct jw *w, const char *key)
+{
+    if (w->len > 1)
+        jw_raw(w, ",\"", 2);
+    else
+        jw_raw(w, "\"", 1);
+    jw_lit(w, key);
+    jw_raw(w, "\":", 2);
+}
+
+static void jw_free(struct jw *w)
+{
+    if (w->heap)
+        free(w->p);
+}
+
+/* Sends the JSON text of `w` (or an internal error when it ran out of memory). */
+static void emit_str(sync_engine *e, const struct sync_reply *to, const char *event,
+                     const char *json)
+{
+    const char *text = json ? json : "{\"code\":\"internal\",\"message\":\"out of memory\"}";
+    const char *ev = json ? event : "docsync:error";
+    if (to->done)
+        to->done(to->arg, ev, text);
+    else if (to->socket_id[0] && e->io.send)
+        e->io.send(e->io.ctx, to->socket_id, ev, to->channel[0] ? to->channel : NULL, text);
+}
+
+static void emit_text(sync_engine *e, const struct sync_reply *to, const char *event, struct jw *w)
+{
+    emit_str(e, to, event, w->oom ? NULL : w->p);
+}
+
 static cJSON *body_for(const char *doc, const char *client, uint64_t seq, const char *request_id)
 {
     cJSON *o = cJSON_CreateObject();
@@ -178,14 +335,33 @@ void sync_engine_reply_error(sync_engine *e, const struct sync_reply *reply,
 
 static void reply_ack(sync_engine *e, const struct waiter *w, const char *doc, uint64_t version)
 {
-    cJSON *o = body_for(doc, w->client, w->seq, w->request_id);
-    if (o) {
-        add_u64(o, "version", version);
-        cJSON_AddBoolToObject(o, "duplicate", w->kind == WAIT_DUPLICATE);
-        if (w->kind == WAIT_NOOP)
-            cJSON_AddBoolToObject(o, "applied", 0);
+    char buf[1024];
+    struct jw j;
+    jw_init(&j, buf, sizeof buf);
+    jw_raw(&j, "{", 1);
+    jw_key(&j, "documentId");
+    jw_cstr(&j, doc);
+    if (w->client[0]) {
+        jw_key(&j, "clientId");
+        jw_cstr(&j, w->client);
+        jw_key(&j, "seq");
+        jw_u64(&j, w->seq);
     }
-    emit(e, &w->to, "docsync:ack", o);
+    if (w->request_id[0]) {
+        jw_key(&j, "requestId");
+        jw_cstr(&j, w->request_id);
+    }
+    jw_key(&j, "version");
+    jw_u64(&j, version);
+    jw_key(&j, "duplicate");
+    jw_lit(&j, w->kind == WAIT_DUPLICATE ? "true" : "false");
+    if (w->kind == WAIT_NOOP) {
+        jw_key(&j, "applied");
+        jw_lit(&j, "false");
+    }
+    jw_raw(&j, "}", 1);
+    emit_text(e, &w->to, "docsync:ack", &j);
+    jw_free(&j);
     e->st.acked++;
 }
 
@@ -411,23 +587,27 @@ static int fail_all(sync_engine *e, struct doc *d, const char *code, const char 
     return 0;
 }
 
-static char *activity_payload(const struct doc *d, const struct pending *p)
+/* The activity record of an op as JSON text in `j`. */
+static void activity_payload(const struct doc *d, const struct pending *p, struct jw *j)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON_AddStringToObject(o, "kind", p->replace ? "document.replaced" : "document.updated");
-    cJSON_AddStringToObject(o, "documentId", d->id);
-    add_u64(o, "version", p->version);
-    cJSON_AddStringToObject(o, "user", p->user);
+    jw_raw(j, "{", 1);
+    jw_key(j, "kind");
+    jw_lit(j, p->replace ? "\"document.replaced\"" : "\"document.updated\"");
+    jw_key(j, "documentId");
+    jw_cstr(j, d->id);
+    jw_key(j, "version");
+    jw_u64(j, p->version);
+    jw_key(j, "user");
+    jw_cstr(j, p->user);
     if (p->client[0]) {
-        cJSON_AddStringToObject(o, "clientId", p->client);
-        add_u64(o, "seq", p->seq);
+        jw_key(j, "clientId");
+        jw_cstr(j, p->client);
+        jw_key(j, "seq");
+        jw_u64(j, p->seq);
     }
-    add_u64(o, "bytes", p->delta_len);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
+    jw_key(j, "bytes");
+    jw_u64(j, p->delta_len);
+    jw_raw(j, "}", 1);
 }
 
 static void on_done(void *ctx, int status, const struct store_batch_result *res);
@@ -446,12 +626,15 @@ static int flush(sync_engine *e, struct doc *d)
     for (struct pending *p = d->inflight.head; rc == 0 && p; p = p->next) {
         rc = store_batch_op_append(b, d->id, p->version, p->user, p->client, p->seq, p->ts_ms,
                                    p->delta, p->delta_len);
-        char *act = rc == 0 ? activity_payload(d, p) : NULL;
-        if (rc == 0 && !act)
-            rc = STORE_ENOMEM;
-        if (rc == 0)
-            rc = store_batch_activity_append(b, p->ts_ms, act, strlen(act));
-        free(act);
+        if (rc == 0) {
+            char abuf[1024];
+            struct jw act;
+            jw_init(&act, abuf, sizeof abuf);
+            activity_payload(d, p, &act);
+            rc = act.oom ? STORE_ENOMEM
+                         : store_batch_activity_append(b, p->ts_ms, act.p, act.len);
+            jw_free(&act);
+        }
     }
     uint64_t last = d->inflight.tail->version;
     if (rc == 0 && last - d->snapshot_version >= e->o.snapshot_every) {
@@ -459,22 +642,15 @@ static int flush(sync_engine *e, struct doc *d)
          * state at `last`. */
         uint8_t *state = NULL;
         size_t slen = 0;
+        /* crdt.h guarantees that a fresh replica accepts every state
+         * crdt_doc_encode_state produces (updates are bounded by runs, not
+         * characters), so the state is stored without a trial load (which
+         * cost as much as the encoding, on every snapshot). */
         if (crdt_doc_encode_state(d->crdt, &state, &slen) == CRDT_OK) {
-            /* Store only a snapshot that loads: crdt_doc_apply bounds the operations
-             * an update may carry by its size, which a state with very many deleted
-             * characters can exceed. Skipping it keeps the ops since the last good
-             * snapshot (retention never drops ops past the newest snapshot), so the
-             * document always reloads. */
-            crdt_doc *probe = NULL;
-            int loads =
-                crdt_doc_new(NULL, DOCUMENT_AGENT, strlen(DOCUMENT_AGENT), &probe) == CRDT_OK &&
-                crdt_doc_apply(probe, state, slen, NULL) == CRDT_OK;
-            crdt_doc_free(probe);
-            if (loads)
-                rc = store_batch_snapshot_put(b, d->id, last, d->inflight.tail->ts_ms, state, slen);
-            else
-                e->st.snapshots_skipped++;
+            rc = store_batch_snapshot_put(b, d->id, last, d->inflight.tail->ts_ms, state, slen);
             crdt_free_bytes(NULL, state);
+        } else {
+            e->st.snapshots_skipped++; /* out of memory: retried after another interval */
         }
     }
     if (rc == 0)
@@ -494,33 +670,47 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
 {
     if (!e->io.broadcast)
         return;
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return;
-    cJSON_AddStringToObject(o, "documentId", d->id);
-    add_u64(o, "version", p->version);
-    cJSON_AddStringToObject(o, "user", p->user);
-    char *u = b64(p->delta, p->delta_len);
-    cJSON_AddStringToObject(o, "update", u ? u : "");
-    free(u);
-    if (p->client[0]) {
-        cJSON_AddStringToObject(o, "clientId", p->client);
-        add_u64(o, "seq", p->seq);
+    char buf[2048];
+    struct jw j;
+    jw_init(&j, buf, sizeof buf);
+    jw_raw(&j, "{", 1);
+    jw_key(&j, "documentId");
+    jw_cstr(&j, d->id);
+    jw_key(&j, "version");
+    jw_u64(&j, p->version);
+    jw_key(&j, "user");
+    jw_cstr(&j, p->user);
+    jw_key(&j, "update");
+    size_t b64len = sync_base64_encoded_len(p->delta_len, 0), n = 0;
+    if (jw_reserve(&j, b64len + 2) == 0) {
+        j.p[j.len++] = '"';
+        if (sync_base64_encode(p->delta, p->delta_len, 0, j.p + j.len, b64len + 1, &n) != 0)
+            n = 0;
+        j.len += n;
+        j.p[j.len++] = '"';
+        j.p[j.len] = '\0';
     }
-    if (p->content)
-        cJSON_AddStringToObject(o, "content", p->content);
-    char *json = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!json)
-        return;
-    char channel[SYNC_CHANNEL_MAX];
-    snprintf(channel, sizeof channel, "private-document.%s", d->id);
-    const char *except =
-        p->nwait && p->waiters[0].kind == WAIT_ORIGINAL && p->waiters[0].to.socket_id[0]
-            ? p->waiters[0].to.socket_id
-            : NULL;
-    e->io.broadcast(e->io.ctx, channel, SYNC_EVENT_DOCUMENT_UPDATED, json, except);
-    free(json);
+    if (p->client[0]) {
+        jw_key(&j, "clientId");
+        jw_cstr(&j, p->client);
+        jw_key(&j, "seq");
+        jw_u64(&j, p->seq);
+    }
+    if (p->content) {
+        jw_key(&j, "content");
+        jw_str(&j, p->content, p->content_len);
+    }
+    jw_raw(&j, "}", 1);
+    if (!j.oom) {
+        char channel[SYNC_CHANNEL_MAX];
+        snprintf(channel, sizeof channel, "private-document.%s", d->id);
+        const char *except =
+            p->nwait && p->waiters[0].kind == WAIT_ORIGINAL && p->waiters[0].to.socket_id[0]
+                ? p->waiters[0].to.socket_id
+                : NULL;
+        e->io.broadcast(e->io.ctx, channel, SYNC_EVENT_DOCUMENT_UPDATED, j.p, except);
+    }
+    jw_free(&j);
 }
 
 static void on_done(void *ctx, int status, const struct store_batch_result *res)
@@ -834,61 +1024,60 @@ static void handle_write(sync_engine *e, const struct sync_request *req, const c
 
 /* ------------------------------------------------------------ reads */
 
-/* The updates array of a catch-up reply, built as JSON text directly (one
- * cJSON object per update made 10,000-update replies several times slower). */
+/* A catch-up reply, written as JSON text directly into one buffer: the
+ * updates array first (its length decides `more` and `nextVersion`), then
+ * the other members. A page is bounded by the update bytes and by the size
+ * of the reply once escaped into the WebSocket envelope, so it always fits
+ * the connection's send queue. */
 struct catchup_ctx {
-    char *buf;
-    size_t len, cap;
-    size_t bytes, max, count;
+    struct jw j;
+    size_t bytes, max;       /* update bytes so far, bound */
+    size_t esc, frame_max;   /* bytes the envelope's escaping adds; bound on len + esc */
+    size_t count;
     uint64_t last;
     int stopped;
 };
 
-static int cbuf_reserve(struct catchup_ctx *c, size_t more)
-{
-    if (c->len + more + 1 <= c->cap)
-        return 0;
-    size_t cap = c->cap ? c->cap : 4096;
-    while (cap < c->len + more + 1)
-        cap *= 2;
-    char *p = realloc(c->buf, cap);
-    if (!p)
-        return -1;
-    c->buf = p;
-    c->cap = cap;
-    return 0;
-}
-
 static int catchup_op(void *ctx, const struct store_op *op)
 {
     struct catchup_ctx *c = ctx;
-    /* Bound both the update bytes and the JSON text (2x the update budget), so a
-     * page stays well below the per-connection send queue limit. */
-    if (c->count > 0 && (c->bytes + op->len > c->max || c->len > 2 * c->max)) {
+    size_t b64len = sync_base64_encoded_len(op->len, 0);
+    /* Upper bound of this item's text and of its escaping in the envelope:
+     * 8 quotes, and each user byte escaped twice at worst. */
+    size_t item = 64 + 2 * op->user_len + b64len, item_esc = 8 + 2 * op->user_len;
+    if (c->count > 0 && (c->bytes + op->len > c->max ||
+                         c->j.len + c->esc + item + item_esc + 1024 > c->frame_max)) {
         c->stopped = 1;
         return 1;
     }
-    size_t b64len = sync_base64_encoded_len(op->len, 0);
-    /* Worst case: every user byte escaped (2 bytes), plus the fixed text. */
-    if (cbuf_reserve(c, 64 + 2 * op->user_len + b64len) != 0)
+    if (jw_reserve(&c->j, item) != 0)
         return STORE_ENOMEM;
-    char *p = c->buf + c->len;
-    p += sprintf(p, "%s{\"version\":%llu,\"user\":\"", c->count ? "," : "",
-                 (unsigned long long)op->version);
+    if (c->count)
+        jw_raw(&c->j, ",", 1);
+    jw_lit(&c->j, "{\"version\":");
+    jw_u64(&c->j, op->version);
+    jw_lit(&c->j, ",\"user\":\"");
+    char *p = c->j.p + c->j.len;
     for (size_t i = 0; i < op->user_len; i++) {
         char ch = op->user[i];
-        if (ch == '"' || ch == '\\')
+        if (ch == '"' || ch == '\\') {
             *p++ = '\\';
+            c->esc += 2;
+        }
+        if ((unsigned char)ch >= 0x80)
+            c->esc += 2; /* invalid UTF-8 becomes U+FFFD in the envelope */
         *p++ = (unsigned char)ch < 0x20 ? '?' : ch;
     }
-    p += sprintf(p, "\",\"update\":\"");
+    memcpy(p, "\",\"update\":\"", 12);
+    p += 12;
     size_t n = 0;
     sync_base64_encode(op->data, op->len, 0, p, b64len + 1, &n);
     p += n;
     *p++ = '"';
     *p++ = '}';
     *p = '\0';
-    c->len = (size_t)(p - c->buf);
+    c->j.len = (size_t)(p - c->j.p);
+    c->esc += 8;
     c->bytes += op->len;
     c->count++;
     c->last = op->version;
@@ -918,62 +1107,91 @@ static void handle_catchup(sync_engine *e, const struct sync_request *req,
     }
     struct catchup_ctx c;
     memset(&c, 0, sizeof c);
+    char first[4096];
+    jw_init(&c.j, first, sizeof first);
     c.max = e->o.catchup_max_bytes;
+    c.frame_max = e->o.catchup_max_frame;
     c.last = req->version;
+    /* Room for the small members, written in front of the updates once their
+     * count is known (so readers find them early in the text). */
+    enum { HEAD_ROOM = 1024 };
+    if (jw_reserve(&c.j, HEAD_ROOM) == 0) {
+        memset(c.j.p, ' ', HEAD_ROOM);
+        c.j.len = HEAD_ROOM;
+    }
+    jw_lit(&c.j, "\"updates\":[");
     struct store_catchup out;
     memset(&out, 0, sizeof out);
-    int rc = cbuf_reserve(&c, 2) == 0
-                 ? store_catchup(r, req->doc, &want, req->version, 0, catchup_op, &c, &out)
-                 : STORE_ENOMEM;
+    int rc = store_catchup(r, req->doc, &want, req->version, 0, catchup_op, &c, &out);
+    if (rc == 0 && c.j.oom)
+        rc = STORE_ENOMEM;
     if (rc != 0) {
         store_read_end(r);
-        free(c.buf);
+        jw_free(&c.j);
         sync_engine_reply_error(e, reply, req, "storage_error", store_strerror(rc));
         return;
     }
-    cJSON *o = body_for(req->doc, NULL, 0, req->request_id);
+    char hbuf[HEAD_ROOM];
+    struct jw h;
+    jw_init(&h, hbuf, sizeof hbuf);
+    jw_raw(&h, "{", 1);
+    jw_key(&h, "documentId");
+    jw_cstr(&h, req->doc);
+    if (req->request_id[0]) {
+        jw_key(&h, "requestId");
+        jw_cstr(&h, req->request_id);
+    }
     char hex[STORE_EPOCH_HEX_LEN + 1];
     store_epoch_format(&cur, hex);
-    if (o) {
-        cJSON_AddStringToObject(o, "epoch", hex);
-        add_u64(o, "head", out.head);
-        cJSON_AddBoolToObject(o, "replay", out.replay);
-        int more = out.more || c.stopped;
-        cJSON_AddBoolToObject(o, "more", more);
-        uint64_t base = out.replay ? req->version : out.snapshot.version;
-        add_u64(o, "nextVersion", c.count ? c.last + 1 : base + 1);
-        if (!out.replay) {
-            cJSON *snap = cJSON_CreateObject();
-            /* "The empty document" comes as 0 bytes: send the state of an
-             * empty replica instead, so clients can always apply it. */
-            uint8_t *empty = NULL;
-            size_t elen = 0;
-            crdt_doc *blank = NULL;
-            if (out.snapshot.len == 0 &&
-                crdt_doc_new(NULL, DOCUMENT_AGENT, strlen(DOCUMENT_AGENT), &blank) == CRDT_OK)
-                crdt_doc_encode_state(blank, &empty, &elen);
-            crdt_doc_free(blank);
-            char *st = empty ? b64(empty, elen) : b64(out.snapshot.data, out.snapshot.len);
-            crdt_free_bytes(NULL, empty);
-            if (snap && st) {
-                add_u64(snap, "version", out.snapshot.version);
-                cJSON_AddStringToObject(snap, "state", st);
-            }
-            free(st);
-            cJSON_AddItemToObject(o, "snapshot", snap);
+    jw_key(&h, "epoch");
+    jw_cstr(&h, hex);
+    jw_key(&h, "head");
+    jw_u64(&h, out.head);
+    jw_key(&h, "replay");
+    jw_lit(&h, out.replay ? "true" : "false");
+    jw_key(&h, "more");
+    jw_lit(&h, out.more || c.stopped ? "true" : "false");
+    uint64_t base = out.replay ? req->version : out.snapshot.version;
+    jw_key(&h, "nextVersion");
+    jw_u64(&h, c.count ? c.last + 1 : base + 1);
+    jw_raw(&h, ",", 1);
+    struct jw *j = &c.j;
+    jw_raw(j, "]", 1);
+    if (!out.replay) {
+        /* "The empty document" comes as 0 bytes: send the state of an
+         * empty replica instead, so clients can always apply it. */
+        uint8_t *empty = NULL;
+        size_t elen = 0;
+        crdt_doc *blank = NULL;
+        if (out.snapshot.len == 0 &&
+            crdt_doc_new(NULL, DOCUMENT_AGENT, strlen(DOCUMENT_AGENT), &blank) == CRDT_OK)
+            crdt_doc_encode_state(blank, &empty, &elen);
+        crdt_doc_free(blank);
+        char *st = empty ? b64(empty, elen) : b64(out.snapshot.data, out.snapshot.len);
+        crdt_free_bytes(NULL, empty);
+        jw_key(j, "snapshot");
+        if (st) {
+            jw_lit(j, "{\"version\":");
+            jw_u64(j, out.snapshot.version);
+            jw_lit(j, ",\"state\":");
+            jw_cstr(j, st);
+            jw_raw(j, "}", 1);
+        } else {
+            jw_lit(j, "{}");
         }
-        /* Wrap the items in brackets in place and add them verbatim. */
-        if (cbuf_reserve(&c, 2) == 0) {
-            memmove(c.buf + 1, c.buf, c.len);
-            c.buf[0] = '[';
-            c.buf[c.len + 1] = ']';
-            c.buf[c.len + 2] = '\0';
-            cJSON_AddRawToObject(o, "updates", c.buf);
-        }
+        free(st);
     }
-    free(c.buf);
+    jw_raw(j, "}", 1);
     store_read_end(r);
-    emit(e, reply, "docsync:catchup", o);
+    const char *text = NULL;
+    if (!j->oom && !h.oom && h.len <= HEAD_ROOM) {
+        char *start = j->p + HEAD_ROOM - h.len;
+        memcpy(start, h.p, h.len);
+        text = start;
+    }
+    emit_str(e, reply, "docsync:catchup", text);
+    jw_free(&h);
+    jw_free(j);
 }
 
 static void handle_history(sync_engine *e, const struct sync_request *req,
@@ -1099,6 +1317,8 @@ int sync_engine_new(store *s, store_writer *w, const struct sync_engine_options 
         e->o.content_max = 16384;
     if (!e->o.catchup_max_bytes)
         e->o.catchup_max_bytes = 256u * 1024u;
+    if (!e->o.catchup_max_frame)
+        e->o.catchup_max_frame = 2 * e->o.catchup_max_bytes + 64u * 1024u;
     if (!e->o.seq_scan)
         e->o.seq_scan = 10000;
     e->s = s;

@@ -74,6 +74,9 @@ struct sync_engine_options {
                                  at most this many bytes; 0 = 16384; SIZE_MAX = always */
     int content_off;          /* 1 = never include `content` */
     size_t catchup_max_bytes; /* update bytes per catch-up reply; 0 = 256 KiB */
+    size_t catchup_max_frame; /* bytes of one catch-up reply once escaped into the
+                                 WebSocket event envelope (keep below the send queue
+                                 limit); 0 = 2 * catchup_max_bytes + 64 KiB */
     size_t seq_scan;          /* ops scanned to find an old duplicate seq; 0 = 10000 */
 };
 
@@ -110,7 +113,7 @@ int sync_engine_acl_fn(void *store_ptr, const char *doc, const char *user);
 /* Counters for logs and tests. */
 struct sync_engine_stats {
     uint64_t applied, acked, duplicates, refused, batches, batch_failures, open_docs;
-    uint64_t snapshots_skipped; /* snapshots not stored because they would not load */
+    uint64_t snapshots_skipped; /* snapshots not stored (the state could not be encoded) */
 };
 void sync_engine_stats_get(const sync_engine *e, struct sync_engine_stats *out);
 

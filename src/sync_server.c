@@ -32,6 +32,27 @@ static char *build_event(const char *event, const char *json, const char *channe
     return out;
 }
 
+/* The frame of a docsync event in one pass (the envelope and the escaped
+ * data written straight into a shareable frame), or NULL. */
+static struct frame *event_frame(const char *event, const char *json, const char *channel)
+{
+    struct message_frame mf;
+    size_t len = 0;
+    if (channel) {
+        if (message_build_app_event(SERVER_FRAME_HEADROOM, event, json, strlen(json), channel,
+                                    &mf) != 0)
+            return NULL;
+        struct frame *f = server_frame_adopt(&mf);
+        if (!f)
+            message_frame_free(&mf);
+        return f;
+    }
+    char *payload = build_event(event, json, NULL, &len);
+    struct frame *f = payload ? frame_from(payload, len) : NULL;
+    free(payload);
+    return f;
+}
+
 static void io_send(void *ctx, const char *socket_id, const char *event, const char *channel,
                     const char *json)
 {
@@ -39,11 +60,10 @@ static void io_send(void *ctx, const char *socket_id, const char *event, const c
     struct conn *c = server_find_conn(m->srv, socket_id);
     if (!c)
         return;
-    size_t len = 0;
-    char *payload = build_event(event, json, channel, &len);
-    if (payload)
-        server_send(m->srv, c, payload, len);
-    free(payload);
+    struct frame *f = event_frame(event, json, channel);
+    if (f)
+        server_send_frame(m->srv, c, f);
+    frame_unref(f);
 }
 
 static void io_broadcast(void *ctx, const char *channel, const char *event, const char *json,
@@ -51,11 +71,10 @@ static void io_broadcast(void *ctx, const char *channel, const char *event, cons
 {
     struct sync_module *m = ctx;
     const struct conn *except = except_socket ? server_find_conn(m->srv, except_socket) : NULL;
-    size_t len = 0;
-    char *payload = build_event(event, json, channel, &len);
-    if (payload)
-        server_broadcast(m->srv, channel, payload, len, except);
-    free(payload);
+    struct frame *f = event_frame(event, json, channel);
+    if (f)
+        server_broadcast_frame(m->srv, channel, f, except);
+    frame_unref(f);
 }
 
 int sync_module_role(struct sync_module *m, const char *doc, const char *user)
@@ -189,6 +208,13 @@ static int sync_module_start(struct server *srv)
         eo.content_off = 1;
     else
         eo.content_max = cfg->broadcast_content_max;
+    /* A catch-up page (escaped into its event frame) takes at most 3/4 of the
+     * connection's send queue, leaving room for the events queued around it;
+     * 10,000 small updates then fit in one page with the default 1 MiB. */
+    if (cfg->send_queue_max >= 4) {
+        eo.catchup_max_frame = cfg->send_queue_max / 4 * 3;
+        eo.catchup_max_bytes = eo.catchup_max_frame;
+    }
     struct sync_engine_io io = {m, io_send, io_broadcast};
     char err[256] = "";
     if (sync_engine_new(m->store, m->writer, &eo, &io, &m->engine) != 0 ||
