@@ -53,6 +53,8 @@ typedef struct upd {
     uop *ops;
     uint32_t nops;
     uint32_t *order; /* op indexes sorted by (agent, seq) */
+    uint64_t *keys;  /* per position in order[]: agent << 32 | seq */
+    uint32_t hit;    /* position in order[] of upd_find's last hit */
 } upd;
 
 static void upd_free(upd *u)
@@ -60,6 +62,7 @@ static void upd_free(upd *u)
     crdt_mem_free(u->alloc, u->agents);
     crdt_mem_free(u->alloc, u->ops);
     crdt_mem_free(u->alloc, u->order);
+    crdt_mem_free(u->alloc, u->keys);
 }
 
 static bool read_id(crdt_rbuf *r, const upd *u, uint32_t *ag, uint32_t *seq)
@@ -222,7 +225,8 @@ static int decode(upd *u, const uint8_t *data, size_t len)
         return CRDT_EBADUPDATE;
     u->ops = crdt_mem_alloc(u->alloc, (size_t)n * sizeof(uop));
     u->order = crdt_mem_alloc(u->alloc, (size_t)n * sizeof(uint32_t));
-    if (!u->ops || !u->order)
+    u->keys = crdt_mem_alloc(u->alloc, (size_t)n * sizeof(uint64_t));
+    if (!u->ops || !u->order || !u->keys)
         return CRDT_ENOMEM;
     u->nops = (uint32_t)n;
     int rc = decode_ops(&r, u);
@@ -238,6 +242,10 @@ static int decode(upd *u, const uint8_t *data, size_t len)
     }
     if (!sorted) /* updates from one agent are already in order */
         sort_ops(u, u->order, u->nops);
+    for (uint32_t i = 0; i < u->nops; i++) {
+        const uop *o = &u->ops[u->order[i]];
+        u->keys[i] = (uint64_t)o->ag << 32 | o->seq;
+    }
     for (uint32_t i = 1; i < u->nops; i++) {
         const uop *a = &u->ops[u->order[i - 1]], *b = &u->ops[u->order[i]];
         if (a->ag == b->ag && (uint64_t)a->seq + a->len > b->seq)
@@ -246,23 +254,37 @@ static int decode(upd *u, const uint8_t *data, size_t len)
     return CRDT_OK;
 }
 
-/* The update op holding id (ag, seq), or CRDT_NONE. */
-static uint32_t upd_find(const upd *u, uint32_t ag, uint32_t seq)
+static bool op_holds(const upd *u, uint32_t pos, uint32_t ag, uint32_t seq)
 {
+    const uop *o = &u->ops[u->order[pos]];
+    return o->ag == ag && seq - o->seq < o->len;
+}
+
+/* The update op holding id (ag, seq), or CRDT_NONE. References cluster
+ * (an op's origins are mostly in the op found last or the next one), so
+ * those two are tried before the binary search. */
+static uint32_t upd_find(upd *u, uint32_t ag, uint32_t seq)
+{
+    if (u->hit < u->nops) {
+        if (op_holds(u, u->hit, ag, seq))
+            return u->order[u->hit];
+        if (u->hit + 1 < u->nops && op_holds(u, u->hit + 1, ag, seq))
+            return u->order[++u->hit];
+    }
+    /* binary search over the compact keys, not the ops */
+    uint64_t key = (uint64_t)ag << 32 | seq;
     size_t lo = 0, hi = u->nops;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const uop *o = &u->ops[u->order[mid]];
-        if (o->ag < ag || (o->ag == ag && o->seq <= seq))
+        if (u->keys[mid] <= key)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo == 0)
+    if (lo == 0 || !op_holds(u, (uint32_t)lo - 1, ag, seq))
         return CRDT_NONE;
-    uint32_t j = u->order[lo - 1];
-    const uop *o = &u->ops[j];
-    return o->ag == ag && seq - o->seq < o->len ? j : CRDT_NONE;
+    u->hit = (uint32_t)lo - 1;
+    return u->order[lo - 1];
 }
 
 static void missing_fill(const upd *u, uint32_t ag, uint32_t seq, crdt_id *m)
@@ -277,7 +299,7 @@ static void missing_fill(const upd *u, uint32_t ag, uint32_t seq, crdt_id *m)
 
 /* Check that ids (ag, seq .. seq+n) all exist as inserts in the doc or in
  * ops before op `cur`. Counts the LV chunks they form in *chunks. */
-static int check_range(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t seq, uint32_t n,
+static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, uint32_t n,
                        uint32_t cur, crdt_id *missing, uint64_t *chunks)
 {
     uint32_t dag = u->agents[ag].doc;
@@ -353,7 +375,7 @@ static bool kinds_match(const crdt_doc *doc, uint32_t lv, uint32_t k, bool want_
     return true;
 }
 
-static int check(const crdt_doc *doc, const upd *u, crdt_id *missing, needs *nd)
+static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
 {
     for (uint32_t i = 0; i < u->nops; i++) {
         const uop *op = &u->ops[i];
