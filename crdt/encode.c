@@ -354,9 +354,11 @@ static void canon_piece(canon *c, uint32_t from, uint32_t agent, uint32_t seq, u
                         uint32_t len)
 {
     const crdt_doc *doc = c->doc;
-    uint32_t end = lv + len;
+    uint32_t end = lv + len, ri = crdt_rec_find(doc, lv);
     while (lv < end && !c->err) {
-        const crdt_rec *r = &doc->recs[crdt_rec_find(doc, lv)];
+        while (doc->recs[ri].lv + doc->recs[ri].len <= lv) /* LVs only grow */
+            ri++;
+        const crdt_rec *r = &doc->recs[ri];
         uint32_t k = (r->lv + r->len < end ? r->lv + r->len : end) - lv;
         if (r->kind == CRDT_REC_INS) {
             bool del;
