@@ -631,8 +631,7 @@ static int flush(sync_engine *e, struct doc *d)
             struct jw act;
             jw_init(&act, abuf, sizeof abuf);
             activity_payload(d, p, &act);
-            rc = act.oom ? STORE_ENOMEM
-                         : store_batch_activity_append(b, p->ts_ms, act.p, act.len);
+            rc = act.oom ? STORE_ENOMEM : store_batch_activity_append(b, p->ts_ms, act.p, act.len);
             jw_free(&act);
         }
     }
@@ -1031,8 +1030,8 @@ static void handle_write(sync_engine *e, const struct sync_request *req, const c
  * the connection's send queue. */
 struct catchup_ctx {
     struct jw j;
-    size_t bytes, max;       /* update bytes so far, bound */
-    size_t esc, frame_max;   /* bytes the envelope's escaping adds; bound on len + esc */
+    size_t bytes, max;     /* update bytes so far, bound */
+    size_t esc, frame_max; /* bytes the envelope's escaping adds; bound on len + esc */
     size_t count;
     uint64_t last;
     int stopped;
