@@ -478,10 +478,91 @@ static void test_many_tombstones(void)
     CHECK_EQ(system(cmd), 0);
 }
 
+/* The replies written as JSON text directly escape what they carry: a user
+ * name and a content with quotes, backslashes, control characters and
+ * non-ASCII text come back unchanged through a JSON parser. */
+static void test_json_text(void)
+{
+    struct env v;
+    memset(&v, 0, sizeof v);
+    env_open(&v, 1);
+    const char *user = "we\"ird\\user \xc3\xa9/<>";
+    const char *content = "he said \"hi\"\\ \n\t\x01\x1f caf\xc3\xa9 \xe2\x82\xac";
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "documentId", "d");
+    cJSON_AddNumberToObject(req, "baseVersion", 0);
+    cJSON_AddStringToObject(req, "content", content);
+    cJSON_AddStringToObject(req, "clientId", "c-1");
+    cJSON_AddStringToObject(req, "requestId", "r.1");
+    char *body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    /* seq 2^53-1 written by hand: cJSON prints it as 9.00719925474099e+15
+     * (its round-trip check is approximate), i.e. 9007199254740990. */
+    char json[512];
+    snprintf(json, sizeof json, "%.*s,\"seq\":9007199254740991}", body ? (int)strlen(body) - 1 : 0,
+             body ? body : "");
+    free(body);
+    run(&v, SYNC_OP_REPLACE, json, user, AUTH_ROLE_EDITOR, "1.1");
+    env_drain(&v);
+    const struct sent *ack = find(&v.f, "docsync:ack", 0, 0);
+    CHECK(ack && ack->data);
+    if (ack && ack->data) {
+        CHECK_EQ(num(ack->data, "version"), 1);
+        CHECK_EQ(num(ack->data, "seq"), 9007199254740991.0);
+        CHECK(strcmp(str(ack->data, "clientId"), "c-1") == 0);
+        CHECK(strcmp(str(ack->data, "requestId"), "r.1") == 0);
+        CHECK(strcmp(str(ack->data, "documentId"), "d") == 0);
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ack->data, "duplicate")));
+        CHECK(cJSON_GetObjectItemCaseSensitive(ack->data, "applied") == NULL);
+    }
+    const struct sent *up = find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, 0);
+    CHECK(up && up->data);
+    if (up && up->data) {
+        CHECK(strcmp(str(up->data, "user"), user) == 0);
+        CHECK(strcmp(str(up->data, "content"), content) == 0);
+        CHECK_EQ(num(up->data, "version"), 1);
+        CHECK_EQ(num(up->data, "seq"), 9007199254740991.0);
+        CHECK(strcmp(up->except, "1.1") == 0);
+        /* The update applies to an empty replica and gives the content. */
+        const char *u = str(up->data, "update");
+        uint8_t bin[4096];
+        size_t bl = 0;
+        CHECK_EQ(sync_base64_decode(u, strlen(u), 0, bin, sizeof bin, &bl), 0);
+        crdt_doc *r = NULL;
+        CHECK_EQ(crdt_doc_new(NULL, "R", 1, &r), CRDT_OK);
+        CHECK_EQ(crdt_doc_apply(r, bin, bl, NULL), CRDT_OK);
+        char *t = NULL;
+        size_t tl = 0;
+        CHECK_EQ(crdt_doc_text(r, &t, &tl), CRDT_OK);
+        CHECK(t && tl == strlen(content) && memcmp(t, content, tl) == 0);
+        crdt_free_bytes(NULL, t);
+        crdt_doc_free(r);
+    }
+    fake_clear(&v.f);
+    /* Catch-up carries the same user; small members come first. */
+    run(&v, SYNC_OP_CATCHUP, "{\"documentId\":\"d\",\"version\":0,\"requestId\":\"q\"}", "u1",
+        AUTH_ROLE_VIEWER, "1.2");
+    const struct sent *cu = find(&v.f, "docsync:catchup", 0, 0);
+    CHECK(cu && cu->data);
+    if (cu && cu->data) {
+        CHECK(strcmp(str(cu->data, "requestId"), "q") == 0);
+        CHECK_EQ(num(cu->data, "nextVersion"), 2);
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cu->data, "more")));
+        const cJSON *ups = cJSON_GetObjectItemCaseSensitive(cu->data, "updates");
+        CHECK_EQ(cJSON_GetArraySize(ups), 1);
+        CHECK(strcmp(str(cJSON_GetArrayItem(ups, 0), "user"), user) == 0);
+    }
+    env_close(&v);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", v.dir);
+    CHECK_EQ(system(cmd), 0);
+}
+
 int main(void)
 {
     test_parse();
     test_submit_ack_broadcast_dup();
     test_many_tombstones();
+    test_json_text();
     return TEST_RESULT();
 }
