@@ -13,7 +13,8 @@
  * Signed routes are verified by http.c before these run. Bodies are JSON
  * parsed with cJSON after the size limit; validation errors are 422 with a
  * Laravel-style {"field":["message"]} body (Reverb), a body that is not a
- * JSON object is 400. */
+ * JSON object is 400. Each accepted event is also shown to the modules'
+ * publish hooks (server_on_publish), once per channel, after delivery. */
 #include "server_int.h"
 
 #include <stdio.h>
@@ -185,6 +186,17 @@ static void api_deliver(struct server *srv, const struct api_event *ev, const ch
     }
 }
 
+/* Delivers one accepted event to one channel, then runs the publish hooks
+ * (server_on_publish), which see it whether or not it had subscribers. */
+static void api_accept(struct server *srv, const struct api_event *ev, const char *channel,
+                       const struct conn *except)
+{
+    api_deliver(srv, ev, channel, except);
+    for (size_t i = 0; i < srv->npublish_hooks; i++)
+        srv->publish_hooks[i].fn(srv, channel, ev->name, ev->data, ev->data_len, ev->socket_id,
+                                 srv->publish_hooks[i].ud);
+}
+
 static cJSON *api_parse_body(struct http_req *req)
 {
     size_t len;
@@ -245,7 +257,7 @@ static void api_events(struct server *srv, struct http_req *req, void *ud)
     }
     const struct conn *except = ev.socket_id ? server_find_conn(srv, ev.socket_id) : NULL;
     for (size_t i = 0; i < n; i++)
-        api_deliver(srv, &ev, list[i], except);
+        api_accept(srv, &ev, list[i], except);
 
     int users, subs;
     api_info_flags(ev.info, &users, &subs, NULL);
@@ -311,7 +323,7 @@ static void api_batch_events(struct server *srv, struct http_req *req, void *ud)
     for (int k = 0; k < i; k++) {
         const struct conn *except =
             evs[k].socket_id ? server_find_conn(srv, evs[k].socket_id) : NULL;
-        api_deliver(srv, &evs[k], chans[k], except);
+        api_accept(srv, &evs[k], chans[k], except);
     }
     if (!any_info) {
         api_raw(req, 200, "{\"batch\":{}}");

@@ -123,6 +123,16 @@ int server_on_close(struct server *srv, void (*fn)(struct server *srv, struct co
     return 0;
 }
 
+int server_on_publish(struct server *srv, server_publish_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->npublish_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->publish_hooks[srv->npublish_hooks++] = (struct server_publish_hook){fn, ud};
+    return 0;
+}
+
 void server_wake(struct server *srv)
 {
     if (srv->ctx)

@@ -12,6 +12,8 @@
  *     whose event name starts with a prefix (e.g. "docsync:") to a handler,
  *     before the built-in Pusher handling (which answers "pusher:*" and
  *     relays "client-*"); no switch to edit;
+ *   - HTTP API events: server_on_publish() sees each event an app
+ *     publishes with POST /apps/{id}/events or batch_events;
  *   - HTTP routes: server_route() adds a route on the same port, under the
  *     REVERB_SERVER_PATH prefix, optionally with the Pusher HTTP API
  *     signature check (section 5.1) done by the server; responses may be
@@ -124,6 +126,24 @@ int http_req_verify_signature(const struct http_req *req);
  * Returns 0 or SERVER_ENOMEM (the request is still ended). */
 int http_req_respond(struct http_req *req, int status, const char *content_type, const void *body,
                      size_t len, const char *hname, const char *hvalue);
+
+/* ---- Events published through the HTTP API ----------------------------- */
+
+/* Called once per (event, channel) accepted by POST /apps/{id}/events or
+ * /batch_events, after the whole request was validated and right after the
+ * event was queued to that channel's subscribers (whether or not it had
+ * any), before the HTTP reply. `socket_id` is the request's excluded socket
+ * id, or NULL. Strings are borrowed for the call; `data` is the event's
+ * data string (`data_len` bytes, NUL-terminated). The hook cannot change
+ * delivery or the reply; it must not block (queue work, e.g. to the store
+ * writer). */
+typedef void (*server_publish_fn)(struct server *srv, const char *channel, const char *event,
+                                  const char *data, size_t data_len, const char *socket_id,
+                                  void *ud);
+
+/* Registers a publish hook. Returns 0, SERVER_EINVAL or SERVER_EFULL (at
+ * most 16 hooks). */
+int server_on_publish(struct server *srv, server_publish_fn fn, void *ud);
 
 /* ---- Connections ------------------------------------------------------ */
 

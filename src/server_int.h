@@ -85,6 +85,11 @@ struct server_close_hook {
     void *ud;
 };
 
+struct server_publish_hook {
+    server_publish_fn fn;
+    void *ud;
+};
+
 struct server_timer {
     lws_sorted_usec_list_t sul; /* first: the callback casts back */
     struct server *srv;
@@ -118,6 +123,8 @@ struct server {
     size_t nwake_hooks;
     struct server_close_hook close_hooks[SERVER_MAX_HOOKS];
     size_t nclose_hooks;
+    struct server_publish_hook publish_hooks[SERVER_MAX_HOOKS];
+    size_t npublish_hooks;
     struct server_timer timers[SERVER_MAX_TIMERS];
     size_t ntimers;
     struct server_timer sweep_timer;
