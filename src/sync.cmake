@@ -3,6 +3,7 @@
 # docsync-admin CLI); the engine (crdt + store) into docsync_engine; the
 # lws-facing glue is added to docsyncd when the server target exists.
 add_library(docsync_sync STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/sync_activity.c
   ${CMAKE_CURRENT_LIST_DIR}/sync_base64.c
   ${CMAKE_CURRENT_LIST_DIR}/sync_msg.c
   ${CMAKE_CURRENT_LIST_DIR}/token.c

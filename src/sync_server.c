@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sync_activity.h"
 #include "sync_msg.h"
 
 /* Builds {"event":E,"data":"<json as string>"[,"channel":C]}. */
@@ -146,6 +147,56 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
     return 0;
 }
 
+/* Counts an app event that did not make it into the activity log, with a
+ * warning for the 1st, 2nd, 4th, 8th... (never blocks, never floods). */
+static void app_event_dropped(struct sync_module *m, const char *why)
+{
+    uint64_t n = ++m->app_events_dropped;
+    if ((n & (n - 1)) == 0)
+        log_warn(server_logger(m->srv),
+                 "sync: app event not logged in the activity log: %s (%llu so far)", why,
+                 (unsigned long long)n);
+}
+
+static void app_event_done(void *ctx, int status, const struct store_batch_result *res)
+{
+    (void)res;
+    if (status != 0)
+        app_event_dropped(ctx, store_strerror(status));
+}
+
+/* Publish hook: events apps send through the HTTP API that match the rule
+ * of sync_activity.h are appended to the activity log through the writer
+ * (group commit). Delivery and the HTTP reply do not wait for it. */
+static void on_publish(struct server *srv, const char *channel, const char *event, const char *data,
+                       size_t data_len, const char *socket_id, void *ud)
+{
+    (void)socket_id;
+    struct sync_module *m = ud;
+    if (!sync_activity_wanted(channel, event))
+        return;
+    char *entry = NULL;
+    size_t len = 0;
+    store_batch *b = NULL;
+    int rc = sync_activity_app_event(channel, event, data, data_len, &entry, &len);
+    if (rc != 0) {
+        app_event_dropped(m, rc == SYNC_ACTIVITY_ENOMEM ? "out of memory" : "invalid event");
+        return;
+    }
+    rc = store_batch_new(&b);
+    if (rc == 0)
+        rc = store_batch_activity_append(b, (uint64_t)server_now(srv) * 1000u, entry, len);
+    free(entry);
+    if (rc == 0)
+        rc = store_writer_submit(m->writer, b, app_event_done, m);
+    if (rc != 0) {
+        store_batch_free(b);
+        app_event_dropped(m, store_strerror(rc));
+        return;
+    }
+    m->app_events_logged++;
+}
+
 static void on_wake(struct server *srv, void *ud)
 {
     (void)srv;
@@ -231,8 +282,8 @@ static int sync_module_start(struct server *srv)
     }
     module_of(srv, m, 0);
     if (server_on_event(srv, "docsync:", on_docsync_event, m) != 0 ||
-        server_on_wake(srv, on_wake, m) != 0 || sync_http_register(m) != 0 ||
-        broadcasting_auth_register(m) != 0) {
+        server_on_wake(srv, on_wake, m) != 0 || server_on_publish(srv, on_publish, m) != 0 ||
+        sync_http_register(m) != 0 || broadcasting_auth_register(m) != 0) {
         log_error(lg, "sync: cannot register handlers");
         return -1; /* deinit frees */
     }

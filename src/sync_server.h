@@ -4,6 +4,8 @@
  *   - the `docsync:` client events (submit, replace, catchup, history);
  *   - the signed HTTP API routes for documents, access lists and the
  *     activity log (clients/PROTOCOL-sync.md);
+ *   - a publish hook that logs the HTTP API events matching
+ *     sync_activity.h (UserActivity) in the activity log;
  *   - the built-in /broadcasting/auth and /broadcasting/user-auth
  *     (broadcasting_auth.c) for deployments without a Laravel app.
  * Everything runs on the loop thread; the writer wakes the loop with
@@ -24,6 +26,8 @@ struct sync_module {
     store_writer *writer;
     sync_engine *engine;
     auth_rules *rules;
+    uint64_t app_events_logged;  /* app events queued to the activity log */
+    uint64_t app_events_dropped; /* ... not logged (writer queue full, store error) */
 };
 
 /* Registers the HTTP API routes of sync_http.c. Returns 0 or a SERVER_E*. */
