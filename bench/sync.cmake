@@ -9,3 +9,10 @@ if(TARGET crdt AND TARGET docsync_sync)
   target_include_directories(syncbench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
   target_link_libraries(syncbench PRIVATE crdt docsync_sync PkgConfig::CRYPTO)
 endif()
+
+# Snapshot load time of the automerge-paper document through the store (bench/sync/snapload.c):
+# never a test, run by hand or by bench/sync/run.sh.
+if(TARGET crdt AND TARGET store)
+  add_executable(snapload ${CMAKE_CURRENT_LIST_DIR}/sync/snapload.c)
+  target_link_libraries(snapload PRIVATE crdt store PkgConfig::CJSON)
+endif()
