@@ -273,8 +273,7 @@ static void snapload_once(const char *dir, const struct snapload_trace *t, doubl
         snapload_die("crdt_doc_apply of the snapshot", crdt_strerror(rc));
     }
     struct snapload_apply a = {doc, 0};
-    rc = store_ops_after(r, SNAPLOAD_DOC, snap.version, UINT64_MAX, 0, snapload_apply_op, &a,
-                         NULL);
+    rc = store_ops_after(r, SNAPLOAD_DOC, snap.version, UINT64_MAX, 0, snapload_apply_op, &a, NULL);
     if (rc) {
         snapload_die("ops after the snapshot", a.rc ? crdt_strerror(a.rc) : store_strerror(rc));
     }
