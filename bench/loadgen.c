@@ -1008,5 +1008,19 @@ int main(int argc, char **argv)
     lg_hist_reset(&g->conn_lat);
     run(g);
     report(g);
-    return g->incomplete ? 3 : 0;
+    int rc = g->incomplete ? 3 : 0;
+    for (unsigned i = 0; i < g->nconns; i++) {
+        if (g->conns[i].fd >= 0)
+            close(g->conns[i].fd);
+        free(g->conns[i].carry);
+        free(g->conns[i].out);
+    }
+    for (unsigned i = 0; i < LG_MAX_PUB; i++)
+        if (g->pubs[i].fd >= 0)
+            close(g->pubs[i].fd);
+    close(g->ep);
+    close(g->pub_ep);
+    free(g->conns);
+    free(g);
+    return rc;
 }
