@@ -2,12 +2,13 @@
 # Document sync benchmarks (never a test): builds docsyncd and syncbench in Release in
 # build-sync-bench/, starts docsyncd on a temporary data dir on the real disk (fsync is real),
 # and prints one line per figure. Usage: bench/sync/run.sh [seconds-per-run]
+# (BUILD=dir to build elsewhere; PEERS=0 to skip the Node peers.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-3}
-build=build-sync-bench
+build=${BUILD:-build-sync-bench}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_PARTS="crdt;store;src;bench" >/dev/null
-cmake --build "$build" -j2 --target docsyncd syncbench >/dev/null
+cmake --build "$build" -j2 --target docsyncd syncbench snapload >/dev/null
 data=$(mktemp -d /var/tmp/docsync-bench-XXXXXX)
 port=$((20000 + RANDOM % 20000))
 REVERB_APP_ID=1 REVERB_APP_KEY=bench-key REVERB_APP_SECRET=bench-secret DOCSYNC_DATA_DIR="$data" \
@@ -23,5 +24,16 @@ sb write --writers 100 --window 16 --docs 100 --seconds "$secs"
 sb fanout --subs 100 --rate 1000 --seconds "$secs"
 sb fanout --subs 100 --rate 200 --seconds "$secs"
 for m in 1000 10000 100000; do sb catchup --missed "$m"; done
-# The Yjs servers on comparable workloads (Node clients; see peers.mjs for what each figure means).
-if [ -d bench/node_modules/@hocuspocus/server ]; then node bench/sync/peers.mjs 10000; fi
+# Snapshot load of the automerge-paper document (docsync: store + crdt; Yjs: applyUpdate, and
+# Hocuspocus+SQLite's fetch + applyUpdate).
+"$build/bench/snapload" /work/shared/traces/sequential/automerge-paper.json.gz 21
+if [ "${PEERS:-1}" != 0 ] && [ -d bench/node_modules/@hocuspocus/server ]; then
+  node bench/sync/yload.mjs automerge-paper 21
+  # The Yjs servers on comparable workloads (Node clients; see peers.mjs and peers-load.mjs for
+  # what each figure means).
+  node bench/sync/peers.mjs 10000
+  for k in hocuspocus hocuspocus+sqlite y-websocket; do
+    for w in 10 100; do node bench/sync/peers-load.mjs "$k" write "$w" "$secs"; done
+    node bench/sync/peers-load.mjs "$k" fanout 100 1000 "$secs"
+  done
+fi

@@ -334,7 +334,7 @@ int main(int argc, char **argv)
             ms[k][i] = one[k];
         }
     }
-    printf("{\"doc_chars_bytes\":%zu,\"snapshot_bytes\":%zu,\"runs\":%ld", t.end_len, state_len,
+    printf("{\"text_bytes\":%zu,\"snapshot_bytes\":%zu,\"runs\":%ld", t.end_len, state_len,
            runs);
     for (int k = 0; k < SL_N; k++) {
         qsort(ms[k], (size_t)runs, sizeof ms[k][0], snapload_cmp);
