@@ -15,28 +15,13 @@
  * The text is checked against endContent after apply, load and remote replay.
  * Never a test: bench/crdt/run.mjs runs it 3 times and prints the table. */
 #include "crdt.h"
+#include "trace.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* One patch of a trace: at code point pos delete del, then insert
- * text[ins_off, ins_off + ins_len). */
-struct bench_patch {
-    uint32_t pos, del, ins_off, ins_len;
-};
-
-struct bench_trace {
-    struct bench_patch *patches;
-    size_t npatches;
-    size_t *txn_end; /* txn i = patches[txn_end[i-1] .. txn_end[i]) */
-    size_t ntxns;
-    char *text; /* all inserted text, concatenated */
-    char *end_content;
-    size_t end_len;
-};
 
 /* A crdt_allocator that counts the bytes it has handed out. */
 struct bench_counter {
@@ -101,97 +86,6 @@ static void die(const char *what, int rc)
     exit(1);
 }
 
-/* The whole output of `gzip -dc path`, NUL-terminated. */
-static char *read_gzip(const char *path, size_t *len)
-{
-    char cmd[4200];
-    if (strchr(path, '\'') || strlen(path) > 4000) {
-        die("trace path must not contain a quote", 0);
-    }
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
-    FILE *f = popen(cmd, "r");
-    if (!f) {
-        die("popen gzip", 0);
-    }
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    if (pclose(f) != 0 || !buf) {
-        die("gzip -dc of the trace", 0);
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-static void load_trace(const char *path, struct bench_trace *t)
-{
-    size_t len;
-    char *json = read_gzip(path, &len);
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    free(json);
-    cJSON *txns = cJSON_GetObjectItemCaseSensitive(root, "txns");
-    cJSON *end = cJSON_GetObjectItemCaseSensitive(root, "endContent");
-    if (!cJSON_IsArray(txns) || !cJSON_IsString(end)) {
-        die("trace is not in the sequential format", 0);
-    }
-    size_t ntxns = 0, npatches = 0, ntext = 0;
-    for (cJSON *txn = txns->child; txn; txn = txn->next) {
-        ntxns++;
-        cJSON *ps = cJSON_GetObjectItemCaseSensitive(txn, "patches");
-        for (cJSON *p = ps ? ps->child : NULL; p; p = p->next) {
-            npatches++;
-            cJSON *ins = cJSON_GetArrayItem(p, 2);
-            ntext += cJSON_IsString(ins) ? strlen(ins->valuestring) : 0;
-        }
-    }
-    t->patches = calloc(npatches ? npatches : 1, sizeof *t->patches);
-    t->txn_end = calloc(ntxns ? ntxns : 1, sizeof *t->txn_end);
-    t->text = malloc(ntext + 1);
-    if (!t->patches || !t->txn_end || !t->text) {
-        die("out of memory", 0);
-    }
-    size_t i = 0, k = 0, off = 0;
-    for (cJSON *txn = txns->child; txn; txn = txn->next) {
-        cJSON *ps = cJSON_GetObjectItemCaseSensitive(txn, "patches");
-        for (cJSON *p = ps ? ps->child : NULL; p; p = p->next) {
-            cJSON *pos = cJSON_GetArrayItem(p, 0), *del = cJSON_GetArrayItem(p, 1);
-            cJSON *ins = cJSON_GetArrayItem(p, 2);
-            if (!cJSON_IsNumber(pos) || !cJSON_IsNumber(del) || !cJSON_IsString(ins)) {
-                die("bad patch in trace", 0);
-            }
-            size_t n = strlen(ins->valuestring);
-            memcpy(t->text + off, ins->valuestring, n);
-            t->patches[k++] = (struct bench_patch){
-                (uint32_t)pos->valuedouble, (uint32_t)del->valuedouble, (uint32_t)off, (uint32_t)n};
-            off += n;
-        }
-        t->txn_end[i++] = k;
-    }
-    t->npatches = npatches;
-    t->ntxns = ntxns;
-    t->end_len = strlen(end->valuestring);
-    t->end_content = malloc(t->end_len + 1);
-    if (!t->end_content) {
-        die("out of memory", 0);
-    }
-    memcpy(t->end_content, end->valuestring, t->end_len + 1);
-    cJSON_Delete(root);
-}
-
 static void apply_txn(crdt_doc *doc, const struct bench_trace *t, size_t i)
 {
     for (size_t k = i ? t->txn_end[i - 1] : 0; k < t->txn_end[i]; k++) {
@@ -254,7 +148,7 @@ int main(int argc, char **argv)
     }
     double budget = argc > 2 ? atof(argv[2]) : 4000;
     struct bench_trace t;
-    load_trace(argv[1], &t);
+    bench_trace_load(argv[1], &t);
 
     struct bench_counter counter = {0};
     crdt_allocator a = {count_malloc, count_realloc, count_free, &counter};
@@ -347,9 +241,6 @@ int main(int argc, char **argv)
            remote_bytes);
     free(updates);
     free(lens);
-    free(t.patches);
-    free(t.txn_end);
-    free(t.text);
-    free(t.end_content);
+    bench_trace_free(&t);
     return counter.live == 0 ? 0 : 1;
 }

@@ -13,6 +13,7 @@ endif()
 # Snapshot load time of the automerge-paper document through the store (bench/sync/snapload.c):
 # never a test, run by hand or by bench/sync/run.sh.
 if(TARGET crdt AND TARGET store)
-  add_executable(snapload ${CMAKE_CURRENT_LIST_DIR}/sync/snapload.c)
+  add_executable(snapload ${CMAKE_CURRENT_LIST_DIR}/sync/snapload.c ${CMAKE_CURRENT_LIST_DIR}/trace.c)
+  target_include_directories(snapload PRIVATE ${CMAKE_CURRENT_LIST_DIR})
   target_link_libraries(snapload PRIVATE crdt store PkgConfig::CJSON)
 endif()

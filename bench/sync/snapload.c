@@ -26,6 +26,7 @@
  */
 #include "crdt.h"
 #include "store.h"
+#include "trace.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -37,20 +38,6 @@
 
 #define SNAPLOAD_DOC "paper"
 #define SNAPLOAD_RUNS_MAX 1000
-
-struct snapload_patch {
-    uint32_t pos, del, ins_off, ins_len;
-};
-
-struct snapload_trace {
-    struct snapload_patch *patches;
-    size_t npatches;
-    size_t *txn_end; /* txn i = patches[txn_end[i-1] .. txn_end[i]) */
-    size_t ntxns;
-    char *text; /* all inserted text, concatenated */
-    char *end_content;
-    size_t end_len;
-};
 
 static double snapload_now_ms(void)
 {
@@ -65,97 +52,7 @@ static void snapload_die(const char *what, const char *why)
     exit(1);
 }
 
-/* The whole output of `gzip -dc path`, NUL-terminated. */
-static char *snapload_read_gzip(const char *path, size_t *len)
-{
-    char cmd[4200];
-    if (strchr(path, '\'') || strlen(path) > 4000) {
-        snapload_die("trace path", "must not contain a quote");
-    }
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
-    FILE *f = popen(cmd, "r");
-    if (!f) {
-        snapload_die("popen gzip", NULL);
-    }
-    size_t cap = 1 << 20, n = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    if (pclose(f) != 0 || !buf) {
-        snapload_die("gzip -dc of the trace", NULL);
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-static void snapload_load_trace(const char *path, struct snapload_trace *t)
-{
-    size_t len;
-    char *json = snapload_read_gzip(path, &len);
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    free(json);
-    cJSON *txns = cJSON_GetObjectItemCaseSensitive(root, "txns");
-    cJSON *end = cJSON_GetObjectItemCaseSensitive(root, "endContent");
-    if (!cJSON_IsArray(txns) || !cJSON_IsString(end)) {
-        snapload_die("trace", "not in the sequential format");
-    }
-    size_t ntxns = 0, npatches = 0, ntext = 0;
-    for (cJSON *txn = txns->child; txn; txn = txn->next) {
-        ntxns++;
-        cJSON *ps = cJSON_GetObjectItemCaseSensitive(txn, "patches");
-        for (cJSON *p = ps ? ps->child : NULL; p; p = p->next) {
-            npatches++;
-            cJSON *ins = cJSON_GetArrayItem(p, 2);
-            ntext += cJSON_IsString(ins) ? strlen(ins->valuestring) : 0;
-        }
-    }
-    t->patches = calloc(npatches ? npatches : 1, sizeof *t->patches);
-    t->txn_end = calloc(ntxns ? ntxns : 1, sizeof *t->txn_end);
-    t->text = malloc(ntext + 1);
-    if (!t->patches || !t->txn_end || !t->text) {
-        snapload_die("trace", "out of memory");
-    }
-    size_t i = 0, k = 0, off = 0;
-    for (cJSON *txn = txns->child; txn; txn = txn->next) {
-        cJSON *ps = cJSON_GetObjectItemCaseSensitive(txn, "patches");
-        for (cJSON *p = ps ? ps->child : NULL; p; p = p->next) {
-            cJSON *pos = cJSON_GetArrayItem(p, 0), *del = cJSON_GetArrayItem(p, 1);
-            cJSON *ins = cJSON_GetArrayItem(p, 2);
-            if (!cJSON_IsNumber(pos) || !cJSON_IsNumber(del) || !cJSON_IsString(ins)) {
-                snapload_die("trace", "bad patch");
-            }
-            size_t n = strlen(ins->valuestring);
-            memcpy(t->text + off, ins->valuestring, n);
-            t->patches[k++] = (struct snapload_patch){
-                (uint32_t)pos->valuedouble, (uint32_t)del->valuedouble, (uint32_t)off, (uint32_t)n};
-            off += n;
-        }
-        t->txn_end[i++] = k;
-    }
-    t->npatches = npatches;
-    t->ntxns = ntxns;
-    t->end_len = strlen(end->valuestring);
-    t->end_content = malloc(t->end_len + 1);
-    if (!t->end_content) {
-        snapload_die("trace", "out of memory");
-    }
-    memcpy(t->end_content, end->valuestring, t->end_len + 1);
-    cJSON_Delete(root);
-}
-
-static void snapload_check_text(const char *text, size_t len, const struct snapload_trace *t,
+static void snapload_check_text(const char *text, size_t len, const struct bench_trace *t,
                                 const char *when)
 {
     if (len != t->end_len || memcmp(text, t->end_content, len) != 0) {
@@ -166,13 +63,13 @@ static void snapload_check_text(const char *text, size_t len, const struct snapl
 }
 
 /* Replays the trace and returns the encoded state (malloc'd copy). */
-static uint8_t *snapload_build_state(const struct snapload_trace *t, size_t *len)
+static uint8_t *snapload_build_state(const struct bench_trace *t, size_t *len)
 {
     crdt_doc *doc = NULL;
     int rc = crdt_doc_new(NULL, "a", 1, &doc);
     for (size_t i = 0; !rc && i < t->ntxns; i++) {
         for (size_t k = i ? t->txn_end[i - 1] : 0; !rc && k < t->txn_end[i]; k++) {
-            const struct snapload_patch *p = &t->patches[k];
+            const struct bench_patch *p = &t->patches[k];
             if (p->del) {
                 rc = crdt_doc_delete(doc, p->pos, p->del);
             }
@@ -247,7 +144,7 @@ static const char *const snapload_names[SL_N] = {"open_ms", "read_ms",  "apply_m
                                                  "text_ms", "close_ms", "total_ms"};
 
 /* One load from a closed store; fills ms[SL_N]. */
-static void snapload_once(const char *dir, const struct snapload_trace *t, double *ms)
+static void snapload_once(const char *dir, const struct bench_trace *t, double *ms)
 {
     double t0 = snapload_now_ms();
     store *s = NULL;
@@ -320,8 +217,8 @@ int main(int argc, char **argv)
     if (!dir) {
         snapload_die("mkdtemp", NULL);
     }
-    struct snapload_trace t;
-    snapload_load_trace(argv[1], &t);
+    struct bench_trace t;
+    bench_trace_load(argv[1], &t);
     size_t state_len = 0;
     uint8_t *state = snapload_build_state(&t, &state_len);
     snapload_store_state(dir, state, state_len);
@@ -352,9 +249,6 @@ int main(int argc, char **argv)
         rmdir(dir);
     }
     free(state);
-    free(t.patches);
-    free(t.txn_end);
-    free(t.text);
-    free(t.end_content);
+    bench_trace_free(&t);
     return 0;
 }
