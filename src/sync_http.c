@@ -182,23 +182,40 @@ static void get_history(struct server *srv, struct http_req *req, void *ud)
     run(ud, req, SYNC_OP_HISTORY, o);
 }
 
+/* The request's document id ({id}), or NULL after answering 422. */
+static const char *doc_param(struct http_req *req)
+{
+    const char *doc = http_req_param(req, 1);
+    if (!sync_doc_id_valid(doc)) {
+        respond_error(req, 422, "invalid", "bad document id");
+        return NULL;
+    }
+    return doc;
+}
+
+/* Opens a read handle on the store, or answers 503 and returns -1. */
+static int read_begin(struct sync_module *m, struct http_req *req, store_read **r)
+{
+    if (store_read_begin(m->store, r) != 0) {
+        respond_error(req, 503, "storage_error", "cannot read the store");
+        return -1;
+    }
+    return 0;
+}
+
 /* GET /apps/{app_id}/documents/{id}: the current text and version. */
 static void get_document(struct server *srv, struct http_req *req, void *ud)
 {
     (void)srv;
     struct sync_module *m = ud;
-    const char *doc = http_req_param(req, 1);
-    if (!sync_doc_id_valid(doc)) {
-        respond_error(req, 422, "invalid", "bad document id");
+    const char *doc = doc_param(req);
+    if (!doc)
         return;
-    }
     store_read *r = NULL;
     struct store_doc_info info;
     memset(&info, 0, sizeof info);
-    if (store_read_begin(m->store, &r) != 0) {
-        respond_error(req, 503, "storage_error", "cannot read the store");
+    if (read_begin(m, req, &r) != 0)
         return;
-    }
     int rc = store_doc_get(r, doc, &info);
     store_read_end(r);
     if (rc == STORE_ENOTFOUND) {
@@ -234,16 +251,12 @@ static void get_acl(struct server *srv, struct http_req *req, void *ud)
 {
     (void)srv;
     struct sync_module *m = ud;
-    const char *doc = http_req_param(req, 1);
-    if (!sync_doc_id_valid(doc)) {
-        respond_error(req, 422, "invalid", "bad document id");
+    const char *doc = doc_param(req);
+    if (!doc)
         return;
-    }
     store_read *r = NULL;
-    if (store_read_begin(m->store, &r) != 0) {
-        respond_error(req, 503, "storage_error", "cannot read the store");
+    if (read_begin(m, req, &r) != 0)
         return;
-    }
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_CreateArray();
     store_acl_list(r, doc, acl_item, arr);
@@ -273,11 +286,9 @@ static void put_acl(struct server *srv, struct http_req *req, void *ud)
 {
     (void)srv;
     struct sync_module *m = ud;
-    const char *doc = http_req_param(req, 1);
-    if (!sync_doc_id_valid(doc)) {
-        respond_error(req, 422, "invalid", "bad document id");
+    const char *doc = doc_param(req);
+    if (!doc)
         return;
-    }
     cJSON *o = body_object(req, doc);
     if (!o)
         return;
@@ -372,10 +383,8 @@ static void get_activity(struct server *srv, struct http_req *req, void *ud)
     if (limit > ACTIVITY_LIMIT_MAX)
         limit = ACTIVITY_LIMIT_MAX;
     store_read *r = NULL;
-    if (store_read_begin(m->store, &r) != 0) {
-        respond_error(req, 503, "storage_error", "cannot read the store");
+    if (read_begin(m, req, &r) != 0)
         return;
-    }
     uint64_t head = 0;
     uint8_t hh[STORE_HASH_LEN];
     cJSON *o = cJSON_CreateObject();
@@ -427,10 +436,8 @@ static void get_activity_verify(struct server *srv, struct http_req *req, void *
         }
     }
     store_read *r = NULL;
-    if (store_read_begin(m->store, &r) != 0) {
-        respond_error(req, 503, "storage_error", "cannot read the store");
+    if (read_begin(m, req, &r) != 0)
         return;
-    }
     uint64_t head = 0, bad = 0;
     uint8_t hh[STORE_HASH_LEN];
     store_activity_head(r, &head, hh);
