@@ -5,19 +5,10 @@
  * (in the replica or earlier in the update) and count what applying needs;
  * reserve all memory; then apply, which cannot fail. */
 #include "crdt_int.h"
+#include "format_int.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define OP_KIND_MASK 0x03
-#define OP_SAME 0x04
-#define OP_LEFT_PREV 0x08
-#define OP_LEFT_NONE 0x10
-#define OP_RIGHT_NONE 0x20
-#define OP_RIGHT_SAME 0x40
-#define OP_INS_FLAGS (OP_LEFT_PREV | OP_LEFT_NONE | OP_RIGHT_NONE | OP_RIGHT_SAME)
-
-enum { KIND_INS = 0, KIND_INS_DEL = 1, KIND_DEL = 2, KIND_DEL_REV = 3 };
 
 /* An update may make the replica add at most this many runs (records,
  * id runs, tree runs) per byte of its length, plus a fixed allowance. Runs
@@ -68,8 +59,7 @@ static void upd_free(upd *u)
 static bool read_id(crdt_rbuf *r, const upd *u, uint32_t *ag, uint32_t *seq)
 {
     uint64_t a, s;
-    if (!crdt_rbuf_varint(r, &a) || a >= u->nagents || !crdt_rbuf_varint(r, &s) ||
-        s > CRDT_SEQ_MAX)
+    if (!crdt_rbuf_varint(r, &a) || a >= u->nagents || !crdt_rbuf_varint(r, &s) || s > CRDT_SEQ_MAX)
         return false;
     *ag = (uint32_t)a;
     *seq = (uint32_t)s;
@@ -86,17 +76,17 @@ static int decode_ops(crdt_rbuf *r, upd *u)
         uint64_t len;
         if (!crdt_rbuf_byte(r, &h) || (h & 0x80))
             return CRDT_EBADUPDATE;
-        op->kind = h & OP_KIND_MASK;
-        bool ins = op->kind == KIND_INS || op->kind == KIND_INS_DEL;
-        if (!ins && (h & OP_INS_FLAGS))
+        op->kind = h & CRDT_OP_KIND_MASK;
+        bool ins = op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL;
+        if (!ins && (h & CRDT_OP_INS_FLAGS))
             return CRDT_EBADUPDATE;
-        if ((h & OP_LEFT_PREV) && (h & OP_LEFT_NONE))
+        if ((h & CRDT_OP_LEFT_PREV) && (h & CRDT_OP_LEFT_NONE))
             return CRDT_EBADUPDATE;
-        if ((h & OP_RIGHT_NONE) && (h & OP_RIGHT_SAME))
+        if ((h & CRDT_OP_RIGHT_NONE) && (h & CRDT_OP_RIGHT_SAME))
             return CRDT_EBADUPDATE;
-        if ((h & OP_RIGHT_SAME) && !prev_ins)
+        if ((h & CRDT_OP_RIGHT_SAME) && !prev_ins)
             return CRDT_EBADUPDATE;
-        if (h & OP_SAME) {
+        if (h & CRDT_OP_SAME) {
             if (!prev || prev_end > CRDT_SEQ_MAX)
                 return CRDT_EBADUPDATE;
             op->ag = prev_ag;
@@ -104,29 +94,28 @@ static int decode_ops(crdt_rbuf *r, upd *u)
         } else if (!read_id(r, u, &op->ag, &op->seq)) {
             return CRDT_EBADUPDATE;
         }
-        if (!crdt_rbuf_varint(r, &len) || len == 0 ||
-            len > (uint64_t)CRDT_SEQ_MAX + 1 - op->seq)
+        if (!crdt_rbuf_varint(r, &len) || len == 0 || len > (uint64_t)CRDT_SEQ_MAX + 1 - op->seq)
             return CRDT_EBADUPDATE;
         op->len = (uint32_t)len;
         op->lag = op->rag = op->tag = CRDT_NONE;
         op->text = NULL;
         op->nbytes = 0;
         if (ins) {
-            if (h & OP_LEFT_PREV) {
+            if (h & CRDT_OP_LEFT_PREV) {
                 if (op->seq == 0)
                     return CRDT_EBADUPDATE;
                 op->lag = op->ag;
                 op->lseq = op->seq - 1;
-            } else if (!(h & OP_LEFT_NONE) && !read_id(r, u, &op->lag, &op->lseq)) {
+            } else if (!(h & CRDT_OP_LEFT_NONE) && !read_id(r, u, &op->lag, &op->lseq)) {
                 return CRDT_EBADUPDATE;
             }
-            if (h & OP_RIGHT_SAME) {
+            if (h & CRDT_OP_RIGHT_SAME) {
                 op->rag = prev_rag;
                 op->rseq = prev_rseq;
-            } else if (!(h & OP_RIGHT_NONE) && !read_id(r, u, &op->rag, &op->rseq)) {
+            } else if (!(h & CRDT_OP_RIGHT_NONE) && !read_id(r, u, &op->rag, &op->rseq)) {
                 return CRDT_EBADUPDATE;
             }
-            if (op->kind == KIND_INS) {
+            if (op->kind == CRDT_KIND_INS) {
                 uint64_t nb;
                 size_t cps;
                 if (!crdt_rbuf_varint(r, &nb) || nb > UINT32_MAX ||
@@ -138,8 +127,7 @@ static int decode_ops(crdt_rbuf *r, upd *u)
             prev_rag = op->rag;
             prev_rseq = op->rseq;
         } else {
-            if (!read_id(r, u, &op->tag, &op->tseq) ||
-                len > (uint64_t)CRDT_SEQ_MAX + 1 - op->tseq)
+            if (!read_id(r, u, &op->tag, &op->tseq) || len > (uint64_t)CRDT_SEQ_MAX + 1 - op->tseq)
                 return CRDT_EBADUPDATE;
         }
         prev = true;
@@ -322,7 +310,7 @@ static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, u
                 return CRDT_EMISSING;
             }
             const uop *o = &u->ops[j];
-            if (j >= cur || (o->kind != KIND_INS && o->kind != KIND_INS_DEL))
+            if (j >= cur || (o->kind != CRDT_KIND_INS && o->kind != CRDT_KIND_INS_DEL))
                 return CRDT_EBADUPDATE;
             k = o->len - (seq - o->seq);
             if (k > n)
@@ -358,7 +346,7 @@ static uint32_t piece(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t 
 
 typedef struct needs {
     uint64_t lvs, bytes, recs, runs;
-    uint64_t max_runs; /* bound on recs + runs (RUNS_PER_BYTE) */
+    uint64_t max_runs;   /* bound on recs + runs (RUNS_PER_BYTE) */
     uint64_t *per_agent; /* pieces per update agent */
 } needs;
 
@@ -384,24 +372,25 @@ static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
         while (s < end) {
             bool known;
             uint32_t k = piece(doc, dag, s, end, &known);
-            bool ins = op->kind == KIND_INS || op->kind == KIND_INS_DEL;
+            bool ins = op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL;
             if (known && !kinds_match(doc, crdt_agent_lv(doc, dag, s), k, ins))
                 return CRDT_EBADUPDATE;
             if (!known) {
                 uint32_t d = s - op->seq;
                 uint64_t chunks = 0;
                 int rc = CRDT_OK;
-                if (op->kind == KIND_INS || op->kind == KIND_INS_DEL) {
+                if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL) {
                     if (d == 0 && op->lag != CRDT_NONE)
                         rc = check_range(doc, u, op->lag, op->lseq, 1, i, missing, &chunks);
                     if (rc == CRDT_OK && op->rag != CRDT_NONE)
                         rc = check_range(doc, u, op->rag, op->rseq, 1, i, missing, &chunks);
                     nd->recs++;
                     nd->per_agent[op->ag]++;
-                    nd->runs += op->kind == KIND_INS && op->nbytes != op->len ? k / 128 + 2 : 1;
+                    nd->runs +=
+                        op->kind == CRDT_KIND_INS && op->nbytes != op->len ? k / 128 + 2 : 1;
                 } else {
-                    uint32_t t = op->kind == KIND_DEL ? op->tseq + d
-                                                      : op->tseq + op->len - d - k;
+                    uint32_t t =
+                        op->kind == CRDT_KIND_DEL ? op->tseq + d : op->tseq + op->len - d - k;
                     rc = check_range(doc, u, op->tag, t, k, i, missing, &chunks);
                     nd->recs += chunks;
                     nd->per_agent[op->ag] += chunks;
@@ -415,7 +404,7 @@ static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
             }
             s += k;
         }
-        if (op->kind == KIND_INS)
+        if (op->kind == CRDT_KIND_INS)
             nd->bytes += op->nbytes;
     }
     return CRDT_OK;
@@ -469,11 +458,11 @@ static int reserve(crdt_doc *doc, upd *u, const needs *nd)
         rc = crdt_mem_reserve(a, (void **)&doc->recs, &doc->recs_cap, doc->nrecs + nd->recs,
                               sizeof(crdt_rec));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap,
-                              doc->next_lv + nd->lvs, sizeof(uint32_t));
+        rc = crdt_mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap, doc->next_lv + nd->lvs,
+                              sizeof(uint32_t));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(a, (void **)&doc->arena, &doc->arena_cap,
-                              doc->arena_len + nd->bytes, 1);
+        rc = crdt_mem_reserve(a, (void **)&doc->arena, &doc->arena_cap, doc->arena_len + nd->bytes,
+                              1);
     if (rc == CRDT_OK)
         rc = nd->runs > UINT32_MAX ? CRDT_ELIMIT : crdt_tree_reserve(doc, (uint32_t)nd->runs);
     if (rc) {
@@ -514,7 +503,7 @@ static void apply_insert(crdt_doc *doc, const upd *u, const uop *op, uint32_t s,
     uint32_t left = d == 0 ? resolve(doc, u, op->lag, op->lseq) : crdt_agent_lv(doc, dag, s - 1);
     uint32_t right = resolve(doc, u, op->rag, op->rseq);
     uint32_t lv = doc->next_lv, off = doc->arena_len, nb = 0;
-    bool deleted = op->kind == KIND_INS_DEL;
+    bool deleted = op->kind == CRDT_KIND_INS_DEL;
     if (!deleted) {
         size_t from = d ? crdt_utf8_offset(op->text, op->nbytes, d) : 0;
         nb = (uint32_t)crdt_utf8_offset(op->text + from, op->nbytes - from, k);
@@ -530,7 +519,7 @@ static void apply_insert(crdt_doc *doc, const upd *u, const uop *op, uint32_t s,
 static void apply_delete(crdt_doc *doc, const upd *u, const uop *op, uint32_t s, uint32_t k)
 {
     uint32_t dag = u->agents[op->ag].doc, tdag = u->agents[op->tag].doc, d = s - op->seq;
-    bool rev = op->kind == KIND_DEL_REV;
+    bool rev = op->kind == CRDT_KIND_DEL_REV;
     /* forward: op s+j deletes tseq+d+j; reverse: deletes tseq+len-1-d-j */
     uint32_t j = 0;
     while (j < k) {
@@ -565,7 +554,7 @@ static void commit(crdt_doc *doc, const upd *u)
             bool known;
             uint32_t k = piece(doc, dag, s, end, &known);
             if (!known) {
-                if (op->kind == KIND_INS || op->kind == KIND_INS_DEL)
+                if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL)
                     apply_insert(doc, u, op, s, k);
                 else
                     apply_delete(doc, u, op, s, k);

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CRDT_NONE UINT32_MAX  /* "no LV": document start/end origin */
+#define CRDT_NONE UINT32_MAX         /* "no LV": document start/end origin */
 #define CRDT_LV_MAX CRDT_DOC_OPS_MAX /* most LVs a document holds */
 #define CRDT_SEQ_MAX (UINT32_MAX - 1u)
 
@@ -176,8 +176,8 @@ void crdt_doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, ui
                     uint32_t byte_off, uint32_t byte_len, bool deleted);
 
 /* integrate.c: place remote insert [lv, lv+n) with origins left/right. */
-void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv,
-                           uint32_t n, uint32_t byte_off, uint32_t byte_len, bool deleted);
+void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv, uint32_t n,
+                           uint32_t byte_off, uint32_t byte_len, bool deleted);
 
 /* agents.c */
 int crdt_agent_find(const crdt_doc *doc, const char *name, size_t len, uint32_t *idx);
@@ -279,11 +279,6 @@ bool crdt_rbuf_byte(crdt_rbuf *r, uint8_t *b);
 bool crdt_rbuf_varint(crdt_rbuf *r, uint64_t *v);
 bool crdt_rbuf_bytes(crdt_rbuf *r, size_t n, const uint8_t **p);
 
-/* Format identifiers (FORMAT.md). */
-#define CRDT_MAGIC_UPDATE 0xD5
-#define CRDT_MAGIC_VERSION 0xD6
-#define CRDT_FORMAT_VERSION 1
-
 /* version.c */
 struct crdt_version_agent {
     uint8_t name_len;
@@ -299,13 +294,12 @@ struct crdt_version {
 };
 
 /* Find the agent entry in v (NULL if none). */
-const struct crdt_version_agent *crdt_version_agent_find(const crdt_version *v,
-                                                         const char *name, size_t len);
+const struct crdt_version_agent *crdt_version_agent_find(const crdt_version *v, const char *name,
+                                                         size_t len);
 /* Whether the agent's ranges (va may be NULL) contain seq; *run_end gets
  * the end of the containing range, or else the start of the next range
  * (UINT32_MAX if none): the seqs up to *run_end share the answer. */
-bool crdt_version_agent_has(const struct crdt_version_agent *va, uint32_t seq,
-                            uint32_t *run_end);
+bool crdt_version_agent_has(const struct crdt_version_agent *va, uint32_t seq, uint32_t *run_end);
 
 /* encode.c */
 int crdt_encode_lv_range(const crdt_doc *doc, uint32_t from, const crdt_version *skip,

@@ -1,18 +1,9 @@
 /* encode.c - writing updates (crdt_doc_encode_*); layout in FORMAT.md. */
 #include "crdt_int.h"
+#include "format_int.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Op header bits (FORMAT.md). */
-#define OP_KIND_MASK 0x03
-#define OP_SAME 0x04
-#define OP_LEFT_PREV 0x08
-#define OP_LEFT_NONE 0x10
-#define OP_RIGHT_NONE 0x20
-#define OP_RIGHT_SAME 0x40
-
-enum { KIND_INS = 0, KIND_INS_DEL = 1, KIND_DEL = 2, KIND_DEL_REV = 3 };
 
 typedef struct enc {
     const crdt_doc *doc;
@@ -50,7 +41,7 @@ static void put_id(enc *e, uint32_t lv)
 static void put_head_id(enc *e, uint8_t h, uint32_t a, uint32_t s, uint32_t n)
 {
     bool same = e->prev && e->prev_agent == a && e->prev_end == s;
-    crdt_wbuf_byte(&e->ops, h | (same ? OP_SAME : 0));
+    crdt_wbuf_byte(&e->ops, h | (same ? CRDT_OP_SAME : 0));
     if (!same) {
         crdt_wbuf_varint(&e->ops, ua_of(e, a));
         crdt_wbuf_varint(&e->ops, s);
@@ -80,26 +71,26 @@ static void emit_insert(enc *e, const crdt_rec *r, uint32_t lv, uint32_t n)
         if (k > n)
             k = n;
         uint32_t left = lv == r->lv ? r->a : lv - 1, right = r->b;
-        uint8_t h = del ? KIND_INS_DEL : KIND_INS;
+        uint8_t h = del ? CRDT_KIND_INS_DEL : CRDT_KIND_INS;
         bool left_prev = false;
         if (left == CRDT_NONE) {
-            h |= OP_LEFT_NONE;
+            h |= CRDT_OP_LEFT_NONE;
         } else {
             uint32_t la, ls, a, s;
             crdt_span_id(doc, left, &la, &ls, NULL);
             crdt_span_id(doc, lv, &a, &s, NULL);
             left_prev = la == a && ls + 1 == s;
             if (left_prev)
-                h |= OP_LEFT_PREV;
+                h |= CRDT_OP_LEFT_PREV;
         }
         if (right == CRDT_NONE)
-            h |= OP_RIGHT_NONE;
+            h |= CRDT_OP_RIGHT_NONE;
         else if (e->prev_ins && e->prev_right == right)
-            h |= OP_RIGHT_SAME;
+            h |= CRDT_OP_RIGHT_SAME;
         put_head(e, h, lv, k);
         if (left != CRDT_NONE && !left_prev)
             put_id(e, left);
-        if (right != CRDT_NONE && !(h & OP_RIGHT_SAME))
+        if (right != CRDT_NONE && !(h & CRDT_OP_RIGHT_SAME))
             put_id(e, right);
         if (!del) {
             size_t nb = crdt_text_bytes(text, k);
@@ -135,7 +126,8 @@ static void emit_delete(enc *e, const crdt_rec *r, uint32_t lv, uint32_t n)
                 k = n - j;
             target = top - k + 1;
         }
-        put_head(e, r->kind == CRDT_REC_DEL || k == 1 ? KIND_DEL : KIND_DEL_REV, lv + j, k);
+        put_head(e, r->kind == CRDT_REC_DEL || k == 1 ? CRDT_KIND_DEL : CRDT_KIND_DEL_REV, lv + j,
+                 k);
         put_id(e, target);
         e->prev_ins = false;
         j += k;
@@ -262,8 +254,8 @@ int crdt_encode_lv_range(const crdt_doc *doc, uint32_t from, const crdt_version 
 
 typedef struct crun {
     uint32_t seq, len;
-    uint8_t kind;           /* KIND_INS, KIND_INS_DEL or KIND_DEL */
-    int8_t dir;             /* deletes: +1 forward, -1 reverse, 0 one op */
+    uint8_t kind;            /* CRDT_KIND_INS, CRDT_KIND_INS_DEL or CRDT_KIND_DEL */
+    int8_t dir;              /* deletes: +1 forward, -1 reverse, 0 one op */
     uint32_t xa, xs, ya, ys; /* inserts: left origin (xa = CRDT_NONE: start) and
                                bound (ya = CRDT_NONE: end) of the first op;
                                deletes: (xa, xs) target of the first op */
@@ -273,11 +265,11 @@ typedef struct canon {
     const crdt_doc *doc;
     crun *runs;
     uint32_t nruns, cap;
-    uint32_t *start;            /* per rank (agent_order index): first run, [n] = nruns */
-    uint32_t *head;             /* per rank: next run to emit */
-    uint32_t *rank;             /* per doc agent: its rank */
-    uint32_t *heap, nheap;      /* ranks ready to emit, min-heap */
-    uint32_t *wfirst, *wnext;   /* per rank: ranks blocked on it (lists) */
+    uint32_t *start;          /* per rank (agent_order index): first run, [n] = nruns */
+    uint32_t *head;           /* per rank: next run to emit */
+    uint32_t *rank;           /* per doc agent: its rank */
+    uint32_t *heap, nheap;    /* ranks ready to emit, min-heap */
+    uint32_t *wfirst, *wnext; /* per rank: ranks blocked on it (lists) */
     int err;
 } canon;
 
@@ -326,7 +318,7 @@ static void canon_delete(canon *c, uint32_t from, uint32_t seq, uint32_t n, uint
 {
     if (c->nruns > from) {
         crun *p = &c->runs[c->nruns - 1];
-        if (p->kind == KIND_DEL && p->seq + p->len == seq && p->xa == ta) {
+        if (p->kind == CRDT_KIND_DEL && p->seq + p->len == seq && p->xa == ta) {
             uint32_t last = p->dir < 0 ? p->xs - (p->len - 1) : p->xs + (p->len - 1);
             int8_t d = ts == last + 1 ? 1 : (last > 0 && ts == last - 1) ? -1 : 0;
             if (d && (p->dir == 0 || p->dir == d)) {
@@ -346,7 +338,7 @@ static void canon_delete(canon *c, uint32_t from, uint32_t seq, uint32_t n, uint
         return;
     crun *r = canon_new_run(c);
     if (r)
-        *r = (crun){seq, n, KIND_DEL, n > 1 ? dir : 0, ta, ts, CRDT_NONE, 0};
+        *r = (crun){seq, n, CRDT_KIND_DEL, n > 1 ? dir : 0, ta, ts, CRDT_NONE, 0};
 }
 
 /* Build the runs of doc agent `agent` (ops [lv, lv + len) = seqs from seq). */
@@ -366,7 +358,7 @@ static void canon_piece(canon *c, uint32_t from, uint32_t agent, uint32_t seq, u
             uint32_t kd = crdt_tree_seg(doc, lv, &del, &text);
             if (kd < k)
                 k = kd;
-            canon_insert(c, from, agent, seq, k, del ? KIND_INS_DEL : KIND_INS,
+            canon_insert(c, from, agent, seq, k, del ? CRDT_KIND_INS_DEL : CRDT_KIND_INS,
                          lv == r->lv ? r->a : lv - 1, r->b);
         } else {
             for (uint32_t j = 0; j < k && !c->err;) {
@@ -404,7 +396,7 @@ static bool canon_emitted(const canon *c, uint32_t agent, uint32_t seq)
 /* CRDT_NONE if run `r` is ready, else the rank it waits for. */
 static uint32_t canon_blocker(const canon *c, const crun *r)
 {
-    if (r->kind == KIND_DEL) {
+    if (r->kind == CRDT_KIND_DEL) {
         uint32_t top = r->dir < 0 ? r->xs : r->xs + (r->len - 1);
         return canon_emitted(c, r->xa, top) ? CRDT_NONE : c->rank[r->xa];
     }
@@ -493,9 +485,9 @@ static void put_idv(enc *e, uint32_t agent, uint32_t seq)
 static void canon_emit(enc *e, uint32_t agent, const crun *r)
 {
     const crdt_doc *doc = e->doc;
-    if (r->kind == KIND_DEL) {
+    if (r->kind == CRDT_KIND_DEL) {
         uint32_t low = r->dir < 0 ? r->xs - (r->len - 1) : r->xs;
-        put_head_id(e, r->dir < 0 ? KIND_DEL_REV : KIND_DEL, agent, r->seq, r->len);
+        put_head_id(e, r->dir < 0 ? CRDT_KIND_DEL_REV : CRDT_KIND_DEL, agent, r->seq, r->len);
         put_idv(e, r->xa, low);
         e->prev_ins = false;
         return;
@@ -504,19 +496,19 @@ static void canon_emit(enc *e, uint32_t agent, const crun *r)
     uint8_t h = r->kind;
     bool left_prev = r->xa == agent && r->xs + 1 == r->seq;
     if (r->xa == CRDT_NONE)
-        h |= OP_LEFT_NONE;
+        h |= CRDT_OP_LEFT_NONE;
     else if (left_prev)
-        h |= OP_LEFT_PREV;
+        h |= CRDT_OP_LEFT_PREV;
     if (right == CRDT_NONE)
-        h |= OP_RIGHT_NONE;
+        h |= CRDT_OP_RIGHT_NONE;
     else if (e->prev_ins && e->prev_right == right)
-        h |= OP_RIGHT_SAME;
+        h |= CRDT_OP_RIGHT_SAME;
     put_head_id(e, h, agent, r->seq, r->len);
     if (r->xa != CRDT_NONE && !left_prev)
         put_idv(e, r->xa, r->xs);
-    if (right != CRDT_NONE && !(h & OP_RIGHT_SAME))
+    if (right != CRDT_NONE && !(h & CRDT_OP_RIGHT_SAME))
         put_idv(e, r->ya, r->ys);
-    if (r->kind == KIND_INS) {
+    if (r->kind == CRDT_KIND_INS) {
         crdt_wbuf_varint(&e->ops, canon_text(doc, agent, r->seq, r->len, NULL));
         canon_text(doc, agent, r->seq, r->len, &e->ops);
     }
@@ -553,8 +545,7 @@ static int crdt_encode_canonical(const crdt_doc *doc, uint8_t **out, size_t *out
         c.start[q] = c.head[q] = c.nruns;
         c.wfirst[q] = CRDT_NONE;
         for (uint32_t i = 0; i < ag->nruns && !c.err; i++)
-            canon_piece(&c, c.start[q], agent, ag->runs[i].seq, ag->runs[i].lv,
-                        ag->runs[i].len);
+            canon_piece(&c, c.start[q], agent, ag->runs[i].seq, ag->runs[i].lv, ag->runs[i].len);
     }
     if (c.err) {
         int rc = c.err;
@@ -631,8 +622,7 @@ static void lvset_add(lvset *s, uint32_t lv, uint32_t len)
 {
     if (s->err)
         return;
-    int rc = crdt_mem_reserve(s->alloc, (void **)&s->v, &s->cap, (size_t)s->n + 1,
-                              sizeof(lvrange));
+    int rc = crdt_mem_reserve(s->alloc, (void **)&s->v, &s->cap, (size_t)s->n + 1, sizeof(lvrange));
     if (rc) {
         s->err = rc;
         return;
@@ -718,8 +708,7 @@ int crdt_doc_encode_state(const crdt_doc *doc, uint8_t **out, size_t *out_len)
     return crdt_doc_encode_since(doc, NULL, out, out_len);
 }
 
-int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out,
-                               size_t *out_len)
+int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out, size_t *out_len)
 {
     if (!doc || !out || !out_len || mark > doc->next_lv)
         return CRDT_EINVAL;

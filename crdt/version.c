@@ -1,5 +1,6 @@
 /* version.c - sets of operation ids (crdt_version_*) and their encoding. */
 #include "crdt_int.h"
+#include "format_int.h"
 
 #include <string.h>
 
@@ -42,8 +43,8 @@ static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
-const struct crdt_version_agent *crdt_version_agent_find(const crdt_version *v,
-                                                         const char *name, size_t len)
+const struct crdt_version_agent *crdt_version_agent_find(const crdt_version *v, const char *name,
+                                                         size_t len)
 {
     uint32_t lo = 0, hi = v->nagents;
     while (lo < hi) {
@@ -79,8 +80,7 @@ bool crdt_version_agent_has(const struct crdt_version_agent *va, uint32_t seq, u
     return false;
 }
 
-int crdt_version_contains(const crdt_version *v, const char *agent, size_t agent_len,
-                          uint64_t seq)
+int crdt_version_contains(const crdt_version *v, const char *agent, size_t agent_len, uint64_t seq)
 {
     if (!v || !agent || seq > CRDT_SEQ_MAX)
         return 0;
