@@ -298,7 +298,7 @@ static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, u
                 k = n;
             /* every LV of the chunk must be an insert */
             for (uint32_t x = lv; x < lv + k;) {
-                const crdt_rec *r = &doc->recs[crdt_rec_find(doc, x)];
+                const crdt_rec *r = &doc->recs[crdt__rec_find(doc, x)];
                 if (r->kind != CRDT_REC_INS)
                     return CRDT_EBADUPDATE;
                 x = r->lv + r->len;
@@ -355,7 +355,7 @@ typedef struct needs {
 static bool kinds_match(const crdt_doc *doc, uint32_t lv, uint32_t k, bool want_ins)
 {
     for (uint32_t x = lv; x < lv + k;) {
-        const crdt_rec *r = &doc->recs[crdt_rec_find(doc, x)];
+        const crdt_rec *r = &doc->recs[crdt__rec_find(doc, x)];
         if ((r->kind == CRDT_REC_INS) != want_ins)
             return false;
         x = r->lv + r->len;
@@ -511,7 +511,7 @@ static void apply_insert(crdt_doc *doc, const upd *u, const uop *op, uint32_t s,
         doc->arena_len += nb;
     }
     crdt_agent_assign(doc, dag, s, lv, k);
-    crdt_rec_add_insert(doc, lv, k, left, right);
+    crdt__rec_add_insert(doc, lv, k, left, right);
     doc->next_lv += k;
     crdt_integrate_insert(doc, left, right, lv, k, off, nb, deleted);
 }
@@ -534,7 +534,7 @@ static void apply_delete(crdt_doc *doc, const upd *u, const uop *op, uint32_t s,
             c = k - j;
         uint32_t lv = doc->next_lv;
         crdt_agent_assign(doc, dag, s + j, lv, c);
-        crdt_rec_add_delete(doc, lv, c, lv_t, rev);
+        crdt__rec_add_delete(doc, lv, c, lv_t, rev);
         for (uint32_t x = 0; x < c; x++)
             doc->lv_leaf[lv + x] = CRDT_NONE;
         doc->next_lv += c;

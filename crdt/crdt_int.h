@@ -5,7 +5,7 @@
  * received it. LVs are dense (0 .. next_lv-1) and never reused, so every
  * per-operation table is an array or a sorted run list indexed by LV.
  *
- *   oplog   records[]: runs of operations in LV order (inserts with their
+ *   recs    records: runs of operations in LV order (inserts with their
  *           origins, deletes with their target), the source for encoding.
  *   agents  per agent name, runs mapping seq -> LV (gaps allowed); and
  *           spans[] mapping LV -> (agent, seq).
@@ -69,7 +69,7 @@ typedef struct crdt_span {
     uint32_t lv, agent, seq;
 } crdt_span;
 
-/* ------------------------------------------------------------- oplog */
+/* ----------------------------------------------------------- records */
 
 enum { CRDT_REC_INS = 0, CRDT_REC_DEL = 1, CRDT_REC_DEL_REV = 2 };
 
@@ -207,14 +207,19 @@ uint32_t crdt_span_start(const crdt_doc *doc, uint32_t lv);
 /* Compare ids (agent names bytewise, then seq). */
 int crdt_id_cmp(const crdt_doc *doc, uint32_t lv_a, uint32_t lv_b);
 
-/* oplog.c */
-/* Index of the record containing lv. */
-uint32_t crdt_rec_find(const crdt_doc *doc, uint32_t lv);
+/* rec.c */
+/* Index of the record containing lv (lv < next_lv). */
+uint32_t crdt__rec_find(const crdt_doc *doc, uint32_t lv);
 /* Left and right origin of inserted character lv. */
-void crdt_rec_origins(const crdt_doc *doc, uint32_t lv, uint32_t *left, uint32_t *right);
-bool crdt_lv_is_insert(const crdt_doc *doc, uint32_t lv);
-void crdt_rec_add_insert(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t left, uint32_t right);
-void crdt_rec_add_delete(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t t, bool rev);
+void crdt__rec_origins(const crdt_doc *doc, uint32_t lv, uint32_t *left, uint32_t *right);
+/* Whether lv is a known operation that inserted a character. */
+bool crdt__rec_is_insert(const crdt_doc *doc, uint32_t lv);
+/* Append an insert record [lv, lv+len) with origins (left, right), merged
+ * into the last record when it continues it. Capacity must be reserved. */
+void crdt__rec_add_insert(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t left, uint32_t right);
+/* Append a delete record: ops [lv, lv+len) delete targets [t, t+len), in
+ * reverse order when `rev`. Capacity must be reserved. */
+void crdt__rec_add_delete(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t t, bool rev);
 
 /* tree.c */
 int crdt_tree_init(crdt_doc *doc);

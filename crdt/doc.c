@@ -5,8 +5,7 @@
 
 #define NONASCII_CHUNK 128 /* code points per tree run for non-ASCII text */
 
-int crdt_doc_new(const crdt_allocator *alloc, const char *agent, size_t agent_len,
-                 crdt_doc **out)
+int crdt_doc_new(const crdt_allocator *alloc, const char *agent, size_t agent_len, crdt_doc **out)
 {
     if (!out || !agent || agent_len == 0 || agent_len > CRDT_AGENT_MAX)
         return CRDT_EINVAL;
@@ -121,8 +120,7 @@ static int local_reserve(crdt_doc *doc, size_t n, size_t bytes, uint32_t recs, u
     int rc = crdt_mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap, doc->next_lv + n,
                               sizeof(uint32_t));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(a, (void **)&doc->arena, &doc->arena_cap, doc->arena_len + bytes,
-                              1);
+        rc = crdt_mem_reserve(a, (void **)&doc->arena, &doc->arena_cap, doc->arena_len + bytes, 1);
     if (rc == CRDT_OK)
         rc = crdt_mem_reserve(a, (void **)&doc->recs, &doc->recs_cap, (size_t)doc->nrecs + recs,
                               sizeof(crdt_rec));
@@ -153,9 +151,13 @@ void crdt_doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, ui
     while (n > 0) {
         uint32_t k = ascii || n <= NONASCII_CHUNK ? n : NONASCII_CHUNK;
         uint32_t kb = deleted ? 0 : ascii ? k : (uint32_t)crdt_text_bytes(doc->arena + byte_off, k);
-        crdt_run run = {.lv = lv, .len = k, .del = deleted, .byte_off = deleted ? 0 : byte_off,
+        crdt_run run = {.lv = lv,
+                        .len = k,
+                        .del = deleted,
+                        .byte_off = deleted ? 0 : byte_off,
                         .byte_len = kb,
-                        .astral = deleted || ascii ? 0 : crdt_utf8_astral(doc->arena + byte_off, kb)};
+                        .astral =
+                            deleted || ascii ? 0 : crdt_utf8_astral(doc->arena + byte_off, kb)};
         if (left == lv - 1 && left != CRDT_NONE && crdt_tree_try_extend(doc, c, &run)) {
             /* extended the run before c; c still points just after it */
         } else {
@@ -188,7 +190,7 @@ int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len)
     uint32_t lv = doc->next_lv, off = doc->arena_len;
     memcpy(doc->arena + off, utf8, len);
     doc->arena_len += (uint32_t)len;
-    crdt_rec_add_insert(doc, lv, (uint32_t)n, left, right);
+    crdt__rec_add_insert(doc, lv, (uint32_t)n, left, right);
     crdt_agent_assign(doc, doc->me, doc->next_seq, lv, (uint32_t)n);
     doc->next_lv += (uint32_t)n;
     doc->next_seq += (uint32_t)n;
@@ -201,7 +203,7 @@ static void delete_piece(crdt_doc *doc, uint32_t target, uint32_t n)
 {
     uint32_t lv = doc->next_lv;
     crdt_tree_delete_lv(doc, target, n);
-    crdt_rec_add_delete(doc, lv, n, target, false);
+    crdt__rec_add_delete(doc, lv, n, target, false);
     crdt_agent_assign(doc, doc->me, doc->next_seq, lv, n);
     for (uint32_t k = 0; k < n; k++)
         doc->lv_leaf[lv + k] = CRDT_NONE;
@@ -262,8 +264,9 @@ static size_t copy_text(const crdt_doc *doc, size_t pos, size_t count, char *buf
         const crdt_run *r = &doc->leaves[c.leaf].runs[c.i];
         if (!r->del) {
             const uint8_t *t = doc->arena + r->byte_off;
-            size_t from = c.off == 0 ? 0 : r->byte_len == r->len ? c.off
-                                                               : crdt_text_bytes(t, c.off);
+            size_t from = c.off == 0              ? 0
+                          : r->byte_len == r->len ? c.off
+                                                  : crdt_text_bytes(t, c.off);
             uint32_t k = r->len - c.off;
             size_t to;
             if (k > count) {

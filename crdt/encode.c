@@ -208,7 +208,7 @@ int crdt_encode_lv_range(const crdt_doc *doc, uint32_t from, const crdt_version 
     if (rc)
         return rc;
     if (from < doc->next_lv) {
-        for (uint32_t ri = crdt_rec_find(doc, from); ri < doc->nrecs; ri++) {
+        for (uint32_t ri = crdt__rec_find(doc, from); ri < doc->nrecs; ri++) {
             const crdt_rec *r = &doc->recs[ri];
             uint32_t lo = r->lv > from ? r->lv : from, hi = r->lv + r->len;
             while (lo < hi) {
@@ -346,7 +346,7 @@ static void canon_piece(canon *c, uint32_t from, uint32_t agent, uint32_t seq, u
                         uint32_t len)
 {
     const crdt_doc *doc = c->doc;
-    uint32_t end = lv + len, ri = crdt_rec_find(doc, lv);
+    uint32_t end = lv + len, ri = crdt__rec_find(doc, lv);
     while (lv < end && !c->err) {
         while (doc->recs[ri].lv + doc->recs[ri].len <= lv) /* LVs only grow */
             ri++;
@@ -678,7 +678,7 @@ static int encode_missing(const crdt_doc *doc, const crdt_version *since, uint8_
         qsort(s.v, s.n, sizeof(lvrange), lvrange_cmp);
     for (uint32_t i = 0; i < s.n && !e.ops.err && !e.agents.err; i++) {
         uint32_t lo = s.v[i].lv, hi = lo + s.v[i].len;
-        for (uint32_t ri = crdt_rec_find(doc, lo); lo < hi; ri++) {
+        for (uint32_t ri = crdt__rec_find(doc, lo); lo < hi; ri++) {
             const crdt_rec *r = &doc->recs[ri];
             uint32_t k = (r->lv + r->len < hi ? r->lv + r->len : hi) - lo;
             emit(&e, r, lo, k);

@@ -29,12 +29,12 @@ static int64_t right_parent_pos(const crdt_doc *doc, uint32_t left, uint32_t bou
     if (bound == CRDT_NONE)
         return doc->st.total;
     uint32_t bl, br;
-    crdt_rec_origins(doc, bound, &bl, &br);
+    crdt__rec_origins(doc, bound, &bl, &br);
     return bl == left ? (int64_t)crdt_tree_pos(doc, bound) : (int64_t)doc->st.total;
 }
 
-void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv,
-                           uint32_t n, uint32_t byte_off, uint32_t byte_len, bool deleted)
+void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv, uint32_t n,
+                           uint32_t byte_off, uint32_t byte_len, bool deleted)
 {
     crdt_cursor c;
     if (left == CRDT_NONE) {
@@ -53,8 +53,8 @@ void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_
         /* Concurrent inserts sit between the left origin and the bound:
          * scan them. */
         int64_t left_idx = left == CRDT_NONE ? -1 : (int64_t)crdt_tree_pos(doc, left);
-        int64_t bound_idx = right == CRDT_NONE ? (int64_t)doc->st.total
-                                               : (int64_t)crdt_tree_pos(doc, right);
+        int64_t bound_idx =
+            right == CRDT_NONE ? (int64_t)doc->st.total : (int64_t)crdt_tree_pos(doc, right);
         int64_t right_idx = right_parent_pos(doc, left, right);
         int64_t scan_idx = left_idx + 1;
         bool scanning = false;
@@ -62,7 +62,7 @@ void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_
         while (scan_idx < bound_idx && crdt_tree_norm(doc, &cur)) {
             const crdt_run *o = &doc->leaves[cur.leaf].runs[cur.i];
             uint32_t olv = o->lv + cur.off, oleft, oright;
-            crdt_rec_origins(doc, olv, &oleft, &oright);
+            crdt__rec_origins(doc, olv, &oleft, &oright);
             int64_t oleft_idx = oleft == CRDT_NONE ? -1 : (int64_t)crdt_tree_pos(doc, oleft);
             if (oleft_idx < left_idx)
                 break;

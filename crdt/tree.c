@@ -55,7 +55,6 @@ static crdt_stats inode_stats(const crdt_inode *n)
     return s;
 }
 
-
 /* Add `d` to the counts of `leaf` in every ancestor and in the document. */
 static void propagate(crdt_doc *doc, uint32_t leaf, crdt_stats d)
 {
@@ -407,8 +406,8 @@ static void split_run(crdt_doc *doc, crdt_leaf *l, uint32_t i, uint32_t off)
     b.lv = r->lv + off;
     if (!r->del) {
         bool ascii = r->byte_len == r->len;
-        uint32_t bo = ascii ? off
-                            : (uint32_t)crdt_utf8_offset(doc->arena + r->byte_off, r->byte_len, off);
+        uint32_t bo =
+            ascii ? off : (uint32_t)crdt_utf8_offset(doc->arena + r->byte_off, r->byte_len, off);
         a.byte_len = bo;
         a.astral = r->astral ? crdt_utf8_astral(doc->arena + r->byte_off, bo) : 0;
         b.byte_off = r->byte_off + bo;
@@ -470,7 +469,7 @@ static bool merge_tombstones(crdt_doc *doc, crdt_leaf *l, uint32_t i)
     if (!a->del || !b->del || a->lv + a->len != b->lv || (uint64_t)a->len + b->len >= (1u << 31))
         return false;
     uint32_t left, right;
-    crdt_rec_origins(doc, b->lv, &left, &right);
+    crdt__rec_origins(doc, b->lv, &left, &right);
     if (left != b->lv - 1)
         return false;
     a->len += b->len;
@@ -522,9 +521,8 @@ uint32_t crdt_tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const ui
     *text = NULL;
     if (!r->del) {
         uint32_t k = lv - r->lv;
-        size_t bo = r->byte_len == r->len
-                        ? k
-                        : crdt_utf8_offset(doc->arena + r->byte_off, r->byte_len, k);
+        size_t bo =
+            r->byte_len == r->len ? k : crdt_utf8_offset(doc->arena + r->byte_off, r->byte_len, k);
         *text = doc->arena + r->byte_off + bo;
     }
     return r->len - (lv - r->lv);
@@ -567,7 +565,7 @@ static int check_node(const crdt_doc *doc, uint32_t node, uint32_t h, uint32_t p
             } else if (r->byte_len || r->astral) {
                 return CRDT_EINVAL;
             }
-            if (!crdt_lv_is_insert(doc, r->lv))
+            if (!crdt__rec_is_insert(doc, r->lv))
                 return CRDT_EINVAL;
         }
         *nruns += l->n;
@@ -605,8 +603,7 @@ int crdt_tree_check(const crdt_doc *doc)
     for (uint32_t i = 0; i < doc->nleaves; i++)
         excess += doc->leaves[i].n > CRDT_LEAF_MAX / 2 ? doc->leaves[i].n - CRDT_LEAF_MAX / 2 : 0;
     if (leaf_seq != CRDT_NONE || nleaves != doc->nleaves || nruns != doc->nruns ||
-        excess != doc->excess ||
-        memcmp(&s, &doc->st, sizeof s) != 0)
+        excess != doc->excess || memcmp(&s, &doc->st, sizeof s) != 0)
         return CRDT_EINVAL;
     return CRDT_OK;
 }

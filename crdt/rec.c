@@ -1,7 +1,8 @@
-/* oplog.c - the operation records of a replica in LV order (crdt_rec_*). */
+/* rec.c - the operation records of a replica in LV order (crdt__rec_*):
+ * the source for encoding and for the origins of inserted characters. */
 #include "crdt_int.h"
 
-uint32_t crdt_rec_find(const crdt_doc *doc, uint32_t lv)
+uint32_t crdt__rec_find(const crdt_doc *doc, uint32_t lv)
 {
     uint32_t lo = 0, hi = doc->nrecs;
     while (lo < hi) {
@@ -14,23 +15,23 @@ uint32_t crdt_rec_find(const crdt_doc *doc, uint32_t lv)
     return lo - 1;
 }
 
-void crdt_rec_origins(const crdt_doc *doc, uint32_t lv, uint32_t *left, uint32_t *right)
+void crdt__rec_origins(const crdt_doc *doc, uint32_t lv, uint32_t *left, uint32_t *right)
 {
-    const crdt_rec *r = &doc->recs[crdt_rec_find(doc, lv)];
+    const crdt_rec *r = &doc->recs[crdt__rec_find(doc, lv)];
     *left = lv == r->lv ? r->a : lv - 1;
     *right = r->b;
 }
 
-bool crdt_lv_is_insert(const crdt_doc *doc, uint32_t lv)
+bool crdt__rec_is_insert(const crdt_doc *doc, uint32_t lv)
 {
     if (lv >= doc->next_lv)
         return false;
-    return doc->recs[crdt_rec_find(doc, lv)].kind == CRDT_REC_INS;
+    return doc->recs[crdt__rec_find(doc, lv)].kind == CRDT_REC_INS;
 }
 
 /* Append insert record [lv, lv+len) with origins (left, right), extending
  * the last record when it continues it. Capacity must be reserved. */
-void crdt_rec_add_insert(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t left, uint32_t right)
+void crdt__rec_add_insert(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t left, uint32_t right)
 {
     if (doc->nrecs) {
         crdt_rec *r = &doc->recs[doc->nrecs - 1];
@@ -45,7 +46,7 @@ void crdt_rec_add_insert(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t left
 /* Append delete record: ops [lv, lv+len) delete targets [t, t+len), in
  * reverse order when `rev`. Merges runs of forward deletes and of
  * backspaces. Capacity must be reserved. */
-void crdt_rec_add_delete(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t t, bool rev)
+void crdt__rec_add_delete(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t t, bool rev)
 {
     if (len == 1)
         rev = false;
