@@ -35,7 +35,7 @@ static uint32_t order_search(const crdt_doc *doc, const char *name, size_t len, 
     return lo;
 }
 
-int crdt_agent_find(const crdt_doc *doc, const char *name, size_t len, uint32_t *idx)
+int crdt__agent_find(const crdt_doc *doc, const char *name, size_t len, uint32_t *idx)
 {
     bool found;
     uint32_t at = order_search(doc, name, len, &found);
@@ -45,7 +45,7 @@ int crdt_agent_find(const crdt_doc *doc, const char *name, size_t len, uint32_t 
     return CRDT_OK;
 }
 
-int crdt_agent_add(crdt_doc *doc, const char *name, size_t len, uint32_t *idx)
+int crdt__agent_add(crdt_doc *doc, const char *name, size_t len, uint32_t *idx)
 {
     if (len == 0 || len > CRDT_AGENT_MAX)
         return CRDT_EINVAL;
@@ -55,11 +55,11 @@ int crdt_agent_add(crdt_doc *doc, const char *name, size_t len, uint32_t *idx)
         *idx = doc->agent_order[at];
         return CRDT_OK;
     }
-    int rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->agents, &doc->agents_cap,
-                              (size_t)doc->nagents + 1, sizeof(crdt_agent));
+    int rc = crdt__mem_reserve(&doc->alloc, (void **)&doc->agents, &doc->agents_cap,
+                               (size_t)doc->nagents + 1, sizeof(crdt_agent));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->agent_order, &doc->order_cap,
-                              (size_t)doc->nagents + 1, sizeof(uint32_t));
+        rc = crdt__mem_reserve(&doc->alloc, (void **)&doc->agent_order, &doc->order_cap,
+                               (size_t)doc->nagents + 1, sizeof(uint32_t));
     if (rc)
         return rc;
     crdt_agent *ag = &doc->agents[doc->nagents];
@@ -87,7 +87,7 @@ static uint32_t run_search(const crdt_agent *ag, uint32_t seq)
     return lo == 0 ? UINT32_MAX : lo - 1;
 }
 
-uint32_t crdt_agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq)
+uint32_t crdt__agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq)
 {
     const crdt_agent *ag = &doc->agents[agent];
     uint32_t i = run_search(ag, seq);
@@ -96,7 +96,7 @@ uint32_t crdt_agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq)
     return seq - ag->runs[i].seq < ag->runs[i].len ? i : i + 1;
 }
 
-uint32_t crdt_agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv)
+uint32_t crdt__agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv)
 {
     const crdt_agent *ag = &doc->agents[agent];
     uint32_t i = run_search(ag, seq);
@@ -109,7 +109,7 @@ uint32_t crdt_agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, uin
     return r->len - (seq - r->seq);
 }
 
-uint32_t crdt_agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv)
+uint32_t crdt__agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv)
 {
     const crdt_agent *ag = &doc->agents[agent];
     uint32_t i = run_search(ag, seq);
@@ -122,13 +122,13 @@ uint32_t crdt_agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t seq
     return seq - r->seq + 1;
 }
 
-uint32_t crdt_agent_lv(const crdt_doc *doc, uint32_t agent, uint32_t seq)
+uint32_t crdt__agent_lv(const crdt_doc *doc, uint32_t agent, uint32_t seq)
 {
     uint32_t lv;
-    return crdt_agent_known(doc, agent, seq, &lv) ? lv : CRDT_NONE;
+    return crdt__agent_known(doc, agent, seq, &lv) ? lv : CRDT_NONE;
 }
 
-uint32_t crdt_agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t seq)
+uint32_t crdt__agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t seq)
 {
     const crdt_agent *ag = &doc->agents[agent];
     uint32_t i = run_search(ag, seq);
@@ -138,18 +138,18 @@ uint32_t crdt_agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t seq
     return j < ag->nruns ? ag->runs[j].seq : UINT32_MAX;
 }
 
-int crdt_agent_reserve(crdt_doc *doc, uint32_t agent, uint32_t n)
+int crdt__agent_reserve(crdt_doc *doc, uint32_t agent, uint32_t n)
 {
     crdt_agent *ag = &doc->agents[agent];
-    int rc = crdt_mem_reserve(&doc->alloc, (void **)&ag->runs, &ag->cap, (size_t)ag->nruns + n,
-                              sizeof(crdt_agent_run));
+    int rc = crdt__mem_reserve(&doc->alloc, (void **)&ag->runs, &ag->cap, (size_t)ag->nruns + n,
+                               sizeof(crdt_agent_run));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->spans, &doc->spans_cap,
-                              (size_t)doc->nspans + n, sizeof(crdt_span));
+        rc = crdt__mem_reserve(&doc->alloc, (void **)&doc->spans, &doc->spans_cap,
+                               (size_t)doc->nspans + n, sizeof(crdt_span));
     return rc;
 }
 
-void crdt_agent_assign(crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t lv, uint32_t len)
+void crdt__agent_assign(crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t lv, uint32_t len)
 {
     crdt_agent *ag = &doc->agents[agent];
     /* seq -> lv runs: usually an append that extends the last run. */
@@ -172,8 +172,8 @@ void crdt_agent_assign(crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t lv,
     doc->spans[doc->nspans++] = (crdt_span){lv, agent, seq};
 }
 
-void crdt_span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *seq,
-                  uint32_t *run_left)
+void crdt__span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *seq,
+                   uint32_t *run_left)
 {
     uint32_t lo = 0, hi = doc->nspans;
     while (lo < hi) {
@@ -191,7 +191,7 @@ void crdt_span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *s
         *run_left = end - lv;
 }
 
-uint32_t crdt_span_start(const crdt_doc *doc, uint32_t lv)
+uint32_t crdt__span_start(const crdt_doc *doc, uint32_t lv)
 {
     uint32_t lo = 0, hi = doc->nspans;
     while (lo < hi) {
@@ -204,11 +204,11 @@ uint32_t crdt_span_start(const crdt_doc *doc, uint32_t lv)
     return doc->spans[lo - 1].lv;
 }
 
-int crdt_id_cmp(const crdt_doc *doc, uint32_t lv_a, uint32_t lv_b)
+int crdt__id_cmp(const crdt_doc *doc, uint32_t lv_a, uint32_t lv_b)
 {
     uint32_t aa, sa, ab, sb;
-    crdt_span_id(doc, lv_a, &aa, &sa, NULL);
-    crdt_span_id(doc, lv_b, &ab, &sb, NULL);
+    crdt__span_id(doc, lv_a, &aa, &sa, NULL);
+    crdt__span_id(doc, lv_b, &ab, &sb, NULL);
     if (aa != ab) {
         const crdt_agent *x = &doc->agents[aa], *y = &doc->agents[ab];
         return name_cmp(x->name, x->name_len, y->name, y->name_len);
@@ -216,7 +216,7 @@ int crdt_id_cmp(const crdt_doc *doc, uint32_t lv_a, uint32_t lv_b)
     return sa < sb ? -1 : sa > sb ? 1 : 0;
 }
 
-void crdt_id_fill(const crdt_doc *doc, uint32_t agent, uint32_t seq, crdt_id *id)
+void crdt__id_fill(const crdt_doc *doc, uint32_t agent, uint32_t seq, crdt_id *id)
 {
     if (!id)
         return;

@@ -50,16 +50,17 @@ typedef struct upd {
 
 static void upd_free(upd *u)
 {
-    crdt_mem_free(u->alloc, u->agents);
-    crdt_mem_free(u->alloc, u->ops);
-    crdt_mem_free(u->alloc, u->order);
-    crdt_mem_free(u->alloc, u->keys);
+    crdt__mem_free(u->alloc, u->agents);
+    crdt__mem_free(u->alloc, u->ops);
+    crdt__mem_free(u->alloc, u->order);
+    crdt__mem_free(u->alloc, u->keys);
 }
 
 static bool read_id(crdt_rbuf *r, const upd *u, uint32_t *ag, uint32_t *seq)
 {
     uint64_t a, s;
-    if (!crdt_rbuf_varint(r, &a) || a >= u->nagents || !crdt_rbuf_varint(r, &s) || s > CRDT_SEQ_MAX)
+    if (!crdt__rbuf_varint(r, &a) || a >= u->nagents || !crdt__rbuf_varint(r, &s) ||
+        s > CRDT_SEQ_MAX)
         return false;
     *ag = (uint32_t)a;
     *seq = (uint32_t)s;
@@ -74,7 +75,7 @@ static int decode_ops(crdt_rbuf *r, upd *u)
         uop *op = &u->ops[i];
         uint8_t h;
         uint64_t len;
-        if (!crdt_rbuf_byte(r, &h) || (h & 0x80))
+        if (!crdt__rbuf_byte(r, &h) || (h & 0x80))
             return CRDT_EBADUPDATE;
         op->kind = h & CRDT_OP_KIND_MASK;
         bool ins = op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL;
@@ -94,7 +95,7 @@ static int decode_ops(crdt_rbuf *r, upd *u)
         } else if (!read_id(r, u, &op->ag, &op->seq)) {
             return CRDT_EBADUPDATE;
         }
-        if (!crdt_rbuf_varint(r, &len) || len == 0 || len > (uint64_t)CRDT_SEQ_MAX + 1 - op->seq)
+        if (!crdt__rbuf_varint(r, &len) || len == 0 || len > (uint64_t)CRDT_SEQ_MAX + 1 - op->seq)
             return CRDT_EBADUPDATE;
         op->len = (uint32_t)len;
         op->lag = op->rag = op->tag = CRDT_NONE;
@@ -118,9 +119,9 @@ static int decode_ops(crdt_rbuf *r, upd *u)
             if (op->kind == CRDT_KIND_INS) {
                 uint64_t nb;
                 size_t cps;
-                if (!crdt_rbuf_varint(r, &nb) || nb > UINT32_MAX ||
-                    !crdt_rbuf_bytes(r, (size_t)nb, &op->text) ||
-                    !crdt_utf8_validate(op->text, (size_t)nb, &cps, NULL) || cps != len)
+                if (!crdt__rbuf_varint(r, &nb) || nb > UINT32_MAX ||
+                    !crdt__rbuf_bytes(r, (size_t)nb, &op->text) ||
+                    !crdt__utf8_validate(op->text, (size_t)nb, &cps, NULL) || cps != len)
                     return CRDT_EBADUPDATE;
                 op->nbytes = (uint32_t)nb;
             }
@@ -189,31 +190,31 @@ static int decode(upd *u, const uint8_t *data, size_t len)
     crdt_rbuf r = {data, len, 0};
     uint8_t magic, ver;
     uint64_t n;
-    if (!crdt_rbuf_byte(&r, &magic) || magic != CRDT_MAGIC_UPDATE || !crdt_rbuf_byte(&r, &ver))
+    if (!crdt__rbuf_byte(&r, &magic) || magic != CRDT_MAGIC_UPDATE || !crdt__rbuf_byte(&r, &ver))
         return CRDT_EBADUPDATE;
     if (ver != CRDT_FORMAT_VERSION)
         return CRDT_EVERSION;
-    if (!crdt_rbuf_varint(&r, &n) || n > (r.len - r.off) / 2)
+    if (!crdt__rbuf_varint(&r, &n) || n > (r.len - r.off) / 2)
         return CRDT_EBADUPDATE;
-    u->agents = crdt_mem_alloc(u->alloc, (size_t)n * sizeof(uagent));
+    u->agents = crdt__mem_alloc(u->alloc, (size_t)n * sizeof(uagent));
     if (!u->agents)
         return CRDT_ENOMEM;
     u->nagents = (uint32_t)n;
     for (uint32_t i = 0; i < u->nagents; i++) {
         uint64_t nl;
-        if (!crdt_rbuf_varint(&r, &nl) || nl == 0 || nl > CRDT_AGENT_MAX ||
-            !crdt_rbuf_bytes(&r, (size_t)nl, &u->agents[i].name))
+        if (!crdt__rbuf_varint(&r, &nl) || nl == 0 || nl > CRDT_AGENT_MAX ||
+            !crdt__rbuf_bytes(&r, (size_t)nl, &u->agents[i].name))
             return CRDT_EBADUPDATE;
         u->agents[i].len = (uint32_t)nl;
         for (uint32_t k = 0; k < i; k++) /* agent tables are short */
             if (name_cmp(u->agents[k].name, u->agents[k].len, u->agents[i].name, nl) == 0)
                 return CRDT_EBADUPDATE;
     }
-    if (!crdt_rbuf_varint(&r, &n) || n > (r.len - r.off) / 2)
+    if (!crdt__rbuf_varint(&r, &n) || n > (r.len - r.off) / 2)
         return CRDT_EBADUPDATE;
-    u->ops = crdt_mem_alloc(u->alloc, (size_t)n * sizeof(uop));
-    u->order = crdt_mem_alloc(u->alloc, (size_t)n * sizeof(uint32_t));
-    u->keys = crdt_mem_alloc(u->alloc, (size_t)n * sizeof(uint64_t));
+    u->ops = crdt__mem_alloc(u->alloc, (size_t)n * sizeof(uop));
+    u->order = crdt__mem_alloc(u->alloc, (size_t)n * sizeof(uint32_t));
+    u->keys = crdt__mem_alloc(u->alloc, (size_t)n * sizeof(uint64_t));
     if (!u->ops || !u->order || !u->keys)
         return CRDT_ENOMEM;
     u->nops = (uint32_t)n;
@@ -292,7 +293,7 @@ static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, u
 {
     uint32_t dag = u->agents[ag].doc;
     while (n > 0) {
-        uint32_t lv, k = dag == CRDT_NONE ? 0 : crdt_agent_known(doc, dag, seq, &lv);
+        uint32_t lv, k = dag == CRDT_NONE ? 0 : crdt__agent_known(doc, dag, seq, &lv);
         if (k) {
             if (k > n)
                 k = n;
@@ -317,7 +318,7 @@ static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, u
                 k = n;
             /* the doc may know a later part of that op: stop at it */
             if (dag != CRDT_NONE) {
-                uint32_t nk = crdt_agent_next_known(doc, dag, seq);
+                uint32_t nk = crdt__agent_next_known(doc, dag, seq);
                 if (nk - seq < k)
                     k = nk - seq;
             }
@@ -334,13 +335,13 @@ static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, u
 static uint32_t piece(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t end, bool *known)
 {
     uint32_t lv;
-    uint32_t k = dag == CRDT_NONE ? 0 : crdt_agent_known(doc, dag, seq, &lv);
+    uint32_t k = dag == CRDT_NONE ? 0 : crdt__agent_known(doc, dag, seq, &lv);
     if (k) {
         *known = true;
         return k < end - seq ? k : end - seq;
     }
     *known = false;
-    uint32_t nk = dag == CRDT_NONE ? UINT32_MAX : crdt_agent_next_known(doc, dag, seq);
+    uint32_t nk = dag == CRDT_NONE ? UINT32_MAX : crdt__agent_next_known(doc, dag, seq);
     return nk < end ? nk - seq : end - seq;
 }
 
@@ -373,7 +374,7 @@ static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
             bool known;
             uint32_t k = piece(doc, dag, s, end, &known);
             bool ins = op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL;
-            if (known && !kinds_match(doc, crdt_agent_lv(doc, dag, s), k, ins))
+            if (known && !kinds_match(doc, crdt__agent_lv(doc, dag, s), k, ins))
                 return CRDT_EBADUPDATE;
             if (!known) {
                 uint32_t d = s - op->seq;
@@ -418,7 +419,7 @@ static void agents_rollback(crdt_doc *doc, uint32_t old_n)
         if (doc->agent_order[i] < old_n)
             doc->agent_order[w++] = doc->agent_order[i];
     for (uint32_t a = old_n; a < doc->nagents; a++)
-        crdt_mem_free(&doc->alloc, doc->agents[a].runs);
+        crdt__mem_free(&doc->alloc, doc->agents[a].runs);
     doc->nagents = old_n;
 }
 
@@ -429,17 +430,17 @@ static int reserve(crdt_doc *doc, upd *u, const needs *nd)
         nd->recs > UINT32_MAX - doc->nrecs)
         return CRDT_ELIMIT;
     uint32_t old_n = doc->nagents;
-    int rc = crdt_mem_reserve(a, (void **)&doc->agents, &doc->agents_cap,
-                              (size_t)doc->nagents + u->nagents, sizeof(crdt_agent));
+    int rc = crdt__mem_reserve(a, (void **)&doc->agents, &doc->agents_cap,
+                               (size_t)doc->nagents + u->nagents, sizeof(crdt_agent));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(a, (void **)&doc->agent_order, &doc->order_cap,
-                              (size_t)doc->nagents + u->nagents, sizeof(uint32_t));
+        rc = crdt__mem_reserve(a, (void **)&doc->agent_order, &doc->order_cap,
+                               (size_t)doc->nagents + u->nagents, sizeof(uint32_t));
     if (rc)
         return rc;
     for (uint32_t i = 0; i < u->nagents; i++) {
         if (u->agents[i].doc == CRDT_NONE && nd->per_agent[i]) {
-            rc = crdt_agent_add(doc, (const char *)u->agents[i].name, u->agents[i].len,
-                                &u->agents[i].doc);
+            rc = crdt__agent_add(doc, (const char *)u->agents[i].name, u->agents[i].len,
+                                 &u->agents[i].doc);
             if (rc)
                 break;
         }
@@ -448,23 +449,23 @@ static int reserve(crdt_doc *doc, upd *u, const needs *nd)
         if (!nd->per_agent[i])
             continue;
         crdt_agent *ag = &doc->agents[u->agents[i].doc];
-        rc = crdt_mem_reserve(a, (void **)&ag->runs, &ag->cap, ag->nruns + nd->per_agent[i],
-                              sizeof(crdt_agent_run));
+        rc = crdt__mem_reserve(a, (void **)&ag->runs, &ag->cap, ag->nruns + nd->per_agent[i],
+                               sizeof(crdt_agent_run));
     }
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(a, (void **)&doc->spans, &doc->spans_cap, doc->nspans + nd->recs,
-                              sizeof(crdt_span));
+        rc = crdt__mem_reserve(a, (void **)&doc->spans, &doc->spans_cap, doc->nspans + nd->recs,
+                               sizeof(crdt_span));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(a, (void **)&doc->recs, &doc->recs_cap, doc->nrecs + nd->recs,
-                              sizeof(crdt_rec));
+        rc = crdt__mem_reserve(a, (void **)&doc->recs, &doc->recs_cap, doc->nrecs + nd->recs,
+                               sizeof(crdt_rec));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap, doc->next_lv + nd->lvs,
-                              sizeof(uint32_t));
+        rc = crdt__mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap, doc->next_lv + nd->lvs,
+                               sizeof(uint32_t));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(a, (void **)&doc->arena, &doc->arena_cap, doc->arena_len + nd->bytes,
-                              1);
+        rc = crdt__mem_reserve(a, (void **)&doc->arena, &doc->arena_cap, doc->arena_len + nd->bytes,
+                               1);
     if (rc == CRDT_OK)
-        rc = nd->runs > UINT32_MAX ? CRDT_ELIMIT : crdt_tree_reserve(doc, (uint32_t)nd->runs);
+        rc = nd->runs > UINT32_MAX ? CRDT_ELIMIT : crdt__tree_reserve(doc, (uint32_t)nd->runs);
     if (rc) {
         for (uint32_t i = 0; i < u->nagents; i++)
             if (u->agents[i].doc >= old_n && u->agents[i].doc != CRDT_NONE)
@@ -478,7 +479,7 @@ static uint32_t resolve(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t
 {
     if (ag == CRDT_NONE)
         return CRDT_NONE;
-    return crdt_agent_lv(doc, u->agents[ag].doc, seq);
+    return crdt__agent_lv(doc, u->agents[ag].doc, seq);
 }
 
 /* Mark target LVs [t, t+n) deleted, run by run. */
@@ -487,11 +488,11 @@ static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
     while (n > 0) {
         bool del;
         const uint8_t *text;
-        uint32_t k = crdt_tree_seg(doc, t, &del, &text);
+        uint32_t k = crdt__tree_seg(doc, t, &del, &text);
         if (k > n)
             k = n;
         if (!del)
-            crdt_tree_delete_lv(doc, t, k);
+            crdt__tree_delete_lv(doc, t, k);
         t += k;
         n -= k;
     }
@@ -500,20 +501,20 @@ static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
 static void apply_insert(crdt_doc *doc, const upd *u, const uop *op, uint32_t s, uint32_t k)
 {
     uint32_t dag = u->agents[op->ag].doc, d = s - op->seq;
-    uint32_t left = d == 0 ? resolve(doc, u, op->lag, op->lseq) : crdt_agent_lv(doc, dag, s - 1);
+    uint32_t left = d == 0 ? resolve(doc, u, op->lag, op->lseq) : crdt__agent_lv(doc, dag, s - 1);
     uint32_t right = resolve(doc, u, op->rag, op->rseq);
     uint32_t lv = doc->next_lv, off = doc->arena_len, nb = 0;
     bool deleted = op->kind == CRDT_KIND_INS_DEL;
     if (!deleted) {
-        size_t from = d ? crdt_utf8_offset(op->text, op->nbytes, d) : 0;
-        nb = (uint32_t)crdt_utf8_offset(op->text + from, op->nbytes - from, k);
+        size_t from = d ? crdt__utf8_offset(op->text, op->nbytes, d) : 0;
+        nb = (uint32_t)crdt__utf8_offset(op->text + from, op->nbytes - from, k);
         memcpy(doc->arena + off, op->text + from, nb);
         doc->arena_len += nb;
     }
-    crdt_agent_assign(doc, dag, s, lv, k);
+    crdt__agent_assign(doc, dag, s, lv, k);
     crdt__rec_add_insert(doc, lv, k, left, right);
     doc->next_lv += k;
-    crdt_integrate_insert(doc, left, right, lv, k, off, nb, deleted);
+    crdt__integrate_insert(doc, left, right, lv, k, off, nb, deleted);
 }
 
 static void apply_delete(crdt_doc *doc, const upd *u, const uop *op, uint32_t s, uint32_t k)
@@ -525,15 +526,15 @@ static void apply_delete(crdt_doc *doc, const upd *u, const uop *op, uint32_t s,
     while (j < k) {
         uint32_t lv_t, c;
         if (!rev) {
-            c = crdt_agent_known(doc, tdag, op->tseq + d + j, &lv_t);
+            c = crdt__agent_known(doc, tdag, op->tseq + d + j, &lv_t);
         } else {
-            c = crdt_agent_known_back(doc, tdag, op->tseq + op->len - 1 - d - j, &lv_t);
+            c = crdt__agent_known_back(doc, tdag, op->tseq + op->len - 1 - d - j, &lv_t);
             lv_t = lv_t - (c < k - j ? c : k - j) + 1;
         }
         if (c > k - j)
             c = k - j;
         uint32_t lv = doc->next_lv;
-        crdt_agent_assign(doc, dag, s + j, lv, c);
+        crdt__agent_assign(doc, dag, s + j, lv, c);
         crdt__rec_add_delete(doc, lv, c, lv_t, rev);
         for (uint32_t x = 0; x < c; x++)
             doc->lv_leaf[lv + x] = CRDT_NONE;
@@ -545,7 +546,7 @@ static void apply_delete(crdt_doc *doc, const upd *u, const uop *op, uint32_t s,
 
 static void commit(crdt_doc *doc, const upd *u)
 {
-    crdt_tree_cache_reset(doc);
+    crdt__tree_cache_reset(doc);
     for (uint32_t i = 0; i < u->nops; i++) {
         const uop *op = &u->ops[i];
         uint32_t dag = u->agents[op->ag].doc;
@@ -573,10 +574,10 @@ int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *miss
     int rc = decode(&u, data, len);
     if (rc == CRDT_OK) {
         for (uint32_t i = 0; i < u.nagents; i++)
-            if (crdt_agent_find(doc, (const char *)u.agents[i].name, u.agents[i].len,
-                                &u.agents[i].doc) != CRDT_OK)
+            if (crdt__agent_find(doc, (const char *)u.agents[i].name, u.agents[i].len,
+                                 &u.agents[i].doc) != CRDT_OK)
                 u.agents[i].doc = CRDT_NONE;
-        nd.per_agent = crdt_mem_alloc(&doc->alloc, (size_t)u.nagents * sizeof(uint64_t));
+        nd.per_agent = crdt__mem_alloc(&doc->alloc, (size_t)u.nagents * sizeof(uint64_t));
         if (!nd.per_agent)
             rc = CRDT_ENOMEM;
         else
@@ -588,9 +589,9 @@ int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *miss
         rc = reserve(doc, &u, &nd);
     if (rc == CRDT_OK) {
         commit(doc, &u);
-        crdt_tree_cache_reset(doc);
+        crdt__tree_cache_reset(doc);
     }
-    crdt_mem_free(&doc->alloc, nd.per_agent);
+    crdt__mem_free(&doc->alloc, nd.per_agent);
     upd_free(&u);
     return rc;
 }

@@ -1,5 +1,10 @@
 /* crdt_int.h - internals shared by the files of libcrdt. Not installed.
  *
+ * Naming: crdt_* is the public API of crdt.h; functions that are shared
+ * between the library's files but are not part of that API are crdt__*
+ * and declared here under the file that defines them; everything else is
+ * static to its file.
+ *
  * Vocabulary. Every operation (one inserted or deleted code point) a replica
  * holds has a local version (LV): its index in the order the replica
  * received it. LVs are dense (0 .. next_lv-1) and never reused, so every
@@ -30,27 +35,27 @@
 
 /* ------------------------------------------------------------ memory */
 
-void *crdt_mem_alloc(const crdt_allocator *a, size_t size);
-void *crdt_mem_realloc(const crdt_allocator *a, void *p, size_t size);
-void crdt_mem_free(const crdt_allocator *a, void *p);
+void *crdt__mem_alloc(const crdt_allocator *a, size_t size);
+void *crdt__mem_realloc(const crdt_allocator *a, void *p, size_t size);
+void crdt__mem_free(const crdt_allocator *a, void *p);
 /* Grow *p (elements of `elem` bytes, capacity *cap) to hold at least `need`
  * elements. Returns CRDT_OK or CRDT_ENOMEM/CRDT_ELIMIT (nothing changed). */
-int crdt_mem_grow(const crdt_allocator *a, void **p, uint32_t *cap, size_t need, size_t elem);
-static inline int crdt_mem_reserve(const crdt_allocator *a, void **p, uint32_t *cap, size_t need,
-                                   size_t elem)
+int crdt__mem_grow(const crdt_allocator *a, void **p, uint32_t *cap, size_t need, size_t elem);
+static inline int crdt__mem_reserve(const crdt_allocator *a, void **p, uint32_t *cap, size_t need,
+                                    size_t elem)
 {
-    return need <= *cap ? CRDT_OK : crdt_mem_grow(a, p, cap, need, elem);
+    return need <= *cap ? CRDT_OK : crdt__mem_grow(a, p, cap, need, elem);
 }
 
 /* -------------------------------------------------------------- utf8 */
 
 /* Validate UTF-8; on success store the number of code points and of
  * astral (> U+FFFF) code points. Returns false on invalid input. */
-bool crdt_utf8_validate(const uint8_t *s, size_t len, size_t *cps, size_t *astral);
+bool crdt__utf8_validate(const uint8_t *s, size_t len, size_t *cps, size_t *astral);
 /* Byte offset of code point `k` in valid UTF-8 `s`. */
-size_t crdt_utf8_offset(const uint8_t *s, size_t len, size_t k);
+size_t crdt__utf8_offset(const uint8_t *s, size_t len, size_t k);
 /* Astral code points among bytes s[0..len). */
-uint32_t crdt_utf8_astral(const uint8_t *s, size_t len);
+uint32_t crdt__utf8_astral(const uint8_t *s, size_t len);
 
 /* ------------------------------------------------------------- agents */
 
@@ -172,40 +177,40 @@ struct crdt_doc {
 };
 
 /* doc.c */
-void crdt_doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, uint32_t n,
-                    uint32_t byte_off, uint32_t byte_len, bool deleted);
+void crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, uint32_t n,
+                     uint32_t byte_off, uint32_t byte_len, bool deleted);
 
 /* integrate.c: place remote insert [lv, lv+n) with origins left/right. */
-void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv, uint32_t n,
-                           uint32_t byte_off, uint32_t byte_len, bool deleted);
+void crdt__integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv, uint32_t n,
+                            uint32_t byte_off, uint32_t byte_len, bool deleted);
 
 /* agents.c */
-int crdt_agent_find(const crdt_doc *doc, const char *name, size_t len, uint32_t *idx);
-int crdt_agent_add(crdt_doc *doc, const char *name, size_t len, uint32_t *idx);
+int crdt__agent_find(const crdt_doc *doc, const char *name, size_t len, uint32_t *idx);
+int crdt__agent_add(crdt_doc *doc, const char *name, size_t len, uint32_t *idx);
 /* LV of (agent, seq) or CRDT_NONE. */
-uint32_t crdt_agent_lv(const crdt_doc *doc, uint32_t agent, uint32_t seq);
+uint32_t crdt__agent_lv(const crdt_doc *doc, uint32_t agent, uint32_t seq);
 /* Length of the run of known seqs starting at `seq` with consecutive LVs
  * (0 if seq unknown); *lv gets the LV of seq. */
-uint32_t crdt_agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv);
+uint32_t crdt__agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv);
 /* Length of the run of known seqs ending at `seq` (going down) with
  * consecutive LVs (0 if unknown); *lv gets the LV of seq. */
-uint32_t crdt_agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv);
+uint32_t crdt__agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv);
 /* Index of the first of the agent's runs that ends after `seq` (nruns if
  * none). */
-uint32_t crdt_agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq);
+uint32_t crdt__agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq);
 /* First known seq >= seq (UINT32_MAX if none). */
-uint32_t crdt_agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t seq);
+uint32_t crdt__agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t seq);
 /* (agent, seq) of an LV and how many following LVs continue that run. */
-void crdt_span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *seq,
-                  uint32_t *run_left);
+void crdt__span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *seq,
+                   uint32_t *run_left);
 /* Record ops [lv, lv+len) as (agent, seq..). Capacity must be reserved. */
-void crdt_agent_assign(crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t lv, uint32_t len);
+void crdt__agent_assign(crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t lv, uint32_t len);
 /* Ensure room for `n` more assignments. */
-int crdt_agent_reserve(crdt_doc *doc, uint32_t agent, uint32_t n);
+int crdt__agent_reserve(crdt_doc *doc, uint32_t agent, uint32_t n);
 /* First LV of the span holding lv (ids are contiguous from there to lv). */
-uint32_t crdt_span_start(const crdt_doc *doc, uint32_t lv);
+uint32_t crdt__span_start(const crdt_doc *doc, uint32_t lv);
 /* Compare ids (agent names bytewise, then seq). */
-int crdt_id_cmp(const crdt_doc *doc, uint32_t lv_a, uint32_t lv_b);
+int crdt__id_cmp(const crdt_doc *doc, uint32_t lv_a, uint32_t lv_b);
 
 /* rec.c */
 /* Index of the record containing lv (lv < next_lv). */
@@ -222,45 +227,45 @@ void crdt__rec_add_insert(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t lef
 void crdt__rec_add_delete(crdt_doc *doc, uint32_t lv, uint32_t len, uint32_t t, bool rev);
 
 /* tree.c */
-int crdt_tree_init(crdt_doc *doc);
+int crdt__tree_init(crdt_doc *doc);
 /* Reserve nodes for `runs` run insertions. */
-int crdt_tree_reserve(crdt_doc *doc, uint32_t runs);
+int crdt__tree_reserve(crdt_doc *doc, uint32_t runs);
 /* Full-order position (tombstones counted) of character lv. */
-uint32_t crdt_tree_pos(const crdt_doc *doc, uint32_t lv);
+uint32_t crdt__tree_pos(const crdt_doc *doc, uint32_t lv);
 /* Cursor at character lv (before it). */
-crdt_cursor crdt_tree_cursor_lv(const crdt_doc *doc, uint32_t lv);
+crdt_cursor crdt__tree_cursor_lv(const crdt_doc *doc, uint32_t lv);
 /* Cursor after `pos` visible characters, placed right after the visible
  * character pos - 1 (before any tombstones that follow it). */
-crdt_cursor crdt_tree_cursor_vis(crdt_doc *doc, size_t pos);
+crdt_cursor crdt__tree_cursor_vis(crdt_doc *doc, size_t pos);
 /* Cursor before visible character pos (pos < length). */
-crdt_cursor crdt_tree_cursor_vis_at(crdt_doc *doc, size_t pos);
+crdt_cursor crdt__tree_cursor_vis_at(crdt_doc *doc, size_t pos);
 /* The same without touching the cache when `cache` is NULL (const paths). */
-crdt_cursor crdt_tree_cursor_vis_at_ro(const crdt_doc *doc, crdt_doc *cache, size_t pos);
+crdt_cursor crdt__tree_cursor_vis_at_ro(const crdt_doc *doc, crdt_doc *cache, size_t pos);
 /* Forget the cursor cache (any change not made through a local edit). */
-void crdt_tree_cache_reset(crdt_doc *doc);
+void crdt__tree_cache_reset(crdt_doc *doc);
 /* LV of the character at the cursor, or CRDT_NONE at the document end
- * (*c is normalized first, see crdt_tree_norm). */
-uint32_t crdt_tree_lv_at(const crdt_doc *doc, crdt_cursor *c);
+ * (*c is normalized first, see crdt__tree_norm). */
+uint32_t crdt__tree_lv_at(const crdt_doc *doc, crdt_cursor *c);
 /* Normalize: move an end-of-leaf cursor to the next leaf start. Returns
  * false at the end of the document. */
-bool crdt_tree_norm(const crdt_doc *doc, crdt_cursor *c);
+bool crdt__tree_norm(const crdt_doc *doc, crdt_cursor *c);
 /* Insert a run before cursor `c`; returns the cursor just after it. Needs
- * reserved capacity (crdt_tree_reserve; cannot fail). */
-crdt_cursor crdt_tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run);
+ * reserved capacity (crdt__tree_reserve; cannot fail). */
+crdt_cursor crdt__tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run);
 /* Extend the run that ends just before cursor `c` with `run` if that keeps
  * runs valid (lv and text contiguous, both visible, and `run`'s left origin
  * is the run's last character). */
-bool crdt_tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run);
+bool crdt__tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run);
 /* Mark characters [lv, lv+len) deleted (all inside one run), merging the
  * result with deleted neighbours. Returns len, or 0 if they already were
  * deleted. Needs reserved capacity. */
-uint32_t crdt_tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len);
+uint32_t crdt__tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len);
 /* Characters from lv to the end of its run, whether they are deleted, and
  * (visible) a pointer to their text. */
-uint32_t crdt_tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const uint8_t **text);
+uint32_t crdt__tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const uint8_t **text);
 /* Byte length of the first n code points of a run segment's text. */
-size_t crdt_text_bytes(const uint8_t *text, uint32_t n);
-int crdt_tree_check(const crdt_doc *doc);
+size_t crdt__text_bytes(const uint8_t *text, uint32_t n);
+int crdt__tree_check(const crdt_doc *doc);
 
 /* ------------------------------------------------------------ codec */
 
@@ -271,18 +276,18 @@ typedef struct crdt_wbuf {
     int err;
 } crdt_wbuf;
 
-void crdt_wbuf_byte(crdt_wbuf *w, uint8_t b);
-void crdt_wbuf_varint(crdt_wbuf *w, uint64_t v);
-void crdt_wbuf_bytes(crdt_wbuf *w, const void *p, size_t n);
+void crdt__wbuf_byte(crdt_wbuf *w, uint8_t b);
+void crdt__wbuf_varint(crdt_wbuf *w, uint64_t v);
+void crdt__wbuf_bytes(crdt_wbuf *w, const void *p, size_t n);
 
 typedef struct crdt_rbuf {
     const uint8_t *p;
     size_t len, off;
 } crdt_rbuf;
 
-bool crdt_rbuf_byte(crdt_rbuf *r, uint8_t *b);
-bool crdt_rbuf_varint(crdt_rbuf *r, uint64_t *v);
-bool crdt_rbuf_bytes(crdt_rbuf *r, size_t n, const uint8_t **p);
+bool crdt__rbuf_byte(crdt_rbuf *r, uint8_t *b);
+bool crdt__rbuf_varint(crdt_rbuf *r, uint64_t *v);
+bool crdt__rbuf_bytes(crdt_rbuf *r, size_t n, const uint8_t **p);
 
 /* version.c */
 struct crdt_version_agent {
@@ -299,17 +304,17 @@ struct crdt_version {
 };
 
 /* Find the agent entry in v (NULL if none). */
-const struct crdt_version_agent *crdt_version_agent_find(const crdt_version *v, const char *name,
-                                                         size_t len);
+const struct crdt_version_agent *crdt__version_agent_find(const crdt_version *v, const char *name,
+                                                          size_t len);
 /* Whether the agent's ranges (va may be NULL) contain seq; *run_end gets
  * the end of the containing range, or else the start of the next range
  * (UINT32_MAX if none): the seqs up to *run_end share the answer. */
-bool crdt_version_agent_has(const struct crdt_version_agent *va, uint32_t seq, uint32_t *run_end);
+bool crdt__version_agent_has(const struct crdt_version_agent *va, uint32_t seq, uint32_t *run_end);
 
 /* encode.c */
-int crdt_encode_lv_range(const crdt_doc *doc, uint32_t from, const crdt_version *skip,
-                         uint8_t **out, size_t *out_len);
+int crdt__encode_lv_range(const crdt_doc *doc, uint32_t from, const crdt_version *skip,
+                          uint8_t **out, size_t *out_len);
 
-void crdt_id_fill(const crdt_doc *doc, uint32_t agent, uint32_t seq, crdt_id *id);
+void crdt__id_fill(const crdt_doc *doc, uint32_t agent, uint32_t seq, crdt_id *id);
 
 #endif

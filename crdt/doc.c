@@ -11,7 +11,7 @@ int crdt_doc_new(const crdt_allocator *alloc, const char *agent, size_t agent_le
         return CRDT_EINVAL;
     if (alloc && (!alloc->malloc_fn || !alloc->realloc_fn || !alloc->free_fn))
         return CRDT_EINVAL;
-    crdt_doc *doc = crdt_mem_alloc(alloc, sizeof *doc);
+    crdt_doc *doc = crdt__mem_alloc(alloc, sizeof *doc);
     if (!doc)
         return CRDT_ENOMEM;
     memset(doc, 0, sizeof *doc);
@@ -19,9 +19,9 @@ int crdt_doc_new(const crdt_allocator *alloc, const char *agent, size_t agent_le
         doc->alloc = *alloc;
     else
         doc->alloc = (crdt_allocator){0};
-    int rc = crdt_tree_init(doc);
+    int rc = crdt__tree_init(doc);
     if (rc == CRDT_OK)
-        rc = crdt_agent_add(doc, agent, agent_len, &doc->me);
+        rc = crdt__agent_add(doc, agent, agent_len, &doc->me);
     if (rc) {
         crdt_doc_free(doc);
         return rc;
@@ -30,7 +30,7 @@ int crdt_doc_new(const crdt_allocator *alloc, const char *agent, size_t agent_le
     return CRDT_OK;
 }
 
-/* The allocator to pass to crdt_mem_* (NULL = libc). */
+/* The allocator to pass to crdt__mem_* (NULL = libc). */
 static const crdt_allocator *doc_alloc(const crdt_doc *doc)
 {
     return doc->alloc.malloc_fn ? &doc->alloc : NULL;
@@ -45,16 +45,16 @@ void crdt_doc_free(crdt_doc *doc)
     if (a)
         a = &copy;
     for (uint32_t i = 0; i < doc->nagents; i++)
-        crdt_mem_free(a, doc->agents[i].runs);
-    crdt_mem_free(a, doc->agents);
-    crdt_mem_free(a, doc->agent_order);
-    crdt_mem_free(a, doc->spans);
-    crdt_mem_free(a, doc->recs);
-    crdt_mem_free(a, doc->lv_leaf);
-    crdt_mem_free(a, doc->arena);
-    crdt_mem_free(a, doc->leaves);
-    crdt_mem_free(a, doc->inodes);
-    crdt_mem_free(a, doc);
+        crdt__mem_free(a, doc->agents[i].runs);
+    crdt__mem_free(a, doc->agents);
+    crdt__mem_free(a, doc->agent_order);
+    crdt__mem_free(a, doc->spans);
+    crdt__mem_free(a, doc->recs);
+    crdt__mem_free(a, doc->lv_leaf);
+    crdt__mem_free(a, doc->arena);
+    crdt__mem_free(a, doc->leaves);
+    crdt__mem_free(a, doc->inodes);
+    crdt__mem_free(a, doc);
 }
 
 /* Highest known seq of an agent + 1 (0 when none). */
@@ -74,7 +74,7 @@ int crdt_doc_set_agent(crdt_doc *doc, const char *agent, size_t agent_len, uint6
     if (seq != CRDT_SEQ_AUTO && seq > CRDT_SEQ_MAX)
         return CRDT_EINVAL;
     uint32_t idx;
-    int rc = crdt_agent_add(doc, agent, agent_len, &idx);
+    int rc = crdt__agent_add(doc, agent, agent_len, &idx);
     if (rc)
         return rc;
     doc->me = idx;
@@ -114,20 +114,20 @@ static int local_reserve(crdt_doc *doc, size_t n, size_t bytes, uint32_t recs, u
     if (n > CRDT_LV_MAX - doc->next_lv || n > (size_t)CRDT_SEQ_MAX - doc->next_seq ||
         bytes > UINT32_MAX - doc->arena_len)
         return CRDT_ELIMIT;
-    if (crdt_agent_next_known(doc, doc->me, doc->next_seq) < doc->next_seq + n)
+    if (crdt__agent_next_known(doc, doc->me, doc->next_seq) < doc->next_seq + n)
         return CRDT_EIDINUSE;
     const crdt_allocator *a = doc_alloc(doc);
-    int rc = crdt_mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap, doc->next_lv + n,
-                              sizeof(uint32_t));
+    int rc = crdt__mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap, doc->next_lv + n,
+                               sizeof(uint32_t));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(a, (void **)&doc->arena, &doc->arena_cap, doc->arena_len + bytes, 1);
+        rc = crdt__mem_reserve(a, (void **)&doc->arena, &doc->arena_cap, doc->arena_len + bytes, 1);
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(a, (void **)&doc->recs, &doc->recs_cap, (size_t)doc->nrecs + recs,
-                              sizeof(crdt_rec));
+        rc = crdt__mem_reserve(a, (void **)&doc->recs, &doc->recs_cap, (size_t)doc->nrecs + recs,
+                               sizeof(crdt_rec));
     if (rc == CRDT_OK)
-        rc = crdt_agent_reserve(doc, doc->me, recs);
+        rc = crdt__agent_reserve(doc, doc->me, recs);
     if (rc == CRDT_OK)
-        rc = crdt_tree_reserve(doc, runs);
+        rc = crdt__tree_reserve(doc, runs);
     return rc;
 }
 
@@ -144,24 +144,26 @@ static uint32_t lv_before(const crdt_doc *doc, crdt_cursor c)
 /* Insert text [lv, lv+n) (bytes at arena[byte_off..], or a tombstone run
  * when text is NULL) before cursor c, whose left origin is `left`. Splits
  * long non-ASCII text into several runs. */
-void crdt_doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, uint32_t n,
-                    uint32_t byte_off, uint32_t byte_len, bool deleted)
+void crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, uint32_t n,
+                     uint32_t byte_off, uint32_t byte_len, bool deleted)
 {
     bool ascii = deleted || byte_len == n;
     while (n > 0) {
         uint32_t k = ascii || n <= NONASCII_CHUNK ? n : NONASCII_CHUNK;
-        uint32_t kb = deleted ? 0 : ascii ? k : (uint32_t)crdt_text_bytes(doc->arena + byte_off, k);
+        uint32_t kb = deleted ? 0
+                      : ascii ? k
+                              : (uint32_t)crdt__text_bytes(doc->arena + byte_off, k);
         crdt_run run = {.lv = lv,
                         .len = k,
                         .del = deleted,
                         .byte_off = deleted ? 0 : byte_off,
                         .byte_len = kb,
                         .astral =
-                            deleted || ascii ? 0 : crdt_utf8_astral(doc->arena + byte_off, kb)};
-        if (left == lv - 1 && left != CRDT_NONE && crdt_tree_try_extend(doc, c, &run)) {
+                            deleted || ascii ? 0 : crdt__utf8_astral(doc->arena + byte_off, kb)};
+        if (left == lv - 1 && left != CRDT_NONE && crdt__tree_try_extend(doc, c, &run)) {
             /* extended the run before c; c still points just after it */
         } else {
-            c = crdt_tree_insert(doc, c, run);
+            c = crdt__tree_insert(doc, c, run);
         }
         left = lv + k - 1;
         lv += k;
@@ -177,24 +179,24 @@ int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len)
     if (len == 0)
         return CRDT_OK;
     size_t n, astral;
-    if (pos > doc->st.vis || !crdt_utf8_validate((const uint8_t *)utf8, len, &n, &astral))
+    if (pos > doc->st.vis || !crdt__utf8_validate((const uint8_t *)utf8, len, &n, &astral))
         return CRDT_EINVAL;
     uint32_t runs = (uint32_t)(len == n ? 1 : n / NONASCII_CHUNK + 1);
     int rc = local_reserve(doc, n, len, 1, runs);
     if (rc)
         return rc;
-    crdt_cursor c = crdt_tree_cursor_vis(doc, pos);
+    crdt_cursor c = crdt__tree_cursor_vis(doc, pos);
     uint32_t left = pos == 0 ? CRDT_NONE : lv_before(doc, c);
     crdt_cursor rc_ = c;
-    uint32_t right = crdt_tree_lv_at(doc, &rc_);
+    uint32_t right = crdt__tree_lv_at(doc, &rc_);
     uint32_t lv = doc->next_lv, off = doc->arena_len;
     memcpy(doc->arena + off, utf8, len);
     doc->arena_len += (uint32_t)len;
     crdt__rec_add_insert(doc, lv, (uint32_t)n, left, right);
-    crdt_agent_assign(doc, doc->me, doc->next_seq, lv, (uint32_t)n);
+    crdt__agent_assign(doc, doc->me, doc->next_seq, lv, (uint32_t)n);
     doc->next_lv += (uint32_t)n;
     doc->next_seq += (uint32_t)n;
-    crdt_doc_place(doc, c, left, lv, (uint32_t)n, off, (uint32_t)len, false);
+    crdt__doc_place(doc, c, left, lv, (uint32_t)n, off, (uint32_t)len, false);
     return CRDT_OK;
 }
 
@@ -202,9 +204,9 @@ int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len)
 static void delete_piece(crdt_doc *doc, uint32_t target, uint32_t n)
 {
     uint32_t lv = doc->next_lv;
-    crdt_tree_delete_lv(doc, target, n);
+    crdt__tree_delete_lv(doc, target, n);
     crdt__rec_add_delete(doc, lv, n, target, false);
-    crdt_agent_assign(doc, doc->me, doc->next_seq, lv, n);
+    crdt__agent_assign(doc, doc->me, doc->next_seq, lv, n);
     for (uint32_t k = 0; k < n; k++)
         doc->lv_leaf[lv + k] = CRDT_NONE;
     doc->next_lv += n;
@@ -221,12 +223,12 @@ int crdt_doc_delete(crdt_doc *doc, size_t pos, size_t count)
      * anything changes. */
     uint32_t pieces = 0;
     size_t left = count;
-    crdt_cursor c = crdt_tree_cursor_vis_at(doc, pos);
+    crdt_cursor c = crdt__tree_cursor_vis_at(doc, pos);
     if (count <= 8) { /* at most one piece per character: skip the count */
         pieces = (uint32_t)count;
         left = 0;
     }
-    while (left > 0 && crdt_tree_norm(doc, &c)) {
+    while (left > 0 && crdt__tree_norm(doc, &c)) {
         const crdt_run *r = &doc->leaves[c.leaf].runs[c.i];
         if (!r->del) {
             uint32_t k = r->len - c.off;
@@ -241,7 +243,7 @@ int crdt_doc_delete(crdt_doc *doc, size_t pos, size_t count)
         return rc;
     left = count;
     while (left > 0) {
-        c = crdt_tree_cursor_vis_at(doc, pos);
+        c = crdt__tree_cursor_vis_at(doc, pos);
         const crdt_run *r = &doc->leaves[c.leaf].runs[c.i];
         uint32_t k = r->len - c.off;
         if (k > left)
@@ -259,19 +261,19 @@ static size_t copy_text(const crdt_doc *doc, size_t pos, size_t count, char *buf
     size_t out = 0;
     if (count == 0)
         return 0;
-    crdt_cursor c = crdt_tree_cursor_vis_at_ro(doc, NULL, pos);
-    while (count > 0 && crdt_tree_norm(doc, &c)) {
+    crdt_cursor c = crdt__tree_cursor_vis_at_ro(doc, NULL, pos);
+    while (count > 0 && crdt__tree_norm(doc, &c)) {
         const crdt_run *r = &doc->leaves[c.leaf].runs[c.i];
         if (!r->del) {
             const uint8_t *t = doc->arena + r->byte_off;
             size_t from = c.off == 0              ? 0
                           : r->byte_len == r->len ? c.off
-                                                  : crdt_text_bytes(t, c.off);
+                                                  : crdt__text_bytes(t, c.off);
             uint32_t k = r->len - c.off;
             size_t to;
             if (k > count) {
                 k = (uint32_t)count;
-                to = r->byte_len == r->len ? c.off + k : from + crdt_text_bytes(t + from, k);
+                to = r->byte_len == r->len ? c.off + k : from + crdt__text_bytes(t + from, k);
             } else {
                 to = r->byte_len;
             }
@@ -303,7 +305,7 @@ int crdt_doc_text(const crdt_doc *doc, char **out, size_t *out_len)
 {
     if (!doc || !out)
         return CRDT_EINVAL;
-    char *s = crdt_mem_alloc(doc_alloc(doc), (size_t)doc->st.bytes + 1);
+    char *s = crdt__mem_alloc(doc_alloc(doc), (size_t)doc->st.bytes + 1);
     if (!s)
         return CRDT_ENOMEM;
     size_t n = copy_text(doc, 0, doc->st.vis, s);
@@ -366,7 +368,7 @@ static int convert(const crdt_doc *doc, size_t in, bool from_u16, size_t *out)
                 rem -= 1;
                 acc += units;
             }
-            b += crdt_text_bytes(t + b, 1);
+            b += crdt__text_bytes(t + b, 1);
         }
         *out = acc;
         return CRDT_OK;
@@ -388,7 +390,7 @@ int crdt_doc_check(const crdt_doc *doc)
 {
     if (!doc)
         return CRDT_EINVAL;
-    int rc = crdt_tree_check(doc);
+    int rc = crdt__tree_check(doc);
     if (rc)
         return rc;
     /* records tile [0, next_lv) */
@@ -419,7 +421,7 @@ int crdt_doc_check(const crdt_doc *doc)
                 return CRDT_EINVAL;
             for (uint32_t k = 0; k < r->len; k += r->len - 1 ? r->len - 1 : 1) {
                 uint32_t ag2, seq2;
-                crdt_span_id(doc, r->lv + k, &ag2, &seq2, NULL);
+                crdt__span_id(doc, r->lv + k, &ag2, &seq2, NULL);
                 if (ag2 != a || seq2 != r->seq + k)
                     return CRDT_EINVAL;
             }

@@ -21,8 +21,8 @@ static uint32_t ua_of(enc *e, uint32_t agent)
 {
     if (!e->amap[agent]) {
         const crdt_agent *ag = &e->doc->agents[agent];
-        crdt_wbuf_varint(&e->agents, ag->name_len);
-        crdt_wbuf_bytes(&e->agents, ag->name, ag->name_len);
+        crdt__wbuf_varint(&e->agents, ag->name_len);
+        crdt__wbuf_bytes(&e->agents, ag->name, ag->name_len);
         e->amap[agent] = ++e->nua;
     }
     return e->amap[agent] - 1;
@@ -31,9 +31,9 @@ static uint32_t ua_of(enc *e, uint32_t agent)
 static void put_id(enc *e, uint32_t lv)
 {
     uint32_t a, s;
-    crdt_span_id(e->doc, lv, &a, &s, NULL);
-    crdt_wbuf_varint(&e->ops, ua_of(e, a));
-    crdt_wbuf_varint(&e->ops, s);
+    crdt__span_id(e->doc, lv, &a, &s, NULL);
+    crdt__wbuf_varint(&e->ops, ua_of(e, a));
+    crdt__wbuf_varint(&e->ops, s);
 }
 
 /* Write the op header fields common to all kinds for ops (a, s .. s+n);
@@ -41,12 +41,12 @@ static void put_id(enc *e, uint32_t lv)
 static void put_head_id(enc *e, uint8_t h, uint32_t a, uint32_t s, uint32_t n)
 {
     bool same = e->prev && e->prev_agent == a && e->prev_end == s;
-    crdt_wbuf_byte(&e->ops, h | (same ? CRDT_OP_SAME : 0));
+    crdt__wbuf_byte(&e->ops, h | (same ? CRDT_OP_SAME : 0));
     if (!same) {
-        crdt_wbuf_varint(&e->ops, ua_of(e, a));
-        crdt_wbuf_varint(&e->ops, s);
+        crdt__wbuf_varint(&e->ops, ua_of(e, a));
+        crdt__wbuf_varint(&e->ops, s);
     }
-    crdt_wbuf_varint(&e->ops, n);
+    crdt__wbuf_varint(&e->ops, n);
     e->prev = true;
     e->prev_agent = a;
     e->prev_end = s + n;
@@ -56,7 +56,7 @@ static void put_head_id(enc *e, uint8_t h, uint32_t a, uint32_t s, uint32_t n)
 static void put_head(enc *e, uint8_t h, uint32_t lv, uint32_t n)
 {
     uint32_t a, s;
-    crdt_span_id(e->doc, lv, &a, &s, NULL);
+    crdt__span_id(e->doc, lv, &a, &s, NULL);
     put_head_id(e, h, a, s, n);
 }
 
@@ -67,7 +67,7 @@ static void emit_insert(enc *e, const crdt_rec *r, uint32_t lv, uint32_t n)
     while (n > 0) {
         bool del;
         const uint8_t *text;
-        uint32_t k = crdt_tree_seg(doc, lv, &del, &text);
+        uint32_t k = crdt__tree_seg(doc, lv, &del, &text);
         if (k > n)
             k = n;
         uint32_t left = lv == r->lv ? r->a : lv - 1, right = r->b;
@@ -77,8 +77,8 @@ static void emit_insert(enc *e, const crdt_rec *r, uint32_t lv, uint32_t n)
             h |= CRDT_OP_LEFT_NONE;
         } else {
             uint32_t la, ls, a, s;
-            crdt_span_id(doc, left, &la, &ls, NULL);
-            crdt_span_id(doc, lv, &a, &s, NULL);
+            crdt__span_id(doc, left, &la, &ls, NULL);
+            crdt__span_id(doc, lv, &a, &s, NULL);
             left_prev = la == a && ls + 1 == s;
             if (left_prev)
                 h |= CRDT_OP_LEFT_PREV;
@@ -93,9 +93,9 @@ static void emit_insert(enc *e, const crdt_rec *r, uint32_t lv, uint32_t n)
         if (right != CRDT_NONE && !(h & CRDT_OP_RIGHT_SAME))
             put_id(e, right);
         if (!del) {
-            size_t nb = crdt_text_bytes(text, k);
-            crdt_wbuf_varint(&e->ops, nb);
-            crdt_wbuf_bytes(&e->ops, text, nb);
+            size_t nb = crdt__text_bytes(text, k);
+            crdt__wbuf_varint(&e->ops, nb);
+            crdt__wbuf_bytes(&e->ops, text, nb);
         }
         e->prev_ins = true;
         e->prev_right = right;
@@ -115,12 +115,12 @@ static void emit_delete(enc *e, const crdt_rec *r, uint32_t lv, uint32_t n)
         if (r->kind == CRDT_REC_DEL) {
             uint32_t t = r->a + (lv + j - r->lv), left;
             uint32_t a, s;
-            crdt_span_id(doc, t, &a, &s, &left);
+            crdt__span_id(doc, t, &a, &s, &left);
             k = n - j < left ? n - j : left;
             target = t;
         } else {
             uint32_t top = r->a + r->len - 1 - (lv + j - r->lv);
-            uint32_t start = crdt_span_start(doc, top);
+            uint32_t start = crdt__span_start(doc, top);
             k = top - start + 1;
             if (k > n - j)
                 k = n - j;
@@ -152,11 +152,11 @@ static void emit_filtered(enc *e, const crdt_rec *r, uint32_t lv, uint32_t n, ui
         return;
     }
     const crdt_agent *ag = &e->doc->agents[agent];
-    const struct crdt_version_agent *va = crdt_version_agent_find(skip, ag->name, ag->name_len);
+    const struct crdt_version_agent *va = crdt__version_agent_find(skip, ag->name, ag->name_len);
     uint32_t s = seq, end_seq = seq + n;
     while (s < end_seq) {
         uint32_t stop;
-        bool has = crdt_version_agent_has(va, s, &stop);
+        bool has = crdt__version_agent_has(va, s, &stop);
         if (stop > end_seq)
             stop = end_seq;
         if (!has)
@@ -169,7 +169,7 @@ static int enc_init(enc *e, const crdt_doc *doc)
 {
     const crdt_allocator *a = &doc->alloc;
     *e = (enc){.doc = doc, .agents = {.alloc = a}, .ops = {.alloc = a}};
-    e->amap = crdt_mem_alloc(a, (size_t)doc->nagents * sizeof(uint32_t) + 1);
+    e->amap = crdt__mem_alloc(a, (size_t)doc->nagents * sizeof(uint32_t) + 1);
     if (!e->amap)
         return CRDT_ENOMEM;
     memset(e->amap, 0, (size_t)doc->nagents * sizeof(uint32_t));
@@ -181,18 +181,18 @@ static int enc_finish(enc *e, uint8_t **out, size_t *out_len)
 {
     const crdt_allocator *a = &e->doc->alloc;
     crdt_wbuf w = {.alloc = a};
-    crdt_wbuf_byte(&w, CRDT_MAGIC_UPDATE);
-    crdt_wbuf_byte(&w, CRDT_FORMAT_VERSION);
-    crdt_wbuf_varint(&w, e->nua);
-    crdt_wbuf_bytes(&w, e->agents.p, e->agents.len);
-    crdt_wbuf_varint(&w, e->nops);
-    crdt_wbuf_bytes(&w, e->ops.p, e->ops.len);
+    crdt__wbuf_byte(&w, CRDT_MAGIC_UPDATE);
+    crdt__wbuf_byte(&w, CRDT_FORMAT_VERSION);
+    crdt__wbuf_varint(&w, e->nua);
+    crdt__wbuf_bytes(&w, e->agents.p, e->agents.len);
+    crdt__wbuf_varint(&w, e->nops);
+    crdt__wbuf_bytes(&w, e->ops.p, e->ops.len);
     int rc = e->ops.err ? e->ops.err : e->agents.err ? e->agents.err : w.err;
-    crdt_mem_free(a, e->amap);
-    crdt_mem_free(a, e->agents.p);
-    crdt_mem_free(a, e->ops.p);
+    crdt__mem_free(a, e->amap);
+    crdt__mem_free(a, e->agents.p);
+    crdt__mem_free(a, e->ops.p);
     if (rc) {
-        crdt_mem_free(a, w.p);
+        crdt__mem_free(a, w.p);
         return rc;
     }
     *out = w.p;
@@ -200,8 +200,8 @@ static int enc_finish(enc *e, uint8_t **out, size_t *out_len)
     return CRDT_OK;
 }
 
-int crdt_encode_lv_range(const crdt_doc *doc, uint32_t from, const crdt_version *skip,
-                         uint8_t **out, size_t *out_len)
+int crdt__encode_lv_range(const crdt_doc *doc, uint32_t from, const crdt_version *skip,
+                          uint8_t **out, size_t *out_len)
 {
     enc e;
     int rc = enc_init(&e, doc);
@@ -213,7 +213,7 @@ int crdt_encode_lv_range(const crdt_doc *doc, uint32_t from, const crdt_version 
             uint32_t lo = r->lv > from ? r->lv : from, hi = r->lv + r->len;
             while (lo < hi) {
                 uint32_t ag, seq, left;
-                crdt_span_id(doc, lo, &ag, &seq, &left);
+                crdt__span_id(doc, lo, &ag, &seq, &left);
                 uint32_t k = hi - lo < left ? hi - lo : left;
                 emit_filtered(&e, r, lo, k, ag, seq, skip);
                 lo += k;
@@ -277,8 +277,8 @@ static crun *canon_new_run(canon *c)
 {
     if (c->err)
         return NULL;
-    int rc = crdt_mem_reserve(&c->doc->alloc, (void **)&c->runs, &c->cap, (size_t)c->nruns + 1,
-                              sizeof(crun));
+    int rc = crdt__mem_reserve(&c->doc->alloc, (void **)&c->runs, &c->cap, (size_t)c->nruns + 1,
+                               sizeof(crun));
     if (rc) {
         c->err = rc;
         return NULL;
@@ -293,9 +293,9 @@ static void canon_insert(canon *c, uint32_t from, uint32_t agent, uint32_t seq, 
 {
     uint32_t xa = CRDT_NONE, xs = 0, ya = CRDT_NONE, ys = 0;
     if (left != CRDT_NONE)
-        crdt_span_id(c->doc, left, &xa, &xs, NULL);
+        crdt__span_id(c->doc, left, &xa, &xs, NULL);
     if (right != CRDT_NONE)
-        crdt_span_id(c->doc, right, &ya, &ys, NULL);
+        crdt__span_id(c->doc, right, &ya, &ys, NULL);
     if (c->nruns > from) {
         crun *p = &c->runs[c->nruns - 1];
         if (p->kind == kind && p->seq + p->len == seq && xa == agent && xs + 1 == seq &&
@@ -355,7 +355,7 @@ static void canon_piece(canon *c, uint32_t from, uint32_t agent, uint32_t seq, u
         if (r->kind == CRDT_REC_INS) {
             bool del;
             const uint8_t *text;
-            uint32_t kd = crdt_tree_seg(doc, lv, &del, &text);
+            uint32_t kd = crdt__tree_seg(doc, lv, &del, &text);
             if (kd < k)
                 k = kd;
             canon_insert(c, from, agent, seq, k, del ? CRDT_KIND_INS_DEL : CRDT_KIND_INS,
@@ -366,15 +366,15 @@ static void canon_piece(canon *c, uint32_t from, uint32_t agent, uint32_t seq, u
                 int8_t dir;
                 if (r->kind == CRDT_REC_DEL) {
                     uint32_t t = r->a + (lv + j - r->lv);
-                    crdt_span_id(doc, t, &ta, &ts, &left);
+                    crdt__span_id(doc, t, &ta, &ts, &left);
                     m = k - j < left ? k - j : left;
                     dir = 1;
                 } else {
                     uint32_t top = r->a + r->len - 1 - (lv + j - r->lv);
-                    m = top - crdt_span_start(doc, top) + 1;
+                    m = top - crdt__span_start(doc, top) + 1;
                     if (m > k - j)
                         m = k - j;
-                    crdt_span_id(doc, top, &ta, &ts, NULL);
+                    crdt__span_id(doc, top, &ta, &ts, NULL);
                     dir = -1;
                 }
                 canon_delete(c, from, seq + j, m, ta, ts, dir);
@@ -455,18 +455,18 @@ static size_t canon_text(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint
 {
     size_t total = 0;
     while (n > 0) {
-        uint32_t lv, k = crdt_agent_known(doc, agent, seq, &lv);
+        uint32_t lv, k = crdt__agent_known(doc, agent, seq, &lv);
         if (k > n)
             k = n;
         for (uint32_t x = lv; x < lv + k;) {
             bool del;
             const uint8_t *text;
-            uint32_t kd = crdt_tree_seg(doc, x, &del, &text);
+            uint32_t kd = crdt__tree_seg(doc, x, &del, &text);
             if (kd > lv + k - x)
                 kd = lv + k - x;
-            size_t nb = crdt_text_bytes(text, kd);
+            size_t nb = crdt__text_bytes(text, kd);
             if (w)
-                crdt_wbuf_bytes(w, text, nb);
+                crdt__wbuf_bytes(w, text, nb);
             total += nb;
             x += kd;
         }
@@ -478,8 +478,8 @@ static size_t canon_text(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint
 
 static void put_idv(enc *e, uint32_t agent, uint32_t seq)
 {
-    crdt_wbuf_varint(&e->ops, ua_of(e, agent));
-    crdt_wbuf_varint(&e->ops, seq);
+    crdt__wbuf_varint(&e->ops, ua_of(e, agent));
+    crdt__wbuf_varint(&e->ops, seq);
 }
 
 static void canon_emit(enc *e, uint32_t agent, const crun *r)
@@ -492,7 +492,7 @@ static void canon_emit(enc *e, uint32_t agent, const crun *r)
         e->prev_ins = false;
         return;
     }
-    uint32_t right = r->ya == CRDT_NONE ? CRDT_NONE : crdt_agent_lv(doc, r->ya, r->ys);
+    uint32_t right = r->ya == CRDT_NONE ? CRDT_NONE : crdt__agent_lv(doc, r->ya, r->ys);
     uint8_t h = r->kind;
     bool left_prev = r->xa == agent && r->xs + 1 == r->seq;
     if (r->xa == CRDT_NONE)
@@ -509,7 +509,7 @@ static void canon_emit(enc *e, uint32_t agent, const crun *r)
     if (right != CRDT_NONE && !(h & CRDT_OP_RIGHT_SAME))
         put_idv(e, r->ya, r->ys);
     if (r->kind == CRDT_KIND_INS) {
-        crdt_wbuf_varint(&e->ops, canon_text(doc, agent, r->seq, r->len, NULL));
+        crdt__wbuf_varint(&e->ops, canon_text(doc, agent, r->seq, r->len, NULL));
         canon_text(doc, agent, r->seq, r->len, &e->ops);
     }
     e->prev_ins = true;
@@ -519,18 +519,18 @@ static void canon_emit(enc *e, uint32_t agent, const crun *r)
 static void canon_free(canon *c)
 {
     const crdt_allocator *a = &c->doc->alloc;
-    crdt_mem_free(a, c->runs);
-    crdt_mem_free(a, c->start);
+    crdt__mem_free(a, c->runs);
+    crdt__mem_free(a, c->start);
 }
 
 /* The canonical full state, or CANON_FALLBACK (nothing allocated). */
-static int crdt_encode_canonical(const crdt_doc *doc, uint8_t **out, size_t *out_len)
+static int encode_canonical(const crdt_doc *doc, uint8_t **out, size_t *out_len)
 {
     const crdt_allocator *a = &doc->alloc;
     uint32_t n = doc->nagents;
     canon c = {.doc = doc};
     /* start[n + 1], head, rank, heap, wfirst, wnext: one block */
-    c.start = crdt_mem_alloc(a, ((size_t)n * 6 + 1) * sizeof(uint32_t));
+    c.start = crdt__mem_alloc(a, ((size_t)n * 6 + 1) * sizeof(uint32_t));
     if (!c.start)
         return CRDT_ENOMEM;
     c.head = c.start + n + 1;
@@ -622,7 +622,8 @@ static void lvset_add(lvset *s, uint32_t lv, uint32_t len)
 {
     if (s->err)
         return;
-    int rc = crdt_mem_reserve(s->alloc, (void **)&s->v, &s->cap, (size_t)s->n + 1, sizeof(lvrange));
+    int rc =
+        crdt__mem_reserve(s->alloc, (void **)&s->v, &s->cap, (size_t)s->n + 1, sizeof(lvrange));
     if (rc) {
         s->err = rc;
         return;
@@ -640,7 +641,7 @@ static int lvrange_cmp(const void *a, const void *b)
 static void missing_gap(const crdt_doc *doc, uint32_t agent, uint32_t gs, uint32_t ge, lvset *s)
 {
     const crdt_agent *ag = &doc->agents[agent];
-    for (uint32_t i = crdt_agent_run_from(doc, agent, gs); i < ag->nruns; i++) {
+    for (uint32_t i = crdt__agent_run_from(doc, agent, gs); i < ag->nruns; i++) {
         const crdt_agent_run *r = &ag->runs[i];
         if (r->seq >= ge)
             break;
@@ -659,7 +660,7 @@ static int encode_missing(const crdt_doc *doc, const crdt_version *since, uint8_
         if (!ag->nruns)
             continue;
         const struct crdt_version_agent *va =
-            crdt_version_agent_find(since, ag->name, ag->name_len);
+            crdt__version_agent_find(since, ag->name, ag->name_len);
         uint32_t nr = va ? va->nranges : 0;
         for (uint32_t k = 0; k <= nr; k++) {
             uint32_t gs = k == 0 ? 0 : va->ranges[2 * k - 1];
@@ -671,7 +672,7 @@ static int encode_missing(const crdt_doc *doc, const crdt_version *since, uint8_
     enc e;
     int rc = s.err ? s.err : enc_init(&e, doc);
     if (rc) {
-        crdt_mem_free(s.alloc, s.v);
+        crdt__mem_free(s.alloc, s.v);
         return rc;
     }
     if (s.n > 1)
@@ -685,7 +686,7 @@ static int encode_missing(const crdt_doc *doc, const crdt_version *since, uint8_
             lo += k;
         }
     }
-    crdt_mem_free(s.alloc, s.v);
+    crdt__mem_free(s.alloc, s.v);
     return enc_finish(&e, out, out_len);
 }
 
@@ -695,10 +696,10 @@ int crdt_doc_encode_since(const crdt_doc *doc, const crdt_version *since, uint8_
     if (!doc || !out || !out_len)
         return CRDT_EINVAL;
     if (!since) {
-        int rc = crdt_encode_canonical(doc, out, out_len);
+        int rc = encode_canonical(doc, out, out_len);
         if (rc != CANON_FALLBACK)
             return rc;
-        return crdt_encode_lv_range(doc, 0, NULL, out, out_len);
+        return crdt__encode_lv_range(doc, 0, NULL, out, out_len);
     }
     return encode_missing(doc, since, out, out_len);
 }
@@ -712,5 +713,5 @@ int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out
 {
     if (!doc || !out || !out_len || mark > doc->next_lv)
         return CRDT_EINVAL;
-    return crdt_encode_lv_range(doc, (uint32_t)mark, NULL, out, out_len);
+    return crdt__encode_lv_range(doc, (uint32_t)mark, NULL, out, out_len);
 }

@@ -1,5 +1,5 @@
 /* integrate.c - placing a remote insert among concurrent ones
- * (crdt_integrate_insert), with the rule of the Eg-walker reference /
+ * (crdt__integrate_insert), with the rule of the Eg-walker reference /
  * diamond-types (Yjs-derived, equivalent to FugueMax).
  *
  * The new characters go between their left origin L and their bound B (the
@@ -30,17 +30,17 @@ static int64_t right_parent_pos(const crdt_doc *doc, uint32_t left, uint32_t bou
         return doc->st.total;
     uint32_t bl, br;
     crdt__rec_origins(doc, bound, &bl, &br);
-    return bl == left ? (int64_t)crdt_tree_pos(doc, bound) : (int64_t)doc->st.total;
+    return bl == left ? (int64_t)crdt__tree_pos(doc, bound) : (int64_t)doc->st.total;
 }
 
-void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv, uint32_t n,
-                           uint32_t byte_off, uint32_t byte_len, bool deleted)
+void crdt__integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv, uint32_t n,
+                            uint32_t byte_off, uint32_t byte_len, bool deleted)
 {
     crdt_cursor c;
     if (left == CRDT_NONE) {
-        c = crdt_tree_cursor_vis(doc, 0);
+        c = crdt__tree_cursor_vis(doc, 0);
     } else {
-        c = crdt_tree_cursor_lv(doc, left);
+        c = crdt__tree_cursor_lv(doc, left);
         c.off++;
         if (c.off == doc->leaves[c.leaf].runs[c.i].len) {
             c.i++;
@@ -48,27 +48,27 @@ void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_
         }
     }
     crdt_cursor probe = c;
-    uint32_t first = crdt_tree_lv_at(doc, &probe);
+    uint32_t first = crdt__tree_lv_at(doc, &probe);
     if (first != right) {
         /* Concurrent inserts sit between the left origin and the bound:
          * scan them. */
-        int64_t left_idx = left == CRDT_NONE ? -1 : (int64_t)crdt_tree_pos(doc, left);
+        int64_t left_idx = left == CRDT_NONE ? -1 : (int64_t)crdt__tree_pos(doc, left);
         int64_t bound_idx =
-            right == CRDT_NONE ? (int64_t)doc->st.total : (int64_t)crdt_tree_pos(doc, right);
+            right == CRDT_NONE ? (int64_t)doc->st.total : (int64_t)crdt__tree_pos(doc, right);
         int64_t right_idx = right_parent_pos(doc, left, right);
         int64_t scan_idx = left_idx + 1;
         bool scanning = false;
         crdt_cursor cur = c;
-        while (scan_idx < bound_idx && crdt_tree_norm(doc, &cur)) {
+        while (scan_idx < bound_idx && crdt__tree_norm(doc, &cur)) {
             const crdt_run *o = &doc->leaves[cur.leaf].runs[cur.i];
             uint32_t olv = o->lv + cur.off, oleft, oright;
             crdt__rec_origins(doc, olv, &oleft, &oright);
-            int64_t oleft_idx = oleft == CRDT_NONE ? -1 : (int64_t)crdt_tree_pos(doc, oleft);
+            int64_t oleft_idx = oleft == CRDT_NONE ? -1 : (int64_t)crdt__tree_pos(doc, oleft);
             if (oleft_idx < left_idx)
                 break;
             if (oleft_idx == left_idx) {
                 int64_t oright_idx = right_parent_pos(doc, oleft, oright);
-                if (oright_idx == right_idx && crdt_id_cmp(doc, lv, olv) < 0)
+                if (oright_idx == right_idx && crdt__id_cmp(doc, lv, olv) < 0)
                     break;
                 scanning = oright_idx < right_idx;
             }
@@ -87,5 +87,5 @@ void crdt_integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_
                 c = cur;
         }
     }
-    crdt_doc_place(doc, c, left, lv, n, byte_off, byte_len, deleted);
+    crdt__doc_place(doc, c, left, lv, n, byte_off, byte_len, deleted);
 }

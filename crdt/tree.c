@@ -1,4 +1,4 @@
-/* tree.c - the document as a B-tree of runs (crdt_tree_*).
+/* tree.c - the document as a B-tree of runs (crdt__tree_*).
  *
  * Leaves hold up to CRDT_LEAF_MAX runs in document order and are chained by
  * `next`; inner nodes hold up to CRDT_NODE_MAX children with each child's
@@ -6,8 +6,8 @@
  * including tombstones). Runs are never removed (deleted text stays as a
  * tombstone run), so nodes only split: every non-root node stays at least
  * half full, which bounds the nodes an operation can need
- * (crdt_tree_reserve). Nodes live in two pools addressed by index; pools
- * grow only in crdt_tree_reserve, so the mutating calls cannot fail. */
+ * (crdt__tree_reserve). Nodes live in two pools addressed by index; pools
+ * grow only in crdt__tree_reserve, so the mutating calls cannot fail. */
 #include "crdt_int.h"
 
 #include <string.h>
@@ -76,10 +76,10 @@ static uint32_t leaf_vis(const crdt_doc *doc, uint32_t leaf)
     return l->parent == CRDT_NONE ? doc->st.vis : doc->inodes[l->parent].st[l->slot].vis;
 }
 
-int crdt_tree_init(crdt_doc *doc)
+int crdt__tree_init(crdt_doc *doc)
 {
-    int rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->leaves, &doc->leaves_cap, 1,
-                              sizeof(crdt_leaf));
+    int rc = crdt__mem_reserve(&doc->alloc, (void **)&doc->leaves, &doc->leaves_cap, 1,
+                               sizeof(crdt_leaf));
     if (rc)
         return rc;
     doc->nleaves = 1;
@@ -103,7 +103,7 @@ static void leaf_set_n(crdt_doc *doc, crdt_leaf *l, uint32_t n)
     l->n = n;
 }
 
-int crdt_tree_reserve(crdt_doc *doc, uint32_t runs)
+int crdt__tree_reserve(crdt_doc *doc, uint32_t runs)
 {
     /* A leaf splits only when it holds LEAF_MAX - 1 or more runs, and both
      * halves then hold at most LEAF_MAX / 2: a split lowers `excess` by at
@@ -119,11 +119,11 @@ int crdt_tree_reserve(crdt_doc *doc, uint32_t runs)
         inodes = (uint64_t)doc->ninodes + 1;
     if (leaves > UINT32_MAX || inodes > UINT32_MAX)
         return CRDT_ELIMIT;
-    int rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->leaves, &doc->leaves_cap, leaves,
-                              sizeof(crdt_leaf));
+    int rc = crdt__mem_reserve(&doc->alloc, (void **)&doc->leaves, &doc->leaves_cap, leaves,
+                               sizeof(crdt_leaf));
     if (rc == CRDT_OK)
-        rc = crdt_mem_reserve(&doc->alloc, (void **)&doc->inodes, &doc->inodes_cap, inodes,
-                              sizeof(crdt_inode));
+        rc = crdt__mem_reserve(&doc->alloc, (void **)&doc->inodes, &doc->inodes_cap, inodes,
+                               sizeof(crdt_inode));
     return rc;
 }
 
@@ -135,7 +135,7 @@ static uint32_t run_in_leaf(const crdt_leaf *l, uint32_t lv)
     return l->n; /* unreachable when the indexes are consistent */
 }
 
-uint32_t crdt_tree_pos(const crdt_doc *doc, uint32_t lv)
+uint32_t crdt__tree_pos(const crdt_doc *doc, uint32_t lv)
 {
     uint32_t leaf = doc->lv_leaf[lv];
     const crdt_leaf *l = &doc->leaves[leaf];
@@ -159,7 +159,7 @@ uint32_t crdt_tree_pos(const crdt_doc *doc, uint32_t lv)
     return pos;
 }
 
-crdt_cursor crdt_tree_cursor_lv(const crdt_doc *doc, uint32_t lv)
+crdt_cursor crdt__tree_cursor_lv(const crdt_doc *doc, uint32_t lv)
 {
     uint32_t leaf = doc->lv_leaf[lv];
     uint32_t i = run_in_leaf(&doc->leaves[leaf], lv);
@@ -209,12 +209,12 @@ static uint32_t descend_vis(const crdt_doc *doc, crdt_doc *cache, uint32_t pos, 
     return node;
 }
 
-void crdt_tree_cache_reset(crdt_doc *doc)
+void crdt__tree_cache_reset(crdt_doc *doc)
 {
     doc->cache_ok = false;
 }
 
-crdt_cursor crdt_tree_cursor_vis(crdt_doc *doc, size_t pos)
+crdt_cursor crdt__tree_cursor_vis(crdt_doc *doc, size_t pos)
 {
     if (pos == 0) {
         /* an edit here shifts every leaf: cache the first one */
@@ -240,12 +240,12 @@ crdt_cursor crdt_tree_cursor_vis(crdt_doc *doc, size_t pos)
     return (crdt_cursor){node, l->n, 0}; /* unreachable for pos <= length */
 }
 
-crdt_cursor crdt_tree_cursor_vis_at(crdt_doc *doc, size_t pos)
+crdt_cursor crdt__tree_cursor_vis_at(crdt_doc *doc, size_t pos)
 {
-    return crdt_tree_cursor_vis_at_ro(doc, doc, pos);
+    return crdt__tree_cursor_vis_at_ro(doc, doc, pos);
 }
 
-crdt_cursor crdt_tree_cursor_vis_at_ro(const crdt_doc *doc, crdt_doc *cache, size_t pos)
+crdt_cursor crdt__tree_cursor_vis_at_ro(const crdt_doc *doc, crdt_doc *cache, size_t pos)
 {
     uint32_t rem;
     uint32_t node = descend_vis(doc, cache, (uint32_t)pos, false, &rem);
@@ -261,7 +261,7 @@ crdt_cursor crdt_tree_cursor_vis_at_ro(const crdt_doc *doc, crdt_doc *cache, siz
     return (crdt_cursor){node, l->n, 0}; /* unreachable for pos < length */
 }
 
-bool crdt_tree_norm(const crdt_doc *doc, crdt_cursor *c)
+bool crdt__tree_norm(const crdt_doc *doc, crdt_cursor *c)
 {
     while (c->i >= doc->leaves[c->leaf].n) {
         uint32_t next = doc->leaves[c->leaf].next;
@@ -272,9 +272,9 @@ bool crdt_tree_norm(const crdt_doc *doc, crdt_cursor *c)
     return true;
 }
 
-uint32_t crdt_tree_lv_at(const crdt_doc *doc, crdt_cursor *c)
+uint32_t crdt__tree_lv_at(const crdt_doc *doc, crdt_cursor *c)
 {
-    if (!crdt_tree_norm(doc, c))
+    if (!crdt__tree_norm(doc, c))
         return CRDT_NONE;
     return doc->leaves[c->leaf].runs[c->i].lv + c->off;
 }
@@ -407,9 +407,9 @@ static void split_run(crdt_doc *doc, crdt_leaf *l, uint32_t i, uint32_t off)
     if (!r->del) {
         bool ascii = r->byte_len == r->len;
         uint32_t bo =
-            ascii ? off : (uint32_t)crdt_utf8_offset(doc->arena + r->byte_off, r->byte_len, off);
+            ascii ? off : (uint32_t)crdt__utf8_offset(doc->arena + r->byte_off, r->byte_len, off);
         a.byte_len = bo;
-        a.astral = r->astral ? crdt_utf8_astral(doc->arena + r->byte_off, bo) : 0;
+        a.astral = r->astral ? crdt__utf8_astral(doc->arena + r->byte_off, bo) : 0;
         b.byte_off = r->byte_off + bo;
         b.byte_len = r->byte_len - bo;
         b.astral = r->astral - a.astral;
@@ -418,7 +418,7 @@ static void split_run(crdt_doc *doc, crdt_leaf *l, uint32_t i, uint32_t off)
     l->runs[i + 1] = b;
 }
 
-crdt_cursor crdt_tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run)
+crdt_cursor crdt__tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run)
 {
     uint32_t leaf = c.leaf, i = c.i;
     make_room(doc, &leaf, &i, c.off ? 2 : 1);
@@ -437,7 +437,7 @@ crdt_cursor crdt_tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run)
     return (crdt_cursor){leaf, i + 1, 0};
 }
 
-bool crdt_tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
+bool crdt__tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
 {
     if (c.off != 0 || c.i == 0)
         return false;
@@ -462,7 +462,7 @@ bool crdt_tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
 /* Merge run i+1 into run i if both are deleted, their LVs follow each
  * other and run i+1's first character has run i's last as left origin (so
  * that every non-first character of a run keeps the previous one as left
- * origin, which crdt_integrate_insert relies on). */
+ * origin, which crdt__integrate_insert relies on). */
 static bool merge_tombstones(crdt_doc *doc, crdt_leaf *l, uint32_t i)
 {
     crdt_run *a = &l->runs[i], *b = &l->runs[i + 1];
@@ -478,7 +478,7 @@ static bool merge_tombstones(crdt_doc *doc, crdt_leaf *l, uint32_t i)
     return true;
 }
 
-uint32_t crdt_tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len)
+uint32_t crdt__tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len)
 {
     uint32_t leaf = doc->lv_leaf[lv];
     uint32_t i = run_in_leaf(&doc->leaves[leaf], lv);
@@ -513,7 +513,7 @@ uint32_t crdt_tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len)
     return len;
 }
 
-uint32_t crdt_tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const uint8_t **text)
+uint32_t crdt__tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const uint8_t **text)
 {
     const crdt_leaf *l = &doc->leaves[doc->lv_leaf[lv]];
     const crdt_run *r = &l->runs[run_in_leaf(l, lv)];
@@ -522,15 +522,15 @@ uint32_t crdt_tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const ui
     if (!r->del) {
         uint32_t k = lv - r->lv;
         size_t bo =
-            r->byte_len == r->len ? k : crdt_utf8_offset(doc->arena + r->byte_off, r->byte_len, k);
+            r->byte_len == r->len ? k : crdt__utf8_offset(doc->arena + r->byte_off, r->byte_len, k);
         *text = doc->arena + r->byte_off + bo;
     }
     return r->len - (lv - r->lv);
 }
 
-size_t crdt_text_bytes(const uint8_t *text, uint32_t n)
+size_t crdt__text_bytes(const uint8_t *text, uint32_t n)
 {
-    return crdt_utf8_offset(text, SIZE_MAX, n);
+    return crdt__utf8_offset(text, SIZE_MAX, n);
 }
 
 /* ------------------------------------------------------------ checking */
@@ -559,7 +559,7 @@ static int check_node(const crdt_doc *doc, uint32_t node, uint32_t h, uint32_t p
             if (!r->del) {
                 size_t cps, astral;
                 if ((uint64_t)r->byte_off + r->byte_len > doc->arena_len ||
-                    !crdt_utf8_validate(doc->arena + r->byte_off, r->byte_len, &cps, &astral) ||
+                    !crdt__utf8_validate(doc->arena + r->byte_off, r->byte_len, &cps, &astral) ||
                     cps != r->len || astral != r->astral)
                     return CRDT_EINVAL;
             } else if (r->byte_len || r->astral) {
@@ -592,7 +592,7 @@ static int check_node(const crdt_doc *doc, uint32_t node, uint32_t h, uint32_t p
     return CRDT_OK;
 }
 
-int crdt_tree_check(const crdt_doc *doc)
+int crdt__tree_check(const crdt_doc *doc)
 {
     crdt_stats s;
     uint32_t leaf_seq = leftmost_leaf(doc), nleaves = 0, nruns = 0;

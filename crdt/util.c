@@ -32,21 +32,21 @@ const char *crdt_strerror(int err)
 
 /* An allocator with no functions (the zeroed copy kept by an object made
  * with a NULL allocator) means libc. */
-void *crdt_mem_alloc(const crdt_allocator *a, size_t size)
+void *crdt__mem_alloc(const crdt_allocator *a, size_t size)
 {
     if (size == 0)
         size = 1;
     return a && a->malloc_fn ? a->malloc_fn(a->ctx, size) : malloc(size);
 }
 
-void *crdt_mem_realloc(const crdt_allocator *a, void *p, size_t size)
+void *crdt__mem_realloc(const crdt_allocator *a, void *p, size_t size)
 {
     if (size == 0)
         size = 1;
     return a && a->realloc_fn ? a->realloc_fn(a->ctx, p, size) : realloc(p, size);
 }
 
-void crdt_mem_free(const crdt_allocator *a, void *p)
+void crdt__mem_free(const crdt_allocator *a, void *p)
 {
     if (!p)
         return;
@@ -58,10 +58,10 @@ void crdt_mem_free(const crdt_allocator *a, void *p)
 
 void crdt_free_bytes(const crdt_allocator *alloc, void *p)
 {
-    crdt_mem_free(alloc, p);
+    crdt__mem_free(alloc, p);
 }
 
-int crdt_mem_grow(const crdt_allocator *a, void **p, uint32_t *cap, size_t need, size_t elem)
+int crdt__mem_grow(const crdt_allocator *a, void **p, uint32_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return CRDT_OK;
@@ -74,7 +74,7 @@ int crdt_mem_grow(const crdt_allocator *a, void **p, uint32_t *cap, size_t need,
         ncap = UINT32_MAX;
     if (ncap > SIZE_MAX / elem)
         return CRDT_ELIMIT;
-    void *np = crdt_mem_realloc(a, *p, ncap * elem);
+    void *np = crdt__mem_realloc(a, *p, ncap * elem);
     if (!np)
         return CRDT_ENOMEM;
     *p = np;
@@ -82,7 +82,7 @@ int crdt_mem_grow(const crdt_allocator *a, void **p, uint32_t *cap, size_t need,
     return CRDT_OK;
 }
 
-bool crdt_utf8_validate(const uint8_t *s, size_t len, size_t *cps, size_t *astral)
+bool crdt__utf8_validate(const uint8_t *s, size_t len, size_t *cps, size_t *astral)
 {
     size_t i = 0, n = 0, a = 0;
     while (i < len) {
@@ -127,7 +127,7 @@ static size_t utf8_width(uint8_t c)
     return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
 }
 
-size_t crdt_utf8_offset(const uint8_t *s, size_t len, size_t k)
+size_t crdt__utf8_offset(const uint8_t *s, size_t len, size_t k)
 {
     size_t i = 0;
     while (k > 0 && i < len) {
@@ -137,7 +137,7 @@ size_t crdt_utf8_offset(const uint8_t *s, size_t len, size_t k)
     return i;
 }
 
-uint32_t crdt_utf8_astral(const uint8_t *s, size_t len)
+uint32_t crdt__utf8_astral(const uint8_t *s, size_t len)
 {
     uint32_t a = 0;
     for (size_t i = 0; i < len; i++)
@@ -154,7 +154,7 @@ static void wbuf_grow(crdt_wbuf *w, size_t n)
     size_t ncap = w->cap ? w->cap : 64;
     while (ncap < w->len + n)
         ncap *= 2;
-    uint8_t *np = crdt_mem_realloc(w->alloc, w->p, ncap);
+    uint8_t *np = crdt__mem_realloc(w->alloc, w->p, ncap);
     if (!np) {
         w->err = CRDT_ENOMEM;
         return;
@@ -163,14 +163,14 @@ static void wbuf_grow(crdt_wbuf *w, size_t n)
     w->cap = ncap;
 }
 
-void crdt_wbuf_byte(crdt_wbuf *w, uint8_t b)
+void crdt__wbuf_byte(crdt_wbuf *w, uint8_t b)
 {
     wbuf_grow(w, 1);
     if (!w->err)
         w->p[w->len++] = b;
 }
 
-void crdt_wbuf_varint(crdt_wbuf *w, uint64_t v)
+void crdt__wbuf_varint(crdt_wbuf *w, uint64_t v)
 {
     wbuf_grow(w, 10);
     if (w->err)
@@ -182,7 +182,7 @@ void crdt_wbuf_varint(crdt_wbuf *w, uint64_t v)
     w->p[w->len++] = (uint8_t)v;
 }
 
-void crdt_wbuf_bytes(crdt_wbuf *w, const void *p, size_t n)
+void crdt__wbuf_bytes(crdt_wbuf *w, const void *p, size_t n)
 {
     wbuf_grow(w, n);
     if (!w->err && n) {
@@ -191,7 +191,7 @@ void crdt_wbuf_bytes(crdt_wbuf *w, const void *p, size_t n)
     }
 }
 
-bool crdt_rbuf_byte(crdt_rbuf *r, uint8_t *b)
+bool crdt__rbuf_byte(crdt_rbuf *r, uint8_t *b)
 {
     if (r->off >= r->len)
         return false;
@@ -201,7 +201,7 @@ bool crdt_rbuf_byte(crdt_rbuf *r, uint8_t *b)
 
 /* LEB128, at most 10 bytes, rejecting non-minimal trailing zero bytes and
  * values above 64 bits so that every value has one encoding. */
-bool crdt_rbuf_varint(crdt_rbuf *r, uint64_t *v)
+bool crdt__rbuf_varint(crdt_rbuf *r, uint64_t *v)
 {
     uint64_t x = 0;
     for (unsigned shift = 0, i = 0; i < 10; i++, shift += 7) {
@@ -221,7 +221,7 @@ bool crdt_rbuf_varint(crdt_rbuf *r, uint64_t *v)
     return false;
 }
 
-bool crdt_rbuf_bytes(crdt_rbuf *r, size_t n, const uint8_t **p)
+bool crdt__rbuf_bytes(crdt_rbuf *r, size_t n, const uint8_t **p)
 {
     if (n > r->len - r->off)
         return false;

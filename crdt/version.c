@@ -8,7 +8,7 @@ int crdt_version_new(const crdt_allocator *alloc, crdt_version **out)
 {
     if (!out || (alloc && (!alloc->malloc_fn || !alloc->realloc_fn || !alloc->free_fn)))
         return CRDT_EINVAL;
-    crdt_version *v = crdt_mem_alloc(alloc, sizeof *v);
+    crdt_version *v = crdt__mem_alloc(alloc, sizeof *v);
     if (!v)
         return CRDT_ENOMEM;
     memset(v, 0, sizeof *v);
@@ -21,8 +21,8 @@ int crdt_version_new(const crdt_allocator *alloc, crdt_version **out)
 static void agents_free(const crdt_allocator *a, struct crdt_version_agent *ags, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
-        crdt_mem_free(a, ags[i].ranges);
-    crdt_mem_free(a, ags);
+        crdt__mem_free(a, ags[i].ranges);
+    crdt__mem_free(a, ags);
 }
 
 void crdt_version_free(crdt_version *v)
@@ -31,7 +31,7 @@ void crdt_version_free(crdt_version *v)
         return;
     crdt_allocator a = v->alloc;
     agents_free(&a, v->agents, v->nagents);
-    crdt_mem_free(&a, v);
+    crdt__mem_free(&a, v);
 }
 
 static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
@@ -43,8 +43,8 @@ static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
-const struct crdt_version_agent *crdt_version_agent_find(const crdt_version *v, const char *name,
-                                                         size_t len)
+const struct crdt_version_agent *crdt__version_agent_find(const crdt_version *v, const char *name,
+                                                          size_t len)
 {
     uint32_t lo = 0, hi = v->nagents;
     while (lo < hi) {
@@ -61,7 +61,7 @@ const struct crdt_version_agent *crdt_version_agent_find(const crdt_version *v, 
     return NULL;
 }
 
-bool crdt_version_agent_has(const struct crdt_version_agent *va, uint32_t seq, uint32_t *run_end)
+bool crdt__version_agent_has(const struct crdt_version_agent *va, uint32_t seq, uint32_t *run_end)
 {
     uint32_t lo = 0, hi = va ? va->nranges : 0;
     while (lo < hi) {
@@ -85,8 +85,8 @@ int crdt_version_contains(const crdt_version *v, const char *agent, size_t agent
     if (!v || !agent || seq > CRDT_SEQ_MAX)
         return 0;
     uint32_t end;
-    return crdt_version_agent_has(crdt_version_agent_find(v, agent, agent_len), (uint32_t)seq,
-                                  &end);
+    return crdt__version_agent_has(crdt__version_agent_find(v, agent, agent_len), (uint32_t)seq,
+                                   &end);
 }
 
 uint64_t crdt_version_count(const crdt_version *v)
@@ -106,7 +106,7 @@ int crdt_doc_version(const crdt_doc *doc, crdt_version *out)
     uint32_t n = 0;
     for (uint32_t i = 0; i < doc->nagents; i++)
         n += doc->agents[i].nruns > 0;
-    struct crdt_version_agent *ags = crdt_mem_alloc(a, (size_t)n * sizeof *ags);
+    struct crdt_version_agent *ags = crdt__mem_alloc(a, (size_t)n * sizeof *ags);
     if (!ags)
         return CRDT_ENOMEM;
     uint32_t k = 0;
@@ -118,7 +118,7 @@ int crdt_doc_version(const crdt_doc *doc, crdt_version *out)
         memset(va, 0, sizeof *va);
         va->name_len = ag->name_len;
         memcpy(va->name, ag->name, ag->name_len);
-        va->ranges = crdt_mem_alloc(a, (size_t)ag->nruns * 2 * sizeof(uint32_t));
+        va->ranges = crdt__mem_alloc(a, (size_t)ag->nruns * 2 * sizeof(uint32_t));
         if (!va->ranges) {
             agents_free(a, ags, k);
             return CRDT_ENOMEM;
@@ -148,23 +148,23 @@ int crdt_version_encode(const crdt_version *v, uint8_t **out, size_t *out_len)
     if (!v || !out || !out_len)
         return CRDT_EINVAL;
     crdt_wbuf w = {.alloc = &v->alloc};
-    crdt_wbuf_byte(&w, CRDT_MAGIC_VERSION);
-    crdt_wbuf_byte(&w, CRDT_FORMAT_VERSION);
-    crdt_wbuf_varint(&w, v->nagents);
+    crdt__wbuf_byte(&w, CRDT_MAGIC_VERSION);
+    crdt__wbuf_byte(&w, CRDT_FORMAT_VERSION);
+    crdt__wbuf_varint(&w, v->nagents);
     for (uint32_t i = 0; i < v->nagents; i++) {
         const struct crdt_version_agent *a = &v->agents[i];
-        crdt_wbuf_varint(&w, a->name_len);
-        crdt_wbuf_bytes(&w, a->name, a->name_len);
-        crdt_wbuf_varint(&w, a->nranges);
+        crdt__wbuf_varint(&w, a->name_len);
+        crdt__wbuf_bytes(&w, a->name, a->name_len);
+        crdt__wbuf_varint(&w, a->nranges);
         uint32_t prev = 0;
         for (uint32_t k = 0; k < a->nranges; k++) {
-            crdt_wbuf_varint(&w, a->ranges[2 * k] - prev);
-            crdt_wbuf_varint(&w, a->ranges[2 * k + 1] - a->ranges[2 * k]);
+            crdt__wbuf_varint(&w, a->ranges[2 * k] - prev);
+            crdt__wbuf_varint(&w, a->ranges[2 * k + 1] - a->ranges[2 * k]);
             prev = a->ranges[2 * k + 1];
         }
     }
     if (w.err) {
-        crdt_mem_free(w.alloc, w.p);
+        crdt__mem_free(w.alloc, w.p);
         return w.err;
     }
     *out = w.p;
@@ -195,24 +195,24 @@ static int decode_agents(crdt_rbuf *r, const crdt_allocator *a, struct crdt_vers
         memset(va, 0, sizeof *va);
         uint64_t len, nr;
         const uint8_t *name;
-        if (!crdt_rbuf_varint(r, &len) || len == 0 || len > CRDT_AGENT_MAX ||
-            !crdt_rbuf_bytes(r, len, &name))
+        if (!crdt__rbuf_varint(r, &len) || len == 0 || len > CRDT_AGENT_MAX ||
+            !crdt__rbuf_bytes(r, len, &name))
             return CRDT_EBADUPDATE;
         va->name_len = (uint8_t)len;
         memcpy(va->name, name, len);
         if (i > 0 && name_cmp(ags[i - 1].name, ags[i - 1].name_len, va->name, len) >= 0)
             return CRDT_EBADUPDATE; /* names must be sorted and unique */
         /* each range takes at least 2 bytes */
-        if (!crdt_rbuf_varint(r, &nr) || nr == 0 || nr > (r->len - r->off) / 2)
+        if (!crdt__rbuf_varint(r, &nr) || nr == 0 || nr > (r->len - r->off) / 2)
             return CRDT_EBADUPDATE;
-        va->ranges = crdt_mem_alloc(a, (size_t)nr * 2 * sizeof(uint32_t));
+        va->ranges = crdt__mem_alloc(a, (size_t)nr * 2 * sizeof(uint32_t));
         if (!va->ranges)
             return CRDT_ENOMEM;
         (*done)++;
         uint64_t prev = 0;
         for (uint64_t k = 0; k < nr; k++) {
             uint64_t gap, rl;
-            if (!crdt_rbuf_varint(r, &gap) || !crdt_rbuf_varint(r, &rl) || rl == 0 ||
+            if (!crdt__rbuf_varint(r, &gap) || !crdt__rbuf_varint(r, &rl) || rl == 0 ||
                 (k > 0 && gap == 0) || gap > CRDT_SEQ_MAX || rl > CRDT_SEQ_MAX ||
                 prev + gap + rl > (uint64_t)CRDT_SEQ_MAX + 1)
                 return CRDT_EBADUPDATE;
@@ -232,15 +232,15 @@ int crdt_version_decode(crdt_version *v, const uint8_t *data, size_t len)
     crdt_rbuf r = {data, len, 0};
     uint8_t magic, ver;
     uint64_t n;
-    if (!crdt_rbuf_byte(&r, &magic) || magic != CRDT_MAGIC_VERSION || !crdt_rbuf_byte(&r, &ver))
+    if (!crdt__rbuf_byte(&r, &magic) || magic != CRDT_MAGIC_VERSION || !crdt__rbuf_byte(&r, &ver))
         return CRDT_EBADUPDATE;
     if (ver != CRDT_FORMAT_VERSION)
         return CRDT_EVERSION;
     /* each agent takes at least 4 bytes */
-    if (!crdt_rbuf_varint(&r, &n) || n > (r.len - r.off) / 4)
+    if (!crdt__rbuf_varint(&r, &n) || n > (r.len - r.off) / 4)
         return CRDT_EBADUPDATE;
     const crdt_allocator *a = &v->alloc;
-    struct crdt_version_agent *ags = crdt_mem_alloc(a, (size_t)n * sizeof *ags);
+    struct crdt_version_agent *ags = crdt__mem_alloc(a, (size_t)n * sizeof *ags);
     if (!ags)
         return CRDT_ENOMEM;
     uint32_t done = 0;
@@ -264,11 +264,11 @@ int crdt_doc_covers(const crdt_doc *doc, const crdt_version *v, crdt_id *missing
     for (uint32_t i = 0; i < v->nagents; i++) {
         const struct crdt_version_agent *va = &v->agents[i];
         uint32_t ag;
-        bool have_agent = crdt_agent_find(doc, va->name, va->name_len, &ag) == CRDT_OK;
+        bool have_agent = crdt__agent_find(doc, va->name, va->name_len, &ag) == CRDT_OK;
         for (uint32_t k = 0; k < va->nranges; k++) {
             uint32_t s = va->ranges[2 * k], e = va->ranges[2 * k + 1];
             while (s < e) {
-                uint32_t lv, got = have_agent ? crdt_agent_known(doc, ag, s, &lv) : 0;
+                uint32_t lv, got = have_agent ? crdt__agent_known(doc, ag, s, &lv) : 0;
                 if (!got) {
                     if (missing) {
                         memset(missing, 0, sizeof *missing);
