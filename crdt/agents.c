@@ -5,15 +5,6 @@
 
 #include <string.h>
 
-static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = memcmp(a, b, n);
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen ? 1 : 0;
-}
-
 /* Position in agent_order where `name` is or would be. */
 static uint32_t order_search(const crdt_doc *doc, const char *name, size_t len, bool *found)
 {
@@ -22,7 +13,7 @@ static uint32_t order_search(const crdt_doc *doc, const char *name, size_t len, 
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const crdt_agent *ag = &doc->agents[doc->agent_order[mid]];
-        int c = name_cmp(ag->name, ag->name_len, name, len);
+        int c = crdt__name_cmp(ag->name, ag->name_len, name, len);
         if (c == 0) {
             *found = true;
             return mid;
@@ -76,15 +67,18 @@ int crdt__agent_add(crdt_doc *doc, const char *name, size_t len, uint32_t *idx)
 /* Index of the last run with run.seq <= seq, or UINT32_MAX. */
 static uint32_t run_search(const crdt_agent *ag, uint32_t seq)
 {
-    uint32_t lo = 0, hi = ag->nruns;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (ag->runs[mid].seq <= seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo == 0 ? UINT32_MAX : lo - 1;
+    uint32_t n = crdt__upper_bound(ag->runs, ag->nruns, sizeof *ag->runs, seq);
+    return n == 0 ? UINT32_MAX : n - 1;
+}
+
+/* The agent's run that holds seq, or NULL when seq is unknown. */
+static const crdt_agent_run *run_holding(const crdt_doc *doc, uint32_t agent, uint32_t seq)
+{
+    const crdt_agent *ag = &doc->agents[agent];
+    uint32_t i = run_search(ag, seq);
+    if (i == UINT32_MAX || seq - ag->runs[i].seq >= ag->runs[i].len)
+        return NULL;
+    return &ag->runs[i];
 }
 
 uint32_t crdt__agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq)
@@ -98,12 +92,8 @@ uint32_t crdt__agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq)
 
 uint32_t crdt__agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv)
 {
-    const crdt_agent *ag = &doc->agents[agent];
-    uint32_t i = run_search(ag, seq);
-    if (i == UINT32_MAX)
-        return 0;
-    const crdt_agent_run *r = &ag->runs[i];
-    if (seq - r->seq >= r->len)
+    const crdt_agent_run *r = run_holding(doc, agent, seq);
+    if (!r)
         return 0;
     *lv = r->lv + (seq - r->seq);
     return r->len - (seq - r->seq);
@@ -111,12 +101,8 @@ uint32_t crdt__agent_known(const crdt_doc *doc, uint32_t agent, uint32_t seq, ui
 
 uint32_t crdt__agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t *lv)
 {
-    const crdt_agent *ag = &doc->agents[agent];
-    uint32_t i = run_search(ag, seq);
-    if (i == UINT32_MAX)
-        return 0;
-    const crdt_agent_run *r = &ag->runs[i];
-    if (seq - r->seq >= r->len)
+    const crdt_agent_run *r = run_holding(doc, agent, seq);
+    if (!r)
         return 0;
     *lv = r->lv + (seq - r->seq);
     return seq - r->seq + 1;
@@ -175,14 +161,7 @@ void crdt__agent_assign(crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t lv
 void crdt__span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *seq,
                    uint32_t *run_left)
 {
-    uint32_t lo = 0, hi = doc->nspans;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (doc->spans[mid].lv <= lv)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    uint32_t lo = crdt__upper_bound(doc->spans, doc->nspans, sizeof *doc->spans, lv);
     const crdt_span *s = &doc->spans[lo - 1];
     uint32_t end = lo < doc->nspans ? doc->spans[lo].lv : doc->next_lv;
     *agent = s->agent;
@@ -193,14 +172,7 @@ void crdt__span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *
 
 uint32_t crdt__span_start(const crdt_doc *doc, uint32_t lv)
 {
-    uint32_t lo = 0, hi = doc->nspans;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (doc->spans[mid].lv <= lv)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    uint32_t lo = crdt__upper_bound(doc->spans, doc->nspans, sizeof *doc->spans, lv);
     return doc->spans[lo - 1].lv;
 }
 
@@ -211,7 +183,7 @@ int crdt__id_cmp(const crdt_doc *doc, uint32_t lv_a, uint32_t lv_b)
     crdt__span_id(doc, lv_b, &ab, &sb, NULL);
     if (aa != ab) {
         const crdt_agent *x = &doc->agents[aa], *y = &doc->agents[ab];
-        return name_cmp(x->name, x->name_len, y->name, y->name_len);
+        return crdt__name_cmp(x->name, x->name_len, y->name, y->name_len);
     }
     return sa < sb ? -1 : sa > sb ? 1 : 0;
 }

@@ -139,15 +139,6 @@ static int decode_ops(crdt_rbuf *r, upd *u)
     return CRDT_OK;
 }
 
-static int name_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = memcmp(a, b, n);
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen ? 1 : 0;
-}
-
 /* Heap sort of op indexes by (agent, seq): no recursion, no context-free
  * qsort comparator needed. */
 static bool op_less(const upd *u, uint32_t a, uint32_t b)
@@ -207,7 +198,7 @@ static int decode(upd *u, const uint8_t *data, size_t len)
             return CRDT_EBADUPDATE;
         u->agents[i].len = (uint32_t)nl;
         for (uint32_t k = 0; k < i; k++) /* agent tables are short */
-            if (name_cmp(u->agents[k].name, u->agents[k].len, u->agents[i].name, nl) == 0)
+            if (crdt__name_cmp(u->agents[k].name, u->agents[k].len, u->agents[i].name, nl) == 0)
                 return CRDT_EBADUPDATE;
     }
     if (!crdt__rbuf_varint(&r, &n) || n > (r.len - r.off) / 2)

@@ -87,6 +87,37 @@ typedef struct crdt_rec {
     uint32_t kind;
 } crdt_rec;
 
+/* ------------------------------------------------------------ search */
+
+/* Sorted tables whose elements start with their uint32_t sort key: the
+ * records and spans (by lv), an agent's runs (by seq) and a version's
+ * ranges (pairs [start, end), by start). */
+_Static_assert(offsetof(crdt_rec, lv) == 0, "crdt_rec sorts by its first member");
+_Static_assert(offsetof(crdt_span, lv) == 0, "crdt_span sorts by its first member");
+_Static_assert(offsetof(crdt_agent_run, seq) == 0, "crdt_agent_run sorts by its first member");
+
+/* In such a table (n elements of `size` bytes at `base`, sorted by key),
+ * the number of elements whose key is <= key: the index of the first
+ * element with a larger key, or n. The last element with a key <= key,
+ * the one that may hold `key`, is the result - 1 (none when 0). */
+static inline uint32_t crdt__upper_bound(const void *base, uint32_t n, size_t size, uint32_t key)
+{
+    const unsigned char *p = base;
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (*(const uint32_t *)(const void *)(p + (size_t)mid * size) <= key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Order of agent names: bytewise, a name before every longer name it
+ * begins. Returns <0, 0 or >0 like memcmp. */
+int crdt__name_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
 /* -------------------------------------------------------------- tree */
 
 #define CRDT_LEAF_MAX 32

@@ -4,15 +4,7 @@
 
 uint32_t crdt__rec_find(const crdt_doc *doc, uint32_t lv)
 {
-    uint32_t lo = 0, hi = doc->nrecs;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (doc->recs[mid].lv <= lv)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo - 1;
+    return crdt__upper_bound(doc->recs, doc->nrecs, sizeof *doc->recs, lv) - 1;
 }
 
 void crdt__rec_origins(const crdt_doc *doc, uint32_t lv, uint32_t *left, uint32_t *right)

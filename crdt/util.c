@@ -1,4 +1,5 @@
-/* util.c - allocator wrappers, UTF-8 helpers, varint buffers, error text. */
+/* util.c - allocator wrappers, UTF-8 helpers, varint buffers, agent-name
+ * order, error text. */
 #include "crdt_int.h"
 
 #include <stdlib.h>
@@ -28,6 +29,15 @@ const char *crdt_strerror(int err)
     default:
         return "unknown error";
     }
+}
+
+int crdt__name_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = memcmp(a, b, n);
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
 /* An allocator with no functions (the zeroed copy kept by an object made

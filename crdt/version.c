@@ -34,15 +34,6 @@ void crdt_version_free(crdt_version *v)
     crdt__mem_free(&a, v);
 }
 
-static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = memcmp(a, b, n);
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen ? 1 : 0;
-}
-
 const struct crdt_version_agent *crdt__version_agent_find(const crdt_version *v, const char *name,
                                                           size_t len)
 {
@@ -50,7 +41,7 @@ const struct crdt_version_agent *crdt__version_agent_find(const crdt_version *v,
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const struct crdt_version_agent *a = &v->agents[mid];
-        int c = name_cmp(a->name, a->name_len, name, len);
+        int c = crdt__name_cmp(a->name, a->name_len, name, len);
         if (c == 0)
             return a;
         if (c < 0)
@@ -63,14 +54,7 @@ const struct crdt_version_agent *crdt__version_agent_find(const crdt_version *v,
 
 bool crdt__version_agent_has(const struct crdt_version_agent *va, uint32_t seq, uint32_t *run_end)
 {
-    uint32_t lo = 0, hi = va ? va->nranges : 0;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (va->ranges[2 * mid] <= seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    uint32_t lo = va ? crdt__upper_bound(va->ranges, va->nranges, 2 * sizeof *va->ranges, seq) : 0;
     /* lo - 1 is the last range starting at or before seq */
     if (lo > 0 && seq < va->ranges[2 * (lo - 1) + 1]) {
         *run_end = va->ranges[2 * (lo - 1) + 1];
@@ -200,7 +184,7 @@ static int decode_agents(crdt_rbuf *r, const crdt_allocator *a, struct crdt_vers
             return CRDT_EBADUPDATE;
         va->name_len = (uint8_t)len;
         memcpy(va->name, name, len);
-        if (i > 0 && name_cmp(ags[i - 1].name, ags[i - 1].name_len, va->name, len) >= 0)
+        if (i > 0 && crdt__name_cmp(ags[i - 1].name, ags[i - 1].name_len, va->name, len) >= 0)
             return CRDT_EBADUPDATE; /* names must be sorted and unique */
         /* each range takes at least 2 bytes */
         if (!crdt__rbuf_varint(r, &nr) || nr == 0 || nr > (r->len - r->off) / 2)
