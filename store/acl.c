@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-int acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+int store__acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 {
     uint8_t kb[RECORD_KEY_MAX];
     MDB_val k = {record_key_docstr(kb, it->doc, it->doc_len, it->s2, it->s2_len), kb};
@@ -28,7 +28,7 @@ int acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 
 int store_acl_get(store_read *r, const char *doc, const char *user, enum store_role *out)
 {
-    int n = r && out ? store_doc_check(doc) : STORE_EINVAL;
+    int n = r && out ? store__doc_check(doc) : STORE_EINVAL;
     if (n < 0)
         return n;
     int un = record_id_check(user, STORE_USER_ID_MAX, 0);
@@ -41,19 +41,19 @@ int store_acl_get(store_read *r, const char *doc, const char *user, enum store_r
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     return record_acl_decode(v.mv_data, v.mv_size, out);
 }
 
 int store_acl_list(store_read *r, const char *doc, store_acl_fn fn, void *ctx)
 {
-    int n = r && fn ? store_doc_check(doc) : STORE_EINVAL;
+    int n = r && fn ? store__doc_check(doc) : STORE_EINVAL;
     if (n < 0)
         return n;
     MDB_cursor *c;
     int rc = mdb_cursor_open(r->txn, r->s->acl, &c);
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     uint8_t kb[RECORD_KEY_MAX];
     size_t plen = record_key_doc(kb, doc, (size_t)n);
     MDB_val k = {plen, kb}, v;
@@ -78,6 +78,6 @@ int store_acl_list(store_read *r, const char *doc, store_acl_fn fn, void *ctx)
     }
     mdb_cursor_close(c);
     if (!err && rc && rc != MDB_NOTFOUND)
-        err = store_err(rc, NULL);
+        err = store__err(rc, NULL);
     return err;
 }

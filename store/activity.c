@@ -11,7 +11,7 @@ static int activity_last(store *s, MDB_txn *txn, uint64_t *offset, uint8_t *hash
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, s->activity, &c);
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     MDB_val k, v;
     rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
     int err = 0;
@@ -19,7 +19,7 @@ static int activity_last(store *s, MDB_txn *txn, uint64_t *offset, uint8_t *hash
         *offset = 0;
         memset(hash, 0, STORE_HASH_LEN);
     } else if (rc) {
-        err = store_err(rc, NULL);
+        err = store__err(rc, NULL);
     } else {
         struct store_activity e;
         err = record_key_offset_decode(k.mv_data, k.mv_size, offset);
@@ -32,7 +32,7 @@ static int activity_last(store *s, MDB_txn *txn, uint64_t *offset, uint8_t *hash
     return err;
 }
 
-int activity_apply_append(store *s, MDB_txn *txn, const struct store_item *it, uint64_t *offset,
+int store__activity_apply(store *s, MDB_txn *txn, const struct store_item *it, uint64_t *offset,
                           int *mdb_rc)
 {
     struct store_activity e = {.ts_ms = it->ts_ms, .payload = it->data, .len = it->len};
@@ -76,7 +76,7 @@ static int activity_iter(store_read *r, uint64_t from, uint64_t to, size_t limit
     MDB_cursor *c;
     int rc = mdb_cursor_open(r->txn, r->s->activity, &c);
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     uint8_t kb[8];
     MDB_val k = {record_key_offset(kb, from), kb}, v;
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -97,7 +97,7 @@ static int activity_iter(store_read *r, uint64_t from, uint64_t to, size_t limit
     }
     mdb_cursor_close(c);
     if (!err && rc && rc != MDB_NOTFOUND)
-        err = store_err(rc, NULL);
+        err = store__err(rc, NULL);
     return err;
 }
 
@@ -184,7 +184,7 @@ int store_activity_verify(store_read *r, uint64_t from, uint64_t to,
             return STORE_ECORRUPT;
         }
         if (rc)
-            return store_err(rc, NULL);
+            return store__err(rc, NULL);
         if (record_activity_decode(v.mv_data, v.mv_size, &e) != 0) {
             *bad_offset = from - 1;
             return STORE_ECORRUPT;

@@ -41,12 +41,6 @@ size_t store_batch_bytes(const store_batch *b)
     return b ? b->bytes : 0;
 }
 
-size_t batch_items(const store_batch *b, const struct store_item ***items)
-{
-    *items = (const struct store_item **)b->items;
-    return b->count;
-}
-
 /* Allocates an item holding copies of doc, s2, s3 and data in one block
  * and appends it to b. */
 static int batch_add(store_batch *b, enum store_item_type type, const char *doc, size_t doc_len,
@@ -98,7 +92,7 @@ int store_batch_op_append(store_batch *b, const char *doc, uint64_t version, con
                           const char *client, uint64_t seq, uint64_t ts_ms, const void *data,
                           size_t len)
 {
-    int dn = store_doc_check(doc);
+    int dn = store__doc_check(doc);
     int un = record_id_check(user, STORE_USER_ID_MAX, 0);
     int cn = record_id_check(client, STORE_CLIENT_ID_MAX, 1);
     if (!b || dn < 0 || un < 0 || cn < 0 || version == 0 || len > STORE_UPDATE_MAX ||
@@ -118,7 +112,7 @@ int store_batch_op_append(store_batch *b, const char *doc, uint64_t version, con
 int store_batch_doc_put(store_batch *b, const char *doc, const void *meta, size_t len,
                         uint64_t ts_ms)
 {
-    int dn = store_doc_check(doc);
+    int dn = store__doc_check(doc);
     if (!b || dn < 0 || len > STORE_META_MAX || (len && !meta))
         return STORE_EINVAL;
     struct store_item *it;
@@ -130,7 +124,7 @@ int store_batch_doc_put(store_batch *b, const char *doc, const void *meta, size_
 
 int store_batch_doc_delete(store_batch *b, const char *doc)
 {
-    int dn = store_doc_check(doc);
+    int dn = store__doc_check(doc);
     if (!b || dn < 0)
         return STORE_EINVAL;
     struct store_item *it;
@@ -140,7 +134,7 @@ int store_batch_doc_delete(store_batch *b, const char *doc)
 int store_batch_snapshot_put(store_batch *b, const char *doc, uint64_t version, uint64_t ts_ms,
                              const void *data, size_t len)
 {
-    int dn = store_doc_check(doc);
+    int dn = store__doc_check(doc);
     if (!b || dn < 0 || version == 0 || len > STORE_SNAPSHOT_MAX || (len && !data))
         return STORE_EINVAL;
     struct store_item *it;
@@ -155,7 +149,7 @@ int store_batch_snapshot_put(store_batch *b, const char *doc, uint64_t version, 
 static int batch_acl(store_batch *b, enum store_item_type type, const char *doc, const char *user,
                      enum store_role role)
 {
-    int dn = store_doc_check(doc);
+    int dn = store__doc_check(doc);
     int un = record_id_check(user, STORE_USER_ID_MAX, 0);
     if (!b || dn < 0 || un < 0 || (int)role < STORE_ROLE_NONE || role > STORE_ROLE_OWNER)
         return STORE_EINVAL;
@@ -197,8 +191,8 @@ int store_batch_epoch_renew(store_batch *b)
 
 /* ---------------------------------------------------------------- apply */
 
-int batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct store_batch_result *res,
-                int *mdb_rc)
+int store__batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct store_batch_result *res,
+                       int *mdb_rc)
 {
     memset(res, 0, sizeof *res);
     res->failed_item = UINT32_MAX;
@@ -209,23 +203,23 @@ int batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct store_batch
         uint64_t off = 0;
         switch (it->type) {
         case STORE_ITEM_OP:
-            err = oplog_apply_append(s, txn, it, mdb_rc);
+            err = store__oplog_apply(s, txn, it, mdb_rc);
             break;
         case STORE_ITEM_DOC_PUT:
-            err = doc_apply_put(s, txn, it, mdb_rc);
+            err = store__doc_apply_put(s, txn, it, mdb_rc);
             break;
         case STORE_ITEM_DOC_DELETE:
-            err = doc_apply_delete(s, txn, it, mdb_rc);
+            err = store__doc_apply_delete(s, txn, it, mdb_rc);
             break;
         case STORE_ITEM_SNAPSHOT:
-            err = oplog_apply_snapshot(s, txn, it, mdb_rc);
+            err = store__snapshot_apply(s, txn, it, mdb_rc);
             break;
         case STORE_ITEM_ACL_PUT:
         case STORE_ITEM_ACL_DELETE:
-            err = acl_apply(s, txn, it, mdb_rc);
+            err = store__acl_apply(s, txn, it, mdb_rc);
             break;
         case STORE_ITEM_ACTIVITY:
-            err = activity_apply_append(s, txn, it, &off, mdb_rc);
+            err = store__activity_apply(s, txn, it, &off, mdb_rc);
             if (!err) {
                 if (!res->activity_first)
                     res->activity_first = off;
@@ -233,47 +227,47 @@ int batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct store_batch
             }
             break;
         case STORE_ITEM_EPOCH:
-            err = store_apply_epoch_renew(s, txn, mdb_rc);
+            err = store__epoch_apply_renew(s, txn, mdb_rc);
             break;
         }
         if (err) {
             res->failed_item = (uint32_t)i;
             if (*mdb_rc)
-                return store_err(*mdb_rc, s->dir);
+                return store__err(*mdb_rc, s->dir);
             return err;
         }
     }
     return 0;
 }
 
-int batch_commit_locked(store *s, const store_batch *b, struct store_batch_result *res)
+int store__batch_commit_locked(store *s, const store_batch *b, struct store_batch_result *res)
 {
     int err, reopened = 0;
     for (;;) {
         MDB_txn *txn;
         int mdb_rc = 0;
-        int rc = store_write_begin(s, &txn);
+        int rc = store__write_begin(s, &txn);
         if (rc) {
             mdb_rc = rc;
-            err = store_err(rc, s->dir);
+            err = store__err(rc, s->dir);
             res->failed_item = UINT32_MAX;
-        } else if ((err = batch_apply(s, txn, b, res, &mdb_rc)) != 0) {
+        } else if ((err = store__batch_apply(s, txn, b, res, &mdb_rc)) != 0) {
             mdb_txn_abort(txn);
         } else {
             mdb_rc = mdb_txn_commit(txn);
             if (mdb_rc) {
-                err = store_err(mdb_rc, s->dir);
+                err = store__err(mdb_rc, s->dir);
                 res->failed_item = UINT32_MAX;
             }
         }
         /* A full map grows (up to map_size_max) and the batch is retried. */
-        if (err == STORE_EFULL && mdb_rc == MDB_MAP_FULL && store_grow_locked(s) == 0)
+        if (err == STORE_EFULL && mdb_rc == MDB_MAP_FULL && store__grow_locked(s) == 0)
             continue;
         /* After a failed meta-page write LMDB refuses every transaction:
          * reopen the environment (it reads the last good meta) once. */
         if (err == STORE_EPANIC && !reopened) {
             reopened = 1;
-            if (store_reopen_locked(s) == 0)
+            if (store__reopen_locked(s) == 0)
                 continue;
         }
         break;
@@ -295,7 +289,7 @@ int store_batch_commit(store *s, store_batch *b, struct store_batch_result *res)
     if (!s || !b)
         return STORE_EINVAL;
     pthread_mutex_lock(&s->write_mu);
-    int err = batch_commit_locked(s, b, res);
+    int err = store__batch_commit_locked(s, b, res);
     pthread_mutex_unlock(&s->write_mu);
     return err;
 }

@@ -5,21 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-int doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len, struct store_doc_info *out)
+int store__doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+                    struct store_doc_info *out)
 {
     uint8_t kb[RECORD_KEY_MAX];
     MDB_val k = {record_key_doc(kb, doc, doc_len), kb}, v;
     int rc = mdb_get(txn, s->docs, &k, &v);
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     return record_doc_decode(v.mv_data, v.mv_size, out);
 }
 
-int doc_load_owned(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
-                   struct store_doc_info *out, uint8_t **owned)
+int store__doc_load_owned(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+                          struct store_doc_info *out, uint8_t **owned)
 {
     *owned = NULL;
-    int err = doc_load(s, txn, doc, doc_len, out);
+    int err = store__doc_load(s, txn, doc, doc_len, out);
     if (err || out->meta_len == 0)
         return err;
     /* LMDB values are valid only until the next update in the txn. */
@@ -31,8 +32,8 @@ int doc_load_owned(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
     return 0;
 }
 
-int doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
-             const struct store_doc_info *d, int *mdb_rc)
+int store__doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+                    const struct store_doc_info *d, int *mdb_rc)
 {
     /* Encode into a private buffer first: d->meta may point into the map,
      * at the very value this put replaces. */
@@ -54,10 +55,10 @@ int doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
     return 0;
 }
 
-int doc_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+int store__doc_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 {
     struct store_doc_info d;
-    int err = doc_load(s, txn, it->doc, it->doc_len, &d);
+    int err = store__doc_load(s, txn, it->doc, it->doc_len, &d);
     if (err == STORE_ENOTFOUND) {
         memset(&d, 0, sizeof d);
         d.created_ms = it->ts_ms;
@@ -67,10 +68,10 @@ int doc_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_
     d.updated_ms = it->ts_ms;
     d.meta = it->data;
     d.meta_len = it->len;
-    return doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
+    return store__doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
 }
 
-int doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+int store__doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 {
     uint8_t kb[RECORD_KEY_MAX];
     size_t kn = record_key_doc(kb, it->doc, it->doc_len);
@@ -83,7 +84,7 @@ int doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it, int *m
     /* Every other table keys by str8 doc first: the prefix is the key. */
     MDB_dbi dbis[] = {s->ops, s->snaps, s->seqs, s->acl};
     for (size_t i = 0; i < 4; i++) {
-        int err = store_delete_prefix(txn, dbis[i], kb, kn, mdb_rc);
+        int err = store__delete_prefix(txn, dbis[i], kb, kn, mdb_rc);
         if (err)
             return err;
     }
@@ -92,10 +93,10 @@ int doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it, int *m
 
 int store_doc_get(store_read *r, const char *doc, struct store_doc_info *out)
 {
-    int n = r && out ? store_doc_check(doc) : STORE_EINVAL;
+    int n = r && out ? store__doc_check(doc) : STORE_EINVAL;
     if (n < 0)
         return n;
-    return doc_load(r->s, r->txn, doc, (size_t)n, out);
+    return store__doc_load(r->s, r->txn, doc, (size_t)n, out);
 }
 
 int store_doc_list(store_read *r, const char *after, size_t limit, store_doc_fn fn, void *ctx)
@@ -107,9 +108,9 @@ int store_doc_list(store_read *r, const char *after, size_t limit, store_doc_fn 
     MDB_cursor *c;
     int rc = mdb_cursor_open(r->txn, r->s->docs, &c);
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     if (after && *after) {
-        int n = store_doc_check(after);
+        int n = store__doc_check(after);
         if (n < 0) {
             mdb_cursor_close(c);
             return n;
@@ -142,6 +143,6 @@ int store_doc_list(store_read *r, const char *after, size_t limit, store_doc_fn 
     }
     mdb_cursor_close(c);
     if (!err && rc && rc != MDB_NOTFOUND)
-        err = store_err(rc, NULL);
+        err = store__err(rc, NULL);
     return err;
 }

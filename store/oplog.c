@@ -79,11 +79,11 @@ static int put_fail(int rc, int *mdb_rc)
 static int append_op(store *s, MDB_txn *txn, const struct store_item *it, struct store_doc_info *d,
                      int *mdb_rc);
 
-int oplog_apply_append(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+int store__oplog_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 {
     struct store_doc_info d;
     uint8_t *meta = NULL;
-    int err = doc_load_owned(s, txn, it->doc, it->doc_len, &d, &meta);
+    int err = store__doc_load_owned(s, txn, it->doc, it->doc_len, &d, &meta);
     if (err == STORE_ENOTFOUND) {
         memset(&d, 0, sizeof d);
         d.created_ms = it->ts_ms;
@@ -95,7 +95,7 @@ int oplog_apply_append(store *s, MDB_txn *txn, const struct store_item *it, int 
     return err;
 }
 
-/* The append proper; d->meta is owned by the caller (see doc_load_owned). */
+/* The append proper; d->meta is owned by the caller (see store__doc_load_owned). */
 static int append_op(store *s, MDB_txn *txn, const struct store_item *it, struct store_doc_info *dp,
                      int *mdb_rc)
 {
@@ -142,17 +142,17 @@ static int append_op(store *s, MDB_txn *txn, const struct store_item *it, struct
     }
     d.head = it->version;
     d.updated_ms = it->ts_ms;
-    return doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
+    return store__doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
 }
 
 static int put_snapshot(store *s, MDB_txn *txn, const struct store_item *it,
                         struct store_doc_info *d, int *mdb_rc);
 
-int oplog_apply_snapshot(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+int store__snapshot_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 {
     struct store_doc_info d;
     uint8_t *meta = NULL;
-    int err = doc_load_owned(s, txn, it->doc, it->doc_len, &d, &meta);
+    int err = store__doc_load_owned(s, txn, it->doc, it->doc_len, &d, &meta);
     if (err == STORE_ENOTFOUND)
         err = STORE_ECONFLICT;
     if (!err)
@@ -202,24 +202,24 @@ static int put_snapshot(store *s, MDB_txn *txn, const struct store_item *it,
             d.trunc_version = t;
         }
     }
-    return doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
+    return store__doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
 }
 
 /* ---------------------------------------------------------------- reads */
 
 int store_snapshot_get(store_read *r, const char *doc, uint64_t at_most, struct store_snapshot *out)
 {
-    int n = r && out ? store_doc_check(doc) : STORE_EINVAL;
+    int n = r && out ? store__doc_check(doc) : STORE_EINVAL;
     if (n < 0)
         return n;
     MDB_cursor *c;
     int rc = mdb_cursor_open(r->txn, r->s->snaps, &c);
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     MDB_val v;
     uint64_t ver;
     rc = seek_le(c, doc, (size_t)n, at_most, &ver, &v);
-    int err = rc ? store_err(rc, NULL) : record_snap_decode(v.mv_data, v.mv_size, out);
+    int err = rc ? store__err(rc, NULL) : record_snap_decode(v.mv_data, v.mv_size, out);
     mdb_cursor_close(c);
     if (!err)
         out->version = ver;
@@ -228,14 +228,14 @@ int store_snapshot_get(store_read *r, const char *doc, uint64_t at_most, struct 
 
 int store_op_get(store_read *r, const char *doc, uint64_t version, struct store_op *out)
 {
-    int n = r && out ? store_doc_check(doc) : STORE_EINVAL;
+    int n = r && out ? store__doc_check(doc) : STORE_EINVAL;
     if (n < 0)
         return n;
     uint8_t kb[RECORD_KEY_MAX];
     MDB_val k = {record_key_docver(kb, doc, (size_t)n, version), kb}, v;
     int rc = mdb_get(r->txn, r->s->ops, &k, &v);
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     int err = record_op_decode(v.mv_data, v.mv_size, out);
     out->version = version;
     return err;
@@ -252,7 +252,7 @@ static int ops_iter(store_read *r, const char *doc, size_t doc_len, uint64_t aft
     MDB_cursor *c;
     int rc = mdb_cursor_open(r->txn, r->s->ops, &c);
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     uint8_t kb[RECORD_KEY_MAX];
     size_t plen = 1 + doc_len;
     MDB_val k = {record_key_docver(kb, doc, doc_len, after + 1), kb}, v;
@@ -277,7 +277,7 @@ static int ops_iter(store_read *r, const char *doc, size_t doc_len, uint64_t aft
     }
     mdb_cursor_close(c);
     if (!err && rc && rc != MDB_NOTFOUND)
-        err = store_err(rc, NULL);
+        err = store__err(rc, NULL);
     if (next_version)
         *next_version = next;
     return err;
@@ -286,7 +286,7 @@ static int ops_iter(store_read *r, const char *doc, size_t doc_len, uint64_t aft
 int store_ops_after(store_read *r, const char *doc, uint64_t after, uint64_t upto, size_t limit,
                     store_op_fn fn, void *ctx, uint64_t *next_version)
 {
-    int n = r && fn ? store_doc_check(doc) : STORE_EINVAL;
+    int n = r && fn ? store__doc_check(doc) : STORE_EINVAL;
     if (n < 0)
         return n;
     return ops_iter(r, doc, (size_t)n, after, upto, limit, fn, ctx, next_version);
@@ -295,7 +295,7 @@ int store_ops_after(store_read *r, const char *doc, uint64_t after, uint64_t upt
 int store_seq_get(store_read *r, const char *doc, const char *client, uint64_t *seq,
                   uint64_t *version)
 {
-    int n = r && seq && version ? store_doc_check(doc) : STORE_EINVAL;
+    int n = r && seq && version ? store__doc_check(doc) : STORE_EINVAL;
     if (n < 0)
         return n;
     int cn = record_id_check(client, STORE_CLIENT_ID_MAX, 0);
@@ -305,14 +305,14 @@ int store_seq_get(store_read *r, const char *doc, const char *client, uint64_t *
     MDB_val k = {record_key_docstr(kb, doc, (size_t)n, client, (size_t)cn), kb}, v;
     int rc = mdb_get(r->txn, r->s->seqs, &k, &v);
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     return record_seq_decode(v.mv_data, v.mv_size, seq, version);
 }
 
 int store_seq_find(store_read *r, const char *doc, const char *client, uint64_t seq,
                    size_t max_scan, uint64_t *version)
 {
-    int n = r && version ? store_doc_check(doc) : STORE_EINVAL;
+    int n = r && version ? store__doc_check(doc) : STORE_EINVAL;
     if (n < 0)
         return n;
     int cn = record_id_check(client, STORE_CLIENT_ID_MAX, 0);
@@ -323,7 +323,7 @@ int store_seq_find(store_read *r, const char *doc, const char *client, uint64_t 
     MDB_cursor *c;
     int rc = mdb_cursor_open(r->txn, r->s->ops, &c);
     if (rc)
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     MDB_val k, v;
     uint64_t ver;
     int err = STORE_ENOTFOUND;
@@ -351,24 +351,24 @@ int store_seq_find(store_read *r, const char *doc, const char *client, uint64_t 
     }
     mdb_cursor_close(c);
     if (err == STORE_ENOTFOUND && rc && rc != MDB_NOTFOUND)
-        err = store_err(rc, NULL);
+        err = store__err(rc, NULL);
     return err;
 }
 
 int store_catchup(store_read *r, const char *doc, const struct store_epoch *epoch, uint64_t version,
                   size_t limit, store_op_fn fn, void *ctx, struct store_catchup *out)
 {
-    int n = r && epoch && fn && out ? store_doc_check(doc) : STORE_EINVAL;
+    int n = r && epoch && fn && out ? store__doc_check(doc) : STORE_EINVAL;
     if (n < 0)
         return n;
     memset(out, 0, sizeof *out);
     struct store_epoch cur;
-    int err = store_read_epoch(r, &cur);
+    int err = store__read_epoch(r, &cur);
     if (err)
         return err;
     int same_epoch = memcmp(cur.bytes, epoch->bytes, STORE_EPOCH_LEN) == 0;
     struct store_doc_info d;
-    err = doc_load(r->s, r->txn, doc, (size_t)n, &d);
+    err = store__doc_load(r->s, r->txn, doc, (size_t)n, &d);
     if (err == STORE_ENOTFOUND) {
         memset(&d, 0, sizeof d);
     } else if (err) {

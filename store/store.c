@@ -50,7 +50,7 @@ const char *store_strerror(int err)
     }
 }
 
-int store_err(int rc, const char *dir)
+int store__err(int rc, const char *dir)
 {
     switch (rc) {
     case 0:
@@ -90,7 +90,7 @@ int store_err(int rc, const char *dir)
     return STORE_EIO;
 }
 
-int store_doc_check(const char *doc)
+int store__doc_check(const char *doc)
 {
     int n = record_id_check(doc, STORE_DOC_ID_MAX, 0);
     return n < 0 ? STORE_EINVAL : n;
@@ -123,8 +123,8 @@ static int sync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
-        return store_err(errno, NULL);
-    int rc = fsync(fd) == 0 ? 0 : store_err(errno, dir);
+        return store__err(errno, NULL);
+    int rc = fsync(fd) == 0 ? 0 : store__err(errno, dir);
     close(fd);
     return rc;
 }
@@ -136,9 +136,9 @@ static int store_init_dbs(store *s, int maplock_held)
     MDB_txn *txn;
     /* With the map lock held (reopen), adopting a resized map would wait
      * on ourselves: a freshly opened environment needs no adoption. */
-    int rc = maplock_held ? mdb_txn_begin(s->env, NULL, 0, &txn) : store_write_begin(s, &txn);
+    int rc = maplock_held ? mdb_txn_begin(s->env, NULL, 0, &txn) : store__write_begin(s, &txn);
     if (rc)
-        return store_err(rc, s->dir);
+        return store__err(rc, s->dir);
     static const char *names[] = {"meta", "docs", "ops", "snaps", "seqs", "acl", "activity"};
     MDB_dbi *dbis[] = {&s->meta, &s->docs, &s->ops, &s->snaps, &s->seqs, &s->acl, &s->activity};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -162,7 +162,7 @@ static int store_init_dbs(store *s, int maplock_held)
             return STORE_ECORRUPT;
         }
         /* Commit, not abort: handles opened in an aborted txn are closed. */
-        return store_err(mdb_txn_commit(txn), s->dir);
+        return store__err(mdb_txn_commit(txn), s->dir);
     }
     if (rc != MDB_NOTFOUND)
         goto fail;
@@ -174,20 +174,20 @@ static int store_init_dbs(store *s, int maplock_held)
     if (rc)
         goto fail;
     int err = 0;
-    int r = store_apply_epoch_renew(s, txn, &err);
+    int r = store__epoch_apply_renew(s, txn, &err);
     if (r) {
         mdb_txn_abort(txn);
-        return err ? store_err(err, s->dir) : r;
+        return err ? store__err(err, s->dir) : r;
     }
     rc = mdb_txn_commit(txn);
     if (rc)
-        return store_err(rc, s->dir);
+        return store__err(rc, s->dir);
     /* A new store: make its file names durable too (LMDB syncs the files,
      * not the directory entries). */
     return sync_dir(s->dir);
 fail:
     mdb_txn_abort(txn);
-    return store_err(rc, s->dir);
+    return store__err(rc, s->dir);
 }
 
 /* Takes the map lock for writing, waiting at most MAPLOCK_WAIT_S seconds
@@ -209,7 +209,7 @@ static int env_open(store *s, uint64_t map_size)
     int rc = mdb_env_create(&s->env);
     if (rc) {
         s->env = NULL;
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     }
     rc = mdb_env_set_maxdbs(s->env, 8);
     if (rc == 0)
@@ -223,14 +223,14 @@ static int env_open(store *s, uint64_t map_size)
     if (rc) {
         mdb_env_close(s->env);
         s->env = NULL;
-        return store_err(rc, s->dir);
+        return store__err(rc, s->dir);
     }
     int dead = 0;
     mdb_reader_check(s->env, &dead);
     return 0;
 }
 
-int store_reopen_locked(store *s)
+int store__reopen_locked(store *s)
 {
     if (maplock_wrlock(s) != 0)
         return STORE_EPANIC;
@@ -285,7 +285,7 @@ int store_open(const char *dir, const struct store_options *o, store **out)
             sync_dir(".");
         free(parent);
     } else if (errno != EEXIST) {
-        return store_err(errno, NULL);
+        return store__err(errno, NULL);
     }
 
     store *s = calloc(1, sizeof *s);
@@ -338,7 +338,7 @@ void store_close(store *s)
     free(s);
 }
 
-int store_grow_locked(store *s)
+int store__grow_locked(store *s)
 {
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) != 0)
@@ -358,7 +358,9 @@ int store_grow_locked(store *s)
     return rc ? STORE_EFULL : 0;
 }
 
-int store_adopt_mapsize(store *s)
+/* Adopts a map size grown by another process (MDB_MAP_RESIZED), waiting
+ * for this process's read handles to end. */
+static int adopt_mapsize(store *s)
 {
     if (maplock_wrlock(s) != 0)
         return STORE_EIO;
@@ -367,19 +369,19 @@ int store_adopt_mapsize(store *s)
     return rc ? STORE_EIO : 0;
 }
 
-int store_write_begin(store *s, MDB_txn **txn)
+int store__write_begin(store *s, MDB_txn **txn)
 {
     if (!s->env)
         return MDB_PANIC; /* a reopen after MDB_PANIC failed */
     int rc = mdb_txn_begin(s->env, NULL, 0, txn);
-    if (rc == MDB_MAP_RESIZED && store_adopt_mapsize(s) == 0)
+    if (rc == MDB_MAP_RESIZED && adopt_mapsize(s) == 0)
         rc = mdb_txn_begin(s->env, NULL, 0, txn);
     return rc;
 }
 
 /* ---------------------------------------------------------------- epoch */
 
-int store_apply_epoch_renew(store *s, MDB_txn *txn, int *mdb_rc)
+int store__epoch_apply_renew(store *s, MDB_txn *txn, int *mdb_rc)
 {
     struct store_epoch e;
     if (RAND_bytes(e.bytes, sizeof e.bytes) != 1)
@@ -395,12 +397,12 @@ int store_apply_epoch_renew(store *s, MDB_txn *txn, int *mdb_rc)
     return 0;
 }
 
-static int epoch_read(store_read *r, struct store_epoch *out)
+int store__read_epoch(store_read *r, struct store_epoch *out)
 {
     MDB_val k = {5, "epoch"}, v;
     int rc = mdb_get(r->txn, r->s->meta, &k, &v);
     if (rc)
-        return rc == MDB_NOTFOUND ? STORE_ECORRUPT : store_err(rc, NULL);
+        return rc == MDB_NOTFOUND ? STORE_ECORRUPT : store__err(rc, NULL);
     return record_epoch_decode(v.mv_data, v.mv_size, out);
 }
 
@@ -412,14 +414,9 @@ int store_epoch_get(store *s, struct store_epoch *out)
     int err = store_read_begin(s, &r);
     if (err)
         return err;
-    err = epoch_read(r, out);
+    err = store__read_epoch(r, out);
     store_read_end(r);
     return err;
-}
-
-int store_read_epoch(store_read *r, struct store_epoch *out)
-{
-    return epoch_read(r, out);
 }
 
 void store_epoch_format(const struct store_epoch *e, char *out)
@@ -481,7 +478,7 @@ int store_read_begin(store *s, store_read **out)
         /* No write in progress: reopen now rather than wait for the next
          * write to do it (never block the caller on a commit). */
         pthread_rwlock_unlock(&s->maplock);
-        int err = store_reopen_locked(s);
+        int err = store__reopen_locked(s);
         pthread_mutex_unlock(&s->write_mu);
         if (err || pthread_rwlock_rdlock(&s->maplock) != 0) {
             free(r);
@@ -492,7 +489,7 @@ int store_read_begin(store *s, store_read **out)
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map: adopt its size, then retry. */
         pthread_rwlock_unlock(&s->maplock);
-        if (store_adopt_mapsize(s) != 0 || pthread_rwlock_rdlock(&s->maplock) != 0) {
+        if (adopt_mapsize(s) != 0 || pthread_rwlock_rdlock(&s->maplock) != 0) {
             free(r);
             return STORE_EIO;
         }
@@ -501,7 +498,7 @@ int store_read_begin(store *s, store_read **out)
     if (rc) {
         pthread_rwlock_unlock(&s->maplock);
         free(r);
-        return store_err(rc, NULL);
+        return store__err(rc, NULL);
     }
     *out = r;
     return 0;
@@ -532,7 +529,7 @@ int store_stat(store *s, struct store_stat *out)
         MDB_stat st;
         int rc = mdb_stat(r->txn, dbis[i], &st);
         if (rc)
-            err = store_err(rc, NULL);
+            err = store__err(rc, NULL);
         else
             *counts[i] = st.ms_entries;
     }
@@ -547,7 +544,7 @@ int store_stat(store *s, struct store_stat *out)
         err = store_activity_head(r, &out->activity_head, hash);
     }
     if (!err)
-        err = epoch_read(r, &out->epoch);
+        err = store__read_epoch(r, &out->epoch);
     store_read_end(r);
     return err;
 }
@@ -561,7 +558,7 @@ int store_snapshot_due(const store *s, const struct store_doc_info *d)
 
 /* ---------------------------------------------------------------- helpers */
 
-int store_delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len, int *mdb_rc)
+int store__delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len, int *mdb_rc)
 {
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, dbi, &c);
@@ -588,7 +585,7 @@ int store_delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t
     return 0;
 }
 
-int store_err_is_env(int err)
+int store__err_is_env(int err)
 {
     return err == STORE_EFULL || err == STORE_ENOSPC || err == STORE_EIO || err == STORE_EPANIC ||
            err == STORE_ENOMEM || err == STORE_EBUSY;

@@ -28,14 +28,8 @@ struct store_read {
     MDB_txn *txn;
 };
 
-/* Translates an LMDB or errno code into a STORE_E* code. dir (may be NULL)
- * lets EIO be refined into ENOSPC when the file system is full. */
-int store_err(int rc, const char *dir);
-
-/* Validated id lengths; return the length or STORE_EINVAL. */
-int store_doc_check(const char *doc);
-
-/* Batch items and their application inside a write transaction. */
+/* A batch item (store_batch_* queue them; batch.c applies them in one
+ * write transaction). */
 enum store_item_type {
     STORE_ITEM_OP,
     STORE_ITEM_DOC_PUT,
@@ -61,64 +55,103 @@ struct store_item {
     size_t len;
 };
 
-/* Applying one item inside txn: 0 or a STORE_E* code, or an LMDB code
- * (positive errno or MDB_*) passed through as-is in *mdb_rc when the
- * failure belongs to the environment (map full, I/O) rather than the item.
- * Files: doc.c, oplog.c, acl.c, activity.c, store.c. */
-int doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len, struct store_doc_info *out);
-/* doc_load, with the metadata copied to *owned (free it; NULL when empty)
- * so that it survives later updates in the same transaction. */
-int doc_load_owned(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
-                   struct store_doc_info *out, uint8_t **owned);
-int doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
-             const struct store_doc_info *d, int *mdb_rc);
-int doc_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
-int doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
-int oplog_apply_append(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
-int oplog_apply_snapshot(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
-int acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
-int activity_apply_append(store *s, MDB_txn *txn, const struct store_item *it, uint64_t *offset,
-                          int *mdb_rc);
-int store_apply_epoch_renew(store *s, MDB_txn *txn, int *mdb_rc);
+/* Naming: store_* is the public API of store.h; functions shared between
+ * the files of store/ but not part of that API are store__* and declared
+ * here, grouped by the file that defines them; everything else is static.
+ * The key and value codecs have their own header, record.h (record_*). */
 
-/* The epoch through an open read handle. */
-int store_read_epoch(store_read *r, struct store_epoch *out);
+/* ---------------------------------------------------------------- store.c */
 
-/* Deletes every key of dbi that starts with prefix[0..len). */
-int store_delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len, int *mdb_rc);
-
-/* Batch internals used by writer.c. */
-size_t batch_items(const store_batch *b, const struct store_item ***items);
-
-/* Applies every item of b inside txn (a child of the group transaction, or
- * the batch's own). Returns 0; an item refusal (STORE_E*, *failed = index);
- * or STORE_EIO with *mdb_rc set for environment failures. */
-int batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct store_batch_result *res,
-                int *mdb_rc);
-
-/* Commits b in its own transaction, growing the map when full. The caller
- * holds s->write_mu. */
-int batch_commit_locked(store *s, const store_batch *b, struct store_batch_result *res);
+/* Translates an LMDB or errno code into a STORE_E* code (0 stays 0). dir
+ * (may be NULL) lets EIO be refined into ENOSPC when the file system is
+ * full. */
+int store__err(int rc, const char *dir);
 
 /* Whether a STORE_E* code from applying a batch belongs to the environment
  * (space, I/O) rather than to one of the batch's items. */
-int store_err_is_env(int err);
+int store__err_is_env(int err);
 
-/* Adopts a map size grown by another process (MDB_MAP_RESIZED), waiting
- * for this process's read handles to end. */
-int store_adopt_mapsize(store *s);
+/* Validates a NUL-terminated document id. Returns its length, or
+ * STORE_EINVAL. */
+int store__doc_check(const char *doc);
 
 /* mdb_txn_begin of a write transaction, adopting a map grown by another
  * process. Returns an LMDB code. */
-int store_write_begin(store *s, MDB_txn **txn);
+int store__write_begin(store *s, MDB_txn **txn);
 
 /* After MDB_PANIC: closes and reopens the environment, waiting for this
  * process's read handles to end. The caller holds write_mu. On failure
  * s->env is NULL and every call reports STORE_EPANIC. */
-int store_reopen_locked(store *s);
+int store__reopen_locked(store *s);
 
 /* Grows the map (doubling, capped at map_size_max) while holding write_mu.
  * Returns 0 if it grew, STORE_EFULL if at the limit. */
-int store_grow_locked(store *s);
+int store__grow_locked(store *s);
+
+/* Reads the epoch through an open read handle. Returns 0, or a STORE_E*
+ * code (STORE_ECORRUPT for a damaged record). */
+int store__read_epoch(store_read *r, struct store_epoch *out);
+
+/* Deletes every key of dbi that starts with prefix[0..len). Returns 0, or
+ * STORE_EIO with the LMDB code in *mdb_rc. */
+int store__delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len, int *mdb_rc);
+
+/* ----------------------------------------------------- applying batch items
+ *
+ * Each applies one item inside txn and returns 0; a STORE_E* code that
+ * refuses the item (STORE_ECONFLICT, STORE_ECORRUPT, STORE_ENOMEM); or
+ * STORE_EIO with the LMDB code (positive errno or MDB_*) in *mdb_rc when
+ * the failure belongs to the environment (map full, I/O) rather than to the
+ * item. */
+
+/* store.c: replaces the epoch with a new random one. */
+int store__epoch_apply_renew(store *s, MDB_txn *txn, int *mdb_rc);
+/* doc.c: creates or replaces a document's metadata (STORE_ITEM_DOC_PUT). */
+int store__doc_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+/* doc.c: deletes a document and its ops, snapshots, sequence index and
+ * access list (STORE_ITEM_DOC_DELETE). */
+int store__doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+/* oplog.c: appends op head + 1 and updates the client's last sequence
+ * (STORE_ITEM_OP); STORE_ECONFLICT for any other version. */
+int store__oplog_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+/* oplog.c: stores a snapshot and drops the ops and snapshots retention no
+ * longer needs (STORE_ITEM_SNAPSHOT). */
+int store__snapshot_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+/* acl.c: sets or removes one user's role (STORE_ITEM_ACL_PUT/DELETE). */
+int store__acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+/* activity.c: appends an entry to the hash-chained activity log
+ * (STORE_ITEM_ACTIVITY); *offset gets its offset. */
+int store__activity_apply(store *s, MDB_txn *txn, const struct store_item *it, uint64_t *offset,
+                          int *mdb_rc);
+
+/* ------------------------------------------------------------------ doc.c */
+
+/* Reads a document's record. Returns 0, STORE_ENOTFOUND, STORE_ECORRUPT or
+ * another STORE_E* code; out->meta borrows from the map and is valid only
+ * until the next update in txn. */
+int store__doc_load(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+                    struct store_doc_info *out);
+/* store__doc_load, with the metadata copied to *owned (the caller frees it;
+ * NULL when empty) so that it survives later updates in the same
+ * transaction. Returns the same codes, or STORE_ENOMEM. */
+int store__doc_load_owned(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+                          struct store_doc_info *out, uint8_t **owned);
+/* Writes a document's record (d->meta may point into the map). Returns 0,
+ * STORE_ENOMEM, or STORE_EIO with the LMDB code in *mdb_rc. */
+int store__doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+                    const struct store_doc_info *d, int *mdb_rc);
+
+/* ---------------------------------------------------------------- batch.c */
+
+/* Applies every item of b inside txn (a child of the group transaction, or
+ * the batch's own). Returns 0; an item refusal (STORE_E*, res->failed_item
+ * = its index); or, for environment failures, the STORE_E* translation of
+ * the LMDB code left in *mdb_rc. */
+int store__batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct store_batch_result *res,
+                       int *mdb_rc);
+
+/* Commits b in its own transaction, growing the map when full. The caller
+ * holds s->write_mu. Returns 0 or a STORE_E* code. */
+int store__batch_commit_locked(store *s, const store_batch *b, struct store_batch_result *res);
 
 #endif

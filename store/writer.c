@@ -70,12 +70,12 @@ static void group_commit(store *s, struct job *first, size_t n)
         MDB_txn *parent;
         int mdb_rc = 0;
         env_err = 0;
-        int rc = store_write_begin(s, &parent);
+        int rc = store__write_begin(s, &parent);
         if (rc) {
-            env_err = store_err(rc, s->dir);
+            env_err = store__err(rc, s->dir);
             if (env_err == STORE_EPANIC && !reopened) {
                 reopened = 1;
-                if (store_reopen_locked(s) == 0)
+                if (store__reopen_locked(s) == 0)
                     continue;
             }
             break;
@@ -86,11 +86,11 @@ static void group_commit(store *s, struct job *first, size_t n)
             rc = mdb_txn_begin(s->env, parent, 0, &child);
             if (rc) {
                 mdb_rc = rc;
-                env_err = store_err(rc, s->dir);
+                env_err = store__err(rc, s->dir);
                 break;
             }
-            int err = batch_apply(s, child, j->batch, &j->res, &mdb_rc);
-            if (err && !store_err_is_env(err)) {
+            int err = store__batch_apply(s, child, j->batch, &j->res, &mdb_rc);
+            if (err && !store__err_is_env(err)) {
                 mdb_txn_abort(child);
                 j->status = err;
                 j->res.activity_first = 0;
@@ -105,7 +105,7 @@ static void group_commit(store *s, struct job *first, size_t n)
             rc = mdb_txn_commit(child);
             if (rc) {
                 mdb_rc = rc;
-                env_err = store_err(rc, s->dir);
+                env_err = store__err(rc, s->dir);
                 break;
             }
             j->status = 0;
@@ -116,14 +116,14 @@ static void group_commit(store *s, struct job *first, size_t n)
             rc = mdb_txn_commit(parent);
             if (rc) {
                 mdb_rc = rc;
-                env_err = store_err(rc, s->dir);
+                env_err = store__err(rc, s->dir);
             }
         }
-        if (env_err == STORE_EFULL && mdb_rc == MDB_MAP_FULL && store_grow_locked(s) == 0)
+        if (env_err == STORE_EFULL && mdb_rc == MDB_MAP_FULL && store__grow_locked(s) == 0)
             continue;
         if (env_err == STORE_EPANIC && !reopened) {
             reopened = 1;
-            if (store_reopen_locked(s) == 0)
+            if (store__reopen_locked(s) == 0)
                 continue;
         }
         break;
@@ -138,7 +138,7 @@ static void group_commit(store *s, struct job *first, size_t n)
                 memset(&j->res, 0, sizeof j->res);
                 j->res.failed_item = UINT32_MAX;
             } else {
-                j->status = batch_commit_locked(s, j->batch, &j->res);
+                j->status = store__batch_commit_locked(s, j->batch, &j->res);
             }
         }
     }
