@@ -556,35 +556,6 @@ int store_snapshot_due(const store *s, const struct store_doc_info *d)
     return d->head - d->snapshot_version >= s->opt.snapshot_interval;
 }
 
-/* ---------------------------------------------------------------- helpers */
-
-int store__delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len, int *mdb_rc)
-{
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, dbi, &c);
-    if (rc) {
-        *mdb_rc = rc;
-        return STORE_EIO;
-    }
-    MDB_val k = {len, (void *)prefix}, v;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (rc == 0 && k.mv_size >= len && memcmp(k.mv_data, prefix, len) == 0) {
-        rc = mdb_cursor_del(c, 0);
-        if (rc)
-            break;
-        /* Re-seek rather than rely on cursor position after a delete. */
-        k.mv_size = len;
-        k.mv_data = (void *)prefix;
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    }
-    mdb_cursor_close(c);
-    if (rc && rc != MDB_NOTFOUND) {
-        *mdb_rc = rc;
-        return STORE_EIO;
-    }
-    return 0;
-}
-
 int store__err_is_env(int err)
 {
     return err == STORE_EFULL || err == STORE_ENOSPC || err == STORE_EIO || err == STORE_EPANIC ||

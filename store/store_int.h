@@ -92,9 +92,13 @@ int store__grow_locked(store *s);
  * code (STORE_ECORRUPT for a damaged record). */
 int store__read_epoch(store_read *r, struct store_epoch *out);
 
-/* Deletes every key of dbi that starts with prefix[0..len). Returns 0, or
- * STORE_EIO with the LMDB code in *mdb_rc. */
-int store__delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len, int *mdb_rc);
+/* Reports an environment failure of an item: keeps the LMDB code in
+ * *mdb_rc and returns STORE_EIO (see below). */
+static inline int store__env_fail(int rc, int *mdb_rc)
+{
+    *mdb_rc = rc;
+    return STORE_EIO;
+}
 
 /* ----------------------------------------------------- applying batch items
  *
@@ -114,8 +118,8 @@ int store__doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it,
 /* oplog.c: appends op head + 1 and updates the client's last sequence
  * (STORE_ITEM_OP); STORE_ECONFLICT for any other version. */
 int store__oplog_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
-/* oplog.c: stores a snapshot and drops the ops and snapshots retention no
- * longer needs (STORE_ITEM_SNAPSHOT). */
+/* snapshot.c: stores a snapshot and drops the ops and snapshots retention
+ * no longer needs (STORE_ITEM_SNAPSHOT). */
 int store__snapshot_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
 /* acl.c: sets or removes one user's role (STORE_ITEM_ACL_PUT/DELETE). */
 int store__acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
@@ -140,6 +144,30 @@ int store__doc_load_owned(store *s, MDB_txn *txn, const char *doc, size_t doc_le
  * STORE_ENOMEM, or STORE_EIO with the LMDB code in *mdb_rc. */
 int store__doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
                     const struct store_doc_info *d, int *mdb_rc);
+
+/* ------------------------------------------------------------------ seq.c */
+
+/* For an op with a client id, raises the client's entry of the
+ * last-sequence index to (it->seq, it->version) when it->seq is higher
+ * than the stored one or there is none. Returns 0, STORE_ECORRUPT, or
+ * STORE_EIO with the LMDB code in *mdb_rc. */
+int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+
+/* --------------------------------------------------------------- cursor.c */
+
+/* Whether key k is (str8 doc, u64be version) for the doc whose key prefix
+ * (str8 doc) is prefix[0..plen); if so sets *version. */
+int store__key_is_docver(const MDB_val *k, const uint8_t *prefix, size_t plen, uint64_t *version);
+
+/* Positions c (on ops or snaps) on the newest (doc, version) key with
+ * version <= at_most. Returns 0 with *version and *v set, MDB_NOTFOUND,
+ * or another LMDB code. */
+int store__seek_docver_le(MDB_cursor *c, const char *doc, size_t doc_len, uint64_t at_most,
+                          uint64_t *version, MDB_val *v);
+
+/* Deletes every key of dbi that starts with prefix[0..len). Returns 0, or
+ * STORE_EIO with the LMDB code in *mdb_rc. */
+int store__delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len, int *mdb_rc);
 
 /* ---------------------------------------------------------------- batch.c */
 

@@ -1,0 +1,63 @@
+/* cursor.c - cursor helpers shared by the tables: the (doc, version) keys of
+ * the op log and the snapshots, and deleting every key under a prefix. */
+#include "record.h"
+#include "store_int.h"
+
+#include <string.h>
+
+int store__key_is_docver(const MDB_val *k, const uint8_t *prefix, size_t plen, uint64_t *version)
+{
+    if (k->mv_size != plen + 8 || memcmp(k->mv_data, prefix, plen) != 0)
+        return 0;
+    *version = record_get_u64be((const uint8_t *)k->mv_data + plen);
+    return 1;
+}
+
+int store__seek_docver_le(MDB_cursor *c, const char *doc, size_t doc_len, uint64_t at_most,
+                          uint64_t *version, MDB_val *v)
+{
+    uint8_t kb[RECORD_KEY_MAX];
+    size_t plen = 1 + doc_len;
+    MDB_val k = {record_key_docver(kb, doc, doc_len, at_most), kb};
+    uint8_t prefix[RECORD_KEY_MAX];
+    memcpy(prefix, kb, plen);
+    int rc = mdb_cursor_get(c, &k, v, MDB_SET_RANGE);
+    if (rc == 0 && store__key_is_docver(&k, prefix, plen, version) && *version == at_most)
+        return 0;
+    if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(c, &k, v, MDB_LAST);
+    else if (rc == 0)
+        rc = mdb_cursor_get(c, &k, v, MDB_PREV);
+    if (rc)
+        return rc;
+    if (!store__key_is_docver(&k, prefix, plen, version) || *version > at_most)
+        return MDB_NOTFOUND;
+    return 0;
+}
+
+int store__delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t len, int *mdb_rc)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    MDB_val k = {len, (void *)prefix}, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size >= len && memcmp(k.mv_data, prefix, len) == 0) {
+        rc = mdb_cursor_del(c, 0);
+        if (rc)
+            break;
+        /* Re-seek rather than rely on cursor position after a delete. */
+        k.mv_size = len;
+        k.mv_data = (void *)prefix;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(c);
+    if (rc && rc != MDB_NOTFOUND) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    return 0;
+}
