@@ -45,39 +45,34 @@ int store_acl_get(store_read *r, const char *doc, const char *user, enum store_r
     return record_acl_decode(v.mv_data, v.mv_size, out);
 }
 
+struct list_ctx {
+    store_acl_fn fn;
+    void *ctx;
+};
+
+static int list_each(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct list_ctx *lc = ctx;
+    const char *d, *user;
+    size_t dl, ul;
+    enum store_role role;
+    int err =
+        record_key_docstr_decode(k->mv_data, k->mv_size, STORE_USER_ID_MAX, &d, &dl, &user, &ul);
+    if (!err)
+        err = record_acl_decode(v->mv_data, v->mv_size, &role);
+    if (err)
+        return err;
+    return lc->fn(lc->ctx, user, ul, role);
+}
+
 int store_acl_list(store_read *r, const char *doc, store_acl_fn fn, void *ctx)
 {
     int n = r && fn ? store__doc_check(doc) : STORE_EINVAL;
     if (n < 0)
         return n;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(r->txn, r->s->acl, &c);
-    if (rc)
-        return store__err(rc, NULL);
     uint8_t kb[RECORD_KEY_MAX];
     size_t plen = record_key_doc(kb, doc, (size_t)n);
-    MDB_val k = {plen, kb}, v;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    int err = 0;
-    while (rc == 0 && k.mv_size > plen && memcmp(k.mv_data, kb, plen) == 0) {
-        const char *d, *user;
-        size_t dl, ul;
-        enum store_role role;
-        err =
-            record_key_docstr_decode(k.mv_data, k.mv_size, STORE_USER_ID_MAX, &d, &dl, &user, &ul);
-        if (!err)
-            err = record_acl_decode(v.mv_data, v.mv_size, &role);
-        if (err)
-            break;
-        int cr = fn(ctx, user, ul, role);
-        if (cr) {
-            err = cr < 0 ? cr : 0;
-            break;
-        }
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    if (!err && rc && rc != MDB_NOTFOUND)
-        err = store__err(rc, NULL);
-    return err;
+    struct store__walk w = {.from = kb, .from_len = plen, .prefix_len = plen};
+    struct list_ctx lc = {fn, ctx};
+    return store__walk(r->txn, r->s->acl, &w, list_each, &lc);
 }

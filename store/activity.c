@@ -70,35 +70,31 @@ int store_activity_head(store_read *r, uint64_t *offset, uint8_t hash[STORE_HASH
  * key_ok). Stops on a non-zero return. */
 typedef int (*entry_fn)(void *ctx, uint64_t key_offset, const MDB_val *v);
 
+struct iter_ctx {
+    uint64_t to;
+    entry_fn each;
+    void *ctx;
+};
+
+static int iter_each(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct iter_ctx *ic = ctx;
+    uint64_t off;
+    int err = record_key_offset_decode(k->mv_data, k->mv_size, &off);
+    if (err)
+        return err;
+    if (off > ic->to)
+        return 1;
+    return ic->each(ic->ctx, off, v);
+}
+
 static int activity_iter(store_read *r, uint64_t from, uint64_t to, size_t limit, entry_fn each,
                          void *ctx)
 {
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(r->txn, r->s->activity, &c);
-    if (rc)
-        return store__err(rc, NULL);
     uint8_t kb[8];
-    MDB_val k = {record_key_offset(kb, from), kb}, v;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    int err = 0;
-    size_t count = 0;
-    while (rc == 0 && (limit == 0 || count < limit)) {
-        uint64_t off;
-        err = record_key_offset_decode(k.mv_data, k.mv_size, &off);
-        if (err || off > to)
-            break;
-        count++;
-        int cr = each(ctx, off, &v);
-        if (cr) {
-            err = cr < 0 ? cr : 0;
-            break;
-        }
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    if (!err && rc && rc != MDB_NOTFOUND)
-        err = store__err(rc, NULL);
-    return err;
+    struct store__walk w = {.from = kb, .from_len = record_key_offset(kb, from), .limit = limit};
+    struct iter_ctx ic = {to, each, ctx};
+    return store__walk(r->txn, r->s->activity, &w, iter_each, &ic);
 }
 
 struct read_ctx {

@@ -1,9 +1,46 @@
-/* cursor.c - cursor helpers shared by the tables: the (doc, version) keys of
- * the op log and the snapshots, and deleting every key under a prefix. */
+/* cursor.c - cursor helpers shared by the tables: walking keys in order
+ * (under a prefix), the (doc, version) keys of the op log and the
+ * snapshots, and deleting every key under a prefix. */
 #include "record.h"
 #include "store_int.h"
 
 #include <string.h>
+
+int store__walk(MDB_txn *txn, MDB_dbi dbi, const struct store__walk *w, store__walk_fn fn,
+                void *ctx)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc)
+        return store__err(rc, NULL);
+    MDB_val k = {w->from_len, (void *)w->from}, v;
+    if (w->from) {
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && w->skip_from && k.mv_size == w->from_len &&
+            memcmp(k.mv_data, w->from, w->from_len) == 0)
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    } else {
+        rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    }
+    int err = 0;
+    size_t count = 0;
+    while (rc == 0 && (w->limit == 0 || count < w->limit)) {
+        if (w->prefix_len &&
+            (k.mv_size <= w->prefix_len || memcmp(k.mv_data, w->from, w->prefix_len) != 0))
+            break;
+        int cr = fn(ctx, &k, &v);
+        count++;
+        if (cr) {
+            err = cr < 0 ? cr : 0;
+            break;
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (!err && rc && rc != MDB_NOTFOUND)
+        err = store__err(rc, NULL);
+    return err;
+}
 
 int store__key_is_docver(const MDB_val *k, const uint8_t *prefix, size_t plen, uint64_t *version)
 {

@@ -99,50 +99,39 @@ int store_doc_get(store_read *r, const char *doc, struct store_doc_info *out)
     return store__doc_load(r->s, r->txn, doc, (size_t)n, out);
 }
 
+struct list_ctx {
+    store_doc_fn fn;
+    void *ctx;
+};
+
+static int list_each(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct list_ctx *lc = ctx;
+    const char *id;
+    size_t id_len;
+    struct store_doc_info d;
+    int err = record_key_doc_decode(k->mv_data, k->mv_size, &id, &id_len);
+    if (!err)
+        err = record_doc_decode(v->mv_data, v->mv_size, &d);
+    if (err)
+        return err;
+    return lc->fn(lc->ctx, id, id_len, &d);
+}
+
 int store_doc_list(store_read *r, const char *after, size_t limit, store_doc_fn fn, void *ctx)
 {
     if (!r || !fn)
         return STORE_EINVAL;
     uint8_t kb[RECORD_KEY_MAX];
-    MDB_val k = {0, kb}, v;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(r->txn, r->s->docs, &c);
-    if (rc)
-        return store__err(rc, NULL);
+    struct store__walk w = {.limit = limit};
     if (after && *after) {
         int n = store__doc_check(after);
-        if (n < 0) {
-            mdb_cursor_close(c);
+        if (n < 0)
             return n;
-        }
-        k.mv_size = record_key_doc(kb, after, (size_t)n);
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        if (rc == 0 && k.mv_size == 1 + (size_t)n && memcmp(k.mv_data, kb, k.mv_size) == 0)
-            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    } else {
-        rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+        w.from = kb;
+        w.from_len = record_key_doc(kb, after, (size_t)n);
+        w.skip_from = 1;
     }
-    int err = 0;
-    size_t count = 0;
-    while (rc == 0 && (limit == 0 || count < limit)) {
-        const char *id;
-        size_t id_len;
-        struct store_doc_info d;
-        err = record_key_doc_decode(k.mv_data, k.mv_size, &id, &id_len);
-        if (!err)
-            err = record_doc_decode(v.mv_data, v.mv_size, &d);
-        if (err)
-            break;
-        int cr = fn(ctx, id, id_len, &d);
-        count++;
-        if (cr) {
-            err = cr < 0 ? cr : 0;
-            break;
-        }
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    if (!err && rc && rc != MDB_NOTFOUND)
-        err = store__err(rc, NULL);
-    return err;
+    struct list_ctx lc = {fn, ctx};
+    return store__walk(r->txn, r->s->docs, &w, list_each, &lc);
 }

@@ -79,6 +79,27 @@ int store_op_get(store_read *r, const char *doc, uint64_t version, struct store_
     return err;
 }
 
+struct iter_ctx {
+    const uint8_t *prefix; /* str8 doc */
+    size_t plen;
+    uint64_t upto, next;
+    store_op_fn fn;
+    void *ctx;
+};
+
+static int iter_each(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct iter_ctx *ic = ctx;
+    struct store_op op;
+    if (!store__key_is_docver(k, ic->prefix, ic->plen, &op.version) || op.version > ic->upto)
+        return 1;
+    int err = record_op_decode(v->mv_data, v->mv_size, &op);
+    if (err)
+        return err;
+    ic->next = op.version == UINT64_MAX ? op.version : op.version + 1;
+    return ic->fn(ic->ctx, &op);
+}
+
 static int ops_iter(store_read *r, const char *doc, size_t doc_len, uint64_t after, uint64_t upto,
                     size_t limit, store_op_fn fn, void *ctx, uint64_t *next_version)
 {
@@ -87,37 +108,16 @@ static int ops_iter(store_read *r, const char *doc, size_t doc_len, uint64_t aft
         *next_version = next;
     if (after == UINT64_MAX || upto <= after)
         return 0;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(r->txn, r->s->ops, &c);
-    if (rc)
-        return store__err(rc, NULL);
     uint8_t kb[RECORD_KEY_MAX];
     size_t plen = 1 + doc_len;
-    MDB_val k = {record_key_docver(kb, doc, doc_len, after + 1), kb}, v;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    int err = 0;
-    size_t count = 0;
-    while (rc == 0 && (limit == 0 || count < limit)) {
-        struct store_op op;
-        if (!store__key_is_docver(&k, kb, plen, &op.version) || op.version > upto)
-            break;
-        err = record_op_decode(v.mv_data, v.mv_size, &op);
-        if (err)
-            break;
-        count++;
-        next = op.version == UINT64_MAX ? op.version : op.version + 1;
-        int cr = fn(ctx, &op);
-        if (cr) {
-            err = cr < 0 ? cr : 0;
-            break;
-        }
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    if (!err && rc && rc != MDB_NOTFOUND)
-        err = store__err(rc, NULL);
+    struct store__walk w = {.from = kb,
+                            .from_len = record_key_docver(kb, doc, doc_len, after + 1),
+                            .prefix_len = plen,
+                            .limit = limit};
+    struct iter_ctx ic = {kb, plen, upto, next, fn, ctx};
+    int err = store__walk(r->txn, r->s->ops, &w, iter_each, &ic);
     if (next_version)
-        *next_version = next;
+        *next_version = ic.next;
     return err;
 }
 

@@ -155,6 +155,29 @@ int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *md
 
 /* --------------------------------------------------------------- cursor.c */
 
+/* A walk's callback, called with each key and value in turn. Returns 0 to
+ * go on, > 0 to stop (the walk then returns 0), or a negative STORE_E*
+ * code to stop with. */
+typedef int (*store__walk_fn)(void *ctx, const MDB_val *k, const MDB_val *v);
+
+/* Which keys a walk visits. */
+struct store__walk {
+    const uint8_t *from; /* start at the first key >= from[0..from_len); */
+    size_t from_len;     /* NULL: at the first key of the table */
+    int skip_from;       /* if that key equals from, start after it */
+    size_t prefix_len;   /* > 0: stop at the first key that is not longer
+                            than from[0..prefix_len) or does not begin
+                            with it */
+    size_t limit;        /* > 0: stop after this many calls of fn */
+};
+
+/* Walks dbi inside txn in key order as w says, calling fn(ctx, k, v) on
+ * each key. Returns 0 (the end of the table or of the prefix, the limit,
+ * or fn stopped it), fn's negative code, or the STORE_E* translation of a
+ * cursor failure. k and v borrow from the map (valid during the call). */
+int store__walk(MDB_txn *txn, MDB_dbi dbi, const struct store__walk *w, store__walk_fn fn,
+                void *ctx);
+
 /* Whether key k is (str8 doc, u64be version) for the doc whose key prefix
  * (str8 doc) is prefix[0..plen); if so sets *version. */
 int store__key_is_docver(const MDB_val *k, const uint8_t *prefix, size_t plen, uint64_t *version);
