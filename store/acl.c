@@ -28,15 +28,12 @@ int store__acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *m
 
 int store_acl_get(store_read *r, const char *doc, const char *user, enum store_role *out)
 {
-    int n = r && out ? store__doc_check(doc) : STORE_EINVAL;
-    if (n < 0)
-        return n;
-    int un = record_id_check(user, STORE_USER_ID_MAX, 0);
-    if (un < 0)
-        return STORE_EINVAL;
-    *out = STORE_ROLE_NONE;
     uint8_t kb[RECORD_KEY_MAX];
-    MDB_val k = {record_key_docstr(kb, doc, (size_t)n, user, (size_t)un), kb}, v;
+    int kn = r && out ? store__docstr_key(kb, doc, user, STORE_USER_ID_MAX) : STORE_EINVAL;
+    if (kn < 0)
+        return kn;
+    *out = STORE_ROLE_NONE;
+    MDB_val k = {(size_t)kn, kb}, v;
     int rc = mdb_get(r->txn, r->s->acl, &k, &v);
     if (rc == MDB_NOTFOUND)
         return 0;

@@ -32,14 +32,12 @@ int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *md
 int store_seq_get(store_read *r, const char *doc, const char *client, uint64_t *seq,
                   uint64_t *version)
 {
-    int n = r && seq && version ? store__doc_check(doc) : STORE_EINVAL;
-    if (n < 0)
-        return n;
-    int cn = record_id_check(client, STORE_CLIENT_ID_MAX, 0);
-    if (cn < 0)
-        return STORE_EINVAL;
     uint8_t kb[RECORD_KEY_MAX];
-    MDB_val k = {record_key_docstr(kb, doc, (size_t)n, client, (size_t)cn), kb}, v;
+    int kn = r && seq && version ? store__docstr_key(kb, doc, client, STORE_CLIENT_ID_MAX)
+                                 : STORE_EINVAL;
+    if (kn < 0)
+        return kn;
+    MDB_val k = {(size_t)kn, kb}, v;
     int rc = mdb_get(r->txn, r->s->seqs, &k, &v);
     if (rc)
         return store__err(rc, NULL);

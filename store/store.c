@@ -96,6 +96,17 @@ int store__doc_check(const char *doc)
     return n < 0 ? STORE_EINVAL : n;
 }
 
+int store__docstr_key(uint8_t *kb, const char *doc, const char *id, size_t id_max)
+{
+    int n = store__doc_check(doc);
+    if (n < 0)
+        return n;
+    int in = record_id_check(id, id_max, 0);
+    if (in < 0)
+        return STORE_EINVAL;
+    return (int)record_key_docstr(kb, doc, (size_t)n, id, (size_t)in);
+}
+
 void store_options_init(struct store_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -307,12 +318,7 @@ int store_open(const char *dir, const struct store_options *o, store **out)
     if (err == 0)
         err = store_init_dbs(s, 0);
     if (err) {
-        if (s->env)
-            mdb_env_close(s->env);
-        pthread_rwlock_destroy(&s->maplock);
-        pthread_mutex_destroy(&s->write_mu);
-        free(s->dir);
-        free(s);
+        store_close(s);
         return err;
     }
     MDB_envinfo info;

@@ -75,6 +75,12 @@ int store__err_is_env(int err);
  * STORE_EINVAL. */
 int store__doc_check(const char *doc);
 
+/* Builds the key (str8 doc, id bytes) of the seqs and acl tables into kb
+ * (RECORD_KEY_MAX bytes) from a NUL-terminated document id and a client or
+ * user id of at most id_max bytes. Returns the key length, or STORE_EINVAL
+ * when either id is invalid. */
+int store__docstr_key(uint8_t *kb, const char *doc, const char *id, size_t id_max);
+
 /* mdb_txn_begin of a write transaction, adopting a map grown by another
  * process. Returns an LMDB code. */
 int store__write_begin(store *s, MDB_txn **txn);
