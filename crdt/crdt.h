@@ -118,8 +118,7 @@ extern "C" {
  * negative codes. */
 #define CRDT_OK 0
 #define CRDT_ENOMEM (-1)     /* the allocator failed; the object is unchanged */
-#define CRDT_EINVAL (-2)     /* bad argument: NULL, position out of range,
-                                invalid UTF-8 text, bad agent name */
+#define CRDT_EINVAL (-2)     /* bad argument: NULL, out of range, bad UTF-8 or agent name */
 #define CRDT_EBADUPDATE (-3) /* malformed or inconsistent update/version bytes */
 #define CRDT_EVERSION (-4)   /* bytes use a format version this build does not know */
 #define CRDT_EMISSING (-5)   /* update needs an operation the replica lacks */
@@ -186,7 +185,9 @@ int crdt_version_new(const crdt_allocator *alloc, crdt_version **out);
 void crdt_version_free(crdt_version *v);
 
 /* Encode `v` (FORMAT.md, "Version"). On success *out (caller-owned, see
- * crdt_free_bytes with v's allocator) holds *out_len bytes. */
+ * crdt_free_bytes with v's allocator) holds *out_len bytes. Returns
+ * CRDT_OK, CRDT_EINVAL (NULL argument) or CRDT_ENOMEM (nothing is
+ * returned). */
 int crdt_version_encode(const crdt_version *v, uint8_t **out, size_t *out_len);
 
 /* Replace the contents of `v` with the decoded bytes. Untrusted input is
@@ -195,8 +196,7 @@ int crdt_version_encode(const crdt_version *v, uint8_t **out, size_t *out_len);
 int crdt_version_decode(crdt_version *v, const uint8_t *data, size_t len);
 
 /* 1 if `v` contains the id (agent, seq), 0 if not (also for bad args). */
-int crdt_version_contains(const crdt_version *v, const char *agent, size_t agent_len,
-                          uint64_t seq);
+int crdt_version_contains(const crdt_version *v, const char *agent, size_t agent_len, uint64_t seq);
 
 /* Number of operations the version contains (sum over agents). */
 uint64_t crdt_version_count(const crdt_version *v);
@@ -209,8 +209,7 @@ typedef struct crdt_doc crdt_doc;
 /* Create an empty document whose local edits use `agent` (agent_len bytes,
  * 1..CRDT_AGENT_MAX, any bytes) starting at seq 0. `alloc` may be NULL
  * (libc). Returns CRDT_OK with *out set, CRDT_EINVAL or CRDT_ENOMEM. */
-int crdt_doc_new(const crdt_allocator *alloc, const char *agent, size_t agent_len,
-                 crdt_doc **out);
+int crdt_doc_new(const crdt_allocator *alloc, const char *agent, size_t agent_len, crdt_doc **out);
 
 /* Free a document and everything it owns. NULL is a no-op. Buffers
  * previously returned to the caller stay valid (the caller owns them). */
@@ -274,7 +273,8 @@ int crdt_doc_version(const crdt_doc *doc, crdt_version *out);
 
 /* Encode the version of the replica (same bytes as crdt_doc_version +
  * crdt_version_encode). Canonical: replicas holding the same set of ids
- * encode byte-identical versions. Caller-owned *out, doc's allocator. */
+ * encode byte-identical versions. Caller-owned *out, doc's allocator.
+ * Returns CRDT_OK, CRDT_EINVAL or CRDT_ENOMEM. */
 int crdt_doc_encode_version(const crdt_doc *doc, uint8_t **out, size_t *out_len);
 
 /* Encode the full state: an update that brings an empty replica to this
@@ -294,7 +294,8 @@ int crdt_doc_encode_state(const crdt_doc *doc, uint8_t **out, size_t *out_len);
  * without CRDT_EMISSING. Ids in `since` the replica does not have are
  * ignored. Deltas follow arrival order (not canonical). Cost: a binary
  * search per range of `since` per agent plus O(runs sent x log n), not a
- * walk of the whole history. */
+ * walk of the whole history. Caller-owned *out, doc's allocator. Returns
+ * CRDT_OK, CRDT_EINVAL or CRDT_ENOMEM. */
 int crdt_doc_encode_since(const crdt_doc *doc, const crdt_version *since, uint8_t **out,
                           size_t *out_len);
 
@@ -308,9 +309,9 @@ uint64_t crdt_doc_mark(const crdt_doc *doc);
 /* Encode the operations added since `mark` (a value of crdt_doc_mark()),
  * e.g. the update produced by the last local transaction, to be sent as one
  * message. Cost proportional to what was added, not to the document.
- * Returns CRDT_EINVAL if mark is larger than crdt_doc_mark(). */
-int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out,
-                               size_t *out_len);
+ * Caller-owned *out, doc's allocator. Returns CRDT_OK, CRDT_EINVAL (also
+ * when mark is larger than crdt_doc_mark()) or CRDT_ENOMEM. */
+int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out, size_t *out_len);
 
 /* Apply an update (bytes from any crdt_doc_encode_* call of any replica).
  * Known operations are skipped; new ones are integrated. Returns:

@@ -261,7 +261,9 @@ void store_close(store *s);
 /* The options in effect (defaults filled in). Never NULL for an open store. */
 const struct store_options *store_get_options(const store *s);
 
-/* The store epoch, read from the store (any thread). */
+/* The store epoch, read from the store (any thread). Returns 0, STORE_EINVAL,
+ * a code of store_read_begin, or STORE_ECORRUPT (missing or damaged epoch
+ * record). */
 int store_epoch_get(store *s, struct store_epoch *out);
 
 /* Formats an epoch as STORE_EPOCH_HEX_LEN lowercase hex chars plus a NUL
@@ -272,11 +274,14 @@ void store_epoch_format(const struct store_epoch *e, char *out);
  * Returns 0 or STORE_EINVAL. */
 int store_epoch_parse(const char *hex, size_t len, struct store_epoch *out);
 
-/* Counts and sizes. Opens its own short read transaction. */
+/* Counts and sizes. Opens its own short read transaction. Returns 0,
+ * STORE_EINVAL, a code of store_read_begin, or STORE_ECORRUPT (damaged
+ * activity or epoch record). */
 int store_stat(store *s, struct store_stat *out);
 
 /* Whether the caller should put a snapshot for this document now:
- * options.snapshot_interval > 0 and head - snapshot_version >= interval. */
+ * options.snapshot_interval > 0 and head - snapshot_version >= interval.
+ * Returns 1 or 0 (also when s or d is NULL). */
 int store_snapshot_due(const store *s, const struct store_doc_info *d);
 
 /* ---------------------------------------------------------------- reads */
@@ -296,7 +301,8 @@ int store_doc_get(store_read *r, const char *doc, struct store_doc_info *out);
 /* Calls fn for each document whose id sorts after `after` (NULL or "" =
  * from the first) in store key order (by id length, then bytes), at most
  * limit documents (0 = no limit). Ids passed to fn are borrowed and not
- * NUL-terminated. */
+ * NUL-terminated. Returns 0, STORE_EINVAL (also for an invalid `after`),
+ * STORE_ECORRUPT, or fn's negative value. */
 int store_doc_list(store_read *r, const char *after, size_t limit, store_doc_fn fn, void *ctx);
 
 /* The newest snapshot of doc whose version is <= at_most (UINT64_MAX for the
@@ -336,14 +342,17 @@ int store_seq_find(store_read *r, const char *doc, const char *client, uint64_t 
  * Returns 0, STORE_EINVAL, STORE_ECORRUPT. */
 int store_acl_get(store_read *r, const char *doc, const char *user, enum store_role *out);
 
-/* Calls fn for every (user, role) of doc, users in byte order. */
+/* Calls fn for every (user, role) of doc, users in byte order. Returns 0,
+ * STORE_EINVAL, STORE_ECORRUPT, or fn's negative value. */
 int store_acl_list(store_read *r, const char *doc, store_acl_fn fn, void *ctx);
 
-/* Offset and hash of the last activity entry (0 and zeros when empty). */
+/* Offset and hash of the last activity entry (0 and zeros when empty).
+ * Returns 0, STORE_EINVAL, STORE_ECORRUPT. */
 int store_activity_head(store_read *r, uint64_t *offset, uint8_t hash[STORE_HASH_LEN]);
 
 /* Calls fn for entries with offset > after, in order, at most limit
- * (0 = no limit). Does not verify hashes (see store_activity_verify). */
+ * (0 = no limit). Does not verify hashes (see store_activity_verify).
+ * Returns 0, STORE_EINVAL, STORE_ECORRUPT, or fn's negative value. */
 int store_activity_read(store_read *r, uint64_t after, size_t limit, store_activity_fn fn,
                         void *ctx);
 
@@ -355,7 +364,8 @@ int store_activity_read(store_read *r, uint64_t after, size_t limit, store_activ
  * that fails (for a gap: the first missing offset). If expect_head_hash is
  * not NULL, the hash of the last entry checked must also equal it (detects a
  * truncated tail against an exported head hash), else STORE_ECORRUPT with
- * *bad_offset = last offset + 1. */
+ * *bad_offset = last offset + 1. Also STORE_EINVAL for a NULL r or
+ * bad_offset, and STORE_ENOMEM / STORE_EIO when hashing fails. */
 int store_activity_verify(store_read *r, uint64_t from, uint64_t to,
                           const uint8_t *expect_head_hash, uint64_t *bad_offset);
 
@@ -368,7 +378,9 @@ int store_activity_verify(store_read *r, uint64_t from, uint64_t to,
  * At most limit ops are given to fn (0 = no limit); out->more is 1 when ops
  * remain (continue with store_ops_after from out->next_version - 1).
  * out->head is the document head (0 for an unknown document, which is a
- * replay of nothing for version 0). out->snapshot.data is borrowed. */
+ * replay of nothing for version 0). out->snapshot.data is borrowed.
+ * Returns 0, STORE_EINVAL, STORE_ECORRUPT (also when ops were dropped and
+ * no snapshot is left), or fn's negative value. */
 struct store_catchup {
     int replay;
     int more;
@@ -387,8 +399,14 @@ int store_catchup(store_read *r, const char *doc, const struct store_epoch *epoc
  * byte it is given. Adding validates ids and sizes (STORE_EINVAL) and can
  * fail with STORE_ENOMEM; checks that need stored state (versions) happen at
  * commit. A batch is not thread-safe; after store_writer_submit() succeeds it
- * belongs to the writer. */
+ * belongs to the writer. Every call below that adds an item returns 0,
+ * STORE_EINVAL (bad id, size or argument, or the batch already holds 2^20
+ * items) or STORE_ENOMEM; the batch is unchanged on error. */
+
+/* A new empty batch in *out. Returns 0, STORE_EINVAL (out NULL) or
+ * STORE_ENOMEM. */
 int store_batch_new(store_batch **out);
+/* Frees b and every item in it. store_batch_free(NULL) does nothing. */
 void store_batch_free(store_batch *b);
 
 /* Number of items and bytes held (for callers that bound batch size). */
