@@ -2,8 +2,8 @@
  *
  *   crdt_bench <trace.json.gz> [budget-ms]
  *
- * Reads the trace (gzip -dc through popen, parsed with cJSON, turned into flat
- * arrays before anything is timed) and prints one JSON object:
+ * Reads the trace with the shared loader (bench/trace.h) before anything is
+ * timed and prints one JSON object:
  *   apply_ms        every trace transaction applied as local edits, in order
  *   encode_ms, encoded_bytes   crdt_doc_encode_state of the result
  *   load_ms         new replica + apply(state) + read the text (second run;
@@ -17,7 +17,6 @@
 #include "crdt.h"
 #include "trace.h"
 
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,16 +85,17 @@ static void die(const char *what, int rc)
     exit(1);
 }
 
-static void apply_txn(crdt_doc *doc, const struct bench_trace *t, size_t i)
+static void apply_txn(crdt_doc *doc, const trace *t, size_t i)
 {
-    for (size_t k = i ? t->txn_end[i - 1] : 0; k < t->txn_end[i]; k++) {
-        const struct bench_patch *p = &t->patches[k];
+    const trace_txn *tx = &t->txns[i];
+    for (uint32_t k = 0; k < tx->npatches; k++) {
+        const trace_patch *p = &tx->patches[k];
         int rc = 0;
         if (p->del) {
             rc = crdt_doc_delete(doc, p->pos, p->del);
         }
         if (!rc && p->ins_len) {
-            rc = crdt_doc_insert(doc, p->pos, t->text + p->ins_off, p->ins_len);
+            rc = crdt_doc_insert(doc, p->pos, p->ins, p->ins_len);
         }
         if (rc) {
             die("local edit", rc);
@@ -103,7 +103,7 @@ static void apply_txn(crdt_doc *doc, const struct bench_trace *t, size_t i)
     }
 }
 
-static void expect_text(const crdt_doc *doc, const crdt_allocator *a, const struct bench_trace *t,
+static void expect_text(const crdt_doc *doc, const crdt_allocator *a, const trace *t,
                         const char *when)
 {
     char *text = NULL;
@@ -112,7 +112,7 @@ static void expect_text(const crdt_doc *doc, const crdt_allocator *a, const stru
     if (rc) {
         die("crdt_doc_text", rc);
     }
-    if (len != t->end_len || memcmp(text, t->end_content, len) != 0) {
+    if (len != t->end_len || memcmp(text, t->end, len) != 0) {
         fprintf(stderr, "crdt_bench: text %s differs from endContent (%zu vs %zu bytes)\n", when,
                 len, t->end_len);
         exit(1);
@@ -147,8 +147,11 @@ int main(int argc, char **argv)
         return 2;
     }
     double budget = argc > 2 ? atof(argv[2]) : 4000;
-    struct bench_trace t;
-    bench_trace_load(argv[1], &t);
+    trace t;
+    if (trace_load(argv[1], &t) != 0) {
+        fprintf(stderr, "crdt_bench: cannot load the trace %s\n", argv[1]);
+        return 1;
+    }
 
     struct bench_counter counter = {0};
     crdt_allocator a = {count_malloc, count_realloc, count_free, &counter};
@@ -236,11 +239,11 @@ int main(int argc, char **argv)
            "\"mem_after_apply\":%zu,\"encode_ms\":%.3f,\"encoded_bytes\":%zu,\"load_ms\":%.3f,"
            "\"load_cold_ms\":%.3f,\"mem_bytes\":%zu,\"remote_us\":%.4f,\"remote_updates\":%zu,"
            "\"remote_bytes\":%zu}\n",
-           t.ntxns, t.npatches, apply_ms, mem_after_apply, encode_ms, state_len, load_ms,
-           load_cold_ms, mem_bytes, applied ? remote_ms * 1000.0 / (double)applied : 0.0, applied,
-           remote_bytes);
+           (size_t)t.ntxns, trace_npatches(&t), apply_ms, mem_after_apply, encode_ms, state_len,
+           load_ms, load_cold_ms, mem_bytes, applied ? remote_ms * 1000.0 / (double)applied : 0.0,
+           applied, remote_bytes);
     free(updates);
     free(lens);
-    bench_trace_free(&t);
+    trace_free(&t);
     return counter.live == 0 ? 0 : 1;
 }

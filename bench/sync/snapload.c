@@ -1,10 +1,10 @@
 /* snapload.c - snapshot load time of one document through the store, the
- * way docsyncd loads a document (src/document.c build()).
+ * way docsyncd loads a document (build() in the server's document.c).
  *
  *   snapload <trace.json.gz> [runs] [dir]
  *
- * Setup (not timed): reads the sequential trace (gzip -dc through popen,
- * cJSON), replays every transaction as local edits into a crdt replica,
+ * Setup (not timed): reads the sequential trace (the shared loader,
+ * bench/trace.h), replays every transaction as local edits into a crdt replica,
  * checks the text against endContent, encodes the state
  * (crdt_doc_encode_state) and commits it to a fresh LMDB store in `dir`
  * (default: a mkdtemp directory under /tmp, removed at the end) as one batch:
@@ -28,7 +28,6 @@
 #include "store.h"
 #include "trace.h"
 
-#include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,10 +51,9 @@ static void snapload_die(const char *what, const char *why)
     exit(1);
 }
 
-static void snapload_check_text(const char *text, size_t len, const struct bench_trace *t,
-                                const char *when)
+static void snapload_check_text(const char *text, size_t len, const trace *t, const char *when)
 {
-    if (len != t->end_len || memcmp(text, t->end_content, len) != 0) {
+    if (len != t->end_len || memcmp(text, t->end, len) != 0) {
         fprintf(stderr, "snapload: text %s differs from endContent (%zu vs %zu bytes)\n", when, len,
                 t->end_len);
         exit(1);
@@ -63,18 +61,18 @@ static void snapload_check_text(const char *text, size_t len, const struct bench
 }
 
 /* Replays the trace and returns the encoded state (malloc'd copy). */
-static uint8_t *snapload_build_state(const struct bench_trace *t, size_t *len)
+static uint8_t *snapload_build_state(const trace *t, size_t *len)
 {
     crdt_doc *doc = NULL;
     int rc = crdt_doc_new(NULL, "a", 1, &doc);
-    for (size_t i = 0; !rc && i < t->ntxns; i++) {
-        for (size_t k = i ? t->txn_end[i - 1] : 0; !rc && k < t->txn_end[i]; k++) {
-            const struct bench_patch *p = &t->patches[k];
+    for (uint32_t i = 0; !rc && i < t->ntxns; i++) {
+        for (uint32_t k = 0; !rc && k < t->txns[i].npatches; k++) {
+            const trace_patch *p = &t->txns[i].patches[k];
             if (p->del) {
                 rc = crdt_doc_delete(doc, p->pos, p->del);
             }
             if (!rc && p->ins_len) {
-                rc = crdt_doc_insert(doc, p->pos, t->text + p->ins_off, p->ins_len);
+                rc = crdt_doc_insert(doc, p->pos, p->ins, p->ins_len);
             }
         }
     }
@@ -144,7 +142,7 @@ static const char *const snapload_names[SL_N] = {"open_ms", "read_ms",  "apply_m
                                                  "text_ms", "close_ms", "total_ms"};
 
 /* One load from a closed store; fills ms[SL_N]. */
-static void snapload_once(const char *dir, const struct bench_trace *t, double *ms)
+static void snapload_once(const char *dir, const trace *t, double *ms)
 {
     double t0 = snapload_now_ms();
     store *s = NULL;
@@ -217,8 +215,10 @@ int main(int argc, char **argv)
     if (!dir) {
         snapload_die("mkdtemp", NULL);
     }
-    struct bench_trace t;
-    bench_trace_load(argv[1], &t);
+    trace t;
+    if (trace_load(argv[1], &t) != 0) {
+        snapload_die("cannot load the trace", argv[1]);
+    }
     size_t state_len = 0;
     uint8_t *state = snapload_build_state(&t, &state_len);
     snapload_store_state(dir, state, state_len);
@@ -231,8 +231,7 @@ int main(int argc, char **argv)
             ms[k][i] = one[k];
         }
     }
-    printf("{\"text_bytes\":%zu,\"snapshot_bytes\":%zu,\"runs\":%ld", t.end_len, state_len,
-           runs);
+    printf("{\"text_bytes\":%zu,\"snapshot_bytes\":%zu,\"runs\":%ld", t.end_len, state_len, runs);
     for (int k = 0; k < SL_N; k++) {
         qsort(ms[k], (size_t)runs, sizeof ms[k][0], snapload_cmp);
         printf(",\"%s\":{\"median\":%.3f,\"min\":%.3f,\"max\":%.3f}", snapload_names[k],
@@ -249,6 +248,6 @@ int main(int argc, char **argv)
         rmdir(dir);
     }
     free(state);
-    bench_trace_free(&t);
+    trace_free(&t);
     return 0;
 }

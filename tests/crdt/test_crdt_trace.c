@@ -9,7 +9,7 @@
  * Sequential and concurrent replays also round-trip the final state through
  * crdt_doc_encode_state / crdt_doc_apply and run crdt_doc_check. */
 #include "crdt.h"
-#include "trace_load.h"
+#include "trace.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,8 +45,8 @@ static int text_equals(crdt_doc *doc, const char *want, size_t want_len, const c
         size_t i = 0;
         while (i < len && i < want_len && got[i] == want[i])
             i++;
-        fprintf(stderr, "%s: text differs at byte %zu (got %zu bytes, want %zu)\n", what, i,
-                len, want_len);
+        fprintf(stderr, "%s: text differs at byte %zu (got %zu bytes, want %zu)\n", what, i, len,
+                want_len);
     }
     crdt_free_bytes(NULL, got);
     return ok ? 0 : -1;
@@ -114,8 +114,8 @@ static int apply_patches(crdt_doc *doc, const trace_txn *tx, const char *what, u
         if (rc == CRDT_OK && pa->ins_len)
             rc = crdt_doc_insert(doc, pa->pos, pa->ins, pa->ins_len);
         if (rc != CRDT_OK) {
-            fprintf(stderr, "%s: txn %u patch %u (%u,%u,+%u): %s\n", what, ti, p, pa->pos,
-                    pa->del, pa->ins_len, crdt_strerror(rc));
+            fprintf(stderr, "%s: txn %u patch %u (%u,%u,+%u): %s\n", what, ti, p, pa->pos, pa->del,
+                    pa->ins_len, crdt_strerror(rc));
             return -1;
         }
     }
@@ -328,7 +328,10 @@ static int replay_run(const trace *t, const char *what, bool exact, bool verbose
         rc = roundtrip(r.reps[0].doc, what, verbose);
     if (verbose)
         printf("%s: %u txns, %zu replicas, %.1f ms replay, %.1f ms full delivery, %s\n", what, n,
-               r.nreps, t1 - t0, t2 - t1, rc ? "FAIL" : exact ? "exact" : "converged");
+               r.nreps, t1 - t0, t2 - t1,
+               rc      ? "FAIL"
+               : exact ? "exact"
+                       : "converged");
     crdt_free_bytes(NULL, first);
     for (size_t i = 0; i < r.nreps; i++) {
         crdt_doc_free(r.reps[i].doc);
