@@ -1,5 +1,6 @@
-/* lg_sign: Pusher signatures for the load generator (protocol sections 4.1 and 5.1).
- * Thin wrappers over OpenSSL's one-shot HMAC and EVP digest; no state. */
+/* lg_sign: Pusher signatures for the load generator: the HMAC-SHA256 of a private or
+ * presence channel subscription, and the HMAC-SHA256 and body MD5 of a signed HTTP API
+ * request. Thin wrappers over OpenSSL's one-shot HMAC and EVP digest; no state. */
 #ifndef LG_SIGN_H
 #define LG_SIGN_H
 

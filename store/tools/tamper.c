@@ -1,6 +1,6 @@
 /* docsync-store-tamper - TEST ONLY: damages a store on purpose, so that
- * tests can prove the damage is detected (docsync-verify, B3). Never run it
- * on data you care about.
+ * tests can prove the damage is detected (by docsync-verify, in
+ * tests/store/test_store_verify.c). Never run it on data you care about.
  *
  *   docsync-store-tamper DIR flip-activity OFFSET [INDEX]
  *       flips one bit of byte INDEX (default: the last byte) of the stored

@@ -1,4 +1,4 @@
-/* Crash safety (B1 at the store level): a child process writes batches
+/* Crash safety at the store level: a child process writes batches
  * through the writer thread and reports each acknowledged version on a pipe
  * from its completion callback; the parent kills it with SIGKILL after a
  * pseudo-random number of acknowledgements (fixed seed), reopens the store
@@ -6,7 +6,8 @@
  * each op's activity entry is there (same transaction) and the chain
  * verifies, the sequence index matches. This tests atomicity and ack
  * ordering; kill -9 does not lose the page cache, so it does not test
- * power-loss durability (see reliability.md 2.6). */
+ * power-loss durability (a power cut also loses what the kernel had not
+ * yet written; test_store_powerloss simulates that). */
 #include "store.h"
 #include "test.h"
 #include "util.h"

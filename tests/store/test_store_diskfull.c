@@ -1,4 +1,4 @@
-/* B4: the disk fills. The store lives on a 2 MiB tmpfs mounted for the
+/* The disk fills. The store lives on a 2 MiB tmpfs mounted for the
  * test (skipped, exit 77, when mounting is not possible). A commit that
  * does not fit is refused (STORE_ENOSPC, or STORE_EIO), the store stays
  * usable, reads keep working, and writes resume once space is freed; after

@@ -1,7 +1,8 @@
-/* B2 at the store level, audited with strace: every acknowledgement (a
- * write of "ack N" from a completion callback) comes after an fsync or
- * fdatasync of data.mdb that completed after the batch was submitted; and
- * group commit means far fewer syncs than batches when many are pending.
+/* Durable acknowledgements at the store level, audited with strace: every
+ * acknowledgement (a write of "ack N" from a completion callback) comes
+ * after an fsync or fdatasync of data.mdb that completed after the batch
+ * was submitted; and group commit means far fewer syncs than batches when
+ * many are pending.
  *
  *   test_store_fsync            runs itself under strace, then checks the log
  *   test_store_fsync probe DIR  the traced part

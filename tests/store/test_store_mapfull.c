@@ -1,4 +1,4 @@
-/* B5: the LMDB map fills. Without room to grow, writes are refused with
+/* The LMDB map fills. Without room to grow, writes are refused with
  * STORE_EFULL, nothing is half-written, reads keep working, and writes
  * resume after a reopen with a larger map. With room, the map grows while
  * readers on other threads wait. In a writer group, a batch too big to fit

@@ -1,4 +1,5 @@
-/* Simulated power loss (B12 at the store level, ALICE-style). The probe
+/* Simulated power loss at the store level (the ALICE method: rebuild the
+ * disk images a crash could leave from a log of the writes). The probe
  * (this program run as "probe DIR LOG") interposes the calls LMDB uses to
  * write data.mdb (pwrite, writev, write, fsync, fdatasync) and logs every
  * write with its offset and bytes, every completed sync, and every
