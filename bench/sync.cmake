@@ -1,13 +1,13 @@
 # Document sync load generator (bench/sync/syncbench.c; owner: helper "sync"): never a test,
 # run by bench/sync/run.sh. Reuses the Pusher load generator's framing, HMAC and histogram.
-if(TARGET crdt AND TARGET docsync_sync)
+if(TARGET crdt AND TARGET common)
   add_executable(syncbench
     ${CMAKE_CURRENT_LIST_DIR}/sync/syncbench.c
     ${CMAKE_CURRENT_LIST_DIR}/lg_ws.c
     ${CMAKE_CURRENT_LIST_DIR}/lg_sign.c
     ${CMAKE_CURRENT_LIST_DIR}/lg_hist.c)
   target_include_directories(syncbench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-  target_link_libraries(syncbench PRIVATE crdt docsync_sync PkgConfig::CRYPTO)
+  target_link_libraries(syncbench PRIVATE crdt common PkgConfig::CRYPTO)
 endif()
 
 # Snapshot load time of the automerge-paper document through the store (bench/sync/snapload.c):

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sign.h"
+#include "pusher/sign.h"
 
 #define KEY "278d425bdf160c739803"
 #define SECRET "7ad3773142a6692b25b8"

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "channel_name.h"
-#include "message.h"
+#include "pusher/channel_name.h"
+#include "pusher/message.h"
 
 static void check(int cond)
 {

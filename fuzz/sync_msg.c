@@ -12,9 +12,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "auth_rules.h"
-#include "sync_msg.h"
-#include "token.h"
+#include "auth/auth_rules.h"
+#include "sync/sync_msg.h"
+#include "auth/token.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

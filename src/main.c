@@ -1,5 +1,5 @@
 /* docsyncd: entry point. Loads the configuration, raises the descriptor
- * limit, starts the server (and any linked module), runs the loop until
+ * limit, starts the server and its modules (document sync, the demo page), runs the loop until
  * SIGINT/SIGTERM, then stops gracefully and exits 0. Signals are taken by
  * a dedicated thread with sigwait(), so no handler touches global state. */
 #include <errno.h>
@@ -10,44 +10,38 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "config.h"
-#include "log.h"
-#include "server_main.h"
+#include "config/config.h"
+#include "common/log.h"
+#include "demo/demo.h"
+#include "server/server_main.h"
+#include "sync/sync_server.h"
 
 extern char **environ;
 
 #define MAIN_FD_LIMIT_CAP 262144u
 
-/* The DOCSYNC_MODULE entries (server.h); both symbols are provided by the
- * linker when at least one module exists, else they stay NULL (weak). */
-extern const struct docsync_module __start_docsync_modules[] __attribute__((weak));
-extern const struct docsync_module __stop_docsync_modules[] __attribute__((weak));
+/* The modules docsyncd runs on top of the server, in start order: each
+ * registers its handlers and routes on the loop thread before the loop runs,
+ * and is stopped in reverse order after it ends. */
+static const struct main_module {
+    const char *name;
+    int (*start)(struct server *srv);
+    void (*stop)(struct server *srv);
+} main_modules[] = {
+    {"sync", sync_server_start, sync_server_stop},
+    {"demo", demo_start, demo_stop},
+};
+#define MAIN_NMODULES (sizeof main_modules / sizeof main_modules[0])
 
-static size_t main_module_count(void)
-{
-    if (!__start_docsync_modules || !__stop_docsync_modules)
-        return 0;
-    return (size_t)(__stop_docsync_modules - __start_docsync_modules);
-}
-
-/* Runs every module's init; on failure deinits the ones already started.
+/* Starts every module; on failure stops the ones already started.
  * Returns 0 or -1 (logged). */
 static int main_modules_init(struct server *srv, const struct logger *log)
 {
-    if (docsync_module_init && docsync_module_init(srv) != 0) {
-        log_error(log, "module initialisation failed");
-        return -1;
-    }
-    size_t n = main_module_count();
-    for (size_t i = 0; i < n; i++) {
-        const struct docsync_module *m = &__start_docsync_modules[i];
-        if (m->init && m->init(srv) != 0) {
-            log_error(log, "module %s: initialisation failed", m->name);
+    for (size_t i = 0; i < MAIN_NMODULES; i++) {
+        if (main_modules[i].start(srv) != 0) {
+            log_error(log, "module %s: initialisation failed", main_modules[i].name);
             while (i-- > 0)
-                if (__start_docsync_modules[i].deinit)
-                    __start_docsync_modules[i].deinit(srv);
-            if (docsync_module_deinit)
-                docsync_module_deinit(srv);
+                main_modules[i].stop(srv);
             return -1;
         }
     }
@@ -56,11 +50,8 @@ static int main_modules_init(struct server *srv, const struct logger *log)
 
 static void main_modules_deinit(struct server *srv)
 {
-    for (size_t i = main_module_count(); i-- > 0;)
-        if (__start_docsync_modules[i].deinit)
-            __start_docsync_modules[i].deinit(srv);
-    if (docsync_module_deinit)
-        docsync_module_deinit(srv);
+    for (size_t i = MAIN_NMODULES; i-- > 0;)
+        main_modules[i].stop(srv);
 }
 
 struct main_signals {

@@ -33,7 +33,7 @@
 #include "lg_hist.h"
 #include "lg_sign.h"
 #include "lg_ws.h"
-#include "sync_base64.h"
+#include "common/base64.h"
 
 struct conn {
     int fd;
@@ -256,7 +256,7 @@ static void submit(struct conn *c)
     crdt_doc_encode_since_mark(c->doc, mark, &u, &ul);
     char b64[512];
     size_t bl;
-    sync_base64_encode(u, ul, 0, b64, sizeof b64, &bl);
+    base64_encode(u, ul, 0, b64, sizeof b64, &bl);
     crdt_free_bytes(NULL, u);
     c->seq++;
     if (c->seq >= c->sent_cap) {

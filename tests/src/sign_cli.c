@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sign.h"
+#include "pusher/sign.h"
 
 static char *read_all(const char *path, size_t *len)
 {

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "channel.h"
+#include "pusher/channel.h"
 #include "test.h"
 
 #define OWNERS 40

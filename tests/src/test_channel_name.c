@@ -1,6 +1,6 @@
 /* Unit tests of channel_name.h: classification by dashed prefix, and
  * validation (A7: 165/200/201 characters, bad characters, empty suffix). */
-#include "channel_name.h"
+#include "pusher/channel_name.h"
 
 #include <string.h>
 

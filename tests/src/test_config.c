@@ -1,6 +1,6 @@
 /* Unit tests of config.h: defaults, precedence environment < .env < flags,
  * .env syntax, validation messages, --help, the development app, origins. */
-#include "config.h"
+#include "config/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

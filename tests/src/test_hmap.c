@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "hmap.h"
+#include "common/hmap.h"
 #include "test.h"
 
 #define N 5000

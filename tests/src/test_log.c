@@ -1,6 +1,6 @@
 /* Unit tests of log.h: line format, level names and filter, escaping of
  * control characters (one call = one line). */
-#include "log.h"
+#include "common/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Unit tests of message.h: parsing of pusher-js frames and hostile input
  * (checklist 27-28, reliability A5), presence/user data decoding, and the
  * exact bytes of every builder. */
-#include "message.h"
+#include "pusher/message.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "server/metrics.h"
 #include "test.h"
 
 int main(void)

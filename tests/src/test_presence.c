@@ -2,7 +2,7 @@
  * stored user_info, iteration. */
 #include <stdlib.h>
 
-#include "presence.h"
+#include "pusher/presence.h"
 #include "test.h"
 
 int main(void)

@@ -1,7 +1,7 @@
 /* route: literal, "{}" and "*" segments, captures, and the near misses. */
 #include <stdlib.h>
 
-#include "route.h"
+#include "common/route.h"
 #include "test.h"
 
 static int m(const char *pattern, const char *path)

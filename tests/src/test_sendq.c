@@ -2,7 +2,7 @@
  * wrap-around. */
 #include <stdlib.h>
 
-#include "sendq.h"
+#include "common/sendq.h"
 #include "test.h"
 
 int main(void)

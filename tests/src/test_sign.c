@@ -1,6 +1,6 @@
 /* Unit tests of sign.h: the vectors of pusher-protocol.md sections 4.1 and
  * 5.1, mutations of them, query decoding and sorting, timestamp window. */
-#include "sign.h"
+#include "pusher/sign.h"
 
 #include <stdio.h>
 #include <stdlib.h>

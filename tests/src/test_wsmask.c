@@ -3,7 +3,7 @@
  * chunks), follows 16- and 64-bit lengths and masking keys, and leaves
  * plain HTTP connections and non-websocket upgrades alone. */
 #include "test.h"
-#include "wsmask.h"
+#include "server/wsmask.h"
 
 #include <stdint.h>
 #include <stdlib.h>

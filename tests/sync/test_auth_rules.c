@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "auth_rules.h"
+#include "auth/auth_rules.h"
 #include "test.h"
-#include "token.h"
+#include "auth/token.h"
 
 #define SECRET "s3cret"
 

@@ -3,7 +3,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sync_activity.h"
+#include "sync/sync_activity.h"
 #include "test.h"
 
 static void test_wanted(void)

@@ -5,12 +5,12 @@
 
 #include <cjson/cJSON.h>
 
-#include "auth_rules.h"
+#include "auth/auth_rules.h"
 #include "crdt.h"
 #include "store.h"
-#include "sync_base64.h"
-#include "sync_engine.h"
-#include "sync_msg.h"
+#include "common/base64.h"
+#include "sync/sync_engine.h"
+#include "sync/sync_msg.h"
 #include "test.h"
 
 #define MAX_SENT 4096
@@ -158,7 +158,7 @@ static void submit(struct env *v, crdt_doc *replica, uint64_t mark, const char *
     CHECK_EQ(crdt_doc_encode_since_mark(replica, mark, &u, &ul), CRDT_OK);
     char b64[8192];
     size_t n;
-    CHECK_EQ(sync_base64_encode(u, ul, 0, b64, sizeof b64, &n), 0);
+    CHECK_EQ(base64_encode(u, ul, 0, b64, sizeof b64, &n), 0);
     crdt_free_bytes(NULL, u);
     char json[9000];
     snprintf(json, sizeof json,
@@ -258,7 +258,7 @@ static void test_submit_ack_broadcast_dup(void)
         const char *u = str(bc->data, "update");
         uint8_t bin[4096];
         size_t bl;
-        CHECK_EQ(sync_base64_decode(u, strlen(u), 0, bin, sizeof bin, &bl), 0);
+        CHECK_EQ(base64_decode(u, strlen(u), 0, bin, sizeof bin, &bl), 0);
         CHECK_EQ(crdt_doc_apply(a, bin, bl, NULL), CRDT_OK);
         char *t = NULL;
         crdt_doc_text(a, &t, NULL);
@@ -527,7 +527,7 @@ static void test_json_text(void)
         const char *u = str(up->data, "update");
         uint8_t bin[4096];
         size_t bl = 0;
-        CHECK_EQ(sync_base64_decode(u, strlen(u), 0, bin, sizeof bin, &bl), 0);
+        CHECK_EQ(base64_decode(u, strlen(u), 0, bin, sizeof bin, &bl), 0);
         crdt_doc *r = NULL;
         CHECK_EQ(crdt_doc_new(NULL, "R", 1, &r), CRDT_OK);
         CHECK_EQ(crdt_doc_apply(r, bin, bl, NULL), CRDT_OK);

@@ -1,9 +1,9 @@
-/* Unit tests of HS256 tokens (src/token.h) and base64 (src/sync_base64.h). */
+/* Unit tests of HS256 tokens (src/token.h) and base64 (src/base64.h). */
 #include <stdlib.h>
 
-#include "sync_base64.h"
+#include "common/base64.h"
 #include "test.h"
-#include "token.h"
+#include "auth/token.h"
 
 #define SECRET "7ad3773142a6692b25b8"
 #define SLEN (sizeof SECRET - 1)
@@ -18,26 +18,26 @@ static void test_base64(void)
     char out[64];
     size_t n;
     uint8_t dec[64];
-    CHECK_EQ(sync_base64_encode((const uint8_t *)"foobar", 6, 0, out, sizeof out, &n), 0);
+    CHECK_EQ(base64_encode((const uint8_t *)"foobar", 6, 0, out, sizeof out, &n), 0);
     CHECK_STR_EQ(out, "Zm9vYmFy");
-    CHECK_EQ(sync_base64_encode((const uint8_t *)"fo", 2, 0, out, sizeof out, &n), 0);
+    CHECK_EQ(base64_encode((const uint8_t *)"fo", 2, 0, out, sizeof out, &n), 0);
     CHECK_STR_EQ(out, "Zm8=");
-    CHECK_EQ(sync_base64_encode((const uint8_t *)"f", 1, 1, out, sizeof out, &n), 0);
+    CHECK_EQ(base64_encode((const uint8_t *)"f", 1, 1, out, sizeof out, &n), 0);
     CHECK_STR_EQ(out, "Zg");
-    CHECK_EQ(sync_base64_encode((const uint8_t *)"\xfb\xff", 2, 1, out, sizeof out, &n), 0);
+    CHECK_EQ(base64_encode((const uint8_t *)"\xfb\xff", 2, 1, out, sizeof out, &n), 0);
     CHECK_STR_EQ(out, "-_8");
-    CHECK_EQ(sync_base64_encode((const uint8_t *)"foobar", 6, 0, out, 8, &n), SYNC_BASE64_ESPACE);
-    CHECK_EQ(sync_base64_decode("Zm9vYmE=", 8, 0, dec, sizeof dec, &n), 0);
+    CHECK_EQ(base64_encode((const uint8_t *)"foobar", 6, 0, out, 8, &n), BASE64_ESPACE);
+    CHECK_EQ(base64_decode("Zm9vYmE=", 8, 0, dec, sizeof dec, &n), 0);
     CHECK_EQ(n, 5);
     CHECK_MEM_EQ(dec, "fooba", 5);
-    CHECK_EQ(sync_base64_decode("Zm9vYmE", 7, 0, dec, sizeof dec, &n), SYNC_BASE64_EINVAL);
-    CHECK_EQ(sync_base64_decode("Zm9vYmE", 7, 1, dec, sizeof dec, &n), 0);
-    CHECK_EQ(sync_base64_decode("Zm9v*mE=", 8, 0, dec, sizeof dec, &n), SYNC_BASE64_EINVAL);
-    CHECK_EQ(sync_base64_decode("Z", 1, 1, dec, sizeof dec, &n), SYNC_BASE64_EINVAL);
-    CHECK_EQ(sync_base64_decode("Zh==", 4, 0, dec, sizeof dec, &n), SYNC_BASE64_EINVAL);
-    CHECK_EQ(sync_base64_decode("", 0, 0, dec, sizeof dec, &n), 0);
+    CHECK_EQ(base64_decode("Zm9vYmE", 7, 0, dec, sizeof dec, &n), BASE64_EINVAL);
+    CHECK_EQ(base64_decode("Zm9vYmE", 7, 1, dec, sizeof dec, &n), 0);
+    CHECK_EQ(base64_decode("Zm9v*mE=", 8, 0, dec, sizeof dec, &n), BASE64_EINVAL);
+    CHECK_EQ(base64_decode("Z", 1, 1, dec, sizeof dec, &n), BASE64_EINVAL);
+    CHECK_EQ(base64_decode("Zh==", 4, 0, dec, sizeof dec, &n), BASE64_EINVAL);
+    CHECK_EQ(base64_decode("", 0, 0, dec, sizeof dec, &n), 0);
     CHECK_EQ(n, 0);
-    CHECK_EQ(sync_base64_decode("Zm9vYmFy", 8, 0, dec, 5, &n), SYNC_BASE64_ESPACE);
+    CHECK_EQ(base64_decode("Zm9vYmFy", 8, 0, dec, 5, &n), BASE64_ESPACE);
     /* Round trip of every length up to 40 over all byte values. */
     for (size_t len = 0; len <= 40; len++) {
         uint8_t src[40];
@@ -45,10 +45,10 @@ static void test_base64(void)
             src[i] = (uint8_t)(i * 37 + len * 11);
         for (int url = 0; url < 2; url++) {
             char enc[80];
-            CHECK_EQ(sync_base64_encode(src, len, url, enc, sizeof enc, &n), 0);
-            CHECK_EQ(n, sync_base64_encoded_len(len, url));
+            CHECK_EQ(base64_encode(src, len, url, enc, sizeof enc, &n), 0);
+            CHECK_EQ(n, base64_encoded_len(len, url));
             size_t m;
-            CHECK_EQ(sync_base64_decode(enc, n, url, dec, sizeof dec, &m), 0);
+            CHECK_EQ(base64_decode(enc, n, url, dec, sizeof dec, &m), 0);
             CHECK_EQ(m, len);
             CHECK_MEM_EQ(dec, src, len);
         }
@@ -125,9 +125,9 @@ static void forge(const char *header, const char *payload, const char *secret, c
 {
     size_t n1, n2;
     char buf[2048];
-    sync_base64_encode((const uint8_t *)header, strlen(header), 1, buf, sizeof buf, &n1);
+    base64_encode((const uint8_t *)header, strlen(header), 1, buf, sizeof buf, &n1);
     buf[n1] = '.';
-    sync_base64_encode((const uint8_t *)payload, strlen(payload), 1, buf + n1 + 1,
+    base64_encode((const uint8_t *)payload, strlen(payload), 1, buf + n1 + 1,
                        sizeof buf - n1 - 1, &n2);
     (void)secret;
     strcpy(out, buf);

@@ -1,0 +1,77 @@
+/* broadcast: frames to the subscribers of a channel - the fan-out every
+ * event goes through (HTTP API, client events, module broadcasts), the
+ * cache channels' last event, and leaving channels, which tells the
+ * remaining presence members. Calls down to conn.c only. */
+#include "server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int broadcast_fanout(struct server *srv, struct channel *ch, struct frame *f,
+                     const struct conn *except)
+{
+    size_t n;
+    const struct channel_sub *subs = channel_subs(ch, &n);
+    int delivered = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct conn *c = subs[i].owner;
+        if (c == except || (c->flags & CONN_F_DEAD))
+            continue;
+        if (conn_queue(c, f) == 0)
+            delivered++;
+    }
+    srv->metrics.deliveries += (uint64_t)delivered;
+    return delivered;
+}
+
+int broadcast_publish(struct server *srv, struct channel *ch, struct frame *f,
+                      const struct conn *except)
+{
+    if (channel_flags(ch) & CHANNEL_F_CACHE)
+        channel_cache_set(ch, f);
+    return broadcast_fanout(srv, ch, f, except);
+}
+
+int broadcast_frame(struct server *srv, const char *channel, struct frame *f,
+                    const struct conn *except)
+{
+    struct channel *ch = channel_find(srv->channels, channel, strlen(channel));
+    if (!ch)
+        return 0;
+    return broadcast_publish(srv, ch, f, except);
+}
+
+void broadcast_leave(struct conn *c, struct channel *ch)
+{
+    struct server *srv = c->srv;
+    size_t nlen;
+    const char *name = channel_name(ch, &nlen);
+    char *uid = NULL;
+    int vacated = 0;
+    /* Keep the name: the channel may be freed by channel_leave. */
+    char *name_copy = NULL;
+    if ((channel_flags(ch) & CHANNEL_F_PRESENCE) && !srv->stopping)
+        name_copy = strndup(name, nlen);
+    channel_leave(srv->channels, &c->chans, ch, &uid, &vacated);
+    if (uid && !vacated && name_copy) {
+        struct message_frame mf = {0};
+        if (message_build_member_removed(MESSAGE_FRAME_HEADROOM, name_copy, uid, &mf) ==
+            MESSAGE_OK) {
+            struct frame *f = message_frame_adopt(&mf);
+            if (f) {
+                struct channel *still = channel_find(srv->channels, name_copy, nlen);
+                if (still)
+                    broadcast_fanout(srv, still, f, c);
+                frame_unref(f);
+            }
+        }
+    }
+    free(uid);
+    free(name_copy);
+}
+
+void broadcast_leave_all(struct conn *c)
+{
+    while (channel_set_count(&c->chans))
+        broadcast_leave(c, channel_set_at(&c->chans, channel_set_count(&c->chans) - 1));
+}

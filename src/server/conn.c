@@ -1,0 +1,306 @@
+/* conn: one WebSocket connection - creation with a unique socket id, what
+ * modules may ask of it, the bounded send queue and its coalescing drain,
+ * errors and closes, and cleanup. The lowest file of the server: it calls
+ * nothing in the folder but the send queue and the metrics. */
+#include "server_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* xorshift128+: socket ids only need to be unpredictable enough not to
+ * collide; uniqueness is enforced by the socket-id map. Seeded from
+ * getrandom(). */
+static uint64_t conn_random(struct server *srv)
+{
+    uint64_t s1 = srv->rng[0];
+    const uint64_t s0 = srv->rng[1];
+    srv->rng[0] = s0;
+    s1 ^= s1 << 23;
+    srv->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return srv->rng[1] + s0;
+}
+
+struct conn *conn_new(struct server *srv, struct lws *wsi)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->wsi = wsi;
+    c->srv = srv;
+    channel_set_init(&c->chans, c);
+    sendq_init(&c->q);
+    c->last_seen = server_monotonic();
+    /* "<a>.<b>", each part uniform in 1..1e9 like Reverb; unique among live
+     * connections (the map refuses duplicates, so draw again). */
+    for (int tries = 0; tries < 64; tries++) {
+        uint64_t r = conn_random(srv);
+        unsigned a = (unsigned)((r & 0xffffffffu) % 1000000000u) + 1u;
+        unsigned b = (unsigned)((r >> 32) % 1000000000u) + 1u;
+        int n = snprintf(c->sid, sizeof(c->sid), "%u.%u", a, b);
+        c->sid_len = (uint8_t)n;
+        if (hmap_put(&srv->conns_by_sid, c->sid, c->sid_len, c) == 0) {
+            c->next = srv->conns;
+            if (srv->conns)
+                srv->conns->prev = c;
+            srv->conns = c;
+            return c;
+        }
+    }
+    free(c);
+    return NULL;
+}
+
+void conn_free(struct conn *c)
+{
+    if (!c)
+        return;
+    struct server *srv = c->srv;
+    if (c->flags & CONN_F_HELD) {
+        for (int k = 0; k < 2; k++) {
+            for (size_t i = 0; i < srv->nheld[k]; i++) {
+                if (srv->held[k][i] == c) {
+                    srv->held[k][i] = srv->held[k][--srv->nheld[k]];
+                    break;
+                }
+            }
+        }
+    }
+    channel_set_deinit(&c->chans);
+    sendq_deinit(&c->q);
+    hmap_del(&srv->conns_by_sid, c->sid, c->sid_len);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->flags & CONN_F_APP)
+        srv->nconns--;
+    if (log_enabled(srv->log, LOG_LEVEL_DEBUG))
+        log_debug(srv->log, "connection %s closed", c->sid);
+    free(c->rx);
+    free(c->signin_id);
+    free(c->signin_info);
+    free(c);
+}
+
+/* ---- what modules may ask of a connection ---------------------------- */
+
+const char *conn_socket_id(const struct conn *c)
+{
+    return c->sid;
+}
+
+const char *conn_user_id(const struct conn *c, const char *channel)
+{
+    if (channel) {
+        struct channel *ch = channel_find(c->srv->channels, channel, strlen(channel));
+        const struct channel_sub *s = ch ? channel_set_find(&c->chans, ch) : NULL;
+        if (s && s->member)
+            return presence_member_id(s->member, NULL);
+    }
+    return c->signin_id;
+}
+
+int conn_is_subscribed(const struct conn *c, const char *channel)
+{
+    struct channel *ch = channel_find(c->srv->channels, channel, strlen(channel));
+    return ch && channel_set_find(&c->chans, ch) != NULL;
+}
+
+struct conn *conn_find(struct server *srv, const char *socket_id)
+{
+    return hmap_get(&srv->conns_by_sid, socket_id, strlen(socket_id));
+}
+
+int conn_send_frame(struct conn *c, struct frame *f)
+{
+    if (c->flags & CONN_F_DEAD)
+        return SERVER_ECLOSED;
+    return conn_queue(c, f);
+}
+
+/* ---- the send queue --------------------------------------------------- */
+
+void conn_want_write(struct conn *c)
+{
+    if (!(c->flags & CONN_F_DEAD))
+        lws_callback_on_writable(c->wsi);
+}
+
+void conn_kill(struct conn *c)
+{
+    if (c->flags & CONN_F_DEAD)
+        return;
+    c->flags |= CONN_F_DEAD;
+    sendq_deinit(&c->q);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+int conn_queue(struct conn *c, struct frame *f)
+{
+    if (c->flags & CONN_F_DEAD)
+        return SERVER_ECLOSED;
+    int was_empty = sendq_count(&c->q) == 0;
+    int rc = sendq_push(&c->q, f, c->srv->cfg->send_queue_max);
+    if (rc) {
+        /* A client that stopped reading: drop it rather than grow memory. */
+        c->srv->metrics.slow_disconnects++;
+        log_warn(c->srv->log, "connection %s dropped: send queue full (%zu bytes)", c->sid,
+                 sendq_bytes(&c->q));
+        conn_kill(c);
+        return SERVER_ECLOSED;
+    }
+    if (was_empty && !(c->flags & CONN_F_HELD))
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+void conn_release_held(struct server *srv)
+{
+    for (size_t i = 0; i < srv->nheld[1]; i++) {
+        struct conn *c = srv->held[1][i];
+        c->flags &= ~CONN_F_HELD;
+        if (sendq_count(&c->q))
+            conn_want_write(c);
+    }
+    /* This iteration's holds become the previous iteration's. */
+    struct conn **t = srv->held[1];
+    size_t tcap = srv->held_cap[1];
+    srv->held[1] = srv->held[0];
+    srv->held_cap[1] = srv->held_cap[0];
+    srv->nheld[1] = srv->nheld[0];
+    srv->held[0] = t;
+    srv->held_cap[0] = tcap;
+    srv->nheld[0] = 0;
+}
+
+void conn_hold(struct conn *c)
+{
+    struct server *srv = c->srv;
+    if (c->flags & CONN_F_HELD)
+        return;
+    if (srv->nheld[0] == srv->held_cap[0]) {
+        size_t ncap = srv->held_cap[0] ? srv->held_cap[0] * 2 : 16;
+        struct conn **n = realloc(srv->held[0], ncap * sizeof(*n));
+        if (!n)
+            return; /* not holding only costs the ordering nicety */
+        srv->held[0] = n;
+        srv->held_cap[0] = ncap;
+    }
+    srv->held[0][srv->nheld[0]++] = c;
+    c->flags |= CONN_F_HELD;
+}
+
+void conn_close(struct conn *c, int code)
+{
+    if (c->flags & (CONN_F_DEAD | CONN_F_CLOSING))
+        return;
+    c->flags |= CONN_F_CLOSING;
+    c->close_code = (uint16_t)code;
+    /* If the peer never reads, do not wait forever for the queue to drain. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, c->srv->stopping ? 1 : 5);
+    conn_want_write(c);
+}
+
+void conn_error(struct conn *c, int code, const char *text, int close_code)
+{
+    struct server *srv = c->srv;
+    metrics_error(&srv->metrics, code);
+    struct message_frame mf = {0};
+    if (message_build_error(MESSAGE_FRAME_HEADROOM, code, text, &mf) == MESSAGE_OK) {
+        struct frame *f = message_frame_adopt(&mf);
+        if (f) {
+            conn_queue(c, f);
+            frame_unref(f);
+        }
+    }
+    if (close_code)
+        conn_close(c, close_code);
+}
+
+/* The RFC 6455 header of an unmasked, final text frame of `len` bytes. */
+#define CONN_WS_HDR_MAX 10
+static size_t conn_ws_header(unsigned char *h, size_t len)
+{
+    h[0] = 0x81;
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+int conn_writeable(struct conn *c)
+{
+    struct server *srv = c->srv;
+    if (c->flags & CONN_F_DEAD)
+        return -1;
+    if (c->flags & CONN_F_HELD)
+        return 0; /* POLLOUT may still be armed from before; release re-arms it */
+    if (c->flags & CONN_F_WANT_PING) {
+        /* A non-empty payload: lws does not report empty pongs
+         * (LWS_CALLBACK_RECEIVE_PONG needs a payload). */
+        unsigned char buf[LWS_PRE + 4];
+        memcpy(buf + LWS_PRE, "ping", 4);
+        c->flags &= ~CONN_F_WANT_PING;
+        if (lws_write(c->wsi, buf + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+            return -1;
+        if (sendq_count(&c->q) || (c->flags & CONN_F_CLOSING))
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    struct frame *f = sendq_peek(&c->q);
+    if (f) {
+        /* Exactly one lws_write per WRITEABLE; lws keeps any unsent tail. */
+        int n;
+        if (sendq_count(&c->q) == 1 || f->len + CONN_WS_HDR_MAX > SERVER_WBUF_SIZE) {
+            /* One frame: straight from the shared buffer, no copy. */
+            n = lws_write(c->wsi, frame_data(f), f->len, LWS_WRITE_TEXT);
+            srv->metrics.messages_out++;
+            srv->metrics.bytes_out += f->len;
+            sendq_pop(&c->q);
+        } else {
+            /* Several frames waiting (a subscriber behind a fast publisher):
+             * frame them into the loop's scratch buffer and send them with
+             * one write. The kernel cost of a send dominates a delivery, so
+             * coalescing is what keeps the per-delivery CPU low under load;
+             * the copy is a few hundred bytes at most per frame. */
+            unsigned char *w = srv->wbuf + LWS_PRE;
+            size_t used = 0;
+            while ((f = sendq_peek(&c->q)) && used + f->len + CONN_WS_HDR_MAX <= SERVER_WBUF_SIZE) {
+                used += conn_ws_header(w + used, f->len);
+                memcpy(w + used, frame_data(f), f->len);
+                used += f->len;
+                srv->metrics.messages_out++;
+                srv->metrics.bytes_out += f->len;
+                sendq_pop(&c->q);
+            }
+            n = lws_write(c->wsi, w, used, LWS_WRITE_RAW);
+        }
+        if (n < 0)
+            return -1;
+        if (sendq_count(&c->q) || (c->flags & CONN_F_CLOSING))
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    if (c->flags & CONN_F_CLOSING) {
+        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, NULL, 0);
+        return -1;
+    }
+    /* Nothing of ours to write: lws has just answered a client WS ping
+     * (it leaves POLLOUT on after the pong). Count it as activity. */
+    c->last_seen = server_monotonic();
+    c->flags = (c->flags | CONN_F_WSCONTROL) & ~CONN_F_PINGED;
+    return 0;
+}

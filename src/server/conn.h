@@ -1,0 +1,37 @@
+/* conn: a client's WebSocket connection as modules see it (sync/, demo/).
+ * Loop thread only. A `struct conn *` is valid during the handler or hook
+ * the server passed it to; to reach a connection later, keep its socket id
+ * and look it up again with conn_find(): it may have closed meanwhile. */
+#ifndef DOCSYNC_CONN_H
+#define DOCSYNC_CONN_H
+
+#include "common/frame.h"
+
+struct server;
+struct conn;
+
+/* The connection's socket id ("123.456"), unique among live connections. */
+const char *conn_socket_id(const struct conn *c);
+
+/* The user id the connection authenticated as for `channel`: its presence
+ * user_id there if it is subscribed to that presence channel, else its
+ * pusher:signin user id, else NULL. `channel` NULL = the signin id only. */
+const char *conn_user_id(const struct conn *c, const char *channel);
+
+/* 1 when the connection is subscribed to `channel`, else 0. */
+int conn_is_subscribed(const struct conn *c, const char *channel);
+
+/* The live connection with this socket id, or NULL. */
+struct conn *conn_find(struct server *srv, const char *socket_id);
+
+/* Queues a prebuilt frame to the connection (a reference is taken; the
+ * caller keeps its own). Returns 0, or SERVER_ECLOSED when the connection is
+ * closing or its send queue overflowed: a client that stopped reading is
+ * disconnected (slow consumer) rather than allowed to grow memory. */
+int conn_send_frame(struct conn *c, struct frame *f);
+
+/* Sends pusher:error {code, text} to the connection; with `close_code`
+ * non-zero, then closes it with that close code once the error is written. */
+void conn_error(struct conn *c, int code, const char *text, int close_code);
+
+#endif

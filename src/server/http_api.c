@@ -1,0 +1,510 @@
+/* http_api: the Pusher HTTP API (pusher-protocol.md 5) and the unsigned
+ * /up and /metrics, registered in the server's route table.
+ *
+ *   POST /apps/{id}/events                         trigger on <= 100 channels
+ *   POST /apps/{id}/batch_events                   <= 10 events
+ *   GET  /apps/{id}/channels                       filter_by_prefix, info
+ *   GET  /apps/{id}/channels/{channel}             info
+ *   GET  /apps/{id}/channels/{channel}/users       presence only
+ *   GET  /apps/{id}/connections                    {"connections":N}
+ *   POST /apps/{id}/users/{user}/terminate_connections
+ *   GET  /up                                       {"health":"OK"}
+ *   GET  /metrics                                  Prometheus text
+ * Signed routes are verified by http.c before these run. Bodies are JSON
+ * parsed with cJSON after the size limit; validation errors are 422 with a
+ * Laravel-style {"field":["message"]} body (Reverb), a body that is not a
+ * JSON object is 400. Each accepted event is also shown to the modules'
+ * publish hooks (http_api_on_publish), once per channel, after delivery. */
+#include "server_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pusher/channel_name.h"
+#include "common/utf8.h"
+
+#define API_MAX_CHANNELS 100
+#define API_MAX_BATCH 10
+#define API_MAX_EVENT_NAME 200
+
+static void api_json(struct http_req *req, int status, cJSON *obj)
+{
+    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    if (!s) {
+        http_req_respond(req, 500, "text/plain; charset=utf-8", "Internal server error.", 22, NULL,
+                         NULL);
+    } else {
+        http_req_respond(req, status, "application/json", s, strlen(s), NULL, NULL);
+        free(s);
+    }
+    cJSON_Delete(obj);
+}
+
+static void api_raw(struct http_req *req, int status, const char *json)
+{
+    http_req_respond(req, status, "application/json", json, strlen(json), NULL, NULL);
+}
+
+static void api_text(struct http_req *req, int status, const char *text)
+{
+    http_req_respond(req, status, "text/plain; charset=utf-8", text, strlen(text), NULL, NULL);
+}
+
+static void api_invalid(struct http_req *req, const char *field, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = o ? cJSON_AddArrayToObject(o, field) : NULL;
+    if (a)
+        cJSON_AddItemToArray(a, cJSON_CreateString(msg));
+    api_json(req, 422, o);
+}
+
+static int api_socket_id_valid(const char *s)
+{
+    int dot = 0, digits = 0;
+    for (; *s; s++) {
+        if (*s == '.') {
+            if (dot || !digits)
+                return 0;
+            dot = 1;
+            digits = 0;
+        } else if (*s >= '0' && *s <= '9') {
+            digits++;
+        } else {
+            return 0;
+        }
+    }
+    return dot && digits;
+}
+
+/* Which counts `info` (comma list) asks for. */
+static void api_info_flags(const char *info, int *users, int *subs, int *cache)
+{
+    *users = *subs = 0;
+    if (cache)
+        *cache = 0;
+    if (!info)
+        return;
+    const char *p = info;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 10 && !strncmp(p, "user_count", n))
+            *users = 1;
+        else if (n == 18 && !strncmp(p, "subscription_count", n))
+            *subs = 1;
+        else if (cache && n == 5 && !strncmp(p, "cache", n))
+            *cache = 1;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+}
+
+/* Adds the requested counts of channel `name` to `obj`. */
+static void api_channel_counts(struct server *srv, cJSON *obj, const char *name, int users,
+                               int subs)
+{
+    struct channel *ch = channel_find(srv->channels, name, strlen(name));
+    const struct presence *p = ch ? channel_presence(ch) : NULL;
+    if (users && (p || channel_kind_is_presence(channel_name_kind(name, strlen(name)))))
+        cJSON_AddNumberToObject(obj, "user_count", p ? (double)presence_count(p) : 0);
+    if (subs)
+        cJSON_AddNumberToObject(obj, "subscription_count", ch ? (double)channel_sub_count(ch) : 0);
+}
+
+struct api_event {
+    const char *name;
+    const char *data;
+    size_t data_len;
+    const char *socket_id;
+    const char *info;
+};
+
+/* Validates the common fields of one event object; on failure responds
+ * 422 and returns -1. */
+static int api_event_fields(struct http_req *req, const cJSON *o, struct api_event *ev)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(o, "data");
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(o, "socket_id");
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(o, "info");
+    if (!cJSON_IsString(name) || !name->valuestring[0]) {
+        api_invalid(req, "name", "The name field is required.");
+        return -1;
+    }
+    if (strlen(name->valuestring) > API_MAX_EVENT_NAME) {
+        api_invalid(req, "name", "The name field must not be greater than 200 characters.");
+        return -1;
+    }
+    if (!data) {
+        api_invalid(req, "data", "The data field is required.");
+        return -1;
+    }
+    if (!cJSON_IsString(data)) {
+        api_invalid(req, "data", "The data field must be a string.");
+        return -1;
+    }
+    if (sid && !cJSON_IsNull(sid) &&
+        (!cJSON_IsString(sid) || !api_socket_id_valid(sid->valuestring))) {
+        api_invalid(req, "socket_id", "The socket id field format is invalid.");
+        return -1;
+    }
+    if (info && !cJSON_IsNull(info) && !cJSON_IsString(info)) {
+        api_invalid(req, "info", "The info field must be a string.");
+        return -1;
+    }
+    ev->name = name->valuestring;
+    ev->data = data->valuestring;
+    ev->data_len = strlen(data->valuestring);
+    ev->socket_id = cJSON_IsString(sid) ? sid->valuestring : NULL;
+    ev->info = cJSON_IsString(info) ? info->valuestring : NULL;
+    return 0;
+}
+
+static int api_channel_ok(struct server *srv, const char *name)
+{
+    return channel_name_validate(name, strlen(name), srv->cfg->channel_name_max) == CHANNEL_NAME_OK;
+}
+
+/* Delivers one event to one channel (skipped when it has no subscriber). */
+static void api_deliver(struct server *srv, const struct api_event *ev, const char *channel,
+                        const struct conn *except)
+{
+    struct channel *ch = channel_find(srv->channels, channel, strlen(channel));
+    if (!ch)
+        return;
+    struct message_frame mf = {0};
+    if (message_build_app_event(MESSAGE_FRAME_HEADROOM, ev->name, ev->data, ev->data_len, channel,
+                                &mf) != MESSAGE_OK)
+        return;
+    struct frame *f = message_frame_adopt(&mf);
+    if (f) {
+        broadcast_publish(srv, ch, f, except);
+        frame_unref(f);
+    }
+}
+
+/* Delivers one accepted event to one channel, then runs the publish hooks
+ * (http_api_on_publish), which see it whether or not it had subscribers. */
+static void api_accept(struct server *srv, const struct api_event *ev, const char *channel,
+                       const struct conn *except)
+{
+    api_deliver(srv, ev, channel, except);
+    for (size_t i = 0; i < srv->npublish_hooks; i++)
+        srv->publish_hooks[i].fn(srv, channel, ev->name, ev->data, ev->data_len, ev->socket_id,
+                                 srv->publish_hooks[i].ud);
+}
+
+static cJSON *api_parse_body(struct http_req *req)
+{
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    cJSON *root = body && utf8_valid(body, len) ? cJSON_ParseWithLength(body, len) : NULL;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        api_text(req, 400, "Bad request.");
+        return NULL;
+    }
+    return root;
+}
+
+static void api_events(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)ud;
+    cJSON *root = api_parse_body(req);
+    if (!root)
+        return;
+    struct api_event ev;
+    if (api_event_fields(req, root, &ev)) {
+        cJSON_Delete(root);
+        return;
+    }
+    const cJSON *chans = cJSON_GetObjectItemCaseSensitive(root, "channels");
+    const cJSON *chan = cJSON_GetObjectItemCaseSensitive(root, "channel");
+    const char *list[API_MAX_CHANNELS];
+    size_t n = 0;
+    if (cJSON_IsArray(chans)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, chans)
+        {
+            if (n >= API_MAX_CHANNELS) {
+                api_invalid(req, "channels",
+                            "The channels field must not have more than 100 items.");
+                cJSON_Delete(root);
+                return;
+            }
+            if (!cJSON_IsString(it) || !api_channel_ok(srv, it->valuestring)) {
+                api_invalid(req, "channels", "The channels field contains an invalid channel.");
+                cJSON_Delete(root);
+                return;
+            }
+            list[n++] = it->valuestring;
+        }
+    } else if (cJSON_IsString(chan)) {
+        if (!api_channel_ok(srv, chan->valuestring)) {
+            api_invalid(req, "channel", "The channel field is invalid.");
+            cJSON_Delete(root);
+            return;
+        }
+        list[n++] = chan->valuestring;
+    }
+    if (!n) {
+        api_invalid(req, "channels", "The channels field is required.");
+        cJSON_Delete(root);
+        return;
+    }
+    const struct conn *except = ev.socket_id ? conn_find(srv, ev.socket_id) : NULL;
+    for (size_t i = 0; i < n; i++)
+        api_accept(srv, &ev, list[i], except);
+
+    int users, subs;
+    api_info_flags(ev.info, &users, &subs, NULL);
+    if (!users && !subs) {
+        api_raw(req, 200, "{}");
+    } else {
+        cJSON *out = cJSON_CreateObject();
+        cJSON *co = out ? cJSON_AddObjectToObject(out, "channels") : NULL;
+        for (size_t i = 0; co && i < n; i++) {
+            cJSON *one = cJSON_AddObjectToObject(co, list[i]);
+            if (one)
+                api_channel_counts(srv, one, list[i], users, subs);
+        }
+        api_json(req, 200, out);
+    }
+    cJSON_Delete(root);
+}
+
+static void api_batch_events(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)ud;
+    cJSON *root = api_parse_body(req);
+    if (!root)
+        return;
+    const cJSON *batch = cJSON_GetObjectItemCaseSensitive(root, "batch");
+    if (!cJSON_IsArray(batch)) {
+        api_invalid(req, "batch", "The batch field is required.");
+        cJSON_Delete(root);
+        return;
+    }
+    int count = cJSON_GetArraySize(batch);
+    if (count > API_MAX_BATCH) {
+        api_invalid(req, "batch", "The batch field must not have more than 10 items.");
+        cJSON_Delete(root);
+        return;
+    }
+    /* Validate everything before delivering anything. */
+    struct api_event evs[API_MAX_BATCH];
+    const char *chans[API_MAX_BATCH];
+    int any_info = 0, i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, batch)
+    {
+        if (!cJSON_IsObject(it)) {
+            api_invalid(req, "batch", "Each batch item must be an object.");
+            cJSON_Delete(root);
+            return;
+        }
+        if (api_event_fields(req, it, &evs[i])) {
+            cJSON_Delete(root);
+            return;
+        }
+        const cJSON *ch = cJSON_GetObjectItemCaseSensitive(it, "channel");
+        if (!cJSON_IsString(ch) || !api_channel_ok(srv, ch->valuestring)) {
+            api_invalid(req, "channel", "The channel field is required.");
+            cJSON_Delete(root);
+            return;
+        }
+        chans[i] = ch->valuestring;
+        any_info |= evs[i].info != NULL;
+        i++;
+    }
+    for (int k = 0; k < i; k++) {
+        const struct conn *except =
+            evs[k].socket_id ? conn_find(srv, evs[k].socket_id) : NULL;
+        api_accept(srv, &evs[k], chans[k], except);
+    }
+    if (!any_info) {
+        api_raw(req, 200, "{\"batch\":{}}");
+    } else {
+        cJSON *out = cJSON_CreateObject();
+        cJSON *arr = out ? cJSON_AddArrayToObject(out, "batch") : NULL;
+        for (int k = 0; arr && k < i; k++) {
+            cJSON *one = cJSON_CreateObject();
+            int users, subs;
+            api_info_flags(evs[k].info, &users, &subs, NULL);
+            if (one) {
+                api_channel_counts(srv, one, chans[k], users, subs);
+                cJSON_AddItemToArray(arr, one);
+            }
+        }
+        api_json(req, 200, out);
+    }
+    cJSON_Delete(root);
+}
+
+static void api_channels(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)ud;
+    const char *prefix = http_req_arg(req, "filter_by_prefix");
+    int users, subs;
+    api_info_flags(http_req_arg(req, "info"), &users, &subs, NULL);
+    size_t plen = prefix ? strlen(prefix) : 0;
+    cJSON *out = cJSON_CreateObject();
+    cJSON *co = out ? cJSON_AddObjectToObject(out, "channels") : NULL;
+    size_t it = 0;
+    struct channel *ch;
+    while (co && (ch = channel_registry_next(srv->channels, &it))) {
+        size_t nlen;
+        const char *name = channel_name(ch, &nlen);
+        if (plen && (nlen < plen || memcmp(name, prefix, plen) != 0))
+            continue;
+        cJSON *one = cJSON_AddObjectToObject(co, name);
+        if (one)
+            api_channel_counts(srv, one, name, users && channel_presence(ch), subs);
+    }
+    api_json(req, 200, out);
+}
+
+static void api_channel(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)ud;
+    const char *name = http_req_param(req, 1);
+    int users, subs, cache;
+    api_info_flags(http_req_arg(req, "info"), &users, &subs, &cache);
+    struct channel *ch = name ? channel_find(srv->channels, name, strlen(name)) : NULL;
+    if (!ch) {
+        api_raw(req, 200, "{\"occupied\":false}");
+        return;
+    }
+    cJSON *out = cJSON_CreateObject();
+    if (out) {
+        cJSON_AddBoolToObject(out, "occupied", 1);
+        api_channel_counts(srv, out, name, users && channel_presence(ch), subs);
+        struct frame *f = channel_cache(ch);
+        if (cache && f) {
+            cJSON *cached = cJSON_ParseWithLength((const char *)frame_data(f), f->len);
+            if (cached)
+                cJSON_AddItemToObject(out, "cache", cached);
+        }
+    }
+    api_json(req, 200, out);
+}
+
+static void api_users(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)ud;
+    const char *name = http_req_param(req, 1);
+    size_t nlen = name ? strlen(name) : 0;
+    struct channel *ch = name ? channel_find(srv->channels, name, nlen) : NULL;
+    if (!name || !channel_kind_is_presence(channel_name_kind(name, nlen))) {
+        api_raw(req, 400, "{}");
+        return;
+    }
+    if (!ch || !channel_presence(ch)) {
+        api_raw(req, 404, "{}");
+        return;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON *arr = out ? cJSON_AddArrayToObject(out, "users") : NULL;
+    size_t it = 0;
+    struct presence_member *m;
+    while (arr && (m = presence_next(channel_presence(ch), &it))) {
+        cJSON *u = cJSON_CreateObject();
+        if (u) {
+            cJSON_AddStringToObject(u, "id", presence_member_id(m, NULL));
+            cJSON_AddItemToArray(arr, u);
+        }
+    }
+    api_json(req, 200, out);
+}
+
+static void api_connections(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)ud;
+    char buf[64];
+    snprintf(buf, sizeof(buf), "{\"connections\":%zu}", srv->nconns);
+    api_raw(req, 200, buf);
+}
+
+/* Does connection `c` belong to user `uid` (signed in as it, or a presence
+ * member with that id in any channel)? */
+static int api_conn_is_user(const struct conn *c, const char *uid)
+{
+    if (c->signin_id && !strcmp(c->signin_id, uid))
+        return 1;
+    for (uint32_t i = 0; i < channel_set_count(&c->chans); i++) {
+        const struct channel_sub *s = channel_set_find(&c->chans, channel_set_at(&c->chans, i));
+        if (s && s->member && !strcmp(presence_member_id(s->member, NULL), uid))
+            return 1;
+    }
+    return 0;
+}
+
+static void api_terminate(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)ud;
+    const char *uid = http_req_param(req, 1);
+    size_t n = 0;
+    for (struct conn *c = srv->conns; uid && c; c = c->next) {
+        if ((c->flags & (CONN_F_DEAD | CONN_F_CLOSING)) || !api_conn_is_user(c, uid))
+            continue;
+        conn_error(c, PUSHER_UNAUTHORIZED, "Connection terminated by the server",
+                   PUSHER_UNAUTHORIZED);
+        broadcast_leave_all(c);
+        n++;
+    }
+    if (n)
+        log_info(srv->log, "terminated %zu connection(s) of user %s", n, uid);
+    api_raw(req, 200, "{}");
+}
+
+static void api_up(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    api_raw(req, 200, "{\"health\":\"OK\"}");
+}
+
+static void api_metrics(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)ud;
+    char *text = NULL;
+    long n =
+        metrics_render(&srv->metrics, srv->nconns, channel_registry_count(srv->channels), &text);
+    if (n < 0) {
+        api_text(req, 500, "Internal server error.");
+        return;
+    }
+    http_req_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, (size_t)n, NULL,
+                     NULL);
+    free(text);
+}
+
+int http_api_on_publish(struct server *srv, http_api_publish_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->npublish_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->publish_hooks[srv->npublish_hooks++] = (struct http_api_publish_hook){fn, ud};
+    return 0;
+}
+
+int http_api_register(struct server *srv)
+{
+    const unsigned S = HTTP_ROUTE_APP | HTTP_ROUTE_SIGNED;
+    int rc = 0;
+    rc |= http_route(srv, "GET", "/up", 0, api_up, NULL);
+    rc |= http_route(srv, "GET", "/metrics", 0, api_metrics, NULL);
+    rc |= http_route(srv, "POST", "/apps/{app_id}/events", S, api_events, NULL);
+    rc |= http_route(srv, "POST", "/apps/{app_id}/batch_events", S, api_batch_events, NULL);
+    rc |= http_route(srv, "GET", "/apps/{app_id}/channels", S, api_channels, NULL);
+    rc |= http_route(srv, "GET", "/apps/{app_id}/channels/{channel}", S, api_channel, NULL);
+    rc |= http_route(srv, "GET", "/apps/{app_id}/channels/{channel}/users", S, api_users, NULL);
+    rc |= http_route(srv, "GET", "/apps/{app_id}/connections", S, api_connections, NULL);
+    rc |= http_route(srv, "POST", "/apps/{app_id}/users/{user_id}/terminate_connections", S,
+                       api_terminate, NULL);
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,27 @@
+/* http_api: the Pusher HTTP API (events, batch_events, channels, users,
+ * connections, terminate_connections) and /up and /metrics. Modules may
+ * watch the events apps publish through it. Loop thread only. */
+#ifndef DOCSYNC_HTTP_API_H
+#define DOCSYNC_HTTP_API_H
+
+#include <stddef.h>
+
+struct server;
+
+/* Called once per (event, channel) accepted by POST /apps/{id}/events or
+ * /batch_events, after the whole request was validated and right after the
+ * event was queued to that channel's subscribers (whether or not it had
+ * any), before the HTTP reply. `socket_id` is the request's excluded socket
+ * id, or NULL. Strings are borrowed for the call; `data` is the event's
+ * data string (`data_len` bytes, NUL-terminated). The hook cannot change
+ * delivery or the reply; it must not block (queue work, e.g. to the store
+ * writer). */
+typedef void (*http_api_publish_fn)(struct server *srv, const char *channel, const char *event,
+                                    const char *data, size_t data_len, const char *socket_id,
+                                    void *ud);
+
+/* Registers a publish hook before the loop runs. Returns 0, SERVER_EINVAL or
+ * SERVER_EFULL (at most 16 hooks). */
+int http_api_on_publish(struct server *srv, http_api_publish_fn fn, void *ud);
+
+#endif

@@ -1,0 +1,223 @@
+/* server_int.h: the state shared by the files of the server folder, and
+ * their functions that modules must not call (modules use server.h).
+ * Calls go one way, from the top of this header to the bottom:
+ *   server.c        the lws callback and the lifecycle
+ *   session.c       one inbound WebSocket message -> the handler below
+ *   subscribe.c, client_event.c, signin.c, http_api.c, sweep.c, upgrade.c
+ *                   the Pusher handlers, the HTTP API, the liveness sweep,
+ *                   the upgrade checks
+ *   http.c          HTTP requests and routes
+ *   broadcast.c     fan-out to a channel's subscribers, leaving channels
+ *   conn.c          one connection: send queue, errors, closes */
+#ifndef DOCSYNC_SERVER_INT_H
+#define DOCSYNC_SERVER_INT_H
+
+#include <ev.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "pusher/channel.h"
+#include "common/hmap.h"
+#include "metrics.h"
+#include "common/sendq.h"
+#include "server.h"
+
+#if LWS_PRE > FRAME_PRE
+#error "FRAME_PRE must be at least LWS_PRE"
+#endif
+
+#define SERVER_MAX_EVENT_HANDLERS 16
+#define SERVER_MAX_ROUTES 64
+#define SERVER_MAX_HOOKS 16
+#define SERVER_MAX_TIMERS 16
+#define SERVER_MAX_SUBSCRIPTIONS 100 /* channels per connection: bounds what one client costs */
+#define SERVER_SID_MAX 24
+#define SERVER_WBUF_SIZE (64u * 1024u) /* coalesced writes (conn_writeable) */
+
+/* Connection flags */
+#define CONN_F_PINGED 0x01u    /* a ping was sent and nothing came back yet */
+#define CONN_F_WSCONTROL 0x02u /* the client uses WS control frames: probe with WS pings */
+#define CONN_F_CLOSING 0x04u   /* close_code will be sent once the queue drains */
+#define CONN_F_DEAD 0x08u      /* dropped (slow consumer / kill): skip in fan-out */
+#define CONN_F_WANT_PING 0x10u /* write a WS ping frame at the next WRITEABLE */
+#define CONN_F_APP 0x20u       /* the connection reached connection_established */
+#define CONN_F_BINARY 0x40u    /* current message is binary */
+#define CONN_F_HELD 0x80u      /* writes held back for two loop iterations (conn_hold) */
+
+struct conn {
+    struct lws *wsi;
+    struct server *srv;
+    struct conn *prev, *next; /* every live connection */
+    struct channel_set chans;
+    struct sendq q;
+    char *rx; /* reassembly buffer for multi-chunk messages */
+    size_t rx_len, rx_cap;
+    char *signin_id;   /* pusher:signin user id, NULL when not signed in */
+    char *signin_info; /* its user_info JSON, NULL when none */
+    int64_t last_seen; /* monotonic seconds */
+    int64_t ce_window; /* client-event rate window start (monotonic s) */
+    int64_t rl_window; /* Reverb rate-limit window start */
+    uint32_t ce_count, rl_count;
+    uint32_t flags;
+    uint16_t close_code;
+    uint8_t sid_len;
+    char sid[SERVER_SID_MAX];
+};
+
+struct server_event_handler {
+    char *prefix;
+    size_t len;
+    session_event_fn fn;
+    void *ud;
+};
+
+#define ROUTE_MAX_SEGS 16
+
+struct server_route {
+    char method[8];
+    char *pattern;
+    unsigned flags;
+    http_route_fn fn;
+    void *ud;
+};
+
+struct server_hook {
+    void (*fn)(struct server *srv, void *ud);
+    void *ud;
+};
+
+struct http_api_publish_hook {
+    http_api_publish_fn fn;
+    void *ud;
+};
+
+struct server_timer {
+    lws_sorted_usec_list_t sul; /* first: the callback casts back */
+    struct server *srv;
+    unsigned ms;
+    void (*fn)(struct server *srv, void *ud);
+    void *ud;
+};
+
+struct server {
+    const struct config *cfg;
+    const struct logger *log;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    struct channel_registry *channels;
+    struct hmap conns_by_sid; /* sid -> struct conn */
+    struct conn *conns;       /* list head */
+    size_t nconns;
+    struct metrics metrics;
+    uint64_t rng[2];
+    atomic_int stop;
+    int stopping; /* graceful stop in progress (loop thread) */
+    int64_t stop_deadline;
+    struct ev_loop *loop; /* libev loop, NULL when lws runs its own poll() loop */
+    ev_check check;       /* runs the wake hooks after every loop iteration */
+    ev_timer nudge;       /* lets lws service its timers (see server_ev_nudge) */
+    struct server_event_handler events[SERVER_MAX_EVENT_HANDLERS];
+    size_t nevents;
+    struct server_route routes[SERVER_MAX_ROUTES];
+    size_t nroutes;
+    struct server_hook wake_hooks[SERVER_MAX_HOOKS];
+    size_t nwake_hooks;
+    struct http_api_publish_hook publish_hooks[SERVER_MAX_HOOKS];
+    size_t npublish_hooks;
+    struct server_timer timers[SERVER_MAX_TIMERS];
+    size_t ntimers;
+    struct server_timer sweep_timer;
+    struct message_limits limits;
+    /* Joiners whose subscription_succeeded waits (conn_hold): held[0] were
+     * held during this loop iteration, held[1] during the previous one and
+     * are released at the end of this one. */
+    struct conn **held[2];
+    size_t nheld[2], held_cap[2];
+    struct frame *ping;  /* {"event":"pusher:ping"}, shared */
+    struct frame *pong;  /* {"event":"pusher:pong"}, shared */
+    unsigned char *wbuf; /* LWS_PRE + SERVER_WBUF_SIZE scratch for coalesced writes */
+};
+
+/* Monotonic seconds: idle times, rate windows and deadlines. */
+static inline int64_t server_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* ---- session.c: one inbound WebSocket message ---- */
+void session_receive(struct conn *c, const char *buf, size_t len);
+
+/* ---- subscribe.c ---- */
+void subscribe_handle(struct conn *c, const message *m);
+void unsubscribe_handle(struct conn *c, const message *m);
+
+/* ---- client_event.c ---- */
+void client_event_handle(struct conn *c, const message *m);
+
+/* ---- signin.c ---- */
+void signin_handle(struct conn *c, const message *m);
+
+/* ---- http.c ---- */
+struct http_req *http_req_new(struct server *srv, struct lws *wsi);
+/* The lws HTTP callbacks; each clears *preq when the request was answered
+ * and freed, and returns what the callback returns (-1 closes). */
+int http_begin(struct http_req **preq);                            /* LWS_CALLBACK_HTTP */
+int http_body(struct http_req **preq, const void *in, size_t len); /* LWS_CALLBACK_HTTP_BODY */
+int http_body_done(struct http_req **preq);                        /* ..._BODY_COMPLETION */
+int http_writeable(struct http_req **preq); /* HTTP_WRITEABLE; clears *preq when done */
+void http_req_detach(struct http_req *req); /* the wsi is going away */
+
+/* ---- http_api.c ---- */
+int http_api_register(struct server *srv);
+
+/* ---- sweep.c ---- */
+void sweep_run(struct server *srv);
+
+/* ---- upgrade.c: the checks before a WebSocket upgrade ---- */
+int upgrade_confirm(struct server *srv, struct lws *wsi);
+int upgrade_filter(struct server *srv, struct lws *wsi, int *app_ok, int *origin_ok);
+
+/* ---- broadcast.c ---- */
+/* Queues `f` to every subscriber of `ch` but `except`; returns deliveries. */
+int broadcast_fanout(struct server *srv, struct channel *ch, struct frame *f,
+                     const struct conn *except);
+/* An event (HTTP API, client event, module broadcast): remembered by cache
+ * channels, then fanned out. Internal frames (member_*) use broadcast_fanout. */
+int broadcast_publish(struct server *srv, struct channel *ch, struct frame *f,
+                      const struct conn *except);
+/* Leaves one channel, sending member_removed to the rest when it was the
+ * user's last connection there. */
+void broadcast_leave(struct conn *c, struct channel *ch);
+/* Leaves every channel of the connection, as broadcast_leave does. */
+void broadcast_leave_all(struct conn *c);
+
+/* ---- conn.c ---- */
+/* Creates the connection for an established WebSocket (socket id drawn,
+ * registered). NULL when out of memory. */
+struct conn *conn_new(struct server *srv, struct lws *wsi);
+/* Frees the connection. Call broadcast_leave_all()
+ * first: a connection is freed only once it left its channels. */
+void conn_free(struct conn *c);
+/* Asks lws for a WRITEABLE callback. */
+void conn_want_write(struct conn *c);
+/* Queues a frame; on overflow drops the connection (slow consumer). */
+int conn_queue(struct conn *c, struct frame *f);
+/* Marks for close with `code` after the queue drains (no error frame). */
+void conn_close(struct conn *c, int code);
+/* Holds the connection's writes until the end of the next loop iteration,
+ * so frames queued to other connections just before go out first
+ * (presence: peers' member_added before the joiner's
+ * subscription_succeeded). */
+void conn_hold(struct conn *c);
+/* At the end of every loop iteration: releases the connections held in the
+ * previous one. */
+void conn_release_held(struct server *srv);
+/* Kills the connection at once (no close handshake). */
+void conn_kill(struct conn *c);
+/* The WRITEABLE callback: writes one frame; returns -1 to close. */
+int conn_writeable(struct conn *c);
+#endif

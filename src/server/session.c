@@ -1,0 +1,107 @@
+/* session: what happens to one complete inbound WebSocket text message.
+ *
+ * Every message refreshes the connection's liveness. Then: Reverb's
+ * optional generic rate limit, the bounded parse (message.h; any failure
+ * is pusher:error 4200 "Invalid message format" and the socket stays open),
+ * module handlers by event prefix, and the built-in Pusher events
+ * (pusher-protocol.md 2.3). Events that start with neither "pusher:" nor
+ * "client-" (including a client-sent pusher_internal:*) are dropped. */
+#include "server_int.h"
+
+#include <string.h>
+
+int session_on_event(struct server *srv, const char *prefix, session_event_fn fn, void *ud)
+{
+    if (!prefix || !*prefix || !fn || !strncmp(prefix, "pusher:", 7) ||
+        !strncmp(prefix, "client-", 7))
+        return SERVER_EINVAL;
+    if (srv->nevents >= SERVER_MAX_EVENT_HANDLERS)
+        return SERVER_EFULL;
+    char *p = strdup(prefix);
+    if (!p)
+        return SERVER_ENOMEM;
+    srv->events[srv->nevents++] = (struct server_event_handler){p, strlen(p), fn, ud};
+    return 0;
+}
+
+static const struct server_event_handler *session_find_handler(const struct server *srv,
+                                                               const char *ev)
+{
+    const struct server_event_handler *best = NULL;
+    for (size_t i = 0; i < srv->nevents; i++) {
+        const struct server_event_handler *h = &srv->events[i];
+        if (!strncmp(ev, h->prefix, h->len) && (!best || h->len > best->len))
+            best = h;
+    }
+    return best;
+}
+
+/* Reverb's rate limiter: every inbound message counts, max_attempts per
+ * decay_seconds window. Returns 1 when the message must be refused. */
+static int session_rate_limited(struct conn *c, int64_t now)
+{
+    const struct config *cfg = c->srv->cfg;
+    if (!cfg->rate_limiting_enabled)
+        return 0;
+    if (now - c->rl_window >= (int64_t)cfg->rate_limit_decay_seconds) {
+        c->rl_window = now;
+        c->rl_count = 0;
+    }
+    if (++c->rl_count <= cfg->rate_limit_max_attempts)
+        return 0;
+    conn_error(c, PUSHER_CLIENT_EVENT_LIMIT, "Rate limit exceeded",
+               cfg->rate_limit_terminate ? PUSHER_CLIENT_EVENT_LIMIT : 0);
+    return 1;
+}
+
+void session_receive(struct conn *c, const char *buf, size_t len)
+{
+    struct server *srv = c->srv;
+    int64_t now = server_monotonic();
+    c->last_seen = now;
+    c->flags &= ~CONN_F_PINGED;
+    if (!(c->flags & CONN_F_APP) || (c->flags & (CONN_F_CLOSING | CONN_F_DEAD)))
+        return; /* refused at open, or on its way out */
+    if (session_rate_limited(c, now))
+        return;
+
+    message *m = NULL;
+    int rc = message_parse(buf, len, &srv->limits, &m);
+    if (rc != MESSAGE_OK) {
+        if (log_enabled(srv->log, LOG_LEVEL_DEBUG))
+            log_debug(srv->log, "connection %s: bad message (%s)", c->sid, message_strerror(rc));
+        conn_error(c, PUSHER_GENERIC, "Invalid message format", 0);
+        return;
+    }
+    const char *ev = message_event(m);
+    const struct server_event_handler *h = session_find_handler(srv, ev);
+    if (h) {
+        if (h->fn(srv, c, m, h->ud) < 0)
+            conn_error(c, PUSHER_GENERIC, "Invalid message format", 0);
+        message_free(m);
+        return;
+    }
+    switch (message_kind_of(m)) {
+    case MESSAGE_KIND_PUSHER:
+        if (!strcmp(ev, "pusher:ping"))
+            conn_queue(c, srv->pong);
+        else if (!strcmp(ev, "pusher:pong"))
+            ; /* liveness already refreshed */
+        else if (!strcmp(ev, "pusher:subscribe"))
+            subscribe_handle(c, m);
+        else if (!strcmp(ev, "pusher:unsubscribe"))
+            unsubscribe_handle(c, m);
+        else if (!strcmp(ev, "pusher:signin"))
+            signin_handle(c, m);
+        else
+            conn_error(c, PUSHER_GENERIC, "Invalid message format", 0);
+        break;
+    case MESSAGE_KIND_CLIENT:
+        client_event_handle(c, m);
+        break;
+    case MESSAGE_KIND_OTHER:
+    default:
+        break;
+    }
+    message_free(m);
+}

@@ -1,0 +1,23 @@
+/* session: inbound WebSocket messages. The server answers "pusher:*" events
+ * and relays "client-*" events itself; a module takes the events whose names
+ * start with a prefix of its own (sync/ takes "docsync:"). Loop thread only. */
+#ifndef DOCSYNC_SESSION_H
+#define DOCSYNC_SESSION_H
+
+#include "pusher/message.h"
+
+struct server;
+struct conn;
+
+/* Handler for an inbound message whose event starts with a registered
+ * prefix. `m` is the parsed message (borrowed for the call). Return 0 when
+ * handled (the handler sent any reply itself), or a negative value to make
+ * the server answer pusher:error 4200 "Invalid message format". */
+typedef int (*session_event_fn)(struct server *srv, struct conn *c, const message *m, void *ud);
+
+/* Routes events starting with `prefix` (copied; not "pusher:" or "client-",
+ * which the server owns) to `fn`, before the loop runs. Longest prefix wins.
+ * Returns 0, SERVER_EINVAL or SERVER_EFULL (at most 16 handlers). */
+int session_on_event(struct server *srv, const char *prefix, session_event_fn fn, void *ud);
+
+#endif

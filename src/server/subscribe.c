@@ -1,0 +1,220 @@
+/* subscribe: pusher:subscribe and pusher:unsubscribe.
+ *
+ * Channel names are validated (charset, length <= channel_name_max) and
+ * refused with pusher:error 4009 otherwise (pusher-protocol.md 9). Guarded
+ * channels (private-, private-encrypted-, presence-, their cache variants)
+ * need `auth` = "<app key>:<HMAC>" over "socket:channel[:channel_data]",
+ * verified in constant time with the key part checked (sign.h); a failure
+ * is pusher:error 4009 "Connection is unauthorized" and, when
+ * DOCSYNC_SUBSCRIPTION_ERROR is on, also a channel-scoped
+ * pusher:subscription_error so Echo's .error() fires. Presence needs
+ * channel_data unless the connection is signed in. #server-to-user-<id>
+ * admits only the connection signed in as <id>.
+ *
+ * On a presence join the other members get member_added first (only for a
+ * user's first connection), then the joiner gets subscription_succeeded
+ * with the roster of unique users. Cache channels then replay their last
+ * event or send pusher:cache_miss. */
+#include "server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pusher/channel_name.h"
+#include "pusher/sign.h"
+
+static void subscribe_queue_built(struct conn *c, int rc, struct message_frame *mf)
+{
+    if (rc != MESSAGE_OK)
+        return;
+    struct frame *f = message_frame_adopt(mf);
+    if (f) {
+        conn_queue(c, f);
+        frame_unref(f);
+    }
+}
+
+static void subscribe_refuse(struct conn *c, const char *channel, int code, const char *text,
+                             int status)
+{
+    conn_error(c, code, text, 0);
+    if (c->srv->cfg->subscription_error) {
+        struct message_frame mf = {0};
+        int rc = message_build_subscription_error(MESSAGE_FRAME_HEADROOM, channel, "AuthError", text,
+                                                  status, &mf);
+        subscribe_queue_built(c, rc, &mf);
+    }
+}
+
+/* subscription_succeeded (+ cache replay) for a channel the connection is in. */
+static void subscribe_succeeded(struct conn *c, struct channel *ch)
+{
+    const char *name = channel_name(ch, NULL);
+    struct message_frame mf = {0};
+    int rc;
+    const struct presence *p = channel_presence(ch);
+    if (p) {
+        size_t n = presence_count(p), i = 0, it = 0;
+        struct message_presence_member *mm = calloc(n ? n : 1, sizeof(*mm));
+        if (!mm)
+            return;
+        struct presence_member *m;
+        while ((m = presence_next(p, &it)) && i < n) {
+            mm[i].user_id = presence_member_id(m, NULL);
+            mm[i].user_info = presence_member_info(m, NULL);
+            i++;
+        }
+        rc = message_build_presence_succeeded(MESSAGE_FRAME_HEADROOM, name, mm, i, &mf);
+        free(mm);
+    } else {
+        rc = message_build_subscription_succeeded(MESSAGE_FRAME_HEADROOM, name, NULL, &mf);
+    }
+    subscribe_queue_built(c, rc, &mf);
+    if (channel_flags(ch) & CHANNEL_F_CACHE) {
+        struct frame *cached = channel_cache(ch);
+        if (cached) {
+            conn_queue(c, cached);
+        } else {
+            rc = message_build_cache_miss(MESSAGE_FRAME_HEADROOM, name, &mf);
+            subscribe_queue_built(c, rc, &mf);
+        }
+    }
+}
+
+static int subscribe_verify(struct conn *c, const char *name, const struct message_subscribe *s,
+                            const char *cdata, size_t cdata_len)
+{
+    const struct config *cfg = c->srv->cfg;
+    return sign_channel_auth_verify(cfg->app_key, cfg->app_secret, c->sid, name, cdata, cdata_len,
+                                    s->auth, s->auth ? s->auth_len : 0);
+}
+
+void subscribe_handle(struct conn *c, const message *m)
+{
+    struct server *srv = c->srv;
+    const struct config *cfg = srv->cfg;
+    struct message_subscribe s;
+    if (message_subscribe_get(m, &s) != MESSAGE_OK) {
+        conn_error(c, PUSHER_GENERIC, "Invalid message format", 0);
+        return;
+    }
+    const char *name = s.channel;
+    size_t nlen = strlen(name);
+    if (channel_name_validate(name, nlen, cfg->channel_name_max) != CHANNEL_NAME_OK) {
+        subscribe_refuse(c, name, PUSHER_UNAUTHORIZED, "Invalid channel name", 400);
+        return;
+    }
+    struct channel *ch = channel_find(srv->channels, name, nlen);
+    if (ch && channel_set_find(&c->chans, ch)) {
+        /* Re-subscribing: answer again, change nothing (pusher-protocol 3.3). */
+        subscribe_succeeded(c, ch);
+        return;
+    }
+    if (channel_set_count(&c->chans) >= SERVER_MAX_SUBSCRIPTIONS) {
+        subscribe_refuse(c, name, PUSHER_GENERIC, "Too many subscriptions", 400);
+        return;
+    }
+
+    enum channel_kind kind = channel_name_kind(name, nlen);
+    struct message_member mb = {0};
+    const char *uid = NULL, *info = NULL;
+    if (kind == CHANNEL_KIND_SERVER_TO_USER) {
+        size_t idlen = 0;
+        const char *id = channel_name_user_id(name, nlen, &idlen);
+        if (!id || !c->signin_id || strlen(c->signin_id) != idlen ||
+            memcmp(id, c->signin_id, idlen) != 0) {
+            subscribe_refuse(c, name, PUSHER_UNAUTHORIZED, "Connection is unauthorized", 403);
+            return;
+        }
+    } else if (channel_kind_is_presence(kind)) {
+        if (s.channel_data) {
+            if (subscribe_verify(c, name, &s, s.channel_data, s.channel_data_len) != SIGN_OK) {
+                subscribe_refuse(c, name, PUSHER_UNAUTHORIZED, "Connection is unauthorized", 401);
+                return;
+            }
+            int rc = message_member_decode(s.channel_data, s.channel_data_len, &srv->limits, &mb);
+            if (rc != MESSAGE_OK) {
+                subscribe_refuse(c, name, PUSHER_UNAUTHORIZED,
+                                 rc == MESSAGE_ELIMIT ? "The presence member data is too large"
+                                                      : "Invalid presence channel data",
+                                 400);
+                return;
+            }
+            uid = mb.user_id;
+            info = mb.user_info;
+        } else if (c->signin_id) {
+            if (subscribe_verify(c, name, &s, NULL, 0) != SIGN_OK) {
+                subscribe_refuse(c, name, PUSHER_UNAUTHORIZED, "Connection is unauthorized", 401);
+                return;
+            }
+            uid = c->signin_id;
+            info = c->signin_info;
+        } else {
+            subscribe_refuse(c, name, PUSHER_UNAUTHORIZED, "Connection is unauthorized", 401);
+            return;
+        }
+    } else if (channel_kind_needs_auth(kind)) {
+        if (subscribe_verify(c, name, &s, s.channel_data,
+                             s.channel_data ? s.channel_data_len : 0) != SIGN_OK) {
+            subscribe_refuse(c, name, PUSHER_UNAUTHORIZED, "Connection is unauthorized", 401);
+            return;
+        }
+    }
+
+    unsigned flags = 0;
+    if (channel_kind_is_presence(kind))
+        flags |= CHANNEL_F_PRESENCE;
+    if (channel_kind_is_cache(kind))
+        flags |= CHANNEL_F_CACHE;
+    int first = 0;
+    int rc = channel_join(srv->channels, &c->chans, name, nlen, flags, uid, uid ? strlen(uid) : 0,
+                          info, info ? strlen(info) : 0, cfg->presence_max_members, &ch, &first);
+    if (rc == CHANNEL_EFULL) {
+        subscribe_refuse(c, name, PUSHER_OVER_CAPACITY, "Over capacity", 400);
+        message_member_free(&mb);
+        return;
+    }
+    if (rc != 0 && rc != CHANNEL_EALREADY) {
+        conn_error(c, PUSHER_GENERIC, "Internal error", 0);
+        message_member_free(&mb);
+        return;
+    }
+    if (uid && first) {
+        /* Tell the others before the joiner hears it succeeded (checklist 35). */
+        struct message_frame mf = {0};
+        if (message_build_member_added(MESSAGE_FRAME_HEADROOM, name, uid, info, &mf) == MESSAGE_OK) {
+            struct frame *f = message_frame_adopt(&mf);
+            if (f) {
+                size_t n, peers = 0;
+                const struct channel_sub *subs = channel_subs(ch, &n);
+                for (size_t i = 0; i < n; i++) {
+                    struct conn *o = subs[i].owner;
+                    if (o != c && !(o->flags & CONN_F_DEAD) && conn_queue(o, f) == 0)
+                        peers++;
+                }
+                frame_unref(f);
+                /* lws would service the joiner first (it is the socket being
+                 * read); hold it a moment so the peers' member_added leaves
+                 * before its subscription_succeeded. */
+                if (peers)
+                    conn_hold(c);
+            }
+        }
+    }
+    message_member_free(&mb);
+    subscribe_succeeded(c, ch);
+    if (log_enabled(srv->log, LOG_LEVEL_DEBUG))
+        log_debug(srv->log, "connection %s subscribed to %s", c->sid, name);
+}
+
+void unsubscribe_handle(struct conn *c, const message *m)
+{
+    struct message_subscribe s;
+    if (message_subscribe_get(m, &s) != MESSAGE_OK) {
+        conn_error(c, PUSHER_GENERIC, "Invalid message format", 0);
+        return;
+    }
+    struct channel *ch = channel_find(c->srv->channels, s.channel, strlen(s.channel));
+    if (ch && channel_set_find(&c->chans, ch))
+        broadcast_leave(c, ch);
+}

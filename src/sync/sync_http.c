@@ -1,0 +1,523 @@
+/* The signed HTTP API of document sync (clients/PROTOCOL-sync.md, "HTTP
+ * API"): the same operations as the WebSocket events, for a Laravel backend
+ * or any Pusher HTTP SDK signer, plus access lists and the activity log.
+ * Every route is under /apps/{app_id}/ and requires the Pusher HTTP API
+ * signature (the server verifies it before calling us). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "sync_msg.h"
+#include "sync_server.h"
+
+#define ACTIVITY_LIMIT_DEFAULT 100
+#define ACTIVITY_LIMIT_MAX 1000
+
+static void respond_json(struct http_req *req, int status, cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!s) {
+        static const char oom[] = "{\"code\":\"internal\",\"message\":\"out of memory\"}";
+        http_req_respond(req, 500, NULL, oom, sizeof oom - 1, NULL, NULL);
+        return;
+    }
+    http_req_respond(req, status, NULL, s, strlen(s), NULL, NULL);
+    free(s);
+}
+
+static void respond_error(struct http_req *req, int status, const char *code, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "code", code);
+        cJSON_AddStringToObject(o, "message", msg);
+    }
+    respond_json(req, status, o);
+}
+
+static int status_of(const char *code)
+{
+    static const struct {
+        const char *code;
+        int status;
+    } map[] = {{"invalid", 422},      {"forbidden", 403},
+               {"conflict", 409},     {"missing_dependencies", 409},
+               {"stale_seq", 409},    {"too_large", 413},
+               {"storage_full", 507}, {"storage_error", 503},
+               {"busy", 503},         {"not_found", 404},
+               {"not_retained", 410}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i].code, code) == 0)
+            return map[i].status;
+    return 500;
+}
+
+/* Engine reply -> HTTP response (called exactly once per request). */
+static void http_done(void *arg, const char *event, const char *json)
+{
+    struct http_req *req = arg;
+    int status = 200;
+    if (strcmp(event, "docsync:error") == 0) {
+        cJSON *o = cJSON_Parse(json);
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(o, "code");
+        status = status_of(cJSON_IsString(code) ? code->valuestring : "");
+        cJSON_Delete(o);
+    }
+    http_req_respond(req, status, NULL, json, strlen(json), NULL, NULL);
+}
+
+static int user_valid(const char *u)
+{
+    size_t n = strlen(u);
+    if (n == 0 || n > SYNC_USER_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)u[i] < 0x20 || u[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Parses the body as a JSON object (an empty body gives {}), then sets
+ * documentId from the path. NULL after responding 400/422. */
+static cJSON *body_object(struct http_req *req, const char *doc)
+{
+    size_t len = 0;
+    const char *body = http_req_body(req, &len);
+    cJSON *o = len ? cJSON_ParseWithLength(body, len) : cJSON_CreateObject();
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        respond_error(req, 400, "invalid", "the body must be a JSON object");
+        return NULL;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "documentId");
+    cJSON_AddStringToObject(o, "documentId", doc ? doc : "");
+    return o;
+}
+
+/* Runs one sync request built from `data` for the backend user named in
+ * data.user (default "api"), with owner rights: the caller holds the app
+ * secret. */
+static void run(struct sync_module *m, struct http_req *req, enum sync_op op, cJSON *data)
+{
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(data, "user");
+    char user[SYNC_USER_MAX + 1] = "api";
+    if (u) {
+        if (!cJSON_IsString(u) || !user_valid(u->valuestring)) {
+            cJSON_Delete(data);
+            respond_error(req, 422, "invalid", "user must be 1-128 printable characters");
+            return;
+        }
+        snprintf(user, sizeof user, "%s", u->valuestring);
+    }
+    struct sync_request sr;
+    const char *why = NULL;
+    size_t limit = server_config(m->srv)->doc_max_bytes;
+    int rc = sync_request_parse(op, data, limit, limit, &sr, &why);
+    cJSON_Delete(data);
+    if (rc != 0) {
+        respond_error(req, rc == SYNC_MSG_ETOOBIG ? 413 : 422,
+                      rc == SYNC_MSG_ETOOBIG ? "too_large" : "invalid",
+                      why ? why : "invalid request");
+        return;
+    }
+    struct sync_reply reply;
+    memset(&reply, 0, sizeof reply);
+    reply.done = http_done;
+    reply.arg = req;
+    sync_engine_handle(m->engine, &sr, user, AUTH_ROLE_OWNER, &reply);
+    sync_request_clear(&sr);
+}
+
+/* POST /apps/{app_id}/documents/{id}/updates  {clientId, seq, update, user?} */
+static void post_updates(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    cJSON *o = body_object(req, http_req_param(req, 1));
+    if (o)
+        run(ud, req, SYNC_OP_SUBMIT, o);
+}
+
+/* PUT /apps/{app_id}/documents/{id}/content  {baseVersion, content, user?, clientId?, seq?} */
+static void put_content(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    cJSON *o = body_object(req, http_req_param(req, 1));
+    if (o)
+        run(ud, req, SYNC_OP_REPLACE, o);
+}
+
+static cJSON *query_object(const char *doc)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o)
+        cJSON_AddStringToObject(o, "documentId", doc ? doc : "");
+    return o;
+}
+
+/* GET /apps/{app_id}/documents/{id}/updates?since=V&epoch=E */
+static void get_updates(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    cJSON *o = query_object(http_req_param(req, 1));
+    const char *since = http_req_arg(req, "since"), *epoch = http_req_arg(req, "epoch");
+    if (o) {
+        cJSON_AddStringToObject(o, "version", since ? since : "0");
+        if (epoch)
+            cJSON_AddStringToObject(o, "epoch", epoch);
+    }
+    run(ud, req, SYNC_OP_CATCHUP, o);
+}
+
+/* GET /apps/{app_id}/documents/{id}/history?version=V */
+static void get_history(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    cJSON *o = query_object(http_req_param(req, 1));
+    const char *v = http_req_arg(req, "version");
+    if (o)
+        cJSON_AddStringToObject(o, "version", v ? v : "");
+    run(ud, req, SYNC_OP_HISTORY, o);
+}
+
+/* The request's document id ({id}), or NULL after answering 422. */
+static const char *doc_param(struct http_req *req)
+{
+    const char *doc = http_req_param(req, 1);
+    if (!sync_doc_id_valid(doc)) {
+        respond_error(req, 422, "invalid", "bad document id");
+        return NULL;
+    }
+    return doc;
+}
+
+/* Opens a read handle on the store, or answers 503 and returns -1. */
+static int read_begin(struct sync_module *m, struct http_req *req, store_read **r)
+{
+    if (store_read_begin(m->store, r) != 0) {
+        respond_error(req, 503, "storage_error", "cannot read the store");
+        return -1;
+    }
+    return 0;
+}
+
+/* GET /apps/{app_id}/documents/{id}: the current text and version. */
+static void get_document(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    struct sync_module *m = ud;
+    const char *doc = doc_param(req);
+    if (!doc)
+        return;
+    store_read *r = NULL;
+    struct store_doc_info info;
+    memset(&info, 0, sizeof info);
+    if (read_begin(m, req, &r) != 0)
+        return;
+    int rc = store_doc_get(r, doc, &info);
+    store_read_end(r);
+    if (rc == STORE_ENOTFOUND) {
+        respond_error(req, 404, "not_found", "no such document");
+        return;
+    }
+    char v[24];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)info.head);
+    cJSON *o = query_object(doc);
+    if (o)
+        cJSON_AddStringToObject(o, "version", v);
+    run(m, req, SYNC_OP_HISTORY, o);
+}
+
+/* ---- access lists ---- */
+
+static int acl_item(void *ctx, const char *user, size_t user_len, enum store_role role)
+{
+    cJSON *arr = ctx;
+    cJSON *o = cJSON_CreateObject();
+    char u[SYNC_USER_MAX + 1];
+    size_t n = user_len < SYNC_USER_MAX ? user_len : SYNC_USER_MAX;
+    memcpy(u, user, n);
+    u[n] = '\0';
+    cJSON_AddStringToObject(o, "user", u);
+    cJSON_AddStringToObject(o, "role", auth_role_name((int)role));
+    cJSON_AddItemToArray(arr, o);
+    return 0;
+}
+
+/* GET /apps/{app_id}/documents/{id}/acl */
+static void get_acl(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    struct sync_module *m = ud;
+    const char *doc = doc_param(req);
+    if (!doc)
+        return;
+    store_read *r = NULL;
+    if (read_begin(m, req, &r) != 0)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_CreateArray();
+    store_acl_list(r, doc, acl_item, arr);
+    store_read_end(r);
+    cJSON_AddStringToObject(o, "documentId", doc);
+    cJSON_AddItemToObject(o, "acl", arr);
+    respond_json(req, 200, o);
+}
+
+static void acl_done(void *ctx, int status, const struct store_batch_result *res)
+{
+    (void)res;
+    struct http_req *req = ctx;
+    if (status != 0) {
+        respond_error(req, status == STORE_EFULL || status == STORE_ENOSPC ? 507 : 503,
+                      status == STORE_EFULL || status == STORE_ENOSPC ? "storage_full"
+                                                                      : "storage_error",
+                      store_strerror(status));
+        return;
+    }
+    static const char ok[] = "{}";
+    http_req_respond(req, 200, NULL, ok, 2, NULL, NULL);
+}
+
+/* PUT /apps/{app_id}/documents/{id}/acl  {user, role: viewer|editor|owner|none} */
+static void put_acl(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    struct sync_module *m = ud;
+    const char *doc = doc_param(req);
+    if (!doc)
+        return;
+    cJSON *o = body_object(req, doc);
+    if (!o)
+        return;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "user");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "role");
+    int role = cJSON_IsString(r) ? auth_role_parse(r->valuestring) : -1;
+    if (!cJSON_IsString(u) || !user_valid(u->valuestring) || role < 0) {
+        cJSON_Delete(o);
+        respond_error(req, 422, "invalid",
+                      "user (1-128 characters, or * for everyone) and role (viewer, editor, "
+                      "owner or none) are required");
+        return;
+    }
+    store_batch *b = NULL;
+    int rc = store_batch_new(&b);
+    if (rc == 0)
+        rc = role == AUTH_ROLE_NONE
+                 ? store_batch_acl_delete(b, doc, u->valuestring)
+                 : store_batch_acl_put(b, doc, u->valuestring, (enum store_role)role);
+    cJSON_Delete(o);
+    if (rc == 0)
+        rc = store_writer_submit(m->writer, b, acl_done, req);
+    if (rc != 0) {
+        store_batch_free(b);
+        respond_error(req, rc == STORE_EINVAL ? 422 : 503, "invalid", store_strerror(rc));
+    }
+}
+
+/* ---- activity log ---- */
+
+static void hex32(const uint8_t *h, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (int i = 0; i < STORE_HASH_LEN; i++) {
+        out[2 * i] = d[h[i] >> 4];
+        out[2 * i + 1] = d[h[i] & 15];
+    }
+    out[2 * STORE_HASH_LEN] = '\0';
+}
+
+static int activity_item(void *ctx, const struct store_activity *a)
+{
+    cJSON *arr = ctx;
+    cJSON *o = cJSON_CreateObject();
+    char h[2 * STORE_HASH_LEN + 1];
+    cJSON_AddNumberToObject(o, "offset", (double)a->offset);
+    cJSON_AddNumberToObject(o, "ts", (double)a->ts_ms);
+    hex32(a->prev_hash, h);
+    cJSON_AddStringToObject(o, "prevHash", h);
+    hex32(a->hash, h);
+    cJSON_AddStringToObject(o, "hash", h);
+    cJSON *entry = cJSON_ParseWithLength((const char *)a->payload, a->len);
+    if (!entry) {
+        char *raw = malloc(a->len + 1);
+        if (raw) {
+            memcpy(raw, a->payload, a->len);
+            raw[a->len] = '\0';
+            entry = cJSON_CreateString(raw);
+            free(raw);
+        }
+    }
+    cJSON_AddItemToObject(o, "entry", entry);
+    cJSON_AddItemToArray(arr, o);
+    return 0;
+}
+
+static int parse_u64_arg(struct http_req *req, const char *name, uint64_t def, uint64_t *out)
+{
+    const char *v = http_req_arg(req, name);
+    *out = def;
+    if (!v || !*v)
+        return 0;
+    cJSON *s = cJSON_CreateString(v);
+    int rc = sync_json_u64(s, out);
+    cJSON_Delete(s);
+    return rc;
+}
+
+/* GET /apps/{app_id}/activity?after=N&limit=L (limit clamped to 1..1000) */
+static void get_activity(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    struct sync_module *m = ud;
+    uint64_t after, limit;
+    if (parse_u64_arg(req, "after", 0, &after) != 0 ||
+        parse_u64_arg(req, "limit", ACTIVITY_LIMIT_DEFAULT, &limit) != 0) {
+        respond_error(req, 400, "invalid", "after and limit must be non-negative integers");
+        return;
+    }
+    if (limit == 0)
+        limit = 1;
+    if (limit > ACTIVITY_LIMIT_MAX)
+        limit = ACTIVITY_LIMIT_MAX;
+    store_read *r = NULL;
+    if (read_begin(m, req, &r) != 0)
+        return;
+    uint64_t head = 0;
+    uint8_t hh[STORE_HASH_LEN];
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_CreateArray();
+    store_activity_head(r, &head, hh);
+    int rc = store_activity_read(r, after, (size_t)limit, activity_item, arr);
+    store_read_end(r);
+    if (rc != 0) {
+        cJSON_Delete(o);
+        cJSON_Delete(arr);
+        respond_error(req, 503, "storage_error", store_strerror(rc));
+        return;
+    }
+    char h[2 * STORE_HASH_LEN + 1];
+    hex32(hh, h);
+    cJSON_AddNumberToObject(o, "head", (double)head);
+    cJSON_AddStringToObject(o, "headHash", h);
+    cJSON_AddNumberToObject(o, "limit", (double)limit);
+    cJSON_AddItemToObject(o, "entries", arr);
+    respond_json(req, 200, o);
+}
+
+/* GET /apps/{app_id}/activity/verify?from=N&hash=H: verifies the chain from
+ * offset `from` (default 1) to the head; with `hash` (hex), the head must
+ * have that hash (detects a truncated tail). */
+static void get_activity_verify(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    struct sync_module *m = ud;
+    uint64_t from;
+    if (parse_u64_arg(req, "from", 1, &from) != 0 || from == 0) {
+        respond_error(req, 400, "invalid", "from must be a positive integer");
+        return;
+    }
+    const char *hash = http_req_arg(req, "hash");
+    uint8_t want[STORE_HASH_LEN];
+    if (hash) {
+        if (strlen(hash) != 2 * STORE_HASH_LEN) {
+            respond_error(req, 400, "invalid", "hash must be 64 hex characters");
+            return;
+        }
+        for (int i = 0; i < STORE_HASH_LEN; i++) {
+            unsigned v;
+            if (sscanf(hash + 2 * i, "%2x", &v) != 1) {
+                respond_error(req, 400, "invalid", "hash must be 64 hex characters");
+                return;
+            }
+            want[i] = (uint8_t)v;
+        }
+    }
+    store_read *r = NULL;
+    if (read_begin(m, req, &r) != 0)
+        return;
+    uint64_t head = 0, bad = 0;
+    uint8_t hh[STORE_HASH_LEN];
+    store_activity_head(r, &head, hh);
+    int rc = head ? store_activity_verify(r, from, UINT64_MAX, hash ? want : NULL, &bad) : 0;
+    store_read_end(r);
+    cJSON *o = cJSON_CreateObject();
+    char h[2 * STORE_HASH_LEN + 1];
+    hex32(hh, h);
+    cJSON_AddBoolToObject(o, "ok", rc == 0);
+    cJSON_AddNumberToObject(o, "head", (double)head);
+    cJSON_AddStringToObject(o, "headHash", h);
+    if (rc != 0)
+        cJSON_AddNumberToObject(o, "badOffset", (double)bad);
+    respond_json(req, 200, o);
+}
+
+static void activity_done(void *ctx, int status, const struct store_batch_result *res)
+{
+    struct http_req *req = ctx;
+    if (status != 0) {
+        respond_error(req, status == STORE_EFULL || status == STORE_ENOSPC ? 507 : 503,
+                      status == STORE_EFULL || status == STORE_ENOSPC ? "storage_full"
+                                                                      : "storage_error",
+                      store_strerror(status));
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "offset", (double)res->activity_first);
+    respond_json(req, 200, o);
+}
+
+/* POST /apps/{app_id}/activity  {any JSON object, e.g. user, action}: appends
+ * an application activity entry ({"kind":"app", ...the object}). */
+static void post_activity(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    struct sync_module *m = ud;
+    cJSON *o = body_object(req, NULL);
+    if (!o)
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "documentId");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "kind");
+    cJSON_AddStringToObject(o, "kind", "app");
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    store_batch *b = NULL;
+    int rc = s ? store_batch_new(&b) : STORE_ENOMEM;
+    if (rc == 0)
+        rc = store_batch_activity_append(b, (uint64_t)server_now(m->srv) * 1000u, s, strlen(s));
+    free(s);
+    if (rc == 0)
+        rc = store_writer_submit(m->writer, b, activity_done, req);
+    if (rc != 0) {
+        store_batch_free(b);
+        respond_error(req, 503, "storage_error", store_strerror(rc));
+    }
+}
+
+int sync_http_register(struct sync_module *m)
+{
+    const unsigned f = HTTP_ROUTE_APP | HTTP_ROUTE_SIGNED;
+    struct {
+        const char *method, *pattern;
+        http_route_fn fn;
+    } routes[] = {
+        {"POST", "/apps/{app_id}/documents/{id}/updates", post_updates},
+        {"GET", "/apps/{app_id}/documents/{id}/updates", get_updates},
+        {"PUT", "/apps/{app_id}/documents/{id}/content", put_content},
+        {"GET", "/apps/{app_id}/documents/{id}/history", get_history},
+        {"GET", "/apps/{app_id}/documents/{id}", get_document},
+        {"GET", "/apps/{app_id}/documents/{id}/acl", get_acl},
+        {"PUT", "/apps/{app_id}/documents/{id}/acl", put_acl},
+        {"GET", "/apps/{app_id}/activity", get_activity},
+        {"POST", "/apps/{app_id}/activity", post_activity},
+        {"GET", "/apps/{app_id}/activity/verify", get_activity_verify},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        int rc = http_route(m->srv, routes[i].method, routes[i].pattern, f, routes[i].fn, m);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,223 @@
+/* Parsing of document sync requests. See sync_msg.h. */
+#include "sync_msg.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base64.h"
+
+static const char *EVENTS[] = {"docsync:submit", "docsync:replace", "docsync:catchup",
+                               "docsync:history"};
+
+int sync_op_from_event(const char *event)
+{
+    for (int i = 0; i < 4; i++)
+        if (event && strcmp(event, EVENTS[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *sync_op_event(enum sync_op op)
+{
+    return (unsigned)op < 4 ? EVENTS[op] : "docsync:?";
+}
+
+static int chars_ok(const char *s, size_t max, const char *extra)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr(extra, c)))
+            return 0;
+        if (n >= max)
+            return 0;
+    }
+    return n > 0;
+}
+
+int sync_doc_id_valid(const char *id)
+{
+    return id && chars_ok(id, SYNC_DOC_ID_MAX, "_-=@,.;");
+}
+
+int sync_client_id_valid(const char *id)
+{
+    return id && chars_ok(id, SYNC_CLIENT_ID_MAX, "_-.:@");
+}
+
+int sync_json_u64(const cJSON *v, uint64_t *out)
+{
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (!isfinite(d) || d < 0 || d > SYNC_JSON_INT_MAX || d != floor(d))
+            return -1;
+        *out = (uint64_t)d;
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        const char *s = v->valuestring;
+        size_t n = strlen(s);
+        if (n == 0 || n > 16)
+            return -1;
+        uint64_t x = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return -1;
+            x = x * 10 + (uint64_t)(s[i] - '0');
+        }
+        if ((double)x > SYNC_JSON_INT_MAX)
+            return -1;
+        *out = x;
+        return 0;
+    }
+    return -1;
+}
+
+static const cJSON *field(const cJSON *data, const char *name)
+{
+    return cJSON_GetObjectItemCaseSensitive(data, name);
+}
+
+static int copy_string(const cJSON *v, char *dst, size_t cap)
+{
+    if (!cJSON_IsString(v))
+        return -1;
+    size_t n = strlen(v->valuestring);
+    if (n >= cap)
+        return -1;
+    memcpy(dst, v->valuestring, n + 1);
+    return 0;
+}
+
+void sync_request_clear(struct sync_request *r)
+{
+    free(r->update);
+    free(r->content);
+    memset(r, 0, sizeof *r);
+}
+
+#define FAIL(code, text)                                                                           \
+    do {                                                                                           \
+        rc = (code);                                                                               \
+        msg = (text);                                                                              \
+        goto fail;                                                                                 \
+    } while (0)
+
+int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t max_content,
+                       struct sync_request *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    out->op = op;
+    int rc = 0;
+    const char *msg = NULL;
+    if (!cJSON_IsObject(data))
+        FAIL(SYNC_MSG_EINVAL, "data must be a JSON object");
+    const cJSON *rid = field(data, "requestId");
+    if (rid) {
+        if (cJSON_IsNumber(rid)) {
+            uint64_t n;
+            if (sync_json_u64(rid, &n) != 0)
+                FAIL(SYNC_MSG_EINVAL, "requestId must be a string or a non-negative integer");
+            snprintf(out->request_id, sizeof out->request_id, "%llu", (unsigned long long)n);
+        } else if (copy_string(rid, out->request_id, sizeof out->request_id) != 0 ||
+                   !sync_client_id_valid(out->request_id)) {
+            FAIL(SYNC_MSG_EINVAL, "requestId must be 1-64 characters of A-Z a-z 0-9 _ - . : @");
+        }
+    }
+    if (copy_string(field(data, "documentId"), out->doc, sizeof out->doc) != 0 ||
+        !sync_doc_id_valid(out->doc))
+        FAIL(SYNC_MSG_EINVAL, "documentId must be 1-128 characters of A-Z a-z 0-9 _ - = @ , . ;");
+    const cJSON *client = field(data, "clientId");
+    if (client || op == SYNC_OP_SUBMIT) {
+        if (op == SYNC_OP_CATCHUP || op == SYNC_OP_HISTORY) {
+            /* ignored */
+        } else if (copy_string(client, out->client, sizeof out->client) != 0 ||
+                   !sync_client_id_valid(out->client)) {
+            FAIL(SYNC_MSG_EINVAL, "clientId must be 1-64 characters of A-Z a-z 0-9 _ - . : @");
+        }
+    }
+    switch (op) {
+    case SYNC_OP_SUBMIT: {
+        if (sync_json_u64(field(data, "seq"), &out->seq) != 0 || out->seq == 0)
+            FAIL(SYNC_MSG_EINVAL, "seq must be an integer from 1 to 2^53-1");
+        const cJSON *u = field(data, "update");
+        if (!cJSON_IsString(u))
+            FAIL(SYNC_MSG_EINVAL, "update must be a base64 string");
+        size_t slen = strlen(u->valuestring);
+        size_t cap = base64_decoded_max(slen);
+        if (max_update && cap > max_update + 3)
+            FAIL(SYNC_MSG_ETOOBIG, "update is too large");
+        out->update = malloc(cap ? cap : 1);
+        if (!out->update)
+            FAIL(SYNC_MSG_ENOMEM, "out of memory");
+        if (base64_decode(u->valuestring, slen, 0, out->update, cap, &out->update_len) != 0)
+            FAIL(SYNC_MSG_EINVAL, "update is not valid base64");
+        if (out->update_len == 0)
+            FAIL(SYNC_MSG_EINVAL, "update is empty");
+        if (max_update && out->update_len > max_update)
+            FAIL(SYNC_MSG_ETOOBIG, "update is too large");
+        break;
+    }
+    case SYNC_OP_REPLACE: {
+        if (sync_json_u64(field(data, "baseVersion"), &out->base_version) != 0)
+            FAIL(SYNC_MSG_EINVAL, "baseVersion must be a non-negative integer");
+        const cJSON *seq = field(data, "seq");
+        if (seq && (sync_json_u64(seq, &out->seq) != 0 || out->seq == 0))
+            FAIL(SYNC_MSG_EINVAL, "seq must be an integer from 1 to 2^53-1");
+        if (out->seq && !out->client[0])
+            FAIL(SYNC_MSG_EINVAL, "seq needs a clientId");
+        const cJSON *c = field(data, "content");
+        if (!cJSON_IsString(c))
+            FAIL(SYNC_MSG_EINVAL, "content must be a string");
+        size_t n = strlen(c->valuestring);
+        if (max_content && n > max_content)
+            FAIL(SYNC_MSG_ETOOBIG, "content is too large");
+        out->content = malloc(n + 1);
+        if (!out->content)
+            FAIL(SYNC_MSG_ENOMEM, "out of memory");
+        memcpy(out->content, c->valuestring, n + 1);
+        out->content_len = n;
+        break;
+    }
+    case SYNC_OP_CATCHUP: {
+        const cJSON *e = field(data, "epoch");
+        if (e && !cJSON_IsNull(e)) {
+            if (copy_string(e, out->epoch, sizeof out->epoch) != 0)
+                FAIL(SYNC_MSG_EINVAL, "epoch must be the 32 hex characters the server sent");
+            for (const char *p = out->epoch; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+                      (*p >= 'A' && *p <= 'F')))
+                    FAIL(SYNC_MSG_EINVAL, "epoch must be the 32 hex characters the server sent");
+        }
+        if (sync_json_u64(field(data, "version"), &out->version) != 0)
+            FAIL(SYNC_MSG_EINVAL, "version must be a non-negative integer");
+        break;
+    }
+    case SYNC_OP_HISTORY:
+        if (sync_json_u64(field(data, "version"), &out->version) != 0)
+            FAIL(SYNC_MSG_EINVAL, "version must be a non-negative integer");
+        break;
+    default:
+        FAIL(SYNC_MSG_EINVAL, "unknown operation");
+    }
+    if (why)
+        *why = NULL;
+    return 0;
+fail:;
+    /* Keep what identifies the request, so the refusal can be correlated. */
+    char doc[SYNC_DOC_ID_MAX + 1], reqid[SYNC_REQUEST_ID_MAX + 1];
+    memcpy(doc, out->doc, sizeof doc);
+    memcpy(reqid, out->request_id, sizeof reqid);
+    sync_request_clear(out);
+    out->op = op;
+    if (sync_doc_id_valid(doc))
+        memcpy(out->doc, doc, sizeof doc);
+    if (sync_client_id_valid(reqid))
+        memcpy(out->request_id, reqid, sizeof reqid);
+    if (why)
+        *why = msg;
+    return rc;
+}

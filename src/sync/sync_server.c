@@ -1,0 +1,315 @@
+/* The document sync module: store, writer, engine and the docsync: client
+ * events. See sync_server.h. */
+#include "sync_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync_activity.h"
+#include "sync_msg.h"
+
+/* Builds {"event":E,"data":"<json as string>"[,"channel":C]}. */
+static char *build_event(const char *event, const char *json, const char *channel, size_t *len)
+{
+    char *qe = NULL, *qd = NULL, *qc = NULL;
+    int le = message_json_quote(event, strlen(event), &qe);
+    int ld = message_json_quote(json, strlen(json), &qd);
+    int lc = channel ? message_json_quote(channel, strlen(channel), &qc) : 0;
+    char *out = NULL;
+    if (le >= 0 && ld >= 0 && lc >= 0) {
+        size_t cap = (size_t)le + (size_t)ld + (size_t)lc + 40;
+        out = malloc(cap);
+        if (out) {
+            int n = channel ? snprintf(out, cap, "{\"event\":%s,\"data\":%s,\"channel\":%s}", qe,
+                                       qd, qc)
+                            : snprintf(out, cap, "{\"event\":%s,\"data\":%s}", qe, qd);
+            *len = (size_t)n;
+        }
+    }
+    free(qe);
+    free(qd);
+    free(qc);
+    return out;
+}
+
+/* The frame of a docsync event in one pass (the envelope and the escaped
+ * data written straight into a shareable frame), or NULL. */
+static struct frame *event_frame(const char *event, const char *json, const char *channel)
+{
+    struct message_frame mf;
+    size_t len = 0;
+    if (channel) {
+        if (message_build_app_event(MESSAGE_FRAME_HEADROOM, event, json, strlen(json), channel,
+                                    &mf) != 0)
+            return NULL;
+        struct frame *f = message_frame_adopt(&mf);
+        if (!f)
+            message_frame_free(&mf);
+        return f;
+    }
+    char *payload = build_event(event, json, NULL, &len);
+    struct frame *f = payload ? frame_from(payload, len) : NULL;
+    free(payload);
+    return f;
+}
+
+static void io_send(void *ctx, const char *socket_id, const char *event, const char *channel,
+                    const char *json)
+{
+    struct sync_module *m = ctx;
+    struct conn *c = conn_find(m->srv, socket_id);
+    if (!c)
+        return;
+    struct frame *f = event_frame(event, json, channel);
+    if (f)
+        conn_send_frame(c, f);
+    frame_unref(f);
+}
+
+static void io_broadcast(void *ctx, const char *channel, const char *event, const char *json,
+                         const char *except_socket)
+{
+    struct sync_module *m = ctx;
+    const struct conn *except = except_socket ? conn_find(m->srv, except_socket) : NULL;
+    struct frame *f = event_frame(event, json, channel);
+    if (f)
+        broadcast_frame(m->srv, channel, f, except);
+    frame_unref(f);
+}
+
+int sync_module_role(struct sync_module *m, const char *doc, const char *user)
+{
+    int role = sync_engine_acl_fn(m->store, doc, user);
+    if (role == AUTH_ACL_ABSENT)
+        return AUTH_ROLE_EDITOR;
+    return role < 0 ? AUTH_ROLE_NONE : role;
+}
+
+static int on_docsync_event(struct server *srv, struct conn *c, const message *msg, void *ud)
+{
+    struct sync_module *m = ud;
+    int op = sync_op_from_event(message_event(msg));
+    struct sync_reply reply;
+    memset(&reply, 0, sizeof reply);
+    snprintf(reply.socket_id, sizeof reply.socket_id, "%s", conn_socket_id(c));
+    if (op < 0) {
+        struct sync_request none;
+        memset(&none, 0, sizeof none);
+        sync_engine_reply_error(m->engine, &reply, &none, "invalid",
+                                "unknown event; expected docsync:submit, docsync:replace, "
+                                "docsync:catchup or docsync:history");
+        return 0;
+    }
+    const struct config *cfg = server_config(srv);
+    struct sync_request req;
+    const char *why = NULL;
+    int rc = sync_request_parse((enum sync_op)op, message_data(msg), cfg->max_message_size,
+                                cfg->max_message_size, &req, &why);
+    if (rc != 0) {
+        sync_engine_reply_error(m->engine, &reply, &req,
+                                rc == SYNC_MSG_ETOOBIG ? "too_large" : "invalid",
+                                why ? why : "invalid request");
+        return 0;
+    }
+    char priv[SYNC_CHANNEL_MAX], pres[SYNC_CHANNEL_MAX];
+    snprintf(priv, sizeof priv, "private-document.%s", req.doc);
+    snprintf(pres, sizeof pres, "presence-document.%s", req.doc);
+    int in_priv = conn_is_subscribed(c, priv), in_pres = conn_is_subscribed(c, pres);
+    snprintf(reply.channel, sizeof reply.channel, "%s", in_priv ? priv : pres);
+    if (!in_priv && !in_pres) {
+        reply.channel[0] = '\0';
+        char text[512];
+        snprintf(text, sizeof text, "subscribe to %s or %s before using this document", priv, pres);
+        sync_engine_reply_error(m->engine, &reply, &req, "forbidden", text);
+        sync_request_clear(&req);
+        return 0;
+    }
+    /* Attribution: the presence member id, else the signed-in user. */
+    const char *user = in_pres ? conn_user_id(c, pres) : NULL;
+    if (!user)
+        user = conn_user_id(c, NULL);
+    if (!user || !*user) {
+        if (op == SYNC_OP_SUBMIT || op == SYNC_OP_REPLACE) {
+            char text[512];
+            snprintf(text, sizeof text,
+                     "edits must be attributed to a user: join %s or sign in (pusher:signin)",
+                     pres);
+            sync_engine_reply_error(m->engine, &reply, &req, "forbidden", text);
+            sync_request_clear(&req);
+            return 0;
+        }
+        user = "";
+    }
+    int role = *user ? sync_module_role(m, req.doc, user) : AUTH_ROLE_VIEWER;
+    sync_engine_handle(m->engine, &req, *user ? user : "anonymous", role, &reply);
+    sync_request_clear(&req);
+    return 0;
+}
+
+/* Counts an app event that did not make it into the activity log, with a
+ * warning for the 1st, 2nd, 4th, 8th... (never blocks, never floods). */
+static void app_event_dropped(struct sync_module *m, const char *why)
+{
+    uint64_t n = ++m->app_events_dropped;
+    if ((n & (n - 1)) == 0)
+        log_warn(server_logger(m->srv),
+                 "sync: app event not logged in the activity log: %s (%llu so far)", why,
+                 (unsigned long long)n);
+}
+
+static void app_event_done(void *ctx, int status, const struct store_batch_result *res)
+{
+    (void)res;
+    if (status != 0)
+        app_event_dropped(ctx, store_strerror(status));
+}
+
+/* Publish hook: events apps send through the HTTP API that match the rule
+ * of sync_activity.h are appended to the activity log through the writer
+ * (group commit). Delivery and the HTTP reply do not wait for it. */
+static void on_publish(struct server *srv, const char *channel, const char *event, const char *data,
+                       size_t data_len, const char *socket_id, void *ud)
+{
+    (void)socket_id;
+    struct sync_module *m = ud;
+    if (!sync_activity_wanted(channel, event))
+        return;
+    char *entry = NULL;
+    size_t len = 0;
+    store_batch *b = NULL;
+    int rc = sync_activity_app_event(channel, event, data, data_len, &entry, &len);
+    if (rc != 0) {
+        app_event_dropped(m, rc == SYNC_ACTIVITY_ENOMEM ? "out of memory" : "invalid event");
+        return;
+    }
+    rc = store_batch_new(&b);
+    if (rc == 0)
+        rc = store_batch_activity_append(b, (uint64_t)server_now(srv) * 1000u, entry, len);
+    free(entry);
+    if (rc == 0)
+        rc = store_writer_submit(m->writer, b, app_event_done, m);
+    if (rc != 0) {
+        store_batch_free(b);
+        app_event_dropped(m, store_strerror(rc));
+        return;
+    }
+    m->app_events_logged++;
+}
+
+static void on_wake(struct server *srv, void *ud)
+{
+    (void)srv;
+    struct sync_module *m = ud;
+    store_writer_drain(m->writer);
+}
+
+static void writer_notify(void *arg)
+{
+    server_wake(arg);
+}
+
+/* The module state lives for the whole process; one server per process. */
+static struct sync_module *module_of(struct server *srv, struct sync_module *set, int clear)
+{
+    static struct sync_module *current; /* the one module instance, set at init */
+    (void)srv;
+    if (set)
+        current = set;
+    struct sync_module *m = current;
+    if (clear)
+        current = NULL;
+    return m;
+}
+
+int sync_server_start(struct server *srv)
+{
+    const struct config *cfg = server_config(srv);
+    const struct logger *lg = server_logger(srv);
+    struct sync_module *m = calloc(1, sizeof *m);
+    if (!m)
+        return -1;
+    m->srv = srv;
+    struct store_options so;
+    store_options_init(&so);
+    so.map_size = cfg->map_size;
+    so.map_size_max = cfg->map_size; /* DOCSYNC_MAP_SIZE is the cap (B5) */
+    so.snapshot_interval = cfg->snapshot_every;
+    so.retain_ops = cfg->ops_retain;
+    int rc = store_open(server_data_dir(srv), &so, &m->store);
+    if (rc) {
+        log_error(lg, "sync: cannot open the store in %s: %s", server_data_dir(srv),
+                  store_strerror(rc));
+        free(m);
+        return -1;
+    }
+    rc = store_writer_new(m->store, NULL, writer_notify, srv, &m->writer);
+    if (rc) {
+        log_error(lg, "sync: cannot start the store writer: %s", store_strerror(rc));
+        store_close(m->store);
+        free(m);
+        return -1;
+    }
+    struct sync_engine_options eo;
+    memset(&eo, 0, sizeof eo);
+    eo.doc_max_bytes = cfg->doc_max_bytes;
+    eo.snapshot_every = cfg->snapshot_every;
+    /* DocumentUpdated carries `content` up to this many bytes of text; 0 = never. */
+    if (cfg->broadcast_content_max == 0)
+        eo.content_off = 1;
+    else
+        eo.content_max = cfg->broadcast_content_max;
+    /* A catch-up page (escaped into its event frame) takes at most 3/4 of the
+     * connection's send queue, leaving room for the events queued around it;
+     * 10,000 small updates then fit in one page with the default 1 MiB. */
+    if (cfg->send_queue_max >= 4) {
+        eo.catchup_max_frame = cfg->send_queue_max / 4 * 3;
+        eo.catchup_max_bytes = eo.catchup_max_frame;
+    }
+    struct sync_engine_io io = {m, io_send, io_broadcast};
+    char err[256] = "";
+    if (sync_engine_new(m->store, m->writer, &eo, &io, &m->engine) != 0 ||
+        auth_rules_new(&m->rules) != 0 ||
+        (cfg->auth_rules[0] &&
+         auth_rules_load_file(m->rules, cfg->auth_rules, err, sizeof err) != 0)) {
+        log_error(lg, "sync: start-up failed%s%s", err[0] ? ": " : "", err);
+        auth_rules_free(m->rules);
+        sync_engine_free(m->engine);
+        store_writer_free(m->writer);
+        store_close(m->store);
+        free(m);
+        return -1;
+    }
+    module_of(srv, m, 0);
+    m->auth = (struct broadcasting_auth){srv, m->rules, sync_engine_acl_fn, m->store};
+    if (session_on_event(srv, "docsync:", on_docsync_event, m) != 0 ||
+        server_on_wake(srv, on_wake, m) != 0 || http_api_on_publish(srv, on_publish, m) != 0 ||
+        sync_http_register(m) != 0 || broadcasting_auth_register(&m->auth) != 0) {
+        log_error(lg, "sync: cannot register handlers");
+        return -1; /* deinit frees */
+    }
+    struct store_epoch ep;
+    char hex[STORE_EPOCH_HEX_LEN + 1] = "";
+    if (store_epoch_get(m->store, &ep) == 0)
+        store_epoch_format(&ep, hex);
+    log_info(lg, "sync: store open in %s (epoch %s, %zu auth rules)", server_data_dir(srv), hex,
+             auth_rules_count(m->rules));
+    return 0;
+}
+
+void sync_server_stop(struct server *srv)
+{
+    struct sync_module *m = module_of(srv, NULL, 1);
+    if (!m)
+        return;
+    /* Commit what is queued, then stop the writer (its completions run
+     * here; connections are gone, so replies go nowhere). */
+    for (int i = 0; i < 1000 && store_writer_pending(m->writer); i++)
+        store_writer_flush(m->writer); /* completions may queue further batches */
+    sync_engine_free(m->engine);
+    store_writer_free(m->writer);
+    store_close(m->store);
+    auth_rules_free(m->rules);
+    free(m);
+}
+

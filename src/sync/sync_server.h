@@ -1,0 +1,52 @@
+/* sync_server: the document sync module of docsyncd, registered with
+ * sync_server_start() (main.c calls it before the loop runs): at start it opens the LMDB store in the data
+ * directory with its writer thread, and registers
+ *   - the `docsync:` client events (submit, replace, catchup, history);
+ *   - the signed HTTP API routes for documents, access lists and the
+ *     activity log (clients/PROTOCOL-sync.md);
+ *   - a publish hook that logs the HTTP API events matching
+ *     sync_activity.h (UserActivity) in the activity log;
+ *   - the built-in /broadcasting/auth and /broadcasting/user-auth
+ *     (auth/broadcasting_auth.h) for deployments without a Laravel app.
+ * Everything runs on the loop thread; the writer wakes the loop with
+ * server_wake() and completions are drained by a wake hook. */
+#ifndef DOCSYNC_SYNC_SERVER_H
+#define DOCSYNC_SYNC_SERVER_H
+
+#include "auth/auth_rules.h"
+#include "auth/broadcasting_auth.h"
+#include "server/server.h"
+#include "store.h"
+#include "sync_engine.h"
+
+/* The module's state, shared by sync_server.c and sync_http.c. */
+struct sync_module {
+    struct server *srv;
+    store *store;
+    store_writer *writer;
+    sync_engine *engine;
+    auth_rules *rules;
+    struct broadcasting_auth auth; /* the built-in /broadcasting/auth routes' context */
+    uint64_t app_events_logged;  /* app events queued to the activity log */
+    uint64_t app_events_dropped; /* ... not logged (writer queue full, store error) */
+};
+
+/* Registers the HTTP API routes of sync_http.c. Returns 0 or a SERVER_E*. */
+int sync_http_register(struct sync_module *m);
+
+/* Starts the module: opens the store in the data directory with its writer
+ * thread and registers every handler, route and hook above. Returns 0, or -1
+ * (logged) when the store cannot be opened or a registration fails. */
+int sync_server_start(struct server *srv);
+
+/* Flushes what is queued to the store, stops the writer and frees the
+ * module. Safe when sync_server_start failed or never ran. */
+void sync_server_stop(struct server *srv);
+
+/* Role of `user` on `doc` for the sync module: the ACL role; a document
+ * without an access list gives AUTH_ROLE_EDITOR (whoever authorised the
+ * channel subscription or signed the HTTP request decided); a store error
+ * gives AUTH_ROLE_NONE. */
+int sync_module_role(struct sync_module *m, const char *doc, const char *user);
+
+#endif

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Proves layers.sh can fail: on a copy of src/ with three wrong includes it
+# must exit 1 and name each of them. Usage: layers_selftest.sh SRC_DIR.
+set -eu
+src=${1:?usage: layers_selftest.sh SRC_DIR}
+here=$(dirname "$0")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp -R "$src" "$tmp/src"
+echo '#include <libwebsockets.h>' >>"$tmp/src/pusher/message.c"
+echo '#include "server/server.h"' >>"$tmp/src/common/hmap.c"
+echo '#include "store.h"' >>"$tmp/src/server/conn.c"
+if out=$("$here/layers.sh" "$tmp/src"); then
+    echo "layers.sh accepted a copy of src/ with wrong includes"
+    exit 1
+fi
+for want in 'pusher/message.c:.*libwebsockets' 'common/hmap.c:.*common may not include server' \
+    'server/conn.c:.*only sync/ and admin/'; do
+    echo "$out" | grep -q "$want" || {
+        echo "layers.sh did not report $want; it said:"
+        echo "$out"
+        exit 1
+    }
+done
+echo "layers_selftest: all three wrong includes reported"
