@@ -16,26 +16,18 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-/** docsyncd with the generated development app (no REVERB_APP_* set) and the demo files;
- * a rules file opens the seed's `activity` channel. */
-class DevServer extends Server {
-  env() {
-    const env = super.env();
-    for (const k of ['REVERB_APP_ID', 'REVERB_APP_KEY', 'REVERB_APP_SECRET']) delete env[k];
-    const rules = path.join(this.dataDir, 'rules.txt');
-    fs.writeFileSync(rules, 'private-activity allow\n');
-    return Object.assign(env, { DOCSYNC_DEMO_ROOT: ROOT, DOCSYNC_WASM: process.env.CRDT_WASM, DOCSYNC_AUTH_RULES: rules });
-  }
-}
-
 let server, browser;
 const pages = [];
 
 before(async () => {
-  server = await new DevServer().start();
-  const dev = Object.fromEntries(fs.readFileSync(path.join(server.dataDir, 'dev-app.env'), 'utf8')
-    .split('\n').filter((l) => l.includes('=')).map((l) => l.split('=')));
-  server.app = { id: dev.REVERB_APP_ID, key: dev.REVERB_APP_KEY, secret: dev.REVERB_APP_SECRET };
+  // docsyncd with the generated development app (no REVERB_APP_* set; start() reads its
+  // credentials from the log into server.app) and the demo files; a rules file opens the
+  // `private-activity` channel that a Laravel app's activity feed listens on.
+  server = new Server({ app: null, env: { DOCSYNC_DEMO_ROOT: ROOT, DOCSYNC_WASM: process.env.CRDT_WASM } });
+  const rules = path.join(server.dataDir, 'rules.txt');
+  fs.writeFileSync(rules, 'private-activity allow\n');
+  server.opts.env.DOCSYNC_AUTH_RULES = rules;
+  await server.start();
   // launch() gives the browser a fresh temporary user-data-dir (removed at close).
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
 });
@@ -114,7 +106,7 @@ test('two browsers edit the demo document concurrently and converge', { timeout:
   // The indicator goes away after a second without typing.
   await ada.waitForFunction(() => document.getElementById('typing').textContent === '', null, { timeout: 5000 });
 
-  // The seed's notification and activity channels reach the feed (events sent by a backend).
+  // A Laravel app's notification and activity channels reach the feed (events sent by a backend).
   const notify = await api(server, 'POST', '/events', { body: {
     name: 'Illuminate\\Notifications\\Events\\BroadcastNotificationCreated', channel: 'private-App.Models.User.ada',
     data: JSON.stringify({ id: 'n1', type: 'App\\Notifications\\Hello', message: 'Hello Ada' }),

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Raw-frame WebSocket conformance harness for docsyncd (reliability.md §1.3,
-// A1-A4, D9). Zero dependencies: Node 20 `net` and hand-built frames, so
-// that malformed traffic (unmasked frames, RSV bits, reserved opcodes, bad
+// Raw-frame WebSocket conformance harness for docsyncd: a hostile or broken
+// client must get the exact RFC 6455 answer and must not hurt the server.
+// No npm dependencies: Node 20 `net` and hand-built frames, so that
+// malformed traffic (unmasked frames, RSV bits, reserved opcodes, bad
 // UTF-8, bad close codes, oversize headers) can be sent. The case families
 // follow Autobahn|Testsuite's categories (1 framing, 2 ping/pong, 3 RSV,
 // 4 opcodes, 5 fragmentation, 6 UTF-8, 7 close, 9 limits); the code is ours.
@@ -11,21 +12,21 @@
 //        skips matching cases (development only); WS_RAW_VERBOSE=1 prints frames;
 //        WS_RAW_WRAPPER="valgrind -q --error-exitcode=99" runs the servers under valgrind.
 //
-// It starts two servers itself (port 0, temporary data dirs, cwd in the temp
-// dir so no stray .env is read): one with REVERB_APP_MAX_MESSAGE_SIZE=70000
-// for the framing cases that need 64 KiB messages, one with the default
-// 10000 for the limit cases. Every case opens a fresh connection and asserts
-// the exact close code (or HTTP status) within a deadline; at the end each
-// server must still accept a fresh connection, and its stderr must hold no
-// sanitizer report. Exit status 0 only when every case not listed in
-// KNOWN_FAILURES passes.
+// It starts three servers with the shared launcher (tests/lib/server.mjs:
+// port 0, temporary data dirs, cwd in the temp dir so no stray .env is
+// read): one with REVERB_APP_MAX_MESSAGE_SIZE=70000 for the framing cases
+// that need 64 KiB messages, one with the default 10000 for the limit
+// cases, one without ASan's quarantine for the memory case. Every case
+// opens a fresh connection and asserts the exact close code (or HTTP
+// status) within a deadline; at the end each server must still accept a
+// fresh connection, and its stderr must hold no sanitizer report. Exit
+// status 0 only when every case not listed in KNOWN_FAILURES passes.
 
 import net from 'node:net';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { DocsyncServer, sanitizerReport } from '../lib/server.mjs';
 
 const BIN_ARG = process.argv[2] || process.env.DOCSYNCD;
 const BIN = BIN_ARG && path.resolve(BIN_ARG);
@@ -49,67 +50,15 @@ if (!BIN) {
 
 // ---------------------------------------------------------------- server
 
-// Every server this script starts; killed (by PID) on any way out, so a
-// failing or interrupted run never leaves a docsyncd behind.
-const started = [];
-function killAll() {
-  for (const srv of started) {
-    if (srv.proc.exitCode === null && srv.proc.signalCode === null) {
-      try { srv.proc.kill('SIGKILL'); } catch { /* already gone */ }
-    }
-    try { fs.rmSync(srv.dir, { recursive: true, force: true }); } catch { /* ignore */ }
-  }
-}
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { killAll(); process.exit(1); });
+// WS_RAW_WRAPPER="valgrind --error-exitcode=99 -q" runs the servers under a
+// wrapper (valgrind sees inside Debian's uninstrumented libwebsockets; use
+// a build without ASan for that). The shared launcher kills every server
+// (by PID) on any way out, so a failing or interrupted run never leaves a
+// docsyncd behind.
+const WRAPPER = (process.env.WS_RAW_WRAPPER || '').split(/\s+/).filter(Boolean);
 
-async function startServer(name, extraEnv) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ws-raw-${name}-`));
-  const env = {
-    PATH: process.env.PATH,
-    ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1',
-    UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || 'print_stacktrace=1',
-    REVERB_SERVER_HOST: '127.0.0.1',
-    REVERB_SERVER_PORT: '0',
-    REVERB_APP_ID: APP.id,
-    REVERB_APP_KEY: APP.key,
-    REVERB_APP_SECRET: APP.secret,
-    DOCSYNC_DATA_DIR: path.join(dir, 'data'),
-    DOCSYNC_LOG_LEVEL: 'info',
-    ...extraEnv,
-  };
-  // WS_RAW_WRAPPER="valgrind --error-exitcode=99 -q" runs the server under a
-  // wrapper (valgrind sees inside Debian's uninstrumented libwebsockets; use
-  // a build without ASan for that).
-  const wrapper = (process.env.WS_RAW_WRAPPER || '').split(/\s+/).filter(Boolean);
-  const argv = [...wrapper, BIN];
-  const proc = spawn(argv[0], argv.slice(1), { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  started.push({ proc, dir });
-  let stderr = '';
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: no "listening on" line within 15 s\n${stderr}`)), 15000);
-    proc.stderr.on('data', (d) => {
-      stderr += d.toString();
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-    });
-    proc.on('exit', (code, sig) => { clearTimeout(timer); reject(new Error(`${name}: exited early (${code ?? sig})\n${stderr}`)); });
-    proc.on('error', (e) => { clearTimeout(timer); reject(new Error(`${name}: cannot start ${BIN}: ${e.message}`)); });
-  });
-  proc.stdout.on('data', () => {});
-  const srv = { name, proc, port, dir, get stderr() { return stderr; } };
-  proc.removeAllListeners('exit');
-  srv.exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
-  return srv;
-}
-
-async function stopServer(srv) {
-  if (srv.proc.exitCode === null && srv.proc.signalCode === null) srv.proc.kill('SIGTERM');
-  const t = setTimeout(() => srv.proc.kill('SIGKILL'), 10000);
-  const res = await srv.exited;
-  clearTimeout(t);
-  fs.rmSync(srv.dir, { recursive: true, force: true });
-  return res;
+function startServer(name, env) {
+  return new DocsyncServer({ name, bin: BIN, app: APP, env, wrap: WRAPPER }).start();
 }
 
 // ---------------------------------------------------------------- frames
@@ -348,7 +297,8 @@ async function expectClose(c, allowed, ms = DEADLINE) {
 const cases = [];
 const test = (name, fn, opts = {}) => cases.push({ name, fn, ...opts });
 
-// Handshake (D9, checklist 1, 5, 6)
+// Handshake: the upgrade request is checked before any Pusher traffic (bad versions, keys,
+// protocols and paths are refused with the right HTTP status; an unknown app key gets 4001)
 test('0.1 valid handshake gives 101 and connection_established', async (S) => { const c = await open(S.big); c.destroy(); });
 test('0.2 query string is optional', async (S) => { const c = await open(S.big, { path: `/app/${APP.key}` }); c.destroy(); });
 test('0.3 Sec-WebSocket-Version 8 -> 426 + Sec-WebSocket-Version: 13', async (S) => {
@@ -394,7 +344,7 @@ test('0.10 unknown app key -> pusher:error 4001 then close', async (S) => {
   if (m.event !== 'pusher:error' || JSON.parse(m.data).code !== 4001) throw new Error(`got ${JSON.stringify(m)}`);
   await expectClose(conn, [4001, 'eof']);
 });
-test('0.11 1000 upgrade attempts with Upgrade: x do not break the server (D10)', async (S) => {
+test('0.11 1000 upgrade attempts with Upgrade: x do not break the server', async (S) => {
   for (let i = 0; i < 1000; i++) {
     const r = await rawRequest(S.big.port, upgradeRequest({ upgrade: 'x' }));
     r.conn.destroy();
@@ -762,7 +712,8 @@ test('9.8 pipelining: 1000 mixed frames (ping, invalid, unsubscribe) in one writ
   c.destroy();
 }, { deadline: 20000 });
 
-// 10.x masking (RFC 6455 §5.1, A4)
+// 10.x masking (RFC 6455 section 5.1: a client must mask every frame; an unmasked one fails the
+// connection with 1002)
 test('10.1 unmasked client text frame -> 1002', async (S) => {
   const c = await open(S.big);
   c.send(text('{"event":"pusher:ping","data":{}}', { mask: false }));
@@ -807,11 +758,6 @@ test('10.6 unmasked frame whose header arrives one byte per write -> 1002', asyn
 });
 
 // ---------------------------------------------------------------- runner
-
-function sanitizerReport(s) {
-  const m = /(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|==\d+==ERROR|==\d+== (Invalid (read|write)|Conditional jump|Syscall param|Use of uninitialised))/.exec(s);
-  return m ? s.slice(Math.max(0, m.index - 200), m.index + 2000) : null;
-}
 
 async function main() {
   const t0 = Date.now();
@@ -861,7 +807,7 @@ async function main() {
     catch (e) { failed++; failures.push(`fresh connection to "${s.name}": ${e.message}`); console.log(`FAIL   server "${s.name}" no longer accepts connections: ${e.message}`); }
   }
   for (const s of [S.big, S.small, S.mem]) {
-    const r = await stopServer(s);
+    const r = await s.shutdown();
     if (VERBOSE) console.log(`--- stderr of server "${s.name}":\n${s.stderr}`);
     const rep = sanitizerReport(s.stderr);
     if (rep) { failed++; failures.push(`sanitizer report from "${s.name}"`); console.log(`FAIL   sanitizer report from server "${s.name}":\n${rep}`); }

@@ -1,27 +1,30 @@
-// Test harness for the protocol integration suite (issue 2): starts the real docsyncd binary on
-// 127.0.0.1 with a fresh data dir, and provides raw `ws` clients that record every frame, an
-// HTTP-API signer (our own, cross-checked against the `pusher` SDK and the Pusher worked
-// example), pusher-js clients and Echo instances.
+// Test harness of the protocol integration suite: the real docsyncd binary on 127.0.0.1 with a
+// fresh data dir (started by the shared launcher, tests/lib/server.mjs), raw `ws` clients that
+// record every frame, an HTTP-API signer (our own, cross-checked against the `pusher` SDK and the
+// Pusher worked example), pusher-js clients and Echo instances, and suiteServer() for the usual
+// one-server-per-describe set-up.
 //
 // Environment:
 //   DOCSYNCD           path of the server binary (set by CMake)
+//   ITEST_ENV          extra settings for every server (see tests/lib/server.mjs)
 //   ITEST_SERVER=soketi  OPTIONAL development mode: run the same tests against soketi (from
 //                      bench/node_modules) to validate the tests themselves. Not used by ctest;
-//                      soketi differs from our chosen behaviour in places (pusher-protocol.md §9).
-import { spawn } from 'node:child_process';
+//                      docsyncd deliberately behaves differently from soketi in places, so some
+//                      tests fail there by design.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after, afterEach } from 'node:test';
 import { WebSocket } from 'ws';
 import Pusher from 'pusher-js';
 import PusherSDK from 'pusher';
 import Echo from 'laravel-echo';
+import { DocsyncServer } from '../lib/server.mjs';
+import { sleep, within, until } from '../lib/wait.mjs';
 
-export { Pusher, PusherSDK, Echo, WebSocket };
+export { Pusher, PusherSDK, Echo, WebSocket, sleep, within, until };
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(HERE, '..', '..');
@@ -32,30 +35,6 @@ export const APP = Object.freeze({ id: '1001', key: 'itest-key', secret: 'itest-
 
 /** Default connect query as pusher-js sends it. */
 export const PJS_QUERY = '?protocol=7&client=js&version=8.4.0&flash=false';
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Races a promise against a timer; rejects with `what` on timeout. */
-export function within(promise, ms, what) {
-  let t;
-  return Promise.race([
-    promise.finally(() => clearTimeout(t)),
-    new Promise((_, rej) => {
-      t = setTimeout(() => rej(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-    }),
-  ]);
-}
-
-/** Resolves when cond() is truthy, polling every 20 ms; rejects after ms. */
-export async function until(cond, ms, what) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await cond();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timeout after ${ms} ms: ${what}`);
-    await sleep(20);
-  }
-}
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -68,8 +47,6 @@ async function freePort() {
   });
 }
 
-const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
-
 /**
  * Starts the server. opts: env (extra env vars, Reverb/DOCSYNC names), args (extra CLI flags),
  * path (REVERB_SERVER_PATH), app ({id,key,secret}), port (fixed port, used by restart),
@@ -78,26 +55,34 @@ const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUM
  * Returns a Server object; always call stop() (it also fails on sanitizer reports).
  */
 export async function startServer(opts = {}) {
-  const srv = new Server(opts);
-  await srv.start();
-  return srv;
+  return new Server(opts).start();
 }
 
-class Server {
-  constructor(opts) {
-    this.opts = opts;
-    this.app = { ...APP, ...(opts.app || {}) };
-    this.host = '127.0.0.1';
-    this.pathPrefix = opts.path ? '/' + opts.path.replace(/^\/+|\/+$/g, '') : '';
-    this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'docsync-itest-'));
-    this.port = opts.port || 0;
-    this.stderrText = '';
-    this.proc = null;
-    this.exited = null;
-  }
+/**
+ * One server for the enclosing describe(): started before its first test, stopped (with the
+ * same checks as stop()) after its last, and every client a test left open closed after each
+ * test (cleanup). Returns the Server; its port and app are there once the tests run.
+ */
+export function suiteServer(opts = {}) {
+  const server = new Server(opts);
+  before(() => server.start());
+  afterEach(cleanup);
+  after(() => server.stop());
+  return server;
+}
 
-  get stderr() {
-    return this.stderrText;
+/** docsyncd (or, in development mode, soketi) with the suite's app, debug logs and URL helpers. */
+class Server extends DocsyncServer {
+  constructor({ devApp, app, path: prefix, env, ...opts } = {}) {
+    super({
+      ...opts,
+      name: 'itest',
+      logLevel: 'debug',
+      app: devApp ? null : { ...APP, ...(app || {}) },
+      env: prefix ? { REVERB_SERVER_PATH: prefix, ...env } : env,
+      captureStdout: SOKETI,
+    });
+    this.pathPrefix = prefix ? '/' + prefix.replace(/^\/+|\/+$/g, '') : '';
   }
 
   get httpBase() {
@@ -110,61 +95,21 @@ class Server {
   }
 
   async start() {
-    if (SOKETI) return this.startSoketi();
-    const bin = process.env.DOCSYNCD;
-    if (!bin) throw new Error('DOCSYNCD is not set (path of the docsyncd binary)');
-    const env = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      if (!/^(REVERB_|DOCSYNC_)/.test(k)) env[k] = v;
+    if (SOKETI) {
+      if (!this.port) this.port = await freePort();
+      this.metricsPort = await freePort();
     }
-    if (!this.opts.devApp) {
-      Object.assign(env, { REVERB_APP_ID: this.app.id, REVERB_APP_KEY: this.app.key, REVERB_APP_SECRET: this.app.secret });
-    }
-    env.DOCSYNC_LOG_LEVEL = 'debug';
-    // opts.dotenv: text of a .env file in the server's working directory
-    if (this.opts.dotenv !== undefined) fs.writeFileSync(path.join(this.dataDir, '.env'), this.opts.dotenv);
-    if (this.opts.path) env.REVERB_SERVER_PATH = this.opts.path;
-    // Development aid: ITEST_ENV='{"DOCSYNC_EVENT_LOOP":"libev"}' applies to every server.
-    if (process.env.ITEST_ENV) Object.assign(env, JSON.parse(process.env.ITEST_ENV));
-    Object.assign(env, this.opts.env || {});
-    const args = ['--host', '127.0.0.1', '--port', String(this.port), '--data', this.dataDir, ...(this.opts.args || [])];
-    // cwd = the temp dir, so that no stray .env is read.
-    const proc = spawn(bin, args, { env, cwd: this.dataDir, stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc = proc;
-    this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-    let lineBuf = '';
-    const listening = new Promise((resolve, reject) => {
-      proc.stderr.setEncoding('utf8');
-      proc.stderr.on('data', (chunk) => {
-        this.stderrText += chunk;
-        lineBuf += chunk;
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(lineBuf);
-        if (m) resolve(Number(m[1]));
-        if (lineBuf.length > 65536) lineBuf = lineBuf.slice(-4096);
-      });
-      proc.once('exit', (code, signal) =>
-        reject(new Error(`docsyncd exited before listening (code ${code}, signal ${signal}):\n${this.stderrText}`)),
-      );
-      proc.once('error', reject);
-    });
-    this.port = await within(listening, 20000, 'docsyncd "listening on" line');
-    if (this.opts.devApp) {
-      // "development app: REVERB_APP_ID=.. REVERB_APP_KEY=.. REVERB_APP_SECRET=.."
-      const m = /development app: REVERB_APP_ID=(\S+) REVERB_APP_KEY=(\S+) REVERB_APP_SECRET=(\S+)/.exec(this.stderrText);
-      if (!m) throw new Error('no development app line in stderr:\n' + this.stderrText);
-      this.app = { id: m[1], key: m[2], secret: m[3] };
-    }
+    return super.start();
   }
 
-  async startSoketi() {
-    if (!this.port) this.port = await freePort();
-    const metrics = await freePort();
+  command() {
+    if (!SOKETI) return super.command();
     const o = this.opts.env || {};
     const env = {
       ...process.env,
       SOKETI_HOST: '127.0.0.1',
       SOKETI_PORT: String(this.port),
-      SOKETI_METRICS_SERVER_PORT: String(metrics),
+      SOKETI_METRICS_SERVER_PORT: String(this.metricsPort),
       SOKETI_DEFAULT_APP_ID: this.app.id,
       SOKETI_DEFAULT_APP_KEY: this.app.key,
       SOKETI_DEFAULT_APP_SECRET: this.app.secret,
@@ -172,74 +117,21 @@ class Server {
       SOKETI_DEFAULT_APP_USER_AUTHENTICATION: 'true',
     };
     if (o.REVERB_APP_MAX_CONNECTIONS) env.SOKETI_DEFAULT_APP_MAX_CONNS = o.REVERB_APP_MAX_CONNECTIONS;
-    const proc = spawn('node', [path.join(ROOT, 'bench/node_modules/@soketi/soketi/bin/server.js'), 'start'], {
-      env,
-      cwd: this.dataDir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc = proc;
-    this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-    const ready = new Promise((resolve, reject) => {
-      const on = (c) => {
-        this.stderrText += c;
-        if (this.stderrText.includes('Server is up and running')) resolve();
-      };
-      proc.stdout.setEncoding('utf8').on('data', on);
-      proc.stderr.setEncoding('utf8').on('data', on);
-      proc.once('exit', () => reject(new Error('soketi exited:\n' + this.stderrText)));
-    });
-    await within(ready, 20000, 'soketi start');
+    return { file: 'node', args: [path.join(ROOT, 'bench/node_modules/@soketi/soketi/bin/server.js'), 'start'], env };
   }
 
-  /** Sends a signal to the server process (e.g. SIGKILL to simulate a crash). */
-  async kill(signal = 'SIGKILL') {
-    if (!this.proc) return null;
-    this.proc.kill(signal);
-    const r = await within(this.exited, 10000, 'server exit');
-    this.proc = null;
-    return r;
-  }
-
-  /** Starts the server again on the same port and data dir (after kill/stop). */
-  async restart() {
-    const port = this.port;
-    // The port may linger briefly; retry a few times.
-    for (let i = 0; ; i++) {
-      try {
-        this.port = port;
-        await this.start();
-        return;
-      } catch (e) {
-        if (i >= 20) throw e;
-        await sleep(100);
-      }
-    }
+  readyPort(log) {
+    if (!SOKETI) return super.readyPort(log);
+    return log.includes('Server is up and running') ? this.port : null;
   }
 
   /**
-   * Stops the server (SIGTERM, then SIGKILL after 5 s), removes the data dir, and throws if the
-   * server's stderr contains a sanitizer report.
+   * Stops the server (SIGTERM, then SIGKILL after 5 s), removes the data dir, and throws if it
+   * did not exit with status 0 in time (LeakSanitizer makes the status non-zero) or if its
+   * stderr contains a sanitizer report.
    */
-  async stop() {
-    let problem = null;
-    if (this.proc) {
-      const proc = this.proc;
-      let hard = false;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => {
-        hard = true;
-        proc.kill('SIGKILL');
-      }, 5000);
-      const r = await this.exited;
-      clearTimeout(t);
-      this.proc = null;
-      // A graceful stop exits 0; LeakSanitizer makes the exit code non-zero.
-      if (hard) problem = 'server did not exit within 5 s of SIGTERM';
-      else if (!SOKETI && (r.code !== 0 || r.signal)) problem = `server exit after SIGTERM: code ${r.code}, signal ${r.signal}`;
-    }
-    fs.rmSync(this.dataDir, { recursive: true, force: true });
-    if (SANITIZER_RE.test(this.stderrText)) problem = 'sanitizer report in server stderr';
-    if (problem) throw new Error(problem + ':\n' + this.stderrText.slice(-8000));
+  stop() {
+    return super.stop({ graceMs: 5000, cleanExit: !SOKETI });
   }
 }
 
@@ -260,21 +152,23 @@ const OPEN_CLIENTS = new Set();
 const OPEN_PUSHERS = new Set(); // pusher-js clients (also those inside Echo)
 
 /**
- * Terminates every raw client a test left open (use in afterEach so that one failing test
- * cannot leave channels occupied for the next one), then gives the server a moment.
+ * Disconnects every pusher-js client and terminates every raw client a test left open (use in
+ * afterEach so that one failing test cannot leave channels occupied for the next one), then,
+ * when there was any, gives the server a moment.
  */
 export async function cleanup() {
-  for (const p of OPEN_PUSHERS) {
+  const pushers = [...OPEN_PUSHERS];
+  OPEN_PUSHERS.clear();
+  for (const p of pushers) {
     try {
       p.disconnect();
     } catch {
       /* already gone */
     }
   }
-  OPEN_PUSHERS.clear();
   const open = [...OPEN_CLIENTS].filter((c) => !c.isClosed);
   OPEN_CLIENTS.clear();
-  if (!open.length) return;
+  if (!open.length && !pushers.length) return;
   for (const c of open) c.ws.terminate();
   await Promise.all(open.map((c) => within(c.closed, 2000, 'terminate').catch(() => {})));
   await sleep(100);
@@ -442,6 +336,14 @@ export async function connect(server, opts = {}) {
   return c;
 }
 
+/** Connects n raw clients, then joins each (in order) to `channel`; returns the clients. */
+export async function joined(server, channel, n = 2) {
+  const clients = [];
+  for (let i = 0; i < n; i++) clients.push(await connect(server));
+  for (const c of clients) await c.join(channel);
+  return clients;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signatures
 
@@ -456,7 +358,8 @@ export function channelAuth(app, socketId, channel, channelData) {
 }
 
 /**
- * Builds a signed HTTP-API query string (Pusher rules, pusher-protocol.md §5.1).
+ * Builds a signed HTTP-API query string by the Pusher rules: auth_key, auth_timestamp,
+ * auth_version and (with a body) body_md5 added, keys sorted, "METHOD\nPATH\nquery" signed.
  * query: extra params (plain values); body: exact raw body string or undefined.
  * Returns {qs (URL query without '?'), toSign, signature}.
  */
@@ -547,10 +450,9 @@ export function sdk(server, extra = {}) {
 // ---------------------------------------------------------------------------------------------
 // pusher-js and Echo (Node builds)
 
-/** pusher-js options pointing at the server, as Echo's reverb broadcaster builds them. */
-export function pusherOptions(server, extra = {}) {
+/** Where and how pusher-js connects to the server (plain ws on its port and path prefix). */
+function connectionOptions(server) {
   return {
-    cluster: '',
     wsHost: server.host,
     wsPort: server.port,
     wssPort: server.port,
@@ -558,8 +460,12 @@ export function pusherOptions(server, extra = {}) {
     forceTLS: false,
     enabledTransports: ['ws', 'wss'],
     disableStats: true,
-    ...extra,
   };
+}
+
+/** pusher-js options pointing at the server, as Echo's reverb broadcaster builds them. */
+export function pusherOptions(server, extra = {}) {
+  return { cluster: '', ...connectionOptions(server), ...extra };
 }
 
 /** New pusher-js client; call .disconnect() when done. */
@@ -598,19 +504,7 @@ export function pjsState(pusher, state, ms = 8000) {
  * user at the auth server), auth (AuthServer), extra Echo options.
  */
 export function echo(server, { broadcaster = 'reverb', token, auth, ...extra } = {}) {
-  const o = {
-    broadcaster,
-    key: server.app.key,
-    wsHost: server.host,
-    wsPort: server.port,
-    wssPort: server.port,
-    wsPath: server.pathPrefix,
-    forceTLS: false,
-    enabledTransports: ['ws', 'wss'],
-    disableStats: true,
-    Pusher,
-    ...extra,
-  };
+  const o = { broadcaster, key: server.app.key, ...connectionOptions(server), Pusher, ...extra };
   if (broadcaster === 'pusher') o.cluster = '';
   // Fresh objects: Echo merges its defaults shallowly and then writes the bearer token into
   // auth.headers, which would otherwise be shared by every Echo instance of this process.

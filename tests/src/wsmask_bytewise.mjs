@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// End-to-end check of the unmasked-frame hook (src/wsmask.h) on the paths
+// End-to-end check of the server's unmasked-frame hook (wsmask.h) on the paths
 // ws_raw.mjs does not reach: frames written one byte per TCP segment (a
 // frame's first byte arrives alone and is held back by the recv() hook
 // until its second byte comes), and frames sent in the same write as the
@@ -8,15 +8,15 @@
 //
 // Usage: node wsmask_bytewise.mjs path/to/docsyncd
 //        env WRAPPER="valgrind -q --error-exitcode=99" runs the server under it.
-// Starts one server (port 0, temporary data dir), kills it by PID on every
-// way out, and fails on a sanitizer/valgrind report or a non-zero exit.
+// Starts one server with the shared launcher (tests/lib/server.mjs: port 0,
+// temporary data dir, killed by PID on every way out), and fails on a
+// sanitizer/valgrind report or a non-zero exit.
 
 import net from 'node:net';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { DocsyncServer, sanitizerReport } from '../lib/server.mjs';
+import { sleep } from '../lib/wait.mjs';
 
 const BIN = process.argv[2] && path.resolve(process.argv[2]);
 if (!BIN) {
@@ -25,37 +25,9 @@ if (!BIN) {
 }
 const APP = { id: '4242', key: 'wsmaskkey0123456789', secret: 'wsmasksecret0123456789abcdef0123456789' };
 const DEADLINE = 10000;
+const WRAPPER = (process.env.WRAPPER || '').split(/\s+/).filter(Boolean);
+const server = new DocsyncServer({ name: 'wsmask', bin: BIN, app: APP, wrap: WRAPPER });
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsmask-'));
-const wrapper = (process.env.WRAPPER || '').split(/\s+/).filter(Boolean);
-const argv = [...wrapper, BIN];
-const srv = spawn(argv[0], argv.slice(1), {
-  cwd: dir,
-  stdio: ['ignore', 'ignore', 'pipe'],
-  env: {
-    PATH: process.env.PATH,
-    ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1',
-    UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || 'print_stacktrace=1',
-    REVERB_SERVER_HOST: '127.0.0.1',
-    REVERB_SERVER_PORT: '0',
-    REVERB_APP_ID: APP.id,
-    REVERB_APP_KEY: APP.key,
-    REVERB_APP_SECRET: APP.secret,
-    DOCSYNC_DATA_DIR: path.join(dir, 'data'),
-    DOCSYNC_LOG_LEVEL: 'info',
-  },
-});
-let stderr = '';
-srv.stderr.on('data', (d) => { stderr += d.toString(); });
-const exited = new Promise((r) => srv.on('exit', (code, sig) => r(code ?? sig)));
-function cleanup() {
-  if (srv.exitCode === null && srv.signalCode === null) srv.kill('SIGKILL');
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(1));
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(cond, ms, what) {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(10)) if (cond()) return;
   throw new Error(`timeout waiting for ${what}`);
@@ -178,14 +150,7 @@ const cases = [
 
 let failed = 0;
 try {
-  const port = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no "listening on" line\n${stderr}`)), 30000);
-    srv.stderr.on('data', () => {
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
-      if (m) { clearTimeout(t); resolve(Number(m[1])); }
-    });
-    srv.on('exit', (c) => { clearTimeout(t); reject(new Error(`server exited early (${c})\n${stderr}`)); });
-  });
+  const { port } = await server.start();
   for (const [name, fn] of cases) {
     const t0 = Date.now();
     try {
@@ -200,12 +165,14 @@ try {
   failed++;
   console.log(`FAIL   ${e.message}`);
 }
-srv.kill('SIGTERM');
-const code = await Promise.race([exited, sleep(20000).then(() => 'timeout')]);
-if (code !== 0) { failed++; console.log(`FAIL   server exit: ${code}`); }
-if (/(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|==\d+== (Invalid|Conditional jump|Syscall param|Use of uninit))/.test(stderr)) {
+const r = await server.shutdown({ graceMs: 20000 });
+if (r && (r.forced || r.code !== 0 || r.signal)) {
   failed++;
-  console.log(`FAIL   sanitizer/valgrind report:\n${stderr}`);
+  console.log(`FAIL   server exit: ${r.forced ? 'timeout' : r.code ?? r.signal}`);
+}
+if (sanitizerReport(server.stderr)) {
+  failed++;
+  console.log(`FAIL   sanitizer/valgrind report:\n${server.stderr}`);
 }
 console.log(failed ? `${failed} failed` : `all ${cases.length} passed`);
 process.exit(failed ? 1 : 0);

@@ -1,45 +1,28 @@
-// Harness of the document sync suite: starts the real docsyncd on 127.0.0.1 (port 0, temporary
-// data dir), signs HTTP API requests and channel subscriptions with the app secret (as a Laravel
-// app would), and wraps a pusher-js client plus a CRDT replica (the wasm build of crdt/) as an
-// "editor" speaking the docsync: events (clients/PROTOCOL-sync.md).
+// Harness of the document sync suite: the real docsyncd on 127.0.0.1 (port 0, temporary data dir;
+// started by the shared launcher, tests/lib/server.mjs), signs HTTP API requests and channel
+// subscriptions with the app secret (as a Laravel app would), and wraps a pusher-js client plus a
+// CRDT replica (the wasm build of crdt/) as an "editor" speaking the docsync: events
+// (clients/PROTOCOL-sync.md).
 //
-// Environment (set by tests/sync/CMakeLists.txt): DOCSYNCD, DOCSYNC_ADMIN, CRDT_WASM.
-import { spawn, execFileSync } from 'node:child_process';
+// Environment (set by tests/sync/CMakeLists.txt): DOCSYNCD, DOCSYNC_ADMIN, CRDT_WASM; ITEST_ENV
+// (see tests/lib/server.mjs) applies to these servers too.
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import Pusher from 'pusher-js';
 import { loadCrdt } from '../../clients/crdt/crdt.mjs';
+import { DocsyncServer } from '../lib/server.mjs';
+import { sleep, within, until } from '../lib/wait.mjs';
+
+export { sleep, within, until };
 
 export const APP = Object.freeze({ id: '1001', key: 'sync-key', secret: 'sync-secret' });
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
 
 let crdtModule = null;
 export async function crdt() {
   if (!crdtModule) crdtModule = await loadCrdt(fs.readFileSync(process.env.CRDT_WASM));
   return crdtModule;
-}
-
-export function within(promise, ms, what) {
-  let t;
-  return Promise.race([
-    promise.finally(() => clearTimeout(t)),
-    new Promise((_, rej) => {
-      t = setTimeout(() => rej(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-    }),
-  ]);
-}
-
-export async function until(cond, ms, what) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timeout after ${ms} ms: ${what}`);
-    await sleep(20);
-  }
 }
 
 /** A seeded PRNG (mulberry32); tests print their seed. */
@@ -54,100 +37,18 @@ export function rng(seed) {
   };
 }
 
-export class Server {
+/**
+ * docsyncd with the sync suite's app (opts: those of DocsyncServer, e.g. env, dataDir, wrap;
+ * app: null for the development app). stop({keepData}) fails only on a sanitizer report.
+ */
+export class Server extends DocsyncServer {
   constructor(opts = {}) {
-    this.opts = opts;
-    this.app = APP;
-    this.dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'docsync-sync-'));
-    this.port = 0;
-    this.stderr = '';
-    this.proc = null;
-  }
-
-  env() {
-    const env = {};
-    for (const [k, v] of Object.entries(process.env)) if (!/^(REVERB_|DOCSYNC_)/.test(k)) env[k] = v;
-    return Object.assign(env, {
-      REVERB_APP_ID: this.app.id,
-      REVERB_APP_KEY: this.app.key,
-      REVERB_APP_SECRET: this.app.secret,
-      DOCSYNC_DATA_DIR: this.dataDir,
-      DOCSYNC_LOG_LEVEL: 'info',
-      ...(this.opts.env || {}),
-    });
-  }
-
-  async start() {
-    const cmd = this.opts.wrap ? this.opts.wrap[0] : process.env.DOCSYNCD;
-    const args = [...(this.opts.wrap ? [...this.opts.wrap.slice(1), process.env.DOCSYNCD] : []),
-      '--host', '127.0.0.1', '--port', String(this.port)];
-    const proc = spawn(cmd, args, { env: this.env(), cwd: this.dataDir, stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc = proc;
-    this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-    let buf = '';
-    const listening = new Promise((resolve, reject) => {
-      proc.stderr.setEncoding('utf8');
-      proc.stderr.on('data', (c) => {
-        this.stderr += c;
-        buf += c;
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(buf);
-        if (m) resolve(Number(m[1]));
-        if (buf.length > 65536) buf = buf.slice(-4096);
-      });
-      proc.once('exit', (code, signal) => reject(new Error(`docsyncd exited (${code}, ${signal}):\n${this.stderr}`)));
-    });
-    this.port = await within(listening, 20000, 'docsyncd listening');
-    return this;
-  }
-
-  /** The pid of docsyncd itself (the wrapper's child when wrapped, e.g. by strace). */
-  serverPid() {
-    if (!this.opts.wrap) return this.proc.pid;
-    try {
-      const kids = fs.readFileSync(`/proc/${this.proc.pid}/task/${this.proc.pid}/children`, 'utf8').trim().split(/\s+/);
-      return Number(kids[0]) || this.proc.pid;
-    } catch {
-      return this.proc.pid;
-    }
-  }
-
-  async kill(signal = 'SIGKILL') {
-    if (!this.proc) return null;
-    process.kill(this.serverPid(), signal);
-    const r = await within(this.exited, 15000, 'server exit');
-    this.proc = null;
-    return r;
-  }
-
-  /** Starts again on the same data dir (and port when it is free). */
-  async restart() {
-    for (let i = 0; ; i++) {
-      try {
-        return await this.start();
-      } catch (e) {
-        if (i >= 20) throw e;
-        await sleep(100);
-      }
-    }
-  }
-
-  async stop({ keepData = false } = {}) {
-    if (this.proc) {
-      const proc = this.proc;
-      const pid = this.serverPid();
-      process.kill(pid, 'SIGTERM');
-      const t = setTimeout(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } proc.kill('SIGKILL'); }, 10000);
-      await this.exited;
-      clearTimeout(t);
-      this.proc = null;
-    }
-    if (!keepData) fs.rmSync(this.dataDir, { recursive: true, force: true });
-    if (SANITIZER_RE.test(this.stderr)) throw new Error('sanitizer report:\n' + this.stderr.slice(-8000));
+    super({ name: 'sync', app: APP, ...opts });
   }
 
   /** Runs docsync-admin on this data dir; returns stdout. */
   admin(...args) {
-    return execFileSync(process.env.DOCSYNC_ADMIN, args, { env: this.env(), cwd: this.dataDir, encoding: 'utf8' });
+    return execFileSync(process.env.DOCSYNC_ADMIN, ['--data', this.dataDir, ...args], { env: this.env(), cwd: this.dataDir, encoding: 'utf8' });
   }
 }
 
