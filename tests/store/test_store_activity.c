@@ -1,10 +1,10 @@
 /* Unit tests of the activity log: offsets, reads, chain verification, and
  * detection of tampering done behind the store's back with raw LMDB. */
+#include "raw_lmdb.h"
 #include "store.h"
 #include "test.h"
 #include "util.h"
 
-#include <lmdb.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 
@@ -49,21 +49,6 @@ static void build(const char *dir, uint8_t head_hash[STORE_HASH_LEN])
 }
 
 /* Opens the store's LMDB env directly (test-only tampering path). */
-static void raw_open(const char *dir, MDB_env **env, MDB_txn **txn, MDB_dbi *dbi)
-{
-    CHECK_EQ(mdb_env_create(env), 0);
-    CHECK_EQ(mdb_env_set_maxdbs(*env, 8), 0);
-    CHECK_EQ(mdb_env_open(*env, dir, 0, 0600), 0);
-    CHECK_EQ(mdb_txn_begin(*env, NULL, 0, txn), 0);
-    CHECK_EQ(mdb_dbi_open(*txn, "activity", 0, dbi), 0);
-}
-
-static void raw_close(MDB_env *env, MDB_txn *txn)
-{
-    CHECK_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
-
 static void raw_get(MDB_txn *txn, MDB_dbi dbi, uint64_t off, uint8_t *buf, size_t *len)
 {
     uint8_t k[8];
@@ -188,7 +173,7 @@ static void test_tamper(void)
     /* 1. One flipped payload byte. */
     tmp_store_dir(dir, sizeof dir, "store-activity");
     build(dir, hh);
-    raw_open(dir, &env, &txn, &dbi);
+    raw_open(dir, "activity", &env, &txn, &dbi);
     raw_get(txn, dbi, 5, buf, &len);
     buf[OFF_PAYLOAD + 2] ^= 0x20;
     raw_put(txn, dbi, 5, buf, len);
@@ -201,7 +186,7 @@ static void test_tamper(void)
     /* 2. A changed timestamp (covered by the hash). */
     tmp_store_dir(dir, sizeof dir, "store-activity");
     build(dir, hh);
-    raw_open(dir, &env, &txn, &dbi);
+    raw_open(dir, "activity", &env, &txn, &dbi);
     raw_get(txn, dbi, 2, buf, &len);
     buf[1] ^= 1;
     raw_put(txn, dbi, 2, buf, len);
@@ -213,7 +198,7 @@ static void test_tamper(void)
     /* 3. A rewritten entry with a recomputed hash breaks the next link. */
     tmp_store_dir(dir, sizeof dir, "store-activity");
     build(dir, hh);
-    raw_open(dir, &env, &txn, &dbi);
+    raw_open(dir, "activity", &env, &txn, &dbi);
     raw_get(txn, dbi, 4, buf, &len);
     buf[OFF_PAYLOAD + 2] ^= 0x20;
     rehash(buf, len, 4);
@@ -226,7 +211,7 @@ static void test_tamper(void)
     /* 4. Two entries swapped. */
     tmp_store_dir(dir, sizeof dir, "store-activity");
     build(dir, hh);
-    raw_open(dir, &env, &txn, &dbi);
+    raw_open(dir, "activity", &env, &txn, &dbi);
     raw_get(txn, dbi, 3, buf, &len);
     raw_get(txn, dbi, 4, buf2, &len2);
     raw_put(txn, dbi, 3, buf2, len2);
@@ -239,7 +224,7 @@ static void test_tamper(void)
     /* 5. An entry removed from the middle. */
     tmp_store_dir(dir, sizeof dir, "store-activity");
     build(dir, hh);
-    raw_open(dir, &env, &txn, &dbi);
+    raw_open(dir, "activity", &env, &txn, &dbi);
     raw_del(txn, dbi, 7);
     raw_close(env, txn);
     CHECK_EQ(verify(dir, 1, NULL, &bad), STORE_ECORRUPT);
@@ -249,7 +234,7 @@ static void test_tamper(void)
     /* 6. A truncated tail: undetectable alone, caught by the head hash. */
     tmp_store_dir(dir, sizeof dir, "store-activity");
     build(dir, hh);
-    raw_open(dir, &env, &txn, &dbi);
+    raw_open(dir, "activity", &env, &txn, &dbi);
     raw_del(txn, dbi, 10);
     raw_del(txn, dbi, 9);
     raw_close(env, txn);
@@ -261,7 +246,7 @@ static void test_tamper(void)
     /* 7. A value cut short no longer decodes. */
     tmp_store_dir(dir, sizeof dir, "store-activity");
     build(dir, hh);
-    raw_open(dir, &env, &txn, &dbi);
+    raw_open(dir, "activity", &env, &txn, &dbi);
     raw_get(txn, dbi, 6, buf, &len);
     raw_put(txn, dbi, 6, buf, len - 1);
     raw_close(env, txn);

@@ -1,11 +1,11 @@
 /* Corrupt records on disk (edited behind the store's back with raw LMDB)
  * come back as STORE_ECORRUPT / STORE_EFORMAT, never as a crash or as
  * garbage. */
+#include "raw_lmdb.h"
 #include "store.h"
 #include "test.h"
 #include "util.h"
 
-#include <lmdb.h>
 #include <stdint.h>
 
 static void raw_edit(const char *dir, const char *db, const void *key, size_t klen,
@@ -14,11 +14,7 @@ static void raw_edit(const char *dir, const char *db, const void *key, size_t kl
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    CHECK_EQ(mdb_env_create(&env), 0);
-    CHECK_EQ(mdb_env_set_maxdbs(env, 8), 0);
-    CHECK_EQ(mdb_env_open(env, dir, 0, 0600), 0);
-    CHECK_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    CHECK_EQ(mdb_dbi_open(txn, db, 0, &dbi), 0);
+    raw_open(dir, db, &env, &txn, &dbi);
     MDB_val k = {klen, (void *)key}, v;
     CHECK_EQ(mdb_get(txn, dbi, &k, &v), 0);
     uint8_t buf[512];
@@ -28,8 +24,7 @@ static void raw_edit(const char *dir, const char *db, const void *key, size_t kl
     v.mv_size = len;
     v.mv_data = buf;
     CHECK_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
-    CHECK_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    raw_close(env, txn);
 }
 
 static void bump_format(uint8_t *buf, size_t *len)

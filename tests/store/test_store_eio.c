@@ -22,17 +22,6 @@ enum fault { FAULT_NONE, FAULT_DATA_WRITE, FAULT_SYNC, FAULT_META_WRITE };
 static volatile int fault = FAULT_NONE;
 static volatile int intercepted;
 
-static int is_data(int fd)
-{
-    char link[64], path[512];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    if (n <= 9)
-        return 0;
-    path[n] = '\0';
-    return strcmp(path + n - 9, "/data.mdb") == 0;
-}
-
 static int is_dsync(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -50,7 +39,7 @@ static int take(int kind)
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    if (is_data(fd)) {
+    if (fd_is_data_mdb(fd)) {
         intercepted++;
         if (take(is_dsync(fd) ? FAULT_META_WRITE : FAULT_DATA_WRITE)) {
             errno = EIO;
@@ -62,7 +51,7 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 
 ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    if (is_data(fd)) {
+    if (fd_is_data_mdb(fd)) {
         intercepted++;
         if (take(FAULT_DATA_WRITE)) {
             errno = EIO;
@@ -74,7 +63,7 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 int fdatasync(int fd)
 {
-    if (is_data(fd) && take(FAULT_SYNC)) {
+    if (fd_is_data_mdb(fd) && take(FAULT_SYNC)) {
         errno = EIO;
         return -1;
     }
@@ -83,7 +72,7 @@ int fdatasync(int fd)
 
 int fsync(int fd)
 {
-    if (is_data(fd) && take(FAULT_SYNC)) {
+    if (fd_is_data_mdb(fd) && take(FAULT_SYNC)) {
         errno = EIO;
         return -1;
     }
@@ -92,18 +81,9 @@ int fsync(int fd)
 
 static int put(store *s, const char *doc, uint64_t v)
 {
-    store_batch *b;
     char payload[32];
     int pn = snprintf(payload, sizeof payload, "{\"v\":%llu}", (unsigned long long)v);
-    if (store_batch_new(&b))
-        return -100;
-    int err = store_batch_op_append(b, doc, v, "u", "c", v, v, "update", 6);
-    if (!err)
-        err = store_batch_activity_append(b, v, payload, (size_t)pn);
-    if (!err)
-        err = store_batch_commit(s, b, NULL);
-    store_batch_free(b);
-    return err;
+    return commit_op_activity(s, doc, v, "update", 6, payload, (size_t)pn);
 }
 
 static uint64_t head_of(store *s, const char *doc)

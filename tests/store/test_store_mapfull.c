@@ -18,17 +18,8 @@ static uint8_t blob[64 * KIB];
 
 static int put_op(store *s, const char *doc, uint64_t v, size_t len)
 {
-    store_batch *b;
-    if (store_batch_new(&b))
-        return -100;
     blob[0] = (uint8_t)v;
-    int err = store_batch_op_append(b, doc, v, "u", "c", v, v, blob, len);
-    if (!err)
-        err = store_batch_activity_append(b, v, "{}", 2);
-    if (!err)
-        err = store_batch_commit(s, b, NULL);
-    store_batch_free(b);
-    return err;
+    return commit_op_activity(s, doc, v, blob, len, "{}", 2);
 }
 
 static uint64_t head_of(store *s, const char *doc)

@@ -62,17 +62,6 @@ static void log_rec(uint8_t type, uint64_t off, const void *data, uint32_t len)
     pthread_mutex_unlock(&log_mu);
 }
 
-static int is_data(int fd)
-{
-    char link[64], path[512];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    if (n <= 9)
-        return 0;
-    path[n] = '\0';
-    return strcmp(path + n - 9, "/data.mdb") == 0;
-}
-
 static uint8_t write_type(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -84,7 +73,7 @@ static uint8_t write_type(int fd)
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     ssize_t r = REAL(pwrite)(fd, buf, n, off);
-    if (r > 0 && log_fd >= 0 && is_data(fd))
+    if (r > 0 && log_fd >= 0 && fd_is_data_mdb(fd))
         log_rec(write_type(fd), (uint64_t)off, buf, (uint32_t)r);
     return r;
 }
@@ -93,7 +82,7 @@ ssize_t write(int fd, const void *buf, size_t n)
 {
     if (!real_write)
         real_write = REAL(write);
-    int data = log_fd >= 0 && fd != log_fd && is_data(fd);
+    int data = log_fd >= 0 && fd != log_fd && fd_is_data_mdb(fd);
     off_t off = data ? lseek(fd, 0, SEEK_CUR) : 0;
     ssize_t r = real_write(fd, buf, n);
     if (r > 0 && data)
@@ -103,7 +92,7 @@ ssize_t write(int fd, const void *buf, size_t n)
 
 ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    int data = log_fd >= 0 && is_data(fd);
+    int data = log_fd >= 0 && fd_is_data_mdb(fd);
     off_t off = data ? lseek(fd, 0, SEEK_CUR) : 0;
     ssize_t r = REAL(writev)(fd, iov, cnt);
     if (r > 0 && data) {
@@ -122,7 +111,7 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 int fdatasync(int fd)
 {
     int r = REAL(fdatasync)(fd);
-    if (r == 0 && log_fd >= 0 && is_data(fd))
+    if (r == 0 && log_fd >= 0 && fd_is_data_mdb(fd))
         log_rec(REC_SYNC, 0, NULL, 0);
     return r;
 }
@@ -130,7 +119,7 @@ int fdatasync(int fd)
 int fsync(int fd)
 {
     int r = REAL(fsync)(fd);
-    if (r == 0 && log_fd >= 0 && is_data(fd))
+    if (r == 0 && log_fd >= 0 && fd_is_data_mdb(fd))
         log_rec(REC_SYNC, 0, NULL, 0);
     return r;
 }

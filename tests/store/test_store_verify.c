@@ -2,11 +2,11 @@
  * raw LMDB and with docsync-store-tamper (argv[2]): a truncated activity
  * tail (caught against the exported head hash), an op-log gap, a flipped
  * byte in an activity entry. */
+#include "raw_lmdb.h"
 #include "store.h"
 #include "test.h"
 #include "util.h"
 
-#include <lmdb.h>
 #include <stdint.h>
 #include <sys/wait.h>
 
@@ -58,15 +58,10 @@ static void raw_del(const char *dir, const char *db, const void *key, size_t kle
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    CHECK_EQ(mdb_env_create(&env), 0);
-    CHECK_EQ(mdb_env_set_maxdbs(env, 8), 0);
-    CHECK_EQ(mdb_env_open(env, dir, 0, 0600), 0);
-    CHECK_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    CHECK_EQ(mdb_dbi_open(txn, db, 0, &dbi), 0);
+    raw_open(dir, db, &env, &txn, &dbi);
     MDB_val k = {klen, (void *)key};
     CHECK_EQ(mdb_del(txn, dbi, &k, NULL), 0);
-    CHECK_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    raw_close(env, txn);
 }
 
 int main(int argc, char **argv)

@@ -1,8 +1,13 @@
-/* Helpers shared by the store tests: temporary store directories. */
+/* Helpers shared by the store tests: temporary store directories, the
+ * data file test of the tests that interpose LMDB's writes, and a one-op
+ * commit. */
 #ifndef DOCSYNC_TESTS_STORE_UTIL_H
 #define DOCSYNC_TESTS_STORE_UTIL_H
 
+#include "store.h"
+
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +52,38 @@ static inline void tmp_store_rm(const char *dir)
         *slash = '\0';
         rmdir(parent);
     }
+}
+
+/* Whether fd is open on a data.mdb file (read from /proc/self/fd): the
+ * file whose writes and syncs the eio and powerloss tests act on. */
+static inline int fd_is_data_mdb(int fd)
+{
+    char link[64], path[512];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n <= 9)
+        return 0;
+    path[n] = '\0';
+    return strcmp(path + n - 9, "/data.mdb") == 0;
+}
+
+/* Commits one batch: op v of doc (user "u", client "c", seq v, ts_ms v)
+ * carrying data[0..len), and an activity entry (ts_ms v) carrying
+ * act[0..act_len). Returns 0, the STORE_E* code of the first call that
+ * failed, or -100 when the batch could not be made. */
+static inline int commit_op_activity(store *s, const char *doc, uint64_t v, const void *data,
+                                     size_t len, const char *act, size_t act_len)
+{
+    store_batch *b;
+    if (store_batch_new(&b))
+        return -100;
+    int err = store_batch_op_append(b, doc, v, "u", "c", v, v, data, len);
+    if (!err)
+        err = store_batch_activity_append(b, v, act, act_len);
+    if (!err)
+        err = store_batch_commit(s, b, NULL);
+    store_batch_free(b);
+    return err;
 }
 
 #endif
