@@ -1,5 +1,5 @@
-# Document sync load generator (bench/sync/syncbench.c; owner: helper "sync"): never a test,
-# run by bench/sync/run.sh. Reuses the Pusher load generator's framing, HMAC and histogram.
+# Document sync load generator (bench/sync/syncbench.c): never a test, run by
+# bench/sync/run.sh. Reuses the Pusher load generator's framing, HMAC and histogram.
 if(TARGET crdt AND TARGET common)
   add_executable(syncbench
     ${CMAKE_CURRENT_LIST_DIR}/sync/syncbench.c
@@ -13,7 +13,6 @@ endif()
 # Snapshot load time of the automerge-paper document through the store (bench/sync/snapload.c):
 # never a test, run by hand or by bench/sync/run.sh.
 if(TARGET crdt AND TARGET store)
-  add_executable(snapload ${CMAKE_CURRENT_LIST_DIR}/sync/snapload.c ${CMAKE_CURRENT_LIST_DIR}/trace.c)
-  target_include_directories(snapload PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-  target_link_libraries(snapload PRIVATE crdt store PkgConfig::CJSON)
+  add_executable(snapload ${CMAKE_CURRENT_LIST_DIR}/sync/snapload.c)
+  target_link_libraries(snapload PRIVATE crdt store trace_load)
 endif()
