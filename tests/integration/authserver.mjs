@@ -10,7 +10,9 @@
 // (browser e2e page and bundles).
 import fs from 'node:fs';
 import http from 'node:http';
+import { before, after } from 'node:test';
 import PusherSDK from 'pusher';
+import { USERS, CHANNELS } from './fixtures.mjs';
 
 function matchPattern(pattern, name) {
   const names = [];
@@ -118,4 +120,17 @@ export async function startAuthServer({ app, users = {}, channels = {}, static: 
         server.close(() => r());
       }),
   };
+}
+
+/**
+ * The auth server for the enclosing describe(), signing for `server`'s app with the shared USERS
+ * and CHANNELS (extra: more startAuthServer options): started before its first test (after a
+ * suiteServer() declared above it), closed after its last. Returns an object that holds url,
+ * requests and close() once the tests run.
+ */
+export function suiteAuthServer(server, extra = {}) {
+  const auth = {};
+  before(async () => Object.assign(auth, await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS, ...extra })));
+  after(() => auth.close?.());
+  return auth;
 }

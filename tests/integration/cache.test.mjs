@@ -1,19 +1,11 @@
 // pusher-protocol.md §10 checklist 36-38: cache channels (last event replayed to a new subscriber,
 // pusher:cache_miss otherwise; cache lives while the channel is occupied, Reverb default).
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, trigger, api, until } from './harness.mjs';
-import { cleanup } from './harness.mjs';
+import { suiteServer, connect, trigger, api, until } from './harness.mjs';
 
 describe('cache channels', () => {
-  let server;
-  before(async () => {
-    server = await startServer();
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer();
 
   for (const ch of ['cache-x', 'private-cache-x', 'presence-cache-x']) {
     const cd = (id) => (ch.startsWith('presence-') ? { user_id: id, user_info: { name: id } } : undefined);

@@ -1,9 +1,8 @@
 // pusher-protocol.md §10 checklist 39-44 (+ reliability.md D6, D7): client events (whispers),
 // membership rule, disabled messaging, dropped event names, rate limits.
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, sleep, within } from './harness.mjs';
-import { cleanup } from './harness.mjs';
+import { suiteServer, connect, joined, sleep, within } from './harness.mjs';
 
 function assertPusherError(m, code, message) {
   assert.equal(m.event, 'pusher:error', `expected pusher:error, got ${m.raw}`);
@@ -14,18 +13,10 @@ function assertPusherError(m, code, message) {
 }
 
 describe('client events (accept_client_events_from=members, default)', () => {
-  let server;
-  before(async () => {
-    server = await startServer();
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer();
 
   it('39: a whisper reaches every other subscriber exactly and is not echoed', async () => {
-    const [a, b, c] = [await connect(server), await connect(server), await connect(server)];
-    for (const x of [a, b, c]) await x.join('private-x');
+    const [a, b, c] = await joined(server, 'private-x', 3);
     a.whisper('private-x', 'client-typing', { a: 1 });
     const want = { event: 'client-typing', channel: 'private-x', data: { a: 1 } };
     assert.deepEqual(await b.next(), want);
@@ -36,8 +27,7 @@ describe('client events (accept_client_events_from=members, default)', () => {
   });
 
   it('D7: a client-supplied user_id is not relayed on a private channel', async () => {
-    const [a, b] = [await connect(server), await connect(server)];
-    for (const x of [a, b]) await x.join('private-spoof');
+    const [a, b] = await joined(server, 'private-spoof');
     a.send({ event: 'client-typing', channel: 'private-spoof', data: { a: 1 }, user_id: '999' });
     assert.deepEqual(await b.next(), { event: 'client-typing', channel: 'private-spoof', data: { a: 1 } });
     for (const x of [a, b]) await x.close();
@@ -89,8 +79,7 @@ describe('client events (accept_client_events_from=members, default)', () => {
   });
 
   it('D6: a whisper on a public channel is rejected (stricter than Reverb) and not delivered', async () => {
-    const [a, b] = [await connect(server), await connect(server)];
-    for (const x of [a, b]) await x.join('public-d6');
+    const [a, b] = await joined(server, 'public-d6');
     a.whisper('public-d6', 'client-typing', { a: 1 });
     assertPusherError(await a.next(), 4301);
     await b.quiet(300, 'not delivered');
@@ -99,8 +88,7 @@ describe('client events (accept_client_events_from=members, default)', () => {
   });
 
   it('D6: a whisper on a private-encrypted channel is rejected and not delivered', async () => {
-    const [a, b] = [await connect(server), await connect(server)];
-    for (const x of [a, b]) await x.join('private-encrypted-d6');
+    const [a, b] = await joined(server, 'private-encrypted-d6');
     a.whisper('private-encrypted-d6', 'client-typing', { nonce: 'x', ciphertext: 'y' });
     const m = await a.next();
     assert.equal(m.event, 'pusher:error', m.raw);
@@ -117,8 +105,7 @@ describe('client events (accept_client_events_from=members, default)', () => {
   });
 
   it('D7: more than 10 client events per second are refused with 4301 (DOCSYNC_CLIENT_EVENTS_PER_SECOND=10)', async () => {
-    const [a, b] = [await connect(server), await connect(server)];
-    for (const x of [a, b]) await x.join('private-flood');
+    const [a, b] = await joined(server, 'private-flood');
     // A burst of 15 within a few ms: a per-second window delivers exactly 10. If the burst
     // happens to straddle the server's window boundary (its clock phase is unknown), all 15
     // could pass legitimately, so such an attempt is repeated (at most 3 attempts).
@@ -153,18 +140,10 @@ describe('client events (accept_client_events_from=members, default)', () => {
 });
 
 describe('42: client events disabled (REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM=none)', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ env: { REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM: 'none' } });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer({ env: { REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM: 'none' } });
 
   it('a whisper yields 4301 "The app does not have client messaging enabled." and is not relayed', async () => {
-    const [a, b] = [await connect(server), await connect(server)];
-    for (const x of [a, b]) await x.join('private-42');
+    const [a, b] = await joined(server, 'private-42');
     a.whisper('private-42', 'client-typing', { a: 1 });
     assertPusherError(await a.next(), 4301, 'The app does not have client messaging enabled.');
     await b.quiet(300, 'not relayed');
@@ -174,20 +153,13 @@ describe('42: client events disabled (REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM=none)
 });
 
 describe('44: rate limiting (enabled, max 3 attempts per 60 s window)', () => {
-  let server;
-  before(async () => {
-    server = await startServer({
-      env: {
-        REVERB_APP_RATE_LIMITING_ENABLED: 'true',
-        REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS: '3',
-        REVERB_APP_RATE_LIMIT_DECAY_SECONDS: '60',
-        DOCSYNC_CLIENT_EVENTS_PER_SECOND: '0',
-      },
-    });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
+  const server = suiteServer({
+    env: {
+      REVERB_APP_RATE_LIMITING_ENABLED: 'true',
+      REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS: '3',
+      REVERB_APP_RATE_LIMIT_DECAY_SECONDS: '60',
+      DOCSYNC_CLIENT_EVENTS_PER_SECOND: '0',
+    },
   });
 
   it('the 4th message in the window yields 4301 "Rate limit exceeded" and is not processed', async () => {
@@ -211,14 +183,7 @@ describe('44: rate limiting (enabled, max 3 attempts per 60 s window)', () => {
 });
 
 describe('REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM=all (Reverb looser mode)', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ env: { REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM: 'all' } });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer({ env: { REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM: 'all' } });
 
   it('a non-member whisper is relayed to the subscribers, not to the sender', async () => {
     const [a, b] = [await connect(server), await connect(server)];
@@ -232,19 +197,12 @@ describe('REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM=all (Reverb looser mode)', () => 
 });
 
 describe('REVERB_APP_RATE_LIMIT_TERMINATE=true', () => {
-  let server;
-  before(async () => {
-    server = await startServer({
-      env: {
-        REVERB_APP_RATE_LIMITING_ENABLED: 'true',
-        REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS: '2',
-        REVERB_APP_RATE_LIMIT_TERMINATE: 'true',
-      },
-    });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
+  const server = suiteServer({
+    env: {
+      REVERB_APP_RATE_LIMITING_ENABLED: 'true',
+      REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS: '2',
+      REVERB_APP_RATE_LIMIT_TERMINATE: 'true',
+    },
   });
 
   it('the message over the limit closes the connection', async () => {

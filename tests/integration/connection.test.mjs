@@ -1,10 +1,9 @@
 // pusher-protocol.md §10 checklist 1-12: connection establishment, routing, origins, quota,
 // WebSocket framing limits. Raw `ws` clients, exact frames and close codes.
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startServer, rawClient, connect, api, request, signQuery, within, until, pusherClient, pjsState, SOKETI } from './harness.mjs';
-import { cleanup } from './harness.mjs';
+import { suiteServer, startServer, rawClient, connect, api, request, signQuery, within, until, pusherClient, pjsState, SOKETI, cleanup } from './harness.mjs';
 
 const ESTABLISHED_RE = /^\d+\.\d+$/;
 
@@ -49,14 +48,7 @@ function rawUpgrade(server, headers) {
 }
 
 describe('connection (default settings)', () => {
-  let server;
-  before(async () => {
-    server = await startServer();
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer();
 
   it('1: 101 and connection_established with socket_id and activity_timeout 30', async () => {
     const c = rawClient(server, { deflate: true });
@@ -175,14 +167,7 @@ describe('connection (default settings)', () => {
 });
 
 describe('4: REVERB_SERVER_PATH=ws', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ path: 'ws' });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer({ path: 'ws' });
 
   it('/ws/app/<key> connects', async () => {
     const c = rawClient(server);
@@ -233,14 +218,7 @@ describe('4: REVERB_SERVER_PATH=ws', () => {
 });
 
 describe('7: allowed_origins=laravel.com', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ env: { REVERB_APP_ALLOWED_ORIGINS: 'laravel.com' } });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer({ env: { REVERB_APP_ALLOWED_ORIGINS: 'laravel.com' } });
 
   it('Origin https://laravel.com:8443 connects', async () => {
     const c = rawClient(server, { origin: 'https://laravel.com:8443' });
@@ -266,14 +244,7 @@ describe('7: allowed_origins=laravel.com', () => {
 });
 
 describe('8: allowed_origins=*.example.com', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ env: { REVERB_APP_ALLOWED_ORIGINS: '*.example.com' } });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer({ env: { REVERB_APP_ALLOWED_ORIGINS: '*.example.com' } });
 
   it('Origin https://app.example.com connects', async () => {
     const c = rawClient(server, { origin: 'https://app.example.com' });
@@ -289,14 +260,7 @@ describe('8: allowed_origins=*.example.com', () => {
 });
 
 describe('9: max_connections=1', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ env: { REVERB_APP_MAX_CONNECTIONS: '1' } });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer({ env: { REVERB_APP_MAX_CONNECTIONS: '1' } });
 
   it('second connection gets 4004 and is closed; a slot frees after the first leaves', async () => {
     const a = await connect(server);
@@ -331,10 +295,7 @@ describe('9: max_connections=1', () => {
 if (SOKETI) console.log('# note: running against soketi (development mode)');
 
 describe('configuration: REVERB_APP_ACTIVITY_TIMEOUT=45, REVERB_APP_MAX_MESSAGE_SIZE=500', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ env: { REVERB_APP_ACTIVITY_TIMEOUT: '45', REVERB_APP_MAX_MESSAGE_SIZE: '500' } });
-  });
+  const server = suiteServer({ env: { REVERB_APP_ACTIVITY_TIMEOUT: '45', REVERB_APP_MAX_MESSAGE_SIZE: '500' } });
 
   it('500 bytes pass, 501 close with 1009', async () => {
     const c = await connect(server);
@@ -346,10 +307,6 @@ describe('configuration: REVERB_APP_ACTIVITY_TIMEOUT=45, REVERB_APP_MAX_MESSAGE_
     assert.deepEqual(await c.next(), { event: 'pusher:pong' });
     c.send(frame(501));
     assert.equal((await within(c.closed, 3000, 'close 1009')).code, 1009);
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
   });
 
   it('connection_established carries activity_timeout 45', async () => {
@@ -436,7 +393,6 @@ describe('configuration contract (README): environment, .env, flags, development
       const r = await api(server, 'GET', '/channels');
       assert.equal(r.status, 200, r.text);
       await server.kill('SIGTERM');
-      server.stderrText = '';
       await server.restart();
       assert.deepEqual(server.app, first, 'same credentials after a restart (dev-app.env in the data dir)');
     } finally {

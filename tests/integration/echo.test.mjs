@@ -2,10 +2,10 @@
 // the real pusher-js 8 (Node build) and laravel-echo 2 (broadcasters `reverb` and `pusher`), a
 // Laravel-like auth endpoint (authserver.mjs), events fed through the HTTP API by the `pusher`
 // SDK exactly as Laravel's broadcaster sends them.
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer,
+  suiteServer,
   echo,
   echoConnected,
   Pusher,
@@ -21,9 +21,7 @@ import {
   within,
   connect,
 } from './harness.mjs';
-import { cleanup } from './harness.mjs';
-import { startAuthServer } from './authserver.mjs';
-import { USERS, CHANNELS } from './fixtures.mjs';
+import { suiteAuthServer } from './authserver.mjs';
 
 const SOCKET_RE = /^\d+\.\d+$/;
 
@@ -33,25 +31,12 @@ function subscribed(channel, ms = 4000) {
 }
 
 describe('Echo / pusher-js end to end (Node)', () => {
-  let server, auth, api_;
-  const open = [];
-  const mk = (opts) => {
-    const e = echo(server, { auth, ...opts });
-    open.push(e);
-    return e;
-  };
-
-  before(async () => {
-    server = await startServer();
-    auth = await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS });
+  const server = suiteServer();
+  const auth = suiteAuthServer(server);
+  const mk = (opts) => echo(server, { auth, ...opts });
+  let api_;
+  before(() => {
     api_ = sdk(server);
-  });
-  afterEach(cleanup);
-  after(async () => {
-    for (const e of open) e.disconnect();
-    await sleep(100);
-    await auth.close();
-    await server.stop();
   });
 
   for (const broadcaster of ['reverb', 'pusher']) {
@@ -232,16 +217,8 @@ describe('Echo / pusher-js end to end (Node)', () => {
 
 describe('22 end to end: Echo.encryptedPrivate with the SDK encrypting (end-to-end encryption)', () => {
   const MASTER = Buffer.alloc(32, 7).toString('base64');
-  let server, auth;
-  before(async () => {
-    server = await startServer();
-    auth = await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS, encryptionMasterKeyBase64: MASTER });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await auth.close();
-    await server.stop();
-  });
+  const server = suiteServer();
+  const auth = suiteAuthServer(server, { encryptionMasterKeyBase64: MASTER });
 
   it('the server relays the ciphertext opaquely; Echo decrypts with the shared_secret', async () => {
     const e = echo(server, { auth, token: 'u1' });
@@ -265,24 +242,12 @@ describe('22 end to end: Echo.encryptedPrivate with the SDK encrypting (end-to-e
 });
 
 describe('seed patterns (real-time-features.md) with Echo', () => {
-  let server, auth, api_;
-  const open = [];
-  const mk = (opts) => {
-    const e = echo(server, { auth, ...opts });
-    open.push(e);
-    return e;
-  };
-  before(async () => {
-    server = await startServer();
-    auth = await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS });
+  const server = suiteServer();
+  const auth = suiteAuthServer(server);
+  const mk = (opts) => echo(server, { auth, ...opts });
+  let api_;
+  before(() => {
     api_ = sdk(server);
-  });
-  afterEach(cleanup);
-  after(async () => {
-    for (const e of open) e.disconnect();
-    await sleep(100);
-    await auth.close();
-    await server.stop();
   });
 
   it("Echo.private('chat.' + id).listen('NewMessage') fed by the HTTP API; toOthers excludes the sender", async () => {
@@ -390,16 +355,8 @@ describe('seed patterns (real-time-features.md) with Echo', () => {
 });
 
 describe('71: server restart -> automatic reconnect, new socket id, re-subscribe with re-auth', () => {
-  let server, auth;
-  before(async () => {
-    server = await startServer();
-    auth = await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await auth.close();
-    await server.stop();
-  });
+  const server = suiteServer();
+  const auth = suiteAuthServer(server);
 
   it('pusher-js reconnects after SIGKILL + restart and receives events on all channels again', async () => {
     const e = echo(server, { auth, token: 'u1' });

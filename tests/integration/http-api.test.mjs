@@ -1,11 +1,10 @@
 // pusher-protocol.md §10 checklist 45-63 (+ reliability.md A8, D1, D3, D4): the signed HTTP API.
 // Requests are signed by our own signer (harness.signQuery), which is checked here against the
 // Pusher worked example; the `pusher` SDK itself is exercised in sdk.test.mjs.
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startServer, connect, api, request, signQuery, trigger, sleep, until, hmac } from './harness.mjs';
-import { cleanup } from './harness.mjs';
+import { suiteServer, connect, joined, api, request, signQuery, trigger, sleep, until, hmac } from './harness.mjs';
 
 const EX_APP = { id: '3', key: '278d425bdf160c739803', secret: '7ad3773142a6692b25b8' };
 const EX_BODY = '{"name":"foo","channels":["project-3"],"data":"{\\"some\\":\\"data\\"}"}';
@@ -15,14 +14,7 @@ function assertStatus(r, status, what = '') {
 }
 
 describe('45: the Pusher worked example (app 3, clock check off)', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ app: EX_APP, env: { DOCSYNC_TIMESTAMP_WINDOW: '0' } });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer({ app: EX_APP, env: { DOCSYNC_TIMESTAMP_WINDOW: '0' } });
 
   it('our signer reproduces the documented signatures (oracle self-check)', () => {
     const s = signQuery(EX_APP, 'POST', '/apps/3/events', { body: EX_BODY, timestamp: 1353088179 });
@@ -70,14 +62,7 @@ describe('45: the Pusher worked example (app 3, clock check off)', () => {
 });
 
 describe('HTTP API (default settings, timestamp window 600 s)', () => {
-  let server;
-  before(async () => {
-    server = await startServer();
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer();
   const id = () => server.app.id;
 
   it('47: query values are signed decoded (%2C vs ,)', async () => {
@@ -152,9 +137,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
   });
 
   it('51: POST /events delivers {"event","data","channel"} to each subscriber', async () => {
-    const [a, b] = [await connect(server), await connect(server)];
-    await a.join('news');
-    await b.join('news');
+    const [a, b] = await joined(server, 'news');
     const r = await api(server, 'POST', '/events', { body: { name: 'E', data: '{"x":1}', channel: 'news' } });
     assertStatus(r, 200);
     assert.deepEqual(r.json(), {});
@@ -185,9 +168,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
   });
 
   it('53: socket_id excludes exactly that connection', async () => {
-    const [a, b] = [await connect(server), await connect(server)];
-    await a.join('ex53');
-    await b.join('ex53');
+    const [a, b] = await joined(server, 'ex53');
     await trigger(server, 'ex53', 'E', '{}', { socket_id: a.socketId });
     assert.deepEqual(await b.next(), { event: 'E', data: '{}', channel: 'ex53' });
     await a.quiet(300, 'excluded socket gets nothing');
@@ -310,9 +291,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
   });
 
   it('56: info:"subscription_count" returns counts per channel', async () => {
-    const [a, b] = [await connect(server), await connect(server)];
-    await a.join('news56');
-    await b.join('news56');
+    const [a, b] = await joined(server, 'news56');
     const r = await api(server, 'POST', '/events', { body: { name: 'E', data: '{}', channels: ['news56'], info: 'subscription_count' } });
     assertStatus(r, 200);
     assert.deepEqual(r.json(), { channels: { news56: { subscription_count: 2 } } });
@@ -358,9 +337,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
   });
 
   it('59: GET /channels/<name> with subscription_count; unknown -> {"occupied":false}', async () => {
-    const [a, b] = [await connect(server), await connect(server)];
-    await a.join('news59');
-    await b.join('news59');
+    const [a, b] = await joined(server, 'news59');
     let r = await api(server, 'GET', '/channels/news59', { query: { info: 'subscription_count' } });
     assertStatus(r, 200);
     assert.deepEqual(r.json(), { occupied: true, subscription_count: 2 });
@@ -434,14 +411,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
 });
 
 describe('configuration: REVERB_MAX_REQUEST_SIZE=2000', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ env: { REVERB_MAX_REQUEST_SIZE: '2000' } });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer({ env: { REVERB_MAX_REQUEST_SIZE: '2000' } });
 
   it('a 3000-byte request gives 413, a 1000-byte one passes', async () => {
     let r = await api(server, 'POST', '/events', { body: { name: 'E', data: 'y'.repeat(3000), channel: 'c' } });

@@ -1,9 +1,8 @@
 // pusher-protocol.md §10 checklist 13-17: pusher:ping/pong and the liveness sweep (ping, then
 // prune with 4201). Short intervals: DOCSYNC_SWEEP_INTERVAL=1, REVERB_APP_PING_INTERVAL=1.
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, within, sleep, api } from './harness.mjs';
-import { cleanup } from './harness.mjs';
+import { suiteServer, connect, within, sleep, api } from './harness.mjs';
 
 function assertPusherError(m, code, message) {
   assert.equal(m.event, 'pusher:error', `expected pusher:error, got ${m.raw}`);
@@ -12,14 +11,7 @@ function assertPusherError(m, code, message) {
 }
 
 describe('13: pusher:ping is answered with pusher:pong', () => {
-  let server;
-  before(async () => {
-    server = await startServer();
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer();
 
   it('{"event":"pusher:ping","data":{}} -> exactly {"event":"pusher:pong"}', async () => {
     const c = await connect(server);
@@ -40,14 +32,7 @@ describe('13: pusher:ping is answered with pusher:pong', () => {
 });
 
 describe('liveness sweep (sweep 1 s, ping_interval 1 s)', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ env: { DOCSYNC_SWEEP_INTERVAL: '1', REVERB_APP_PING_INTERVAL: '1' } });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer({ env: { DOCSYNC_SWEEP_INTERVAL: '1', REVERB_APP_PING_INTERVAL: '1' } });
 
   it('14: a silent subscribed connection receives {"event":"pusher:ping"}', async () => {
     const c = await connect(server);

@@ -1,9 +1,8 @@
 // pusher-protocol.md §10 checklist 30-35 (+ reliability.md A10): presence rosters, member
 // events per user (not per connection), id normalisation, ordering, limits.
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, api, sleep, within, channelAuth } from './harness.mjs';
-import { cleanup } from './harness.mjs';
+import { suiteServer, connect, api, sleep, within, channelAuth } from './harness.mjs';
 
 const CH = 'presence-room';
 
@@ -22,14 +21,7 @@ function member(m, event, channel) {
 }
 
 describe('presence', () => {
-  let server;
-  before(async () => {
-    server = await startServer();
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer();
 
   it('30-33: roster, member_added/removed per user, multi-connection users', async () => {
     const u1 = await connect(server);
@@ -162,15 +154,8 @@ describe('presence', () => {
 });
 
 describe('A10: presence limits (max members 3, user_info 64 bytes, user_id 8 chars)', () => {
-  let server;
-  before(async () => {
-    server = await startServer({
-      env: { DOCSYNC_PRESENCE_MAX_MEMBERS: '3', DOCSYNC_PRESENCE_MAX_USER_INFO: '64', DOCSYNC_PRESENCE_MAX_USER_ID: '8' },
-    });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
+  const server = suiteServer({
+    env: { DOCSYNC_PRESENCE_MAX_MEMBERS: '3', DOCSYNC_PRESENCE_MAX_USER_INFO: '64', DOCSYNC_PRESENCE_MAX_USER_ID: '8' },
   });
 
   it('the 4th unique user gets pusher:error 4100 and is not joined; more tabs of a member still fit', async () => {

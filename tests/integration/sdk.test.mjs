@@ -1,12 +1,10 @@
 // pusher-protocol.md §10 checklist 64 (+ 62 through the SDK, user sign-in §2.7): the npm `pusher`
 // v5 server SDK against the server: trigger, triggerBatch, get, sendToUser,
 // terminateUserConnections, and its authorizeChannel/authenticateUser signatures.
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, api, sdk, pusherClient, pjsState, recorder, sleep, until, within, PusherSDK } from './harness.mjs';
-import { cleanup } from './harness.mjs';
-import { startAuthServer } from './authserver.mjs';
-import { USERS, CHANNELS } from './fixtures.mjs';
+import { suiteServer, connect, joined, api, sdk, pusherClient, pjsState, recorder, sleep, until, within, PusherSDK } from './harness.mjs';
+import { suiteAuthServer } from './authserver.mjs';
 
 /** Raw sign-in with the SDK's authenticateUser; returns the signin_success frame. */
 async function signin(server, c, userData) {
@@ -16,16 +14,11 @@ async function signin(server, c, userData) {
 }
 
 describe('pusher SDK v5', () => {
-  let server, pusher, auth;
-  before(async () => {
-    server = await startServer();
+  const server = suiteServer();
+  const auth = suiteAuthServer(server);
+  let pusher;
+  before(() => {
     pusher = sdk(server);
-    auth = await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await auth.close();
-    await server.stop();
   });
 
   it('64: trigger (one channel, object data) returns 200 {} and delivers', async () => {
@@ -39,9 +32,7 @@ describe('pusher SDK v5', () => {
   });
 
   it('64: trigger to several channels with socket_id and info', async () => {
-    const [a, b] = [await connect(server), await connect(server)];
-    await a.join('sdk-1');
-    await b.join('sdk-1');
+    const [a, b] = await joined(server, 'sdk-1');
     await b.join('sdk-2');
     const res = await pusher.trigger(['sdk-1', 'sdk-2'], 'E', 'plain string', { socket_id: a.socketId, info: 'subscription_count' });
     assert.deepEqual(await res.json(), { channels: { 'sdk-1': { subscription_count: 2 }, 'sdk-2': { subscription_count: 1 } } });

@@ -1,9 +1,8 @@
 // pusher-protocol.md §10 checklist 18-29 (+ reliability.md A6, A7, D5): subscribe/unsubscribe,
 // signatures, message-format errors, channel-name limits. Raw `ws` clients, exact frames.
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, api, trigger, channelAuth, hmac, until } from './harness.mjs';
-import { cleanup } from './harness.mjs';
+import { suiteServer, connect, api, trigger, channelAuth, hmac, until } from './harness.mjs';
 
 function assertPusherError(m, code, message) {
   assert.equal(m.event, 'pusher:error', `expected pusher:error, got ${m.raw}`);
@@ -31,14 +30,7 @@ async function occupied(server, channel) {
 }
 
 describe('subscriptions', () => {
-  let server;
-  before(async () => {
-    server = await startServer();
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer();
 
   it('18: public subscribe yields exactly subscription_succeeded with data "{}"', async () => {
     const c = await connect(server);
@@ -251,14 +243,7 @@ describe('subscriptions', () => {
 });
 
 describe('A6: subscriptions per connection are capped', () => {
-  let server;
-  before(async () => {
-    server = await startServer();
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer();
 
   it('1000 subscribe attempts on one socket: a cap (>= 100) refuses the rest, no crash', async () => {
     const c = await connect(server);
@@ -289,14 +274,7 @@ describe('A6: subscriptions per connection are capped', () => {
 });
 
 describe('configuration: DOCSYNC_CHANNEL_NAME_MAX=20, DOCSYNC_SUBSCRIPTION_ERROR=true', () => {
-  let server;
-  before(async () => {
-    server = await startServer({ env: { DOCSYNC_CHANNEL_NAME_MAX: '20', DOCSYNC_SUBSCRIPTION_ERROR: 'true' } });
-  });
-  afterEach(cleanup);
-  after(async () => {
-    await server.stop();
-  });
+  const server = suiteServer({ env: { DOCSYNC_CHANNEL_NAME_MAX: '20', DOCSYNC_SUBSCRIPTION_ERROR: 'true' } });
 
   it('a 21-character name is refused, 20 accepted', async () => {
     const c = await connect(server);
