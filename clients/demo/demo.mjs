@@ -90,7 +90,7 @@ async function join(name, docId) {
     feed(replay ? `Caught up from version ${from} to ${head}` : `Loaded a snapshot (head ${head})`));
   doc.on('error', (e) => feed(`Error: ${e.code}: ${e.message}`));
 
-  // 4. The seed's notification and activity channels.
+  // 4. The notification and activity channels a Laravel app broadcasts on.
   echo.private(`App.Models.User.${grant.user.id}`)
     .notification((n) => feed(`Notification: ${n.message || n.type || JSON.stringify(n)}`));
   echo.private('activity')

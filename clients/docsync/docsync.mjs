@@ -24,7 +24,8 @@
 import { loadCrdt, CrdtError, CODES } from '../crdt/crdt.mjs';
 
 const UPDATED = '.App\\Events\\DocumentUpdated'; // leading '.': no Echo namespace prefix
-const TYPING_IDLE_MS = 1000; // the seed's doneTypingInterval
+// doneTypingInterval of the typing indicator in Laravel's real-time-features guide
+const TYPING_IDLE_MS = 1000;
 const TYPING_REFRESH_MS = 2000; // re-announce while typing goes on
 const TYPING_EXPIRE_MS = 5000; // forget a remote typist who went silent
 const RETRY_MS = 1000; // after busy / storage errors

@@ -1,7 +1,7 @@
 // Browser end to end (label e2e): real headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core) loads pusher-js and laravel-echo browser bundles from node_modules on a page
 // served by the Laravel-like auth server (same origin, session cookie, CSRF meta tag), and runs
-// checklist 65-71-style flows in two browser contexts against docsyncd.
+// the flows of checklist items 65-71 (see echo.test.mjs) in two browser contexts against docsyncd.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -137,7 +137,7 @@ describe('browser e2e (Chromium, two contexts)', { timeout: 110000 }, () => {
     assert.equal(await count(alice, 'typing'), 0);
   });
 
-  it('66/seed: private listen fed by the HTTP API through the pusher SDK', async () => {
+  it('66: Echo.private().listen() of a Laravel app, fed by the HTTP API through the pusher SDK', async () => {
     await bob.evaluate(() => {
       window.echo.private('chat.42').listen('NewMessage', rec('message'));
       window.echo.private('orders.1').listen('OrderShipped', rec('shipped')).subscribed(rec('orders-subscribed'));

@@ -1,5 +1,7 @@
-// pusher-protocol.md §10 checklist 36-38: cache channels (last event replayed to a new subscriber,
-// pusher:cache_miss otherwise; cache lives while the channel is occupied, Reverb default).
+// Cache channels (checklist 36-38): the last event is replayed to a new subscriber,
+// pusher:cache_miss otherwise; the cache lives while the channel is occupied (Reverb's default).
+// Test names start with the item number(s) of the suite's Pusher-protocol checklist (items 1-72,
+// numbered across the integration files; tests/README.md says which file holds which).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { suiteServer, connect, trigger, api, until } from './harness.mjs';

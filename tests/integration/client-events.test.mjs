@@ -1,5 +1,8 @@
-// pusher-protocol.md §10 checklist 39-44 (+ reliability.md D6, D7): client events (whispers),
-// membership rule, disabled messaging, dropped event names, rate limits.
+// Client events (checklist 39-44): whispers, the membership rule, disabled messaging, dropped
+// event names, and the hostile cases: a spoofed user_id, whispers on public and encrypted
+// channels, floods over the per-second and per-window rate limits.
+// Test names start with the item number(s) of the suite's Pusher-protocol checklist (items 1-72,
+// numbered across the integration files; tests/README.md says which file holds which).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { suiteServer, connect, joined, sleep, within } from './harness.mjs';
@@ -26,7 +29,7 @@ describe('client events (accept_client_events_from=members, default)', () => {
     for (const x of [a, b, c]) await x.close();
   });
 
-  it('D7: a client-supplied user_id is not relayed on a private channel', async () => {
+  it('a client-supplied user_id is not relayed on a private channel', async () => {
     const [a, b] = await joined(server, 'private-spoof');
     a.send({ event: 'client-typing', channel: 'private-spoof', data: { a: 1 }, user_id: '999' });
     assert.deepEqual(await b.next(), { event: 'client-typing', channel: 'private-spoof', data: { a: 1 } });
@@ -78,7 +81,7 @@ describe('client events (accept_client_events_from=members, default)', () => {
     await b.close();
   });
 
-  it('D6: a whisper on a public channel is rejected (stricter than Reverb) and not delivered', async () => {
+  it('a whisper on a public channel is rejected (stricter than Reverb) and not delivered', async () => {
     const [a, b] = await joined(server, 'public-d6');
     a.whisper('public-d6', 'client-typing', { a: 1 });
     assertPusherError(await a.next(), 4301);
@@ -87,7 +90,7 @@ describe('client events (accept_client_events_from=members, default)', () => {
     await b.close();
   });
 
-  it('D6: a whisper on a private-encrypted channel is rejected and not delivered', async () => {
+  it('a whisper on a private-encrypted channel is rejected and not delivered', async () => {
     const [a, b] = await joined(server, 'private-encrypted-d6');
     a.whisper('private-encrypted-d6', 'client-typing', { nonce: 'x', ciphertext: 'y' });
     const m = await a.next();
@@ -97,14 +100,14 @@ describe('client events (accept_client_events_from=members, default)', () => {
     await b.close();
   });
 
-  it('D6: a client event without a channel yields 4200', async () => {
+  it('a client event without a channel yields 4200', async () => {
     const a = await connect(server);
     a.send({ event: 'client-typing', data: { a: 1 } });
     assertPusherError(await a.next(), 4200, 'Invalid message format');
     await a.close();
   });
 
-  it('D7: more than 10 client events per second are refused with 4301 (DOCSYNC_CLIENT_EVENTS_PER_SECOND=10)', async () => {
+  it('more than 10 client events per second are refused with 4301 (DOCSYNC_CLIENT_EVENTS_PER_SECOND=10)', async () => {
     const [a, b] = await joined(server, 'private-flood');
     // A burst of 15 within a few ms: a per-second window delivers exactly 10. If the burst
     // happens to straddle the server's window boundary (its clock phase is unknown), all 15

@@ -1,5 +1,8 @@
-// pusher-protocol.md §10 checklist 1-12: connection establishment, routing, origins, quota,
-// WebSocket framing limits. Raw `ws` clients, exact frames and close codes.
+// Connection establishment (checklist 1-12): routing, origins, quota, WebSocket framing limits
+// (oversized messages, invalid UTF-8, fragments), shutdown, and the configuration contract
+// (environment, .env, flags, development app). Raw `ws` clients, exact frames and close codes.
+// Test names start with the item number(s) of the suite's Pusher-protocol checklist (items 1-72,
+// numbered across the integration files; tests/README.md says which file holds which).
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -139,7 +142,7 @@ describe('connection (default settings)', () => {
     await c.close();
   });
 
-  it('11 / A2: a UTF-8 sequence split across fragments is valid; an invalid one split across fragments closes 1007', async () => {
+  it('11: a UTF-8 sequence split across fragments is valid; an invalid one split across fragments closes 1007', async () => {
     const ok = await connect(server);
     ok.ws.send(Buffer.concat([Buffer.from('{"event":"pusher:ping","data":{"x":"'), Buffer.from([0xc3])]), { binary: false, fin: false });
     ok.ws.send(Buffer.concat([Buffer.from([0xa9]), Buffer.from('"}}')]), { fin: true });
@@ -226,7 +229,7 @@ describe('7: allowed_origins=laravel.com', () => {
     await c.close();
   });
 
-  it('D8: the scheme and port are ignored (http://laravel.com connects)', async () => {
+  it('the scheme and port are ignored (http://laravel.com connects)', async () => {
     const c = rawClient(server, { origin: 'http://laravel.com' });
     assertEstablished(await c.next());
     await c.close();

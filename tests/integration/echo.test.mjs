@@ -1,7 +1,10 @@
-// pusher-protocol.md §10 checklist 65-72 in Node, and the seed's real-time patterns end to end:
+// Checklist 65-72 in Node, and the real-time patterns Laravel apps write (private chat with
+// toOthers, team presence, typing whispers, notifications, activity feed, document updates) end to end:
 // the real pusher-js 8 (Node build) and laravel-echo 2 (broadcasters `reverb` and `pusher`), a
 // Laravel-like auth endpoint (authserver.mjs), events fed through the HTTP API by the `pusher`
 // SDK exactly as Laravel's broadcaster sends them.
+// Test names start with the item number(s) of the suite's Pusher-protocol checklist (items 1-72,
+// numbered across the integration files; tests/README.md says which file holds which).
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -192,7 +195,7 @@ describe('Echo / pusher-js end to end (Node)', () => {
     p.disconnect();
   });
 
-  it('D5 (pusher-js): a presence join signed for user 1 cannot be replayed by another socket', async () => {
+  it('a presence join signed for user 1 cannot be replayed by another socket', async () => {
     // fetch a valid presence auth for socket A, then use it from raw socket B
     const e = mk({ token: 'u1' });
     const sid = await echoConnected(e);
@@ -241,7 +244,7 @@ describe('22 end to end: Echo.encryptedPrivate with the SDK encrypting (end-to-e
   });
 });
 
-describe('seed patterns (real-time-features.md) with Echo', () => {
+describe("the real-time patterns of Laravel's real-time-features guide, with Echo", () => {
   const server = suiteServer();
   const auth = suiteAuthServer(server);
   const mk = (opts) => echo(server, { auth, ...opts });

@@ -1,6 +1,10 @@
-// pusher-protocol.md §10 checklist 45-63 (+ reliability.md A8, D1, D3, D4): the signed HTTP API.
+// The signed HTTP API (checklist 45-63) and its hostile inputs: stale or future timestamps,
+// missing or mutated signatures, bodies that do not match body_md5, duplicate query keys, bad
+// and oversized bodies (also chunked), invalid UTF-8.
 // Requests are signed by our own signer (harness.signQuery), which is checked here against the
 // Pusher worked example; the `pusher` SDK itself is exercised in sdk.test.mjs.
+// Test names start with the item number(s) of the suite's Pusher-protocol checklist (items 1-72,
+// numbered across the integration files; tests/README.md says which file holds which).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -87,7 +91,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     assertStatus(r, 200);
   });
 
-  it('49 / D3: auth_timestamp beyond 600 s gives 401, within passes', async () => {
+  it('49: auth_timestamp beyond 600 s gives 401, within passes', async () => {
     // The server's clock may tick between our reading and its check: margins are chosen so
     // that elapsing time (up to ~2 s) can only move each case away from the boundary.
     const now = Math.floor(Date.now() / 1000);
@@ -98,7 +102,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     assertStatus(await api(server, 'GET', '/channels', { timestamp: now - 3600 }), 401, '-3600');
   });
 
-  it('D1: missing/mutated signature, wrong auth_key, missing auth_version give 401', async () => {
+  it('missing/mutated signature, wrong auth_key, missing auth_version give 401', async () => {
     const signPath = `/apps/${id()}/channels`;
     const s = signQuery(server.app, 'GET', signPath);
     const noSig = s.qs.replace(/&auth_signature=[0-9a-f]+/, '');
@@ -117,7 +121,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     assertStatus(await request(server, 'GET', `${signPath}?${s.qs}`), 200, 'control');
   });
 
-  it('D4: a body that does not match body_md5 gives 401; duplicate query keys are rejected', async () => {
+  it('a body that does not match body_md5 gives 401; duplicate query keys are rejected', async () => {
     const signPath = `/apps/${id()}/events`;
     const body = JSON.stringify({ name: 'E', data: '{}', channel: 'news' });
     const s = signQuery(server.app, 'POST', signPath, { body });
@@ -176,7 +180,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     await b.close();
   });
 
-  it('54 / A8: bad bodies give 4xx and deliver nothing', async () => {
+  it('54: bad bodies give 4xx and deliver nothing', async () => {
     const c = await connect(server);
     await c.join('bad54');
     const cases = [
@@ -218,7 +222,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     await c.close();
   });
 
-  it('A8: a chunked body over max_request_size gives 413 (or 411/400); the server keeps serving', async () => {
+  it('a chunked body over max_request_size gives 413 (or 411/400); the server keeps serving', async () => {
     const signPath = `/apps/${id()}/events`;
     const body = JSON.stringify({ name: 'E', data: 'x'.repeat(30000), channel: 'big-chunked' });
     const s = signQuery(server.app, 'POST', signPath, { body });
@@ -238,7 +242,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     assertStatus(await request(server, 'GET', '/up'), 200, 'still serving');
   });
 
-  it('A8: a small valid chunked body is read (200) or refused with 411 Length Required', async () => {
+  it('a small valid chunked body is read (200) or refused with 411 Length Required', async () => {
     const signPath = `/apps/${id()}/events`;
     const body = JSON.stringify({ name: 'E', data: '{}', channel: 'chunked-ok' });
     const s = signQuery(server.app, 'POST', signPath, { body });
@@ -257,7 +261,7 @@ describe('HTTP API (default settings, timestamp window 600 s)', () => {
     assert.ok(r === 200 || r === 411, `small chunked body -> ${r}`);
   });
 
-  it('A8: invalid UTF-8 in the body gives 4xx (never 500), or is delivered as valid UTF-8', async () => {
+  it('invalid UTF-8 in the body gives 4xx (never 500), or is delivered as valid UTF-8', async () => {
     const c = await connect(server);
     await c.join('utf8-bad');
     const raw = Buffer.concat([Buffer.from('{"name":"E","data":"'), Buffer.from([0xff, 0xfe]), Buffer.from('","channel":"utf8-bad"}')]);

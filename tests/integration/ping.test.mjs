@@ -1,5 +1,7 @@
-// pusher-protocol.md §10 checklist 13-17: pusher:ping/pong and the liveness sweep (ping, then
-// prune with 4201). Short intervals: DOCSYNC_SWEEP_INTERVAL=1, REVERB_APP_PING_INTERVAL=1.
+// pusher:ping/pong and the liveness sweep (checklist 13-17): a silent connection is pinged, then
+// pruned with 4201. Short intervals: DOCSYNC_SWEEP_INTERVAL=1, REVERB_APP_PING_INTERVAL=1.
+// Test names start with the item number(s) of the suite's Pusher-protocol checklist (items 1-72,
+// numbered across the integration files; tests/README.md says which file holds which).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { suiteServer, connect, within, sleep, api } from './harness.mjs';
@@ -100,7 +102,7 @@ describe('liveness sweep (sweep 1 s, ping_interval 1 s)', () => {
     await c.close();
   });
 
-  it('§9 stale sweep scope: an unsubscribed silent connection is pinged and pruned too', async () => {
+  it('the sweep covers every connection: an unsubscribed silent one is pinged and pruned too', async () => {
     const c = await connect(server);
     assert.deepEqual(await c.next(4000, 'pusher:ping'), { event: 'pusher:ping' });
     assertPusherError(await c.next(4000, '4201'), 4201, 'Pong reply not received in time');

@@ -1,5 +1,7 @@
-// pusher-protocol.md §10 checklist 30-35 (+ reliability.md A10): presence rosters, member
-// events per user (not per connection), id normalisation, ordering, limits.
+// Presence channels (checklist 30-35): rosters, member events per user (not per connection), id
+// normalisation, ordering, and the limits (members per channel, user_info and user_id sizes).
+// Test names start with the item number(s) of the suite's Pusher-protocol checklist (items 1-72,
+// numbered across the integration files; tests/README.md says which file holds which).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { suiteServer, connect, api, sleep, within, channelAuth } from './harness.mjs';
@@ -134,7 +136,7 @@ describe('presence', () => {
     await a.close();
   });
 
-  it('A10: same user from 3 sockets, close 2: one member_added; member_removed after the last', async () => {
+  it('same user from 3 sockets, close 2: one member_added; member_removed after the last', async () => {
     const w = await connect(server);
     await w.join('presence-a10', { user_id: 'w', user_info: {} });
     const socks = [];
@@ -153,7 +155,7 @@ describe('presence', () => {
   });
 });
 
-describe('A10: presence limits (max members 3, user_info 64 bytes, user_id 8 chars)', () => {
+describe('presence limits (max members 3, user_info 64 bytes, user_id 8 chars)', () => {
   const server = suiteServer({
     env: { DOCSYNC_PRESENCE_MAX_MEMBERS: '3', DOCSYNC_PRESENCE_MAX_USER_INFO: '64', DOCSYNC_PRESENCE_MAX_USER_ID: '8' },
   });

@@ -1,6 +1,8 @@
-// pusher-protocol.md §10 checklist 64 (+ 62 through the SDK, user sign-in §2.7): the npm `pusher`
-// v5 server SDK against the server: trigger, triggerBatch, get, sendToUser,
-// terminateUserConnections, and its authorizeChannel/authenticateUser signatures.
+// The npm `pusher` v5 server SDK against the server (checklist 64, and 62 through the SDK):
+// trigger, triggerBatch, get, sendToUser, terminateUserConnections, and its
+// authorizeChannel/authenticateUser signatures (user sign-in with pusher:signin).
+// Test names start with the item number(s) of the suite's Pusher-protocol checklist (items 1-72,
+// numbered across the integration files; tests/README.md says which file holds which).
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { suiteServer, connect, joined, api, sdk, pusherClient, pjsState, recorder, sleep, until, within, PusherSDK } from './harness.mjs';
@@ -92,7 +94,7 @@ describe('pusher SDK v5', () => {
     await assert.rejects(wrongApp.get({ path: '/channels' }), (e) => e.status === 404);
   });
 
-  it('§2.7: pusher:signin with the SDK signature succeeds; a bad one gets 4009', async () => {
+  it('user sign-in: pusher:signin with the SDK signature succeeds; a bad one gets 4009', async () => {
     const c = await connect(server);
     const { frame, user_data } = await signin(server, c, { id: '1', user_info: { name: 'Alice' } });
     assert.equal(frame.event, 'pusher:signin_success', JSON.stringify(frame));

@@ -1,5 +1,8 @@
-// pusher-protocol.md §10 checklist 18-29 (+ reliability.md A6, A7, D5): subscribe/unsubscribe,
-// signatures, message-format errors, channel-name limits. Raw `ws` clients, exact frames.
+// Subscribe and unsubscribe (checklist 18-29): signatures (wrong, missing, for another socket,
+// channel or key, re-serialised channel_data), message-format errors, channel-name limits, the
+// cap on subscriptions per connection. Raw `ws` clients, exact frames.
+// Test names start with the item number(s) of the suite's Pusher-protocol checklist (items 1-72,
+// numbered across the integration files; tests/README.md says which file holds which).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { suiteServer, connect, api, trigger, channelAuth, hmac, until } from './harness.mjs';
@@ -127,7 +130,7 @@ describe('subscriptions', () => {
     await c.close();
   });
 
-  it('D5: signature for another channel, or with another app key, is rejected', async () => {
+  it('signature for another channel, or with another app key, is rejected', async () => {
     const c = await connect(server);
     c.subscribe('private-d5', channelAuth(server.app, c.socketId, 'private-other'));
     assertPusherError(await c.next(), 4009, 'Connection is unauthorized');
@@ -202,7 +205,7 @@ describe('subscriptions', () => {
     });
   }
 
-  it('29 / A7: over-long or badly named channels are refused and not joined', async () => {
+  it('29: over-long or badly named channels are refused and not joined', async () => {
     const c = await connect(server);
     const at = 'a'.repeat(200);
     const over = 'a'.repeat(201);
@@ -228,7 +231,7 @@ describe('subscriptions', () => {
     await c.close();
   });
 
-  it('A6: subscribing twice re-sends subscription_succeeded and counts once', async () => {
+  it('subscribing twice re-sends subscription_succeeded and counts once', async () => {
     const c = await connect(server);
     await c.join('twice');
     c.subscribe('twice');
@@ -242,7 +245,7 @@ describe('subscriptions', () => {
   });
 });
 
-describe('A6: subscriptions per connection are capped', () => {
+describe('subscriptions per connection are capped', () => {
   const server = suiteServer();
 
   it('1000 subscribe attempts on one socket: a cap (>= 100) refuses the rest, no crash', async () => {

@@ -1,5 +1,7 @@
-// Cross-checks src/sign.c against the official npm `pusher` SDK (v5), the
-// signer Laravel apps and the Node SDK users actually run (reliability D1).
+// Cross-checks the server's request signer (sign.c) against the official npm
+// `pusher` SDK (v5), the signer Laravel apps and the Node SDK users actually
+// run: a verifier that disagrees with it would refuse their real requests
+// (or accept forged ones).
 // Every request the SDK sends to a capture server must verify (0), and a
 // one-byte change to the body, a query value or the signature must not.
 // Channel and user auth strings made by the SDK must verify too.

@@ -50,7 +50,7 @@ test('UserActivity events published with the HTTP API are delivered and logged; 
     assert.equal(await r.text(), '{}');
     await sub.waitFor((e) => e.event === 'App\\Events\\PostCreated', 'PostCreated delivered');
 
-    // The seed's UserActivity on private-activity (data: the JSON string Laravel sends).
+    // A Laravel app's UserActivity on private-activity (data: the JSON string Laravel sends).
     const data1 = JSON.stringify({ user: { id: 7, name: 'Ada "A" Lovelace \u00e9' }, action: 'created a new post',
       timestamp: '2026-11-25T21:00:00+00:00' });
     r = await sdk.trigger('private-activity', USER_ACTIVITY, data1);

@@ -1,16 +1,17 @@
-// Crash safety (reliability.md B1, B2).
+// Crash safety: an acknowledged update must survive a crash, and no ack may leave before the
+// update is on disk.
 //
-// B1: CRASH_RUNS runs (default 10 under ctest; `CRASH_RUNS=50 node --test crash.test.mjs` for the
-// full 50) of a write burst from 5 pusher-js editors on 5 documents, killed with SIGKILL at a
-// random moment (seeded: CRASH_SEED), restarted on the same data directory, then checked:
-// every acknowledged (document, version, clientId, seq) is in the op log, versions have no gaps,
-// the op log replays to the stored document (snapshot rebuild == ops-only replay), and the
-// activity hash chain verifies (`docsync-admin verify`).
+// kill -9 runs: CRASH_RUNS runs (default 10 under ctest; `CRASH_RUNS=50 node --test
+// crash.test.mjs` for the full 50) of a write burst from 5 pusher-js editors on 5 documents,
+// killed with SIGKILL at a random moment (seeded: CRASH_SEED), restarted on the same data
+// directory, then checked: every acknowledged (document, version, clientId, seq) is in the op
+// log, versions have no gaps, the op log replays to the stored document (snapshot rebuild ==
+// ops-only replay), and the activity hash chain verifies (`docsync-admin verify`).
 //
-// B2: the server runs under strace; every ack written to a client socket must be preceded by an
-// fsync/fdatasync of data.mdb issued after the client sent that request (the client sends its
-// next update only after the previous ack, so a sync must lie between two consecutive acks of a
-// client, and before the first).
+// strace audit: the server runs under strace; every ack written to a client socket must be
+// preceded by an fsync/fdatasync of data.mdb issued after the client sent that request (the
+// client sends its next update only after the previous ack, so a sync must lie between two
+// consecutive acks of a client, and before the first).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -33,7 +34,7 @@ function opsOf(server, doc) {
   return map;
 }
 
-test(`B1: ${RUNS} kill -9 runs under a write burst lose no acknowledged update`, { timeout: 900000 }, async () => {
+test(`${RUNS} kill -9 runs under a write burst lose no acknowledged update`, { timeout: 900000 }, async () => {
   const mod = await crdt();
   const random = rng(SEED);
   const server = new Server({ env: { DOCSYNC_SNAPSHOT_EVERY: '50', DOCSYNC_OPS_RETAIN: '100000' } });
@@ -107,7 +108,7 @@ function straceAvailable() {
   }
 }
 
-test('B2: every ack is written after an fsync of data.mdb (strace audit)', { skip: !straceAvailable() && 'strace cannot trace here' }, async () => {
+test('every ack is written after an fsync of data.mdb (strace audit)', { skip: !straceAvailable() && 'strace cannot trace here' }, async () => {
   const mod = await crdt();
   const server = new Server({});
   const trace = path.join(server.dataDir, 'strace.txt');

@@ -1,4 +1,4 @@
-// Storage exhaustion (reliability.md B5 map full, B4 disk full): the write is refused with
+// Storage exhaustion (the LMDB map full, the disk full): the write is refused with
 // storage_full and nothing is acknowledged, the server stays up, reads keep working, and writes
 // resume when space returns (a larger map after a restart; freed disk space without restart).
 import test from 'node:test';
@@ -35,7 +35,7 @@ async function fill(server, random, limit = 1000) {
 
 const ENV = { REVERB_MAX_REQUEST_SIZE: '400000', DOCSYNC_SNAPSHOT_EVERY: '5', DOCSYNC_OPS_RETAIN: '5' };
 
-test('B5: map full refuses writes, keeps reads, and a larger map resumes writes', async () => {
+test('map full refuses writes, keeps reads, and a larger map resumes writes', async () => {
   const random = rng(5);
   const server = await new Server({ env: { ...ENV, DOCSYNC_MAP_SIZE: String(2 << 20) } }).start();
   try {
@@ -87,7 +87,7 @@ function mountTmpfs(dir, size) {
 const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'docsync-tmpfs-'));
 const mounted = mountTmpfs(mnt, '4m');
 
-test('B4: disk full refuses writes, keeps reads, and writes resume when space is freed', { skip: !mounted && 'cannot mount a tmpfs here (needs root)' }, async () => {
+test('disk full refuses writes, keeps reads, and writes resume when space is freed', { skip: !mounted && 'cannot mount a tmpfs here (needs root)' }, async () => {
   const random = rng(4);
   const dataDir = path.join(mnt, 'data');
   fs.mkdirSync(dataDir);

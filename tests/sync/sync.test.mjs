@@ -1,4 +1,7 @@
-// Document sync against the real docsyncd with real pusher-js clients (issue 4, "Tests").
+// Document sync against the real docsyncd with real pusher-js clients: concurrent editors converge;
+// stale, duplicate and out-of-order submissions and viewers are refused; catch-up after many
+// missed updates and from a snapshot; restarts; HTTP API writes broadcast as DocumentUpdated; and
+// the Echo listener a Laravel app writes.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import Echo from 'laravel-echo';
@@ -265,7 +268,7 @@ test('HTTP API writes reach pusher-js subscribers as DocumentUpdated with conten
   // docsync-admin verify on a finished store.
 });
 
-test("the seed's Echo listener works verbatim (Echo.private('document.' + id).listen('DocumentUpdated'))", async () => {
+test("a Laravel app's Echo listener works verbatim (Echo.private('document.' + id).listen('DocumentUpdated'))", async () => {
   const server = await new Server().start();
   let echo;
   try {
@@ -276,13 +279,13 @@ test("the seed's Echo listener works verbatim (Echo.private('document.' + id).li
         authorize: (socketId, cb) => cb(null, { auth: `${server.app.key}:${hmac(server.app.secret, `${socketId}:${channel.name}`)}` }),
       }),
     });
-    const documentId = 'seed-1';
+    const documentId = 'laravel-1';
     let currentVersion = 0;
     let text = '';
     const seen = [];
     const subscribed = new Promise((resolve) => echo.private('document.' + documentId).subscribed(resolve));
     echo.private('document.' + documentId).listen('DocumentUpdated', (e) => {
-      // The seed's listener: only update if the received version is newer.
+      // The listener as Laravel apps write it: only update if the received version is newer.
       if (e.version > currentVersion) {
         text = e.content;
         currentVersion = e.version;
