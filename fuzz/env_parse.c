@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/origin.h"
 
 static void check(int cond)
 {
@@ -36,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *origin = malloc(size + 1);
         memcpy(origin, data, size);
         origin[size] = '\0';
-        (void)config_origin_allowed(&cfg, origin);
+        (void)origin_allowed(cfg.allowed_origins, origin);
         free(origin);
     }
     return 0;

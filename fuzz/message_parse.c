@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pusher/channel_name.h"
+#include "pusher/json_check.h"
 #include "pusher/message.h"
 
 static void check(int cond)
@@ -25,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     message *m = NULL;
     int rc = message_parse((const char *)data, size, &lim, &m);
     /* The allocation-free checker agrees with the parser's first pass. */
-    int jc = message_json_check((const char *)data, size, lim.max_depth);
+    int jc = json_check((const char *)data, size, lim.max_depth);
     if (size > 0 && size <= lim.max_bytes) {
         if (rc == MESSAGE_OK)
             check(jc == MESSAGE_OK);
@@ -37,11 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     {
         struct message_frame f;
         check(message_build_app_event(16, "E", (const char *)data, size, "c", &f) == MESSAGE_OK);
-        int fc = message_json_check((const char *)message_frame_payload(&f), f.len, 4);
+        int fc = json_check((const char *)message_frame_payload(&f), f.len, 4);
         check(fc == MESSAGE_OK || (fc == MESSAGE_ENUL && memchr(data, 0, size)));
         message_frame_free(&f);
     }
-    int uc = message_utf8_check((const char *)data, size);
+    int uc = json_check_utf8((const char *)data, size);
     if (rc == MESSAGE_OK)
         check(uc == MESSAGE_OK);
     if (rc != MESSAGE_OK) {

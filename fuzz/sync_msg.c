@@ -1,4 +1,4 @@
-/* Fuzz target for the document sync parsers (owner: helper "sync"). The
+/* Fuzz target for the document sync parsers. The
  * first byte selects what the rest is fed to:
  *   0-3  a docsync request payload (JSON) for operation byte % 4
  *        (sync_request_parse, with the WebSocket size limits);
@@ -13,8 +13,8 @@
 #include <cjson/cJSON.h>
 
 #include "auth/auth_rules.h"
-#include "sync/sync_msg.h"
 #include "auth/token.h"
+#include "sync/sync_msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "config/config.h"
 #include "common/log.h"
+#include "config/config.h"
 #include "demo/demo.h"
 #include "server/server_main.h"
 #include "sync/sync_server.h"

@@ -1,6 +1,6 @@
 /* The server's own /broadcasting/auth and /broadcasting/user-auth, for
- * deployments without a Laravel app (pusher-protocol.md section 4.2 gives the
- * shapes Echo and pusher-js expect).
+ * deployments without a Laravel app, answering in the shapes Echo and
+ * pusher-js expect from Laravel's own routes.
  *
  * The caller sends `Authorization: Bearer <HS256 token signed with the app
  * secret>` (token.h) and the form body pusher-js posts

@@ -16,8 +16,7 @@ size_t base64_decoded_max(size_t len)
     return (len + 3) / 4 * 3;
 }
 
-int base64_encode(const uint8_t *in, size_t len, int url, char *out, size_t cap,
-                       size_t *out_len)
+int base64_encode(const uint8_t *in, size_t len, int url, char *out, size_t cap, size_t *out_len)
 {
     const char *a = url ? URL : STD;
     size_t need = base64_encoded_len(len, url);
@@ -67,8 +66,7 @@ static int value_of(char c, int url)
     return -1;
 }
 
-int base64_decode(const char *in, size_t len, int url, uint8_t *out, size_t cap,
-                       size_t *out_len)
+int base64_decode(const char *in, size_t len, int url, uint8_t *out, size_t cap, size_t *out_len)
 {
     size_t pad = 0;
     if (len >= 1 && in[len - 1] == '=')

@@ -1,4 +1,4 @@
-/* Base64 (RFC 4648 §4) and base64url (§5) for the sync protocol and for
+/* Base64 and base64url (RFC 4648, sections 4 and 5) for the sync protocol and for
  * HS256 tokens. Pure functions, no allocation: the caller passes buffers.
  *
  * Encoding always succeeds when the output buffer is large enough
@@ -27,12 +27,10 @@ size_t base64_decoded_max(size_t len);
  * the standard alphabet and padding, or base64url without padding when
  * `url` is non-zero. Stores the length (without NUL) in *out_len. Returns 0
  * or BASE64_ESPACE. */
-int base64_encode(const uint8_t *in, size_t len, int url, char *out, size_t cap,
-                       size_t *out_len);
+int base64_encode(const uint8_t *in, size_t len, int url, char *out, size_t cap, size_t *out_len);
 
 /* Decodes `in[0..len)` into `out` (capacity `cap`). Stores the decoded
  * length in *out_len. Returns 0, BASE64_EINVAL or BASE64_ESPACE. */
-int base64_decode(const char *in, size_t len, int url, uint8_t *out, size_t cap,
-                       size_t *out_len);
+int base64_decode(const char *in, size_t len, int url, uint8_t *out, size_t cap, size_t *out_len);
 
 #endif

@@ -2,6 +2,8 @@
  * config_set, the defaults and config_usage all walk it. */
 #include "config.h"
 
+#include "config_int.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,9 +17,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define ENV_FILE_MAX (1024 * 1024) /* bytes of a .env file we are willing to read */
-#define DEV_APP_FILE "dev-app.env"
 
 enum setting_type {
     T_STR,    /* char[] */
@@ -126,19 +125,6 @@ static const struct setting settings[] = {
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static const struct setting *find_setting(const char *env)
 {
     for (size_t i = 0; i < N_SETTINGS; i++) {
@@ -241,14 +227,14 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
     case T_STR:
     case T_HOST:
         if (strlen(value) >= s->size) {
-            set_err(err, errlen, "%s: value too long (max %zu bytes)", s->env, s->size - 1);
+            config__err(err, errlen, "%s: value too long (max %zu bytes)", s->env, s->size - 1);
             return CONFIG_EINVAL;
         }
         memcpy(base, value, strlen(value) + 1);
         return CONFIG_OK;
     case T_PATH:
         if (normalise_path(value, base, s->size) < 0) {
-            set_err(err, errlen, "%s: invalid route prefix \"%s\"", s->env, value);
+            config__err(err, errlen, "%s: invalid route prefix \"%s\"", s->env, value);
             return CONFIG_EINVAL;
         }
         return CONFIG_OK;
@@ -260,14 +246,15 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
         int negative;
         if (parse_unsigned(value, max, &x, &negative) < 0) {
             if (negative)
-                set_err(err, errlen, "%s: must not be negative (got \"%s\")", s->env, value);
+                config__err(err, errlen, "%s: must not be negative (got \"%s\")", s->env, value);
             else
-                set_err(err, errlen, "%s: expected an integer between %llu and %llu, got \"%s\"",
-                        s->env, s->min, max, value);
+                config__err(err, errlen,
+                            "%s: expected an integer between %llu and %llu, got \"%s\"", s->env,
+                            s->min, max, value);
             return CONFIG_EINVAL;
         }
         if (x < s->min) {
-            set_err(err, errlen, "%s: must be at least %llu (got %llu)", s->env, s->min, x);
+            config__err(err, errlen, "%s: must be at least %llu (got %llu)", s->env, s->min, x);
             return CONFIG_EINVAL;
         }
         if (s->type == T_SIZE)
@@ -284,20 +271,20 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
         /* fall through */
     case T_BOOL:
         if (parse_bool(value, (int *)base) < 0) {
-            set_err(err, errlen, "%s: expected true or false, got \"%s\"", s->env, value);
+            config__err(err, errlen, "%s: expected true or false, got \"%s\"", s->env, value);
             return CONFIG_EINVAL;
         }
         return CONFIG_OK;
     case T_LEVEL:
         if (log_level_parse(value, (enum log_level *)base) < 0) {
-            set_err(err, errlen, "%s: unknown log level \"%s\" (debug, info, warn, error)", s->env,
-                    value);
+            config__err(err, errlen, "%s: unknown log level \"%s\" (debug, info, warn, error)",
+                        s->env, value);
             return CONFIG_EINVAL;
         }
         return CONFIG_OK;
     case T_LOOP:
         if (strcmp(value, "libev") != 0 && strcmp(value, "poll") != 0) {
-            set_err(err, errlen, "%s: expected libev or poll, got \"%s\"", s->env, value);
+            config__err(err, errlen, "%s: expected libev or poll, got \"%s\"", s->env, value);
             return CONFIG_EINVAL;
         }
         memcpy(base, value, strlen(value) + 1);
@@ -311,7 +298,8 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
         else if (strcasecmp(value, "none") == 0)
             *e = CONFIG_CLIENT_EVENTS_NONE;
         else {
-            set_err(err, errlen, "%s: expected members, all or none, got \"%s\"", s->env, value);
+            config__err(err, errlen, "%s: expected members, all or none, got \"%s\"", s->env,
+                        value);
             return CONFIG_EINVAL;
         }
         return CONFIG_OK;
@@ -339,171 +327,6 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
     return apply(cfg, s, value ? value : "", err, errlen);
 }
 
-/* ---- .env parsing ---- */
-
-/* Parses one logical line [p, end) into key/value (malloc'd value). Returns
- * 1 when a pair was found, 0 for blank/comment lines, -1 on a syntax error.
- * *next is set past the consumed text (quoted values may span lines). */
-static int env_next(const char *p, const char *end, const char **next, char *key, size_t key_cap,
-                    char **value)
-{
-    const char *line_end = memchr(p, '\n', (size_t)(end - p));
-    if (!line_end)
-        line_end = end;
-    *next = line_end < end ? line_end + 1 : end;
-    *value = NULL;
-
-    while (p < line_end && (*p == ' ' || *p == '\t' || *p == '\r'))
-        p++;
-    if (p == line_end || *p == '#')
-        return 0;
-    if ((size_t)(line_end - p) > 7 && strncmp(p, "export", 6) == 0 &&
-        (p[6] == ' ' || p[6] == '\t')) {
-        p += 7;
-        while (p < line_end && (*p == ' ' || *p == '\t'))
-            p++;
-    }
-    const char *k = p;
-    while (p < line_end && *p != '=' && *p != ' ' && *p != '\t')
-        p++;
-    size_t klen = (size_t)(p - k);
-    while (p < line_end && (*p == ' ' || *p == '\t'))
-        p++;
-    if (klen == 0 || klen >= key_cap || p == line_end || *p != '=')
-        return -1;
-    memcpy(key, k, klen);
-    key[klen] = '\0';
-    p++; /* '=' */
-    while (p < line_end && (*p == ' ' || *p == '\t'))
-        p++;
-
-    /* Size the value: up to the closing quote for a quoted value (it may
-     * span lines), else up to the end of the line. */
-    size_t cap;
-    if (p < end && (*p == '"' || *p == '\'')) {
-        const char *q = p + 1;
-        while (q < end && *q != *p)
-            q += (*p == '"' && *q == '\\' && q + 1 < end) ? 2 : 1;
-        cap = (size_t)(q - p) + 1;
-    } else {
-        cap = (size_t)(line_end - p) + 1;
-    }
-    char *v = malloc(cap);
-    if (!v)
-        return -2;
-    size_t n = 0;
-    if (p < end && (*p == '"' || *p == '\'')) {
-        char q = *p++;
-        int closed = 0;
-        while (p < end) {
-            char c = *p++;
-            if (c == q) {
-                closed = 1;
-                break;
-            }
-            if (q == '"' && c == '\\' && p < end) {
-                char e = *p++;
-                switch (e) {
-                case 'n':
-                    c = '\n';
-                    break;
-                case 't':
-                    c = '\t';
-                    break;
-                case 'r':
-                    c = '\r';
-                    break;
-                case '"':
-                case '\\':
-                case '$':
-                    c = e;
-                    break;
-                default:
-                    v[n++] = '\\';
-                    c = e;
-                }
-            }
-            v[n++] = c;
-        }
-        if (!closed) {
-            free(v);
-            return -1;
-        }
-        /* The rest of the line may only hold blanks and a comment. */
-        const char *rest_end = memchr(p, '\n', (size_t)(end - p));
-        if (!rest_end)
-            rest_end = end;
-        for (const char *r = p; r < rest_end; r++) {
-            if (*r == '#')
-                break;
-            if (*r != ' ' && *r != '\t' && *r != '\r') {
-                free(v);
-                return -1;
-            }
-        }
-        *next = rest_end < end ? rest_end + 1 : end;
-    } else {
-        const char *vend = line_end;
-        /* Inline comment: " #" ends an unquoted value. */
-        for (const char *r = p; r < line_end; r++) {
-            if (*r == '#' && r > p && (r[-1] == ' ' || r[-1] == '\t')) {
-                vend = r;
-                break;
-            }
-        }
-        while (vend > p && (vend[-1] == ' ' || vend[-1] == '\t' || vend[-1] == '\r'))
-            vend--;
-        n = (size_t)(vend - p);
-        memcpy(v, p, n);
-    }
-    v[n] = '\0';
-    *value = v;
-    return 1;
-}
-
-/* Walks .env text, calling fn(ctx, key, value) for every pair. */
-static int env_walk(const char *text, size_t len, const char *origin,
-                    int (*fn)(void *ctx, const char *key, const char *value, char *err,
-                              size_t errlen),
-                    void *ctx, char *err, size_t errlen)
-{
-    const char *p = text, *end = text + len;
-    int line = 1;
-    if (memchr(text, '\0', len)) {
-        set_err(err, errlen, "%s: contains a NUL byte", origin);
-        return CONFIG_EFILE;
-    }
-    while (p < end) {
-        const char *next;
-        char key[128];
-        char *value;
-        int r = env_next(p, end, &next, key, sizeof key, &value);
-        if (r == -2)
-            return CONFIG_ENOMEM;
-        if (r < 0) {
-            set_err(err, errlen, "%s:%d: syntax error (expected KEY=value)", origin, line);
-            return CONFIG_EINVAL;
-        }
-        if (r > 0) {
-            int rc = fn(ctx, key, value, err, errlen);
-            free(value);
-            if (rc < 0) {
-                /* Prefix the location to the setting's own message. */
-                if (err && errlen) {
-                    char tmp[640];
-                    snprintf(tmp, sizeof tmp, "%.200s:%d: %.400s", origin, line, err);
-                    snprintf(err, errlen, "%s", tmp);
-                }
-                return rc;
-            }
-        }
-        for (const char *c = p; c < next; c++)
-            line += *c == '\n';
-        p = next;
-    }
-    return CONFIG_OK;
-}
-
 static int apply_pair(void *ctx, const char *key, const char *value, char *err, size_t errlen)
 {
     return config_set(ctx, key, value, err, errlen);
@@ -512,156 +335,7 @@ static int apply_pair(void *ctx, const char *key, const char *value, char *err, 
 int config_apply_env_text(struct config *cfg, const char *text, size_t len, const char *origin,
                           char *err, size_t errlen)
 {
-    return env_walk(text, len, origin, apply_pair, cfg, err, errlen);
-}
-
-/* Reads a whole file (at most ENV_FILE_MAX bytes). Returns 0, -ENOENT when
- * missing, or another negative errno. */
-static int read_file(const char *path, char **out, size_t *len)
-{
-    *out = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -errno;
-    char *buf = malloc(ENV_FILE_MAX + 1);
-    if (!buf) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    size_t n = fread(buf, 1, ENV_FILE_MAX + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || n > ENV_FILE_MAX) {
-        free(buf);
-        return bad ? -EIO : -EFBIG;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
-/* ---- development app ---- */
-
-struct dev_app {
-    char id[CONFIG_CRED_MAX], key[CONFIG_CRED_MAX], secret[CONFIG_CRED_MAX];
-};
-
-static int dev_pair(void *ctx, const char *key, const char *value, char *err, size_t errlen)
-{
-    struct dev_app *d = ctx;
-    char *dst = NULL;
-    if (strcmp(key, "REVERB_APP_ID") == 0)
-        dst = d->id;
-    else if (strcmp(key, "REVERB_APP_KEY") == 0)
-        dst = d->key;
-    else if (strcmp(key, "REVERB_APP_SECRET") == 0)
-        dst = d->secret;
-    if (!dst)
-        return CONFIG_OK;
-    if (strlen(value) >= CONFIG_CRED_MAX) {
-        set_err(err, errlen, "%s too long", key);
-        return CONFIG_EFILE;
-    }
-    memcpy(dst, value, strlen(value) + 1);
-    return CONFIG_OK;
-}
-
-static int hex_random(char *out, size_t bytes)
-{
-    static const char digits[] = "0123456789abcdef";
-    unsigned char buf[64];
-    if (bytes > sizeof buf || RAND_bytes(buf, (int)bytes) != 1)
-        return -1;
-    for (size_t i = 0; i < bytes; i++) {
-        out[2 * i] = digits[buf[i] >> 4];
-        out[2 * i + 1] = digits[buf[i] & 15];
-    }
-    out[2 * bytes] = '\0';
-    return 0;
-}
-
-/* mkdir -p with mode 0755. */
-static int make_dirs(const char *path)
-{
-    char tmp[CONFIG_FILE_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof tmp)
-        return -1;
-    memcpy(tmp, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] == '/' || tmp[i] == '\0') {
-            char c = tmp[i];
-            tmp[i] = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return -1;
-            tmp[i] = c;
-        }
-    }
-    return 0;
-}
-
-static int load_dev_app(struct config *cfg, char *err, size_t errlen)
-{
-    char path[CONFIG_FILE_MAX + 32];
-    snprintf(path, sizeof path, "%s/%s", cfg->data_dir, DEV_APP_FILE);
-    struct dev_app d;
-    memset(&d, 0, sizeof d);
-    char *text;
-    size_t len;
-    int r = read_file(path, &text, &len);
-    if (r == 0) {
-        int rc = env_walk(text, len, path, dev_pair, &d, err, errlen);
-        free(text);
-        if (rc < 0)
-            return CONFIG_EFILE;
-    } else if (r != -ENOENT) {
-        set_err(err, errlen, "%s: %s", path, strerror(-r));
-        return CONFIG_EFILE;
-    }
-    if (!d.id[0] || !d.key[0] || !d.secret[0]) {
-        unsigned char rnd[4];
-        if (RAND_bytes(rnd, sizeof rnd) != 1 || hex_random(d.key, 10) < 0 ||
-            hex_random(d.secret, 20) < 0) {
-            set_err(err, errlen, "cannot draw random bytes for the development app");
-            return CONFIG_EFILE;
-        }
-        uint32_t x =
-            (uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 | rnd[3];
-        snprintf(d.id, sizeof d.id, "%u", 100000 + x % 900000);
-        if (make_dirs(cfg->data_dir) < 0) {
-            set_err(err, errlen, "cannot create data directory %s: %s", cfg->data_dir,
-                    strerror(errno));
-            return CONFIG_EFILE;
-        }
-        char tmp_path[sizeof path + 8];
-        snprintf(tmp_path, sizeof tmp_path, "%s.tmp", path);
-        int fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-        if (!f) {
-            if (fd >= 0)
-                close(fd);
-            set_err(err, errlen, "cannot write %s: %s", tmp_path, strerror(errno));
-            return CONFIG_EFILE;
-        }
-        fprintf(f,
-                "# Development app generated by docsyncd; delete this file to get new "
-                "credentials.\nREVERB_APP_ID=%s\nREVERB_APP_KEY=%s\nREVERB_APP_SECRET=%s\n",
-                d.id, d.key, d.secret);
-        int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-        bad |= fclose(f) != 0;
-        if (bad || rename(tmp_path, path) != 0) {
-            set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
-            unlink(tmp_path);
-            return CONFIG_EFILE;
-        }
-    }
-    memcpy(cfg->app_id, d.id, sizeof d.id);
-    memcpy(cfg->app_key, d.key, sizeof d.key);
-    memcpy(cfg->app_secret, d.secret, sizeof d.secret);
-    cfg->dev_app = 1;
-    return CONFIG_OK;
+    return env_parse(text, len, origin, apply_pair, cfg, err, errlen);
 }
 
 /* ---- load ---- */
@@ -693,7 +367,7 @@ static int is_flag(const char *arg, size_t len, const char *flag)
 int config_load(struct config *cfg, int argc, char *const *argv, char *const *envp, char *err,
                 size_t errlen)
 {
-    set_err(err, errlen, "%s", "");
+    config__err(err, errlen, "%s", "");
     config_defaults(cfg);
 
     /* Pass 1 over flags: --help, --env-file, and syntax. */
@@ -707,17 +381,17 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
         const char *name = NULL, *value = NULL;
         size_t name_len;
         if (strncmp(argv[i], "--", 2) != 0) {
-            set_err(err, errlen, "unexpected argument \"%s\" (see --help)", argv[i]);
+            config__err(err, errlen, "unexpected argument \"%s\" (see --help)", argv[i]);
             return CONFIG_EFLAG;
         }
         if (flag_value(argc, argv, &i, &name, &name_len, &value) < 0) {
-            set_err(err, errlen, "%.*s needs a value (see --help)", (int)name_len, name);
+            config__err(err, errlen, "%.*s needs a value (see --help)", (int)name_len, name);
             return CONFIG_EFLAG;
         }
         if (is_flag(name, name_len, "--env-file")) {
             env_file = value;
         } else if (!find_flag(name, name_len)) {
-            set_err(err, errlen, "unknown option %.*s (see --help)", (int)name_len, name);
+            config__err(err, errlen, "unknown option %.*s (see --help)", (int)name_len, name);
             return CONFIG_EFLAG;
         }
     }
@@ -738,21 +412,21 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
     /* 2. env file */
     if (env_file) {
         if (strlen(env_file) >= sizeof cfg->env_file) {
-            set_err(err, errlen, "--env-file: path too long");
+            config__err(err, errlen, "--env-file: path too long");
             return CONFIG_EFLAG;
         }
         memcpy(cfg->env_file, env_file, strlen(env_file) + 1);
     }
     char *text;
     size_t len;
-    int r = read_file(cfg->env_file, &text, &len);
+    int r = env_read_file(cfg->env_file, &text, &len);
     if (r == 0) {
         int rc = config_apply_env_text(cfg, text, len, cfg->env_file, err, errlen);
         free(text);
         if (rc < 0)
             return rc;
     } else if (env_file || r != -ENOENT) {
-        set_err(err, errlen, "cannot read env file %s: %s", cfg->env_file, strerror(-r));
+        config__err(err, errlen, "cannot read env file %s: %s", cfg->env_file, strerror(-r));
         return CONFIG_EFILE;
     }
 
@@ -769,26 +443,26 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
         if (rc < 0) {
             char tmp[640];
             snprintf(tmp, sizeof tmp, "%.500s (from %s)", err ? err : "", s->flag);
-            set_err(err, errlen, "%s", tmp);
+            config__err(err, errlen, "%s", tmp);
             return rc;
         }
     }
 
     /* Cross-field checks and the app. */
     if (!cfg->data_dir[0]) {
-        set_err(err, errlen, "DOCSYNC_DATA_DIR must not be empty");
+        config__err(err, errlen, "DOCSYNC_DATA_DIR must not be empty");
         return CONFIG_EINVAL;
     }
     int have = !!cfg->app_id[0] + !!cfg->app_key[0] + !!cfg->app_secret[0];
     if (have == 3)
         return CONFIG_OK;
     if (have > 0) {
-        set_err(err, errlen,
-                "incomplete app credentials: set all of REVERB_APP_ID, REVERB_APP_KEY and "
-                "REVERB_APP_SECRET, or none of them for the development app");
+        config__err(err, errlen,
+                    "incomplete app credentials: set all of REVERB_APP_ID, REVERB_APP_KEY and "
+                    "REVERB_APP_SECRET, or none of them for the development app");
         return CONFIG_EAPP;
     }
-    return load_dev_app(cfg, err, errlen);
+    return devapp_load(cfg, err, errlen);
 }
 
 void config_usage(FILE *out, const char *argv0)
@@ -824,84 +498,6 @@ void config_usage(FILE *out, const char *argv0)
         fprintf(out, "  %-38s default \"%s\"%s%s\n      %s\n", s->env, s->def,
                 s->flag ? ", flag " : "", s->flag ? s->flag : "", s->help);
     }
-}
-
-/* Glob match with '*' only, case-sensitive. Iterative with backtracking. */
-static int glob_match(const char *pat, const char *s, size_t slen)
-{
-    size_t p = 0, i = 0, star = (size_t)-1, mark = 0;
-    size_t plen = strlen(pat);
-    while (i < slen) {
-        if (p < plen && pat[p] == '*') {
-            star = p++;
-            mark = i;
-        } else if (p < plen && pat[p] == s[i]) {
-            p++;
-            i++;
-        } else if (star != (size_t)-1) {
-            p = star + 1;
-            i = ++mark;
-        } else {
-            return 0;
-        }
-    }
-    while (p < plen && pat[p] == '*')
-        p++;
-    return p == plen;
-}
-
-int config_origin_allowed(const struct config *cfg, const char *origin)
-{
-    /* Walk the comma-separated list; entries are trimmed. */
-    const char *list = cfg->allowed_origins;
-    const char *host = NULL;
-    size_t host_len = 0;
-    if (origin) {
-        const char *p = strstr(origin, "://");
-        p = p ? p + 3 : origin;
-        const char *at = NULL;
-        const char *e = p;
-        while (*e && *e != '/' && *e != '?' && *e != '#') {
-            if (*e == '@')
-                at = e;
-            e++;
-        }
-        if (at)
-            p = at + 1;
-        const char *colon = NULL;
-        if (*p == '[') { /* IPv6 literal */
-            const char *rb = memchr(p, ']', (size_t)(e - p));
-            colon = rb ? rb + 1 : e;
-            if (colon > e || *colon != ':')
-                colon = NULL;
-        } else {
-            colon = memchr(p, ':', (size_t)(e - p));
-        }
-        host = p;
-        host_len = (size_t)((colon ? colon : e) - p);
-    }
-    while (*list) {
-        while (*list == ' ' || *list == '\t' || *list == ',')
-            list++;
-        const char *end = strchr(list, ',');
-        if (!end)
-            end = list + strlen(list);
-        const char *t = end;
-        while (t > list && (t[-1] == ' ' || t[-1] == '\t'))
-            t--;
-        size_t n = (size_t)(t - list);
-        if (n > 0) {
-            char pat[CONFIG_ORIGINS_MAX];
-            memcpy(pat, list, n);
-            pat[n] = '\0';
-            if (strcmp(pat, "*") == 0)
-                return 1;
-            if (host && glob_match(pat, host, host_len))
-                return 1;
-        }
-        list = end;
-    }
-    return 0;
 }
 
 const char *config_strerror(int code)

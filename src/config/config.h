@@ -82,7 +82,7 @@ struct config {
     char app_secret[CONFIG_CRED_MAX]; /* REVERB_APP_SECRET: never log it */
     int dev_app;                      /* 1 when the generated development app is used */
     /* REVERB_APP_ALLOWED_ORIGINS, default "*": comma-separated host patterns,
-     * whitespace around entries trimmed. Use config_origin_allowed(). */
+     * whitespace around entries trimmed. Checked with origin_allowed() (origin.h). */
     char allowed_origins[CONFIG_ORIGINS_MAX];
     unsigned ping_interval;    /* REVERB_APP_PING_INTERVAL, s, default 60, >= 1 */
     unsigned activity_timeout; /* REVERB_APP_ACTIVITY_TIMEOUT, s, default 30, >= 1 */
@@ -161,13 +161,6 @@ int config_apply_env_text(struct config *cfg, const char *text, size_t len, cons
 /* Prints the usage: every flag and every environment variable with its
  * default and meaning, to `out`. */
 void config_usage(FILE *out, const char *argv0);
-
-/* True (1) when the Origin header value `origin` (NULL = header absent) is
- * allowed by cfg->allowed_origins: "*" anywhere in the list allows all
- * (even a missing Origin); otherwise the host part of the origin (scheme,
- * userinfo, port and path dropped) must glob-match an entry (`*` matches
- * any run of characters, case-sensitive, as Reverb). */
-int config_origin_allowed(const struct config *cfg, const char *origin);
 
 /* A static description of a CONFIG_* code. */
 const char *config_strerror(int code);

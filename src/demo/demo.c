@@ -13,8 +13,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "pusher/sign.h"
 #include "auth/token.h"
+#include "pusher/sign.h"
 
 #ifndef DEMO_ROOT_DEFAULT
 #define DEMO_ROOT_DEFAULT "."
@@ -363,4 +363,3 @@ void demo_stop(struct server *srv)
     (void)srv;
     free(demo_instance(NULL, 1));
 }
-

@@ -32,10 +32,9 @@
 #define DEMO_FILE_MAX (4u << 20) /* largest file served, bytes */
 
 /* Registers the demo routes when the demo is enabled (else does nothing).
- * main.c calls it on the loop thread before the loop runs. Returns 0, or a negative SERVER_E* code when a route
- * cannot be registered (start-up then fails). A missing root directory is
- * not an error: the demo is disabled with a warning. A second call does
- * nothing. */
+ * main.c calls it on the loop thread before the loop runs. Returns 0, or a negative SERVER_E* code
+ * when a route cannot be registered (start-up then fails). A missing root directory is not an
+ * error: the demo is disabled with a warning. A second call does nothing. */
 int demo_start(struct server *srv);
 
 /* Releases what demo_start allocated; safe when it did nothing. */

@@ -231,7 +231,7 @@ int channel_leave(struct channel_registry *reg, struct channel_set *set, struct 
     return 0;
 }
 
-const char *channel_name(const struct channel *ch, size_t *len)
+const char *channel_get_name(const struct channel *ch, size_t *len)
 {
     if (len)
         *len = ch->name_len;

@@ -1,12 +1,11 @@
 /* channel: the registry of live channels and who is subscribed to each.
  *
- * A channel exists while it has at least one subscriber (pusher-protocol.md
- * 3.3): channel_join creates it, the channel_leave that removes the last
- * subscriber frees it (and its cached message). Channels are found by name
- * in an xxHash map; subscribers are kept in a dense array per channel so
- * that fan-out walks contiguous memory. Every subscriber keeps a
- * `struct channel_set` (the channels it is in); the two sides index each
- * other, so joins and leaves are O(1) apart from the name lookup.
+ * A channel exists while it has at least one subscriber (an empty channel
+ * is vacated, as Pusher reports it): channel_join creates it, the channel_leave that removes the
+ * last subscriber frees it (and its cached message). Channels are found by name in an xxHash map;
+ * subscribers are kept in a dense array per channel so that fan-out walks contiguous memory. Every
+ * subscriber keeps a `struct channel_set` (the channels it is in); the two sides index each other,
+ * so joins and leaves are O(1) apart from the name lookup.
  *
  * Presence channels carry a roster (presence.h) of unique users; the
  * registry tells the caller when a join is a user's first connection and
@@ -117,7 +116,7 @@ int channel_leave(struct channel_registry *reg, struct channel_set *set, struct 
                   char **removed_uid, int *vacated);
 
 /* The channel's name (NUL-terminated) and length. */
-const char *channel_name(const struct channel *ch, size_t *len);
+const char *channel_get_name(const struct channel *ch, size_t *len);
 
 /* CHANNEL_F_* flags. */
 unsigned channel_flags(const struct channel *ch);

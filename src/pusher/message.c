@@ -6,17 +6,16 @@
  * cJSON therefore never recurses deeper than max_depth. */
 #include "message.h"
 
+#include "json_check.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/utf8.h"
-
 #define DEFAULT_MAX_BYTES 10000
 #define DEFAULT_MAX_DEPTH 32
-#define HARD_MAX_DEPTH 512 /* recursion bound of the validator whatever the limits say */
 #define DEFAULT_MAX_USER_ID 128
 #define DEFAULT_MAX_USER_INFO 1024
 
@@ -41,319 +40,13 @@ static struct message_limits effective_limits(const struct message_limits *in)
         l.max_bytes = DEFAULT_MAX_BYTES;
     if (l.max_depth <= 0)
         l.max_depth = DEFAULT_MAX_DEPTH;
-    if (l.max_depth > HARD_MAX_DEPTH)
-        l.max_depth = HARD_MAX_DEPTH;
+    if (l.max_depth > JSON_CHECK_MAX_DEPTH)
+        l.max_depth = JSON_CHECK_MAX_DEPTH;
     if (!l.max_user_id)
         l.max_user_id = DEFAULT_MAX_USER_ID;
     if (!l.max_user_info)
         l.max_user_info = DEFAULT_MAX_USER_INFO;
     return l;
-}
-
-/* ---- strict validator ---- */
-
-struct scan {
-    const unsigned char *p;
-    size_t len, pos;
-    int max_depth;
-    int err;
-    /* raw span of the top-level "data" value */
-    size_t data_start, data_end;
-    int have_data;
-};
-
-static void skip_ws(struct scan *s)
-{
-    while (s->pos < s->len) {
-        unsigned char c = s->p[s->pos];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            break;
-        s->pos++;
-    }
-}
-
-static int fail(struct scan *s, int code)
-{
-    if (!s->err)
-        s->err = code;
-    return -1;
-}
-
-static int hex4(const unsigned char *p, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= c - '0';
-        else if (c >= 'a' && c <= 'f')
-            v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            v |= c - 'A' + 10;
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Validates one UTF-8 sequence starting at s->pos (first byte >= 0x80). */
-static int scan_utf8(struct scan *s)
-{
-    size_t n = utf8_seq(s->p + s->pos, s->len - s->pos);
-    if (n == 0)
-        return fail(s, MESSAGE_EUTF8);
-    s->pos += n;
-    return 0;
-}
-
-/* Scans a string; s->pos is at the opening quote. */
-static int scan_string(struct scan *s)
-{
-    s->pos++;
-    while (s->pos < s->len) {
-        unsigned char c = s->p[s->pos];
-        if (c == '"') {
-            s->pos++;
-            return 0;
-        }
-        if (c == 0)
-            return fail(s, MESSAGE_ENUL);
-        if (c < 0x20)
-            return fail(s, MESSAGE_EINVALID);
-        if (c >= 0x80) {
-            if (scan_utf8(s) < 0)
-                return -1;
-            continue;
-        }
-        if (c != '\\') {
-            s->pos++;
-            continue;
-        }
-        if (s->pos + 1 >= s->len)
-            return fail(s, MESSAGE_EINVALID);
-        unsigned char e = s->p[s->pos + 1];
-        if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
-            e == 't') {
-            s->pos += 2;
-            continue;
-        }
-        if (e != 'u' || s->len - s->pos < 6)
-            return fail(s, MESSAGE_EINVALID);
-        unsigned u;
-        if (hex4(s->p + s->pos + 2, &u) < 0)
-            return fail(s, MESSAGE_EINVALID);
-        s->pos += 6;
-        if (u == 0)
-            return fail(s, MESSAGE_ENUL);
-        if (u >= 0xdc00 && u <= 0xdfff)
-            return fail(s, MESSAGE_EUTF8); /* lone low surrogate */
-        if (u >= 0xd800 && u <= 0xdbff) {
-            unsigned lo;
-            if (s->len - s->pos < 6 || s->p[s->pos] != '\\' || s->p[s->pos + 1] != 'u' ||
-                hex4(s->p + s->pos + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
-                return fail(s, MESSAGE_EUTF8);
-            s->pos += 6;
-        }
-    }
-    return fail(s, MESSAGE_EINVALID);
-}
-
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int scan_number(struct scan *s)
-{
-    size_t start = s->pos;
-    if (s->pos < s->len && s->p[s->pos] == '-')
-        s->pos++;
-    if (s->pos >= s->len)
-        return fail(s, MESSAGE_EINVALID);
-    if (s->p[s->pos] == '0') {
-        s->pos++;
-    } else if (is_digit(s->p[s->pos])) {
-        while (s->pos < s->len && is_digit(s->p[s->pos]))
-            s->pos++;
-    } else {
-        return fail(s, MESSAGE_EINVALID);
-    }
-    if (s->pos < s->len && s->p[s->pos] == '.') {
-        s->pos++;
-        if (s->pos >= s->len || !is_digit(s->p[s->pos]))
-            return fail(s, MESSAGE_EINVALID);
-        while (s->pos < s->len && is_digit(s->p[s->pos]))
-            s->pos++;
-    }
-    if (s->pos < s->len && (s->p[s->pos] == 'e' || s->p[s->pos] == 'E')) {
-        s->pos++;
-        if (s->pos < s->len && (s->p[s->pos] == '+' || s->p[s->pos] == '-'))
-            s->pos++;
-        if (s->pos >= s->len || !is_digit(s->p[s->pos]))
-            return fail(s, MESSAGE_EINVALID);
-        while (s->pos < s->len && is_digit(s->p[s->pos]))
-            s->pos++;
-    }
-    /* cJSON reads numbers into a 64-byte buffer; refuse absurd lengths. */
-    if (s->pos - start > 63)
-        return fail(s, MESSAGE_EINVALID);
-    return 0;
-}
-
-static int scan_literal(struct scan *s, const char *word)
-{
-    size_t n = strlen(word);
-    if (s->len - s->pos < n || memcmp(s->p + s->pos, word, n) != 0)
-        return fail(s, MESSAGE_EINVALID);
-    s->pos += n;
-    return 0;
-}
-
-/* True when the raw JSON string token [start, end) decodes to "data". */
-static int key_is_data(const unsigned char *p, size_t start, size_t end)
-{
-    static const char want[] = "data";
-    size_t w = 0;
-    size_t i = start + 1, stop = end - 1; /* inside the quotes */
-    if (end - start > 40)
-        return 0;
-    while (i < stop) {
-        unsigned ch = p[i];
-        if (ch == '\\') {
-            if (i + 1 < stop && p[i + 1] == 'u' && stop - i >= 6 && hex4(p + i + 2, &ch) == 0) {
-                i += 6;
-            } else {
-                return 0;
-            }
-        } else {
-            i++;
-        }
-        if (w >= 4 || ch != (unsigned char)want[w])
-            return 0;
-        w++;
-    }
-    return w == 4;
-}
-
-static int scan_value(struct scan *s, int depth);
-
-static int scan_container(struct scan *s, int depth, int object)
-{
-    if (depth > s->max_depth)
-        return fail(s, MESSAGE_EDEPTH);
-    s->pos++; /* '{' or '[' */
-    skip_ws(s);
-    char close = object ? '}' : ']';
-    if (s->pos < s->len && s->p[s->pos] == close) {
-        s->pos++;
-        return 0;
-    }
-    for (;;) {
-        int is_data = 0;
-        if (object) {
-            skip_ws(s);
-            if (s->pos >= s->len || s->p[s->pos] != '"')
-                return fail(s, MESSAGE_EINVALID);
-            size_t kstart = s->pos;
-            if (scan_string(s) < 0)
-                return -1;
-            is_data = depth == 1 && key_is_data(s->p, kstart, s->pos);
-            skip_ws(s);
-            if (s->pos >= s->len || s->p[s->pos] != ':')
-                return fail(s, MESSAGE_EINVALID);
-            s->pos++;
-        }
-        skip_ws(s);
-        size_t vstart = s->pos;
-        if (scan_value(s, depth) < 0)
-            return -1;
-        if (is_data) {
-            s->data_start = vstart;
-            s->data_end = s->pos;
-            s->have_data = 1;
-        }
-        skip_ws(s);
-        if (s->pos >= s->len)
-            return fail(s, MESSAGE_EINVALID);
-        unsigned char c = s->p[s->pos++];
-        if (c == close)
-            return 0;
-        if (c != ',')
-            return fail(s, MESSAGE_EINVALID);
-    }
-}
-
-static int scan_value(struct scan *s, int depth)
-{
-    skip_ws(s);
-    if (s->pos >= s->len)
-        return fail(s, MESSAGE_EINVALID);
-    switch (s->p[s->pos]) {
-    case '{':
-        return scan_container(s, depth + 1, 1);
-    case '[':
-        return scan_container(s, depth + 1, 0);
-    case '"':
-        return scan_string(s);
-    case 't':
-        return scan_literal(s, "true");
-    case 'f':
-        return scan_literal(s, "false");
-    case 'n':
-        return scan_literal(s, "null");
-    case 0:
-        return fail(s, MESSAGE_ENUL);
-    default:
-        return scan_number(s);
-    }
-}
-
-/* Validates a whole document; on success fills the data span. Returns 0 or
- * a MESSAGE_E* code. */
-static int scan_document(const char *buf, size_t len, int max_depth, struct scan *s)
-{
-    memset(s, 0, sizeof *s);
-    s->p = (const unsigned char *)buf;
-    s->len = len;
-    s->max_depth = max_depth;
-    if (memchr(buf, '\0', len))
-        return MESSAGE_ENUL;
-    if (scan_value(s, 0) < 0)
-        return s->err ? s->err : MESSAGE_EINVALID;
-    skip_ws(s);
-    if (s->pos != s->len)
-        return MESSAGE_EINVALID;
-    return 0;
-}
-
-int message_json_check(const char *buf, size_t len, int max_depth)
-{
-    struct scan s;
-    if (!buf || len == 0)
-        return MESSAGE_EINVALID;
-    if (max_depth <= 0)
-        max_depth = DEFAULT_MAX_DEPTH;
-    if (max_depth > HARD_MAX_DEPTH)
-        max_depth = HARD_MAX_DEPTH;
-    return scan_document(buf, len, max_depth, &s);
-}
-
-int message_utf8_check(const char *buf, size_t len)
-{
-    struct scan s = {(const unsigned char *)buf, len, 0, 0, 0, 0, 0, 0};
-    while (s.pos < len) {
-        unsigned char c = s.p[s.pos];
-        if (c == 0)
-            return MESSAGE_ENUL;
-        if (c < 0x80) {
-            s.pos++;
-        } else if (scan_utf8(&s) < 0) {
-            return MESSAGE_EUTF8;
-        }
-    }
-    return MESSAGE_OK;
 }
 
 /* ---- duplicate keys ---- */
@@ -388,10 +81,10 @@ static int has_duplicate_keys(const cJSON *o)
 }
 
 /* Validates and parses `len` bytes into a cJSON tree. */
-static int parse_json(const char *buf, size_t len, int max_depth, struct scan *s, cJSON **out)
+static int parse_json(const char *buf, size_t len, int max_depth, struct json_scan *s, cJSON **out)
 {
     *out = NULL;
-    int rc = scan_document(buf, len, max_depth, s);
+    int rc = json_check_document(buf, len, max_depth, s);
     if (rc)
         return rc;
     cJSON *root = cJSON_ParseWithLength(buf, len);
@@ -412,7 +105,7 @@ int message_parse(const char *buf, size_t len, const struct message_limits *limi
     if (!buf || len == 0)
         return MESSAGE_EINVALID;
 
-    struct scan s;
+    struct json_scan s;
     cJSON *root;
     int rc = parse_json(buf, len, lim.max_depth, &s, &root);
     if (rc)
@@ -458,7 +151,7 @@ int message_parse(const char *buf, size_t len, const struct message_limits *limi
         m->data = data;
         if (cJSON_IsString(data)) {
             /* Reverb: a string that parses as JSON is decoded first. */
-            struct scan s2;
+            struct json_scan s2;
             cJSON *decoded = NULL;
             size_t dlen = strlen(data->valuestring);
             if (dlen > 0 &&
@@ -583,7 +276,7 @@ static int member_decode(const char *text, size_t len, const struct message_limi
         return MESSAGE_EINVALID;
     if (len > lim.max_bytes)
         return MESSAGE_ETOOBIG;
-    struct scan s;
+    struct json_scan s;
     cJSON *root;
     int rc = parse_json(text, len, lim.max_depth, &s, &root);
     if (rc)

@@ -175,20 +175,6 @@ int message_user_data_decode(const char *user_data, size_t len, const struct mes
 /* Frees the strings of `mb` and zeroes it; NULL is fine. */
 void message_member_free(struct message_member *mb);
 
-/* Checks that `len` bytes at `buf` are one well-formed JSON value (RFC
- * 8259, any type) with valid UTF-8, no NUL byte or \u0000 escape, no lone
- * surrogate escape and nesting <= max_depth (0 = 32). Nothing is allocated.
- * Returns MESSAGE_OK, MESSAGE_EINVALID, MESSAGE_EUTF8, MESSAGE_ENUL or
- * MESSAGE_EDEPTH. Meant for untrusted JSON outside client frames, e.g. an
- * HTTP API body before cJSON parses it, or an event `data` string that
- * is relayed as JSON. */
-int message_json_check(const char *buf, size_t len, int max_depth);
-
-/* Checks that `len` bytes are valid UTF-8 without NUL bytes (the rules of
- * a WebSocket text frame plus no NUL). Returns MESSAGE_OK, MESSAGE_EUTF8 or
- * MESSAGE_ENUL. E.g. for an HTTP API event name or data string. */
-int message_utf8_check(const char *buf, size_t len);
-
 /* A message-specific description of a MESSAGE_* code (for logs). */
 const char *message_strerror(int code);
 

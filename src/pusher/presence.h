@@ -4,7 +4,8 @@
  * roster keeps a connection count per user id, so the caller sends
  * `member_added` only when presence_join reports a new user and
  * `member_removed` only when presence_leave reports the user's last
- * connection gone (pusher-protocol.md 3.4, Reverb issue #213). Ids are
+ * connection gone: a second tab must not announce the user twice, nor its
+ * closing announce a departure while another tab stays. Ids are
  * compared as strings: callers pass the string form of numeric ids.
  *
  * The roster stores each member's user_info as JSON text (as given at the

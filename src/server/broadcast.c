@@ -45,7 +45,7 @@ void broadcast_leave(struct conn *c, struct channel *ch)
 {
     struct server *srv = c->srv;
     size_t nlen;
-    const char *name = channel_name(ch, &nlen);
+    const char *name = channel_get_name(ch, &nlen);
     char *uid = NULL;
     int vacated = 0;
     /* Keep the name: the channel may be freed by channel_leave. */

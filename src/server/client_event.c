@@ -3,14 +3,11 @@
  * REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM:
  *   members (default) - the sender must be subscribed to the channel, else
  *             pusher:error 4009 "The client is not a member of the specified
- *             channel."; and, stricter than Reverb (design.md: Pusher's
- *             rule), the channel must be private or presence (incl. their
- *             cache variants; not private-encrypted, as Pusher), else
- *             pusher:error 4301;
- *   all     - relayed without checks (Reverb's looser mode);
- *   none    - pusher:error 4301 "The app does not have client messaging
- *             enabled."
- * DOCSYNC_CLIENT_EVENTS_PER_SECOND (default 10, 0 = off) limits client
+ *             channel."; and, stricter than Reverb (Pusher's rule: whispers
+ *             only where the sender is authenticated), the channel must be private or presence
+ * (incl. their cache variants; not private-encrypted, as Pusher), else pusher:error 4301; all     -
+ * relayed without checks (Reverb's looser mode); none    - pusher:error 4301 "The app does not have
+ * client messaging enabled." DOCSYNC_CLIENT_EVENTS_PER_SECOND (default 10, 0 = off) limits client
  * events per connection per second; beyond, pusher:error 4301 "Rate limit
  * exceeded" and nothing is relayed. A relayed event is never echoed to the
  * sender and carries `user_id` when the sender is a presence member of the

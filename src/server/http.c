@@ -348,7 +348,7 @@ static int http_collect_query(struct http_req *req)
     return sign_query_parse(q, used, &req->args) == SIGN_OK ? 0 : -1;
 }
 
-static void http_begin2(struct http_req *req)
+static void http_request_start(struct http_req *req)
 {
     struct server *srv = req->srv;
     struct lws *wsi = req->wsi;
@@ -438,7 +438,7 @@ static void http_begin2(struct http_req *req)
     http_dispatch(req);
 }
 
-static int http_body2(struct http_req *req, const void *in, size_t len)
+static int http_body_append(struct http_req *req, const void *in, size_t len)
 {
     if (req->responded)
         return 0;
@@ -464,7 +464,7 @@ static int http_body2(struct http_req *req, const void *in, size_t len)
     return 0;
 }
 
-static void http_body_done2(struct http_req *req)
+static void http_body_finish(struct http_req *req)
 {
     req->body_complete = 1;
     if (req->responded)
@@ -488,7 +488,7 @@ static int http_flush(struct http_req **preq)
 int http_begin(struct http_req **preq)
 {
     (*preq)->in_callback = 1;
-    http_begin2(*preq);
+    http_request_start(*preq);
     return http_flush(preq);
 }
 
@@ -498,7 +498,7 @@ int http_body(struct http_req **preq, const void *in, size_t len)
     if (req->responded)
         return 0; /* an early answer is already out or queued: drop the body */
     req->in_callback = 1;
-    if (http_body2(req, in, len) < 0)
+    if (http_body_append(req, in, len) < 0)
         return -1;
     return http_flush(preq);
 }
@@ -511,6 +511,6 @@ int http_body_done(struct http_req **preq)
         return 0;
     }
     req->in_callback = 1;
-    http_body_done2(req);
+    http_body_finish(req);
     return http_flush(preq);
 }

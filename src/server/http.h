@@ -52,9 +52,8 @@ int http_req_header(struct http_req *req, const char *name, char *buf, size_t ca
 
 /* Runs the Pusher HTTP API signature check on this request: the
  * HMAC-SHA256 of method, path and sorted query with the app secret, the
- * body_md5 of a body, and auth_timestamp within 600 s of now. Returns a SIGN_* code (pusher/sign.h);
- * SIGN_OK means authentic. Routes with HTTP_ROUTE_SIGNED get this for
- * free. */
+ * body_md5 of a body, and auth_timestamp within 600 s of now. Returns a SIGN_* code
+ * (pusher/sign.h); SIGN_OK means authentic. Routes with HTTP_ROUTE_SIGNED get this for free. */
 int http_req_verify_signature(const struct http_req *req);
 
 /* Sends the response and ends the request: status code, content type (NULL

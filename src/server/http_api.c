@@ -1,4 +1,4 @@
-/* http_api: the Pusher HTTP API (pusher-protocol.md 5) and the unsigned
+/* http_api: the Pusher HTTP API (signed with the app secret) and the unsigned
  * /up and /metrics, registered in the server's route table.
  *
  *   POST /apps/{id}/events                         trigger on <= 100 channels
@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pusher/channel_name.h"
 #include "common/utf8.h"
+#include "pusher/channel_name.h"
 
 #define API_MAX_CHANNELS 100
 #define API_MAX_BATCH 10
@@ -321,8 +321,7 @@ static void api_batch_events(struct server *srv, struct http_req *req, void *ud)
         i++;
     }
     for (int k = 0; k < i; k++) {
-        const struct conn *except =
-            evs[k].socket_id ? conn_find(srv, evs[k].socket_id) : NULL;
+        const struct conn *except = evs[k].socket_id ? conn_find(srv, evs[k].socket_id) : NULL;
         api_accept(srv, &evs[k], chans[k], except);
     }
     if (!any_info) {
@@ -357,7 +356,7 @@ static void api_channels(struct server *srv, struct http_req *req, void *ud)
     struct channel *ch;
     while (co && (ch = channel_registry_next(srv->channels, &it))) {
         size_t nlen;
-        const char *name = channel_name(ch, &nlen);
+        const char *name = channel_get_name(ch, &nlen);
         if (plen && (nlen < plen || memcmp(name, prefix, plen) != 0))
             continue;
         cJSON *one = cJSON_AddObjectToObject(co, name);
@@ -505,6 +504,6 @@ int http_api_register(struct server *srv)
     rc |= http_route(srv, "GET", "/apps/{app_id}/channels/{channel}/users", S, api_users, NULL);
     rc |= http_route(srv, "GET", "/apps/{app_id}/connections", S, api_connections, NULL);
     rc |= http_route(srv, "POST", "/apps/{app_id}/users/{user_id}/terminate_connections", S,
-                       api_terminate, NULL);
+                     api_terminate, NULL);
     return rc ? -1 : 0;
 }

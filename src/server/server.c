@@ -196,7 +196,7 @@ static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, c
     }
     return 0;
 binary:
-    /* Pusher speaks text frames only (reliability A4): unsupported data. */
+    /* Pusher speaks text frames only (a binary frame is refused as unsupported data, 1003). */
     metrics_error(&srv->metrics, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE);
     lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
                      (unsigned char *)"Binary frames are not supported", 31);
@@ -361,7 +361,8 @@ static const struct lws_protocols server_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* No lws validity pings: liveness is the sweep's job (pusher-protocol 2.5). */
+/* No lws validity pings: liveness is the sweep's job (pusher:ping /
+ * pusher:pong at the application level, as Pusher clients expect). */
 static const lws_retry_bo_t server_retry = {0};
 
 static void sweep_cb(lws_sorted_usec_list_t *sul)
@@ -420,8 +421,9 @@ int server_start(struct server *srv, unsigned fd_limit)
     info.user = srv;
     info.count_threads = 1;
     info.fd_limit_per_thread = fd_limit;
-    /* Slow-header defence (reliability D11): many header tables, short
-     * timeouts; each table is only allocated while a request is parsed. */
+    /* Slow-header defence (a client that sends its headers a byte at a time
+     * must not hold the server): many header tables, short timeouts; each table is only allocated
+     * while a request is parsed. */
     info.max_http_header_pool = SERVER_HEADER_POOL;
     info.max_http_header_data = SERVER_HEADER_DATA;
     info.timeout_secs = SERVER_TIMEOUT_SECS;
@@ -476,7 +478,8 @@ int server_start(struct server *srv, unsigned fd_limit)
     info.protocols = server_protocols;
     info.vhost_name = "docsync";
     info.retry_and_idle_policy = &server_retry;
-    /* No `extensions`: no permessage-deflate (reliability 1.3). */
+    /* No `extensions`: no permessage-deflate; Pusher clients do not need it and
+     * lws 4.1.6's implementation is where its frame-handling bugs are. */
     srv->vh = lws_create_vhost(srv->ctx, &info);
     if (!srv->vh) {
         log_error(srv->log, "cannot listen on %s:%u", cfg->host, cfg->port);

@@ -16,7 +16,7 @@
  *     publishes with POST /apps/{id}/events or batch_events;
  *   - HTTP routes: http_route() adds a route on the same port, under the
  *     REVERB_SERVER_PATH prefix, optionally with the Pusher HTTP API
- *     signature check (section 5.1) done by the server; responses may be
+ *     signature check done by the server; responses may be
  *     sent later (after a durable commit, say) with http_req_respond()
  *     (http.h);
  *   - connections (conn.h): socket id, authenticated user id, subscription

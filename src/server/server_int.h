@@ -18,10 +18,10 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "pusher/channel.h"
 #include "common/hmap.h"
-#include "metrics.h"
 #include "common/sendq.h"
+#include "metrics.h"
+#include "pusher/channel.h"
 #include "server.h"
 
 #if LWS_PRE > FRAME_PRE

@@ -4,7 +4,7 @@
 
 #include "server.h"
 
-/* lws tuning (reliability.md 5): per-connection receive buffer (messages
+/* lws tuning: per-connection receive buffer (messages
  * larger than this arrive in chunks and are reassembled up to
  * max_message_size), header-table pool and size, handshake timeout. */
 #define SERVER_RX_BUFFER 2048

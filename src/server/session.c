@@ -4,7 +4,7 @@
  * optional generic rate limit, the bounded parse (message.h; any failure
  * is pusher:error 4200 "Invalid message format" and the socket stays open),
  * module handlers by event prefix, and the built-in Pusher events
- * (pusher-protocol.md 2.3). Events that start with neither "pusher:" nor
+ * (pusher:ping, pusher:subscribe, ...). Events that start with neither "pusher:" nor
  * "client-" (including a client-sent pusher_internal:*) are dropped. */
 #include "server_int.h"
 

@@ -1,7 +1,7 @@
 /* subscribe: pusher:subscribe and pusher:unsubscribe.
  *
  * Channel names are validated (charset, length <= channel_name_max) and
- * refused with pusher:error 4009 otherwise (pusher-protocol.md 9). Guarded
+ * refused with pusher:error 4009 otherwise, as Pusher does. Guarded
  * channels (private-, private-encrypted-, presence-, their cache variants)
  * need `auth` = "<app key>:<HMAC>" over "socket:channel[:channel_data]",
  * verified in constant time with the key part checked (sign.h); a failure
@@ -40,8 +40,8 @@ static void subscribe_refuse(struct conn *c, const char *channel, int code, cons
     conn_error(c, code, text, 0);
     if (c->srv->cfg->subscription_error) {
         struct message_frame mf = {0};
-        int rc = message_build_subscription_error(MESSAGE_FRAME_HEADROOM, channel, "AuthError", text,
-                                                  status, &mf);
+        int rc = message_build_subscription_error(MESSAGE_FRAME_HEADROOM, channel, "AuthError",
+                                                  text, status, &mf);
         subscribe_queue_built(c, rc, &mf);
     }
 }
@@ -49,7 +49,7 @@ static void subscribe_refuse(struct conn *c, const char *channel, int code, cons
 /* subscription_succeeded (+ cache replay) for a channel the connection is in. */
 static void subscribe_succeeded(struct conn *c, struct channel *ch)
 {
-    const char *name = channel_name(ch, NULL);
+    const char *name = channel_get_name(ch, NULL);
     struct message_frame mf = {0};
     int rc;
     const struct presence *p = channel_presence(ch);
@@ -106,7 +106,8 @@ void subscribe_handle(struct conn *c, const message *m)
     }
     struct channel *ch = channel_find(srv->channels, name, nlen);
     if (ch && channel_set_find(&c->chans, ch)) {
-        /* Re-subscribing: answer again, change nothing (pusher-protocol 3.3). */
+        /* Re-subscribing: answer again, change nothing (pusher-js resubscribes
+         * after a network blip and waits for the answer). */
         subscribe_succeeded(c, ch);
         return;
     }
@@ -180,9 +181,12 @@ void subscribe_handle(struct conn *c, const message *m)
         return;
     }
     if (uid && first) {
-        /* Tell the others before the joiner hears it succeeded (checklist 35). */
+        /* Tell the others before the joiner hears it succeeded, as Pusher
+         * orders them: a test or app that waits for the joiner's success may
+         * count on the others already knowing. */
         struct message_frame mf = {0};
-        if (message_build_member_added(MESSAGE_FRAME_HEADROOM, name, uid, info, &mf) == MESSAGE_OK) {
+        if (message_build_member_added(MESSAGE_FRAME_HEADROOM, name, uid, info, &mf) ==
+            MESSAGE_OK) {
             struct frame *f = message_frame_adopt(&mf);
             if (f) {
                 size_t n, peers = 0;

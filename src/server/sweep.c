@@ -1,5 +1,6 @@
 /* sweep: the liveness sweep over ALL connections, subscribed or not
- * (pusher-protocol.md 2.5 and 9; Reverb issue #375), every
+ * (an idle socket that never subscribed must be pinged and pruned too, or it
+ * holds a descriptor forever), every
  * DOCSYNC_SWEEP_INTERVAL seconds: prune first, then ping.
  *   prune: a connection that was pinged and has stayed silent for at least
  *          ping_interval gets pusher:error 4201 "Pong reply not received in

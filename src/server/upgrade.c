@@ -19,6 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/origin.h"
+
 static void upgrade_respond(struct lws *wsi, unsigned status, const char *reason, const char *body,
                             const char *extra)
 {
@@ -125,6 +127,6 @@ int upgrade_filter(struct server *srv, struct lws *wsi, int *app_ok, int *origin
         *origin_ok = 0; /* present but absurdly long */
         return 0;
     }
-    *origin_ok = config_origin_allowed(srv->cfg, n > 0 ? origin : NULL);
+    *origin_ok = origin_allowed(srv->cfg->allowed_origins, n > 0 ? origin : NULL);
     return 0;
 }

@@ -2,7 +2,7 @@
  *
  * RFC 6455 5.1: a server MUST close the connection when a client frame is
  * not masked. Debian 12's libwebsockets 4.1.6 accepts such frames silently
- * and never shows the MASK bit to the application (reliability.md 0, 1.2).
+ * and never shows the MASK bit to the application.
  * It does fail a frame with an RSV bit set and no extension negotiated with
  * close 1002 (we negotiate none). So the bytes a server connection reads
  * are scanned before lws parses them, and the first byte of every frame

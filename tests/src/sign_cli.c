@@ -1,6 +1,6 @@
 /* Test helper for sign_oracle.mjs: runs one verification from sign.h and
  * prints its result code, so signatures made by the official npm `pusher`
- * SDK can be checked against our verifier (reliability D1: SDK as oracle).
+ * SDK can be checked against our verifier (the SDK is the oracle).
  *
  *   proto_sign_cli http KEY SECRET NOW WINDOW METHOD PATH QUERY BODYFILE|-
  *   proto_sign_cli channel KEY SECRET SOCKET CHANNEL AUTH [CHANNEL_DATA]

@@ -1,5 +1,5 @@
 /* Unit tests of channel_name.h: classification by dashed prefix, and
- * validation (A7: 165/200/201 characters, bad characters, empty suffix). */
+ * validation (165/200/201 characters, bad characters, empty suffix). */
 #include "pusher/channel_name.h"
 
 #include <string.h>

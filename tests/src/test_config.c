@@ -1,6 +1,7 @@
 /* Unit tests of config.h: defaults, precedence environment < .env < flags,
  * .env syntax, validation messages, --help, the development app, origins. */
 #include "config/config.h"
+#include "config/origin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,26 +415,26 @@ static void test_origins(void)
 {
     struct config c;
     config_defaults(&c);
-    CHECK(config_origin_allowed(&c, NULL));
-    CHECK(config_origin_allowed(&c, "http://evil.test"));
+    CHECK(origin_allowed(c.allowed_origins, NULL));
+    CHECK(origin_allowed(c.allowed_origins, "http://evil.test"));
     strcpy(c.allowed_origins, "laravel.com");
-    CHECK(config_origin_allowed(&c, "https://laravel.com:8443"));
-    CHECK(config_origin_allowed(&c, "http://laravel.com"));
-    CHECK(!config_origin_allowed(&c, "http://evil.test"));
-    CHECK(!config_origin_allowed(&c, NULL));
-    CHECK(!config_origin_allowed(&c, "https://laravel.com.evil.com"));
-    CHECK(!config_origin_allowed(&c, "https://evil.com/laravel.com"));
-    CHECK(!config_origin_allowed(&c, "https://laravel.com@evil.com"));
-    CHECK(!config_origin_allowed(&c, "null"));
+    CHECK(origin_allowed(c.allowed_origins, "https://laravel.com:8443"));
+    CHECK(origin_allowed(c.allowed_origins, "http://laravel.com"));
+    CHECK(!origin_allowed(c.allowed_origins, "http://evil.test"));
+    CHECK(!origin_allowed(c.allowed_origins, NULL));
+    CHECK(!origin_allowed(c.allowed_origins, "https://laravel.com.evil.com"));
+    CHECK(!origin_allowed(c.allowed_origins, "https://evil.com/laravel.com"));
+    CHECK(!origin_allowed(c.allowed_origins, "https://laravel.com@evil.com"));
+    CHECK(!origin_allowed(c.allowed_origins, "null"));
     strcpy(c.allowed_origins, " a.test , *.example.com ");
-    CHECK(config_origin_allowed(&c, "https://app.example.com"));
-    CHECK(config_origin_allowed(&c, "https://a.test"));
-    CHECK(!config_origin_allowed(&c, "https://example.com"));
-    CHECK(!config_origin_allowed(&c, "https://app.example.com.evil.org"));
+    CHECK(origin_allowed(c.allowed_origins, "https://app.example.com"));
+    CHECK(origin_allowed(c.allowed_origins, "https://a.test"));
+    CHECK(!origin_allowed(c.allowed_origins, "https://example.com"));
+    CHECK(!origin_allowed(c.allowed_origins, "https://app.example.com.evil.org"));
     strcpy(c.allowed_origins, "localhost,*");
-    CHECK(config_origin_allowed(&c, "http://anything"));
+    CHECK(origin_allowed(c.allowed_origins, "http://anything"));
     strcpy(c.allowed_origins, "[::1]");
-    CHECK(config_origin_allowed(&c, "http://[::1]:8080"));
+    CHECK(origin_allowed(c.allowed_origins, "http://[::1]:8080"));
 }
 
 int main(void)

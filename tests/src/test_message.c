@@ -1,6 +1,7 @@
 /* Unit tests of message.h: parsing of pusher-js frames and hostile input
- * (checklist 27-28, reliability A5), presence/user data decoding, and the
- * exact bytes of every builder. */
+ * (deep nesting, huge keys, duplicate keys, NUL bytes, oversize), presence/user data decoding, and
+ * the exact bytes of every builder. */
+#include "pusher/json_check.h"
 #include "pusher/message.h"
 
 #include <stdio.h>
@@ -54,7 +55,7 @@ static void test_pusher_js_frames(void)
     CHECK_EQ(sub.channel_data_len, strlen(sub.channel_data));
     message_free(m);
 
-    /* checklist 27: data as a JSON string is accepted like an object */
+    /* data as a JSON string is accepted like an object */
     CHECK_EQ(parse("{\"event\":\"pusher:subscribe\",\"data\":\"{\\\"channel\\\":\\\"a\\\"}\"}", &m),
              MESSAGE_OK);
     CHECK_EQ(message_subscribe_get(m, &sub), MESSAGE_OK);
@@ -140,7 +141,7 @@ static void test_pusher_js_frames(void)
     CHECK_EQ(parse("{\"event\":\"foo\"}", &m), MESSAGE_OK);
     CHECK_EQ(message_kind_of(m), MESSAGE_KIND_OTHER);
     message_free(m);
-    /* checklist 28: pusher:unknown parses (the server answers 4200) */
+    /* pusher:unknown parses (the server answers 4200) */
     CHECK_EQ(parse("{\"event\":\"pusher:unknown\",\"data\":{}}", &m), MESSAGE_OK);
     CHECK_EQ(message_kind_of(m), MESSAGE_KIND_PUSHER);
     message_free(m);
@@ -148,7 +149,7 @@ static void test_pusher_js_frames(void)
 
 static void test_invalid(void)
 {
-    /* checklist 28 */
+    /* an unknown pusher: event parses too */
     CHECK_EQ(code_of("not json"), MESSAGE_EINVALID);
     CHECK_EQ(code_of("{\"data\":{}}"), MESSAGE_EINVALID);
     CHECK_EQ(code_of("{\"event\":1}"), MESSAGE_EINVALID);
@@ -227,7 +228,7 @@ static void test_hostile(void)
     message *m = NULL;
     char *buf = malloc(20000);
 
-    /* A5: nesting 32 deep passes (default limit), 33 fails; depth counts
+    /* Hostile input: nesting 32 deep passes (default limit), 33 fails; depth counts
      * the top-level object as 1. */
     for (int depth = 31; depth <= 34; depth++) {
         size_t n = 0;
@@ -258,7 +259,7 @@ static void test_hostile(void)
     CHECK(cJSON_IsString(message_data(m)));
     message_free(m);
 
-    /* A5: 1500-character keys are fine */
+    /* Hostile input: 1500-character keys are fine */
     {
         size_t n = (size_t)sprintf(buf, "{\"event\":\"client-x\",\"data\":{\"");
         memset(buf + n, 'k', 1500);
@@ -271,7 +272,7 @@ static void test_hostile(void)
         message_free(m);
     }
 
-    /* A5: duplicate keys at the top level and in data */
+    /* Hostile input: duplicate keys at the top level and in data */
     CHECK_EQ(code_of("{\"event\":\"client-x\",\"event\":\"pusher:ping\"}"), MESSAGE_EDUPKEY);
     CHECK_EQ(code_of("{\"event\":\"client-x\",\"channel\":\"a\",\"channel\":\"b\"}"),
              MESSAGE_EDUPKEY);
@@ -285,7 +286,7 @@ static void test_hostile(void)
     /* deeper duplicates are relayed data, not interpreted: allowed */
     CHECK_EQ(code_of("{\"event\":\"client-x\",\"data\":{\"a\":{\"b\":1,\"b\":2}}}"), MESSAGE_OK);
 
-    /* A5: NUL bytes, raw or escaped */
+    /* Hostile input: NUL bytes, raw or escaped */
     CHECK_EQ(message_parse("{\"event\":\"a\0\"}", 13, NULL, &m), MESSAGE_ENUL);
     CHECK_EQ(message_parse("{\"event\":\"a\"}\0", 14, NULL, &m), MESSAGE_ENUL);
     CHECK_EQ(code_of("{\"event\":\"a\\u0000b\"}"), MESSAGE_ENUL);
@@ -293,7 +294,7 @@ static void test_hostile(void)
     /* an escaped backslash followed by u0000 is just text */
     CHECK_EQ(code_of("{\"event\":\"a\\\\u0000b\"}"), MESSAGE_OK);
 
-    /* A5: 10 KB + 1 with the default limit; exactly 10000 passes */
+    /* Hostile input: 10 KB + 1 with the default limit; exactly 10000 passes */
     {
         size_t n = (size_t)sprintf(buf, "{\"event\":\"client-x\",\"data\":\"");
         size_t fill = 10000 - n - 2;
@@ -348,7 +349,7 @@ static void test_members(void)
     message_member_free(&mb);
     CHECK(mb.user_id == NULL);
 
-    /* checklist 34: 1 and "1" are the same id */
+    /* Presence ids: 1 and "1" are the same id */
     cd = "{\"user_id\":1}";
     CHECK_EQ(message_member_decode(cd, strlen(cd), NULL, &mb), MESSAGE_OK);
     CHECK_STR_EQ(mb.user_id, "1");
@@ -563,24 +564,24 @@ static void test_builders(void)
 
 static void test_checks(void)
 {
-    CHECK_EQ(message_json_check("{\"a\":[1,2,{\"b\":null}]}", 22, 0), MESSAGE_OK);
-    CHECK_EQ(message_json_check("\"str\"", 5, 0), MESSAGE_OK);
-    CHECK_EQ(message_json_check("12.5e3", 6, 0), MESSAGE_OK);
-    CHECK_EQ(message_json_check(" true ", 6, 0), MESSAGE_OK);
-    CHECK_EQ(message_json_check("", 0, 0), MESSAGE_EINVALID);
-    CHECK_EQ(message_json_check("{", 1, 0), MESSAGE_EINVALID);
-    CHECK_EQ(message_json_check("[1] [2]", 7, 0), MESSAGE_EINVALID);
-    CHECK_EQ(message_json_check("\"\xff\"", 3, 0), MESSAGE_EUTF8);
-    CHECK_EQ(message_json_check("\"\\ud800\"", 8, 0), MESSAGE_EUTF8);
-    CHECK_EQ(message_json_check("\"a\\u0000\"", 9, 0), MESSAGE_ENUL);
-    CHECK_EQ(message_json_check("[[[]]]", 6, 2), MESSAGE_EDEPTH);
-    CHECK_EQ(message_json_check("[[[]]]", 6, 3), MESSAGE_OK);
-    CHECK_EQ(message_utf8_check("abc \xc3\xa9 \xf0\x9f\x98\x80", 11), MESSAGE_OK);
-    CHECK_EQ(message_utf8_check("", 0), MESSAGE_OK);
-    CHECK_EQ(message_utf8_check("a\0b", 3), MESSAGE_ENUL);
-    CHECK_EQ(message_utf8_check("\xc0\xaf", 2), MESSAGE_EUTF8);
-    CHECK_EQ(message_utf8_check("\xed\xa0\x80", 3), MESSAGE_EUTF8);
-    CHECK_EQ(message_utf8_check("\xe2\x82", 2), MESSAGE_EUTF8);
+    CHECK_EQ(json_check("{\"a\":[1,2,{\"b\":null}]}", 22, 0), MESSAGE_OK);
+    CHECK_EQ(json_check("\"str\"", 5, 0), MESSAGE_OK);
+    CHECK_EQ(json_check("12.5e3", 6, 0), MESSAGE_OK);
+    CHECK_EQ(json_check(" true ", 6, 0), MESSAGE_OK);
+    CHECK_EQ(json_check("", 0, 0), MESSAGE_EINVALID);
+    CHECK_EQ(json_check("{", 1, 0), MESSAGE_EINVALID);
+    CHECK_EQ(json_check("[1] [2]", 7, 0), MESSAGE_EINVALID);
+    CHECK_EQ(json_check("\"\xff\"", 3, 0), MESSAGE_EUTF8);
+    CHECK_EQ(json_check("\"\\ud800\"", 8, 0), MESSAGE_EUTF8);
+    CHECK_EQ(json_check("\"a\\u0000\"", 9, 0), MESSAGE_ENUL);
+    CHECK_EQ(json_check("[[[]]]", 6, 2), MESSAGE_EDEPTH);
+    CHECK_EQ(json_check("[[[]]]", 6, 3), MESSAGE_OK);
+    CHECK_EQ(json_check_utf8("abc \xc3\xa9 \xf0\x9f\x98\x80", 11), MESSAGE_OK);
+    CHECK_EQ(json_check_utf8("", 0), MESSAGE_OK);
+    CHECK_EQ(json_check_utf8("a\0b", 3), MESSAGE_ENUL);
+    CHECK_EQ(json_check_utf8("\xc0\xaf", 2), MESSAGE_EUTF8);
+    CHECK_EQ(json_check_utf8("\xed\xa0\x80", 3), MESSAGE_EUTF8);
+    CHECK_EQ(json_check_utf8("\xe2\x82", 2), MESSAGE_EUTF8);
 }
 
 static void test_codes(void)

@@ -1,5 +1,6 @@
-/* Unit tests of sign.h: the vectors of pusher-protocol.md sections 4.1 and
- * 5.1, mutations of them, query decoding and sorting, timestamp window. */
+/* Unit tests of sign.h: the published Pusher vectors for channel
+ * authorization and the HTTP API, mutations of them, query decoding and sorting, timestamp window.
+ */
 #include "pusher/sign.h"
 
 #include <stdio.h>
@@ -338,7 +339,7 @@ static void test_http_51(void)
 
 static void test_http_get(void)
 {
-    /* The GET example of section 5.1 (computed in the doc). */
+    /* The GET example of Pusher's HTTP API documentation. */
     const char *q = "auth_key=" KEY "&auth_timestamp=1353088179&auth_version=1.0"
                     "&filter_by_prefix=presence-&info=user_count";
     struct sign_query pq;
@@ -351,7 +352,7 @@ static void test_http_get(void)
     free(str);
     sign_query_free(&pq);
 
-    /* checklist 47: the value is signed decoded. Signed over the decoded
+    /* the value is signed decoded. Signed over the decoded
      * "user_count,subscription_count", sent as %2C. */
     char *sq = signed_query("GET", "/apps/3/channels",
                             "auth_key=" KEY "&auth_timestamp=1353088179&auth_version=1.0"
@@ -364,7 +365,7 @@ static void test_http_get(void)
     CHECK_EQ(verify_q("GET", "/apps/3/channels", enc, NULL, 0, 0), SIGN_OK);
     free(sq);
 
-    /* checklist 48: sorted by key regardless of URL order. Sign in one order
+    /* sorted by key regardless of URL order. Sign in one order
      * then send parameters reversed. */
     sq = signed_query("GET", "/apps/3/channels",
                       "info=user_count&filter_by_prefix=presence-&auth_version=1.0"
@@ -375,7 +376,7 @@ static void test_http_get(void)
     CHECK_EQ(verify_q("GET", "/apps/3/channels", sq, NULL, 1353088179, 600), SIGN_OK);
     free(sq);
 
-    /* checklist 49 with a GET: 601 s old fails, 599 s passes */
+    /* The timestamp window with a GET: 601 s old fails, 599 s passes */
     sq = signed_query("GET", "/apps/3/connections",
                       "auth_key=" KEY "&auth_timestamp=1000000&auth_version=1.0");
     CHECK_EQ(verify_q("GET", "/apps/3/connections", sq, NULL, 1000000 + 601, 600), SIGN_ETIMESTAMP);

@@ -1,7 +1,7 @@
 /* utf8: valid sequences at every length boundary, and the classic invalid
  * ones (overlong, surrogates, > U+10FFFF, truncated, stray continuation). */
-#include "test.h"
 #include "common/utf8.h"
+#include "test.h"
 
 #define V(s) utf8_valid(s, sizeof(s) - 1)
 

@@ -2,8 +2,8 @@
  * whatever the chunking (every split point, 1-byte chunks, seeded random
  * chunks), follows 16- and 64-bit lengths and masking keys, and leaves
  * plain HTTP connections and non-websocket upgrades alone. */
-#include "test.h"
 #include "server/wsmask.h"
+#include "test.h"
 
 #include <stdint.h>
 #include <stdlib.h>
