@@ -462,14 +462,15 @@ static int doc_busy(const struct doc *d)
     return d->committing || d->queued.head || d->inflight.head;
 }
 
-/* Closes idle documents beyond the limit, least recently used first. */
-static void evict(sync_engine *e)
+/* Closes idle documents beyond the limit, least recently used first, never
+ * `keep` (the document a caller is about to use). */
+static void evict(sync_engine *e, const struct doc *keep)
 {
     struct doc *d = e->lru_tail;
     size_t scanned = 0;
     while (e->ndocs > e->o.max_open_docs && d && scanned < 64) {
         struct doc *prev = d->prev;
-        if (!doc_busy(d))
+        if (d != keep && !doc_busy(d))
             doc_remove(e, d);
         d = prev;
         scanned++;
@@ -516,7 +517,7 @@ static struct doc *doc_get(sync_engine *e, const char *id, int *err)
     e->buckets[k] = d;
     e->ndocs++;
     lru_front(e, d);
-    evict(e);
+    evict(e, d);
     return d;
 }
 
@@ -748,7 +749,7 @@ static void on_done(void *ctx, int status, const struct store_batch_result *res)
     if (flush(e, d))
         return;
     if (!doc_busy(d))
-        evict(e);
+        evict(e, NULL);
 }
 
 /* ------------------------------------------------------------ writes */

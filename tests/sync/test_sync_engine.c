@@ -6,9 +6,9 @@
 #include <cjson/cJSON.h>
 
 #include "auth/auth_rules.h"
+#include "common/base64.h"
 #include "crdt.h"
 #include "store.h"
-#include "common/base64.h"
 #include "sync/sync_engine.h"
 #include "sync/sync_msg.h"
 #include "test.h"
@@ -558,11 +558,53 @@ static void test_json_text(void)
     CHECK_EQ(system(cmd), 0);
 }
 
+/* A document loaded while every other open document waits for its commit
+ * stays open even though the limit is exceeded (it is the one being used). */
+static void test_evict_busy(void)
+{
+    struct env v;
+    memset(&v, 0, sizeof v);
+    snprintf(v.dir, sizeof v.dir, "/tmp/docsync-engine-XXXXXX");
+    CHECK(mkdtemp(v.dir) != NULL);
+    struct store_options o;
+    store_options_init(&o);
+    o.map_size = 64u << 20;
+    CHECK_EQ(store_open(v.dir, &o, &v.s), 0);
+    CHECK_EQ(store_writer_new(v.s, NULL, NULL, NULL, &v.w), 0);
+    struct sync_engine_options eo;
+    memset(&eo, 0, sizeof eo);
+    eo.max_open_docs = 2;
+    struct sync_engine_io io = {&v.f, fake_send, fake_broadcast};
+    CHECK_EQ(sync_engine_new(v.s, v.w, &eo, &io, &v.e), 0);
+    static const char *docs[] = {"a", "b", "c"};
+    for (size_t i = 0; i < 3; i++) {
+        char json[128];
+        snprintf(json, sizeof json, "{\"documentId\":\"%s\",\"baseVersion\":0,\"content\":\"x\"}",
+                 docs[i]);
+        run(&v, SYNC_OP_REPLACE, json, "u", AUTH_ROLE_EDITOR, "1.1");
+    }
+    struct sync_engine_stats st;
+    sync_engine_stats_get(v.e, &st);
+    CHECK_EQ(st.open_docs, 3);
+    env_drain(&v);
+    for (size_t i = 0; i < 3; i++) {
+        const struct sent *ack = find(&v.f, "docsync:ack", 0, i);
+        CHECK(ack && num(ack->data, "version") == 1);
+    }
+    sync_engine_stats_get(v.e, &st);
+    CHECK(st.open_docs <= 2);
+    env_close(&v);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", v.dir);
+    CHECK_EQ(system(cmd), 0);
+}
+
 int main(void)
 {
     test_parse();
     test_submit_ack_broadcast_dup();
     test_many_tombstones();
     test_json_text();
+    test_evict_busy();
     return TEST_RESULT();
 }
