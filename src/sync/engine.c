@@ -9,9 +9,10 @@
 #include <cjson/cJSON.h>
 
 #include "auth/auth_rules.h"
+#include "common/base64.h"
+#include "common/jsonw.h"
 #include "crdt.h"
 #include "document.h"
-#include "common/base64.h"
 
 #define BUCKETS_MIN 256
 #define WAITERS_MAX 8   /* replies waiting on one op (original + resubmissions) */
@@ -139,143 +140,32 @@ static void emit(sync_engine *e, const struct sync_reply *to, const char *event,
 }
 
 /* ------------------------------------------------------------ JSON text
- * The hot replies (ack, DocumentUpdated, activity) are written as JSON text
- * directly: a cJSON tree cost several allocations per field and printed each
- * number with printf/sscanf round trips. */
+ * The hot replies (ack, DocumentUpdated, activity, catch-up) are written
+ * with jsonw straight into a stack buffer: a cJSON tree cost several
+ * allocations per field and printed each number with printf/sscanf round
+ * trips. */
 
-struct jw {
-    char *p;
-    size_t len, cap;
-    int heap, oom;
-};
+/* A string literal `s`, measured at compile time. */
+#define JSON_LIT(w, s) jsonw_raw((w), "" s, sizeof(s) - 1)
 
-static void jw_init(struct jw *w, char *stack, size_t cap)
-{
-    w->p = stack;
-    w->cap = cap;
-    w->len = 0;
-    w->heap = 0;
-    w->oom = 0;
-    w->p[0] = '\0';
-}
+/* `,"k":` for a member after the first (`k` a literal key). */
+#define JSON_KEY(w, k) JSON_LIT((w), ",\"" k "\":")
 
-static int jw_reserve(struct jw *w, size_t more)
+/* Makes room for `n` more bytes at w->p + w->len, to be written in place
+ * (base64, a catch-up item); returns 0, or -1 when out of memory (then the
+ * writer's oom is set). */
+static int json_room(struct jsonw *w, size_t n)
 {
     if (w->oom)
         return -1;
-    if (w->len + more + 1 <= w->cap)
+    if (w->len + n + 1 <= w->cap)
         return 0;
-    size_t cap = w->cap * 2;
-    while (cap < w->len + more + 1)
-        cap *= 2;
-    char *n = w->heap ? realloc(w->p, cap) : malloc(cap);
-    if (!n) {
-        w->oom = 1;
+    size_t len = w->len;
+    jsonw_zero(w, n);
+    if (w->oom)
         return -1;
-    }
-    if (!w->heap)
-        memcpy(n, w->p, w->len + 1);
-    w->p = n;
-    w->cap = cap;
-    w->heap = 1;
+    w->len = len; /* jsonw_zero left zeros, so the text still ends here */
     return 0;
-}
-
-static void jw_raw(struct jw *w, const char *s, size_t n)
-{
-    if (jw_reserve(w, n) != 0)
-        return;
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-    w->p[w->len] = '\0';
-}
-
-static void jw_lit(struct jw *w, const char *s)
-{
-    jw_raw(w, s, strlen(s));
-}
-
-static void jw_u64(struct jw *w, uint64_t v)
-{
-    char num[24];
-    size_t i = sizeof num;
-    do {
-        num[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    jw_raw(w, num + i, sizeof num - i);
-}
-
-/* Appends `s` (n bytes) as a JSON string literal, escaping as cJSON does
- * (quote, backslash, control characters; other bytes verbatim). */
-static void jw_str(struct jw *w, const char *s, size_t n)
-{
-    if (jw_reserve(w, 6 * n + 2) != 0)
-        return;
-    char *o = w->p + w->len;
-    *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
-        *o++ = '\\';
-        switch (c) {
-        case '"':
-        case '\\':
-            *o++ = (char)c;
-            break;
-        case '\b':
-            *o++ = 'b';
-            break;
-        case '\f':
-            *o++ = 'f';
-            break;
-        case '\n':
-            *o++ = 'n';
-            break;
-        case '\r':
-            *o++ = 'r';
-            break;
-        case '\t':
-            *o++ = 't';
-            break;
-        default: {
-            static const char hex[] = "0123456789abcdef";
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-        }
-    }
-    *o++ = '"';
-    *o = '\0';
-    w->len = (size_t)(o - w->p);
-}
-
-static void jw_cstr(struct jw *w, const char *s)
-{
-    jw_str(w, s, strlen(s));
-}
-
-/* `"key":` with a literal key (no escaping needed), after a comma unless first. */
-static void jw_key(struct jw *w, const char *key)
-{
-    if (w->len > 1)
-        jw_raw(w, ",\"", 2);
-    else
-        jw_raw(w, "\"", 1);
-    jw_lit(w, key);
-    jw_raw(w, "\":", 2);
-}
-
-static void jw_free(struct jw *w)
-{
-    if (w->heap)
-        free(w->p);
 }
 
 /* Sends the JSON text of `w` (or an internal error when it ran out of memory). */
@@ -290,7 +180,8 @@ static void emit_str(sync_engine *e, const struct sync_reply *to, const char *ev
         e->io.send(e->io.ctx, to->socket_id, ev, to->channel[0] ? to->channel : NULL, text);
 }
 
-static void emit_text(sync_engine *e, const struct sync_reply *to, const char *event, struct jw *w)
+static void emit_text(sync_engine *e, const struct sync_reply *to, const char *event,
+                      struct jsonw *w)
 {
     emit_str(e, to, event, w->oom ? NULL : w->p);
 }
@@ -336,32 +227,31 @@ void sync_engine_reply_error(sync_engine *e, const struct sync_reply *reply,
 static void reply_ack(sync_engine *e, const struct waiter *w, const char *doc, uint64_t version)
 {
     char buf[1024];
-    struct jw j;
-    jw_init(&j, buf, sizeof buf);
-    jw_raw(&j, "{", 1);
-    jw_key(&j, "documentId");
-    jw_cstr(&j, doc);
+    struct jsonw j;
+    jsonw_init(&j, buf, sizeof buf);
+    JSON_LIT(&j, "{\"documentId\":");
+    jsonw_cstr(&j, doc);
     if (w->client[0]) {
-        jw_key(&j, "clientId");
-        jw_cstr(&j, w->client);
-        jw_key(&j, "seq");
-        jw_u64(&j, w->seq);
+        JSON_KEY(&j, "clientId");
+        jsonw_cstr(&j, w->client);
+        JSON_KEY(&j, "seq");
+        jsonw_u64(&j, w->seq);
     }
     if (w->request_id[0]) {
-        jw_key(&j, "requestId");
-        jw_cstr(&j, w->request_id);
+        JSON_KEY(&j, "requestId");
+        jsonw_cstr(&j, w->request_id);
     }
-    jw_key(&j, "version");
-    jw_u64(&j, version);
-    jw_key(&j, "duplicate");
-    jw_lit(&j, w->kind == WAIT_DUPLICATE ? "true" : "false");
+    JSON_KEY(&j, "version");
+    jsonw_u64(&j, version);
+    JSON_KEY(&j, "duplicate");
+    jsonw_lit(&j, w->kind == WAIT_DUPLICATE ? "true" : "false");
     if (w->kind == WAIT_NOOP) {
-        jw_key(&j, "applied");
-        jw_lit(&j, "false");
+        JSON_KEY(&j, "applied");
+        JSON_LIT(&j, "false");
     }
-    jw_raw(&j, "}", 1);
+    JSON_LIT(&j, "}");
     emit_text(e, &w->to, "docsync:ack", &j);
-    jw_free(&j);
+    jsonw_free(&j);
     e->st.acked++;
 }
 
@@ -589,26 +479,25 @@ static int fail_all(sync_engine *e, struct doc *d, const char *code, const char 
 }
 
 /* The activity record of an op as JSON text in `j`. */
-static void activity_payload(const struct doc *d, const struct pending *p, struct jw *j)
+static void activity_payload(const struct doc *d, const struct pending *p, struct jsonw *j)
 {
-    jw_raw(j, "{", 1);
-    jw_key(j, "kind");
-    jw_lit(j, p->replace ? "\"document.replaced\"" : "\"document.updated\"");
-    jw_key(j, "documentId");
-    jw_cstr(j, d->id);
-    jw_key(j, "version");
-    jw_u64(j, p->version);
-    jw_key(j, "user");
-    jw_cstr(j, p->user);
+    JSON_LIT(j, "{\"kind\":");
+    jsonw_lit(j, p->replace ? "\"document.replaced\"" : "\"document.updated\"");
+    JSON_KEY(j, "documentId");
+    jsonw_cstr(j, d->id);
+    JSON_KEY(j, "version");
+    jsonw_u64(j, p->version);
+    JSON_KEY(j, "user");
+    jsonw_cstr(j, p->user);
     if (p->client[0]) {
-        jw_key(j, "clientId");
-        jw_cstr(j, p->client);
-        jw_key(j, "seq");
-        jw_u64(j, p->seq);
+        JSON_KEY(j, "clientId");
+        jsonw_cstr(j, p->client);
+        JSON_KEY(j, "seq");
+        jsonw_u64(j, p->seq);
     }
-    jw_key(j, "bytes");
-    jw_u64(j, p->delta_len);
-    jw_raw(j, "}", 1);
+    JSON_KEY(j, "bytes");
+    jsonw_u64(j, p->delta_len);
+    JSON_LIT(j, "}");
 }
 
 static void on_done(void *ctx, int status, const struct store_batch_result *res);
@@ -629,11 +518,11 @@ static int flush(sync_engine *e, struct doc *d)
                                    p->delta, p->delta_len);
         if (rc == 0) {
             char abuf[1024];
-            struct jw act;
-            jw_init(&act, abuf, sizeof abuf);
+            struct jsonw act;
+            jsonw_init(&act, abuf, sizeof abuf);
             activity_payload(d, p, &act);
             rc = act.oom ? STORE_ENOMEM : store_batch_activity_append(b, p->ts_ms, act.p, act.len);
-            jw_free(&act);
+            jsonw_free(&act);
         }
     }
     uint64_t last = d->inflight.tail->version;
@@ -671,18 +560,17 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
     if (!e->io.broadcast)
         return;
     char buf[2048];
-    struct jw j;
-    jw_init(&j, buf, sizeof buf);
-    jw_raw(&j, "{", 1);
-    jw_key(&j, "documentId");
-    jw_cstr(&j, d->id);
-    jw_key(&j, "version");
-    jw_u64(&j, p->version);
-    jw_key(&j, "user");
-    jw_cstr(&j, p->user);
-    jw_key(&j, "update");
+    struct jsonw j;
+    jsonw_init(&j, buf, sizeof buf);
+    JSON_LIT(&j, "{\"documentId\":");
+    jsonw_cstr(&j, d->id);
+    JSON_KEY(&j, "version");
+    jsonw_u64(&j, p->version);
+    JSON_KEY(&j, "user");
+    jsonw_cstr(&j, p->user);
+    JSON_KEY(&j, "update");
     size_t b64len = base64_encoded_len(p->delta_len, 0), n = 0;
-    if (jw_reserve(&j, b64len + 2) == 0) {
+    if (json_room(&j, b64len + 2) == 0) {
         j.p[j.len++] = '"';
         if (base64_encode(p->delta, p->delta_len, 0, j.p + j.len, b64len + 1, &n) != 0)
             n = 0;
@@ -691,16 +579,16 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
         j.p[j.len] = '\0';
     }
     if (p->client[0]) {
-        jw_key(&j, "clientId");
-        jw_cstr(&j, p->client);
-        jw_key(&j, "seq");
-        jw_u64(&j, p->seq);
+        JSON_KEY(&j, "clientId");
+        jsonw_cstr(&j, p->client);
+        JSON_KEY(&j, "seq");
+        jsonw_u64(&j, p->seq);
     }
     if (p->content) {
-        jw_key(&j, "content");
-        jw_str(&j, p->content, p->content_len);
+        JSON_KEY(&j, "content");
+        jsonw_str(&j, p->content, p->content_len);
     }
-    jw_raw(&j, "}", 1);
+    JSON_LIT(&j, "}");
     if (!j.oom) {
         char channel[SYNC_CHANNEL_MAX];
         snprintf(channel, sizeof channel, "private-document.%s", d->id);
@@ -710,7 +598,7 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
                 : NULL;
         e->io.broadcast(e->io.ctx, channel, SYNC_EVENT_DOCUMENT_UPDATED, j.p, except);
     }
-    jw_free(&j);
+    jsonw_free(&j);
 }
 
 static void on_done(void *ctx, int status, const struct store_batch_result *res)
@@ -1030,7 +918,7 @@ static void handle_write(sync_engine *e, const struct sync_request *req, const c
  * of the reply once escaped into the WebSocket envelope, so it always fits
  * the connection's send queue. */
 struct catchup_ctx {
-    struct jw j;
+    struct jsonw j;
     size_t bytes, max;     /* update bytes so far, bound */
     size_t esc, frame_max; /* bytes the envelope's escaping adds; bound on len + esc */
     size_t count;
@@ -1050,13 +938,14 @@ static int catchup_op(void *ctx, const struct store_op *op)
         c->stopped = 1;
         return 1;
     }
-    if (jw_reserve(&c->j, item) != 0)
+    if (json_room(&c->j, item) != 0)
         return STORE_ENOMEM;
     if (c->count)
-        jw_raw(&c->j, ",", 1);
-    jw_lit(&c->j, "{\"version\":");
-    jw_u64(&c->j, op->version);
-    jw_lit(&c->j, ",\"user\":\"");
+        JSON_LIT(&c->j, ",{\"version\":");
+    else
+        JSON_LIT(&c->j, "{\"version\":");
+    jsonw_u64(&c->j, op->version);
+    JSON_LIT(&c->j, ",\"user\":\"");
     char *p = c->j.p + c->j.len;
     for (size_t i = 0; i < op->user_len; i++) {
         char ch = op->user[i];
@@ -1108,18 +997,15 @@ static void handle_catchup(sync_engine *e, const struct sync_request *req,
     struct catchup_ctx c;
     memset(&c, 0, sizeof c);
     char first[4096];
-    jw_init(&c.j, first, sizeof first);
+    jsonw_init(&c.j, first, sizeof first);
     c.max = e->o.catchup_max_bytes;
     c.frame_max = e->o.catchup_max_frame;
     c.last = req->version;
     /* Room for the small members, written in front of the updates once their
      * count is known (so readers find them early in the text). */
     enum { HEAD_ROOM = 1024 };
-    if (jw_reserve(&c.j, HEAD_ROOM) == 0) {
-        memset(c.j.p, ' ', HEAD_ROOM);
-        c.j.len = HEAD_ROOM;
-    }
-    jw_lit(&c.j, "\"updates\":[");
+    jsonw_zero(&c.j, HEAD_ROOM);
+    JSON_LIT(&c.j, "\"updates\":[");
     struct store_catchup out;
     memset(&out, 0, sizeof out);
     int rc = store_catchup(r, req->doc, &want, req->version, 0, catchup_op, &c, &out);
@@ -1127,36 +1013,35 @@ static void handle_catchup(sync_engine *e, const struct sync_request *req,
         rc = STORE_ENOMEM;
     if (rc != 0) {
         store_read_end(r);
-        jw_free(&c.j);
+        jsonw_free(&c.j);
         sync_engine_reply_error(e, reply, req, "storage_error", store_strerror(rc));
         return;
     }
     char hbuf[HEAD_ROOM];
-    struct jw h;
-    jw_init(&h, hbuf, sizeof hbuf);
-    jw_raw(&h, "{", 1);
-    jw_key(&h, "documentId");
-    jw_cstr(&h, req->doc);
+    struct jsonw h;
+    jsonw_init(&h, hbuf, sizeof hbuf);
+    JSON_LIT(&h, "{\"documentId\":");
+    jsonw_cstr(&h, req->doc);
     if (req->request_id[0]) {
-        jw_key(&h, "requestId");
-        jw_cstr(&h, req->request_id);
+        JSON_KEY(&h, "requestId");
+        jsonw_cstr(&h, req->request_id);
     }
     char hex[STORE_EPOCH_HEX_LEN + 1];
     store_epoch_format(&cur, hex);
-    jw_key(&h, "epoch");
-    jw_cstr(&h, hex);
-    jw_key(&h, "head");
-    jw_u64(&h, out.head);
-    jw_key(&h, "replay");
-    jw_lit(&h, out.replay ? "true" : "false");
-    jw_key(&h, "more");
-    jw_lit(&h, out.more || c.stopped ? "true" : "false");
+    JSON_KEY(&h, "epoch");
+    jsonw_cstr(&h, hex);
+    JSON_KEY(&h, "head");
+    jsonw_u64(&h, out.head);
+    JSON_KEY(&h, "replay");
+    jsonw_lit(&h, out.replay ? "true" : "false");
+    JSON_KEY(&h, "more");
+    jsonw_lit(&h, out.more || c.stopped ? "true" : "false");
     uint64_t base = out.replay ? req->version : out.snapshot.version;
-    jw_key(&h, "nextVersion");
-    jw_u64(&h, c.count ? c.last + 1 : base + 1);
-    jw_raw(&h, ",", 1);
-    struct jw *j = &c.j;
-    jw_raw(j, "]", 1);
+    JSON_KEY(&h, "nextVersion");
+    jsonw_u64(&h, c.count ? c.last + 1 : base + 1);
+    JSON_LIT(&h, ",");
+    struct jsonw *j = &c.j;
+    JSON_LIT(j, "]");
     if (!out.replay) {
         /* "The empty document" comes as 0 bytes: send the state of an
          * empty replica instead, so clients can always apply it. */
@@ -1169,19 +1054,19 @@ static void handle_catchup(sync_engine *e, const struct sync_request *req,
         crdt_doc_free(blank);
         char *st = empty ? b64(empty, elen) : b64(out.snapshot.data, out.snapshot.len);
         crdt_free_bytes(NULL, empty);
-        jw_key(j, "snapshot");
+        JSON_KEY(j, "snapshot");
         if (st) {
-            jw_lit(j, "{\"version\":");
-            jw_u64(j, out.snapshot.version);
-            jw_lit(j, ",\"state\":");
-            jw_cstr(j, st);
-            jw_raw(j, "}", 1);
+            JSON_LIT(j, "{\"version\":");
+            jsonw_u64(j, out.snapshot.version);
+            JSON_LIT(j, ",\"state\":");
+            jsonw_cstr(j, st);
+            JSON_LIT(j, "}");
         } else {
-            jw_lit(j, "{}");
+            JSON_LIT(j, "{}");
         }
         free(st);
     }
-    jw_raw(j, "}", 1);
+    JSON_LIT(j, "}");
     store_read_end(r);
     const char *text = NULL;
     if (!j->oom && !h.oom && h.len <= HEAD_ROOM) {
@@ -1190,8 +1075,8 @@ static void handle_catchup(sync_engine *e, const struct sync_request *req,
         text = start;
     }
     emit_str(e, reply, "docsync:catchup", text);
-    jw_free(&h);
-    jw_free(j);
+    jsonw_free(&h);
+    jsonw_free(j);
 }
 
 static void handle_history(sync_engine *e, const struct sync_request *req,

@@ -6,39 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonw.h"
 #include "sync_activity.h"
 #include "sync_msg.h"
-
-/* Builds {"event":E,"data":"<json as string>"[,"channel":C]}. */
-static char *build_event(const char *event, const char *json, const char *channel, size_t *len)
-{
-    char *qe = NULL, *qd = NULL, *qc = NULL;
-    int le = message_json_quote(event, strlen(event), &qe);
-    int ld = message_json_quote(json, strlen(json), &qd);
-    int lc = channel ? message_json_quote(channel, strlen(channel), &qc) : 0;
-    char *out = NULL;
-    if (le >= 0 && ld >= 0 && lc >= 0) {
-        size_t cap = (size_t)le + (size_t)ld + (size_t)lc + 40;
-        out = malloc(cap);
-        if (out) {
-            int n = channel ? snprintf(out, cap, "{\"event\":%s,\"data\":%s,\"channel\":%s}", qe,
-                                       qd, qc)
-                            : snprintf(out, cap, "{\"event\":%s,\"data\":%s}", qe, qd);
-            *len = (size_t)n;
-        }
-    }
-    free(qe);
-    free(qd);
-    free(qc);
-    return out;
-}
 
 /* The frame of a docsync event in one pass (the envelope and the escaped
  * data written straight into a shareable frame), or NULL. */
 static struct frame *event_frame(const char *event, const char *json, const char *channel)
 {
     struct message_frame mf;
-    size_t len = 0;
     if (channel) {
         if (message_build_app_event(MESSAGE_FRAME_HEADROOM, event, json, strlen(json), channel,
                                     &mf) != 0)
@@ -48,9 +24,18 @@ static struct frame *event_frame(const char *event, const char *json, const char
             message_frame_free(&mf);
         return f;
     }
-    char *payload = build_event(event, json, NULL, &len);
-    struct frame *f = payload ? frame_from(payload, len) : NULL;
-    free(payload);
+    /* No channel (a refusal before the subscription check):
+     * {"event":E,"data":"<json as a string>"}. */
+    char buf[1024];
+    struct jsonw w;
+    jsonw_init(&w, buf, sizeof buf);
+    jsonw_lit(&w, "{\"event\":");
+    jsonw_cstr(&w, event);
+    jsonw_lit(&w, ",\"data\":");
+    jsonw_cstr(&w, json);
+    jsonw_lit(&w, "}");
+    struct frame *f = w.oom ? NULL : frame_from(w.p, w.len);
+    jsonw_free(&w);
     return f;
 }
 
@@ -312,4 +297,3 @@ void sync_server_stop(struct server *srv)
     auth_rules_free(m->rules);
     free(m);
 }
-
