@@ -10,14 +10,14 @@
 
 #include "auth/auth_rules.h"
 #include "common/base64.h"
+#include "common/hmap.h"
 #include "common/jsonw.h"
 #include "crdt.h"
 #include "document.h"
 
-#define BUCKETS_MIN 256
 #define WAITERS_MAX 8   /* replies waiting on one op (original + resubmissions) */
 #define QUEUED_MAX 8192 /* ops waiting for the next commit of one document */
-#define SEEN_MAX 4096   /* slots of a document's client -> highest seq table */
+#define SEEN_MAX 3072   /* clients in a document's client -> highest seq table */
 
 enum waiter_kind { WAIT_ORIGINAL, WAIT_DUPLICATE, WAIT_NOOP };
 
@@ -49,8 +49,13 @@ struct plist {
     struct pending *head, *tail;
 };
 
+/* The highest seq accepted from one client (a value of doc.seen). */
+struct seen {
+    uint64_t seq;
+    char client[SYNC_CLIENT_ID_MAX + 1]; /* the key */
+};
+
 struct doc {
-    struct doc *hnext;
     struct doc *prev, *next; /* LRU, most recent first */
     sync_engine *e;
     char id[SYNC_DOC_ID_MAX + 1];
@@ -62,14 +67,10 @@ struct doc {
     int committing;
     int broken;     /* the replica could not be rebuilt: close when idle */
     size_t nqueued; /* ops in `queued` (bounded by QUEUED_MAX) */
-    /* Highest seq accepted per client in this process (open addressing), so a
-     * new seq skips the scan of the pending lists; a client that does not fit
-     * in the table (SEEN_MAX) always gets the scan. */
-    struct seen {
-        char client[SYNC_CLIENT_ID_MAX + 1];
-        uint64_t seq;
-    } * seen;
-    size_t nseen, capseen;
+    /* Highest seq accepted per client in this process (client id -> struct
+     * seen), so a new seq skips the scan of the pending lists; a client that
+     * does not fit in the table (SEEN_MAX) always gets the scan. */
+    struct hmap seen;
 };
 
 struct sync_engine {
@@ -77,8 +78,7 @@ struct sync_engine {
     store_writer *w;
     struct sync_engine_options o;
     struct sync_engine_io io;
-    struct doc **buckets;
-    size_t nbuckets, ndocs;
+    struct hmap docs; /* open documents: id -> struct doc (key: doc.id) */
     struct doc *lru_head, *lru_tail;
     struct sync_engine_stats st;
 };
@@ -90,14 +90,6 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
 }
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -306,44 +298,21 @@ static void plist_free(struct plist *l)
 
 static void doc_free(struct doc *d)
 {
-    free(d->seen);
+    size_t it = 0;
+    struct seen *sn;
+    while ((sn = hmap_next(&d->seen, &it, NULL, NULL)) != NULL)
+        free(sn);
+    hmap_deinit(&d->seen);
     plist_free(&d->inflight);
     plist_free(&d->queued);
     crdt_doc_free(d->crdt);
     free(d);
 }
 
-static int grow(sync_engine *e)
-{
-    size_t n = e->nbuckets * 2;
-    struct doc **b = calloc(n, sizeof *b);
-    if (!b)
-        return -1;
-    for (size_t i = 0; i < e->nbuckets; i++) {
-        struct doc *d = e->buckets[i];
-        while (d) {
-            struct doc *next = d->hnext;
-            size_t k = hash_str(d->id) & (n - 1);
-            d->hnext = b[k];
-            b[k] = d;
-            d = next;
-        }
-    }
-    free(e->buckets);
-    e->buckets = b;
-    e->nbuckets = n;
-    return 0;
-}
-
 static void doc_remove(sync_engine *e, struct doc *d)
 {
-    struct doc **pp = &e->buckets[hash_str(d->id) & (e->nbuckets - 1)];
-    while (*pp && *pp != d)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = d->hnext;
+    hmap_del(&e->docs, d->id, strlen(d->id));
     lru_unlink(e, d);
-    e->ndocs--;
     doc_free(d);
 }
 
@@ -358,7 +327,7 @@ static void evict(sync_engine *e, const struct doc *keep)
 {
     struct doc *d = e->lru_tail;
     size_t scanned = 0;
-    while (e->ndocs > e->o.max_open_docs && d && scanned < 64) {
+    while (hmap_count(&e->docs) > e->o.max_open_docs && d && scanned < 64) {
         struct doc *prev = d->prev;
         if (d != keep && !doc_busy(d))
             doc_remove(e, d);
@@ -367,18 +336,10 @@ static void evict(sync_engine *e, const struct doc *keep)
     }
 }
 
-static struct doc *doc_find(sync_engine *e, const char *id)
-{
-    struct doc *d = e->buckets[hash_str(id) & (e->nbuckets - 1)];
-    while (d && strcmp(d->id, id) != 0)
-        d = d->hnext;
-    return d;
-}
-
 /* Returns the open document, loading it from the store when needed. */
 static struct doc *doc_get(sync_engine *e, const char *id, int *err)
 {
-    struct doc *d = doc_find(e, id);
+    struct doc *d = hmap_get(&e->docs, id, strlen(id));
     if (d) {
         lru_front(e, d);
         return d;
@@ -390,6 +351,7 @@ static struct doc *doc_get(sync_engine *e, const char *id, int *err)
     }
     copy_str(d->id, sizeof d->id, id);
     d->e = e;
+    hmap_init(&d->seen);
     int rc = document_load(e->s, id, &d->crdt, &d->head, &d->snapshot_version, NULL, NULL);
     if (rc) {
         free(d);
@@ -397,15 +359,11 @@ static struct doc *doc_get(sync_engine *e, const char *id, int *err)
         return NULL;
     }
     d->assigned = d->head;
-    if (e->ndocs + 1 > e->nbuckets && grow(e) != 0) {
+    if (hmap_put(&e->docs, d->id, strlen(d->id), d) != 0) {
         doc_free(d);
         *err = DOCUMENT_ENOMEM;
         return NULL;
     }
-    size_t k = hash_str(id) & (e->nbuckets - 1);
-    d->hnext = e->buckets[k];
-    e->buckets[k] = d;
-    e->ndocs++;
     lru_front(e, d);
     evict(e, d);
     return d;
@@ -677,51 +635,24 @@ static int add_waiter(struct pending *p, const struct sync_request *req,
     return 0;
 }
 
-/* The slot of `client` in the seen table, or NULL when the table has none
- * and no room for it (then *fits = 0). */
+/* The entry of `client` in the seen table, or NULL when it has none. With
+ * `insert`, a missing client is added (seq 0) while the table holds fewer
+ * than SEEN_MAX clients (NULL when it is full or out of memory). */
 static struct seen *seen_slot(struct doc *d, const char *client, int insert)
 {
-    if (!d->seen) {
-        if (!insert)
-            return NULL;
-        d->capseen = 64;
-        d->seen = calloc(d->capseen, sizeof *d->seen);
-        if (!d->seen)
-            return NULL;
-    }
-    if (insert && (d->nseen + 1) * 4 > d->capseen * 3) {
-        if (d->capseen >= SEEN_MAX)
-            insert = 0;
-        else {
-            size_t cap = d->capseen * 2;
-            struct seen *n = calloc(cap, sizeof *n);
-            if (!n)
-                return NULL;
-            for (size_t i = 0; i < d->capseen; i++) {
-                if (!d->seen[i].client[0])
-                    continue;
-                size_t k = hash_str(d->seen[i].client) & (cap - 1);
-                while (n[k].client[0])
-                    k = (k + 1) & (cap - 1);
-                n[k] = d->seen[i];
-            }
-            free(d->seen);
-            d->seen = n;
-            d->capseen = cap;
-        }
-    }
-    size_t k = hash_str(client) & (d->capseen - 1);
-    while (d->seen[k].client[0]) {
-        if (strcmp(d->seen[k].client, client) == 0)
-            return &d->seen[k];
-        k = (k + 1) & (d->capseen - 1);
-    }
-    if (!insert)
+    struct seen *sn = hmap_get(&d->seen, client, strlen(client));
+    if (sn || !insert || hmap_count(&d->seen) >= SEEN_MAX)
+        return sn;
+    sn = malloc(sizeof *sn);
+    if (!sn)
         return NULL;
-    copy_str(d->seen[k].client, sizeof d->seen[k].client, client);
-    d->seen[k].seq = 0;
-    d->nseen++;
-    return &d->seen[k];
+    sn->seq = 0;
+    copy_str(sn->client, sizeof sn->client, client);
+    if (hmap_put(&d->seen, sn->client, strlen(sn->client), sn) != 0) {
+        free(sn);
+        return NULL;
+    }
+    return sn;
 }
 
 /* Handles a resubmitted (client, seq). Returns 1 when the request was
@@ -731,7 +662,7 @@ static int dedup(sync_engine *e, struct doc *d, const struct sync_request *req,
 {
     /* Only a seq at or below the highest one accepted here can be pending. */
     struct seen *sn = seen_slot(d, req->client, 0);
-    int tracked = sn != NULL || d->nseen < SEEN_MAX * 3 / 4;
+    int tracked = sn != NULL || hmap_count(&d->seen) < SEEN_MAX;
     struct pending *p = NULL;
     if (!tracked || (sn && req->seq <= sn->seq))
         p = find_pending(d, req->client, req->seq);
@@ -1210,12 +1141,7 @@ int sync_engine_new(store *s, store_writer *w, const struct sync_engine_options 
     e->w = w;
     if (io)
         e->io = *io;
-    e->nbuckets = BUCKETS_MIN;
-    e->buckets = calloc(e->nbuckets, sizeof *e->buckets);
-    if (!e->buckets) {
-        free(e);
-        return -1;
-    }
+    hmap_init(&e->docs);
     *out = e;
     return 0;
 }
@@ -1224,22 +1150,21 @@ void sync_engine_free(sync_engine *e)
 {
     if (!e)
         return;
-    for (size_t i = 0; i < e->nbuckets; i++) {
-        struct doc *d = e->buckets[i];
-        while (d) {
-            struct doc *n = d->hnext;
-            doc_free(d);
-            d = n;
-        }
+    /* Every open document is on the LRU list. */
+    struct doc *d = e->lru_head;
+    while (d) {
+        struct doc *n = d->next;
+        doc_free(d);
+        d = n;
     }
-    free(e->buckets);
+    hmap_deinit(&e->docs);
     free(e);
 }
 
 void sync_engine_stats_get(const sync_engine *e, struct sync_engine_stats *out)
 {
     *out = e->st;
-    out->open_docs = e->ndocs;
+    out->open_docs = hmap_count(&e->docs);
 }
 
 size_t sync_engine_pending(const sync_engine *e)
