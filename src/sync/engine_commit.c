@@ -1,0 +1,209 @@
+/* The engine's commit path: batches of a document's ops to the store
+ * writer, and their completion (acks, DocumentUpdated, refusals). See
+ * engine_int.h. */
+#include <stdio.h>
+
+#include "common/base64.h"
+#include "engine_int.h"
+
+/* Refuses every op of `l` (each waiter gets `code`) and frees them. */
+static void fail_list(sync_engine *e, struct doc *d, struct plist *l, const char *code,
+                      const char *message)
+{
+    for (struct pending *p = l->head; p; p = p->next)
+        for (size_t i = 0; i < p->nwait; i++) {
+            struct waiter *w = &p->waiters[i];
+            engine__reply_error(e, &w->to, d->id, w->client, w->seq, w->request_id, code, message,
+                                "currentVersion", d->head);
+        }
+    engine__doc_list_free(l);
+}
+
+int engine__commit_fail(sync_engine *e, struct doc *d, const char *code, const char *message)
+{
+    fail_list(e, d, &d->queued, code, message);
+    d->nqueued = 0;
+    if (d->committing) {
+        if (engine__doc_reload(d, 1) != 0)
+            d->broken = 1;
+        d->assigned = d->inflight.tail ? d->inflight.tail->version : d->head;
+        return 0;
+    }
+    fail_list(e, d, &d->inflight, code, message);
+    if (engine__doc_reload(d, 0) != 0) {
+        /* Even the reload failed: close the document; it is loaded again on
+         * the next request. */
+        engine__doc_remove(e, d);
+        return 1;
+    }
+    return 0;
+}
+
+/* The activity record of an op as JSON text in `j`. */
+static void activity_payload(const struct doc *d, const struct pending *p, struct jsonw *j)
+{
+    JSON_LIT(j, "{\"kind\":");
+    jsonw_lit(j, p->replace ? "\"document.replaced\"" : "\"document.updated\"");
+    JSON_KEY(j, "documentId");
+    jsonw_cstr(j, d->id);
+    JSON_KEY(j, "version");
+    jsonw_u64(j, p->version);
+    JSON_KEY(j, "user");
+    jsonw_cstr(j, p->user);
+    if (p->client[0]) {
+        JSON_KEY(j, "clientId");
+        jsonw_cstr(j, p->client);
+        JSON_KEY(j, "seq");
+        jsonw_u64(j, p->seq);
+    }
+    JSON_KEY(j, "bytes");
+    jsonw_u64(j, p->delta_len);
+    JSON_LIT(j, "}");
+}
+
+static void on_done(void *ctx, int status, const struct store_batch_result *res);
+
+/* One batch per document at a time: op entries, their activity entries and,
+ * every snapshot_every versions, a snapshot. What arrives meanwhile waits in
+ * `queued` for the next batch, so versions commit strictly in order. */
+int engine__commit_flush(sync_engine *e, struct doc *d)
+{
+    if (d->committing || !d->queued.head)
+        return 0;
+    d->inflight = d->queued;
+    d->queued.head = d->queued.tail = NULL;
+    d->nqueued = 0;
+    store_batch *b = NULL;
+    int rc = store_batch_new(&b);
+    for (struct pending *p = d->inflight.head; rc == 0 && p; p = p->next) {
+        rc = store_batch_op_append(b, d->id, p->version, p->user, p->client, p->seq, p->ts_ms,
+                                   p->delta, p->delta_len);
+        if (rc == 0) {
+            char abuf[1024];
+            struct jsonw act;
+            jsonw_init(&act, abuf, sizeof abuf);
+            activity_payload(d, p, &act);
+            rc = act.oom ? STORE_ENOMEM : store_batch_activity_append(b, p->ts_ms, act.p, act.len);
+            jsonw_free(&act);
+        }
+    }
+    uint64_t last = d->inflight.tail->version;
+    if (rc == 0 && last - d->snapshot_version >= e->o.snapshot_every) {
+        /* Every applied op is in this batch, so the replica is exactly the
+         * state at `last`. */
+        uint8_t *state = NULL;
+        size_t slen = 0;
+        /* crdt.h guarantees that a fresh replica accepts every state
+         * crdt_doc_encode_state produces (updates are bounded by runs, not
+         * characters), so the state is stored without a trial load (which
+         * cost as much as the encoding, on every snapshot). */
+        if (crdt_doc_encode_state(d->crdt, &state, &slen) == CRDT_OK) {
+            rc = store_batch_snapshot_put(b, d->id, last, d->inflight.tail->ts_ms, state, slen);
+            crdt_free_bytes(NULL, state);
+        } else {
+            e->st.snapshots_skipped++; /* out of memory: retried after another interval */
+        }
+    }
+    if (rc == 0)
+        rc = store_writer_submit(e->w, b, on_done, d);
+    if (rc != 0) {
+        store_batch_free(b);
+        return engine__commit_fail(e, d, rc == STORE_EBUSY ? "busy" : "storage_error",
+                                   rc == STORE_EBUSY
+                                       ? "the server is overloaded; retry later"
+                                       : "the update could not be queued for storage");
+    }
+    d->committing = 1;
+    e->st.batches++;
+    return 0;
+}
+
+/* DocumentUpdated for the durable op `p`, to everyone on
+ * private-document.{id} except the connection that sent it. */
+static void broadcast_op(sync_engine *e, const struct doc *d, const struct pending *p)
+{
+    if (!e->io.broadcast)
+        return;
+    char buf[2048];
+    struct jsonw j;
+    jsonw_init(&j, buf, sizeof buf);
+    JSON_LIT(&j, "{\"documentId\":");
+    jsonw_cstr(&j, d->id);
+    JSON_KEY(&j, "version");
+    jsonw_u64(&j, p->version);
+    JSON_KEY(&j, "user");
+    jsonw_cstr(&j, p->user);
+    JSON_KEY(&j, "update");
+    size_t b64len = base64_encoded_len(p->delta_len, 0), n = 0;
+    if (engine__json_room(&j, b64len + 2) == 0) {
+        j.p[j.len++] = '"';
+        if (base64_encode(p->delta, p->delta_len, 0, j.p + j.len, b64len + 1, &n) != 0)
+            n = 0;
+        j.len += n;
+        j.p[j.len++] = '"';
+        j.p[j.len] = '\0';
+    }
+    if (p->client[0]) {
+        JSON_KEY(&j, "clientId");
+        jsonw_cstr(&j, p->client);
+        JSON_KEY(&j, "seq");
+        jsonw_u64(&j, p->seq);
+    }
+    if (p->content) {
+        JSON_KEY(&j, "content");
+        jsonw_str(&j, p->content, p->content_len);
+    }
+    JSON_LIT(&j, "}");
+    if (!j.oom) {
+        char channel[SYNC_CHANNEL_MAX];
+        snprintf(channel, sizeof channel, "private-document.%s", d->id);
+        const char *except =
+            p->nwait && p->waiters[0].kind == WAIT_ORIGINAL && p->waiters[0].to.socket_id[0]
+                ? p->waiters[0].to.socket_id
+                : NULL;
+        e->io.broadcast(e->io.ctx, channel, SYNC_EVENT_DOCUMENT_UPDATED, j.p, except);
+    }
+    jsonw_free(&j);
+}
+
+/* The writer's completion of a batch, drained on the loop thread: acks and
+ * DocumentUpdated in version order, then the next batch; or, when the batch
+ * failed, the refusal of its ops and of those queued behind it. */
+static void on_done(void *ctx, int status, const struct store_batch_result *res)
+{
+    (void)res;
+    struct doc *d = ctx;
+    sync_engine *e = d->e;
+    d->committing = 0;
+    if (status != 0) {
+        e->st.batch_failures++;
+        int full = status == STORE_EFULL || status == STORE_ENOSPC;
+        char msg[160];
+        snprintf(msg, sizeof msg, "the update was not stored: %s; nothing was applied, retry later",
+                 store_strerror(status));
+        engine__commit_fail(e, d, full ? "storage_full" : "storage_error", msg);
+        return;
+    }
+    if (!d->inflight.tail) /* cannot happen: a batch always carries ops */
+        return;
+    uint64_t last = d->inflight.tail->version;
+    d->head = last;
+    if (last - d->snapshot_version >= e->o.snapshot_every)
+        d->snapshot_version = last; /* also when skipped: retry after another interval */
+    for (struct pending *p = d->inflight.head; p; p = p->next) {
+        for (size_t i = 0; i < p->nwait; i++)
+            engine__reply_ack(e, &p->waiters[i], d->id, p->version);
+        broadcast_op(e, d, p);
+    }
+    engine__doc_list_free(&d->inflight);
+    if (d->broken) {
+        fail_list(e, d, &d->queued, "storage_error", "the document had to be reloaded");
+        d->nqueued = 0;
+        engine__doc_remove(e, d);
+        return;
+    }
+    if (engine__commit_flush(e, d))
+        return;
+    if (!engine__doc_busy(d))
+        engine__doc_evict(e, NULL);
+}

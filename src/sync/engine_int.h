@@ -1,0 +1,234 @@
+/* engine_int.h: what the engine's files share, for src/sync/engine*.c only
+ * (everyone else uses sync_engine.h).
+ *
+ *   engine.c         the public entry points: new, free, handle, access
+ *                    lists, stats
+ *   engine_doc.c     the open documents: registry by id, LRU, load, reload,
+ *                    eviction
+ *   engine_write.c   submit/replace: validation, dedup, apply, queue
+ *   engine_commit.c  batches to the store writer and their completion:
+ *                    acks, DocumentUpdated, refusals
+ *   engine_read.c    catchup and history, from a store read
+ *   engine_reply.c   the reply texts: ack, error, history
+ *
+ * Everything here runs on the loop thread, like the engine. */
+#ifndef DOCSYNC_SYNC_ENGINE_INT_H
+#define DOCSYNC_SYNC_ENGINE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/hmap.h"
+#include "common/jsonw.h"
+#include "crdt.h"
+#include "store.h"
+#include "sync_engine.h"
+#include "sync_msg.h"
+
+#define WAITERS_MAX 8   /* replies waiting on one op (original + resubmissions) */
+#define QUEUED_MAX 8192 /* ops waiting for the next commit of one document */
+#define SEEN_MAX 3072   /* clients in a document's client -> highest seq table */
+
+enum waiter_kind {
+    WAIT_ORIGINAL,  /* the request that made the op: ack "duplicate":false */
+    WAIT_DUPLICATE, /* a resubmission of the same (client, seq): "duplicate":true */
+    WAIT_NOOP,      /* a request that changed nothing: "applied":false */
+};
+
+/* A reply owed once an op is durable. */
+struct waiter {
+    struct sync_reply to;
+    enum waiter_kind kind;
+    char client[SYNC_CLIENT_ID_MAX + 1];
+    uint64_t seq;
+    char request_id[SYNC_REQUEST_ID_MAX + 1];
+};
+
+/* An op applied to the replica and given a version, not yet durable. Owns
+ * delta and content (malloc'd). */
+struct pending {
+    struct pending *next;
+    uint64_t version;
+    uint64_t ts_ms;
+    char user[SYNC_USER_MAX + 1];
+    char client[SYNC_CLIENT_ID_MAX + 1];
+    uint64_t seq;
+    int replace;
+    uint8_t *delta;
+    size_t delta_len;
+    char *content; /* text at this version when small enough, else NULL */
+    size_t content_len;
+    struct waiter waiters[WAITERS_MAX];
+    size_t nwait;
+};
+
+/* A FIFO of pending ops, in version order. */
+struct plist {
+    struct pending *head, *tail;
+};
+
+/* The highest seq accepted from one client (a value of doc.seen). */
+struct seen {
+    uint64_t seq;
+    char client[SYNC_CLIENT_ID_MAX + 1]; /* the key */
+};
+
+/* An open document. Owned by the registry (engine_doc.c). */
+struct doc {
+    struct doc *prev, *next; /* LRU, most recent first */
+    sync_engine *e;
+    char id[SYNC_DOC_ID_MAX + 1];
+    crdt_doc *crdt;
+    uint64_t head;     /* last durable version */
+    uint64_t assigned; /* last version given to an op (>= head) */
+    uint64_t snapshot_version;
+    struct plist inflight, queued;
+    int committing;
+    int broken;     /* the replica could not be rebuilt: close when idle */
+    size_t nqueued; /* ops in `queued` (bounded by QUEUED_MAX) */
+    /* Highest seq accepted per client in this process (client id -> struct
+     * seen), so a new seq skips the scan of the pending lists; a client that
+     * does not fit in the table (SEEN_MAX) always gets the scan. */
+    struct hmap seen;
+};
+
+struct sync_engine {
+    store *s;
+    store_writer *w;
+    struct sync_engine_options o;
+    struct sync_engine_io io;
+    struct hmap docs; /* open documents: id -> struct doc (key: doc.id) */
+    struct doc *lru_head, *lru_tail;
+    struct sync_engine_stats st;
+};
+
+/* ---- JSON text
+ * The hot replies (ack, DocumentUpdated, activity, catch-up) are written
+ * with jsonw straight into a stack buffer: a cJSON tree cost several
+ * allocations per field and printed each number with printf/sscanf round
+ * trips. Keys are literals whose length is known at compile time. */
+
+/* Appends the string literal `s`. */
+#define JSON_LIT(w, s) jsonw_raw((w), "" s, sizeof(s) - 1)
+
+/* Appends `,"k":` for a member after the first (`k` a literal key). */
+#define JSON_KEY(w, k) JSON_LIT((w), ",\"" k "\":")
+
+/* Makes room for `n` more bytes at w->p + w->len, to be written in place
+ * (base64, a catch-up item); returns 0, or -1 when out of memory (then the
+ * writer's oom is set). */
+static inline int engine__json_room(struct jsonw *w, size_t n)
+{
+    if (w->oom)
+        return -1;
+    if (w->len + n + 1 <= w->cap)
+        return 0;
+    size_t len = w->len;
+    jsonw_zero(w, n);
+    if (w->oom)
+        return -1;
+    w->len = len; /* jsonw_zero left zeros, so the text still ends here */
+    return 0;
+}
+
+/* Copies the string `src` (NULL = "") into `dst`, truncated to `cap` - 1 bytes. */
+static inline void engine__copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* ---- engine_doc.c */
+
+/* Returns the open document `id`, loading it from the store (and closing
+ * idle documents beyond max_open_docs) when it is not open; NULL with a
+ * DOCUMENT_E* code in *err when it cannot be loaded. */
+struct doc *engine__doc_get(sync_engine *e, const char *id, int *err);
+
+/* Closes the document `d`: out of the registry and the LRU list, freed with
+ * its replica and whatever ops it still holds (unanswered). */
+void engine__doc_remove(sync_engine *e, struct doc *d);
+
+/* 1 while `d` has a batch in flight or ops queued, else 0. */
+int engine__doc_busy(const struct doc *d);
+
+/* Closes idle documents beyond max_open_docs, least recently used first
+ * (at most 64 looked at), never `keep` (NULL = none). */
+void engine__doc_evict(sync_engine *e, const struct doc *keep);
+
+/* Rebuilds the replica of `d` from the store, then re-applies the ops still
+ * in memory (in flight and queued) when `keep_pending`, else also resets
+ * `assigned` to the durable head. Returns 0, or -1 with `d` unchanged (the
+ * caller refuses the pending ops). */
+int engine__doc_reload(struct doc *d, int keep_pending);
+
+/* Frees the ops of `l` (their waiters get nothing) and empties it. */
+void engine__doc_list_free(struct plist *l);
+
+/* Frees every open document (sync_engine_free). */
+void engine__doc_close_all(sync_engine *e);
+
+/* ---- engine_write.c */
+
+/* Handles a submit or replace from `user` (already authorised as an
+ * editor): refused at once, acknowledged at once (a duplicate or a no-op),
+ * or applied to the replica and queued for the store, to be acknowledged by
+ * the completion. */
+void engine__write(sync_engine *e, const struct sync_request *req, const char *user,
+                   const struct sync_reply *reply);
+
+/* ---- engine_commit.c */
+
+/* Sends the queued ops of `d` to the store writer as one batch, unless a
+ * batch is in flight or nothing is queued. Returns 1 when the document was
+ * closed (`d` is freed), else 0. */
+int engine__commit_flush(sync_engine *e, struct doc *d);
+
+/* Refuses the ops of `d` that are not durable with `code` / `message` and
+ * rebuilds the replica from the store; while a batch is in flight its ops
+ * are kept (they may still commit) and only the queued ones are refused.
+ * Returns 1 when the document was closed (`d` is freed), else 0. */
+int engine__commit_fail(sync_engine *e, struct doc *d, const char *code, const char *message);
+
+/* ---- engine_read.c */
+
+/* Answers a catchup from a store read: replay of the ops after
+ * req->version when the epoch matches, else the newest snapshot and the
+ * ops after it, one page at a time. */
+void engine__read_catchup(sync_engine *e, const struct sync_request *req,
+                          const struct sync_reply *reply);
+
+/* Answers a history request with the text at req->version, rebuilt from
+ * the store. */
+void engine__read_history(sync_engine *e, const struct sync_request *req,
+                          const struct sync_reply *reply);
+
+/* ---- engine_reply.c */
+
+/* Sends `event` with the JSON object text `json` to `to` (its done callback,
+ * or io.send to its socket); a NULL `json` sends an internal out-of-memory
+ * error instead. */
+void engine__reply_text(sync_engine *e, const struct sync_reply *to, const char *event,
+                        const char *json);
+
+/* Sends docsync:ack for the op at `version` of `doc` to the waiter `w`. */
+void engine__reply_ack(sync_engine *e, const struct waiter *w, const char *doc, uint64_t version);
+
+/* Sends docsync:error {documentId, clientId?, seq?, requestId?, code,
+ * message, num_key?: num} to `to` (client, request_id and num_key may be
+ * NULL) and counts a refusal. */
+void engine__reply_error(sync_engine *e, const struct sync_reply *to, const char *doc,
+                         const char *client, uint64_t seq, const char *request_id, const char *code,
+                         const char *message, const char *num_key, uint64_t num);
+
+/* Sends docsync:history {documentId, requestId?, version, content} with the
+ * NUL-terminated `text`. */
+void engine__reply_history(sync_engine *e, const struct sync_reply *to,
+                           const struct sync_request *req, const char *text);
+
+#endif
