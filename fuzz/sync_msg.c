@@ -1,11 +1,11 @@
 /* Fuzz target for the document sync parsers. The
  * first byte selects what the rest is fed to:
  *   0-3  a docsync request payload (JSON) for operation byte % 4
- *        (sync_request_parse, with the WebSocket size limits);
+ *        (sync_msg_parse, with the WebSocket size limits);
  *   4    an HS256 bearer token (token_verify);
  *   5    a rules file (auth_rules_parse), then a few channel checks.
  * Invariants checked: a successful parse yields a valid document id, an
- * update within the limit, and a clean sync_request_clear(). */
+ * update within the limit, and a clean sync_msg_clear(). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +35,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cJSON *j = cJSON_ParseWithLength(text, len);
         struct sync_request r;
         const char *why = NULL;
-        int rc = sync_request_parse((enum sync_op)mode, j, 7400, 10000, &r, &why);
+        int rc = sync_msg_parse((enum sync_op)mode, j, 7400, 10000, &r, &why);
         if (rc == 0) {
-            if (!sync_doc_id_valid(r.doc) || r.update_len > 7400 || r.content_len > 10000)
+            if (!sync_msg_doc_id_valid(r.doc) || r.update_len > 7400 || r.content_len > 10000)
                 abort();
         } else if (!why) {
             abort();
         }
-        sync_request_clear(&r);
+        sync_msg_clear(&r);
         cJSON_Delete(j);
     } else if (mode == 4) {
         token_claims *c = NULL;

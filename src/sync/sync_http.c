@@ -115,7 +115,7 @@ static void run(struct sync_module *m, struct http_req *req, enum sync_op op, cJ
     struct sync_request sr;
     const char *why = NULL;
     size_t limit = server_config(m->srv)->doc_max_bytes;
-    int rc = sync_request_parse(op, data, limit, limit, &sr, &why);
+    int rc = sync_msg_parse(op, data, limit, limit, &sr, &why);
     cJSON_Delete(data);
     if (rc != 0) {
         respond_error(req, rc == SYNC_MSG_ETOOBIG ? 413 : 422,
@@ -128,7 +128,7 @@ static void run(struct sync_module *m, struct http_req *req, enum sync_op op, cJ
     reply.done = http_done;
     reply.arg = req;
     sync_engine_handle(m->engine, &sr, user, AUTH_ROLE_OWNER, &reply);
-    sync_request_clear(&sr);
+    sync_msg_clear(&sr);
 }
 
 /* POST /apps/{app_id}/documents/{id}/updates  {clientId, seq, update, user?} */
@@ -186,7 +186,7 @@ static void get_history(struct server *srv, struct http_req *req, void *ud)
 static const char *doc_param(struct http_req *req)
 {
     const char *doc = http_req_param(req, 1);
-    if (!sync_doc_id_valid(doc)) {
+    if (!sync_msg_doc_id_valid(doc)) {
         respond_error(req, 422, "invalid", "bad document id");
         return NULL;
     }
@@ -362,7 +362,7 @@ static int parse_u64_arg(struct http_req *req, const char *name, uint64_t def, u
     if (!v || !*v)
         return 0;
     cJSON *s = cJSON_CreateString(v);
-    int rc = sync_json_u64(s, out);
+    int rc = sync_msg_json_u64(s, out);
     cJSON_Delete(s);
     return rc;
 }

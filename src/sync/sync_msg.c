@@ -11,7 +11,7 @@
 static const char *EVENTS[] = {"docsync:submit", "docsync:replace", "docsync:catchup",
                                "docsync:history"};
 
-int sync_op_from_event(const char *event)
+int sync_msg_op_from_event(const char *event)
 {
     for (int i = 0; i < 4; i++)
         if (event && strcmp(event, EVENTS[i]) == 0)
@@ -19,7 +19,7 @@ int sync_op_from_event(const char *event)
     return -1;
 }
 
-const char *sync_op_event(enum sync_op op)
+const char *sync_msg_op_event(enum sync_op op)
 {
     return (unsigned)op < 4 ? EVENTS[op] : "docsync:?";
 }
@@ -38,17 +38,17 @@ static int chars_ok(const char *s, size_t max, const char *extra)
     return n > 0;
 }
 
-int sync_doc_id_valid(const char *id)
+int sync_msg_doc_id_valid(const char *id)
 {
     return id && chars_ok(id, SYNC_DOC_ID_MAX, "_-=@,.;");
 }
 
-int sync_client_id_valid(const char *id)
+int sync_msg_client_id_valid(const char *id)
 {
     return id && chars_ok(id, SYNC_CLIENT_ID_MAX, "_-.:@");
 }
 
-int sync_json_u64(const cJSON *v, uint64_t *out)
+int sync_msg_json_u64(const cJSON *v, uint64_t *out)
 {
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
@@ -92,7 +92,7 @@ static int copy_string(const cJSON *v, char *dst, size_t cap)
     return 0;
 }
 
-void sync_request_clear(struct sync_request *r)
+void sync_msg_clear(struct sync_request *r)
 {
     free(r->update);
     free(r->content);
@@ -106,8 +106,8 @@ void sync_request_clear(struct sync_request *r)
         goto fail;                                                                                 \
     } while (0)
 
-int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t max_content,
-                       struct sync_request *out, const char **why)
+int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t max_content,
+                   struct sync_request *out, const char **why)
 {
     memset(out, 0, sizeof *out);
     out->op = op;
@@ -119,29 +119,29 @@ int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, si
     if (rid) {
         if (cJSON_IsNumber(rid)) {
             uint64_t n;
-            if (sync_json_u64(rid, &n) != 0)
+            if (sync_msg_json_u64(rid, &n) != 0)
                 FAIL(SYNC_MSG_EINVAL, "requestId must be a string or a non-negative integer");
             snprintf(out->request_id, sizeof out->request_id, "%llu", (unsigned long long)n);
         } else if (copy_string(rid, out->request_id, sizeof out->request_id) != 0 ||
-                   !sync_client_id_valid(out->request_id)) {
+                   !sync_msg_client_id_valid(out->request_id)) {
             FAIL(SYNC_MSG_EINVAL, "requestId must be 1-64 characters of A-Z a-z 0-9 _ - . : @");
         }
     }
     if (copy_string(field(data, "documentId"), out->doc, sizeof out->doc) != 0 ||
-        !sync_doc_id_valid(out->doc))
+        !sync_msg_doc_id_valid(out->doc))
         FAIL(SYNC_MSG_EINVAL, "documentId must be 1-128 characters of A-Z a-z 0-9 _ - = @ , . ;");
     const cJSON *client = field(data, "clientId");
     if (client || op == SYNC_OP_SUBMIT) {
         if (op == SYNC_OP_CATCHUP || op == SYNC_OP_HISTORY) {
             /* ignored */
         } else if (copy_string(client, out->client, sizeof out->client) != 0 ||
-                   !sync_client_id_valid(out->client)) {
+                   !sync_msg_client_id_valid(out->client)) {
             FAIL(SYNC_MSG_EINVAL, "clientId must be 1-64 characters of A-Z a-z 0-9 _ - . : @");
         }
     }
     switch (op) {
     case SYNC_OP_SUBMIT: {
-        if (sync_json_u64(field(data, "seq"), &out->seq) != 0 || out->seq == 0)
+        if (sync_msg_json_u64(field(data, "seq"), &out->seq) != 0 || out->seq == 0)
             FAIL(SYNC_MSG_EINVAL, "seq must be an integer from 1 to 2^53-1");
         const cJSON *u = field(data, "update");
         if (!cJSON_IsString(u))
@@ -162,10 +162,10 @@ int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, si
         break;
     }
     case SYNC_OP_REPLACE: {
-        if (sync_json_u64(field(data, "baseVersion"), &out->base_version) != 0)
+        if (sync_msg_json_u64(field(data, "baseVersion"), &out->base_version) != 0)
             FAIL(SYNC_MSG_EINVAL, "baseVersion must be a non-negative integer");
         const cJSON *seq = field(data, "seq");
-        if (seq && (sync_json_u64(seq, &out->seq) != 0 || out->seq == 0))
+        if (seq && (sync_msg_json_u64(seq, &out->seq) != 0 || out->seq == 0))
             FAIL(SYNC_MSG_EINVAL, "seq must be an integer from 1 to 2^53-1");
         if (out->seq && !out->client[0])
             FAIL(SYNC_MSG_EINVAL, "seq needs a clientId");
@@ -192,12 +192,12 @@ int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, si
                       (*p >= 'A' && *p <= 'F')))
                     FAIL(SYNC_MSG_EINVAL, "epoch must be the 32 hex characters the server sent");
         }
-        if (sync_json_u64(field(data, "version"), &out->version) != 0)
+        if (sync_msg_json_u64(field(data, "version"), &out->version) != 0)
             FAIL(SYNC_MSG_EINVAL, "version must be a non-negative integer");
         break;
     }
     case SYNC_OP_HISTORY:
-        if (sync_json_u64(field(data, "version"), &out->version) != 0)
+        if (sync_msg_json_u64(field(data, "version"), &out->version) != 0)
             FAIL(SYNC_MSG_EINVAL, "version must be a non-negative integer");
         break;
     default:
@@ -211,11 +211,11 @@ fail:;
     char doc[SYNC_DOC_ID_MAX + 1], reqid[SYNC_REQUEST_ID_MAX + 1];
     memcpy(doc, out->doc, sizeof doc);
     memcpy(reqid, out->request_id, sizeof reqid);
-    sync_request_clear(out);
+    sync_msg_clear(out);
     out->op = op;
-    if (sync_doc_id_valid(doc))
+    if (sync_msg_doc_id_valid(doc))
         memcpy(out->doc, doc, sizeof doc);
-    if (sync_client_id_valid(reqid))
+    if (sync_msg_client_id_valid(reqid))
         memcpy(out->request_id, reqid, sizeof reqid);
     if (why)
         *why = msg;

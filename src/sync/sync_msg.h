@@ -32,7 +32,7 @@ enum sync_op {
 };
 
 /* A parsed request. Strings are NUL-terminated; `update` and `content` are
- * heap copies owned by the struct (sync_request_clear frees them). */
+ * heap copies owned by the struct (sync_msg_clear frees them). */
 struct sync_request {
     enum sync_op op;
     char doc[SYNC_DOC_ID_MAX + 1];
@@ -49,33 +49,33 @@ struct sync_request {
 };
 
 /* The operation of a WebSocket event name ("docsync:submit" ...), or -1. */
-int sync_op_from_event(const char *event);
+int sync_msg_op_from_event(const char *event);
 
 /* The event name of an operation ("docsync:submit" ...). */
-const char *sync_op_event(enum sync_op op);
+const char *sync_msg_op_event(enum sync_op op);
 
 /* 1 when `id` is a valid document id: 1..SYNC_DOC_ID_MAX characters of
  * [A-Za-z0-9_-=@,.;] (the Pusher channel-name set, so that
  * `presence-document.{id}` is a valid channel). */
-int sync_doc_id_valid(const char *id);
+int sync_msg_doc_id_valid(const char *id);
 
 /* 1 when `id` is a valid client id: 1..SYNC_CLIENT_ID_MAX characters of
  * [A-Za-z0-9_-.:@]. */
-int sync_client_id_valid(const char *id);
+int sync_msg_client_id_valid(const char *id);
 
 /* Parses the payload `data` (a JSON object) of request `op` into *out.
  * `max_update` bounds the decoded update bytes and `max_content` the content
  * bytes (0 = no extra limit beyond what fits in memory). On failure returns
  * SYNC_MSG_E*, sets *why (static text naming the field; may be NULL) and
- * leaves *out cleared. Call sync_request_clear() after success. */
-int sync_request_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t max_content,
-                       struct sync_request *out, const char **why);
+ * leaves *out cleared. Call sync_msg_clear() after success. */
+int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t max_content,
+                   struct sync_request *out, const char **why);
 
 /* Frees what the request owns and zeroes it; safe on a cleared struct. */
-void sync_request_clear(struct sync_request *r);
+void sync_msg_clear(struct sync_request *r);
 
 /* Parses a non-negative integer (JSON number without fraction, <= 2^53-1)
  * or a decimal string of one; returns 0 or -1. */
-int sync_json_u64(const cJSON *v, uint64_t *out);
+int sync_msg_json_u64(const cJSON *v, uint64_t *out);
 
 #endif

@@ -74,7 +74,7 @@ int sync_module_role(struct sync_module *m, const char *doc, const char *user)
 static int on_docsync_event(struct server *srv, struct conn *c, const message *msg, void *ud)
 {
     struct sync_module *m = ud;
-    int op = sync_op_from_event(message_event(msg));
+    int op = sync_msg_op_from_event(message_event(msg));
     struct sync_reply reply;
     memset(&reply, 0, sizeof reply);
     snprintf(reply.socket_id, sizeof reply.socket_id, "%s", conn_socket_id(c));
@@ -89,8 +89,8 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
     const struct config *cfg = server_config(srv);
     struct sync_request req;
     const char *why = NULL;
-    int rc = sync_request_parse((enum sync_op)op, message_data(msg), cfg->max_message_size,
-                                cfg->max_message_size, &req, &why);
+    int rc = sync_msg_parse((enum sync_op)op, message_data(msg), cfg->max_message_size,
+                            cfg->max_message_size, &req, &why);
     if (rc != 0) {
         sync_engine_reply_error(m->engine, &reply, &req,
                                 rc == SYNC_MSG_ETOOBIG ? "too_large" : "invalid",
@@ -107,7 +107,7 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
         char text[512];
         snprintf(text, sizeof text, "subscribe to %s or %s before using this document", priv, pres);
         sync_engine_reply_error(m->engine, &reply, &req, "forbidden", text);
-        sync_request_clear(&req);
+        sync_msg_clear(&req);
         return 0;
     }
     /* Attribution: the presence member id, else the signed-in user. */
@@ -121,14 +121,14 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
                      "edits must be attributed to a user: join %s or sign in (pusher:signin)",
                      pres);
             sync_engine_reply_error(m->engine, &reply, &req, "forbidden", text);
-            sync_request_clear(&req);
+            sync_msg_clear(&req);
             return 0;
         }
         user = "";
     }
     int role = *user ? sync_module_role(m, req.doc, user) : AUTH_ROLE_VIEWER;
     sync_engine_handle(m->engine, &req, *user ? user : "anonymous", role, &reply);
-    sync_request_clear(&req);
+    sync_msg_clear(&req);
     return 0;
 }
 

@@ -137,7 +137,7 @@ static void run(struct env *v, enum sync_op op, const char *json, const char *us
     cJSON *d = cJSON_Parse(json);
     struct sync_request req;
     const char *why = NULL;
-    int rc = sync_request_parse(op, d, 0, 0, &req, &why);
+    int rc = sync_msg_parse(op, d, 0, 0, &req, &why);
     cJSON_Delete(d);
     if (rc != 0) {
         fprintf(stderr, "parse failed: %s (%s)\n", why, json);
@@ -146,7 +146,7 @@ static void run(struct env *v, enum sync_op op, const char *json, const char *us
     }
     struct sync_reply r = to_socket(sid);
     sync_engine_handle(v->e, &req, user, role, &r);
-    sync_request_clear(&req);
+    sync_msg_clear(&req);
 }
 
 /* Submits the ops `replica` made since `mark` as (client, seq). */
@@ -388,36 +388,36 @@ static void test_parse(void)
         cJSON *d = cJSON_Parse(bad[i]);
         struct sync_request r;
         const char *why = NULL;
-        int rc = sync_request_parse(SYNC_OP_SUBMIT, d, 0, 0, &r, &why);
+        int rc = sync_msg_parse(SYNC_OP_SUBMIT, d, 0, 0, &r, &why);
         if (rc == 0)
             fprintf(stderr, "accepted: %s\n", bad[i]);
         CHECK(rc != 0);
         CHECK(why != NULL);
-        sync_request_clear(&r);
+        sync_msg_clear(&r);
         cJSON_Delete(d);
     }
     cJSON *d = cJSON_Parse("{\"documentId\":\"d\",\"clientId\":\"c\",\"seq\":\"12\","
                            "\"update\":\"AAEC\",\"requestId\":7}");
     struct sync_request r;
-    CHECK_EQ(sync_request_parse(SYNC_OP_SUBMIT, d, 0, 0, &r, NULL), 0);
+    CHECK_EQ(sync_msg_parse(SYNC_OP_SUBMIT, d, 0, 0, &r, NULL), 0);
     CHECK_EQ(r.seq, 12);
     CHECK_EQ(r.update_len, 3);
     CHECK_STR_EQ(r.request_id, "7");
-    sync_request_clear(&r);
-    CHECK_EQ(sync_request_parse(SYNC_OP_SUBMIT, d, 2, 0, &r, NULL), SYNC_MSG_ETOOBIG);
+    sync_msg_clear(&r);
+    CHECK_EQ(sync_msg_parse(SYNC_OP_SUBMIT, d, 2, 0, &r, NULL), SYNC_MSG_ETOOBIG);
     cJSON_Delete(d);
     d = cJSON_Parse("{\"documentId\":\"d\",\"baseVersion\":3,\"content\":\"abc\"}");
-    CHECK_EQ(sync_request_parse(SYNC_OP_REPLACE, d, 0, 0, &r, NULL), 0);
+    CHECK_EQ(sync_msg_parse(SYNC_OP_REPLACE, d, 0, 0, &r, NULL), 0);
     CHECK_EQ(r.base_version, 3);
     CHECK_STR_EQ(r.content, "abc");
-    sync_request_clear(&r);
-    CHECK_EQ(sync_request_parse(SYNC_OP_REPLACE, d, 0, 2, &r, NULL), SYNC_MSG_ETOOBIG);
+    sync_msg_clear(&r);
+    CHECK_EQ(sync_msg_parse(SYNC_OP_REPLACE, d, 0, 2, &r, NULL), SYNC_MSG_ETOOBIG);
     cJSON_Delete(d);
     d = cJSON_Parse("{\"documentId\":\"d\",\"version\":3,\"epoch\":\"zz\"}");
-    CHECK_EQ(sync_request_parse(SYNC_OP_CATCHUP, d, 0, 0, &r, NULL), SYNC_MSG_EINVAL);
+    CHECK_EQ(sync_msg_parse(SYNC_OP_CATCHUP, d, 0, 0, &r, NULL), SYNC_MSG_EINVAL);
     cJSON_Delete(d);
-    CHECK_EQ(sync_op_from_event("docsync:history"), SYNC_OP_HISTORY);
-    CHECK_EQ(sync_op_from_event("docsync:x"), -1);
+    CHECK_EQ(sync_msg_op_from_event("docsync:history"), SYNC_OP_HISTORY);
+    CHECK_EQ(sync_msg_op_from_event("docsync:x"), -1);
 }
 
 /* Whole-content writes that delete more than a million characters in total:
