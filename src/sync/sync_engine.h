@@ -33,15 +33,17 @@
 #include "store.h"
 #include "sync_msg.h"
 
-#define SYNC_SOCKET_ID_MAX 40
-#define SYNC_CHANNEL_MAX 210
-#define SYNC_USER_MAX 128
+#define SYNC_SOCKET_ID_MAX 40 /* bytes of a socket id, NUL included */
+#define SYNC_CHANNEL_MAX 210  /* bytes of a channel name, NUL included */
+#define SYNC_USER_MAX 128     /* characters of a user id */
 
 /* The event name DocumentUpdated is broadcast as (Echo's default
  * namespace: listen('DocumentUpdated') binds it). */
 #define SYNC_EVENT_DOCUMENT_UPDATED "App\\Events\\DocumentUpdated"
 
-/* How the engine talks to connections (all calls on the loop thread). */
+/* How the engine talks to connections (all calls on the loop thread; every
+ * string is borrowed for the duration of the call). A NULL callback drops
+ * what would have gone through it. */
 struct sync_engine_io {
     void *ctx;
     /* Sends `event` whose data is the JSON object text `json` (to be sent
@@ -56,12 +58,14 @@ struct sync_engine_io {
 };
 
 /* Where the answer to one request goes: a WebSocket connection, or a
- * callback (HTTP API) that is called exactly once. */
+ * callback (HTTP API). The engine copies it; each request gets exactly one
+ * reply, unless the engine is freed while the request waits for storage. */
 struct sync_reply {
     char socket_id[SYNC_SOCKET_ID_MAX]; /* "" for none */
     char channel[SYNC_CHANNEL_MAX];     /* channel of the reply frame, "" none */
     /* If set, called instead of io.send with the reply event name
-     * ("docsync:ack", "docsync:error", ...) and its JSON object text. */
+     * ("docsync:ack", "docsync:error", ...) and its JSON object text (both
+     * borrowed for the call), on the loop thread. */
     void (*done)(void *arg, const char *event, const char *json);
     void *arg;
 };
@@ -83,41 +87,61 @@ struct sync_engine_options {
 typedef struct sync_engine sync_engine;
 
 /* Creates the engine over an open store and a running writer (both owned
- * by the caller, and both must outlive the engine). `o` may be NULL. */
+ * by the caller, and both must outlive the engine). `o` (NULL = all
+ * defaults; a zero field takes its default) and `io` (NULL = replies go
+ * nowhere) are copied. Returns 0 with the engine in *out, or -1 (out of
+ * memory) with *out NULL. Loop thread. */
 int sync_engine_new(store *s, store_writer *w, const struct sync_engine_options *o,
                     const struct sync_engine_io *io, sync_engine **out);
 
-/* Frees the engine. Call after store_writer_flush() so no completion for
- * it is pending; requests still queued are dropped unanswered. */
+/* Frees the engine and its open documents; NULL does nothing. Call after
+ * store_writer_flush() so no completion for it is pending; requests still
+ * queued are dropped unanswered. Loop thread. */
 void sync_engine_free(sync_engine *e);
 
 /* Handles one parsed request from user `user` (1..128 chars; the
  * authenticated user the connection or HTTP caller acts as) with role
  * `role` (enum auth_role; viewers may catch up and read history, not
- * write). The reply (ack, error, catch-up, history) goes to `reply`:
- * for writes after the commit, otherwise at once. */
+ * write). The reply (ack, error, catch-up, history) goes to `reply`: for a
+ * write that is applied, or that repeats or changes nothing while an op of
+ * the document waits for storage, from the completion once that op is
+ * durable; otherwise before this returns. `req` and `reply` are only
+ * borrowed (the caller clears the request afterwards). Loop thread. */
 void sync_engine_handle(sync_engine *e, const struct sync_request *req, const char *user, int role,
                         const struct sync_reply *reply);
 
-/* Sends an error reply (used by callers for refusals before the engine:
- * parse errors, authorization). `extra` may be NULL. */
+/* Sends docsync:error {documentId, clientId?, seq?, requestId?, code,
+ * message} to `reply` at once, echoing what `req` identifies (NULL = no
+ * request: an empty documentId), and counts a refusal. Used by callers for
+ * refusals before the engine (parse errors, subscription, attribution).
+ * Loop thread. */
 void sync_engine_reply_error(sync_engine *e, const struct sync_reply *reply,
                              const struct sync_request *req, const char *code, const char *message);
 
-/* The role of `user` on document `doc` from its access list: an enum
- * auth_role, or AUTH_ACL_ABSENT when the document has no access list, or a
- * negative store error. Suitable as an auth_acl_fn with ctx = the store
- * (see sync_engine_acl_fn). */
+/* The role of `user` on document `doc` from its access list, read in its
+ * own store read transaction: the user's entry, else the entry of `*`, else
+ * AUTH_ROLE_NONE (an enum auth_role); AUTH_ACL_ABSENT when the document has
+ * no access list; -100 when the store cannot be read. An auth_acl_fn with
+ * ctx = the store (`store_ptr`); any thread that may read the store. */
 int sync_engine_acl_fn(void *store_ptr, const char *doc, const char *user);
 
-/* Counters for logs and tests. */
+/* Counters for logs and tests, since the engine was created. */
 struct sync_engine_stats {
-    uint64_t applied, acked, duplicates, refused, batches, batch_failures, open_docs;
+    uint64_t applied;           /* ops applied and given a version */
+    uint64_t acked;             /* docsync:ack replies sent */
+    uint64_t duplicates;        /* resubmitted (client, seq) answered without applying */
+    uint64_t refused;           /* docsync:error replies sent */
+    uint64_t batches;           /* batches handed to the store writer */
+    uint64_t batch_failures;    /* batches the writer reported failed */
+    uint64_t open_docs;         /* documents open now */
     uint64_t snapshots_skipped; /* snapshots not stored (the state could not be encoded) */
 };
+
+/* Copies the counters into *out. Loop thread. */
 void sync_engine_stats_get(const sync_engine *e, struct sync_engine_stats *out);
 
-/* Number of documents with ops not yet durable (for shutdown / tests). */
+/* Number of open documents with a batch in flight or ops queued (for
+ * shutdown and tests). Loop thread. */
 size_t sync_engine_pending(const sync_engine *e);
 
 #endif

@@ -48,10 +48,12 @@ struct sync_request {
     char request_id[SYNC_REQUEST_ID_MAX + 1]; /* optional `requestId`, echoed; "" */
 };
 
-/* The operation of a WebSocket event name ("docsync:submit" ...), or -1. */
+/* The operation (an enum sync_op) of a WebSocket event name
+ * ("docsync:submit" ...), or -1 for any other name and for NULL. */
 int sync_msg_op_from_event(const char *event);
 
-/* The event name of an operation ("docsync:submit" ...). */
+/* The event name of an operation ("docsync:submit" ...; a static string,
+ * "docsync:?" for a value outside enum sync_op). */
 const char *sync_msg_op_event(enum sync_op op);
 
 /* 1 when `id` is a valid document id: 1..SYNC_DOC_ID_MAX characters of
@@ -63,11 +65,13 @@ int sync_msg_doc_id_valid(const char *id);
  * [A-Za-z0-9_-.:@]. */
 int sync_msg_client_id_valid(const char *id);
 
-/* Parses the payload `data` (a JSON object) of request `op` into *out.
- * `max_update` bounds the decoded update bytes and `max_content` the content
- * bytes (0 = no extra limit beyond what fits in memory). On failure returns
- * SYNC_MSG_E*, sets *why (static text naming the field; may be NULL) and
- * leaves *out cleared. Call sync_msg_clear() after success. */
+/* Parses the payload `data` (a JSON object, borrowed) of request `op` into
+ * *out, which then owns copies of what it needs. `max_update` bounds the
+ * decoded update bytes and `max_content` the content bytes (0 = no extra
+ * limit beyond what fits in memory). Returns 0 (and *why = NULL), or
+ * SYNC_MSG_E* with *why a static phrase naming the field and *out cleared
+ * but for op, doc and request_id when they were valid (so the refusal can
+ * be correlated). `why` may be NULL. Call sync_msg_clear() either way. */
 int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t max_content,
                    struct sync_request *out, const char **why);
 
@@ -75,7 +79,8 @@ int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t
 void sync_msg_clear(struct sync_request *r);
 
 /* Parses a non-negative integer (JSON number without fraction, <= 2^53-1)
- * or a decimal string of one; returns 0 or -1. */
+ * or a decimal string of one (1 to 16 digits) into *out; returns 0, or -1
+ * with *out unchanged. */
 int sync_msg_json_u64(const cJSON *v, uint64_t *out);
 
 #endif

@@ -63,7 +63,10 @@ static void io_broadcast(void *ctx, const char *channel, const char *event, cons
     frame_unref(f);
 }
 
-int sync_module_role(struct sync_module *m, const char *doc, const char *user)
+/* Role of `user` on `doc`: the access-list role; a document without an
+ * access list gives AUTH_ROLE_EDITOR (whoever authorised the channel
+ * subscription decided); a store error gives AUTH_ROLE_NONE. */
+static int module_role(struct sync_module *m, const char *doc, const char *user)
 {
     int role = sync_engine_acl_fn(m->store, doc, user);
     if (role == AUTH_ACL_ABSENT)
@@ -126,7 +129,7 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
         }
         user = "";
     }
-    int role = *user ? sync_module_role(m, req.doc, user) : AUTH_ROLE_VIEWER;
+    int role = *user ? module_role(m, req.doc, user) : AUTH_ROLE_VIEWER;
     sync_engine_handle(m->engine, &req, *user ? user : "anonymous", role, &reply);
     sync_msg_clear(&req);
     return 0;
@@ -218,7 +221,7 @@ int sync_server_start(struct server *srv)
     struct store_options so;
     store_options_init(&so);
     so.map_size = cfg->map_size;
-    so.map_size_max = cfg->map_size; /* DOCSYNC_MAP_SIZE is the cap (B5) */
+    so.map_size_max = cfg->map_size; /* DOCSYNC_MAP_SIZE is the cap: the map never grows past it */
     so.snapshot_interval = cfg->snapshot_every;
     so.retain_ops = cfg->ops_retain;
     int rc = store_open(server_data_dir(srv), &so, &m->store);

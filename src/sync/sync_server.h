@@ -1,6 +1,6 @@
-/* sync_server: the document sync module of docsyncd, registered with
- * sync_server_start() (main.c calls it before the loop runs): at start it opens the LMDB store in the data
- * directory with its writer thread, and registers
+/* sync_server: the document sync module of docsyncd, started with
+ * sync_server_start() (main.c calls it before the loop runs): it opens the
+ * LMDB store in the data directory with its writer thread, and registers
  *   - the `docsync:` client events (submit, replace, catchup, history);
  *   - the signed HTTP API routes for documents, access lists and the
  *     activity log (clients/PROTOCOL-sync.md);
@@ -19,7 +19,8 @@
 #include "store.h"
 #include "sync_engine.h"
 
-/* The module's state, shared by sync_server.c and sync_http.c. */
+/* The module's state, shared by sync_server.c and sync_http.c (nobody else
+ * uses it). Created by sync_server_start, freed by sync_server_stop. */
 struct sync_module {
     struct server *srv;
     store *store;
@@ -27,26 +28,26 @@ struct sync_module {
     sync_engine *engine;
     auth_rules *rules;
     struct broadcasting_auth auth; /* the built-in /broadcasting/auth routes' context */
-    uint64_t app_events_logged;  /* app events queued to the activity log */
-    uint64_t app_events_dropped; /* ... not logged (writer queue full, store error) */
+    uint64_t app_events_logged;    /* app events queued to the activity log */
+    uint64_t app_events_dropped;   /* ... not logged (writer queue full, store error) */
 };
 
-/* Registers the HTTP API routes of sync_http.c. Returns 0 or a SERVER_E*. */
+/* Registers the HTTP API routes of sync_http.c, with `m` as their context.
+ * Returns 0, or the SERVER_E* of the first http_route that failed. Called
+ * by sync_server_start. */
 int sync_http_register(struct sync_module *m);
 
 /* Starts the module: opens the store in the data directory with its writer
  * thread and registers every handler, route and hook above. Returns 0, or -1
- * (logged) when the store cannot be opened or a registration fails. */
+ * (logged) when the store cannot be opened, the engine or the rules file
+ * cannot be set up, or a registration fails; call sync_server_stop() either
+ * way. Main thread, before the loop runs. */
 int sync_server_start(struct server *srv);
 
-/* Flushes what is queued to the store, stops the writer and frees the
- * module. Safe when sync_server_start failed or never ran. */
+/* Flushes what is queued to the store (running the completions, whose
+ * replies go nowhere once connections are gone), stops the writer and frees
+ * the module. Safe when sync_server_start failed or never ran. Main thread,
+ * after the loop. */
 void sync_server_stop(struct server *srv);
-
-/* Role of `user` on `doc` for the sync module: the ACL role; a document
- * without an access list gives AUTH_ROLE_EDITOR (whoever authorised the
- * channel subscription or signed the HTTP request decided); a store error
- * gives AUTH_ROLE_NONE. */
-int sync_module_role(struct sync_module *m, const char *doc, const char *user);
 
 #endif

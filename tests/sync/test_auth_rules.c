@@ -1,10 +1,10 @@
-/* Unit tests of the channel authorization rules (src/auth_rules.h). */
+/* Unit tests of the channel authorization rules (src/auth/auth_rules.h). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "auth/auth_rules.h"
-#include "test.h"
 #include "auth/token.h"
+#include "test.h"
 
 #define SECRET "s3cret"
 

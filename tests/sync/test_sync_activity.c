@@ -1,4 +1,4 @@
-/* Unit tests of the app-event activity rule and entry (src/sync_activity.h). */
+/* Unit tests of the app-event activity rule and entry (src/sync/sync_activity.h). */
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>

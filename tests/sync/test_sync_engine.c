@@ -1,4 +1,4 @@
-/* Unit tests of the sync engine (src/sync_engine.h) over a real store and
+/* Unit tests of the sync engine (src/sync/sync_engine.h) over a real store and
  * CRDT, with a fake connection layer that records what would be sent. */
 #include <stdlib.h>
 #include <unistd.h>

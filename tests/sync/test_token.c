@@ -1,9 +1,9 @@
-/* Unit tests of HS256 tokens (src/token.h) and base64 (src/base64.h). */
+/* Unit tests of HS256 tokens (src/auth/token.h) and base64 (src/common/base64.h). */
 #include <stdlib.h>
 
+#include "auth/token.h"
 #include "common/base64.h"
 #include "test.h"
-#include "auth/token.h"
 
 #define SECRET "7ad3773142a6692b25b8"
 #define SLEN (sizeof SECRET - 1)
@@ -127,8 +127,8 @@ static void forge(const char *header, const char *payload, const char *secret, c
     char buf[2048];
     base64_encode((const uint8_t *)header, strlen(header), 1, buf, sizeof buf, &n1);
     buf[n1] = '.';
-    base64_encode((const uint8_t *)payload, strlen(payload), 1, buf + n1 + 1,
-                       sizeof buf - n1 - 1, &n2);
+    base64_encode((const uint8_t *)payload, strlen(payload), 1, buf + n1 + 1, sizeof buf - n1 - 1,
+                  &n2);
     (void)secret;
     strcpy(out, buf);
     strcat(out, ".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
