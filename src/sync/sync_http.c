@@ -80,6 +80,15 @@ static int user_valid(const char *u)
     return 1;
 }
 
+/* Answers a batch the writer could not commit: 507 storage_full when the
+ * map or the disk is full, else 503 storage_error. */
+static void respond_store_failure(struct http_req *req, int status)
+{
+    int full = status == STORE_EFULL || status == STORE_ENOSPC;
+    respond_error(req, full ? 507 : 503, full ? "storage_full" : "storage_error",
+                  store_strerror(status));
+}
+
 /* Parses the body as a JSON object (an empty body gives {}), then sets
  * documentId from the path. NULL after responding 400/422. */
 static cJSON *body_object(struct http_req *req, const char *doc)
@@ -203,19 +212,27 @@ static int read_begin(struct sync_module *m, struct http_req *req, store_read **
     return 0;
 }
 
+/* The request's document id with a read handle on the store in *r, or NULL
+ * after answering (422 for a bad id, 503 when the store cannot be read). */
+static const char *doc_read_begin(struct sync_module *m, struct http_req *req, store_read **r)
+{
+    const char *doc = doc_param(req);
+    if (!doc || read_begin(m, req, r) != 0)
+        return NULL;
+    return doc;
+}
+
 /* GET /apps/{app_id}/documents/{id}: the current text and version. */
 static void get_document(struct server *srv, struct http_req *req, void *ud)
 {
     (void)srv;
     struct sync_module *m = ud;
-    const char *doc = doc_param(req);
+    store_read *r = NULL;
+    const char *doc = doc_read_begin(m, req, &r);
     if (!doc)
         return;
-    store_read *r = NULL;
     struct store_doc_info info;
     memset(&info, 0, sizeof info);
-    if (read_begin(m, req, &r) != 0)
-        return;
     int rc = store_doc_get(r, doc, &info);
     store_read_end(r);
     if (rc == STORE_ENOTFOUND) {
@@ -251,11 +268,9 @@ static void get_acl(struct server *srv, struct http_req *req, void *ud)
 {
     (void)srv;
     struct sync_module *m = ud;
-    const char *doc = doc_param(req);
-    if (!doc)
-        return;
     store_read *r = NULL;
-    if (read_begin(m, req, &r) != 0)
+    const char *doc = doc_read_begin(m, req, &r);
+    if (!doc)
         return;
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_CreateArray();
@@ -271,10 +286,7 @@ static void acl_done(void *ctx, int status, const struct store_batch_result *res
     (void)res;
     struct http_req *req = ctx;
     if (status != 0) {
-        respond_error(req, status == STORE_EFULL || status == STORE_ENOSPC ? 507 : 503,
-                      status == STORE_EFULL || status == STORE_ENOSPC ? "storage_full"
-                                                                      : "storage_error",
-                      store_strerror(status));
+        respond_store_failure(req, status);
         return;
     }
     static const char ok[] = "{}";
@@ -458,10 +470,7 @@ static void activity_done(void *ctx, int status, const struct store_batch_result
 {
     struct http_req *req = ctx;
     if (status != 0) {
-        respond_error(req, status == STORE_EFULL || status == STORE_ENOSPC ? 507 : 503,
-                      status == STORE_EFULL || status == STORE_ENOSPC ? "storage_full"
-                                                                      : "storage_error",
-                      store_strerror(status));
+        respond_store_failure(req, status);
         return;
     }
     cJSON *o = cJSON_CreateObject();
