@@ -93,6 +93,15 @@ void jsonw_i64(struct jsonw *w, int64_t v)
     }
 }
 
+/* Nonzero when one of the 8 bytes in `x` needs more than a copy: below
+ * 0x20, '"', '\\' or 0x80 and above. */
+static inline uint64_t jsonw_special8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * 0x22), b = x ^ (ones * 0x5c);
+    return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs;
+}
+
 void jsonw_str(struct jsonw *w, const char *s, size_t n)
 {
     /* One reservation for the worst case: every byte a six-byte \u00XX. */
@@ -102,6 +111,18 @@ void jsonw_str(struct jsonw *w, const char *s, size_t n)
     char *o = w->p + w->len;
     *o++ = '"';
     for (size_t i = 0; i < n;) {
+        /* Runs of plain ASCII eight bytes at a time. */
+        while (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, u + i, 8);
+            if (jsonw_special8(x))
+                break;
+            memcpy(o, &x, 8);
+            o += 8;
+            i += 8;
+        }
+        if (i == n)
+            break;
         unsigned char c = u[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             *o++ = (char)c;
