@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${CRDT_BENCH_BUILD_DIR:-build-crdt-bench}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_PARTS="crdt;bench" >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2 --target crdt_bench crdt_wasm >/dev/null
 if [ ! -d bench/node_modules/yjs ]; then
   npm ci --prefix bench --no-audit --no-fund --loglevel=error

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-3}
 build=${BUILD:-build-sync-bench}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_PARTS="crdt;store;src;bench" >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2 --target docsyncd syncbench snapload >/dev/null
 data=$(mktemp -d /var/tmp/docsync-bench-XXXXXX)
 port=$((20000 + RANDOM % 20000))
