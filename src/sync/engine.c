@@ -103,9 +103,15 @@ int sync_engine_new(store *s, store_writer *w, const struct sync_engine_options 
         e->o.seq_scan = 10000;
     e->s = s;
     e->w = w;
+    if (!e->o.history_queue)
+        e->o.history_queue = 16;
     if (io)
         e->io = *io;
     hmap_init(&e->docs);
+    if (e->o.wake && reader_new(s, e->o.history_queue, e->o.wake, e->o.wake_arg, &e->reader) != 0) {
+        free(e);
+        return -1;
+    }
     *out = e;
     return 0;
 }
@@ -114,6 +120,7 @@ void sync_engine_free(sync_engine *e)
 {
     if (!e)
         return;
+    reader_free(e->reader);
     engine__doc_close_all(e);
     free(e);
 }

@@ -23,6 +23,7 @@
 #include "common/jsonw.h"
 #include "crdt.h"
 #include "store.h"
+#include "reader.h"
 #include "sync_engine.h"
 #include "sync_msg.h"
 
@@ -101,6 +102,7 @@ struct sync_engine {
     struct hmap docs; /* open documents: id -> struct doc (key: doc.id) */
     struct doc *lru_head, *lru_tail;
     struct sync_engine_stats st;
+    sync_reader *reader; /* history reads off the loop thread; NULL without options.wake */
 };
 
 /* ---- JSON text

@@ -186,13 +186,11 @@ void engine__read_catchup(sync_engine *e, const struct sync_request *req,
     jsonw_free(j);
 }
 
-void engine__read_history(sync_engine *e, const struct sync_request *req,
-                          const struct sync_reply *reply)
+/* Answers a history read with its outcome (document_text_at's code). */
+static void read_history_answer(sync_engine *e, const struct sync_request *req,
+                                const struct sync_reply *reply, int rc, const char *text,
+                                uint64_t oldest)
 {
-    char *text = NULL;
-    size_t len = 0;
-    uint64_t oldest = 0;
-    int rc = document_text_at(e->s, req->doc, req->version, &text, &len, &oldest);
     if (rc == DOCUMENT_ENOTFOUND) {
         sync_engine_reply_error(e, reply, req, "not_found",
                                 "the version is beyond the document's current version");
@@ -211,5 +209,37 @@ void engine__read_history(sync_engine *e, const struct sync_request *req,
         return;
     }
     engine__reply_history(e, reply, req, text);
+}
+
+void engine__read_history(sync_engine *e, const struct sync_request *req,
+                          const struct sync_reply *reply)
+{
+    if (e->reader) {
+        /* Rebuilding a version costs time proportional to the document:
+         * the reader thread does it, never the loop every client shares. */
+        int rc = reader_submit(e->reader, req, reply);
+        if (rc == READER_EFULL)
+            sync_engine_reply_error(e, reply, req, "busy",
+                                    "too many history reads are in progress; retry later");
+        else if (rc != 0)
+            sync_engine_reply_error(e, reply, req, "internal", "out of memory");
+        return;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    uint64_t oldest = 0;
+    int rc = document_text_at(e->s, req->doc, req->version, &text, &len, &oldest);
+    read_history_answer(e, req, reply, rc, text, oldest);
     free(text);
+}
+
+static void read_history_done(void *ctx, const struct reader_job *job)
+{
+    read_history_answer(ctx, &job->req, &job->reply, job->rc, job->text, job->oldest);
+}
+
+void sync_engine_drain(sync_engine *e)
+{
+    if (e->reader)
+        reader_drain(e->reader, read_history_done, e);
 }

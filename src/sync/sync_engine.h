@@ -82,6 +82,14 @@ struct sync_engine_options {
                                  WebSocket event envelope (keep below the send queue
                                  limit); 0 = 2 * catchup_max_bytes + 64 KiB */
     size_t seq_scan;          /* ops scanned to find an old duplicate seq; 0 = 10000 */
+    size_t history_queue;     /* history reads waiting or running at once (beyond: "busy");
+                                 0 = 16 */
+    /* Wakes the loop thread from another thread: history reads, which
+     * rebuild a document, then run on a thread of their own and the loop
+     * answers them in sync_engine_drain(). NULL = they run on the calling
+     * thread. */
+    void (*wake)(void *arg);
+    void *wake_arg;
 };
 
 typedef struct sync_engine sync_engine;
@@ -90,13 +98,19 @@ typedef struct sync_engine sync_engine;
  * by the caller, and both must outlive the engine). `o` (NULL = all
  * defaults; a zero field takes its default) and `io` (NULL = replies go
  * nowhere) are copied. Returns 0 with the engine in *out, or -1 (out of
- * memory) with *out NULL. Loop thread. */
+ * memory, or the history reader thread could not start) with *out NULL.
+ * Loop thread. */
 int sync_engine_new(store *s, store_writer *w, const struct sync_engine_options *o,
                     const struct sync_engine_io *io, sync_engine **out);
 
+/* Answers the history reads that finished on the reader thread (see
+ * sync_engine_options.wake). Loop thread, after a wake-up; cheap when there is
+ * nothing to answer. */
+void sync_engine_drain(sync_engine *e);
+
 /* Frees the engine and its open documents; NULL does nothing. Call after
  * store_writer_flush() so no completion for it is pending; requests still
- * queued are dropped unanswered. Loop thread. */
+ * queued (history reads included) are dropped unanswered. Loop thread. */
 void sync_engine_free(sync_engine *e);
 
 /* Handles one parsed request from user `user` (1..128 chars; the

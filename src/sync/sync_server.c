@@ -63,6 +63,13 @@ static void io_broadcast(void *ctx, const char *channel, const char *event, cons
     frame_unref(f);
 }
 
+/* Called on the history reader's thread: only wakes the loop. */
+static void io_wake(void *ctx)
+{
+    struct sync_module *m = ctx;
+    server_wake(m->srv);
+}
+
 /* Role of `user` on `doc`: the access-list role; a document without an
  * access list gives AUTH_ROLE_EDITOR (whoever authorised the channel
  * subscription decided); a store error gives AUTH_ROLE_NONE. */
@@ -190,6 +197,7 @@ static void on_wake(struct server *srv, void *ud)
     (void)srv;
     struct sync_module *m = ud;
     store_writer_drain(m->writer);
+    sync_engine_drain(m->engine);
 }
 
 static void writer_notify(void *arg)
@@ -240,6 +248,8 @@ int sync_server_start(struct server *srv)
     }
     struct sync_engine_options eo;
     memset(&eo, 0, sizeof eo);
+    eo.wake = io_wake;
+    eo.wake_arg = m;
     eo.doc_max_bytes = cfg->doc_max_bytes;
     eo.snapshot_every = cfg->snapshot_every;
     /* DocumentUpdated carries `content` up to this many bytes of text; 0 = never. */
