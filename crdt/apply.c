@@ -1,9 +1,10 @@
 /* apply.c - decoding, checking and applying updates (crdt_doc_apply).
  *
  * Three passes so that a refused update leaves the replica untouched:
- * decode and validate every field; check that every referenced id exists
- * (in the replica or earlier in the update) and count what applying needs;
- * reserve all memory; then apply, which cannot fail. */
+ * decode and validate every field (with the reader of inspect.c); check
+ * that every referenced id exists (in the replica or earlier in the update)
+ * and count what applying needs; reserve all memory; then apply, which
+ * cannot fail. */
 #include "crdt_int.h"
 #include "format_int.h"
 
@@ -21,16 +22,6 @@
 #define RUNS_PER_BYTE 64u
 #define RUNS_ALLOWANCE (1u << 20)
 
-typedef struct uop {
-    uint8_t kind;
-    uint32_t ag, seq, len;
-    uint32_t lag, lseq; /* left origin, lag = CRDT_NONE for the start */
-    uint32_t rag, rseq; /* right origin, rag = CRDT_NONE for the end */
-    uint32_t tag, tseq; /* delete target */
-    const uint8_t *text;
-    uint32_t nbytes;
-} uop;
-
 typedef struct uagent {
     const uint8_t *name;
     uint32_t len;
@@ -41,7 +32,7 @@ typedef struct upd {
     const crdt_allocator *alloc;
     uagent *agents;
     uint32_t nagents;
-    uop *ops;
+    crdt_uop *ops;
     uint32_t nops;
     uint32_t *order; /* op indexes sorted by (agent, seq) */
     uint64_t *keys;  /* per position in order[]: agent << 32 | seq */
@@ -56,106 +47,33 @@ static void upd_free(upd *u)
     crdt__mem_free(u->alloc, u->keys);
 }
 
-static bool read_id(crdt_rbuf *r, const upd *u, uint32_t *ag, uint32_t *seq)
-{
-    uint64_t a, s;
-    if (!crdt__rbuf_varint(r, &a) || a >= u->nagents || !crdt__rbuf_varint(r, &s) ||
-        s > CRDT_SEQ_MAX)
-        return false;
-    *ag = (uint32_t)a;
-    *seq = (uint32_t)s;
-    return true;
-}
+/* Heap sort of indexes (of ops, or of agents) under an order given by
+ * `less`: no recursion, no context-free qsort comparator needed. */
+typedef bool (*upd_less)(const upd *u, uint32_t a, uint32_t b);
 
-static int decode_ops(crdt_rbuf *r, upd *u)
-{
-    bool prev = false, prev_ins = false;
-    uint32_t prev_ag = 0, prev_end = 0, prev_rag = CRDT_NONE, prev_rseq = 0;
-    for (uint32_t i = 0; i < u->nops; i++) {
-        uop *op = &u->ops[i];
-        uint8_t h;
-        uint64_t len;
-        if (!crdt__rbuf_byte(r, &h) || (h & 0x80))
-            return CRDT_EBADUPDATE;
-        op->kind = h & CRDT_OP_KIND_MASK;
-        bool ins = op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL;
-        if (!ins && (h & CRDT_OP_INS_FLAGS))
-            return CRDT_EBADUPDATE;
-        if ((h & CRDT_OP_LEFT_PREV) && (h & CRDT_OP_LEFT_NONE))
-            return CRDT_EBADUPDATE;
-        if ((h & CRDT_OP_RIGHT_NONE) && (h & CRDT_OP_RIGHT_SAME))
-            return CRDT_EBADUPDATE;
-        if ((h & CRDT_OP_RIGHT_SAME) && !prev_ins)
-            return CRDT_EBADUPDATE;
-        if (h & CRDT_OP_SAME) {
-            if (!prev || prev_end > CRDT_SEQ_MAX)
-                return CRDT_EBADUPDATE;
-            op->ag = prev_ag;
-            op->seq = prev_end;
-        } else if (!read_id(r, u, &op->ag, &op->seq)) {
-            return CRDT_EBADUPDATE;
-        }
-        if (!crdt__rbuf_varint(r, &len) || len == 0 || len > (uint64_t)CRDT_SEQ_MAX + 1 - op->seq)
-            return CRDT_EBADUPDATE;
-        op->len = (uint32_t)len;
-        op->lag = op->rag = op->tag = CRDT_NONE;
-        op->text = NULL;
-        op->nbytes = 0;
-        if (ins) {
-            if (h & CRDT_OP_LEFT_PREV) {
-                if (op->seq == 0)
-                    return CRDT_EBADUPDATE;
-                op->lag = op->ag;
-                op->lseq = op->seq - 1;
-            } else if (!(h & CRDT_OP_LEFT_NONE) && !read_id(r, u, &op->lag, &op->lseq)) {
-                return CRDT_EBADUPDATE;
-            }
-            if (h & CRDT_OP_RIGHT_SAME) {
-                op->rag = prev_rag;
-                op->rseq = prev_rseq;
-            } else if (!(h & CRDT_OP_RIGHT_NONE) && !read_id(r, u, &op->rag, &op->rseq)) {
-                return CRDT_EBADUPDATE;
-            }
-            if (op->kind == CRDT_KIND_INS) {
-                uint64_t nb;
-                size_t cps;
-                if (!crdt__rbuf_varint(r, &nb) || nb > UINT32_MAX ||
-                    !crdt__rbuf_bytes(r, (size_t)nb, &op->text) ||
-                    !crdt__utf8_validate(op->text, (size_t)nb, &cps, NULL) || cps != len)
-                    return CRDT_EBADUPDATE;
-                op->nbytes = (uint32_t)nb;
-            }
-            prev_rag = op->rag;
-            prev_rseq = op->rseq;
-        } else {
-            if (!read_id(r, u, &op->tag, &op->tseq) || len > (uint64_t)CRDT_SEQ_MAX + 1 - op->tseq)
-                return CRDT_EBADUPDATE;
-        }
-        prev = true;
-        prev_ins = ins;
-        prev_ag = op->ag;
-        prev_end = op->seq + op->len;
-    }
-    return CRDT_OK;
-}
-
-/* Heap sort of op indexes by (agent, seq): no recursion, no context-free
- * qsort comparator needed. */
+/* ops by (agent, seq) */
 static bool op_less(const upd *u, uint32_t a, uint32_t b)
 {
-    const uop *x = &u->ops[a], *y = &u->ops[b];
+    const crdt_uop *x = &u->ops[a], *y = &u->ops[b];
     return x->ag != y->ag ? x->ag < y->ag : x->seq < y->seq;
 }
 
-static void sift(const upd *u, uint32_t *v, size_t root, size_t n)
+/* agents by name */
+static bool agent_less(const upd *u, uint32_t a, uint32_t b)
+{
+    const uagent *x = &u->agents[a], *y = &u->agents[b];
+    return crdt__name_cmp(x->name, x->len, y->name, y->len) < 0;
+}
+
+static void sift(const upd *u, upd_less less, uint32_t *v, size_t root, size_t n)
 {
     for (;;) {
         size_t child = 2 * root + 1;
         if (child >= n)
             return;
-        if (child + 1 < n && op_less(u, v[child], v[child + 1]))
+        if (child + 1 < n && less(u, v[child], v[child + 1]))
             child++;
-        if (!op_less(u, v[root], v[child]))
+        if (!less(u, v[root], v[child]))
             return;
         uint32_t t = v[root];
         v[root] = v[child];
@@ -164,55 +82,67 @@ static void sift(const upd *u, uint32_t *v, size_t root, size_t n)
     }
 }
 
-static void sort_ops(const upd *u, uint32_t *v, size_t n)
+static void heap_sort(const upd *u, upd_less less, uint32_t *v, size_t n)
 {
     for (size_t i = n / 2; i-- > 0;)
-        sift(u, v, i, n);
+        sift(u, less, v, i, n);
     for (size_t end = n; end-- > 1;) {
         uint32_t t = v[0];
         v[0] = v[end];
         v[end] = t;
-        sift(u, v, 0, end);
+        sift(u, less, v, 0, end);
     }
+}
+
+/* Agent names in one table must be distinct. Sorting keeps this
+ * O(n log n): the table may hold one name per 2 bytes of the update, too
+ * many to compare pairwise. */
+static int agents_distinct(upd *u)
+{
+    if (u->nagents < 2)
+        return CRDT_OK;
+    uint32_t *v = crdt__mem_alloc(u->alloc, (size_t)u->nagents * sizeof(uint32_t));
+    if (!v)
+        return CRDT_ENOMEM;
+    for (uint32_t i = 0; i < u->nagents; i++)
+        v[i] = i;
+    heap_sort(u, agent_less, v, u->nagents);
+    int rc = CRDT_OK;
+    for (uint32_t i = 1; i < u->nagents && rc == CRDT_OK; i++)
+        if (!agent_less(u, v[i - 1], v[i]))
+            rc = CRDT_EBADUPDATE;
+    crdt__mem_free(u->alloc, v);
+    return rc;
 }
 
 static int decode(upd *u, const uint8_t *data, size_t len)
 {
-    crdt_rbuf r = {data, len, 0};
-    uint8_t magic, ver;
-    uint64_t n;
-    if (!crdt__rbuf_byte(&r, &magic) || magic != CRDT_MAGIC_UPDATE || !crdt__rbuf_byte(&r, &ver))
-        return CRDT_EBADUPDATE;
-    if (ver != CRDT_FORMAT_VERSION)
-        return CRDT_EVERSION;
-    if (!crdt__rbuf_varint(&r, &n) || n > (r.len - r.off) / 2)
-        return CRDT_EBADUPDATE;
-    u->agents = crdt__mem_alloc(u->alloc, (size_t)n * sizeof(uagent));
-    if (!u->agents)
-        return CRDT_ENOMEM;
-    u->nagents = (uint32_t)n;
-    for (uint32_t i = 0; i < u->nagents; i++) {
-        uint64_t nl;
-        if (!crdt__rbuf_varint(&r, &nl) || nl == 0 || nl > CRDT_AGENT_MAX ||
-            !crdt__rbuf_bytes(&r, (size_t)nl, &u->agents[i].name))
-            return CRDT_EBADUPDATE;
-        u->agents[i].len = (uint32_t)nl;
-        for (uint32_t k = 0; k < i; k++) /* agent tables are short */
-            if (crdt__name_cmp(u->agents[k].name, u->agents[k].len, u->agents[i].name, nl) == 0)
-                return CRDT_EBADUPDATE;
-    }
-    if (!crdt__rbuf_varint(&r, &n) || n > (r.len - r.off) / 2)
-        return CRDT_EBADUPDATE;
-    u->ops = crdt__mem_alloc(u->alloc, (size_t)n * sizeof(uop));
-    u->order = crdt__mem_alloc(u->alloc, (size_t)n * sizeof(uint32_t));
-    u->keys = crdt__mem_alloc(u->alloc, (size_t)n * sizeof(uint64_t));
-    if (!u->ops || !u->order || !u->keys)
-        return CRDT_ENOMEM;
-    u->nops = (uint32_t)n;
-    int rc = decode_ops(&r, u);
+    crdt_upd_reader rd;
+    int rc = crdt__upd_begin(&rd, data, len);
     if (rc)
         return rc;
-    if (r.off != r.len)
+    u->agents = crdt__mem_alloc(u->alloc, (size_t)rd.nagents * sizeof(uagent));
+    if (!u->agents)
+        return CRDT_ENOMEM;
+    u->nagents = rd.nagents;
+    for (uint32_t i = 0; i < u->nagents; i++)
+        if (!crdt__upd_agent(&rd, &u->agents[i].name, &u->agents[i].len))
+            return CRDT_EBADUPDATE;
+    rc = agents_distinct(u);
+    if (rc)
+        return rc;
+    if (!crdt__upd_nops(&rd))
+        return CRDT_EBADUPDATE;
+    u->ops = crdt__mem_alloc(u->alloc, (size_t)rd.nops * sizeof(crdt_uop));
+    u->order = crdt__mem_alloc(u->alloc, (size_t)rd.nops * sizeof(uint32_t));
+    u->keys = crdt__mem_alloc(u->alloc, (size_t)rd.nops * sizeof(uint64_t));
+    if (!u->ops || !u->order || !u->keys)
+        return CRDT_ENOMEM;
+    u->nops = rd.nops;
+    for (uint32_t i = 0; i < u->nops; i++)
+        if (!crdt__upd_op(&rd, &u->ops[i]))
+            return CRDT_EBADUPDATE;
+    if (!crdt__upd_end(&rd))
         return CRDT_EBADUPDATE;
     bool sorted = true;
     for (uint32_t i = 0; i < u->nops; i++) {
@@ -221,13 +151,13 @@ static int decode(upd *u, const uint8_t *data, size_t len)
             sorted = false;
     }
     if (!sorted) /* updates from one agent are already in order */
-        sort_ops(u, u->order, u->nops);
+        heap_sort(u, op_less, u->order, u->nops);
     for (uint32_t i = 0; i < u->nops; i++) {
-        const uop *o = &u->ops[u->order[i]];
+        const crdt_uop *o = &u->ops[u->order[i]];
         u->keys[i] = (uint64_t)o->ag << 32 | o->seq;
     }
     for (uint32_t i = 1; i < u->nops; i++) {
-        const uop *a = &u->ops[u->order[i - 1]], *b = &u->ops[u->order[i]];
+        const crdt_uop *a = &u->ops[u->order[i - 1]], *b = &u->ops[u->order[i]];
         if (a->ag == b->ag && (uint64_t)a->seq + a->len > b->seq)
             return CRDT_EBADUPDATE; /* the same id twice */
     }
@@ -236,7 +166,7 @@ static int decode(upd *u, const uint8_t *data, size_t len)
 
 static bool op_holds(const upd *u, uint32_t pos, uint32_t ag, uint32_t seq)
 {
-    const uop *o = &u->ops[u->order[pos]];
+    const crdt_uop *o = &u->ops[u->order[pos]];
     return o->ag == ag && seq - o->seq < o->len;
 }
 
@@ -301,7 +231,7 @@ static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, u
                 missing_fill(u, ag, seq, missing);
                 return CRDT_EMISSING;
             }
-            const uop *o = &u->ops[j];
+            const crdt_uop *o = &u->ops[j];
             if (j >= cur || (o->kind != CRDT_KIND_INS && o->kind != CRDT_KIND_INS_DEL))
                 return CRDT_EBADUPDATE;
             k = o->len - (seq - o->seq);
@@ -358,7 +288,7 @@ static bool kinds_match(const crdt_doc *doc, uint32_t lv, uint32_t k, bool want_
 static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
 {
     for (uint32_t i = 0; i < u->nops; i++) {
-        const uop *op = &u->ops[i];
+        const crdt_uop *op = &u->ops[i];
         uint32_t dag = u->agents[op->ag].doc;
         uint32_t s = op->seq, end = op->seq + op->len;
         while (s < end) {
@@ -489,7 +419,7 @@ static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
     }
 }
 
-static void apply_insert(crdt_doc *doc, const upd *u, const uop *op, uint32_t s, uint32_t k)
+static void apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k)
 {
     uint32_t dag = u->agents[op->ag].doc, d = s - op->seq;
     uint32_t left = d == 0 ? resolve(doc, u, op->lag, op->lseq) : crdt__agent_lv(doc, dag, s - 1);
@@ -508,7 +438,7 @@ static void apply_insert(crdt_doc *doc, const upd *u, const uop *op, uint32_t s,
     crdt__integrate_insert(doc, left, right, lv, k, off, nb, deleted);
 }
 
-static void apply_delete(crdt_doc *doc, const upd *u, const uop *op, uint32_t s, uint32_t k)
+static void apply_delete(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k)
 {
     uint32_t dag = u->agents[op->ag].doc, tdag = u->agents[op->tag].doc, d = s - op->seq;
     bool rev = op->kind == CRDT_KIND_DEL_REV;
@@ -539,7 +469,7 @@ static void commit(crdt_doc *doc, const upd *u)
 {
     crdt__tree_cache_reset(doc);
     for (uint32_t i = 0; i < u->nops; i++) {
-        const uop *op = &u->ops[i];
+        const crdt_uop *op = &u->ops[i];
         uint32_t dag = u->agents[op->ag].doc;
         uint32_t s = op->seq, end = op->seq + op->len;
         while (s < end) {

@@ -74,9 +74,10 @@
  * MEMORY AND THREADS
  *
  * All memory comes from the allocator given to crdt_doc_new() or
- * crdt_version_new() (libc malloc/realloc/free when NULL). Every call that
- * allocates returns CRDT_ENOMEM when the allocator fails; a document or
- * version is then left exactly as it was before the call. Objects have no
+ * crdt_version_new() (libc malloc/realloc/free when NULL), except the one
+ * table crdt_update_inspect() may take from libc (it has no allocator).
+ * Every call that allocates returns CRDT_ENOMEM when the allocator fails; a
+ * document or version is then left exactly as it was before the call. Objects have no
  * shared state: distinct objects may be used from distinct threads; one
  * object must not be used by two threads at once (const calls may run
  * concurrently with each other).
@@ -98,7 +99,8 @@
  * CRDT_DOC_OPS_MAX. So every state crdt_doc_encode_state produces is
  * accepted by a fresh replica, while what hostile bytes can make a replica
  * allocate stays bounded (a constant times `len`, plus 4 bytes per
- * operation up to CRDT_DOC_OPS_MAX).
+ * operation up to CRDT_DOC_OPS_MAX). A caller that wants a tighter bound
+ * per update reads its operation count first with crdt_update_inspect().
  *
  * The binary formats (updates, versions) are documented in crdt/FORMAT.md.
  */
@@ -326,6 +328,40 @@ int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out
  *   CRDT_ELIMIT, CRDT_ENOMEM, CRDT_EINVAL.
  * On any error the replica is unchanged. */
 int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing);
+
+/* Called by crdt_update_inspect() once per run of new operation ids an update carries: `count`
+ * consecutive seqs from `seq_first` of agent `agent` (agent_len bytes, not NUL-terminated, valid
+ * for the call). A non-zero return stops the walk; crdt_update_inspect returns it. */
+typedef int (*crdt_update_agent_fn)(void *ctx, const char *agent, size_t agent_len,
+                                    uint64_t seq_first, uint64_t count);
+
+/* Reads an update (bytes of any crdt_doc_encode_* call) without applying it: validates its
+ * framing and calls fn (may be NULL) for every run of operation ids it introduces, and stores the
+ * total number of operations in *ops (may be NULL). Time O(len), no allocation beyond a constant
+ * (or O(len) at most). Returns CRDT_OK, CRDT_EBADUPDATE, CRDT_EVERSION, CRDT_ELIMIT (more than
+ * CRDT_DOC_OPS_MAX ops), CRDT_ENOMEM (see Memory below), or fn's non-zero value. An update that
+ * inspects fine may still be refused by crdt_doc_apply (missing dependencies, inconsistent
+ * content).
+ *
+ * In detail:
+ *  - *ops is the sum of the lengths of the update's insert and delete ops, known ids included: what
+ *    crdt_doc_apply adds (crdt_doc_mark() growth) to a replica that has none of its ids. It is set
+ *    on CRDT_OK, CRDT_ELIMIT and fn's stop, and is 0 otherwise.
+ *  - fn is called only once the whole update has been read and found well framed and within
+ *    CRDT_DOC_OPS_MAX: never for bytes that end up refused. Calls follow the order of the ops in
+ *    the update; consecutive ops whose ids continue each other make one call. The counts of all
+ *    calls add up to *ops. The same agent may come in several calls.
+ *  - What only memory proportional to the update could check is left to crdt_doc_apply, which
+ *    refuses it with CRDT_EBADUPDATE: an agent table naming one agent twice (fn then gets that name
+ *    from both entries) and an id carried twice (fn then gets overlapping runs, and *ops counts it
+ *    twice). Neither lowers the count: *ops is never less than what applying the bytes can add.
+ *  - Memory: none with fn NULL or an agent table of at most 256 names; otherwise one table of
+ *    offsets (a size_t per name, at most 4 * len bytes) from libc malloc (there is no allocator
+ *    argument), and CRDT_ENOMEM if that fails. Time: two reads of the bytes plus fn's calls.
+ *  - NULL data gives CRDT_EBADUPDATE, like any truncated update. A pure function of its arguments:
+ *    safe from any thread, concurrently with any other call. */
+int crdt_update_inspect(const uint8_t *data, size_t len, crdt_update_agent_fn fn, void *ctx,
+                        uint64_t *ops);
 
 /* 0 if the replica contains every id of `v`, else CRDT_EMISSING with the
  * first id it lacks in *missing (may be NULL). CRDT_EINVAL on NULL args. */

@@ -320,6 +320,46 @@ bool crdt__rbuf_byte(crdt_rbuf *r, uint8_t *b);
 bool crdt__rbuf_varint(crdt_rbuf *r, uint64_t *v);
 bool crdt__rbuf_bytes(crdt_rbuf *r, size_t n, const uint8_t **p);
 
+/* inspect.c: the update reader (FORMAT.md, "Update"), used by apply.c and
+ * crdt_update_inspect. It allocates nothing and checks every field it
+ * reads; what it cannot check without memory (agent names distinct, no id
+ * twice) is apply.c's. Use: crdt__upd_begin, crdt__upd_agent `nagents`
+ * times, crdt__upd_nops, crdt__upd_op `nops` times, crdt__upd_end. A copy of
+ * the reader resumes reading from where the original was. */
+
+/* One op of an update, its optional fields resolved. */
+typedef struct crdt_uop {
+    uint8_t kind; /* CRDT_KIND_* of format_int.h */
+    uint32_t ag, seq, len;
+    uint32_t lag, lseq;  /* left origin, lag = CRDT_NONE for the start */
+    uint32_t rag, rseq;  /* right origin (bound), rag = CRDT_NONE for the end */
+    uint32_t tag, tseq;  /* delete target */
+    const uint8_t *text; /* kind CRDT_KIND_INS: nbytes of valid UTF-8, len code points */
+    uint32_t nbytes;
+} crdt_uop;
+
+typedef struct crdt_upd_reader {
+    crdt_rbuf r;
+    uint32_t nagents, read_agents; /* agent table size, names read */
+    uint32_t nops, read_ops;       /* ops announced, ops read */
+    /* the previous op, for the SAME and RIGHT_SAME flags */
+    bool prev_ins;
+    uint32_t prev_ag, prev_end, prev_rag, prev_rseq;
+} crdt_upd_reader;
+
+/* Magic, format version and agent count (at most one per 2 bytes left).
+ * Returns CRDT_OK, CRDT_EBADUPDATE or CRDT_EVERSION. */
+int crdt__upd_begin(crdt_upd_reader *rd, const uint8_t *data, size_t len);
+/* The next agent name (*name points into the input). False if malformed. */
+bool crdt__upd_agent(crdt_upd_reader *rd, const uint8_t **name, uint32_t *len);
+/* After the agent table: the op count (at most one per 2 bytes left). */
+bool crdt__upd_nops(crdt_upd_reader *rd);
+/* The next op, every field validated (agent indexes in the table, seqs and
+ * lengths in range, text valid UTF-8 of exactly len code points). */
+bool crdt__upd_op(crdt_upd_reader *rd, crdt_uop *op);
+/* After the last op: whether the input ends there. */
+bool crdt__upd_end(const crdt_upd_reader *rd);
+
 /* version.c */
 struct crdt_version_agent {
     uint8_t name_len;

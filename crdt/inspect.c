@@ -1,0 +1,240 @@
+/* inspect.c - the one reader of the update format (FORMAT.md, "Update"),
+ * shared by crdt_doc_apply (apply.c), and crdt_update_inspect, which reads
+ * an update without applying it: which operation ids it introduces and how
+ * many operations it adds.
+ *
+ * The reader walks the bytes once, checks every field it reads, and
+ * allocates nothing: op counts and lengths are only compared with what
+ * remains of the input, so a claimed count never sizes anything here. */
+#include "crdt_int.h"
+#include "format_int.h"
+
+#include <stdlib.h>
+
+int crdt__upd_begin(crdt_upd_reader *rd, const uint8_t *data, size_t len)
+{
+    *rd = (crdt_upd_reader){.r = {data, len, 0}};
+    uint8_t magic, ver;
+    uint64_t n;
+    if (!crdt__rbuf_byte(&rd->r, &magic) || magic != CRDT_MAGIC_UPDATE ||
+        !crdt__rbuf_byte(&rd->r, &ver))
+        return CRDT_EBADUPDATE;
+    if (ver != CRDT_FORMAT_VERSION)
+        return CRDT_EVERSION;
+    /* an agent takes at least 2 bytes */
+    if (!crdt__rbuf_varint(&rd->r, &n) || n > (rd->r.len - rd->r.off) / 2 || n > UINT32_MAX)
+        return CRDT_EBADUPDATE;
+    rd->nagents = (uint32_t)n;
+    return CRDT_OK;
+}
+
+bool crdt__upd_agent(crdt_upd_reader *rd, const uint8_t **name, uint32_t *len)
+{
+    uint64_t nl;
+    if (rd->read_agents >= rd->nagents || !crdt__rbuf_varint(&rd->r, &nl) || nl == 0 ||
+        nl > CRDT_AGENT_MAX || !crdt__rbuf_bytes(&rd->r, (size_t)nl, name))
+        return false;
+    *len = (uint32_t)nl;
+    rd->read_agents++;
+    return true;
+}
+
+bool crdt__upd_nops(crdt_upd_reader *rd)
+{
+    uint64_t n;
+    /* an op takes at least 2 bytes */
+    if (rd->read_agents != rd->nagents || !crdt__rbuf_varint(&rd->r, &n) ||
+        n > (rd->r.len - rd->r.off) / 2 || n > UINT32_MAX)
+        return false;
+    rd->nops = (uint32_t)n;
+    return true;
+}
+
+static bool read_id(crdt_upd_reader *rd, uint32_t *ag, uint32_t *seq)
+{
+    uint64_t a, s;
+    if (!crdt__rbuf_varint(&rd->r, &a) || a >= rd->nagents || !crdt__rbuf_varint(&rd->r, &s) ||
+        s > CRDT_SEQ_MAX)
+        return false;
+    *ag = (uint32_t)a;
+    *seq = (uint32_t)s;
+    return true;
+}
+
+bool crdt__upd_op(crdt_upd_reader *rd, crdt_uop *op)
+{
+    uint8_t h;
+    uint64_t len;
+    if (rd->read_ops >= rd->nops || !crdt__rbuf_byte(&rd->r, &h) || (h & 0x80))
+        return false;
+    op->kind = h & CRDT_OP_KIND_MASK;
+    bool ins = op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL;
+    if (!ins && (h & CRDT_OP_INS_FLAGS))
+        return false;
+    if ((h & CRDT_OP_LEFT_PREV) && (h & CRDT_OP_LEFT_NONE))
+        return false;
+    if ((h & CRDT_OP_RIGHT_NONE) && (h & CRDT_OP_RIGHT_SAME))
+        return false;
+    if ((h & CRDT_OP_RIGHT_SAME) && !rd->prev_ins)
+        return false;
+    if (h & CRDT_OP_SAME) {
+        if (!rd->read_ops || rd->prev_end > CRDT_SEQ_MAX)
+            return false;
+        op->ag = rd->prev_ag;
+        op->seq = rd->prev_end;
+    } else if (!read_id(rd, &op->ag, &op->seq)) {
+        return false;
+    }
+    if (!crdt__rbuf_varint(&rd->r, &len) || len == 0 || len > (uint64_t)CRDT_SEQ_MAX + 1 - op->seq)
+        return false;
+    op->len = (uint32_t)len;
+    op->lag = op->rag = op->tag = CRDT_NONE;
+    op->lseq = op->rseq = op->tseq = 0;
+    op->text = NULL;
+    op->nbytes = 0;
+    if (ins) {
+        if (h & CRDT_OP_LEFT_PREV) {
+            if (op->seq == 0)
+                return false;
+            op->lag = op->ag;
+            op->lseq = op->seq - 1;
+        } else if (!(h & CRDT_OP_LEFT_NONE) && !read_id(rd, &op->lag, &op->lseq)) {
+            return false;
+        }
+        if (h & CRDT_OP_RIGHT_SAME) {
+            op->rag = rd->prev_rag;
+            op->rseq = rd->prev_rseq;
+        } else if (!(h & CRDT_OP_RIGHT_NONE) && !read_id(rd, &op->rag, &op->rseq)) {
+            return false;
+        }
+        if (op->kind == CRDT_KIND_INS) {
+            uint64_t nb;
+            size_t cps;
+            if (!crdt__rbuf_varint(&rd->r, &nb) || nb > UINT32_MAX ||
+                !crdt__rbuf_bytes(&rd->r, (size_t)nb, &op->text) ||
+                !crdt__utf8_validate(op->text, (size_t)nb, &cps, NULL) || cps != len)
+                return false;
+            op->nbytes = (uint32_t)nb;
+        }
+        rd->prev_rag = op->rag;
+        rd->prev_rseq = op->rseq;
+    } else if (!read_id(rd, &op->tag, &op->tseq) || len > (uint64_t)CRDT_SEQ_MAX + 1 - op->tseq) {
+        return false;
+    }
+    rd->read_ops++;
+    rd->prev_ins = ins;
+    rd->prev_ag = op->ag;
+    rd->prev_end = op->seq + op->len;
+    return true;
+}
+
+bool crdt__upd_end(const crdt_upd_reader *rd)
+{
+    return rd->read_ops == rd->nops && rd->r.off == rd->r.len;
+}
+
+/* ------------------------------------------------------------ inspect */
+
+/* Agent tables up to this many names are indexed on the stack; a larger
+ * one (only when fn is given) takes a size_t per name from libc. */
+#define INSPECT_STACK_AGENTS 256
+
+typedef struct inspect_run {
+    bool open;
+    uint32_t ag, seq;
+    uint64_t count;
+} inspect_run;
+
+/* Call fn for the pending run (if any). */
+static int flush(const crdt_upd_reader *rd, const size_t *name_off, const inspect_run *run,
+                 crdt_update_agent_fn fn, void *ctx)
+{
+    if (!run->open)
+        return 0;
+    /* a name's offset points at its length byte (1..64: one varint byte) */
+    const uint8_t *p = rd->r.p + name_off[run->ag];
+    return fn(ctx, (const char *)(p + 1), p[0], run->seq, run->count);
+}
+
+/* The second walk: report the runs of op ids, joining an op to the one
+ * before it when its ids continue that op's ids. The framing is known to be
+ * valid, so the reader cannot fail here. */
+static int report(const crdt_upd_reader *at_ops, const size_t *name_off, crdt_update_agent_fn fn,
+                  void *ctx)
+{
+    crdt_upd_reader rd = *at_ops;
+    inspect_run run = {false, 0, 0, 0};
+    crdt_uop op;
+    while (rd.read_ops < rd.nops) {
+        if (!crdt__upd_op(&rd, &op))
+            return CRDT_EBADUPDATE; /* unreachable: the first walk read it */
+        if (run.open && op.ag == run.ag && (uint64_t)op.seq == run.seq + run.count) {
+            run.count += op.len;
+            continue;
+        }
+        int rc = flush(&rd, name_off, &run, fn, ctx);
+        if (rc)
+            return rc;
+        run = (inspect_run){true, op.ag, op.seq, op.len};
+    }
+    return flush(&rd, name_off, &run, fn, ctx);
+}
+
+int crdt_update_inspect(const uint8_t *data, size_t len, crdt_update_agent_fn fn, void *ctx,
+                        uint64_t *ops)
+{
+    if (ops)
+        *ops = 0;
+    if (!data && len)
+        return CRDT_EBADUPDATE;
+    crdt_upd_reader rd;
+    int rc = crdt__upd_begin(&rd, data, len);
+    if (rc)
+        return rc;
+    size_t stack_off[INSPECT_STACK_AGENTS], *name_off = stack_off;
+    if (fn && rd.nagents > INSPECT_STACK_AGENTS) {
+        name_off = malloc((size_t)rd.nagents * sizeof *name_off);
+        if (!name_off)
+            return CRDT_ENOMEM;
+    }
+    for (uint32_t i = 0; i < rd.nagents; i++) {
+        const uint8_t *name;
+        uint32_t nl;
+        size_t off = rd.r.off;
+        if (!crdt__upd_agent(&rd, &name, &nl)) {
+            rc = CRDT_EBADUPDATE;
+            break;
+        }
+        if (fn)
+            name_off[i] = off;
+    }
+    /* First walk: validate every op and count the operations. */
+    uint64_t total = 0;
+    crdt_upd_reader at_ops;
+    if (rc == CRDT_OK && !crdt__upd_nops(&rd))
+        rc = CRDT_EBADUPDATE;
+    if (rc == CRDT_OK) {
+        at_ops = rd;
+        crdt_uop op;
+        while (rd.read_ops < rd.nops) {
+            if (!crdt__upd_op(&rd, &op)) {
+                rc = CRDT_EBADUPDATE;
+                break;
+            }
+            total += op.len; /* below nops * 2^32: no overflow */
+        }
+        if (rc == CRDT_OK && !crdt__upd_end(&rd))
+            rc = CRDT_EBADUPDATE;
+    }
+    if (rc == CRDT_OK) {
+        if (ops)
+            *ops = total;
+        if (total > CRDT_DOC_OPS_MAX)
+            rc = CRDT_ELIMIT;
+        else if (fn)
+            rc = report(&at_ops, name_off, fn, ctx);
+    }
+    if (name_off != stack_off)
+        free(name_off);
+    return rc;
+}
