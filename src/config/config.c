@@ -112,6 +112,9 @@ static const struct setting settings[] = {
      "file of document authorization rules (empty = none)"},
     {"DOCSYNC_DOC_MAX_BYTES", NULL, T_SIZE, F(doc_max_bytes), "1048576", 1, 0,
      "maximum document text size in bytes"},
+    {"DOCSYNC_DOC_MAX_OPS", NULL, T_SIZE, F(doc_max_ops), "0", 0, 67108864,
+     "maximum operations a document holds, every character ever inserted or deleted (deleted "
+     "ones included); 0 = 4 x DOCSYNC_DOC_MAX_BYTES"},
     {"DOCSYNC_BROADCAST_CONTENT_MAX", NULL, T_SIZE, F(broadcast_content_max), "16384", 0, 0,
      "DocumentUpdated carries the full text when the document is at most this many bytes; 0 = "
      "never"},

@@ -116,6 +116,9 @@ struct config {
     unsigned ops_retain;     /* DOCSYNC_OPS_RETAIN, ops kept behind the latest snapshot, 1000 */
     char auth_rules[CONFIG_FILE_MAX]; /* DOCSYNC_AUTH_RULES, file path, default "" (none) */
     size_t doc_max_bytes;             /* DOCSYNC_DOC_MAX_BYTES, max document text size, 1 MiB */
+    /* DOCSYNC_DOC_MAX_OPS, operations per document, deleted characters included,
+     * 0 (default) = 4 x doc_max_bytes, at most 2^26 */
+    size_t doc_max_ops;
     /* DOCSYNC_BROADCAST_CONTENT_MAX, bytes, 16384, 0 = never: DocumentUpdated carries the
      * full text as `content` when the document is at most this size. */
     size_t broadcast_content_max;

@@ -72,6 +72,9 @@ struct sync_reply {
 
 struct sync_engine_options {
     size_t doc_max_bytes;     /* text size limit per document; 0 = 1 MiB */
+    size_t doc_max_ops;       /* operations a document may hold, deleted characters
+                                 included; 0 = 4 * doc_max_bytes; at most
+                                 CRDT_DOC_OPS_MAX */
     unsigned snapshot_every;  /* ops between snapshots; 0 = 100 */
     size_t max_open_docs;     /* idle documents beyond this are closed; 0 = 10000 */
     size_t content_max;       /* include `content` in DocumentUpdated when the text is

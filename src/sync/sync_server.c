@@ -251,6 +251,7 @@ int sync_server_start(struct server *srv)
     eo.wake = io_wake;
     eo.wake_arg = m;
     eo.doc_max_bytes = cfg->doc_max_bytes;
+    eo.doc_max_ops = cfg->doc_max_ops;
     eo.snapshot_every = cfg->snapshot_every;
     /* DocumentUpdated carries `content` up to this many bytes of text; 0 = never. */
     if (cfg->broadcast_content_max == 0)
