@@ -333,6 +333,42 @@ int record_seq_decode(const uint8_t *v, size_t len, uint64_t *seq, uint64_t *ver
     return rd_end(&r);
 }
 
+size_t record_seq_owned_size(size_t owner_len)
+{
+    return 1 + 8 + 8 + 1 + owner_len;
+}
+
+void record_seq_owned_encode(uint8_t *out, uint64_t seq, uint64_t version, const char *owner,
+                             size_t owner_len)
+{
+    out[0] = RECORD_SEQ_OWNED_FORMAT;
+    record_put_u64le(out + 1, seq);
+    record_put_u64le(out + 9, version);
+    out[17] = (uint8_t)owner_len;
+    memcpy(out + 18, owner, owner_len);
+}
+
+int record_seq_owned_decode(const uint8_t *v, size_t len, uint64_t *seq, uint64_t *version,
+                            const char **owner, size_t *owner_len)
+{
+    if (v && len > 0 && v[0] == RECORD_FORMAT) {
+        *owner = NULL;
+        *owner_len = 0;
+        return record_seq_decode(v, len, seq, version);
+    }
+    if (!v || len < 1 || v[0] != RECORD_SEQ_OWNED_FORMAT)
+        return STORE_ECORRUPT;
+    struct rd r = {v, len, 1, 0};
+    *seq = rd_u64(&r);
+    *version = rd_u64(&r);
+    size_t ol = rd_u8(&r);
+    *owner = (const char *)rd_take(&r, ol);
+    *owner_len = ol;
+    if (rd_end(&r) != 0 || record_idn_check(*owner, ol, STORE_USER_ID_MAX, 0) != 0)
+        return STORE_ECORRUPT;
+    return 0;
+}
+
 void record_acl_encode(uint8_t *out, enum store_role role)
 {
     out[0] = RECORD_FORMAT;

@@ -17,8 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RECORD_FORMAT 1       /* first byte of every value */
-#define RECORD_STORE_FORMAT 1 /* value of the "format" meta record */
+#define RECORD_FORMAT 1 /* first byte of every value (but owned seq records) */
+/* Value of the "format" meta record. Format 2 added the owner to the
+ * last-sequence records; a format-1 store is upgraded when it is opened
+ * (only the format record changes: its seq records stay readable and are
+ * rewritten with an owner by the next op of their client). */
+#define RECORD_STORE_FORMAT 2
+#define RECORD_STORE_FORMAT_OLDEST 1 /* oldest format store_open upgrades */
 
 /* ---- fixed-width integers. p must have room for (put) or hold (get) the
  * 4 or 8 bytes; no check is made. */
@@ -106,10 +111,25 @@ void record_snap_encode(uint8_t *out, uint64_t ts_ms, const void *data, size_t l
 /* Fills ts_ms, data, len (not version). */
 int record_snap_decode(const uint8_t *v, size_t len, struct store_snapshot *out);
 
-/* Last-sequence record: a client's last seq and the version it got. */
+/* Last-sequence record of format 1 (stores of format 1): a client's last
+ * seq and the version it got, without an owner. Written only by older
+ * builds and tests; read through record_seq_owned_decode. */
 #define RECORD_SEQ_SIZE 17
 void record_seq_encode(uint8_t *out, uint64_t seq, uint64_t version);
 int record_seq_decode(const uint8_t *v, size_t len, uint64_t *seq, uint64_t *version);
+
+/* Last-sequence record with its owner, the user who first appended an op
+ * under the client id: [2][u64 seq][u64 version][str8 owner]. owner_len is
+ * 1..STORE_USER_ID_MAX. */
+#define RECORD_SEQ_OWNED_FORMAT 2
+size_t record_seq_owned_size(size_t owner_len);
+void record_seq_owned_encode(uint8_t *out, uint64_t seq, uint64_t version, const char *owner,
+                             size_t owner_len);
+/* Decodes either layout: a format-1 record gives *owner = NULL and
+ * *owner_len = 0 (owner not recorded); a format-2 record requires a valid
+ * user id as owner. */
+int record_seq_owned_decode(const uint8_t *v, size_t len, uint64_t *seq, uint64_t *version,
+                            const char **owner, size_t *owner_len);
 
 /* Access-list record: one role (STORE_ROLE_VIEWER..STORE_ROLE_OWNER; the
  * decoder refuses anything else, STORE_ROLE_NONE included). */

@@ -1,47 +1,123 @@
 /* seq.c - the last-sequence index: per (document, client), the highest
- * sequence number applied and the version its op got. Kept up to date as
- * ops are appended; read directly (store_seq_get) or, for an older
- * sequence, by searching the op log backwards (store_seq_find). */
+ * sequence number applied, the version its op got, and the user who owns
+ * the client id (the user of its first op). Kept up to date as ops are
+ * appended; read directly (store_seq_get) or, for an older sequence, by
+ * searching the op log backwards (store_seq_find). */
 #include "record.h"
 #include "store_int.h"
 
 #include <string.h>
 
-int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+/* The owner of a record written without one (format 1): the user of the
+ * op at `version` when the op log still holds it under this client id;
+ * else none (*owner NULL). *owner borrows from the map. Returns 0,
+ * STORE_ECORRUPT, or an LMDB code (positive or MDB_*) in *mdb_rc with
+ * STORE_EIO. */
+static int owner_from_op(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
+                         const char *client, size_t client_len, uint64_t version,
+                         const char **owner, size_t *owner_len, int *mdb_rc)
 {
+    *owner = NULL;
+    *owner_len = 0;
     uint8_t kb[RECORD_KEY_MAX];
-    MDB_val sk = {record_key_docstr(kb, it->doc, it->doc_len, it->s3, it->s3_len), kb}, sv;
-    uint64_t old_seq = 0, old_ver = 0;
-    int rc = mdb_get(txn, s->seqs, &sk, &sv);
-    if (rc == 0 && record_seq_decode(sv.mv_data, sv.mv_size, &old_seq, &old_ver) != 0)
-        return STORE_ECORRUPT;
-    if (rc && rc != MDB_NOTFOUND)
+    MDB_val k = {record_key_docver(kb, doc, doc_len, version), kb}, v;
+    int rc = mdb_get(txn, s->ops, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
         return store__env_fail(rc, mdb_rc);
-    if (rc == MDB_NOTFOUND || it->seq > old_seq) {
-        uint8_t vb[RECORD_SEQ_SIZE];
-        record_seq_encode(vb, it->seq, it->version);
-        sv.mv_size = sizeof vb;
-        sv.mv_data = vb;
-        rc = mdb_put(txn, s->seqs, &sk, &sv, 0);
-        if (rc)
-            return store__env_fail(rc, mdb_rc);
+    struct store_op op;
+    if (record_op_decode(v.mv_data, v.mv_size, &op) != 0)
+        return STORE_ECORRUPT;
+    if (op.client_len == client_len && memcmp(op.client, client, client_len) == 0) {
+        *owner = op.user;
+        *owner_len = op.user_len;
     }
     return 0;
 }
 
-int store_seq_get(store_read *r, const char *doc, const char *client, uint64_t *seq,
-                  uint64_t *version)
+/* Reads the record of key sk: *found 0 when there is none; otherwise its
+ * seq, version and owner (from the record, or for a format-1 record from
+ * the op log; *owner NULL when unknown). */
+static int seq_read(store *s, MDB_txn *txn, const char *doc, size_t doc_len, const char *client,
+                    size_t client_len, int *found, uint64_t *seq, uint64_t *version, int *old_format,
+                    const char **owner, size_t *owner_len, int *mdb_rc)
 {
     uint8_t kb[RECORD_KEY_MAX];
-    int kn = r && seq && version ? store__docstr_key(kb, doc, client, STORE_CLIENT_ID_MAX)
-                                 : STORE_EINVAL;
-    if (kn < 0)
-        return kn;
-    MDB_val k = {(size_t)kn, kb}, v;
-    int rc = mdb_get(r->txn, r->s->seqs, &k, &v);
+    MDB_val sk = {record_key_docstr(kb, doc, doc_len, client, client_len), kb}, sv;
+    *found = 0;
+    *old_format = 0;
+    int rc = mdb_get(txn, s->seqs, &sk, &sv);
+    if (rc == MDB_NOTFOUND)
+        return 0;
     if (rc)
-        return store__err(rc, NULL);
-    return record_seq_decode(v.mv_data, v.mv_size, seq, version);
+        return store__env_fail(rc, mdb_rc);
+    if (record_seq_owned_decode(sv.mv_data, sv.mv_size, seq, version, owner, owner_len) != 0)
+        return STORE_ECORRUPT;
+    *found = 1;
+    if (*owner_len)
+        return 0;
+    *old_format = 1;
+    return owner_from_op(s, txn, doc, doc_len, client, client_len, *version, owner, owner_len,
+                         mdb_rc);
+}
+
+int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+{
+    uint64_t old_seq = 0, old_ver = 0;
+    const char *owner = NULL;
+    size_t owner_len = 0;
+    int found, old_format;
+    int err = seq_read(s, txn, it->doc, it->doc_len, it->s3, it->s3_len, &found, &old_seq, &old_ver,
+                       &old_format, &owner, &owner_len, mdb_rc);
+    if (err)
+        return err;
+    if (owner_len && (owner_len != it->s2_len || memcmp(owner, it->s2, owner_len) != 0))
+        return STORE_EOWNER;
+    if (found && it->seq <= old_seq && !old_format)
+        return 0;
+    uint64_t seq = it->seq, version = it->version;
+    if (found && it->seq <= old_seq) { /* a format-1 record gains its owner */
+        seq = old_seq;
+        version = old_ver;
+    }
+    /* owner (when known) equals the item's user, which outlives the put. */
+    uint8_t vb[1 + 8 + 8 + 1 + STORE_USER_ID_MAX];
+    record_seq_owned_encode(vb, seq, version, it->s2, it->s2_len);
+    uint8_t kb[RECORD_KEY_MAX];
+    MDB_val sk = {record_key_docstr(kb, it->doc, it->doc_len, it->s3, it->s3_len), kb};
+    MDB_val sv = {record_seq_owned_size(it->s2_len), vb};
+    int rc = mdb_put(txn, s->seqs, &sk, &sv, 0);
+    if (rc)
+        return store__env_fail(rc, mdb_rc);
+    return 0;
+}
+
+int store_seq_get(store_read *r, const char *doc, const char *client, uint64_t *seq,
+                  uint64_t *version, char *owner)
+{
+    if (owner)
+        owner[0] = '\0';
+    int dn = r && seq && version ? store__doc_check(doc) : STORE_EINVAL;
+    if (dn < 0)
+        return dn;
+    int cn = record_id_check(client, STORE_CLIENT_ID_MAX, 0);
+    if (cn < 0)
+        return STORE_EINVAL;
+    const char *o = NULL;
+    size_t olen = 0;
+    int found, old_format, mdb_rc = 0;
+    int err = seq_read(r->s, r->txn, doc, (size_t)dn, client, (size_t)cn, &found, seq, version,
+                       &old_format, &o, &olen, &mdb_rc);
+    if (err)
+        return mdb_rc ? store__err(mdb_rc, NULL) : err;
+    if (!found)
+        return STORE_ENOTFOUND;
+    if (owner && olen) {
+        memcpy(owner, o, olen);
+        owner[olen] = '\0';
+    }
+    return 0;
 }
 
 int store_seq_find(store_read *r, const char *doc, const char *client, uint64_t seq,

@@ -45,6 +45,8 @@ const char *store_strerror(int err)
         return "unknown store format";
     case STORE_EPANIC:
         return "fatal storage error, reopen needed";
+    case STORE_EOWNER:
+        return "the client id belongs to another user";
     default:
         return "unknown error";
     }
@@ -161,7 +163,8 @@ static int store_init_dbs(store *s, int maplock_held)
     rc = mdb_get(txn, s->meta, &k, &v);
     if (rc == 0) {
         uint32_t fmt;
-        if (record_format_decode(v.mv_data, v.mv_size, &fmt) != 0 || fmt != RECORD_STORE_FORMAT) {
+        if (record_format_decode(v.mv_data, v.mv_size, &fmt) != 0 ||
+            fmt < RECORD_STORE_FORMAT_OLDEST || fmt > RECORD_STORE_FORMAT) {
             mdb_txn_abort(txn);
             return STORE_EFORMAT;
         }
@@ -171,6 +174,17 @@ static int store_init_dbs(store *s, int maplock_held)
         if (rc || record_epoch_decode(v.mv_data, v.mv_size, &e) != 0) {
             mdb_txn_abort(txn);
             return STORE_ECORRUPT;
+        }
+        if (fmt < RECORD_STORE_FORMAT) {
+            /* An older store: its records all stay readable (see
+             * RECORD_STORE_FORMAT); the new number keeps older builds,
+             * which cannot read the newer records, from opening it. */
+            uint8_t fb[RECORD_FORMAT_SIZE];
+            record_format_encode(fb, RECORD_STORE_FORMAT);
+            MDB_val fv = {sizeof fb, fb};
+            rc = mdb_put(txn, s->meta, &k, &fv, 0);
+            if (rc)
+                goto fail;
         }
         /* Commit, not abort: handles opened in an aborted txn are closed. */
         return store__err(mdb_txn_commit(txn), s->dir);

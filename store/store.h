@@ -10,7 +10,9 @@
  *     keyed by (document, version) holding each update's bytes with who
  *     (user), from where (client id, sequence) and when (ms timestamp);
  *   - an index of the last sequence applied per (document, client), kept by
- *     the op appends themselves, for idempotent resubmission;
+ *     the op appends themselves, for idempotent resubmission, with the user
+ *     who owns each client id (the user of its first op; the ops of another
+ *     user under that client id are refused);
  *   - document access lists: document -> user -> role;
  *   - the activity log: append-only, keyed by a global offset (1, 2, ...),
  *     each entry chained to the previous one by SHA-256, so that any change,
@@ -82,10 +84,11 @@
  *   strings without control bytes (0x00-0x1f, 0x7f); other bytes, UTF-8
  *   included, are stored as they are.
  *
- * ON-DISK FORMAT (format 1; every value starts with a format byte = 1;
- * integers are fixed-width little-endian inside values, big-endian u64 inside
- * keys so that LMDB orders them; "str8" = u8 length + bytes)
- *   meta      "format" -> [1][u32 store format = 1]
+ * ON-DISK FORMAT (store format 2; every value starts with a format byte = 1,
+ * but the owned seqs records (2); integers are fixed-width little-endian
+ * inside values, big-endian u64 inside keys so that LMDB orders them; "str8"
+ * = u8 length + bytes)
+ *   meta      "format" -> [1][u32 store format = 2]
  *             "epoch"  -> [1][16 bytes]
  *   docs      str8 doc -> [1][u64 head][u64 created_ms][u64 updated_ms]
  *                         [u64 snapshot_version][u64 trunc_version]
@@ -94,12 +97,24 @@
  *                      -> [1][u64 ts_ms][u64 seq][str8 user][str8 client]
  *                         [u32 len][update bytes]
  *   snaps     str8 doc, u64be version -> [1][u64 ts_ms][u32 len][bytes]
- *   seqs      str8 doc, client bytes  -> [1][u64 seq][u64 version]
+ *   seqs      str8 doc, client bytes  -> [2][u64 seq][u64 version][str8 owner]
+ *                                     (or, written by format 1, [1][u64 seq]
+ *                                     [u64 version] without the owner)
  *   acl       str8 doc, user bytes    -> [1][u8 role]
  *   activity  u64be offset -> [1][u64 ts_ms][32 prev_hash][32 hash]
  *                             [u32 len][payload]
  *   hash = SHA-256(prev_hash || u64le offset || u64le ts_ms || payload);
  *   prev_hash of offset 1 is 32 zero bytes.
+ *
+ * FORMAT 1 STORES
+ *   Format 1 had no owner in its seqs records. store_open upgrades such a
+ *   store in place by writing the format record 2, nothing else: its old
+ *   seqs records stay readable, and the owner of one is taken from the op
+ *   it points at (the op with its last seq) while the op log still holds
+ *   it, else it is unknown until the next op of that client id, whose user
+ *   then becomes the owner (the record is rewritten in the new layout).
+ *   Builds that only know format 1 refuse the upgraded store with
+ *   STORE_EFORMAT instead of misreading its new records.
  */
 #ifndef DOCSYNC_STORE_H
 #define DOCSYNC_STORE_H
@@ -129,6 +144,7 @@ extern "C" {
  * The store then reopens the environment by itself (on the next write, or
  * on a read while no write runs); this code is only seen if that fails. */
 #define STORE_EPANIC (-12)
+#define STORE_EOWNER (-13) /* op under a client id that belongs to another user */
 
 /* A static English message for a STORE_* code (or "unknown error"). */
 const char *store_strerror(int err);
@@ -250,8 +266,9 @@ void store_options_init(struct store_options *o);
 /* Opens (creating the directory with mode 0700 and the store if missing)
  * the store in dir. o may be NULL for defaults. Clears stale reader slots
  * (mdb_reader_check). A new store gets a random epoch (OpenSSL RAND_bytes).
- * Returns 0 and *out, or STORE_EINVAL, STORE_EFORMAT (unknown format
- * record), STORE_EIO, STORE_ENOMEM, STORE_ECORRUPT. */
+ * A format-1 store is upgraded to format 2 (see FORMAT 1 STORES). Returns 0
+ * and *out, or STORE_EINVAL, STORE_EFORMAT (unknown format record),
+ * STORE_EIO, STORE_ENOMEM, STORE_ECORRUPT. */
 int store_open(const char *dir, const struct store_options *o, store **out);
 
 /* Closes the store. Every read handle must have ended and every writer must
@@ -325,12 +342,15 @@ int store_op_get(store_read *r, const char *doc, uint64_t version, struct store_
 int store_ops_after(store_read *r, const char *doc, uint64_t after, uint64_t upto, size_t limit,
                     store_op_fn fn, void *ctx, uint64_t *next_version);
 
-/* Last sequence applied for (doc, client) and the version it got, as of
- * the last commit (batches still queued in the writer are not seen: the
- * caller keeps its own in-memory view of those).
+/* Last sequence applied for (doc, client), the version it got and the
+ * client id's owner, as of the last commit (batches still queued in the
+ * writer are not seen: the caller keeps its own in-memory view of those).
+ * owner (may be NULL; STORE_USER_ID_MAX + 1 bytes) receives the owner's
+ * NUL-terminated user id, or "" when it is unknown (a record of a format-1
+ * store whose op left the log, see FORMAT 1 STORES; also on error).
  * Returns 0, STORE_ENOTFOUND, STORE_EINVAL, STORE_ECORRUPT. */
 int store_seq_get(store_read *r, const char *doc, const char *client, uint64_t *seq,
-                  uint64_t *version);
+                  uint64_t *version, char *owner);
 
 /* The version that op (client, seq) got, searching the op log backwards from
  * head over at most max_scan ops (0 = 1000). Returns 0, STORE_ENOTFOUND (not
@@ -416,9 +436,12 @@ size_t store_batch_bytes(const store_batch *b);
 /* Appends op `version` of doc. At commit: version must equal head + 1
  * (STORE_ECONFLICT otherwise); the document is created if missing (with
  * empty metadata, created_ms = ts_ms); head becomes version and updated_ms
- * ts_ms; when client is not empty, the sequence index (doc, client) is set
- * to (seq, version) if seq is above the stored one. client may be NULL or
- * "" (seq is then stored as given, usually 0). len may be 0. */
+ * ts_ms; when client is not empty, the client id must be new on doc or
+ * owned by `user` (STORE_EOWNER otherwise, also for two users' first ops
+ * in one batch), and the sequence index (doc, client) is set to (seq,
+ * version) if seq is above the stored one, with `user` as owner when the
+ * client id is new. client may be NULL or "" (seq is then stored as given,
+ * usually 0). len may be 0. */
 int store_batch_op_append(store_batch *b, const char *doc, uint64_t version, const char *user,
                           const char *client, uint64_t seq, uint64_t ts_ms, const void *data,
                           size_t len);
@@ -468,11 +491,11 @@ struct store_batch_result {
 /* Commits b in its own write transaction on the calling thread, growing the
  * map if needed (which waits for open read handles on other threads to end;
  * never call it while this thread holds a read handle). Does not free b.
- * Returns 0 (durable), or STORE_ECONFLICT / STORE_EINVAL / STORE_ECORRUPT
- * (an item was refused), STORE_EFULL, STORE_ENOSPC, STORE_EIO, STORE_EPANIC.
- * On error nothing of b was written. res may be NULL. Safe to call while a
- * writer runs (LMDB serializes write transactions), though a writer is the
- * normal path. */
+ * Returns 0 (durable), or STORE_ECONFLICT / STORE_EOWNER / STORE_EINVAL /
+ * STORE_ECORRUPT (an item was refused), STORE_EFULL, STORE_ENOSPC,
+ * STORE_EIO, STORE_EPANIC. On error nothing of b was written. res may be
+ * NULL. Safe to call while a writer runs (LMDB serializes write
+ * transactions), though a writer is the normal path. */
 int store_batch_commit(store *s, store_batch *b, struct store_batch_result *res);
 
 /* ---------------------------------------------------------------- writer */

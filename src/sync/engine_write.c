@@ -98,7 +98,7 @@ static int dedup(sync_engine *e, struct doc *d, const struct sync_request *req,
         return 1;
     }
     uint64_t last = 0, version = 0;
-    int rc = store_seq_get(r, d->id, req->client, &last, &version);
+    int rc = store_seq_get(r, d->id, req->client, &last, &version, NULL);
     if (rc == 0 && req->seq <= last) {
         if (req->seq < last)
             rc = store_seq_find(r, d->id, req->client, req->seq, e->o.seq_scan, &version);

@@ -164,14 +164,14 @@ static void test_docs_and_ops(void)
 
     /* Sequence index: last seq per (doc, client) and its version. */
     uint64_t seq = 0, ver = 0;
-    CHECK_EQ(store_seq_get(r, "doc-1", "c1", &seq, &ver), 0);
+    CHECK_EQ(store_seq_get(r, "doc-1", "c1", &seq, &ver, NULL), 0);
     CHECK_EQ(seq, 2);
     CHECK_EQ(ver, 3);
-    CHECK_EQ(store_seq_get(r, "doc-1", "c2", &seq, &ver), 0);
+    CHECK_EQ(store_seq_get(r, "doc-1", "c2", &seq, &ver, NULL), 0);
     CHECK_EQ(seq, 7);
     CHECK_EQ(ver, 2);
-    CHECK_EQ(store_seq_get(r, "doc-1", "c3", &seq, &ver), STORE_ENOTFOUND);
-    CHECK_EQ(store_seq_get(r, "doc-1", "", &seq, &ver), STORE_EINVAL);
+    CHECK_EQ(store_seq_get(r, "doc-1", "c3", &seq, &ver, NULL), STORE_ENOTFOUND);
+    CHECK_EQ(store_seq_get(r, "doc-1", "", &seq, &ver, NULL), STORE_EINVAL);
     CHECK_EQ(store_seq_find(r, "doc-1", "c1", 1, 0, &ver), 0);
     CHECK_EQ(ver, 1);
     CHECK_EQ(store_seq_find(r, "doc-1", "c1", 2, 0, &ver), 0);
@@ -183,7 +183,7 @@ static void test_docs_and_ops(void)
     /* A stale (lower) sequence does not move the index back. */
     CHECK_EQ(commit_op(s, "doc-1", 5, "u1", "c1", 1, 3005, "five"), 0);
     CHECK_EQ(store_read_begin(s, &r), 0);
-    CHECK_EQ(store_seq_get(r, "doc-1", "c1", &seq, &ver), 0);
+    CHECK_EQ(store_seq_get(r, "doc-1", "c1", &seq, &ver, NULL), 0);
     CHECK_EQ(seq, 2);
     CHECK_EQ(ver, 3);
     store_read_end(r);

@@ -39,10 +39,10 @@ static void cut_one(uint8_t *buf, size_t *len)
     (*len)--;
 }
 
-static void set_store_format_2(uint8_t *buf, size_t *len)
+static void set_store_format_3(uint8_t *buf, size_t *len)
 {
     (void)len;
-    buf[1] = 2;
+    buf[1] = 3;
 }
 
 static int count_op(void *ctx, const struct store_op *op)
@@ -117,7 +117,7 @@ int main(void)
     /* A broken epoch record, then an unknown store format, refuse to open. */
     raw_edit(dir, "meta", "epoch", 5, cut_one);
     CHECK_EQ(store_open(dir, NULL, &s), STORE_ECORRUPT);
-    raw_edit(dir, "meta", "format", 6, set_store_format_2);
+    raw_edit(dir, "meta", "format", 6, set_store_format_3);
     CHECK_EQ(store_open(dir, NULL, &s), STORE_EFORMAT);
     tmp_store_rm(dir);
     return TEST_RESULT();

@@ -128,7 +128,7 @@ static uint64_t check_store(const char *dir, uint64_t acked)
     CHECK_EQ(store_activity_verify(r, 1, UINT64_MAX, NULL, &bad), 0);
     if (d.head) {
         uint64_t seq = 0, ver = 0;
-        CHECK_EQ(store_seq_get(r, DOC, "c", &seq, &ver), 0);
+        CHECK_EQ(store_seq_get(r, DOC, "c", &seq, &ver, NULL), 0);
         CHECK_EQ(seq, d.head);
         CHECK_EQ(ver, d.head);
     }

@@ -27,6 +27,7 @@ static uint32_t rnd(uint32_t n)
 static char big_id[STORE_DOC_ID_MAX + 1];
 static const char *docs[NDOCS] = {"d", "dd", "d1", big_id};
 static const char *users[3] = {"alice", "bob", "carol"};
+static const char *clients[3] = {"client-a", "client-b", "client-c"};
 
 struct mdoc {
     int exists;
@@ -87,7 +88,10 @@ static int make_batch(store_batch *b, struct mdoc *next, uint64_t *next_activity
                 continue;
             char data[48];
             op_data(data, sizeof data, d, v);
-            CHECK_EQ(store_batch_op_append(b, docs[d], v, users[rnd(3)], "client", v, v, data,
+            /* Each user writes under a client id of their own (a client
+             * id belongs to the user of its first op). */
+            uint32_t u = rnd(3);
+            CHECK_EQ(store_batch_op_append(b, docs[d], v, users[u], clients[u], v, v, data,
                                            strlen(data)),
                      0);
             if (v != m->head + 1) {
