@@ -1,0 +1,130 @@
+/* Fuzz target: crdt_update_inspect, and the bound the server's admission
+ * rule puts on crdt_doc_apply. Whatever the bytes:
+ *  - inspect never crashes nor overreads; its callback's counts add up to
+ *    the op count it reports;
+ *  - what inspect refuses as malformed (CRDT_EBADUPDATE, CRDT_EVERSION),
+ *    apply refuses with the same code;
+ *  - an update admitted by the rule (inspect CRDT_OK and ops <= 64 N +
+ *    4096, N its length) makes apply on a fresh replica allocate at most
+ *    A N + B bytes at its peak, with the constants of
+ *    tests/crdt/test_crdt_cost.c (250 bytes per admitted operation);
+ *  - an update apply accepts was accepted by inspect, and the replica grew
+ *    by exactly the op count inspect reported.
+ * Any violation aborts. */
+#include "crdt.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ADMIT_PER_BYTE 64u
+#define ADMIT_ALLOWANCE 4096u
+#define PER_OP_BOUND 250u
+#define BOUND_A ((uint64_t)ADMIT_PER_BYTE * PER_OP_BOUND)
+#define BOUND_B ((uint64_t)ADMIT_ALLOWANCE * PER_OP_BOUND)
+
+static void die(const char *what)
+{
+    (void)what;
+    abort();
+}
+
+/* Counting allocator: live bytes and their peak. */
+typedef struct meter {
+    size_t live, peak;
+} meter;
+
+static void *m_malloc(void *ctx, size_t n)
+{
+    meter *m = ctx;
+    size_t *p = malloc(sizeof(size_t) + n);
+    if (!p)
+        return NULL;
+    *p = n;
+    m->live += n;
+    if (m->live > m->peak)
+        m->peak = m->live;
+    return p + 1;
+}
+
+static void m_free(void *ctx, void *q)
+{
+    meter *m = ctx;
+    if (!q)
+        return;
+    size_t *p = (size_t *)q - 1;
+    m->live -= *p;
+    free(p);
+}
+
+static void *m_realloc(void *ctx, void *q, size_t n)
+{
+    meter *m = ctx;
+    if (!q)
+        return m_malloc(ctx, n);
+    size_t *p = (size_t *)q - 1, old = *p;
+    size_t *r = realloc(p, sizeof(size_t) + n);
+    if (!r)
+        return NULL;
+    *r = n;
+    m->live = m->live - old + n;
+    if (m->live > m->peak)
+        m->peak = m->live;
+    return r + 1;
+}
+
+static int add_count(void *ctx, const char *agent, size_t agent_len, uint64_t seq, uint64_t count)
+{
+    uint64_t *sum = ctx;
+    if (!agent || agent_len < 1 || agent_len > CRDT_AGENT_MAX || count < 1 ||
+        seq + count > UINT32_MAX)
+        die("bad callback arguments");
+    *sum += count;
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint64_t ops = 0, sum = 0, ops2 = 0;
+    int ri = crdt_update_inspect(data, size, add_count, &sum, &ops);
+    if (ri != CRDT_OK && ri != CRDT_EBADUPDATE && ri != CRDT_EVERSION && ri != CRDT_ELIMIT &&
+        ri != CRDT_ENOMEM)
+        die("unexpected return");
+    if (ri == CRDT_OK && sum != ops)
+        die("callback counts do not add up to ops");
+    if (ri != CRDT_OK && sum != 0)
+        die("callback called for a refused update");
+    if (crdt_update_inspect(data, size, NULL, NULL, &ops2) != (ri == CRDT_ENOMEM ? CRDT_OK : ri) ||
+        ops2 != ops)
+        die("inspect differs without a callback");
+    bool admitted = ri == CRDT_OK && ops <= (uint64_t)ADMIT_PER_BYTE * size + ADMIT_ALLOWANCE;
+    /* Apply what is admitted, and what inspect refused as malformed (cheap:
+     * refused while decoding). An ELIMIT or non-admitted update is never
+     * applied: it may name up to 2^26 operations. */
+    if (!admitted && ri != CRDT_EBADUPDATE && ri != CRDT_EVERSION)
+        return 0;
+    meter m = {0, 0};
+    crdt_allocator al = {m_malloc, m_realloc, m_free, &m};
+    crdt_doc *d;
+    if (crdt_doc_new(&al, "r", 1, &d) != CRDT_OK)
+        die("new");
+    size_t before = m.live;
+    m.peak = m.live;
+    int ra = crdt_doc_apply(d, data, size, NULL);
+    size_t peak = m.peak - before;
+    if ((ri == CRDT_EBADUPDATE || ri == CRDT_EVERSION) && ra != ri)
+        die("apply accepted or refused differently what inspect found malformed");
+    if (admitted && peak > BOUND_A * size + BOUND_B)
+        die("apply allocated more than A N + B");
+    if (ra == CRDT_OK && (ri != CRDT_OK || crdt_doc_mark(d) != ops))
+        die("apply added other than inspect's count");
+    if (ra != CRDT_OK && crdt_doc_mark(d) != 0)
+        die("refused update changed the replica");
+    crdt_doc_free(d);
+    if (m.live != 0)
+        die("leak");
+    return 0;
+}
