@@ -40,8 +40,8 @@ static int owner_from_op(store *s, MDB_txn *txn, const char *doc, size_t doc_len
  * seq, version and owner (from the record, or for a format-1 record from
  * the op log; *owner NULL when unknown). */
 static int seq_read(store *s, MDB_txn *txn, const char *doc, size_t doc_len, const char *client,
-                    size_t client_len, int *found, uint64_t *seq, uint64_t *version, int *old_format,
-                    const char **owner, size_t *owner_len, int *mdb_rc)
+                    size_t client_len, int *found, uint64_t *seq, uint64_t *version,
+                    int *old_format, const char **owner, size_t *owner_len, int *mdb_rc)
 {
     uint8_t kb[RECORD_KEY_MAX];
     MDB_val sk = {record_key_docstr(kb, doc, doc_len, client, client_len), kb}, sv;

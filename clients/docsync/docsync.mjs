@@ -210,6 +210,7 @@ export class Document extends Emitter {
   #private = null;
   #presence = null;
   #left = false;
+  #stale = false; // the catch-up in flight was asked for a replica since replaced
 
   async #open() {
     const crdt = (this.crdt = await this.sync.crdt);
@@ -442,6 +443,7 @@ export class Document extends Emitter {
   _offline() {
     this.#subscribed = false;
     this.#catchingUp = false;
+    this.#stale = false;
     for (const p of this.#pending) p.sent = false;
   }
 
@@ -470,8 +472,10 @@ export class Document extends Emitter {
     const i = this.#pending.findIndex((p) => p.seq === a.seq);
     if (i < 0) return; // an ack we already had (e.g. a resend's duplicate)
     this.#pending.splice(i, 1);
-    // Our update holds version a.version (applied: false / duplicate: an older version).
-    if (a.version > this.version) this.#buffer.set(a.version, null);
+    // Our update holds version a.version (applied: false / duplicate: an older version). A
+    // duplicate whose op has left the server's retained log comes with version null: it was
+    // applied long ago, at a version we have passed.
+    if (a.version != null && a.version > this.version) this.#buffer.set(a.version, null);
     this.#drain();
     this.#save();
   }
@@ -519,6 +523,12 @@ export class Document extends Emitter {
 
   #caughtUp(r) {
     if (!this.#catchingUp) return;
+    if (this.#stale) { // ask again, from the new replica's (epoch, version)
+      this.#stale = false;
+      this.#catchingUp = false;
+      this.#catchUp();
+      return;
+    }
     const from = this.version;
     this.emit('catchup', { from, replay: r.replay, head: r.head, updates: r.updates.length });
     let changed = false;
@@ -567,9 +577,34 @@ export class Document extends Emitter {
     this.version = snapshot ? snapshot.version : 0;
   }
 
+  /** Our client id belongs to another user on the server (e.g. a saved state left in a shared
+   * browser by someone else): its pending edits were made under that id's CRDT agent and can
+   * be sent under no other, so they are dropped; a fresh replica with a new client id catches
+   * up from scratch. */
+  #newClientId() {
+    const dropped = this.#pending.length;
+    this.clientId = `${this.sync.clientId}.${randomId().slice(2, 8)}`;
+    this.replica.free();
+    this.replica = this.crdt.createDoc(this.clientId);
+    this.#pending = [];
+    this.#buffer.clear();
+    this.#seq = 0;
+    this.version = 0;
+    this.epoch = null;
+    if (dropped) this.emit('error', { code: 'lost', message: `${dropped} unacknowledged edit(s) of the previous client id dropped` });
+    this.emit('change', { text: this.text(), remote: true, version: this.version });
+    this.#save();
+    if (this.#catchingUp) this.#stale = true; // the reply in flight is for the old replica
+    else this.#catchUp();
+  }
+
   #error(e) {
     const mine = e.seq != null && e.clientId === this.clientId;
     switch (e.code) {
+      case 'client_id_taken':
+        // Refusals of the previous client id's other edits (mine false) change nothing more.
+        if (e.clientId === this.clientId) this.#newClientId();
+        break;
       case 'missing_dependencies':
         for (const p of this.#pending) p.sent = false; // resent after the catch-up
         this.#catchUp();
@@ -582,7 +617,9 @@ export class Document extends Emitter {
         this.#retry = setTimeout(() => this.#canSend() && this.#resendAll(), RETRY_MS);
         break;
       default:
-        if (mine) { // invalid, too_large, forbidden, stale_seq: this edit will never be accepted
+        // invalid, too_large, too_many_ops, document_full, forbidden, forbidden_agent: this edit
+        // will never be accepted
+        if (mine) {
           this.#pending = this.#pending.filter((p) => p.seq !== e.seq);
           this.#save();
         } else if (e.code !== 'not_found') {

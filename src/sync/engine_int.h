@@ -22,8 +22,8 @@
 #include "common/hmap.h"
 #include "common/jsonw.h"
 #include "crdt.h"
-#include "store.h"
 #include "reader.h"
+#include "store.h"
 #include "sync_engine.h"
 #include "sync_msg.h"
 
@@ -69,9 +69,15 @@ struct plist {
     struct pending *head, *tail;
 };
 
-/* The highest seq accepted from one client (a value of doc.seen). */
+/* The version an ack gives for a duplicate whose op is no longer found in
+ * the retained log: the ack says "version": null. */
+#define VERSION_UNKNOWN UINT64_MAX
+
+/* The highest seq accepted from one client in this process, and the user
+ * who owns its client id (a value of doc.seen). */
 struct seen {
     uint64_t seq;
+    char owner[SYNC_USER_MAX + 1];       /* the user of its first op here */
     char client[SYNC_CLIENT_ID_MAX + 1]; /* the key */
 };
 
@@ -88,9 +94,11 @@ struct doc {
     int committing;
     int broken;     /* the replica could not be rebuilt: close when idle */
     size_t nqueued; /* ops in `queued` (bounded by QUEUED_MAX) */
-    /* Highest seq accepted per client in this process (client id -> struct
-     * seen), so a new seq skips the scan of the pending lists; a client that
-     * does not fit in the table (SEEN_MAX) always gets the scan. */
+    /* Highest seq accepted per client in this process and its owner
+     * (client id -> struct seen), so a new seq skips the scan of the pending
+     * lists and the owner of a client id whose ops are not durable yet is
+     * known; a client that does not fit in the table (SEEN_MAX) always gets
+     * the scan. */
     struct hmap seen;
 };
 
@@ -218,7 +226,8 @@ void engine__read_history(sync_engine *e, const struct sync_request *req,
 void engine__reply_text(sync_engine *e, const struct sync_reply *to, const char *event,
                         const char *json);
 
-/* Sends docsync:ack for the op at `version` of `doc` to the waiter `w`. */
+/* Sends docsync:ack for the op at `version` of `doc` to the waiter `w`
+ * (VERSION_UNKNOWN: "version": null). */
 void engine__reply_ack(sync_engine *e, const struct waiter *w, const char *doc, uint64_t version);
 
 /* Sends docsync:error {documentId, clientId?, seq?, requestId?, code,

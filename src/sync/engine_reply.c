@@ -88,7 +88,10 @@ void engine__reply_ack(sync_engine *e, const struct waiter *w, const char *doc, 
         jsonw_cstr(&j, w->request_id);
     }
     JSON_KEY(&j, "version");
-    jsonw_u64(&j, version);
+    if (version == VERSION_UNKNOWN)
+        JSON_LIT(&j, "null");
+    else
+        jsonw_u64(&j, version);
     JSON_KEY(&j, "duplicate");
     jsonw_lit(&j, w->kind == WAIT_DUPLICATE ? "true" : "false");
     if (w->kind == WAIT_NOOP) {

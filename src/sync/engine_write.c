@@ -1,12 +1,27 @@
 /* The engine's writes: submit and replace, from validation and
  * deduplication of (client, seq) to an op applied to the replica and queued
- * for the store. See engine_int.h. */
+ * for the store. See engine_int.h.
+ *
+ * Before anything is applied, a write is checked against what other users
+ * could otherwise do to it: a client id belongs to the user who first wrote
+ * with it on the document (client_id_taken), a submitted update may only
+ * carry operations of the agent named like its client id, never the
+ * server's (forbidden_agent), and an update's operations are bounded by its
+ * size (too_many_ops) and a document's, deleted characters included, by
+ * doc_max_ops (document_full). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/utf8.h"
 #include "document.h"
 #include "engine_int.h"
+
+/* An update may add at most this many operations per byte of its length,
+ * plus UPDATE_OPS_SLACK: a run of deleted text carries no text, so without
+ * this bound a few bytes could fill a whole document's budget. */
+#define UPDATE_OPS_PER_BYTE 64
+#define UPDATE_OPS_SLACK 4096
 
 static uint64_t now_ms(void)
 {
@@ -23,6 +38,17 @@ static struct pending *find_pending(struct doc *d, const char *client, uint64_t 
         for (struct pending *p = lists[i]->head; p; p = p->next)
             if (p->seq == seq && strcmp(p->client, client) == 0)
                 return p;
+    return NULL;
+}
+
+/* The user of a pending op under `client`, or NULL when it has none. */
+static const char *pending_owner(struct doc *d, const char *client)
+{
+    struct plist *lists[2] = {&d->inflight, &d->queued};
+    for (int i = 0; i < 2; i++)
+        for (struct pending *p = lists[i]->head; p; p = p->next)
+            if (strcmp(p->client, client) == 0)
+                return p->user;
     return NULL;
 }
 
@@ -65,6 +91,7 @@ static struct seen *seen_slot(struct doc *d, const char *client, int insert)
     if (!sn)
         return NULL;
     sn->seq = 0;
+    sn->owner[0] = '\0';
     engine__copy_str(sn->client, sizeof sn->client, client);
     if (hmap_put(&d->seen, sn->client, strlen(sn->client), sn) != 0) {
         free(sn);
@@ -73,16 +100,40 @@ static struct seen *seen_slot(struct doc *d, const char *client, int insert)
     return sn;
 }
 
-/* Handles a resubmitted (client, seq). Returns 1 when the request was
- * answered (or will be), 0 when it is new. */
-static int dedup(sync_engine *e, struct doc *d, const struct sync_request *req,
-                 const struct sync_reply *reply)
+static void refuse_taken(sync_engine *e, struct doc *d, const struct sync_request *req,
+                         const struct sync_reply *reply)
 {
-    /* Only a seq at or below the highest one accepted here can be pending. */
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "clientId %s belongs to another user on this document (a client id is owned by "
+             "the user who first wrote with it); nothing was applied: use a clientId (and CRDT "
+             "agent) of your own",
+             req->client);
+    engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id, "client_id_taken",
+                        msg, NULL, 0);
+}
+
+/* Checks the client id of a write from `user` and handles a resubmitted
+ * (client, seq). Returns 1 when the request was answered (or will be): the
+ * client id belongs to another user, or the seq was already applied or is
+ * pending; 0 when the write goes on. */
+static int check_client(sync_engine *e, struct doc *d, const struct sync_request *req,
+                        const char *user, const struct sync_reply *reply)
+{
+    /* The owner, as far as this process knows it: ops not yet durable are
+     * not in the store's index. */
     struct seen *sn = seen_slot(d, req->client, 0);
     int tracked = sn != NULL || hmap_count(&d->seen) < SEEN_MAX;
+    const char *owner = sn && sn->owner[0] ? sn->owner : NULL;
+    if (!owner && !tracked)
+        owner = pending_owner(d, req->client);
+    if (owner && strcmp(owner, user) != 0) {
+        refuse_taken(e, d, req, reply);
+        return 1;
+    }
+    /* Only a seq at or below the highest one accepted here can be pending. */
     struct pending *p = NULL;
-    if (!tracked || (sn && req->seq <= sn->seq))
+    if (req->seq && (!tracked || (sn && req->seq <= sn->seq)))
         p = find_pending(d, req->client, req->seq);
     if (p) {
         e->st.duplicates++;
@@ -92,35 +143,177 @@ static int dedup(sync_engine *e, struct doc *d, const struct sync_request *req,
         return 1;
     }
     store_read *r = NULL;
-    if (store_read_begin(e->s, &r) != 0) {
+    uint64_t last = 0, version = 0;
+    char stored_owner[STORE_USER_ID_MAX + 1];
+    int rc = store_read_begin(e->s, &r);
+    if (rc == 0)
+        rc = store_seq_get(r, d->id, req->client, &last, &version, stored_owner);
+    if (rc != 0 && rc != STORE_ENOTFOUND) {
+        store_read_end(r);
         engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id,
                             "storage_error", "cannot read the sequence index", NULL, 0);
         return 1;
     }
-    uint64_t last = 0, version = 0;
-    int rc = store_seq_get(r, d->id, req->client, &last, &version, NULL);
-    if (rc == 0 && req->seq <= last) {
-        if (req->seq < last)
-            rc = store_seq_find(r, d->id, req->client, req->seq, e->o.seq_scan, &version);
+    if (rc == 0 && stored_owner[0] && strcmp(stored_owner, user) != 0) {
         store_read_end(r);
-        if (rc == 0) {
-            struct waiter w;
-            make_waiter(&w, req, reply, WAIT_DUPLICATE);
-            e->st.duplicates++;
-            engine__reply_ack(e, &w, d->id, version);
-        } else {
-            char msg[200];
-            snprintf(msg, sizeof msg,
-                     "sequence %llu is below the last applied sequence %llu of this client and "
-                     "was not found in the recent log; it is not applied again",
-                     (unsigned long long)req->seq, (unsigned long long)last);
-            engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id,
-                                "stale_seq", msg, "currentVersion", d->head);
-        }
+        refuse_taken(e, d, req, reply);
+        return 1;
+    }
+    if (rc == 0 && req->seq && req->seq <= last) {
+        /* A client's seqs only increase and the index keeps its last one for
+         * good: a seq at or below it was applied, even when its op has left
+         * the retained log (then its version is no longer known). */
+        if (req->seq < last &&
+            store_seq_find(r, d->id, req->client, req->seq, e->o.seq_scan, &version) != 0)
+            version = VERSION_UNKNOWN;
+        store_read_end(r);
+        struct waiter w;
+        make_waiter(&w, req, reply, WAIT_DUPLICATE);
+        e->st.duplicates++;
+        engine__reply_ack(e, &w, d->id, version);
         return 1;
     }
     store_read_end(r);
     return 0;
+}
+
+/* Writes the agent name a[0..n) into out (cap bytes, NUL-terminated) with
+ * bytes outside printable ASCII (and backslashes) as \xNN. */
+static void printable_agent(char *out, size_t cap, const char *a, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 <= cap; i++) {
+        unsigned char c = (unsigned char)a[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* What crdt_update_inspect reports is compared with the submit's client id:
+ * the first other agent is kept for the refusal. */
+struct agent_check {
+    const char *client;
+    size_t client_len;
+    char agent[4 * CRDT_AGENT_MAX + 1];
+};
+
+static int agent_is_client(void *ctx, const char *agent, size_t agent_len, uint64_t seq_first,
+                           uint64_t count)
+{
+    struct agent_check *c = ctx;
+    (void)seq_first;
+    (void)count;
+    if (agent_len == c->client_len && memcmp(agent, c->client, agent_len) == 0)
+        return 0;
+    printable_agent(c->agent, sizeof c->agent, agent, agent_len);
+    return 1;
+}
+
+/* The most operations a document of `e` may hold. */
+static uint64_t doc_max_ops(const sync_engine *e)
+{
+    uint64_t max = e->o.doc_max_ops ? e->o.doc_max_ops : 4 * (uint64_t)e->o.doc_max_bytes;
+    return max < CRDT_DOC_OPS_MAX ? max : CRDT_DOC_OPS_MAX;
+}
+
+static void refuse_full(sync_engine *e, const struct sync_request *req,
+                        const struct sync_reply *reply, uint64_t ops)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "the document would hold %llu operations (every character ever inserted or deleted "
+             "counts, deleted ones included), above its limit of %llu; update refused",
+             (unsigned long long)ops, (unsigned long long)doc_max_ops(e));
+    engine__reply_error(e, reply, req->doc, req->client, req->seq, req->request_id, "document_full",
+                        msg, NULL, 0);
+}
+
+/* Checks a submitted update before it is applied: its operations are all of
+ * the agent named like the client id (not the server's), and their number
+ * fits the update's size and the document's budget. Returns 1 when the
+ * request was refused, else 0. */
+static int check_update(sync_engine *e, struct doc *d, const struct sync_request *req,
+                        const struct sync_reply *reply)
+{
+    char msg[512];
+    if (strcmp(req->client, DOCUMENT_AGENT) == 0) {
+        snprintf(msg, sizeof msg,
+                 "clientId %s is the server's own CRDT agent (whole-content writes); a client may "
+                 "not use it",
+                 DOCUMENT_AGENT);
+        engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id,
+                            "forbidden_agent", msg, NULL, 0);
+        return 1;
+    }
+    struct agent_check c = {req->client, strlen(req->client), ""};
+    uint64_t ops = 0;
+    int rc = crdt_update_inspect(req->update, req->update_len, agent_is_client, &c, &ops);
+    if (rc > 0) {
+        snprintf(msg, sizeof msg,
+                 "the update carries operations of agent %s; a client may only send its own "
+                 "(agent = clientId %s); nothing was applied",
+                 c.agent, req->client);
+        engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id,
+                            "forbidden_agent", msg, NULL, 0);
+        return 1;
+    }
+    if (rc != CRDT_OK) {
+        snprintf(msg, sizeof msg, "the update is not a valid CRDT update: %s", crdt_strerror(rc));
+        engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id,
+                            rc == CRDT_ELIMIT ? "too_large" : "invalid", msg, NULL, 0);
+        return 1;
+    }
+    uint64_t max = (uint64_t)req->update_len * UPDATE_OPS_PER_BYTE + UPDATE_OPS_SLACK;
+    if (ops > max) {
+        snprintf(msg, sizeof msg,
+                 "the update adds %llu operations in %zu bytes; at most %d per byte plus %d are "
+                 "accepted (deleted characters count too); nothing was applied",
+                 (unsigned long long)ops, req->update_len, UPDATE_OPS_PER_BYTE, UPDATE_OPS_SLACK);
+        engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id, "too_many_ops",
+                            msg, NULL, 0);
+        return 1;
+    }
+    if (crdt_doc_mark(d->crdt) + ops > doc_max_ops(e)) {
+        refuse_full(e, req, reply, crdt_doc_mark(d->crdt) + ops);
+        return 1;
+    }
+    return 0;
+}
+
+/* The refusal of a whole-content write that the replica did not take
+ * although `content` is valid UTF-8: the server's own edit failed. */
+static void refuse_replace(sync_engine *e, struct doc *d, const struct sync_request *req,
+                           const struct sync_reply *reply)
+{
+    char msg[400];
+    uint64_t next = crdt_doc_next_seq(d->crdt);
+    size_t cps = 0;
+    for (size_t i = 0; i < req->content_len; i++)
+        cps += ((unsigned char)req->content[i] & 0xC0) != 0x80;
+    if (next + cps + crdt_doc_length(d->crdt) >= UINT32_MAX) {
+        snprintf(msg, sizeof msg,
+                 "the server cannot write this content: its own CRDT agent %s has used its "
+                 "sequence numbers up to %llu in this document (the limit is 2^32 - 2); nothing "
+                 "was applied",
+                 DOCUMENT_AGENT, (unsigned long long)next);
+        engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id, "internal",
+                            msg, NULL, 0);
+    } else if (crdt_doc_mark(d->crdt) + cps + crdt_doc_length(d->crdt) >= CRDT_DOC_OPS_MAX) {
+        refuse_full(e, req, reply, crdt_doc_mark(d->crdt) + cps + crdt_doc_length(d->crdt));
+    } else {
+        engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id, "internal",
+                            "the server's replica refused the edits of this whole-content write; "
+                            "nothing was applied",
+                            NULL, 0);
+    }
 }
 
 void engine__write(sync_engine *e, const struct sync_request *req, const char *user,
@@ -138,7 +331,7 @@ void engine__write(sync_engine *e, const struct sync_request *req, const char *u
                             "storage_error", "the document is being reloaded; retry", NULL, 0);
         return;
     }
-    if (req->client[0] && req->seq && dedup(e, d, req, reply))
+    if (req->client[0] && check_client(e, d, req, user, reply))
         return;
     if (d->nqueued >= QUEUED_MAX) {
         engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id, "busy",
@@ -154,6 +347,13 @@ void engine__write(sync_engine *e, const struct sync_request *req, const char *u
                  (unsigned long long)req->base_version, (unsigned long long)d->assigned);
         engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id, "conflict",
                             msg, "currentVersion", d->assigned);
+        return;
+    }
+    if (req->op == SYNC_OP_SUBMIT && check_update(e, d, req, reply))
+        return;
+    if (req->op == SYNC_OP_REPLACE && !utf8_valid(req->content, req->content_len)) {
+        engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id, "invalid",
+                            "content is not valid UTF-8", NULL, 0);
         return;
     }
     uint64_t mark = crdt_doc_mark(d->crdt);
@@ -187,11 +387,13 @@ void engine__write(sync_engine *e, const struct sync_request *req, const char *u
                 engine__commit_fail(e, d, "storage_error", "the document had to be reloaded");
                 return;
             }
-            engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id,
-                                rc == DOCUMENT_EINVAL ? "invalid" : "internal",
-                                rc == DOCUMENT_EINVAL ? "content is not valid UTF-8"
-                                                      : document_strerror(rc),
-                                NULL, 0);
+            /* The content is valid UTF-8 (checked above): DOCUMENT_EINVAL
+             * means the replica refused the server's own edits. */
+            if (rc == DOCUMENT_EINVAL)
+                refuse_replace(e, d, req, reply);
+            else
+                engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id,
+                                    "internal", document_strerror(rc), NULL, 0);
             return;
         }
     }
@@ -205,9 +407,15 @@ void engine__write(sync_engine *e, const struct sync_request *req, const char *u
         engine__reply_ack(e, &w, d->id, d->assigned);
         return;
     }
-    if (crdt_doc_byte_length(d->crdt) > e->o.doc_max_bytes) {
+    uint64_t ops = crdt_doc_mark(d->crdt);
+    if (crdt_doc_byte_length(d->crdt) > e->o.doc_max_bytes || ops > doc_max_ops(e)) {
+        int bytes = crdt_doc_byte_length(d->crdt) > e->o.doc_max_bytes;
         if (engine__doc_reload(d, 1) != 0) {
             engine__commit_fail(e, d, "storage_error", "the document had to be reloaded");
+        }
+        if (!bytes) {
+            refuse_full(e, req, reply, ops);
+            return;
         }
         char msg[160];
         snprintf(msg, sizeof msg, "the document would exceed %zu bytes; update refused",
@@ -254,6 +462,8 @@ void engine__write(sync_engine *e, const struct sync_request *req, const char *u
         struct seen *sn = seen_slot(d, p->client, 1);
         if (sn && p->seq > sn->seq)
             sn->seq = p->seq;
+        if (sn && !sn->owner[0])
+            engine__copy_str(sn->owner, sizeof sn->owner, p->user);
     }
     e->st.applied++;
     engine__commit_flush(e, d);

@@ -180,16 +180,19 @@ static void test_format1(void)
     raw_put(dir, "meta", "format", 6, fmt1, sizeof fmt1);
     uint8_t v[17];
     seq_v1(v, 1, 1);
-    raw_put(dir, "seqs", "\x03"
-                         "docc1",
+    raw_put(dir, "seqs",
+            "\x03"
+            "docc1",
             6, v, sizeof v);
     seq_v1(v, 7, 2);
-    raw_put(dir, "seqs", "\x03"
-                         "docc2",
+    raw_put(dir, "seqs",
+            "\x03"
+            "docc2",
             6, v, sizeof v);
     seq_v1(v, 3, 99);
-    raw_put(dir, "seqs", "\x03"
-                         "docgone",
+    raw_put(dir, "seqs",
+            "\x03"
+            "docgone",
             8, v, sizeof v);
 
     /* It opens, and is format 2 from then on. */
@@ -234,8 +237,9 @@ static void test_format1(void)
     /* A damaged owned record is reported, not misread. */
     raw_put(dir, "meta", "format", 6, fmt1, sizeof fmt1);
     static const uint8_t bad[19] = {2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 'x'};
-    raw_put(dir, "seqs", "\x03"
-                         "docc1",
+    raw_put(dir, "seqs",
+            "\x03"
+            "docc1",
             6, bad, sizeof bad);
     CHECK_EQ(store_open(dir, NULL, &s), 0);
     CHECK_EQ(store_read_begin(s, &r), 0);

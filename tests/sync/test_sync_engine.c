@@ -149,22 +149,37 @@ static void run(struct env *v, enum sync_op op, const char *json, const char *us
     sync_msg_clear(&req);
 }
 
-/* Submits the ops `replica` made since `mark` as (client, seq). */
-static void submit(struct env *v, crdt_doc *replica, uint64_t mark, const char *client,
-                   uint64_t seq, const char *sid)
+/* Submits the update u[0..ul) as (client, seq) of document `doc` from `user`. */
+static void submit_bytes(struct env *v, const char *doc, const uint8_t *u, size_t ul,
+                         const char *client, uint64_t seq, const char *user, const char *sid)
+{
+    char b64[8192];
+    size_t n;
+    CHECK_EQ(base64_encode(u, ul, 0, b64, sizeof b64, &n), 0);
+    char json[9000];
+    snprintf(json, sizeof json,
+             "{\"documentId\":\"%s\",\"clientId\":\"%s\",\"seq\":%llu,\"update\":\"%s\"}", doc,
+             client, (unsigned long long)seq, b64);
+    run(v, SYNC_OP_SUBMIT, json, user, AUTH_ROLE_EDITOR, sid);
+}
+
+/* Submits the ops `replica` made since `mark` as (client, seq) of "d" from
+ * `user`. */
+static void submit_as(struct env *v, crdt_doc *replica, uint64_t mark, const char *client,
+                      uint64_t seq, const char *user, const char *sid)
 {
     uint8_t *u = NULL;
     size_t ul = 0;
     CHECK_EQ(crdt_doc_encode_since_mark(replica, mark, &u, &ul), CRDT_OK);
-    char b64[8192];
-    size_t n;
-    CHECK_EQ(base64_encode(u, ul, 0, b64, sizeof b64, &n), 0);
+    submit_bytes(v, "d", u, ul, client, seq, user, sid);
     crdt_free_bytes(NULL, u);
-    char json[9000];
-    snprintf(json, sizeof json,
-             "{\"documentId\":\"d\",\"clientId\":\"%s\",\"seq\":%llu,\"update\":\"%s\"}", client,
-             (unsigned long long)seq, b64);
-    run(v, SYNC_OP_SUBMIT, json, "u1", AUTH_ROLE_EDITOR, sid);
+}
+
+/* Submits the ops `replica` made since `mark` as (client, seq) from u1. */
+static void submit(struct env *v, crdt_doc *replica, uint64_t mark, const char *client,
+                   uint64_t seq, const char *sid)
+{
+    submit_as(v, replica, mark, client, seq, "u1", sid);
 }
 
 static const struct sent *find(const struct fake *f, const char *event, int broadcast, size_t k)
@@ -181,7 +196,7 @@ static void test_submit_ack_broadcast_dup(void)
     memset(&v, 0, sizeof v);
     env_open(&v, 1);
     crdt_doc *a = NULL;
-    CHECK_EQ(crdt_doc_new(NULL, "A", 1, &a), CRDT_OK);
+    CHECK_EQ(crdt_doc_new(NULL, "ca", 2, &a), CRDT_OK); /* agent = clientId */
     uint64_t m = crdt_doc_mark(a);
     CHECK_EQ(crdt_doc_insert(a, 0, "hello", 5), CRDT_OK);
     submit(&v, a, m, "ca", 1, "1.1");
@@ -274,7 +289,7 @@ static void test_submit_ack_broadcast_dup(void)
     fake_clear(&v.f);
     /* Missing dependencies: replica B built on ops the server never saw. */
     crdt_doc *b = NULL;
-    CHECK_EQ(crdt_doc_new(NULL, "B", 1, &b), CRDT_OK);
+    CHECK_EQ(crdt_doc_new(NULL, "cb", 2, &b), CRDT_OK);
     crdt_doc_insert(b, 0, "zz", 2);
     uint64_t bm = crdt_doc_mark(b);
     crdt_doc_insert(b, 1, "y", 1);
@@ -599,6 +614,459 @@ static void test_evict_busy(void)
     CHECK_EQ(system(cmd), 0);
 }
 
+/* The one reply `event` (ack or error) sent to socket `sid` since the last
+ * fake_clear, or NULL. */
+static const struct sent *reply_to(const struct fake *f, const char *sid)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (!f->v[i].broadcast && strcmp(f->v[i].socket, sid) == 0)
+            return &f->v[i];
+    return NULL;
+}
+
+/* Checks that the reply to `sid` is docsync:error with `code`. */
+static void expect_error(const struct fake *f, const char *sid, const char *code)
+{
+    const struct sent *r = reply_to(f, sid);
+    CHECK(r != NULL);
+    if (!r)
+        return;
+    CHECK_STR_EQ(r->event, "docsync:error");
+    CHECK_STR_EQ(str(r->data, "code"), code);
+    if (strcmp(str(r->data, "code"), code) != 0)
+        fprintf(stderr, "  reply: %s %s\n", str(r->data, "code"), str(r->data, "message"));
+}
+
+/* Checks that the reply to `sid` is an ack of a new op at `version`. */
+static void expect_ack(const struct fake *f, const char *sid, double version)
+{
+    const struct sent *r = reply_to(f, sid);
+    CHECK(r != NULL);
+    if (!r)
+        return;
+    CHECK_STR_EQ(r->event, "docsync:ack");
+    if (strcmp(r->event, "docsync:ack") != 0)
+        fprintf(stderr, "  reply: %s %s\n", str(r->data, "code"), str(r->data, "message"));
+    CHECK_EQ(num(r->data, "version"), version);
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(r->data, "duplicate")));
+    CHECK(cJSON_GetObjectItemCaseSensitive(r->data, "applied") == NULL);
+}
+
+/* Checks that the text of `doc` at its head `version` is `want`. */
+static void expect_text(struct env *v, const char *doc, int version, const char *want)
+{
+    char json[128];
+    snprintf(json, sizeof json, "{\"documentId\":\"%s\",\"version\":%d}", doc, version);
+    run(v, SYNC_OP_HISTORY, json, "u1", AUTH_ROLE_VIEWER, "9.9");
+    const struct sent *h = find(&v->f, "docsync:history", 0, 0);
+    CHECK(h != NULL);
+    if (h)
+        CHECK_STR_EQ(str(h->data, "content"), want);
+    char head[128];
+    snprintf(head, sizeof head, "{\"documentId\":\"%s\",\"version\":%d}", doc, version + 1);
+    fake_clear(&v->f);
+    run(v, SYNC_OP_HISTORY, head, "u1", AUTH_ROLE_VIEWER, "9.9");
+    expect_error(&v->f, "9.9", "not_found"); /* `version` is the head */
+    fake_clear(&v->f);
+}
+
+/* A replica of document "d" as the server has it, for `agent`. */
+static crdt_doc *replica_of(struct env *v, const char *agent)
+{
+    run(v, SYNC_OP_CATCHUP, "{\"documentId\":\"d\",\"version\":0}", "u1", AUTH_ROLE_VIEWER, "9.8");
+    const struct sent *cu = find(&v->f, "docsync:catchup", 0, 0);
+    crdt_doc *r = NULL;
+    CHECK_EQ(crdt_doc_new(NULL, agent, strlen(agent), &r), CRDT_OK);
+    const cJSON *ups = cu ? cJSON_GetObjectItemCaseSensitive(cu->data, "updates") : NULL;
+    const cJSON *snap = cu ? cJSON_GetObjectItemCaseSensitive(cu->data, "snapshot") : NULL;
+    static uint8_t bin[1 << 16];
+    size_t bl = 0;
+    if (snap) {
+        const char *st = str(snap, "state");
+        CHECK_EQ(base64_decode(st, strlen(st), 0, bin, sizeof bin, &bl), 0);
+        CHECK_EQ(crdt_doc_apply(r, bin, bl, NULL), CRDT_OK);
+    }
+    for (int i = 0; i < cJSON_GetArraySize(ups); i++) {
+        const char *u = str(cJSON_GetArrayItem(ups, i), "update");
+        CHECK_EQ(base64_decode(u, strlen(u), 0, bin, sizeof bin, &bl), 0);
+        CHECK_EQ(crdt_doc_apply(r, bin, bl, NULL), CRDT_OK);
+    }
+    crdt_doc_set_agent(r, agent, strlen(agent), CRDT_SEQ_AUTO);
+    fake_clear(&v->f);
+    return r;
+}
+
+/* Inserts `text` at code point `pos` of `r` and submits it as (client, seq)
+ * from `user` on socket `sid`. */
+static void edit_as(struct env *v, crdt_doc *r, size_t pos, const char *text, const char *client,
+                    uint64_t seq, const char *user, const char *sid)
+{
+    uint64_t m = crdt_doc_mark(r);
+    CHECK_EQ(crdt_doc_insert(r, pos, text, strlen(text)), CRDT_OK);
+    submit_as(v, r, m, client, seq, user, sid);
+}
+
+static void rm_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK_EQ(system(cmd), 0);
+}
+
+/* A client id belongs to the user who first wrote with it on the document:
+ * another editor who knows it from DocumentUpdated cannot take the
+ * victim's next seq (which would make the victim's real edit a silent
+ * duplicate) nor seq 2^53-1 (which would refuse all its later edits), also
+ * when both first submits are in one batch and after a restart. */
+static void test_client_id_taken(void)
+{
+    struct env v;
+    memset(&v, 0, sizeof v);
+    env_open(&v, 1);
+    crdt_doc *vic = NULL;
+    CHECK_EQ(crdt_doc_new(NULL, "cv", 2, &vic), CRDT_OK);
+    edit_as(&v, vic, 0, "hello", "cv", 1, "alice", "1.1");
+    env_drain(&v);
+    expect_ack(&v.f, "1.1", 1);
+    fake_clear(&v.f);
+
+    /* Mallory replays what DocumentUpdated showed: clientId cv, next seq 2,
+     * with ops of agent cv at the victim's next seqs. */
+    crdt_doc *mal = replica_of(&v, "cv");
+    edit_as(&v, mal, 0, "X", "cv", 2, "mallory", "2.1");
+    expect_error(&v.f, "2.1", "client_id_taken");
+    fake_clear(&v.f);
+    edit_as(&v, mal, 0, "Y", "cv", 9007199254740991ull, "mallory", "2.1");
+    expect_error(&v.f, "2.1", "client_id_taken");
+    const struct sent *err = reply_to(&v.f, "2.1");
+    if (err)
+        CHECK(strstr(str(err->data, "message"), "belongs to another user") != NULL);
+    env_drain(&v);
+    CHECK(find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, 0) == NULL); /* nothing applied */
+    fake_clear(&v.f);
+
+    /* The victim's real edits apply, as new ops. */
+    edit_as(&v, vic, 5, " world", "cv", 2, "alice", "1.1");
+    env_drain(&v);
+    expect_ack(&v.f, "1.1", 2);
+    fake_clear(&v.f);
+    edit_as(&v, vic, 11, "!", "cv", 3, "alice", "1.1");
+    env_drain(&v);
+    expect_ack(&v.f, "1.1", 3);
+    fake_clear(&v.f);
+    expect_text(&v, "d", 3, "hello world!");
+
+    /* Two first submits under a new client id in one batch: while alice's
+     * seq 4 is in flight, alice then mallory first use "fresh". */
+    crdt_doc *fa = replica_of(&v, "fresh");
+    crdt_doc *fm = replica_of(&v, "fresh");
+    edit_as(&v, vic, 0, "<", "cv", 4, "alice", "1.1");
+    edit_as(&v, fa, 12, "a", "fresh", 1, "alice", "1.2");
+    edit_as(&v, fm, 0, "m", "fresh", 1, "mallory", "2.2");
+    expect_error(&v.f, "2.2", "client_id_taken");
+    fake_clear(&v.f);
+    edit_as(&v, fm, 0, "m", "fresh", 2, "mallory", "2.2");
+    expect_error(&v.f, "2.2", "client_id_taken");
+    fake_clear(&v.f);
+    env_drain(&v);
+    expect_ack(&v.f, "1.2", 5);
+    fake_clear(&v.f);
+    expect_text(&v, "d", 5, "<hello world!a");
+    env_close(&v);
+
+    /* After a restart the owners come from the store. */
+    env_open(&v, 0);
+    edit_as(&v, mal, 0, "Z", "cv", 10, "mallory", "2.3");
+    expect_error(&v.f, "2.3", "client_id_taken");
+    fake_clear(&v.f);
+    edit_as(&v, fm, 0, "m", "fresh", 3, "mallory", "2.3");
+    expect_error(&v.f, "2.3", "client_id_taken");
+    fake_clear(&v.f);
+    /* Whole-content writes under a client id are checked too. */
+    run(&v, SYNC_OP_REPLACE,
+        "{\"documentId\":\"d\",\"baseVersion\":5,\"content\":\"gone\",\"clientId\":\"cv\","
+        "\"seq\":99}",
+        "mallory", AUTH_ROLE_EDITOR, "2.4");
+    expect_error(&v.f, "2.4", "client_id_taken");
+    fake_clear(&v.f);
+    edit_as(&v, vic, 0, ">", "cv", 5, "alice", "1.1");
+    env_drain(&v);
+    expect_ack(&v.f, "1.1", 6);
+    fake_clear(&v.f);
+    expect_text(&v, "d", 6, "><hello world!a");
+    /* Mallory's own client id works. */
+    crdt_doc *own = replica_of(&v, "cm");
+    edit_as(&v, own, 0, "m", "cm", 1, "mallory", "2.5");
+    env_drain(&v);
+    expect_ack(&v.f, "2.5", 7);
+    env_close(&v);
+    crdt_doc_free(vic);
+    crdt_doc_free(mal);
+    crdt_doc_free(fa);
+    crdt_doc_free(fm);
+    crdt_doc_free(own);
+    rm_dir(v.dir);
+}
+
+/* An update may only carry operations of the agent named like its client id,
+ * and never of the server's agent: forged ops of the victim's next seqs
+ * would make the victim's characters disappear behind a normal ack, and
+ * forged ops of docsync-server at seq 0 and 2^32 - 3 would make every
+ * later whole-content write fail. */
+static void test_forbidden_agent(void)
+{
+    struct env v;
+    memset(&v, 0, sizeof v);
+    env_open(&v, 1);
+    crdt_doc *vic = NULL;
+    CHECK_EQ(crdt_doc_new(NULL, "ca", 2, &vic), CRDT_OK);
+    edit_as(&v, vic, 0, "hello", "ca", 1, "alice", "1.1");
+    env_drain(&v);
+    expect_ack(&v.f, "1.1", 1);
+    fake_clear(&v.f);
+
+    /* Mallory, under her own client id, sends ops of agent ca. */
+    crdt_doc *forged = replica_of(&v, "ca");
+    edit_as(&v, forged, 5, "XX", "cm", 1, "mallory", "2.1");
+    expect_error(&v.f, "2.1", "forbidden_agent");
+    const struct sent *err = reply_to(&v.f, "2.1");
+    if (err)
+        CHECK(strstr(str(err->data, "message"), "operations of agent ca;") != NULL);
+    fake_clear(&v.f);
+    /* Her own ops followed by one of ca's: refused as a whole. */
+    crdt_doc *mixed = replica_of(&v, "cm");
+    uint64_t m = crdt_doc_mark(mixed);
+    CHECK_EQ(crdt_doc_insert(mixed, 0, "ok", 2), CRDT_OK);
+    crdt_doc_set_agent(mixed, "ca", 2, CRDT_SEQ_AUTO);
+    CHECK_EQ(crdt_doc_delete(mixed, 2, 1), CRDT_OK);
+    submit_as(&v, mixed, m, "cm", 2, "mallory", "2.1");
+    expect_error(&v.f, "2.1", "forbidden_agent");
+    fake_clear(&v.f);
+    /* The server's agent, at seq 0 and at 2^32 - 3, under her client id and
+     * as her client id. */
+    crdt_doc *srv = replica_of(&v, "docsync-server");
+    crdt_doc_set_agent(srv, "docsync-server", 14, 0);
+    edit_as(&v, srv, 0, "s", "cm", 3, "mallory", "2.1");
+    expect_error(&v.f, "2.1", "forbidden_agent");
+    fake_clear(&v.f);
+    crdt_doc_set_agent(srv, "docsync-server", 14, 4294967293ull);
+    edit_as(&v, srv, 0, "t", "cm", 4, "mallory", "2.1");
+    expect_error(&v.f, "2.1", "forbidden_agent");
+    fake_clear(&v.f);
+    crdt_doc_set_agent(srv, "docsync-server", 14, 1);
+    edit_as(&v, srv, 0, "u", "docsync-server", 1, "mallory", "2.1");
+    expect_error(&v.f, "2.1", "forbidden_agent");
+    err = reply_to(&v.f, "2.1");
+    if (err)
+        CHECK(strstr(str(err->data, "message"), "server's own") != NULL);
+    fake_clear(&v.f);
+    /* A malformed update is still "invalid". */
+    static const uint8_t junk[] = {0xD5, 0x01, 0x05};
+    submit_bytes(&v, "d", junk, sizeof junk, "cm", 5, "mallory", "2.1");
+    expect_error(&v.f, "2.1", "invalid");
+    fake_clear(&v.f);
+    env_drain(&v);
+    CHECK(find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, 0) == NULL);
+    fake_clear(&v.f);
+
+    /* The victim's next edit applies whole; whole-content writes work. */
+    edit_as(&v, vic, 5, " world", "ca", 2, "alice", "1.1");
+    env_drain(&v);
+    expect_ack(&v.f, "1.1", 2);
+    fake_clear(&v.f);
+    expect_text(&v, "d", 2, "hello world");
+    run(&v, SYNC_OP_REPLACE, "{\"documentId\":\"d\",\"baseVersion\":2,\"content\":\"hello there\"}",
+        "bob", AUTH_ROLE_EDITOR, "3.1");
+    env_drain(&v);
+    expect_ack(&v.f, "3.1", 3);
+    fake_clear(&v.f);
+    run(&v, SYNC_OP_REPLACE, "{\"documentId\":\"d\",\"baseVersion\":3,\"content\":\"bye\"}", "bob",
+        AUTH_ROLE_EDITOR, "3.1");
+    env_drain(&v);
+    expect_ack(&v.f, "3.1", 4);
+    fake_clear(&v.f);
+    expect_text(&v, "d", 4, "bye");
+    env_close(&v);
+    crdt_doc_free(vic);
+    crdt_doc_free(forged);
+    crdt_doc_free(mixed);
+    crdt_doc_free(srv);
+    rm_dir(v.dir);
+}
+
+/* A document whose store already holds ops of the server's agent at its last
+ * seqs (written before agents were checked): a whole-content write says
+ * why it cannot be applied, not that the content is not valid UTF-8. */
+static void test_replace_cause(void)
+{
+    struct env v;
+    memset(&v, 0, sizeof v);
+    env_open(&v, 1);
+    crdt_doc *srv = NULL;
+    CHECK_EQ(crdt_doc_new(NULL, "docsync-server", 14, &srv), CRDT_OK);
+    CHECK_EQ(crdt_doc_insert(srv, 0, "s", 1), CRDT_OK);
+    CHECK_EQ(crdt_doc_set_agent(srv, "docsync-server", 14, 4294967293ull), CRDT_OK);
+    CHECK_EQ(crdt_doc_insert(srv, 1, "z", 1), CRDT_OK);
+    uint8_t *u = NULL;
+    size_t ul = 0;
+    CHECK_EQ(crdt_doc_encode_state(srv, &u, &ul), CRDT_OK);
+    store_batch *b = NULL;
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_op_append(b, "p", 1, "old", NULL, 0, 1, u, ul), 0);
+    CHECK_EQ(store_batch_commit(v.s, b, NULL), 0);
+    store_batch_free(b);
+    crdt_free_bytes(NULL, u);
+    crdt_doc_free(srv);
+    run(&v, SYNC_OP_REPLACE, "{\"documentId\":\"p\",\"baseVersion\":1,\"content\":\"plain text\"}",
+        "bob", AUTH_ROLE_EDITOR, "3.1");
+    env_drain(&v);
+    const struct sent *r = reply_to(&v.f, "3.1");
+    CHECK(r && strcmp(r->event, "docsync:error") == 0);
+    if (r) {
+        const char *msg = str(r->data, "message");
+        CHECK(strstr(msg, "UTF-8") == NULL);
+        CHECK(strstr(msg, "docsync-server") != NULL);
+        CHECK(strcmp(str(r->data, "code"), "invalid") != 0);
+    }
+    env_close(&v);
+    rm_dir(v.dir);
+}
+
+/* An update of `n` ops of deleted text of agent `agent` from seq `seq` at
+ * the document start: a kind-1 insert run (FORMAT.md) carries no text, so
+ * it is a dozen bytes whatever n. Returns its length. */
+static size_t tombstones(uint8_t *out, const char *agent, uint64_t seq, uint64_t n)
+{
+    size_t k = 0, al = strlen(agent);
+    out[k++] = 0xD5;
+    out[k++] = 0x01;
+    out[k++] = 1; /* one agent */
+    out[k++] = (uint8_t)al;
+    memcpy(out + k, agent, al);
+    k += al;
+    out[k++] = 1;    /* one op */
+    out[k++] = 0x31; /* kind 1, LEFT_NONE, RIGHT_NONE */
+    out[k++] = 0;    /* agent index */
+    uint64_t vals[2] = {seq, n};
+    for (int i = 0; i < 2; i++) {
+        uint64_t x = vals[i];
+        while (x >= 0x80) {
+            out[k++] = (uint8_t)(x | 0x80);
+            x >>= 7;
+        }
+        out[k++] = (uint8_t)x;
+    }
+    return k;
+}
+
+/* Operations are bounded by the update's size and, deleted ones included,
+ * by the document's budget (4 * doc_max_bytes = 16384 here); whole-content
+ * writes too. */
+static void test_op_budget(void)
+{
+    struct env v;
+    memset(&v, 0, sizeof v);
+    env_open(&v, 1);
+    crdt_doc *vic = NULL;
+    CHECK_EQ(crdt_doc_new(NULL, "ca", 2, &vic), CRDT_OK);
+    edit_as(&v, vic, 0, "hello", "ca", 1, "alice", "1.1");
+    env_drain(&v);
+    expect_ack(&v.f, "1.1", 1);
+    fake_clear(&v.f);
+
+    /* 13 bytes claiming 2^26 - 6 deleted characters. */
+    uint8_t u[64];
+    size_t ul = tombstones(u, "z", 0, (1u << 26) - 6);
+    CHECK_EQ(ul, 13);
+    submit_bytes(&v, "d", u, ul, "z", 1, "mallory", "2.1");
+    expect_error(&v.f, "2.1", "too_many_ops");
+    fake_clear(&v.f);
+    /* 64 per byte plus 4096 is the bound: 4801 ops in 11 bytes are
+     * refused, 4800 accepted. */
+    ul = tombstones(u, "z", 0, 64 * 11 + 4096 + 1);
+    CHECK_EQ(ul, 11);
+    submit_bytes(&v, "d", u, ul, "z", 2, "mallory", "2.1");
+    expect_error(&v.f, "2.1", "too_many_ops");
+    fake_clear(&v.f);
+    /* Tombstones count in the document's budget: 4800 + 2 x 4500 fit, the
+     * next 4500 do not although the text stays 5 bytes. */
+    static const uint64_t first[4] = {0, 4800, 9300, 13800}, count[4] = {4800, 4500, 4500, 4500};
+    for (int i = 0; i < 4; i++) {
+        ul = tombstones(u, "z", first[i], count[i]);
+        submit_bytes(&v, "d", u, ul, "z", 3 + (uint64_t)i, "mallory", "2.1");
+        env_drain(&v);
+        if (i < 3)
+            expect_ack(&v.f, "2.1", 2 + i);
+        else
+            expect_error(&v.f, "2.1", "document_full");
+        fake_clear(&v.f);
+    }
+    /* A whole-content write over the budget (13805 + 3000 + 5 ops; 3000
+     * bytes of text) is refused, the document unchanged; a small edit
+     * fits. */
+    static char json[8192];
+    int k = snprintf(json, sizeof json, "{\"documentId\":\"d\",\"baseVersion\":4,\"content\":\"");
+    memset(json + k, 'r', 3000);
+    strcpy(json + k + 3000, "\"}");
+    run(&v, SYNC_OP_REPLACE, json, "bob", AUTH_ROLE_EDITOR, "3.1");
+    env_drain(&v);
+    expect_error(&v.f, "3.1", "document_full");
+    fake_clear(&v.f);
+    expect_text(&v, "d", 4, "hello");
+    edit_as(&v, vic, 5, "!", "ca", 2, "alice", "1.1");
+    env_drain(&v);
+    expect_ack(&v.f, "1.1", 5);
+    fake_clear(&v.f);
+    expect_text(&v, "d", 5, "hello!");
+    env_close(&v);
+    crdt_doc_free(vic);
+    rm_dir(v.dir);
+}
+
+/* A client's seqs only increase and the index keeps its last seq for good:
+ * a resubmitted seq at or below it is a duplicate even after its op left
+ * the retained log (retain_ops 20 here), acknowledged with "version": null
+ * then, instead of refused. */
+static void test_duplicate_beyond_log(void)
+{
+    struct env v;
+    memset(&v, 0, sizeof v);
+    env_open(&v, 1);
+    crdt_doc *a = NULL;
+    CHECK_EQ(crdt_doc_new(NULL, "ca", 2, &a), CRDT_OK);
+    for (uint64_t i = 1; i <= 40; i++) {
+        edit_as(&v, a, crdt_doc_length(a), "x", "ca", i, "alice", "1.1");
+        env_drain(&v);
+    }
+    fake_clear(&v.f);
+    for (int pass = 0; pass < 2; pass++) {
+        uint64_t mark = crdt_doc_mark(a);
+        CHECK_EQ(crdt_doc_insert(a, 0, "y", 1), CRDT_OK);
+        submit_as(&v, a, mark, "ca", 1, "alice", "1.2");
+        const struct sent *r = reply_to(&v.f, "1.2");
+        CHECK(r && strcmp(r->event, "docsync:ack") == 0);
+        if (r) {
+            CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->data, "duplicate")));
+            CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r->data, "version")));
+        }
+        fake_clear(&v.f);
+        /* Still in the log: its version. */
+        submit_as(&v, a, mark, "ca", 39, "alice", "1.2");
+        r = reply_to(&v.f, "1.2");
+        CHECK(r && strcmp(r->event, "docsync:ack") == 0 && num(r->data, "version") == 39);
+        fake_clear(&v.f);
+        expect_text(&v, "d", 40, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        /* The same after a restart. */
+        env_close(&v);
+        env_open(&v, 0);
+        crdt_doc_free(a);
+        a = replica_of(&v, "ca");
+    }
+    env_close(&v);
+    crdt_doc_free(a);
+    rm_dir(v.dir);
+}
+
 int main(void)
 {
     test_parse();
@@ -606,5 +1074,10 @@ int main(void)
     test_many_tombstones();
     test_json_text();
     test_evict_busy();
+    test_client_id_taken();
+    test_forbidden_agent();
+    test_replace_cause();
+    test_op_budget();
+    test_duplicate_beyond_log();
     return TEST_RESULT();
 }
