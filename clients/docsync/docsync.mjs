@@ -610,6 +610,7 @@ export class Document extends Emitter {
         this.#catchUp();
         break;
       case 'busy':
+      case 'rate_limited':
       case 'storage_error':
       case 'storage_full':
         for (const p of this.#pending) p.sent = false;

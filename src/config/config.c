@@ -80,6 +80,9 @@ static const struct setting settings[] = {
      "close the connection when over the rate limit"},
     {"DOCSYNC_CLIENT_EVENTS_PER_SECOND", NULL, T_UINT, F(client_events_per_second), "10", 0, 0,
      "client events per second per connection (4301 beyond); 0 = off"},
+    {"DOCSYNC_SYNC_READS_PER_SECOND", NULL, T_UINT, F(sync_reads_per_second), "20", 0, 0,
+     "docsync:catchup and docsync:history requests per second per connection (error "
+     "rate_limited beyond); 0 = off"},
     {"DOCSYNC_TIMESTAMP_WINDOW", NULL, T_UINT, F(timestamp_window), "600", 0, 0,
      "HTTP API auth_timestamp window in seconds; 0 = off (Reverb)"},
     {"DOCSYNC_SWEEP_INTERVAL", NULL, T_UINT, F(sweep_interval), "60", 1, 0,

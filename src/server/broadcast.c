@@ -75,3 +75,35 @@ void broadcast_leave_all(struct conn *c)
     while (channel_set_count(&c->chans))
         broadcast_leave(c, channel_set_at(&c->chans, channel_set_count(&c->chans) - 1));
 }
+
+int broadcast_revoke(struct server *srv, const char *channel,
+                     int (*allowed)(void *ctx, const struct conn *c, const char *channel),
+                     void *ctx, struct frame *notice)
+{
+    struct channel *ch = channel_find(srv->channels, channel, strlen(channel));
+    if (!ch)
+        return 0;
+    /* Decide first, then leave: leaving changes the subscriber array and
+     * may free the channel. */
+    size_t n;
+    const struct channel_sub *subs = channel_subs(ch, &n);
+    struct conn **out = n ? malloc(n * sizeof *out) : NULL;
+    if (n && !out)
+        return SERVER_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct conn *c = subs[i].owner;
+        if (!(c->flags & CONN_F_DEAD) && !allowed(ctx, c, channel))
+            out[k++] = c;
+    }
+    for (size_t i = 0; i < k; i++) {
+        struct channel *still = channel_find(srv->channels, channel, strlen(channel));
+        if (!still)
+            break;
+        if (notice)
+            conn_queue(out[i], notice);
+        broadcast_leave(out[i], still);
+    }
+    free(out);
+    return (int)k;
+}

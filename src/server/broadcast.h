@@ -16,4 +16,14 @@ struct conn;
 int broadcast_frame(struct server *srv, const char *channel, struct frame *f,
                     const struct conn *except);
 
+/* Tells `allowed` every subscriber of `channel` (its user as conn_user_id
+ * reports it); each one for which it returns 0 gets `notice` (a prebuilt
+ * frame; NULL = none) and is unsubscribed at once, the other presence
+ * members hearing member_removed as usual. For an access that was revoked:
+ * a subscription must not outlive the right that granted it. Returns how
+ * many connections were unsubscribed, or SERVER_ENOMEM (nobody was). */
+int broadcast_revoke(struct server *srv, const char *channel,
+                     int (*allowed)(void *ctx, const struct conn *c, const char *channel),
+                     void *ctx, struct frame *notice);
+
 #endif

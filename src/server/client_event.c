@@ -39,16 +39,9 @@ void client_event_handle(struct conn *c, const message *m)
                    0);
         return;
     }
-    if (cfg->client_events_per_second) {
-        int64_t now = server_monotonic();
-        if (now != c->ce_window) {
-            c->ce_window = now;
-            c->ce_count = 0;
-        }
-        if (++c->ce_count > cfg->client_events_per_second) {
-            conn_error(c, PUSHER_CLIENT_EVENT_LIMIT, "Rate limit exceeded", 0);
-            return;
-        }
+    if (!conn_rate_take(&c->ce, cfg->client_events_per_second)) {
+        conn_error(c, PUSHER_CLIENT_EVENT_LIMIT, "Rate limit exceeded", 0);
+        return;
     }
     size_t nlen = strlen(channel);
     struct channel *ch = channel_find(srv->channels, channel, nlen);

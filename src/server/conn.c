@@ -121,6 +121,23 @@ int conn_send_frame(struct conn *c, struct frame *f)
     return conn_queue(c, f);
 }
 
+int conn_rate_take(struct conn_rate *r, unsigned per_second)
+{
+    if (!per_second)
+        return 1;
+    int64_t now = server_monotonic();
+    if (now != r->window) {
+        r->window = now;
+        r->count = 0;
+    }
+    return ++r->count <= per_second;
+}
+
+int conn_request_allowed(struct conn *c, unsigned per_second)
+{
+    return conn_rate_take(&c->rq, per_second);
+}
+
 /* ---- the send queue --------------------------------------------------- */
 
 void conn_want_write(struct conn *c)

@@ -24,6 +24,12 @@ int conn_is_subscribed(const struct conn *c, const char *channel);
 /* The live connection with this socket id, or NULL. */
 struct conn *conn_find(struct server *srv, const char *socket_id);
 
+/* Counts one request of a module (a docsync: message, say) against the
+ * connection's budget of `per_second` requests per second (0 = no limit).
+ * Returns 1 when it is within the budget, 0 when the module should refuse
+ * it: what any one client may cost the loop is bounded. */
+int conn_request_allowed(struct conn *c, unsigned per_second);
+
 /* Queues a prebuilt frame to the connection (a reference is taken; the
  * caller keeps its own). Returns 0, or SERVER_ECLOSED when the connection is
  * closing or its send queue overflowed: a client that stopped reading is

@@ -46,6 +46,13 @@
 #define CONN_F_BINARY 0x40u    /* current message is binary */
 #define CONN_F_HELD 0x80u      /* writes held back for two loop iterations (conn_hold) */
 
+/* A fixed one-second window: how many messages of one kind a connection
+ * sent in the current second (conn_rate_take). */
+struct conn_rate {
+    int64_t window; /* monotonic second the count is for */
+    uint32_t count;
+};
+
 struct conn {
     struct lws *wsi;
     struct server *srv;
@@ -57,9 +64,10 @@ struct conn {
     char *signin_id;   /* pusher:signin user id, NULL when not signed in */
     char *signin_info; /* its user_info JSON, NULL when none */
     int64_t last_seen; /* monotonic seconds */
-    int64_t ce_window; /* client-event rate window start (monotonic s) */
+    struct conn_rate ce; /* client events (whispers) */
+    struct conn_rate rq; /* module requests (conn_request_allowed) */
     int64_t rl_window; /* Reverb rate-limit window start */
-    uint32_t ce_count, rl_count;
+    uint32_t rl_count;
     uint32_t flags;
     uint16_t close_code;
     uint8_t sid_len;
@@ -196,6 +204,9 @@ void broadcast_leave(struct conn *c, struct channel *ch);
 void broadcast_leave_all(struct conn *c);
 
 /* ---- conn.c ---- */
+/* Counts one message in `r` and returns 1 when it is within `per_second`
+ * (0 = no limit) for the current second, else 0. */
+int conn_rate_take(struct conn_rate *r, unsigned per_second);
 /* Creates the connection for an established WebSocket (socket id drawn,
  * registered). NULL when out of memory. */
 struct conn *conn_new(struct server *srv, struct lws *wsi);

@@ -18,8 +18,10 @@
 #include "engine_int.h"
 
 /* An update may add at most this many operations per byte of its length,
- * plus UPDATE_OPS_SLACK: a run of deleted text carries no text, so without
- * this bound a few bytes could fill a whole document's budget. */
+ * plus UPDATE_OPS_SLACK, plus the document's visible length: a run of
+ * deleted text carries no text, so without this bound a few bytes could fill
+ * a whole document's budget; deleting everything visible in one transaction
+ * (select all, delete) stays possible. */
 #define UPDATE_OPS_PER_BYTE 64
 #define UPDATE_OPS_SLACK 4096
 
@@ -271,12 +273,15 @@ static int check_update(sync_engine *e, struct doc *d, const struct sync_request
                             rc == CRDT_ELIMIT ? "too_large" : "invalid", msg, NULL, 0);
         return 1;
     }
-    uint64_t max = (uint64_t)req->update_len * UPDATE_OPS_PER_BYTE + UPDATE_OPS_SLACK;
+    uint64_t visible = crdt_doc_length(d->crdt);
+    uint64_t max = (uint64_t)req->update_len * UPDATE_OPS_PER_BYTE + UPDATE_OPS_SLACK + visible;
     if (ops > max) {
         snprintf(msg, sizeof msg,
-                 "the update adds %llu operations in %zu bytes; at most %d per byte plus %d are "
-                 "accepted (deleted characters count too); nothing was applied",
-                 (unsigned long long)ops, req->update_len, UPDATE_OPS_PER_BYTE, UPDATE_OPS_SLACK);
+                 "the update adds %llu operations in %zu bytes; at most %d per byte plus %d plus "
+                 "the document's %llu visible characters are accepted (deleted characters count "
+                 "too); nothing was applied",
+                 (unsigned long long)ops, req->update_len, UPDATE_OPS_PER_BYTE, UPDATE_OPS_SLACK,
+                 (unsigned long long)visible);
         engine__reply_error(e, reply, d->id, req->client, req->seq, req->request_id, "too_many_ops",
                             msg, NULL, 0);
         return 1;

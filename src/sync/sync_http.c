@@ -48,7 +48,9 @@ static int status_of(const char *code)
                {"stale_seq", 409},    {"too_large", 413},
                {"storage_full", 507}, {"storage_error", 503},
                {"busy", 503},         {"not_found", 404},
-               {"not_retained", 410}};
+               {"not_retained", 410}, {"client_id_taken", 409},
+               {"forbidden_agent", 403}, {"too_many_ops", 413},
+               {"document_full", 413}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].code, code) == 0)
             return map[i].status;
@@ -281,16 +283,26 @@ static void get_acl(struct server *srv, struct http_req *req, void *ud)
     respond_json(req, 200, o);
 }
 
+/* A PUT acl waiting for its commit. */
+struct acl_change {
+    struct sync_module *m;
+    struct http_req *req;
+    char doc[SYNC_DOC_ID_MAX + 1];
+};
+
 static void acl_done(void *ctx, int status, const struct store_batch_result *res)
 {
     (void)res;
-    struct http_req *req = ctx;
+    struct acl_change *a = ctx;
     if (status != 0) {
-        respond_store_failure(req, status);
-        return;
+        respond_store_failure(a->req, status);
+    } else {
+        /* Durable: live subscriptions of users who lost access end now. */
+        sync_server_revoke(a->m, a->doc);
+        static const char ok[] = "{}";
+        http_req_respond(a->req, 200, NULL, ok, 2, NULL, NULL);
     }
-    static const char ok[] = "{}";
-    http_req_respond(req, 200, NULL, ok, 2, NULL, NULL);
+    free(a);
 }
 
 /* PUT /apps/{app_id}/documents/{id}/acl  {user, role: viewer|editor|owner|none} */
@@ -321,9 +333,16 @@ static void put_acl(struct server *srv, struct http_req *req, void *ud)
                  ? store_batch_acl_delete(b, doc, u->valuestring)
                  : store_batch_acl_put(b, doc, u->valuestring, (enum store_role)role);
     cJSON_Delete(o);
-    if (rc == 0)
-        rc = store_writer_submit(m->writer, b, acl_done, req);
+    struct acl_change *a = rc == 0 ? calloc(1, sizeof *a) : NULL;
+    if (rc == 0 && !a)
+        rc = STORE_ENOMEM;
+    if (rc == 0) {
+        *a = (struct acl_change){m, req, ""};
+        snprintf(a->doc, sizeof a->doc, "%s", doc);
+        rc = store_writer_submit(m->writer, b, acl_done, a);
+    }
     if (rc != 0) {
+        free(a);
         store_batch_free(b);
         respond_error(req, rc == STORE_EINVAL ? 422 : 503, "invalid", store_strerror(rc));
     }

@@ -99,6 +99,21 @@ void sync_msg_clear(struct sync_request *r)
     memset(r, 0, sizeof *r);
 }
 
+void sync_msg_ids(const cJSON *data, struct sync_request *out)
+{
+    const cJSON *rid = cJSON_IsObject(data) ? field(data, "requestId") : NULL;
+    uint64_t n;
+    if (cJSON_IsNumber(rid) && sync_msg_json_u64(rid, &n) == 0)
+        snprintf(out->request_id, sizeof out->request_id, "%llu", (unsigned long long)n);
+    else if (rid && (copy_string(rid, out->request_id, sizeof out->request_id) != 0 ||
+                     !sync_msg_client_id_valid(out->request_id)))
+        out->request_id[0] = '\0';
+    const cJSON *doc = cJSON_IsObject(data) ? field(data, "documentId") : NULL;
+    if (doc &&
+        (copy_string(doc, out->doc, sizeof out->doc) != 0 || !sync_msg_doc_id_valid(out->doc)))
+        out->doc[0] = '\0';
+}
+
 #define FAIL(code, text)                                                                           \
     do {                                                                                           \
         rc = (code);                                                                               \

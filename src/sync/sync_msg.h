@@ -65,6 +65,11 @@ int sync_msg_doc_id_valid(const char *id);
  * [A-Za-z0-9_-.:@]. */
 int sync_msg_client_id_valid(const char *id);
 
+/* Copies only the requestId and documentId of a request's data into *out
+ * (each left "" when absent or invalid), to answer a request refused before
+ * it is read (rate limit) so that the client can match the answer. */
+void sync_msg_ids(const cJSON *data, struct sync_request *out);
+
 /* Parses the payload `data` (a JSON object, borrowed) of request `op` into
  * *out, which then owns copies of what it needs. `max_update` bounds the
  * decoded update bytes and `max_content` the content bytes (0 = no extra

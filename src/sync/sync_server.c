@@ -81,6 +81,55 @@ static int module_role(struct sync_module *m, const char *doc, const char *user)
     return role < 0 ? AUTH_ROLE_NONE : role;
 }
 
+/* Role of a connection that is neither a presence member nor signed in. */
+static int module_role_anonymous(struct sync_module *m, const char *doc)
+{
+    int role = sync_engine_acl_fn(m->store, doc, "*");
+    if (role == AUTH_ACL_ABSENT)
+        return AUTH_ROLE_VIEWER;
+    if (role < 0)
+        return AUTH_ROLE_NONE;
+    return role < AUTH_ROLE_VIEWER ? role : AUTH_ROLE_VIEWER;
+}
+
+struct revoke_ctx {
+    struct sync_module *m;
+    const char *doc;
+};
+
+static int revoke_allowed(void *ctx, const struct conn *c, const char *channel)
+{
+    struct revoke_ctx *r = ctx;
+    const char *user = conn_user_id(c, channel);
+    int role =
+        user && *user ? module_role(r->m, r->doc, user) : module_role_anonymous(r->m, r->doc);
+    return role >= AUTH_ROLE_VIEWER;
+}
+
+void sync_server_revoke(struct sync_module *m, const char *doc)
+{
+    struct jsonw j;
+    char buf[512];
+    jsonw_init(&j, buf, sizeof buf);
+    jsonw_lit(&j, "{\"documentId\":");
+    jsonw_cstr(&j, doc);
+    jsonw_lit(&j, ",\"code\":\"access_revoked\",\"message\":"
+                  "\"your access to this document was removed; you were unsubscribed\"}");
+    static const char *const prefixes[] = {"private-document.", "presence-document."};
+    for (size_t i = 0; i < 2; i++) {
+        char channel[SYNC_CHANNEL_MAX];
+        snprintf(channel, sizeof channel, "%s%s", prefixes[i], doc);
+        struct frame *notice = j.oom ? NULL : event_frame("docsync:error", j.p, channel);
+        struct revoke_ctx r = {m, doc};
+        int n = broadcast_revoke(m->srv, channel, revoke_allowed, &r, notice);
+        frame_unref(notice);
+        if (n > 0)
+            log_info(server_logger(m->srv), "sync: %s: %d subscription(s) dropped, access revoked",
+                     channel, n);
+    }
+    jsonw_free(&j);
+}
+
 static int on_docsync_event(struct server *srv, struct conn *c, const message *msg, void *ud)
 {
     struct sync_module *m = ud;
@@ -97,6 +146,25 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
         return 0;
     }
     const struct config *cfg = server_config(srv);
+    /* Reads cost work proportional to the document (a catch-up page, a
+     * rebuilt version): each connection gets a budget of them per second.
+     * Writes are bounded by their own limits (size, operations, the
+     * document's budget) and answered in order after the commit. */
+    int read = op == SYNC_OP_CATCHUP || op == SYNC_OP_HISTORY;
+    if (read && !conn_request_allowed(c, cfg->sync_reads_per_second)) {
+        /* Refused before the request is read: a flood costs a counter and
+         * this reply, nothing more. */
+        struct sync_request none;
+        memset(&none, 0, sizeof none);
+        sync_msg_ids(message_data(msg), &none);
+        char text[160];
+        snprintf(text, sizeof text,
+                 "more than %u catch-up and history requests in one second on this connection; "
+                 "retry later",
+                 cfg->sync_reads_per_second);
+        sync_engine_reply_error(m->engine, &reply, &none, "rate_limited", text);
+        return 0;
+    }
     struct sync_request req;
     const char *why = NULL;
     int rc = sync_msg_parse((enum sync_op)op, message_data(msg), cfg->max_message_size,
@@ -136,7 +204,20 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
         }
         user = "";
     }
-    int role = *user ? module_role(m, req.doc, user) : AUTH_ROLE_VIEWER;
+    if (strlen(user) > SYNC_USER_MAX) {
+        /* Never truncated: a shortened id could match another user's
+         * access-list entry, or none and fall back to "*". */
+        char text[160];
+        snprintf(text, sizeof text, "user ids longer than %d characters are not supported",
+                 SYNC_USER_MAX);
+        sync_engine_reply_error(m->engine, &reply, &req, "forbidden", text);
+        sync_msg_clear(&req);
+        return 0;
+    }
+    /* A connection without a user reads as "*" does: the access list's
+     * entry for everyone, nothing when the list has none, a viewer when the
+     * document has no list. */
+    int role = *user ? module_role(m, req.doc, user) : module_role_anonymous(m, req.doc);
     sync_engine_handle(m->engine, &req, *user ? user : "anonymous", role, &reply);
     sync_msg_clear(&req);
     return 0;

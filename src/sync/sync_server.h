@@ -37,6 +37,12 @@ struct sync_module {
  * by sync_server_start. */
 int sync_http_register(struct sync_module *m);
 
+/* After a change to `doc`'s access list: unsubscribes, from the document's
+ * private and presence channels, every connection whose user no longer has
+ * at least the viewer role, telling it with docsync:error access_revoked,
+ * so that no DocumentUpdated reaches it any more. Loop thread. */
+void sync_server_revoke(struct sync_module *m, const char *doc);
+
 /* Starts the module: opens the store in the data directory with its writer
  * thread and registers every handler, route and hook above. Returns 0, or -1
  * (logged) when the store cannot be opened, the engine or the rules file

@@ -104,9 +104,11 @@ test('stale whole-content write, duplicate sequence, missing dependencies, viewe
     assert.equal(r.catchUpFrom, 3);
     assert.match(r.message, /depends on operation/);
 
-    // Viewer: the access list makes carol a viewer; her edit is refused, reads still work.
-    assert.equal((await api(server, 'PUT', '/documents/d1/acl', { body: { user: 'carol', role: 'viewer' } })).status, 200);
+    // Viewer: the access list makes carol a viewer; her edit is refused, reads still work. Everyone
+    // is made an editor first, so that no subscriber loses access in between (which would end its
+    // subscriptions).
     assert.equal((await api(server, 'PUT', '/documents/d1/acl', { body: { user: '*', role: 'editor' } })).status, 200);
+    assert.equal((await api(server, 'PUT', '/documents/d1/acl', { body: { user: 'carol', role: 'viewer' } })).status, 200);
     const c = await new Editor(server, mod, { doc: 'd1', user: 'carol' }).connect();
     await c.catchUp(mod);
     r = await c.edit((d) => d.insert(0, 'nope'));

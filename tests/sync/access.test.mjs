@@ -1,0 +1,112 @@
+// Who may keep reading a document, and how much one connection may ask: catch-up and history
+// requests beyond the per-connection rate are refused before any work; a connection without a user reads only what
+// the access list grants everyone ("*"); a change to the access list that takes a user's access
+// away ends that user's live subscriptions at once (no DocumentUpdated reaches it afterwards);
+// user ids too long to be stored are refused, never truncated into someone else's.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, Editor, closeAll, crdt, api, sleep, until } from './sync_harness.mjs';
+
+test('catch-up and history requests beyond the per-connection rate get rate_limited, before any work', async () => {
+  const mod = await crdt();
+  const server = await new Server({ env: { DOCSYNC_SYNC_READS_PER_SECOND: '5' } }).start();
+  try {
+    const a = await new Editor(server, mod, { doc: 'r', user: 'alice' }).connect();
+    const replies = await Promise.all(Array.from({ length: 20 }, () => a.request('docsync:catchup', { version: 0 })));
+    const limited = replies.filter((r) => r.event === 'docsync:error');
+    for (const r of limited) {
+      assert.equal(r.code, 'rate_limited');
+      assert.match(r.message, /more than 5 catch-up and history requests in one second/);
+    }
+    // Five per second: a burst may straddle two seconds, so 5 to 10 are answered.
+    assert.ok(limited.length >= 10 && limited.length <= 15, `${limited.length} refused`);
+    // Writes are not counted; the next second reads are served again.
+    assert.equal((await a.edit((d) => d.insert(0, 'w'))).event, 'docsync:ack');
+    await sleep(1100);
+    const r = await a.request('docsync:catchup', { version: 0 });
+    assert.equal(r.event, 'docsync:catchup');
+    a.disconnect();
+  } finally {
+    closeAll();
+    await server.stop();
+  }
+});
+
+test('a connection without a user reads as "*" does under an access list', async () => {
+  const mod = await crdt();
+  const server = await new Server().start();
+  try {
+    const alice = await new Editor(server, mod, { doc: 'anon', user: 'alice' }).connect();
+    assert.equal((await alice.edit((d) => d.insert(0, 'secret'))).event, 'docsync:ack');
+    assert.equal((await api(server, 'PUT', '/documents/anon/acl', { body: { user: 'alice', role: 'owner' } })).status, 200);
+    // Subscribed to the private channel only: no presence member, no sign-in.
+    const anon = await new Editor(server, mod, { doc: 'anon', user: 'nobody', presence: false }).connect();
+    let r = await anon.request('docsync:catchup', { version: 0 });
+    assert.equal(r.event, 'docsync:error', JSON.stringify(r));
+    assert.equal(r.code, 'forbidden');
+    r = await anon.request('docsync:history', { version: 1 });
+    assert.equal(r.code, 'forbidden');
+    // The list grants everyone viewing: now it may read, still not write.
+    assert.equal((await api(server, 'PUT', '/documents/anon/acl', { body: { user: '*', role: 'viewer' } })).status, 200);
+    r = await anon.request('docsync:history', { version: 1 });
+    assert.equal(r.event, 'docsync:history', JSON.stringify(r));
+    assert.equal(r.content, 'secret');
+    r = await anon.edit((d) => d.insert(0, 'x'));
+    assert.equal(r.code, 'forbidden');
+  } finally {
+    closeAll();
+    await server.stop();
+  }
+});
+
+test('removing a user from the access list ends its live subscriptions at once', async () => {
+  const mod = await crdt();
+  const server = await new Server().start();
+  try {
+    assert.equal((await api(server, 'PUT', '/documents/rv/acl', { body: { user: 'alice', role: 'owner' } })).status, 200);
+    assert.equal((await api(server, 'PUT', '/documents/rv/acl', { body: { user: 'bob', role: 'viewer' } })).status, 200);
+    const alice = await new Editor(server, mod, { doc: 'rv', user: 'alice' }).connect();
+    const bob = await new Editor(server, mod, { doc: 'rv', user: 'bob' }).connect();
+    assert.equal((await alice.edit((d) => d.insert(0, 'one'))).event, 'docsync:ack');
+    await until(() => bob.updates === 1, 5000, 'bob sees the first edit');
+    // A lowered role is not a removal: bob stays subscribed as a viewer.
+    assert.equal((await api(server, 'PUT', '/documents/rv/acl', { body: { user: 'bob', role: 'viewer' } })).status, 200);
+    assert.equal(bob.errors.length, 0);
+    // Removed: told at once, on the document's channel, and unsubscribed.
+    assert.equal((await api(server, 'PUT', '/documents/rv/acl', { body: { user: 'bob', role: 'none' } })).status, 200);
+    await until(() => bob.errors.some((e) => e.code === 'access_revoked'), 5000, 'access_revoked');
+    const e = bob.errors.find((x) => x.code === 'access_revoked');
+    assert.equal(e.documentId, 'rv');
+    assert.match(e.message, /access to this document was removed/);
+    assert.equal((await alice.edit((d) => d.insert(0, 'two '))).event, 'docsync:ack');
+    await sleep(300);
+    assert.equal(bob.updates, 1, 'no DocumentUpdated after the removal');
+    const r = await bob.request('docsync:catchup', { version: 0 });
+    assert.equal(r.code, 'forbidden');
+    // The server no longer lists bob on the document's channels.
+    const ch = await api(server, 'GET', '/channels/presence-document.rv/users');
+    assert.deepEqual(ch.json.users.map((u) => u.id), ['alice']);
+  } finally {
+    closeAll();
+    await server.stop();
+  }
+});
+
+test('user ids longer than 128 characters are refused, not truncated', async () => {
+  const mod = await crdt();
+  // Presence allows longer ids when configured so; documents attribute at most 128 characters.
+  const server = await new Server({ env: { DOCSYNC_PRESENCE_MAX_USER_ID: '200' } }).start();
+  try {
+    const long = 'u'.repeat(129);
+    const ed = await new Editor(server, mod, { doc: 'long', user: long, clientId: 'c-long' }).connect();
+    const r = await ed.edit((d) => d.insert(0, 'x'));
+    assert.equal(r.event, 'docsync:error');
+    assert.equal(r.code, 'forbidden');
+    assert.match(r.message, /longer than 128 characters/);
+    const ok = await new Editor(server, mod, { doc: 'long', user: 'u'.repeat(128), clientId: 'c-128' }).connect();
+    assert.equal((await ok.edit((d) => d.insert(0, 'y'))).event, 'docsync:ack');
+  } finally {
+    closeAll();
+    await server.stop();
+  }
+});
