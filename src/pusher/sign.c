@@ -316,6 +316,37 @@ static int cmp_param_ptr(const void *a, const void *b)
     return strcmp(pa->key, pb->key);
 }
 
+/* Bytes of `s` once written by put_escaped. */
+static size_t escaped_len(const char *s, int is_key)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += (*s == '%' || *s == '&' || (is_key && *s == '=')) ? 3 : 1;
+    return n;
+}
+
+/* Writes `s` with '%' and '&' (and, in a key, '=') as %25, %26, %3D, so the
+ * joined list can be split back in one way only: at every '&', then at the
+ * first '=' of each part. Every other byte is written as decoded, which is
+ * what the Pusher SDKs sign for the values they send (channel names, comma
+ * lists, prefixes: a channel name may hold '=', never '&' or '%'). */
+static size_t put_escaped(char *out, const char *s, int is_key)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '%' || c == '&' || (is_key && c == '=')) {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    return n;
+}
+
 int sign_http_string(const char *method, const char *path, const struct sign_query *q, char **out)
 {
     *out = NULL;
@@ -328,7 +359,7 @@ int sign_http_string(const char *method, const char *path, const struct sign_que
         if (strcmp(q->params[i].key, "auth_signature") == 0)
             continue;
         sorted[m++] = &q->params[i];
-        total += strlen(q->params[i].key) + 1 + strlen(q->params[i].value) + 1;
+        total += escaped_len(q->params[i].key, 1) + 1 + escaped_len(q->params[i].value, 0) + 1;
     }
     qsort(sorted, m, sizeof *sorted, cmp_param_ptr);
     char *s = malloc(total + 1);
@@ -347,12 +378,9 @@ int sign_http_string(const char *method, const char *path, const struct sign_que
     for (size_t i = 0; i < m; i++) {
         if (i)
             s[len++] = '&';
-        size_t kl = strlen(sorted[i]->key), vl = strlen(sorted[i]->value);
-        memcpy(s + len, sorted[i]->key, kl);
-        len += kl;
+        len += put_escaped(s + len, sorted[i]->key, 1);
         s[len++] = '=';
-        memcpy(s + len, sorted[i]->value, vl);
-        len += vl;
+        len += put_escaped(s + len, sorted[i]->value, 0);
     }
     s[len] = '\0';
     free(sorted);

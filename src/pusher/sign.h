@@ -5,8 +5,8 @@
  *     "<socket_id>:<channel>:<channel_data>" (presence, or any subscribe that
  *     carries a non-empty channel_data); `auth` = "<app_key>:<hex>";
  *   - user sign-in: "<socket_id>::user::<user_data>"; same `auth` form;
- *   - HTTP API requests: "METHOD\nPATH\nsorted decoded query" (Pusher HTTP
- *     API section "Authentication"; see sign_http_verify).
+ *   - HTTP API requests: "METHOD\nPATH\nk1=v1&k2=v2..." with the query's
+ *     parameters sorted by key (see sign_http_verify).
  * `channel_data` / `user_data` are hashed as the exact bytes received.
  *
  * Every comparison of a signature is constant-time (CRYPTO_memcmp over equal
@@ -131,16 +131,25 @@ const char *sign_query_get(const struct sign_query *q, const char *key);
  * non-empty body has body_md5 = hex MD5 of the body, and a supplied body_md5
  * matches the body even when it is empty (SIGN_EBODYMD5), and auth_signature
  * equals HMAC(secret, METHOD\nPATH\nk1=v1&k2=v2...) with all parameters but
- * auth_signature, decoded, sorted by key bytewise, values not re-escaped
- * (SIGN_ESIGNATURE). Returns SIGN_OK or the first failing code. */
+ * auth_signature, sorted by decoded key bytewise (SIGN_ESIGNATURE).
+ *
+ * Keys and values are written decoded except for the bytes that would make
+ * the list split in more than one way: '%' and '&' in keys and values and
+ * '=' in keys are written %25, %26 and %3D (uppercase hex). So one string to
+ * sign stands for one set of parameters: `a=x&b=y` (two parameters) and
+ * `a=x%26b%3Dy` (one, a="x&b=y") sign differently. For every value without
+ * '%' or '&' this is the decoded value, which is what the Pusher SDKs sign
+ * (a raw '=' in a value stays: channel names may contain it, and a key never
+ * holds one, so the first '=' of a part always ends its key). Returns SIGN_OK
+ * or the first failing code. */
 int sign_http_verify(const char *method, const char *path, const char *query, size_t query_len,
                      const void *body, size_t body_len, const char *key, const char *secret,
                      int64_t now, unsigned window);
 
-/* Builds the string to sign for `method`, `path` and the already parsed
- * query `q` (auth_signature excluded) into a malloc'd NUL-terminated string
- * stored in *out (caller frees). Returns its length or SIGN_ENOMEM. Exposed
- * for tests and for signing tools. */
+/* Builds the string to sign (described at sign_http_verify) for `method`,
+ * `path` and the already parsed query `q` (auth_signature excluded) into a malloc'd NUL-terminated
+ * string stored in *out (caller frees). Returns its length or SIGN_ENOMEM. Exposed for tests and
+ * for signing tools. */
 int sign_http_string(const char *method, const char *path, const struct sign_query *q, char **out);
 
 /* The HTTP status for a sign_http_verify result: 200 for SIGN_OK, 500 for

@@ -395,6 +395,81 @@ static void test_http_get(void)
     free(sq);
 }
 
+/* Verifies `query` (which has no auth_signature) signed with `sig`. */
+static int verify_with(const char *query, const char *sig)
+{
+    char q[512];
+    snprintf(q, sizeof q, "%s&auth_signature=%s", query, sig);
+    return verify_q("GET", "/apps/3/channels", q, NULL, 1, 0);
+}
+
+/* The hex signature the signer makes for `query`. */
+static void sig_of(const char *query, char hex[SIGN_HEX_LEN + 1])
+{
+    char *sq = signed_query("GET", "/apps/3/channels", query);
+    CHECK(sq != NULL);
+    snprintf(hex, SIGN_HEX_LEN + 1, "%s", sq ? strstr(sq, "auth_signature=") + 15 : "");
+    free(sq);
+}
+
+/* The string to sign for the raw query `q` on GET /p, or NULL. */
+static char *string_of(const char *q)
+{
+    struct sign_query pq;
+    char *str = NULL;
+    if (sign_query_parse(q, strlen(q), &pq) != SIGN_OK)
+        return NULL;
+    if (sign_http_string("GET", "/p", &pq, &str) < 0)
+        str = NULL;
+    sign_query_free(&pq);
+    return str;
+}
+
+static void test_http_unambiguous(void)
+{
+    /* One string to sign must never stand for two sets of parameters: the
+     * split a=x&b=y (two parameters) and a=x%26b%3Dy (one, a="x&b=y") sign
+     * differently. */
+    char *two = string_of("a=x&b=y"), *one = string_of("a=x%26b%3Dy");
+    CHECK(two && one && strcmp(two, one) != 0);
+    CHECK_STR_EQ(two, "GET\n/p\na=x&b=y");
+    free(two);
+    free(one);
+    /* The same with the boundary inside a key (a key decoded to "a=x"), and
+     * with an escape in a value standing for itself. */
+    two = string_of("a%3Dx=y");
+    one = string_of("a=x%3Dy");
+    CHECK(two && one && strcmp(two, one) != 0);
+    free(two);
+    free(one);
+    two = string_of("a=x%26y");
+    one = string_of("a=x%2526y");
+    CHECK(two && one && strcmp(two, one) != 0);
+    free(two);
+    free(one);
+
+    /* Whole requests: a signed GET /channels?filter_by_prefix=presence-&
+     * info=user_count (no parameter sorts between the two) must not verify
+     * as filter_by_prefix="presence-&info=user_count" with its signature,
+     * nor the other way round. */
+    const char *base = "auth_key=" KEY "&auth_timestamp=1&auth_version=1.0";
+    char split[256], joined[256], hex_split[SIGN_HEX_LEN + 1], hex_joined[SIGN_HEX_LEN + 1];
+    snprintf(split, sizeof split, "%s&filter_by_prefix=presence-&info=user_count", base);
+    snprintf(joined, sizeof joined, "%s&filter_by_prefix=presence-%%26info%%3Duser_count", base);
+    sig_of(split, hex_split);
+    sig_of(joined, hex_joined);
+    CHECK_EQ(verify_with(split, hex_split), SIGN_OK);
+    CHECK_EQ(verify_with(joined, hex_joined), SIGN_OK);
+    CHECK_EQ(verify_with(joined, hex_split), SIGN_ESIGNATURE);
+    CHECK_EQ(verify_with(split, hex_joined), SIGN_ESIGNATURE);
+
+    /* What the string looks like: '&' and '%' escaped in values, '=' too in
+     * keys; everything else (',' '=' '@' ';' ' ' in a value) decoded. */
+    char *str = string_of("z%3Dk=1&a=x%26b%3Dy%25&c=private-a=b@c,d.e;f_-&d=a+b");
+    CHECK_STR_EQ(str ? str : "", "GET\n/p\na=x%26b=y%25&c=private-a=b@c,d.e;f_-&d=a b&z%3Dk=1");
+    free(str);
+}
+
 int main(void)
 {
     test_hmac_vectors();
@@ -403,5 +478,6 @@ int main(void)
     test_query();
     test_http_51();
     test_http_get();
+    test_http_unambiguous();
     return TEST_RESULT();
 }
