@@ -99,7 +99,8 @@ export class LocalStorage {
  * options: userId (your user id, to recognise yourself in presence and typing), clientId
  * (stable id of this replica; default: kept in sessionStorage in browsers, else random),
  * storage (MemoryStorage | LocalStorage | {get,set,delete}), crdt (a loaded CrdtModule, or
- * a promise of one), wasm (URL or bytes for loadCrdt), name (your display name for typing).
+ * a promise of one), wasm (URL or bytes for loadCrdt), name (your display name, sent with
+ * typing whispers for older clients; others show the name of your presence info).
  * Events: 'state' (connection state: 'connecting', 'connected', 'unavailable', ...).
  */
 export class DocSync extends Emitter {
@@ -179,7 +180,8 @@ export class DocSync extends Emitter {
  * One collaborative document. Properties: id, clientId, version (highest server version applied
  * in order), epoch, members (presence: [{id, info}]), typists (Map id -> user), synced (caught up and nothing pending), pending (count).
  * Events: 'change' {text, remote, version}, 'version' {version}, 'presence' {members, joined?,
- * left?}, 'typing' {user, typing, typists}, 'synced' {version}, 'catchup' {from, replay, head,
+ * left?}, 'typing' {user, typing, typists} (user {id, name}: the member the server says
+ * whispered, named by its presence info), 'synced' {version}, 'catchup' {from, replay, head,
  * updates}, 'updated' {version, user, clientId} (a DocumentUpdated received), 'error' {code,
  * message, ...}.
  */
@@ -245,7 +247,7 @@ export class Document extends Emitter {
       .subscribed(() => this.#onSubscribed());
     // Members as pusher-js has them, {id, info} (Echo's here/joining/leaving give info only).
     this.#presence = echo.join(`document.${this.id}`)
-      .listenForWhisper('typing', (e) => this.#typist(e.user, !!e.typing));
+      .listenForWhisper('typing', (e, meta) => this.#typingWhisper(e, meta));
     const ch = this.#presence.subscription;
     ch.bind('pusher:subscription_succeeded', (members) => {
       const list = [];
@@ -368,6 +370,18 @@ export class Document extends Emitter {
     t.sentAt = Date.now();
     const user = { id: this.sync.userId, name: this.sync.name || this.sync.userId };
     if (this.#presence && this.sync.state === 'connected') this.#presence.whisper('typing', { user, typing: on });
+  }
+
+  /** A typing whisper. Who types is the member the server stamped on it (pusher-js passes the
+   * user_id the server adds to client events on presence channels as `meta.user_id`); the
+   * `user` in its data is the sender's own claim, which any member could set to someone else,
+   * so it is ignored, and the name shown is the one in that member's presence info. */
+  #typingWhisper(data, meta) {
+    if (!meta || meta.user_id == null) return;
+    const id = String(meta.user_id);
+    const info = this.members.find((m) => m.id === id)?.info;
+    const name = info && typeof info.name === 'string' && info.name ? info.name : id;
+    this.#typist({ id, name }, !!(data && data.typing));
   }
 
   #typist(user, on) {

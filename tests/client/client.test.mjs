@@ -182,11 +182,36 @@ test('presence members and typing whispers', async () => {
   await within(until(() => seen.length === 1, 3000, 'typing on'), 4000, 'typing on');
   assert.deepEqual(db.typists.size, 1);
   await until(() => seen.length === 2, 3000, 'typing off after 1 s idle');
-  assert.deepEqual(seen, [['ada', 'Ada', true], ['ada', 'Ada', false]]);
+  // Named by ada's presence info (the server's), not by the name her whisper carries ('Ada').
+  assert.deepEqual(seen, [['ada', 'ada', true], ['ada', 'ada', false]]);
 
   b.close();
   b.pusher.disconnect();
   await until(() => da.members.length === 1, 5000, 'bob left');
+});
+
+test('a typing whisper naming another user shows as its sender (the user_id the server stamps)', async () => {
+  const id = 'typing-forged';
+  await openDocument(server, id);
+  const [a, b, m] = await Promise.all([client(server, 'ada'), client(server, 'bob'), client(server, 'mallory')]);
+  const da = a.document(id), db = b.document(id), dm = m.document(id);
+  await Promise.all([da.ready, db.ready, dm.ready]);
+  await until(() => db.members.length === 3 && dm.members.length === 3, 5000, 'all three present');
+  const seen = [];
+  db.on('typing', (e) => seen.push([e.user.id, e.user.name, e.typing]));
+  // mallory whispers on the document's presence channel as if she were ada.
+  m.echo.join(`document.${id}`).whisper('typing', { user: { id: 'ada', name: 'Ada' }, typing: true });
+  await within(until(() => seen.length === 1, 3000, 'typing seen'), 4000, 'typing seen');
+  assert.deepEqual(seen, [['mallory', 'mallory', true]]);
+  assert.deepEqual([...db.typists.keys()], ['mallory']);
+  // A client-typing event without the server's stamp changes nothing.
+  b.echo.join(`document.${id}`).subscription.emit('client-typing', { user: { id: 'ada', name: 'Ada' }, typing: true });
+  assert.deepEqual([...db.typists.keys()], ['mallory']);
+  // ada's own whisper still shows as ada.
+  da.typing(true);
+  await until(() => seen.length === 2, 3000, 'ada typing');
+  assert.deepEqual(seen[1], ['ada', 'ada', true]);
+  assert.deepEqual([...db.typists.keys()].sort(), ['ada', 'mallory']);
 });
 
 test('a DocumentUpdated lost on the wire: later versions wait, a catch-up fills the hole', async () => {
