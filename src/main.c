@@ -92,6 +92,27 @@ static unsigned main_raise_fd_limit(const struct logger *log)
     return (unsigned)rl.rlim_cur;
 }
 
+/* The development app: where its credentials are (the secret itself is
+ * never logged: logs are copied to places a secret must not go), and one
+ * warning line, since its token endpoint (served with the demo page, which
+ * is on by default with it) hands out any identity. */
+static void main_log_dev_app(const struct config *cfg, const struct logger *log)
+{
+    if (cfg->demo != 0)
+        log_warn(log,
+                 "development app: for development only: anyone who can reach its port on %s can "
+                 "act as any user (POST /demo-token issues a token for any name, with editor "
+                 "rights); set REVERB_APP_ID, REVERB_APP_KEY and REVERB_APP_SECRET for any other "
+                 "use",
+                 cfg->host);
+    else
+        log_warn(log,
+                 "development app: for development only; set REVERB_APP_ID, REVERB_APP_KEY and "
+                 "REVERB_APP_SECRET for any other use");
+    log_info(log, "development app: REVERB_APP_ID=%s REVERB_APP_KEY=%s, secret in %s/dev-app.env",
+             cfg->app_id, cfg->app_key, cfg->data_dir);
+}
+
 int main(int argc, char **argv)
 {
     struct config *cfg = malloc(sizeof(*cfg));
@@ -104,6 +125,8 @@ int main(int argc, char **argv)
         free(cfg);
         return 0;
     }
+    if (rc == CONFIG_OK)
+        rc = config_check_dev_app_host(cfg, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "docsyncd: %s\n", err[0] ? err : config_strerror(rc));
         free(cfg);
@@ -112,9 +135,8 @@ int main(int argc, char **argv)
     setvbuf(stderr, NULL, _IOLBF, 0);
     struct logger log;
     log_init(&log, cfg->log_level, NULL);
-    if (cfg->dev_app) /* the one time a secret is printed (log.h) */
-        log_info(&log, "development app: REVERB_APP_ID=%s REVERB_APP_KEY=%s REVERB_APP_SECRET=%s",
-                 cfg->app_id, cfg->app_key, cfg->app_secret);
+    if (cfg->dev_app)
+        main_log_dev_app(cfg, &log);
 
     /* Signals go to the signal thread only; SIGPIPE is ignored. */
     struct main_signals ms = {0};

@@ -4,9 +4,11 @@
 
 #include "config_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,6 +58,9 @@ static const struct setting settings[] = {
     {"REVERB_APP_KEY", NULL, T_STR, F(app_key), "", 0, 0, "app key (unset: development app)"},
     {"REVERB_APP_SECRET", NULL, T_STR, F(app_secret), "", 0, 0,
      "app secret (unset: development app)"},
+    {"DOCSYNC_DEV_APP_PUBLIC", NULL, T_BOOL, F(dev_app_public), "false", 0, 0,
+     "let the development app listen on a non-loopback address (anyone reaching the port can "
+     "act as any user)"},
     {"REVERB_MAX_REQUEST_SIZE", NULL, T_SIZE, F(max_request_size), "10000", 1, 0,
      "HTTP request size limit in bytes (413 beyond)"},
     {"REVERB_APP_ALLOWED_ORIGINS", NULL, T_STR, F(allowed_origins), "*", 0, 0,
@@ -346,6 +351,23 @@ int config_apply_env_text(struct config *cfg, const char *text, size_t len, cons
 
 /* ---- load ---- */
 
+/* Whether `host` (an address to listen on) only accepts connections from
+ * this machine: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or "localhost".
+ * Anything else, names and the wildcard addresses included, counts as
+ * reachable from outside. */
+static int host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return 0;
+}
+
 /* Finds the value of flag argv[*i] ("--x v" or "--x=v"); advances *i. */
 static int flag_value(int argc, char *const *argv, int *i, const char **name, size_t *name_len,
                       const char **value)
@@ -471,6 +493,21 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
     return devapp_load(cfg, err, errlen);
 }
 
+int config_check_dev_app_host(const struct config *cfg, char *err, size_t errlen)
+{
+    /* The development app's token endpoint gives any caller any identity:
+     * reachable from other machines only when asked for in so many words. */
+    if (!cfg->dev_app || cfg->dev_app_public || host_is_loopback(cfg->host))
+        return CONFIG_OK;
+    config__err(err, errlen,
+                "refusing to run the development app (no REVERB_APP_ID, REVERB_APP_KEY, "
+                "REVERB_APP_SECRET set) on %s, which is not a loopback address: anyone who "
+                "reaches the port could act as any user. Set the app credentials, listen on "
+                "127.0.0.1, or set DOCSYNC_DEV_APP_PUBLIC=true to allow it",
+                cfg->host);
+    return CONFIG_EINVAL;
+}
+
 void config_usage(FILE *out, const char *argv0)
 {
     fprintf(out,
@@ -482,7 +519,9 @@ void config_usage(FILE *out, const char *argv0)
             "Settings come from the environment, then from a .env file in the working\n"
             "directory (or --env-file), then from the options below, the later winning.\n"
             "With no REVERB_APP_* set, a development app is generated once and kept in\n"
-            "<data dir>/" DEV_APP_FILE "; its credentials are printed at start.\n"
+            "<data dir>/" DEV_APP_FILE " (its id and key are printed at start, never its\n"
+            "secret); it is for development only and listens on loopback addresses only\n"
+            "unless DOCSYNC_DEV_APP_PUBLIC=true.\n"
             "\n"
             "Options:\n",
             argv0 ? argv0 : "docsyncd");

@@ -21,10 +21,11 @@
  * (6 decimal digits), key (20 hex chars) and secret (40 hex chars) are drawn
  * once with OpenSSL RAND_bytes and stored in `<data dir>/dev-app.env` (mode
  * 0600, same KEY=value syntax, the data dir is created if missing), so a
- * restart keeps the same credentials. `cfg->dev_app` is then 1 and main
- * should print the three values once at start (the only time a secret is
- * logged, see log.h). Setting some but not all three REVERB_APP_* values is
- * an error.
+ * restart keeps the same credentials. `cfg->dev_app` is then 1; main logs
+ * the id, the key and the file's path (never the secret) and warns that the
+ * app is for development only, and refuses to listen with it on an address
+ * other machines can reach (config_check_dev_app_host). Setting some but
+ * not all three REVERB_APP_* values is an error.
  *
  * Booleans accept true/false, 1/0, yes/no, on/off (case-insensitive);
  * `(true)`/`(false)` as Laravel writes them are accepted too. Numbers are
@@ -81,6 +82,9 @@ struct config {
     char app_key[CONFIG_CRED_MAX];    /* REVERB_APP_KEY */
     char app_secret[CONFIG_CRED_MAX]; /* REVERB_APP_SECRET: never log it */
     int dev_app;                      /* 1 when the generated development app is used */
+    /* DOCSYNC_DEV_APP_PUBLIC, default false: the development app may listen on
+     * an address other than a loopback one (see config_check_dev_app_host). */
+    int dev_app_public;
     /* REVERB_APP_ALLOWED_ORIGINS, default "*": comma-separated host patterns,
      * whitespace around entries trimmed. Checked with origin_allowed() (origin.h). */
     char allowed_origins[CONFIG_ORIGINS_MAX];
@@ -149,6 +153,15 @@ void config_defaults(struct config *cfg);
  * holds partial values and must not be used. */
 int config_load(struct config *cfg, int argc, char *const *argv, char *const *envp, char *err,
                 size_t errlen);
+
+/* For docsyncd, after config_load: the development app's token endpoint
+ * gives any caller any identity, so it may only listen on a loopback
+ * address (127.0.0.0/8, ::1, ::ffff:127.x, "localhost") unless
+ * DOCSYNC_DEV_APP_PUBLIC is true. Returns CONFIG_OK (also when no
+ * development app is used) or CONFIG_EINVAL with a one-line message naming
+ * DOCSYNC_DEV_APP_PUBLIC in `err`. Tools that do not listen (docsync-admin)
+ * do not call it. */
+int config_check_dev_app_host(const struct config *cfg, char *err, size_t errlen);
 
 /* Applies a single setting by its env name, as config_load does for the
  * environment and the env file (exposed for tests). Unknown names are

@@ -21,8 +21,8 @@ const pages = [];
 
 before(async () => {
   // docsyncd with the generated development app (no REVERB_APP_* set; start() reads its
-  // credentials from the log into server.app) and the demo files; a rules file opens the
-  // `private-activity` channel that a Laravel app's activity feed listens on.
+  // credentials from <data dir>/dev-app.env into server.app) and the demo files; a rules file
+  // opens the `private-activity` channel that a Laravel app's activity feed listens on.
   server = new Server({ app: null, env: { DOCSYNC_DEMO_ROOT: ROOT, DOCSYNC_WASM: process.env.CRDT_WASM } });
   const rules = path.join(server.dataDir, 'rules.txt');
   fs.writeFileSync(rules, 'private-activity allow\n');

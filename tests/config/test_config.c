@@ -355,6 +355,7 @@ static void test_help(void)
                           "DOCSYNC_DOC_MAX_BYTES",
                           "DOCSYNC_BROADCAST_CONTENT_MAX",
                           "DOCSYNC_EVENT_LOOP",
+                          "DOCSYNC_DEV_APP_PUBLIC",
                           "dev-app.env",
                           "\"8080\"",
                           "\"127.0.0.1\"",
@@ -411,6 +412,58 @@ static void test_dev_app(void)
     rmdir(nested);
 }
 
+/* The development app only listens on loopback addresses unless
+ * DOCSYNC_DEV_APP_PUBLIC says otherwise; a real app listens anywhere. */
+static void test_dev_app_host(void)
+{
+    struct config c;
+    char err[512], data[512], data_arg[600], file[600], host[300];
+    snprintf(data, sizeof data, "%s/dev-host", tmpdir);
+    snprintf(data_arg, sizeof data_arg, "DOCSYNC_DATA_DIR=%s", data);
+    snprintf(file, sizeof file, "%s/dev-app.env", data);
+    const char *outside[] = {"0.0.0.0",         "::",       "192.168.1.10", "example.com",
+                             "::ffff:10.0.0.1", "128.0.0.1"};
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+        snprintf(host, sizeof host, "REVERB_SERVER_HOST=%s", outside[i]);
+        const char *env[] = {data_arg, host, NULL};
+        CHECK_EQ(load(&c, NULL, env, err, sizeof err), CONFIG_OK);
+        CHECK_EQ(c.dev_app, 1);
+        CHECK_EQ(c.dev_app_public, 0);
+        err[0] = '\0';
+        CHECK_EQ(config_check_dev_app_host(&c, err, sizeof err), CONFIG_EINVAL);
+        CHECK(strstr(err, "DOCSYNC_DEV_APP_PUBLIC=true") != NULL);
+        CHECK(strstr(err, outside[i]) != NULL);
+        CHECK(strstr(err, "development app") != NULL);
+        /* the setting allows it */
+        const char *env_pub[] = {data_arg, host, "DOCSYNC_DEV_APP_PUBLIC=true", NULL};
+        CHECK_EQ(load(&c, NULL, env_pub, err, sizeof err), CONFIG_OK);
+        CHECK_EQ(c.dev_app_public, 1);
+        CHECK_EQ(config_check_dev_app_host(&c, err, sizeof err), CONFIG_OK);
+        /* an app of one's own is not the development app */
+        const char *env_app[] = {
+            data_arg, host, "REVERB_APP_ID=1", "REVERB_APP_KEY=k", "REVERB_APP_SECRET=s", NULL};
+        CHECK_EQ(load(&c, NULL, env_app, err, sizeof err), CONFIG_OK);
+        CHECK_EQ(config_check_dev_app_host(&c, err, sizeof err), CONFIG_OK);
+    }
+    const char *loopback[] = {"127.0.0.1", "127.1.2.3", "::1", "localhost", "::ffff:127.0.0.1"};
+    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
+        snprintf(host, sizeof host, "REVERB_SERVER_HOST=%s", loopback[i]);
+        const char *env[] = {data_arg, host, NULL};
+        CHECK_EQ(load(&c, NULL, env, err, sizeof err), CONFIG_OK);
+        CHECK_EQ(config_check_dev_app_host(&c, err, sizeof err), CONFIG_OK);
+    }
+    /* the flag overrides the environment, and a bad boolean names the setting */
+    const char *env_pub[] = {data_arg, "DOCSYNC_DEV_APP_PUBLIC=maybe", NULL};
+    CHECK_EQ(load(&c, NULL, env_pub, err, sizeof err), CONFIG_EINVAL);
+    CHECK(strstr(err, "DOCSYNC_DEV_APP_PUBLIC") != NULL);
+    const char *env_def[] = {data_arg, NULL};
+    const char *flags[] = {"--host", "0.0.0.0", NULL};
+    CHECK_EQ(load(&c, flags, env_def, err, sizeof err), CONFIG_OK);
+    CHECK_EQ(config_check_dev_app_host(&c, err, sizeof err), CONFIG_EINVAL);
+    unlink(file);
+    rmdir(data);
+}
+
 static void test_origins(void)
 {
     struct config c;
@@ -451,6 +504,7 @@ int main(void)
     test_validation();
     test_help();
     test_dev_app();
+    test_dev_app_host();
     test_origins();
     char data[600];
     snprintf(data, sizeof data, "%s/data", tmpdir);

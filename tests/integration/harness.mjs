@@ -51,7 +51,7 @@ async function freePort() {
  * Starts the server. opts: env (extra env vars, Reverb/DOCSYNC names), args (extra CLI flags),
  * path (REVERB_SERVER_PATH), app ({id,key,secret}), port (fixed port, used by restart),
  * dotenv (text of a .env in the server's cwd), devApp (set no REVERB_APP_*; the credentials
- * are read from the server's "development app" log line into server.app).
+ * are read from the dev-app.env the server writes in its data dir into server.app).
  * Returns a Server object; always call stop() (it also fails on sanitizer reports).
  */
 export async function startServer(opts = {}) {

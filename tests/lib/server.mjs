@@ -58,7 +58,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
  * or wrap before a restart):
  *   bin        server binary (default $DOCSYNCD)
  *   app        {id, key, secret} set as REVERB_APP_*; null: none, the server makes its
- *              development app and start() reads its credentials from the log into .app
+ *              development app and start() reads its credentials from <data dir>/dev-app.env
+ *              into .app
  *   env        the test's settings (REVERB_*, DOCSYNC_*, ASAN_OPTIONS ...), applied last
  *   args       extra command-line flags
  *   logLevel   DOCSYNC_LOG_LEVEL (default info)
@@ -162,12 +163,19 @@ export class DocsyncServer {
       this.proc = null;
       throw e;
     }
-    if (this.devApp) {
-      const m = /development app: REVERB_APP_ID=(\S+) REVERB_APP_KEY=(\S+) REVERB_APP_SECRET=(\S+)/.exec(this.stderr.slice(from));
-      if (!m) throw new Error(`${this.name}: no development app line in stderr:\n${this.stderr.slice(from)}`);
-      this.app = { id: m[1], key: m[2], secret: m[3] };
-    }
+    if (this.devApp) this.app = this.devAppCredentials();
     return this;
+  }
+
+  /** The development app's credentials, from the dev-app.env the server keeps in its data dir
+   * (the log names the file but never holds the secret). */
+  devAppCredentials() {
+    const file = path.join(this.dataDir, 'dev-app.env');
+    const text = fs.readFileSync(file, 'utf8');
+    const get = (k) => new RegExp(`^${k}=(\\S+)$`, 'm').exec(text)?.[1];
+    const app = { id: get('REVERB_APP_ID'), key: get('REVERB_APP_KEY'), secret: get('REVERB_APP_SECRET') };
+    if (!app.id || !app.key || !app.secret) throw new Error(`${this.name}: incomplete ${file}:\n${text}`);
+    return app;
   }
 
   /** The pid of docsyncd itself (the wrapper's child when wrapped, e.g. by strace). */
