@@ -1,7 +1,7 @@
-/* docsyncd: entry point. Loads the configuration, raises the descriptor
- * limit, starts the server and its modules (document sync, the demo page), runs the loop until
- * SIGINT/SIGTERM, then stops gracefully and exits 0. Signals are taken by
- * a dedicated thread with sigwait(), so no handler touches global state. */
+/* docsyncd: entry point. Loads the configuration, checks the store's files,
+ * raises the descriptor limit, starts the server and its modules (document sync, the demo page),
+ * runs the loop until SIGINT/SIGTERM, then stops gracefully and exits 0. Signals are taken by a
+ * dedicated thread with sigwait(), so no handler touches global state. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "demo/demo.h"
 #include "server/server_main.h"
+#include "store.h"
 #include "sync/sync_server.h"
 
 extern char **environ;
@@ -113,6 +114,56 @@ static void main_log_dev_app(const struct config *cfg, const struct logger *log)
              cfg->app_id, cfg->app_key, cfg->data_dir);
 }
 
+/* The store, before the modules open it. A data file cut short is refused
+ * here with both sizes (reading it would fault; the sync module could only
+ * say that the store does not open). A missing store is made here, so that
+ * a warning can name its new epoch: clients holding the old one will start
+ * over, and when LMDB's files show that a store was there before, its data
+ * looks lost. Returns 0 or -1 (logged). */
+static int main_check_store(const struct config *cfg, const struct logger *log)
+{
+    struct store_files f;
+    int rc = store_inspect(cfg->data_dir, &f);
+    if (rc == STORE_ETRUNCATED) {
+        log_error(log,
+                  "store in %s: data.mdb is cut short: %llu bytes, but its pages reach %llu "
+                  "(restore the directory from a backup); not starting",
+                  cfg->data_dir, (unsigned long long)f.data_bytes,
+                  (unsigned long long)f.used_bytes);
+        return -1;
+    }
+    if (rc != 0) {
+        log_error(log, "store in %s: %s; not starting", cfg->data_dir, store_strerror(rc));
+        return -1;
+    }
+    if (f.store)
+        return 0;
+    struct store_options o;
+    store_options_init(&o);
+    o.map_size = cfg->map_size;
+    o.map_size_max = cfg->map_size;
+    store *s = NULL;
+    rc = store_open(cfg->data_dir, &o, &s);
+    struct store_epoch e;
+    char hex[STORE_EPOCH_HEX_LEN + 1] = "?";
+    if (rc == 0 && store_epoch_get(s, &e) == 0)
+        store_epoch_format(&e, hex);
+    store_close(s);
+    if (rc != 0) {
+        log_error(log, "no store in %s, and cannot create one: %s", cfg->data_dir,
+                  store_strerror(rc));
+        return -1;
+    }
+    if (f.traces)
+        log_warn(log,
+                 "no store in %s: created a new one with epoch %s, but LMDB's files show that a "
+                 "store was there (data.mdb deleted or emptied): it looks like data was lost",
+                 cfg->data_dir, hex);
+    else
+        log_warn(log, "no store in %s: created a new one with epoch %s", cfg->data_dir, hex);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct config *cfg = malloc(sizeof(*cfg));
@@ -146,6 +197,10 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &ms.set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (main_check_store(cfg, &log) != 0) {
+        free(cfg);
+        return 1;
+    }
     unsigned fd_limit = main_raise_fd_limit(&log);
     struct server *srv = server_new(cfg, &log, fd_limit);
     if (!srv) {

@@ -1,11 +1,14 @@
 /* store.c - the environment: open/close, options, epoch, stat, read handles,
  * error translation and map growth. */
+#include "datafile.h"
 #include "record.h"
 #include "store_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +50,9 @@ const char *store_strerror(int err)
         return "fatal storage error, reopen needed";
     case STORE_EOWNER:
         return "the client id belongs to another user";
+    case STORE_ETRUNCATED:
+        return "data file truncated: data.mdb ends before pages the store uses (restore the "
+               "directory from a backup)";
     default:
         return "unknown error";
     }
@@ -227,8 +233,25 @@ static int maplock_wrlock(store *s)
     return pthread_rwlock_timedwrlock(&s->maplock, &ts);
 }
 
-/* Creates and opens s->env in s->dir with a map of map_size bytes, and
- * clears stale reader slots. On failure s->env is NULL. */
+/* The smallest data file LMDB writes holds two meta pages of at least this
+ * many bytes each (its page size is the system's, 4 KiB or more). */
+#define DATA_FILE_MIN (2u * 4096u)
+
+/* For an mdb_env_open that failed with MDB_INVALID: a data file too short
+ * to hold both meta pages was cut, rather than never an LMDB file. */
+static int invalid_or_truncated(const char *dir)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (stat(path, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size < DATA_FILE_MIN)
+        return STORE_ETRUNCATED;
+    return STORE_ECORRUPT;
+}
+
+/* Creates and opens s->env in s->dir with a map of map_size bytes, checks
+ * the data file's size, and clears stale reader slots. On failure s->env is
+ * NULL. */
 static int env_open(store *s, uint64_t map_size)
 {
     int rc = mdb_env_create(&s->env);
@@ -245,10 +268,13 @@ static int env_open(store *s, uint64_t map_size)
      * several and a handle may move between threads. Default sync flags. */
     if (rc == 0)
         rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0600);
-    if (rc) {
+    int err = rc == MDB_INVALID ? invalid_or_truncated(s->dir) : store__err(rc, s->dir);
+    if (err == 0) /* before any page but the meta pages is read */
+        err = store__data_file_check(s->env, NULL, NULL);
+    if (err) {
         mdb_env_close(s->env);
         s->env = NULL;
-        return store__err(rc, s->dir);
+        return err;
     }
     int dead = 0;
     mdb_reader_check(s->env, &dead);
@@ -344,6 +370,41 @@ int store_open(const char *dir, const struct store_options *o, store **out)
     }
     *out = s;
     return 0;
+}
+
+int store_inspect(const char *dir, struct store_files *out)
+{
+    if (!dir || !*dir || !out)
+        return STORE_EINVAL;
+    memset(out, 0, sizeof *out);
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/lock.mdb", dir);
+    int lock_file = stat(path, &st) == 0;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (stat(path, &st) != 0) {
+        out->traces = lock_file;
+        return errno == ENOENT || errno == ENOTDIR ? 0 : store__err(errno, NULL);
+    }
+    out->data_bytes = (uint64_t)st.st_size;
+    if (st.st_size == 0) {
+        out->traces = 1;
+        return 0;
+    }
+    out->store = 1;
+    MDB_env *env;
+    int rc = mdb_env_create(&env);
+    if (rc)
+        return store__err(rc, NULL);
+    /* Read-only, and with the lock file only when there is one (a server
+     * may have the store open: its reader table then protects the pages
+     * read): nothing is created or changed. */
+    rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS | (lock_file ? 0 : MDB_NOLOCK), 0600);
+    int err = rc == MDB_INVALID ? invalid_or_truncated(dir) : store__err(rc, NULL);
+    if (err == 0)
+        err = store__data_file_check(env, &out->data_bytes, &out->used_bytes);
+    mdb_env_close(env);
+    return err;
 }
 
 void store_close(store *s)

@@ -145,6 +145,12 @@ extern "C" {
  * on a read while no write runs); this code is only seen if that fails. */
 #define STORE_EPANIC (-12)
 #define STORE_EOWNER (-13) /* op under a client id that belongs to another user */
+/* The data file ends before pages that are in use: it was cut (a partial
+ * copy or restore, a file system repair). Reading those pages through the
+ * map would kill the process with SIGBUS, so store_open and store_inspect
+ * refuse it before any is read. Restore from a backup. (A healthy file may
+ * end before the last page number, when the pages there are free.) */
+#define STORE_ETRUNCATED (-14)
 
 /* A static English message for a STORE_* code (or "unknown error"). */
 const char *store_strerror(int err);
@@ -268,12 +274,37 @@ void store_options_init(struct store_options *o);
  * (mdb_reader_check). A new store gets a random epoch (OpenSSL RAND_bytes).
  * A format-1 store is upgraded to format 2 (see FORMAT 1 STORES). Returns 0
  * and *out, or STORE_EINVAL, STORE_EFORMAT (unknown format record),
- * STORE_EIO, STORE_ENOMEM, STORE_ECORRUPT. */
+ * STORE_EIO, STORE_ENOMEM, STORE_ECORRUPT, STORE_ETRUNCATED (checked before
+ * any page but the two meta pages is read, also when reopening after
+ * MDB_PANIC). A missing or empty data.mdb gives a new, empty store with a
+ * new epoch: call store_inspect first to tell that apart. */
 int store_open(const char *dir, const struct store_options *o, store **out);
 
 /* Closes the store. Every read handle must have ended and every writer must
  * have been freed. store_close(NULL) does nothing. */
 void store_close(store *s);
+
+/* What store_inspect found in a directory. */
+struct store_files {
+    int store;           /* 1: data.mdb exists and is not empty */
+    int traces;          /* no store, but signs of an earlier one: LMDB's lock
+                            file, or an empty data.mdb (store_open would start
+                            a new store: the old data looks lost) */
+    uint64_t data_bytes; /* size of data.mdb, 0 when missing */
+    uint64_t used_bytes; /* bytes up to the last page the meta page names
+                            (the file may end before it when the pages there
+                            are free); 0 when there is no store */
+};
+
+/* Looks at dir without opening the store for use and creating nothing:
+ * whether it holds a store, and whether data.mdb holds every page in use
+ * (the meta pages and, when the file ends before the last page, the
+ * free-page database are read with pread, never through the map). For
+ * tools and for docsyncd before store_open; not while this process has dir
+ * open (LMDB allows one open per process). Returns 0 (also when there is no
+ * store: see out->store), STORE_ETRUNCATED (out holds both sizes),
+ * STORE_ECORRUPT (not an LMDB data file), STORE_EIO or STORE_EINVAL. */
+int store_inspect(const char *dir, struct store_files *out);
 
 /* The options in effect (defaults filled in). Never NULL for an open store. */
 const struct store_options *store_get_options(const store *s);

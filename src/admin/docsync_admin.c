@@ -26,11 +26,11 @@
 #include <time.h>
 
 #include "auth/auth_rules.h"
+#include "auth/token.h"
 #include "config/config.h"
 #include "crdt.h"
-#include "sync/document.h"
 #include "store.h"
-#include "auth/token.h"
+#include "sync/document.h"
 
 extern char **environ;
 
@@ -45,17 +45,46 @@ static int usage(void)
 
 static int open_store(const struct config *cfg, store **s)
 {
+    /* Look before opening: a data file cut short must be reported, not
+     * read (that would fault), and a store made up from nothing said. */
+    struct store_files f;
+    int rc = store_inspect(cfg->data_dir, &f);
+    if (rc == STORE_ETRUNCATED) {
+        fprintf(stderr,
+                "docsync-admin: the store in %s is damaged: data.mdb is cut short: %llu bytes, "
+                "but its pages reach %llu (restore the directory from a backup)\n",
+                cfg->data_dir, (unsigned long long)f.data_bytes, (unsigned long long)f.used_bytes);
+        return rc;
+    }
+    if (rc) {
+        fprintf(stderr, "docsync-admin: cannot open the store in %s: %s\n", cfg->data_dir,
+                store_strerror(rc));
+        return rc;
+    }
     struct store_options o;
     store_options_init(&o);
     o.map_size = cfg->map_size;
     o.map_size_max = cfg->map_size;
     o.snapshot_interval = cfg->snapshot_every;
     o.retain_ops = cfg->ops_retain;
-    int rc = store_open(cfg->data_dir, &o, s);
-    if (rc)
+    rc = store_open(cfg->data_dir, &o, s);
+    if (rc) {
         fprintf(stderr, "docsync-admin: cannot open the store in %s: %s\n", cfg->data_dir,
                 store_strerror(rc));
-    return rc;
+        return rc;
+    }
+    if (!f.store) {
+        struct store_epoch e;
+        char hex[STORE_EPOCH_HEX_LEN + 1] = "?";
+        if (store_epoch_get(*s, &e) == 0)
+            store_epoch_format(&e, hex);
+        fprintf(stderr, "docsync-admin: no store in %s: created a new one with epoch %s%s\n",
+                cfg->data_dir, hex,
+                f.traces ? ", but LMDB's files show that a store was there (data.mdb deleted or "
+                           "emptied): it looks like data was lost"
+                         : "");
+    }
+    return 0;
 }
 
 static int cmd_token(const struct config *cfg, int argc, char **argv)

@@ -11,14 +11,15 @@
  * the last entry's hash equal to the exported one (detects a truncated
  * tail). Prints one summary line with the activity head (offset and hash,
  * to export for a later check) and exits 0 when everything holds, 1 when a
- * problem was found (each one printed), 2 on usage or open errors. */
+ * problem was found (each one printed; a data file that ends before pages
+ * in use is one, found before any page is read through the map), 2 on
+ * usage or open errors (no store in DIR). */
 #include "store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 struct verify {
     store *s;
@@ -133,14 +134,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: docsync-verify [--head-hash HEX] [--verbose] DIR\n");
         return 2;
     }
-    char path[4096];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/data.mdb", dir);
-    if (stat(path, &st) != 0) {
-        fprintf(stderr, "docsync-verify: %s: no store here\n", dir);
+    /* Look before opening: a cut data file must be reported, not read. */
+    struct store_files files;
+    int err = store_inspect(dir, &files);
+    if (err == 0 && !files.store) {
+        fprintf(stderr, "docsync-verify: %s: no store here%s\n", dir,
+                files.traces ? " (but LMDB's files are: data.mdb was deleted or emptied?)" : "");
         return 2;
     }
-    int err = store_open(dir, NULL, &v.s);
+    if (err == STORE_ETRUNCATED) {
+        printf("PROBLEM data file: %s/data.mdb is truncated: %llu bytes, its pages reach %llu\n",
+               dir, (unsigned long long)files.data_bytes, (unsigned long long)files.used_bytes);
+        printf("FAIL %s\n", store_strerror(err));
+        return 1;
+    }
+    if (err == 0)
+        err = store_open(dir, NULL, &v.s);
+    if (err == STORE_ETRUNCATED) {
+        printf("PROBLEM data file: %s/data.mdb: %s\nFAIL\n", dir, store_strerror(err));
+        return 1;
+    }
     if (err) {
         fprintf(stderr, "docsync-verify: %s: %s\n", dir, store_strerror(err));
         return 2;

@@ -1,13 +1,15 @@
 // Storage exhaustion (the LMDB map full, the disk full): the write is refused with
 // storage_full and nothing is acknowledged, the server stays up, reads keep working, and writes
 // resume when space returns (a larger map after a restart; freed disk space without restart).
+// A truncated or deleted data file: refused or reported, never a crash or a silent new store.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { Server, Editor, closeAll, crdt, api, rng } from './sync_harness.mjs';
+import { sanitizerReport } from '../lib/server.mjs';
 
 function text(random, n) {
   let s = '';
@@ -69,6 +71,85 @@ test('map full refuses writes, keeps reads, and a larger map resumes writes', as
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.json.version, heads.get('m0') + 1);
     assert.match(server.admin('verify'), /^OK: /m);
+  } finally {
+    closeAll();
+    await server.stop();
+  }
+});
+
+// A data.mdb cut short (a partial copy or restore) and a deleted one: the server says so instead
+// of dying with SIGBUS or starting over in silence.
+
+function verifyBin() {
+  return process.env.DOCSYNC_VERIFY || path.join(path.dirname(process.env.DOCSYNC_ADMIN), '..', '..', 'store', 'docsync-verify');
+}
+
+/** Runs the server on its data dir until it exits (expected: it refuses to start). */
+function runToExit(server) {
+  const { file, args } = server.command();
+  return spawnSync(file, args, { env: server.env(), cwd: server.dataDir, encoding: 'utf8', timeout: 60000 });
+}
+
+test('a truncated data.mdb: docsyncd exits with a message, docsync-verify and docsync-admin verify exit 1', async () => {
+  const random = rng(7);
+  const server = await new Server({ env: { ...ENV, DOCSYNC_MAP_SIZE: String(64 << 20) } }).start();
+  try {
+    const { refused, writes } = await fill(server, random, 40);
+    assert.equal(refused, null);
+    assert.equal(writes, 40);
+    await server.kill('SIGTERM');
+    const data = path.join(server.dataDir, 'data.mdb');
+    const size = fs.statSync(data).size;
+    assert.ok(size > 1 << 20, `a store of ${size} bytes`);
+    fs.truncateSync(data, Math.floor(size / 2 / 4096) * 4096);
+
+    const r = runToExit(server);
+    assert.equal(r.signal, null, `killed by ${r.signal}:\n${r.stderr}`);
+    assert.notEqual(r.status, 0, r.stderr);
+    assert.match(r.stderr, / error store in .*: data\.mdb is cut short: \d+ bytes, but its pages reach \d+/);
+    assert.doesNotMatch(r.stderr, /listening on/);
+    assert.equal(sanitizerReport(r.stderr), null, r.stderr);
+
+    const v = spawnSync(verifyBin(), [server.dataDir], { encoding: 'utf8' });
+    assert.equal(v.signal, null, `docsync-verify killed by ${v.signal}`);
+    assert.equal(v.status, 1, v.stdout + v.stderr);
+    assert.match(v.stdout, /PROBLEM data file: .*data\.mdb is truncated/);
+
+    const a = spawnSync(process.env.DOCSYNC_ADMIN, ['--data', server.dataDir, 'verify'], { env: server.env(), cwd: server.dataDir, encoding: 'utf8' });
+    assert.equal(a.signal, null, `docsync-admin killed by ${a.signal}`);
+    assert.equal(a.status, 1, a.stdout + a.stderr);
+    assert.match(a.stderr, /data\.mdb is cut short/);
+  } finally {
+    closeAll();
+    await server.stop();
+  }
+});
+
+test('a deleted data.mdb: the new store and its epoch are logged as a warning, and the lost data', async () => {
+  const server = await new Server({ env: ENV }).start();
+  try {
+    // A new data dir: a warning with the new epoch, nothing about lost data.
+    const first = server.stderr.match(/ warn no store in (.*): created a new one with epoch ([0-9a-f]{32})$/m);
+    assert.ok(first, server.stderr);
+    assert.equal(first[1], server.dataDir);
+    const put = await api(server, 'PUT', '/documents/kept/content', { body: { baseVersion: 0, content: 'hello' } });
+    assert.equal(put.status, 200, put.text);
+    await server.kill('SIGTERM');
+    const from = server.stderr.length;
+    // An existing store: no warning.
+    await server.restart();
+    assert.doesNotMatch(server.stderr.slice(from), /no store in/);
+    await server.kill('SIGTERM');
+    // data.mdb deleted (lock.mdb left): a new epoch, and it looks like data was lost.
+    fs.rmSync(path.join(server.dataDir, 'data.mdb'));
+    const from2 = server.stderr.length;
+    await server.restart();
+    const log = server.stderr.slice(from2);
+    const m = log.match(/ warn no store in (.*): created a new one with epoch ([0-9a-f]{32}), but .*it looks like data was lost$/m);
+    assert.ok(m, log);
+    assert.notEqual(m[2], first[2], 'a new epoch');
+    const g = await api(server, 'GET', '/documents/kept');
+    assert.equal(g.status, 404, g.text);
   } finally {
     closeAll();
     await server.stop();
