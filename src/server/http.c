@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonw.h"
 #include "common/route.h"
 #include "pusher/sign.h"
 
@@ -41,8 +42,8 @@ struct http_req {
     char hvalue[128];
 };
 
-int http_route(struct server *srv, const char *method, const char *pattern, unsigned flags,
-               http_route_fn fn, void *ud)
+int http_route_sized(struct server *srv, const char *method, const char *pattern, unsigned flags,
+                     size_t max_request, http_route_fn fn, void *ud)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
     int ok = 0;
@@ -58,10 +59,17 @@ int http_route(struct server *srv, const char *method, const char *pattern, unsi
         return SERVER_ENOMEM;
     snprintf(r->method, sizeof(r->method), "%s", method);
     r->flags = flags;
+    r->max_body = max_request;
     r->fn = fn;
     r->ud = ud;
     srv->nroutes++;
     return 0;
+}
+
+int http_route(struct server *srv, const char *method, const char *pattern, unsigned flags,
+               http_route_fn fn, void *ud)
+{
+    return http_route_sized(srv, method, pattern, flags, 0, fn, ud);
 }
 
 static void http_req_free(struct http_req *req)
@@ -261,6 +269,37 @@ int http_writeable(struct http_req **preq)
 
 /* ---- routing ---------------------------------------------------------- */
 
+/* A refusal by the server itself: plain text, as the Pusher HTTP API
+ * answers, or {"code","message"} for routes that speak JSON errors. */
+static void http_refuse(struct http_req *req, int status, const char *code, const char *text)
+{
+    if (!req->route || !(req->route->flags & HTTP_ROUTE_JSON)) {
+        http_respond_text(req, status, text);
+        return;
+    }
+    struct jsonw w;
+    char buf[512];
+    jsonw_init(&w, buf, sizeof buf);
+    jsonw_lit(&w, "{\"code\":");
+    jsonw_cstr(&w, code);
+    jsonw_lit(&w, ",\"message\":");
+    jsonw_cstr(&w, text);
+    jsonw_lit(&w, "}");
+    if (w.oom)
+        http_respond_text(req, status, text);
+    else
+        http_req_respond(req, status, NULL, w.p, w.len, NULL, NULL);
+    jsonw_free(&w);
+}
+
+/* Request bytes (headers included) the matched route accepts. */
+static size_t http_max_request(const struct http_req *req)
+{
+    if (req->route && req->route->max_body)
+        return req->route->max_body;
+    return req->srv->cfg->max_request_size;
+}
+
 static void http_dispatch(struct http_req *req)
 {
     struct server *srv = req->srv;
@@ -270,7 +309,7 @@ static void http_dispatch(struct http_req *req)
         char msg[300];
         snprintf(msg, sizeof(msg), "No matching application for ID [%.200s].",
                  req->ncaps ? req->caps[0] : "");
-        http_respond_text(req, 404, msg);
+        http_refuse(req, 404, "not_found", msg);
         return;
     }
     if (r->flags & HTTP_ROUTE_SIGNED) {
@@ -278,7 +317,7 @@ static void http_dispatch(struct http_req *req)
         if (rc != SIGN_OK) {
             if (log_enabled(srv->log, LOG_LEVEL_DEBUG))
                 log_debug(srv->log, "http %s %s: %s", req->method, req->path, sign_strerror(rc));
-            http_respond_text(req, sign_http_status(rc), sign_http_message(rc));
+            http_refuse(req, sign_http_status(rc), "unauthorized", sign_http_message(rc));
             return;
         }
     }
@@ -383,9 +422,7 @@ static void http_request_start(struct http_req *req)
         http_respond_text(req, 411, "Length required.");
         return;
     }
-    size_t max = srv->cfg->max_request_size;
-    if (req->header_bytes > max ||
-        (req->content_length > 0 && (size_t)req->content_length > max - req->header_bytes)) {
+    if (req->header_bytes > srv->cfg->max_request_size) {
         req->close_after = 1;
         http_respond_text(req, 413, "Payload too large.");
         return;
@@ -433,6 +470,13 @@ static void http_request_start(struct http_req *req)
             http_respond_text(req, 404, "Not found.");
         return;
     }
+    /* The body limit is the route's: document routes take whole documents. */
+    size_t max = http_max_request(req);
+    if (req->content_length > 0 && (size_t)req->content_length > max - req->header_bytes) {
+        req->close_after = 1;
+        http_refuse(req, 413, "too_large", "Payload too large.");
+        return;
+    }
     if (req->content_length > 0)
         return; /* wait for the body */
     http_dispatch(req);
@@ -442,10 +486,9 @@ static int http_body_append(struct http_req *req, const void *in, size_t len)
 {
     if (req->responded)
         return 0;
-    size_t max = req->srv->cfg->max_request_size;
-    if (req->header_bytes + req->body_len + len > max) {
+    if (req->header_bytes + req->body_len + len > http_max_request(req)) {
         req->close_after = 1;
-        http_respond_text(req, 413, "Payload too large.");
+        http_refuse(req, 413, "too_large", "Payload too large.");
         return 0;
     }
     if (req->body_len + len + 1 > req->body_cap) {

@@ -13,6 +13,8 @@ struct http_req;
 /* Route flags */
 #define HTTP_ROUTE_APP 1u    /* path starts /apps/{app_id}/: unknown id -> 404 */
 #define HTTP_ROUTE_SIGNED 2u /* Pusher HTTP API signature verified -> else 401 */
+#define HTTP_ROUTE_JSON 4u   /* the server's own refusals (404 app, 401, 413) as JSON
+                                {"code","message"} instead of plain text */
 
 /* Handler for a matched request. It must eventually call
  * http_req_respond() exactly once: before returning or later, from another
@@ -30,6 +32,12 @@ typedef void (*http_route_fn)(struct server *srv, struct http_req *req, void *ud
  * SERVER_EINVAL, SERVER_ENOMEM or SERVER_EFULL (at most 64 routes). */
 int http_route(struct server *srv, const char *method, const char *pattern, unsigned flags,
                http_route_fn fn, void *ud);
+
+/* The same with the route's own limit on the request's size (headers and
+ * body, bytes): a request over it is refused with 413 before its body is
+ * read. 0 = REVERB_MAX_REQUEST_SIZE, the limit of every other route. */
+int http_route_sized(struct server *srv, const char *method, const char *pattern, unsigned flags,
+                     size_t max_request, http_route_fn fn, void *ud);
 
 /* Request accessors; strings are NUL-terminated and borrowed from the
  * request (valid until http_req_respond). */

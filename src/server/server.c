@@ -137,7 +137,6 @@ static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, c
 {
     if (!c || (c->flags & (CONN_F_DEAD | CONN_F_CLOSING)))
         return 0;
-    size_t max = srv->cfg->max_message_size;
     int first = lws_is_first_fragment(wsi);
     int final = lws_is_final_fragment(wsi);
     size_t remaining = lws_remaining_packet_payload(wsi);
@@ -147,6 +146,11 @@ static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, c
         if (lws_frame_is_binary(wsi))
             c->flags |= CONN_F_BINARY;
     }
+    /* The limit is decided on the message's first bytes (a module may take
+     * larger messages of its own events) and kept for its other chunks. */
+    if (!c->rx_len)
+        c->rx_max = session_message_limit(c, in ? in : "", len);
+    size_t max = c->rx_max;
     size_t total = c->rx_len + len + remaining;
     if (total > max) {
         /* Reverb: close 1009 "Maximum message size exceeded". Checked on the

@@ -61,6 +61,7 @@ struct conn {
     struct sendq q;
     char *rx; /* reassembly buffer for multi-chunk messages */
     size_t rx_len, rx_cap;
+    size_t rx_max; /* the size the message being reassembled may reach */
     char *signin_id;   /* pusher:signin user id, NULL when not signed in */
     char *signin_info; /* its user_info JSON, NULL when none */
     int64_t last_seen; /* monotonic seconds */
@@ -77,6 +78,7 @@ struct conn {
 struct server_event_handler {
     char *prefix;
     size_t len;
+    size_t max_bytes; /* messages up to this size (0 = max_message_size) */
     session_event_fn fn;
     void *ud;
 };
@@ -87,6 +89,7 @@ struct server_route {
     char method[8];
     char *pattern;
     unsigned flags;
+    size_t max_body; /* request bytes (headers included) accepted; 0 = max_request_size */
     http_route_fn fn;
     void *ud;
 };
@@ -157,6 +160,10 @@ static inline int64_t server_monotonic(void)
 }
 
 /* ---- session.c: one inbound WebSocket message ---- */
+/* The size a message may reach given its first `n` bytes: a module's larger
+ * limit when they start an event of its prefix and the connection holds an
+ * authorised (private or presence) subscription, else max_message_size. */
+size_t session_message_limit(const struct conn *c, const char *head, size_t n);
 void session_receive(struct conn *c, const char *buf, size_t len);
 
 /* ---- subscribe.c ---- */

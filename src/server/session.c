@@ -8,9 +8,17 @@
  * "client-" (including a client-sent pusher_internal:*) are dropped. */
 #include "server_int.h"
 
+#include "pusher/channel_name.h"
+
 #include <string.h>
 
 int session_on_event(struct server *srv, const char *prefix, session_event_fn fn, void *ud)
+{
+    return session_on_event_sized(srv, prefix, 0, fn, ud);
+}
+
+int session_on_event_sized(struct server *srv, const char *prefix, size_t max_bytes,
+                           session_event_fn fn, void *ud)
 {
     if (!prefix || !*prefix || !fn || !strncmp(prefix, "pusher:", 7) ||
         !strncmp(prefix, "client-", 7))
@@ -20,7 +28,7 @@ int session_on_event(struct server *srv, const char *prefix, session_event_fn fn
     char *p = strdup(prefix);
     if (!p)
         return SERVER_ENOMEM;
-    srv->events[srv->nevents++] = (struct server_event_handler){p, strlen(p), fn, ud};
+    srv->events[srv->nevents++] = (struct server_event_handler){p, strlen(p), max_bytes, fn, ud};
     return 0;
 }
 
@@ -54,6 +62,35 @@ static int session_rate_limited(struct conn *c, int64_t now)
     return 1;
 }
 
+/* 1 when the connection holds a subscription the app authorised. */
+static int session_authorised(const struct conn *c)
+{
+    for (uint32_t i = 0; i < channel_set_count(&c->chans); i++) {
+        size_t n;
+        const char *name = channel_get_name(channel_set_at(&c->chans, i), &n);
+        if (channel_kind_needs_auth(channel_name_kind(name, n)))
+            return 1;
+    }
+    return 0;
+}
+
+size_t session_message_limit(const struct conn *c, const char *head, size_t n)
+{
+    const struct server *srv = c->srv;
+    size_t max = srv->cfg->max_message_size;
+    static const char lead[] = "{\"event\":\"";
+    const size_t ll = sizeof lead - 1;
+    if (n <= ll || memcmp(head, lead, ll) != 0)
+        return max;
+    for (size_t i = 0; i < srv->nevents; i++) {
+        const struct server_event_handler *h = &srv->events[i];
+        if (h->max_bytes > max && n >= ll + h->len && !memcmp(head + ll, h->prefix, h->len) &&
+            session_authorised(c))
+            return h->max_bytes;
+    }
+    return max;
+}
+
 void session_receive(struct conn *c, const char *buf, size_t len)
 {
     struct server *srv = c->srv;
@@ -66,7 +103,10 @@ void session_receive(struct conn *c, const char *buf, size_t len)
         return;
 
     message *m = NULL;
-    int rc = message_parse(buf, len, &srv->limits, &m);
+    struct message_limits lim = srv->limits;
+    if (len > lim.max_bytes)
+        lim.max_bytes = session_message_limit(c, buf, len);
+    int rc = message_parse(buf, len, &lim, &m);
     if (rc != MESSAGE_OK) {
         if (log_enabled(srv->log, LOG_LEVEL_DEBUG))
             log_debug(srv->log, "connection %s: bad message (%s)", c->sid, message_strerror(rc));

@@ -4,6 +4,8 @@
 #ifndef DOCSYNC_SESSION_H
 #define DOCSYNC_SESSION_H
 
+#include <stddef.h>
+
 #include "pusher/message.h"
 
 struct server;
@@ -19,5 +21,15 @@ typedef int (*session_event_fn)(struct server *srv, struct conn *c, const messag
  * which the server owns) to `fn`, before the loop runs. Longest prefix wins.
  * Returns 0, SERVER_EINVAL or SERVER_EFULL (at most 16 handlers). */
 int session_on_event(struct server *srv, const char *prefix, session_event_fn fn, void *ud);
+
+/* The same, and messages of these events may be up to `max_bytes` long
+ * (beyond REVERB_APP_MAX_MESSAGE_SIZE, which stays the limit of everything
+ * else) when they come from a connection holding a private or presence
+ * subscription: a whole document may travel in one message, and only
+ * connections the app authorised may make the server buffer that much. The
+ * event must be the first member of the message ({"event":"docsync:...),
+ * as pusher-js writes it. */
+int session_on_event_sized(struct server *srv, const char *prefix, size_t max_bytes,
+                           session_event_fn fn, void *ud);
 
 #endif

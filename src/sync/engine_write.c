@@ -389,7 +389,13 @@ void engine__write(sync_engine *e, const struct sync_request *req, const char *u
         int rc = document_replace(d->crdt, req->content, req->content_len);
         if (rc != 0) {
             if (crdt_doc_mark(d->crdt) != mark && engine__doc_reload(d, 1) != 0) {
+                /* The failed write is answered too (d may be gone now). */
                 engine__commit_fail(e, d, "storage_error", "the document had to be reloaded");
+                engine__reply_error(e, reply, req->doc, req->client, req->seq, req->request_id,
+                                    "storage_error",
+                                    "the whole-content write failed and the document had to be "
+                                    "reloaded; retry",
+                                    NULL, 0);
                 return;
             }
             /* The content is valid UTF-8 (checked above): DOCUMENT_EINVAL

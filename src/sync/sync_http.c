@@ -43,13 +43,20 @@ static int status_of(const char *code)
     static const struct {
         const char *code;
         int status;
-    } map[] = {{"invalid", 422},      {"forbidden", 403},
-               {"conflict", 409},     {"missing_dependencies", 409},
-               {"stale_seq", 409},    {"too_large", 413},
-               {"storage_full", 507}, {"storage_error", 503},
-               {"busy", 503},         {"not_found", 404},
-               {"not_retained", 410}, {"client_id_taken", 409},
-               {"forbidden_agent", 403}, {"too_many_ops", 413},
+    } map[] = {{"invalid", 422},
+               {"forbidden", 403},
+               {"conflict", 409},
+               {"missing_dependencies", 409},
+               {"stale_seq", 409},
+               {"too_large", 413},
+               {"storage_full", 507},
+               {"storage_error", 503},
+               {"busy", 503},
+               {"not_found", 404},
+               {"not_retained", 410},
+               {"client_id_taken", 409},
+               {"forbidden_agent", 403},
+               {"too_many_ops", 413},
                {"document_full", 413}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].code, code) == 0)
@@ -526,24 +533,31 @@ static void post_activity(struct server *srv, struct http_req *req, void *ud)
 
 int sync_http_register(struct sync_module *m)
 {
-    const unsigned f = HTTP_ROUTE_APP | HTTP_ROUTE_SIGNED;
+    /* Every refusal of these routes is a JSON error of the sync protocol. */
+    const unsigned f = HTTP_ROUTE_APP | HTTP_ROUTE_SIGNED | HTTP_ROUTE_JSON;
+    /* Writes of a whole document must fit: its text escaped into JSON (at
+     * most six bytes per byte, \u00XX) or its update in base64, plus the
+     * rest of the request. */
+    size_t doc_request = server_config(m->srv)->doc_max_bytes * 6 + 64u * 1024u;
     struct {
         const char *method, *pattern;
         http_route_fn fn;
+        size_t max_request; /* 0 = REVERB_MAX_REQUEST_SIZE */
     } routes[] = {
-        {"POST", "/apps/{app_id}/documents/{id}/updates", post_updates},
-        {"GET", "/apps/{app_id}/documents/{id}/updates", get_updates},
-        {"PUT", "/apps/{app_id}/documents/{id}/content", put_content},
-        {"GET", "/apps/{app_id}/documents/{id}/history", get_history},
-        {"GET", "/apps/{app_id}/documents/{id}", get_document},
-        {"GET", "/apps/{app_id}/documents/{id}/acl", get_acl},
-        {"PUT", "/apps/{app_id}/documents/{id}/acl", put_acl},
-        {"GET", "/apps/{app_id}/activity", get_activity},
-        {"POST", "/apps/{app_id}/activity", post_activity},
-        {"GET", "/apps/{app_id}/activity/verify", get_activity_verify},
+        {"POST", "/apps/{app_id}/documents/{id}/updates", post_updates, doc_request},
+        {"GET", "/apps/{app_id}/documents/{id}/updates", get_updates, 0},
+        {"PUT", "/apps/{app_id}/documents/{id}/content", put_content, doc_request},
+        {"GET", "/apps/{app_id}/documents/{id}/history", get_history, 0},
+        {"GET", "/apps/{app_id}/documents/{id}", get_document, 0},
+        {"GET", "/apps/{app_id}/documents/{id}/acl", get_acl, 0},
+        {"PUT", "/apps/{app_id}/documents/{id}/acl", put_acl, 0},
+        {"GET", "/apps/{app_id}/activity", get_activity, 0},
+        {"POST", "/apps/{app_id}/activity", post_activity, 0},
+        {"GET", "/apps/{app_id}/activity/verify", get_activity_verify, 0},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        int rc = http_route(m->srv, routes[i].method, routes[i].pattern, f, routes[i].fn, m);
+        int rc = http_route_sized(m->srv, routes[i].method, routes[i].pattern, f,
+                                  routes[i].max_request, routes[i].fn, m);
         if (rc)
             return rc;
     }

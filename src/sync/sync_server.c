@@ -167,8 +167,8 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
     }
     struct sync_request req;
     const char *why = NULL;
-    int rc = sync_msg_parse((enum sync_op)op, message_data(msg), cfg->max_message_size,
-                            cfg->max_message_size, &req, &why);
+    int rc = sync_msg_parse((enum sync_op)op, message_data(msg), cfg->doc_max_bytes * 2,
+                            cfg->doc_max_bytes, &req, &why);
     if (rc != 0) {
         sync_engine_reply_error(m->engine, &reply, &req,
                                 rc == SYNC_MSG_ETOOBIG ? "too_large" : "invalid",
@@ -362,7 +362,11 @@ int sync_server_start(struct server *srv)
     }
     module_of(srv, m, 0);
     m->auth = (struct broadcasting_auth){srv, m->rules, sync_engine_acl_fn, m->store};
-    if (session_on_event(srv, "docsync:", on_docsync_event, m) != 0 ||
+    /* A whole-content write of a document at the size limit fits in one
+     * message: its text escaped into JSON, twice the bytes at most for
+     * ordinary text, plus the envelope. */
+    size_t sync_max = cfg->doc_max_bytes * 2 + 64u * 1024u;
+    if (session_on_event_sized(srv, "docsync:", sync_max, on_docsync_event, m) != 0 ||
         server_on_wake(srv, on_wake, m) != 0 || http_api_on_publish(srv, on_publish, m) != 0 ||
         sync_http_register(m) != 0 || broadcasting_auth_register(&m->auth) != 0) {
         log_error(lg, "sync: cannot register handlers");

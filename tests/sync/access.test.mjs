@@ -110,3 +110,31 @@ test('user ids longer than 128 characters are refused, not truncated', async () 
     await server.stop();
   }
 });
+
+test('whole documents up to DOCSYNC_DOC_MAX_BYTES travel over the WebSocket and HTTP; refusals are JSON', async () => {
+  const mod = await crdt();
+  const server = await new Server({ env: { DOCSYNC_DOC_MAX_BYTES: '65536' } }).start();
+  try {
+    const a = await new Editor(server, mod, { doc: 'big', user: 'alice' }).connect();
+    // 40 KB: four times the WebSocket message limit of other events.
+    const text = 'Lorem ipsum "dolor"\n'.repeat(2000);
+    let r = await a.request('docsync:replace', { baseVersion: 0, content: text });
+    assert.equal(r.event, 'docsync:ack', JSON.stringify(r).slice(0, 200));
+    assert.equal(r.version, 1);
+    // Over the document limit: a JSON error of the protocol, not a close.
+    r = await a.request('docsync:replace', { baseVersion: 1, content: 'x'.repeat(70000) });
+    assert.equal(r.event, 'docsync:error');
+    assert.equal(r.code, 'too_large');
+    a.disconnect();
+    // Over the HTTP API too (60 KB), and a refusal there is JSON as well.
+    const put = await api(server, 'PUT', '/documents/big/content', { body: { baseVersion: 1, content: text + text.slice(0, 20000) } });
+    assert.equal(put.status, 200, put.text);
+    const huge = await api(server, 'PUT', '/documents/big/content', { body: { baseVersion: 2, content: 'y'.repeat(70000) } });
+    assert.equal(huge.status, 413);
+    assert.equal(huge.json.code, 'too_large');
+    assert.equal(typeof huge.json.message, 'string');
+  } finally {
+    closeAll();
+    await server.stop();
+  }
+});
