@@ -12,66 +12,17 @@
  *    by exactly the op count inspect reported.
  * Any violation aborts. */
 #include "crdt.h"
+#include "crdt_meter.h" /* tests/crdt: admission rule, A, B, counting allocator */
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ADMIT_PER_BYTE 64u
-#define ADMIT_ALLOWANCE 4096u
-#define PER_OP_BOUND 250u
-#define BOUND_A ((uint64_t)ADMIT_PER_BYTE * PER_OP_BOUND)
-#define BOUND_B ((uint64_t)ADMIT_ALLOWANCE * PER_OP_BOUND)
-
 static void die(const char *what)
 {
     (void)what;
     abort();
-}
-
-/* Counting allocator: live bytes and their peak. */
-typedef struct meter {
-    size_t live, peak;
-} meter;
-
-static void *m_malloc(void *ctx, size_t n)
-{
-    meter *m = ctx;
-    size_t *p = malloc(sizeof(size_t) + n);
-    if (!p)
-        return NULL;
-    *p = n;
-    m->live += n;
-    if (m->live > m->peak)
-        m->peak = m->live;
-    return p + 1;
-}
-
-static void m_free(void *ctx, void *q)
-{
-    meter *m = ctx;
-    if (!q)
-        return;
-    size_t *p = (size_t *)q - 1;
-    m->live -= *p;
-    free(p);
-}
-
-static void *m_realloc(void *ctx, void *q, size_t n)
-{
-    meter *m = ctx;
-    if (!q)
-        return m_malloc(ctx, n);
-    size_t *p = (size_t *)q - 1, old = *p;
-    size_t *r = realloc(p, sizeof(size_t) + n);
-    if (!r)
-        return NULL;
-    *r = n;
-    m->live = m->live - old + n;
-    if (m->live > m->peak)
-        m->peak = m->live;
-    return r + 1;
 }
 
 static int add_count(void *ctx, const char *agent, size_t agent_len, uint64_t seq, uint64_t count)
@@ -100,24 +51,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (crdt_update_inspect(data, size, NULL, NULL, &ops2) != (ri == CRDT_ENOMEM ? CRDT_OK : ri) ||
         ops2 != ops)
         die("inspect differs without a callback");
-    bool admitted = ri == CRDT_OK && ops <= (uint64_t)ADMIT_PER_BYTE * size + ADMIT_ALLOWANCE;
+    bool admit = ri == CRDT_OK && admitted(size, ops);
     /* Apply what is admitted, and what inspect refused as malformed (cheap:
      * refused while decoding). An ELIMIT or non-admitted update is never
      * applied: it may name up to 2^26 operations. */
-    if (!admitted && ri != CRDT_EBADUPDATE && ri != CRDT_EVERSION)
+    if (!admit && ri != CRDT_EBADUPDATE && ri != CRDT_EVERSION)
         return 0;
     meter m = {0, 0};
-    crdt_allocator al = {m_malloc, m_realloc, m_free, &m};
+    crdt_allocator al = meter_allocator(&m);
     crdt_doc *d;
     if (crdt_doc_new(&al, "r", 1, &d) != CRDT_OK)
         die("new");
-    size_t before = m.live;
-    m.peak = m.live;
+    size_t before = meter_begin(&m);
     int ra = crdt_doc_apply(d, data, size, NULL);
     size_t peak = m.peak - before;
     if ((ri == CRDT_EBADUPDATE || ri == CRDT_EVERSION) && ra != ri)
         die("apply accepted or refused differently what inspect found malformed");
-    if (admitted && peak > BOUND_A * size + BOUND_B)
+    if (admit && peak > BOUND_A * size + BOUND_B)
         die("apply allocated more than A N + B");
     if (ra == CRDT_OK && (ri != CRDT_OK || crdt_doc_mark(d) != ops))
         die("apply added other than inspect's count");

@@ -49,85 +49,14 @@
  *   test_crdt_cost [report] [seed]   (seed 0xc057 by default; printed on
  *                                     failure) */
 #include "crdt.h"
+#include "crdt_meter.h"
+#include "crdt_test_util.h"
 #include "test.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define ADMIT_PER_BYTE 64u
-#define ADMIT_ALLOWANCE 4096u
-#define PER_OP_BOUND 250u /* bytes per admitted operation */
-#define BOUND_A (ADMIT_PER_BYTE * PER_OP_BOUND)
-#define BOUND_B (ADMIT_ALLOWANCE * PER_OP_BOUND)
-
-static bool admitted(size_t n, uint64_t ops)
-{
-    return ops <= (uint64_t)ADMIT_PER_BYTE * n + ADMIT_ALLOWANCE;
-}
-
-/* ---------------------------------------------------------------- rng */
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t below(size_t n)
-{
-    return n ? (size_t)(rnd() % n) : 0;
-}
-
-/* ------------------------------------------------- counting allocator */
-
-typedef struct meter {
-    size_t live, peak;
-} meter;
-
-static void *m_malloc(void *ctx, size_t n)
-{
-    meter *m = ctx;
-    size_t *p = malloc(sizeof(size_t) + n);
-    if (!p)
-        return NULL;
-    *p = n;
-    m->live += n;
-    if (m->live > m->peak)
-        m->peak = m->live;
-    return p + 1;
-}
-
-static void m_free(void *ctx, void *q)
-{
-    meter *m = ctx;
-    if (!q)
-        return;
-    size_t *p = (size_t *)q - 1;
-    m->live -= *p;
-    free(p);
-}
-
-static void *m_realloc(void *ctx, void *q, size_t n)
-{
-    meter *m = ctx;
-    if (!q)
-        return m_malloc(ctx, n);
-    size_t *p = (size_t *)q - 1, old = *p;
-    size_t *r = realloc(p, sizeof(size_t) + n);
-    if (!r)
-        return NULL;
-    *r = n;
-    m->live = m->live - old + n;
-    if (m->live > m->peak)
-        m->peak = m->live;
-    return r + 1;
-}
 
 /* ------------------------------------------------------ update writer */
 
@@ -281,18 +210,8 @@ static void make_pool(void)
                 const char *t = texts[below(5)];
                 CHECK_EQ(crdt_doc_insert(d, below(len + 1), t, strlen(t)), CRDT_OK);
             }
-            if (below(8) == 0) { /* pull */
-                crdt_doc *s = r[below(3)];
-                crdt_version *v;
-                uint8_t *u;
-                size_t n;
-                CHECK_EQ(crdt_version_new(NULL, &v), CRDT_OK);
-                CHECK_EQ(crdt_doc_version(d, v), CRDT_OK);
-                CHECK_EQ(crdt_doc_encode_since(s, v, &u, &n), CRDT_OK);
-                CHECK_EQ(crdt_doc_apply(d, u, n, NULL), CRDT_OK);
-                free(u);
-                crdt_version_free(v);
-            }
+            if (below(8) == 0) /* pull */
+                sync_into(d, r[below(3)]);
         }
         crdt_doc *d = r[k % 3];
         if (k % 2)
@@ -621,15 +540,14 @@ static void measure(const uint8_t *u, size_t n, stats *st)
     st->admitted++;
     for (int target = 0; target < 2; target++) {
         meter m = {0, 0};
-        crdt_allocator al = {m_malloc, m_realloc, m_free, &m};
+        crdt_allocator al = meter_allocator(&m);
         crdt_doc *d;
         if (target == 0)
             CHECK_EQ(crdt_doc_new(&al, "r", 1, &d), CRDT_OK);
         else
             d = make_base(&al);
-        size_t before = m.live;
         uint64_t mark = crdt_doc_mark(d);
-        m.peak = m.live;
+        size_t before = meter_begin(&m);
         int rc = crdt_doc_apply(d, u, n, NULL);
         size_t peak = m.peak - before;
         uint64_t grown = crdt_doc_mark(d) - mark;
@@ -703,11 +621,10 @@ static void sweep(void)
             uint64_t ops;
             CHECK_EQ(crdt_update_inspect(u, n, NULL, NULL, &ops), CRDT_OK);
             meter m = {0, 0};
-            crdt_allocator al = {m_malloc, m_realloc, m_free, &m};
+            crdt_allocator al = meter_allocator(&m);
             crdt_doc *d;
             CHECK_EQ(crdt_doc_new(&al, "r", 1, &d), CRDT_OK);
-            size_t before = m.live;
-            m.peak = m.live;
+            size_t before = meter_begin(&m);
             /* past N of about 17,000 the library's own run limit (64 N +
              * 2^20 records and tree runs) refuses these */
             int rc = crdt_doc_apply(d, u, n, NULL);

@@ -10,6 +10,7 @@
  *
  *   test_crdt_inspect [seed]   (seed 0x1d5eed by default; printed on failure) */
 #include "crdt.h"
+#include "crdt_test_util.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -17,41 +18,6 @@
 #include <time.h>
 
 /* ------------------------------------------------------------ helpers */
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    /* xorshift64* */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t below(size_t n)
-{
-    return n ? (size_t)(rnd() % n) : 0;
-}
-
-static crdt_doc *mkdoc(const char *agent)
-{
-    crdt_doc *d = NULL;
-    CHECK_EQ(crdt_doc_new(NULL, agent, strlen(agent), &d), CRDT_OK);
-    return d;
-}
-
-static void ins(crdt_doc *d, size_t pos, const char *s)
-{
-    CHECK_EQ(crdt_doc_insert(d, pos, s, strlen(s)), CRDT_OK);
-}
-
-static uint8_t *since_mark(const crdt_doc *d, uint64_t mark, size_t *n)
-{
-    uint8_t *u = NULL;
-    CHECK_EQ(crdt_doc_encode_since_mark(d, mark, &u, n), CRDT_OK);
-    return u;
-}
 
 static uint8_t *state(const crdt_doc *d, size_t *n)
 {

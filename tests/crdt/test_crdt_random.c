@@ -10,6 +10,7 @@
  *   test_crdt_random [seed [rounds]]   (seed 0x5eed by default; printed on
  *                                       failure) */
 #include "crdt.h"
+#include "crdt_test_util.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -17,22 +18,6 @@
 
 #define NREP 5
 #define STEPS 300
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    /* xorshift64* */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t below(size_t n)
-{
-    return n ? (size_t)(rnd() % n) : 0;
-}
 
 typedef struct msg {
     uint8_t *data;

@@ -3,17 +3,11 @@
  * refusal of updates with missing dependencies, hostile bytes, agent and
  * seq control, and a failing allocator. */
 #include "crdt.h"
+#include "crdt_test_util.h"
 #include "test.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static crdt_doc *mkdoc(const char *agent)
-{
-    crdt_doc *d = NULL;
-    CHECK_EQ(crdt_doc_new(NULL, agent, strlen(agent), &d), CRDT_OK);
-    return d;
-}
 
 /* The document's text; static buffer, valid until the next call. */
 static const char *text(const crdt_doc *d)
@@ -24,32 +18,6 @@ static const char *text(const crdt_doc *d)
     CHECK_EQ(rc, CRDT_OK);
     buf[rc == CRDT_OK ? n : 0] = 0;
     return buf;
-}
-
-static void ins(crdt_doc *d, size_t pos, const char *s)
-{
-    CHECK_EQ(crdt_doc_insert(d, pos, s, strlen(s)), CRDT_OK);
-}
-
-/* Encode everything d has since `mark`. */
-static uint8_t *since_mark(const crdt_doc *d, uint64_t mark, size_t *n)
-{
-    uint8_t *u = NULL;
-    CHECK_EQ(crdt_doc_encode_since_mark(d, mark, &u, n), CRDT_OK);
-    return u;
-}
-
-static void sync_into(crdt_doc *dst, const crdt_doc *src)
-{
-    crdt_version *v;
-    uint8_t *u;
-    size_t n;
-    CHECK_EQ(crdt_version_new(NULL, &v), CRDT_OK);
-    CHECK_EQ(crdt_doc_version(dst, v), CRDT_OK);
-    CHECK_EQ(crdt_doc_encode_since(src, v, &u, &n), CRDT_OK);
-    CHECK_EQ(crdt_doc_apply(dst, u, n, NULL), CRDT_OK);
-    crdt_free_bytes(NULL, u);
-    crdt_version_free(v);
 }
 
 static void test_local(void)
