@@ -85,9 +85,10 @@ struct env {
     struct fake f;
 };
 
-/* Makes a fresh temporary directory for v's store. */
+/* Zeroes v and makes a fresh temporary directory for its store. */
 static void env_mkdir(struct env *v)
 {
+    memset(v, 0, sizeof *v);
     snprintf(v->dir, sizeof v->dir, "/tmp/docsync-engine-XXXXXX");
     CHECK(mkdtemp(v->dir) != NULL);
 }
@@ -104,7 +105,7 @@ static void env_start(struct env *v, const struct store_options *o,
 }
 
 /* The usual environment: snapshots every 10 ops, 20 ops retained, documents
- * of at most 4096 bytes; in a new directory if `fresh`. */
+ * of at most 4096 bytes; in a new directory (v zeroed first) if `fresh`. */
 static void env_open(struct env *v, int fresh)
 {
     if (fresh)
@@ -119,13 +120,6 @@ static void env_open(struct env *v, int fresh)
     eo.snapshot_every = 10;
     eo.doc_max_bytes = 4096;
     env_start(v, &o, &eo);
-}
-
-/* A zeroed env, opened in a new directory. */
-static void env_new(struct env *v)
-{
-    memset(v, 0, sizeof *v);
-    env_open(v, 1);
 }
 
 static void env_drain(struct env *v)
@@ -211,6 +205,14 @@ static void submit(struct env *v, crdt_doc *replica, uint64_t mark, const char *
     submit_as(v, replica, mark, client, seq, "u1", sid);
 }
 
+/* A new, empty replica whose agent is `agent`. */
+static crdt_doc *new_replica(const char *agent)
+{
+    crdt_doc *r = NULL;
+    CHECK_EQ(crdt_doc_new(NULL, agent, strlen(agent), &r), CRDT_OK);
+    return r;
+}
+
 static const struct sent *find(const struct fake *f, const char *event, int broadcast, size_t k)
 {
     for (size_t i = 0; i < f->n; i++)
@@ -222,9 +224,8 @@ static const struct sent *find(const struct fake *f, const char *event, int broa
 static void test_submit_ack_broadcast_dup(void)
 {
     struct env v;
-    env_new(&v);
-    crdt_doc *a = NULL;
-    CHECK_EQ(crdt_doc_new(NULL, "ca", 2, &a), CRDT_OK); /* agent = clientId */
+    env_open(&v, 1);
+    crdt_doc *a = new_replica("ca"); /* agent = clientId */
     uint64_t m = crdt_doc_mark(a);
     CHECK_EQ(crdt_doc_insert(a, 0, "hello", 5), CRDT_OK);
     submit(&v, a, m, "ca", 1, "1.1");
@@ -316,8 +317,7 @@ static void test_submit_ack_broadcast_dup(void)
     CHECK(err && strcmp(str(err->data, "code"), "forbidden") == 0);
     fake_clear(&v.f);
     /* Missing dependencies: replica B built on ops the server never saw. */
-    crdt_doc *b = NULL;
-    CHECK_EQ(crdt_doc_new(NULL, "cb", 2, &b), CRDT_OK);
+    crdt_doc *b = new_replica("cb");
     crdt_doc_insert(b, 0, "zz", 2);
     uint64_t bm = crdt_doc_mark(b);
     crdt_doc_insert(b, 1, "y", 1);
@@ -467,7 +467,6 @@ static void test_parse(void)
 static void test_many_tombstones(void)
 {
     struct env v;
-    memset(&v, 0, sizeof v);
     env_mkdir(&v);
     struct store_options o;
     store_options_init(&o);
@@ -516,7 +515,7 @@ static void test_many_tombstones(void)
 static void test_json_text(void)
 {
     struct env v;
-    env_new(&v);
+    env_open(&v, 1);
     const char *user = "we\"ird\\user \xc3\xa9/<>";
     const char *content = "he said \"hi\"\\ \n\t\x01\x1f caf\xc3\xa9 \xe2\x82\xac";
     cJSON *req = cJSON_CreateObject();
@@ -559,8 +558,7 @@ static void test_json_text(void)
         uint8_t bin[4096];
         size_t bl = 0;
         CHECK_EQ(base64_decode(u, strlen(u), 0, bin, sizeof bin, &bl), 0);
-        crdt_doc *r = NULL;
-        CHECK_EQ(crdt_doc_new(NULL, "R", 1, &r), CRDT_OK);
+        crdt_doc *r = new_replica("R");
         CHECK_EQ(crdt_doc_apply(r, bin, bl, NULL), CRDT_OK);
         char *t = NULL;
         size_t tl = 0;
@@ -592,7 +590,6 @@ static void test_json_text(void)
 static void test_evict_busy(void)
 {
     struct env v;
-    memset(&v, 0, sizeof v);
     env_mkdir(&v);
     struct store_options o;
     store_options_init(&o);
@@ -683,8 +680,7 @@ static crdt_doc *replica_of(struct env *v, const char *agent)
 {
     run(v, SYNC_OP_CATCHUP, "{\"documentId\":\"d\",\"version\":0}", "u1", AUTH_ROLE_VIEWER, "9.8");
     const struct sent *cu = find(&v->f, "docsync:catchup", 0, 0);
-    crdt_doc *r = NULL;
-    CHECK_EQ(crdt_doc_new(NULL, agent, strlen(agent), &r), CRDT_OK);
+    crdt_doc *r = new_replica(agent);
     const cJSON *ups = cu ? cJSON_GetObjectItemCaseSensitive(cu->data, "updates") : NULL;
     const cJSON *snap = cu ? cJSON_GetObjectItemCaseSensitive(cu->data, "snapshot") : NULL;
     static uint8_t bin[1 << 16];
@@ -735,9 +731,8 @@ static void refused(struct env *v, const char *sid, const char *code)
  * `client` on socket 1.1; returns her replica, whose agent is `client`. */
 static crdt_doc *env_with_hello(struct env *v, const char *client)
 {
-    env_new(v);
-    crdt_doc *r = NULL;
-    CHECK_EQ(crdt_doc_new(NULL, client, strlen(client), &r), CRDT_OK);
+    env_open(v, 1);
+    crdt_doc *r = new_replica(client);
     edit_as(v, r, 0, "hello", client, 1, "alice", "1.1");
     drain_ack(v, "1.1", 1);
     return r;
@@ -892,9 +887,8 @@ static void test_forbidden_agent(void)
 static void test_replace_cause(void)
 {
     struct env v;
-    env_new(&v);
-    crdt_doc *srv = NULL;
-    CHECK_EQ(crdt_doc_new(NULL, "docsync-server", 14, &srv), CRDT_OK);
+    env_open(&v, 1);
+    crdt_doc *srv = new_replica("docsync-server");
     CHECK_EQ(crdt_doc_insert(srv, 0, "s", 1), CRDT_OK);
     CHECK_EQ(crdt_doc_set_agent(srv, "docsync-server", 14, 4294967293ull), CRDT_OK);
     CHECK_EQ(crdt_doc_insert(srv, 1, "z", 1), CRDT_OK);
@@ -1010,9 +1004,8 @@ static void test_op_budget(void)
 static void test_duplicate_beyond_log(void)
 {
     struct env v;
-    env_new(&v);
-    crdt_doc *a = NULL;
-    CHECK_EQ(crdt_doc_new(NULL, "ca", 2, &a), CRDT_OK);
+    env_open(&v, 1);
+    crdt_doc *a = new_replica("ca");
     for (uint64_t i = 1; i <= 40; i++) {
         edit_as(&v, a, crdt_doc_length(a), "x", "ca", i, "alice", "1.1");
         env_drain(&v);
