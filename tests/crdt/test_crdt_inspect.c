@@ -174,6 +174,14 @@ static void inspect_then_apply(crdt_doc *dst, const uint8_t *u, size_t n)
     seen_free(&s);
 }
 
+/* inspect_then_apply on a new, empty replica. */
+static void inspect_then_apply_fresh(const uint8_t *u, size_t n)
+{
+    crdt_doc *fresh = mkdoc("f");
+    inspect_then_apply(fresh, u, n);
+    crdt_doc_free(fresh);
+}
+
 /* --------------------------------------------------------------- tests */
 
 static void test_one_agent(void)
@@ -230,10 +238,8 @@ static void test_one_agent(void)
     CHECK_EQ(s.n, 2);
     check_run(&s, 0, "alice", 0, 10);
     check_run(&s, 1, "alice", 100, 1);
-    crdt_doc *fresh = mkdoc("f");
-    inspect_then_apply(fresh, u, n);
+    inspect_then_apply_fresh(u, n);
     free(u);
-    crdt_doc_free(fresh);
     crdt_doc_free(d);
     crdt_doc_free(r);
     seen_free(&s);
@@ -272,10 +278,8 @@ static void test_two_agents(void)
     CHECK_EQ(ops, 12);
     CHECK_EQ(agent_total(&s, "a"), 6);
     CHECK_EQ(agent_total(&s, "bob"), 6);
-    crdt_doc *fresh = mkdoc("f");
-    inspect_then_apply(fresh, u, n);
+    inspect_then_apply_fresh(u, n);
     free(u);
-    crdt_doc_free(fresh);
     crdt_doc_free(a);
     crdt_doc_free(b);
     seen_free(&s);

@@ -6,6 +6,7 @@
 #include "crdt_test_util.h"
 #include "test.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -370,26 +371,25 @@ typedef struct failer {
     long calls;
 } failer;
 
-static void *f_malloc(void *ctx, size_t n)
+/* Counts an allocation call; false when the budget makes it fail. */
+static bool f_allowed(failer *f)
 {
-    failer *f = ctx;
     f->calls++;
     if (f->budget == 0)
-        return NULL;
+        return false;
     if (f->budget > 0)
         f->budget--;
-    return malloc(n);
+    return true;
+}
+
+static void *f_malloc(void *ctx, size_t n)
+{
+    return f_allowed(ctx) ? malloc(n) : NULL;
 }
 
 static void *f_realloc(void *ctx, void *p, size_t n)
 {
-    failer *f = ctx;
-    f->calls++;
-    if (f->budget == 0)
-        return NULL;
-    if (f->budget > 0)
-        f->budget--;
-    return realloc(p, n);
+    return f_allowed(ctx) ? realloc(p, n) : NULL;
 }
 
 static void f_free(void *ctx, void *p)
