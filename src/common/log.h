@@ -13,10 +13,9 @@
  * secret, any `auth` value or `auth_signature` (HMAC), `channel_data` /
  * `user_data` of private users, request bodies of the HTTP API, or any
  * derived key. Log identifiers instead (socket id, channel name, app id,
- * user id, sizes, error codes). The app key is public and may be logged. The
- * development app's secret is the one exception: main prints it once at
- * start (through log_msg at level info) so a developer can paste it into
- * the Laravel `.env`; this only happens for the generated dev app.
+ * user id, sizes, error codes). The app key is public and may be logged;
+ * even the development app's secret is not (main names the file that holds
+ * it), since logs travel further than the data directory.
  *
  * Not thread-safe in the sense of configuration: a struct logger is set up
  * once by main and then only read. There is no global logger; pass it.
