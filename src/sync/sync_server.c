@@ -167,7 +167,12 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
     }
     struct sync_request req;
     const char *why = NULL;
-    int rc = sync_msg_parse((enum sync_op)op, message_data(msg), cfg->doc_max_bytes * 2,
+    /* Updates keep the ordinary message limit (the JS client splits large
+     * edits): integrating many concurrent inserts at one place costs more
+     * than linear time, so an editor's update stays small. Whole-content
+     * writes, which the server turns into one insert and one delete, may
+     * carry a whole document. */
+    int rc = sync_msg_parse((enum sync_op)op, message_data(msg), cfg->max_message_size,
                             cfg->doc_max_bytes, &req, &why);
     if (rc != 0) {
         sync_engine_reply_error(m->engine, &reply, &req,

@@ -121,6 +121,12 @@ test('whole documents up to DOCSYNC_DOC_MAX_BYTES travel over the WebSocket and 
     let r = await a.request('docsync:replace', { baseVersion: 0, content: text });
     assert.equal(r.event, 'docsync:ack', JSON.stringify(r).slice(0, 200));
     assert.equal(r.version, 1);
+    // CRDT updates keep the ordinary message limit (the client splits large edits): integrating
+    // many concurrent inserts at one place costs more than linear time.
+    r = await a.request('docsync:submit', { clientId: a.clientId, seq: 1, update: Buffer.alloc(15000, 7).toString('base64') });
+    assert.equal(r.event, 'docsync:error');
+    assert.equal(r.code, 'too_large');
+    assert.match(r.message, /update is too large/);
     // Over the document limit: a JSON error of the protocol, not a close.
     r = await a.request('docsync:replace', { baseVersion: 1, content: 'x'.repeat(70000) });
     assert.equal(r.event, 'docsync:error');
