@@ -88,6 +88,10 @@ static const struct setting settings[] = {
     {"DOCSYNC_SYNC_READS_PER_SECOND", NULL, T_UINT, F(sync_reads_per_second), "20", 0, 0,
      "docsync:catchup and docsync:history requests per second per connection (error "
      "rate_limited beyond); 0 = off"},
+    {"DOCSYNC_SYNC_WRITE_US_PER_SECOND", NULL, T_UINT, F(sync_write_us_per_second), "500000",
+     0, 0,
+     "server time, in microseconds per second, one connection's document writes may take "
+     "(rate_limited beyond); 0 = off"},
     {"DOCSYNC_TIMESTAMP_WINDOW", NULL, T_UINT, F(timestamp_window), "600", 0, 0,
      "HTTP API auth_timestamp window in seconds; 0 = off (Reverb)"},
     {"DOCSYNC_SWEEP_INTERVAL", NULL, T_UINT, F(sweep_interval), "60", 1, 0,

@@ -5,6 +5,8 @@
 #ifndef DOCSYNC_CONN_H
 #define DOCSYNC_CONN_H
 
+#include <stdint.h>
+
 #include "common/frame.h"
 
 struct server;
@@ -29,6 +31,19 @@ struct conn *conn_find(struct server *srv, const char *socket_id);
  * Returns 1 when it is within the budget, 0 when the module should refuse
  * it: what any one client may cost the loop is bounded. */
 int conn_request_allowed(struct conn *c, unsigned per_second);
+
+/* Server time as a budget per connection, for module work whose cost
+ * depends on what the client sent (applying a CRDT update, say): the time
+ * a piece of work took is a debt the connection pays back at
+ * `us_per_second` microseconds per second. conn_work_allowed() returns 1
+ * while the debt is within one second's worth (0 = no limit), else 0, and
+ * the module should refuse the work; conn_work_start() / conn_work_done()
+ * measure a piece of work (monotonic clock) and add it to the debt. One
+ * client can then take at most that share of the loop, however costly its
+ * requests. */
+int conn_work_allowed(struct conn *c, unsigned us_per_second);
+int64_t conn_work_start(void);
+void conn_work_done(struct conn *c, int64_t start, unsigned us_per_second);
 
 /* Queues a prebuilt frame to the connection (a reference is taken; the
  * caller keeps its own). Returns 0, or SERVER_ECLOSED when the connection is

@@ -67,6 +67,8 @@ struct conn {
     int64_t last_seen; /* monotonic seconds */
     struct conn_rate ce; /* client events (whispers) */
     struct conn_rate rq; /* module requests (conn_request_allowed) */
+    int64_t work_debt_us; /* server time its module work cost, not yet paid back */
+    int64_t work_at_us;   /* monotonic microseconds of the last payback */
     int64_t rl_window; /* Reverb rate-limit window start */
     uint32_t rl_count;
     uint32_t flags;

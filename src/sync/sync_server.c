@@ -151,6 +151,21 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
      * Writes are bounded by their own limits (size, operations, the
      * document's budget) and answered in order after the commit. */
     int read = op == SYNC_OP_CATCHUP || op == SYNC_OP_HISTORY;
+    if (!read && !conn_work_allowed(c, cfg->sync_write_us_per_second)) {
+        /* Applying an update costs time that depends on its content (many
+         * concurrent inserts at one place cost more than linear time): each
+         * connection's writes get a share of the loop, not all of it. */
+        struct sync_request none;
+        memset(&none, 0, sizeof none);
+        sync_msg_ids(message_data(msg), &none);
+        char text[200];
+        snprintf(text, sizeof text,
+                 "this connection's writes used more than %u microseconds of server time per "
+                 "second; retry later",
+                 cfg->sync_write_us_per_second);
+        sync_engine_reply_error(m->engine, &reply, &none, "rate_limited", text);
+        return 0;
+    }
     if (read && !conn_request_allowed(c, cfg->sync_reads_per_second)) {
         /* Refused before the request is read: a flood costs a counter and
          * this reply, nothing more. */
@@ -223,7 +238,10 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
      * entry for everyone, nothing when the list has none, a viewer when the
      * document has no list. */
     int role = *user ? module_role(m, req.doc, user) : module_role_anonymous(m, req.doc);
+    int64_t start = conn_work_start();
     sync_engine_handle(m->engine, &req, *user ? user : "anonymous", role, &reply);
+    if (!read)
+        conn_work_done(c, start, cfg->sync_write_us_per_second);
     sync_msg_clear(&req);
     return 0;
 }

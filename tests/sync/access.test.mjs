@@ -32,6 +32,28 @@ test('catch-up and history requests beyond the per-connection rate get rate_limi
   }
 });
 
+test('writes get a share of server time per connection: beyond it they are rate_limited', async () => {
+  const mod = await crdt();
+  // One microsecond per second: the first write's own cost exhausts the share for a long time.
+  const server = await new Server({ env: { DOCSYNC_SYNC_WRITE_US_PER_SECOND: '1' } }).start();
+  try {
+    const a = await new Editor(server, mod, { doc: 'w', user: 'alice' }).connect();
+    assert.equal((await a.edit((d) => d.insert(0, 'first'))).event, 'docsync:ack');
+    const r = await a.edit((d) => d.insert(0, 'second '));
+    assert.equal(r.event, 'docsync:error');
+    assert.equal(r.code, 'rate_limited');
+    assert.match(r.message, /writes used more than 1 microseconds of server time per second/);
+    // Another connection has its own share; reads are not charged.
+    const b = await new Editor(server, mod, { doc: 'w', user: 'bob' }).connect();
+    await b.catchUp(mod);
+    assert.equal((await b.edit((d) => d.insert(0, 'b'))).event, 'docsync:ack');
+    assert.equal((await a.request('docsync:catchup', { version: 0 })).event, 'docsync:catchup');
+  } finally {
+    closeAll();
+    await server.stop();
+  }
+});
+
 test('a connection without a user reads as "*" does under an access list', async () => {
   const mod = await crdt();
   const server = await new Server().start();
