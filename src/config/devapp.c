@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hex.h"
+
 struct dev_app {
     char id[CONFIG_CRED_MAX], key[CONFIG_CRED_MAX], secret[CONFIG_CRED_MAX];
 };
@@ -40,15 +42,10 @@ static int dev_pair(void *ctx, const char *key, const char *value, char *err, si
 
 static int hex_random(char *out, size_t bytes)
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char buf[64];
     if (bytes > sizeof buf || RAND_bytes(buf, (int)bytes) != 1)
         return -1;
-    for (size_t i = 0; i < bytes; i++) {
-        out[2 * i] = digits[buf[i] >> 4];
-        out[2 * i + 1] = digits[buf[i] & 15];
-    }
-    out[2 * bytes] = '\0';
+    hex_encode(buf, bytes, out);
     return 0;
 }
 

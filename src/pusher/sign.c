@@ -8,16 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char hex_digits[] = "0123456789abcdef";
-
-static void to_hex(const unsigned char *in, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex_digits[in[i] >> 4];
-        out[2 * i + 1] = hex_digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
+#include "common/hex.h"
 
 void sign_hmac_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
                    char out[SIGN_HEX_LEN + 1])
@@ -34,7 +25,7 @@ void sign_hmac_hex(const void *key, size_t key_len, const void *msg, size_t msg_
         out[SIGN_HEX_LEN] = '\0';
         return;
     }
-    to_hex(mac, 32, out);
+    hex_encode(mac, 32, out);
     OPENSSL_cleanse(mac, sizeof mac);
 }
 
@@ -48,7 +39,7 @@ void sign_md5_hex(const void *data, size_t len, char out[SIGN_MD5_HEX_LEN + 1])
         out[SIGN_MD5_HEX_LEN] = '\0';
         return;
     }
-    to_hex(md, 16, out);
+    hex_encode(md, 16, out);
 }
 
 int sign_equal(const void *a, size_t a_len, const void *b, size_t b_len)

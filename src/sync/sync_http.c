@@ -12,6 +12,8 @@
 #include "sync_msg.h"
 #include "sync_server.h"
 
+#include "common/hex.h"
+
 #define ACTIVITY_LIMIT_DEFAULT 100
 #define ACTIVITY_LIMIT_MAX 1000
 
@@ -357,16 +359,6 @@ static void put_acl(struct server *srv, struct http_req *req, void *ud)
 
 /* ---- activity log ---- */
 
-static void hex32(const uint8_t *h, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (int i = 0; i < STORE_HASH_LEN; i++) {
-        out[2 * i] = d[h[i] >> 4];
-        out[2 * i + 1] = d[h[i] & 15];
-    }
-    out[2 * STORE_HASH_LEN] = '\0';
-}
-
 static int activity_item(void *ctx, const struct store_activity *a)
 {
     cJSON *arr = ctx;
@@ -374,9 +366,9 @@ static int activity_item(void *ctx, const struct store_activity *a)
     char h[2 * STORE_HASH_LEN + 1];
     cJSON_AddNumberToObject(o, "offset", (double)a->offset);
     cJSON_AddNumberToObject(o, "ts", (double)a->ts_ms);
-    hex32(a->prev_hash, h);
+    hex_encode(a->prev_hash, STORE_HASH_LEN, h);
     cJSON_AddStringToObject(o, "prevHash", h);
-    hex32(a->hash, h);
+    hex_encode(a->hash, STORE_HASH_LEN, h);
     cJSON_AddStringToObject(o, "hash", h);
     cJSON *entry = cJSON_ParseWithLength((const char *)a->payload, a->len);
     if (!entry) {
@@ -437,7 +429,7 @@ static void get_activity(struct server *srv, struct http_req *req, void *ud)
         return;
     }
     char h[2 * STORE_HASH_LEN + 1];
-    hex32(hh, h);
+    hex_encode(hh, STORE_HASH_LEN, h);
     cJSON_AddNumberToObject(o, "head", (double)head);
     cJSON_AddStringToObject(o, "headHash", h);
     cJSON_AddNumberToObject(o, "limit", (double)limit);
@@ -483,7 +475,7 @@ static void get_activity_verify(struct server *srv, struct http_req *req, void *
     store_read_end(r);
     cJSON *o = cJSON_CreateObject();
     char h[2 * STORE_HASH_LEN + 1];
-    hex32(hh, h);
+    hex_encode(hh, STORE_HASH_LEN, h);
     cJSON_AddBoolToObject(o, "ok", rc == 0);
     cJSON_AddNumberToObject(o, "head", (double)head);
     cJSON_AddStringToObject(o, "headHash", h);
