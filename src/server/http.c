@@ -59,7 +59,7 @@ int http_route_sized(struct server *srv, const char *method, const char *pattern
         return SERVER_ENOMEM;
     snprintf(r->method, sizeof(r->method), "%s", method);
     r->flags = flags;
-    r->max_body = max_request;
+    r->max_request = max_request;
     r->fn = fn;
     r->ud = ud;
     srv->nroutes++;
@@ -295,8 +295,8 @@ static void http_refuse(struct http_req *req, int status, const char *code, cons
 /* Request bytes (headers included) the matched route accepts. */
 static size_t http_max_request(const struct http_req *req)
 {
-    if (req->route && req->route->max_body)
-        return req->route->max_body;
+    if (req->route && req->route->max_request)
+        return req->route->max_request;
     return req->srv->cfg->max_request_size;
 }
 

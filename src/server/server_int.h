@@ -91,7 +91,7 @@ struct server_route {
     char method[8];
     char *pattern;
     unsigned flags;
-    size_t max_body; /* request bytes (headers included) accepted; 0 = max_request_size */
+    size_t max_request; /* request bytes (headers included) accepted; 0 = max_request_size */
     http_route_fn fn;
     void *ud;
 };

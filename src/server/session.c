@@ -103,9 +103,10 @@ void session_receive(struct conn *c, const char *buf, size_t len)
         return;
 
     message *m = NULL;
+    /* The size limit was decided on the message's first bytes
+     * (server_receive: c->rx_max); parsing holds it to the same. */
     struct message_limits lim = srv->limits;
-    if (len > lim.max_bytes)
-        lim.max_bytes = session_message_limit(c, buf, len);
+    lim.max_bytes = c->rx_max;
     int rc = message_parse(buf, len, &lim, &m);
     if (rc != MESSAGE_OK) {
         if (log_enabled(srv->log, LOG_LEVEL_DEBUG))
