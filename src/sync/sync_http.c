@@ -45,21 +45,13 @@ static int status_of(const char *code)
     static const struct {
         const char *code;
         int status;
-    } map[] = {{"invalid", 422},
-               {"forbidden", 403},
-               {"conflict", 409},
-               {"missing_dependencies", 409},
-               {"stale_seq", 409},
-               {"too_large", 413},
-               {"storage_full", 507},
-               {"storage_error", 503},
-               {"busy", 503},
-               {"not_found", 404},
-               {"not_retained", 410},
-               {"client_id_taken", 409},
-               {"forbidden_agent", 403},
-               {"too_many_ops", 413},
-               {"document_full", 413}};
+    } map[] = {{"invalid", 422},         {"forbidden", 403},
+               {"conflict", 409},        {"missing_dependencies", 409},
+               {"too_large", 413},       {"storage_full", 507},
+               {"storage_error", 503},   {"busy", 503},
+               {"not_found", 404},       {"not_retained", 410},
+               {"client_id_taken", 409}, {"forbidden_agent", 403},
+               {"too_many_ops", 413},    {"document_full", 413}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].code, code) == 0)
             return map[i].status;

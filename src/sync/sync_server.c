@@ -81,15 +81,31 @@ static int module_role(struct sync_module *m, const char *doc, const char *user)
     return role < 0 ? AUTH_ROLE_NONE : role;
 }
 
-/* Role of a connection that is neither a presence member nor signed in. */
-static int module_role_anonymous(struct sync_module *m, const char *doc)
+/* Role of a connection's user on `doc` (NULL or "" = neither a presence
+ * member nor signed in: it reads as the access list's "*" entry allows,
+ * nothing when the list has none, a viewer when the document has no list,
+ * and never writes). */
+static int module_role_of(struct sync_module *m, const char *doc, const char *user)
 {
+    if (user && *user)
+        return module_role(m, doc, user);
     int role = sync_engine_acl_fn(m->store, doc, "*");
     if (role == AUTH_ACL_ABSENT)
         return AUTH_ROLE_VIEWER;
     if (role < 0)
         return AUTH_ROLE_NONE;
     return role < AUTH_ROLE_VIEWER ? role : AUTH_ROLE_VIEWER;
+}
+
+/* Answers a request refused before it is read (only its requestId and
+ * documentId are taken, so the client can match the answer). */
+static void refuse_unread(struct sync_module *m, const struct sync_reply *reply, const message *msg,
+                          const char *code, const char *text)
+{
+    struct sync_request none;
+    memset(&none, 0, sizeof none);
+    sync_msg_ids(message_data(msg), &none);
+    sync_engine_reply_error(m->engine, reply, &none, code, text);
 }
 
 struct revoke_ctx {
@@ -100,10 +116,7 @@ struct revoke_ctx {
 static int revoke_allowed(void *ctx, const struct conn *c, const char *channel)
 {
     struct revoke_ctx *r = ctx;
-    const char *user = conn_user_id(c, channel);
-    int role =
-        user && *user ? module_role(r->m, r->doc, user) : module_role_anonymous(r->m, r->doc);
-    return role >= AUTH_ROLE_VIEWER;
+    return module_role_of(r->m, r->doc, conn_user_id(c, channel)) >= AUTH_ROLE_VIEWER;
 }
 
 void sync_server_revoke(struct sync_module *m, const char *doc)
@@ -138,46 +151,34 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
     memset(&reply, 0, sizeof reply);
     snprintf(reply.socket_id, sizeof reply.socket_id, "%s", conn_socket_id(c));
     if (op < 0) {
-        struct sync_request none;
-        memset(&none, 0, sizeof none);
-        sync_engine_reply_error(m->engine, &reply, &none, "invalid",
-                                "unknown event; expected docsync:submit, docsync:replace, "
-                                "docsync:catchup or docsync:history");
+        refuse_unread(m, &reply, msg, "invalid",
+                      "unknown event; expected docsync:submit, docsync:replace, "
+                      "docsync:catchup or docsync:history");
         return 0;
     }
     const struct config *cfg = server_config(srv);
-    /* Reads cost work proportional to the document (a catch-up page, a
-     * rebuilt version): each connection gets a budget of them per second.
-     * Writes are bounded by their own limits (size, operations, the
-     * document's budget) and answered in order after the commit. */
+    /* Per-connection budgets, checked before the request is read, so a
+     * flood costs a counter and a reply: reads (a catch-up page, a rebuilt
+     * version: work proportional to the document) by count per second;
+     * writes by the server time they took, since applying an update costs
+     * time that depends on its content (many concurrent inserts at one
+     * place cost more than linear time). */
     int read = op == SYNC_OP_CATCHUP || op == SYNC_OP_HISTORY;
+    char text[512];
     if (!read && !conn_work_allowed(c, cfg->sync_write_us_per_second)) {
-        /* Applying an update costs time that depends on its content (many
-         * concurrent inserts at one place cost more than linear time): each
-         * connection's writes get a share of the loop, not all of it. */
-        struct sync_request none;
-        memset(&none, 0, sizeof none);
-        sync_msg_ids(message_data(msg), &none);
-        char text[200];
         snprintf(text, sizeof text,
                  "this connection's writes used more than %u microseconds of server time per "
                  "second; retry later",
                  cfg->sync_write_us_per_second);
-        sync_engine_reply_error(m->engine, &reply, &none, "rate_limited", text);
+        refuse_unread(m, &reply, msg, "rate_limited", text);
         return 0;
     }
     if (read && !conn_request_allowed(c, cfg->sync_reads_per_second)) {
-        /* Refused before the request is read: a flood costs a counter and
-         * this reply, nothing more. */
-        struct sync_request none;
-        memset(&none, 0, sizeof none);
-        sync_msg_ids(message_data(msg), &none);
-        char text[160];
         snprintf(text, sizeof text,
                  "more than %u catch-up and history requests in one second on this connection; "
                  "retry later",
                  cfg->sync_reads_per_second);
-        sync_engine_reply_error(m->engine, &reply, &none, "rate_limited", text);
+        refuse_unread(m, &reply, msg, "rate_limited", text);
         return 0;
     }
     struct sync_request req;
@@ -202,7 +203,6 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
     snprintf(reply.channel, sizeof reply.channel, "%s", in_priv ? priv : pres);
     if (!in_priv && !in_pres) {
         reply.channel[0] = '\0';
-        char text[512];
         snprintf(text, sizeof text, "subscribe to %s or %s before using this document", priv, pres);
         sync_engine_reply_error(m->engine, &reply, &req, "forbidden", text);
         sync_msg_clear(&req);
@@ -214,7 +214,6 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
         user = conn_user_id(c, NULL);
     if (!user || !*user) {
         if (op == SYNC_OP_SUBMIT || op == SYNC_OP_REPLACE) {
-            char text[512];
             snprintf(text, sizeof text,
                      "edits must be attributed to a user: join %s or sign in (pusher:signin)",
                      pres);
@@ -227,17 +226,13 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
     if (strlen(user) > SYNC_USER_MAX) {
         /* Never truncated: a shortened id could match another user's
          * access-list entry, or none and fall back to "*". */
-        char text[160];
         snprintf(text, sizeof text, "user ids longer than %d characters are not supported",
                  SYNC_USER_MAX);
         sync_engine_reply_error(m->engine, &reply, &req, "forbidden", text);
         sync_msg_clear(&req);
         return 0;
     }
-    /* A connection without a user reads as "*" does: the access list's
-     * entry for everyone, nothing when the list has none, a viewer when the
-     * document has no list. */
-    int role = *user ? module_role(m, req.doc, user) : module_role_anonymous(m, req.doc);
+    int role = module_role_of(m, req.doc, user);
     int64_t start = conn_work_start();
     sync_engine_handle(m->engine, &req, *user ? user : "anonymous", role, &reply);
     if (!read)
