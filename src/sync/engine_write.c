@@ -32,25 +32,15 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* The pending op (client, seq), or NULL. */
-static struct pending *find_pending(struct doc *d, const char *client, uint64_t seq)
+/* The first pending op of `client` (in flight, then queued) with sequence
+ * `seq`, or with any sequence when `any_seq`; NULL when there is none. */
+static struct pending *find_pending(struct doc *d, const char *client, uint64_t seq, int any_seq)
 {
     struct plist *lists[2] = {&d->inflight, &d->queued};
     for (int i = 0; i < 2; i++)
         for (struct pending *p = lists[i]->head; p; p = p->next)
-            if (p->seq == seq && strcmp(p->client, client) == 0)
+            if ((any_seq || p->seq == seq) && strcmp(p->client, client) == 0)
                 return p;
-    return NULL;
-}
-
-/* The user of a pending op under `client`, or NULL when it has none. */
-static const char *pending_owner(struct doc *d, const char *client)
-{
-    struct plist *lists[2] = {&d->inflight, &d->queued};
-    for (int i = 0; i < 2; i++)
-        for (struct pending *p = lists[i]->head; p; p = p->next)
-            if (strcmp(p->client, client) == 0)
-                return p->user;
     return NULL;
 }
 
@@ -127,8 +117,10 @@ static int check_client(sync_engine *e, struct doc *d, const struct sync_request
     struct seen *sn = seen_slot(d, req->client, 0);
     int tracked = sn != NULL || hmap_count(&d->seen) < SEEN_MAX;
     const char *owner = sn && sn->owner[0] ? sn->owner : NULL;
-    if (!owner && !tracked)
-        owner = pending_owner(d, req->client);
+    if (!owner && !tracked) {
+        const struct pending *any = find_pending(d, req->client, 0, 1);
+        owner = any ? any->user : NULL;
+    }
     if (owner && strcmp(owner, user) != 0) {
         refuse_taken(e, d, req, reply);
         return 1;
@@ -136,7 +128,7 @@ static int check_client(sync_engine *e, struct doc *d, const struct sync_request
     /* Only a seq at or below the highest one accepted here can be pending. */
     struct pending *p = NULL;
     if (req->seq && (!tracked || (sn && req->seq <= sn->seq)))
-        p = find_pending(d, req->client, req->seq);
+        p = find_pending(d, req->client, req->seq, 0);
     if (p) {
         e->st.duplicates++;
         if (add_waiter(p, req, reply, WAIT_DUPLICATE) != 0)

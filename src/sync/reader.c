@@ -17,7 +17,7 @@ struct sync_reader {
     pthread_cond_t cv;
     int stop;
     size_t inflight; /* queued + running + done but not drained */
-    struct reader_job *todo, **todo_tail;
+    struct reader_job *queue, **queue_tail;
     struct reader_job *done, **done_tail;
 };
 
@@ -32,14 +32,14 @@ static void *reader_main(void *arg)
     sync_reader *r = arg;
     pthread_mutex_lock(&r->mu);
     for (;;) {
-        while (!r->stop && !r->todo)
+        while (!r->stop && !r->queue)
             pthread_cond_wait(&r->cv, &r->mu);
         if (r->stop)
             break;
-        struct reader_job *j = r->todo;
-        r->todo = j->next;
-        if (!r->todo)
-            r->todo_tail = &r->todo;
+        struct reader_job *j = r->queue;
+        r->queue = j->next;
+        if (!r->queue)
+            r->queue_tail = &r->queue;
         j->next = NULL;
         pthread_mutex_unlock(&r->mu);
 
@@ -66,7 +66,7 @@ int reader_new(store *s, size_t max_queue, void (*notify)(void *arg), void *arg,
     r->notify = notify;
     r->arg = arg;
     r->max_queue = max_queue ? max_queue : 1;
-    r->todo_tail = &r->todo;
+    r->queue_tail = &r->queue;
     r->done_tail = &r->done;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
@@ -94,8 +94,8 @@ int reader_submit(sync_reader *r, const struct sync_request *req, const struct s
     j->req.content_len = 0;
     j->reply = *reply;
     pthread_mutex_lock(&r->mu);
-    *r->todo_tail = j;
-    r->todo_tail = &j->next;
+    *r->queue_tail = j;
+    r->queue_tail = &j->next;
     r->inflight++;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
@@ -127,7 +127,7 @@ void reader_free(sync_reader *r)
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->th, NULL);
-    struct reader_job *lists[2] = {r->todo, r->done};
+    struct reader_job *lists[2] = {r->queue, r->done};
     for (int i = 0; i < 2; i++) {
         for (struct reader_job *j = lists[i], *next; j; j = next) {
             next = j->next;
