@@ -27,8 +27,7 @@ void jsonw_init(struct jsonw *w, char *buf, size_t cap)
     w->p[0] = '\0';
 }
 
-/* Makes room for `more` bytes and the NUL. Returns 0, or -1 (sticky oom). */
-static int jsonw_reserve(struct jsonw *w, size_t more)
+int jsonw_room(struct jsonw *w, size_t more)
 {
     if (w->oom)
         return -1;
@@ -52,7 +51,7 @@ static int jsonw_reserve(struct jsonw *w, size_t more)
 
 void jsonw_raw(struct jsonw *w, const void *s, size_t n)
 {
-    if (jsonw_reserve(w, n) != 0)
+    if (jsonw_room(w, n) != 0)
         return;
     memcpy(w->p + w->len, s, n);
     w->len += n;
@@ -61,7 +60,7 @@ void jsonw_raw(struct jsonw *w, const void *s, size_t n)
 
 void jsonw_zero(struct jsonw *w, size_t n)
 {
-    if (jsonw_reserve(w, n) != 0)
+    if (jsonw_room(w, n) != 0)
         return;
     memset(w->p + w->len, 0, n + 1);
     w->len += n;
@@ -105,7 +104,7 @@ static inline uint64_t jsonw_special8(uint64_t x)
 void jsonw_str(struct jsonw *w, const char *s, size_t n)
 {
     /* One reservation for the worst case: every byte a six-byte \u00XX. */
-    if (jsonw_reserve(w, 6 * n + 2) != 0)
+    if (jsonw_room(w, 6 * n + 2) != 0)
         return;
     const unsigned char *u = (const unsigned char *)s;
     char *o = w->p + w->len;
@@ -182,16 +181,6 @@ void jsonw_str(struct jsonw *w, const char *s, size_t n)
 void jsonw_cstr(struct jsonw *w, const char *s)
 {
     jsonw_str(w, s ? s : "", s ? strlen(s) : 0);
-}
-
-void jsonw_key(struct jsonw *w, const char *key)
-{
-    if (w->len && w->p[w->len - 1] != '{')
-        jsonw_raw(w, ",\"", 2);
-    else
-        jsonw_raw(w, "\"", 1);
-    jsonw_lit(w, key);
-    jsonw_raw(w, "\":", 2);
 }
 
 char *jsonw_take(struct jsonw *w, size_t *len)

@@ -27,6 +27,12 @@ struct jsonw {
  * with room for about `cap` bytes when `buf` is NULL. */
 void jsonw_init(struct jsonw *w, char *buf, size_t cap);
 
+/* Makes room for `more` bytes after the text (and its NUL), to be written
+ * in place at w->p + w->len by a caller that then advances w->len (base64
+ * straight into the text, say). Returns 0, or -1 when out of memory (then
+ * oom is set). */
+int jsonw_room(struct jsonw *w, size_t more);
+
 /* Appends `n` bytes verbatim (already JSON, or headroom). */
 void jsonw_raw(struct jsonw *w, const void *s, size_t n);
 
@@ -47,10 +53,13 @@ void jsonw_str(struct jsonw *w, const char *s, size_t n);
 /* The same for a NUL-terminated string; NULL writes "". */
 void jsonw_cstr(struct jsonw *w, const char *s);
 
-/* Appends `"key":`, after a comma unless it is the first member (the text
- * so far ends with '{'). `key` is written verbatim: a literal of the
- * caller's, never input. */
-void jsonw_key(struct jsonw *w, const char *key);
+/* Appends the string literal `s` (its length known at compile time). */
+#define JSONW_LIT(w, s) jsonw_raw((w), "" s, sizeof(s) - 1)
+
+/* Appends `,"k":` for an object member after the first (`k` a literal key
+ * of the caller's, never input; the first member is written with
+ * JSONW_LIT, e.g. JSONW_LIT(w, "{\"id\":")). */
+#define JSONW_KEY(w, k) JSONW_LIT((w), ",\"" k "\":")
 
 /* Hands the text over: returns it as a heap string the caller frees (with
  * its length in *len when `len` is not NULL) and leaves the writer empty and

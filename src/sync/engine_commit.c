@@ -42,23 +42,23 @@ int engine__commit_fail(sync_engine *e, struct doc *d, const char *code, const c
 /* The activity record of an op as JSON text in `j`. */
 static void activity_payload(const struct doc *d, const struct pending *p, struct jsonw *j)
 {
-    JSON_LIT(j, "{\"kind\":");
+    JSONW_LIT(j, "{\"kind\":");
     jsonw_lit(j, p->replace ? "\"document.replaced\"" : "\"document.updated\"");
-    JSON_KEY(j, "documentId");
+    JSONW_KEY(j, "documentId");
     jsonw_cstr(j, d->id);
-    JSON_KEY(j, "version");
+    JSONW_KEY(j, "version");
     jsonw_u64(j, p->version);
-    JSON_KEY(j, "user");
+    JSONW_KEY(j, "user");
     jsonw_cstr(j, p->user);
     if (p->client[0]) {
-        JSON_KEY(j, "clientId");
+        JSONW_KEY(j, "clientId");
         jsonw_cstr(j, p->client);
-        JSON_KEY(j, "seq");
+        JSONW_KEY(j, "seq");
         jsonw_u64(j, p->seq);
     }
-    JSON_KEY(j, "bytes");
+    JSONW_KEY(j, "bytes");
     jsonw_u64(j, p->delta_len);
-    JSON_LIT(j, "}");
+    JSONW_LIT(j, "}");
 }
 
 static void on_done(void *ctx, int status, const struct store_batch_result *res);
@@ -127,15 +127,15 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
     char buf[2048];
     struct jsonw j;
     jsonw_init(&j, buf, sizeof buf);
-    JSON_LIT(&j, "{\"documentId\":");
+    JSONW_LIT(&j, "{\"documentId\":");
     jsonw_cstr(&j, d->id);
-    JSON_KEY(&j, "version");
+    JSONW_KEY(&j, "version");
     jsonw_u64(&j, p->version);
-    JSON_KEY(&j, "user");
+    JSONW_KEY(&j, "user");
     jsonw_cstr(&j, p->user);
-    JSON_KEY(&j, "update");
+    JSONW_KEY(&j, "update");
     size_t b64len = base64_encoded_len(p->delta_len, 0), n = 0;
-    if (engine__json_room(&j, b64len + 2) == 0) {
+    if (jsonw_room(&j, b64len + 2) == 0) {
         j.p[j.len++] = '"';
         if (base64_encode(p->delta, p->delta_len, 0, j.p + j.len, b64len + 1, &n) != 0)
             n = 0;
@@ -144,16 +144,16 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
         j.p[j.len] = '\0';
     }
     if (p->client[0]) {
-        JSON_KEY(&j, "clientId");
+        JSONW_KEY(&j, "clientId");
         jsonw_cstr(&j, p->client);
-        JSON_KEY(&j, "seq");
+        JSONW_KEY(&j, "seq");
         jsonw_u64(&j, p->seq);
     }
     if (p->content) {
-        JSON_KEY(&j, "content");
+        JSONW_KEY(&j, "content");
         jsonw_str(&j, p->content, p->content_len);
     }
-    JSON_LIT(&j, "}");
+    JSONW_LIT(&j, "}");
     if (!j.oom) {
         char channel[SYNC_CHANNEL_MAX];
         snprintf(channel, sizeof channel, "private-document.%s", d->id);

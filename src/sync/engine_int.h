@@ -119,29 +119,6 @@ struct sync_engine {
  * allocations per field and printed each number with printf/sscanf round
  * trips. Keys are literals whose length is known at compile time. */
 
-/* Appends the string literal `s`. */
-#define JSON_LIT(w, s) jsonw_raw((w), "" s, sizeof(s) - 1)
-
-/* Appends `,"k":` for a member after the first (`k` a literal key). */
-#define JSON_KEY(w, k) JSON_LIT((w), ",\"" k "\":")
-
-/* Makes room for `n` more bytes at w->p + w->len, to be written in place
- * (base64, a catch-up item); returns 0, or -1 when out of memory (then the
- * writer's oom is set). */
-static inline int engine__json_room(struct jsonw *w, size_t n)
-{
-    if (w->oom)
-        return -1;
-    if (w->len + n + 1 <= w->cap)
-        return 0;
-    size_t len = w->len;
-    jsonw_zero(w, n);
-    if (w->oom)
-        return -1;
-    w->len = len; /* jsonw_zero left zeros, so the text still ends here */
-    return 0;
-}
-
 /* Copies the string `src` (NULL = "") into `dst`, truncated to `cap` - 1 bytes. */
 static inline void engine__copy_str(char *dst, size_t cap, const char *src)
 {

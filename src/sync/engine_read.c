@@ -45,14 +45,14 @@ static int catchup_op(void *ctx, const struct store_op *op)
         c->stopped = 1;
         return 1;
     }
-    if (engine__json_room(&c->j, item) != 0)
+    if (jsonw_room(&c->j, item) != 0)
         return STORE_ENOMEM;
     if (c->count)
-        JSON_LIT(&c->j, ",{\"version\":");
+        JSONW_LIT(&c->j, ",{\"version\":");
     else
-        JSON_LIT(&c->j, "{\"version\":");
+        JSONW_LIT(&c->j, "{\"version\":");
     jsonw_u64(&c->j, op->version);
-    JSON_LIT(&c->j, ",\"user\":\"");
+    JSONW_LIT(&c->j, ",\"user\":\"");
     char *p = c->j.p + c->j.len;
     for (size_t i = 0; i < op->user_len; i++) {
         char ch = op->user[i];
@@ -112,7 +112,7 @@ void engine__read_catchup(sync_engine *e, const struct sync_request *req,
      * count is known (so readers find them early in the text). */
     enum { HEAD_ROOM = 1024 };
     jsonw_zero(&c.j, HEAD_ROOM);
-    JSON_LIT(&c.j, "\"updates\":[");
+    JSONW_LIT(&c.j, "\"updates\":[");
     struct store_catchup out;
     memset(&out, 0, sizeof out);
     int rc = store_catchup(r, req->doc, &want, req->version, 0, catchup_op, &c, &out);
@@ -127,28 +127,28 @@ void engine__read_catchup(sync_engine *e, const struct sync_request *req,
     char hbuf[HEAD_ROOM];
     struct jsonw h;
     jsonw_init(&h, hbuf, sizeof hbuf);
-    JSON_LIT(&h, "{\"documentId\":");
+    JSONW_LIT(&h, "{\"documentId\":");
     jsonw_cstr(&h, req->doc);
     if (req->request_id[0]) {
-        JSON_KEY(&h, "requestId");
+        JSONW_KEY(&h, "requestId");
         jsonw_cstr(&h, req->request_id);
     }
     char hex[STORE_EPOCH_HEX_LEN + 1];
     store_epoch_format(&cur, hex);
-    JSON_KEY(&h, "epoch");
+    JSONW_KEY(&h, "epoch");
     jsonw_cstr(&h, hex);
-    JSON_KEY(&h, "head");
+    JSONW_KEY(&h, "head");
     jsonw_u64(&h, out.head);
-    JSON_KEY(&h, "replay");
+    JSONW_KEY(&h, "replay");
     jsonw_lit(&h, out.replay ? "true" : "false");
-    JSON_KEY(&h, "more");
+    JSONW_KEY(&h, "more");
     jsonw_lit(&h, out.more || c.stopped ? "true" : "false");
     uint64_t base = out.replay ? req->version : out.snapshot.version;
-    JSON_KEY(&h, "nextVersion");
+    JSONW_KEY(&h, "nextVersion");
     jsonw_u64(&h, c.count ? c.last + 1 : base + 1);
-    JSON_LIT(&h, ",");
+    JSONW_LIT(&h, ",");
     struct jsonw *j = &c.j;
-    JSON_LIT(j, "]");
+    JSONW_LIT(j, "]");
     if (!out.replay) {
         /* "The empty document" comes as 0 bytes: send the state of an
          * empty replica instead, so clients can always apply it. */
@@ -161,19 +161,19 @@ void engine__read_catchup(sync_engine *e, const struct sync_request *req,
         crdt_doc_free(blank);
         char *st = empty ? b64(empty, elen) : b64(out.snapshot.data, out.snapshot.len);
         crdt_free_bytes(NULL, empty);
-        JSON_KEY(j, "snapshot");
+        JSONW_KEY(j, "snapshot");
         if (st) {
-            JSON_LIT(j, "{\"version\":");
+            JSONW_LIT(j, "{\"version\":");
             jsonw_u64(j, out.snapshot.version);
-            JSON_LIT(j, ",\"state\":");
+            JSONW_LIT(j, ",\"state\":");
             jsonw_cstr(j, st);
-            JSON_LIT(j, "}");
+            JSONW_LIT(j, "}");
         } else {
-            JSON_LIT(j, "{}");
+            JSONW_LIT(j, "{}");
         }
         free(st);
     }
-    JSON_LIT(j, "}");
+    JSONW_LIT(j, "}");
     store_read_end(r);
     const char *text = NULL;
     if (!j->oom && !h.oom && h.len <= HEAD_ROOM) {

@@ -75,30 +75,30 @@ void engine__reply_ack(sync_engine *e, const struct waiter *w, const char *doc, 
     char buf[1024];
     struct jsonw j;
     jsonw_init(&j, buf, sizeof buf);
-    JSON_LIT(&j, "{\"documentId\":");
+    JSONW_LIT(&j, "{\"documentId\":");
     jsonw_cstr(&j, doc);
     if (w->client[0]) {
-        JSON_KEY(&j, "clientId");
+        JSONW_KEY(&j, "clientId");
         jsonw_cstr(&j, w->client);
-        JSON_KEY(&j, "seq");
+        JSONW_KEY(&j, "seq");
         jsonw_u64(&j, w->seq);
     }
     if (w->request_id[0]) {
-        JSON_KEY(&j, "requestId");
+        JSONW_KEY(&j, "requestId");
         jsonw_cstr(&j, w->request_id);
     }
-    JSON_KEY(&j, "version");
+    JSONW_KEY(&j, "version");
     if (version == VERSION_UNKNOWN)
-        JSON_LIT(&j, "null");
+        JSONW_LIT(&j, "null");
     else
         jsonw_u64(&j, version);
-    JSON_KEY(&j, "duplicate");
+    JSONW_KEY(&j, "duplicate");
     jsonw_lit(&j, w->kind == WAIT_DUPLICATE ? "true" : "false");
     if (w->kind == WAIT_NOOP) {
-        JSON_KEY(&j, "applied");
-        JSON_LIT(&j, "false");
+        JSONW_KEY(&j, "applied");
+        JSONW_LIT(&j, "false");
     }
-    JSON_LIT(&j, "}");
+    JSONW_LIT(&j, "}");
     engine__reply_text(e, &w->to, "docsync:ack", j.oom ? NULL : j.p);
     jsonw_free(&j);
     e->st.acked++;

@@ -34,14 +34,20 @@ static void test_escapes(void)
     Q("\x01\x1f\x7f", "\"\\u0001\\u001f\x7f\"");
     Q("caf\xc3\xa9 \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
     /* Not UTF-8: a stray byte, a surrogate, a truncated sequence at the end. */
-    Q("a\xff" "b", "\"a\xef\xbf\xbd" "b\"");
+    Q("a\xff"
+      "b",
+      "\"a\xef\xbf\xbd"
+      "b\"");
     Q("\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
     Q("ok\xc3", "\"ok\xef\xbf\xbd\"");
     /* Special bytes at every place of an eight-byte block, after and before plain runs. */
     Q("0123456789abcdef\"", "\"0123456789abcdef\\\"\"");
     Q("01234567\\89abcdef", "\"01234567\\\\89abcdef\"");
     Q("0123456\n89abcdefgh", "\"0123456\\n89abcdefgh\"");
-    Q("01234567\xc3\xa9" "abcdefgh", "\"01234567\xc3\xa9" "abcdefgh\"");
+    Q("01234567\xc3\xa9"
+      "abcdefgh",
+      "\"01234567\xc3\xa9"
+      "abcdefgh\"");
     Q("0123456789abcde\xff", "\"0123456789abcde\xef\xbf\xbd\"");
     /* A NUL byte inside the string is escaped, not a terminator. */
     char *q = quoted("a\0b", 3);
@@ -54,16 +60,14 @@ static void test_numbers_keys(void)
     char buf[8]; /* small on purpose: the text moves to the heap */
     struct jsonw w;
     jsonw_init(&w, buf, sizeof buf);
-    jsonw_lit(&w, "{");
-    jsonw_key(&w, "a");
+    JSONW_LIT(&w, "{\"a\":");
     jsonw_u64(&w, 0);
-    jsonw_key(&w, "b");
+    JSONW_KEY(&w, "b");
     jsonw_u64(&w, UINT64_MAX);
-    jsonw_key(&w, "c");
+    JSONW_KEY(&w, "c");
     jsonw_i64(&w, INT64_MIN);
-    jsonw_key(&w, "d");
-    jsonw_lit(&w, "{");
-    jsonw_key(&w, "e");
+    JSONW_KEY(&w, "d");
+    JSONW_LIT(&w, "{\"e\":");
     jsonw_cstr(&w, NULL);
     jsonw_lit(&w, "}}");
     CHECK(w.heap);
