@@ -465,10 +465,12 @@ static void apply_delete(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
     }
 }
 
+/* Integrates the checked update; stops early (the replica then holds a
+ * state to discard) when an insert's scan ran out of doc->scan_budget. */
 static void commit(crdt_doc *doc, const upd *u)
 {
     crdt__tree_cache_reset(doc);
-    for (uint32_t i = 0; i < u->nops; i++) {
+    for (uint32_t i = 0; i < u->nops && !doc->over_budget; i++) {
         const crdt_uop *op = &u->ops[i];
         uint32_t dag = u->agents[op->ag].doc;
         uint32_t s = op->seq, end = op->seq + op->len;
@@ -482,11 +484,24 @@ static void commit(crdt_doc *doc, const upd *u)
                     apply_delete(doc, u, op, s, k);
             }
             s += k;
+            if (doc->over_budget)
+                break;
         }
     }
 }
 
 int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing)
+{
+    return crdt_doc_apply_bounded(doc, data, len, missing, UINT64_MAX);
+}
+
+uint64_t crdt_doc_scanned(const crdt_doc *doc)
+{
+    return doc ? doc->scanned : 0;
+}
+
+int crdt_doc_apply_bounded(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
+                           uint64_t max_scan)
 {
     if (!doc || (!data && len))
         return CRDT_EINVAL;
@@ -509,8 +524,14 @@ int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *miss
     if (rc == CRDT_OK)
         rc = reserve(doc, &u, &nd);
     if (rc == CRDT_OK) {
+        doc->scan_budget = max_scan;
+        doc->over_budget = false;
         commit(doc, &u);
         crdt__tree_cache_reset(doc);
+        if (doc->over_budget)
+            rc = CRDT_ECOST;
+        doc->scan_budget = UINT64_MAX;
+        doc->over_budget = false;
     }
     crdt__mem_free(&doc->alloc, nd.per_agent);
     upd_free(&u);

@@ -127,6 +127,7 @@ extern "C" {
 #define CRDT_ELIMIT (-6)     /* a documented size limit would be exceeded */
 #define CRDT_EIDINUSE (-7)   /* a local edit would reuse an existing (agent, seq) id */
 #define CRDT_ERANGE (-8)     /* the caller's output buffer is too small */
+#define CRDT_ECOST (-9)      /* crdt_doc_apply_bounded: the merge ran past its budget */
 
 /* Longest agent name in bytes. */
 #define CRDT_AGENT_MAX 64
@@ -328,6 +329,26 @@ int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out
  *   CRDT_ELIMIT, CRDT_ENOMEM, CRDT_EINVAL.
  * On any error the replica is unchanged. */
 int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing);
+
+/* crdt_doc_apply with a bound on its time for those who apply updates from
+ * untrusted peers. Placing a remote insert scans the runs inserted
+ * concurrently at the same place (COST), so K inserts that share an origin
+ * cost about K^2 / 2 steps, whatever their size. This counts the runs
+ * scanned and stops once more than max_scan were needed, returning
+ * CRDT_ECOST. Then, and only then, the replica is left holding part of the
+ * update, possibly not in the order other replicas would give it: it is
+ * memory-safe and may be freed or encoded, but must not be kept; load it
+ * again from its last good state. Every other result is as crdt_doc_apply's
+ * (on other errors the replica is unchanged). With max_scan proportional to
+ * the update's length (a server uses 64 per byte plus a constant) the whole
+ * call is O(len log n). */
+int crdt_doc_apply_bounded(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
+                           uint64_t max_scan);
+
+/* The runs scanned while integrating remote inserts over the replica's
+ * life: the unit of crdt_doc_apply_bounded's max_scan (for tests and
+ * metrics). */
+uint64_t crdt_doc_scanned(const crdt_doc *doc);
 
 /* Called by crdt_update_inspect() once per run of new operation ids an update carries: `count`
  * consecutive seqs from `seq_first` of agent `agent` (agent_len bytes, not NUL-terminated, valid

@@ -205,6 +205,13 @@ struct crdt_doc {
      * or an update is applied. */
     uint32_t cache_leaf, cache_start;
     bool cache_ok;
+
+    /* Runs the integration of remote inserts may still scan during the
+     * current crdt_doc_apply_bounded (UINT64_MAX: unbounded); over_budget
+     * is set when a scan ran out and placed its insert early. */
+    uint64_t scan_budget;
+    bool over_budget;
+    uint64_t scanned; /* runs scanned by integration, ever (crdt_doc_scanned) */
 };
 
 /* doc.c */

@@ -15,6 +15,7 @@ int crdt_doc_new(const crdt_allocator *alloc, const char *agent, size_t agent_le
     if (!doc)
         return CRDT_ENOMEM;
     memset(doc, 0, sizeof *doc);
+    doc->scan_budget = UINT64_MAX;
     if (alloc)
         doc->alloc = *alloc;
     else

@@ -17,7 +17,14 @@
  *   - oL after L: `other` hangs off something we passed: move past it
  *     only if not in the undecided state above.
  * Only the first character of a tree run needs the test: the others have
- * the previous character as left origin, which lies after L ("oL after L"). */
+ * the previous character as left origin, which lies after L ("oL after L").
+ *
+ * The scan is what makes integration cost more than O(log n): K inserts
+ * that share an origin scan about K^2 / 2 runs. Each run scanned spends one
+ * unit of doc->scan_budget; when it runs out the insert is placed where the
+ * scan stands (a well-formed tree, but not the order other replicas
+ * compute) and doc->over_budget tells apply to stop and the caller to
+ * discard the replica. */
 #include "crdt_int.h"
 
 /* Position used for comparisons of an item's right side: its right
@@ -60,6 +67,12 @@ void crdt__integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32
         bool scanning = false;
         crdt_cursor cur = c;
         while (scan_idx < bound_idx && crdt__tree_norm(doc, &cur)) {
+            if (doc->scan_budget == 0) {
+                doc->over_budget = true;
+                break;
+            }
+            doc->scan_budget--;
+            doc->scanned++;
             const crdt_run *o = &doc->leaves[cur.leaf].runs[cur.i];
             uint32_t olv = o->lv + cur.off, oleft, oright;
             crdt__rec_origins(doc, olv, &oleft, &oright);

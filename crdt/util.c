@@ -26,6 +26,8 @@ const char *crdt_strerror(int err)
         return "operation id already in use";
     case CRDT_ERANGE:
         return "output buffer too small";
+    case CRDT_ECOST:
+        return "merging the update's concurrent inserts would cost more than allowed";
     default:
         return "unknown error";
     }

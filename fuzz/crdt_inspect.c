@@ -8,6 +8,9 @@
  *    4096, N its length) makes apply on a fresh replica allocate at most
  *    A N + B bytes at its peak, with the constants of
  *    tests/crdt/test_crdt_cost.c (250 bytes per admitted operation);
+ *  - applied with the server's time bound (crdt_doc_apply_bounded with
+ *    scan_bound(N)), it scans at most that many runs, and when it stops
+ *    there (CRDT_ECOST) the replica is still well-formed;
  *  - an update apply accepts was accepted by inspect, and the replica grew
  *    by exactly the op count inspect reported.
  * Any violation aborts. */
@@ -63,15 +66,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (crdt_doc_new(&al, "r", 1, &d) != CRDT_OK)
         die("new");
     size_t before = meter_begin(&m);
-    int ra = crdt_doc_apply(d, data, size, NULL);
+    int ra = crdt_doc_apply_bounded(d, data, size, NULL, scan_bound(size));
     size_t peak = m.peak - before;
+    if (crdt_doc_scanned(d) > scan_bound(size))
+        die("apply scanned more runs than the bound");
+    if (ra == CRDT_ECOST && (!admit || crdt_doc_check(d) != CRDT_OK))
+        die("a merge stopped by its bound left a malformed replica");
     if ((ri == CRDT_EBADUPDATE || ri == CRDT_EVERSION) && ra != ri)
         die("apply accepted or refused differently what inspect found malformed");
     if (admit && peak > BOUND_A * size + BOUND_B)
         die("apply allocated more than A N + B");
     if (ra == CRDT_OK && (ri != CRDT_OK || crdt_doc_mark(d) != ops))
         die("apply added other than inspect's count");
-    if (ra != CRDT_OK && crdt_doc_mark(d) != 0)
+    if (ra != CRDT_OK && ra != CRDT_ECOST && crdt_doc_mark(d) != 0)
         die("refused update changed the replica");
     crdt_doc_free(d);
     if (m.live != 0)

@@ -632,7 +632,7 @@ export class Document extends Emitter {
         this.#retry = setTimeout(() => this.#canSend() && this.#resendAll(), RETRY_MS);
         break;
       default:
-        // invalid, too_large, too_many_ops, document_full, forbidden, forbidden_agent: this edit
+        // invalid, too_large, too_many_ops, too_costly, document_full, forbidden, forbidden_agent: this edit
         // will never be accepted
         if (mine) {
           this.#pending = this.#pending.filter((p) => p.seq !== e.seq);

@@ -8,7 +8,8 @@
  * carry operations of the agent named like its client id, never the
  * server's (forbidden_agent), and an update's operations are bounded by its
  * size (too_many_ops) and a document's, deleted characters included, by
- * doc_max_ops (document_full). */
+ * doc_max_ops (document_full); the time its merge may take is bounded by
+ * its size too (too_costly). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -24,6 +25,15 @@
  * (select all, delete) stays possible. */
 #define UPDATE_OPS_PER_BYTE 64
 #define UPDATE_OPS_SLACK 4096
+
+/* Merging a remote insert scans the runs inserted concurrently at its place,
+ * so a small update of many inserts that share an origin would cost time
+ * quadratic in its length. Its merge may scan at most this many runs per
+ * byte plus UPDATE_SCAN_SLACK (a few milliseconds); honest concurrent
+ * editing scans a handful per insert. Beyond, the replica is reloaded and
+ * the update refused (too_costly). */
+#define UPDATE_SCAN_PER_BYTE 64
+#define UPDATE_SCAN_SLACK 65536
 
 static uint64_t now_ms(void)
 {
@@ -357,7 +367,23 @@ void engine__write(sync_engine *e, const struct sync_request *req, const char *u
     if (req->op == SYNC_OP_SUBMIT) {
         crdt_id missing;
         memset(&missing, 0, sizeof missing);
-        int rc = crdt_doc_apply(d->crdt, req->update, req->update_len, &missing);
+        uint64_t max_scan = (uint64_t)req->update_len * UPDATE_SCAN_PER_BYTE + UPDATE_SCAN_SLACK;
+        int rc = crdt_doc_apply_bounded(d->crdt, req->update, req->update_len, &missing, max_scan);
+        if (rc == CRDT_ECOST) {
+            /* The replica holds part of the update: back to the last good
+             * state (the store plus what is pending). */
+            int gone = engine__doc_reload(d, 1) != 0;
+            if (gone)
+                engine__commit_fail(e, d, "storage_error", "the document had to be reloaded");
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "merging the update's concurrent inserts needs more than %llu steps (%d per "
+                     "byte plus %d); nothing was applied",
+                     (unsigned long long)max_scan, UPDATE_SCAN_PER_BYTE, UPDATE_SCAN_SLACK);
+            engine__reply_error(e, reply, req->doc, req->client, req->seq, req->request_id,
+                                "too_costly", msg, NULL, 0);
+            return;
+        }
         if (rc == CRDT_EMISSING) {
             char msg[300];
             snprintf(msg, sizeof msg,

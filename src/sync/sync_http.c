@@ -51,7 +51,8 @@ static int status_of(const char *code)
                {"storage_error", 503},   {"busy", 503},
                {"not_found", 404},       {"not_retained", 410},
                {"client_id_taken", 409}, {"forbidden_agent", 403},
-               {"too_many_ops", 413},    {"document_full", 413}};
+               {"too_many_ops", 413},    {"too_costly", 413},
+               {"document_full", 413}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].code, code) == 0)
             return map[i].status;

@@ -5,7 +5,9 @@
  * Admission: an update of N bytes is accepted only if crdt_update_inspect()
  * returns CRDT_OK with ops <= 64 * N + 4096. An admitted update makes apply
  * allocate at most A * N + B bytes at its peak (250 bytes per admitted
- * operation; test_crdt_cost.c explains the constants). */
+ * operation; test_crdt_cost.c explains the constants), and applied with
+ * crdt_doc_apply_bounded(..., scan_bound(N)) it scans at most that many
+ * runs. */
 #ifndef DOCSYNC_CRDT_METER_H
 #define DOCSYNC_CRDT_METER_H
 
@@ -21,6 +23,18 @@
 #define PER_OP_BOUND 250u /* bytes per admitted operation */
 #define BOUND_A ((uint64_t)ADMIT_PER_BYTE * PER_OP_BOUND)
 #define BOUND_B ((uint64_t)ADMIT_ALLOWANCE * PER_OP_BOUND)
+
+/* The server's bound on the time of a merge (crdt_doc_apply_bounded): runs
+ * scanned while placing remote inserts, per byte of the update plus an
+ * allowance. With ops bounded by admission, apply's time is
+ * O((ops + scanned) log n), hence O(N log n). */
+#define SCAN_PER_BYTE 64u
+#define SCAN_ALLOWANCE 65536u
+
+static inline uint64_t scan_bound(size_t n)
+{
+    return (uint64_t)SCAN_PER_BYTE * n + SCAN_ALLOWANCE;
+}
 
 /* The admission rule, given inspect's op count for an update of n bytes
  * (inspect itself must have returned CRDT_OK). */

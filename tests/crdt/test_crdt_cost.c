@@ -38,13 +38,18 @@
  * in the previous run, dxi (above), and deletes of a replica's fragmented
  * text.
  *
- * What this does not bound: the time of integrating a remote insert also
- * grows with the number of concurrent runs between its origins (crdt.h,
- * COST), which an update can make quadratic in its length (the "siblings"
- * family: K inserts at one place, 2 bytes each, scan about K^2 / 2 runs;
- * 8 KB take about 0.8 s under ASan, 64 KB about 45 s); counting operations
- * does not see it. `test_crdt_cost report` prints the peak bytes per family
- * and the CPU time of applying each family at doubling sizes.
+ * Time has a second part: integrating a remote insert scans the runs
+ * inserted concurrently between its origins (crdt.h, COST), which an update
+ * can make quadratic in its length (the "siblings" family: K inserts at one
+ * place, 2 bytes each, scan about K^2 / 2 runs; unbounded, 8 KB took about
+ * 0.8 s under ASan and 64 KB about 45 s). The server applies with
+ * crdt_doc_apply_bounded(..., scan_bound(N)), so every update here is
+ * applied that way and must scan at most scan_bound(N) runs, succeeding or
+ * stopping with CRDT_ECOST (the replica is then discarded, but must still
+ * be well-formed and freed without leaks); the siblings check below shows
+ * the bound is what stops the quadratic case. `test_crdt_cost report`
+ * prints the peak bytes per family and the CPU time of applying each
+ * family at doubling sizes, bounded and not.
  *
  *   test_crdt_cost [report] [seed]   (seed 0xc057 by default; printed on
  *                                     failure) */
@@ -492,7 +497,7 @@ static size_t pick_k(size_t max_k)
 /* --------------------------------------------------------- measurement */
 
 typedef struct stats {
-    size_t tried, admitted, applied;
+    size_t tried, admitted, applied, costly;
     size_t worst_n;
     double worst_per_byte; /* peak / N */
     size_t worst_peak;
@@ -546,11 +551,15 @@ static void measure(const uint8_t *u, size_t n, stats *st)
             CHECK_EQ(crdt_doc_new(&al, "r", 1, &d), CRDT_OK);
         else
             d = make_base(&al);
-        uint64_t mark = crdt_doc_mark(d);
+        uint64_t mark = crdt_doc_mark(d), scanned = crdt_doc_scanned(d);
         size_t before = meter_begin(&m);
-        int rc = crdt_doc_apply(d, u, n, NULL);
+        int rc = crdt_doc_apply_bounded(d, u, n, NULL, scan_bound(n));
         size_t peak = m.peak - before;
         uint64_t grown = crdt_doc_mark(d) - mark;
+        /* time, counted in runs scanned: never more than the bound */
+        CHECK(crdt_doc_scanned(d) - scanned <= scan_bound(n));
+        if (rc == CRDT_ECOST)
+            st->costly++;
         /* time, counted in operations: never more than inspect said, so
          * never more than the admission rule lets through */
         CHECK(grown <= ops);
@@ -564,6 +573,8 @@ static void measure(const uint8_t *u, size_t n, stats *st)
         if (rc == CRDT_OK) {
             st->applied++;
             CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+        } else if (rc == CRDT_ECOST) {
+            CHECK_EQ(crdt_doc_check(d), CRDT_OK); /* well-formed, to be discarded */
         } else {
             CHECK_EQ(crdt_doc_mark(d), mark);
         }
@@ -642,13 +653,48 @@ static void sweep(void)
     printf("worst peak per admitted op: %.1f bytes (N = %.0f)\n", worst, worst_n);
 }
 
-/* CPU seconds to apply `u` to a fresh replica (report mode only). */
-static double cpu_apply(const uint8_t *u, size_t n)
+/* K inserts at one place: unbounded, the merge scans about K^2 / 2 runs,
+ * far beyond the bound for their length; bounded, it stops there. */
+static void siblings_bounded(void)
+{
+    size_t n;
+    uint8_t *u = g_siblings(4096, &n);
+    uint64_t ops;
+    CHECK_EQ(crdt_update_inspect(u, n, NULL, NULL, &ops), CRDT_OK);
+    CHECK(admitted(n, ops));
+    crdt_doc *d;
+    CHECK_EQ(crdt_doc_new(NULL, "r", 1, &d), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(d, u, n, NULL), CRDT_OK);
+    CHECK(crdt_doc_scanned(d) > 4 * scan_bound(n));
+    crdt_doc_free(d);
+    CHECK_EQ(crdt_doc_new(NULL, "r", 1, &d), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply_bounded(d, u, n, NULL, scan_bound(n)), CRDT_ECOST);
+    CHECK(crdt_doc_scanned(d) <= scan_bound(n));
+    CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+    crdt_doc_free(d);
+    /* the same update in halves fits: the first half scans about
+     * (K/4)^2 / 2 runs, under its own bound; a bound of 0 refuses it */
+    CHECK_EQ(crdt_doc_new(NULL, "r", 1, &d), CRDT_OK);
+    size_t half;
+    uint8_t *h = g_siblings(1024, &half);
+    CHECK_EQ(crdt_doc_apply_bounded(d, h, half, NULL, scan_bound(half)), CRDT_OK);
+    CHECK_EQ(crdt_doc_length(d), 0);
+    crdt_doc_free(d);
+    CHECK_EQ(crdt_doc_new(NULL, "r", 1, &d), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply_bounded(d, h, half, NULL, 0), CRDT_ECOST);
+    crdt_doc_free(d);
+    free(h);
+    free(u);
+}
+
+/* CPU seconds to apply `u` to a fresh replica (report mode only), with
+ * the server's bound or without. */
+static double cpu_apply(const uint8_t *u, size_t n, bool bounded)
 {
     crdt_doc *d;
     CHECK_EQ(crdt_doc_new(NULL, "r", 1, &d), CRDT_OK);
     clock_t t0 = clock();
-    (void)crdt_doc_apply(d, u, n, NULL);
+    (void)crdt_doc_apply_bounded(d, u, n, NULL, bounded ? scan_bound(n) : UINT64_MAX);
     double s = (double)(clock() - t0) / CLOCKS_PER_SEC;
     crdt_doc_free(d);
     return s;
@@ -694,19 +740,21 @@ int main(int argc, char **argv)
         measure(u, n, &all[NFAM - 1]);
         free(u);
     }
+    siblings_bounded();
     if (report)
         sweep();
     if (report) {
-        printf("%-14s %8s %8s %8s %12s %8s %10s %10s %6s\n", "family", "tried", "admitted",
-               "applies", "max peak", "worst N", "peak/N", "peak/admit", "slack");
+        printf("%-14s %8s %8s %8s %7s %12s %8s %10s %10s %6s\n", "family", "tried", "admitted",
+               "applies", "costly", "max peak", "worst N", "peak/N", "peak/admit", "slack");
         for (size_t f = 0; f <= NFAM; f++) {
             const stats *st = &all[f];
-            printf("%-14s %8zu %8zu %8zu %12zu %8zu %10.1f %10.1f %6.2f\n",
+            printf("%-14s %8zu %8zu %8zu %7zu %12zu %8zu %10.1f %10.1f %6.2f\n",
                    f < NFAM ? families[f].name : "base-deletes", st->tried, st->admitted,
-                   st->applied, st->max_peak, st->worst_n, st->worst_per_byte, st->per_admit,
-                   st->slack);
+                   st->applied, st->costly, st->max_peak, st->worst_n, st->worst_per_byte,
+                   st->per_admit, st->slack);
         }
-        printf("CPU seconds to apply, by size (a family is linear when doubling N doubles it):\n");
+        printf("CPU seconds to apply, by size (a family is linear when doubling N doubles it),\n"
+               "with the server's scan bound / without:\n");
         for (size_t f = 0; f < NFAM; f++) {
             if (!families[f].max_k)
                 continue;
@@ -716,7 +764,7 @@ int main(int argc, char **argv)
                 uint64_t saved = rng_state;
                 uint8_t *u = families[f].gen(k, &n);
                 rng_state = saved;
-                printf(" N=%zu:%.3f", n, cpu_apply(u, n));
+                printf(" N=%zu:%.3f/%.3f", n, cpu_apply(u, n, true), cpu_apply(u, n, false));
                 free(u);
             }
             printf("\n");

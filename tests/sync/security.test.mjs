@@ -239,6 +239,45 @@ test('operations are bounded by the update size and, deleted ones included, by t
   }
 });
 
+/** An update of `k` single deleted characters of agent `agent` (seqs 0..k-1), every one at the
+ * document start with the document end as bound: concurrent siblings that the merge must order,
+ * each scanning all placed before it. Two bytes per op (SAME | LEFT_NONE | RIGHT_NONE, kind 1). */
+function siblings(agent, k) {
+  const name = [...Buffer.from(agent)];
+  const varint = (x) => (x < 0x80 ? [x] : [(x % 0x80) | 0x80, ...varint(Math.floor(x / 0x80))]);
+  const ops = [0x31, 0, 0, 1];
+  for (let i = 1; i < k; i++) ops.push(0x35, 1);
+  return Uint8Array.from([0xd5, 0x01, 1, name.length, ...name, ...varint(k), ...ops]);
+}
+
+test('the time a merge may take is bounded by the update size: many inserts at one place are refused', async () => {
+  const mod = await crdt();
+  const server = await new Server().start();
+  try {
+    await editors(server, 'a9', 'alice', 'mallory');
+    const alice = await editor(server, mod, 'a9', 'alice');
+    const mallory = await editor(server, mod, 'a9', 'mallory', { clientId: 'z' });
+    assertAck(await alice.edit((d) => d.insert(0, 'hello')), 1);
+    // 3,000 siblings in 6 KB: about 4.5 million runs scanned, over 64 per byte plus 65,536.
+    const u = siblings('z', 3000);
+    assert.equal(u.length, 6009);
+    const r = await mallory.request('docsync:submit', { clientId: 'z', seq: 1, update: b64(u) });
+    assertRefused(r, 'too_costly', /more than 450112 steps \(64 per byte plus 65536\); nothing was applied/);
+    // Nothing of it stayed: the document and its version are as before, and both keep editing.
+    assertAck(await alice.edit((d) => d.insert(5, ' world')), 2);
+    const few = siblings('z', 50);
+    assertAck(await mallory.request('docsync:submit', { clientId: 'z', seq: 2, update: b64(few) }), 3);
+    mallory.replica.apply(few); // alice's next edit may name these characters
+    assertAck(await alice.edit((d) => d.insert(11, '!')), 4);
+    const stored = await storedText(server, 'a9');
+    assert.equal(stored.content, 'hello world!');
+    assert.equal(stored.version, 4);
+  } finally {
+    closeAll();
+    await server.stop();
+  }
+});
+
 test('a resubmission whose op left the retained log is a duplicate (version null), and the JS client accepts it', async () => {
   const mod = await crdt();
   const server = await new Server({ env: { DOCSYNC_OPS_RETAIN: '4', DOCSYNC_SNAPSHOT_EVERY: '4' } }).start();

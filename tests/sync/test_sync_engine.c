@@ -917,6 +917,61 @@ static void test_replace_cause(void)
     rm_dir(v.dir);
 }
 
+/* A whole-content write that fails after changing the replica, whose
+ * reload from the store fails too, is still answered (an HTTP request would
+ * otherwise hang): the server's agent has room to delete the old text but
+ * not to insert the new, and the store has meanwhile got an op the replica
+ * cannot load. */
+static void test_replace_reload_fails(void)
+{
+    struct env v;
+    env_open(&v, 1);
+    crdt_doc *srv = new_replica("docsync-server");
+    CHECK_EQ(crdt_doc_set_agent(srv, "docsync-server", 14, 4294967281ull), CRDT_OK);
+    CHECK_EQ(crdt_doc_insert(srv, 0, "sz", 2), CRDT_OK);
+    uint8_t *u = NULL;
+    size_t ul = 0;
+    CHECK_EQ(crdt_doc_encode_state(srv, &u, &ul), CRDT_OK);
+    store_batch *b = NULL;
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_op_append(b, "q", 1, "old", NULL, 0, 1, u, ul), 0);
+    CHECK_EQ(store_batch_commit(v.s, b, NULL), 0);
+    store_batch_free(b);
+    /* bob's edit makes the engine hold the document (version 2) */
+    crdt_doc *bob = new_replica("cb");
+    CHECK_EQ(crdt_doc_apply(bob, u, ul, NULL), CRDT_OK);
+    crdt_free_bytes(NULL, u);
+    crdt_doc_free(srv);
+    uint64_t m = crdt_doc_mark(bob);
+    CHECK_EQ(crdt_doc_insert(bob, 2, "!", 1), CRDT_OK);
+    uint8_t *e = NULL;
+    size_t el = 0;
+    CHECK_EQ(crdt_doc_encode_since_mark(bob, m, &e, &el), CRDT_OK);
+    submit_bytes(&v, "q", e, el, "cb", 1, "bob", "3.1");
+    crdt_free_bytes(NULL, e);
+    drain_ack(&v, "3.1", 2);
+    /* version 3 in the store, behind the engine's back: not a CRDT update */
+    static const uint8_t junk[] = {0xD5, 0x01, 0xFF};
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_op_append(b, "q", 3, "old", NULL, 0, 3, junk, sizeof junk), 0);
+    CHECK_EQ(store_batch_commit(v.s, b, NULL), 0);
+    store_batch_free(b);
+    /* "sz!" to "plain text": the server's agent has seqs left to insert ten
+     * characters (the replica changes), not to delete three more */
+    run(&v, SYNC_OP_REPLACE, "{\"documentId\":\"q\",\"baseVersion\":2,\"content\":\"plain text\"}",
+        "bob", AUTH_ROLE_EDITOR, "3.2");
+    env_drain(&v);
+    const struct sent *r = reply_to(&v.f, "3.2");
+    CHECK(r && strcmp(r->event, "docsync:error") == 0);
+    if (r) {
+        CHECK_STR_EQ(str(r->data, "code"), "storage_error");
+        CHECK(strstr(str(r->data, "message"), "reloaded; retry") != NULL);
+    }
+    crdt_doc_free(bob);
+    env_close(&v);
+    rm_dir(v.dir);
+}
+
 /* An update of `n` ops of deleted text of agent `agent` from seq `seq` at
  * the document start: a kind-1 insert run (FORMAT.md) carries no text, so
  * it is a dozen bytes whatever n. Returns its length. */
@@ -1049,6 +1104,7 @@ int main(void)
     test_client_id_taken();
     test_forbidden_agent();
     test_replace_cause();
+    test_replace_reload_fails();
     test_op_budget();
     test_duplicate_beyond_log();
     return TEST_RESULT();
