@@ -181,6 +181,12 @@ int store_batch_activity_append(store_batch *b, uint64_t ts_ms, const void *payl
     return err;
 }
 
+int store__batch_add_data(store_batch *b, enum store_item_type type, const void *data, size_t len,
+                          struct store_item **out)
+{
+    return batch_add(b, type, NULL, 0, NULL, 0, NULL, 0, data, len, out);
+}
+
 int store_batch_epoch_renew(store_batch *b)
 {
     if (!b)
@@ -228,6 +234,10 @@ int store__batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct stor
             break;
         case STORE_ITEM_EPOCH:
             err = store__epoch_apply_renew(s, txn, mdb_rc);
+            break;
+        case STORE_ITEM_OUTBOX_PUT:
+        case STORE_ITEM_OUTBOX_DELETE:
+            err = store__outbox_apply(s, txn, it, mdb_rc);
             break;
         }
         if (err) {

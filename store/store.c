@@ -158,8 +158,10 @@ static int store_init_dbs(store *s, int maplock_held)
     int rc = maplock_held ? mdb_txn_begin(s->env, NULL, 0, &txn) : store__write_begin(s, &txn);
     if (rc)
         return store__err(rc, s->dir);
-    static const char *names[] = {"meta", "docs", "ops", "snaps", "seqs", "acl", "activity"};
-    MDB_dbi *dbis[] = {&s->meta, &s->docs, &s->ops, &s->snaps, &s->seqs, &s->acl, &s->activity};
+    static const char *names[] = {"meta", "docs", "ops",      "snaps",
+                                  "seqs", "acl",  "activity", "outbox"};
+    MDB_dbi *dbis[] = {&s->meta, &s->docs, &s->ops,      &s->snaps,
+                       &s->seqs, &s->acl,  &s->activity, &s->outbox};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
         if (rc)

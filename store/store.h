@@ -14,6 +14,9 @@
  *     who owns each client id (the user of its first op; the ops of another
  *     user under that client id are refused);
  *   - document access lists: document -> user -> role;
+ *   - an outbox: messages the caller has still to deliver elsewhere (the
+ *     webhook requests), recorded before they are attempted and deleted once
+ *     delivered (see OUTBOX below);
  *   - the activity log: append-only, keyed by a global offset (1, 2, ...),
  *     each entry chained to the previous one by SHA-256, so that any change,
  *     removal or reordering of stored entries is detectable.
@@ -103,6 +106,9 @@
  *   acl       str8 doc, user bytes    -> [1][u8 role]
  *   activity  u64be offset -> [1][u64 ts_ms][32 prev_hash][32 hash]
  *                             [u32 len][payload]
+ *   outbox    u64be id -> [1][u64 created_ms][u32 len][bytes]
+ *             (added beside format 2 without changing it: a build that does
+ *             not know the table opens the store and ignores it)
  *   hash = SHA-256(prev_hash || u64le offset || u64le ts_ms || payload);
  *   prev_hash of offset 1 is 32 zero bytes.
  *
@@ -510,6 +516,41 @@ int store_batch_activity_append(store_batch *b, uint64_t ts_ms, const void *payl
 
 /* Gives the store a new random epoch (after a restore or a loss of data). */
 int store_batch_epoch_renew(store_batch *b);
+
+/* ---------------------------------------------------------------- outbox
+ *
+ * OUTBOX: opaque messages (at most STORE_OUTBOX_MAX bytes each) under ids
+ * the caller picks (>= 1; listed in numeric order), with the time they were
+ * made. The store gives them no meaning: the webhook module keeps its
+ * requests there between being made and being delivered, so that a crash
+ * loses none; it bounds their number itself. */
+
+#define STORE_OUTBOX_MAX (4u * 1024u * 1024u)
+
+/* One outbox message. data is borrowed (see MEMORY). */
+struct store_outbox_entry {
+    uint64_t id;
+    uint64_t created_ms;
+    const uint8_t *data;
+    size_t len;
+};
+typedef int (*store_outbox_fn)(void *ctx, const struct store_outbox_entry *e);
+
+/* Records message `id` (replacing one with that id). STORE_EINVAL for id 0
+ * or len > STORE_OUTBOX_MAX. */
+int store_batch_outbox_put(store_batch *b, uint64_t id, uint64_t created_ms, const void *data,
+                           size_t len);
+/* Deletes message `id`; a missing one is fine (delivered twice, dropped). */
+int store_batch_outbox_delete(store_batch *b, uint64_t id);
+
+/* Message `id`. Returns 0, STORE_ENOTFOUND, STORE_EINVAL, STORE_ECORRUPT. */
+int store_outbox_get(store_read *r, uint64_t id, struct store_outbox_entry *out);
+/* Calls fn for the messages with an id > after, in id order, at most limit
+ * (0 = no limit). Returns 0, STORE_EINVAL, STORE_ECORRUPT, or fn's
+ * negative value. */
+int store_outbox_list(store_read *r, uint64_t after, size_t limit, store_outbox_fn fn, void *ctx);
+/* Number of messages held. Returns 0, STORE_EINVAL or STORE_EIO. */
+int store_outbox_count(store_read *r, uint64_t *out);
 
 /* What a committed batch produced. */
 struct store_batch_result {

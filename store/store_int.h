@@ -10,7 +10,7 @@
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, docs, ops, snaps, seqs, acl, activity;
+    MDB_dbi meta, docs, ops, snaps, seqs, acl, activity, outbox;
     struct store_options opt;
     char *dir;
     /* Held for reading by every open read handle and for writing while the
@@ -39,6 +39,8 @@ enum store_item_type {
     STORE_ITEM_ACL_DELETE,
     STORE_ITEM_ACTIVITY,
     STORE_ITEM_EPOCH,
+    STORE_ITEM_OUTBOX_PUT,    /* version = id, ts_ms = created_ms, data */
+    STORE_ITEM_OUTBOX_DELETE, /* version = id */
 };
 
 struct store_item {
@@ -133,6 +135,13 @@ int store__acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *m
  * (STORE_ITEM_ACTIVITY); *offset gets its offset. */
 int store__activity_apply(store *s, MDB_txn *txn, const struct store_item *it, uint64_t *offset,
                           int *mdb_rc);
+/* outbox.c: records or deletes one outbox message (STORE_ITEM_OUTBOX_*). */
+int store__outbox_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+/* batch.c: appends an item of `type` holding a copy of data[0..len) (no ids)
+ * to b; *out is the item, for the caller to fill its numbers. Returns 0,
+ * STORE_EINVAL (b full) or STORE_ENOMEM. */
+int store__batch_add_data(store_batch *b, enum store_item_type type, const void *data, size_t len,
+                          struct store_item **out);
 
 /* ------------------------------------------------------------------ doc.c */
 
