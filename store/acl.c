@@ -4,6 +4,52 @@
 
 #include <string.h>
 
+/* The meta record "acl_changes" -> [1][u64 count] counts the changes to
+ * access lists ever committed (puts, deletes, deleted documents), so a
+ * process that did not make them (a server while docsync-admin edits the
+ * store) can tell that it must look again. */
+static const MDB_val acl_changes_key = {11, "acl_changes"};
+
+int store__acl_bump(store *s, MDB_txn *txn, int *mdb_rc)
+{
+    uint64_t n = 0;
+    MDB_val k = acl_changes_key, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0 && v.mv_size == 9 && ((const uint8_t *)v.mv_data)[0] == 1)
+        n = record_get_u64le((const uint8_t *)v.mv_data + 1);
+    else if (rc && rc != MDB_NOTFOUND) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    n++;
+    uint8_t vb[9] = {1};
+    record_put_u64le(vb + 1, n);
+    MDB_val nv = {sizeof vb, vb};
+    rc = mdb_put(txn, s->meta, &k, &nv, 0);
+    if (rc) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    return 0;
+}
+
+int store_acl_changes(store_read *r, uint64_t *out)
+{
+    if (!r || !out)
+        return STORE_EINVAL;
+    *out = 0;
+    MDB_val k = acl_changes_key, v;
+    int rc = mdb_get(r->txn, r->s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return store__err(rc, NULL);
+    if (v.mv_size != 9 || ((const uint8_t *)v.mv_data)[0] != 1)
+        return STORE_ECORRUPT;
+    *out = record_get_u64le((const uint8_t *)v.mv_data + 1);
+    return 0;
+}
+
 int store__acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 {
     uint8_t kb[RECORD_KEY_MAX];
@@ -23,7 +69,7 @@ int store__acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *m
         *mdb_rc = rc;
         return STORE_EIO;
     }
-    return 0;
+    return store__acl_bump(s, txn, mdb_rc);
 }
 
 int store_acl_get(store_read *r, const char *doc, const char *user, enum store_role *out)

@@ -93,6 +93,7 @@
  * = u8 length + bytes)
  *   meta      "format" -> [1][u32 store format = 2]
  *             "epoch"  -> [1][16 bytes]
+ *             "acl_changes" -> [1][u64 count of access-list changes]
  *   docs      str8 doc -> [1][u64 head][u64 created_ms][u64 updated_ms]
  *                         [u64 snapshot_version][u64 trunc_version]
  *                         [u32 meta_len][meta]
@@ -402,6 +403,12 @@ int store_acl_get(store_read *r, const char *doc, const char *user, enum store_r
 /* Calls fn for every (user, role) of doc, users in byte order. Returns 0,
  * STORE_EINVAL, STORE_ECORRUPT, or fn's negative value. */
 int store_acl_list(store_read *r, const char *doc, store_acl_fn fn, void *ctx);
+
+/* How many access-list changes (puts, deletes, deleted documents) were ever
+ * committed to this store, by any process: a reader that saw another value
+ * before must look at the lists it relies on again. 0 for a store that never
+ * had one. Returns 0, STORE_EINVAL, STORE_ECORRUPT. */
+int store_acl_changes(store_read *r, uint64_t *out);
 
 /* Offset and hash of the last activity entry (0 and zeros when empty).
  * Returns 0, STORE_EINVAL, STORE_ECORRUPT. */

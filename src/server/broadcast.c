@@ -107,3 +107,16 @@ int broadcast_revoke(struct server *srv, const char *channel,
     free(out);
     return (int)k;
 }
+
+void broadcast_each_channel(struct server *srv, const char *prefix,
+                            void (*fn)(void *ctx, const char *name, size_t nlen), void *ctx)
+{
+    size_t plen = strlen(prefix), it = 0;
+    struct channel *ch;
+    while ((ch = channel_registry_next(srv->channels, &it))) {
+        size_t nlen;
+        const char *name = channel_get_name(ch, &nlen);
+        if (nlen >= plen && memcmp(name, prefix, plen) == 0)
+            fn(ctx, name, nlen);
+    }
+}

@@ -26,4 +26,11 @@ int broadcast_revoke(struct server *srv, const char *channel,
                      int (*allowed)(void *ctx, const struct conn *c, const char *channel),
                      void *ctx, struct frame *notice);
 
+/* Calls fn with the name (nlen bytes, NUL-terminated) of every channel that
+ * has subscribers and whose name starts with `prefix`, in no particular
+ * order. fn must not subscribe or unsubscribe anyone (collect the names,
+ * then act). */
+void broadcast_each_channel(struct server *srv, const char *prefix,
+                            void (*fn)(void *ctx, const char *name, size_t nlen), void *ctx);
+
 #endif

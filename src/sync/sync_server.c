@@ -97,6 +97,17 @@ static int module_role_of(struct sync_module *m, const char *doc, const char *us
     return role < AUTH_ROLE_VIEWER ? role : AUTH_ROLE_VIEWER;
 }
 
+/* The user a connection acts as on `doc`: its member id on the document's
+ * presence channel, else its signed-in id; NULL for neither. The same for
+ * requests and for the revocation check, whichever channel is checked. */
+static const char *doc_user(const struct conn *c, const char *doc)
+{
+    char pres[SYNC_CHANNEL_MAX];
+    snprintf(pres, sizeof pres, "presence-document.%s", doc);
+    const char *user = conn_is_subscribed(c, pres) ? conn_user_id(c, pres) : NULL;
+    return user ? user : conn_user_id(c, NULL);
+}
+
 /* Answers a request refused before it is read (only its requestId and
  * documentId are taken, so the client can match the answer). */
 static void refuse_unread(struct sync_module *m, const struct sync_reply *reply, const message *msg,
@@ -116,7 +127,8 @@ struct revoke_ctx {
 static int revoke_allowed(void *ctx, const struct conn *c, const char *channel)
 {
     struct revoke_ctx *r = ctx;
-    return module_role_of(r->m, r->doc, conn_user_id(c, channel)) >= AUTH_ROLE_VIEWER;
+    (void)channel;
+    return module_role_of(r->m, r->doc, doc_user(c, r->doc)) >= AUTH_ROLE_VIEWER;
 }
 
 void sync_server_revoke(struct sync_module *m, const char *doc)
@@ -141,6 +153,59 @@ void sync_server_revoke(struct sync_module *m, const char *doc)
                      channel, n);
     }
     jsonw_free(&j);
+}
+
+/* Access lists may also change behind the server's back (docsync-admin
+ * writes the store directly): once a second the store's count of changes
+ * is compared with the last one seen, and on a difference every document
+ * with live subscriptions is checked as after a change through the API. */
+#define ACL_POLL_MS 1000
+
+struct doc_names {
+    char (*ids)[SYNC_DOC_ID_MAX + 1];
+    size_t n, cap;
+};
+
+static void collect_doc(void *ctx, const char *name, size_t nlen)
+{
+    struct doc_names *dn = ctx;
+    const char *dot = memchr(name, '.', nlen);
+    size_t idl = dot ? nlen - (size_t)(dot + 1 - name) : 0;
+    if (!idl || idl > SYNC_DOC_ID_MAX)
+        return;
+    for (size_t i = 0; i < dn->n; i++)
+        if (strlen(dn->ids[i]) == idl && memcmp(dn->ids[i], dot + 1, idl) == 0)
+            return; /* its other channel came first */
+    if (dn->n == dn->cap) {
+        size_t cap = dn->cap ? dn->cap * 2 : 16;
+        void *p = realloc(dn->ids, cap * sizeof *dn->ids);
+        if (!p)
+            return;
+        dn->ids = p;
+        dn->cap = cap;
+    }
+    memcpy(dn->ids[dn->n], dot + 1, idl);
+    dn->ids[dn->n++][idl] = 0;
+}
+
+static void acl_poll(struct server *srv, void *ud)
+{
+    struct sync_module *m = ud;
+    store_read *r;
+    uint64_t changes = 0;
+    if (store_read_begin(m->store, &r) != 0)
+        return;
+    int err = store_acl_changes(r, &changes);
+    store_read_end(r);
+    if (err || changes == m->acl_changes_seen)
+        return;
+    m->acl_changes_seen = changes;
+    struct doc_names dn = {0};
+    broadcast_each_channel(srv, "private-document.", collect_doc, &dn);
+    broadcast_each_channel(srv, "presence-document.", collect_doc, &dn);
+    for (size_t i = 0; i < dn.n; i++)
+        sync_server_revoke(m, dn.ids[i]);
+    free(dn.ids);
 }
 
 static int on_docsync_event(struct server *srv, struct conn *c, const message *msg, void *ud)
@@ -209,9 +274,7 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
         return 0;
     }
     /* Attribution: the presence member id, else the signed-in user. */
-    const char *user = in_pres ? conn_user_id(c, pres) : NULL;
-    if (!user)
-        user = conn_user_id(c, NULL);
+    const char *user = doc_user(c, req.doc);
     if (!user || !*user) {
         if (op == SYNC_OP_SUBMIT || op == SYNC_OP_REPLACE) {
             snprintf(text, sizeof text,
@@ -386,9 +449,15 @@ int sync_server_start(struct server *srv)
     size_t sync_max = cfg->doc_max_bytes * 2 + 64u * 1024u;
     if (session_on_event_sized(srv, "docsync:", sync_max, on_docsync_event, m) != 0 ||
         server_on_wake(srv, on_wake, m) != 0 || http_api_on_publish(srv, on_publish, m) != 0 ||
-        sync_http_register(m) != 0 || broadcasting_auth_register(&m->auth) != 0) {
+        sync_http_register(m) != 0 || broadcasting_auth_register(&m->auth) != 0 ||
+        server_every(srv, ACL_POLL_MS, acl_poll, m) != 0) {
         log_error(lg, "sync: cannot register handlers");
         return -1; /* deinit frees */
+    }
+    store_read *r;
+    if (store_read_begin(m->store, &r) == 0) {
+        (void)store_acl_changes(r, &m->acl_changes_seen);
+        store_read_end(r);
     }
     struct store_epoch ep;
     char hex[STORE_EPOCH_HEX_LEN + 1] = "";

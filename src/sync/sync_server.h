@@ -30,6 +30,7 @@ struct sync_module {
     struct broadcasting_auth auth; /* the built-in /broadcasting/auth routes' context */
     uint64_t app_events_logged;    /* app events queued to the activity log */
     uint64_t app_events_dropped;   /* ... not logged (writer queue full, store error) */
+    uint64_t acl_changes_seen;     /* the store's access-list change count last acted on */
 };
 
 /* Registers the HTTP API routes of sync_http.c, with `m` as their context.
@@ -37,7 +38,9 @@ struct sync_module {
  * by sync_server_start. */
 int sync_http_register(struct sync_module *m);
 
-/* After a change to `doc`'s access list: unsubscribes, from the document's
+/* After a change to `doc`'s access list (through the HTTP API at once; made
+ * by another process, within a second, when the module's poll of the
+ * store's change count sees it): unsubscribes, from the document's
  * private and presence channels, every connection whose user no longer has
  * at least the viewer role, telling it with docsync:error access_revoked,
  * so that no DocumentUpdated reaches it any more. Loop thread. */

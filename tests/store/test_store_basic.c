@@ -271,6 +271,12 @@ static void test_acl_and_list(void)
     tmp_store_dir(dir, sizeof dir, "store-basic");
     store *s;
     CHECK_EQ(store_open(dir, NULL, &s), 0);
+    store_read *r;
+    uint64_t changes = 99;
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    CHECK_EQ(store_acl_changes(r, &changes), 0);
+    CHECK_EQ(changes, 0);
+    store_read_end(r);
     store_batch *b;
     CHECK_EQ(store_batch_new(&b), 0);
     CHECK_EQ(store_batch_acl_put(b, "d", "bob", STORE_ROLE_EDITOR), 0);
@@ -287,8 +293,10 @@ static void test_acl_and_list(void)
     CHECK_EQ(store_batch_commit(s, b, NULL), 0);
     store_batch_free(b);
 
-    store_read *r;
     CHECK_EQ(store_read_begin(s, &r), 0);
+    /* every put and delete counts, also of an absent entry */
+    CHECK_EQ(store_acl_changes(r, &changes), 0);
+    CHECK_EQ(changes, 7);
     enum store_role role;
     CHECK_EQ(store_acl_get(r, "d", "alice", &role), 0);
     CHECK_EQ(role, STORE_ROLE_OWNER);
@@ -312,6 +320,18 @@ static void test_acl_and_list(void)
     CHECK_EQ(store_doc_list(r, "d", 5, collect_doc, &dc), 0);
     CHECK_EQ(dc.n, 1);
     CHECK_STR_EQ(dc.ids[0], "dd");
+    store_read_end(r);
+    /* deleting a document deletes its list: counted too, and seen after a
+     * reopen (another process sees the same record) */
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_doc_delete(b, "dd"), 0);
+    CHECK_EQ(store_batch_commit(s, b, NULL), 0);
+    store_batch_free(b);
+    store_close(s);
+    CHECK_EQ(store_open(dir, NULL, &s), 0);
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    CHECK_EQ(store_acl_changes(r, &changes), 0);
+    CHECK_EQ(changes, 8);
     store_read_end(r);
     store_close(s);
     tmp_store_rm(dir);
