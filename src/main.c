@@ -1,7 +1,8 @@
 /* docsyncd: entry point. Loads the configuration, checks the store's files,
  * raises the descriptor limit, starts the server and its modules (document sync, the demo page),
- * runs the loop until SIGINT/SIGTERM, then stops gracefully and exits 0. Signals are taken by a
- * dedicated thread with sigwait(), so no handler touches global state. */
+ * runs the loop until SIGINT/SIGTERM, then stops gracefully and exits 0 (SIGHUP reloads the TLS
+ * certificate). Signals are taken by a dedicated thread with sigwait(), so no handler touches
+ * global state. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -65,9 +66,15 @@ static void *main_signal_thread(void *arg)
 {
     struct main_signals *ms = arg;
     int sig = 0;
-    if (sigwait(&ms->set, &sig) == 0) {
+    while (sigwait(&ms->set, &sig) == 0) {
+        if (sig == SIGHUP) {
+            /* TLS certificate and key; srv lives until this thread is joined. */
+            server_request_reload(ms->srv);
+            continue;
+        }
         ms->sig = sig;
         server_request_stop(ms->srv);
+        return NULL;
     }
     return NULL;
 }
@@ -194,6 +201,7 @@ int main(int argc, char **argv)
     sigemptyset(&ms.set);
     sigaddset(&ms.set, SIGINT);
     sigaddset(&ms.set, SIGTERM);
+    sigaddset(&ms.set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &ms.set, NULL);
     signal(SIGPIPE, SIG_IGN);
 

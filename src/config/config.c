@@ -113,6 +113,27 @@ static const struct setting settings[] = {
     {"DOCSYNC_LOG_LEVEL", "--log-level", T_LEVEL, F(log_level), "info", 0, 0,
      "debug, info, warn, error"},
     {"DOCSYNC_EVENT_LOOP", NULL, T_LOOP, F(event_loop), "libev", 0, 0,
+    {"DOCSYNC_TLS_CERT", "--tls-cert", T_STR, F(tls_cert), "", 0, 0,
+     "PEM certificate (and optionally its chain): serve wss:// and https:// on the port; "
+     "empty = plain text; reloaded on SIGHUP"},
+    {"DOCSYNC_TLS_KEY", "--tls-key", T_STR, F(tls_key), "", 0, 0,
+     "PEM private key of DOCSYNC_TLS_CERT (required with it); reloaded on SIGHUP"},
+    {"DOCSYNC_TLS_CHAIN", NULL, T_STR, F(tls_chain), "", 0, 0,
+     "PEM intermediate certificates sent after DOCSYNC_TLS_CERT (empty = none)"},
+    {"DOCSYNC_TLS_MIN_VERSION", NULL, T_STR, F(tls_min_version), "1.2", 0, 0,
+     "lowest TLS version accepted: 1.2 or 1.3"},
+    {"DOCSYNC_IP_MAX_CONNECTIONS", NULL, T_SIZE, F(ip_max_connections), "1000", 0, 0,
+     "open connections (WebSocket and HTTP) per client IP; new ones beyond are closed at "
+     "accept; 0 = off"},
+    {"DOCSYNC_IP_CONNECTIONS_PER_SECOND", NULL, T_UINT, F(ip_connections_per_second), "100", 0, 0,
+     "new connections per second per client IP; beyond, closed at accept; 0 = off"},
+    {"DOCSYNC_IP_LIMIT_LOOPBACK", NULL, T_BOOL, F(ip_limit_loopback), "false", 0, 0,
+     "apply the per-IP limits to loopback clients too (off: a reverse proxy on the same host "
+     "is every client's address)"},
+    {"DOCSYNC_API_REQUESTS_PER_SECOND", NULL, T_UINT, F(api_requests_per_second), "1000", 0, 0,
+     "signed HTTP API requests per second for the app (429 beyond); 0 = off"},
+    {"DOCSYNC_DRAIN_TIMEOUT", NULL, T_UINT, F(drain_timeout), "10", 0, 0,
+     "seconds a SIGTERM waits for commits in flight and close frames before exiting"},
      "libev (epoll through lws's evlib plugin) or poll (lws's own loop)"},
     {"DOCSYNC_MAP_SIZE", NULL, T_SIZE, F(map_size), "1073741824", 1048576, 0,
      "LMDB map size in bytes (upper bound of the database size)"},
@@ -500,6 +521,17 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
 int config_check_dev_app_host(const struct config *cfg, char *err, size_t errlen)
 {
     /* The development app's token endpoint gives any caller any identity:
+    if (!!cfg->tls_cert[0] != !!cfg->tls_key[0]) {
+        config__err(err, errlen,
+                    "DOCSYNC_TLS_CERT and DOCSYNC_TLS_KEY go together: set both "
+                    "for TLS, or neither");
+        return CONFIG_EINVAL;
+    }
+    if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0) {
+        config__err(err, errlen, "DOCSYNC_TLS_MIN_VERSION: expected 1.2 or 1.3, got \"%s\"",
+                    cfg->tls_min_version);
+        return CONFIG_EINVAL;
+    }
      * reachable from other machines only when asked for in so many words. */
     if (!cfg->dev_app || cfg->dev_app_public || host_is_loopback(cfg->host))
         return CONFIG_OK;

@@ -116,6 +116,19 @@ struct config {
     /* DOCSYNC_EVENT_LOOP: "libev" (default; lws on libev/epoll) or "poll" (lws's own loop) */
     char event_loop[8];
 
+    /* TLS (server.c, tls.c): off while tls_cert is empty. */
+    char tls_cert[CONFIG_FILE_MAX];  /* DOCSYNC_TLS_CERT: PEM certificate (may hold its chain) */
+    char tls_key[CONFIG_FILE_MAX];   /* DOCSYNC_TLS_KEY: PEM private key; required with a cert */
+    char tls_chain[CONFIG_FILE_MAX]; /* DOCSYNC_TLS_CHAIN: PEM intermediates, "" = none */
+    char tls_min_version[8];         /* DOCSYNC_TLS_MIN_VERSION: "1.2" (default) or "1.3" */
+
+    /* Hardening (server.c, upgrade.c, http.c) */
+    size_t ip_max_connections;          /* DOCSYNC_IP_MAX_CONNECTIONS, 1000, 0 = off */
+    unsigned ip_connections_per_second; /* DOCSYNC_IP_CONNECTIONS_PER_SECOND, 100, 0 = off */
+    int ip_limit_loopback;              /* DOCSYNC_IP_LIMIT_LOOPBACK, default 0 (exempt) */
+    unsigned api_requests_per_second;   /* DOCSYNC_API_REQUESTS_PER_SECOND, 1000, 0 = off */
+    unsigned drain_timeout;             /* DOCSYNC_DRAIN_TIMEOUT, s, 10 */
+
     /* Document sync (used by the sync part) */
     size_t map_size;         /* DOCSYNC_MAP_SIZE, LMDB map size bytes, 1 GiB, >= 1 MiB */
     unsigned snapshot_every; /* DOCSYNC_SNAPSHOT_EVERY, ops between snapshots, 100 */

@@ -115,6 +115,23 @@ long metrics_render(const struct metrics *m, size_t connections, size_t channels
            m->deliveries);
     metric(&b, "docsync_slow_consumer_disconnects_total", "counter",
            "Connections dropped because their send queue was full.", m->slow_disconnects);
+    metric(&b, "docsync_tls_reloads_total", "counter",
+           "TLS certificate reloads (SIGHUP) that took effect.", m->tls_reloads);
+    metric(&b, "docsync_tls_reload_failures_total", "counter",
+           "TLS certificate reloads refused (the previous certificate stayed).",
+           m->tls_reload_failures);
+    metric(&b, "docsync_ip_connections_refused_total", "counter",
+           "Connections closed at accept: their IP was at DOCSYNC_IP_MAX_CONNECTIONS.",
+           m->ip_conn_refused);
+    metric(&b, "docsync_ip_connection_rate_refused_total", "counter",
+           "Connections closed at accept: their IP was over DOCSYNC_IP_CONNECTIONS_PER_SECOND.",
+           m->ip_rate_refused);
+    metric(&b, "docsync_api_rate_limited_total", "counter",
+           "HTTP API requests answered 429 (DOCSYNC_API_REQUESTS_PER_SECOND).",
+           m->api_rate_limited);
+    metric(&b, "docsync_accept_shed_total", "counter",
+           "Connections the kernel could not hand over for lack of descriptors (EMFILE).",
+           m->accept_shed);
     mbuf_printf(&b, "# HELP docsync_errors_total Pusher errors and close codes sent, by code.\n"
                     "# TYPE docsync_errors_total counter\n");
     for (size_t i = 0; i < m->nerrors; i++)

@@ -24,6 +24,12 @@ struct metrics {
     uint64_t deliveries;       /* frames queued by fan-out */
     uint64_t slow_disconnects; /* connections dropped for a full send queue */
     uint64_t http_requests;
+    uint64_t tls_reloads;         /* SIGHUP certificate reloads done */
+    uint64_t tls_reload_failures; /* ... refused (the previous certificate stayed) */
+    uint64_t ip_conn_refused;     /* accepts refused: the IP's concurrent limit */
+    uint64_t ip_rate_refused;     /* accepts refused: the IP's new-connections-per-second */
+    uint64_t api_rate_limited;    /* HTTP API requests answered 429 */
+    uint64_t accept_shed;         /* accept() failures for lack of descriptors (EMFILE/ENFILE) */
     int error_codes[METRICS_MAX_CODES];
     uint64_t error_counts[METRICS_MAX_CODES];
     size_t nerrors;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "server_main.h"
+#include "tls.h"
 #include "wsmask.h"
 
 /* Per-wsi storage (lws allocates it zeroed, per_session_data_size). */
@@ -55,8 +56,43 @@ void server_wake(struct server *srv)
         lws_cancel_service(srv->ctx);
 }
 
+/* SIGHUP: the certificate and key are loaded again into the live SSL_CTX,
+ * after a check on a scratch context, so a bad new pair leaves the old one
+ * serving. Established connections keep their SSL objects (tls.h). */
+static void server_tls_reload(struct server *srv)
+{
+    if (!atomic_exchange(&srv->tls_reload, 0))
+        return;
+    if (!srv->tls_ctx) {
+        log_info(srv->log, "SIGHUP: TLS is off, nothing to reload");
+        return;
+    }
+    char err[512], fp[TLS_FINGERPRINT_LEN + 1];
+    if (tls_check(srv->cfg, fp, err, sizeof err) != 0) {
+        log_error(srv->log, "TLS reload refused, the previous certificate stays: %s", err);
+        srv->metrics.tls_reload_failures++;
+        return;
+    }
+    if (tls_load(srv->tls_ctx, srv->cfg, err, sizeof err) != 0) {
+        /* The files changed between the check and the load. */
+        log_error(srv->log, "TLS reload failed: %s", err);
+        srv->metrics.tls_reload_failures++;
+        return;
+    }
+    srv->metrics.tls_reloads++;
+    log_info(srv->log, "TLS certificate reloaded (SHA-256 %s)", fp);
+}
+
+void server_request_reload(struct server *srv)
+{
+    atomic_store(&srv->tls_reload, 1);
+    server_wake(srv);
+}
+
 static void server_run_wake_hooks(struct server *srv)
 {
+    if (atomic_load(&srv->tls_reload))
+        server_tls_reload(srv);
     for (size_t i = 0; i < srv->nwake_hooks; i++)
         srv->wake_hooks[i].fn(srv, srv->wake_hooks[i].ud);
 }
@@ -316,6 +352,13 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         }
         return 0;
 
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* lws made the vhost's SSL_CTX (`user`): kept for the chain, the
+         * minimum version and reloads (server_start, server_tls_reload). */
+        if (srv)
+            srv->tls_ctx = user;
+        return 0;
+
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (srv) {
             if (srv->loop && atomic_load(&srv->stop) && !srv->stopping)
@@ -416,10 +459,24 @@ int server_start(struct server *srv, unsigned fd_limit)
     const struct config *cfg = srv->cfg;
     lws_set_log_level(LLL_ERR, server_lws_log);
 
+    /* TLS: the files are checked before anything listens, so a missing,
+     * unreadable or mismatched key stops the start with its reason (lws
+     * would only log an OpenSSL code). */
+    char fp[TLS_FINGERPRINT_LEN + 1] = "";
+    if (cfg->tls_cert[0]) {
+        char err[512];
+        if (tls_check(cfg, fp, err, sizeof err) != 0) {
+            log_error(srv->log, "TLS: %s; not starting", err);
+            return -1;
+        }
+    }
+
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
                    LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (cfg->tls_cert[0])
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (strchr(cfg->host, ':'))
         info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
     info.user = srv;
@@ -484,12 +541,35 @@ int server_start(struct server *srv, unsigned fd_limit)
     info.retry_and_idle_policy = &server_retry;
     /* No `extensions`: no permessage-deflate; Pusher clients do not need it and
      * lws 4.1.6's implementation is where its frame-handling bugs are. */
+    if (cfg->tls_cert[0]) {
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+        /* HTTP/1.1 only: lws would otherwise offer h2 through ALPN, and
+         * every handler here (and RFC 6455 upgrades) speaks HTTP/1.1. */
+        info.alpn = "http/1.1";
+    }
     srv->vh = lws_create_vhost(srv->ctx, &info);
     if (!srv->vh) {
         log_error(srv->log, "cannot listen on %s:%u", cfg->host, cfg->port);
         return -1;
     }
-    log_info(srv->log, "listening on %s:%d", cfg->host, lws_get_vhost_listen_port(srv->vh));
+    if (cfg->tls_cert[0]) {
+        /* lws loaded the certificate and key; the chain and the minimum
+         * version go into the same SSL_CTX through the code reloads use. */
+        char err[512];
+        if (!srv->tls_ctx) {
+            log_error(srv->log, "TLS: libwebsockets made no TLS context; not starting");
+            return -1;
+        }
+        if (tls_load(srv->tls_ctx, cfg, err, sizeof err) != 0) {
+            log_error(srv->log, "TLS: %s; not starting", err);
+            return -1;
+        }
+        log_info(srv->log, "listening on %s:%d with TLS %s+ (certificate SHA-256 %s)", cfg->host,
+                 lws_get_vhost_listen_port(srv->vh), cfg->tls_min_version, fp);
+    } else {
+        log_info(srv->log, "listening on %s:%d", cfg->host, lws_get_vhost_listen_port(srv->vh));
+    }
 
     for (size_t i = 0; i < srv->ntimers; i++)
         server_timer_start(srv, &srv->timers[i]);

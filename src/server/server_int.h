@@ -148,9 +148,11 @@ struct server {
      * are released at the end of this one. */
     struct conn **held[2];
     size_t nheld[2], held_cap[2];
-    struct frame *ping;  /* {"event":"pusher:ping"}, shared */
-    struct frame *pong;  /* {"event":"pusher:pong"}, shared */
-    unsigned char *wbuf; /* LWS_PRE + SERVER_WBUF_SIZE scratch for coalesced writes */
+    SSL_CTX *tls_ctx;      /* the vhost's, when TLS is on (given by lws, owned by it) */
+    atomic_int tls_reload; /* SIGHUP seen: load the certificate again (loop thread) */
+    struct frame *ping;    /* {"event":"pusher:ping"}, shared */
+    struct frame *pong;    /* {"event":"pusher:pong"}, shared */
+    unsigned char *wbuf;   /* LWS_PRE + SERVER_WBUF_SIZE scratch for coalesced writes */
 };
 
 /* Monotonic seconds: idle times, rate windows and deadlines. */

@@ -30,6 +30,10 @@ int server_run(struct server *srv);
 /* Asks the loop to stop; callable from any thread (signal thread). */
 void server_request_stop(struct server *srv);
 
+/* Asks the loop to load the TLS certificate and key again (SIGHUP);
+ * callable from any thread. Logged; a bad new pair leaves the old one. */
+void server_request_reload(struct server *srv);
+
 /* Destroys the context (closing what is left) and frees everything. */
 void server_free(struct server *srv);
 
