@@ -17,10 +17,17 @@
 #include "server/server_main.h"
 #include "store.h"
 #include "sync/sync_server.h"
+#include "webhook/webhook.h"
 
 extern char **environ;
 
 #define MAIN_FD_LIMIT_CAP 262144u
+
+/* Webhooks keep their outbox in the store sync/ opened. */
+static int main_webhook_start(struct server *srv)
+{
+    return webhook_start(srv, sync_server_store(srv));
+}
 
 /* The modules docsyncd runs on top of the server, in start order: each
  * registers its handlers and routes on the loop thread before the loop runs,
@@ -32,6 +39,7 @@ static const struct main_module {
 } main_modules[] = {
     {"sync", sync_server_start, sync_server_stop},
     {"demo", demo_start, demo_stop},
+    {"webhook", main_webhook_start, webhook_stop},
 };
 #define MAIN_NMODULES (sizeof main_modules / sizeof main_modules[0])
 

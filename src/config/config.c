@@ -157,6 +157,22 @@ static const struct setting settings[] = {
      "directory of the demo page files (empty = the one compiled in)"},
     {"DOCSYNC_WASM", NULL, T_STR, F(wasm), "", 0, 0,
      "path of crdt.wasm served to the demo (empty = the one compiled in)"},
+    {"DOCSYNC_WEBHOOKS", NULL, T_STR, F(webhooks), "", 0, 0,
+     "webhooks in Pusher's format, a JSON array of {\"url\": \"http://...\", \"event_types\": "
+     "[...], \"filter\": {\"channel_name_starts_with\": \"...\"}, \"headers\": {...}, "
+     "\"batch_size\": 100, \"batch_ms\": 50} (src/webhook/README.md); empty = none"},
+    {"DOCSYNC_WEBHOOK_LEAVE_DELAY_MS", NULL, T_UINT, F(webhook_leave_delay_ms), "3000", 0, 0,
+     "member_removed and channel_vacated wait this long, and are not sent (nor the "
+     "member_added / channel_occupied that follows) when the user or a subscriber comes back"},
+    {"DOCSYNC_WEBHOOK_RETRY_FOR", NULL, T_UINT, F(webhook_retry_for), "300", 1, 0,
+     "seconds a webhook is retried (non-2xx or network error) before it is dropped"},
+    {"DOCSYNC_WEBHOOK_BACKOFF_MS", NULL, T_UINT, F(webhook_backoff_ms), "1000", 1, 0,
+     "first retry delay in ms; doubles after each failure, up to 60 s"},
+    {"DOCSYNC_WEBHOOK_TIMEOUT_MS", NULL, T_UINT, F(webhook_timeout_ms), "5000", 1, 0,
+     "ms one webhook request may take (connect, send, answer) before it counts as failed"},
+    {"DOCSYNC_WEBHOOK_OUTBOX_MAX", NULL, T_SIZE, F(webhook_outbox_max), "10000", 1, 0,
+     "webhook requests kept in the durable outbox; beyond, the oldest is dropped (counted in "
+     "/metrics)"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

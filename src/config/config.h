@@ -146,6 +146,14 @@ struct config {
     int demo;                        /* DOCSYNC_DEMO: 1/0, -1 = unset (then: on for the dev app) */
     char demo_root[CONFIG_FILE_MAX]; /* DOCSYNC_DEMO_ROOT, "" = unset (compiled-in default) */
     char wasm[CONFIG_FILE_MAX];      /* DOCSYNC_WASM, "" = unset (compiled-in default) */
+
+    /* Webhooks (webhook/): the JSON array is parsed and checked by the module at start. */
+    char webhooks[16384];            /* DOCSYNC_WEBHOOKS, "" = none */
+    unsigned webhook_leave_delay_ms; /* DOCSYNC_WEBHOOK_LEAVE_DELAY_MS, 3000 */
+    unsigned webhook_retry_for;      /* DOCSYNC_WEBHOOK_RETRY_FOR, s, 300 */
+    unsigned webhook_backoff_ms;     /* DOCSYNC_WEBHOOK_BACKOFF_MS, 1000 */
+    unsigned webhook_timeout_ms;     /* DOCSYNC_WEBHOOK_TIMEOUT_MS, 5000 */
+    size_t webhook_outbox_max;       /* DOCSYNC_WEBHOOK_OUTBOX_MAX, 10000 */
 };
 
 /* Fills `cfg` with every default (dev-app fields empty, dev_app 0). Never

@@ -7,6 +7,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+int broadcast_observe(struct server *srv, broadcast_observer_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nobservers >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->observers[srv->nobservers++] = (struct broadcast_observer){fn, ud};
+    return 0;
+}
+
+void broadcast_notify(struct server *srv, const struct broadcast_event *ev)
+{
+    for (size_t i = 0; i < srv->nobservers; i++)
+        srv->observers[i].fn(srv, ev, srv->observers[i].ud);
+}
+
+/* A leave or join as observers hear of it. */
+static void broadcast_tell(struct server *srv, enum broadcast_event_kind kind, const char *channel,
+                           const char *uid)
+{
+    if (srv->nobservers)
+        broadcast_notify(
+            srv, &(struct broadcast_event){.kind = kind, .channel = channel, .user_id = uid});
+}
+
 int broadcast_fanout(struct server *srv, struct channel *ch, struct frame *f,
                      const struct conn *except)
 {
@@ -50,10 +75,17 @@ void broadcast_leave(struct conn *c, struct channel *ch)
     int vacated = 0;
     /* Keep the name: the channel may be freed by channel_leave. */
     char *name_copy = NULL;
-    if ((channel_flags(ch) & CHANNEL_F_PRESENCE) && !srv->stopping)
+    int tell = srv->nobservers > 0;
+    if (((channel_flags(ch) & CHANNEL_F_PRESENCE) && !srv->stopping) || tell)
         name_copy = strndup(name, nlen);
     channel_leave(srv->channels, &c->chans, ch, &uid, &vacated);
-    if (uid && !vacated && name_copy) {
+    if (tell && name_copy) {
+        if (uid)
+            broadcast_tell(srv, BROADCAST_MEMBER_REMOVED, name_copy, uid);
+        if (vacated)
+            broadcast_tell(srv, BROADCAST_VACATED, name_copy, NULL);
+    }
+    if (uid && !vacated && name_copy && !srv->stopping) {
         struct message_frame mf = {0};
         if (message_build_member_removed(MESSAGE_FRAME_HEADROOM, name_copy, uid, &mf) ==
             MESSAGE_OK) {

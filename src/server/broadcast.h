@@ -16,6 +16,52 @@ struct conn;
 int broadcast_frame(struct server *srv, const char *channel, struct frame *f,
                     const struct conn *except);
 
+/* ---- Observing channels (webhooks) ----
+ * What happened to a channel, in the terms of Pusher's webhooks. The server
+ * decides these where it already does (joins and leaves, presence rosters,
+ * whispers, cache replays) and tells every observer on the loop thread at
+ * once; an observer (webhook/) must be quick: copy what it needs and
+ * return, never subscribe, unsubscribe or close anyone from it. A channel
+ * that is vacated by a leave of a presence member's last connection reports
+ * member_removed, then vacated; a join that occupies a channel reports
+ * occupied, then member_added. Strings are borrowed for the call. */
+enum broadcast_event_kind {
+    BROADCAST_OCCUPIED,       /* the channel's first subscriber */
+    BROADCAST_VACATED,        /* its last subscriber left (also at shutdown) */
+    BROADCAST_MEMBER_ADDED,   /* presence: user_id's first connection joined */
+    BROADCAST_MEMBER_REMOVED, /* presence: user_id's last connection left */
+    BROADCAST_CLIENT_EVENT,   /* a client-* event was relayed: event, data (the
+                                 raw JSON of its data), socket_id of the sender,
+                                 user_id when the sender is a presence member */
+    BROADCAST_CACHE_MISS,     /* a subscriber of a cache channel found nothing
+                                 cached (socket_id: who) */
+    BROADCAST_MODULE_EVENT,   /* a module's own (broadcast_notify): event is its
+                                 name, data NULL or JSON object members
+                                 ("\"k\":v,...") to add to the report */
+};
+
+struct broadcast_event {
+    enum broadcast_event_kind kind;
+    const char *channel;
+    const char *user_id;   /* NULL when none */
+    const char *event;     /* CLIENT_EVENT, MODULE_EVENT; else NULL */
+    const char *data;      /* CLIENT_EVENT, MODULE_EVENT; else NULL */
+    size_t data_len;       /* bytes of data */
+    const char *socket_id; /* CLIENT_EVENT, CACHE_MISS; else NULL */
+};
+
+typedef void (*broadcast_observer_fn)(struct server *srv, const struct broadcast_event *ev,
+                                      void *ud);
+
+/* Adds an observer, before the loop runs. Returns 0, SERVER_EINVAL or
+ * SERVER_EFULL (at most 16). */
+int broadcast_observe(struct server *srv, broadcast_observer_fn fn, void *ud);
+
+/* Tells every observer of `ev` (the server's own events, and a module's
+ * BROADCAST_MODULE_EVENT such as sync/'s document_updated). Cheap when
+ * nobody observes. */
+void broadcast_notify(struct server *srv, const struct broadcast_event *ev);
+
 /* Tells `allowed` every subscriber of `channel` (its user as conn_user_id
  * reports it); each one for which it returns 0 gets `notice` (a prebuilt
  * frame; NULL = none) and is unsubscribed at once, the other presence

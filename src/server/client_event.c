@@ -72,4 +72,12 @@ void client_event_handle(struct conn *c, const message *m)
         broadcast_publish(srv, ch, f, c);
         frame_unref(f);
     }
+    if (srv->nobservers)
+        broadcast_notify(srv, &(struct broadcast_event){.kind = BROADCAST_CLIENT_EVENT,
+                                                        .channel = channel,
+                                                        .user_id = uid,
+                                                        .event = message_event(m),
+                                                        .data = raw,
+                                                        .data_len = raw_len,
+                                                        .socket_id = c->sid});
 }

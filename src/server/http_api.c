@@ -476,9 +476,35 @@ static void api_metrics(struct server *srv, struct http_req *req, void *ud)
         api_text(req, 500, "Internal server error.");
         return;
     }
+    /* The modules' own lines (webhook/), after the server's. */
+    for (size_t i = 0; i < srv->nmetrics_hooks && text; i++) {
+        char *more = srv->metrics_hooks[i].fn(srv, srv->metrics_hooks[i].ud);
+        size_t ml = more ? strlen(more) : 0;
+        char *both = ml ? realloc(text, (size_t)n + ml + 1) : text;
+        if (both) {
+            memcpy(both + n, more ? more : "", ml + 1);
+            n += (long)ml;
+        }
+        text = both;
+        free(more);
+    }
+    if (!text) {
+        api_text(req, 500, "Internal server error.");
+        return;
+    }
     http_req_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, (size_t)n, NULL,
                      NULL);
     free(text);
+}
+
+int http_api_on_metrics(struct server *srv, http_api_metrics_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nmetrics_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->metrics_hooks[srv->nmetrics_hooks++] = (struct http_api_metrics_hook){fn, ud};
+    return 0;
 }
 
 int http_api_on_publish(struct server *srv, http_api_publish_fn fn, void *ud)

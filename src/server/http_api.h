@@ -24,4 +24,13 @@ typedef void (*http_api_publish_fn)(struct server *srv, const char *channel, con
  * SERVER_EFULL (at most 16 hooks). */
 int http_api_on_publish(struct server *srv, http_api_publish_fn fn, void *ud);
 
+/* A module's lines for GET /metrics (Prometheus text, each ending with a
+ * newline), appended after the server's: a malloc'd string the server frees,
+ * or NULL for none. Called on the loop thread for each request. */
+typedef char *(*http_api_metrics_fn)(struct server *srv, void *ud);
+
+/* Registers a metrics hook before the loop runs. Returns 0, SERVER_EINVAL or
+ * SERVER_EFULL (at most 16 hooks). */
+int http_api_on_metrics(struct server *srv, http_api_metrics_fn fn, void *ud);
+
 #endif

@@ -101,6 +101,16 @@ struct server_hook {
     void *ud;
 };
 
+struct broadcast_observer {
+    broadcast_observer_fn fn;
+    void *ud;
+};
+
+struct http_api_metrics_hook {
+    http_api_metrics_fn fn;
+    void *ud;
+};
+
 struct http_api_publish_hook {
     http_api_publish_fn fn;
     void *ud;
@@ -139,6 +149,10 @@ struct server {
     size_t nwake_hooks;
     struct http_api_publish_hook publish_hooks[SERVER_MAX_HOOKS];
     size_t npublish_hooks;
+    struct broadcast_observer observers[SERVER_MAX_HOOKS]; /* broadcast_observe */
+    size_t nobservers;
+    struct http_api_metrics_hook metrics_hooks[SERVER_MAX_HOOKS]; /* http_api_on_metrics */
+    size_t nmetrics_hooks;
     struct server_timer timers[SERVER_MAX_TIMERS];
     size_t ntimers;
     struct server_timer sweep_timer;

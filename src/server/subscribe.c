@@ -77,6 +77,10 @@ static void subscribe_succeeded(struct conn *c, struct channel *ch)
         } else {
             rc = message_build_cache_miss(MESSAGE_FRAME_HEADROOM, name, &mf);
             subscribe_queue_built(c, rc, &mf);
+            if (c->srv->nobservers)
+                broadcast_notify(c->srv, &(struct broadcast_event){.kind = BROADCAST_CACHE_MISS,
+                                                                   .channel = name,
+                                                                   .socket_id = c->sid});
         }
     }
 }
@@ -179,6 +183,15 @@ void subscribe_handle(struct conn *c, const message *m)
         conn_error(c, PUSHER_GENERIC, "Internal error", 0);
         message_member_free(&mb);
         return;
+    }
+    if (srv->nobservers) {
+        if (channel_sub_count(ch) == 1)
+            broadcast_notify(
+                srv, &(struct broadcast_event){.kind = BROADCAST_OCCUPIED, .channel = name});
+        if (uid && first)
+            broadcast_notify(srv, &(struct broadcast_event){.kind = BROADCAST_MEMBER_ADDED,
+                                                            .channel = name,
+                                                            .user_id = uid});
     }
     if (uid && first) {
         /* Tell the others before the joiner hears it succeeded, as Pusher

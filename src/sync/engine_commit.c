@@ -122,6 +122,8 @@ int engine__commit_flush(sync_engine *e, struct doc *d)
  * private-document.{id} except the connection that sent it. */
 static void broadcast_op(sync_engine *e, const struct doc *d, const struct pending *p)
 {
+    if (e->io.updated)
+        e->io.updated(e->io.ctx, d->id, p->version, p->user);
     if (!e->io.broadcast)
         return;
     char buf[2048];

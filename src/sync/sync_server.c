@@ -63,6 +63,29 @@ static void io_broadcast(void *ctx, const char *channel, const char *event, cons
     frame_unref(f);
 }
 
+/* A committed version: the server's observers (webhook/) hear of it as
+ * document_updated on the document's channel. */
+static void io_updated(void *ctx, const char *doc, uint64_t version, const char *user)
+{
+    struct sync_module *m = ctx;
+    char channel[SYNC_CHANNEL_MAX], fields[64 + 2 * STORE_DOC_ID_MAX];
+    snprintf(channel, sizeof channel, "private-document.%s", doc);
+    struct jsonw w;
+    jsonw_init(&w, fields, sizeof fields);
+    JSONW_LIT(&w, "\"document\":");
+    jsonw_cstr(&w, doc);
+    JSONW_KEY(&w, "version");
+    jsonw_u64(&w, version);
+    if (!w.oom)
+        broadcast_notify(m->srv, &(struct broadcast_event){.kind = BROADCAST_MODULE_EVENT,
+                                                           .channel = channel,
+                                                           .user_id = user,
+                                                           .event = "document_updated",
+                                                           .data = w.p,
+                                                           .data_len = w.len});
+    jsonw_free(&w);
+}
+
 /* Called on the history reader's thread: only wakes the loop. */
 static void io_wake(void *ctx)
 {
@@ -380,6 +403,12 @@ static struct sync_module *module_of(struct server *srv, struct sync_module *set
     return m;
 }
 
+store *sync_server_store(struct server *srv)
+{
+    struct sync_module *m = module_of(srv, NULL, 0);
+    return m ? m->store : NULL;
+}
+
 int sync_server_start(struct server *srv)
 {
     const struct config *cfg = server_config(srv);
@@ -427,7 +456,7 @@ int sync_server_start(struct server *srv)
         eo.catchup_max_frame = cfg->send_queue_max / 4 * 3;
         eo.catchup_max_bytes = eo.catchup_max_frame;
     }
-    struct sync_engine_io io = {m, io_send, io_broadcast};
+    struct sync_engine_io io = {m, io_send, io_broadcast, io_updated};
     char err[256] = "";
     if (sync_engine_new(m->store, m->writer, &eo, &io, &m->engine) != 0 ||
         auth_rules_new(&m->rules) != 0 ||

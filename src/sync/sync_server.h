@@ -53,6 +53,11 @@ void sync_server_revoke(struct sync_module *m, const char *doc);
  * way. Main thread, before the loop runs. */
 int sync_server_start(struct server *srv);
 
+/* The store the module opened (NULL before sync_server_start or after a
+ * failed one): the webhook module keeps its outbox there, since one process
+ * opens a store directory once. Main thread. */
+store *sync_server_store(struct server *srv);
+
 /* Flushes what is queued to the store (running the completions, whose
  * replies go nowhere once connections are gone), stops the writer and frees
  * the module. Safe when sync_server_start failed or never ran. Main thread,

@@ -2,8 +2,9 @@
 # Checks the direction of dependencies between the folders of src/ (see
 # src/README.md). Usage: layers.sh SRC_DIR. Exits 1 and prints every offending
 # line when a folder includes a header of a folder above it (or of a folder at
-# its own level), when a protocol folder includes libwebsockets or libev, or
-# when a folder below sync/ includes the CRDT or the store.
+# its own level), when a protocol folder includes libwebsockets or libev, when
+# a folder below sync/ includes the CRDT or the store, or when webhook/ (which
+# keeps only its outbox in the store) includes the CRDT.
 set -eu
 src=${1:?usage: layers.sh SRC_DIR}
 
@@ -11,7 +12,7 @@ src=${1:?usage: layers.sh SRC_DIR}
 rank() {
     case $1 in
     common) echo 0 ;; config) echo 1 ;; pusher) echo 2 ;; server) echo 3 ;;
-    auth) echo 4 ;; sync) echo 5 ;; demo | admin) echo 6 ;; main) echo 7 ;;
+    auth) echo 4 ;; sync | webhook) echo 5 ;; demo | admin) echo 6 ;; main) echo 7 ;;
     *) echo -1 ;;
     esac
 }
@@ -47,7 +48,9 @@ for f in $(find "$src" -name '*.[ch]' | sort); do
         case $h in
         crdt.h | store.h)
             if [ "$r" -lt 5 ] || [ "$dir" = demo ]; then
-                echo "layers: $rel:$line: only sync/ and admin/ use the CRDT and the store"
+                echo "layers: $rel:$line: only sync/ and admin/ use the CRDT and the store (webhook/ the store)"
+            elif [ "$dir" = webhook ] && [ "$h" = crdt.h ]; then
+                echo "layers: $rel:$line: webhook/ uses the store, never the CRDT"
             fi
             ;;
         *) [ -f "$(dirname "$f")/$h" ] || echo "layers: $rel:$line: not a header of $dir/" ;;
