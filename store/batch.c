@@ -181,6 +181,13 @@ int store_batch_activity_append(store_batch *b, uint64_t ts_ms, const void *payl
     return err;
 }
 
+int store__batch_add(store_batch *b, enum store_item_type type, const char *doc, size_t doc_len,
+                     const char *s2, size_t s2_len, const char *s3, size_t s3_len,
+                     const void *data, size_t len, struct store_item **out)
+{
+    return batch_add(b, type, doc, doc_len, s2, s2_len, s3, s3_len, data, len, out);
+}
+
 int store__batch_add_data(store_batch *b, enum store_item_type type, const void *data, size_t len,
                           struct store_item **out)
 {
@@ -238,6 +245,10 @@ int store__batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct stor
         case STORE_ITEM_OUTBOX_PUT:
         case STORE_ITEM_OUTBOX_DELETE:
             err = store__outbox_apply(s, txn, it, mdb_rc);
+            break;
+        case STORE_ITEM_HISTORY_PUT:
+        case STORE_ITEM_HISTORY_TRIM:
+            err = store__history_apply(s, txn, it, mdb_rc);
             break;
         }
         if (err) {

@@ -158,10 +158,10 @@ static int store_init_dbs(store *s, int maplock_held)
     int rc = maplock_held ? mdb_txn_begin(s->env, NULL, 0, &txn) : store__write_begin(s, &txn);
     if (rc)
         return store__err(rc, s->dir);
-    static const char *names[] = {"meta", "docs", "ops",      "snaps",
-                                  "seqs", "acl",  "activity", "outbox"};
-    MDB_dbi *dbis[] = {&s->meta, &s->docs, &s->ops,      &s->snaps,
-                       &s->seqs, &s->acl,  &s->activity, &s->outbox};
+    static const char *names[] = {"meta", "docs",     "ops",    "snaps",  "seqs",
+                                  "acl",  "activity", "outbox", "history"};
+    MDB_dbi *dbis[] = {&s->meta, &s->docs,     &s->ops,    &s->snaps,  &s->seqs,
+                       &s->acl,  &s->activity, &s->outbox, &s->history};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
         if (rc)
@@ -261,7 +261,7 @@ static int env_open(store *s, uint64_t map_size)
         s->env = NULL;
         return store__err(rc, NULL);
     }
-    rc = mdb_env_set_maxdbs(s->env, 8);
+    rc = mdb_env_set_maxdbs(s->env, 16);
     if (rc == 0)
         rc = mdb_env_set_maxreaders(s->env, s->opt.max_readers);
     if (rc == 0)

@@ -17,6 +17,8 @@
  *   - an outbox: messages the caller has still to deliver elsewhere (the
  *     webhook requests), recorded before they are attempted and deleted once
  *     delivered (see OUTBOX below);
+ *   - channel history: the events published on chosen channels, each under
+ *     its channel's next offset, for clients that reconnect (HISTORY below);
  *   - the activity log: append-only, keyed by a global offset (1, 2, ...),
  *     each entry chained to the previous one by SHA-256, so that any change,
  *     removal or reordering of stored entries is detectable.
@@ -110,6 +112,9 @@
  *   outbox    u64be id -> [1][u64 created_ms][u32 len][bytes]
  *             (added beside format 2 without changing it: a build that does
  *             not know the table opens the store and ignores it)
+ *   history   str8 channel, u64be offset -> [1][u64 ts_ms][str8 event]
+ *                                           [str8 user][u32 len][data]
+ *             (added beside format 2 the same way)
  *   hash = SHA-256(prev_hash || u64le offset || u64le ts_ms || payload);
  *   prev_hash of offset 1 is 32 zero bytes.
  *
@@ -433,6 +438,13 @@ int store_activity_read(store_read *r, uint64_t after, size_t limit, store_activ
 int store_activity_verify(store_read *r, uint64_t from, uint64_t to,
                           const uint8_t *expect_head_hash, uint64_t *bad_offset);
 
+/* The hash of one activity entry as the log computes it:
+ * SHA-256(prev_hash || u64le offset || u64le ts_ms || payload), into out.
+ * For checking entries outside the store (an exported file, offline).
+ * Returns 0, STORE_EINVAL (NULL argument), STORE_ENOMEM or STORE_EIO. */
+int store_activity_hash(const uint8_t prev_hash[STORE_HASH_LEN], uint64_t offset, uint64_t ts_ms,
+                        const void *payload, size_t len, uint8_t out[STORE_HASH_LEN]);
+
 /* Catch-up for a client that last saw (epoch, version) of doc.
  *   Pure replay (out->replay = 1): the epoch matches and every op after
  *   `version` is retained: fn receives the ops version+1.. in order.
@@ -558,6 +570,47 @@ int store_outbox_get(store_read *r, uint64_t id, struct store_outbox_entry *out)
 int store_outbox_list(store_read *r, uint64_t after, size_t limit, store_outbox_fn fn, void *ctx);
 /* Number of messages held. Returns 0, STORE_EINVAL or STORE_EIO. */
 int store_outbox_count(store_read *r, uint64_t *out);
+
+/* --------------------------------------------------------------- history
+ *
+ * HISTORY: per channel, events under offsets the caller assigns (1, 2, ...,
+ * consecutive by the caller's choice; the store only keeps them in order).
+ * The caller also trims: it decides retention by count and age. */
+
+#define STORE_HISTORY_CHANNEL_MAX 200          /* channel name bytes */
+#define STORE_HISTORY_EVENT_MAX 200            /* event name bytes */
+#define STORE_HISTORY_DATA_MAX (1024u * 1024u) /* event data bytes */
+
+/* One event. Strings and data are borrowed (see MEMORY); event and user_id
+ * are not NUL-terminated (user_len 0: none). */
+struct store_history_entry {
+    uint64_t offset, ts_ms;
+    const char *event;
+    size_t event_len;
+    const char *user_id;
+    size_t user_len;
+    const uint8_t *data;
+    size_t len;
+};
+typedef int (*store_history_fn)(void *ctx, const struct store_history_entry *e);
+
+/* Records `event` on `channel` at `offset` (1 .. 2^64 - 2; replacing one
+ * there), with the user it came from (NULL: none) and its data string.
+ * STORE_EINVAL beyond the limits above or for ids with control bytes. */
+int store_batch_history_append(store_batch *b, const char *channel, uint64_t offset,
+                               uint64_t ts_ms, const char *event, const char *user_id,
+                               const void *data, size_t len);
+/* Deletes the channel's events with offsets <= upto. */
+int store_batch_history_trim(store_batch *b, const char *channel, uint64_t upto);
+
+/* Calls fn for the channel's events with offsets > after, in order, at most
+ * limit (0 = no limit). Returns 0, STORE_EINVAL, STORE_ECORRUPT, or fn's
+ * negative value (a positive one stops the walk, returning 0). */
+int store_history_read(store_read *r, const char *channel, uint64_t after, size_t limit,
+                       store_history_fn fn, void *ctx);
+/* The oldest and newest offsets the channel holds (both 0 when none).
+ * Returns 0, STORE_EINVAL or STORE_EIO. */
+int store_history_bounds(store_read *r, const char *channel, uint64_t *first, uint64_t *last);
 
 /* What a committed batch produced. */
 struct store_batch_result {

@@ -10,7 +10,7 @@
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, docs, ops, snaps, seqs, acl, activity, outbox;
+    MDB_dbi meta, docs, ops, snaps, seqs, acl, activity, outbox, history;
     struct store_options opt;
     char *dir;
     /* Held for reading by every open read handle and for writing while the
@@ -41,6 +41,8 @@ enum store_item_type {
     STORE_ITEM_EPOCH,
     STORE_ITEM_OUTBOX_PUT,    /* version = id, ts_ms = created_ms, data */
     STORE_ITEM_OUTBOX_DELETE, /* version = id */
+    STORE_ITEM_HISTORY_PUT,   /* doc = channel, version = offset, s2 = event, s3 = user, data */
+    STORE_ITEM_HISTORY_TRIM,  /* doc = channel, version = last offset to delete */
 };
 
 struct store_item {
@@ -139,9 +141,15 @@ int store__activity_apply(store *s, MDB_txn *txn, const struct store_item *it, u
                           int *mdb_rc);
 /* outbox.c: records or deletes one outbox message (STORE_ITEM_OUTBOX_*). */
 int store__outbox_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+/* history.c: appends or trims a channel's history (STORE_ITEM_HISTORY_*). */
+int store__history_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
 /* batch.c: appends an item of `type` holding a copy of data[0..len) (no ids)
  * to b; *out is the item, for the caller to fill its numbers. Returns 0,
  * STORE_EINVAL (b full) or STORE_ENOMEM. */
+/* batch.c: queues an item with up to three strings and data (copied). */
+int store__batch_add(store_batch *b, enum store_item_type type, const char *doc, size_t doc_len,
+                     const char *s2, size_t s2_len, const char *s3, size_t s3_len,
+                     const void *data, size_t len, struct store_item **out);
 int store__batch_add_data(store_batch *b, enum store_item_type type, const void *data, size_t len,
                           struct store_item **out);
 
