@@ -173,6 +173,10 @@ static const struct setting settings[] = {
     {"DOCSYNC_WEBHOOK_OUTBOX_MAX", NULL, T_SIZE, F(webhook_outbox_max), "10000", 1, 0,
      "webhook requests kept in the durable outbox; beyond, the oldest is dropped (counted in "
      "/metrics)"},
+    {"DOCSYNC_WEBHOOK_OUTBOX_MAX_BYTES", NULL, T_SIZE, F(webhook_outbox_max_bytes), "67108864",
+     65536, 0,
+     "bytes of webhook requests kept in the outbox (it shares DOCSYNC_MAP_SIZE with the "
+     "documents); beyond, the oldest is dropped"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

@@ -154,6 +154,7 @@ struct config {
     unsigned webhook_backoff_ms;     /* DOCSYNC_WEBHOOK_BACKOFF_MS, 1000 */
     unsigned webhook_timeout_ms;     /* DOCSYNC_WEBHOOK_TIMEOUT_MS, 5000 */
     size_t webhook_outbox_max;       /* DOCSYNC_WEBHOOK_OUTBOX_MAX, 10000 */
+    size_t webhook_outbox_max_bytes; /* DOCSYNC_WEBHOOK_OUTBOX_MAX_BYTES, 64 MiB */
 };
 
 /* Fills `cfg` with every default (dev-app fields empty, dev_app 0). Never

@@ -34,6 +34,7 @@ struct wh_pending {
     uint64_t id;
     uint64_t created_ms; /* wall clock */
     size_t target;
+    size_t bytes; /* of its outbox record */
 };
 
 /* The sender thread's state for one webhook. */
@@ -66,6 +67,7 @@ struct webhook_module {
     struct wh_target_state *ts;
     struct wh_pending *pend; /* in id order */
     size_t npend, cap_pend;
+    size_t pend_bytes; /* the sum of their bytes */
     uint64_t last_id;
     store_batch *sb; /* puts and deletes of this round, committed together */
     /* Counters for /metrics (written by either thread, read by the loop). */
@@ -244,12 +246,14 @@ static char *wh_metrics(struct server *srv, void *ud)
 
 static void wh_pend_remove(struct webhook_module *m, size_t i)
 {
+    m->pend_bytes -= m->pend[i].bytes;
     memmove(&m->pend[i], &m->pend[i + 1], (m->npend - i - 1) * sizeof m->pend[0]);
     m->npend--;
     atomic_store(&m->n_outbox, m->npend);
 }
 
-static int wh_pend_push(struct webhook_module *m, uint64_t id, uint64_t created_ms, size_t target)
+static int wh_pend_push(struct webhook_module *m, uint64_t id, uint64_t created_ms, size_t target,
+                        size_t bytes)
 {
     if (m->npend == m->cap_pend) {
         size_t cap = m->cap_pend ? m->cap_pend * 2 : 64;
@@ -259,9 +263,31 @@ static int wh_pend_push(struct webhook_module *m, uint64_t id, uint64_t created_
         m->pend = p;
         m->cap_pend = cap;
     }
-    m->pend[m->npend++] = (struct wh_pending){id, created_ms, target};
+    m->pend[m->npend++] = (struct wh_pending){id, created_ms, target, bytes};
+    m->pend_bytes += bytes;
     atomic_store(&m->n_outbox, m->npend);
     return 0;
+}
+
+static void wh_forget(struct webhook_module *m, uint64_t id);
+
+/* The cap: beyond DOCSYNC_WEBHOOK_OUTBOX_MAX requests or _MAX_BYTES bytes,
+ * the oldest requests go first (the newest request is kept even when it
+ * alone is over the bytes, so that a big batch is not lost for nothing). */
+static void wh_cap(struct webhook_module *m)
+{
+    while (m->npend > m->cfg->webhook_outbox_max ||
+           (m->npend > 1 && m->pend_bytes > m->cfg->webhook_outbox_max_bytes)) {
+        wh_forget(m, m->pend[0].id);
+        wh_pend_remove(m, 0);
+        uint64_t dropped = atomic_fetch_add(&m->n_dropped_full, 1) + 1;
+        if ((dropped & (dropped - 1)) == 0)
+            log_warn(m->log,
+                     "webhook: outbox full (%zu requests, %zu bytes at most): dropped the oldest "
+                     "(%llu so far)",
+                     (size_t)m->cfg->webhook_outbox_max, (size_t)m->cfg->webhook_outbox_max_bytes,
+                     (unsigned long long)dropped);
+    }
 }
 
 static store_batch *wh_sb(struct webhook_module *m)
@@ -322,23 +348,14 @@ static int wh_record(struct webhook_module *m, size_t t, const char *body, size_
     uint64_t id = ++m->last_id, now = wh_wall_ms();
     int rc = store_batch_outbox_put(b, id, now, v, n);
     free(v);
-    if (rc != 0 || wh_pend_push(m, id, now, t) != 0) {
+    if (rc != 0 || wh_pend_push(m, id, now, t, n) != 0) {
         log_error(m->log, "webhook: request of %zu bytes not recorded: %s", n,
                   rc ? store_strerror(rc) : "out of memory");
         atomic_fetch_add(&m->n_dropped_store, 1);
         return -1;
     }
     atomic_fetch_add(&m->n_requests, 1);
-    /* The cap: the oldest requests go first. */
-    while (m->npend > m->cfg->webhook_outbox_max) {
-        wh_forget(m, m->pend[0].id);
-        wh_pend_remove(m, 0);
-        uint64_t dropped = atomic_fetch_add(&m->n_dropped_full, 1) + 1;
-        if ((dropped & (dropped - 1)) == 0)
-            log_warn(m->log,
-                     "webhook: outbox full (%zu requests): dropped the oldest (%llu so far)",
-                     (size_t)m->cfg->webhook_outbox_max, (unsigned long long)dropped);
-    }
+    wh_cap(m);
     return 0;
 }
 
@@ -641,7 +658,7 @@ static int wh_load_one(void *ctx, const struct store_outbox_entry *e)
         l->unknown++;
         return 0;
     }
-    return wh_pend_push(m, e->id, e->created_ms, t) == 0 ? 0 : STORE_ENOMEM;
+    return wh_pend_push(m, e->id, e->created_ms, t, e->len) == 0 ? 0 : STORE_ENOMEM;
 }
 
 static void wh_free(struct webhook_module *m)
@@ -731,12 +748,7 @@ int webhook_start(struct server *srv, store *s)
                  "webhook: %zu request(s) in the outbox for webhooks no longer configured: "
                  "dropped",
                  l.unknown);
-    wh_commit(m, 0);
-    while (m->npend > cfg->webhook_outbox_max) { /* the cap was lowered */
-        wh_forget(m, m->pend[0].id);
-        wh_pend_remove(m, 0);
-        atomic_fetch_add(&m->n_dropped_full, 1);
-    }
+    wh_cap(m); /* the cap may have been lowered since */
     wh_commit(m, 0);
     if (m->npend)
         log_info(lg, "webhook: %zu request(s) from the outbox to send", m->npend);
@@ -772,8 +784,19 @@ void webhook_stop(struct server *srv)
         pthread_mutex_unlock(&m->mu);
         pthread_join(m->thread, NULL);
     }
-    /* The server keeps the observer and metrics hook: they must find a
-     * module that ignores everything, so it is kept (one per process). */
     if (m->npend)
         log_info(m->log, "webhook: %zu request(s) left in the outbox for the next start", m->npend);
+    /* The server keeps the observer and the metrics hook: they must find a
+     * module that ignores everything, so the struct itself stays (one per
+     * process); what only the thread used goes. */
+    for (size_t t = 0; m->ts && t < m->conf.n; t++)
+        jsonw_free(&m->ts[t].batch);
+    free(m->ts);
+    m->ts = NULL;
+    free(m->pend);
+    m->pend = NULL;
+    m->npend = 0;
+    store_batch_free(m->sb);
+    m->sb = NULL;
+    webhook_config_free(&m->conf);
 }

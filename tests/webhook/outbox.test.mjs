@@ -6,6 +6,9 @@
 // validator. Small backoff and batch settings keep each test to seconds.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startServer, connect, cleanup, APP } from '../integration/harness.mjs';
 import { until } from '../lib/wait.mjs';
 import { Receiver, deadPort } from './receiver.mjs';
@@ -21,8 +24,9 @@ async function metrics(server) {
   return out;
 }
 
-function start(url, env = {}, hook = {}) {
+function start(url, env = {}, hook = {}, opts = {}) {
   return startServer({
+    ...opts,
     env: {
       DOCSYNC_WEBHOOKS: JSON.stringify([{ url, event_types: ['channel_occupied'], batch_size: 1, batch_ms: 0, ...hook }]),
       DOCSYNC_WEBHOOK_BACKOFF_MS: '100',
@@ -126,6 +130,65 @@ describe('webhook outbox', () => {
       await cleanup();
       await server.stop();
       await r?.close();
+    }
+  });
+
+  it('the bytes cap: big requests past DOCSYNC_WEBHOOK_OUTBOX_MAX_BYTES drop the oldest', async () => {
+    const port = await deadPort();
+    const server = await start(`http://127.0.0.1:${port}/hook`, { DOCSYNC_WEBHOOK_OUTBOX_MAX_BYTES: '65536' }, { event_types: ['client_event'] });
+    let r;
+    try {
+      const a = await connect(server);
+      const b = await connect(server);
+      await a.join('private-big');
+      await b.join('private-big');
+      const big = 'x'.repeat(9000); // about 9 KB per request: 7 fit in 64 KiB, not 8
+      for (let i = 0; i < 9; i++) {
+        a.whisper('private-big', 'client-big', { i, big });
+        await b.nextEvent('client-big');
+        await new Promise((res) => setTimeout(res, 110)); // under the 10 per second whisper limit
+      }
+      await until(async () => (await metrics(server)).docsync_webhook_requests_total === 9, 10000, 'nine requests made');
+      const m = await metrics(server);
+      assert.equal(m.docsync_webhook_outbox, 7);
+      assert.equal(m['docsync_webhook_dropped_total{reason="outbox_full"}'], 2);
+      r = await new Receiver(APP).start(port);
+      await r.waitEvents(7, 15000);
+      assert.deepEqual(r.invalid, []);
+      assert.deepEqual(r.events.map((e) => JSON.parse(e.data).i), [2, 3, 4, 5, 6, 7, 8]);
+    } finally {
+      await cleanup();
+      await server.stop();
+      await r?.close();
+    }
+  });
+
+  it('SIGTERM records what is still delayed or batched; it is sent after the next start', async () => {
+    const r = await new Receiver(APP).start();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'docsync-webhook-'));
+    const env = { DOCSYNC_WEBHOOK_LEAVE_DELAY_MS: '60000' };
+    const hook = { event_types: ['member_added', 'member_removed'], batch_size: 100, batch_ms: 0 };
+    let server = await start(r.url(), env, hook, { dataDir });
+    try {
+      const a = await connect(server);
+      await a.join('presence-stop', { user_id: '9' });
+      await r.waitEvents(1);
+      await a.close(); // member_removed now waits a minute
+      await new Promise((res) => setTimeout(res, 200));
+      const stopped = await server.shutdown({ keepData: true });
+      assert.equal(stopped.code, 0);
+      assert.match(server.stderr, /1 request\(s\) left in the outbox for the next start/);
+      assert.equal(r.events.length, 1, 'nothing sent while stopping');
+      server = await start(r.url(), env, hook, { dataDir });
+      assert.deepEqual(await r.waitEvents(2), [
+        { name: 'member_added', channel: 'presence-stop', user_id: '9' },
+        { name: 'member_removed', channel: 'presence-stop', user_id: '9' },
+      ]);
+      assert.deepEqual(r.invalid, []);
+    } finally {
+      await cleanup();
+      await server.stop();
+      await r.close();
     }
   });
 
