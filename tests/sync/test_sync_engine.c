@@ -100,7 +100,7 @@ static void env_start(struct env *v, const struct store_options *o,
 {
     CHECK_EQ(store_open(v->dir, o, &v->s), 0);
     CHECK_EQ(store_writer_new(v->s, NULL, NULL, NULL, &v->w), 0);
-    struct sync_engine_io io = {&v->f, fake_send, fake_broadcast};
+    struct sync_engine_io io = {&v->f, fake_send, fake_broadcast, NULL};
     CHECK_EQ(sync_engine_new(v->s, v->w, eo, &io, &v->e), 0);
 }
 
