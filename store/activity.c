@@ -212,3 +212,11 @@ int store_activity_verify(store_read *r, uint64_t from, uint64_t to,
     }
     return 0;
 }
+
+int store_activity_hash(const uint8_t prev_hash[STORE_HASH_LEN], uint64_t offset, uint64_t ts_ms,
+                        const void *payload, size_t len, uint8_t out[STORE_HASH_LEN])
+{
+    if (!prev_hash || !out || (!payload && len))
+        return STORE_EINVAL;
+    return record_activity_hash(prev_hash, offset, ts_ms, (const uint8_t *)payload, len, out);
+}

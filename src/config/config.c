@@ -92,6 +92,10 @@ static const struct setting settings[] = {
      0, 0,
      "server time, in microseconds per second, one connection's document writes may take "
      "(rate_limited beyond); 0 = off"},
+    {"DOCSYNC_ACTIVITY_COALESCE_MS", NULL, T_UINT, F(activity_coalesce_ms), "2000", 0, 0,
+     "milliseconds over which one user's edits of one document become one document.edited "
+     "activity entry (UserActivity on private-activity); 0 = the server logs no document "
+     "activity of its own"},
     {"DOCSYNC_TIMESTAMP_WINDOW", NULL, T_UINT, F(timestamp_window), "600", 0, 0,
      "HTTP API auth_timestamp window in seconds; 0 = off (Reverb)"},
     {"DOCSYNC_SWEEP_INTERVAL", NULL, T_UINT, F(sweep_interval), "60", 1, 0,

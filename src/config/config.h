@@ -102,6 +102,7 @@ struct config {
     unsigned client_events_per_second; /* DOCSYNC_CLIENT_EVENTS_PER_SECOND, 10, 0 = off */
     unsigned sync_reads_per_second;    /* DOCSYNC_SYNC_READS_PER_SECOND, 20, 0 = off */
     unsigned sync_write_us_per_second; /* DOCSYNC_SYNC_WRITE_US_PER_SECOND, 500000, 0 = off */
+    unsigned activity_coalesce_ms;     /* DOCSYNC_ACTIVITY_COALESCE_MS, 2000, 0 = no feed */
     unsigned timestamp_window;         /* DOCSYNC_TIMESTAMP_WINDOW, s, 600, 0 = off */
     unsigned sweep_interval;           /* DOCSYNC_SWEEP_INTERVAL, s, 60, >= 1 */
     unsigned presence_max_members;     /* DOCSYNC_PRESENCE_MAX_MEMBERS, 100 */

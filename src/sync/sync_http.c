@@ -13,6 +13,8 @@
 #include "sync_server.h"
 
 #include "common/hex.h"
+#include "common/jsonw.h"
+#include "sync_activity.h"
 
 #define ACTIVITY_LIMIT_DEFAULT 100
 #define ACTIVITY_LIMIT_MAX 1000
@@ -516,6 +518,168 @@ static void post_activity(struct server *srv, struct http_req *req, void *ud)
     }
 }
 
+/* ---- audit API: filtered pages and JSONL export ---- */
+
+#define AUDIT_LIMIT_DEFAULT 100
+#define AUDIT_LIMIT_MAX 1000
+#define EXPORT_LIMIT_DEFAULT 1000
+#define EXPORT_LIMIT_MAX 10000
+#define AUDIT_PAGE_BYTES (1024u * 1024u) /* a page stops after this much text */
+#define AUDIT_SCAN_MAX 50000             /* entries a filtered page looks at */
+
+struct audit_query {
+    struct sync_activity_filter f;
+    uint64_t after, to, limit;
+};
+
+/* Reads the audit query parameters; 0, or -1 after answering 400. */
+static int audit_query_parse(struct http_req *req, uint64_t limit_default, uint64_t limit_max,
+                             struct audit_query *q)
+{
+    memset(q, 0, sizeof *q);
+    if (parse_u64_arg(req, "after", 0, &q->after) != 0 ||
+        parse_u64_arg(req, "to", UINT64_MAX, &q->to) != 0 ||
+        parse_u64_arg(req, "limit", limit_default, &q->limit) != 0 ||
+        parse_u64_arg(req, "since", 0, &q->f.since_ms) != 0 ||
+        parse_u64_arg(req, "until", 0, &q->f.until_ms) != 0) {
+        respond_error(req, 400, "invalid",
+                      "after, to, limit, since and until must be non-negative integers");
+        return -1;
+    }
+    if (q->limit == 0)
+        q->limit = 1;
+    if (q->limit > limit_max)
+        q->limit = limit_max;
+    const char *u = http_req_arg(req, "user"), *d = http_req_arg(req, "document"),
+               *k = http_req_arg(req, "kind");
+    q->f.user = u && *u ? u : NULL;
+    q->f.document = d && *d ? d : NULL;
+    q->f.kind = k && *k ? k : NULL;
+    return 0;
+}
+
+/* One page: the matching entries after q->after (up to q->to), as export
+ * lines separated by `sep`, into w. */
+struct audit_page {
+    const struct audit_query *q;
+    struct jsonw *w;
+    const char *sep;
+    uint64_t next;  /* the last offset looked at (the cursor to continue from) */
+    uint64_t count; /* entries written */
+};
+
+static int audit_each(void *ctx, const struct store_activity *e)
+{
+    struct audit_page *p = ctx;
+    if (e->offset > p->q->to)
+        return 1;
+    p->next = e->offset;
+    if (!sync_activity_match(&p->q->f, e))
+        return 0;
+    if (p->count)
+        jsonw_lit(p->w, p->sep);
+    sync_activity_line(e, p->w);
+    p->count++;
+    return p->count >= p->q->limit || p->w->len >= AUDIT_PAGE_BYTES || p->w->oom;
+}
+
+/* Runs one page; returns 0 with head in *head (and its hash in hh), or
+ * -1 after answering 503. */
+static int audit_run(struct sync_module *m, struct http_req *req, struct audit_page *p,
+                     uint64_t *head, uint8_t hh[STORE_HASH_LEN])
+{
+    store_read *r = NULL;
+    if (read_begin(m, req, &r) != 0)
+        return -1;
+    *head = 0;
+    p->next = p->q->after;
+    int rc = store_activity_head(r, head, hh);
+    if (rc == 0 && p->q->after < p->q->to)
+        rc = store_activity_read(r, p->q->after, AUDIT_SCAN_MAX, audit_each, p);
+    store_read_end(r);
+    if (rc != 0 || p->w->oom) {
+        respond_error(req, 503, "storage_error", rc ? store_strerror(rc) : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* GET /apps/{app_id}/audit?after=N&to=M&limit=L&user=U&document=D&kind=K&since=T&until=T:
+ * the entries after offset N (up to M) that match every filter given,
+ * oldest first: {"head","headHash","next","more","entries":[line...]}.
+ * Continue with after=next while more is true: offsets never change, so
+ * pages neither skip nor repeat entries while others append. */
+static void get_audit(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    struct audit_query q;
+    if (audit_query_parse(req, AUDIT_LIMIT_DEFAULT, AUDIT_LIMIT_MAX, &q) != 0)
+        return;
+    struct jsonw lines;
+    jsonw_init(&lines, NULL, 4096);
+    struct audit_page p = {.q = &q, .w = &lines, .sep = ","};
+    uint64_t head;
+    uint8_t hh[STORE_HASH_LEN];
+    if (audit_run(ud, req, &p, &head, hh) != 0) {
+        jsonw_free(&lines);
+        return;
+    }
+    char h[2 * STORE_HASH_LEN + 1];
+    hex_encode(hh, STORE_HASH_LEN, h);
+    uint64_t end = q.to < head ? q.to : head;
+    struct jsonw w;
+    jsonw_init(&w, NULL, lines.len + 256);
+    JSONW_LIT(&w, "{\"head\":");
+    jsonw_u64(&w, head);
+    JSONW_KEY(&w, "headHash");
+    jsonw_cstr(&w, h);
+    JSONW_KEY(&w, "next");
+    jsonw_u64(&w, p.next);
+    JSONW_KEY(&w, "more");
+    jsonw_lit(&w, p.next < end ? "true" : "false");
+    JSONW_KEY(&w, "entries");
+    JSONW_LIT(&w, "[");
+    jsonw_raw(&w, lines.p, lines.len);
+    JSONW_LIT(&w, "]}");
+    jsonw_free(&lines);
+    if (w.oom)
+        respond_error(req, 500, "internal", "out of memory");
+    else
+        http_req_respond(req, 200, NULL, w.p, w.len, NULL, NULL);
+    jsonw_free(&w);
+}
+
+/* GET /apps/{app_id}/audit/export?(the parameters of /audit; limit up to
+ * 10,000): the same entries as JSON lines (application/x-ndjson), one page
+ * of at most about 1 MiB, with "X-Docsync-Page: next=N head=H more=0|1". */
+static void get_audit_export(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    struct audit_query q;
+    if (audit_query_parse(req, EXPORT_LIMIT_DEFAULT, EXPORT_LIMIT_MAX, &q) != 0)
+        return;
+    struct jsonw w;
+    jsonw_init(&w, NULL, 64 * 1024);
+    struct audit_page p = {.q = &q, .w = &w, .sep = "\n"};
+    uint64_t head;
+    uint8_t hh[STORE_HASH_LEN];
+    if (audit_run(ud, req, &p, &head, hh) != 0) {
+        jsonw_free(&w);
+        return;
+    }
+    if (p.count)
+        JSONW_LIT(&w, "\n");
+    uint64_t end = q.to < head ? q.to : head;
+    char page[96];
+    snprintf(page, sizeof page, "next=%llu head=%llu more=%d", (unsigned long long)p.next,
+             (unsigned long long)head, p.next < end);
+    if (w.oom)
+        respond_error(req, 500, "internal", "out of memory");
+    else
+        http_req_respond(req, 200, "application/x-ndjson", w.p, w.len, "X-Docsync-Page", page);
+    jsonw_free(&w);
+}
+
 int sync_http_register(struct sync_module *m)
 {
     /* Every refusal of these routes is a JSON error of the sync protocol. */
@@ -539,6 +703,8 @@ int sync_http_register(struct sync_module *m)
         {"GET", "/apps/{app_id}/activity", get_activity, 0},
         {"POST", "/apps/{app_id}/activity", post_activity, 0},
         {"GET", "/apps/{app_id}/activity/verify", get_activity_verify, 0},
+        {"GET", "/apps/{app_id}/audit", get_audit, 0},
+        {"GET", "/apps/{app_id}/audit/export", get_audit_export, 0},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         int rc = http_route_sized(m->srv, routes[i].method, routes[i].pattern, f,

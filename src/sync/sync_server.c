@@ -8,6 +8,7 @@
 
 #include "common/jsonw.h"
 #include "sync_activity.h"
+#include "sync_feed.h"
 #include "sync_msg.h"
 
 /* The frame of a docsync event in one pass (the envelope and the escaped
@@ -479,7 +480,7 @@ int sync_server_start(struct server *srv)
     if (session_on_event_sized(srv, "docsync:", sync_max, on_docsync_event, m) != 0 ||
         server_on_wake(srv, on_wake, m) != 0 || http_api_on_publish(srv, on_publish, m) != 0 ||
         sync_http_register(m) != 0 || broadcasting_auth_register(&m->auth) != 0 ||
-        server_every(srv, ACL_POLL_MS, acl_poll, m) != 0) {
+        server_every(srv, ACL_POLL_MS, acl_poll, m) != 0 || sync_feed_start(m) != 0) {
         log_error(lg, "sync: cannot register handlers");
         return -1; /* deinit frees */
     }
@@ -504,10 +505,12 @@ void sync_server_stop(struct server *srv)
         return;
     /* Commit what is queued, then stop the writer (its completions run
      * here; connections are gone, so replies go nowhere). */
+    sync_feed_stop(m);
     for (int i = 0; i < 1000 && store_writer_pending(m->writer); i++)
         store_writer_flush(m->writer); /* completions may queue further batches */
     sync_engine_free(m->engine);
     store_writer_free(m->writer);
+    sync_feed_end(m);
     store_close(m->store);
     auth_rules_free(m->rules);
     free(m);

@@ -31,6 +31,7 @@ struct sync_module {
     uint64_t app_events_logged;    /* app events queued to the activity log */
     uint64_t app_events_dropped;   /* ... not logged (writer queue full, store error) */
     uint64_t acl_changes_seen;     /* the store's access-list change count last acted on */
+    struct sync_feed_state *feed;  /* the server's own activity feed (sync_feed.h), or NULL */
 };
 
 /* Registers the HTTP API routes of sync_http.c, with `m` as their context.
