@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "demo/demo.h"
+#include "history/history.h"
 #include "server/server_main.h"
 #include "store.h"
 #include "sync/sync_server.h"
@@ -29,6 +30,13 @@ static int main_webhook_start(struct server *srv)
     return webhook_start(srv, sync_server_store(srv));
 }
 
+/* Channel history keeps its events in the store sync/ opened and commits
+ * them through its writer. */
+static int main_history_start(struct server *srv)
+{
+    return history_start(srv, sync_server_store(srv), sync_server_writer(srv));
+}
+
 /* The modules docsyncd runs on top of the server, in start order: each
  * registers its handlers and routes on the loop thread before the loop runs,
  * and is stopped in reverse order after it ends. */
@@ -40,6 +48,7 @@ static const struct main_module {
     {"sync", sync_server_start, sync_server_stop},
     {"demo", demo_start, demo_stop},
     {"webhook", main_webhook_start, webhook_stop},
+    {"history", main_history_start, history_stop},
 };
 #define MAIN_NMODULES (sizeof main_modules / sizeof main_modules[0])
 

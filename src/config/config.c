@@ -530,6 +530,17 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
         config__err(err, errlen, "DOCSYNC_DATA_DIR must not be empty");
         return CONFIG_EINVAL;
     }
+    if (!!cfg->tls_cert[0] != !!cfg->tls_key[0]) {
+        config__err(err, errlen,
+                    "DOCSYNC_TLS_CERT and DOCSYNC_TLS_KEY go together: set both "
+                    "for TLS, or neither");
+        return CONFIG_EINVAL;
+    }
+    if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0) {
+        config__err(err, errlen, "DOCSYNC_TLS_MIN_VERSION: expected 1.2 or 1.3, got \"%s\"",
+                    cfg->tls_min_version);
+        return CONFIG_EINVAL;
+    }
     int have = !!cfg->app_id[0] + !!cfg->app_key[0] + !!cfg->app_secret[0];
     if (have == 3)
         return CONFIG_OK;

@@ -45,6 +45,15 @@ const struct channel_sub *channel_set_find(const struct channel_set *s, const st
     return NULL;
 }
 
+int channel_sub_hold(const struct channel_set *s, const struct channel *ch, int on)
+{
+    struct channel_sub *sub = (struct channel_sub *)channel_set_find(s, ch);
+    if (!sub)
+        return -1;
+    sub->held = on ? 1 : 0;
+    return 0;
+}
+
 struct channel_registry *channel_registry_new(void)
 {
     struct channel_registry *reg = malloc(sizeof(*reg));
@@ -170,7 +179,7 @@ int channel_join(struct channel_registry *reg, struct channel_set *set, const ch
     }
     uint32_t idx = ch->nsubs++;
     uint32_t slot = set->count++;
-    ch->subs[idx] = (struct channel_sub){set->owner, set, slot, member};
+    ch->subs[idx] = (struct channel_sub){set->owner, set, slot, member, 0};
     set->v[slot] = (struct channel_set_entry){ch, idx};
     *out = ch;
     if (first)

@@ -43,6 +43,8 @@ struct channel_sub {
     struct channel_set *set;        /* the owner's set */
     uint32_t slot;                  /* index of this channel in `set` */
     struct presence_member *member; /* presence channels: the user; else NULL */
+    unsigned char held;             /* 1: the fan-out passes this subscriber by
+                                       (channel_sub_hold) */
 };
 
 struct channel_set_entry {
@@ -76,6 +78,12 @@ static inline struct channel *channel_set_at(const struct channel_set *s, uint32
 
 /* The subscription of the set's owner in `ch`, or NULL when not subscribed. */
 const struct channel_sub *channel_set_find(const struct channel_set *s, const struct channel *ch);
+
+/* Marks the subscription of `s`'s owner to `ch` held (on = 1) or not: a
+ * held subscriber is passed by the fan-out while a module replays what it
+ * missed, in order, before live events flow to it again. Returns 0, or -1
+ * when the owner is not subscribed to ch. */
+int channel_sub_hold(const struct channel_set *s, const struct channel *ch, int on);
 
 /* A new empty registry, or NULL. */
 struct channel_registry *channel_registry_new(void);

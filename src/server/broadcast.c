@@ -40,7 +40,7 @@ int broadcast_fanout(struct server *srv, struct channel *ch, struct frame *f,
     int delivered = 0;
     for (size_t i = 0; i < n; i++) {
         struct conn *c = subs[i].owner;
-        if (c == except || (c->flags & CONN_F_DEAD))
+        if (c == except || subs[i].held || (c->flags & CONN_F_DEAD))
             continue;
         if (conn_queue(c, f) == 0)
             delivered++;
@@ -55,6 +55,12 @@ int broadcast_publish(struct server *srv, struct channel *ch, struct frame *f,
     if (channel_flags(ch) & CHANNEL_F_CACHE)
         channel_cache_set(ch, f);
     return broadcast_fanout(srv, ch, f, except);
+}
+
+int broadcast_hold(struct conn *c, const char *channel, int on)
+{
+    struct channel *ch = channel_find(c->srv->channels, channel, strlen(channel));
+    return ch && channel_sub_hold(&c->chans, ch, on) == 0 ? 0 : SERVER_EINVAL;
 }
 
 int broadcast_frame(struct server *srv, const char *channel, struct frame *f,

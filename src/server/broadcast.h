@@ -72,6 +72,12 @@ int broadcast_revoke(struct server *srv, const char *channel,
                      int (*allowed)(void *ctx, const struct conn *c, const char *channel),
                      void *ctx, struct frame *notice);
 
+/* Holds (on = 1) or releases `c`'s subscription to `channel`: while held,
+ * broadcasts to the channel pass `c` by, so that a module can replay to it
+ * what it missed, in order, before live events flow to it again (channel
+ * history). Returns 0, or SERVER_EINVAL when c is not subscribed. */
+int broadcast_hold(struct conn *c, const char *channel, int on);
+
 /* Calls fn with the name (nlen bytes, NUL-terminated) of every channel that
  * has subscribers and whose name starts with `prefix`, in no particular
  * order. fn must not subscribe or unsubscribe anyone (collect the names,

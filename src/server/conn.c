@@ -115,6 +115,12 @@ struct conn *conn_find(struct server *srv, const char *socket_id)
     return hmap_get(&srv->conns_by_sid, socket_id, strlen(socket_id));
 }
 
+size_t conn_send_room(const struct conn *c)
+{
+    size_t max = c->srv->cfg->send_queue_max, used = sendq_bytes(&c->q);
+    return (c->flags & CONN_F_DEAD) || used >= max ? 0 : max - used;
+}
+
 int conn_send_frame(struct conn *c, struct frame *f)
 {
     if (c->flags & CONN_F_DEAD)

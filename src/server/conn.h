@@ -51,6 +51,11 @@ void conn_work_done(struct conn *c, int64_t start, unsigned us_per_second);
  * disconnected (slow consumer) rather than allowed to grow memory. */
 int conn_send_frame(struct conn *c, struct frame *f);
 
+/* Bytes the connection's send queue can still take before it counts as too
+ * slow (DOCSYNC_SEND_QUEUE_MAX): a module sending much at once (a replay of
+ * missed events) pages by it. 0 for a closing connection. */
+size_t conn_send_room(const struct conn *c);
+
 /* Sends pusher:error {code, text} to the connection; with `close_code`
  * non-zero, then closes it with that close code once the error is written. */
 void conn_error(struct conn *c, int code, const char *text, int close_code);

@@ -186,12 +186,72 @@ static void api_deliver(struct server *srv, const struct api_event *ev, const ch
     }
 }
 
-/* Delivers one accepted event to one channel, then runs the publish hooks
+/* The answer to a publish request, sent once every claim of its events
+ * (http_api_on_claim) has ended: `pending` counts the claims still open
+ * plus one for the request itself until its answer is known. */
+struct http_api_hold {
+    struct http_req *req;
+    unsigned pending;
+    int failed;
+    int status;
+    char *body; /* malloc'd JSON; NULL: 500 */
+};
+
+static void hold_end(struct http_api_hold *h)
+{
+    if (--h->pending)
+        return;
+    if (h->failed) {
+        api_raw(h->req, 503,
+                "{\"error\":\"the event could not be stored for the channel's history; it was "
+                "not delivered\"}");
+    } else if (!h->body) {
+        api_json(h->req, 500, NULL);
+    } else {
+        api_raw(h->req, h->status, h->body);
+    }
+    free(h->body);
+    free(h);
+}
+
+void http_api_hold_release(struct http_api_hold *hold, int ok)
+{
+    if (!ok)
+        hold->failed = 1;
+    hold_end(hold);
+}
+
+/* The request's own answer (body NULL: 500), sent when the claims allow. */
+static void hold_answer(struct http_api_hold *h, int status, char *body)
+{
+    h->status = status;
+    h->body = body;
+    hold_end(h);
+}
+
+static void hold_answer_json(struct http_api_hold *h, int status, cJSON *obj)
+{
+    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    hold_answer(h, status, s);
+}
+
+/* Delivers one accepted event to one channel unless a claim hook takes it
+ * (to store it first and deliver it itself), then runs the publish hooks
  * (http_api_on_publish), which see it whether or not it had subscribers. */
 static void api_accept(struct server *srv, const struct api_event *ev, const char *channel,
-                       const struct conn *except)
+                       const struct conn *except, struct http_api_hold *hold)
 {
-    api_deliver(srv, ev, channel, except);
+    int claimed = 0;
+    for (size_t i = 0; i < srv->nclaim_hooks && !claimed; i++) {
+        hold->pending++;
+        claimed = srv->claim_hooks[i].fn(srv, channel, ev->name, ev->data, ev->data_len,
+                                         ev->socket_id, hold, srv->claim_hooks[i].ud);
+        if (!claimed)
+            hold->pending--;
+    }
+    if (!claimed)
+        api_deliver(srv, ev, channel, except);
     for (size_t i = 0; i < srv->npublish_hooks; i++)
         srv->publish_hooks[i].fn(srv, channel, ev->name, ev->data, ev->data_len, ev->socket_id,
                                  srv->publish_hooks[i].ud);
@@ -255,14 +315,22 @@ static void api_events(struct server *srv, struct http_req *req, void *ud)
         cJSON_Delete(root);
         return;
     }
+    struct http_api_hold *hold = calloc(1, sizeof *hold);
+    if (!hold) {
+        api_json(req, 500, NULL);
+        cJSON_Delete(root);
+        return;
+    }
+    hold->req = req;
+    hold->pending = 1;
     const struct conn *except = ev.socket_id ? conn_find(srv, ev.socket_id) : NULL;
     for (size_t i = 0; i < n; i++)
-        api_accept(srv, &ev, list[i], except);
+        api_accept(srv, &ev, list[i], except, hold);
 
     int users, subs;
     api_info_flags(ev.info, &users, &subs, NULL);
     if (!users && !subs) {
-        api_raw(req, 200, "{}");
+        hold_answer(hold, 200, strdup("{}"));
     } else {
         cJSON *out = cJSON_CreateObject();
         cJSON *co = out ? cJSON_AddObjectToObject(out, "channels") : NULL;
@@ -271,7 +339,7 @@ static void api_events(struct server *srv, struct http_req *req, void *ud)
             if (one)
                 api_channel_counts(srv, one, list[i], users, subs);
         }
-        api_json(req, 200, out);
+        hold_answer_json(hold, 200, out);
     }
     cJSON_Delete(root);
 }
@@ -320,12 +388,20 @@ static void api_batch_events(struct server *srv, struct http_req *req, void *ud)
         any_info |= evs[i].info != NULL;
         i++;
     }
+    struct http_api_hold *hold = calloc(1, sizeof *hold);
+    if (!hold) {
+        api_json(req, 500, NULL);
+        cJSON_Delete(root);
+        return;
+    }
+    hold->req = req;
+    hold->pending = 1;
     for (int k = 0; k < i; k++) {
         const struct conn *except = evs[k].socket_id ? conn_find(srv, evs[k].socket_id) : NULL;
-        api_accept(srv, &evs[k], chans[k], except);
+        api_accept(srv, &evs[k], chans[k], except, hold);
     }
     if (!any_info) {
-        api_raw(req, 200, "{\"batch\":{}}");
+        hold_answer(hold, 200, strdup("{\"batch\":{}}"));
     } else {
         cJSON *out = cJSON_CreateObject();
         cJSON *arr = out ? cJSON_AddArrayToObject(out, "batch") : NULL;
@@ -338,7 +414,7 @@ static void api_batch_events(struct server *srv, struct http_req *req, void *ud)
                 cJSON_AddItemToArray(arr, one);
             }
         }
-        api_json(req, 200, out);
+        hold_answer_json(hold, 200, out);
     }
     cJSON_Delete(root);
 }
@@ -504,6 +580,16 @@ int http_api_on_metrics(struct server *srv, http_api_metrics_fn fn, void *ud)
     if (srv->nmetrics_hooks >= SERVER_MAX_HOOKS)
         return SERVER_EFULL;
     srv->metrics_hooks[srv->nmetrics_hooks++] = (struct http_api_metrics_hook){fn, ud};
+    return 0;
+}
+
+int http_api_on_claim(struct server *srv, http_api_claim_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nclaim_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->claim_hooks[srv->nclaim_hooks++] = (struct http_api_claim_hook){fn, ud};
     return 0;
 }
 

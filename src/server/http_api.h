@@ -24,6 +24,28 @@ typedef void (*http_api_publish_fn)(struct server *srv, const char *channel, con
  * SERVER_EFULL (at most 16 hooks). */
 int http_api_on_publish(struct server *srv, http_api_publish_fn fn, void *ud);
 
+/* A module that must store what is published on some channels before it is
+ * delivered (channel history) claims those events: for each (event,
+ * channel) accepted by POST /events or /batch_events, the claim hooks are
+ * asked in order until one returns 1. That hook then owns the delivery (to
+ * do once the event is durable) and must end its claim exactly once with
+ * http_api_hold_release(hold, ok), on the loop thread, now or later; the
+ * request's answer waits for every claim of the request and becomes 503
+ * when one ended with ok = 0. Return 0 to leave the event to the server.
+ * The publish hooks run for claimed events too. Strings are borrowed for
+ * the call. */
+struct http_api_hold;
+typedef int (*http_api_claim_fn)(struct server *srv, const char *channel, const char *event,
+                                 const char *data, size_t data_len, const char *socket_id,
+                                 struct http_api_hold *hold, void *ud);
+
+/* Registers a claim hook before the loop runs. Returns 0, SERVER_EINVAL or
+ * SERVER_EFULL (at most 16 hooks). */
+int http_api_on_claim(struct server *srv, http_api_claim_fn fn, void *ud);
+
+/* Ends one claim (see http_api_on_claim). */
+void http_api_hold_release(struct http_api_hold *hold, int ok);
+
 /* A module's lines for GET /metrics (Prometheus text, each ending with a
  * newline), appended after the server's: a malloc'd string the server frees,
  * or NULL for none. Called on the loop thread for each request. */

@@ -116,6 +116,16 @@ struct http_api_publish_hook {
     void *ud;
 };
 
+struct http_api_claim_hook {
+    http_api_claim_fn fn;
+    void *ud;
+};
+
+struct session_subscribed_hook {
+    session_subscribed_fn fn;
+    void *ud;
+};
+
 struct server_timer {
     lws_sorted_usec_list_t sul; /* first: the callback casts back */
     struct server *srv;
@@ -149,6 +159,10 @@ struct server {
     size_t nwake_hooks;
     struct http_api_publish_hook publish_hooks[SERVER_MAX_HOOKS];
     size_t npublish_hooks;
+    struct http_api_claim_hook claim_hooks[SERVER_MAX_HOOKS]; /* http_api_on_claim */
+    size_t nclaim_hooks;
+    struct session_subscribed_hook subscribed_hooks[SERVER_MAX_HOOKS]; /* session_on_subscribed */
+    size_t nsubscribed_hooks;
     struct broadcast_observer observers[SERVER_MAX_HOOKS]; /* broadcast_observe */
     size_t nobservers;
     struct http_api_metrics_hook metrics_hooks[SERVER_MAX_HOOKS]; /* http_api_on_metrics */

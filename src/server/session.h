@@ -32,4 +32,16 @@ int session_on_event(struct server *srv, const char *prefix, session_event_fn fn
 int session_on_event_sized(struct server *srv, const char *prefix, size_t max_bytes,
                            session_event_fn fn, void *ud);
 
+/* Called after a connection's pusher:subscribe succeeded (its
+ * subscription_succeeded, and a cache channel's replay, are queued), also
+ * for a repeated subscribe of a channel it is in. `m` is the subscribe
+ * message, so a module may read fields of its own in the data (channel
+ * history reads "recover"). Loop thread; before the loop runs to register. */
+typedef void (*session_subscribed_fn)(struct server *srv, struct conn *c, const char *channel,
+                                      const message *m, void *ud);
+
+/* Registers a subscribed hook. Returns 0, SERVER_EINVAL or SERVER_EFULL (at
+ * most 16). */
+int session_on_subscribed(struct server *srv, session_subscribed_fn fn, void *ud);
+
 #endif

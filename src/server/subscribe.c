@@ -85,6 +85,24 @@ static void subscribe_succeeded(struct conn *c, struct channel *ch)
     }
 }
 
+/* The subscribed hooks (session_on_subscribed), after the success. */
+static void subscribe_tell(struct conn *c, const char *channel, const message *m)
+{
+    struct server *srv = c->srv;
+    for (size_t i = 0; i < srv->nsubscribed_hooks && !(c->flags & CONN_F_DEAD); i++)
+        srv->subscribed_hooks[i].fn(srv, c, channel, m, srv->subscribed_hooks[i].ud);
+}
+
+int session_on_subscribed(struct server *srv, session_subscribed_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nsubscribed_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->subscribed_hooks[srv->nsubscribed_hooks++] = (struct session_subscribed_hook){fn, ud};
+    return 0;
+}
+
 static int subscribe_verify(struct conn *c, const char *name, const struct message_subscribe *s,
                             const char *cdata, size_t cdata_len)
 {
@@ -113,6 +131,7 @@ void subscribe_handle(struct conn *c, const message *m)
         /* Re-subscribing: answer again, change nothing (pusher-js resubscribes
          * after a network blip and waits for the answer). */
         subscribe_succeeded(c, ch);
+        subscribe_tell(c, name, m);
         return;
     }
     if (channel_set_count(&c->chans) >= SERVER_MAX_SUBSCRIPTIONS) {
@@ -220,6 +239,7 @@ void subscribe_handle(struct conn *c, const message *m)
     }
     message_member_free(&mb);
     subscribe_succeeded(c, ch);
+    subscribe_tell(c, name, m);
     if (log_enabled(srv->log, LOG_LEVEL_DEBUG))
         log_debug(srv->log, "connection %s subscribed to %s", c->sid, name);
 }

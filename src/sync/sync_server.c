@@ -410,6 +410,12 @@ store *sync_server_store(struct server *srv)
     return m ? m->store : NULL;
 }
 
+store_writer *sync_server_writer(struct server *srv)
+{
+    struct sync_module *m = module_of(srv, NULL, 0);
+    return m ? m->writer : NULL;
+}
+
 int sync_server_start(struct server *srv)
 {
     const struct config *cfg = server_config(srv);

@@ -12,7 +12,7 @@ src=${1:?usage: layers.sh SRC_DIR}
 rank() {
     case $1 in
     common) echo 0 ;; config) echo 1 ;; pusher) echo 2 ;; server) echo 3 ;;
-    auth) echo 4 ;; sync | webhook) echo 5 ;; demo | admin) echo 6 ;; main) echo 7 ;;
+    auth) echo 4 ;; sync | webhook | history) echo 5 ;; demo | admin) echo 6 ;; main) echo 7 ;;
     *) echo -1 ;;
     esac
 }
@@ -48,9 +48,9 @@ for f in $(find "$src" -name '*.[ch]' | sort); do
         case $h in
         crdt.h | store.h)
             if [ "$r" -lt 5 ] || [ "$dir" = demo ]; then
-                echo "layers: $rel:$line: only sync/ and admin/ use the CRDT and the store (webhook/ the store)"
-            elif [ "$dir" = webhook ] && [ "$h" = crdt.h ]; then
-                echo "layers: $rel:$line: webhook/ uses the store, never the CRDT"
+                echo "layers: $rel:$line: only sync/ and admin/ use the CRDT and the store (webhook/ and history/ the store)"
+            elif { [ "$dir" = webhook ] || [ "$dir" = history ]; } && [ "$h" = crdt.h ]; then
+                echo "layers: $rel:$line: $dir/ uses the store, never the CRDT"
             fi
             ;;
         *) [ -f "$(dirname "$f")/$h" ] || echo "layers: $rel:$line: not a header of $dir/" ;;
