@@ -312,6 +312,21 @@ static void http_dispatch(struct http_req *req)
         http_refuse(req, 404, "not_found", msg);
         return;
     }
+    if ((r->flags & HTTP_ROUTE_APP) && srv->cfg->api_requests_per_second) {
+        /* DOCSYNC_API_REQUESTS_PER_SECOND: one window per wall-clock
+         * second for the app, counted before the signature check so that
+         * badly signed floods are limited too. */
+        int64_t now = server_monotonic();
+        if (srv->api_window != now) {
+            srv->api_window = now;
+            srv->api_count = 0;
+        }
+        if (++srv->api_count > srv->cfg->api_requests_per_second) {
+            srv->metrics.api_rate_limited++;
+            http_refuse(req, 429, "rate_limited", "Too many requests.");
+            return;
+        }
+    }
     if (r->flags & HTTP_ROUTE_SIGNED) {
         int rc = http_req_verify_signature(req);
         if (rc != SIGN_OK) {
@@ -403,6 +418,17 @@ static void http_request_start(struct http_req *req)
     for (int t = 0; t < WSI_TOKEN_COUNT; t++)
         req->header_bytes += (size_t)lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
 
+    /* Framing that two parsers could read differently (request smuggling,
+     * RFC 9112 6.3): two Content-Length headers, or Content-Length with
+     * Transfer-Encoding, is refused rather than guessed at. lws keeps each
+     * occurrence of a header as a fragment. */
+    int has_te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    int has_cl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+    if (has_cl && (has_te || lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0)) {
+        req->close_after = 1;
+        http_respond_text(req, 400, "Bad request.");
+        return;
+    }
     char cl[32];
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
         lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {

@@ -5,15 +5,22 @@
 
 #include <errno.h>
 #include <ev.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 
+#include "accept_hook.h"
+#include "iplimit.h"
 #include "server_main.h"
 #include "tls.h"
 #include "wsmask.h"
+
+_Static_assert(WSMASK_HTTP_MAX_BYTES < SERVER_HEADER_DATA,
+               "a header block the recv() hook lets through must fit lws's header table");
 
 /* Per-wsi storage (lws allocates it zeroed, per_session_data_size). */
 struct pss {
@@ -47,6 +54,26 @@ int server_on_wake(struct server *srv, void (*fn)(struct server *srv, void *ud),
     if (srv->nwake_hooks >= SERVER_MAX_HOOKS)
         return SERVER_EFULL;
     srv->wake_hooks[srv->nwake_hooks++] = (struct server_hook){fn, ud};
+    return 0;
+}
+
+int server_on_drain(struct server *srv, int (*busy)(struct server *srv, void *ud), void *ud)
+{
+    if (!busy)
+        return SERVER_EINVAL;
+    if (srv->ndrains >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->drains[srv->ndrains++] = (struct server_drain){busy, ud};
+    return 0;
+}
+
+/* 1 while a module reports work in flight (server_on_drain). */
+static int server_draining(struct server *srv)
+{
+    for (size_t i = 0; i < srv->ndrains; i++) {
+        if (srv->drains[i].busy(srv, srv->drains[i].ud))
+            return 1;
+    }
     return 0;
 }
 
@@ -89,8 +116,27 @@ void server_request_reload(struct server *srv)
     server_wake(srv);
 }
 
+/* Connections whose frame header declared more than any message may be
+ * (wsmask.h): closed with 1009 now, before the payload comes. */
+static void server_close_oversize(struct server *srv)
+{
+    int fd;
+    while ((fd = wsmask_take_oversize()) >= 0) {
+        struct conn *c = (size_t)fd < srv->nconn_by_fd ? srv->conn_by_fd[fd] : NULL;
+        if (!c || (c->flags & (CONN_F_DEAD | CONN_F_CLOSING)))
+            continue;
+        metrics_error(&srv->metrics, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_len = c->rx_cap = 0;
+        conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
+    }
+}
+
 static void server_run_wake_hooks(struct server *srv)
 {
+    srv->metrics.accept_shed = accept_hook_shed();
+    server_close_oversize(srv);
     if (atomic_load(&srv->tls_reload))
         server_tls_reload(srv);
     for (size_t i = 0; i < srv->nwake_hooks; i++)
@@ -138,6 +184,9 @@ static int server_established(struct server *srv, struct lws *wsi, struct pss *p
         return -1;
     pss->c = c;
     srv->metrics.connections_total++;
+    int fd = lws_get_socket_fd(wsi);
+    if (fd >= 0 && (size_t)fd < srv->nconn_by_fd)
+        srv->conn_by_fd[fd] = c;
     /* Reverb's order: app, quota, Origin; a failure sends pusher:error and,
      * as recommended, a close frame with the same code. */
     if (!pss->app_ok) {
@@ -243,6 +292,52 @@ binary:
     return -1;
 }
 
+/* 1 for 127.0.0.0/8, ::1 and ::ffff:127.x. */
+static int server_addr_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+/* DOCSYNC_IP_MAX_CONNECTIONS and DOCSYNC_IP_CONNECTIONS_PER_SECOND for a
+ * connection just accepted on `fd`. Loopback clients are exempt unless
+ * DOCSYNC_IP_LIMIT_LOOPBACK: behind a reverse proxy on the same host every
+ * client has the proxy's address. Returns 0 (admitted) or -1 (refused,
+ * counted in /metrics). */
+static int server_admit_ip(struct server *srv, int fd)
+{
+    if (!srv->iplimit)
+        return 0;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return 0;
+    if (!srv->cfg->ip_limit_loopback && server_addr_loopback(&ss))
+        return 0;
+    int rc = iplimit_admit(srv->iplimit, fd, (struct sockaddr *)&ss, srv->cfg->ip_max_connections,
+                           srv->cfg->ip_connections_per_second, server_monotonic());
+    if (rc == IPLIMIT_OPEN) {
+        srv->metrics.ip_conn_refused++;
+        return -1;
+    }
+    if (rc == IPLIMIT_RATE) {
+        srv->metrics.ip_rate_refused++;
+        return -1;
+    }
+    return 0;
+}
+
+static void server_iplimit_sweep(struct server *srv, void *ud)
+{
+    (void)ud;
+    iplimit_sweep(srv->iplimit, server_monotonic());
+}
+
 static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                            size_t len)
 {
@@ -253,8 +348,20 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     switch (reason) {
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         /* A new accepted socket (`in` = its descriptor, `user` = NULL),
-         * before lws reads from it: scan it for unmasked frames (wsmask.h). */
+         * before lws reads from it: refused while stopping and beyond the
+         * per-IP limits (-1: lws closes it), else scanned for unmasked
+         * frames (wsmask.h). */
+        if (srv && (srv->stopping || atomic_load(&srv->stop)))
+            return -1;
+        if (srv && server_admit_ip(srv, (int)(intptr_t)in) != 0)
+            return -1;
         wsmask_conn_open((int)(intptr_t)in);
+        return 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* Every accepted connection ends here, its descriptor still open. */
+        if (srv)
+            iplimit_release(srv->iplimit, lws_get_socket_fd(wsi));
         return 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
@@ -314,6 +421,9 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_CLOSED:
         wsmask_conn_close(lws_get_socket_fd(wsi));
         if (pss->c) {
+            int fd = lws_get_socket_fd(wsi);
+            if (fd >= 0 && (size_t)fd < srv->nconn_by_fd && srv->conn_by_fd[fd] == pss->c)
+                srv->conn_by_fd[fd] = NULL;
             broadcast_leave_all(pss->c);
             conn_free(pss->c);
             pss->c = NULL;
@@ -471,6 +581,29 @@ int server_start(struct server *srv, unsigned fd_limit)
         }
     }
 
+    if (cfg->ip_max_connections || cfg->ip_connections_per_second) {
+        srv->iplimit = iplimit_new(fd_limit);
+        if (!srv->iplimit || server_every(srv, 5000, server_iplimit_sweep, NULL) != 0) {
+            log_error(srv->log, "out of memory");
+            return -1;
+        }
+    }
+    srv->conn_by_fd = calloc(fd_limit, sizeof(*srv->conn_by_fd));
+    if (!srv->conn_by_fd) {
+        log_error(srv->log, "out of memory");
+        return -1;
+    }
+    srv->nconn_by_fd = fd_limit;
+    /* The largest message any handler takes: frames declaring more are
+     * refused at their header (wsmask.h). */
+    size_t frame_max = cfg->max_message_size;
+    for (size_t i = 0; i < srv->nevents; i++)
+        if (srv->events[i].max_bytes > frame_max)
+            frame_max = srv->events[i].max_bytes;
+    wsmask_set_frame_limit(frame_max);
+    if (accept_hook_init() != 0)
+        log_warn(srv->log, "cannot open /dev/null: running out of descriptors may spin the loop");
+
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
@@ -596,13 +729,15 @@ static void server_ev_check(struct ev_loop *loop, ev_check *w, int revents)
 {
     struct server *srv = w->data;
     (void)revents;
-    if (srv->stopping) {
+    if (srv->stopping == 2) {
         if (!srv->conns || server_monotonic() >= srv->stop_deadline)
             ev_break(loop, EVBREAK_ALL);
         return;
     }
     conn_release_held(srv);
     server_run_wake_hooks(srv);
+    if (srv->stopping == 1 && (!server_draining(srv) || server_monotonic() >= srv->stop_deadline))
+        ev_break(loop, EVBREAK_ALL);
 }
 
 static void server_ev_tick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -625,19 +760,47 @@ int server_run(struct server *srv)
             server_run_wake_hooks(srv);
         }
     }
-    /* Graceful stop: tell every client (4200 = reconnect now, as soketi
-     * does on shutdown), then give the close frames a moment to go out. */
+    /* Graceful stop. New connections are refused at accept from here on.
+     * 1. Drain: the loop runs as usual while a module has work in flight
+     *    (server_on_drain: the sync module's commits), so the
+     *    acknowledgements of commits already submitted reach their clients.
+     * 2. Close: every client is told 4200 (reconnect now, as soketi does on
+     *    shutdown; pusher-js reconnects on 4200-4299), and the close frames
+     *    get until the end of DOCSYNC_DRAIN_TIMEOUT (at least 1 s) to go.
+     * A tick wakes the loop so that the deadline is seen. */
+    int64_t end = server_monotonic() + srv->cfg->drain_timeout;
+    ev_timer tick;
+    if (srv->loop) {
+        ev_timer_init(&tick, server_ev_tick, 0.1, 0.1);
+        ev_timer_start(srv->loop, &tick);
+    }
     srv->stopping = 1;
-    log_info(srv->log, "stopping: closing %zu connection(s)", srv->nconns);
+    srv->stop_deadline = end;
+    if (server_draining(srv)) {
+        log_info(srv->log, "stopping: new connections refused, waiting for work in flight");
+        if (srv->loop) {
+            ev_run(srv->loop, 0);
+        } else {
+            while (server_draining(srv) && server_monotonic() < end) {
+                if (lws_service(srv->ctx, 0) < 0)
+                    break;
+                conn_release_held(srv);
+                server_run_wake_hooks(srv);
+            }
+        }
+        if (server_draining(srv))
+            log_warn(srv->log, "stopping: DOCSYNC_DRAIN_TIMEOUT (%u s) reached with work in flight",
+                     srv->cfg->drain_timeout);
+    }
+    srv->stopping = 2;
+    log_info(srv->log, "stopping: closing %zu connection(s) with 4200 (reconnect)", srv->nconns);
     for (struct conn *c = srv->conns; c; c = c->next) {
         if (!(c->flags & (CONN_F_DEAD | CONN_F_CLOSING)))
             conn_close(c, PUSHER_GENERIC);
     }
-    srv->stop_deadline = server_monotonic() + 2;
+    int64_t now = server_monotonic();
+    srv->stop_deadline = end > now + 1 ? end : now + 1;
     if (srv->loop) {
-        ev_timer tick;
-        ev_timer_init(&tick, server_ev_tick, 0.1, 0.1);
-        ev_timer_start(srv->loop, &tick);
         if (srv->conns)
             ev_run(srv->loop, 0);
         ev_timer_stop(srv->loop, &tick);
@@ -661,7 +824,10 @@ void server_free(struct server *srv)
         lws_context_destroy(srv->ctx); /* closes what is left: CLOSED frees conns */
         srv->ctx = NULL;
         wsmask_table_free(); /* lws is gone: no recv() of ours in flight */
+        accept_hook_free();
     }
+    iplimit_free(srv->iplimit);
+    free(srv->conn_by_fd);
     if (srv->loop) {
         ev_timer_stop(srv->loop, &srv->nudge);
         ev_check_stop(srv->loop, &srv->check);

@@ -78,6 +78,14 @@ static inline int64_t server_now(const struct server *srv)
  * Returns 0 or SERVER_EFULL (at most 16 hooks). */
 int server_on_wake(struct server *srv, void (*fn)(struct server *srv, void *ud), void *ud);
 
+/* Graceful stop (SIGTERM): before any connection is closed, the loop keeps
+ * running (new connections refused) while one of these returns non-zero:
+ * a module's work in flight whose replies clients still wait for (the sync
+ * module's commits), for at most DOCSYNC_DRAIN_TIMEOUT seconds. Then every
+ * connection is closed with 4200 (pusher-js reconnects). Loop thread.
+ * Returns 0, SERVER_EINVAL or SERVER_EFULL (at most 16). */
+int server_on_drain(struct server *srv, int (*busy)(struct server *srv, void *ud), void *ud);
+
 /* Wakes the loop from any thread (lws_cancel_service): the wake hooks run
  * soon after on the loop thread. Async-signal-safe enough for threads; the
  * only server function other threads may call. */

@@ -111,6 +111,11 @@ struct http_api_metrics_hook {
     void *ud;
 };
 
+struct server_drain {
+    int (*busy)(struct server *srv, void *ud);
+    void *ud;
+};
+
 struct http_api_publish_hook {
     http_api_publish_fn fn;
     void *ud;
@@ -146,7 +151,7 @@ struct server {
     struct metrics metrics;
     uint64_t rng[2];
     atomic_int stop;
-    int stopping; /* graceful stop in progress (loop thread) */
+    int stopping; /* graceful stop: 1 draining work in flight, 2 closing (loop thread) */
     int64_t stop_deadline;
     struct ev_loop *loop; /* libev loop, NULL when lws runs its own poll() loop */
     ev_check check;       /* runs the wake hooks after every loop iteration */
@@ -176,11 +181,18 @@ struct server {
      * are released at the end of this one. */
     struct conn **held[2];
     size_t nheld[2], held_cap[2];
-    SSL_CTX *tls_ctx;      /* the vhost's, when TLS is on (given by lws, owned by it) */
-    atomic_int tls_reload; /* SIGHUP seen: load the certificate again (loop thread) */
-    struct frame *ping;    /* {"event":"pusher:ping"}, shared */
-    struct frame *pong;    /* {"event":"pusher:pong"}, shared */
-    unsigned char *wbuf;   /* LWS_PRE + SERVER_WBUF_SIZE scratch for coalesced writes */
+    struct server_drain drains[SERVER_MAX_HOOKS]; /* server_on_drain */
+    size_t ndrains;
+    int64_t api_window; /* DOCSYNC_API_REQUESTS_PER_SECOND: the second counted */
+    uint32_t api_count; /* ... and the app's HTTP API requests in it */
+    struct iplimit *iplimit;
+    struct conn **conn_by_fd; /* established connections by descriptor (oversize frames) */
+    size_t nconn_by_fd;       /* per-IP accounting, NULL when both limits are off */
+    SSL_CTX *tls_ctx;         /* the vhost's, when TLS is on (given by lws, owned by it) */
+    atomic_int tls_reload;    /* SIGHUP seen: load the certificate again (loop thread) */
+    struct frame *ping;       /* {"event":"pusher:ping"}, shared */
+    struct frame *pong;       /* {"event":"pusher:pong"}, shared */
+    unsigned char *wbuf;      /* LWS_PRE + SERVER_WBUF_SIZE scratch for coalesced writes */
 };
 
 /* Monotonic seconds: idle times, rate windows and deadlines. */

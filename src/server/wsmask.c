@@ -6,6 +6,7 @@ enum {
     WSMASK_MODE_OFF = 0, /* pass everything through */
     WSMASK_MODE_HTTP,    /* inside the first request's header block */
     WSMASK_MODE_WS,      /* following WebSocket framing */
+    WSMASK_MODE_TOOBIG,  /* the header block went past the limits: stopped */
 };
 
 /* HTTP mode: flags, and `step` = characters of "upgrade:" matched at the
@@ -28,6 +29,7 @@ enum {
 };
 
 #define WSMASK_F_MASKED 1 /* WS flags: the current frame is masked */
+#define WSMASK_F_DATA 2   /* WS flags: the current frame is a data frame (opcode < 8) */
 #define WSMASK_RSV1 0x40
 
 static const char wsmask_name[] = "upgrade:";
@@ -40,6 +42,16 @@ void wsmask_state_start(struct wsmask_state *s)
     s->flags = WSMASK_H_EMPTY | WSMASK_H_NAME;
 }
 
+void wsmask_state_limit(struct wsmask_state *s, uint64_t max_payload)
+{
+    s->max_payload = max_payload;
+}
+
+int wsmask_state_too_big(const struct wsmask_state *s)
+{
+    return s->mode == WSMASK_MODE_TOOBIG;
+}
+
 void wsmask_state_off(struct wsmask_state *s)
 {
     s->mode = WSMASK_MODE_OFF; /* a held byte still comes back (wsmask_unhold) */
@@ -47,7 +59,7 @@ void wsmask_state_off(struct wsmask_state *s)
 
 int wsmask_state_active(const struct wsmask_state *s)
 {
-    return s->mode != WSMASK_MODE_OFF;
+    return s->mode == WSMASK_MODE_HTTP || s->mode == WSMASK_MODE_WS;
 }
 
 int wsmask_state_is_ws(const struct wsmask_state *s)
@@ -73,6 +85,10 @@ static unsigned char wsmask_lower(unsigned char c)
  * changed), else 0. */
 static int wsmask_http_byte(struct wsmask_state *s, unsigned char c)
 {
+    if (++s->hbytes > WSMASK_HTTP_MAX_BYTES) {
+        s->mode = WSMASK_MODE_TOOBIG;
+        return 1;
+    }
     if (c == '\n') {
         if (s->flags & WSMASK_H_EMPTY) {
             s->mode = (s->flags & WSMASK_H_SEEN) ? WSMASK_MODE_WS : WSMASK_MODE_OFF;
@@ -80,6 +96,10 @@ static int wsmask_http_byte(struct wsmask_state *s, unsigned char c)
             s->need = 0;
             s->flags = 0;
             s->remain = 0;
+            return 1;
+        }
+        if (++s->hlines > WSMASK_HTTP_MAX_LINES) {
+            s->mode = WSMASK_MODE_TOOBIG;
             return 1;
         }
         uint8_t seen = s->flags & WSMASK_H_SEEN;
@@ -118,6 +138,8 @@ static int wsmask_http_byte(struct wsmask_state *s, unsigned char c)
 /* After the 7-bit or extended length: on to the masking key or payload. */
 static void wsmask_after_len(struct wsmask_state *s)
 {
+    if ((s->flags & WSMASK_F_DATA) && s->max_payload && s->remain > s->max_payload && !s->over)
+        s->over = 1;
     if (s->flags & WSMASK_F_MASKED) {
         s->step = WSMASK_W_MASK;
         s->need = 4;
@@ -147,6 +169,8 @@ size_t wsmask_scan(struct wsmask_state *s, unsigned char *buf, size_t n, size_t 
             break;
         case WSMASK_W_B1: /* i >= 1: the first byte is always in this buffer */
             s->flags = (c & 0x80) ? WSMASK_F_MASKED : 0;
+            if ((buf[i - 1] & 0x0f) < 8)
+                s->flags |= WSMASK_F_DATA;
             if (!(c & 0x80)) {
                 buf[i - 1] |= WSMASK_RSV1;
                 if (flipped)

@@ -26,6 +26,20 @@
  *   scanned; every other recv() in the process goes straight to the C
  *   library (or to ASan's interceptor).
  *
+ * The scanner also refuses at once two things lws 4.1.6 would otherwise
+ * hold or drop silently:
+ * - a first request whose header block exceeds WSMASK_HTTP_MAX_BYTES or
+ *   WSMASK_HTTP_MAX_LINES: lws keeps headers in a table of
+ *   SERVER_HEADER_DATA bytes (and ~100 repeats of one header) and drops
+ *   the connection without a word when it overflows. Below these limits
+ *   the table cannot overflow; above them the hook answers 431 itself
+ *   and ends the stream (wsmask_state_too_big);
+ * - a data frame whose header declares more payload than any message may
+ *   have (wsmask_state_limit): lws delivers payload in rx-buffer chunks
+ *   and would wait for the first one; the hook reports the connection
+ *   (wsmask_take_oversize) so that the server closes it with 1009 before
+ *   the payload comes.
+ *
  * Known limits: only the first request of a connection is looked at (a
  * keep-alive plain HTTP request followed by an upgrade on the same
  * connection is not scanned; browsers and pusher-js open a fresh one); a
@@ -40,17 +54,32 @@
  * is public only so that a table of them can be one flat allocation. All
  * zero (or wsmask_state_off) = not a scanned connection. */
 struct wsmask_state {
-    uint64_t remain; /* payload bytes left, or extended length being read */
-    uint8_t mode;    /* WSMASK_MODE_* (wsmask.c) */
-    uint8_t step;    /* position inside the HTTP line or frame header */
-    uint8_t need;    /* header bytes still to read in this step */
-    uint8_t flags;   /* HTTP: line flags; WS: frame flags */
-    uint8_t held;    /* 1: `held_byte` is a frame's first byte kept back */
+    uint64_t remain;      /* payload bytes left, or extended length being read */
+    uint64_t max_payload; /* data frames declaring more are flagged (0 = off) */
+    uint16_t hbytes;      /* HTTP: header block bytes so far */
+    uint8_t hlines;       /* HTTP: header lines so far */
+    uint8_t over;         /* 1: a frame declared more than max_payload; 2: reported */
+    uint8_t mode;         /* WSMASK_MODE_* (wsmask.c) */
+    uint8_t step;         /* position inside the HTTP line or frame header */
+    uint8_t need;         /* header bytes still to read in this step */
+    uint8_t flags;        /* HTTP: line flags; WS: frame flags */
+    uint8_t held;         /* 1: `held_byte` is a frame's first byte kept back */
     uint8_t held_byte;
 };
 
+#define WSMASK_HTTP_MAX_BYTES 4000 /* < SERVER_HEADER_DATA: the header table cannot overflow */
+#define WSMASK_HTTP_MAX_LINES 64   /* lws fails near 100 repeats of one header */
+
 /* Starts scanning a new connection: expects the first request's headers. */
 void wsmask_state_start(struct wsmask_state *s);
+
+/* Data frames declaring more than `max_payload` bytes set the `over` flag
+ * (0 = no limit). */
+void wsmask_state_limit(struct wsmask_state *s, uint64_t max_payload);
+
+/* 1 once the first request's header block went past WSMASK_HTTP_MAX_BYTES
+ * or WSMASK_HTTP_MAX_LINES (scanning has stopped). */
+int wsmask_state_too_big(const struct wsmask_state *s);
 
 /* Stops scanning: every later byte passes through untouched. */
 void wsmask_state_off(struct wsmask_state *s);
@@ -83,6 +112,15 @@ size_t wsmask_scan(struct wsmask_state *s, unsigned char *buf, size_t n, size_t 
  * Returns 0, or -1 when out of memory (scanning then stays off). Loop
  * thread, before lws_create_context. */
 int wsmask_table_init(unsigned fd_limit);
+
+/* The payload size beyond which a data frame is reported at its header
+ * (the largest message any handler accepts); 0 = off. Before lws opens a
+ * socket. */
+void wsmask_set_frame_limit(uint64_t max_payload);
+
+/* Takes one descriptor whose connection declared an oversize frame, or -1
+ * when none is waiting. Loop thread. */
+int wsmask_take_oversize(void);
 
 /* Frees the table; call after lws_context_destroy (no recv() of ours can
  * be in flight then). */

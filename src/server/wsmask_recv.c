@@ -44,6 +44,44 @@ struct wsmask_table {
 
 static _Atomic(struct wsmask_table *) wsmask_tab;
 
+/* Set once before lws opens a socket; read by the loop thread. */
+static uint64_t wsmask_frame_limit;
+
+/* Descriptors that declared an oversize frame, waiting for the server
+ * (wsmask_take_oversize). Loop thread only (lws's recv() and the server's
+ * check both run there). When full, a later one waits for its first
+ * payload chunk, where the server's own check sees the declared length. */
+#define WSMASK_OVER_MAX 64
+static int wsmask_over[WSMASK_OVER_MAX];
+static size_t wsmask_nover;
+
+void wsmask_set_frame_limit(uint64_t max_payload)
+{
+    wsmask_frame_limit = max_payload;
+}
+
+static struct wsmask_state *wsmask_slot(int fd);
+
+int wsmask_take_oversize(void)
+{
+    while (wsmask_nover) {
+        int fd = wsmask_over[--wsmask_nover];
+        struct wsmask_state *s = wsmask_slot(fd);
+        if (s && s->over == 2) /* not closed (and reused) meanwhile */
+            return fd;
+    }
+    return -1;
+}
+
+/* The answer to a header block past the limits (wsmask.h), written
+ * straight to the socket: lws would drop the connection without one. */
+static const char wsmask_431[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                 "content-type: text/plain; charset=utf-8\r\n"
+                                 "content-length: 32\r\n"
+                                 "connection: close\r\n"
+                                 "\r\n"
+                                 "Request header fields too large.";
+
 int wsmask_table_init(unsigned fd_limit)
 {
     if (atomic_load_explicit(&wsmask_tab, memory_order_acquire))
@@ -73,8 +111,10 @@ static struct wsmask_state *wsmask_slot(int fd)
 void wsmask_conn_open(int fd)
 {
     struct wsmask_state *s = wsmask_slot(fd);
-    if (s)
+    if (s) {
         wsmask_state_start(s);
+        wsmask_state_limit(s, wsmask_frame_limit);
+    }
 }
 
 void wsmask_conn_http(int fd)
@@ -108,6 +148,18 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
     int saved = errno;
     size_t got = pre + (r > 0 ? (size_t)r : 0);
     size_t out = wsmask_scan(s, p, got, NULL);
+    if (wsmask_state_too_big(s)) {
+        /* lws sees the end of the stream and closes; the client has its
+         * answer (a blocking-free send of 150 bytes into an empty buffer). */
+        (void)send(fd, wsmask_431, sizeof wsmask_431 - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        wsmask_state_off(s);
+        return 0;
+    }
+    if (s->over == 1) {
+        s->over = 2;
+        if (wsmask_nover < WSMASK_OVER_MAX)
+            wsmask_over[wsmask_nover++] = fd;
+    }
     if (out == 0) {
         /* Only a frame's first byte so far (kept in `s`): nothing to hand
          * on yet; lws treats EAGAIN as "wait for more". */

@@ -416,6 +416,15 @@ store_writer *sync_server_writer(struct server *srv)
     return m ? m->writer : NULL;
 }
 
+/* A graceful stop waits while commits are in flight, so that their
+ * acknowledgements reach the clients (server_on_drain). */
+static int sync_busy(struct server *srv, void *ud)
+{
+    struct sync_module *m = ud;
+    (void)srv;
+    return store_writer_pending(m->writer) != 0;
+}
+
 int sync_server_start(struct server *srv)
 {
     const struct config *cfg = server_config(srv);
@@ -486,7 +495,8 @@ int sync_server_start(struct server *srv)
     if (session_on_event_sized(srv, "docsync:", sync_max, on_docsync_event, m) != 0 ||
         server_on_wake(srv, on_wake, m) != 0 || http_api_on_publish(srv, on_publish, m) != 0 ||
         sync_http_register(m) != 0 || broadcasting_auth_register(&m->auth) != 0 ||
-        server_every(srv, ACL_POLL_MS, acl_poll, m) != 0 || sync_feed_start(m) != 0) {
+        server_every(srv, ACL_POLL_MS, acl_poll, m) != 0 ||
+        server_on_drain(srv, sync_busy, m) != 0 || sync_feed_start(m) != 0) {
         log_error(lg, "sync: cannot register handlers");
         return -1; /* deinit frees */
     }

@@ -1,0 +1,287 @@
+// Hardening of the real server against hostile or unlucky traffic, with raw sockets: request
+// framing that parsers could read two ways (400), header blocks past what libwebsockets can hold
+// (431 instead of a dropped connection), a frame header declaring more than any message may be
+// (1009 before the payload), per-IP connection limits, the HTTP API rate limit, running out of
+// descriptors (EMFILE: shed and recover), and the graceful stop on SIGTERM (4200, and pusher-js
+// comes back). Each limit's counter in /metrics is checked against what the test saw.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import { describe, it, before, after } from 'node:test';
+import Pusher from 'pusher-js';
+import PusherSDK from 'pusher';
+import { DocsyncServer } from '../lib/server.mjs';
+import { sleep, within, until } from '../lib/wait.mjs';
+
+const APP = Object.freeze({ id: '3003', key: 'hard-key', secret: 'hard-secret' });
+
+function server(env = {}, opts = {}) {
+  return new DocsyncServer({ name: 'hardening', app: APP, env, ...opts });
+}
+
+/** Sends `raw` on a new connection and collects everything until the server closes it (or ms):
+ * {data (latin1), closed (true when the server ended it), error}. */
+function exchange(port, raw, ms = 5000) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let data = '';
+    let done = false;
+    const finish = (closed, error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      sock.destroy();
+      resolve({ data, closed, error });
+    };
+    const t = setTimeout(() => finish(false, null), ms);
+    sock.on('connect', () => sock.write(raw));
+    sock.on('data', (d) => (data += d.toString('latin1')));
+    sock.on('end', () => finish(true, null));
+    sock.on('error', (e) => finish(true, e.code));
+  });
+}
+
+const get = (path, extra = '') => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}\r\n`;
+
+async function metrics(port) {
+  const r = await exchange(port, get('/metrics', 'Connection: close\r\n'));
+  return r.data;
+}
+function metric(text, name) {
+  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/** A raw WebSocket connection past its upgrade, collecting the frames the server sends. */
+async function wsOpen(port) {
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((r, j) => { sock.once('connect', r); sock.once('error', j); });
+  const c = { sock, buf: Buffer.alloc(0), frames: [], ended: false };
+  c.endp = new Promise((r) => sock.once('close', () => { c.ended = true; r(); }));
+  sock.on('error', () => {});
+  sock.write(`GET /app/${APP.key}?protocol=7&client=js&version=8.4.0 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
+    `Connection: Upgrade\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  let upgraded = false;
+  sock.on('data', (d) => {
+    c.buf = Buffer.concat([c.buf, d]);
+    if (!upgraded) {
+      const i = c.buf.indexOf('\r\n\r\n');
+      if (i < 0) return;
+      c.status = c.buf.subarray(0, i).toString('latin1').split('\r\n')[0];
+      c.buf = c.buf.subarray(i + 4);
+      upgraded = true;
+    }
+    for (;;) {
+      if (c.buf.length < 2) return;
+      let len = c.buf[1] & 0x7f, off = 2;
+      if (len === 126) { if (c.buf.length < 4) return; len = c.buf.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (c.buf.length < 10) return; len = Number(c.buf.readBigUInt64BE(2)); off = 10; }
+      if (c.buf.length < off + len) return;
+      c.frames.push({ opcode: c.buf[0] & 0x0f, payload: c.buf.subarray(off, off + len) });
+      c.buf = c.buf.subarray(off + len);
+    }
+  });
+  await until(() => c.frames.length || c.ended, 5000, 'connection_established');
+  assert.equal(c.status, 'HTTP/1.1 101 Switching Protocols');
+  return c;
+}
+const closeCode = (c) => {
+  const f = c.frames.find((x) => x.opcode === 8);
+  return f && f.payload.length >= 2 ? f.payload.readUInt16BE(0) : null;
+};
+
+describe('HTTP framing and header limits', () => {
+  const s = server();
+  before(() => s.start());
+  after(() => s.stop({ graceMs: 5000, cleanExit: true }));
+  const bad = 'HTTP/1.1 400 Bad Request\r\n';
+
+  it('Content-Length with Transfer-Encoding: 400, connection closed', async () => {
+    const r = await exchange(s.port, 'POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nab');
+    assert.ok(r.data.startsWith(bad), r.data);
+    assert.ok(r.data.endsWith('\r\n\r\nBad request.'), r.data);
+    assert.equal(r.closed, true);
+  });
+
+  it('two Content-Length headers: 400, even when they agree', async () => {
+    const r = await exchange(s.port, 'POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab');
+    assert.ok(r.data.startsWith(bad), r.data);
+    assert.equal(r.closed, true);
+  });
+
+  const tooLarge = 'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n' +
+    'content-length: 32\r\nconnection: close\r\n\r\nRequest header fields too large.';
+
+  it('an oversized header line: 431, not a dropped connection', async () => {
+    const r = await exchange(s.port, get('/up', `X-Big: ${'a'.repeat(5000)}\r\n`));
+    assert.equal(r.data, tooLarge);
+    assert.equal(r.closed, true);
+  });
+
+  it('too many header lines (100 Accept headers): 431', async () => {
+    const r = await exchange(s.port, get('/up', 'Accept: a\r\n'.repeat(100)));
+    assert.equal(r.data, tooLarge);
+  });
+
+  it('a WebSocket upgrade with an oversized cookie: 431', async () => {
+    const r = await exchange(s.port, `GET /app/${APP.key}?protocol=7 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nCookie: ${'c'.repeat(4500)}\r\n\r\n`);
+    assert.equal(r.data, tooLarge);
+  });
+
+  it('just below the limits the request is served (60 headers, 3,500 bytes)', async () => {
+    let r = await exchange(s.port, get('/up', 'Accept: a\r\n'.repeat(60) + 'Connection: close\r\n'));
+    assert.match(r.data, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\{"health":"OK"\}$/);
+    r = await exchange(s.port, get('/up', `X-Big: ${'a'.repeat(3500)}\r\nConnection: close\r\n`));
+    assert.match(r.data, /^HTTP\/1\.1 200 OK\r\n/);
+  });
+});
+
+describe('WebSocket frames', () => {
+  const s = server();
+  before(() => s.start());
+  after(() => s.stop({ graceMs: 5000, cleanExit: true }));
+
+  it('a frame header declaring more than any message may be: 1009 before any payload', async () => {
+    const c = await wsOpen(s.port);
+    // FIN + text, masked, 64-bit length 2^40, masking key; not one payload byte.
+    const head = Buffer.alloc(14);
+    head[0] = 0x81;
+    head[1] = 0x80 | 127;
+    head.writeBigUInt64BE(2n ** 40n, 2);
+    c.sock.write(head);
+    await within(c.endp, 5000, 'close after the header alone');
+    assert.equal(closeCode(c), 1009);
+    assert.match(await metrics(s.port), /^docsync_errors_total\{code="1009"\} 1$/m);
+  });
+});
+
+describe('per-IP limits', () => {
+  it('DOCSYNC_IP_MAX_CONNECTIONS: the next connection is closed at accept; released ones count again', async () => {
+    const s = server({ DOCSYNC_IP_LIMIT_LOOPBACK: 'true', DOCSYNC_IP_MAX_CONNECTIONS: '3', DOCSYNC_IP_CONNECTIONS_PER_SECOND: '0' });
+    await s.start();
+    try {
+      const open = [await wsOpen(s.port), await wsOpen(s.port), await wsOpen(s.port)];
+      const r = await exchange(s.port, get('/up'));
+      assert.deepEqual([r.data, r.closed], ['', true]);
+      open[0].sock.destroy();
+      await until(async () => (await exchange(s.port, get('/up', 'Connection: close\r\n'), 1000)).data.startsWith('HTTP/1.1 200'), 5000, 'a slot again');
+      for (const c of open) c.sock.destroy();
+      await sleep(200);
+      const m = await metrics(s.port);
+      assert.ok(metric(m, 'docsync_ip_connections_refused_total') >= 1);
+      assert.equal(metric(m, 'docsync_ip_connection_rate_refused_total'), 0);
+    } finally {
+      await s.stop({ graceMs: 5000, cleanExit: true });
+    }
+  });
+
+  it('DOCSYNC_IP_CONNECTIONS_PER_SECOND: a burst beyond it is refused, and counted', async () => {
+    const s = server({ DOCSYNC_IP_LIMIT_LOOPBACK: 'true', DOCSYNC_IP_CONNECTIONS_PER_SECOND: '5' });
+    await s.start();
+    try {
+      const rs = await Promise.all([...Array(30)].map(() => exchange(s.port, get('/up', 'Connection: close\r\n'), 3000)));
+      const refused = rs.filter((r) => r.data === '').length;
+      const served = rs.filter((r) => r.data.startsWith('HTTP/1.1 200 OK')).length;
+      assert.equal(refused + served, 30);
+      assert.ok(refused >= 1, `${served} served`);
+      await sleep(1100); // a new second
+      const m = await metrics(s.port);
+      assert.equal(metric(m, 'docsync_ip_connection_rate_refused_total'), refused);
+    } finally {
+      await s.stop({ graceMs: 5000, cleanExit: true });
+    }
+  });
+
+  it('loopback clients are exempt by default (a reverse proxy on the host)', async () => {
+    const s = server({ DOCSYNC_IP_MAX_CONNECTIONS: '2' });
+    await s.start();
+    try {
+      const open = [];
+      for (let i = 0; i < 5; i++) open.push(await wsOpen(s.port));
+      assert.ok(open.every((c) => !c.ended));
+      for (const c of open) c.sock.destroy();
+      assert.equal(metric(await metrics(s.port), 'docsync_ip_connections_refused_total'), 0);
+    } finally {
+      await s.stop({ graceMs: 5000, cleanExit: true });
+    }
+  });
+});
+
+describe('HTTP API rate limit', () => {
+  it('DOCSYNC_API_REQUESTS_PER_SECOND: 429 beyond it, counted in /metrics', async () => {
+    const s = server({ DOCSYNC_API_REQUESTS_PER_SECOND: '5' });
+    await s.start();
+    try {
+      const sdk = new PusherSDK({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: s.port, useTLS: false, timeout: 5000 });
+      const rs = await Promise.all([...Array(20)].map((_, n) => sdk.trigger('c', 'e', { n }).then((r) => ({ status: r.status }), (e) => ({ status: e.status, body: e.body }))));
+      const limited = rs.filter((r) => r.status === 429);
+      assert.equal(limited.length + rs.filter((r) => r.status === 200).length, 20);
+      assert.ok(limited.length >= 10, `${limited.length} limited`);
+      assert.equal(limited[0].body, 'Too many requests.');
+      assert.equal(metric(await metrics(s.port), 'docsync_api_rate_limited_total'), limited.length);
+    } finally {
+      await s.stop({ graceMs: 5000, cleanExit: true });
+    }
+  });
+});
+
+describe('running out of descriptors', () => {
+  it('EMFILE under a connection storm: connections are shed, the loop does not spin, service comes back', async () => {
+    const s = server({ DOCSYNC_IP_MAX_CONNECTIONS: '0', DOCSYNC_IP_CONNECTIONS_PER_SECOND: '0' });
+    await s.start();
+    const storm = [];
+    try {
+      const pid = s.serverPid();
+      execFileSync('prlimit', ['--pid', String(pid), '--nofile=48:48']);
+      for (let i = 0; i < 150; i++) {
+        const sock = net.connect(s.port, '127.0.0.1');
+        sock.on('error', () => {});
+        storm.push(sock);
+      }
+      await Promise.all(storm.map((x) => within(new Promise((r) => { x.once('connect', r); x.once('close', r); }), 5000, 'storm connect')));
+      await sleep(500);
+      const ticks = () => {
+        const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        return Number(f[11]) + Number(f[12]);
+      };
+      const t0 = ticks();
+      await sleep(2000);
+      // A spinning loop burns ~200 ticks in 2 s; an idle one next to none.
+      assert.ok(ticks() - t0 < 100, `server CPU ${ticks() - t0} ticks in 2 s`);
+      for (const x of storm) x.destroy();
+      await sleep(300);
+      const r = await exchange(s.port, get('/up', 'Connection: close\r\n'));
+      assert.match(r.data, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.ok(metric(await metrics(s.port), 'docsync_accept_shed_total') >= 50);
+      assert.ok(s.proc.exitCode === null);
+    } finally {
+      for (const x of storm) x.destroy();
+      await s.stop({ graceMs: 5000, cleanExit: true });
+    }
+  });
+});
+
+describe('graceful stop', () => {
+  it('SIGTERM: every client gets 4200, the server exits 0, pusher-js comes back to the restarted server', async () => {
+    const s = server({ DOCSYNC_DRAIN_TIMEOUT: '3' });
+    await s.start();
+    const raws = [await wsOpen(s.port), await wsOpen(s.port)];
+    const p = new Pusher(APP.key, { cluster: '', wsHost: '127.0.0.1', wsPort: s.port, forceTLS: false, enabledTransports: ['ws'], disableStats: true });
+    try {
+      await within(new Promise((r) => p.connection.bind('connected', r)), 5000, 'pusher-js connected');
+      const first = p.connection.socket_id;
+      const r = await s.kill('SIGTERM');
+      assert.deepEqual(r, { code: 0, signal: null });
+      assert.deepEqual(raws.map(closeCode), [4200, 4200]);
+      assert.match(s.stderr, /info stopping: closing 3 connection\(s\) with 4200 \(reconnect\)/);
+      await s.restart();
+      await until(() => p.connection.state === 'connected' && p.connection.socket_id !== first, 15000, 'pusher-js reconnected');
+    } finally {
+      p.disconnect();
+      await s.stop({ graceMs: 5000, cleanExit: true });
+    }
+  });
+});
