@@ -108,10 +108,21 @@ void sync_activity_doc_event(const char *entry, size_t entry_len, uint64_t offse
                  (unsigned)(ts_ms % 1000u));
     JSONW_KEY(w, "timestamp");
     jsonw_cstr(w, iso);
-    /* The entry's own members follow, then where it is in the log. */
-    if (entry_len > 2 && entry[0] == '{' && entry[entry_len - 1] == '}') {
+    /* The entry's own members follow (its "user" is the object above),
+     * then where it is in the log. */
+    for (const cJSON *it = cJSON_IsObject(o) ? o->child : NULL; it; it = it->next) {
+        if (!it->string || strcmp(it->string, "user") == 0)
+            continue;
+        char *v = cJSON_PrintUnformatted(it);
+        if (!v) {
+            w->oom = 1;
+            break;
+        }
         JSONW_LIT(w, ",");
-        jsonw_raw(w, entry + 1, entry_len - 2);
+        jsonw_cstr(w, it->string);
+        JSONW_LIT(w, ":");
+        jsonw_lit(w, v);
+        free(v);
     }
     JSONW_KEY(w, "offset");
     jsonw_u64(w, offset);

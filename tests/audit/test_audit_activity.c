@@ -83,7 +83,7 @@ static void test_doc_entry_and_event(void)
     sync_activity_doc_event(w.p, w.len, 42, 1764936000123ull, &e);
     CHECK_STR_EQ(e.p, "{\"user\":{\"id\":\"7\"},\"action\":\"edited document d\\\"1\","
                       "\"timestamp\":\"2025-12-05T12:00:00.123Z\",\"kind\":\"document.edited\","
-                      "\"user\":\"7\",\"documentId\":\"d\\\"1\",\"edits\":3,\"fromVersion\":5,"
+                      "\"documentId\":\"d\\\"1\",\"edits\":3,\"fromVersion\":5,"
                       "\"toVersion\":8,\"firstTs\":1000,\"lastTs\":2900,\"offset\":42}");
     jsonw_free(&w);
     jsonw_free(&e);
