@@ -117,6 +117,7 @@ static const struct setting settings[] = {
     {"DOCSYNC_LOG_LEVEL", "--log-level", T_LEVEL, F(log_level), "info", 0, 0,
      "debug, info, warn, error"},
     {"DOCSYNC_EVENT_LOOP", NULL, T_LOOP, F(event_loop), "libev", 0, 0,
+     "libev (epoll through lws's evlib plugin) or poll (lws's own loop)"},
     {"DOCSYNC_TLS_CERT", "--tls-cert", T_STR, F(tls_cert), "", 0, 0,
      "PEM certificate (and optionally its chain): serve wss:// and https:// on the port; "
      "empty = plain text; reloaded on SIGHUP"},
@@ -138,7 +139,6 @@ static const struct setting settings[] = {
      "signed HTTP API requests per second for the app (429 beyond); 0 = off"},
     {"DOCSYNC_DRAIN_TIMEOUT", NULL, T_UINT, F(drain_timeout), "10", 0, 0,
      "seconds a SIGTERM waits for commits in flight and close frames before exiting"},
-     "libev (epoll through lws's evlib plugin) or poll (lws's own loop)"},
     {"DOCSYNC_MAP_SIZE", NULL, T_SIZE, F(map_size), "1073741824", 1048576, 0,
      "LMDB map size in bytes (upper bound of the database size)"},
     {"DOCSYNC_SNAPSHOT_EVERY", NULL, T_UINT, F(snapshot_every), "100", 1, 0,
