@@ -155,6 +155,16 @@ static const struct setting settings[] = {
     {"DOCSYNC_BROADCAST_CONTENT_MAX", NULL, T_SIZE, F(broadcast_content_max), "16384", 0, 0,
      "DocumentUpdated carries the full text when the document is at most this many bytes; 0 = "
      "never"},
+    {"DOCSYNC_HISTORY_CHANNELS", NULL, T_STR, F(history_channels),
+     "private-App.Models.User.* private-activity", 0, 0,
+     "channels whose events are kept for clients that reconnect: globs ('*' = any characters) "
+     "separated by spaces, each optionally with :max=N (events kept) and :age=SECONDS; \"\" = "
+     "none"},
+    {"DOCSYNC_HISTORY_MAX_EVENTS", NULL, T_SIZE, F(history_max_events), "1000", 1, 0,
+     "events kept per history channel unless its pattern says :max="},
+    {"DOCSYNC_HISTORY_MAX_AGE", NULL, T_UINT, F(history_max_age), "86400", 0, 0,
+     "seconds an event is kept on a history channel unless its pattern says :age=; 0 = no "
+     "limit"},
     {"DOCSYNC_DEMO", NULL, T_TRI, F(demo), "", 0, 0,
      "serve the demo page (empty = only with the development app)"},
     {"DOCSYNC_DEMO_ROOT", NULL, T_STR, F(demo_root), "", 0, 0,
@@ -556,17 +566,6 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
 int config_check_dev_app_host(const struct config *cfg, char *err, size_t errlen)
 {
     /* The development app's token endpoint gives any caller any identity:
-    if (!!cfg->tls_cert[0] != !!cfg->tls_key[0]) {
-        config__err(err, errlen,
-                    "DOCSYNC_TLS_CERT and DOCSYNC_TLS_KEY go together: set both "
-                    "for TLS, or neither");
-        return CONFIG_EINVAL;
-    }
-    if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0) {
-        config__err(err, errlen, "DOCSYNC_TLS_MIN_VERSION: expected 1.2 or 1.3, got \"%s\"",
-                    cfg->tls_min_version);
-        return CONFIG_EINVAL;
-    }
      * reachable from other machines only when asked for in so many words. */
     if (!cfg->dev_app || cfg->dev_app_public || host_is_loopback(cfg->host))
         return CONFIG_OK;

@@ -143,6 +143,11 @@ struct config {
      * full text as `content` when the document is at most this size. */
     size_t broadcast_content_max;
 
+    /* Channel history (history/): the patterns are parsed by the module at start. */
+    char history_channels[CONFIG_ORIGINS_MAX]; /* DOCSYNC_HISTORY_CHANNELS */
+    size_t history_max_events;                 /* DOCSYNC_HISTORY_MAX_EVENTS, 1000, >= 1 */
+    unsigned history_max_age;                  /* DOCSYNC_HISTORY_MAX_AGE, s, 86400, 0 = none */
+
     /* Demo page (used by the client part) */
     int demo;                        /* DOCSYNC_DEMO: 1/0, -1 = unset (then: on for the dev app) */
     char demo_root[CONFIG_FILE_MAX]; /* DOCSYNC_DEMO_ROOT, "" = unset (compiled-in default) */
