@@ -59,6 +59,10 @@ int sync_server_start(struct server *srv);
  * opens a store directory once. Main thread. */
 store *sync_server_store(struct server *srv);
 
+/* The store's writer thread the module started (NULL likewise): channel
+ * history commits its events through it, in order with the documents'. */
+store_writer *sync_server_writer(struct server *srv);
+
 /* Flushes what is queued to the store (running the completions, whose
  * replies go nowhere once connections are gone), stops the writer and frees
  * the module. Safe when sync_server_start failed or never ran. Main thread,
