@@ -172,7 +172,7 @@ static const struct setting settings[] = {
     {"DOCSYNC_WASM", NULL, T_STR, F(wasm), "", 0, 0,
      "path of crdt.wasm served to the demo (empty = the one compiled in)"},
     {"DOCSYNC_WEBHOOKS", NULL, T_STR, F(webhooks), "", 0, 0,
-     "webhooks in Pusher's format, a JSON array of {\"url\": \"http://...\", \"event_types\": "
+     "webhooks in Pusher's format, a JSON array of {\"url\": \"http[s]://...\", \"event_types\": "
      "[...], \"filter\": {\"channel_name_starts_with\": \"...\"}, \"headers\": {...}, "
      "\"batch_size\": 100, \"batch_ms\": 50} (src/webhook/README.md); empty = none"},
     {"DOCSYNC_WEBHOOK_LEAVE_DELAY_MS", NULL, T_UINT, F(webhook_leave_delay_ms), "3000", 0, 0,

@@ -535,7 +535,7 @@ static int wh_send_one(struct webhook_module *m, uint64_t now)
                      "Content-Type: application/json\r\nX-Pusher-Key: %s\r\n"
                      "X-Pusher-Signature: %s\r\n%s",
                      m->cfg->app_key, sig, tg->headers);
-            status = webhook_http_post(tg->host, tg->port, tg->path, headers, body, len,
+            status = webhook_http_post(tg->host, tg->port, tg->tls, tg->path, headers, body, len,
                                        m->cfg->webhook_timeout_ms, err, sizeof err);
         }
         free(headers);

@@ -48,20 +48,19 @@ static void fail(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* http://host[:port][/path]; https:// is refused. Returns 0 or -1 (err). */
+/* http[s]://host[:port][/path]. Returns 0 or -1 (err). */
 static int parse_url(struct webhook_target *t, size_t i, char *err, size_t errlen)
 {
     const char *u = t->url;
+    size_t skip;
     if (strncasecmp(u, "https://", 8) == 0) {
+        t->tls = 1;
+        skip = 8;
+    } else if (strncasecmp(u, "http://", 7) == 0) {
+        skip = 7;
+    } else {
         fail(err, errlen,
-             "DOCSYNC_WEBHOOKS[%zu].url: https:// is not supported yet (send to an http:// "
-             "endpoint, e.g. a local TLS proxy)",
-             i);
-        return -1;
-    }
-    if (strncasecmp(u, "http://", 7) != 0) {
-        fail(err, errlen, "DOCSYNC_WEBHOOKS[%zu].url: expected http://host[:port]/path, got \"%s\"",
-             i, u);
+             "DOCSYNC_WEBHOOKS[%zu].url: expected http[s]://host[:port]/path, got \"%s\"", i, u);
         return -1;
     }
     for (const char *p = u; *p; p++)
@@ -69,7 +68,7 @@ static int parse_url(struct webhook_target *t, size_t i, char *err, size_t errle
             fail(err, errlen, "DOCSYNC_WEBHOOKS[%zu].url: spaces and control bytes not allowed", i);
             return -1;
         }
-    const char *h = u + 7, *end = h + strcspn(h, "/?#");
+    const char *h = u + skip, *end = h + strcspn(h, "/?#");
     if (*end == '#' || strchr(h, '@')) {
         fail(err, errlen, "DOCSYNC_WEBHOOKS[%zu].url: no fragment or user info allowed", i);
         return -1;
@@ -113,7 +112,7 @@ static int parse_url(struct webhook_target *t, size_t i, char *err, size_t errle
             goto badport;
         snprintf(t->port, sizeof t->port, "%lu", port);
     } else {
-        snprintf(t->port, sizeof t->port, "80");
+        snprintf(t->port, sizeof t->port, t->tls ? "443" : "80");
     }
     if (*end == '/')
         t->path = strdup(end);

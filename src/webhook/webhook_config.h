@@ -10,8 +10,8 @@
  *    "batch_size": 100, "batch_ms": 50}                  optional
  * Event types: channel_occupied, channel_vacated, member_added,
  * member_removed, client_event, cache_miss (Pusher's) and document_updated
- * (ours). Only http:// URLs: https:// is refused with a message (see
- * README.md). Pure: no I/O, no threads. */
+ * (ours). URLs are http:// or https:// (verified against the system's CA
+ * store, see webhook_http.h). Pure: no I/O, no threads. */
 #ifndef DOCSYNC_WEBHOOK_CONFIG_H
 #define DOCSYNC_WEBHOOK_CONFIG_H
 
@@ -33,6 +33,7 @@ struct webhook_target {
     char *url;      /* as configured (the outbox remembers requests by it) */
     char host[256]; /* from the URL; an IPv6 literal without its brackets */
     char port[8];
+    int tls;                       /* https:// */
     char *path;                    /* "/..." with the query, if any */
     unsigned types;                /* WEBHOOK_EV_* wanted */
     char *starts_with, *ends_with; /* channel filters, NULL = none */

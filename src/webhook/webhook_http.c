@@ -1,10 +1,16 @@
 /* webhook_http: see webhook_http.h. A non-blocking socket and poll(), so
- * that every step (connect, write, read) shares one deadline. */
+ * that every step (connect, TLS handshake, write, read) shares one
+ * deadline. */
 #include "webhook_http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +19,12 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+/* One connection: the socket, and its TLS session for https. */
+struct http_io {
+    int fd;
+    SSL *ssl;
+};
 
 static int64_t http_now_ms(void)
 {
@@ -82,10 +94,95 @@ static int http_connect(const char *host, const char *port, int64_t deadline, ch
     return fd;
 }
 
-static int http_write_all(int fd, const char *p, size_t n, int64_t deadline)
+static SSL_CTX *http_tls_ctx(void)
 {
+    static SSL_CTX *ctx; /* the sending thread's, for the life of the process */
+    if (ctx)
+        return ctx;
+    SSL_CTX *c = SSL_CTX_new(TLS_client_method());
+    if (!c)
+        return NULL;
+    if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_default_verify_paths(c) != 1) {
+        SSL_CTX_free(c);
+        return NULL;
+    }
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return ctx = c;
+}
+
+/* After an SSL call that returned r: waits for what OpenSSL asked for.
+ * 1 to call again, 0 timeout, -1 error (the reason in err). */
+static int http_tls_wait(struct http_io *io, int r, int64_t deadline, char *err, size_t errlen)
+{
+    int e = SSL_get_error(io->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return http_wait(io->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+    unsigned long q = ERR_get_error();
+    if (q) {
+        char text[160];
+        ERR_error_string_n(q, text, sizeof text);
+        snprintf(err, errlen, "TLS: %s", text);
+    } else {
+        snprintf(err, errlen, "TLS: %s", e == SSL_ERROR_ZERO_RETURN ? "closed" : "connection lost");
+    }
+    return -1;
+}
+
+/* The TLS handshake, the peer's certificate checked against the CA store
+ * and the host. Returns 0 or -1 (err). */
+static int http_tls_start(struct http_io *io, const char *host, int64_t deadline, char *err,
+                          size_t errlen)
+{
+    SSL_CTX *ctx = http_tls_ctx();
+    if (!ctx || !(io->ssl = SSL_new(ctx)) || SSL_set_fd(io->ssl, io->fd) != 1) {
+        snprintf(err, errlen, "TLS: cannot set up (out of memory, or no CA store)");
+        return -1;
+    }
+    unsigned char addr[sizeof(struct in6_addr)];
+    int is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+    int ok =
+        is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(io->ssl), host) == 1
+              : SSL_set_tlsext_host_name(io->ssl, host) == 1 && SSL_set1_host(io->ssl, host) == 1;
+    if (!ok) {
+        snprintf(err, errlen, "TLS: cannot check the name %s", host);
+        return -1;
+    }
+    ERR_clear_error();
+    for (;;) {
+        int r = SSL_connect(io->ssl);
+        if (r == 1)
+            return 0;
+        int w = http_tls_wait(io, r, deadline, err, errlen);
+        if (w == 1)
+            continue;
+        long v = SSL_get_verify_result(io->ssl);
+        if (v != X509_V_OK)
+            snprintf(err, errlen, "TLS: certificate of %s refused: %s", host,
+                     X509_verify_cert_error_string(v));
+        else if (w == 0)
+            snprintf(err, errlen, "TLS: handshake with %s timed out", host);
+        return -1;
+    }
+}
+
+static int http_write_all(struct http_io *io, const char *p, size_t n, int64_t deadline)
+{
+    char err[192];
     while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (io->ssl) {
+            ERR_clear_error();
+            int w = SSL_write(io->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+            if (w > 0) {
+                p += w;
+                n -= (size_t)w;
+            } else if (http_tls_wait(io, w, deadline, err, sizeof err) != 1) {
+                return -1;
+            }
+            continue;
+        }
+        ssize_t w = send(io->fd, p, n, MSG_NOSIGNAL);
         if (w > 0) {
             p += w;
             n -= (size_t)w;
@@ -94,7 +191,7 @@ static int http_write_all(int fd, const char *p, size_t n, int64_t deadline)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (http_wait(fd, POLLOUT, deadline) != 1)
+            if (http_wait(io->fd, POLLOUT, deadline) != 1)
                 return -1;
             continue;
         }
@@ -103,80 +200,96 @@ static int http_write_all(int fd, const char *p, size_t n, int64_t deadline)
     return 0;
 }
 
-int webhook_http_post(const char *host, const char *port, const char *path, const char *headers,
-                      const char *body, size_t len, unsigned timeout_ms, char *err, size_t errlen)
+/* Reads into buf up to the end of the answer's header block (or until buf
+ * is full, or the peer closes). Returns the bytes read, or -1 (err). */
+static long http_read_head(struct http_io *io, char *buf, size_t cap, int64_t deadline,
+                           const char *where, char *err, size_t errlen)
+{
+    size_t got = 0;
+    while (got < cap && !(got >= 12 && http_headers_end(buf, got))) {
+        int w;
+        if (io->ssl) {
+            ERR_clear_error();
+            int r = SSL_read(io->ssl, buf + got, (int)(cap - got));
+            if (r > 0) {
+                got += (size_t)r;
+                continue;
+            }
+            if (SSL_get_error(io->ssl, r) == SSL_ERROR_ZERO_RETURN)
+                break;
+            w = http_tls_wait(io, r, deadline, err, errlen);
+            if (w == -1 && got)
+                break; /* closed without close_notify, after (part of) the answer */
+        } else {
+            ssize_t r = recv(io->fd, buf + got, cap - got, 0);
+            if (r > 0) {
+                got += (size_t)r;
+                continue;
+            }
+            if (r == 0)
+                break;
+            if (errno == EINTR)
+                continue;
+            w = errno == EAGAIN || errno == EWOULDBLOCK ? http_wait(io->fd, POLLIN, deadline) : -1;
+        }
+        if (w == 1)
+            continue;
+        snprintf(err, errlen, "%s waiting for the answer of %s",
+                 w == 0 ? "timeout" : "connection lost", where);
+        return -1;
+    }
+    return (long)got;
+}
+
+int webhook_http_post(const char *host, const char *port, int tls, const char *path,
+                      const char *headers, const char *body, size_t len, unsigned timeout_ms,
+                      char *err, size_t errlen)
 {
     int64_t deadline = http_now_ms() + timeout_ms;
-    int fd = http_connect(host, port, deadline, err, errlen);
-    if (fd < 0)
+    struct http_io io = {http_connect(host, port, deadline, err, errlen), NULL};
+    if (io.fd < 0)
         return -1;
-    int ipv6 = strchr(host, ':') != NULL;
-    char head[4096];
-    int hn = snprintf(head, sizeof head,
-                      "POST %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\n%sContent-Length: %zu\r\n"
-                      "Connection: close\r\nUser-Agent: docsyncd-webhook\r\n\r\n",
-                      path, ipv6 ? "[" : "", host, ipv6 ? "]" : "", strcmp(port, "80") ? ":" : "",
-                      strcmp(port, "80") ? port : "", headers, len);
-    char *big = NULL;
-    const char *hp = head;
-    if (hn < 0 || (size_t)hn >= sizeof head) {
-        /* Long paths or many extra headers. */
-        size_t need = strlen(path) + strlen(host) + strlen(headers) + 256;
-        big = malloc(need);
-        if (!big) {
-            close(fd);
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        hn = snprintf(big, need,
-                      "POST %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\n%sContent-Length: %zu\r\n"
-                      "Connection: close\r\nUser-Agent: docsyncd-webhook\r\n\r\n",
-                      path, ipv6 ? "[" : "", host, ipv6 ? "]" : "", strcmp(port, "80") ? ":" : "",
-                      strcmp(port, "80") ? port : "", headers, len);
-        hp = big;
-    }
+    char where[300];
+    snprintf(where, sizeof where, "%s:%s", host, port);
     int status = -1;
-    if (http_write_all(fd, hp, (size_t)hn, deadline) != 0 ||
-        http_write_all(fd, body, len, deadline) != 0) {
-        snprintf(err, errlen, "%s while sending to %s:%s",
-                 http_now_ms() >= deadline ? "timeout" : "connection lost", host, port);
+    char *head = NULL;
+    if (tls && http_tls_start(&io, host, deadline, err, errlen) != 0)
+        goto out;
+    /* Host names the port unless it is the scheme's own. */
+    int ipv6 = strchr(host, ':') != NULL, own_port = strcmp(port, tls ? "443" : "80") == 0;
+    size_t cap = strlen(path) + strlen(host) + strlen(headers) + 256;
+    if (!(head = malloc(cap))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    int hn = snprintf(head, cap,
+                      "POST %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\n%sContent-Length: %zu\r\n"
+                      "Connection: close\r\nUser-Agent: docsyncd-webhook\r\n\r\n",
+                      path, ipv6 ? "[" : "", host, ipv6 ? "]" : "", own_port ? "" : ":",
+                      own_port ? "" : port, headers, len);
+    if (hn < 0 || (size_t)hn >= cap) {
+        snprintf(err, errlen, "request head too long");
+        goto out;
+    }
+    if (http_write_all(&io, head, (size_t)hn, deadline) != 0 ||
+        http_write_all(&io, body, len, deadline) != 0) {
+        snprintf(err, errlen, "%s while sending to %s",
+                 http_now_ms() >= deadline ? "timeout" : "connection lost", where);
         goto out;
     }
     /* The status line and the header block; the body is not needed. */
     char in[4096];
-    size_t got = 0;
-    for (;;) {
-        if (got >= 12 && http_headers_end(in, got))
-            break;
-        if (got == sizeof in)
-            break; /* headers this long: the status line is in */
-        ssize_t r = recv(fd, in + got, sizeof in - got, 0);
-        if (r > 0) {
-            got += (size_t)r;
-            continue;
-        }
-        if (r == 0)
-            break;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int w = http_wait(fd, POLLIN, deadline);
-            if (w == 1)
-                continue;
-            snprintf(err, errlen, "%s waiting for the answer of %s:%s",
-                     w == 0 ? "timeout" : "error", host, port);
-            goto out;
-        }
-        snprintf(err, errlen, "connection lost waiting for the answer of %s:%s", host, port);
+    long got = http_read_head(&io, in, sizeof in, deadline, where, err, errlen);
+    if (got < 0)
         goto out;
-    }
     if (got >= 12 && memcmp(in, "HTTP/1.", 7) == 0 && in[8] == ' ' && in[9] >= '1' &&
         in[9] <= '5' && in[10] >= '0' && in[10] <= '9' && in[11] >= '0' && in[11] <= '9')
         status = (in[9] - '0') * 100 + (in[10] - '0') * 10 + (in[11] - '0');
     else
-        snprintf(err, errlen, "no HTTP answer from %s:%s", host, port);
+        snprintf(err, errlen, "no HTTP answer from %s", where);
 out:
-    free(big);
-    close(fd);
+    free(head);
+    SSL_free(io.ssl);
+    close(io.fd);
     return status;
 }

@@ -197,7 +197,7 @@ describe('webhook outbox', () => {
 
   it('DOCSYNC_WEBHOOKS is checked at start: the server refuses to start with a clear message', async () => {
     const cases = [
-      ['[{"url":"https://example.com/h","event_types":["channel_occupied"]}]', /https:\/\/ is not supported/],
+      ['[{"url":"ftp://example.com/h","event_types":["channel_occupied"]}]', /url: expected http\[s\]:\/\/host\[:port\]\/path/],
       ['[{"url":"http://127.0.0.1:1/h","event_types":["channel_occupid"]}]', /unknown event "channel_occupid"/],
       ['[{"url":"http://127.0.0.1:1/h"}]', /event_types: required/],
       ['{"url":"x"}', /expected a JSON array/],

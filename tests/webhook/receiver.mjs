@@ -2,13 +2,16 @@
 // real `pusher` SDK's validator (pusher.webhook({headers, rawBody}).isValid(), which recomputes
 // X-Pusher-Signature over the raw body with the app secret and checks X-Pusher-Key and the exact
 // Content-Type), keeps every request, and answers `failFirst` requests with `failStatus` before
-// answering 200. Tests assert that `invalid` stays empty.
+// answering 200. Tests assert that `invalid` stays empty. With `tls` ({key, cert}: PEM text) it
+// is an https server.
 import http from 'node:http';
+import https from 'node:https';
 import PusherSDK from 'pusher';
 import { until } from '../lib/wait.mjs';
 
 export class Receiver {
-  constructor(app, { failFirst = 0, failStatus = 500 } = {}) {
+  constructor(app, { failFirst = 0, failStatus = 500, tls = null } = {}) {
+    this.tls = tls;
     this.sdk = new PusherSDK({ appId: app.id, key: app.key, secret: app.secret });
     this.failFirst = failFirst;
     this.failStatus = failStatus;
@@ -21,7 +24,7 @@ export class Receiver {
 
   /** Listens on `port` (0: a free one). */
   async start(port = 0) {
-    this.server = http.createServer((req, res) => {
+    const handler = (req, res) => {
       const chunks = [];
       req.on('data', (c) => chunks.push(c));
       req.on('end', () => {
@@ -40,7 +43,8 @@ export class Receiver {
         res.writeHead(r.status, { 'content-type': 'text/plain' });
         res.end(r.status === 200 ? 'ok' : 'fail');
       });
-    });
+    };
+    this.server = this.tls ? https.createServer(this.tls, handler) : http.createServer(handler);
     await new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, '127.0.0.1', resolve);
@@ -49,8 +53,8 @@ export class Receiver {
     return this;
   }
 
-  url(path = '/hook') {
-    return `http://127.0.0.1:${this.port}${path}`;
+  url(path = '/hook', host = '127.0.0.1') {
+    return `${this.tls ? 'https' : 'http'}://${host}:${this.port}${path}`;
   }
 
   /** Every event of the accepted requests, in order. */
