@@ -248,6 +248,7 @@ int store__batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct stor
             break;
         case STORE_ITEM_HISTORY_PUT:
         case STORE_ITEM_HISTORY_TRIM:
+        case STORE_ITEM_HISTORY_DELETE:
             err = store__history_apply(s, txn, it, mdb_rc);
             break;
         }

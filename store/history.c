@@ -98,9 +98,36 @@ static int trim(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc
     return 0;
 }
 
+int store_batch_history_delete(store_batch *b, const char *channel, uint64_t offset)
+{
+    int cn = b ? channel_check(channel) : STORE_EINVAL;
+    if (cn < 0 || offset == 0 || offset == UINT64_MAX)
+        return STORE_EINVAL;
+    struct store_item *it;
+    int err = store__batch_add(b, STORE_ITEM_HISTORY_DELETE, channel, (size_t)cn, NULL, 0, NULL, 0,
+                               NULL, 0, &it);
+    if (!err)
+        it->version = offset;
+    return err;
+}
+
+static int del_one(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+{
+    uint8_t kb[RECORD_KEY_MAX];
+    MDB_val k = {record_key_docver(kb, it->doc, it->doc_len, it->version), kb};
+    int rc = mdb_del(txn, s->history, &k, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+        return store__env_fail(rc, mdb_rc);
+    return 0;
+}
+
 int store__history_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 {
-    return it->type == STORE_ITEM_HISTORY_TRIM ? trim(s, txn, it, mdb_rc) : put(s, txn, it, mdb_rc);
+    if (it->type == STORE_ITEM_HISTORY_TRIM)
+        return trim(s, txn, it, mdb_rc);
+    if (it->type == STORE_ITEM_HISTORY_DELETE)
+        return del_one(s, txn, it, mdb_rc);
+    return put(s, txn, it, mdb_rc);
 }
 
 static int decode(const MDB_val *v, uint64_t offset, struct store_history_entry *out)

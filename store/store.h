@@ -602,6 +602,9 @@ int store_batch_history_append(store_batch *b, const char *channel, uint64_t off
                                const void *data, size_t len);
 /* Deletes the channel's events with offsets <= upto. */
 int store_batch_history_trim(store_batch *b, const char *channel, uint64_t upto);
+/* Deletes the one event at `offset` (none there is fine). The inbox keeps a
+ * user's notifications as a history of its own and deletes single ones. */
+int store_batch_history_delete(store_batch *b, const char *channel, uint64_t offset);
 
 /* Calls fn for the channel's events with offsets > after, in order, at most
  * limit (0 = no limit). Returns 0, STORE_EINVAL, STORE_ECORRUPT, or fn's

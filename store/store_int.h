@@ -39,10 +39,11 @@ enum store_item_type {
     STORE_ITEM_ACL_DELETE,
     STORE_ITEM_ACTIVITY,
     STORE_ITEM_EPOCH,
-    STORE_ITEM_OUTBOX_PUT,    /* version = id, ts_ms = created_ms, data */
-    STORE_ITEM_OUTBOX_DELETE, /* version = id */
-    STORE_ITEM_HISTORY_PUT,   /* doc = channel, version = offset, s2 = event, s3 = user, data */
-    STORE_ITEM_HISTORY_TRIM,  /* doc = channel, version = last offset to delete */
+    STORE_ITEM_OUTBOX_PUT,     /* version = id, ts_ms = created_ms, data */
+    STORE_ITEM_OUTBOX_DELETE,  /* version = id */
+    STORE_ITEM_HISTORY_PUT,    /* doc = channel, version = offset, s2 = event, s3 = user, data */
+    STORE_ITEM_HISTORY_TRIM,   /* doc = channel, version = last offset to delete */
+    STORE_ITEM_HISTORY_DELETE, /* doc = channel, version = the offset to delete */
 };
 
 struct store_item {
@@ -148,8 +149,8 @@ int store__history_apply(store *s, MDB_txn *txn, const struct store_item *it, in
  * STORE_EINVAL (b full) or STORE_ENOMEM. */
 /* batch.c: queues an item with up to three strings and data (copied). */
 int store__batch_add(store_batch *b, enum store_item_type type, const char *doc, size_t doc_len,
-                     const char *s2, size_t s2_len, const char *s3, size_t s3_len,
-                     const void *data, size_t len, struct store_item **out);
+                     const char *s2, size_t s2_len, const char *s3, size_t s3_len, const void *data,
+                     size_t len, struct store_item **out);
 int store__batch_add_data(store_batch *b, enum store_item_type type, const void *data, size_t len,
                           struct store_item **out);
 

@@ -165,6 +165,13 @@ static const struct setting settings[] = {
     {"DOCSYNC_HISTORY_MAX_AGE", NULL, T_UINT, F(history_max_age), "86400", 0, 0,
      "seconds an event is kept on a history channel unless its pattern says :age=; 0 = no "
      "limit"},
+    {"DOCSYNC_NOTIFICATION_CHANNEL", NULL, T_STR, F(notification_channel),
+     "private-App.Models.User.{id}", 0, 0,
+     "the channel a user's notifications are broadcast on ({id}: the user id), as Laravel's"},
+    {"DOCSYNC_INBOX_MAX", NULL, T_SIZE, F(inbox_max), "500", 1, 0,
+     "notifications kept per user in the inbox (the oldest go first)"},
+    {"DOCSYNC_INBOX_MAX_AGE", NULL, T_UINT, F(inbox_max_age), "7776000", 0, 0,
+     "seconds a notification is kept in the inbox; 0 = no limit"},
     {"DOCSYNC_DEMO", NULL, T_TRI, F(demo), "", 0, 0,
      "serve the demo page (empty = only with the development app)"},
     {"DOCSYNC_DEMO_ROOT", NULL, T_STR, F(demo_root), "", 0, 0,

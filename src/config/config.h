@@ -147,6 +147,9 @@ struct config {
     char history_channels[CONFIG_ORIGINS_MAX]; /* DOCSYNC_HISTORY_CHANNELS */
     size_t history_max_events;                 /* DOCSYNC_HISTORY_MAX_EVENTS, 1000, >= 1 */
     unsigned history_max_age;                  /* DOCSYNC_HISTORY_MAX_AGE, s, 86400, 0 = none */
+    char notification_channel[256];            /* DOCSYNC_NOTIFICATION_CHANNEL, with {id} */
+    size_t inbox_max;       /* DOCSYNC_INBOX_MAX, notifications kept per user, 500 */
+    unsigned inbox_max_age; /* DOCSYNC_INBOX_MAX_AGE, s, 7776000 (90 days), 0 = none */
 
     /* Demo page (used by the client part) */
     int demo;                        /* DOCSYNC_DEMO: 1/0, -1 = unset (then: on for the dev app) */

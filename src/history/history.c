@@ -9,6 +9,7 @@
 #include "common/frame.h"
 #include "common/hmap.h"
 #include "common/jsonw.h"
+#include "history_int.h"
 #include "recover.h"
 
 #define PATTERNS_MAX 16
@@ -45,7 +46,8 @@ struct pend {
     uint64_t offset;
     struct frame *f;
     char except[64]; /* socket id excluded by the publisher, "" none */
-    struct http_api_hold *hold;
+    void (*done)(void *ctx, int ok);
+    void *ctx;
 };
 
 /* A connection being given what it missed on a channel: held from live
@@ -333,29 +335,27 @@ static void deliver_done(void *ctx, int status, const struct store_batch_result 
                   (unsigned long long)p->offset, store_strerror(status));
     }
     ch->pending--;
-    http_api_hold_release(p->hold, status == 0);
+    if (p->done)
+        p->done(p->ctx, status == 0);
     frame_unref(p->f);
     free(p);
 }
 
-static int claim(struct server *srv, const char *channel, const char *event, const char *data,
-                 size_t data_len, const char *socket_id, struct http_api_hold *hold, void *ud)
+int history__publish(const char *channel, const char *event, const char *data, size_t data_len,
+                     const char *except_sid, void (*done)(void *ctx, int ok), void *ctx)
 {
-    struct history *h = ud;
-    (void)srv;
-    struct hchan *ch = chan_get(h, channel);
+    struct history *h = the_history;
+    struct hchan *ch = h ? chan_get(h, channel) : NULL;
     if (!ch)
-        return 0;
+        return -1;
     uint64_t off = ch->assigned + 1, ts = now_ms();
     store_batch *b = NULL;
     struct pend *p = calloc(1, sizeof *p);
     if (!p || store_batch_new(&b) != 0 ||
         store_batch_history_append(b, channel, off, ts, event, NULL, data, data_len) != 0) {
-        /* not storable (an event name with control bytes, say): delivered
-         * as on any channel, without history */
         free(p);
         store_batch_free(b);
-        return 0;
+        return -1;
     }
     /* retention by count, with the append */
     uint64_t keep = ch->pat->max_events;
@@ -369,19 +369,40 @@ static int claim(struct server *srv, const char *channel, const char *event, con
     p->h = h;
     p->ch = ch;
     p->offset = off;
-    p->hold = hold;
+    p->done = done;
+    p->ctx = ctx;
     p->f = event_frame(event, strlen(event), channel, data, data_len, NULL, 0, off);
-    if (socket_id)
-        snprintf(p->except, sizeof p->except, "%s", socket_id);
+    if (except_sid)
+        snprintf(p->except, sizeof p->except, "%s", except_sid);
     if (store_writer_submit(h->w, b, deliver_done, p) != 0) {
         store_batch_free(b);
         frame_unref(p->f);
         free(p);
-        return 0; /* the writer's queue is full: delivered without history */
+        return -1;
     }
     ch->assigned = off;
     ch->pending++;
-    return 1;
+    return 0;
+}
+
+int history__keeps(const char *channel)
+{
+    return the_history && pattern_of(the_history, channel) != NULL;
+}
+
+static void claim_done(void *ctx, int ok)
+{
+    http_api_hold_release(ctx, ok);
+}
+
+static int claim(struct server *srv, const char *channel, const char *event, const char *data,
+                 size_t data_len, const char *socket_id, struct http_api_hold *hold, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    /* not storable (an event name with control bytes, the writer's queue
+     * full): delivered as on any channel, without history */
+    return history__publish(channel, event, data, data_len, socket_id, claim_done, hold) == 0;
 }
 
 /* ---- recovery ---- */
@@ -761,6 +782,10 @@ int history_start(struct server *srv, store *st, store_writer *w)
         return -1;
     }
     store_epoch_format(&ep, h->epoch);
+    if (inbox__start(srv, st, w) != 0) {
+        log_error(lg, "history: cannot register the inbox's routes");
+        return -1;
+    }
     if (!h->npats) {
         log_info(lg, "history: no channel keeps history (DOCSYNC_HISTORY_CHANNELS is empty)");
         return 0;
@@ -791,6 +816,7 @@ void history_stop(struct server *srv)
     for (int i = 0; i < 1000 && store_writer_pending(h->w); i++)
         store_writer_flush(h->w);
     the_history = NULL;
+    inbox__stop();
     while (h->recs) {
         struct recovery *r = h->recs;
         h->recs = r->next_rec;

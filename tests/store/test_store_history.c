@@ -98,6 +98,19 @@ int main(void)
     store_batch_free(b);
     bounds(s, "private-chat.1", 7, 10);
     bounds(s, "private-chat.10", 1, 3);
+    /* one event deleted: the others stay, a missing one is fine */
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_history_delete(b, "private-chat.10", 2), 0);
+    CHECK_EQ(store_batch_history_delete(b, "private-chat.10", 99), 0);
+    CHECK_EQ(store_batch_commit(s, b, NULL), 0);
+    store_batch_free(b);
+    memset(&sn, 0, sizeof sn);
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    CHECK_EQ(store_history_read(r, "private-chat.10", 0, 0, collect, &sn), 0);
+    CHECK_EQ(sn.n, 2);
+    CHECK_EQ(sn.offs[0], 1);
+    CHECK_EQ(sn.offs[1], 3);
+    store_read_end(r);
 
     /* kept across a reopen */
     store_close(s);
@@ -123,6 +136,7 @@ int main(void)
     CHECK_EQ(store_batch_history_append(b, "c", 1, 1, "e", NULL, "x", STORE_HISTORY_DATA_MAX + 1),
              STORE_EINVAL);
     CHECK_EQ(store_batch_history_trim(b, "c", 0), STORE_EINVAL);
+    CHECK_EQ(store_batch_history_delete(b, "c", 0), STORE_EINVAL);
     store_batch_free(b);
     store_close(s);
     tmp_store_rm(dir);
