@@ -409,6 +409,13 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
             if (code >= 5000) {
                 pl[0] = (unsigned char)(LWS_CLOSE_STATUS_PROTOCOL_ERR >> 8);
                 pl[1] = (unsigned char)(LWS_CLOSE_STATUS_PROTOCOL_ERR & 0xff);
+            } else if (wsmask_conn_bad_close(lws_get_socket_fd(wsi))) {
+                /* Its reason was not UTF-8 (made so by the recv() hook, so
+                 * that lws lets it through, wsmask.h): 1007. */
+                pl[0] = (unsigned char)(LWS_CLOSE_STATUS_INVALID_PAYLOAD >> 8);
+                pl[1] = (unsigned char)(LWS_CLOSE_STATUS_INVALID_PAYLOAD & 0xff);
+                if (srv)
+                    metrics_error(&srv->metrics, LWS_CLOSE_STATUS_INVALID_PAYLOAD);
             }
         }
         return 0;

@@ -30,6 +30,7 @@ enum {
 
 #define WSMASK_F_MASKED 1 /* WS flags: the current frame is masked */
 #define WSMASK_F_DATA 2   /* WS flags: the current frame is a data frame (opcode < 8) */
+#define WSMASK_F_CLOSE 4  /* WS flags: the current frame is a close frame */
 #define WSMASK_RSV1 0x40
 
 static const char wsmask_name[] = "upgrade:";
@@ -45,6 +46,11 @@ void wsmask_state_start(struct wsmask_state *s)
 void wsmask_state_limit(struct wsmask_state *s, uint64_t max_payload)
 {
     s->max_payload = max_payload;
+}
+
+int wsmask_state_bad_close(const struct wsmask_state *s)
+{
+    return s->bad_close;
 }
 
 int wsmask_state_too_big(const struct wsmask_state *s)
@@ -148,6 +154,55 @@ static void wsmask_after_len(struct wsmask_state *s)
     }
 }
 
+/* One payload byte of a masked close frame (s->remain counts it): the
+ * first two are the code; the reason must be UTF-8 (RFC 3629 ranges). An
+ * offending byte is rewritten so that the reason stays valid: a stray or
+ * impossible byte, or a lead byte whose sequence would not fit in the
+ * frame, becomes '?'; a wrong continuation byte becomes the lowest valid
+ * one. */
+static void wsmask_close_byte(struct wsmask_state *s, unsigned char *p)
+{
+    const unsigned char k = s->mkey[s->cidx & 3];
+    const unsigned char c = (unsigned char)(*p ^ k);
+    unsigned char out = c;
+    if (s->cidx++ < 2)
+        return;
+    if (s->u8need) {
+        if (c < s->u8lo || c > s->u8hi)
+            out = s->u8lo;
+        s->u8need--;
+        s->u8lo = 0x80;
+        s->u8hi = 0xbf;
+    } else if (c >= 0x80) {
+        uint8_t need = 0, lo = 0x80, hi = 0xbf;
+        if (c >= 0xc2 && c <= 0xdf)
+            need = 1;
+        else if (c == 0xe0)
+            need = 2, lo = 0xa0;
+        else if (c == 0xed)
+            need = 2, hi = 0x9f;
+        else if (c >= 0xe1 && c <= 0xef)
+            need = 2;
+        else if (c == 0xf0)
+            need = 3, lo = 0x90;
+        else if (c >= 0xf1 && c <= 0xf3)
+            need = 3;
+        else if (c == 0xf4)
+            need = 3, hi = 0x8f;
+        if (!need || need > s->remain - 1) {
+            out = '?';
+        } else {
+            s->u8need = need;
+            s->u8lo = lo;
+            s->u8hi = hi;
+        }
+    }
+    if (out != c) {
+        *p = (unsigned char)(out ^ k);
+        s->bad_close = 1;
+    }
+}
+
 size_t wsmask_scan(struct wsmask_state *s, unsigned char *buf, size_t n, size_t *flipped)
 {
     size_t i = 0;
@@ -171,6 +226,10 @@ size_t wsmask_scan(struct wsmask_state *s, unsigned char *buf, size_t n, size_t 
             s->flags = (c & 0x80) ? WSMASK_F_MASKED : 0;
             if ((buf[i - 1] & 0x0f) < 8)
                 s->flags |= WSMASK_F_DATA;
+            else if ((buf[i - 1] & 0x0f) == 8 && (c & 0x80) && (c & 0x7f) <= 125)
+                s->flags |= WSMASK_F_CLOSE; /* masked, a valid length: its reason is checked */
+            s->cidx = 0;
+            s->u8need = 0;
             if (!(c & 0x80)) {
                 buf[i - 1] |= WSMASK_RSV1;
                 if (flipped)
@@ -193,18 +252,26 @@ size_t wsmask_scan(struct wsmask_state *s, unsigned char *buf, size_t n, size_t 
             i++;
             break;
         case WSMASK_W_MASK:
+            s->mkey[4 - s->need] = c;
             if (--s->need == 0)
                 s->step = s->remain ? WSMASK_W_PAY : WSMASK_W_B0;
             i++;
             break;
-        default: { /* WSMASK_W_PAY */
-            uint64_t take = s->remain < n - i ? s->remain : (uint64_t)(n - i);
-            i += (size_t)take;
-            s->remain -= take;
-            if (!s->remain)
-                s->step = WSMASK_W_B0;
-            break;
-        }
+        default: /* WSMASK_W_PAY */
+            if (s->flags & WSMASK_F_CLOSE) {
+                wsmask_close_byte(s, &buf[i]);
+                i++;
+                if (--s->remain == 0)
+                    s->step = WSMASK_W_B0;
+                break;
+            } else {
+                uint64_t take = s->remain < n - i ? s->remain : (uint64_t)(n - i);
+                i += (size_t)take;
+                s->remain -= take;
+                if (!s->remain)
+                    s->step = WSMASK_W_B0;
+                break;
+            }
         }
     }
     return n;

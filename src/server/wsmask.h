@@ -34,6 +34,12 @@
  *   the connection without a word when it overflows. Below these limits
  *   the table cannot overflow; above them the hook answers 431 itself
  *   and ends the stream (wsmask_state_too_big);
+ * - a close frame whose reason is not valid UTF-8: lws 4.1.6 checks it
+ *   before the application sees the frame and drops the TCP connection
+ *   without a close frame. The scanner rewrites each offending byte of the
+ *   reason (through the mask) so that the reason becomes valid UTF-8, and
+ *   remembers it (wsmask_state_bad_close); the server then answers the
+ *   close with 1007 (RFC 6455 7.4.1) instead of echoing the client's code;
  * - a data frame whose header declares more payload than any message may
  *   have (wsmask_state_limit): lws delivers payload in rx-buffer chunks
  *   and would wait for the first one; the hook reports the connection
@@ -59,6 +65,11 @@ struct wsmask_state {
     uint16_t hbytes;      /* HTTP: header block bytes so far */
     uint8_t hlines;       /* HTTP: header lines so far */
     uint8_t over;         /* 1: a frame declared more than max_payload; 2: reported */
+    uint8_t mkey[4];      /* WS: the current frame's masking key */
+    uint8_t cidx;         /* WS close frame: payload bytes seen */
+    uint8_t u8need;       /* WS close reason: continuation bytes still due */
+    uint8_t u8lo, u8hi;   /* ... and the range of the next one */
+    uint8_t bad_close;    /* a close reason was not UTF-8 (and was made so) */
     uint8_t mode;         /* WSMASK_MODE_* (wsmask.c) */
     uint8_t step;         /* position inside the HTTP line or frame header */
     uint8_t need;         /* header bytes still to read in this step */
@@ -76,6 +87,9 @@ void wsmask_state_start(struct wsmask_state *s);
 /* Data frames declaring more than `max_payload` bytes set the `over` flag
  * (0 = no limit). */
 void wsmask_state_limit(struct wsmask_state *s, uint64_t max_payload);
+
+/* 1 when a close frame's reason was not valid UTF-8 (see above). */
+int wsmask_state_bad_close(const struct wsmask_state *s);
 
 /* 1 once the first request's header block went past WSMASK_HTTP_MAX_BYTES
  * or WSMASK_HTTP_MAX_LINES (scanning has stopped). */
@@ -117,6 +131,10 @@ int wsmask_table_init(unsigned fd_limit);
  * (the largest message any handler accepts); 0 = off. Before lws opens a
  * socket. */
 void wsmask_set_frame_limit(uint64_t max_payload);
+
+/* 1 when the connection on `fd` sent a close frame whose reason was not
+ * valid UTF-8 (wsmask_state_bad_close). Loop thread. */
+int wsmask_conn_bad_close(int fd);
 
 /* Takes one descriptor whose connection declared an oversize frame, or -1
  * when none is waiting. Loop thread. */

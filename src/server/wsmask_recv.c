@@ -117,6 +117,12 @@ void wsmask_conn_open(int fd)
     }
 }
 
+int wsmask_conn_bad_close(int fd)
+{
+    struct wsmask_state *s = wsmask_slot(fd);
+    return s ? wsmask_state_bad_close(s) : 0;
+}
+
 void wsmask_conn_http(int fd)
 {
     struct wsmask_state *s = wsmask_slot(fd);

@@ -1,7 +1,10 @@
 /* wsmask: the scanner flags exactly the first byte of each unmasked frame,
  * whatever the chunking (every split point, 1-byte chunks, seeded random
  * chunks), follows 16- and 64-bit lengths and masking keys, and leaves
- * plain HTTP connections and non-websocket upgrades alone. */
+ * plain HTTP connections and non-websocket upgrades alone. It also makes a
+ * close frame's reason valid UTF-8 (through the mask) and reports it, stops
+ * at a header block past its limits, and flags a data frame declaring more
+ * than the limit. */
 #include "server/wsmask.h"
 #include "test.h"
 
@@ -63,6 +66,31 @@ static void put_frame(struct stream *st, unsigned b0, int masked, uint64_t len)
     }
 }
 
+/* Appends a masked close frame with `code` and `reason` (`n` bytes); `fixed`
+ * is the reason lws should get (NULL = the same). */
+static void put_close(struct stream *st, unsigned code, const char *reason, size_t n,
+                      const char *fixed)
+{
+    static const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
+    unsigned char h[6] = {0x88, (unsigned char)(0x80 | (n + 2)), key[0], key[1], key[2], key[3]};
+    put(st, h, 6);
+    unsigned char pl[130];
+    pl[0] = (unsigned char)(code >> 8);
+    pl[1] = (unsigned char)code;
+    memcpy(pl + 2, reason, n);
+    size_t at = st->n;
+    for (size_t i = 0; i < n + 2; i++) {
+        unsigned char c = (unsigned char)(pl[i] ^ key[i & 3]);
+        put(st, &c, 1);
+    }
+    if (fixed)
+        for (size_t i = 0; i < n; i++)
+            st->want[at + 2 + i] = (unsigned char)((unsigned char)fixed[i] ^ key[(i + 2) & 3]);
+}
+
+static int last_bad_close, last_over, last_too_big;
+static uint64_t frame_limit; /* given to every run's state */
+
 static const char *UPGRADE = "GET /app/k?protocol=7 HTTP/1.1\r\nHost: x\r\n"
                              "upgrade:  WebSocket \r\nConnection: Upgrade\r\n"
                              "Sec-WebSocket-Version: 13\r\n\r\n";
@@ -74,6 +102,7 @@ static int run(const struct stream *st, size_t (*next)(void *), void *arg)
     static unsigned char buf[BUF_MAX + 1], out[BUF_MAX];
     struct wsmask_state s;
     wsmask_state_start(&s);
+    wsmask_state_limit(&s, frame_limit);
     size_t pos = 0, outn = 0, flips = 0;
     while (pos < st->n) {
         size_t pre = wsmask_unhold(&s, buf);
@@ -90,6 +119,9 @@ static int run(const struct stream *st, size_t (*next)(void *), void *arg)
     }
     /* a held byte is given back once more data comes; flush it here */
     outn += wsmask_unhold(&s, out + outn);
+    last_bad_close = wsmask_state_bad_close(&s);
+    last_over = s.over;
+    last_too_big = wsmask_state_too_big(&s);
     if (outn != st->n || flips != st->nflips || memcmp(out, st->want, st->n) != 0) {
         fprintf(stderr, "outn %zu/%zu flips %zu/%zu\n", outn, st->n, flips, st->nflips);
         return -1;
@@ -200,6 +232,74 @@ int main(void)
     put_str(&st, "GET / HTTP/1.1\nUPGRADE:websocket\n\n");
     put_frame(&st, 0x81, 0, 2);
     check_all_chunkings("lf");
+
+    /* close reasons: valid UTF-8 untouched; otherwise made valid and reported */
+    struct {
+        const char *reason, *fixed;
+        int bad;
+    } closes[] = {
+        {"going away \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", NULL, 0},
+        {"a\xff"
+         "b",
+         "a?b", 1},              /* impossible byte */
+        {"a\xe2\x82", "a??", 1}, /* sequence cut by the frame's end */
+        {"\xe2"
+         "abc",
+         "\xe2\x80\x80"
+         "c",
+         1},                                         /* continuations missing */
+        {"\xed\xa0\x80", "\xed\x80\x80", 1},         /* a surrogate: wrong second byte */
+        {"\xc0\xaf", "??", 1},                       /* overlong lead, stray continuation */
+        {"\xf4\x90\x80\x80", "\xf4\x80\x80\x80", 1}, /* beyond U+10FFFF */
+    };
+    for (size_t i = 0; i < sizeof(closes) / sizeof(closes[0]); i++) {
+        st.n = st.nflips = 0;
+        put_str(&st, UPGRADE);
+        put_frame(&st, 0x81, 1, 20);
+        put_close(&st, 1000, closes[i].reason, strlen(closes[i].reason), closes[i].fixed);
+        check_all_chunkings(closes[i].reason);
+        CHECK_EQ(last_bad_close, closes[i].bad);
+    }
+
+    /* header blocks: 64 lines and 4,000 bytes pass, one more does not */
+    {
+        static char req[6000];
+        for (int lines = 63; lines <= 65; lines++) {
+            st.n = st.nflips = 0;
+            put_str(&st, "GET / HTTP/1.1\r\n");
+            for (int i = 1; i < lines; i++)
+                put_str(&st, "Accept: a\r\n");
+            put_str(&st, "\r\n");
+            size_t one = 1;
+            run(&st, chunk_fixed, &one);
+            CHECK_EQ(last_too_big, lines > WSMASK_HTTP_MAX_LINES);
+        }
+        for (size_t total = WSMASK_HTTP_MAX_BYTES - 1; total <= WSMASK_HTTP_MAX_BYTES + 1;
+             total++) {
+            size_t k = (size_t)snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX: ");
+            while (k < total - 4)
+                req[k++] = 'a';
+            memcpy(req + k, "\r\n\r\n", 4);
+            st.n = st.nflips = 0;
+            put(&st, req, total);
+            size_t big = BUF_MAX;
+            run(&st, chunk_fixed, &big);
+            CHECK_EQ(last_too_big, total > WSMASK_HTTP_MAX_BYTES);
+        }
+    }
+
+    /* a data frame declaring more than the limit is flagged, control frames never */
+    frame_limit = 100;
+    st.n = st.nflips = 0;
+    put_str(&st, UPGRADE);
+    put_frame(&st, 0x81, 1, 100);
+    put_frame(&st, 0x89, 1, 125);
+    check_all_chunkings("at the limit");
+    CHECK_EQ(last_over, 0);
+    put_frame(&st, 0x80, 1, 101);
+    check_all_chunkings("over the limit");
+    CHECK_EQ(last_over, 1);
+    frame_limit = 0;
 
     /* a frame's first byte alone is held, then comes back first */
     {
