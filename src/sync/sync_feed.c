@@ -16,10 +16,16 @@
 #define PRESENCE_CHANNEL "presence-document."
 
 struct sync_feed_state {
-    struct sync_module *m;
+    struct sync_module *m; /* NULL once the feed ended */
     struct sync_feed *feed;
     struct sync_feed_stats st;
 };
+
+/* The one feed of the process (one server per process, as the module). It
+ * is never freed: observers cannot be removed, and the server still reports
+ * the leaves of the connections it closes while it is freed, after the
+ * modules stopped; those find m NULL and are ignored. */
+static struct sync_feed_state feed_state;
 
 /* An entry waiting for its commit, broadcast when it is durable. */
 struct pending_entry {
@@ -123,7 +129,7 @@ static void observe(struct server *srv, const struct broadcast_event *ev, void *
 {
     (void)srv;
     struct sync_feed_state *fs = ud;
-    if (!ev->channel || !ev->user_id || !*ev->user_id)
+    if (!fs->m || !ev->channel || !ev->user_id || !*ev->user_id)
         return;
     if (ev->kind == BROADCAST_MODULE_EVENT && ev->event &&
         strcmp(ev->event, "document_updated") == 0 &&
@@ -155,7 +161,8 @@ static void tick(struct server *srv, void *ud)
 {
     (void)srv;
     struct sync_feed_state *fs = ud;
-    sync_feed_flush(fs->feed, now_ms(), NULL, NULL, emit, fs);
+    if (fs->m)
+        sync_feed_flush(fs->feed, now_ms(), NULL, NULL, emit, fs);
 }
 
 int sync_feed_start(struct sync_module *m)
@@ -163,11 +170,10 @@ int sync_feed_start(struct sync_module *m)
     unsigned window = server_config(m->srv)->activity_coalesce_ms;
     if (window == 0)
         return 0;
-    struct sync_feed_state *fs = calloc(1, sizeof *fs);
-    if (!fs || sync_feed_new(window, FEED_MAX_OPEN, &fs->feed) != 0) {
-        free(fs);
+    struct sync_feed_state *fs = &feed_state;
+    memset(fs, 0, sizeof *fs);
+    if (sync_feed_new(window, FEED_MAX_OPEN, &fs->feed) != 0)
         return -1;
-    }
     fs->m = m;
     m->feed = fs;
     if (broadcast_observe(m->srv, observe, fs) != 0 ||
@@ -191,6 +197,7 @@ void sync_feed_end(struct sync_module *m)
     if (!fs)
         return;
     sync_feed_free(fs->feed);
-    free(fs);
+    fs->feed = NULL;
+    fs->m = NULL;
     m->feed = NULL;
 }

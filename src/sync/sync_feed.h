@@ -33,8 +33,9 @@ int sync_feed_start(struct sync_module *m);
  * started. */
 void sync_feed_stop(struct sync_module *m);
 
-/* Frees the feed, once the writer has run every completion. Safe when the
- * feed never started. */
+/* Frees the coalescer, once the writer has run every completion; what the
+ * server reports afterwards (the leaves of connections it closes while it is
+ * freed) is ignored. Safe when the feed never started. */
 void sync_feed_end(struct sync_module *m);
 
 #endif

@@ -411,3 +411,30 @@ test('replay rebuilds a trace-sized document from its ops equal to the store\'s 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('edits still coalescing and members still present when the server stops are logged before it exits', async () => {
+  const server = await new Server({ env: { DOCSYNC_ACTIVITY_COALESCE_MS: '60000' } }).start();
+  const dataDir = server.dataDir;
+  let member;
+  try {
+    member = await presenceMember(server, 'd2', '5');
+    const w = await api(server, 'PUT', '/documents/d2/content', { body: { baseVersion: 0, content: 'x', user: '5' } });
+    assert.equal(w.status, 200, w.text);
+    await server.stop({ keepData: true }); // SIGTERM; the member is still connected
+    const out = audit('--data', dataDir, 'export', '--document', 'd2');
+    assert.equal(out.status, 0, out.stderr);
+    const kinds = out.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(JSON.parse(l).payload))
+      .map(({ firstTs, lastTs, ...rest }) => rest);
+    assert.deepEqual(kinds, [
+      { kind: 'document.joined', user: '5', documentId: 'd2' },
+      { kind: 'document.replaced', documentId: 'd2', version: 1, user: '5', bytes: kinds[1].bytes },
+      { kind: 'document.edited', user: '5', documentId: 'd2', edits: 1, fromVersion: 1, toVersion: 1 },
+      { kind: 'document.left', user: '5', documentId: 'd2' },
+    ]);
+    assert.equal(audit('--data', dataDir, 'verify').status, 0);
+  } finally {
+    if (member) member.disconnect();
+    await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
