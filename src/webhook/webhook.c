@@ -476,6 +476,43 @@ static uint64_t wh_backoff(const struct webhook_module *m, unsigned failures)
     return ms < WH_BACKOFF_MAX_MS ? ms : WH_BACKOFF_MAX_MS;
 }
 
+/* Takes the queued events (the leave delay, the filters, the batches),
+ * closes the batches that are due (every one when stopping), and records the
+ * new requests in the outbox in one commit: recorded before attempted.
+ * `may_stop`: whether a stop asked for is acted on now (not in the middle of
+ * an attempt). Returns 1 when stopping. */
+static int wh_intake(struct webhook_module *m, int may_stop)
+{
+    pthread_mutex_lock(&m->mu);
+    struct wh_event *in = m->in_head;
+    m->in_head = m->in_tail = NULL;
+    m->in_count = 0;
+    int stopping = may_stop && m->stop;
+    pthread_mutex_unlock(&m->mu);
+
+    uint64_t now = wh_mono_ms(), first_new = m->last_id + 1;
+    while (in) {
+        struct wh_event *next = in->next;
+        in->next = NULL;
+        wh_arrive(m, in, now);
+        in = next;
+    }
+    wh_release_delayed(m, now, stopping);
+    for (size_t t = 0; t < m->conf.n; t++)
+        if (m->ts[t].count && (stopping || now >= m->ts[t].first_ms + m->conf.t[t].batch_ms))
+            wh_flush(m, t);
+    wh_commit(m, first_new);
+    return stopping;
+}
+
+/* Called while an attempt waits for the network: events keep going into
+ * batches and requests into the outbox, so that a slow endpoint does not
+ * leave them in memory only. */
+static void wh_idle(void *arg)
+{
+    wh_intake(arg, 0);
+}
+
 /* Sends the oldest request of one webhook that may try now. Returns 1 when
  * it sent (or dropped) something, 0 when nothing was due. */
 static int wh_send_one(struct webhook_module *m, uint64_t now)
@@ -536,13 +573,18 @@ static int wh_send_one(struct webhook_module *m, uint64_t now)
                      "X-Pusher-Signature: %s\r\n%s",
                      m->cfg->app_key, sig, tg->headers);
             status = webhook_http_post(tg->host, tg->port, tg->tls, tg->path, headers, body, len,
-                                       m->cfg->webhook_timeout_ms, err, sizeof err);
+                                       m->cfg->webhook_timeout_ms, wh_idle, m, err, sizeof err);
         }
         free(headers);
         free(body);
+        /* New requests were recorded meanwhile (wh_idle), and the cap may have
+         * dropped this one: find it again. */
+        for (i = 0; i < m->npend && m->pend[i].id != p.id; i++)
+            ;
         if (status >= 200 && status < 300) {
             wh_forget(m, p.id);
-            wh_pend_remove(m, i);
+            if (i < m->npend)
+                wh_pend_remove(m, i);
             atomic_fetch_add(&m->n_delivered, 1);
             if (s->failures)
                 log_info(m->log, "webhook: %s answers again", tg->url);
@@ -605,27 +647,10 @@ static void *wh_thread(void *arg)
                 pthread_cond_timedwait(&m->cv, &m->mu, &ts);
             }
         }
-        struct wh_event *in = m->in_head;
-        m->in_head = m->in_tail = NULL;
-        m->in_count = 0;
-        int stopping = m->stop;
         pthread_mutex_unlock(&m->mu);
-
-        uint64_t now = wh_mono_ms(), first_new = m->last_id + 1;
-        while (in) {
-            struct wh_event *next = in->next;
-            in->next = NULL;
-            wh_arrive(m, in, now);
-            in = next;
-        }
-        wh_release_delayed(m, now, stopping);
-        for (size_t t = 0; t < m->conf.n; t++)
-            if (m->ts[t].count && (stopping || now >= m->ts[t].first_ms + m->conf.t[t].batch_ms))
-                wh_flush(m, t);
         /* Recorded before attempted: the round's requests are durable before
          * any of them is sent. */
-        wh_commit(m, first_new);
-        if (stopping)
+        if (wh_intake(m, 1))
             break;
         if (wh_send_one(m, wh_mono_ms()))
             wh_commit(m, 0);

@@ -20,10 +20,17 @@
 #include <time.h>
 #include <unistd.h>
 
-/* One connection: the socket, and its TLS session for https. */
+/* What to call while waiting (webhook_http_post's idle). */
+struct http_idle {
+    void (*fn)(void *);
+    void *arg;
+};
+
+/* One connection: the socket, its TLS session for https, the idle call. */
 struct http_io {
     int fd;
     SSL *ssl;
+    const struct http_idle *idle;
 };
 
 static int64_t http_now_ms(void)
@@ -33,19 +40,24 @@ static int64_t http_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits for `events` on fd until the deadline. 1 ready, 0 timeout, -1 error. */
-static int http_wait(int fd, short events, int64_t deadline)
+/* Waits for `events` on fd until the deadline, calling idle between
+ * slices of WEBHOOK_HTTP_IDLE_MS. 1 ready, 0 timeout, -1 error. */
+static int http_wait(int fd, short events, int64_t deadline, const struct http_idle *idle)
 {
     for (;;) {
         int64_t left = deadline - http_now_ms();
         if (left <= 0)
             return 0;
+        if (idle && idle->fn && left > WEBHOOK_HTTP_IDLE_MS)
+            left = WEBHOOK_HTTP_IDLE_MS;
         struct pollfd p = {.fd = fd, .events = events};
         int rc = poll(&p, 1, (int)(left > 1000000 ? 1000000 : left));
         if (rc > 0)
             return 1;
         if (rc < 0 && errno != EINTR)
             return -1;
+        if (idle && idle->fn)
+            idle->fn(idle->arg);
     }
 }
 
@@ -58,8 +70,8 @@ static int http_headers_end(const char *buf, size_t n)
     return 0;
 }
 
-static int http_connect(const char *host, const char *port, int64_t deadline, char *err,
-                        size_t errlen)
+static int http_connect(const char *host, const char *port, int64_t deadline,
+                        const struct http_idle *idle, char *err, size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
     int rc = getaddrinfo(host, port, &hints, &res);
@@ -76,7 +88,7 @@ static int http_connect(const char *host, const char *port, int64_t deadline, ch
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
             break;
         if (errno == EINPROGRESS) {
-            int w = http_wait(fd, POLLOUT, deadline), soerr = 0;
+            int w = http_wait(fd, POLLOUT, deadline, idle), soerr = 0;
             socklen_t sl = sizeof soerr;
             if (w == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
                 break;
@@ -118,7 +130,7 @@ static int http_tls_wait(struct http_io *io, int r, int64_t deadline, char *err,
 {
     int e = SSL_get_error(io->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-        return http_wait(io->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+        return http_wait(io->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, io->idle);
     unsigned long q = ERR_get_error();
     if (q) {
         char text[160];
@@ -191,7 +203,7 @@ static int http_write_all(struct http_io *io, const char *p, size_t n, int64_t d
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (http_wait(io->fd, POLLOUT, deadline) != 1)
+            if (http_wait(io->fd, POLLOUT, deadline, io->idle) != 1)
                 return -1;
             continue;
         }
@@ -230,7 +242,9 @@ static long http_read_head(struct http_io *io, char *buf, size_t cap, int64_t de
                 break;
             if (errno == EINTR)
                 continue;
-            w = errno == EAGAIN || errno == EWOULDBLOCK ? http_wait(io->fd, POLLIN, deadline) : -1;
+            w = errno == EAGAIN || errno == EWOULDBLOCK
+                    ? http_wait(io->fd, POLLIN, deadline, io->idle)
+                    : -1;
         }
         if (w == 1)
             continue;
@@ -243,10 +257,11 @@ static long http_read_head(struct http_io *io, char *buf, size_t cap, int64_t de
 
 int webhook_http_post(const char *host, const char *port, int tls, const char *path,
                       const char *headers, const char *body, size_t len, unsigned timeout_ms,
-                      char *err, size_t errlen)
+                      void (*idle)(void *), void *idle_arg, char *err, size_t errlen)
 {
     int64_t deadline = http_now_ms() + timeout_ms;
-    struct http_io io = {http_connect(host, port, deadline, err, errlen), NULL};
+    const struct http_idle id = {idle, idle_arg};
+    struct http_io io = {http_connect(host, port, deadline, &id, err, errlen), NULL, &id};
     if (io.fd < 0)
         return -1;
     char where[300];

@@ -18,9 +18,13 @@
  * `headers` ("Name: value\r\n" lines, the caller's: Content-Type and the
  * rest) and Content-Length, Host and Connection added. Returns the answer's
  * status (100..599) once its header block has arrived, or -1 for a network
- * or TLS error or a timeout, with a short reason in err. */
+ * or TLS error or a timeout, with a short reason in err. While it waits for
+ * the network, idle(idle_arg) (may be NULL) is called about every
+ * WEBHOOK_HTTP_IDLE_MS, so that the caller's thread goes on with its other
+ * work (the webhook sender records new requests meanwhile). */
+#define WEBHOOK_HTTP_IDLE_MS 50
 int webhook_http_post(const char *host, const char *port, int tls, const char *path,
                       const char *headers, const char *body, size_t len, unsigned timeout_ms,
-                      char *err, size_t errlen);
+                      void (*idle)(void *), void *idle_arg, char *err, size_t errlen);
 
 #endif

@@ -7,6 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, connect, cleanup, APP } from '../integration/harness.mjs';
@@ -92,6 +93,38 @@ describe('webhook outbox', () => {
       await cleanup();
       await server.stop();
       await r?.close();
+    }
+  });
+
+  it('an endpoint that never answers: new requests are recorded while the attempt hangs; after kill -9, all delivered', async () => {
+    const held = new Set();
+    const hole = net.createServer((sock) => held.add(sock)); // accepts, reads nothing, never answers
+    await new Promise((res) => hole.listen(0, '127.0.0.1', res));
+    const port = hole.address().port;
+    // An attempt could hang a minute: the recording must not wait for it.
+    const server = await start(`http://127.0.0.1:${port}/hook`, { DOCSYNC_WEBHOOK_TIMEOUT_MS: '60000' });
+    let r;
+    try {
+      const c = await connect(server);
+      await c.join('h1');
+      await until(() => held.size === 1, 10000, 'the first attempt connected');
+      for (const ch of ['h2', 'h3', 'h4', 'h5']) await c.join(ch);
+      await until(async () => (await metrics(server)).docsync_webhook_requests_total === 5, 20000, 'recorded during the attempt');
+      assert.equal((await metrics(server)).docsync_webhook_outbox, 5);
+      await server.kill('SIGKILL');
+      for (const sock of held) sock.destroy();
+      await new Promise((res) => hole.close(res));
+      r = await new Receiver(APP).start(port);
+      await server.restart();
+      await r.waitEvents(5);
+      assert.deepEqual(r.invalid, []);
+      assert.deepEqual(r.events.map((e) => e.channel), ['h1', 'h2', 'h3', 'h4', 'h5']);
+    } finally {
+      await cleanup();
+      await server.stop();
+      await r?.close();
+      for (const sock of held) sock.destroy();
+      hole.close();
     }
   });
 
