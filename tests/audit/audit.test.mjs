@@ -376,7 +376,7 @@ test('exports verify offline (docsync-audit and an independent SHA-256); changes
   }
 });
 
-test('replay rebuilds a trace-sized document from its ops equal to the store\'s text; a missing op is found', () => {
+test('replay rebuilds a trace-sized document from its ops equal to the store\'s text; a missing op and a damaged snapshot are found', () => {
   const dir = tmpdir('replay');
   try {
     const mk = spawnSync(process.env.AUDIT_TRACE_STORE, [dir, process.env.AUDIT_TRACE], { encoding: 'utf8' });
@@ -407,6 +407,24 @@ test('replay rebuilds a trace-sized document from its ops equal to the store\'s 
     r = audit('--data', dir, 'replay', 'paper', '--version', '999');
     assert.match(r.stdout, /^EQUAL document paper version 999: /);
     assert.equal(r.status, 0);
+
+    // A damaged snapshot (three characters too many at version 1000): the store's text from it
+    // differs from the replay, and the first difference is shown.
+    const dir2 = tmpdir('replay-bad');
+    try {
+      const mk2 = spawnSync(process.env.AUDIT_TRACE_STORE, [dir2, process.env.AUDIT_TRACE, '100', '1000'], { encoding: 'utf8' });
+      assert.equal(mk2.status, 0, mk2.stderr);
+      r = audit('--data', dir2, 'replay', 'paper', '--version', '1050');
+      const m = /^DIFFERENT: first difference at byte (\d+) \(replayed (\d+) bytes, store (\d+) bytes\)\n  replayed: \.\.\.(.*)\.\.\.\n  store:    \.\.\.(.*)\.\.\.\n$/s.exec(r.stdout);
+      assert.ok(m, r.stdout);
+      assert.equal(Number(m[3]), Number(m[2]) + 3);
+      assert.ok(m[5].includes('XYZ'), m[5]);
+      assert.equal(r.status, 1);
+      r = audit('--data', dir2, 'replay', 'paper', '--version', '999'); // from the snapshot at 900
+      assert.match(r.stdout, /^EQUAL document paper version 999: /);
+    } finally {
+      fs.rmSync(dir2, { recursive: true, force: true });
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

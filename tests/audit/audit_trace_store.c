@@ -1,4 +1,4 @@
-/* audit_trace_store DIR TRACE [EDITS_PER_OP]: writes a store the way the
+/* audit_trace_store DIR TRACE [EDITS_PER_OP [BAD_SNAPSHOT]]: writes a store the way the
  * server does for one editor, from a sequential editing trace, so that
  * docsync-audit replay can be checked on a document of real size.
  *
@@ -10,6 +10,12 @@
  * versions per transaction. Every op is kept (retain_ops 0), so a replay
  * can start from the empty document while the store's own answer starts
  * from its newest snapshot.
+ *
+ * With BAD_SNAPSHOT (a multiple of 100), the snapshot at that version is
+ * damaged on purpose, as a bug in the snapshot path would: it holds three
+ * more characters ("XYZ" inserted at code point 10 by another agent), still
+ * a valid state, so the store's answer from it differs from a replay of the
+ * ops.
  *
  * Prints one JSON line: {"doc","head","bytes","sha256","midVersion",
  * "midBytes","midSha256"} (mid: the text at half the head), after checking
@@ -47,11 +53,12 @@ static void sha_hex(const char *p, size_t n, char out[65])
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: audit_trace_store DIR TRACE [EDITS_PER_OP]\n");
+    if (argc < 3 || argc > 5) {
+        fprintf(stderr, "usage: audit_trace_store DIR TRACE [EDITS_PER_OP [BAD_SNAPSHOT]]\n");
         return 2;
     }
-    unsigned per = argc == 4 ? (unsigned)atoi(argv[3]) : 100;
+    unsigned per = argc >= 4 ? (unsigned)atoi(argv[3]) : 100;
+    uint64_t bad = argc == 5 ? strtoull(argv[4], NULL, 10) : 0;
     if (per == 0)
         return die("EDITS_PER_OP", "must be positive");
     trace t;
@@ -104,6 +111,20 @@ int main(int argc, char **argv)
             size_t slen = 0;
             if (crdt_doc_encode_state(d, &st, &slen) != CRDT_OK)
                 return die("encode_state", "out of memory");
+            if (version == bad) {
+                crdt_doc *m = NULL;
+                uint8_t *st2 = NULL;
+                size_t slen2 = 0;
+                if (crdt_doc_new(NULL, "mallory", 7, &m) != CRDT_OK ||
+                    crdt_doc_apply(m, st, slen, NULL) != CRDT_OK ||
+                    crdt_doc_insert(m, 10, "XYZ", 3) != CRDT_OK ||
+                    crdt_doc_encode_state(m, &st2, &slen2) != CRDT_OK)
+                    return die("bad snapshot", "cannot make it");
+                crdt_free_bytes(NULL, st);
+                crdt_doc_free(m);
+                st = st2;
+                slen = slen2;
+            }
             rc = store_batch_snapshot_put(b, DOC, version, ts, st, slen);
             crdt_free_bytes(NULL, st);
         }
