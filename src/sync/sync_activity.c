@@ -283,7 +283,9 @@ static int user_is(const cJSON *v, const char *u)
     if (cJSON_IsNumber(v)) {
         char b[32];
         double d = v->valuedouble;
-        if (d != (double)(long long)d)
+        /* Only integers a long long holds (the cast of anything else is
+         * undefined). */
+        if (!(d > -9.2e18 && d < 9.2e18) || d != (double)(long long)d)
             return 0;
         snprintf(b, sizeof b, "%lld", (long long)d);
         return strcmp(b, u) == 0;
