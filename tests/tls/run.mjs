@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs tls.test.mjs with certificates made for this run: the `openssl` CLI writes two
 // self-signed certificates the clients trust (A, B: CN localhost, SAN IP 127.0.0.1), one they do
-// not (C), into a temporary dir, then the test file runs in a child Node whose
+// not (C), and a root CA they trust with an intermediate and a leaf (makeChain), into a temporary
+// dir, then the test file runs in a child Node whose
 // NODE_EXTRA_CA_CERTS names A and B. That variable is how the Node builds of pusher-js and
 // laravel-echo (whose bundled WebSocket uses Node's default trust store, with no option for a CA)
 // come to trust a self-signed server; Node reads it only at start, hence the child.
@@ -30,11 +31,30 @@ function makeCert(name) {
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/** A root CA the clients trust, an intermediate it signs and a leaf for 127.0.0.1 the
+ * intermediate signs (root.crt, inter.crt, leaf.crt/leaf.key): the leaf verifies only when the
+ * server sends the intermediate (DOCSYNC_TLS_CHAIN). */
+function makeChain() {
+  const f = (n) => path.join(dir, n);
+  const run = (...a) => execFileSync('openssl', a, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  fs.writeFileSync(f('ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  fs.writeFileSync(f('leaf.ext'), 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  run('req', '-x509', ...ec, '-keyout', f('root.key'), '-out', f('root.crt'), '-days', '2', '-subj', '/CN=docsync test root',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  run('req', '-new', ...ec, '-keyout', f('inter.key'), '-out', f('inter.csr'), '-subj', '/CN=docsync test intermediate');
+  run('x509', '-req', '-in', f('inter.csr'), '-CA', f('root.crt'), '-CAkey', f('root.key'), '-set_serial', '2', '-days', '2',
+    '-extfile', f('ca.ext'), '-out', f('inter.crt'));
+  run('req', '-new', ...ec, '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/CN=localhost');
+  run('x509', '-req', '-in', f('leaf.csr'), '-CA', f('inter.crt'), '-CAkey', f('inter.key'), '-set_serial', '3', '-days', '2',
+    '-extfile', f('leaf.ext'), '-out', f('leaf.crt'));
+}
+
 let code = 1;
 try {
   for (const n of ['a', 'b', 'c']) makeCert(n);
-  fs.writeFileSync(path.join(dir, 'trusted.pem'),
-    fs.readFileSync(path.join(dir, 'a.crt'), 'utf8') + fs.readFileSync(path.join(dir, 'b.crt'), 'utf8'));
+  makeChain();
+  fs.writeFileSync(path.join(dir, 'trusted.pem'), ['a.crt', 'b.crt', 'root.crt'].map((n) => fs.readFileSync(path.join(dir, n), 'utf8')).join(''));
   const child = spawn(process.execPath,
     ['--test', '--test-reporter=spec', '--test-force-exit', '--test-timeout=60000', path.join(HERE, 'tls.test.mjs')],
     { stdio: 'inherit', env: { ...process.env, DOCSYNCD: path.resolve(bin), TLS_DIR: dir, NODE_EXTRA_CA_CERTS: path.join(dir, 'trusted.pem') } });

@@ -180,6 +180,43 @@ describe('clients over TLS', () => {
   });
 });
 
+describe('chain and protocol version', () => {
+  it('DOCSYNC_TLS_CHAIN: the intermediate is sent, so a client trusting only the root verifies the leaf', async () => {
+    const withChain = tlsServer('leaf', { DOCSYNC_TLS_CHAIN: file('inter.crt') });
+    const without = tlsServer('leaf');
+    await withChain.start();
+    await without.start();
+    try {
+      assert.equal(await peerFingerprint(withChain.port), fingerprint('leaf.crt'));
+      await assert.rejects(peerFingerprint(without.port), (e) => e.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+      const p = new Pusher(APP.key, pjsOptions(withChain));
+      try {
+        await connected(p);
+      } finally {
+        p.disconnect();
+      }
+    } finally {
+      await withChain.stop({ graceMs: 5000, cleanExit: true });
+      await without.stop({ graceMs: 5000, cleanExit: true });
+    }
+  });
+
+  it('DOCSYNC_TLS_MIN_VERSION=1.3 refuses a TLS 1.2 client; 1.2 (the default) takes it', async () => {
+    const v13 = tlsServer('a', { DOCSYNC_TLS_MIN_VERSION: '1.3' });
+    const v12 = tlsServer('a');
+    await v13.start();
+    await v12.start();
+    try {
+      await assert.rejects(peerFingerprint(v13.port, { maxVersion: 'TLSv1.2' }), (e) => /alert protocol version|ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION/i.test(`${e.code} ${e.message}`));
+      assert.equal(await peerFingerprint(v13.port), fingerprint('a.crt'));
+      assert.equal(await peerFingerprint(v12.port, { maxVersion: 'TLSv1.2' }), fingerprint('a.crt'));
+    } finally {
+      await v13.stop({ graceMs: 5000, cleanExit: true });
+      await v12.stop({ graceMs: 5000, cleanExit: true });
+    }
+  });
+});
+
 describe('refusals', () => {
   it('a client that does not trust the certificate aborts the handshake; the server carries on', async () => {
     const server = tlsServer('c');
