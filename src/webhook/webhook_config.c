@@ -69,7 +69,7 @@ static int parse_url(struct webhook_target *t, size_t i, char *err, size_t errle
             return -1;
         }
     const char *h = u + skip, *end = h + strcspn(h, "/?#");
-    if (*end == '#' || strchr(h, '@')) {
+    if (strchr(u, '#') || memchr(h, '@', (size_t)(end - h))) {
         fail(err, errlen, "DOCSYNC_WEBHOOKS[%zu].url: no fragment or user info allowed", i);
         return -1;
     }
