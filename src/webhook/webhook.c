@@ -17,6 +17,10 @@
 #define WH_QUEUE_MAX 100000            /* events waiting for the sender thread */
 #define WH_BODY_SOFT_MAX (256u * 1024) /* a batch is sent once its body is this big */
 #define WH_BACKOFF_MAX_MS 60000u
+/* Deletes of delivered requests wait up to this long for the next commit
+ * (a new request's, which must not wait): one fsync per request instead of
+ * two when they come one by one. A crash in between sends those again. */
+#define WH_DELETE_DELAY_MS 200u
 
 /* One observed event, from the loop thread to the sender thread. */
 struct wh_event {
@@ -69,7 +73,9 @@ struct webhook_module {
     size_t npend, cap_pend;
     size_t pend_bytes; /* the sum of their bytes */
     uint64_t last_id;
-    store_batch *sb; /* puts and deletes of this round, committed together */
+    store_batch *sb;   /* puts and deletes not yet committed */
+    size_t sb_puts;    /* new requests in sb: committed before any attempt */
+    uint64_t sb_since; /* monotonic ms sb was started */
     /* Counters for /metrics (written by either thread, read by the loop). */
     atomic_uint_fast64_t n_events, n_cancelled, n_requests, n_delivered, n_failed, n_dropped_full,
         n_dropped_expired, n_dropped_queue, n_dropped_store, n_outbox;
@@ -292,8 +298,12 @@ static void wh_cap(struct webhook_module *m)
 
 static store_batch *wh_sb(struct webhook_module *m)
 {
-    if (!m->sb && store_batch_new(&m->sb) != 0)
-        m->sb = NULL;
+    if (!m->sb) {
+        if (store_batch_new(&m->sb) != 0)
+            m->sb = NULL;
+        m->sb_puts = 0;
+        m->sb_since = wh_mono_ms();
+    }
     return m->sb;
 }
 
@@ -316,6 +326,7 @@ static void wh_commit(struct webhook_module *m, uint64_t first_new_id)
     int rc = store_batch_commit(m->store, m->sb, NULL);
     store_batch_free(m->sb);
     m->sb = NULL;
+    m->sb_puts = 0;
     if (rc == 0)
         return;
     size_t lost = 0;
@@ -348,6 +359,8 @@ static int wh_record(struct webhook_module *m, size_t t, const char *body, size_
     uint64_t id = ++m->last_id, now = wh_wall_ms();
     int rc = store_batch_outbox_put(b, id, now, v, n);
     free(v);
+    if (rc == 0)
+        m->sb_puts++;
     if (rc != 0 || wh_pend_push(m, id, now, t, n) != 0) {
         log_error(m->log, "webhook: request of %zu bytes not recorded: %s", n,
                   rc ? store_strerror(rc) : "out of memory");
@@ -501,7 +514,9 @@ static int wh_intake(struct webhook_module *m, int may_stop)
     for (size_t t = 0; t < m->conf.n; t++)
         if (m->ts[t].count && (stopping || now >= m->ts[t].first_ms + m->conf.t[t].batch_ms))
             wh_flush(m, t);
-    wh_commit(m, first_new);
+    /* New requests at once; deletes alone when they have waited enough. */
+    if (m->sb && (stopping || m->sb_puts || wh_mono_ms() >= m->sb_since + WH_DELETE_DELAY_MS))
+        wh_commit(m, first_new);
     return stopping;
 }
 
@@ -610,7 +625,7 @@ static int wh_send_one(struct webhook_module *m, uint64_t now)
  * nothing until an event comes. */
 static uint64_t wh_next_wake(const struct webhook_module *m)
 {
-    uint64_t next = UINT64_MAX;
+    uint64_t next = m->sb ? m->sb_since + WH_DELETE_DELAY_MS : UINT64_MAX;
     for (const struct wh_event *d = m->delayed; d; d = d->next)
         if (d->due_ms < next)
             next = d->due_ms;
@@ -652,8 +667,7 @@ static void *wh_thread(void *arg)
          * any of them is sent. */
         if (wh_intake(m, 1))
             break;
-        if (wh_send_one(m, wh_mono_ms()))
-            wh_commit(m, 0);
+        wh_send_one(m, wh_mono_ms()); /* its delete waits for a commit (WH_DELETE_DELAY_MS) */
     }
     return NULL;
 }
