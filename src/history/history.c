@@ -26,6 +26,7 @@ struct pattern {
     char glob[PATTERN_LEN + 1];
     uint64_t max_events; /* kept per channel, newest */
     uint64_t max_age_ms; /* 0: no age limit */
+    int client;          /* client events (whispers) are kept too */
 };
 
 /* A channel with history that the module has looked at. `assigned` is the
@@ -175,10 +176,12 @@ static int patterns_parse(const char *spec, uint64_t def_max, uint64_t def_age_s
                 pt->max_events = x;
             } else if (vl > 4 && memcmp(v, "age=", 4) == 0 && parse_u64(v + 4, vl - 4, &x) == 0) {
                 pt->max_age_ms = x * 1000u;
+            } else if (vl == 6 && memcmp(v, "client", 6) == 0) {
+                pt->client = 1;
             } else {
                 snprintf(err, errlen,
                          "DOCSYNC_HISTORY_CHANNELS: unknown option \"%.*s\" of \"%s\" (max=N with "
-                         "N >= 1, age=SECONDS)",
+                         "N >= 1, age=SECONDS, client)",
                          (int)vl, v, pt->glob);
                 return -1;
             }
@@ -342,7 +345,8 @@ static void deliver_done(void *ctx, int status, const struct store_batch_result 
 }
 
 int history__publish(const char *channel, const char *event, const char *data, size_t data_len,
-                     const char *except_sid, void (*done)(void *ctx, int ok), void *ctx)
+                     const char *except_sid, const char *user_id, void (*done)(void *ctx, int ok),
+                     void *ctx)
 {
     struct history *h = the_history;
     struct hchan *ch = h ? chan_get(h, channel) : NULL;
@@ -352,7 +356,7 @@ int history__publish(const char *channel, const char *event, const char *data, s
     store_batch *b = NULL;
     struct pend *p = calloc(1, sizeof *p);
     if (!p || store_batch_new(&b) != 0 ||
-        store_batch_history_append(b, channel, off, ts, event, NULL, data, data_len) != 0) {
+        store_batch_history_append(b, channel, off, ts, event, user_id, data, data_len) != 0) {
         free(p);
         store_batch_free(b);
         return -1;
@@ -371,7 +375,8 @@ int history__publish(const char *channel, const char *event, const char *data, s
     p->offset = off;
     p->done = done;
     p->ctx = ctx;
-    p->f = event_frame(event, strlen(event), channel, data, data_len, NULL, 0, off);
+    p->f = event_frame(event, strlen(event), channel, data, data_len, user_id,
+                       user_id ? strlen(user_id) : 0, off);
     if (except_sid)
         snprintf(p->except, sizeof p->except, "%s", except_sid);
     if (store_writer_submit(h->w, b, deliver_done, p) != 0) {
@@ -402,7 +407,23 @@ static int claim(struct server *srv, const char *channel, const char *event, con
     (void)ud;
     /* not storable (an event name with control bytes, the writer's queue
      * full): delivered as on any channel, without history */
-    return history__publish(channel, event, data, data_len, socket_id, claim_done, hold) == 0;
+    return history__publish(channel, event, data, data_len, socket_id, NULL, claim_done, hold) == 0;
+}
+
+/* A client event on a channel whose pattern says :client: stored, then
+ * delivered to the others with its offset; its data (JSON as sent) travels
+ * as a JSON string, which Pusher clients parse back. */
+static int claim_client(struct server *srv, struct conn *sender, const char *channel,
+                        const char *event, const char *data_raw, size_t len, const char *user_id,
+                        void *ud)
+{
+    (void)srv;
+    struct history *h = ud;
+    const struct pattern *pat = pattern_of(h, channel);
+    if (!pat || !pat->client)
+        return 0;
+    return history__publish(channel, event, data_raw ? data_raw : "null", data_raw ? len : 4,
+                            conn_socket_id(sender), user_id, NULL, NULL) == 0;
 }
 
 /* ---- recovery ---- */
@@ -792,6 +813,7 @@ int history_start(struct server *srv, store *st, store_writer *w)
     }
     if (http_api_on_claim(srv, claim, h) != 0 ||
         session_on_subscribed(srv, on_subscribed, h) != 0 ||
+        session_on_client_claim(srv, claim_client, h) != 0 ||
         server_on_wake(srv, pump_all, h) != 0 || server_every(srv, PUMP_MS, pump_all, h) != 0 ||
         server_every(srv, AGE_SWEEP_MS, age_sweep, h) != 0 ||
         http_route(srv, "GET", "/apps/{app_id}/channels/{channel}/history",

@@ -185,7 +185,8 @@ static void finish(struct pending_op *op, int ok)
         user_channel(op->ib, ch, sizeof ch, op->user);
         char *s = cJSON_PrintUnformatted(op->change);
         if (s && ch[0]) {
-            if (history__publish(ch, INBOX_CHANGE_EVENT, s, strlen(s), NULL, NULL, NULL) != 0) {
+            if (history__publish(ch, INBOX_CHANGE_EVENT, s, strlen(s), NULL, NULL, NULL, NULL) !=
+                0) {
                 /* the channel keeps no history: a plain broadcast */
                 struct jsonw w;
                 jsonw_init(&w, NULL, 0);
@@ -279,7 +280,7 @@ static void created_committed(void *ctx, int status, const struct store_batch_re
     char ch[300];
     user_channel(op->ib, ch, sizeof ch, op->user);
     int queued = ch[0] && history__publish(ch, NOTIFICATION_EVENT, c->payload, strlen(c->payload),
-                                           NULL, created_published, op) == 0;
+                                           NULL, NULL, created_published, op) == 0;
     if (!queued) {
         if (ch[0]) {
             struct jsonw w;

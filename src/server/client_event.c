@@ -63,14 +63,18 @@ void client_event_handle(struct conn *c, const message *m)
     const char *uid = (mine && mine->member) ? presence_member_id(mine->member, NULL) : NULL;
     size_t raw_len = 0;
     const char *raw = message_data_raw(m, &raw_len);
+    int claimed = 0;
+    for (size_t i = 0; i < srv->nclient_claims && !claimed; i++)
+        claimed = srv->client_claims[i].fn(srv, c, channel, message_event(m), raw, raw_len, uid,
+                                           srv->client_claims[i].ud);
     struct message_frame mf = {0};
-    if (message_build_client_event(MESSAGE_FRAME_HEADROOM, message_event(m), channel, raw, raw_len,
-                                   uid, &mf) != MESSAGE_OK)
-        return;
-    struct frame *f = message_frame_adopt(&mf);
-    if (f) {
-        broadcast_publish(srv, ch, f, c);
-        frame_unref(f);
+    if (!claimed && message_build_client_event(MESSAGE_FRAME_HEADROOM, message_event(m), channel,
+                                               raw, raw_len, uid, &mf) == MESSAGE_OK) {
+        struct frame *f = message_frame_adopt(&mf);
+        if (f) {
+            broadcast_publish(srv, ch, f, c);
+            frame_unref(f);
+        }
     }
     if (srv->nobservers)
         broadcast_notify(srv, &(struct broadcast_event){.kind = BROADCAST_CLIENT_EVENT,
@@ -80,4 +84,14 @@ void client_event_handle(struct conn *c, const message *m)
                                                         .data = raw,
                                                         .data_len = raw_len,
                                                         .socket_id = c->sid});
+}
+
+int session_on_client_claim(struct server *srv, session_client_claim_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nclient_claims >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->client_claims[srv->nclient_claims++] = (struct session_client_claim_hook){fn, ud};
+    return 0;
 }

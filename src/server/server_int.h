@@ -131,6 +131,11 @@ struct session_subscribed_hook {
     void *ud;
 };
 
+struct session_client_claim_hook {
+    session_client_claim_fn fn;
+    void *ud;
+};
+
 struct server_timer {
     lws_sorted_usec_list_t sul; /* first: the callback casts back */
     struct server *srv;
@@ -168,6 +173,8 @@ struct server {
     size_t nclaim_hooks;
     struct session_subscribed_hook subscribed_hooks[SERVER_MAX_HOOKS]; /* session_on_subscribed */
     size_t nsubscribed_hooks;
+    struct session_client_claim_hook client_claims[SERVER_MAX_HOOKS]; /* session_on_client_claim */
+    size_t nclient_claims;
     struct broadcast_observer observers[SERVER_MAX_HOOKS]; /* broadcast_observe */
     size_t nobservers;
     struct http_api_metrics_hook metrics_hooks[SERVER_MAX_HOOKS]; /* http_api_on_metrics */

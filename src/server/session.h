@@ -44,4 +44,19 @@ typedef void (*session_subscribed_fn)(struct server *srv, struct conn *c, const 
  * most 16). */
 int session_on_subscribed(struct server *srv, session_subscribed_fn fn, void *ud);
 
+/* A module that keeps some channels' client events (channel history) takes
+ * their delivery: for each client event the server accepted (membership
+ * and rate checked), the claim hooks are asked in order until one returns
+ * 1; that one delivers it itself later, to the channel's subscribers but
+ * `sender` (conn_socket_id). `data_raw` is the event's data as sent (JSON
+ * text, len bytes), `user_id` the sender's presence id or NULL. Return 0 to
+ * leave it to the server. Borrowed for the call. */
+typedef int (*session_client_claim_fn)(struct server *srv, struct conn *sender, const char *channel,
+                                       const char *event, const char *data_raw, size_t len,
+                                       const char *user_id, void *ud);
+
+/* Registers a client-event claim hook. Returns 0, SERVER_EINVAL or
+ * SERVER_EFULL (at most 16). */
+int session_on_client_claim(struct server *srv, session_client_claim_fn fn, void *ud);
+
 #endif

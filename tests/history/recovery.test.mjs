@@ -158,6 +158,34 @@ describe('channel history', () => {
     }
   });
 
+  it('keeps client events where the pattern says :client, with the sender never echoed', async () => {
+    const server = await startServer({ env: { DOCSYNC_HISTORY_CHANNELS: 'private-room.*:client private-chat.*' } });
+    try {
+      const a = await connect(server);
+      const b = await connect(server);
+      const { epoch } = recovered(await subscribeRecover(a, 'private-room.1'));
+      await subscribeRecover(b, 'private-room.1');
+      a.whisper('private-room.1', 'client-typing', { name: 'a' });
+      const got = await b.nextEvent('client-typing', 5000, 'private-room.1');
+      assert.equal(got.raw, '{"event":"client-typing","data":"{\\"name\\":\\"a\\"}","channel":"private-room.1","offset":1}');
+      await a.quiet(200, 'never echoed to the sender');
+      const c = await connect(server);
+      const f = await subscribeRecover(c, 'private-room.1', { epoch, offset: 0 });
+      assert.deepEqual(f.filter((m) => m.event === 'client-typing').map((m) => [m.offset, m.data]), [[1, '{"name":"a"}']]);
+      // without :client a whisper is relayed as usual and not kept
+      await subscribeRecover(a, 'private-chat.1');
+      await subscribeRecover(b, 'private-chat.1');
+      a.whisper('private-chat.1', 'client-typing', { name: 'a' });
+      const plain = await b.nextEvent('client-typing', 5000, 'private-chat.1');
+      assert.equal(plain.raw, '{"event":"client-typing","channel":"private-chat.1","data":{"name":"a"}}');
+      const h = await api(server, 'GET', '/channels/private-chat.1/history');
+      assert.deepEqual(JSON.parse(h.text).events, []);
+    } finally {
+      await cleanup();
+      await server.stop();
+    }
+  });
+
   it('pages a large recovery by the send queue, in order, with live events only after it', async () => {
     const server = await startServer({ env: { ...ENV, DOCSYNC_HISTORY_CHANNELS: 'private-big.*:max=5000', DOCSYNC_SEND_QUEUE_MAX: '65536' } });
     try {
