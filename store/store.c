@@ -150,9 +150,44 @@ static int sync_dir(const char *dir)
 
 /* Opens the named databases and creates the format and epoch records of a
  * new store, or checks the format of an existing one. */
+/* A read-only store (options.read_only): the tables are opened, never
+ * created, in a read transaction; the format is checked, never upgraded. */
+static int store_init_dbs_read_only(store *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store__err(rc, s->dir);
+    static const char *names[] = {"meta", "docs",     "ops",    "snaps",  "seqs",
+                                  "acl",  "activity", "outbox", "history"};
+    MDB_dbi *dbis[] = {&s->meta, &s->docs,     &s->ops,    &s->snaps,  &s->seqs,
+                       &s->acl,  &s->activity, &s->outbox, &s->history};
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && rc == 0; i++)
+        rc = mdb_dbi_open(txn, names[i], 0, dbis[i]);
+    MDB_val k = {6, "format"}, v;
+    uint32_t fmt = 0;
+    if (rc == 0)
+        rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND ||
+        (rc == 0 && (record_format_decode(v.mv_data, v.mv_size, &fmt) != 0 ||
+                     fmt < RECORD_STORE_FORMAT_OLDEST || fmt > RECORD_STORE_FORMAT))) {
+        /* Not a store, or one whose newer tables only a writer can add. */
+        mdb_txn_abort(txn);
+        return STORE_EFORMAT;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return store__err(rc, s->dir);
+    }
+    /* Commit, not abort: handles opened in an aborted txn are closed. */
+    return store__err(mdb_txn_commit(txn), s->dir);
+}
+
 static int store_init_dbs(store *s, int maplock_held)
 {
     MDB_txn *txn;
+    if (s->opt.read_only)
+        return store_init_dbs_read_only(s);
     /* With the map lock held (reopen), adopting a resized map would wait
      * on ourselves: a freshly opened environment needs no adoption. */
     int rc = maplock_held ? mdb_txn_begin(s->env, NULL, 0, &txn) : store__write_begin(s, &txn);
@@ -269,7 +304,7 @@ static int env_open(store *s, uint64_t map_size)
     /* MDB_NOTLS: read handles are not tied to threads, so a thread may hold
      * several and a handle may move between threads. Default sync flags. */
     if (rc == 0)
-        rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0600);
+        rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | (s->opt.read_only ? MDB_RDONLY : 0), 0600);
     int err = rc == MDB_INVALID ? invalid_or_truncated(s->dir) : store__err(rc, s->dir);
     if (err == 0) /* before any page but the meta pages is read */
         err = store__data_file_check(s->env, NULL, NULL);
@@ -327,7 +362,11 @@ int store_open(const char *dir, const struct store_options *o, store **out)
     opt.map_size = page_round(opt.map_size);
     if (opt.map_size_max < opt.map_size)
         opt.map_size_max = opt.map_size;
-    if (mkdir(dir, 0700) == 0) {
+    if (opt.read_only) {
+        struct stat st;
+        if (stat(dir, &st) != 0)
+            return store__err(errno, NULL);
+    } else if (mkdir(dir, 0700) == 0) {
         /* Make the new directory's own entry durable. */
         char *parent = strdup(dir), *slash = parent ? strrchr(parent, '/') : NULL;
         if (slash && slash != parent)

@@ -212,6 +212,14 @@ struct store_options {
                                    are dropped when a snapshot is put;
                                    default 10000; 0 = keep every op */
     unsigned max_readers;       /* LMDB reader slots; default 126 */
+    int read_only;              /* 1: open an existing store for reading
+                                   only (LMDB's MDB_RDONLY, beside a
+                                   process that writes it): nothing is
+                                   created, upgraded or written, and every
+                                   commit fails (STORE_EIO). store_open then
+                                   also returns STORE_EFORMAT for a store
+                                   that lacks a table of this build (a
+                                   writer adds it when it opens the store) */
 };
 
 /* Document record. meta is borrowed (see MEMORY). */

@@ -1,6 +1,7 @@
 /* docsync-audit: the auditor's tool over the activity log, run beside a
- * running server (LMDB lets several processes read one store; this one only
- * ever reads: it opens an existing store and never writes a batch).
+ * running server (LMDB lets several processes read one store; this one opens
+ * it read-only, store_options.read_only: nothing is created, upgraded or
+ * written).
  *
  *   docsync-audit [--data DIR] export [FILTERS] [--out FILE]
  *       the entries as JSON lines, oldest first, each
@@ -238,6 +239,7 @@ static int open_store(const char *dir, store **s)
     }
     struct store_options o;
     store_options_init(&o);
+    o.read_only = 1; /* MDB_RDONLY: an auditor's tool never changes what it audits */
     rc = store_open(dir, &o, s);
     if (rc) {
         fprintf(stderr, "docsync-audit: cannot open the store in %s: %s\n", dir,
