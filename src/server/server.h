@@ -22,6 +22,10 @@
  *   - connections (conn.h): socket id, authenticated user id, subscription
  *     check, send to one connection; channels (broadcast.h): a frame to
  *     every subscriber of a channel except one socket;
+ *   - channel events (broadcast.h, broadcast_observe): occupied, vacated,
+ *     member added/removed, client events, cache misses, as the server
+ *     decides them, and modules' own (broadcast_notify); lines of their own
+ *     in GET /metrics (http_api_on_metrics);
  *   - the loop: a hook called after every wake-up (including wake-ups made
  *     with server_wake() from a writer thread), periodic timers, and a hook
  *     called when a connection closes;
