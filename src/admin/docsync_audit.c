@@ -241,6 +241,15 @@ static int open_store(const char *dir, store **s)
     store_options_init(&o);
     o.read_only = 1; /* MDB_RDONLY: an auditor's tool never changes what it audits */
     rc = store_open(dir, &o, s);
+    if (rc == STORE_EFORMAT) {
+        /* Read-only, the tables a newer build adds cannot be made here. */
+        fprintf(stderr,
+                "docsync-audit: cannot open the store in %s read-only: %s (a store last opened "
+                "by an older docsyncd gets this build's tables when this build's docsyncd opens "
+                "it)\n",
+                dir, store_strerror(rc));
+        return -1;
+    }
     if (rc) {
         fprintf(stderr, "docsync-audit: cannot open the store in %s: %s\n", dir,
                 store_strerror(rc));
