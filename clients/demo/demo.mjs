@@ -94,7 +94,9 @@ async function join(name, docId) {
   echo.private(`App.Models.User.${grant.user.id}`)
     .notification((n) => feed(`Notification: ${n.message || n.type || JSON.stringify(n)}`));
   echo.private('activity')
-    .listen('UserActivity', (e) => feed(`${e.user?.name || e.user || 'someone'} ${e.action || 'did something'}`))
+    // Apps' own UserActivity names the user ({name}); the server's (document edits, joins and
+    // leaves) carries the user's id ({id}).
+    .listen('UserActivity', (e) => feed(`${e.user?.name || e.user?.id || e.user || 'someone'} ${e.action || 'did something'}`))
     .error(() => feed('The activity channel is not authorised (add a rule for private-activity to DOCSYNC_AUTH_RULES).'));
 }
 
