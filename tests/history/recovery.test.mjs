@@ -116,6 +116,49 @@ describe('channel history', () => {
     }
   });
 
+  it('kill -9 under publishing: every event the HTTP API acknowledged is in the history', async () => {
+    const server = await startServer({ env: { DOCSYNC_HISTORY_CHANNELS: 'private-load.*:max=100000' } });
+    try {
+      const acked = new Set();
+      let stop = false;
+      const publisher = async (w) => {
+        for (let i = 0; !stop; i++) {
+          const n = w * 1000000 + i;
+          try {
+            const r = await api(server, 'POST', '/events', { body: { name: 'E', channel: 'private-load.1', data: JSON.stringify({ n }) } });
+            if (r.status === 200) acked.add(n);
+          } catch {
+            return; // the server is gone
+          }
+        }
+      };
+      const running = [0, 1, 2, 3].map(publisher);
+      while (acked.size < 200) await new Promise((r) => setTimeout(r, 10));
+      await server.kill();
+      stop = true;
+      await Promise.all(running);
+      await server.restart();
+      const kept = new Set();
+      let after = 0;
+      for (;;) {
+        const r = await api(server, 'GET', '/channels/private-load.1/history', { query: { after: String(after), limit: '1000' } });
+        const h = JSON.parse(r.text);
+        for (const e of h.events) kept.add(JSON.parse(e.data).n);
+        if (!h.more) break;
+        after = h.next;
+      }
+      const lost = [...acked].filter((n) => !kept.has(n));
+      assert.deepEqual(lost, [], `${acked.size} acknowledged, ${kept.size} kept`);
+      // offsets stay gapless for what was committed
+      const c = await connect(server);
+      const f = await subscribeRecover(c, 'private-load.1');
+      assert.equal(recovered(f).offset, kept.size);
+    } finally {
+      await cleanup();
+      await server.stop();
+    }
+  });
+
   it('tells a client what it cannot be given: another epoch, trimmed history, absurd requests', async () => {
     const server = await startServer({ env: ENV });
     try {
