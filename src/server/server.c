@@ -359,9 +359,12 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return 0;
 
     case LWS_CALLBACK_WSI_DESTROY:
-        /* Every accepted connection ends here, its descriptor still open. */
+        /* Every accepted connection ends here, its descriptor still open:
+         * forget it, so that a descriptor reused by another part of the
+         * process (the webhook sender's sockets) is never scanned. */
         if (srv)
             iplimit_release(srv->iplimit, lws_get_socket_fd(wsi));
+        wsmask_conn_close(lws_get_socket_fd(wsi));
         return 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:

@@ -48,6 +48,11 @@ void wsmask_state_limit(struct wsmask_state *s, uint64_t max_payload)
     s->max_payload = max_payload;
 }
 
+void wsmask_state_nohold(struct wsmask_state *s)
+{
+    s->nohold = 1;
+}
+
 int wsmask_state_bad_close(const struct wsmask_state *s)
 {
     return s->bad_close;
@@ -214,23 +219,29 @@ size_t wsmask_scan(struct wsmask_state *s, unsigned char *buf, size_t n, size_t 
         unsigned char c = buf[i];
         switch (s->step) {
         case WSMASK_W_B0:
+            s->b0 = c;
+            s->b0_gone = 0;
             if (i == n - 1) { /* its second byte is not here: keep it back */
-                s->held = 1;
-                s->held_byte = c;
-                return n - 1;
+                if (s->nohold) {
+                    s->b0_gone = 1; /* handed on with this read: cannot be flagged */
+                } else {
+                    s->held = 1;
+                    s->held_byte = c;
+                    return n - 1;
+                }
             }
             s->step = WSMASK_W_B1;
             i++;
             break;
-        case WSMASK_W_B1: /* i >= 1: the first byte is always in this buffer */
+        case WSMASK_W_B1: /* the first byte is buf[i - 1], unless b0_gone */
             s->flags = (c & 0x80) ? WSMASK_F_MASKED : 0;
-            if ((buf[i - 1] & 0x0f) < 8)
+            if ((s->b0 & 0x0f) < 8)
                 s->flags |= WSMASK_F_DATA;
-            else if ((buf[i - 1] & 0x0f) == 8 && (c & 0x80) && (c & 0x7f) <= 125)
+            else if ((s->b0 & 0x0f) == 8 && (c & 0x80) && (c & 0x7f) <= 125)
                 s->flags |= WSMASK_F_CLOSE; /* masked, a valid length: its reason is checked */
             s->cidx = 0;
             s->u8need = 0;
-            if (!(c & 0x80)) {
+            if (!(c & 0x80) && !s->b0_gone) {
                 buf[i - 1] |= WSMASK_RSV1;
                 if (flipped)
                     (*flipped)++;

@@ -24,10 +24,12 @@
  *   and a table of scanner states indexed by descriptor. Only descriptors
  *   registered through wsmask_conn_open (lws's accepted connections) are
  *   scanned; every other recv() in the process goes straight to the C
- *   library (or to ASan's interceptor).
+ *   library (or to ASan's interceptor). TLS connections are read by lws
+ *   through SSL_read, so the same file defines an SSL_read that scans the
+ *   plaintext the same way (without holding bytes back: wsmask_state_nohold).
  *
- * The scanner also refuses at once two things lws 4.1.6 would otherwise
- * hold or drop silently:
+ * The scanner also refuses at once what lws 4.1.6 would otherwise hold or
+ * drop silently:
  * - a first request whose header block exceeds WSMASK_HTTP_MAX_BYTES or
  *   WSMASK_HTTP_MAX_LINES: lws keeps headers in a table of
  *   SERVER_HEADER_DATA bytes (and ~100 repeats of one header) and drops
@@ -70,6 +72,9 @@ struct wsmask_state {
     uint8_t u8need;       /* WS close reason: continuation bytes still due */
     uint8_t u8lo, u8hi;   /* ... and the range of the next one */
     uint8_t bad_close;    /* a close reason was not UTF-8 (and was made so) */
+    uint8_t nohold;       /* never hold a byte back (TLS: see wsmask_state_nohold) */
+    uint8_t b0;           /* WS: the current frame's first byte */
+    uint8_t b0_gone;      /* ... already handed on (nohold), so it cannot be flagged */
     uint8_t mode;         /* WSMASK_MODE_* (wsmask.c) */
     uint8_t step;         /* position inside the HTTP line or frame header */
     uint8_t need;         /* header bytes still to read in this step */
@@ -83,6 +88,13 @@ struct wsmask_state {
 
 /* Starts scanning a new connection: expects the first request's headers. */
 void wsmask_state_start(struct wsmask_state *s);
+
+/* For a stream read through SSL_read (TLS): wsmask_scan never holds a byte
+ * back (a read cannot be answered "come back later" there), so a frame whose
+ * first byte ends one read and whose second byte starts the next cannot
+ * have RSV1 set: such an unmasked frame goes through unflagged. Every other
+ * check works as on plain text. */
+void wsmask_state_nohold(struct wsmask_state *s);
 
 /* Data frames declaring more than `max_payload` bytes set the `over` flag
  * (0 = no limit). */

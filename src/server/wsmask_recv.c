@@ -31,7 +31,9 @@
 
 #include "wsmask.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -175,4 +177,47 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
     /* With r < 0, out is the held byte alone (scanning had stopped): hand
      * it on; the error comes back on the next call. */
     return (ssize_t)out;
+}
+
+/* TLS connections: lws reads their plaintext with SSL_read (libwebsockets.so
+ * imports it from libssl), so the same scanner runs there, behind this
+ * SSL_read, defined in the executable like recv() above. The library's own
+ * SSL_read is found once with dlsym(RTLD_NEXT). No byte is ever held back
+ * (wsmask_state_nohold): a short read cannot be turned into "try again"
+ * without touching the SSL object's state. The 431 answer goes out through
+ * SSL_write (nothing else has been written on the connection yet), and 0
+ * makes lws close it. Other SSL objects in the process (the webhook
+ * sender's client connections) have unregistered descriptors and pass
+ * through. */
+typedef int (*wsmask_ssl_read_fn)(SSL *, void *, int);
+static wsmask_ssl_read_fn wsmask_ssl_read_real;
+
+int SSL_read(SSL *ssl, void *buf, int num)
+{
+    if (!wsmask_ssl_read_real) {
+        void *f = dlsym(RTLD_NEXT, "SSL_read");
+        if (!f)
+            return -1;
+        /* POSIX: a dlsym() result may be converted to a function pointer. */
+        wsmask_ssl_read_real = (wsmask_ssl_read_fn)(uintptr_t)f;
+    }
+    struct wsmask_state *s = wsmask_slot(SSL_get_fd(ssl));
+    if (!s || num < 2 || !wsmask_state_active(s))
+        return wsmask_ssl_read_real(ssl, buf, num);
+    wsmask_state_nohold(s);
+    int r = wsmask_ssl_read_real(ssl, buf, num);
+    if (r <= 0)
+        return r;
+    (void)wsmask_scan(s, buf, (size_t)r, NULL); /* never holds: returns r */
+    if (wsmask_state_too_big(s)) {
+        (void)SSL_write(ssl, wsmask_431, (int)(sizeof wsmask_431 - 1));
+        wsmask_state_off(s);
+        return 0;
+    }
+    if (s->over == 1) {
+        s->over = 2;
+        if (wsmask_nover < WSMASK_OVER_MAX)
+            wsmask_over[wsmask_nover++] = SSL_get_fd(ssl);
+    }
+    return r;
 }

@@ -301,6 +301,29 @@ int main(void)
     CHECK_EQ(last_over, 1);
     frame_limit = 0;
 
+    /* TLS (nohold): nothing is held back; a frame whose first byte ends a read
+     * cannot be flagged, every other check is unchanged */
+    {
+        struct wsmask_state s;
+        unsigned char b[64];
+        size_t flips = 0;
+        wsmask_state_start(&s);
+        wsmask_state_nohold(&s);
+        memcpy(b, "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n\x81", 39);
+        CHECK_EQ(wsmask_scan(&s, b, 39, &flips), 39);
+        CHECK_EQ(wsmask_unhold(&s, b), 0);
+        b[0] = 0x05; /* unmasked, 5 bytes, whose first byte went with the last read */
+        memcpy(b + 1, "hello\x81", 6);
+        CHECK_EQ(wsmask_scan(&s, b, 7, &flips), 7);
+        CHECK_EQ(flips, 0);
+        CHECK_EQ(b[6], 0x81); /* the next frame's first byte ends this read too */
+        memcpy(b, "\x05hello\x81\x05hello", 13);
+        CHECK_EQ(wsmask_scan(&s, b, 13, &flips), 13);
+        CHECK_EQ(flips, 1); /* the third frame has both bytes in one read: flagged */
+        CHECK_EQ(b[0], 0x05);
+        CHECK_EQ(b[6], 0xc1);
+    }
+
     /* a frame's first byte alone is held, then comes back first */
     {
         struct wsmask_state s;

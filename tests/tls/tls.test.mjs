@@ -217,6 +217,60 @@ describe('chain and protocol version', () => {
   });
 });
 
+/** A raw TLS connection: upgrades to a WebSocket (when `upgrade`), sends `bytes`, and collects
+ * what comes back until the server closes (or 5 s). */
+async function tlsRaw(port, bytes, { upgrade = true } = {}) {
+  const sock = tls.connect({ host: '127.0.0.1', port, servername: 'localhost' });
+  await new Promise((r, j) => { sock.once('secureConnect', r); sock.once('error', j); });
+  let data = Buffer.alloc(0);
+  sock.on('data', (d) => (data = Buffer.concat([data, d])));
+  sock.on('error', () => {});
+  const closed = new Promise((r) => sock.once('close', r));
+  if (upgrade) {
+    sock.write(`GET /app/${APP.key}?protocol=7 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await until(() => data.includes('connection_established'), 5000, 'connection_established');
+    data = Buffer.alloc(0);
+  }
+  sock.write(bytes);
+  await within(closed, 5000, 'server closes').catch(() => sock.destroy());
+  return data;
+}
+const masked = (b0, payload) => {
+  const key = Buffer.from([0x11, 0x22, 0x33, 0x44]);
+  return Buffer.concat([Buffer.from([b0, 0x80 | payload.length]), key, Buffer.from(payload.map((c, i) => c ^ key[i & 3]))]);
+};
+
+describe('hardening over TLS (the scanner behind SSL_read)', () => {
+  const server = tlsServer('a');
+  before(() => server.start());
+  after(() => server.stop({ graceMs: 5000, cleanExit: true }));
+
+  it('an oversized header block: 431 over TLS', async () => {
+    const r = await tlsRaw(server.port, `GET /up HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(5000)}\r\n\r\n`, { upgrade: false });
+    assert.equal(r.toString('latin1'), 'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n' +
+      'content-length: 32\r\nconnection: close\r\n\r\nRequest header fields too large.');
+  });
+
+  it('a frame header declaring 2^40 bytes: 1009 before any payload', async () => {
+    const head = Buffer.alloc(14);
+    head[0] = 0x81;
+    head[1] = 0x80 | 127;
+    head.writeBigUInt64BE(2n ** 40n, 2);
+    assert.deepEqual([...await tlsRaw(server.port, head)], [0x88, 0x02, 0x03, 0xf1]);
+  });
+
+  it('a close reason that is not UTF-8: 1007', async () => {
+    const r = await tlsRaw(server.port, masked(0x88, Buffer.from([0x03, 0xe8, 0x61, 0xff, 0x62])));
+    assert.deepEqual([...r.subarray(0, 4)], [0x88, 0x05, 0x03, 0xef]);
+  });
+
+  it('an unmasked frame: 1002', async () => {
+    const r = await tlsRaw(server.port, Buffer.from([0x81, 0x05, ...Buffer.from('hello')]));
+    assert.deepEqual([...r.subarray(0, 4)], [0x88, 0x0a, 0x03, 0xea]);
+  });
+});
+
 describe('refusals', () => {
   it('a client that does not trust the certificate aborts the handshake; the server carries on', async () => {
     const server = tlsServer('c');
