@@ -490,6 +490,47 @@ static void test_origins(void)
     CHECK(origin_allowed(c.allowed_origins, "http://[::1]:8080"));
 }
 
+/* TLS and hardening settings: defaults, the pairing of certificate and key,
+ * the protocol versions accepted, the flags. */
+static void test_tls_and_limits(void)
+{
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    CHECK_STR_EQ(c.tls_cert, "");
+    CHECK_STR_EQ(c.tls_key, "");
+    CHECK_STR_EQ(c.tls_chain, "");
+    CHECK_STR_EQ(c.tls_min_version, "1.2");
+    CHECK_EQ(c.ip_max_connections, 1000);
+    CHECK_EQ(c.ip_connections_per_second, 100);
+    CHECK_EQ(c.ip_limit_loopback, 0);
+    CHECK_EQ(c.api_requests_per_second, 1000);
+    CHECK_EQ(c.drain_timeout, 10);
+
+    const char *env_app[] = {"REVERB_APP_ID=1", "REVERB_APP_KEY=k", "REVERB_APP_SECRET=s",
+                             "DOCSYNC_TLS_MIN_VERSION=1.3", NULL};
+    const char *both[] = {"--tls-cert", "/c.pem", "--tls-key", "/k.pem", NULL};
+    CHECK_EQ(load(&c, both, env_app, err, sizeof err), CONFIG_OK);
+    CHECK_STR_EQ(c.tls_cert, "/c.pem");
+    CHECK_STR_EQ(c.tls_key, "/k.pem");
+    CHECK_STR_EQ(c.tls_min_version, "1.3");
+    const char *cert_only[] = {"--tls-cert", "/c.pem", NULL};
+    CHECK_EQ(load(&c, cert_only, env_app, err, sizeof err), CONFIG_EINVAL);
+    CHECK(strstr(err, "DOCSYNC_TLS_CERT and DOCSYNC_TLS_KEY go together") != NULL);
+    const char *key_only[] = {"--tls-key", "/k.pem", NULL};
+    CHECK_EQ(load(&c, key_only, env_app, err, sizeof err), CONFIG_EINVAL);
+    const char *env_v11[] = {"REVERB_APP_ID=1", "REVERB_APP_KEY=k", "REVERB_APP_SECRET=s",
+                             "DOCSYNC_TLS_MIN_VERSION=1.1", NULL};
+    CHECK_EQ(load(&c, NULL, env_v11, err, sizeof err), CONFIG_EINVAL);
+    CHECK(strstr(err, "DOCSYNC_TLS_MIN_VERSION: expected 1.2 or 1.3, got \"1.1\"") != NULL);
+    CHECK_EQ(config_set(&c, "DOCSYNC_IP_MAX_CONNECTIONS", "0", err, sizeof err), CONFIG_OK);
+    CHECK_EQ(c.ip_max_connections, 0);
+    CHECK_EQ(config_set(&c, "DOCSYNC_API_REQUESTS_PER_SECOND", "-5", err, sizeof err),
+             CONFIG_EINVAL);
+    CHECK_EQ(config_set(&c, "DOCSYNC_IP_LIMIT_LOOPBACK", "yes", err, sizeof err), CONFIG_OK);
+    CHECK_EQ(c.ip_limit_loopback, 1);
+}
+
 int main(void)
 {
     char cwd[512];
@@ -506,6 +547,7 @@ int main(void)
     test_dev_app();
     test_dev_app_host();
     test_origins();
+    test_tls_and_limits();
     char data[600];
     snprintf(data, sizeof data, "%s/data", tmpdir);
     rmdir(data);
