@@ -204,7 +204,7 @@ start_server() { # $1 = docsyncd|soketi
     local data
     data=$(mktemp -d "$OUT/data.XXXXXX")
     (cd "$OUT" && exec env REVERB_APP_ID=$APP_ID REVERB_APP_KEY=$APP_KEY REVERB_APP_SECRET=$APP_SECRET \
-      DOCSYNC_CLIENT_EVENTS_PER_SECOND=0 DOCSYNC_LOG_LEVEL=warn ${DS_ENV:-} \
+      DOCSYNC_CLIENT_EVENTS_PER_SECOND=0 DOCSYNC_API_REQUESTS_PER_SECOND=0 DOCSYNC_LOG_LEVEL=warn ${DS_ENV:-} \
       taskset -c "$SRV_CPU" "$BUILD/src/docsyncd" --port "$SRV_PORT" --data "$data" >"$log" 2>&1) &
   else
     (cd "$OUT" && exec env SOKETI_PORT=$SRV_PORT SOKETI_DEFAULT_APP_ID=$APP_ID SOKETI_DEFAULT_APP_KEY=$APP_KEY \
