@@ -45,7 +45,7 @@ static uint64_t now_ms(void)
 static void dropped(struct sync_feed_state *fs, const char *why)
 {
     uint64_t n = ++fs->st.dropped;
-    if ((n & (n - 1)) == 0)
+    if (fs->m && (n & (n - 1)) == 0)
         log_warn(server_logger(fs->m->srv), "sync: document activity not logged: %s (%llu so far)",
                  why, (unsigned long long)n);
 }
@@ -56,7 +56,7 @@ static void entry_done(void *ctx, int status, const struct store_batch_result *r
     struct sync_feed_state *fs = p->fs;
     if (status != 0) {
         dropped(fs, store_strerror(status));
-    } else if (fs->m->srv) {
+    } else if (fs->m && fs->m->srv) {
         /* Durable: subscribers hear of it with its place in the log. */
         char buf[1024];
         struct jsonw w;
@@ -157,6 +157,31 @@ static void observe(struct server *srv, const struct broadcast_event *ev, void *
     }
 }
 
+/* Its lines of GET /metrics. */
+static char *feed_metrics(struct server *srv, void *ud)
+{
+    (void)srv;
+    struct sync_feed_state *fs = ud;
+    char *s = malloc(768);
+    if (s)
+        snprintf(s, 768,
+                 "# HELP docsync_activity_feed_entries_total Document activity entries (coalesced "
+                 "edits, joins, leaves) the server queued to the activity log.\n"
+                 "# TYPE docsync_activity_feed_entries_total counter\n"
+                 "docsync_activity_feed_entries_total %llu\n"
+                 "# HELP docsync_activity_feed_dropped_total Document activity entries that could "
+                 "not be logged (writer queue full, store error).\n"
+                 "# TYPE docsync_activity_feed_dropped_total counter\n"
+                 "docsync_activity_feed_dropped_total %llu\n"
+                 "# HELP docsync_activity_feed_coalescing Users' edits of a document waiting for "
+                 "their window to end.\n"
+                 "# TYPE docsync_activity_feed_coalescing gauge\n"
+                 "docsync_activity_feed_coalescing %zu\n",
+                 (unsigned long long)fs->st.queued, (unsigned long long)fs->st.dropped,
+                 sync_feed_open(fs->feed));
+    return s;
+}
+
 static void tick(struct server *srv, void *ud)
 {
     (void)srv;
@@ -177,7 +202,8 @@ int sync_feed_start(struct sync_module *m)
     fs->m = m;
     m->feed = fs;
     if (broadcast_observe(m->srv, observe, fs) != 0 ||
-        server_every(m->srv, FEED_TICK_MS, tick, fs) != 0)
+        server_every(m->srv, FEED_TICK_MS, tick, fs) != 0 ||
+        http_api_on_metrics(m->srv, feed_metrics, fs) != 0)
         return -1; /* sync_feed_stop frees */
     return 0;
 }

@@ -188,6 +188,17 @@ test('the server reports document edits (coalesced), joins and leaves as UserAct
     const joins = await api(server, 'GET', '/audit', { query: { kind: 'document.joined', user: '7', document: 'd1' } });
     assert.deepEqual(joins.json.entries.map((e) => JSON.parse(e.payload)), [{ kind: 'document.joined', user: '7', documentId: 'd1' }]);
     assert.equal(joins.json.entries[0].offset, acts[0].offset);
+    // /metrics counts them.
+    const metrics = await new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: server.port, path: '/metrics', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => { body += c; });
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    assert.match(metrics, /^docsync_activity_feed_entries_total 4$/m);
+    assert.match(metrics, /^docsync_activity_feed_dropped_total 0$/m);
+    assert.match(metrics, /^docsync_activity_feed_coalescing 0$/m);
   } finally {
     if (member) member.disconnect();
     if (echo) echo.disconnect();
