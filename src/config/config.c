@@ -136,9 +136,11 @@ static const struct setting settings[] = {
      "apply the per-IP limits to loopback clients too (off: a reverse proxy on the same host "
      "is every client's address)"},
     {"DOCSYNC_API_REQUESTS_PER_SECOND", NULL, T_UINT, F(api_requests_per_second), "1000", 0, 0,
-     "signed HTTP API requests per second for the app (429 beyond); 0 = off"},
+     "HTTP API requests (/apps/{id}/...) per second for the app, counted before the signature "
+     "check (429 beyond); 0 = off"},
     {"DOCSYNC_DRAIN_TIMEOUT", NULL, T_UINT, F(drain_timeout), "10", 0, 0,
-     "seconds a SIGTERM waits for commits in flight and close frames before exiting"},
+     "seconds a SIGTERM waits for document commits in flight, new connections refused, before "
+     "closing every connection with 4200"},
     {"DOCSYNC_MAP_SIZE", NULL, T_SIZE, F(map_size), "1073741824", 1048576, 0,
      "LMDB map size in bytes (upper bound of the database size)"},
     {"DOCSYNC_SNAPSHOT_EVERY", NULL, T_UINT, F(snapshot_every), "100", 1, 0,
