@@ -132,7 +132,9 @@ function jsVerify(lines) {
 }
 
 test('the server reports document edits (coalesced), joins and leaves as UserActivity, beside the apps\' own', async () => {
-  const server = await new Server({ env: { DOCSYNC_ACTIVITY_COALESCE_MS: '500' } }).start();
+  // A window far longer than the test: what is reported comes from the leave, never from a clock
+  // (the window's end is the last test's).
+  const server = await new Server({ env: { DOCSYNC_ACTIVITY_COALESCE_MS: '60000' } }).start();
   let echo;
   let member;
   try {
@@ -144,43 +146,42 @@ test('the server reports document edits (coalesced), joins and leaves as UserAct
 
     member = await presenceMember(server, 'd1', '7');
     await next(1);
-    // Three writes of user 7 within the window, one of user 8: one report each.
+    // Three writes of user 7, one of user 8, all within the window: nothing reported yet.
     for (let v = 0; v < 3; v++) {
       const r = await api(server, 'PUT', '/documents/d1/content', { body: { baseVersion: v, content: `text ${v}`, user: '7' } });
       assert.equal(r.status, 200, r.text);
     }
     const r8 = await api(server, 'PUT', '/documents/d1/content', { body: { baseVersion: 3, content: 'text 3', user: '8' } });
     assert.equal(r8.status, 200, r8.text);
-    await next(3);
+    // User 7 leaves: its edits of d1 are reported at once, then the leave.
     member.disconnect();
     member = null;
-    await next(4);
+    await next(3);
     // An app's own UserActivity reaches the same listener.
     const sdk = new PusherSDK({ appId: server.app.id, key: server.app.key, secret: server.app.secret,
       host: '127.0.0.1', port: String(server.port), useTLS: false });
     const appData = { user: { id: 9 }, action: 'created a new post', timestamp: '2026-12-05T12:00:00Z' };
     await sdk.trigger('private-activity', 'App\\Events\\UserActivity', JSON.stringify(appData));
-    await next(5);
+    await next(4);
 
     const iso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-    for (const e of acts.slice(0, 4)) {
+    for (const e of acts.slice(0, 3)) {
       assert.match(e.timestamp, iso);
       assert.ok(Number.isInteger(e.offset) && e.offset > 0);
     }
     const strip = ({ timestamp, offset, firstTs, lastTs, ...rest }) => rest;
-    assert.deepEqual(acts.slice(0, 4).map(strip), [
+    assert.deepEqual(acts.slice(0, 3).map(strip), [
       { user: { id: '7' }, action: 'joined document d1', kind: 'document.joined', documentId: 'd1' },
       { user: { id: '7' }, action: 'edited document d1', kind: 'document.edited', documentId: 'd1', edits: 3, fromVersion: 1, toVersion: 3 },
-      { user: { id: '8' }, action: 'edited document d1', kind: 'document.edited', documentId: 'd1', edits: 1, fromVersion: 4, toVersion: 4 },
       { user: { id: '7' }, action: 'left document d1', kind: 'document.left', documentId: 'd1' },
     ]);
     assert.ok(acts[1].firstTs <= acts[1].lastTs);
-    assert.deepEqual(acts[4], appData);
+    assert.deepEqual(acts[3], appData);
 
     // Each event is the log entry at its offset.
     const edited = await api(server, 'GET', '/audit', { query: { kind: 'document.edited' } });
     assert.equal(edited.status, 200, edited.text);
-    assert.deepEqual(edited.json.entries.map((e) => e.offset), [acts[1].offset, acts[2].offset]);
+    assert.deepEqual(edited.json.entries.map((e) => e.offset), [acts[1].offset]);
     assert.deepEqual(JSON.parse(edited.json.entries[0].payload), {
       kind: 'document.edited', user: '7', documentId: 'd1', edits: 3, fromVersion: 1, toVersion: 3,
       firstTs: acts[1].firstTs, lastTs: acts[1].lastTs,
@@ -196,9 +197,9 @@ test('the server reports document edits (coalesced), joins and leaves as UserAct
         res.on('end', () => resolve(body));
       }).on('error', reject);
     });
-    assert.match(metrics, /^docsync_activity_feed_entries_total 4$/m);
+    assert.match(metrics, /^docsync_activity_feed_entries_total 3$/m);
     assert.match(metrics, /^docsync_activity_feed_dropped_total 0$/m);
-    assert.match(metrics, /^docsync_activity_feed_coalescing 0$/m);
+    assert.match(metrics, /^docsync_activity_feed_coalescing 1$/m); // user 8's edit
   } finally {
     if (member) member.disconnect();
     if (echo) echo.disconnect();
@@ -465,5 +466,24 @@ test('edits still coalescing and members still present when the server stops are
     if (member) member.disconnect();
     await server.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('an edit is reported by the timer once its window ends', async () => {
+  const server = await new Server({ env: { DOCSYNC_ACTIVITY_COALESCE_MS: '300' } }).start();
+  try {
+    // One edit: whenever the timer runs, it is one report.
+    const w = await api(server, 'PUT', '/documents/d3/content', { body: { baseVersion: 0, content: 'x', user: 'u' } });
+    assert.equal(w.status, 200, w.text);
+    const got = await until(async () => {
+      const r = await api(server, 'GET', '/audit', { query: { kind: 'document.edited' } });
+      return r.json.entries.length ? r.json.entries : null;
+    }, 10000, 'document.edited reported by the timer');
+    const { firstTs, lastTs, ...rest } = JSON.parse(got[0].payload);
+    assert.deepEqual(rest, { kind: 'document.edited', user: 'u', documentId: 'd3', edits: 1, fromVersion: 1, toVersion: 1 });
+    assert.equal(firstTs, lastTs);
+    assert.ok(got[0].ts >= firstTs + 300, `reported at ${got[0].ts}, edit at ${firstTs}`);
+  } finally {
+    await server.stop();
   }
 });
