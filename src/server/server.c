@@ -187,6 +187,10 @@ static int server_established(struct server *srv, struct lws *wsi, struct pss *p
     int fd = lws_get_socket_fd(wsi);
     if (fd >= 0 && (size_t)fd < srv->nconn_by_fd)
         srv->conn_by_fd[fd] = c;
+    /* Until it holds an authorised subscription, no message of this
+     * connection may exceed max_message_size: larger frames are refused at
+     * their header (session_frame_limit, updated after every message). */
+    wsmask_conn_limit(fd, srv->cfg->max_message_size);
     /* Reverb's order: app, quota, Origin; a failure sends pusher:error and,
      * as recommended, a close frame with the same code. */
     if (!pss->app_ok) {
@@ -254,6 +258,7 @@ static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, c
         if (c->flags & CONN_F_BINARY)
             goto binary;
         session_receive(c, in ? in : "", len);
+        wsmask_conn_limit(lws_get_socket_fd(wsi), session_frame_limit(c));
         return 0;
     }
     if (c->rx_len + len > c->rx_cap) {
@@ -277,6 +282,7 @@ static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, c
         if (c->flags & CONN_F_BINARY)
             goto binary;
         session_receive(c, c->rx, mlen);
+        wsmask_conn_limit(lws_get_socket_fd(wsi), session_frame_limit(c));
         if (c->rx_cap > 4096) {
             free(c->rx);
             c->rx = NULL;

@@ -215,6 +215,11 @@ static inline int64_t server_monotonic(void)
  * limit when they start an event of its prefix and the connection holds an
  * authorised (private or presence) subscription, else max_message_size. */
 size_t session_message_limit(const struct conn *c, const char *head, size_t n);
+/* The largest message the connection may send at all, whatever its first
+ * bytes: max_message_size, or a module's larger limit once it holds an
+ * authorised subscription. Frames declaring more are refused at their
+ * header (wsmask.h). */
+size_t session_frame_limit(const struct conn *c);
 void session_receive(struct conn *c, const char *buf, size_t len);
 
 /* ---- subscribe.c ---- */

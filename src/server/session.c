@@ -91,6 +91,17 @@ size_t session_message_limit(const struct conn *c, const char *head, size_t n)
     return max;
 }
 
+size_t session_frame_limit(const struct conn *c)
+{
+    const struct server *srv = c->srv;
+    size_t max = srv->cfg->max_message_size;
+    size_t big = max;
+    for (size_t i = 0; i < srv->nevents; i++)
+        if (srv->events[i].max_bytes > big)
+            big = srv->events[i].max_bytes;
+    return big > max && session_authorised(c) ? big : max;
+}
+
 void session_receive(struct conn *c, const char *buf, size_t len)
 {
     struct server *srv = c->srv;

@@ -42,11 +42,11 @@
  *   reason (through the mask) so that the reason becomes valid UTF-8, and
  *   remembers it (wsmask_state_bad_close); the server then answers the
  *   close with 1007 (RFC 6455 7.4.1) instead of echoing the client's code;
- * - a data frame whose header declares more payload than any message may
- *   have (wsmask_state_limit): lws delivers payload in rx-buffer chunks
- *   and would wait for the first one; the hook reports the connection
- *   (wsmask_take_oversize) so that the server closes it with 1009 before
- *   the payload comes.
+ * - a data frame whose header declares more payload than the connection's
+ *   messages may have (wsmask_state_limit, wsmask_conn_limit): lws delivers
+ *   payload in rx-buffer chunks and would wait for the first one; the hook
+ *   reports the connection (wsmask_take_oversize) so that the server
+ *   closes it with 1009 before the payload comes.
  *
  * Known limits: only the first request of a connection is looked at (a
  * keep-alive plain HTTP request followed by an upgrade on the same
@@ -143,6 +143,10 @@ int wsmask_table_init(unsigned fd_limit);
  * (the largest message any handler accepts); 0 = off. Before lws opens a
  * socket. */
 void wsmask_set_frame_limit(uint64_t max_payload);
+
+/* Sets the payload size beyond which a data frame of the connection on
+ * `fd` is reported (wsmask_take_oversize). Loop thread. */
+void wsmask_conn_limit(int fd, uint64_t max_payload);
 
 /* 1 when the connection on `fd` sent a close frame whose reason was not
  * valid UTF-8 (wsmask_state_bad_close). Loop thread. */

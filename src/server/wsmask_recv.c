@@ -119,6 +119,13 @@ void wsmask_conn_open(int fd)
     }
 }
 
+void wsmask_conn_limit(int fd, uint64_t max_payload)
+{
+    struct wsmask_state *s = wsmask_slot(fd);
+    if (s)
+        wsmask_state_limit(s, max_payload);
+}
+
 int wsmask_conn_bad_close(int fd)
 {
     struct wsmask_state *s = wsmask_slot(fd);

@@ -156,6 +156,23 @@ describe('WebSocket frames', () => {
     assert.equal(closeCode(c), 1009);
     assert.match(await metrics(s.port), /^docsync_errors_total\{code="1009"\} 1$/m);
   });
+
+  it('a frame header declaring REVERB_APP_MAX_MESSAGE_SIZE + 1 (10001): 1009 before any payload', async () => {
+    const c = await wsOpen(s.port);
+    const head = Buffer.from([0x81, 0x80 | 126, 0x27, 0x11, 1, 2, 3, 4]); // 0x2711 = 10001
+    c.sock.write(head);
+    await within(c.endp, 5000, 'close after the header alone');
+    assert.equal(closeCode(c), 1009);
+  });
+
+  it('10000 (the limit itself) is taken: the header alone is not refused', async () => {
+    const c = await wsOpen(s.port);
+    c.sock.write(Buffer.from([0x81, 0x80 | 126, 0x27, 0x10, 1, 2, 3, 4]));
+    await sleep(500);
+    assert.equal(c.ended, false);
+    assert.equal(closeCode(c), null);
+    c.sock.destroy();
+  });
 });
 
 describe('per-IP limits', () => {
