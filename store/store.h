@@ -74,7 +74,9 @@
  * TOOLS AND EVIDENCE
  *   docsync-verify DIR checks a store offline (op-log gaps, snapshots at the
  *   retained base, the activity chain, optionally against an exported head
- *   hash); docsync-store-tamper damages one on purpose (tests only). The
+ *   hash); docsync-audit (src/admin/) exports, verifies and replays it
+ *   beside a running server through a read-only open (options.read_only);
+ *   docsync-store-tamper damages one on purpose (tests only). The
  *   claims above are exercised by tests/store/: kill -9 during group commits
  *   (test_store_crash), simulated power cuts replayed from logged writes
  *   (test_store_powerloss), an strace audit that every acknowledgement
