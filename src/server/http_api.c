@@ -216,6 +216,8 @@ static void hold_end(struct http_api_hold *h)
 
 void http_api_hold_release(struct http_api_hold *hold, int ok)
 {
+    if (!hold)
+        return; /* a module's own event (http_api_publish): nobody waits */
     if (!ok)
         hold->failed = 1;
     hold_end(hold);
@@ -255,6 +257,18 @@ static void api_accept(struct server *srv, const struct api_event *ev, const cha
     for (size_t i = 0; i < srv->npublish_hooks; i++)
         srv->publish_hooks[i].fn(srv, channel, ev->name, ev->data, ev->data_len, ev->socket_id,
                                  srv->publish_hooks[i].ud);
+}
+
+int http_api_publish(struct server *srv, const char *channel, const char *event, const char *data,
+                     size_t data_len)
+{
+    for (size_t i = 0; i < srv->nclaim_hooks; i++)
+        if (srv->claim_hooks[i].fn(srv, channel, event, data, data_len, NULL, NULL,
+                                   srv->claim_hooks[i].ud))
+            return 1;
+    struct api_event ev = {.name = event, .data = data, .data_len = data_len};
+    api_deliver(srv, &ev, channel, NULL);
+    return 0;
 }
 
 static cJSON *api_parse_body(struct http_req *req)

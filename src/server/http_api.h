@@ -43,8 +43,17 @@ typedef int (*http_api_claim_fn)(struct server *srv, const char *channel, const 
  * SERVER_EFULL (at most 16 hooks). */
 int http_api_on_claim(struct server *srv, http_api_claim_fn fn, void *ud);
 
-/* Ends one claim (see http_api_on_claim). */
+/* Ends one claim (see http_api_on_claim); hold NULL (an http_api_publish
+ * claim) does nothing. */
 void http_api_hold_release(struct http_api_hold *hold, int ok);
+
+/* A module's own event (the server's UserActivity, say), published on
+ * `channel` as the HTTP API publishes an app's: the claim hooks may take it
+ * (with hold NULL: nobody waits for the answer), else it is delivered at
+ * once. The publish hooks do not see it: they watch what apps publish.
+ * Returns 1 when a hook took it, 0 when it was delivered. */
+int http_api_publish(struct server *srv, const char *channel, const char *event, const char *data,
+                     size_t data_len);
 
 /* A module's lines for GET /metrics (Prometheus text, each ending with a
  * newline), appended after the server's: a malloc'd string the server frees,
