@@ -57,21 +57,16 @@ static void entry_done(void *ctx, int status, const struct store_batch_result *r
     if (status != 0) {
         dropped(fs, store_strerror(status));
     } else if (fs->m && fs->m->srv) {
-        /* Durable: subscribers hear of it with its place in the log. */
+        /* Durable: subscribers hear of it with its place in the log, as
+         * apps' events are published (channel history keeps it when it keeps
+         * private-activity, so an auditor's feed resumes after a
+         * reconnect). */
         char buf[1024];
         struct jsonw w;
         jsonw_init(&w, buf, sizeof buf);
         sync_activity_doc_event(p->entry, p->len, res->activity_first, p->ts_ms, &w);
-        struct message_frame mf;
-        if (!w.oom && message_build_app_event(MESSAGE_FRAME_HEADROOM, SYNC_ACTIVITY_EVENT, w.p,
-                                              w.len, SYNC_ACTIVITY_CHANNEL, &mf) == 0) {
-            struct frame *f = message_frame_adopt(&mf);
-            if (f)
-                broadcast_frame(fs->m->srv, SYNC_ACTIVITY_CHANNEL, f, NULL);
-            else
-                message_frame_free(&mf);
-            frame_unref(f);
-        }
+        if (!w.oom)
+            http_api_publish(fs->m->srv, SYNC_ACTIVITY_CHANNEL, SYNC_ACTIVITY_EVENT, w.p, w.len);
         jsonw_free(&w);
     }
     free(p);

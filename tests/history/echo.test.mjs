@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startServer, echo, sdk, cleanup, sleep, until } from '../integration/harness.mjs';
+import { startServer, echo, sdk, cleanup, sleep, until, api as signed } from '../integration/harness.mjs';
 import { startAuthServer } from '../integration/authserver.mjs';
 import { USERS, CHANNELS } from '../integration/fixtures.mjs';
 import { recoverMissedEvents } from '../../clients/docsync/history.mjs';
@@ -129,6 +129,40 @@ describe('Echo listeners miss nothing across reconnects', () => {
       assert.deepEqual(t.chat.calls.map((d) => d.n), range(1, 12));
     } finally {
       await t.done();
+    }
+  });
+
+  it("an auditor's feed resumes: the server's own UserActivity on private-activity is recovered", async () => {
+    const server = await startServer({ env: { DOCSYNC_ACTIVITY_COALESCE_MS: '50' } }); // default patterns
+    const auth = await startAuthServer({ app: server.app, users: USERS, channels: CHANNELS });
+    const relay = new Relay(server.port);
+    await relay.start();
+    const e = echo(server, { auth, token: 'u3', wsPort: relay.port, wssPort: relay.port });
+    const recovery = recoverMissedEvents(e);
+    const feed = [];
+    e.private('activity').listen('UserActivity', (a) => feed.push(a.action));
+    try {
+      await until(() => recovery.position('private-activity'), 8000, 'the feed subscribed');
+      const write = async (doc, content) => {
+        const r = await signed(server, 'PUT', `/documents/${doc}/content`, { body: { content, baseVersion: 0, user: 'alice' } });
+        assert.equal(r.status, 200, r.text);
+      };
+      await write('d1', 'one');
+      await until(() => feed.length === 1, 5000, 'the first entry, live');
+      relay.cut();
+      await write('d2', 'two');
+      await write('d3', 'three');
+      await sleep(300); // coalescing window over: both entries logged while the auditor is away
+      relay.resume();
+      await until(() => feed.length >= 3, 20000, 'the missed entries');
+      await sleep(300);
+      assert.deepEqual(feed, ['edited document d1', 'edited document d2', 'edited document d3']);
+    } finally {
+      recovery.stop();
+      await cleanup();
+      await relay.close();
+      await auth.close();
+      await server.stop();
     }
   });
 
