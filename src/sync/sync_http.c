@@ -525,7 +525,9 @@ static void post_activity(struct server *srv, struct http_req *req, void *ud)
 #define EXPORT_LIMIT_DEFAULT 1000
 #define EXPORT_LIMIT_MAX 10000
 #define AUDIT_PAGE_BYTES (1024u * 1024u) /* a page stops after this much text */
-#define AUDIT_SCAN_MAX 50000             /* entries a filtered page looks at */
+/* Entries one page looks at: a filter parses each on the loop thread (about
+ * a microsecond each), so a page never holds the loop long. */
+#define AUDIT_SCAN_MAX 10000
 
 struct audit_query {
     struct sync_activity_filter f;
