@@ -21,6 +21,20 @@
 // carries a snapshot: the replica is rebuilt from it and the pending updates re-applied.
 // (epoch, version, state, pending) are saved to a storage so a reloaded client resumes by
 // version with its unsent edits.
+//
+// Saved replicas belong to the browser, not to a tab: each (document, user) has an index of
+// its saved replicas' clientIds in the storage, and a tab opening the document takes one that
+// no live tab holds (a lease: {owner, at} renewed every LEASE_RENEW_MS, free when released on
+// leave/pagehide or LEASE_MS old, so a crashed tab's replica is free again), else starts a new
+// one. A closed tab's unacknowledged edits are thereby resent by the next tab with their
+// original (clientId, seq), and two tabs open at once never share a clientId.
+//
+// A refusal that a later state can cure (busy, rate_limited, storage errors, or forbidden while
+// the presence channel that attributes edits is not subscribed) is retried with backoff, up to
+// MAX_TRIES sends. Edits are only sent while both channels are subscribed. A refusal that is
+// final is reported ('error' with final: true) and the replica is rebuilt from the server's
+// state without that edit (and without the local edits that depended on it, each reported as
+// 'lost'), so the text shown is never one the server can no longer accept.
 import { loadCrdt, CrdtError, CODES } from '../crdt/crdt.mjs';
 
 const UPDATED = '.App\\Events\\DocumentUpdated'; // leading '.': no Echo namespace prefix
@@ -28,7 +42,12 @@ const UPDATED = '.App\\Events\\DocumentUpdated'; // leading '.': no Echo namespa
 const TYPING_IDLE_MS = 1000;
 const TYPING_REFRESH_MS = 2000; // re-announce while typing goes on
 const TYPING_EXPIRE_MS = 5000; // forget a remote typist who went silent
-const RETRY_MS = 1000; // after busy / storage errors
+const RETRY_MS = 1000; // first retry after a curable refusal; doubled each time
+const RETRY_MAX_MS = 30000;
+const MAX_TRIES = 8; // sends of one edit refused with a curable code before it counts as final
+const LEASE_MS = 10000; // a replica's lease not renewed for this long is free (a crashed tab)
+const LEASE_RENEW_MS = 3000;
+const LEASE_SETTLE_MS = 50; // a claim is read back after this, to lose gracefully to a racing tab
 const CHUNK = 1500; // UTF-16 units per inserted piece: keeps a submit under 10,000 bytes
 const SAVE_DELAY_MS = 100;
 
@@ -92,13 +111,147 @@ export class LocalStorage {
   delete(key) { localStorage.removeItem(this.prefix + key); }
 }
 
+// ---- replica slots: which saved replica of (document, user) this tab uses ------------------
+
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function readJson(storage, key) {
+  try {
+    const v = await storage.get(key);
+    return v ? JSON.parse(v) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The saved replicas of one (document, user) in a storage shared by the tabs of a browser:
+ * `index:{doc}/{user}` lists their clientIds, `state:{doc}/{clientId}` holds one. Which tab
+ * uses a replica is decided by a Web Lock (`navigator.locks`, `docsync:{doc}/{clientId}`) where
+ * there is one: the browser frees it when the tab closes or crashes, and background-tab timer
+ * throttling cannot make it expire. Elsewhere (`locks: null`) by a lease in the storage,
+ * `lease:{doc}/{clientId}` = {owner, at}, renewed every LEASE_RENEW_MS and free when released
+ * or LEASE_MS old. Storage has no compare-and-set, so a lease claim is written, read back after
+ * LEASE_SETTLE_MS and kept only if still ours (two tabs claiming at once: the last write wins,
+ * the other tab tries the next replica or starts a new one).
+ */
+export class ReplicaSlots {
+  constructor(storage, docId, userId, owner, { now = () => Date.now(), locks = null } = {}) {
+    this.storage = storage;
+    this.docId = docId;
+    this.indexKey = `index:${docId}/${userId ?? ''}`;
+    this.owner = owner;
+    this.now = now;
+    this.locks = locks;
+    this.clientId = null;
+    this.#unlock = null;
+  }
+
+  #unlock;
+
+  /** A Web Lock on `clientId` if free: resolves to true (held until #unlock()) or false. */
+  #lock(clientId) {
+    return new Promise((resolve, reject) => {
+      this.locks.request(`docsync:${this.docId}/${clientId}`, { ifAvailable: true }, (lock) => {
+        if (!lock) {
+          resolve(false);
+          return undefined;
+        }
+        resolve(true);
+        return new Promise((done) => { this.#unlock = done; });
+      }).catch(reject);
+    });
+  }
+
+  stateKey(clientId = this.clientId) { return `state:${this.docId}/${clientId}`; }
+  leaseKey(clientId = this.clientId) { return `lease:${this.docId}/${clientId}`; }
+
+  async #index() {
+    const list = await readJson(this.storage, this.indexKey);
+    return Array.isArray(list) ? list.filter((x) => typeof x === 'string') : [];
+  }
+
+  async #free(clientId) {
+    if (this.locks) return true; // the lock request decides
+    const l = await readJson(this.storage, this.leaseKey(clientId));
+    return !l || l.owner === this.owner || !(this.now() - l.at < LEASE_MS);
+  }
+
+  async #claim(clientId) {
+    if (this.locks) return this.#lock(clientId);
+    await this.storage.set(this.leaseKey(clientId), JSON.stringify({ owner: this.owner, at: this.now() }));
+    await sleepMs(LEASE_SETTLE_MS);
+    const l = await readJson(this.storage, this.leaseKey(clientId));
+    return !!l && l.owner === this.owner;
+  }
+
+  /** Takes a free saved replica (its clientId), or registers `fresh` (a new clientId) and
+   * takes that. Returns {clientId, adopted}. */
+  async acquire(fresh) {
+    for (const id of await this.#index()) {
+      if ((await this.#free(id)) && (await this.#claim(id))) {
+        this.clientId = id;
+        return { clientId: id, adopted: true };
+      }
+    }
+    await this.#claim(fresh);
+    await this.#add(fresh);
+    this.clientId = fresh;
+    return { clientId: fresh, adopted: false };
+  }
+
+  async #add(id) {
+    const list = await this.#index();
+    if (!list.includes(id)) await this.storage.set(this.indexKey, JSON.stringify([...list, id]));
+  }
+
+  /** Renews the lease (every LEASE_RENEW_MS while the document is open); re-adds our entry to
+   * the index if a racing tab's write dropped it. */
+  async renew() {
+    if (!this.clientId) return;
+    if (!this.locks) await this.storage.set(this.leaseKey(), JSON.stringify({ owner: this.owner, at: this.now() }));
+    await this.#add(this.clientId);
+  }
+
+  /** Our replica got a new clientId (client_id_taken): the old one's state and entry go. */
+  async replace(newId) {
+    const old = this.clientId;
+    if (this.locks) {
+      this.#unlock?.();
+      await this.#lock(newId); // a fresh random id: nobody else holds it
+    }
+    this.clientId = newId;
+    await this.renew();
+    if (old && old !== newId) {
+      await this.storage.delete(this.stateKey(old));
+      await this.storage.delete(this.leaseKey(old));
+      const list = await this.#index();
+      await this.storage.set(this.indexKey, JSON.stringify(list.filter((x) => x !== old)));
+    }
+  }
+
+  /** Frees our replica for the next tab (its saved state stays). */
+  async release() {
+    if (!this.clientId) return;
+    if (this.locks) {
+      this.#unlock?.();
+      this.#unlock = null;
+      return;
+    }
+    const l = await readJson(this.storage, this.leaseKey());
+    if (l && l.owner === this.owner) await this.storage.delete(this.leaseKey()); // not a successor's
+  }
+}
+
 // ---- DocSync -----------------------------------------------------------------------------
 
 /**
  * The entry point: one per Echo instance.
- * options: userId (your user id, to recognise yourself in presence and typing), clientId
- * (stable id of this replica; default: kept in sessionStorage in browsers, else random),
- * storage (MemoryStorage | LocalStorage | {get,set,delete}), crdt (a loaded CrdtModule, or
+ * options: userId (your user id, to recognise yourself in presence and typing; also names the
+ * saved replicas, which are per (document, user)), clientId (prefix of the clientIds of new
+ * replicas; default random), storage (MemoryStorage | LocalStorage | {get,set,delete}), locks
+ * (a Web Locks LockManager deciding which tab uses a saved replica; default navigator.locks,
+ * null: leases in the storage), crdt (a loaded CrdtModule, or
  * a promise of one), wasm (URL or bytes for loadCrdt), name (your display name, sent with
  * typing whispers for older clients; others show the name of your presence info).
  * Events: 'state' (connection state: 'connecting', 'connected', 'unavailable', ...).
@@ -110,9 +263,11 @@ export class DocSync extends Emitter {
     this.pusher = echo.connector.pusher;
     this.userId = options.userId != null ? String(options.userId) : null;
     this.name = options.name || null;
-    this.clientId = options.clientId || DocSync.#defaultClientId();
+    this.clientId = options.clientId || randomId();
+    this.owner = randomId(); // this instance, as the holder of replica leases
     this.storage = options.storage ||
       (typeof localStorage !== 'undefined' ? new LocalStorage() : new MemoryStorage());
+    this.locks = options.locks !== undefined ? options.locks : (globalThis.navigator?.locks ?? null);
     this.crdt = Promise.resolve(options.crdt || loadCrdt(options.wasm));
     this.documents = new Map();
     this.state = this.pusher.connection.state;
@@ -134,16 +289,6 @@ export class DocSync extends Emitter {
 
   #bound = [];
   #nextRequest;
-
-  static #defaultClientId() {
-    try {
-      let id = sessionStorage.getItem('docsync:clientId');
-      if (!id) sessionStorage.setItem('docsync:clientId', (id = randomId()));
-      return id;
-    } catch {
-      return randomId();
-    }
-  }
 
   /** Opens (or returns) the document `id`. Wait for `doc.ready` before editing. */
   document(id) {
@@ -196,11 +341,17 @@ export class Document extends Emitter {
     this.members = [];
     this.typists = new Map(); // user id -> {user, timer}
     this.replica = null;
-    this.#key = `${id}/${sync.clientId}`;
+    this.#slots = new ReplicaSlots(sync.storage, id, sync.userId, sync.owner, { locks: sync.locks });
     this.ready = this.#open();
   }
 
-  #key;
+  #slots;
+  #renewTimer = null;
+  #onPageHide = null;
+  #presenceOk = false; // presence-document.{id} subscribed on this connection: edits attributable
+  #tries = 0; // consecutive curable refusals (backoff)
+  #resyncing = false; // the catch-up in flight rebuilds the replica from the server's state
+  #fresh = null; // that rebuild's replica, while its pages arrive
   #seq = 0; // last seq used
   #pending = []; // [{seq, update (base64), sent}]
   #buffer = new Map(); // version -> update bytes (null: our own, acknowledged)
@@ -216,18 +367,33 @@ export class Document extends Emitter {
 
   async #open() {
     const crdt = (this.crdt = await this.sync.crdt);
+    const slots = this.#slots;
+    const fresh = `${this.sync.clientId}.${randomId().slice(2, 8)}`;
+    const { clientId, adopted } = await slots.acquire(fresh);
     let s = null;
-    try {
-      const saved = await this.sync.storage.get(this.#key);
-      s = saved ? JSON.parse(saved) : null;
-      if (s) crdt.loadDoc('check', fromBase64(s.state)).free(); // a damaged state starts afresh
-    } catch (e) {
-      this.emit('error', { code: 'storage', message: `saved state ignored: ${e.message}` });
-      s = null;
+    if (adopted) {
+      try {
+        const saved = await this.sync.storage.get(slots.stateKey());
+        s = saved ? JSON.parse(saved) : null;
+        if (s && s.clientId !== clientId) throw new Error('saved under another client id');
+        if (s) crdt.loadDoc('check', fromBase64(s.state)).free(); // a damaged state starts afresh
+      } catch (e) {
+        this.emit('error', { code: 'storage', message: `saved state ignored: ${e.message}` });
+        s = null;
+      }
+      // A replica without its saved state must not reuse an agent / (clientId, seq) the server
+      // may already hold: each new replica of a document gets its own clientId.
+      if (!s) await slots.replace(fresh);
     }
-    // A replica without its saved state must not reuse an agent / (clientId, seq) the server
-    // may already hold: each new replica of a document gets its own clientId.
-    this.clientId = s ? s.clientId : `${this.sync.clientId}.${randomId().slice(2, 8)}`;
+    this.clientId = s ? s.clientId : fresh;
+    if (!this.sync.locks) {
+      this.#renewTimer = setInterval(() => Promise.resolve(slots.renew()).catch(() => {}), LEASE_RENEW_MS);
+      this.#renewTimer.unref?.(); // Node: an open document does not keep the process alive
+    }
+    if (typeof addEventListener === 'function') { // a closing tab saves and frees its replica
+      this.#onPageHide = () => { this.flush(); slots.release(); };
+      addEventListener('pagehide', this.#onPageHide);
+    }
     this.replica = crdt.createDoc(this.clientId);
     if (s) {
       this.replica.apply(fromBase64(s.state));
@@ -239,6 +405,7 @@ export class Document extends Emitter {
     if (this.#left) { // left before it was open
       this.replica.free();
       this.replica = null;
+      this.#release();
       return this;
     }
     const echo = this.sync.echo;
@@ -253,6 +420,16 @@ export class Document extends Emitter {
       const list = [];
       members.each((m) => list.push({ id: String(m.id), info: m.info }));
       this.#setMembers(list);
+      this.#presenceOk = true;
+      if (this.#canSend()) this.#resendAll(); // edits waiting for attribution
+    });
+    // Without presence the server cannot attribute our edits: they wait (never dropped), and the
+    // subscription is asked for again with backoff (pusher-js does not retry a refused auth).
+    ch.bind('pusher:subscription_error', (err) => {
+      this.#presenceOk = false;
+      this.emit('error', { code: 'presence_unavailable', message: `presence-document.${this.id} not authorised (${err?.status ?? err?.error ?? 'error'}): edits wait`, status: err?.status });
+      const delay = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** Math.min(this.#tries++, 5));
+      setTimeout(() => { if (!this.#left && this.sync.state === 'connected' && !ch.subscribed) ch.subscribe(); }, delay);
     });
     ch.bind('pusher:member_added', (m) => {
       const user = { id: String(m.id), info: m.info };
@@ -410,12 +587,24 @@ export class Document extends Emitter {
     this.#left = true;
     this.typing(false);
     clearTimeout(this.#retry);
+    clearInterval(this.#renewTimer);
+    if (this.#onPageHide) removeEventListener('pagehide', this.#onPageHide);
+    if (this.#fresh) this.#fresh.free();
+    this.#fresh = null;
     for (const t of this.typists.values()) clearTimeout(t.timer);
-    if (this.#saveTimer) this.flush();
+    const saved = this.#saveTimer ? this.flush() : undefined;
     this.sync.echo.leave(`document.${this.id}`);
     this.sync.documents.delete(this.id);
-    if (this.replica) this.replica.free();
+    if (this.replica) {
+      this.replica.free();
+      // After the save: the next tab to take this replica finds its latest state.
+      Promise.resolve(saved).then(() => this.#release(), () => this.#release());
+    }
     this.replica = null;
+  }
+
+  #release() {
+    Promise.resolve(this.#slots.release()).catch(() => {});
   }
 
   /** Saves now (instead of after the short delay). Returns the storage's promise, if any. */
@@ -431,7 +620,7 @@ export class Document extends Emitter {
       state: toBase64(this.replica.encodeState()),
       pending: this.#pending.map(({ seq, update }) => ({ seq, update })),
     };
-    return this.sync.storage.set(this.#key, JSON.stringify(saved));
+    return this.sync.storage.set(this.#slots.stateKey(this.clientId), JSON.stringify(saved));
   }
 
   #save() {
@@ -441,7 +630,7 @@ export class Document extends Emitter {
   // ---- the sync state machine ----
 
   #canSend() {
-    return this.#subscribed && !this.#catchingUp && this.sync.state === 'connected';
+    return this.#subscribed && this.#presenceOk && !this.#catchingUp && this.sync.state === 'connected';
   }
 
   #submit(p) {
@@ -453,11 +642,14 @@ export class Document extends Emitter {
     for (const p of this.#pending) if (!p.sent) this.#submit(p);
   }
 
-  /** Connection lost: nothing in flight any more; the subscription comes back by itself. */
+  /** Connection lost: nothing in flight any more; the subscriptions come back by themselves. */
   _offline() {
     this.#subscribed = false;
+    this.#presenceOk = false;
     this.#catchingUp = false;
     this.#stale = false;
+    if (this.#fresh) this.#fresh.free();
+    this.#fresh = null; // a rebuild in progress starts again (#resyncing stays set)
     for (const p of this.#pending) p.sent = false;
   }
 
@@ -469,8 +661,8 @@ export class Document extends Emitter {
   #catchUp() {
     if (this.#catchingUp || !this.#subscribed) return;
     this.#catchingUp = true;
-    const req = { documentId: this.id, version: this.version };
-    if (this.epoch) req.epoch = this.epoch;
+    const req = { documentId: this.id, version: this.#resyncing ? 0 : this.version };
+    if (this.epoch && !this.#resyncing) req.epoch = this.epoch;
     this.sync._send('docsync:catchup', req);
   }
 
@@ -486,6 +678,7 @@ export class Document extends Emitter {
     const i = this.#pending.findIndex((p) => p.seq === a.seq);
     if (i < 0) return; // an ack we already had (e.g. a resend's duplicate)
     this.#pending.splice(i, 1);
+    this.#tries = 0;
     // Our update holds version a.version (applied: false / duplicate: an older version). A
     // duplicate whose op has left the server's retained log comes with version null: it was
     // applied long ago, at a version we have passed.
@@ -502,8 +695,10 @@ export class Document extends Emitter {
     this.#drain();
   }
 
-  /** Applies buffered versions in order; a hole that stays means missed updates. */
+  /** Applies buffered versions in order; a hole that stays means missed updates. While a
+   * catch-up is in flight the buffer waits for it (its reply may replace the replica). */
   #drain() {
+    if (this.#catchingUp) return;
     let applied = false;
     const before = this.version;
     for (let v = this.version + 1; this.#buffer.has(v); v++) {
@@ -535,6 +730,10 @@ export class Document extends Emitter {
     }
   }
 
+  /** A catch-up reply (one page). A replay applies its updates to the replica. A snapshot
+   * (replay: false), or any reply while #resyncing, builds a fresh replica from the server's
+   * state alone over its pages; at the last page our unacknowledged edits are re-applied to it
+   * and it replaces the replica. */
   #caughtUp(r) {
     if (!this.#catchingUp) return;
     if (this.#stale) { // ask again, from the new replica's (epoch, version)
@@ -545,14 +744,17 @@ export class Document extends Emitter {
     }
     const from = this.version;
     this.emit('catchup', { from, replay: r.replay, head: r.head, updates: r.updates.length });
+    const rebuilding = this.#fresh || !r.replay || this.#resyncing;
     let changed = false;
-    if (!r.replay) {
-      this.#rebuild(r.snapshot);
-      changed = true;
+    if (rebuilding && !this.#fresh) {
+      this.#fresh = this.crdt.createDoc(this.clientId);
+      if (!r.replay && r.snapshot) this.#fresh.apply(fromBase64(r.snapshot.state));
+      this.version = !r.replay && r.snapshot ? r.snapshot.version : 0;
     }
+    const target = this.#fresh || this.replica;
     for (const u of r.updates) {
       if (u.version > this.version) {
-        changed = this.replica.apply(fromBase64(u.update)) || changed;
+        changed = target.apply(fromBase64(u.update)) || changed;
         this.version = u.version;
       }
     }
@@ -560,20 +762,27 @@ export class Document extends Emitter {
     this.epoch = r.epoch;
     for (const v of [...this.#buffer.keys()]) if (v <= this.version) this.#buffer.delete(v);
     this.#catchingUp = false;
-    if (changed) this.emit('change', { text: this.text(), remote: true, version: this.version });
-    if (this.version !== from) this.emit('version', { version: this.version });
     if (r.more) {
       this.#catchUp();
       return;
     }
-    this.#resendAll();
+    if (this.#fresh) {
+      this.#adoptFresh();
+      changed = true;
+    }
+    if (changed) this.emit('change', { text: this.text(), remote: true, version: this.version });
+    if (this.version !== from) this.emit('version', { version: this.version });
+    if (this.#canSend()) this.#resendAll();
     this.#drain();
   }
 
-  /** A snapshot (not a replay): a fresh replica from it, then our unacknowledged edits. */
-  #rebuild(snapshot) {
-    const fresh = this.crdt.createDoc(this.clientId);
-    if (snapshot) fresh.apply(fromBase64(snapshot.state));
+  /** The rebuilt replica (server state) plus our unacknowledged edits replaces the replica. An
+   * edit that no longer applies (it depended on one the server refused, or on text the server
+   * no longer has) is dropped and reported as 'lost'. */
+  #adoptFresh() {
+    const fresh = this.#fresh;
+    this.#fresh = null;
+    this.#resyncing = false;
     const kept = [];
     for (const p of this.#pending) {
       try {
@@ -587,8 +796,7 @@ export class Document extends Emitter {
     this.replica.free();
     this.replica = fresh;
     this.#pending = kept;
-    this.#buffer.clear();
-    this.version = snapshot ? snapshot.version : 0;
+    this.#save();
   }
 
   /** Our client id belongs to another user on the server (e.g. a saved state left in a shared
@@ -598,8 +806,12 @@ export class Document extends Emitter {
   #newClientId() {
     const dropped = this.#pending.length;
     this.clientId = `${this.sync.clientId}.${randomId().slice(2, 8)}`;
+    Promise.resolve(this.#slots.replace(this.clientId)).catch(() => {});
     this.replica.free();
     this.replica = this.crdt.createDoc(this.clientId);
+    if (this.#fresh) this.#fresh.free();
+    this.#fresh = null;
+    this.#resyncing = false;
     this.#pending = [];
     this.#buffer.clear();
     this.#seq = 0;
@@ -612,8 +824,38 @@ export class Document extends Emitter {
     else this.#catchUp();
   }
 
+  /** One of our edits is refused for good: it leaves `pending`, and the replica is rebuilt from
+   * the server's state with our other unacknowledged edits (those that depended on it are
+   * reported 'lost'), so the text never keeps what the server will not have. */
+  #refused(seq) {
+    this.#pending = this.#pending.filter((p) => p.seq !== seq);
+    for (const p of this.#pending) p.sent = false; // resent after the rebuild
+    this.#resyncing = true;
+    if (this.#catchingUp) this.#stale = true; // a reply in flight is not the full state
+    else this.#catchUp();
+    this.#save();
+  }
+
+  /** A curable refusal: everything unacknowledged is resent after a backoff (1 s doubling up to
+   * 30 s); the MAX_TRIES-th consecutive refusal of the same edit makes it final. */
+  #retryLater(e) {
+    const p = e.clientId === this.clientId ? this.#pending.find((x) => x.seq === e.seq) : null;
+    if (p && (p.tries = (p.tries || 0) + 1) >= MAX_TRIES) return false;
+    for (const x of this.#pending) x.sent = false;
+    if (e.seq == null) this.#catchingUp = false; // a refused catch-up: asked again below
+    const delay = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** Math.min(this.#tries++, 5));
+    clearTimeout(this.#retry);
+    this.#retry = setTimeout(() => {
+      if (this.#left) return;
+      if (e.seq == null) this.#catchUp();
+      if (this.#canSend()) this.#resendAll();
+    }, delay);
+    return true;
+  }
+
   #error(e) {
     const mine = e.seq != null && e.clientId === this.clientId;
+    let final = false;
     switch (e.code) {
       case 'client_id_taken':
         // Refusals of the previous client id's other edits (mine false) change nothing more.
@@ -623,23 +865,34 @@ export class Document extends Emitter {
         for (const p of this.#pending) p.sent = false; // resent after the catch-up
         this.#catchUp();
         break;
+      case 'forbidden':
+        // Not attributable (presence not (re)subscribed yet, or lost since the send) can be
+        // cured by the presence subscription: wait for it. With presence held it is the
+        // access list or role speaking: final.
+        if (!mine) {
+          this.#catchingUp = false; // a catch-up refused: no access to the document
+        } else if (!this.#presenceOk || !this.#subscribed) {
+          if (!this.#retryLater(e)) final = true;
+        } else {
+          final = true;
+        }
+        break;
       case 'busy':
       case 'rate_limited':
       case 'storage_error':
       case 'storage_full':
-        for (const p of this.#pending) p.sent = false;
-        clearTimeout(this.#retry);
-        this.#retry = setTimeout(() => this.#canSend() && this.#resendAll(), RETRY_MS);
+        if (!this.#retryLater(e)) final = true;
         break;
       default:
-        // invalid, too_large, too_many_ops, too_costly, document_full, forbidden, forbidden_agent: this edit
-        // will never be accepted
-        if (mine) {
-          this.#pending = this.#pending.filter((p) => p.seq !== e.seq);
-          this.#save();
-        } else if (e.code !== 'not_found') {
-          this.#catchingUp = false;
-        }
+        // invalid, too_large, too_many_ops, too_costly, document_full, forbidden_agent: this
+        // edit will never be accepted
+        if (mine) final = true;
+        else if (e.code !== 'not_found') this.#catchingUp = false;
+    }
+    if (final && mine) {
+      this.emit('error', { ...e, final: true });
+      this.#refused(e.seq);
+      return;
     }
     this.emit('error', e);
   }
