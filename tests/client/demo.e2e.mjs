@@ -2,7 +2,9 @@
 // (clients/demo), the JS client, crdt.wasm and the pusher-js / laravel-echo bundles, and issues
 // the development tokens; two headless Chromium contexts join the same document, type at the
 // same time and must end with the same exact text, each seeing the other in presence and
-// typing.
+// typing. Then a tab that typed while offline is closed, and the next tab of the same browser
+// (context) sends its saved edits: they reach another context once, under the closed tab's
+// (clientId, seq).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -37,12 +39,12 @@ after(async () => {
   await server?.stop();
 });
 
-async function open(name) {
-  const ctx = await browser.newContext();
+async function open(name, doc = 'e2e', ctx = null) {
+  ctx = ctx || await browser.newContext();
   const p = await ctx.newPage();
   p.on('pageerror', (e) => console.log(`# page error (${name}): ${e.message}`));
   p.on('console', (m) => m.type() === 'error' && console.log(`# console (${name}): ${m.text()}`));
-  await p.goto(`http://127.0.0.1:${server.port}/?name=${name}&doc=e2e`);
+  await p.goto(`http://127.0.0.1:${server.port}/?name=${name}&doc=${doc}`);
   await p.waitForFunction(() => window.doc && window.doc.synced, null, { timeout: 15000 }).catch(async (e) => {
     const feed = await p.$$eval('#feed li', (l) => l.map((x) => x.textContent)).catch(() => []);
     throw new Error(`${name} did not sync: ${e.message}; feed: ${JSON.stringify(feed)}; server log:\n${server.stderr.slice(-3000)}`);
@@ -124,4 +126,66 @@ test('two browsers edit the demo document concurrently and converge', { timeout:
   await bob.context().close();
   await ada.waitForFunction(() => document.querySelectorAll('#members li').length === 1, null, { timeout: 10000 });
   assert.deepEqual(await members(ada), ['ada']);
+});
+
+test('a tab closed with offline edits: the next tab of that browser sends them, exactly once', { timeout: 60000 }, async () => {
+  const doc = 'tabs';
+  const ctx = await browser.newContext(); // one browser profile: its tabs share localStorage
+  // Chromium's offline emulation (setOffline) fails HTTP requests but leaves WebSockets alone, so
+  // the context's WebSockets go through a route that refuses them while `offline` is set, and
+  // the open ones are closed on the page's side as a network drop closes them (pusher-js would
+  // notice the drop by its activity timeout).
+  let offline = false;
+  const sockets = [];
+  await ctx.routeWebSocket(/.*/, (ws) => {
+    if (offline) ws.close();
+    else {
+      sockets.push(ws);
+      ws.connectToServer();
+    }
+  });
+  const cyd = await open('cyd', doc, ctx);
+  const dan = await open('dan', doc);
+  await cyd.click('#editor');
+  await cyd.keyboard.type('hello');
+  await dan.waitForFunction(() => document.getElementById('editor').value === 'hello' && window.doc.synced, null, { timeout: 10000 });
+  // A second tab of cyd's browser open at the same time takes its own client id.
+  const cyd2 = await open('cyd', doc, ctx);
+  const ids = await Promise.all([cyd, cyd2].map((p) => p.evaluate(() => window.doc.clientId)));
+  assert.notEqual(ids[0], ids[1]);
+  await cyd2.close();
+
+  // Offline: pusher-js loses its connection and retries in vain.
+  offline = true;
+  await ctx.setOffline(true);
+  for (const ws of sockets.splice(0)) await ws.close();
+  await cyd.waitForFunction(() => window.echo.connector.pusher.connection.state !== 'connected', null, { timeout: 10000 });
+  await cyd.$eval('#editor', (t) => { t.focus(); t.setSelectionRange(t.value.length, t.value.length); });
+  await cyd.keyboard.type(' offline');
+  assert.equal(await cyd.evaluate(() => window.doc.pending), 8);
+  // Saved (100 ms after the last change, or at pagehide), then the tab is closed.
+  await cyd.waitForFunction((id) => {
+    const s = JSON.parse(localStorage.getItem(`docsync:state:tabs/${id}`) || 'null');
+    return s && s.pending.length === 8;
+  }, ids[0], { timeout: 5000 });
+  await cyd.close();
+  offline = false;
+  await ctx.setOffline(false);
+  const before = await api(server, 'GET', `/documents/${doc}`);
+  assert.deepEqual([before.json.content, before.json.version], ['hello', 5]);
+
+  // A new tab of the same browser, online: it takes the closed tab's replica and sends its edits.
+  const again = await open('cyd', doc, ctx);
+  assert.equal(await again.evaluate(() => window.doc.clientId), ids[0]);
+  const want = 'hello offline';
+  await dan.waitForFunction((w) => document.getElementById('editor').value === w && window.doc.synced, want, { timeout: 10000 })
+    .catch(async (e) => { throw new Error(`${e.message}: dan has ${JSON.stringify(await text(dan))}`); });
+  assert.equal(await text(again), want);
+  const head = await api(server, 'GET', `/documents/${doc}`);
+  assert.deepEqual([head.json.content, head.json.version], [want, 13]);
+  // Each keystroke once, under the closed tab's (clientId, seq): seqs 1..13 of one client id.
+  const ops = server.admin('ops', doc).trim().split('\n').map((l) => JSON.parse(l)).sort((a, b) => a.version - b.version);
+  assert.deepEqual(ops.map((o) => `${o.clientId}#${o.seq}`), Array.from({ length: 13 }, (_, i) => `${ids[0]}#${i + 1}`));
+  await ctx.close();
+  await dan.context().close();
 });
