@@ -391,7 +391,8 @@ export class Document extends Emitter {
       this.#renewTimer.unref?.(); // Node: an open document does not keep the process alive
     }
     if (typeof addEventListener === 'function') { // a closing tab saves and frees its replica
-      this.#onPageHide = () => { this.flush(); slots.release(); };
+      // (A page kept in the back/forward cache keeps its replica: it may come back.)
+      this.#onPageHide = (ev) => { this.flush(); if (!ev?.persisted) slots.release(); };
       addEventListener('pagehide', this.#onPageHide);
     }
     this.replica = crdt.createDoc(this.clientId);
