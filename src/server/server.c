@@ -447,8 +447,9 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return 0;
 
     case LWS_CALLBACK_HTTP:
-        /* Served as plain HTTP, not upgraded: stop scanning (wsmask.h). */
-        wsmask_conn_http(lws_get_socket_fd(wsi));
+        /* Plain HTTP: the scanner follows the body by its length and holds
+         * the next request of a keep-alive connection to the same header
+         * limits (wsmask.h). */
         if (pss->r) /* a previous request on this wsi still pending */
             http_req_detach(pss->r);
         pss->r = http_req_new(srv, wsi);

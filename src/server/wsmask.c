@@ -4,20 +4,27 @@
 
 enum {
     WSMASK_MODE_OFF = 0, /* pass everything through */
-    WSMASK_MODE_HTTP,    /* inside the first request's header block */
+    WSMASK_MODE_HTTP,    /* inside a request's header block */
     WSMASK_MODE_WS,      /* following WebSocket framing */
     WSMASK_MODE_TOOBIG,  /* the header block went past the limits: stopped */
+    WSMASK_MODE_BODY,    /* inside a request's body (`remain` bytes left), then the next request */
 };
 
 /* HTTP mode: flags, and `step` = characters of "upgrade:" matched at the
  * start of the current line, `need` = characters of "websocket" matched in
  * its value. */
 enum {
-    WSMASK_H_EMPTY = 1, /* nothing but CR on this line so far */
-    WSMASK_H_NAME = 2,  /* the line may still be an Upgrade header */
-    WSMASK_H_VALUE = 4, /* inside an Upgrade value that may be "websocket" */
-    WSMASK_H_SEEN = 8,  /* an "Upgrade: websocket" line was seen */
+    WSMASK_H_EMPTY = 1,    /* nothing but CR on this line so far */
+    WSMASK_H_NAME = 2,     /* the line may still be an Upgrade header */
+    WSMASK_H_VALUE = 4,    /* inside an Upgrade value that may be "websocket" */
+    WSMASK_H_SEEN = 8,     /* an "Upgrade: websocket" line was seen */
+    WSMASK_H_CLNAME = 16,  /* the line may still be a Content-Length header (`cidx` matched) */
+    WSMASK_H_CLVALUE = 32, /* inside its value: digits accumulate in `remain` */
+    WSMASK_H_TENAME = 64,  /* the line may still be Transfer-Encoding (`u8need` matched) */
+    WSMASK_H_STOP = 128,   /* a body this scanner cannot follow (chunked, two or bad lengths) */
 };
+
+/* In HTTP mode `b0` says whether a Content-Length header was seen. */
 
 /* WebSocket mode: `step`. */
 enum {
@@ -35,12 +42,27 @@ enum {
 
 static const char wsmask_name[] = "upgrade:";
 static const char wsmask_value[] = "websocket";
+static const char wsmask_clname[] = "content-length:";
+static const char wsmask_tename[] = "transfer-encoding:";
+
+#define WSMASK_H_LINE (WSMASK_H_EMPTY | WSMASK_H_NAME | WSMASK_H_CLNAME | WSMASK_H_TENAME)
+
+/* The next request of a keep-alive connection: a fresh header block, the
+ * connection's own settings kept. */
+static void wsmask_http_restart(struct wsmask_state *s)
+{
+    uint8_t nohold = s->nohold;
+    uint64_t max = s->max_payload;
+    wsmask_state_start(s);
+    s->nohold = nohold;
+    s->max_payload = max;
+}
 
 void wsmask_state_start(struct wsmask_state *s)
 {
     *s = (struct wsmask_state){0};
     s->mode = WSMASK_MODE_HTTP;
-    s->flags = WSMASK_H_EMPTY | WSMASK_H_NAME;
+    s->flags = WSMASK_H_EMPTY | WSMASK_H_NAME | WSMASK_H_CLNAME | WSMASK_H_TENAME;
 }
 
 void wsmask_state_limit(struct wsmask_state *s, uint64_t max_payload)
@@ -70,7 +92,7 @@ void wsmask_state_off(struct wsmask_state *s)
 
 int wsmask_state_active(const struct wsmask_state *s)
 {
-    return s->mode == WSMASK_MODE_HTTP || s->mode == WSMASK_MODE_WS;
+    return s->mode == WSMASK_MODE_HTTP || s->mode == WSMASK_MODE_WS || s->mode == WSMASK_MODE_BODY;
 }
 
 int wsmask_state_is_ws(const struct wsmask_state *s)
@@ -102,7 +124,21 @@ static int wsmask_http_byte(struct wsmask_state *s, unsigned char c)
     }
     if (c == '\n') {
         if (s->flags & WSMASK_H_EMPTY) {
-            s->mode = (s->flags & WSMASK_H_SEEN) ? WSMASK_MODE_WS : WSMASK_MODE_OFF;
+            if (s->flags & WSMASK_H_SEEN) {
+                s->mode = WSMASK_MODE_WS;
+            } else if (s->flags & WSMASK_H_STOP) {
+                s->mode = WSMASK_MODE_OFF;
+            } else {
+                /* a plain request: its body, then the next request of a
+                 * keep-alive connection gets the same checks */
+                uint64_t body = s->remain;
+                wsmask_http_restart(s);
+                if (body) {
+                    s->mode = WSMASK_MODE_BODY;
+                    s->remain = body;
+                }
+                return 1;
+            }
             s->step = WSMASK_W_B0;
             s->need = 0;
             s->flags = 0;
@@ -113,18 +149,52 @@ static int wsmask_http_byte(struct wsmask_state *s, unsigned char c)
             s->mode = WSMASK_MODE_TOOBIG;
             return 1;
         }
-        uint8_t seen = s->flags & WSMASK_H_SEEN;
+        uint8_t keep = s->flags & (WSMASK_H_SEEN | WSMASK_H_STOP);
         if ((s->flags & WSMASK_H_VALUE) && s->need == sizeof(wsmask_value) - 1)
-            seen = WSMASK_H_SEEN;
-        s->flags = (uint8_t)(seen | WSMASK_H_EMPTY | WSMASK_H_NAME);
+            keep |= WSMASK_H_SEEN;
+        s->flags = (uint8_t)(keep | WSMASK_H_LINE);
         s->step = 0;
         s->need = 0;
+        s->cidx = 0;
+        s->u8need = 0;
         return 0;
     }
     if (c == '\r')
         return 0;
     s->flags &= (uint8_t)~WSMASK_H_EMPTY;
     c = wsmask_lower(c);
+    /* Content-Length and Transfer-Encoding: where this request's body ends */
+    if (s->flags & WSMASK_H_CLVALUE) {
+        if (c >= '0' && c <= '9') {
+            if (s->remain > UINT64_MAX / 16)
+                s->flags |= WSMASK_H_STOP; /* absurd: lws refuses it anyway */
+            else
+                s->remain = s->remain * 10 + (uint64_t)(c - '0');
+        } else if (c != ' ' && c != '\t') {
+            s->flags |= WSMASK_H_STOP;
+        }
+    } else if (s->flags & WSMASK_H_CLNAME) {
+        if (c == (unsigned char)wsmask_clname[s->cidx]) {
+            if (++s->cidx == sizeof(wsmask_clname) - 1) {
+                s->flags &= (uint8_t)~WSMASK_H_CLNAME;
+                s->flags |= WSMASK_H_CLVALUE;
+                if (s->b0) /* a second one: the server refuses the request */
+                    s->flags |= WSMASK_H_STOP;
+                s->b0 = 1;
+                s->remain = 0;
+            }
+        } else {
+            s->flags &= (uint8_t)~WSMASK_H_CLNAME;
+        }
+    }
+    if (s->flags & WSMASK_H_TENAME) {
+        if (c == (unsigned char)wsmask_tename[s->u8need]) {
+            if (++s->u8need == sizeof(wsmask_tename) - 1)
+                s->flags = (uint8_t)((s->flags & ~WSMASK_H_TENAME) | WSMASK_H_STOP);
+        } else {
+            s->flags &= (uint8_t)~WSMASK_H_TENAME;
+        }
+    }
     if (s->flags & WSMASK_H_NAME) {
         if (c == (unsigned char)wsmask_name[s->step]) {
             if (++s->step == sizeof(wsmask_name) - 1)
@@ -211,8 +281,17 @@ static void wsmask_close_byte(struct wsmask_state *s, unsigned char *p)
 size_t wsmask_scan(struct wsmask_state *s, unsigned char *buf, size_t n, size_t *flipped)
 {
     size_t i = 0;
-    while (i < n && s->mode == WSMASK_MODE_HTTP)
-        wsmask_http_byte(s, buf[i++]);
+    while (i < n && (s->mode == WSMASK_MODE_HTTP || s->mode == WSMASK_MODE_BODY)) {
+        if (s->mode == WSMASK_MODE_HTTP) {
+            wsmask_http_byte(s, buf[i++]);
+            continue;
+        }
+        uint64_t take = s->remain < n - i ? s->remain : (uint64_t)(n - i);
+        i += (size_t)take;
+        s->remain -= take;
+        if (!s->remain)
+            wsmask_http_restart(s);
+    }
     if (s->mode != WSMASK_MODE_WS)
         return n;
     while (i < n) {

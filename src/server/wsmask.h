@@ -30,7 +30,7 @@
  *
  * The scanner also refuses at once what lws 4.1.6 would otherwise hold or
  * drop silently:
- * - a first request whose header block exceeds WSMASK_HTTP_MAX_BYTES or
+ * - a request whose header block exceeds WSMASK_HTTP_MAX_BYTES or
  *   WSMASK_HTTP_MAX_LINES: lws keeps headers in a table of
  *   SERVER_HEADER_DATA bytes (and ~100 repeats of one header) and drops
  *   the connection without a word when it overflows. Below these limits
@@ -48,10 +48,12 @@
  *   reports the connection (wsmask_take_oversize) so that the server
  *   closes it with 1009 before the payload comes.
  *
- * Known limits: only the first request of a connection is looked at (a
- * keep-alive plain HTTP request followed by an upgrade on the same
- * connection is not scanned; browsers and pusher-js open a fresh one); a
- * frame whose first byte already has RSV1 set is failed by lws anyway. */
+ * Keep-alive: after a plain request's header block the scanner skips its
+ * body by Content-Length and follows the next request the same way (the
+ * header limits, an upgrade). A body it cannot follow (Transfer-Encoding,
+ * two or malformed lengths, which the server refuses) ends the scanning of
+ * that connection. A frame whose first byte already has RSV1 set is failed
+ * by lws anyway. */
 #ifndef DOCSYNC_WSMASK_H
 #define DOCSYNC_WSMASK_H
 
@@ -103,7 +105,7 @@ void wsmask_state_limit(struct wsmask_state *s, uint64_t max_payload);
 /* 1 when a close frame's reason was not valid UTF-8 (see above). */
 int wsmask_state_bad_close(const struct wsmask_state *s);
 
-/* 1 once the first request's header block went past WSMASK_HTTP_MAX_BYTES
+/* 1 once a request's header block went past WSMASK_HTTP_MAX_BYTES
  * or WSMASK_HTTP_MAX_LINES (scanning has stopped). */
 int wsmask_state_too_big(const struct wsmask_state *s);
 
@@ -164,9 +166,6 @@ void wsmask_table_free(void);
  * CONNECTION, before lws reads from it) and resets its scanner. Loop
  * thread only; descriptors outside the table are ignored. */
 void wsmask_conn_open(int fd);
-
-/* The connection's request is being served as plain HTTP: stop scanning. */
-void wsmask_conn_http(int fd);
 
 /* The connection is closing: unregister it. */
 void wsmask_conn_close(int fd);

@@ -132,13 +132,6 @@ int wsmask_conn_bad_close(int fd)
     return s ? wsmask_state_bad_close(s) : 0;
 }
 
-void wsmask_conn_http(int fd)
-{
-    struct wsmask_state *s = wsmask_slot(fd);
-    if (s)
-        wsmask_state_off(s);
-}
-
 void wsmask_conn_close(int fd)
 {
     struct wsmask_state *s = wsmask_slot(fd);

@@ -120,6 +120,24 @@ describe('HTTP framing and header limits', () => {
     assert.equal(r.closed, true);
   });
 
+  it('the next request of a keep-alive connection is held to the same limits: 431', async () => {
+    // one connection: a request, answered; then one with an oversized header (bodies are
+    // skipped by their length: tests/server/test_wsmask.c)
+    const sock = net.connect(s.port, '127.0.0.1');
+    let data = '';
+    const closed = new Promise((resolve) => sock.on('close', resolve));
+    sock.on('data', (d) => (data += d.toString('latin1')));
+    sock.on('error', () => {});
+    await new Promise((resolve) => sock.on('connect', resolve));
+    sock.write(get('/up'));
+    await until(() => /\{"health":"OK"\}$/.test(data), 5000, 'the first answer');
+    const first = data;
+    sock.write(get('/up', `X-Big: ${'a'.repeat(5000)}\r\n`));
+    await within(closed, 5000, 'the connection closed after the answer');
+    assert.match(first, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.equal(data.slice(first.length), tooLarge);
+  });
+
   it('too many header lines (100 Accept headers): 431', async () => {
     const r = await exchange(s.port, get('/up', 'Accept: a\r\n'.repeat(100)));
     assert.equal(r.data, tooLarge);

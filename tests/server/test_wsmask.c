@@ -203,14 +203,33 @@ int main(void)
         put_frame(&st, 0x81, 1, (uint64_t)(i * 37 % 300));
     check_all_chunkings("masked");
 
-    /* plain HTTP (keep-alive, then a second request with an upgrade
-     * header and frame-like bytes): never touched */
+    /* keep-alive: a request's body (frame-like bytes, a blank line) is
+     * skipped by its Content-Length, never touched, and the next request
+     * is followed like the first: here an upgrade, after which an unmasked
+     * frame is flagged */
     st.n = st.nflips = 0;
-    put_str(&st,
-            "POST /apps/1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n\x81\x05\x81\x05");
+    put_str(&st, "POST /apps/1/events HTTP/1.1\r\nHost: x\r\ncontent-length:  8\r\n\r\n"
+                 "\x81\x05\r\n\r\n\x81\x05");
+    put_str(&st, "GET /up HTTP/1.1\r\nHost: x\r\n\r\n");
     put_str(&st, UPGRADE);
-    put(&st, "\x81\x01x", 3);
-    check_all_chunkings("http");
+    put_frame(&st, 0x81, 0, 1);
+    put_frame(&st, 0x81, 1, 3);
+    check_all_chunkings("keep-alive");
+
+    /* a body this scanner cannot follow (chunked, two lengths, a bad one):
+     * the rest of the connection passes untouched */
+    const char *unfollowed[] = {
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(unfollowed) / sizeof(unfollowed[0]); i++) {
+        st.n = st.nflips = 0;
+        put_str(&st, unfollowed[i]);
+        put_str(&st, UPGRADE);
+        put(&st, "\x81\x01x", 3);
+        check_all_chunkings("unfollowed body");
+    }
 
     /* Upgrade values other than websocket, and the header name inside a
      * value, do not switch to framing */
@@ -286,6 +305,24 @@ int main(void)
             run(&st, chunk_fixed, &big);
             CHECK_EQ(last_too_big, total > WSMASK_HTTP_MAX_BYTES);
         }
+    }
+
+    /* the second request of a keep-alive connection is held to the same
+     * limits as the first */
+    {
+        static char req[6000];
+        size_t k = (size_t)snprintf(req, sizeof req,
+                                    "GET /up HTTP/1.1\r\nHost: x\r\n\r\n"
+                                    "POST /up HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"
+                                    "GET /up HTTP/1.1\r\nX: ");
+        while (k < 4500)
+            req[k++] = 'a';
+        memcpy(req + k, "\r\n\r\n", 4);
+        st.n = st.nflips = 0;
+        put(&st, req, k + 4);
+        size_t one = 1;
+        run(&st, chunk_fixed, &one);
+        CHECK_EQ(last_too_big, 1);
     }
 
     /* a data frame declaring more than the limit is flagged, control frames never */
