@@ -422,6 +422,7 @@ export class Document extends Emitter {
       members.each((m) => list.push({ id: String(m.id), info: m.info }));
       this.#setMembers(list);
       this.#presenceOk = true;
+      this.#tries = 0;
       if (this.#canSend()) this.#resendAll(); // edits waiting for attribution
     });
     // Without presence the server cannot attribute our edits: they wait (never dropped), and the

@@ -116,9 +116,9 @@ test("a closed tab's offline edits are resent once by the next tab, with their (
 });
 
 /** An auth endpoint in front of docsyncd's own that answers presence channels `delay` ms late
- * while `slow` is set (a busy Laravel app). */
+ * while `slow` is set, and with 503 to the next `refuse` of them (a busy Laravel app). */
 async function slowAuth(target) {
-  const state = { slow: false, delay: 1500, delayed: 0 };
+  const state = { slow: false, delay: 1500, delayed: 0, refuse: 0 };
   const srv = http.createServer(async (req, res) => {
     let body = '';
     for await (const chunk of req) body += chunk;
@@ -126,6 +126,11 @@ async function slowAuth(target) {
     if (state.slow && channel.startsWith('presence-')) {
       state.delayed++;
       await sleep(state.delay);
+    }
+    if (state.refuse > 0 && channel.startsWith('presence-')) {
+      state.refuse--;
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{"message":"Service Unavailable"}');
+      return;
     }
     try {
       const r = await fetch(`http://127.0.0.1:${target.port}/broadcasting/auth`, {
@@ -168,15 +173,45 @@ test('a viewer\'s refused edit is reported and taken out of its text, not kept a
   v.close();
 });
 
+/** An Echo for `user` authorised through `auth` (slowAuth). */
+function echoVia(auth, user) {
+  return new Echo({
+    broadcaster: 'reverb', key: server.app.key, wsHost: '127.0.0.1', wsPort: server.port,
+    wssPort: server.port, forceTLS: false, enabledTransports: ['ws'], disableStats: true, Pusher,
+    authEndpoint: auth.url, auth: { headers: {} }, bearerToken: bearer(server.app.secret, user),
+  });
+}
+
+test('presence refused by a busy app: edits wait, reported, and go once it is authorised', async () => {
+  const id = 'busyauth';
+  await openDocument(server, id);
+  const auth = await slowAuth(server);
+  auth.refuse = 2;
+  const echo = echoVia(auth, 'ada');
+  const ada = await client(server, 'ada', { echo });
+  const da = ada.document(id);
+  const errors = [];
+  da.on('error', (e) => errors.push(e.code));
+  await da.ready;
+  await until(() => errors.length === 1, 5000, 'presence refused once');
+  da.insert(0, 'typed while unattributable');
+  assert.equal(da.pending, 1);
+  await synced(da); // the subscription is asked for again (after 1 s, then 2 s)
+  assert.equal(auth.refuse, 0);
+  assert.deepEqual(errors, ['presence_unavailable', 'presence_unavailable']);
+  const head = await serverText(server, id);
+  assert.deepEqual([head.content, head.version], ['typed while unattributable', 1]);
+  assert.deepEqual(opsOf(id), [`${da.clientId}#1`]);
+  ada.close();
+  echo.disconnect();
+  await auth.close();
+});
+
 test('server restart with a slow presence auth: pending edits wait, arrive once; later edits work', { timeout: 60000 }, async () => {
   const id = 'slowauth';
   await openDocument(server, id);
   const auth = await slowAuth(server);
-  const echo = new Echo({
-    broadcaster: 'reverb', key: server.app.key, wsHost: '127.0.0.1', wsPort: server.port,
-    wssPort: server.port, forceTLS: false, enabledTransports: ['ws'], disableStats: true, Pusher,
-    authEndpoint: auth.url, auth: { headers: {} }, bearerToken: bearer(server.app.secret, 'ada'),
-  });
+  const echo = echoVia(auth, 'ada');
   const ada = await client(server, 'ada', { echo });
   const bob = await client(server, 'bob');
   const da = ada.document(id), db = bob.document(id);
