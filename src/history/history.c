@@ -17,6 +17,8 @@
 #define READ_PAGE 512            /* history entries read per store call */
 #define PAGE_BYTES (256u * 1024) /* replay bytes queued at once, at most */
 #define AGE_SWEEP_MS 5000
+#define SWEEP_CHANNELS 1000 /* channels an age sweep looks at, at most */
+#define IDLE_MS 60000       /* a channel unused this long leaves memory */
 #define PUMP_MS 20
 #define HTTP_LIMIT_MAX 1000
 
@@ -36,6 +38,7 @@ struct pattern {
 struct hchan {
     const struct pattern *pat;
     uint64_t first, assigned, delivered;
+    uint64_t used_ms; /* last looked up: idle channels leave memory (age_sweep) */
     unsigned pending; /* events between assignment and delivery */
     char name[];
 };
@@ -71,6 +74,7 @@ struct history {
     struct recovery *recs;
     char epoch[STORE_EPOCH_HEX_LEN + 1];
     uint64_t stored, store_failed, recovered, gaps, trimmed;
+    size_t sweep_it; /* where age_sweep goes on next time */
 };
 
 static struct history *the_history;
@@ -218,8 +222,10 @@ static struct hchan *chan_get(struct history *h, const char *channel)
 {
     size_t n = strlen(channel);
     struct hchan *ch = hmap_get(&h->chans, channel, n);
-    if (ch)
+    if (ch) {
+        ch->used_ms = now_ms();
         return ch;
+    }
     const struct pattern *pat = pattern_of(h, channel);
     if (!pat)
         return NULL;
@@ -240,6 +246,7 @@ static struct hchan *chan_get(struct history *h, const char *channel)
         return NULL;
     memcpy(ch->name, channel, n + 1);
     ch->pat = pat;
+    ch->used_ms = now_ms();
     ch->first = first ? first : last + 1;
     ch->assigned = ch->delivered = last;
     if (hmap_put(&h->chans, ch->name, n, ch) != 0) {
@@ -598,29 +605,56 @@ static int age_each(void *ctx, const struct store_history_entry *e)
     return 0;
 }
 
+/* Whether a recovery is running on the channel (its state must stay). */
+static int recovering(const struct history *h, const char *channel)
+{
+    for (const struct recovery *r = h->recs; r; r = r->next_rec)
+        if (strcmp(r->channel, channel) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every AGE_SWEEP_MS, for at most SWEEP_CHANNELS channels in memory (going
+ * on where the last sweep stopped): trims events past their age, always
+ * keeping the newest one, whose offset the next event continues from; and
+ * lets channels idle for IDLE_MS leave memory (their state is read back from
+ * the store when they are next used), so a channel nobody uses costs only
+ * its history. */
 static void age_sweep(struct server *srv, void *ud)
 {
     (void)srv;
     struct history *h = ud;
     uint64_t now = now_ms();
-    size_t it = 0;
     struct hchan *ch;
     const char *key;
     size_t klen;
     store_batch *b = NULL;
-    while ((ch = hmap_next(&h->chans, &it, &key, &klen))) {
-        if (!ch->pat->max_age_ms || ch->first > ch->delivered)
+    for (int k = 0; k < SWEEP_CHANNELS; k++) {
+        size_t at = h->sweep_it;
+        if (!(ch = hmap_next(&h->chans, &h->sweep_it, &key, &klen))) {
+            h->sweep_it = 0;
+            break;
+        }
+        if (!ch->pending && now - ch->used_ms > IDLE_MS && !recovering(h, ch->name)) {
+            hmap_del(&h->chans, ch->name, strlen(ch->name));
+            free(ch);
+            h->sweep_it = at; /* the table changed under the cursor: look there again */
+            continue;
+        }
+        if (!ch->pat->max_age_ms || ch->first >= ch->delivered)
             continue;
         struct age_ctx a = {now > ch->pat->max_age_ms ? now - ch->pat->max_age_ms : 0, 0};
         store_read *r;
         if (store_read_begin(h->st, &r) != 0)
-            return;
+            break;
         store_history_read(r, ch->name, ch->first - 1, 10000, age_each, &a);
         store_read_end(r);
-        if (!a.upto)
+        if (a.upto >= ch->delivered)
+            a.upto = ch->delivered - 1; /* the newest stays */
+        if (!a.upto || a.upto < ch->first)
             continue;
         if (!b && store_batch_new(&b) != 0)
-            return;
+            break;
         if (store_batch_history_trim(b, ch->name, a.upto) == 0) {
             h->trimmed += a.upto - ch->first + 1;
             ch->first = a.upto + 1;

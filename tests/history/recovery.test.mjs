@@ -229,6 +229,28 @@ describe('channel history', () => {
     }
   });
 
+  it('trims by age, always keeping the newest event so that offsets carry on', async () => {
+    const server = await startServer({ env: { DOCSYNC_HISTORY_CHANNELS: 'private-old.*:age=1' } });
+    try {
+      await publish(server, 'private-old.1', 1, 3);
+      await new Promise((r) => setTimeout(r, 6500)); // past the age and one sweep (every 5 s)
+      let h = JSON.parse((await api(server, 'GET', '/channels/private-old.1/history')).text);
+      assert.deepEqual(h.events.map((e) => e.offset), [3]);
+      assert.equal(h.first, 3);
+      assert.equal(h.gap, true);
+      const c = await connect(server);
+      const f = await subscribeRecover(c, 'private-old.1', { epoch: h.epoch, offset: 1 });
+      assert.equal(recovered(f).gap, 'trimmed');
+      await publish(server, 'private-old.1', 4, 4);
+      assert.equal((await c.nextEvent('NewMessage', 5000, 'private-old.1')).offset, 4);
+      h = JSON.parse((await api(server, 'GET', '/channels/private-old.1/history', { query: { after: '2' } })).text);
+      assert.deepEqual(h.events.map((e) => e.offset), [3, 4]);
+    } finally {
+      await cleanup();
+      await server.stop();
+    }
+  });
+
   it('pages a large recovery by the send queue, in order, with live events only after it', async () => {
     const server = await startServer({ env: { ...ENV, DOCSYNC_HISTORY_CHANNELS: 'private-big.*:max=5000', DOCSYNC_SEND_QUEUE_MAX: '65536' } });
     try {
