@@ -5,6 +5,7 @@
 //
 // URL parameters: ?name=ada&doc=notes joins at once (name and document are remembered).
 import { DocSync } from '../clients/docsync/docsync.mjs';
+import { recoverMissedEvents } from '../clients/docsync/history.mjs';
 
 const $ = (id) => document.getElementById(id);
 const base = location.pathname.replace(/\/demo\/.*$/, ''); // REVERB_SERVER_PATH, if any
@@ -90,7 +91,10 @@ async function join(name, docId) {
     feed(replay ? `Caught up from version ${from} to ${head}` : `Loaded a snapshot (head ${head})`));
   doc.on('error', (e) => feed(`Error: ${e.code}: ${e.message}`));
 
-  // 4. The notification and activity channels a Laravel app broadcasts on.
+  // 4. The notification and activity channels a Laravel app broadcasts on. Both keep a history
+  // on the server: after a reconnect the feed gets what it missed, in order.
+  recoverMissedEvents(echo).onGap(({ channel }) =>
+    feed(`Some events of ${channel} are no longer kept on the server: reload to see them all.`));
   echo.private(`App.Models.User.${grant.user.id}`)
     .notification((n) => feed(`Notification: ${n.message || n.type || JSON.stringify(n)}`));
   echo.private('activity')
