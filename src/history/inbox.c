@@ -184,24 +184,8 @@ static void finish(struct pending_op *op, int ok)
         char ch[300];
         user_channel(op->ib, ch, sizeof ch, op->user);
         char *s = cJSON_PrintUnformatted(op->change);
-        if (s && ch[0]) {
-            if (history__publish(ch, INBOX_CHANGE_EVENT, s, strlen(s), NULL, NULL, NULL, NULL) !=
-                0) {
-                /* the channel keeps no history: a plain broadcast */
-                struct jsonw w;
-                jsonw_init(&w, NULL, 0);
-                JSONW_LIT(&w, "{\"event\":\"" INBOX_CHANGE_EVENT "\",\"data\":");
-                jsonw_cstr(&w, s);
-                JSONW_KEY(&w, "channel");
-                jsonw_cstr(&w, ch);
-                JSONW_LIT(&w, "}");
-                struct frame *f = w.oom ? NULL : frame_from(w.p, w.len);
-                if (f)
-                    broadcast_frame(op->ib->srv, ch, f, NULL);
-                frame_unref(f);
-                jsonw_free(&w);
-            }
-        }
+        if (s && ch[0]) /* kept by channel history when it keeps that channel */
+            http_api_publish(op->ib->srv, ch, INBOX_CHANGE_EVENT, s, strlen(s));
         free(s);
     }
     if (ok) {
@@ -282,22 +266,9 @@ static void created_committed(void *ctx, int status, const struct store_batch_re
     int queued = ch[0] && history__publish(ch, NOTIFICATION_EVENT, c->payload, strlen(c->payload),
                                            NULL, NULL, created_published, op) == 0;
     if (!queued) {
-        if (ch[0]) {
-            struct jsonw w;
-            jsonw_init(&w, NULL, 0);
-            JSONW_LIT(&w, "{\"event\":");
-            jsonw_cstr(&w, NOTIFICATION_EVENT);
-            JSONW_KEY(&w, "data");
-            jsonw_cstr(&w, c->payload);
-            JSONW_KEY(&w, "channel");
-            jsonw_cstr(&w, ch);
-            JSONW_LIT(&w, "}");
-            struct frame *f = w.oom ? NULL : frame_from(w.p, w.len);
-            if (f)
-                broadcast_frame(op->ib->srv, ch, f, NULL);
-            frame_unref(f);
-            jsonw_free(&w);
-        }
+        /* the channel keeps no history: delivered at once */
+        if (ch[0])
+            http_api_publish(op->ib->srv, ch, NOTIFICATION_EVENT, c->payload, strlen(c->payload));
         finish(op, 1);
     }
     free(c->payload);
