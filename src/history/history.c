@@ -20,6 +20,7 @@
 #define SWEEP_CHANNELS 1000 /* channels an age sweep looks at, at most */
 #define IDLE_MS 60000       /* a channel unused this long leaves memory */
 #define PUMP_MS 20
+#define RECOVERIES_PER_SECOND 20
 #define HTTP_LIMIT_MAX 1000
 
 /* One DOCSYNC_HISTORY_CHANNELS entry: a channel name glob ('*' matches any
@@ -565,6 +566,15 @@ static void on_subscribed(struct server *srv, struct conn *c, const char *channe
     }
     if (rq.offset == ch->delivered) {
         send_recovered(h, c, channel, ch->delivered, 0, NULL, NULL);
+        return;
+    }
+    /* A replay reads the store and may queue up to a send queue's worth:
+     * a connection gets RECOVERIES_PER_SECOND of them (subscribing again and
+     * again must not make the server read its history in a loop). */
+    if (!conn_request_allowed(c, RECOVERIES_PER_SECOND)) {
+        h->gaps++;
+        send_recovered(h, c, channel, ch->delivered, 0, "rate_limited",
+                       "too many recoveries on this connection; subscribe again in a second");
         return;
     }
     if (rq.offset + 1 < ch->first) {

@@ -190,6 +190,17 @@ describe('channel history', () => {
         assert.equal(live.offset, ++head);
         await c.close();
       }
+      // Recoveries are rate-limited per connection (20 a second, shared with the connection's
+      // other module requests): the 21st in a burst is told so, and gets live events.
+      const burst = await connect(server);
+      let limited = null;
+      for (let i = 0; i < 21 && !limited; i++) {
+        const f = await subscribeRecover(burst, 'private-chat.2', { epoch, offset: head - 1 });
+        const d = recovered(f);
+        if (d.gap) limited = d;
+        burst.send({ event: 'pusher:unsubscribe', data: { channel: 'private-chat.2' } });
+      }
+      assert.equal(limited?.gap, 'rate_limited');
       // Offset 10 is the last trimmed one: recovering from it gives 11..
       const d = await connect(server);
       const f = await subscribeRecover(d, 'private-chat.2', { epoch, offset: 10 + cases.length });
