@@ -650,9 +650,17 @@ export class Document extends Emitter {
     this.#presenceOk = false;
     this.#catchingUp = false;
     this.#stale = false;
-    if (this.#fresh) this.#fresh.free();
-    this.#fresh = null; // a rebuild in progress starts again (#resyncing stays set)
+    this.#dropFresh();
     for (const p of this.#pending) p.sent = false;
+  }
+
+  /** A rebuild cut short (connection lost, or a new one needed) starts again from version 0:
+   * `version` already counts the pages its replica had, which the replica in use lacks. */
+  #dropFresh() {
+    if (!this.#fresh) return;
+    this.#fresh.free();
+    this.#fresh = null;
+    this.#resyncing = true;
   }
 
   #onSubscribed() {
@@ -832,6 +840,7 @@ export class Document extends Emitter {
   #refused(seq) {
     this.#pending = this.#pending.filter((p) => p.seq !== seq);
     for (const p of this.#pending) p.sent = false; // resent after the rebuild
+    this.#dropFresh();
     this.#resyncing = true;
     if (this.#catchingUp) this.#stale = true; // a reply in flight is not the full state
     else this.#catchUp();

@@ -313,7 +313,7 @@ test('a resubmission whose op left the retained log is a duplicate (version null
     doc.insert(0, '2');
     await synced(doc);
     await doc.flush();
-    const key = 'a4/tab-1';
+    const key = `state:a4/${doc.clientId}`;
     const saved = JSON.parse(storage.get(key));
     assert.equal(saved.seq, 2);
     ada.close();
@@ -346,7 +346,7 @@ test("the JS client whose saved client id belongs to another user takes a new on
   const server = await new Server().start();
   try {
     await editors(server, 'a5', 'ada', 'bob');
-    // Ada and then Bob use one browser: the same storage, the same tab client id.
+    // Ada and then Bob use one browser: the same storage.
     const storage = new MemoryStorage();
     const ada = await client(server, 'ada', { storage, clientId: 'tab-1' });
     const da = ada.document('a5');
@@ -359,6 +359,16 @@ test("the JS client whose saved client id belongs to another user takes a new on
     ada.close();
     ada.pusher.disconnect();
 
+    // Saved replicas are per (document, user): Bob does not take Ada's.
+    const bob0 = await client(server, 'bob', { storage, clientId: 'tab-1' });
+    const db0 = bob0.document('a5');
+    await db0.ready;
+    assert.notEqual(db0.clientId, adaId);
+    bob0.close();
+    bob0.pusher.disconnect();
+    // Yet a saved state under Bob's name may hold Ada's client id (a storage written by an older
+    // client, which kept one replica per tab whoever signed in): the server refuses it to Bob.
+    storage.set('index:a5/bob', JSON.stringify([adaId]));
     const bob = await client(server, 'bob', { storage, clientId: 'tab-1' });
     const db = bob.document('a5');
     const errors = [];
