@@ -246,6 +246,38 @@ int crdt_doc_delete(crdt_doc *doc, size_t pos, size_t count);
 /* Length of the visible text in code points, UTF-8 bytes and UTF-16 code
  * units. O(1). */
 size_t crdt_doc_length(const crdt_doc *doc);
+
+/* ANCHORS
+ *
+ * A position that stays on the text it points at while others edit (a
+ * remote user's cursor or selection): the id of a character and a side.
+ * CRDT_ANCHOR_BEFORE: just before that character; CRDT_ANCHOR_AFTER: just
+ * after it. An id with agent_len 0 is the document's start (AFTER) or end
+ * (BEFORE). When the character is deleted both sides resolve to the place
+ * where it was. Anchors are plain data: they travel between replicas (as
+ * agent name, seq and side) and resolve on any replica that has the
+ * character. */
+#define CRDT_ANCHOR_BEFORE 0
+#define CRDT_ANCHOR_AFTER 1
+typedef struct crdt_anchor {
+    crdt_id id;
+    int side;
+} crdt_anchor;
+
+/* The anchor of visible position `pos` (code points, 0..length). assoc >= 0
+ * binds it to the character after pos (BEFORE it): text inserted later at
+ * that place goes before the anchor, which moves right with it, as a caret
+ * after typing; assoc < 0 binds it to the character before pos (AFTER it):
+ * text inserted there goes after the anchor. At the document's end (assoc
+ * >= 0) or start (assoc < 0) it is that end. Returns CRDT_OK or CRDT_EINVAL
+ * (pos beyond the length). O(log n). */
+int crdt_doc_anchor(crdt_doc *doc, size_t pos, int assoc, crdt_anchor *out);
+
+/* The visible position an anchor points at now, into *pos. Returns CRDT_OK,
+ * CRDT_EMISSING (this replica does not have the character yet: apply the
+ * update that brings it), or CRDT_EINVAL (a bad side, or an id that names a
+ * deletion). O(log n). */
+int crdt_doc_anchor_pos(const crdt_doc *doc, const crdt_anchor *a, size_t *pos);
 size_t crdt_doc_byte_length(const crdt_doc *doc);
 size_t crdt_doc_utf16_length(const crdt_doc *doc);
 

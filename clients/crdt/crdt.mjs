@@ -396,6 +396,29 @@ export class CrdtDoc {
     return this.#x.crdt_wasm_mark(p) !== before;
   }
 
+  /** A position that stays on its text while others edit (a remote cursor): the anchor of
+   * UTF-16 offset `index`. assoc >= 0 binds it to the character after the offset (text typed
+   * there later goes before it), assoc < 0 to the character before. Plain data:
+   * {agent, seq, side}; agent '' is the document's start or end. */
+  anchor(index, assoc = 1) {
+    const out = this.#m._missing;
+    this.#m._check(this.#x.crdt_wasm_anchor(this.#ptr(), index, assoc, out));
+    const m = this.#m._view();
+    const dv = new DataView(m.buffer, out, 12);
+    const len = dv.getUint32(0, true);
+    return { agent: decoder.decode(m.slice(out + 12, out + 12 + len)), seq: dv.getUint32(4, true), side: dv.getUint32(8, true) };
+  }
+
+  /** The UTF-16 offset `anchor` points at now, or null when this replica does not have its
+   * character yet. */
+  anchorIndex(anchor) {
+    const n = this.#m._putString(anchor.agent);
+    const rc = this.#x.crdt_wasm_anchor_pos(this.#ptr(), this.#m._in, n, anchor.seq, anchor.side, this.#m._out);
+    if (rc === CODES.EMISSING) return null;
+    this.#m._check(rc);
+    return this.#m._outWord(1);
+  }
+
   /** Runs the library's internal consistency check (tests). */
   check() {
     this.#m._check(this.#x.crdt_wasm_check(this.#ptr()));

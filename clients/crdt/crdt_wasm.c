@@ -226,6 +226,45 @@ int crdt_wasm_apply(crdt_doc *doc, const uint8_t *data, size_t len, uint8_t *mis
     return rc;
 }
 
+/* The anchor of UTF-16 offset off16 (crdt.h, ANCHORS) into `out`:
+ * [u32 agent_len][u32 seq][u32 side][agent bytes]. */
+EXPORT(crdt_wasm_anchor)
+int crdt_wasm_anchor(crdt_doc *doc, size_t off16, int assoc, uint8_t *out)
+{
+    size_t pos = 0;
+    crdt_anchor a;
+    int rc = crdt_doc_utf16_to_pos(doc, off16, &pos);
+    if (rc == CRDT_OK)
+        rc = crdt_doc_anchor(doc, pos, assoc, &a);
+    if (rc == CRDT_OK) {
+        uint32_t head[3] = {(uint32_t)a.id.agent_len, (uint32_t)a.id.seq, (uint32_t)a.side};
+        memcpy(out, head, sizeof head);
+        memcpy(out + sizeof head, a.id.agent, a.id.agent_len);
+    }
+    return rc;
+}
+
+/* The UTF-16 offset an anchor points at now, in out[1]. */
+EXPORT(crdt_wasm_anchor_pos)
+int crdt_wasm_anchor_pos(const crdt_doc *doc, const char *agent, size_t agent_len, double seq,
+                         int side, uint32_t *out)
+{
+    crdt_anchor a;
+    memset(&a, 0, sizeof a);
+    if (agent_len > CRDT_AGENT_MAX || !(seq >= 0 && seq < 4294967295.0))
+        return CRDT_EINVAL;
+    memcpy(a.id.agent, agent, agent_len);
+    a.id.agent_len = agent_len;
+    a.id.seq = (uint64_t)seq;
+    a.side = side;
+    size_t pos = 0, off16 = 0;
+    int rc = crdt_doc_anchor_pos(doc, &a, &pos);
+    if (rc == CRDT_OK)
+        rc = crdt_doc_pos_to_utf16(doc, pos, &off16);
+    set_out(out, NULL, off16);
+    return rc;
+}
+
 EXPORT(crdt_wasm_check) int crdt_wasm_check(const crdt_doc *doc)
 {
     return crdt_doc_check(doc);

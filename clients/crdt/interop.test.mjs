@@ -348,3 +348,44 @@ test('random concurrent editing converges (seeded)', async () => {
 test('replicas holding the same operations encode byte-identical states', () => {
     assert.deepEqual(stateMismatches, []);
   });
+
+test('anchors stay on their character across replicas (remote cursors)', () => {
+  const a = crdt.createDoc('a');
+  const b = crdt.createDoc('b');
+  try {
+    a.insert(0, 'hé😀llo world');
+    b.apply(a.encodeState());
+    // 'hé😀llo': the emoji is two UTF-16 units; offset 6 is before ' ' (after 'llo'... 'o')
+    const caret = a.anchor(7, 1); // before ' '
+    const sticky = a.anchor(7, -1); // after 'o'
+    assert.deepEqual(caret, { agent: 'a', seq: 6, side: 0 });
+    assert.deepEqual(sticky, { agent: 'a', seq: 5, side: 1 });
+    assert.equal(b.anchorIndex(caret), 7);
+    // b types at that place; a gets it: the caret moves past the new text, the other stays
+    b.insert(7, ',,');
+    a.apply(b.encodeSince(a.encodeVersion()));
+    assert.equal(a.text, 'hé😀llo,, world');
+    assert.equal(a.anchorIndex(caret), 9);
+    assert.equal(a.anchorIndex(sticky), 7);
+    // text before both moves both; the start and end stay ends
+    a.insert(0, '>> ');
+    assert.equal(a.anchorIndex(caret), 12);
+    assert.equal(a.anchorIndex(a.anchor(0, -1)), 0);
+    const end = a.anchor(a.length, 1);
+    assert.equal(end.agent, '');
+    a.insert(a.length, '!');
+    assert.equal(a.anchorIndex(end), a.length);
+    // an anchor from a replica that has more: null until its character arrives
+    const c = crdt.createDoc('c');
+    try {
+      assert.equal(c.anchorIndex(caret), null);
+      c.apply(a.encodeState());
+      assert.equal(c.anchorIndex(caret), 12);
+    } finally {
+      c.free();
+    }
+  } finally {
+    a.free();
+    b.free();
+  }
+});

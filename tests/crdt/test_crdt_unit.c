@@ -687,6 +687,92 @@ static void test_canonical_state(void)
         crdt_free_bytes(NULL, u[i]);
 }
 
+/* Resolves an anchor and checks the position. */
+static void anchor_at(const crdt_doc *d, const crdt_anchor *a, size_t want)
+{
+    size_t pos = 99999;
+    CHECK_EQ(crdt_doc_anchor_pos(d, a, &pos), CRDT_OK);
+    CHECK_EQ(pos, want);
+}
+
+/* Anchors stay on their character: text inserted before them moves them,
+ * text inserted at them goes to the side the anchor was not bound to, a
+ * deleted character's anchors collapse to where it was, and they travel to
+ * other replicas (by agent name and seq). */
+static void test_anchors(void)
+{
+    crdt_doc *a = mkdoc("a"), *b = mkdoc("b");
+    ins(a, 0, "hello world");
+    crdt_anchor right, left, start, end, w;
+    CHECK_EQ(crdt_doc_anchor(a, 5, 1, &right), CRDT_OK); /* before ' ' */
+    CHECK_EQ(crdt_doc_anchor(a, 5, -1, &left), CRDT_OK); /* after 'o' */
+    CHECK_EQ(crdt_doc_anchor(a, 0, -1, &start), CRDT_OK);
+    CHECK_EQ(crdt_doc_anchor(a, 11, 1, &end), CRDT_OK);
+    CHECK_EQ(crdt_doc_anchor(a, 6, 1, &w), CRDT_OK); /* before 'w' */
+    CHECK_EQ(crdt_doc_anchor(a, 12, 1, &w), CRDT_EINVAL);
+    CHECK_EQ(crdt_doc_anchor(a, 6, 1, &w), CRDT_OK);
+    CHECK_EQ(right.side, CRDT_ANCHOR_BEFORE);
+    CHECK_EQ(left.side, CRDT_ANCHOR_AFTER);
+    CHECK_STR_EQ(right.id.agent, "a");
+    CHECK_EQ(right.id.seq, 5);
+    CHECK_EQ(left.id.seq, 4);
+    CHECK_EQ(start.id.agent_len, 0);
+    CHECK_EQ(end.id.agent_len, 0);
+    anchor_at(a, &right, 5);
+    anchor_at(a, &left, 5);
+    anchor_at(a, &end, 11);
+    /* text at the anchors' place: the right-bound one moves past it */
+    ins(a, 5, ",,");
+    CHECK_STR_EQ(text(a), "hello,, world");
+    anchor_at(a, &right, 7);
+    anchor_at(a, &left, 5);
+    anchor_at(a, &w, 8);
+    anchor_at(a, &start, 0);
+    anchor_at(a, &end, 13);
+    /* text before them moves both */
+    ins(a, 0, ">> ");
+    anchor_at(a, &right, 10);
+    anchor_at(a, &left, 8);
+    anchor_at(a, &start, 0);
+    /* another replica resolves them once it has the characters */
+    anchor_at(b, &start, 0);
+    size_t pos;
+    CHECK_EQ(crdt_doc_anchor_pos(b, &right, &pos), CRDT_EMISSING);
+    size_t n;
+    uint8_t *st = since_mark(a, 0, &n);
+    CHECK_EQ(crdt_doc_apply(b, st, n, NULL), CRDT_OK);
+    free(st);
+    anchor_at(b, &right, 10);
+    anchor_at(b, &w, 11);
+    /* a concurrent insert on b at the anchor's place, merged into a */
+    uint64_t mb = crdt_doc_mark(b);
+    ins(b, 10, "!");
+    uint8_t *ub = since_mark(b, mb, &n);
+    CHECK_EQ(crdt_doc_apply(a, ub, n, NULL), CRDT_OK);
+    free(ub);
+    CHECK_STR_EQ(text(a), ">> hello,,! world");
+    anchor_at(a, &right, 11);
+    anchor_at(a, &left, 8);
+    /* deleting the characters collapses their anchors to where they were */
+    CHECK_EQ(crdt_doc_delete(a, 8, 6), CRDT_OK); /* ",,! wo" */
+    CHECK_STR_EQ(text(a), ">> hellorld");
+    anchor_at(a, &right, 8);
+    anchor_at(a, &w, 8);
+    anchor_at(a, &left, 8);
+    /* bad anchors */
+    crdt_anchor bad = right;
+    bad.side = 7;
+    CHECK_EQ(crdt_doc_anchor_pos(a, &bad, &pos), CRDT_EINVAL);
+    bad = right;
+    bad.id.seq = 1000;
+    CHECK_EQ(crdt_doc_anchor_pos(a, &bad, &pos), CRDT_EMISSING);
+    memcpy(bad.id.agent, "zz", 3);
+    bad.id.agent_len = 2;
+    CHECK_EQ(crdt_doc_anchor_pos(a, &bad, &pos), CRDT_EMISSING);
+    crdt_doc_free(a);
+    crdt_doc_free(b);
+}
+
 int main(void)
 {
     test_local();
@@ -698,5 +784,6 @@ int main(void)
     test_failing_allocator();
     test_tombstone_state();
     test_canonical_state();
+    test_anchors();
     return TEST_RESULT();
 }
