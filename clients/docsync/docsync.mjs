@@ -42,6 +42,10 @@ const UPDATED = '.App\\Events\\DocumentUpdated'; // leading '.': no Echo namespa
 const TYPING_IDLE_MS = 1000;
 const TYPING_REFRESH_MS = 2000; // re-announce while typing goes on
 const TYPING_EXPIRE_MS = 5000; // forget a remote typist who went silent
+// Cursor whispers: at most one per CURSOR_MIN_MS (the latest position wins), so with typing a
+// fast typist stays well under the server's 10 client events a second per connection.
+const CURSOR_MIN_MS = 200;
+const CURSOR_EXPIRE_MS = 30000; // forget a remote cursor whose member went silent
 const RETRY_MS = 1000; // first retry after a curable refusal; doubled each time
 const RETRY_MAX_MS = 30000;
 const MAX_TRIES = 8; // sends of one edit refused with a curable code before it counts as final
@@ -360,6 +364,10 @@ export class Document extends Emitter {
   #retry = null;
   #saveTimer = null;
   #typing = { on: false, idle: null, sentAt: 0 };
+  #cursor = { anchor: null, head: null, sentAt: 0, timer: null };
+  /** Remote cursors by user id: {user, anchor, head, timer}; anchor and head are CRDT anchors
+   * (they stay on their characters while text changes); remoteCursors() resolves them. */
+  cursors = new Map();
   #private = null;
   #presence = null;
   #left = false;
@@ -415,7 +423,8 @@ export class Document extends Emitter {
       .subscribed(() => this.#onSubscribed());
     // Members as pusher-js has them, {id, info} (Echo's here/joining/leaving give info only).
     this.#presence = echo.join(`document.${this.id}`)
-      .listenForWhisper('typing', (e, meta) => this.#typingWhisper(e, meta));
+      .listenForWhisper('typing', (e, meta) => this.#typingWhisper(e, meta))
+      .listenForWhisper('cursor', (e, meta) => this.#cursorWhisper(e, meta));
     const ch = this.#presence.subscription;
     ch.bind('pusher:subscription_succeeded', (members) => {
       const list = [];
@@ -440,6 +449,7 @@ export class Document extends Emitter {
     ch.bind('pusher:member_removed', (m) => {
       const user = { id: String(m.id), info: m.info };
       this.#typist(user, false);
+      this.#dropCursor(user.id);
       this.#setMembers(this.members.filter((x) => x.id !== user.id), { left: user });
     });
     if (s) this.emit('change', { text: this.text(), remote: false, version: this.version });
@@ -579,6 +589,79 @@ export class Document extends Emitter {
     this.emit('typing', { user, typing: on, typists: [...this.typists.values()].map((t) => t.user) });
   }
 
+  // ---- remote cursors (client-cursor whispers on presence-document.{id}) ----
+
+  /** Shares this client's cursor (anchor === head) or selection, as UTF-16 offsets into the
+   * text; null hides it. Sent as CRDT anchors, so others see it on the same characters while
+   * text changes around it; throttled and coalesced (CURSOR_MIN_MS). */
+  setCursor(anchor, head = anchor) {
+    const c = this.#cursor;
+    if (anchor == null || !this.replica) {
+      c.anchor = c.head = null;
+    } else {
+      c.anchor = this.replica.anchor(anchor, -1);
+      c.head = head === anchor ? c.anchor : this.replica.anchor(head, -1);
+    }
+    const wait = c.sentAt + CURSOR_MIN_MS - Date.now();
+    if (c.timer) return; // the pending whisper will carry the latest position
+    if (wait <= 0) this.#whisperCursor();
+    else c.timer = setTimeout(() => this.#whisperCursor(), wait);
+  }
+
+  #whisperCursor() {
+    const c = this.#cursor;
+    c.timer = null;
+    c.sentAt = Date.now();
+    if (this.#presence && this.sync.state === 'connected') this.#presence.whisper('cursor', { anchor: c.anchor, head: c.head });
+  }
+
+  /** Others' cursors as UTF-16 offsets now: [{user: {id, name}, anchor, head}] (an offset is
+   * null while this replica lacks the character). Call it again after 'change'. */
+  remoteCursors() {
+    const out = [];
+    for (const { user, anchor, head } of this.cursors.values()) {
+      out.push({ user, anchor: this.#resolve(anchor), head: this.#resolve(head) });
+    }
+    return out;
+  }
+
+  #resolve(a) {
+    if (!a || !this.replica) return null;
+    try {
+      return this.replica.anchorIndex(a);
+    } catch {
+      return null; // a malformed anchor from another member
+    }
+  }
+
+  /** A cursor whisper, attributed (like typing) to the member the server stamped on it. */
+  #cursorWhisper(data, meta) {
+    if (!meta || meta.user_id == null) return;
+    const id = String(meta.user_id);
+    if (id === String(this.sync.userId)) return;
+    const valid = (a) => a && typeof a === 'object' && typeof a.agent === 'string' && a.agent.length <= 64 &&
+      Number.isInteger(a.seq) && a.seq >= 0 && (a.side === 0 || a.side === 1);
+    const old = this.cursors.get(id);
+    if (old) clearTimeout(old.timer);
+    if (!data || !valid(data.anchor) || !valid(data.head)) {
+      if (old) this.#dropCursor(id);
+      return;
+    }
+    const info = this.members.find((m) => m.id === id)?.info;
+    const user = { id, name: info && typeof info.name === 'string' && info.name ? info.name : id };
+    const timer = setTimeout(() => this.#dropCursor(id), CURSOR_EXPIRE_MS);
+    this.cursors.set(id, { user, anchor: data.anchor, head: data.head, timer });
+    this.emit('cursors', { cursors: this.remoteCursors() });
+  }
+
+  #dropCursor(id) {
+    const old = this.cursors.get(id);
+    if (!old) return;
+    clearTimeout(old.timer);
+    this.cursors.delete(id);
+    this.emit('cursors', { cursors: this.remoteCursors() });
+  }
+
   #setMembers(members, extra = {}) {
     this.members = members;
     this.emit('presence', { members, ...extra });
@@ -594,6 +677,8 @@ export class Document extends Emitter {
     if (this.#fresh) this.#fresh.free();
     this.#fresh = null;
     for (const t of this.typists.values()) clearTimeout(t.timer);
+    for (const c of this.cursors.values()) clearTimeout(c.timer);
+    clearTimeout(this.#cursor.timer);
     const saved = this.#saveTimer ? this.flush() : undefined;
     this.sync.echo.leave(`document.${this.id}`);
     this.sync.documents.delete(this.id);

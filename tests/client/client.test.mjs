@@ -190,6 +190,49 @@ test('presence members and typing whispers', async () => {
   await until(() => da.members.length === 1, 5000, 'bob left');
 });
 
+test('remote cursors stay on their characters, are throttled under the rate limit, and go with their member', async () => {
+  const id = 'cursors';
+  await openDocument(server, id);
+  const [a, b] = await Promise.all([client(server, 'ada'), client(server, 'bob')]);
+  const da = a.document(id), db = b.document(id);
+  await Promise.all([da.ready, db.ready]);
+  await until(() => da.members.length === 2 && db.members.length === 2, 5000, 'both present');
+  da.insert(0, 'hello world');
+  await until(() => db.text() === 'hello world', 5000, 'bob has the text');
+  const errors = [];
+  da.on('error', (e) => errors.push(e));
+  let sent = 0;
+  const whisper = da.sync.echo.connector.pusher.send_event.bind(da.sync.echo.connector.pusher);
+  da.sync.echo.connector.pusher.send_event = (name, data, ch) => {
+    if (name === 'client-cursor') sent++;
+    return whisper(name, data, ch);
+  };
+  // 50 moves in half a second: a few whispers, the last position wins, no 4301
+  for (let i = 0; i < 50; i++) {
+    da.setCursor(i % 11);
+    await sleep(10);
+  }
+  da.setCursor(6, 11); // selects "world"
+  await until(() => db.remoteCursors().some((c) => c.anchor === 6 && c.head === 11), 5000, 'the selection');
+  assert.ok(sent <= 5, `${sent} cursor whispers for 51 moves`);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(db.remoteCursors(), [{ user: { id: 'ada', name: 'ada' }, anchor: 6, head: 11 }]);
+  // text typed before it moves it; text typed at its end stays outside the selection
+  db.insert(0, '>> ');
+  db.insert(14, '!');
+  await until(() => da.text() === '>> hello world!', 5000, 'ada has the edits');
+  assert.equal(db.text(), '>> hello world!');
+  assert.deepEqual(db.remoteCursors().map((c) => [c.anchor, c.head]), [[9, 14]]);
+  // a malformed cursor from a member is ignored
+  b.pusher.channel('presence-document.cursors').trigger('client-cursor', { anchor: { agent: 1 }, head: null });
+  await sleep(300);
+  assert.deepEqual(da.remoteCursors(), []);
+  // gone when its member leaves
+  a.close();
+  a.pusher.disconnect();
+  await until(() => db.remoteCursors().length === 0, 5000, 'ada left');
+});
+
 test('a typing whisper naming another user shows as its sender (the user_id the server stamps)', async () => {
   const id = 'typing-forged';
   await openDocument(server, id);
