@@ -281,6 +281,7 @@ export class DocSync extends Emitter {
       this.#bound.push([ev, (data) => this.#reply(ev, data)]);
     }
     this.#bound.push(['__state', ({ current }) => {
+      if (current === 'connected') this.#wasConnected = true;
       this.state = current;
       if (current !== 'connected') for (const d of this.documents.values()) d._offline();
       this.emit('state', current);
@@ -293,6 +294,27 @@ export class DocSync extends Emitter {
 
   #bound = [];
   #nextRequest;
+  #wasConnected = false;
+
+  /** The connection as Echo 2 names it: 'connected', 'connecting', 'reconnecting' (connecting
+   * again after having been connected), 'disconnected' or 'failed' (pusher-js 'failed' or
+   * 'unavailable'). */
+  connectionStatus() {
+    const s = this.pusher.connection.state;
+    if (s === 'connected') return 'connected';
+    if (s === 'connecting' || s === 'initialized') return this.#wasConnected ? 'reconnecting' : 'connecting';
+    if (s === 'failed' || s === 'unavailable') return 'failed';
+    return 'disconnected';
+  }
+
+  /** Calls fn(status) whenever connectionStatus() changes; returns an unsubscribe function. */
+  onConnectionChange(fn) {
+    let last = this.connectionStatus();
+    return this.on('state', () => {
+      const now = this.connectionStatus();
+      if (now !== last) fn((last = now));
+    });
+  }
 
   /** Opens (or returns) the document `id`. Wait for `doc.ready` before editing. */
   document(id) {
@@ -531,7 +553,9 @@ export class Document extends Emitter {
     }
     const update = this.replica.encodeSinceMark(mark);
     const p = { seq: ++this.#seq, update: toBase64(update), sent: false };
+    const wasSynced = this.#pending.length === 0;
     this.#pending.push(p);
+    if (wasSynced) this.emit('unsynced', { pending: 1 });
     if (this.#canSend()) this.#submit(p);
     this.#save();
     this.emit('change', { text: this.text(), remote: false, version: this.version });
@@ -587,6 +611,34 @@ export class Document extends Emitter {
       return;
     }
     this.emit('typing', { user, typing: on, typists: [...this.typists.values()].map((t) => t.user) });
+  }
+
+  // ---- Echo's presence API on the document ----
+
+  /** Echo's presence callbacks on the document's members (their presence info, as Echo passes
+   * them): here(fn) with everyone present, now if known and after every (re)subscription;
+   * joining(fn) and leaving(fn) with one member; error(fn) with every error event. Chainable. */
+  here(fn) {
+    if (this.#presenceOk) fn(this.members.map((m) => m.info ?? { id: m.id }));
+    this.on('presence', ({ members, joined, left }) => {
+      if (!joined && !left) fn(members.map((m) => m.info ?? { id: m.id }));
+    });
+    return this;
+  }
+
+  joining(fn) {
+    this.on('presence', ({ joined }) => joined && fn(joined.info ?? { id: joined.id }));
+    return this;
+  }
+
+  leaving(fn) {
+    this.on('presence', ({ left }) => left && fn(left.info ?? { id: left.id }));
+    return this;
+  }
+
+  error(fn) {
+    this.on('error', fn);
+    return this;
   }
 
   // ---- remote cursors (client-cursor whispers on presence-document.{id}) ----

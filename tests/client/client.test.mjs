@@ -235,6 +235,42 @@ test('remote cursors stay on their characters, are throttled under the rate limi
   await until(() => db.remoteCursors().length === 0, 5000, 'ada left');
 });
 
+test("Echo's presence API on a document, connection status as Echo 2 names it, unsynced and synced", async () => {
+  const id = 'echo-api';
+  await openDocument(server, id);
+  const a = await client(server, 'ada');
+  const da = a.document(id);
+  const seen = [];
+  da.here((users) => seen.push(['here', users.map((u) => u.name).sort()]))
+    .joining((u) => seen.push(['joining', u.name]))
+    .leaving((u) => seen.push(['leaving', u.name]))
+    .error((e) => seen.push(['error', e.code]));
+  await da.ready;
+  await until(() => seen.length === 1, 5000, 'here');
+  assert.equal(a.connectionStatus(), 'connected');
+  const b = await client(server, 'bob');
+  const db = b.document(id);
+  await db.ready;
+  await until(() => seen.length === 2, 5000, 'joining');
+  const sync = [];
+  da.on('unsynced', () => sync.push('unsynced'));
+  da.on('synced', () => sync.push('synced'));
+  da.insert(0, 'x');
+  await until(() => sync.includes('synced'), 5000, 'synced after the ack');
+  assert.deepEqual(sync.slice(0, 1), ['unsynced']);
+  b.close();
+  b.pusher.disconnect();
+  await until(() => seen.length === 3, 5000, 'leaving');
+  assert.deepEqual(seen, [['here', ['ada']], ['joining', 'bob'], ['leaving', 'bob']]);
+  // a dropped connection: reconnecting, then connected again
+  const statuses = [];
+  a.onConnectionChange((s) => statuses.push(s));
+  a.pusher.connection.connection.close();
+  await until(() => statuses.length >= 2 && statuses[statuses.length - 1] === 'connected', 15000, 'connected again');
+  assert.equal(statuses[0], 'reconnecting', statuses.join(','));
+  assert.equal(a.connectionStatus(), 'connected');
+});
+
 test('a typing whisper naming another user shows as its sender (the user_id the server stamps)', async () => {
   const id = 'typing-forged';
   await openDocument(server, id);
