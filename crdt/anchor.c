@@ -5,35 +5,6 @@
 
 #include <string.h>
 
-/* Visible characters before the character `lv` (deleted or not): its
- * position if it is visible, else the position where it would be. The same
- * walk as crdt__tree_pos, over the visible counts. */
-static uint32_t vis_before(const crdt_doc *doc, uint32_t lv)
-{
-    uint32_t leaf = doc->lv_leaf[lv];
-    const crdt_leaf *l = &doc->leaves[leaf];
-    uint32_t pos = 0;
-    for (uint32_t i = 0; i < l->n; i++) {
-        const crdt_run *r = &l->runs[i];
-        if (lv - r->lv < r->len) {
-            if (!r->del)
-                pos += lv - r->lv;
-            break;
-        }
-        if (!r->del)
-            pos += r->len;
-    }
-    uint32_t slot = l->slot, p = l->parent;
-    while (p != CRDT_NONE) {
-        const crdt_inode *in = &doc->inodes[p];
-        for (uint32_t i = 0; i < slot; i++)
-            pos += in->st[i].vis;
-        slot = in->slot;
-        p = in->parent;
-    }
-    return pos;
-}
-
 /* Whether the character `lv` is visible. */
 static int visible(const crdt_doc *doc, uint32_t lv)
 {
@@ -90,7 +61,7 @@ int crdt_doc_anchor_pos(const crdt_doc *doc, const crdt_anchor *a, size_t *pos)
         return CRDT_EMISSING;
     if (doc->lv_leaf[lv] == CRDT_NONE)
         return CRDT_EINVAL; /* the id of a deletion, not of a character */
-    uint32_t p = vis_before(doc, lv);
+    uint32_t p = crdt__tree_vis_pos(doc, lv);
     if (a->side == CRDT_ANCHOR_AFTER && visible(doc, lv))
         p++;
     *pos = p;

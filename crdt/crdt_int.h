@@ -270,6 +270,9 @@ int crdt__tree_init(crdt_doc *doc);
 int crdt__tree_reserve(crdt_doc *doc, uint32_t runs);
 /* Full-order position (tombstones counted) of character lv. */
 uint32_t crdt__tree_pos(const crdt_doc *doc, uint32_t lv);
+/* Visible characters before character lv (deleted or not): its visible
+ * position, or where it would be. */
+uint32_t crdt__tree_vis_pos(const crdt_doc *doc, uint32_t lv);
 /* Cursor at character lv (before it). */
 crdt_cursor crdt__tree_cursor_lv(const crdt_doc *doc, uint32_t lv);
 /* Cursor after `pos` visible characters, placed right after the visible

@@ -135,28 +135,40 @@ static uint32_t run_in_leaf(const crdt_leaf *l, uint32_t lv)
     return l->n; /* unreachable when the indexes are consistent */
 }
 
-uint32_t crdt__tree_pos(const crdt_doc *doc, uint32_t lv)
+/* Characters before character lv, from its leaf up to the root: all of
+ * them (tombstones counted), or only the visible ones. */
+static uint32_t tree_pos(const crdt_doc *doc, uint32_t lv, bool visible)
 {
     uint32_t leaf = doc->lv_leaf[lv];
     const crdt_leaf *l = &doc->leaves[leaf];
     uint32_t pos = 0;
     for (uint32_t i = 0; i < l->n; i++) {
         const crdt_run *r = &l->runs[i];
-        if (lv - r->lv < r->len) {
-            pos += lv - r->lv;
+        uint32_t in_run = lv - r->lv < r->len ? lv - r->lv : r->len;
+        if (!visible || !r->del)
+            pos += in_run;
+        if (in_run < r->len)
             break;
-        }
-        pos += r->len;
     }
     uint32_t slot = l->slot, p = l->parent;
     while (p != CRDT_NONE) {
         const crdt_inode *in = &doc->inodes[p];
         for (uint32_t i = 0; i < slot; i++)
-            pos += in->st[i].total;
+            pos += visible ? in->st[i].vis : in->st[i].total;
         slot = in->slot;
         p = in->parent;
     }
     return pos;
+}
+
+uint32_t crdt__tree_pos(const crdt_doc *doc, uint32_t lv)
+{
+    return tree_pos(doc, lv, false);
+}
+
+uint32_t crdt__tree_vis_pos(const crdt_doc *doc, uint32_t lv)
+{
+    return tree_pos(doc, lv, true);
 }
 
 crdt_cursor crdt__tree_cursor_lv(const crdt_doc *doc, uint32_t lv)
