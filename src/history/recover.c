@@ -3,34 +3,7 @@
 
 #include <string.h>
 
-#define OFFSET_MAX 9007199254740991ull /* 2^53 - 1: exact in a JS number */
-
-static int parse_offset(const cJSON *v, uint64_t *out)
-{
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (!(d >= 0) || d > (double)OFFSET_MAX || d != (double)(uint64_t)d)
-            return -1;
-        *out = (uint64_t)d;
-        return 0;
-    }
-    if (!cJSON_IsString(v))
-        return -1;
-    const char *s = v->valuestring;
-    size_t n = strlen(s);
-    if (n == 0 || n > 16)
-        return -1;
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        x = x * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (x > OFFSET_MAX)
-        return -1;
-    *out = x;
-    return 0;
-}
+#include "pusher/json_check.h"
 
 int history_recover_parse(const cJSON *data, struct history_recover *out, const char **why)
 {
@@ -64,7 +37,7 @@ int history_recover_parse(const cJSON *data, struct history_recover *out, const 
         out->epoch[i] = c;
     }
     out->epoch[HISTORY_EPOCH_HEX] = 0;
-    if (!o || parse_offset(o, &out->offset) != 0) {
+    if (!o || json_u64(o, &out->offset) != 0) {
         *why = "recover.offset must be an integer from 0 to 2^53 - 1";
         memset(out, 0, sizeof *out);
         return -1;

@@ -2,8 +2,11 @@
  * body passes before cJSON sees it. See json_check.h. */
 #include "json_check.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "common/utf8.h"
 #include "message.h"
@@ -300,4 +303,32 @@ int json_check_utf8(const char *buf, size_t len)
         }
     }
     return MESSAGE_OK;
+}
+
+int json_u64(const cJSON *v, uint64_t *out)
+{
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (!isfinite(d) || d < 0 || d > JSON_INT_MAX || d != floor(d))
+            return -1;
+        *out = (uint64_t)d;
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        const char *s = v->valuestring;
+        size_t n = strlen(s);
+        if (n == 0 || n > 16)
+            return -1;
+        uint64_t x = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return -1;
+            x = x * 10 + (uint64_t)(s[i] - '0');
+        }
+        if ((double)x > JSON_INT_MAX)
+            return -1;
+        *out = x;
+        return 0;
+    }
+    return -1;
 }

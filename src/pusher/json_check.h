@@ -7,6 +7,7 @@
 #define DOCSYNC_JSON_CHECK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Nesting bound of the validator whatever a caller's limits say: its
  * recursion depth. */
@@ -41,5 +42,15 @@ struct json_scan {
  * max_depth deep (1..JSON_CHECK_MAX_DEPTH) and records the "data" span in
  * *s. Returns 0 or a MESSAGE_E* code. */
 int json_check_document(const char *buf, size_t len, int max_depth, struct json_scan *s);
+
+struct cJSON;
+
+#define JSON_INT_MAX 9007199254740991.0 /* 2^53 - 1: integers a JSON number carries exactly */
+
+/* Parses a non-negative integer (a JSON number without fraction, <= 2^53-1)
+ * or a decimal string of one (1 to 16 digits) into *out; returns 0, or -1
+ * with *out unchanged. For counters and offsets clients send (documents'
+ * versions and seqs, channel history's offsets). */
+int json_u64(const struct cJSON *v, uint64_t *out);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "pusher/json_check.h"
 #include "sync_msg.h"
 #include "sync_server.h"
 
@@ -387,7 +388,7 @@ static int parse_u64_arg(struct http_req *req, const char *name, uint64_t def, u
     if (!v || !*v)
         return 0;
     cJSON *s = cJSON_CreateString(v);
-    int rc = sync_msg_json_u64(s, out);
+    int rc = json_u64(s, out);
     cJSON_Delete(s);
     return rc;
 }

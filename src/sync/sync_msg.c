@@ -1,12 +1,12 @@
 /* Parsing of document sync requests. See sync_msg.h. */
 #include "sync_msg.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/base64.h"
+#include "pusher/json_check.h"
 
 static const char *EVENTS[] = {"docsync:submit", "docsync:replace", "docsync:catchup",
                                "docsync:history"};
@@ -48,34 +48,6 @@ int sync_msg_client_id_valid(const char *id)
     return id && chars_ok(id, SYNC_CLIENT_ID_MAX, "_-.:@");
 }
 
-int sync_msg_json_u64(const cJSON *v, uint64_t *out)
-{
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (!isfinite(d) || d < 0 || d > SYNC_JSON_INT_MAX || d != floor(d))
-            return -1;
-        *out = (uint64_t)d;
-        return 0;
-    }
-    if (cJSON_IsString(v)) {
-        const char *s = v->valuestring;
-        size_t n = strlen(s);
-        if (n == 0 || n > 16)
-            return -1;
-        uint64_t x = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (s[i] < '0' || s[i] > '9')
-                return -1;
-            x = x * 10 + (uint64_t)(s[i] - '0');
-        }
-        if ((double)x > SYNC_JSON_INT_MAX)
-            return -1;
-        *out = x;
-        return 0;
-    }
-    return -1;
-}
-
 static const cJSON *field(const cJSON *data, const char *name)
 {
     return cJSON_GetObjectItemCaseSensitive(data, name);
@@ -103,7 +75,7 @@ void sync_msg_ids(const cJSON *data, struct sync_request *out)
 {
     const cJSON *rid = cJSON_IsObject(data) ? field(data, "requestId") : NULL;
     uint64_t n;
-    if (cJSON_IsNumber(rid) && sync_msg_json_u64(rid, &n) == 0)
+    if (cJSON_IsNumber(rid) && json_u64(rid, &n) == 0)
         snprintf(out->request_id, sizeof out->request_id, "%llu", (unsigned long long)n);
     else if (rid && (copy_string(rid, out->request_id, sizeof out->request_id) != 0 ||
                      !sync_msg_client_id_valid(out->request_id)))
@@ -134,7 +106,7 @@ int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t
     if (rid) {
         if (cJSON_IsNumber(rid)) {
             uint64_t n;
-            if (sync_msg_json_u64(rid, &n) != 0)
+            if (json_u64(rid, &n) != 0)
                 FAIL(SYNC_MSG_EINVAL, "requestId must be a string or a non-negative integer");
             snprintf(out->request_id, sizeof out->request_id, "%llu", (unsigned long long)n);
         } else if (copy_string(rid, out->request_id, sizeof out->request_id) != 0 ||
@@ -156,7 +128,7 @@ int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t
     }
     switch (op) {
     case SYNC_OP_SUBMIT: {
-        if (sync_msg_json_u64(field(data, "seq"), &out->seq) != 0 || out->seq == 0)
+        if (json_u64(field(data, "seq"), &out->seq) != 0 || out->seq == 0)
             FAIL(SYNC_MSG_EINVAL, "seq must be an integer from 1 to 2^53-1");
         const cJSON *u = field(data, "update");
         if (!cJSON_IsString(u))
@@ -177,10 +149,10 @@ int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t
         break;
     }
     case SYNC_OP_REPLACE: {
-        if (sync_msg_json_u64(field(data, "baseVersion"), &out->base_version) != 0)
+        if (json_u64(field(data, "baseVersion"), &out->base_version) != 0)
             FAIL(SYNC_MSG_EINVAL, "baseVersion must be a non-negative integer");
         const cJSON *seq = field(data, "seq");
-        if (seq && (sync_msg_json_u64(seq, &out->seq) != 0 || out->seq == 0))
+        if (seq && (json_u64(seq, &out->seq) != 0 || out->seq == 0))
             FAIL(SYNC_MSG_EINVAL, "seq must be an integer from 1 to 2^53-1");
         if (out->seq && !out->client[0])
             FAIL(SYNC_MSG_EINVAL, "seq needs a clientId");
@@ -207,12 +179,12 @@ int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t
                       (*p >= 'A' && *p <= 'F')))
                     FAIL(SYNC_MSG_EINVAL, "epoch must be the 32 hex characters the server sent");
         }
-        if (sync_msg_json_u64(field(data, "version"), &out->version) != 0)
+        if (json_u64(field(data, "version"), &out->version) != 0)
             FAIL(SYNC_MSG_EINVAL, "version must be a non-negative integer");
         break;
     }
     case SYNC_OP_HISTORY:
-        if (sync_msg_json_u64(field(data, "version"), &out->version) != 0)
+        if (json_u64(field(data, "version"), &out->version) != 0)
             FAIL(SYNC_MSG_EINVAL, "version must be a non-negative integer");
         break;
     default:

@@ -18,7 +18,6 @@
 #define SYNC_CLIENT_ID_MAX 64                /* characters of a client id */
 #define SYNC_REQUEST_ID_MAX 64               /* characters of an optional request id */
 #define SYNC_EPOCH_MAX 32                    /* hex characters of an epoch */
-#define SYNC_JSON_INT_MAX 9007199254740991.0 /* 2^53 - 1: exact in JSON */
 
 #define SYNC_MSG_EINVAL (-1)  /* a field is missing, of the wrong type or out of range */
 #define SYNC_MSG_ETOOBIG (-2) /* update or content over the caller's limit */
@@ -83,9 +82,5 @@ int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t
 /* Frees what the request owns and zeroes it; safe on a cleared struct. */
 void sync_msg_clear(struct sync_request *r);
 
-/* Parses a non-negative integer (JSON number without fraction, <= 2^53-1)
- * or a decimal string of one (1 to 16 digits) into *out; returns 0, or -1
- * with *out unchanged. */
-int sync_msg_json_u64(const cJSON *v, uint64_t *out);
 
 #endif
