@@ -1,11 +1,20 @@
-// The demo page: a collaborative textarea on one document, with presence, typing, version,
-// connection state and an activity feed. Runs against docsyncd alone (development app): the
-// server serves this page, issues a development token (POST /demo-token) and authorises the
-// channels itself (/broadcasting/auth with the bearer token).
+// The demo page: a CodeMirror 6 editor on one collaborative document, with the others' cursors
+// and selections, undo/redo of one's own edits, presence, typing, version, connection state and
+// an activity feed. Runs against docsyncd alone (development app): the server serves this page,
+// issues a development token (POST /demo-token) and authorises the channels itself
+// (/broadcasting/auth with the bearer token).
+//
+// Bundled with its npm packages (CodeMirror 6, laravel-echo, pusher-js) by esbuild into the
+// build directory (clients/demo/CMakeLists.txt), which docsyncd serves as /demo-dist/.
 //
 // URL parameters: ?name=ada&doc=notes joins at once (name and document are remembered).
-import { DocSync } from '../clients/docsync/docsync.mjs';
-import { recoverMissedEvents } from '../clients/docsync/history.mjs';
+import Echo from 'laravel-echo';
+import Pusher from 'pusher-js';
+import { EditorView, keymap, lineNumbers, drawSelection, highlightActiveLine } from '@codemirror/view';
+import { defaultKeymap, indentWithTab } from '@codemirror/commands';
+import { DocSync } from '../docsync/docsync.mjs';
+import { recoverMissedEvents } from '../docsync/history.mjs';
+import { docsyncCollab, collabBinding, userColor, undo, redo } from '../docsync/codemirror.mjs';
 
 const $ = (id) => document.getElementById(id);
 const base = location.pathname.replace(/\/demo\/.*$/, ''); // REVERB_SERVER_PATH, if any
@@ -54,19 +63,20 @@ async function join(name, docId) {
   // 2. Echo against this server, authorised by its own /broadcasting/auth.
   const secure = location.protocol === 'https:';
   const port = Number(location.port) || (secure ? 443 : 80);
-  const echo = new window.Echo.default({
+  const echo = new Echo({
     broadcaster: 'reverb', key: grant.key, wsHost: location.hostname, wsPort: port, wssPort: port,
     wsPath: grant.path, forceTLS: secure, enabledTransports: ['ws', 'wss'], disableStats: true,
-    authEndpoint: `${base}/broadcasting/auth`, bearerToken: grant.token,
+    authEndpoint: `${base}/broadcasting/auth`, bearerToken: grant.token, Pusher,
   });
   window.echo = echo; // for the console (and the e2e test)
 
-  // 3. The document.
-  const sync = new DocSync(echo, { userId: grant.user.id, name: grant.user.name });
+  // 3. The document (crdt.wasm is served next to the JS client's CRDT wrapper).
+  const sync = new DocSync(echo, { userId: grant.user.id, name: grant.user.name, wasm: `${base}/clients/crdt/crdt.wasm` });
   const doc = sync.document(docId);
+  window.sync = sync;
   window.doc = doc;
-  showState(sync.state);
-  sync.on('state', (s) => {
+  showState(sync.connectionStatus());
+  sync.onConnectionChange((s) => {
     showState(s);
     feed(`Connection: ${s}`);
   });
@@ -74,14 +84,36 @@ async function join(name, docId) {
   $('join').hidden = true;
   $('main').hidden = false;
   document.title = `${docId} - docsync demo`;
-  bindEditor(doc);
+
+  // 4. The editor: CodeMirror 6 bound to the document (cursors, own-edit undo).
+  const me = grant.user.id;
+  const view = new EditorView({
+    doc: doc.text(),
+    parent: $('editor'),
+    extensions: [
+      lineNumbers(), drawSelection(), highlightActiveLine(), EditorView.lineWrapping,
+      docsyncCollab(doc, { user: { name: grant.user.name, color: userColor(me) } }),
+      keymap.of([...defaultKeymap, indentWithTab]),
+    ],
+  });
+  window.view = view;
+  window.collab = collabBinding(view); // its undo stacks, for the console
+  $('undo').addEventListener('click', () => { undo(view); view.focus(); });
+  $('redo').addEventListener('click', () => { redo(view); view.focus(); });
+
   $('version').textContent = doc.version;
   doc.on('version', ({ version }) => { $('version').textContent = version; });
+  const showSync = () => { $('sync').textContent = doc.synced ? 'saved' : `${doc.pending} unsaved`; };
+  doc.on('synced', showSync);
+  doc.on('unsynced', showSync);
+  doc.on('change', showSync);
+  showSync();
   doc.on('presence', ({ members, joined, left }) => {
-    showMembers(members, grant.user.id);
+    showMembers(members, me);
     if (joined) feed(`${label(joined)} joined`);
     if (left) feed(`${label(left)} left`);
   });
+  showMembers(doc.members, me);
   doc.on('typing', ({ typists }) => {
     const names = typists.map((u) => u.name || u.id);
     $('typing').textContent = names.length ? `${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} typing...` : '';
@@ -91,11 +123,11 @@ async function join(name, docId) {
     feed(replay ? `Caught up from version ${from} to ${head}` : `Loaded a snapshot (head ${head})`));
   doc.on('error', (e) => feed(`Error: ${e.code}: ${e.message}`));
 
-  // 4. The notification and activity channels a Laravel app broadcasts on. Both keep a history
+  // 5. The notification and activity channels a Laravel app broadcasts on. Both keep a history
   // on the server: after a reconnect the feed gets what it missed, in order.
   recoverMissedEvents(echo).onGap(({ channel }) =>
     feed(`Some events of ${channel} are no longer kept on the server: reload to see them all.`));
-  echo.private(`App.Models.User.${grant.user.id}`)
+  echo.private(`App.Models.User.${me}`)
     .notification((n) => feed(`Notification: ${n.message || n.type || JSON.stringify(n)}`));
   echo.private('activity')
     // Apps' own UserActivity names the user ({name}); the server's (document edits, joins and
@@ -117,38 +149,9 @@ function showMembers(members, me) {
   $('members').replaceChildren(...members.map((m) => {
     const li = document.createElement('li');
     li.dataset.id = m.id;
+    li.style.setProperty('--user-color', userColor(m.id));
     li.textContent = label(m) + (m.id === me ? ' (you)' : '');
     if (m.id === me) li.className = 'me';
     return li;
   }));
-}
-
-/** Two-way binding of the textarea and the document, keeping the caret across remote edits. */
-function bindEditor(doc) {
-  // The textarea always equals doc.text() between events: every input is applied at once
-  // (IME compositions included, so a remote edit never meets an unsent local one).
-  const ta = $('editor');
-  ta.value = doc.text();
-  ta.addEventListener('input', () => {
-    doc.typing(true);
-    doc.setText(ta.value);
-  });
-  doc.on('change', ({ text, remote }) => {
-    if (!remote || ta.value === text) return;
-    const { selectionStart: s, selectionEnd: e } = ta;
-    const d = diff(ta.value, text);
-    ta.value = text;
-    const move = (p) => (p <= d.pos ? p : p >= d.pos + d.deleted ? p + d.inserted - d.deleted : d.pos + d.inserted);
-    ta.setSelectionRange(move(s), move(e));
-  });
-}
-
-/** The common prefix / suffix difference of two strings: {pos, deleted, inserted}. */
-function diff(a, b) {
-  let p = 0;
-  const max = Math.min(a.length, b.length);
-  while (p < max && a[p] === b[p]) p++;
-  let s = 0;
-  while (s < max - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
-  return { pos: p, deleted: a.length - p - s, inserted: b.length - p - s };
 }

@@ -390,6 +390,8 @@ export class Document extends Emitter {
   /** Remote cursors by user id: {user, anchor, head, timer}; anchor and head are CRDT anchors
    * (they stay on their characters while text changes); remoteCursors() resolves them. */
   cursors = new Map();
+  /** '#rrggbb' sent with this client's cursor, for others to draw it in (null: they choose). */
+  cursorColor = null;
   #private = null;
   #presence = null;
   #left = false;
@@ -664,7 +666,9 @@ export class Document extends Emitter {
     const c = this.#cursor;
     c.timer = null;
     c.sentAt = Date.now();
-    if (this.#presence && this.sync.state === 'connected') this.#presence.whisper('cursor', { anchor: c.anchor, head: c.head });
+    const data = { anchor: c.anchor, head: c.head };
+    if (this.cursorColor) data.color = this.cursorColor;
+    if (this.#presence && this.sync.state === 'connected') this.#presence.whisper('cursor', data);
   }
 
   /** Others' cursors as UTF-16 offsets now: [{user: {id, name}, anchor, head}] (an offset is
@@ -701,6 +705,7 @@ export class Document extends Emitter {
     }
     const info = this.members.find((m) => m.id === id)?.info;
     const user = { id, name: info && typeof info.name === 'string' && info.name ? info.name : id };
+    if (typeof data.color === 'string' && /^#[0-9a-fA-F]{6}$/.test(data.color)) user.color = data.color;
     const timer = setTimeout(() => this.#dropCursor(id), CURSOR_EXPIRE_MS);
     this.cursors.set(id, { user, anchor: data.anchor, head: data.head, timer });
     this.emit('cursors', { cursors: this.remoteCursors() });

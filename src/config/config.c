@@ -180,6 +180,8 @@ static const struct setting settings[] = {
      "directory of the demo page files (empty = the one compiled in)"},
     {"DOCSYNC_WASM", NULL, T_STR, F(wasm), "", 0, 0,
      "path of crdt.wasm served to the demo (empty = the one compiled in)"},
+    {"DOCSYNC_DEMO_BUNDLE", NULL, T_STR, F(demo_bundle), "", 0, 0,
+     "directory of the demo's built browser bundle (empty = the one compiled in)"},
     {"DOCSYNC_WEBHOOKS", NULL, T_STR, F(webhooks), "", 0, 0,
      "webhooks in Pusher's format, a JSON array of {\"url\": \"http[s]://...\", \"event_types\": "
      "[...], \"filter\": {\"channel_name_starts_with\": \"...\"}, \"headers\": {...}, "

@@ -155,6 +155,7 @@ struct config {
     int demo;                        /* DOCSYNC_DEMO: 1/0, -1 = unset (then: on for the dev app) */
     char demo_root[CONFIG_FILE_MAX]; /* DOCSYNC_DEMO_ROOT, "" = unset (compiled-in default) */
     char wasm[CONFIG_FILE_MAX];      /* DOCSYNC_WASM, "" = unset (compiled-in default) */
+    char demo_bundle[CONFIG_FILE_MAX]; /* DOCSYNC_DEMO_BUNDLE, "" = unset (compiled-in default) */
 
     /* Webhooks (webhook/): the JSON array is parsed and checked by the module at start. */
     char webhooks[16384];            /* DOCSYNC_WEBHOOKS, "" = none */

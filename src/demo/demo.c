@@ -22,6 +22,9 @@
 #ifndef DEMO_WASM_DEFAULT
 #define DEMO_WASM_DEFAULT "build/clients/crdt/crdt.wasm"
 #endif
+#ifndef DEMO_BUNDLE_DEFAULT
+#define DEMO_BUNDLE_DEFAULT "build/clients/demo"
+#endif
 
 #define DEMO_NAME_MAX 32           /* user names of /demo-token */
 #define DEMO_DOC_MAX 128           /* document ids (PROTOCOL-sync.md) */
@@ -32,7 +35,7 @@
 struct demo_mount {
     struct demo *demo;
     const char *pattern; /* route, ending in "*" */
-    const char *subdir;  /* under the root */
+    const char *subdir;  /* under the root; NULL: the bundle directory */
     char dir[PATH_MAX];  /* realpath of root/subdir, "" when absent */
 };
 
@@ -40,7 +43,7 @@ struct demo {
     struct server *srv;
     char root[PATH_MAX];
     char wasm[PATH_MAX]; /* as configured; resolved at each request */
-    struct demo_mount mounts[5];
+    struct demo_mount mounts[6];
 };
 
 /* The one instance (one server per process), for deinit. */
@@ -174,7 +177,7 @@ static void get_mount(struct server *srv, struct http_req *req, void *ud)
         return;
     }
     /* crdt.mjs loads ./crdt.wasm next to itself: a build output, not in clients/crdt/. */
-    if (!strcmp(mt->subdir, "clients/crdt") && !strcmp(rel, "crdt.wasm")) {
+    if (mt->subdir && !strcmp(mt->subdir, "clients/crdt") && !strcmp(rel, "crdt.wasm")) {
         send_file(srv, req, NULL, mt->demo->wasm, type);
         return;
     }
@@ -328,7 +331,10 @@ int demo_start(struct server *srv)
         {"/clients/crdt/*", "clients/crdt"},
         {"/vendor/pusher-js/*", "node_modules/pusher-js/dist/web"},
         {"/vendor/laravel-echo/*", "node_modules/laravel-echo/dist"},
+        /* The page's browser bundle (esbuild, from npm packages): a build output. */
+        {"/demo-dist/*", NULL},
     };
+    const char *bundle = cfg->demo_bundle[0] ? cfg->demo_bundle : DEMO_BUNDLE_DEFAULT;
     _Static_assert(sizeof mounts / sizeof mounts[0] == sizeof d->mounts / sizeof d->mounts[0],
                    "one slot per mount");
     demo_instance(d, 0);
@@ -339,7 +345,10 @@ int demo_start(struct server *srv)
         mt->demo = d;
         mt->pattern = mounts[i].pattern;
         mt->subdir = mounts[i].subdir;
-        snprintf(path, sizeof path, "%s/%s", d->root, mt->subdir);
+        if (mt->subdir)
+            snprintf(path, sizeof path, "%s/%s", d->root, mt->subdir);
+        else
+            snprintf(path, sizeof path, "%s", bundle);
         if (!realpath(path, mt->dir)) {
             mt->dir[0] = '\0';
             log_warn(lg, "demo: %s not found (its files are not served)", path);

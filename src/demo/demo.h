@@ -9,6 +9,8 @@
  *   /clients/crdt/ *        clients/crdt/, and crdt.wasm from DOCSYNC_WASM
  *   /vendor/pusher-js/ *    node_modules/pusher-js/dist/web/
  *   /vendor/laravel-echo/ * node_modules/laravel-echo/dist/
+ *   /demo-dist/ *           the page's bundle (DOCSYNC_DEMO_BUNDLE), built by
+ *                           clients/demo/CMakeLists.txt with esbuild
  * and, with the development app only, POST /demo-token (a development
  * bearer token for a chosen user name, see demo.c).
  *
@@ -23,6 +25,7 @@
  *                      (default: the source tree docsyncd was built from)
  *   DOCSYNC_WASM       crdt.wasm (default: <build dir>/clients/crdt/crdt.wasm
  *                      of the build that made docsyncd)
+ *   DOCSYNC_DEMO_BUNDLE the bundle's directory (default: <build dir>/clients/demo)
  */
 #ifndef DOCSYNC_DEMO_H
 #define DOCSYNC_DEMO_H

@@ -474,10 +474,16 @@ int sync_server_start(struct server *srv)
     }
     struct sync_engine_io io = {m, io_send, io_broadcast, io_updated};
     char err[256] = "";
+    /* The development app, without a rules file of its own, also opens the activity feed
+     * that the demo page (and Laravel's real-time guide) listens on, to every token: there
+     * is no app to authorise it, and a page whose feed is refused shows an error. */
+    static const char dev_rules[] = "private-activity allow\n";
     if (sync_engine_new(m->store, m->writer, &eo, &io, &m->engine) != 0 ||
         auth_rules_new(&m->rules) != 0 ||
         (cfg->auth_rules[0] &&
-         auth_rules_load_file(m->rules, cfg->auth_rules, err, sizeof err) != 0)) {
+         auth_rules_load_file(m->rules, cfg->auth_rules, err, sizeof err) != 0) ||
+        (!cfg->auth_rules[0] && cfg->dev_app &&
+         auth_rules_parse(m->rules, dev_rules, sizeof dev_rules - 1, err, sizeof err) != 0)) {
         log_error(lg, "sync: start-up failed%s%s", err[0] ? ": " : "", err);
         auth_rules_free(m->rules);
         sync_engine_free(m->engine);

@@ -1,13 +1,15 @@
-// Browser end to end (label e2e): docsyncd on its development app serves the demo page
-// (clients/demo), the JS client, crdt.wasm and the pusher-js / laravel-echo bundles, and issues
-// the development tokens; two headless Chromium contexts join the same document, type at the
-// same time and must end with the same exact text, each seeing the other in presence and
-// typing. Then a tab that typed while offline is closed, and the next tab of the same browser
-// (context) sends its saved edits: they reach another context once, under the closed tab's
-// (clientId, seq).
+// Browser end to end (label e2e): docsyncd on its embedded default (the development app, no
+// rules file) serves the demo page (clients/demo: a CodeMirror 6 editor bundled by esbuild into
+// the build directory), the JS client and crdt.wasm, and issues the development tokens. Two and
+// three headless Chromium contexts join the same document, type at the same time and must end
+// with the same exact text and version as the server, each seeing the others in presence,
+// typing, and their cursors on the right characters while text is inserted before them; undo
+// in one context takes out only its own edits; a fast typist's awareness stays under the
+// server's client-event rate limit; and no page logs an error. Then a tab that typed while
+// offline is closed, and the next tab of the same browser (context) sends its saved edits: they
+// reach another context once, under the closed tab's (clientId, seq).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -23,12 +25,9 @@ const pages = [];
 
 before(async () => {
   // docsyncd with the generated development app (no REVERB_APP_* set; start() reads its
-  // credentials from <data dir>/dev-app.env into server.app) and the demo files; a rules file
-  // opens the `private-activity` channel that a Laravel app's activity feed listens on.
-  server = new Server({ app: null, env: { DOCSYNC_DEMO_ROOT: ROOT, DOCSYNC_WASM: process.env.CRDT_WASM } });
-  const rules = path.join(server.dataDir, 'rules.txt');
-  fs.writeFileSync(rules, 'private-activity allow\n');
-  server.opts.env.DOCSYNC_AUTH_RULES = rules;
+  // credentials from <data dir>/dev-app.env into server.app), the demo files and this build's
+  // bundle; no rules file: the development defaults must open the page's activity feed.
+  server = new Server({ app: null, env: { DOCSYNC_DEMO_ROOT: ROOT, DOCSYNC_WASM: process.env.CRDT_WASM, DOCSYNC_DEMO_BUNDLE: process.env.DEMO_BUNDLE } });
   await server.start();
   // launch() gives the browser a fresh temporary user-data-dir (removed at close).
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
@@ -39,13 +38,21 @@ after(async () => {
   await server?.stop();
 });
 
-async function open(name, doc = 'e2e', ctx = null) {
+// Every error a page logs or throws (the page must have none on the embedded default), except
+// those of the offline test, whose refused connections the browser reports as errors.
+const errors = [];
+
+async function open(name, doc = 'e2e', ctx = null, { offlineOk = false } = {}) {
   ctx = ctx || await browser.newContext();
   const p = await ctx.newPage();
-  p.on('pageerror', (e) => console.log(`# page error (${name}): ${e.message}`));
-  p.on('console', (m) => m.type() === 'error' && console.log(`# console (${name}): ${m.text()}`));
+  p.on('pageerror', (e) => { console.log(`# page error (${name}): ${e.message}`); errors.push(`${name}: ${e.message}`); });
+  p.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    console.log(`# console (${name}): ${m.text()}`);
+    if (!offlineOk) errors.push(`${name}: ${m.text()}`);
+  });
   await p.goto(`http://127.0.0.1:${server.port}/?name=${name}&doc=${doc}`);
-  await p.waitForFunction(() => window.doc && window.doc.synced, null, { timeout: 15000 }).catch(async (e) => {
+  await p.waitForFunction(() => window.doc && window.doc.synced && window.view, null, { timeout: 15000 }).catch(async (e) => {
     const feed = await p.$$eval('#feed li', (l) => l.map((x) => x.textContent)).catch(() => []);
     throw new Error(`${name} did not sync: ${e.message}; feed: ${JSON.stringify(feed)}; server log:\n${server.stderr.slice(-3000)}`);
   });
@@ -56,8 +63,22 @@ async function open(name, doc = 'e2e', ctx = null) {
 const feedHas = (p, want) => p.waitForFunction((w) =>
   [...document.querySelectorAll('#feed li')].some((li) => li.textContent.endsWith(w)), want, { timeout: 5000 });
 
-const text = (p) => p.$eval('#editor', (t) => t.value);
+const text = (p) => p.evaluate(() => window.view.state.doc.toString());
 const members = (p) => p.$$eval('#members li', (l) => l.map((x) => x.dataset.id).sort());
+/** Puts the editor's caret at `pos` (end of text when null) and focuses it. */
+const caret = (p, pos = null) => p.evaluate((at) => {
+  const v = window.view;
+  v.focus();
+  v.dispatch({ selection: { anchor: at ?? v.state.doc.length } });
+}, pos);
+/** Waits until the editor holds exactly `want` and the document is synced. */
+const hasText = (p, want, ms = 10000) => p.waitForFunction((w) => window.view.state.doc.toString() === w && window.doc.synced, want, { timeout: ms })
+  .catch(async (e) => { throw new Error(`${e.message}: text ${JSON.stringify(await text(p))}, want ${JSON.stringify(want)}`); });
+/** Where the editor draws `user`'s remote caret, as a document offset (null: not drawn). */
+const cursorOf = (p, user) => p.evaluate((u) => {
+  const el = document.querySelector(`.cm-docsync-caret[data-user="${u}"]`);
+  return el ? window.view.posAtDOM(el) : null;
+}, user);
 
 test('two browsers edit the demo document concurrently and converge', { timeout: 60000 }, async () => {
   // The server serves the page and refuses what is outside its directories.
@@ -79,14 +100,14 @@ test('two browsers edit the demo document concurrently and converge', { timeout:
   }
 
   // Ada writes two lines; Bob sees them.
-  await ada.click('#editor');
+  await ada.click('.cm-content');
   await ada.keyboard.type('one\ntwo\n');
-  await bob.waitForFunction(() => document.getElementById('editor').value === 'one\ntwo\n', null, { timeout: 10000 });
+  await hasText(bob, 'one\ntwo\n');
 
   // Then both type at once: Ada at the end of line 1, Bob at the end of the text. Bob's caret
   // must follow Ada's insertions before it.
-  await ada.$eval('#editor', (t) => { t.focus(); t.setSelectionRange(3, 3); });
-  await bob.$eval('#editor', (t) => { t.focus(); t.setSelectionRange(t.value.length, t.value.length); });
+  await caret(ada, 3);
+  await caret(bob);
   await Promise.all([
     ada.keyboard.type(' alpha', { delay: 40 }),
     bob.keyboard.type('three', { delay: 40 }),
@@ -95,12 +116,7 @@ test('two browsers edit the demo document concurrently and converge', { timeout:
     bob.waitForFunction(() => document.getElementById('typing').textContent === 'ada is typing...', null, { timeout: 5000 }),
   ]);
   const expected = 'one alpha\ntwo\nthree';
-  for (const p of [ada, bob]) {
-    await p.waitForFunction((want) => document.getElementById('editor').value === want && window.doc.synced,
-      expected, { timeout: 10000 }).catch(async (e) => {
-      throw new Error(`${e.message}: text ${JSON.stringify(await text(p))}`);
-    });
-  }
+  for (const p of [ada, bob]) await hasText(p, expected);
   const head = await api(server, 'GET', '/documents/e2e');
   assert.equal(head.json.content, expected);
   const versions = await Promise.all([ada, bob].map((p) => p.$eval('#version', (v) => Number(v.textContent))));
@@ -128,6 +144,121 @@ test('two browsers edit the demo document concurrently and converge', { timeout:
   assert.deepEqual(await members(ada), ['ada']);
 });
 
+test('three browsers type concurrently, see each other\'s cursors on the right characters, and undo only their own edits', { timeout: 90000 }, async () => {
+  const doc = 'three';
+  const [ada, bob, cyd] = [await open('ada', doc), await open('bob', doc), await open('cyd', doc)];
+  for (const p of [ada, bob, cyd]) {
+    await p.waitForFunction(() => document.querySelectorAll('#members li').length === 3, null, { timeout: 10000 });
+  }
+  await ada.click('.cm-content');
+  await ada.keyboard.type('alpha beta gamma');
+  for (const p of [bob, cyd]) await hasText(p, 'alpha beta gamma');
+
+  // Bob's caret after "beta" and Cyd's selection of "gamma", as the others draw them.
+  await caret(bob, 10);
+  await cyd.evaluate(() => { window.view.focus(); window.view.dispatch({ selection: { anchor: 11, head: 16 } }); });
+  for (const p of [ada, cyd]) await p.waitForFunction(() => document.querySelector('.cm-docsync-caret[data-user="bob"]'), null, { timeout: 5000 });
+  assert.equal(await cursorOf(ada, 'bob'), 10);
+  assert.equal(await cursorOf(cyd, 'bob'), 10);
+  await ada.waitForFunction(() => document.querySelector('.cm-docsync-selection[data-user="cyd"]')?.textContent === 'gamma', null, { timeout: 5000 });
+  // Names and colours: the label shows the member's name, in the colour of its member's dot.
+  assert.equal(await ada.$eval('.cm-docsync-caret[data-user="bob"] .cm-docsync-name', (e) => e.textContent), 'bob');
+
+  // Ada types before both of them (at the start): on Ada's and Cyd's screens Bob's caret stays
+  // after "beta" and Cyd's selection on "gamma", wherever the text moved.
+  await caret(ada, 0);
+  await ada.keyboard.type('>> ', { delay: 30 });
+  await hasText(cyd, '>> alpha beta gamma');
+  await hasText(bob, '>> alpha beta gamma');
+  for (const p of [ada, cyd]) {
+    await p.waitForFunction(() => {
+      const el = document.querySelector('.cm-docsync-caret[data-user="bob"]');
+      return el && window.view.posAtDOM(el) === 13;
+    }, null, { timeout: 5000 }).catch(async (e) => { throw new Error(`${e.message}: bob's caret at ${await cursorOf(p, 'bob')}`); });
+  }
+  assert.equal(await ada.$eval('.cm-docsync-selection[data-user="cyd"]', (e) => e.textContent), 'gamma');
+  // On Bob's own screen his caret stayed after "beta" too.
+  assert.equal(await bob.evaluate(() => window.view.state.selection.main.head), 13);
+
+  // All three type at once at their own places.
+  await caret(ada, 2);      // after ">>"
+  await caret(bob, 13);     // after "beta"
+  await caret(cyd);         // at the end
+  await Promise.all([
+    ada.keyboard.type('A1A2', { delay: 35 }),
+    bob.keyboard.type('B1B2', { delay: 35 }),
+    cyd.keyboard.type('C1C2', { delay: 35 }),
+  ]);
+  const expected = '>>A1A2 alpha betaB1B2 gammaC1C2';
+  for (const p of [ada, bob, cyd]) await hasText(p, expected);
+  const head = await api(server, 'GET', `/documents/${doc}`);
+  assert.equal(head.json.content, expected);
+  const versions = await Promise.all([ada, bob, cyd].map((p) => p.$eval('#version', (v) => Number(v.textContent))));
+  assert.deepEqual(versions, [head.json.version, head.json.version, head.json.version]);
+
+  // Ada undoes (Ctrl-Z) her last step: her "A1A2" goes, Bob's and Cyd's typing (made at the
+  // same time) stays, on every screen. Then her "alpha beta gamma"... one step at a time, and
+  // undo never takes anything of the others'.
+  await ada.keyboard.press('Control+z');
+  const afterUndo = '>> alpha betaB1B2 gammaC1C2';
+  for (const p of [ada, bob, cyd]) await hasText(p, afterUndo);
+  for (let i = 0; i < 10; i++) await ada.keyboard.press('Control+z');
+  for (const p of [ada, bob, cyd]) await hasText(p, 'B1B2C1C2');
+  // Redo (Ctrl-Shift-Z) brings Ada's first step back around the others' text.
+  await ada.keyboard.press('Control+Shift+z');
+  await hasText(cyd, await text(ada));
+  assert.equal((await text(ada)).replace(/B1B2|C1C2/g, ''), 'alpha beta gamma');
+  // The page's Undo button does the same as the key.
+  await ada.click('#undo');
+  for (const p of [ada, bob, cyd]) await hasText(p, 'B1B2C1C2');
+
+  // A member who leaves takes its cursor along.
+  await cyd.context().close();
+  await ada.waitForFunction(() => !document.querySelector('.cm-docsync-selection[data-user="cyd"], .cm-docsync-caret[data-user="cyd"]'), null, { timeout: 10000 });
+  await bob.context().close();
+  await ada.context().close();
+});
+
+test('a fast typist\'s cursor and typing stay under the server\'s client-event rate limit', { timeout: 60000 }, async () => {
+  const doc = 'fast';
+  const [eve, fay] = [await open('eve', doc), await open('fay', doc)];
+  // Fay records when each of Eve's client events arrives.
+  await fay.evaluate((d) => {
+    window.clientEvents = [];
+    window.echo.connector.pusher.channel(`presence-document.${d}`).bind_global((name) => {
+      if (name.startsWith('client-')) window.clientEvents.push(Date.now());
+    });
+  }, doc);
+  await eve.click('.cm-content');
+  const typed = 'The quick brown fox jumps over the lazy dog. '.repeat(6); // 270 keys, no delay
+  await eve.keyboard.type(typed);
+  await eve.keyboard.type(typed.slice(0, 60), { delay: 15 });
+  await hasText(fay, typed + typed.slice(0, 60), 20000);
+  // Eve's last cursor whisper (at most 200 ms after her last key) puts her caret at the end.
+  await fay.waitForFunction((n) => {
+    const el = document.querySelector('.cm-docsync-caret[data-user="eve"]');
+    return el && window.view.posAtDOM(el) === n;
+  }, typed.length + 60, { timeout: 5000 }).catch(async (e) => { throw new Error(`${e.message}: eve's caret at ${await cursorOf(fay, 'eve')}`); });
+  const times = await fay.evaluate(() => window.clientEvents);
+  assert.ok(times.length >= 3, `${times.length} client events`);
+  let most = 0;
+  for (let i = 0; i < times.length; i++) {
+    let j = i;
+    while (j < times.length && times[j] - times[i] < 1000) j++;
+    most = Math.max(most, j - i);
+  }
+  assert.ok(most <= 10, `${most} client events within one second`);
+  // Eve was never cut off (4301) and nothing was refused.
+  assert.equal(await eve.evaluate(() => window.sync.connectionStatus()), 'connected');
+  assert.deepEqual(await eve.$$eval('#feed li', (l) => l.map((x) => x.textContent).filter((t) => /Error|Connection: (?!connected)/.test(t))), []);
+  await eve.context().close();
+  await fay.context().close();
+});
+
+test('no page logged an error', () => {
+  assert.deepEqual(errors, []);
+});
+
 test('a tab closed with offline edits: the next tab of that browser sends them, exactly once', { timeout: 60000 }, async () => {
   const doc = 'tabs';
   const ctx = await browser.newContext(); // one browser profile: its tabs share localStorage
@@ -144,11 +275,11 @@ test('a tab closed with offline edits: the next tab of that browser sends them, 
       ws.connectToServer();
     }
   });
-  const cyd = await open('cyd', doc, ctx);
+  const cyd = await open('cyd', doc, ctx, { offlineOk: true });
   const dan = await open('dan', doc);
-  await cyd.click('#editor');
+  await cyd.click('.cm-content');
   await cyd.keyboard.type('hello');
-  await dan.waitForFunction(() => document.getElementById('editor').value === 'hello' && window.doc.synced, null, { timeout: 10000 });
+  await hasText(dan, 'hello');
   // A second tab of cyd's browser open at the same time takes its own client id.
   const cyd2 = await open('cyd', doc, ctx);
   const ids = await Promise.all([cyd, cyd2].map((p) => p.evaluate(() => window.doc.clientId)));
@@ -160,7 +291,7 @@ test('a tab closed with offline edits: the next tab of that browser sends them, 
   await ctx.setOffline(true);
   for (const ws of sockets.splice(0)) await ws.close();
   await cyd.waitForFunction(() => window.echo.connector.pusher.connection.state !== 'connected', null, { timeout: 10000 });
-  await cyd.$eval('#editor', (t) => { t.focus(); t.setSelectionRange(t.value.length, t.value.length); });
+  await caret(cyd);
   await cyd.keyboard.type(' offline');
   assert.equal(await cyd.evaluate(() => window.doc.pending), 8);
   // Saved (100 ms after the last change, or at pagehide), then the tab is closed.
@@ -175,11 +306,10 @@ test('a tab closed with offline edits: the next tab of that browser sends them, 
   assert.deepEqual([before.json.content, before.json.version], ['hello', 5]);
 
   // A new tab of the same browser, online: it takes the closed tab's replica and sends its edits.
-  const again = await open('cyd', doc, ctx);
+  const again = await open('cyd', doc, ctx, { offlineOk: true });
   assert.equal(await again.evaluate(() => window.doc.clientId), ids[0]);
   const want = 'hello offline';
-  await dan.waitForFunction((w) => document.getElementById('editor').value === w && window.doc.synced, want, { timeout: 10000 })
-    .catch(async (e) => { throw new Error(`${e.message}: dan has ${JSON.stringify(await text(dan))}`); });
+  await hasText(dan, want);
   assert.equal(await text(again), want);
   const head = await api(server, 'GET', `/documents/${doc}`);
   assert.deepEqual([head.json.content, head.json.version], [want, 13]);

@@ -77,6 +77,7 @@ static void test_defaults(void)
     CHECK_EQ(c.demo, -1);
     CHECK_STR_EQ(c.demo_root, "");
     CHECK_STR_EQ(c.wasm, "");
+    CHECK_STR_EQ(c.demo_bundle, "");
     char err[256];
     CHECK_EQ(config_set(&c, "DOCSYNC_DEMO", "false", err, sizeof err), CONFIG_OK);
     CHECK_EQ(c.demo, 0);
@@ -352,6 +353,7 @@ static void test_help(void)
                           "DOCSYNC_DEMO",
                           "DOCSYNC_DEMO_ROOT",
                           "DOCSYNC_WASM",
+                          "DOCSYNC_DEMO_BUNDLE",
                           "DOCSYNC_DOC_MAX_BYTES",
                           "DOCSYNC_BROADCAST_CONTENT_MAX",
                           "DOCSYNC_EVENT_LOOP",
