@@ -3,6 +3,7 @@
  * errors and closes, and cleanup. The lowest file of the server: it calls
  * nothing in the folder but the send queue and the metrics. */
 #include "server_int.h"
+#include "wsmask.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,12 @@ void conn_free(struct conn *c)
                     break;
                 }
             }
+        }
+    }
+    if (c->flags & CONN_F_DIRTY) {
+        for (size_t i = 0; i < srv->ndirty; i++) {
+            if (srv->dirty[i] == c)
+                srv->dirty[i] = NULL; /* conn_flush skips the hole */
         }
     }
     channel_set_deinit(&c->chans);
@@ -199,6 +206,33 @@ void conn_kill(struct conn *c)
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
+/* Frames are not written where they are queued but once per loop iteration,
+ * in conn_flush, straight from the loop rather than from a WRITEABLE
+ * callback. Asking lws for WRITEABLE costs two epoll_ctl calls and a wake-up
+ * per delivery, which at low rates (one event to many subscribers, each
+ * queue holding one frame) is as much as the send itself; waiting until the
+ * iteration's end also lets every event it brought to a subscriber go out in
+ * one send. WRITEABLE remains for what could not be written at once (a full
+ * socket buffer, more than one write's worth, pings and closes). */
+static void conn_mark_dirty(struct conn *c)
+{
+    struct server *srv = c->srv;
+    if (c->flags & CONN_F_DIRTY)
+        return;
+    if (srv->ndirty == srv->dirty_cap) {
+        size_t ncap = srv->dirty_cap ? srv->dirty_cap * 2 : 64;
+        struct conn **n = realloc(srv->dirty, ncap * sizeof(*n));
+        if (!n) {
+            lws_callback_on_writable(c->wsi); /* the slower way still works */
+            return;
+        }
+        srv->dirty = n;
+        srv->dirty_cap = ncap;
+    }
+    srv->dirty[srv->ndirty++] = c;
+    c->flags |= CONN_F_DIRTY;
+}
+
 int conn_queue(struct conn *c, struct frame *f)
 {
     if (c->flags & CONN_F_DEAD)
@@ -214,7 +248,7 @@ int conn_queue(struct conn *c, struct frame *f)
         return SERVER_ECLOSED;
     }
     if (was_empty && !(c->flags & CONN_F_HELD))
-        lws_callback_on_writable(c->wsi);
+        conn_mark_dirty(c);
     return 0;
 }
 
@@ -302,11 +336,48 @@ static size_t conn_ws_header(unsigned char *h, size_t len)
     return 10;
 }
 
-int conn_writeable(struct conn *c)
+/* Writes the queue's head with one lws_write: one frame as it is, or as many
+ * waiting frames as fit, framed into the loop's scratch buffer. lws keeps
+ * any unsent tail and flushes it before the next WRITEABLE. -1: the
+ * connection failed. */
+static int conn_write_queued(struct conn *c)
 {
     struct server *srv = c->srv;
+    struct frame *f = sendq_peek(&c->q);
+    int n;
+    if (sendq_count(&c->q) == 1 || f->len + CONN_WS_HDR_MAX > SERVER_WBUF_SIZE) {
+        /* One frame: straight from the shared buffer, no copy. */
+        n = lws_write(c->wsi, frame_data(f), f->len, LWS_WRITE_TEXT);
+        srv->metrics.messages_out++;
+        srv->metrics.bytes_out += f->len;
+        sendq_pop(&c->q);
+    } else {
+        /* Several frames waiting (a subscriber behind a fast publisher):
+         * frame them into the loop's scratch buffer and send them with
+         * one write. The kernel cost of a send dominates a delivery, so
+         * coalescing is what keeps the per-delivery CPU low under load;
+         * the copy is a few hundred bytes at most per frame. */
+        unsigned char *w = srv->wbuf + LWS_PRE;
+        size_t used = 0;
+        while ((f = sendq_peek(&c->q)) && used + f->len + CONN_WS_HDR_MAX <= SERVER_WBUF_SIZE) {
+            used += conn_ws_header(w + used, f->len);
+            memcpy(w + used, frame_data(f), f->len);
+            used += f->len;
+            srv->metrics.messages_out++;
+            srv->metrics.bytes_out += f->len;
+            sendq_pop(&c->q);
+        }
+        n = lws_write(c->wsi, w, used, LWS_WRITE_RAW);
+    }
+    return n < 0 ? -1 : 0;
+}
+
+int conn_writeable(struct conn *c)
+{
     if (c->flags & CONN_F_DEAD)
         return -1;
+    /* lws calls this only once its own control replies are out. */
+    wsmask_conn_control_done(lws_get_socket_fd(c->wsi));
     if (c->flags & CONN_F_HELD)
         return 0; /* POLLOUT may still be armed from before; release re-arms it */
     if (c->flags & CONN_F_WANT_PING) {
@@ -321,35 +392,8 @@ int conn_writeable(struct conn *c)
             lws_callback_on_writable(c->wsi);
         return 0;
     }
-    struct frame *f = sendq_peek(&c->q);
-    if (f) {
-        /* Exactly one lws_write per WRITEABLE; lws keeps any unsent tail. */
-        int n;
-        if (sendq_count(&c->q) == 1 || f->len + CONN_WS_HDR_MAX > SERVER_WBUF_SIZE) {
-            /* One frame: straight from the shared buffer, no copy. */
-            n = lws_write(c->wsi, frame_data(f), f->len, LWS_WRITE_TEXT);
-            srv->metrics.messages_out++;
-            srv->metrics.bytes_out += f->len;
-            sendq_pop(&c->q);
-        } else {
-            /* Several frames waiting (a subscriber behind a fast publisher):
-             * frame them into the loop's scratch buffer and send them with
-             * one write. The kernel cost of a send dominates a delivery, so
-             * coalescing is what keeps the per-delivery CPU low under load;
-             * the copy is a few hundred bytes at most per frame. */
-            unsigned char *w = srv->wbuf + LWS_PRE;
-            size_t used = 0;
-            while ((f = sendq_peek(&c->q)) && used + f->len + CONN_WS_HDR_MAX <= SERVER_WBUF_SIZE) {
-                used += conn_ws_header(w + used, f->len);
-                memcpy(w + used, frame_data(f), f->len);
-                used += f->len;
-                srv->metrics.messages_out++;
-                srv->metrics.bytes_out += f->len;
-                sendq_pop(&c->q);
-            }
-            n = lws_write(c->wsi, w, used, LWS_WRITE_RAW);
-        }
-        if (n < 0)
+    if (sendq_count(&c->q)) {
+        if (conn_write_queued(c) < 0)
             return -1;
         if (sendq_count(&c->q) || (c->flags & CONN_F_CLOSING))
             lws_callback_on_writable(c->wsi);
@@ -364,4 +408,32 @@ int conn_writeable(struct conn *c)
     c->last_seen = server_monotonic();
     c->flags = (c->flags | CONN_F_WSCONTROL) & ~CONN_F_PINGED;
     return 0;
+}
+
+void conn_flush(struct server *srv)
+{
+    for (size_t i = 0; i < srv->ndirty; i++) {
+        struct conn *c = srv->dirty[i];
+        if (!c)
+            continue; /* freed since it was queued to */
+        c->flags &= ~CONN_F_DIRTY;
+        if (c->flags & (CONN_F_DEAD | CONN_F_HELD) || !sendq_count(&c->q))
+            continue; /* a release re-arms a held connection */
+        /* From WRITEABLE only: our closes and pings; what lws still holds
+         * of an earlier write; and anything after a client's ping or close
+         * until lws has sent its pong or close reply (RFC 6455 5.5.2 wants
+         * the pong soon, and nothing may follow a close). */
+        if (c->flags & (CONN_F_CLOSING | CONN_F_WANT_PING) || lws_partial_buffered(c->wsi) ||
+            !wsmask_conn_may_write(lws_get_socket_fd(c->wsi))) {
+            lws_callback_on_writable(c->wsi);
+            continue;
+        }
+        if (conn_write_queued(c) < 0) {
+            conn_kill(c);
+            continue;
+        }
+        if (sendq_count(&c->q))
+            lws_callback_on_writable(c->wsi);
+    }
+    srv->ndirty = 0;
 }

@@ -505,6 +505,14 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 
 static void server_ev_check(struct ev_loop *loop, ev_check *w, int revents);
 
+/* The last thing of every loop iteration, before it sleeps. */
+static void server_ev_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    conn_flush(w->data);
+}
+
 /* lws 4.1.6's libev glue re-arms its own timer with ev_timer_set() on a
  * watcher that may be active, which libev ignores: a short lws timer
  * (handshake timeout, close timeout, kill) scheduled while a longer one is
@@ -679,6 +687,9 @@ int server_start(struct server *srv, unsigned fd_limit)
         ev_check_init(&srv->check, server_ev_check);
         srv->check.data = srv;
         ev_check_start(srv->loop, &srv->check);
+        ev_prepare_init(&srv->flush, server_ev_flush);
+        srv->flush.data = srv;
+        ev_prepare_start(srv->loop, &srv->flush);
         ev_timer_init(&srv->nudge, server_ev_nudge, 0.1, 0.1);
         srv->nudge.data = srv;
         ev_timer_start(srv->loop, &srv->nudge);
@@ -775,6 +786,7 @@ int server_run(struct server *srv)
                 break;
             conn_release_held(srv);
             server_run_wake_hooks(srv);
+            conn_flush(srv);
         }
     }
     /* Graceful stop. New connections are refused at accept from here on.
@@ -803,6 +815,7 @@ int server_run(struct server *srv)
                     break;
                 conn_release_held(srv);
                 server_run_wake_hooks(srv);
+                conn_flush(srv);
             }
         }
         if (server_draining(srv))
@@ -825,6 +838,7 @@ int server_run(struct server *srv)
         while (srv->conns && server_monotonic() < srv->stop_deadline) {
             if (lws_service(srv->ctx, 0) < 0)
                 break;
+            conn_flush(srv);
         }
     }
     return 0;
@@ -848,6 +862,7 @@ void server_free(struct server *srv)
     if (srv->loop) {
         ev_timer_stop(srv->loop, &srv->nudge);
         ev_check_stop(srv->loop, &srv->check);
+        ev_prepare_stop(srv->loop, &srv->flush);
         ev_loop_destroy(srv->loop);
         srv->loop = NULL;
     }
@@ -855,6 +870,7 @@ void server_free(struct server *srv)
     free(srv->wbuf);
     free(srv->held[0]);
     free(srv->held[1]);
+    free(srv->dirty);
     frame_unref(srv->ping);
     frame_unref(srv->pong);
     hmap_deinit(&srv->conns_by_sid);

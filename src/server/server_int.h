@@ -45,6 +45,7 @@
 #define CONN_F_APP 0x20u       /* the connection reached connection_established */
 #define CONN_F_BINARY 0x40u    /* current message is binary */
 #define CONN_F_HELD 0x80u      /* writes held back for two loop iterations (conn_hold) */
+#define CONN_F_DIRTY 0x100u    /* has frames for conn_flush to write at the iteration's end */
 
 /* A fixed one-second window: how many messages of one kind a connection
  * sent in the current second (conn_rate_take). */
@@ -61,15 +62,15 @@ struct conn {
     struct sendq q;
     char *rx; /* reassembly buffer for multi-chunk messages */
     size_t rx_len, rx_cap;
-    size_t rx_max; /* the size the message being reassembled may reach */
-    char *signin_id;   /* pusher:signin user id, NULL when not signed in */
-    char *signin_info; /* its user_info JSON, NULL when none */
-    int64_t last_seen; /* monotonic seconds */
-    struct conn_rate ce; /* client events (whispers) */
-    struct conn_rate rq; /* module requests (conn_request_allowed) */
+    size_t rx_max;        /* the size the message being reassembled may reach */
+    char *signin_id;      /* pusher:signin user id, NULL when not signed in */
+    char *signin_info;    /* its user_info JSON, NULL when none */
+    int64_t last_seen;    /* monotonic seconds */
+    struct conn_rate ce;  /* client events (whispers) */
+    struct conn_rate rq;  /* module requests (conn_request_allowed) */
     int64_t work_debt_us; /* server time its module work cost, not yet paid back */
     int64_t work_at_us;   /* monotonic microseconds of the last payback */
-    int64_t rl_window; /* Reverb rate-limit window start */
+    int64_t rl_window;    /* Reverb rate-limit window start */
     uint32_t rl_count;
     uint32_t flags;
     uint16_t close_code;
@@ -160,6 +161,7 @@ struct server {
     int64_t stop_deadline;
     struct ev_loop *loop; /* libev loop, NULL when lws runs its own poll() loop */
     ev_check check;       /* runs the wake hooks after every loop iteration */
+    ev_prepare flush;     /* writes what the iteration queued (conn_flush) */
     ev_timer nudge;       /* lets lws service its timers (see server_ev_nudge) */
     struct server_event_handler events[SERVER_MAX_EVENT_HANDLERS];
     size_t nevents;
@@ -188,6 +190,10 @@ struct server {
      * are released at the end of this one. */
     struct conn **held[2];
     size_t nheld[2], held_cap[2];
+    /* Connections whose queue went from empty to not empty during this loop
+     * iteration: conn_flush writes them before the loop sleeps. */
+    struct conn **dirty;
+    size_t ndirty, dirty_cap;
     struct server_drain drains[SERVER_MAX_HOOKS]; /* server_on_drain */
     size_t ndrains;
     int64_t api_window; /* DOCSYNC_API_REQUESTS_PER_SECOND: the second counted */
@@ -290,6 +296,9 @@ void conn_hold(struct conn *c);
 /* At the end of every loop iteration: releases the connections held in the
  * previous one. */
 void conn_release_held(struct server *srv);
+/* Before the loop sleeps: writes every connection that was queued to during
+ * this iteration, all its waiting frames at once (see conn.c). */
+void conn_flush(struct server *srv);
 /* Kills the connection at once (no close handshake). */
 void conn_kill(struct conn *c);
 /* The WRITEABLE callback: writes one frame; returns -1 to close. */

@@ -80,6 +80,16 @@ int wsmask_state_bad_close(const struct wsmask_state *s)
     return s->bad_close;
 }
 
+int wsmask_state_control(const struct wsmask_state *s)
+{
+    return s->control;
+}
+
+void wsmask_state_control_done(struct wsmask_state *s)
+{
+    s->control = 0;
+}
+
 int wsmask_state_too_big(const struct wsmask_state *s)
 {
     return s->mode == WSMASK_MODE_TOOBIG;
@@ -318,6 +328,8 @@ size_t wsmask_scan(struct wsmask_state *s, unsigned char *buf, size_t n, size_t 
                 s->flags |= WSMASK_F_DATA;
             else if ((s->b0 & 0x0f) == 8 && (c & 0x80) && (c & 0x7f) <= 125)
                 s->flags |= WSMASK_F_CLOSE; /* masked, a valid length: its reason is checked */
+            if ((s->b0 & 0x0f) == 8 || (s->b0 & 0x0f) == 9)
+                s->control = 1; /* lws will answer it: close or pong */
             s->cidx = 0;
             s->u8need = 0;
             if (!(c & 0x80) && !s->b0_gone) {

@@ -78,6 +78,7 @@ struct wsmask_state {
     uint8_t b0;           /* WS: the current frame's first byte */
     uint8_t b0_gone;      /* ... already handed on (nohold), so it cannot be flagged */
     uint8_t mode;         /* WSMASK_MODE_* (wsmask.c) */
+    uint8_t control;      /* a ping or close frame came in (wsmask_state_control) */
     uint8_t step;         /* position inside the HTTP line or frame header */
     uint8_t need;         /* header bytes still to read in this step */
     uint8_t flags;        /* HTTP: line flags; WS: frame flags */
@@ -104,6 +105,13 @@ void wsmask_state_limit(struct wsmask_state *s, uint64_t max_payload);
 
 /* 1 when a close frame's reason was not valid UTF-8 (see above). */
 int wsmask_state_bad_close(const struct wsmask_state *s);
+
+/* 1 once a ping or close frame came in since the last
+ * wsmask_state_control_done: lws answers those (pong, close) from its
+ * write-ready handler, so a server writing outside of it must wait for
+ * that handler to have run, or its data would overtake the answer. */
+int wsmask_state_control(const struct wsmask_state *s);
+void wsmask_state_control_done(struct wsmask_state *s);
 
 /* 1 once a request's header block went past WSMASK_HTTP_MAX_BYTES
  * or WSMASK_HTTP_MAX_LINES (scanning has stopped). */
@@ -153,6 +161,16 @@ void wsmask_conn_limit(int fd, uint64_t max_payload);
 /* 1 when the connection on `fd` sent a close frame whose reason was not
  * valid UTF-8 (wsmask_state_bad_close). Loop thread. */
 int wsmask_conn_bad_close(int fd);
+
+/* 1 when data may be written to the WebSocket connection on `fd` outside
+ * lws's write-ready handler: the connection is scanned in WebSocket mode
+ * and no ping or close came in since wsmask_conn_control_done (0 for
+ * anything not scanned: nothing is known of it). Loop thread. */
+int wsmask_conn_may_write(int fd);
+
+/* lws's write-ready handler ran for the connection on `fd`: whatever
+ * control frame lws had to answer is answered. Loop thread. */
+void wsmask_conn_control_done(int fd);
 
 /* Takes one descriptor whose connection declared an oversize frame, or -1
  * when none is waiting. Loop thread. */

@@ -132,6 +132,19 @@ int wsmask_conn_bad_close(int fd)
     return s ? wsmask_state_bad_close(s) : 0;
 }
 
+int wsmask_conn_may_write(int fd)
+{
+    struct wsmask_state *s = wsmask_slot(fd);
+    return s && wsmask_state_is_ws(s) && !wsmask_state_control(s);
+}
+
+void wsmask_conn_control_done(int fd)
+{
+    struct wsmask_state *s = wsmask_slot(fd);
+    if (s)
+        wsmask_state_control_done(s);
+}
+
 void wsmask_conn_close(int fd)
 {
     struct wsmask_state *s = wsmask_slot(fd);

@@ -4,7 +4,8 @@
  * plain HTTP connections and non-websocket upgrades alone. It also makes a
  * close frame's reason valid UTF-8 (through the mask) and reports it, stops
  * at a header block past its limits, and flags a data frame declaring more
- * than the limit. */
+ * than the limit, and it remembers a ping or close until the server says lws
+ * has answered it. */
 #include "server/wsmask.h"
 #include "test.h"
 
@@ -383,6 +384,28 @@ int main(void)
         b[1] = 0x00;
         CHECK_EQ(wsmask_scan(&s, b, 2, &flips), 2);
         CHECK_EQ(b[0], 0x81);
+    }
+
+    /* a ping or a close is remembered until the write-ready handler ran
+     * (lws answers it there); data frames and pongs are not */
+    {
+        static const struct {
+            unsigned char b0;
+            int control;
+        } frames[] = {{0x81, 0}, {0x82, 0}, {0x01, 0}, {0x80, 0}, {0x8a, 0}, {0x89, 1}, {0x88, 1}};
+        for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+            struct wsmask_state s;
+            unsigned char b[64];
+            wsmask_state_start(&s);
+            memcpy(b, "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", 38);
+            wsmask_scan(&s, b, 38, NULL);
+            CHECK(!wsmask_state_control(&s));
+            unsigned char f[8] = {frames[i].b0, 0x82, 1, 2, 3, 4, 0x03, 0xe8};
+            CHECK_EQ(wsmask_scan(&s, f, 8, NULL), 8);
+            CHECK_EQ(wsmask_state_control(&s), frames[i].control);
+            wsmask_state_control_done(&s);
+            CHECK(!wsmask_state_control(&s));
+        }
     }
     return TEST_RESULT();
 }
