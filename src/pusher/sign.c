@@ -1,24 +1,64 @@
 /* sign: see sign.h. */
 #include "sign.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/md5.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/hex.h"
 
+/* OpenSSL 3 looks algorithms up by name (a locked table) on every HMAC()
+ * or EVP_sha256()-style call, which costs more than hashing a request. They
+ * are fetched once: an HMAC-SHA256 context to copy, and MD5. NULL when a
+ * fetch failed; the one-shot calls are used then. */
+static EVP_MAC_CTX *sign_hmac_template;
+static EVP_MD *sign_md5;
+static pthread_once_t sign_once = PTHREAD_ONCE_INIT;
+
+static void sign_fetch(void)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac); /* the context keeps its own reference */
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    if (ctx && EVP_MAC_CTX_set_params(ctx, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    sign_hmac_template = ctx;
+    sign_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+}
+
+/* HMAC-SHA256 into mac[32]; 0 on success. */
+static int sign_hmac(const unsigned char *key, size_t key_len, const unsigned char *msg,
+                     size_t msg_len, unsigned char mac[EVP_MAX_MD_SIZE])
+{
+    pthread_once(&sign_once, sign_fetch);
+    if (!sign_hmac_template) {
+        unsigned int n = 0;
+        return HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, mac, &n) && n == 32 ? 0 : -1;
+    }
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(sign_hmac_template);
+    size_t n = 0;
+    int ok = ctx && EVP_MAC_init(ctx, key, key_len, NULL) == 1 &&
+             EVP_MAC_update(ctx, msg, msg_len) == 1 &&
+             EVP_MAC_final(ctx, mac, &n, EVP_MAX_MD_SIZE) == 1 && n == 32;
+    EVP_MAC_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
+
 void sign_hmac_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
                    char out[SIGN_HEX_LEN + 1])
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
     static const unsigned char empty = 0;
-    if (!HMAC(EVP_sha256(), key_len ? key : &empty, (int)key_len, msg_len ? msg : &empty, msg_len,
-              mac, &mac_len) ||
-        mac_len != 32) {
+    if (sign_hmac(key_len ? key : &empty, key_len, msg_len ? msg : &empty, msg_len, mac) != 0) {
         /* HMAC only fails on allocation failure: produce a value that can
          * never match a real hex signature. */
         memset(out, 'x', SIGN_HEX_LEN);
@@ -34,7 +74,9 @@ void sign_md5_hex(const void *data, size_t len, char out[SIGN_MD5_HEX_LEN + 1])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     static const unsigned char empty = 0;
-    if (!EVP_Digest(len ? data : &empty, len, md, &md_len, EVP_md5(), NULL) || md_len != 16) {
+    pthread_once(&sign_once, sign_fetch);
+    if (!EVP_Digest(len ? data : &empty, len, md, &md_len, sign_md5 ? sign_md5 : EVP_md5(), NULL) ||
+        md_len != 16) {
         memset(out, 'x', SIGN_MD5_HEX_LEN);
         out[SIGN_MD5_HEX_LEN] = '\0';
         return;
