@@ -23,7 +23,7 @@ for w in 1 10 100; do sb write --writers "$w" --window 16 --seconds "$secs"; don
 sb write --writers 100 --window 16 --docs 100 --seconds "$secs"
 sb fanout --subs 100 --rate 1000 --seconds "$secs"
 sb fanout --subs 100 --rate 200 --seconds "$secs"
-for m in 1000 10000 100000; do sb catchup --missed "$m"; done
+for m in 1000 10000 100000; do sb catchup --missed "$m"; sb catchup --missed "$m" --merge 1; done
 # Snapshot load of the automerge-paper document (docsync: store + crdt; Yjs: applyUpdate, and
 # Hocuspocus+SQLite's fetch + applyUpdate).
 "$build/bench/snapload" /work/shared/traces/sequential/automerge-paper.json.gz 21

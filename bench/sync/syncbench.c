@@ -8,7 +8,7 @@
  *   syncbench fanout  --port P --key K --secret S --subs N --rate R [--seconds T]
  *       N connections subscribe to private-document.bench; one writer submits R
  *       updates/s; prints the submit -> DocumentUpdated latency over all deliveries.
- *   syncbench catchup --port P --key K --secret S --missed M
+ *   syncbench catchup --port P --key K --secret S --missed M [--merge 1]
  *       one writer submits M updates, then a new connection catches up from version 1
  *       with the epoch (pure replay, following `more` pages); prints the time from the
  *       request to the last page.
@@ -29,11 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/base64.h"
 #include "crdt.h"
 #include "lg_hist.h"
 #include "lg_sign.h"
 #include "lg_ws.h"
-#include "common/base64.h"
 
 struct conn {
     int fd;
@@ -54,7 +54,7 @@ struct conn {
 static struct {
     int port;
     const char *key, *secret;
-    int writers, window, docs, subs, rate, missed;
+    int writers, window, docs, subs, rate, missed, merge;
     double seconds;
     lg_hist hist;
     uint64_t acks, deliveries;
@@ -488,8 +488,8 @@ static void mode_catchup(void)
         n = snprintf(
             msg, sizeof msg,
             "{\"event\":\"docsync:catchup\",\"data\":{\"documentId\":\"%s\",\"version\":%llu,"
-            "\"epoch\":\"%s\"}}",
-            docid, (unsigned long long)version, epoch);
+            "\"epoch\":\"%s\"%s}}",
+            docid, (unsigned long long)version, epoch, G.merge ? ",\"merge\":true" : "");
         out_put(&w, msg, (size_t)n);
         flush_out(&w);
         lg_ws_frame f;
@@ -519,8 +519,9 @@ static void mode_catchup(void)
         version = next - 1;
     }
     double ms = (double)(now_us() - t0) / 1000.0;
-    printf("catch-up: %llu missed updates received in %.2f ms (%llu pages)\n",
-           (unsigned long long)updates, ms, (unsigned long long)pages);
+    printf("catch-up%s: %d missed versions received in %.2f ms (%llu pages, %llu updates)\n",
+           G.merge ? " (merge)" : "", G.missed, ms, (unsigned long long)pages,
+           (unsigned long long)updates);
     free(frame);
 }
 
@@ -550,6 +551,8 @@ int main(int argc, char **argv)
             G.rate = atoi(v);
         else if (!strcmp(k, "--missed"))
             G.missed = atoi(v);
+        else if (!strcmp(k, "--merge"))
+            G.merge = atoi(v);
         else if (!strcmp(k, "--seconds"))
             G.seconds = atof(v);
         else {

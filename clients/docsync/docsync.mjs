@@ -257,7 +257,9 @@ export class ReplicaSlots {
  * (a Web Locks LockManager deciding which tab uses a saved replica; default navigator.locks,
  * null: leases in the storage), crdt (a loaded CrdtModule, or
  * a promise of one), wasm (URL or bytes for loadCrdt), name (your display name, sent with
- * typing whispers for older clients; others show the name of your presence info).
+ * typing whispers for older clients; others show the name of your presence info), merge
+ * (default true: a catch-up may come as one merged update instead of every missed version's
+ * own update; false asks for the versions one by one).
  * Events: 'state' (connection state: 'connecting', 'connected', 'unavailable', ...).
  */
 export class DocSync extends Emitter {
@@ -268,6 +270,7 @@ export class DocSync extends Emitter {
     this.userId = options.userId != null ? String(options.userId) : null;
     this.name = options.name || null;
     this.clientId = options.clientId || randomId();
+    this.merge = options.merge !== false;
     this.owner = randomId(); // this instance, as the holder of replica leases
     this.storage = options.storage ||
       (typeof localStorage !== 'undefined' ? new LocalStorage() : new MemoryStorage());
@@ -813,7 +816,10 @@ export class Document extends Emitter {
   #catchUp() {
     if (this.#catchingUp || !this.#subscribed) return;
     this.#catchingUp = true;
+    // merge: the server may answer with one update holding every version we lack (we never
+    // need them one by one); it sends pages of individual versions when it cannot.
     const req = { documentId: this.id, version: this.#resyncing ? 0 : this.version };
+    if (this.sync.merge) req.merge = true;
     if (this.epoch && !this.#resyncing) req.epoch = this.epoch;
     this.sync._send('docsync:catchup', req);
   }
@@ -895,7 +901,8 @@ export class Document extends Emitter {
       return;
     }
     const from = this.version;
-    this.emit('catchup', { from, replay: r.replay, head: r.head, updates: r.updates.length });
+    this.emit('catchup', { from, replay: r.replay, head: r.head, updates: r.updates.length,
+      merged: !!r.merged });
     const rebuilding = this.#fresh || !r.replay || this.#resyncing;
     let changed = false;
     if (rebuilding && !this.#fresh) {
@@ -910,7 +917,13 @@ export class Document extends Emitter {
         this.version = u.version;
       }
     }
-    this.version = Math.max(this.version, r.nextVersion - 1);
+    // A merged update holds everything after `from`; ops the replica already has are skipped.
+    const mergedFits = r.merged && r.merged.from <= this.version;
+    if (mergedFits && r.merged.version > this.version) {
+      changed = target.apply(fromBase64(r.merged.update)) || changed;
+      this.version = r.merged.version;
+    }
+    if (!r.merged || mergedFits) this.version = Math.max(this.version, r.nextVersion - 1);
     this.epoch = r.epoch;
     for (const v of [...this.#buffer.keys()]) if (v <= this.version) this.#buffer.delete(v);
     this.#catchingUp = false;

@@ -65,7 +65,34 @@ static void doc_free(struct doc *d)
     engine__doc_list_free(&d->inflight);
     engine__doc_list_free(&d->queued);
     crdt_doc_free(d->crdt);
+    free(d->marks);
     free(d);
+}
+
+void engine__doc_mark(struct doc *d, uint64_t version, uint64_t mark)
+{
+    if (mark > UINT32_MAX) /* beyond any document's cap: never */
+        return;
+    if (d->nmarks == 0 || version != d->marks_base + d->nmarks) {
+        d->nmarks = 0;
+        d->marks_base = version;
+    } else if (d->nmarks == MARKS_MAX) {
+        size_t keep = MARKS_MAX / 2;
+        memmove(d->marks, d->marks + (MARKS_MAX - keep), keep * sizeof *d->marks);
+        d->marks_base += MARKS_MAX - keep;
+        d->nmarks = keep;
+    }
+    if (d->nmarks == d->marks_cap) {
+        size_t ncap = d->marks_cap ? d->marks_cap * 2 : 64;
+        uint32_t *n = realloc(d->marks, ncap * sizeof *n);
+        if (!n) {
+            d->nmarks = 0; /* merged catch-ups wait for the next version */
+            return;
+        }
+        d->marks = n;
+        d->marks_cap = ncap;
+    }
+    d->marks[d->nmarks++] = (uint32_t)mark;
 }
 
 void engine__doc_remove(sync_engine *e, struct doc *d)
@@ -115,6 +142,7 @@ struct doc *engine__doc_get(sync_engine *e, const char *id, int *err)
         return NULL;
     }
     d->assigned = d->head;
+    engine__doc_mark(d, d->head, crdt_doc_mark(d->crdt));
     if (hmap_put(&e->docs, d->id, strlen(d->id), d) != 0) {
         doc_free(d);
         *err = DOCUMENT_ENOMEM;
@@ -133,6 +161,7 @@ int engine__doc_reload(struct doc *d, int keep_pending)
     uint64_t head = 0, snap = 0;
     if (document_load(d->e->s, d->id, &fresh, &head, &snap, NULL, NULL) != 0)
         return -1;
+    uint64_t head_mark = crdt_doc_mark(fresh);
     if (keep_pending) {
         struct plist *lists[2] = {&d->inflight, &d->queued};
         for (int i = 0; i < 2; i++)
@@ -149,6 +178,10 @@ int engine__doc_reload(struct doc *d, int keep_pending)
     d->snapshot_version = snap;
     if (!keep_pending)
         d->assigned = head;
+    /* Operations arrived in a new order: marks start again at the head (the
+     * pending versions re-applied above get none, so later ones neither). */
+    d->nmarks = 0;
+    engine__doc_mark(d, head, head_mark);
     return 0;
 }
 

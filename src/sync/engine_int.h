@@ -100,7 +100,17 @@ struct doc {
      * known; a client that does not fit in the table (SEEN_MAX) always gets
      * the scan. */
     struct hmap seen;
+    /* The replica's mark (crdt_doc_mark) once each version was applied:
+     * marks[i] for version marks_base + i, contiguous up to `assigned`.
+     * A merged catch-up from version V sends the operations after
+     * marks[V - marks_base]. Starts at the version a (re)load reached;
+     * at most MARKS_MAX entries (the oldest half is dropped beyond). */
+    uint32_t *marks;
+    size_t nmarks, marks_cap;
+    uint64_t marks_base;
 };
+
+#define MARKS_MAX 65536
 
 struct sync_engine {
     store *s;
@@ -153,6 +163,10 @@ void engine__doc_evict(sync_engine *e, const struct doc *keep);
  * `assigned` to the durable head. Returns 0, or -1 with `d` unchanged (the
  * caller refuses the pending ops). */
 int engine__doc_reload(struct doc *d, int keep_pending);
+
+/* Records that the replica's mark is `mark` once `version` is applied; a
+ * version that does not follow the last one recorded starts the list anew. */
+void engine__doc_mark(struct doc *d, uint64_t version, uint64_t mark);
 
 /* Frees the ops of `l` (their waiters get nothing) and empties it. */
 void engine__doc_list_free(struct plist *l);

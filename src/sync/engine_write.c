@@ -467,6 +467,7 @@ void engine__write(sync_engine *e, const struct sync_request *req, const char *u
     p->delta = delta;
     p->delta_len = dlen;
     p->version = ++d->assigned;
+    engine__doc_mark(d, p->version, crdt_doc_mark(d->crdt));
     p->ts_ms = now_ms();
     p->replace = req->op == SYNC_OP_REPLACE;
     engine__copy_str(p->user, sizeof p->user, user);

@@ -181,6 +181,10 @@ int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t
         }
         if (json_u64(field(data, "version"), &out->version) != 0)
             FAIL(SYNC_MSG_EINVAL, "version must be a non-negative integer");
+        const cJSON *m = field(data, "merge");
+        if (m && !cJSON_IsBool(m) && !cJSON_IsNull(m))
+            FAIL(SYNC_MSG_EINVAL, "merge must be true or false");
+        out->merge = cJSON_IsTrue(m);
         break;
     }
     case SYNC_OP_HISTORY:

@@ -14,10 +14,10 @@
 
 #include <cjson/cJSON.h>
 
-#define SYNC_DOC_ID_MAX 128                  /* characters of a document id */
-#define SYNC_CLIENT_ID_MAX 64                /* characters of a client id */
-#define SYNC_REQUEST_ID_MAX 64               /* characters of an optional request id */
-#define SYNC_EPOCH_MAX 32                    /* hex characters of an epoch */
+#define SYNC_DOC_ID_MAX 128    /* characters of a document id */
+#define SYNC_CLIENT_ID_MAX 64  /* characters of a client id */
+#define SYNC_REQUEST_ID_MAX 64 /* characters of an optional request id */
+#define SYNC_EPOCH_MAX 32      /* hex characters of an epoch */
 
 #define SYNC_MSG_EINVAL (-1)  /* a field is missing, of the wrong type or out of range */
 #define SYNC_MSG_ETOOBIG (-2) /* update or content over the caller's limit */
@@ -44,6 +44,7 @@ struct sync_request {
     uint64_t base_version;          /* replace */
     uint64_t version;               /* catchup: last version seen; history: wanted version */
     char epoch[SYNC_EPOCH_MAX + 1]; /* catchup: "" when absent */
+    int merge;                      /* catchup: `merge: true`, one merged update is welcome */
     char request_id[SYNC_REQUEST_ID_MAX + 1]; /* optional `requestId`, echoed; "" */
 };
 
@@ -81,6 +82,5 @@ int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t
 
 /* Frees what the request owns and zeroes it; safe on a cleared struct. */
 void sync_msg_clear(struct sync_request *r);
-
 
 #endif

@@ -1094,6 +1094,140 @@ static void test_duplicate_beyond_log(void)
     rm_dir(v.dir);
 }
 
+/* Catch-up as one merged update (`merge: true`): from any version whose mark
+ * the open replica knows, one update brings a replica at that version to the
+ * head's text; pages instead while a write waits for its commit, for a
+ * version from before the document was loaded, and for another epoch. */
+static void test_merged_catchup(void)
+{
+    struct env v;
+    env_open(&v, 1);
+    crdt_doc *a = new_replica("ca");
+    enum { N = 40 };
+    /* The text a replica has at each version, kept as the encoded state. */
+    uint8_t *states[N + 1] = {0};
+    size_t slen[N + 1] = {0};
+    CHECK_EQ(crdt_doc_encode_state(a, &states[0], &slen[0]), CRDT_OK);
+    for (int i = 1; i <= N; i++) {
+        uint64_t m = crdt_doc_mark(a);
+        char c = (char)('a' + i % 26);
+        CHECK_EQ(crdt_doc_insert(a, (size_t)(i * 7) % (size_t)i, &c, 1), CRDT_OK);
+        if (i % 5 == 0)
+            CHECK_EQ(crdt_doc_delete(a, 0, 1), CRDT_OK);
+        submit(&v, a, m, "ca", (uint64_t)i, "1.1");
+        env_drain(&v);
+        CHECK_EQ(crdt_doc_encode_state(a, &states[i], &slen[i]), CRDT_OK);
+    }
+    char *want = NULL;
+    CHECK_EQ(crdt_doc_text(a, &want, NULL), CRDT_OK);
+    fake_clear(&v.f);
+    run(&v, SYNC_OP_CATCHUP, "{\"documentId\":\"d\",\"version\":0,\"merge\":true}", "u1",
+        AUTH_ROLE_VIEWER, "1.6");
+    const struct sent *cu = find(&v.f, "docsync:catchup", 0, 0);
+    char epoch[64] = "";
+    if (cu)
+        snprintf(epoch, sizeof epoch, "%s", str(cu->data, "epoch"));
+    fake_clear(&v.f);
+    static const int from[] = {0, 1, 17, 39};
+    for (size_t k = 0; k < sizeof from / sizeof from[0]; k++) {
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"documentId\":\"d\",\"version\":%d,\"epoch\":\"%s\",\"merge\":true}", from[k],
+                 epoch);
+        run(&v, SYNC_OP_CATCHUP, json, "u1", AUTH_ROLE_VIEWER, "1.6");
+        cu = find(&v.f, "docsync:catchup", 0, 0);
+        const cJSON *mg = cu ? cJSON_GetObjectItemCaseSensitive(cu->data, "merged") : NULL;
+        CHECK(mg != NULL);
+        if (mg) {
+            CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cu->data, "replay")));
+            CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cu->data, "more")));
+            CHECK_EQ(num(cu->data, "head"), N);
+            CHECK_EQ(num(cu->data, "nextVersion"), N + 1);
+            CHECK_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cu->data, "updates")), 0);
+            CHECK_EQ(num(mg, "from"), from[k]);
+            CHECK_EQ(num(mg, "version"), N);
+            /* A replica at version from[k] plus the merged update = the head. */
+            crdt_doc *r = new_replica("reader");
+            CHECK_EQ(crdt_doc_apply(r, states[from[k]], slen[from[k]], NULL), CRDT_OK);
+            const char *u = str(mg, "update");
+            uint8_t bin[8192];
+            size_t bl = 0;
+            CHECK_EQ(base64_decode(u, strlen(u), 0, bin, sizeof bin, &bl), 0);
+            CHECK_EQ(crdt_doc_apply(r, bin, bl, NULL), CRDT_OK);
+            char *t = NULL;
+            CHECK_EQ(crdt_doc_text(r, &t, NULL), CRDT_OK);
+            CHECK_STR_EQ(t, want);
+            crdt_free_bytes(NULL, t);
+            crdt_doc_free(r);
+            /* Only what the version lacked: from 39, one version's ops. */
+            if (from[k] == 39)
+                CHECK(bl < 64);
+        }
+        fake_clear(&v.f);
+    }
+    /* Without `merge`, and with another epoch: pages as before. */
+    char json[256];
+    snprintf(json, sizeof json, "{\"documentId\":\"d\",\"version\":17,\"epoch\":\"%s\"}", epoch);
+    run(&v, SYNC_OP_CATCHUP, json, "u1", AUTH_ROLE_VIEWER, "1.6");
+    cu = find(&v.f, "docsync:catchup", 0, 0);
+    CHECK(cu && !cJSON_GetObjectItemCaseSensitive(cu->data, "merged"));
+    CHECK(cu && num(cu->data, "head") == N); /* a replay or a snapshot, as retention allows */
+    fake_clear(&v.f);
+    run(&v, SYNC_OP_CATCHUP,
+        "{\"documentId\":\"d\",\"version\":17,\"epoch\":\"00000000000000000000000000000000\","
+        "\"merge\":true}",
+        "u1", AUTH_ROLE_VIEWER, "1.6");
+    cu = find(&v.f, "docsync:catchup", 0, 0);
+    CHECK(cu && !cJSON_GetObjectItemCaseSensitive(cu->data, "merged"));
+    CHECK(cu && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cu->data, "replay")));
+    fake_clear(&v.f);
+    /* A write waiting for its commit: pages (the replica holds more than
+     * is durable), each version's own update. */
+    uint64_t m = crdt_doc_mark(a);
+    CHECK_EQ(crdt_doc_insert(a, 0, "!", 1), CRDT_OK);
+    submit(&v, a, m, "ca", N + 1, "1.1");
+    snprintf(json, sizeof json,
+             "{\"documentId\":\"d\",\"version\":30,\"epoch\":\"%s\",\"merge\":true}", epoch);
+    run(&v, SYNC_OP_CATCHUP, json, "u1", AUTH_ROLE_VIEWER, "1.6");
+    cu = find(&v.f, "docsync:catchup", 0, 0);
+    CHECK(cu && !cJSON_GetObjectItemCaseSensitive(cu->data, "merged"));
+    CHECK(cu && num(cu->data, "head") == N);
+    env_drain(&v);
+    fake_clear(&v.f);
+    env_close(&v);
+    /* Reopened: catch-ups read the store and do not open the document; a
+     * write does, and marks start at the head it was loaded at. */
+    env_open(&v, 0);
+    run(&v, SYNC_OP_CATCHUP, json, "u1", AUTH_ROLE_VIEWER, "1.6");
+    cu = find(&v.f, "docsync:catchup", 0, 0);
+    CHECK(cu && !cJSON_GetObjectItemCaseSensitive(cu->data, "merged"));
+    CHECK(cu && num(cu->data, "head") == N + 1);
+    fake_clear(&v.f);
+    m = crdt_doc_mark(a);
+    CHECK_EQ(crdt_doc_insert(a, 0, "?", 1), CRDT_OK);
+    submit(&v, a, m, "ca", N + 2, "1.1");
+    env_drain(&v);
+    fake_clear(&v.f);
+    run(&v, SYNC_OP_CATCHUP, json, "u1", AUTH_ROLE_VIEWER, "1.6"); /* from 30: pages */
+    cu = find(&v.f, "docsync:catchup", 0, 0);
+    CHECK(cu && !cJSON_GetObjectItemCaseSensitive(cu->data, "merged"));
+    CHECK(cu && num(cu->data, "head") == N + 2);
+    fake_clear(&v.f);
+    snprintf(json, sizeof json,
+             "{\"documentId\":\"d\",\"version\":%d,\"epoch\":\"%s\",\"merge\":true}", N + 1, epoch);
+    run(&v, SYNC_OP_CATCHUP, json, "u1", AUTH_ROLE_VIEWER, "1.6");
+    cu = find(&v.f, "docsync:catchup", 0, 0);
+    const cJSON *mg = cu ? cJSON_GetObjectItemCaseSensitive(cu->data, "merged") : NULL;
+    CHECK(mg && num(mg, "from") == N + 1 && num(mg, "version") == N + 2);
+    fake_clear(&v.f);
+    crdt_free_bytes(NULL, want);
+    for (int i = 0; i <= N; i++)
+        crdt_free_bytes(NULL, states[i]);
+    crdt_doc_free(a);
+    env_close(&v);
+    rm_dir(v.dir);
+}
+
 int main(void)
 {
     test_parse();
@@ -1107,5 +1241,6 @@ int main(void)
     test_replace_reload_fails();
     test_op_budget();
     test_duplicate_beyond_log();
+    test_merged_catchup();
     return TEST_RESULT();
 }
