@@ -11,7 +11,19 @@
 struct store_batch {
     struct store_item **items;
     size_t count, cap, bytes;
+    uint64_t chain; /* store_batch_set_chain; 0 = none */
 };
+
+void store_batch_set_chain(store_batch *b, uint64_t chain)
+{
+    if (b)
+        b->chain = chain;
+}
+
+uint64_t store__batch_chain(const store_batch *b)
+{
+    return b ? b->chain : 0;
+}
 
 int store_batch_new(store_batch **out)
 {
@@ -182,8 +194,8 @@ int store_batch_activity_append(store_batch *b, uint64_t ts_ms, const void *payl
 }
 
 int store__batch_add(store_batch *b, enum store_item_type type, const char *doc, size_t doc_len,
-                     const char *s2, size_t s2_len, const char *s3, size_t s3_len,
-                     const void *data, size_t len, struct store_item **out)
+                     const char *s2, size_t s2_len, const char *s3, size_t s3_len, const void *data,
+                     size_t len, struct store_item **out)
 {
     return batch_add(b, type, doc, doc_len, s2, s2_len, s3, s3_len, data, len, out);
 }

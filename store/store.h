@@ -495,6 +495,16 @@ int store_batch_new(store_batch **out);
 /* Frees b and every item in it. store_batch_free(NULL) does nothing. */
 void store_batch_free(store_batch *b);
 
+/* Puts the batch in a chain (0 = none, the default). Batches of one chain
+ * submitted to a writer commit in submission order, each only if every
+ * earlier batch of the chain did: a batch after a failed one of its chain
+ * fails with STORE_ECONFLICT without being applied. This lets a submitter
+ * have a second batch in flight whose items depend on the first (ops
+ * v+1.. after ops ..v of one document) and be sure that it never commits
+ * without the first, whatever else wrote to the store meanwhile. Use a new
+ * chain value after a failure. store_batch_commit ignores chains. */
+void store_batch_set_chain(store_batch *b, uint64_t chain);
+
 /* Number of items and bytes held (for callers that bound batch size). */
 size_t store_batch_count(const store_batch *b);
 size_t store_batch_bytes(const store_batch *b);
@@ -607,9 +617,9 @@ typedef int (*store_history_fn)(void *ctx, const struct store_history_entry *e);
 /* Records `event` on `channel` at `offset` (1 .. 2^64 - 2; replacing one
  * there), with the user it came from (NULL: none) and its data string.
  * STORE_EINVAL beyond the limits above or for ids with control bytes. */
-int store_batch_history_append(store_batch *b, const char *channel, uint64_t offset,
-                               uint64_t ts_ms, const char *event, const char *user_id,
-                               const void *data, size_t len);
+int store_batch_history_append(store_batch *b, const char *channel, uint64_t offset, uint64_t ts_ms,
+                               const char *event, const char *user_id, const void *data,
+                               size_t len);
 /* Deletes the channel's events with offsets <= upto. */
 int store_batch_history_trim(store_batch *b, const char *channel, uint64_t upto);
 /* Deletes the one event at `offset` (none there is fine). The inbox keeps a

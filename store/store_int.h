@@ -230,5 +230,7 @@ int store__batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct stor
 /* Commits b in its own transaction, growing the map when full. The caller
  * holds s->write_mu. Returns 0 or a STORE_E* code. */
 int store__batch_commit_locked(store *s, const store_batch *b, struct store_batch_result *res);
+/* The batch's chain (store_batch_set_chain), 0 = none. */
+uint64_t store__batch_chain(const store_batch *b);
 
 #endif

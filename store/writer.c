@@ -32,6 +32,11 @@ struct store_writer {
     size_t in_flight;   /* taken by the thread, not yet in done */
     size_t outstanding; /* submitted and not yet drained */
     int stop;
+    /* Chains whose batch failed in an earlier group (writer thread only): a
+     * later batch of the chain may still be pending. A few suffice: each
+     * chain has at most a batch or two in flight behind a failure. */
+    uint64_t failed_chains[64];
+    size_t failed_next;
 };
 
 static void list_push(struct job_list *l, struct job *j)
@@ -58,12 +63,37 @@ static void list_append(struct job_list *l, struct job_list *more)
     memset(more, 0, sizeof *more);
 }
 
-/* Commits a group: every batch in a nested transaction of one write
- * transaction, one commit. Batches whose items are refused fail alone. When
- * the environment fails (map full after growth, disk full, I/O), each batch
- * is retried in its own transaction. */
-static void group_commit(store *s, struct job *first, size_t n)
+/* 1 when job j may not be applied: an earlier batch of its chain failed, in
+ * an earlier group or before j in this one (statuses of this attempt). */
+static int chain_broken(const store_writer *w, const struct job *first, const struct job *j)
 {
+    uint64_t chain = store__batch_chain(j->batch);
+    if (!chain)
+        return 0;
+    for (size_t i = 0; i < sizeof w->failed_chains / sizeof w->failed_chains[0]; i++)
+        if (w->failed_chains[i] == chain)
+            return 1;
+    for (const struct job *k = first; k != j; k = k->next)
+        if (k->status != 0 && store__batch_chain(k->batch) == chain)
+            return 1;
+    return 0;
+}
+
+static void chain_refuse(struct job *j)
+{
+    j->status = STORE_ECONFLICT;
+    memset(&j->res, 0, sizeof j->res);
+    j->res.failed_item = UINT32_MAX;
+}
+
+/* Commits a group: every batch in a nested transaction of one write
+ * transaction, one commit. Batches whose items are refused fail alone (and
+ * the later batches of their chain with them). When the environment fails
+ * (map full after growth, disk full, I/O), each batch is retried in its own
+ * transaction. */
+static void group_commit(store_writer *w, struct job *first, size_t n)
+{
+    store *s = w->s;
     pthread_mutex_lock(&s->write_mu);
     int env_err = 0, reopened = 0;
     for (;;) {
@@ -82,6 +112,10 @@ static void group_commit(store *s, struct job *first, size_t n)
         }
         struct job *j = first;
         for (size_t i = 0; i < n; i++, j = j->next) {
+            if (chain_broken(w, first, j)) {
+                chain_refuse(j);
+                continue;
+            }
             MDB_txn *child;
             rc = mdb_txn_begin(s->env, parent, 0, &child);
             if (rc) {
@@ -132,8 +166,13 @@ static void group_commit(store *s, struct job *first, size_t n)
         /* Nothing of the group was written: commit the batches one by one
          * so that one that cannot fit does not fail the rest. */
         struct job *j = first;
+        for (size_t i = 0; i < n; i++, j = j->next)
+            j->status = 0; /* this attempt's statuses only (chain_broken) */
+        j = first;
         for (size_t i = 0; i < n; i++, j = j->next) {
-            if (n == 1) {
+            if (chain_broken(w, first, j)) {
+                chain_refuse(j);
+            } else if (n == 1) {
                 j->status = env_err;
                 memset(&j->res, 0, sizeof j->res);
                 j->res.failed_item = UINT32_MAX;
@@ -143,6 +182,15 @@ static void group_commit(store *s, struct job *first, size_t n)
         }
     }
     pthread_mutex_unlock(&s->write_mu);
+    struct job *j = first;
+    for (size_t i = 0; i < n; i++, j = j->next) {
+        uint64_t chain = store__batch_chain(j->batch);
+        if (j->status != 0 && chain) {
+            w->failed_chains[w->failed_next] = chain;
+            w->failed_next =
+                (w->failed_next + 1) % (sizeof w->failed_chains / sizeof w->failed_chains[0]);
+        }
+    }
 }
 
 static void *writer_main(void *arg)
@@ -167,7 +215,7 @@ static void *writer_main(void *arg)
         w->in_flight += group.count;
         pthread_mutex_unlock(&w->mu);
 
-        group_commit(w->s, group.head, group.count);
+        group_commit(w, group.head, group.count);
 
         pthread_mutex_lock(&w->mu);
         w->in_flight -= group.count;

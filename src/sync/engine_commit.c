@@ -21,16 +21,23 @@ static void fail_list(sync_engine *e, struct doc *d, struct plist *l, const char
 
 int engine__commit_fail(sync_engine *e, struct doc *d, const char *code, const char *message)
 {
-    fail_list(e, d, &d->queued, code, message);
-    d->nqueued = 0;
-    if (d->committing) {
+    if (d->committing > d->doomed) {
+        /* Batches that may still commit: keep their ops in the replica. */
+        fail_list(e, d, &d->queued, code, message);
+        d->nqueued = 0;
         if (engine__doc_reload(d, 1) != 0)
             d->broken = 1;
         d->assigned = d->inflight.tail ? d->inflight.tail->version : d->head;
         return 0;
     }
-    fail_list(e, d, &d->inflight, code, message);
+    fail_list(e, d, &d->inflight, code, message); /* in version order */
+    fail_list(e, d, &d->queued, code, message);
+    d->nqueued = 0;
     if (engine__doc_reload(d, 0) != 0) {
+        if (d->committing) {
+            d->broken = 1; /* closed once its doomed batches have completed */
+            return 0;
+        }
         /* Even the reload failed: close the document; it is loaded again on
          * the next request. */
         engine__doc_remove(e, d);
@@ -63,19 +70,19 @@ static void activity_payload(const struct doc *d, const struct pending *p, struc
 
 static void on_done(void *ctx, int status, const struct store_batch_result *res);
 
-/* One batch per document at a time: op entries, their activity entries and,
- * every snapshot_every versions, a snapshot. What arrives meanwhile waits in
- * `queued` for the next batch, so versions commit strictly in order. */
+/* A document's queued ops become a batch: op entries, their activity
+ * entries and, every snapshot_every versions, a snapshot. At most
+ * PIPELINE_MAX batches are in flight; what arrives meanwhile waits in
+ * `queued` for the next one, so versions commit strictly in order. */
 int engine__commit_flush(sync_engine *e, struct doc *d)
 {
-    if (d->committing || !d->queued.head)
+    if (d->committing >= PIPELINE_MAX || !d->queued.head || d->broken)
         return 0;
-    d->inflight = d->queued;
-    d->queued.head = d->queued.tail = NULL;
-    d->nqueued = 0;
     store_batch *b = NULL;
     int rc = store_batch_new(&b);
-    for (struct pending *p = d->inflight.head; rc == 0 && p; p = p->next) {
+    if (rc == 0)
+        store_batch_set_chain(b, d->chain);
+    for (struct pending *p = d->queued.head; rc == 0 && p; p = p->next) {
         rc = store_batch_op_append(b, d->id, p->version, p->user, p->client, p->seq, p->ts_ms,
                                    p->delta, p->delta_len);
         if (rc == 0) {
@@ -87,10 +94,10 @@ int engine__commit_flush(sync_engine *e, struct doc *d)
             jsonw_free(&act);
         }
     }
-    uint64_t last = d->inflight.tail->version;
+    uint64_t last = d->queued.tail->version;
     if (rc == 0 && last - d->snapshot_version >= e->o.snapshot_every) {
-        /* Every applied op is in this batch, so the replica is exactly the
-         * state at `last`. */
+        /* Every applied op is in this batch or in one before it, so the
+         * replica is exactly the state at `last`. */
         uint8_t *state = NULL;
         size_t slen = 0;
         /* crdt.h guarantees that a fresh replica accepts every state
@@ -98,11 +105,13 @@ int engine__commit_flush(sync_engine *e, struct doc *d)
          * characters), so the state is stored without a trial load (which
          * cost as much as the encoding, on every snapshot). */
         if (crdt_doc_encode_state(d->crdt, &state, &slen) == CRDT_OK) {
-            rc = store_batch_snapshot_put(b, d->id, last, d->inflight.tail->ts_ms, state, slen);
+            rc = store_batch_snapshot_put(b, d->id, last, d->queued.tail->ts_ms, state, slen);
             crdt_free_bytes(NULL, state);
         } else {
             e->st.snapshots_skipped++; /* out of memory: retried after another interval */
         }
+        if (rc == 0)
+            d->snapshot_version = last; /* a failure reloads it from the store */
     }
     if (rc == 0)
         rc = store_writer_submit(e->w, b, on_done, d);
@@ -113,7 +122,14 @@ int engine__commit_flush(sync_engine *e, struct doc *d)
                                        ? "the server is overloaded; retry later"
                                        : "the update could not be queued for storage");
     }
-    d->committing = 1;
+    d->batch_ops[d->committing++] = d->nqueued;
+    if (d->inflight.tail)
+        d->inflight.tail->next = d->queued.head;
+    else
+        d->inflight.head = d->queued.head;
+    d->inflight.tail = d->queued.tail;
+    d->queued.head = d->queued.tail = NULL;
+    d->nqueued = 0;
     e->st.batches++;
     return 0;
 }
@@ -170,35 +186,53 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
 
 /* The writer's completion of a batch, drained on the loop thread: acks and
  * DocumentUpdated in version order, then the next batch; or, when the batch
- * failed, the refusal of its ops and of those queued behind it. */
+ * failed, the refusal of its ops and of every op behind it (the batch after
+ * it in flight cannot commit: same chain). */
 static void on_done(void *ctx, int status, const struct store_batch_result *res)
 {
     (void)res;
     struct doc *d = ctx;
     sync_engine *e = d->e;
-    d->committing = 0;
-    if (status != 0) {
+    size_t n = d->batch_ops[0];
+    for (int i = 1; i < PIPELINE_MAX; i++)
+        d->batch_ops[i - 1] = d->batch_ops[i];
+    d->committing--;
+    if (d->doomed) {
+        d->doomed--; /* its ops were refused when the batch before it failed */
+    } else if (status != 0) {
         e->st.batch_failures++;
         int full = status == STORE_EFULL || status == STORE_ENOSPC;
         char msg[160];
         snprintf(msg, sizeof msg, "the update was not stored: %s; nothing was applied, retry later",
                  store_strerror(status));
-        engine__commit_fail(e, d, full ? "storage_full" : "storage_error", msg);
-        return;
+        d->doomed = d->committing;
+        d->chain = ++e->chains;
+        if (engine__commit_fail(e, d, full ? "storage_full" : "storage_error", msg))
+            return; /* removed */
+    } else {
+        struct plist done = {d->inflight.head, NULL};
+        struct pending *p = d->inflight.head;
+        for (size_t i = 1; p && i < n; i++)
+            p = p->next;
+        if (!p) /* cannot happen: a batch's ops are in flight */
+            return;
+        done.tail = p;
+        d->inflight.head = p->next;
+        if (!d->inflight.head)
+            d->inflight.tail = NULL;
+        p->next = NULL;
+        d->head = p->version;
+        for (p = done.head; p; p = p->next) {
+            for (size_t i = 0; i < p->nwait; i++)
+                engine__reply_ack(e, &p->waiters[i], d->id, p->version);
+            broadcast_op(e, d, p);
+        }
+        engine__doc_list_free(&done);
     }
-    if (!d->inflight.tail) /* cannot happen: a batch always carries ops */
-        return;
-    uint64_t last = d->inflight.tail->version;
-    d->head = last;
-    if (last - d->snapshot_version >= e->o.snapshot_every)
-        d->snapshot_version = last; /* also when skipped: retry after another interval */
-    for (struct pending *p = d->inflight.head; p; p = p->next) {
-        for (size_t i = 0; i < p->nwait; i++)
-            engine__reply_ack(e, &p->waiters[i], d->id, p->version);
-        broadcast_op(e, d, p);
-    }
-    engine__doc_list_free(&d->inflight);
     if (d->broken) {
+        if (d->committing)
+            return; /* closed when the last batch in flight completes */
+        fail_list(e, d, &d->inflight, "storage_error", "the document had to be reloaded");
         fail_list(e, d, &d->queued, "storage_error", "the document had to be reloaded");
         d->nqueued = 0;
         engine__doc_remove(e, d);

@@ -142,6 +142,7 @@ struct doc *engine__doc_get(sync_engine *e, const char *id, int *err)
         return NULL;
     }
     d->assigned = d->head;
+    d->chain = ++e->chains;
     engine__doc_mark(d, d->head, crdt_doc_mark(d->crdt));
     if (hmap_put(&e->docs, d->id, strlen(d->id), d) != 0) {
         doc_free(d);

@@ -81,6 +81,8 @@ struct seen {
     char client[SYNC_CLIENT_ID_MAX + 1]; /* the key */
 };
 
+#define PIPELINE_MAX 2 /* batches of one document in flight */
+
 /* An open document. Owned by the registry (engine_doc.c). */
 struct doc {
     struct doc *prev, *next; /* LRU, most recent first */
@@ -90,8 +92,19 @@ struct doc {
     uint64_t head;     /* last durable version */
     uint64_t assigned; /* last version given to an op (>= head) */
     uint64_t snapshot_version;
+    /* Ops given to the store writer (inflight, in version order, in up to
+     * PIPELINE_MAX batches of batch_ops[] ops each, oldest first) and ops
+     * waiting for the next batch (queued). A second batch is prepared and
+     * submitted while the first commits, so the writer never waits for the
+     * loop thread between two commits of one document. The batches of a
+     * document share a store chain: one that follows a failed batch fails
+     * too, unapplied; `doomed` counts those still to complete (their ops
+     * were refused with the failure) and `chain` changes after a failure. */
     struct plist inflight, queued;
-    int committing;
+    int committing; /* batches in flight (doomed included) */
+    int doomed;
+    size_t batch_ops[PIPELINE_MAX];
+    uint64_t chain;
     int broken;     /* the replica could not be rebuilt: close when idle */
     size_t nqueued; /* ops in `queued` (bounded by QUEUED_MAX) */
     /* Highest seq accepted per client in this process and its owner
@@ -121,6 +134,7 @@ struct sync_engine {
     struct doc *lru_head, *lru_tail;
     struct sync_engine_stats st;
     sync_reader *reader; /* history reads off the loop thread; NULL without options.wake */
+    uint64_t chains;     /* the last store chain given to a document */
 };
 
 /* ---- JSON text

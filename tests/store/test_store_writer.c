@@ -197,6 +197,62 @@ static void submit_op(store_writer *w, struct order *o, int index, const char *d
     CHECK_EQ(store_writer_submit(w, b, order_done, j), 0);
 }
 
+static void submit_chained(store_writer *w, struct order *o, int index, const char *doc, uint64_t v,
+                           uint64_t chain)
+{
+    store_batch *b;
+    CHECK_EQ(store_batch_new(&b), 0);
+    store_batch_set_chain(b, chain);
+    CHECK_EQ(store_batch_op_append(b, doc, v, "u", "c", v, 1, "x", 1), 0);
+    struct order_job *j = malloc(sizeof *j);
+    j->o = o;
+    j->index = index;
+    CHECK_EQ(store_writer_submit(w, b, order_done, j), 0);
+}
+
+/* A batch after a failed one of its chain fails unapplied, even when its
+ * own items would fit (here: the failed batch's version was taken by a
+ * write outside the chain, so the next version fits the head), in the same
+ * group and in a later one; other chains and unchained batches are not
+ * affected. */
+static void test_chains(void)
+{
+    char dir[128];
+    tmp_store_dir(dir, sizeof dir, "store-writer");
+    store *s;
+    CHECK_EQ(store_open(dir, NULL, &s), 0);
+    store_writer *w;
+    CHECK_EQ(store_writer_new(s, NULL, NULL, NULL, &w), 0);
+    struct order o = {0};
+    submit_op(w, &o, 0, "x", 1);         /* the outside write: x is at version 1 */
+    submit_chained(w, &o, 1, "x", 1, 7); /* conflict */
+    submit_chained(w, &o, 2, "x", 2, 7); /* fits, but follows a failure of chain 7 */
+    submit_chained(w, &o, 3, "y", 1, 8); /* another chain */
+    submit_chained(w, &o, 4, "x", 2, 9); /* a new chain for x */
+    CHECK_EQ(store_writer_flush(w), 5);
+    CHECK_EQ(o.statuses[0], 0);
+    CHECK_EQ(o.statuses[1], STORE_ECONFLICT);
+    CHECK_EQ(o.statuses[2], STORE_ECONFLICT);
+    CHECK_EQ(o.statuses[3], 0);
+    CHECK_EQ(o.statuses[4], 0);
+    /* In a later group: chain 7 stays failed; 9 goes on. */
+    struct order o2 = {0};
+    submit_chained(w, &o2, 0, "x", 3, 7);
+    submit_chained(w, &o2, 1, "x", 3, 9);
+    CHECK_EQ(store_writer_flush(w), 2);
+    CHECK_EQ(o2.statuses[0], STORE_ECONFLICT);
+    CHECK_EQ(o2.statuses[1], 0);
+    store_read *r;
+    struct store_doc_info d;
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    CHECK_EQ(store_doc_get(r, "x", &d), 0);
+    CHECK_EQ(d.head, 3);
+    store_read_end(r);
+    store_writer_free(w);
+    store_close(s);
+    tmp_store_rm(dir);
+}
+
 static void test_failures_in_group(void)
 {
     char dir[128];
@@ -310,6 +366,7 @@ int main(void)
 {
     test_group_commit();
     test_failures_in_group();
+    test_chains();
     test_queue_bound();
     test_submit_from_callback();
     return TEST_RESULT();

@@ -1228,6 +1228,98 @@ static void test_merged_catchup(void)
     rm_dir(v.dir);
 }
 
+/* Two batches of one document in flight: the second is submitted while the
+ * first commits, a third op waits for a free slot; acks and DocumentUpdated
+ * come in version order. When the first batch fails, the second (already in
+ * flight) must not commit even though its versions would now fit the store:
+ * here a write outside the engine took the first batch's version, so the
+ * second's first version is the store's head + 1. Every op behind the
+ * failure is refused, the document reloads and takes writes again. */
+static void test_pipelined_batches(void)
+{
+    struct env v;
+    env_open(&v, 1);
+    struct sync_engine_stats st0, st;
+    sync_engine_stats_get(v.e, &st0);
+    crdt_doc *a = new_replica("ca");
+    const char *txt[] = {"h", "e", "y"};
+    for (int i = 0; i < 3; i++) {
+        uint64_t m = crdt_doc_mark(a);
+        CHECK_EQ(crdt_doc_insert(a, (size_t)i, txt[i], 1), CRDT_OK);
+        submit(&v, a, m, "ca", (uint64_t)i + 1, "1.1");
+        sync_engine_stats_get(v.e, &st);
+        CHECK_EQ(st.batches - st0.batches, i < 2 ? (uint64_t)i + 1 : 2); /* two in flight */
+    }
+    CHECK_EQ(v.f.n, 0);
+    env_drain(&v);
+    sync_engine_stats_get(v.e, &st);
+    CHECK_EQ(st.batches - st0.batches, 3);
+    for (int i = 0; i < 3; i++) {
+        const struct sent *ack = find(&v.f, "docsync:ack", 0, (size_t)i);
+        const struct sent *bc = find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, (size_t)i);
+        CHECK(ack && num(ack->data, "version") == i + 1 && num(ack->data, "seq") == i + 1);
+        CHECK(bc && num(bc->data, "version") == i + 1);
+    }
+    fake_clear(&v.f);
+
+    /* Version 4 written outside the engine (a valid update of another agent). */
+    uint8_t *state = NULL, *u = NULL;
+    size_t slen = 0, ul = 0;
+    CHECK_EQ(crdt_doc_encode_state(a, &state, &slen), CRDT_OK);
+    crdt_doc *z = new_replica("zz");
+    CHECK_EQ(crdt_doc_apply(z, state, slen, NULL), CRDT_OK);
+    uint64_t zm = crdt_doc_mark(z);
+    CHECK_EQ(crdt_doc_insert(z, 0, "Z", 1), CRDT_OK);
+    CHECK_EQ(crdt_doc_encode_since_mark(z, zm, &u, &ul), CRDT_OK);
+    store_batch *b = NULL;
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_op_append(b, "d", 4, "old", NULL, 0, 4, u, ul), 0);
+    CHECK_EQ(store_batch_commit(v.s, b, NULL), 0);
+    store_batch_free(b);
+    crdt_free_bytes(NULL, u);
+    /* The engine still believes the head is 3: versions 4 (conflict), 5
+     * (would fit) and 6 (queued behind them). */
+    for (int i = 0; i < 3; i++) {
+        uint64_t m = crdt_doc_mark(a);
+        CHECK_EQ(crdt_doc_insert(a, 0, "!", 1), CRDT_OK);
+        submit(&v, a, m, "ca", (uint64_t)i + 4, "1.1");
+    }
+    env_drain(&v);
+    for (int i = 0; i < 3; i++) {
+        const struct sent *err = find(&v.f, "docsync:error", 0, (size_t)i);
+        CHECK(err && strcmp(str(err->data, "code"), "storage_error") == 0 &&
+              num(err->data, "seq") == i + 4);
+    }
+    CHECK(find(&v.f, "docsync:ack", 0, 0) == NULL);
+    CHECK(find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, 0) == NULL);
+    fake_clear(&v.f);
+    store_read *r;
+    struct store_doc_info info;
+    CHECK_EQ(store_read_begin(v.s, &r), 0);
+    CHECK_EQ(store_doc_get(r, "d", &info), 0);
+    CHECK_EQ(info.head, 4); /* version 5 never committed */
+    store_read_end(r);
+    /* Reloaded with the outside write: an edit on "Zhey" gets version 5. */
+    crdt_doc *c = new_replica("cc");
+    CHECK_EQ(crdt_doc_apply(c, state, slen, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_encode_since_mark(z, zm, &u, &ul), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(c, u, ul, NULL), CRDT_OK);
+    crdt_free_bytes(NULL, u);
+    uint64_t cm = crdt_doc_mark(c);
+    CHECK_EQ(crdt_doc_insert(c, 4, ".", 1), CRDT_OK);
+    submit(&v, c, cm, "cc", 1, "1.2");
+    drain_ack(&v, "1.2", 5);
+    run(&v, SYNC_OP_HISTORY, "{\"documentId\":\"d\",\"version\":5}", "u1", AUTH_ROLE_VIEWER, "1.6");
+    const struct sent *h = find(&v.f, "docsync:history", 0, 0);
+    CHECK(h && strcmp(str(h->data, "content"), "Zhey.") == 0);
+    crdt_free_bytes(NULL, state);
+    crdt_doc_free(a);
+    crdt_doc_free(z);
+    crdt_doc_free(c);
+    env_close(&v);
+    rm_dir(v.dir);
+}
+
 int main(void)
 {
     test_parse();
@@ -1242,5 +1334,6 @@ int main(void)
     test_op_budget();
     test_duplicate_beyond_log();
     test_merged_catchup();
+    test_pipelined_batches();
     return TEST_RESULT();
 }
