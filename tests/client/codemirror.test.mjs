@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { EditorState, EditorSelection } from '@codemirror/state';
+import { EditorState, EditorSelection, Text } from '@codemirror/state';
 import { loadCrdt } from '../../clients/crdt/crdt.mjs';
-import { CollabBinding, revertChanges, userColor } from '../../clients/docsync/codemirror.mjs';
+import { CollabBinding, difference, revertChanges, userColor } from '../../clients/docsync/codemirror.mjs';
 
 const crdt = await loadCrdt(fs.readFileSync(process.env.CRDT_WASM));
 
@@ -247,4 +247,24 @@ test('user colours are stable #rrggbb per id', () => {
   assert.match(userColor('ada'), /^#[0-9a-f]{6}$/);
   assert.equal(userColor('ada'), userColor('ada'));
   assert.notEqual(userColor('ada'), userColor('bob'));
+});
+
+test('difference: the smallest replacement between the editor\'s lines and a text, pairs kept whole', () => {
+  let seed = 7;
+  const rnd = (n) => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n; };
+  const alphabet = ['a', 'b', '\n', '😀', '😁', 'é'];
+  const word = (n) => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
+  for (let i = 0; i < 2000; i++) {
+    const a = word(rnd(40));
+    const from = rnd(a.length + 1), to = from + rnd(a.length - from + 1);
+    let b = a.slice(0, from) + word(rnd(4)) + a.slice(to);
+    if (rnd(10) === 0) b = a;
+    const doc = Text.of(a.split('\n'));
+    const d = difference(doc, b);
+    if (a === b) { assert.equal(d, null); continue; }
+    // Applying it gives the text; it is no larger than the edit made; no pair is split.
+    assert.equal(a.slice(0, d.from) + d.insert + a.slice(d.to), b, JSON.stringify({ a, b, d }));
+    assert.ok(d.to - d.from <= to - from + 2 && d.insert.length <= b.length - a.length + (to - from) + 2, JSON.stringify({ a, b, d }));
+    for (const p of [d.from, d.to]) assert.ok(!/[\uDC00-\uDFFF]/.test(a[p] || ''), `split pair at ${p}: ${JSON.stringify({ a, b, d })}`);
+  }
 });

@@ -1,0 +1,71 @@
+// The docsync stack in the benchmark page: CodeMirror 6 + clients/docsync/codemirror.mjs + the
+// JS client (docsync.mjs) + the wasm CRDT. No server: Echo is a stub that swallows what the
+// client sends and lets the benchmark deliver DocumentUpdated events, so every figure is the
+// client's own work (CRDT, binding, CodeMirror, layout). Bundled by run.mjs with esbuild.
+import { EditorView } from '@codemirror/view';
+import { loadCrdt } from '../../clients/crdt/crdt.mjs';
+import { DocSync, MemoryStorage } from '../../clients/docsync/docsync.mjs';
+import { docsyncCollab } from '../../clients/docsync/codemirror.mjs';
+import { harness } from './harness.mjs';
+
+/** An Echo stand-in: channels that record their listeners, a connection always 'connected'. */
+function stubEcho() {
+  const on = {};
+  const channel = {
+    listen(ev, fn) { on.updated = fn; return channel; },
+    subscribed(fn) { on.subscribed = fn; return channel; },
+    listenForWhisper() { return channel; },
+    whisper() {},
+    subscription: { bind() {}, subscribed: true },
+  };
+  const bound = {};
+  const pusher = {
+    connection: { state: 'connected', bind() {}, unbind() {} },
+    bind(ev, fn) { bound[ev] = fn; },
+    unbind() {},
+    // The catch-up after subscribing: nothing new on the server (the saved state is the head).
+    send_event(ev, data) {
+      if (ev === 'docsync:catchup') {
+        queueMicrotask(() => bound['docsync:catchup']?.({ documentId: data.documentId, replay: true, updates: [],
+          nextVersion: data.version + 1, head: data.version, epoch: 'e', more: false }));
+      }
+      return true;
+    },
+  };
+  return { echo: { connector: { pusher }, private: () => channel, join: () => channel, leave() {} }, on };
+}
+
+const b64 = (u8) => { let s = ''; for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000)); return btoa(s); };
+
+let crdt, state, view, stub, remoteReplica, version = 1;
+
+harness({
+  name: 'docsync',
+  async setup(wasmBytes, stateBytes) {
+    crdt = await loadCrdt(wasmBytes);
+    state = stateBytes;
+  },
+  /** Load the saved replica (as a reloaded tab does, from the client's storage) and show it. */
+  async open(parent) {
+    const storage = new MemoryStorage();
+    const clientId = 'bench.000001';
+    storage.set('index:paper/ada', JSON.stringify([clientId]));
+    storage.set(`state:paper/${clientId}`, JSON.stringify({ clientId, epoch: 'e', version: 1, seq: 0, state: b64(state), pending: [] }));
+    stub = stubEcho();
+    const sync = new DocSync(stub.echo, { userId: 'ada', crdt, storage });
+    const doc = sync.document('paper');
+    await doc.ready;
+    view = new EditorView({ doc: doc.text(), parent, extensions: [docsyncCollab(doc, { user: { name: 'ada' } })] });
+    stub.on.subscribed(); // caught up (next microtask): remote updates apply from version 2
+    await new Promise((r) => setTimeout(r, 0)); // and the binding attaches in a microtask
+    return view;
+  },
+  /** A remote replica's edit, delivered as a DocumentUpdated (not timed: made beforehand). */
+  makeRemote(pos) {
+    if (!remoteReplica) remoteReplica = crdt.loadDoc('remote', state);
+    const m = remoteReplica.mark();
+    remoteReplica.insert(Math.min(pos, remoteReplica.length), 'r');
+    return { version: ++version, update: b64(remoteReplica.encodeSinceMark(m)), user: 'bob', clientId: 'remote' };
+  },
+  applyRemote(e) { stub.on.updated(e); },
+});

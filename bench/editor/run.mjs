@@ -1,0 +1,112 @@
+// Editor benchmark: docsync's CodeMirror 6 stack beside Yjs + y-codemirror.next, in headless
+// Chromium, in one run, on the final text of the automerge-paper trace (its whole editing
+// history replayed into each CRDT first, so both hold the real, fragmented state).
+//
+//   node bench/editor/run.mjs [--rounds 3] [--keys 300] [--remote 200]
+//
+// Prints, per stack: keystroke-to-screen p50/p99, remote update apply p50/p99, open time
+// (median of rounds), and the bundle size (binding + client + CRDT, minified and gzipped;
+// CodeMirror itself, shared by both, left out). Figures only: never a test. Needs
+// /usr/bin/chromium, npm ci in the repository and in bench/ (yjs, y-codemirror.next,
+// y-protocols), and a build's crdt.wasm (CRDT_WASM, default build/clients/crdt/crdt.wasm).
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+import { loadTrace } from '../crdt/trace.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const requireRoot = createRequire(path.join(root, 'package.json'));
+const requireBench = createRequire(path.join(root, 'bench', 'package.json'));
+const esbuild = requireRoot('esbuild');
+const { chromium } = requireRoot('playwright-core');
+const Y = await import(pathToFileURL(requireBench.resolve('yjs')).href);
+const { loadCrdt } = await import(pathToFileURL(path.join(root, 'clients/crdt/crdt.mjs')).href);
+
+const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
+const ROUNDS = arg('rounds', 3), KEYS = arg('keys', 300), REMOTE = arg('remote', 200);
+const wasmPath = process.env.CRDT_WASM || path.join(root, 'build/clients/crdt/crdt.wasm');
+const wasm = fs.readFileSync(wasmPath);
+
+// ---- states: the trace replayed into each CRDT (outside every timed section) ----
+const trace = loadTrace('automerge-paper');
+const crdt = await loadCrdt(wasm);
+const dd = crdt.createDoc('paper');
+const yd = new Y.Doc();
+const yt = yd.getText('t');
+for (const txn of trace.txns) {
+  for (const [, , ins, posU, delU] of txn) {
+    if (delU) { dd.delete(posU, delU); yt.delete(posU, delU); }
+    if (ins) { dd.insert(posU, ins); yt.insert(posU, ins); }
+  }
+}
+if (dd.text !== trace.endContent || yt.toString() !== trace.endContent) throw new Error('replay mismatch');
+const states = { docsync: dd.encodeState(), yjs: Y.encodeStateAsUpdate(yd) };
+
+// ---- bundles ----
+const cm = (base) => Object.fromEntries(['state', 'view', 'commands'].map((p) => [`@codemirror/${p}`, path.join(base, 'node_modules/@codemirror', p)]));
+async function bundle(entry, alias, extra = {}) {
+  const r = await esbuild.build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
+    minify: true, write: false, alias, external: ['node:*'], logLevel: 'error', ...extra });
+  return r.outputFiles[0].text;
+}
+const pages = {
+  // One CodeMirror copy per page (both are 6.43.15 / 6.7.6).
+  docsync: await bundle(path.join(here, 'docsync-page.mjs'), cm(root)),
+  yjs: await bundle(path.join(here, 'yjs-page.mjs'), cm(path.join(root, 'bench'))),
+};
+const gz = (s) => zlib.gzipSync(s, { level: 9 }).length;
+async function sizeOf(contents, resolveDir) {
+  const r = await esbuild.build({ stdin: { contents, resolveDir, loader: 'js' }, bundle: true, format: 'esm', platform: 'browser',
+    target: 'es2022', minify: true, write: false, external: ['@codemirror/*', 'node:*'], logLevel: 'error' });
+  const js = r.outputFiles[0].contents;
+  return { min: js.length, gz: gz(js) };
+}
+const sizes = {
+  docsync: await sizeOf(`export { docsyncCollab } from './clients/docsync/codemirror.mjs'; export { DocSync } from './clients/docsync/docsync.mjs';`, root),
+  yjs: await sizeOf(`export { yCollab } from 'y-codemirror.next'; export { Doc } from 'yjs'; export { Awareness } from 'y-protocols/awareness';`, path.join(root, 'bench')),
+};
+sizes.docsync.wasm = gz(wasm);
+
+// ---- the browser ----
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-timer-throttling'] });
+const results = { docsync: { open: [], key: [], remote: [] }, yjs: { open: [], key: [], remote: [] } };
+const text = 'the quick brown fox jumps over the lazy dog ';
+for (let round = 0; round < ROUNDS; round++) {
+  for (const name of round % 2 ? ['yjs', 'docsync'] : ['docsync', 'yjs']) {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    page.on('pageerror', (e) => console.error(`${name}: ${e.message}`));
+    await page.setContent('<!doctype html><div id="editor" style="height:700px;overflow:auto"></div>');
+    await page.addScriptTag({ content: pages[name], type: 'module' });
+    await page.waitForFunction(() => window.bench);
+    await page.evaluate(([w, s]) => window.bench.setup(w, s),
+      [name === 'docsync' ? wasm.toString('base64') : null, Buffer.from(states[name]).toString('base64')]);
+    const opened = await page.evaluate(() => window.bench.open());
+    if (opened.length !== trace.endContent.length) throw new Error(`${name}: opened ${opened.length} characters`);
+    results[name].open.push(opened.ms);
+    await page.evaluate((p) => window.bench.caret(p), Math.floor(opened.length / 2));
+    for (let i = 0; i < KEYS; i++) await page.keyboard.type(text[i % text.length]);
+    results[name].key.push(...await page.evaluate(() => window.bench.keySamples()));
+    results[name].remote.push(...await page.evaluate((n) => window.bench.remote(n), REMOTE));
+    const final = await page.evaluate(() => window.bench.text().length);
+    if (final !== trace.endContent.length + KEYS + REMOTE) throw new Error(`${name}: ${final} characters at the end`);
+    await page.close();
+  }
+}
+await browser.close();
+
+const q = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
+const ms = (x) => `${x.toFixed(x < 10 ? 2 : 1)} ms`;
+console.log(`automerge-paper final text: ${trace.endContent.length} characters, ${trace.patchCount} edits replayed; ` +
+  `${ROUNDS} rounds, ${KEYS} keystrokes and ${REMOTE} remote edits per round and stack; Chromium ${browser.version?.() ?? ''}`);
+console.log('| stack | keystroke p50 | keystroke p99 | remote update p50 | remote update p99 | open (median) | bundle min | min+gzip |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const name of ['docsync', 'yjs']) {
+  const r = results[name], s = sizes[name];
+  const size = name === 'docsync' ? `${(s.gz / 1024).toFixed(1)} KB + wasm ${(s.wasm / 1024).toFixed(1)} KB = ${((s.gz + s.wasm) / 1024).toFixed(1)} KB` : `${(s.gz / 1024).toFixed(1)} KB`;
+  console.log(`| ${name === 'docsync' ? 'docsync (codemirror.mjs + docsync.mjs + crdt.wasm)' : 'Yjs 13.6.33 + y-codemirror.next 0.3.6 + y-protocols'} | ${ms(q(r.key, 0.5))} | ${ms(q(r.key, 0.99))} | ` +
+    `${ms(q(r.remote, 0.5))} | ${ms(q(r.remote, 0.99))} | ${ms(q(r.open, 0.5))} | ${(s.min / 1024).toFixed(1)} KB | ${size} |`);
+}
