@@ -406,13 +406,18 @@ export class Document extends Emitter {
     const fresh = `${this.sync.clientId}.${randomId().slice(2, 8)}`;
     const { clientId, adopted } = await slots.acquire(fresh);
     let s = null;
+    let loaded = null; // the saved replica, loaded once (checking it is loading it)
     if (adopted) {
       try {
         const saved = await this.sync.storage.get(slots.stateKey());
         s = saved ? JSON.parse(saved) : null;
         if (s && s.clientId !== clientId) throw new Error('saved under another client id');
-        if (s) crdt.loadDoc('check', fromBase64(s.state)).free(); // a damaged state starts afresh
+        // A damaged state starts afresh. Loaded under our agent, later edits continue after our
+        // own saved operations.
+        if (s) loaded = crdt.loadDoc(clientId, fromBase64(s.state));
       } catch (e) {
+        loaded?.free();
+        loaded = null;
         this.emit('error', { code: 'storage', message: `saved state ignored: ${e.message}` });
         s = null;
       }
@@ -430,10 +435,8 @@ export class Document extends Emitter {
       this.#onPageHide = (ev) => { this.flush(); if (!ev?.persisted) slots.release(); };
       addEventListener('pagehide', this.#onPageHide);
     }
-    this.replica = crdt.createDoc(this.clientId);
+    this.replica = loaded || crdt.createDoc(this.clientId);
     if (s) {
-      this.replica.apply(fromBase64(s.state));
-      this.replica.setAgent(this.clientId); // continue after our own saved operations
       Object.assign(this, { epoch: s.epoch, version: s.version });
       this.#seq = s.seq;
       this.#pending = s.pending.map((p) => ({ ...p, sent: false }));
