@@ -1,5 +1,5 @@
 // Types of codemirror.mjs: the CodeMirror 6 binding of a docsync Document (hand-written).
-import type { AnnotationType, ChangeSpec, Extension, Transaction } from '@codemirror/state';
+import type { AnnotationType, ChangeSpec, Extension, Text, Transaction } from '@codemirror/state';
 import type { Command, EditorView } from '@codemirror/view';
 
 /** The part of a docsync Document the binding uses (a `Document` of docsync.mjs has it all). */
@@ -13,6 +13,8 @@ export interface CollabDocument {
   remoteCursors(): Array<{ user: { id: string; name: string; color?: string }; anchor: number | null; head: number | null }>;
   on(event: 'change', fn: (e: { remote: boolean }) => void): () => void;
   on(event: 'cursors', fn: (e: unknown) => void): () => void;
+  /** Resolves when the replica is loaded (an editor made before it shows the text then). */
+  readonly ready?: Promise<unknown>;
   /** '#rrggbb' sent with this client's cursor (docsync.mjs Document). */
   cursorColor?: string | null;
 }
@@ -59,6 +61,9 @@ export interface UndoStep {
   time: number;
   closed?: boolean;
 }
+
+/** The smallest replacement turning the editor's text into `text`, or null when equal. */
+export function difference(doc: Text, text: string): { from: number; to: number; insert: string } | null;
 
 /** The changes (UTF-16 offsets of `replica` now) that revert `step`. */
 export function revertChanges(replica: CrdtReplica, step: UndoStep): ChangeSpec[];

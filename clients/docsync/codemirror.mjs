@@ -28,9 +28,12 @@ import { Decoration, EditorView, ViewPlugin, WidgetType, keymap } from '@codemir
 // A submit must stay under the server's message limit (REVERB_APP_MAX_MESSAGE_SIZE, 10,000
 // bytes of update by default): 1,500 UTF-16 units of text are at most 4,500 UTF-8 bytes plus
 // ids; a deletion costs about 5 bytes per fragment of the text it removes, so 1,000 units are
-// at most about 5,000 bytes even when every character came from another edit.
-const INSERT_CHUNK = 1500;
-const DELETE_CHUNK = 1000;
+// at most about 5,000 bytes even when every character came from another edit. One transaction
+// holds at most BUDGET: an inserted unit weighs 2, a deleted one 3 (1,500 inserted, or 1,000
+// deleted, or a mix of both under about 5,000 bytes).
+const INSERT_WEIGHT = 2;
+const DELETE_WEIGHT = 3;
+const BUDGET = 3000;
 const CAPTURE_MS = 500; // edits closer than this in time are one undo step (as Yjs' captureTimeout)
 const CURSOR_REFRESH_MS = 10000; // re-send an unmoved cursor: others drop one silent for 30 s
 const STACK_MAX = 500; // undo steps kept
@@ -224,6 +227,9 @@ export class CollabBinding {
     }
     // The editor may have been created before doc.ready, or with other text: the document wins.
     this.pull();
+    if (!doc.replica && doc.ready) {
+      Promise.resolve(doc.ready).then(() => { if (this.view) { this.pull(); this.track(); this.shareCursor(); } }, () => {});
+    }
     this.track();
     this.shareCursor();
   }
@@ -247,7 +253,14 @@ export class CollabBinding {
         if (tr.selection) this.stopCapturing(); // moving the caret ends an undo step
         continue;
       }
-      this.push(tr);
+      try {
+        this.push(tr);
+      } catch (e) {
+        // The document refused the edit (e.g. one splitting a surrogate pair): the editor
+        // takes the document's text back, after this update, rather than drifting from it.
+        console.error(e);
+        queueMicrotask(() => this.pull());
+      }
       typed = typed || tr.isUserEvent('input') || tr.isUserEvent('delete');
     }
     if (typed) this.doc.typing(true);
@@ -270,12 +283,12 @@ export class CollabBinding {
       edits.push({ pos: fromA + shift, del: toA - fromA, text });
       shift += text.length - (toA - fromA);
     });
-    // One CRDT transaction per piece of at most INSERT_CHUNK inserted / DELETE_CHUNK deleted.
-    let batch = [], ins = 0, del = 0;
+    // One CRDT transaction per piece within BUDGET.
+    let batch = [], used = 0;
     const flush = () => {
       const todo = batch;
       batch = [];
-      ins = del = 0;
+      used = 0;
       if (todo.length) doc.transact((r) => { for (const f of todo) f(r); });
     };
     const old = tr.startState.doc;
@@ -283,7 +296,7 @@ export class CollabBinding {
     for (const e of edits) {
       const from = e.pos - oldShift;
       for (let done = 0; done < e.del;) {
-        let n = Math.min(e.del - done, DELETE_CHUNK - del);
+        let n = Math.min(e.del - done, Math.floor((BUDGET - used) / DELETE_WEIGHT));
         if (n <= 0) { flush(); continue; }
         const a = from + done;
         let gone = old.sliceString(a, a + n);
@@ -291,17 +304,17 @@ export class CollabBinding {
         if (n <= 0) { flush(); continue; }
         const at = e.pos;
         batch.push((r) => { rec?.deleting(r, at, n, gone); r.delete(at, n); });
-        del += n;
+        used += n * DELETE_WEIGHT;
         done += n;
       }
       for (let i = 0; i < e.text.length;) {
-        let n = Math.min(e.text.length - i, INSERT_CHUNK - ins);
+        let n = Math.min(e.text.length - i, Math.floor((BUDGET - used) / INSERT_WEIGHT));
         if (n <= 0) { flush(); continue; }
         if (i + n < e.text.length && isHigh(e.text.charCodeAt(i + n - 1))) n--;
         if (n <= 0) { flush(); continue; }
         const piece = e.text.slice(i, i + n), at = e.pos + i;
         batch.push((r) => { r.insert(at, piece); rec?.inserted(r, at, piece); });
-        ins += n;
+        used += n * INSERT_WEIGHT;
         i += n;
       }
       oldShift += e.text.length - e.del;

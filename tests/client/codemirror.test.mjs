@@ -135,6 +135,15 @@ test('a large paste and a large deletion go as pieces under the message limit, w
   for (const u of a.doc.sent) assert.ok(u.length <= 10000, `restoring piece of ${u.length} bytes`);
   exchange(a, b);
   assert.equal(b.text().length, big.length + 300);
+  // Replacing all of it with as much new text: deletions and insertions share the budget.
+  a.view.dispatch({ changes: { from: 0, to: a.text().length, insert: 'ü'.repeat(9000) }, userEvent: 'input.paste' });
+  for (const u of a.doc.sent) assert.ok(u.length <= 10000, `replacing piece of ${u.length} bytes`);
+  exchange(a, b);
+  assert.equal(b.text(), 'ü'.repeat(9000));
+  assert.equal(a.binding.undo(), true);
+  for (const u of a.doc.sent) assert.ok(u.length <= 10000, `restoring piece of ${u.length} bytes`);
+  exchange(a, b);
+  assert.equal(b.text().length, big.length + 300);
   assert.equal(b.text(), a.text());
 });
 
@@ -267,4 +276,22 @@ test('difference: the smallest replacement between the editor\'s lines and a tex
     assert.ok(d.to - d.from <= to - from + 2 && d.insert.length <= b.length - a.length + (to - from) + 2, JSON.stringify({ a, b, d }));
     for (const p of [d.from, d.to]) assert.ok(!/[\uDC00-\uDFFF]/.test(a[p] || ''), `split pair at ${p}: ${JSON.stringify({ a, b, d })}`);
   }
+});
+
+test('an editor made before the document is ready shows its text once it is', async () => {
+  const d = new FakeDoc('late');
+  const replica = d.replica;
+  d.replica = null;
+  let open;
+  d.ready = new Promise((r) => { open = r; });
+  const e = editor(d);
+  assert.equal(e.text(), '');
+  replica.insert(0, 'saved text');
+  d.replica = replica;
+  open(d);
+  await d.ready;
+  await Promise.resolve();
+  assert.equal(e.text(), 'saved text');
+  type(e, 10, '!');
+  assert.equal(d.text(), 'saved text!');
 });

@@ -3,7 +3,7 @@
 // binding is meant to be used, with CodeMirror's own types.
 import { EditorView } from '@codemirror/view';
 import {
-  docsyncCollab, undo, redo, userColor, collabBinding, revertChanges, CollabBinding, remote,
+  docsyncCollab, undo, redo, userColor, collabBinding, revertChanges, CollabBinding, remote, difference,
   type CollabDocument, type CollabOptions, type CrdtAnchor, type CrdtReplica, type UndoStep,
 } from 'docsync/codemirror';
 
@@ -26,4 +26,6 @@ standalone.attach(view);
 standalone.update([view.state.update({ changes: { from: 0, insert: 'x' } })]);
 const fromRemote: boolean | undefined = view.state.update({ annotations: remote.of(true) }).annotation(remote);
 standalone.destroy();
+const d = difference(view.state.doc, 'new text');
+if (d) view.dispatch({ changes: d });
 void changed; void fromRemote;
