@@ -1,9 +1,9 @@
 // Adapter (see peers.mjs) for this project's CRDT compiled to WebAssembly,
-// through the browser wrapper clients/crdt/crdt.mjs and its UTF-16 API (as a
+// through the browser wrapper clients/docsync/crdt.mjs and its UTF-16 API (as a
 // browser editor would call it). The module path comes from CRDT_WASM
 // (bench/crdt.sh sets it to the Release build's crdt.wasm).
 import { pathToFileURL } from 'node:url';
-import { loadCrdt } from '../../clients/crdt/crdt.mjs';
+import { loadCrdt } from '../../clients/docsync/crdt.mjs';
 
 export async function docsyncWasmPeer() {
   if (!process.env.CRDT_WASM) throw new Error('set CRDT_WASM to the path of crdt.wasm');

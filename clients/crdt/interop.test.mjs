@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
-import { loadCrdt, CrdtError, CODES } from './crdt.mjs';
+import { loadCrdt, CrdtError, CODES } from '../docsync/crdt.mjs';
 
 const WASM = process.env.CRDT_WASM;
 const PEER = process.env.CRDT_NATIVE_PEER;

@@ -71,7 +71,7 @@ async function join(name, docId) {
   window.echo = echo; // for the console (and the e2e test)
 
   // 3. The document (crdt.wasm is served next to the JS client's CRDT wrapper).
-  const sync = new DocSync(echo, { userId: grant.user.id, name: grant.user.name, wasm: `${base}/clients/crdt/crdt.wasm` });
+  const sync = new DocSync(echo, { userId: grant.user.id, name: grant.user.name, wasm: `${base}/clients/docsync/crdt.wasm` });
   const doc = sync.document(docId);
   window.sync = sync;
   window.doc = doc;

@@ -4,7 +4,7 @@ import type { Command, EditorView } from '@codemirror/view';
 
 /** The part of a docsync Document the binding uses (a `Document` of docsync.mjs has it all). */
 export interface CollabDocument {
-  /** The CRDT replica (clients/crdt CrdtDoc); null before `ready` and after `leave()`. */
+  /** The CRDT replica (crdt.mjs CrdtDoc); null before `ready` and after `leave()`. */
   readonly replica: CrdtReplica | null;
   text(): string;
   transact(fn: (replica: CrdtReplica) => void): void;
@@ -19,10 +19,10 @@ export interface CollabDocument {
   cursorColor?: string | null;
 }
 
-/** A CRDT position bound to one character (see clients/crdt crdt.mjs `anchor`). */
+/** A CRDT position bound to one character (see crdt.mjs `anchor`). */
 export interface CrdtAnchor { agent: string; seq: number; side: 0 | 1 }
 
-/** The CrdtDoc calls the binding makes (clients/crdt/crdt.mjs). */
+/** The CrdtDoc calls the binding makes (crdt.mjs). */
 export interface CrdtReplica {
   readonly length: number;
   insert(index: number, text: string): void;

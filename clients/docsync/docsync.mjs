@@ -1,7 +1,7 @@
 // docsync.mjs - collaborative text documents for Laravel Echo apps, speaking docsyncd's
 // document sync protocol (clients/PROTOCOL-sync.md). ES module, no build step, for browsers
 // and Node >= 20. The app provides an Echo instance (laravel-echo + pusher-js, broadcaster
-// 'reverb' or 'pusher'); the CRDT is clients/crdt/crdt.mjs with its wasm.
+// 'reverb' or 'pusher'); the CRDT is ./crdt.mjs (the wrapper of crdt.wasm, built from crdt/).
 //
 //   import { DocSync } from './docsync.mjs';
 //   const sync = new DocSync(echo, { userId: 7 });
@@ -35,7 +35,7 @@
 // final is reported ('error' with final: true) and the replica is rebuilt from the server's
 // state without that edit (and without the local edits that depended on it, each reported as
 // 'lost'), so the text shown is never one the server can no longer accept.
-import { loadCrdt, CrdtError, CODES } from '../crdt/crdt.mjs';
+import { loadCrdt, CrdtError, CODES } from './crdt.mjs';
 
 const UPDATED = '.App\\Events\\DocumentUpdated'; // leading '.': no Echo namespace prefix
 // doneTypingInterval of the typing indicator in Laravel's real-time-features guide
@@ -98,21 +98,173 @@ class Emitter {
 }
 
 // ---- storages ----------------------------------------------------------------------------
+//
+// A storage keeps string values under string keys: get(key) (null when absent), set(key, value),
+// delete(key), each sync or returning a promise, and optionally update(key, fn): fn(old) gives
+// the new value (null deletes), read and written as one step that no other tab can come
+// between (the index of saved replicas is changed that way: two tabs adding their entry at the
+// same time must not lose one).
 
-/** Keeps saved documents in memory (the default in Node). get/set/delete may also be async. */
+/** Keeps saved documents in memory (the default in Node). */
 export class MemoryStorage {
   #map = new Map();
   get(key) { return this.#map.has(key) ? this.#map.get(key) : null; }
   set(key, value) { this.#map.set(key, value); }
   delete(key) { this.#map.delete(key); }
+  update(key, fn) {
+    const v = fn(this.get(key));
+    if (v == null) this.delete(key);
+    else this.set(key, v);
+    return v;
+  }
 }
 
-/** Keeps saved documents in window.localStorage (the default in browsers). */
+/** Keeps saved documents in window.localStorage (browsers without IndexedDB). A few MB per
+ * origin, and every write is synchronous on the page's thread. */
 export class LocalStorage {
   constructor(prefix = 'docsync:') { this.prefix = prefix; }
   get(key) { return localStorage.getItem(this.prefix + key); }
   set(key, value) { localStorage.setItem(this.prefix + key, value); }
   delete(key) { localStorage.removeItem(this.prefix + key); }
+  update(key, fn) { // synchronous: nothing of this page runs in between
+    const v = fn(this.get(key));
+    if (v == null) this.delete(key);
+    else this.set(key, v);
+    return v;
+  }
+}
+
+const IDB_STORE = 'kv';
+
+/** An IDBRequest as a promise. */
+function idbRequest(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/**
+ * Keeps saved documents in IndexedDB (the default in browsers that have it): database `name`
+ * (default 'docsync'), one object store of string values. It holds far more than localStorage,
+ * keeps the page's thread free, and survives closing the tab and restarting the browser as
+ * localStorage does. Every tab of the origin shares it; update() runs in one readwrite
+ * transaction, which IndexedDB never interleaves with another tab's on the same store.
+ *
+ * Entries that an earlier version of this client saved in localStorage (under `legacyPrefix`)
+ * are read when IndexedDB has no value for the key and removed once it has one, so edits saved
+ * before an upgrade are still found and sent.
+ */
+export class IndexedDBStorage {
+  constructor({ name = 'docsync', indexedDB = globalThis.indexedDB, legacyPrefix = 'docsync:' } = {}) {
+    if (!indexedDB) throw new TypeError('IndexedDBStorage: no indexedDB here');
+    this.name = name;
+    this.factory = indexedDB;
+    this.legacyPrefix = legacyPrefix;
+    this.#db = null;
+  }
+
+  #db; // promise of the open IDBDatabase
+
+  #open() {
+    if (!this.#db) {
+      const req = this.factory.open(this.name, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore(IDB_STORE);
+      this.#db = idbRequest(req).then((db) => {
+        // A newer version of the page upgrading the database: let it, reopen on next use.
+        db.onversionchange = () => { db.close(); this.#db = null; };
+        db.onclose = () => { this.#db = null; }; // closed by the browser (storage cleared)
+        return db;
+      }, (e) => {
+        this.#db = null;
+        throw e;
+      });
+    }
+    return this.#db;
+  }
+
+  /** Runs fn(store) in one transaction; resolves with fn's result once it has committed. */
+  async #tx(mode, fn) {
+    const db = await this.#open();
+    return new Promise((resolve, reject) => {
+      const tx = db.transaction(IDB_STORE, mode);
+      let result;
+      tx.oncomplete = () => resolve(result);
+      tx.onabort = tx.onerror = () => reject(tx.error || new Error('IndexedDB transaction aborted'));
+      Promise.resolve(fn(tx.objectStore(IDB_STORE))).then((r) => { result = r; }, (e) => {
+        try { tx.abort(); } catch { /* already finished */ }
+        reject(e);
+      });
+    });
+  }
+
+  #legacy(key) {
+    try {
+      return typeof localStorage !== 'undefined' ? localStorage.getItem(this.legacyPrefix + key) : null;
+    } catch {
+      return null; // localStorage denied (e.g. sandboxed frame)
+    }
+  }
+
+  #dropLegacy(key) {
+    try {
+      if (typeof localStorage !== 'undefined') localStorage.removeItem(this.legacyPrefix + key);
+    } catch { /* nothing to drop */ }
+  }
+
+  async get(key) {
+    const v = await this.#tx('readonly', (st) => idbRequest(st.get(key)));
+    return typeof v === 'string' ? v : this.#legacy(key);
+  }
+
+  async set(key, value) {
+    await this.#tx('readwrite', (st) => { st.put(String(value), key); });
+    this.#dropLegacy(key);
+  }
+
+  async delete(key) {
+    await this.#tx('readwrite', (st) => { st.delete(key); });
+    this.#dropLegacy(key);
+  }
+
+  /** fn(old) -> new value (null: delete), read and written in one transaction. fn must be
+   * synchronous (a transaction ends when nothing is pending on it). */
+  async update(key, fn) {
+    const v = await this.#tx('readwrite', (st) => new Promise((resolve, reject) => {
+      const req = st.get(key);
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        try {
+          const old = typeof req.result === 'string' ? req.result : this.#legacy(key);
+          const next = fn(old);
+          if (next == null) st.delete(key);
+          else st.put(String(next), key);
+          resolve(next);
+        } catch (e) {
+          reject(e);
+        }
+      };
+    }));
+    this.#dropLegacy(key);
+    return v;
+  }
+
+  /** Closes the database connection (it reopens on next use). */
+  async close() {
+    const db = this.#db;
+    this.#db = null;
+    if (db) (await db.catch(() => null))?.close();
+  }
+}
+
+/** The storage a DocSync uses when none is given: IndexedDB where there is one (browsers),
+ * else localStorage, else memory (Node). */
+export function defaultStorage() {
+  if (typeof indexedDB !== 'undefined' && indexedDB) return new IndexedDBStorage();
+  try {
+    if (typeof localStorage !== 'undefined' && localStorage) return new LocalStorage();
+  } catch { /* localStorage denied */ }
+  return new MemoryStorage();
 }
 
 // ---- replica slots: which saved replica of (document, user) this tab uses ------------------
@@ -205,8 +357,30 @@ export class ReplicaSlots {
   }
 
   async #add(id) {
-    const list = await this.#index();
-    if (!list.includes(id)) await this.storage.set(this.indexKey, JSON.stringify([...list, id]));
+    await this.#editIndex((list) => (list.includes(id) ? null : [...list, id]));
+  }
+
+  /** Changes the index: fn(list) gives the new list, or null to leave it. With the storage's
+   * update() no other tab can change it in between (with get + set, two tabs adding their entry
+   * at once could each write a list without the other's). */
+  async #editIndex(fn) {
+    const parse = (v) => {
+      try {
+        const list = v ? JSON.parse(v) : [];
+        return Array.isArray(list) ? list.filter((x) => typeof x === 'string') : [];
+      } catch {
+        return [];
+      }
+    };
+    if (typeof this.storage.update === 'function') {
+      await this.storage.update(this.indexKey, (v) => {
+        const next = fn(parse(v));
+        return next ? JSON.stringify(next) : v;
+      });
+      return;
+    }
+    const next = fn(await this.#index());
+    if (next) await this.storage.set(this.indexKey, JSON.stringify(next));
   }
 
   /** Renews the lease (every LEASE_RENEW_MS while the document is open); re-adds our entry to
@@ -229,8 +403,7 @@ export class ReplicaSlots {
     if (old && old !== newId) {
       await this.storage.delete(this.stateKey(old));
       await this.storage.delete(this.leaseKey(old));
-      const list = await this.#index();
-      await this.storage.set(this.indexKey, JSON.stringify(list.filter((x) => x !== old)));
+      await this.#editIndex((list) => list.filter((x) => x !== old));
     }
   }
 
@@ -272,8 +445,7 @@ export class DocSync extends Emitter {
     this.clientId = options.clientId || randomId();
     this.merge = options.merge !== false;
     this.owner = randomId(); // this instance, as the holder of replica leases
-    this.storage = options.storage ||
-      (typeof localStorage !== 'undefined' ? new LocalStorage() : new MemoryStorage());
+    this.storage = options.storage || defaultStorage();
     this.locks = options.locks !== undefined ? options.locks : (globalThis.navigator?.locks ?? null);
     this.crdt = Promise.resolve(options.crdt || loadCrdt(options.wasm));
     this.documents = new Map();

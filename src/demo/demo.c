@@ -43,7 +43,7 @@ struct demo {
     struct server *srv;
     char root[PATH_MAX];
     char wasm[PATH_MAX]; /* as configured; resolved at each request */
-    struct demo_mount mounts[6];
+    struct demo_mount mounts[5];
 };
 
 /* The one instance (one server per process), for deinit. */
@@ -176,8 +176,8 @@ static void get_mount(struct server *srv, struct http_req *req, void *ud)
         respond_text(req, 404, "Not found.");
         return;
     }
-    /* crdt.mjs loads ./crdt.wasm next to itself: a build output, not in clients/crdt/. */
-    if (mt->subdir && !strcmp(mt->subdir, "clients/crdt") && !strcmp(rel, "crdt.wasm")) {
+    /* crdt.mjs loads ./crdt.wasm next to itself: a build output, not in clients/docsync/. */
+    if (mt->subdir && !strcmp(mt->subdir, "clients/docsync") && !strcmp(rel, "crdt.wasm")) {
         send_file(srv, req, NULL, mt->demo->wasm, type);
         return;
     }
@@ -328,7 +328,6 @@ int demo_start(struct server *srv)
     } mounts[] = {
         {"/demo/*", "clients/demo"},
         {"/clients/docsync/*", "clients/docsync"},
-        {"/clients/crdt/*", "clients/crdt"},
         {"/vendor/pusher-js/*", "node_modules/pusher-js/dist/web"},
         {"/vendor/laravel-echo/*", "node_modules/laravel-echo/dist"},
         /* The page's browser bundle (esbuild, from npm packages): a build output. */

@@ -5,8 +5,8 @@
  * Routes (under REVERB_SERVER_PATH), GET only:
  *   /                       302 to /demo/
  *   /demo/ *                clients/demo/   (index.html for the directory)
- *   /clients/docsync/ *     clients/docsync/ (the JS client)
- *   /clients/crdt/ *        clients/crdt/, and crdt.wasm from DOCSYNC_WASM
+ *   /clients/docsync/ *     clients/docsync/ (the JS client and its CRDT
+ *                           wrapper), and crdt.wasm from DOCSYNC_WASM
  *   /vendor/pusher-js/ *    node_modules/pusher-js/dist/web/
  *   /vendor/laravel-echo/ * node_modules/laravel-echo/dist/
  *   /demo-dist/ *           the page's bundle (DOCSYNC_DEMO_BUNDLE), built by

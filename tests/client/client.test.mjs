@@ -394,7 +394,7 @@ test('demo file serving: only regular files under the mounts, known types, size 
     assert.deepEqual(await get('/demo/'), [200, '<p>x</p>']);
     assert.deepEqual(await get('/demo/sub/ok.css'), [200, 'p{}']);
     for (const bad of ['/demo/link.html', '/demo/noext', '/demo/..%2Fsecret.html', '/demo/../secret.html',
-      '/clients/crdt/crdt.wasm', '/vendor/pusher-js/pusher.min.js']) {
+      '/clients/docsync/crdt.wasm', '/vendor/pusher-js/pusher.min.js']) {
       assert.equal((await get(bad))[0], 404, bad);
     }
     assert.equal((await get('/demo/big.js'))[0], 413);

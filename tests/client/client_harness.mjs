@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import Pusher from 'pusher-js';
 import Echo from 'laravel-echo';
 import { Server, api, within, until, sleep } from '../sync/sync_harness.mjs';
-import { loadCrdt } from '../../clients/crdt/crdt.mjs';
+import { loadCrdt } from '../../clients/docsync/crdt.mjs';
 import { DocSync, MemoryStorage } from '../../clients/docsync/docsync.mjs';
 
 export { Server, api, within, until, sleep, DocSync, MemoryStorage };

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { EditorState, EditorSelection, Text } from '@codemirror/state';
-import { loadCrdt } from '../../clients/crdt/crdt.mjs';
+import { loadCrdt } from '../../clients/docsync/crdt.mjs';
 import { CollabBinding, difference, revertChanges, userColor } from '../../clients/docsync/codemirror.mjs';
 
 const crdt = await loadCrdt(fs.readFileSync(process.env.CRDT_WASM));

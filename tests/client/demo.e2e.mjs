@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { Server, api } from '../sync/sync_harness.mjs';
+import { Server, api, until } from '../sync/sync_harness.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -88,7 +88,7 @@ test('two browsers edit the demo document concurrently and converge', { timeout:
   for (const bad of ['/demo/..%2F..%2FREADME.md', '/demo/%2e%2e/%2e%2e/CMakeLists.txt', '/clients/crdt/crdt_wasm.c', '/demo/.hidden.html']) {
     assert.equal((await fetch(`http://127.0.0.1:${server.port}${bad}`)).status, 404, bad);
   }
-  const wasm = await fetch(`http://127.0.0.1:${server.port}/clients/crdt/crdt.wasm`);
+  const wasm = await fetch(`http://127.0.0.1:${server.port}/clients/docsync/crdt.wasm`);
   assert.equal(wasm.headers.get('content-type'), 'application/wasm');
 
   const ada = await open('ada');
@@ -274,7 +274,7 @@ test('no page logged an error', () => {
 
 test('a tab closed with offline edits: the next tab of that browser sends them, exactly once', { timeout: 60000 }, async () => {
   const doc = 'tabs';
-  const ctx = await browser.newContext(); // one browser profile: its tabs share localStorage
+  const ctx = await browser.newContext(); // one browser profile: its tabs share IndexedDB
   // Chromium's offline emulation (setOffline) fails HTTP requests but leaves WebSockets alone, so
   // the context's WebSockets go through a route that refuses them while `offline` is set, and
   // the open ones are closed on the page's side as a network drop closes them (pusher-js would
@@ -308,10 +308,12 @@ test('a tab closed with offline edits: the next tab of that browser sends them, 
   await cyd.keyboard.type(' offline');
   assert.equal(await cyd.evaluate(() => window.doc.pending), 8);
   // Saved (100 ms after the last change, or at pagehide), then the tab is closed.
-  await cyd.waitForFunction((id) => {
-    const s = JSON.parse(localStorage.getItem(`docsync:state:tabs/${id}`) || 'null');
+  // (Read through the client's storage, IndexedDB in browsers: asynchronous, so polled from here;
+  // waitForFunction would take the promise for a true value.)
+  await until(async () => {
+    const s = JSON.parse((await cyd.evaluate((k) => window.doc.sync.storage.get(k), `state:tabs/${ids[0]}`)) || 'null');
     return s && s.pending.length === 8;
-  }, ids[0], { timeout: 5000 });
+  }, 5000, 'the closed tab\'s edits saved');
   await cyd.close();
   offline = false;
   await ctx.setOffline(false);

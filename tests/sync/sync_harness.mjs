@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import Pusher from 'pusher-js';
-import { loadCrdt } from '../../clients/crdt/crdt.mjs';
+import { loadCrdt } from '../../clients/docsync/crdt.mjs';
 import { DocsyncServer } from '../lib/server.mjs';
 import { sleep, within, until } from '../lib/wait.mjs';
 

@@ -48,6 +48,15 @@ export class CrdtError extends Error {
 const AGENT_MAX = 64;
 const isNode = typeof process !== 'undefined' && !!(process.versions && process.versions.node);
 
+/** Reads a file in Node. Bundlers for the browser must not see an import of a Node module here
+ * (esbuild fails on it, webpack and Vite warn): process.getBuiltinModule where Node has it
+ * (>= 20.16), else an import whose specifier is computed. */
+async function readNodeFile(file) {
+  const fsp = globalThis.process?.getBuiltinModule?.('node:fs/promises') ??
+    (await import(/* @vite-ignore */ /* webpackIgnore: true */ ['node:fs', 'promises'].join('/')));
+  return fsp.readFile(file);
+}
+
 /**
  * Loads and instantiates the module. `source` may be a URL of crdt.wasm (a
  * URL object or a string; a relative string resolves against the page in a
@@ -67,15 +76,13 @@ export async function loadCrdt(source = new URL('./crdt.wasm', import.meta.url))
     ({ instance } = await WebAssembly.instantiate(await source.arrayBuffer(), {}));
   } else if (typeof source === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(source) && isNode) {
     // A plain path in Node: relative to the working directory, like fs.
-    const { readFile } = await import('node:fs/promises');
-    ({ instance } = await WebAssembly.instantiate(await readFile(source), {}));
+    ({ instance } = await WebAssembly.instantiate(await readNodeFile(source), {}));
   } else {
     // A URL; a relative one resolves against the page, as fetch() would.
     const base = globalThis.location ? globalThis.location.href : import.meta.url;
     const url = source instanceof URL ? source : new URL(String(source), base);
     if (url.protocol === 'file:') {
-      const { readFile } = await import('node:fs/promises');
-      ({ instance } = await WebAssembly.instantiate(await readFile(url), {}));
+      ({ instance } = await WebAssembly.instantiate(await readNodeFile(url), {}));
     } else if (WebAssembly.instantiateStreaming) {
       ({ instance } = await WebAssembly.instantiateStreaming(fetch(url), {}));
     } else {
