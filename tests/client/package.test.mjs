@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
-import { ROOT, MODULES, tempDir, run, typecheck } from './pkg_harness.mjs';
+import { ROOT, MODULES, tempDir, run, typecheck, linkModule } from './pkg_harness.mjs';
 import { Server, bearer, client, openDocument, serverText, synced, until, closeAll, sleep } from './client_harness.mjs';
 
 const PACKAGE = process.env.DOCSYNC_PACKAGE;
@@ -50,10 +50,13 @@ before(async () => {
     dependencies: {
       '@docsync/client': `file:${path.join(tarballs, packed.filename)}`,
       'laravel-echo': link('laravel-echo'), 'pusher-js': link('pusher-js'),
-      '@codemirror/state': link('@codemirror/state'), '@codemirror/view': link('@codemirror/view'),
     },
   }));
   npm(['install'], app);
+  // CodeMirror, the optional peers of ./codemirror, linked after the install (npm's offline
+  // install cannot take file: links to them: their own dependencies are hoisted elsewhere).
+  linkModule(app, '@codemirror/state');
+  linkModule(app, '@codemirror/view');
   // The page, bundled from the installed package, served by docsyncd's demo file server (its
   // /demo/ route serves <root>/clients/demo/): the page, its auth requests and its IndexedDB
   // then belong to the server's origin, as with an app served next to its Echo server.
