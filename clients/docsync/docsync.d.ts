@@ -172,7 +172,8 @@ export interface DocUser {
 }
 
 export interface RemoteCursor {
-  user: DocUser;
+  /** `color`: the '#rrggbb' the member sent with its cursor, if any. */
+  user: DocUser & { color?: string };
   /** UTF-16 offsets; null while this replica lacks the character. */
   anchor: number | null;
   head: number | null;
@@ -222,7 +223,9 @@ export declare class Document extends Emitter<DocumentEvents> {
   /** Those typing now, by user id. */
   typists: Map<string, { user: DocUser; timer: unknown }>;
   /** Others' cursors by user id, as CRDT anchors (remoteCursors() resolves them). */
-  cursors: Map<string, { user: DocUser; anchor: CrdtAnchor; head: CrdtAnchor; timer: unknown }>;
+  cursors: Map<string, { user: DocUser & { color?: string }; anchor: CrdtAnchor; head: CrdtAnchor; timer: unknown }>;
+  /** '#rrggbb' sent with this client's cursor, for others to draw it in (null: they choose). */
+  cursorColor: string | null;
   /** The CRDT replica; null before ready and after leave(). */
   replica: CrdtDoc | null;
   /** The CRDT module, once ready. */

@@ -126,7 +126,8 @@ export async function app(): Promise<void> {
     const u: DocUser = user;
     console.log(u.name, typing, typists.length);
   });
-  doc.on('cursors', ({ cursors: now }) => console.log(now[0]?.user.name, now[0]?.anchor, now[0]?.head));
+  doc.cursorColor = '#3366ff';
+  doc.on('cursors', ({ cursors: now }) => console.log(now[0]?.user.name, now[0]?.user.color, now[0]?.anchor, now[0]?.head));
   doc.on('updated', ({ version, user, clientId }) => console.log(version, user, clientId));
   doc.on('catchup', ({ from, replay, head, updates }) => console.log(from, replay, head, updates));
   doc.on('synced', ({ version }) => console.log(version));
