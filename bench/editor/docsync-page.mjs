@@ -3,7 +3,7 @@
 // client sends and lets the benchmark deliver DocumentUpdated events, so every figure is the
 // client's own work (CRDT, binding, CodeMirror, layout). Bundled by run.mjs with esbuild.
 import { EditorView } from '@codemirror/view';
-import { loadCrdt } from '../../clients/crdt/crdt.mjs';
+import { loadCrdt } from '../../clients/docsync/crdt.mjs';
 import { DocSync, MemoryStorage } from '../../clients/docsync/docsync.mjs';
 import { docsyncCollab } from '../../clients/docsync/codemirror.mjs';
 import { harness } from './harness.mjs';

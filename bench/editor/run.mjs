@@ -23,7 +23,7 @@ const requireBench = createRequire(path.join(root, 'bench', 'package.json'));
 const esbuild = requireRoot('esbuild');
 const { chromium } = requireRoot('playwright-core');
 const Y = await import(pathToFileURL(requireBench.resolve('yjs')).href);
-const { loadCrdt } = await import(pathToFileURL(path.join(root, 'clients/crdt/crdt.mjs')).href);
+const { loadCrdt } = await import(pathToFileURL(path.join(root, 'clients/docsync/crdt.mjs')).href);
 
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
 const ROUNDS = arg('rounds', 3), KEYS = arg('keys', 300), REMOTE = arg('remote', 200);

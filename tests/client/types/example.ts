@@ -18,7 +18,7 @@ import type { CrdtAnchor, CrdtCode, CrdtId, CrdtSource } from '@docsync/client/c
 import { recoverMissedEvents } from '@docsync/client/history';
 import type { Recovery, RecoveryGap, RecoveryPosition } from '@docsync/client/history';
 import {
-  docsyncCollab, undo, redo, userColor, collabBinding, revertChanges, CollabBinding, remote,
+  docsyncCollab, undo, redo, userColor, collabBinding, revertChanges, CollabBinding, remote, difference,
 } from '@docsync/client/codemirror';
 import type {
   CollabDocument, CollabOptions, CrdtAnchor as CmAnchor, CrdtReplica, UndoStep,
@@ -149,6 +149,8 @@ export async function app(): Promise<void> {
   const step: UndoStep | undefined = binding?.undoStack[0];
   if (step && cmReplica) view.dispatch({ changes: revertChanges(cmReplica, step) });
   const cmAnchor: CmAnchor = anchor;
+  const diff: { from: number; to: number; insert: string } | null = difference(view.state.doc, doc.text());
+  console.log(diff);
   console.log(undo(view) || redo(view), cmAnchor, view.state.update({ annotations: remote.of(true) }).annotation(remote));
   view.destroy();
   await doc.flush();
