@@ -202,6 +202,23 @@ static const struct setting settings[] = {
      65536, 0,
      "bytes of webhook requests kept in the outbox (it shares DOCSYNC_MAP_SIZE with the "
      "documents); beyond, the oldest is dropped"},
+    {"REVERB_SCALING_ENABLED", NULL, T_BOOL, F(scaling_enabled), "false", 0, 0,
+     "cluster mode: nodes share events and presence over Redis"},
+    {"REVERB_SCALING_CHANNEL", NULL, T_STR, F(scaling_channel), "reverb", 0, 0,
+     "cluster mode: the prefix of every Redis key and channel this cluster uses"},
+    {"REDIS_URL", NULL, T_STR, F(redis_url), "", 0, 0,
+     "cluster mode: redis://[[user]:password@]host[:port][/db]; wins over REDIS_HOST and the "
+     "rest"},
+    {"REDIS_HOST", NULL, T_STR, F(redis_host), "127.0.0.1", 0, 0, "cluster mode: Redis host"},
+    {"REDIS_PORT", NULL, T_PORT, F(redis_port), "6379", 1, 65535, "cluster mode: Redis port"},
+    {"REDIS_USERNAME", NULL, T_STR, F(redis_username), "", 0, 0,
+     "cluster mode: Redis ACL user (empty: AUTH with the password only)"},
+    {"REDIS_PASSWORD", NULL, T_STR, F(redis_password), "", 0, 0,
+     "cluster mode: Redis password (empty: no AUTH); never logged"},
+    {"REDIS_DB", NULL, T_UINT, F(redis_db), "0", 0, 0, "cluster mode: Redis database number"},
+    {"DOCSYNC_NODE_ID", NULL, T_STR, F(node_id), "", 0, 0,
+     "cluster mode: this node's id, unique in the cluster and stable across restarts (empty: "
+     "<host>:<port>)"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

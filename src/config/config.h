@@ -165,6 +165,17 @@ struct config {
     unsigned webhook_timeout_ms;     /* DOCSYNC_WEBHOOK_TIMEOUT_MS, 5000 */
     size_t webhook_outbox_max;       /* DOCSYNC_WEBHOOK_OUTBOX_MAX, 10000 */
     size_t webhook_outbox_max_bytes; /* DOCSYNC_WEBHOOK_OUTBOX_MAX_BYTES, 64 MiB */
+
+    /* Cluster mode over Redis (cluster/, redis/); Laravel's and Reverb's names. */
+    int scaling_enabled;       /* REVERB_SCALING_ENABLED, default false: one node, no Redis */
+    char scaling_channel[128]; /* REVERB_SCALING_CHANNEL, "reverb": prefix of keys and channels */
+    char redis_url[CONFIG_FILE_MAX];      /* REDIS_URL, "" = REDIS_HOST and the others below */
+    char redis_host[CONFIG_HOST_MAX];     /* REDIS_HOST, 127.0.0.1 */
+    unsigned redis_port;                  /* REDIS_PORT, 6379 */
+    char redis_username[CONFIG_CRED_MAX]; /* REDIS_USERNAME, "" = none */
+    char redis_password[CONFIG_CRED_MAX]; /* REDIS_PASSWORD: never log it */
+    unsigned redis_db;                    /* REDIS_DB, 0 */
+    char node_id[64];                     /* DOCSYNC_NODE_ID, "" = "<host>:<port>" of this node */
 };
 
 /* Fills `cfg` with every default (dev-app fields empty, dev_app 0). Never

@@ -57,6 +57,33 @@ int broadcast_publish(struct server *srv, struct channel *ch, struct frame *f,
     return broadcast_fanout(srv, ch, f, except);
 }
 
+int broadcast_on_relay(struct server *srv, broadcast_relay_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->relay.fn)
+        return SERVER_EFULL;
+    srv->relay = (struct broadcast_relay){fn, ud};
+    return 0;
+}
+
+void broadcast_relay(struct server *srv, const char *channel, struct frame *f,
+                     const char *except_sid)
+{
+    if (srv->relay.fn)
+        srv->relay.fn(srv, channel, f, except_sid, srv->relay.ud);
+}
+
+int broadcast_remote(struct server *srv, const char *channel, struct frame *f,
+                     const char *except_sid)
+{
+    struct channel *ch = channel_find(srv->channels, channel, strlen(channel));
+    if (!ch)
+        return 0;
+    const struct conn *except = except_sid ? conn_find(srv, except_sid) : NULL;
+    return broadcast_publish(srv, ch, f, except);
+}
+
 int broadcast_hold(struct conn *c, const char *channel, int on)
 {
     struct channel *ch = channel_find(c->srv->channels, channel, strlen(channel));
@@ -67,9 +94,9 @@ int broadcast_frame(struct server *srv, const char *channel, struct frame *f,
                     const struct conn *except)
 {
     struct channel *ch = channel_find(srv->channels, channel, strlen(channel));
-    if (!ch)
-        return 0;
-    return broadcast_publish(srv, ch, f, except);
+    int n = ch ? broadcast_publish(srv, ch, f, except) : 0;
+    broadcast_relay(srv, channel, f, except ? except->sid : NULL);
+    return n;
 }
 
 void broadcast_leave(struct conn *c, struct channel *ch)

@@ -16,6 +16,30 @@ struct conn;
 int broadcast_frame(struct server *srv, const char *channel, struct frame *f,
                     const struct conn *except);
 
+/* ---- Relaying to other nodes (cluster/) ----
+ * In cluster mode every frame a publisher sends to a channel (an HTTP API
+ * event, a whisper, a module's broadcast_frame such as DocumentUpdated)
+ * must reach the subscribers on the other nodes too. The server hands each
+ * such frame, once, to the relay (one per server) right after its local
+ * fan-out, whether or not the channel has local subscribers; `except_sid`
+ * is the socket id to skip (the HTTP API's socket_id, a whisper's sender),
+ * or NULL. Presence's own member_added / member_removed frames are not
+ * relayed: they follow each node's roster. The relay must not block (queue
+ * the frame, take a reference if it keeps it). */
+typedef void (*broadcast_relay_fn)(struct server *srv, const char *channel, struct frame *f,
+                                   const char *except_sid, void *ud);
+
+/* Sets the relay, before the loop runs. Returns 0, SERVER_EINVAL, or
+ * SERVER_EFULL when one is set already. */
+int broadcast_on_relay(struct server *srv, broadcast_relay_fn fn, void *ud);
+
+/* Delivers a frame another node relayed to the local subscribers of
+ * `channel` except the connection whose socket id is `except_sid` (NULL =
+ * nobody), as broadcast_frame does, but without relaying it again. Returns
+ * the number of deliveries queued. */
+int broadcast_remote(struct server *srv, const char *channel, struct frame *f,
+                     const char *except_sid);
+
 /* ---- Observing channels (webhooks) ----
  * What happened to a channel, in the terms of Pusher's webhooks. The server
  * decides these where it already does (joins and leaves, presence rosters,

@@ -58,8 +58,8 @@ void client_event_handle(struct conn *c, const message *m)
             return;
         }
     }
-    if (!ch)
-        return; /* nobody to deliver to */
+    if (!ch && !srv->relay.fn)
+        return; /* nobody to deliver to, here or on another node */
     const char *uid = (mine && mine->member) ? presence_member_id(mine->member, NULL) : NULL;
     size_t raw_len = 0;
     const char *raw = message_data_raw(m, &raw_len);
@@ -72,7 +72,9 @@ void client_event_handle(struct conn *c, const message *m)
                                                raw, raw_len, uid, &mf) == MESSAGE_OK) {
         struct frame *f = message_frame_adopt(&mf);
         if (f) {
-            broadcast_publish(srv, ch, f, c);
+            if (ch)
+                broadcast_publish(srv, ch, f, c);
+            broadcast_relay(srv, channel, f, c->sid);
             frame_unref(f);
         }
     }

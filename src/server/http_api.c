@@ -173,7 +173,7 @@ static void api_deliver(struct server *srv, const struct api_event *ev, const ch
                         const struct conn *except)
 {
     struct channel *ch = channel_find(srv->channels, channel, strlen(channel));
-    if (!ch)
+    if (!ch && !srv->relay.fn)
         return;
     struct message_frame mf = {0};
     if (message_build_app_event(MESSAGE_FRAME_HEADROOM, ev->name, ev->data, ev->data_len, channel,
@@ -181,7 +181,11 @@ static void api_deliver(struct server *srv, const struct api_event *ev, const ch
         return;
     struct frame *f = message_frame_adopt(&mf);
     if (f) {
-        broadcast_publish(srv, ch, f, except);
+        if (ch)
+            broadcast_publish(srv, ch, f, except);
+        /* The excluded socket may be on another node: relay its id even
+         * when it is not here. */
+        broadcast_relay(srv, channel, f, ev->socket_id);
         frame_unref(f);
     }
 }
@@ -549,11 +553,56 @@ static void api_terminate(struct server *srv, struct http_req *req, void *ud)
     api_raw(req, 200, "{}");
 }
 
+/* {"health":"OK"} as Reverb answers, with the modules' members after it
+ * (cluster/: this node, Redis). Always 200 while the server runs: a node
+ * that lost Redis still serves its own connections. */
 static void api_up(struct server *srv, struct http_req *req, void *ud)
 {
-    (void)srv;
     (void)ud;
-    api_raw(req, 200, "{\"health\":\"OK\"}");
+    if (!srv->nhealth_hooks) {
+        api_raw(req, 200, "{\"health\":\"OK\"}");
+        return;
+    }
+    size_t cap = 64, len = 0;
+    char *body = malloc(cap);
+    if (!body) {
+        api_text(req, 500, "Internal server error.");
+        return;
+    }
+    len = (size_t)snprintf(body, cap, "{\"health\":\"OK\"");
+    for (size_t i = 0; i < srv->nhealth_hooks; i++) {
+        char *more = srv->health_hooks[i].fn(srv, srv->health_hooks[i].ud);
+        size_t ml = more ? strlen(more) : 0;
+        if (ml && len + ml + 3 > cap) {
+            char *b = realloc(body, len + ml + 3);
+            if (!b) {
+                free(more);
+                continue;
+            }
+            body = b;
+            cap = len + ml + 3;
+        }
+        if (ml) {
+            body[len++] = ',';
+            memcpy(body + len, more, ml);
+            len += ml;
+        }
+        free(more);
+    }
+    body[len++] = '}';
+    body[len] = '\0';
+    api_raw(req, 200, body);
+    free(body);
+}
+
+int http_api_on_health(struct server *srv, http_api_health_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nhealth_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->health_hooks[srv->nhealth_hooks++] = (struct http_api_health_hook){fn, ud};
+    return 0;
 }
 
 static void api_metrics(struct server *srv, struct http_req *req, void *ud)

@@ -60,6 +60,15 @@ int http_api_publish(struct server *srv, const char *channel, const char *event,
  * or NULL for none. Called on the loop thread for each request. */
 typedef char *(*http_api_metrics_fn)(struct server *srv, void *ud);
 
+/* A module's members of GET /up's JSON object (`"k":v,...`, without braces),
+ * added after "health": a malloc'd string the server frees, or NULL. Loop
+ * thread. */
+typedef char *(*http_api_health_fn)(struct server *srv, void *ud);
+
+/* Registers a health hook before the loop runs. Returns 0, SERVER_EINVAL or
+ * SERVER_EFULL (at most 16 hooks). */
+int http_api_on_health(struct server *srv, http_api_health_fn fn, void *ud);
+
 /* Registers a metrics hook before the loop runs. Returns 0, SERVER_EINVAL or
  * SERVER_EFULL (at most 16 hooks). */
 int http_api_on_metrics(struct server *srv, http_api_metrics_fn fn, void *ud);

@@ -107,6 +107,16 @@ struct broadcast_observer {
     void *ud;
 };
 
+struct broadcast_relay {
+    broadcast_relay_fn fn;
+    void *ud;
+};
+
+struct http_api_health_hook {
+    http_api_health_fn fn;
+    void *ud;
+};
+
 struct http_api_metrics_hook {
     http_api_metrics_fn fn;
     void *ud;
@@ -181,6 +191,9 @@ struct server {
     size_t nobservers;
     struct http_api_metrics_hook metrics_hooks[SERVER_MAX_HOOKS]; /* http_api_on_metrics */
     size_t nmetrics_hooks;
+    struct http_api_health_hook health_hooks[SERVER_MAX_HOOKS]; /* http_api_on_health */
+    size_t nhealth_hooks;
+    struct broadcast_relay relay; /* broadcast_on_relay; fn NULL = one node */
     struct server_timer timers[SERVER_MAX_TIMERS];
     size_t ntimers;
     struct server_timer sweep_timer;
@@ -269,6 +282,9 @@ int broadcast_publish(struct server *srv, struct channel *ch, struct frame *f,
 /* Leaves one channel, sending member_removed to the rest when it was the
  * user's last connection there. */
 void broadcast_leave(struct conn *c, struct channel *ch);
+/* Hands a publisher's frame to the relay (broadcast_on_relay), if any. */
+void broadcast_relay(struct server *srv, const char *channel, struct frame *f,
+                     const char *except_sid);
 /* Leaves every channel of the connection, as broadcast_leave does. */
 void broadcast_leave_all(struct conn *c);
 

@@ -11,8 +11,8 @@ src=${1:?usage: layers.sh SRC_DIR}
 # The folders from the bottom up; a folder may include the ones with a lower rank.
 rank() {
     case $1 in
-    common) echo 0 ;; config) echo 1 ;; pusher) echo 2 ;; server) echo 3 ;;
-    auth) echo 4 ;; sync | webhook | history) echo 5 ;; demo | admin) echo 6 ;; main) echo 7 ;;
+    common) echo 0 ;; config) echo 1 ;; pusher | redis) echo 2 ;; server) echo 3 ;;
+    auth | cluster) echo 4 ;; sync | webhook | history) echo 5 ;; demo | admin) echo 6 ;; main) echo 7 ;;
     *) echo -1 ;;
     esac
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Proves layers.sh can fail: on a copy of src/ with six wrong includes it
+# Proves layers.sh can fail: on a copy of src/ with seven wrong includes it
 # must exit 1 and name each of them. Usage: layers_selftest.sh SRC_DIR.
 set -eu
 src=${1:?usage: layers_selftest.sh SRC_DIR}
@@ -13,17 +13,19 @@ echo '#include "store.h"' >>"$tmp/src/server/conn.c"
 echo '#include "crdt.h"' >>"$tmp/src/webhook/webhook.c"
 echo '#include "webhook/webhook.h"' >>"$tmp/src/sync/engine.c"
 echo '#include "webhook/webhook.h"' >>"$tmp/src/server/broadcast.c"
+echo '#include "server/server.h"' >>"$tmp/src/redis/redis.c"
 if out=$("$here/layers.sh" "$tmp/src"); then
     echo "layers.sh accepted a copy of src/ with wrong includes"
     exit 1
 fi
 for want in 'pusher/message.c:.*libwebsockets' 'common/hmap.c:.*common may not include server' \
     'server/conn.c:.*only sync/ and admin/' 'webhook/webhook.c:.*never the CRDT' \
-    'sync/engine.c:.*sync may not include webhook' 'server/broadcast.c:.*server may not include webhook'; do
+    'sync/engine.c:.*sync may not include webhook' 'server/broadcast.c:.*server may not include webhook' \
+    'redis/redis.c:.*redis may not include server'; do
     echo "$out" | grep -q "$want" || {
         echo "layers.sh did not report $want; it said:"
         echo "$out"
         exit 1
     }
 done
-echo "layers_selftest: all six wrong includes reported"
+echo "layers_selftest: all seven wrong includes reported"
