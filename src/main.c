@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cluster/cluster.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "demo/demo.h"
@@ -45,6 +46,9 @@ static const struct main_module {
     int (*start)(struct server *srv);
     void (*stop)(struct server *srv);
 } main_modules[] = {
+    /* First, so that it stops last: the others' broadcasts are relayed
+     * until they stop. */
+    {"cluster", cluster_start, cluster_stop},
     {"sync", sync_server_start, sync_server_stop},
     {"demo", demo_start, demo_stop},
     {"webhook", main_webhook_start, webhook_stop},

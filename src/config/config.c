@@ -218,7 +218,12 @@ static const struct setting settings[] = {
     {"REDIS_DB", NULL, T_UINT, F(redis_db), "0", 0, 0, "cluster mode: Redis database number"},
     {"DOCSYNC_NODE_ID", NULL, T_STR, F(node_id), "", 0, 0,
      "cluster mode: this node's id, unique in the cluster and stable across restarts (empty: "
-     "<host>:<port>)"},
+     "<hostname>:<port>)"},
+    {"DOCSYNC_CLUSTER_HEARTBEAT", NULL, T_UINT, F(cluster_heartbeat), "2", 1, 60,
+     "cluster mode: seconds between a node's heartbeats on the bus"},
+    {"DOCSYNC_CLUSTER_NODE_TIMEOUT", NULL, T_UINT, F(cluster_node_timeout), "10", 2, 3600,
+     "cluster mode: seconds without a heartbeat after which the other nodes count a node as "
+     "gone"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

@@ -175,7 +175,9 @@ struct config {
     char redis_username[CONFIG_CRED_MAX]; /* REDIS_USERNAME, "" = none */
     char redis_password[CONFIG_CRED_MAX]; /* REDIS_PASSWORD: never log it */
     unsigned redis_db;                    /* REDIS_DB, 0 */
-    char node_id[64];                     /* DOCSYNC_NODE_ID, "" = "<host>:<port>" of this node */
+    char node_id[64];                     /* DOCSYNC_NODE_ID, "" = "<hostname>:<port>" */
+    unsigned cluster_heartbeat;    /* DOCSYNC_CLUSTER_HEARTBEAT, s between heartbeats, 2 */
+    unsigned cluster_node_timeout; /* DOCSYNC_CLUSTER_NODE_TIMEOUT, s of silence = dead, 10 */
 };
 
 /* Fills `cfg` with every default (dev-app fields empty, dev_app 0). Never

@@ -117,6 +117,11 @@ int conn_is_subscribed(const struct conn *c, const char *channel)
     return ch && channel_set_find(&c->chans, ch) != NULL;
 }
 
+size_t conn_count(const struct server *srv)
+{
+    return srv->nconns;
+}
+
 struct conn *conn_find(struct server *srv, const char *socket_id)
 {
     return hmap_get(&srv->conns_by_sid, socket_id, strlen(socket_id));

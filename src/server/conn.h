@@ -26,6 +26,9 @@ int conn_is_subscribed(const struct conn *c, const char *channel);
 /* The live connection with this socket id, or NULL. */
 struct conn *conn_find(struct server *srv, const char *socket_id);
 
+/* How many connections this server holds (WebSocket ones, every state). */
+size_t conn_count(const struct server *srv);
+
 /* Counts one request of a module (a docsync: message, say) against the
  * connection's budget of `per_second` requests per second (0 = no limit).
  * Returns 1 when it is within the budget, 0 when the module should refuse
