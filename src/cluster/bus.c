@@ -12,7 +12,7 @@
 #define BUS_MAGIC "dsbus/"
 #define BUS_MAGIC_LEN 6
 
-static const char *const bus_type_names[] = {NULL, "event", "beat", "bye"};
+static const char *const bus_type_names[] = {NULL, "event", "beat", "bye", "terminate"};
 
 int bus_node_id_valid(const char *s, size_t len)
 {
@@ -96,7 +96,7 @@ static int bus_header(struct bus_cur *c, struct bus_msg *m)
     if (!t)
         return BUS_EMALFORMED;
     m->type = 0;
-    for (int i = 1; i <= BUS_BYE; i++)
+    for (int i = 1; i <= BUS_TERMINATE; i++)
         if (strlen(bus_type_names[i]) == n && memcmp(bus_type_names[i], t, n) == 0)
             m->type = (enum bus_type)i;
     if (!m->type)
@@ -151,6 +151,17 @@ static int bus_beat(struct bus_cur *c, struct bus_msg *m)
     return 0;
 }
 
+/* "<user id>": the rest of the message */
+static int bus_terminate(struct bus_cur *c, struct bus_msg *m)
+{
+    m->user = c->p;
+    m->user_len = (size_t)(c->end - c->p);
+    if (m->user_len == 0 || m->user_len > BUS_USER_MAX || memchr(m->user, '\0', m->user_len) ||
+        !utf8_valid(m->user, m->user_len))
+        return BUS_EMALFORMED;
+    return 0;
+}
+
 int bus_decode(const char *buf, size_t len, size_t channel_max, struct bus_msg *out)
 {
     memset(out, 0, sizeof *out);
@@ -169,13 +180,15 @@ int bus_decode(const char *buf, size_t len, size_t channel_max, struct bus_msg *
         return bus_beat(&c, out);
     case BUS_BYE:
         return c.p == c.end ? 0 : BUS_EMALFORMED;
+    case BUS_TERMINATE:
+        return bus_terminate(&c, out);
     }
     return BUS_EMALFORMED;
 }
 
 int bus_encode(const struct bus_msg *m, char **out, size_t *out_len)
 {
-    if (m->type < BUS_EVENT || m->type > BUS_BYE)
+    if (m->type < BUS_EVENT || m->type > BUS_TERMINATE)
         return -1;
     char head[BUS_NODE_MAX + BUS_BOOT_LEN + 64];
     int hl = snprintf(head, sizeof head, "%s%d %s %s %s %llu\n", BUS_MAGIC, BUS_VERSION,
@@ -189,6 +202,8 @@ int bus_encode(const struct bus_msg *m, char **out, size_t *out_len)
     size_t exl = strlen(ex);
     if (m->type == BUS_EVENT)
         total += m->channel_len + 1 + exl + 1 + m->body_len;
+    else if (m->type == BUS_TERMINATE)
+        total += m->user_len;
     else if (m->type == BUS_BEAT)
         total += (size_t)(tl = snprintf(tail, sizeof tail, "%llu\n",
                                         (unsigned long long)m->connections));
@@ -209,6 +224,9 @@ int bus_encode(const struct bus_msg *m, char **out, size_t *out_len)
         b[k++] = '\n';
         memcpy(b + k, m->body, m->body_len);
         k += m->body_len;
+    } else if (m->type == BUS_TERMINATE) {
+        memcpy(b + k, m->user, m->user_len);
+        k += m->user_len;
     } else if (m->type == BUS_BEAT) {
         memcpy(b + k, tail, (size_t)tl);
         k += (size_t)tl;

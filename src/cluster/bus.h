@@ -17,10 +17,13 @@
 #define BUS_SID_MAX 24                  /* bytes of a socket id, NUL included */
 
 enum bus_type {
-    BUS_EVENT = 1, /* a frame for a channel's subscribers on every other node */
-    BUS_BEAT = 2,  /* a node is alive, with its connection count */
-    BUS_BYE = 3,   /* a node stops gracefully */
+    BUS_EVENT = 1,     /* a frame for a channel's subscribers on every other node */
+    BUS_BEAT = 2,      /* a node is alive, with its connection count */
+    BUS_BYE = 3,       /* a node stops gracefully */
+    BUS_TERMINATE = 4, /* close every connection of a user (terminate_connections) */
 };
+
+#define BUS_USER_MAX 1024 /* bytes of a user id in TERMINATE */
 
 /* bus_decode results: 0 or one of these (each counted by reason). */
 #define BUS_EFOREIGN (-1)   /* not a docsyncd bus message at all */
@@ -43,6 +46,9 @@ struct bus_msg {
     size_t body_len;
     /* BEAT */
     uint64_t connections;
+    /* TERMINATE: the user id (1 to BUS_USER_MAX bytes of UTF-8, no NUL) */
+    const char *user;
+    size_t user_len;
 };
 
 /* 1 when `s` (len bytes) is a valid node id: 1 to 63 of [A-Za-z0-9._:-]. */
@@ -53,7 +59,7 @@ int bus_node_id_valid(const char *s, size_t len);
 int bus_decode(const char *buf, size_t len, size_t channel_max, struct bus_msg *out);
 
 /* Encodes into a malloc'd buffer (*out, *out_len). EVENT uses channel,
- * except (NULL or "") and body; BEAT uses connections. Returns 0 or -1
+ * except (NULL or "") and body; BEAT uses connections; TERMINATE user. Returns 0 or -1
  * (out of memory, or too big). */
 int bus_encode(const struct bus_msg *m, char **out, size_t *out_len);
 

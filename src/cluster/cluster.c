@@ -102,6 +102,28 @@ static void cl_relay(struct server *srv, const char *channel, struct frame *f,
     cl_send(cl, &m);
 }
 
+/* terminate_connections closed the user's connections here: the other
+ * nodes close theirs. */
+static void cl_terminate(struct server *srv, const char *uid, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    struct cluster *cl = cl_module;
+    size_t n = strlen(uid);
+    if (!cl || n == 0 || n > BUS_USER_MAX)
+        return;
+    struct bus_msg m = {.type = BUS_TERMINATE, .user = uid, .user_len = n};
+    cl_send(cl, &m);
+}
+
+/* The first part of this node's socket ids, from its id: distinct ids
+ * give distinct prefixes unless their hashes meet (1 in 10^9 per pair,
+ * and then logged when the other node is first heard of). */
+static unsigned cl_sid_prefix(const char *node)
+{
+    return (unsigned)(hmap_hash(node, strlen(node)) % 1000000000u) + 1u;
+}
+
 static void cl_beat(struct cluster *cl)
 {
     struct bus_msg m = {.type = BUS_BEAT, .connections = conn_count(cl->srv)};
@@ -144,6 +166,11 @@ static struct cl_peer *cl_peer_for(struct cluster *cl, const struct bus_msg *m)
             return NULL;
         }
         log_info(cl->log, "cluster: node %s joined", p->node);
+        if (cl_sid_prefix(p->node) == cl_sid_prefix(cl->node))
+            log_error(cl->log,
+                      "cluster: node %s and this node draw socket ids with the same prefix %u; "
+                      "give one of them another DOCSYNC_NODE_ID",
+                      p->node, cl_sid_prefix(p->node));
     } else if (strcmp(p->boot, m->boot) != 0) {
         /* The node restarted: a new life, numbered from 1 again. */
         log_info(cl->log, "cluster: node %s restarted", p->node);
@@ -218,10 +245,16 @@ static void cl_on_bus(void *ud, const char *channel, size_t clen, const char *pa
     struct cl_peer *p = cl_peer_for(cl, &m);
     if (!p)
         return;
-    if (m.type == BUS_BEAT)
+    if (m.type == BUS_BEAT) {
         p->conns = m.connections;
-    else if (m.type == BUS_EVENT)
+    } else if (m.type == BUS_EVENT) {
         cl_deliver(cl, &m);
+    } else if (m.type == BUS_TERMINATE) {
+        char uid[BUS_USER_MAX + 1];
+        memcpy(uid, m.user, m.user_len);
+        uid[m.user_len] = '\0';
+        http_api_terminate_user(cl->srv, uid);
+    }
 }
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -279,14 +312,27 @@ static void cl_on_status(void *ud, int up)
     }
 }
 
-static uint64_t cl_cluster_connections(const struct cluster *cl)
+/* The other live nodes' connections, from their last heartbeat. */
+static uint64_t cl_peer_connections(const struct cluster *cl)
 {
-    uint64_t n = conn_count(cl->srv);
+    uint64_t n = 0;
     size_t it = 0;
     struct cl_peer *p;
     while ((p = hmap_next(&cl->peers, &it, NULL, NULL)))
         n += p->conns;
     return n;
+}
+
+static uint64_t cl_cluster_connections(const struct cluster *cl)
+{
+    return conn_count(cl->srv) + cl_peer_connections(cl);
+}
+
+static uint64_t cl_connections(struct server *srv, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    return cl_module ? cl_peer_connections(cl_module) : 0;
 }
 
 static char *cl_health(struct server *srv, void *ud)
@@ -483,13 +529,17 @@ int cluster_start(struct server *srv)
         server_every(srv, cfg->cluster_heartbeat * 1000u, cl_tick, cl) != 0 ||
         broadcast_on_relay(srv, cl_relay, cl) != 0 ||
         http_api_on_metrics(srv, cl_metrics, cl) != 0 ||
-        http_api_on_health(srv, cl_health, cl) != 0 || redis_start(cl->rd) != 0) {
+        http_api_on_health(srv, cl_health, cl) != 0 ||
+        http_api_on_terminate(srv, cl_terminate, cl) != 0 ||
+        http_api_on_connections(srv, cl_connections, cl) != 0 || redis_start(cl->rd) != 0) {
         log_error(lg, "cluster: cannot start");
         cl_module = NULL;
         cl_free(cl);
         return -1;
     }
-    log_info(lg, "cluster: node %s (boot %s), bus %s", cl->node, cl->boot, cl->bus);
+    conn_set_socket_prefix(srv, cl_sid_prefix(cl->node));
+    log_info(lg, "cluster: node %s (boot %s), bus %s, socket ids %u.*", cl->node, cl->boot, cl->bus,
+             cl_sid_prefix(cl->node));
     return 0;
 }
 

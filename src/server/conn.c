@@ -37,7 +37,8 @@ struct conn *conn_new(struct server *srv, struct lws *wsi)
      * connections (the map refuses duplicates, so draw again). */
     for (int tries = 0; tries < 64; tries++) {
         uint64_t r = conn_random(srv);
-        unsigned a = (unsigned)((r & 0xffffffffu) % 1000000000u) + 1u;
+        unsigned a =
+            srv->sid_prefix ? srv->sid_prefix : (unsigned)((r & 0xffffffffu) % 1000000000u) + 1u;
         unsigned b = (unsigned)((r >> 32) % 1000000000u) + 1u;
         int n = snprintf(c->sid, sizeof(c->sid), "%u.%u", a, b);
         c->sid_len = (uint8_t)n;
@@ -115,6 +116,11 @@ int conn_is_subscribed(const struct conn *c, const char *channel)
 {
     struct channel *ch = channel_find(c->srv->channels, channel, strlen(channel));
     return ch && channel_set_find(&c->chans, ch) != NULL;
+}
+
+void conn_set_socket_prefix(struct server *srv, unsigned prefix)
+{
+    srv->sid_prefix = prefix <= 1000000000u ? prefix : 0;
 }
 
 size_t conn_count(const struct server *srv)

@@ -26,6 +26,12 @@ int conn_is_subscribed(const struct conn *c, const char *channel);
 /* The live connection with this socket id, or NULL. */
 struct conn *conn_find(struct server *srv, const char *socket_id);
 
+/* Makes every socket id this server draws from now on "<prefix>.<random>"
+ * (prefix 1..1e9; 0 = random as by default, Reverb's shape): cluster/
+ * gives each node its own prefix, so that socket ids cannot collide across
+ * nodes. Before the loop runs. */
+void conn_set_socket_prefix(struct server *srv, unsigned prefix);
+
 /* How many connections this server holds (WebSocket ones, every state). */
 size_t conn_count(const struct server *srv);
 

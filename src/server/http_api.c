@@ -517,7 +517,11 @@ static void api_connections(struct server *srv, struct http_req *req, void *ud)
 {
     (void)ud;
     char buf[64];
-    snprintf(buf, sizeof(buf), "{\"connections\":%zu}", srv->nconns);
+    uint64_t n = srv->nconns;
+    /* Other nodes' connections (cluster/), as they last reported them. */
+    for (size_t i = 0; i < srv->nconnections_hooks; i++)
+        n += srv->connections_hooks[i].fn(srv, srv->connections_hooks[i].ud);
+    snprintf(buf, sizeof(buf), "{\"connections\":%llu}", (unsigned long long)n);
     api_raw(req, 200, buf);
 }
 
@@ -535,10 +539,8 @@ static int api_conn_is_user(const struct conn *c, const char *uid)
     return 0;
 }
 
-static void api_terminate(struct server *srv, struct http_req *req, void *ud)
+size_t http_api_terminate_user(struct server *srv, const char *uid)
 {
-    (void)ud;
-    const char *uid = http_req_param(req, 1);
     size_t n = 0;
     for (struct conn *c = srv->conns; uid && c; c = c->next) {
         if ((c->flags & (CONN_F_DEAD | CONN_F_CLOSING)) || !api_conn_is_user(c, uid))
@@ -550,7 +552,39 @@ static void api_terminate(struct server *srv, struct http_req *req, void *ud)
     }
     if (n)
         log_info(srv->log, "terminated %zu connection(s) of user %s", n, uid);
+    return n;
+}
+
+static void api_terminate(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)ud;
+    const char *uid = http_req_param(req, 1);
+    if (uid) {
+        http_api_terminate_user(srv, uid);
+        for (size_t i = 0; i < srv->nterminate_hooks; i++)
+            srv->terminate_hooks[i].fn(srv, uid, srv->terminate_hooks[i].ud);
+    }
     api_raw(req, 200, "{}");
+}
+
+int http_api_on_connections(struct server *srv, http_api_connections_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nconnections_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->connections_hooks[srv->nconnections_hooks++] = (struct http_api_connections_hook){fn, ud};
+    return 0;
+}
+
+int http_api_on_terminate(struct server *srv, http_api_terminate_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nterminate_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->terminate_hooks[srv->nterminate_hooks++] = (struct http_api_terminate_hook){fn, ud};
+    return 0;
 }
 
 /* {"health":"OK"} as Reverb answers, with the modules' members after it

@@ -5,6 +5,7 @@
 #define DOCSYNC_HTTP_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct server;
 
@@ -59,6 +60,28 @@ int http_api_publish(struct server *srv, const char *channel, const char *event,
  * newline), appended after the server's: a malloc'd string the server frees,
  * or NULL for none. Called on the loop thread for each request. */
 typedef char *(*http_api_metrics_fn)(struct server *srv, void *ud);
+
+/* Connections a module adds to GET /apps/{id}/connections (cluster/: the
+ * other nodes'). Loop thread. */
+typedef uint64_t (*http_api_connections_fn)(struct server *srv, void *ud);
+
+/* Registers a connections hook before the loop runs. Returns 0,
+ * SERVER_EINVAL or SERVER_EFULL (at most 16 hooks). */
+int http_api_on_connections(struct server *srv, http_api_connections_fn fn, void *ud);
+
+/* Closes every connection of user `uid` (signed in as it, or a presence
+ * member with that id) with pusher:error 4009 "Connection terminated by
+ * the server", as POST .../terminate_connections does. Returns how many. */
+size_t http_api_terminate_user(struct server *srv, const char *uid);
+
+/* Called after POST /apps/{id}/users/{user_id}/terminate_connections closed
+ * the user's connections on this node (cluster/: to close them on the
+ * others). `uid` is borrowed for the call. */
+typedef void (*http_api_terminate_fn)(struct server *srv, const char *uid, void *ud);
+
+/* Registers a terminate hook before the loop runs. Returns 0, SERVER_EINVAL
+ * or SERVER_EFULL (at most 16 hooks). */
+int http_api_on_terminate(struct server *srv, http_api_terminate_fn fn, void *ud);
 
 /* A module's members of GET /up's JSON object (`"k":v,...`, without braces),
  * added after "health": a malloc'd string the server frees, or NULL. Loop

@@ -112,6 +112,16 @@ struct broadcast_relay {
     void *ud;
 };
 
+struct http_api_connections_hook {
+    http_api_connections_fn fn;
+    void *ud;
+};
+
+struct http_api_terminate_hook {
+    http_api_terminate_fn fn;
+    void *ud;
+};
+
 struct http_api_health_hook {
     http_api_health_fn fn;
     void *ud;
@@ -194,6 +204,11 @@ struct server {
     struct http_api_health_hook health_hooks[SERVER_MAX_HOOKS]; /* http_api_on_health */
     size_t nhealth_hooks;
     struct broadcast_relay relay; /* broadcast_on_relay; fn NULL = one node */
+    struct http_api_terminate_hook terminate_hooks[SERVER_MAX_HOOKS]; /* http_api_on_terminate */
+    size_t nterminate_hooks;
+    struct http_api_connections_hook connections_hooks[SERVER_MAX_HOOKS];
+    size_t nconnections_hooks;
+    unsigned sid_prefix; /* conn_set_socket_prefix: first part of socket ids, 0 = random */
     struct server_timer timers[SERVER_MAX_TIMERS];
     size_t ntimers;
     struct server_timer sweep_timer;

@@ -160,6 +160,46 @@ describe('cluster of three nodes on one redis-server', () => {
     assert.equal((await late.next()).raw, '{"event":"Snap","data":"v1","channel":"cache-last"}');
   });
 
+  it('socket ids carry their node prefix: unique across nodes by construction', async () => {
+    const ids = [];
+    for (const s of nodes) for (let i = 0; i < 3; i++) ids.push((await connect(s)).socketId);
+    const prefixes = ids.map((id) => id.split('.')[0]);
+    for (const id of ids) assert.match(id, /^\d+\.\d+$/);
+    for (let n = 0; n < 3; n++) assert.equal(new Set(prefixes.slice(3 * n, 3 * n + 3)).size, 1, 'one prefix per node');
+    assert.equal(new Set([prefixes[0], prefixes[3], prefixes[6]]).size, 3, 'a different prefix on each node');
+    assert.equal(new Set(ids).size, ids.length);
+  });
+
+  it('GET /connections counts every node (the others as of their last heartbeat)', async () => {
+    const [a, b, c] = nodes;
+    const count = async (s) => (await api(s, 'GET', '/connections')).json().connections;
+    await until(async () => (await count(a)) === 0 && (await count(c)) === 0, 10000, 'no connections anywhere');
+    await connect(b);
+    await connect(b);
+    await connect(c);
+    for (const s of nodes) await until(async () => (await count(s)) === 3, (HEARTBEAT + 5) * 1000, `3 connections seen from ${s.port}`);
+    assert.equal(await metric(a, 'docsync_cluster_connections'), 3);
+  });
+
+  it('terminate_connections on one node closes the user on every node', async () => {
+    const [a, b, c] = nodes;
+    const other = await connect(a);
+    await other.join('presence-t', { user_id: '1' });
+    const tabA = await connect(a);
+    await tabA.join('presence-t', { user_id: '2' });
+    const tabB = await connect(b);
+    await tabB.join('presence-t', { user_id: '2' });
+    const r = await api(c, 'POST', '/users/2/terminate_connections', { body: {} });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json(), {});
+    for (const t of [tabA, tabB]) {
+      const m = await t.nextEvent('pusher:error');
+      assert.deepEqual(JSON.parse(m.data), { code: 4009, message: 'Connection terminated by the server' });
+      assert.equal((await t.closed).code, 4009);
+    }
+    assert.equal(other.isClosed, false);
+  });
+
   it('foreign, malformed and oversized messages on the bus are counted and dropped', async () => {
     const [a, b] = nodes;
     const sub = await connect(a);
@@ -174,13 +214,14 @@ describe('cluster of three nodes on one redis-server', () => {
       'dsbus/1 event evil 0123456789abcdef 3\nbad channel\n\n{"event":"X"}',
       'dsbus/1 event evil 0123456789abcdef 00\nprivate-bad\n\n{"event":"X"}',
       'dsbus/1 beat evil 0123456789abcdef 4\n-5\n',
+      'dsbus/1 terminate evil 0123456789abcdef 6\n',
     ];
     for (const m of bad) await redis.cli(['PUBLISH', 'itest:bus', m]);
     // over BUS_MAX_MESSAGE (1 MiB), given on stdin (an argument that long exceeds the OS limit)
     const big = 'dsbus/1 event evil 0123456789abcdef 5\nprivate-bad\n\n{"event":"' + 'x'.repeat(1100000) + '"}';
     await redis.cli(['-x', 'PUBLISH', 'itest:bus'], big);
     await sub.quiet(500, 'nothing delivered from hostile bus messages');
-    await until(async () => (await metric(a, 'docsync_cluster_bus_rejected_total{reason="malformed"}')) === before + 6, 5000, 'six malformed counted');
+    await until(async () => (await metric(a, 'docsync_cluster_bus_rejected_total{reason="malformed"}')) === before + 7, 5000, 'seven malformed counted');
     assert.ok((await metric(a, 'docsync_cluster_bus_rejected_total{reason="foreign"}')) >= 1);
     assert.ok((await metric(a, 'docsync_cluster_bus_rejected_total{reason="version"}')) >= 1);
     assert.ok((await metric(a, 'docsync_cluster_bus_rejected_total{reason="too_big"}')) >= 1);

@@ -46,6 +46,14 @@ static void test_roundtrip(void)
     CHECK(bus_decode(buf, len, 200, &d) == 0 && d.type == BUS_BEAT && d.connections == 7);
     free(buf);
     CHECK(dec("dsbus/1 bye n ffffffffffffffff 9\n", &d) == 0 && d.type == BUS_BYE && d.seq == 9);
+    struct bus_msg t = {.type = BUS_TERMINATE, .seq = 5, .user = "user 7", .user_len = 6};
+    strcpy(t.node, "n");
+    strcpy(t.boot, "ffffffffffffffff");
+    CHECK(bus_encode(&t, &buf, &len) == 0);
+    CHECK_STR_EQ(buf, "dsbus/1 terminate n ffffffffffffffff 5\nuser 7");
+    CHECK(bus_decode(buf, len, 200, &d) == 0 && d.type == BUS_TERMINATE && d.user_len == 6 &&
+          memcmp(d.user, "user 7", 6) == 0);
+    free(buf);
     /* No exclusion: an empty line. */
     CHECK(dec("dsbus/1 event n ffffffffffffffff 3\nch\n\n{}", &d) == 0 && d.except[0] == 0);
 }
@@ -81,6 +89,7 @@ static void test_refused(void)
         "dsbus/1 beat n 0123456789abcdef 1\nx\n",                          /* connections */
         "dsbus/1 beat n 0123456789abcdef 1\n5\nextra",                     /* trailing bytes */
         "dsbus/1 bye n 0123456789abcdef 1\nextra",                         /* trailing bytes */
+        "dsbus/1 terminate n 0123456789abcdef 1\n",                        /* no user id */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = dec(bad[i], &d);
