@@ -211,9 +211,50 @@ static void post_user_auth(struct server *srv, struct http_req *req, void *ud)
     respond_obj(req, o);
 }
 
+/* Socket.IO subscriptions (socketio_auth.h): the client's auth.headers
+ * carry the same bearer token Echo would send to /broadcasting/auth; the
+ * same rules decide, and a presence member is the token's user as there.
+ * A missing token, or one that is not ours (a Laravel app's own token,
+ * for DOCSYNC_SOCKETIO_AUTH_URL), is left to the next authoriser. */
+static int sio_authorize(struct server *srv, const struct sio_auth_request *rq, char **channel_data,
+                         void *ud)
+{
+    struct broadcasting_auth *m = ud;
+    const struct config *cfg = server_config(srv);
+    const char *h = rq->authorization;
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return SIO_AUTH_NEXT;
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    token_claims *c = NULL;
+    if (token_verify(cfg->app_secret, strlen(cfg->app_secret), tok, strlen(tok), server_now(srv),
+                     &c) != 0)
+        return SIO_AUTH_NEXT;
+    struct auth_decision d;
+    auth_rules_check(m->rules, rq->channel, c, m->acl, m->acl_ctx, &d);
+    if (!d.allowed) {
+        log_info(server_logger(srv), "auth: user %s refused on %s (socket.io)", token_claims_sub(c),
+                 rq->channel);
+        token_claims_free(c);
+        return SIO_AUTH_DENY;
+    }
+    if (strncmp(rq->channel, "presence-", 9) == 0) {
+        cJSON *cd = cJSON_CreateObject();
+        cJSON_AddStringToObject(cd, "user_id", token_claims_sub(c));
+        cJSON_AddItemToObject(cd, "user_info", user_info(c));
+        *channel_data = cJSON_PrintUnformatted(cd);
+        cJSON_Delete(cd);
+    }
+    token_claims_free(c);
+    return SIO_AUTH_ALLOW;
+}
+
 int broadcasting_auth_register(struct broadcasting_auth *m)
 {
-    int rc = http_route(m->srv, "POST", "/broadcasting/auth", 0, post_auth, m);
+    int rc = sio_on_authorize(m->srv, sio_authorize, m);
+    if (rc == 0)
+        rc = http_route(m->srv, "POST", "/broadcasting/auth", 0, post_auth, m);
     if (rc == 0)
         rc = http_route(m->srv, "POST", "/broadcasting/user-auth", 0, post_user_auth, m);
     return rc;

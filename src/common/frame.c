@@ -13,6 +13,7 @@ struct frame *frame_new(size_t len)
         return NULL;
     f->refs = 1;
     f->len = (uint32_t)len;
+    f->alt = NULL;
     f->buf[FRAME_PRE + len] = '\0';
     return f;
 }
@@ -27,6 +28,8 @@ struct frame *frame_from(const void *data, size_t len)
 
 void frame_unref(struct frame *f)
 {
-    if (f && --f->refs == 0)
+    if (f && --f->refs == 0) {
+        frame_unref(f->alt);
         free(f);
+    }
 }

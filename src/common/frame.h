@@ -26,6 +26,8 @@
 struct frame {
     uint32_t refs;
     uint32_t len;        /* payload bytes */
+    struct frame *alt;   /* the same message in another protocol's form, built once by the
+                            first connection that needs it (socket.io, sio.h); owned */
     unsigned char buf[]; /* FRAME_PRE headroom, payload, NUL */
 };
 

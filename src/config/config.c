@@ -67,6 +67,14 @@ static const struct setting settings[] = {
      "comma-separated origin host patterns (* wildcard); 4009 when no match"},
     {"REVERB_APP_PING_INTERVAL", NULL, T_UINT, F(ping_interval), "60", 1, 0,
      "seconds of silence before the server pings"},
+    {"DOCSYNC_SOCKETIO_PING_INTERVAL", NULL, T_UINT, F(sio_ping_interval), "25000", 100, 3600000,
+     "Socket.IO (Engine.IO) ping interval in milliseconds"},
+    {"DOCSYNC_SOCKETIO_PING_TIMEOUT", NULL, T_UINT, F(sio_ping_timeout), "20000", 100, 3600000,
+     "Socket.IO (Engine.IO): milliseconds a client has to answer a ping before its session ends"},
+    {"DOCSYNC_SOCKETIO_AUTH_URL", NULL, T_STR, F(sio_auth_url), "", 0, 0,
+     "the Laravel app's auth endpoint (http://host:port/broadcasting/auth) that Socket.IO "
+     "subscriptions to private and presence channels are checked against, as "
+     "laravel-echo-server does; empty: the server's own rules and bearer tokens"},
     {"REVERB_APP_ACTIVITY_TIMEOUT", NULL, T_UINT, F(activity_timeout), "30", 1, 0,
      "seconds, sent in connection_established"},
     {"REVERB_APP_MAX_CONNECTIONS", NULL, T_SIZE, F(max_connections), "0", 0, 0,
@@ -88,8 +96,7 @@ static const struct setting settings[] = {
     {"DOCSYNC_SYNC_READS_PER_SECOND", NULL, T_UINT, F(sync_reads_per_second), "20", 0, 0,
      "docsync:catchup and docsync:history requests per second per connection (error "
      "rate_limited beyond); 0 = off"},
-    {"DOCSYNC_SYNC_WRITE_US_PER_SECOND", NULL, T_UINT, F(sync_write_us_per_second), "500000",
-     0, 0,
+    {"DOCSYNC_SYNC_WRITE_US_PER_SECOND", NULL, T_UINT, F(sync_write_us_per_second), "500000", 0, 0,
      "server time, in microseconds per second, one connection's document writes may take "
      "(rate_limited beyond); 0 = off"},
     {"DOCSYNC_ACTIVITY_COALESCE_MS", NULL, T_UINT, F(activity_coalesce_ms), "2000", 0, 0,

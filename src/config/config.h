@@ -88,10 +88,13 @@ struct config {
     /* REVERB_APP_ALLOWED_ORIGINS, default "*": comma-separated host patterns,
      * whitespace around entries trimmed. Checked with origin_allowed() (origin.h). */
     char allowed_origins[CONFIG_ORIGINS_MAX];
-    unsigned ping_interval;    /* REVERB_APP_PING_INTERVAL, s, default 60, >= 1 */
-    unsigned activity_timeout; /* REVERB_APP_ACTIVITY_TIMEOUT, s, default 30, >= 1 */
-    size_t max_connections;    /* REVERB_APP_MAX_CONNECTIONS, 0 = unlimited (default) */
-    size_t max_message_size;   /* REVERB_APP_MAX_MESSAGE_SIZE, default 10000, >= 1 */
+    unsigned ping_interval;             /* REVERB_APP_PING_INTERVAL, s, default 60, >= 1 */
+    unsigned sio_ping_interval;         /* DOCSYNC_SOCKETIO_PING_INTERVAL, ms, default 25000 */
+    unsigned sio_ping_timeout;          /* DOCSYNC_SOCKETIO_PING_TIMEOUT, ms, default 20000 */
+    char sio_auth_url[CONFIG_FILE_MAX]; /* DOCSYNC_SOCKETIO_AUTH_URL: the app's auth endpoint */
+    unsigned activity_timeout;          /* REVERB_APP_ACTIVITY_TIMEOUT, s, default 30, >= 1 */
+    size_t max_connections;             /* REVERB_APP_MAX_CONNECTIONS, 0 = unlimited (default) */
+    size_t max_message_size;            /* REVERB_APP_MAX_MESSAGE_SIZE, default 10000, >= 1 */
     enum config_client_events accept_client_events_from; /* default members */
     int rate_limiting_enabled;         /* REVERB_APP_RATE_LIMITING_ENABLED, default 0 */
     unsigned rate_limit_max_attempts;  /* REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS, default 60 */

@@ -56,6 +56,7 @@ struct frame *message_frame_adopt(struct message_frame *mf)
     struct frame *f = (struct frame *)(void *)mf->alloc;
     f->refs = 1;
     f->len = (uint32_t)mf->len;
+    f->alt = NULL;
     mf->alloc = NULL;
     mf->len = 0;
     return f;

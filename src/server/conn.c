@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "socketio/sio.h"
+
 /* xorshift128+: socket ids only need to be unpredictable enough not to
  * collide; uniqueness is enforced by the socket-id map. Seeded from
  * getrandom(). */
@@ -204,8 +206,12 @@ void conn_work_done(struct conn *c, int64_t start, unsigned us_per_second)
 
 void conn_want_write(struct conn *c)
 {
-    if (!(c->flags & CONN_F_DEAD))
+    if (c->flags & CONN_F_DEAD)
+        return;
+    if (c->wsi)
         lws_callback_on_writable(c->wsi);
+    else if (c->tx)
+        c->tx->kick(c);
 }
 
 void conn_kill(struct conn *c)
@@ -214,7 +220,10 @@ void conn_kill(struct conn *c)
         return;
     c->flags |= CONN_F_DEAD;
     sendq_deinit(&c->q);
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    if (c->wsi)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    else if (c->tx)
+        c->tx->kick(c);
 }
 
 /* Frames are not written where they are queued but once per loop iteration,
@@ -248,6 +257,23 @@ int conn_queue(struct conn *c, struct frame *f)
 {
     if (c->flags & CONN_F_DEAD)
         return SERVER_ECLOSED;
+    if (c->tx) {
+        /* Translated once per frame, whatever the number of receivers. */
+        f = sio_frame_for(f);
+        if (!f) {
+            conn_kill(c);
+            return SERVER_ECLOSED;
+        }
+        if (!f->len)
+            return 0;
+    }
+    return conn_queue_raw(c, f);
+}
+
+int conn_queue_raw(struct conn *c, struct frame *f)
+{
+    if (c->flags & CONN_F_DEAD)
+        return SERVER_ECLOSED;
     int was_empty = sendq_count(&c->q) == 0;
     int rc = sendq_push(&c->q, f, c->srv->cfg->send_queue_max);
     if (rc) {
@@ -258,8 +284,12 @@ int conn_queue(struct conn *c, struct frame *f)
         conn_kill(c);
         return SERVER_ECLOSED;
     }
-    if (was_empty && !(c->flags & CONN_F_HELD))
-        conn_mark_dirty(c);
+    if (was_empty && !(c->flags & CONN_F_HELD)) {
+        if (c->wsi)
+            conn_mark_dirty(c);
+        else
+            conn_want_write(c); /* an Engine.IO polling session: its transport writes */
+    }
     return 0;
 }
 
@@ -306,7 +336,8 @@ void conn_close(struct conn *c, int code)
     c->flags |= CONN_F_CLOSING;
     c->close_code = (uint16_t)code;
     /* If the peer never reads, do not wait forever for the queue to drain. */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, c->srv->stopping ? 1 : 5);
+    if (c->wsi)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, c->srv->stopping ? 1 : 5);
     conn_want_write(c);
 }
 

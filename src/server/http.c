@@ -29,6 +29,8 @@ struct http_req {
     char *caps[HTTP_MAX_CAPS];
     unsigned ncaps;
     const struct server_route *route;
+    void (*gone)(void *ud); /* http_req_on_gone */
+    void *gone_ud;
     /* response */
     int responded;
     int in_callback; /* inside an lws HTTP callback: respond writes at once */
@@ -100,9 +102,31 @@ struct http_req *http_req_new(struct server *srv, struct lws *wsi)
 void http_req_detach(struct http_req *req)
 {
     req->wsi = NULL;
-    if (req->responded)
+    if (req->responded) {
         http_req_free(req);
-    /* else a handler still owns it and will call http_req_respond */
+        return;
+    }
+    /* A handler still owns it and will call http_req_respond; one that
+     * holds requests (a long-poll) may want to know now. */
+    if (req->gone) {
+        void (*fn)(void *) = req->gone;
+        req->gone = NULL;
+        fn(req->gone_ud);
+    }
+}
+
+void http_req_on_gone(struct http_req *req, void (*fn)(void *ud), void *ud)
+{
+    req->gone = fn;
+    req->gone_ud = ud;
+}
+
+void http_req_hold(struct http_req *req)
+{
+    /* lws's timeouts are for requests being read or written; a request
+     * the server holds on purpose is ended by its owner. */
+    if (req->wsi)
+        lws_set_timeout(req->wsi, NO_PENDING_TIMEOUT, 0);
 }
 
 /* ---- accessors -------------------------------------------------------- */
@@ -190,6 +214,7 @@ int http_req_respond(struct http_req *req, int status, const char *content_type,
     if (req->responded)
         return 0;
     req->responded = 1;
+    req->gone = NULL;
     req->status = status;
     if (req->content_length > 0 && !req->body_complete)
         req->close_after = 1; /* the unread body makes keep-alive unsafe */

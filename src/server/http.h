@@ -71,4 +71,13 @@ int http_req_verify_signature(const struct http_req *req);
 int http_req_respond(struct http_req *req, int status, const char *content_type, const void *body,
                      size_t len, const char *hname, const char *hvalue);
 
+/* Asks for `fn(ud)` when the client goes away before the response (a
+ * long-poll the client cut); the request must still be answered with
+ * http_req_respond (which then sends nothing). Loop thread. */
+void http_req_on_gone(struct http_req *req, void (*fn)(void *ud), void *ud);
+
+/* Tells lws not to time the request out while the handler holds it
+ * (a long-poll, answered when there is something to say). */
+void http_req_hold(struct http_req *req);
+
 #endif

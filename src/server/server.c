@@ -22,14 +22,6 @@
 _Static_assert(WSMASK_HTTP_MAX_BYTES < SERVER_HEADER_DATA,
                "a header block the recv() hook lets through must fit lws's header table");
 
-/* Per-wsi storage (lws allocates it zeroed, per_session_data_size). */
-struct pss {
-    struct conn *c;     /* WebSocket connection, from ESTABLISHED to CLOSED */
-    struct http_req *r; /* HTTP request in progress */
-    uint8_t app_ok;     /* FILTER: the path named our app key */
-    uint8_t origin_ok;  /* FILTER: Origin allowed */
-};
-
 const struct config *server_config(const struct server *srv)
 {
     return srv->cfg;
@@ -137,6 +129,7 @@ static void server_run_wake_hooks(struct server *srv)
 {
     srv->metrics.accept_shed = accept_hook_shed();
     server_close_oversize(srv);
+    eio_flush(srv);
     if (atomic_load(&srv->tls_reload))
         server_tls_reload(srv);
     for (size_t i = 0; i < srv->nwake_hooks; i++)
@@ -221,6 +214,15 @@ static int server_established(struct server *srv, struct lws *wsi, struct pss *p
     return 0;
 }
 
+/* One complete text message: a Pusher message, or an Engine.IO packet. */
+static void server_message(struct conn *c, const char *buf, size_t len)
+{
+    if (c->tx)
+        eio_ws_message(c, buf, len);
+    else
+        session_receive(c, buf, len);
+}
+
 static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, const char *in,
                           size_t len)
 {
@@ -257,7 +259,7 @@ static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, c
         /* The whole message in one chunk: no copy. */
         if (c->flags & CONN_F_BINARY)
             goto binary;
-        session_receive(c, in ? in : "", len);
+        server_message(c, in ? in : "", len);
         wsmask_conn_limit(lws_get_socket_fd(wsi), session_frame_limit(c));
         return 0;
     }
@@ -281,7 +283,7 @@ static int server_receive(struct server *srv, struct conn *c, struct lws *wsi, c
         c->rx_len = 0;
         if (c->flags & CONN_F_BINARY)
             goto binary;
-        session_receive(c, c->rx, mlen);
+        server_message(c, c->rx, mlen);
         wsmask_conn_limit(lws_get_socket_fd(wsi), session_frame_limit(c));
         if (c->rx_cap > 4096) {
             free(c->rx);
@@ -379,18 +381,22 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return upgrade_confirm(srv, wsi);
 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        int app_ok = 0, origin_ok = 0;
-        if (upgrade_filter(srv, wsi, &app_ok, &origin_ok))
+        int app_ok = 0, origin_ok = 0, sio = 0;
+        if (upgrade_filter(srv, wsi, &app_ok, &origin_ok, &sio))
             return -1;
         pss->app_ok = (uint8_t)app_ok;
         pss->origin_ok = (uint8_t)origin_ok;
-        return 0;
+        return sio ? eio_ws_filter(srv, wsi, pss) : 0;
     }
 
     case LWS_CALLBACK_ESTABLISHED:
+        if (pss->sio)
+            return eio_ws_established(srv, wsi, pss);
         return server_established(srv, wsi, pss);
 
     case LWS_CALLBACK_RECEIVE:
+        if (pss->sio && !pss->c)
+            return eio_ws_probe_receive(srv, wsi, pss, in, len);
         if (pss->c) {
             srv->metrics.bytes_in += len;
             if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi))
@@ -431,11 +437,15 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!pss->c)
-            return 0;
+            return pss->probe ? eio_ws_probe_writeable(srv, wsi, pss) : 0;
         return conn_writeable(pss->c);
 
     case LWS_CALLBACK_CLOSED:
         wsmask_conn_close(lws_get_socket_fd(wsi));
+        if (pss->sio) {
+            eio_ws_closed(srv, pss);
+            return 0;
+        }
         if (pss->c) {
             int fd = lws_get_socket_fd(wsi);
             if (fd >= 0 && (size_t)fd < srv->nconn_by_fd && srv->conn_by_fd[fd] == pss->c)
@@ -566,6 +576,7 @@ struct server *server_new(const struct config *cfg, const struct logger *log, un
     srv->log = log;
     atomic_init(&srv->stop, 0);
     hmap_init(&srv->conns_by_sid);
+    hmap_init(&srv->eio_by_sid);
     metrics_init(&srv->metrics);
     if (getrandom(srv->rng, sizeof(srv->rng), 0) != (ssize_t)sizeof(srv->rng))
         srv->rng[0] = (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ull;
@@ -581,7 +592,8 @@ struct server *server_new(const struct config *cfg, const struct logger *log, un
         srv->ping = message_frame_adopt(&mf);
     if (message_build_pong(MESSAGE_FRAME_HEADROOM, &mf) == MESSAGE_OK)
         srv->pong = message_frame_adopt(&mf);
-    if (!srv->channels || !srv->wbuf || !srv->ping || !srv->pong || http_api_register(srv)) {
+    if (!srv->channels || !srv->wbuf || !srv->ping || !srv->pong || http_api_register(srv) ||
+        eio_register(srv)) {
         server_free(srv);
         return NULL;
     }
@@ -857,6 +869,7 @@ void server_free(struct server *srv)
         wsmask_table_free(); /* lws is gone: no recv() of ours in flight */
         accept_hook_free();
     }
+    eio_free_all(srv); /* the polling sessions, lws gone */
     iplimit_free(srv->iplimit);
     free(srv->conn_by_fd);
     if (srv->loop) {

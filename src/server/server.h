@@ -46,6 +46,7 @@
 #include "http_api.h"
 #include "pusher/message.h"
 #include "session.h"
+#include "socketio_auth.h"
 
 struct server;
 struct conn;

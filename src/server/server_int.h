@@ -46,6 +46,7 @@
 #define CONN_F_BINARY 0x40u    /* current message is binary */
 #define CONN_F_HELD 0x80u      /* writes held back for two loop iterations (conn_hold) */
 #define CONN_F_DIRTY 0x100u    /* has frames for conn_flush to write at the iteration's end */
+#define CONN_F_SIO 0x200u      /* Socket.IO: connected to the default namespace */
 
 /* A fixed one-second window: how many messages of one kind a connection
  * sent in the current second (conn_rate_take). */
@@ -54,8 +55,18 @@ struct conn_rate {
     uint32_t count;
 };
 
+/* A connection that is not a Pusher WebSocket (Engine.IO, eio.c): how conn.c
+ * reaches it when it has no WebSocket to write to (a polling session). */
+struct conn_transport {
+    /* Frames were queued, or the connection is closing or dead: write or
+     * end it when the transport can (at the end of the loop iteration). */
+    void (*kick)(struct conn *c);
+};
+
 struct conn {
-    struct lws *wsi;
+    struct lws *wsi; /* the WebSocket written to; NULL for an Engine.IO polling session */
+    const struct conn_transport *tx; /* NULL for Pusher; Engine.IO: frames go in Socket.IO form */
+    void *tx_ud;                     /* the transport's session */
     struct server *srv;
     struct conn *prev, *next; /* every live connection */
     struct channel_set chans;
@@ -157,6 +168,45 @@ struct session_client_claim_hook {
     void *ud;
 };
 
+struct sio_authorizer {
+    sio_authorize_fn fn;
+    void *ud;
+};
+
+/* One Engine.IO session (eio_transport.c): its connection and transports. */
+struct eio_sess {
+    struct conn *c;
+    struct server *srv;
+    struct eio_sess *prev, *next; /* srv->eio_all */
+    struct eio_sess *flush_next;  /* srv->eio_flush */
+    uint8_t flush_queued;
+    uint8_t proto;         /* 3 or 4 */
+    uint8_t ws;            /* the WebSocket is the transport (c->wsi) */
+    uint8_t upgrading;     /* a probe was answered: polls get a noop at once */
+    uint8_t ended;         /* eio_end ran: waiting for the WebSocket to close */
+    struct http_req *poll; /* the pending long-poll GET, or NULL */
+    struct lws *probe;     /* a WebSocket probing to take over, or NULL */
+    struct pss *probe_pss;
+    uint8_t probe_reply;  /* "3probe" waits to be written on the probe */
+    int64_t seen_ms;      /* the client's last packet (monotonic ms) */
+    int64_t ping_ms;      /* protocol 4: the ping we wait a pong for (0: none) */
+    int64_t next_ping_ms; /* protocol 4: when to ping next */
+    char *cookie;         /* the handshake's Cookie (authorisers), or NULL */
+    char id[24];          /* the session id: 120 random bits, base64url */
+};
+
+/* Per-wsi storage (lws allocates it zeroed, per_session_data_size). */
+struct pss {
+    struct conn *c;         /* WebSocket connection, from ESTABLISHED to CLOSED */
+    struct http_req *r;     /* HTTP request in progress */
+    uint8_t app_ok;         /* FILTER: the path named our app key */
+    uint8_t origin_ok;      /* FILTER: Origin allowed */
+    uint8_t sio;            /* FILTER: an Engine.IO WebSocket (/socket.io/) */
+    uint8_t eio_proto;      /* ... its EIO= (3 or 4) */
+    struct eio_sess *probe; /* ... probing to take over this polling session */
+    char eio_sid[32];       /* ... its sid= ("" for a WebSocket-only session) */
+};
+
 struct server_timer {
     lws_sorted_usec_list_t sul; /* first: the callback casts back */
     struct server *srv;
@@ -234,6 +284,11 @@ struct server {
     struct frame *ping;       /* {"event":"pusher:ping"}, shared */
     struct frame *pong;       /* {"event":"pusher:pong"}, shared */
     unsigned char *wbuf;      /* LWS_PRE + SERVER_WBUF_SIZE scratch for coalesced writes */
+    struct sio_authorizer sio_auth[SERVER_MAX_HOOKS]; /* sio_on_authorize */
+    size_t nsio_auth;
+    struct hmap eio_by_sid;     /* Engine.IO sid -> struct eio_sess */
+    struct eio_sess *eio_all;   /* every Engine.IO session */
+    struct eio_sess *eio_flush; /* sessions with something to write to a long-poll */
 };
 
 /* Monotonic seconds: idle times, rate windows and deadlines. */
@@ -255,9 +310,40 @@ size_t session_message_limit(const struct conn *c, const char *head, size_t n);
  * header (wsmask.h). */
 size_t session_frame_limit(const struct conn *c);
 void session_receive(struct conn *c, const char *buf, size_t len);
+/* What every inbound message does first: refreshes liveness, then returns
+ * 1 when the connection may be served (open, within Reverb's rate limit;
+ * over it, it was told so), else 0. */
+int session_admit(struct conn *c);
+
+/* ---- eio_transport.c: Engine.IO sessions (polling, WebSocket, upgrade) ---- */
+/* Registers the /socket.io/ routes and the ping timer (server_new). */
+int eio_register(struct server *srv);
+/* WebSocket callbacks of a /socket.io/ connection (pss->sio). */
+int eio_ws_filter(struct server *srv, struct lws *wsi, struct pss *pss);
+int eio_ws_established(struct server *srv, struct lws *wsi, struct pss *pss);
+int eio_ws_probe_receive(struct server *srv, struct lws *wsi, struct pss *pss, const char *in,
+                         size_t len);
+int eio_ws_probe_writeable(struct server *srv, struct lws *wsi, struct pss *pss);
+void eio_ws_message(struct conn *c, const char *buf, size_t len);
+void eio_ws_closed(struct server *srv, struct pss *pss);
+/* At the end of every loop iteration: answers long-polls with what was
+ * queued, ends sessions that were closed. */
+void eio_flush(struct server *srv);
+/* Frees every session (server_free, after lws is gone). */
+void eio_free_all(struct server *srv);
+
+/* ---- sio_echo.c: Socket.IO packets, laravel-echo-server's events ---- */
+/* One Socket.IO packet from an Engine.IO message of protocol `proto`. */
+void sio_packet(struct conn *c, int proto, const char *pkt, size_t n);
+/* The Engine.IO session of `c` opened (protocol 3 connects the default
+ * namespace at once) or its handshake's Cookie, for authorisers. */
+void sio_open(struct conn *c, int proto);
 
 /* ---- subscribe.c ---- */
 void subscribe_handle(struct conn *c, const message *m);
+/* The same for a subscription authorised by other means (Socket.IO): no
+ * signature is checked. */
+void subscribe_admit(struct conn *c, const message *m);
 void unsubscribe_handle(struct conn *c, const message *m);
 
 /* ---- client_event.c ---- */
@@ -284,7 +370,7 @@ void sweep_run(struct server *srv);
 
 /* ---- upgrade.c: the checks before a WebSocket upgrade ---- */
 int upgrade_confirm(struct server *srv, struct lws *wsi);
-int upgrade_filter(struct server *srv, struct lws *wsi, int *app_ok, int *origin_ok);
+int upgrade_filter(struct server *srv, struct lws *wsi, int *app_ok, int *origin_ok, int *sio);
 
 /* ---- broadcast.c ---- */
 /* Queues `f` to every subscriber of `ch` but `except`; returns deliveries. */
@@ -315,8 +401,13 @@ struct conn *conn_new(struct server *srv, struct lws *wsi);
 void conn_free(struct conn *c);
 /* Asks lws for a WRITEABLE callback. */
 void conn_want_write(struct conn *c);
-/* Queues a frame; on overflow drops the connection (slow consumer). */
+/* Queues a frame; on overflow drops the connection (slow consumer). On
+ * an Engine.IO connection the frame's Socket.IO form is queued instead
+ * (sio_frame_for), or nothing when it means nothing there. */
 int conn_queue(struct conn *c, struct frame *f);
+/* Queues a frame as it is, whatever the transport (Engine.IO's own
+ * packets). */
+int conn_queue_raw(struct conn *c, struct frame *f);
 /* Marks for close with `code` after the queue drains (no error frame). */
 void conn_close(struct conn *c, int code);
 /* Holds the connection's writes until the end of the next loop iteration,

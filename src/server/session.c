@@ -102,15 +102,20 @@ size_t session_frame_limit(const struct conn *c)
     return big > max && session_authorised(c) ? big : max;
 }
 
-void session_receive(struct conn *c, const char *buf, size_t len)
+int session_admit(struct conn *c)
 {
-    struct server *srv = c->srv;
     int64_t now = server_monotonic();
     c->last_seen = now;
     c->flags &= ~CONN_F_PINGED;
     if (!(c->flags & CONN_F_APP) || (c->flags & (CONN_F_CLOSING | CONN_F_DEAD)))
-        return; /* refused at open, or on its way out */
-    if (session_rate_limited(c, now))
+        return 0; /* refused at open, or on its way out */
+    return !session_rate_limited(c, now);
+}
+
+void session_receive(struct conn *c, const char *buf, size_t len)
+{
+    struct server *srv = c->srv;
+    if (!session_admit(c))
         return;
 
     message *m = NULL;

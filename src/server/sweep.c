@@ -20,6 +20,8 @@ void sweep_run(struct server *srv)
     for (struct conn *c = srv->conns; c; c = c->next) {
         if (c->flags & (CONN_F_DEAD | CONN_F_CLOSING))
             continue;
+        if (c->tx)
+            continue; /* Engine.IO keeps its own pings (eio_transport.c) */
         int64_t idle = now - c->last_seen;
         if (idle < interval)
             continue;

@@ -60,6 +60,13 @@ static int upgrade_path(const struct config *cfg, const char *path, const char *
     return 1;
 }
 
+/* Does `path` name the Engine.IO route ({prefix}/socket.io/)? */
+static int upgrade_sio_path(const struct config *cfg, const char *path)
+{
+    size_t plen = strlen(cfg->path);
+    return strncmp(path, cfg->path, plen) == 0 && strcmp(path + plen, "/socket.io/") == 0;
+}
+
 static int upgrade_key_valid(const char *k, int n)
 {
     /* base64 of 16 bytes: 22 base64 chars then "==". */
@@ -89,7 +96,7 @@ int upgrade_confirm(struct server *srv, struct lws *wsi)
     char path[1024];
     int n = upgrade_hdr(wsi, WSI_TOKEN_GET_URI, path, sizeof(path));
     const char *key;
-    if (n <= 0 || !upgrade_path(srv->cfg, path, &key)) {
+    if (n <= 0 || (!upgrade_path(srv->cfg, path, &key) && !upgrade_sio_path(srv->cfg, path))) {
         if (n <= 0)
             upgrade_respond(wsi, 405, "Method Not Allowed", "Method not allowed.",
                             "allow: GET\r\n");
@@ -113,14 +120,15 @@ int upgrade_confirm(struct server *srv, struct lws *wsi)
     return 0;
 }
 
-int upgrade_filter(struct server *srv, struct lws *wsi, int *app_ok, int *origin_ok)
+int upgrade_filter(struct server *srv, struct lws *wsi, int *app_ok, int *origin_ok, int *sio)
 {
     char path[1024];
     const char *key = NULL;
     int n = upgrade_hdr(wsi, WSI_TOKEN_GET_URI, path, sizeof(path));
-    if (n <= 0 || !upgrade_path(srv->cfg, path, &key))
+    *sio = n > 0 && upgrade_sio_path(srv->cfg, path);
+    if (n <= 0 || (!*sio && !upgrade_path(srv->cfg, path, &key)))
         return -1;
-    *app_ok = strcmp(key, srv->cfg->app_key) == 0;
+    *app_ok = *sio || strcmp(key, srv->cfg->app_key) == 0;
     char origin[512];
     n = upgrade_hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin));
     if (n < 0 && lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0) {

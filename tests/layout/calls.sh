@@ -15,7 +15,9 @@ rank() {
     http.c.o) echo 3 ;;
     subscribe.c.o | client_event.c.o | signin.c.o | http_api.c.o | sweep.c.o | upgrade.c.o) echo 4 ;;
     session.c.o) echo 5 ;;
-    server.c.o) echo 6 ;;
+    sio_echo.c.o) echo 6 ;;
+    eio_transport.c.o) echo 7 ;;
+    server.c.o) echo 8 ;;
     *) echo -1 ;;
     esac
 }

@@ -11,8 +11,8 @@ src=${1:?usage: layers.sh SRC_DIR}
 # The folders from the bottom up; a folder may include the ones with a lower rank.
 rank() {
     case $1 in
-    common) echo 0 ;; config) echo 1 ;; pusher | redis) echo 2 ;; server) echo 3 ;;
-    auth | cluster) echo 4 ;; sync | webhook | history) echo 5 ;; demo | admin) echo 6 ;; main) echo 7 ;;
+    common) echo 0 ;; config) echo 1 ;; pusher | redis) echo 2 ;; socketio) echo 3 ;; server) echo 4 ;;
+    auth | cluster) echo 5 ;; sync | webhook | history) echo 6 ;; demo | admin) echo 7 ;; main) echo 8 ;;
     *) echo -1 ;;
     esac
 }
@@ -47,7 +47,7 @@ for f in $(find "$src" -name '*.[ch]' | sort); do
         h=$(echo "$line" | sed 's/^[0-9]*:#include "\(.*\)"/\1/')
         case $h in
         crdt.h | store.h)
-            if [ "$r" -lt 5 ] || [ "$dir" = demo ]; then
+            if [ "$r" -lt 6 ] || [ "$dir" = demo ]; then
                 echo "layers: $rel:$line: only sync/ and admin/ use the CRDT and the store (webhook/ and history/ the store)"
             elif { [ "$dir" = webhook ] || [ "$dir" = history ]; } && [ "$h" = crdt.h ]; then
                 echo "layers: $rel:$line: $dir/ uses the store, never the CRDT"
@@ -57,7 +57,7 @@ for f in $(find "$src" -name '*.[ch]' | sort); do
         esac
     done
     case $dir in
-    common | config | pusher)
+    common | config | pusher | socketio)
         grep -nE '^#include <(libwebsockets|ev)\.h>' "$f" | sed "s|^|layers: $rel:|; s|\$|: $dir/ is pure (no libwebsockets, no event loop)|"
         ;;
     esac
