@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "socketio/sio.h"
+
 int broadcast_observe(struct server *srv, broadcast_observer_fn fn, void *ud)
 {
     if (!fn)
@@ -111,6 +113,14 @@ void broadcast_leave(struct conn *c, struct channel *ch)
     int tell = srv->nobservers > 0;
     if (((channel_flags(ch) & CHANNEL_F_PRESENCE) && !srv->stopping) || tell)
         name_copy = strndup(name, nlen);
+    /* The member's user_info, for Socket.IO's presence:leaving. */
+    char *info = NULL;
+    const struct channel_sub *sub = channel_set_find(&c->chans, ch);
+    if (sub && sub->member && !srv->stopping) {
+        size_t ilen = 0;
+        const char *i = presence_member_info(sub->member, &ilen);
+        info = i ? strndup(i, ilen) : NULL;
+    }
     channel_leave(srv->channels, &c->chans, ch, &uid, &vacated);
     if (tell && name_copy) {
         if (uid)
@@ -124,6 +134,7 @@ void broadcast_leave(struct conn *c, struct channel *ch)
             MESSAGE_OK) {
             struct frame *f = message_frame_adopt(&mf);
             if (f) {
+                f->alt = sio_frame_leaving(name_copy, uid, info);
                 struct channel *still = channel_find(srv->channels, name_copy, nlen);
                 if (still)
                     broadcast_fanout(srv, still, f, c);
@@ -132,6 +143,7 @@ void broadcast_leave(struct conn *c, struct channel *ch)
         }
     }
     free(uid);
+    free(info);
     free(name_copy);
 }
 

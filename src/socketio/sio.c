@@ -198,3 +198,12 @@ struct frame *sio_frame_for(struct frame *f)
         f->alt = sio_translate(f);
     return f->alt;
 }
+
+struct frame *sio_frame_leaving(const char *channel, const char *user_id, const char *info)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "user_id", user_id);
+    cJSON *i = info ? cJSON_Parse(info) : NULL;
+    cJSON_AddItemToObject(m, "user_info", i ? i : cJSON_CreateNull());
+    return sio_frame_array(sio_args3("presence:leaving", channel, m));
+}

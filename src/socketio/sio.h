@@ -65,4 +65,10 @@ struct cJSON *sio_event_args(const struct sio_packet *pk);
  * memory. */
 struct frame *sio_frame_for(struct frame *f);
 
+/* presence:leaving for a member who left `channel`, with the user_info it
+ * joined with (`info`: JSON text, NULL for none): Echo's leaving()
+ * callback gets the user_info, which Pusher's member_removed does not
+ * carry. A new frame, or NULL. */
+struct frame *sio_frame_leaving(const char *channel, const char *user_id, const char *info);
+
 #endif
