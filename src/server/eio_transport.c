@@ -8,7 +8,8 @@
  *              sid: the client's packets. One long-poll at a time: a second
  *              one while one is held ends the session (400), as Engine.IO
  *              servers do; a held long-poll the client cuts ends the
- *              session at once (http_req_on_gone).
+ *              session at once (http_req_on_gone, and http_req_peer_gone
+ *              every 250 ms at most: lws does not see that FIN itself).
  *   websocket  either the whole session (no sid: the open packet is the
  *              first message) or an upgrade of a polling session: the
  *              WebSocket opens with the sid, "2probe" is answered "3probe"
@@ -453,6 +454,15 @@ static void eio_post(struct server *srv, struct http_req *req, void *ud)
 
 /* ---- WebSocket ----------------------------------------------------------- */
 
+/* The polling session an upgrading WebSocket may take over, or NULL. */
+static struct eio_sess *eio_probe_target(struct server *srv, const struct pss *pss)
+{
+    struct eio_sess *e = hmap_get(&srv->eio_by_sid, pss->eio_sid, strlen(pss->eio_sid));
+    if (!e || e->ended || e->ws || e->probe || e->proto != pss->eio_proto)
+        return NULL;
+    return e;
+}
+
 /* The value of query argument `name` ("EIO=") in buf, or NULL. */
 static const char *eio_ws_arg(struct lws *wsi, const char *name, char *buf, int cap)
 {
@@ -461,7 +471,6 @@ static const char *eio_ws_arg(struct lws *wsi, const char *name, char *buf, int 
 
 int eio_ws_filter(struct server *srv, struct lws *wsi, struct pss *pss)
 {
-    (void)srv;
     char v[64];
     pss->sio = 1;
     const char *a = eio_ws_arg(wsi, "EIO=", v, sizeof v);
@@ -473,9 +482,15 @@ int eio_ws_filter(struct server *srv, struct lws *wsi, struct pss *pss)
         return -1;
     a = eio_ws_arg(wsi, "sid=", v, sizeof v);
     pss->eio_sid[0] = '\0';
-    if (a && strlen(a) < sizeof pss->eio_sid)
-        memcpy(pss->eio_sid, a, strlen(a) + 1);
-    return 0;
+    if (!a)
+        return 0; /* a WebSocket-only session */
+    if (strlen(a) >= sizeof pss->eio_sid)
+        return -1;
+    memcpy(pss->eio_sid, a, strlen(a) + 1);
+    /* An upgrade: refused before the handshake completes unless it names a
+     * live polling session of its protocol that no other WebSocket probes
+     * (checked again once established). */
+    return eio_probe_target(srv, pss) ? 0 : -1;
 }
 
 int eio_ws_established(struct server *srv, struct lws *wsi, struct pss *pss)
@@ -484,8 +499,8 @@ int eio_ws_established(struct server *srv, struct lws *wsi, struct pss *pss)
         return -1;
     if (pss->eio_sid[0]) {
         /* An upgrade: probe the polling session. */
-        struct eio_sess *e = hmap_get(&srv->eio_by_sid, pss->eio_sid, strlen(pss->eio_sid));
-        if (!e || e->ended || e->ws || e->probe || e->proto != pss->eio_proto)
+        struct eio_sess *e = eio_probe_target(srv, pss);
+        if (!e)
             return -1;
         e->probe = wsi;
         e->probe_pss = pss;
@@ -597,6 +612,10 @@ static void eio_tick(struct server *srv, void *ud)
         next = e->next;
         if (e->ended)
             continue;
+        if (e->poll && http_req_peer_gone(e->poll)) {
+            eio_poll_gone(e);
+            continue;
+        }
         if (e->proto == 3) {
             if (now - e->seen_ms > (int64_t)cfg->sio_ping_interval + cfg->sio_ping_timeout)
                 eio_end(e);
@@ -621,8 +640,8 @@ int eio_register(struct server *srv)
     ms /= 4;
     if (ms < 25)
         ms = 25;
-    if (ms > 1000)
-        ms = 1000;
+    if (ms > 250)
+        ms = 250; /* also how soon a cut long-poll is seen (http_req_peer_gone) */
     int rc = http_route(srv, "GET", "/socket.io/*", 0, eio_get, NULL);
     if (!rc)
         rc = http_route_sized(srv, "POST", "/socket.io/*", 0, EIO_MAX_PAYLOAD + 8192, eio_post,

@@ -5,9 +5,11 @@
  * modules add routes with http_route(). */
 #include "server_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/jsonw.h"
 #include "common/route.h"
@@ -119,6 +121,20 @@ void http_req_on_gone(struct http_req *req, void (*fn)(void *ud), void *ud)
 {
     req->gone = fn;
     req->gone_ud = ud;
+}
+
+int http_req_peer_gone(struct http_req *req)
+{
+    /* lws 4.1.6 does not read a connection whose request is being
+     * answered, so it never sees the client's FIN: look for it. */
+    if (!req->wsi)
+        return 1;
+    int fd = lws_get_socket_fd(req->wsi);
+    char b;
+    if (fd < 0)
+        return 1;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 void http_req_hold(struct http_req *req)

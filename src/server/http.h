@@ -76,6 +76,11 @@ int http_req_respond(struct http_req *req, int status, const char *content_type,
  * http_req_respond (which then sends nothing). Loop thread. */
 void http_req_on_gone(struct http_req *req, void (*fn)(void *ud), void *ud);
 
+/* 1 when the client of a held request closed its connection (or it
+ * failed), else 0: lws 4.1.6 does not notice a FIN while a request is
+ * being answered, so a handler holding requests asks. Loop thread. */
+int http_req_peer_gone(struct http_req *req);
+
 /* Tells lws not to time the request out while the handler holds it
  * (a long-poll, answered when there is something to say). */
 void http_req_hold(struct http_req *req);

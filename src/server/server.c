@@ -770,6 +770,7 @@ static void server_ev_check(struct ev_loop *loop, ev_check *w, int revents)
     struct server *srv = w->data;
     (void)revents;
     if (srv->stopping == 2) {
+        eio_flush(srv); /* polling sessions end here */
         if (!srv->conns || server_monotonic() >= srv->stop_deadline)
             ev_break(loop, EVBREAK_ALL);
         return;
@@ -850,6 +851,7 @@ int server_run(struct server *srv)
         while (srv->conns && server_monotonic() < srv->stop_deadline) {
             if (lws_service(srv->ctx, 0) < 0)
                 break;
+            eio_flush(srv);
             conn_flush(srv);
         }
     }

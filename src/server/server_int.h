@@ -2,6 +2,8 @@
  * their functions that modules must not call (modules use server.h).
  * Calls go one way, from the top of this header to the bottom:
  *   server.c        the lws callback and the lifecycle
+ *   eio_transport.c Engine.IO sessions: polling, WebSocket, upgrade, pings
+ *   sio_echo.c      Socket.IO packets -> the Pusher handlers below
  *   session.c       one inbound WebSocket message -> the handler below
  *   subscribe.c, client_event.c, signin.c, http_api.c, sweep.c, upgrade.c
  *                   the Pusher handlers, the HTTP API, the liveness sweep,
