@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "auth/auth_url.h"
 #include "cluster/cluster.h"
 #include "common/log.h"
 #include "config/config.h"
@@ -50,6 +51,8 @@ static const struct main_module {
      * until they stop. */
     {"cluster", cluster_start, cluster_stop},
     {"sync", sync_server_start, sync_server_stop},
+    /* After sync/, whose built-in authoriser takes the server's own tokens first. */
+    {"socketio-auth", auth_url_start, auth_url_stop},
     {"demo", demo_start, demo_stop},
     {"webhook", main_webhook_start, webhook_stop},
     {"history", main_history_start, history_stop},

@@ -602,7 +602,7 @@ void eio_ws_closed(struct server *srv, struct pss *pss)
 
 /* ---- liveness -------------------------------------------------------------- */
 
-static void eio_tick(struct server *srv, void *ud)
+void eio_tick(struct server *srv, void *ud)
 {
     (void)ud;
     const struct config *cfg = srv->cfg;
@@ -632,7 +632,7 @@ static void eio_tick(struct server *srv, void *ud)
     }
 }
 
-int eio_register(struct server *srv)
+unsigned eio_tick_ms(const struct server *srv)
 {
     unsigned ms = srv->cfg->sio_ping_interval < srv->cfg->sio_ping_timeout
                       ? srv->cfg->sio_ping_interval
@@ -642,12 +642,15 @@ int eio_register(struct server *srv)
         ms = 25;
     if (ms > 250)
         ms = 250; /* also how soon a cut long-poll is seen (http_req_peer_gone) */
+    return ms;
+}
+
+int eio_register(struct server *srv)
+{
     int rc = http_route(srv, "GET", "/socket.io/*", 0, eio_get, NULL);
     if (!rc)
         rc = http_route_sized(srv, "POST", "/socket.io/*", 0, EIO_MAX_PAYLOAD + 8192, eio_post,
                               NULL);
-    if (!rc)
-        rc = server_every(srv, ms, eio_tick, NULL);
     return rc;
 }
 

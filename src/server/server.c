@@ -593,7 +593,7 @@ struct server *server_new(const struct config *cfg, const struct logger *log, un
     if (message_build_pong(MESSAGE_FRAME_HEADROOM, &mf) == MESSAGE_OK)
         srv->pong = message_frame_adopt(&mf);
     if (!srv->channels || !srv->wbuf || !srv->ping || !srv->pong || http_api_register(srv) ||
-        eio_register(srv)) {
+        eio_register(srv) || server_every(srv, eio_tick_ms(srv), eio_tick, NULL)) {
         server_free(srv);
         return NULL;
     }

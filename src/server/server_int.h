@@ -318,8 +318,12 @@ void session_receive(struct conn *c, const char *buf, size_t len);
 int session_admit(struct conn *c);
 
 /* ---- eio_transport.c: Engine.IO sessions (polling, WebSocket, upgrade) ---- */
-/* Registers the /socket.io/ routes and the ping timer (server_new). */
+/* Registers the /socket.io/ routes (server_new). */
 int eio_register(struct server *srv);
+/* The liveness timer (server_new runs it every eio_tick_ms): pings,
+ * timeouts, cut long-polls. */
+void eio_tick(struct server *srv, void *ud);
+unsigned eio_tick_ms(const struct server *srv);
 /* WebSocket callbacks of a /socket.io/ connection (pss->sio). */
 int eio_ws_filter(struct server *srv, struct lws *wsi, struct pss *pss);
 int eio_ws_established(struct server *srv, struct lws *wsi, struct pss *pss);
