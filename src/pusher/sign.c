@@ -213,17 +213,6 @@ int sign_user_auth_make(const char *key, const char *secret, const char *socket_
 
 /* ---- query strings ---- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes s[0..len) into a new NUL-terminated string. Returns NULL and sets
  * *err on a bad escape, a decoded NUL or no memory. */
 static char *url_decode(const char *s, size_t len, int *err)
@@ -244,7 +233,7 @@ static char *url_decode(const char *s, size_t len, int *err)
                 *err = SIGN_EQUERY;
                 return NULL;
             }
-            int h = hex_value(s[i + 1]), l = hex_value(s[i + 2]);
+            int h = hex_digit(s[i + 1]), l = hex_digit(s[i + 2]);
             if (h < 0 || l < 0) {
                 free(out);
                 *err = SIGN_EQUERY;

@@ -2,6 +2,8 @@
  * handed to the loop thread through a queue (see redis.h). */
 #include "redis.h"
 
+#include "common/hex.h"
+
 #include <ev.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -98,17 +100,6 @@ struct redis {
 
 /* ---- URL ---------------------------------------------------------------- */
 
-static int redis_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into dst (cap bytes with the NUL). */
 static int redis_decode(const char *s, size_t n, char *dst, size_t cap)
 {
@@ -118,7 +109,7 @@ static int redis_decode(const char *s, size_t n, char *dst, size_t cap)
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int h = redis_hexval(s[i + 1]), l = redis_hexval(s[i + 2]);
+            int h = hex_digit(s[i + 1]), l = hex_digit(s[i + 2]);
             if (h < 0 || l < 0)
                 return -1;
             c = (char)(h * 16 + l);

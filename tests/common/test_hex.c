@@ -18,5 +18,16 @@ int main(void)
     CHECK_EQ(strlen(hex), 512);
     CHECK(!memcmp(hex + 2 * 0xab, "ab", 2));
     CHECK(!memcmp(hex + 2 * 0x10, "10", 2));
+    /* hex_digit: both cases, and -1 for everything else; it reads back
+     * what hex_encode wrote */
+    for (int c = 0; c < 256; c++) {
+        int want = c >= '0' && c <= '9'   ? c - '0'
+                   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                          : -1;
+        CHECK_EQ(hex_digit((char)c), want);
+    }
+    for (int i = 0; i < 256; i++)
+        CHECK_EQ(hex_digit(hex[2 * i]) * 16 + hex_digit(hex[2 * i + 1]), i);
     return TEST_RESULT();
 }

@@ -186,17 +186,7 @@ static void order_done(void *ctx, int status, const struct store_batch_result *r
     free(j);
 }
 
-static void submit_op(store_writer *w, struct order *o, int index, const char *doc, uint64_t v)
-{
-    store_batch *b;
-    CHECK_EQ(store_batch_new(&b), 0);
-    CHECK_EQ(store_batch_op_append(b, doc, v, "u", "c", v, 1, "x", 1), 0);
-    struct order_job *j = malloc(sizeof *j);
-    j->o = o;
-    j->index = index;
-    CHECK_EQ(store_writer_submit(w, b, order_done, j), 0);
-}
-
+/* Submits one op of `doc` at version v as its own batch, in `chain` (0 = none). */
 static void submit_chained(store_writer *w, struct order *o, int index, const char *doc, uint64_t v,
                            uint64_t chain)
 {
@@ -208,6 +198,11 @@ static void submit_chained(store_writer *w, struct order *o, int index, const ch
     j->o = o;
     j->index = index;
     CHECK_EQ(store_writer_submit(w, b, order_done, j), 0);
+}
+
+static void submit_op(store_writer *w, struct order *o, int index, const char *doc, uint64_t v)
+{
+    submit_chained(w, o, index, doc, v, 0);
 }
 
 /* A batch after a failed one of its chain fails unapplied, even when its
