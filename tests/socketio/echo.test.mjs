@@ -1,8 +1,9 @@
-// The seed's client setup, Echo's socket.io broadcaster, end to end against docsyncd: for each
-// client (socket.io-client 4 with its default transports, which start polling and upgrade to a
+// The usual Laravel client setup on Echo's socket.io broadcaster, end to end against
+// docsyncd: for each client (socket.io-client 4 with its default transports, which start polling and upgrade to a
 // WebSocket; socket.io-client 4 with long-polling only, as when WebSockets are blocked;
 // socket.io-client 2, Engine.IO protocol 3, what laravel-echo-server deployments run) the
-// seed's patterns, fed by the HTTP API, with pusher-js clients on the same channels.
+// common real-time patterns (private chat, presence, typing whispers, notifications,
+// version-gated document updates), fed by the HTTP API, with pusher-js clients on the same channels.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {

@@ -59,7 +59,7 @@ export const FLAVOURS = [
   { name: 'socket.io-client 2 (Engine.IO 3), default transports', client: io2, transports: undefined, proto: 3 },
 ];
 
-/** Echo on its socket.io connector for `user`, as the seed configures it. */
+/** Echo on its socket.io connector for `user`, configured as a Laravel app's front end does. */
 export function sioEcho(server, user, flavour = FLAVOURS[0], extra = {}) {
   const o = {
     broadcaster: 'socket.io',
