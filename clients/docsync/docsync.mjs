@@ -20,7 +20,10 @@
 // the client send docsync:catchup from its (epoch, version). A catch-up that is not a replay
 // carries a snapshot: the replica is rebuilt from it and the pending updates re-applied.
 // (epoch, version, state, pending) are saved to a storage so a reloaded client resumes by
-// version with its unsent edits.
+// version with its unsent edits. The state is saved as a base (the whole replica, encoded
+// rarely) plus a delta (the operations added since the base): encoding a 100k-character
+// document's whole state costs milliseconds in wasm, which, every 100 ms of typing, would
+// land between keystrokes; the delta costs what the new operations cost.
 //
 // Saved replicas belong to the browser, not to a tab: each (document, user) has an index of
 // its saved replicas' clientIds in the storage, and a tab opening the document takes one that
@@ -54,6 +57,7 @@ const LEASE_RENEW_MS = 3000;
 const LEASE_SETTLE_MS = 50; // a claim is read back after this, to lose gracefully to a racing tab
 const CHUNK = 1500; // UTF-16 units per inserted piece: keeps a submit under 10,000 bytes
 const SAVE_DELAY_MS = 100;
+const DELTA_OPS_MAX = 8192; // operations saved as a delta before the base is encoded again
 
 // ---- small helpers -----------------------------------------------------------------------
 
@@ -560,6 +564,7 @@ export class Document extends Emitter {
   #subscribed = false;
   #retry = null;
   #saveTimer = null;
+  #base = null; // {replica, mark, state}: the last whole state saved (base64) and its mark
   #typing = { on: false, idle: null, sentAt: 0 };
   #cursor = { anchor: null, head: null, sentAt: 0, timer: null };
   /** Remote cursors by user id: {user, anchor, head, timer}; anchor and head are CRDT anchors
@@ -586,10 +591,18 @@ export class Document extends Emitter {
         if (s && s.clientId !== clientId) throw new Error('saved under another client id');
         // A damaged state starts afresh. Loaded under our agent, later edits continue after our
         // own saved operations.
-        if (s) loaded = crdt.loadDoc(clientId, fromBase64(s.state));
+        if (s) {
+          loaded = crdt.loadDoc(clientId, fromBase64(s.state));
+          this.#base = { replica: loaded, mark: loaded.mark(), state: s.state };
+          if (s.delta) {
+            loaded.apply(fromBase64(s.delta));
+            loaded.setAgent(clientId); // our next edits after the delta's own operations
+          }
+        }
       } catch (e) {
         loaded?.free();
         loaded = null;
+        this.#base = null;
         this.emit('error', { code: 'storage', message: `saved state ignored: ${e.message}` });
         s = null;
       }
@@ -939,10 +952,24 @@ export class Document extends Emitter {
       epoch: this.epoch,
       version: this.version,
       seq: this.#seq,
-      state: toBase64(this.replica.encodeState()),
+      ...this.#encodeState(),
       pending: this.#pending.map(({ seq, update }) => ({ seq, update })),
     };
     return this.sync.storage.set(this.#slots.stateKey(this.clientId), JSON.stringify(saved));
+  }
+
+  /** {state, delta}: the base saved before and the operations since, or a new base when there
+   * is none for this replica (it was replaced) or the delta has grown large. */
+  #encodeState() {
+    const replica = this.replica;
+    const mark = replica.mark();
+    const base = this.#base;
+    if (base && base.replica === replica && mark - base.mark <= DELTA_OPS_MAX) {
+      if (mark === base.mark) return { state: base.state };
+      return { state: base.state, delta: toBase64(replica.encodeSinceMark(base.mark)) };
+    }
+    this.#base = { replica, mark, state: toBase64(replica.encodeState()) };
+    return { state: this.#base.state };
   }
 
   #save() {

@@ -94,6 +94,61 @@ test('an offline client edits, reconnects, resubmits and converges', async () =>
   assert.equal(da.version, 4);
 });
 
+test('saves encode the operations since the last whole state, and a reload restores base plus delta', async () => {
+  const id = 'delta-save';
+  await openDocument(server, id);
+  // A recording storage: every value written under the document's state key, in order.
+  const writes = [];
+  const storage = new MemoryStorage();
+  const set = storage.set.bind(storage);
+  storage.set = (k, v) => { if (k.startsWith(`state:${id}/`)) writes.push(JSON.parse(v)); return set(k, v); };
+  let r = await client(server, 'ada', { storage, clientId: 'tab-d' });
+  let d = r.document(id);
+  await d.ready;
+  await synced(d);
+  d.insert(0, 'hello');
+  await d.flush();
+  d.insert(5, ' world');
+  await d.flush();
+  d.delete(0, 1);
+  await d.flush();
+  await synced(d);
+  const [first, second, third] = writes.slice(-3);
+  // One base, encoded once; each later save adds only a delta since it.
+  assert.equal(second.state, first.state);
+  assert.equal(third.state, first.state);
+  assert.ok(second.delta && third.delta, 'deltas saved');
+  assert.ok(third.delta.length < 200, `delta of three edits is small: ${third.delta.length} chars`);
+  r.close();
+
+  // A reload: base plus delta gives the exact text, and editing goes on from there.
+  r = await client(server, 'ada', { storage, clientId: 'tab-d' });
+  d = r.document(id);
+  await d.ready;
+  assert.equal(d.text(), 'ello world');
+  await synced(d);
+  // More than 8,192 operations since the base: the next save encodes a new base.
+  writes.length = 0;
+  d.insert(d.text().length, 'x'.repeat(9000));
+  await d.flush();
+  const big = writes.at(-1);
+  assert.notEqual(big.state, first.state);
+  assert.equal(big.delta, undefined);
+  d.insert(0, '>');
+  await d.flush();
+  assert.equal(writes.at(-1).state, big.state);
+  assert.ok(writes.at(-1).delta);
+  await synced(d, 20000);
+  const head = await serverText(server, id);
+  assert.equal(head.content, '>ello world' + 'x'.repeat(9000));
+  r.close();
+  r = await client(server, 'ada', { storage, clientId: 'tab-d' });
+  d = r.document(id);
+  await d.ready;
+  assert.equal(d.text(), head.content);
+  r.close();
+});
+
 test('a reloaded client resumes by version (replay), then with a snapshot when far behind', async () => {
   const id = 'resume';
   await openDocument(server, id);
