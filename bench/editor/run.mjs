@@ -79,7 +79,13 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const name of round % 2 ? ['yjs', 'docsync'] : ['docsync', 'yjs']) {
     const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     page.on('pageerror', (e) => console.error(`${name}: ${e.message}`));
-    await page.setContent('<!doctype html><div id="editor" style="height:700px;overflow:auto"></div>');
+    // An https page, as an editor app is served: a secure context, where the client decides which
+    // tab uses a saved replica with a Web Lock. (about:blank is not one; without Web Locks the
+    // client claims the replica with a lease in its storage and reads it back 50 ms later,
+    // which would be timed as part of opening.)
+    await page.route('https://editor.bench/', (r) => r.fulfill({ contentType: 'text/html',
+      body: '<!doctype html><div id="editor" style="height:700px;overflow:auto"></div>' }));
+    await page.goto('https://editor.bench/');
     await page.addScriptTag({ content: pages[name], type: 'module' });
     await page.waitForFunction(() => window.bench);
     await page.evaluate(([w, s]) => window.bench.setup(w, s),
