@@ -389,3 +389,36 @@ test('anchors stay on their character across replicas (remote cursors)', () => {
     b.free();
   }
 });
+
+test('the text read after every kind of change is the new text (it is kept between changes)', () => {
+  const a = crdt.createDoc('a');
+  const b = crdt.createDoc('b');
+  try {
+    assert.equal(a.text, '');
+    a.insert(0, 'hello');
+    assert.equal(a.text, 'hello');
+    assert.equal(a.text, 'hello'); // read twice: the same string, not rebuilt
+    a.delete(0, 1);
+    assert.equal(a.text, 'ello');
+    a.insertAt(4, ' wörld');
+    assert.equal(a.text, 'ello wörld');
+    a.deleteAt(4, 1);
+    assert.equal(a.text, 'ellowörld');
+    assert.equal(b.text, '');
+    assert.equal(b.apply(a.encodeState()), true);
+    assert.equal(b.text, 'ellowörld');
+    assert.equal(b.apply(a.encodeState()), false); // nothing new: the text stays
+    assert.equal(b.text, 'ellowörld');
+    const m = b.mark();
+    b.insert(0, '>');
+    assert.equal(b.text, '>ellowörld');
+    assert.equal(a.apply(b.encodeSinceMark(m)), true);
+    assert.equal(a.text, '>ellowörld');
+    assert.throws(() => a.apply(Uint8Array.of(1, 2, 3)));
+    assert.equal(a.text, b.text); // a refused update changes nothing
+  } finally {
+    a.free();
+    b.free();
+  }
+  assert.throws(() => a.text, /freed/);
+});

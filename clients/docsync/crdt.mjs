@@ -278,6 +278,9 @@ export class CrdtDoc {
   #m;
   #x;
   #p;
+  /** The text as last read, until the next change: a 100k-character text costs a walk of the
+   * sequence and a UTF-8 decode, and a change is often read by several listeners. */
+  #text = null;
 
   constructor(mod, ptr) {
     this.#m = mod;
@@ -294,31 +297,36 @@ export class CrdtDoc {
   /** Inserts `text` at UTF-16 offset `index` (0..length). */
   insert(index, text) {
     const p = this.#ptr();
+    this.#text = null;
     const n = this.#m._putString(text);
     this.#m._check(this.#x.crdt_wasm_insert_utf16(p, index, this.#m._in, n));
   }
 
   /** Deletes `count` UTF-16 code units at UTF-16 offset `index`. */
   delete(index, count) {
+    this.#text = null;
     this.#m._check(this.#x.crdt_wasm_delete_utf16(this.#ptr(), index, count));
   }
 
   /** Inserts `text` before code point `pos`. */
   insertAt(pos, text) {
     const p = this.#ptr();
+    this.#text = null;
     const n = this.#m._putString(text);
     this.#m._check(this.#x.crdt_wasm_insert(p, pos, this.#m._in, n));
   }
 
   /** Deletes `count` code points at code point `pos`. */
   deleteAt(pos, count) {
+    this.#text = null;
     this.#m._check(this.#x.crdt_wasm_delete(this.#ptr(), pos, count));
   }
 
   /** The whole text. */
   get text() {
+    if (this.#text !== null && this.#p) return this.#text;
     this.#m._check(this.#x.crdt_wasm_text(this.#ptr(), this.#m._out));
-    return this.#m._takeString();
+    return (this.#text = this.#m._takeString());
   }
 
   toString() {
@@ -400,7 +408,9 @@ export class CrdtDoc {
     const before = this.#x.crdt_wasm_mark(p);
     const n = this.#m._putBytes(update);
     this.#m._check(this.#x.crdt_wasm_apply(p, this.#m._in, n, this.#m._missing));
-    return this.#x.crdt_wasm_mark(p) !== before;
+    const changed = this.#x.crdt_wasm_mark(p) !== before;
+    if (changed) this.#text = null;
+    return changed;
   }
 
   /** A position that stays on its text while others edit (a remote cursor): the anchor of
@@ -437,5 +447,6 @@ export class CrdtDoc {
     this.#m._unregister(this);
     this.#x.crdt_wasm_doc_free(this.#p);
     this.#p = 0;
+    this.#text = null;
   }
 }

@@ -193,7 +193,8 @@ export interface DocSyncErrorEvent {
 }
 
 export interface DocumentEvents {
-  change: { text: string; remote: boolean; version: number };
+  /** `text` is built when read: read in the listener, it is the text after this change. */
+  change: { readonly text: string; remote: boolean; version: number };
   version: { version: number };
   presence: { members: Member[]; joined?: Member; left?: Member };
   typing: { user: DocUser; typing: boolean; typists: DocUser[] };

@@ -529,7 +529,7 @@ export class DocSync extends Emitter {
 /**
  * One collaborative document. Properties: id, clientId, version (highest server version applied
  * in order), epoch, members (presence: [{id, info}]), typists (Map id -> user), synced (caught up and nothing pending), pending (count).
- * Events: 'change' {text, remote, version}, 'version' {version}, 'presence' {members, joined?,
+ * Events: 'change' {text (read in the listener: read later, it is the text then), remote, version}, 'version' {version}, 'presence' {members, joined?,
  * left?}, 'typing' {user, typing, typists} (user {id, name}: the member the server says
  * whispered, named by its presence info), 'synced' {version}, 'catchup' {from, replay, head,
  * updates}, 'updated' {version, user, clientId} (a DocumentUpdated received), 'error' {code,
@@ -667,7 +667,7 @@ export class Document extends Emitter {
       this.#dropCursor(user.id);
       this.#setMembers(this.members.filter((x) => x.id !== user.id), { left: user });
     });
-    if (s) this.emit('change', { text: this.text(), remote: false, version: this.version });
+    if (s) this.#changed(false);
     return this;
   }
 
@@ -676,6 +676,14 @@ export class Document extends Emitter {
   /** The current text (local edits included). */
   text() {
     return this.replica ? this.replica.text : '';
+  }
+
+  /** Emits 'change'. Its text is read when a listener asks for it: a keystroke in a 100k
+   * character document need not build the whole text for listeners that do not look. */
+  #changed(remote) {
+    const doc = this;
+    let text = null;
+    this.emit('change', { get text() { return (text ??= doc.text()); }, remote, version: this.version });
   }
 
   /** Number of local transactions not yet acknowledged. */
@@ -751,7 +759,7 @@ export class Document extends Emitter {
     if (wasSynced) this.emit('unsynced', { pending: 1 });
     if (this.#canSend()) this.#submit(p);
     this.#save();
-    this.emit('change', { text: this.text(), remote: false, version: this.version });
+    this.#changed(false);
     if (failure) throw failure;
   }
 
@@ -1068,7 +1076,7 @@ export class Document extends Emitter {
       this.version = v;
       applied = applied || !!u;
     }
-    if (applied) this.emit('change', { text: this.text(), remote: true, version: this.version });
+    if (applied) this.#changed(true);
     if (this.version !== before) this.emit('version', { version: this.version });
     if (this.#buffer.size > 0) this.#catchUp();
     this.#save();
@@ -1137,7 +1145,7 @@ export class Document extends Emitter {
       this.#adoptFresh();
       changed = true;
     }
-    if (changed) this.emit('change', { text: this.text(), remote: true, version: this.version });
+    if (changed) this.#changed(true);
     if (this.version !== from) this.emit('version', { version: this.version });
     if (this.#canSend()) this.#resendAll();
     this.#drain();
@@ -1185,7 +1193,7 @@ export class Document extends Emitter {
     this.version = 0;
     this.epoch = null;
     if (dropped) this.emit('error', { code: 'lost', message: `${dropped} unacknowledged edit(s) of the previous client id dropped` });
-    this.emit('change', { text: this.text(), remote: true, version: this.version });
+    this.#changed(true);
     this.#save();
     if (this.#catchingUp) this.#stale = true; // the reply in flight is for the old replica
     else this.#catchUp();
