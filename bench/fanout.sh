@@ -27,17 +27,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
 SRV_CPU=${SRV_CPU:-0}
 LG_CPU=${LG_CPU:-1}
-# The machine is shared: other developers' builds and fuzzers run on the same two cores. With
-# autogroup scheduling a process's nice value only counts inside its session, so the run moves to
-# a session of its own (setsid) and raises that session's priority (/proc/PID/autogroup), which
-# keeps the measured server and loadgen from being preempted mid-run. NICE=0 turns this off.
-NICE=${NICE:--10}
-if [ -z "${FANOUT_SESSION:-}" ] && command -v setsid >/dev/null; then
-  FANOUT_SESSION=1 exec setsid --wait "$0" "$@"
-fi
-if [ "$NICE" != 0 ] && [ -w /proc/$$/autogroup ]; then
-  echo "$NICE" > /proc/$$/autogroup 2>/dev/null || echo "could not set autogroup nice $NICE" >&2
-fi
+# A session of its own with raised priority (bench/lib.sh). NICE=0 turns that off.
+. "$ROOT/bench/lib.sh"
+bench_own_session "$@"
 OUT=${OUT:-$(mktemp -d /tmp/docsync-bench.XXXXXX)}
 APP_ID=bench
 APP_KEY=bench-key
@@ -186,10 +178,6 @@ if [ ! -f "$SOKETI" ]; then
   SERVERS=${SERVERS/soketi/}
 fi
 [ -n "$ONLY" ] && SERVERS=$ONLY
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 SRV_PID=""
 SRV_PORT=""

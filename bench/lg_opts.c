@@ -15,11 +15,15 @@ static void lg_opts_fail(const char *msg)
 
 static void lg_opts_usage(void)
 {
-    fputs("usage: loadgen fanout|connect|whisper --port P [options]\n"
+    fputs("usage: loadgen fanout|connect|whisper --port P[,P...] [options]\n"
           "       loadgen selftest   (signature vectors, histogram)\n"
           "  --host A         server address (127.0.0.1)\n"
           "  --app-id ID --key K --secret S   app credentials (env REVERB_APP_ID/KEY/SECRET)\n"
-          "  --pid PID        server process to sample (CPU from /proc/PID/stat, RSS from status)\n"
+          "  --port P[,P...]  server port; several (cluster nodes): connection i goes to the\n"
+          "                   (i mod count)-th\n"
+          "  --pub-port P     port of the HTTP publishes (the first --port)\n"
+          "  --pid PID[,PID...]  server processes to sample, summed (CPU from /proc/PID/stat,\n"
+          "                   RSS from status)\n"
           "  -n N             fanout: subscribers; connect: connections; whisper: pairs (1000)\n"
           "  --rate R         fanout: events/s; whisper: total whispers/s; 0 = full rate (0)\n"
           "  --window W       full rate: undelivered events (fanout, default = publishers) /\n"
@@ -59,6 +63,24 @@ void lg_opts_raise_nofile(unsigned need)
         fprintf(stderr,
                 "loadgen: RLIMIT_NOFILE is %lu, %u needed; run as root or raise ulimit -n\n",
                 (unsigned long)rl.rlim_cur, need);
+}
+
+/* A comma-separated list of up to max positive integers into out[]; returns the count. */
+static unsigned parse_list(const char *v, int *out, unsigned max, const char *what)
+{
+    unsigned n = 0;
+    for (const char *p = v; *p;) {
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (end == p || x <= 0 || x > 1 << 22 || (*end && *end != ',') || n == max) {
+            fprintf(stderr, "loadgen: bad %s list '%s' (at most %u positive numbers)\n", what, v,
+                    max);
+            lg_opts_fail("bad list");
+        }
+        out[n++] = (int)x;
+        p = *end ? end + 1 : end;
+    }
+    return n;
 }
 
 void lg_opts_parse(struct lg_opts *o, int argc, char **argv)
@@ -103,7 +125,9 @@ void lg_opts_parse(struct lg_opts *o, int argc, char **argv)
         if (strcmp(a, "--host") == 0)
             o->host = v;
         else if (strcmp(a, "--port") == 0)
-            o->port = atoi(v);
+            o->nports = parse_list(v, o->ports, LG_MAX_PORTS, "--port");
+        else if (strcmp(a, "--pub-port") == 0)
+            o->pub_port = atoi(v);
         else if (strcmp(a, "--app-id") == 0)
             o->app_id = v;
         else if (strcmp(a, "--key") == 0)
@@ -111,7 +135,7 @@ void lg_opts_parse(struct lg_opts *o, int argc, char **argv)
         else if (strcmp(a, "--secret") == 0)
             o->secret = v;
         else if (strcmp(a, "--pid") == 0)
-            o->pid = atoi(v);
+            o->npids = parse_list(v, o->pids, LG_MAX_PIDS, "--pid");
         else if (strcmp(a, "-n") == 0)
             o->n = (unsigned)strtoul(v, NULL, 10);
         else if (strcmp(a, "--rate") == 0)
@@ -142,7 +166,14 @@ void lg_opts_parse(struct lg_opts *o, int argc, char **argv)
             lg_opts_usage();
         i += takes;
     }
-    if (o->port <= 0 || o->port > 65535)
+    o->port = o->nports ? o->ports[0] : 0;
+    o->pid = o->npids ? o->pids[0] : 0;
+    if (!o->pub_port)
+        o->pub_port = o->port;
+    for (unsigned i = 0; i < o->nports; i++)
+        if (o->ports[i] > 65535)
+            lg_opts_usage();
+    if (o->port <= 0 || o->pub_port <= 0 || o->pub_port > 65535)
         lg_opts_usage();
     if (o->n == 0)
         lg_opts_fail("-n must be positive");

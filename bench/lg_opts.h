@@ -4,15 +4,23 @@
 
 /* Most HTTP publisher connections. */
 #define LG_MAX_PUB 16
+/* Most servers (cluster nodes) to spread connections over, and processes to sample. */
+#define LG_MAX_PORTS 8
+#define LG_MAX_PIDS 8
 
 enum lg_mode { MODE_FANOUT, MODE_CONNECT, MODE_WHISPER };
 
 struct lg_opts {
     enum lg_mode mode;
     const char *host;
-    int port;
+    int port;                /* the first of ports[] */
+    int ports[LG_MAX_PORTS]; /* connection i goes to ports[i % nports] */
+    unsigned nports;
+    int pub_port; /* HTTP publishes (default: the first port) */
     const char *app_id, *key, *secret;
-    int pid;
+    int pid;               /* the first of pids[] */
+    int pids[LG_MAX_PIDS]; /* server processes whose CPU and RSS are summed */
+    unsigned npids;
     unsigned n;      /* subscribers, connections, or pairs */
     double rate;     /* events (fanout) or whispers (whisper) per second; 0 = full rate */
     unsigned window; /* fanout: undelivered events; whisper: messages in flight per pair */

@@ -85,7 +85,8 @@ struct lg {
     struct lg_opts o;
     int ep;
     int pub_ep; /* publishers have their own epoll set, polled every loop iteration first */
-    struct sockaddr_in dst;
+    struct sockaddr_in dst[LG_MAX_PORTS]; /* subscribers' servers (--port) */
+    struct sockaddr_in pub_dst;           /* HTTP publishes (--pub-port) */
     struct lg_conn *conns;
     unsigned nconns;
     unsigned next_open, pending, established, subscribed, alive, failed, lost_conns;
@@ -149,11 +150,28 @@ static uint32_t lg_rand(struct lg *g)
     return x;
 }
 
+/* The servers' CPU and RSS: every --pid summed (cluster nodes and their Redis count together). */
+static uint64_t srv_cpu_ticks(const struct lg *g)
+{
+    uint64_t t = 0;
+    for (unsigned i = 0; i < g->o.npids; i++)
+        t += lg_proc_cpu_ticks(g->o.pids[i]);
+    return t;
+}
+
+static uint64_t srv_rss_kb(const struct lg *g)
+{
+    uint64_t kb = 0;
+    for (unsigned i = 0; i < g->o.npids; i++)
+        kb += lg_proc_rss_kb(g->o.pids[i]);
+    return kb;
+}
+
 static void take_sample(struct lg *g, struct lg_sample *s)
 {
     s->t_ns = now_ns();
-    s->srv_ticks = lg_proc_cpu_ticks(g->o.pid);
-    s->rss_kb = lg_proc_rss_kb(g->o.pid);
+    s->srv_ticks = srv_cpu_ticks(g);
+    s->rss_kb = srv_rss_kb(g);
     s->lg_cpu_us = lg_proc_self_cpu_us();
     s->recv = g->recv_total;
     s->pubs = g->pub_total;
@@ -284,7 +302,8 @@ static void conn_open(struct lg *g, unsigned i)
     c->want_out = 1;
     if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
         die("epoll_ctl: %s", strerror(errno));
-    if (connect(fd, (struct sockaddr *)&g->dst, sizeof g->dst) < 0 && errno != EINPROGRESS)
+    const struct sockaddr_in *dst = &g->dst[i % g->o.nports];
+    if (connect(fd, (const struct sockaddr *)dst, sizeof *dst) < 0 && errno != EINPROGRESS)
         conn_lost(g, c, strerror(errno));
 }
 
@@ -545,7 +564,7 @@ static int pub_connect(struct lg *g, struct lg_pub *p)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    if (connect(fd, (struct sockaddr *)&g->dst, sizeof g->dst) < 0) {
+    if (connect(fd, (struct sockaddr *)&g->pub_dst, sizeof g->pub_dst) < 0) {
         lg_log(g, "publisher connect: %s", strerror(errno));
         close(fd);
         return -1;
@@ -585,7 +604,7 @@ static int publish(struct lg *g, struct lg_pub *p)
     int rlen = snprintf(req, sizeof req,
                         "POST /apps/%s/events?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%d\r\n"
                         "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-                        g->o.app_id, params, sig, g->o.host, g->o.port, blen, body);
+                        g->o.app_id, params, sig, g->o.host, g->o.pub_port, blen, body);
     ssize_t n = write(p->fd, req, (size_t)rlen);
     if (n != rlen) {
         lg_log(g, "publisher write: %s", n < 0 ? strerror(errno) : "short");
@@ -793,7 +812,7 @@ static void tick(struct lg *g, uint64_t now)
     }
     case PH_HOLD:
         if (since >= g->o.hold) {
-            g->s0.rss_kb = lg_proc_rss_kb(g->o.pid);
+            g->s0.rss_kb = srv_rss_kb(g);
             g->phase = PH_END;
         }
         break;
@@ -831,7 +850,7 @@ static void run(struct lg *g)
     g->t_begin = g->t_connect_start = g->t_phase = now_ns();
     if (g->o.mode == MODE_CONNECT)
         take_sample(g, &g->s0);
-    g->rss_start_kb = lg_proc_rss_kb(g->o.pid);
+    g->rss_start_kb = srv_rss_kb(g);
     while (g->phase != PH_END) {
         uint64_t now = now_ns();
         if (g->phase == PH_CONNECT)
@@ -991,10 +1010,14 @@ int main(int argc, char **argv)
         g->conns[i].fd = -1;
     for (unsigned i = 0; i < LG_MAX_PUB; i++)
         g->pubs[i].fd = -1;
-    g->dst.sin_family = AF_INET;
-    g->dst.sin_port = htons((uint16_t)g->o.port);
-    if (inet_pton(AF_INET, g->o.host, &g->dst.sin_addr) != 1)
+    g->pub_dst.sin_family = AF_INET;
+    g->pub_dst.sin_port = htons((uint16_t)g->o.pub_port);
+    if (inet_pton(AF_INET, g->o.host, &g->pub_dst.sin_addr) != 1)
         die("bad --host %s (IPv4 address expected)", g->o.host);
+    for (unsigned i = 0; i < g->o.nports; i++) {
+        g->dst[i] = g->pub_dst;
+        g->dst[i].sin_port = htons((uint16_t)g->o.ports[i]);
+    }
     g->handshake_len =
         (size_t)snprintf(g->handshake, sizeof g->handshake,
                          "GET /app/%s?protocol=7&client=js&version=8.6.0&flash=false HTTP/1.1\r\n"
