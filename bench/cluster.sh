@@ -15,6 +15,9 @@
 #   xlat     1,000 events/s to 100 subscribers, all on node 2, published on node 1: every
 #            delivery crosses the bus; beside it the same load on a single docsyncd (no cluster)
 #            for the cross-node cost
+#   presence 100 users, each on its own connection spread over the nodes, joining and leaving
+#            one presence channel as fast as they can (bench/presence.mjs): joins/s, member
+#            events delivered/s, server CPU per join
 # fan5 and fanfull also run on a single docsyncd without cluster mode ("docsyncd-1"), the
 # baseline of the cluster's CPU per delivery.
 #
@@ -38,7 +41,7 @@ APP_SECRET=bench-secret
 NODES=3
 QUICK=0
 ONLY="docsyncd docsyncd-1 soketi"
-SCENARIOS="fan5 fanfull xlat"
+SCENARIOS="fan5 fanfull xlat presence"
 TABLE=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -77,6 +80,18 @@ END {
     sc = order[i]
     if (sc == "fan5") print "fan-out, 5,000 subscribers over the nodes, 5 events/s"
     else if (sc == "fanfull") print "fan-out, 5,000 subscribers over the nodes, full rate, 4 in flight"
+    else if (sc == "presence") {
+      print "presence: 100 users over the nodes joining and leaving one channel"
+      row("  joins/s (join + leave)", sc, "joins_per_s", 1, "%.0f")
+      row("  member events delivered/s", sc, "member_events_per_s", 1, "%.0f")
+      row("  join latency p50 ms", sc, "join_p50_ms", 1, "%.2f")
+      row("  join latency p99 ms", sc, "join_p99_ms", 1, "%.2f")
+      row("  server CPU us/join (all)", sc, "srv_us_per_join", 1, "%.1f")
+      row("  server CPU % (all processes)", sc, "srv_cpu_pct", 1, "%.0f")
+      row("  errors", sc, "errors", 1, "%d")
+      row("  client CPU %", sc, "client_cpu_pct", 1, "%.0f")
+      continue
+    }
     else print "cross-node: 1,000 events/s, 100 subscribers on node 2, published on node 1"
     row("  deliveries/s", sc, "deliv_per_s", 1, "%.0f")
     row("  server CPU us/delivery (all)", sc, "srv_us_per_deliv", 1, "%.2f")
@@ -189,12 +204,19 @@ for sc in $SCENARIOS; do
     case "$sc" in
       fan5) args=(fanout -n 5000 --rate 5 --port "$(join "${PORTS[@]}")") ;;
       fanfull) args=(fanout -n 5000 --rate 0 --port "$(join "${PORTS[@]}")") ;;
+      presence) args=() ;;
       xlat) sub=${PORTS[1]:-${PORTS[0]}}
             args=(fanout -n 100 --rate 1000 --port "$sub" --pub-port "${PORTS[0]}") ;;
     esac
-    line=$(taskset -c "$LG_CPU" "$LOADGEN" "${args[@]}" --warmup $WARMUP --duration $DUR \
-      --pid "$(join "${PIDS[@]}")" --app-id $APP_ID --key $APP_KEY --secret $APP_SECRET \
-      --label "$srv" --timeout 90 2> >(tee -a "$OUT/loadgen.log" >&2) | grep '^RESULT' || true)
+    if [ "$sc" = presence ]; then
+      line=$(taskset -c "$LG_CPU" timeout 90 node "$ROOT/bench/presence.mjs" -n 100 --ports "$(join "${PORTS[@]}")" \
+        --pids "$(join "${PIDS[@]}")" --key $APP_KEY --secret $APP_SECRET --label "$srv" \
+        --warmup $WARMUP --duration $DUR 2> >(tee -a "$OUT/loadgen.log" >&2) | grep '^RESULT' || true)
+    else
+      line=$(taskset -c "$LG_CPU" "$LOADGEN" "${args[@]}" --warmup $WARMUP --duration $DUR \
+        --pid "$(join "${PIDS[@]}")" --app-id $APP_ID --key $APP_KEY --secret $APP_SECRET \
+        --label "$srv" --timeout 90 2> >(tee -a "$OUT/loadgen.log" >&2) | grep '^RESULT' || true)
+    fi
     echo "$sc $srv ${line:-RESULT error=1}" >>"$RESULTS"
     stop_all
   done
