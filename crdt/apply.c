@@ -34,9 +34,10 @@ typedef struct upd {
     uint32_t nagents;
     crdt_uop *ops;
     uint32_t nops;
-    uint32_t *order; /* op indexes sorted by (agent, seq) */
-    uint64_t *keys;  /* per position in order[]: agent << 32 | seq */
-    uint32_t hit;    /* position in order[] of upd_find's last hit */
+    uint32_t *order;   /* op indexes sorted by (agent, seq) */
+    uint64_t *keys;    /* per position in order[]: agent << 32 | seq */
+    uint32_t hit;      /* position in order[] of upd_find's last hit */
+    uint8_t *unpacked; /* a packed state's version 1 bytes (ops point into them) */
 } upd;
 
 static void upd_free(upd *u)
@@ -45,6 +46,7 @@ static void upd_free(upd *u)
     crdt__mem_free(u->alloc, u->ops);
     crdt__mem_free(u->alloc, u->order);
     crdt__mem_free(u->alloc, u->keys);
+    crdt__mem_free(u->alloc, u->unpacked);
 }
 
 /* Heap sort of indexes (of ops, or of agents) under an order given by
@@ -118,6 +120,12 @@ static int agents_distinct(upd *u)
 static int decode(upd *u, const uint8_t *data, size_t len)
 {
     crdt_upd_reader rd;
+    if (crdt__is_packed(data, len)) {
+        int rc = crdt__state_unpack(u->alloc, data, len, &u->unpacked, &len);
+        if (rc)
+            return rc;
+        data = u->unpacked;
+    }
     int rc = crdt__upd_begin(&rd, data, len);
     if (rc)
         return rc;

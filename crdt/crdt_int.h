@@ -392,6 +392,26 @@ const struct crdt_version_agent *crdt__version_agent_find(const crdt_version *v,
  * (UINT32_MAX if none): the seqs up to *run_end share the answer. */
 bool crdt__version_agent_has(const struct crdt_version_agent *va, uint32_t seq, uint32_t *run_end);
 
+/* lzh.c: the column coder of packed states. Encode appends the code of
+ * p[0..n) to w (w->err on failure); decode fills exactly out[0..n) from
+ * in[0..in_len), which it must use up exactly (CRDT_EBADUPDATE otherwise). */
+int crdt__lzh_encode(const crdt_allocator *a, const uint8_t *p, size_t n, crdt_wbuf *w);
+int crdt__lzh_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t n);
+
+/* packed.c. Pack a version 1 full state: *out gets the version 2 bytes, or
+ * NULL when they would not be shorter (keep version 1). Unpack a version 2
+ * state into the version 1 bytes it was packed from (CRDT_EBADUPDATE,
+ * CRDT_ELIMIT or CRDT_ENOMEM otherwise). */
+int crdt__state_pack(const crdt_allocator *a, const uint8_t *v1, size_t n, uint8_t **out,
+                     size_t *out_len);
+int crdt__state_unpack(const crdt_allocator *a, const uint8_t *data, size_t len, uint8_t **out,
+                       size_t *out_len);
+/* Whether update bytes are a packed state. */
+static inline bool crdt__is_packed(const uint8_t *data, size_t len)
+{
+    return len >= 2 && data[0] == 0xD5 && data[1] == 2;
+}
+
 /* encode.c */
 int crdt__encode_lv_range(const crdt_doc *doc, uint32_t from, const crdt_version *skip,
                           uint8_t **out, size_t *out_len);

@@ -690,6 +690,25 @@ static int encode_missing(const crdt_doc *doc, const crdt_version *since, uint8_
     return enc_finish(&e, out, out_len);
 }
 
+/* A full state goes out packed (format version 2) when that is shorter. */
+static int pack_state(const crdt_doc *doc, uint8_t **out, size_t *out_len)
+{
+    uint8_t *p;
+    size_t n;
+    int rc = crdt__state_pack(&doc->alloc, *out, *out_len, &p, &n);
+    if (rc) {
+        crdt__mem_free(&doc->alloc, *out);
+        *out = NULL;
+        return rc;
+    }
+    if (p) {
+        crdt__mem_free(&doc->alloc, *out);
+        *out = p;
+        *out_len = n;
+    }
+    return CRDT_OK;
+}
+
 int crdt_doc_encode_since(const crdt_doc *doc, const crdt_version *since, uint8_t **out,
                           size_t *out_len)
 {
@@ -697,9 +716,9 @@ int crdt_doc_encode_since(const crdt_doc *doc, const crdt_version *since, uint8_
         return CRDT_EINVAL;
     if (!since) {
         int rc = encode_canonical(doc, out, out_len);
-        if (rc != CANON_FALLBACK)
-            return rc;
-        return crdt__encode_lv_range(doc, 0, NULL, out, out_len);
+        if (rc == CANON_FALLBACK)
+            rc = crdt__encode_lv_range(doc, 0, NULL, out, out_len);
+        return rc ? rc : pack_state(doc, out, out_len);
     }
     return encode_missing(doc, since, out, out_len);
 }

@@ -8,6 +8,9 @@
 #define CRDT_MAGIC_UPDATE 0xD5
 #define CRDT_MAGIC_VERSION 0xD6
 #define CRDT_FORMAT_VERSION 1
+/* The packed full state: the ops of a version 1 update in compressed
+ * columns (packed.c). Versions stay version 1. */
+#define CRDT_FORMAT_PACKED 2
 
 /* Op header byte. Bits 0-1 are the kind (below); the flags say which
  * fields are left out because they follow from the previous op. Bit 7 is

@@ -180,6 +180,9 @@ static int report(const crdt_upd_reader *at_ops, const size_t *name_off, crdt_up
     return flush(&rd, name_off, &run, fn, ctx);
 }
 
+static int inspect(const uint8_t *data, size_t len, crdt_update_agent_fn fn, void *ctx,
+                   uint64_t *ops);
+
 int crdt_update_inspect(const uint8_t *data, size_t len, crdt_update_agent_fn fn, void *ctx,
                         uint64_t *ops)
 {
@@ -187,6 +190,23 @@ int crdt_update_inspect(const uint8_t *data, size_t len, crdt_update_agent_fn fn
         *ops = 0;
     if (!data && len)
         return CRDT_EBADUPDATE;
+    if (!crdt__is_packed(data, len))
+        return inspect(data, len, fn, ctx, ops);
+    /* a packed state: read the version 1 bytes it unpacks to (libc memory,
+     * at most a constant times len) */
+    uint8_t *v1;
+    size_t n;
+    int rc = crdt__state_unpack(NULL, data, len, &v1, &n);
+    if (rc == CRDT_OK) {
+        rc = inspect(v1, n, fn, ctx, ops);
+        free(v1);
+    }
+    return rc;
+}
+
+static int inspect(const uint8_t *data, size_t len, crdt_update_agent_fn fn, void *ctx,
+                   uint64_t *ops)
+{
     crdt_upd_reader rd;
     int rc = crdt__upd_begin(&rd, data, len);
     if (rc)

@@ -1,9 +1,18 @@
-/* Stored states stay readable: tests/crdt/fixtures/state-v1.bin is the full
+/* Full-state formats.
+ *
+ * Stored states stay readable: tests/crdt/fixtures/state-v1.bin is the full
  * state of fixture_doc() below as format version 1 wrote it (before the
- * compressed full state of format version 2). Loading it must give the same
+ * packed full state of format version 2). Loading it must give the same
  * text, the same version and the same canonical state as building the
  * document again. `test_crdt_compat write FILE` writes the current
- * encoding of fixture_doc() (how the fixture was made). */
+ * encoding of fixture_doc() (how the fixture was made).
+ *
+ * Packed states (format version 2, crdt/packed.c and crdt/lzh.c): a
+ * document of prose packs, loads back to the same document and the same
+ * bytes, is counted right by crdt_update_inspect, and every truncation and
+ * many corruptions of it are refused or leave a consistent replica; the
+ * unpacked size is bounded by the input's; a state that would unpack past
+ * that bound stays version 1. */
 #include "crdt.h"
 #include "crdt_test_util.h"
 #include "test.h"
@@ -94,6 +103,161 @@ static void test_fixture(const char *path)
     free(old);
 }
 
+/* Prose typed in bursts at moving places, with backspaces and selections
+ * deleted: the shape of a real editing session, from a seeded generator. */
+static crdt_doc *prose_doc(size_t edits)
+{
+    static const char *words[] = {"the ",
+                                  "CRDT ",
+                                  "merges ",
+                                  "edits ",
+                                  "from ",
+                                  "every ",
+                                  "replica, ",
+                                  "and ",
+                                  "text ",
+                                  "stays ",
+                                  "\xC3\xA9t\xC3\xA9 ",
+                                  "in ",
+                                  "order. ",
+                                  "\xF0\x9F\x93\x9D ",
+                                  "while ",
+                                  "typing\n"};
+    crdt_doc *d = mkdoc("writer");
+    size_t cur = 0;
+    for (size_t i = 0; i < edits; i++) {
+        size_t len = crdt_doc_length(d), r = below(10);
+        if (r < 7 || len < 20) {
+            const char *w = words[below(sizeof words / sizeof *words)];
+            ins(d, cur, w);
+            for (; *w; w++)
+                cur += ((unsigned char)*w & 0xC0) != 0x80; /* code points */
+        } else if (r < 9 && cur > 0) {
+            CHECK_EQ(crdt_doc_delete(d, cur - 1, 1), CRDT_OK);
+            cur--;
+        } else {
+            cur = below(len);
+            size_t k = 1 + below(len - cur < 12 ? len - cur : 12);
+            CHECK_EQ(crdt_doc_delete(d, cur, k), CRDT_OK);
+        }
+        if (cur > crdt_doc_length(d))
+            cur = crdt_doc_length(d);
+    }
+    return d;
+}
+
+static void same_doc(crdt_doc *a, crdt_doc *b)
+{
+    char *t1 = NULL, *t2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    uint8_t *v1 = NULL, *v2 = NULL;
+    size_t vn1 = 0, vn2 = 0;
+    CHECK_EQ(crdt_doc_text(a, &t1, &l1), CRDT_OK);
+    CHECK_EQ(crdt_doc_text(b, &t2, &l2), CRDT_OK);
+    bytes_equal((uint8_t *)t1, l1, (uint8_t *)t2, l2);
+    CHECK_EQ(crdt_doc_encode_version(a, &v1, &vn1), CRDT_OK);
+    CHECK_EQ(crdt_doc_encode_version(b, &v2, &vn2), CRDT_OK);
+    bytes_equal(v1, vn1, v2, vn2);
+    CHECK_EQ(crdt_doc_check(b), CRDT_OK);
+    crdt_free_bytes(NULL, t1);
+    crdt_free_bytes(NULL, t2);
+    crdt_free_bytes(NULL, v1);
+    crdt_free_bytes(NULL, v2);
+}
+
+static void test_packed(void)
+{
+    crdt_doc *d = prose_doc(6000), *e = mkdoc("reader");
+    uint8_t *s = NULL, *s2 = NULL, *all = NULL;
+    size_t n = 0, n2 = 0, alln = 0;
+    crdt_version *none;
+    CHECK_EQ(crdt_version_new(NULL, &none), CRDT_OK);
+    CHECK_EQ(crdt_doc_encode_state(d, &s, &n), CRDT_OK);
+    /* the same ops unpacked: a delta since the empty version */
+    CHECK_EQ(crdt_doc_encode_since(d, none, &all, &alln), CRDT_OK);
+    CHECK(n > 2 && s[0] == 0xD5 && s[1] == 2);
+    CHECK(alln > 2 && all[1] == 1);
+    CHECK(n * 2 < alln); /* prose packs to less than half */
+    CHECK_EQ(crdt_doc_apply(e, s, n, NULL), CRDT_OK);
+    same_doc(d, e);
+    CHECK_EQ(crdt_doc_encode_state(e, &s2, &n2), CRDT_OK);
+    bytes_equal(s, n, s2, n2); /* canonical */
+    uint64_t ops = 0;
+    CHECK_EQ(crdt_update_inspect(s, n, NULL, NULL, &ops), CRDT_OK);
+    CHECK_EQ(ops, crdt_doc_mark(d));
+    CHECK_EQ(crdt_doc_apply(e, s, n, NULL), CRDT_OK); /* idempotent */
+    CHECK_EQ(crdt_doc_mark(e), crdt_doc_mark(d));
+    /* every truncation is refused; flipped bytes are refused or applied
+     * consistently (the version 1 reader checks what unpacking gives) */
+    for (size_t k = 0; k < n; k++) {
+        crdt_doc *t = mkdoc("t");
+        int rc = crdt_doc_apply(t, s, k, NULL);
+        CHECK(rc == CRDT_EBADUPDATE || rc == CRDT_EVERSION);
+        CHECK_EQ(crdt_doc_mark(t), 0);
+        CHECK(crdt_update_inspect(s, k, NULL, NULL, &ops) != CRDT_OK);
+        crdt_doc_free(t);
+    }
+    uint8_t *bad = malloc(n);
+    CHECK(bad != NULL);
+    for (size_t k = 0; bad && k < n; k += 1 + k / 64) {
+        memcpy(bad, s, n);
+        bad[k] ^= (uint8_t)(1u << (k % 8));
+        crdt_doc *t = mkdoc("t");
+        (void)crdt_update_inspect(bad, n, NULL, NULL, &ops);
+        if (crdt_doc_apply(t, bad, n, NULL) != CRDT_OK)
+            CHECK_EQ(crdt_doc_mark(t), 0);
+        CHECK_EQ(crdt_doc_check(t), CRDT_OK);
+        crdt_doc_free(t);
+    }
+    free(bad);
+    crdt_free_bytes(NULL, s);
+    crdt_free_bytes(NULL, s2);
+    crdt_free_bytes(NULL, all);
+    crdt_version_free(none);
+    crdt_doc_free(d);
+    crdt_doc_free(e);
+}
+
+static void test_packed_bounds(void)
+{
+    /* a column claiming 1,000,000 bytes from 16 bytes of input */
+    const uint8_t bomb[] = {0xD5, 2, 0, 0, 0xC0, 0x84, 0x3D, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+    crdt_doc *t = mkdoc("t");
+    CHECK_EQ(crdt_doc_apply(t, bomb, sizeof bomb, NULL), CRDT_ELIMIT);
+    CHECK_EQ(crdt_update_inspect(bomb, sizeof bomb, NULL, NULL, NULL), CRDT_ELIMIT);
+    /* unknown column mode, trailing byte */
+    const uint8_t mode[] = {0xD5, 2, 0, 0, 1, 7, 0, 0, 0, 0, 0, 0, 0};
+    CHECK_EQ(crdt_doc_apply(t, mode, sizeof mode, NULL), CRDT_EBADUPDATE);
+    const uint8_t empty[] = {0xD5, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    CHECK_EQ(crdt_doc_apply(t, empty, sizeof empty, NULL), CRDT_OK);
+    const uint8_t trailing[] = {0xD5, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    CHECK_EQ(crdt_doc_apply(t, trailing, sizeof trailing, NULL), CRDT_EBADUPDATE);
+    CHECK_EQ(crdt_doc_mark(t), 0);
+    crdt_doc_free(t);
+    /* 256 KB of one repeated sentence would unpack beyond the bound: the
+     * state stays version 1 and loads */
+    crdt_doc *d = mkdoc("r");
+    enum { N = 1 << 18 };
+    char *big = malloc(N + 1);
+    CHECK(big != NULL);
+    for (size_t i = 0; big && i < N; i++)
+        big[i] = "All work and no play. "[i % 22];
+    if (big)
+        CHECK_EQ(crdt_doc_insert(d, 0, big, N), CRDT_OK);
+    uint8_t *s = NULL;
+    size_t n = 0;
+    CHECK_EQ(crdt_doc_encode_state(d, &s, &n), CRDT_OK);
+    CHECK(n > N);
+    CHECK(s && s[1] == 1);
+    crdt_doc *e = mkdoc("e");
+    CHECK_EQ(crdt_doc_apply(e, s, n, NULL), CRDT_OK);
+    same_doc(d, e);
+    crdt_free_bytes(NULL, s);
+    crdt_doc_free(d);
+    crdt_doc_free(e);
+    free(big);
+}
+
 static int write_fixture(const char *path)
 {
     crdt_doc *d = fixture_doc();
@@ -119,6 +283,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s FIXTURE | write FILE\n", argv[0]);
         return 2;
     }
+    rng_state = 0xC0FFEE;
     test_fixture(argv[1]);
+    test_packed();
+    test_packed_bounds();
     return TEST_RESULT();
 }

@@ -471,8 +471,11 @@ static void test_malformed(void)
     uint64_t ops;
     CHECK_EQ(crdt_update_inspect(NULL, 0, collect, &s, &ops), CRDT_EBADUPDATE);
     CHECK_EQ(crdt_update_inspect(NULL, 5, collect, &s, &ops), CRDT_EBADUPDATE);
+    const uint8_t v3[] = {0xD5, 0x03, 0x00, 0x00};
+    CHECK_EQ(inspect(v3, sizeof v3, &s, &ops), CRDT_EVERSION);
+    /* version 2 (packed state) without its columns */
     const uint8_t v2[] = {0xD5, 0x02, 0x00, 0x00};
-    CHECK_EQ(inspect(v2, sizeof v2, &s, &ops), CRDT_EVERSION);
+    CHECK_EQ(inspect(v2, sizeof v2, &s, &ops), CRDT_EBADUPDATE);
     const uint8_t ver[] = {0xD6, 0x01, 0x00};
     CHECK_EQ(inspect(ver, sizeof ver, &s, &ops), CRDT_EBADUPDATE);
     const uint8_t empty[] = {0xD5, 0x01, 0x00, 0x00};
