@@ -313,7 +313,9 @@ int crdt_doc_version(const crdt_doc *doc, crdt_version *out);
 int crdt_doc_encode_version(const crdt_doc *doc, uint8_t **out, size_t *out_len);
 
 /* Encode the full state: an update that brings an empty replica to this
- * one's state. Text of deleted characters is omitted. Canonical: replicas
+ * one's state. Text of deleted characters is omitted; a state that packs
+ * shorter is written packed (format version 2: compressed columns, see
+ * FORMAT.md "Packed full state"; about 2.6 x smaller for prose). Canonical: replicas
  * holding the same operations encode byte-identical states, whatever order
  * the operations reached them in (native and WebAssembly builds alike), and
  * a replica loaded from a state encodes that same state again. This holds
@@ -410,7 +412,10 @@ typedef int (*crdt_update_agent_fn)(void *ctx, const char *agent, size_t agent_l
  *    twice). Neither lowers the count: *ops is never less than what applying the bytes can add.
  *  - Memory: none with fn NULL or an agent table of at most 256 names; otherwise one table of
  *    offsets (a size_t per name, at most 4 * len bytes) from libc malloc (there is no allocator
- *    argument), and CRDT_ENOMEM if that fails. Time: two reads of the bytes plus fn's calls.
+ *    argument), and CRDT_ENOMEM if that fails. A packed full state (format version 2) is first
+ *    unpacked into libc memory: at most 32 * len bytes of columns (more is CRDT_ELIMIT) and the
+ *    version 1 bytes rebuilt from them, released before returning. Time: two reads of the bytes
+ *    (after unpacking) plus fn's calls.
  *  - NULL data gives CRDT_EBADUPDATE, like any truncated update. A pure function of its arguments:
  *    safe from any thread, concurrently with any other call. */
 int crdt_update_inspect(const uint8_t *data, size_t len, crdt_update_agent_fn fn, void *ctx,

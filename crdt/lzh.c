@@ -26,8 +26,8 @@
 #define LZH_MAX_MATCH (LZH_MIN_MATCH + 65535)
 #define LZH_WINDOW (1u << 20)
 #define LZH_HASH_BITS 15
-#define LZH_CHAIN 48    /* candidates tried per position */
-#define LZH_LAZY_MAX 32 /* a match this long is taken without looking further */
+#define LZH_CHAIN 16 /* candidates tried per position */
+#define LZH_NICE 64  /* a match this long ends the search */
 #define LZH_NONE UINT32_MAX
 
 static uint32_t bucket(uint32_t v)
@@ -197,7 +197,7 @@ static uint32_t m_find(const matcher *m, size_t i, uint32_t *dist)
             if (l > best) {
                 best = l;
                 *dist = (uint32_t)(i - cand);
-                if (l == max)
+                if (l == max || l >= LZH_NICE)
                     break;
             }
         }
@@ -209,8 +209,8 @@ static uint32_t m_find(const matcher *m, size_t i, uint32_t *dist)
     return best >= LZH_MIN_MATCH ? best : 0;
 }
 
-/* Greedy parse with one step of lazy matching. Returns the token count or
- * -1 (no memory). */
+/* Greedy parse (lazy matching gave 1.5 % smaller states for twice the
+ * time). Returns the token count or -1 (no memory). */
 static long tokenize(const crdt_allocator *a, const uint8_t *p, size_t n, tok *out)
 {
     matcher m = {p, n, NULL, NULL, 0};
@@ -227,24 +227,10 @@ static long tokenize(const crdt_allocator *a, const uint8_t *p, size_t n, tok *o
     }
     memset(m.head, 0xff, ((size_t)1 << LZH_HASH_BITS) * sizeof(uint32_t));
     long nt = 0;
-    size_t i = 0;
-    while (i < n) {
+    for (size_t i = 0; i < n;) {
         uint32_t d = 0, l = m_find(&m, i, &d);
-        if (l && l < LZH_LAZY_MAX && i + 1 < n) {
-            uint32_t d2 = 0;
-            m_insert(&m, i);
-            uint32_t l2 = m_find(&m, i + 1, &d2);
-            if (l2 > l) {
-                out[nt++] = (tok){p[i], 0};
-                i++;
-                continue; /* i (now the old i + 1) is searched again */
-            }
-            for (uint32_t k = 1; k < l; k++)
-                m_insert(&m, i + k);
-        } else {
-            for (uint32_t k = 0; k < (l ? l : 1); k++)
-                m_insert(&m, i + k);
-        }
+        for (uint32_t k = 0; k < (l ? l : 1); k++)
+            m_insert(&m, i + k);
         out[nt++] = l ? (tok){l, d} : (tok){p[i], 0};
         i += l ? l : 1;
     }

@@ -282,6 +282,38 @@ test('full state, version-based deltas and errors agree', async () => {
   });
 });
 
+// A document long enough to be packed (format version 2, crdt/FORMAT.md
+// "Packed full state"): both builds pack it to the same bytes and load what
+// the other packed.
+test('packed full states are identical and load across builds', async () => {
+  await withPeers('pack-native', 'pack-wasm', async (native, wasm) => {
+    const words = ['the ', 'packed ', 'state ', 'keeps ', 'text, ', 'été ', '🚀 ', 'ids\n'];
+    let len = 0;
+    for (let i = 0; i < 600; i++) {
+      const w = words[(i * 7) % words.length];
+      await native.insertAt((i * 13) % (len + 1), w);
+      len += [...w].length;
+      if (i % 5 === 4) { await native.deleteAt((i * 3) % len, 2); len -= 2; }
+    }
+    const state = await native.state();
+    assert.equal(state[1], 2, 'the native state is packed');
+    assert.equal(wasm.apply(state), true);
+    await assertSame(native, wasm, 'after loading the packed native state');
+    wasm.insert(0, 'wasm ✓ ');
+    const wasmState = wasm.encodeState();
+    assert.equal(wasmState[1], 2, 'the wasm state is packed');
+    await native.newDoc('pack-copy');
+    assert.equal(await native.apply(wasmState), true);
+    assert.equal(await native.text(), wasm.text);
+    assert.equal(hex(await native.state()), hex(wasmState));
+    // a truncated packed state is refused by both
+    const cut = wasmState.subarray(0, wasmState.length - 1);
+    assert.throws(() => crdt.loadDoc('cut', cut), (e) => e instanceof CrdtError && e.code < 0);
+    await native.newDoc('cut-native');
+    await assert.rejects(native.apply(cut), (e) => e.code < 0);
+  });
+});
+
 test('random concurrent editing converges (seeded)', async () => {
   const seed = Number(process.env.CRDT_SEED || 12345);
   let s = seed >>> 0;
