@@ -284,6 +284,17 @@ int crdt__state_unpack(const crdt_allocator *a, const uint8_t *data, size_t len,
     }
     crdt_wbuf w = {.alloc = a};
     b.w = &w;
+    /* Room for the usual case at once (no copies while growing): the
+     * columns, plus per op a text byte count and references that grow from
+     * deltas to seqs. Every op has a header byte, so nops is bounded. */
+    if (rc == CRDT_OK && nops > c[COL_HDR].n)
+        rc = CRDT_EBADUPDATE;
+    if (rc == CRDT_OK) {
+        w.cap = table_end + (size_t)total + 8 * (size_t)nops;
+        w.p = crdt__mem_alloc(a, w.cap);
+        if (!w.p)
+            rc = CRDT_ENOMEM;
+    }
     if (rc == CRDT_OK) {
         crdt__wbuf_byte(&w, CRDT_MAGIC_UPDATE);
         crdt__wbuf_byte(&w, CRDT_FORMAT_VERSION);
