@@ -4,12 +4,18 @@
 // issues a development token (POST /demo-token) and authorises the channels itself
 // (/broadcasting/auth with the bearer token).
 //
-// Bundled with its npm packages (CodeMirror 6, laravel-echo, pusher-js) by esbuild into the
-// build directory (clients/demo/CMakeLists.txt), which docsyncd serves as /demo-dist/.
+// Bundled with its npm packages (CodeMirror 6, laravel-echo, pusher-js, socket.io-client) by
+// esbuild into the build directory (clients/demo/CMakeLists.txt), which docsyncd serves as
+// /demo-dist/.
+//
+// Connection: pusher-js over a WebSocket; where the browser has no WebSocket, or one cannot be
+// opened (a proxy that blocks them), Echo's socket.io connector instead, whose Engine.IO starts
+// with HTTP long-polling and stays on it when the upgrade to a WebSocket fails.
 //
 // URL parameters: ?name=ada&doc=notes joins at once (name and document are remembered).
 import Echo from 'laravel-echo';
 import Pusher from 'pusher-js';
+import { io } from 'socket.io-client';
 import { EditorView, keymap, lineNumbers, drawSelection, highlightActiveLine } from '@codemirror/view';
 import { defaultKeymap, indentWithTab } from '@codemirror/commands';
 import { DocSync } from '../docsync/docsync.mjs';
@@ -60,15 +66,12 @@ async function join(name, docId) {
   const acl = await fetch(grant.acl.url, { method: grant.acl.method, headers: { 'content-type': 'application/json' }, body: grant.acl.body });
   if (!acl.ok) throw new Error(`access list: ${acl.status}`);
 
-  // 2. Echo against this server, authorised by its own /broadcasting/auth.
-  const secure = location.protocol === 'https:';
-  const port = Number(location.port) || (secure ? 443 : 80);
-  const echo = new Echo({
-    broadcaster: 'reverb', key: grant.key, wsHost: location.hostname, wsPort: port, wssPort: port,
-    wsPath: grant.path, forceTLS: secure, enabledTransports: ['ws', 'wss'], disableStats: true,
-    authEndpoint: `${base}/broadcasting/auth`, bearerToken: grant.token, Pusher,
-  });
-  window.echo = echo; // for the console (and the e2e test)
+  // 2. Echo against this server, authorised by its own /broadcasting/auth (socket.io: by the
+  // same rules, from the bearer token its subscriptions carry).
+  const echo = await connect(grant);
+  window.echo = echo; // for the console (and the e2e tests)
+  const onSocketIo = echo.options.broadcaster === 'socket.io';
+  feed(onSocketIo ? `Connected over Socket.IO (${echo.connector.socket.io.engine?.transport?.name})` : 'Connected over WebSocket');
 
   // 3. The document (crdt.wasm is served next to the JS client's CRDT wrapper).
   const sync = new DocSync(echo, { userId: grant.user.id, name: grant.user.name, wasm: `${base}/clients/docsync/crdt.wasm` });
@@ -124,9 +127,12 @@ async function join(name, docId) {
   doc.on('error', (e) => feed(`Error: ${e.code}: ${e.message}`));
 
   // 5. The notification and activity channels a Laravel app broadcasts on. Both keep a history
-  // on the server: after a reconnect the feed gets what it missed, in order.
-  recoverMissedEvents(echo).onGap(({ channel }) =>
-    feed(`Some events of ${channel} are no longer kept on the server: reload to see them all.`));
+  // on the server: after a reconnect the feed gets what it missed, in order (pusher-js only:
+  // socket.io has no way to ask for it).
+  if (!onSocketIo) {
+    recoverMissedEvents(echo).onGap(({ channel }) =>
+      feed(`Some events of ${channel} are no longer kept on the server: reload to see them all.`));
+  }
   echo.private(`App.Models.User.${me}`)
     .notification((n) => feed(`Notification: ${n.message || n.type || JSON.stringify(n)}`));
   echo.private('activity')
@@ -134,6 +140,40 @@ async function join(name, docId) {
     // leaves) carries the user's id ({id}).
     .listen('UserActivity', (e) => feed(`${e.user?.name || e.user?.id || e.user || 'someone'} ${e.action || 'did something'}`))
     .error(() => feed('The activity channel is not authorised (add a rule for private-activity to DOCSYNC_AUTH_RULES).'));
+}
+
+/** How long a WebSocket gets to open before the page falls back to Socket.IO's long-polling. */
+const WS_WAIT_MS = 5000;
+
+/** pusher-js over a WebSocket, or, when that cannot work, Echo's socket.io connector. */
+async function connect(grant) {
+  if (typeof WebSocket === 'function') {
+    const secure = location.protocol === 'https:';
+    const port = Number(location.port) || (secure ? 443 : 80);
+    const echo = new Echo({
+      broadcaster: 'reverb', key: grant.key, wsHost: location.hostname, wsPort: port, wssPort: port,
+      wsPath: grant.path, forceTLS: secure, enabledTransports: ['ws', 'wss'], disableStats: true,
+      authEndpoint: `${base}/broadcasting/auth`, bearerToken: grant.token, Pusher,
+    });
+    const conn = echo.connector.pusher.connection;
+    const opened = await new Promise((resolve) => {
+      if (conn.state === 'connected') return resolve(true);
+      const timer = setTimeout(() => resolve(false), WS_WAIT_MS);
+      conn.bind('state_change', ({ current }) => {
+        if (current === 'connected') { clearTimeout(timer); resolve(true); }
+        if (current === 'unavailable' || current === 'failed') { clearTimeout(timer); resolve(false); }
+      });
+    });
+    if (opened) return echo;
+    echo.disconnect();
+    feed('WebSocket unavailable: using Socket.IO long-polling');
+  }
+  // socket.io-client's default transports: polling first, upgraded to a WebSocket when one
+  // opens; without WebSocket in the browser, polling only.
+  return new Echo({
+    broadcaster: 'socket.io', client: io, host: location.origin, path: `${base}/socket.io`,
+    bearerToken: grant.token, transports: typeof WebSocket === 'function' ? ['polling', 'websocket'] : ['polling'],
+  });
 }
 
 function label(member) {

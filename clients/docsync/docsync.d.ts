@@ -3,7 +3,7 @@
 // pusher-js and laravel-echo as `import('…').default`: the class under bundler and node16
 // resolution alike (pusher-js's types are CommonJS ones).
 type Pusher = import('pusher-js').default;
-type Echo<T extends 'reverb' | 'pusher'> = import('laravel-echo').default<T>;
+type Echo<T extends 'reverb' | 'pusher' | 'socket.io'> = import('laravel-echo').default<T>;
 import type { CrdtAnchor, CrdtDoc, CrdtModule, CrdtSource } from './crdt.js';
 
 export type { CrdtAnchor, CrdtDoc, CrdtModule, CrdtSource } from './crdt.js';
@@ -96,8 +96,9 @@ export declare class ReplicaSlots {
 /** Echo 2's connection status names. */
 export type ConnectionStatus = 'connected' | 'connecting' | 'reconnecting' | 'disconnected' | 'failed';
 
-/** An Echo instance with the pusher-js connector. */
-export type DocSyncEcho = Echo<'reverb'> | Echo<'pusher'>;
+/** An Echo instance with the pusher-js connector ('reverb' / 'pusher'), or with the socket.io
+ * connector (socket.io-client 3/4; with transports ['polling'] where WebSockets are blocked). */
+export type DocSyncEcho = Echo<'reverb'> | Echo<'pusher'> | Echo<'socket.io'>;
 
 export interface DocSyncOptions {
   /** Your user id: names the saved replicas (per document and user) and the typing whispers. */
@@ -119,7 +120,8 @@ export interface DocSyncOptions {
 
 export interface DocSyncEvents {
   /** pusher-js connection state: 'initialized', 'connecting', 'connected', 'unavailable',
-   * 'failed', 'disconnected'. */
+   * 'failed', 'disconnected' (on socket.io the same names: 'connecting', 'connected',
+   * 'unavailable' after a failed attempt, 'failed' / 'disconnected' when it gave up). */
   state: string;
 }
 
@@ -133,7 +135,8 @@ declare class Emitter<Events> {
 export declare class DocSync extends Emitter<DocSyncEvents> {
   constructor(echo: DocSyncEcho, options?: DocSyncOptions);
   readonly echo: DocSyncEcho;
-  readonly pusher: Pusher;
+  /** The pusher-js client of a 'reverb' / 'pusher' Echo; null on the socket.io connector. */
+  readonly pusher: Pusher | null;
   readonly userId: string | null;
   readonly name: string | null;
   /** Prefix of new replicas' clientIds. */
@@ -145,14 +148,14 @@ export declare class DocSync extends Emitter<DocSyncEvents> {
   readonly crdt: Promise<CrdtModule>;
   /** Open documents by id. */
   readonly documents: Map<string, Document>;
-  /** pusher-js connection state. */
+  /** The connection state (pusher-js's names, on either connector). */
   state: string;
   connectionStatus(): ConnectionStatus;
   /** Calls fn with each new status; returns an unsubscribe function. */
   onConnectionChange(fn: (status: ConnectionStatus) => void): () => void;
   /** Opens document `id` once (later calls return the same Document). */
   document(id: string | number): Document;
-  /** Leaves every document and unbinds from pusher-js (the Echo instance stays). */
+  /** Leaves every document and unbinds from the connection (the Echo instance stays). */
   close(): void;
 }
 

@@ -1,7 +1,9 @@
 // docsync.mjs - collaborative text documents for Laravel Echo apps, speaking docsyncd's
 // document sync protocol (clients/PROTOCOL-sync.md). ES module, no build step, for browsers
 // and Node >= 20. The app provides an Echo instance (laravel-echo + pusher-js, broadcaster
-// 'reverb' or 'pusher'); the CRDT is ./crdt.mjs (the wrapper of crdt.wasm, built from crdt/).
+// 'reverb' or 'pusher'; or laravel-echo + socket.io-client, broadcaster 'socket.io', which keeps
+// documents syncing over HTTP long-polling where WebSockets are blocked); the CRDT is ./crdt.mjs
+// (the wrapper of crdt.wasm, built from crdt/).
 //
 //   import { DocSync } from './docsync.mjs';
 //   const sync = new DocSync(echo, { userId: 7 });
@@ -424,6 +426,126 @@ export class ReplicaSlots {
   }
 }
 
+// ---- the connection: pusher-js or socket.io-client ---------------------------------------
+// The document protocol is the same docsync:* events over both; what differs is how a
+// connection reports its state, how events are sent and bound, and how a presence channel
+// reports its members. A link hides that: state, onState(fn), on(event, fn), send(event, data),
+// presence(channel, handlers) and whether a private subscription is ever confirmed.
+
+/** pusher-js (Echo's 'reverb' / 'pusher' connector). */
+class PusherLink {
+  constructor(pusher) {
+    this.pusher = pusher;
+    this.confirmsPrivate = true; // pusher:subscription_succeeded on private channels too
+  }
+
+  get state() {
+    return this.pusher.connection.state;
+  }
+
+  onState(fn) {
+    const f = ({ current }) => fn(current);
+    this.pusher.connection.bind('state_change', f);
+    return () => this.pusher.connection.unbind('state_change', f);
+  }
+
+  on(event, fn) {
+    this.pusher.bind(event, fn);
+    return () => this.pusher.unbind(event, fn);
+  }
+
+  send(event, data) {
+    return this.pusher.send_event(event, data);
+  }
+
+  /** Binds h.{subscribed(members), error(status), joined(m), left(m), whisper(name, data, meta)}
+   * on an Echo presence channel; members as pusher-js has them, {id, info}. */
+  presence(channel, h) {
+    const ch = channel.subscription;
+    const member = (m) => ({ id: String(m.id), info: m.info });
+    ch.bind('pusher:subscription_succeeded', (members) => {
+      const list = [];
+      members.each((m) => list.push(member(m)));
+      h.subscribed(list);
+    });
+    ch.bind('pusher:subscription_error', (err) => h.error(err?.status ?? err?.error ?? 'error', err?.status));
+    ch.bind('pusher:member_added', (m) => h.joined(member(m)));
+    ch.bind('pusher:member_removed', (m) => h.left(member(m)));
+    for (const w of WHISPERS) channel.listenForWhisper(w, (e, meta) => h.whisper(w, e, meta));
+    // (pusher-js does not retry a refused auth; Echo unbinds these when the channel is left)
+    return { retry: () => { if (!ch.subscribed) ch.subscribe(); }, off: () => {} };
+  }
+}
+
+/** socket.io-client 3/4 (Echo's 'socket.io' connector, laravel-echo-server's conventions as
+ * docsyncd speaks them). Echo subscribes its channels again after every reconnect. */
+class SocketIoLink {
+  constructor(socket) {
+    this.socket = socket;
+    // laravel-echo-server's protocol confirms presence subscriptions only (presence:subscribed):
+    // a document counts as subscribed once its presence channel is, which docsyncd, answering a
+    // connection's packets in order, admits after the private channel asked for just before.
+    this.confirmsPrivate = false;
+  }
+
+  /** pusher-js's names, which DocSync's 'state' events have always carried. */
+  get state() {
+    const s = this.socket;
+    if (s.connected) return 'connected';
+    return s.active === false ? 'disconnected' : 'connecting';
+  }
+
+  onState(fn) {
+    const s = this.socket;
+    const handlers = [
+      ['connect', () => fn('connected')],
+      ['disconnect', () => fn(this.state)],
+      ['connect_error', () => fn(s.active === false ? 'failed' : 'unavailable')],
+    ];
+    for (const [e, f] of handlers) s.on(e, f);
+    return () => { for (const [e, f] of handlers) s.off(e, f); };
+  }
+
+  /** Replies come as (channel, data), or (data) when they name no channel. */
+  on(event, fn) {
+    const f = (...a) => fn(a.length > 1 ? a[1] : a[0]);
+    this.socket.on(event, f);
+    return () => this.socket.off(event, f);
+  }
+
+  send(event, data) {
+    this.socket.emit(event, { data });
+    return true;
+  }
+
+  presence(channel, h) {
+    const member = (m) => ({ id: String(m.user_id), info: m.user_info });
+    channel.on('presence:subscribed', (members) => h.subscribed((members || []).map(member)));
+    channel.on('presence:joining', (m) => h.joined(member(m)));
+    channel.on('presence:leaving', (m) => h.left(member(m)));
+    channel.on('subscription_error', (status) => h.error(status, status));
+    // Whispers with the sender docsyncd stamps on them, a fourth argument Echo's listeners drop.
+    const s = this.socket;
+    const name = channel.name;
+    const bound = WHISPERS.map((w) => {
+      const f = (ch, data, meta) => { if (ch === name) h.whisper(w, data, meta); };
+      s.on(`client-${w}`, f);
+      return [`client-${w}`, f];
+    });
+    return { retry: () => channel.subscribe(), off: () => { for (const [e, f] of bound) s.off(e, f); } };
+  }
+}
+
+const WHISPERS = ['typing', 'cursor'];
+
+/** The link for an Echo instance's connector. */
+function linkFor(echo) {
+  const c = echo?.connector;
+  if (c?.pusher) return new PusherLink(c.pusher);
+  if (c?.socket && typeof c.socket.emit === 'function') return new SocketIoLink(c.socket);
+  throw new TypeError("DocSync needs an Echo instance on the 'reverb', 'pusher' or 'socket.io' connector");
+}
+
 // ---- DocSync -----------------------------------------------------------------------------
 
 /**
@@ -437,13 +559,16 @@ export class ReplicaSlots {
  * typing whispers for older clients; others show the name of your presence info), merge
  * (default true: a catch-up may come as one merged update instead of every missed version's
  * own update; false asks for the versions one by one).
+ * The Echo instance may use pusher-js ('reverb' / 'pusher') or socket.io-client ('socket.io',
+ * e.g. with transports ['polling'] where WebSockets are blocked): the documents behave the same.
  * Events: 'state' (connection state: 'connecting', 'connected', 'unavailable', ...).
  */
 export class DocSync extends Emitter {
   constructor(echo, options = {}) {
     super();
     this.echo = echo;
-    this.pusher = echo.connector.pusher;
+    this.link = linkFor(echo);
+    this.pusher = echo.connector.pusher ?? null; // null on socket.io
     this.userId = options.userId != null ? String(options.userId) : null;
     this.name = options.name || null;
     this.clientId = options.clientId || randomId();
@@ -453,25 +578,22 @@ export class DocSync extends Emitter {
     this.locks = options.locks !== undefined ? options.locks : (globalThis.navigator?.locks ?? null);
     this.crdt = Promise.resolve(options.crdt || loadCrdt(options.wasm));
     this.documents = new Map();
-    this.state = this.pusher.connection.state;
+    this.state = this.link.state;
     this.#nextRequest = 1;
 
     for (const ev of ['docsync:ack', 'docsync:error', 'docsync:catchup']) {
-      this.#bound.push([ev, (data) => this.#reply(ev, data)]);
+      this.#unbind.push(this.link.on(ev, (data) => this.#reply(ev, data)));
     }
-    this.#bound.push(['__state', ({ current }) => {
+    this.#unbind.push(this.link.onState((current) => {
+      if (current === this.state && current !== 'connected') return;
       if (current === 'connected') this.#wasConnected = true;
       this.state = current;
       if (current !== 'connected') for (const d of this.documents.values()) d._offline();
       this.emit('state', current);
-    }]);
-    for (const [ev, fn] of this.#bound) {
-      if (ev === '__state') this.pusher.connection.bind('state_change', fn);
-      else this.pusher.bind(ev, fn);
-    }
+    }));
   }
 
-  #bound = [];
+  #unbind = [];
   #nextRequest;
   #wasConnected = false;
 
@@ -479,7 +601,7 @@ export class DocSync extends Emitter {
    * again after having been connected), 'disconnected' or 'failed' (pusher-js 'failed' or
    * 'unavailable'). */
   connectionStatus() {
-    const s = this.pusher.connection.state;
+    const s = this.link.state;
     if (s === 'connected') return 'connected';
     if (s === 'connecting' || s === 'initialized') return this.#wasConnected ? 'reconnecting' : 'connecting';
     if (s === 'failed' || s === 'unavailable') return 'failed';
@@ -502,19 +624,16 @@ export class DocSync extends Emitter {
     return this.documents.get(id);
   }
 
-  /** Leaves every document and unbinds from pusher (the Echo instance stays). */
+  /** Leaves every document and unbinds from the connection (the Echo instance stays). */
   close() {
     for (const d of [...this.documents.values()]) d.leave();
-    for (const [ev, fn] of this.#bound) {
-      if (ev === '__state') this.pusher.connection.unbind('state_change', fn);
-      else this.pusher.unbind(ev, fn);
-    }
+    for (const off of this.#unbind.splice(0)) off();
   }
 
   /** Sends a docsync: request; the reply is routed by documentId to the document. */
   _send(event, data) {
     data.requestId = this.#nextRequest++;
-    return this.pusher.send_event(event, data);
+    return this.link.send(event, data);
   }
 
   #reply(event, data) {
@@ -574,6 +693,7 @@ export class Document extends Emitter {
   cursorColor = null;
   #private = null;
   #presence = null;
+  #presenceLink = null;
   #left = false;
   #stale = false; // the catch-up in flight was asked for a replica since replaced
 
@@ -633,39 +753,35 @@ export class Document extends Emitter {
       return this;
     }
     const echo = this.sync.echo;
+    const link = this.sync.link;
     this.#private = echo.private(`document.${this.id}`)
-      .listen(UPDATED, (e) => this.#updated(typeof e === 'string' ? JSON.parse(e) : e))
-      .subscribed(() => this.#onSubscribed());
+      .listen(UPDATED, (e) => this.#updated(typeof e === 'string' ? JSON.parse(e) : e));
+    if (link.confirmsPrivate) this.#private.subscribed(() => this.#onSubscribed());
     // Members as pusher-js has them, {id, info} (Echo's here/joining/leaving give info only).
-    this.#presence = echo.join(`document.${this.id}`)
-      .listenForWhisper('typing', (e, meta) => this.#typingWhisper(e, meta))
-      .listenForWhisper('cursor', (e, meta) => this.#cursorWhisper(e, meta));
-    const ch = this.#presence.subscription;
-    ch.bind('pusher:subscription_succeeded', (members) => {
-      const list = [];
-      members.each((m) => list.push({ id: String(m.id), info: m.info }));
-      this.#setMembers(list);
-      this.#presenceOk = true;
-      this.#tries = 0;
-      if (this.#canSend()) this.#resendAll(); // edits waiting for attribution
-    });
-    // Without presence the server cannot attribute our edits: they wait (never dropped), and the
-    // subscription is asked for again with backoff (pusher-js does not retry a refused auth).
-    ch.bind('pusher:subscription_error', (err) => {
-      this.#presenceOk = false;
-      this.emit('error', { code: 'presence_unavailable', message: `presence-document.${this.id} not authorised (${err?.status ?? err?.error ?? 'error'}): edits wait`, status: err?.status });
-      const delay = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** Math.min(this.#tries++, 5));
-      setTimeout(() => { if (!this.#left && this.sync.state === 'connected' && !ch.subscribed) ch.subscribe(); }, delay);
-    });
-    ch.bind('pusher:member_added', (m) => {
-      const user = { id: String(m.id), info: m.info };
-      this.#setMembers([...this.members.filter((x) => x.id !== user.id), user], { joined: user });
-    });
-    ch.bind('pusher:member_removed', (m) => {
-      const user = { id: String(m.id), info: m.info };
-      this.#typist(user, false);
-      this.#dropCursor(user.id);
-      this.#setMembers(this.members.filter((x) => x.id !== user.id), { left: user });
+    this.#presence = echo.join(`document.${this.id}`);
+    this.#presenceLink = link.presence(this.#presence, {
+      subscribed: (list) => {
+        this.#setMembers(list);
+        this.#presenceOk = true;
+        this.#tries = 0;
+        if (!link.confirmsPrivate) this.#onSubscribed();
+        if (this.#canSend()) this.#resendAll(); // edits waiting for attribution
+      },
+      // Without presence the server cannot attribute our edits: they wait (never dropped), and
+      // the subscription is asked for again with backoff.
+      error: (why, status) => {
+        this.#presenceOk = false;
+        this.emit('error', { code: 'presence_unavailable', message: `presence-document.${this.id} not authorised (${why}): edits wait`, status });
+        const delay = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** Math.min(this.#tries++, 5));
+        setTimeout(() => { if (!this.#left && this.sync.state === 'connected') this.#presenceLink.retry(); }, delay);
+      },
+      joined: (user) => this.#setMembers([...this.members.filter((x) => x.id !== user.id), user], { joined: user }),
+      left: (user) => {
+        this.#typist(user, false);
+        this.#dropCursor(user.id);
+        this.#setMembers(this.members.filter((x) => x.id !== user.id), { left: user });
+      },
+      whisper: (name, e, meta) => (name === 'typing' ? this.#typingWhisper(e, meta) : this.#cursorWhisper(e, meta)),
     });
     if (s) this.#changed(false);
     return this;
@@ -936,6 +1052,7 @@ export class Document extends Emitter {
     for (const c of this.cursors.values()) clearTimeout(c.timer);
     clearTimeout(this.#cursor.timer);
     const saved = this.#saveTimer ? this.flush() : undefined;
+    this.#presenceLink?.off();
     this.sync.echo.leave(`document.${this.id}`);
     this.sync.documents.delete(this.id);
     if (this.replica) {

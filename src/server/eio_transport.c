@@ -645,12 +645,30 @@ unsigned eio_tick_ms(const struct server *srv)
     return ms;
 }
 
+/* A POST's size limit: maxPayload, or, for a session that holds an
+ * authorised subscription, the largest message a module takes from it
+ * (a document's whole-content write), as its WebSocket frames would be
+ * held to (session_frame_limit). Decided on the session the query names,
+ * before the body is read; 8 KiB for the headers and the packet framing. */
+static size_t eio_post_limit(const struct http_req *req, void *ud)
+{
+    struct server *srv = ud;
+    size_t max = EIO_MAX_PAYLOAD;
+    const char *sid = http_req_arg(req, "sid");
+    const struct eio_sess *e = sid ? hmap_get(&srv->eio_by_sid, sid, strlen(sid)) : NULL;
+    if (e && !e->ended && e->c) {
+        size_t big = session_frame_limit(e->c);
+        if (big > max)
+            max = big;
+    }
+    return max + 8192;
+}
+
 int eio_register(struct server *srv)
 {
     int rc = http_route(srv, "GET", "/socket.io/*", 0, eio_get, NULL);
     if (!rc)
-        rc = http_route_sized(srv, "POST", "/socket.io/*", 0, EIO_MAX_PAYLOAD + 8192, eio_post,
-                              NULL);
+        rc = http_route_sizer(srv, "POST", "/socket.io/*", 0, eio_post_limit, eio_post, srv);
     return rc;
 }
 

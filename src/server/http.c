@@ -31,6 +31,7 @@ struct http_req {
     char *caps[HTTP_MAX_CAPS];
     unsigned ncaps;
     const struct server_route *route;
+    size_t max_request;     /* the route's limit for this request, once routed */
     void (*gone)(void *ud); /* http_req_on_gone */
     void *gone_ud;
     /* response */
@@ -68,6 +69,17 @@ int http_route_sized(struct server *srv, const char *method, const char *pattern
     r->ud = ud;
     srv->nroutes++;
     return 0;
+}
+
+int http_route_sizer(struct server *srv, const char *method, const char *pattern, unsigned flags,
+                     http_route_size_fn max_fn, http_route_fn fn, void *ud)
+{
+    if (!max_fn)
+        return SERVER_EINVAL;
+    int rc = http_route_sized(srv, method, pattern, flags, 0, fn, ud);
+    if (!rc)
+        srv->routes[srv->nroutes - 1].max_fn = max_fn;
+    return rc;
 }
 
 int http_route(struct server *srv, const char *method, const char *pattern, unsigned flags,
@@ -336,6 +348,8 @@ static void http_refuse(struct http_req *req, int status, const char *code, cons
 /* Request bytes (headers included) the matched route accepts. */
 static size_t http_max_request(const struct http_req *req)
 {
+    if (req->max_request)
+        return req->max_request;
     if (req->route && req->route->max_request)
         return req->route->max_request;
     return req->srv->cfg->max_request_size;
@@ -538,6 +552,8 @@ static void http_request_start(struct http_req *req)
         return;
     }
     /* The body limit is the route's: document routes take whole documents. */
+    if (req->route->max_fn)
+        req->max_request = req->route->max_fn(req, req->route->ud);
     size_t max = http_max_request(req);
     if (req->content_length > 0 && (size_t)req->content_length > max - req->header_bytes) {
         req->close_after = 1;

@@ -39,6 +39,13 @@ int http_route(struct server *srv, const char *method, const char *pattern, unsi
 int http_route_sized(struct server *srv, const char *method, const char *pattern, unsigned flags,
                      size_t max_request, http_route_fn fn, void *ud);
 
+/* The same with a limit decided per request from its headers and query
+ * (e.g. by the session it names): max_fn(req, ud) is called once, before
+ * the body is read, and its answer holds for the whole request. */
+typedef size_t (*http_route_size_fn)(const struct http_req *req, void *ud);
+int http_route_sizer(struct server *srv, const char *method, const char *pattern, unsigned flags,
+                     http_route_size_fn max_fn, http_route_fn fn, void *ud);
+
 /* Request accessors; strings are NUL-terminated and borrowed from the
  * request (valid until http_req_respond). */
 const char *http_req_method(const struct http_req *req);            /* "GET", ... */

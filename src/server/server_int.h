@@ -105,7 +105,8 @@ struct server_route {
     char method[8];
     char *pattern;
     unsigned flags;
-    size_t max_request; /* request bytes (headers included) accepted; 0 = max_request_size */
+    size_t max_request;        /* request bytes (headers included) accepted; 0 = max_request_size */
+    http_route_size_fn max_fn; /* when set, decides max_request per request */
     http_route_fn fn;
     void *ud;
 };

@@ -78,9 +78,16 @@ size_t session_message_limit(const struct conn *c, const char *head, size_t n)
 {
     const struct server *srv = c->srv;
     size_t max = srv->cfg->max_message_size;
+    /* The event name follows the lead: a Pusher message's, or, on an
+     * Engine.IO session (c->tx), a Socket.IO event's ("4" message + "2"
+     * event + the arguments array), so a module's larger limit holds over
+     * both protocols. */
     static const char lead[] = "{\"event\":\"";
-    const size_t ll = sizeof lead - 1;
-    if (n <= ll || memcmp(head, lead, ll) != 0)
+    static const char sio_lead[] = "42[\"";
+    size_t ll = sizeof lead - 1;
+    if (c->tx && n > sizeof sio_lead - 1 && !memcmp(head, sio_lead, sizeof sio_lead - 1))
+        ll = sizeof sio_lead - 1;
+    else if (n <= ll || memcmp(head, lead, ll) != 0)
         return max;
     for (size_t i = 0; i < srv->nevents; i++) {
         const struct server_event_handler *h = &srv->events[i];

@@ -185,6 +185,17 @@ static struct frame *sio_translate(struct frame *f)
         none = 1; /* pings, connection_established, cache_miss, signin_success */
     } else {
         args = sio_args3(name, ch, sio_data_value(data));
+        /* A whisper on a presence channel carries the sender the server
+         * stamped (Pusher's user_id) as a fourth argument: laravel-echo's
+         * listeners take (channel, data) and never see it, while a client
+         * that must know who whispered (the document client's typing and
+         * cursors) reads it as pusher-js reads its metadata. */
+        const cJSON *uid = cJSON_GetObjectItemCaseSensitive(m, "user_id");
+        if (args && !strncmp(name, "client-", 7) && cJSON_IsString(uid)) {
+            cJSON *meta = cJSON_CreateObject();
+            cJSON_AddStringToObject(meta, "user_id", uid->valuestring);
+            cJSON_AddItemToArray(args, meta);
+        }
     }
     cJSON_Delete(m);
     if (none)

@@ -1,12 +1,14 @@
 // Helpers of the JS client suites (tests/client): the real docsyncd (started by the sync
-// suite's harness), Echo instances (laravel-echo + pusher-js) authorised by the server's own
-// /broadcasting/auth with HS256 bearer tokens, and DocSync clients on them.
+// suite's harness), Echo instances (laravel-echo + pusher-js, or laravel-echo + socket.io-client
+// on its socket.io connector) authorised by the server's own /broadcasting/auth rules with HS256
+// bearer tokens, and DocSync clients on them.
 //
 // Environment (tests/client/CMakeLists.txt): DOCSYNCD, CRDT_WASM.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import Pusher from 'pusher-js';
 import Echo from 'laravel-echo';
+import { io } from 'socket.io-client';
 import { Server, api, within, until, sleep } from '../sync/sync_harness.mjs';
 import { loadCrdt } from '../../clients/docsync/crdt.mjs';
 import { DocSync, MemoryStorage } from '../../clients/docsync/docsync.mjs';
@@ -39,6 +41,17 @@ export function echoFor(server, user) {
     wssPort: server.port, forceTLS: false, enabledTransports: ['ws'], disableStats: true, Pusher,
     authEndpoint: `http://127.0.0.1:${server.port}/broadcasting/auth`,
     auth: { headers: {} }, bearerToken: bearer(server.app.secret, user),
+  });
+  open.add(e);
+  return e;
+}
+
+/** An Echo instance on its socket.io connector (socket.io-client 4) for `user`; `extra` goes
+ * to Echo and socket.io-client (e.g. transports: ['polling']). */
+export function sioEchoFor(server, user, extra = {}) {
+  const e = new Echo({
+    broadcaster: 'socket.io', host: `http://127.0.0.1:${server.port}`, client: io,
+    bearerToken: bearer(server.app.secret, user), ...extra,
   });
   open.add(e);
   return e;

@@ -7,7 +7,8 @@
 // in one context takes out only its own edits; a fast typist's awareness stays under the
 // server's client-event rate limit; and no page logs an error. Then a tab that typed while
 // offline is closed, and the next tab of the same browser (context) sends its saved edits: they
-// reach another context once, under the closed tab's (clientId, seq).
+// reach another context once, under the closed tab's (clientId, seq). And a page whose browser
+// has no WebSocket edits with another on WebSockets, over Socket.IO's HTTP long-polling.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -266,6 +267,49 @@ test('a fast typist\'s cursor and typing stay under the server\'s client-event r
   assert.deepEqual(await eve.$$eval('#feed li', (l) => l.map((x) => x.textContent).filter((t) => /Error|Connection: (?!connected)/.test(t))), []);
   await eve.context().close();
   await fay.context().close();
+});
+
+test('a browser without WebSocket edits over Socket.IO long-polling beside one on WebSockets', { timeout: 60000 }, async () => {
+  // WebSockets blocked: the page's init script removes the constructor before the demo runs,
+  // so pusher-js cannot work and the demo takes Echo's socket.io connector on long-polling.
+  const doc = 'blocked';
+  const ctx = await browser.newContext();
+  await ctx.addInitScript(() => { delete window.WebSocket; });
+  const pol = await open('pol', doc, ctx);
+  const web = await open('web', doc);
+  assert.equal(await pol.evaluate(() => typeof WebSocket), 'undefined');
+  assert.deepEqual(await pol.evaluate(() => [window.echo.options.broadcaster, window.echo.connector.socket.io.engine.transport.name]),
+    ['socket.io', 'polling']);
+  assert.equal(await web.evaluate(() => window.echo.options.broadcaster), 'reverb');
+  await feedHas(pol, 'Connected over Socket.IO (polling)');
+  for (const p of [pol, web]) {
+    await p.waitForFunction(() => document.querySelectorAll('#members li').length === 2, null, { timeout: 10000 });
+    assert.deepEqual(await members(p), ['pol', 'web']);
+    assert.equal(await p.$eval('#status', (s) => s.textContent), 'connected');
+  }
+
+  await pol.click('.cm-content');
+  await pol.keyboard.type('polled\n');
+  await hasText(web, 'polled\n');
+  // Both at once, each at its own end of the text; each sees the other typing.
+  await caret(pol, 0);
+  await caret(web);
+  await Promise.all([
+    pol.keyboard.type('first ', { delay: 40 }),
+    web.keyboard.type('socket', { delay: 40 }),
+    pol.waitForFunction(() => document.getElementById('typing').textContent === 'web is typing...', null, { timeout: 5000 }),
+    web.waitForFunction(() => document.getElementById('typing').textContent === 'pol is typing...', null, { timeout: 5000 }),
+  ]);
+  const expected = 'first polled\nsocket';
+  for (const p of [pol, web]) await hasText(p, expected);
+  const head = await api(server, 'GET', `/documents/${doc}`);
+  assert.equal(head.json.content, expected);
+  const versions = await Promise.all([pol, web].map((p) => p.$eval('#version', (v) => Number(v.textContent))));
+  assert.deepEqual(versions, [head.json.version, head.json.version]);
+  // Still long-polling at the end: nothing upgraded behind the test's back.
+  assert.equal(await pol.evaluate(() => window.echo.connector.socket.io.engine.transport.name), 'polling');
+  await ctx.close();
+  await web.waitForFunction(() => document.querySelectorAll('#members li').length === 1, null, { timeout: 10000 });
 });
 
 test('no page logged an error', () => {

@@ -141,11 +141,19 @@ static void test_translation(void)
     /* Data that is not a JSON object or array stays a string. */
     translated("{\"event\":\"e\",\"channel\":\"c\",\"data\":\"12\"}", out, sizeof out);
     CHECK_STR_EQ(out, "42[\"e\",\"c\",\"12\"]");
-    /* A whisper: its data as sent, user_id dropped. */
-    translated("{\"event\":\"client-typing\",\"channel\":\"private-c\",\"data\":{\"a\":1},"
+    /* A whisper: its data as sent, the sender the server stamped after it. */
+    translated("{\"event\":\"client-typing\",\"channel\":\"presence-c\",\"data\":{\"a\":1},"
                "\"user_id\":\"7\"}",
                out, sizeof out);
+    CHECK_STR_EQ(out, "42[\"client-typing\",\"presence-c\",{\"a\":1},{\"user_id\":\"7\"}]");
+    /* Without a stamped sender (a private channel), three arguments. */
+    translated("{\"event\":\"client-typing\",\"channel\":\"private-c\",\"data\":{\"a\":1}}", out,
+               sizeof out);
     CHECK_STR_EQ(out, "42[\"client-typing\",\"private-c\",{\"a\":1}]");
+    /* An app event naming a user_id at the top level is not a whisper: unchanged. */
+    translated("{\"event\":\"e\",\"channel\":\"c\",\"data\":{},\"user_id\":\"7\"}", out,
+               sizeof out);
+    CHECK_STR_EQ(out, "42[\"e\",\"c\",{}]");
     translated("{\"event\":\"pusher_internal:subscription_succeeded\",\"data\":\"{\\\"presence\\\":"
                "{\\\"count\\\":1,\\\"ids\\\":[\\\"7\\\"],\\\"hash\\\":{\\\"7\\\":{\\\"name\\\":"
                "\\\"A\\\"}}}}\",\"channel\":\"presence-t\"}",

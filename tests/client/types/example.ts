@@ -26,6 +26,8 @@ import type {
 import { EditorView } from '@codemirror/view';
 
 declare const textarea: { value: string; selectionStart: number; selectionEnd: number };
+/** socket.io-client's io(), as an app imports it. */
+declare const ioClient: (uri?: string, opts?: Record<string, unknown>) => unknown;
 
 export async function app(): Promise<void> {
   const echo: DocSyncEcho = new Echo({
@@ -94,7 +96,16 @@ export async function app(): Promise<void> {
   const status: ConnectionStatus = sync.connectionStatus();
   const stop: () => void = sync.onConnectionChange((s: ConnectionStatus) => console.log(s, status));
   stop();
-  sync.on('state', (s: DocSyncEvents['state']) => console.log(s, sync.state, sync.pusher.connection.state));
+  sync.on('state', (s: DocSyncEvents['state']) => console.log(s, sync.state, sync.pusher?.connection.state));
+  // On Echo's socket.io connector (socket.io-client; long-polling where WebSockets are blocked).
+  const sioEcho: DocSyncEcho = new Echo({
+    broadcaster: 'socket.io', host: 'localhost:8080', client: ioClient, transports: ['polling'],
+  });
+  const sioSync = new DocSync(sioEcho, { userId: 7 });
+  const none: null = sioSync.pusher === null ? null : null;
+  console.log(none, sioSync.connectionStatus());
+  // @ts-expect-error pusher may be null (the socket.io connector)
+  console.log(sync.pusher.connection.state);
   // @ts-expect-error not a status Echo 2 has
   const badStatus: ConnectionStatus = 'unavailable';
   console.log(badStatus);
