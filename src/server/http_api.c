@@ -78,6 +78,20 @@ static int api_socket_id_valid(const char *s)
     return dot && digits;
 }
 
+/* The shape of an Engine.IO session id (eio_transport.c: 120 bits in
+ * base64url, 20 characters). */
+static int api_eio_sid_shape(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return 0;
+    }
+    return n == 20;
+}
+
 /* Which counts `info` (comma list) asks for. */
 static void api_info_flags(const char *info, int *users, int *subs, int *cache)
 {
@@ -120,11 +134,37 @@ struct api_event {
     size_t data_len;
     const char *socket_id;
     const char *info;
+    char socket_id_buf[SERVER_SID_MAX]; /* socket_id resolved from a session id */
 };
+
+/* socket_id as socket.io-client 2 sends it. Over Engine.IO protocol 3 the
+ * client's socket id is its Engine.IO session id (there is no other), so
+ * that is what Echo puts in X-Socket-ID and the app passes on. The session
+ * id is a secret (it lets whoever holds it read and write the session), but
+ * taking it here gives it to nobody new: the app already has it from every
+ * request of that client. What would widen its reach is passing it on, so
+ * it is resolved here, at once, to the connection's Pusher socket id, and
+ * only that goes further (exclusion, the cluster relay, history and module
+ * hooks, logs). Protocol 3 only: a protocol 4 client's socket id is the
+ * Pusher socket id and its session id never leaves its transport, so one
+ * sent here is refused like any other unknown id. An id naming no live
+ * protocol 3 session excludes nobody, with the same answer as one that
+ * does (no oracle). (A session on another node of a cluster is therefore
+ * not excluded: its id is never relayed.) */
+static void api_resolve_eio_sid(struct server *srv, const char *sid, struct api_event *ev)
+{
+    const struct eio_sess *e = hmap_get(&srv->eio_by_sid, sid, strlen(sid));
+    ev->socket_id = NULL;
+    if (e && e->proto == 3 && !e->ended && e->c) {
+        snprintf(ev->socket_id_buf, sizeof ev->socket_id_buf, "%s", e->c->sid);
+        ev->socket_id = ev->socket_id_buf;
+    }
+}
 
 /* Validates the common fields of one event object; on failure responds
  * 422 and returns -1. */
-static int api_event_fields(struct http_req *req, const cJSON *o, struct api_event *ev)
+static int api_event_fields(struct server *srv, struct http_req *req, const cJSON *o,
+                            struct api_event *ev)
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(o, "data");
@@ -147,7 +187,8 @@ static int api_event_fields(struct http_req *req, const cJSON *o, struct api_eve
         return -1;
     }
     if (sid && !cJSON_IsNull(sid) &&
-        (!cJSON_IsString(sid) || !api_socket_id_valid(sid->valuestring))) {
+        (!cJSON_IsString(sid) ||
+         !(api_socket_id_valid(sid->valuestring) || api_eio_sid_shape(sid->valuestring)))) {
         api_invalid(req, "socket_id", "The socket id field format is invalid.");
         return -1;
     }
@@ -158,7 +199,11 @@ static int api_event_fields(struct http_req *req, const cJSON *o, struct api_eve
     ev->name = name->valuestring;
     ev->data = data->valuestring;
     ev->data_len = strlen(data->valuestring);
-    ev->socket_id = cJSON_IsString(sid) ? sid->valuestring : NULL;
+    ev->socket_id = NULL;
+    if (cJSON_IsString(sid) && api_socket_id_valid(sid->valuestring))
+        ev->socket_id = sid->valuestring;
+    else if (cJSON_IsString(sid))
+        api_resolve_eio_sid(srv, sid->valuestring, ev);
     ev->info = cJSON_IsString(info) ? info->valuestring : NULL;
     return 0;
 }
@@ -295,7 +340,7 @@ static void api_events(struct server *srv, struct http_req *req, void *ud)
     if (!root)
         return;
     struct api_event ev;
-    if (api_event_fields(req, root, &ev)) {
+    if (api_event_fields(srv, req, root, &ev)) {
         cJSON_Delete(root);
         return;
     }
@@ -392,7 +437,7 @@ static void api_batch_events(struct server *srv, struct http_req *req, void *ud)
             cJSON_Delete(root);
             return;
         }
-        if (api_event_fields(req, it, &evs[i])) {
+        if (api_event_fields(srv, req, it, &evs[i])) {
             cJSON_Delete(root);
             return;
         }
