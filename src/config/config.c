@@ -75,6 +75,10 @@ static const struct setting settings[] = {
      "the Laravel app's auth endpoint (http://host:port/broadcasting/auth) that Socket.IO "
      "subscriptions to private and presence channels are checked against, as "
      "laravel-echo-server does; empty: the server's own rules and bearer tokens"},
+    {"DOCSYNC_SOCKETIO_IP_MAX_POLLING", NULL, T_SIZE, F(sio_ip_max_polling), "1000", 0, 0,
+     "Socket.IO long-polling sessions open at once per client IP, as many as "
+     "DOCSYNC_IP_MAX_CONNECTIONS by default (a polling session stands for a connection but "
+     "holds none, so that limit does not bound it); handshakes beyond get 503; 0 = off"},
     {"REVERB_APP_ACTIVITY_TIMEOUT", NULL, T_UINT, F(activity_timeout), "30", 1, 0,
      "seconds, sent in connection_established"},
     {"REVERB_APP_MAX_CONNECTIONS", NULL, T_SIZE, F(max_connections), "0", 0, 0,

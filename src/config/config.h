@@ -92,6 +92,7 @@ struct config {
     unsigned sio_ping_interval;         /* DOCSYNC_SOCKETIO_PING_INTERVAL, ms, default 25000 */
     unsigned sio_ping_timeout;          /* DOCSYNC_SOCKETIO_PING_TIMEOUT, ms, default 20000 */
     char sio_auth_url[CONFIG_FILE_MAX]; /* DOCSYNC_SOCKETIO_AUTH_URL: the app's auth endpoint */
+    size_t sio_ip_max_polling;          /* DOCSYNC_SOCKETIO_IP_MAX_POLLING, 1000, 0 = off */
     unsigned activity_timeout;          /* REVERB_APP_ACTIVITY_TIMEOUT, s, default 30, >= 1 */
     size_t max_connections;             /* REVERB_APP_MAX_CONNECTIONS, 0 = unlimited (default) */
     size_t max_message_size;            /* REVERB_APP_MAX_MESSAGE_SIZE, default 10000, >= 1 */
@@ -179,7 +180,7 @@ struct config {
     char redis_password[CONFIG_CRED_MAX]; /* REDIS_PASSWORD: never log it */
     unsigned redis_db;                    /* REDIS_DB, 0 */
     char node_id[64];                     /* DOCSYNC_NODE_ID, "" = "<hostname>:<port>" */
-    unsigned cluster_heartbeat;    /* DOCSYNC_CLUSTER_HEARTBEAT, s between heartbeats, 2 */
+    unsigned cluster_heartbeat;           /* DOCSYNC_CLUSTER_HEARTBEAT, s between heartbeats, 2 */
     unsigned cluster_node_timeout; /* DOCSYNC_CLUSTER_NODE_TIMEOUT, s of silence = dead, 10 */
 };
 

@@ -25,7 +25,15 @@
  * from getrandom(), distinct from the socket id. Liveness: protocol 4
  * servers ping every DOCSYNC_SOCKETIO_PING_INTERVAL and end a session
  * whose pong does not come within DOCSYNC_SOCKETIO_PING_TIMEOUT; protocol
- * 3 clients ping, and a session silent for interval + timeout ends. */
+ * 3 clients ping, and a session silent for interval + timeout ends.
+ *
+ * A polling session holds no connection between its requests, so the
+ * per-IP connection limit cannot bound it: DOCSYNC_SOCKETIO_IP_MAX_POLLING
+ * does, counting a session from its handshake until it upgrades or ends.
+ * Browsers poll cross-origin (an app on :8000, the server on :8080), so
+ * polling answers carry CORS headers for the origins
+ * REVERB_APP_ALLOWED_ORIGINS allows, credentials included (the handshake's
+ * cookie is what DOCSYNC_SOCKETIO_AUTH_URL passes to the app). */
 #include "server_int.h"
 
 #include <stdio.h>
@@ -51,6 +59,105 @@ static int64_t eio_now_ms(void)
 
 static void eio_kick(struct conn *c);
 static const struct conn_transport eio_tx = {eio_kick};
+
+/* Polling sessions of one client address. */
+struct eio_ip {
+    uint8_t key[16];
+    size_t n;
+};
+
+/* ---- CORS ------------------------------------------------------------- */
+
+/* The request's Origin when REVERB_APP_ALLOWED_ORIGINS allows it: the
+ * answer names it (never "*", which browsers refuse with credentials) and
+ * allows credentials. Returns 1 when allowed, 0 when the request names no
+ * origin and the list allows that ("*"), -1 when refused (as the
+ * WebSocket side refuses a missing Origin under a list of hosts). */
+static int eio_cors(struct server *srv, struct http_req *req)
+{
+    char origin[512];
+    if (http_req_header(req, "origin", origin, sizeof origin) <= 0)
+        return origin_allowed(srv->cfg->allowed_origins, NULL) ? 0 : -1;
+    if (!origin_allowed(srv->cfg->allowed_origins, origin))
+        return -1;
+    /* Header values go out as they came: refuse what could split them. */
+    for (const char *p = origin; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return -1;
+    http_req_add_header(req, "access-control-allow-origin", origin);
+    http_req_add_header(req, "access-control-allow-credentials", "true");
+    http_req_add_header(req, "vary", "Origin");
+    return 1;
+}
+
+/* OPTIONS: the preflight of a cross-origin poll (a POST with a content type
+ * other than text/plain, or the app's extraHeaders). */
+static void eio_options(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)ud;
+    if (eio_cors(srv, req) < 0) {
+        http_req_respond(req, 403, NULL, "{\"code\":4,\"message\":\"Forbidden\"}", 32, NULL, NULL);
+        return;
+    }
+    char want[256];
+    int n = http_req_header(req, "access-control-request-headers", want, sizeof want);
+    int ok = n > 0;
+    for (int i = 0; i < n && ok; i++) {
+        char ch = want[i];
+        ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+             ch == '-' || ch == '_' || ch == ',' || ch == ' ';
+    }
+    if (ok)
+        http_req_add_header(req, "access-control-allow-headers", want);
+    http_req_add_header(req, "access-control-allow-methods", "GET, POST");
+    http_req_add_header(req, "access-control-max-age", "600");
+    http_req_respond(req, 204, "text/plain", "", 0, NULL, NULL);
+}
+
+/* ---- polling sessions per address ----------------------------------- */
+
+/* 1 when the client's address may open another polling session. */
+static int eio_ip_admit(struct server *srv, const uint8_t key[16])
+{
+    size_t max = srv->cfg->sio_ip_max_polling;
+    const struct eio_ip *ip = hmap_get(&srv->eio_by_ip, key, 16);
+    return !max || !ip || ip->n < max;
+}
+
+static void eio_ip_take(struct eio_sess *e, const uint8_t key[16])
+{
+    struct server *srv = e->srv;
+    struct eio_ip *ip = hmap_get(&srv->eio_by_ip, key, 16);
+    if (!ip) {
+        ip = calloc(1, sizeof *ip);
+        if (!ip)
+            return; /* not counted */
+        memcpy(ip->key, key, 16);
+        if (hmap_put(&srv->eio_by_ip, ip->key, 16, ip) != 0) {
+            free(ip);
+            return;
+        }
+    }
+    ip->n++;
+    e->ip = ip;
+}
+
+/* The session stops counting as a polling session (upgraded, or ending). */
+static void eio_ip_release(struct eio_sess *e)
+{
+    if (e->polling) {
+        e->polling = 0;
+        e->srv->metrics.sio_polling--;
+    }
+    struct eio_ip *ip = e->ip;
+    if (!ip)
+        return;
+    e->ip = NULL;
+    if (--ip->n == 0) {
+        hmap_del(&e->srv->eio_by_ip, ip->key, 16);
+        free(ip);
+    }
+}
 
 /* ---- responses -------------------------------------------------------- */
 
@@ -158,6 +265,7 @@ static void eio_free(struct eio_sess *e)
         lws_set_timeout(e->probe, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
     hmap_del(&srv->eio_by_sid, e->id, strlen(e->id));
+    eio_ip_release(e);
     if (e->prev)
         e->prev->next = e->next;
     else
@@ -360,11 +468,9 @@ static struct eio_sess *eio_find(struct server *srv, struct http_req *req, int p
     return e;
 }
 
-static void eio_handshake(struct server *srv, struct http_req *req, int proto)
+static void eio_handshake(struct server *srv, struct http_req *req, int proto, int cors)
 {
-    char origin[512];
-    int on = http_req_header(req, "origin", origin, sizeof origin);
-    if (!origin_allowed(srv->cfg->allowed_origins, on > 0 ? origin : NULL)) {
+    if (cors < 0) {
         eio_http_error(req, 4, "Forbidden");
         return;
     }
@@ -373,11 +479,24 @@ static void eio_handshake(struct server *srv, struct http_req *req, int proto)
                          48, NULL, NULL);
         return;
     }
+    uint8_t key[16];
+    int keyed = http_req_peer_key(req, key) == 0;
+    if (keyed && !eio_ip_admit(srv, key)) {
+        static const char busy[] =
+            "{\"code\":4004,\"message\":\"Too many polling sessions from this address\"}";
+        srv->metrics.sio_polling_refused++;
+        http_req_respond(req, 503, NULL, busy, sizeof busy - 1, NULL, NULL);
+        return;
+    }
     struct eio_sess *e = eio_new(srv, proto, NULL);
     if (!e) {
         http_req_respond(req, 500, NULL, "", 0, NULL, NULL);
         return;
     }
+    e->polling = 1;
+    srv->metrics.sio_polling++;
+    if (keyed)
+        eio_ip_take(e, key);
     char cookie[EIO_COOKIE_MAX];
     if (http_req_header(req, "cookie", cookie, sizeof cookie) > 0)
         e->cookie = strdup(cookie);
@@ -393,10 +512,11 @@ static void eio_get(struct server *srv, struct http_req *req, void *ud)
 {
     (void)ud;
     int proto;
+    int cors = eio_cors(srv, req);
     if (eio_check_query(req, &proto))
         return;
     if (!http_req_arg(req, "sid")) {
-        eio_handshake(srv, req, proto);
+        eio_handshake(srv, req, proto, cors);
         return;
     }
     struct eio_sess *e = eio_find(srv, req, proto);
@@ -428,6 +548,7 @@ static void eio_post(struct server *srv, struct http_req *req, void *ud)
 {
     (void)ud;
     int proto;
+    eio_cors(srv, req);
     if (eio_check_query(req, &proto))
         return;
     struct eio_sess *e = eio_find(srv, req, proto);
@@ -543,6 +664,7 @@ int eio_ws_probe_receive(struct server *srv, struct lws *wsi, struct pss *pss, c
         struct conn *c = e->c;
         e->ws = 1;
         e->upgrading = 0;
+        eio_ip_release(e); /* a WebSocket now: the connection limits count it */
         e->probe = NULL;
         e->probe_pss = NULL;
         pss->probe = NULL;
@@ -669,6 +791,8 @@ int eio_register(struct server *srv)
     int rc = http_route(srv, "GET", "/socket.io/*", 0, eio_get, NULL);
     if (!rc)
         rc = http_route_sizer(srv, "POST", "/socket.io/*", 0, eio_post_limit, eio_post, srv);
+    if (!rc)
+        rc = http_route(srv, "OPTIONS", "/socket.io/*", 0, eio_options, NULL);
     return rc;
 }
 
@@ -683,4 +807,5 @@ void eio_free_all(struct server *srv)
         eio_free(e);
     }
     hmap_deinit(&srv->eio_by_sid);
+    hmap_deinit(&srv->eio_by_ip); /* emptied by eio_free */
 }

@@ -13,6 +13,7 @@
 
 #include "common/jsonw.h"
 #include "common/route.h"
+#include "iplimit.h"
 #include "pusher/sign.h"
 
 #define HTTP_MAX_CAPS 8
@@ -45,6 +46,8 @@ struct http_req {
     char ctype[64];
     char hname[32];
     char hvalue[128];
+    char xh[1024]; /* http_req_add_header: "name:\0value\0" pairs */
+    size_t xh_len;
 };
 
 int http_route_sized(struct server *srv, const char *method, const char *pattern, unsigned flags,
@@ -207,6 +210,7 @@ int http_req_header(struct http_req *req, const char *name, char *buf, size_t ca
         {"user-agent", WSI_TOKEN_HTTP_USER_AGENT},
         {"accept", WSI_TOKEN_HTTP_ACCEPT},
         {"x-forwarded-for", WSI_TOKEN_X_FORWARDED_FOR},
+        {"access-control-request-headers", WSI_TOKEN_HTTP_AC_REQUEST_HEADERS},
     };
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         if (!strcmp(name, known[i].name)) {
@@ -275,6 +279,30 @@ int http_req_respond(struct http_req *req, int status, const char *content_type,
     return rc;
 }
 
+int http_req_add_header(struct http_req *req, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    if (req->responded || req->xh_len + nl + vl + 3 > sizeof req->xh)
+        return -1;
+    char *p = req->xh + req->xh_len;
+    memcpy(p, name, nl);
+    p[nl] = ':';
+    p[nl + 1] = '\0';
+    memcpy(p + nl + 2, value, vl + 1);
+    req->xh_len += nl + vl + 3;
+    return 0;
+}
+
+int http_req_peer_key(struct http_req *req, uint8_t key[16])
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = req->wsi ? lws_get_socket_fd(req->wsi) : -1;
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return -1;
+    return iplimit_addr_key((const struct sockaddr *)&ss, key);
+}
+
 static void http_respond_text(struct http_req *req, int status, const char *text)
 {
     http_req_respond(req, status, "text/plain; charset=utf-8", text, strlen(text), NULL, NULL);
@@ -300,6 +328,14 @@ int http_writeable(struct http_req **preq)
         bad = lws_add_http_header_by_name(wsi, (const unsigned char *)req->hname,
                                           (const unsigned char *)req->hvalue,
                                           (int)strlen(req->hvalue), &p, end);
+    for (size_t i = 0; !bad && i < req->xh_len;) {
+        const char *name = req->xh + i;
+        const char *value = name + strlen(name) + 1;
+        bad =
+            lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                        (const unsigned char *)value, (int)strlen(value), &p, end);
+        i = (size_t)(value - req->xh) + strlen(value) + 1;
+    }
     if (!bad && req->close_after)
         bad = lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                            (const unsigned char *)"close", 5, &p, end);

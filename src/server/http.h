@@ -6,6 +6,7 @@
 #define DOCSYNC_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct server;
 struct http_req;
@@ -77,6 +78,17 @@ int http_req_verify_signature(const struct http_req *req);
  * Returns 0 or SERVER_ENOMEM (the request is still ended). */
 int http_req_respond(struct http_req *req, int status, const char *content_type, const void *body,
                      size_t len, const char *hname, const char *hvalue);
+
+/* Adds a response header (`name` like "vary") to what http_req_respond
+ * sends; up to 1 KiB of names and values per request in all. Call before
+ * http_req_respond, e.g. when the request arrives (its headers may be gone
+ * by the time a held request is answered). Returns 0, or -1 when it does
+ * not fit (nothing added). */
+int http_req_add_header(struct http_req *req, const char *name, const char *value);
+
+/* The client's address as 16 bytes (IPv4 as v4-mapped IPv6, iplimit.h's
+ * key). Returns 0, or -1 when it is not an IP socket or is gone. */
+int http_req_peer_key(struct http_req *req, uint8_t key[16]);
 
 /* Asks for `fn(ud)` when the client goes away before the response (a
  * long-poll the client cut); the request must still be answered with

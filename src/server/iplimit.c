@@ -43,8 +43,7 @@ void iplimit_free(struct iplimit *t)
     free(t);
 }
 
-/* 16-byte key of an address; 0, or -1 for a family not counted. */
-static int iplimit_key(const struct sockaddr *sa, uint8_t key[16])
+int iplimit_addr_key(const struct sockaddr *sa, uint8_t key[16])
 {
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
@@ -82,7 +81,7 @@ int iplimit_admit(struct iplimit *t, int fd, const struct sockaddr *addr, size_t
                   unsigned per_second, int64_t now)
 {
     uint8_t key[16];
-    if (!t || fd < 0 || (size_t)fd >= t->nfd || iplimit_key(addr, key) != 0)
+    if (!t || fd < 0 || (size_t)fd >= t->nfd || iplimit_addr_key(addr, key) != 0)
         return IPLIMIT_OK;
     iplimit_release(t, fd); /* a release that never came (see iplimit.h) */
     struct ipent *e = hmap_get(&t->byaddr, key, sizeof key);

@@ -27,6 +27,10 @@
 
 struct iplimit;
 
+/* The 16-byte key of an address (IPv4 as v4-mapped IPv6): 0, or -1 for a
+ * family not counted. */
+int iplimit_addr_key(const struct sockaddr *sa, uint8_t key[16]);
+
 /* A table for descriptors 0..fd_limit-1; NULL when out of memory. */
 struct iplimit *iplimit_new(unsigned fd_limit);
 void iplimit_free(struct iplimit *t);

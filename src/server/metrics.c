@@ -129,6 +129,12 @@ long metrics_render(const struct metrics *m, size_t connections, size_t channels
     metric(&b, "docsync_api_rate_limited_total", "counter",
            "HTTP API requests answered 429 (DOCSYNC_API_REQUESTS_PER_SECOND).",
            m->api_rate_limited);
+    metric(&b, "docsync_socketio_polling_sessions", "gauge",
+           "Socket.IO sessions on HTTP long-polling (not upgraded to a WebSocket).",
+           m->sio_polling);
+    metric(&b, "docsync_socketio_polling_refused_total", "counter",
+           "Socket.IO handshakes answered 503: their IP was at DOCSYNC_SOCKETIO_IP_MAX_POLLING.",
+           m->sio_polling_refused);
     metric(&b, "docsync_accept_shed_total", "counter",
            "Connections the kernel could not hand over for lack of descriptors (EMFILE).",
            m->accept_shed);

@@ -30,6 +30,8 @@ struct metrics {
     uint64_t ip_rate_refused;     /* accepts refused: the IP's new-connections-per-second */
     uint64_t api_rate_limited;    /* HTTP API requests answered 429 */
     uint64_t accept_shed;         /* accept() failures for lack of descriptors (EMFILE/ENFILE) */
+    uint64_t sio_polling;         /* gauge: Socket.IO sessions on long-polling now */
+    uint64_t sio_polling_refused; /* handshakes refused: DOCSYNC_SOCKETIO_IP_MAX_POLLING */
     int error_codes[METRICS_MAX_CODES];
     uint64_t error_counts[METRICS_MAX_CODES];
     size_t nerrors;

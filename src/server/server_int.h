@@ -195,6 +195,8 @@ struct eio_sess {
     int64_t ping_ms;      /* protocol 4: the ping we wait a pong for (0: none) */
     int64_t next_ping_ms; /* protocol 4: when to ping next */
     char *cookie;         /* the handshake's Cookie (authorisers), or NULL */
+    struct eio_ip *ip;    /* counted as a polling session of this address, or NULL */
+    uint8_t polling;      /* counted in the polling gauge (not upgraded) */
     char id[24];          /* the session id: 120 random bits, base64url */
 };
 
@@ -290,6 +292,7 @@ struct server {
     struct sio_authorizer sio_auth[SERVER_MAX_HOOKS]; /* sio_on_authorize */
     size_t nsio_auth;
     struct hmap eio_by_sid;     /* Engine.IO sid -> struct eio_sess */
+    struct hmap eio_by_ip;      /* client IP (16 bytes) -> struct eio_ip: polling sessions */
     struct eio_sess *eio_all;   /* every Engine.IO session */
     struct eio_sess *eio_flush; /* sessions with something to write to a long-poll */
 };
