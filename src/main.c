@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "demo/demo.h"
 #include "history/history.h"
+#include "laravel_redis/laravel_redis.h"
 #include "server/server_main.h"
 #include "store.h"
 #include "sync/sync_server.h"
@@ -50,6 +51,8 @@ static const struct main_module {
     /* First, so that it stops last: the others' broadcasts are relayed
      * until they stop. */
     {"cluster", cluster_start, cluster_stop},
+    /* The app's events from Redis go to this node's subscribers only. */
+    {"redis-broadcast", laravel_redis_start, laravel_redis_stop},
     {"sync", sync_server_start, sync_server_stop},
     /* After sync/, whose built-in authoriser takes the server's own tokens first. */
     {"socketio-auth", auth_url_start, auth_url_stop},

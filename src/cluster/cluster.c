@@ -448,26 +448,13 @@ static int cl_node_id(const struct config *cfg, char *out, size_t cap, const str
 
 static int cl_redis_opts(const struct config *cfg, struct redis_opts *o, const struct logger *lg)
 {
-    if (cfg->redis_url[0]) {
-        char err[160];
-        if (redis_opts_from_url(cfg->redis_url, o, err, sizeof err) != 0) {
-            log_error(lg, "%s", err);
-            return -1;
-        }
-        return 0;
-    }
-    memset(o, 0, sizeof *o);
-    if (strlen(cfg->redis_host) >= sizeof o->host ||
-        strlen(cfg->redis_username) >= sizeof o->username ||
-        strlen(cfg->redis_password) >= sizeof o->password) {
-        log_error(lg, "REDIS_HOST, REDIS_USERNAME or REDIS_PASSWORD too long");
+    char err[160];
+    if (redis_opts_from_settings(cfg->redis_url, cfg->redis_host, cfg->redis_port,
+                                 cfg->redis_username, cfg->redis_password, cfg->redis_db, o, err,
+                                 sizeof err) != 0) {
+        log_error(lg, "%s", err);
         return -1;
     }
-    strcpy(o->host, cfg->redis_host);
-    strcpy(o->username, cfg->redis_username);
-    strcpy(o->password, cfg->redis_password);
-    o->port = cfg->redis_port;
-    o->db = cfg->redis_db;
     return 0;
 }
 

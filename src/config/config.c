@@ -32,6 +32,7 @@ enum setting_type {
     T_LEVEL,  /* enum log_level */
     T_EVENTS, /* enum config_client_events */
     T_LOOP,   /* char[]: "libev" or "poll" */
+    T_OSTR,   /* struct config_opt_str: set once given, even empty */
 };
 
 struct setting {
@@ -235,6 +236,19 @@ static const struct setting settings[] = {
     {"DOCSYNC_CLUSTER_NODE_TIMEOUT", NULL, T_UINT, F(cluster_node_timeout), "10", 2, 3600,
      "cluster mode: seconds without a heartbeat after which the other nodes count a node as "
      "gone"},
+    {"DOCSYNC_REDIS_BROADCAST", NULL, T_TRI, F(redis_broadcast), "", 0, 0,
+     "deliver what the Laravel app publishes with its redis broadcast driver (as "
+     "laravel-echo-server did); empty: on when BROADCAST_CONNECTION (or, unset, "
+     "BROADCAST_DRIVER) is redis; uses REDIS_URL / REDIS_HOST and the rest"},
+    {"BROADCAST_DRIVER", NULL, T_STR, F(broadcast_driver), "", 0, 0,
+     "the Laravel app's broadcaster (Laravel up to 10); redis turns the Redis input on"},
+    {"BROADCAST_CONNECTION", NULL, T_STR, F(broadcast_connection), "", 0, 0,
+     "the Laravel app's broadcaster (Laravel 11 and later); wins over BROADCAST_DRIVER"},
+    {"REDIS_PREFIX", NULL, T_OSTR, F(redis_prefix), "", 0, 0,
+     "the Laravel app's Redis prefix, put before each broadcast channel's name (unset: "
+     "<APP_NAME as a slug>_database_, as Laravel's config/database.php derives it)"},
+    {"APP_NAME", NULL, T_STR, F(app_name), "laravel", 0, 0,
+     "the Laravel app's name, from which its Redis prefix is derived"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -334,7 +348,7 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
 {
     char *base = (char *)cfg + s->offset;
     /* Laravel .env files often leave settings empty: that means "default". */
-    if (value[0] == '\0' && s->type != T_STR && s->type != T_PATH)
+    if (value[0] == '\0' && s->type != T_STR && s->type != T_PATH && s->type != T_OSTR)
         value = s->def;
 
     switch (s->type) {
@@ -375,6 +389,17 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
             *(size_t *)base = (size_t)x;
         else
             *(unsigned *)base = (unsigned)x;
+        return CONFIG_OK;
+    }
+    case T_OSTR: {
+        struct config_opt_str *o = (struct config_opt_str *)(void *)base;
+        if (strlen(value) >= sizeof o->value) {
+            config__err(err, errlen, "%s: value too long (max %zu bytes)", s->env,
+                        sizeof o->value - 1);
+            return CONFIG_EINVAL;
+        }
+        memcpy(o->value, value, strlen(value) + 1);
+        o->set = 1;
         return CONFIG_OK;
     }
     case T_TRI:
@@ -426,6 +451,8 @@ void config_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < N_SETTINGS; i++) {
+        if (settings[i].type == T_OSTR)
+            continue; /* unset: zeroed above */
         int rc = apply(cfg, &settings[i], settings[i].def, NULL, 0);
         (void)rc; /* the defaults are valid by construction (unit-tested) */
     }

@@ -68,6 +68,13 @@ enum config_client_events {
     CONFIG_CLIENT_EVENTS_NONE = 2,    /* "none" (any other value in Reverb): 4301 */
 };
 
+/* A string setting whose absence differs from its empty value (Laravel's
+ * env('REDIS_PREFIX', default) takes an empty value as the value). */
+struct config_opt_str {
+    int set;
+    char value[128];
+};
+
 struct config {
     /* Server */
     char host[CONFIG_HOST_MAX]; /* REVERB_SERVER_HOST, --host; default 127.0.0.1 */
@@ -182,6 +189,14 @@ struct config {
     char node_id[64];                     /* DOCSYNC_NODE_ID, "" = "<hostname>:<port>" */
     unsigned cluster_heartbeat;           /* DOCSYNC_CLUSTER_HEARTBEAT, s between heartbeats, 2 */
     unsigned cluster_node_timeout; /* DOCSYNC_CLUSTER_NODE_TIMEOUT, s of silence = dead, 10 */
+
+    /* Laravel's redis broadcast driver as an input (laravel_redis/): the
+     * app's own .env names decide it, as they decide the app's side. */
+    int redis_broadcast;                /* DOCSYNC_REDIS_BROADCAST: 1, 0, -1 = from the two below */
+    char broadcast_driver[32];          /* BROADCAST_DRIVER (Laravel <= 10), "" */
+    char broadcast_connection[32];      /* BROADCAST_CONNECTION (Laravel >= 11), "" wins when set */
+    struct config_opt_str redis_prefix; /* REDIS_PREFIX; unset = from APP_NAME as Laravel does */
+    char app_name[128];                 /* APP_NAME, "laravel" (Laravel's own default) */
 };
 
 /* Fills `cfg` with every default (dev-app fields empty, dev_app 0). Never

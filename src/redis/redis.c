@@ -203,6 +203,26 @@ int redis_opts_from_url(const char *url, struct redis_opts *o, char *err, size_t
     return 0;
 }
 
+int redis_opts_from_settings(const char *url, const char *host, unsigned port, const char *user,
+                             const char *password, unsigned db, struct redis_opts *o, char *err,
+                             size_t errlen)
+{
+    if (url[0])
+        return redis_opts_from_url(url, o, err, errlen);
+    memset(o, 0, sizeof *o);
+    if (strlen(host) >= sizeof o->host || strlen(user) >= sizeof o->username ||
+        strlen(password) >= sizeof o->password) {
+        snprintf(err, errlen, "REDIS_HOST, REDIS_USERNAME or REDIS_PASSWORD too long");
+        return REDIS_EINVAL;
+    }
+    strcpy(o->host, host);
+    strcpy(o->username, user);
+    strcpy(o->password, password);
+    o->port = port;
+    o->db = db;
+    return 0;
+}
+
 /* ---- replies ------------------------------------------------------------ */
 
 static void redis_reply_free(struct redis_reply *r)

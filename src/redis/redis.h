@@ -59,6 +59,14 @@ struct redis_opts {
  * Returns 0, or REDIS_EINVAL with a reason (never the password) in err. */
 int redis_opts_from_url(const char *url, struct redis_opts *o, char *err, size_t errlen);
 
+/* Fills `o` as Laravel's .env names describe a connection: `url`
+ * (REDIS_URL) when not empty, else host, port, user, password and db
+ * (REDIS_HOST, REDIS_PORT, REDIS_USERNAME, REDIS_PASSWORD, REDIS_DB).
+ * Returns 0, or REDIS_EINVAL with a reason (never the password) in err. */
+int redis_opts_from_settings(const char *url, const char *host, unsigned port, const char *user,
+                             const char *password, unsigned db, struct redis_opts *o, char *err,
+                             size_t errlen);
+
 /* A reply, as hiredis parsed it (types are hiredis's REDIS_REPLY_* values). */
 enum redis_reply_type {
     REDIS_R_STRING = 1,

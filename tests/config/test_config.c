@@ -533,6 +533,32 @@ static void test_tls_and_limits(void)
     CHECK_EQ(c.ip_limit_loopback, 1);
 }
 
+/* The Laravel names the Redis broadcast input reads: REDIS_PREFIX unset is
+ * not REDIS_PREFIX empty (Laravel's env() takes an empty value as given). */
+static void test_laravel_redis(void)
+{
+    struct config c;
+    char err[256];
+    config_defaults(&c);
+    CHECK_EQ(c.redis_broadcast, -1);
+    CHECK_EQ(c.redis_prefix.set, 0);
+    CHECK_STR_EQ(c.app_name, "laravel");
+    const char *text = "BROADCAST_DRIVER=redis\nAPP_NAME=\"My App\"\nREDIS_PREFIX=\n";
+    CHECK_EQ(config_apply_env_text(&c, text, strlen(text), "t.env", err, sizeof err), CONFIG_OK);
+    CHECK_STR_EQ(c.broadcast_driver, "redis");
+    CHECK_STR_EQ(c.app_name, "My App");
+    CHECK_EQ(c.redis_prefix.set, 1);
+    CHECK_STR_EQ(c.redis_prefix.value, "");
+    CHECK_EQ(config_set(&c, "REDIS_PREFIX", "app:", err, sizeof err), CONFIG_OK);
+    CHECK_STR_EQ(c.redis_prefix.value, "app:");
+    char big[200];
+    memset(big, 'p', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    CHECK_EQ(config_set(&c, "REDIS_PREFIX", big, err, sizeof err), CONFIG_EINVAL);
+    CHECK_EQ(config_set(&c, "DOCSYNC_REDIS_BROADCAST", "off", err, sizeof err), CONFIG_OK);
+    CHECK_EQ(c.redis_broadcast, 0);
+}
+
 int main(void)
 {
     char cwd[512];
@@ -550,6 +576,7 @@ int main(void)
     test_dev_app_host();
     test_origins();
     test_tls_and_limits();
+    test_laravel_redis();
     char data[600];
     snprintf(data, sizeof data, "%s/data", tmpdir);
     rmdir(data);

@@ -12,7 +12,7 @@ src=${1:?usage: layers.sh SRC_DIR}
 rank() {
     case $1 in
     common) echo 0 ;; config) echo 1 ;; pusher | redis) echo 2 ;; socketio) echo 3 ;; server) echo 4 ;;
-    auth | cluster) echo 5 ;; sync | webhook | history) echo 6 ;; demo | admin) echo 7 ;; main) echo 8 ;;
+    auth | cluster | laravel_redis) echo 5 ;; sync | webhook | history) echo 6 ;; demo | admin) echo 7 ;; main) echo 8 ;;
     *) echo -1 ;;
     esac
 }
