@@ -37,6 +37,11 @@ static void lg_opts_usage(void)
           "  --spin           busy-poll instead of sleeping in epoll_wait (diagnostic)\n"
           "  --channel NAME   fanout channel (bench)\n"
           "  --subscribe      connect: also subscribe connection i to channel <--channel>-i\n"
+          "  --sio 3|4        speak Socket.IO over Engine.IO 3 or 4 on /socket.io/ (WebSocket\n"
+          "                   transport, laravel-echo-server's subscribe event) instead of Pusher\n"
+          "  --redis-port P   fanout: publish through Redis (PUBLISH <prefix><channel>, Laravel's\n"
+          "                   redis broadcaster payload) instead of the HTTP API\n"
+          "  --redis-prefix S the app's Redis prefix (\"\")\n"
           "  --label TEXT     copied into the RESULT line\n"
           "  --timeout S      hard bound on the whole run (60)\n",
           stderr);
@@ -108,6 +113,7 @@ void lg_opts_parse(struct lg_opts *o, int argc, char **argv)
     o->publishers = 4;
     o->channel = "bench";
     o->label = "-";
+    o->redis_prefix = "";
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -158,6 +164,12 @@ void lg_opts_parse(struct lg_opts *o, int argc, char **argv)
             o->batch_us = (unsigned)strtoul(v, NULL, 10);
         else if (strcmp(a, "--channel") == 0)
             o->channel = v;
+        else if (strcmp(a, "--sio") == 0)
+            o->sio = atoi(v);
+        else if (strcmp(a, "--redis-port") == 0)
+            o->redis_port = atoi(v);
+        else if (strcmp(a, "--redis-prefix") == 0)
+            o->redis_prefix = v;
         else if (strcmp(a, "--label") == 0)
             o->label = v;
         else if (strcmp(a, "--timeout") == 0)
@@ -179,6 +191,12 @@ void lg_opts_parse(struct lg_opts *o, int argc, char **argv)
         lg_opts_fail("-n must be positive");
     if (o->publishers == 0 || o->publishers > LG_MAX_PUB)
         lg_opts_fail("--publishers must be 1..16");
+    if (o->sio != 0 && o->sio != 3 && o->sio != 4)
+        lg_opts_fail("--sio must be 3 or 4");
+    if (o->sio && o->mode == MODE_WHISPER)
+        lg_opts_fail("--sio: fanout and connect only");
+    if (o->redis_port < 0 || o->redis_port > 65535 || strlen(o->redis_prefix) > 100)
+        lg_opts_fail("bad --redis-port or --redis-prefix");
     if (o->pending == 0)
         o->pending = 1;
     if (o->timeout > 300)

@@ -33,6 +33,9 @@ struct lg_opts {
     const char *channel;
     const char *label;
     int subscribe_idle; /* connect mode: subscribe each connection to --channel */
+    int sio;            /* 0 = Pusher protocol; 3 or 4 = Socket.IO over Engine.IO 3 / 4 (WS) */
+    int redis_port;     /* fanout: publish with PUBLISH on this Redis (--host) instead of HTTP */
+    const char *redis_prefix; /* prepended to the channel for the Redis channel ("") */
 };
 
 /* Parse argv into *o (defaults for everything not given); prints usage and exits on errors. */

@@ -7,6 +7,13 @@
  *             the server's RSS growth per connection.
  *   whisper - P pairs of private-channel subscribers relaying client events (ping-pong at full
  *             rate, or one side sending at a fixed total rate).
+ * With --sio 3|4 the subscribers (fanout, connect) speak Socket.IO over Engine.IO 3 or 4 on
+ * /socket.io/ (WebSocket transport) with laravel-echo-server's conventions: `40` to connect the
+ * default namespace (protocol 4; protocol 3 servers connect it unasked), `42["subscribe",
+ * {"channel":...}]`, events as `42["event","channel",data]`, pings answered (protocol 4) or
+ * sent every 20 s (protocol 3). With --redis-port, fanout publishes through Redis as Laravel's
+ * redis broadcaster does (PUBLISH <prefix><channel> {"event","data","socket"}) instead of the
+ * signed HTTP API, so that servers without the HTTP API (laravel-echo-server) get the same load.
  * Every published event and whisper carries "@<CLOCK_MONOTONIC ns>" in its data; receivers find
  * the '@' and compute the one-way latency. Given --pid, server CPU (utime+stime from
  * /proc/<pid>/stat) and RSS (VmRSS) are sampled at the edges of the measurement window.
@@ -86,7 +93,9 @@ struct lg {
     int ep;
     int pub_ep; /* publishers have their own epoll set, polled every loop iteration first */
     struct sockaddr_in dst[LG_MAX_PORTS]; /* subscribers' servers (--port) */
-    struct sockaddr_in pub_dst;           /* HTTP publishes (--pub-port) */
+    struct sockaddr_in pub_dst;           /* HTTP publishes (--pub-port) or Redis (--redis-port) */
+    uint64_t t_last_sub;                  /* Socket.IO: when the last subscribe went out */
+    uint64_t next_eio_ping;               /* Engine.IO 3: when the clients ping next */
     struct lg_conn *conns;
     unsigned nconns;
     unsigned next_open, pending, established, subscribed, alive, failed, lost_conns;
@@ -333,6 +342,19 @@ static void send_subscribe(struct lg *g, struct lg_conn *c, const char *channel,
 {
     char msg[512];
     int n;
+    if (g->o.sio) {
+        /* laravel-echo-server acknowledges nothing for a public channel: the subscription
+         * counts from now, and the load starts a second after the last one (tick). */
+        n = snprintf(msg, sizeof msg, "42[\"subscribe\",{\"channel\":\"%s\"}]", channel);
+        conn_send_text(g, c, msg, (size_t)n);
+        if (!c->subscribed) {
+            c->subscribed = 1;
+            g->subscribed++;
+            g->alive++;
+        }
+        g->t_last_sub = now_ns();
+        return;
+    }
     if (private_auth) {
         char tosign[256], sig[65];
         int m = snprintf(tosign, sizeof tosign, "%s:%s", c->sid, channel);
@@ -402,8 +424,50 @@ static int name_is(const uint8_t *p, const uint8_t *end, const char *name)
     return (size_t)(end - p) > n && memcmp(p, name, n) == 0 && p[n] == '"';
 }
 
+static void on_event_at(struct lg *g, struct lg_conn *c, const uint8_t *from, const uint8_t *end,
+                        const uint8_t *p, size_t len);
+
+/* Engine.IO packets over the WebSocket: a type digit, then for messages the Socket.IO packet. */
+static void on_sio_text(struct lg *g, struct lg_conn *c, const uint8_t *p, size_t len)
+{
+    if (len == 0) {
+        g->bad++;
+        return;
+    }
+    switch (p[0]) {
+    case '0': /* open: protocol 4 connects the default namespace itself */
+        if (g->o.sio == 4)
+            conn_send_text(g, c, "40", 2);
+        return;
+    case '2': /* ping (protocol 4) */
+        conn_send_text(g, c, "3", 1);
+        return;
+    case '3': /* pong (protocol 3) */
+        return;
+    case '4':
+        break;
+    default:
+        g->bad++;
+        lg_log(g, "unexpected Engine.IO packet: %.*s", (int)(len > 200 ? 200 : len),
+               (const char *)p);
+        return;
+    }
+    if (len >= 2 && p[1] == '0') {
+        on_established(g, c);
+    } else if (len >= 3 && p[1] == '2' && p[2] == '[') {
+        on_event_at(g, c, p + 3, p + len, p, len);
+    } else {
+        g->errors++;
+        lg_log(g, "Socket.IO packet: %.*s", (int)(len > 300 ? 300 : len), (const char *)p);
+    }
+}
+
 static void on_text(struct lg *g, struct lg_conn *c, const uint8_t *p, size_t len)
 {
+    if (g->o.sio) {
+        on_sio_text(g, c, p, len);
+        return;
+    }
     const uint8_t *end = p + len;
     const uint8_t *e = lg_ws_find(p, len, "\"event\":\"", 9);
     if (!e) {
@@ -441,7 +505,14 @@ static void on_text(struct lg *g, struct lg_conn *c, const uint8_t *p, size_t le
         }
         return;
     }
-    const uint8_t *at = memchr(e, '@', (size_t)(end - e));
+    on_event_at(g, c, e, end, p, len);
+}
+
+/* An event: the publish time follows the first '@' after `from`. */
+static void on_event_at(struct lg *g, struct lg_conn *c, const uint8_t *from, const uint8_t *end,
+                        const uint8_t *p, size_t len)
+{
+    const uint8_t *at = memchr(from, '@', (size_t)(end - from));
     if (!at) {
         g->bad++;
         lg_log(g, "unexpected frame: %.*s", (int)(len > 200 ? 200 : len), (const char *)p);
@@ -587,10 +658,38 @@ static void pub_failed(struct lg *g, struct lg_pub *p)
     p->busy = 0;
 }
 
+/* PUBLISH <prefix><channel> with what Laravel's RedisBroadcaster publishes, as RESP. */
+static int publish_redis_request(struct lg *g, char *req, size_t cap)
+{
+    char ch[256], body[256];
+    int clen = snprintf(ch, sizeof ch, "%s%s", g->o.redis_prefix, g->o.channel);
+    int blen = snprintf(body, sizeof body,
+                        "{\"event\":\"bench\",\"data\":{\"t\":\"@%" PRIu64
+                        "\",\"socket\":null},\"socket\":null}",
+                        now_ns());
+    return snprintf(req, cap, "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", clen, ch, blen,
+                    body);
+}
+
 static int publish(struct lg *g, struct lg_pub *p)
 {
     if (p->fd < 0 && pub_connect(g, p) < 0)
         return -1;
+    if (g->o.redis_port) {
+        char rq[768];
+        int rlen = publish_redis_request(g, rq, sizeof rq);
+        ssize_t n = write(p->fd, rq, (size_t)rlen);
+        if (n != rlen) {
+            lg_log(g, "publisher write: %s", n < 0 ? strerror(errno) : "short");
+            pub_close(g, p);
+            return -1;
+        }
+        p->busy = 1;
+        p->expect = g->o.mode == MODE_FANOUT ? g->alive : 0;
+        g->pub_total++;
+        g->expected += p->expect;
+        return 0;
+    }
     char body[256], params[256], tosign[512], md5[33], sig[65], req[1024];
     uint64_t ts = now_ns();
     int blen = snprintf(body, sizeof body,
@@ -627,6 +726,25 @@ static const char *find_ci(const char *hay, size_t hlen, const char *needle)
     return NULL;
 }
 
+/* Redis answers PUBLISH with :<receivers>\r\n; an error line fails the publish. */
+static void pub_redis_replies(struct lg *g, struct lg_pub *p)
+{
+    char *nl;
+    while ((nl = strstr(p->in, "\r\n")) != NULL) {
+        if (p->in[0] == ':') {
+            if (atol(p->in + 1) < 1)
+                lg_log(g, "PUBLISH reached no subscriber: is the server subscribed to Redis?");
+            p->busy = 0;
+        } else {
+            lg_log(g, "Redis answered %.*s", (int)(nl - p->in > 200 ? 200 : nl - p->in), p->in);
+            pub_failed(g, p);
+        }
+        size_t used = (size_t)(nl + 2 - p->in);
+        memmove(p->in, p->in + used, p->in_len - used + 1);
+        p->in_len -= used;
+    }
+}
+
 static void pub_readable(struct lg *g, struct lg_pub *p)
 {
     ssize_t n = read(p->fd, p->in + p->in_len, sizeof p->in - 1 - p->in_len);
@@ -642,6 +760,10 @@ static void pub_readable(struct lg *g, struct lg_pub *p)
     }
     p->in_len += (size_t)n;
     p->in[p->in_len] = '\0';
+    if (g->o.redis_port) {
+        pub_redis_replies(g, p);
+        return;
+    }
     for (;;) {
         const char *e = strstr(p->in, "\r\n\r\n");
         if (!e)
@@ -759,11 +881,22 @@ static void tick(struct lg *g, uint64_t now)
         g->phase = PH_END;
         return;
     }
+    if (g->o.sio == 3 && now >= g->next_eio_ping) {
+        /* Engine.IO 3 clients ping (every 25 s by default; 20 s here keeps them alive). */
+        if (g->next_eio_ping)
+            for (unsigned i = 0; i < g->nconns; i++)
+                if (g->conns[i].state == CS_OPEN)
+                    conn_send_text(g, &g->conns[i], "2", 1);
+        g->next_eio_ping = now + 20000000000ull;
+    }
     switch (g->phase) {
     case PH_CONNECT: {
         unsigned want =
             g->o.mode == MODE_CONNECT && !g->o.subscribe_idle ? g->established : g->subscribed;
         int all = want == g->nconns;
+        /* Socket.IO subscriptions are not acknowledged: give the server a second. */
+        if (all && g->o.sio && now - g->t_last_sub < 1000000000ull)
+            break;
         int stuck = g->next_open == g->nconns && g->pending == 0 &&
                     want + g->failed + g->lost_conns >= g->nconns;
         if (all || stuck || since > g->o.timeout / 2) {
@@ -1018,13 +1151,21 @@ int main(int argc, char **argv)
         g->dst[i] = g->pub_dst;
         g->dst[i].sin_port = htons((uint16_t)g->o.ports[i]);
     }
+    if (g->o.redis_port)
+        g->pub_dst.sin_port = htons((uint16_t)g->o.redis_port);
+    char target[256];
+    if (g->o.sio)
+        snprintf(target, sizeof target, "/socket.io/?EIO=%d&transport=websocket", g->o.sio);
+    else
+        snprintf(target, sizeof target, "/app/%s?protocol=7&client=js&version=8.6.0&flash=false",
+                 g->o.key);
     g->handshake_len =
         (size_t)snprintf(g->handshake, sizeof g->handshake,
-                         "GET /app/%s?protocol=7&client=js&version=8.6.0&flash=false HTTP/1.1\r\n"
+                         "GET %s HTTP/1.1\r\n"
                          "Host: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                          "Sec-WebSocket-Version: 13\r\n\r\n",
-                         g->o.key, g->o.host, g->o.port);
+                         target, g->o.host, g->o.port);
     g->ep = epoll_create1(EPOLL_CLOEXEC);
     g->pub_ep = epoll_create1(EPOLL_CLOEXEC);
     if (g->ep < 0 || g->pub_ep < 0)
