@@ -26,14 +26,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
 SRV_CPU=${SRV_CPU:-0}
 LG_CPU=${LG_CPU:-1}
-NICE=${NICE:--10}
-# As bench/fanout.sh: a session of its own with a raised autogroup priority (NICE=0: off).
-if [ -z "${SIO_SESSION:-}" ] && command -v setsid >/dev/null; then
-  SIO_SESSION=1 exec setsid --wait "$0" "$@"
-fi
-if [ "$NICE" != 0 ] && [ -w /proc/$$/autogroup ]; then
-  echo "$NICE" > /proc/$$/autogroup 2>/dev/null || echo "could not set autogroup nice $NICE" >&2
-fi
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_own_session "$@"
 OUT=${OUT:-$(mktemp -d /tmp/docsync-sio-bench.XXXXXX)}
 PREFIX=bench_database_ # what Laravel derives from APP_NAME=bench
 QUICK=0
@@ -143,9 +138,6 @@ fi
        "warm-up $WARMUP s, measured $DUR s"
 } > "$OUT/meta.txt"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 wait_port() { # $1 = port, $2 = pid
   for _ in $(seq 150); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
