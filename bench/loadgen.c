@@ -671,26 +671,10 @@ static int publish_redis_request(struct lg *g, char *req, size_t cap)
                     body);
 }
 
-static int publish(struct lg *g, struct lg_pub *p)
+/* The signed HTTP API publish of one event. */
+static int publish_http_request(struct lg *g, char *req, size_t cap)
 {
-    if (p->fd < 0 && pub_connect(g, p) < 0)
-        return -1;
-    if (g->o.redis_port) {
-        char rq[768];
-        int rlen = publish_redis_request(g, rq, sizeof rq);
-        ssize_t n = write(p->fd, rq, (size_t)rlen);
-        if (n != rlen) {
-            lg_log(g, "publisher write: %s", n < 0 ? strerror(errno) : "short");
-            pub_close(g, p);
-            return -1;
-        }
-        p->busy = 1;
-        p->expect = g->o.mode == MODE_FANOUT ? g->alive : 0;
-        g->pub_total++;
-        g->expected += p->expect;
-        return 0;
-    }
-    char body[256], params[256], tosign[512], md5[33], sig[65], req[1024];
+    char body[256], params[256], tosign[512], md5[33], sig[65];
     uint64_t ts = now_ns();
     int blen = snprintf(body, sizeof body,
                         "{\"name\":\"bench\",\"channels\":[\"%s\"],\"data\":\"@%" PRIu64 "\"}",
@@ -700,10 +684,19 @@ static int publish(struct lg *g, struct lg_pub *p)
              g->o.key, (long)time(NULL), md5);
     int slen = snprintf(tosign, sizeof tosign, "POST\n/apps/%s/events\n%s", g->o.app_id, params);
     lg_sign_hmac_hex(g->o.secret, tosign, (size_t)slen, sig);
-    int rlen = snprintf(req, sizeof req,
-                        "POST /apps/%s/events?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%d\r\n"
-                        "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-                        g->o.app_id, params, sig, g->o.host, g->o.pub_port, blen, body);
+    return snprintf(req, cap,
+                    "POST /apps/%s/events?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%d\r\n"
+                    "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+                    g->o.app_id, params, sig, g->o.host, g->o.pub_port, blen, body);
+}
+
+static int publish(struct lg *g, struct lg_pub *p)
+{
+    if (p->fd < 0 && pub_connect(g, p) < 0)
+        return -1;
+    char req[1024];
+    int rlen = g->o.redis_port ? publish_redis_request(g, req, sizeof req)
+                               : publish_http_request(g, req, sizeof req);
     ssize_t n = write(p->fd, req, (size_t)rlen);
     if (n != rlen) {
         lg_log(g, "publisher write: %s", n < 0 ? strerror(errno) : "short");
