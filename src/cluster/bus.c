@@ -8,11 +8,13 @@
 
 #include "common/utf8.h"
 #include "pusher/channel_name.h"
+#include "pusher/json_check.h"
+#include "pusher/message.h"
 
 #define BUS_MAGIC "dsbus/"
 #define BUS_MAGIC_LEN 6
 
-static const char *const bus_type_names[] = {NULL, "event", "beat", "bye", "terminate"};
+static const char *const bus_type_names[] = {NULL, "event", "beat", "bye", "terminate", "member"};
 
 int bus_node_id_valid(const char *s, size_t len)
 {
@@ -96,7 +98,7 @@ static int bus_header(struct bus_cur *c, struct bus_msg *m)
     if (!t)
         return BUS_EMALFORMED;
     m->type = 0;
-    for (int i = 1; i <= BUS_TERMINATE; i++)
+    for (int i = 1; i <= BUS_TYPE_LAST; i++)
         if (strlen(bus_type_names[i]) == n && memcmp(bus_type_names[i], t, n) == 0)
             m->type = (enum bus_type)i;
     if (!m->type)
@@ -162,6 +164,38 @@ static int bus_terminate(struct bus_cur *c, struct bus_msg *m)
     return 0;
 }
 
+/* "<channel>\n<except>\n<a|r> <user id bytes>\n<user id><user_info JSON>" */
+static int bus_member(struct bus_cur *c, size_t channel_max, struct bus_msg *m)
+{
+    size_t n;
+    const char *ch = bus_field(c, '\n', &n);
+    if (!ch || channel_name_validate(ch, n, channel_max) != CHANNEL_NAME_OK ||
+        !channel_kind_is_presence(channel_name_kind(ch, n)))
+        return BUS_EMALFORMED;
+    m->channel = ch;
+    m->channel_len = n;
+    const char *ex = bus_field(c, '\n', &n);
+    if (!ex || (n && !bus_sid_valid(ex, n)))
+        return BUS_EMALFORMED;
+    memcpy(m->except, ex, n);
+    m->except[n] = '\0';
+    const char *k = bus_field(c, '\n', &n);
+    uint64_t ulen;
+    if (!k || n < 3 || (k[0] != 'a' && k[0] != 'r') || k[1] != ' ' ||
+        bus_u64(k + 2, n - 2, &ulen) != 0 || ulen == 0 || ulen > BUS_USER_MAX ||
+        ulen > (uint64_t)(c->end - c->p))
+        return BUS_EMALFORMED;
+    m->added = k[0] == 'a';
+    m->user = c->p;
+    m->user_len = (size_t)ulen;
+    m->info = c->p + ulen;
+    m->info_len = (size_t)(c->end - m->info);
+    if (json_check_utf8(m->user, m->user_len) != MESSAGE_OK ||
+        json_check(m->info, m->info_len, 0) != MESSAGE_OK)
+        return BUS_EMALFORMED;
+    return 0;
+}
+
 int bus_decode(const char *buf, size_t len, size_t channel_max, struct bus_msg *out)
 {
     memset(out, 0, sizeof *out);
@@ -182,13 +216,15 @@ int bus_decode(const char *buf, size_t len, size_t channel_max, struct bus_msg *
         return c.p == c.end ? 0 : BUS_EMALFORMED;
     case BUS_TERMINATE:
         return bus_terminate(&c, out);
+    case BUS_MEMBER:
+        return bus_member(&c, channel_max, out);
     }
     return BUS_EMALFORMED;
 }
 
 int bus_encode(const struct bus_msg *m, char **out, size_t *out_len)
 {
-    if (m->type < BUS_EVENT || m->type > BUS_TERMINATE)
+    if (m->type < BUS_EVENT || m->type > BUS_TYPE_LAST)
         return -1;
     char head[BUS_NODE_MAX + BUS_BOOT_LEN + 64];
     int hl = snprintf(head, sizeof head, "%s%d %s %s %s %llu\n", BUS_MAGIC, BUS_VERSION,
@@ -198,9 +234,14 @@ int bus_encode(const struct bus_msg *m, char **out, size_t *out_len)
     size_t total = (size_t)hl;
     char tail[32];
     int tl = 0;
-    const char *ex = m->type == BUS_EVENT && m->except[0] ? m->except : "";
+    const char *ex = m->except[0] ? m->except : "";
     size_t exl = strlen(ex);
-    if (m->type == BUS_EVENT)
+    if (m->type == BUS_MEMBER)
+        total += m->channel_len + 1 + exl + 1 +
+                 (size_t)(tl = snprintf(tail, sizeof tail, "%c %zu\n", m->added ? 'a' : 'r',
+                                        m->user_len)) +
+                 m->user_len + m->info_len;
+    else if (m->type == BUS_EVENT)
         total += m->channel_len + 1 + exl + 1 + m->body_len;
     else if (m->type == BUS_TERMINATE)
         total += m->user_len;
@@ -215,15 +256,24 @@ int bus_encode(const struct bus_msg *m, char **out, size_t *out_len)
     size_t k = 0;
     memcpy(b, head, (size_t)hl);
     k += (size_t)hl;
-    if (m->type == BUS_EVENT) {
+    if (m->type == BUS_EVENT || m->type == BUS_MEMBER) {
         memcpy(b + k, m->channel, m->channel_len);
         k += m->channel_len;
         b[k++] = '\n';
         memcpy(b + k, ex, exl);
         k += exl;
         b[k++] = '\n';
+    }
+    if (m->type == BUS_EVENT) {
         memcpy(b + k, m->body, m->body_len);
         k += m->body_len;
+    } else if (m->type == BUS_MEMBER) {
+        memcpy(b + k, tail, (size_t)tl);
+        k += (size_t)tl;
+        memcpy(b + k, m->user, m->user_len);
+        k += m->user_len;
+        memcpy(b + k, m->info, m->info_len);
+        k += m->info_len;
     } else if (m->type == BUS_TERMINATE) {
         memcpy(b + k, m->user, m->user_len);
         k += m->user_len;

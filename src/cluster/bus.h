@@ -21,7 +21,10 @@ enum bus_type {
     BUS_BEAT = 2,      /* a node is alive, with its connection count */
     BUS_BYE = 3,       /* a node stops gracefully */
     BUS_TERMINATE = 4, /* close every connection of a user (terminate_connections) */
+    BUS_MEMBER = 5,    /* a presence member added or removed, published by Redis scripts
+                          (roster.c): seq is the cluster's presence sequence, not the node's */
 };
+#define BUS_TYPE_LAST BUS_MEMBER
 
 #define BUS_USER_MAX 1024 /* bytes of a user id in TERMINATE */
 
@@ -46,9 +49,13 @@ struct bus_msg {
     size_t body_len;
     /* BEAT */
     uint64_t connections;
-    /* TERMINATE: the user id (1 to BUS_USER_MAX bytes of UTF-8, no NUL) */
+    /* TERMINATE, MEMBER: the user id (1 to BUS_USER_MAX bytes of UTF-8, no NUL) */
     const char *user;
     size_t user_len;
+    /* MEMBER: channel (a presence channel), except (the joiner), user, and */
+    int added;        /* 1: member_added, 0: member_removed */
+    const char *info; /* the member's user_info, one JSON value */
+    size_t info_len;
 };
 
 /* 1 when `s` (len bytes) is a valid node id: 1 to 63 of [A-Za-z0-9._:-]. */
@@ -59,8 +66,9 @@ int bus_node_id_valid(const char *s, size_t len);
 int bus_decode(const char *buf, size_t len, size_t channel_max, struct bus_msg *out);
 
 /* Encodes into a malloc'd buffer (*out, *out_len). EVENT uses channel,
- * except (NULL or "") and body; BEAT uses connections; TERMINATE user. Returns 0 or -1
- * (out of memory, or too big). */
+ * except (NULL or "") and body; BEAT uses connections; TERMINATE user;
+ * MEMBER channel, except, added, user and info (Redis scripts build the
+ * same bytes, roster.c). Returns 0 or -1 (out of memory, or too big). */
 int bus_encode(const struct bus_msg *m, char **out, size_t *out_len);
 
 #endif

@@ -14,6 +14,7 @@
 #include "bus.h"
 #include "common/hmap.h"
 #include "redis/redis.h"
+#include "roster.h"
 #include "server/server.h"
 
 /* Channels whose frames stay on their node: documents are not placed on a
@@ -41,9 +42,10 @@ struct cluster {
     struct redis *rd;
     char node[BUS_NODE_MAX];
     char boot[BUS_BOOT_LEN + 1];
-    uint64_t seq;      /* of the last message this node published */
-    char bus[160];     /* the Redis channel: <REVERB_SCALING_CHANNEL>:bus */
-    struct hmap peers; /* node id -> struct cl_peer */
+    uint64_t seq;          /* of the last message this node published */
+    char bus[160];         /* the Redis channel: <REVERB_SCALING_CHANNEL>:bus */
+    struct hmap peers;     /* node id -> struct cl_peer */
+    struct roster *roster; /* presence and channel counts (roster.c) */
     uint64_t published, unsent, received, gaps, duplicates, own_echo, impostor, lost, left;
     uint64_t rejected[CL_R_NREASONS];
 };
@@ -218,6 +220,12 @@ static void cl_on_bus(void *ud, const char *channel, size_t clen, const char *pa
                   len);
         return;
     }
+    if (m.type == BUS_MEMBER) {
+        /* Published by a Redis script, numbered by Redis: every node,
+         * this one included, applies it (roster.c). */
+        roster_on_member(cl->roster, &m);
+        return;
+    }
     if (strcmp(m.node, cl->node) == 0) {
         /* Our own message back from Redis (every subscriber gets it), or
          * another process using our node id: a configuration error that
@@ -282,6 +290,7 @@ static void cl_tick(struct server *srv, void *ud)
     if (!cl)
         return;
     cl_beat(cl);
+    roster_tick(cl->roster, cl->cfg->cluster_node_timeout);
     int64_t now = cl_mono_ms(), limit = (int64_t)cl->cfg->cluster_node_timeout * 1000;
     for (;;) {
         size_t it = 0;
@@ -306,6 +315,7 @@ static void cl_on_status(void *ud, int up)
     if (up) {
         log_info(cl->log, "cluster: node %s on the bus %s", cl->node, cl->bus);
         cl_beat(cl);
+        roster_on_status(cl->roster, 1);
     } else {
         log_warn(cl->log, "cluster: node %s lost Redis; serving its own connections only",
                  cl->node);
@@ -415,7 +425,8 @@ static char *cl_metrics(struct server *srv, void *ud)
              U(cl->rejected[CL_R_VERSION]), U(cl->rejected[CL_R_MALFORMED]),
              U(cl->rejected[CL_R_TOO_BIG]), U(cl->impostor));
 #undef U
-    return out;
+    size_t len = strlen(out);
+    return roster_metrics(cl->roster, out, &len);
 }
 
 /* The server keeps its hooks until it is destroyed, after the modules
@@ -477,6 +488,7 @@ static void cl_free(struct cluster *cl)
         free(p);
     hmap_deinit(&cl->peers);
     redis_free(cl->rd);
+    roster_free(cl->roster);
     free(cl);
 }
 
@@ -510,7 +522,15 @@ int cluster_start(struct server *srv)
         snprintf(cl->boot + 2 * i, 3, "%02x", rnd[i]);
     cl_module = cl;
     cl->rd = redis_new(&o, lg, cl_wake_loop, srv);
-    if (!cl->rd || redis_subscribe(cl->rd, cl->bus, 0, cl_on_bus, cl) != 0 ||
+    const struct roster_env env = {.srv = srv,
+                                   .rd = cl->rd,
+                                   .node = cl->node,
+                                   .boot = cl->boot,
+                                   .prefix = cfg->scaling_channel,
+                                   .bus = cl->bus};
+    if (cl->rd)
+        cl->roster = roster_start(&env);
+    if (!cl->rd || !cl->roster || redis_subscribe(cl->rd, cl->bus, 0, cl_on_bus, cl) != 0 ||
         redis_on_status(cl->rd, cl_on_status, cl) != 0 ||
         server_on_wake(srv, cl_on_wake, cl) != 0 ||
         server_every(srv, cfg->cluster_heartbeat * 1000u, cl_tick, cl) != 0 ||
@@ -545,6 +565,7 @@ void cluster_stop(struct server *srv)
     if (!cl)
         return;
     cl_module = NULL;
+    roster_stop(cl->roster);
     if (redis_connected(cl->rd)) {
         /* The loop has ended: wait here (at most half a second) for Redis to
          * take the goodbye, so the others drop this node at once. */

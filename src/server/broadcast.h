@@ -40,6 +40,88 @@ int broadcast_on_relay(struct server *srv, broadcast_relay_fn fn, void *ud);
 int broadcast_remote(struct server *srv, const char *channel, struct frame *f,
                      const char *except_sid);
 
+/* ---- Presence and channel counts across nodes (cluster/) ----
+ * With a cluster module set, presence rosters and member events are the
+ * cluster's, not this node's: the server still keeps each connection's
+ * member (user id, info) and the local roster, but asks the module at
+ * every presence join and leave, and the module decides what the joiner
+ * and the other members hear (broadcast_presence_answer,
+ * broadcast_member). `count` hears every change of a channel's local
+ * subscription count (any channel), for the HTTP API's cluster-wide
+ * counts. None of these is called while the server stops (the module
+ * clears the node's entries itself). Strings are borrowed for the call. */
+struct broadcast_cluster {
+    /* `c` joined presence channel `channel` as `uid` (info: JSON text,
+     * "null" when none), past the local checks, or subscribed again
+     * (again = 1). The subscription is held (no frame of the channel
+     * reaches c) until the module answers with broadcast_presence_answer
+     * or refuses with broadcast_presence_refuse, now or later; `data` is
+     * the subscribe message's raw data JSON, to hand back to the answer. */
+    void (*join)(struct server *srv, struct conn *c, const char *channel, const char *uid,
+                 const char *info, int again, const char *data, void *ud);
+    /* Connection `sid` left presence channel `channel`, where it was
+     * `uid` (info as it joined); last_local: that user has no other
+     * connection on this node there now. */
+    void (*leave)(struct server *srv, const char *sid, const char *channel, const char *uid,
+                  const char *info, int last_local, void *ud);
+    /* The local subscriptions of `channel` changed by `delta` (+1, -1). */
+    void (*count)(struct server *srv, const char *channel, int delta, void *ud);
+    void *ud;
+};
+
+/* Sets the cluster module's hooks, before the loop runs. Returns 0,
+ * SERVER_EINVAL or SERVER_EFULL (one per server). */
+int broadcast_on_cluster(struct server *srv, const struct broadcast_cluster *h);
+
+/* One member of a roster handed to broadcast_presence_answer. */
+struct broadcast_member {
+    const char *user_id;
+    const char *user_info; /* JSON text; NULL = null */
+};
+
+/* Answers the join of connection `sid` to `channel` (held since the join
+ * hook): pusher_internal:subscription_succeeded with these members, then
+ * the release of the hold and the subscribed hooks (session.h), which get
+ * the subscribe message again from `data` (the join hook's). Nothing
+ * happens when the connection left meanwhile. Returns 0 or SERVER_ENOENT. */
+int broadcast_presence_answer(struct server *srv, const char *sid, const char *channel,
+                              const struct broadcast_member *members, size_t n, const char *data);
+
+/* Refuses the held join of `sid` to `channel` with 4100 "Over capacity"
+ * (the cluster's member limit): the connection leaves the channel without
+ * the leave hook. Returns 0 or SERVER_ENOENT. */
+int broadcast_presence_refuse(struct server *srv, const char *sid, const char *channel);
+
+/* Local subscriptions of `channel` (0 when nobody here). */
+size_t broadcast_subscriber_count(struct server *srv, const char *channel);
+
+/* What broadcast_member does: tell the observers, send the frame. */
+#define BROADCAST_MEMBER_TELL 1u
+#define BROADCAST_MEMBER_SEND 2u
+
+/* Tells the local members of presence channel `channel` (all but `except_sid`, NULL =
+ * nobody, and but the held) that `uid` was added (added = 1, with its
+ * info) or removed; `how` says whether to send the frame
+ * (BROADCAST_MEMBER_SEND) and whether to tell the observers
+ * (BROADCAST_MEMBER_TELL: webhooks, only on the node where it happened).
+ * Returns the deliveries. */
+int broadcast_member(struct server *srv, const char *channel, int added, const char *uid,
+                     const char *info, const char *except_sid, unsigned how);
+
+/* The local roster of `channel` (unique users of this node's connections):
+ * fn is called once per member. Returns 0, or SERVER_ENOENT when nobody here. */
+int broadcast_local_members(struct server *srv, const char *channel,
+                            void (*fn)(void *ctx, const char *uid, const char *info), void *ctx);
+
+/* Calls fn for every local presence subscription (socket id, channel,
+ * user id, info) and, with fn_count, every channel's local subscription
+ * count: what a node republishes after Redis lost its state. */
+void broadcast_each_subscription(struct server *srv,
+                                 void (*fn)(void *ctx, const char *sid, const char *channel,
+                                            const char *uid, const char *info),
+                                 void (*fn_count)(void *ctx, const char *channel, size_t n),
+                                 void *ctx);
+
 /* ---- Observing channels (webhooks) ----
  * What happened to a channel, in the terms of Pusher's webhooks. The server
  * decides these where it already does (joins and leaves, presence rosters,

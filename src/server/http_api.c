@@ -489,6 +489,9 @@ static void api_channels(struct server *srv, struct http_req *req, void *ud)
     int users, subs;
     api_info_flags(http_req_arg(req, "info"), &users, &subs, NULL);
     size_t plen = prefix ? strlen(prefix) : 0;
+    if (srv->query.fn &&
+        srv->query.fn(srv, req, HTTP_API_CHANNELS, prefix, users, subs, srv->query.ud))
+        return; /* the cluster's answer */
     cJSON *out = cJSON_CreateObject();
     cJSON *co = out ? cJSON_AddObjectToObject(out, "channels") : NULL;
     size_t it = 0;
@@ -511,6 +514,10 @@ static void api_channel(struct server *srv, struct http_req *req, void *ud)
     const char *name = http_req_param(req, 1);
     int users, subs, cache;
     api_info_flags(http_req_arg(req, "info"), &users, &subs, &cache);
+    /* `cache` is this node's: the cluster answers the counts only. */
+    if (name && !cache && srv->query.fn &&
+        srv->query.fn(srv, req, HTTP_API_CHANNEL, name, users, subs, srv->query.ud))
+        return;
     struct channel *ch = name ? channel_find(srv->channels, name, strlen(name)) : NULL;
     if (!ch) {
         api_raw(req, 200, "{\"occupied\":false}");
@@ -540,6 +547,8 @@ static void api_users(struct server *srv, struct http_req *req, void *ud)
         api_raw(req, 400, "{}");
         return;
     }
+    if (srv->query.fn && srv->query.fn(srv, req, HTTP_API_USERS, name, 1, 0, srv->query.ud))
+        return;
     if (!ch || !channel_presence(ch)) {
         api_raw(req, 404, "{}");
         return;
@@ -619,6 +628,16 @@ int http_api_on_connections(struct server *srv, http_api_connections_fn fn, void
     if (srv->nconnections_hooks >= SERVER_MAX_HOOKS)
         return SERVER_EFULL;
     srv->connections_hooks[srv->nconnections_hooks++] = (struct http_api_connections_hook){fn, ud};
+    return 0;
+}
+
+int http_api_on_query(struct server *srv, http_api_query_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->query.fn)
+        return SERVER_EFULL;
+    srv->query = (struct http_api_query_hook){fn, ud};
     return 0;
 }
 

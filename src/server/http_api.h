@@ -69,6 +69,20 @@ typedef uint64_t (*http_api_connections_fn)(struct server *srv, void *ud);
  * SERVER_EINVAL or SERVER_EFULL (at most 16 hooks). */
 int http_api_on_connections(struct server *srv, http_api_connections_fn fn, void *ud);
 
+/* The channel queries for the whole cluster (cluster/): GET /channels
+ * (name = filter_by_prefix or NULL), /channels/{name} (without `cache`)
+ * and /channels/{name}/users, after the request was checked. `users` and
+ * `subs` say which counts `info` asked for. Return 1 when the module
+ * answers `req` itself (http_req_respond, now or later), 0 for this
+ * node's answer. */
+enum http_api_query { HTTP_API_CHANNELS, HTTP_API_CHANNEL, HTTP_API_USERS };
+typedef int (*http_api_query_fn)(struct server *srv, struct http_req *req, enum http_api_query what,
+                                 const char *name, int users, int subs, void *ud);
+
+/* Sets the query hook before the loop runs (one per server). Returns 0,
+ * SERVER_EINVAL or SERVER_EFULL. */
+int http_api_on_query(struct server *srv, http_api_query_fn fn, void *ud);
+
 /* Closes every connection of user `uid` (signed in as it, or a presence
  * member with that id) with pusher:error 4009 "Connection terminated by
  * the server", as POST .../terminate_connections does. Returns how many. */

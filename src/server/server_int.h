@@ -131,6 +131,11 @@ struct http_api_connections_hook {
     void *ud;
 };
 
+struct http_api_query_hook {
+    http_api_query_fn fn;
+    void *ud;
+};
+
 struct http_api_terminate_hook {
     http_api_terminate_fn fn;
     void *ud;
@@ -258,7 +263,9 @@ struct server {
     size_t nmetrics_hooks;
     struct http_api_health_hook health_hooks[SERVER_MAX_HOOKS]; /* http_api_on_health */
     size_t nhealth_hooks;
-    struct broadcast_relay relay; /* broadcast_on_relay; fn NULL = one node */
+    struct broadcast_relay relay;     /* broadcast_on_relay; fn NULL = one node */
+    struct broadcast_cluster cluster; /* broadcast_on_cluster; join NULL = one node */
+    struct http_api_query_hook query; /* http_api_on_query; fn NULL = this node answers */
     struct http_api_terminate_hook terminate_hooks[SERVER_MAX_HOOKS]; /* http_api_on_terminate */
     size_t nterminate_hooks;
     struct http_api_connections_hook connections_hooks[SERVER_MAX_HOOKS];
@@ -393,6 +400,9 @@ int broadcast_publish(struct server *srv, struct channel *ch, struct frame *f,
 /* Leaves one channel, sending member_removed to the rest when it was the
  * user's last connection there. */
 void broadcast_leave(struct conn *c, struct channel *ch);
+/* Leaves as broadcast_leave does, without the cluster's presence leave
+ * hook (a join the cluster refused was never announced). */
+void broadcast_leave_quiet(struct conn *c, struct channel *ch);
 /* Hands a publisher's frame to the relay (broadcast_on_relay), if any. */
 void broadcast_relay(struct server *srv, const char *channel, struct frame *f,
                      const char *except_sid);

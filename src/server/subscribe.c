@@ -46,29 +46,18 @@ static void subscribe_refuse(struct conn *c, const char *channel, int code, cons
     }
 }
 
-/* subscription_succeeded (+ cache replay) for a channel the connection is in. */
-static void subscribe_succeeded(struct conn *c, struct channel *ch)
+/* subscription_succeeded (+ cache replay) for a channel the connection is
+ * in; a presence channel's roster is `mm` (n members). */
+static void subscribe_succeeded_with(struct conn *c, struct channel *ch,
+                                     const struct message_presence_member *mm, size_t n)
 {
     const char *name = channel_get_name(ch, NULL);
     struct message_frame mf = {0};
     int rc;
-    const struct presence *p = channel_presence(ch);
-    if (p) {
-        size_t n = presence_count(p), i = 0, it = 0;
-        struct message_presence_member *mm = calloc(n ? n : 1, sizeof(*mm));
-        if (!mm)
-            return;
-        struct presence_member *m;
-        while ((m = presence_next(p, &it)) && i < n) {
-            mm[i].user_id = presence_member_id(m, NULL);
-            mm[i].user_info = presence_member_info(m, NULL);
-            i++;
-        }
-        rc = message_build_presence_succeeded(MESSAGE_FRAME_HEADROOM, name, mm, i, &mf);
-        free(mm);
-    } else {
+    if (channel_presence(ch))
+        rc = message_build_presence_succeeded(MESSAGE_FRAME_HEADROOM, name, mm, n, &mf);
+    else
         rc = message_build_subscription_succeeded(MESSAGE_FRAME_HEADROOM, name, NULL, &mf);
-    }
     subscribe_queue_built(c, rc, &mf);
     if (channel_flags(ch) & CHANNEL_F_CACHE) {
         struct frame *cached = channel_cache(ch);
@@ -83,6 +72,24 @@ static void subscribe_succeeded(struct conn *c, struct channel *ch)
                                                                    .socket_id = c->sid});
         }
     }
+}
+
+/* The same with this node's own roster (one node, or Redis down). */
+static void subscribe_succeeded(struct conn *c, struct channel *ch)
+{
+    const struct presence *p = channel_presence(ch);
+    size_t n = p ? presence_count(p) : 0, i = 0, it = 0;
+    struct message_presence_member *mm = calloc(n ? n : 1, sizeof(*mm));
+    if (!mm)
+        return;
+    struct presence_member *m;
+    while (p && (m = presence_next(p, &it)) && i < n) {
+        mm[i].user_id = presence_member_id(m, NULL);
+        mm[i].user_info = presence_member_info(m, NULL);
+        i++;
+    }
+    subscribe_succeeded_with(c, ch, mm, i);
+    free(mm);
 }
 
 /* The subscribed hooks (session_on_subscribed), after the success. */
@@ -132,6 +139,17 @@ static void subscribe_run(struct conn *c, const message *m, int trusted)
     if (ch && channel_set_find(&c->chans, ch)) {
         /* Re-subscribing: answer again, change nothing (pusher-js resubscribes
          * after a network blip and waits for the answer). */
+        const struct channel_sub *sub = channel_set_find(&c->chans, ch);
+        if (sub->member && srv->cluster.join) {
+            /* the cluster's roster: the module answers */
+            size_t dlen = 0;
+            const char *d = message_data_raw(m, &dlen);
+            char *data = d ? strndup(d, dlen) : NULL;
+            srv->cluster.join(srv, c, name, presence_member_id(sub->member, NULL),
+                              presence_member_info(sub->member, NULL), 1, data, srv->cluster.ud);
+            free(data);
+            return;
+        }
         subscribe_succeeded(c, ch);
         subscribe_tell(c, name, m);
         return;
@@ -206,6 +224,26 @@ static void subscribe_run(struct conn *c, const message *m, int trusted)
         message_member_free(&mb);
         return;
     }
+    if (srv->cluster.count)
+        srv->cluster.count(srv, name, 1, srv->cluster.ud);
+    if (uid && srv->cluster.join) {
+        /* cluster/: the roster and member_added are the cluster's. */
+        if (srv->nobservers && channel_sub_count(ch) == 1)
+            broadcast_notify(
+                srv, &(struct broadcast_event){.kind = BROADCAST_OCCUPIED, .channel = name});
+        channel_sub_hold(&c->chans, ch, 1);
+        size_t dlen = 0;
+        const char *d = message_data_raw(m, &dlen);
+        char *data = d ? strndup(d, dlen) : NULL;
+        char *id = strdup(uid), *inf = info ? strdup(info) : NULL;
+        message_member_free(&mb);
+        if (id)
+            srv->cluster.join(srv, c, name, id, inf ? inf : "null", 0, data, srv->cluster.ud);
+        free(id);
+        free(inf);
+        free(data);
+        return;
+    }
     if (srv->nobservers) {
         if (channel_sub_count(ch) == 1)
             broadcast_notify(
@@ -255,6 +293,61 @@ void subscribe_handle(struct conn *c, const message *m)
 void subscribe_admit(struct conn *c, const message *m)
 {
     subscribe_run(c, m, 1);
+}
+
+/* The held subscription of `sid` to `channel` (cluster joins), or NULL. */
+static struct conn *subscribe_held(struct server *srv, const char *sid, const char *channel,
+                                   struct channel **out)
+{
+    struct conn *c = conn_find(srv, sid);
+    struct channel *ch = c ? channel_find(srv->channels, channel, strlen(channel)) : NULL;
+    if (!ch || (c->flags & CONN_F_DEAD) || !channel_set_find(&c->chans, ch))
+        return NULL;
+    *out = ch;
+    return c;
+}
+
+int broadcast_presence_answer(struct server *srv, const char *sid, const char *channel,
+                              const struct broadcast_member *members, size_t n, const char *data)
+{
+    struct channel *ch;
+    struct conn *c = subscribe_held(srv, sid, channel, &ch);
+    if (!c)
+        return SERVER_ENOENT;
+    struct message_presence_member *mm = calloc(n ? n : 1, sizeof(*mm));
+    if (!mm)
+        return SERVER_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        mm[i] = (struct message_presence_member){members[i].user_id, members[i].user_info};
+    subscribe_succeeded_with(c, ch, mm, n);
+    free(mm);
+    channel_sub_hold(&c->chans, ch, 0);
+    /* The subscribed hooks (channel history) see the subscribe message as
+     * it came. */
+    const char *d = data ? data : "null";
+    size_t len = strlen(channel) + strlen(d) + 64;
+    char *raw = malloc(len);
+    message *m = NULL;
+    if (raw) {
+        int k = snprintf(raw, len, "{\"event\":\"pusher:subscribe\",\"data\":%s}", d);
+        if (message_parse(raw, (size_t)k, &srv->limits, &m) == MESSAGE_OK) {
+            subscribe_tell(c, channel, m);
+            message_free(m);
+        }
+        free(raw);
+    }
+    return 0;
+}
+
+int broadcast_presence_refuse(struct server *srv, const char *sid, const char *channel)
+{
+    struct channel *ch;
+    struct conn *c = subscribe_held(srv, sid, channel, &ch);
+    if (!c)
+        return SERVER_ENOENT;
+    broadcast_leave_quiet(c, ch);
+    subscribe_refuse(c, channel, PUSHER_OVER_CAPACITY, "Over capacity", 400);
+    return 0;
 }
 
 void unsubscribe_handle(struct conn *c, const message *m)
