@@ -119,12 +119,15 @@ static int bus_header(struct bus_cur *c, struct bus_msg *m)
     return 0;
 }
 
-/* "<channel>\n<except>\n<body>" */
-static int bus_event(struct bus_cur *c, size_t channel_max, struct bus_msg *m)
+/* "<channel>\n<except>\n", the start of events and member messages;
+ * `presence` 1 requires a presence channel. */
+static int bus_channel_except(struct bus_cur *c, size_t channel_max, int presence,
+                              struct bus_msg *m)
 {
     size_t n;
     const char *ch = bus_field(c, '\n', &n);
-    if (!ch || channel_name_validate(ch, n, channel_max) != CHANNEL_NAME_OK)
+    if (!ch || channel_name_validate(ch, n, channel_max) != CHANNEL_NAME_OK ||
+        (presence && !channel_kind_is_presence(channel_name_kind(ch, n))))
         return BUS_EMALFORMED;
     m->channel = ch;
     m->channel_len = n;
@@ -133,6 +136,14 @@ static int bus_event(struct bus_cur *c, size_t channel_max, struct bus_msg *m)
         return BUS_EMALFORMED;
     memcpy(m->except, ex, n);
     m->except[n] = '\0';
+    return 0;
+}
+
+/* "<channel>\n<except>\n<body>" */
+static int bus_event(struct bus_cur *c, size_t channel_max, struct bus_msg *m)
+{
+    if (bus_channel_except(c, channel_max, 0, m) != 0)
+        return BUS_EMALFORMED;
     m->body = c->p;
     m->body_len = (size_t)(c->end - c->p);
     /* A JSON object as the server sends frames; its bytes go to clients
@@ -168,17 +179,8 @@ static int bus_terminate(struct bus_cur *c, struct bus_msg *m)
 static int bus_member(struct bus_cur *c, size_t channel_max, struct bus_msg *m)
 {
     size_t n;
-    const char *ch = bus_field(c, '\n', &n);
-    if (!ch || channel_name_validate(ch, n, channel_max) != CHANNEL_NAME_OK ||
-        !channel_kind_is_presence(channel_name_kind(ch, n)))
+    if (bus_channel_except(c, channel_max, 1, m) != 0)
         return BUS_EMALFORMED;
-    m->channel = ch;
-    m->channel_len = n;
-    const char *ex = bus_field(c, '\n', &n);
-    if (!ex || (n && !bus_sid_valid(ex, n)))
-        return BUS_EMALFORMED;
-    memcpy(m->except, ex, n);
-    m->except[n] = '\0';
     const char *k = bus_field(c, '\n', &n);
     uint64_t ulen;
     if (!k || n < 3 || (k[0] != 'a' && k[0] != 'r') || k[1] != ' ' ||

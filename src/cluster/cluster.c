@@ -580,10 +580,7 @@ void cluster_stop(struct server *srv)
             size_t lens[3] = {7, strlen(cl->bus), len};
             cl_bye_sent = 0;
             if (redis_command(cl->rd, cl_on_bye, NULL, 3, argv, lens) == 0)
-                for (int i = 0; i < 100 && !cl_bye_sent; i++) {
-                    usleep(5000);
-                    redis_dispatch(cl->rd);
-                }
+                redis_dispatch_until(cl->rd, &cl_bye_sent, 500);
             free(buf);
         }
     }

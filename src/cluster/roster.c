@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/hmap.h"
 #include "common/jsonw.h"
@@ -1265,10 +1264,7 @@ void roster_stop(struct roster *r)
     if (redis_connected(r->rd)) {
         rv_bye_done = 0;
         if (rv_eval(r, LUA_BYE, on_bye, NULL, 0, NULL, NULL) == 0)
-            for (int i = 0; i < 100 && !rv_bye_done; i++) {
-                usleep(5000);
-                redis_dispatch(r->rd);
-            }
+            redis_dispatch_until(r->rd, &rv_bye_done, 500);
     }
     r->stopped = 1;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/adapters/libev.h>
 
@@ -781,6 +782,14 @@ static void redis_item_free(struct redis_item *it)
     free(it->chan);
     free(it->payload);
     free(it);
+}
+
+void redis_dispatch_until(struct redis *rd, const volatile int *done, unsigned ms)
+{
+    for (unsigned waited = 0; rd && !*done && waited < ms; waited += 5) {
+        usleep(5000);
+        redis_dispatch(rd);
+    }
 }
 
 void redis_dispatch(struct redis *rd)

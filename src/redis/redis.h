@@ -134,6 +134,11 @@ int redis_publish(struct redis *rd, const char *channel, const char *payload, si
  * thread; cheap when there is nothing. */
 void redis_dispatch(struct redis *rd);
 
+/* After the loop ended (a graceful stop): dispatches until *done becomes
+ * non-zero (a reply callback sets it) or `ms` milliseconds passed. Loop
+ * thread; blocks it, so only when nothing else is served any more. */
+void redis_dispatch_until(struct redis *rd, const volatile int *done, unsigned ms);
+
 /* 1 when both connections are up (as last dispatched), else 0. */
 int redis_connected(const struct redis *rd);
 

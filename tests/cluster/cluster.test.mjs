@@ -3,61 +3,16 @@
 // pusher-js, laravel-echo, the `pusher` SDK) spread over the nodes: HTTP API events and batches,
 // whispers, exclusion of a socket on another node, publisher order, hostile bytes on the bus,
 // Redis killed and restarted under the nodes, a node killed with SIGKILL and started again.
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, cleanup, api, trigger, sdk, echo, echoConnected, pusherClient, pjsState, once, until, sleep } from '../integration/harness.mjs';
-import { RedisServer } from '../lib/redis.mjs';
+import { startServer, connect, api, trigger, sdk, echo, echoConnected, pusherClient, pjsState, once, until, sleep } from '../integration/harness.mjs';
+import { clusterSuite, up, metric, converged } from './nodes.mjs';
 
 const HEARTBEAT = 1; // s
 const TIMEOUT = 3; // s of silence before the others count a node as gone
 
-function nodeEnv(redis, id) {
-  return {
-    REVERB_SCALING_ENABLED: 'true',
-    REVERB_SCALING_CHANNEL: 'itest',
-    REDIS_URL: redis.url,
-    DOCSYNC_NODE_ID: id,
-    DOCSYNC_CLUSTER_HEARTBEAT: String(HEARTBEAT),
-    DOCSYNC_CLUSTER_NODE_TIMEOUT: String(TIMEOUT),
-  };
-}
-
-/** The value of one line of the node's /metrics (name with its labels), undefined when absent. */
-async function metric(server, name) {
-  const text = await (await fetch(`http://${server.host}:${server.port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
-}
-
-async function up(server) {
-  const r = await fetch(`http://${server.host}:${server.port}/up`);
-  return { status: r.status, body: await r.json() };
-}
-
-/** Waits until every node sees `n` live nodes and is on Redis. */
-async function converged(nodes, n, ms = 15000) {
-  await until(async () => {
-    for (const s of nodes) {
-      const u = await up(s);
-      if (u.body.redis !== 'connected' || u.body.nodes !== n) return false;
-    }
-    return true;
-  }, ms, `every node sees ${n} nodes`);
-}
-
 describe('cluster of three nodes on one redis-server', () => {
-  const redis = new RedisServer();
-  const nodes = [];
-  before(async () => {
-    await redis.start();
-    for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(await startServer({ env: nodeEnv(redis, id) }));
-    await converged(nodes, 3);
-  });
-  afterEach(cleanup);
-  after(async () => {
-    for (const s of nodes) await s.stop();
-    await redis.stop();
-  });
+  const { redis, nodes } = clusterSuite({ heartbeat: HEARTBEAT, timeout: TIMEOUT });
 
   it('/up names the node, its Redis link and the nodes it sees; the log names the node', async () => {
     const [a] = nodes;

@@ -6,44 +6,16 @@
 // one survivor; a restarted node leaves no ghost; a restarted redis-server gets every node's
 // presence back. Raw frames are asserted exactly; pusher-js, laravel-echo and the `pusher` SDK
 // are spread over the nodes.
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connect, cleanup, api, sdk, echo, echoConnected, recorder, channelAuth, until, sleep } from '../integration/harness.mjs';
+import { connect, api, sdk, echo, echoConnected, recorder, channelAuth, until, sleep } from '../integration/harness.mjs';
 import { startAuthServer } from '../integration/authserver.mjs';
 import { USERS, CHANNELS } from '../integration/fixtures.mjs';
-import { RedisServer } from '../lib/redis.mjs';
+import { clusterSuite, up, converged } from './nodes.mjs';
 
 const HEARTBEAT = 1; // s
 const TIMEOUT = 3; // s of silence before the others count a node as gone
 const MAX_MEMBERS = 5;
-
-function nodeEnv(redis, id, extra = {}) {
-  return {
-    REVERB_SCALING_ENABLED: 'true',
-    REVERB_SCALING_CHANNEL: 'ptest',
-    REDIS_URL: redis.url,
-    DOCSYNC_NODE_ID: id,
-    DOCSYNC_CLUSTER_HEARTBEAT: String(HEARTBEAT),
-    DOCSYNC_CLUSTER_NODE_TIMEOUT: String(TIMEOUT),
-    DOCSYNC_PRESENCE_MAX_MEMBERS: String(MAX_MEMBERS),
-    ...extra,
-  };
-}
-
-async function up(server) {
-  const r = await fetch(`http://${server.host}:${server.port}/up`);
-  return (await r.json());
-}
-
-async function converged(nodes, n, ms = 15000) {
-  await until(async () => {
-    for (const s of nodes) {
-      const u = await up(s);
-      if (u.redis !== 'connected' || u.nodes !== n) return false;
-    }
-    return true;
-  }, ms, `every node sees ${n} nodes`);
-}
 
 /** The roster of a subscription_succeeded frame: {count, ids (sorted), hash}. */
 function roster(m, channel) {
@@ -69,21 +41,16 @@ async function users(server, ch) {
   return { status: r.status, ids: r.status === 200 ? r.json().users.map((u) => u.id).sort() : r.json() };
 }
 
+const OPTS = { prefix: 'ptest', heartbeat: HEARTBEAT, timeout: TIMEOUT, DOCSYNC_PRESENCE_MAX_MEMBERS: String(MAX_MEMBERS) };
+
 describe('presence across three nodes on one redis-server', () => {
-  const redis = new RedisServer();
-  const nodes = [];
+  const { nodes } = clusterSuite(OPTS);
   let auth;
   before(async () => {
-    await redis.start();
-    for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(await startServer({ env: nodeEnv(redis, id) }));
-    await converged(nodes, 3);
     auth = await startAuthServer({ app: nodes[0].app, users: USERS, channels: CHANNELS });
   });
-  afterEach(cleanup);
   after(async () => {
     await auth?.close();
-    for (const s of nodes) await s.stop();
-    await redis.stop();
   });
 
   it('a user with tabs on two nodes is one member: added once, removed after its last tab anywhere', async () => {
@@ -250,18 +217,7 @@ describe('presence across three nodes on one redis-server', () => {
 });
 
 describe('presence when a node dies, restarts, or redis-server restarts', () => {
-  const redis = new RedisServer();
-  const nodes = [];
-  before(async () => {
-    await redis.start();
-    for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(await startServer({ env: nodeEnv(redis, id) }));
-    await converged(nodes, 3);
-  });
-  afterEach(cleanup);
-  after(async () => {
-    for (const s of nodes) await s.stop();
-    await redis.stop();
-  });
+  const { redis, nodes } = clusterSuite(OPTS);
 
   it('kill -9 of a node: its members are removed at the survivors within the bound, once', async () => {
     const [a, b, c] = nodes;
@@ -323,7 +279,7 @@ describe('presence when a node dies, restarts, or redis-server restarts', () => 
     await sleep(300);
     for (const x of [onA, onB, onC]) x.cursor = x.frames.length;
     await redis.kill();
-    await until(async () => (await up(a)).redis === 'down' && (await up(b)).redis === 'down', 10000, 'Redis down');
+    await until(async () => (await up(a)).body.redis === 'down' && (await up(b)).body.redis === 'down', 10000, 'Redis down');
     // while Redis is down: a join on a is served locally (a's members hear it, nobody else can)
     const [newA, rNew] = await member(a, CH, 'during');
     assert.deepEqual(rNew.ids, ['leaver', 'ua', 'ub', 'uc', 'during'].sort(), 'the roster a knew, plus its own');

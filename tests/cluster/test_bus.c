@@ -119,9 +119,62 @@ static void test_refused(void)
     CHECK(bus_node_id_valid(long_id, 63) && !bus_node_id_valid(long_id, 64));
 }
 
+/* member: what the Redis scripts publish (src/cluster/roster.c builds the
+ * same bytes in Lua): the user id by its length, then the user_info. */
+static void test_member(void)
+{
+    struct bus_msg m = {.type = BUS_MEMBER,
+                        .seq = 17,
+                        .channel = "presence-room",
+                        .channel_len = 13,
+                        .added = 1,
+                        .user = "u\n7",
+                        .user_len = 3,
+                        .info = "{\"n\":\"x\"}",
+                        .info_len = 9};
+    strcpy(m.node, "node-a");
+    strcpy(m.boot, "0123456789abcdef");
+    strcpy(m.except, "1.2");
+    char *buf;
+    size_t len;
+    CHECK(bus_encode(&m, &buf, &len) == 0);
+    CHECK_STR_EQ(buf, "dsbus/1 member node-a 0123456789abcdef 17\npresence-room\n1.2\na 3\n"
+                      "u\n7{\"n\":\"x\"}");
+    struct bus_msg d;
+    CHECK(bus_decode(buf, len, 200, &d) == 0);
+    CHECK(d.type == BUS_MEMBER && d.seq == 17 && d.added == 1);
+    CHECK(d.user_len == 3 && memcmp(d.user, "u\n7", 3) == 0);
+    CHECK(d.info_len == 9 && memcmp(d.info, "{\"n\":\"x\"}", 9) == 0);
+    CHECK_STR_EQ(d.except, "1.2");
+    free(buf);
+    CHECK(dec("dsbus/1 member n 0123456789abcdef 2\npresence-x\n\nr 1\n7null", &d) == 0 &&
+          d.added == 0 && d.except[0] == 0);
+    const char *bad[] = {
+        "dsbus/1 member n 0123456789abcdef 2\nprivate-x\n\nr 1\n7null",   /* not presence */
+        "dsbus/1 member n 0123456789abcdef 2\npresence-x\n\nx 1\n7null",  /* kind */
+        "dsbus/1 member n 0123456789abcdef 2\npresence-x\n\nr 0\nnull",   /* empty id */
+        "dsbus/1 member n 0123456789abcdef 2\npresence-x\n\nr 9\n7null",  /* id too long */
+        "dsbus/1 member n 0123456789abcdef 2\npresence-x\n\nr 1\n7nul",   /* info not JSON */
+        "dsbus/1 member n 0123456789abcdef 2\npresence-x\n\nr 1\n7",      /* no info */
+        "dsbus/1 member n 0123456789abcdef 2\npresence-x\n\nr 1\n7{}{}",  /* two values */
+        "dsbus/1 member n 0123456789abcdef 2\npresence-x\nx.\nr 1\n7{}",  /* socket id */
+        "dsbus/1 member n 0123456789abcdef 2\npresence-x\n\nr 01\n7{}",   /* length */
+        "dsbus/1 member n 0123456789abcdef 2\npresence-x\n\nr 2000\n7{}", /* length */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = dec(bad[i], &d);
+        if (rc != BUS_EMALFORMED)
+            fprintf(stderr, "accepted or misjudged (%d): %s\n", rc, bad[i]);
+        CHECK(rc == BUS_EMALFORMED);
+    }
+    const char nul[] = "dsbus/1 member n 0123456789abcdef 2\npresence-x\n\nr 2\n7\0null";
+    CHECK(bus_decode(nul, sizeof nul - 1, 200, &d) == BUS_EMALFORMED);
+}
+
 int main(void)
 {
     test_roundtrip();
+    test_member();
     test_refused();
     return TEST_RESULT();
 }

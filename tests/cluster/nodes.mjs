@@ -1,0 +1,63 @@
+// The cluster suites' set-up: one real redis-server and three real docsyncd nodes on it, started
+// for the enclosing describe() (clients closed after each test, everything stopped after the
+// last), and what the tests ask the nodes (/up, /metrics).
+import { before, after, afterEach } from 'node:test';
+import { startServer, cleanup, until } from '../integration/harness.mjs';
+import { RedisServer } from '../lib/redis.mjs';
+
+/** The settings of a node `id` on `redis`, with a short heartbeat (s) and node timeout (s). */
+export function nodeEnv(redis, id, { prefix = 'itest', heartbeat = 1, timeout = 3, ...extra } = {}) {
+  return {
+    REVERB_SCALING_ENABLED: 'true',
+    REVERB_SCALING_CHANNEL: prefix,
+    REDIS_URL: redis.url,
+    DOCSYNC_NODE_ID: id,
+    DOCSYNC_CLUSTER_HEARTBEAT: String(heartbeat),
+    DOCSYNC_CLUSTER_NODE_TIMEOUT: String(timeout),
+    ...extra,
+  };
+}
+
+/** GET /up of a node: {status, body}. */
+export async function up(server) {
+  const r = await fetch(`http://${server.host}:${server.port}/up`);
+  return { status: r.status, body: await r.json() };
+}
+
+/** The value of one line of the node's /metrics (name with its labels), undefined when absent. */
+export async function metric(server, name) {
+  const text = await (await fetch(`http://${server.host}:${server.port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+/** Waits until every node sees `n` live nodes and is on Redis. */
+export async function converged(nodes, n, ms = 15000) {
+  await until(async () => {
+    for (const s of nodes) {
+      const u = await up(s);
+      if (u.body.redis !== 'connected' || u.body.nodes !== n) return false;
+    }
+    return true;
+  }, ms, `every node sees ${n} nodes`);
+}
+
+/**
+ * A redis-server and three nodes (node-a, node-b, node-c) for the enclosing describe(), with
+ * nodeEnv's options. Returns {redis, nodes}: the nodes are there once the tests run.
+ */
+export function clusterSuite(opts = {}) {
+  const redis = new RedisServer();
+  const nodes = [];
+  before(async () => {
+    await redis.start();
+    for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(await startServer({ env: nodeEnv(redis, id, opts) }));
+    await converged(nodes, 3);
+  });
+  afterEach(cleanup);
+  after(async () => {
+    for (const s of nodes) await s.stop();
+    await redis.stop();
+  });
+  return { redis, nodes };
+}
