@@ -253,6 +253,8 @@ struct roster {
     struct rv_query *queries;
     uint64_t joins, leaves, refused, fallbacks, resyncs, reaped, republished, queries_failed;
     int stopped;
+    int dirty; /* a join or leave missed Redis: republish at the next heartbeat */
+    char sha[11][41]; /* SHA1 of each of rv_scripts once Redis loaded it, or "" */
 };
 
 static struct roster *rv_module; /* the server's hooks reach it through this */
@@ -264,12 +266,55 @@ static int64_t rv_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Runs a script: `script`, then the prefix, node and boot, then `n` more
- * arguments. Returns what redis_command returns. */
+/* Every script, in the order of roster.sha. */
+static const char *const rv_scripts[] = {LUA_JOIN,     LUA_LEAVE,   LUA_SNAPSHOT, LUA_COUNT,
+                                         LUA_BEAT,     LUA_REAP,    LUA_BYE,      LUA_SYNC,
+                                         LUA_CHANNELS, LUA_CHANNEL, LUA_USERS};
+#define RV_NSCRIPTS (sizeof rv_scripts / sizeof *rv_scripts)
+_Static_assert(RV_NSCRIPTS == sizeof((struct roster *)0)->sha / sizeof *((struct roster *)0)->sha,
+               "one SHA per script");
+
+/* A script's reply on its way to the caller's callback. */
+struct rv_call {
+    struct roster *r;
+    size_t script;
+    redis_reply_fn fn;
+    void *ud;
+};
+
+static void rv_load(struct roster *r, size_t i);
+
+static void on_call(void *ud, const struct redis_reply *rep)
+{
+    struct rv_call *c = ud;
+    if (rep && rep->type == REDIS_R_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+        /* Redis forgot it (SCRIPT FLUSH): the body goes again until it is
+         * loaded again; this call failed, as if Redis were down for it. */
+        c->r->sha[c->script][0] = '\0';
+        rv_load(c->r, c->script);
+    }
+    if (c->fn)
+        c->fn(c->ud, rep);
+    free(c);
+}
+
+/* Runs a script: EVALSHA once Redis has it loaded (SCRIPT LOAD after each
+ * connection), else EVAL with its body; then the prefix, node and boot,
+ * then `n` more arguments. Returns what redis_command returns (fn is not
+ * called when it fails). */
 static int rv_eval(struct roster *r, const char *script, redis_reply_fn fn, void *ud, int n,
                    const char **args, const size_t *lens)
 {
     enum { FIXED = 6 };
+    size_t which = 0;
+    while (which < RV_NSCRIPTS && rv_scripts[which] != script)
+        which++;
+    struct rv_call *call = malloc(sizeof *call);
+    if (!call || which == RV_NSCRIPTS) {
+        free(call);
+        return REDIS_ENOMEM;
+    }
+    *call = (struct rv_call){r, which, fn, ud};
     const char *stack_argv[FIXED + 8];
     size_t stack_lens[FIXED + 8];
     const char **argv = stack_argv;
@@ -280,10 +325,13 @@ static int rv_eval(struct roster *r, const char *script, redis_reply_fn fn, void
         if (!argv || !alens) {
             free(argv);
             free(alens);
+            free(call);
             return REDIS_ENOMEM;
         }
     }
-    const char *fixed[FIXED] = {"EVAL", script, "0", r->prefix, r->node, r->boot};
+    int sha = r->sha[which][0] != '\0';
+    const char *fixed[FIXED] = {
+        sha ? "EVALSHA" : "EVAL", sha ? r->sha[which] : script, "0", r->prefix, r->node, r->boot};
     for (int i = 0; i < FIXED; i++) {
         argv[i] = fixed[i];
         alens[i] = strlen(fixed[i]);
@@ -292,12 +340,35 @@ static int rv_eval(struct roster *r, const char *script, redis_reply_fn fn, void
         argv[FIXED + i] = args[i];
         alens[FIXED + i] = lens ? lens[i] : strlen(args[i]);
     }
-    int rc = redis_command(r->rd, fn, ud, FIXED + n, argv, alens);
+    int rc = redis_command(r->rd, on_call, call, FIXED + n, argv, alens);
+    if (rc != 0)
+        free(call);
     if (argv != stack_argv) {
         free(argv);
         free(alens);
     }
     return rc;
+}
+
+static void on_loaded(void *ud, const struct redis_reply *rep)
+{
+    struct rv_call *c = ud;
+    if (rep && rep->type == REDIS_R_STRING && rep->len == 40)
+        memcpy(c->r->sha[c->script], rep->str, 41);
+    free(c);
+}
+
+/* SCRIPT LOAD: queued before anything else after a connection, so the
+ * EVALSHA that follow find the script. */
+static void rv_load(struct roster *r, size_t i)
+{
+    struct rv_call *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    *c = (struct rv_call){.r = r, .script = i};
+    const char *argv[3] = {"SCRIPT", "LOAD", rv_scripts[i]};
+    if (redis_command(r->rd, on_loaded, c, 3, argv, NULL) != 0)
+        free(c);
 }
 
 static int rv_up(const struct roster *r)
@@ -626,6 +697,7 @@ static void join_local(struct roster *r, struct view *v, const char *sid, const 
                        const char *info, const char *data)
 {
     r->fallbacks++;
+    r->dirty = 1;
     view_local(r, v);
     unsigned max = r->cfg->presence_max_members;
     if (!hmap_get(&v->members, uid, strlen(uid))) {
@@ -703,6 +775,7 @@ static void leave_local(struct roster *r, const char *channel, const char *uid, 
                         int last_local)
 {
     r->fallbacks++;
+    r->dirty = 1;
     if (!last_local)
         return;
     struct view *v = view_get(r, channel);
@@ -714,7 +787,7 @@ static void leave_local(struct roster *r, const char *channel, const char *uid, 
 static void on_leave(void *ud, const struct redis_reply *rep)
 {
     struct rv_ctx *c = ud;
-    if (!rep && rv_module == c->r)
+    if ((!rep || rep->type == REDIS_R_ERROR) && rv_module == c->r)
         leave_local(c->r, c->channel, c->uid, c->info, c->last_local);
     rv_ctx_free(c);
 }
@@ -947,6 +1020,12 @@ void roster_tick(struct roster *r, unsigned timeout_s)
 {
     if (!r || !rv_up(r))
         return;
+    if (r->dirty) {
+        /* what Redis missed of this node (a failed script, a dropped
+         * connection) */
+        r->dirty = 0;
+        rv_republish(r);
+    }
     rv_eval(r, LUA_BEAT, on_beat, r, 0, NULL, NULL);
     rv_reap(r, timeout_s);
 }
@@ -955,6 +1034,9 @@ void roster_on_status(struct roster *r, int up)
 {
     if (!r || !up)
         return;
+    for (size_t i = 0; i < RV_NSCRIPTS; i++)
+        rv_load(r, i);
+    r->dirty = 0;
     rv_republish(r);
     rv_reap(r, r->cfg->cluster_node_timeout);
 }

@@ -6,12 +6,16 @@
 // one survivor; a restarted node leaves no ghost; a restarted redis-server gets every node's
 // presence back. Raw frames are asserted exactly; pusher-js, laravel-echo and the `pusher` SDK
 // are spread over the nodes.
-import { describe, it, before, after } from 'node:test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, api, sdk, echo, echoConnected, recorder, channelAuth, until, sleep } from '../integration/harness.mjs';
 import { startAuthServer } from '../integration/authserver.mjs';
 import { USERS, CHANNELS } from '../integration/fixtures.mjs';
-import { clusterSuite, up, converged } from './nodes.mjs';
+import { clusterSuite, up, metric, converged } from './nodes.mjs';
+import { sioEcho, sioConnected, pusherEcho, closeAll, collector } from '../socketio/socketio_harness.mjs';
 
 const HEARTBEAT = 1; // s
 const TIMEOUT = 3; // s of silence before the others count a node as gone
@@ -239,6 +243,7 @@ describe('presence when a node dies, restarts, or redis-server restarts', () => 
     await onA.quiet(1000, 'nothing for a user with a tab on a survivor');
     const removers = [a, b].filter((s) => /removed the presence entries of node-c\//.test(s.stderr));
     assert.equal(removers.length, 1, 'one survivor removed the dead node\'s entries');
+    assert.equal(await metric(removers[0], 'docsync_cluster_lives_removed_total'), 1);
     for (const s of [a, b]) {
       const one = await api(s, 'GET', `/channels/${CH}`, { query: { info: 'user_count,subscription_count' } });
       assert.deepEqual(one.json(), { occupied: true, user_count: 2, subscription_count: 2 });
@@ -302,5 +307,57 @@ describe('presence when a node dies, restarts, or redis-server restarts', () => 
     for (const s of nodes) assert.deepEqual((await users(s, CH)).ids, ['during', 'ua', 'ub', 'uc']);
     const [, r] = await member(c, CH, 'after');
     assert.deepEqual(r.ids, ['after', 'during', 'ua', 'ub', 'uc']);
+  });
+});
+
+describe('Socket.IO and pusher-js members of one presence channel on three nodes', () => {
+  // the server's own /broadcasting/auth and Socket.IO authorisation admit any valid token
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'docsync-prules-'));
+  const rules = path.join(dir, 'rules');
+  fs.writeFileSync(rules, 'presence-team.{id} allow\n');
+  const { nodes } = clusterSuite({ ...OPTS, DOCSYNC_AUTH_RULES: rules });
+  afterEach(closeAll);
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('presence:subscribed, joining and leaving across nodes and protocols', async () => {
+    const [a, b, c] = nodes;
+    const alice = sioEcho(a, 'alice');
+    const here = collector();
+    const joining = collector();
+    alice.join('team.3').here(here.push).joining(joining.push);
+    await sioConnected(alice);
+    await here.wait(1);
+    assert.deepEqual(here.got[0], [{ name: 'User alice' }]);
+    // bob on pusher-js on node b: lists alice, and alice (socket.io, node a) hears him join
+    const bob = pusherEcho(b, 'bob');
+    const bHere = collector();
+    const bLeaving = collector();
+    bob.join('team.3').here(bHere.push).leaving(bLeaving.push);
+    await bHere.wait(1);
+    assert.deepEqual(bHere.got[0].map((u) => u.name).sort(), ['User alice', 'User bob']);
+    await joining.wait(1);
+    assert.deepEqual(joining.got, [{ name: 'User bob' }]);
+    // a second connection of alice's on node c: listed once, and closing it changes nothing
+    const alice2 = sioEcho(c, 'alice');
+    const a2Here = collector();
+    alice2.join('team.3').here(a2Here.push);
+    await a2Here.wait(1);
+    assert.equal(a2Here.got[0].length, 2);
+    alice2.disconnect();
+    await sleep(400);
+    assert.deepEqual(bLeaving.got, [], 'alice is still there on node a');
+    alice.disconnect();
+    await bLeaving.wait(1);
+    assert.deepEqual(bLeaving.got, [{ name: 'User alice' }]);
+    // socket.io on node c hears a pusher-js member of node b leave, with its user_info
+    const carol = sioEcho(c, 'carol');
+    const cHere = collector();
+    const cLeaving = collector();
+    carol.join('team.3').here(cHere.push).leaving(cLeaving.push);
+    await cHere.wait(1);
+    assert.deepEqual(cHere.got[0].map((u) => u.name).sort(), ['User bob', 'User carol']);
+    bob.disconnect();
+    await cLeaving.wait(1);
+    assert.deepEqual(cLeaving.got, [{ name: 'User bob' }]);
   });
 });
