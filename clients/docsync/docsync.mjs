@@ -1330,10 +1330,11 @@ export class Document extends Emitter {
   }
 
   /** A curable refusal: everything unacknowledged is resent after a backoff (1 s doubling up to
-   * 30 s); the MAX_TRIES-th consecutive refusal of the same edit makes it final. */
-  #retryLater(e) {
+   * 30 s); the MAX_TRIES-th consecutive refusal of the same edit makes it final, unless
+   * `forever` (the refusal says nothing about the edit itself). */
+  #retryLater(e, forever = false) {
     const p = e.clientId === this.clientId ? this.#pending.find((x) => x.seq === e.seq) : null;
-    if (p && (p.tries = (p.tries || 0) + 1) >= MAX_TRIES) return false;
+    if (p && !forever && (p.tries = (p.tries || 0) + 1) >= MAX_TRIES) return false;
     for (const x of this.#pending) x.sent = false;
     if (e.seq == null) this.#catchingUp = false; // a refused catch-up: asked again below
     const delay = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** Math.min(this.#tries++, 5));
@@ -1369,6 +1370,11 @@ export class Document extends Emitter {
         } else {
           final = true;
         }
+        break;
+      case 'unavailable':
+        // Cluster mode: the document's home node is down or unreachable. Nothing was applied
+        // and the node comes back, so the edits stay pending and are resent as long as it takes.
+        this.#retryLater(e, true);
         break;
       case 'busy':
       case 'rate_limited':

@@ -17,9 +17,9 @@
 #include "roster.h"
 #include "server/server.h"
 
-/* Channels whose frames stay on their node: documents are not placed on a
- * home node yet, so each node keeps its own copy and version sequence, and
- * another node's DocumentUpdated would only confuse its clients. */
+/* Channels whose frames are not relayed by themselves: a document's
+ * DocumentUpdated is published by its home node only (cluster_publish, from
+ * sync/), so that every subscriber sees one version sequence. */
 #define CL_LOCAL_PREFIX "private-document."
 
 enum cl_reject { CL_R_FOREIGN, CL_R_VERSION, CL_R_MALFORMED, CL_R_TOO_BIG, CL_R_NREASONS };
@@ -86,6 +86,9 @@ static void cl_send(struct cluster *cl, struct bus_msg *m)
     free(buf);
 }
 
+static int cl_publish_event(struct cluster *cl, const char *channel, struct frame *f,
+                            const char *except_sid);
+
 static void cl_relay(struct server *srv, const char *channel, struct frame *f,
                      const char *except_sid, void *ud)
 {
@@ -94,6 +97,12 @@ static void cl_relay(struct server *srv, const char *channel, struct frame *f,
     struct cluster *cl = cl_module;
     if (!cl || strncmp(channel, CL_LOCAL_PREFIX, sizeof CL_LOCAL_PREFIX - 1) == 0)
         return;
+    cl_publish_event(cl, channel, f, except_sid);
+}
+
+static int cl_publish_event(struct cluster *cl, const char *channel, struct frame *f,
+                            const char *except_sid)
+{
     struct bus_msg m = {.type = BUS_EVENT,
                         .channel = channel,
                         .channel_len = strlen(channel),
@@ -101,7 +110,14 @@ static void cl_relay(struct server *srv, const char *channel, struct frame *f,
                         .body_len = f->len};
     if (except_sid && strlen(except_sid) < sizeof m.except)
         strcpy(m.except, except_sid);
+    uint64_t unsent = cl->unsent;
     cl_send(cl, &m);
+    return cl->unsent == unsent ? 0 : -1;
+}
+
+int cluster_publish(const char *channel, struct frame *f, const char *except_sid)
+{
+    return cl_module ? cl_publish_event(cl_module, channel, f, except_sid) : -1;
 }
 
 /* terminate_connections closed the user's connections here: the other
@@ -427,6 +443,34 @@ static char *cl_metrics(struct server *srv, void *ud)
 #undef U
     size_t len = strlen(out);
     return roster_metrics(cl->roster, out, &len);
+}
+
+struct redis *cluster_redis(void)
+{
+    return cl_module ? cl_module->rd : NULL;
+}
+
+const char *cluster_node_id(void)
+{
+    return cl_module ? cl_module->node : NULL;
+}
+
+const char *cluster_boot_id(void)
+{
+    return cl_module ? cl_module->boot : NULL;
+}
+
+const char *cluster_prefix(void)
+{
+    return cl_module ? cl_module->cfg->scaling_channel : NULL;
+}
+
+int cluster_node_alive(const char *node)
+{
+    struct cluster *cl = cl_module;
+    if (!cl || !node)
+        return 0;
+    return strcmp(node, cl->node) == 0 || hmap_get(&cl->peers, node, strlen(node)) != NULL;
 }
 
 /* The server keeps its hooks until it is destroyed, after the modules

@@ -11,6 +11,7 @@
 
 #include "pusher/json_check.h"
 #include "sync_msg.h"
+#include "sync_route.h"
 #include "sync_server.h"
 
 #include "common/hex.h"
@@ -55,7 +56,7 @@ static int status_of(const char *code)
                {"not_found", 404},       {"not_retained", 410},
                {"client_id_taken", 409}, {"forbidden_agent", 403},
                {"too_many_ops", 413},    {"too_costly", 413},
-               {"document_full", 413}};
+               {"document_full", 413},   {"unavailable", 503}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].code, code) == 0)
             return map[i].status;
@@ -132,6 +133,17 @@ static void run(struct sync_module *m, struct http_req *req, enum sync_op op, cJ
     const char *why = NULL;
     size_t limit = server_config(m->srv)->doc_max_bytes;
     int rc = sync_msg_parse(op, data, limit, limit, &sr, &why);
+    if (rc == 0 && sync_route_active()) {
+        /* Cluster mode: the document's home node applies it (maybe this one). */
+        struct sync_reply reply;
+        memset(&reply, 0, sizeof reply);
+        reply.done = http_done;
+        reply.arg = req;
+        sync_route_handle(m, &sr, data, user, ROUTE_ROLE_OWNER, &reply);
+        sync_msg_clear(&sr);
+        cJSON_Delete(data);
+        return;
+    }
     cJSON_Delete(data);
     if (rc != 0) {
         respond_error(req, rc == SYNC_MSG_ETOOBIG ? 413 : 422,

@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/cluster.h"
 #include "common/jsonw.h"
 #include "sync_activity.h"
 #include "sync_feed.h"
 #include "sync_msg.h"
+#include "sync_route.h"
 
 /* The frame of a docsync event in one pass (the envelope and the escaped
  * data written straight into a shareable frame), or NULL. */
@@ -59,9 +61,24 @@ static void io_broadcast(void *ctx, const char *channel, const char *event, cons
     struct sync_module *m = ctx;
     const struct conn *except = except_socket ? conn_find(m->srv, except_socket) : NULL;
     struct frame *f = event_frame(event, json, channel);
-    if (f)
+    if (f) {
         broadcast_frame(m->srv, channel, f, except);
+        /* In cluster mode this node is the document's home (only the home
+         * applies): its DocumentUpdated goes to the other nodes' subscribers,
+         * skipping the sender wherever its connection is. */
+        if (sync_route_active())
+            cluster_publish(channel, f, except_socket);
+    }
     frame_unref(f);
+}
+
+void sync_server_send(struct sync_module *m, const struct sync_reply *to, const char *event,
+                      const char *json)
+{
+    if (to->done)
+        to->done(to->arg, event, json);
+    else if (to->socket_id[0])
+        io_send(m, to->socket_id, event, to->channel[0] ? to->channel : NULL, json);
 }
 
 /* A committed version: the server's observers (webhook/) hear of it as
@@ -109,7 +126,7 @@ static int module_role(struct sync_module *m, const char *doc, const char *user)
  * member nor signed in: it reads as the access list's "*" entry allows,
  * nothing when the list has none, a viewer when the document has no list,
  * and never writes). */
-static int module_role_of(struct sync_module *m, const char *doc, const char *user)
+int sync_server_role(struct sync_module *m, const char *doc, const char *user)
 {
     if (user && *user)
         return module_role(m, doc, user);
@@ -152,7 +169,7 @@ static int revoke_allowed(void *ctx, const struct conn *c, const char *channel)
 {
     struct revoke_ctx *r = ctx;
     (void)channel;
-    return module_role_of(r->m, r->doc, doc_user(c, r->doc)) >= AUTH_ROLE_VIEWER;
+    return sync_server_role(r->m, r->doc, doc_user(c, r->doc)) >= AUTH_ROLE_VIEWER;
 }
 
 void sync_server_revoke(struct sync_module *m, const char *doc)
@@ -319,7 +336,13 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
         sync_msg_clear(&req);
         return 0;
     }
-    int role = module_role_of(m, req.doc, user);
+    if (sync_route_active()) {
+        /* Cluster mode: the document's home node applies it (maybe this one). */
+        sync_route_handle(m, &req, message_data(msg), user, ROUTE_ROLE_ACL, &reply);
+        sync_msg_clear(&req);
+        return 0;
+    }
+    int role = sync_server_role(m, req.doc, user);
     int64_t start = conn_work_start();
     sync_engine_handle(m->engine, &req, *user ? user : "anonymous", role, &reply);
     if (!read)
@@ -502,7 +525,8 @@ int sync_server_start(struct server *srv)
         server_on_wake(srv, on_wake, m) != 0 || http_api_on_publish(srv, on_publish, m) != 0 ||
         sync_http_register(m) != 0 || broadcasting_auth_register(&m->auth) != 0 ||
         server_every(srv, ACL_POLL_MS, acl_poll, m) != 0 ||
-        server_on_drain(srv, sync_busy, m) != 0 || sync_feed_start(m) != 0) {
+        server_on_drain(srv, sync_busy, m) != 0 || sync_feed_start(m) != 0 ||
+        sync_route_start(m) != 0) {
         log_error(lg, "sync: cannot register handlers");
         return -1; /* deinit frees */
     }
@@ -531,6 +555,7 @@ void sync_server_stop(struct server *srv)
     for (int i = 0; i < 1000 && store_writer_pending(m->writer); i++)
         store_writer_flush(m->writer); /* completions may queue further batches */
     sync_engine_free(m->engine);
+    sync_route_stop(m);
     store_writer_free(m->writer);
     sync_feed_end(m);
     store_close(m->store);

@@ -34,6 +34,17 @@ struct sync_module {
     struct sync_feed_state *feed;  /* the server's own activity feed (sync_feed.h), or NULL */
 };
 
+/* The role of `user` on `doc` ("" or NULL = neither a presence member nor
+ * signed in: what the access list's "*" entry allows, at most a viewer):
+ * the access-list role; a document without an access list gives an editor
+ * (whoever authorised the channel subscription decided). Loop thread. */
+int sync_server_role(struct sync_module *m, const char *doc, const char *user);
+
+/* Sends an answer (event, JSON object text) to `to` as the engine would:
+ * its callback, else its connection. Loop thread. */
+void sync_server_send(struct sync_module *m, const struct sync_reply *to, const char *event,
+                      const char *json);
+
 /* Registers the HTTP API routes of sync_http.c, with `m` as their context.
  * Returns 0, or the SERVER_E* of the first http_route that failed. Called
  * by sync_server_start. */

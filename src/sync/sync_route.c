@@ -1,0 +1,551 @@
+/* Documents in cluster mode: home nodes, forwarding, answers. See
+ * sync_route.h and README.md ("Documents in a cluster"). */
+#include "sync_route.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster/cluster.h"
+#include "common/hmap.h"
+#include "redis/redis.h"
+
+/* Requests of this node waiting for a home lookup or a home's answer; a
+ * request beyond is refused as `busy`. */
+#define ROUTE_INFLIGHT_MAX 10000
+#define ROUTE_TICK_MS 250
+
+enum { RJ_FOREIGN, RJ_VERSION, RJ_MALFORMED, RJ_TOO_BIG, RJ_N };
+static const char *const rj_names[RJ_N] = {"foreign", "version", "malformed", "too_big"};
+
+/* A request forwarded to its home node, waiting for the answer. */
+struct fwd {
+    uint64_t id;
+    char home[ROUTE_NODE_MAX];
+    int64_t deadline_ms;
+    struct sync_request ids; /* for a refusal: the request without its payload */
+    struct sync_reply reply;
+    struct fwd *prev, *next;
+};
+
+/* A request waiting for Redis to say where its document lives. */
+struct lookup {
+    struct sync_request req;
+    char *data; /* the request's JSON object, for the home */
+    char user[ROUTE_USER_MAX + 1];
+    enum route_role role;
+    struct sync_reply reply;
+};
+
+/* A request this node serves as the home for another node. */
+struct served {
+    char origin[ROUTE_NODE_MAX];
+    char origin_boot[ROUTE_BOOT_LEN + 1];
+    uint64_t id;
+    struct served *prev, *next;
+};
+
+struct sync_route {
+    struct sync_module *m;
+    struct redis *rd;
+    char node[ROUTE_NODE_MAX];
+    char boot[ROUTE_BOOT_LEN + 1];
+    char prefix[128];
+    char inbox[256]; /* <prefix>:doc:<node> */
+    int64_t timeout_ms;
+    uint64_t next_id;
+    struct hmap fwds; /* id (8 bytes) -> struct fwd */
+    struct fwd *head, *tail;
+    size_t nlookups;
+    struct served *served;
+    uint64_t local, forwarded, answered, served_n, timeouts, unavailable, busy, stale;
+    uint64_t rejected[RJ_N];
+};
+
+static struct sync_route *g_route; /* one server per process */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sync_route_active(void)
+{
+    return g_route != NULL;
+}
+
+/* The request without what it owns (update, content): enough to echo its
+ * ids in a refusal. */
+static struct sync_request ids_of(const struct sync_request *req)
+{
+    struct sync_request r = *req;
+    r.update = NULL;
+    r.update_len = 0;
+    r.content = NULL;
+    r.content_len = 0;
+    return r;
+}
+
+static void refuse(struct sync_route *rt, const struct sync_reply *reply,
+                   const struct sync_request *req, const char *code, const char *text)
+{
+    if (strcmp(code, "unavailable") == 0)
+        rt->unavailable++;
+    sync_engine_reply_error(rt->m->engine, reply, req, code, text);
+}
+
+/* ---- asking node ---------------------------------------------------------- */
+
+static void fwd_unlink(struct sync_route *rt, struct fwd *f)
+{
+    hmap_del(&rt->fwds, &f->id, sizeof f->id);
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        rt->head = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    else
+        rt->tail = f->prev;
+}
+
+/* Refuses a forwarded request still waiting (its home is silent or not
+ * listening) and forgets it. */
+static void fwd_fail(struct sync_route *rt, struct fwd *f, const char *why)
+{
+    char text[256];
+    snprintf(text, sizeof text, "the home node of document %s (%s) %s; retry", f->ids.doc, f->home,
+             why);
+    fwd_unlink(rt, f);
+    refuse(rt, &f->reply, &f->ids, "unavailable", text);
+    free(f);
+}
+
+/* PUBLISH's answer: 0 receivers means the home is not listening (stopped
+ * or restarting), so the request is refused now rather than at its
+ * deadline. */
+static void on_published(void *ud, const struct redis_reply *r)
+{
+    struct sync_route *rt = g_route;
+    uint64_t id = (uint64_t)(uintptr_t)ud;
+    struct fwd *f = rt ? hmap_get(&rt->fwds, &id, sizeof id) : NULL;
+    if (!f)
+        return;
+    if (!r)
+        fwd_fail(rt, f, "could not be reached (Redis connection lost)");
+    else if (r->type == REDIS_R_INTEGER && r->integer == 0)
+        fwd_fail(rt, f, "is not listening");
+}
+
+static void forward(struct sync_route *rt, struct lookup *lk, const char *home)
+{
+    if (hmap_count(&rt->fwds) >= ROUTE_INFLIGHT_MAX) {
+        rt->busy++;
+        refuse(rt, &lk->reply, &lk->req, "busy",
+               "too many requests of this node wait for other nodes; retry");
+        return;
+    }
+    struct fwd *f = calloc(1, sizeof *f);
+    if (!f) {
+        refuse(rt, &lk->reply, &lk->req, "busy", "out of memory; retry");
+        return;
+    }
+    f->id = ++rt->next_id;
+    snprintf(f->home, sizeof f->home, "%s", home);
+    f->ids = ids_of(&lk->req);
+    f->reply = lk->reply;
+    struct route_msg msg = {.type = ROUTE_REQ,
+                            .id = f->id,
+                            .role = lk->role,
+                            .user = lk->user,
+                            .user_len = strlen(lk->user),
+                            .body = lk->data,
+                            .body_len = strlen(lk->data)};
+    memcpy(msg.node, rt->node, sizeof msg.node);
+    memcpy(msg.boot, rt->boot, sizeof msg.boot);
+    snprintf(msg.socket_id, sizeof msg.socket_id, "%s", lk->reply.socket_id);
+    snprintf(msg.event, sizeof msg.event, "%s", sync_msg_op_event(lk->req.op));
+    char *buf = NULL, channel[sizeof rt->prefix + ROUTE_NODE_MAX + 8];
+    size_t len;
+    snprintf(channel, sizeof channel, "%s:doc:%s", rt->prefix, home);
+    if (route_encode(&msg, &buf, &len) != 0) {
+        free(f);
+        refuse(rt, &lk->reply, &lk->req, "too_large",
+               "this request cannot be forwarded to the document's home node");
+        return;
+    }
+    const char *argv[3] = {"PUBLISH", channel, buf};
+    size_t lens[3] = {7, strlen(channel), len};
+    if (hmap_put(&rt->fwds, &f->id, sizeof f->id, f) != 0 ||
+        redis_command(rt->rd, on_published, (void *)(uintptr_t)f->id, 3, argv, lens) != 0) {
+        hmap_del(&rt->fwds, &f->id, sizeof f->id);
+        free(f);
+        free(buf);
+        refuse(rt, &lk->reply, &lk->req, "unavailable",
+               "Redis is unreachable: the document's home node cannot be asked; retry");
+        return;
+    }
+    free(buf);
+    f->deadline_ms = mono_ms() + rt->timeout_ms;
+    f->prev = rt->tail;
+    if (rt->tail)
+        rt->tail->next = f;
+    else
+        rt->head = f;
+    rt->tail = f;
+    rt->forwarded++;
+}
+
+static void handle_here(struct sync_route *rt, struct sync_request *req, const char *user,
+                        enum route_role role, const struct sync_reply *reply)
+{
+    int r = role == ROUTE_ROLE_OWNER ? AUTH_ROLE_OWNER : sync_server_role(rt->m, req->doc, user);
+    sync_engine_handle(rt->m->engine, req, *user ? user : "anonymous", r, reply);
+}
+
+/* Where the document lives, as SET NX GET answered: nil = nobody had it and
+ * it is now this node's; a node id = that node's. */
+static void decide(struct sync_route *rt, struct lookup *lk, const struct redis_reply *r)
+{
+    if (!r || (r->type != REDIS_R_NIL && r->type != REDIS_R_STRING)) {
+        refuse(rt, &lk->reply, &lk->req, "unavailable",
+               "Redis is unreachable: the document's home node is unknown; retry");
+        return;
+    }
+    if (r->type == REDIS_R_NIL || strcmp(r->str, rt->node) == 0) {
+        rt->local++;
+        handle_here(rt, &lk->req, lk->user, lk->role, &lk->reply);
+        return;
+    }
+    char text[256];
+    if (!route_node_id_valid(r->str, r->len)) {
+        snprintf(text, sizeof text, "document %s has an invalid home record in Redis", lk->req.doc);
+        refuse(rt, &lk->reply, &lk->req, "unavailable", text);
+        return;
+    }
+    if (!cluster_node_alive(r->str)) {
+        snprintf(text, sizeof text, "the home node of document %s (%s) is down; retry", lk->req.doc,
+                 r->str);
+        refuse(rt, &lk->reply, &lk->req, "unavailable", text);
+        return;
+    }
+    forward(rt, lk, r->str);
+}
+
+static void lookup_free(struct lookup *lk)
+{
+    sync_msg_clear(&lk->req);
+    free(lk->data);
+    free(lk);
+}
+
+static void on_home(void *ud, const struct redis_reply *r)
+{
+    struct lookup *lk = ud;
+    struct sync_route *rt = g_route;
+    if (rt) {
+        rt->nlookups--;
+        decide(rt, lk, r);
+    }
+    lookup_free(lk);
+}
+
+void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJSON *data,
+                       const char *user, enum route_role role, const struct sync_reply *reply)
+{
+    struct sync_route *rt = g_route;
+    (void)m;
+    if (strchr(user, '\n') || strlen(user) > ROUTE_USER_MAX) {
+        refuse(rt, reply, req, "forbidden", "this user id cannot be sent to another node");
+        return;
+    }
+    if (rt->nlookups + hmap_count(&rt->fwds) >= ROUTE_INFLIGHT_MAX) {
+        rt->busy++;
+        refuse(rt, reply, req, "busy", "too many document requests wait on this node; retry");
+        return;
+    }
+    struct lookup *lk = calloc(1, sizeof *lk);
+    char *json = cJSON_PrintUnformatted(data);
+    if (!lk || !json) {
+        free(lk);
+        free(json);
+        refuse(rt, reply, req, "busy", "out of memory; retry");
+        return;
+    }
+    lk->req = *req;
+    memset(req, 0, sizeof *req); /* moved: the caller's clear frees nothing */
+    req->op = lk->req.op;
+    memcpy(req->doc, lk->req.doc, sizeof req->doc);
+    memcpy(req->request_id, lk->req.request_id, sizeof req->request_id);
+    lk->data = json;
+    snprintf(lk->user, sizeof lk->user, "%s", user);
+    lk->role = role;
+    lk->reply = *reply;
+    char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
+    snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, lk->req.doc);
+    /* One round trip says where the document lives and, when it is new,
+     * makes it this node's (Redis 7: SET ... NX GET). */
+    const char *argv[5] = {"SET", key, rt->node, "NX", "GET"};
+    if (redis_command(rt->rd, on_home, lk, 5, argv, NULL) != 0) {
+        refuse(rt, &lk->reply, &lk->req, "unavailable",
+               "Redis is unreachable: the document's home node is unknown; retry");
+        lookup_free(lk);
+        return;
+    }
+    rt->nlookups++;
+}
+
+/* The home's answer to one of ours: relayed to the client as it is. */
+static void on_answer(struct sync_route *rt, const struct route_msg *msg)
+{
+    struct fwd *f = hmap_get(&rt->fwds, &msg->id, sizeof msg->id);
+    if (!f || strcmp(f->home, msg->node) != 0 || strcmp(msg->to_boot, rt->boot) != 0) {
+        rt->stale++; /* answered after its deadline, or meant for another life */
+        return;
+    }
+    fwd_unlink(rt, f);
+    rt->answered++;
+    /* The body is the end of the payload, which redis/ NUL-terminates. */
+    sync_server_send(rt->m, &f->reply, msg->event, msg->body);
+    free(f);
+}
+
+/* ---- home node -------------------------------------------------------------- */
+
+static void served_unlink(struct sync_route *rt, struct served *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        rt->served = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+}
+
+/* The engine's answer to a request another node forwarded: back to it. */
+static void served_done(void *arg, const char *event, const char *json)
+{
+    struct served *s = arg;
+    struct sync_route *rt = g_route;
+    if (!rt)
+        return; /* freed by sync_route_stop */
+    served_unlink(rt, s);
+    struct route_msg msg = {.type = ROUTE_REP, .id = s->id, .body = json, .body_len = strlen(json)};
+    memcpy(msg.node, rt->node, sizeof msg.node);
+    memcpy(msg.boot, rt->boot, sizeof msg.boot);
+    memcpy(msg.to_boot, s->origin_boot, sizeof msg.to_boot);
+    snprintf(msg.event, sizeof msg.event, "%s", event);
+    char *buf, channel[sizeof rt->prefix + ROUTE_NODE_MAX + 8];
+    size_t len;
+    snprintf(channel, sizeof channel, "%s:doc:%s", rt->prefix, s->origin);
+    if (route_encode(&msg, &buf, &len) == 0) {
+        /* Lost with Redis: the asking node refuses at its deadline and the
+         * client resends (a repeated (client, seq) is answered, not applied). */
+        (void)redis_publish(rt->rd, channel, buf, len);
+        free(buf);
+    }
+    free(s);
+}
+
+static void on_request(struct sync_route *rt, const struct route_msg *msg)
+{
+    struct served *s = calloc(1, sizeof *s);
+    if (!s)
+        return; /* the asking node refuses at its deadline */
+    memcpy(s->origin, msg->node, sizeof s->origin);
+    memcpy(s->origin_boot, msg->boot, sizeof s->origin_boot);
+    s->id = msg->id;
+    s->next = rt->served;
+    if (s->next)
+        s->next->prev = s;
+    rt->served = s;
+    rt->served_n++;
+    struct sync_reply reply;
+    memset(&reply, 0, sizeof reply);
+    /* The client's socket id: DocumentUpdated skips it on its node. */
+    memcpy(reply.socket_id, msg->socket_id, sizeof msg->socket_id);
+    reply.done = served_done;
+    reply.arg = s;
+    char user[ROUTE_USER_MAX + 1];
+    memcpy(user, msg->user, msg->user_len);
+    user[msg->user_len] = '\0';
+    int op = sync_msg_op_from_event(msg->event);
+    cJSON *data = cJSON_ParseWithLength(msg->body, msg->body_len);
+    struct sync_request req;
+    memset(&req, 0, sizeof req);
+    const struct config *cfg = server_config(rt->m->srv);
+    const char *why = NULL;
+    int rc = cJSON_IsObject(data)
+                 ? sync_msg_parse((enum sync_op)op, data,
+                                  msg->role == ROUTE_ROLE_OWNER ? cfg->doc_max_bytes
+                                                                : cfg->max_message_size,
+                                  cfg->doc_max_bytes, &req, &why)
+                 : SYNC_MSG_EINVAL;
+    cJSON_Delete(data);
+    if (rc != 0) {
+        sync_engine_reply_error(rt->m->engine, &reply, &req,
+                                rc == SYNC_MSG_ETOOBIG ? "too_large" : "invalid",
+                                why ? why : "invalid request");
+    } else if (!user[0] && (op == SYNC_OP_SUBMIT || op == SYNC_OP_REPLACE)) {
+        sync_engine_reply_error(rt->m->engine, &reply, &req, "forbidden",
+                                "edits must be attributed to a user");
+    } else {
+        handle_here(rt, &req, user, msg->role, &reply);
+    }
+    sync_msg_clear(&req);
+}
+
+/* Logs a rejected message by reason and size, never its bytes. */
+static void reject(struct sync_route *rt, int why, size_t len)
+{
+    uint64_t n = ++rt->rejected[why];
+    if (n <= 5 || n % 1000 == 0)
+        log_warn(server_logger(rt->m->srv),
+                 "sync: dropped a document route message (%s, %zu bytes; %llu so far)",
+                 rj_names[why], len, (unsigned long long)n);
+}
+
+static void on_inbox(void *ud, const char *channel, size_t clen, const char *payload, size_t len)
+{
+    (void)ud;
+    (void)channel;
+    (void)clen;
+    struct sync_route *rt = g_route;
+    if (!rt)
+        return;
+    struct route_msg msg;
+    int rc = route_decode(payload, len, &msg);
+    if (rc != 0) {
+        reject(rt,
+               rc == ROUTE_EFOREIGN   ? RJ_FOREIGN
+               : rc == ROUTE_EVERSION ? RJ_VERSION
+               : rc == ROUTE_ETOOBIG  ? RJ_TOO_BIG
+                                      : RJ_MALFORMED,
+               len);
+        return;
+    }
+    if (msg.type == ROUTE_REQ)
+        on_request(rt, &msg);
+    else
+        on_answer(rt, &msg);
+}
+
+/* ---- timer, metrics, start, stop -------------------------------------------- */
+
+static void on_tick(struct server *srv, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    struct sync_route *rt = g_route;
+    if (!rt)
+        return;
+    int64_t now = mono_ms();
+    char why[64];
+    snprintf(why, sizeof why, "did not answer within %lld ms", (long long)rt->timeout_ms);
+    while (rt->head && rt->head->deadline_ms <= now) {
+        rt->timeouts++;
+        fwd_fail(rt, rt->head, why);
+    }
+}
+
+static char *route_metrics(struct server *srv, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    struct sync_route *rt = g_route;
+    if (!rt)
+        return NULL;
+    char *out = malloc(3072);
+    if (!out)
+        return NULL;
+#define U(x) ((unsigned long long)(x))
+    snprintf(out, 3072,
+             "# HELP docsync_route_requests_total Document requests by where they were handled "
+             "(cluster mode).\n"
+             "# TYPE docsync_route_requests_total counter\n"
+             "docsync_route_requests_total{where=\"home\"} %llu\n"
+             "docsync_route_requests_total{where=\"forwarded\"} %llu\n"
+             "docsync_route_requests_total{where=\"served\"} %llu\n"
+             "# HELP docsync_route_answers_total Answers of home nodes relayed to clients.\n"
+             "# TYPE docsync_route_answers_total counter\n"
+             "docsync_route_answers_total %llu\n"
+             "# HELP docsync_route_refused_total Requests refused by routing.\n"
+             "# TYPE docsync_route_refused_total counter\n"
+             "docsync_route_refused_total{reason=\"unavailable\"} %llu\n"
+             "docsync_route_refused_total{reason=\"timeout\"} %llu\n"
+             "docsync_route_refused_total{reason=\"busy\"} %llu\n"
+             "# HELP docsync_route_in_flight Requests waiting for Redis or a home node.\n"
+             "# TYPE docsync_route_in_flight gauge\n"
+             "docsync_route_in_flight %llu\n"
+             "# HELP docsync_route_stale_total Answers that came too late or for another life.\n"
+             "# TYPE docsync_route_stale_total counter\n"
+             "docsync_route_stale_total %llu\n"
+             "# HELP docsync_route_rejected_total Route messages dropped unread.\n"
+             "# TYPE docsync_route_rejected_total counter\n"
+             "docsync_route_rejected_total{reason=\"foreign\"} %llu\n"
+             "docsync_route_rejected_total{reason=\"version\"} %llu\n"
+             "docsync_route_rejected_total{reason=\"malformed\"} %llu\n"
+             "docsync_route_rejected_total{reason=\"too_big\"} %llu\n",
+             U(rt->local), U(rt->forwarded), U(rt->served_n), U(rt->answered), U(rt->unavailable),
+             U(rt->timeouts), U(rt->busy), U(rt->nlookups + hmap_count(&rt->fwds)), U(rt->stale),
+             U(rt->rejected[RJ_FOREIGN]), U(rt->rejected[RJ_VERSION]),
+             U(rt->rejected[RJ_MALFORMED]), U(rt->rejected[RJ_TOO_BIG]));
+#undef U
+    return out;
+}
+
+int sync_route_start(struct sync_module *m)
+{
+    struct redis *rd = cluster_redis();
+    if (!rd)
+        return 0;
+    struct sync_route *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return -1;
+    rt->m = m;
+    rt->rd = rd;
+    snprintf(rt->node, sizeof rt->node, "%s", cluster_node_id());
+    snprintf(rt->boot, sizeof rt->boot, "%s", cluster_boot_id());
+    snprintf(rt->prefix, sizeof rt->prefix, "%s", cluster_prefix());
+    snprintf(rt->inbox, sizeof rt->inbox, "%s:doc:%s", rt->prefix, rt->node);
+    unsigned timeout = server_config(m->srv)->cluster_node_timeout;
+    rt->timeout_ms = (int64_t)(timeout ? timeout : 1) * 1000;
+    hmap_init(&rt->fwds);
+    g_route = rt;
+    if (redis_subscribe(rd, rt->inbox, 0, on_inbox, NULL) != 0 ||
+        server_every(m->srv, ROUTE_TICK_MS, on_tick, NULL) != 0 ||
+        http_api_on_metrics(m->srv, route_metrics, NULL) != 0) {
+        g_route = NULL;
+        hmap_deinit(&rt->fwds);
+        free(rt);
+        return -1;
+    }
+    log_info(server_logger(m->srv), "sync: documents routed by home node (requests on %s)",
+             rt->inbox);
+    return 0;
+}
+
+void sync_route_stop(struct sync_module *m)
+{
+    (void)m;
+    struct sync_route *rt = g_route;
+    if (!rt)
+        return;
+    g_route = NULL;
+    while (rt->head) {
+        struct fwd *f = rt->head;
+        fwd_unlink(rt, f);
+        free(f);
+    }
+    hmap_deinit(&rt->fwds);
+    while (rt->served) {
+        struct served *s = rt->served;
+        served_unlink(rt, s);
+        free(s);
+    }
+    free(rt);
+}

@@ -1,0 +1,38 @@
+/* sync_route: documents in cluster mode (README.md, "Documents in a
+ * cluster"). Each document has one home node, recorded in Redis; only the
+ * home applies, commits and answers its requests. A request reaching
+ * another node is forwarded to the home over Redis and its answer relayed
+ * back; when the home is down or Redis unreachable the request is refused
+ * with `unavailable` (retryable). Off (every function a no-op, requests
+ * handled locally) unless cluster mode is on. Loop thread. */
+#ifndef DOCSYNC_SYNC_ROUTE_H
+#define DOCSYNC_SYNC_ROUTE_H
+
+#include <cjson/cJSON.h>
+
+#include "route_msg.h"
+#include "sync_server.h"
+
+/* Starts routing when cluster mode is on (cluster_start ran before):
+ * subscribes to this node's request channel, registers the timeout timer
+ * and the /metrics lines. Returns 0 (also when off) or -1. */
+int sync_route_start(struct sync_module *m);
+
+/* 1 when requests must go through sync_route_handle. */
+int sync_route_active(void);
+
+/* Handles one parsed request in cluster mode: finds the document's home
+ * (claiming it for this node when the document has none), then hands it to
+ * the engine here or forwards `data` (the request's JSON object) to the
+ * home. `req` is moved (the caller's copy is left cleared); `user` is the
+ * user the request acts as ("" = anonymous reads); `role` says whether the
+ * home reads the user's role from the access list or grants the owner's
+ * (HTTP API). The answer goes to `reply`, exactly once. */
+void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJSON *data,
+                       const char *user, enum route_role role, const struct sync_reply *reply);
+
+/* Frees what waits (after the engine is freed: no answer comes any more).
+ * Lookups still queued in Redis find the module gone and free themselves. */
+void sync_route_stop(struct sync_module *m);
+
+#endif
