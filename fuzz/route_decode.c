@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct route_msg m;
     if (route_decode(buf, size, &m) != 0)
         return 0;
-    if (!route_node_id_valid(m.node, strlen(m.node)) || m.id == 0 || strlen(m.boot) != 16 ||
+    if (!bus_node_id_valid(m.node, strlen(m.node)) || m.id == 0 || strlen(m.boot) != 16 ||
         strncmp(m.event, "docsync:", 8) != 0)
         abort();
     if (m.body < buf || m.body + m.body_len != buf + size || m.body_len < 2 || m.body[0] != '{')

@@ -29,13 +29,7 @@ int bus_node_id_valid(const char *s, size_t len)
     return 1;
 }
 
-/* A cursor over the message: fields end at `sep`. */
-struct bus_cur {
-    const char *p, *end;
-};
-
-/* The next field up to `sep` (consumed); NULL when there is no `sep`. */
-static const char *bus_field(struct bus_cur *c, char sep, size_t *len)
+const char *bus_field(struct bus_cur *c, char sep, size_t *len)
 {
     const char *s = c->p;
     const char *e = memchr(s, sep, (size_t)(c->end - s));
@@ -46,8 +40,7 @@ static const char *bus_field(struct bus_cur *c, char sep, size_t *len)
     return s;
 }
 
-/* Decimal without sign or leading zeros, at most 2^63-1. */
-static int bus_u64(const char *s, size_t len, uint64_t *out)
+int bus_u64(const char *s, size_t len, uint64_t *out)
 {
     if (len == 0 || len > 19 || (len > 1 && s[0] == '0'))
         return -1;
@@ -63,8 +56,7 @@ static int bus_u64(const char *s, size_t len, uint64_t *out)
     return 0;
 }
 
-/* A Pusher socket id: digits '.' digits, as the server makes them. */
-static int bus_sid_valid(const char *s, size_t len)
+int bus_sid_valid(const char *s, size_t len)
 {
     if (len < 3 || len >= BUS_SID_MAX)
         return 0;
@@ -77,7 +69,7 @@ static int bus_sid_valid(const char *s, size_t len)
     return 1;
 }
 
-static int bus_hex_valid(const char *s, size_t len)
+int bus_hex_valid(const char *s, size_t len)
 {
     if (len != BUS_BOOT_LEN)
         return 0;

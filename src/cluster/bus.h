@@ -61,6 +61,25 @@ struct bus_msg {
 /* 1 when `s` (len bytes) is a valid node id: 1 to 63 of [A-Za-z0-9._:-]. */
 int bus_node_id_valid(const char *s, size_t len);
 
+/* The field readers of bus_decode, shared with the other messages between
+ * nodes (sync/route_msg.c). A cursor over a message: fields end at `sep`. */
+struct bus_cur {
+    const char *p, *end;
+};
+
+/* The next field up to `sep` (consumed); NULL when there is no `sep`. */
+const char *bus_field(struct bus_cur *c, char sep, size_t *len);
+
+/* Decimal without sign or leading zeros, at most 2^63-1: 0 or -1. */
+int bus_u64(const char *s, size_t len, uint64_t *out);
+
+/* 1 when `s` is a Pusher socket id as the server makes them (digits '.'
+ * digits, shorter than BUS_SID_MAX). */
+int bus_sid_valid(const char *s, size_t len);
+
+/* 1 when `s` is a boot id: BUS_BOOT_LEN lower-case hex digits. */
+int bus_hex_valid(const char *s, size_t len);
+
 /* Decodes one message of `len` bytes. `channel_max` bounds channel names
  * (DOCSYNC_CHANNEL_NAME_MAX). Returns 0 or a BUS_E* code. */
 int bus_decode(const char *buf, size_t len, size_t channel_max, struct bus_msg *out);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/bus.h"
 #include "common/utf8.h"
 
 #define ROUTE_MAGIC "dsdoc/"
@@ -18,76 +19,6 @@ static const char *const req_events[] = {"docsync:submit", "docsync:replace", "d
 static const char *const rep_events[] = {"docsync:ack", "docsync:error", "docsync:catchup",
                                          "docsync:history"};
 
-int route_node_id_valid(const char *s, size_t len)
-{
-    if (len == 0 || len >= ROUTE_NODE_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-struct cur {
-    const char *p, *end;
-};
-
-/* The next field up to `sep` (consumed); NULL when there is no `sep`. */
-static const char *field(struct cur *c, char sep, size_t *len)
-{
-    const char *s = c->p;
-    const char *e = memchr(s, sep, (size_t)(c->end - s));
-    if (!e)
-        return NULL;
-    *len = (size_t)(e - s);
-    c->p = e + 1;
-    return s;
-}
-
-/* Decimal without sign or leading zeros, 1 to 2^63-1. */
-static int u64_field(const char *s, size_t len, uint64_t *out)
-{
-    if (len == 0 || len > 19 || s[0] == '0')
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v > INT64_MAX)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int hex_valid(const char *s, size_t len)
-{
-    if (len != ROUTE_BOOT_LEN)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
-/* A socket id as the server makes them: digits '.' digits. */
-static int sid_valid(const char *s, size_t len)
-{
-    if (len < 3 || len >= ROUTE_SID_MAX)
-        return 0;
-    const char *dot = memchr(s, '.', len);
-    if (!dot || dot == s || dot == s + len - 1)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (s + i != dot && (s[i] < '0' || s[i] > '9'))
-            return 0;
-    return 1;
-}
-
 /* The index of the name `s` (len bytes) in `names` (n of them), or -1. */
 static int name_index(const char *const *names, int n, const char *s, size_t len)
 {
@@ -98,36 +29,36 @@ static int name_index(const char *const *names, int n, const char *s, size_t len
 }
 
 /* "dsdoc/1 <type> <node> <boot> <id>\n" */
-static int header(struct cur *c, struct route_msg *m)
+static int header(struct bus_cur *c, struct route_msg *m)
 {
     size_t n;
-    const char *v = field(c, ' ', &n);
+    const char *v = bus_field(c, ' ', &n);
     if (!v || n != ROUTE_MAGIC_LEN + 1 || v[ROUTE_MAGIC_LEN] != '0' + ROUTE_VERSION)
         return ROUTE_EVERSION;
-    const char *t = field(c, ' ', &n);
+    const char *t = bus_field(c, ' ', &n);
     int type = t ? name_index(type_names, 3, t, n) : -1;
     if (type < 1)
         return ROUTE_EMALFORMED;
     m->type = (enum route_type)type;
-    const char *node = field(c, ' ', &n);
-    if (!node || !route_node_id_valid(node, n))
+    const char *node = bus_field(c, ' ', &n);
+    if (!node || !bus_node_id_valid(node, n))
         return ROUTE_EMALFORMED;
     memcpy(m->node, node, n);
     m->node[n] = '\0';
-    const char *boot = field(c, ' ', &n);
-    if (!boot || !hex_valid(boot, n))
+    const char *boot = bus_field(c, ' ', &n);
+    if (!boot || !bus_hex_valid(boot, n))
         return ROUTE_EMALFORMED;
     memcpy(m->boot, boot, n);
     m->boot[n] = '\0';
-    const char *id = field(c, '\n', &n);
-    if (!id || u64_field(id, n, &m->id) != 0)
+    const char *id = bus_field(c, '\n', &n);
+    if (!id || bus_u64(id, n, &m->id) != 0 || m->id == 0)
         return ROUTE_EMALFORMED;
     return 0;
 }
 
 /* The body: a JSON-looking object in valid UTF-8 without NUL (parsed and
  * checked field by field by whoever uses it). */
-static int body(struct cur *c, struct route_msg *m)
+static int body(struct bus_cur *c, struct route_msg *m)
 {
     m->body = c->p;
     m->body_len = (size_t)(c->end - c->p);
@@ -137,10 +68,10 @@ static int body(struct cur *c, struct route_msg *m)
     return 0;
 }
 
-static int event(struct cur *c, const char *const *names, struct route_msg *m)
+static int event(struct bus_cur *c, const char *const *names, struct route_msg *m)
 {
     size_t n;
-    const char *ev = field(c, '\n', &n);
+    const char *ev = bus_field(c, '\n', &n);
     int i = ev ? name_index(names, 4, ev, n) : -1;
     if (i < 0)
         return ROUTE_EMALFORMED;
@@ -149,20 +80,20 @@ static int event(struct cur *c, const char *const *names, struct route_msg *m)
 }
 
 /* "<socket id or nothing>\n<acl|owner>\n<user>\n<event>\n<data>" */
-static int request(struct cur *c, struct route_msg *m)
+static int request(struct bus_cur *c, struct route_msg *m)
 {
     size_t n;
-    const char *sid = field(c, '\n', &n);
-    if (!sid || (n && !sid_valid(sid, n)))
+    const char *sid = bus_field(c, '\n', &n);
+    if (!sid || (n && !bus_sid_valid(sid, n)))
         return ROUTE_EMALFORMED;
     memcpy(m->socket_id, sid, n);
     m->socket_id[n] = '\0';
-    const char *role = field(c, '\n', &n);
+    const char *role = bus_field(c, '\n', &n);
     int r = role ? name_index(role_names, 2, role, n) : -1;
     if (r < 0)
         return ROUTE_EMALFORMED;
     m->role = (enum route_role)r;
-    m->user = field(c, '\n', &m->user_len);
+    m->user = bus_field(c, '\n', &m->user_len);
     if (!m->user || m->user_len > ROUTE_USER_MAX || memchr(m->user, '\0', m->user_len) ||
         !utf8_valid(m->user, m->user_len))
         return ROUTE_EMALFORMED;
@@ -171,11 +102,11 @@ static int request(struct cur *c, struct route_msg *m)
 }
 
 /* "<to boot>\n<event>\n<answer>" */
-static int reply(struct cur *c, struct route_msg *m)
+static int reply(struct bus_cur *c, struct route_msg *m)
 {
     size_t n;
-    const char *tb = field(c, '\n', &n);
-    if (!tb || !hex_valid(tb, n))
+    const char *tb = bus_field(c, '\n', &n);
+    if (!tb || !bus_hex_valid(tb, n))
         return ROUTE_EMALFORMED;
     memcpy(m->to_boot, tb, n);
     m->to_boot[n] = '\0';
@@ -190,7 +121,7 @@ int route_decode(const char *buf, size_t len, struct route_msg *out)
         return ROUTE_EFOREIGN;
     if (len > ROUTE_MAX_MESSAGE)
         return ROUTE_ETOOBIG;
-    struct cur c = {buf, buf + len};
+    struct bus_cur c = {buf, buf + len};
     int rc = header(&c, out);
     if (rc)
         return rc;
@@ -200,7 +131,7 @@ int route_decode(const char *buf, size_t len, struct route_msg *out)
 int route_encode(const struct route_msg *m, char **out, size_t *out_len)
 {
     if ((m->type != ROUTE_REQ && m->type != ROUTE_REP) || m->id == 0 ||
-        !route_node_id_valid(m->node, strlen(m->node)) || strlen(m->boot) != ROUTE_BOOT_LEN ||
+        !bus_node_id_valid(m->node, strlen(m->node)) || strlen(m->boot) != ROUTE_BOOT_LEN ||
         strlen(m->event) >= ROUTE_EVENT_MAX)
         return -1;
     char head[ROUTE_NODE_MAX + 2 * ROUTE_BOOT_LEN + ROUTE_SID_MAX + ROUTE_EVENT_MAX + 64];

@@ -11,11 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster/bus.h"
+
 #define ROUTE_VERSION 1
 #define ROUTE_MAX_MESSAGE (4u * 1024u * 1024u) /* bytes, header included */
-#define ROUTE_NODE_MAX 64                      /* bytes of a node id, NUL included */
-#define ROUTE_BOOT_LEN 16                      /* hex digits of a boot id */
-#define ROUTE_SID_MAX 40                       /* bytes of a socket id, NUL included */
+#define ROUTE_NODE_MAX BUS_NODE_MAX            /* bytes of a node id, NUL included */
+#define ROUTE_BOOT_LEN BUS_BOOT_LEN            /* hex digits of a boot id */
+#define ROUTE_SID_MAX BUS_SID_MAX              /* bytes of a socket id, NUL included */
 #define ROUTE_USER_MAX 128                     /* bytes of a user id */
 #define ROUTE_EVENT_MAX 32                     /* bytes of an event name, NUL included */
 
@@ -54,9 +56,6 @@ struct route_msg {
     const char *body; /* REQ: the request's data; REP: the answer; a JSON object */
     size_t body_len;
 };
-
-/* 1 when `s` (len bytes) is a valid node id: 1 to 63 of [A-Za-z0-9._:-]. */
-int route_node_id_valid(const char *s, size_t len);
 
 /* Decodes one message of `len` bytes. Returns 0 or a ROUTE_E* code. */
 int route_decode(const char *buf, size_t len, struct route_msg *out);

@@ -167,7 +167,13 @@ static void forward(struct sync_route *rt, struct lookup *lk, const char *home)
                             .body_len = strlen(lk->data)};
     memcpy(msg.node, rt->node, sizeof msg.node);
     memcpy(msg.boot, rt->boot, sizeof msg.boot);
-    snprintf(msg.socket_id, sizeof msg.socket_id, "%s", lk->reply.socket_id);
+    size_t sl = strlen(lk->reply.socket_id);
+    if (sl >= sizeof msg.socket_id) { /* never for the server's own ids */
+        free(f);
+        refuse(rt, &lk->reply, &lk->req, "invalid", "this socket id cannot be forwarded");
+        return;
+    }
+    memcpy(msg.socket_id, lk->reply.socket_id, sl + 1);
     snprintf(msg.event, sizeof msg.event, "%s", sync_msg_op_event(lk->req.op));
     char *buf = NULL, channel[sizeof rt->prefix + ROUTE_NODE_MAX + 8];
     size_t len;
@@ -222,7 +228,7 @@ static void decide(struct sync_route *rt, struct lookup *lk, const struct redis_
         return;
     }
     char text[256];
-    if (!route_node_id_valid(r->str, r->len)) {
+    if (!bus_node_id_valid(r->str, r->len)) {
         snprintf(text, sizeof text, "document %s has an invalid home record in Redis", lk->req.doc);
         refuse(rt, &lk->reply, &lk->req, "unavailable", text);
         return;
