@@ -47,6 +47,17 @@ struct served {
     struct served *prev, *next;
 };
 
+/* Re-claiming this node's documents after Redis came (back): a page of
+ * ids from the store at a time, the next once Redis answered the last. */
+#define RECLAIM_PAGE 256
+
+struct reclaim {
+    char after[SYNC_DOC_ID_MAX + 1]; /* the last id asked for */
+    size_t waiting;                  /* answers of this page still to come */
+    int running, again;              /* again: Redis came back during a pass */
+    uint64_t kept, claimed, conflicts;
+};
+
 struct sync_route {
     struct sync_module *m;
     struct redis *rd;
@@ -60,6 +71,7 @@ struct sync_route {
     struct fwd *head, *tail;
     size_t nlookups;
     struct served *served;
+    struct reclaim rc;
     uint64_t local, forwarded, answered, served_n, timeouts, unavailable, busy, stale;
     uint64_t rejected[RJ_N];
 };
@@ -440,6 +452,106 @@ static void on_inbox(void *ud, const char *channel, size_t clen, const char *pay
         on_answer(rt, &msg);
 }
 
+/* ---- re-claiming after a Redis restart ---------------------------------------
+ * The home records live in Redis only. A Redis restarted without
+ * persistence has lost them: each node then claims again, with SET NX, the
+ * documents its own store holds, so that the next request for one finds
+ * its data where it is. A record that names another node is left alone and
+ * logged: two stores hold the document (the first request after the loss
+ * reached another node before this pass did). */
+
+static void reclaim_page(struct sync_route *rt);
+
+static void on_reclaimed(void *ud, const struct redis_reply *r)
+{
+    char *doc = ud;
+    struct sync_route *rt = g_route;
+    if (rt) {
+        if (r && r->type == REDIS_R_NIL) {
+            rt->rc.claimed++;
+        } else if (r && r->type == REDIS_R_STRING && strcmp(r->str, rt->node) != 0) {
+            rt->rc.conflicts++;
+            log_error(server_logger(rt->m->srv),
+                      "sync: document %s is in this node's store but Redis names %s as its home; "
+                      "requests go there (the home record was lost and claimed anew)",
+                      doc, r->str);
+        } else if (r && r->type == REDIS_R_STRING) {
+            rt->rc.kept++;
+        }
+        if (--rt->rc.waiting == 0)
+            reclaim_page(rt);
+    }
+    free(doc);
+}
+
+struct reclaim_list {
+    struct sync_route *rt;
+    size_t n;
+};
+
+static int reclaim_one(void *ctx, const char *doc, size_t len, const struct store_doc_info *info)
+{
+    (void)info;
+    struct reclaim_list *l = ctx;
+    struct sync_route *rt = l->rt;
+    if (len > SYNC_DOC_ID_MAX)
+        return 0;
+    memcpy(rt->rc.after, doc, len);
+    rt->rc.after[len] = '\0';
+    char *id = strdup(rt->rc.after);
+    char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
+    snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, rt->rc.after);
+    const char *argv[5] = {"SET", key, rt->node, "NX", "GET"};
+    if (!id || redis_command(rt->rd, on_reclaimed, id, 5, argv, NULL) != 0) {
+        free(id);
+        return -1; /* Redis is gone again: the next connection starts over */
+    }
+    rt->rc.waiting++;
+    l->n++;
+    return 0;
+}
+
+static void reclaim_page(struct sync_route *rt)
+{
+    store_read *r;
+    struct reclaim_list l = {rt, 0};
+    int rc = store_read_begin(rt->m->store, &r);
+    if (rc == 0) {
+        rc = store_doc_list(r, rt->rc.after, RECLAIM_PAGE, reclaim_one, &l);
+        store_read_end(r);
+    }
+    if (rt->rc.waiting)
+        return; /* the last answer asks for the next page */
+    rt->rc.running = 0;
+    if (rc == 0)
+        log_info(server_logger(rt->m->srv),
+                 "sync: home records checked: %llu kept, %llu claimed again, %llu held elsewhere",
+                 (unsigned long long)rt->rc.kept, (unsigned long long)rt->rc.claimed,
+                 (unsigned long long)rt->rc.conflicts);
+    if (rt->rc.again) {
+        rt->rc.again = 0;
+        rt->rc.running = 1;
+        rt->rc.after[0] = '\0';
+        reclaim_page(rt);
+    }
+}
+
+static void on_redis_status(void *ud, int up)
+{
+    (void)ud;
+    struct sync_route *rt = g_route;
+    if (!rt || !up)
+        return;
+    if (rt->rc.running) {
+        rt->rc.again = 1;
+        return;
+    }
+    rt->rc.running = 1;
+    rt->rc.after[0] = '\0';
+    rt->rc.kept = rt->rc.claimed = rt->rc.conflicts = 0;
+    reclaim_page(rt);
+}
+
 /* ---- timer, metrics, start, stop -------------------------------------------- */
 
 static void on_tick(struct server *srv, void *ud)
@@ -523,6 +635,7 @@ int sync_route_start(struct sync_module *m)
     hmap_init(&rt->fwds);
     g_route = rt;
     if (redis_subscribe(rd, rt->inbox, 0, on_inbox, NULL) != 0 ||
+        redis_on_status(rd, on_redis_status, NULL) != 0 ||
         server_every(m->srv, ROUTE_TICK_MS, on_tick, NULL) != 0 ||
         http_api_on_metrics(m->srv, route_metrics, NULL) != 0) {
         g_route = NULL;

@@ -206,4 +206,24 @@ describe('documents on a cluster of three nodes', () => {
     await e.catchUp(mod);
     assert.equal((await e.edit((d) => d.insert(0, 'x'))).event, 'docsync:ack');
   });
+
+  it('redis-server restarted without persistence: each node claims its documents again, nothing forks', async () => {
+    const homeOf = async (doc) => (await redis.cli(['GET', `dtest:doc-home:${doc}`])).trim();
+    const convHome = await homeOf('conv');
+    assert.equal(await homeOf('crash'), 'node-a');
+    await redis.kill();
+    await redis.start();
+    assert.equal(await homeOf('conv'), '', 'the records are gone with Redis');
+    await converged(nodes, 3);
+    await until(async () => (await homeOf('conv')) === convHome && (await homeOf('crash')) === 'node-a', 15000, 'records claimed again by the nodes holding the documents');
+    const home = nodes.find((s) => s.name === convHome);
+    const before = await textOf(home, mod, 'conv');
+    assert.ok(before.includes('<0.0>'));
+    const other = nodes.find((s) => s !== home);
+    const e = await new Editor(other, mod, { doc: 'conv', user: 'after' }).connect();
+    await e.catchUp(mod);
+    assert.equal(e.replica.text, before, `${other.name} reads the home's document`);
+    assert.equal((await e.edit((d) => d.insert(0, 'R'))).event, 'docsync:ack');
+    assert.equal(await textOf(home, mod, 'conv'), 'R' + before);
+  });
 });
