@@ -67,7 +67,10 @@ static void lr_on_message(void *ud, const char *channel, size_t clen, const char
         return;
     }
     /* broadcast_remote: local subscribers only, never the cluster bus. */
-    int n = broadcast_remote(lr->srv, m.channel, f, m.socket[0] ? m.socket : NULL);
+    char sid[LR_SOCKET_MAX + 1];
+    const char *except =
+        m.socket[0] ? broadcast_except_sid(lr->srv, m.socket, sid, sizeof sid) : NULL;
+    int n = broadcast_remote(lr->srv, m.channel, f, except);
     lr->deliveries += n > 0 ? (uint64_t)n : 0;
     frame_unref(f);
 }

@@ -11,25 +11,6 @@
  * own data, deeper than a client frame may be. */
 #define LR_MAX_DEPTH 64
 
-static int lr_socket_id_valid(const char *s)
-{
-    size_t n = strlen(s), dot = 0, digits = 0;
-    if (n == 0 || n > LR_SOCKET_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '.') {
-            if (dot++ || digits == 0)
-                return 0;
-            digits = 0;
-        } else if (s[i] >= '0' && s[i] <= '9') {
-            digits++;
-        } else {
-            return 0;
-        }
-    }
-    return dot == 1 && digits > 0;
-}
-
 static int lr_channel(const char *channel, size_t clen, const char *prefix, size_t channel_name_max,
                       struct lr_msg *out)
 {
@@ -62,7 +43,7 @@ static int lr_fields(const char *payload, const struct json_scan *scan, cJSON *r
         return LR_EMALFORMED;
     if (sock && !cJSON_IsNull(sock) && !cJSON_IsString(sock))
         return LR_EMALFORMED;
-    if (cJSON_IsString(sock) && lr_socket_id_valid(sock->valuestring))
+    if (cJSON_IsString(sock) && strlen(sock->valuestring) <= LR_SOCKET_MAX)
         strcpy(out->socket, sock->valuestring);
     const char *d = payload + scan->data_start;
     size_t dlen = scan->data_end - scan->data_start;

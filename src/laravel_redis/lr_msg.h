@@ -48,8 +48,9 @@ struct lr_msg {
  * API's event frame for the same event: data is D's JSON text as the app
  * encoded it (a JSON string D gives its value), so pusher-js and socket.io
  * clients (the server's Socket.IO form of that frame) get what they got
- * from laravel-echo-server. A socket that is not a socket id (digits.digits)
- * excludes nobody, as laravel-echo-server finds no such socket. Returns
+ * from laravel-echo-server. `socket` is copied when it is a string of at most
+ * LR_SOCKET_MAX bytes, whatever it holds: broadcast_except_sid decides whom
+ * it names (a socket id, a protocol 3 session id, or nobody). Returns
  * LR_OK or an lr_err; nothing to free on error. */
 int lr_decode(const char *channel, size_t clen, const char *payload, size_t len, const char *prefix,
               size_t channel_name_max, struct lr_msg *out);

@@ -122,6 +122,22 @@ void broadcast_each_subscription(struct server *srv,
                                  void (*fn_count)(void *ctx, const char *channel, size_t n),
                                  void *ctx);
 
+/* The Pusher socket id to skip for an id a publisher named (the HTTP API's
+ * socket_id, the `socket` of a Laravel Redis broadcast: Echo's X-Socket-ID).
+ * Over Engine.IO protocol 3 a socket.io-client 2 connection has no socket
+ * id but its Engine.IO session id, so that is what Echo sends. The session
+ * id is a secret (whoever holds it can read and write the session), but the
+ * app holds it already from every request of that client; what would widen
+ * its reach is passing it on, so it is resolved here, at once, and only the
+ * connection's Pusher socket id goes further (exclusion, the cluster relay,
+ * history, logs). Protocol 3 only: a protocol 4 session id never leaves its
+ * transport. Returns `id` when it is a socket id's shape, the resolved id
+ * written to buf (size bytes) for a live protocol 3 session, NULL for
+ * anything else (an unknown session excludes nobody, with the same answer
+ * to the publisher: no oracle). A session on another node is not resolved:
+ * its id is never relayed. */
+const char *broadcast_except_sid(struct server *srv, const char *id, char *buf, size_t size);
+
 /* ---- Observing channels (webhooks) ----
  * What happened to a channel, in the terms of Pusher's webhooks. The server
  * decides these where it already does (joins and leaves, presence rosters,

@@ -137,28 +137,17 @@ struct api_event {
     char socket_id_buf[SERVER_SID_MAX]; /* socket_id resolved from a session id */
 };
 
-/* socket_id as socket.io-client 2 sends it. Over Engine.IO protocol 3 the
- * client's socket id is its Engine.IO session id (there is no other), so
- * that is what Echo puts in X-Socket-ID and the app passes on. The session
- * id is a secret (it lets whoever holds it read and write the session), but
- * taking it here gives it to nobody new: the app already has it from every
- * request of that client. What would widen its reach is passing it on, so
- * it is resolved here, at once, to the connection's Pusher socket id, and
- * only that goes further (exclusion, the cluster relay, history and module
- * hooks, logs). Protocol 3 only: a protocol 4 client's socket id is the
- * Pusher socket id and its session id never leaves its transport, so one
- * sent here is refused like any other unknown id. An id naming no live
- * protocol 3 session excludes nobody, with the same answer as one that
- * does (no oracle). (A session on another node of a cluster is therefore
- * not excluded: its id is never relayed.) */
-static void api_resolve_eio_sid(struct server *srv, const char *sid, struct api_event *ev)
+const char *broadcast_except_sid(struct server *srv, const char *id, char *buf, size_t size)
 {
-    const struct eio_sess *e = hmap_get(&srv->eio_by_sid, sid, strlen(sid));
-    ev->socket_id = NULL;
-    if (e && e->proto == 3 && !e->ended && e->c) {
-        snprintf(ev->socket_id_buf, sizeof ev->socket_id_buf, "%s", e->c->sid);
-        ev->socket_id = ev->socket_id_buf;
-    }
+    if (api_socket_id_valid(id))
+        return id;
+    if (!api_eio_sid_shape(id))
+        return NULL;
+    const struct eio_sess *e = hmap_get(&srv->eio_by_sid, id, strlen(id));
+    if (!e || e->proto != 3 || e->ended || !e->c)
+        return NULL;
+    snprintf(buf, size, "%s", e->c->sid);
+    return buf;
 }
 
 /* Validates the common fields of one event object; on failure responds
@@ -199,11 +188,10 @@ static int api_event_fields(struct server *srv, struct http_req *req, const cJSO
     ev->name = name->valuestring;
     ev->data = data->valuestring;
     ev->data_len = strlen(data->valuestring);
-    ev->socket_id = NULL;
-    if (cJSON_IsString(sid) && api_socket_id_valid(sid->valuestring))
-        ev->socket_id = sid->valuestring;
-    else if (cJSON_IsString(sid))
-        api_resolve_eio_sid(srv, sid->valuestring, ev);
+    ev->socket_id = cJSON_IsString(sid)
+                        ? broadcast_except_sid(srv, sid->valuestring, ev->socket_id_buf,
+                                               sizeof ev->socket_id_buf)
+                        : NULL;
     ev->info = cJSON_IsString(info) ? info->valuestring : NULL;
     return 0;
 }

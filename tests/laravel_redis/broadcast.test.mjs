@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { io as io4 } from 'socket.io-client';
 import { startServer, connect, cleanup } from '../integration/harness.mjs';
 import { RedisServer } from '../lib/redis.mjs';
-import { sioEcho, sioConnected, pusherEcho, pusherConnected, closeAll, collector, subscriptionCount, until, sleep } from '../socketio/socketio_harness.mjs';
+import { FLAVOURS, sioEcho, sioConnected, pusherEcho, pusherConnected, closeAll, collector, subscriptionCount, until, sleep } from '../socketio/socketio_harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RULES = ['private-chat.{id} allow', 'presence-team.{id} allow'].join('\n');
@@ -135,19 +135,25 @@ describe('the redis broadcast driver of a Laravel app', () => {
     assert.deepEqual(atS.got, [{ message: { text: 'standup' }, socket: null }]);
   });
 
-  it('toOthers(): the socket that made the request gets nothing, of either protocol', async () => {
+  it('toOthers(): the socket that made the request gets nothing, of either protocol and Engine.IO 3 or 4', async () => {
+    // socket.io-client 2 (Engine.IO 3) has no socket id but its Engine.IO session id, which is
+    // what Echo sends as X-Socket-ID and Laravel publishes as `socket`.
     const ps = [pusherEcho(server, 'p1'), pusherEcho(server, 'p2')];
-    const ss = [sioEcho(server, 's1'), sioEcho(server, 's2')];
-    const got = [collector(), collector(), collector(), collector()];
+    const ss = [sioEcho(server, 's1'), sioEcho(server, 's2'), sioEcho(server, 's3', FLAVOURS[2])];
+    const got = [collector(), collector(), collector(), collector(), collector()];
     [...ps, ...ss].forEach((e, i) => e.private('chat.2').listen('NewMessage', (d) => got[i].push(d.message.n)));
-    const ids = [await pusherConnected(ps[0]), await pusherConnected(ps[1]), await sioConnected(ss[0]), await sioConnected(ss[1])];
-    await until(async () => (await subscriptionCount(server, 'private-chat.2')) === 4, 5000, 'four subscribers');
+    const ids = await Promise.all([pusherConnected(ps[0]), pusherConnected(ps[1]), sioConnected(ss[0]), sioConnected(ss[1]), sioConnected(ss[2])]);
+    assert.match(ids[4], /^[A-Za-z0-9_-]{20}$/, 'an Engine.IO 3 session id');
+    await until(async () => (await subscriptionCount(server, 'private-chat.2')) === 5, 5000, 'five subscribers');
     await broadcast(app, 'private', 'chat.2', { n: 1 }, ids[2]); // from socket.io client s1
     await broadcast(app, 'private', 'chat.2', { n: 2 }, ids[0]); // from pusher-js client p1
     await broadcast(app, 'private', 'chat.2', { n: 3 }); // from nobody's socket
-    for (const g of got) await g.wait(g === got[0] || g === got[2] ? 2 : 3);
+    await broadcast(app, 'private', 'chat.2', { n: 4 }, ids[4]); // from socket.io-client 2 s3
+    await broadcast(app, 'private', 'chat.2', { n: 5 }, 'AAAAAAAAAAAAAAAAAAAA'); // no such session
+    const want = [[1, 3, 4, 5], [1, 2, 3, 4, 5], [2, 3, 4, 5], [1, 2, 3, 4, 5], [1, 2, 3, 5]];
+    for (let i = 0; i < got.length; i++) await got[i].wait(want[i].length);
     await sleep(200);
-    assert.deepEqual(got.map((g) => g.got), [[1, 3], [1, 2, 3], [2, 3], [1, 2, 3]]);
+    assert.deepEqual(got.map((g) => g.got), want);
   });
 
   it('foreign and malformed messages on the prefix are dropped and counted; the next event arrives', async () => {

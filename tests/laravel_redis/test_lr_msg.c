@@ -40,10 +40,17 @@ static void test_accepted(void)
     CHECK_STR_EQ(m.socket, "");
     CHECK_STR_EQ(frame(&m), "{\"event\":\"E\",\"data\":\"[]\",\"channel\":\"presence-team.1\"}");
     message_frame_free(&m.frame);
-    /* A string data is the frame's data as it is; a socket that is no
-     * socket id skips nobody (laravel-echo-server finds no such socket). */
+    /* A string data is the frame's data as it is; a socket of any shape is
+     * kept for the server to resolve (a socket id, a protocol 3 session id,
+     * or nobody), one longer than any of them is dropped. */
     CHECK(dec(PFX "news", "{\"event\":\"E\",\"data\":\"hi \\\"you\\\"\",\"socket\":\"abc\"}", &m) ==
           LR_OK);
+    CHECK_STR_EQ(m.socket, "abc");
+    message_frame_free(&m.frame);
+    CHECK(dec(PFX "news",
+              "{\"event\":\"E\",\"data\":\"hi \\\"you\\\"\",\"socket\":"
+              "\"0123456789012345678901234567890123456789012345678\"}",
+              &m) == LR_OK);
     CHECK_STR_EQ(m.socket, "");
     CHECK_STR_EQ(frame(&m), "{\"event\":\"E\",\"data\":\"hi \\\"you\\\"\",\"channel\":\"news\"}");
     message_frame_free(&m.frame);
