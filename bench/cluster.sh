@@ -18,6 +18,12 @@
 #   presence 100 users, each on its own connection spread over the nodes, joining and leaving
 #            one presence channel as fast as they can (bench/presence.mjs): joins/s, member
 #            events delivered/s, server CPU per join
+#   edits100 acknowledged durable document edits (bench/sync/syncbench write): 100 writers on
+#            100 documents, writer i on node i mod N, 16 edits in flight each; each document's
+#            home is the node of its writer (the first to use it), data on the real disk
+#   edits1   the same 100 writers on ONE document: its home is one node, the other nodes'
+#            writers are forwarded to it over Redis
+#            (docsyncd only, cluster and one node: soketi keeps no documents)
 # fan5 and fanfull also run on a single docsyncd without cluster mode ("docsyncd-1"), the
 # baseline of the cluster's CPU per delivery.
 #
@@ -41,7 +47,7 @@ APP_SECRET=bench-secret
 NODES=3
 QUICK=0
 ONLY="docsyncd docsyncd-1 soketi"
-SCENARIOS="fan5 fanfull xlat presence"
+SCENARIOS="fan5 fanfull xlat presence edits100 edits1"
 TABLE=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -80,6 +86,16 @@ END {
     sc = order[i]
     if (sc == "fan5") print "fan-out, 5,000 subscribers over the nodes, 5 events/s"
     else if (sc == "fanfull") print "fan-out, 5,000 subscribers over the nodes, full rate, 4 in flight"
+    else if (sc ~ /^edits/) {
+      print (sc == "edits1") ? "durable edits: 100 writers over the nodes on 1 document" : \
+                               "durable edits: 100 writers over the nodes on 100 documents"
+      row("  acknowledged edits/s", sc, "acks_per_s", 1, "%.0f")
+      row("  ack latency p50 ms", sc, "p50_ms", 1, "%.2f")
+      row("  ack latency p99 ms", sc, "p99_ms", 1, "%.2f")
+      row("  server CPU us/edit (all)", sc, "srv_us_per_ack", 1, "%.1f")
+      row("  server CPU % (all processes)", sc, "srv_cpu_pct", 1, "%.0f")
+      continue
+    }
     else if (sc == "presence") {
       print "presence: 100 users over the nodes joining and leaving one channel"
       row("  joins/s (join + leave)", sc, "joins_per_s", 1, "%.0f")
@@ -119,7 +135,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "== build (Release, $BUILD) at commit $(git -C "$ROOT" rev-parse --short HEAD)" >&2
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDOCSYNC_WERROR=OFF -DDOCSYNC_SANITIZE=OFF \
   -DDOCSYNC_SHARED_DIR="$ROOT/../shared" >"$OUT/configure.log" 2>&1
-cmake --build "$BUILD" -j2 --target loadgen docsyncd >"$OUT/build.log" 2>&1
+cmake --build "$BUILD" -j2 --target loadgen syncbench docsyncd >"$OUT/build.log" 2>&1
 LOADGEN=$BUILD/bench/loadgen
 SOKETI=$ROOT/bench/node_modules/@soketi/soketi/bin/server.js
 if [ ! -f "$SOKETI" ]; then
@@ -164,6 +180,7 @@ start_node() { # $1 = docsyncd|docsyncd-1|soketi, $2 = node number
         "DOCSYNC_NODE_ID=node-$2")
       (cd "$OUT" && exec env REVERB_APP_ID=$APP_ID REVERB_APP_KEY=$APP_KEY REVERB_APP_SECRET=$APP_SECRET \
         DOCSYNC_CLIENT_EVENTS_PER_SECOND=0 DOCSYNC_API_REQUESTS_PER_SECOND=0 DOCSYNC_LOG_LEVEL=warn \
+        DOCSYNC_BROADCAST_CONTENT_MAX=0 \
         "${cluster[@]}" taskset -c "$SRV_CPU" "$BUILD/src/docsyncd" --port "$port" --data "$data" >"$log" 2>&1) & ;;
     soketi)
       (cd "$OUT" && exec env SOKETI_PORT=$port SOKETI_DEFAULT_APP_ID=$APP_ID SOKETI_DEFAULT_APP_KEY=$APP_KEY \
@@ -193,6 +210,7 @@ join() { local IFS=,; echo "$*"; }
 
 for sc in $SCENARIOS; do
   for srv in $ONLY; do
+    case "$sc:$srv" in edits*:soketi) continue ;; esac
     echo "== $sc on $srv" >&2
     n=$NODES
     [ "$srv" = docsyncd-1 ] && n=1
@@ -204,11 +222,18 @@ for sc in $SCENARIOS; do
     case "$sc" in
       fan5) args=(fanout -n 5000 --rate 5 --port "$(join "${PORTS[@]}")") ;;
       fanfull) args=(fanout -n 5000 --rate 0 --port "$(join "${PORTS[@]}")") ;;
-      presence) args=() ;;
+      presence | edits*) args=() ;;
       xlat) sub=${PORTS[1]:-${PORTS[0]}}
             args=(fanout -n 100 --rate 1000 --port "$sub" --pub-port "${PORTS[0]}") ;;
     esac
-    if [ "$sc" = presence ]; then
+    if [ "$sc" = edits100 ] || [ "$sc" = edits1 ]; then
+      docs=100
+      [ "$sc" = edits1 ] && docs=1
+      line=$(taskset -c "$LG_CPU" timeout 90 "$BUILD/bench/syncbench" write --writers 100 --window 16 \
+        --docs $docs --seconds $DUR --port "$(join "${PORTS[@]}")" --pid "$(join "${PIDS[@]}")" \
+        --key $APP_KEY --secret $APP_SECRET 2> >(tee -a "$OUT/loadgen.log" >&2) | tee -a "$OUT/loadgen.log" |
+        grep '^RESULT' || true)
+    elif [ "$sc" = presence ]; then
       line=$(taskset -c "$LG_CPU" timeout 90 node "$ROOT/bench/presence.mjs" -n 100 --ports "$(join "${PORTS[@]}")" \
         --pids "$(join "${PIDS[@]}")" --key $APP_KEY --secret $APP_SECRET --label "$srv" \
         --warmup $WARMUP --duration $DUR 2> >(tee -a "$OUT/loadgen.log" >&2) | grep '^RESULT' || true)

@@ -1,10 +1,13 @@
 /* syncbench: load generator for docsync's document sync (never a test).
  *
- *   syncbench write   --port P --key K --secret S --writers W [--window N] [--docs 1|W]
- *                     [--seconds T]
+ *   syncbench write   --port P[,P2,..] --key K --secret S --writers W [--window N]
+ *                     [--docs 1|W] [--seconds T] [--pid PID[,PID2,..]]
  *       W connections join presence-document.{doc} and submit CRDT updates (one
  *       character each, made by a real crdt replica per writer) keeping N in flight;
- *       prints acknowledged (durable) edits per second and ack latency p50/p99.
+ *       prints acknowledged (durable) edits per second and ack latency p50/p99, and a
+ *       RESULT line. Writer i connects to the i-th port modulo their number (the nodes of
+ *       a cluster); with --pid, the server CPU (every pid summed: nodes and their Redis)
+ *       per acknowledged edit.
  *   syncbench fanout  --port P --key K --secret S --subs N --rate R [--seconds T]
  *       N connections subscribe to private-document.bench; one writer submits R
  *       updates/s; prints the submit -> DocumentUpdated latency over all deliveries.
@@ -32,6 +35,7 @@
 #include "common/base64.h"
 #include "crdt.h"
 #include "lg_hist.h"
+#include "lg_proc.h"
 #include "lg_sign.h"
 #include "lg_ws.h"
 
@@ -51,8 +55,15 @@ struct conn {
     size_t sent_cap;
 };
 
+#define SB_MAX_PORTS 16
+
 static struct {
-    int port;
+    int port; /* the first of ports[] */
+    int ports[SB_MAX_PORTS];
+    int nports;
+    int pids[SB_MAX_PORTS];
+    int npids;
+    uint64_t cpu_ticks; /* of every pid, over the measured window */
     const char *key, *secret;
     int writers, window, docs, subs, rate, missed, merge;
     double seconds;
@@ -60,6 +71,8 @@ static struct {
     uint64_t acks, deliveries;
     int measuring;
 } G = {.port = 8080,
+       .ports = {8080},
+       .nports = 1,
        .key = "",
        .secret = "",
        .writers = 1,
@@ -162,15 +175,42 @@ static void wait_for(struct conn *c, const char *needle, char *copy, size_t cap)
     }
 }
 
-static void conn_open(struct conn *c)
+/* Comma-separated integers into out[max]; returns how many, or -1. */
+static int parse_list(const char *v, int *out, int max)
 {
+    int n = 0;
+    for (const char *p = v; *p;) {
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (end == p || x <= 0 || x > 65535 * 1000L || n == max)
+            return -1;
+        out[n++] = (int)x;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return -1;
+    }
+    return n;
+}
+
+static uint64_t servers_cpu_ticks(void)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < G.npids; i++)
+        t += lg_proc_cpu_ticks(G.pids[i]);
+    return t;
+}
+
+/* Opens connection number i (the i-th port modulo their number). */
+static void conn_open(struct conn *c, int i)
+{
+    int port = G.ports[i % G.nports];
     memset(c, 0, sizeof *c);
     c->in_cap = 1 << 16;
     c->in = malloc(c->in_cap);
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     if (c->fd < 0)
         die("socket");
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)G.port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0)
         die("connect");
@@ -182,7 +222,7 @@ static void conn_open(struct conn *c)
                      "Host: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      "Sec-WebSocket-Version: 13\r\n\r\n",
-                     G.key, G.port);
+                     G.key, port);
     if (write(c->fd, req, (size_t)n) != n)
         die("write");
     /* Read the 101 response headers. */
@@ -372,9 +412,12 @@ static void run(struct conn *cs, int n, int nwriters, int paced, double seconds)
             G.measuring = 1;
             lg_hist_reset(&G.hist);
             G.acks = G.deliveries = 0;
+            G.cpu_ticks = servers_cpu_ticks();
         }
-        if (t >= end)
+        if (t >= end) {
+            G.cpu_ticks = servers_cpu_ticks() - G.cpu_ticks;
             break;
+        }
         if (paced) {
             while (next_send <= t) {
                 submit(&cs[0]);
@@ -415,7 +458,7 @@ static void mode_write(void)
     struct conn *cs = calloc((size_t)G.writers, sizeof *cs);
     char docid[32];
     for (int i = 0; i < G.writers; i++) {
-        conn_open(&cs[i]);
+        conn_open(&cs[i], i);
         snprintf(docid, sizeof docid, "bench-w%d", G.docs > 1 ? i % G.docs : 0);
         writer_init(&cs[i], i, docid);
     }
@@ -424,16 +467,23 @@ static void mode_write(void)
     snprintf(what, sizeof what, "acked edits, %d writers, window %d, %d doc(s)", G.writers,
              G.window, G.docs);
     report(what, G.acks, G.seconds);
+    double cpu_us = (double)G.cpu_ticks * 1e6 / (double)sysconf(_SC_CLK_TCK);
+    printf("RESULT acks_per_s=%.0f p50_ms=%.2f p99_ms=%.2f srv_us_per_ack=%.2f srv_cpu_pct=%.0f "
+           "writers=%d docs=%d nodes=%d\n",
+           (double)G.acks / G.seconds, (double)lg_hist_percentile(&G.hist, 0.50) / 1000.0,
+           (double)lg_hist_percentile(&G.hist, 0.99) / 1000.0,
+           G.npids && G.acks ? cpu_us / (double)G.acks : 0.0, cpu_us / G.seconds / 1e4, G.writers,
+           G.docs, G.nports);
 }
 
 static void mode_fanout(void)
 {
     int n = G.subs + 1;
     struct conn *cs = calloc((size_t)n, sizeof *cs);
-    conn_open(&cs[0]);
+    conn_open(&cs[0], 0);
     writer_init(&cs[0], 0, "bench-fan");
     for (int i = 1; i < n; i++) {
-        conn_open(&cs[i]);
+        conn_open(&cs[i], i);
         subscribe(&cs[i], "private-document.bench-fan", NULL);
     }
     run(cs, n, 1, 1, G.seconds);
@@ -446,7 +496,7 @@ static void mode_fanout(void)
 static void mode_catchup(void)
 {
     struct conn w;
-    conn_open(&w);
+    conn_open(&w, 0);
     char docid[32];
     snprintf(docid, sizeof docid, "bench-cu-%d-%d", G.missed, (int)getpid());
     writer_init(&w, 0, docid);
@@ -533,9 +583,24 @@ int main(int argc, char **argv)
     }
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--port"))
-            G.port = atoi(v);
-        else if (!strcmp(k, "--key"))
+        if (!strcmp(k, "--port")) {
+            G.nports = parse_list(v, G.ports, SB_MAX_PORTS);
+            int bad = G.nports < 1;
+            for (int j = 0; j < G.nports; j++)
+                bad |= G.ports[j] > 65535;
+            if (bad) {
+                fprintf(stderr, "--port: a port or a comma-separated list of at most %d\n",
+                        SB_MAX_PORTS);
+                return 2;
+            }
+            G.port = G.ports[0];
+        } else if (!strcmp(k, "--pid")) {
+            if ((G.npids = parse_list(v, G.pids, SB_MAX_PORTS)) < 1) {
+                fprintf(stderr, "--pid: a pid or a comma-separated list of at most %d\n",
+                        SB_MAX_PORTS);
+                return 2;
+            }
+        } else if (!strcmp(k, "--key"))
             G.key = v;
         else if (!strcmp(k, "--secret"))
             G.secret = v;
