@@ -3,7 +3,10 @@
  * publish on a node's request channel. Invariants checked: an accepted
  * message has a valid node id, an id from 1, a known event, a user and a
  * body inside the input, a body that is a JSON-looking object; and
- * encoding it again gives the same bytes. */
+ * encoding it again gives the same bytes. The body of a SHIP (a part of a
+ * document moving to this node) also goes through route_ship_parse: an
+ * accepted part has consecutive versions from 1, none past its head, and
+ * a document id within the store's bound. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct route_msg m;
     if (route_decode(buf, size, &m) != 0)
         return 0;
-    if (!bus_node_id_valid(m.node, strlen(m.node)) || m.id == 0 || strlen(m.boot) != 16 ||
-        strncmp(m.event, "docsync:", 8) != 0)
+    if (!bus_node_id_valid(m.node, strlen(m.node)) || m.id == 0 || strlen(m.boot) != 16)
+        abort();
+    if ((m.type == ROUTE_REQ || m.type == ROUTE_REP) ? strncmp(m.event, "docsync:", 8) != 0
+                                                     : strlen(m.to_boot) != 16)
         abort();
     if (m.body < buf || m.body + m.body_len != buf + size || m.body_len < 2 || m.body[0] != '{')
         abort();
@@ -33,5 +38,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (len != size || memcmp(out, buf, size) != 0)
         abort();
     free(out);
+    if (m.type == ROUTE_SHIP) {
+        struct route_ship sh;
+        const char *why;
+        if (route_ship_parse(m.body, m.body_len, 1, &sh, &why) == 0) {
+            if (!sh.doc || !sh.doc[0] || strlen(sh.doc) > 200 || sh.nops > ROUTE_SHIP_OPS_MAX)
+                abort();
+            for (size_t i = 0; i < sh.nops; i++)
+                if (sh.ops[i].version != i + 1 || sh.ops[i].version > sh.head ||
+                    (sh.ops[i].len && !sh.ops[i].data))
+                    abort();
+            route_ship_free(&sh);
+        }
+    }
     return 0;
 }

@@ -27,19 +27,27 @@
 
 #include "auth/auth_rules.h"
 #include "auth/token.h"
+#include "common/log.h"
 #include "config/config.h"
 #include "crdt.h"
+#include "redis/redis.h"
 #include "store.h"
 #include "sync/document.h"
+#include "sync/route_msg.h"
+#include "sync/sync_msg.h"
+#include <cjson/cJSON.h>
+#include <openssl/rand.h>
 
 extern char **environ;
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: docsync-admin [--data DIR] [--env-file FILE] COMMAND\n"
-                    "  token --sub ID [--name NAME] [--ttl SECONDS] [--claims JSON]\n"
-                    "  acl set DOC USER ROLE | acl delete DOC USER | acl list DOC\n"
-                    "  docs | text DOC [VERSION] | ops DOC [AFTER] | verify [HEADHASH]\n");
+    fprintf(stderr,
+            "usage: docsync-admin [--data DIR] [--env-file FILE] COMMAND\n"
+            "  token --sub ID [--name NAME] [--ttl SECONDS] [--claims JSON]\n"
+            "  acl set DOC USER ROLE | acl delete DOC USER | acl list DOC\n"
+            "  docs | text DOC [VERSION] | ops DOC [AFTER] | verify [HEADHASH]\n"
+            "  move-doc DOC --to NODE [--timeout SECONDS]   (cluster mode, through Redis)\n");
     return 2;
 }
 
@@ -382,6 +390,184 @@ static int cmd_verify(store *s, int argc, char **argv)
     return v.bad ? 1 : 0;
 }
 
+/* ---- move-doc: asks a document's home node, over Redis, to move it ----------
+ * The node does the move (src/sync/README.md, "Moving a document"); this
+ * command finds the home in Redis, sends it a MOVE naming a reply channel
+ * of its own (<prefix>:admin:<token>), subscribed before the MOVE goes, and
+ * prints the outcome. */
+
+struct mv_cli {
+    struct redis *rd;
+    char prefix[128], doc[SYNC_DOC_ID_MAX + 1], to[ROUTE_NODE_MAX], token[ROUTE_BOOT_LEN + 1];
+    char home[ROUTE_NODE_MAX];
+    volatile int done, up, asked;
+    int rc;
+};
+
+static void mv_wake(void *ud)
+{
+    (void)ud;
+}
+
+static void mv_finish(struct mv_cli *c, int rc, const char *fmt, const char *a, const char *b)
+{
+    if (c->done)
+        return;
+    fprintf(rc ? stderr : stdout, fmt, a, b);
+    c->rc = rc;
+    c->done = 1;
+}
+
+static void mv_on_reply(void *ud, const char *channel, size_t clen, const char *payload, size_t len)
+{
+    (void)channel;
+    (void)clen;
+    struct mv_cli *c = ud;
+    struct route_msg m;
+    if (route_decode(payload, len, &m) != 0 || m.type != ROUTE_MOVED ||
+        strcmp(m.to_boot, c->token) != 0)
+        return;
+    cJSON *j = cJSON_ParseWithLength(m.body, m.body_len);
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(j, "ok");
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "version");
+    char v[32] = "?";
+    if (cJSON_IsNumber(ver))
+        snprintf(v, sizeof v, "%.0f", ver->valuedouble);
+    if (cJSON_IsTrue(ok)) {
+        char line[512];
+        snprintf(line, sizeof line, "moved document %s from %s to %s at version %%s%%s\n", c->doc,
+                 m.node, c->to);
+        mv_finish(c, 0, line, v, "");
+    } else {
+        mv_finish(c, 1, "docsync-admin: move refused by %s: %s\n", m.node,
+                  cJSON_IsString(err) ? err->valuestring : "(no reason given)");
+    }
+    cJSON_Delete(j);
+}
+
+static void mv_on_published(void *ud, const struct redis_reply *r)
+{
+    struct mv_cli *c = ud;
+    if (!r || r->type != REDIS_R_INTEGER)
+        mv_finish(c, 1, "docsync-admin: Redis did not take the request%s%s\n", "", "");
+    else if (r->integer == 0)
+        mv_finish(c, 1, "docsync-admin: the home node %s is not listening (down?)%s\n", c->home,
+                  "");
+}
+
+static void mv_on_home(void *ud, const struct redis_reply *r)
+{
+    struct mv_cli *c = ud;
+    if (!r || (r->type != REDIS_R_STRING && r->type != REDIS_R_NIL)) {
+        mv_finish(c, 1, "docsync-admin: Redis did not say where document %s lives%s\n", c->doc, "");
+        return;
+    }
+    if (r->type == REDIS_R_NIL) {
+        mv_finish(c, 1, "docsync-admin: document %s has no home node (never used)%s\n", c->doc, "");
+        return;
+    }
+    snprintf(c->home, sizeof c->home, "%s", r->str);
+    if (strcmp(c->home, c->to) == 0) {
+        mv_finish(c, 0, "document %s is already on %s\n", c->doc, c->to);
+        return;
+    }
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "documentId", c->doc);
+    cJSON_AddStringToObject(b, "to", c->to);
+    char *json = cJSON_PrintUnformatted(b);
+    cJSON_Delete(b);
+    struct route_msg m = {.type = ROUTE_MOVE, .id = 1, .body = json, .body_len = strlen(json)};
+    snprintf(m.node, sizeof m.node, "docsync-admin");
+    snprintf(m.boot, sizeof m.boot, "%s", c->token);
+    snprintf(m.to_boot, sizeof m.to_boot, "%s", c->token);
+    char *buf, channel[256];
+    size_t len;
+    snprintf(channel, sizeof channel, "%s:doc:%s", c->prefix, c->home);
+    if (!json || route_encode(&m, &buf, &len) != 0) {
+        free(json);
+        mv_finish(c, 1, "docsync-admin: cannot encode the request%s%s\n", "", "");
+        return;
+    }
+    const char *argv[3] = {"PUBLISH", channel, buf};
+    size_t lens[3] = {7, strlen(channel), len};
+    if (redis_command(c->rd, mv_on_published, c, 3, argv, lens) != 0)
+        mv_finish(c, 1, "docsync-admin: Redis is unreachable%s%s\n", "", "");
+    free(buf);
+    free(json);
+}
+
+static void mv_on_status(void *ud, int up)
+{
+    struct mv_cli *c = ud;
+    c->up = up;
+    if (!up || c->asked)
+        return;
+    c->asked = 1;
+    char key[512];
+    snprintf(key, sizeof key, "%s:doc-home:%s", c->prefix, c->doc);
+    const char *argv[2] = {"GET", key};
+    if (redis_command(c->rd, mv_on_home, c, 2, argv, NULL) != 0)
+        mv_finish(c, 1, "docsync-admin: Redis is unreachable%s%s\n", "", "");
+}
+
+static int cmd_move(const struct config *cfg, int argc, char **argv)
+{
+    static struct mv_cli c;
+    unsigned timeout = 60;
+    if (argc < 3 || strcmp(argv[1], "--to") != 0)
+        return usage();
+    if (argc == 5 && strcmp(argv[3], "--timeout") == 0)
+        timeout = (unsigned)strtoul(argv[4], NULL, 10);
+    else if (argc != 3)
+        return usage();
+    if (!sync_msg_doc_id_valid(argv[0]) || !bus_node_id_valid(argv[2], strlen(argv[2]))) {
+        fprintf(stderr, "docsync-admin: invalid document id or node id\n");
+        return 2;
+    }
+    if (!cfg->scaling_enabled) {
+        fprintf(stderr, "docsync-admin: move-doc needs cluster mode (REVERB_SCALING_ENABLED=true "
+                        "and the cluster's Redis settings)\n");
+        return 2;
+    }
+    snprintf(c.prefix, sizeof c.prefix, "%s", cfg->scaling_channel);
+    snprintf(c.doc, sizeof c.doc, "%s", argv[0]);
+    snprintf(c.to, sizeof c.to, "%s", argv[2]);
+    uint8_t rnd[8];
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        return 1;
+    for (int k = 0; k < 8; k++)
+        snprintf(c.token + 2 * k, 3, "%02x", rnd[k]);
+    struct redis_opts o;
+    char err[256];
+    if (redis_opts_from_settings(cfg->redis_url, cfg->redis_host, cfg->redis_port,
+                                 cfg->redis_username, cfg->redis_password, cfg->redis_db, &o, err,
+                                 sizeof err) != 0) {
+        fprintf(stderr, "docsync-admin: %s\n", err);
+        return 2;
+    }
+    static struct logger lg;
+    log_init(&lg, LOG_LEVEL_ERROR, stderr);
+    char channel[256];
+    snprintf(channel, sizeof channel, "%s:admin:%s", c.prefix, c.token);
+    c.rd = redis_new(&o, &lg, mv_wake, NULL);
+    if (!c.rd || redis_subscribe(c.rd, channel, 0, mv_on_reply, &c) != 0 ||
+        redis_on_status(c.rd, mv_on_status, &c) != 0 || redis_start(c.rd) != 0) {
+        fprintf(stderr, "docsync-admin: out of memory\n");
+        return 1;
+    }
+    for (unsigned waited = 0; !c.done && waited < timeout * 10; waited++)
+        redis_dispatch_until(c.rd, &c.done, 100);
+    if (!c.done)
+        mv_finish(&c, 1,
+                  c.asked ? "docsync-admin: no answer from the home node within the timeout%s%s\n"
+                          : "docsync-admin: Redis unreachable%s%s\n",
+                  "", "");
+    redis_stop(c.rd);
+    redis_free(c.rd);
+    return c.rc;
+}
+
 int main(int argc, char **argv)
 {
     char *cargv[5] = {argv[0]};
@@ -409,6 +595,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[i++];
     if (strcmp(cmd, "token") == 0)
         return cmd_token(&cfg, argc - i, argv + i);
+    if (strcmp(cmd, "move-doc") == 0)
+        return cmd_move(&cfg, argc - i, argv + i);
     store *s = NULL;
     if (strcmp(cmd, "acl") != 0 && strcmp(cmd, "docs") != 0 && strcmp(cmd, "text") != 0 &&
         strcmp(cmd, "ops") != 0 && strcmp(cmd, "verify") != 0)

@@ -198,3 +198,14 @@ void engine__doc_close_all(sync_engine *e)
     e->lru_head = e->lru_tail = NULL;
     hmap_deinit(&e->docs);
 }
+
+int sync_engine_doc_close(sync_engine *e, const char *id)
+{
+    struct doc *d = hmap_get(&e->docs, id, strlen(id));
+    if (!d)
+        return 0;
+    if (engine__doc_busy(d))
+        return 1;
+    engine__doc_remove(e, d);
+    return 0;
+}

@@ -6,13 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cluster/bus.h"
+#include "common/base64.h"
 #include "common/utf8.h"
+#include "store.h"
 
 #define ROUTE_MAGIC "dsdoc/"
 #define ROUTE_MAGIC_LEN 6
 
-static const char *const type_names[] = {NULL, "req", "rep"};
+static const char *const type_names[] = {NULL, "req", "rep", "move", "ship", "shipped", "moved"};
+#define TYPE_N 7
 static const char *const role_names[] = {"acl", "owner"};
 static const char *const req_events[] = {"docsync:submit", "docsync:replace", "docsync:catchup",
                                          "docsync:history"};
@@ -36,7 +41,7 @@ static int header(struct bus_cur *c, struct route_msg *m)
     if (!v || n != ROUTE_MAGIC_LEN + 1 || v[ROUTE_MAGIC_LEN] != '0' + ROUTE_VERSION)
         return ROUTE_EVERSION;
     const char *t = bus_field(c, ' ', &n);
-    int type = t ? name_index(type_names, 3, t, n) : -1;
+    int type = t ? name_index(type_names, TYPE_N, t, n) : -1;
     if (type < 1)
         return ROUTE_EMALFORMED;
     m->type = (enum route_type)type;
@@ -101,6 +106,18 @@ static int request(struct bus_cur *c, struct route_msg *m)
     return rc ? rc : body(c, m);
 }
 
+/* MOVE, SHIP, SHIPPED, MOVED: "<token>\n<JSON object>" */
+static int move_msg(struct bus_cur *c, struct route_msg *m)
+{
+    size_t n;
+    const char *tk = bus_field(c, '\n', &n);
+    if (!tk || !bus_hex_valid(tk, n))
+        return ROUTE_EMALFORMED;
+    memcpy(m->to_boot, tk, n);
+    m->to_boot[n] = '\0';
+    return body(c, m);
+}
+
 /* "<to boot>\n<event>\n<answer>" */
 static int reply(struct bus_cur *c, struct route_msg *m)
 {
@@ -125,12 +142,14 @@ int route_decode(const char *buf, size_t len, struct route_msg *out)
     int rc = header(&c, out);
     if (rc)
         return rc;
-    return out->type == ROUTE_REQ ? request(&c, out) : reply(&c, out);
+    if (out->type == ROUTE_REQ)
+        return request(&c, out);
+    return out->type == ROUTE_REP ? reply(&c, out) : move_msg(&c, out);
 }
 
 int route_encode(const struct route_msg *m, char **out, size_t *out_len)
 {
-    if ((m->type != ROUTE_REQ && m->type != ROUTE_REP) || m->id == 0 ||
+    if (m->type < ROUTE_REQ || m->type > ROUTE_MOVED || m->id == 0 ||
         !bus_node_id_valid(m->node, strlen(m->node)) || strlen(m->boot) != ROUTE_BOOT_LEN ||
         strlen(m->event) >= ROUTE_EVENT_MAX)
         return -1;
@@ -143,10 +162,15 @@ int route_encode(const struct route_msg *m, char **out, size_t *out_len)
         hl = snprintf(head, sizeof head, "%s%d req %s %s %llu\n%s\n%s\n", ROUTE_MAGIC,
                       ROUTE_VERSION, m->node, m->boot, (unsigned long long)m->id, m->socket_id,
                       role_names[m->role]);
-    } else {
+    } else if (m->type == ROUTE_REP) {
         hl =
             snprintf(head, sizeof head, "%s%d rep %s %s %llu\n%s\n%s\n", ROUTE_MAGIC, ROUTE_VERSION,
                      m->node, m->boot, (unsigned long long)m->id, m->to_boot, m->event);
+    } else {
+        if (!bus_hex_valid(m->to_boot, strlen(m->to_boot)))
+            return -1;
+        hl = snprintf(head, sizeof head, "%s%d %s %s %s %llu\n%s\n", ROUTE_MAGIC, ROUTE_VERSION,
+                      type_names[m->type], m->node, m->boot, (unsigned long long)m->id, m->to_boot);
     }
     if (hl < 0 || (size_t)hl >= sizeof head)
         return -1;
@@ -175,5 +199,151 @@ int route_encode(const struct route_msg *m, char **out, size_t *out_len)
     b[k] = '\0';
     *out = b;
     *out_len = k;
+    return 0;
+}
+
+/* ---- a shipped part -------------------------------------------------------- */
+
+/* An id the store takes: 1..max bytes (0..max when `empty_ok`), no
+ * control bytes, valid UTF-8 (the store itself allows other bytes, but
+ * nothing the server writes has them). */
+static int ship_id(const cJSON *v, size_t max, int empty_ok)
+{
+    if (!cJSON_IsString(v))
+        return 0;
+    size_t n = strlen(v->valuestring);
+    if ((!empty_ok && n == 0) || n > max || !utf8_valid(v->valuestring, n))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v->valuestring[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* A whole number 0 <= x < 2^53 (what a JSON number holds exactly). */
+static int ship_u64(const cJSON *v, uint64_t *out)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > 9007199254740991.0 ||
+        (double)(uint64_t)v->valuedouble != v->valuedouble)
+        return 0;
+    *out = (uint64_t)v->valuedouble;
+    return 1;
+}
+
+static int ship_b64(const cJSON *v, size_t max, uint8_t **out, size_t *out_len)
+{
+    if (!cJSON_IsString(v))
+        return 0;
+    size_t n = strlen(v->valuestring);
+    size_t cap = base64_decoded_max(n);
+    if (cap > max + 3)
+        return 0;
+    uint8_t *b = malloc(cap ? cap : 1);
+    if (!b || base64_decode(v->valuestring, n, 0, b, cap ? cap : 1, out_len) != 0 ||
+        *out_len > max) {
+        free(b);
+        return 0;
+    }
+    *out = b;
+    return 1;
+}
+
+void route_ship_free(struct route_ship *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nops; i++)
+        free(s->ops[i].data);
+    free(s->ops);
+    free(s->acl);
+    free(s->meta);
+    cJSON_Delete(s->json);
+    memset(s, 0, sizeof *s);
+}
+
+static const char *const role_words[] = {NULL, "viewer", "editor", "owner"};
+
+static int ship_fail(struct route_ship *s, const char **why, const char *text)
+{
+    route_ship_free(s);
+    *why = text;
+    return -1;
+}
+
+int route_ship_parse(const char *body, size_t len, uint64_t next_version, struct route_ship *out,
+                     const char **why)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    out->json = j;
+    if (!cJSON_IsObject(j))
+        return ship_fail(out, why, "not a JSON object");
+    const cJSON *doc = cJSON_GetObjectItemCaseSensitive(j, "documentId");
+    if (!ship_id(doc, STORE_DOC_ID_MAX, 0))
+        return ship_fail(out, why, "documentId");
+    out->doc = doc->valuestring;
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(j, "last");
+    if (!ship_u64(cJSON_GetObjectItemCaseSensitive(j, "part"), &out->part) || out->part == 0 ||
+        !ship_u64(cJSON_GetObjectItemCaseSensitive(j, "head"), &out->head) || !cJSON_IsBool(last))
+        return ship_fail(out, why, "part, head or last");
+    out->last = cJSON_IsTrue(last);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "meta");
+    const cJSON *acl = cJSON_GetObjectItemCaseSensitive(j, "acl");
+    if (out->part != 1 && (meta || acl))
+        return ship_fail(out, why, "meta and acl belong to part 1");
+    if (meta && !ship_b64(meta, STORE_META_MAX, &out->meta, &out->meta_len))
+        return ship_fail(out, why, "meta");
+    if (acl) {
+        int n = cJSON_GetArraySize(acl);
+        if (!cJSON_IsArray(acl) || n > ROUTE_SHIP_ACL_MAX)
+            return ship_fail(out, why, "acl");
+        out->acl = calloc((size_t)n + 1, sizeof *out->acl);
+        if (!out->acl)
+            return ship_fail(out, why, "out of memory");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, acl)
+        {
+            const cJSON *u = cJSON_GetArrayItem(e, 0), *r = cJSON_GetArrayItem(e, 1);
+            int role = -1;
+            if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(r))
+                role = name_index(role_words, 4, r->valuestring, strlen(r->valuestring));
+            if (role < 1 || !ship_id(u, STORE_USER_ID_MAX, 0))
+                return ship_fail(out, why, "acl entry");
+            out->acl[out->nacl].user = u->valuestring;
+            out->acl[out->nacl++].role = role;
+        }
+    }
+    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(j, "ops");
+    int n = cJSON_GetArraySize(ops);
+    if (!cJSON_IsArray(ops) || n > ROUTE_SHIP_OPS_MAX)
+        return ship_fail(out, why, "ops");
+    out->ops = calloc((size_t)n + 1, sizeof *out->ops);
+    if (!out->ops)
+        return ship_fail(out, why, "out of memory");
+    uint64_t expect = next_version;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ops)
+    {
+        struct route_ship_op *op = &out->ops[out->nops];
+        if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 6 ||
+            !ship_u64(cJSON_GetArrayItem(e, 0), &op->version) ||
+            !ship_u64(cJSON_GetArrayItem(e, 1), &op->ts_ms) ||
+            !ship_u64(cJSON_GetArrayItem(e, 2), &op->seq) ||
+            !ship_id(cJSON_GetArrayItem(e, 3), STORE_USER_ID_MAX, 0) ||
+            !ship_id(cJSON_GetArrayItem(e, 4), STORE_CLIENT_ID_MAX, 1))
+            return ship_fail(out, why, "op");
+        if (op->version != expect || op->version > out->head)
+            return ship_fail(out, why, "op versions out of order");
+        if (!ship_b64(cJSON_GetArrayItem(e, 5), ROUTE_MAX_MESSAGE, &op->data, &op->len))
+            return ship_fail(out, why, "op update");
+        op->user = cJSON_GetArrayItem(e, 3)->valuestring;
+        op->client = cJSON_GetArrayItem(e, 4)->valuestring;
+        out->nops++;
+        expect++;
+    }
+    if (out->last && expect != out->head + 1)
+        return ship_fail(out, why, "the last part does not end at head");
     return 0;
 }

@@ -24,6 +24,12 @@
 enum route_type {
     ROUTE_REQ = 1, /* a docsync request, for the home node */
     ROUTE_REP = 2, /* the home node's answer, for the node that asked */
+    /* Moving a document to another node (README.md, "Moving a document"):
+     * each carries a token line (16 hex digits) and a JSON object. */
+    ROUTE_MOVE = 3,    /* docsync-admin -> the home: move {documentId, to}; token: the reply's */
+    ROUTE_SHIP = 4,    /* the home -> the target: one part of the document; token: the move's */
+    ROUTE_SHIPPED = 5, /* the target -> the home: a part taken (or the import failed) */
+    ROUTE_MOVED = 6,   /* the home -> docsync-admin: the move's outcome */
 };
 
 /* Whose role the home node applies: the user's on the document's access
@@ -51,7 +57,9 @@ struct route_msg {
      * ("docsync:ack", "docsync:error", "docsync:catchup", "docsync:history") */
     char event[ROUTE_EVENT_MAX];
     /* REP: the boot id of the asking node, so that a node that restarted
-     * never takes an answer meant for its previous life */
+     * never takes an answer meant for its previous life; MOVE, MOVED: the
+     * token naming docsync-admin's reply channel; SHIP, SHIPPED: the move's
+     * token (drawn by the home for each move) */
     char to_boot[ROUTE_BOOT_LEN + 1];
     const char *body; /* REQ: the request's data; REP: the answer; a JSON object */
     size_t body_len;
@@ -63,5 +71,50 @@ int route_decode(const char *buf, size_t len, struct route_msg *out);
 /* Encodes into a malloc'd buffer (*out, *out_len). Returns 0 or -1 (a
  * field out of bounds, out of memory, or too big). */
 int route_encode(const struct route_msg *m, char **out, size_t *out_len);
+
+/* ---- one part of a document shipped to its new home (a SHIP's body) ----
+ * {"documentId":"d","part":1,"last":false,"head":H,"meta":"<base64>",
+ *  "acl":[["user","editor"],...],
+ *  "ops":[[version,tsMs,seq,"user","client","<base64 update>"],...]}
+ * `meta` and `acl` in part 1 only; ops in version order, each part's first
+ * op the one after the previous part's last (the first op is version 1),
+ * the last part's last op version `head`. Checked as hostile input:
+ * route_ship_parse refuses anything else. */
+#define ROUTE_SHIP_ACL_MAX 10000  /* access-list entries of a shipped document */
+#define ROUTE_SHIP_OPS_MAX 100000 /* ops in one part */
+
+struct route_ship_op {
+    uint64_t version, ts_ms, seq;
+    const char *user, *client; /* NUL-terminated, into the parsed tree */
+    uint8_t *data;             /* decoded update (malloc'd, freed by route_ship_free) */
+    size_t len;
+};
+
+struct route_ship_acl {
+    const char *user;
+    int role; /* 1 viewer, 2 editor, 3 owner (enum store_role) */
+};
+
+struct route_ship {
+    void *json; /* the parsed tree the strings point into */
+    const char *doc;
+    uint64_t part, head;
+    int last;
+    uint8_t *meta; /* decoded (malloc'd), NULL when none */
+    size_t meta_len;
+    struct route_ship_acl *acl;
+    size_t nacl;
+    struct route_ship_op *ops;
+    size_t nops;
+};
+
+/* Parses and checks a SHIP body: ids within the store's limits and
+ * without control bytes, roles known, versions consecutive from
+ * `next_version` (the version the part must start at) and never past head,
+ * base64 valid. Returns 0 (free with route_ship_free) or -1 with *why set
+ * (a static text). */
+int route_ship_parse(const char *body, size_t len, uint64_t next_version, struct route_ship *out,
+                     const char **why);
+void route_ship_free(struct route_ship *s);
 
 #endif

@@ -164,4 +164,12 @@ void sync_engine_stats_get(const sync_engine *e, struct sync_engine_stats *out);
  * shutdown and tests). Loop thread. */
 size_t sync_engine_pending(const sync_engine *e);
 
+/* Closes the open document `id` (its replica and in-memory client table
+ * go; the next request loads it from the store again), unless it has a
+ * batch in flight or ops queued: then returns 1 and closes nothing.
+ * Returns 0 when it was closed or was not open. A document moving to
+ * another node is drained with it (cluster mode), and one that arrived is
+ * read afresh. Loop thread. */
+int sync_engine_doc_close(sync_engine *e, const char *id);
+
 #endif

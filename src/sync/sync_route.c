@@ -11,6 +11,7 @@
 #include "cluster/cluster.h"
 #include "common/hmap.h"
 #include "redis/redis.h"
+#include "sync_move.h"
 
 /* Requests of this node waiting for a home lookup or a home's answer; a
  * request beyond is refused as `busy`. */
@@ -221,6 +222,13 @@ static void forward(struct sync_route *rt, struct lookup *lk, const char *home)
 static void handle_here(struct sync_route *rt, struct sync_request *req, const char *user,
                         enum route_role role, const struct sync_reply *reply)
 {
+    /* A document moving away (or gone) is not served here: the refusal is
+     * retried, and the retry reads where it lives now. */
+    char why[256];
+    if (move_blocked(req->doc, why, sizeof why)) {
+        refuse(rt, reply, req, "unavailable", why);
+        return;
+    }
     int r = role == ROUTE_ROLE_OWNER ? AUTH_ROLE_OWNER : sync_server_role(rt->m, req->doc, user);
     sync_engine_handle(rt->m->engine, req, *user ? user : "anonymous", r, reply);
 }
@@ -448,8 +456,10 @@ static void on_inbox(void *ud, const char *channel, size_t clen, const char *pay
     }
     if (msg.type == ROUTE_REQ)
         on_request(rt, &msg);
-    else
+    else if (msg.type == ROUTE_REP)
         on_answer(rt, &msg);
+    else
+        move_on_message(&msg);
 }
 
 /* ---- re-claiming after a Redis restart ---------------------------------------
@@ -568,6 +578,7 @@ static void on_tick(struct server *srv, void *ud)
         rt->timeouts++;
         fwd_fail(rt, rt->head, why);
     }
+    move_tick(now);
 }
 
 static char *route_metrics(struct server *srv, void *ud)
@@ -613,6 +624,16 @@ static char *route_metrics(struct server *srv, void *ud)
              U(rt->rejected[RJ_FOREIGN]), U(rt->rejected[RJ_VERSION]),
              U(rt->rejected[RJ_MALFORMED]), U(rt->rejected[RJ_TOO_BIG]));
 #undef U
+    char *mv = move_metrics();
+    if (mv) {
+        size_t a = strlen(out), b = strlen(mv);
+        char *both = realloc(out, a + b + 1);
+        if (both) {
+            memcpy(both + a, mv, b + 1);
+            out = both;
+        }
+        free(mv);
+    }
     return out;
 }
 
@@ -643,6 +664,8 @@ int sync_route_start(struct sync_module *m)
         free(rt);
         return -1;
     }
+    struct move_env env = {m, rd, rt->node, rt->boot, rt->prefix, rt->timeout_ms};
+    move_start(&env);
     log_info(server_logger(m->srv), "sync: documents routed by home node (requests on %s)",
              rt->inbox);
     return 0;
@@ -655,6 +678,7 @@ void sync_route_stop(struct sync_module *m)
     if (!rt)
         return;
     g_route = NULL;
+    move_stop();
     while (rt->head) {
         struct fwd *f = rt->head;
         fwd_unlink(rt, f);

@@ -82,6 +82,9 @@ export class RedisServer {
   cli(args, input) {
     return new Promise((resolve, reject) => {
       const child = execFile('redis-cli', ['-p', String(this.port), ...args], { maxBuffer: 16 << 20 }, (err, out) => (err ? reject(err) : resolve(out)));
+      // redis-cli may exit before reading its stdin (it reads it only for -x): the EPIPE that
+      // writing then gets is not the command's outcome, which its exit status and output give.
+      child.stdin.on('error', () => {});
       child.stdin.end(input ?? '');
     });
   }

@@ -3,6 +3,7 @@
  * (README.md, "Documents in a cluster"): anyone with access to Redis may
  * publish on a node's request channel, and the home node trusts the user
  * a request names. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,10 +134,128 @@ static void test_refused(void)
     free(huge);
 }
 
+/* The move messages: a token line and a JSON object, for every type. */
+static void test_move_roundtrip(void)
+{
+    static const struct {
+        enum route_type type;
+        const char *name;
+    } types[] = {{ROUTE_MOVE, "move"},
+                 {ROUTE_SHIP, "ship"},
+                 {ROUTE_SHIPPED, "shipped"},
+                 {ROUTE_MOVED, "moved"}};
+    for (size_t i = 0; i < 4; i++) {
+        struct route_msg m = {.type = types[i].type, .id = 3, .body = "{\"documentId\":\"d\"}"};
+        m.body_len = strlen(m.body);
+        strcpy(m.node, "node-a");
+        strcpy(m.boot, "fedcba9876543210");
+        strcpy(m.to_boot, "00112233445566ff");
+        char *buf, want[256];
+        size_t len;
+        CHECK(route_encode(&m, &buf, &len) == 0);
+        snprintf(want, sizeof want,
+                 "dsdoc/1 %s node-a fedcba9876543210 3\n00112233445566ff\n{\"documentId\":\"d\"}",
+                 types[i].name);
+        CHECK_STR_EQ(buf, want);
+        struct route_msg d;
+        CHECK(route_decode(buf, len, &d) == 0);
+        CHECK(d.type == types[i].type && d.id == 3);
+        CHECK_STR_EQ(d.to_boot, "00112233445566ff");
+        CHECK(d.body_len == m.body_len && memcmp(d.body, m.body, m.body_len) == 0);
+        free(buf);
+        /* a token that is not 16 hex digits cannot be framed */
+        strcpy(m.to_boot, "xyz");
+        CHECK(route_encode(&m, &buf, &len) == -1);
+    }
+    struct route_msg d;
+    CHECK(dec("dsdoc/1 ship a 0123456789abcdef 1\nzz\n{}", &d) == ROUTE_EMALFORMED);
+    CHECK(dec("dsdoc/1 ship a 0123456789abcdef 1\n0123456789abcdef\n[]", &d) == ROUTE_EMALFORMED);
+    CHECK(dec("dsdoc/1 moved a 0123456789abcdef 1\n0123456789abcdef\n", &d) == ROUTE_EMALFORMED);
+}
+
+static int ship(const char *body, uint64_t next, struct route_ship *s, const char **why)
+{
+    return route_ship_parse(body, strlen(body), next, s, why);
+}
+
+/* A shipped part: what route_ship_parse takes, and every field it refuses. */
+static void test_ship_parse(void)
+{
+    struct route_ship s;
+    const char *why = NULL;
+    /* "aGk=" = "hi", "AQI=" = 01 02 */
+    CHECK(ship("{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":3,\"meta\":\"aGk=\","
+               "\"acl\":[[\"u1\",\"editor\"],[\"*\",\"viewer\"]],"
+               "\"ops\":[[1,1000,1,\"u1\",\"c1\",\"AQI=\"],[2,1001,0,\"u2\",\"\",\"\"]]}",
+               1, &s, &why) == 0);
+    CHECK_STR_EQ(s.doc, "d");
+    CHECK(s.part == 1 && s.head == 3 && !s.last);
+    CHECK(s.meta_len == 2 && memcmp(s.meta, "hi", 2) == 0);
+    CHECK(s.nacl == 2 && s.acl[0].role == 2 && s.acl[1].role == 1);
+    CHECK_STR_EQ(s.acl[1].user, "*");
+    CHECK(s.nops == 2);
+    CHECK(s.ops[0].version == 1 && s.ops[0].ts_ms == 1000 && s.ops[0].seq == 1);
+    CHECK_STR_EQ(s.ops[0].user, "u1");
+    CHECK_STR_EQ(s.ops[0].client, "c1");
+    CHECK(s.ops[0].len == 2 && s.ops[0].data[0] == 1 && s.ops[0].data[1] == 2);
+    CHECK(s.ops[1].len == 0 && s.ops[1].client[0] == '\0');
+    route_ship_free(&s);
+    CHECK(ship("{\"documentId\":\"d\",\"part\":2,\"last\":true,\"head\":3,"
+               "\"ops\":[[3,1002,2,\"u1\",\"c1\",\"AQI=\"]]}",
+               3, &s, &why) == 0);
+    CHECK(s.last && s.nops == 1);
+    route_ship_free(&s);
+    static const char *const bad[] = {
+        "[]",
+        "{\"part\":1,\"last\":true,\"head\":0,\"ops\":[]}",
+        "{\"documentId\":\"\",\"part\":1,\"last\":true,\"head\":0,\"ops\":[]}",
+        "{\"documentId\":\"a\\nb\",\"part\":1,\"last\":true,\"head\":0,\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":0,\"last\":true,\"head\":0,\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1.5,\"last\":true,\"head\":0,\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":1,\"head\":0,\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":-1,\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":0}",
+        /* meta and acl only in part 1 */
+        "{\"documentId\":\"d\",\"part\":2,\"last\":true,\"head\":0,\"acl\":[],\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":0,\"meta\":\"!!\",\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":0,\"acl\":[[\"u\",\"root\"]],"
+        "\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":0,\"acl\":[[\"\",\"owner\"]],"
+        "\"ops\":[]}",
+        /* versions: not the next one, past head, a gap, the last part short of head */
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":2,\"ops\":[[2,1,1,\"u\",\"c\","
+        "\"\"]]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":0,\"ops\":[[1,1,1,\"u\",\"c\","
+        "\"\"]]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":3,\"ops\":[[1,1,1,\"u\",\"c\","
+        "\"\"],"
+        "[3,1,1,\"u\",\"c\",\"\"]]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":2,\"ops\":[[1,1,1,\"u\",\"c\","
+        "\"\"]]}",
+        /* an op: user empty, client too long, update not base64, fields missing */
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":1,\"ops\":[[1,1,1,\"\",\"c\",\"\"]"
+        "]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":1,\"ops\":[[1,1,1,\"u\",\""
+        "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\",\"\"]]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":1,\"ops\":[[1,1,1,\"u\",\"c\",\"*"
+        "\"]]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":1,\"ops\":[[1,1,1,\"u\",\"c\"]]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        if (ship(bad[i], 1, &s, &why) != -1 || !why)
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+        CHECK(ship(bad[i], 1, &s, &why) == -1);
+        CHECK(s.json == NULL && s.ops == NULL);
+    }
+}
+
 int main(void)
 {
     test_request_roundtrip();
     test_reply_roundtrip();
     test_refused();
+    test_move_roundtrip();
+    test_ship_parse();
     return TEST_RESULT();
 }

@@ -1,0 +1,266 @@
+// Moving a document to another node (`docsync-admin move-doc`) on three real docsyncd nodes and
+// one real redis-server (all started here on 127.0.0.1 with free ports and temporary dirs). The
+// move happens while editors on all three nodes write: the home refuses the document's requests
+// as `unavailable` while it drains and ships it, the editors resend what was refused with the
+// same (clientId, seq), and afterwards every acknowledged edit is in the text exactly once, every
+// editor learnt every version once and in order, the new home is recorded in Redis and serves,
+// and the old one holds no copy. Moving to an unknown or dead node is refused with a clear error.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { Server, Editor, crdt, closeAll, api, until, sleep, b64 } from '../sync/sync_harness.mjs';
+import { RedisServer } from '../lib/redis.mjs';
+
+const TIMEOUT = 3; // s of silence before the others count a node as gone
+
+function nodeEnv(redis, id) {
+  return {
+    REVERB_SCALING_ENABLED: 'true',
+    REVERB_SCALING_CHANNEL: 'mtest',
+    REDIS_URL: redis.url,
+    DOCSYNC_NODE_ID: id,
+    DOCSYNC_CLUSTER_HEARTBEAT: '1',
+    DOCSYNC_CLUSTER_NODE_TIMEOUT: String(TIMEOUT),
+  };
+}
+
+async function up(server) {
+  const r = await fetch(`http://${server.host}:${server.port}/up`);
+  return r.json();
+}
+
+async function converged(nodes, n) {
+  await until(async () => {
+    for (const s of nodes) {
+      const u = await up(s);
+      if (u.redis !== 'connected' || u.nodes !== n) return false;
+    }
+    return true;
+  }, 20000, `every node sees ${n} nodes`);
+}
+
+async function metric(server, name) {
+  const text = await (await fetch(`http://${server.host}:${server.port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+/** docsync-admin move-doc with `server`'s settings, without blocking the test's loop. */
+function moveDoc(server, doc, to) {
+  return new Promise((resolve) => {
+    execFile(process.env.DOCSYNC_ADMIN, ['--data', server.dataDir, 'move-doc', doc, '--to', to, '--timeout', '30'],
+      { env: server.env(), cwd: server.dataDir, encoding: 'utf8' },
+      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+  });
+}
+
+/** The text of `doc` as a fresh viewer on `server` catches it up. */
+async function textOf(server, mod, doc, user = `reader-${Math.random()}`) {
+  const v = await new Editor(server, mod, { doc, user }).connect();
+  try {
+    await v.catchUp(mod);
+    return v.replica.text;
+  } finally {
+    v.disconnect();
+  }
+}
+
+/**
+ * Submits one edit made by fn(replica) and resends it, same (clientId, seq) and bytes, for as long
+ * as it is refused `unavailable` (what clients/docsync does). Resolves with the refusals seen.
+ */
+async function editUntilAcked(e, fn) {
+  const mark = e.replica.mark();
+  fn(e.replica);
+  const update = b64(e.replica.encodeSinceMark(mark));
+  const seq = ++e.seq;
+  const refusals = [];
+  for (;;) {
+    const r = await e.request('docsync:submit', { clientId: e.clientId, seq, update });
+    if (r.event === 'docsync:ack') return { refusals, ack: r, seq, update };
+    assert.equal(r.code, 'unavailable', `only unavailable is retryable: ${JSON.stringify(r)}`);
+    refusals.push(r.message);
+    await sleep(20);
+  }
+}
+
+describe('moving a document between nodes', () => {
+  const redis = new RedisServer();
+  const nodes = [];
+  let mod;
+  before(async () => {
+    mod = await crdt();
+    await redis.start();
+    for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(await new Server({ name: id, env: nodeEnv(redis, id) }).start());
+    await converged(nodes, 3);
+  });
+  after(async () => {
+    closeAll();
+    for (const s of nodes) await s.stop();
+    await redis.stop();
+  });
+
+  it('a document moved from node a to node b while editors on all three nodes write: every acknowledged edit once, gapless versions, the new home serves', async () => {
+    const doc = 'mv';
+    const [a, b, c] = nodes;
+    // The first request claims the document for node a.
+    const first = await new Editor(a, mod, { doc, user: 'first' }).connect();
+    assert.equal((await first.edit((d) => d.insert(0, '[start]'))).event, 'docsync:ack');
+    first.disconnect();
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-a');
+    // Two editors per node; they catch up to version 1 and then only learn from acks and
+    // DocumentUpdated.
+    const editors = [];
+    for (let i = 0; i < 6; i++) {
+      const e = await new Editor(nodes[i % 3], mod, { doc, user: `w${i}` }).connect();
+      await e.catchUp(mod);
+      editors.push(e);
+    }
+    let moving = null;
+    let refused = 0;
+    const EDITS = 30;
+    const firsts = [];
+    const writing = editors.map(async (e, i) => {
+      for (let k = 0; k < EDITS; k++) {
+        const { refusals, seq, update, ack } = await editUntilAcked(e, (d) => d.insert(0, `<${i}.${k}>`));
+        if (k === 0) firsts[i] = { seq, update, version: ack.version };
+        refused += refusals.length;
+        for (const m of refusals) assert.match(m, /document mv (is moving to|has moved to) node node-b; retry/);
+        // The move starts once every editor is under way.
+        if (i === 0 && k === 5) moving = moveDoc(a, doc, 'node-b');
+        await sleep(3);
+      }
+    });
+    await Promise.all(writing);
+    const moved = await moving;
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.match(moved.stdout, /^moved document mv from node-a to node-b at version \d+\n$/);
+    const at = Number(moved.stdout.match(/version (\d+)/)[1]);
+    assert.ok(at >= 6 && at <= 1 + 6 * EDITS, `moved at version ${at}`);
+    // The record names the new home; each node counts its side of it.
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-b');
+    assert.equal(await metric(a, 'docsync_move_total{dir="out",outcome="moved"}'), 1);
+    assert.equal(await metric(b, 'docsync_move_total{dir="in",outcome="stored"}'), 1);
+    assert.equal(await metric(a, 'docsync_move_refused_total'), refused, 'every refusal came from the old home');
+    // Every editor learnt every version exactly once, in order (its own from acks, the others'
+    // from DocumentUpdated, published by whichever node was the home then).
+    const total = 1 + 6 * EDITS;
+    const want = Array.from({ length: total - 1 }, (_, i) => i + 2);
+    for (const e of editors) {
+      await until(() => e.versions.length >= total - 1, 10000, `${e.clientId} learns every version`);
+      assert.deepEqual(e.versions, want, `${e.clientId} (on ${e.server.name}): versions gapless and increasing`);
+    }
+    const text = editors[0].replica.text;
+    for (const e of editors) assert.equal(e.replica.text, text, `${e.clientId} converged`);
+    for (let i = 0; i < 6; i++) for (let k = 0; k < EDITS; k++) assert.equal(text.split(`<${i}.${k}>`).length - 1, 1, `<${i}.${k}> present exactly once`);
+    assert.ok(text.endsWith('[start]'));
+    // The new home serves: a catch-up through each node reads node b's copy, and an edit from
+    // node a (forwarded now) lands at the next version.
+    for (const s of nodes) assert.equal(await textOf(s, mod, doc), text, `read through ${s.name}`);
+    const late = await new Editor(a, mod, { doc, user: 'late' }).connect();
+    await late.catchUp(mod);
+    const r = await late.edit((d) => d.insert(0, 'L'));
+    assert.equal(r.event, 'docsync:ack');
+    assert.equal(r.version, total + 1);
+    assert.ok((await metric(a, 'docsync_route_requests_total{where="forwarded"}')) > 0);
+    // The old home dropped its copy: its own store no longer has the document.
+    assert.equal((await api(a, 'GET', `/documents/${doc}`)).status, 404);
+    assert.equal((await api(b, 'GET', `/documents/${doc}`)).json.content, 'L' + text);
+    // A resent (clientId, seq) acknowledged before the move is a duplicate at the new home.
+    const e0 = editors[0];
+    const again = await e0.request('docsync:submit', { clientId: e0.clientId, seq: firsts[0].seq, update: firsts[0].update });
+    assert.equal(again.event, 'docsync:ack', JSON.stringify(again));
+    assert.equal(again.duplicate, true);
+    assert.equal(again.version, firsts[0].version);
+    late.disconnect();
+    console.log(`# moved at version ${at}; ${refused} submits refused during the move and resent`);
+  });
+
+  it('moving to an unknown node, to a dead node, or a document without a home is refused with a clear error; nothing changes', async () => {
+    const [a, b, c] = nodes;
+    const home = () => redis.cli(['GET', 'mtest:doc-home:mv']).then((s) => s.trim());
+    let r = await moveDoc(a, 'mv', 'node-zzz');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'docsync-admin: move refused by node-b: node node-zzz is not a live node of this cluster (unknown, or silent for DOCSYNC_CLUSTER_NODE_TIMEOUT)\n');
+    assert.equal(await home(), 'node-b');
+    r = await moveDoc(a, 'never-used', 'node-a');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'docsync-admin: document never-used has no home node (never used)\n');
+    r = await moveDoc(a, 'mv', 'node-b');
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, 'document mv is already on node-b\n');
+    // A document whose home is node c, then node c killed: once the others count it gone, it is
+    // refused as a target, and its own documents cannot be moved (nobody listens for the
+    // request).
+    const d = await new Editor(c, mod, { doc: 'on-c', user: 'x' }).connect();
+    assert.equal((await d.edit((x) => x.insert(0, 'c'))).event, 'docsync:ack');
+    d.disconnect();
+    assert.equal((await redis.cli(['GET', 'mtest:doc-home:on-c'])).trim(), 'node-c');
+    await c.kill('SIGKILL');
+    await converged([a, b], 2);
+    r = await moveDoc(a, 'mv', 'node-c');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'docsync-admin: move refused by node-b: node node-c is not a live node of this cluster (unknown, or silent for DOCSYNC_CLUSTER_NODE_TIMEOUT)\n');
+    assert.equal(await home(), 'node-b');
+    r = await moveDoc(a, 'on-c', 'node-a');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'docsync-admin: the home node node-c is not listening (down?)\n');
+    assert.equal((await redis.cli(['GET', 'mtest:doc-home:on-c'])).trim(), 'node-c');
+    await c.restart();
+    await converged(nodes, 3);
+    // Still served where it was, with nothing lost.
+    assert.equal(await textOf(c, mod, 'mv'), await textOf(b, mod, 'mv'));
+    assert.equal(await textOf(a, mod, 'on-c'), 'c');
+    assert.equal(await metric(b, 'docsync_move_total{dir="out",outcome="failed"}'), 2);
+  });
+
+  it('a document moved back and on again keeps its history: a -> c -> a, then catch-ups from old versions', async () => {
+    const [a, b, c] = nodes;
+    const doc = 'hop';
+    // An access list on node a (where the document starts): it travels with the document, and
+    // stays on each node it leaves (that node's /broadcasting/auth reads it).
+    for (const [user, role] of [['h', 'editor'], ['o', 'viewer']]) {
+      assert.equal((await api(a, 'PUT', `/documents/${doc}/acl`, { body: { user, role } })).status, 200);
+    }
+    const acl = [{ user: 'h', role: 'editor' }, { user: 'o', role: 'viewer' }];
+    const e = await new Editor(a, mod, { doc, user: 'h' }).connect();
+    const epoch = (await e.request('docsync:catchup', { version: 0 })).epoch; // node a's store
+    for (let k = 0; k < 5; k++) assert.equal((await e.edit((d) => d.insert(0, `${k}`))).event, 'docsync:ack');
+    let r = await moveDoc(a, doc, 'node-c');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'moved document hop from node-a to node-c at version 5\n');
+    for (let k = 5; k < 8; k++) {
+      const { ack } = await editUntilAcked(e, (d) => d.insert(0, `${k}`));
+      assert.equal(ack.version, k + 1);
+    }
+    // Node c applies the access list it received: a viewer cannot edit there.
+    const viewer = await new Editor(b, mod, { doc, user: 'o' }).connect();
+    await viewer.catchUp(mod);
+    const no = await viewer.edit((d) => d.insert(0, 'v'));
+    assert.equal(no.event, 'docsync:error');
+    assert.equal(no.code, 'forbidden');
+    viewer.disconnect();
+    assert.deepEqual((await api(c, 'GET', `/documents/${doc}/acl`)).json.acl, acl);
+    assert.deepEqual((await api(a, 'GET', `/documents/${doc}/acl`)).json.acl, acl, 'kept on node a');
+    r = await moveDoc(c, doc, 'node-a');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'moved document hop from node-c to node-a at version 8\n');
+    const { ack } = await editUntilAcked(e, (d) => d.insert(0, '8'));
+    assert.equal(ack.version, 9);
+    assert.equal(e.replica.text, '876543210');
+    // A client that stopped at version 3 of node a's first copy resumes with a replay: the
+    // versions mean the same states wherever the document went.
+    const old = await new Editor(c, mod, { doc, user: 'o' }).connect();
+    const page = await old.request('docsync:catchup', { version: 3, epoch });
+    assert.equal(page.replay, true);
+    assert.equal(page.head, 9);
+    assert.deepEqual(page.updates.map((u) => u.version), [4, 5, 6, 7, 8, 9]);
+    assert.equal(await textOf(c, mod, doc, 'o'), '876543210');
+    old.disconnect();
+    e.disconnect();
+    assert.equal((await api(c, 'GET', `/documents/${doc}`)).status, 404);
+    assert.deepEqual((await api(c, 'GET', `/documents/${doc}/acl`)).json.acl, acl, 'kept on node c');
+    assert.equal((await api(a, 'GET', `/documents/${doc}`)).json.content, '876543210');
+    assert.deepEqual((await api(a, 'GET', `/documents/${doc}/acl`)).json.acl, acl);
+  });
+});
