@@ -40,7 +40,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 #include <cjson/cJSON.h>
 
@@ -67,6 +72,11 @@ static const char USAGE[] =
     "                                      rebuild DOC from its ops, compare with the store\n"
     "  tail [-f] [-n N] [--from N] [--interval MS] [FILTERS]\n"
     "                                      last entries; -f follows new ones\n"
+    "  fetch --url http://HOST:PORT [--node ID] [--out FILE] [--verify] [FILTERS]\n"
+    "                                      a node's log through the signed audit API of any\n"
+    "                                      node (cluster mode: ?node=ID), up to its head;\n"
+    "                                      credentials from REVERB_APP_ID, REVERB_APP_KEY,\n"
+    "                                      REVERB_APP_SECRET; --verify checks the lines\n"
     "FILTERS: --from N --to M --user U --document D --kind K --since T --until T\n"
     "  (T: milliseconds since 1970 or an ISO-8601 UTC time like 2026-12-05T12:00:00Z)\n"
     "The store is DIR, else $DOCSYNC_DATA_DIR, else ./data; it is only read.\n"
@@ -91,7 +101,8 @@ static void on_signal(int sig)
 /* ---- options ---- */
 
 struct opts {
-    const char *data, *out, *file, *head_hash;
+    const char *data, *out, *file, *head_hash, *url, *node;
+    int verify;
     struct sync_activity_filter f;
     uint64_t from, to, version, at, lines, interval;
     int have_version, have_at, have_from, follow, sparse;
@@ -167,6 +178,9 @@ static int parse_opts(int argc, char **argv, int i, struct opts *o)
         } else if (strcmp(a, "--sparse") == 0) {
             o->sparse = 1;
             takes = 0;
+        } else if (strcmp(a, "--verify") == 0) {
+            o->verify = 1;
+            takes = 0;
         } else if (a[0] == '-' && !v) {
             return usage("an option lacks its value");
         } else if (strcmp(a, "--data") == 0) {
@@ -175,6 +189,10 @@ static int parse_opts(int argc, char **argv, int i, struct opts *o)
             o->out = v;
         } else if (strcmp(a, "--file") == 0) {
             o->file = v;
+        } else if (strcmp(a, "--url") == 0) {
+            o->url = v;
+        } else if (strcmp(a, "--node") == 0) {
+            o->node = v;
         } else if (strcmp(a, "--head-hash") == 0) {
             uint8_t h[STORE_HASH_LEN];
             bad = parse_hash(v, h);
@@ -825,6 +843,280 @@ static int cmd_replay(store *s, const struct opts *o)
 
 /* ---- main ---- */
 
+/* ---- fetch: a node's log through the signed HTTP audit API ------------------
+ * A plain HTTP/1.0 client (docsyncd's API on a private address, or behind
+ * a proxy that terminates TLS), signed as the Pusher HTTP API is: the
+ * sorted query with auth_key, auth_timestamp and auth_version, HMAC-SHA256
+ * of "GET\n<path>\n<query>" with the app secret. */
+
+#define FETCH_MAX (64u * 1024u * 1024u) /* bytes of one answer */
+
+struct http_answer {
+    int status;
+    char page[128]; /* X-Docsync-Page */
+    char *body;
+    size_t len;
+};
+
+static void url_encode(const char *s, char *out, size_t cap)
+{
+    static const char hexd[] = "0123456789ABCDEF";
+    size_t k = 0;
+    for (; *s && k + 4 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            out[k++] = (char)c;
+        } else {
+            out[k++] = '%';
+            out[k++] = hexd[c >> 4];
+            out[k++] = hexd[c & 15];
+        }
+    }
+    out[k] = '\0';
+}
+
+struct kv {
+    const char *k;
+    char v[512];
+};
+
+static int kv_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct kv *)a)->k, ((const struct kv *)b)->k);
+}
+
+/* Sends GET path with the params (signed) to host:port; fills `ans`. */
+static int http_get(const char *host, const char *port, const char *path, struct kv *kv, size_t n,
+                    struct http_answer *ans)
+{
+    const char *id = getenv("REVERB_APP_KEY"), *secret = getenv("REVERB_APP_SECRET");
+    if (!id || !*id || !secret || !*secret) {
+        fprintf(stderr, "docsync-audit: REVERB_APP_KEY and REVERB_APP_SECRET are needed\n");
+        return -1;
+    }
+    snprintf(kv[n].v, sizeof kv[n].v, "%s", id);
+    kv[n++].k = "auth_key";
+    snprintf(kv[n].v, sizeof kv[n].v, "%lld", (long long)time(NULL));
+    kv[n++].k = "auth_timestamp";
+    snprintf(kv[n].v, sizeof kv[n].v, "1.0");
+    kv[n++].k = "auth_version";
+    qsort(kv, n, sizeof *kv, kv_cmp);
+    char tosign[8192], query[8192], enc[1600];
+    int t = snprintf(tosign, sizeof tosign, "GET\n%s\n", path);
+    size_t q = 0;
+    query[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        t += snprintf(tosign + t, sizeof tosign - (size_t)t, "%s%s=%s", i ? "&" : "", kv[i].k,
+                      kv[i].v);
+        url_encode(kv[i].v, enc, sizeof enc);
+        q += (size_t)snprintf(query + q, sizeof query - q, "%s=%s&", kv[i].k, enc);
+        if ((size_t)t >= sizeof tosign || q >= sizeof query)
+            return -1;
+    }
+    unsigned char mac[32];
+    unsigned maclen = 0;
+    if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)tosign, (size_t)t,
+              mac, &maclen))
+        return -1;
+    char sig[65];
+    hex_encode(mac, 32, sig);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
+        fprintf(stderr, "docsync-audit: cannot resolve %s\n", host);
+        return -1;
+    }
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        fprintf(stderr, "docsync-audit: cannot connect to %s:%s: %s\n", host, port,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    char req[10000];
+    int rl = snprintf(req, sizeof req, "GET %s?%sauth_signature=%s HTTP/1.0\r\nHost: %s:%s\r\n\r\n",
+                      path, query, sig, host, port);
+    if (rl < 0 || (size_t)rl >= sizeof req || write(fd, req, (size_t)rl) != rl) {
+        close(fd);
+        return -1;
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (!buf)
+            break;
+        if (len == cap) {
+            if (cap >= FETCH_MAX)
+                break;
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (!buf)
+        return -1;
+    buf[len] = '\0';
+    char *end = strstr(buf, "\r\n\r\n");
+    if (!end || sscanf(buf, "HTTP/1.%*d %d", &ans->status) != 1) {
+        free(buf);
+        fprintf(stderr, "docsync-audit: not an HTTP answer from %s:%s\n", host, port);
+        return -1;
+    }
+    *end = '\0';
+    ans->page[0] = '\0';
+    long long clen = -1;
+    for (char *h = strstr(buf, "\r\n"); h && h < end; h = strstr(h + 2, "\r\n")) {
+        if (strncasecmp(h + 2, "x-docsync-page:", 15) == 0)
+            sscanf(h + 17, " %127[^\r]", ans->page);
+        else if (strncasecmp(h + 2, "content-length:", 15) == 0)
+            clen = atoll(h + 17);
+    }
+    size_t off = (size_t)(end + 4 - buf);
+    ans->len = len - off;
+    if (clen >= 0 && (size_t)clen < ans->len)
+        ans->len = (size_t)clen;
+    memmove(buf, buf + off, ans->len);
+    buf[ans->len] = '\0';
+    ans->body = buf;
+    return 0;
+}
+
+static int cmd_fetch(struct opts *o)
+{
+    const char *app = getenv("REVERB_APP_ID");
+    if (!o->url || strncmp(o->url, "http://", 7) != 0)
+        return usage("fetch needs --url http://HOST:PORT");
+    if (!app || !*app)
+        return usage("fetch needs REVERB_APP_ID (and REVERB_APP_KEY, REVERB_APP_SECRET)");
+    if (o->verify && !o->out)
+        return usage("--verify needs --out FILE");
+    char host[256], port[16] = "80";
+    if (sscanf(o->url + 7, "%255[^:/]:%15[0-9]", host, port) < 1)
+        return usage("fetch needs --url http://HOST:PORT");
+    char path[256];
+    struct kv kv[16];
+    size_t n = 0;
+    if (o->node) {
+        snprintf(kv[n].v, sizeof kv[n].v, "%s", o->node);
+        kv[n++].k = "node";
+    }
+    /* The head first: its hash is what the lines must end at. */
+    struct http_answer ans;
+    snprintf(path, sizeof path, "/apps/%s/activity/verify", app);
+    if (http_get(host, port, path, kv, n, &ans) != 0)
+        return EXIT_USAGE;
+    cJSON *v = cJSON_Parse(ans.body);
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(v, "ok");
+    const cJSON *head = cJSON_GetObjectItemCaseSensitive(v, "head");
+    const cJSON *hh = cJSON_GetObjectItemCaseSensitive(v, "headHash");
+    if (ans.status != 200 || !cJSON_IsBool(ok) || !cJSON_IsNumber(head) || !cJSON_IsString(hh)) {
+        fprintf(stderr, "docsync-audit: %s answered %d: %s\n", o->url, ans.status, ans.body);
+        cJSON_Delete(v);
+        free(ans.body);
+        return EXIT_USAGE;
+    }
+    free(ans.body);
+    uint64_t head_n = (uint64_t)head->valuedouble;
+    char head_hash[65];
+    snprintf(head_hash, sizeof head_hash, "%s", hh->valuestring);
+    int node_ok = cJSON_IsTrue(ok);
+    cJSON_Delete(v);
+    if (!node_ok)
+        fprintf(stderr, "docsync-audit: the node reports its stored chain broken\n");
+    FILE *out = o->out ? fopen(o->out, "w") : stdout;
+    if (!out) {
+        fprintf(stderr, "docsync-audit: cannot write %s: %s\n", o->out, strerror(errno));
+        return EXIT_USAGE;
+    }
+    uint64_t after = o->from, to = o->to && o->to < head_n ? o->to : head_n, lines = 0;
+    snprintf(path, sizeof path, "/apps/%s/audit/export", app);
+    int rc = EXIT_OK;
+    while (after < to) {
+        size_t m = 0;
+        struct kv q[16];
+        snprintf(q[m].v, sizeof q[m].v, "%llu", (unsigned long long)after);
+        q[m++].k = "after";
+        snprintf(q[m].v, sizeof q[m].v, "%llu", (unsigned long long)to);
+        q[m++].k = "to";
+        snprintf(q[m].v, sizeof q[m].v, "10000");
+        q[m++].k = "limit";
+        const char *fk[3] = {"user", "document", "kind"};
+        const char *fv[3] = {o->f.user, o->f.document, o->f.kind};
+        for (int i = 0; i < 3; i++)
+            if (fv[i]) {
+                snprintf(q[m].v, sizeof q[m].v, "%s", fv[i]);
+                q[m++].k = fk[i];
+            }
+        if (o->f.since_ms) {
+            snprintf(q[m].v, sizeof q[m].v, "%llu", (unsigned long long)o->f.since_ms);
+            q[m++].k = "since";
+        }
+        if (o->f.until_ms) {
+            snprintf(q[m].v, sizeof q[m].v, "%llu", (unsigned long long)o->f.until_ms);
+            q[m++].k = "until";
+        }
+        if (o->node) {
+            snprintf(q[m].v, sizeof q[m].v, "%s", o->node);
+            q[m++].k = "node";
+        }
+        unsigned long long next = 0, h = 0;
+        int more = 0;
+        if (http_get(host, port, path, q, m, &ans) != 0) {
+            rc = EXIT_USAGE;
+            break;
+        }
+        if (ans.status != 200 ||
+            sscanf(ans.page, "next=%llu head=%llu more=%d", &next, &h, &more) != 3 ||
+            next <= after) {
+            fprintf(stderr, "docsync-audit: %s answered %d: %s\n", o->url, ans.status, ans.body);
+            free(ans.body);
+            rc = EXIT_USAGE;
+            break;
+        }
+        fwrite(ans.body, 1, ans.len, out);
+        for (size_t i = 0; i < ans.len; i++)
+            lines += ans.body[i] == '\n';
+        free(ans.body);
+        after = next;
+        if (!more)
+            break;
+    }
+    if (out != stdout && fclose(out) != 0)
+        rc = EXIT_USAGE;
+    if (rc != EXIT_OK)
+        return rc;
+    fprintf(stderr, "fetched %llu entries of %s%s up to head %llu (head hash %s)\n",
+            (unsigned long long)lines, o->node ? "node " : "", o->node ? o->node : o->url,
+            (unsigned long long)to, head_hash);
+    if (!o->verify)
+        return node_ok ? EXIT_OK : EXIT_FAIL;
+    /* A filtered fetch links only where offsets follow each other. */
+    int filtered = o->f.user || o->f.document || o->f.kind || o->f.since_ms || o->f.until_ms;
+    struct opts vo = *o;
+    vo.file = o->out;
+    vo.sparse = filtered;
+    vo.head_hash = to == head_n && !filtered ? head_hash : NULL;
+    rc = cmd_verify_file(&vo);
+    return rc == EXIT_OK && !node_ok ? EXIT_FAIL : rc;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -858,6 +1150,12 @@ int main(int argc, char **argv)
         o.data = "./data";
     int is_export = strcmp(cmd, "export") == 0, is_verify = strcmp(cmd, "verify") == 0,
         is_replay = strcmp(cmd, "replay") == 0, is_tail = strcmp(cmd, "tail") == 0;
+    if (strcmp(cmd, "fetch") == 0) {
+        if (o.nargs > 1)
+            return usage("unexpected argument");
+        signal(SIGPIPE, SIG_IGN);
+        return cmd_fetch(&o);
+    }
     if (!is_export && !is_verify && !is_replay && !is_tail) {
         fprintf(stderr, "docsync-audit: unknown command %s\n", cmd);
         return usage(NULL);

@@ -49,7 +49,14 @@ int engine__commit_fail(sync_engine *e, struct doc *d, const char *code, const c
 /* The activity record of an op as JSON text in `j`. */
 static void activity_payload(const struct doc *d, const struct pending *p, struct jsonw *j)
 {
-    JSONW_LIT(j, "{\"kind\":");
+    const char *node = d->e->o.activity_node;
+    if (node && *node) { /* cluster mode: the node whose log this is (sync_activity_stamp) */
+        JSONW_LIT(j, "{\"node\":");
+        jsonw_cstr(j, node);
+        JSONW_LIT(j, ",\"kind\":");
+    } else {
+        JSONW_LIT(j, "{\"kind\":");
+    }
     jsonw_lit(j, p->replace ? "\"document.replaced\"" : "\"document.updated\"");
     JSONW_KEY(j, "documentId");
     jsonw_cstr(j, d->id);

@@ -19,10 +19,13 @@
 static const char *const type_names[] = {NULL, "req", "rep", "move", "ship", "shipped", "moved"};
 #define TYPE_N 7
 static const char *const role_names[] = {"acl", "owner"};
+/* docsync:audit: an auditor's request for this node's activity log (its
+ * answer has the same name); the others are the clients' requests. */
 static const char *const req_events[] = {"docsync:submit", "docsync:replace", "docsync:catchup",
-                                         "docsync:history"};
+                                         "docsync:history", "docsync:audit"};
 static const char *const rep_events[] = {"docsync:ack", "docsync:error", "docsync:catchup",
-                                         "docsync:history"};
+                                         "docsync:history", "docsync:audit"};
+#define EVENTS_N 5
 
 /* The index of the name `s` (len bytes) in `names` (n of them), or -1. */
 static int name_index(const char *const *names, int n, const char *s, size_t len)
@@ -77,7 +80,7 @@ static int event(struct bus_cur *c, const char *const *names, struct route_msg *
 {
     size_t n;
     const char *ev = bus_field(c, '\n', &n);
-    int i = ev ? name_index(names, 4, ev, n) : -1;
+    int i = ev ? name_index(names, EVENTS_N, ev, n) : -1;
     if (i < 0)
         return ROUTE_EMALFORMED;
     memcpy(m->event, names[i], n + 1);

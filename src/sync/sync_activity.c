@@ -52,6 +52,22 @@ int sync_activity_app_event(const char *channel, const char *event, const char *
 
 /* ---- The server's own document activity ---- */
 
+void sync_activity_stamp(const char *node, const char *obj, size_t len, struct jsonw *w)
+{
+    if (!node || !*node || len < 2 || obj[0] != '{') {
+        jsonw_raw(w, obj, len);
+        return;
+    }
+    JSONW_LIT(w, "{\"node\":");
+    jsonw_cstr(w, node);
+    size_t i = 1;
+    while (i < len && (obj[i] == ' ' || obj[i] == '\t' || obj[i] == '\n' || obj[i] == '\r'))
+        i++;
+    if (i < len && obj[i] != '}')
+        JSONW_LIT(w, ",");
+    jsonw_raw(w, obj + i, len - i);
+}
+
 void sync_activity_doc_entry(const struct sync_activity_doc *a, struct jsonw *w)
 {
     JSONW_LIT(w, "{\"kind\":");

@@ -49,6 +49,13 @@ int sync_activity_wanted(const char *channel, const char *event);
 int sync_activity_app_event(const char *channel, const char *event, const char *data,
                             size_t data_len, char **out, size_t *out_len);
 
+/* In cluster mode every entry names the node whose log holds it: `"node"`
+ * is its first member (the node id: 1 to 63 of A-Za-z0-9._:-, nothing to
+ * escape). Writes the JSON object text `obj` (len bytes, starting with
+ * '{') into w with "node":node first; a lone server (node NULL or "")
+ * writes it unchanged, so its entries stay as they always were. */
+void sync_activity_stamp(const char *node, const char *obj, size_t len, struct jsonw *w);
+
 /* ---- The server's own document activity ----
  *
  * Entries (JSON objects, one log entry each):

@@ -74,22 +74,25 @@ struct sync_reply {
 };
 
 struct sync_engine_options {
-    size_t doc_max_bytes;     /* text size limit per document; 0 = 1 MiB */
-    size_t doc_max_ops;       /* operations a document may hold, deleted characters
-                                 included; 0 = 4 * doc_max_bytes; at most
-                                 CRDT_DOC_OPS_MAX */
-    unsigned snapshot_every;  /* ops between snapshots; 0 = 100 */
-    size_t max_open_docs;     /* idle documents beyond this are closed; 0 = 10000 */
-    size_t content_max;       /* include `content` in DocumentUpdated when the text is
-                                 at most this many bytes; 0 = 16384; SIZE_MAX = always */
-    int content_off;          /* 1 = never include `content` */
-    size_t catchup_max_bytes; /* update bytes per catch-up reply; 0 = 256 KiB */
-    size_t catchup_max_frame; /* bytes of one catch-up reply once escaped into the
-                                 WebSocket event envelope (keep below the send queue
-                                 limit); 0 = 2 * catchup_max_bytes + 64 KiB */
-    size_t seq_scan;          /* ops scanned to find an old duplicate seq; 0 = 10000 */
-    size_t history_queue;     /* history reads waiting or running at once (beyond: "busy");
-                                 0 = 16 */
+    size_t doc_max_bytes;      /* text size limit per document; 0 = 1 MiB */
+    size_t doc_max_ops;        /* operations a document may hold, deleted characters
+                                  included; 0 = 4 * doc_max_bytes; at most
+                                  CRDT_DOC_OPS_MAX */
+    unsigned snapshot_every;   /* ops between snapshots; 0 = 100 */
+    size_t max_open_docs;      /* idle documents beyond this are closed; 0 = 10000 */
+    size_t content_max;        /* include `content` in DocumentUpdated when the text is
+                                  at most this many bytes; 0 = 16384; SIZE_MAX = always */
+    int content_off;           /* 1 = never include `content` */
+    size_t catchup_max_bytes;  /* update bytes per catch-up reply; 0 = 256 KiB */
+    size_t catchup_max_frame;  /* bytes of one catch-up reply once escaped into the
+                                  WebSocket event envelope (keep below the send queue
+                                  limit); 0 = 2 * catchup_max_bytes + 64 KiB */
+    size_t seq_scan;           /* ops scanned to find an old duplicate seq; 0 = 10000 */
+    size_t history_queue;      /* history reads waiting or running at once (beyond: "busy");
+                                  0 = 16 */
+    const char *activity_node; /* cluster mode: the node id each activity entry names
+                                  (sync_activity_stamp); NULL = none (a lone server).
+                                  Must outlive the engine. */
     /* Wakes the loop thread from another thread: history reads, which
      * rebuild a document, then run on a thread of their own and the loop
      * answers them in sync_engine_drain(). NULL = they run on the calling

@@ -76,10 +76,15 @@ static void entry_done(void *ctx, int status, const struct store_batch_result *r
 static void emit(void *ctx, const struct sync_activity_doc *a)
 {
     struct sync_feed_state *fs = ctx;
-    char buf[512];
-    struct jsonw w;
-    jsonw_init(&w, buf, sizeof buf);
-    sync_activity_doc_entry(a, &w);
+    char buf[512], sbuf[600];
+    struct jsonw e, w;
+    jsonw_init(&e, buf, sizeof buf);
+    sync_activity_doc_entry(a, &e);
+    jsonw_init(&w, sbuf, sizeof sbuf);
+    sync_activity_stamp(fs->m->activity_node, e.p, e.len, &w);
+    if (e.oom)
+        w.oom = 1;
+    jsonw_free(&e);
     struct pending_entry *p = w.oom ? NULL : malloc(sizeof *p + w.len + 1);
     store_batch *b = NULL;
     int rc = p ? store_batch_new(&b) : STORE_ENOMEM;

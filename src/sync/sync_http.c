@@ -3,6 +3,7 @@
  * or any Pusher HTTP SDK signer, plus access lists and the activity log.
  * Every route is under /apps/{app_id}/ and requires the Pusher HTTP API
  * signature (the server verifies it before calling us). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include "sync_route.h"
 #include "sync_server.h"
 
+#include "cluster/bus.h"
+#include "common/base64.h"
 #include "common/hex.h"
 #include "common/jsonw.h"
 #include "sync_activity.h"
@@ -445,53 +448,6 @@ static void get_activity(struct server *srv, struct http_req *req, void *ud)
     respond_json(req, 200, o);
 }
 
-/* GET /apps/{app_id}/activity/verify?from=N&hash=H: verifies the chain from
- * offset `from` (default 1) to the head; with `hash` (hex), the head must
- * have that hash (detects a truncated tail). */
-static void get_activity_verify(struct server *srv, struct http_req *req, void *ud)
-{
-    (void)srv;
-    struct sync_module *m = ud;
-    uint64_t from;
-    if (parse_u64_arg(req, "from", 1, &from) != 0 || from == 0) {
-        respond_error(req, 400, "invalid", "from must be a positive integer");
-        return;
-    }
-    const char *hash = http_req_arg(req, "hash");
-    uint8_t want[STORE_HASH_LEN];
-    if (hash) {
-        if (strlen(hash) != 2 * STORE_HASH_LEN) {
-            respond_error(req, 400, "invalid", "hash must be 64 hex characters");
-            return;
-        }
-        for (int i = 0; i < STORE_HASH_LEN; i++) {
-            unsigned v;
-            if (sscanf(hash + 2 * i, "%2x", &v) != 1) {
-                respond_error(req, 400, "invalid", "hash must be 64 hex characters");
-                return;
-            }
-            want[i] = (uint8_t)v;
-        }
-    }
-    store_read *r = NULL;
-    if (read_begin(m, req, &r) != 0)
-        return;
-    uint64_t head = 0, bad = 0;
-    uint8_t hh[STORE_HASH_LEN];
-    store_activity_head(r, &head, hh);
-    int rc = head ? store_activity_verify(r, from, UINT64_MAX, hash ? want : NULL, &bad) : 0;
-    store_read_end(r);
-    cJSON *o = cJSON_CreateObject();
-    char h[2 * STORE_HASH_LEN + 1];
-    hex_encode(hh, STORE_HASH_LEN, h);
-    cJSON_AddBoolToObject(o, "ok", rc == 0);
-    cJSON_AddNumberToObject(o, "head", (double)head);
-    cJSON_AddStringToObject(o, "headHash", h);
-    if (rc != 0)
-        cJSON_AddNumberToObject(o, "badOffset", (double)bad);
-    respond_json(req, 200, o);
-}
-
 static void activity_done(void *ctx, int status, const struct store_batch_result *res)
 {
     struct http_req *req = ctx;
@@ -515,14 +471,21 @@ static void post_activity(struct server *srv, struct http_req *req, void *ud)
         return;
     cJSON_DeleteItemFromObjectCaseSensitive(o, "documentId");
     cJSON_DeleteItemFromObjectCaseSensitive(o, "kind");
+    if (m->activity_node[0]) /* the server says which node's log holds the entry */
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "node");
     cJSON_AddStringToObject(o, "kind", "app");
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    store_batch *b = NULL;
-    int rc = s ? store_batch_new(&b) : STORE_ENOMEM;
-    if (rc == 0)
-        rc = store_batch_activity_append(b, (uint64_t)server_now(m->srv) * 1000u, s, strlen(s));
+    struct jsonw w;
+    jsonw_init(&w, NULL, s ? strlen(s) + 96 : 16);
+    if (s)
+        sync_activity_stamp(m->activity_node, s, strlen(s), &w);
     free(s);
+    store_batch *b = NULL;
+    int rc = s && !w.oom ? store_batch_new(&b) : STORE_ENOMEM;
+    if (rc == 0)
+        rc = store_batch_activity_append(b, (uint64_t)server_now(m->srv) * 1000u, w.p, w.len);
+    jsonw_free(&w);
     if (rc == 0)
         rc = store_writer_submit(m->writer, b, activity_done, req);
     if (rc != 0) {
@@ -598,14 +561,41 @@ static int audit_each(void *ctx, const struct store_activity *e)
     return p->count >= p->q->limit || p->w->len >= AUDIT_PAGE_BYTES || p->w->oom;
 }
 
-/* Runs one page; returns 0 with head in *head (and its hash in hh), or
- * -1 after answering 503. */
-static int audit_run(struct sync_module *m, struct http_req *req, struct audit_page *p,
+/* An audit answer, made where the log is (this node, or the node an
+ * auditor named with ?node=, which sends it back over Redis). */
+struct audit_out {
+    int status;
+    const char *ctype; /* NULL = application/json */
+    char page[96];     /* X-Docsync-Page ("" = none) */
+    struct jsonw w;    /* the body */
+};
+
+static void audit_error(struct audit_out *o, int status, const char *code, const char *msg)
+{
+    o->status = status;
+    o->ctype = NULL;
+    o->page[0] = '\0';
+    o->w.len = 0;
+    o->w.oom = 0;
+    if (o->w.p)
+        o->w.p[0] = '\0';
+    JSONW_LIT(&o->w, "{\"code\":");
+    jsonw_cstr(&o->w, code);
+    JSONW_KEY(&o->w, "message");
+    jsonw_cstr(&o->w, msg);
+    JSONW_LIT(&o->w, "}");
+}
+
+/* Runs one page; returns 0 with head in *head (and its hash in hh), or -1
+ * with a 503 in `o`. */
+static int audit_run(struct sync_module *m, struct audit_out *o, struct audit_page *p,
                      uint64_t *head, uint8_t hh[STORE_HASH_LEN])
 {
     store_read *r = NULL;
-    if (read_begin(m, req, &r) != 0)
+    if (store_read_begin(m->store, &r) != 0) {
+        audit_error(o, 503, "storage_error", "cannot read the store");
         return -1;
+    }
     *head = 0;
     p->next = p->q->after;
     int rc = store_activity_head(r, head, hh);
@@ -613,55 +603,343 @@ static int audit_run(struct sync_module *m, struct http_req *req, struct audit_p
         rc = store_activity_read(r, p->q->after, AUDIT_SCAN_MAX, audit_each, p);
     store_read_end(r);
     if (rc != 0 || p->w->oom) {
-        respond_error(req, 503, "storage_error", rc ? store_strerror(rc) : "out of memory");
+        audit_error(o, 503, "storage_error", rc ? store_strerror(rc) : "out of memory");
         return -1;
     }
     return 0;
 }
 
-/* GET /apps/{app_id}/audit?after=N&to=M&limit=L&user=U&document=D&kind=K&since=T&until=T:
- * the entries after offset N (up to M) that match every filter given,
- * oldest first: {"head","headHash","next","more","entries":[line...]}.
- * Continue with after=next while more is true: offsets never change, so
- * pages neither skip nor repeat entries while others append. */
-static void get_audit(struct server *srv, struct http_req *req, void *ud)
+/* The /audit answer: {"head","headHash","next","more",("node",)"entries":[line...]}. */
+static void audit_answer(struct sync_module *m, const struct audit_query *q, struct audit_out *o)
 {
-    (void)srv;
-    struct audit_query q;
-    if (audit_query_parse(req, AUDIT_LIMIT_DEFAULT, AUDIT_LIMIT_MAX, &q) != 0)
-        return;
     struct jsonw lines;
     jsonw_init(&lines, NULL, 4096);
-    struct audit_page p = {.q = &q, .w = &lines, .sep = ","};
+    struct audit_page p = {.q = q, .w = &lines, .sep = ","};
     uint64_t head;
     uint8_t hh[STORE_HASH_LEN];
-    if (audit_run(ud, req, &p, &head, hh) != 0) {
+    if (audit_run(m, o, &p, &head, hh) != 0) {
         jsonw_free(&lines);
         return;
     }
     char h[2 * STORE_HASH_LEN + 1];
     hex_encode(hh, STORE_HASH_LEN, h);
-    uint64_t end = q.to < head ? q.to : head;
-    struct jsonw w;
-    jsonw_init(&w, NULL, lines.len + 256);
-    JSONW_LIT(&w, "{\"head\":");
-    jsonw_u64(&w, head);
-    JSONW_KEY(&w, "headHash");
-    jsonw_cstr(&w, h);
-    JSONW_KEY(&w, "next");
-    jsonw_u64(&w, p.next);
-    JSONW_KEY(&w, "more");
-    jsonw_lit(&w, p.next < end ? "true" : "false");
-    JSONW_KEY(&w, "entries");
-    JSONW_LIT(&w, "[");
-    jsonw_raw(&w, lines.p, lines.len);
-    JSONW_LIT(&w, "]}");
+    uint64_t end = q->to < head ? q->to : head;
+    o->status = 200;
+    struct jsonw *w = &o->w;
+    JSONW_LIT(w, "{\"head\":");
+    jsonw_u64(w, head);
+    JSONW_KEY(w, "headHash");
+    jsonw_cstr(w, h);
+    JSONW_KEY(w, "next");
+    jsonw_u64(w, p.next);
+    JSONW_KEY(w, "more");
+    jsonw_lit(w, p.next < end ? "true" : "false");
+    if (m->activity_node[0]) { /* cluster mode: whose log this is */
+        JSONW_KEY(w, "node");
+        jsonw_cstr(w, m->activity_node);
+    }
+    JSONW_KEY(w, "entries");
+    JSONW_LIT(w, "[");
+    jsonw_raw(w, lines.p, lines.len);
+    JSONW_LIT(w, "]}");
     jsonw_free(&lines);
-    if (w.oom)
-        respond_error(req, 500, "internal", "out of memory");
+}
+
+/* The /audit/export answer: JSON lines, X-Docsync-Page "next=N head=H more=0|1". */
+static void export_answer(struct sync_module *m, const struct audit_query *q, struct audit_out *o)
+{
+    struct audit_page p = {.q = q, .w = &o->w, .sep = "\n"};
+    uint64_t head;
+    uint8_t hh[STORE_HASH_LEN];
+    if (audit_run(m, o, &p, &head, hh) != 0)
+        return;
+    if (p.count)
+        JSONW_LIT(&o->w, "\n");
+    uint64_t end = q->to < head ? q->to : head;
+    o->status = 200;
+    o->ctype = "application/x-ndjson";
+    snprintf(o->page, sizeof o->page, "next=%llu head=%llu more=%d", (unsigned long long)p.next,
+             (unsigned long long)head, p.next < end);
+}
+
+/* The /activity/verify answer: {"ok","head","headHash"(,"badOffset")(,"node")}. */
+static void verify_answer(struct sync_module *m, uint64_t from, const uint8_t *want,
+                          struct audit_out *o)
+{
+    store_read *r = NULL;
+    if (store_read_begin(m->store, &r) != 0) {
+        audit_error(o, 503, "storage_error", "cannot read the store");
+        return;
+    }
+    uint64_t head = 0, bad = 0;
+    uint8_t hh[STORE_HASH_LEN];
+    store_activity_head(r, &head, hh);
+    int rc = head ? store_activity_verify(r, from, UINT64_MAX, want, &bad) : 0;
+    store_read_end(r);
+    char h[2 * STORE_HASH_LEN + 1];
+    hex_encode(hh, STORE_HASH_LEN, h);
+    o->status = 200;
+    struct jsonw *w = &o->w;
+    JSONW_LIT(w, "{\"ok\":");
+    jsonw_lit(w, rc == 0 ? "true" : "false");
+    JSONW_KEY(w, "head");
+    jsonw_u64(w, head);
+    JSONW_KEY(w, "headHash");
+    jsonw_cstr(w, h);
+    if (rc != 0) {
+        JSONW_KEY(w, "badOffset");
+        jsonw_u64(w, bad);
+    }
+    if (m->activity_node[0]) {
+        JSONW_KEY(w, "node");
+        jsonw_cstr(w, m->activity_node);
+    }
+    JSONW_LIT(w, "}");
+}
+
+static int parse_hash(const char *hash, uint8_t want[STORE_HASH_LEN])
+{
+    if (strlen(hash) != 2 * STORE_HASH_LEN)
+        return -1;
+    for (int i = 0; i < STORE_HASH_LEN; i++) {
+        unsigned v;
+        if (!isxdigit((unsigned char)hash[2 * i]) || !isxdigit((unsigned char)hash[2 * i + 1]) ||
+            sscanf(hash + 2 * i, "%2x", &v) != 1)
+            return -1;
+        want[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+enum audit_op { AUDIT_OP_PAGE, AUDIT_OP_EXPORT, AUDIT_OP_VERIFY };
+static const char *const audit_ops[] = {"audit", "export", "verify"};
+
+/* What an audit request asks: the query (pages) or from/hash (verify). */
+struct audit_ask {
+    enum audit_op op;
+    struct audit_query q;
+    uint64_t from;
+    const char *hash; /* NULL = none */
+};
+
+static void audit_do(struct sync_module *m, const struct audit_ask *a, struct audit_out *o)
+{
+    uint8_t want[STORE_HASH_LEN];
+    if (a->op == AUDIT_OP_PAGE)
+        audit_answer(m, &a->q, o);
+    else if (a->op == AUDIT_OP_EXPORT)
+        export_answer(m, &a->q, o);
+    else if (a->hash && parse_hash(a->hash, want) != 0)
+        audit_error(o, 400, "invalid", "hash must be 64 hex characters");
     else
-        http_req_respond(req, 200, NULL, w.p, w.len, NULL, NULL);
+        verify_answer(m, a->from, a->hash ? want : NULL, o);
+}
+
+/* ---- ?node=: reading another node's log ---------------------------------------
+ * The request goes to that node's request channel as a docsync:audit
+ * request (the query as JSON); its answer comes back whole (status,
+ * content type, page header, body in base64) and is sent as this node
+ * would send its own. */
+
+#define AUDIT_RELAY_MAX (3u * 1024u * 1024u) /* body bytes (base64) of a relayed answer */
+
+static void audit_respond(struct http_req *req, struct audit_out *o)
+{
+    if (o->w.oom)
+        audit_error(o, 500, "internal", "out of memory");
+    http_req_respond(req, o->status, o->ctype, o->w.p, o->w.len,
+                     o->page[0] ? "X-Docsync-Page" : NULL, o->page[0] ? o->page : NULL);
+}
+
+/* The node's answer (or the refusal of routing) to a relayed request. */
+static void audit_relayed(void *arg, const char *event, const char *json)
+{
+    struct http_req *req = arg;
+    cJSON *j = cJSON_Parse(json);
+    if (strcmp(event, "docsync:audit") != 0) {
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
+        respond_error(req, 503, "unavailable",
+                      cJSON_IsString(msg) ? msg->valuestring : "the node did not answer");
+        cJSON_Delete(j);
+        return;
+    }
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(j, "contentType");
+    const cJSON *pg = cJSON_GetObjectItemCaseSensitive(j, "page");
+    const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(j, "body64");
+    size_t n = cJSON_IsString(b64) ? strlen(b64->valuestring) : 0;
+    uint8_t *body = cJSON_IsString(b64) ? malloc(base64_decoded_max(n) + 1) : NULL;
+    size_t len = 0;
+    if (!cJSON_IsNumber(st) || st->valuedouble < 200 || st->valuedouble > 599 || !body ||
+        base64_decode(b64->valuestring, n, 0, body, base64_decoded_max(n) + 1, &len) != 0 ||
+        (ct && !cJSON_IsString(ct)) ||
+        (pg && (!cJSON_IsString(pg) || strlen(pg->valuestring) > 90))) {
+        free(body);
+        cJSON_Delete(j);
+        respond_error(req, 502, "bad_gateway", "the node's answer could not be read");
+        return;
+    }
+    /* Only the two content types the audit routes send are passed on. */
+    const char *ctype =
+        ct && strcmp(ct->valuestring, "application/x-ndjson") == 0 ? "application/x-ndjson" : NULL;
+    char page[96] = "";
+    if (pg)
+        snprintf(page, sizeof page, "%s", pg->valuestring);
+    http_req_respond(req, (int)st->valuedouble, ctype, body, len, page[0] ? "X-Docsync-Page" : NULL,
+                     page[0] ? page : NULL);
+    free(body);
+    cJSON_Delete(j);
+}
+
+/* Answers here, or relays to the node named by ?node= (cluster mode). */
+static void audit_dispatch(struct sync_module *m, struct http_req *req, const struct audit_ask *a)
+{
+    const char *node = http_req_arg(req, "node");
+    if (node && *node && !(m->activity_node[0] && strcmp(node, m->activity_node) == 0)) {
+        if (!m->activity_node[0]) {
+            respond_error(req, 404, "not_found",
+                          "node: this server is not in cluster mode; its log is its own");
+            return;
+        }
+        if (!bus_node_id_valid(node, strlen(node))) {
+            respond_error(req, 400, "invalid", "node must be a node id");
+            return;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "op", audit_ops[a->op]);
+        if (a->op == AUDIT_OP_VERIFY) {
+            cJSON_AddNumberToObject(o, "from", (double)a->from);
+            if (a->hash)
+                cJSON_AddStringToObject(o, "hash", a->hash);
+        } else {
+            cJSON_AddNumberToObject(o, "after", (double)a->q.after);
+            if (a->q.to != UINT64_MAX)
+                cJSON_AddNumberToObject(o, "to", (double)a->q.to);
+            cJSON_AddNumberToObject(o, "limit", (double)a->q.limit);
+            cJSON_AddNumberToObject(o, "since", (double)a->q.f.since_ms);
+            cJSON_AddNumberToObject(o, "until", (double)a->q.f.until_ms);
+            if (a->q.f.user)
+                cJSON_AddStringToObject(o, "user", a->q.f.user);
+            if (a->q.f.document)
+                cJSON_AddStringToObject(o, "document", a->q.f.document);
+            if (a->q.f.kind)
+                cJSON_AddStringToObject(o, "kind", a->q.f.kind);
+        }
+        char *json = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!json) {
+            respond_error(req, 500, "internal", "out of memory");
+            return;
+        }
+        struct sync_reply reply;
+        memset(&reply, 0, sizeof reply);
+        reply.done = audit_relayed;
+        reply.arg = req;
+        sync_route_ask(m, node, "docsync:audit", json, &reply);
+        free(json);
+        return;
+    }
+    struct audit_out o = {.status = 200};
+    jsonw_init(&o.w, NULL, 64 * 1024);
+    audit_do(m, a, &o);
+    audit_respond(req, &o);
+    jsonw_free(&o.w);
+}
+
+static int json_u64_member(const cJSON *o, const char *name, uint64_t def, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = def;
+    return v ? json_u64(v, out) : 0;
+}
+
+static const char *json_str_member(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+void sync_http_audit_serve(struct sync_module *m, const char *body, size_t len,
+                           const struct sync_reply *reply)
+{
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    const char *op = json_str_member(j, "op");
+    struct audit_ask a;
+    memset(&a, 0, sizeof a);
+    struct audit_out o = {.status = 200};
+    jsonw_init(&o.w, NULL, 64 * 1024);
+    int k = -1;
+    for (int i = 0; op && i < 3; i++)
+        if (strcmp(op, audit_ops[i]) == 0)
+            k = i;
+    if (k < 0 || json_u64_member(j, "after", 0, &a.q.after) != 0 ||
+        json_u64_member(j, "to", UINT64_MAX, &a.q.to) != 0 ||
+        json_u64_member(j, "limit", 1, &a.q.limit) != 0 ||
+        json_u64_member(j, "since", 0, &a.q.f.since_ms) != 0 ||
+        json_u64_member(j, "until", 0, &a.q.f.until_ms) != 0 ||
+        json_u64_member(j, "from", 1, &a.from) != 0 || a.from == 0) {
+        audit_error(&o, 400, "invalid", "an audit request from another node could not be read");
+    } else {
+        a.op = (enum audit_op)k;
+        uint64_t max = a.op == AUDIT_OP_EXPORT ? EXPORT_LIMIT_MAX : AUDIT_LIMIT_MAX;
+        if (a.q.limit == 0)
+            a.q.limit = 1;
+        if (a.q.limit > max)
+            a.q.limit = max;
+        a.q.f.user = json_str_member(j, "user");
+        a.q.f.document = json_str_member(j, "document");
+        a.q.f.kind = json_str_member(j, "kind");
+        a.hash = json_str_member(j, "hash");
+        audit_do(m, &a, &o);
+    }
+    cJSON_Delete(j);
+    if (o.w.oom)
+        audit_error(&o, 500, "internal", "out of memory");
+    size_t blen = base64_encoded_len(o.w.len, 0);
+    if (blen > AUDIT_RELAY_MAX) {
+        audit_error(&o, 503, "too_large",
+                    "this page is too large to relay between nodes; ask with a smaller limit");
+        blen = base64_encoded_len(o.w.len, 0);
+    }
+    char *b64 = malloc(blen + 1);
+    struct jsonw w;
+    jsonw_init(&w, NULL, blen + 256);
+    JSONW_LIT(&w, "{\"status\":");
+    jsonw_u64(&w, (uint64_t)o.status);
+    if (o.ctype) {
+        JSONW_KEY(&w, "contentType");
+        jsonw_cstr(&w, o.ctype);
+    }
+    if (o.page[0]) {
+        JSONW_KEY(&w, "page");
+        jsonw_cstr(&w, o.page);
+    }
+    size_t n = 0;
+    JSONW_KEY(&w, "body64");
+    if (b64 && base64_encode((const uint8_t *)o.w.p, o.w.len, 0, b64, blen + 1, &n) == 0)
+        jsonw_cstr(&w, b64);
+    else
+        w.oom = 1;
+    JSONW_LIT(&w, "}");
+    free(b64);
+    jsonw_free(&o.w);
+    sync_server_send(m, reply, "docsync:audit", w.oom ? NULL : w.p);
     jsonw_free(&w);
+}
+
+/* GET /apps/{app_id}/audit?after=N&to=M&limit=L&user=U&document=D&kind=K&since=T&until=T
+ * (&node=X in cluster mode: that node's log): the entries after offset N
+ * (up to M) that match every filter given, oldest first:
+ * {"head","headHash","next","more","entries":[line...]}. Continue with
+ * after=next while more is true: offsets never change, so pages neither
+ * skip nor repeat entries while others append. */
+static void get_audit(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    struct audit_ask a = {.op = AUDIT_OP_PAGE, .from = 1};
+    if (audit_query_parse(req, AUDIT_LIMIT_DEFAULT, AUDIT_LIMIT_MAX, &a.q) != 0)
+        return;
+    audit_dispatch(ud, req, &a);
 }
 
 /* GET /apps/{app_id}/audit/export?(the parameters of /audit; limit up to
@@ -670,29 +948,30 @@ static void get_audit(struct server *srv, struct http_req *req, void *ud)
 static void get_audit_export(struct server *srv, struct http_req *req, void *ud)
 {
     (void)srv;
-    struct audit_query q;
-    if (audit_query_parse(req, EXPORT_LIMIT_DEFAULT, EXPORT_LIMIT_MAX, &q) != 0)
+    struct audit_ask a = {.op = AUDIT_OP_EXPORT, .from = 1};
+    if (audit_query_parse(req, EXPORT_LIMIT_DEFAULT, EXPORT_LIMIT_MAX, &a.q) != 0)
         return;
-    struct jsonw w;
-    jsonw_init(&w, NULL, 64 * 1024);
-    struct audit_page p = {.q = &q, .w = &w, .sep = "\n"};
-    uint64_t head;
-    uint8_t hh[STORE_HASH_LEN];
-    if (audit_run(ud, req, &p, &head, hh) != 0) {
-        jsonw_free(&w);
+    audit_dispatch(ud, req, &a);
+}
+
+/* GET /apps/{app_id}/activity/verify?from=N&hash=H(&node=X): verifies the
+ * chain from offset `from` (default 1) to the head; with `hash` (hex), the
+ * head must have that hash (detects a truncated tail). */
+static void get_activity_verify(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    struct audit_ask a = {.op = AUDIT_OP_VERIFY};
+    if (parse_u64_arg(req, "from", 1, &a.from) != 0 || a.from == 0) {
+        respond_error(req, 400, "invalid", "from must be a positive integer");
         return;
     }
-    if (p.count)
-        JSONW_LIT(&w, "\n");
-    uint64_t end = q.to < head ? q.to : head;
-    char page[96];
-    snprintf(page, sizeof page, "next=%llu head=%llu more=%d", (unsigned long long)p.next,
-             (unsigned long long)head, p.next < end);
-    if (w.oom)
-        respond_error(req, 500, "internal", "out of memory");
-    else
-        http_req_respond(req, 200, "application/x-ndjson", w.p, w.len, "X-Docsync-Page", page);
-    jsonw_free(&w);
+    uint8_t want[STORE_HASH_LEN];
+    a.hash = http_req_arg(req, "hash");
+    if (a.hash && parse_hash(a.hash, want) != 0) {
+        respond_error(req, 400, "invalid", "hash must be 64 hex characters");
+        return;
+    }
+    audit_dispatch(ud, req, &a);
 }
 
 int sync_http_register(struct sync_module *m)

@@ -38,6 +38,7 @@ struct lookup {
     char user[ROUTE_USER_MAX + 1];
     enum route_role role;
     struct sync_reply reply;
+    const char *event; /* the request's event; NULL = the one of req.op */
 };
 
 /* A request this node serves as the home for another node. */
@@ -131,8 +132,11 @@ static void fwd_unlink(struct sync_route *rt, struct fwd *f)
 static void fwd_fail(struct sync_route *rt, struct fwd *f, const char *why)
 {
     char text[256];
-    snprintf(text, sizeof text, "the home node of document %s (%s) %s; retry", f->ids.doc, f->home,
-             why);
+    if (f->ids.doc[0])
+        snprintf(text, sizeof text, "the home node of document %s (%s) %s; retry", f->ids.doc,
+                 f->home, why);
+    else /* an auditor's request for that node's log */
+        snprintf(text, sizeof text, "node %s %s; retry", f->home, why);
     fwd_unlink(rt, f);
     refuse(rt, &f->reply, &f->ids, "unavailable", text);
     free(f);
@@ -187,7 +191,8 @@ static void forward(struct sync_route *rt, struct lookup *lk, const char *home)
         return;
     }
     memcpy(msg.socket_id, lk->reply.socket_id, sl + 1);
-    snprintf(msg.event, sizeof msg.event, "%s", sync_msg_op_event(lk->req.op));
+    snprintf(msg.event, sizeof msg.event, "%s",
+             lk->event ? lk->event : sync_msg_op_event(lk->req.op));
     char *buf = NULL, channel[sizeof rt->prefix + ROUTE_NODE_MAX + 8];
     size_t len;
     snprintf(channel, sizeof channel, "%s:doc:%s", rt->prefix, home);
@@ -325,6 +330,32 @@ void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJ
     rt->nlookups++;
 }
 
+void sync_route_ask(struct sync_module *m, const char *node, const char *event, const char *json,
+                    const struct sync_reply *reply)
+{
+    (void)m;
+    struct sync_route *rt = g_route;
+    struct lookup lk;
+    memset(&lk, 0, sizeof lk);
+    lk.reply = *reply;
+    lk.event = event;
+    lk.data = (char *)json; /* only read by forward */
+    lk.role = ROUTE_ROLE_OWNER;
+    char text[256];
+    if (!rt || !bus_node_id_valid(node, strlen(node)) || !cluster_node_alive(node)) {
+        snprintf(text, sizeof text,
+                 "node %.63s is not a live node of this cluster (unknown, or silent for "
+                 "DOCSYNC_CLUSTER_NODE_TIMEOUT)",
+                 node);
+        if (rt)
+            refuse(rt, reply, &lk.req, "unavailable", text);
+        else
+            sync_engine_reply_error(m->engine, reply, NULL, "unavailable", text);
+        return;
+    }
+    forward(rt, &lk, node);
+}
+
 /* The home's answer to one of ours: relayed to the client as it is. */
 static void on_answer(struct sync_route *rt, const struct route_msg *msg)
 {
@@ -396,6 +427,11 @@ static void on_request(struct sync_route *rt, const struct route_msg *msg)
     memcpy(reply.socket_id, msg->socket_id, sizeof msg->socket_id);
     reply.done = served_done;
     reply.arg = s;
+    if (strcmp(msg->event, "docsync:audit") == 0) {
+        /* An auditor asked another node for this node's log. */
+        sync_http_audit_serve(rt->m, msg->body, msg->body_len, &reply);
+        return;
+    }
     char user[ROUTE_USER_MAX + 1];
     memcpy(user, msg->user, msg->user_len);
     user[msg->user_len] = '\0';

@@ -31,6 +31,13 @@ int sync_route_active(void);
 void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJSON *data,
                        const char *user, enum route_role role, const struct sync_reply *reply);
 
+/* Sends `event` with the JSON object `json` to node `node`'s request
+ * channel (an auditor's docsync:audit) and relays its answer to `reply`,
+ * exactly once: the node's answer, or an `unavailable` error when it is not
+ * a live node, does not listen or does not answer in time. */
+void sync_route_ask(struct sync_module *m, const char *node, const char *event, const char *json,
+                    const struct sync_reply *reply);
+
 /* Frees what waits (after the engine is freed: no answer comes any more).
  * Lookups still queued in Redis find the module gone and free themselves. */
 void sync_route_stop(struct sync_module *m);

@@ -387,10 +387,14 @@ static void on_publish(struct server *srv, const char *channel, const char *even
         app_event_dropped(m, rc == SYNC_ACTIVITY_ENOMEM ? "out of memory" : "invalid event");
         return;
     }
-    rc = store_batch_new(&b);
-    if (rc == 0)
-        rc = store_batch_activity_append(b, (uint64_t)server_now(srv) * 1000u, entry, len);
+    struct jsonw w;
+    jsonw_init(&w, NULL, len + 96);
+    sync_activity_stamp(m->activity_node, entry, len, &w);
     free(entry);
+    rc = w.oom ? STORE_ENOMEM : store_batch_new(&b);
+    if (rc == 0)
+        rc = store_batch_activity_append(b, (uint64_t)server_now(srv) * 1000u, w.p, w.len);
+    jsonw_free(&w);
     if (rc == 0)
         rc = store_writer_submit(m->writer, b, app_event_done, m);
     if (rc != 0) {
@@ -476,8 +480,12 @@ int sync_server_start(struct server *srv)
         free(m);
         return -1;
     }
+    /* cluster_start ran before: its Redis client exists in cluster mode only. */
+    if (cluster_redis())
+        snprintf(m->activity_node, sizeof m->activity_node, "%s", cluster_node_id());
     struct sync_engine_options eo;
     memset(&eo, 0, sizeof eo);
+    eo.activity_node = m->activity_node;
     eo.wake = io_wake;
     eo.wake_arg = m;
     eo.doc_max_bytes = cfg->doc_max_bytes;

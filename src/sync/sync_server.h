@@ -32,6 +32,9 @@ struct sync_module {
     uint64_t app_events_dropped;   /* ... not logged (writer queue full, store error) */
     uint64_t acl_changes_seen;     /* the store's access-list change count last acted on */
     struct sync_feed_state *feed;  /* the server's own activity feed (sync_feed.h), or NULL */
+    /* Cluster mode: this node's id, named by every activity entry
+     * (sync_activity_stamp); "" on a lone server. */
+    char activity_node[64];
 };
 
 /* The role of `user` on `doc` ("" or NULL = neither a presence member nor
@@ -44,6 +47,14 @@ int sync_server_role(struct sync_module *m, const char *doc, const char *user);
  * its callback, else its connection. Loop thread. */
 void sync_server_send(struct sync_module *m, const struct sync_reply *to, const char *event,
                       const char *json);
+
+/* Answers a docsync:audit request another node relayed (an auditor asked
+ * it for this node's log with ?node=): `body` is the query as JSON; the
+ * answer, {"status","contentType"?,"page"?,"body64"}, goes to `reply` as
+ * a docsync:audit event. Loop thread. */
+struct sync_reply;
+void sync_http_audit_serve(struct sync_module *m, const char *body, size_t len,
+                           const struct sync_reply *reply);
 
 /* Registers the HTTP API routes of sync_http.c, with `m` as their context.
  * Returns 0, or the SERVER_E* of the first http_route that failed. Called

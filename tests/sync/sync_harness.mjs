@@ -70,7 +70,7 @@ export function request(server, method, p, { body, headers = {} } = {}) {
         const text = Buffer.concat(chunks).toString('utf8');
         let json = null;
         try { json = JSON.parse(text); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode, text, json });
+        resolve({ status: res.statusCode, text, json, headers: res.headers });
       });
     });
     req.on('error', reject);

@@ -39,6 +39,13 @@ static void test_request_roundtrip(void)
     CHECK(d.user_len == 3 && memcmp(d.user, "u 1", 3) == 0);
     CHECK(d.body_len == m.body_len && memcmp(d.body, m.body, m.body_len) == 0);
     free(buf);
+    /* an auditor's request for another node's log, and its answer */
+    CHECK(dec("dsdoc/1 req a 0123456789abcdef 2\n\nowner\n\ndocsync:audit\n{\"op\":\"export\"}",
+              &d) == 0);
+    CHECK_STR_EQ(d.event, "docsync:audit");
+    CHECK(dec("dsdoc/1 rep a 0123456789abcdef 2\n0123456789abcdef\ndocsync:audit\n{\"status\":200}",
+              &d) == 0);
+    CHECK_STR_EQ(d.event, "docsync:audit");
     /* HTTP: no socket, the owner's role, an anonymous user is allowed on the wire */
     m.socket_id[0] = '\0';
     m.role = ROUTE_ROLE_OWNER;

@@ -1,5 +1,6 @@
 /* Unit tests of the app-event activity rule and entry (src/sync/sync_activity.h). */
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -68,9 +69,34 @@ static void test_entry(void)
     CHECK_EQ(sync_activity_app_event("c", "e", NULL, 0, &s, &n), SYNC_ACTIVITY_EINVAL);
 }
 
+/* Cluster mode: "node" first; a lone server's entry unchanged. */
+static void test_stamp(void)
+{
+    static const struct {
+        const char *node, *in, *out;
+    } cases[] = {
+        {"node-a", "{\"kind\":\"app\"}", "{\"node\":\"node-a\",\"kind\":\"app\"}"},
+        {"n:1.x_y-z", "{}", "{\"node\":\"n:1.x_y-z\"}"},
+        {"b", "{ }", "{\"node\":\"b\"}"},
+        {"b", "{ \"a\":1}", "{\"node\":\"b\",\"a\":1}"},
+        {NULL, "{\"kind\":\"app\"}", "{\"kind\":\"app\"}"},
+        {"", "{\"kind\":\"app\"}", "{\"kind\":\"app\"}"},
+        {"a", "[1]", "[1]"}, /* not an object: as it is */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct jsonw w;
+        jsonw_init(&w, NULL, 16);
+        sync_activity_stamp(cases[i].node, cases[i].in, strlen(cases[i].in), &w);
+        CHECK(!w.oom);
+        CHECK_STR_EQ(w.p, cases[i].out);
+        jsonw_free(&w);
+    }
+}
+
 int main(void)
 {
     test_wanted();
     test_entry();
+    test_stamp();
     return TEST_RESULT();
 }
