@@ -263,4 +263,39 @@ describe('moving a document between nodes', () => {
     assert.equal((await api(a, 'GET', `/documents/${doc}`)).json.content, '876543210');
     assert.deepEqual((await api(a, 'GET', `/documents/${doc}/acl`)).json.acl, acl);
   });
+
+  it('a target that stalls mid-move (SIGSTOP): the move fails at its deadline, the home serves on, the copy left at the target is never served and a later move replaces it', async () => {
+    const [a, , c] = nodes;
+    const doc = 'stall';
+    const e = await new Editor(a, mod, { doc, user: 's' }).connect();
+    for (let k = 0; k < 3; k++) assert.equal((await e.edit((d) => d.insert(0, `${k}`))).event, 'docsync:ack');
+    process.kill(c.serverPid(), 'SIGSTOP');
+    let r;
+    try {
+      r = await moveDoc(a, doc, 'node-c');
+      // The home serves the document again: the next edit lands at the next version.
+      const { ack } = await editUntilAcked(e, (d) => d.insert(0, '3'));
+      assert.equal(ack.version, 4);
+    } finally {
+      process.kill(c.serverPid(), 'SIGCONT');
+    }
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'docsync-admin: move refused by node-a: node node-c did not take the document in time\n');
+    await converged(nodes, 3);
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-a');
+    // Node c took the part that waited for it and stored a copy (version 3) that nobody asks it
+    // for: reads through node c go to node a.
+    await until(async () => (await api(c, 'GET', `/documents/${doc}`)).status === 200, 10000, 'the late copy stored on node c');
+    assert.equal((await api(c, 'GET', `/documents/${doc}`)).json.content, '210');
+    assert.equal(await textOf(c, mod, doc), '3210');
+    // A move now replaces that copy with the whole document.
+    r = await moveDoc(a, doc, 'node-c');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'moved document stall from node-a to node-c at version 4\n');
+    assert.equal((await api(c, 'GET', `/documents/${doc}`)).json.content, '3210');
+    const { ack } = await editUntilAcked(e, (d) => d.insert(0, '4'));
+    assert.equal(ack.version, 5);
+    assert.equal(await textOf(a, mod, doc), '43210');
+    e.disconnect();
+  });
 });
