@@ -9,6 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { Server, Editor, crdt, closeAll, api, until, sleep, b64 } from '../sync/sync_harness.mjs';
+import { client, openDocument, synced, closeAll as closeClients } from '../client/client_harness.mjs';
 import { RedisServer } from '../lib/redis.mjs';
 
 const TIMEOUT = 3; // s of silence before the others count a node as gone
@@ -96,6 +97,7 @@ describe('moving a document between nodes', () => {
   });
   after(async () => {
     closeAll();
+    closeClients();
     for (const s of nodes) await s.stop();
     await redis.stop();
   });
@@ -297,5 +299,58 @@ describe('moving a document between nodes', () => {
     assert.equal(ack.version, 5);
     assert.equal(await textOf(a, mod, doc), '43210');
     e.disconnect();
+  });
+
+  it('the JS client (DocSync on Echo) on a third node keeps editing through a move: its refused edits stay pending, are resent and land once', async () => {
+    const [a, b, c] = nodes;
+    const doc = 'jsmv';
+    // The access list: read by /broadcasting/auth on the client's node, and by the home.
+    for (const s of nodes) await openDocument(s, doc);
+    const first = await new Editor(a, mod, { doc, user: 'h' }).connect();
+    assert.equal((await first.edit((d) => d.insert(0, '|'))).event, 'docsync:ack'); // a is the home
+    first.disconnect();
+    const sync = await client(c, 'writer');
+    const d = sync.document(doc);
+    const errors = [];
+    const versions = [];
+    d.on('error', (e) => errors.push(e));
+    d.on('version', ({ version }) => versions.push(version));
+    await d.ready;
+    await synced(d);
+    const other = await new Editor(b, mod, { doc, user: 'o' }).connect();
+    await other.catchUp(mod);
+    let moving = null;
+    const N = 40;
+    const others = (async () => {
+      for (let k = 0; k < N; k++) await editUntilAcked(other, (x) => x.insert(0, `(o${k})`));
+    })();
+    for (let k = 0; k < N; k++) {
+      d.insert(0, `(j${k})`);
+      if (k === 5) moving = moveDoc(a, doc, 'node-b');
+      await sleep(10);
+    }
+    await others;
+    const moved = await moving;
+    assert.equal(moved.code, 0, moved.stderr);
+    await synced(d, 60000, 'every edit acknowledged after the move');
+    assert.ok(!errors.some((e) => e.final), `never final: ${JSON.stringify(errors)}`);
+    // Refused while the document moved; an edit sent after the move ended can reach the new home
+    // before the refused ones it depends on are resent, which the client cures by catching up
+    // and resending them together (missing_dependencies, never final).
+    assert.ok(errors.every((e) => e.code === 'unavailable' || e.code === 'missing_dependencies'), JSON.stringify(errors));
+    const text = await textOf(b, mod, doc);
+    await until(() => d.text() === text, 10000, 'the client has the home\'s text');
+    for (let k = 0; k < N; k++) {
+      assert.equal(text.split(`(j${k})`).length - 1, 1, `(j${k}) once`);
+      assert.equal(text.split(`(o${k})`).length - 1, 1, `(o${k}) once`);
+    }
+    const head = Number((await api(b, 'GET', `/documents/${doc}`)).json.version);
+    assert.ok(head >= 1 + N + 1, `head ${head}`); // the other editor's N edits, at least one of the client's
+    assert.equal(d.version, head);
+    for (let i = 1; i < versions.length; i++) assert.ok(versions[i] > versions[i - 1], `versions increase: ${versions}`);
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-b');
+    other.disconnect();
+    sync.close();
+    console.log(`# the JS client saw ${errors.filter((e) => e.code === 'unavailable').length} unavailable refusals during the move`);
   });
 });
