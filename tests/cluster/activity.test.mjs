@@ -154,6 +154,11 @@ describe('the activity log on a cluster of three nodes', () => {
         assert.equal(f.stderr, `fetched ${own.head} entries of node ${target.name} up to head ${own.head} (head hash ${own.headHash})\n`);
         assert.equal(f.stdout, `OK ${own.head} entries, offsets 1..${own.head} verified (last hash ${own.headHash})\n`);
         assert.equal(fs.readFileSync(fetched, 'utf8'), whole.text);
+        // Without --node: the log of the node asked.
+        const own2 = path.join(dir, `${target.name}.own.jsonl`);
+        const g = spawnSync(process.env.DOCSYNC_AUDIT, ['fetch', '--url', `http://127.0.0.1:${target.port}`, '--out', own2, '--verify'], { encoding: 'utf8', env });
+        assert.equal(g.status, 0, g.stderr);
+        assert.equal(fs.readFileSync(own2, 'utf8'), whole.text);
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
