@@ -7,7 +7,7 @@
 // and the old one holds no copy. Moving to an unknown or dead node is refused with a clear error.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { Server, Editor, crdt, closeAll, api, until, sleep, b64 } from '../sync/sync_harness.mjs';
 import { client, openDocument, synced, closeAll as closeClients } from '../client/client_harness.mjs';
 import { RedisServer } from '../lib/redis.mjs';
@@ -53,6 +53,25 @@ function moveDoc(server, doc, to) {
       { env: server.env(), cwd: server.dataDir, encoding: 'utf8' },
       (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
   });
+}
+
+/**
+ * Publishes `message` on `channel` as another node would and resolves with the first message
+ * published on `replyChannel` afterwards (redis-cli SUBSCRIBE, subscribed before the publish).
+ */
+async function askAsNode(redis, channel, message, replyChannel) {
+  const sub = spawn('redis-cli', ['-p', String(redis.port), '--no-raw', 'SUBSCRIBE', replyChannel]);
+  let out = '';
+  sub.stdout.on('data', (d) => { out += d; });
+  try {
+    await until(() => out.includes('subscribe'), 5000, 'subscribed');
+    await redis.cli(['PUBLISH', channel, message]);
+    await until(() => out.includes('dsdoc/1 rep'), 10000, `an answer on ${replyChannel}`);
+    await sleep(100); // the rest of the line
+    return JSON.parse(`"${out.slice(out.indexOf('"dsdoc/1 rep') + 1, out.lastIndexOf('"'))}"`);
+  } finally {
+    sub.kill();
+  }
 }
 
 /** The text of `doc` as a fresh viewer on `server` catches it up. */
@@ -165,6 +184,18 @@ describe('moving a document between nodes', () => {
     assert.equal(r.event, 'docsync:ack');
     assert.equal(r.version, total + 1);
     assert.ok((await metric(a, 'docsync_route_requests_total{where="forwarded"}')) > 0);
+    // A request that a node forwarded to node a on the record it read just before the switch
+    // (sent here as that node would) is refused as retryable, not served from an empty document.
+    for (const [event, body] of [['docsync:catchup', { documentId: doc, version: 0 }], ['docsync:submit', { documentId: doc, clientId: 'late', seq: 1, update: firsts[0].update }]]) {
+      const answer = await askAsNode(redis, 'mtest:doc:node-a', `dsdoc/1 req node-x 0123456789abcdef 7\n\nacl\nlate\n${event}\n${JSON.stringify(body)}`, 'mtest:doc:node-x');
+      const [head, toBoot, ev, json] = answer.split('\n');
+      assert.match(head, /^dsdoc\/1 rep node-a [0-9a-f]{16} 7$/);
+      assert.equal(toBoot, '0123456789abcdef');
+      assert.equal(ev, 'docsync:error');
+      const err = JSON.parse(json);
+      assert.equal(err.code, 'unavailable');
+      assert.equal(err.message, 'document mv has moved to node node-b; retry');
+    }
     // The old home dropped its copy: its own store no longer has the document.
     assert.equal((await api(a, 'GET', `/documents/${doc}`)).status, 404);
     assert.equal((await api(b, 'GET', `/documents/${doc}`)).json.content, 'L' + text);
