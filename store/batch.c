@@ -134,6 +134,40 @@ int store_batch_doc_put(store_batch *b, const char *doc, const void *meta, size_
     return err;
 }
 
+int store_batch_doc_base(store_batch *b, const char *doc, uint64_t version, uint64_t ts_ms,
+                         const void *data, size_t len)
+{
+    int dn = store__doc_check(doc);
+    if (!b || dn < 0 || version == 0 || version == UINT64_MAX || len > STORE_SNAPSHOT_MAX ||
+        (len && !data))
+        return STORE_EINVAL;
+    struct store_item *it;
+    int err = batch_add(b, STORE_ITEM_DOC_BASE, doc, (size_t)dn, NULL, 0, NULL, 0, data, len, &it);
+    if (!err) {
+        it->version = version;
+        it->ts_ms = ts_ms;
+    }
+    return err;
+}
+
+int store_batch_seq_put(store_batch *b, const char *doc, const char *client, uint64_t seq,
+                        uint64_t version, const char *owner)
+{
+    int dn = store__doc_check(doc);
+    int cn = record_id_check(client, STORE_CLIENT_ID_MAX, 0);
+    int on = owner && *owner ? record_id_check(owner, STORE_USER_ID_MAX, 0) : 0;
+    if (!b || dn < 0 || cn < 0 || on < 0)
+        return STORE_EINVAL;
+    struct store_item *it;
+    int err = batch_add(b, STORE_ITEM_SEQ_PUT, doc, (size_t)dn, owner, (size_t)on, client,
+                        (size_t)cn, NULL, 0, &it);
+    if (!err) {
+        it->seq = seq;
+        it->version = version;
+    }
+    return err;
+}
+
 int store_batch_doc_delete(store_batch *b, const char *doc)
 {
     int dn = store__doc_check(doc);
@@ -262,6 +296,12 @@ int store__batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct stor
         case STORE_ITEM_HISTORY_TRIM:
         case STORE_ITEM_HISTORY_DELETE:
             err = store__history_apply(s, txn, it, mdb_rc);
+            break;
+        case STORE_ITEM_DOC_BASE:
+            err = store__snapshot_apply_base(s, txn, it, mdb_rc);
+            break;
+        case STORE_ITEM_SEQ_PUT:
+            err = store__seq_apply_put(s, txn, it, mdb_rc);
             break;
         }
         if (err) {

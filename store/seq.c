@@ -93,6 +93,68 @@ int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *md
     return 0;
 }
 
+int store__seq_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+{
+    if (it->s2_len)
+        return store__seq_note(s, txn, it, mdb_rc);
+    /* Owner unknown (a format-1 record at the source): the same layout. */
+    uint64_t old_seq = 0, old_ver = 0;
+    const char *owner = NULL;
+    size_t owner_len = 0;
+    int found, old_format;
+    int err = seq_read(s, txn, it->doc, it->doc_len, it->s3, it->s3_len, &found, &old_seq, &old_ver,
+                       &old_format, &owner, &owner_len, mdb_rc);
+    if (err)
+        return err;
+    if (found && it->seq <= old_seq)
+        return 0;
+    uint8_t vb[RECORD_SEQ_SIZE];
+    record_seq_encode(vb, it->seq, it->version);
+    uint8_t kb[RECORD_KEY_MAX];
+    MDB_val sk = {record_key_docstr(kb, it->doc, it->doc_len, it->s3, it->s3_len), kb};
+    MDB_val sv = {RECORD_SEQ_SIZE, vb};
+    int rc = mdb_put(txn, s->seqs, &sk, &sv, 0);
+    return rc ? store__env_fail(rc, mdb_rc) : 0;
+}
+
+struct seq_list_ctx {
+    store_seq_fn fn;
+    void *ctx;
+};
+
+static int seq_list_each(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct seq_list_ctx *lc = ctx;
+    const char *doc, *client, *owner = NULL;
+    size_t doc_len, client_len, owner_len = 0;
+    uint64_t seq, version;
+    if (record_key_docstr_decode(k->mv_data, k->mv_size, STORE_CLIENT_ID_MAX, &doc, &doc_len,
+                                 &client, &client_len) != 0 ||
+        record_seq_owned_decode(v->mv_data, v->mv_size, &seq, &version, &owner, &owner_len) != 0)
+        return STORE_ECORRUPT;
+    return lc->fn(lc->ctx, client, client_len, seq, version, owner, owner ? owner_len : 0);
+}
+
+int store_seq_list(store_read *r, const char *doc, const char *after, size_t limit, store_seq_fn fn,
+                   void *ctx)
+{
+    int n = r && fn ? store__doc_check(doc) : STORE_EINVAL;
+    if (n < 0)
+        return n;
+    int an = after && *after ? record_id_check(after, STORE_CLIENT_ID_MAX, 0) : 0;
+    if (an < 0)
+        return STORE_EINVAL;
+    uint8_t kb[RECORD_KEY_MAX];
+    struct store__walk w = {
+        .from = kb,
+        .from_len = record_key_docstr(kb, doc, (size_t)n, after ? after : "", (size_t)an),
+        .skip_from = an > 0,
+        .prefix_len = 1 + (size_t)n,
+        .limit = limit};
+    struct seq_list_ctx lc = {fn, ctx};
+    return store__walk(r->txn, r->s->seqs, &w, seq_list_each, &lc);
+}
+
 int store_seq_get(store_read *r, const char *doc, const char *client, uint64_t *seq,
                   uint64_t *version, char *owner)
 {

@@ -4,6 +4,7 @@
 #include "store_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Deletes keys (doc, v) of dbi with from <= v <= to. */
 static int delete_range(MDB_txn *txn, MDB_dbi dbi, const char *doc, size_t doc_len, uint64_t from,
@@ -93,6 +94,29 @@ static int put_snapshot(store *s, MDB_txn *txn, const struct store_item *it,
             d.trunc_version = t;
         }
     }
+    return store__doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
+}
+
+int store__snapshot_apply_base(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+{
+    struct store_doc_info d;
+    uint8_t *meta = NULL;
+    int err = store__doc_load_owned(s, txn, it->doc, it->doc_len, &d, &meta);
+    free(meta);
+    if (err == 0)
+        return STORE_ECONFLICT; /* the document exists: delete it first */
+    if (err != STORE_ENOTFOUND)
+        return err;
+    memset(&d, 0, sizeof d);
+    d.head = d.snapshot_version = d.trunc_version = it->version;
+    d.created_ms = d.updated_ms = it->ts_ms;
+    uint8_t kb[RECORD_KEY_MAX];
+    MDB_val k = {record_key_docver(kb, it->doc, it->doc_len, it->version), kb};
+    MDB_val v = {record_snap_size(it->len), NULL};
+    int rc = mdb_put(txn, s->snaps, &k, &v, MDB_RESERVE);
+    if (rc)
+        return store__env_fail(rc, mdb_rc);
+    record_snap_encode(v.mv_data, it->ts_ms, it->data, it->len);
     return store__doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
 }
 

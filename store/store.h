@@ -411,6 +411,18 @@ int store_seq_get(store_read *r, const char *doc, const char *client, uint64_t *
 int store_seq_find(store_read *r, const char *doc, const char *client, uint64_t seq,
                    size_t max_scan, uint64_t *version);
 
+/* Calls fn for the sequence-index records of doc whose client id sorts
+ * after `after` (NULL or "" = from the first), in key order, at most limit
+ * (0 = no limit): the client id, its last seq, the version that seq got
+ * and the owner (owner_len 0 when a format-1 record does not say). Strings
+ * are borrowed and not NUL-terminated. For copying a document elsewhere
+ * whole (moving it to another node). Returns 0, STORE_EINVAL,
+ * STORE_ECORRUPT, or fn's negative value. */
+typedef int (*store_seq_fn)(void *ctx, const char *client, size_t client_len, uint64_t seq,
+                            uint64_t version, const char *owner, size_t owner_len);
+int store_seq_list(store_read *r, const char *doc, const char *after, size_t limit, store_seq_fn fn,
+                   void *ctx);
+
 /* Role of user on doc; STORE_ROLE_NONE (and 0) when there is no entry.
  * Returns 0, STORE_EINVAL, STORE_ECORRUPT. */
 int store_acl_get(store_read *r, const char *doc, const char *user, enum store_role *out);
@@ -544,6 +556,22 @@ int store_batch_doc_delete(store_batch *b, const char *doc);
  * document's trunc_version to T. */
 int store_batch_snapshot_put(store_batch *b, const char *doc, uint64_t version, uint64_t ts_ms,
                              const void *data, size_t len);
+
+/* Starts doc anew from a snapshot, as a copy of a document whose older ops
+ * were dropped: at commit the document must not exist (STORE_ECONFLICT;
+ * delete it earlier in the batch); it is created with head,
+ * snapshot_version and trunc_version all `version` (>= 1), created_ms and
+ * updated_ms ts_ms, and the snapshot stored at `version`. Ops version+1..
+ * then follow with store_batch_op_append. */
+int store_batch_doc_base(store_batch *b, const char *doc, uint64_t version, uint64_t ts_ms,
+                         const void *data, size_t len);
+
+/* Sets the sequence-index record (doc, client) to (seq, version) if seq is
+ * above the stored one, as an op append would (owner: as for an op's user;
+ * "" = unknown, written as a format-1 record). For a copy of a document
+ * whose ops that set the record were dropped. client 1..STORE_CLIENT_ID_MAX. */
+int store_batch_seq_put(store_batch *b, const char *doc, const char *client, uint64_t seq,
+                        uint64_t version, const char *owner);
 
 /* Sets the role of user on doc (role VIEWER..OWNER; NONE deletes). */
 int store_batch_acl_put(store_batch *b, const char *doc, const char *user, enum store_role role);

@@ -44,6 +44,8 @@ enum store_item_type {
     STORE_ITEM_HISTORY_PUT,    /* doc = channel, version = offset, s2 = event, s3 = user, data */
     STORE_ITEM_HISTORY_TRIM,   /* doc = channel, version = last offset to delete */
     STORE_ITEM_HISTORY_DELETE, /* doc = channel, version = the offset to delete */
+    STORE_ITEM_DOC_BASE,       /* version, ts_ms, data = the snapshot */
+    STORE_ITEM_SEQ_PUT,        /* s3 = client, s2 = owner ("" = unknown), seq, version */
 };
 
 struct store_item {
@@ -178,6 +180,12 @@ int store__doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
  * than the stored one or there is none. Returns 0, STORE_ECORRUPT, or
  * STORE_EIO with the LMDB code in *mdb_rc. */
 int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+
+/* seq.c: STORE_ITEM_SEQ_PUT. */
+int store__seq_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+
+/* snapshot.c: STORE_ITEM_DOC_BASE. */
+int store__snapshot_apply_base(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
 
 /* --------------------------------------------------------------- cursor.c */
 

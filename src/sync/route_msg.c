@@ -262,6 +262,8 @@ void route_ship_free(struct route_ship *s)
     free(s->ops);
     free(s->acl);
     free(s->meta);
+    free(s->seqs);
+    free(s->base_state);
     cJSON_Delete(s->json);
     memset(s, 0, sizeof *s);
 }
@@ -316,6 +318,41 @@ int route_ship_parse(const char *body, size_t len, uint64_t next_version, struct
                 return ship_fail(out, why, "acl entry");
             out->acl[out->nacl].user = u->valuestring;
             out->acl[out->nacl++].role = role;
+        }
+    }
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(j, "base");
+    if (base) {
+        if (out->part != 1 || !cJSON_IsObject(base) ||
+            !ship_u64(cJSON_GetObjectItemCaseSensitive(base, "version"), &out->base_version) ||
+            !ship_u64(cJSON_GetObjectItemCaseSensitive(base, "ts"), &out->base_ts) ||
+            out->base_version == 0 || out->base_version > out->head ||
+            !ship_b64(cJSON_GetObjectItemCaseSensitive(base, "state"), ROUTE_MAX_MESSAGE,
+                      &out->base_state, &out->base_len))
+            return ship_fail(out, why, "base");
+        out->has_base = 1;
+        next_version = out->base_version + 1;
+    }
+    const cJSON *seqs = cJSON_GetObjectItemCaseSensitive(j, "seqs");
+    if (seqs) {
+        int ns = cJSON_GetArraySize(seqs);
+        if (!cJSON_IsArray(seqs) || ns > ROUTE_SHIP_SEQS_MAX)
+            return ship_fail(out, why, "seqs");
+        out->seqs = calloc((size_t)ns + 1, sizeof *out->seqs);
+        if (!out->seqs)
+            return ship_fail(out, why, "out of memory");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, seqs)
+        {
+            struct route_ship_seq *q = &out->seqs[out->nseqs];
+            if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 4 ||
+                !ship_id(cJSON_GetArrayItem(e, 0), STORE_CLIENT_ID_MAX, 0) ||
+                !ship_u64(cJSON_GetArrayItem(e, 1), &q->seq) ||
+                !ship_u64(cJSON_GetArrayItem(e, 2), &q->version) || q->version > out->head ||
+                !ship_id(cJSON_GetArrayItem(e, 3), STORE_USER_ID_MAX, 1))
+                return ship_fail(out, why, "seqs entry");
+            q->client = cJSON_GetArrayItem(e, 0)->valuestring;
+            q->owner = cJSON_GetArrayItem(e, 3)->valuestring;
+            out->nseqs++;
         }
     }
     const cJSON *ops = cJSON_GetObjectItemCaseSensitive(j, "ops");

@@ -75,13 +75,23 @@ int route_encode(const struct route_msg *m, char **out, size_t *out_len);
 /* ---- one part of a document shipped to its new home (a SHIP's body) ----
  * {"documentId":"d","part":1,"last":false,"head":H,"meta":"<base64>",
  *  "acl":[["user","editor"],...],
+ *  "base":{"version":T,"ts":tsMs,"state":"<base64 snapshot>"},
+ *  "seqs":[["client",seq,version,"owner or empty"],...],
  *  "ops":[[version,tsMs,seq,"user","client","<base64 update>"],...]}
- * `meta` and `acl` in part 1 only; ops in version order, each part's first
- * op the one after the previous part's last (the first op is version 1),
- * the last part's last op version `head`. Checked as hostile input:
- * route_ship_parse refuses anything else. */
+ * `meta`, `acl` and `base` in part 1 only; `base` when the source's older
+ * ops were dropped: the document starts at T from that snapshot. `seqs`:
+ * the sequence index, in any part. Ops in version order, each part's first
+ * op the one after the previous part's last (the first op is version 1,
+ * or T + 1 after a base), the last part's last op version `head`. Checked
+ * as hostile input: route_ship_parse refuses anything else. */
 #define ROUTE_SHIP_ACL_MAX 10000  /* access-list entries of a shipped document */
 #define ROUTE_SHIP_OPS_MAX 100000 /* ops in one part */
+#define ROUTE_SHIP_SEQS_MAX 10000 /* sequence-index records in one part */
+
+struct route_ship_seq {
+    const char *client, *owner; /* owner "" = unknown */
+    uint64_t seq, version;
+};
 
 struct route_ship_op {
     uint64_t version, ts_ms, seq;
@@ -106,13 +116,19 @@ struct route_ship {
     size_t nacl;
     struct route_ship_op *ops;
     size_t nops;
+    struct route_ship_seq *seqs;
+    size_t nseqs;
+    int has_base; /* part 1: starts at base_version from base_state */
+    uint64_t base_version, base_ts;
+    uint8_t *base_state; /* malloc'd */
+    size_t base_len;
 };
 
 /* Parses and checks a SHIP body: ids within the store's limits and
  * without control bytes, roles known, versions consecutive from
- * `next_version` (the version the part must start at) and never past head,
- * base64 valid. Returns 0 (free with route_ship_free) or -1 with *why set
- * (a static text). */
+ * `next_version` (the version the part must start at; for a part 1 with a
+ * base, base + 1) and never past head, a base at most head, base64 valid. Returns 0 (free with
+ * route_ship_free) or -1 with *why set (a static text). */
 int route_ship_parse(const char *body, size_t len, uint64_t next_version, struct route_ship *out,
                      const char **why);
 void route_ship_free(struct route_ship *s);

@@ -33,6 +33,8 @@
 #define OP_MAX (3u * 1024u * 1024u)       /* bytes of one op: its base64 fits a message */
 #define IMPORT_MAX (256u * 1024u * 1024u) /* bytes one import may hold before its commit */
 #define IMPORTS_MAX 4                     /* imports at once on one node */
+#define SEQS_PER_PART 2000                /* sequence-index records per SHIP */
+#define BASE_MAX (3u * 1024u * 1024u)     /* bytes of a base snapshot: its base64 fits */
 #define TOMBSTONES_MAX 4096               /* documents remembered as moved away */
 
 enum mv_state {
@@ -55,7 +57,9 @@ struct out_move {
     char token[ROUTE_BOOT_LEN + 1]; /* this move's, in every SHIP / SHIPPED */
     uint64_t head, next_version, part;
     int64_t deadline;
-    int get_pending; /* MV_RESOLVE: a GET in flight */
+    int get_pending;                         /* MV_RESOLVE: a GET in flight */
+    char seq_after[STORE_CLIENT_ID_MAX + 1]; /* the last client id shipped */
+    int seqs_done;
 };
 
 struct in_move {
@@ -76,7 +80,7 @@ struct mover {
     struct hmap gone; /* doc -> strdup(new home): moved away from here */
     char *ring[TOMBSTONES_MAX];
     size_t ring_pos;
-    uint64_t moved, failed, imported, import_failed, refused;
+    uint64_t moved, failed, imported, import_failed, refused, parts;
 };
 
 static struct mover *g_mv;
@@ -245,8 +249,39 @@ static int acl_one(void *ctx, const char *user, size_t ulen, enum store_role rol
 struct part_build {
     cJSON *ops;
     size_t bytes;
-    int too_big;
+    int too_big, gap;
+    uint64_t expect; /* the version the next op must have */
 };
+
+struct seq_build {
+    cJSON *seqs;
+    size_t n;
+    char *last; /* out_move.seq_after */
+};
+
+/* One sequence-index record into the part. */
+static int seq_one(void *ctx, const char *client, size_t cl, uint64_t seq, uint64_t version,
+                   const char *owner, size_t ol)
+{
+    struct seq_build *sb = ctx;
+    char c[STORE_CLIENT_ID_MAX + 1], u[STORE_USER_ID_MAX + 1];
+    if (cl > STORE_CLIENT_ID_MAX || ol > STORE_USER_ID_MAX)
+        return STORE_ECORRUPT;
+    memcpy(c, client, cl);
+    c[cl] = '\0';
+    if (ol)
+        memcpy(u, owner, ol);
+    u[ol] = '\0';
+    cJSON *e = cJSON_CreateArray();
+    cJSON_AddItemToArray(e, cJSON_CreateString(c));
+    cJSON_AddItemToArray(e, cJSON_CreateNumber((double)seq));
+    cJSON_AddItemToArray(e, cJSON_CreateNumber((double)version));
+    cJSON_AddItemToArray(e, cJSON_CreateString(u));
+    cJSON_AddItemToArray(sb->seqs, e);
+    memcpy(sb->last, c, cl + 1);
+    sb->n++;
+    return 0;
+}
 
 /* Reads the next part from the store and sends it. Returns 0, or -1 after
  * failing the move. */
@@ -272,16 +307,38 @@ static int ship_next(void)
             info.meta_len = 0;
             rc = 0;
         }
-        if (rc == 0 && info.trunc_version > 0) {
-            store_read_end(r);
-            cJSON_Delete(body);
-            out_fail("its op log was truncated (DOCSYNC_OPS_RETAIN): moving such a document is not "
-                     "supported yet%s%s",
-                     "", "");
-            return -1;
-        }
         o->head = info.head;
         o->next_version = 1;
+        o->seq_after[0] = '\0';
+        o->seqs_done = 0;
+        if (rc == 0 && info.trunc_version > 0) {
+            /* Older ops were dropped: the copy starts at the retained base. */
+            struct store_snapshot snap;
+            rc = store_snapshot_get(r, o->doc, info.trunc_version, &snap);
+            if (rc == 0 && (snap.version != info.trunc_version || snap.len > BASE_MAX)) {
+                store_read_end(r);
+                cJSON_Delete(body);
+                out_fail(snap.len > BASE_MAX
+                             ? "its retained snapshot is over 2.25 MiB: moving it is "
+                               "not supported yet%s%s"
+                             : "its retained base has no snapshot%s%s",
+                         "", "");
+                return -1;
+            }
+            char *b64 = rc == 0 ? malloc(base64_encoded_len(snap.len, 0) + 1) : NULL;
+            size_t n = 0;
+            if (rc == 0 && (!b64 || base64_encode(snap.data, snap.len, 0, b64,
+                                                  base64_encoded_len(snap.len, 0) + 1, &n) != 0))
+                rc = STORE_ENOMEM;
+            if (rc == 0) {
+                cJSON *base = cJSON_AddObjectToObject(body, "base");
+                cJSON_AddNumberToObject(base, "version", (double)snap.version);
+                cJSON_AddNumberToObject(base, "ts", (double)snap.ts_ms);
+                cJSON_AddStringToObject(base, "state", b64);
+                o->next_version = snap.version + 1;
+            }
+            free(b64);
+        }
         if (rc == 0 && info.meta_len) {
             char *b64 = malloc(base64_encoded_len(info.meta_len, 0) + 1);
             size_t n;
@@ -298,31 +355,41 @@ static int ship_next(void)
         }
     }
     cJSON_AddNumberToObject(body, "head", (double)o->head);
-    struct part_build pb = {cJSON_AddArrayToObject(body, "ops"), 0, 0};
-    uint64_t next = o->next_version;
+    if (rc == 0 && !o->seqs_done) {
+        struct seq_build sb = {cJSON_AddArrayToObject(body, "seqs"), 0, o->seq_after};
+        rc = store_seq_list(r, o->doc, o->seq_after, SEQS_PER_PART, seq_one, &sb);
+        if (rc == 0 && sb.n < SEQS_PER_PART)
+            o->seqs_done = 1;
+    }
+    /* The base's bytes count toward the part's budget. */
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(body, "base");
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(base, "state");
+    struct part_build pb = {cJSON_AddArrayToObject(body, "ops"),
+                            cJSON_IsString(state) ? strlen(state->valuestring) : 0, 0, 0,
+                            o->next_version};
     if (rc == 0 && o->next_version <= o->head)
-        rc = store_ops_after(r, o->doc, o->next_version - 1, o->head, 0, add_op, &pb, &next);
+        rc = store_ops_after(r, o->doc, o->next_version - 1, o->head, 0, add_op, &pb, NULL);
     store_read_end(r);
-    if (rc < 0 || pb.too_big) {
+    if (rc < 0 || pb.too_big || pb.gap) {
         cJSON_Delete(body);
         out_fail(pb.too_big ? "an op is too large to ship (%s%s)"
+                 : pb.gap   ? "its op log has a gap%s%s"
                             : "the store cannot be read: %s%s",
-                 pb.too_big ? "over 3 MiB" : store_strerror(rc), "");
+                 pb.too_big ? "over 3 MiB"
+                 : pb.gap   ? ""
+                            : store_strerror(rc),
+                 "");
         return -1;
     }
-    if (next != o->next_version + (uint64_t)cJSON_GetArraySize(pb.ops)) {
-        cJSON_Delete(body);
-        out_fail("the op log has a gap after version %s%s", "", "");
-        return -1;
-    }
-    o->next_version = next;
-    int last = o->next_version > o->head;
+    o->next_version = pb.expect;
+    int last = o->seqs_done && o->next_version > o->head;
     cJSON_AddBoolToObject(body, "last", last);
     char *json = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
     char channel[256];
     node_channel(channel, sizeof channel, o->to);
     o->part++;
+    mv->parts++;
     o->state = MV_SHIP;
     o->deadline = now_ms() + mv->env.timeout_ms;
     if (!json || send_msg(ROUTE_SHIP, channel, o->token, json, NULL, NULL) != 0) {
@@ -345,6 +412,10 @@ static int add_op(void *ctx, const struct store_op *op)
     }
     if (pb->bytes && pb->bytes + base64_encoded_len(op->len, 0) > PART_BYTES)
         return 1;
+    if (op->version != pb->expect) {
+        pb->gap = 1;
+        return 1;
+    }
     char user[STORE_USER_ID_MAX + 1], client[STORE_CLIENT_ID_MAX + 1];
     size_t ul = op->user_len > STORE_USER_ID_MAX ? STORE_USER_ID_MAX : op->user_len;
     size_t cl = op->client_len > STORE_CLIENT_ID_MAX ? STORE_CLIENT_ID_MAX : op->client_len;
@@ -368,6 +439,7 @@ static int add_op(void *ctx, const struct store_op *op)
     free(b64);
     cJSON_AddItemToArray(pb->ops, e);
     pb->bytes += n;
+    pb->expect++;
     return 0;
 }
 
@@ -562,7 +634,7 @@ static void on_shipped(const struct route_msg *msg)
         return;
     }
     cJSON_Delete(j);
-    if (o->next_version > o->head)
+    if (o->seqs_done && o->next_version > o->head)
         do_switch();
     else
         (void)ship_next();
@@ -751,7 +823,6 @@ static void on_ship(const struct route_msg *msg)
         memcpy(im->token, msg->to_boot, sizeof im->token);
         snprintf(im->doc, sizeof im->doc, "%s", s.doc);
         im->head = s.head;
-        im->next_version = 1;
         /* A copy already here (from a move that failed after its parts
          * arrived) is replaced whole. Its versions may name other states
          * than the incoming ones, so the store's epoch is renewed too:
@@ -764,9 +835,12 @@ static void on_ship(const struct route_msg *msg)
             exists = store_doc_get(r, s.doc, &info) == 0;
             store_read_end(r);
         }
+        im->next_version = s.has_base ? s.base_version + 1 : 1;
         if (store_batch_new(&im->b) != 0 ||
             (exists &&
              (store_batch_doc_delete(im->b, s.doc) != 0 || store_batch_epoch_renew(im->b) != 0)) ||
+            (s.has_base && store_batch_doc_base(im->b, s.doc, s.base_version, s.base_ts,
+                                                s.base_state, s.base_len) != 0) ||
             (s.meta && store_batch_doc_put(im->b, s.doc, s.meta, s.meta_len,
                                            s.nops ? s.ops[0].ts_ms : 0) != 0)) {
             route_ship_free(&s);
@@ -781,6 +855,13 @@ static void on_ship(const struct route_msg *msg)
                 return;
             }
     }
+    for (size_t i = 0; i < s.nseqs; i++)
+        if (store_batch_seq_put(im->b, s.doc, s.seqs[i].client, s.seqs[i].seq, s.seqs[i].version,
+                                s.seqs[i].owner) != 0) {
+            route_ship_free(&s);
+            in_fail(im, msg->node, msg->to_boot, doc, part, "a sequence-index record");
+            return;
+        }
     for (size_t i = 0; i < s.nops; i++) {
         const struct route_ship_op *op = &s.ops[i];
         if (store_batch_op_append(im->b, s.doc, op->version, op->user, op->client, op->seq,
@@ -887,10 +968,14 @@ char *move_metrics(void)
              "docsync_move_total{dir=\"out\",outcome=\"failed\"} %llu\n"
              "docsync_move_total{dir=\"in\",outcome=\"stored\"} %llu\n"
              "docsync_move_total{dir=\"in\",outcome=\"failed\"} %llu\n"
+             "# HELP docsync_move_parts_total Parts of documents sent to other nodes.\n"
+             "# TYPE docsync_move_parts_total counter\n"
+             "docsync_move_parts_total %llu\n"
              "# HELP docsync_move_refused_total Requests refused while their document moved.\n"
              "# TYPE docsync_move_refused_total counter\n"
              "docsync_move_refused_total %llu\n",
-             U(mv->moved), U(mv->failed), U(mv->imported), U(mv->import_failed), U(mv->refused));
+             U(mv->moved), U(mv->failed), U(mv->imported), U(mv->import_failed), U(mv->parts),
+             U(mv->refused));
 #undef U
     return out;
 }

@@ -22,6 +22,10 @@ function nodeEnv(redis, id) {
     DOCSYNC_NODE_ID: id,
     DOCSYNC_CLUSTER_HEARTBEAT: '1',
     DOCSYNC_CLUSTER_NODE_TIMEOUT: String(TIMEOUT),
+    // Snapshots every 5 versions and 10 ops kept behind: a document of more than about 15
+    // versions has dropped its older ops, and moves from its retained base.
+    DOCSYNC_SNAPSHOT_EVERY: '5',
+    DOCSYNC_OPS_RETAIN: '10',
   };
 }
 
@@ -141,10 +145,12 @@ describe('moving a document between nodes', () => {
     let refused = 0;
     const EDITS = 30;
     const firsts = [];
+    let lastAck = null; // the edit that got the highest version
     const writing = editors.map(async (e, i) => {
       for (let k = 0; k < EDITS; k++) {
         const { refusals, seq, update, ack } = await editUntilAcked(e, (d) => d.insert(0, `<${i}.${k}>`));
         if (k === 0) firsts[i] = { seq, update, version: ack.version };
+        if (!lastAck || ack.version > lastAck.version) lastAck = { e, seq, update, version: ack.version };
         refused += refusals.length;
         for (const m of refusals) assert.match(m, /document mv (is moving to|has moved to) node node-b; retry/);
         // The move starts once every editor is under way.
@@ -199,12 +205,18 @@ describe('moving a document between nodes', () => {
     // The old home dropped its copy: its own store no longer has the document.
     assert.equal((await api(a, 'GET', `/documents/${doc}`)).status, 404);
     assert.equal((await api(b, 'GET', `/documents/${doc}`)).json.content, 'L' + text);
-    // A resent (clientId, seq) acknowledged before the move is a duplicate at the new home.
+    // A resent (clientId, seq) acknowledged before the move is a duplicate at the new home: the
+    // first edit's op was dropped with the old ops (version null, as on a lone server), the last
+    // one's is kept (its version).
     const e0 = editors[0];
     const again = await e0.request('docsync:submit', { clientId: e0.clientId, seq: firsts[0].seq, update: firsts[0].update });
     assert.equal(again.event, 'docsync:ack', JSON.stringify(again));
     assert.equal(again.duplicate, true);
-    assert.equal(again.version, firsts[0].version);
+    assert.equal(again.version, null);
+    const latest = await lastAck.e.request('docsync:submit', { clientId: lastAck.e.clientId, seq: lastAck.seq, update: lastAck.update });
+    assert.equal(latest.event, 'docsync:ack', JSON.stringify(latest));
+    assert.equal(latest.duplicate, true);
+    assert.equal(latest.version, lastAck.version);
     late.disconnect();
     console.log(`# moved at version ${at}; ${refused} submits refused during the move and resent`);
   });
@@ -363,7 +375,9 @@ describe('moving a document between nodes', () => {
     await others;
     const moved = await moving;
     assert.equal(moved.code, 0, moved.stderr);
+    const t0 = Date.now();
     await synced(d, 60000, 'every edit acknowledged after the move');
+    console.log(`# synced ${Date.now() - t0} ms after the last edit`);
     assert.ok(!errors.some((e) => e.final), `never final: ${JSON.stringify(errors)}`);
     // Refused while the document moved; an edit sent after the move ended can reach the new home
     // before the refused ones it depends on are resent, which the client cures by catching up
@@ -382,6 +396,33 @@ describe('moving a document between nodes', () => {
     assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-b');
     other.disconnect();
     sync.close();
-    console.log(`# the JS client saw ${errors.filter((e) => e.code === 'unavailable').length} unavailable refusals during the move`);
+    console.log(`# the JS client saw ${errors.filter((e) => e.code === 'unavailable').length} unavailable refusals during the move; errors: ${JSON.stringify(errors.map((e) => [e.code, e.message?.slice(0, 60)]))}`);
+  });
+
+  it('a document of 1.5 MiB of ops whose older ops were dropped moves in several parts from its retained base', async () => {
+    const [a, b] = nodes;
+    const doc = 'big';
+    let text = '';
+    for (let k = 0; k < 15; k++) {
+      text = `${k}:` + String.fromCharCode(97 + k).repeat(100 * 1024);
+      const r = await api(a, 'PUT', `/documents/${doc}/content`, { body: { baseVersion: k, content: text } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.version, k + 1);
+    }
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-a');
+    const parts = await metric(a, 'docsync_move_parts_total');
+    const r = await moveDoc(a, doc, 'node-b');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'moved document big from node-a to node-b at version 15\n');
+    assert.ok((await metric(a, 'docsync_move_parts_total')) - parts >= 2, 'sent in parts');
+    const got = await api(b, 'GET', `/documents/${doc}`);
+    assert.equal(got.json.version, 15);
+    assert.equal(got.json.content, text);
+    // Catch-up through node c from the start: the retained base and the ops after it.
+    assert.equal(await textOf(nodes[2], mod, doc), text);
+    const w = await api(a, 'PUT', `/documents/${doc}/content`, { body: { baseVersion: 15, content: 'short' } });
+    assert.equal(w.status, 200, w.text);
+    assert.equal(w.json.version, 16);
+    assert.equal((await api(b, 'GET', `/documents/${doc}`)).json.content, 'short');
   });
 });

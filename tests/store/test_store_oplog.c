@@ -246,8 +246,89 @@ static void test_keep_all(void)
     tmp_store_rm(dir);
 }
 
+struct seqs {
+    char line[512];
+};
+
+static int seq_line(void *ctx, const char *client, size_t cl, uint64_t seq, uint64_t version,
+                    const char *owner, size_t ol)
+{
+    struct seqs *q = ctx;
+    size_t n = strlen(q->line);
+    snprintf(q->line + n, sizeof q->line - n, "%.*s=%llu@%llu/%.*s;", (int)cl, client,
+             (unsigned long long)seq, (unsigned long long)version, (int)ol, owner ? owner : "");
+    return 0;
+}
+
+/* A copy of a document whose older ops were dropped (moving it to another
+ * node): store_batch_doc_base starts it at the retained base, ops follow,
+ * and store_batch_seq_put carries the sequence index of clients whose ops
+ * are gone; store_seq_list reads the index back in client order. */
+static void test_base_copy(void)
+{
+    char dir[128];
+    tmp_store_dir(dir, sizeof dir, "store-oplog");
+    struct store_options o;
+    store_options_init(&o);
+    o.retain_ops = 0;
+    store *s;
+    CHECK_EQ(store_open(dir, &o, &s), 0);
+    store_batch *b;
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_doc_base(b, "d", 10, 5000, "S10", 3), 0);
+    CHECK_EQ(store_batch_op_append(b, "d", 11, "u", "c", 7, 5001, "op11", 4), 0);
+    CHECK_EQ(store_batch_seq_put(b, "d", "old", 3, 4, "v"), 0);
+    CHECK_EQ(store_batch_seq_put(b, "d", "c", 5, 9, "u"), 0); /* below c's 7: kept at 7 */
+    CHECK_EQ(store_batch_seq_put(b, "d", "f1", 2, 6, ""), 0); /* owner unknown */
+    CHECK_EQ(store_batch_commit(s, b, NULL), 0);
+    store_batch_free(b);
+    CHECK_EQ(doc_field(s, "d", 0), 11);
+    CHECK_EQ(doc_field(s, "d", 1), 10);
+    CHECK_EQ(doc_field(s, "d", 2), 10);
+    store_read *r;
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    struct seqs q = {""};
+    CHECK_EQ(store_seq_list(r, "d", NULL, 0, seq_line, &q), 0);
+    CHECK_STR_EQ(q.line, "c=7@11/u;f1=2@6/;old=3@4/v;");
+    q.line[0] = '\0';
+    CHECK_EQ(store_seq_list(r, "d", "c", 1, seq_line, &q), 0);
+    CHECK_STR_EQ(q.line, "f1=2@6/;");
+    uint64_t seq, ver;
+    char owner[STORE_USER_ID_MAX + 1];
+    CHECK_EQ(store_seq_get(r, "d", "old", &seq, &ver, owner), 0);
+    CHECK(seq == 3 && ver == 4);
+    CHECK_STR_EQ(owner, "v");
+    /* Catch-up from before the base: the snapshot at 10 and op 11. */
+    struct store_epoch e;
+    memset(&e, 0, sizeof e);
+    struct collect c = {.n = 0};
+    struct store_catchup cu;
+    CHECK_EQ(store_catchup(r, "d", &e, 3, 0, collect_op, &c, &cu), 0);
+    CHECK(!cu.replay && cu.snapshot.version == 10 && cu.snapshot.len == 3 && cu.head == 11);
+    CHECK(c.n == 1 && c.versions[0] == 11);
+    store_read_end(r);
+    /* Only onto nothing: an existing document must be deleted first. */
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_doc_base(b, "d", 20, 6000, "S20", 3), 0);
+    CHECK_EQ(store_batch_commit(s, b, NULL), STORE_ECONFLICT);
+    store_batch_free(b);
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_doc_delete(b, "d"), 0);
+    CHECK_EQ(store_batch_doc_base(b, "d", 20, 6000, "S20", 3), 0);
+    CHECK_EQ(store_batch_commit(s, b, NULL), 0);
+    store_batch_free(b);
+    CHECK_EQ(doc_field(s, "d", 0), 20);
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_doc_base(b, "d", 0, 6000, "S", 1), STORE_EINVAL);
+    CHECK_EQ(store_batch_seq_put(b, "d", "", 1, 1, "u"), STORE_EINVAL);
+    store_batch_free(b);
+    store_close(s);
+    tmp_store_rm(dir);
+}
+
 int main(void)
 {
+    test_base_copy();
     test_retention();
     test_catchup();
     test_keep_all();

@@ -212,6 +212,19 @@ static void test_ship_parse(void)
                3, &s, &why) == 0);
     CHECK(s.last && s.nops == 1);
     route_ship_free(&s);
+    /* A base: the ops go on after it; the sequence index of clients whose ops are gone. */
+    CHECK(ship("{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":11,"
+               "\"base\":{\"version\":10,\"ts\":5000,\"state\":\"AQI=\"},"
+               "\"seqs\":[[\"c1\",7,9,\"u1\"],[\"c2\",1,3,\"\"]],"
+               "\"ops\":[[11,5001,8,\"u1\",\"c1\",\"AQI=\"]]}",
+               1, &s, &why) == 0);
+    CHECK(s.has_base && s.base_version == 10 && s.base_ts == 5000 && s.base_len == 2);
+    CHECK(s.nseqs == 2 && s.seqs[0].seq == 7 && s.seqs[0].version == 9);
+    CHECK_STR_EQ(s.seqs[0].client, "c1");
+    CHECK_STR_EQ(s.seqs[0].owner, "u1");
+    CHECK_STR_EQ(s.seqs[1].owner, "");
+    CHECK(s.nops == 1 && s.ops[0].version == 11);
+    route_ship_free(&s);
     static const char *const bad[] = {
         "[]",
         "{\"part\":1,\"last\":true,\"head\":0,\"ops\":[]}",
@@ -247,6 +260,24 @@ static void test_ship_parse(void)
         "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":1,\"ops\":[[1,1,1,\"u\",\"c\",\"*"
         "\"]]}",
         "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":1,\"ops\":[[1,1,1,\"u\",\"c\"]]}",
+        /* a base: outside part 1, past head, version 0, bad state; ops not after it */
+        "{\"documentId\":\"d\",\"part\":2,\"last\":true,\"head\":5,"
+        "\"base\":{\"version\":5,\"ts\":1,\"state\":\"\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":5,"
+        "\"base\":{\"version\":6,\"ts\":1,\"state\":\"\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":5,"
+        "\"base\":{\"version\":0,\"ts\":1,\"state\":\"\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":5,"
+        "\"base\":{\"version\":5,\"ts\":1,\"state\":\"*\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":6,"
+        "\"base\":{\"version\":4,\"ts\":1,\"state\":\"\"},\"ops\":[[6,1,1,\"u\",\"c\",\"\"]]}",
+        /* a sequence record: empty client, version past head, not four members */
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":0,\"seqs\":[[\"\",1,0,\"u\"]],"
+        "\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":0,\"seqs\":[[\"c\",1,1,\"u\"]],"
+        "\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":0,\"seqs\":[[\"c\",1,0]],"
+        "\"ops\":[]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why = NULL;
