@@ -681,7 +681,8 @@ export class Document extends Emitter {
   #buffer = new Map(); // version -> update bytes (null: our own, acknowledged)
   #catchingUp = false;
   #subscribed = false;
-  #retry = null;
+  #retry = null; // the pending resend after a curable refusal
+  #retryCatchUp = false; // ... which also asks for a catch-up
   #saveTimer = null;
   #base = null; // {replica, mark, state}: the last whole state saved (base64) and its mark
   #typing = { on: false, idle: null, sentAt: 0 };
@@ -1336,12 +1337,20 @@ export class Document extends Emitter {
     const p = e.clientId === this.clientId ? this.#pending.find((x) => x.seq === e.seq) : null;
     if (p && !forever && (p.tries = (p.tries || 0) + 1) >= MAX_TRIES) return false;
     for (const x of this.#pending) x.sent = false;
-    if (e.seq == null) this.#catchingUp = false; // a refused catch-up: asked again below
+    if (e.seq == null) {
+      this.#catchingUp = false; // a refused catch-up: asked again below
+      this.#retryCatchUp = true;
+    }
+    // The edits sent together are refused together (a document moving to another node refuses
+    // every one in flight): one resend, and one step of backoff, for all of them.
+    if (this.#retry) return true;
     const delay = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** Math.min(this.#tries++, 5));
-    clearTimeout(this.#retry);
     this.#retry = setTimeout(() => {
+      this.#retry = null;
+      const catchUp = this.#retryCatchUp;
+      this.#retryCatchUp = false;
       if (this.#left) return;
-      if (e.seq == null) this.#catchUp();
+      if (catchUp) this.#catchUp();
       if (this.#canSend()) this.#resendAll();
     }, delay);
     return true;
