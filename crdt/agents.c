@@ -67,6 +67,9 @@ int crdt__agent_add(crdt_doc *doc, const char *name, size_t len, uint32_t *idx)
 /* Index of the last run with run.seq <= seq, or UINT32_MAX. */
 static uint32_t run_search(const crdt_agent *ag, uint32_t seq)
 {
+    /* Local edits and most remote ones concern the agent's newest run. */
+    if (ag->nruns && ag->runs[ag->nruns - 1].seq <= seq)
+        return ag->nruns - 1;
     uint32_t n = crdt__upper_bound(ag->runs, ag->nruns, sizeof *ag->runs, seq);
     return n == 0 ? UINT32_MAX : n - 1;
 }

@@ -26,6 +26,10 @@ typedef struct uagent {
     const uint8_t *name;
     uint32_t len;
     uint32_t doc; /* doc agent index or CRDT_NONE */
+    /* The agent's ops are order[pos .. pos + nops); bucket b of
+     * upd->buckets[boff .. boff + nb) is the first of them whose seq is at
+     * least seq0 + (b << shift) (see index_build). */
+    uint32_t pos, nops, seq0, shift, boff, nb;
 } uagent;
 
 typedef struct upd {
@@ -37,6 +41,7 @@ typedef struct upd {
     uint32_t *order;   /* op indexes sorted by (agent, seq) */
     uint64_t *keys;    /* per position in order[]: agent << 32 | seq */
     uint32_t hit;      /* position in order[] of upd_find's last hit */
+    uint32_t *buckets; /* per agent, see uagent */
     uint8_t *unpacked; /* a packed state's version 1 bytes (ops point into them) */
 } upd;
 
@@ -46,6 +51,7 @@ static void upd_free(upd *u)
     crdt__mem_free(u->alloc, u->ops);
     crdt__mem_free(u->alloc, u->order);
     crdt__mem_free(u->alloc, u->keys);
+    crdt__mem_free(u->alloc, u->buckets);
     crdt__mem_free(u->alloc, u->unpacked);
 }
 
@@ -117,6 +123,50 @@ static int agents_distinct(upd *u)
     return rc;
 }
 
+/* Bucket index of every agent's ops, so that upd_find needs a binary
+ * search over a few ops instead of all of them: a full state references
+ * ids all over its own ops. Each agent's seqs are split into at most twice
+ * as many buckets as it has ops (shift grows until they fit), so the index
+ * takes at most 2 nops + nagents entries whatever the seqs are. */
+static int index_build(upd *u)
+{
+    uint64_t total = 0;
+    uint32_t p = 0;
+    for (uint32_t a = 0; a < u->nagents; a++) {
+        uagent *ua = &u->agents[a];
+        ua->pos = p;
+        while (p < u->nops && u->ops[u->order[p]].ag == a)
+            p++;
+        ua->nops = p - ua->pos;
+        ua->nb = ua->shift = ua->seq0 = 0;
+        ua->boff = (uint32_t)total;
+        if (!ua->nops)
+            continue;
+        ua->seq0 = u->ops[u->order[ua->pos]].seq;
+        uint32_t span = u->ops[u->order[p - 1]].seq - ua->seq0;
+        while ((span >> ua->shift) >= 2 * (uint64_t)ua->nops)
+            ua->shift++;
+        ua->nb = (span >> ua->shift) + 1;
+        total += ua->nb;
+    }
+    if (!total)
+        return CRDT_OK;
+    u->buckets = crdt__mem_alloc(u->alloc, (size_t)total * sizeof(uint32_t));
+    if (!u->buckets)
+        return CRDT_ENOMEM;
+    for (uint32_t a = 0; a < u->nagents; a++) {
+        const uagent *ua = &u->agents[a];
+        uint32_t q = ua->pos, end = ua->pos + ua->nops;
+        for (uint32_t b = 0; b < ua->nb; b++) {
+            uint64_t from = (uint64_t)ua->seq0 + ((uint64_t)b << ua->shift);
+            while (q < end && u->ops[u->order[q]].seq < from)
+                q++;
+            u->buckets[ua->boff + b] = q;
+        }
+    }
+    return CRDT_OK;
+}
+
 static int decode(upd *u, const uint8_t *data, size_t len)
 {
     crdt_upd_reader rd;
@@ -169,7 +219,7 @@ static int decode(upd *u, const uint8_t *data, size_t len)
         if (a->ag == b->ag && (uint64_t)a->seq + a->len > b->seq)
             return CRDT_EBADUPDATE; /* the same id twice */
     }
-    return CRDT_OK;
+    return index_build(u);
 }
 
 static bool op_holds(const upd *u, uint32_t pos, uint32_t ag, uint32_t seq)
@@ -189,9 +239,20 @@ static uint32_t upd_find(upd *u, uint32_t ag, uint32_t seq)
         if (u->hit + 1 < u->nops && op_holds(u, u->hit + 1, ag, seq))
             return u->order[++u->hit];
     }
-    /* binary search over the compact keys, not the ops */
+    /* binary search over the compact keys of the ops that start in seq's
+     * bucket; the op holding seq starts there or is the one before */
+    const uagent *ua = &u->agents[ag];
+    if (!ua->nops || seq < ua->seq0)
+        return CRDT_NONE;
+    uint32_t b = (seq - ua->seq0) >> ua->shift;
+    size_t lo, hi;
+    if (b >= ua->nb) {
+        lo = hi = ua->pos + ua->nops;
+    } else {
+        lo = u->buckets[ua->boff + b];
+        hi = b + 1 < ua->nb ? u->buckets[ua->boff + b + 1] : ua->pos + ua->nops;
+    }
     uint64_t key = (uint64_t)ag << 32 | seq;
-    size_t lo = 0, hi = u->nops;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (u->keys[mid] <= key)

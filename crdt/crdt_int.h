@@ -133,12 +133,16 @@ typedef struct crdt_stats {
 /* Characters [lv, lv + len) of one insert record, consecutive in the
  * document, all deleted or all visible. Visible runs have their text at
  * arena[byte_off .. byte_off + byte_len) with `astral` 4-byte code points;
- * deleted runs keep no text (byte_len = astral = 0). */
+ * deleted runs keep no text (byte_len = astral = 0). `cont`: the left
+ * origin of character lv is lv - 1 (so merging this run into a run ending
+ * at lv - 1 needs no look-up of its record). */
 typedef struct crdt_run {
     uint32_t lv;
     uint32_t len : 31;
     uint32_t del : 1;
-    uint32_t byte_off, byte_len, astral;
+    uint32_t byte_off, byte_len;
+    uint32_t astral : 31;
+    uint32_t cont : 1;
 } crdt_run;
 
 typedef struct crdt_leaf {
@@ -206,6 +210,16 @@ struct crdt_doc {
     uint32_t cache_leaf, cache_start;
     bool cache_ok;
 
+    /* Where the last local edit ended (the idea of diamond-types' cursor
+     * cache): run hint_i of leaf hint_leaf (or the leaf's end when hint_i is
+     * its run count) comes after hint_pos visible characters. Keystrokes
+     * land at or next to the previous one, so the next edit finds its run
+     * a step or two from here, without a descent from the root or a scan of
+     * the leaf from its first run. Set by each local edit when it is done;
+     * cleared by anything else that changes the tree. */
+    uint32_t hint_leaf, hint_i, hint_pos;
+    bool hint_ok;
+
     /* Runs the integration of remote inserts may still scan during the
      * current crdt_doc_apply_bounded (UINT64_MAX: unbounded); over_budget
      * is set when a scan ran out and placed its insert early. */
@@ -215,8 +229,9 @@ struct crdt_doc {
 };
 
 /* doc.c */
-void crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, uint32_t n,
-                     uint32_t byte_off, uint32_t byte_len, bool deleted);
+/* Returns the cursor just after the placed characters. */
+crdt_cursor crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, uint32_t n,
+                            uint32_t byte_off, uint32_t byte_len, bool deleted);
 
 /* integrate.c: place remote insert [lv, lv+n) with origins left/right. */
 void crdt__integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv, uint32_t n,
@@ -301,6 +316,13 @@ bool crdt__tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run);
  * result with deleted neighbours. Returns len, or 0 if they already were
  * deleted. Needs reserved capacity. */
 uint32_t crdt__tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len);
+/* The same for the characters [c.off, c.off + len) of the visible run at
+ * cursor c. Returns the cursor just after them (after the tombstone run
+ * that now holds them). */
+crdt_cursor crdt__tree_delete_at(crdt_doc *doc, crdt_cursor c, uint32_t len);
+/* Remember cursor c, after `pos` visible characters, as where the last
+ * local edit ended (see hint_* in crdt_doc). */
+void crdt__tree_hint_set(crdt_doc *doc, crdt_cursor c, uint32_t pos);
 /* Characters from lv to the end of its run, whether they are deleted, and
  * (visible) a pointer to their text. */
 uint32_t crdt__tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const uint8_t **text);

@@ -145,8 +145,8 @@ static uint32_t lv_before(const crdt_doc *doc, crdt_cursor c)
 /* Insert text [lv, lv+n) (bytes at arena[byte_off..], or a tombstone run
  * when text is NULL) before cursor c, whose left origin is `left`. Splits
  * long non-ASCII text into several runs. */
-void crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, uint32_t n,
-                     uint32_t byte_off, uint32_t byte_len, bool deleted)
+crdt_cursor crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, uint32_t n,
+                            uint32_t byte_off, uint32_t byte_len, bool deleted)
 {
     bool ascii = deleted || byte_len == n;
     while (n > 0) {
@@ -160,7 +160,8 @@ void crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, u
                         .byte_off = deleted ? 0 : byte_off,
                         .byte_len = kb,
                         .astral =
-                            deleted || ascii ? 0 : crdt__utf8_astral(doc->arena + byte_off, kb)};
+                            deleted || ascii ? 0 : crdt__utf8_astral(doc->arena + byte_off, kb),
+                        .cont = left != CRDT_NONE && left == lv - 1};
         if (left == lv - 1 && left != CRDT_NONE && crdt__tree_try_extend(doc, c, &run)) {
             /* extended the run before c; c still points just after it */
         } else {
@@ -171,6 +172,7 @@ void crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, u
         n -= k;
         byte_off += kb;
     }
+    return c;
 }
 
 int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len)
@@ -197,15 +199,18 @@ int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len)
     crdt__agent_assign(doc, doc->me, doc->next_seq, lv, (uint32_t)n);
     doc->next_lv += (uint32_t)n;
     doc->next_seq += (uint32_t)n;
-    crdt__doc_place(doc, c, left, lv, (uint32_t)n, off, (uint32_t)len, false);
+    c = crdt__doc_place(doc, c, left, lv, (uint32_t)n, off, (uint32_t)len, false);
+    crdt__tree_hint_set(doc, c, (uint32_t)(pos + n));
     return CRDT_OK;
 }
 
-/* Delete characters [lv, lv+n) of one run as ops of the local agent. */
-static void delete_piece(crdt_doc *doc, uint32_t target, uint32_t n)
+/* Delete n visible characters from cursor c (all in its run) as ops of
+ * the local agent; pos is their visible position. */
+static void delete_piece(crdt_doc *doc, crdt_cursor c, uint32_t n, size_t pos)
 {
     uint32_t lv = doc->next_lv;
-    crdt__tree_delete_lv(doc, target, n);
+    uint32_t target = doc->leaves[c.leaf].runs[c.i].lv + c.off;
+    crdt__tree_hint_set(doc, crdt__tree_delete_at(doc, c, n), (uint32_t)pos);
     crdt__rec_add_delete(doc, lv, n, target, false);
     crdt__agent_assign(doc, doc->me, doc->next_seq, lv, n);
     for (uint32_t k = 0; k < n; k++)
@@ -249,7 +254,7 @@ int crdt_doc_delete(crdt_doc *doc, size_t pos, size_t count)
         uint32_t k = r->len - c.off;
         if (k > left)
             k = (uint32_t)left;
-        delete_piece(doc, r->lv + c.off, k);
+        delete_piece(doc, c, k, pos);
         left -= k;
     }
     return CRDT_OK;

@@ -300,6 +300,20 @@ typedef struct bitr {
 
 static void bits_fill(bitr *b)
 {
+    if (b->n <= 56 && b->pos <= b->len && b->len - b->pos >= 8) {
+        /* Eight bytes at once. The bits above the whole bytes taken are the
+         * stream's next bits, which the next refill ORs in again at the
+         * same place, so they may sit in acc already. */
+        const uint8_t *q = b->p + b->pos;
+        uint64_t w = (uint64_t)q[0] | (uint64_t)q[1] << 8 | (uint64_t)q[2] << 16 |
+                     (uint64_t)q[3] << 24 | (uint64_t)q[4] << 32 | (uint64_t)q[5] << 40 |
+                     (uint64_t)q[6] << 48 | (uint64_t)q[7] << 56;
+        uint32_t take = (64 - b->n) >> 3;
+        b->acc |= w << b->n;
+        b->pos += take;
+        b->n += take * 8;
+        return;
+    }
     while (b->n <= 56) {
         b->acc |= (uint64_t)(b->pos < b->len ? b->p[b->pos] : 0) << b->n;
         b->pos++;

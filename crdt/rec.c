@@ -4,6 +4,11 @@
 
 uint32_t crdt__rec_find(const crdt_doc *doc, uint32_t lv)
 {
+    /* Recent LVs first: merging a backspace's tombstone asks for the origin
+     * of a character typed a few records ago. */
+    for (uint32_t k = doc->nrecs, stop = k > 4 ? k - 4 : 0; k > stop; k--)
+        if (doc->recs[k - 1].lv <= lv)
+            return k - 1;
     return crdt__upper_bound(doc->recs, doc->nrecs, sizeof *doc->recs, lv) - 1;
 }
 

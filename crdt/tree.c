@@ -186,6 +186,66 @@ static uint32_t leftmost_leaf(const crdt_doc *doc)
     return node;
 }
 
+/* The cursor for visible position pos found from the hint (see hint_* in
+ * crdt_doc): with stick_left, right after visible character pos - 1 (pos >
+ * 0), else at visible character pos. It walks the hinted leaf from the
+ * hinted run towards pos and gives up (false: the caller descends from the
+ * root) when pos is outside that leaf; both cursors are unique, so the
+ * answer is the one the descent would give. */
+static inline __attribute__((always_inline)) bool hint_find(crdt_doc *doc, uint32_t pos,
+                                                            bool stick_left, crdt_cursor *out)
+{
+    if (!doc->hint_ok)
+        return false;
+    uint32_t leaf = doc->hint_leaf, i = doc->hint_i, p = doc->hint_pos;
+    const crdt_leaf *l = &doc->leaves[leaf];
+    if (i > l->n)
+        return false;
+    bool found = false;
+    uint32_t d = 0;
+    if (stick_left ? pos > p : pos >= p) {
+        for (; i < l->n; i++) {
+            const crdt_run *r = &l->runs[i];
+            if (r->del)
+                continue;
+            d = pos - p;
+            if (stick_left ? d <= r->len : d < r->len) {
+                found = true;
+                break;
+            }
+            p += r->len;
+        }
+    } else {
+        while (i > 0) {
+            const crdt_run *r = &l->runs[--i];
+            if (r->del)
+                continue;
+            p -= r->len;
+            if (stick_left ? pos > p : pos >= p) {
+                d = pos - p;
+                found = true;
+                break;
+            }
+        }
+    }
+    if (!found)
+        return false;
+    *out = d == l->runs[i].len ? (crdt_cursor){leaf, i + 1, 0} : (crdt_cursor){leaf, i, d};
+    /* the edit will change this leaf: a cached start of another leaf after
+     * it would go stale */
+    if (doc->cache_ok && doc->cache_leaf != leaf)
+        doc->cache_ok = false;
+    return true;
+}
+
+void crdt__tree_hint_set(crdt_doc *doc, crdt_cursor c, uint32_t pos)
+{
+    doc->hint_ok = true;
+    doc->hint_leaf = c.leaf;
+    doc->hint_i = c.i;
+    doc->hint_pos = pos - c.off;
+}
+
 /* Descend to the leaf holding visible position pos (stick_left: the leaf
  * holding character pos - 1), leaving in *rem the offset inside it and
  * caching the leaf's start. */
@@ -224,6 +284,7 @@ static uint32_t descend_vis(const crdt_doc *doc, crdt_doc *cache, uint32_t pos, 
 void crdt__tree_cache_reset(crdt_doc *doc)
 {
     doc->cache_ok = false;
+    doc->hint_ok = false;
 }
 
 crdt_cursor crdt__tree_cursor_vis(crdt_doc *doc, size_t pos)
@@ -235,6 +296,9 @@ crdt_cursor crdt__tree_cursor_vis(crdt_doc *doc, size_t pos)
         doc->cache_start = 0;
         return (crdt_cursor){doc->cache_leaf, 0, 0};
     }
+    crdt_cursor hc;
+    if (hint_find(doc, (uint32_t)pos, true, &hc))
+        return hc;
     uint32_t rem;
     uint32_t node = descend_vis(doc, doc, (uint32_t)pos, true, &rem);
     const crdt_leaf *l = &doc->leaves[node];
@@ -254,6 +318,9 @@ crdt_cursor crdt__tree_cursor_vis(crdt_doc *doc, size_t pos)
 
 crdt_cursor crdt__tree_cursor_vis_at(crdt_doc *doc, size_t pos)
 {
+    crdt_cursor hc;
+    if (hint_find(doc, (uint32_t)pos, false, &hc))
+        return hc;
     return crdt__tree_cursor_vis_at_ro(doc, doc, pos);
 }
 
@@ -396,6 +463,7 @@ static void make_room(crdt_doc *doc, uint32_t *leaf, uint32_t *i, uint32_t extra
     r->parent = l->parent;
     r->slot = l->slot + 1; /* fixed by insert_after */
     doc->cache_ok = false;
+    doc->hint_ok = false;
     for (uint32_t k = 0; k < r->n; k++)
         point_lvs(doc, &r->runs[k], rn);
     insert_after(doc, *leaf, true, rn, leaf_stats(l), leaf_stats(r));
@@ -416,6 +484,7 @@ static void split_run(crdt_doc *doc, crdt_leaf *l, uint32_t i, uint32_t off)
     a.len = off;
     b.len = r->len - off;
     b.lv = r->lv + off;
+    b.cont = 1; /* inside a run, each character follows the one before */
     if (!r->del) {
         bool ascii = r->byte_len == r->len;
         uint32_t bo =
@@ -478,11 +547,8 @@ bool crdt__tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
 static bool merge_tombstones(crdt_doc *doc, crdt_leaf *l, uint32_t i)
 {
     crdt_run *a = &l->runs[i], *b = &l->runs[i + 1];
-    if (!a->del || !b->del || a->lv + a->len != b->lv || (uint64_t)a->len + b->len >= (1u << 31))
-        return false;
-    uint32_t left, right;
-    crdt__rec_origins(doc, b->lv, &left, &right);
-    if (left != b->lv - 1)
+    if (!a->del || !b->del || !b->cont || a->lv + a->len != b->lv ||
+        (uint64_t)a->len + b->len >= (1u << 31))
         return false;
     a->len += b->len;
     memmove(l->runs + i + 1, l->runs + i + 2, (l->n - i - 2) * sizeof(crdt_run));
@@ -492,13 +558,18 @@ static bool merge_tombstones(crdt_doc *doc, crdt_leaf *l, uint32_t i)
 
 uint32_t crdt__tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len)
 {
-    uint32_t leaf = doc->lv_leaf[lv];
-    uint32_t i = run_in_leaf(&doc->leaves[leaf], lv);
-    crdt_run *r = &doc->leaves[leaf].runs[i];
-    if (r->del)
+    crdt_cursor c = crdt__tree_cursor_lv(doc, lv);
+    if (doc->leaves[c.leaf].runs[c.i].del)
         return 0;
-    uint32_t off = lv - r->lv;
-    uint32_t extra = (off > 0) + (off + len < r->len);
+    crdt__tree_delete_at(doc, c, len);
+    return len;
+}
+
+crdt_cursor crdt__tree_delete_at(crdt_doc *doc, crdt_cursor c, uint32_t len)
+{
+    uint32_t leaf = c.leaf, i = c.i, off = c.off;
+    const crdt_run *r0 = &doc->leaves[leaf].runs[i];
+    uint32_t extra = (off > 0) + (off + len < r0->len);
     make_room(doc, &leaf, &i, extra);
     crdt_leaf *l = &doc->leaves[leaf];
     if (off > 0) {
@@ -510,7 +581,7 @@ uint32_t crdt__tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len)
         split_run(doc, l, i, len);
         doc->nruns++;
     }
-    r = &l->runs[i];
+    crdt_run *r = &l->runs[i];
     crdt_stats before = run_stats(r);
     r->del = 1;
     r->byte_len = 0;
@@ -520,9 +591,11 @@ uint32_t crdt__tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len)
      * runs of backspaces or a deleted selection cost one run. */
     if (i + 1 < l->n && merge_tombstones(doc, l, i))
         doc->nruns--;
-    if (i > 0 && merge_tombstones(doc, l, i - 1))
+    if (i > 0 && merge_tombstones(doc, l, i - 1)) {
         doc->nruns--;
-    return len;
+        i--;
+    }
+    return (crdt_cursor){leaf, i + 1, 0};
 }
 
 uint32_t crdt__tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const uint8_t **text)
@@ -578,6 +651,10 @@ static int check_node(const crdt_doc *doc, uint32_t node, uint32_t h, uint32_t p
                 return CRDT_EINVAL;
             }
             if (!crdt__rec_is_insert(doc, r->lv))
+                return CRDT_EINVAL;
+            uint32_t left, right;
+            crdt__rec_origins(doc, r->lv, &left, &right);
+            if (r->cont != (left != CRDT_NONE && left == r->lv - 1))
                 return CRDT_EINVAL;
         }
         *nruns += l->n;

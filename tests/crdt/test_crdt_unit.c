@@ -67,6 +67,146 @@ static void test_local(void)
     crdt_doc_free(NULL);
 }
 
+/* Byte offset of code point `cp` in UTF-8 `s`. */
+static size_t cp_offset(const char *s, size_t cp)
+{
+    size_t b = 0;
+    for (; cp > 0; cp--)
+        b += (unsigned char)s[b] < 0x80 ? 1 : (unsigned char)s[b] < 0xE0 ? 2 : 3;
+    return b;
+}
+
+/* Local edits go through a cache of where the previous edit ended (next
+ * keystroke, backspace, forward delete are found from there without a
+ * descent). Typing bursts, jumps, multi-character deletes across runs and
+ * remote updates in between (which drop the cache) must keep the text
+ * exactly what a plain string edited the same way holds, and the ops
+ * (origins included) exactly those of a replica whose cache is dropped
+ * before every edit: `cold` applies an empty update first each time, and
+ * its full state must equal d's byte for byte. */
+static void test_local_model(void)
+{
+    static const char *pieces[] = {"a", "b", " ", "xy", "\xC3\xA9", "\xE2\x82\xAC", "q"};
+    /* Typing at the start of a visible run that follows a tombstone goes
+     * after the visible character before it, not after the tombstone: the
+     * cache walks back from "XY" past "efgh" and the deleted "cd". */
+    crdt_doc *hot = mkdoc("alice"), *cool = mkdoc("alice");
+    crdt_doc *both[2] = {hot, cool};
+    for (int k = 0; k < 2; k++) {
+        ins(both[k], 0, "abcdefgh");
+        CHECK_EQ(crdt_doc_delete(both[k], 2, 2), CRDT_OK);
+        ins(both[k], 6, "XY");
+    }
+    crdt_doc *nobody = mkdoc("zed"); /* an update without ops drops the cache */
+    size_t n0;
+    uint8_t *u0 = since_mark(nobody, 0, &n0);
+    CHECK_EQ(crdt_doc_apply(cool, u0, n0, NULL), CRDT_OK);
+    crdt_free_bytes(NULL, u0);
+    crdt_doc_free(nobody);
+    ins(hot, 2, "Z");
+    ins(cool, 2, "Z");
+    CHECK_STR_EQ(text(hot), "abZefghXY");
+    uint8_t *s1, *s2;
+    size_t n1, n2;
+    CHECK_EQ(crdt_doc_encode_state(hot, &s1, &n1), CRDT_OK);
+    CHECK_EQ(crdt_doc_encode_state(cool, &s2, &n2), CRDT_OK);
+    CHECK_EQ(n1, n2);
+    CHECK_MEM_EQ(s1, s2, n1 < n2 ? n1 : n2);
+    crdt_free_bytes(NULL, s1);
+    crdt_free_bytes(NULL, s2);
+    crdt_doc_free(hot);
+    crdt_doc_free(cool);
+
+    rng_state = 0x5EEDC0FFEEULL;
+    crdt_doc *d = mkdoc("alice"), *peer = mkdoc("bob"), *cold = mkdoc("alice");
+    size_t nempty;
+    uint8_t *empty = since_mark(peer, 0, &nempty);
+    size_t cap = 1 << 16, len = 0, cps = 0; /* the model: UTF-8 bytes, code points */
+    char *model = malloc(cap);
+    size_t pos = 0;
+    for (int step = 0; step < 6000; step++) {
+        uint64_t r = below(100);
+        if (r < 3) {
+            pos = below(cps + 1); /* jump */
+        } else if (r < 5) {
+            /* a remote edit arrives: the model takes the merged text */
+            sync_into(peer, d);
+            uint64_t mark = crdt_doc_mark(peer);
+            ins(peer, below(crdt_doc_length(peer) + 1), "R");
+            size_t n;
+            uint8_t *u = since_mark(peer, mark, &n);
+            CHECK_EQ(crdt_doc_apply(d, u, n, NULL), CRDT_OK);
+            CHECK_EQ(crdt_doc_apply(cold, u, n, NULL), CRDT_OK);
+            crdt_free_bytes(NULL, u);
+            char *t;
+            CHECK_EQ(crdt_doc_text(d, &t, &len), CRDT_OK);
+            CHECK(len < cap);
+            memcpy(model, t, len);
+            crdt_free_bytes(NULL, t);
+            cps = crdt_doc_length(d);
+            if (pos > cps)
+                pos = cps;
+            continue;
+        }
+        CHECK_EQ(crdt_doc_apply(cold, empty, nempty, NULL), CRDT_OK);
+        if (r < 60 || cps == 0) {
+            const char *p = pieces[below(sizeof pieces / sizeof *pieces)];
+            size_t pl = strlen(p), at = cp_offset(model, pos), pc = 0;
+            for (size_t k = 0; k < pl; k++)
+                pc += ((unsigned char)p[k] & 0xC0) != 0x80;
+            if (len + pl >= cap)
+                break;
+            ins(d, pos, p);
+            ins(cold, pos, p);
+            memmove(model + at + pl, model + at, len - at);
+            memcpy(model + at, p, pl);
+            len += pl;
+            cps += pc;
+            pos += pc;
+        } else {
+            bool back = r < 85 && pos > 0; /* backspace, else delete forward */
+            size_t from = back ? pos - 1 : pos;
+            if (from >= cps)
+                from = cps - 1;
+            size_t n = 1 + (below(8) == 0 ? below(5) : 0);
+            if (n > cps - from)
+                n = cps - from;
+            CHECK_EQ(crdt_doc_delete(d, from, n), CRDT_OK);
+            CHECK_EQ(crdt_doc_delete(cold, from, n), CRDT_OK);
+            size_t a = cp_offset(model, from), b = a + cp_offset(model + a, n);
+            memmove(model + a, model + b, len - b);
+            len -= b - a;
+            cps -= n;
+            pos = from;
+        }
+        if (step % 97 == 0 || step == 5999) {
+            char *t;
+            size_t tl;
+            CHECK_EQ(crdt_doc_text(d, &t, &tl), CRDT_OK);
+            CHECK_EQ(tl, len);
+            CHECK_MEM_EQ(t, model, len);
+            crdt_free_bytes(NULL, t);
+            CHECK_EQ(crdt_doc_length(d), cps);
+            CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+        }
+        if (step % 499 == 0 || step == 5999) {
+            uint8_t *sa, *sb;
+            size_t na, nb;
+            CHECK_EQ(crdt_doc_encode_state(d, &sa, &na), CRDT_OK);
+            CHECK_EQ(crdt_doc_encode_state(cold, &sb, &nb), CRDT_OK);
+            CHECK_EQ(na, nb);
+            CHECK_MEM_EQ(sa, sb, na < nb ? na : nb);
+            crdt_free_bytes(NULL, sa);
+            crdt_free_bytes(NULL, sb);
+        }
+    }
+    free(model);
+    crdt_free_bytes(NULL, empty);
+    crdt_doc_free(d);
+    crdt_doc_free(peer);
+    crdt_doc_free(cold);
+}
+
 static void test_unicode(void)
 {
     crdt_doc *d = mkdoc("u");
@@ -537,7 +677,7 @@ static void test_tombstone_state(void)
     uint8_t u[16] = {0xD5, 0x01, 1, 1, 'q', 1, 0x31, 0, 0};
     size_t k = 9;
     uint64_t len = 5000000;
-    for (uint64_t v = len; ; v >>= 7) {
+    for (uint64_t v = len;; v >>= 7) {
         u[k++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
         if (v < 0x80)
             break;
@@ -548,7 +688,7 @@ static void test_tombstone_state(void)
     CHECK_EQ(crdt_doc_length(f), 0);
     crdt_doc_free(f);
     k = 9;
-    for (uint64_t v = (uint64_t)CRDT_DOC_OPS_MAX + 1; ; v >>= 7) {
+    for (uint64_t v = (uint64_t)CRDT_DOC_OPS_MAX + 1;; v >>= 7) {
         u[k++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
         if (v < 0x80)
             break;
@@ -776,6 +916,7 @@ static void test_anchors(void)
 int main(void)
 {
     test_local();
+    test_local_model();
     test_unicode();
     test_no_interleaving();
     test_sync();
