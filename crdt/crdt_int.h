@@ -370,8 +370,25 @@ typedef struct crdt_uop {
     uint32_t nbytes;
 } crdt_uop;
 
+/* The columns of a packed state (FORMAT.md, "Packed full state"). */
+enum {
+    CRDT_COL_HDR,
+    CRDT_COL_IDS,
+    CRDT_COL_LENS,
+    CRDT_COL_LEFT,
+    CRDT_COL_RIGHT,
+    CRDT_COL_TARGET,
+    CRDT_COL_TEXT,
+    CRDT_NCOLS
+};
+
 typedef struct crdt_upd_reader {
     crdt_rbuf r;
+    /* A packed state read in place (crdt__state_reader): the op fields come
+     * from the unpacked columns instead of r, references relative to the
+     * op's seq, text byte counts from the code points. */
+    bool packed;
+    crdt_rbuf col[CRDT_NCOLS];
     uint32_t nagents, read_agents; /* agent table size, names read */
     uint32_t nops, read_ops;       /* ops announced, ops read */
     /* the previous op, for the SAME and RIGHT_SAME flags */
@@ -428,6 +445,13 @@ int crdt__state_pack(const crdt_allocator *a, const uint8_t *v1, size_t n, uint8
                      size_t *out_len);
 int crdt__state_unpack(const crdt_allocator *a, const uint8_t *data, size_t len, uint8_t **out,
                        size_t *out_len);
+/* Start reading a packed state with the update reader, straight from its
+ * columns (what apply does: no version 1 bytes are rebuilt). *cols gets
+ * the unpacked columns, which the ops read point into; free them after
+ * the last use of those ops. The same checks and results as reading
+ * crdt__state_unpack's output with crdt__upd_begin. */
+int crdt__state_reader(const crdt_allocator *a, const uint8_t *data, size_t len,
+                       crdt_upd_reader *rd, uint8_t **cols);
 /* Whether update bytes are a packed state. */
 static inline bool crdt__is_packed(const uint8_t *data, size_t len)
 {

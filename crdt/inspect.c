@@ -42,18 +42,26 @@ bool crdt__upd_agent(crdt_upd_reader *rd, const uint8_t **name, uint32_t *len)
 bool crdt__upd_nops(crdt_upd_reader *rd)
 {
     uint64_t n;
-    /* an op takes at least 2 bytes */
+    /* an op takes at least 2 bytes (packed: a header byte of its own) */
     if (rd->read_agents != rd->nagents || !crdt__rbuf_varint(&rd->r, &n) ||
-        n > (rd->r.len - rd->r.off) / 2 || n > UINT32_MAX)
+        n > (rd->packed ? rd->col[CRDT_COL_HDR].len : (rd->r.len - rd->r.off) / 2) ||
+        n > UINT32_MAX)
         return false;
     rd->nops = (uint32_t)n;
     return true;
 }
 
-static bool read_id(crdt_upd_reader *rd, uint32_t *ag, uint32_t *seq)
+/* Where a field of kind `col` comes from: its column in a packed state,
+ * else the update itself. */
+static crdt_rbuf *src(crdt_upd_reader *rd, int col)
+{
+    return rd->packed ? &rd->col[col] : &rd->r;
+}
+
+static bool read_id_from(crdt_upd_reader *rd, crdt_rbuf *r, uint32_t *ag, uint32_t *seq)
 {
     uint64_t a, s;
-    if (!crdt__rbuf_varint(&rd->r, &a) || a >= rd->nagents || !crdt__rbuf_varint(&rd->r, &s) ||
+    if (!crdt__rbuf_varint(r, &a) || a >= rd->nagents || !crdt__rbuf_varint(r, &s) ||
         s > CRDT_SEQ_MAX)
         return false;
     *ag = (uint32_t)a;
@@ -61,11 +69,67 @@ static bool read_id(crdt_upd_reader *rd, uint32_t *ag, uint32_t *seq)
     return true;
 }
 
+static bool read_id(crdt_upd_reader *rd, uint32_t *ag, uint32_t *seq)
+{
+    return read_id_from(rd, &rd->r, ag, seq);
+}
+
+/* A reference (origin, bound or delete target) of the op whose seq is
+ * `base`: an id, or in a packed state an agent index and the zigzag delta
+ * of its seq to base (values outside 0 .. 2^32 - 1 are malformed, as the
+ * rebuilt version 1 would carry no such seq). */
+static bool read_ref(crdt_upd_reader *rd, int col, uint32_t base, uint32_t *ag, uint32_t *seq)
+{
+    if (!rd->packed)
+        return read_id(rd, ag, seq);
+    crdt_rbuf *r = &rd->col[col];
+    uint64_t a, z;
+    if (!crdt__rbuf_varint(r, &a) || a >= rd->nagents || !crdt__rbuf_varint(r, &z))
+        return false;
+    uint64_t mag = z >> 1, s;
+    if (z & 1) {
+        if (mag + 1 > base)
+            return false;
+        s = base - mag - 1;
+    } else {
+        if (mag > CRDT_SEQ_MAX - (uint64_t)base)
+            return false;
+        s = base + mag;
+    }
+    *ag = (uint32_t)a;
+    *seq = (uint32_t)s;
+    return true;
+}
+
+/* The UTF-8 text of an insert of len code points: a byte count and the
+ * bytes, or in a packed state the next len code points of the text column
+ * (their length from the lead bytes; validated below either way). */
+static bool read_text(crdt_upd_reader *rd, uint64_t len, uint64_t *nb, const uint8_t **text)
+{
+    if (!rd->packed)
+        return crdt__rbuf_varint(&rd->r, nb) && *nb <= UINT32_MAX &&
+               crdt__rbuf_bytes(&rd->r, (size_t)*nb, text);
+    crdt_rbuf *t = &rd->col[CRDT_COL_TEXT];
+    size_t at = t->off;
+    for (uint64_t k = 0; k < len; k++) {
+        if (at >= t->len)
+            return false;
+        uint8_t c = t->p[at];
+        at += c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    }
+    if (at > t->len || at - t->off > UINT32_MAX)
+        return false;
+    *nb = at - t->off;
+    *text = t->p + t->off;
+    t->off = at;
+    return true;
+}
+
 bool crdt__upd_op(crdt_upd_reader *rd, crdt_uop *op)
 {
     uint8_t h;
     uint64_t len;
-    if (rd->read_ops >= rd->nops || !crdt__rbuf_byte(&rd->r, &h) || (h & 0x80))
+    if (rd->read_ops >= rd->nops || !crdt__rbuf_byte(src(rd, CRDT_COL_HDR), &h) || (h & 0x80))
         return false;
     op->kind = h & CRDT_OP_KIND_MASK;
     bool ins = op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL;
@@ -82,10 +146,11 @@ bool crdt__upd_op(crdt_upd_reader *rd, crdt_uop *op)
             return false;
         op->ag = rd->prev_ag;
         op->seq = rd->prev_end;
-    } else if (!read_id(rd, &op->ag, &op->seq)) {
+    } else if (!read_id_from(rd, src(rd, CRDT_COL_IDS), &op->ag, &op->seq)) {
         return false;
     }
-    if (!crdt__rbuf_varint(&rd->r, &len) || len == 0 || len > (uint64_t)CRDT_SEQ_MAX + 1 - op->seq)
+    if (!crdt__rbuf_varint(src(rd, CRDT_COL_LENS), &len) || len == 0 ||
+        len > (uint64_t)CRDT_SEQ_MAX + 1 - op->seq)
         return false;
     op->len = (uint32_t)len;
     op->lag = op->rag = op->tag = CRDT_NONE;
@@ -98,27 +163,29 @@ bool crdt__upd_op(crdt_upd_reader *rd, crdt_uop *op)
                 return false;
             op->lag = op->ag;
             op->lseq = op->seq - 1;
-        } else if (!(h & CRDT_OP_LEFT_NONE) && !read_id(rd, &op->lag, &op->lseq)) {
+        } else if (!(h & CRDT_OP_LEFT_NONE) &&
+                   !read_ref(rd, CRDT_COL_LEFT, op->seq, &op->lag, &op->lseq)) {
             return false;
         }
         if (h & CRDT_OP_RIGHT_SAME) {
             op->rag = rd->prev_rag;
             op->rseq = rd->prev_rseq;
-        } else if (!(h & CRDT_OP_RIGHT_NONE) && !read_id(rd, &op->rag, &op->rseq)) {
+        } else if (!(h & CRDT_OP_RIGHT_NONE) &&
+                   !read_ref(rd, CRDT_COL_RIGHT, op->seq, &op->rag, &op->rseq)) {
             return false;
         }
         if (op->kind == CRDT_KIND_INS) {
             uint64_t nb;
             size_t cps;
-            if (!crdt__rbuf_varint(&rd->r, &nb) || nb > UINT32_MAX ||
-                !crdt__rbuf_bytes(&rd->r, (size_t)nb, &op->text) ||
+            if (!read_text(rd, len, &nb, &op->text) ||
                 !crdt__utf8_validate(op->text, (size_t)nb, &cps, NULL) || cps != len)
                 return false;
             op->nbytes = (uint32_t)nb;
         }
         rd->prev_rag = op->rag;
         rd->prev_rseq = op->rseq;
-    } else if (!read_id(rd, &op->tag, &op->tseq) || len > (uint64_t)CRDT_SEQ_MAX + 1 - op->tseq) {
+    } else if (!read_ref(rd, CRDT_COL_TARGET, op->seq, &op->tag, &op->tseq) ||
+               len > (uint64_t)CRDT_SEQ_MAX + 1 - op->tseq) {
         return false;
     }
     rd->read_ops++;
@@ -130,7 +197,13 @@ bool crdt__upd_op(crdt_upd_reader *rd, crdt_uop *op)
 
 bool crdt__upd_end(const crdt_upd_reader *rd)
 {
-    return rd->read_ops == rd->nops && rd->r.off == rd->r.len;
+    if (rd->read_ops != rd->nops || rd->r.off != rd->r.len)
+        return false;
+    if (rd->packed) /* every column used up exactly */
+        for (int c = 0; c < CRDT_NCOLS; c++)
+            if (rd->col[c].off != rd->col[c].len)
+                return false;
+    return true;
 }
 
 /* ------------------------------------------------------------ inspect */

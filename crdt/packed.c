@@ -15,7 +15,16 @@
 
 #include <string.h>
 
-enum { COL_HDR, COL_IDS, COL_LENS, COL_LEFT, COL_RIGHT, COL_TARGET, COL_TEXT, NCOLS };
+enum {
+    COL_HDR = CRDT_COL_HDR,
+    COL_IDS = CRDT_COL_IDS,
+    COL_LENS = CRDT_COL_LENS,
+    COL_LEFT = CRDT_COL_LEFT,
+    COL_RIGHT = CRDT_COL_RIGHT,
+    COL_TARGET = CRDT_COL_TARGET,
+    COL_TEXT = CRDT_COL_TEXT,
+    NCOLS = CRDT_NCOLS
+};
 
 /* Unpacked columns may hold at most this many bytes per byte of the packed
  * state: what a reader allocates stays proportional to its input. The
@@ -250,15 +259,19 @@ static bool rebuild_ops(rebuild *b, uint64_t nops)
     return true;
 }
 
-int crdt__state_unpack(const crdt_allocator *a, const uint8_t *data, size_t len, uint8_t **out,
-                       size_t *out_len)
+/* Agent table, column headers and the columns unpacked into *buf (one
+ * allocation); col[k] reads column k. *table_end: where the agent table's
+ * op count ends. */
+static int columns_open(const crdt_allocator *a, const uint8_t *data, size_t len, size_t *table_end,
+                        uint64_t *nops, uint8_t **buf, crdt_rbuf *col)
 {
     crdt_rbuf r = {data, len, 2};
     ucol c[NCOLS];
-    uint64_t total = 0, nops;
-    if (len < 2 || !read_table(&r, &nops))
+    uint64_t total = 0;
+    *buf = NULL;
+    if (len < 2 || !read_table(&r, nops))
         return CRDT_EBADUPDATE;
-    size_t table_end = r.off;
+    *table_end = r.off;
     for (int k = 0; k < NCOLS; k++) {
         if (!read_column(&r, &c[k]))
             return CRDT_EBADUPDATE;
@@ -268,33 +281,51 @@ int crdt__state_unpack(const crdt_allocator *a, const uint8_t *data, size_t len,
         return CRDT_EBADUPDATE;
     if (total > (uint64_t)PACK_RATIO_MAX * len)
         return CRDT_ELIMIT;
-    uint8_t *buf = crdt__mem_alloc(a, (size_t)total);
-    if (!buf)
+    *buf = crdt__mem_alloc(a, total ? (size_t)total : 1);
+    if (!*buf)
         return CRDT_ENOMEM;
-    rebuild b;
     size_t at = 0;
     int rc = CRDT_OK;
     for (int k = 0; k < NCOLS && rc == CRDT_OK; k++) {
         if (c[k].mode == COL_LZH)
-            rc = crdt__lzh_decode(c[k].p, c[k].m, buf + at, (size_t)c[k].n);
+            rc = crdt__lzh_decode(c[k].p, c[k].m, *buf + at, (size_t)c[k].n);
         else if (c[k].n)
-            memcpy(buf + at, c[k].p, (size_t)c[k].n);
-        b.col[k] = (crdt_rbuf){buf + at, (size_t)c[k].n, 0};
+            memcpy(*buf + at, c[k].p, (size_t)c[k].n);
+        col[k] = (crdt_rbuf){*buf + at, (size_t)c[k].n, 0};
         at += (size_t)c[k].n;
     }
+    /* every op has a header byte, so nops is bounded */
+    if (rc == CRDT_OK && *nops > c[COL_HDR].n)
+        rc = CRDT_EBADUPDATE;
+    if (rc) {
+        crdt__mem_free(a, *buf);
+        *buf = NULL;
+    }
+    return rc;
+}
+
+int crdt__state_unpack(const crdt_allocator *a, const uint8_t *data, size_t len, uint8_t **out,
+                       size_t *out_len)
+{
+    rebuild b;
+    uint8_t *buf;
+    size_t table_end;
+    uint64_t nops;
+    int rc = columns_open(a, data, len, &table_end, &nops, &buf, b.col);
+    if (rc)
+        return rc;
+    size_t total = 0;
+    for (int k = 0; k < NCOLS; k++)
+        total += b.col[k].len;
     crdt_wbuf w = {.alloc = a};
     b.w = &w;
     /* Room for the usual case at once (no copies while growing): the
      * columns, plus per op a text byte count and references that grow from
-     * deltas to seqs. Every op has a header byte, so nops is bounded. */
-    if (rc == CRDT_OK && nops > c[COL_HDR].n)
-        rc = CRDT_EBADUPDATE;
-    if (rc == CRDT_OK) {
-        w.cap = table_end + (size_t)total + 8 * (size_t)nops;
-        w.p = crdt__mem_alloc(a, w.cap);
-        if (!w.p)
-            rc = CRDT_ENOMEM;
-    }
+     * deltas to seqs. */
+    w.cap = table_end + total + 8 * (size_t)nops;
+    w.p = crdt__mem_alloc(a, w.cap);
+    if (!w.p)
+        rc = CRDT_ENOMEM;
     if (rc == CRDT_OK) {
         crdt__wbuf_byte(&w, CRDT_MAGIC_UPDATE);
         crdt__wbuf_byte(&w, CRDT_FORMAT_VERSION);
@@ -311,5 +342,27 @@ int crdt__state_unpack(const crdt_allocator *a, const uint8_t *data, size_t len,
     }
     *out = w.p;
     *out_len = w.len;
+    return CRDT_OK;
+}
+
+int crdt__state_reader(const crdt_allocator *a, const uint8_t *data, size_t len,
+                       crdt_upd_reader *rd, uint8_t **cols)
+{
+    size_t table_end;
+    uint64_t nops;
+    *rd = (crdt_upd_reader){.packed = true};
+    int rc = columns_open(a, data, len, &table_end, &nops, cols, rd->col);
+    if (rc)
+        return rc;
+    /* The agent table and op count are read from the state itself, as the
+     * version 1 reader reads them (crdt__upd_begin, crdt__upd_nops). */
+    rd->r = (crdt_rbuf){data, table_end, 2};
+    uint64_t n;
+    if (!crdt__rbuf_varint(&rd->r, &n) || n > (rd->r.len - rd->r.off) / 2 || n > UINT32_MAX) {
+        crdt__mem_free(a, *cols);
+        *cols = NULL;
+        return CRDT_EBADUPDATE;
+    }
+    rd->nagents = (uint32_t)n;
     return CRDT_OK;
 }
