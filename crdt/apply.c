@@ -135,15 +135,15 @@ static int index_build(upd *u)
     for (uint32_t a = 0; a < u->nagents; a++) {
         uagent *ua = &u->agents[a];
         ua->pos = p;
-        while (p < u->nops && u->ops[u->order[p]].ag == a)
+        while (p < u->nops && u->keys[p] >> 32 == a)
             p++;
         ua->nops = p - ua->pos;
         ua->nb = ua->shift = ua->seq0 = 0;
         ua->boff = (uint32_t)total;
         if (!ua->nops)
             continue;
-        ua->seq0 = u->ops[u->order[ua->pos]].seq;
-        uint32_t span = u->ops[u->order[p - 1]].seq - ua->seq0;
+        ua->seq0 = (uint32_t)u->keys[ua->pos];
+        uint32_t span = (uint32_t)u->keys[p - 1] - ua->seq0;
         while ((span >> ua->shift) >= 2 * (uint64_t)ua->nops)
             ua->shift++;
         ua->nb = (span >> ua->shift) + 1;
@@ -156,10 +156,11 @@ static int index_build(upd *u)
         return CRDT_ENOMEM;
     for (uint32_t a = 0; a < u->nagents; a++) {
         const uagent *ua = &u->agents[a];
+        /* one pass over the agent's sorted keys (their low half is the seq) */
         uint32_t q = ua->pos, end = ua->pos + ua->nops;
         for (uint32_t b = 0; b < ua->nb; b++) {
-            uint64_t from = (uint64_t)ua->seq0 + ((uint64_t)b << ua->shift);
-            while (q < end && u->ops[u->order[q]].seq < from)
+            uint64_t from = (uint64_t)a << 32 | ((uint64_t)ua->seq0 + ((uint64_t)b << ua->shift));
+            while (q < end && u->keys[q] < from)
                 q++;
             u->buckets[ua->boff + b] = q;
         }
@@ -493,7 +494,11 @@ static void apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
     uint32_t right = resolve(doc, u, op->rag, op->rseq);
     uint32_t lv = doc->next_lv, off = doc->arena_len, nb = 0;
     bool deleted = op->kind == CRDT_KIND_INS_DEL;
-    if (!deleted) {
+    if (!deleted && op->nbytes == op->len) { /* ASCII: bytes are code points */
+        nb = k;
+        memcpy(doc->arena + off, op->text + d, nb);
+        doc->arena_len += nb;
+    } else if (!deleted) {
         size_t from = d ? crdt__utf8_offset(op->text, op->nbytes, d) : 0;
         nb = (uint32_t)crdt__utf8_offset(op->text + from, op->nbytes - from, k);
         memcpy(doc->arena + off, op->text + from, nb);

@@ -193,7 +193,10 @@ int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len)
     crdt_cursor rc_ = c;
     uint32_t right = crdt__tree_lv_at(doc, &rc_);
     uint32_t lv = doc->next_lv, off = doc->arena_len;
-    memcpy(doc->arena + off, utf8, len);
+    if (len == 1) /* a keystroke: no call */
+        doc->arena[off] = (uint8_t)utf8[0];
+    else
+        memcpy(doc->arena + off, utf8, len);
     doc->arena_len += (uint32_t)len;
     crdt__rec_add_insert(doc, lv, (uint32_t)n, left, right);
     crdt__agent_assign(doc, doc->me, doc->next_seq, lv, (uint32_t)n);

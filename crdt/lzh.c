@@ -298,7 +298,7 @@ typedef struct bitr {
     uint64_t used; /* bits consumed */
 } bitr;
 
-static void bits_fill(bitr *b)
+static inline void bits_fill(bitr *b)
 {
     if (b->n <= 56 && b->pos <= b->len && b->len - b->pos >= 8) {
         /* Eight bytes at once. The bits above the whole bytes taken are the
@@ -321,7 +321,7 @@ static void bits_fill(bitr *b)
     }
 }
 
-static uint32_t bits_get(bitr *b, uint32_t n)
+static inline uint32_t bits_get(bitr *b, uint32_t n)
 {
     uint32_t v = (uint32_t)(b->acc & ((1u << n) - 1));
     b->acc >>= n;

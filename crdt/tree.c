@@ -105,6 +105,14 @@ static void leaf_set_n(crdt_doc *doc, crdt_leaf *l, uint32_t n)
 
 int crdt__tree_reserve(crdt_doc *doc, uint32_t runs)
 {
+    /* Each run insertion splits at most one leaf, and that split at most
+     * one inner node per level plus a new root (one more level): with that
+     * much room free (a keystroke's usual case) the bound below is not
+     * needed. */
+    uint64_t h = (uint64_t)doc->height + runs + 1;
+    if (doc->leaves_cap - doc->nleaves >= runs &&
+        doc->inodes_cap - doc->ninodes >= (uint64_t)runs * h)
+        return CRDT_OK;
     /* A leaf splits only when it holds LEAF_MAX - 1 or more runs, and both
      * halves then hold at most LEAF_MAX / 2: a split lowers `excess` by at
      * least LEAF_MAX / 2 - 1, while each of the `runs` run insertions raises
