@@ -3,10 +3,12 @@
  * ids, lengths, left origins, bounds, delete targets, text), references
  * written relative to the op's own seq, each column compressed by lzh.c.
  *
- * Packing reads a version 1 update with the reader of inspect.c; unpacking
- * rebuilds exactly those version 1 bytes, which then go through the same
- * reader and checks as every other update, so version 2 adds no second
- * interpretation of an op. The text of deleted characters is not in either
+ * Packing reads a version 1 update with the reader of inspect.c. Reading
+ * goes through that reader too, so version 2 adds no second interpretation
+ * of an op: crdt__state_unpack rebuilds exactly the version 1 bytes (for
+ * crdt_update_inspect), crdt__state_reader hands the reader the unpacked
+ * columns, from which it takes the same fields with the same checks (for
+ * apply, which saves the rebuild). The text of deleted characters is not in either
  * form (kind 1 ops carry none): merging needs only their ids and origins,
  * and a document's past text comes from the stored per-version updates,
  * which keep it. */
