@@ -475,13 +475,14 @@ static uint32_t resolve(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t
 static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
 {
     while (n > 0) {
-        bool del;
-        const uint8_t *text;
-        uint32_t k = crdt__tree_seg(doc, t, &del, &text);
+        /* one look-up of the run per piece, kept for the delete itself */
+        crdt_cursor c = crdt__tree_cursor_lv(doc, t);
+        const crdt_run *r = &doc->leaves[c.leaf].runs[c.i];
+        uint32_t k = r->len - c.off;
         if (k > n)
             k = n;
-        if (!del)
-            crdt__tree_delete_lv(doc, t, k);
+        if (!r->del)
+            crdt__tree_delete_at(doc, c, k);
         t += k;
         n -= k;
     }

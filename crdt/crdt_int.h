@@ -312,13 +312,10 @@ crdt_cursor crdt__tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run);
  * runs valid (lv and text contiguous, both visible, and `run`'s left origin
  * is the run's last character). */
 bool crdt__tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run);
-/* Mark characters [lv, lv+len) deleted (all inside one run), merging the
- * result with deleted neighbours. Returns len, or 0 if they already were
- * deleted. Needs reserved capacity. */
-uint32_t crdt__tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len);
-/* The same for the characters [c.off, c.off + len) of the visible run at
- * cursor c. Returns the cursor just after them (after the tombstone run
- * that now holds them). */
+/* Mark the characters [c.off, c.off + len) of the visible run at cursor c
+ * deleted, merging the result with deleted neighbours. Returns the cursor
+ * just after them (after the tombstone run that now holds them). Needs
+ * reserved capacity. */
 crdt_cursor crdt__tree_delete_at(crdt_doc *doc, crdt_cursor c, uint32_t len);
 /* Remember cursor c, after `pos` visible characters, as where the last
  * local edit ended (see hint_* in crdt_doc). */

@@ -564,15 +564,6 @@ static bool merge_tombstones(crdt_doc *doc, crdt_leaf *l, uint32_t i)
     return true;
 }
 
-uint32_t crdt__tree_delete_lv(crdt_doc *doc, uint32_t lv, uint32_t len)
-{
-    crdt_cursor c = crdt__tree_cursor_lv(doc, lv);
-    if (doc->leaves[c.leaf].runs[c.i].del)
-        return 0;
-    crdt__tree_delete_at(doc, c, len);
-    return len;
-}
-
 crdt_cursor crdt__tree_delete_at(crdt_doc *doc, crdt_cursor c, uint32_t len)
 {
     uint32_t leaf = c.leaf, i = c.i, off = c.off;
