@@ -543,7 +543,7 @@ static void apply_delete(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
 static void commit(crdt_doc *doc, const upd *u)
 {
     crdt__tree_cache_reset(doc);
-    for (uint32_t i = 0; i < u->nops && !doc->over_budget; i++) {
+    for (uint32_t i = 0; i < u->nops && !doc->over_budget && !doc->bad_origins; i++) {
         const crdt_uop *op = &u->ops[i];
         uint32_t dag = u->agents[op->ag].doc;
         uint32_t s = op->seq, end = op->seq + op->len;
@@ -557,15 +557,18 @@ static void commit(crdt_doc *doc, const upd *u)
                     apply_delete(doc, u, op, s, k);
             }
             s += k;
-            if (doc->over_budget)
+            if (doc->over_budget || doc->bad_origins)
                 break;
         }
     }
 }
 
+static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
+                 uint64_t max_scan, bool bounded);
+
 int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing)
 {
-    return crdt_doc_apply_bounded(doc, data, len, missing, UINT64_MAX);
+    return apply(doc, data, len, missing, UINT64_MAX, false);
 }
 
 uint64_t crdt_doc_scanned(const crdt_doc *doc)
@@ -575,6 +578,13 @@ uint64_t crdt_doc_scanned(const crdt_doc *doc)
 
 int crdt_doc_apply_bounded(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
                            uint64_t max_scan)
+{
+    return apply(doc, data, len, missing, max_scan, true);
+}
+
+/* crdt_doc_apply (bounded = false) and crdt_doc_apply_bounded. */
+static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
+                 uint64_t max_scan, bool bounded)
 {
     if (!doc || (!data && len))
         return CRDT_EINVAL;
@@ -599,12 +609,17 @@ int crdt_doc_apply_bounded(crdt_doc *doc, const uint8_t *data, size_t len, crdt_
     if (rc == CRDT_OK) {
         doc->scan_budget = max_scan;
         doc->over_budget = false;
+        doc->check_origins = bounded;
+        doc->bad_origins = false;
         commit(doc, &u);
         crdt__tree_cache_reset(doc);
         if (doc->over_budget)
             rc = CRDT_ECOST;
+        else if (doc->bad_origins)
+            rc = CRDT_EORIGIN;
         doc->scan_budget = UINT64_MAX;
         doc->over_budget = false;
+        doc->check_origins = doc->bad_origins = false;
     }
     crdt__mem_free(&doc->alloc, nd.per_agent);
     upd_free(&u);

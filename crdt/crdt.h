@@ -128,6 +128,8 @@ extern "C" {
 #define CRDT_EIDINUSE (-7)   /* a local edit would reuse an existing (agent, seq) id */
 #define CRDT_ERANGE (-8)     /* the caller's output buffer is too small */
 #define CRDT_ECOST (-9)      /* crdt_doc_apply_bounded: the merge ran past its budget */
+#define CRDT_EORIGIN (-10)   /* crdt_doc_apply_bounded: an insert's origins contradict the
+                                document (forged: no replica could have typed it) */
 
 /* Longest agent name in bytes. */
 #define CRDT_AGENT_MAX 64
@@ -372,8 +374,23 @@ int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *miss
  * CRDT_ECOST. Then, and only then, the replica is left holding part of the
  * update, possibly not in the order other replicas would give it: it is
  * memory-safe and may be freed or encoded, but must not be kept; load it
- * again from its last good state. Every other result is as crdt_doc_apply's
- * (on other errors the replica is unchanged). With max_scan proportional to
+ * again from its last good state.
+ *
+ * It also refuses inserts whose origins no replica could have produced,
+ * with CRDT_EORIGIN and the same contract as CRDT_ECOST (discard the
+ * replica). An insert goes between its left origin L and its bound B, which
+ * its author saw adjacent; the author knew B's own left origin and L's own
+ * bound (an op is only made after the ops it names), so B's left origin
+ * cannot lie strictly between L and B, nor L's bound. A forged insert that
+ * breaks this would be placed differently depending on the order replicas
+ * receive the ops, so a document reloaded from its full state would show
+ * another text than the replica that applied it. Checked where integration
+ * already looks at those positions (only when something lies between L and
+ * B), so legitimate updates pay nothing more. crdt_doc_apply does not check
+ * it: states a replica wrote itself load as before.
+ *
+ * Every other result is as crdt_doc_apply's (on other errors the replica is
+ * unchanged). With max_scan proportional to
  * the update's length (a server uses 64 per byte plus a constant) the whole
  * call is O(len log n). */
 int crdt_doc_apply_bounded(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,

@@ -225,6 +225,11 @@ struct crdt_doc {
      * is set when a scan ran out and placed its insert early. */
     uint64_t scan_budget;
     bool over_budget;
+    /* crdt_doc_apply_bounded: check_origins asks integration to verify
+     * that an insert's origins are consistent with the document (see
+     * crdt_doc_apply_bounded in crdt.h); bad_origins is set, and apply
+     * stops, when one is not. */
+    bool check_origins, bad_origins;
     uint64_t scanned; /* runs scanned by integration, ever (crdt_doc_scanned) */
 };
 

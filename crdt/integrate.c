@@ -40,6 +40,26 @@ static int64_t right_parent_pos(const crdt_doc *doc, uint32_t left, uint32_t bou
     return bl == left ? (int64_t)crdt__tree_pos(doc, bound) : (int64_t)doc->st.total;
 }
 
+/* Whether an insert between left (at left_idx) and its bound right (at
+ * bound_idx) could have been typed: its author knew the bound's left origin
+ * and the left origin's own bound, so neither lies strictly between them. */
+static bool origins_consistent(const crdt_doc *doc, uint32_t left, uint32_t right, int64_t left_idx,
+                               int64_t bound_idx)
+{
+    uint32_t ol, orr;
+    if (right != CRDT_NONE) {
+        crdt__rec_origins(doc, right, &ol, &orr);
+        if (ol != CRDT_NONE && (int64_t)crdt__tree_pos(doc, ol) > left_idx)
+            return false;
+    }
+    if (left != CRDT_NONE) {
+        crdt__rec_origins(doc, left, &ol, &orr);
+        if (orr != CRDT_NONE && (int64_t)crdt__tree_pos(doc, orr) < bound_idx)
+            return false;
+    }
+    return true;
+}
+
 void crdt__integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv, uint32_t n,
                             uint32_t byte_off, uint32_t byte_len, bool deleted)
 {
@@ -63,6 +83,8 @@ void crdt__integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32
         int64_t bound_idx =
             right == CRDT_NONE ? (int64_t)doc->st.total : (int64_t)crdt__tree_pos(doc, right);
         int64_t right_idx = right_parent_pos(doc, left, right);
+        if (doc->check_origins && !origins_consistent(doc, left, right, left_idx, bound_idx))
+            doc->bad_origins = true;
         int64_t scan_idx = left_idx + 1;
         bool scanning = false;
         crdt_cursor cur = c;

@@ -28,6 +28,8 @@ const char *crdt_strerror(int err)
         return "output buffer too small";
     case CRDT_ECOST:
         return "merging the update's concurrent inserts would cost more than allowed";
+    case CRDT_EORIGIN:
+        return "an insert's origins contradict the document (no replica could have made it)";
     default:
         return "unknown error";
     }

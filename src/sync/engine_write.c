@@ -369,19 +369,25 @@ void engine__write(sync_engine *e, const struct sync_request *req, const char *u
         memset(&missing, 0, sizeof missing);
         uint64_t max_scan = (uint64_t)req->update_len * UPDATE_SCAN_PER_BYTE + UPDATE_SCAN_SLACK;
         int rc = crdt_doc_apply_bounded(d->crdt, req->update, req->update_len, &missing, max_scan);
-        if (rc == CRDT_ECOST) {
+        if (rc == CRDT_ECOST || rc == CRDT_EORIGIN) {
             /* The replica holds part of the update: back to the last good
              * state (the store plus what is pending). */
             int gone = engine__doc_reload(d, 1) != 0;
             if (gone)
                 engine__commit_fail(e, d, "storage_error", "the document had to be reloaded");
             char msg[200];
-            snprintf(msg, sizeof msg,
-                     "merging the update's concurrent inserts needs more than %llu steps (%d per "
-                     "byte plus %d); nothing was applied",
-                     (unsigned long long)max_scan, UPDATE_SCAN_PER_BYTE, UPDATE_SCAN_SLACK);
+            if (rc == CRDT_ECOST)
+                snprintf(msg, sizeof msg,
+                         "merging the update's concurrent inserts needs more than %llu steps (%d "
+                         "per byte plus %d); nothing was applied",
+                         (unsigned long long)max_scan, UPDATE_SCAN_PER_BYTE, UPDATE_SCAN_SLACK);
+            else
+                snprintf(msg, sizeof msg,
+                         "the update is not a valid CRDT update: %s; nothing "
+                         "was applied",
+                         crdt_strerror(rc));
             engine__reply_error(e, reply, req->doc, req->client, req->seq, req->request_id,
-                                "too_costly", msg, NULL, 0);
+                                rc == CRDT_ECOST ? "too_costly" : "invalid", msg, NULL, 0);
             return;
         }
         if (rc == CRDT_EMISSING) {

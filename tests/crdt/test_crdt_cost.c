@@ -497,7 +497,7 @@ static size_t pick_k(size_t max_k)
 /* --------------------------------------------------------- measurement */
 
 typedef struct stats {
-    size_t tried, admitted, applied, costly;
+    size_t tried, admitted, applied, costly, forged;
     size_t worst_n;
     double worst_per_byte; /* peak / N */
     size_t worst_peak;
@@ -573,8 +573,10 @@ static void measure(const uint8_t *u, size_t n, stats *st)
         if (rc == CRDT_OK) {
             st->applied++;
             CHECK_EQ(crdt_doc_check(d), CRDT_OK);
-        } else if (rc == CRDT_ECOST) {
+        } else if (rc == CRDT_ECOST || rc == CRDT_EORIGIN) {
             CHECK_EQ(crdt_doc_check(d), CRDT_OK); /* well-formed, to be discarded */
+            if (rc == CRDT_EORIGIN)
+                st->forged++;
         } else {
             CHECK_EQ(crdt_doc_mark(d), mark);
         }
@@ -744,14 +746,15 @@ int main(int argc, char **argv)
     if (report)
         sweep();
     if (report) {
-        printf("%-14s %8s %8s %8s %7s %12s %8s %10s %10s %6s\n", "family", "tried", "admitted",
-               "applies", "costly", "max peak", "worst N", "peak/N", "peak/admit", "slack");
+        printf("%-14s %8s %8s %8s %7s %7s %12s %8s %10s %10s %6s\n", "family", "tried", "admitted",
+               "applies", "costly", "forged", "max peak", "worst N", "peak/N", "peak/admit",
+               "slack");
         for (size_t f = 0; f <= NFAM; f++) {
             const stats *st = &all[f];
-            printf("%-14s %8zu %8zu %8zu %7zu %12zu %8zu %10.1f %10.1f %6.2f\n",
+            printf("%-14s %8zu %8zu %8zu %7zu %7zu %12zu %8zu %10.1f %10.1f %6.2f\n",
                    f < NFAM ? families[f].name : "base-deletes", st->tried, st->admitted,
-                   st->applied, st->costly, st->max_peak, st->worst_n, st->worst_per_byte,
-                   st->per_admit, st->slack);
+                   st->applied, st->costly, st->forged, st->max_peak, st->worst_n,
+                   st->worst_per_byte, st->per_admit, st->slack);
         }
         printf("CPU seconds to apply, by size (a family is linear when doubling N doubles it),\n"
                "with the server's scan bound / without:\n");

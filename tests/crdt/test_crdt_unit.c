@@ -913,6 +913,59 @@ static void test_anchors(void)
     crdt_doc_free(b);
 }
 
+/* Inserts whose origins no replica could have produced: the author of an
+ * insert between L and its bound B saw them adjacent and knew B's left
+ * origin and L's bound, so neither can lie strictly between L and B. Such
+ * an insert would be placed differently by replicas that receive the ops in
+ * another order (a reloaded full state showed another text than the replica
+ * that applied it), so crdt_doc_apply_bounded, which a server uses on what
+ * peers send, refuses it with CRDT_EORIGIN; crdt_doc_apply, for states a
+ * replica wrote itself, takes it as before. */
+static void test_forged_origins(void)
+{
+    /* "abc" typed in order: a0 a1 a2, each after the previous. */
+    crdt_doc *d = mkdoc("a");
+    ins(d, 0, "abc");
+    /* Z between a0 and its bound a2: a2's left origin a1 lies between. */
+    static const uint8_t bound_left_between[] = {0xD5, 0x01, 0x02, 0x01, 'f',  0x01,
+                                                 'a',  0x01, 0x00, 0x00, 0x00, 0x01,
+                                                 0x01, 0x00, 0x01, 0x02, 0x01, 'Z'};
+    uint64_t mark = crdt_doc_mark(d);
+    CHECK_EQ(
+        crdt_doc_apply_bounded(d, bound_left_between, sizeof bound_left_between, NULL, UINT64_MAX),
+        CRDT_EORIGIN);
+    CHECK_EQ(crdt_doc_check(d), CRDT_OK); /* to be discarded, but well-formed */
+    crdt_doc_free(d);
+    d = mkdoc("a");
+    ins(d, 0, "abc");
+    CHECK_EQ(crdt_doc_apply(d, bound_left_between, sizeof bound_left_between, NULL), CRDT_OK);
+    CHECK(crdt_doc_mark(d) != mark);
+    crdt_doc_free(d);
+
+    /* "ac", then b typed between them: a0 a2 a1, a2's bound is a1. Z after
+     * a2 with the document end as bound: a2's bound a1 lies between. */
+    d = mkdoc("a");
+    ins(d, 0, "ac");
+    ins(d, 1, "b");
+    CHECK_STR_EQ(text(d), "abc");
+    static const uint8_t left_bound_between[] = {0xD5, 0x01, 0x02, 0x01, 'f',  0x01, 'a',  0x01,
+                                                 0x20, 0x00, 0x00, 0x01, 0x01, 0x02, 0x01, 'Z'};
+    CHECK_EQ(
+        crdt_doc_apply_bounded(d, left_bound_between, sizeof left_bound_between, NULL, UINT64_MAX),
+        CRDT_EORIGIN);
+    crdt_doc_free(d);
+
+    /* The same places with consistent origins are taken: Z between a0 and
+     * its real neighbour, and Z after the last character. */
+    d = mkdoc("a");
+    ins(d, 0, "abc");
+    static const uint8_t fine[] = {0xD5, 0x01, 0x02, 0x01, 'f',  0x01, 'a',  0x01, 0x00,
+                                   0x00, 0x00, 0x01, 0x01, 0x00, 0x01, 0x01, 0x01, 'Z'};
+    CHECK_EQ(crdt_doc_apply_bounded(d, fine, sizeof fine, NULL, UINT64_MAX), CRDT_OK);
+    CHECK_STR_EQ(text(d), "aZbc");
+    crdt_doc_free(d);
+}
+
 int main(void)
 {
     test_local();
@@ -926,5 +979,6 @@ int main(void)
     test_tombstone_state();
     test_canonical_state();
     test_anchors();
+    test_forged_origins();
     return TEST_RESULT();
 }
