@@ -283,7 +283,10 @@ describe('channel history', () => {
       const b = await connect(server);
       const data = { auth: channelAuth(b.app, b.socketId, 'private-big.1'), channel: 'private-big.1', recover: { epoch, offset: 0 } };
       b.send({ event: 'pusher:subscribe', data });
-      // a live event published while the recovery runs comes after it
+      // A live event published while the recovery runs: stored before the recovery reaches
+      // the end of the history, it is part of it (offset 601 before docsync:recovered); on a
+      // slow machine the publish can land after the recovery ended, and then it is the first
+      // live event after docsync:recovered. Either way exactly once, in offset order.
       const livePub = trigger(server, 'private-big.1', 'NewMessage', { n: 601 });
       const got = [];
       let done = null;
@@ -292,7 +295,8 @@ describe('channel history', () => {
         if (m.event === 'NewMessage') got.push(m.offset);
         if (m.event === 'docsync:recovered') {
           done = JSON.parse(m.data);
-          assert.equal(got.length, 601, 'the live event was part of the recovery');
+          assert.ok(got.length === 600 || got.length === 601,
+            `docsync:recovered after the 600 stored events (and the live one, if stored in time): ${got.length}`);
         }
       }
       await livePub;
