@@ -213,7 +213,10 @@ describe('documents on a cluster of three nodes', () => {
     assert.equal(await homeOf('crash'), 'node-a');
     await redis.kill();
     await redis.start();
-    assert.equal(await homeOf('conv'), '', 'the records are gone with Redis');
+    // Gone with Redis, unless its home reconnected and claimed it again already (a fast
+    // reconnect on a busy machine); never another node.
+    const right = await homeOf('conv');
+    assert.ok(right === '' || right === convHome, `the record after the restart: '${right}'`);
     await converged(nodes, 3);
     await until(async () => (await homeOf('conv')) === convHome && (await homeOf('crash')) === 'node-a', 15000, 'records claimed again by the nodes holding the documents');
     const home = nodes.find((s) => s.name === convHome);

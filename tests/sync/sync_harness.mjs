@@ -172,7 +172,25 @@ export class Editor {
   }
 
   onUpdated(e) {
-    this.replica.apply(unb64(e.update));
+    // A DocumentUpdated can be missing for good (a cluster home killed after its commit and
+    // before its broadcast): an update that depends on it waits here, as a real client's
+    // would until it catches up, instead of throwing in the event handler. Edits made meanwhile
+    // reference only what the replica holds, which the server has.
+    this.held = this.held || [];
+    this.held.push(unb64(e.update));
+    for (let progress = true; progress;) {
+      progress = false;
+      for (let i = 0; i < this.held.length; i++) {
+        try {
+          this.replica.apply(this.held[i]);
+        } catch (err) {
+          if (err.codeName !== 'EMISSING') throw err;
+          continue;
+        }
+        this.held.splice(i--, 1);
+        progress = true;
+      }
+    }
     this.updates++;
     this.learn(e.version);
     this.lastEvent = e;
