@@ -120,6 +120,21 @@ describe('the activity log on a cluster of three nodes', () => {
   });
 
   it('an auditor reads and verifies every node\'s log from any node, as that node answers it', async () => {
+    // The earlier edits' presence entries are written when their coalescing window (2 s)
+    // closes: wait until no node's log has grown for longer than that, so the heads read
+    // below stay the heads.
+    let last = '';
+    let since = Date.now();
+    await until(async () => {
+      const heads = (await Promise.all(nodes.map((n) => api(n, 'GET', '/audit', { query: { limit: '1' } })))).map((r) => r.json.head).join(',');
+      if (heads !== last) {
+        last = heads;
+        since = Date.now();
+      }
+      if (Date.now() - since > 3000) return true;
+      await new Promise((r) => setTimeout(r, 200));
+      return false;
+    }, 30000, 'the activity logs settled');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'docsync-activity-export-'));
     try {
       for (const target of nodes) {
