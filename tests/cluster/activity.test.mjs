@@ -13,34 +13,15 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Server, Editor, crdt, closeAll, api, until } from '../sync/sync_harness.mjs';
 import { RedisServer } from '../lib/redis.mjs';
+import { nodeEnv as clusterEnv, converged as clusterConverged } from './nodes.mjs';
 
 const TIMEOUT = 3; // s of silence before the others count a node as gone
 
 function nodeEnv(redis, id) {
-  return {
-    REVERB_SCALING_ENABLED: 'true',
-    REVERB_SCALING_CHANNEL: 'atest',
-    REDIS_URL: redis.url,
-    DOCSYNC_NODE_ID: id,
-    DOCSYNC_CLUSTER_HEARTBEAT: '1',
-    DOCSYNC_CLUSTER_NODE_TIMEOUT: String(TIMEOUT),
-  };
+  return clusterEnv(redis, id, { prefix: 'atest', timeout: TIMEOUT });
 }
 
-async function up(server) {
-  const r = await fetch(`http://${server.host}:${server.port}/up`);
-  return r.json();
-}
-
-async function converged(nodes, n) {
-  await until(async () => {
-    for (const s of nodes) {
-      const u = await up(s);
-      if (u.redis !== 'connected' || u.nodes !== n) return false;
-    }
-    return true;
-  }, 20000, `every node sees ${n} nodes`);
-}
+const converged = (nodes, n) => clusterConverged(nodes, n, 20000);
 
 /** Every line of `target`'s export, asked of `via` (with ?node= when they differ), `limit` a page. */
 async function exportOf(via, target, limit) {

@@ -9,40 +9,15 @@ import assert from 'node:assert/strict';
 import { Server, Editor, crdt, closeAll, api, until, sleep } from '../sync/sync_harness.mjs';
 import { client, openDocument, synced, closeAll as closeClients } from '../client/client_harness.mjs';
 import { RedisServer } from '../lib/redis.mjs';
+import { nodeEnv as clusterEnv, converged as clusterConverged, metric } from './nodes.mjs';
 
 const TIMEOUT = 3; // s of silence before the others count a node as gone
 
 function nodeEnv(redis, id) {
-  return {
-    REVERB_SCALING_ENABLED: 'true',
-    REVERB_SCALING_CHANNEL: 'dtest',
-    REDIS_URL: redis.url,
-    DOCSYNC_NODE_ID: id,
-    DOCSYNC_CLUSTER_HEARTBEAT: '1',
-    DOCSYNC_CLUSTER_NODE_TIMEOUT: String(TIMEOUT),
-  };
+  return clusterEnv(redis, id, { prefix: 'dtest', timeout: TIMEOUT });
 }
 
-async function up(server) {
-  const r = await fetch(`http://${server.host}:${server.port}/up`);
-  return r.json();
-}
-
-async function converged(nodes, n) {
-  await until(async () => {
-    for (const s of nodes) {
-      const u = await up(s);
-      if (u.redis !== 'connected' || u.nodes !== n) return false;
-    }
-    return true;
-  }, 20000, `every node sees ${n} nodes`);
-}
-
-async function metric(server, name) {
-  const text = await (await fetch(`http://${server.host}:${server.port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
-}
+const converged = (nodes, n) => clusterConverged(nodes, n, 20000);
 
 /** The text of `doc` as a fresh viewer on `server` catches it up. */
 async function textOf(server, mod, doc) {

@@ -11,44 +11,22 @@ import { execFile, spawn } from 'node:child_process';
 import { Server, Editor, crdt, closeAll, api, until, sleep, b64 } from '../sync/sync_harness.mjs';
 import { client, openDocument, synced, closeAll as closeClients } from '../client/client_harness.mjs';
 import { RedisServer } from '../lib/redis.mjs';
+import { nodeEnv as clusterEnv, converged as clusterConverged, metric } from './nodes.mjs';
 
 const TIMEOUT = 3; // s of silence before the others count a node as gone
 
 function nodeEnv(redis, id) {
-  return {
-    REVERB_SCALING_ENABLED: 'true',
-    REVERB_SCALING_CHANNEL: 'mtest',
-    REDIS_URL: redis.url,
-    DOCSYNC_NODE_ID: id,
-    DOCSYNC_CLUSTER_HEARTBEAT: '1',
-    DOCSYNC_CLUSTER_NODE_TIMEOUT: String(TIMEOUT),
+  return clusterEnv(redis, id, {
+    prefix: 'mtest',
+    timeout: TIMEOUT,
     // Snapshots every 5 versions and 10 ops kept behind: a document of more than about 15
     // versions has dropped its older ops, and moves from its retained base.
     DOCSYNC_SNAPSHOT_EVERY: '5',
     DOCSYNC_OPS_RETAIN: '10',
-  };
+  });
 }
 
-async function up(server) {
-  const r = await fetch(`http://${server.host}:${server.port}/up`);
-  return r.json();
-}
-
-async function converged(nodes, n) {
-  await until(async () => {
-    for (const s of nodes) {
-      const u = await up(s);
-      if (u.redis !== 'connected' || u.nodes !== n) return false;
-    }
-    return true;
-  }, 20000, `every node sees ${n} nodes`);
-}
-
-async function metric(server, name) {
-  const text = await (await fetch(`http://${server.host}:${server.port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
-}
+const converged = (nodes, n) => clusterConverged(nodes, n, 20000);
 
 /** docsync-admin move-doc with `server`'s settings, without blocking the test's loop. */
 function moveDoc(server, doc, to) {
