@@ -70,22 +70,29 @@ void lg_opts_raise_nofile(unsigned need)
                 (unsigned long)rl.rlim_cur, need);
 }
 
-/* A comma-separated list of up to max positive integers into out[]; returns the count. */
-static unsigned parse_list(const char *v, int *out, unsigned max, const char *what)
+int lg_parse_list(const char *v, int *out, unsigned max)
 {
     unsigned n = 0;
     for (const char *p = v; *p;) {
         char *end;
         long x = strtol(p, &end, 10);
-        if (end == p || x <= 0 || x > 1 << 22 || (*end && *end != ',') || n == max) {
-            fprintf(stderr, "loadgen: bad %s list '%s' (at most %u positive numbers)\n", what, v,
-                    max);
-            lg_opts_fail("bad list");
-        }
+        if (end == p || x <= 0 || x > 1 << 22 || (*end && *end != ',') || n == max)
+            return -1;
         out[n++] = (int)x;
         p = *end ? end + 1 : end;
     }
-    return n;
+    return (int)n;
+}
+
+/* lg_parse_list for an option: exits with a message on a bad list. */
+static unsigned parse_list(const char *v, int *out, unsigned max, const char *what)
+{
+    int n = lg_parse_list(v, out, max);
+    if (n < 0) {
+        fprintf(stderr, "loadgen: bad %s list '%s' (at most %u positive numbers)\n", what, v, max);
+        lg_opts_fail("bad list");
+    }
+    return (unsigned)n;
 }
 
 void lg_opts_parse(struct lg_opts *o, int argc, char **argv)

@@ -38,6 +38,10 @@ struct lg_opts {
     const char *redis_prefix; /* prepended to the channel for the Redis channel ("") */
 };
 
+/* A comma-separated list of up to max positive integers (at most 2^22: ports and pids) into
+ * out[]; returns the count, or -1 for an empty, malformed or longer list. */
+int lg_parse_list(const char *v, int *out, unsigned max);
+
 /* Parse argv into *o (defaults for everything not given); prints usage and exits on errors. */
 void lg_opts_parse(struct lg_opts *o, int argc, char **argv);
 

@@ -5,7 +5,8 @@ add_executable(syncbench
   ${CMAKE_CURRENT_LIST_DIR}/lg_ws.c
   ${CMAKE_CURRENT_LIST_DIR}/lg_sign.c
   ${CMAKE_CURRENT_LIST_DIR}/lg_hist.c
-  ${CMAKE_CURRENT_LIST_DIR}/lg_proc.c)
+  ${CMAKE_CURRENT_LIST_DIR}/lg_proc.c
+  ${CMAKE_CURRENT_LIST_DIR}/lg_opts.c)
 target_include_directories(syncbench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(syncbench PRIVATE crdt common PkgConfig::CRYPTO)
 

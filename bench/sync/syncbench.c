@@ -35,6 +35,7 @@
 #include "common/base64.h"
 #include "crdt.h"
 #include "lg_hist.h"
+#include "lg_opts.h"
 #include "lg_proc.h"
 #include "lg_sign.h"
 #include "lg_ws.h"
@@ -173,23 +174,6 @@ static void wait_for(struct conn *c, const char *needle, char *copy, size_t cap)
         if (hit)
             return;
     }
-}
-
-/* Comma-separated integers into out[max]; returns how many, or -1. */
-static int parse_list(const char *v, int *out, int max)
-{
-    int n = 0;
-    for (const char *p = v; *p;) {
-        char *end;
-        long x = strtol(p, &end, 10);
-        if (end == p || x <= 0 || x > 65535 * 1000L || n == max)
-            return -1;
-        out[n++] = (int)x;
-        p = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',')
-            return -1;
-    }
-    return n;
 }
 
 static uint64_t servers_cpu_ticks(void)
@@ -584,7 +568,7 @@ int main(int argc, char **argv)
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--port")) {
-            G.nports = parse_list(v, G.ports, SB_MAX_PORTS);
+            G.nports = lg_parse_list(v, G.ports, SB_MAX_PORTS);
             int bad = G.nports < 1;
             for (int j = 0; j < G.nports; j++)
                 bad |= G.ports[j] > 65535;
@@ -595,7 +579,7 @@ int main(int argc, char **argv)
             }
             G.port = G.ports[0];
         } else if (!strcmp(k, "--pid")) {
-            if ((G.npids = parse_list(v, G.pids, SB_MAX_PORTS)) < 1) {
+            if ((G.npids = lg_parse_list(v, G.pids, SB_MAX_PORTS)) < 1) {
                 fprintf(stderr, "--pid: a pid or a comma-separated list of at most %d\n",
                         SB_MAX_PORTS);
                 return 2;
