@@ -149,22 +149,13 @@ fi
 
 PIDS=()
 PORTS=()
-wait_port() { # $1 port, $2 pid
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-
 start_redis() {
   local port
   port=$(free_port)
   (cd "$OUT" && exec taskset -c "$SRV_CPU" redis-server --port "$port" --bind 127.0.0.1 --save '' \
     --appendonly no --dir "$OUT" >"$OUT/redis-$port.log" 2>&1) &
   PIDS+=($!)
-  wait_port "$port" $! || { echo "redis-server did not start" >&2; return 1; }
+  wait_port "$port" $! 10 || { echo "redis-server did not start" >&2; return 1; }
   REDIS_PORT=$port
 }
 
@@ -190,7 +181,7 @@ start_node() { # $1 = docsyncd|docsyncd-1|soketi, $2 = node number
         taskset -c "$SRV_CPU" node "$SOKETI" start >"$log" 2>&1) & ;;
   esac
   PIDS+=($!)
-  wait_port "$port" $! || { echo "$1 node $2 did not start:" >&2; tail -5 "$log" >&2; return 1; }
+  wait_port "$port" $! 10 || { echo "$1 node $2 did not start:" >&2; tail -5 "$log" >&2; return 1; }
   PORTS+=("$port")
 }
 

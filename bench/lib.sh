@@ -18,3 +18,14 @@ bench_own_session() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# Waits until 127.0.0.1:$1 accepts connections (up to ${3:-15} s) while process $2 lives.
+wait_port() {
+  local tries=$(( ${3:-15} * 10 ))
+  for _ in $(seq "$tries"); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}

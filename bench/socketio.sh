@@ -138,15 +138,6 @@ fi
        "warm-up $WARMUP s, measured $DUR s"
 } > "$OUT/meta.txt"
 
-wait_port() { # $1 = port, $2 = pid
-  for _ in $(seq 150); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-
 REDIS_PORT=$(free_port)
 taskset -c "$LG_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
   --dir "$OUT" >"$OUT/redis.log" 2>&1 &
