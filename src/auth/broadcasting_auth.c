@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "broadcasting_auth.h"
+#include "pusher/channel_name.h"
 #include "pusher/sign.h"
 #include "token.h"
 
@@ -38,22 +39,8 @@ static int socket_id_valid(const char *s)
 {
     if (!s)
         return 0;
-    size_t n = strlen(s), dots = 0, digits = 0;
-    if (n < 3 || n > 40)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '.') {
-            if (!digits || dots)
-                return 0;
-            dots++;
-            digits = 0;
-        } else if (s[i] >= '0' && s[i] <= '9') {
-            digits++;
-        } else {
-            return 0;
-        }
-    }
-    return dots == 1 && digits > 0;
+    size_t n = strlen(s);
+    return n >= 3 && n <= 40 && socket_id_shape(s, n);
 }
 
 /* Verifies the bearer token; on failure responds 401 and returns NULL. */

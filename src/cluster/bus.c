@@ -58,15 +58,7 @@ int bus_u64(const char *s, size_t len, uint64_t *out)
 
 int bus_sid_valid(const char *s, size_t len)
 {
-    if (len < 3 || len >= BUS_SID_MAX)
-        return 0;
-    const char *dot = memchr(s, '.', len);
-    if (!dot || dot == s || dot == s + len - 1)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (s + i != dot && (s[i] < '0' || s[i] > '9'))
-            return 0;
-    return 1;
+    return len >= 3 && len < BUS_SID_MAX && socket_id_shape(s, len);
 }
 
 int bus_hex_valid(const char *s, size_t len)

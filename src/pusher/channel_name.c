@@ -147,3 +147,21 @@ const char *channel_name_strerror(int code)
     }
     return "unknown channel name error";
 }
+
+int socket_id_shape(const char *s, size_t len)
+{
+    size_t dots = 0, digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.') {
+            if (!digits || dots)
+                return 0;
+            dots++;
+            digits = 0;
+        } else if (s[i] >= '0' && s[i] <= '9') {
+            digits++;
+        } else {
+            return 0;
+        }
+    }
+    return dots == 1 && digits > 0;
+}

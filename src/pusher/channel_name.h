@@ -73,4 +73,9 @@ const char *channel_name_user_id(const char *name, size_t len, size_t *id_len);
 /* A static description of a CHANNEL_NAME_* code. */
 const char *channel_name_strerror(int code);
 
+/* Whether s[0..len) has the shape of a Pusher socket id: one or more
+ * digits, a dot, one or more digits ("123.456"). Callers bound the length
+ * themselves (what they store it in). */
+int socket_id_shape(const char *s, size_t len);
+
 #endif

@@ -60,24 +60,6 @@ static void api_invalid(struct http_req *req, const char *field, const char *msg
     api_json(req, 422, o);
 }
 
-static int api_socket_id_valid(const char *s)
-{
-    int dot = 0, digits = 0;
-    for (; *s; s++) {
-        if (*s == '.') {
-            if (dot || !digits)
-                return 0;
-            dot = 1;
-            digits = 0;
-        } else if (*s >= '0' && *s <= '9') {
-            digits++;
-        } else {
-            return 0;
-        }
-    }
-    return dot && digits;
-}
-
 /* The shape of an Engine.IO session id (eio_transport.c: 120 bits in
  * base64url, 20 characters). */
 static int api_eio_sid_shape(const char *s)
@@ -139,7 +121,7 @@ struct api_event {
 
 const char *broadcast_except_sid(struct server *srv, const char *id, char *buf, size_t size)
 {
-    if (api_socket_id_valid(id))
+    if (socket_id_shape(id, strlen(id)))
         return id;
     if (!api_eio_sid_shape(id))
         return NULL;
@@ -176,8 +158,8 @@ static int api_event_fields(struct server *srv, struct http_req *req, const cJSO
         return -1;
     }
     if (sid && !cJSON_IsNull(sid) &&
-        (!cJSON_IsString(sid) ||
-         !(api_socket_id_valid(sid->valuestring) || api_eio_sid_shape(sid->valuestring)))) {
+        (!cJSON_IsString(sid) || !(socket_id_shape(sid->valuestring, strlen(sid->valuestring)) ||
+                                   api_eio_sid_shape(sid->valuestring)))) {
         api_invalid(req, "socket_id", "The socket id field format is invalid.");
         return -1;
     }
