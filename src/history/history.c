@@ -73,6 +73,7 @@ struct history {
     size_t npats;
     struct hmap chans; /* name -> struct hchan */
     struct recovery *recs;
+    struct server_timer *pump; /* armed while a recovery waits (pump_all) */
     char epoch[STORE_EPOCH_HEX_LEN + 1];
     uint64_t stored, store_failed, recovered, gaps, trimmed;
     size_t sweep_it; /* where age_sweep goes on next time */
@@ -513,6 +514,9 @@ static int pump_one(struct history *h, struct recovery *rec)
     return 1;
 }
 
+/* Runs after every wake-up of the loop, and every PUMP_MS while a
+ * recovery waits for its client to read: a queue that drained in one
+ * write wakes nothing else. */
 static void pump_all(struct server *srv, void *ud)
 {
     (void)srv;
@@ -527,6 +531,8 @@ static void pump_all(struct server *srv, void *ud)
             pp = &rec->next_rec;
         }
     }
+    if (h->recs)
+        server_timer_arm(h->pump, PUMP_MS);
 }
 
 static void on_subscribed(struct server *srv, struct conn *c, const char *channel, const message *m,
@@ -598,6 +604,7 @@ static void on_subscribed(struct server *srv, struct conn *c, const char *channe
     }
     rec->next_rec = h->recs;
     h->recs = rec;
+    server_timer_arm(h->pump, PUMP_MS);
 }
 
 /* ---- retention by age ---- */
@@ -855,10 +862,11 @@ int history_start(struct server *srv, store *st, store_writer *w)
         log_info(lg, "history: no channel keeps history (DOCSYNC_HISTORY_CHANNELS is empty)");
         return 0;
     }
-    if (http_api_on_claim(srv, claim, h) != 0 ||
+    h->pump = server_timer_new(srv, pump_all, h);
+    if (!h->pump || http_api_on_claim(srv, claim, h) != 0 ||
         session_on_subscribed(srv, on_subscribed, h) != 0 ||
         session_on_client_claim(srv, claim_client, h) != 0 ||
-        server_on_wake(srv, pump_all, h) != 0 || server_every(srv, PUMP_MS, pump_all, h) != 0 ||
+        server_on_wake(srv, pump_all, h) != 0 ||
         server_every(srv, AGE_SWEEP_MS, age_sweep, h) != 0 ||
         http_route(srv, "GET", "/apps/{app_id}/channels/{channel}/history",
                    HTTP_ROUTE_APP | HTTP_ROUTE_SIGNED | HTTP_ROUTE_JSON, get_history, h) != 0 ||

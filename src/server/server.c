@@ -141,14 +141,59 @@ static void server_timer_cb(lws_sorted_usec_list_t *sul)
     struct server_timer *t = lws_container_of(sul, struct server_timer, sul);
     if (atomic_load(&t->srv->stop))
         return;
+    if (!t->ms) {
+        t->armed = 0;
+        t->fn(t->srv, t->ud);
+        return;
+    }
     t->fn(t->srv, t->ud);
     lws_sul_schedule(t->srv->ctx, 0, &t->sul, server_timer_cb, (lws_usec_t)t->ms * 1000);
+}
+
+/* On the libev loop the timers are libev's own: exact, where an lws timer
+ * may fire up to a nudge late (server_ev_nudge). */
+static void server_timer_ev(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct server_timer *t = w->data;
+    (void)loop;
+    (void)revents;
+    if (atomic_load(&t->srv->stop))
+        return;
+    if (!t->ms)
+        t->armed = 0;
+    t->fn(t->srv, t->ud);
 }
 
 static void server_timer_start(struct server *srv, struct server_timer *t)
 {
     t->srv = srv;
+    if (!t->ms)
+        return; /* one-shot: server_timer_arm */
+    if (srv->loop) {
+        if (!ev_is_active(&t->ev)) {
+            ev_timer_init(&t->ev, server_timer_ev, t->ms / 1000., t->ms / 1000.);
+            t->ev.data = t;
+            ev_timer_start(srv->loop, &t->ev);
+        }
+        return;
+    }
     lws_sul_schedule(srv->ctx, 0, &t->sul, server_timer_cb, (lws_usec_t)t->ms * 1000);
+}
+
+static struct server_timer *server_timer_add(struct server *srv, unsigned ms,
+                                             void (*fn)(struct server *srv, void *ud), void *ud)
+{
+    if (srv->ntimers >= SERVER_MAX_TIMERS)
+        return NULL;
+    struct server_timer *t = &srv->timers[srv->ntimers++];
+    memset(t, 0, sizeof(*t));
+    t->srv = srv;
+    t->ms = ms;
+    t->fn = fn;
+    t->ud = ud;
+    if (srv->ctx)
+        server_timer_start(srv, t);
+    return t;
 }
 
 int server_every(struct server *srv, unsigned ms, void (*fn)(struct server *srv, void *ud),
@@ -156,16 +201,28 @@ int server_every(struct server *srv, unsigned ms, void (*fn)(struct server *srv,
 {
     if (!ms || !fn)
         return SERVER_EINVAL;
-    if (srv->ntimers >= SERVER_MAX_TIMERS)
-        return SERVER_EFULL;
-    struct server_timer *t = &srv->timers[srv->ntimers++];
-    memset(t, 0, sizeof(*t));
-    t->ms = ms;
-    t->fn = fn;
-    t->ud = ud;
-    if (srv->ctx)
-        server_timer_start(srv, t);
-    return 0;
+    return server_timer_add(srv, ms, fn, ud) ? 0 : SERVER_EFULL;
+}
+
+struct server_timer *server_timer_new(struct server *srv, void (*fn)(struct server *srv, void *ud),
+                                      void *ud)
+{
+    return fn ? server_timer_add(srv, 0, fn, ud) : NULL;
+}
+
+void server_timer_arm(struct server_timer *t, unsigned ms)
+{
+    struct server *srv = t->srv;
+    if (t->armed || !srv->ctx || atomic_load(&srv->stop))
+        return;
+    t->armed = 1;
+    if (srv->loop) {
+        ev_timer_init(&t->ev, server_timer_ev, ms / 1000., 0.);
+        t->ev.data = t;
+        ev_timer_start(srv->loop, &t->ev);
+        return;
+    }
+    lws_sul_schedule(srv->ctx, 0, &t->sul, server_timer_cb, (lws_usec_t)ms * 1000);
 }
 
 /* ---- the lws protocol callback -------------------------------------- */
@@ -526,10 +583,11 @@ static void server_ev_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 /* lws 4.1.6's libev glue re-arms its own timer with ev_timer_set() on a
  * watcher that may be active, which libev ignores: a short lws timer
  * (handshake timeout, close timeout, kill) scheduled while a longer one is
- * pending would only fire with the longer one. Waking lws every 100 ms
+ * pending would only fire with the longer one. Waking lws every 250 ms
  * (lws_cancel_service -> its pipe watcher -> its idle callback, which runs
- * every ripe timer) bounds that lateness to 100 ms, for ~10 cheap wake-ups
- * a second. */
+ * every ripe timer) bounds that lateness to 250 ms, which none of those
+ * timers minds, for 4 wake-ups a second. Our own timers do not depend on
+ * it (server_timer_start). */
 static void server_ev_nudge(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct server *srv = w->data;
@@ -702,7 +760,7 @@ int server_start(struct server *srv, unsigned fd_limit)
         ev_prepare_init(&srv->flush, server_ev_flush);
         srv->flush.data = srv;
         ev_prepare_start(srv->loop, &srv->flush);
-        ev_timer_init(&srv->nudge, server_ev_nudge, 0.1, 0.1);
+        ev_timer_init(&srv->nudge, server_ev_nudge, 0.25, 0.25);
         srv->nudge.data = srv;
         ev_timer_start(srv->loop, &srv->nudge);
     }
@@ -864,8 +922,11 @@ void server_free(struct server *srv)
         return;
     if (srv->ctx) {
         lws_sul_cancel(&srv->sweep_timer.sul);
-        for (size_t i = 0; i < srv->ntimers; i++)
+        for (size_t i = 0; i < srv->ntimers; i++) {
             lws_sul_cancel(&srv->timers[i].sul);
+            if (srv->loop)
+                ev_timer_stop(srv->loop, &srv->timers[i].ev);
+        }
         lws_context_destroy(srv->ctx); /* closes what is left: CLOSED frees conns */
         srv->ctx = NULL;
         wsmask_table_free(); /* lws is gone: no recv() of ours in flight */

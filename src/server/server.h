@@ -97,10 +97,19 @@ int server_on_drain(struct server *srv, int (*busy)(struct server *srv, void *ud
 void server_wake(struct server *srv);
 
 /* Calls fn every `ms` milliseconds on the loop thread until the server
- * stops (an lws timer; on the default libev loop it may fire up to ~100 ms
- * late, see server_ev_nudge in server.c). Returns 0, SERVER_EINVAL or
- * SERVER_EFULL (at most 16 timers). */
+ * stops. Returns 0, SERVER_EINVAL or SERVER_EFULL (at most 16 timers,
+ * counting server_timer_new's). */
 int server_every(struct server *srv, unsigned ms, void (*fn)(struct server *srv, void *ud),
                  void *ud);
+
+/* A one-shot timer for work that comes and goes: it runs only when armed,
+ * so an idle server does not wake for it (every wake-up of an idle process
+ * costs a context switch, tens of microseconds on a VM). NULL when the 16
+ * timers are taken. server_timer_arm(t, ms) calls fn once, `ms` from now,
+ * on the loop thread; arming an armed timer changes nothing. Loop thread. */
+struct server_timer;
+struct server_timer *server_timer_new(struct server *srv, void (*fn)(struct server *srv, void *ud),
+                                      void *ud);
+void server_timer_arm(struct server_timer *t, unsigned ms);
 
 #endif

@@ -218,9 +218,11 @@ struct pss {
 };
 
 struct server_timer {
-    lws_sorted_usec_list_t sul; /* first: the callback casts back */
+    lws_sorted_usec_list_t sul; /* first: the callback casts back (poll() loop) */
+    ev_timer ev;                /* on the libev loop (server_timer_start) */
     struct server *srv;
-    unsigned ms;
+    unsigned ms; /* period; 0 for a one-shot timer (server_timer_new) */
+    int armed;   /* a one-shot timer is scheduled */
     void (*fn)(struct server *srv, void *ud);
     void *ud;
 };
