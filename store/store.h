@@ -738,6 +738,22 @@ size_t store_writer_pending(store_writer *w);
  * drains. Returns how many callbacks ran. For tests and shutdown. */
 size_t store_writer_flush(store_writer *w);
 
+/* What the writer thread has done since it started, for GET /metrics and
+ * for finding what bounds write throughput: how many group transactions,
+ * how many batches they held, and how long they took (wall time, apply and
+ * commit; `sync_us` is the final commit alone: the page writes and the
+ * fsync). le[i] counts the groups that took at most 2^i / 4 ms (0.25 ms up
+ * to 512 ms); the rest took longer. */
+#define STORE_WRITER_BUCKETS 12
+struct store_writer_stats {
+    uint64_t groups, batches;
+    uint64_t commit_us, sync_us;
+    uint64_t le[STORE_WRITER_BUCKETS]; /* not cumulative */
+};
+
+/* A copy of the counters. Thread-safe. */
+void store_writer_stats(store_writer *w, struct store_writer_stats *out);
+
 /* Stops the writer: waits for every submitted batch to be committed (or
  * failed), joins the thread, runs the remaining callbacks on the calling
  * thread (a submit from those callbacks gets STORE_ESHUTDOWN), and frees w.

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct job {
     struct job *next;
@@ -37,7 +38,16 @@ struct store_writer {
      * chain has at most a batch or two in flight behind a failure. */
     uint64_t failed_chains[64];
     size_t failed_next;
+    struct store_writer_stats stats; /* under mu */
+    uint64_t sync_us;                /* the running group's final commit (writer thread) */
 };
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static void list_push(struct job_list *l, struct job *j)
 {
@@ -147,7 +157,9 @@ static void group_commit(store_writer *w, struct job *first, size_t n)
         if (env_err) {
             mdb_txn_abort(parent);
         } else {
+            uint64_t t0 = mono_us();
             rc = mdb_txn_commit(parent);
+            w->sync_us += mono_us() - t0;
             if (rc) {
                 mdb_rc = rc;
                 env_err = store__err(rc, s->dir);
@@ -215,10 +227,22 @@ static void *writer_main(void *arg)
         w->in_flight += group.count;
         pthread_mutex_unlock(&w->mu);
 
+        uint64_t t0 = mono_us();
+        w->sync_us = 0;
         group_commit(w, group.head, group.count);
+        uint64_t took = mono_us() - t0;
 
         pthread_mutex_lock(&w->mu);
         w->in_flight -= group.count;
+        w->stats.groups++;
+        w->stats.batches += group.count;
+        w->stats.commit_us += took;
+        w->stats.sync_us += w->sync_us;
+        for (size_t i = 0; i < STORE_WRITER_BUCKETS; i++)
+            if (took * 4 <= (uint64_t)1000 << i) {
+                w->stats.le[i]++;
+                break;
+            }
         list_append(&w->done, &group);
         pthread_cond_broadcast(&w->idle);
         pthread_mutex_unlock(&w->mu);
@@ -315,6 +339,16 @@ size_t store_writer_drain(store_writer *w)
         n++;
     }
     return n;
+}
+
+void store_writer_stats(store_writer *w, struct store_writer_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->mu);
 }
 
 size_t store_writer_pending(store_writer *w)

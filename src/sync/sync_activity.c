@@ -9,6 +9,7 @@
 
 #include "common/base64.h"
 #include "common/hex.h"
+#include "common/hmap.h"
 #include "common/utf8.h"
 
 #include <cjson/cJSON.h>
@@ -146,16 +147,21 @@ void sync_activity_doc_event(const char *entry, size_t entry_len, uint64_t offse
     cJSON_Delete(o);
 }
 
+/* `key` is "user\0doc": one allocation, and the index's key. */
 struct feed_rec {
-    char *user, *doc;
+    char *key;
+    size_t key_len; /* without the final NUL */
     struct sync_activity_doc a;
     struct feed_rec *next; /* in order of opening: the oldest first */
 };
 
+/* Every edit looks its window up: by (user, document) in the index, not
+ * along the list, which holds up to max_open windows. */
 struct sync_feed {
     uint64_t window_ms;
     size_t max_open, n;
     struct feed_rec *head, *tail;
+    struct hmap index; /* key -> struct feed_rec */
 };
 
 int sync_feed_new(uint64_t window_ms, size_t max_open, struct sync_feed **out)
@@ -167,14 +173,20 @@ int sync_feed_new(uint64_t window_ms, size_t max_open, struct sync_feed **out)
         return SYNC_ACTIVITY_ENOMEM;
     (*out)->window_ms = window_ms;
     (*out)->max_open = max_open;
+    hmap_init(&(*out)->index);
     return 0;
 }
 
 static void rec_free(struct feed_rec *r)
 {
-    free(r->user);
-    free(r->doc);
+    free(r->key);
     free(r);
+}
+
+/* Takes r out of the index; the caller unlinks it from the list. */
+static void rec_unindex(struct sync_feed *f, struct feed_rec *r)
+{
+    hmap_del(&f->index, r->key, r->key_len);
 }
 
 void sync_feed_free(struct sync_feed *f)
@@ -185,6 +197,7 @@ void sync_feed_free(struct sync_feed *f)
         next = r->next;
         rec_free(r);
     }
+    hmap_deinit(&f->index);
     free(f);
 }
 
@@ -201,7 +214,7 @@ static size_t feed_report(struct sync_feed *f, uint64_t now_ms, const char *user
     struct feed_rec **pp = &f->head, *prev = NULL;
     while (*pp) {
         struct feed_rec *r = *pp;
-        int mine = user && strcmp(user, r->user) == 0 && (!doc || strcmp(doc, r->doc) == 0);
+        int mine = user && strcmp(user, r->a.user) == 0 && (!doc || strcmp(doc, r->a.doc) == 0);
         /* A clock that went back leaves a record waiting (never negative). */
         int ended = now_ms >= r->a.first_ms && now_ms - r->a.first_ms >= f->window_ms;
         int due = now_ms == UINT64_MAX || mine || ended;
@@ -214,6 +227,7 @@ static size_t feed_report(struct sync_feed *f, uint64_t now_ms, const char *user
         if (f->tail == r)
             f->tail = prev;
         f->n--;
+        rec_unindex(f, r);
         if (emit)
             emit(ctx, &r->a);
         rec_free(r);
@@ -233,40 +247,58 @@ int sync_feed_edit(struct sync_feed *f, const char *user, const char *doc, uint6
 {
     if (!f || !user || !doc)
         return SYNC_ACTIVITY_EINVAL;
-    for (struct feed_rec *r = f->head; r; r = r->next)
-        if (strcmp(r->user, user) == 0 && strcmp(r->doc, doc) == 0) {
-            r->a.edits++;
-            if (version < r->a.from_version)
-                r->a.from_version = version;
-            if (version > r->a.to_version)
-                r->a.to_version = version;
-            r->a.last_ms = now_ms;
-            return 0;
-        }
+    size_t ul = strlen(user), dl = strlen(doc);
+    char sbuf[256];
+    char *key = ul + 1 + dl + 1 <= sizeof sbuf ? sbuf : malloc(ul + 1 + dl + 1);
+    if (!key)
+        return SYNC_ACTIVITY_ENOMEM;
+    memcpy(key, user, ul + 1);
+    memcpy(key + ul + 1, doc, dl + 1);
+    struct feed_rec *r = hmap_get(&f->index, key, ul + 1 + dl);
+    if (key == sbuf && !r) {
+        /* a new window keeps its key */
+        key = malloc(ul + 1 + dl + 1);
+        if (!key)
+            return SYNC_ACTIVITY_ENOMEM;
+        memcpy(key, sbuf, ul + 1 + dl + 1);
+    }
+    if (r) {
+        if (key != sbuf)
+            free(key);
+        r->a.edits++;
+        if (version < r->a.from_version)
+            r->a.from_version = version;
+        if (version > r->a.to_version)
+            r->a.to_version = version;
+        r->a.last_ms = now_ms;
+        return 0;
+    }
     if (f->n >= f->max_open && f->head) {
         /* Make room: the oldest is reported early. */
-        struct feed_rec *r = f->head;
-        f->head = r->next;
+        struct feed_rec *old = f->head;
+        f->head = old->next;
         if (!f->head)
             f->tail = NULL;
         f->n--;
+        rec_unindex(f, old);
         if (emit)
-            emit(ctx, &r->a);
+            emit(ctx, &old->a);
+        rec_free(old);
+    }
+    r = calloc(1, sizeof *r);
+    if (!r) {
+        free(key);
+        return SYNC_ACTIVITY_ENOMEM;
+    }
+    r->key = key;
+    r->key_len = ul + 1 + dl;
+    if (hmap_put(&f->index, r->key, r->key_len, r) != 0) {
         rec_free(r);
-    }
-    struct feed_rec *r = calloc(1, sizeof *r);
-    if (r) {
-        r->user = strdup(user);
-        r->doc = strdup(doc);
-    }
-    if (!r || !r->user || !r->doc) {
-        if (r)
-            rec_free(r);
         return SYNC_ACTIVITY_ENOMEM;
     }
     r->a = (struct sync_activity_doc){.kind = SYNC_ACTIVITY_KIND_EDITED,
-                                      .user = r->user,
-                                      .doc = r->doc,
+                                      .user = r->key,
+                                      .doc = r->key + ul + 1,
                                       .edits = 1,
                                       .from_version = version,
                                       .to_version = version,

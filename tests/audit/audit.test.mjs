@@ -200,6 +200,15 @@ test('the server reports document edits (coalesced), joins and leaves as UserAct
     assert.match(metrics, /^docsync_activity_feed_entries_total 3$/m);
     assert.match(metrics, /^docsync_activity_feed_dropped_total 0$/m);
     assert.match(metrics, /^docsync_activity_feed_coalescing 1$/m); // user 8's edit
+    // The writer's group commits: at least one, each counted in the +Inf
+    // bucket, each holding at least one batch, buckets never decreasing.
+    const groups = Number(/^docsync_store_commit_seconds_count (\d+)$/m.exec(metrics)[1]);
+    assert.ok(groups >= 1);
+    assert.match(metrics, new RegExp(`^docsync_store_commit_seconds_bucket\\{le="\\+Inf"\\} ${groups}$`, 'm'));
+    assert.ok(Number(/^docsync_store_commit_batches_total (\d+)$/m.exec(metrics)[1]) >= groups);
+    const cum = [...metrics.matchAll(/^docsync_store_commit_seconds_bucket\{le="[^"]+"\} (\d+)$/gm)].map((m) => Number(m[1]));
+    assert.equal(cum.length, 13);
+    assert.deepEqual(cum, [...cum].sort((a, b) => a - b));
   } finally {
     if (member) member.disconnect();
     if (echo) echo.disconnect();

@@ -147,6 +147,17 @@ static void test_group_commit(void)
     unsigned notifies = __atomic_load_n(&e->notifies, __ATOMIC_RELAXED);
     printf("%llu batches committed in %u groups\n", (unsigned long long)total, notifies);
     CHECK(notifies <= total);
+    /* The counters: every batch in exactly one group, one notify per group,
+     * every group in one bucket or beyond the last. */
+    struct store_writer_stats ws;
+    store_writer_stats(e->w, &ws);
+    CHECK_EQ(ws.batches, total);
+    CHECK_EQ(ws.groups, notifies);
+    uint64_t in_buckets = 0;
+    for (size_t i = 0; i < STORE_WRITER_BUCKETS; i++)
+        in_buckets += ws.le[i];
+    CHECK(in_buckets <= ws.groups);
+    CHECK(ws.sync_us <= ws.commit_us);
     store_writer_free(e->w);
 
     struct store_stat st;
