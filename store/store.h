@@ -694,7 +694,10 @@ int store_batch_commit(store *s, store_batch *b, struct store_batch_result *res)
  * notify(notify_arg) is called on the writer thread (the server passes a
  * function calling lws_cancel_service). The loop thread then calls
  * store_writer_drain() to run the callbacks on its own thread. A completion
- * is only queued after its transaction has committed (or failed). */
+ * is only queued after its transaction has committed (or failed). With a
+ * notify function, the writer waits up to 1 ms after each group for that
+ * drain, so that the batches the callbacks submit join the next group:
+ * every group costs one fsync, so fuller groups commit more per second. */
 
 /* Called on the loop thread by store_writer_drain(), once per submitted
  * batch, in submission order. status is 0 or a STORE_E* code; res is

@@ -27,8 +27,10 @@ struct store_writer {
     void *notify_arg;
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t work; /* signalled on submit and on stop */
-    pthread_cond_t idle; /* signalled when a group completes */
+    pthread_cond_t work;                  /* signalled on submit and on stop */
+    pthread_cond_t idle;                  /* signalled when a group completes */
+    pthread_cond_t drained;               /* signalled by store_writer_drain */
+    uint64_t groups_done, groups_drained; /* under mu */
     struct job_list pending, done;
     size_t in_flight;   /* taken by the thread, not yet in done */
     size_t outstanding; /* submitted and not yet drained */
@@ -41,6 +43,8 @@ struct store_writer {
     struct store_writer_stats stats; /* under mu */
     uint64_t sync_us;                /* the running group's final commit (writer thread) */
 };
+
+#define DRAIN_WAIT_US 1000
 
 static uint64_t mono_us(void)
 {
@@ -245,10 +249,30 @@ static void *writer_main(void *arg)
             }
         list_append(&w->done, &group);
         pthread_cond_broadcast(&w->idle);
+        uint64_t mine = ++w->groups_done;
         pthread_mutex_unlock(&w->mu);
         if (w->notify)
             w->notify(w->notify_arg);
         pthread_mutex_lock(&w->mu);
+        /* Give the loop thread a moment to drain these completions first:
+         * what it submits in reply (a document's next batch, prepared from
+         * the edits that arrived during this commit) then joins the next
+         * group instead of waiting a whole commit for the one after. Each
+         * group costs an fsync whatever its size, so fuller groups are
+         * more edits per second. Bounded: a busy loop thread costs the
+         * writer at most DRAIN_WAIT_US. */
+        if (w->notify && !w->stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += DRAIN_WAIT_US * 1000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            while (w->groups_drained < mine && !w->stop &&
+                   pthread_cond_timedwait(&w->drained, &w->mu, &until) == 0)
+                ;
+        }
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -279,10 +303,16 @@ int store_writer_new(store *s, const struct store_writer_options *o, store_notif
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->idle, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->drained, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->work);
         pthread_cond_destroy(&w->idle);
+        pthread_cond_destroy(&w->drained);
         free(w);
         return STORE_EIO;
     }
@@ -326,6 +356,7 @@ size_t store_writer_drain(store_writer *w)
     pthread_mutex_lock(&w->mu);
     struct job_list done = w->done;
     memset(&w->done, 0, sizeof w->done);
+    uint64_t groups = w->groups_done;
     /* Release their queue slots first: callbacks may submit again. */
     w->outstanding -= done.count;
     pthread_mutex_unlock(&w->mu);
@@ -338,6 +369,12 @@ size_t store_writer_drain(store_writer *w)
         free(j);
         n++;
     }
+    pthread_mutex_lock(&w->mu);
+    if (groups > w->groups_drained) {
+        w->groups_drained = groups;
+        pthread_cond_signal(&w->drained);
+    }
+    pthread_mutex_unlock(&w->mu);
     return n;
 }
 
@@ -379,6 +416,7 @@ void store_writer_free(store_writer *w)
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
     pthread_cond_signal(&w->work);
+    pthread_cond_signal(&w->drained);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
     store_writer_drain(w);
@@ -386,5 +424,6 @@ void store_writer_free(store_writer *w)
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->idle);
+    pthread_cond_destroy(&w->drained);
     free(w);
 }

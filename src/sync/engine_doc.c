@@ -177,6 +177,8 @@ int engine__doc_reload(struct doc *d, int keep_pending)
     d->crdt = fresh;
     d->head = head;
     d->snapshot_version = snap;
+    d->snapshot_bytes = 0;
+    d->op_bytes_since = 0;
     if (!keep_pending)
         d->assigned = head;
     /* Operations arrived in a new order: marks start again at the head (the

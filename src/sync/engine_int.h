@@ -92,6 +92,10 @@ struct doc {
     uint64_t head;     /* last durable version */
     uint64_t assigned; /* last version given to an op (>= head) */
     uint64_t snapshot_version;
+    /* Of the last snapshot this process wrote (0: none yet, or reloaded),
+     * and the ops' bytes since: see snapshot_due in engine_commit.c. */
+    size_t snapshot_bytes;
+    uint64_t op_bytes_since;
     /* Ops given to the store writer (inflight, in version order, in up to
      * PIPELINE_MAX batches of batch_ops[] ops each, oldest first) and ops
      * waiting for the next batch (queued). A second batch is prepared and

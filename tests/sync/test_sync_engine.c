@@ -509,6 +509,82 @@ static void test_many_tombstones(void)
     rm_dir(v.dir);
 }
 
+/* Snapshots of a large document are amortized: once the last snapshot is
+ * 64 KiB or more, the next waits until the ops since it add up to half its
+ * size, however many versions pass (a snapshot costs the whole document on
+ * the loop thread). A small document keeps one every snapshot_every ops. */
+static uint64_t snapshot_of(struct env *v, const char *doc)
+{
+    store_read *r;
+    struct store_doc_info info;
+    memset(&info, 0, sizeof info);
+    CHECK_EQ(store_read_begin(v->s, &r), 0);
+    CHECK_EQ(store_doc_get(r, doc, &info), 0);
+    store_read_end(r);
+    return info.snapshot_version;
+}
+
+static void replace_with(struct env *v, const char *doc, int base, const char *text, size_t len)
+{
+    char *json = malloc(len + 128);
+    int k = snprintf(json, len + 128, "{\"documentId\":\"%s\",\"baseVersion\":%d,\"content\":\"",
+                     doc, base);
+    memcpy(json + k, text, len);
+    strcpy(json + k + len, "\"}");
+    run(v, SYNC_OP_REPLACE, json, "u", AUTH_ROLE_EDITOR, "1.1");
+    env_drain(v);
+    free(json);
+    const struct sent *ack = find(&v->f, "docsync:ack", 0, 0);
+    CHECK(ack && num(ack->data, "version") == (uint64_t)base + 1);
+    fake_clear(&v->f);
+}
+
+static void test_snapshot_amortized(void)
+{
+    struct env v;
+    env_mkdir(&v);
+    struct store_options o;
+    store_options_init(&o);
+    o.map_size = 256u << 20;
+    o.retain_ops = 1000;
+    struct sync_engine_options eo;
+    memset(&eo, 0, sizeof eo);
+    eo.snapshot_every = 2;
+    eo.doc_max_bytes = 1u << 20;
+    env_start(&v, &o, &eo);
+    /* 300,000 pseudo-random letters: a state far above 64 KiB once packed. */
+    size_t n = 300000;
+    char *text = malloc(n + 300000);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < n + 300000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        text[i] = (char)('a' + x % 26);
+    }
+    replace_with(&v, "big", 0, text, n);
+    replace_with(&v, "big", 1, text, n + 1);
+    CHECK_EQ(snapshot_of(&v, "big"), 2); /* the first one: nothing to amortize yet */
+    /* Eight one-character edits: versions 3-10, far from half the snapshot. */
+    for (int i = 2; i < 10; i++)
+        replace_with(&v, "big", i, text, n + (size_t)i);
+    CHECK_EQ(snapshot_of(&v, "big"), 2);
+    /* 300,000 characters more in one op: now the ops weigh enough. */
+    replace_with(&v, "big", 10, text, n + 300000);
+    CHECK_EQ(snapshot_of(&v, "big"), 11);
+    /* A small document: every second version, as before. */
+    for (int i = 0; i < 10; i++)
+        replace_with(&v, "small", i, text, 10 + (size_t)i);
+    CHECK_EQ(snapshot_of(&v, "small"), 10);
+    free(text);
+    env_close(&v);
+    /* Reopened, the large document loads from version 11's snapshot. */
+    env_start(&v, &o, &eo);
+    replace_with(&v, "big", 11, "end", 3);
+    env_close(&v);
+    rm_dir(v.dir);
+}
+
 /* The replies written as JSON text directly escape what they carry: a user
  * name and a content with quotes, backslashes, control characters and
  * non-ASCII text come back unchanged through a JSON parser. */
@@ -1325,6 +1401,7 @@ int main(void)
     test_parse();
     test_submit_ack_broadcast_dup();
     test_many_tombstones();
+    test_snapshot_amortized();
     test_json_text();
     test_evict_busy();
     test_client_id_taken();
