@@ -411,6 +411,7 @@ static int conn_write_queued(struct conn *c)
         }
         n = lws_write(c->wsi, w, used, LWS_WRITE_RAW);
     }
+    srv->metrics.writes_out++;
     return n < 0 ? -1 : 0;
 }
 

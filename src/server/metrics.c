@@ -111,6 +111,9 @@ long metrics_render(const struct metrics *m, size_t connections, size_t channels
            m->messages_out);
     metric(&b, "docsync_bytes_sent_total", "counter", "WebSocket payload bytes written.",
            m->bytes_out);
+    metric(&b, "docsync_socket_writes_total", "counter",
+           "Writes of WebSocket messages to sockets: frames queued close together share one.",
+           m->writes_out);
     metric(&b, "docsync_deliveries_total", "counter", "Frames queued to subscribers.",
            m->deliveries);
     metric(&b, "docsync_slow_consumer_disconnects_total", "counter",

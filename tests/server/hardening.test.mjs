@@ -208,6 +208,9 @@ describe('per-IP limits', () => {
       const m = await metrics(s.port);
       assert.ok(metric(m, 'docsync_ip_connections_refused_total') >= 1);
       assert.equal(metric(m, 'docsync_ip_connection_rate_refused_total'), 0);
+      // Three pusher:connection_established, one per connection: one write each.
+      assert.equal(metric(m, 'docsync_messages_sent_total'), 3);
+      assert.equal(metric(m, 'docsync_socket_writes_total'), 3);
     } finally {
       await s.stop({ graceMs: 5000, cleanExit: true });
     }
