@@ -694,10 +694,7 @@ int store_batch_commit(store *s, store_batch *b, struct store_batch_result *res)
  * notify(notify_arg) is called on the writer thread (the server passes a
  * function calling lws_cancel_service). The loop thread then calls
  * store_writer_drain() to run the callbacks on its own thread. A completion
- * is only queued after its transaction has committed (or failed). With a
- * notify function, the writer waits up to 1 ms after each group for that
- * drain, so that the batches the callbacks submit join the next group:
- * every group costs one fsync, so fuller groups commit more per second. */
+ * is only queued after its transaction has committed (or failed). */
 
 /* Called on the loop thread by store_writer_drain(), once per submitted
  * batch, in submission order. status is 0 or a STORE_E* code; res is
@@ -733,6 +730,16 @@ int store_writer_submit(store_writer *w, store_batch *b, store_done_fn cb, void 
  * Callbacks may submit new batches (their queue slots are already free);
  * those complete in a later drain. */
 size_t store_writer_drain(store_writer *w);
+
+/* The caller holds work back until a completion comes (a document with as
+ * many batches in flight as it allows, and more edits waiting). Then, after
+ * the group it is committing, the writer waits up to 1 ms for the drain of
+ * that group (with a notify function only), so that the batches the
+ * callbacks submit join the next group instead of the one after: every
+ * group costs an fsync whatever its size, and fuller groups commit more per
+ * second. Without this call the next group starts at once, which is what
+ * keeps latency low at low rates. Thread-safe. */
+void store_writer_followup(store_writer *w);
 
 /* Number of batches submitted and not yet drained. */
 size_t store_writer_pending(store_writer *w);

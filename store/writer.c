@@ -31,6 +31,7 @@ struct store_writer {
     pthread_cond_t idle;                  /* signalled when a group completes */
     pthread_cond_t drained;               /* signalled by store_writer_drain */
     uint64_t groups_done, groups_drained; /* under mu */
+    int followup;                         /* under mu: store_writer_followup */
     struct job_list pending, done;
     size_t in_flight;   /* taken by the thread, not yet in done */
     size_t outstanding; /* submitted and not yet drained */
@@ -254,14 +255,16 @@ static void *writer_main(void *arg)
         if (w->notify)
             w->notify(w->notify_arg);
         pthread_mutex_lock(&w->mu);
-        /* Give the loop thread a moment to drain these completions first:
-         * what it submits in reply (a document's next batch, prepared from
-         * the edits that arrived during this commit) then joins the next
-         * group instead of waiting a whole commit for the one after. Each
-         * group costs an fsync whatever its size, so fuller groups are
-         * more edits per second. Bounded: a busy loop thread costs the
-         * writer at most DRAIN_WAIT_US. */
-        if (w->notify && !w->stop) {
+        /* When the loop holds work back for a completion
+         * (store_writer_followup), give it a moment to drain these first:
+         * what it submits in reply then joins the next group instead of
+         * waiting a whole commit for the one after. Each group costs an
+         * fsync whatever its size, so fuller groups are more edits per
+         * second. Bounded: a busy loop thread costs the writer at most
+         * DRAIN_WAIT_US. Otherwise the next group starts at once. */
+        int wait = w->followup;
+        w->followup = 0;
+        if (wait && w->notify && !w->stop) {
             struct timespec until;
             clock_gettime(CLOCK_MONOTONIC, &until);
             until.tv_nsec += DRAIN_WAIT_US * 1000;
@@ -385,6 +388,15 @@ void store_writer_stats(store_writer *w, struct store_writer_stats *out)
         return;
     pthread_mutex_lock(&w->mu);
     *out = w->stats;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void store_writer_followup(store_writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->followup = 1;
     pthread_mutex_unlock(&w->mu);
 }
 

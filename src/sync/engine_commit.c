@@ -102,6 +102,8 @@ static int snapshot_due(const sync_engine *e, const struct doc *d, uint64_t last
  * `queued` for the next one, so versions commit strictly in order. */
 int engine__commit_flush(sync_engine *e, struct doc *d)
 {
+    if (d->committing >= PIPELINE_MAX && d->queued.head && !d->broken)
+        store_writer_followup(e->w); /* these go out when a batch completes */
     if (d->committing >= PIPELINE_MAX || !d->queued.head || d->broken)
         return 0;
     store_batch *b = NULL;
