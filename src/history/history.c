@@ -11,6 +11,7 @@
 #include "common/jsonw.h"
 #include "history_int.h"
 #include "recover.h"
+#include "server/metrics.h"
 
 #define PATTERNS_MAX 16
 #define PATTERN_LEN 200
@@ -804,26 +805,24 @@ static char *metrics(struct server *srv, void *ud)
     size_t nrec = 0;
     for (struct recovery *r = h->recs; r; r = r->next_rec)
         nrec++;
-    char *out = malloc(1024);
-    if (!out)
-        return NULL;
-    snprintf(out, 1024,
-             "# TYPE docsync_history_events_stored_total counter\n"
-             "docsync_history_events_stored_total %llu\n"
-             "# TYPE docsync_history_store_failures_total counter\n"
-             "docsync_history_store_failures_total %llu\n"
-             "# TYPE docsync_history_events_recovered_total counter\n"
-             "docsync_history_events_recovered_total %llu\n"
-             "# TYPE docsync_history_gaps_total counter\n"
-             "docsync_history_gaps_total %llu\n"
-             "# TYPE docsync_history_events_trimmed_total counter\n"
-             "docsync_history_events_trimmed_total %llu\n"
-             "# TYPE docsync_history_recoveries_running gauge\n"
-             "docsync_history_recoveries_running %zu\n",
-             (unsigned long long)h->stored, (unsigned long long)h->store_failed,
-             (unsigned long long)h->recovered, (unsigned long long)h->gaps,
-             (unsigned long long)h->trimmed, nrec);
-    return out;
+    struct metrics_text b = {0};
+    metrics_text_printf(&b,
+                        "# TYPE docsync_history_events_stored_total counter\n"
+                        "docsync_history_events_stored_total %llu\n"
+                        "# TYPE docsync_history_store_failures_total counter\n"
+                        "docsync_history_store_failures_total %llu\n"
+                        "# TYPE docsync_history_events_recovered_total counter\n"
+                        "docsync_history_events_recovered_total %llu\n"
+                        "# TYPE docsync_history_gaps_total counter\n"
+                        "docsync_history_gaps_total %llu\n"
+                        "# TYPE docsync_history_events_trimmed_total counter\n"
+                        "docsync_history_events_trimmed_total %llu\n"
+                        "# TYPE docsync_history_recoveries_running gauge\n"
+                        "docsync_history_recoveries_running %zu\n",
+                        (unsigned long long)h->stored, (unsigned long long)h->store_failed,
+                        (unsigned long long)h->recovered, (unsigned long long)h->gaps,
+                        (unsigned long long)h->trimmed, nrec);
+    return metrics_text_take(&b);
 }
 
 /* ---- start, stop ---- */

@@ -12,6 +12,7 @@
 
 #include "lr_msg.h"
 #include "redis/redis.h"
+#include "server/metrics.h"
 #include "server/server.h"
 
 enum lr_reason { LR_R_TOO_BIG, LR_R_CHANNEL, LR_R_MALFORMED, LR_R_NREASONS };
@@ -118,36 +119,34 @@ static char *lr_metrics(struct server *srv, void *ud)
         return NULL;
     struct redis_stats st;
     redis_get_stats(lr->rd, &st);
-    size_t cap = 2048;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
+    struct metrics_text b = {0};
 #define U(x) ((unsigned long long)(x))
-    snprintf(out, cap,
-             "# HELP docsync_redis_broadcast_up 1 when subscribed to the app's broadcast "
-             "channels on Redis.\n"
-             "# TYPE docsync_redis_broadcast_up gauge\n"
-             "docsync_redis_broadcast_up %d\n"
-             "# HELP docsync_redis_broadcast_received_total Events the app published on Redis "
-             "and the server accepted.\n"
-             "# TYPE docsync_redis_broadcast_received_total counter\n"
-             "docsync_redis_broadcast_received_total %llu\n"
-             "# HELP docsync_redis_broadcast_deliveries_total Deliveries of those events to "
-             "this node's subscribers.\n"
-             "# TYPE docsync_redis_broadcast_deliveries_total counter\n"
-             "docsync_redis_broadcast_deliveries_total %llu\n"
-             "# HELP docsync_redis_broadcast_rejected_total Messages on the app's prefix "
-             "dropped unread.\n"
-             "# TYPE docsync_redis_broadcast_rejected_total counter\n"
-             "docsync_redis_broadcast_rejected_total{reason=\"too_big\"} %llu\n"
-             "docsync_redis_broadcast_rejected_total{reason=\"channel\"} %llu\n"
-             "docsync_redis_broadcast_rejected_total{reason=\"malformed\"} %llu\n"
-             "docsync_redis_broadcast_rejected_total{reason=\"overload\"} %llu\n",
-             st.connected, U(lr->received), U(lr->deliveries), U(lr->rejected[LR_R_TOO_BIG]),
-             U(lr->rejected[LR_R_CHANNEL]), U(lr->rejected[LR_R_MALFORMED]),
-             U(lr->dropped_nomem + st.dropped));
+    metrics_text_printf(
+        &b,
+        "# HELP docsync_redis_broadcast_up 1 when subscribed to the app's broadcast "
+        "channels on Redis.\n"
+        "# TYPE docsync_redis_broadcast_up gauge\n"
+        "docsync_redis_broadcast_up %d\n"
+        "# HELP docsync_redis_broadcast_received_total Events the app published on Redis "
+        "and the server accepted.\n"
+        "# TYPE docsync_redis_broadcast_received_total counter\n"
+        "docsync_redis_broadcast_received_total %llu\n"
+        "# HELP docsync_redis_broadcast_deliveries_total Deliveries of those events to "
+        "this node's subscribers.\n"
+        "# TYPE docsync_redis_broadcast_deliveries_total counter\n"
+        "docsync_redis_broadcast_deliveries_total %llu\n"
+        "# HELP docsync_redis_broadcast_rejected_total Messages on the app's prefix "
+        "dropped unread.\n"
+        "# TYPE docsync_redis_broadcast_rejected_total counter\n"
+        "docsync_redis_broadcast_rejected_total{reason=\"too_big\"} %llu\n"
+        "docsync_redis_broadcast_rejected_total{reason=\"channel\"} %llu\n"
+        "docsync_redis_broadcast_rejected_total{reason=\"malformed\"} %llu\n"
+        "docsync_redis_broadcast_rejected_total{reason=\"overload\"} %llu\n",
+        st.connected, U(lr->received), U(lr->deliveries), U(lr->rejected[LR_R_TOO_BIG]),
+        U(lr->rejected[LR_R_CHANNEL]), U(lr->rejected[LR_R_MALFORMED]),
+        U(lr->dropped_nomem + st.dropped));
 #undef U
-    return out;
+    return metrics_text_take(&b);
 }
 
 /* Whether the app broadcasts through Redis: DOCSYNC_REDIS_BROADCAST when

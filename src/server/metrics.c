@@ -52,18 +52,19 @@ uint64_t metrics_error_count(const struct metrics *m, int code)
     return 0;
 }
 
-struct mbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void mbuf_printf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void mbuf_printf(struct mbuf *b, const char *fmt, ...)
+void metrics_text_printf(struct metrics_text *b, const char *fmt, ...)
 {
     if (b->oom)
         return;
+    if (!b->p) {
+        b->p = malloc(1024);
+        if (!b->p) {
+            b->oom = 1;
+            return;
+        }
+        b->cap = 1024;
+        b->len = 0;
+    }
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
@@ -88,75 +89,86 @@ static void mbuf_printf(struct mbuf *b, const char *fmt, ...)
     }
 }
 
-static void metric(struct mbuf *b, const char *name, const char *type, const char *help, uint64_t v)
+void metrics_text_add(struct metrics_text *b, const char *name, const char *type, const char *help,
+                      uint64_t v)
 {
-    mbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, v);
+    metrics_text_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type,
+                        name, v);
+}
+
+char *metrics_text_take(struct metrics_text *b)
+{
+    char *p = b->oom ? NULL : b->p;
+    if (b->oom)
+        free(b->p);
+    *b = (struct metrics_text){0};
+    return p;
 }
 
 long metrics_render(const struct metrics *m, size_t connections, size_t channels, char **out)
 {
-    struct mbuf b = {malloc(2048), 0, 2048, 0};
-    if (!b.p)
-        return -1;
-    b.p[0] = '\0';
-    metric(&b, "docsync_connections", "gauge", "Open WebSocket connections.", connections);
-    metric(&b, "docsync_connections_total", "counter", "WebSocket connections accepted.",
-           m->connections_total);
-    metric(&b, "docsync_channels", "gauge", "Occupied channels.", channels);
-    metric(&b, "docsync_messages_received_total", "counter", "WebSocket messages received.",
-           m->messages_in);
-    metric(&b, "docsync_bytes_received_total", "counter", "WebSocket payload bytes received.",
-           m->bytes_in);
-    metric(&b, "docsync_messages_sent_total", "counter", "WebSocket messages written.",
-           m->messages_out);
-    metric(&b, "docsync_bytes_sent_total", "counter", "WebSocket payload bytes written.",
-           m->bytes_out);
-    metric(&b, "docsync_socket_writes_total", "counter",
-           "Writes of WebSocket messages to sockets: frames queued close together share one.",
-           m->writes_out);
-    metric(&b, "docsync_deliveries_total", "counter", "Frames queued to subscribers.",
-           m->deliveries);
-    metric(&b, "docsync_slow_consumer_disconnects_total", "counter",
-           "Connections dropped because their send queue was full.", m->slow_disconnects);
-    metric(&b, "docsync_tls_reloads_total", "counter",
-           "TLS certificate reloads (SIGHUP) that took effect.", m->tls_reloads);
-    metric(&b, "docsync_tls_reload_failures_total", "counter",
-           "TLS certificate reloads refused (the previous certificate stayed).",
-           m->tls_reload_failures);
-    metric(&b, "docsync_ip_connections_refused_total", "counter",
-           "Connections closed at accept: their IP was at DOCSYNC_IP_MAX_CONNECTIONS.",
-           m->ip_conn_refused);
-    metric(&b, "docsync_ip_connection_rate_refused_total", "counter",
-           "Connections closed at accept: their IP was over DOCSYNC_IP_CONNECTIONS_PER_SECOND.",
-           m->ip_rate_refused);
-    metric(&b, "docsync_api_rate_limited_total", "counter",
-           "HTTP API requests answered 429 (DOCSYNC_API_REQUESTS_PER_SECOND).",
-           m->api_rate_limited);
-    metric(&b, "docsync_socketio_polling_sessions", "gauge",
-           "Socket.IO sessions on HTTP long-polling (not upgraded to a WebSocket).",
-           m->sio_polling);
-    metric(&b, "docsync_socketio_polling_refused_total", "counter",
-           "Socket.IO handshakes answered 503: their IP was at DOCSYNC_SOCKETIO_IP_MAX_POLLING.",
-           m->sio_polling_refused);
-    metric(&b, "docsync_accept_shed_total", "counter",
-           "Connections the kernel could not hand over for lack of descriptors (EMFILE).",
-           m->accept_shed);
-    mbuf_printf(&b, "# HELP docsync_errors_total Pusher errors and close codes sent, by code.\n"
-                    "# TYPE docsync_errors_total counter\n");
+    struct metrics_text b = {0};
+    metrics_text_add(&b, "docsync_connections", "gauge", "Open WebSocket connections.",
+                     connections);
+    metrics_text_add(&b, "docsync_connections_total", "counter", "WebSocket connections accepted.",
+                     m->connections_total);
+    metrics_text_add(&b, "docsync_channels", "gauge", "Occupied channels.", channels);
+    metrics_text_add(&b, "docsync_messages_received_total", "counter",
+                     "WebSocket messages received.", m->messages_in);
+    metrics_text_add(&b, "docsync_bytes_received_total", "counter",
+                     "WebSocket payload bytes received.", m->bytes_in);
+    metrics_text_add(&b, "docsync_messages_sent_total", "counter", "WebSocket messages written.",
+                     m->messages_out);
+    metrics_text_add(&b, "docsync_bytes_sent_total", "counter", "WebSocket payload bytes written.",
+                     m->bytes_out);
+    metrics_text_add(
+        &b, "docsync_socket_writes_total", "counter",
+        "Writes of WebSocket messages to sockets: frames queued close together share one.",
+        m->writes_out);
+    metrics_text_add(&b, "docsync_deliveries_total", "counter", "Frames queued to subscribers.",
+                     m->deliveries);
+    metrics_text_add(&b, "docsync_slow_consumer_disconnects_total", "counter",
+                     "Connections dropped because their send queue was full.", m->slow_disconnects);
+    metrics_text_add(&b, "docsync_tls_reloads_total", "counter",
+                     "TLS certificate reloads (SIGHUP) that took effect.", m->tls_reloads);
+    metrics_text_add(&b, "docsync_tls_reload_failures_total", "counter",
+                     "TLS certificate reloads refused (the previous certificate stayed).",
+                     m->tls_reload_failures);
+    metrics_text_add(&b, "docsync_ip_connections_refused_total", "counter",
+                     "Connections closed at accept: their IP was at DOCSYNC_IP_MAX_CONNECTIONS.",
+                     m->ip_conn_refused);
+    metrics_text_add(
+        &b, "docsync_ip_connection_rate_refused_total", "counter",
+        "Connections closed at accept: their IP was over DOCSYNC_IP_CONNECTIONS_PER_SECOND.",
+        m->ip_rate_refused);
+    metrics_text_add(&b, "docsync_api_rate_limited_total", "counter",
+                     "HTTP API requests answered 429 (DOCSYNC_API_REQUESTS_PER_SECOND).",
+                     m->api_rate_limited);
+    metrics_text_add(&b, "docsync_socketio_polling_sessions", "gauge",
+                     "Socket.IO sessions on HTTP long-polling (not upgraded to a WebSocket).",
+                     m->sio_polling);
+    metrics_text_add(
+        &b, "docsync_socketio_polling_refused_total", "counter",
+        "Socket.IO handshakes answered 503: their IP was at DOCSYNC_SOCKETIO_IP_MAX_POLLING.",
+        m->sio_polling_refused);
+    metrics_text_add(&b, "docsync_accept_shed_total", "counter",
+                     "Connections the kernel could not hand over for lack of descriptors (EMFILE).",
+                     m->accept_shed);
+    metrics_text_printf(&b,
+                        "# HELP docsync_errors_total Pusher errors and close codes sent, by code.\n"
+                        "# TYPE docsync_errors_total counter\n");
     for (size_t i = 0; i < m->nerrors; i++)
-        mbuf_printf(&b, "docsync_errors_total{code=\"%d\"} %" PRIu64 "\n", m->error_codes[i],
-                    m->error_counts[i]);
+        metrics_text_printf(&b, "docsync_errors_total{code=\"%d\"} %" PRIu64 "\n",
+                            m->error_codes[i], m->error_counts[i]);
     if (m->errors_other)
-        mbuf_printf(&b, "docsync_errors_total{code=\"other\"} %" PRIu64 "\n", m->errors_other);
-    mbuf_printf(&b, "# HELP docsync_http_requests_total HTTP responses, by status.\n"
-                    "# TYPE docsync_http_requests_total counter\n");
+        metrics_text_printf(&b, "docsync_errors_total{code=\"other\"} %" PRIu64 "\n",
+                            m->errors_other);
+    metrics_text_printf(&b, "# HELP docsync_http_requests_total HTTP responses, by status.\n"
+                            "# TYPE docsync_http_requests_total counter\n");
     for (size_t i = 0; i < m->nstatuses; i++)
-        mbuf_printf(&b, "docsync_http_requests_total{status=\"%d\"} %" PRIu64 "\n", m->statuses[i],
-                    m->status_counts[i]);
-    if (b.oom) {
-        free(b.p);
-        return -1;
-    }
-    *out = b.p;
-    return (long)b.len;
+        metrics_text_printf(&b, "docsync_http_requests_total{status=\"%d\"} %" PRIu64 "\n",
+                            m->statuses[i], m->status_counts[i]);
+    size_t len = b.len;
+    *out = metrics_text_take(&b);
+    return *out ? (long)len : -1;
 }

@@ -54,6 +54,22 @@ void metrics_http(struct metrics *m, int status);
 /* The count recorded for error `code` (0 when never seen). */
 uint64_t metrics_error_count(const struct metrics *m, int code);
 
+/* A growing text buffer for the lines of GET /metrics, so that no producer
+ * guesses a buffer size: start with {0}, write with the functions below,
+ * end with metrics_text_take (the malloc'd text, or NULL when memory ran
+ * out; the buffer is empty again). */
+struct metrics_text {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+void metrics_text_printf(struct metrics_text *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* One counter or gauge with its HELP and TYPE lines. */
+void metrics_text_add(struct metrics_text *b, const char *name, const char *type, const char *help,
+                      uint64_t v);
+char *metrics_text_take(struct metrics_text *b);
+
 /* Renders the Prometheus text into a malloc'd NUL-terminated string (*out,
  * caller frees). `connections` and `channels` are the current gauges.
  * Returns its length, or -1 when out of memory. */

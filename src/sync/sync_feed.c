@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/jsonw.h"
+#include "server/metrics.h"
 #include "sync_activity.h"
 #include "sync_server.h"
 
@@ -162,24 +163,24 @@ static char *feed_metrics(struct server *srv, void *ud)
 {
     (void)srv;
     struct sync_feed_state *fs = ud;
-    char *s = malloc(768);
-    if (s)
-        snprintf(s, 768,
-                 "# HELP docsync_activity_feed_entries_total Document activity entries (coalesced "
-                 "edits, joins, leaves) the server queued to the activity log.\n"
-                 "# TYPE docsync_activity_feed_entries_total counter\n"
-                 "docsync_activity_feed_entries_total %llu\n"
-                 "# HELP docsync_activity_feed_dropped_total Document activity entries that could "
-                 "not be logged (writer queue full, store error).\n"
-                 "# TYPE docsync_activity_feed_dropped_total counter\n"
-                 "docsync_activity_feed_dropped_total %llu\n"
-                 "# HELP docsync_activity_feed_coalescing Users' edits of a document waiting for "
-                 "their window to end.\n"
-                 "# TYPE docsync_activity_feed_coalescing gauge\n"
-                 "docsync_activity_feed_coalescing %zu\n",
-                 (unsigned long long)fs->st.queued, (unsigned long long)fs->st.dropped,
-                 sync_feed_open(fs->feed));
-    return s;
+    struct metrics_text b = {0};
+    metrics_text_printf(
+        &b,
+        "# HELP docsync_activity_feed_entries_total Document activity entries (coalesced "
+        "edits, joins, leaves) the server queued to the activity log.\n"
+        "# TYPE docsync_activity_feed_entries_total counter\n"
+        "docsync_activity_feed_entries_total %llu\n"
+        "# HELP docsync_activity_feed_dropped_total Document activity entries that could "
+        "not be logged (writer queue full, store error).\n"
+        "# TYPE docsync_activity_feed_dropped_total counter\n"
+        "docsync_activity_feed_dropped_total %llu\n"
+        "# HELP docsync_activity_feed_coalescing Users' edits of a document waiting for "
+        "their window to end.\n"
+        "# TYPE docsync_activity_feed_coalescing gauge\n"
+        "docsync_activity_feed_coalescing %zu\n",
+        (unsigned long long)fs->st.queued, (unsigned long long)fs->st.dropped,
+        sync_feed_open(fs->feed));
+    return metrics_text_take(&b);
 }
 
 static void tick(struct server *srv, void *ud)

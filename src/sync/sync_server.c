@@ -9,6 +9,7 @@
 #include "cluster/cluster.h"
 #include "common/jsonw.h"
 #include "server/http_api.h"
+#include "server/metrics.h"
 #include "sync_activity.h"
 #include "sync_feed.h"
 #include "sync_msg.h"
@@ -206,43 +207,34 @@ static char *writer_metrics(struct server *srv, void *ud)
     struct sync_module *m = ud;
     struct store_writer_stats st;
     store_writer_stats(m->writer, &st);
-    size_t cap = 2048, len = 0;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    len += (size_t)snprintf(
-        out + len, cap - len,
-        "# HELP docsync_store_commit_seconds Group commits of the store's writer thread (one "
-        "transaction and one fsync each): wall time from the first batch applied to the commit "
-        "on disk.\n"
-        "# TYPE docsync_store_commit_seconds histogram\n");
+    struct metrics_text b = {0};
+    metrics_text_printf(
+        &b, "# HELP docsync_store_commit_seconds Group commits of the store's writer thread (one "
+            "transaction and one fsync each): wall time from the first batch applied to the "
+            "commit on disk.\n"
+            "# TYPE docsync_store_commit_seconds histogram\n");
     uint64_t cum = 0;
-    for (size_t i = 0; i < STORE_WRITER_BUCKETS && len < cap; i++) {
+    for (size_t i = 0; i < STORE_WRITER_BUCKETS; i++) {
         cum += st.le[i];
-        len += (size_t)snprintf(out + len, cap - len,
-                                "docsync_store_commit_seconds_bucket{le=\"%g\"} %llu\n",
-                                (double)(1u << i) / 4000.0, (unsigned long long)cum);
+        metrics_text_printf(&b, "docsync_store_commit_seconds_bucket{le=\"%g\"} %llu\n",
+                            (double)(1u << i) / 4000.0, (unsigned long long)cum);
     }
-    if (len < cap)
-        len += (size_t)snprintf(
-            out + len, cap - len,
-            "docsync_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
-            "docsync_store_commit_seconds_sum %.6f\n"
-            "docsync_store_commit_seconds_count %llu\n"
-            "# HELP docsync_store_commit_sync_seconds_total Of the group commits' time, the final "
-            "commit alone: page writes and fsync.\n"
-            "# TYPE docsync_store_commit_sync_seconds_total counter\n"
-            "docsync_store_commit_sync_seconds_total %.6f\n"
-            "# HELP docsync_store_commit_batches_total Batches (a document's edits, history "
-            "events, outbox entries) committed by the group commits.\n"
-            "# TYPE docsync_store_commit_batches_total counter\n"
-            "docsync_store_commit_batches_total %llu\n",
-            (unsigned long long)st.groups, (double)st.commit_us / 1e6,
-            (unsigned long long)st.groups, (double)st.sync_us / 1e6,
-            (unsigned long long)st.batches);
-    if (len >= cap)
-        out[cap - 1] = 0; /* cannot happen with these widths; stay a string */
-    return out;
+    metrics_text_printf(
+        &b,
+        "docsync_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
+        "docsync_store_commit_seconds_sum %.6f\n"
+        "docsync_store_commit_seconds_count %llu\n"
+        "# HELP docsync_store_commit_sync_seconds_total Of the group commits' time, the final "
+        "commit alone: page writes and fsync.\n"
+        "# TYPE docsync_store_commit_sync_seconds_total counter\n"
+        "docsync_store_commit_sync_seconds_total %.6f\n"
+        "# HELP docsync_store_commit_batches_total Batches (a document's edits, history events, "
+        "outbox entries) committed by the group commits.\n"
+        "# TYPE docsync_store_commit_batches_total counter\n"
+        "docsync_store_commit_batches_total %llu\n",
+        (unsigned long long)st.groups, (double)st.commit_us / 1e6, (unsigned long long)st.groups,
+        (double)st.sync_us / 1e6, (unsigned long long)st.batches);
+    return metrics_text_take(&b);
 }
 
 /* Access lists may also change behind the server's back (docsync-admin

@@ -11,6 +11,7 @@
 
 #include "common/jsonw.h"
 #include "pusher/sign.h"
+#include "server/metrics.h"
 #include "webhook_config.h"
 #include "webhook_http.h"
 
@@ -210,42 +211,40 @@ static char *wh_metrics(struct server *srv, void *ud)
 {
     (void)srv;
     struct webhook_module *m = ud;
-    char *out = malloc(4096);
-    if (!out)
-        return NULL;
+    struct metrics_text b = {0};
 #define U(x) ((unsigned long long)atomic_load(&m->x))
-    snprintf(out, 4096,
-             "# HELP docsync_webhook_events_total Events put into a webhook batch.\n"
-             "# TYPE docsync_webhook_events_total counter\n"
-             "docsync_webhook_events_total %llu\n"
-             "# HELP docsync_webhook_events_cancelled_total member_removed/channel_vacated "
-             "cancelled (with their member_added/channel_occupied) by a quick return.\n"
-             "# TYPE docsync_webhook_events_cancelled_total counter\n"
-             "docsync_webhook_events_cancelled_total %llu\n"
-             "# HELP docsync_webhook_requests_total Webhook requests recorded in the outbox.\n"
-             "# TYPE docsync_webhook_requests_total counter\n"
-             "docsync_webhook_requests_total %llu\n"
-             "# HELP docsync_webhook_delivered_total Webhook requests answered with a 2xx.\n"
-             "# TYPE docsync_webhook_delivered_total counter\n"
-             "docsync_webhook_delivered_total %llu\n"
-             "# HELP docsync_webhook_attempts_failed_total Attempts that got a non-2xx answer or "
-             "a network error (retried later).\n"
-             "# TYPE docsync_webhook_attempts_failed_total counter\n"
-             "docsync_webhook_attempts_failed_total %llu\n"
-             "# HELP docsync_webhook_dropped_total Webhook requests or events given up.\n"
-             "# TYPE docsync_webhook_dropped_total counter\n"
-             "docsync_webhook_dropped_total{reason=\"outbox_full\"} %llu\n"
-             "docsync_webhook_dropped_total{reason=\"expired\"} %llu\n"
-             "docsync_webhook_dropped_total{reason=\"queue_full\"} %llu\n"
-             "docsync_webhook_dropped_total{reason=\"store_error\"} %llu\n"
-             "# HELP docsync_webhook_outbox Webhook requests waiting in the outbox.\n"
-             "# TYPE docsync_webhook_outbox gauge\n"
-             "docsync_webhook_outbox %llu\n",
-             U(n_events), U(n_cancelled), U(n_requests), U(n_delivered), U(n_failed),
-             U(n_dropped_full), U(n_dropped_expired), U(n_dropped_queue), U(n_dropped_store),
-             U(n_outbox));
+    metrics_text_printf(
+        &b,
+        "# HELP docsync_webhook_events_total Events put into a webhook batch.\n"
+        "# TYPE docsync_webhook_events_total counter\n"
+        "docsync_webhook_events_total %llu\n"
+        "# HELP docsync_webhook_events_cancelled_total member_removed/channel_vacated "
+        "cancelled (with their member_added/channel_occupied) by a quick return.\n"
+        "# TYPE docsync_webhook_events_cancelled_total counter\n"
+        "docsync_webhook_events_cancelled_total %llu\n"
+        "# HELP docsync_webhook_requests_total Webhook requests recorded in the outbox.\n"
+        "# TYPE docsync_webhook_requests_total counter\n"
+        "docsync_webhook_requests_total %llu\n"
+        "# HELP docsync_webhook_delivered_total Webhook requests answered with a 2xx.\n"
+        "# TYPE docsync_webhook_delivered_total counter\n"
+        "docsync_webhook_delivered_total %llu\n"
+        "# HELP docsync_webhook_attempts_failed_total Attempts that got a non-2xx answer or "
+        "a network error (retried later).\n"
+        "# TYPE docsync_webhook_attempts_failed_total counter\n"
+        "docsync_webhook_attempts_failed_total %llu\n"
+        "# HELP docsync_webhook_dropped_total Webhook requests or events given up.\n"
+        "# TYPE docsync_webhook_dropped_total counter\n"
+        "docsync_webhook_dropped_total{reason=\"outbox_full\"} %llu\n"
+        "docsync_webhook_dropped_total{reason=\"expired\"} %llu\n"
+        "docsync_webhook_dropped_total{reason=\"queue_full\"} %llu\n"
+        "docsync_webhook_dropped_total{reason=\"store_error\"} %llu\n"
+        "# HELP docsync_webhook_outbox Webhook requests waiting in the outbox.\n"
+        "# TYPE docsync_webhook_outbox gauge\n"
+        "docsync_webhook_outbox %llu\n",
+        U(n_events), U(n_cancelled), U(n_requests), U(n_delivered), U(n_failed), U(n_dropped_full),
+        U(n_dropped_expired), U(n_dropped_queue), U(n_dropped_store), U(n_outbox));
 #undef U
-    return out;
+    return metrics_text_take(&b);
 }
 
 /* ---------------------------------------------------------- sender thread */
