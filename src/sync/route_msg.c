@@ -20,12 +20,22 @@ static const char *const type_names[] = {NULL, "req", "rep", "move", "ship", "sh
 #define TYPE_N 7
 static const char *const role_names[] = {"acl", "owner"};
 /* docsync:audit: an auditor's request for this node's activity log (its
- * answer has the same name); the others are the clients' requests. */
-static const char *const req_events[] = {"docsync:submit", "docsync:replace", "docsync:catchup",
-                                         "docsync:history", "docsync:audit"};
-static const char *const rep_events[] = {"docsync:ack", "docsync:error", "docsync:catchup",
-                                         "docsync:history", "docsync:audit"};
-#define EVENTS_N 5
+ * answer has the same name); the others are the clients' requests.
+ * Version 2 adds the HTTP API's document reads and access lists
+ * (docsync:document, answered as docsync:history or docsync:error;
+ * docsync:acl, read or set, answered as docsync:acl) and the role a user
+ * has on a document (docsync:role, for /broadcasting/auth on another
+ * node). Each name's version: a message carrying it says at least that
+ * version, so a node of version 1 drops it (as `version`) rather than
+ * misreading it. */
+static const char *const req_events[] = {"docsync:submit",  "docsync:replace", "docsync:catchup",
+                                         "docsync:history", "docsync:audit",   "docsync:document",
+                                         "docsync:acl",     "docsync:role"};
+static const char *const rep_events[] = {"docsync:ack",     "docsync:error", "docsync:catchup",
+                                         "docsync:history", "docsync:audit", NULL,
+                                         "docsync:acl",     "docsync:role"};
+static const int event_version[] = {1, 1, 1, 1, 1, 2, 2, 2};
+#define EVENTS_N 8
 
 /* The index of the name `s` (len bytes) in `names` (n of them), or -1. */
 static int name_index(const char *const *names, int n, const char *s, size_t len)
@@ -36,13 +46,28 @@ static int name_index(const char *const *names, int n, const char *s, size_t len
     return -1;
 }
 
-/* "dsdoc/1 <type> <node> <boot> <id>\n" */
+/* The version a message carrying event `ev` needs (1 for none), or 0 for an
+ * unknown event. */
+static int version_of_event(const char *ev)
+{
+    if (!ev || !*ev)
+        return 1;
+    for (int i = 0; i < EVENTS_N; i++)
+        if ((req_events[i] && strcmp(req_events[i], ev) == 0) ||
+            (rep_events[i] && strcmp(rep_events[i], ev) == 0))
+            return event_version[i];
+    return 0;
+}
+
+/* "dsdoc/<1|2> <type> <node> <boot> <id>\n" */
 static int header(struct bus_cur *c, struct route_msg *m)
 {
     size_t n;
     const char *v = bus_field(c, ' ', &n);
-    if (!v || n != ROUTE_MAGIC_LEN + 1 || v[ROUTE_MAGIC_LEN] != '0' + ROUTE_VERSION)
+    if (!v || n != ROUTE_MAGIC_LEN + 1 || v[ROUTE_MAGIC_LEN] < '0' + ROUTE_VERSION_MIN ||
+        v[ROUTE_MAGIC_LEN] > '0' + ROUTE_VERSION)
         return ROUTE_EVERSION;
+    m->version = v[ROUTE_MAGIC_LEN] - '0';
     const char *t = bus_field(c, ' ', &n);
     int type = t ? name_index(type_names, TYPE_N, t, n) : -1;
     if (type < 1)
@@ -81,7 +106,7 @@ static int event(struct bus_cur *c, const char *const *names, struct route_msg *
     size_t n;
     const char *ev = bus_field(c, '\n', &n);
     int i = ev ? name_index(names, EVENTS_N, ev, n) : -1;
-    if (i < 0)
+    if (i < 0 || event_version[i] > m->version)
         return ROUTE_EMALFORMED;
     memcpy(m->event, names[i], n + 1);
     return 0;
@@ -156,23 +181,28 @@ int route_encode(const struct route_msg *m, char **out, size_t *out_len)
         !bus_node_id_valid(m->node, strlen(m->node)) || strlen(m->boot) != ROUTE_BOOT_LEN ||
         strlen(m->event) >= ROUTE_EVENT_MAX)
         return -1;
+    /* The lowest version that carries the message, unless the caller (or
+     * the decoder) named one. */
+    int need = version_of_event(m->event);
+    int version = m->version ? m->version : need;
+    if (need == 0 || version < need || version < ROUTE_VERSION_MIN || version > ROUTE_VERSION)
+        return -1;
     char head[ROUTE_NODE_MAX + 2 * ROUTE_BOOT_LEN + ROUTE_SID_MAX + ROUTE_EVENT_MAX + 64];
     int hl;
     if (m->type == ROUTE_REQ) {
         if (m->user_len > ROUTE_USER_MAX || (m->user_len && memchr(m->user, '\n', m->user_len)) ||
             (unsigned)m->role > ROUTE_ROLE_OWNER)
             return -1;
-        hl = snprintf(head, sizeof head, "%s%d req %s %s %llu\n%s\n%s\n", ROUTE_MAGIC,
-                      ROUTE_VERSION, m->node, m->boot, (unsigned long long)m->id, m->socket_id,
+        hl = snprintf(head, sizeof head, "%s%d req %s %s %llu\n%s\n%s\n", ROUTE_MAGIC, version,
+                      m->node, m->boot, (unsigned long long)m->id, m->socket_id,
                       role_names[m->role]);
     } else if (m->type == ROUTE_REP) {
-        hl =
-            snprintf(head, sizeof head, "%s%d rep %s %s %llu\n%s\n%s\n", ROUTE_MAGIC, ROUTE_VERSION,
-                     m->node, m->boot, (unsigned long long)m->id, m->to_boot, m->event);
+        hl = snprintf(head, sizeof head, "%s%d rep %s %s %llu\n%s\n%s\n", ROUTE_MAGIC, version,
+                      m->node, m->boot, (unsigned long long)m->id, m->to_boot, m->event);
     } else {
         if (!bus_hex_valid(m->to_boot, strlen(m->to_boot)))
             return -1;
-        hl = snprintf(head, sizeof head, "%s%d %s %s %s %llu\n%s\n", ROUTE_MAGIC, ROUTE_VERSION,
+        hl = snprintf(head, sizeof head, "%s%d %s %s %s %llu\n%s\n", ROUTE_MAGIC, version,
                       type_names[m->type], m->node, m->boot, (unsigned long long)m->id, m->to_boot);
     }
     if (hl < 0 || (size_t)hl >= sizeof head)

@@ -13,7 +13,11 @@
 
 #include "cluster/bus.h"
 
-#define ROUTE_VERSION 1
+/* Versions this node reads (README.md, "Documents in a cluster"): 2 adds
+ * events to 1 and changes nothing else; a message is sent in the lowest
+ * version that carries its event. */
+#define ROUTE_VERSION_MIN 1
+#define ROUTE_VERSION 2
 #define ROUTE_MAX_MESSAGE (4u * 1024u * 1024u) /* bytes, header included */
 #define ROUTE_NODE_MAX BUS_NODE_MAX            /* bytes of a node id, NUL included */
 #define ROUTE_BOOT_LEN BUS_BOOT_LEN            /* hex digits of a boot id */
@@ -45,6 +49,7 @@ enum route_role { ROUTE_ROLE_ACL = 0, ROUTE_ROLE_OWNER = 1 };
 /* A decoded message. `user`, `body` point into the decoded buffer. */
 struct route_msg {
     enum route_type type;
+    int version; /* decoded: the message's; to encode: 0 = the lowest that carries it */
     char node[ROUTE_NODE_MAX];     /* the sender's node id */
     char boot[ROUTE_BOOT_LEN + 1]; /* the sender's boot id */
     uint64_t id;                   /* REQ: the asking node's request number; REP: echoed */

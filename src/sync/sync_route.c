@@ -46,6 +46,10 @@ struct served {
     char origin[ROUTE_NODE_MAX];
     char origin_boot[ROUTE_BOOT_LEN + 1];
     uint64_t id;
+    /* For a refusal in place of an answer too big to relay. */
+    char doc[SYNC_DOC_ID_MAX + 1];
+    char request_id[SYNC_REQUEST_ID_MAX + 1];
+    int too_big; /* that refusal is under way */
     struct served *prev, *next;
 };
 
@@ -238,8 +242,27 @@ static void handle_here(struct sync_route *rt, struct sync_request *req, const c
     sync_engine_handle(rt->m->engine, req, *user ? user : "anonymous", r, reply);
 }
 
-/* Where the document lives, as SET NX GET answered: nil = nobody had it and
- * it is now this node's; a node id = that node's. */
+/* Serves a looked-up request here: a docsync request through the engine, a
+ * request of the HTTP API's document routes (lk->event) through
+ * sync_http_doc_serve, as a lone server answers it. */
+static void serve_here(struct sync_route *rt, struct lookup *lk)
+{
+    if (!lk->event) {
+        handle_here(rt, &lk->req, lk->user, lk->role, &lk->reply);
+        return;
+    }
+    char why[256];
+    if (move_blocked(lk->req.doc, why, sizeof why)) {
+        refuse(rt, &lk->reply, &lk->req, "unavailable", why);
+        return;
+    }
+    sync_http_doc_serve(rt->m, lk->event, lk->data, strlen(lk->data), &lk->reply);
+}
+
+/* Where the document lives, as SET NX GET (or GET, for reads that claim
+ * nothing) answered: nil = nobody had it (and, claimed, it is now this
+ * node's: no other store holds it, so this node answers as a lone server
+ * would); a node id = that node's. */
 static void decide(struct sync_route *rt, struct lookup *lk, const struct redis_reply *r)
 {
     if (!r || (r->type != REDIS_R_NIL && r->type != REDIS_R_STRING)) {
@@ -249,7 +272,7 @@ static void decide(struct sync_route *rt, struct lookup *lk, const struct redis_
     }
     if (r->type == REDIS_R_NIL || strcmp(r->str, rt->node) == 0) {
         rt->local++;
-        handle_here(rt, &lk->req, lk->user, lk->role, &lk->reply);
+        serve_here(rt, lk);
         return;
     }
     char text[256];
@@ -285,8 +308,32 @@ static void on_home(void *ud, const struct redis_reply *r)
     lookup_free(lk);
 }
 
+/* Asks Redis where lk's document lives (claiming it for this node when
+ * `claim` and nobody has it); on_home decides. Takes lk. */
+static void lookup_start(struct sync_route *rt, struct lookup *lk, int claim)
+{
+    char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
+    snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, lk->req.doc);
+    /* One round trip says where the document lives and, when it is new,
+     * makes it this node's (Redis 7: SET ... NX GET). A read claims
+     * nothing: a document no node holds is answered here as a lone server
+     * answers it (not found, empty), and leaves no record behind. */
+    const char *argv[5] = {"SET", key, rt->node, "NX", "GET"};
+    const char *get[2] = {"GET", key};
+    int rc = claim ? redis_command(rt->rd, on_home, lk, 5, argv, NULL)
+                   : redis_command(rt->rd, on_home, lk, 2, get, NULL);
+    if (rc != 0) {
+        refuse(rt, &lk->reply, &lk->req, "unavailable",
+               "Redis is unreachable: the document's home node is unknown; retry");
+        lookup_free(lk);
+        return;
+    }
+    rt->nlookups++;
+}
+
 void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJSON *data,
-                       const char *user, enum route_role role, const struct sync_reply *reply)
+                       const char *user, enum route_role role, int claim,
+                       const struct sync_reply *reply)
 {
     struct sync_route *rt = g_route;
     (void)m;
@@ -316,18 +363,40 @@ void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJ
     snprintf(lk->user, sizeof lk->user, "%s", user);
     lk->role = role;
     lk->reply = *reply;
-    char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
-    snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, lk->req.doc);
-    /* One round trip says where the document lives and, when it is new,
-     * makes it this node's (Redis 7: SET ... NX GET). */
-    const char *argv[5] = {"SET", key, rt->node, "NX", "GET"};
-    if (redis_command(rt->rd, on_home, lk, 5, argv, NULL) != 0) {
-        refuse(rt, &lk->reply, &lk->req, "unavailable",
-               "Redis is unreachable: the document's home node is unknown; retry");
-        lookup_free(lk);
+    lookup_start(rt, lk, claim);
+}
+
+void sync_route_doc(struct sync_module *m, const char *doc, const char *event, const char *json,
+                    int claim, const struct sync_reply *reply)
+{
+    struct sync_route *rt = g_route;
+    struct sync_request ids;
+    memset(&ids, 0, sizeof ids);
+    snprintf(ids.doc, sizeof ids.doc, "%s", doc);
+    if (!rt) {
+        sync_engine_reply_error(m->engine, reply, &ids, "unavailable", "not in cluster mode");
         return;
     }
-    rt->nlookups++;
+    if (rt->nlookups + hmap_count(&rt->fwds) >= ROUTE_INFLIGHT_MAX) {
+        rt->busy++;
+        refuse(rt, reply, &ids, "busy", "too many document requests wait on this node; retry");
+        return;
+    }
+    struct lookup *lk = calloc(1, sizeof *lk);
+    char *copy = strdup(json);
+    if (!lk || !copy) {
+        free(lk);
+        free(copy);
+        refuse(rt, reply, &ids, "busy", "out of memory; retry");
+        return;
+    }
+    lk->req = ids;
+    lk->data = copy;
+    lk->role = ROUTE_ROLE_OWNER; /* the signed HTTP API (or this node's own question) */
+    snprintf(lk->user, sizeof lk->user, "api");
+    lk->reply = *reply;
+    lk->event = event;
+    lookup_start(rt, lk, claim);
 }
 
 void sync_route_ask(struct sync_module *m, const char *node, const char *event, const char *json,
@@ -389,9 +458,37 @@ static void served_done(void *arg, const char *event, const char *json)
     struct served *s = arg;
     struct sync_route *rt = g_route;
     if (!rt)
-        return; /* freed by sync_route_stop */
+        return;  /* freed by sync_route_stop */
+    if (!json) { /* out of memory while answering */
+        event = "docsync:error";
+        json = "{\"code\":\"internal\",\"message\":\"out of memory\"}";
+    }
+    size_t jl = strlen(json);
+    if (jl + 1024 > ROUTE_MAX_MESSAGE && !s->too_big) {
+        /* A message between nodes carries at most ROUTE_MAX_MESSAGE bytes
+         * (Redis holds each whole, in every subscriber's output buffer):
+         * a bigger answer (a history text of a document whose every byte
+         * is escaped, past 4 MiB) is refused in so many words, rather
+         * than left to time out. It comes back here, small. */
+        s->too_big = 1;
+        struct sync_request ids;
+        memset(&ids, 0, sizeof ids);
+        memcpy(ids.doc, s->doc, sizeof ids.doc);
+        memcpy(ids.request_id, s->request_id, sizeof ids.request_id);
+        struct sync_reply again;
+        memset(&again, 0, sizeof again);
+        again.done = served_done;
+        again.arg = s;
+        char text[256];
+        snprintf(text, sizeof text,
+                 "the answer (%zu bytes) is larger than a message between nodes may be (%u "
+                 "bytes); ask the document's home node (%s)",
+                 jl, ROUTE_MAX_MESSAGE, rt->node);
+        sync_engine_reply_error(rt->m->engine, &again, &ids, "too_large", text);
+        return;
+    }
     served_unlink(rt, s);
-    struct route_msg msg = {.type = ROUTE_REP, .id = s->id, .body = json, .body_len = strlen(json)};
+    struct route_msg msg = {.type = ROUTE_REP, .id = s->id, .body = json, .body_len = jl};
     memcpy(msg.node, rt->node, sizeof msg.node);
     memcpy(msg.boot, rt->boot, sizeof msg.boot);
     memcpy(msg.to_boot, s->origin_boot, sizeof msg.to_boot);
@@ -432,6 +529,26 @@ static void on_request(struct sync_route *rt, const struct route_msg *msg)
         sync_http_audit_serve(rt->m, msg->body, msg->body_len, &reply);
         return;
     }
+    if (strcmp(msg->event, "docsync:document") == 0 || strcmp(msg->event, "docsync:acl") == 0 ||
+        strcmp(msg->event, "docsync:role") == 0) {
+        /* The HTTP API's document routes, or /broadcasting/auth, on
+         * another node: answered as they would be here. Its document id
+         * is checked again by sync_http_doc_serve (hostile input). */
+        cJSON *j = cJSON_ParseWithLength(msg->body, msg->body_len);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "documentId");
+        char why[256];
+        struct sync_request ids;
+        memset(&ids, 0, sizeof ids);
+        if (cJSON_IsString(d) && sync_msg_doc_id_valid(d->valuestring))
+            snprintf(ids.doc, sizeof ids.doc, "%s", d->valuestring);
+        cJSON_Delete(j);
+        memcpy(s->doc, ids.doc, sizeof s->doc);
+        if (ids.doc[0] && move_blocked(ids.doc, why, sizeof why))
+            refuse(rt, &reply, &ids, "unavailable", why);
+        else
+            sync_http_doc_serve(rt->m, msg->event, msg->body, msg->body_len, &reply);
+        return;
+    }
     char user[ROUTE_USER_MAX + 1];
     memcpy(user, msg->user, msg->user_len);
     user[msg->user_len] = '\0';
@@ -448,6 +565,8 @@ static void on_request(struct sync_route *rt, const struct route_msg *msg)
                                   cfg->doc_max_bytes, &req, &why)
                  : SYNC_MSG_EINVAL;
     cJSON_Delete(data);
+    memcpy(s->doc, req.doc, sizeof s->doc);
+    memcpy(s->request_id, req.request_id, sizeof s->request_id);
     if (rc != 0) {
         sync_engine_reply_error(rt->m->engine, &reply, &req,
                                 rc == SYNC_MSG_ETOOBIG ? "too_large" : "invalid",

@@ -338,7 +338,7 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
     }
     if (sync_route_active()) {
         /* Cluster mode: the document's home node applies it (maybe this one). */
-        sync_route_handle(m, &req, message_data(msg), user, ROUTE_ROLE_ACL, &reply);
+        sync_route_handle(m, &req, message_data(msg), user, ROUTE_ROLE_ACL, 1, &reply);
         sync_msg_clear(&req);
         return 0;
     }
