@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cluster/cluster.h"
 #include "common/jsonw.h"
 #include "sync_activity.h"
@@ -120,6 +122,68 @@ static int module_role(struct sync_module *m, const char *doc, const char *user)
     if (role == AUTH_ACL_ABSENT)
         return AUTH_ROLE_EDITOR;
     return role < 0 ? AUTH_ROLE_NONE : role;
+}
+
+/* /broadcasting/auth's access-list reads: in cluster mode the list that
+ * counts is the one on the document's home node (where every change of it
+ * is made, sync_http.c), asked over Redis; on a lone server, this store's. */
+struct acl_ask {
+    auth_acl_done_fn done;
+    void *arg;
+};
+
+static void acl_answered(void *arg, const char *event, const char *json)
+{
+    struct acl_ask *a = arg;
+    int acl = AUTH_ACL_UNAVAILABLE;
+    cJSON *o = cJSON_Parse(json);
+    if (strcmp(event, "docsync:role") == 0) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "acl");
+        /* -100 (the home could not read its store) .. AUTH_ROLE_OWNER */
+        acl = cJSON_IsNumber(v) && v->valuedouble >= -100 && v->valuedouble <= AUTH_ROLE_OWNER
+                  ? (int)v->valuedouble
+                  : -100;
+    } else {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(o, "code");
+        /* Refused for the home's sake (down, moving, Redis gone): unknown,
+         * retry; refused for the request's: no access. */
+        const char *c = cJSON_IsString(code) ? code->valuestring : "";
+        if (strcmp(c, "unavailable") != 0 && strcmp(c, "busy") != 0)
+            acl = -100;
+    }
+    cJSON_Delete(o);
+    a->done(a->arg, acl);
+    free(a);
+}
+
+static void acl_async(void *ctx, const char *doc, const char *user, auth_acl_done_fn done,
+                      void *arg)
+{
+    struct sync_module *m = ctx;
+    if (!sync_route_active() || !sync_msg_doc_id_valid(doc)) {
+        done(arg, sync_engine_acl_fn(m->store, doc, user));
+        return;
+    }
+    struct acl_ask *a = calloc(1, sizeof *a);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "documentId", doc);
+    cJSON_AddStringToObject(o, "user", user);
+    char *json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!a || !json) {
+        free(a);
+        free(json);
+        done(arg, AUTH_ACL_UNAVAILABLE);
+        return;
+    }
+    a->done = done;
+    a->arg = arg;
+    struct sync_reply reply;
+    memset(&reply, 0, sizeof reply);
+    reply.done = acl_answered;
+    reply.arg = a;
+    sync_route_doc(m, doc, "docsync:role", json, 0, &reply);
+    free(json);
 }
 
 /* Role of a connection's user on `doc` (NULL or "" = neither a presence
@@ -524,7 +588,7 @@ int sync_server_start(struct server *srv)
         return -1;
     }
     module_of(srv, m, 0);
-    m->auth = (struct broadcasting_auth){srv, m->rules, sync_engine_acl_fn, m->store};
+    m->auth = (struct broadcasting_auth){srv, m->rules, sync_engine_acl_fn, m->store, acl_async, m};
     /* A whole-content write of a document at the size limit fits in one
      * message: its text escaped into JSON, twice the bytes at most for
      * ordinary text, plus the envelope. */
