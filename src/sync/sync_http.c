@@ -142,8 +142,10 @@ static void run(struct sync_module *m, struct http_req *req, enum sync_op op, cJ
         memset(&reply, 0, sizeof reply);
         reply.done = http_done;
         reply.arg = req;
-        sync_route_handle(m, &sr, data, user, ROUTE_ROLE_OWNER,
-                          op == SYNC_OP_SUBMIT || op == SYNC_OP_REPLACE, &reply);
+        /* A catch-up or history read claims a document nobody holds, as a
+         * subscriber's does: its answer names the home's store (its
+         * epoch), the same through every node from then on. */
+        sync_route_handle(m, &sr, data, user, ROUTE_ROLE_OWNER, 1, &reply);
         sync_msg_clear(&sr);
         cJSON_Delete(data);
         return;

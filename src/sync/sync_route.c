@@ -315,9 +315,10 @@ static void lookup_start(struct sync_route *rt, struct lookup *lk, int claim)
     char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
     snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, lk->req.doc);
     /* One round trip says where the document lives and, when it is new,
-     * makes it this node's (Redis 7: SET ... NX GET). A read claims
-     * nothing: a document no node holds is answered here as a lone server
-     * answers it (not found, empty), and leaves no record behind. */
+     * makes it this node's (Redis 7: SET ... NX GET). The HTTP API's
+     * document and access-list reads claim nothing: a document no node
+     * holds is answered here as a lone server answers it (404, an empty
+     * list: the same bytes on every node), and leaves no record behind. */
     const char *argv[5] = {"SET", key, rt->node, "NX", "GET"};
     const char *get[2] = {"GET", key};
     int rc = claim ? redis_command(rt->rd, on_home, lk, 5, argv, NULL)

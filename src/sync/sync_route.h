@@ -28,8 +28,8 @@ int sync_route_active(void);
  * user the request acts as ("" = anonymous reads); `role` says whether the
  * home reads the user's role from the access list or grants the owner's
  * (HTTP API); `claim`: make this node the home of a document that has none
- * (writes, and the subscribers' requests; the HTTP API's reads claim
- * nothing). The answer goes to `reply`, exactly once. */
+ * (every docsync request does: even a catch-up's answer names the home's
+ * store, by its epoch). The answer goes to `reply`, exactly once. */
 void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJSON *data,
                        const char *user, enum route_role role, int claim,
                        const struct sync_reply *reply);
