@@ -192,6 +192,18 @@ static const char LUA_CHANNEL[] =
     LUA_PRELUDE "local function FILTER(n) return n == ARGV[4] end\n" LUA_SUMS
                 "return {sums[ARGV[4]] or 0, redis.call('HLEN', ck(ARGV[4], 'm'))}\n";
 
+/* ARGV 4..: channels -> {subscriptions, members} of each, in order (the
+ * counts of POST /events' `info`) */
+static const char LUA_COUNTS[] =
+    LUA_PRELUDE "local want = {}\n"
+                "for i = 4, #ARGV do want[ARGV[i]] = true end\n"
+                "local function FILTER(n) return want[n] end\n" LUA_SUMS "local out = {}\n"
+                "for i = 4, #ARGV do\n"
+                "  out[#out + 1] = sums[ARGV[i]] or 0\n"
+                "  out[#out + 1] = redis.call('HLEN', ck(ARGV[i], 'm'))\n"
+                "end\n"
+                "return out\n";
+
 /* ARGV 4: channel -> the member ids */
 static const char LUA_USERS[] = LUA_PRELUDE "return redis.call('HKEYS', ck(ARGV[4], 'm'))\n";
 
@@ -236,10 +248,13 @@ struct view {
 struct rv_query {
     struct rv_query *next, **pprev;
     struct roster *r;
-    struct http_req *req; /* NULL once answered (timeout) */
+    struct http_req *req;           /* NULL once answered (timeout) */
+    struct http_api_counts *counts; /* the counts of an events answer; NULL once answered */
+    size_t ncounts;
     enum http_api_query what;
     int users, subs;
     int64_t since_ms;
+    char *cache; /* /channels/{name}?info=cache: this node's cached event (JSON), or NULL */
     char name[];
 };
 
@@ -253,8 +268,8 @@ struct roster {
     struct rv_query *queries;
     uint64_t joins, leaves, refused, fallbacks, resyncs, reaped, republished, queries_failed;
     int stopped;
-    int dirty; /* a join or leave missed Redis: republish at the next heartbeat */
-    char sha[11][41]; /* SHA1 of each of rv_scripts once Redis loaded it, or "" */
+    int dirty;        /* a join or leave missed Redis: republish at the next heartbeat */
+    char sha[12][41]; /* SHA1 of each of rv_scripts once Redis loaded it, or "" */
 };
 
 static struct roster *rv_module; /* the server's hooks reach it through this */
@@ -269,7 +284,7 @@ static int64_t rv_ms(void)
 /* Every script, in the order of roster.sha. */
 static const char *const rv_scripts[] = {LUA_JOIN,     LUA_LEAVE,   LUA_SNAPSHOT, LUA_COUNT,
                                          LUA_BEAT,     LUA_REAP,    LUA_BYE,      LUA_SYNC,
-                                         LUA_CHANNELS, LUA_CHANNEL, LUA_USERS};
+                                         LUA_CHANNELS, LUA_CHANNEL, LUA_USERS,    LUA_COUNTS};
 #define RV_NSCRIPTS (sizeof rv_scripts / sizeof *rv_scripts)
 _Static_assert(RV_NSCRIPTS == sizeof((struct roster *)0)->sha / sizeof *((struct roster *)0)->sha,
                "one SHA per script");
@@ -1043,6 +1058,12 @@ void roster_on_status(struct roster *r, int up)
 
 /* ---- the HTTP API's channel queries --------------------------------------------- */
 
+static void query_free(struct rv_query *q)
+{
+    free(q->cache);
+    free(q);
+}
+
 static void query_unlink(struct rv_query *q)
 {
     if (q->pprev) {
@@ -1055,6 +1076,13 @@ static void query_unlink(struct rv_query *q)
 
 static void query_fail(struct rv_query *q, const char *why)
 {
+    if (q->counts) {
+        /* The events went out: their answer leaves the counts out. */
+        q->r->queries_failed++;
+        http_api_counts_done(q->counts, NULL, NULL);
+        q->counts = NULL;
+        return;
+    }
     if (!q->req)
         return;
     q->r->queries_failed++;
@@ -1124,6 +1152,10 @@ static void query_answer(struct rv_query *q, const struct redis_reply *rep)
                 JSONW_KEY(&w, "subscription_count");
                 jsonw_i64(&w, subs);
             }
+            if (q->cache) {
+                JSONW_KEY(&w, "cache");
+                jsonw_raw(&w, q->cache, strlen(q->cache));
+            }
             JSONW_LIT(&w, "}");
         }
     } else {
@@ -1155,21 +1187,44 @@ static void query_answer(struct rv_query *q, const struct redis_reply *rep)
     query_send(q, &w);
 }
 
+/* The counts of an events answer: {subscriptions, members} per channel. */
+static void counts_answer(struct rv_query *q, const struct redis_reply *rep)
+{
+    long long *subs = calloc(q->ncounts + 1, sizeof *subs);
+    long long *users = calloc(q->ncounts + 1, sizeof *users);
+    int ok = subs && users && rep->n == 2 * q->ncounts;
+    for (size_t i = 0; ok && i < q->ncounts; i++)
+        ok = !query_int(rep->elem[2 * i], &subs[i]) && !query_int(rep->elem[2 * i + 1], &users[i]);
+    if (ok) {
+        http_api_counts_done(q->counts, subs, users);
+        q->counts = NULL;
+    } else {
+        query_fail(q, "unexpected answer from Redis");
+    }
+    free(subs);
+    free(users);
+}
+
 static void on_query(void *ud, const struct redis_reply *rep)
 {
     struct rv_query *q = ud;
     query_unlink(q);
-    if (q->req) {
+    if (q->counts) {
+        if (!rep || rep->type != REDIS_R_ARRAY)
+            query_fail(q, "no answer");
+        else
+            counts_answer(q, rep);
+    } else if (q->req) {
         if (!rep || rep->type != REDIS_R_ARRAY)
             query_fail(q, "Redis did not answer: the cluster's channels cannot be counted now");
         else
             query_answer(q, rep);
     }
-    free(q);
+    query_free(q);
 }
 
 static int rv_query(struct server *srv, struct http_req *req, enum http_api_query what,
-                    const char *name, int users, int subs, void *ud)
+                    const char *name, int users, int subs, const char *cache, void *ud)
 {
     (void)srv;
     (void)ud;
@@ -1188,9 +1243,13 @@ static int rv_query(struct server *srv, struct http_req *req, enum http_api_quer
     q->since_ms = rv_ms();
     if (name)
         memcpy(q->name, name, n + 1);
+    if (cache && !(q->cache = strdup(cache))) {
+        free(q);
+        return 0;
+    }
     if (!rv_up(r)) {
         query_fail(q, "Redis is unreachable: the cluster's channels cannot be counted now");
-        free(q);
+        query_free(q);
         return 1;
     }
     const char *script = what == HTTP_API_USERS     ? LUA_USERS
@@ -1199,10 +1258,38 @@ static int rv_query(struct server *srv, struct http_req *req, enum http_api_quer
     const char *args[1] = {q->name};
     if (rv_eval(r, script, on_query, q, 1, args, NULL) != 0) {
         query_fail(q, "Redis is unreachable: the cluster's channels cannot be counted now");
-        free(q);
+        query_free(q);
         return 1;
     }
     http_req_hold(req);
+    q->next = r->queries;
+    if (q->next)
+        q->next->pprev = &q->next;
+    q->pprev = &r->queries;
+    r->queries = q;
+    return 1;
+}
+
+static int rv_counts(struct server *srv, const char *const *names, size_t n,
+                     struct http_api_counts *t, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    struct roster *r = rv_module;
+    if (!r)
+        return 0;
+    struct rv_query *q = calloc(1, sizeof *q + 1);
+    if (!q)
+        return 0;
+    q->r = r;
+    q->counts = t;
+    q->ncounts = n;
+    q->since_ms = rv_ms();
+    if (!rv_up(r) || rv_eval(r, LUA_COUNTS, on_query, q, (int)n, (const char **)names, NULL) != 0) {
+        query_fail(q, "Redis is unreachable");
+        free(q);
+        return 1;
+    }
     q->next = r->queries;
     if (q->next)
         q->next->pprev = &q->next;
@@ -1222,7 +1309,7 @@ static void rv_timer(struct server *srv, void *ud)
         return;
     int64_t now = rv_ms();
     for (struct rv_query *q = r->queries; q; q = q->next)
-        if (q->req && now - q->since_ms > RV_QUERY_MS)
+        if ((q->req || q->counts) && now - q->since_ms > RV_QUERY_MS)
             query_fail(q, "Redis did not answer in time: the cluster's channels cannot be "
                           "counted now");
     size_t it = 0;
@@ -1321,6 +1408,7 @@ struct roster *roster_start(const struct roster_env *env)
     rv_module = r;
     if (broadcast_on_cluster(env->srv, &hooks) != 0 ||
         http_api_on_query(env->srv, rv_query, r) != 0 ||
+        http_api_on_counts(env->srv, rv_counts, r) != 0 ||
         server_every(env->srv, RV_TIMER_MS, rv_timer, r) != 0) {
         log_error(r->log, "cluster: cannot register the presence hooks");
         rv_module = NULL;

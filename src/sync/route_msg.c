@@ -16,8 +16,9 @@
 #define ROUTE_MAGIC "dsdoc/"
 #define ROUTE_MAGIC_LEN 6
 
-static const char *const type_names[] = {NULL, "req", "rep", "move", "ship", "shipped", "moved"};
-#define TYPE_N 7
+static const char *const type_names[] = {NULL,   "req",     "rep",   "move",
+                                         "ship", "shipped", "moved", "acl"};
+#define TYPE_N 8
 static const char *const role_names[] = {"acl", "owner"};
 /* docsync:audit: an auditor's request for this node's activity log (its
  * answer has the same name); the others are the clients' requests.
@@ -172,18 +173,20 @@ int route_decode(const char *buf, size_t len, struct route_msg *out)
         return rc;
     if (out->type == ROUTE_REQ)
         return request(&c, out);
+    if (out->type == ROUTE_ACL) /* "<JSON object>", version 2 on */
+        return out->version < 2 ? ROUTE_EMALFORMED : body(&c, out);
     return out->type == ROUTE_REP ? reply(&c, out) : move_msg(&c, out);
 }
 
 int route_encode(const struct route_msg *m, char **out, size_t *out_len)
 {
-    if (m->type < ROUTE_REQ || m->type > ROUTE_MOVED || m->id == 0 ||
+    if (m->type < ROUTE_REQ || m->type > ROUTE_ACL || m->id == 0 ||
         !bus_node_id_valid(m->node, strlen(m->node)) || strlen(m->boot) != ROUTE_BOOT_LEN ||
         strlen(m->event) >= ROUTE_EVENT_MAX)
         return -1;
     /* The lowest version that carries the message, unless the caller (or
      * the decoder) named one. */
-    int need = version_of_event(m->event);
+    int need = m->type == ROUTE_ACL ? (m->event[0] ? 0 : 2) : version_of_event(m->event);
     int version = m->version ? m->version : need;
     if (need == 0 || version < need || version < ROUTE_VERSION_MIN || version > ROUTE_VERSION)
         return -1;
@@ -199,6 +202,9 @@ int route_encode(const struct route_msg *m, char **out, size_t *out_len)
     } else if (m->type == ROUTE_REP) {
         hl = snprintf(head, sizeof head, "%s%d rep %s %s %llu\n%s\n%s\n", ROUTE_MAGIC, version,
                       m->node, m->boot, (unsigned long long)m->id, m->to_boot, m->event);
+    } else if (m->type == ROUTE_ACL) {
+        hl = snprintf(head, sizeof head, "%s%d acl %s %s %llu\n", ROUTE_MAGIC, version, m->node,
+                      m->boot, (unsigned long long)m->id);
     } else {
         if (!bus_hex_valid(m->to_boot, strlen(m->to_boot)))
             return -1;
@@ -300,6 +306,62 @@ void route_ship_free(struct route_ship *s)
 
 static const char *const role_words[] = {NULL, "viewer", "editor", "owner"};
 
+/* [["user","role"],...] into a calloc'd array (*out, *n; strings into the
+ * tree). Returns NULL or what is wrong (*out freed by the caller). */
+static const char *acl_list_parse(const cJSON *acl, struct route_ship_acl **out, size_t *n)
+{
+    int count = cJSON_GetArraySize(acl);
+    if (!cJSON_IsArray(acl) || count > ROUTE_SHIP_ACL_MAX)
+        return "acl";
+    *out = calloc((size_t)count + 1, sizeof **out);
+    if (!*out)
+        return "out of memory";
+    const cJSON *e;
+    cJSON_ArrayForEach(e, acl)
+    {
+        const cJSON *u = cJSON_GetArrayItem(e, 0), *r = cJSON_GetArrayItem(e, 1);
+        int role = -1;
+        if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(r))
+            role = name_index(role_words, 4, r->valuestring, strlen(r->valuestring));
+        if (role < 1 || !ship_id(u, STORE_USER_ID_MAX, 0))
+            return "acl entry";
+        (*out)[*n].user = u->valuestring;
+        (*out)[(*n)++].role = role;
+    }
+    return NULL;
+}
+
+void route_acl_free(struct route_acl *a)
+{
+    if (!a)
+        return;
+    free(a->acl);
+    cJSON_Delete(a->json);
+    memset(a, 0, sizeof *a);
+}
+
+int route_acl_parse(const char *body, size_t len, struct route_acl *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    out->json = j;
+    const cJSON *doc = cJSON_GetObjectItemCaseSensitive(j, "documentId");
+    const char *bad = NULL;
+    if (!cJSON_IsObject(j))
+        bad = "not a JSON object";
+    else if (!ship_id(doc, STORE_DOC_ID_MAX, 0))
+        bad = "documentId";
+    else
+        bad = acl_list_parse(cJSON_GetObjectItemCaseSensitive(j, "acl"), &out->acl, &out->nacl);
+    if (bad) {
+        route_acl_free(out);
+        *why = bad;
+        return -1;
+    }
+    out->doc = doc->valuestring;
+    return 0;
+}
+
 static int ship_fail(struct route_ship *s, const char **why, const char *text)
 {
     route_ship_free(s);
@@ -331,24 +393,9 @@ int route_ship_parse(const char *body, size_t len, uint64_t next_version, struct
     if (meta && !ship_b64(meta, STORE_META_MAX, &out->meta, &out->meta_len))
         return ship_fail(out, why, "meta");
     if (acl) {
-        int n = cJSON_GetArraySize(acl);
-        if (!cJSON_IsArray(acl) || n > ROUTE_SHIP_ACL_MAX)
-            return ship_fail(out, why, "acl");
-        out->acl = calloc((size_t)n + 1, sizeof *out->acl);
-        if (!out->acl)
-            return ship_fail(out, why, "out of memory");
-        const cJSON *e;
-        cJSON_ArrayForEach(e, acl)
-        {
-            const cJSON *u = cJSON_GetArrayItem(e, 0), *r = cJSON_GetArrayItem(e, 1);
-            int role = -1;
-            if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(r))
-                role = name_index(role_words, 4, r->valuestring, strlen(r->valuestring));
-            if (role < 1 || !ship_id(u, STORE_USER_ID_MAX, 0))
-                return ship_fail(out, why, "acl entry");
-            out->acl[out->nacl].user = u->valuestring;
-            out->acl[out->nacl++].role = role;
-        }
+        const char *bad = acl_list_parse(acl, &out->acl, &out->nacl);
+        if (bad)
+            return ship_fail(out, why, bad);
     }
     const cJSON *base = cJSON_GetObjectItemCaseSensitive(j, "base");
     if (base) {

@@ -34,6 +34,9 @@ enum route_type {
     ROUTE_SHIP = 4,    /* the home -> the target: one part of the document; token: the move's */
     ROUTE_SHIPPED = 5, /* the target -> the home: a part taken (or the import failed) */
     ROUTE_MOVED = 6,   /* the home -> docsync-admin: the move's outcome */
+    /* Version 2: the home -> every node, on <prefix>:acl: a document's
+     * access list changed; the JSON object carries the whole new list. */
+    ROUTE_ACL = 7,
 };
 
 /* Whose role the home node applies: the user's on the document's access
@@ -128,6 +131,19 @@ struct route_ship {
     uint8_t *base_state; /* malloc'd */
     size_t base_len;
 };
+
+/* ---- an access list that changed on its document's home (an ACL body) ----
+ * {"documentId":"d","acl":[["user","editor"],...]}: the whole list after
+ * the change (empty: the document has none). At most ROUTE_SHIP_ACL_MAX
+ * entries, users as the store takes them, roles known. */
+struct route_acl {
+    void *json; /* the parsed tree the strings point into */
+    const char *doc;
+    struct route_ship_acl *acl;
+    size_t nacl;
+};
+int route_acl_parse(const char *body, size_t len, struct route_acl *out, const char **why);
+void route_acl_free(struct route_acl *a);
 
 /* Parses and checks a SHIP body: ids within the store's limits and
  * without control bytes, roles known, versions consecutive from

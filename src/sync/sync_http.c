@@ -342,9 +342,10 @@ static void acl_done(void *ctx, int status, const struct store_batch_result *res
         send_error(a->m, &a->reply, full ? "storage_full" : "storage_error",
                    store_strerror(status));
     } else {
-        /* Durable: live subscriptions of users who lost access end now
-         * (this node's: see README.md, "Documents in a cluster"). */
+        /* Durable: live subscriptions of users who lost access end now,
+         * here and (cluster mode) on every other node. */
         sync_server_revoke(a->m, a->doc);
+        sync_route_acl_changed(a->m, a->doc);
         sync_server_send(a->m, &a->reply, "docsync:acl", "{}");
     }
     free(a);

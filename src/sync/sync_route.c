@@ -78,6 +78,8 @@ struct sync_route {
     size_t nlookups;
     struct served *served;
     struct reclaim rc;
+    char acl_channel[160]; /* <prefix>:acl: access lists changed on their homes */
+    uint64_t acl_sent, acl_received, acl_next;
     uint64_t local, forwarded, answered, served_n, timeouts, unavailable, busy, stale;
     uint64_t rejected[RJ_N];
 };
@@ -618,6 +620,101 @@ static void on_inbox(void *ud, const char *channel, size_t clen, const char *pay
         move_on_message(&msg);
 }
 
+/* ---- access lists changed on a home node ------------------------------------------
+ * The home is the only node whose list counts (every change is made
+ * there, every request and /broadcasting/auth reads it there), but the
+ * subscribers a change takes a document away from may be on any node: the
+ * home tells every node, with the whole new list, and each unsubscribes
+ * its own as the home did its own (sync_server_revoke_list). */
+
+static int acl_entry(void *ctx, const char *user, size_t ulen, enum store_role role)
+{
+    static const char *const roles[] = {"", "viewer", "editor", "owner"};
+    cJSON *acl = ctx;
+    if (role < STORE_ROLE_VIEWER || role > STORE_ROLE_OWNER || ulen > STORE_USER_ID_MAX)
+        return 0;
+    if (cJSON_GetArraySize(acl) >= ROUTE_SHIP_ACL_MAX)
+        return 1; /* stop: the receivers take no more */
+    char u[STORE_USER_ID_MAX + 1];
+    memcpy(u, user, ulen);
+    u[ulen] = '\0';
+    cJSON *e = cJSON_CreateArray();
+    cJSON_AddItemToArray(e, cJSON_CreateString(u));
+    cJSON_AddItemToArray(e, cJSON_CreateString(roles[role]));
+    cJSON_AddItemToArray(acl, e);
+    return 0;
+}
+
+void sync_route_acl_changed(struct sync_module *m, const char *doc)
+{
+    struct sync_route *rt = g_route;
+    if (!rt)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "documentId", doc);
+    cJSON *acl = cJSON_AddArrayToObject(o, "acl");
+    store_read *r = NULL;
+    int rc = store_read_begin(m->store, &r);
+    if (rc == 0) {
+        rc = store_acl_list(r, doc, acl_entry, acl);
+        store_read_end(r);
+    }
+    char *json = rc >= 0 ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    struct route_msg msg = {.type = ROUTE_ACL, .id = ++rt->acl_next};
+    memcpy(msg.node, rt->node, sizeof msg.node);
+    memcpy(msg.boot, rt->boot, sizeof msg.boot);
+    msg.body = json;
+    msg.body_len = json ? strlen(json) : 0;
+    char *buf = NULL;
+    size_t len = 0;
+    if (!json || route_encode(&msg, &buf, &len) != 0 ||
+        redis_publish(rt->rd, rt->acl_channel, buf, len) != 0)
+        log_warn(server_logger(m->srv),
+                 "sync: the other nodes could not be told that the access list of %s changed; "
+                 "their subscribers keep their subscriptions (their requests are checked here)",
+                 doc);
+    else
+        rt->acl_sent++;
+    free(buf);
+    free(json);
+}
+
+static void on_acl_notice(void *ud, const char *channel, size_t clen, const char *payload,
+                          size_t len)
+{
+    (void)ud;
+    (void)channel;
+    (void)clen;
+    struct sync_route *rt = g_route;
+    if (!rt)
+        return;
+    struct route_msg msg;
+    int rc = route_decode(payload, len, &msg);
+    if (rc == 0 && msg.type != ROUTE_ACL)
+        rc = ROUTE_EMALFORMED;
+    if (rc != 0) {
+        reject(rt,
+               rc == ROUTE_EFOREIGN   ? RJ_FOREIGN
+               : rc == ROUTE_EVERSION ? RJ_VERSION
+               : rc == ROUTE_ETOOBIG  ? RJ_TOO_BIG
+                                      : RJ_MALFORMED,
+               len);
+        return;
+    }
+    if (strcmp(msg.node, rt->node) == 0 && strcmp(msg.boot, rt->boot) == 0)
+        return; /* ours: this node revoked its own already */
+    struct route_acl a;
+    const char *why = NULL;
+    if (route_acl_parse(msg.body, msg.body_len, &a, &why) != 0) {
+        reject(rt, RJ_MALFORMED, len);
+        return;
+    }
+    rt->acl_received++;
+    sync_server_revoke_list(rt->m, a.doc, a.acl, a.nacl);
+    route_acl_free(&a);
+}
+
 /* ---- re-claiming after a Redis restart ---------------------------------------
  * The home records live in Redis only. A Redis restarted without
  * persistence has lost them: each node then claims again, with SET NX, the
@@ -744,11 +841,11 @@ static char *route_metrics(struct server *srv, void *ud)
     struct sync_route *rt = g_route;
     if (!rt)
         return NULL;
-    char *out = malloc(3072);
+    char *out = malloc(4096);
     if (!out)
         return NULL;
 #define U(x) ((unsigned long long)(x))
-    snprintf(out, 3072,
+    snprintf(out, 4096,
              "# HELP docsync_route_requests_total Document requests by where they were handled "
              "(cluster mode).\n"
              "# TYPE docsync_route_requests_total counter\n"
@@ -774,11 +871,17 @@ static char *route_metrics(struct server *srv, void *ud)
              "docsync_route_rejected_total{reason=\"foreign\"} %llu\n"
              "docsync_route_rejected_total{reason=\"version\"} %llu\n"
              "docsync_route_rejected_total{reason=\"malformed\"} %llu\n"
-             "docsync_route_rejected_total{reason=\"too_big\"} %llu\n",
+             "docsync_route_rejected_total{reason=\"too_big\"} %llu\n"
+             "# HELP docsync_route_acl_notices_total Access-list changes told to the other "
+             "nodes (sent) and heard from their home nodes (received).\n"
+             "# TYPE docsync_route_acl_notices_total counter\n"
+             "docsync_route_acl_notices_total{dir=\"sent\"} %llu\n"
+             "docsync_route_acl_notices_total{dir=\"received\"} %llu\n",
              U(rt->local), U(rt->forwarded), U(rt->served_n), U(rt->answered), U(rt->unavailable),
              U(rt->timeouts), U(rt->busy), U(rt->nlookups + hmap_count(&rt->fwds)), U(rt->stale),
              U(rt->rejected[RJ_FOREIGN]), U(rt->rejected[RJ_VERSION]),
-             U(rt->rejected[RJ_MALFORMED]), U(rt->rejected[RJ_TOO_BIG]));
+             U(rt->rejected[RJ_MALFORMED]), U(rt->rejected[RJ_TOO_BIG]), U(rt->acl_sent),
+             U(rt->acl_received));
 #undef U
     char *mv = move_metrics();
     if (mv) {
@@ -807,11 +910,13 @@ int sync_route_start(struct sync_module *m)
     snprintf(rt->boot, sizeof rt->boot, "%s", cluster_boot_id());
     snprintf(rt->prefix, sizeof rt->prefix, "%s", cluster_prefix());
     snprintf(rt->inbox, sizeof rt->inbox, "%s:doc:%s", rt->prefix, rt->node);
+    snprintf(rt->acl_channel, sizeof rt->acl_channel, "%s:acl", rt->prefix);
     unsigned timeout = server_config(m->srv)->cluster_node_timeout;
     rt->timeout_ms = (int64_t)(timeout ? timeout : 1) * 1000;
     hmap_init(&rt->fwds);
     g_route = rt;
     if (redis_subscribe(rd, rt->inbox, 0, on_inbox, NULL) != 0 ||
+        redis_subscribe(rd, rt->acl_channel, 0, on_acl_notice, NULL) != 0 ||
         redis_on_status(rd, on_redis_status, NULL) != 0 ||
         server_every(m->srv, ROUTE_TICK_MS, on_tick, NULL) != 0 ||
         http_api_on_metrics(m->srv, route_metrics, NULL) != 0) {

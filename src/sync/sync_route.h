@@ -51,6 +51,12 @@ void sync_route_doc(struct sync_module *m, const char *doc, const char *event, c
 void sync_route_ask(struct sync_module *m, const char *node, const char *event, const char *json,
                     const struct sync_reply *reply);
 
+/* After a change of `doc`'s access list committed here (its home): tells
+ * every other node, with the whole new list, so that each unsubscribes its
+ * own subscribers who lost the viewer role (sync_server_revoke_list). A
+ * no-op on a lone server. */
+void sync_route_acl_changed(struct sync_module *m, const char *doc);
+
 /* Frees what waits (after the engine is freed: no answer comes any more).
  * Lookups still queued in Redis find the module gone and free themselves. */
 void sync_route_stop(struct sync_module *m);

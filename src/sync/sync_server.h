@@ -83,6 +83,13 @@ int sync_http_register(struct sync_module *m);
  * so that no DocumentUpdated reaches it any more. Loop thread. */
 void sync_server_revoke(struct sync_module *m, const char *doc);
 
+/* The same, with the roles read from `acl` (n entries: the whole list,
+ * as the document's home node holds it, told over Redis) instead of this
+ * node's store. Loop thread. */
+struct route_ship_acl;
+void sync_server_revoke_list(struct sync_module *m, const char *doc,
+                             const struct route_ship_acl *acl, size_t n);
+
 /* Starts the module: opens the store in the data directory with its writer
  * thread and registers every handler, route and hook above. Returns 0, or -1
  * (logged) when the store cannot be opened, the engine or the rules file

@@ -2,7 +2,8 @@
 // started here on 127.0.0.1 with free ports and temporary dirs): GET /documents/{id}, /updates,
 // /history and the access lists (GET and PUT /acl) answer through every node with the document's
 // home node's status and bytes; an access list set through any node is the home's, the one every
-// node's editors are checked against (their edits, and /broadcasting/auth); the home killed gives
+// node's editors are checked against (their edits, /broadcasting/auth, and the subscriptions a
+// change revokes on every node); the home killed gives
 // 503 `unavailable` on the others, and the same answers once it is back; an answer too big to
 // relay between nodes is refused 413 `too_large` in so many words.
 import { describe, it, before, after } from 'node:test';
@@ -10,7 +11,7 @@ import assert from 'node:assert/strict';
 import { Server, Editor, crdt, closeAll, api, request, until } from '../sync/sync_harness.mjs';
 import { bearer } from '../client/client_harness.mjs';
 import { RedisServer } from '../lib/redis.mjs';
-import { nodeEnv, converged } from './nodes.mjs';
+import { nodeEnv, converged, metric } from './nodes.mjs';
 
 const PREFIX = 'htest';
 
@@ -151,12 +152,19 @@ describe('the HTTP API\'s document routes on a cluster of three nodes', () => {
     const vw2 = await new Editor(b, mod, { doc, user: 'vw' }).connect();
     await vw2.catchUp(mod);
     assert.equal((await vw2.edit((d) => d.insert(0, 'V'))).event, 'docsync:ack');
-    // ... and the editor removed through node b is refused at once, on node c.
+    // ... and the editor removed through node b loses its subscriptions on node c (the home tells
+    // every node the new list) and is refused.
     r = await api(b, 'PUT', `/documents/${doc}/acl`, { body: { user: 'ed', role: 'none' } });
     assert.equal(r.status, 200, r.text);
+    await until(() => ed.errors.filter((x) => x.code === 'access_revoked').length === 2, 5000, 'both subscriptions revoked on node c');
+    assert.deepEqual(ed.errors.map((x) => [x.documentId, x.code]), [[doc, 'access_revoked'], [doc, 'access_revoked']]);
+    assert.equal(vw.errors.filter((x) => x.code === 'access_revoked').length, 0, 'the others keep theirs');
     const gone = await ed.edit((d) => d.insert(0, 'X'));
     assert.equal(gone.event, 'docsync:error');
     assert.equal(gone.code, 'forbidden');
+    // Four changes, each told by the home (a) to the two other nodes.
+    assert.equal(await metric(a, 'docsync_route_acl_notices_total{dir="sent"}'), 4);
+    for (const s of [b, c]) assert.equal(await metric(s, 'docsync_route_acl_notices_total{dir="received"}'), 4, s.name);
     r = await broadcastingAuth(b, 'ed', `presence-document.${doc}`);
     assert.equal(r.status, 403, r.text);
     for (const x of [ed, vw, vw2]) x.disconnect();

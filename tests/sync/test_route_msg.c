@@ -121,6 +121,37 @@ static void test_version2(void)
     CHECK(route_encode(&d, &buf, &len) == 0);
     CHECK(len == sizeof v2sub - 1 && memcmp(buf, v2sub, len) == 0);
     free(buf);
+    /* an access list changed on the home: version 2 only, no token, no event */
+    static const char acl[] =
+        "dsdoc/2 acl node-a 0123456789abcdef 4\n"
+        "{\"documentId\":\"d\",\"acl\":[[\"u\",\"editor\"],[\"*\",\"viewer\"]]}";
+    CHECK(dec(acl, &d) == 0 && d.type == ROUTE_ACL && d.version == 2 && d.id == 4);
+    CHECK(route_encode(&d, &buf, &len) == 0);
+    CHECK(len == sizeof acl - 1 && memcmp(buf, acl, len) == 0);
+    free(buf);
+    struct route_acl a;
+    const char *why = NULL;
+    CHECK(route_acl_parse(d.body, d.body_len, &a, &why) == 0);
+    CHECK_STR_EQ(a.doc, "d");
+    CHECK(a.nacl == 2 && a.acl[0].role == 2 && a.acl[1].role == 1);
+    CHECK_STR_EQ(a.acl[1].user, "*");
+    route_acl_free(&a);
+    static const char none[] = "{\"documentId\":\"d\",\"acl\":[]}";
+    CHECK(route_acl_parse(none, sizeof none - 1, &a, &why) == 0 && a.nacl == 0);
+    route_acl_free(&a);
+    static const char *const bad_acl[] = {
+        "{\"documentId\":\"d\"}",                             /* no list */
+        "{\"documentId\":\"\",\"acl\":[]}",                   /* no document */
+        "{\"documentId\":\"d\",\"acl\":[[\"u\",\"admin\"]]}", /* unknown role */
+        "{\"documentId\":\"d\",\"acl\":[[\"\",\"viewer\"]]}", /* no user */
+        "{\"documentId\":\"d\",\"acl\":[[\"u\"]]}",           /* no role */
+    };
+    for (size_t i = 0; i < sizeof bad_acl / sizeof bad_acl[0]; i++) {
+        CHECK(route_acl_parse(bad_acl[i], strlen(bad_acl[i]), &a, &why) == -1);
+        CHECK(a.acl == NULL && a.json == NULL);
+    }
+    CHECK(dec("dsdoc/1 acl node-a 0123456789abcdef 4\n{\"documentId\":\"d\",\"acl\":[]}", &d) ==
+          ROUTE_EMALFORMED);
     /* a version 1 event with no version named: version 1 */
     m.version = 0;
     strcpy(m.event, "docsync:catchup");
