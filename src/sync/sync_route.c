@@ -546,7 +546,10 @@ static void on_request(struct sync_route *rt, const struct route_msg *msg)
             snprintf(ids.doc, sizeof ids.doc, "%s", d->valuestring);
         cJSON_Delete(j);
         memcpy(s->doc, ids.doc, sizeof s->doc);
-        if (ids.doc[0] && move_blocked(ids.doc, why, sizeof why))
+        if (msg->role != ROUTE_ROLE_OWNER) /* nodes send these with the owner's role only */
+            sync_engine_reply_error(rt->m->engine, &reply, &ids, "forbidden",
+                                    "document reads and access lists are the HTTP API's");
+        else if (ids.doc[0] && move_blocked(ids.doc, why, sizeof why))
             refuse(rt, &reply, &ids, "unavailable", why);
         else
             sync_http_doc_serve(rt->m, msg->event, msg->body, msg->body_len, &reply);
@@ -627,21 +630,30 @@ static void on_inbox(void *ud, const char *channel, size_t clen, const char *pay
  * home tells every node, with the whole new list, and each unsubscribes
  * its own as the home did its own (sync_server_revoke_list). */
 
+struct acl_build {
+    cJSON *arr;
+    size_t n;
+    int over; /* more entries than a notice may carry */
+};
+
 static int acl_entry(void *ctx, const char *user, size_t ulen, enum store_role role)
 {
     static const char *const roles[] = {"", "viewer", "editor", "owner"};
-    cJSON *acl = ctx;
+    struct acl_build *b = ctx;
     if (role < STORE_ROLE_VIEWER || role > STORE_ROLE_OWNER || ulen > STORE_USER_ID_MAX)
         return 0;
-    if (cJSON_GetArraySize(acl) >= ROUTE_SHIP_ACL_MAX)
-        return 1; /* stop: the receivers take no more */
+    if (b->n == ROUTE_SHIP_ACL_MAX) {
+        b->over = 1;
+        return 1; /* stop */
+    }
     char u[STORE_USER_ID_MAX + 1];
     memcpy(u, user, ulen);
     u[ulen] = '\0';
     cJSON *e = cJSON_CreateArray();
     cJSON_AddItemToArray(e, cJSON_CreateString(u));
     cJSON_AddItemToArray(e, cJSON_CreateString(roles[role]));
-    cJSON_AddItemToArray(acl, e);
+    cJSON_AddItemToArray(b->arr, e);
+    b->n++;
     return 0;
 }
 
@@ -652,14 +664,16 @@ void sync_route_acl_changed(struct sync_module *m, const char *doc)
         return;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "documentId", doc);
-    cJSON *acl = cJSON_AddArrayToObject(o, "acl");
+    struct acl_build b = {cJSON_AddArrayToObject(o, "acl"), 0, 0};
     store_read *r = NULL;
     int rc = store_read_begin(m->store, &r);
     if (rc == 0) {
-        rc = store_acl_list(r, doc, acl_entry, acl);
+        rc = store_acl_list(r, doc, acl_entry, &b);
         store_read_end(r);
     }
-    char *json = rc >= 0 ? cJSON_PrintUnformatted(o) : NULL;
+    /* A list the receivers would take only in part is not sent: they would
+     * read the users left out as removed. */
+    char *json = rc >= 0 && !b.over ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     struct route_msg msg = {.type = ROUTE_ACL, .id = ++rt->acl_next};
     memcpy(msg.node, rt->node, sizeof msg.node);
@@ -671,9 +685,10 @@ void sync_route_acl_changed(struct sync_module *m, const char *doc)
     if (!json || route_encode(&msg, &buf, &len) != 0 ||
         redis_publish(rt->rd, rt->acl_channel, buf, len) != 0)
         log_warn(server_logger(m->srv),
-                 "sync: the other nodes could not be told that the access list of %s changed; "
-                 "their subscribers keep their subscriptions (their requests are checked here)",
-                 doc);
+                 "sync: the other nodes could not be told that the access list of %s changed "
+                 "(Redis unreachable, or more than %d entries); their subscribers keep their "
+                 "subscriptions (their requests are checked here)",
+                 doc, ROUTE_SHIP_ACL_MAX);
     else
         rt->acl_sent++;
     free(buf);
