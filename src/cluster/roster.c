@@ -93,10 +93,24 @@
     "  local nl = string.find(e, '\\n', 1, true)\n"                                                \
     "  if nl then leave(string.sub(e, 1, nl - 1), string.sub(e, nl + 1)) end\n"                    \
     "end\n"                                                                                        \
+    "local OCC = {}\n"                                                                             \
+    "local function occ(ch, d)\n"                                                                  \
+    "  if d == 0 then return end\n"                                                                \
+    "  local n = redis.call('HINCRBY', P .. ':occ', ch, d)\n"                                      \
+    "  if n <= 0 then redis.call('HDEL', P .. ':occ', ch) end\n"                                   \
+    "  if d > 0 and n > 0 and n - d <= 0 then OCC[#OCC + 1] = 'o' .. ch end\n"                     \
+    "  if d < 0 and n <= 0 and n - d > 0 then OCC[#OCC + 1] = 'v' .. ch end\n"                     \
+    "end\n"                                                                                        \
+    "local function drop_subs(life)\n"                                                             \
+    "  local h = redis.call('HGETALL', P .. ':subs:' .. life)\n"                                   \
+    "  for i = 1, #h, 2 do occ(h[i], -tonumber(h[i + 1])) end\n"                                   \
+    "  redis.call('DEL', P .. ':subs:' .. life)\n"                                                 \
+    "end\n"                                                                                        \
     "local function drop_life(life)\n"                                                             \
     "  redis.call('HDEL', P .. ':beat', life)\n"                                                   \
     "  for _, e in ipairs(redis.call('SMEMBERS', P .. ':life:' .. life)) do leave_entry(e) end\n"  \
-    "  redis.call('DEL', P .. ':life:' .. life, P .. ':subs:' .. life)\n"                          \
+    "  drop_subs(life)\n"                                                                          \
+    "  redis.call('DEL', P .. ':life:' .. life)\n"                                                 \
     "end\n"
 
 /* ARGV 4..8: channel, socket id, user id, user_info, member limit.
@@ -115,11 +129,15 @@ static const char LUA_SNAPSHOT[] =
     LUA_PRELUDE "return {tonumber(redis.call('GET', ck(ARGV[4], 'q')) or '0'),\n"
                 "        redis.call('HGETALL', ck(ARGV[4], 'm'))}\n";
 
-/* ARGV 4..5: channel, delta -> the life's subscriptions of the channel */
+/* ARGV 4..5: channel, delta -> the channels whose cluster-wide count this
+ * made occupied ("o<name>") or vacated ("v<name>"): P:occ holds each
+ * channel's subscriptions over the lives, so exactly one script sees each
+ * change from and to 0, and its node tells its webhooks */
 static const char LUA_COUNT[] = LUA_PRELUDE "local k = P .. ':subs:' .. LIFE\n"
                                             "local n = redis.call('HINCRBY', k, ARGV[4], ARGV[5])\n"
                                             "if n <= 0 then redis.call('HDEL', k, ARGV[4]) end\n"
-                                            "return n\n";
+                                            "occ(ARGV[4], tonumber(ARGV[5]))\n"
+                                            "return OCC\n";
 
 /* -> 1 when this life had no beat (Redis lost it, or a survivor removed the
  * life): the node must republish its entries */
@@ -127,7 +145,8 @@ static const char LUA_BEAT[] =
     LUA_PRELUDE "return redis.call('HSET', P .. ':beat', LIFE, string.format('%d', now()))\n";
 
 /* ARGV 4: the timeout in ms. Removes every life silent for longer, and this
- * node's own earlier lives, exactly once whoever runs it. -> the lives */
+ * node's own earlier lives (and lives that said goodbye: beat 0), exactly
+ * once whoever runs it. -> {the lives, the occupancy changes (LUA_COUNT)} */
 static const char LUA_REAP[] = LUA_PRELUDE
     "local t, gone, beats = now(), {}, redis.call('HGETALL', P .. ':beat')\n"
     "for i = 1, #beats, 2 do\n"
@@ -138,14 +157,25 @@ static const char LUA_REAP[] = LUA_PRELUDE
     "  end\n"
     "end\n"
     "for _, life in ipairs(gone) do drop_life(life) end\n"
-    "return gone\n";
+    "return {gone, OCC}\n";
 
-/* Removes this life (graceful stop). */
-static const char LUA_BYE[] = LUA_PRELUDE "drop_life(LIFE)\nreturn 1\n";
+/* Removes this life's presence (graceful stop: the others hear its
+ * members leave at once) and leaves its subscription counts for a survivor
+ * to remove at its next heartbeat (a beat of 0 is older than any timeout),
+ * so that the channel_vacated webhooks of the channels only it had
+ * subscribers on are sent by a node whose webhooks still run. */
+static const char LUA_BYE[] =
+    LUA_PRELUDE "for _, e in ipairs(redis.call('SMEMBERS', P .. ':life:' .. LIFE)) do\n"
+                "  leave_entry(e)\n"
+                "end\n"
+                "redis.call('DEL', P .. ':life:' .. LIFE)\n"
+                "redis.call('HSET', P .. ':beat', LIFE, '0')\n"
+                "return 1\n";
 
 /* ARGV 4: k, then k entries (channel, socket id, user id, user_info), then
  * (channel, subscriptions) pairs: makes this life's entries in Redis what
- * the node holds (after Redis lost them, or while it was unreachable). */
+ * the node holds (after Redis lost them, or while it was unreachable).
+ * -> {k, the occupancy changes its counts made (LUA_COUNT)} */
 static const char LUA_SYNC[] =
     LUA_PRELUDE "local k, want = tonumber(ARGV[4]), {}\n"
                 "for i = 0, k - 1 do want[ARGV[5 + 4 * i] .. '\\n' .. ARGV[6 + 4 * i]] = true end\n"
@@ -156,18 +186,25 @@ static const char LUA_SYNC[] =
                 "  local b = 5 + 4 * i\n"
                 "  join(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], 0)\n"
                 "end\n"
+                "local old, h = {}, redis.call('HGETALL', P .. ':subs:' .. LIFE)\n"
+                "for i = 1, #h, 2 do old[h[i]] = tonumber(h[i + 1]) end\n"
                 "redis.call('DEL', P .. ':subs:' .. LIFE)\n"
-                "for i = 5 + 4 * k, #ARGV - 1, 2 do redis.call('HSET', P .. ':subs:' .. LIFE, "
-                "ARGV[i], ARGV[i + 1]) end\n"
+                "for i = 5 + 4 * k, #ARGV - 1, 2 do\n"
+                "  redis.call('HSET', P .. ':subs:' .. LIFE, ARGV[i], ARGV[i + 1])\n"
+                "  occ(ARGV[i], tonumber(ARGV[i + 1]) - (old[ARGV[i]] or 0))\n"
+                "  old[ARGV[i]] = nil\n"
+                "end\n"
+                "for ch, n in pairs(old) do occ(ch, -n) end\n"
                 "redis.call('HSET', P .. ':beat', LIFE, string.format('%d', now()))\n"
-                "return k\n";
+                "return {k, OCC}\n";
 
-/* The subscriptions of channels summed over the live lives. */
+/* The subscriptions of channels summed over the live lives (a beat of 0:
+ * a life that said goodbye, its counts waiting for a survivor's reap). */
 #define LUA_SUMS                                                                                   \
     "local sums = {}\n"                                                                            \
-    "local beats = redis.call('HKEYS', P .. ':beat')\n"                                            \
-    "for _, life in ipairs(beats) do\n"                                                            \
-    "  local h = redis.call('HGETALL', P .. ':subs:' .. life)\n"                                   \
+    "local beats = redis.call('HGETALL', P .. ':beat')\n"                                          \
+    "for b = 1, #beats, 2 do\n"                                                                    \
+    "  local h = beats[b + 1] == '0' and {} or redis.call('HGETALL', P .. ':subs:' .. beats[b])\n" \
     "  for i = 1, #h, 2 do\n"                                                                      \
     "    if FILTER(h[i]) then sums[h[i]] = (sums[h[i]] or 0) + tonumber(h[i + 1]) end\n"           \
     "  end\n"                                                                                      \
@@ -829,6 +866,31 @@ static void rv_leave(struct server *srv, const char *sid, const char *channel, c
     leave_local(r, channel, uid, info, last_local);
 }
 
+/* The channels a script found occupied (first subscriber anywhere) or
+ * vacated (last subscriber anywhere gone): this node ran it, so this node
+ * tells its observers (webhooks), once for the cluster. */
+static void rv_occupancy(struct roster *r, const struct redis_reply *occ)
+{
+    if (!occ || occ->type != REDIS_R_ARRAY)
+        return;
+    for (size_t i = 0; i < occ->n; i++) {
+        const struct redis_reply *e = occ->elem[i];
+        if (e->type != REDIS_R_STRING || e->len < 2 || (e->str[0] != 'o' && e->str[0] != 'v'))
+            continue;
+        broadcast_notify(r->srv,
+                         &(struct broadcast_event){.kind = e->str[0] == 'o' ? BROADCAST_OCCUPIED
+                                                                            : BROADCAST_VACATED,
+                                                   .channel = e->str + 1});
+    }
+}
+
+static void on_counted(void *ud, const struct redis_reply *rep)
+{
+    struct roster *r = ud;
+    if (rep && rv_module == r)
+        rv_occupancy(r, rep);
+}
+
 static void rv_count(struct server *srv, const char *channel, int delta, void *ud)
 {
     (void)ud;
@@ -837,7 +899,7 @@ static void rv_count(struct server *srv, const char *channel, int delta, void *u
         return;
     if (rv_up(r)) {
         const char *args[2] = {channel, delta > 0 ? "1" : "-1"};
-        rv_eval(r, LUA_COUNT, NULL, NULL, 2, args, NULL);
+        rv_eval(r, LUA_COUNT, on_counted, r, 2, args, NULL);
     }
     struct view *v;
     if (delta < 0 && broadcast_subscriber_count(srv, channel) == 0 && (v = view_get(r, channel)))
@@ -965,9 +1027,12 @@ static void sync_count(void *ctx, const char *channel, size_t n)
 static void on_synced(void *ud, const struct redis_reply *rep)
 {
     struct roster *r = ud;
-    if (rep && rep->type == REDIS_R_INTEGER && rv_module == r)
+    if (!rep || rep->type != REDIS_R_ARRAY || rep->n != 2 || rv_module != r)
+        return;
+    if (rep->elem[0]->type == REDIS_R_INTEGER)
         log_info(r->log, "cluster: republished %lld presence subscription(s) of this node",
-                 rep->integer);
+                 rep->elem[0]->integer);
+    rv_occupancy(r, rep->elem[1]);
 }
 
 /* Makes Redis hold exactly this node's entries, then resyncs every view. */
@@ -1002,14 +1067,17 @@ static void rv_republish(struct roster *r)
 static void on_reaped(void *ud, const struct redis_reply *rep)
 {
     struct roster *r = ud;
-    if (!rep || rep->type != REDIS_R_ARRAY || rv_module != r)
+    if (!rep || rep->type != REDIS_R_ARRAY || rep->n != 2 || rv_module != r ||
+        rep->elem[0]->type != REDIS_R_ARRAY)
         return;
-    for (size_t i = 0; i < rep->n; i++)
-        if (rep->elem[i]->type == REDIS_R_STRING) {
+    const struct redis_reply *gone = rep->elem[0];
+    for (size_t i = 0; i < gone->n; i++)
+        if (gone->elem[i]->type == REDIS_R_STRING) {
             r->reaped++;
             log_warn(r->log, "cluster: removed the presence entries of %s (gone or restarted)",
-                     rep->elem[i]->str);
+                     gone->elem[i]->str);
         }
+    rv_occupancy(r, rep->elem[1]);
 }
 
 static void rv_reap(struct roster *r, unsigned timeout_s)
