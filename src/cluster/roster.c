@@ -98,8 +98,13 @@
     "  if d == 0 then return end\n"                                                                \
     "  local n = redis.call('HINCRBY', P .. ':occ', ch, d)\n"                                      \
     "  if n <= 0 then redis.call('HDEL', P .. ':occ', ch) end\n"                                   \
-    "  if d > 0 and n > 0 and n - d <= 0 then OCC[#OCC + 1] = 'o' .. ch end\n"                     \
-    "  if d < 0 and n <= 0 and n - d > 0 then OCC[#OCC + 1] = 'v' .. ch end\n"                     \
+    "  if d > 0 and n > 0 and n - d <= 0 then\n"                                                   \
+    "    if redis.call('DEL', P .. ':vac:' .. ch) == 0 then OCC[#OCC + 1] = 'o' .. ch end\n"       \
+    "  elseif d < 0 and n <= 0 and n - d > 0 then\n"                                               \
+    "    local t = redis.call('INCR', P .. ':vseq')\n"                                             \
+    "    redis.call('SET', P .. ':vac:' .. ch, t, 'PX', 60000)\n"                                  \
+    "    OCC[#OCC + 1] = 'v' .. t .. ' ' .. ch\n"                                                  \
+    "  end\n"                                                                                      \
     "end\n"                                                                                        \
     "local function drop_subs(life)\n"                                                             \
     "  local h = redis.call('HGETALL', P .. ':subs:' .. life)\n"                                   \
@@ -241,6 +246,13 @@ static const char LUA_COUNTS[] =
                 "end\n"
                 "return out\n";
 
+/* ARGV 4..5: channel, token of its vacancy -> 1 when the channel is
+ * still vacant since (no occupancy cancelled it within the leave delay) */
+static const char LUA_VACATE[] =
+    LUA_PRELUDE "if redis.call('GET', P .. ':vac:' .. ARGV[4]) ~= ARGV[5] then return 0 end\n"
+                "redis.call('DEL', P .. ':vac:' .. ARGV[4])\n"
+                "return 1\n";
+
 /* ARGV 4: channel -> the member ids */
 static const char LUA_USERS[] = LUA_PRELUDE "return redis.call('HKEYS', ck(ARGV[4], 'm'))\n";
 
@@ -295,6 +307,16 @@ struct rv_query {
     char name[];
 };
 
+/* A channel the cluster saw vacated through this node's script: told to
+ * the webhooks once the leave delay passed without a new subscriber
+ * anywhere (LUA_VACATE). */
+struct rv_vacancy {
+    struct rv_vacancy *next;
+    int64_t due_ms;
+    char token[24];
+    char channel[];
+};
+
 struct roster {
     struct server *srv;
     struct redis *rd;
@@ -303,10 +325,11 @@ struct roster {
     const char *node, *boot, *prefix;
     struct hmap views; /* channel -> struct view */
     struct rv_query *queries;
+    struct rv_vacancy *vacancies; /* channels vacated, waiting out the leave delay */
     uint64_t joins, leaves, refused, fallbacks, resyncs, reaped, republished, queries_failed;
     int stopped;
     int dirty;        /* a join or leave missed Redis: republish at the next heartbeat */
-    char sha[12][41]; /* SHA1 of each of rv_scripts once Redis loaded it, or "" */
+    char sha[13][41]; /* SHA1 of each of rv_scripts once Redis loaded it, or "" */
 };
 
 static struct roster *rv_module; /* the server's hooks reach it through this */
@@ -319,9 +342,9 @@ static int64_t rv_ms(void)
 }
 
 /* Every script, in the order of roster.sha. */
-static const char *const rv_scripts[] = {LUA_JOIN,     LUA_LEAVE,   LUA_SNAPSHOT, LUA_COUNT,
-                                         LUA_BEAT,     LUA_REAP,    LUA_BYE,      LUA_SYNC,
-                                         LUA_CHANNELS, LUA_CHANNEL, LUA_USERS,    LUA_COUNTS};
+static const char *const rv_scripts[] = {
+    LUA_JOIN, LUA_LEAVE,    LUA_SNAPSHOT, LUA_COUNT, LUA_BEAT,   LUA_REAP,  LUA_BYE,
+    LUA_SYNC, LUA_CHANNELS, LUA_CHANNEL,  LUA_USERS, LUA_COUNTS, LUA_VACATE};
 #define RV_NSCRIPTS (sizeof rv_scripts / sizeof *rv_scripts)
 _Static_assert(RV_NSCRIPTS == sizeof((struct roster *)0)->sha / sizeof *((struct roster *)0)->sha,
                "one SHA per script");
@@ -866,21 +889,66 @@ static void rv_leave(struct server *srv, const char *sid, const char *channel, c
     leave_local(r, channel, uid, info, last_local);
 }
 
-/* The channels a script found occupied (first subscriber anywhere) or
- * vacated (last subscriber anywhere gone): this node ran it, so this node
- * tells its observers (webhooks), once for the cluster. */
+/* The channels a script found occupied (first subscriber anywhere:
+ * "o<name>") or vacated (last subscriber anywhere gone: "v<token> <name>")
+ * (LUA_COUNT): this node ran it, so this node tells its observers
+ * (webhooks), once for the cluster; a vacancy after the leave delay, unless
+ * a subscriber came back anywhere meanwhile (then neither is told, as one
+ * server's webhooks cancel the pair). */
 static void rv_occupancy(struct roster *r, const struct redis_reply *occ)
 {
     if (!occ || occ->type != REDIS_R_ARRAY)
         return;
     for (size_t i = 0; i < occ->n; i++) {
         const struct redis_reply *e = occ->elem[i];
-        if (e->type != REDIS_R_STRING || e->len < 2 || (e->str[0] != 'o' && e->str[0] != 'v'))
+        if (e->type != REDIS_R_STRING || e->len < 2)
             continue;
-        broadcast_notify(r->srv,
-                         &(struct broadcast_event){.kind = e->str[0] == 'o' ? BROADCAST_OCCUPIED
-                                                                            : BROADCAST_VACATED,
-                                                   .channel = e->str + 1});
+        if (e->str[0] == 'o') {
+            broadcast_notify(r->srv, &(struct broadcast_event){.kind = BROADCAST_OCCUPIED,
+                                                               .channel = e->str + 1});
+            continue;
+        }
+        const char *sp = e->str[0] == 'v' ? strchr(e->str, ' ') : NULL;
+        size_t tl = sp ? (size_t)(sp - e->str - 1) : 0;
+        if (!sp || tl == 0 || tl >= sizeof((struct rv_vacancy *)0)->token || !sp[1])
+            continue;
+        size_t cl = strlen(sp + 1);
+        struct rv_vacancy *v = calloc(1, sizeof *v + cl + 1);
+        if (!v)
+            continue;
+        memcpy(v->token, e->str + 1, tl);
+        memcpy(v->channel, sp + 1, cl + 1);
+        v->due_ms = rv_ms() + r->cfg->webhook_leave_delay_ms;
+        v->next = r->vacancies;
+        r->vacancies = v;
+    }
+}
+
+static void on_vacated(void *ud, const struct redis_reply *rep)
+{
+    struct rv_vacancy *v = ud;
+    struct roster *r = rv_module;
+    if (r && rep && rep->type == REDIS_R_INTEGER && rep->integer == 1)
+        broadcast_notify(r->srv, &(struct broadcast_event){.kind = BROADCAST_VACATED,
+                                                           .channel = v->channel,
+                                                           .settled = 1});
+    free(v);
+}
+
+/* The vacancies whose delay is over: still vacant? (Redis down: the
+ * webhook is lost, as an event within its delay is at a kill.) */
+static void rv_vacancies(struct roster *r, int64_t now)
+{
+    for (struct rv_vacancy **pp = &r->vacancies; *pp;) {
+        struct rv_vacancy *v = *pp;
+        if (v->due_ms > now) {
+            pp = &v->next;
+            continue;
+        }
+        *pp = v->next;
+        const char *args[2] = {v->channel, v->token};
+        if (!rv_up(r) || rv_eval(r, LUA_VACATE, on_vacated, v, 2, args, NULL) != 0)
+            free(v);
     }
 }
 
@@ -1376,6 +1444,7 @@ static void rv_timer(struct server *srv, void *ud)
     if (!r)
         return;
     int64_t now = rv_ms();
+    rv_vacancies(r, now);
     for (struct rv_query *q = r->queries; q; q = q->next)
         if ((q->req || q->counts) && now - q->since_ms > RV_QUERY_MS)
             query_fail(q, "Redis did not answer in time: the cluster's channels cannot be "
@@ -1523,5 +1592,10 @@ void roster_free(struct roster *r)
     hmap_deinit(&r->views);
     /* queries still open were answered (or freed) by redis_stop's NULL
      * replies; their requests went with the server */
+    while (r->vacancies) {
+        struct rv_vacancy *v = r->vacancies;
+        r->vacancies = v->next;
+        free(v);
+    }
     free(r);
 }

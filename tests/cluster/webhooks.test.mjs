@@ -2,7 +2,8 @@
 // redis-server (all started here on 127.0.0.1 with free ports and temporary dirs), each node
 // posting to one receiver (the `pusher` SDK's validator, tests/webhook/receiver.mjs): sent once
 // by the cluster when a channel's first subscriber anywhere arrives and when its last subscriber
-// anywhere leaves, whichever nodes they are on; a node killed with SIGKILL holding a channel's
+// anywhere leaves (after the leave delay, cancelled by a return on any node), whichever nodes
+// they are on; a node killed with SIGKILL holding a channel's
 // only subscriber, or stopped gracefully: the channel reported vacated once, by the survivor that
 // removes its counts.
 import { describe, it, before, after } from 'node:test';
@@ -56,6 +57,23 @@ describe('channel_occupied / channel_vacated webhooks on a cluster of three node
     await until(() => of(ch).length === 4, 5000, 'vacated again');
     await sleep(DELAY + 500);
     assert.deepEqual(of(ch), ['channel_occupied', 'channel_vacated', 'channel_occupied', 'channel_vacated']);
+  });
+
+  it('a page reload that lands on another node within the leave delay is not a leave: no vacated, no second occupied', async () => {
+    const [a, b] = nodes;
+    const ch = 'private-reload';
+    const first = await connect(a);
+    await first.join(ch);
+    await until(() => of(ch).length === 1, 5000, 'occupied');
+    await first.close();
+    const again = await connect(b); // well within the delay
+    await again.join(ch);
+    await sleep(DELAY + 700);
+    assert.deepEqual(of(ch), ['channel_occupied'], 'the vacancy was cancelled by the return on node b');
+    await again.close();
+    await until(() => of(ch).length === 2, 5000, 'vacated');
+    await sleep(DELAY + 300);
+    assert.deepEqual(of(ch), ['channel_occupied', 'channel_vacated']);
   });
 
   it('a node killed (SIGKILL) with a channel\'s only subscriber: vacated once, by a survivor', async () => {
