@@ -6,7 +6,9 @@
  * encoding it again gives the same bytes. The body of a SHIP (a part of a
  * document moving to this node) also goes through route_ship_parse: an
  * accepted part has consecutive versions from 1, none past its head, and
- * a document id within the store's bound. */
+ * a document id within the store's bound. The body of an ACL notice (a
+ * document's access list changed on its home) goes through
+ * route_acl_parse: users non-empty, roles known, at most 10,000. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (!bus_node_id_valid(m.node, strlen(m.node)) || m.id == 0 || strlen(m.boot) != 16)
         abort();
-    if ((m.type == ROUTE_REQ || m.type == ROUTE_REP) ? strncmp(m.event, "docsync:", 8) != 0
-                                                     : strlen(m.to_boot) != 16)
+    if (m.type == ROUTE_ACL                            ? m.version < 2 || m.event[0] || m.to_boot[0]
+        : (m.type == ROUTE_REQ || m.type == ROUTE_REP) ? strncmp(m.event, "docsync:", 8) != 0
+                                                       : strlen(m.to_boot) != 16)
         abort();
     if (m.body < buf || m.body + m.body_len != buf + size || m.body_len < 2 || m.body[0] != '{')
         abort();
@@ -38,6 +41,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (len != size || memcmp(out, buf, size) != 0)
         abort();
     free(out);
+    if (m.type == ROUTE_ACL) {
+        struct route_acl a;
+        const char *why;
+        if (route_acl_parse(m.body, m.body_len, &a, &why) == 0) {
+            if (!a.doc || !a.doc[0] || strlen(a.doc) > 200 || a.nacl > ROUTE_SHIP_ACL_MAX)
+                abort();
+            for (size_t i = 0; i < a.nacl; i++)
+                if (!a.acl[i].user || !a.acl[i].user[0] || a.acl[i].role < 1 || a.acl[i].role > 3)
+                    abort();
+            route_acl_free(&a);
+        }
+    }
     if (m.type == ROUTE_SHIP) {
         struct route_ship sh;
         const char *why;

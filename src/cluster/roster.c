@@ -93,10 +93,29 @@
     "  local nl = string.find(e, '\\n', 1, true)\n"                                                \
     "  if nl then leave(string.sub(e, 1, nl - 1), string.sub(e, nl + 1)) end\n"                    \
     "end\n"                                                                                        \
+    "local OCC = {}\n"                                                                             \
+    "local function occ(ch, d)\n"                                                                  \
+    "  if d == 0 then return end\n"                                                                \
+    "  local n = redis.call('HINCRBY', P .. ':occ', ch, d)\n"                                      \
+    "  if n <= 0 then redis.call('HDEL', P .. ':occ', ch) end\n"                                   \
+    "  if d > 0 and n > 0 and n - d <= 0 then\n"                                                   \
+    "    if redis.call('DEL', P .. ':vac:' .. ch) == 0 then OCC[#OCC + 1] = 'o' .. ch end\n"       \
+    "  elseif d < 0 and n <= 0 and n - d > 0 then\n"                                               \
+    "    local t = redis.call('INCR', P .. ':vseq')\n"                                             \
+    "    redis.call('SET', P .. ':vac:' .. ch, t, 'PX', 60000)\n"                                  \
+    "    OCC[#OCC + 1] = 'v' .. t .. ' ' .. ch\n"                                                  \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "local function drop_subs(life)\n"                                                             \
+    "  local h = redis.call('HGETALL', P .. ':subs:' .. life)\n"                                   \
+    "  for i = 1, #h, 2 do occ(h[i], -tonumber(h[i + 1])) end\n"                                   \
+    "  redis.call('DEL', P .. ':subs:' .. life)\n"                                                 \
+    "end\n"                                                                                        \
     "local function drop_life(life)\n"                                                             \
     "  redis.call('HDEL', P .. ':beat', life)\n"                                                   \
     "  for _, e in ipairs(redis.call('SMEMBERS', P .. ':life:' .. life)) do leave_entry(e) end\n"  \
-    "  redis.call('DEL', P .. ':life:' .. life, P .. ':subs:' .. life)\n"                          \
+    "  drop_subs(life)\n"                                                                          \
+    "  redis.call('DEL', P .. ':life:' .. life)\n"                                                 \
     "end\n"
 
 /* ARGV 4..8: channel, socket id, user id, user_info, member limit.
@@ -115,11 +134,15 @@ static const char LUA_SNAPSHOT[] =
     LUA_PRELUDE "return {tonumber(redis.call('GET', ck(ARGV[4], 'q')) or '0'),\n"
                 "        redis.call('HGETALL', ck(ARGV[4], 'm'))}\n";
 
-/* ARGV 4..5: channel, delta -> the life's subscriptions of the channel */
+/* ARGV 4..5: channel, delta -> the channels whose cluster-wide count this
+ * made occupied ("o<name>") or vacated ("v<name>"): P:occ holds each
+ * channel's subscriptions over the lives, so exactly one script sees each
+ * change from and to 0, and its node tells its webhooks */
 static const char LUA_COUNT[] = LUA_PRELUDE "local k = P .. ':subs:' .. LIFE\n"
                                             "local n = redis.call('HINCRBY', k, ARGV[4], ARGV[5])\n"
                                             "if n <= 0 then redis.call('HDEL', k, ARGV[4]) end\n"
-                                            "return n\n";
+                                            "occ(ARGV[4], tonumber(ARGV[5]))\n"
+                                            "return OCC\n";
 
 /* -> 1 when this life had no beat (Redis lost it, or a survivor removed the
  * life): the node must republish its entries */
@@ -127,7 +150,8 @@ static const char LUA_BEAT[] =
     LUA_PRELUDE "return redis.call('HSET', P .. ':beat', LIFE, string.format('%d', now()))\n";
 
 /* ARGV 4: the timeout in ms. Removes every life silent for longer, and this
- * node's own earlier lives, exactly once whoever runs it. -> the lives */
+ * node's own earlier lives (and lives that said goodbye: beat 0), exactly
+ * once whoever runs it. -> {the lives, the occupancy changes (LUA_COUNT)} */
 static const char LUA_REAP[] = LUA_PRELUDE
     "local t, gone, beats = now(), {}, redis.call('HGETALL', P .. ':beat')\n"
     "for i = 1, #beats, 2 do\n"
@@ -138,14 +162,25 @@ static const char LUA_REAP[] = LUA_PRELUDE
     "  end\n"
     "end\n"
     "for _, life in ipairs(gone) do drop_life(life) end\n"
-    "return gone\n";
+    "return {gone, OCC}\n";
 
-/* Removes this life (graceful stop). */
-static const char LUA_BYE[] = LUA_PRELUDE "drop_life(LIFE)\nreturn 1\n";
+/* Removes this life's presence (graceful stop: the others hear its
+ * members leave at once) and leaves its subscription counts for a survivor
+ * to remove at its next heartbeat (a beat of 0 is older than any timeout),
+ * so that the channel_vacated webhooks of the channels only it had
+ * subscribers on are sent by a node whose webhooks still run. */
+static const char LUA_BYE[] =
+    LUA_PRELUDE "for _, e in ipairs(redis.call('SMEMBERS', P .. ':life:' .. LIFE)) do\n"
+                "  leave_entry(e)\n"
+                "end\n"
+                "redis.call('DEL', P .. ':life:' .. LIFE)\n"
+                "redis.call('HSET', P .. ':beat', LIFE, '0')\n"
+                "return 1\n";
 
 /* ARGV 4: k, then k entries (channel, socket id, user id, user_info), then
  * (channel, subscriptions) pairs: makes this life's entries in Redis what
- * the node holds (after Redis lost them, or while it was unreachable). */
+ * the node holds (after Redis lost them, or while it was unreachable).
+ * -> {k, the occupancy changes its counts made (LUA_COUNT)} */
 static const char LUA_SYNC[] =
     LUA_PRELUDE "local k, want = tonumber(ARGV[4]), {}\n"
                 "for i = 0, k - 1 do want[ARGV[5 + 4 * i] .. '\\n' .. ARGV[6 + 4 * i]] = true end\n"
@@ -156,18 +191,25 @@ static const char LUA_SYNC[] =
                 "  local b = 5 + 4 * i\n"
                 "  join(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], 0)\n"
                 "end\n"
+                "local old, h = {}, redis.call('HGETALL', P .. ':subs:' .. LIFE)\n"
+                "for i = 1, #h, 2 do old[h[i]] = tonumber(h[i + 1]) end\n"
                 "redis.call('DEL', P .. ':subs:' .. LIFE)\n"
-                "for i = 5 + 4 * k, #ARGV - 1, 2 do redis.call('HSET', P .. ':subs:' .. LIFE, "
-                "ARGV[i], ARGV[i + 1]) end\n"
+                "for i = 5 + 4 * k, #ARGV - 1, 2 do\n"
+                "  redis.call('HSET', P .. ':subs:' .. LIFE, ARGV[i], ARGV[i + 1])\n"
+                "  occ(ARGV[i], tonumber(ARGV[i + 1]) - (old[ARGV[i]] or 0))\n"
+                "  old[ARGV[i]] = nil\n"
+                "end\n"
+                "for ch, n in pairs(old) do occ(ch, -n) end\n"
                 "redis.call('HSET', P .. ':beat', LIFE, string.format('%d', now()))\n"
-                "return k\n";
+                "return {k, OCC}\n";
 
-/* The subscriptions of channels summed over the live lives. */
+/* The subscriptions of channels summed over the live lives (a beat of 0:
+ * a life that said goodbye, its counts waiting for a survivor's reap). */
 #define LUA_SUMS                                                                                   \
     "local sums = {}\n"                                                                            \
-    "local beats = redis.call('HKEYS', P .. ':beat')\n"                                            \
-    "for _, life in ipairs(beats) do\n"                                                            \
-    "  local h = redis.call('HGETALL', P .. ':subs:' .. life)\n"                                   \
+    "local beats = redis.call('HGETALL', P .. ':beat')\n"                                          \
+    "for b = 1, #beats, 2 do\n"                                                                    \
+    "  local h = beats[b + 1] == '0' and {} or redis.call('HGETALL', P .. ':subs:' .. beats[b])\n" \
     "  for i = 1, #h, 2 do\n"                                                                      \
     "    if FILTER(h[i]) then sums[h[i]] = (sums[h[i]] or 0) + tonumber(h[i + 1]) end\n"           \
     "  end\n"                                                                                      \
@@ -191,6 +233,25 @@ static const char LUA_CHANNELS[] = LUA_PRELUDE
 static const char LUA_CHANNEL[] =
     LUA_PRELUDE "local function FILTER(n) return n == ARGV[4] end\n" LUA_SUMS
                 "return {sums[ARGV[4]] or 0, redis.call('HLEN', ck(ARGV[4], 'm'))}\n";
+
+/* ARGV 4..: channels -> {subscriptions, members} of each, in order (the
+ * counts of POST /events' `info`) */
+static const char LUA_COUNTS[] =
+    LUA_PRELUDE "local want = {}\n"
+                "for i = 4, #ARGV do want[ARGV[i]] = true end\n"
+                "local function FILTER(n) return want[n] end\n" LUA_SUMS "local out = {}\n"
+                "for i = 4, #ARGV do\n"
+                "  out[#out + 1] = sums[ARGV[i]] or 0\n"
+                "  out[#out + 1] = redis.call('HLEN', ck(ARGV[i], 'm'))\n"
+                "end\n"
+                "return out\n";
+
+/* ARGV 4..5: channel, token of its vacancy -> 1 when the channel is
+ * still vacant since (no occupancy cancelled it within the leave delay) */
+static const char LUA_VACATE[] =
+    LUA_PRELUDE "if redis.call('GET', P .. ':vac:' .. ARGV[4]) ~= ARGV[5] then return 0 end\n"
+                "redis.call('DEL', P .. ':vac:' .. ARGV[4])\n"
+                "return 1\n";
 
 /* ARGV 4: channel -> the member ids */
 static const char LUA_USERS[] = LUA_PRELUDE "return redis.call('HKEYS', ck(ARGV[4], 'm'))\n";
@@ -236,11 +297,24 @@ struct view {
 struct rv_query {
     struct rv_query *next, **pprev;
     struct roster *r;
-    struct http_req *req; /* NULL once answered (timeout) */
+    struct http_req *req;           /* NULL once answered (timeout) */
+    struct http_api_counts *counts; /* the counts of an events answer; NULL once answered */
+    size_t ncounts;
     enum http_api_query what;
     int users, subs;
     int64_t since_ms;
+    char *cache; /* /channels/{name}?info=cache: this node's cached event (JSON), or NULL */
     char name[];
+};
+
+/* A channel the cluster saw vacated through this node's script: told to
+ * the webhooks once the leave delay passed without a new subscriber
+ * anywhere (LUA_VACATE). */
+struct rv_vacancy {
+    struct rv_vacancy *next;
+    int64_t due_ms;
+    char token[24];
+    char channel[];
 };
 
 struct roster {
@@ -251,10 +325,11 @@ struct roster {
     const char *node, *boot, *prefix;
     struct hmap views; /* channel -> struct view */
     struct rv_query *queries;
+    struct rv_vacancy *vacancies; /* channels vacated, waiting out the leave delay */
     uint64_t joins, leaves, refused, fallbacks, resyncs, reaped, republished, queries_failed;
     int stopped;
-    int dirty; /* a join or leave missed Redis: republish at the next heartbeat */
-    char sha[11][41]; /* SHA1 of each of rv_scripts once Redis loaded it, or "" */
+    int dirty;        /* a join or leave missed Redis: republish at the next heartbeat */
+    char sha[13][41]; /* SHA1 of each of rv_scripts once Redis loaded it, or "" */
 };
 
 static struct roster *rv_module; /* the server's hooks reach it through this */
@@ -267,9 +342,9 @@ static int64_t rv_ms(void)
 }
 
 /* Every script, in the order of roster.sha. */
-static const char *const rv_scripts[] = {LUA_JOIN,     LUA_LEAVE,   LUA_SNAPSHOT, LUA_COUNT,
-                                         LUA_BEAT,     LUA_REAP,    LUA_BYE,      LUA_SYNC,
-                                         LUA_CHANNELS, LUA_CHANNEL, LUA_USERS};
+static const char *const rv_scripts[] = {
+    LUA_JOIN, LUA_LEAVE,    LUA_SNAPSHOT, LUA_COUNT, LUA_BEAT,   LUA_REAP,  LUA_BYE,
+    LUA_SYNC, LUA_CHANNELS, LUA_CHANNEL,  LUA_USERS, LUA_COUNTS, LUA_VACATE};
 #define RV_NSCRIPTS (sizeof rv_scripts / sizeof *rv_scripts)
 _Static_assert(RV_NSCRIPTS == sizeof((struct roster *)0)->sha / sizeof *((struct roster *)0)->sha,
                "one SHA per script");
@@ -814,6 +889,76 @@ static void rv_leave(struct server *srv, const char *sid, const char *channel, c
     leave_local(r, channel, uid, info, last_local);
 }
 
+/* The channels a script found occupied (first subscriber anywhere:
+ * "o<name>") or vacated (last subscriber anywhere gone: "v<token> <name>")
+ * (LUA_COUNT): this node ran it, so this node tells its observers
+ * (webhooks), once for the cluster; a vacancy after the leave delay, unless
+ * a subscriber came back anywhere meanwhile (then neither is told, as one
+ * server's webhooks cancel the pair). */
+static void rv_occupancy(struct roster *r, const struct redis_reply *occ)
+{
+    if (!occ || occ->type != REDIS_R_ARRAY)
+        return;
+    for (size_t i = 0; i < occ->n; i++) {
+        const struct redis_reply *e = occ->elem[i];
+        if (e->type != REDIS_R_STRING || e->len < 2)
+            continue;
+        if (e->str[0] == 'o') {
+            broadcast_notify(r->srv, &(struct broadcast_event){.kind = BROADCAST_OCCUPIED,
+                                                               .channel = e->str + 1});
+            continue;
+        }
+        const char *sp = e->str[0] == 'v' ? strchr(e->str, ' ') : NULL;
+        size_t tl = sp ? (size_t)(sp - e->str - 1) : 0;
+        if (!sp || tl == 0 || tl >= sizeof((struct rv_vacancy *)0)->token || !sp[1])
+            continue;
+        size_t cl = strlen(sp + 1);
+        struct rv_vacancy *v = calloc(1, sizeof *v + cl + 1);
+        if (!v)
+            continue;
+        memcpy(v->token, e->str + 1, tl);
+        memcpy(v->channel, sp + 1, cl + 1);
+        v->due_ms = rv_ms() + r->cfg->webhook_leave_delay_ms;
+        v->next = r->vacancies;
+        r->vacancies = v;
+    }
+}
+
+static void on_vacated(void *ud, const struct redis_reply *rep)
+{
+    struct rv_vacancy *v = ud;
+    struct roster *r = rv_module;
+    if (r && rep && rep->type == REDIS_R_INTEGER && rep->integer == 1)
+        broadcast_notify(r->srv, &(struct broadcast_event){.kind = BROADCAST_VACATED,
+                                                           .channel = v->channel,
+                                                           .settled = 1});
+    free(v);
+}
+
+/* The vacancies whose delay is over: still vacant? (Redis down: the
+ * webhook is lost, as an event within its delay is at a kill.) */
+static void rv_vacancies(struct roster *r, int64_t now)
+{
+    for (struct rv_vacancy **pp = &r->vacancies; *pp;) {
+        struct rv_vacancy *v = *pp;
+        if (v->due_ms > now) {
+            pp = &v->next;
+            continue;
+        }
+        *pp = v->next;
+        const char *args[2] = {v->channel, v->token};
+        if (!rv_up(r) || rv_eval(r, LUA_VACATE, on_vacated, v, 2, args, NULL) != 0)
+            free(v);
+    }
+}
+
+static void on_counted(void *ud, const struct redis_reply *rep)
+{
+    struct roster *r = ud;
+    if (rep && rv_module == r)
+        rv_occupancy(r, rep);
+}
+
 static void rv_count(struct server *srv, const char *channel, int delta, void *ud)
 {
     (void)ud;
@@ -822,7 +967,7 @@ static void rv_count(struct server *srv, const char *channel, int delta, void *u
         return;
     if (rv_up(r)) {
         const char *args[2] = {channel, delta > 0 ? "1" : "-1"};
-        rv_eval(r, LUA_COUNT, NULL, NULL, 2, args, NULL);
+        rv_eval(r, LUA_COUNT, on_counted, r, 2, args, NULL);
     }
     struct view *v;
     if (delta < 0 && broadcast_subscriber_count(srv, channel) == 0 && (v = view_get(r, channel)))
@@ -950,9 +1095,12 @@ static void sync_count(void *ctx, const char *channel, size_t n)
 static void on_synced(void *ud, const struct redis_reply *rep)
 {
     struct roster *r = ud;
-    if (rep && rep->type == REDIS_R_INTEGER && rv_module == r)
+    if (!rep || rep->type != REDIS_R_ARRAY || rep->n != 2 || rv_module != r)
+        return;
+    if (rep->elem[0]->type == REDIS_R_INTEGER)
         log_info(r->log, "cluster: republished %lld presence subscription(s) of this node",
-                 rep->integer);
+                 rep->elem[0]->integer);
+    rv_occupancy(r, rep->elem[1]);
 }
 
 /* Makes Redis hold exactly this node's entries, then resyncs every view. */
@@ -987,14 +1135,17 @@ static void rv_republish(struct roster *r)
 static void on_reaped(void *ud, const struct redis_reply *rep)
 {
     struct roster *r = ud;
-    if (!rep || rep->type != REDIS_R_ARRAY || rv_module != r)
+    if (!rep || rep->type != REDIS_R_ARRAY || rep->n != 2 || rv_module != r ||
+        rep->elem[0]->type != REDIS_R_ARRAY)
         return;
-    for (size_t i = 0; i < rep->n; i++)
-        if (rep->elem[i]->type == REDIS_R_STRING) {
+    const struct redis_reply *gone = rep->elem[0];
+    for (size_t i = 0; i < gone->n; i++)
+        if (gone->elem[i]->type == REDIS_R_STRING) {
             r->reaped++;
             log_warn(r->log, "cluster: removed the presence entries of %s (gone or restarted)",
-                     rep->elem[i]->str);
+                     gone->elem[i]->str);
         }
+    rv_occupancy(r, rep->elem[1]);
 }
 
 static void rv_reap(struct roster *r, unsigned timeout_s)
@@ -1043,6 +1194,12 @@ void roster_on_status(struct roster *r, int up)
 
 /* ---- the HTTP API's channel queries --------------------------------------------- */
 
+static void query_free(struct rv_query *q)
+{
+    free(q->cache);
+    free(q);
+}
+
 static void query_unlink(struct rv_query *q)
 {
     if (q->pprev) {
@@ -1055,6 +1212,13 @@ static void query_unlink(struct rv_query *q)
 
 static void query_fail(struct rv_query *q, const char *why)
 {
+    if (q->counts) {
+        /* The events went out: their answer leaves the counts out. */
+        q->r->queries_failed++;
+        http_api_counts_done(q->counts, NULL, NULL);
+        q->counts = NULL;
+        return;
+    }
     if (!q->req)
         return;
     q->r->queries_failed++;
@@ -1124,6 +1288,10 @@ static void query_answer(struct rv_query *q, const struct redis_reply *rep)
                 JSONW_KEY(&w, "subscription_count");
                 jsonw_i64(&w, subs);
             }
+            if (q->cache) {
+                JSONW_KEY(&w, "cache");
+                jsonw_raw(&w, q->cache, strlen(q->cache));
+            }
             JSONW_LIT(&w, "}");
         }
     } else {
@@ -1155,21 +1323,44 @@ static void query_answer(struct rv_query *q, const struct redis_reply *rep)
     query_send(q, &w);
 }
 
+/* The counts of an events answer: {subscriptions, members} per channel. */
+static void counts_answer(struct rv_query *q, const struct redis_reply *rep)
+{
+    long long *subs = calloc(q->ncounts + 1, sizeof *subs);
+    long long *users = calloc(q->ncounts + 1, sizeof *users);
+    int ok = subs && users && rep->n == 2 * q->ncounts;
+    for (size_t i = 0; ok && i < q->ncounts; i++)
+        ok = !query_int(rep->elem[2 * i], &subs[i]) && !query_int(rep->elem[2 * i + 1], &users[i]);
+    if (ok) {
+        http_api_counts_done(q->counts, subs, users);
+        q->counts = NULL;
+    } else {
+        query_fail(q, "unexpected answer from Redis");
+    }
+    free(subs);
+    free(users);
+}
+
 static void on_query(void *ud, const struct redis_reply *rep)
 {
     struct rv_query *q = ud;
     query_unlink(q);
-    if (q->req) {
+    if (q->counts) {
+        if (!rep || rep->type != REDIS_R_ARRAY)
+            query_fail(q, "no answer");
+        else
+            counts_answer(q, rep);
+    } else if (q->req) {
         if (!rep || rep->type != REDIS_R_ARRAY)
             query_fail(q, "Redis did not answer: the cluster's channels cannot be counted now");
         else
             query_answer(q, rep);
     }
-    free(q);
+    query_free(q);
 }
 
 static int rv_query(struct server *srv, struct http_req *req, enum http_api_query what,
-                    const char *name, int users, int subs, void *ud)
+                    const char *name, int users, int subs, const char *cache, void *ud)
 {
     (void)srv;
     (void)ud;
@@ -1188,9 +1379,13 @@ static int rv_query(struct server *srv, struct http_req *req, enum http_api_quer
     q->since_ms = rv_ms();
     if (name)
         memcpy(q->name, name, n + 1);
+    if (cache && !(q->cache = strdup(cache))) {
+        free(q);
+        return 0;
+    }
     if (!rv_up(r)) {
         query_fail(q, "Redis is unreachable: the cluster's channels cannot be counted now");
-        free(q);
+        query_free(q);
         return 1;
     }
     const char *script = what == HTTP_API_USERS     ? LUA_USERS
@@ -1199,10 +1394,38 @@ static int rv_query(struct server *srv, struct http_req *req, enum http_api_quer
     const char *args[1] = {q->name};
     if (rv_eval(r, script, on_query, q, 1, args, NULL) != 0) {
         query_fail(q, "Redis is unreachable: the cluster's channels cannot be counted now");
-        free(q);
+        query_free(q);
         return 1;
     }
     http_req_hold(req);
+    q->next = r->queries;
+    if (q->next)
+        q->next->pprev = &q->next;
+    q->pprev = &r->queries;
+    r->queries = q;
+    return 1;
+}
+
+static int rv_counts(struct server *srv, const char *const *names, size_t n,
+                     struct http_api_counts *t, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    struct roster *r = rv_module;
+    if (!r)
+        return 0;
+    struct rv_query *q = calloc(1, sizeof *q + 1);
+    if (!q)
+        return 0;
+    q->r = r;
+    q->counts = t;
+    q->ncounts = n;
+    q->since_ms = rv_ms();
+    if (!rv_up(r) || rv_eval(r, LUA_COUNTS, on_query, q, (int)n, (const char **)names, NULL) != 0) {
+        query_fail(q, "Redis is unreachable");
+        free(q);
+        return 1;
+    }
     q->next = r->queries;
     if (q->next)
         q->next->pprev = &q->next;
@@ -1221,8 +1444,9 @@ static void rv_timer(struct server *srv, void *ud)
     if (!r)
         return;
     int64_t now = rv_ms();
+    rv_vacancies(r, now);
     for (struct rv_query *q = r->queries; q; q = q->next)
-        if (q->req && now - q->since_ms > RV_QUERY_MS)
+        if ((q->req || q->counts) && now - q->since_ms > RV_QUERY_MS)
             query_fail(q, "Redis did not answer in time: the cluster's channels cannot be "
                           "counted now");
     size_t it = 0;
@@ -1321,6 +1545,7 @@ struct roster *roster_start(const struct roster_env *env)
     rv_module = r;
     if (broadcast_on_cluster(env->srv, &hooks) != 0 ||
         http_api_on_query(env->srv, rv_query, r) != 0 ||
+        http_api_on_counts(env->srv, rv_counts, r) != 0 ||
         server_every(env->srv, RV_TIMER_MS, rv_timer, r) != 0) {
         log_error(r->log, "cluster: cannot register the presence hooks");
         rv_module = NULL;
@@ -1367,5 +1592,10 @@ void roster_free(struct roster *r)
     hmap_deinit(&r->views);
     /* queries still open were answered (or freed) by redis_stop's NULL
      * replies; their requests went with the server */
+    while (r->vacancies) {
+        struct rv_vacancy *v = r->vacancies;
+        r->vacancies = v->next;
+        free(v);
+    }
     free(r);
 }

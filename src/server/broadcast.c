@@ -142,7 +142,8 @@ static void broadcast_leave_as(struct conn *c, struct channel *ch, int hooks)
     if (tell && name_copy) {
         if (uid)
             broadcast_tell(srv, BROADCAST_MEMBER_REMOVED, name_copy, uid);
-        if (vacated)
+        /* cluster/: channel_vacated is the cluster's (its count hook). */
+        if (vacated && !srv->cluster.count)
             broadcast_tell(srv, BROADCAST_VACATED, name_copy, NULL);
     }
     if (uid && !vacated && name_copy && !srv->stopping) {

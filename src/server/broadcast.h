@@ -170,6 +170,7 @@ struct broadcast_event {
     const char *data;      /* CLIENT_EVENT, MODULE_EVENT; else NULL */
     size_t data_len;       /* bytes of data */
     const char *socket_id; /* CLIENT_EVENT, CACHE_MISS; else NULL */
+    int settled;           /* VACATED: the leave delay is over already (cluster/ waited it) */
 };
 
 typedef void (*broadcast_observer_fn)(struct server *srv, const struct broadcast_event *ev,

@@ -119,6 +119,10 @@ struct api_event {
     char socket_id_buf[SERVER_SID_MAX]; /* socket_id resolved from a session id */
 };
 
+static int api_counts_ask(struct server *srv, struct http_api_hold *hold, int batch,
+                          const char *const *names, size_t n, const struct api_event *evs,
+                          int one_info);
+
 const char *broadcast_except_sid(struct server *srv, const char *id, char *buf, size_t size)
 {
     if (socket_id_shape(id, strlen(id)))
@@ -364,7 +368,7 @@ static void api_events(struct server *srv, struct http_req *req, void *ud)
     api_info_flags(ev.info, &users, &subs, NULL);
     if (!users && !subs) {
         hold_answer(hold, 200, strdup("{}"));
-    } else {
+    } else if (!api_counts_ask(srv, hold, 0, list, n, &ev, 1)) {
         cJSON *out = cJSON_CreateObject();
         cJSON *co = out ? cJSON_AddObjectToObject(out, "channels") : NULL;
         for (size_t i = 0; co && i < n; i++) {
@@ -375,6 +379,92 @@ static void api_events(struct server *srv, struct http_req *req, void *ud)
         hold_answer_json(hold, 200, out);
     }
     cJSON_Delete(root);
+}
+
+/* ---- the cluster's counts in an events answer ---------------------------------- */
+
+struct http_api_counts {
+    struct http_api_hold *hold;
+    int batch; /* {"batch":[{...}...]}, else {"channels":{name:{...}}} */
+    size_t n;
+    struct {
+        char *name;
+        int users, subs; /* what `info` asked for this channel */
+    } ch[];
+};
+
+/* Asks the counts hook for the counts of `names` (n; evs[i]'s info for
+ * channel i, or evs[0]'s for all when `one_info`). Returns 1 when the
+ * answer is the hook's to finish, 0 for this node's counts. */
+static int api_counts_ask(struct server *srv, struct http_api_hold *hold, int batch,
+                          const char *const *names, size_t n, const struct api_event *evs,
+                          int one_info)
+{
+    if (!srv->counts.fn || n == 0)
+        return 0;
+    struct http_api_counts *t = calloc(1, sizeof *t + n * sizeof t->ch[0]);
+    if (!t)
+        return 0;
+    t->hold = hold;
+    t->batch = batch;
+    for (size_t i = 0; i < n; i++) {
+        t->ch[i].name = strdup(names[i]);
+        api_info_flags(evs[one_info ? 0 : i].info, &t->ch[i].users, &t->ch[i].subs, NULL);
+        t->n = i + 1;
+        if (!t->ch[i].name) {
+            for (size_t k = 0; k < t->n; k++)
+                free(t->ch[k].name);
+            free(t);
+            return 0;
+        }
+    }
+    if (srv->counts.fn(srv, names, n, t, srv->counts.ud))
+        return 1;
+    for (size_t k = 0; k < t->n; k++)
+        free(t->ch[k].name);
+    free(t);
+    return 0;
+}
+
+void http_api_counts_done(struct http_api_counts *t, const long long *subs, const long long *users)
+{
+    cJSON *out = cJSON_CreateObject();
+    cJSON *all = !out       ? NULL
+                 : t->batch ? cJSON_AddArrayToObject(out, "batch")
+                            : cJSON_AddObjectToObject(out, "channels");
+    for (size_t i = 0; all && i < t->n; i++) {
+        const char *name = t->ch[i].name;
+        cJSON *one = cJSON_CreateObject();
+        if (!one)
+            break;
+        /* As a lone server answers: user_count for presence channels. */
+        if (subs && t->ch[i].users &&
+            channel_kind_is_presence(channel_name_kind(name, strlen(name))))
+            cJSON_AddNumberToObject(one, "user_count", (double)users[i]);
+        if (subs && t->ch[i].subs)
+            cJSON_AddNumberToObject(one, "subscription_count", (double)subs[i]);
+        if (t->batch)
+            cJSON_AddItemToArray(all, one);
+        else if (!cJSON_GetObjectItemCaseSensitive(all, name))
+            cJSON_AddItemToObject(all, name, one);
+        else
+            cJSON_Delete(one); /* a channel named twice: one member */
+    }
+    hold_answer_json(t->hold, 200, out);
+    for (size_t k = 0; k < t->n; k++)
+        free(t->ch[k].name);
+    free(t);
+}
+
+int http_api_on_counts(struct server *srv, http_api_counts_fn fn, void *ud)
+{
+    if (!srv || !fn)
+        return SERVER_EINVAL;
+    if (srv->counts.fn)
+        return SERVER_EFULL;
+    srv->counts.fn = fn;
+    srv->counts.ud = ud;
+    return 0;
 }
 
 static void api_batch_events(struct server *srv, struct http_req *req, void *ud)
@@ -435,7 +525,7 @@ static void api_batch_events(struct server *srv, struct http_req *req, void *ud)
     }
     if (!any_info) {
         hold_answer(hold, 200, strdup("{\"batch\":{}}"));
-    } else {
+    } else if (!api_counts_ask(srv, hold, 1, chans, (size_t)i, evs, 0)) {
         cJSON *out = cJSON_CreateObject();
         cJSON *arr = out ? cJSON_AddArrayToObject(out, "batch") : NULL;
         for (int k = 0; arr && k < i; k++) {
@@ -460,7 +550,7 @@ static void api_channels(struct server *srv, struct http_req *req, void *ud)
     api_info_flags(http_req_arg(req, "info"), &users, &subs, NULL);
     size_t plen = prefix ? strlen(prefix) : 0;
     if (srv->query.fn &&
-        srv->query.fn(srv, req, HTTP_API_CHANNELS, prefix, users, subs, srv->query.ud))
+        srv->query.fn(srv, req, HTTP_API_CHANNELS, prefix, users, subs, NULL, srv->query.ud))
         return; /* the cluster's answer */
     cJSON *out = cJSON_CreateObject();
     cJSON *co = out ? cJSON_AddObjectToObject(out, "channels") : NULL;
@@ -484,11 +574,20 @@ static void api_channel(struct server *srv, struct http_req *req, void *ud)
     const char *name = http_req_param(req, 1);
     int users, subs, cache;
     api_info_flags(http_req_arg(req, "info"), &users, &subs, &cache);
-    /* `cache` is this node's: the cluster answers the counts only. */
-    if (name && !cache && srv->query.fn &&
-        srv->query.fn(srv, req, HTTP_API_CHANNEL, name, users, subs, srv->query.ud))
-        return;
     struct channel *ch = name ? channel_find(srv->channels, name, strlen(name)) : NULL;
+    /* The counts are the cluster's; the cached event is this node's (every
+     * node with subscribers on the channel caches the same last event). */
+    if (name && srv->query.fn) {
+        struct frame *f = cache && ch ? channel_cache(ch) : NULL;
+        cJSON *parsed = f ? cJSON_ParseWithLength((const char *)frame_data(f), f->len) : NULL;
+        char *cached = parsed ? cJSON_PrintUnformatted(parsed) : NULL; /* as answered below */
+        cJSON_Delete(parsed);
+        int taken =
+            srv->query.fn(srv, req, HTTP_API_CHANNEL, name, users, subs, cached, srv->query.ud);
+        free(cached);
+        if (taken)
+            return;
+    }
     if (!ch) {
         api_raw(req, 200, "{\"occupied\":false}");
         return;
@@ -517,7 +616,7 @@ static void api_users(struct server *srv, struct http_req *req, void *ud)
         api_raw(req, 400, "{}");
         return;
     }
-    if (srv->query.fn && srv->query.fn(srv, req, HTTP_API_USERS, name, 1, 0, srv->query.ud))
+    if (srv->query.fn && srv->query.fn(srv, req, HTTP_API_USERS, name, 1, 0, NULL, srv->query.ud))
         return;
     if (!ch || !channel_presence(ch)) {
         api_raw(req, 404, "{}");

@@ -70,18 +70,42 @@ typedef uint64_t (*http_api_connections_fn)(struct server *srv, void *ud);
 int http_api_on_connections(struct server *srv, http_api_connections_fn fn, void *ud);
 
 /* The channel queries for the whole cluster (cluster/): GET /channels
- * (name = filter_by_prefix or NULL), /channels/{name} (without `cache`)
- * and /channels/{name}/users, after the request was checked. `users` and
- * `subs` say which counts `info` asked for. Return 1 when the module
- * answers `req` itself (http_req_respond, now or later), 0 for this
- * node's answer. */
+ * (name = filter_by_prefix or NULL), /channels/{name} and
+ * /channels/{name}/users, after the request was checked. `users` and
+ * `subs` say which counts `info` asked for; `cache` (/channels/{name}
+ * with info=cache) is the JSON of the event this node's channel caches, to
+ * answer as its "cache" member when the channel is occupied, or NULL.
+ * Return 1 when the module answers `req` itself (http_req_respond, now or
+ * later), 0 for this node's answer. */
 enum http_api_query { HTTP_API_CHANNELS, HTTP_API_CHANNEL, HTTP_API_USERS };
 typedef int (*http_api_query_fn)(struct server *srv, struct http_req *req, enum http_api_query what,
-                                 const char *name, int users, int subs, void *ud);
+                                 const char *name, int users, int subs, const char *cache,
+                                 void *ud);
 
 /* Sets the query hook before the loop runs (one per server). Returns 0,
  * SERVER_EINVAL or SERVER_EFULL. */
 int http_api_on_query(struct server *srv, http_api_query_fn fn, void *ud);
+
+/* The counts `info` asks for in the answer of POST /events and
+ * /batch_events, for the whole cluster (cluster/): the hook gets the
+ * channels the answer names, in order, and returns 1 when it will call
+ * http_api_counts_done(t, ...) exactly once, now or later (the answer
+ * waits for it), 0 for this node's counts. */
+struct http_api_counts;
+typedef int (*http_api_counts_fn)(struct server *srv, const char *const *names, size_t n,
+                                  struct http_api_counts *t, void *ud);
+
+/* Sets the counts hook before the loop runs (one per server). Returns 0,
+ * SERVER_EINVAL or SERVER_EFULL. */
+int http_api_on_counts(struct server *srv, http_api_counts_fn fn, void *ud);
+
+/* The counts of the ticket's channels, in its order: subscriptions and
+ * presence members of the whole cluster; both NULL when they cannot be
+ * known now (Redis unreachable, no answer in time): the answer then leaves
+ * the counts out rather than give one node's (the events are delivered
+ * all the same: an error status would make the publisher send them
+ * again). Loop thread. */
+void http_api_counts_done(struct http_api_counts *t, const long long *subs, const long long *users);
 
 /* Closes every connection of user `uid` (signed in as it, or a presence
  * member with that id) with pusher:error 4009 "Connection terminated by

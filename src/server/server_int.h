@@ -268,6 +268,10 @@ struct server {
     struct broadcast_relay relay;     /* broadcast_on_relay; fn NULL = one node */
     struct broadcast_cluster cluster; /* broadcast_on_cluster; join NULL = one node */
     struct http_api_query_hook query; /* http_api_on_query; fn NULL = this node answers */
+    struct {
+        http_api_counts_fn fn; /* http_api_on_counts; NULL = this node's counts */
+        void *ud;
+    } counts;
     struct http_api_terminate_hook terminate_hooks[SERVER_MAX_HOOKS]; /* http_api_on_terminate */
     size_t nterminate_hooks;
     struct http_api_connections_hook connections_hooks[SERVER_MAX_HOOKS];

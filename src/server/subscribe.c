@@ -227,10 +227,8 @@ static void subscribe_run(struct conn *c, const message *m, int trusted)
     if (srv->cluster.count)
         srv->cluster.count(srv, name, 1, srv->cluster.ud);
     if (uid && srv->cluster.join) {
-        /* cluster/: the roster and member_added are the cluster's. */
-        if (srv->nobservers && channel_sub_count(ch) == 1)
-            broadcast_notify(
-                srv, &(struct broadcast_event){.kind = BROADCAST_OCCUPIED, .channel = name});
+        /* cluster/: the roster, member_added and channel_occupied are the
+         * cluster's. */
         channel_sub_hold(&c->chans, ch, 1);
         size_t dlen = 0;
         const char *d = message_data_raw(m, &dlen);
@@ -245,7 +243,8 @@ static void subscribe_run(struct conn *c, const message *m, int trusted)
         return;
     }
     if (srv->nobservers) {
-        if (channel_sub_count(ch) == 1)
+        /* cluster/: channel_occupied is the cluster's (its count hook). */
+        if (channel_sub_count(ch) == 1 && !srv->cluster.count)
             broadcast_notify(
                 srv, &(struct broadcast_event){.kind = BROADCAST_OCCUPIED, .channel = name});
         if (uid && first)

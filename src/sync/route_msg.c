@@ -16,16 +16,27 @@
 #define ROUTE_MAGIC "dsdoc/"
 #define ROUTE_MAGIC_LEN 6
 
-static const char *const type_names[] = {NULL, "req", "rep", "move", "ship", "shipped", "moved"};
-#define TYPE_N 7
+static const char *const type_names[] = {NULL,   "req",     "rep",   "move",
+                                         "ship", "shipped", "moved", "acl"};
+#define TYPE_N 8
 static const char *const role_names[] = {"acl", "owner"};
 /* docsync:audit: an auditor's request for this node's activity log (its
- * answer has the same name); the others are the clients' requests. */
-static const char *const req_events[] = {"docsync:submit", "docsync:replace", "docsync:catchup",
-                                         "docsync:history", "docsync:audit"};
-static const char *const rep_events[] = {"docsync:ack", "docsync:error", "docsync:catchup",
-                                         "docsync:history", "docsync:audit"};
-#define EVENTS_N 5
+ * answer has the same name); the others are the clients' requests.
+ * Version 2 adds the HTTP API's document reads and access lists
+ * (docsync:document, answered as docsync:history or docsync:error;
+ * docsync:acl, read or set, answered as docsync:acl) and the role a user
+ * has on a document (docsync:role, for /broadcasting/auth on another
+ * node). Each name's version: a message carrying it says at least that
+ * version, so a node of version 1 drops it (as `version`) rather than
+ * misreading it. */
+static const char *const req_events[] = {"docsync:submit",  "docsync:replace", "docsync:catchup",
+                                         "docsync:history", "docsync:audit",   "docsync:document",
+                                         "docsync:acl",     "docsync:role"};
+static const char *const rep_events[] = {"docsync:ack",     "docsync:error", "docsync:catchup",
+                                         "docsync:history", "docsync:audit", NULL,
+                                         "docsync:acl",     "docsync:role"};
+static const int event_version[] = {1, 1, 1, 1, 1, 2, 2, 2};
+#define EVENTS_N 8
 
 /* The index of the name `s` (len bytes) in `names` (n of them), or -1. */
 static int name_index(const char *const *names, int n, const char *s, size_t len)
@@ -36,13 +47,28 @@ static int name_index(const char *const *names, int n, const char *s, size_t len
     return -1;
 }
 
-/* "dsdoc/1 <type> <node> <boot> <id>\n" */
+/* The version a message carrying event `ev` needs (1 for none), or 0 for an
+ * unknown event. */
+static int version_of_event(const char *ev)
+{
+    if (!ev || !*ev)
+        return 1;
+    for (int i = 0; i < EVENTS_N; i++)
+        if ((req_events[i] && strcmp(req_events[i], ev) == 0) ||
+            (rep_events[i] && strcmp(rep_events[i], ev) == 0))
+            return event_version[i];
+    return 0;
+}
+
+/* "dsdoc/<1|2> <type> <node> <boot> <id>\n" */
 static int header(struct bus_cur *c, struct route_msg *m)
 {
     size_t n;
     const char *v = bus_field(c, ' ', &n);
-    if (!v || n != ROUTE_MAGIC_LEN + 1 || v[ROUTE_MAGIC_LEN] != '0' + ROUTE_VERSION)
+    if (!v || n != ROUTE_MAGIC_LEN + 1 || v[ROUTE_MAGIC_LEN] < '0' + ROUTE_VERSION_MIN ||
+        v[ROUTE_MAGIC_LEN] > '0' + ROUTE_VERSION)
         return ROUTE_EVERSION;
+    m->version = v[ROUTE_MAGIC_LEN] - '0';
     const char *t = bus_field(c, ' ', &n);
     int type = t ? name_index(type_names, TYPE_N, t, n) : -1;
     if (type < 1)
@@ -81,7 +107,7 @@ static int event(struct bus_cur *c, const char *const *names, struct route_msg *
     size_t n;
     const char *ev = bus_field(c, '\n', &n);
     int i = ev ? name_index(names, EVENTS_N, ev, n) : -1;
-    if (i < 0)
+    if (i < 0 || event_version[i] > m->version)
         return ROUTE_EMALFORMED;
     memcpy(m->event, names[i], n + 1);
     return 0;
@@ -147,14 +173,22 @@ int route_decode(const char *buf, size_t len, struct route_msg *out)
         return rc;
     if (out->type == ROUTE_REQ)
         return request(&c, out);
+    if (out->type == ROUTE_ACL) /* "<JSON object>", version 2 on */
+        return out->version < 2 ? ROUTE_EMALFORMED : body(&c, out);
     return out->type == ROUTE_REP ? reply(&c, out) : move_msg(&c, out);
 }
 
 int route_encode(const struct route_msg *m, char **out, size_t *out_len)
 {
-    if (m->type < ROUTE_REQ || m->type > ROUTE_MOVED || m->id == 0 ||
+    if (m->type < ROUTE_REQ || m->type > ROUTE_ACL || m->id == 0 ||
         !bus_node_id_valid(m->node, strlen(m->node)) || strlen(m->boot) != ROUTE_BOOT_LEN ||
         strlen(m->event) >= ROUTE_EVENT_MAX)
+        return -1;
+    /* The lowest version that carries the message, unless the caller (or
+     * the decoder) named one. */
+    int need = m->type == ROUTE_ACL ? (m->event[0] ? 0 : 2) : version_of_event(m->event);
+    int version = m->version ? m->version : need;
+    if (need == 0 || version < need || version < ROUTE_VERSION_MIN || version > ROUTE_VERSION)
         return -1;
     char head[ROUTE_NODE_MAX + 2 * ROUTE_BOOT_LEN + ROUTE_SID_MAX + ROUTE_EVENT_MAX + 64];
     int hl;
@@ -162,17 +196,19 @@ int route_encode(const struct route_msg *m, char **out, size_t *out_len)
         if (m->user_len > ROUTE_USER_MAX || (m->user_len && memchr(m->user, '\n', m->user_len)) ||
             (unsigned)m->role > ROUTE_ROLE_OWNER)
             return -1;
-        hl = snprintf(head, sizeof head, "%s%d req %s %s %llu\n%s\n%s\n", ROUTE_MAGIC,
-                      ROUTE_VERSION, m->node, m->boot, (unsigned long long)m->id, m->socket_id,
+        hl = snprintf(head, sizeof head, "%s%d req %s %s %llu\n%s\n%s\n", ROUTE_MAGIC, version,
+                      m->node, m->boot, (unsigned long long)m->id, m->socket_id,
                       role_names[m->role]);
     } else if (m->type == ROUTE_REP) {
-        hl =
-            snprintf(head, sizeof head, "%s%d rep %s %s %llu\n%s\n%s\n", ROUTE_MAGIC, ROUTE_VERSION,
-                     m->node, m->boot, (unsigned long long)m->id, m->to_boot, m->event);
+        hl = snprintf(head, sizeof head, "%s%d rep %s %s %llu\n%s\n%s\n", ROUTE_MAGIC, version,
+                      m->node, m->boot, (unsigned long long)m->id, m->to_boot, m->event);
+    } else if (m->type == ROUTE_ACL) {
+        hl = snprintf(head, sizeof head, "%s%d acl %s %s %llu\n", ROUTE_MAGIC, version, m->node,
+                      m->boot, (unsigned long long)m->id);
     } else {
         if (!bus_hex_valid(m->to_boot, strlen(m->to_boot)))
             return -1;
-        hl = snprintf(head, sizeof head, "%s%d %s %s %s %llu\n%s\n", ROUTE_MAGIC, ROUTE_VERSION,
+        hl = snprintf(head, sizeof head, "%s%d %s %s %s %llu\n%s\n", ROUTE_MAGIC, version,
                       type_names[m->type], m->node, m->boot, (unsigned long long)m->id, m->to_boot);
     }
     if (hl < 0 || (size_t)hl >= sizeof head)
@@ -270,6 +306,62 @@ void route_ship_free(struct route_ship *s)
 
 static const char *const role_words[] = {NULL, "viewer", "editor", "owner"};
 
+/* [["user","role"],...] into a calloc'd array (*out, *n; strings into the
+ * tree). Returns NULL or what is wrong (*out freed by the caller). */
+static const char *acl_list_parse(const cJSON *acl, struct route_ship_acl **out, size_t *n)
+{
+    int count = cJSON_GetArraySize(acl);
+    if (!cJSON_IsArray(acl) || count > ROUTE_SHIP_ACL_MAX)
+        return "acl";
+    *out = calloc((size_t)count + 1, sizeof **out);
+    if (!*out)
+        return "out of memory";
+    const cJSON *e;
+    cJSON_ArrayForEach(e, acl)
+    {
+        const cJSON *u = cJSON_GetArrayItem(e, 0), *r = cJSON_GetArrayItem(e, 1);
+        int role = -1;
+        if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(r))
+            role = name_index(role_words, 4, r->valuestring, strlen(r->valuestring));
+        if (role < 1 || !ship_id(u, STORE_USER_ID_MAX, 0))
+            return "acl entry";
+        (*out)[*n].user = u->valuestring;
+        (*out)[(*n)++].role = role;
+    }
+    return NULL;
+}
+
+void route_acl_free(struct route_acl *a)
+{
+    if (!a)
+        return;
+    free(a->acl);
+    cJSON_Delete(a->json);
+    memset(a, 0, sizeof *a);
+}
+
+int route_acl_parse(const char *body, size_t len, struct route_acl *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    out->json = j;
+    const cJSON *doc = cJSON_GetObjectItemCaseSensitive(j, "documentId");
+    const char *bad = NULL;
+    if (!cJSON_IsObject(j))
+        bad = "not a JSON object";
+    else if (!ship_id(doc, STORE_DOC_ID_MAX, 0))
+        bad = "documentId";
+    else
+        bad = acl_list_parse(cJSON_GetObjectItemCaseSensitive(j, "acl"), &out->acl, &out->nacl);
+    if (bad) {
+        route_acl_free(out);
+        *why = bad;
+        return -1;
+    }
+    out->doc = doc->valuestring;
+    return 0;
+}
+
 static int ship_fail(struct route_ship *s, const char **why, const char *text)
 {
     route_ship_free(s);
@@ -301,24 +393,9 @@ int route_ship_parse(const char *body, size_t len, uint64_t next_version, struct
     if (meta && !ship_b64(meta, STORE_META_MAX, &out->meta, &out->meta_len))
         return ship_fail(out, why, "meta");
     if (acl) {
-        int n = cJSON_GetArraySize(acl);
-        if (!cJSON_IsArray(acl) || n > ROUTE_SHIP_ACL_MAX)
-            return ship_fail(out, why, "acl");
-        out->acl = calloc((size_t)n + 1, sizeof *out->acl);
-        if (!out->acl)
-            return ship_fail(out, why, "out of memory");
-        const cJSON *e;
-        cJSON_ArrayForEach(e, acl)
-        {
-            const cJSON *u = cJSON_GetArrayItem(e, 0), *r = cJSON_GetArrayItem(e, 1);
-            int role = -1;
-            if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(r))
-                role = name_index(role_words, 4, r->valuestring, strlen(r->valuestring));
-            if (role < 1 || !ship_id(u, STORE_USER_ID_MAX, 0))
-                return ship_fail(out, why, "acl entry");
-            out->acl[out->nacl].user = u->valuestring;
-            out->acl[out->nacl++].role = role;
-        }
+        const char *bad = acl_list_parse(acl, &out->acl, &out->nacl);
+        if (bad)
+            return ship_fail(out, why, bad);
     }
     const cJSON *base = cJSON_GetObjectItemCaseSensitive(j, "base");
     if (base) {

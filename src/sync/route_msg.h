@@ -13,7 +13,11 @@
 
 #include "cluster/bus.h"
 
-#define ROUTE_VERSION 1
+/* Versions this node reads (README.md, "Documents in a cluster"): 2 adds
+ * events to 1 and changes nothing else; a message is sent in the lowest
+ * version that carries its event. */
+#define ROUTE_VERSION_MIN 1
+#define ROUTE_VERSION 2
 #define ROUTE_MAX_MESSAGE (4u * 1024u * 1024u) /* bytes, header included */
 #define ROUTE_NODE_MAX BUS_NODE_MAX            /* bytes of a node id, NUL included */
 #define ROUTE_BOOT_LEN BUS_BOOT_LEN            /* hex digits of a boot id */
@@ -30,6 +34,9 @@ enum route_type {
     ROUTE_SHIP = 4,    /* the home -> the target: one part of the document; token: the move's */
     ROUTE_SHIPPED = 5, /* the target -> the home: a part taken (or the import failed) */
     ROUTE_MOVED = 6,   /* the home -> docsync-admin: the move's outcome */
+    /* Version 2: the home -> every node, on <prefix>:acl: a document's
+     * access list changed; the JSON object carries the whole new list. */
+    ROUTE_ACL = 7,
 };
 
 /* Whose role the home node applies: the user's on the document's access
@@ -45,6 +52,7 @@ enum route_role { ROUTE_ROLE_ACL = 0, ROUTE_ROLE_OWNER = 1 };
 /* A decoded message. `user`, `body` point into the decoded buffer. */
 struct route_msg {
     enum route_type type;
+    int version; /* decoded: the message's; to encode: 0 = the lowest that carries it */
     char node[ROUTE_NODE_MAX];     /* the sender's node id */
     char boot[ROUTE_BOOT_LEN + 1]; /* the sender's boot id */
     uint64_t id;                   /* REQ: the asking node's request number; REP: echoed */
@@ -123,6 +131,19 @@ struct route_ship {
     uint8_t *base_state; /* malloc'd */
     size_t base_len;
 };
+
+/* ---- an access list that changed on its document's home (an ACL body) ----
+ * {"documentId":"d","acl":[["user","editor"],...]}: the whole list after
+ * the change (empty: the document has none). At most ROUTE_SHIP_ACL_MAX
+ * entries, users as the store takes them, roles known. */
+struct route_acl {
+    void *json; /* the parsed tree the strings point into */
+    const char *doc;
+    struct route_ship_acl *acl;
+    size_t nacl;
+};
+int route_acl_parse(const char *body, size_t len, struct route_acl *out, const char **why);
+void route_acl_free(struct route_acl *a);
 
 /* Parses and checks a SHIP body: ids within the store's limits and
  * without control bytes, roles known, versions consecutive from

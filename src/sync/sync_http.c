@@ -142,7 +142,10 @@ static void run(struct sync_module *m, struct http_req *req, enum sync_op op, cJ
         memset(&reply, 0, sizeof reply);
         reply.done = http_done;
         reply.arg = req;
-        sync_route_handle(m, &sr, data, user, ROUTE_ROLE_OWNER, &reply);
+        /* A catch-up or history read claims a document nobody holds, as a
+         * subscriber's does: its answer names the home's store (its
+         * epoch), the same through every node from then on. */
+        sync_route_handle(m, &sr, data, user, ROUTE_ROLE_OWNER, 1, &reply);
         sync_msg_clear(&sr);
         cJSON_Delete(data);
         return;
@@ -234,31 +237,41 @@ static int read_begin(struct sync_module *m, struct http_req *req, store_read **
     return 0;
 }
 
-/* The request's document id with a read handle on the store in *r, or NULL
- * after answering (422 for a bad id, 503 when the store cannot be read). */
-static const char *doc_read_begin(struct sync_module *m, struct http_req *req, store_read **r)
+/* ---- reads of a document, access lists ----------------------------------------
+ * Answered by sync_http_doc_serve wherever the document lives: here on a
+ * lone server; in cluster mode on the document's home node, which this
+ * node asks (sync_route_doc) and whose answer it sends as it comes, so
+ * every node answers these routes with the home's bytes. */
+
+/* Sends the answer {"code","message"} as a refusal: the body respond_error
+ * writes, so that a refusal reads the same wherever it was made. */
+static void send_error(struct sync_module *m, const struct sync_reply *reply, const char *code,
+                       const char *msg)
 {
-    const char *doc = doc_param(req);
-    if (!doc || read_begin(m, req, r) != 0)
-        return NULL;
-    return doc;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "code", code);
+    cJSON_AddStringToObject(o, "message", msg);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    sync_server_send(m, reply, "docsync:error", s);
+    free(s);
 }
 
-/* GET /apps/{app_id}/documents/{id}: the current text and version. */
-static void get_document(struct server *srv, struct http_req *req, void *ud)
+/* The document, as the text and version at its head: the engine's history
+ * read of that version. */
+static void serve_document(struct sync_module *m, const char *doc, const struct sync_reply *reply)
 {
-    (void)srv;
-    struct sync_module *m = ud;
     store_read *r = NULL;
-    const char *doc = doc_read_begin(m, req, &r);
-    if (!doc)
+    if (store_read_begin(m->store, &r) != 0) {
+        send_error(m, reply, "storage_error", "cannot read the store");
         return;
+    }
     struct store_doc_info info;
     memset(&info, 0, sizeof info);
     int rc = store_doc_get(r, doc, &info);
     store_read_end(r);
     if (rc == STORE_ENOTFOUND) {
-        respond_error(req, 404, "not_found", "no such document");
+        send_error(m, reply, "not_found", "no such document");
         return;
     }
     char v[24];
@@ -266,10 +279,18 @@ static void get_document(struct server *srv, struct http_req *req, void *ud)
     cJSON *o = query_object(doc);
     if (o)
         cJSON_AddStringToObject(o, "version", v);
-    run(m, req, SYNC_OP_HISTORY, o);
+    struct sync_request sr;
+    const char *why = NULL;
+    size_t limit = server_config(m->srv)->doc_max_bytes;
+    rc = o ? sync_msg_parse(SYNC_OP_HISTORY, o, limit, limit, &sr, &why) : SYNC_MSG_EINVAL;
+    cJSON_Delete(o);
+    if (rc != 0) {
+        send_error(m, reply, "invalid", why ? why : "invalid request");
+        return;
+    }
+    sync_engine_handle(m->engine, &sr, "api", AUTH_ROLE_OWNER, reply);
+    sync_msg_clear(&sr);
 }
-
-/* ---- access lists ---- */
 
 static int acl_item(void *ctx, const char *user, size_t user_len, enum store_role role)
 {
@@ -285,28 +306,30 @@ static int acl_item(void *ctx, const char *user, size_t user_len, enum store_rol
     return 0;
 }
 
-/* GET /apps/{app_id}/documents/{id}/acl */
-static void get_acl(struct server *srv, struct http_req *req, void *ud)
+static void serve_acl_get(struct sync_module *m, const char *doc, const struct sync_reply *reply)
 {
-    (void)srv;
-    struct sync_module *m = ud;
     store_read *r = NULL;
-    const char *doc = doc_read_begin(m, req, &r);
-    if (!doc)
+    if (store_read_begin(m->store, &r) != 0) {
+        send_error(m, reply, "storage_error", "cannot read the store");
         return;
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_CreateArray();
     store_acl_list(r, doc, acl_item, arr);
     store_read_end(r);
     cJSON_AddStringToObject(o, "documentId", doc);
     cJSON_AddItemToObject(o, "acl", arr);
-    respond_json(req, 200, o);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    sync_server_send(m, reply, s ? "docsync:acl" : "docsync:error",
+                     s ? s : "{\"code\":\"internal\",\"message\":\"out of memory\"}");
+    free(s);
 }
 
-/* A PUT acl waiting for its commit. */
+/* A change of an access list waiting for its commit. */
 struct acl_change {
     struct sync_module *m;
-    struct http_req *req;
+    struct sync_reply reply;
     char doc[SYNC_DOC_ID_MAX + 1];
 };
 
@@ -315,35 +338,28 @@ static void acl_done(void *ctx, int status, const struct store_batch_result *res
     (void)res;
     struct acl_change *a = ctx;
     if (status != 0) {
-        respond_store_failure(a->req, status);
+        int full = status == STORE_EFULL || status == STORE_ENOSPC;
+        send_error(a->m, &a->reply, full ? "storage_full" : "storage_error",
+                   store_strerror(status));
     } else {
-        /* Durable: live subscriptions of users who lost access end now. */
+        /* Durable: live subscriptions of users who lost access end now,
+         * here and (cluster mode) on every other node. */
         sync_server_revoke(a->m, a->doc);
-        static const char ok[] = "{}";
-        http_req_respond(a->req, 200, NULL, ok, 2, NULL, NULL);
+        sync_route_acl_changed(a->m, a->doc);
+        sync_server_send(a->m, &a->reply, "docsync:acl", "{}");
     }
     free(a);
 }
 
-/* PUT /apps/{app_id}/documents/{id}/acl  {user, role: viewer|editor|owner|none} */
-static void put_acl(struct server *srv, struct http_req *req, void *ud)
+static const char acl_invalid[] = "user (1-128 characters, or * for everyone) and role (viewer, "
+                                  "editor, owner or none) are required";
+
+static void serve_acl_put(struct sync_module *m, const char *doc, const cJSON *u, const cJSON *r,
+                          const struct sync_reply *reply)
 {
-    (void)srv;
-    struct sync_module *m = ud;
-    const char *doc = doc_param(req);
-    if (!doc)
-        return;
-    cJSON *o = body_object(req, doc);
-    if (!o)
-        return;
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "user");
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "role");
     int role = cJSON_IsString(r) ? auth_role_parse(r->valuestring) : -1;
     if (!cJSON_IsString(u) || !user_valid(u->valuestring) || role < 0) {
-        cJSON_Delete(o);
-        respond_error(req, 422, "invalid",
-                      "user (1-128 characters, or * for everyone) and role (viewer, editor, "
-                      "owner or none) are required");
+        send_error(m, reply, "invalid", acl_invalid);
         return;
     }
     store_batch *b = NULL;
@@ -352,20 +368,122 @@ static void put_acl(struct server *srv, struct http_req *req, void *ud)
         rc = role == AUTH_ROLE_NONE
                  ? store_batch_acl_delete(b, doc, u->valuestring)
                  : store_batch_acl_put(b, doc, u->valuestring, (enum store_role)role);
-    cJSON_Delete(o);
     struct acl_change *a = rc == 0 ? calloc(1, sizeof *a) : NULL;
     if (rc == 0 && !a)
         rc = STORE_ENOMEM;
     if (rc == 0) {
-        *a = (struct acl_change){m, req, ""};
+        a->m = m;
+        a->reply = *reply;
         snprintf(a->doc, sizeof a->doc, "%s", doc);
         rc = store_writer_submit(m->writer, b, acl_done, a);
     }
     if (rc != 0) {
         free(a);
         store_batch_free(b);
-        respond_error(req, rc == STORE_EINVAL ? 422 : 503, "invalid", store_strerror(rc));
+        send_error(m, reply, rc == STORE_EINVAL ? "invalid" : "storage_error", store_strerror(rc));
     }
+}
+
+void sync_http_doc_serve(struct sync_module *m, const char *event, const char *body, size_t len,
+                         const struct sync_reply *reply)
+{
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "documentId");
+    if (!cJSON_IsObject(j) || !cJSON_IsString(d) || !sync_msg_doc_id_valid(d->valuestring)) {
+        send_error(m, reply, "invalid", "bad document id");
+    } else if (strcmp(event, "docsync:document") == 0) {
+        serve_document(m, d->valuestring, reply);
+    } else if (strcmp(event, "docsync:acl") == 0) {
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "user");
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "role");
+        if (u || r)
+            serve_acl_put(m, d->valuestring, u, r, reply);
+        else
+            serve_acl_get(m, d->valuestring, reply);
+    } else if (strcmp(event, "docsync:role") == 0) {
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "user");
+        if (!cJSON_IsString(u) || strlen(u->valuestring) > SYNC_USER_MAX) {
+            send_error(m, reply, "invalid", "user must be a string of at most 128 bytes");
+        } else {
+            char out[32];
+            snprintf(out, sizeof out, "{\"acl\":%d}",
+                     sync_engine_acl_fn(m->store, d->valuestring, u->valuestring));
+            sync_server_send(m, reply, "docsync:role", out);
+        }
+    } else {
+        send_error(m, reply, "invalid", "unknown document request");
+    }
+    cJSON_Delete(j);
+}
+
+/* Answers `event` with `o` (taken) for the document `doc`: here on a lone
+ * server, else wherever the document lives. */
+static void doc_call(struct sync_module *m, struct http_req *req, const char *event,
+                     const char *doc, cJSON *o, int claim)
+{
+    char *json = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!json) {
+        respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    struct sync_reply reply;
+    memset(&reply, 0, sizeof reply);
+    reply.done = http_done;
+    reply.arg = req;
+    if (sync_route_active())
+        sync_route_doc(m, doc, event, json, claim, &reply);
+    else
+        sync_http_doc_serve(m, event, json, strlen(json), &reply);
+    free(json);
+}
+
+/* GET /apps/{app_id}/documents/{id}: the current text and version. */
+static void get_document(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    const char *doc = doc_param(req);
+    if (doc)
+        doc_call(ud, req, "docsync:document", doc, query_object(doc), 0);
+}
+
+/* GET /apps/{app_id}/documents/{id}/acl */
+static void get_acl(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    const char *doc = doc_param(req);
+    if (doc)
+        doc_call(ud, req, "docsync:acl", doc, query_object(doc), 0);
+}
+
+/* PUT /apps/{app_id}/documents/{id}/acl  {user, role: viewer|editor|owner|none}
+ * (a change of the document's home node's list, in cluster mode: it is
+ * the one every node's requests are checked against) */
+static void put_acl(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    const char *doc = doc_param(req);
+    if (!doc)
+        return;
+    cJSON *o = body_object(req, doc);
+    if (!o)
+        return;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "user");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "role");
+    if (!cJSON_IsString(u) || !user_valid(u->valuestring) || !cJSON_IsString(r) ||
+        auth_role_parse(r->valuestring) < 0) {
+        cJSON_Delete(o);
+        respond_error(req, 422, "invalid", acl_invalid);
+        return;
+    }
+    /* Only what the home needs: the body's other members stay here. */
+    cJSON *q = query_object(doc);
+    if (q) {
+        cJSON_AddStringToObject(q, "user", u->valuestring);
+        cJSON_AddStringToObject(q, "role", r->valuestring);
+    }
+    cJSON_Delete(o);
+    doc_call(ud, req, "docsync:acl", doc, q, 1);
 }
 
 /* ---- activity log ---- */

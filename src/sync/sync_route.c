@@ -46,6 +46,10 @@ struct served {
     char origin[ROUTE_NODE_MAX];
     char origin_boot[ROUTE_BOOT_LEN + 1];
     uint64_t id;
+    /* For a refusal in place of an answer too big to relay. */
+    char doc[SYNC_DOC_ID_MAX + 1];
+    char request_id[SYNC_REQUEST_ID_MAX + 1];
+    int too_big; /* that refusal is under way */
     struct served *prev, *next;
 };
 
@@ -74,6 +78,8 @@ struct sync_route {
     size_t nlookups;
     struct served *served;
     struct reclaim rc;
+    char acl_channel[160]; /* <prefix>:acl: access lists changed on their homes */
+    uint64_t acl_sent, acl_received, acl_next;
     uint64_t local, forwarded, answered, served_n, timeouts, unavailable, busy, stale;
     uint64_t rejected[RJ_N];
 };
@@ -238,8 +244,27 @@ static void handle_here(struct sync_route *rt, struct sync_request *req, const c
     sync_engine_handle(rt->m->engine, req, *user ? user : "anonymous", r, reply);
 }
 
-/* Where the document lives, as SET NX GET answered: nil = nobody had it and
- * it is now this node's; a node id = that node's. */
+/* Serves a looked-up request here: a docsync request through the engine, a
+ * request of the HTTP API's document routes (lk->event) through
+ * sync_http_doc_serve, as a lone server answers it. */
+static void serve_here(struct sync_route *rt, struct lookup *lk)
+{
+    if (!lk->event) {
+        handle_here(rt, &lk->req, lk->user, lk->role, &lk->reply);
+        return;
+    }
+    char why[256];
+    if (move_blocked(lk->req.doc, why, sizeof why)) {
+        refuse(rt, &lk->reply, &lk->req, "unavailable", why);
+        return;
+    }
+    sync_http_doc_serve(rt->m, lk->event, lk->data, strlen(lk->data), &lk->reply);
+}
+
+/* Where the document lives, as SET NX GET (or GET, for reads that claim
+ * nothing) answered: nil = nobody had it (and, claimed, it is now this
+ * node's: no other store holds it, so this node answers as a lone server
+ * would); a node id = that node's. */
 static void decide(struct sync_route *rt, struct lookup *lk, const struct redis_reply *r)
 {
     if (!r || (r->type != REDIS_R_NIL && r->type != REDIS_R_STRING)) {
@@ -249,7 +274,7 @@ static void decide(struct sync_route *rt, struct lookup *lk, const struct redis_
     }
     if (r->type == REDIS_R_NIL || strcmp(r->str, rt->node) == 0) {
         rt->local++;
-        handle_here(rt, &lk->req, lk->user, lk->role, &lk->reply);
+        serve_here(rt, lk);
         return;
     }
     char text[256];
@@ -285,8 +310,33 @@ static void on_home(void *ud, const struct redis_reply *r)
     lookup_free(lk);
 }
 
+/* Asks Redis where lk's document lives (claiming it for this node when
+ * `claim` and nobody has it); on_home decides. Takes lk. */
+static void lookup_start(struct sync_route *rt, struct lookup *lk, int claim)
+{
+    char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
+    snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, lk->req.doc);
+    /* One round trip says where the document lives and, when it is new,
+     * makes it this node's (Redis 7: SET ... NX GET). The HTTP API's
+     * document and access-list reads claim nothing: a document no node
+     * holds is answered here as a lone server answers it (404, an empty
+     * list: the same bytes on every node), and leaves no record behind. */
+    const char *argv[5] = {"SET", key, rt->node, "NX", "GET"};
+    const char *get[2] = {"GET", key};
+    int rc = claim ? redis_command(rt->rd, on_home, lk, 5, argv, NULL)
+                   : redis_command(rt->rd, on_home, lk, 2, get, NULL);
+    if (rc != 0) {
+        refuse(rt, &lk->reply, &lk->req, "unavailable",
+               "Redis is unreachable: the document's home node is unknown; retry");
+        lookup_free(lk);
+        return;
+    }
+    rt->nlookups++;
+}
+
 void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJSON *data,
-                       const char *user, enum route_role role, const struct sync_reply *reply)
+                       const char *user, enum route_role role, int claim,
+                       const struct sync_reply *reply)
 {
     struct sync_route *rt = g_route;
     (void)m;
@@ -316,18 +366,40 @@ void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJ
     snprintf(lk->user, sizeof lk->user, "%s", user);
     lk->role = role;
     lk->reply = *reply;
-    char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
-    snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, lk->req.doc);
-    /* One round trip says where the document lives and, when it is new,
-     * makes it this node's (Redis 7: SET ... NX GET). */
-    const char *argv[5] = {"SET", key, rt->node, "NX", "GET"};
-    if (redis_command(rt->rd, on_home, lk, 5, argv, NULL) != 0) {
-        refuse(rt, &lk->reply, &lk->req, "unavailable",
-               "Redis is unreachable: the document's home node is unknown; retry");
-        lookup_free(lk);
+    lookup_start(rt, lk, claim);
+}
+
+void sync_route_doc(struct sync_module *m, const char *doc, const char *event, const char *json,
+                    int claim, const struct sync_reply *reply)
+{
+    struct sync_route *rt = g_route;
+    struct sync_request ids;
+    memset(&ids, 0, sizeof ids);
+    snprintf(ids.doc, sizeof ids.doc, "%s", doc);
+    if (!rt) {
+        sync_engine_reply_error(m->engine, reply, &ids, "unavailable", "not in cluster mode");
         return;
     }
-    rt->nlookups++;
+    if (rt->nlookups + hmap_count(&rt->fwds) >= ROUTE_INFLIGHT_MAX) {
+        rt->busy++;
+        refuse(rt, reply, &ids, "busy", "too many document requests wait on this node; retry");
+        return;
+    }
+    struct lookup *lk = calloc(1, sizeof *lk);
+    char *copy = strdup(json);
+    if (!lk || !copy) {
+        free(lk);
+        free(copy);
+        refuse(rt, reply, &ids, "busy", "out of memory; retry");
+        return;
+    }
+    lk->req = ids;
+    lk->data = copy;
+    lk->role = ROUTE_ROLE_OWNER; /* the signed HTTP API (or this node's own question) */
+    snprintf(lk->user, sizeof lk->user, "api");
+    lk->reply = *reply;
+    lk->event = event;
+    lookup_start(rt, lk, claim);
 }
 
 void sync_route_ask(struct sync_module *m, const char *node, const char *event, const char *json,
@@ -389,9 +461,37 @@ static void served_done(void *arg, const char *event, const char *json)
     struct served *s = arg;
     struct sync_route *rt = g_route;
     if (!rt)
-        return; /* freed by sync_route_stop */
+        return;  /* freed by sync_route_stop */
+    if (!json) { /* out of memory while answering */
+        event = "docsync:error";
+        json = "{\"code\":\"internal\",\"message\":\"out of memory\"}";
+    }
+    size_t jl = strlen(json);
+    if (jl + 1024 > ROUTE_MAX_MESSAGE && !s->too_big) {
+        /* A message between nodes carries at most ROUTE_MAX_MESSAGE bytes
+         * (Redis holds each whole, in every subscriber's output buffer):
+         * a bigger answer (a history text of a document whose every byte
+         * is escaped, past 4 MiB) is refused in so many words, rather
+         * than left to time out. It comes back here, small. */
+        s->too_big = 1;
+        struct sync_request ids;
+        memset(&ids, 0, sizeof ids);
+        memcpy(ids.doc, s->doc, sizeof ids.doc);
+        memcpy(ids.request_id, s->request_id, sizeof ids.request_id);
+        struct sync_reply again;
+        memset(&again, 0, sizeof again);
+        again.done = served_done;
+        again.arg = s;
+        char text[256];
+        snprintf(text, sizeof text,
+                 "the answer (%zu bytes) is larger than a message between nodes may be (%u "
+                 "bytes); ask the document's home node (%s)",
+                 jl, ROUTE_MAX_MESSAGE, rt->node);
+        sync_engine_reply_error(rt->m->engine, &again, &ids, "too_large", text);
+        return;
+    }
     served_unlink(rt, s);
-    struct route_msg msg = {.type = ROUTE_REP, .id = s->id, .body = json, .body_len = strlen(json)};
+    struct route_msg msg = {.type = ROUTE_REP, .id = s->id, .body = json, .body_len = jl};
     memcpy(msg.node, rt->node, sizeof msg.node);
     memcpy(msg.boot, rt->boot, sizeof msg.boot);
     memcpy(msg.to_boot, s->origin_boot, sizeof msg.to_boot);
@@ -432,6 +532,29 @@ static void on_request(struct sync_route *rt, const struct route_msg *msg)
         sync_http_audit_serve(rt->m, msg->body, msg->body_len, &reply);
         return;
     }
+    if (strcmp(msg->event, "docsync:document") == 0 || strcmp(msg->event, "docsync:acl") == 0 ||
+        strcmp(msg->event, "docsync:role") == 0) {
+        /* The HTTP API's document routes, or /broadcasting/auth, on
+         * another node: answered as they would be here. Its document id
+         * is checked again by sync_http_doc_serve (hostile input). */
+        cJSON *j = cJSON_ParseWithLength(msg->body, msg->body_len);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "documentId");
+        char why[256];
+        struct sync_request ids;
+        memset(&ids, 0, sizeof ids);
+        if (cJSON_IsString(d) && sync_msg_doc_id_valid(d->valuestring))
+            snprintf(ids.doc, sizeof ids.doc, "%s", d->valuestring);
+        cJSON_Delete(j);
+        memcpy(s->doc, ids.doc, sizeof s->doc);
+        if (msg->role != ROUTE_ROLE_OWNER) /* nodes send these with the owner's role only */
+            sync_engine_reply_error(rt->m->engine, &reply, &ids, "forbidden",
+                                    "document reads and access lists are the HTTP API's");
+        else if (ids.doc[0] && move_blocked(ids.doc, why, sizeof why))
+            refuse(rt, &reply, &ids, "unavailable", why);
+        else
+            sync_http_doc_serve(rt->m, msg->event, msg->body, msg->body_len, &reply);
+        return;
+    }
     char user[ROUTE_USER_MAX + 1];
     memcpy(user, msg->user, msg->user_len);
     user[msg->user_len] = '\0';
@@ -448,6 +571,8 @@ static void on_request(struct sync_route *rt, const struct route_msg *msg)
                                   cfg->doc_max_bytes, &req, &why)
                  : SYNC_MSG_EINVAL;
     cJSON_Delete(data);
+    memcpy(s->doc, req.doc, sizeof s->doc);
+    memcpy(s->request_id, req.request_id, sizeof s->request_id);
     if (rc != 0) {
         sync_engine_reply_error(rt->m->engine, &reply, &req,
                                 rc == SYNC_MSG_ETOOBIG ? "too_large" : "invalid",
@@ -496,6 +621,113 @@ static void on_inbox(void *ud, const char *channel, size_t clen, const char *pay
         on_answer(rt, &msg);
     else
         move_on_message(&msg);
+}
+
+/* ---- access lists changed on a home node ------------------------------------------
+ * The home is the only node whose list counts (every change is made
+ * there, every request and /broadcasting/auth reads it there), but the
+ * subscribers a change takes a document away from may be on any node: the
+ * home tells every node, with the whole new list, and each unsubscribes
+ * its own as the home did its own (sync_server_revoke_list). */
+
+struct acl_build {
+    cJSON *arr;
+    size_t n;
+    int over; /* more entries than a notice may carry */
+};
+
+static int acl_entry(void *ctx, const char *user, size_t ulen, enum store_role role)
+{
+    static const char *const roles[] = {"", "viewer", "editor", "owner"};
+    struct acl_build *b = ctx;
+    if (role < STORE_ROLE_VIEWER || role > STORE_ROLE_OWNER || ulen > STORE_USER_ID_MAX)
+        return 0;
+    if (b->n == ROUTE_SHIP_ACL_MAX) {
+        b->over = 1;
+        return 1; /* stop */
+    }
+    char u[STORE_USER_ID_MAX + 1];
+    memcpy(u, user, ulen);
+    u[ulen] = '\0';
+    cJSON *e = cJSON_CreateArray();
+    cJSON_AddItemToArray(e, cJSON_CreateString(u));
+    cJSON_AddItemToArray(e, cJSON_CreateString(roles[role]));
+    cJSON_AddItemToArray(b->arr, e);
+    b->n++;
+    return 0;
+}
+
+void sync_route_acl_changed(struct sync_module *m, const char *doc)
+{
+    struct sync_route *rt = g_route;
+    if (!rt)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "documentId", doc);
+    struct acl_build b = {cJSON_AddArrayToObject(o, "acl"), 0, 0};
+    store_read *r = NULL;
+    int rc = store_read_begin(m->store, &r);
+    if (rc == 0) {
+        rc = store_acl_list(r, doc, acl_entry, &b);
+        store_read_end(r);
+    }
+    /* A list the receivers would take only in part is not sent: they would
+     * read the users left out as removed. */
+    char *json = rc >= 0 && !b.over ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    struct route_msg msg = {.type = ROUTE_ACL, .id = ++rt->acl_next};
+    memcpy(msg.node, rt->node, sizeof msg.node);
+    memcpy(msg.boot, rt->boot, sizeof msg.boot);
+    msg.body = json;
+    msg.body_len = json ? strlen(json) : 0;
+    char *buf = NULL;
+    size_t len = 0;
+    if (!json || route_encode(&msg, &buf, &len) != 0 ||
+        redis_publish(rt->rd, rt->acl_channel, buf, len) != 0)
+        log_warn(server_logger(m->srv),
+                 "sync: the other nodes could not be told that the access list of %s changed "
+                 "(Redis unreachable, or more than %d entries); their subscribers keep their "
+                 "subscriptions (their requests are checked here)",
+                 doc, ROUTE_SHIP_ACL_MAX);
+    else
+        rt->acl_sent++;
+    free(buf);
+    free(json);
+}
+
+static void on_acl_notice(void *ud, const char *channel, size_t clen, const char *payload,
+                          size_t len)
+{
+    (void)ud;
+    (void)channel;
+    (void)clen;
+    struct sync_route *rt = g_route;
+    if (!rt)
+        return;
+    struct route_msg msg;
+    int rc = route_decode(payload, len, &msg);
+    if (rc == 0 && msg.type != ROUTE_ACL)
+        rc = ROUTE_EMALFORMED;
+    if (rc != 0) {
+        reject(rt,
+               rc == ROUTE_EFOREIGN   ? RJ_FOREIGN
+               : rc == ROUTE_EVERSION ? RJ_VERSION
+               : rc == ROUTE_ETOOBIG  ? RJ_TOO_BIG
+                                      : RJ_MALFORMED,
+               len);
+        return;
+    }
+    if (strcmp(msg.node, rt->node) == 0 && strcmp(msg.boot, rt->boot) == 0)
+        return; /* ours: this node revoked its own already */
+    struct route_acl a;
+    const char *why = NULL;
+    if (route_acl_parse(msg.body, msg.body_len, &a, &why) != 0) {
+        reject(rt, RJ_MALFORMED, len);
+        return;
+    }
+    rt->acl_received++;
+    sync_server_revoke_list(rt->m, a.doc, a.acl, a.nacl);
+    route_acl_free(&a);
 }
 
 /* ---- re-claiming after a Redis restart ---------------------------------------
@@ -624,11 +856,11 @@ static char *route_metrics(struct server *srv, void *ud)
     struct sync_route *rt = g_route;
     if (!rt)
         return NULL;
-    char *out = malloc(3072);
+    char *out = malloc(4096);
     if (!out)
         return NULL;
 #define U(x) ((unsigned long long)(x))
-    snprintf(out, 3072,
+    snprintf(out, 4096,
              "# HELP docsync_route_requests_total Document requests by where they were handled "
              "(cluster mode).\n"
              "# TYPE docsync_route_requests_total counter\n"
@@ -654,11 +886,17 @@ static char *route_metrics(struct server *srv, void *ud)
              "docsync_route_rejected_total{reason=\"foreign\"} %llu\n"
              "docsync_route_rejected_total{reason=\"version\"} %llu\n"
              "docsync_route_rejected_total{reason=\"malformed\"} %llu\n"
-             "docsync_route_rejected_total{reason=\"too_big\"} %llu\n",
+             "docsync_route_rejected_total{reason=\"too_big\"} %llu\n"
+             "# HELP docsync_route_acl_notices_total Access-list changes told to the other "
+             "nodes (sent) and heard from their home nodes (received).\n"
+             "# TYPE docsync_route_acl_notices_total counter\n"
+             "docsync_route_acl_notices_total{dir=\"sent\"} %llu\n"
+             "docsync_route_acl_notices_total{dir=\"received\"} %llu\n",
              U(rt->local), U(rt->forwarded), U(rt->served_n), U(rt->answered), U(rt->unavailable),
              U(rt->timeouts), U(rt->busy), U(rt->nlookups + hmap_count(&rt->fwds)), U(rt->stale),
              U(rt->rejected[RJ_FOREIGN]), U(rt->rejected[RJ_VERSION]),
-             U(rt->rejected[RJ_MALFORMED]), U(rt->rejected[RJ_TOO_BIG]));
+             U(rt->rejected[RJ_MALFORMED]), U(rt->rejected[RJ_TOO_BIG]), U(rt->acl_sent),
+             U(rt->acl_received));
 #undef U
     char *mv = move_metrics();
     if (mv) {
@@ -687,11 +925,13 @@ int sync_route_start(struct sync_module *m)
     snprintf(rt->boot, sizeof rt->boot, "%s", cluster_boot_id());
     snprintf(rt->prefix, sizeof rt->prefix, "%s", cluster_prefix());
     snprintf(rt->inbox, sizeof rt->inbox, "%s:doc:%s", rt->prefix, rt->node);
+    snprintf(rt->acl_channel, sizeof rt->acl_channel, "%s:acl", rt->prefix);
     unsigned timeout = server_config(m->srv)->cluster_node_timeout;
     rt->timeout_ms = (int64_t)(timeout ? timeout : 1) * 1000;
     hmap_init(&rt->fwds);
     g_route = rt;
     if (redis_subscribe(rd, rt->inbox, 0, on_inbox, NULL) != 0 ||
+        redis_subscribe(rd, rt->acl_channel, 0, on_acl_notice, NULL) != 0 ||
         redis_on_status(rd, on_redis_status, NULL) != 0 ||
         server_every(m->srv, ROUTE_TICK_MS, on_tick, NULL) != 0 ||
         http_api_on_metrics(m->srv, route_metrics, NULL) != 0) {

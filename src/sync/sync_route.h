@@ -27,9 +27,22 @@ int sync_route_active(void);
  * home. `req` is moved (the caller's copy is left cleared); `user` is the
  * user the request acts as ("" = anonymous reads); `role` says whether the
  * home reads the user's role from the access list or grants the owner's
- * (HTTP API). The answer goes to `reply`, exactly once. */
+ * (HTTP API); `claim`: make this node the home of a document that has none
+ * (every docsync request does: even a catch-up's answer names the home's
+ * store, by its epoch). The answer goes to `reply`, exactly once. */
 void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJSON *data,
-                       const char *user, enum route_role role, const struct sync_reply *reply);
+                       const char *user, enum route_role role, int claim,
+                       const struct sync_reply *reply);
+
+/* The HTTP API's document routes (and the access-list reads of
+ * /broadcasting/auth) in cluster mode: `event` (a static string:
+ * docsync:document, docsync:acl or docsync:role) with the JSON object
+ * `json` is answered by the document's home node, through
+ * sync_http_doc_serve there, and its answer relayed to `reply` as it is,
+ * exactly once; refusals as for sync_route_handle. `claim`: a write, which
+ * makes this node the home of a document that has none. */
+void sync_route_doc(struct sync_module *m, const char *doc, const char *event, const char *json,
+                    int claim, const struct sync_reply *reply);
 
 /* Sends `event` with the JSON object `json` to node `node`'s request
  * channel (an auditor's docsync:audit) and relays its answer to `reply`,
@@ -37,6 +50,12 @@ void sync_route_handle(struct sync_module *m, struct sync_request *req, const cJ
  * a live node, does not listen or does not answer in time. */
 void sync_route_ask(struct sync_module *m, const char *node, const char *event, const char *json,
                     const struct sync_reply *reply);
+
+/* After a change of `doc`'s access list committed here (its home): tells
+ * every other node, with the whole new list, so that each unsubscribes its
+ * own subscribers who lost the viewer role (sync_server_revoke_list). A
+ * no-op on a lone server. */
+void sync_route_acl_changed(struct sync_module *m, const char *doc);
 
 /* Frees what waits (after the engine is freed: no answer comes any more).
  * Lookups still queued in Redis find the module gone and free themselves. */

@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cluster/cluster.h"
 #include "common/jsonw.h"
+#include "route_msg.h"
 #include "server/http_api.h"
 #include "server/metrics.h"
 #include "sync_activity.h"
@@ -113,31 +116,118 @@ static void io_wake(void *ctx)
     server_wake(m->srv);
 }
 
-/* Role of `user` on `doc`: the access-list role; a document without an
- * access list gives AUTH_ROLE_EDITOR (whoever authorised the channel
- * subscription decided); a store error gives AUTH_ROLE_NONE. */
-static int module_role(struct sync_module *m, const char *doc, const char *user)
+/* /broadcasting/auth's access-list reads: in cluster mode the list that
+ * counts is the one on the document's home node (where every change of it
+ * is made, sync_http.c), asked over Redis; on a lone server, this store's. */
+struct acl_ask {
+    auth_acl_done_fn done;
+    void *arg;
+};
+
+static void acl_answered(void *arg, const char *event, const char *json)
 {
-    int role = sync_engine_acl_fn(m->store, doc, user);
-    if (role == AUTH_ACL_ABSENT)
-        return AUTH_ROLE_EDITOR;
-    return role < 0 ? AUTH_ROLE_NONE : role;
+    struct acl_ask *a = arg;
+    int acl = AUTH_ACL_UNAVAILABLE;
+    cJSON *o = cJSON_Parse(json);
+    if (strcmp(event, "docsync:role") == 0) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "acl");
+        /* -100 (the home could not read its store) .. AUTH_ROLE_OWNER */
+        acl = cJSON_IsNumber(v) && v->valuedouble >= -100 && v->valuedouble <= AUTH_ROLE_OWNER
+                  ? (int)v->valuedouble
+                  : -100;
+    } else {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(o, "code");
+        /* Refused for the home's sake (down, moving, Redis gone): unknown,
+         * retry; refused for the request's: no access. */
+        const char *c = cJSON_IsString(code) ? code->valuestring : "";
+        if (strcmp(c, "unavailable") != 0 && strcmp(c, "busy") != 0)
+            acl = -100;
+    }
+    cJSON_Delete(o);
+    a->done(a->arg, acl);
+    free(a);
 }
 
-/* Role of a connection's user on `doc` (NULL or "" = neither a presence
- * member nor signed in: it reads as the access list's "*" entry allows,
- * nothing when the list has none, a viewer when the document has no list,
- * and never writes). */
-int sync_server_role(struct sync_module *m, const char *doc, const char *user)
+static void acl_async(void *ctx, const char *doc, const char *user, auth_acl_done_fn done,
+                      void *arg)
 {
-    if (user && *user)
-        return module_role(m, doc, user);
-    int role = sync_engine_acl_fn(m->store, doc, "*");
+    struct sync_module *m = ctx;
+    if (!sync_route_active() || !sync_msg_doc_id_valid(doc)) {
+        done(arg, sync_engine_acl_fn(m->store, doc, user));
+        return;
+    }
+    struct acl_ask *a = calloc(1, sizeof *a);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "documentId", doc);
+    cJSON_AddStringToObject(o, "user", user);
+    char *json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!a || !json) {
+        free(a);
+        free(json);
+        done(arg, AUTH_ACL_UNAVAILABLE);
+        return;
+    }
+    a->done = done;
+    a->arg = arg;
+    struct sync_reply reply;
+    memset(&reply, 0, sizeof reply);
+    reply.done = acl_answered;
+    reply.arg = a;
+    sync_route_doc(m, doc, "docsync:role", json, 0, &reply);
+    free(json);
+}
+
+/* Role of a connection's user on `doc` with the access list read by `acl`
+ * (NULL or "" = neither a presence member nor signed in: it reads as the
+ * access list's "*" entry allows, nothing when the list has none, a viewer
+ * when the document has no list, and never writes). A user's role is the
+ * access-list role; a document without an access list gives
+ * AUTH_ROLE_EDITOR (whoever authorised the channel subscription decided);
+ * an error reading the list gives AUTH_ROLE_NONE. */
+static int role_by(auth_acl_fn acl, void *ctx, const char *doc, const char *user)
+{
+    if (user && *user) {
+        int role = acl(ctx, doc, user);
+        if (role == AUTH_ACL_ABSENT)
+            return AUTH_ROLE_EDITOR;
+        return role < 0 ? AUTH_ROLE_NONE : role;
+    }
+    int role = acl(ctx, doc, "*");
     if (role == AUTH_ACL_ABSENT)
         return AUTH_ROLE_VIEWER;
     if (role < 0)
         return AUTH_ROLE_NONE;
     return role < AUTH_ROLE_VIEWER ? role : AUTH_ROLE_VIEWER;
+}
+
+int sync_server_role(struct sync_module *m, const char *doc, const char *user)
+{
+    return role_by(sync_engine_acl_fn, m->store, doc, user);
+}
+
+/* A whole access list told by the document's home node. */
+struct acl_list {
+    const struct route_ship_acl *e;
+    size_t n;
+};
+
+/* sync_engine_acl_fn's answer, from a list: the user's entry, else the
+ * "*" entry's role (none without one), or AUTH_ACL_ABSENT for no list. */
+static int list_acl(void *ctx, const char *doc, const char *user)
+{
+    const struct acl_list *l = ctx;
+    (void)doc;
+    if (l->n == 0)
+        return AUTH_ACL_ABSENT;
+    int star = AUTH_ROLE_NONE;
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->e[i].user, user) == 0)
+            return l->e[i].role;
+        if (strcmp(l->e[i].user, "*") == 0)
+            star = l->e[i].role;
+    }
+    return star;
 }
 
 /* The user a connection acts as on `doc`: its member id on the document's
@@ -163,7 +253,8 @@ static void refuse_unread(struct sync_module *m, const struct sync_reply *reply,
 }
 
 struct revoke_ctx {
-    struct sync_module *m;
+    auth_acl_fn acl;
+    void *acl_ctx;
     const char *doc;
 };
 
@@ -171,10 +262,24 @@ static int revoke_allowed(void *ctx, const struct conn *c, const char *channel)
 {
     struct revoke_ctx *r = ctx;
     (void)channel;
-    return sync_server_role(r->m, r->doc, doc_user(c, r->doc)) >= AUTH_ROLE_VIEWER;
+    return role_by(r->acl, r->acl_ctx, r->doc, doc_user(c, r->doc)) >= AUTH_ROLE_VIEWER;
 }
 
+static void revoke_with(struct sync_module *m, const char *doc, auth_acl_fn acl, void *acl_ctx);
+
 void sync_server_revoke(struct sync_module *m, const char *doc)
+{
+    revoke_with(m, doc, sync_engine_acl_fn, m->store);
+}
+
+void sync_server_revoke_list(struct sync_module *m, const char *doc,
+                             const struct route_ship_acl *acl, size_t n)
+{
+    struct acl_list l = {acl, n};
+    revoke_with(m, doc, list_acl, &l);
+}
+
+static void revoke_with(struct sync_module *m, const char *doc, auth_acl_fn acl, void *acl_ctx)
 {
     struct jsonw j;
     char buf[512];
@@ -188,7 +293,7 @@ void sync_server_revoke(struct sync_module *m, const char *doc)
         char channel[SYNC_CHANNEL_MAX];
         snprintf(channel, sizeof channel, "%s%s", prefixes[i], doc);
         struct frame *notice = j.oom ? NULL : event_frame("docsync:error", j.p, channel);
-        struct revoke_ctx r = {m, doc};
+        struct revoke_ctx r = {acl, acl_ctx, doc};
         int n = broadcast_revoke(m->srv, channel, revoke_allowed, &r, notice);
         frame_unref(notice);
         if (n > 0)
@@ -379,7 +484,7 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
     }
     if (sync_route_active()) {
         /* Cluster mode: the document's home node applies it (maybe this one). */
-        sync_route_handle(m, &req, message_data(msg), user, ROUTE_ROLE_ACL, &reply);
+        sync_route_handle(m, &req, message_data(msg), user, ROUTE_ROLE_ACL, 1, &reply);
         sync_msg_clear(&req);
         return 0;
     }
@@ -565,7 +670,7 @@ int sync_server_start(struct server *srv)
         return -1;
     }
     module_of(srv, m, 0);
-    m->auth = (struct broadcasting_auth){srv, m->rules, sync_engine_acl_fn, m->store};
+    m->auth = (struct broadcasting_auth){srv, m->rules, sync_engine_acl_fn, m->store, acl_async, m};
     /* A whole-content write of a document at the size limit fits in one
      * message: its text escaped into JSON, twice the bytes at most for
      * ordinary text, plus the envelope. */

@@ -56,6 +56,20 @@ struct sync_reply;
 void sync_http_audit_serve(struct sync_module *m, const char *body, size_t len,
                            const struct sync_reply *reply);
 
+/* Answers one request of the HTTP API's document routes as this node's
+ * store and engine hold the document (on a lone server, and on a
+ * document's home node for every node of a cluster; sync_route_doc):
+ * `event` docsync:document ({"documentId"}: its text and version, as
+ * docsync:history, or docsync:error not_found), docsync:acl
+ * ({"documentId"}: the access list; with "user" and "role": a change,
+ * answered {} once committed) or docsync:role ({"documentId","user"}:
+ * {"acl":n}, sync_engine_acl_fn's answer). `body` is hostile when another
+ * node sent it: every member is checked. The answer goes to `reply`
+ * exactly once, as the engine's do (docsync:error with a code for
+ * refusals). Loop thread. */
+void sync_http_doc_serve(struct sync_module *m, const char *event, const char *body, size_t len,
+                         const struct sync_reply *reply);
+
 /* Registers the HTTP API routes of sync_http.c, with `m` as their context.
  * Returns 0, or the SERVER_E* of the first http_route that failed. Called
  * by sync_server_start. */
@@ -68,6 +82,13 @@ int sync_http_register(struct sync_module *m);
  * at least the viewer role, telling it with docsync:error access_revoked,
  * so that no DocumentUpdated reaches it any more. Loop thread. */
 void sync_server_revoke(struct sync_module *m, const char *doc);
+
+/* The same, with the roles read from `acl` (n entries: the whole list,
+ * as the document's home node holds it, told over Redis) instead of this
+ * node's store. Loop thread. */
+struct route_ship_acl;
+void sync_server_revoke_list(struct sync_module *m, const char *doc,
+                             const struct route_ship_acl *acl, size_t n);
 
 /* Starts the module: opens the store in the data directory with its writer
  * thread and registers every handler, route and hook above. Returns 0, or -1

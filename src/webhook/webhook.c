@@ -187,7 +187,7 @@ static void wh_observe(struct server *srv, const struct broadcast_event *ev, voi
     e->json = w.p; /* jsonw_init(NULL) put the text on the heap: it is ours now */
     e->json_len = w.len;
     e->due_ms = wh_mono_ms();
-    if (bit & (WEBHOOK_EV_MEMBER_REMOVED | WEBHOOK_EV_VACATED))
+    if ((bit & (WEBHOOK_EV_MEMBER_REMOVED | WEBHOOK_EV_VACATED)) && !ev->settled)
         e->due_ms += m->cfg->webhook_leave_delay_ms;
     pthread_mutex_lock(&m->mu);
     int full = m->in_count >= WH_QUEUE_MAX;

@@ -86,6 +86,15 @@ async function editUntilAcked(e, fn) {
   }
 }
 
+/** The text of `doc` in `server`'s own store (docsync-admin on its data dir), null when absent. */
+function storedText(server, doc) {
+  try {
+    return server.admin('text', doc).replace(/\n$/, '');
+  } catch {
+    return null;
+  }
+}
+
 describe('moving a document between nodes', () => {
   const redis = new RedisServer();
   const nodes = [];
@@ -180,9 +189,11 @@ describe('moving a document between nodes', () => {
       assert.equal(err.code, 'unavailable');
       assert.equal(err.message, 'document mv has moved to node node-b; retry');
     }
-    // The old home dropped its copy: its own store no longer has the document.
-    assert.equal((await api(a, 'GET', `/documents/${doc}`)).status, 404);
+    // The old home dropped its copy: its own store no longer has the document, and reads
+    // through it are the new home's.
+    assert.equal(storedText(a, doc), null);
     assert.equal((await api(b, 'GET', `/documents/${doc}`)).json.content, 'L' + text);
+    assert.equal((await api(a, 'GET', `/documents/${doc}`)).json.content, 'L' + text);
     // A resent (clientId, seq) acknowledged before the move is a duplicate at the new home: the
     // first edit's op was dropped with the old ops (version null, as on a lone server), the last
     // one's is kept (its version).
@@ -264,7 +275,7 @@ describe('moving a document between nodes', () => {
     assert.equal(no.code, 'forbidden');
     viewer.disconnect();
     assert.deepEqual((await api(c, 'GET', `/documents/${doc}/acl`)).json.acl, acl);
-    assert.deepEqual((await api(a, 'GET', `/documents/${doc}/acl`)).json.acl, acl, 'kept on node a');
+    assert.equal(a.admin('acl', 'list', doc), 'h\teditor\no\tviewer\n', 'kept on node a');
     r = await moveDoc(c, doc, 'node-a');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'moved document hop from node-c to node-a at version 8\n');
@@ -281,8 +292,9 @@ describe('moving a document between nodes', () => {
     assert.equal(await textOf(c, mod, doc, 'o'), '876543210');
     old.disconnect();
     e.disconnect();
-    assert.equal((await api(c, 'GET', `/documents/${doc}`)).status, 404);
-    assert.deepEqual((await api(c, 'GET', `/documents/${doc}/acl`)).json.acl, acl, 'kept on node c');
+    assert.equal(storedText(c, doc), null, 'dropped by node c');
+    assert.equal((await api(c, 'GET', `/documents/${doc}`)).json.content, '876543210', 'read through node c: the home\'s');
+    assert.equal(c.admin('acl', 'list', doc), 'h\teditor\no\tviewer\n', 'kept on node c');
     assert.equal((await api(a, 'GET', `/documents/${doc}`)).json.content, '876543210');
     assert.deepEqual((await api(a, 'GET', `/documents/${doc}/acl`)).json.acl, acl);
   });
@@ -308,8 +320,9 @@ describe('moving a document between nodes', () => {
     assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-a');
     // Node c took the part that waited for it and stored a copy (version 3) that nobody asks it
     // for: reads through node c go to node a.
-    await until(async () => (await api(c, 'GET', `/documents/${doc}`)).status === 200, 10000, 'the late copy stored on node c');
-    assert.equal((await api(c, 'GET', `/documents/${doc}`)).json.content, '210');
+    await until(() => storedText(c, doc) !== null, 10000, 'the late copy stored on node c');
+    assert.equal(storedText(c, doc), '210');
+    assert.equal((await api(c, 'GET', `/documents/${doc}`)).json.content, '3210');
     assert.equal(await textOf(c, mod, doc), '3210');
     // A move now replaces that copy with the whole document.
     r = await moveDoc(a, doc, 'node-c');

@@ -198,6 +198,34 @@ describe('presence across three nodes on one redis-server', () => {
     const res = await sdk(c).get({ path: `/channels/${CH}/users` });
     assert.equal(res.status, 200);
     assert.deepEqual((await res.json()).users.map((u) => u.id).sort(), ['x', 'y', 'z']);
+    // The counts in the answers of POST /events and /batch_events (`info`) are the cluster's too.
+    for (const s of nodes) {
+      const ev = await api(s, 'POST', '/events', { body: { name: 'Ping', data: '{}', channels: [CH, 'private-count', 'private-nobody'], info: 'subscription_count,user_count' } });
+      assert.equal(ev.status, 200, s.name);
+      assert.deepEqual(ev.json(), { channels: { [CH]: { user_count: 3, subscription_count: 4 }, 'private-count': { subscription_count: 2 }, 'private-nobody': { subscription_count: 0 } } }, s.name);
+      const batch = await api(s, 'POST', '/batch_events', {
+        body: { batch: [{ name: 'Ping', data: '{}', channel: CH, info: 'user_count' }, { name: 'Ping', data: '{}', channel: 'private-count' }, { name: 'Ping', data: '{}', channel: 'private-count', info: 'subscription_count' }] },
+      });
+      assert.equal(batch.status, 200, s.name);
+      assert.deepEqual(batch.json(), { batch: [{ user_count: 3 }, {}, { subscription_count: 2 }] }, s.name);
+      const pusherSdk = await sdk(s).trigger([CH, 'private-count'], 'Ping', {}, { info: 'subscription_count' });
+      assert.deepEqual(await pusherSdk.json(), { channels: { [CH]: { subscription_count: 4 }, 'private-count': { subscription_count: 2 } } }, s.name);
+    }
+    // /channels/{ch}?info=cache: the cluster's counts beside the event this node's channel caches.
+    const holders = [await connect(a), await connect(c)];
+    for (const h of holders) {
+      h.subscribe('cache-count');
+      await h.nextEvent('pusher:cache_miss');
+    }
+    const r = await api(b, 'POST', '/events', { body: { name: 'Snap', data: 'v1', channel: 'cache-count', info: 'subscription_count' } });
+    assert.deepEqual(r.json(), { channels: { 'cache-count': { subscription_count: 2 } } });
+    for (const h of holders) assert.equal((await h.next()).event, 'Snap');
+    for (const s of [a, c]) {
+      const one = await api(s, 'GET', '/channels/cache-count', { query: { info: 'subscription_count,cache' } });
+      assert.deepEqual(one.json(), { occupied: true, subscription_count: 2, cache: { event: 'Snap', data: 'v1', channel: 'cache-count' } }, s.name);
+    }
+    // Node b has no subscriber there, so no cached event of its own; its counts are the cluster's.
+    assert.deepEqual((await api(b, 'GET', '/channels/cache-count', { query: { info: 'subscription_count,cache' } })).json(), { occupied: true, subscription_count: 2 });
   });
 
   it("Echo.join on two nodes: here lists both, joining and leaving across nodes", async () => {

@@ -82,13 +82,93 @@ static void test_reply_roundtrip(void)
     free(buf);
 }
 
+/* Version 2: the HTTP API's document reads, access lists and roles. A
+ * message is written in the lowest version that carries its event (so a
+ * node of version 1 still reads everything it knows), and one decoded is
+ * written again in the version it said. */
+static void test_version2(void)
+{
+    struct route_msg m = {.type = ROUTE_REQ, .id = 3, .role = ROUTE_ROLE_OWNER, .user = "api"};
+    m.user_len = 3;
+    strcpy(m.node, "node-c");
+    strcpy(m.boot, "0123456789abcdef");
+    strcpy(m.event, "docsync:acl");
+    m.body = "{\"documentId\":\"d\",\"user\":\"u\",\"role\":\"viewer\"}";
+    m.body_len = strlen(m.body);
+    char *buf;
+    size_t len;
+    CHECK(route_encode(&m, &buf, &len) == 0);
+    CHECK_STR_EQ(buf, "dsdoc/2 req node-c 0123456789abcdef 3\n\nowner\napi\ndocsync:acl\n"
+                      "{\"documentId\":\"d\",\"user\":\"u\",\"role\":\"viewer\"}");
+    struct route_msg d;
+    CHECK(route_decode(buf, len, &d) == 0);
+    CHECK(d.version == 2 && d.type == ROUTE_REQ);
+    CHECK_STR_EQ(d.event, "docsync:acl");
+    free(buf);
+    /* version 1 cannot carry it */
+    m.version = 1;
+    CHECK(route_encode(&m, &buf, &len) == -1);
+    /* the answers */
+    CHECK(dec("dsdoc/2 rep a 0123456789abcdef 2\n0123456789abcdef\ndocsync:acl\n{}", &d) == 0);
+    CHECK_STR_EQ(d.event, "docsync:acl");
+    CHECK(dec("dsdoc/2 rep a 0123456789abcdef 2\n0123456789abcdef\ndocsync:role\n{\"acl\":2}",
+              &d) == 0);
+    CHECK(dec("dsdoc/2 req a 0123456789abcdef 2\n\nowner\napi\ndocsync:document\n{}", &d) == 0);
+    CHECK_STR_EQ(d.event, "docsync:document");
+    /* a version 1 event in a version 2 message is read, and written back as it came */
+    static const char v2sub[] = "dsdoc/2 req a 0123456789abcdef 1\n\nacl\nu\ndocsync:submit\n{}";
+    CHECK(dec(v2sub, &d) == 0 && d.version == 2);
+    CHECK(route_encode(&d, &buf, &len) == 0);
+    CHECK(len == sizeof v2sub - 1 && memcmp(buf, v2sub, len) == 0);
+    free(buf);
+    /* an access list changed on the home: version 2 only, no token, no event */
+    static const char acl[] =
+        "dsdoc/2 acl node-a 0123456789abcdef 4\n"
+        "{\"documentId\":\"d\",\"acl\":[[\"u\",\"editor\"],[\"*\",\"viewer\"]]}";
+    CHECK(dec(acl, &d) == 0 && d.type == ROUTE_ACL && d.version == 2 && d.id == 4);
+    CHECK(route_encode(&d, &buf, &len) == 0);
+    CHECK(len == sizeof acl - 1 && memcmp(buf, acl, len) == 0);
+    free(buf);
+    struct route_acl a;
+    const char *why = NULL;
+    CHECK(route_acl_parse(d.body, d.body_len, &a, &why) == 0);
+    CHECK_STR_EQ(a.doc, "d");
+    CHECK(a.nacl == 2 && a.acl[0].role == 2 && a.acl[1].role == 1);
+    CHECK_STR_EQ(a.acl[1].user, "*");
+    route_acl_free(&a);
+    static const char none[] = "{\"documentId\":\"d\",\"acl\":[]}";
+    CHECK(route_acl_parse(none, sizeof none - 1, &a, &why) == 0 && a.nacl == 0);
+    route_acl_free(&a);
+    static const char *const bad_acl[] = {
+        "{\"documentId\":\"d\"}",                             /* no list */
+        "{\"documentId\":\"\",\"acl\":[]}",                   /* no document */
+        "{\"documentId\":\"d\",\"acl\":[[\"u\",\"admin\"]]}", /* unknown role */
+        "{\"documentId\":\"d\",\"acl\":[[\"\",\"viewer\"]]}", /* no user */
+        "{\"documentId\":\"d\",\"acl\":[[\"u\"]]}",           /* no role */
+    };
+    for (size_t i = 0; i < sizeof bad_acl / sizeof bad_acl[0]; i++) {
+        CHECK(route_acl_parse(bad_acl[i], strlen(bad_acl[i]), &a, &why) == -1);
+        CHECK(a.acl == NULL && a.json == NULL);
+    }
+    CHECK(dec("dsdoc/1 acl node-a 0123456789abcdef 4\n{\"documentId\":\"d\",\"acl\":[]}", &d) ==
+          ROUTE_EMALFORMED);
+    /* a version 1 event with no version named: version 1 */
+    m.version = 0;
+    strcpy(m.event, "docsync:catchup");
+    CHECK(route_encode(&m, &buf, &len) == 0);
+    CHECK(strncmp(buf, "dsdoc/1 ", 8) == 0);
+    free(buf);
+}
+
 static void test_refused(void)
 {
     struct route_msg m;
     CHECK(dec("", &m) == ROUTE_EFOREIGN);
     CHECK(dec("{\"event\":\"x\",\"data\":\"secret\"}", &m) == ROUTE_EFOREIGN);
     CHECK(dec("dsbus/1 event a 0123456789abcdef 1\n", &m) == ROUTE_EFOREIGN);
-    CHECK(dec("dsdoc/2 req a 0123456789abcdef 1\n\nacl\nu\ndocsync:submit\n{}", &m) ==
+    CHECK(dec("dsdoc/3 req a 0123456789abcdef 1\n\nacl\nu\ndocsync:submit\n{}", &m) ==
+          ROUTE_EVERSION);
+    CHECK(dec("dsdoc/0 req a 0123456789abcdef 1\n\nacl\nu\ndocsync:submit\n{}", &m) ==
           ROUTE_EVERSION);
     static const char *const bad[] = {
         /* type */
@@ -118,6 +198,12 @@ static void test_refused(void)
         /* reply: to-boot, event */
         "dsdoc/1 rep a 0123456789abcdef 1\nzz\ndocsync:ack\n{}",
         "dsdoc/1 rep a 0123456789abcdef 1\n0123456789abcdef\ndocsync:submit\n{}",
+        /* version 2's events in a message that says version 1 */
+        "dsdoc/1 req a 0123456789abcdef 1\n\nowner\nu\ndocsync:acl\n{}",
+        "dsdoc/1 req a 0123456789abcdef 1\n\nowner\nu\ndocsync:document\n{}",
+        "dsdoc/1 rep a 0123456789abcdef 1\n0123456789abcdef\ndocsync:role\n{}",
+        /* docsync:document is a request only (answered as docsync:history) */
+        "dsdoc/2 rep a 0123456789abcdef 1\n0123456789abcdef\ndocsync:document\n{}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(dec(bad[i], &m) == ROUTE_EMALFORMED);
@@ -292,6 +378,7 @@ int main(void)
 {
     test_request_roundtrip();
     test_reply_roundtrip();
+    test_version2();
     test_refused();
     test_move_roundtrip();
     test_ship_parse();
