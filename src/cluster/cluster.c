@@ -15,6 +15,7 @@
 #include "common/hmap.h"
 #include "redis/redis.h"
 #include "roster.h"
+#include "server/metrics.h"
 #include "server/server.h"
 
 /* Channels whose frames are not relayed by themselves: a document's
@@ -382,67 +383,65 @@ static char *cl_metrics(struct server *srv, void *ud)
         return NULL;
     struct redis_stats st;
     redis_get_stats(cl->rd, &st);
-    size_t cap = 4096;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
+    struct metrics_text b = {0};
 #define U(x) ((unsigned long long)(x))
-    snprintf(out, cap,
-             "# HELP docsync_cluster_redis_up 1 when this node is connected to Redis.\n"
-             "# TYPE docsync_cluster_redis_up gauge\n"
-             "docsync_cluster_redis_up %d\n"
-             "# HELP docsync_cluster_redis_connects_total Connections to Redis made (the first "
-             "included).\n"
-             "# TYPE docsync_cluster_redis_connects_total counter\n"
-             "docsync_cluster_redis_connects_total %llu\n"
-             "# HELP docsync_cluster_redis_failures_total Connection attempts that failed and "
-             "connections lost.\n"
-             "# TYPE docsync_cluster_redis_failures_total counter\n"
-             "docsync_cluster_redis_failures_total %llu\n"
-             "# HELP docsync_cluster_nodes Nodes alive as this node sees them (itself "
-             "included).\n"
-             "# TYPE docsync_cluster_nodes gauge\n"
-             "docsync_cluster_nodes %zu\n"
-             "# HELP docsync_cluster_connections Connections on every live node (the others' "
-             "from their last heartbeat).\n"
-             "# TYPE docsync_cluster_connections gauge\n"
-             "docsync_cluster_connections %llu\n"
-             "# HELP docsync_cluster_nodes_lost_total Nodes forgotten after the heartbeat "
-             "timeout.\n"
-             "# TYPE docsync_cluster_nodes_lost_total counter\n"
-             "docsync_cluster_nodes_lost_total %llu\n"
-             "# HELP docsync_cluster_bus_published_total Bus messages this node published.\n"
-             "# TYPE docsync_cluster_bus_published_total counter\n"
-             "docsync_cluster_bus_published_total %llu\n"
-             "# HELP docsync_cluster_bus_unsent_total Bus messages not sent (Redis down).\n"
-             "# TYPE docsync_cluster_bus_unsent_total counter\n"
-             "docsync_cluster_bus_unsent_total %llu\n"
-             "# HELP docsync_cluster_bus_received_total Bus messages from other nodes.\n"
-             "# TYPE docsync_cluster_bus_received_total counter\n"
-             "docsync_cluster_bus_received_total %llu\n"
-             "# HELP docsync_cluster_bus_gaps_total Messages of other nodes never received "
-             "(sequence gaps).\n"
-             "# TYPE docsync_cluster_bus_gaps_total counter\n"
-             "docsync_cluster_bus_gaps_total %llu\n"
-             "# HELP docsync_cluster_bus_duplicates_total Repeated or late messages dropped.\n"
-             "# TYPE docsync_cluster_bus_duplicates_total counter\n"
-             "docsync_cluster_bus_duplicates_total %llu\n"
-             "# HELP docsync_cluster_bus_rejected_total Messages on the bus channel dropped "
-             "unread.\n"
-             "# TYPE docsync_cluster_bus_rejected_total counter\n"
-             "docsync_cluster_bus_rejected_total{reason=\"foreign\"} %llu\n"
-             "docsync_cluster_bus_rejected_total{reason=\"version\"} %llu\n"
-             "docsync_cluster_bus_rejected_total{reason=\"malformed\"} %llu\n"
-             "docsync_cluster_bus_rejected_total{reason=\"too_big\"} %llu\n"
-             "docsync_cluster_bus_rejected_total{reason=\"node_id_in_use\"} %llu\n",
-             st.connected, U(st.connects), U(st.failures), hmap_count(&cl->peers) + 1,
-             U(cl_cluster_connections(cl)), U(cl->lost), U(cl->published), U(cl->unsent),
-             U(cl->received), U(cl->gaps), U(cl->duplicates), U(cl->rejected[CL_R_FOREIGN]),
-             U(cl->rejected[CL_R_VERSION]), U(cl->rejected[CL_R_MALFORMED]),
-             U(cl->rejected[CL_R_TOO_BIG]), U(cl->impostor));
+    metrics_text_printf(
+        &b,
+        "# HELP docsync_cluster_redis_up 1 when this node is connected to Redis.\n"
+        "# TYPE docsync_cluster_redis_up gauge\n"
+        "docsync_cluster_redis_up %d\n"
+        "# HELP docsync_cluster_redis_connects_total Connections to Redis made (the first "
+        "included).\n"
+        "# TYPE docsync_cluster_redis_connects_total counter\n"
+        "docsync_cluster_redis_connects_total %llu\n"
+        "# HELP docsync_cluster_redis_failures_total Connection attempts that failed and "
+        "connections lost.\n"
+        "# TYPE docsync_cluster_redis_failures_total counter\n"
+        "docsync_cluster_redis_failures_total %llu\n"
+        "# HELP docsync_cluster_nodes Nodes alive as this node sees them (itself "
+        "included).\n"
+        "# TYPE docsync_cluster_nodes gauge\n"
+        "docsync_cluster_nodes %zu\n"
+        "# HELP docsync_cluster_connections Connections on every live node (the others' "
+        "from their last heartbeat).\n"
+        "# TYPE docsync_cluster_connections gauge\n"
+        "docsync_cluster_connections %llu\n"
+        "# HELP docsync_cluster_nodes_lost_total Nodes forgotten after the heartbeat "
+        "timeout.\n"
+        "# TYPE docsync_cluster_nodes_lost_total counter\n"
+        "docsync_cluster_nodes_lost_total %llu\n"
+        "# HELP docsync_cluster_bus_published_total Bus messages this node published.\n"
+        "# TYPE docsync_cluster_bus_published_total counter\n"
+        "docsync_cluster_bus_published_total %llu\n"
+        "# HELP docsync_cluster_bus_unsent_total Bus messages not sent (Redis down).\n"
+        "# TYPE docsync_cluster_bus_unsent_total counter\n"
+        "docsync_cluster_bus_unsent_total %llu\n"
+        "# HELP docsync_cluster_bus_received_total Bus messages from other nodes.\n"
+        "# TYPE docsync_cluster_bus_received_total counter\n"
+        "docsync_cluster_bus_received_total %llu\n"
+        "# HELP docsync_cluster_bus_gaps_total Messages of other nodes never received "
+        "(sequence gaps).\n"
+        "# TYPE docsync_cluster_bus_gaps_total counter\n"
+        "docsync_cluster_bus_gaps_total %llu\n"
+        "# HELP docsync_cluster_bus_duplicates_total Repeated or late messages dropped.\n"
+        "# TYPE docsync_cluster_bus_duplicates_total counter\n"
+        "docsync_cluster_bus_duplicates_total %llu\n"
+        "# HELP docsync_cluster_bus_rejected_total Messages on the bus channel dropped "
+        "unread.\n"
+        "# TYPE docsync_cluster_bus_rejected_total counter\n"
+        "docsync_cluster_bus_rejected_total{reason=\"foreign\"} %llu\n"
+        "docsync_cluster_bus_rejected_total{reason=\"version\"} %llu\n"
+        "docsync_cluster_bus_rejected_total{reason=\"malformed\"} %llu\n"
+        "docsync_cluster_bus_rejected_total{reason=\"too_big\"} %llu\n"
+        "docsync_cluster_bus_rejected_total{reason=\"node_id_in_use\"} %llu\n",
+        st.connected, U(st.connects), U(st.failures), hmap_count(&cl->peers) + 1,
+        U(cl_cluster_connections(cl)), U(cl->lost), U(cl->published), U(cl->unsent),
+        U(cl->received), U(cl->gaps), U(cl->duplicates), U(cl->rejected[CL_R_FOREIGN]),
+        U(cl->rejected[CL_R_VERSION]), U(cl->rejected[CL_R_MALFORMED]),
+        U(cl->rejected[CL_R_TOO_BIG]), U(cl->impostor));
 #undef U
-    size_t len = strlen(out);
-    return roster_metrics(cl->roster, out, &len);
+    roster_metrics(cl->roster, &b);
+    return metrics_text_take(&b);
 }
 
 struct redis *cluster_redis(void)

@@ -38,6 +38,7 @@
 #include "common/jsonw.h"
 #include "pusher/channel_name.h"
 #include "redis/redis.h"
+#include "server/metrics.h"
 #include "server/server.h"
 
 #define RV_BUFFER_MAX 10000 /* events kept while a view waits for its snapshot */
@@ -1472,14 +1473,13 @@ static void rv_timer(struct server *srv, void *ud)
 
 /* ---- metrics, start and stop ------------------------------------------------- */
 
-char *roster_metrics(struct roster *r, char *out, size_t *len)
+void roster_metrics(struct roster *r, struct metrics_text *b)
 {
-    if (!r || !out)
-        return out;
-    char buf[2048];
+    if (!r)
+        return;
 #define U(x) ((unsigned long long)(x))
-    int n = snprintf(
-        buf, sizeof buf,
+    metrics_text_printf(
+        b,
         "# HELP docsync_cluster_presence_channels Presence channels this node holds a view of.\n"
         "# TYPE docsync_cluster_presence_channels gauge\n"
         "docsync_cluster_presence_channels %zu\n"
@@ -1517,14 +1517,6 @@ char *roster_metrics(struct roster *r, char *out, size_t *len)
         hmap_count(&r->views), U(r->joins), U(r->leaves), U(r->refused), U(r->fallbacks),
         U(r->resyncs), U(r->republished), U(r->reaped), U(r->queries_failed));
 #undef U
-    if (n < 0 || (size_t)n >= sizeof buf)
-        return out;
-    char *more = realloc(out, *len + (size_t)n + 1);
-    if (!more)
-        return out;
-    memcpy(more + *len, buf, (size_t)n + 1);
-    *len += (size_t)n;
-    return more;
 }
 
 struct roster *roster_start(const struct roster_env *env)

@@ -42,9 +42,9 @@ void roster_on_status(struct roster *r, int up);
  * lost it), then the removal of lives silent for `timeout_s` seconds. */
 void roster_tick(struct roster *r, unsigned timeout_s);
 
-/* Appends the roster's /metrics lines to `out` (a malloc'd string of
- * *len bytes); returns the new string (NULL when out of memory). */
-char *roster_metrics(struct roster *r, char *out, size_t *len);
+/* Appends the roster's /metrics lines to `b`. */
+struct metrics_text;
+void roster_metrics(struct roster *r, struct metrics_text *b);
 
 /* Graceful stop, after the loop ended: removes this life's entries from
  * Redis (the others hear member_removed at once), waiting at most half a

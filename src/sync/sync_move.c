@@ -27,6 +27,7 @@
 #include "cluster/cluster.h"
 #include "common/base64.h"
 #include "common/hmap.h"
+#include "server/metrics.h"
 #include "sync_msg.h"
 
 #define PART_BYTES (1024u * 1024u)        /* update bytes (base64) per SHIP, at least one op */
@@ -952,32 +953,29 @@ void move_tick(int64_t now)
         }
 }
 
-char *move_metrics(void)
+void move_metrics(struct metrics_text *b)
 {
     struct mover *mv = g_mv;
     if (!mv)
-        return NULL;
-    char *out = malloc(1024);
-    if (!out)
-        return NULL;
+        return;
 #define U(x) ((unsigned long long)(x))
-    snprintf(out, 1024,
-             "# HELP docsync_move_total Documents moved to or from this node, by outcome.\n"
-             "# TYPE docsync_move_total counter\n"
-             "docsync_move_total{dir=\"out\",outcome=\"moved\"} %llu\n"
-             "docsync_move_total{dir=\"out\",outcome=\"failed\"} %llu\n"
-             "docsync_move_total{dir=\"in\",outcome=\"stored\"} %llu\n"
-             "docsync_move_total{dir=\"in\",outcome=\"failed\"} %llu\n"
-             "# HELP docsync_move_parts_total Parts of documents sent to other nodes.\n"
-             "# TYPE docsync_move_parts_total counter\n"
-             "docsync_move_parts_total %llu\n"
-             "# HELP docsync_move_refused_total Requests refused while their document moved.\n"
-             "# TYPE docsync_move_refused_total counter\n"
-             "docsync_move_refused_total %llu\n",
-             U(mv->moved), U(mv->failed), U(mv->imported), U(mv->import_failed), U(mv->parts),
-             U(mv->refused));
+    metrics_text_printf(
+        b,
+        "# HELP docsync_move_total Documents moved to or from this node, by outcome.\n"
+        "# TYPE docsync_move_total counter\n"
+        "docsync_move_total{dir=\"out\",outcome=\"moved\"} %llu\n"
+        "docsync_move_total{dir=\"out\",outcome=\"failed\"} %llu\n"
+        "docsync_move_total{dir=\"in\",outcome=\"stored\"} %llu\n"
+        "docsync_move_total{dir=\"in\",outcome=\"failed\"} %llu\n"
+        "# HELP docsync_move_parts_total Parts of documents sent to other nodes.\n"
+        "# TYPE docsync_move_parts_total counter\n"
+        "docsync_move_parts_total %llu\n"
+        "# HELP docsync_move_refused_total Requests refused while their document moved.\n"
+        "# TYPE docsync_move_refused_total counter\n"
+        "docsync_move_refused_total %llu\n",
+        U(mv->moved), U(mv->failed), U(mv->imported), U(mv->import_failed), U(mv->parts),
+        U(mv->refused));
 #undef U
-    return out;
 }
 
 void move_start(const struct move_env *env)

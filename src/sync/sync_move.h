@@ -37,7 +37,8 @@ void move_on_message(const struct route_msg *msg);
 /* Deadlines and the drain of a document moving away. */
 void move_tick(int64_t now_ms);
 
-/* The /metrics lines (malloc'd) or NULL. */
-char *move_metrics(void);
+/* Appends the /metrics lines to `b`. */
+struct metrics_text;
+void move_metrics(struct metrics_text *b);
 
 #endif

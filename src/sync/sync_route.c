@@ -11,6 +11,7 @@
 #include "cluster/cluster.h"
 #include "common/hmap.h"
 #include "redis/redis.h"
+#include "server/metrics.h"
 #include "sync_move.h"
 
 /* Requests of this node waiting for a home lookup or a home's answer; a
@@ -856,59 +857,48 @@ static char *route_metrics(struct server *srv, void *ud)
     struct sync_route *rt = g_route;
     if (!rt)
         return NULL;
-    char *out = malloc(4096);
-    if (!out)
-        return NULL;
+    struct metrics_text b = {0};
 #define U(x) ((unsigned long long)(x))
-    snprintf(out, 4096,
-             "# HELP docsync_route_requests_total Document requests by where they were handled "
-             "(cluster mode).\n"
-             "# TYPE docsync_route_requests_total counter\n"
-             "docsync_route_requests_total{where=\"home\"} %llu\n"
-             "docsync_route_requests_total{where=\"forwarded\"} %llu\n"
-             "docsync_route_requests_total{where=\"served\"} %llu\n"
-             "# HELP docsync_route_answers_total Answers of home nodes relayed to clients.\n"
-             "# TYPE docsync_route_answers_total counter\n"
-             "docsync_route_answers_total %llu\n"
-             "# HELP docsync_route_refused_total Requests refused by routing.\n"
-             "# TYPE docsync_route_refused_total counter\n"
-             "docsync_route_refused_total{reason=\"unavailable\"} %llu\n"
-             "docsync_route_refused_total{reason=\"timeout\"} %llu\n"
-             "docsync_route_refused_total{reason=\"busy\"} %llu\n"
-             "# HELP docsync_route_in_flight Requests waiting for Redis or a home node.\n"
-             "# TYPE docsync_route_in_flight gauge\n"
-             "docsync_route_in_flight %llu\n"
-             "# HELP docsync_route_stale_total Answers that came too late or for another life.\n"
-             "# TYPE docsync_route_stale_total counter\n"
-             "docsync_route_stale_total %llu\n"
-             "# HELP docsync_route_rejected_total Route messages dropped unread.\n"
-             "# TYPE docsync_route_rejected_total counter\n"
-             "docsync_route_rejected_total{reason=\"foreign\"} %llu\n"
-             "docsync_route_rejected_total{reason=\"version\"} %llu\n"
-             "docsync_route_rejected_total{reason=\"malformed\"} %llu\n"
-             "docsync_route_rejected_total{reason=\"too_big\"} %llu\n"
-             "# HELP docsync_route_acl_notices_total Access-list changes told to the other "
-             "nodes (sent) and heard from their home nodes (received).\n"
-             "# TYPE docsync_route_acl_notices_total counter\n"
-             "docsync_route_acl_notices_total{dir=\"sent\"} %llu\n"
-             "docsync_route_acl_notices_total{dir=\"received\"} %llu\n",
-             U(rt->local), U(rt->forwarded), U(rt->served_n), U(rt->answered), U(rt->unavailable),
-             U(rt->timeouts), U(rt->busy), U(rt->nlookups + hmap_count(&rt->fwds)), U(rt->stale),
-             U(rt->rejected[RJ_FOREIGN]), U(rt->rejected[RJ_VERSION]),
-             U(rt->rejected[RJ_MALFORMED]), U(rt->rejected[RJ_TOO_BIG]), U(rt->acl_sent),
-             U(rt->acl_received));
+    metrics_text_printf(
+        &b,
+        "# HELP docsync_route_requests_total Document requests by where they were handled "
+        "(cluster mode).\n"
+        "# TYPE docsync_route_requests_total counter\n"
+        "docsync_route_requests_total{where=\"home\"} %llu\n"
+        "docsync_route_requests_total{where=\"forwarded\"} %llu\n"
+        "docsync_route_requests_total{where=\"served\"} %llu\n"
+        "# HELP docsync_route_answers_total Answers of home nodes relayed to clients.\n"
+        "# TYPE docsync_route_answers_total counter\n"
+        "docsync_route_answers_total %llu\n"
+        "# HELP docsync_route_refused_total Requests refused by routing.\n"
+        "# TYPE docsync_route_refused_total counter\n"
+        "docsync_route_refused_total{reason=\"unavailable\"} %llu\n"
+        "docsync_route_refused_total{reason=\"timeout\"} %llu\n"
+        "docsync_route_refused_total{reason=\"busy\"} %llu\n"
+        "# HELP docsync_route_in_flight Requests waiting for Redis or a home node.\n"
+        "# TYPE docsync_route_in_flight gauge\n"
+        "docsync_route_in_flight %llu\n"
+        "# HELP docsync_route_stale_total Answers that came too late or for another life.\n"
+        "# TYPE docsync_route_stale_total counter\n"
+        "docsync_route_stale_total %llu\n"
+        "# HELP docsync_route_rejected_total Route messages dropped unread.\n"
+        "# TYPE docsync_route_rejected_total counter\n"
+        "docsync_route_rejected_total{reason=\"foreign\"} %llu\n"
+        "docsync_route_rejected_total{reason=\"version\"} %llu\n"
+        "docsync_route_rejected_total{reason=\"malformed\"} %llu\n"
+        "docsync_route_rejected_total{reason=\"too_big\"} %llu\n"
+        "# HELP docsync_route_acl_notices_total Access-list changes told to the other "
+        "nodes (sent) and heard from their home nodes (received).\n"
+        "# TYPE docsync_route_acl_notices_total counter\n"
+        "docsync_route_acl_notices_total{dir=\"sent\"} %llu\n"
+        "docsync_route_acl_notices_total{dir=\"received\"} %llu\n",
+        U(rt->local), U(rt->forwarded), U(rt->served_n), U(rt->answered), U(rt->unavailable),
+        U(rt->timeouts), U(rt->busy), U(rt->nlookups + hmap_count(&rt->fwds)), U(rt->stale),
+        U(rt->rejected[RJ_FOREIGN]), U(rt->rejected[RJ_VERSION]), U(rt->rejected[RJ_MALFORMED]),
+        U(rt->rejected[RJ_TOO_BIG]), U(rt->acl_sent), U(rt->acl_received));
 #undef U
-    char *mv = move_metrics();
-    if (mv) {
-        size_t a = strlen(out), b = strlen(mv);
-        char *both = realloc(out, a + b + 1);
-        if (both) {
-            memcpy(both + a, mv, b + 1);
-            out = both;
-        }
-        free(mv);
-    }
-    return out;
+    move_metrics(&b);
+    return metrics_text_take(&b);
 }
 
 int sync_route_start(struct sync_module *m)
