@@ -196,8 +196,16 @@ export interface DocSyncErrorEvent {
 }
 
 export interface DocumentEvents {
-  /** `text` is built when read: read in the listener, it is the text after this change. */
-  change: { readonly text: string; remote: boolean; version: number };
+  /** `text` is built when read: read in the listener, it is the text after this change.
+   * `changes` (remote updates applied in order only, else undefined or null): the visible
+   * changes they made, in UTF-16 offsets, each in the text as changed by the ones before it;
+   * an editor showing the text before can make exactly these instead of comparing texts. */
+  change: {
+    readonly text: string;
+    remote: boolean;
+    version: number;
+    changes?: { from: number; to: number; insert: string }[] | null;
+  };
   version: { version: number };
   presence: { members: Member[]; joined?: Member; left?: Member };
   typing: { user: DocUser; typing: boolean; typists: DocUser[] };

@@ -797,10 +797,10 @@ export class Document extends Emitter {
 
   /** Emits 'change'. Its text is read when a listener asks for it: a keystroke in a 100k
    * character document need not build the whole text for listeners that do not look. */
-  #changed(remote) {
+  #changed(remote, changes) {
     const doc = this;
     let text = null;
-    this.emit('change', { get text() { return (text ??= doc.text()); }, remote, version: this.version });
+    this.emit('change', { get text() { return (text ??= doc.text()); }, remote, version: this.version, changes });
   }
 
   /** Number of local transactions not yet acknowledged. */
@@ -1187,25 +1187,38 @@ export class Document extends Emitter {
     if (this.#catchingUp) return;
     let applied = false;
     const before = this.version;
+    // The visible changes of the updates applied, in order (see 'change'); null once one could
+    // not report them.
+    let changes = [];
     for (let v = this.version + 1; this.#buffer.has(v); v++) {
       const u = this.#buffer.get(v);
       this.#buffer.delete(v);
-      if (u && !this.#apply(u)) return;
+      if (u) {
+        const r = this.#apply(u);
+        if (r === false) {
+          // A catch-up follows; what was applied before the hole is shown now.
+          if (applied) this.#changed(true, changes);
+          return;
+        }
+        if (r && changes) changes = r.changes ? changes.concat(r.changes) : null;
+      }
       this.version = v;
       applied = applied || !!u;
     }
-    if (applied) this.#changed(true);
+    if (applied) this.#changed(true, changes);
     if (this.version !== before) this.emit('version', { version: this.version });
     if (this.#buffer.size > 0) this.#catchUp();
     this.#save();
     if (this.synced) this.emit('synced', { version: this.version });
   }
 
-  /** Applies a remote update; on a missing dependency, asks for a catch-up. */
+  /** Applies a remote update: null when it brought nothing new, else {changes} (its visible
+   * changes, or null when the replica cannot tell them); on a missing dependency, asks for a
+   * catch-up and returns false. */
   #apply(u) {
     try {
-      this.replica.apply(u);
-      return true;
+      const r = this.replica.applyChanges ? this.replica.applyChanges(u) : (this.replica.apply(u) ? { changes: null } : null);
+      return r;
     } catch (err) {
       if (err instanceof CrdtError && err.code === CODES.EMISSING) {
         this.#buffer.clear();
