@@ -49,7 +49,7 @@ const states = { docsync: dd.encodeState(), yjs: Y.encodeStateAsUpdate(yd) };
 const cm = (base) => Object.fromEntries(['state', 'view', 'commands'].map((p) => [`@codemirror/${p}`, path.join(base, 'node_modules/@codemirror', p)]));
 async function bundle(entry, alias, extra = {}) {
   const r = await esbuild.build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
-    minify: true, write: false, alias, external: ['node:*'], logLevel: 'error', ...extra });
+    minify: !process.env.BENCH_PROFILE, write: false, alias, external: ['node:*'], logLevel: 'error', ...extra });
   return r.outputFiles[0].text;
 }
 const pages = {
@@ -73,7 +73,7 @@ sizes.docsync.wasm = gz(wasm);
 // ---- the browser ----
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-timer-throttling'] });
-const results = { docsync: { open: [], key: [], remote: [] }, yjs: { open: [], key: [], remote: [] } };
+const results = { docsync: { open: [], stages: [], key: [], remote: [] }, yjs: { open: [], stages: [], key: [], remote: [] } };
 const text = 'the quick brown fox jumps over the lazy dog ';
 for (let round = 0; round < ROUNDS; round++) {
   for (const name of round % 2 ? ['yjs', 'docsync'] : ['docsync', 'yjs']) {
@@ -88,11 +88,22 @@ for (let round = 0; round < ROUNDS; round++) {
     await page.goto('https://editor.bench/');
     await page.addScriptTag({ content: pages[name], type: 'module' });
     await page.waitForFunction(() => window.bench);
-    await page.evaluate(([w, s]) => window.bench.setup(w, s),
+    const setup = await page.evaluate(([w, s]) => window.bench.setup(w, s),
       [name === 'docsync' ? wasm.toString('base64') : null, Buffer.from(states[name]).toString('base64')]);
+    // BENCH_PROFILE=dir: a CPU profile of each open (Chrome DevTools format), for finding where
+    // the time goes; profiling slows what it watches, so its figures are not the table's.
+    const cdp = process.env.BENCH_PROFILE ? await page.context().newCDPSession(page) : null;
+    if (cdp) { await cdp.send('Profiler.enable'); await cdp.send('Profiler.setSamplingInterval', { interval: 100 }); await cdp.send('Profiler.start'); }
     const opened = await page.evaluate(() => window.bench.open());
+    if (cdp) {
+      const { profile } = await cdp.send('Profiler.stop');
+      fs.mkdirSync(process.env.BENCH_PROFILE, { recursive: true });
+      fs.writeFileSync(path.join(process.env.BENCH_PROFILE, `open-${name}-${round}.cpuprofile`), JSON.stringify(profile));
+    }
     if (opened.length !== trace.endContent.length) throw new Error(`${name}: opened ${opened.length} characters`);
     results[name].open.push(opened.ms);
+    results[name].stages.push(opened.stages);
+    if (setup.compileMs != null) results[name].compile = [...(results[name].compile || []), setup.compileMs];
     await page.evaluate((p) => window.bench.caret(p), Math.floor(opened.length / 2));
     for (let i = 0; i < KEYS; i++) await page.keyboard.type(text[i % text.length]);
     results[name].key.push(...await page.evaluate(() => window.bench.keySamples()));
@@ -115,4 +126,16 @@ for (const name of ['docsync', 'yjs']) {
   const size = name === 'docsync' ? `${(s.gz / 1024).toFixed(1)} KB + wasm ${(s.wasm / 1024).toFixed(1)} KB = ${((s.gz + s.wasm) / 1024).toFixed(1)} KB` : `${(s.gz / 1024).toFixed(1)} KB`;
   console.log(`| ${name === 'docsync' ? 'docsync (codemirror.mjs + docsync.mjs + crdt.wasm)' : 'Yjs 13.6.33 + y-codemirror.next 0.3.6 + y-protocols'} | ${ms(q(r.key, 0.5))} | ${ms(q(r.key, 0.99))} | ` +
     `${ms(q(r.remote, 0.5))} | ${ms(q(r.remote, 0.99))} | ${ms(q(r.open, 0.5))} | ${(s.min / 1024).toFixed(1)} KB | ${size} |`);
+}
+// Where opening goes, per stack: each stage's own time (from the end of the one before), median
+// over the rounds.
+console.log('\nopen, by stage (median of rounds, ms):');
+for (const name of ['docsync', 'yjs']) {
+  const per = new Map();
+  for (const st of results[name].stages) {
+    let prev = 0;
+    for (const [stage, at] of st) { if (!per.has(stage)) per.set(stage, []); per.get(stage).push(at - prev); prev = at; }
+  }
+  console.log(`  ${name}: ` + [...per].map(([k, v]) => `${k} ${q(v, 0.5).toFixed(1)}`).join(', '));
+  if (results[name].compile) console.log(`  (${name} setup, before opening: WebAssembly.compile of crdt.wasm ${q(results[name].compile, 0.5).toFixed(1)} ms)`);
 }

@@ -433,10 +433,15 @@ export class CollabBinding {
     } else {
       const text = this.doc.text();
       length = text.length;
-      changes = difference(view.state.doc, text);
+      // The editor made with the document's text (at attach): one native comparison of the
+      // whole text instead of a walk of its lines.
+      const doc = view.state.doc;
+      changes = doc.length === length && doc.toString() === text ? null : difference(doc, text);
       this.#inSync = true;
     }
-    const effects = this.options.cursors ? [setCursors.of(this.decorations(length))] : [];
+    const deco = this.options.cursors ? this.decorations(length) : null;
+    // No cursors to draw and none drawn: no transaction (an editor update) for them.
+    const effects = deco && (deco.size || view.state.field(cursorField, false)?.size) ? [setCursors.of(deco)] : [];
     if (!changes) {
       if (effects.length) view.dispatch({ effects, annotations: remote.of(true) });
       return;
