@@ -43,7 +43,7 @@ harness({
   name: 'docsync',
   async setup(wasmBytes, stateBytes) {
     // Compiled before opening, as a page compiles it (compileStreaming) while its bundle runs
-    // and the storage is read; instantiating it (and loadCrdt's warm-up) is part of opening.
+    // and the storage is read; instantiating it is part of opening.
     const t = performance.now();
     module = await WebAssembly.compile(wasmBytes);
     const compileMs = performance.now() - t;
@@ -63,11 +63,11 @@ harness({
     // Stage marks around what the client calls (the client itself is not instrumented).
     const get = storage.get.bind(storage);
     storage.get = (k) => { if (k.startsWith('state:')) mark('slot'); const v = get(k); if (k.startsWith('state:')) mark('storage read'); return v; };
-    // The module instantiated and warmed up while the replica is claimed and read, as DocSync
-    // does with a module it loads itself.
-    const loading = loadCrdt(module, { warm: !window.benchNoWarm }).then((c) => {
+    // The module instantiated while the replica is claimed and read, as DocSync does with a
+    // module it loads itself.
+    const loading = loadCrdt(module).then((c) => {
       crdt = c;
-      mark(window.benchNoWarm ? 'instantiate' : 'instantiate + warm-up');
+      mark('instantiate');
       const loadDoc = crdt.loadDoc;
       crdt.loadDoc = (...a) => { mark('decode'); try { return loadDoc.apply(crdt, a); } finally { mark('loadDoc'); crdt.loadDoc = loadDoc; } };
       return crdt;

@@ -2,7 +2,7 @@
 // Chromium, in one run, on the final text of the automerge-paper trace (its whole editing
 // history replayed into each CRDT first, so both hold the real, fragmented state).
 //
-//   node bench/editor/run.mjs [--rounds 3] [--keys 300] [--remote 200] [--no-warm]
+//   node bench/editor/run.mjs [--rounds 3] [--keys 300] [--remote 200]
 //
 // Prints, per stack: keystroke-to-screen p50/p99, remote update apply p50/p99, open time
 // (median of rounds), and the bundle size (binding + client + CRDT, minified and gzipped;
@@ -27,8 +27,6 @@ const { loadCrdt } = await import(pathToFileURL(path.join(root, 'clients/docsync
 
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
 const ROUNDS = arg('rounds', 3), KEYS = arg('keys', 300), REMOTE = arg('remote', 200);
-// --no-warm: docsync's module without loadCrdt's warm-up (to see what the warm-up gives).
-const NO_WARM = process.argv.includes('--no-warm');
 const wasmPath = process.env.CRDT_WASM || path.join(root, 'build/clients/crdt/crdt.wasm');
 const wasm = fs.readFileSync(wasmPath);
 
@@ -90,7 +88,6 @@ for (let round = 0; round < ROUNDS; round++) {
     await page.goto('https://editor.bench/');
     await page.addScriptTag({ content: pages[name], type: 'module' });
     await page.waitForFunction(() => window.bench);
-    if (NO_WARM) await page.evaluate(() => { window.benchNoWarm = true; });
     const setup = await page.evaluate(([w, s]) => window.bench.setup(w, s),
       [name === 'docsync' ? wasm.toString('base64') : null, Buffer.from(states[name]).toString('base64')]);
     // BENCH_PROFILE=dir: a CPU profile of each open (Chrome DevTools format), for finding where

@@ -525,14 +525,3 @@ test('applyChanges reports the visible changes of an update in UTF-16 offsets', 
     b.free();
   }
 });
-
-test('warmUp (run by loadCrdt) completes, and the module works as before after it', async () => {
-  const fresh = await loadCrdt(wasmModule, { warm: false });
-  const before = fresh.memoryBytes;
-  assert.equal(fresh.warmUp(), true);
-  assert.ok(fresh.memoryBytes >= before);
-  const d = fresh.createDoc('after');
-  d.insert(0, 'ok');
-  assert.equal(d.text, 'ok');
-  d.free();
-});

@@ -64,12 +64,7 @@ export type CrdtSource =
   | PromiseLike<string | URL | ArrayBuffer | ArrayBufferView | WebAssembly.Module | Response>;
 
 /** Loads and instantiates crdt.wasm (default: the file next to crdt.mjs). */
-/** Options of loadCrdt(): warm (default true) runs CrdtModule.warmUp() once loaded. */
-export interface LoadCrdtOptions {
-  warm?: boolean;
-}
-
-export declare function loadCrdt(source?: CrdtSource, options?: LoadCrdtOptions): Promise<CrdtModule>;
+export declare function loadCrdt(source?: CrdtSource): Promise<CrdtModule>;
 
 /** One instance of the wasm module; it makes documents. */
 export declare class CrdtModule {
@@ -79,10 +74,6 @@ export declare class CrdtModule {
   /** A new document for `agent` holding `state` (encodeState()); local edits continue after
    * the highest seq of `agent` in it. */
   loadDoc(agent: string, state: Uint8Array): CrdtDoc;
-  /** Runs what opening and editing run on a small made-up document (a few ms) so that the
-   * engine optimizes that code before the first real state is loaded; loadCrdt() calls it.
-   * False if a step failed. */
-  warmUp(): boolean;
   /** Bytes of linear memory the module holds (grows, never shrinks). */
   readonly memoryBytes: number;
 }

@@ -58,15 +58,14 @@ async function readNodeFile(file) {
 }
 
 /**
- * Loads and instantiates the module, then warms it up (see CrdtModule.warmUp; `{ warm: false }`
- * skips that). `source` may be a URL of crdt.wasm (a
+ * Loads and instantiates the module. `source` may be a URL of crdt.wasm (a
  * URL object or a string; a relative string resolves against the page in a
  * browser and is a file path relative to the working directory in Node), its
  * bytes (ArrayBuffer / typed array), a compiled WebAssembly.Module, or a
  * fetch Response (or a promise of any of these). Default: crdt.wasm next to
  * this file. Returns a CrdtModule.
  */
-export async function loadCrdt(source = new URL('./crdt.wasm', import.meta.url), { warm = true } = {}) {
+export async function loadCrdt(source = new URL('./crdt.wasm', import.meta.url)) {
   source = await source;
   let instance;
   if (source instanceof WebAssembly.Module) {
@@ -91,9 +90,7 @@ export async function loadCrdt(source = new URL('./crdt.wasm', import.meta.url),
       ({ instance } = await WebAssembly.instantiate(await res.arrayBuffer(), {}));
     }
   }
-  const mod = new CrdtModule(instance);
-  if (warm) mod.warmUp();
-  return mod;
+  return new CrdtModule(instance);
 }
 
 /** One instance of the wasm module; creates documents. */
@@ -140,52 +137,6 @@ export class CrdtModule {
       throw e;
     }
     return doc;
-  }
-
-  /**
-   * Runs what opening and editing a document runs (local edits, anchors, encoding, loading a
-   * state, reading its text, applying an update) on a small made-up document, a few
-   * milliseconds. A browser runs a wasm function first as baseline code and optimizes it once
-   * it has run a while, in the background, for its next calls: loading a state is one long
-   * call, so the first document opened would be loaded entirely by the baseline code (several
-   * times slower for a large state). After this, the optimized code is (being) made while the
-   * page waits for its saved state. loadCrdt() calls it. Returns false if a step failed (a
-   * bug, nothing else: the documents it made are freed either way).
-   */
-  warmUp() {
-    const a = this.createDoc('warm-up');
-    const docs = [];
-    try {
-      let seed = 12345;
-      const rnd = (n) => { seed = (seed * 1103515245 + 12345) >>> 0; return (seed >>> 8) % n; };
-      const words = ['the ', 'quick ', 'brown ', 'fox ', 'jumps ', 'over ', 'lazy ', 'dogs ', 'é ', '😀 '];
-      for (let i = 0; i < 400; i++) {
-        const cps = a.codePointLength, p = rnd(cps + 1);
-        const at = a.anchorIndex(a.anchor(a.posToUtf16(p), 1));
-        if (cps > 40 && rnd(3) === 0) {
-          const q = Math.min(p, cps - 3);
-          if (i & 1) a.deleteAt(q, 1 + rnd(3));
-          else a.delete(a.posToUtf16(q), a.posToUtf16(q + 2) - a.posToUtf16(q));
-        } else {
-          a.insert(at, words[rnd(10)]);
-        }
-      }
-      const state = a.encodeState();
-      for (let i = 0; i < 6; i++) {
-        const b = this.loadDoc('warm-up-b', state);
-        docs.push(b);
-        void b.text;
-      }
-      const m = a.mark();
-      a.insert(0, 'x');
-      docs[0].applyChanges(a.encodeSinceMark(m));
-      return true;
-    } catch {
-      return false; // only speed is at stake
-    } finally {
-      a.free();
-      for (const d of docs) d.free();
-    }
   }
 
   /** Bytes of linear memory the module holds (grows, never shrinks). */

@@ -14,7 +14,7 @@ import type {
   IndexedDBStorageOptions, SavedReplica,
 } from '@docsync/client';
 import { loadCrdt, CrdtModule, CrdtDoc, CrdtError, CODES } from '@docsync/client/crdt';
-import type { CrdtAnchor, CrdtCode, CrdtId, CrdtSource, CrdtTextChange, LoadCrdtOptions } from '@docsync/client/crdt';
+import type { CrdtAnchor, CrdtCode, CrdtId, CrdtSource, CrdtTextChange } from '@docsync/client/crdt';
 import { recoverMissedEvents } from '@docsync/client/history';
 import type { Recovery, RecoveryGap, RecoveryPosition } from '@docsync/client/history';
 import {
@@ -37,9 +37,7 @@ export async function app(): Promise<void> {
 
   // The CRDT on its own.
   const source: CrdtSource = new URL('https://example.test/crdt.wasm');
-  const crdt: CrdtModule = await loadCrdt(source, { warm: true } satisfies LoadCrdtOptions);
-  const warmed: boolean = crdt.warmUp();
-  console.log(warmed);
+  const crdt: CrdtModule = await loadCrdt(source);
   const replica: CrdtDoc = crdt.createDoc('alice');
   replica.insert(0, 'héllo 👋');
   replica.delete(0, 1);
