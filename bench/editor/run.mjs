@@ -90,8 +90,9 @@ for (let round = 0; round < ROUNDS; round++) {
     await page.waitForFunction(() => window.bench);
     const setup = await page.evaluate(([w, s]) => window.bench.setup(w, s),
       [name === 'docsync' ? wasm.toString('base64') : null, Buffer.from(states[name]).toString('base64')]);
-    // BENCH_PROFILE=dir: a CPU profile of each open (Chrome DevTools format), for finding where
-    // the time goes; profiling slows what it watches, so its figures are not the table's.
+    // BENCH_PROFILE=dir: CPU profiles of each open and of the typing (Chrome DevTools format,
+    // pages not minified), for finding where the time goes; profiling slows what it watches, so
+    // its figures are not the table's.
     const cdp = process.env.BENCH_PROFILE ? await page.context().newCDPSession(page) : null;
     if (cdp) { await cdp.send('Profiler.enable'); await cdp.send('Profiler.setSamplingInterval', { interval: 100 }); await cdp.send('Profiler.start'); }
     const opened = await page.evaluate(() => window.bench.open());
@@ -105,7 +106,12 @@ for (let round = 0; round < ROUNDS; round++) {
     results[name].stages.push(opened.stages);
     if (setup.compileMs != null) results[name].compile = [...(results[name].compile || []), setup.compileMs];
     await page.evaluate((p) => window.bench.caret(p), Math.floor(opened.length / 2));
+    if (cdp) await cdp.send('Profiler.start'); // and of the typing
     for (let i = 0; i < KEYS; i++) await page.keyboard.type(text[i % text.length]);
+    if (cdp) {
+      const { profile } = await cdp.send('Profiler.stop');
+      fs.writeFileSync(path.join(process.env.BENCH_PROFILE, `keys-${name}-${round}.cpuprofile`), JSON.stringify(profile));
+    }
     results[name].key.push(...await page.evaluate(() => window.bench.keySamples()));
     results[name].remote.push(...await page.evaluate((n) => window.bench.remote(n), REMOTE));
     const final = await page.evaluate(() => window.bench.text().length);
