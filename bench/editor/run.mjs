@@ -143,5 +143,6 @@ for (const name of ['docsync', 'yjs']) {
     for (const [stage, at] of st) { if (!per.has(stage)) per.set(stage, []); per.get(stage).push(at - prev); prev = at; }
   }
   console.log(`  ${name}: ` + [...per].map(([k, v]) => `${k} ${q(v, 0.5).toFixed(1)}`).join(', '));
+  console.log(`    open per round: ${results[name].open.map((x) => x.toFixed(1)).join(' / ')} ms`);
   if (results[name].compile) console.log(`  (${name} setup, before opening: WebAssembly.compile of crdt.wasm ${q(results[name].compile, 0.5).toFixed(1)} ms)`);
 }
