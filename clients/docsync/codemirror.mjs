@@ -218,6 +218,7 @@ export class CollabBinding {
   /** The editor's text is the replica's (pulled whole, then every change passed on): a remote
    * update's own changes may be applied to it. */
   #inSync = false;
+  #pulling = false; // pull() is dispatching
 
   attach(view) {
     this.view = view;
@@ -251,7 +252,12 @@ export class CollabBinding {
     let moved = false, local = false, typed = false;
     for (const tr of transactions) {
       moved = moved || !!tr.selection || tr.docChanged;
-      if (tr.annotation(remote)) continue;
+      if (tr.annotation(remote)) {
+        // Marked remote by someone else than pull(): the editor may no longer hold the
+        // replica's text, so the next remote changes are checked against the whole text.
+        if (tr.docChanged && !this.#pulling) this.#inSync = false;
+        continue;
+      }
       local = local || !!tr.selection || tr.docChanged;
       if (!tr.docChanged) {
         if (tr.selection) this.stopCapturing(); // moving the caret ends an undo step
@@ -452,7 +458,12 @@ export class CollabBinding {
       selection = EditorSelection.create(back.map(([x, y]) => EditorSelection.range(x, y)),
         Math.min(this.selMain || 0, back.length - 1));
     }
-    view.dispatch({ changes, selection, effects, annotations: remote.of(true) });
+    this.#pulling = true;
+    try {
+      view.dispatch({ changes, selection, effects, annotations: remote.of(true) });
+    } finally {
+      this.#pulling = false;
+    }
   }
 
   /** The ChangeSet of sequential changes over a text of `length`, or null when they do not fit

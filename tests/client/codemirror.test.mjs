@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { EditorState, EditorSelection, Text } from '@codemirror/state';
 import { loadCrdt } from '../../clients/docsync/crdt.mjs';
-import { CollabBinding, difference, revertChanges, userColor } from '../../clients/docsync/codemirror.mjs';
+import { CollabBinding, difference, remote, revertChanges, userColor } from '../../clients/docsync/codemirror.mjs';
 
 const crdt = await loadCrdt(fs.readFileSync(process.env.CRDT_WASM));
 
@@ -140,12 +140,19 @@ test('remote changes the CRDT reports go to the editor as they are, without read
   b.doc.emit('change', { remote: true, changes: [{ from: 0, to: 0, insert: 'zz' }] });
   assert.equal(reads, 2);
   assert.equal(b.text(), a.text());
+  // A change someone else marked remote: the editor no longer holds the replica's text, so the
+  // next remote changes are checked against the whole text, which takes the editor back.
+  b.view.dispatch({ changes: { from: 0, to: 1, insert: '?' }, annotations: remote.of(true) }); // same length
+  type(a, 0, '#');
+  exchange(a, b);
+  assert.equal(reads, 3);
+  assert.equal(b.text(), a.text());
   // Nothing visible (a deletion of a character already deleted): no change, no read.
   erase(b, 0, 1);
   erase(a, 0, 1);
   exchange(a, b);
   assert.equal(b.text(), a.text());
-  assert.equal(reads, 2);
+  assert.equal(reads, 3);
 });
 
 test('a large paste and a large deletion go as pieces under the message limit, with emoji kept whole', () => {
