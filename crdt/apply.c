@@ -481,9 +481,10 @@ static size_t utf16_at(const crdt_doc *doc, size_t pos)
 }
 
 /* crdt_doc_apply_changes: visible characters [lv, lv + n) (n code points,
- * nb bytes at text) were just placed. */
-static void report_insert(const crdt_doc *doc, uint32_t lv, uint32_t n, const uint8_t *text,
-                          uint32_t nb)
+ * nb bytes at text) were just placed. Kept out of line (as report_delete):
+ * the integration loop, which also loads whole states, stays as it was. */
+static __attribute__((noinline, cold)) void
+report_insert(const crdt_doc *doc, uint32_t lv, uint32_t n, const uint8_t *text, uint32_t nb)
 {
     size_t pos = crdt__tree_vis_pos(doc, lv);
     crdt_change ch = {.pos = pos,
@@ -497,7 +498,8 @@ static void report_insert(const crdt_doc *doc, uint32_t lv, uint32_t n, const ui
 
 /* crdt_doc_apply_changes: visible characters [t, t + n) are about to be
  * deleted. */
-static void report_delete(const crdt_doc *doc, uint32_t t, uint32_t n)
+static __attribute__((noinline, cold)) void report_delete(const crdt_doc *doc, uint32_t t,
+                                                          uint32_t n)
 {
     size_t pos = crdt__tree_vis_pos(doc, t), pos16 = utf16_at(doc, pos);
     crdt_change ch = {
