@@ -471,6 +471,42 @@ static uint32_t resolve(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t
     return crdt__agent_lv(doc, u->agents[ag].doc, seq);
 }
 
+/* The UTF-16 offset of visible position pos (the tree is consistent between
+ * the steps of commit, so the conversion cannot fail). */
+static size_t utf16_at(const crdt_doc *doc, size_t pos)
+{
+    size_t off16 = 0;
+    (void)crdt_doc_pos_to_utf16(doc, pos, &off16);
+    return off16;
+}
+
+/* crdt_doc_apply_changes: visible characters [lv, lv + n) (n code points,
+ * nb bytes at text) were just placed. Kept out of line (as report_delete):
+ * the integration loop, which also loads whole states, stays as it was. */
+static __attribute__((noinline, cold)) void
+report_insert(const crdt_doc *doc, uint32_t lv, uint32_t n, const uint8_t *text, uint32_t nb)
+{
+    size_t pos = crdt__tree_vis_pos(doc, lv);
+    crdt_change ch = {.pos = pos,
+                      .pos16 = utf16_at(doc, pos),
+                      .ins = n,
+                      .ins16 = n + crdt__utf8_astral(text, nb),
+                      .text = (const char *)text,
+                      .text_len = nb};
+    doc->change_fn(doc->change_ctx, &ch);
+}
+
+/* crdt_doc_apply_changes: visible characters [t, t + n) are about to be
+ * deleted. */
+static __attribute__((noinline, cold)) void report_delete(const crdt_doc *doc, uint32_t t,
+                                                          uint32_t n)
+{
+    size_t pos = crdt__tree_vis_pos(doc, t), pos16 = utf16_at(doc, pos);
+    crdt_change ch = {
+        .pos = pos, .pos16 = pos16, .del = n, .del16 = utf16_at(doc, pos + n) - pos16};
+    doc->change_fn(doc->change_ctx, &ch);
+}
+
 /* Mark target LVs [t, t+n) deleted, run by run. */
 static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
 {
@@ -481,8 +517,11 @@ static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
         uint32_t k = r->len - c.off;
         if (k > n)
             k = n;
-        if (!r->del)
+        if (!r->del) {
+            if (doc->change_fn)
+                report_delete(doc, t, k); /* const: the cursor stays valid */
             crdt__tree_delete_at(doc, c, k);
+        }
         t += k;
         n -= k;
     }
@@ -509,6 +548,8 @@ static void apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
     crdt__rec_add_insert(doc, lv, k, left, right);
     doc->next_lv += k;
     crdt__integrate_insert(doc, left, right, lv, k, off, nb, deleted);
+    if (doc->change_fn && !deleted)
+        report_insert(doc, lv, k, doc->arena + off, nb);
 }
 
 static void apply_delete(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k)
@@ -569,6 +610,19 @@ static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missin
 int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing)
 {
     return apply(doc, data, len, missing, UINT64_MAX, false);
+}
+
+int crdt_doc_apply_changes(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
+                           crdt_change_fn fn, void *ctx)
+{
+    if (!doc)
+        return CRDT_EINVAL;
+    doc->change_fn = fn;
+    doc->change_ctx = ctx;
+    int rc = apply(doc, data, len, missing, UINT64_MAX, false);
+    doc->change_fn = NULL;
+    doc->change_ctx = NULL;
+    return rc;
 }
 
 uint64_t crdt_doc_scanned(const crdt_doc *doc)

@@ -366,6 +366,36 @@ int crdt_doc_encode_since_mark(const crdt_doc *doc, uint64_t mark, uint8_t **out
  * On any error the replica is unchanged. */
 int crdt_doc_apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing);
 
+/* A visible change made by crdt_doc_apply_changes: either an insertion
+ * (del == 0: `text`, text_len UTF-8 bytes, ins code points, ins16 UTF-16
+ * units) or a deletion (ins == 0, text NULL: del code points, del16 UTF-16
+ * units). pos and pos16 place it in the visible text as it is once the
+ * changes reported before it are made: replaying the changes in the order
+ * they come, each at its position, turns the text before the call into the
+ * text after it. */
+typedef struct crdt_change {
+    size_t pos, pos16;
+    size_t del, del16;
+    size_t ins, ins16;
+    const char *text; /* valid during the call only */
+    size_t text_len;
+} crdt_change;
+
+/* Called once per visible change, while the update is being integrated:
+ * it must not call into the document. */
+typedef void (*crdt_change_fn)(void *ctx, const crdt_change *change);
+
+/* crdt_doc_apply, reporting what it changed in the visible text to fn
+ * (which may be NULL) so that an editor showing the text can make exactly
+ * those changes instead of rebuilding and comparing the whole text: one
+ * call per inserted piece and per deleted piece that was visible;
+ * characters the update inserts already deleted, and deletions of
+ * characters already deleted, are not reported. Nothing is reported when the
+ * update is refused (the replica is unchanged). Same results as
+ * crdt_doc_apply; costs O(log n) more per change reported. */
+int crdt_doc_apply_changes(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
+                           crdt_change_fn fn, void *ctx);
+
 /* crdt_doc_apply with a bound on its time for those who apply updates from
  * untrusted peers. Placing a remote insert scans the runs inserted
  * concurrently at the same place (COST), so K inserts that share an origin

@@ -231,6 +231,10 @@ struct crdt_doc {
      * stops, when one is not. */
     bool check_origins, bad_origins;
     uint64_t scanned; /* runs scanned by integration, ever (crdt_doc_scanned) */
+    /* crdt_doc_apply_changes: where the update being integrated reports its
+     * visible changes (NULL otherwise). */
+    crdt_change_fn change_fn;
+    void *change_ctx;
 };
 
 /* doc.c */

@@ -89,6 +89,82 @@ static crdt_doc *base(void)
     return d;
 }
 
+/* The base text kept up to date only from the changes that
+ * crdt_doc_apply_changes reports (see check_changes). */
+typedef struct model {
+    char *s;
+    size_t len, cap;
+} model;
+
+/* Byte offset of code point k in s[0, len), UTF-16 units before it in *u16;
+ * past the end is a wrong report. */
+static size_t cp_offset(const char *s, size_t len, size_t k, size_t *u16)
+{
+    size_t b = 0, u = 0;
+    for (; k > 0; k--) {
+        if (b >= len)
+            die("change beyond the text");
+        uint8_t c = (uint8_t)s[b];
+        size_t w = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        u += w == 4 ? 2 : 1;
+        b += w;
+    }
+    *u16 = u;
+    return b;
+}
+
+static void on_change(void *ctx, const crdt_change *c)
+{
+    model *m = ctx;
+    size_t u16, e16;
+    size_t b = cp_offset(m->s, m->len, c->pos, &u16);
+    if (u16 != c->pos16 || (c->del == 0) == (c->ins == 0))
+        die("bad change position");
+    if (c->del) {
+        size_t n = cp_offset(m->s + b, m->len - b, c->del, &e16);
+        if (e16 != c->del16)
+            die("bad deletion length");
+        memmove(m->s + b, m->s + b + n, m->len - b - n);
+        m->len -= n;
+        return;
+    }
+    if (cp_offset(c->text, c->text_len, c->ins, &e16) != c->text_len || e16 != c->ins16)
+        die("bad insertion length");
+    if (m->len + c->text_len > m->cap) {
+        m->cap = 2 * (m->len + c->text_len);
+        m->s = realloc(m->s, m->cap);
+        if (!m->s)
+            die("oom");
+    }
+    memmove(m->s + b + c->text_len, m->s + b, m->len - b);
+    memcpy(m->s + b, c->text, c->text_len);
+    m->len += c->text_len;
+}
+
+/* An accepted update applied to a fresh base replica with
+ * crdt_doc_apply_changes: the changes it reports, replayed on the base text,
+ * give exactly the text after (an editor applies them instead of the text). */
+static void check_changes(const uint8_t *data, size_t size, const char *after, size_t after_len)
+{
+    crdt_doc *d = base();
+    model m = {0};
+    if (crdt_doc_text(d, &m.s, &m.len) != CRDT_OK)
+        die("text");
+    m.cap = m.len;
+    char *s = malloc(m.len + 1); /* the model grows with libc, not the budget */
+    if (!s)
+        die("oom");
+    memcpy(s, m.s, m.len);
+    crdt_free_bytes(ALLOC, m.s);
+    m.s = s;
+    if (crdt_doc_apply_changes(d, data, size, NULL, on_change, &m) != CRDT_OK)
+        die("apply_changes refused what apply took");
+    if (m.len != after_len || memcmp(m.s, after, after_len) != 0)
+        die("reported changes do not give the text");
+    free(m.s);
+    crdt_doc_free(d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -137,6 +213,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             die("text");
         if (l1 != l2 || memcmp(t1, t2, l1) != 0)
             die("state round trip changed the text");
+        check_changes(data, size, t1, l1);
         uint64_t m2 = crdt_doc_mark(d);
         if (crdt_doc_apply(d, data, size, NULL) != CRDT_OK || crdt_doc_mark(d) != m2)
             die("second apply was not a no-op");

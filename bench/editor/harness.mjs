@@ -16,15 +16,18 @@ export function harness(stack) {
     name: stack.name,
     async setup(wasmB64, stateB64) {
       const dec = (b) => Uint8Array.from(atob(b), (c) => c.charCodeAt(0));
-      await stack.setup(wasmB64 ? dec(wasmB64) : null, dec(stateB64));
-      return true;
+      return (await stack.setup(wasmB64 ? dec(wasmB64) : null, dec(stateB64))) || {};
     },
     /** Time to load the saved state and show it (ms), then the text length. */
     async open() {
       const t = performance.now();
-      view = await stack.open(parent);
+      // Stages: [name, ms since the start] as each stage ends, for the breakdown run.mjs prints.
+      const stages = [];
+      const mark = (name) => stages.push([name, performance.now() - t]);
+      view = await stack.open(parent, mark);
       layout();
       const ms = performance.now() - t;
+      stages.push(['layout', ms]);
       // Watch the editor's updates for the keystroke figure.
       const check = () => {
         if (pendingKey) {
@@ -34,7 +37,7 @@ export function harness(stack) {
       };
       const orig = view.update.bind(view);
       view.update = (trs) => { orig(trs); if (trs.some((tr) => tr.docChanged)) check(); };
-      return { ms, length: view.state.doc.length };
+      return { ms, stages, length: view.state.doc.length };
     },
     /** Puts the caret at `pos` and focuses the editor. */
     caret(pos) {

@@ -13,14 +13,18 @@ harness({
   name: 'yjs',
   async setup(_wasm, stateBytes) { state = stateBytes; },
   /** Load the saved document (as y-indexeddb hands it over: one update) and show it. */
-  async open(parent) {
+  async open(parent, mark) {
     ydoc = new Y.Doc();
     Y.applyUpdate(ydoc, state);
+    mark('applyUpdate');
     const ytext = ydoc.getText('t');
     const awareness = new Awareness(ydoc);
     awareness.setLocalStateField('user', { name: 'ada', color: '#30bced' });
     ydoc.on('update', () => {}); // a provider would send it
-    view = new EditorView({ doc: ytext.toString(), parent, extensions: [yCollab(ytext, awareness)] });
+    const text = ytext.toString();
+    mark('text');
+    view = new EditorView({ doc: text, parent, extensions: [yCollab(ytext, awareness)] });
+    mark('EditorView');
     return view;
   },
   makeRemote(pos) {

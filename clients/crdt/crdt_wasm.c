@@ -217,12 +217,89 @@ EXPORT(crdt_wasm_apply)
 int crdt_wasm_apply(crdt_doc *doc, const uint8_t *data, size_t len, uint8_t *missing)
 {
     crdt_id id;
-    int rc = crdt_doc_apply(doc, data, len, &id);
+    /* crdt_doc_apply_changes without a callback is crdt_doc_apply; one entry
+     * for both exports keeps the integration loop in one function, which the
+     * browser's baseline wasm code runs faster than split into calls. */
+    int rc = crdt_doc_apply_changes(doc, data, len, &id, NULL, NULL);
     if (rc == CRDT_EMISSING && missing) {
         uint32_t head[2] = {(uint32_t)id.agent_len, (uint32_t)id.seq};
         memcpy(missing, head, sizeof head);
         memcpy(missing + sizeof head, id.agent, id.agent_len);
     }
+    return rc;
+}
+
+/* The visible changes of crdt_wasm_apply_changes, as the caller reads them:
+ * a uint32 count, then per change uint32 pos16, del16 and nbytes, then the
+ * nbytes of inserted UTF-8 text. Past CHANGES_MAX bytes (a large catch-up)
+ * or without memory the list is dropped: the caller reads the whole text. */
+#define CHANGES_MAX ((size_t)1 << 20)
+
+typedef struct changes {
+    uint8_t *p;
+    size_t len, cap;
+    uint32_t count;
+    int dropped;
+} changes;
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, sizeof v); /* wasm32 is little-endian */
+}
+
+static void on_change(void *ctx, const crdt_change *c)
+{
+    changes *b = ctx;
+    size_t need = 12 + c->text_len;
+    if (b->dropped)
+        return;
+    if (need > CHANGES_MAX - b->len) {
+        b->dropped = 1;
+        return;
+    }
+    if (b->len + need > b->cap) {
+        size_t cap = 2 * (b->len + need);
+        uint8_t *p = realloc(b->p, cap);
+        if (!p) {
+            b->dropped = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    uint8_t *w = b->p + b->len;
+    put_u32(w, (uint32_t)c->pos16);
+    put_u32(w + 4, (uint32_t)c->del16);
+    put_u32(w + 8, (uint32_t)c->text_len);
+    if (c->text_len)
+        memcpy(w + 12, c->text, c->text_len);
+    b->len += need;
+    b->count++;
+}
+
+/* crdt_wasm_apply that also reports the visible changes it made (crdt.h,
+ * crdt_doc_apply_changes): on success out holds the list described above
+ * (caller frees out[0]), or out[0] = 0 when it was dropped. */
+EXPORT(crdt_wasm_apply_changes)
+int crdt_wasm_apply_changes(crdt_doc *doc, const uint8_t *data, size_t len, uint8_t *missing,
+                            uint32_t *out)
+{
+    changes b = {.p = malloc(64), .len = 4, .cap = 64};
+    b.dropped = b.p == NULL;
+    crdt_id id;
+    int rc = crdt_doc_apply_changes(doc, data, len, &id, on_change, &b);
+    if (rc == CRDT_EMISSING && missing) {
+        uint32_t head[2] = {(uint32_t)id.agent_len, (uint32_t)id.seq};
+        memcpy(missing, head, sizeof head);
+        memcpy(missing + sizeof head, id.agent, id.agent_len);
+    }
+    if (rc != CRDT_OK || b.dropped) {
+        free(b.p);
+        set_out(out, NULL, 0);
+        return rc;
+    }
+    put_u32(b.p, b.count);
+    set_out(out, b.p, b.len);
     return rc;
 }
 

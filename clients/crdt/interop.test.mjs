@@ -454,3 +454,74 @@ test('the text read after every kind of change is the new text (it is kept betwe
   }
   assert.throws(() => a.text, /freed/);
 });
+
+/** The text `changes` (applyChanges) make of `text`, replayed in order. */
+const replay = (text, changes) => changes.reduce((t, c) => t.slice(0, c.from) + c.insert + t.slice(c.to), text);
+
+test('applyChanges reports the visible changes of an update in UTF-16 offsets', () => {
+  const a = crdt.createDoc('a');
+  const b = crdt.createDoc('b');
+  try {
+    a.insert(0, 'hello world');
+    b.apply(a.encodeState());
+    const m = b.mark();
+    b.insert(5, ',😀'); // 3 UTF-16 units
+    b.delete(0, 1); // 'h'
+    b.delete(8, 2); // 'wo', after the emoji
+    const u = b.encodeSinceMark(m);
+    const before = a.text;
+    const r = a.applyChanges(u);
+    assert.deepEqual(r.changes, [
+      { from: 5, to: 5, insert: ',😀' },
+      { from: 0, to: 1, insert: '' },
+      { from: 8, to: 10, insert: '' },
+    ]);
+    assert.equal(a.text, 'ello,😀 rld');
+    assert.equal(replay(before, r.changes), a.text);
+    assert.equal(a.applyChanges(u), null); // nothing new
+    const m2 = b.mark();
+    b.delete(5, 2); // the emoji: one code point, two units
+    assert.deepEqual(a.applyChanges(b.encodeSinceMark(m2)).changes, [{ from: 5, to: 7, insert: '' }]);
+    // refused: throws as apply() does, nothing changed
+    const c = crdt.createDoc('c');
+    try {
+      assert.throws(() => c.applyChanges(b.encodeSinceMark(m2)), (e) => e.code === CODES.EMISSING);
+      assert.equal(c.text, '');
+      // a whole state into an empty replica
+      const st = a.applyChanges(a.encodeState()); // a has it all: nothing new
+      assert.equal(st, null);
+      assert.equal(replay('', c.applyChanges(a.encodeState()).changes), a.text);
+    } finally {
+      c.free();
+    }
+    // random concurrent edits with astral characters, merged both ways
+    let seed = 7;
+    const rnd = (n) => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n; };
+    for (let round = 0; round < 200; round++) {
+      const ma = a.mark(), mb = b.mark();
+      for (const [d, k] of [[a, 3], [b, 2]]) {
+        for (let i = 0; i < k; i++) {
+          const t = d.text;
+          let at = rnd(t.length + 1);
+          if (at > 0 && at < t.length && t.charCodeAt(at) >= 0xdc00 && t.charCodeAt(at) <= 0xdfff) at--;
+          if (rnd(3) === 0 && t.length > at) {
+            let n = 1 + rnd(Math.min(4, t.length - at));
+            if (at + n < t.length && t.charCodeAt(at + n) >= 0xdc00 && t.charCodeAt(at + n) <= 0xdfff) n++;
+            d.delete(at, Math.min(n, t.length - at));
+          } else {
+            d.insert(at, ['x', 'yz', '😀', 'é', 'q😀r'][rnd(5)]);
+          }
+        }
+      }
+      const ua = a.encodeSinceMark(ma), ub = b.encodeSinceMark(mb);
+      const ta = a.text, tb = b.text;
+      const ra = a.applyChanges(ub), rb = b.applyChanges(ua);
+      assert.equal(replay(ta, ra ? ra.changes : []), a.text);
+      assert.equal(replay(tb, rb ? rb.changes : []), b.text);
+      assert.equal(a.text, b.text);
+    }
+  } finally {
+    a.free();
+    b.free();
+  }
+});

@@ -22,7 +22,7 @@
 // never touched: they are not in the step.
 //
 // Imports only @codemirror/state and @codemirror/view (peer dependencies of the package).
-import { Annotation, EditorSelection, Facet, Prec, StateEffect, StateField } from '@codemirror/state';
+import { Annotation, ChangeSet, EditorSelection, Facet, Prec, StateEffect, StateField } from '@codemirror/state';
 import { Decoration, EditorView, ViewPlugin, WidgetType, keymap } from '@codemirror/view';
 
 // A submit must stay under the server's message limit (REVERB_APP_MAX_MESSAGE_SIZE, 10,000
@@ -37,6 +37,7 @@ const BUDGET = 3000;
 const CAPTURE_MS = 500; // edits closer than this in time are one undo step (as Yjs' captureTimeout)
 const CURSOR_REFRESH_MS = 10000; // re-send an unmoved cursor: others drop one silent for 30 s
 const STACK_MAX = 500; // undo steps kept
+const CHANGES_MAX = 256; // remote changes composed one by one; more: compare the texts instead
 
 /** Transactions the binding makes from remote changes (never sent back, never undone). */
 export const remote = Annotation.define();
@@ -214,12 +215,16 @@ export class CollabBinding {
 
   #off;
   #timer;
+  /** The editor's text is the replica's (pulled whole, then every change passed on): a remote
+   * update's own changes may be applied to it. */
+  #inSync = false;
+  #pulling = false; // pull() is dispatching
 
   attach(view) {
     this.view = view;
     const doc = this.doc;
     if (this.user.color && 'cursorColor' in doc) doc.cursorColor = this.user.color;
-    this.#off.push(doc.on('change', ({ remote: isRemote }) => { if (isRemote) this.pull(); }));
+    this.#off.push(doc.on('change', ({ remote: isRemote, changes }) => { if (isRemote) this.pull(changes); }));
     if (this.options.cursors) {
       this.#off.push(doc.on('cursors', () => this.pushCursors()));
       this.#timer = setInterval(() => this.shareCursor(true), CURSOR_REFRESH_MS);
@@ -247,7 +252,12 @@ export class CollabBinding {
     let moved = false, local = false, typed = false;
     for (const tr of transactions) {
       moved = moved || !!tr.selection || tr.docChanged;
-      if (tr.annotation(remote)) continue;
+      if (tr.annotation(remote)) {
+        // Marked remote by someone else than pull(): the editor may no longer hold the
+        // replica's text, so the next remote changes are checked against the whole text.
+        if (tr.docChanged && !this.#pulling) this.#inSync = false;
+        continue;
+      }
       local = local || !!tr.selection || tr.docChanged;
       if (!tr.docChanged) {
         if (tr.selection) this.stopCapturing(); // moving the caret ends an undo step
@@ -259,6 +269,7 @@ export class CollabBinding {
         // The document refused the edit (e.g. one splitting a surrogate pair): the editor
         // takes the document's text back, after this update, rather than drifting from it.
         console.error(e);
+        this.#inSync = false;
         queueMicrotask(() => this.pull());
       }
       typed = typed || tr.isUserEvent('input') || tr.isUserEvent('delete');
@@ -413,24 +424,62 @@ export class CollabBinding {
   }
 
   /** The document's text into the editor (after remote changes), the local selection back
-   * on its characters, and the remote cursors refreshed in the same transaction. */
-  pull() {
+   * on its characters, and the remote cursors refreshed in the same transaction. `remoteChanges`
+   * (optional): the visible changes the remote updates made, in order (Document 'change'); the
+   * editor makes exactly those when its text was the replica's before them, instead of reading
+   * the whole text and comparing it with the editor's. */
+  pull(remoteChanges) {
     const view = this.view;
     if (!view || !this.doc.replica) return;
-    const text = this.doc.text();
-    const changes = difference(view.state.doc, text);
-    const effects = this.options.cursors ? [setCursors.of(this.decorations(text.length))] : [];
+    let changes = remoteChanges && this.#inSync ? this.#compose(view.state.doc.length, remoteChanges) : null;
+    let length;
+    if (changes) {
+      length = changes.newLength;
+      if (changes.empty) changes = null;
+    } else {
+      const text = this.doc.text();
+      length = text.length;
+      // The editor made with the document's text (at attach): one native comparison of the
+      // whole text instead of a walk of its lines.
+      const doc = view.state.doc;
+      changes = doc.length === length && doc.toString() === text ? null : difference(doc, text);
+      this.#inSync = true;
+    }
+    const deco = this.options.cursors ? this.decorations(length) : null;
+    // No cursors to draw and none drawn: no transaction (an editor update) for them.
+    const effects = deco && (deco.size || view.state.field(cursorField, false)?.size) ? [setCursors.of(deco)] : [];
     if (!changes) {
       if (effects.length) view.dispatch({ effects, annotations: remote.of(true) });
       return;
     }
     let selection;
     const back = this.selAnchors && this.#resolve(this.selAnchors);
-    if (back && back.every(([x, y]) => x <= text.length && y <= text.length)) {
+    if (back && back.every(([x, y]) => x <= length && y <= length)) {
       selection = EditorSelection.create(back.map(([x, y]) => EditorSelection.range(x, y)),
         Math.min(this.selMain || 0, back.length - 1));
     }
-    view.dispatch({ changes, selection, effects, annotations: remote.of(true) });
+    this.#pulling = true;
+    try {
+      view.dispatch({ changes, selection, effects, annotations: remote.of(true) });
+    } finally {
+      this.#pulling = false;
+    }
+  }
+
+  /** The ChangeSet of sequential changes over a text of `length`, or null when they do not fit
+   * it or do not end at the replica's length (then the texts are compared instead). */
+  #compose(length, list) {
+    if (list.length > CHANGES_MAX) return null;
+    let set = ChangeSet.empty(length);
+    try {
+      for (const c of list) {
+        const one = ChangeSet.of(c, set.newLength);
+        set = set.compose(one);
+      }
+    } catch {
+      return null; // a range beyond the editor's text
+    }
+    return set.newLength === this.doc.replica.length ? set : null;
   }
 
   /** Shares the main selection with the others (the Document throttles and coalesces). */

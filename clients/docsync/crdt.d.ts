@@ -26,6 +26,13 @@ export interface CrdtId {
 /** A position that stays on its character while text changes around it (plain data, can be
  * sent as JSON). `agent` '' is the document's start or end; side 0 binds to the character
  * before the position, 1 to the character after it. */
+/** One visible change: the UTF-16 range [from, to) of the text replaced by `insert`. */
+export interface CrdtTextChange {
+  from: number;
+  to: number;
+  insert: string;
+}
+
 export interface CrdtAnchor {
   agent: string;
   seq: number;
@@ -109,6 +116,11 @@ export declare class CrdtDoc {
   encodeSinceMark(mark: number): Uint8Array;
   /** Integrates an update; true when it brought new operations. Throws CrdtError. */
   apply(update: Uint8Array): boolean;
+  /** Integrates an update as apply() does and reports the visible changes it made: null when
+   * it brought nothing new; else `changes`, in UTF-16 offsets, each in the text as changed by
+   * the ones before it (replayed in order on the text before, they give the text after), or
+   * null when there were too many to report (read the text instead). Throws CrdtError. */
+  applyChanges(update: Uint8Array): { changes: CrdtTextChange[] | null } | null;
   /** The anchor of UTF-16 offset `index`: assoc >= 0 (default) binds it to the character
    * after the offset, assoc < 0 to the character before. */
   anchor(index: number, assoc?: number): CrdtAnchor;

@@ -413,6 +413,44 @@ export class CrdtDoc {
     return changed;
   }
 
+  /** Applies an update as apply() does, and returns the visible changes it made: null when
+   * it brought nothing new, else a list of {from, to, insert} in UTF-16 offsets, each in the
+   * text as changed by the ones before it (replayed in order on the text before, they give the
+   * text after), or `changes: null` inside when the list was too large to report (read the
+   * text). Returns {changes} so an editor can make exactly those changes instead of comparing
+   * the whole text. Throws as apply() does. */
+  applyChanges(update) {
+    const p = this.#ptr();
+    const m = this.#m;
+    const before = this.#x.crdt_wasm_mark(p);
+    const n = m._putBytes(update);
+    m._check(this.#x.crdt_wasm_apply_changes(p, m._in, n, m._missing, m._out));
+    const at = m._outWord(0), len = m._outWord(1);
+    if (this.#x.crdt_wasm_mark(p) === before) {
+      if (at) this.#x.crdt_wasm_free(at);
+      return null;
+    }
+    this.#text = null;
+    if (!at) return { changes: null };
+    const mem = m._view();
+    const dv = new DataView(mem.buffer, at, len);
+    const count = dv.getUint32(0, true);
+    const changes = new Array(count);
+    let o = 4;
+    for (let i = 0; i < count; i++) {
+      const from = dv.getUint32(o, true), del = dv.getUint32(o + 4, true), nb = dv.getUint32(o + 8, true);
+      o += 12;
+      let insert = '';
+      if (nb) {
+        insert = decoder.decode(mem.subarray(at + o, at + o + nb));
+        o += nb;
+      }
+      changes[i] = { from, to: from + del, insert };
+    }
+    this.#x.crdt_wasm_free(at);
+    return { changes };
+  }
+
   /** A position that stays on its text while others edit (a remote cursor): the anchor of
    * UTF-16 offset `index`. assoc >= 0 binds it to the character after the offset (text typed
    * there later goes before it), assoc < 0 to the character before. Plain data:

@@ -10,20 +10,35 @@ export type { CrdtAnchor, CrdtDoc, CrdtModule, CrdtSource } from './crdt.js';
 
 // ---- storages ----
 
+/** A saved replica as a binary storage keeps it (its state as bytes, not base64 in JSON). */
+export interface SavedReplica {
+  clientId: string;
+  epoch: string | null;
+  version: number;
+  seq: number;
+  state: Uint8Array;
+  delta?: Uint8Array;
+  pending: { seq: number; update: string }[];
+}
+
 /** Where documents are saved: string values under string keys, each call sync or async.
  * update(), when there is one, reads and writes a key as one step no other tab comes between
- * (fn(old) returns the new value; null deletes). Shared by the tabs of a browser. */
+ * (fn(old) returns the new value; null deletes). Shared by the tabs of a browser. A storage
+ * with `binary: true` also keeps objects with Uint8Arrays (structured-clone-able): saved
+ * replicas then go in as SavedReplica objects; otherwise as JSON strings (base64 state). */
 export interface DocSyncStorage {
-  get(key: string): string | null | undefined | PromiseLike<string | null | undefined>;
-  set(key: string, value: string): unknown;
+  binary?: boolean;
+  get(key: string): string | SavedReplica | null | undefined | PromiseLike<string | SavedReplica | null | undefined>;
+  set(key: string, value: string | SavedReplica): unknown;
   delete(key: string): unknown;
   update?(key: string, fn: (old: string | null) => string | null): unknown;
 }
 
 /** In memory (the default in Node): nothing survives the process. */
 export declare class MemoryStorage implements DocSyncStorage {
-  get(key: string): string | null;
-  set(key: string, value: string): void;
+  readonly binary: true;
+  get(key: string): string | SavedReplica | null;
+  set(key: string, value: string | SavedReplica): void;
   delete(key: string): void;
   update(key: string, fn: (old: string | null) => string | null): string | null;
 }
@@ -54,8 +69,9 @@ export declare class IndexedDBStorage implements DocSyncStorage {
   name: string;
   factory: IDBFactory;
   legacyPrefix: string;
-  get(key: string): Promise<string | null>;
-  set(key: string, value: string): Promise<void>;
+  readonly binary: true;
+  get(key: string): Promise<string | SavedReplica | null>;
+  set(key: string, value: string | SavedReplica): Promise<void>;
   delete(key: string): Promise<void>;
   update(key: string, fn: (old: string | null) => string | null): Promise<string | null>;
   /** Closes the database connection (reopened on next use). */
@@ -196,8 +212,16 @@ export interface DocSyncErrorEvent {
 }
 
 export interface DocumentEvents {
-  /** `text` is built when read: read in the listener, it is the text after this change. */
-  change: { readonly text: string; remote: boolean; version: number };
+  /** `text` is built when read: read in the listener, it is the text after this change.
+   * `changes` (remote updates applied in order only, else undefined or null): the visible
+   * changes they made, in UTF-16 offsets, each in the text as changed by the ones before it;
+   * an editor showing the text before can make exactly these instead of comparing texts. */
+  change: {
+    readonly text: string;
+    remote: boolean;
+    version: number;
+    changes?: { from: number; to: number; insert: string }[] | null;
+  };
   version: { version: number };
   presence: { members: Member[]; joined?: Member; left?: Member };
   typing: { user: DocUser; typing: boolean; typists: DocUser[] };

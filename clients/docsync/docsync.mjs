@@ -76,6 +76,15 @@ function fromBase64(b64) {
   return u8;
 }
 
+/** Bytes of a saved state: a Uint8Array (saved as bytes), or base64 (saved as JSON by an
+ * earlier version, or in a storage of strings). */
+function savedBytes(x) {
+  if (typeof x === 'string') return fromBase64(x);
+  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  if (x instanceof ArrayBuffer) return new Uint8Array(x);
+  throw new Error('no state bytes');
+}
+
 function randomId() {
   const b = new Uint8Array(6);
   globalThis.crypto.getRandomValues(b);
@@ -109,10 +118,15 @@ class Emitter {
 // delete(key), each sync or returning a promise, and optionally update(key, fn): fn(old) gives
 // the new value (null deletes), read and written as one step that no other tab can come
 // between (the index of saved replicas is changed that way: two tabs adding their entry at the
-// same time must not lose one).
+// same time must not lose one). A storage with `binary: true` also keeps objects holding
+// Uint8Arrays (IndexedDB's structured clone, or memory): a replica's saved state is then an
+// object with its state as bytes, not JSON with base64, which a reopened document would have
+// to parse and decode (about a third larger) before loading it. Records saved as JSON (by an
+// earlier version, or in a storage of strings) are read as before.
 
 /** Keeps saved documents in memory (the default in Node). */
 export class MemoryStorage {
+  binary = true;
   #map = new Map();
   get(key) { return this.#map.has(key) ? this.#map.get(key) : null; }
   set(key, value) { this.#map.set(key, value); }
@@ -162,6 +176,8 @@ function idbRequest(req) {
  * before an upgrade are still found and sent.
  */
 export class IndexedDBStorage {
+  binary = true;
+
   constructor({ name = 'docsync', indexedDB = globalThis.indexedDB, legacyPrefix = 'docsync:' } = {}) {
     if (!indexedDB) throw new TypeError('IndexedDBStorage: no indexedDB here');
     this.name = name;
@@ -220,11 +236,11 @@ export class IndexedDBStorage {
 
   async get(key) {
     const v = await this.#tx('readonly', (st) => idbRequest(st.get(key)));
-    return typeof v === 'string' ? v : this.#legacy(key);
+    return v != null ? v : this.#legacy(key);
   }
 
   async set(key, value) {
-    await this.#tx('readwrite', (st) => { st.put(String(value), key); });
+    await this.#tx('readwrite', (st) => { st.put(typeof value === 'object' && value ? value : String(value), key); });
     this.#dropLegacy(key);
   }
 
@@ -699,24 +715,46 @@ export class Document extends Emitter {
   #stale = false; // the catch-up in flight was asked for a replica since replaced
 
   async #open() {
-    const crdt = (this.crdt = await this.sync.crdt);
     const slots = this.#slots;
     const fresh = `${this.sync.clientId}.${randomId().slice(2, 8)}`;
-    const { clientId, adopted } = await slots.acquire(fresh);
+    // The saved replica is claimed and read while the CRDT module compiles (DocSync started
+    // that): neither waits for the other.
+    const reading = (async () => {
+      const got = await slots.acquire(fresh);
+      if (got.adopted) {
+        try {
+          got.saved = await this.sync.storage.get(slots.stateKey());
+        } catch (e) {
+          got.readError = e;
+        }
+      }
+      return got;
+    })();
+    let crdt, got;
+    try {
+      [crdt, got] = await Promise.all([this.sync.crdt, reading]);
+    } catch (e) {
+      reading.then(() => slots.release(), () => {}); // the module failed: free the replica
+      throw e;
+    }
+    this.crdt = crdt;
+    const { clientId, adopted } = got;
     let s = null;
     let loaded = null; // the saved replica, loaded once (checking it is loading it)
     if (adopted) {
       try {
-        const saved = await this.sync.storage.get(slots.stateKey());
-        s = saved ? JSON.parse(saved) : null;
+        if (got.readError) throw got.readError;
+        const saved = got.saved;
+        s = typeof saved === 'string' ? JSON.parse(saved) : saved || null;
         if (s && s.clientId !== clientId) throw new Error('saved under another client id');
         // A damaged state starts afresh. Loaded under our agent, later edits continue after our
         // own saved operations.
         if (s) {
-          loaded = crdt.loadDoc(clientId, fromBase64(s.state));
-          this.#base = { replica: loaded, mark: loaded.mark(), state: s.state };
+          const state = savedBytes(s.state);
+          loaded = crdt.loadDoc(clientId, state);
+          this.#base = { replica: loaded, mark: loaded.mark(), state };
           if (s.delta) {
-            loaded.apply(fromBase64(s.delta));
+            loaded.apply(savedBytes(s.delta));
             loaded.setAgent(clientId); // our next edits after the delta's own operations
           }
         }
@@ -797,10 +835,10 @@ export class Document extends Emitter {
 
   /** Emits 'change'. Its text is read when a listener asks for it: a keystroke in a 100k
    * character document need not build the whole text for listeners that do not look. */
-  #changed(remote) {
+  #changed(remote, changes) {
     const doc = this;
     let text = null;
-    this.emit('change', { get text() { return (text ??= doc.text()); }, remote, version: this.version });
+    this.emit('change', { get text() { return (text ??= doc.text()); }, remote, version: this.version, changes });
   }
 
   /** Number of local transactions not yet acknowledged. */
@@ -1073,29 +1111,32 @@ export class Document extends Emitter {
     clearTimeout(this.#saveTimer);
     this.#saveTimer = null;
     if (!this.replica) return undefined;
+    const binary = !!this.sync.storage.binary;
     const saved = {
       clientId: this.clientId,
       epoch: this.epoch,
       version: this.version,
       seq: this.#seq,
-      ...this.#encodeState(),
+      ...this.#encodeState(binary),
       pending: this.#pending.map(({ seq, update }) => ({ seq, update })),
     };
-    return this.sync.storage.set(this.#slots.stateKey(this.clientId), JSON.stringify(saved));
+    return this.sync.storage.set(this.#slots.stateKey(this.clientId), binary ? saved : JSON.stringify(saved));
   }
 
   /** {state, delta}: the base saved before and the operations since, or a new base when there
-   * is none for this replica (it was replaced) or the delta has grown large. */
-  #encodeState() {
+   * is none for this replica (it was replaced) or the delta has grown large. Bytes for a binary
+   * storage, else base64 (the base's encoded once). */
+  #encodeState(binary) {
     const replica = this.replica;
     const mark = replica.mark();
-    const base = this.#base;
-    if (base && base.replica === replica && mark - base.mark <= DELTA_OPS_MAX) {
-      if (mark === base.mark) return { state: base.state };
-      return { state: base.state, delta: toBase64(replica.encodeSinceMark(base.mark)) };
+    let base = this.#base;
+    if (!(base && base.replica === replica && mark - base.mark <= DELTA_OPS_MAX)) {
+      base = this.#base = { replica, mark, state: replica.encodeState() };
     }
-    this.#base = { replica, mark, state: toBase64(replica.encodeState()) };
-    return { state: this.#base.state };
+    const state = binary ? base.state : (base.b64 ??= toBase64(base.state));
+    if (mark === base.mark) return { state };
+    const delta = replica.encodeSinceMark(base.mark);
+    return { state, delta: binary ? delta : toBase64(delta) };
   }
 
   #save() {
@@ -1187,25 +1228,38 @@ export class Document extends Emitter {
     if (this.#catchingUp) return;
     let applied = false;
     const before = this.version;
+    // The visible changes of the updates applied, in order (see 'change'); null once one could
+    // not report them.
+    let changes = [];
     for (let v = this.version + 1; this.#buffer.has(v); v++) {
       const u = this.#buffer.get(v);
       this.#buffer.delete(v);
-      if (u && !this.#apply(u)) return;
+      if (u) {
+        const r = this.#apply(u);
+        if (r === false) {
+          // A catch-up follows; what was applied before the hole is shown now.
+          if (applied) this.#changed(true, changes);
+          return;
+        }
+        if (r && changes) changes = r.changes ? changes.concat(r.changes) : null;
+      }
       this.version = v;
       applied = applied || !!u;
     }
-    if (applied) this.#changed(true);
+    if (applied) this.#changed(true, changes);
     if (this.version !== before) this.emit('version', { version: this.version });
     if (this.#buffer.size > 0) this.#catchUp();
     this.#save();
     if (this.synced) this.emit('synced', { version: this.version });
   }
 
-  /** Applies a remote update; on a missing dependency, asks for a catch-up. */
+  /** Applies a remote update: null when it brought nothing new, else {changes} (its visible
+   * changes, or null when the replica cannot tell them); on a missing dependency, asks for a
+   * catch-up and returns false. */
   #apply(u) {
     try {
-      this.replica.apply(u);
-      return true;
+      const r = this.replica.applyChanges ? this.replica.applyChanges(u) : (this.replica.apply(u) ? { changes: null } : null);
+      return r;
     } catch (err) {
       if (err instanceof CrdtError && err.code === CODES.EMISSING) {
         this.#buffer.clear();

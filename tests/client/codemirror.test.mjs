@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { EditorState, EditorSelection, Text } from '@codemirror/state';
 import { loadCrdt } from '../../clients/docsync/crdt.mjs';
-import { CollabBinding, difference, revertChanges, userColor } from '../../clients/docsync/codemirror.mjs';
+import { CollabBinding, difference, remote, revertChanges, userColor } from '../../clients/docsync/codemirror.mjs';
 
 const crdt = await loadCrdt(fs.readFileSync(process.env.CRDT_WASM));
 
@@ -43,10 +43,15 @@ class FakeDoc {
     this.emit('change', { remote: false });
   }
 
-  /** Another replica's updates arrive. */
+  /** Another replica's updates arrive. With `report`, as the Document passes them on: with the
+   * visible changes they made (applyChanges). */
   receive(updates) {
-    for (const u of updates) this.replica.apply(u);
-    this.emit('change', { remote: true });
+    let changes = [];
+    for (const u of updates) {
+      if (!this.report) this.replica.apply(u);
+      else changes = changes.concat(this.replica.applyChanges(u)?.changes ?? []);
+    }
+    this.emit('change', { remote: true, changes: this.report ? changes : undefined });
   }
 }
 
@@ -111,6 +116,43 @@ test('local transactions become CRDT transactions; remote ones keep the selectio
   exchange(a, b);
   assert.equal(b.view.state.selection.main.head, 3);
   assert.equal(b.text(), a.text());
+});
+
+test('remote changes the CRDT reports go to the editor as they are, without reading the whole text', () => {
+  const [a, b] = pair('hello wörld 😀');
+  b.doc.report = true;
+  let reads = 0;
+  const read = b.doc.text.bind(b.doc);
+  b.doc.text = () => { reads++; return read(); };
+  b.view.dispatch({ selection: EditorSelection.single(6, 11) }); // "wörld"
+  type(a, 0, '>> ');
+  erase(a, 4, 6); // "el"
+  type(a, a.text().length, '😀!');
+  exchange(a, b);
+  assert.equal(a.text(), '>> hlo wörld 😀😀!');
+  assert.equal(b.text(), a.text());
+  assert.equal(reads, 0);
+  assert.deepEqual([b.view.state.selection.main.from, b.view.state.selection.main.to], [7, 12]);
+  // Changes that do not fit the editor's text, or do not end at the replica's: the texts are
+  // compared instead, and the editor shows the replica's text.
+  b.doc.emit('change', { remote: true, changes: [{ from: 1000, to: 1001, insert: '' }] });
+  assert.equal(reads, 1);
+  b.doc.emit('change', { remote: true, changes: [{ from: 0, to: 0, insert: 'zz' }] });
+  assert.equal(reads, 2);
+  assert.equal(b.text(), a.text());
+  // A change someone else marked remote: the editor no longer holds the replica's text, so the
+  // next remote changes are checked against the whole text, which takes the editor back.
+  b.view.dispatch({ changes: { from: 0, to: 1, insert: '?' }, annotations: remote.of(true) }); // same length
+  type(a, 0, '#');
+  exchange(a, b);
+  assert.equal(reads, 3);
+  assert.equal(b.text(), a.text());
+  // Nothing visible (a deletion of a character already deleted): no change, no read.
+  erase(b, 0, 1);
+  erase(a, 0, 1);
+  exchange(a, b);
+  assert.equal(b.text(), a.text());
+  assert.equal(reads, 3);
 });
 
 test('a large paste and a large deletion go as pieces under the message limit, with emoji kept whole', () => {

@@ -179,3 +179,41 @@ test('two tabs offline on one document, then a browser restart: both replicas in
   tc.close();
   td.close();
 });
+
+test('a saved replica goes into IndexedDB as bytes; one saved as JSON with base64 by an earlier version still opens', { timeout: 60000 }, async () => {
+  const id = 'bytes-saved';
+  await openDocument(server, id);
+  const profile = new IDBFactory();
+  const storage = () => new IndexedDBStorage({ indexedDB: profile });
+  let t = await client(server, 'ada', { storage: storage(), locks: new Locks() });
+  let d = t.document(id);
+  await d.ready;
+  await synced(d);
+  d.insert(0, 'héllo 😀');
+  await synced(d);
+  await d.flush(); // the base state
+  d.insert(0, '>'); // saved as a delta after it, and pending
+  await d.flush();
+  const clientId = d.clientId;
+  const key = `state:${id}/${clientId}`;
+  const rec = await storage().get(key);
+  assert.equal(typeof rec, 'object');
+  assert.ok(rec.state instanceof Uint8Array && rec.delta instanceof Uint8Array, 'state and delta as bytes');
+  assert.deepEqual([rec.clientId, rec.version, rec.seq, rec.pending.map((p) => p.seq)], [clientId, 1, 2, [2]]);
+  t.close();
+  await sleep(50);
+
+  // The same record as an earlier version wrote it: JSON, state and delta in base64.
+  const b64 = (u8) => Buffer.from(u8).toString('base64');
+  await storage().set(key, JSON.stringify({ ...rec, state: b64(rec.state), delta: b64(rec.delta) }));
+  t = await client(server, 'ada', { storage: storage(), locks: new Locks() });
+  d = t.document(id);
+  await d.ready;
+  assert.equal(d.clientId, clientId);
+  assert.equal(d.text(), '>héllo 😀');
+  await synced(d);
+  assert.deepEqual(await serverText(server, id).then((h) => [h.content, h.version]), ['>héllo 😀', 2]);
+  await d.flush();
+  assert.ok((await storage().get(key)).state instanceof Uint8Array, 'saved as bytes again');
+  t.close();
+});

@@ -966,6 +966,108 @@ static void test_forged_origins(void)
     crdt_doc_free(d);
 }
 
+/* Changes reported by crdt_doc_apply_changes: each insertion and deletion
+ * that changes the visible text, in order, at its position in the text as
+ * changed so far, in code points and UTF-16 units. */
+typedef struct change_log {
+    crdt_change c[8];
+    char text[8][16];
+    size_t n;
+} change_log;
+
+static void log_change(void *ctx, const crdt_change *c)
+{
+    change_log *l = ctx;
+    if (l->n < 8) {
+        l->c[l->n] = *c;
+        if (c->text && c->text_len < sizeof l->text[0])
+            memcpy(l->text[l->n], c->text, c->text_len);
+    }
+    l->n++;
+}
+
+static void test_apply_changes(void)
+{
+    crdt_doc *a = mkdoc("a"), *b = mkdoc("b");
+    ins(a, 0, "hello world");
+    sync_into(b, a);
+    uint64_t mark = crdt_doc_mark(b);
+    ins(b, 5, ",\xF0\x9F\x98\x80");              /* ",😀": 2 code points, 3 UTF-16 units */
+    CHECK_EQ(crdt_doc_delete(b, 0, 1), CRDT_OK); /* "h" */
+    CHECK_EQ(crdt_doc_delete(b, 7, 2), CRDT_OK); /* "wo", after the emoji */
+    size_t n;
+    uint8_t *u = since_mark(b, mark, &n);
+    change_log log = {0};
+    CHECK_EQ(crdt_doc_apply_changes(a, u, n, NULL, log_change, &log), CRDT_OK);
+    CHECK_STR_EQ(text(a), "ello,\xF0\x9F\x98\x80 rld");
+    CHECK_EQ(log.n, 3);
+    CHECK_EQ(log.c[0].pos, 5);
+    CHECK_EQ(log.c[0].pos16, 5);
+    CHECK_EQ(log.c[0].del, 0);
+    CHECK_EQ(log.c[0].ins, 2);
+    CHECK_EQ(log.c[0].ins16, 3);
+    CHECK_EQ(log.c[0].text_len, 5);
+    CHECK_STR_EQ(log.text[0], ",\xF0\x9F\x98\x80");
+    CHECK_EQ(log.c[1].pos, 0);
+    CHECK_EQ(log.c[1].del, 1);
+    CHECK_EQ(log.c[1].del16, 1);
+    CHECK_EQ(log.c[1].ins, 0);
+    CHECK(log.c[1].text == NULL);
+    CHECK_EQ(log.c[2].pos, 7);
+    CHECK_EQ(log.c[2].pos16, 8);
+    CHECK_EQ(log.c[2].del, 2);
+    CHECK_EQ(log.c[2].del16, 2);
+    /* applied again: nothing new, nothing reported */
+    log.n = 0;
+    CHECK_EQ(crdt_doc_apply_changes(a, u, n, NULL, log_change, &log), CRDT_OK);
+    CHECK_EQ(log.n, 0);
+    free(u);
+    /* deleting the emoji: one code point, two UTF-16 units */
+    mark = crdt_doc_mark(b);
+    CHECK_EQ(crdt_doc_delete(b, 5, 1), CRDT_OK);
+    u = since_mark(b, mark, &n);
+    crdt_doc *c = mkdoc("c"); /* lacks what the delete depends on */
+    log.n = 0;
+    crdt_id miss;
+    CHECK_EQ(crdt_doc_apply_changes(c, u, n, &miss, log_change, &log), CRDT_EMISSING);
+    CHECK_EQ(log.n, 0);
+    CHECK_EQ(crdt_doc_apply_changes(a, u, n, NULL, log_change, &log), CRDT_OK);
+    CHECK_EQ(log.n, 1);
+    CHECK_EQ(log.c[0].pos, 5);
+    CHECK_EQ(log.c[0].pos16, 5);
+    CHECK_EQ(log.c[0].del, 1);
+    CHECK_EQ(log.c[0].del16, 2);
+    CHECK_STR_EQ(text(a), "ello, rld");
+    free(u);
+    /* a concurrent insert and delete, merged both ways; no callback is fine */
+    uint64_t ma = crdt_doc_mark(a), mb = crdt_doc_mark(b);
+    ins(a, 0, "A");
+    CHECK_EQ(crdt_doc_delete(b, 4, 1), CRDT_OK); /* "," */
+    size_t na, nb;
+    uint8_t *ua = since_mark(a, ma, &na), *ub = since_mark(b, mb, &nb);
+    CHECK_EQ(apply_tracked(b, ua, na, NULL), CRDT_OK);
+    CHECK_EQ(apply_tracked(a, ub, nb, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply_changes(a, ub, nb, NULL, NULL, NULL), CRDT_OK);
+    CHECK_STR_EQ(text(a), "Aello rld");
+    CHECK_STR_EQ(text(b), "Aello rld");
+    /* a whole state into an empty replica: one insertion of everything */
+    crdt_doc *e = mkdoc("e");
+    uint8_t *st;
+    CHECK_EQ(crdt_doc_encode_state(a, &st, &n), CRDT_OK);
+    log.n = 0;
+    CHECK_EQ(crdt_doc_apply_changes(e, st, n, NULL, log_change, &log), CRDT_OK);
+    CHECK(log.n >= 1);
+    CHECK_EQ(apply_tracked(c, st, n, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply_changes(NULL, st, n, NULL, NULL, NULL), CRDT_EINVAL);
+    crdt_free_bytes(NULL, st);
+    free(ua);
+    free(ub);
+    crdt_doc_free(a);
+    crdt_doc_free(b);
+    crdt_doc_free(c);
+    crdt_doc_free(e);
+}
+
 int main(void)
 {
     test_local();
@@ -980,5 +1082,6 @@ int main(void)
     test_canonical_state();
     test_anchors();
     test_forged_origins();
+    test_apply_changes();
     return TEST_RESULT();
 }

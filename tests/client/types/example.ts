@@ -11,10 +11,10 @@ import {
 import type {
   DocSyncStorage, DocSyncOptions, DocSyncLocks, DocSyncEcho, DocSyncEvents, DocumentEvents,
   ConnectionStatus, Member, MemberInfo, DocUser, RemoteCursor, DocSyncErrorEvent,
-  IndexedDBStorageOptions,
+  IndexedDBStorageOptions, SavedReplica,
 } from '@docsync/client';
 import { loadCrdt, CrdtModule, CrdtDoc, CrdtError, CODES } from '@docsync/client/crdt';
-import type { CrdtAnchor, CrdtCode, CrdtId, CrdtSource } from '@docsync/client/crdt';
+import type { CrdtAnchor, CrdtCode, CrdtId, CrdtSource, CrdtTextChange } from '@docsync/client/crdt';
 import { recoverMissedEvents } from '@docsync/client/history';
 import type { Recovery, RecoveryGap, RecoveryPosition } from '@docsync/client/history';
 import {
@@ -47,6 +47,9 @@ export async function app(): Promise<void> {
   const update: Uint8Array = replica.encodeSinceMark(mark);
   const copy: CrdtDoc = crdt.loadDoc('bob', replica.encodeState());
   const fresh: boolean = copy.apply(update);
+  const reported = copy.applyChanges(update);
+  const changes: CrdtTextChange[] | null | undefined = reported?.changes;
+  console.log(changes?.map((c) => [c.from, c.to, c.insert]));
   const delta: Uint8Array = replica.encodeSince(copy.encodeVersion());
   const anchor: CrdtAnchor = replica.anchor(2, -1);
   const at: number | null = copy.anchorIndex(anchor);
@@ -76,8 +79,11 @@ export async function app(): Promise<void> {
     new IndexedDBStorage({ name: 'app', legacyPrefix: 'docsync:' } satisfies IndexedDBStorageOptions),
   ];
   const idb = new IndexedDBStorage();
-  const value: string | null = await idb.get('k');
+  const value: string | SavedReplica | null = await idb.get('k');
   await idb.set('k', 'v');
+  // Saved replicas go into binary storages as objects with their state as bytes.
+  const record: SavedReplica = { clientId: 'c-1', epoch: null, version: 0, seq: 0, state: new Uint8Array(0), pending: [] };
+  if (idb.binary && new MemoryStorage().binary) await idb.set('r', record);
   await idb.update('k', (old) => (old ?? '') + '!');
   await idb.delete('k');
   await idb.close();
