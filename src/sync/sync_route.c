@@ -110,6 +110,11 @@ struct sync_route {
     struct recheck rk;
     struct told *told;
     size_t ntold;
+    /* Changes of this node's lists not told for want of Redis: told after
+     * the next reconnection (RECHECK_AGAIN_MS later, once the homes have
+     * claimed their documents again). */
+    char (*untold)[SYNC_DOC_ID_MAX + 1];
+    size_t nuntold;
     uint64_t local, forwarded, answered, served_n, timeouts, unavailable, busy, stale;
     uint64_t rejected[RJ_N];
 };
@@ -687,6 +692,8 @@ static int acl_entry(void *ctx, const char *user, size_t ulen, enum store_role r
     return 0;
 }
 
+static void untold_add(struct sync_route *rt, const char *doc);
+
 void sync_route_acl_changed(struct sync_module *m, const char *doc)
 {
     struct sync_route *rt = g_route;
@@ -723,12 +730,14 @@ void sync_route_acl_changed(struct sync_module *m, const char *doc)
     msg.body_len = json ? strlen(json) : 0;
     char *buf = NULL;
     size_t len = 0;
-    if (!json || route_encode(&msg, &buf, &len) != 0 ||
-        redis_publish(rt->rd, rt->acl_channel, buf, len) != 0)
+    int encoded = json && route_encode(&msg, &buf, &len) == 0;
+    if (encoded && redis_publish(rt->rd, rt->acl_channel, buf, len) != 0)
+        untold_add(rt, doc); /* told once Redis is back */
+    else if (!encoded)
         log_warn(server_logger(m->srv),
                  "sync: the other nodes could not be told that the access list of %s changed "
-                 "(Redis unreachable, or more than %d entries); their subscribers keep their "
-                 "subscriptions (their requests are checked here)",
+                 "(more than %d entries); their subscribers keep their subscriptions (their "
+                 "requests are checked here)",
                  doc, ROUTE_SHIP_ACL_MAX);
     else
         rt->acl_sent++;
@@ -779,6 +788,27 @@ static void on_acl_notice(void *ud, const char *channel, size_t clen, const char
  * API is (a change another node's store took is not the list that counts,
  * and is not told). */
 
+#define UNTOLD_MAX 4096
+
+static void untold_add(struct sync_route *rt, const char *doc)
+{
+    for (size_t i = 0; i < rt->nuntold; i++)
+        if (strcmp(rt->untold[i], doc) == 0)
+            return;
+    void *p = rt->nuntold < UNTOLD_MAX ? realloc(rt->untold, (rt->nuntold + 1) * sizeof *rt->untold)
+                                       : NULL;
+    if (!p) {
+        log_warn(server_logger(rt->m->srv),
+                 "sync: the access list of %s changed; the other nodes are not told (Redis "
+                 "unreachable, too many waiting); their subscribers are checked again when their "
+                 "node reconnects to Redis",
+                 doc);
+        return;
+    }
+    rt->untold = p;
+    snprintf(rt->untold[rt->nuntold++], sizeof *rt->untold, "%s", doc);
+}
+
 struct home_check {
     char doc[SYNC_DOC_ID_MAX + 1];
 };
@@ -789,7 +819,36 @@ static void on_home_checked(void *ud, const struct redis_reply *r)
     struct sync_route *rt = g_route;
     if (rt && r && r->type == REDIS_R_STRING && strcmp(r->str, rt->node) == 0)
         sync_route_acl_changed(rt->m, h->doc);
+    else if (rt && (!r || r->type == REDIS_R_ERROR))
+        untold_add(rt, h->doc); /* Redis went away: asked again after it is back */
     free(h);
+}
+
+/* Tells the other nodes of a change of `doc`'s list if Redis names this
+ * node its home. */
+static void tell_if_home(struct sync_route *rt, const char *doc)
+{
+    struct home_check *h = calloc(1, sizeof *h);
+    char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
+    snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, doc);
+    const char *argv[2] = {"GET", key};
+    if (h)
+        snprintf(h->doc, sizeof h->doc, "%s", doc);
+    if (!h || redis_command(rt->rd, on_home_checked, h, 2, argv, NULL) != 0) {
+        free(h);
+        untold_add(rt, doc);
+    }
+}
+
+static void untold_retry(struct sync_route *rt)
+{
+    char(*ids)[SYNC_DOC_ID_MAX + 1] = rt->untold;
+    size_t n = rt->nuntold;
+    rt->untold = NULL;
+    rt->nuntold = 0;
+    for (size_t i = 0; i < n; i++)
+        tell_if_home(rt, ids[i]);
+    free(ids);
 }
 
 static int told_covers(const struct sync_route *rt, const char *doc, uint64_t count)
@@ -836,21 +895,8 @@ void sync_route_acl_poll(struct sync_module *m, store_read *r, uint64_t since, u
             "store (%s): the other nodes are not told of them; their subscribers are checked "
             "again when their node reconnects to Redis",
             (unsigned long long)(now - since), store_strerror(rc));
-    for (size_t i = 0; rc == 0 && i < c.n; i++) {
-        struct home_check *h = calloc(1, sizeof *h);
-        char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
-        snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, c.ids[i]);
-        const char *argv[2] = {"GET", key};
-        if (h)
-            snprintf(h->doc, sizeof h->doc, "%s", c.ids[i]);
-        if (!h || redis_command(rt->rd, on_home_checked, h, 2, argv, NULL) != 0) {
-            free(h);
-            log_warn(server_logger(m->srv),
-                     "sync: the access list of %s changed in the store; the other nodes could not "
-                     "be told (Redis unreachable)",
-                     c.ids[i]);
-        }
-    }
+    for (size_t i = 0; rc == 0 && i < c.n; i++)
+        tell_if_home(rt, c.ids[i]);
     free(c.ids);
     /* Every change up to `now` is told or being told. */
     size_t k = 0;
@@ -1100,6 +1146,7 @@ static void on_tick(struct server *srv, void *ud)
     if (rt->rk.again_at && rt->rk.again_at <= now) {
         rt->rk.again_at = 0;
         recheck_start(rt);
+        untold_retry(rt);
     }
     move_tick(now);
 }
@@ -1224,6 +1271,7 @@ void sync_route_stop(struct sync_module *m)
     hmap_deinit(&rt->fwds);
     free(rt->rk.ids);
     free(rt->told);
+    free(rt->untold);
     while (rt->served) {
         struct served *s = rt->served;
         served_unlink(rt, s);

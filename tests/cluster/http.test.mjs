@@ -319,4 +319,25 @@ describe('the HTTP API\'s document routes on a cluster of three nodes', () => {
     assert.equal(await metric(a, 'docsync_route_acl_notices_total{dir="sent"}'), sent + 2);
     for (const x of [own, ed, ed2]) x.disconnect();
   });
+
+  it('redis-server killed and restarted empty, docsync-admin revoking on the home meanwhile: once Redis is back, the node with the subscriber unsubscribes it', async () => {
+    const [a, , c] = nodes;
+    const doc = 'rst1';
+    const { own, ed } = await aclDoc(doc, c);
+    await redis.kill();
+    await until(async () => (await up(c)).body.redis !== 'connected', 10000, 'node c off Redis');
+    a.admin('acl', 'delete', doc, 'ed');
+    await sleep(1500); // the home's ACL poll sees it while nobody can be told
+    assert.deepEqual(ed.errors, []);
+    await redis.start(); // empty: no home record, no user of node c's
+    await nodeRedisUser(redis, 'node-c');
+    await until(() => ed.errors.length === 2, 20000, 'both subscriptions revoked on node c');
+    assert.deepEqual(ed.errors, [revoked(doc), revoked(doc)]);
+    await converged(nodes, 3, 20000);
+    assert.equal(await homeOf(redis, doc), 'node-a', 'claimed again by its home');
+    assert.equal((await own.edit((d) => d.insert(0, 'two '))).event, 'docsync:ack');
+    await sleep(500);
+    assert.equal(ed.updates, 1, 'no DocumentUpdated after the revocation');
+    for (const x of [own, ed]) x.disconnect();
+  });
 });
