@@ -817,9 +817,12 @@ static void on_home_checked(void *ud, const struct redis_reply *r)
 {
     struct home_check *h = ud;
     struct sync_route *rt = g_route;
-    if (rt && r && r->type == REDIS_R_STRING && strcmp(r->str, rt->node) == 0)
+    if (rt && r && r->type == REDIS_R_STRING && strcmp(r->str, rt->node) == 0) {
+        /* The home's list: its own subscribers (a list without a version
+         * yet is not "held" by the poll), then every other node's. */
+        sync_server_revoke(rt->m, h->doc);
         sync_route_acl_changed(rt->m, h->doc);
-    else if (rt && (!r || r->type == REDIS_R_ERROR))
+    } else if (rt && (!r || r->type == REDIS_R_ERROR))
         untold_add(rt, h->doc); /* Redis went away: asked again after it is back */
     free(h);
 }
@@ -861,6 +864,7 @@ static int told_covers(const struct sync_route *rt, const char *doc, uint64_t co
 
 struct changed {
     struct sync_route *rt;
+    uint64_t now; /* later changes are the next poll's */
     char (*ids)[SYNC_DOC_ID_MAX + 1];
     size_t n;
 };
@@ -868,6 +872,8 @@ struct changed {
 static int changed_one(void *ctx, const char *doc, uint64_t count)
 {
     struct changed *c = ctx;
+    if (count > c->now)
+        return 1;
     if (told_covers(c->rt, doc, count))
         return 0;
     for (size_t i = 0; i < c->n; i++)
@@ -881,22 +887,52 @@ static int changed_one(void *ctx, const char *doc, uint64_t count)
     return 0;
 }
 
-void sync_route_acl_poll(struct sync_module *m, store_read *r, uint64_t since, uint64_t now)
+void sync_route_acl_poll(struct sync_module *m, uint64_t since, uint64_t now)
 {
     struct sync_route *rt = g_route;
     if (!rt)
         return;
-    struct changed c = {rt, NULL, 0};
-    int rc = store_acl_changed_since(r, since, changed_one, &c);
-    if (rc != 0)
+    struct changed c = {rt, now, NULL, 0};
+    store_read *r = NULL;
+    int rc = store_read_begin(m->store, &r);
+    if (rc == 0)
+        rc = store_acl_changed_since(r, since, changed_one, &c);
+    /* Which of them this store holds (the home's, or one that is becoming
+     * it): their lists count here, for this node's own subscribers, even
+     * while Redis cannot confirm the home. */
+    char *held = c.n ? calloc(c.n, 1) : NULL;
+    struct store_doc_info info;
+    for (size_t i = 0; rc == 0 && held && i < c.n; i++)
+        held[i] = store_doc_get(r, c.ids[i], &info) == 0;
+    store_read_end(r);
+    if (rc != 0) {
         log_warn(
             server_logger(m->srv),
             "sync: %llu access-list changes since the last look, not all of them logged in the "
             "store (%s): the other nodes are not told of them; their subscribers are checked "
             "again when their node reconnects to Redis",
             (unsigned long long)(now - since), store_strerror(rc));
-    for (size_t i = 0; rc == 0 && i < c.n; i++)
+        /* This node's own subscribers: every document held here. */
+        size_t n = 0;
+        char(*ids)[SYNC_DOC_ID_MAX + 1] = sync_server_subscribed_docs(m, &n);
+        if (ids && store_read_begin(m->store, &r) == 0) {
+            char *mine = calloc(n ? n : 1, 1);
+            for (size_t i = 0; mine && i < n; i++)
+                mine[i] = store_doc_get(r, ids[i], &info) == 0;
+            store_read_end(r);
+            for (size_t i = 0; mine && i < n; i++)
+                if (mine[i])
+                    sync_server_revoke(m, ids[i]);
+            free(mine);
+        }
+        free(ids);
+    }
+    for (size_t i = 0; rc == 0 && i < c.n; i++) {
+        if (!held || held[i])
+            sync_server_revoke(m, c.ids[i]);
         tell_if_home(rt, c.ids[i]);
+    }
+    free(held);
     free(c.ids);
     /* Every change up to `now` is told or being told. */
     size_t k = 0;

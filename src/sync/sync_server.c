@@ -395,15 +395,17 @@ static void acl_poll(struct server *srv, void *ud)
     if (m->acl_writes_pending || store_read_begin(m->store, &r) != 0)
         return;
     int err = store_acl_changes(r, &changes);
-    if (err || changes == m->acl_changes_seen) {
-        store_read_end(r);
+    store_read_end(r);
+    if (err || changes == m->acl_changes_seen)
+        return;
+    uint64_t since = m->acl_changes_seen;
+    m->acl_changes_seen = changes;
+    if (sync_route_active()) {
+        /* Cluster mode: the home's list is the one that counts, here and
+         * (told) on every other node. */
+        sync_route_acl_poll(m, since, changes);
         return;
     }
-    /* Cluster mode: the other nodes' subscribers hear of the changes of
-     * the documents this node is the home of (docsync-admin's too). */
-    sync_route_acl_poll(m, r, m->acl_changes_seen, changes);
-    store_read_end(r);
-    m->acl_changes_seen = changes;
     size_t n = 0;
     char(*ids)[SYNC_DOC_ID_MAX + 1] = sync_server_subscribed_docs(m, &n);
     for (size_t i = 0; ids && i < n; i++)
