@@ -1003,6 +1003,8 @@ static void recheck_fill(struct sync_route *rt)
     k->filling = 1; /* a refusal answers at once: no recursion */
     while (k->inflight < RECHECK_INFLIGHT && k->next < k->n) {
         const char *doc = k->ids[k->next++];
+        if (!sync_msg_doc_id_valid(doc))
+            continue; /* no document can have that id: nothing to read */
         char json[SYNC_DOC_ID_MAX * 6 + 32];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "documentId", doc);
