@@ -1196,11 +1196,11 @@ static char *route_metrics(struct server *srv, void *ud)
     struct sync_route *rt = g_route;
     if (!rt)
         return NULL;
-    char *out = malloc(6144);
+    char *out = malloc(4096);
     if (!out)
         return NULL;
 #define U(x) ((unsigned long long)(x))
-    snprintf(out, 6144,
+    snprintf(out, 4096,
              "# HELP docsync_route_requests_total Document requests by where they were handled "
              "(cluster mode).\n"
              "# TYPE docsync_route_requests_total counter\n"
@@ -1231,18 +1231,12 @@ static char *route_metrics(struct server *srv, void *ud)
              "nodes (sent) and heard from their home nodes (received).\n"
              "# TYPE docsync_route_acl_notices_total counter\n"
              "docsync_route_acl_notices_total{dir=\"sent\"} %llu\n"
-             "docsync_route_acl_notices_total{dir=\"received\"} %llu\n"
-             "# HELP docsync_route_acl_rechecks_total Access lists of documents with subscribers "
-             "here read again from their homes after a reconnection to Redis (read), or not "
-             "answered (unread: asked again later).\n"
-             "# TYPE docsync_route_acl_rechecks_total counter\n"
-             "docsync_route_acl_rechecks_total{result=\"read\"} %llu\n"
-             "docsync_route_acl_rechecks_total{result=\"unread\"} %llu\n",
+             "docsync_route_acl_notices_total{dir=\"received\"} %llu\n",
              U(rt->local), U(rt->forwarded), U(rt->served_n), U(rt->answered), U(rt->unavailable),
              U(rt->timeouts), U(rt->busy), U(rt->nlookups + hmap_count(&rt->fwds)), U(rt->stale),
              U(rt->rejected[RJ_FOREIGN]), U(rt->rejected[RJ_VERSION]),
              U(rt->rejected[RJ_MALFORMED]), U(rt->rejected[RJ_TOO_BIG]), U(rt->acl_sent),
-             U(rt->acl_received), U(rt->rk.read), U(rt->rk.unread));
+             U(rt->acl_received));
 #undef U
     char *mv = move_metrics();
     if (mv) {
@@ -1254,6 +1248,25 @@ static char *route_metrics(struct server *srv, void *ud)
         }
         free(mv);
     }
+    return out;
+}
+
+/* The re-reads of access lists after reconnections (a producer of its own). */
+static char *recheck_metrics(struct server *srv, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    struct sync_route *rt = g_route;
+    char *out = rt ? malloc(512) : NULL;
+    if (out)
+        snprintf(out, 512,
+                 "# HELP docsync_route_acl_rechecks_total Access lists of documents with "
+                 "subscribers here read again from their homes after a reconnection to Redis "
+                 "(read), or not answered (unread: asked again later).\n"
+                 "# TYPE docsync_route_acl_rechecks_total counter\n"
+                 "docsync_route_acl_rechecks_total{result=\"read\"} %llu\n"
+                 "docsync_route_acl_rechecks_total{result=\"unread\"} %llu\n",
+                 (unsigned long long)rt->rk.read, (unsigned long long)rt->rk.unread);
     return out;
 }
 
@@ -1280,7 +1293,8 @@ int sync_route_start(struct sync_module *m)
         redis_subscribe(rd, rt->acl_channel, 0, on_acl_notice, NULL) != 0 ||
         redis_on_status(rd, on_redis_status, NULL) != 0 ||
         server_every(m->srv, ROUTE_TICK_MS, on_tick, NULL) != 0 ||
-        http_api_on_metrics(m->srv, route_metrics, NULL) != 0) {
+        http_api_on_metrics(m->srv, route_metrics, NULL) != 0 ||
+        http_api_on_metrics(m->srv, recheck_metrics, NULL) != 0) {
         g_route = NULL;
         hmap_deinit(&rt->fwds);
         free(rt);
