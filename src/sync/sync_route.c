@@ -964,16 +964,18 @@ static int role_of_name(const char *s)
 static void recheck_answered(void *arg, const char *event, const char *json)
 {
     struct sync_route *rt = g_route;
-    free(arg);
-    if (!rt)
+    char *doc = arg; /* the document asked about: the one whose subscribers are checked */
+    if (!rt) {
+        free(doc);
         return;
+    }
     rt->rk.inflight--;
     cJSON *o = strcmp(event, "docsync:acl") == 0 ? cJSON_Parse(json) : NULL;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "documentId");
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "acl");
     int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
     struct route_ship_acl *e = n > 0 ? calloc((size_t)n, sizeof *e) : NULL;
-    int ok = cJSON_IsString(d) && sync_msg_doc_id_valid(d->valuestring) && n >= 0 && (n == 0 || e);
+    int ok = cJSON_IsString(d) && strcmp(d->valuestring, doc) == 0 && n >= 0 && (n == 0 || e);
     for (int i = 0; ok && i < n; i++) {
         const cJSON *it = cJSON_GetArrayItem(arr, i);
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(it, "user");
@@ -984,7 +986,7 @@ static void recheck_answered(void *arg, const char *event, const char *json)
     }
     if (ok) {
         rt->rk.read++;
-        sync_server_revoke_list(rt->m, d->valuestring, e, (size_t)n);
+        sync_server_revoke_list(rt->m, doc, e, (size_t)n);
     } else {
         /* The home down, moving, or Redis gone again: a later pass asks. */
         rt->rk.unread++;
@@ -992,6 +994,7 @@ static void recheck_answered(void *arg, const char *event, const char *json)
     }
     free(e);
     cJSON_Delete(o);
+    free(doc);
     recheck_fill(rt);
 }
 
