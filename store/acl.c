@@ -10,7 +10,60 @@
  * store) can tell that it must look again. */
 static const MDB_val acl_changes_key = {11, "acl_changes"};
 
-int store__acl_bump(store *s, MDB_txn *txn, int *mdb_rc)
+/* The documents of the last STORE_ACL_LOG changes, so that such a process
+ * can also tell which lists changed (a cluster's home node tells the other
+ * nodes of each): "acl_log" + u8 (count % STORE_ACL_LOG)
+ * -> [1][u64 count][str8 doc], overwritten as the count goes round. */
+static int acl_log_put(store *s, MDB_txn *txn, uint64_t n, const char *doc, size_t doc_len,
+                       int *mdb_rc)
+{
+    uint8_t kb[8] = {'a', 'c', 'l', '_', 'l', 'o', 'g', (uint8_t)(n % STORE_ACL_LOG)};
+    uint8_t vb[1 + 8 + 1 + STORE_DOC_ID_MAX] = {1};
+    record_put_u64le(vb + 1, n);
+    vb[9] = (uint8_t)doc_len;
+    memcpy(vb + 10, doc, doc_len);
+    MDB_val k = {sizeof kb, kb}, v = {10 + doc_len, vb};
+    int rc = mdb_put(txn, s->meta, &k, &v, 0);
+    if (rc) {
+        *mdb_rc = rc;
+        return STORE_EIO;
+    }
+    return 0;
+}
+
+int store_acl_changed_since(store_read *r, uint64_t since, store_acl_change_fn fn, void *ctx)
+{
+    uint64_t now = 0;
+    int err = r && fn ? store_acl_changes(r, &now) : STORE_EINVAL;
+    if (err)
+        return err;
+    if (since > now || now - since > STORE_ACL_LOG)
+        return STORE_ENOTFOUND;
+    for (uint64_t n = since + 1; n <= now; n++) {
+        uint8_t kb[8] = {'a', 'c', 'l', '_', 'l', 'o', 'g', (uint8_t)(n % STORE_ACL_LOG)};
+        MDB_val k = {sizeof kb, kb}, v;
+        int rc = mdb_get(r->txn, r->s->meta, &k, &v);
+        if (rc == MDB_NOTFOUND)
+            return STORE_ENOTFOUND; /* counted by a build that kept no log */
+        if (rc)
+            return store__err(rc, NULL);
+        const uint8_t *p = v.mv_data;
+        if (v.mv_size < 10 || p[0] != 1 || v.mv_size != 10u + p[9] || p[9] == 0 ||
+            p[9] > STORE_DOC_ID_MAX)
+            return STORE_ECORRUPT;
+        if (record_get_u64le(p + 1) != n)
+            return STORE_ENOTFOUND; /* overwritten, or counted by a build that kept no log */
+        char doc[STORE_DOC_ID_MAX + 1];
+        memcpy(doc, p + 10, p[9]);
+        doc[p[9]] = '\0';
+        int stop = fn(ctx, doc, n);
+        if (stop)
+            return stop < 0 ? stop : 0;
+    }
+    return 0;
+}
+
+int store__acl_bump(store *s, MDB_txn *txn, const char *doc, size_t doc_len, int *mdb_rc)
 {
     uint64_t n = 0;
     MDB_val k = acl_changes_key, v;
@@ -30,7 +83,7 @@ int store__acl_bump(store *s, MDB_txn *txn, int *mdb_rc)
         *mdb_rc = rc;
         return STORE_EIO;
     }
-    return 0;
+    return acl_log_put(s, txn, n, doc, doc_len, mdb_rc);
 }
 
 int store_acl_changes(store_read *r, uint64_t *out)
@@ -69,7 +122,7 @@ int store__acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *m
         *mdb_rc = rc;
         return STORE_EIO;
     }
-    return store__acl_bump(s, txn, mdb_rc);
+    return store__acl_bump(s, txn, it->doc, it->doc_len, mdb_rc);
 }
 
 int store_acl_get(store_read *r, const char *doc, const char *user, enum store_role *out)

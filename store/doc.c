@@ -88,7 +88,7 @@ int store__doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it,
         if (err)
             return err;
     }
-    return store__acl_bump(s, txn, mdb_rc); /* its access list is gone too */
+    return store__acl_bump(s, txn, it->doc, it->doc_len, mdb_rc); /* its access list is gone too */
 }
 
 int store_doc_get(store_read *r, const char *doc, struct store_doc_info *out)

@@ -136,8 +136,9 @@ int store__oplog_apply(store *s, MDB_txn *txn, const struct store_item *it, int 
 int store__snapshot_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
 /* acl.c: sets or removes one user's role (STORE_ITEM_ACL_PUT/DELETE). */
 int store__acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
-/* acl.c: counts one more access-list change (meta "acl_changes"). */
-int store__acl_bump(store *s, MDB_txn *txn, int *mdb_rc);
+/* acl.c: counts one more access-list change (meta "acl_changes") and logs
+ * its document ("acl_log"). */
+int store__acl_bump(store *s, MDB_txn *txn, const char *doc, size_t doc_len, int *mdb_rc);
 /* activity.c: appends an entry to the hash-chained activity log
  * (STORE_ITEM_ACTIVITY); *offset gets its offset. */
 int store__activity_apply(store *s, MDB_txn *txn, const struct store_item *it, uint64_t *offset,

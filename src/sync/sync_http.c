@@ -337,6 +337,7 @@ static void acl_done(void *ctx, int status, const struct store_batch_result *res
 {
     (void)res;
     struct acl_change *a = ctx;
+    a->m->acl_writes_pending--;
     if (status != 0) {
         int full = status == STORE_EFULL || status == STORE_ENOSPC;
         send_error(a->m, &a->reply, full ? "storage_full" : "storage_error",
@@ -376,6 +377,8 @@ static void serve_acl_put(struct sync_module *m, const char *doc, const cJSON *u
         a->reply = *reply;
         snprintf(a->doc, sizeof a->doc, "%s", doc);
         rc = store_writer_submit(m->writer, b, acl_done, a);
+        if (rc == 0)
+            m->acl_writes_pending++;
     }
     if (rc != 0) {
         free(a);

@@ -65,6 +65,33 @@ struct reclaim {
     uint64_t kept, claimed, conflicts;
 };
 
+/* Access lists read again from their homes after Redis came (back): the
+ * notices of changes made meanwhile went nowhere (Redis keeps no pub/sub
+ * message for a subscriber that is not connected). */
+#define RECHECK_INFLIGHT 8
+/* A second pass this long after a reconnection, and after a pass some of
+ * whose homes did not answer (at most RECHECK_RETRIES times in a row). */
+#define RECHECK_AGAIN_MS 5000
+#define RECHECK_RETRIES 10
+
+struct recheck {
+    char (*ids)[SYNC_DOC_ID_MAX + 1]; /* the pass's documents; NULL: no pass runs */
+    size_t n, next, inflight;
+    int filling, again, failed;
+    unsigned retries;
+    int64_t again_at; /* a later pass (0: none planned) */
+    uint64_t read, unread;
+};
+
+/* Access-list changes already told (sync_route_acl_changed) with a list
+ * read at change count `upto`: the ACL poll, which sees every change the
+ * store counts, does not tell them twice. */
+#define TOLD_MAX 1024
+struct told {
+    char doc[SYNC_DOC_ID_MAX + 1];
+    uint64_t upto;
+};
+
 struct sync_route {
     struct sync_module *m;
     struct redis *rd;
@@ -81,6 +108,14 @@ struct sync_route {
     struct reclaim rc;
     char acl_channel[160]; /* <prefix>:acl: access lists changed on their homes */
     uint64_t acl_sent, acl_received, acl_next;
+    struct recheck rk;
+    struct told *told;
+    size_t ntold;
+    /* Changes of this node's lists not told for want of Redis: told after
+     * the next reconnection (RECHECK_AGAIN_MS later, once the homes have
+     * claimed their documents again). */
+    char (*untold)[SYNC_DOC_ID_MAX + 1];
+    size_t nuntold;
     uint64_t local, forwarded, answered, served_n, timeouts, unavailable, busy, stale;
     uint64_t rejected[RJ_N];
 };
@@ -658,6 +693,8 @@ static int acl_entry(void *ctx, const char *user, size_t ulen, enum store_role r
     return 0;
 }
 
+static void untold_add(struct sync_route *rt, const char *doc);
+
 void sync_route_acl_changed(struct sync_module *m, const char *doc)
 {
     struct sync_route *rt = g_route;
@@ -667,10 +704,21 @@ void sync_route_acl_changed(struct sync_module *m, const char *doc)
     cJSON_AddStringToObject(o, "documentId", doc);
     struct acl_build b = {cJSON_AddArrayToObject(o, "acl"), 0, 0};
     store_read *r = NULL;
+    uint64_t upto = 0;
     int rc = store_read_begin(m->store, &r);
     if (rc == 0) {
         rc = store_acl_list(r, doc, acl_entry, &b);
+        if (rc >= 0 && store_acl_changes(r, &upto) != 0)
+            upto = 0;
         store_read_end(r);
+    }
+    if (rc >= 0 && upto && rt->ntold < TOLD_MAX) {
+        struct told *t = realloc(rt->told, (rt->ntold + 1) * sizeof *t);
+        if (t) {
+            rt->told = t;
+            snprintf(t[rt->ntold].doc, sizeof t->doc, "%s", doc);
+            t[rt->ntold++].upto = upto;
+        }
     }
     /* A list the receivers would take only in part is not sent: they would
      * read the users left out as removed. */
@@ -683,12 +731,14 @@ void sync_route_acl_changed(struct sync_module *m, const char *doc)
     msg.body_len = json ? strlen(json) : 0;
     char *buf = NULL;
     size_t len = 0;
-    if (!json || route_encode(&msg, &buf, &len) != 0 ||
-        redis_publish(rt->rd, rt->acl_channel, buf, len) != 0)
+    int encoded = json && route_encode(&msg, &buf, &len) == 0;
+    if (encoded && redis_publish(rt->rd, rt->acl_channel, buf, len) != 0)
+        untold_add(rt, doc); /* told once Redis is back */
+    else if (!encoded)
         log_warn(server_logger(m->srv),
                  "sync: the other nodes could not be told that the access list of %s changed "
-                 "(Redis unreachable, or more than %d entries); their subscribers keep their "
-                 "subscriptions (their requests are checked here)",
+                 "(more than %d entries); their subscribers keep their subscriptions (their "
+                 "requests are checked here)",
                  doc, ROUTE_SHIP_ACL_MAX);
     else
         rt->acl_sent++;
@@ -729,6 +779,291 @@ static void on_acl_notice(void *ud, const char *channel, size_t clen, const char
     rt->acl_received++;
     sync_server_revoke_list(rt->m, a.doc, a.acl, a.nacl);
     route_acl_free(&a);
+}
+
+/* ---- access lists changed behind the server's back ---------------------------
+ * docsync-admin writes a node's store directly; the ACL poll
+ * (sync_server.c) sees the store's change count move and calls here with
+ * the counts it had not seen. Each changed document that Redis names this
+ * node the home of is told to the other nodes as a change through the HTTP
+ * API is (a change another node's store took is not the list that counts,
+ * and is not told). */
+
+#define UNTOLD_MAX 4096
+
+static void untold_add(struct sync_route *rt, const char *doc)
+{
+    for (size_t i = 0; i < rt->nuntold; i++)
+        if (strcmp(rt->untold[i], doc) == 0)
+            return;
+    void *p = rt->nuntold < UNTOLD_MAX ? realloc(rt->untold, (rt->nuntold + 1) * sizeof *rt->untold)
+                                       : NULL;
+    if (!p) {
+        log_warn(server_logger(rt->m->srv),
+                 "sync: the access list of %s changed; the other nodes are not told (Redis "
+                 "unreachable, too many waiting); their subscribers are checked again when their "
+                 "node reconnects to Redis",
+                 doc);
+        return;
+    }
+    rt->untold = p;
+    snprintf(rt->untold[rt->nuntold++], sizeof *rt->untold, "%s", doc);
+}
+
+struct home_check {
+    char doc[SYNC_DOC_ID_MAX + 1];
+};
+
+static void on_home_checked(void *ud, const struct redis_reply *r)
+{
+    struct home_check *h = ud;
+    struct sync_route *rt = g_route;
+    if (rt && r && r->type == REDIS_R_STRING && strcmp(r->str, rt->node) == 0) {
+        /* The home's list: its own subscribers (a list without a version
+         * yet is not "held" by the poll), then every other node's. */
+        sync_server_revoke(rt->m, h->doc);
+        sync_route_acl_changed(rt->m, h->doc);
+    } else if (rt && (!r || r->type == REDIS_R_ERROR))
+        untold_add(rt, h->doc); /* Redis went away: asked again after it is back */
+    free(h);
+}
+
+/* Tells the other nodes of a change of `doc`'s list if Redis names this
+ * node its home. */
+static void tell_if_home(struct sync_route *rt, const char *doc)
+{
+    struct home_check *h = calloc(1, sizeof *h);
+    char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
+    snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, doc);
+    const char *argv[2] = {"GET", key};
+    if (h)
+        snprintf(h->doc, sizeof h->doc, "%s", doc);
+    if (!h || redis_command(rt->rd, on_home_checked, h, 2, argv, NULL) != 0) {
+        free(h);
+        untold_add(rt, doc);
+    }
+}
+
+static void untold_retry(struct sync_route *rt)
+{
+    char(*ids)[SYNC_DOC_ID_MAX + 1] = rt->untold;
+    size_t n = rt->nuntold;
+    rt->untold = NULL;
+    rt->nuntold = 0;
+    for (size_t i = 0; i < n; i++)
+        tell_if_home(rt, ids[i]);
+    free(ids);
+}
+
+static int told_covers(const struct sync_route *rt, const char *doc, uint64_t count)
+{
+    for (size_t i = 0; i < rt->ntold; i++)
+        if (rt->told[i].upto >= count && strcmp(rt->told[i].doc, doc) == 0)
+            return 1;
+    return 0;
+}
+
+struct changed {
+    struct sync_route *rt;
+    uint64_t now; /* later changes are the next poll's */
+    char (*ids)[SYNC_DOC_ID_MAX + 1];
+    size_t n;
+};
+
+static int changed_one(void *ctx, const char *doc, uint64_t count)
+{
+    struct changed *c = ctx;
+    if (count > c->now)
+        return 1;
+    if (told_covers(c->rt, doc, count))
+        return 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->ids[i], doc) == 0)
+            return 0;
+    void *p = realloc(c->ids, (c->n + 1) * sizeof *c->ids);
+    if (!p)
+        return STORE_ENOMEM;
+    c->ids = p;
+    snprintf(c->ids[c->n++], sizeof *c->ids, "%s", doc);
+    return 0;
+}
+
+void sync_route_acl_poll(struct sync_module *m, uint64_t since, uint64_t now)
+{
+    struct sync_route *rt = g_route;
+    if (!rt)
+        return;
+    struct changed c = {rt, now, NULL, 0};
+    store_read *r = NULL;
+    int rc = store_read_begin(m->store, &r);
+    if (rc == 0)
+        rc = store_acl_changed_since(r, since, changed_one, &c);
+    /* Which of them this store holds (the home's, or one that is becoming
+     * it): their lists count here, for this node's own subscribers, even
+     * while Redis cannot confirm the home. */
+    char *held = c.n ? calloc(c.n, 1) : NULL;
+    struct store_doc_info info;
+    for (size_t i = 0; rc == 0 && held && i < c.n; i++)
+        held[i] = store_doc_get(r, c.ids[i], &info) == 0;
+    store_read_end(r);
+    if (rc != 0) {
+        log_warn(
+            server_logger(m->srv),
+            "sync: %llu access-list changes since the last look, not all of them logged in the "
+            "store (%s): the other nodes are not told of them; their subscribers are checked "
+            "again when their node reconnects to Redis",
+            (unsigned long long)(now - since), store_strerror(rc));
+        /* This node's own subscribers: every document held here. */
+        size_t n = 0;
+        char(*ids)[SYNC_DOC_ID_MAX + 1] = sync_server_subscribed_docs(m, &n);
+        if (ids && store_read_begin(m->store, &r) == 0) {
+            char *mine = calloc(n ? n : 1, 1);
+            for (size_t i = 0; mine && i < n; i++)
+                mine[i] = store_doc_get(r, ids[i], &info) == 0;
+            store_read_end(r);
+            for (size_t i = 0; mine && i < n; i++)
+                if (mine[i])
+                    sync_server_revoke(m, ids[i]);
+            free(mine);
+        }
+        free(ids);
+    }
+    for (size_t i = 0; rc == 0 && i < c.n; i++) {
+        if (!held || held[i])
+            sync_server_revoke(m, c.ids[i]);
+        tell_if_home(rt, c.ids[i]);
+    }
+    free(held);
+    free(c.ids);
+    /* Every change up to `now` is told or being told. */
+    size_t k = 0;
+    for (size_t i = 0; i < rt->ntold; i++)
+        if (rt->told[i].upto > now)
+            rt->told[k++] = rt->told[i];
+    rt->ntold = k;
+}
+
+/* ---- access lists read again after a reconnection -----------------------------
+ * A notice published while this node was cut from Redis never reaches it:
+ * once connected again it asks the home of every document it has
+ * subscribers on for the current list (docsync:acl, never claiming) and
+ * unsubscribes whoever lost the viewer role, as a notice would have. At
+ * most RECHECK_INFLIGHT questions wait at a time; a second pass follows
+ * RECHECK_AGAIN_MS later, since a Redis restarted without its data knows
+ * no home until each home has claimed its documents again (meanwhile a
+ * list reads as none). */
+
+static void recheck_fill(struct sync_route *rt);
+static void recheck_start(struct sync_route *rt);
+
+static int role_of_name(const char *s)
+{
+    int r = auth_role_parse(s);
+    return r >= AUTH_ROLE_VIEWER && r <= AUTH_ROLE_OWNER ? r : -1;
+}
+
+static void recheck_answered(void *arg, const char *event, const char *json)
+{
+    struct sync_route *rt = g_route;
+    char *doc = arg; /* the document asked about: the one whose subscribers are checked */
+    if (!rt) {
+        free(doc);
+        return;
+    }
+    rt->rk.inflight--;
+    cJSON *o = strcmp(event, "docsync:acl") == 0 ? cJSON_Parse(json) : NULL;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "documentId");
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "acl");
+    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
+    struct route_ship_acl *e = n > 0 ? calloc((size_t)n, sizeof *e) : NULL;
+    int ok = cJSON_IsString(d) && strcmp(d->valuestring, doc) == 0 && n >= 0 && (n == 0 || e);
+    for (int i = 0; ok && i < n; i++) {
+        const cJSON *it = cJSON_GetArrayItem(arr, i);
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(it, "user");
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "role");
+        e[i].role = cJSON_IsString(r) ? role_of_name(r->valuestring) : -1;
+        e[i].user = cJSON_IsString(u) ? u->valuestring : NULL;
+        ok = e[i].user && e[i].role > 0;
+    }
+    if (ok) {
+        rt->rk.read++;
+        sync_server_revoke_list(rt->m, doc, e, (size_t)n);
+    } else {
+        /* The home down, moving, or Redis gone again: a later pass asks. */
+        rt->rk.unread++;
+        rt->rk.failed = 1;
+    }
+    free(e);
+    cJSON_Delete(o);
+    free(doc);
+    recheck_fill(rt);
+}
+
+static void recheck_fill(struct sync_route *rt)
+{
+    struct recheck *k = &rt->rk;
+    if (k->filling || !k->ids)
+        return;
+    k->filling = 1; /* a refusal answers at once: no recursion */
+    while (k->inflight < RECHECK_INFLIGHT && k->next < k->n) {
+        const char *doc = k->ids[k->next++];
+        if (!sync_msg_doc_id_valid(doc))
+            continue; /* no document can have that id: nothing to read */
+        char json[SYNC_DOC_ID_MAX * 6 + 32];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "documentId", doc);
+        int ok = o && cJSON_PrintPreallocated(o, json, sizeof json, 0);
+        cJSON_Delete(o);
+        struct sync_reply reply;
+        memset(&reply, 0, sizeof reply);
+        reply.done = recheck_answered;
+        reply.arg = strdup(doc); /* freed by recheck_answered: the answer names it */
+        if (!ok || !reply.arg) {
+            free(reply.arg);
+            k->unread++;
+            k->failed = 1;
+            continue;
+        }
+        k->inflight++;
+        sync_route_doc(rt->m, doc, "docsync:acl", json, 0, &reply);
+    }
+    k->filling = 0;
+    if (k->next < k->n || k->inflight)
+        return;
+    log_info(server_logger(rt->m->srv),
+             "sync: access lists of %zu document(s) with subscribers here read again from their "
+             "homes%s",
+             k->n, k->failed ? " (some homes did not answer: asked again later)" : "");
+    free(k->ids);
+    k->ids = NULL;
+    if (k->failed && k->retries < RECHECK_RETRIES) {
+        k->retries++;
+        if (!k->again_at)
+            k->again_at = mono_ms() + RECHECK_AGAIN_MS;
+    } else if (!k->failed) {
+        k->retries = 0;
+    }
+    if (k->again) {
+        k->again = 0;
+        recheck_start(rt);
+    }
+}
+
+static void recheck_start(struct sync_route *rt)
+{
+    struct recheck *k = &rt->rk;
+    if (k->ids) {
+        k->again = 1; /* after the pass under way */
+        return;
+    }
+    size_t n = 0;
+    k->ids = sync_server_subscribed_docs(rt->m, &n);
+    k->n = k->ids ? n : 0;
+    k->next = 0;
+    k->failed = 0;
+    if (!k->ids)
+        return;
+    recheck_fill(rt);
 }
 
 /* ---- re-claiming after a Redis restart ---------------------------------------
@@ -821,6 +1156,9 @@ static void on_redis_status(void *ud, int up)
     struct sync_route *rt = g_route;
     if (!rt || !up)
         return;
+    rt->rk.retries = 0;
+    recheck_start(rt);
+    rt->rk.again_at = mono_ms() + RECHECK_AGAIN_MS;
     if (rt->rc.running) {
         rt->rc.again = 1;
         return;
@@ -846,6 +1184,11 @@ static void on_tick(struct server *srv, void *ud)
     while (rt->head && rt->head->deadline_ms <= now) {
         rt->timeouts++;
         fwd_fail(rt, rt->head, why);
+    }
+    if (rt->rk.again_at && rt->rk.again_at <= now) {
+        rt->rk.again_at = 0;
+        recheck_start(rt);
+        untold_retry(rt);
     }
     move_tick(now);
 }
@@ -901,6 +1244,25 @@ static char *route_metrics(struct server *srv, void *ud)
     return metrics_text_take(&b);
 }
 
+/* The re-reads of access lists after reconnections (a producer of its own). */
+static char *recheck_metrics(struct server *srv, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    struct sync_route *rt = g_route;
+    char *out = rt ? malloc(512) : NULL;
+    if (out)
+        snprintf(out, 512,
+                 "# HELP docsync_route_acl_rechecks_total Access lists of documents with "
+                 "subscribers here read again from their homes after a reconnection to Redis "
+                 "(read), or not answered (unread: asked again later).\n"
+                 "# TYPE docsync_route_acl_rechecks_total counter\n"
+                 "docsync_route_acl_rechecks_total{result=\"read\"} %llu\n"
+                 "docsync_route_acl_rechecks_total{result=\"unread\"} %llu\n",
+                 (unsigned long long)rt->rk.read, (unsigned long long)rt->rk.unread);
+    return out;
+}
+
 int sync_route_start(struct sync_module *m)
 {
     struct redis *rd = cluster_redis();
@@ -924,7 +1286,8 @@ int sync_route_start(struct sync_module *m)
         redis_subscribe(rd, rt->acl_channel, 0, on_acl_notice, NULL) != 0 ||
         redis_on_status(rd, on_redis_status, NULL) != 0 ||
         server_every(m->srv, ROUTE_TICK_MS, on_tick, NULL) != 0 ||
-        http_api_on_metrics(m->srv, route_metrics, NULL) != 0) {
+        http_api_on_metrics(m->srv, route_metrics, NULL) != 0 ||
+        http_api_on_metrics(m->srv, recheck_metrics, NULL) != 0) {
         g_route = NULL;
         hmap_deinit(&rt->fwds);
         free(rt);
@@ -951,6 +1314,9 @@ void sync_route_stop(struct sync_module *m)
         free(f);
     }
     hmap_deinit(&rt->fwds);
+    free(rt->rk.ids);
+    free(rt->told);
+    free(rt->untold);
     while (rt->served) {
         struct served *s = rt->served;
         served_unlink(rt, s);

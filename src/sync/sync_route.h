@@ -57,6 +57,15 @@ void sync_route_ask(struct sync_module *m, const char *node, const char *event, 
  * no-op on a lone server. */
 void sync_route_acl_changed(struct sync_module *m, const char *doc);
 
+/* Cluster mode: the ACL poll saw the store's access-list change count go
+ * from `since` to `now` (docsync-admin, or this server's own changes).
+ * Only lists that count are acted on: each changed document this store
+ * holds has this node's subscribers checked against it, and each one Redis
+ * names this node the home of (and not told of already) is told to the
+ * other nodes as sync_route_acl_changed does. A list another node's store
+ * took for a document homed elsewhere is ignored. No-op on a lone server. */
+void sync_route_acl_poll(struct sync_module *m, uint64_t since, uint64_t now);
+
 /* Frees what waits (after the engine is freed: no answer comes any more).
  * Lookups still queued in Redis find the module gone and free themselves. */
 void sync_route_stop(struct sync_module *m);

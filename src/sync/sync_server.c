@@ -375,24 +375,42 @@ static void collect_doc(void *ctx, const char *name, size_t nlen)
     dn->ids[dn->n++][idl] = 0;
 }
 
+char (*sync_server_subscribed_docs(struct sync_module *m, size_t *n))[SYNC_DOC_ID_MAX + 1]
+{
+    struct doc_names dn = {0};
+    broadcast_each_channel(m->srv, "private-document.", collect_doc, &dn);
+    broadcast_each_channel(m->srv, "presence-document.", collect_doc, &dn);
+    *n = dn.n;
+    return dn.ids;
+}
+
 static void acl_poll(struct server *srv, void *ud)
 {
+    (void)srv;
     struct sync_module *m = ud;
     store_read *r;
     uint64_t changes = 0;
-    if (store_read_begin(m->store, &r) != 0)
+    /* A change committed whose completion has not run yet would be told
+     * twice (here and by the completion): looked at on a later tick. */
+    if (m->acl_writes_pending || store_read_begin(m->store, &r) != 0)
         return;
     int err = store_acl_changes(r, &changes);
     store_read_end(r);
     if (err || changes == m->acl_changes_seen)
         return;
+    uint64_t since = m->acl_changes_seen;
     m->acl_changes_seen = changes;
-    struct doc_names dn = {0};
-    broadcast_each_channel(srv, "private-document.", collect_doc, &dn);
-    broadcast_each_channel(srv, "presence-document.", collect_doc, &dn);
-    for (size_t i = 0; i < dn.n; i++)
-        sync_server_revoke(m, dn.ids[i]);
-    free(dn.ids);
+    if (sync_route_active()) {
+        /* Cluster mode: the home's list is the one that counts, here and
+         * (told) on every other node. */
+        sync_route_acl_poll(m, since, changes);
+        return;
+    }
+    size_t n = 0;
+    char(*ids)[SYNC_DOC_ID_MAX + 1] = sync_server_subscribed_docs(m, &n);
+    for (size_t i = 0; ids && i < n; i++)
+        sync_server_revoke(m, ids[i]);
+    free(ids);
 }
 
 static int on_docsync_event(struct server *srv, struct conn *c, const message *msg, void *ud)

@@ -31,7 +31,10 @@ struct sync_module {
     uint64_t app_events_logged;    /* app events queued to the activity log */
     uint64_t app_events_dropped;   /* ... not logged (writer queue full, store error) */
     uint64_t acl_changes_seen;     /* the store's access-list change count last acted on */
-    struct sync_feed_state *feed;  /* the server's own activity feed (sync_feed.h), or NULL */
+    /* Access-list changes of the HTTP API submitted, not yet completed:
+     * the ACL poll waits for them (each tells the other nodes itself). */
+    size_t acl_writes_pending;
+    struct sync_feed_state *feed; /* the server's own activity feed (sync_feed.h), or NULL */
     /* Cluster mode: this node's id, named by every activity entry
      * (sync_activity_stamp); "" on a lone server. */
     char activity_node[64];
@@ -87,6 +90,11 @@ void sync_server_revoke(struct sync_module *m, const char *doc);
  * as the document's home node holds it, told over Redis) instead of this
  * node's store. Loop thread. */
 struct route_ship_acl;
+
+/* The ids of the documents with subscribers on this server (on
+ * private-document.{id} or presence-document.{id}), once each: a malloc'd
+ * array of *n (NULL when none or out of memory). Loop thread. */
+char (*sync_server_subscribed_docs(struct sync_module *m, size_t *n))[SYNC_DOC_ID_MAX + 1];
 void sync_server_revoke_list(struct sync_module *m, const char *doc,
                              const struct route_ship_acl *acl, size_t n);
 

@@ -5,13 +5,15 @@
 // node's editors are checked against (their edits, /broadcasting/auth, and the subscriptions a
 // change revokes on every node); the home killed gives
 // 503 `unavailable` on the others, and the same answers once it is back; an answer too big to
-// relay between nodes is refused 413 `too_large` in so many words.
+// relay between nodes is refused 413 `too_large` in so many words. A change whose notice a node
+// missed (cut from Redis meanwhile) revokes there once it is back; a change docsync-admin makes
+// in the home's store is told to every node like one through the API.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, Editor, crdt, closeAll, api, request, until } from '../sync/sync_harness.mjs';
+import { Server, Editor, crdt, closeAll, api, request, until, sleep } from '../sync/sync_harness.mjs';
 import { bearer } from '../client/client_harness.mjs';
 import { RedisServer } from '../lib/redis.mjs';
-import { nodeEnv, converged, metric } from './nodes.mjs';
+import { nodeEnv, converged, metric, up, nodeRedisUser, cutFromRedis, uncutFromRedis } from './nodes.mjs';
 
 const PREFIX = 'htest';
 
@@ -58,7 +60,12 @@ describe('the HTTP API\'s document routes on a cluster of three nodes', () => {
   before(async () => {
     mod = await crdt();
     await redis.start();
-    for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(await new Server({ name: id, env: nodeEnv(redis, id, { prefix: PREFIX }) }).start());
+    // Node c logs in to Redis as a user of its own, so that a test can cut it alone from Redis.
+    const cUrl = await nodeRedisUser(redis, 'node-c');
+    for (const id of ['node-a', 'node-b', 'node-c']) {
+      const extra = id === 'node-c' ? { REDIS_URL: cUrl } : {};
+      nodes.push(await new Server({ name: id, env: nodeEnv(redis, id, { prefix: PREFIX, ...extra }) }).start());
+    }
     await converged(nodes, 3, 20000);
   });
   after(async () => {
@@ -224,5 +231,114 @@ describe('the HTTP API\'s document routes on a cluster of three nodes', () => {
     }
     // Smaller answers about the same document still travel.
     await sameEverywhere(nodes, a, 'GET', `/documents/${doc}/acl`);
+  });
+
+  // The notice docsync:error a revoked subscriber gets on each of the document's channels, the
+  // same whichever way the node learnt of the change.
+  const revoked = (doc) => ({ documentId: doc, code: 'access_revoked', message: 'your access to this document was removed; you were unsubscribed' });
+
+  /** Document `doc` homed on node a, with an owner and the editor `ed`; editors on `where`. */
+  async function aclDoc(doc, where) {
+    const [a] = nodes;
+    let r = await api(a, 'PUT', `/documents/${doc}/content`, { body: { baseVersion: 0, content: 'x', user: 'own' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await homeOf(redis, doc), 'node-a');
+    for (const [user, role] of [['own', 'owner'], ['ed', 'editor']]) {
+      r = await api(a, 'PUT', `/documents/${doc}/acl`, { body: { user, role } });
+      assert.equal(r.status, 200, r.text);
+    }
+    const own = await new Editor(a, mod, { doc, user: 'own' }).connect();
+    const ed = await new Editor(where, mod, { doc, user: 'ed' }).connect();
+    await own.catchUp(mod);
+    await ed.catchUp(mod);
+    assert.equal((await own.edit((d) => d.insert(0, 'one '))).event, 'docsync:ack');
+    await until(() => ed.updates === 1, 5000, 'the editor sees the first edit');
+    return { own, ed };
+  }
+
+  it('a change made while a node was cut from Redis: once back, the node reads the home\'s list again and unsubscribes whoever lost access', async () => {
+    const [a, , c] = nodes;
+    const doc = 'cut1';
+    const { own, ed } = await aclDoc(doc, c);
+    const received = await metric(c, 'docsync_route_acl_notices_total{dir="received"}');
+    await cutFromRedis(redis, 'node-c');
+    await until(async () => (await up(c)).body.redis !== 'connected', 10000, 'node c off Redis');
+    // The editor removed through the home while node c is away: the home's notice reaches the
+    // nodes on Redis only, and node c's subscriber keeps its subscriptions for now.
+    const r = await api(a, 'PUT', `/documents/${doc}/acl`, { body: { user: 'ed', role: 'none' } });
+    assert.equal(r.status, 200, r.text);
+    await sleep(500);
+    assert.deepEqual(ed.errors, [], 'no notice reaches a node cut from Redis');
+    const read = await metric(c, 'docsync_route_acl_rechecks_total{result="read"}');
+    // Back on Redis: node c asks the home for the list of every document it has subscribers on.
+    await uncutFromRedis(redis, 'node-c');
+    await until(() => ed.errors.length === 2, 15000, 'both subscriptions revoked on node c');
+    assert.deepEqual(ed.errors, [revoked(doc), revoked(doc)]);
+    assert.equal(await metric(c, 'docsync_route_acl_notices_total{dir="received"}'), received, 'no notice: the list read again');
+    assert.ok(await metric(c, 'docsync_route_acl_rechecks_total{result="read"}') > read);
+    // Unsubscribed: no DocumentUpdated any more, and refused.
+    assert.equal((await own.edit((d) => d.insert(0, 'two '))).event, 'docsync:ack');
+    await sleep(500); // the update would follow the acknowledgement closely
+    assert.equal(ed.updates, 1, 'no DocumentUpdated after the revocation');
+    const no = await ed.edit((d) => d.insert(0, 'X'));
+    assert.equal(no.event, 'docsync:error');
+    assert.equal(no.code, 'forbidden');
+    const users = await api(a, 'GET', `/channels/presence-document.${doc}/users`);
+    assert.deepEqual(users.json.users.map((u) => u.id), ['own']);
+    await converged(nodes, 3, 20000);
+    for (const x of [own, ed]) x.disconnect();
+  });
+
+  it('docsync-admin changing the home\'s store: the home tells every node, which unsubscribe whoever lost access; a change in another node\'s store is not told', async () => {
+    const [a, b, c] = nodes;
+    const doc = 'adm1';
+    const { own, ed } = await aclDoc(doc, c);
+    const ed2 = await new Editor(b, mod, { doc, user: 'ed' }).connect();
+    const sent = await metric(a, 'docsync_route_acl_notices_total{dir="sent"}');
+    const sentB = await metric(b, 'docsync_route_acl_notices_total{dir="sent"}');
+    // Node b's store is not the one that counts: a list written there (one without the editor)
+    // is neither told nor used, and nobody is unsubscribed.
+    b.admin('acl', 'set', doc, 'someone', 'viewer');
+    await sleep(1500); // the ACL poll looks once a second
+    assert.equal(await metric(b, 'docsync_route_acl_notices_total{dir="sent"}'), sentB);
+    assert.deepEqual(ed.errors, []);
+    assert.deepEqual(ed2.errors, []);
+    // The home's store: told once, with the list as it is now.
+    a.admin('acl', 'delete', doc, 'ed');
+    await until(() => ed.errors.length === 2 && ed2.errors.length === 2, 10000, 'revoked on nodes b and c');
+    assert.deepEqual(ed.errors, [revoked(doc), revoked(doc)]);
+    assert.deepEqual(ed2.errors, [revoked(doc), revoked(doc)]);
+    assert.equal(await metric(a, 'docsync_route_acl_notices_total{dir="sent"}'), sent + 1);
+    assert.equal((await own.edit((d) => d.insert(0, 'two '))).event, 'docsync:ack');
+    await sleep(500);
+    assert.equal(ed.updates, 1, 'no DocumentUpdated after the revocation (node c)');
+    assert.equal(ed2.updates, 0, 'no DocumentUpdated after the revocation (node b)');
+    // A change through the API is still told once, not again by the ACL poll.
+    const r = await api(b, 'PUT', `/documents/${doc}/acl`, { body: { user: 'ed', role: 'viewer' } });
+    assert.equal(r.status, 200, r.text);
+    await sleep(1500);
+    assert.equal(await metric(a, 'docsync_route_acl_notices_total{dir="sent"}'), sent + 2);
+    for (const x of [own, ed, ed2]) x.disconnect();
+  });
+
+  it('redis-server killed and restarted empty, docsync-admin revoking on the home meanwhile: once Redis is back, the node with the subscriber unsubscribes it', async () => {
+    const [a, , c] = nodes;
+    const doc = 'rst1';
+    const { own, ed } = await aclDoc(doc, c);
+    await redis.kill();
+    await until(async () => (await up(c)).body.redis !== 'connected', 10000, 'node c off Redis');
+    a.admin('acl', 'delete', doc, 'ed');
+    await sleep(1500); // the home's ACL poll sees it while nobody can be told
+    assert.deepEqual(ed.errors, []);
+    await redis.start(); // empty: no home record, no user of node c's
+    await nodeRedisUser(redis, 'node-c');
+    await until(() => ed.errors.length === 2, 20000, 'both subscriptions revoked on node c');
+    assert.deepEqual(ed.errors, [revoked(doc), revoked(doc)]);
+    await converged(nodes, 3, 20000);
+    assert.equal(await homeOf(redis, doc), 'node-a', 'claimed again by its home');
+    assert.equal((await own.edit((d) => d.insert(0, 'two '))).event, 'docsync:ack');
+    await sleep(500);
+    assert.equal(ed.updates, 1, 'no DocumentUpdated after the revocation');
+    for (const x of [own, ed]) x.disconnect();
   });
 });

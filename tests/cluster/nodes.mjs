@@ -43,6 +43,31 @@ export async function converged(nodes, n, ms = 15000) {
 }
 
 /**
+ * A Redis user of node `id`'s own (every key, channel and command, password "pw-<id>"), so that
+ * a test can cut that node alone from Redis (cutFromRedis) while the others stay connected;
+ * returns the REDIS_URL that logs in as it.
+ */
+export async function nodeRedisUser(redis, id) {
+  await redis.cli(['ACL', 'SETUSER', id, 'on', `>pw-${id}`, '~*', '&*', '+@all']);
+  return `redis://${id}:pw-${id}@127.0.0.1:${redis.port}`;
+}
+
+/**
+ * Cuts node `id` (logged in as its nodeRedisUser) from Redis: its user disabled, then its
+ * connections closed; its reconnections fail at AUTH until uncutFromRedis. Pub/sub messages
+ * published meanwhile never reach it (Redis keeps none for an absent subscriber).
+ */
+export async function cutFromRedis(redis, id) {
+  await redis.cli(['ACL', 'SETUSER', id, 'off']);
+  await redis.cli(['CLIENT', 'KILL', 'USER', id]);
+}
+
+/** Lets node `id` log in again: its next reconnection attempt succeeds. */
+export async function uncutFromRedis(redis, id) {
+  await redis.cli(['ACL', 'SETUSER', id, 'on']);
+}
+
+/**
  * A redis-server and three nodes (node-a, node-b, node-c) for the enclosing describe(), with
  * nodeEnv's options. Returns {redis, nodes}: the nodes are there once the tests run.
  */

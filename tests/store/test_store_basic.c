@@ -265,6 +265,20 @@ static int collect_doc(void *ctx, const char *doc, size_t len, const struct stor
     return c->n >= 2 ? 1 : 0; /* stop after two */
 }
 
+/* The documents store_acl_changed_since reports, "doc@count" each. */
+struct change_collect {
+    char got[16][32];
+    size_t n;
+};
+
+static int collect_change(void *ctx, const char *doc, uint64_t count)
+{
+    struct change_collect *c = ctx;
+    if (c->n < 16)
+        snprintf(c->got[c->n++], 32, "%s@%llu", doc, (unsigned long long)count);
+    return 0;
+}
+
 static void test_acl_and_list(void)
 {
     char dir[128];
@@ -332,6 +346,31 @@ static void test_acl_and_list(void)
     CHECK_EQ(store_read_begin(s, &r), 0);
     CHECK_EQ(store_acl_changes(r, &changes), 0);
     CHECK_EQ(changes, 8);
+    /* which documents: one per change, oldest first, from any count on */
+    struct change_collect cc = {0};
+    CHECK_EQ(store_acl_changed_since(r, 5, collect_change, &cc), 0);
+    CHECK_EQ(cc.n, 3);
+    CHECK_STR_EQ(cc.got[0], "d@6");
+    CHECK_STR_EQ(cc.got[1], "d@7");
+    CHECK_STR_EQ(cc.got[2], "dd@8");
+    memset(&cc, 0, sizeof cc);
+    CHECK_EQ(store_acl_changed_since(r, 8, collect_change, &cc), 0);
+    CHECK_EQ(cc.n, 0);
+    CHECK_EQ(store_acl_changed_since(r, 9, collect_change, &cc), STORE_ENOTFOUND);
+    store_read_end(r);
+    /* the log keeps the last STORE_ACL_LOG changes: further back is
+     * STORE_ENOTFOUND (the caller looks at every list) */
+    CHECK_EQ(store_batch_new(&b), 0);
+    for (int i = 0; i < STORE_ACL_LOG; i++)
+        CHECK_EQ(store_batch_acl_put(b, "e", "u", STORE_ROLE_VIEWER), 0);
+    CHECK_EQ(store_batch_commit(s, b, NULL), 0);
+    store_batch_free(b);
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    memset(&cc, 0, sizeof cc);
+    CHECK_EQ(store_acl_changed_since(r, 7, collect_change, &cc), STORE_ENOTFOUND);
+    CHECK_EQ(store_acl_changed_since(r, 8, collect_change, &cc), 0);
+    CHECK_EQ(cc.n, 16);
+    CHECK_STR_EQ(cc.got[0], "e@9");
     store_read_end(r);
     store_close(s);
     tmp_store_rm(dir);
