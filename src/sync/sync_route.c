@@ -623,6 +623,19 @@ static void on_request(struct sync_route *rt, const struct route_msg *msg)
 }
 
 /* Logs a rejected message by reason and size, never its bytes. */
+static void reject(struct sync_route *rt, int why, size_t len);
+
+/* A message route_decode refused with `rc`: counted by its reason. */
+static void reject_decode(struct sync_route *rt, int rc, size_t len)
+{
+    reject(rt,
+           rc == ROUTE_EFOREIGN   ? RJ_FOREIGN
+           : rc == ROUTE_EVERSION ? RJ_VERSION
+           : rc == ROUTE_ETOOBIG  ? RJ_TOO_BIG
+                                  : RJ_MALFORMED,
+           len);
+}
+
 static void reject(struct sync_route *rt, int why, size_t len)
 {
     uint64_t n = ++rt->rejected[why];
@@ -643,12 +656,7 @@ static void on_inbox(void *ud, const char *channel, size_t clen, const char *pay
     struct route_msg msg;
     int rc = route_decode(payload, len, &msg);
     if (rc != 0) {
-        reject(rt,
-               rc == ROUTE_EFOREIGN   ? RJ_FOREIGN
-               : rc == ROUTE_EVERSION ? RJ_VERSION
-               : rc == ROUTE_ETOOBIG  ? RJ_TOO_BIG
-                                      : RJ_MALFORMED,
-               len);
+        reject_decode(rt, rc, len);
         return;
     }
     if (msg.type == ROUTE_REQ)
@@ -760,12 +768,7 @@ static void on_acl_notice(void *ud, const char *channel, size_t clen, const char
     if (rc == 0 && msg.type != ROUTE_ACL)
         rc = ROUTE_EMALFORMED;
     if (rc != 0) {
-        reject(rt,
-               rc == ROUTE_EFOREIGN   ? RJ_FOREIGN
-               : rc == ROUTE_EVERSION ? RJ_VERSION
-               : rc == ROUTE_ETOOBIG  ? RJ_TOO_BIG
-                                      : RJ_MALFORMED,
-               len);
+        reject_decode(rt, rc, len);
         return;
     }
     if (strcmp(msg.node, rt->node) == 0 && strcmp(msg.boot, rt->boot) == 0)
