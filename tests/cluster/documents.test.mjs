@@ -8,14 +8,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, Editor, crdt, closeAll, api, until, sleep } from '../sync/sync_harness.mjs';
 import { client, openDocument, synced, closeAll as closeClients } from '../client/client_harness.mjs';
-import { RedisServer } from '../lib/redis.mjs';
-import { nodeEnv as clusterEnv, converged as clusterConverged, metric } from './nodes.mjs';
+import { clusterOf, converged as clusterConverged, metric } from './nodes.mjs';
 
 const TIMEOUT = 3; // s of silence before the others count a node as gone
-
-function nodeEnv(redis, id) {
-  return clusterEnv(redis, id, { prefix: 'dtest', timeout: TIMEOUT });
-}
 
 const converged = (nodes, n) => clusterConverged(nodes, n, 20000);
 
@@ -31,21 +26,14 @@ async function textOf(server, mod, doc) {
 }
 
 describe('documents on a cluster of three nodes', () => {
-  const redis = new RedisServer();
-  const nodes = [];
+  const { redis, nodes } = clusterOf({
+    start: (id, env) => new Server({ name: id, env }).start(),
+    opts: { prefix: 'dtest', timeout: TIMEOUT },
+    teardown: () => { closeAll(); closeClients(); },
+    convergeMs: 20000,
+  });
   let mod;
-  before(async () => {
-    mod = await crdt();
-    await redis.start();
-    for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(await new Server({ name: id, env: nodeEnv(redis, id) }).start());
-    await converged(nodes, 3);
-  });
-  after(async () => {
-    closeAll();
-    closeClients();
-    for (const s of nodes) await s.stop();
-    await redis.stop();
-  });
+  before(async () => { mod = await crdt(); });
 
   it('ten editors on three nodes edit one document: one home, gapless versions everywhere, one text', async () => {
     const doc = 'conv';

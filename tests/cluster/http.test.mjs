@@ -12,8 +12,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, Editor, crdt, closeAll, api, request, until, sleep } from '../sync/sync_harness.mjs';
 import { bearer } from '../client/client_harness.mjs';
-import { RedisServer } from '../lib/redis.mjs';
-import { nodeEnv, converged, metric, up, nodeRedisUser, cutFromRedis, uncutFromRedis } from './nodes.mjs';
+import { clusterOf, converged, metric, up, nodeRedisUser, cutFromRedis, uncutFromRedis } from './nodes.mjs';
 
 const PREFIX = 'htest';
 
@@ -54,25 +53,16 @@ function broadcastingAuth(server, user, channel) {
 const homeOf = async (redis, doc) => (await redis.cli(['GET', `${PREFIX}:doc-home:${doc}`])).trim();
 
 describe('the HTTP API\'s document routes on a cluster of three nodes', () => {
-  const redis = new RedisServer();
-  const nodes = [];
-  let mod;
-  before(async () => {
-    mod = await crdt();
-    await redis.start();
+  const { redis, nodes } = clusterOf({
+    start: (id, env) => new Server({ name: id, env }).start(),
+    opts: { prefix: PREFIX },
     // Node c logs in to Redis as a user of its own, so that a test can cut it alone from Redis.
-    const cUrl = await nodeRedisUser(redis, 'node-c');
-    for (const id of ['node-a', 'node-b', 'node-c']) {
-      const extra = id === 'node-c' ? { REDIS_URL: cUrl } : {};
-      nodes.push(await new Server({ name: id, env: nodeEnv(redis, id, { prefix: PREFIX, ...extra }) }).start());
-    }
-    await converged(nodes, 3, 20000);
+    extra: async (redis, id) => (id === 'node-c' ? { REDIS_URL: await nodeRedisUser(redis, 'node-c') } : {}),
+    teardown: closeAll,
+    convergeMs: 20000,
   });
-  after(async () => {
-    closeAll();
-    for (const s of nodes) await s.stop();
-    await redis.stop();
-  });
+  let mod;
+  before(async () => { mod = await crdt(); });
 
   it('reads through every node are the home\'s answers, byte for byte; a document nowhere is 404 everywhere and claims nothing', async () => {
     const [, b, c] = nodes;

@@ -10,21 +10,18 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { Server, Editor, crdt, closeAll, api, until, sleep, b64 } from '../sync/sync_harness.mjs';
 import { client, openDocument, synced, closeAll as closeClients } from '../client/client_harness.mjs';
-import { RedisServer } from '../lib/redis.mjs';
-import { nodeEnv as clusterEnv, converged as clusterConverged, metric } from './nodes.mjs';
+import { clusterOf, converged as clusterConverged, metric } from './nodes.mjs';
 
 const TIMEOUT = 3; // s of silence before the others count a node as gone
 
-function nodeEnv(redis, id) {
-  return clusterEnv(redis, id, {
-    prefix: 'mtest',
-    timeout: TIMEOUT,
-    // Snapshots every 5 versions and 10 ops kept behind: a document of more than about 15
-    // versions has dropped its older ops, and moves from its retained base.
-    DOCSYNC_SNAPSHOT_EVERY: '5',
-    DOCSYNC_OPS_RETAIN: '10',
-  });
-}
+const NODE_OPTS = {
+  prefix: 'mtest',
+  timeout: TIMEOUT,
+  // Snapshots every 5 versions and 10 ops kept behind: a document of more than about 15
+  // versions has dropped its older ops, and moves from its retained base.
+  DOCSYNC_SNAPSHOT_EVERY: '5',
+  DOCSYNC_OPS_RETAIN: '10',
+};
 
 const converged = (nodes, n) => clusterConverged(nodes, n, 20000);
 
@@ -96,21 +93,14 @@ function storedText(server, doc) {
 }
 
 describe('moving a document between nodes', () => {
-  const redis = new RedisServer();
-  const nodes = [];
+  const { redis, nodes } = clusterOf({
+    start: (id, env) => new Server({ name: id, env }).start(),
+    opts: NODE_OPTS,
+    teardown: () => { closeAll(); closeClients(); },
+    convergeMs: 20000,
+  });
   let mod;
-  before(async () => {
-    mod = await crdt();
-    await redis.start();
-    for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(await new Server({ name: id, env: nodeEnv(redis, id) }).start());
-    await converged(nodes, 3);
-  });
-  after(async () => {
-    closeAll();
-    closeClients();
-    for (const s of nodes) await s.stop();
-    await redis.stop();
-  });
+  before(async () => { mod = await crdt(); });
 
   it('a document moved from node a to node b while editors on all three nodes write: every acknowledged edit once, gapless versions, the new home serves', async () => {
     const doc = 'mv';

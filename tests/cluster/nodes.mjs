@@ -68,21 +68,31 @@ export async function uncutFromRedis(redis, id) {
 }
 
 /**
- * A redis-server and three nodes (node-a, node-b, node-c) for the enclosing describe(), with
- * nodeEnv's options. Returns {redis, nodes}: the nodes are there once the tests run.
+ * A redis-server and three nodes (node-a, node-b, node-c) for the enclosing describe(): each
+ * started with `start(id, env)`, its settings nodeEnv(redis, id, {...opts, ...await extra(redis,
+ * id)}); `teardown` runs after the last test, before the nodes stop (the suite's own clients).
+ * Returns {redis, nodes}: the nodes are there once the tests run.
  */
-export function clusterSuite(opts = {}) {
+export function clusterOf({ start, opts = {}, extra = async () => ({}), teardown = () => {}, convergeMs = 15000 }) {
   const redis = new RedisServer();
   const nodes = [];
   before(async () => {
     await redis.start();
-    for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(await startServer({ env: nodeEnv(redis, id, opts) }));
-    await converged(nodes, 3);
+    for (const id of ['node-a', 'node-b', 'node-c']) {
+      nodes.push(await start(id, nodeEnv(redis, id, { ...opts, ...(await extra(redis, id)) })));
+    }
+    await converged(nodes, 3, convergeMs);
   });
-  afterEach(cleanup);
   after(async () => {
+    await teardown();
     for (const s of nodes) await s.stop();
     await redis.stop();
   });
   return { redis, nodes };
+}
+
+/** clusterOf with the integration harness's servers, clients closed after each test. */
+export function clusterSuite(opts = {}) {
+  afterEach(cleanup);
+  return clusterOf({ start: (id, env) => startServer({ env }), opts });
 }
