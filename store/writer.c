@@ -2,6 +2,7 @@
  * completions handed back to the submitting (event-loop) thread. */
 #include "store_int.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,7 +32,9 @@ struct store_writer {
     pthread_cond_t idle;                  /* signalled when a group completes */
     pthread_cond_t drained;               /* signalled by store_writer_drain */
     uint64_t groups_done, groups_drained; /* under mu */
-    int followup;                         /* under mu: store_writer_followup */
+    /* store_writer_followup: set by the loop on every edit held back, so
+     * an atomic rather than the mutex; taken by the writer after a group. */
+    atomic_int followup;
     struct job_list pending, done;
     size_t in_flight;   /* taken by the thread, not yet in done */
     size_t outstanding; /* submitted and not yet drained */
@@ -262,8 +265,7 @@ static void *writer_main(void *arg)
          * fsync whatever its size, so fuller groups are more edits per
          * second. Bounded: a busy loop thread costs the writer at most
          * DRAIN_WAIT_US. Otherwise the next group starts at once. */
-        int wait = w->followup;
-        w->followup = 0;
+        int wait = atomic_exchange(&w->followup, 0);
         if (wait && w->notify && !w->stop) {
             struct timespec until;
             clock_gettime(CLOCK_MONOTONIC, &until);
@@ -393,11 +395,8 @@ void store_writer_stats(store_writer *w, struct store_writer_stats *out)
 
 void store_writer_followup(store_writer *w)
 {
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->mu);
-    w->followup = 1;
-    pthread_mutex_unlock(&w->mu);
+    if (w)
+        atomic_store_explicit(&w->followup, 1, memory_order_relaxed);
 }
 
 size_t store_writer_pending(store_writer *w)
