@@ -80,6 +80,22 @@ static void http_done(void *arg, const char *event, const char *json)
     http_req_respond(req, status, NULL, json, strlen(json), NULL, NULL);
 }
 
+/* The reply that answers the HTTP request `req` (http_done). */
+static struct sync_reply http_reply(struct http_req *req)
+{
+    return (struct sync_reply){.done = http_done, .arg = req};
+}
+
+/* `o` (taken) printed as JSON, or NULL after answering 500. */
+static char *json_or_500(struct http_req *req, cJSON *o)
+{
+    char *json = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!json)
+        respond_error(req, 500, "internal", "out of memory");
+    return json;
+}
+
 static int user_valid(const char *u)
 {
     size_t n = strlen(u);
@@ -138,10 +154,7 @@ static void run(struct sync_module *m, struct http_req *req, enum sync_op op, cJ
     int rc = sync_msg_parse(op, data, limit, limit, &sr, &why);
     if (rc == 0 && sync_route_active()) {
         /* Cluster mode: the document's home node applies it (maybe this one). */
-        struct sync_reply reply;
-        memset(&reply, 0, sizeof reply);
-        reply.done = http_done;
-        reply.arg = req;
+        struct sync_reply reply = http_reply(req);
         /* A catch-up or history read claims a document nobody holds, as a
          * subscriber's does: its answer names the home's store (its
          * epoch), the same through every node from then on. */
@@ -157,10 +170,7 @@ static void run(struct sync_module *m, struct http_req *req, enum sync_op op, cJ
                       why ? why : "invalid request");
         return;
     }
-    struct sync_reply reply;
-    memset(&reply, 0, sizeof reply);
-    reply.done = http_done;
-    reply.arg = req;
+    struct sync_reply reply = http_reply(req);
     sync_engine_handle(m->engine, &sr, user, AUTH_ROLE_OWNER, &reply);
     sync_msg_clear(&sr);
 }
@@ -424,16 +434,10 @@ void sync_http_doc_serve(struct sync_module *m, const char *event, const char *b
 static void doc_call(struct sync_module *m, struct http_req *req, const char *event,
                      const char *doc, cJSON *o, int claim)
 {
-    char *json = o ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!json) {
-        respond_error(req, 500, "internal", "out of memory");
+    char *json = json_or_500(req, o);
+    if (!json)
         return;
-    }
-    struct sync_reply reply;
-    memset(&reply, 0, sizeof reply);
-    reply.done = http_done;
-    reply.arg = req;
+    struct sync_reply reply = http_reply(req);
     if (sync_route_active())
         sync_route_doc(m, doc, event, json, claim, &reply);
     else
@@ -946,16 +950,10 @@ static void audit_dispatch(struct sync_module *m, struct http_req *req, const st
             if (a->q.f.kind)
                 cJSON_AddStringToObject(o, "kind", a->q.f.kind);
         }
-        char *json = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!json) {
-            respond_error(req, 500, "internal", "out of memory");
+        char *json = json_or_500(req, o);
+        if (!json)
             return;
-        }
-        struct sync_reply reply;
-        memset(&reply, 0, sizeof reply);
-        reply.done = audit_relayed;
-        reply.arg = req;
+        struct sync_reply reply = {.done = audit_relayed, .arg = req};
         sync_route_ask(m, node, "docsync:audit", json, &reply);
         free(json);
         return;
