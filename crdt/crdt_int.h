@@ -321,6 +321,14 @@ crdt_cursor crdt__tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run);
  * runs valid (lv and text contiguous, both visible, and `run`'s left origin
  * is the run's last character). */
 bool crdt__tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run);
+/* The tree's part of a keystroke typed where the last local insert ended
+ * (crdt_doc_insert's fast path): when the hint says that visible position
+ * pos is right after the run of LV next_lv - 1, that run is visible ASCII
+ * text ending at arena_len, and the character after it is `right`, grow
+ * the run by one character (LV next_lv, byte arena_len) and return true;
+ * otherwise change nothing and return false. Needs lv_leaf room for
+ * next_lv. */
+bool crdt__tree_type_tail(crdt_doc *doc, size_t pos, uint32_t right);
 /* Mark the characters [c.off, c.off + len) of the visible run at cursor c
  * deleted, merging the result with deleted neighbours. Returns the cursor
  * just after them (after the tombstone run that now holds them). Needs

@@ -175,11 +175,48 @@ crdt_cursor crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_
     return c;
 }
 
+/* The common keystroke: one ASCII character typed right where the local
+ * agent's previous insert ended. It extends the last entry of every table
+ * it touches (record, id run, span, tree run), so it needs none of the
+ * general path's searches and reservations, only room for one more LV and
+ * byte. Returns false, having changed nothing, when any of that does not
+ * hold; the general path then does the same edit. */
+static bool type_next(crdt_doc *doc, size_t pos, uint8_t ch)
+{
+    if (ch >= 0x80 || !doc->nrecs || doc->next_lv >= doc->lv_leaf_cap ||
+        doc->arena_len >= doc->arena_cap || doc->next_lv >= CRDT_LV_MAX ||
+        doc->next_seq >= CRDT_SEQ_MAX)
+        return false;
+    crdt_rec *rec = &doc->recs[doc->nrecs - 1];
+    crdt_agent *ag = &doc->agents[doc->me];
+    if (rec->kind != CRDT_REC_INS || rec->lv + rec->len != doc->next_lv || !ag->nruns)
+        return false;
+    /* The previous LV is the local agent's last op (so the new id is free
+     * and continues its run and the last span) and the last record's last
+     * character (so the new one, whose left origin it is, joins that record
+     * when its right origin is the record's). */
+    crdt_agent_run *ar = &ag->runs[ag->nruns - 1];
+    const crdt_span *sp = &doc->spans[doc->nspans - 1];
+    if (ar->seq + ar->len != doc->next_seq || ar->lv + ar->len != doc->next_lv ||
+        sp->agent != doc->me || sp->seq + (doc->next_lv - sp->lv) != doc->next_seq)
+        return false;
+    if (!crdt__tree_type_tail(doc, pos, rec->b))
+        return false;
+    doc->arena[doc->arena_len++] = ch;
+    rec->len++;
+    ar->len++;
+    doc->next_lv++;
+    doc->next_seq++;
+    return true;
+}
+
 int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len)
 {
     if (!doc || (!utf8 && len))
         return CRDT_EINVAL;
     if (len == 0)
+        return CRDT_OK;
+    if (len == 1 && type_next(doc, pos, (uint8_t)utf8[0]))
         return CRDT_OK;
     size_t n, astral;
     if (pos > doc->st.vis || !crdt__utf8_validate((const uint8_t *)utf8, len, &n, &astral))

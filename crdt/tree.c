@@ -548,6 +548,32 @@ bool crdt__tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
     return true;
 }
 
+bool crdt__tree_type_tail(crdt_doc *doc, size_t pos, uint32_t right)
+{
+    if (!doc->hint_ok || pos != doc->hint_pos || doc->hint_i == 0)
+        return false;
+    uint32_t leaf = doc->hint_leaf;
+    crdt_leaf *l = &doc->leaves[leaf];
+    if (doc->hint_i > l->n)
+        return false;
+    crdt_run *r = &l->runs[doc->hint_i - 1];
+    if (r->del || r->lv + r->len != doc->next_lv || r->byte_len != r->len ||
+        r->byte_off + r->byte_len != doc->arena_len || r->len >= (1u << 31) - 1)
+        return false;
+    crdt_cursor c = {leaf, doc->hint_i, 0};
+    if (crdt__tree_lv_at(doc, &c) != right)
+        return false;
+    r->len++;
+    r->byte_len++;
+    doc->lv_leaf[doc->next_lv] = leaf;
+    propagate(doc, leaf, (crdt_stats){1, 1, 1, 1});
+    /* leaves after this one start one character later */
+    if (doc->cache_ok && doc->cache_leaf != leaf)
+        doc->cache_ok = false;
+    doc->hint_pos++;
+    return true;
+}
+
 /* Merge run i+1 into run i if both are deleted, their LVs follow each
  * other and run i+1's first character has run i's last as left origin (so
  * that every non-first character of a run keeps the previous one as left

@@ -117,6 +117,11 @@ static void test_local_model(void)
     crdt_doc_free(hot);
     crdt_doc_free(cool);
 
+    /* A random editing session on d, which keeps its hint between edits
+     * (and so types single ASCII characters through crdt_doc_insert's
+     * one-keystroke fast path), and the same edits on cold, whose hint an
+     * empty update drops before each one (the general path): texts, checks
+     * and encoded states must agree. */
     rng_state = 0x5EEDC0FFEEULL;
     crdt_doc *d = mkdoc("alice"), *peer = mkdoc("bob"), *cold = mkdoc("alice");
     size_t nempty;
