@@ -99,6 +99,21 @@ int crdt_wasm_insert_utf16(crdt_doc *doc, size_t off16, const char *utf8, size_t
     return rc ? rc : crdt_doc_insert(doc, pos, utf8, len);
 }
 
+/* One ASCII character (a keystroke) at UTF-16 offset `off16`, passed as a
+ * number: the caller writes nothing into memory for it, which is most of a
+ * keystroke's cost in JavaScript before the engine has optimised the
+ * wrapper. */
+EXPORT(crdt_wasm_insert_ascii_utf16)
+int crdt_wasm_insert_ascii_utf16(crdt_doc *doc, size_t off16, int ch)
+{
+    if (ch < 0 || ch >= 0x80)
+        return CRDT_EINVAL;
+    char c = (char)ch;
+    size_t pos;
+    int rc = to_pos(doc, off16, &pos);
+    return rc ? rc : crdt_doc_insert(doc, pos, &c, 1);
+}
+
 /* Delete the UTF-16 range [off16, off16 + count16). Both ends must fall on
  * code point boundaries. */
 EXPORT(crdt_wasm_delete_utf16)

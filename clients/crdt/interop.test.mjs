@@ -262,6 +262,21 @@ test('full state, version-based deltas and errors agree', async () => {
     assert.equal(await native.text(), wasm.text);
     assert.equal(hex(await native.state()), hex(wasmState));
 
+    // Single ASCII characters take the keystroke export: the same edits and
+    // the same refusals as text through the input buffer.
+    const keys = crdt.createDoc('keys');
+    keys.insert(0, 'a😀b');
+    keys.insert(4, 'c');
+    keys.insert(0, '\u0000');
+    keys.insert(1, 'é');
+    assert.equal(keys.text, '\u0000éa😀bc');
+    assert.throws(() => keys.insert(4, 'x'), (e) => e instanceof CrdtError &&
+      e.code === CODES.EINVAL); // inside the surrogate pair
+    assert.throws(() => keys.insert(99, 'x'), (e) => e instanceof CrdtError &&
+      e.code === CODES.EINVAL);
+    assert.equal(keys.text, '\u0000éa😀bc');
+    keys.free();
+
     // An update whose dependencies are missing: both refuse it the same way.
     const m = wasm.mark();
     wasm.insert(0, 'x');

@@ -298,14 +298,26 @@ export class CrdtDoc {
   insert(index, text) {
     const p = this.#ptr();
     this.#text = null;
-    const n = this.#m._putString(text);
-    this.#m._check(this.#x.crdt_wasm_insert_utf16(p, index, this.#m._in, n));
+    // A keystroke goes as a number, without the input buffer; the checks of
+    // the return code are calls only when it is an error. Both keep the
+    // first thousands of edits cheap while the engine still interprets this
+    // code.
+    const c = text.length === 1 ? text.charCodeAt(0) : 0x80;
+    let rc;
+    if (c < 0x80) {
+      rc = this.#x.crdt_wasm_insert_ascii_utf16(p, index, c);
+    } else {
+      const n = this.#m._putString(text);
+      rc = this.#x.crdt_wasm_insert_utf16(p, index, this.#m._in, n);
+    }
+    if (rc < 0) this.#m._check(rc);
   }
 
   /** Deletes `count` UTF-16 code units at UTF-16 offset `index`. */
   delete(index, count) {
     this.#text = null;
-    this.#m._check(this.#x.crdt_wasm_delete_utf16(this.#ptr(), index, count));
+    const rc = this.#x.crdt_wasm_delete_utf16(this.#ptr(), index, count);
+    if (rc < 0) this.#m._check(rc);
   }
 
   /** Inserts `text` before code point `pos`. */
