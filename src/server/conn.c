@@ -453,9 +453,10 @@ int conn_writeable(struct conn *c)
     return 0;
 }
 
-void conn_flush(struct server *srv)
+bool conn_flush(struct server *srv, size_t max)
 {
-    for (size_t i = 0; i < srv->ndirty; i++) {
+    size_t n = srv->ndirty < max ? srv->ndirty : max;
+    for (size_t i = 0; i < n; i++) {
         struct conn *c = srv->dirty[i];
         if (!c)
             continue; /* freed since it was queued to */
@@ -478,5 +479,9 @@ void conn_flush(struct server *srv)
         if (sendq_count(&c->q))
             lws_callback_on_writable(c->wsi);
     }
-    srv->ndirty = 0;
+    /* The rest keep their place at the front: their flags still say dirty,
+     * so frames queued to them meanwhile join what they already hold. */
+    memmove(srv->dirty, srv->dirty + n, (srv->ndirty - n) * sizeof(*srv->dirty));
+    srv->ndirty -= n;
+    return srv->ndirty > 0;
 }

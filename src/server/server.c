@@ -572,12 +572,39 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 
 static void server_ev_check(struct ev_loop *loop, ev_check *w, int revents);
 
+/* Connections written per loop iteration while events come back to back.
+ * An event for thousands of subscribers takes milliseconds to write;
+ * written in turns, with a look at the sockets (a poll that does not wait)
+ * between turns, publishes that arrive meanwhile are read and queued behind
+ * it, and every connection not yet written then sends both events in one
+ * write. At full rate that is what keeps the sends per delivery low. An
+ * event that finds the server idle (the last flush ended more than
+ * FLUSH_BUSY_GAP ago) is written at once: nothing is coming to join it, and
+ * a turn costs a loop iteration. */
+#define FLUSH_TURN 256
+#define FLUSH_BUSY_GAP 0.01 /* seconds */
+
 /* The last thing of every loop iteration, before it sleeps. */
 static void server_ev_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    (void)loop;
+    struct server *srv = w->data;
     (void)revents;
-    conn_flush(w->data);
+    if (!srv->ndirty)
+        return;
+    bool busy = ev_now(loop) - srv->flush_emptied < FLUSH_BUSY_GAP;
+    if (conn_flush(srv, busy ? FLUSH_TURN : SIZE_MAX)) {
+        ev_idle_start(loop, &srv->flush_more); /* an active idle watcher: the poll does not wait */
+    } else {
+        ev_idle_stop(loop, &srv->flush_more);
+        srv->flush_emptied = ev_time(); /* the loop time is from before the writes */
+    }
+}
+
+static void server_ev_flush_more(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents; /* the next turn is server_ev_flush's */
 }
 
 /* lws 4.1.6's libev glue re-arms its own timer with ev_timer_set() on a
@@ -760,6 +787,8 @@ int server_start(struct server *srv, unsigned fd_limit)
         ev_prepare_init(&srv->flush, server_ev_flush);
         srv->flush.data = srv;
         ev_prepare_start(srv->loop, &srv->flush);
+        ev_idle_init(&srv->flush_more, server_ev_flush_more);
+        srv->flush_more.data = srv;
         ev_timer_init(&srv->nudge, server_ev_nudge, 0.25, 0.25);
         srv->nudge.data = srv;
         ev_timer_start(srv->loop, &srv->nudge);
@@ -857,7 +886,7 @@ int server_run(struct server *srv)
                 break;
             conn_release_held(srv);
             server_run_wake_hooks(srv);
-            conn_flush(srv);
+            conn_flush(srv, SIZE_MAX);
         }
     }
     /* Graceful stop. New connections are refused at accept from here on.
@@ -886,7 +915,7 @@ int server_run(struct server *srv)
                     break;
                 conn_release_held(srv);
                 server_run_wake_hooks(srv);
-                conn_flush(srv);
+                conn_flush(srv, SIZE_MAX);
             }
         }
         if (server_draining(srv))
@@ -910,7 +939,7 @@ int server_run(struct server *srv)
             if (lws_service(srv->ctx, 0) < 0)
                 break;
             eio_flush(srv);
-            conn_flush(srv);
+            conn_flush(srv, SIZE_MAX);
         }
     }
     return 0;
@@ -939,6 +968,7 @@ void server_free(struct server *srv)
         ev_timer_stop(srv->loop, &srv->nudge);
         ev_check_stop(srv->loop, &srv->check);
         ev_prepare_stop(srv->loop, &srv->flush);
+        ev_idle_stop(srv->loop, &srv->flush_more);
         ev_loop_destroy(srv->loop);
         srv->loop = NULL;
     }

@@ -18,6 +18,7 @@
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "common/hmap.h"
@@ -241,10 +242,12 @@ struct server {
     atomic_int stop;
     int stopping; /* graceful stop: 1 draining work in flight, 2 closing (loop thread) */
     int64_t stop_deadline;
-    struct ev_loop *loop; /* libev loop, NULL when lws runs its own poll() loop */
-    ev_check check;       /* runs the wake hooks after every loop iteration */
-    ev_prepare flush;     /* writes what the iteration queued (conn_flush) */
-    ev_timer nudge;       /* lets lws service its timers (see server_ev_nudge) */
+    struct ev_loop *loop;    /* libev loop, NULL when lws runs its own poll() loop */
+    ev_check check;          /* runs the wake hooks after every loop iteration */
+    ev_prepare flush;        /* writes what the iteration queued (conn_flush) */
+    ev_idle flush_more;      /* active while conn_flush left connections for the next turn */
+    ev_tstamp flush_emptied; /* when the last flush wrote its last connection */
+    ev_timer nudge;          /* lets lws service its timers (see server_ev_nudge) */
     struct server_event_handler events[SERVER_MAX_EVENT_HANDLERS];
     size_t nevents;
     struct server_route routes[SERVER_MAX_ROUTES];
@@ -286,8 +289,9 @@ struct server {
      * are released at the end of this one. */
     struct conn **held[2];
     size_t nheld[2], held_cap[2];
-    /* Connections whose queue went from empty to not empty during this loop
-     * iteration: conn_flush writes them before the loop sleeps. */
+    /* Connections whose queue went from empty to not empty: conn_flush
+     * writes them (in order, at most a turn's worth per loop iteration)
+     * before the loop sleeps. */
     struct conn **dirty;
     size_t ndirty, dirty_cap;
     struct server_drain drains[SERVER_MAX_HOOKS]; /* server_on_drain */
@@ -444,9 +448,11 @@ void conn_hold(struct conn *c);
 /* At the end of every loop iteration: releases the connections held in the
  * previous one. */
 void conn_release_held(struct server *srv);
-/* Before the loop sleeps: writes every connection that was queued to during
- * this iteration, all its waiting frames at once (see conn.c). */
-void conn_flush(struct server *srv);
+/* Before the loop sleeps: writes the connections that were queued to, the
+ * oldest first and each with all its waiting frames at once (see conn.c), at
+ * most `max` of them; returns true when some are left for the next
+ * iteration. */
+bool conn_flush(struct server *srv, size_t max);
 /* Kills the connection at once (no close handshake). */
 void conn_kill(struct conn *c);
 /* The WRITEABLE callback: writes one frame; returns -1 to close. */

@@ -325,3 +325,61 @@ describe('graceful stop', () => {
     }
   });
 });
+
+/** A masked text frame from a client. */
+function wsText(c, obj) {
+  const payload = Buffer.from(JSON.stringify(obj));
+  const mask = crypto.randomBytes(4);
+  const head = payload.length < 126
+    ? Buffer.from([0x81, 0x80 | payload.length])
+    : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  const body = Buffer.from(payload.map((b, i) => b ^ mask[i & 3]));
+  c.sock.write(Buffer.concat([head, mask, body]));
+}
+
+describe('fan-out under back-to-back events', () => {
+  // Events that follow each other closely are written in turns of a few hundred connections,
+  // with a look at the sockets between turns, so that the next event joins the connections not
+  // yet written. Whatever the turns do, every subscriber must get every event once, in order.
+  it('700 subscribers, 40 events published back to back: all of them, in order, to everyone', async () => {
+    const s = server({ DOCSYNC_API_REQUESTS_PER_SECOND: '0' });
+    await s.start();
+    const conns = [];
+    try {
+      for (let i = 0; i < 700; i += 50) {
+        conns.push(...await Promise.all([...Array(50)].map(() => wsOpen(s.port))));
+      }
+      for (const c of conns) wsText(c, { event: 'pusher:subscribe', data: { channel: 'turns' } });
+      await until(() => conns.every((c) => c.frames.length >= 2), 10000, 'every subscription confirmed');
+      const sdk = new PusherSDK({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: s.port, useTLS: false, timeout: 10000 });
+      // Four publishers at a time, each publishing again as soon as it is answered.
+      let next = 0;
+      await Promise.all([...Array(4)].map(async () => {
+        while (next < 40) {
+          const n = next++;
+          const r = await sdk.trigger('turns', 'tick', { n });
+          assert.equal(r.status, 200);
+        }
+      }));
+      const want = (n) => JSON.stringify({ event: 'tick', data: JSON.stringify({ n }), channel: 'turns' });
+      await until(() => conns.every((c) => c.frames.length >= 42), 20000, 'every event everywhere');
+      await sleep(200);
+      const order = [];
+      for (const c of conns) {
+        assert.equal(c.frames.length, 42);
+        const got = c.frames.slice(2).map((f) => f.payload.toString());
+        order.push(got.map((g) => JSON.parse(JSON.parse(g).data).n));
+        for (const g of got) assert.equal(g, want(JSON.parse(JSON.parse(g).data).n));
+      }
+      // One publish order, the server's, seen by all 700.
+      const first = JSON.stringify(order[0]);
+      assert.deepEqual([...order[0]].sort((a, b) => a - b), [...Array(40).keys()]);
+      for (const o of order) assert.equal(JSON.stringify(o), first);
+      const m = await metrics(s.port);
+      assert.equal(metric(m, 'docsync_messages_sent_total'), 700 * 42);
+    } finally {
+      for (const c of conns) c.sock.destroy();
+      await s.stop({ graceMs: 5000, cleanExit: true });
+    }
+  });
+});
