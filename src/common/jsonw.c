@@ -101,12 +101,52 @@ static inline uint64_t jsonw_special8(uint64_t x)
     return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs;
 }
 
+/* Bytes jsonw_str writes for u[0..n), quotes included. */
+static size_t jsonw_str_size(const unsigned char *u, size_t n)
+{
+    size_t out = 2;
+    for (size_t i = 0; i < n;) {
+        while (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, u + i, 8);
+            if (jsonw_special8(x))
+                break;
+            out += 8;
+            i += 8;
+        }
+        if (i == n)
+            break;
+        unsigned char c = u[i];
+        if (c >= 0x80) {
+            size_t k = utf8_seq(u + i, n - i);
+            out += k ? k : 3; /* U+FFFD for a byte that is not UTF-8 */
+            i += k ? k : 1;
+            continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\')
+            out += 1;
+        else if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
+                 c == '\t')
+            out += 2;
+        else
+            out += 6;
+        i++;
+    }
+    return out;
+}
+
 void jsonw_str(struct jsonw *w, const char *s, size_t n)
 {
-    /* One reservation for the worst case: every byte a six-byte \u00XX. */
-    if (jsonw_room(w, 6 * n + 2) != 0)
-        return;
     const unsigned char *u = (const unsigned char *)s;
+    /* One reservation: the worst case (every byte a six-byte \u00XX) when
+     * it fits already, else the exact size. Reserving the worst case always
+     * made a frame builder, which sizes its buffer for the usual case,
+     * reallocate to six times the data. */
+    size_t need = 6 * n + 2;
+    if (w->len + need + 1 > w->cap)
+        need = jsonw_str_size(u, n);
+    if (jsonw_room(w, need) != 0)
+        return;
     char *o = w->p + w->len;
     *o++ = '"';
     for (size_t i = 0; i < n;) {

@@ -9,13 +9,31 @@
 
 #include "test.h"
 
-/* The JSON string literal jsonw writes for the n bytes at s. */
+/* The JSON string literal jsonw writes for the n bytes at s. Written twice:
+ * into a buffer with room for the worst case (six bytes per input byte),
+ * which jsonw_str fills without measuring; and into a heap buffer sized to
+ * exactly that literal, where jsonw_str measures first: it must neither
+ * grow the buffer (an overestimate) nor write past it (an underestimate,
+ * which AddressSanitizer reports), and both texts must be the same. */
 static char *quoted(const char *s, size_t n)
 {
+    static char big[4096];
     struct jsonw w;
-    jsonw_init(&w, NULL, 0);
+    jsonw_init(&w, big, sizeof big);
     jsonw_str(&w, s, n);
-    return jsonw_take(&w, NULL);
+    CHECK(w.p == big);
+    char *q = strdup(w.p);
+    size_t len = w.len;
+    jsonw_free(&w);
+    struct jsonw x;
+    jsonw_init(&x, NULL, len);
+    size_t cap = x.cap;
+    jsonw_str(&x, s, n);
+    CHECK_EQ(x.cap, cap);
+    CHECK_EQ(x.len, len);
+    CHECK(memcmp(x.p, q, len) == 0);
+    jsonw_free(&x);
+    return q;
 }
 
 #define Q(lit, want)                                                                               \
