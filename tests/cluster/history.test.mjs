@@ -1,0 +1,292 @@
+// Channel history, recovery and the notifications inbox on a cluster of three real nodes and one
+// real redis-server (all on 127.0.0.1, free ports, temporary dirs): every history channel and
+// every inbox has one home node (a record in Redis, claimed by the first node that needs it),
+// which alone assigns offsets and stores. Events published through any node get one offset
+// sequence and every node's subscribers see the same frames; a pusher-js client that loses node a
+// recovers on node c exactly what it missed, in order, once; the HTTP history read and the inbox
+// answer the same through every node; the home killed refuses publishes (503) and holds
+// recoveries (told "unavailable"), and once it is back every acknowledged event is there and the
+// held recovery completes.
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startServer, connect, cleanup, api, trigger, channelAuth, pusherClient, until, sleep } from '../integration/harness.mjs';
+import { recoverMissedEvents } from '../../clients/docsync/history.mjs';
+import { clusterOf, converged } from './nodes.mjs';
+
+const PREFIX = 'hctest';
+const ENV = { DOCSYNC_HISTORY_CHANNELS: 'private-chat.*:max=50 private-App.Models.User.*' };
+const TYPE = 'App\\Notifications\\InvoicePaid';
+
+const homeOf = async (redis, name) => (await redis.cli(['GET', `${PREFIX}:hist-home:${name}`])).trim();
+
+/** Subscribes raw client c to `channel` (signed), with an optional recover member; returns the
+ * frames up to and including docsync:recovered. */
+async function subscribeRecover(c, channel, recover) {
+  const data = { auth: channelAuth(c.app, c.socketId, channel), channel };
+  if (recover !== undefined) data.recover = recover;
+  c.send({ event: 'pusher:subscribe', data });
+  const frames = [];
+  for (;;) {
+    const m = await c.next(8000, `frames of ${channel}`);
+    frames.push(m);
+    if (m.event === 'docsync:recovered' && m.channel === channel) return frames;
+  }
+}
+
+const recovered = (frames) => JSON.parse(frames[frames.length - 1].data);
+const offsets = (frames) => frames.filter((m) => m.event === 'NewMessage').map((m) => [m.offset, JSON.parse(m.data).n]);
+
+/** Publishes NewMessage {n} for n in from..to through `server`, each answered 200. */
+async function publish(server, channel, from, to) {
+  for (let n = from; n <= to; n++) {
+    const r = await trigger(server, channel, 'NewMessage', { n });
+    assert.equal(r.status, 200, `publish ${n} through ${server.name}: ${r.text}`);
+  }
+}
+
+/** The next `n` NewMessage frames of `channel` at raw client c. */
+async function nextEvents(c, channel, n) {
+  const out = [];
+  for (let i = 0; i < n; i++) out.push(await c.nextEvent('NewMessage', 8000, channel));
+  return out;
+}
+
+/** A TCP relay whose target can change: cut() drops every connection; while paused new ones are
+ * dropped at once; retarget() points new connections at another node. */
+class Relay {
+  constructor(targetPort) {
+    this.targetPort = targetPort;
+    this.sockets = new Set();
+    this.paused = false;
+    this.server = net.createServer((c) => {
+      if (this.paused) return c.destroy();
+      const up = net.connect(this.targetPort, '127.0.0.1');
+      for (const s of [c, up]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {});
+      }
+      c.pipe(up);
+      up.pipe(c);
+      c.on('close', () => up.destroy());
+      up.on('close', () => c.destroy());
+    });
+  }
+  start() {
+    return new Promise((r) => this.server.listen(0, '127.0.0.1', () => r((this.port = this.server.address().port))));
+  }
+  cut() {
+    this.paused = true;
+    for (const s of this.sockets) s.destroy();
+  }
+  retarget(port) {
+    this.targetPort = port;
+    this.paused = false;
+  }
+  close() {
+    this.cut();
+    return new Promise((r) => this.server.close(r));
+  }
+}
+
+describe('channel history on a cluster of three nodes', () => {
+  afterEach(cleanup);
+  const { redis, nodes } = clusterOf({
+    start: (id, env) => startServer({ env: { ...env, ...ENV } }).then((s) => Object.assign(s, { name: id })),
+    opts: { prefix: PREFIX },
+  });
+
+  it('events published through b and c get one offset sequence from the home; subscribers on a, b and c get the same frames', async () => {
+    const [a, b, c] = nodes;
+    const ch = 'private-chat.1';
+    const subs = [];
+    let epoch;
+    for (const s of [a, b, c]) {
+      const cl = await connect(s);
+      const f = await subscribeRecover(cl, ch);
+      assert.equal(f[0].event, 'pusher_internal:subscription_succeeded');
+      const r = recovered(f);
+      assert.match(r.epoch, /^[0-9a-f]{32}$/);
+      epoch ??= r.epoch;
+      // every node names the home's store and position
+      assert.deepEqual(r, { epoch, offset: 0, recovered: 0, gap: null });
+      subs.push(cl);
+    }
+    // The first node that needed the channel (a's subscriber) claimed it.
+    assert.equal(await homeOf(redis, ch), 'node-a');
+    await publish(b, ch, 1, 3);
+    await publish(c, ch, 4, 6);
+    const want = [1, 2, 3, 4, 5, 6].map((n) => `{"event":"NewMessage","data":"{\\"n\\":${n}}","channel":"${ch}","offset":${n}}`);
+    for (const cl of subs) {
+      const got = await nextEvents(cl, ch, 6);
+      assert.deepEqual(got.map((m) => m.raw), want);
+      await cl.quiet(200);
+    }
+    // The HTTP read answers with the home's bytes through every node.
+    const home = await api(a, 'GET', `/channels/${ch}/history`, { query: { after: '2', limit: '2' } });
+    assert.equal(home.status, 200, home.text);
+    const j = JSON.parse(home.text);
+    assert.deepEqual({ ...j, events: j.events.map((e) => [e.offset, e.event, e.data]) }, {
+      channel: ch, epoch, first: 1, last: 6, gap: false, more: true, next: 4,
+      events: [[3, 'NewMessage', '{"n":3}'], [4, 'NewMessage', '{"n":4}']],
+    });
+    for (const s of [b, c]) {
+      const r = await api(s, 'GET', `/channels/${ch}/history`, { query: { after: '2', limit: '2' } });
+      assert.equal(r.status, 200, `${s.name}: ${r.text}`);
+      assert.equal(r.text, home.text, `the read through ${s.name}`);
+    }
+    // A channel nobody holds: each node answers as a lone server, and claims nothing.
+    for (const s of [a, b, c]) {
+      const r = await api(s, 'GET', '/channels/private-chat.none/history');
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual({ ...JSON.parse(r.text), epoch: 'e' }, { channel: 'private-chat.none', epoch: 'e', first: 0, last: 0, gap: false, events: [], more: false, next: 0 });
+    }
+    assert.equal(await homeOf(redis, 'private-chat.none'), '');
+  });
+
+  it('a raw client recovers on a node that is not the home: exactly the missed events, in order, before live ones', async () => {
+    const [a, b, c] = nodes;
+    const ch = 'private-chat.2';
+    await publish(b, ch, 1, 4); // b claims it: b is the home
+    assert.equal(await homeOf(redis, ch), 'node-b');
+    const cl = await connect(c);
+    let f = await subscribeRecover(cl, ch, undefined);
+    const { epoch } = recovered(f);
+    assert.deepEqual(recovered(f), { epoch, offset: 4, recovered: 0, gap: null });
+    const d = await connect(a);
+    f = await subscribeRecover(d, ch, { epoch, offset: 1 });
+    assert.equal(f[0].event, 'pusher_internal:subscription_succeeded');
+    assert.deepEqual(offsets(f), [[2, 2], [3, 3], [4, 4]]);
+    assert.deepEqual(recovered(f), { epoch, offset: 4, recovered: 3, gap: null });
+    await publish(c, ch, 5, 5);
+    assert.deepEqual(offsets(await nextEvents(d, ch, 1)), [[5, 5]]);
+    assert.deepEqual(offsets(await nextEvents(cl, ch, 1)), [[5, 5]]);
+    await d.quiet(200);
+    // The gaps a lone server gives, from the home.
+    const e = await connect(c);
+    f = await subscribeRecover(e, ch, { epoch: '0'.repeat(32), offset: 1 });
+    assert.deepEqual(recovered(f), { epoch, offset: 5, recovered: 0, gap: 'epoch', message: 'the store was replaced since (another epoch): fetch the state again' });
+    const g = await connect(c);
+    f = await subscribeRecover(g, ch, { epoch, offset: 9 });
+    assert.deepEqual(recovered(f), { epoch, offset: 5, recovered: 0, gap: 'ahead', message: 'the offset is beyond the newest event of this channel' });
+  });
+
+  it('a pusher-js client that loses node a recovers on node c: every event once, in order', async () => {
+    const [a, b, c] = nodes;
+    const ch = 'private-chat.3';
+    const relay = new Relay(a.port);
+    await relay.start();
+    const p = pusherClient(a, {
+      wsPort: relay.port,
+      wssPort: relay.port,
+      authorizer: (channel) => ({ authorize: (socketId, cb) => cb(null, { auth: channelAuth(a.app, socketId, channel.name) }) }),
+    });
+    const recovery = recoverMissedEvents(p);
+    const got = [];
+    p.subscribe(ch).bind('NewMessage', (d) => got.push(d.n));
+    try {
+      await until(() => recovery.position(ch), 8000, 'subscribed on node a');
+      assert.equal(await homeOf(redis, ch), 'node-a'); // a's subscriber claimed it
+      await publish(b, ch, 1, 2);
+      await until(() => got.length === 2, 5000, 'live events on node a');
+      relay.cut();
+      await publish(b, ch, 3, 20);
+      await publish(a, ch, 21, 25);
+      relay.retarget(c.port); // pusher-js reconnects, now to node c
+      await until(() => got.length >= 25, 20000, 'the missed events recovered on node c');
+      await publish(c, ch, 26, 26);
+      await until(() => got.length >= 26, 5000, 'a live event after the recovery');
+      await sleep(300);
+      assert.deepEqual(got, Array.from({ length: 26 }, (_, i) => i + 1));
+      assert.equal(recovery.position(ch).offset, 26);
+    } finally {
+      recovery.stop();
+      p.disconnect();
+      await relay.close();
+    }
+  });
+
+  it('the inbox: a notification stored through b is listed through c, marked read through a, counted over a WebSocket on c', async () => {
+    const [a, b, c] = nodes;
+    const user = '7';
+    const sub = await connect(c);
+    await subscribeRecover(sub, `private-App.Models.User.${user}`);
+    let r = await api(b, 'POST', `/users/${user}/notifications`, { body: { id: 'n-1', type: TYPE, data: { invoice: 1 } } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(JSON.parse(r.text).id, 'n-1');
+    assert.equal(await homeOf(redis, `#inbox.${user}`), 'node-b');
+    // Laravel's broadcast reaches the subscriber on c, with the user channel's offset.
+    const note = await sub.nextEvent('Illuminate\\Notifications\\Events\\BroadcastNotificationCreated', 8000);
+    assert.deepEqual(JSON.parse(note.data), { invoice: 1, id: 'n-1', type: TYPE });
+    assert.equal(note.offset, 1);
+    const dup = await api(c, 'POST', `/users/${user}/notifications`, { body: { id: 'n-1', type: TYPE, data: {} } });
+    assert.equal(dup.status, 409, dup.text);
+    const listed = [];
+    for (const s of [a, b, c]) {
+      r = await api(s, 'GET', `/users/${user}/notifications`);
+      assert.equal(r.status, 200, r.text);
+      listed.push(r.text);
+    }
+    assert.equal(listed[0], listed[1]);
+    assert.equal(listed[2], listed[1]);
+    let l = JSON.parse(listed[0]);
+    assert.equal(l.unread, 1);
+    assert.equal(l.total, 1);
+    assert.deepEqual(l.notifications.map((n) => [n.id, n.type, n.data, n.read_at]), [['n-1', TYPE, { invoice: 1 }, null]]);
+    r = await api(a, 'POST', `/users/${user}/notifications/read`, { body: { ids: ['n-1'] } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(JSON.parse(r.text), { read: 1, unread: 0 });
+    l = JSON.parse((await api(c, 'GET', `/users/${user}/notifications`)).text);
+    assert.equal(l.unread, 0);
+    assert.equal(typeof l.notifications[0].read_at, 'number');
+    sub.send({ event: 'docsync:inbox', data: { op: 'count', user, requestId: 'q1' } });
+    let ws;
+    do ws = await sub.nextEvent('docsync:inbox', 8000);
+    while (ws.channel !== undefined);
+    assert.deepEqual(JSON.parse(ws.data), { notifications: [], next: null, unread: 0, total: 1, op: 'count', requestId: 'q1' });
+  });
+
+  it('the home killed (SIGKILL): publishes answered 503, a recovery told "unavailable" and held; once it is back every acknowledged event is there and the recovery completes', async () => {
+    const [a, b, c] = nodes;
+    const ch = 'private-chat.4';
+    await publish(a, ch, 1, 3); // a is the home
+    assert.equal(await homeOf(redis, ch), 'node-a');
+    const live = await connect(c);
+    let f = await subscribeRecover(live, ch);
+    const { epoch } = recovered(f);
+    assert.deepEqual(recovered(f), { epoch, offset: 3, recovered: 0, gap: null });
+    await a.kill('SIGKILL');
+    for (const s of [b, c]) {
+      const r = await api(s, 'POST', '/events', { body: { name: 'NewMessage', channel: ch, data: '{"n":99}' } });
+      assert.equal(r.status, 503, `${s.name}: ${r.text}`);
+      assert.deepEqual(JSON.parse(r.text), { error: 'the event could not be stored for the channel\'s history; it was not delivered' });
+      const h = await api(s, 'GET', `/channels/${ch}/history`);
+      assert.equal(h.status, 503, h.text);
+      assert.equal(JSON.parse(h.text).code, 'unavailable');
+    }
+    const rec = await connect(b);
+    f = await subscribeRecover(rec, ch, { epoch, offset: 1 });
+    const told = recovered(f);
+    assert.equal(told.gap, 'unavailable');
+    assert.deepEqual({ ...told, message: '' }, { epoch, offset: 1, recovered: 0, gap: 'unavailable', message: '' });
+    assert.deepEqual(offsets(f), []);
+    await a.restart();
+    await converged(nodes, 3, 20000);
+    // the held recovery completes on its own once the home answers
+    f = [];
+    for (;;) {
+      const m = await rec.next(20000, 'the held recovery');
+      f.push(m);
+      if (m.event === 'docsync:recovered') break;
+    }
+    assert.deepEqual(offsets(f), [[2, 2], [3, 3]]);
+    assert.deepEqual(recovered(f), { epoch, offset: 3, recovered: 2, gap: null });
+    await publish(b, ch, 4, 4);
+    for (const cl of [live, rec]) assert.deepEqual(offsets(await nextEvents(cl, ch, 1)), [[4, 4]]);
+    await live.quiet(200);
+    const h = await api(c, 'GET', `/channels/${ch}/history`);
+    assert.equal(h.status, 200, h.text);
+    assert.deepEqual(JSON.parse(h.text).events.map((e) => [e.offset, e.data]), [[1, '{"n":1}'], [2, '{"n":2}'], [3, '{"n":3}'], [4, '{"n":4}']]);
+  });
+});
