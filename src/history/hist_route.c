@@ -270,7 +270,7 @@ static void pub_home(void *ud, const struct redis_reply *r)
     struct rpub *p = ud;
     struct hroute *hr = g_hr;
     if (!hr) {
-        rpub_free(p); /* stopping: nobody waits any more */
+        rpub_end(p, 0); /* stopping */
         return;
     }
     hr->nlookups--;
@@ -1206,10 +1206,15 @@ void hist_route_stop(void)
     if (!hr)
         return;
     g_hr = NULL;
+    /* What still waits for another node is refused now (publishers get
+     * their 503, HTTP requests their answer) rather than left hanging. */
     while (hr->head) {
         struct fwd *f = hr->head;
         fwd_unlink(hr, f);
-        free(f); /* their answers go nowhere: the connections are gone */
+        answer_fn fn = f->fn;
+        void *ud = f->ud;
+        free(f);
+        fn(ud, 0, "this node is stopping", 21);
     }
     hmap_deinit(&hr->fwds);
     while (hr->recs) {
