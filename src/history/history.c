@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/cluster.h"
 #include "common/frame.h"
 #include "common/hmap.h"
 #include "common/jsonw.h"
@@ -346,8 +347,14 @@ static void deliver_done(void *ctx, int status, const struct store_batch_result 
         h->stored++;
         struct conn *except = p->except[0] ? conn_find(h->srv, p->except) : NULL;
         ch->delivered = p->offset;
-        if (p->f)
+        if (p->f && p->except[0] && !except && hist_route_active()) {
+            /* An event another node forwarded, whose excluded socket is
+             * there: the bus carries its id to that node. */
+            broadcast_remote(h->srv, ch->name, p->f, NULL);
+            cluster_publish(ch->name, p->f, p->except);
+        } else if (p->f) {
             broadcast_frame(h->srv, ch->name, p->f, except);
+        }
     } else {
         h->store_failed++;
         ch->delivered = p->offset; /* nothing is kept there */

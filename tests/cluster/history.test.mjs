@@ -15,7 +15,7 @@ import { recoverMissedEvents } from '../../clients/docsync/history.mjs';
 import { clusterOf, converged } from './nodes.mjs';
 
 const PREFIX = 'hctest';
-const ENV = { DOCSYNC_HISTORY_CHANNELS: 'private-chat.*:max=50 private-App.Models.User.*' };
+const ENV = { DOCSYNC_HISTORY_CHANNELS: 'private-chat.*:max=50 private-room.*:client private-App.Models.User.*' };
 const TYPE = 'App\\Notifications\\InvoicePaid';
 
 const homeOf = async (redis, name) => (await redis.cli(['GET', `${PREFIX}:hist-home:${name}`])).trim();
@@ -205,6 +205,24 @@ describe('channel history on a cluster of three nodes', () => {
       p.disconnect();
       await relay.close();
     }
+  });
+
+  it('a client event on a :client channel through a node that is not the home: stored there, delivered with its offset to all but its sender', async () => {
+    const [a, , c] = nodes;
+    const ch = 'private-room.1';
+    const first = await connect(a);
+    await subscribeRecover(first, ch); // a claims it
+    const sender = await connect(c);
+    await subscribeRecover(sender, ch);
+    const other = await connect(c);
+    await subscribeRecover(other, ch);
+    assert.equal(await homeOf(redis, ch), 'node-a');
+    sender.whisper(ch, 'client-typing', { who: 'x' });
+    for (const cl of [first, other]) {
+      const m = await cl.nextEvent('client-typing', 8000, ch);
+      assert.equal(m.raw, `{"event":"client-typing","data":"{\\"who\\":\\"x\\"}","channel":"${ch}","offset":1}`);
+    }
+    await sender.quiet(300, 'the sender is not sent its own event');
   });
 
   it('the inbox: a notification stored through b is listed through c, marked read through a, counted over a WebSocket on c', async () => {
