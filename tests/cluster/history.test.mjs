@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startServer, connect, cleanup, api, trigger, channelAuth, pusherClient, until, sleep } from '../integration/harness.mjs';
 import { recoverMissedEvents } from '../../clients/docsync/history.mjs';
-import { clusterOf, converged } from './nodes.mjs';
+import { clusterOf, converged, up } from './nodes.mjs';
 
 const PREFIX = 'hctest';
 const ENV = { DOCSYNC_HISTORY_CHANNELS: 'private-chat.*:max=50 private-room.*:client private-App.Models.User.*' };
@@ -306,5 +306,23 @@ describe('channel history on a cluster of three nodes', () => {
     const h = await api(c, 'GET', `/channels/${ch}/history`);
     assert.equal(h.status, 200, h.text);
     assert.deepEqual(JSON.parse(h.text).events.map((e) => [e.offset, e.data]), [[1, '{"n":1}'], [2, '{"n":2}'], [3, '{"n":3}'], [4, '{"n":4}']]);
+  });
+
+  it('redis-server killed and restarted empty: every node claims again the channels and inboxes its store holds, and offsets go on from there', async () => {
+    const [a, b, c] = nodes;
+    await redis.kill();
+    await until(async () => (await up(c)).body.redis !== 'connected', 10000, 'node c off Redis');
+    await redis.start(); // empty: no home record
+    await converged(nodes, 3, 20000);
+    await until(async () => (await homeOf(redis, '#inbox.7')) === 'node-b', 10000, 'the inbox claimed again');
+    for (const [name, home] of [['private-chat.1', 'node-a'], ['private-chat.2', 'node-b'], ['private-chat.4', 'node-a'], ['#inbox.7', 'node-b']]) {
+      assert.equal(await homeOf(redis, name), home, `${name} claimed again by its home`);
+    }
+    await publish(c, 'private-chat.2', 6, 6);
+    const h = await api(a, 'GET', '/channels/private-chat.2/history', { query: { after: '4' } });
+    assert.deepEqual(JSON.parse(h.text).events.map((e) => [e.offset, e.data]), [[5, '{"n":5}'], [6, '{"n":6}']]);
+    // b's pass after the reconnection found the two its store holds (and logged it)
+    const checked = b.stderr.match(/history: home records checked: .*/g);
+    assert.equal(checked[checked.length - 1], 'history: home records checked: 0 kept, 2 claimed again, 0 held elsewhere');
   });
 });
