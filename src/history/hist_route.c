@@ -419,11 +419,26 @@ static void page_answered(void *ud, int status, const char *body, size_t len)
         rec_remove(hr, rec);
         return;
     }
-    if (status != 200) {
+    if (status == 0 || status == 503) {
         char why[300];
-        snprintf(why, sizeof why, "%.*s", (int)(len < 250 ? len : 250),
-                 status ? "the channel's home node refused the recovery" : body);
+        snprintf(why, sizeof why, "%.*s", (int)(status ? 45 : (len < 250 ? len : 250)),
+                 status ? "the channel's home node could not be asked" : body);
         rec_unavailable(hr, rec, why);
+        return;
+    }
+    if (status != 200) {
+        /* A page the home cannot send (an event larger than a message
+         * between nodes may be): a gap, told as such; the position the
+         * client gave stays its own. */
+        cJSON *e = cJSON_ParseWithLength(body, len);
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+        broadcast_hold(c, rec->channel, 0);
+        history__send_recovered(c, rec->channel, rec->rq.epoch, rec->after, rec->sent,
+                                status == 413 ? "too_large" : "error",
+                                cJSON_IsString(msg) ? msg->valuestring
+                                                    : "the channel's home node refused the page");
+        cJSON_Delete(e);
+        rec_remove(hr, rec);
         return;
     }
     const char *nl = memchr(body, '\n', len);
@@ -838,6 +853,18 @@ static void served_reply(void *ctx, int status, const char *body, size_t len)
         if (hist_encode(&m, &buf, &blen) == 0) {
             (void)redis_publish(hr->rd, channel, buf, blen);
             free(buf);
+        } else if (status != 413) {
+            /* Larger than a message between nodes may be (Redis holds
+             * each whole, in every subscriber's output buffer): refused in
+             * so many words rather than left to time out. */
+            char text[300];
+            snprintf(text, sizeof text,
+                     "{\"code\":\"too_large\",\"message\":\"the answer (%zu bytes) is larger than "
+                     "a message between nodes may be (%u bytes); ask the channel's home node "
+                     "(%s)\"}",
+                     len, HIST_MAX_MESSAGE, hr->node);
+            served_reply(s, 413, text, strlen(text));
+            return;
         }
     }
     free(s);
