@@ -12,10 +12,14 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startServer, connect, cleanup, api, trigger, channelAuth, pusherClient, until, sleep } from '../integration/harness.mjs';
 import { recoverMissedEvents } from '../../clients/docsync/history.mjs';
-import { clusterOf, converged, up } from './nodes.mjs';
+import { clusterOf, converged, up, metric } from './nodes.mjs';
 
 const PREFIX = 'hctest';
-const ENV = { DOCSYNC_HISTORY_CHANNELS: 'private-chat.*:max=50 private-room.*:client private-App.Models.User.*' };
+// A 64 KB send queue: a recovery of 600 events of 540 bytes takes many pages.
+const ENV = {
+  DOCSYNC_HISTORY_CHANNELS: 'private-chat.*:max=50 private-room.*:client private-big.*:max=5000 private-App.Models.User.*',
+  DOCSYNC_SEND_QUEUE_MAX: '65536',
+};
 const TYPE = 'App\\Notifications\\InvoicePaid';
 
 const homeOf = async (redis, name) => (await redis.cli(['GET', `${PREFIX}:hist-home:${name}`])).trim();
@@ -170,6 +174,57 @@ describe('channel history on a cluster of three nodes', () => {
     const g = await connect(c);
     f = await subscribeRecover(g, ch, { epoch, offset: 9 });
     assert.deepEqual(recovered(f), { epoch, offset: 5, recovered: 0, gap: 'ahead', message: 'the offset is beyond the newest event of this channel' });
+  });
+
+  it('a large recovery on a node that is not the home is paged by the send queue, with live events published through two nodes meanwhile: every offset once, in order', async () => {
+    const [a, b, c] = nodes;
+    const ch = 'private-big.1';
+    const first = await connect(a);
+    const { epoch } = recovered(await subscribeRecover(first, ch)); // a claims it
+    await first.terminate();
+    const pad = 'x'.repeat(500);
+    for (let i = 1; i <= 600; i += 10) {
+      const r = await api(b, 'POST', '/batch_events', {
+        body: { batch: Array.from({ length: 10 }, (_, k) => ({ channel: ch, name: 'NewMessage', data: JSON.stringify({ n: i + k, pad }) })) },
+      });
+      assert.equal(r.status, 200, r.text);
+    }
+    // 600 events of about 540 bytes: five times the 64 KB send queue of node c.
+    const FWD = 'docsync_history_route_requests_total{where="forwarded"}';
+    const fwdBefore = await metric(c, FWD);
+    const rec = await connect(c);
+    rec.send({ event: 'pusher:subscribe', data: { auth: channelAuth(rec.app, rec.socketId, ch), channel: ch, recover: { epoch, offset: 0 } } });
+    // Twenty live events through b and c while the recovery runs: stored before the recovery
+    // reaches the end, they are part of it; after, they are live events after
+    // docsync:recovered. Either way each offset once, in order.
+    const live = Promise.all([
+      publish(b, ch, 601, 610),
+      publish(c, ch, 611, 620),
+    ]);
+    const got = [];
+    const ns = [];
+    let done = null;
+    while (got.length < 620 || !done) {
+      const m = await rec.next(15000, 'recovery frames');
+      if (m.event === 'NewMessage') {
+        got.push(m.offset);
+        ns.push(JSON.parse(m.data).n);
+      }
+      if (m.event === 'docsync:recovered') {
+        done = JSON.parse(m.data);
+        assert.ok(got.length >= 600 && got.length <= 620, `docsync:recovered after the 600 stored events: ${got.length}`);
+        assert.deepEqual(done, { epoch, offset: got.length, recovered: got.length, gap: null });
+      }
+    }
+    await live;
+    assert.deepEqual(got, Array.from({ length: 620 }, (_, i) => i + 1));
+    assert.deepEqual([...ns].sort((x, y) => x - y), Array.from({ length: 620 }, (_, i) => i + 1));
+    assert.deepEqual(ns.slice(0, 600), Array.from({ length: 600 }, (_, i) => i + 1));
+    assert.ok(!rec.isClosed, 'not cut as a slow consumer');
+    await rec.quiet(200);
+    // Node c forwarded its ten publishes and asked node a for at least five pages (each at
+    // most half of its 64 KB send queue).
+    assert.ok((await metric(c, FWD)) - fwdBefore >= 15, 'paged');
   });
 
   it('a pusher-js client that loses node a recovers on node c: every event once, in order', async () => {
