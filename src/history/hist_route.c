@@ -238,7 +238,7 @@ struct rpub {
     char *channel, *event, *data, *user;
     size_t data_len;
     char except[64];
-    void (*done)(void *ctx, int ok);
+    void (*done)(void *ctx, int ok, const char *why);
     void *ctx;
 };
 
@@ -251,18 +251,21 @@ static void rpub_free(struct rpub *p)
     free(p);
 }
 
-static void rpub_end(struct rpub *p, int ok)
+static void rpub_end(struct rpub *p, int ok, const char *why)
 {
     if (p->done)
-        p->done(p->ctx, ok);
+        p->done(p->ctx, ok, why);
     rpub_free(p);
 }
 
+/* The home's answer: 200 stored, 503 a store failure there (as on one
+ * server); never answered: why (status 0). */
 static void pub_answered(void *ud, int status, const char *body, size_t len)
 {
-    (void)body;
-    (void)len;
-    rpub_end(ud, status == 200);
+    char why[300];
+    snprintf(why, sizeof why, "%.*s: the event was not stored nor delivered",
+             (int)(len < 240 ? len : 240), body);
+    rpub_end(ud, status == 200, status == 0 ? why : NULL);
 }
 
 static void pub_home(void *ud, const struct redis_reply *r)
@@ -270,7 +273,7 @@ static void pub_home(void *ud, const struct redis_reply *r)
     struct rpub *p = ud;
     struct hroute *hr = g_hr;
     if (!hr) {
-        rpub_end(p, 0); /* stopping */
+        rpub_end(p, 0, "this node is stopping"); /* stopping */
         return;
     }
     hr->nlookups--;
@@ -278,13 +281,15 @@ static void pub_home(void *ud, const struct redis_reply *r)
     int d = decide(hr, r, p->channel, home, why, sizeof why);
     if (d < 0) {
         hr->unavailable++;
-        rpub_end(p, 0);
+        char text[320];
+        snprintf(text, sizeof text, "%s: the event was not stored nor delivered", why);
+        rpub_end(p, 0, text);
         return;
     }
     if (d == 1) {
         if (history__publish_here(p->channel, p->event, p->data, p->data_len,
                                   p->except[0] ? p->except : NULL, p->user, p->done, p->ctx) != 0)
-            rpub_end(p, 0);
+            rpub_end(p, 0, NULL);
         else
             rpub_free(p);
         return;
@@ -311,12 +316,14 @@ static void pub_home(void *ud, const struct redis_reply *r)
     int rc = w.oom ? -1 : forward(hr, home, HIST_PUBLISH, w.p, w.len, pub_answered, p);
     jsonw_free(&w);
     if (rc != 0)
-        rpub_end(p, 0);
+        rpub_end(p, 0,
+                 "Redis is unreachable: the channel's home node cannot be asked; retry: the event "
+                 "was not stored nor delivered");
 }
 
 int hist_route_publish(const char *channel, const char *event, const char *data, size_t data_len,
-                       const char *except_sid, const char *user_id, void (*done)(void *ctx, int ok),
-                       void *ctx)
+                       const char *except_sid, const char *user_id,
+                       void (*done)(void *ctx, int ok, const char *why), void *ctx)
 {
     struct hroute *hr = g_hr;
     struct rpub *p = calloc(1, sizeof *p);
@@ -335,7 +342,7 @@ int hist_route_publish(const char *channel, const char *event, const char *data,
         if (p)
             rpub_free(p);
         if (done)
-            done(ctx, 0);
+            done(ctx, 0, NULL);
         return 0;
     }
     memcpy(p->data, data, data_len);
@@ -347,7 +354,9 @@ int hist_route_publish(const char *channel, const char *event, const char *data,
     if (hr->nlookups + hmap_count(&hr->fwds) >= INFLIGHT_MAX ||
         cluster_home_lookup("hist", channel, 1, pub_home, p) != 0) {
         hr->unavailable++;
-        rpub_end(p, 0);
+        rpub_end(p, 0,
+                 "Redis is unreachable: the channel's home node is unknown; retry: the event was "
+                 "not stored nor delivered");
         return 0;
     }
     hr->nlookups++;
@@ -883,8 +892,9 @@ static void served_error(struct served *s, int status, const char *code, const c
     jsonw_free(&w);
 }
 
-static void served_published(void *ctx, int ok)
+static void served_published(void *ctx, int ok, const char *why)
 {
+    (void)why;
     if (ok)
         served_reply(ctx, 200, "{}", 2);
     else

@@ -30,10 +30,11 @@ int hist_route_active(void);
  * (this node: history__publish_here), which stores it under its next
  * offset and delivers it with that offset to every node; done(ctx, ok) is
  * called once, after the home's commit (ok 1) or on a refusal (ok 0: home
- * down, Redis unreachable, not stored). Returns 0 (done will be called). */
+ * down or Redis unreachable, with why; not stored by the home, why NULL). Returns 0 (done will be
+ * called). */
 int hist_route_publish(const char *channel, const char *event, const char *data, size_t data_len,
-                       const char *except_sid, const char *user_id, void (*done)(void *ctx, int ok),
-                       void *ctx);
+                       const char *except_sid, const char *user_id,
+                       void (*done)(void *ctx, int ok, const char *why), void *ctx);
 
 /* A subscription to a history channel in cluster mode. `rq` is the parsed
  * recover member (present 0: none), `invalid_why` non-NULL when it was

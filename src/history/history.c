@@ -54,7 +54,7 @@ struct pend {
     uint64_t offset;
     struct frame *f;
     char except[64]; /* socket id excluded by the publisher, "" none */
-    void (*done)(void *ctx, int ok);
+    void (*done)(void *ctx, int ok, const char *why);
     void *ctx;
 };
 
@@ -363,14 +363,14 @@ static void deliver_done(void *ctx, int status, const struct store_batch_result 
     }
     ch->pending--;
     if (p->done)
-        p->done(p->ctx, status == 0);
+        p->done(p->ctx, status == 0, NULL);
     frame_unref(p->f);
     free(p);
 }
 
 int history__publish(const char *channel, const char *event, const char *data, size_t data_len,
-                     const char *except_sid, const char *user_id, void (*done)(void *ctx, int ok),
-                     void *ctx)
+                     const char *except_sid, const char *user_id,
+                     void (*done)(void *ctx, int ok, const char *why), void *ctx)
 {
     /* In a cluster the channel's home node assigns its offsets. */
     if (hist_route_active())
@@ -382,7 +382,7 @@ int history__publish(const char *channel, const char *event, const char *data, s
 
 int history__publish_here(const char *channel, const char *event, const char *data, size_t data_len,
                           const char *except_sid, const char *user_id,
-                          void (*done)(void *ctx, int ok), void *ctx)
+                          void (*done)(void *ctx, int ok, const char *why), void *ctx)
 {
     struct history *h = the_history;
     struct hchan *ch = h ? chan_get(h, channel) : NULL;
@@ -431,9 +431,12 @@ int history__keeps(const char *channel)
     return the_history && pattern_of(the_history, channel) != NULL;
 }
 
-static void claim_done(void *ctx, int ok)
+static void claim_done(void *ctx, int ok, const char *why)
 {
-    http_api_hold_release(ctx, ok);
+    if (!ok && why)
+        http_api_hold_refuse(ctx, why);
+    else
+        http_api_hold_release(ctx, ok);
 }
 
 static int claim(struct server *srv, const char *channel, const char *event, const char *data,

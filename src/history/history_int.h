@@ -12,18 +12,20 @@
 /* Stores `event` on `channel` under its next offset (channel history must
  * keep that channel) and, once committed, delivers it to the channel's
  * subscribers but `except_sid` (NULL: none), with `user_id` (a client
- * event's sender, NULL: none), and calls done(ctx, ok) (ok 0:
- * not stored, not delivered). Returns 0, or -1 when the channel keeps no
+ * event's sender, NULL: none), and calls done(ctx, ok, why) (ok 0: not
+ * stored, not delivered; why: a sentence when the channel's home node in a
+ * cluster could not take it, so that sending again may succeed; NULL for a
+ * store failure). Returns 0, or -1 when the channel keeps no
  * history or the event cannot be queued (done is then not called). */
 int history__publish(const char *channel, const char *event, const char *data, size_t data_len,
-                     const char *except_sid, const char *user_id, void (*done)(void *ctx, int ok),
-                     void *ctx);
+                     const char *except_sid, const char *user_id,
+                     void (*done)(void *ctx, int ok, const char *why), void *ctx);
 
 /* history__publish on this node, whatever the cluster says: what the home
  * node runs (hist_route.c). */
 int history__publish_here(const char *channel, const char *event, const char *data, size_t data_len,
                           const char *except_sid, const char *user_id,
-                          void (*done)(void *ctx, int ok), void *ctx);
+                          void (*done)(void *ctx, int ok, const char *why), void *ctx);
 
 struct history_recover;
 

@@ -242,8 +242,9 @@ struct created {
     char *payload;
 };
 
-static void created_published(void *ctx, int ok)
+static void created_published(void *ctx, int ok, const char *why)
 {
+    (void)why;
     /* the notification is stored either way; a failed broadcast is still
      * in the inbox, and a plain broadcast was not possible after a store
      * failure */
