@@ -8,18 +8,49 @@
  * accepted part has consecutive versions from 1, none past its head, and
  * a document id within the store's bound. The body of an ACL notice (a
  * document's access list changed on its home) goes through
- * route_acl_parse: users non-empty, roles known, at most 10,000. */
+ * route_acl_parse: users non-empty, roles known, at most 10,000.
+ *
+ * The same bytes also go to the decoder of channel history's messages
+ * (src/history/hist_msg.c, "dshist/1" on a node's history request
+ * channel): an accepted one has a valid node id and boot, an id from 1, a
+ * known kind (a request) or a status from 100 to 599 and the asking node's
+ * boot (an answer), a body inside the input (a JSON-looking object for a
+ * request); encoding it again gives the same bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "history/hist_msg.h"
 #include "sync/route_msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void hist(const char *buf, size_t size)
+{
+    struct hist_msg m;
+    if (hist_decode(buf, size, &m) != 0)
+        return;
+    if (!bus_node_id_valid(m.node, strlen(m.node)) || m.id == 0 || strlen(m.boot) != 16)
+        abort();
+    if (m.type == HIST_REQ
+            ? m.kind < HIST_PUBLISH || m.kind > HIST_INBOX || m.body_len < 2 || m.body[0] != '{'
+            : m.type != HIST_REP || m.status < 100 || m.status > 599 || strlen(m.to_boot) != 16)
+        abort();
+    if (m.body < buf || m.body + m.body_len != buf + size || memchr(m.body, 0, m.body_len))
+        abort();
+    char *out;
+    size_t len;
+    if (hist_encode(&m, &out, &len) != 0)
+        abort();
+    if (len != size || memcmp(out, buf, size) != 0)
+        abort();
+    free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *buf = (const char *)data;
+    hist(buf, size);
     struct route_msg m;
     if (route_decode(buf, size, &m) != 0)
         return 0;

@@ -231,3 +231,50 @@ int store_history_bounds(store_read *r, const char *channel, uint64_t *first, ui
         return store__err(rc, NULL);
     return 0;
 }
+
+int store_history_channels(store_read *r, const char *after, size_t limit,
+                           int (*fn)(void *ctx, const char *channel, size_t len), void *ctx)
+{
+    if (!r || !after || !fn)
+        return STORE_EINVAL;
+    int an = after[0] ? channel_check(after) : 0;
+    if (an < 0)
+        return STORE_EINVAL;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(r->txn, r->s->history, &c);
+    if (rc)
+        return store__err(rc, NULL);
+    uint8_t kb[RECORD_KEY_MAX];
+    char name[STORE_HISTORY_CHANNEL_MAX + 1];
+    size_t n = 0;
+    int out = 0;
+    /* From past every key of `after` (no offset is UINT64_MAX), each
+     * channel once: its first key, then a jump past its last. */
+    MDB_val k = {record_key_docver(kb, after, (size_t)an, UINT64_MAX), kb}, v;
+    rc = after[0] ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == 0 && (!limit || n < limit)) {
+        const char *ch;
+        size_t cl;
+        uint64_t off;
+        if (record_key_docver_decode(k.mv_data, k.mv_size, &ch, &cl, &off) != 0 ||
+            cl > STORE_HISTORY_CHANNEL_MAX) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(name, ch, cl);
+        name[cl] = '\0';
+        int f = fn(ctx, name, cl);
+        n++;
+        if (f) {
+            out = f < 0 ? f : 0;
+            break;
+        }
+        k.mv_size = record_key_docver(kb, name, cl, UINT64_MAX);
+        k.mv_data = kb;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(c);
+    if (rc && rc != MDB_NOTFOUND)
+        return store__err(rc, NULL);
+    return out;
+}

@@ -672,6 +672,13 @@ int store_batch_history_delete(store_batch *b, const char *channel, uint64_t off
  * negative value (a positive one stops the walk, returning 0). */
 int store_history_read(store_read *r, const char *channel, uint64_t after, size_t limit,
                        store_history_fn fn, void *ctx);
+/* Calls fn for each channel holding history whose key comes after
+ * `after`'s ("" = from the first), in key order, at most limit (0 = no
+ * limit): cluster mode claims again the channels a store holds. The name
+ * is NUL-terminated, valid during the call. Returns 0, STORE_EINVAL,
+ * STORE_ECORRUPT, or fn's negative value (a positive one stops, 0). */
+int store_history_channels(store_read *r, const char *after, size_t limit,
+                           int (*fn)(void *ctx, const char *channel, size_t len), void *ctx);
 /* The oldest and newest offsets the channel holds (both 0 when none).
  * Returns 0, STORE_EINVAL or STORE_EIO. */
 int store_history_bounds(store_read *r, const char *channel, uint64_t *first, uint64_t *last);

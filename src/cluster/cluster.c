@@ -472,6 +472,24 @@ int cluster_node_alive(const char *node)
     return strcmp(node, cl->node) == 0 || hmap_get(&cl->peers, node, strlen(node)) != NULL;
 }
 
+int cluster_home_lookup(const char *kind, const char *id, int claim,
+                        void (*fn)(void *ud, const struct redis_reply *r), void *ud)
+{
+    struct cluster *cl = cl_module;
+    if (!cl || !kind || !id)
+        return -1;
+    char key[1024];
+    int kl = snprintf(key, sizeof key, "%s:%s-home:%s", cl->cfg->scaling_channel, kind, id);
+    if (kl < 0 || (size_t)kl >= sizeof key)
+        return -1;
+    /* One round trip says where the thing lives and, when it is new, makes
+     * it this node's (Redis 7: SET ... NX GET); a plain GET claims nothing. */
+    const char *set[5] = {"SET", key, cl->node, "NX", "GET"};
+    const char *get[2] = {"GET", key};
+    return claim ? redis_command(cl->rd, fn, ud, 5, set, NULL)
+                 : redis_command(cl->rd, fn, ud, 2, get, NULL);
+}
+
 /* The server keeps its hooks until it is destroyed, after the modules
  * stop: every hook above reads cl_module, which cluster_stop clears. */
 

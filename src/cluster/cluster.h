@@ -9,6 +9,7 @@
 struct server;
 struct frame;
 struct redis;
+struct redis_reply;
 
 /* Starts cluster mode when REVERB_SCALING_ENABLED is true (else does
  * nothing and returns 0): the Redis client, the bus relay, heartbeats,
@@ -37,6 +38,16 @@ const char *cluster_prefix(void);
 
 /* 1 when `node` is this node or a node heard from within the timeout. */
 int cluster_node_alive(const char *node);
+
+/* Home records: `<prefix>:<kind>-home:<id>` names the node that alone holds
+ * a thing (sync/: kind "doc", a document; history/: kind "hist", a history
+ * channel or an inbox). Asks Redis where `id` lives; with `claim`, makes it
+ * this node's when no node has it, in the same round trip (SET key node NX
+ * GET: the answer is nil when it was free, now this node's). fn gets the
+ * reply (NULL: the connection was lost): nil, or a string naming the node.
+ * Returns 0, or -1 when it was not sent (fn is then not called). */
+int cluster_home_lookup(const char *kind, const char *id, int claim,
+                        void (*fn)(void *ud, const struct redis_reply *r), void *ud);
 
 /* Publishes a frame for `channel` on the bus as the relay of a publisher
  * frame does, for the channels that are not relayed by themselves

@@ -6,9 +6,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/cluster.h"
 #include "common/frame.h"
 #include "common/hmap.h"
 #include "common/jsonw.h"
+#include "hist_route.h"
 #include "history_int.h"
 #include "recover.h"
 #include "server/metrics.h"
@@ -52,7 +54,7 @@ struct pend {
     uint64_t offset;
     struct frame *f;
     char except[64]; /* socket id excluded by the publisher, "" none */
-    void (*done)(void *ctx, int ok);
+    void (*done)(void *ctx, int ok, const char *why);
     void *ctx;
 };
 
@@ -289,14 +291,14 @@ static struct frame *event_frame(const char *event, size_t elen, const char *cha
 
 /* docsync:recovered on `channel`: where the connection stands, what it was
  * given, and why not everything when it could not be (gap, message). */
-static void send_recovered(struct history *h, struct conn *c, const char *channel, uint64_t offset,
-                           uint64_t count, const char *gap, const char *why)
+void history__send_recovered(struct conn *c, const char *channel, const char *epoch,
+                             uint64_t offset, uint64_t count, const char *gap, const char *why)
 {
     char inner[512], buf[1024];
     struct jsonw d;
     jsonw_init(&d, inner, sizeof inner);
     JSONW_LIT(&d, "{\"epoch\":");
-    jsonw_cstr(&d, h->epoch);
+    jsonw_cstr(&d, epoch);
     JSONW_KEY(&d, "offset");
     jsonw_u64(&d, offset);
     JSONW_KEY(&d, "recovered");
@@ -327,6 +329,12 @@ static void send_recovered(struct history *h, struct conn *c, const char *channe
     jsonw_free(&d);
 }
 
+static void send_recovered(struct history *h, struct conn *c, const char *channel, uint64_t offset,
+                           uint64_t count, const char *gap, const char *why)
+{
+    history__send_recovered(c, channel, h->epoch, offset, count, gap, why);
+}
+
 /* ---- publishing: store, then deliver ---- */
 
 static void deliver_done(void *ctx, int status, const struct store_batch_result *res)
@@ -339,8 +347,14 @@ static void deliver_done(void *ctx, int status, const struct store_batch_result 
         h->stored++;
         struct conn *except = p->except[0] ? conn_find(h->srv, p->except) : NULL;
         ch->delivered = p->offset;
-        if (p->f)
+        if (p->f && p->except[0] && !except && hist_route_active()) {
+            /* An event another node forwarded, whose excluded socket is
+             * there: the bus carries its id to that node. */
+            broadcast_remote(h->srv, ch->name, p->f, NULL);
+            cluster_publish(ch->name, p->f, p->except);
+        } else if (p->f) {
             broadcast_frame(h->srv, ch->name, p->f, except);
+        }
     } else {
         h->store_failed++;
         ch->delivered = p->offset; /* nothing is kept there */
@@ -349,14 +363,26 @@ static void deliver_done(void *ctx, int status, const struct store_batch_result 
     }
     ch->pending--;
     if (p->done)
-        p->done(p->ctx, status == 0);
+        p->done(p->ctx, status == 0, NULL);
     frame_unref(p->f);
     free(p);
 }
 
 int history__publish(const char *channel, const char *event, const char *data, size_t data_len,
-                     const char *except_sid, const char *user_id, void (*done)(void *ctx, int ok),
-                     void *ctx)
+                     const char *except_sid, const char *user_id,
+                     void (*done)(void *ctx, int ok, const char *why), void *ctx)
+{
+    /* In a cluster the channel's home node assigns its offsets. */
+    if (hist_route_active())
+        return history__keeps(channel) ? hist_route_publish(channel, event, data, data_len,
+                                                            except_sid, user_id, done, ctx)
+                                       : -1;
+    return history__publish_here(channel, event, data, data_len, except_sid, user_id, done, ctx);
+}
+
+int history__publish_here(const char *channel, const char *event, const char *data, size_t data_len,
+                          const char *except_sid, const char *user_id,
+                          void (*done)(void *ctx, int ok, const char *why), void *ctx)
 {
     struct history *h = the_history;
     struct hchan *ch = h ? chan_get(h, channel) : NULL;
@@ -405,9 +431,12 @@ int history__keeps(const char *channel)
     return the_history && pattern_of(the_history, channel) != NULL;
 }
 
-static void claim_done(void *ctx, int ok)
+static void claim_done(void *ctx, int ok, const char *why)
 {
-    http_api_hold_release(ctx, ok);
+    if (!ok && why)
+        http_api_hold_refuse(ctx, why);
+    else
+        http_api_hold_release(ctx, ok);
 }
 
 static int claim(struct server *srv, const char *channel, const char *event, const char *data,
@@ -536,25 +565,55 @@ static void pump_all(struct server *srv, void *ud)
         server_timer_arm(h->pump, PUMP_MS);
 }
 
+/* Whether a recovery of `channel` runs here for connection `sid`. */
+static int recovery_running(const struct history *h, const char *channel, const char *sid)
+{
+    for (const struct recovery *r = h->recs; r; r = r->next_rec)
+        if (strcmp(r->channel, channel) == 0 && strcmp(r->sid, sid) == 0)
+            return 1;
+    return 0;
+}
+
 static void on_subscribed(struct server *srv, struct conn *c, const char *channel, const message *m,
                           void *ud)
 {
     (void)srv;
     struct history *h = ud;
-    struct hchan *ch = chan_get(h, channel);
-    if (!ch)
+    if (!pattern_of(h, channel))
         return;
     /* a repeated subscribe while a recovery runs: that one carries on */
-    for (struct recovery *r = h->recs; r; r = r->next_rec)
-        if (strcmp(r->channel, channel) == 0 && strcmp(r->sid, conn_socket_id(c)) == 0)
-            return;
+    if (recovery_running(h, channel, conn_socket_id(c)))
+        return;
     struct history_recover rq;
     const char *why = NULL;
-    if (history_recover_parse(message_data(m), &rq, &why) != 0) {
-        h->gaps++;
-        send_recovered(h, c, channel, ch->delivered, 0, "invalid", why);
+    int invalid = history_recover_parse(message_data(m), &rq, &why) != 0;
+    if (invalid)
+        memset(&rq, 0, sizeof rq);
+    if (hist_route_active()) {
+        /* In a cluster the channel's home node answers (hist_route.c),
+         * which calls history__subscribed_here when it is this node. */
+        struct hchan *ch = chan_get(h, channel);
+        hist_route_subscribed(c, channel, &rq, invalid ? why : NULL, ch ? ch->delivered : 0);
         return;
     }
+    history__subscribed_here(c, channel, &rq, invalid ? why : NULL);
+}
+
+void history__subscribed_here(struct conn *c, const char *channel,
+                              const struct history_recover *rqp, const char *invalid_why)
+{
+    struct history *h = the_history;
+    struct hchan *ch = h ? chan_get(h, channel) : NULL;
+    if (!ch)
+        return;
+    if (recovery_running(h, channel, conn_socket_id(c)))
+        return;
+    if (invalid_why) {
+        h->gaps++;
+        send_recovered(h, c, channel, ch->delivered, 0, "invalid", invalid_why);
+        return;
+    }
+    struct history_recover rq = *rqp;
     if (!rq.present) {
         send_recovered(h, c, channel, ch->delivered, 0, NULL, NULL);
         return;
@@ -711,18 +770,31 @@ static int http_each(void *ctx, const struct store_history_entry *e)
     return 0;
 }
 
-static void http_error(struct http_req *req, int status, const char *code, const char *msg)
+/* {"code":C,"message":M} into a malloc'd string (NULL: out of memory). */
+static char *error_body(const char *code, const char *msg, size_t *len)
 {
-    char buf[512];
     struct jsonw w;
-    jsonw_init(&w, buf, sizeof buf);
+    jsonw_init(&w, NULL, 0);
     JSONW_LIT(&w, "{\"code\":");
     jsonw_cstr(&w, code);
     JSONW_KEY(&w, "message");
     jsonw_cstr(&w, msg);
     JSONW_LIT(&w, "}");
-    http_req_respond(req, status, NULL, w.p, w.len, NULL, NULL);
+    char *out = w.oom ? NULL : strndup(w.p, w.len);
+    *len = w.len;
     jsonw_free(&w);
+    return out;
+}
+
+static void http_error(struct http_req *req, int status, const char *code, const char *msg)
+{
+    size_t len;
+    char *b = error_body(code, msg, &len);
+    if (b)
+        http_req_respond(req, status, NULL, b, len, NULL, NULL);
+    else
+        http_req_respond(req, 500, NULL, NULL, 0, NULL, NULL);
+    free(b);
 }
 
 static int arg_u64(struct http_req *req, const char *name, uint64_t def, uint64_t *out)
@@ -735,22 +807,15 @@ static int arg_u64(struct http_req *req, const char *name, uint64_t def, uint64_
     return parse_u64(v, strlen(v), out);
 }
 
-static void get_history(struct server *srv, struct http_req *req, void *ud)
+int history__read(const char *channel, uint64_t after, uint64_t limit, char **body, size_t *len)
 {
-    (void)srv;
-    struct history *h = ud;
-    const char *channel = http_req_param(req, 1);
-    uint64_t after, limit;
-    if (!channel || arg_u64(req, "after", 0, &after) || arg_u64(req, "limit", 100, &limit) ||
-        limit == 0 || limit > HTTP_LIMIT_MAX) {
-        http_error(req, 422, "invalid",
-                   "after must be an offset (0 or more) and limit from 1 to 1000");
-        return;
-    }
-    struct hchan *ch = chan_get(h, channel);
+    struct history *h = the_history;
+    *body = NULL;
+    *len = 0;
+    struct hchan *ch = h ? chan_get(h, channel) : NULL;
     if (!ch) {
-        http_error(req, 404, "not_found", "this channel keeps no history");
-        return;
+        *body = error_body("not_found", "this channel keeps no history", len);
+        return 404;
     }
     struct jsonw w;
     jsonw_init(&w, NULL, 0);
@@ -780,8 +845,8 @@ static void get_history(struct server *srv, struct http_req *req, void *ud)
     }
     if (err) {
         jsonw_free(&w);
-        http_error(req, 503, "storage_error", "the history could not be read");
-        return;
+        *body = error_body("storage_error", "the history could not be read", len);
+        return 503;
     }
     JSONW_LIT(&w, "]");
     JSONW_KEY(&w, "more");
@@ -789,11 +854,165 @@ static void get_history(struct server *srv, struct http_req *req, void *ud)
     JSONW_KEY(&w, "next");
     jsonw_u64(&w, hc.last);
     JSONW_LIT(&w, "}");
-    if (w.oom)
-        http_error(req, 500, "internal", "out of memory");
-    else
-        http_req_respond(req, 200, NULL, w.p, w.len, NULL, NULL);
+    int status = 200;
+    if (w.oom) {
+        *body = error_body("internal", "out of memory", len);
+        status = 500;
+    } else {
+        *body = strndup(w.p, w.len);
+        *len = w.len;
+    }
     jsonw_free(&w);
+    return *body ? status : 500;
+}
+
+static void get_history(struct server *srv, struct http_req *req, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    const char *channel = http_req_param(req, 1);
+    uint64_t after, limit;
+    if (!channel || arg_u64(req, "after", 0, &after) || arg_u64(req, "limit", 100, &limit) ||
+        limit == 0 || limit > HTTP_LIMIT_MAX) {
+        http_error(req, 422, "invalid",
+                   "after must be an offset (0 or more) and limit from 1 to 1000");
+        return;
+    }
+    if (hist_route_active() && history__keeps(channel)) {
+        /* the channel's home node answers, with its bytes */
+        hist_route_read(req, channel, after, limit);
+        return;
+    }
+    history__read_respond(req, channel, after, limit);
+}
+
+void history__read_respond(struct http_req *req, const char *channel, uint64_t after,
+                           uint64_t limit)
+{
+    char *body;
+    size_t len;
+    int status = history__read(channel, after, limit, &body, &len);
+    http_req_respond(req, status, NULL, body, body ? len : 0, NULL, NULL);
+    free(body);
+}
+
+/* ---- a page of a recovery, for another node (hist_route.c) ---- */
+
+struct rpage_ctx {
+    struct jsonw *w;
+    const char *channel;
+    uint64_t upto, last;
+    size_t budget, n;
+};
+
+static int rpage_each(void *ctx, const struct store_history_entry *e)
+{
+    struct rpage_ctx *pc = ctx;
+    if (e->offset > pc->upto)
+        return 1;
+    struct frame *f = event_frame(e->event, e->event_len, pc->channel, (const char *)e->data,
+                                  e->len, e->user_id, e->user_len, e->offset);
+    if (!f)
+        return 1;
+    if (f->len > pc->budget && pc->n) {
+        frame_unref(f);
+        return 1;
+    }
+    pc->budget = f->len > pc->budget ? 0 : pc->budget - f->len;
+    jsonw_lit(pc->w, "\n");
+    jsonw_raw(pc->w, frame_data(f), f->len);
+    frame_unref(f);
+    pc->last = e->offset;
+    pc->n++;
+    return 0;
+}
+
+char *history__page(const char *channel, const char *epoch, uint64_t after, size_t budget,
+                    int probe, int cont, size_t *len)
+{
+    struct history *h = the_history;
+    struct hchan *ch = h ? chan_get(h, channel) : NULL;
+    const char *gap = NULL, *why = NULL;
+    uint64_t from = after;
+    if (!ch) {
+        gap = "error";
+        why = "the channel's home node keeps no history for it";
+    } else if (!probe && strcmp(epoch, h->epoch) != 0) {
+        gap = "epoch";
+        why = "the store was replaced since (another epoch): fetch the state again";
+    } else if (!probe && after > ch->delivered) {
+        gap = "ahead";
+        why = "the offset is beyond the newest event of this channel";
+    } else if (!probe && !cont && after + 1 < ch->first) {
+        gap = "trimmed";
+        why = "the history no longer reaches back to that offset: fetch the state again";
+    }
+    if (gap && h)
+        h->gaps++;
+    struct jsonw w;
+    jsonw_init(&w, NULL, 0);
+    struct jsonw head;
+    jsonw_init(&head, NULL, 0);
+    struct rpage_ctx pc = {&w, channel, ch ? ch->delivered : 0, after, budget, 0};
+    if (!gap && !probe && ch && after < ch->delivered) {
+        /* a start trimmed meanwhile: continue from what is kept */
+        if (from + 1 < ch->first)
+            from = ch->first - 1;
+        store_read *r;
+        int err = store_read_begin(h->st, &r);
+        if (!err) {
+            err = store_history_read(r, channel, from, READ_PAGE, rpage_each, &pc);
+            store_read_end(r);
+        }
+        if (err) {
+            gap = "error";
+            why = "the history could not be read; events after this offset were lost";
+            pc.n = 0;
+            w.len = 0;
+        } else if (!pc.n) {
+            pc.last = ch->delivered; /* nothing kept in the range any more */
+        }
+    } else if (probe && ch) {
+        pc.last = ch->delivered;
+    }
+    JSONW_LIT(&head, "{\"epoch\":");
+    jsonw_cstr(&head, h ? h->epoch : "");
+    JSONW_KEY(&head, "first");
+    jsonw_u64(&head, ch ? ch->first : 0);
+    JSONW_KEY(&head, "delivered");
+    jsonw_u64(&head, ch ? ch->delivered : 0);
+    JSONW_KEY(&head, "last");
+    jsonw_u64(&head, pc.last);
+    JSONW_KEY(&head, "count");
+    jsonw_u64(&head, pc.n);
+    JSONW_KEY(&head, "gap");
+    if (gap)
+        jsonw_cstr(&head, gap);
+    else
+        JSONW_LIT(&head, "null");
+    if (why) {
+        JSONW_KEY(&head, "message");
+        jsonw_cstr(&head, why);
+    }
+    JSONW_LIT(&head, "}");
+    jsonw_raw(&head, w.p ? w.p : "", w.len);
+    char *out = head.oom || w.oom ? NULL : strndup(head.p, head.len);
+    *len = head.len;
+    jsonw_free(&head);
+    jsonw_free(&w);
+    return out;
+}
+
+uint64_t history__delivered(const char *channel)
+{
+    struct history *h = the_history;
+    struct hchan *ch = h ? chan_get(h, channel) : NULL;
+    return ch ? ch->delivered : 0;
+}
+
+const char *history__epoch(void)
+{
+    return the_history ? the_history->epoch : "";
 }
 
 /* ---- metrics ---- */
@@ -857,6 +1076,10 @@ int history_start(struct server *srv, store *st, store_writer *w)
         log_error(lg, "history: cannot register the inbox's routes");
         return -1;
     }
+    if (hist_route_start(srv, st) != 0) {
+        log_error(lg, "history: cannot start routing by home node (cluster mode)");
+        return -1;
+    }
     if (!h->npats) {
         log_info(lg, "history: no channel keeps history (DOCSYNC_HISTORY_CHANNELS is empty)");
         return 0;
@@ -888,6 +1111,7 @@ void history_stop(struct server *srv)
      * first (the publishers' answers go nowhere once connections are gone). */
     for (int i = 0; i < 1000 && store_writer_pending(h->w); i++)
         store_writer_flush(h->w);
+    hist_route_stop();
     the_history = NULL;
     inbox__stop();
     while (h->recs) {

@@ -27,6 +27,7 @@
 #include <openssl/rand.h>
 
 #include "common/jsonw.h"
+#include "hist_route.h"
 #include "history_int.h"
 
 #define NOTIFICATION_EVENT "Illuminate\\Notifications\\Events\\BroadcastNotificationCreated"
@@ -241,8 +242,9 @@ struct created {
     char *payload;
 };
 
-static void created_published(void *ctx, int ok)
+static void created_published(void *ctx, int ok, const char *why)
 {
+    (void)why;
     /* the notification is stored either way; a failed broadcast is still
      * in the inbox, and a plain broadcast was not possible after a store
      * failure */
@@ -518,7 +520,148 @@ static void op_change(struct inbox *ib, const char *user, int del, const cJSON *
     }
 }
 
+/* ---- in a cluster: every request of a user's inbox is run by its home ----
+ * The request travels as JSON (hist_route.c forwards it when the home is
+ * another node) and the answer comes back as the home printed it:
+ *   {"user":U,"op":"create","req":{type, data, id?}}
+ *   {"user":U,"op":"list","unread":bool,"before":N,"limit":N}
+ *   {"user":U,"op":"change","del":bool,"ids":[...]|null,"all":bool,"except":sid|null} */
+
+typedef void (*inbox_raw_fn)(void *ctx, int status, const char *body, size_t len);
+
+struct raw_ctx {
+    inbox_raw_fn reply;
+    void *ctx;
+};
+
+/* An operation's cJSON answer, printed, to a raw reply. */
+static void raw_reply(void *ctx, int status, cJSON *body)
+{
+    struct raw_ctx *r = ctx;
+    char *s = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    r->reply(r->ctx, s ? status : 500, s, s ? strlen(s) : 0);
+    free(s);
+    free(r);
+}
+
+void inbox__serve(const char *json, size_t len, inbox_raw_fn reply, void *ctx)
+{
+    struct inbox *ib = the_inbox;
+    struct raw_ctx *r = calloc(1, sizeof *r);
+    if (!r || !ib) {
+        free(r);
+        reply(ctx, 500, NULL, 0);
+        return;
+    }
+    r->reply = reply;
+    r->ctx = ctx;
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(j, "user");
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(j, "op");
+    const char *u = cJSON_IsString(user) ? user->valuestring : NULL;
+    const char *o = cJSON_IsString(op) ? op->valuestring : "";
+    uint64_t before = 0, limit = 0;
+    const cJSON *bf = cJSON_GetObjectItemCaseSensitive(j, "before");
+    const cJSON *lm = cJSON_GetObjectItemCaseSensitive(j, "limit");
+    if (cJSON_IsNumber(bf) && bf->valuedouble > 0 && bf->valuedouble < 9007199254740992.0)
+        before = (uint64_t)bf->valuedouble;
+    if (cJSON_IsNumber(lm) && lm->valuedouble >= 0 && lm->valuedouble <= LIST_MAX)
+        limit = (uint64_t)lm->valuedouble;
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "except");
+    const char *except =
+        cJSON_IsString(ex) && strlen(ex->valuestring) < 64 ? ex->valuestring : NULL;
+    /* checked again here: the request came from Redis */
+    if (!cJSON_IsObject(j) || !user_ok(u))
+        reply_error(raw_reply, r, 422, "invalid", "malformed inbox request");
+    else if (!strcmp(o, "create") && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "req")))
+        op_create(ib, u, cJSON_GetObjectItemCaseSensitive(j, "req"), raw_reply, r);
+    else if (!strcmp(o, "list"))
+        op_list(ib, u, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "unread")), before, limit,
+                raw_reply, r);
+    else if (!strcmp(o, "change"))
+        op_change(ib, u, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "del")),
+                  cJSON_GetObjectItemCaseSensitive(j, "ids"),
+                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "all")), except, raw_reply, r);
+    else
+        reply_error(raw_reply, r, 422, "invalid", "malformed inbox request");
+    cJSON_Delete(j);
+}
+
+/* Runs `req` (its "user" and "op" set by the caller, which it takes) on
+ * the inbox's home and gives the answer to reply. */
+static void route_op(cJSON *req, inbox_raw_fn reply, void *ctx)
+{
+    char *s = cJSON_PrintUnformatted(req);
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(req, "user");
+    if (!s || !cJSON_IsString(user))
+        reply(ctx, 500, NULL, 0);
+    else
+        hist_route_inbox(user->valuestring, s, strlen(s), reply, ctx);
+    free(s);
+    cJSON_Delete(req);
+}
+
+static cJSON *route_req(const char *user, const char *op)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "user", user);
+    cJSON_AddStringToObject(j, "op", op);
+    return j;
+}
+
+static void run_create(struct inbox *ib, const char *user, const cJSON *req, inbox_reply_fn reply,
+                       inbox_raw_fn raw, void *ctx)
+{
+    if (!hist_route_active()) {
+        op_create(ib, user, req, reply, ctx);
+        return;
+    }
+    cJSON *j = route_req(user, "create");
+    cJSON_AddItemToObject(j, "req", cJSON_Duplicate(req, 1));
+    route_op(j, raw, ctx);
+}
+
+static void run_list(struct inbox *ib, const char *user, int only_unread, uint64_t before,
+                     uint64_t limit, inbox_reply_fn reply, inbox_raw_fn raw, void *ctx)
+{
+    if (!hist_route_active()) {
+        op_list(ib, user, only_unread, before, limit, reply, ctx);
+        return;
+    }
+    cJSON *j = route_req(user, "list");
+    cJSON_AddBoolToObject(j, "unread", only_unread);
+    cJSON_AddNumberToObject(j, "before", (double)before);
+    cJSON_AddNumberToObject(j, "limit", (double)limit);
+    route_op(j, raw, ctx);
+}
+
+static void run_change(struct inbox *ib, const char *user, int del, const cJSON *ids, int all,
+                       const char *except_sid, inbox_reply_fn reply, inbox_raw_fn raw, void *ctx)
+{
+    if (!hist_route_active()) {
+        op_change(ib, user, del, ids, all, except_sid, reply, ctx);
+        return;
+    }
+    cJSON *j = route_req(user, "change");
+    cJSON_AddBoolToObject(j, "del", del);
+    cJSON_AddItemToObject(j, "ids", ids ? cJSON_Duplicate(ids, 1) : cJSON_CreateNull());
+    cJSON_AddBoolToObject(j, "all", all);
+    if (except_sid)
+        cJSON_AddStringToObject(j, "except", except_sid);
+    route_op(j, raw, ctx);
+}
+
 /* ---- HTTP: /apps/{app_id}/users/{user}/notifications[...] ---- */
+
+/* The home's answer, as it printed it. */
+static void http_reply_raw(void *ctx, int status, const char *body, size_t len)
+{
+    if (!body)
+        http_req_respond(ctx, 500, NULL, "{\"code\":\"internal\"}", 19, NULL, NULL);
+    else
+        http_req_respond(ctx, status, NULL, body, len, NULL, NULL);
+}
 
 static void http_reply(void *ctx, int status, cJSON *body)
 {
@@ -565,7 +708,7 @@ static void http_create(struct server *srv, struct http_req *req, void *ud)
                     "POST a JSON object {type, data, id?} for a user id of 1 to 128 characters");
         return;
     }
-    op_create(ud, user, j, http_reply, req);
+    run_create(ud, user, j, http_reply, http_reply_raw, req);
     cJSON_Delete(j);
 }
 
@@ -582,8 +725,8 @@ static void http_list(struct server *srv, struct http_req *req, void *ud)
                     "characters");
         return;
     }
-    op_list(ud, user, unread && (!strcmp(unread, "1") || !strcmp(unread, "true")), before, limit,
-            http_reply, req);
+    run_list(ud, user, unread && (!strcmp(unread, "1") || !strcmp(unread, "true")), before, limit,
+             http_reply, http_reply_raw, req);
 }
 
 static void http_read(struct server *srv, struct http_req *req, void *ud)
@@ -596,8 +739,9 @@ static void http_read(struct server *srv, struct http_req *req, void *ud)
         reply_error(http_reply, req, 422, "invalid", "POST {ids: [...]} or {all: true}");
         return;
     }
-    op_change(ud, user, 0, cJSON_GetObjectItemCaseSensitive(j, "ids"),
-              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "all")), NULL, http_reply, req);
+    run_change(ud, user, 0, cJSON_GetObjectItemCaseSensitive(j, "ids"),
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "all")), NULL, http_reply,
+               http_reply_raw, req);
     cJSON_Delete(j);
 }
 
@@ -611,7 +755,7 @@ static void http_delete(struct server *srv, struct http_req *req, void *ud)
     }
     cJSON *ids = cJSON_CreateArray();
     cJSON_AddItemToArray(ids, cJSON_CreateString(id));
-    op_change(ud, user, 1, ids, 0, NULL, http_reply, req);
+    run_change(ud, user, 1, ids, 0, NULL, http_reply, http_reply_raw, req);
     cJSON_Delete(ids);
 }
 
@@ -651,6 +795,18 @@ static void ws_reply(void *ctx, int status, cJSON *body)
     }
     cJSON_Delete(body);
     free(w);
+}
+
+/* The home's answer to a WebSocket request: the reply frame as here. */
+static void ws_reply_raw(void *ctx, int status, const char *body, size_t len)
+{
+    cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
+    if (!j) {
+        j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "code", "internal");
+        status = 500;
+    }
+    ws_reply(ctx, status, j);
 }
 
 static int on_ws(struct server *srv, struct conn *c, const message *m, void *ud)
@@ -707,11 +863,12 @@ static int on_ws(struct server *srv, struct conn *c, const message *m, void *ud)
                              : 20;
         if (!strcmp(o, "count"))
             limit = 0; /* the counts only */
-        op_list(ib, u, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "unread")), before, limit,
-                ws_reply, w);
+        run_list(ib, u, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "unread")), before, limit,
+                 ws_reply, ws_reply_raw, w);
     } else if (!strcmp(o, "read") || !strcmp(o, "delete")) {
-        op_change(ib, u, !strcmp(o, "delete"), cJSON_GetObjectItemCaseSensitive(d, "ids"),
-                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "all")), w->sid, ws_reply, w);
+        run_change(ib, u, !strcmp(o, "delete"), cJSON_GetObjectItemCaseSensitive(d, "ids"),
+                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "all")), w->sid, ws_reply,
+                   ws_reply_raw, w);
     } else {
         reply_error(ws_reply, w, 422, "invalid", "op must be list, count, read or delete");
     }

@@ -218,13 +218,19 @@ struct http_api_hold {
     int failed;
     int status;
     char *body; /* malloc'd JSON; NULL: 500 */
+    char *why;  /* the first refusal's reason (http_api_hold_refuse), or NULL */
 };
 
 static void hold_end(struct http_api_hold *h)
 {
     if (--h->pending)
         return;
-    if (h->failed) {
+    if (h->failed && h->why) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "error", h->why);
+        cJSON_AddStringToObject(e, "code", "unavailable");
+        api_json(h->req, 503, e);
+    } else if (h->failed) {
         api_raw(h->req, 503,
                 "{\"error\":\"the event could not be stored for the channel's history; it was "
                 "not delivered\"}");
@@ -234,6 +240,7 @@ static void hold_end(struct http_api_hold *h)
         api_raw(h->req, h->status, h->body);
     }
     free(h->body);
+    free(h->why);
     free(h);
 }
 
@@ -243,6 +250,16 @@ void http_api_hold_release(struct http_api_hold *hold, int ok)
         return; /* a module's own event (http_api_publish): nobody waits */
     if (!ok)
         hold->failed = 1;
+    hold_end(hold);
+}
+
+void http_api_hold_refuse(struct http_api_hold *hold, const char *why)
+{
+    if (!hold)
+        return;
+    if (!hold->why && why)
+        hold->why = strdup(why);
+    hold->failed = 1;
     hold_end(hold);
 }
 

@@ -48,6 +48,12 @@ int http_api_on_claim(struct server *srv, http_api_claim_fn fn, void *ud);
  * claim) does nothing. */
 void http_api_hold_release(struct http_api_hold *hold, int ok);
 
+/* Ends one claim with a refusal that says why (`why`, a sentence, copied):
+ * the request's answer is 503 {"error":why,"code":"unavailable"} (the first
+ * reason given, when several claims were refused): the event was neither
+ * stored nor delivered, and sending it again may succeed. */
+void http_api_hold_refuse(struct http_api_hold *hold, const char *why);
+
 /* A module's own event (the server's UserActivity, say), published on
  * `channel` as the HTTP API publishes an app's: the claim hooks may take it
  * (with hold NULL: nobody waits for the answer), else it is delivered at

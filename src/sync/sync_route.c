@@ -350,18 +350,11 @@ static void on_home(void *ud, const struct redis_reply *r)
  * `claim` and nobody has it); on_home decides. Takes lk. */
 static void lookup_start(struct sync_route *rt, struct lookup *lk, int claim)
 {
-    char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
-    snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, lk->req.doc);
-    /* One round trip says where the document lives and, when it is new,
-     * makes it this node's (Redis 7: SET ... NX GET). The HTTP API's
-     * document and access-list reads claim nothing: a document no node
-     * holds is answered here as a lone server answers it (404, an empty
-     * list: the same bytes on every node), and leaves no record behind. */
-    const char *argv[5] = {"SET", key, rt->node, "NX", "GET"};
-    const char *get[2] = {"GET", key};
-    int rc = claim ? redis_command(rt->rd, on_home, lk, 5, argv, NULL)
-                   : redis_command(rt->rd, on_home, lk, 2, get, NULL);
-    if (rc != 0) {
+    /* The HTTP API's document and access-list reads claim nothing: a
+     * document no node holds is answered here as a lone server answers it
+     * (404, an empty list: the same bytes on every node), and leaves no
+     * record behind. */
+    if (cluster_home_lookup("doc", lk->req.doc, claim, on_home, lk) != 0) {
         refuse(rt, &lk->reply, &lk->req, "unavailable",
                "Redis is unreachable: the document's home node is unknown; retry");
         lookup_free(lk);
@@ -1114,10 +1107,7 @@ static int reclaim_one(void *ctx, const char *doc, size_t len, const struct stor
     memcpy(rt->rc.after, doc, len);
     rt->rc.after[len] = '\0';
     char *id = strdup(rt->rc.after);
-    char key[sizeof rt->prefix + SYNC_DOC_ID_MAX + 16];
-    snprintf(key, sizeof key, "%s:doc-home:%s", rt->prefix, rt->rc.after);
-    const char *argv[5] = {"SET", key, rt->node, "NX", "GET"};
-    if (!id || redis_command(rt->rd, on_reclaimed, id, 5, argv, NULL) != 0) {
+    if (!id || cluster_home_lookup("doc", rt->rc.after, 1, on_reclaimed, id) != 0) {
         free(id);
         return -1; /* Redis is gone again: the next connection starts over */
     }

@@ -1,7 +1,9 @@
 /* Channel history in the store: events kept per channel in offset order,
  * read after an offset with a limit, bounds, trimming from the oldest, kept
  * across a reopen, channels kept apart (a channel whose name extends
- * another's is not part of it), and arguments beyond the limits refused. */
+ * another's is not part of it), the channels listed once each in pages
+ * (cluster mode claims them again), and arguments beyond the limits
+ * refused. */
 #include "store.h"
 #include "test.h"
 #include "util.h"
@@ -36,12 +38,29 @@ static void append(store *s, const char *ch, uint64_t first, uint64_t n, const c
     for (uint64_t i = first; i < first + n; i++) {
         char data[32];
         snprintf(data, sizeof data, "{\"i\":%llu}", (unsigned long long)i);
-        CHECK_EQ(store_batch_history_append(b, ch, i, 1000 + i, "NewMessage", user, data,
-                                            strlen(data)),
-                 0);
+        CHECK_EQ(
+            store_batch_history_append(b, ch, i, 1000 + i, "NewMessage", user, data, strlen(data)),
+            0);
     }
     CHECK_EQ(store_batch_commit(s, b, NULL), 0);
     store_batch_free(b);
+}
+
+struct names {
+    char v[8][32];
+    size_t n;
+    int stop_at; /* return this from the call numbered n (0: go on) */
+    size_t stop_n;
+};
+
+static int name_each(void *ctx, const char *channel, size_t len)
+{
+    struct names *ns = ctx;
+    CHECK_EQ(strlen(channel), len);
+    if (ns->n < 8)
+        snprintf(ns->v[ns->n], 32, "%s", channel);
+    ns->n++;
+    return ns->stop_at && ns->n == ns->stop_n ? ns->stop_at : 0;
 }
 
 static void bounds(store *s, const char *ch, uint64_t first, uint64_t last)
@@ -53,6 +72,15 @@ static void bounds(store *s, const char *ch, uint64_t first, uint64_t last)
     CHECK_EQ(f, first);
     CHECK_EQ(l, last);
     store_read_end(r);
+}
+
+/* A name one byte over the bound. */
+static const char *big_name_of(void)
+{
+    static char big[STORE_HISTORY_CHANNEL_MAX + 2];
+    memset(big, 'c', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    return big;
 }
 
 int main(void)
@@ -121,6 +149,47 @@ int main(void)
     CHECK_EQ(store_history_read(r, "private-chat.1", 0, 0, collect, &sn), 0);
     CHECK_EQ(sn.n, 4);
     CHECK_EQ(sn.offs[0], 7);
+    store_read_end(r);
+
+    /* every channel once, in key order (the length byte first), in pages */
+    append(s, "#inbox.7", 1, 1, NULL);
+    struct names ns = {0};
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    CHECK_EQ(store_history_channels(r, "", 0, name_each, &ns), 0);
+    CHECK_EQ(ns.n, 4);
+    CHECK_STR_EQ(ns.v[0], "#inbox.7");
+    CHECK_STR_EQ(ns.v[1], "private-chat.");
+    CHECK_STR_EQ(ns.v[2], "private-chat.1");
+    CHECK_STR_EQ(ns.v[3], "private-chat.10");
+    memset(&ns, 0, sizeof ns);
+    CHECK_EQ(store_history_channels(r, "", 2, name_each, &ns), 0);
+    CHECK_EQ(ns.n, 2);
+    CHECK_STR_EQ(ns.v[1], "private-chat.");
+    memset(&ns, 0, sizeof ns);
+    CHECK_EQ(store_history_channels(r, "private-chat.", 2, name_each, &ns), 0);
+    CHECK_EQ(ns.n, 2);
+    CHECK_STR_EQ(ns.v[0], "private-chat.1");
+    CHECK_STR_EQ(ns.v[1], "private-chat.10");
+    memset(&ns, 0, sizeof ns);
+    CHECK_EQ(store_history_channels(r, "private-chat.10", 2, name_each, &ns), 0);
+    CHECK_EQ(ns.n, 0);
+    /* a name that is not there: from the next one after it */
+    CHECK_EQ(store_history_channels(r, "private-chat.0", 0, name_each, &ns), 0);
+    CHECK_EQ(ns.n, 2);
+    CHECK_STR_EQ(ns.v[0], "private-chat.1");
+    /* fn stops the walk: positive gives 0, negative is returned */
+    memset(&ns, 0, sizeof ns);
+    ns.stop_at = 1;
+    ns.stop_n = 1;
+    CHECK_EQ(store_history_channels(r, "", 0, name_each, &ns), 0);
+    CHECK_EQ(ns.n, 1);
+    memset(&ns, 0, sizeof ns);
+    ns.stop_at = -7;
+    ns.stop_n = 2;
+    CHECK_EQ(store_history_channels(r, "", 0, name_each, &ns), -7);
+    CHECK_EQ(ns.n, 2);
+    CHECK_EQ(store_history_channels(r, "a\nb", 0, name_each, &ns), STORE_EINVAL);
+    CHECK_EQ(store_history_channels(r, big_name_of(), 0, name_each, &ns), STORE_EINVAL);
     store_read_end(r);
 
     /* limits */
