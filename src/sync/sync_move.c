@@ -17,6 +17,7 @@
 #include "sync_move.h"
 
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 #include "cluster/cluster.h"
 #include "common/base64.h"
+#include "common/hex.h"
 #include "common/hmap.h"
 #include "server/metrics.h"
 #include "sync_msg.h"
@@ -35,8 +37,10 @@
 #define IMPORT_MAX (256u * 1024u * 1024u) /* bytes one import may hold before its commit */
 #define IMPORTS_MAX 4                     /* imports at once on one node */
 #define SEQS_PER_PART 2000                /* sequence-index records per SHIP */
-#define BASE_MAX (3u * 1024u * 1024u)     /* bytes of a base snapshot: its base64 fits */
-#define TOMBSTONES_MAX 4096               /* documents remembered as moved away */
+/* Bytes of a base snapshot per SHIP when it does not fit one part whole:
+ * its base64 is PART_BYTES. */
+#define BASE_CHUNK (PART_BYTES / 4u * 3u)
+#define TOMBSTONES_MAX 4096 /* documents remembered as moved away */
 
 enum mv_state {
     MV_IDLE,
@@ -61,6 +65,12 @@ struct out_move {
     int get_pending;                         /* MV_RESOLVE: a GET in flight */
     char seq_after[STORE_CLIENT_ID_MAX + 1]; /* the last client id shipped */
     int seqs_done;
+    /* The retained snapshot the copy starts from (read once, in part 1, so
+     * that every part sends bytes of the same one), NULL when none. */
+    uint8_t *base;
+    size_t base_len, base_sent;
+    int base_split;    /* over one part: version 3 parts, with its size and hash */
+    char base_sha[65]; /* hex SHA-256 of the whole snapshot, when split */
 };
 
 struct in_move {
@@ -71,6 +81,16 @@ struct in_move {
     uint64_t head, next_version, part;
     store_batch *b;
     int64_t deadline;
+    /* A base arriving in parts (version 3): its bytes so far, checked
+     * against the declared size and hash once whole, then added to `b`
+     * (with the metadata, which needs the document the base creates). */
+    int base_open, base_hashed;
+    uint64_t base_version, base_ts;
+    size_t base_size, base_got, base_cap;
+    uint8_t base_sha[32];
+    uint8_t *base, *meta;
+    size_t meta_len;
+    int has_meta;
 };
 
 struct mover {
@@ -100,12 +120,15 @@ static const struct logger *lg(void)
 
 /* ---- sending ---------------------------------------------------------------- */
 
-static int send_msg(enum route_type type, const char *channel, const char *token, const char *json,
-                    redis_reply_fn fn, void *ud)
+static int send_msg(enum route_type type, int version, const char *channel, const char *token,
+                    const char *json, redis_reply_fn fn, void *ud)
 {
     struct mover *mv = g_mv;
-    struct route_msg msg = {
-        .type = type, .id = ++mv->next_id, .body = json, .body_len = strlen(json)};
+    struct route_msg msg = {.type = type,
+                            .version = version,
+                            .id = ++mv->next_id,
+                            .body = json,
+                            .body_len = strlen(json)};
     snprintf(msg.node, sizeof msg.node, "%s", mv->env.node);
     snprintf(msg.boot, sizeof msg.boot, "%s", mv->env.boot);
     snprintf(msg.to_boot, sizeof msg.to_boot, "%s", token);
@@ -132,7 +155,7 @@ static void tell_admin(const char *admin, cJSON *body)
     snprintf(channel, sizeof channel, "%s:admin:%s", g_mv->env.prefix, admin);
     char *json = cJSON_PrintUnformatted(body);
     if (json)
-        (void)send_msg(ROUTE_MOVED, channel, admin, json, NULL, NULL);
+        (void)send_msg(ROUTE_MOVED, 0, channel, admin, json, NULL, NULL);
     free(json);
     cJSON_Delete(body);
 }
@@ -220,6 +243,8 @@ static void out_fail(const char *fmt, const char *a, const char *b)
     snprintf(text, sizeof text, fmt, a, b);
     log_warn(lg(), "sync: move of document %s to %s refused: %s", mv->out.doc, mv->out.to, text);
     mv->failed++;
+    free(mv->out.base);
+    mv->out.base = NULL;
     admin_error(mv->out.admin, mv->out.doc, text);
     mv->out.state = MV_IDLE; /* requests are served here again */
 }
@@ -284,6 +309,74 @@ static int seq_one(void *ctx, const char *client, size_t cl, uint64_t seq, uint6
     return 0;
 }
 
+/* Everything is sent: the base whole, the sequence index, the ops to head. */
+static int out_all_sent(const struct out_move *o)
+{
+    return o->seqs_done && (!o->base || o->base_sent == o->base_len) && o->next_version > o->head;
+}
+
+/* Part 1: the retained snapshot the copy starts from, into o->base (read
+ * once: the document is closed and refused here, so nothing replaces it,
+ * but every part must carry bytes of the same snapshot). */
+static int base_read(store_read *r, uint64_t version, uint64_t *ts)
+{
+    struct out_move *o = &g_mv->out;
+    struct store_snapshot snap;
+    int rc = store_snapshot_get(r, o->doc, version, &snap);
+    if (rc == 0 && snap.version != version)
+        return STORE_ENOTFOUND;
+    if (rc == 0 && !(o->base = malloc(snap.len ? snap.len : 1)))
+        rc = STORE_ENOMEM;
+    if (rc != 0)
+        return rc;
+    if (snap.len)
+        memcpy(o->base, snap.data, snap.len);
+    o->base_len = snap.len;
+    o->base_sent = 0;
+    *ts = snap.ts_ms;
+    o->next_version = snap.version + 1;
+    /* A base too large for one part goes in version 3 parts, whole
+     * otherwise (version 1, which every node reads). */
+    o->base_split = base64_encoded_len(snap.len, 0) > PART_BYTES;
+    if (o->base_split) {
+        uint8_t d[SHA256_DIGEST_LENGTH];
+        SHA256(o->base, o->base_len, d);
+        hex_encode(d, sizeof d, o->base_sha);
+    }
+    return 0;
+}
+
+/* The base's next bytes into the part (the whole base, or BASE_CHUNK when
+ * split). Returns 0 with *b64_len set, or a store error. */
+static int base_add(cJSON *body, uint64_t version, uint64_t ts, size_t *b64_len)
+{
+    struct out_move *o = &g_mv->out;
+    size_t n = o->base_len - o->base_sent;
+    if (o->base_split && n > BASE_CHUNK)
+        n = BASE_CHUNK;
+    size_t cap = base64_encoded_len(n, 0) + 1;
+    char *b64 = malloc(cap);
+    if (!b64 || base64_encode(o->base + o->base_sent, n, 0, b64, cap, b64_len) != 0) {
+        free(b64);
+        return STORE_ENOMEM;
+    }
+    cJSON *base = cJSON_AddObjectToObject(body, "base");
+    if (o->part == 0) {
+        cJSON_AddNumberToObject(base, "version", (double)version);
+        cJSON_AddNumberToObject(base, "ts", (double)ts);
+        if (o->base_split) {
+            cJSON_AddNumberToObject(base, "size", (double)o->base_len);
+            cJSON_AddStringToObject(base, "sha256", o->base_sha);
+        }
+    }
+    if (o->base_split)
+        cJSON_AddNumberToObject(base, "offset", (double)o->base_sent);
+    cJSON_AddStringToObject(base, "state", b64);
+    free(b64);
+    o->base_sent += n;
+    return 0;
+}
+
 /* Reads the next part from the store and sends it. Returns 0, or -1 after
  * failing the move. */
 static int ship_next(void)
@@ -299,6 +392,7 @@ static int ship_next(void)
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "documentId", o->doc);
     cJSON_AddNumberToObject(body, "part", (double)(o->part + 1));
+    uint64_t base_version = 0, base_ts = 0;
     if (o->part == 0) {
         struct store_doc_info info;
         rc = store_doc_get(r, o->doc, &info);
@@ -312,33 +406,18 @@ static int ship_next(void)
         o->next_version = 1;
         o->seq_after[0] = '\0';
         o->seqs_done = 0;
+        free(o->base);
+        o->base = NULL;
         if (rc == 0 && info.trunc_version > 0) {
             /* Older ops were dropped: the copy starts at the retained base. */
-            struct store_snapshot snap;
-            rc = store_snapshot_get(r, o->doc, info.trunc_version, &snap);
-            if (rc == 0 && (snap.version != info.trunc_version || snap.len > BASE_MAX)) {
+            rc = base_read(r, info.trunc_version, &base_ts);
+            base_version = info.trunc_version;
+            if (rc == STORE_ENOTFOUND) {
                 store_read_end(r);
                 cJSON_Delete(body);
-                out_fail(snap.len > BASE_MAX
-                             ? "its retained snapshot is over 2.25 MiB: moving it is "
-                               "not supported yet%s%s"
-                             : "its retained base has no snapshot%s%s",
-                         "", "");
+                out_fail("its retained base has no snapshot%s%s", "", "");
                 return -1;
             }
-            char *b64 = rc == 0 ? malloc(base64_encoded_len(snap.len, 0) + 1) : NULL;
-            size_t n = 0;
-            if (rc == 0 && (!b64 || base64_encode(snap.data, snap.len, 0, b64,
-                                                  base64_encoded_len(snap.len, 0) + 1, &n) != 0))
-                rc = STORE_ENOMEM;
-            if (rc == 0) {
-                cJSON *base = cJSON_AddObjectToObject(body, "base");
-                cJSON_AddNumberToObject(base, "version", (double)snap.version);
-                cJSON_AddNumberToObject(base, "ts", (double)snap.ts_ms);
-                cJSON_AddStringToObject(base, "state", b64);
-                o->next_version = snap.version + 1;
-            }
-            free(b64);
         }
         if (rc == 0 && info.meta_len) {
             char *b64 = malloc(base64_encoded_len(info.meta_len, 0) + 1);
@@ -356,19 +435,20 @@ static int ship_next(void)
         }
     }
     cJSON_AddNumberToObject(body, "head", (double)o->head);
+    /* The base's bytes first (they count toward the part's budget): ops
+     * only once it is whole. */
+    size_t base_b64 = 0;
+    if (rc == 0 && o->base && (o->part == 0 || o->base_sent < o->base_len))
+        rc = base_add(body, base_version, base_ts, &base_b64);
+    int base_whole = !o->base || o->base_sent == o->base_len;
     if (rc == 0 && !o->seqs_done) {
         struct seq_build sb = {cJSON_AddArrayToObject(body, "seqs"), 0, o->seq_after};
         rc = store_seq_list(r, o->doc, o->seq_after, SEQS_PER_PART, seq_one, &sb);
         if (rc == 0 && sb.n < SEQS_PER_PART)
             o->seqs_done = 1;
     }
-    /* The base's bytes count toward the part's budget. */
-    const cJSON *base = cJSON_GetObjectItemCaseSensitive(body, "base");
-    const cJSON *state = cJSON_GetObjectItemCaseSensitive(base, "state");
-    struct part_build pb = {cJSON_AddArrayToObject(body, "ops"),
-                            cJSON_IsString(state) ? strlen(state->valuestring) : 0, 0, 0,
-                            o->next_version};
-    if (rc == 0 && o->next_version <= o->head)
+    struct part_build pb = {cJSON_AddArrayToObject(body, "ops"), base_b64, 0, 0, o->next_version};
+    if (rc == 0 && base_whole && o->next_version <= o->head)
         rc = store_ops_after(r, o->doc, o->next_version - 1, o->head, 0, add_op, &pb, NULL);
     store_read_end(r);
     if (rc < 0 || pb.too_big || pb.gap) {
@@ -383,8 +463,7 @@ static int ship_next(void)
         return -1;
     }
     o->next_version = pb.expect;
-    int last = o->seqs_done && o->next_version > o->head;
-    cJSON_AddBoolToObject(body, "last", last);
+    cJSON_AddBoolToObject(body, "last", out_all_sent(o));
     char *json = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
     char channel[256];
@@ -393,7 +472,8 @@ static int ship_next(void)
     mv->parts++;
     o->state = MV_SHIP;
     o->deadline = now_ms() + mv->env.timeout_ms;
-    if (!json || send_msg(ROUTE_SHIP, channel, o->token, json, NULL, NULL) != 0) {
+    if (!json ||
+        send_msg(ROUTE_SHIP, o->base_split ? 3 : 0, channel, o->token, json, NULL, NULL) != 0) {
         free(json);
         out_fail("the document could not be sent to %s (Redis unreachable or the part too large)%s",
                  o->to, "");
@@ -635,9 +715,11 @@ static void on_shipped(const struct route_msg *msg)
         return;
     }
     cJSON_Delete(j);
-    if (o->seqs_done && o->next_version > o->head)
+    if (out_all_sent(o)) {
+        free(o->base);
+        o->base = NULL;
         do_switch();
-    else
+    } else
         (void)ship_next();
 }
 
@@ -677,6 +759,7 @@ static void on_move(const struct route_msg *msg)
         refuse_move(msg->to_boot, d, text);
     } else {
         struct out_move *o = &mv->out;
+        free(o->base);
         memset(o, 0, sizeof *o);
         snprintf(o->doc, sizeof o->doc, "%s", d);
         snprintf(o->to, sizeof o->to, "%s", to->valuestring);
@@ -705,6 +788,8 @@ static void on_move(const struct route_msg *msg)
 static void in_free(struct in_move *im)
 {
     store_batch_free(im->b);
+    free(im->base);
+    free(im->meta);
     memset(im, 0, sizeof *im);
 }
 
@@ -721,7 +806,7 @@ static void shipped(const char *to, const char *token, const char *doc, uint64_t
     char channel[256];
     node_channel(channel, sizeof channel, to);
     if (json)
-        (void)send_msg(ROUTE_SHIPPED, channel, token, json, NULL, NULL);
+        (void)send_msg(ROUTE_SHIPPED, 0, channel, token, json, NULL, NULL);
     free(json);
 }
 
@@ -770,6 +855,61 @@ static void on_imported(void *ctx, int status, const struct store_batch_result *
     free(dn);
 }
 
+/* The base's bytes of a part into the import (checked: in order, never
+ * past the declared size); once whole and matching its hash, the base and
+ * then the metadata go into the batch. Returns NULL or what is wrong. */
+static const char *in_base(struct in_move *im, const struct route_ship *s)
+{
+    if (!s->has_chunk)
+        return im->base_open ? "a part without the base's next bytes" : NULL;
+    if (!im->base_open || s->base_offset != im->base_got ||
+        s->base_len > im->base_size - im->base_got)
+        return "base bytes out of order";
+    if (im->base_got + s->base_len > im->base_cap) {
+        /* Grows by doubling up to the declared size, so a hostile size
+         * costs nothing until its bytes come. */
+        size_t cap = im->base_cap ? im->base_cap : BASE_CHUNK;
+        while (cap < im->base_got + s->base_len)
+            cap *= 2;
+        if (cap > im->base_size)
+            cap = im->base_size;
+        uint8_t *p = realloc(im->base, cap);
+        if (!p)
+            return "out of memory";
+        im->base = p;
+        im->base_cap = cap;
+    }
+    if (s->base_len)
+        memcpy(im->base + im->base_got, s->base_state, s->base_len);
+    im->base_got += s->base_len;
+    if (im->base_got < im->base_size)
+        return NULL;
+    if (im->base_hashed) {
+        uint8_t d[SHA256_DIGEST_LENGTH];
+        SHA256(im->base, im->base_size, d);
+        if (memcmp(d, im->base_sha, sizeof d) != 0)
+            return "the base does not match its sha256";
+    }
+    if (store_batch_doc_base(im->b, im->doc, im->base_version, im->base_ts,
+                             im->base ? (const void *)im->base : "", im->base_size) != 0 ||
+        (im->has_meta &&
+         store_batch_doc_put(im->b, im->doc, im->meta, im->meta_len, im->base_ts) != 0))
+        return "out of memory";
+    free(im->base);
+    free(im->meta);
+    im->base = im->meta = NULL;
+    im->base_cap = 0;
+    im->has_meta = 0;
+    im->base_open = 0;
+    return NULL;
+}
+
+/* Bytes an import holds before its commit: its batch and the base so far. */
+static size_t in_bytes(const struct in_move *im)
+{
+    return store_batch_bytes(im->b) + im->base_cap;
+}
+
 /* A SHIP: one part of a document coming here. */
 static void on_ship(const struct route_msg *msg)
 {
@@ -785,7 +925,7 @@ static void on_ship(const struct route_msg *msg)
     struct route_ship s;
     const char *why = NULL;
     uint64_t next = im ? im->next_version : 1;
-    int rc = route_ship_parse(msg->body, msg->body_len, next, &s, &why);
+    int rc = route_ship_parse(msg->body, msg->body_len, msg->version, next, &s, &why);
     char doc[SYNC_DOC_ID_MAX + 1] = "";
     if (rc == 0)
         snprintf(doc, sizeof doc, "%s", s.doc);
@@ -817,6 +957,11 @@ static void on_ship(const struct route_msg *msg)
             in_fail(NULL, msg->node, msg->to_boot, doc, part, "this node is moving it away");
             return;
         }
+        if (s.has_base && s.base_size > IMPORT_MAX) {
+            route_ship_free(&s);
+            in_fail(NULL, msg->node, msg->to_boot, doc, part, "its base is too large to take");
+            return;
+        }
         im = fresh;
         memset(im, 0, sizeof *im);
         im->used = 1;
@@ -837,13 +982,27 @@ static void on_ship(const struct route_msg *msg)
             store_read_end(r);
         }
         im->next_version = s.has_base ? s.base_version + 1 : 1;
+        if (s.has_base) {
+            /* The base creates the document: the metadata waits for it. */
+            im->base_open = 1;
+            im->base_version = s.base_version;
+            im->base_ts = s.base_ts;
+            im->base_size = s.base_size;
+            im->base_hashed = s.base_hashed;
+            memcpy(im->base_sha, s.base_sha256, sizeof im->base_sha);
+            if (s.meta) {
+                im->meta = s.meta;
+                im->meta_len = s.meta_len;
+                im->has_meta = 1;
+                s.meta = NULL;
+            }
+        }
         if (store_batch_new(&im->b) != 0 ||
             (exists &&
              (store_batch_doc_delete(im->b, s.doc) != 0 || store_batch_epoch_renew(im->b) != 0)) ||
-            (s.has_base && store_batch_doc_base(im->b, s.doc, s.base_version, s.base_ts,
-                                                s.base_state, s.base_len) != 0) ||
-            (s.meta && store_batch_doc_put(im->b, s.doc, s.meta, s.meta_len,
-                                           s.nops ? s.ops[0].ts_ms : 0) != 0)) {
+            (!s.has_base && s.meta &&
+             store_batch_doc_put(im->b, s.doc, s.meta, s.meta_len, s.nops ? s.ops[0].ts_ms : 0) !=
+                 0)) {
             route_ship_free(&s);
             in_fail(im, msg->node, msg->to_boot, doc, part, "out of memory");
             return;
@@ -855,6 +1014,14 @@ static void on_ship(const struct route_msg *msg)
                 in_fail(im, msg->node, msg->to_boot, doc, part, "an access-list entry");
                 return;
             }
+    }
+    const char *bad = in_base(im, &s);
+    if (!bad && im->base_open && (s.nops || s.last))
+        bad = "ops or the last part before the base is whole";
+    if (bad) {
+        route_ship_free(&s);
+        in_fail(im, msg->node, msg->to_boot, doc, part, bad);
+        return;
     }
     for (size_t i = 0; i < s.nseqs; i++)
         if (store_batch_seq_put(im->b, s.doc, s.seqs[i].client, s.seqs[i].seq, s.seqs[i].version,
@@ -873,7 +1040,7 @@ static void on_ship(const struct route_msg *msg)
             return;
         }
     }
-    if (store_batch_bytes(im->b) > IMPORT_MAX) {
+    if (in_bytes(im) > IMPORT_MAX) {
         route_ship_free(&s);
         in_fail(im, msg->node, msg->to_boot, doc, part, "the document is too large to take");
         return;
@@ -994,9 +1161,13 @@ void move_stop(void)
     if (!mv)
         return;
     g_mv = NULL;
-    for (int i = 0; i < IMPORTS_MAX; i++)
+    for (int i = 0; i < IMPORTS_MAX; i++) {
         if (!mv->in[i].committing)
             store_batch_free(mv->in[i].b);
+        free(mv->in[i].base);
+        free(mv->in[i].meta);
+    }
+    free(mv->out.base);
     for (size_t i = 0; i < TOMBSTONES_MAX; i++)
         if (mv->ring[i]) {
             free(hmap_get(&mv->gone, mv->ring[i], strlen(mv->ring[i])));

@@ -21,6 +21,8 @@ const NODE_OPTS = {
   // versions has dropped its older ops, and moves from its retained base.
   DOCSYNC_SNAPSHOT_EVERY: '5',
   DOCSYNC_OPS_RETAIN: '10',
+  // Texts of several MiB (the default is 1 MiB): a retained base larger than one part.
+  DOCSYNC_DOC_MAX_BYTES: String(8 * 1024 * 1024),
 };
 
 const converged = (nodes, n) => clusterConverged(nodes, n, 20000);
@@ -403,5 +405,81 @@ describe('moving a document between nodes', () => {
     assert.equal(w.status, 200, w.text);
     assert.equal(w.json.version, 16);
     assert.equal((await api(b, 'GET', `/documents/${doc}`)).json.content, 'short');
+  });
+
+  it('a document whose retained base is 4 MiB moves under writes on three nodes: the base in parts, checked whole on the target; every acknowledged edit once', async () => {
+    const [a, b, c] = nodes;
+    const doc = 'bigbase';
+    const MiB = 1024 * 1024;
+    // Four appends of 1 MiB (versions 1-4), then a small one: the snapshot at version 5 holds
+    // the 4 MiB text. Nine small edits, then three replacing 1 MiB each: once the ops since that
+    // snapshot weigh half of it and ten versions follow it, the next snapshot drops the ops up to
+    // version 5, whose snapshot becomes the retained base.
+    const block = (k) => `[${k}]` + String.fromCharCode(97 + (k % 26)).repeat(MiB - 8) + '\n';
+    let text = '';
+    let v = 0;
+    const put = async (content) => {
+      const r = await api(a, 'PUT', `/documents/${doc}/content`, { body: { baseVersion: v, content } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.version, v + 1);
+      v++;
+      text = content;
+    };
+    for (let k = 0; k < 4; k++) await put(text + block(k));
+    for (let k = 0; k < 10; k++) await put(text + `.${k}`);
+    for (let k = 0; k < 3; k++) await put(block(10 + k) + text.slice(MiB));
+    for (let k = 0; k < 3; k++) await put(text + `,${k}`);
+    const docsLine = (s) => s.admin('docs').split('\n').find((l) => l.startsWith(`${doc}\t`));
+    const before = docsLine(a);
+    const trunc = Number(before.match(/truncated=(\d+)/)[1]);
+    assert.equal(trunc, 5, `the retained base is the 4 MiB snapshot: ${before}`);
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-a');
+    // Two editors per node write while the document moves; they start from an empty replica
+    // (no catch-up of 4 MiB), so their inserts depend only on their own earlier ones.
+    const editors = [];
+    for (let i = 0; i < 6; i++) editors.push(await new Editor(nodes[i % 3], mod, { doc, user: `bw${i}` }).connect());
+    const parts = await metric(a, 'docsync_move_parts_total');
+    const stored = await metric(b, 'docsync_move_total{dir="in",outcome="stored"}');
+    let moving = null;
+    let refused = 0;
+    const EDITS = 20;
+    await Promise.all(editors.map(async (e, i) => {
+      for (let k = 0; k < EDITS; k++) {
+        const { refusals } = await editUntilAcked(e, (d) => d.insert(0, `<${i}.${k}>`));
+        refused += refusals.length;
+        for (const m of refusals) assert.match(m, /document bigbase (is moving to|has moved to) node node-b; retry/);
+        if (i === 0 && k === 4) moving = moveDoc(a, doc, 'node-b');
+        await sleep(3);
+      }
+    }));
+    const moved = await moving;
+    assert.equal(moved.code, 0, moved.stderr);
+    const at = Number(moved.stdout.match(/^moved document bigbase from node-a to node-b at version (\d+)\n$/)[1]);
+    assert.ok(at >= v + 5 && at <= v + 6 * EDITS, `moved at version ${at}`);
+    // The base went in parts of 768 KiB (at least six for 4 MiB), then the ops.
+    assert.ok((await metric(a, 'docsync_move_parts_total')) - parts >= 6, 'the base in parts');
+    assert.equal(await metric(b, 'docsync_move_total{dir="in",outcome="stored"}'), stored + 1);
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-b');
+    // Node b stores what node a had: the same base version, every later op.
+    const head = v + 6 * EDITS;
+    assert.match(docsLine(b), new RegExp(`^${doc}\\thead=${head}\\tsnapshot=\\d+\\ttruncated=5$`));
+    assert.equal(storedText(a, doc), null, 'node a dropped its copy');
+    // Every acknowledged edit is there exactly once, and the rest is the text written before.
+    const got = await api(b, 'GET', `/documents/${doc}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.json.version, head);
+    for (let i = 0; i < 6; i++) for (let k = 0; k < EDITS; k++) assert.equal(got.json.content.split(`<${i}.${k}>`).length - 1, 1, `<${i}.${k}> present exactly once`);
+    assert.equal(got.json.content.replace(/<\d\.\d+>/g, ''), text);
+    // Every editor learnt every version of the move's window once, in order.
+    const want = Array.from({ length: 6 * EDITS }, (_, i) => v + 1 + i);
+    for (const e of editors) {
+      await until(() => e.versions.length >= 6 * EDITS, 10000, `${e.clientId} learns every version`);
+      assert.deepEqual(e.versions, want, `${e.clientId} (on ${e.server.name}): versions gapless and increasing`);
+    }
+    // The new home goes on: an edit through node c lands at the next version.
+    const { ack } = await editUntilAcked(editors[2], (d) => d.insert(0, 'Z'));
+    assert.equal(ack.version, head + 1);
+    for (const e of editors) e.disconnect();
+    console.log(`# 4 MiB base moved at version ${at}; ${refused} submits refused during the move and resent`);
   });
 });
