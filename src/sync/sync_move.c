@@ -54,6 +54,10 @@ enum mv_state {
 static const char *const state_names[] = {"idle",   "check",   "drain", "ship",
                                           "switch", "resolve", "drop"};
 
+/* The steps the test hook can hold (DOCSYNC_TEST_MOVE_PAUSE_MS, move_start). */
+enum mv_due { DUE_NONE, DUE_SHIP, DUE_SWITCH, DUE_DROP };
+static const char *const due_names[] = {"", "ship", "switch", "drop"};
+
 struct out_move {
     enum mv_state state;
     char doc[SYNC_DOC_ID_MAX + 1];
@@ -71,6 +75,11 @@ struct out_move {
     size_t base_len, base_sent;
     int base_split;    /* over one part: version 3 parts, with its size and hash */
     char base_sha[65]; /* hex SHA-256 of the whole snapshot, when split */
+    /* The test hook: the step held, until when, and which one was held
+     * last (a step is held once). */
+    enum mv_due due;
+    int64_t pause_until;
+    uint64_t pause_key;
 };
 
 struct in_move {
@@ -102,6 +111,7 @@ struct mover {
     char *ring[TOMBSTONES_MAX];
     size_t ring_pos;
     uint64_t moved, failed, imported, import_failed, refused, parts;
+    int64_t pause_ms; /* DOCSYNC_TEST_MOVE_PAUSE_MS: 0 = off */
 };
 
 static struct mover *g_mv;
@@ -116,6 +126,11 @@ static int64_t now_ms(void)
 static const struct logger *lg(void)
 {
     return server_logger(g_mv->env.m->srv);
+}
+
+static const struct logger *lg_of(const struct move_env *env)
+{
+    return server_logger(env->m->srv);
 }
 
 /* ---- sending ---------------------------------------------------------------- */
@@ -245,6 +260,7 @@ static void out_fail(const char *fmt, const char *a, const char *b)
     mv->failed++;
     free(mv->out.base);
     mv->out.base = NULL;
+    mv->out.due = DUE_NONE;
     admin_error(mv->out.admin, mv->out.doc, text);
     mv->out.state = MV_IDLE; /* requests are served here again */
 }
@@ -524,13 +540,15 @@ static int add_op(void *ctx, const struct store_op *op)
     return 0;
 }
 
+static void step(enum mv_due d);
+
 static void drain_step(void)
 {
     struct mover *mv = g_mv;
     if (sync_engine_doc_close(mv->env.m->engine, mv->out.doc) != 0)
         return; /* commits still in flight: the next tick looks again */
     mv->out.part = 0;
-    (void)ship_next();
+    step(DUE_SHIP);
 }
 
 static void on_home_checked(void *ud, const struct redis_reply *r)
@@ -608,6 +626,13 @@ static void switched(void)
     struct out_move *o = &mv->out;
     o->state = MV_DROP;
     (void)sync_engine_doc_close(mv->env.m->engine, o->doc);
+    step(DUE_DROP);
+}
+
+static void drop_copy(void)
+{
+    struct mover *mv = g_mv;
+    struct out_move *o = &mv->out;
     store_batch *b = NULL;
     char *doc = strdup(o->doc);
     if (!doc) {
@@ -718,9 +743,9 @@ static void on_shipped(const struct route_msg *msg)
     if (out_all_sent(o)) {
         free(o->base);
         o->base = NULL;
-        do_switch();
+        step(DUE_SWITCH);
     } else
-        (void)ship_next();
+        step(DUE_SHIP);
 }
 
 /* A move refused before it started (counted as failed, nothing changed). */
@@ -1080,6 +1105,51 @@ static void on_ship(const struct route_msg *msg)
     }
 }
 
+/* ---- the test hook -------------------------------------------------------------
+ * DOCSYNC_TEST_MOVE_PAUSE_MS, read only when set, for tests only: the home
+ * holds each step of every move it makes (the first part, each later part,
+ * the switch of the record, the drop of its copy) that many milliseconds,
+ * logging the step as the hold starts, so that a test can kill a node at a
+ * known step (tests/cluster/move.test.mjs). A hold does not count against
+ * the move's deadlines (the target's does: keep it under twice the node
+ * timeout); requests for the document stay refused meanwhile. Off, every
+ * step runs at once, as step() is then a plain call. */
+static void step_run(enum mv_due d)
+{
+    if (d == DUE_SHIP)
+        (void)ship_next();
+    else if (d == DUE_SWITCH)
+        do_switch();
+    else if (d == DUE_DROP)
+        drop_copy();
+}
+
+static void step(enum mv_due d)
+{
+    struct mover *mv = g_mv;
+    struct out_move *o = &mv->out;
+    if (mv->pause_ms > 0) {
+        uint64_t key = (uint64_t)d << 48 | o->part;
+        if (o->pause_key != key) {
+            o->pause_key = key;
+            o->pause_until = now_ms() + mv->pause_ms;
+            o->due = d;
+            log_warn(lg(),
+                     "sync: test pause: move of document %s to %s before %s (part %llu sent), %lld "
+                     "ms (DOCSYNC_TEST_MOVE_PAUSE_MS)",
+                     o->doc, o->to, due_names[d], (unsigned long long)o->part,
+                     (long long)mv->pause_ms);
+            return;
+        }
+        if (now_ms() < o->pause_until) {
+            o->due = d;
+            return;
+        }
+    }
+    o->due = DUE_NONE;
+    step_run(d);
+}
+
 void move_on_message(const struct route_msg *msg)
 {
     if (!g_mv)
@@ -1098,7 +1168,9 @@ void move_tick(int64_t now)
     if (!mv)
         return;
     struct out_move *o = &mv->out;
-    if (o->state == MV_DRAIN)
+    if (o->due != DUE_NONE && o->pause_until <= now)
+        step(o->due);
+    if (o->state == MV_DRAIN && o->due == DUE_NONE)
         drain_step();
     if (o->state == MV_RESOLVE && !o->get_pending) {
         char key[512];
@@ -1107,7 +1179,8 @@ void move_tick(int64_t now)
         if (redis_command(mv->env.rd, on_resolved, NULL, 2, argv, NULL) == 0)
             o->get_pending = 1;
     }
-    if ((o->state == MV_CHECK || o->state == MV_DRAIN || o->state == MV_SHIP) && o->deadline <= now)
+    if ((o->state == MV_CHECK || o->state == MV_DRAIN || o->state == MV_SHIP) &&
+        o->due == DUE_NONE && o->deadline <= now)
         out_fail(o->state == MV_SHIP ? "node %s did not take the document in time%s"
                                      : "this node could not prepare it in time%s%s",
                  o->state == MV_SHIP ? o->to : "", "");
@@ -1151,6 +1224,14 @@ void move_start(const struct move_env *env)
     if (!mv)
         return;
     mv->env = *env;
+    const char *pause = getenv("DOCSYNC_TEST_MOVE_PAUSE_MS");
+    if (pause && *pause) {
+        mv->pause_ms = atoll(pause);
+        log_warn(lg_of(env),
+                 "sync: DOCSYNC_TEST_MOVE_PAUSE_MS=%lld: every step of a move from this "
+                 "node waits that long (a test hook: never set it in production)",
+                 (long long)mv->pause_ms);
+    }
     hmap_init(&mv->gone);
     g_mv = mv;
 }

@@ -27,13 +27,19 @@ const NODE_OPTS = {
 
 const converged = (nodes, n) => clusterConverged(nodes, n, 20000);
 
-/** docsync-admin move-doc with `server`'s settings, without blocking the test's loop. */
+/**
+ * docsync-admin move-doc with `server`'s settings, without blocking the test's loop; the
+ * promise has the tool's process as `child` (to end it when the node it waits for was killed).
+ */
 function moveDoc(server, doc, to) {
-  return new Promise((resolve) => {
-    execFile(process.env.DOCSYNC_ADMIN, ['--data', server.dataDir, 'move-doc', doc, '--to', to, '--timeout', '30'],
+  let child;
+  const p = new Promise((resolve) => {
+    child = execFile(process.env.DOCSYNC_ADMIN, ['--data', server.dataDir, 'move-doc', doc, '--to', to, '--timeout', '30'],
       { env: server.env(), cwd: server.dataDir, encoding: 'utf8' },
-      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, signal: err?.signal ?? null, stdout, stderr }));
   });
+  p.child = child;
+  return p;
 }
 
 /**
@@ -481,5 +487,104 @@ describe('moving a document between nodes', () => {
     assert.equal(ack.version, head + 1);
     for (const e of editors) e.disconnect();
     console.log(`# 4 MiB base moved at version ${at}; ${refused} submits refused during the move and resent`);
+  });
+});
+
+// kill -9 at each step of a move. The home (node a) holds every step of a move for 2 s
+// (DOCSYNC_TEST_MOVE_PAUSE_MS, a test hook that logs the step as the hold starts), so the test
+// kills the source or the target at a known step: before the first part, between two parts,
+// after the last part (the target's copy committed) before the switch of the home record, and
+// after the switch before the source drops its copy. Two editors on node c (never killed) write
+// throughout, resending what is refused `unavailable`. After the restart the document has
+// exactly one home (Redis names the node the protocol says, every node reads the same text and
+// version), every acknowledged edit is in it exactly once (the head is the writes before plus one
+// version per acknowledged edit), and the next edit lands at the next version.
+describe('kill -9 at each step of a move', () => {
+  const { redis, nodes } = clusterOf({
+    start: (id, env) => new Server({ name: id, env }).start(),
+    opts: { prefix: 'ktest', timeout: TIMEOUT, DOCSYNC_TEST_MOVE_PAUSE_MS: '2000', DOCSYNC_DOC_MAX_BYTES: String(4 * 1024 * 1024) },
+    teardown: () => { closeAll(); closeClients(); },
+    convergeMs: 20000,
+  });
+  let mod;
+  before(async () => { mod = await crdt(); });
+
+  // step: the hold the kill happens in (its log line); kill: 'a' (source) or 'b' (target);
+  // home: the node Redis must name afterwards.
+  const cases = [
+    { name: 'before the first part, the source', hold: 'before ship (part 0 sent)', kill: 'a', home: 'node-a' },
+    { name: 'between two parts, the target', hold: 'before ship (part 1 sent)', kill: 'b', home: 'node-a' },
+    { name: 'between two parts, the source', hold: 'before ship (part 1 sent)', kill: 'a', home: 'node-a' },
+    { name: 'after the last part before the switch, the source', hold: 'before switch', kill: 'a', home: 'node-a' },
+    { name: 'after the last part before the switch, the target', hold: 'before switch', kill: 'b', home: 'node-b' },
+    { name: 'after the switch before the drop, the source', hold: 'before drop', kill: 'a', home: 'node-b' },
+  ];
+  cases.forEach((k, n) => {
+    it(`killed ${k.name}: one home (${k.home}), every acknowledged edit once, writes go on`, async () => {
+      const [a, b, c] = nodes;
+      const doc = `kill${n}`;
+      // Three 700 KiB appends through node a (its home): at least three parts.
+      let text = '';
+      for (let i = 0; i < 3; i++) {
+        const next = text + `{${i}}` + String.fromCharCode(97 + i).repeat(700 * 1024);
+        const r = await api(a, 'PUT', `/documents/${doc}/content`, { body: { baseVersion: i, content: next } });
+        assert.equal(r.status, 200, r.text);
+        text = next;
+      }
+      assert.equal((await redis.cli(['GET', `ktest:doc-home:${doc}`])).trim(), 'node-a');
+      const editors = [];
+      for (let i = 0; i < 2; i++) editors.push(await new Editor(c, mod, { doc, user: `k${i}` }).connect());
+      let stop = false;
+      const acked = []; // the markers whose edit was acknowledged
+      const writing = editors.map(async (e, i) => {
+        for (let j = 0; !stop; j++) {
+          await editUntilAcked(e, (d) => d.insert(0, `<${i}.${j}>`));
+          acked.push(`<${i}.${j}>`);
+          await sleep(20);
+        }
+      });
+      const from = a.stderr.length;
+      const moving = moveDoc(c, doc, 'node-b');
+      const line = `test pause: move of document ${doc} to node-b ${k.hold}`;
+      await until(() => a.stderr.slice(from).includes(line), 30000, line);
+      const victim = k.kill === 'a' ? a : b;
+      await victim.kill('SIGKILL');
+      if (k.kill === 'a') moving.child.kill('SIGKILL'); // its answer cannot come
+      await sleep(500);
+      await victim.restart();
+      await converged(nodes, 3);
+      const moved = await moving;
+      if (k.kill === 'b' && k.home === 'node-b') {
+        assert.equal(moved.code, 0, moved.stderr);
+        assert.match(moved.stdout, new RegExp(`^moved document ${doc} from node-a to node-b at version \\d+\\n$`));
+      } else if (k.kill === 'b') {
+        assert.equal(moved.code, 1);
+        assert.ok(['docsync-admin: move refused by node-a: node node-b did not take the document in time\n',
+          'docsync-admin: move refused by node-a: node node-b refused it: a part out of sequence\n'].includes(moved.stderr), moved.stderr);
+      }
+      // Writes go on until every editor got one more acknowledged after the restart.
+      const after = acked.length;
+      await until(() => acked.length >= after + 4, 30000, 'edits acknowledged after the restart');
+      stop = true;
+      await Promise.all(writing);
+      assert.equal((await redis.cli(['GET', `ktest:doc-home:${doc}`])).trim(), k.home);
+      const home = k.home === 'node-a' ? a : b;
+      const head = 3 + acked.length;
+      const listed = home.admin('docs').split('\n').find((l) => l.startsWith(`${doc}\t`));
+      assert.match(listed, new RegExp(`^${doc}\\thead=${head}\\t`), 'the home\'s store holds it whole');
+      const got = await api(home, 'GET', `/documents/${doc}`);
+      assert.equal(got.json.version, head, 'one version per acknowledged edit');
+      for (const m of acked) assert.equal(got.json.content.split(m).length - 1, 1, `${m} once`);
+      assert.equal(got.json.content.match(/<\d\.\d+>/g).length, acked.length, 'nothing else');
+      assert.equal(got.json.content.replace(/<\d\.\d+>/g, ''), text);
+      for (const s of nodes) {
+        const r = await api(s, 'GET', `/documents/${doc}`);
+        assert.equal(r.json.version, head, `read through ${s.name}`);
+        assert.equal(r.json.content, got.json.content, `read through ${s.name}`);
+      }
+      const { ack } = await editUntilAcked(editors[0], (d) => d.insert(0, 'Z'));
+      assert.equal(ack.version, head + 1);
+      for (const e of editors) e.disconnect();
+    });
   });
 });
