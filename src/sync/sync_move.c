@@ -32,11 +32,10 @@
 #include "server/metrics.h"
 #include "sync_msg.h"
 
-#define PART_BYTES (1024u * 1024u)        /* update bytes (base64) per SHIP, at least one op */
-#define OP_MAX (3u * 1024u * 1024u)       /* bytes of one op: its base64 fits a message */
-#define IMPORT_MAX (256u * 1024u * 1024u) /* bytes one import may hold before its commit */
-#define IMPORTS_MAX 4                     /* imports at once on one node */
-#define SEQS_PER_PART 2000                /* sequence-index records per SHIP */
+#define PART_BYTES (1024u * 1024u)  /* update bytes (base64) per SHIP, at least one op */
+#define OP_MAX (3u * 1024u * 1024u) /* bytes of one op: its base64 fits a message */
+#define IMPORTS_MAX 4               /* imports at once on one node */
+#define SEQS_PER_PART 2000          /* sequence-index records per SHIP */
 /* Bytes of a base snapshot per SHIP when it does not fit one part whole:
  * its base64 is PART_BYTES. */
 #define BASE_CHUNK (PART_BYTES / 4u * 3u)
@@ -982,9 +981,13 @@ static void on_ship(const struct route_msg *msg)
             in_fail(NULL, msg->node, msg->to_boot, doc, part, "this node is moving it away");
             return;
         }
-        if (s.has_base && s.base_size > IMPORT_MAX) {
+        if (s.has_base && s.base_size > mv->env.import_max) {
+            snprintf(tmp, sizeof tmp,
+                     "its base (%zu bytes) is larger than this node takes (DOCSYNC_MOVE_MAX_BYTES "
+                     "%zu)",
+                     s.base_size, mv->env.import_max);
             route_ship_free(&s);
-            in_fail(NULL, msg->node, msg->to_boot, doc, part, "its base is too large to take");
+            in_fail(NULL, msg->node, msg->to_boot, doc, part, tmp);
             return;
         }
         im = fresh;
@@ -1065,9 +1068,12 @@ static void on_ship(const struct route_msg *msg)
             return;
         }
     }
-    if (in_bytes(im) > IMPORT_MAX) {
+    if (in_bytes(im) > mv->env.import_max) {
         route_ship_free(&s);
-        in_fail(im, msg->node, msg->to_boot, doc, part, "the document is too large to take");
+        snprintf(tmp, sizeof tmp,
+                 "the document is larger than this node takes (DOCSYNC_MOVE_MAX_BYTES %zu)",
+                 mv->env.import_max);
+        in_fail(im, msg->node, msg->to_boot, doc, part, tmp);
         return;
     }
     im->next_version += s.nops;

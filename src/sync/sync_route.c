@@ -1302,7 +1302,13 @@ int sync_route_start(struct sync_module *m)
         free(rt);
         return -1;
     }
-    struct move_env env = {m, rd, rt->node, rt->boot, rt->prefix, rt->timeout_ms};
+    struct move_env env = {.m = m,
+                           .rd = rd,
+                           .node = rt->node,
+                           .boot = rt->boot,
+                           .prefix = rt->prefix,
+                           .timeout_ms = rt->timeout_ms,
+                           .import_max = server_config(m->srv)->move_max_bytes};
     move_start(&env);
     log_info(server_logger(m->srv), "sync: documents routed by home node (requests on %s)",
              rt->inbox);

@@ -104,6 +104,8 @@ describe('moving a document between nodes', () => {
   const { redis, nodes } = clusterOf({
     start: (id, env) => new Server({ name: id, env }).start(),
     opts: NODE_OPTS,
+    // Node c takes documents of at most 2 MiB by a move.
+    extra: async (r, id) => (id === 'node-c' ? { DOCSYNC_MOVE_MAX_BYTES: String(2 * 1024 * 1024) } : {}),
     teardown: () => { closeAll(); closeClients(); },
     convergeMs: 20000,
   });
@@ -444,6 +446,13 @@ describe('moving a document between nodes', () => {
     // (no catch-up of 4 MiB), so their inserts depend only on their own earlier ones.
     const editors = [];
     for (let i = 0; i < 6; i++) editors.push(await new Editor(nodes[i % 3], mod, { doc, user: `bw${i}` }).connect());
+    // Node c takes at most 2 MiB (DOCSYNC_MOVE_MAX_BYTES): it refuses the base from its size,
+    // before any of its bytes, and node a serves on.
+    const small = await moveDoc(a, doc, 'node-c');
+    assert.equal(small.code, 1);
+    assert.match(small.stderr, /^docsync-admin: move refused by node-a: node node-c refused it: its base \(\d+ bytes\) is larger than this node takes \(DOCSYNC_MOVE_MAX_BYTES 2097152\)\n$/);
+    assert.ok(Number(small.stderr.match(/base \((\d+) bytes/)[1]) > 4 * MiB);
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-a');
     const parts = await metric(a, 'docsync_move_parts_total');
     const stored = await metric(b, 'docsync_move_total{dir="in",outcome="stored"}');
     let moving = null;
