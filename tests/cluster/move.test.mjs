@@ -46,16 +46,16 @@ function moveDoc(server, doc, to) {
  * Publishes `message` on `channel` as another node would and resolves with the first message
  * published on `replyChannel` afterwards (redis-cli SUBSCRIBE, subscribed before the publish).
  */
-async function askAsNode(redis, channel, message, replyChannel) {
+async function askAsNode(redis, channel, message, replyChannel, type = 'rep') {
   const sub = spawn('redis-cli', ['-p', String(redis.port), '--no-raw', 'SUBSCRIBE', replyChannel]);
   let out = '';
   sub.stdout.on('data', (d) => { out += d; });
   try {
     await until(() => out.includes('subscribe'), 5000, 'subscribed');
     await redis.cli(['PUBLISH', channel, message]);
-    await until(() => out.includes('dsdoc/1 rep'), 10000, `an answer on ${replyChannel}`);
+    await until(() => out.includes(`dsdoc/1 ${type}`), 10000, `an answer on ${replyChannel}`);
     await sleep(100); // the rest of the line
-    return JSON.parse(`"${out.slice(out.indexOf('"dsdoc/1 rep') + 1, out.lastIndexOf('"'))}"`);
+    return JSON.parse(`"${out.slice(out.indexOf(`"dsdoc/1 ${type}`) + 1, out.lastIndexOf('"'))}"`);
   } finally {
     sub.kill();
   }
@@ -496,6 +496,44 @@ describe('moving a document between nodes', () => {
     assert.equal(ack.version, head + 1);
     for (const e of editors) e.disconnect();
     console.log(`# 4 MiB base moved at version ${at}; ${refused} submits refused during the move and resent`);
+  });
+
+  it('hostile parts of a base on the target\'s channel: bytes out of order, a part repeated, a wrong hash, a size past the bound are refused, nothing stored', async () => {
+    const [, b] = nodes;
+    const sha = '9f64a747e1b97f131fabb6b447296c9b6f0201e79fb3c5356e6c77e89b6a806a'; // 01 02 03 04
+    let id = 100;
+    const failed = await metric(b, 'docsync_move_total{dir="in",outcome="failed"}');
+    /** Sends one ship part to node b as node x would (move token `token`); its shipped answer. */
+    const ship = async (token, version, body) => {
+      const answer = await askAsNode(redis, 'mtest:doc:node-b', `dsdoc/${version} ship node-x 0123456789abcdef ${++id}\n${token}\n${JSON.stringify(body)}`, 'mtest:doc:node-x', 'shipped');
+      const [head, tok, json] = answer.split('\n');
+      assert.match(head, /^dsdoc\/1 shipped node-b [0-9a-f]{16} \d+$/);
+      assert.equal(tok, token);
+      return JSON.parse(json);
+    };
+    const part1 = (extra = {}) => ({ documentId: 'hx', part: 1, last: false, head: 1, acl: [],
+      base: { version: 1, ts: 1, size: 4, sha256: sha, offset: 0, state: 'AQI=', ...extra }, ops: [] });
+    // The next bytes at the wrong offset (the first ones again).
+    assert.deepEqual(await ship('00000000000000a1', 3, part1()), { documentId: 'hx', part: 1 });
+    assert.deepEqual(await ship('00000000000000a1', 3, { documentId: 'hx', part: 2, last: true, head: 1, base: { offset: 0, state: 'AwQ=' }, ops: [] }),
+      { documentId: 'hx', part: 2, error: 'base bytes out of order' });
+    // Part 1 again.
+    assert.deepEqual(await ship('00000000000000a2', 3, part1()), { documentId: 'hx', part: 1 });
+    assert.deepEqual(await ship('00000000000000a2', 3, part1()), { documentId: 'hx', part: 1, error: 'a part out of sequence' });
+    // The bytes whole, but not those the hash names.
+    assert.deepEqual(await ship('00000000000000a3', 3, part1({ sha256: '0'.repeat(64) })), { documentId: 'hx', part: 1 });
+    assert.deepEqual(await ship('00000000000000a3', 3, { documentId: 'hx', part: 2, last: true, head: 1, base: { offset: 2, state: 'AwQ=' }, ops: [] }),
+      { documentId: 'hx', part: 2, error: 'the base does not match its sha256' });
+    // A part 2 of a base that is not yet whole with no bytes of it.
+    assert.deepEqual(await ship('00000000000000a4', 3, part1()), { documentId: 'hx', part: 1 });
+    assert.deepEqual(await ship('00000000000000a4', 3, { documentId: 'hx', part: 2, last: true, head: 1, ops: [] }),
+      { documentId: 'hx', part: 2, error: 'a part without the base\'s next bytes' });
+    // A size past what a snapshot may be, and version 3's fields in a version 1 part: refused
+    // as unreadable (no document named).
+    assert.deepEqual(await ship('00000000000000a5', 3, part1({ size: 256 * 1024 * 1024 + 1 })), { documentId: '', part: 0, error: 'base size or sha256' });
+    assert.deepEqual(await ship('00000000000000a6', 1, part1()), { documentId: '', part: 0, error: 'base' });
+    assert.equal(storedText(b, 'hx'), null, 'nothing stored');
+    assert.equal(await metric(b, 'docsync_move_total{dir="in",outcome="failed"}') - failed, 6);
   });
 });
 
