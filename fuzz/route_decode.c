@@ -5,8 +5,11 @@
  * body inside the input, a body that is a JSON-looking object; and
  * encoding it again gives the same bytes. The body of a SHIP (a part of a
  * document moving to this node) also goes through route_ship_parse: an
- * accepted part has consecutive versions from 1, none past its head, and
- * a document id within the store's bound. The body of an ACL notice (a
+ * accepted part has consecutive versions from 1 (or after its base), none
+ * past its head, and a document id within the store's bound; a base in
+ * parts (version 3) has a size within ROUTE_SHIP_BASE_MAX, bytes within
+ * it, and no op or last part before it is whole; a version 1 or 2 part
+ * never has version 3's fields. The body of an ACL notice (a
  * document's access list changed on its home) goes through
  * route_acl_parse: users non-empty, roles known, at most 10,000.
  *
@@ -87,13 +90,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (m.type == ROUTE_SHIP) {
         struct route_ship sh;
         const char *why;
-        if (route_ship_parse(m.body, m.body_len, 1, &sh, &why) == 0) {
+        if (route_ship_parse(m.body, m.body_len, m.version, 1, &sh, &why) == 0) {
             if (!sh.doc || !sh.doc[0] || strlen(sh.doc) > 200 || sh.nops > ROUTE_SHIP_OPS_MAX)
                 abort();
+            uint64_t first = sh.has_base ? sh.base_version + 1 : 1;
             for (size_t i = 0; i < sh.nops; i++)
-                if (sh.ops[i].version != i + 1 || sh.ops[i].version > sh.head ||
+                if (sh.ops[i].version != first + i || sh.ops[i].version > sh.head ||
                     (sh.ops[i].len && !sh.ops[i].data))
                     abort();
+            if (sh.has_base && (sh.base_version == 0 || sh.base_version > sh.head || !sh.has_chunk))
+                abort();
+            if (sh.has_chunk &&
+                (!sh.base_state || sh.base_offset + sh.base_len > ROUTE_SHIP_BASE_MAX))
+                abort();
+            if (m.version < 3 && (sh.base_hashed || sh.base_offset || sh.base_len != sh.base_size))
+                abort();
+            if (m.version >= 3 && sh.has_base &&
+                (!sh.base_hashed || sh.base_size == 0 || sh.base_size > ROUTE_SHIP_BASE_MAX ||
+                 sh.base_len > sh.base_size ||
+                 (sh.base_len < sh.base_size && (sh.nops || sh.last))))
+                abort();
             route_ship_free(&sh);
         }
     }

@@ -12,12 +12,22 @@ static const MDB_val acl_changes_key = {11, "acl_changes"};
 
 /* The documents of the last STORE_ACL_LOG changes, so that such a process
  * can also tell which lists changed (a cluster's home node tells the other
- * nodes of each): "acl_log" + u8 (count % STORE_ACL_LOG)
- * -> [1][u64 count][str8 doc], overwritten as the count goes round. */
+ * nodes of each): "acl_log" + u16 big-endian (count % STORE_ACL_LOG)
+ * -> [1][u64 count][str8 doc], overwritten as the count goes round. (Builds
+ * that kept 256 used "acl_log" + u8; those 256 records are left as they
+ * are, never read: the key lengths differ.) */
+static void acl_log_key(uint8_t kb[9], uint64_t n)
+{
+    memcpy(kb, "acl_log", 7);
+    kb[7] = (uint8_t)((n % STORE_ACL_LOG) >> 8);
+    kb[8] = (uint8_t)(n % STORE_ACL_LOG);
+}
+
 static int acl_log_put(store *s, MDB_txn *txn, uint64_t n, const char *doc, size_t doc_len,
                        int *mdb_rc)
 {
-    uint8_t kb[8] = {'a', 'c', 'l', '_', 'l', 'o', 'g', (uint8_t)(n % STORE_ACL_LOG)};
+    uint8_t kb[9];
+    acl_log_key(kb, n);
     uint8_t vb[1 + 8 + 1 + STORE_DOC_ID_MAX] = {1};
     record_put_u64le(vb + 1, n);
     vb[9] = (uint8_t)doc_len;
@@ -40,7 +50,8 @@ int store_acl_changed_since(store_read *r, uint64_t since, store_acl_change_fn f
     if (since > now || now - since > STORE_ACL_LOG)
         return STORE_ENOTFOUND;
     for (uint64_t n = since + 1; n <= now; n++) {
-        uint8_t kb[8] = {'a', 'c', 'l', '_', 'l', 'o', 'g', (uint8_t)(n % STORE_ACL_LOG)};
+        uint8_t kb[9];
+        acl_log_key(kb, n);
         MDB_val k = {sizeof kb, kb}, v;
         int rc = mdb_get(r->txn, r->s->meta, &k, &v);
         if (rc == MDB_NOTFOUND)

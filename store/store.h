@@ -98,9 +98,10 @@
  *   meta      "format" -> [1][u32 store format = 2]
  *             "epoch"  -> [1][16 bytes]
  *             "acl_changes" -> [1][u64 count of access-list changes]
- *             "acl_log" u8 (count % 256) -> [1][u64 count][str8 doc]: the
- *             documents of the last 256 changes (added beside format 2:
- *             an older build ignores them and leaves a gap, read as such)
+ *             "acl_log" u16 (count % 16384) -> [1][u64 count][str8 doc]:
+ *             the documents of the last 16,384 changes (added beside
+ *             format 2: an older build ignores them and leaves a gap, read
+ *             as such; builds that kept 256 wrote "acl_log" u8, left unread)
  *   docs      str8 doc -> [1][u64 head][u64 created_ms][u64 updated_ms]
  *                         [u64 snapshot_version][u64 trunc_version]
  *                         [u32 meta_len][meta]
@@ -446,7 +447,7 @@ int store_acl_changes(store_read *r, uint64_t *out);
  * STORE_ACL_LOG: STORE_ENOTFOUND when more changed since (or a build that
  * kept no log made some), and the caller must look at every list it relies
  * on. Returns 0, STORE_EINVAL, STORE_ENOTFOUND, STORE_ECORRUPT. */
-#define STORE_ACL_LOG 256
+#define STORE_ACL_LOG 16384
 typedef int (*store_acl_change_fn)(void *ctx, const char *doc, uint64_t count);
 int store_acl_changed_since(store_read *r, uint64_t since, store_acl_change_fn fn, void *ctx);
 

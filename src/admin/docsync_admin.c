@@ -8,6 +8,10 @@
  *   acl set DOC USER ROLE      ROLE = viewer | editor | owner (USER * = everyone)
  *   acl delete DOC USER
  *   acl list DOC
+ *   acl apply                  read "set DOC USER ROLE" / "delete DOC USER"
+ *                              lines from stdin (fields separated by spaces
+ *                              or tabs) and commit them all in one
+ *                              transaction; at most 100,000 lines
  *   docs                       list documents with their head versions
  *   text DOC [VERSION]         print the document text (at VERSION)
  *   ops DOC [AFTER]            print the op log as JSON lines
@@ -45,7 +49,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: docsync-admin [--data DIR] [--env-file FILE] COMMAND\n"
             "  token --sub ID [--name NAME] [--ttl SECONDS] [--claims JSON]\n"
-            "  acl set DOC USER ROLE | acl delete DOC USER | acl list DOC\n"
+            "  acl set DOC USER ROLE | acl delete DOC USER | acl list DOC | acl apply < LINES\n"
             "  docs | text DOC [VERSION] | ops DOC [AFTER] | verify [HEADHASH]\n"
             "  move-doc DOC --to NODE [--timeout SECONDS]   (cluster mode, through Redis)\n");
     return 2;
@@ -131,8 +135,65 @@ static int print_acl(void *ctx, const char *user, size_t len, enum store_role ro
     return 0;
 }
 
+#define ACL_APPLY_MAX 100000 /* lines of one `acl apply` */
+
+/* `acl apply`: many changes in one transaction (one commit, one fsync; a
+ * running server's poll sees them all at once and tells them a page at a
+ * time). Nothing is written unless every line is valid. */
+static int cmd_acl_apply(store *s)
+{
+    store_batch *b = NULL;
+    if (store_batch_new(&b) != 0)
+        return 1;
+    char line[1024];
+    long n = 0, lineno = 0;
+    const char *bad = NULL; /* what is wrong with line `lineno` */
+    while (!bad && fgets(line, sizeof line, stdin)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+            bad = "longer than 1022 bytes";
+            break;
+        }
+        char *f[5] = {0};
+        int nf = 0;
+        for (char *save = NULL, *t = strtok_r(line, " \t\r\n", &save); t && nf < 5;
+             t = strtok_r(NULL, " \t\r\n", &save))
+            f[nf++] = t;
+        if (nf == 0)
+            continue;
+        int role = nf == 4 ? auth_role_parse(f[3]) : 0;
+        if (++n > ACL_APPLY_MAX)
+            bad = "more than 100,000 changes in one apply";
+        else if (nf == 4 && strcmp(f[0], "set") == 0 && role >= AUTH_ROLE_VIEWER)
+            bad = store_batch_acl_put(b, f[1], f[2], (enum store_role)role) == 0
+                      ? NULL
+                      : "a document or user id the store refuses";
+        else if (nf == 3 && strcmp(f[0], "delete") == 0)
+            bad = store_batch_acl_delete(b, f[1], f[2]) == 0
+                      ? NULL
+                      : "a document or user id the store refuses";
+        else
+            bad = "expected \"set DOC USER ROLE\" (viewer, editor, owner) or \"delete DOC USER\"";
+    }
+    int rc = 0;
+    if (bad)
+        fprintf(stderr, "docsync-admin: line %ld: %s; nothing applied\n", lineno, bad);
+    else if (ferror(stdin))
+        fprintf(stderr, "docsync-admin: cannot read stdin; nothing applied\n");
+    else if (n > 0 && (rc = store_batch_commit(s, b, NULL)) != 0)
+        fprintf(stderr, "docsync-admin: %s\n", store_strerror(rc));
+    store_batch_free(b);
+    if (bad || ferror(stdin) || rc)
+        return 1;
+    printf("applied %ld access-list changes\n", n);
+    return 0;
+}
+
 static int cmd_acl(store *s, int argc, char **argv)
 {
+    if (argc == 1 && strcmp(argv[0], "apply") == 0)
+        return cmd_acl_apply(s);
     if (argc >= 2 && strcmp(argv[0], "list") == 0) {
         store_read *r = NULL;
         if (store_read_begin(s, &r) != 0)

@@ -236,6 +236,10 @@ static const struct setting settings[] = {
     {"DOCSYNC_CLUSTER_NODE_TIMEOUT", NULL, T_UINT, F(cluster_node_timeout), "10", 2, 3600,
      "cluster mode: seconds without a heartbeat after which the other nodes count a node as "
      "gone"},
+    {"DOCSYNC_MOVE_MAX_BYTES", NULL, T_SIZE, F(move_max_bytes), "268435456", 1048576, 1073741824,
+     "cluster mode: bytes a document arriving by a move (docsync-admin move-doc) may hold before "
+     "its commit (its base snapshot, ops and sequence index); a larger one is refused; at most 4 "
+     "arrive at once"},
     {"DOCSYNC_REDIS_BROADCAST", NULL, T_TRI, F(redis_broadcast), "", 0, 0,
      "deliver what the Laravel app publishes with its redis broadcast driver (as "
      "laravel-echo-server did); empty: on when BROADCAST_CONNECTION (or, unset, "

@@ -189,6 +189,7 @@ struct config {
     char node_id[64];                     /* DOCSYNC_NODE_ID, "" = "<hostname>:<port>" */
     unsigned cluster_heartbeat;           /* DOCSYNC_CLUSTER_HEARTBEAT, s between heartbeats, 2 */
     unsigned cluster_node_timeout; /* DOCSYNC_CLUSTER_NODE_TIMEOUT, s of silence = dead, 10 */
+    size_t move_max_bytes;         /* DOCSYNC_MOVE_MAX_BYTES, a document taken by a move, 256 MiB */
 
     /* Laravel's redis broadcast driver as an input (laravel_redis/): the
      * app's own .env names decide it, as they decide the app's side. */

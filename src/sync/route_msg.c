@@ -10,6 +10,7 @@
 
 #include "cluster/bus.h"
 #include "common/base64.h"
+#include "common/hex.h"
 #include "common/utf8.h"
 #include "store.h"
 
@@ -369,8 +370,69 @@ static int ship_fail(struct route_ship *s, const char **why, const char *text)
     return -1;
 }
 
-int route_ship_parse(const char *body, size_t len, uint64_t next_version, struct route_ship *out,
-                     const char **why)
+/* 64 hex digits (either case) into 32 bytes. */
+static int ship_sha(const cJSON *v, uint8_t out[32])
+{
+    if (!cJSON_IsString(v) || strlen(v->valuestring) != 64)
+        return 0;
+    for (int i = 0; i < 32; i++) {
+        int hi = hex_digit(v->valuestring[2 * i]), lo = hex_digit(v->valuestring[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return 0;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 1;
+}
+
+/* The base object of a part: whole in versions 1 and 2; in version 3 its
+ * header and first bytes in part 1, then bytes at an offset. */
+static const char *ship_base(const cJSON *base, int version, struct route_ship *out)
+{
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(base, "size");
+    const cJSON *offset = cJSON_GetObjectItemCaseSensitive(base, "offset");
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(base, "sha256");
+    const cJSON *bv = cJSON_GetObjectItemCaseSensitive(base, "version");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(base, "ts");
+    uint64_t u = 0;
+    if (!cJSON_IsObject(base))
+        return "base";
+    if (version < 3) {
+        if (out->part != 1 || size || offset || sha)
+            return "base";
+    } else if (out->part == 1) {
+        if (!ship_u64(size, &u) || u == 0 || u > ROUTE_SHIP_BASE_MAX ||
+            !ship_sha(sha, out->base_sha256))
+            return "base size or sha256";
+        out->base_size = (size_t)u;
+        out->base_hashed = 1;
+        if (!ship_u64(offset, &u) || u != 0)
+            return "base offset";
+    } else {
+        /* A later part: the next bytes only. */
+        if (size || sha || bv || ts || !ship_u64(offset, &u) || u >= ROUTE_SHIP_BASE_MAX)
+            return "base offset";
+        out->base_offset = (size_t)u;
+    }
+    if (out->part == 1) {
+        if (!ship_u64(bv, &out->base_version) || !ship_u64(ts, &out->base_ts) ||
+            out->base_version == 0 || out->base_version > out->head)
+            return "base";
+        out->has_base = 1;
+    }
+    if (!ship_b64(cJSON_GetObjectItemCaseSensitive(base, "state"), ROUTE_MAX_MESSAGE,
+                  &out->base_state, &out->base_len))
+        return "base state";
+    if (version < 3)
+        out->base_size = out->base_len;
+    else if (out->base_len == 0 || out->base_offset + out->base_len > ROUTE_SHIP_BASE_MAX ||
+             (out->part == 1 && out->base_len > out->base_size))
+        return "base bytes past its size";
+    out->has_chunk = 1;
+    return NULL;
+}
+
+int route_ship_parse(const char *body, size_t len, int version, uint64_t next_version,
+                     struct route_ship *out, const char **why)
 {
     memset(out, 0, sizeof *out);
     cJSON *j = cJSON_ParseWithLength(body, len);
@@ -399,16 +461,14 @@ int route_ship_parse(const char *body, size_t len, uint64_t next_version, struct
     }
     const cJSON *base = cJSON_GetObjectItemCaseSensitive(j, "base");
     if (base) {
-        if (out->part != 1 || !cJSON_IsObject(base) ||
-            !ship_u64(cJSON_GetObjectItemCaseSensitive(base, "version"), &out->base_version) ||
-            !ship_u64(cJSON_GetObjectItemCaseSensitive(base, "ts"), &out->base_ts) ||
-            out->base_version == 0 || out->base_version > out->head ||
-            !ship_b64(cJSON_GetObjectItemCaseSensitive(base, "state"), ROUTE_MAX_MESSAGE,
-                      &out->base_state, &out->base_len))
-            return ship_fail(out, why, "base");
-        out->has_base = 1;
-        next_version = out->base_version + 1;
+        const char *bad = ship_base(base, version, out);
+        if (bad)
+            return ship_fail(out, why, bad);
+        if (out->has_base)
+            next_version = out->base_version + 1;
     }
+    /* A part 1 whose base is not whole carries no op and is not the last. */
+    int base_open = out->has_base && out->base_len < out->base_size;
     const cJSON *seqs = cJSON_GetObjectItemCaseSensitive(j, "seqs");
     if (seqs) {
         int ns = cJSON_GetArraySize(seqs);
@@ -436,6 +496,8 @@ int route_ship_parse(const char *body, size_t len, uint64_t next_version, struct
     int n = cJSON_GetArraySize(ops);
     if (!cJSON_IsArray(ops) || n > ROUTE_SHIP_OPS_MAX)
         return ship_fail(out, why, "ops");
+    if (base_open && (n > 0 || out->last))
+        return ship_fail(out, why, "ops or the last part before the base is whole");
     out->ops = calloc((size_t)n + 1, sizeof *out->ops);
     if (!out->ops)
         return ship_fail(out, why, "out of memory");

@@ -14,10 +14,11 @@
 #include "cluster/bus.h"
 
 /* Versions this node reads (README.md, "Documents in a cluster"): 2 adds
- * events to 1 and changes nothing else; a message is sent in the lowest
- * version that carries its event. */
+ * events to 1 and changes nothing else; 3 adds a SHIP whose base snapshot
+ * travels in parts (README.md, "Moving a document"). A message is sent in
+ * the lowest version that carries it. */
 #define ROUTE_VERSION_MIN 1
-#define ROUTE_VERSION 2
+#define ROUTE_VERSION 3
 #define ROUTE_MAX_MESSAGE (4u * 1024u * 1024u) /* bytes, header included */
 #define ROUTE_NODE_MAX BUS_NODE_MAX            /* bytes of a node id, NUL included */
 #define ROUTE_BOOT_LEN BUS_BOOT_LEN            /* hex digits of a boot id */
@@ -90,11 +91,22 @@ int route_encode(const struct route_msg *m, char **out, size_t *out_len);
  * ops were dropped: the document starts at T from that snapshot. `seqs`:
  * the sequence index, in any part. Ops in version order, each part's first
  * op the one after the previous part's last (the first op is version 1,
- * or T + 1 after a base), the last part's last op version `head`. Checked
- * as hostile input: route_ship_parse refuses anything else. */
+ * or T + 1 after a base), the last part's last op version `head`.
+ *
+ * Version 3 (a base too large for one part): part 1's base also says the
+ * snapshot's size and SHA-256 and carries its first bytes,
+ *  "base":{"version":T,"ts":tsMs,"size":N,"sha256":"<64 hex>","offset":0,"state":"<base64>"},
+ * and each following part carries the next bytes, "base":{"offset":O,"state":"<base64>"},
+ * until O + its bytes = N; ops come only once the base is whole. Version 1
+ * and 2 parts never carry `size` or `offset` (a base there is whole).
+ * Checked as hostile input: route_ship_parse refuses anything else; the
+ * receiver checks the offsets against what it holds and the hash once whole. */
 #define ROUTE_SHIP_ACL_MAX 10000  /* access-list entries of a shipped document */
 #define ROUTE_SHIP_OPS_MAX 100000 /* ops in one part */
 #define ROUTE_SHIP_SEQS_MAX 10000 /* sequence-index records in one part */
+/* Bytes of a base snapshot (version 3's declared size): the store's bound
+ * of a snapshot; the receiver bounds it again by what it takes at once. */
+#define ROUTE_SHIP_BASE_MAX (256u * 1024u * 1024u)
 
 struct route_ship_seq {
     const char *client, *owner; /* owner "" = unknown */
@@ -126,8 +138,13 @@ struct route_ship {
     size_t nops;
     struct route_ship_seq *seqs;
     size_t nseqs;
-    int has_base; /* part 1: starts at base_version from base_state */
+    int has_base; /* part 1: starts at base_version from a snapshot of base_size bytes */
     uint64_t base_version, base_ts;
+    size_t base_size;
+    int base_hashed; /* version 3: base_sha256 is the whole snapshot's */
+    uint8_t base_sha256[32];
+    int has_chunk; /* bytes of the base: base_state, at base_offset */
+    size_t base_offset;
     uint8_t *base_state; /* malloc'd */
     size_t base_len;
 };
@@ -145,13 +162,15 @@ struct route_acl {
 int route_acl_parse(const char *body, size_t len, struct route_acl *out, const char **why);
 void route_acl_free(struct route_acl *a);
 
-/* Parses and checks a SHIP body: ids within the store's limits and
- * without control bytes, roles known, versions consecutive from
- * `next_version` (the version the part must start at; for a part 1 with a
- * base, base + 1) and never past head, a base at most head, base64 valid. Returns 0 (free with
- * route_ship_free) or -1 with *why set (a static text). */
-int route_ship_parse(const char *body, size_t len, uint64_t next_version, struct route_ship *out,
-                     const char **why);
+/* Parses and checks a SHIP body of a message of `version`: ids within the
+ * store's limits and without control bytes, roles known, versions
+ * consecutive from `next_version` (the version the part must start at; for
+ * a part 1 with a base, base + 1) and never past head, a base at most head,
+ * base64 valid; version 3's base fields (a size of 1..ROUTE_SHIP_BASE_MAX,
+ * bytes within it, no op in a part 1 whose base is not whole). Returns 0
+ * (free with route_ship_free) or -1 with *why set (a static text). */
+int route_ship_parse(const char *body, size_t len, int version, uint64_t next_version,
+                     struct route_ship *out, const char **why);
 void route_ship_free(struct route_ship *s);
 
 #endif

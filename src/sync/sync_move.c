@@ -17,6 +17,7 @@
 #include "sync_move.h"
 
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,17 +27,19 @@
 
 #include "cluster/cluster.h"
 #include "common/base64.h"
+#include "common/hex.h"
 #include "common/hmap.h"
 #include "server/metrics.h"
 #include "sync_msg.h"
 
-#define PART_BYTES (1024u * 1024u)        /* update bytes (base64) per SHIP, at least one op */
-#define OP_MAX (3u * 1024u * 1024u)       /* bytes of one op: its base64 fits a message */
-#define IMPORT_MAX (256u * 1024u * 1024u) /* bytes one import may hold before its commit */
-#define IMPORTS_MAX 4                     /* imports at once on one node */
-#define SEQS_PER_PART 2000                /* sequence-index records per SHIP */
-#define BASE_MAX (3u * 1024u * 1024u)     /* bytes of a base snapshot: its base64 fits */
-#define TOMBSTONES_MAX 4096               /* documents remembered as moved away */
+#define PART_BYTES (1024u * 1024u)  /* update bytes (base64) per SHIP, at least one op */
+#define OP_MAX (3u * 1024u * 1024u) /* bytes of one op: its base64 fits a message */
+#define IMPORTS_MAX 4               /* imports at once on one node */
+#define SEQS_PER_PART 2000          /* sequence-index records per SHIP */
+/* Bytes of a base snapshot per SHIP when it does not fit one part whole:
+ * its base64 is PART_BYTES. */
+#define BASE_CHUNK (PART_BYTES / 4u * 3u)
+#define TOMBSTONES_MAX 4096 /* documents remembered as moved away */
 
 enum mv_state {
     MV_IDLE,
@@ -50,6 +53,10 @@ enum mv_state {
 static const char *const state_names[] = {"idle",   "check",   "drain", "ship",
                                           "switch", "resolve", "drop"};
 
+/* The steps the test hook can hold (DOCSYNC_TEST_MOVE_PAUSE_MS, move_start). */
+enum mv_due { DUE_NONE, DUE_SHIP, DUE_SWITCH, DUE_DROP };
+static const char *const due_names[] = {"", "ship", "switch", "drop"};
+
 struct out_move {
     enum mv_state state;
     char doc[SYNC_DOC_ID_MAX + 1];
@@ -61,6 +68,17 @@ struct out_move {
     int get_pending;                         /* MV_RESOLVE: a GET in flight */
     char seq_after[STORE_CLIENT_ID_MAX + 1]; /* the last client id shipped */
     int seqs_done;
+    /* The retained snapshot the copy starts from (read once, in part 1, so
+     * that every part sends bytes of the same one), NULL when none. */
+    uint8_t *base;
+    size_t base_len, base_sent;
+    int base_split;    /* over one part: version 3 parts, with its size and hash */
+    char base_sha[65]; /* hex SHA-256 of the whole snapshot, when split */
+    /* The test hook: the step held, until when, and which one was held
+     * last (a step is held once). */
+    enum mv_due due;
+    int64_t pause_until;
+    uint64_t pause_key;
 };
 
 struct in_move {
@@ -71,6 +89,16 @@ struct in_move {
     uint64_t head, next_version, part;
     store_batch *b;
     int64_t deadline;
+    /* A base arriving in parts (version 3): its bytes so far, checked
+     * against the declared size and hash once whole, then added to `b`
+     * (with the metadata, which needs the document the base creates). */
+    int base_open, base_hashed;
+    uint64_t base_version, base_ts;
+    size_t base_size, base_got, base_cap;
+    uint8_t base_sha[32];
+    uint8_t *base, *meta;
+    size_t meta_len;
+    int has_meta;
 };
 
 struct mover {
@@ -82,6 +110,7 @@ struct mover {
     char *ring[TOMBSTONES_MAX];
     size_t ring_pos;
     uint64_t moved, failed, imported, import_failed, refused, parts;
+    int64_t pause_ms; /* DOCSYNC_TEST_MOVE_PAUSE_MS: 0 = off */
 };
 
 static struct mover *g_mv;
@@ -98,14 +127,22 @@ static const struct logger *lg(void)
     return server_logger(g_mv->env.m->srv);
 }
 
+static const struct logger *lg_of(const struct move_env *env)
+{
+    return server_logger(env->m->srv);
+}
+
 /* ---- sending ---------------------------------------------------------------- */
 
-static int send_msg(enum route_type type, const char *channel, const char *token, const char *json,
-                    redis_reply_fn fn, void *ud)
+static int send_msg(enum route_type type, int version, const char *channel, const char *token,
+                    const char *json, redis_reply_fn fn, void *ud)
 {
     struct mover *mv = g_mv;
-    struct route_msg msg = {
-        .type = type, .id = ++mv->next_id, .body = json, .body_len = strlen(json)};
+    struct route_msg msg = {.type = type,
+                            .version = version,
+                            .id = ++mv->next_id,
+                            .body = json,
+                            .body_len = strlen(json)};
     snprintf(msg.node, sizeof msg.node, "%s", mv->env.node);
     snprintf(msg.boot, sizeof msg.boot, "%s", mv->env.boot);
     snprintf(msg.to_boot, sizeof msg.to_boot, "%s", token);
@@ -132,7 +169,7 @@ static void tell_admin(const char *admin, cJSON *body)
     snprintf(channel, sizeof channel, "%s:admin:%s", g_mv->env.prefix, admin);
     char *json = cJSON_PrintUnformatted(body);
     if (json)
-        (void)send_msg(ROUTE_MOVED, channel, admin, json, NULL, NULL);
+        (void)send_msg(ROUTE_MOVED, 0, channel, admin, json, NULL, NULL);
     free(json);
     cJSON_Delete(body);
 }
@@ -220,6 +257,9 @@ static void out_fail(const char *fmt, const char *a, const char *b)
     snprintf(text, sizeof text, fmt, a, b);
     log_warn(lg(), "sync: move of document %s to %s refused: %s", mv->out.doc, mv->out.to, text);
     mv->failed++;
+    free(mv->out.base);
+    mv->out.base = NULL;
+    mv->out.due = DUE_NONE;
     admin_error(mv->out.admin, mv->out.doc, text);
     mv->out.state = MV_IDLE; /* requests are served here again */
 }
@@ -284,6 +324,74 @@ static int seq_one(void *ctx, const char *client, size_t cl, uint64_t seq, uint6
     return 0;
 }
 
+/* Everything is sent: the base whole, the sequence index, the ops to head. */
+static int out_all_sent(const struct out_move *o)
+{
+    return o->seqs_done && (!o->base || o->base_sent == o->base_len) && o->next_version > o->head;
+}
+
+/* Part 1: the retained snapshot the copy starts from, into o->base (read
+ * once: the document is closed and refused here, so nothing replaces it,
+ * but every part must carry bytes of the same snapshot). */
+static int base_read(store_read *r, uint64_t version, uint64_t *ts)
+{
+    struct out_move *o = &g_mv->out;
+    struct store_snapshot snap;
+    int rc = store_snapshot_get(r, o->doc, version, &snap);
+    if (rc == 0 && snap.version != version)
+        return STORE_ENOTFOUND;
+    if (rc == 0 && !(o->base = malloc(snap.len ? snap.len : 1)))
+        rc = STORE_ENOMEM;
+    if (rc != 0)
+        return rc;
+    if (snap.len)
+        memcpy(o->base, snap.data, snap.len);
+    o->base_len = snap.len;
+    o->base_sent = 0;
+    *ts = snap.ts_ms;
+    o->next_version = snap.version + 1;
+    /* A base too large for one part goes in version 3 parts, whole
+     * otherwise (version 1, which every node reads). */
+    o->base_split = base64_encoded_len(snap.len, 0) > PART_BYTES;
+    if (o->base_split) {
+        uint8_t d[SHA256_DIGEST_LENGTH];
+        SHA256(o->base, o->base_len, d);
+        hex_encode(d, sizeof d, o->base_sha);
+    }
+    return 0;
+}
+
+/* The base's next bytes into the part (the whole base, or BASE_CHUNK when
+ * split). Returns 0 with *b64_len set, or a store error. */
+static int base_add(cJSON *body, uint64_t version, uint64_t ts, size_t *b64_len)
+{
+    struct out_move *o = &g_mv->out;
+    size_t n = o->base_len - o->base_sent;
+    if (o->base_split && n > BASE_CHUNK)
+        n = BASE_CHUNK;
+    size_t cap = base64_encoded_len(n, 0) + 1;
+    char *b64 = malloc(cap);
+    if (!b64 || base64_encode(o->base + o->base_sent, n, 0, b64, cap, b64_len) != 0) {
+        free(b64);
+        return STORE_ENOMEM;
+    }
+    cJSON *base = cJSON_AddObjectToObject(body, "base");
+    if (o->part == 0) {
+        cJSON_AddNumberToObject(base, "version", (double)version);
+        cJSON_AddNumberToObject(base, "ts", (double)ts);
+        if (o->base_split) {
+            cJSON_AddNumberToObject(base, "size", (double)o->base_len);
+            cJSON_AddStringToObject(base, "sha256", o->base_sha);
+        }
+    }
+    if (o->base_split)
+        cJSON_AddNumberToObject(base, "offset", (double)o->base_sent);
+    cJSON_AddStringToObject(base, "state", b64);
+    free(b64);
+    o->base_sent += n;
+    return 0;
+}
+
 /* Reads the next part from the store and sends it. Returns 0, or -1 after
  * failing the move. */
 static int ship_next(void)
@@ -299,6 +407,7 @@ static int ship_next(void)
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "documentId", o->doc);
     cJSON_AddNumberToObject(body, "part", (double)(o->part + 1));
+    uint64_t base_version = 0, base_ts = 0;
     if (o->part == 0) {
         struct store_doc_info info;
         rc = store_doc_get(r, o->doc, &info);
@@ -312,33 +421,18 @@ static int ship_next(void)
         o->next_version = 1;
         o->seq_after[0] = '\0';
         o->seqs_done = 0;
+        free(o->base);
+        o->base = NULL;
         if (rc == 0 && info.trunc_version > 0) {
             /* Older ops were dropped: the copy starts at the retained base. */
-            struct store_snapshot snap;
-            rc = store_snapshot_get(r, o->doc, info.trunc_version, &snap);
-            if (rc == 0 && (snap.version != info.trunc_version || snap.len > BASE_MAX)) {
+            rc = base_read(r, info.trunc_version, &base_ts);
+            base_version = info.trunc_version;
+            if (rc == STORE_ENOTFOUND) {
                 store_read_end(r);
                 cJSON_Delete(body);
-                out_fail(snap.len > BASE_MAX
-                             ? "its retained snapshot is over 2.25 MiB: moving it is "
-                               "not supported yet%s%s"
-                             : "its retained base has no snapshot%s%s",
-                         "", "");
+                out_fail("its retained base has no snapshot%s%s", "", "");
                 return -1;
             }
-            char *b64 = rc == 0 ? malloc(base64_encoded_len(snap.len, 0) + 1) : NULL;
-            size_t n = 0;
-            if (rc == 0 && (!b64 || base64_encode(snap.data, snap.len, 0, b64,
-                                                  base64_encoded_len(snap.len, 0) + 1, &n) != 0))
-                rc = STORE_ENOMEM;
-            if (rc == 0) {
-                cJSON *base = cJSON_AddObjectToObject(body, "base");
-                cJSON_AddNumberToObject(base, "version", (double)snap.version);
-                cJSON_AddNumberToObject(base, "ts", (double)snap.ts_ms);
-                cJSON_AddStringToObject(base, "state", b64);
-                o->next_version = snap.version + 1;
-            }
-            free(b64);
         }
         if (rc == 0 && info.meta_len) {
             char *b64 = malloc(base64_encoded_len(info.meta_len, 0) + 1);
@@ -356,19 +450,20 @@ static int ship_next(void)
         }
     }
     cJSON_AddNumberToObject(body, "head", (double)o->head);
+    /* The base's bytes first (they count toward the part's budget): ops
+     * only once it is whole. */
+    size_t base_b64 = 0;
+    if (rc == 0 && o->base && (o->part == 0 || o->base_sent < o->base_len))
+        rc = base_add(body, base_version, base_ts, &base_b64);
+    int base_whole = !o->base || o->base_sent == o->base_len;
     if (rc == 0 && !o->seqs_done) {
         struct seq_build sb = {cJSON_AddArrayToObject(body, "seqs"), 0, o->seq_after};
         rc = store_seq_list(r, o->doc, o->seq_after, SEQS_PER_PART, seq_one, &sb);
         if (rc == 0 && sb.n < SEQS_PER_PART)
             o->seqs_done = 1;
     }
-    /* The base's bytes count toward the part's budget. */
-    const cJSON *base = cJSON_GetObjectItemCaseSensitive(body, "base");
-    const cJSON *state = cJSON_GetObjectItemCaseSensitive(base, "state");
-    struct part_build pb = {cJSON_AddArrayToObject(body, "ops"),
-                            cJSON_IsString(state) ? strlen(state->valuestring) : 0, 0, 0,
-                            o->next_version};
-    if (rc == 0 && o->next_version <= o->head)
+    struct part_build pb = {cJSON_AddArrayToObject(body, "ops"), base_b64, 0, 0, o->next_version};
+    if (rc == 0 && base_whole && o->next_version <= o->head)
         rc = store_ops_after(r, o->doc, o->next_version - 1, o->head, 0, add_op, &pb, NULL);
     store_read_end(r);
     if (rc < 0 || pb.too_big || pb.gap) {
@@ -383,8 +478,7 @@ static int ship_next(void)
         return -1;
     }
     o->next_version = pb.expect;
-    int last = o->seqs_done && o->next_version > o->head;
-    cJSON_AddBoolToObject(body, "last", last);
+    cJSON_AddBoolToObject(body, "last", out_all_sent(o));
     char *json = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
     char channel[256];
@@ -393,7 +487,8 @@ static int ship_next(void)
     mv->parts++;
     o->state = MV_SHIP;
     o->deadline = now_ms() + mv->env.timeout_ms;
-    if (!json || send_msg(ROUTE_SHIP, channel, o->token, json, NULL, NULL) != 0) {
+    if (!json ||
+        send_msg(ROUTE_SHIP, o->base_split ? 3 : 0, channel, o->token, json, NULL, NULL) != 0) {
         free(json);
         out_fail("the document could not be sent to %s (Redis unreachable or the part too large)%s",
                  o->to, "");
@@ -444,13 +539,15 @@ static int add_op(void *ctx, const struct store_op *op)
     return 0;
 }
 
+static void step(enum mv_due d);
+
 static void drain_step(void)
 {
     struct mover *mv = g_mv;
     if (sync_engine_doc_close(mv->env.m->engine, mv->out.doc) != 0)
         return; /* commits still in flight: the next tick looks again */
     mv->out.part = 0;
-    (void)ship_next();
+    step(DUE_SHIP);
 }
 
 static void on_home_checked(void *ud, const struct redis_reply *r)
@@ -528,6 +625,13 @@ static void switched(void)
     struct out_move *o = &mv->out;
     o->state = MV_DROP;
     (void)sync_engine_doc_close(mv->env.m->engine, o->doc);
+    step(DUE_DROP);
+}
+
+static void drop_copy(void)
+{
+    struct mover *mv = g_mv;
+    struct out_move *o = &mv->out;
     store_batch *b = NULL;
     char *doc = strdup(o->doc);
     if (!doc) {
@@ -635,10 +739,12 @@ static void on_shipped(const struct route_msg *msg)
         return;
     }
     cJSON_Delete(j);
-    if (o->seqs_done && o->next_version > o->head)
-        do_switch();
-    else
-        (void)ship_next();
+    if (out_all_sent(o)) {
+        free(o->base);
+        o->base = NULL;
+        step(DUE_SWITCH);
+    } else
+        step(DUE_SHIP);
 }
 
 /* A move refused before it started (counted as failed, nothing changed). */
@@ -677,6 +783,7 @@ static void on_move(const struct route_msg *msg)
         refuse_move(msg->to_boot, d, text);
     } else {
         struct out_move *o = &mv->out;
+        free(o->base);
         memset(o, 0, sizeof *o);
         snprintf(o->doc, sizeof o->doc, "%s", d);
         snprintf(o->to, sizeof o->to, "%s", to->valuestring);
@@ -705,6 +812,8 @@ static void on_move(const struct route_msg *msg)
 static void in_free(struct in_move *im)
 {
     store_batch_free(im->b);
+    free(im->base);
+    free(im->meta);
     memset(im, 0, sizeof *im);
 }
 
@@ -721,7 +830,7 @@ static void shipped(const char *to, const char *token, const char *doc, uint64_t
     char channel[256];
     node_channel(channel, sizeof channel, to);
     if (json)
-        (void)send_msg(ROUTE_SHIPPED, channel, token, json, NULL, NULL);
+        (void)send_msg(ROUTE_SHIPPED, 0, channel, token, json, NULL, NULL);
     free(json);
 }
 
@@ -770,6 +879,61 @@ static void on_imported(void *ctx, int status, const struct store_batch_result *
     free(dn);
 }
 
+/* The base's bytes of a part into the import (checked: in order, never
+ * past the declared size); once whole and matching its hash, the base and
+ * then the metadata go into the batch. Returns NULL or what is wrong. */
+static const char *in_base(struct in_move *im, const struct route_ship *s)
+{
+    if (!s->has_chunk)
+        return im->base_open ? "a part without the base's next bytes" : NULL;
+    if (!im->base_open || s->base_offset != im->base_got ||
+        s->base_len > im->base_size - im->base_got)
+        return "base bytes out of order";
+    if (im->base_got + s->base_len > im->base_cap) {
+        /* Grows by doubling up to the declared size, so a hostile size
+         * costs nothing until its bytes come. */
+        size_t cap = im->base_cap ? im->base_cap : BASE_CHUNK;
+        while (cap < im->base_got + s->base_len)
+            cap *= 2;
+        if (cap > im->base_size)
+            cap = im->base_size;
+        uint8_t *p = realloc(im->base, cap);
+        if (!p)
+            return "out of memory";
+        im->base = p;
+        im->base_cap = cap;
+    }
+    if (s->base_len)
+        memcpy(im->base + im->base_got, s->base_state, s->base_len);
+    im->base_got += s->base_len;
+    if (im->base_got < im->base_size)
+        return NULL;
+    if (im->base_hashed) {
+        uint8_t d[SHA256_DIGEST_LENGTH];
+        SHA256(im->base, im->base_size, d);
+        if (memcmp(d, im->base_sha, sizeof d) != 0)
+            return "the base does not match its sha256";
+    }
+    if (store_batch_doc_base(im->b, im->doc, im->base_version, im->base_ts,
+                             im->base ? (const void *)im->base : "", im->base_size) != 0 ||
+        (im->has_meta &&
+         store_batch_doc_put(im->b, im->doc, im->meta, im->meta_len, im->base_ts) != 0))
+        return "out of memory";
+    free(im->base);
+    free(im->meta);
+    im->base = im->meta = NULL;
+    im->base_cap = 0;
+    im->has_meta = 0;
+    im->base_open = 0;
+    return NULL;
+}
+
+/* Bytes an import holds before its commit: its batch and the base so far. */
+static size_t in_bytes(const struct in_move *im)
+{
+    return store_batch_bytes(im->b) + im->base_cap;
+}
+
 /* A SHIP: one part of a document coming here. */
 static void on_ship(const struct route_msg *msg)
 {
@@ -785,7 +949,7 @@ static void on_ship(const struct route_msg *msg)
     struct route_ship s;
     const char *why = NULL;
     uint64_t next = im ? im->next_version : 1;
-    int rc = route_ship_parse(msg->body, msg->body_len, next, &s, &why);
+    int rc = route_ship_parse(msg->body, msg->body_len, msg->version, next, &s, &why);
     char doc[SYNC_DOC_ID_MAX + 1] = "";
     if (rc == 0)
         snprintf(doc, sizeof doc, "%s", s.doc);
@@ -817,6 +981,15 @@ static void on_ship(const struct route_msg *msg)
             in_fail(NULL, msg->node, msg->to_boot, doc, part, "this node is moving it away");
             return;
         }
+        if (s.has_base && s.base_size > mv->env.import_max) {
+            snprintf(tmp, sizeof tmp,
+                     "its base (%zu bytes) is larger than this node takes (DOCSYNC_MOVE_MAX_BYTES "
+                     "%zu)",
+                     s.base_size, mv->env.import_max);
+            route_ship_free(&s);
+            in_fail(NULL, msg->node, msg->to_boot, doc, part, tmp);
+            return;
+        }
         im = fresh;
         memset(im, 0, sizeof *im);
         im->used = 1;
@@ -837,13 +1010,27 @@ static void on_ship(const struct route_msg *msg)
             store_read_end(r);
         }
         im->next_version = s.has_base ? s.base_version + 1 : 1;
+        if (s.has_base) {
+            /* The base creates the document: the metadata waits for it. */
+            im->base_open = 1;
+            im->base_version = s.base_version;
+            im->base_ts = s.base_ts;
+            im->base_size = s.base_size;
+            im->base_hashed = s.base_hashed;
+            memcpy(im->base_sha, s.base_sha256, sizeof im->base_sha);
+            if (s.meta) {
+                im->meta = s.meta;
+                im->meta_len = s.meta_len;
+                im->has_meta = 1;
+                s.meta = NULL;
+            }
+        }
         if (store_batch_new(&im->b) != 0 ||
             (exists &&
              (store_batch_doc_delete(im->b, s.doc) != 0 || store_batch_epoch_renew(im->b) != 0)) ||
-            (s.has_base && store_batch_doc_base(im->b, s.doc, s.base_version, s.base_ts,
-                                                s.base_state, s.base_len) != 0) ||
-            (s.meta && store_batch_doc_put(im->b, s.doc, s.meta, s.meta_len,
-                                           s.nops ? s.ops[0].ts_ms : 0) != 0)) {
+            (!s.has_base && s.meta &&
+             store_batch_doc_put(im->b, s.doc, s.meta, s.meta_len, s.nops ? s.ops[0].ts_ms : 0) !=
+                 0)) {
             route_ship_free(&s);
             in_fail(im, msg->node, msg->to_boot, doc, part, "out of memory");
             return;
@@ -855,6 +1042,14 @@ static void on_ship(const struct route_msg *msg)
                 in_fail(im, msg->node, msg->to_boot, doc, part, "an access-list entry");
                 return;
             }
+    }
+    const char *bad = in_base(im, &s);
+    if (!bad && im->base_open && (s.nops || s.last))
+        bad = "ops or the last part before the base is whole";
+    if (bad) {
+        route_ship_free(&s);
+        in_fail(im, msg->node, msg->to_boot, doc, part, bad);
+        return;
     }
     for (size_t i = 0; i < s.nseqs; i++)
         if (store_batch_seq_put(im->b, s.doc, s.seqs[i].client, s.seqs[i].seq, s.seqs[i].version,
@@ -873,9 +1068,12 @@ static void on_ship(const struct route_msg *msg)
             return;
         }
     }
-    if (store_batch_bytes(im->b) > IMPORT_MAX) {
+    if (in_bytes(im) > mv->env.import_max) {
         route_ship_free(&s);
-        in_fail(im, msg->node, msg->to_boot, doc, part, "the document is too large to take");
+        snprintf(tmp, sizeof tmp,
+                 "the document is larger than this node takes (DOCSYNC_MOVE_MAX_BYTES %zu)",
+                 mv->env.import_max);
+        in_fail(im, msg->node, msg->to_boot, doc, part, tmp);
         return;
     }
     im->next_version += s.nops;
@@ -913,6 +1111,51 @@ static void on_ship(const struct route_msg *msg)
     }
 }
 
+/* ---- the test hook -------------------------------------------------------------
+ * DOCSYNC_TEST_MOVE_PAUSE_MS, read only when set, for tests only: the home
+ * holds each step of every move it makes (the first part, each later part,
+ * the switch of the record, the drop of its copy) that many milliseconds,
+ * logging the step as the hold starts, so that a test can kill a node at a
+ * known step (tests/cluster/move.test.mjs). A hold does not count against
+ * the move's deadlines (the target's does: keep it under twice the node
+ * timeout); requests for the document stay refused meanwhile. Off, every
+ * step runs at once, as step() is then a plain call. */
+static void step_run(enum mv_due d)
+{
+    if (d == DUE_SHIP)
+        (void)ship_next();
+    else if (d == DUE_SWITCH)
+        do_switch();
+    else if (d == DUE_DROP)
+        drop_copy();
+}
+
+static void step(enum mv_due d)
+{
+    struct mover *mv = g_mv;
+    struct out_move *o = &mv->out;
+    if (mv->pause_ms > 0) {
+        uint64_t key = (uint64_t)d << 48 | o->part;
+        if (o->pause_key != key) {
+            o->pause_key = key;
+            o->pause_until = now_ms() + mv->pause_ms;
+            o->due = d;
+            log_warn(lg(),
+                     "sync: test pause: move of document %s to %s before %s (part %llu sent), %lld "
+                     "ms (DOCSYNC_TEST_MOVE_PAUSE_MS)",
+                     o->doc, o->to, due_names[d], (unsigned long long)o->part,
+                     (long long)mv->pause_ms);
+            return;
+        }
+        if (now_ms() < o->pause_until) {
+            o->due = d;
+            return;
+        }
+    }
+    o->due = DUE_NONE;
+    step_run(d);
+}
+
 void move_on_message(const struct route_msg *msg)
 {
     if (!g_mv)
@@ -931,7 +1174,9 @@ void move_tick(int64_t now)
     if (!mv)
         return;
     struct out_move *o = &mv->out;
-    if (o->state == MV_DRAIN)
+    if (o->due != DUE_NONE && o->pause_until <= now)
+        step(o->due);
+    if (o->state == MV_DRAIN && o->due == DUE_NONE)
         drain_step();
     if (o->state == MV_RESOLVE && !o->get_pending) {
         char key[512];
@@ -940,7 +1185,8 @@ void move_tick(int64_t now)
         if (redis_command(mv->env.rd, on_resolved, NULL, 2, argv, NULL) == 0)
             o->get_pending = 1;
     }
-    if ((o->state == MV_CHECK || o->state == MV_DRAIN || o->state == MV_SHIP) && o->deadline <= now)
+    if ((o->state == MV_CHECK || o->state == MV_DRAIN || o->state == MV_SHIP) &&
+        o->due == DUE_NONE && o->deadline <= now)
         out_fail(o->state == MV_SHIP ? "node %s did not take the document in time%s"
                                      : "this node could not prepare it in time%s%s",
                  o->state == MV_SHIP ? o->to : "", "");
@@ -984,6 +1230,14 @@ void move_start(const struct move_env *env)
     if (!mv)
         return;
     mv->env = *env;
+    const char *pause = getenv("DOCSYNC_TEST_MOVE_PAUSE_MS");
+    if (pause && *pause) {
+        mv->pause_ms = atoll(pause);
+        log_warn(lg_of(env),
+                 "sync: DOCSYNC_TEST_MOVE_PAUSE_MS=%lld: every step of a move from this "
+                 "node waits that long (a test hook: never set it in production)",
+                 (long long)mv->pause_ms);
+    }
     hmap_init(&mv->gone);
     g_mv = mv;
 }
@@ -994,9 +1248,13 @@ void move_stop(void)
     if (!mv)
         return;
     g_mv = NULL;
-    for (int i = 0; i < IMPORTS_MAX; i++)
+    for (int i = 0; i < IMPORTS_MAX; i++) {
         if (!mv->in[i].committing)
             store_batch_free(mv->in[i].b);
+        free(mv->in[i].base);
+        free(mv->in[i].meta);
+    }
+    free(mv->out.base);
     for (size_t i = 0; i < TOMBSTONES_MAX; i++)
         if (mv->ring[i]) {
             free(hmap_get(&mv->gone, mv->ring[i], strlen(mv->ring[i])));

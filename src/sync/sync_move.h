@@ -21,6 +21,7 @@ struct move_env {
     struct redis *rd;
     const char *node, *boot, *prefix; /* sync_route's, valid until move_stop */
     int64_t timeout_ms;               /* DOCSYNC_CLUSTER_NODE_TIMEOUT */
+    size_t import_max;                /* DOCSYNC_MOVE_MAX_BYTES: one document arriving */
 };
 
 void move_start(const struct move_env *env);

@@ -884,11 +884,18 @@ static int changed_one(void *ctx, const char *doc, uint64_t count)
     return 0;
 }
 
-void sync_route_acl_poll(struct sync_module *m, uint64_t since, uint64_t now)
+uint64_t sync_route_acl_poll(struct sync_module *m, uint64_t since, uint64_t now)
 {
     struct sync_route *rt = g_route;
     if (!rt)
-        return;
+        return now;
+    /* A page of changes per call (each changed list costs a Redis GET and,
+     * on its home, a notice): the rest waits for the next poll, so a burst
+     * of changes (a script of docsync-admin acl) is told whole, a page a
+     * second, as long as the store's log still reaches back. */
+    uint64_t end = now;
+    if (now - since > SYNC_ROUTE_ACL_PAGE)
+        now = since + SYNC_ROUTE_ACL_PAGE;
     struct changed c = {rt, now, NULL, 0};
     store_read *r = NULL;
     int rc = store_read_begin(m->store, &r);
@@ -903,12 +910,11 @@ void sync_route_acl_poll(struct sync_module *m, uint64_t since, uint64_t now)
         held[i] = store_doc_get(r, c.ids[i], &info) == 0;
     store_read_end(r);
     if (rc != 0) {
-        log_warn(
-            server_logger(m->srv),
-            "sync: %llu access-list changes since the last look, not all of them logged in the "
-            "store (%s): the other nodes are not told of them; their subscribers are checked "
-            "again when their node reconnects to Redis",
-            (unsigned long long)(now - since), store_strerror(rc));
+        log_warn(server_logger(m->srv),
+                 "sync: access-list changes after count %llu are no longer all logged in the store "
+                 "(%s; it keeps the last %d): the other nodes are not told of them; their "
+                 "subscribers are checked again when their node reconnects to Redis",
+                 (unsigned long long)since, store_strerror(rc), STORE_ACL_LOG);
         /* This node's own subscribers: every document held here. */
         size_t n = 0;
         char(*ids)[SYNC_DOC_ID_MAX + 1] = sync_server_subscribed_docs(m, &n);
@@ -923,6 +929,7 @@ void sync_route_acl_poll(struct sync_module *m, uint64_t since, uint64_t now)
             free(mine);
         }
         free(ids);
+        now = end; /* nothing more can be learnt of the changes skipped */
     }
     for (size_t i = 0; rc == 0 && i < c.n; i++) {
         if (!held || held[i])
@@ -937,6 +944,7 @@ void sync_route_acl_poll(struct sync_module *m, uint64_t since, uint64_t now)
         if (rt->told[i].upto > now)
             rt->told[k++] = rt->told[i];
     rt->ntold = k;
+    return now;
 }
 
 /* ---- access lists read again after a reconnection -----------------------------
@@ -1284,7 +1292,13 @@ int sync_route_start(struct sync_module *m)
         free(rt);
         return -1;
     }
-    struct move_env env = {m, rd, rt->node, rt->boot, rt->prefix, rt->timeout_ms};
+    struct move_env env = {.m = m,
+                           .rd = rd,
+                           .node = rt->node,
+                           .boot = rt->boot,
+                           .prefix = rt->prefix,
+                           .timeout_ms = rt->timeout_ms,
+                           .import_max = server_config(m->srv)->move_max_bytes};
     move_start(&env);
     log_info(server_logger(m->srv), "sync: documents routed by home node (requests on %s)",
              rt->inbox);

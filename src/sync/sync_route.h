@@ -63,8 +63,13 @@ void sync_route_acl_changed(struct sync_module *m, const char *doc);
  * holds has this node's subscribers checked against it, and each one Redis
  * names this node the home of (and not told of already) is told to the
  * other nodes as sync_route_acl_changed does. A list another node's store
- * took for a document homed elsewhere is ignored. No-op on a lone server. */
-void sync_route_acl_poll(struct sync_module *m, uint64_t since, uint64_t now);
+ * took for a document homed elsewhere is ignored. At most
+ * SYNC_ROUTE_ACL_PAGE changes are looked at per call: returns the count
+ * acted on up to (`now` when every change was, or the store's log no
+ * longer reaches back to `since`), where the next poll starts. Returns
+ * `now` on a lone server. */
+#define SYNC_ROUTE_ACL_PAGE 256
+uint64_t sync_route_acl_poll(struct sync_module *m, uint64_t since, uint64_t now);
 
 /* Frees what waits (after the engine is freed: no answer comes any more).
  * Lookups still queued in Redis find the module gone and free themselves. */

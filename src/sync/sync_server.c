@@ -399,13 +399,14 @@ static void acl_poll(struct server *srv, void *ud)
     if (err || changes == m->acl_changes_seen)
         return;
     uint64_t since = m->acl_changes_seen;
-    m->acl_changes_seen = changes;
     if (sync_route_active()) {
         /* Cluster mode: the home's list is the one that counts, here and
-         * (told) on every other node. */
-        sync_route_acl_poll(m, since, changes);
+         * (told) on every other node; a page of changes per poll, the
+         * next poll going on from where this one stopped. */
+        m->acl_changes_seen = sync_route_acl_poll(m, since, changes);
         return;
     }
+    m->acl_changes_seen = changes;
     size_t n = 0;
     char(*ids)[SYNC_DOC_ID_MAX + 1] = sync_server_subscribed_docs(m, &n);
     for (size_t i = 0; ids && i < n; i++)

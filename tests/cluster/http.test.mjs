@@ -9,6 +9,7 @@
 // missed (cut from Redis meanwhile) revokes there once it is back; a change docsync-admin makes
 // in the home's store is told to every node like one through the API.
 import { describe, it, before, after } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { Server, Editor, crdt, closeAll, api, request, until, sleep } from '../sync/sync_harness.mjs';
 import { bearer } from '../client/client_harness.mjs';
@@ -329,6 +330,43 @@ describe('the HTTP API\'s document routes on a cluster of three nodes', () => {
     assert.equal((await own.edit((d) => d.insert(0, 'two '))).event, 'docsync:ack');
     await sleep(500);
     assert.equal(ed.updates, 1, 'no DocumentUpdated after the revocation');
+    for (const x of [own, ed]) x.disconnect();
+  });
+
+  it('600 access-list changes in one docsync-admin acl apply on the home: told a page at a time, none lost; node c enforces the last', async () => {
+    const [a, b, c] = nodes;
+    const doc = 'many';
+    const { own, ed } = await aclDoc(doc, c);
+    // 599 other documents homed on node a (their home records as a first request would have
+    // claimed them), each given a viewer, then the editor of `many` on node c removed: more
+    // changes than one poll tells (256), all in one transaction, between two polls.
+    const others = Array.from({ length: 599 }, (_, i) => `many-${i}`);
+    await redis.cli(['MSET', ...others.flatMap((d) => [`${PREFIX}:doc-home:${d}`, 'node-a'])]);
+    const lines = others.map((d, i) => `set ${d} u${i} viewer`).concat([`delete ${doc} ed`]);
+    const counts = async () => Promise.all([
+      metric(a, 'docsync_route_acl_notices_total{dir="sent"}'),
+      metric(b, 'docsync_route_acl_notices_total{dir="received"}'),
+      metric(c, 'docsync_route_acl_notices_total{dir="received"}'),
+    ]);
+    const [sent, recvB, recvC] = await counts();
+    const from = a.stderr.length;
+    const out = execFileSync(process.env.DOCSYNC_ADMIN, ['--data', a.dataDir, 'acl', 'apply'],
+      { env: a.env(), cwd: a.dataDir, encoding: 'utf8', input: lines.join('\n') + '\n' });
+    assert.equal(out, 'applied 600 access-list changes\n');
+    await until(() => ed.errors.length === 2, 15000, 'the last change enforced on node c');
+    assert.deepEqual(ed.errors, [revoked(doc), revoked(doc)]);
+    // Every changed list told once: 600 notices sent by the home, received by each other node.
+    await until(async () => (await counts()).join() === [sent + 600, recvB + 600, recvC + 600].join(), 10000, 'every notice');
+    await sleep(1500); // and no more
+    assert.deepEqual(await counts(), [sent + 600, recvB + 600, recvC + 600]);
+    assert.ok(!a.stderr.slice(from).includes('no longer all logged'), a.stderr.slice(from));
+    assert.equal((await api(c, 'GET', `/documents/${others[598]}/acl`)).json.acl.length, 1);
+    assert.equal((await own.edit((d) => d.insert(0, 'two '))).event, 'docsync:ack');
+    await sleep(500);
+    assert.equal(ed.updates, 1, 'no DocumentUpdated after the revocation');
+    const no = await ed.edit((d) => d.insert(0, 'X'));
+    assert.equal(no.event, 'docsync:error');
+    assert.equal(no.code, 'forbidden');
     for (const x of [own, ed]) x.disconnect();
   });
 });

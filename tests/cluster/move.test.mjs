@@ -21,33 +21,41 @@ const NODE_OPTS = {
   // versions has dropped its older ops, and moves from its retained base.
   DOCSYNC_SNAPSHOT_EVERY: '5',
   DOCSYNC_OPS_RETAIN: '10',
+  // Texts of several MiB (the default is 1 MiB): a retained base larger than one part.
+  DOCSYNC_DOC_MAX_BYTES: String(8 * 1024 * 1024),
 };
 
 const converged = (nodes, n) => clusterConverged(nodes, n, 20000);
 
-/** docsync-admin move-doc with `server`'s settings, without blocking the test's loop. */
+/**
+ * docsync-admin move-doc with `server`'s settings, without blocking the test's loop; the
+ * promise has the tool's process as `child` (to end it when the node it waits for was killed).
+ */
 function moveDoc(server, doc, to) {
-  return new Promise((resolve) => {
-    execFile(process.env.DOCSYNC_ADMIN, ['--data', server.dataDir, 'move-doc', doc, '--to', to, '--timeout', '30'],
+  let child;
+  const p = new Promise((resolve) => {
+    child = execFile(process.env.DOCSYNC_ADMIN, ['--data', server.dataDir, 'move-doc', doc, '--to', to, '--timeout', '30'],
       { env: server.env(), cwd: server.dataDir, encoding: 'utf8' },
-      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, signal: err?.signal ?? null, stdout, stderr }));
   });
+  p.child = child;
+  return p;
 }
 
 /**
  * Publishes `message` on `channel` as another node would and resolves with the first message
  * published on `replyChannel` afterwards (redis-cli SUBSCRIBE, subscribed before the publish).
  */
-async function askAsNode(redis, channel, message, replyChannel) {
+async function askAsNode(redis, channel, message, replyChannel, type = 'rep') {
   const sub = spawn('redis-cli', ['-p', String(redis.port), '--no-raw', 'SUBSCRIBE', replyChannel]);
   let out = '';
   sub.stdout.on('data', (d) => { out += d; });
   try {
     await until(() => out.includes('subscribe'), 5000, 'subscribed');
     await redis.cli(['PUBLISH', channel, message]);
-    await until(() => out.includes('dsdoc/1 rep'), 10000, `an answer on ${replyChannel}`);
+    await until(() => out.includes(`dsdoc/1 ${type}`), 10000, `an answer on ${replyChannel}`);
     await sleep(100); // the rest of the line
-    return JSON.parse(`"${out.slice(out.indexOf('"dsdoc/1 rep') + 1, out.lastIndexOf('"'))}"`);
+    return JSON.parse(`"${out.slice(out.indexOf(`"dsdoc/1 ${type}`) + 1, out.lastIndexOf('"'))}"`);
   } finally {
     sub.kill();
   }
@@ -96,6 +104,8 @@ describe('moving a document between nodes', () => {
   const { redis, nodes } = clusterOf({
     start: (id, env) => new Server({ name: id, env }).start(),
     opts: NODE_OPTS,
+    // Node c takes documents of at most 2 MiB by a move.
+    extra: async (r, id) => (id === 'node-c' ? { DOCSYNC_MOVE_MAX_BYTES: String(2 * 1024 * 1024) } : {}),
     teardown: () => { closeAll(); closeClients(); },
     convergeMs: 20000,
   });
@@ -403,5 +413,225 @@ describe('moving a document between nodes', () => {
     assert.equal(w.status, 200, w.text);
     assert.equal(w.json.version, 16);
     assert.equal((await api(b, 'GET', `/documents/${doc}`)).json.content, 'short');
+  });
+
+  it('a document whose retained base is 4 MiB moves under writes on three nodes: the base in parts, checked whole on the target; every acknowledged edit once', async () => {
+    const [a, b, c] = nodes;
+    const doc = 'bigbase';
+    const MiB = 1024 * 1024;
+    // Four appends of 1 MiB (versions 1-4), then a small one: the snapshot at version 5 holds
+    // the 4 MiB text. Nine small edits, then three replacing 1 MiB each: once the ops since that
+    // snapshot weigh half of it and ten versions follow it, the next snapshot drops the ops up to
+    // version 5, whose snapshot becomes the retained base.
+    const block = (k) => `[${k}]` + String.fromCharCode(97 + (k % 26)).repeat(MiB - 8) + '\n';
+    let text = '';
+    let v = 0;
+    const put = async (content) => {
+      const r = await api(a, 'PUT', `/documents/${doc}/content`, { body: { baseVersion: v, content } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.version, v + 1);
+      v++;
+      text = content;
+    };
+    for (let k = 0; k < 4; k++) await put(text + block(k));
+    for (let k = 0; k < 10; k++) await put(text + `.${k}`);
+    for (let k = 0; k < 3; k++) await put(block(10 + k) + text.slice(MiB));
+    for (let k = 0; k < 3; k++) await put(text + `,${k}`);
+    const docsLine = (s) => s.admin('docs').split('\n').find((l) => l.startsWith(`${doc}\t`));
+    const before = docsLine(a);
+    const trunc = Number(before.match(/truncated=(\d+)/)[1]);
+    assert.equal(trunc, 5, `the retained base is the 4 MiB snapshot: ${before}`);
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-a');
+    // Two editors per node write while the document moves; they start from an empty replica
+    // (no catch-up of 4 MiB), so their inserts depend only on their own earlier ones.
+    const editors = [];
+    for (let i = 0; i < 6; i++) editors.push(await new Editor(nodes[i % 3], mod, { doc, user: `bw${i}` }).connect());
+    // Node c takes at most 2 MiB (DOCSYNC_MOVE_MAX_BYTES): it refuses the base from its size,
+    // before any of its bytes, and node a serves on.
+    const small = await moveDoc(a, doc, 'node-c');
+    assert.equal(small.code, 1);
+    assert.match(small.stderr, /^docsync-admin: move refused by node-a: node node-c refused it: its base \(\d+ bytes\) is larger than this node takes \(DOCSYNC_MOVE_MAX_BYTES 2097152\)\n$/);
+    assert.ok(Number(small.stderr.match(/base \((\d+) bytes/)[1]) > 4 * MiB);
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-a');
+    const parts = await metric(a, 'docsync_move_parts_total');
+    const stored = await metric(b, 'docsync_move_total{dir="in",outcome="stored"}');
+    let moving = null;
+    let refused = 0;
+    const EDITS = 20;
+    await Promise.all(editors.map(async (e, i) => {
+      for (let k = 0; k < EDITS; k++) {
+        const { refusals } = await editUntilAcked(e, (d) => d.insert(0, `<${i}.${k}>`));
+        refused += refusals.length;
+        for (const m of refusals) assert.match(m, /document bigbase (is moving to|has moved to) node node-b; retry/);
+        if (i === 0 && k === 4) moving = moveDoc(a, doc, 'node-b');
+        await sleep(3);
+      }
+    }));
+    const moved = await moving;
+    assert.equal(moved.code, 0, moved.stderr);
+    const at = Number(moved.stdout.match(/^moved document bigbase from node-a to node-b at version (\d+)\n$/)[1]);
+    assert.ok(at >= v + 5 && at <= v + 6 * EDITS, `moved at version ${at}`);
+    // The base went in parts of 768 KiB (at least six for 4 MiB), then the ops.
+    assert.ok((await metric(a, 'docsync_move_parts_total')) - parts >= 6, 'the base in parts');
+    assert.equal(await metric(b, 'docsync_move_total{dir="in",outcome="stored"}'), stored + 1);
+    assert.equal((await redis.cli(['GET', `mtest:doc-home:${doc}`])).trim(), 'node-b');
+    // Node b stores what node a had: the same base version, every later op.
+    const head = v + 6 * EDITS;
+    assert.match(docsLine(b), new RegExp(`^${doc}\\thead=${head}\\tsnapshot=\\d+\\ttruncated=5$`));
+    assert.equal(storedText(a, doc), null, 'node a dropped its copy');
+    // Every acknowledged edit is there exactly once, and the rest is the text written before.
+    const got = await api(b, 'GET', `/documents/${doc}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.json.version, head);
+    for (let i = 0; i < 6; i++) for (let k = 0; k < EDITS; k++) assert.equal(got.json.content.split(`<${i}.${k}>`).length - 1, 1, `<${i}.${k}> present exactly once`);
+    assert.equal(got.json.content.replace(/<\d\.\d+>/g, ''), text);
+    // Every editor learnt every version of the move's window once, in order.
+    const want = Array.from({ length: 6 * EDITS }, (_, i) => v + 1 + i);
+    for (const e of editors) {
+      await until(() => e.versions.length >= 6 * EDITS, 10000, `${e.clientId} learns every version`);
+      assert.deepEqual(e.versions, want, `${e.clientId} (on ${e.server.name}): versions gapless and increasing`);
+    }
+    // The new home goes on: an edit through node c lands at the next version.
+    const { ack } = await editUntilAcked(editors[2], (d) => d.insert(0, 'Z'));
+    assert.equal(ack.version, head + 1);
+    for (const e of editors) e.disconnect();
+    console.log(`# 4 MiB base moved at version ${at}; ${refused} submits refused during the move and resent`);
+  });
+
+  it('hostile parts of a base on the target\'s channel: bytes out of order, a part repeated, a wrong hash, a size past the bound are refused, nothing stored', async () => {
+    const [, b] = nodes;
+    const sha = '9f64a747e1b97f131fabb6b447296c9b6f0201e79fb3c5356e6c77e89b6a806a'; // 01 02 03 04
+    let id = 100;
+    const failed = await metric(b, 'docsync_move_total{dir="in",outcome="failed"}');
+    /** Sends one ship part to node b as node x would (move token `token`); its shipped answer. */
+    const ship = async (token, version, body) => {
+      const answer = await askAsNode(redis, 'mtest:doc:node-b', `dsdoc/${version} ship node-x 0123456789abcdef ${++id}\n${token}\n${JSON.stringify(body)}`, 'mtest:doc:node-x', 'shipped');
+      const [head, tok, json] = answer.split('\n');
+      assert.match(head, /^dsdoc\/1 shipped node-b [0-9a-f]{16} \d+$/);
+      assert.equal(tok, token);
+      return JSON.parse(json);
+    };
+    const part1 = (extra = {}) => ({ documentId: 'hx', part: 1, last: false, head: 1, acl: [],
+      base: { version: 1, ts: 1, size: 4, sha256: sha, offset: 0, state: 'AQI=', ...extra }, ops: [] });
+    // The next bytes at the wrong offset (the first ones again).
+    assert.deepEqual(await ship('00000000000000a1', 3, part1()), { documentId: 'hx', part: 1 });
+    assert.deepEqual(await ship('00000000000000a1', 3, { documentId: 'hx', part: 2, last: true, head: 1, base: { offset: 0, state: 'AwQ=' }, ops: [] }),
+      { documentId: 'hx', part: 2, error: 'base bytes out of order' });
+    // Part 1 again.
+    assert.deepEqual(await ship('00000000000000a2', 3, part1()), { documentId: 'hx', part: 1 });
+    assert.deepEqual(await ship('00000000000000a2', 3, part1()), { documentId: 'hx', part: 1, error: 'a part out of sequence' });
+    // The bytes whole, but not those the hash names.
+    assert.deepEqual(await ship('00000000000000a3', 3, part1({ sha256: '0'.repeat(64) })), { documentId: 'hx', part: 1 });
+    assert.deepEqual(await ship('00000000000000a3', 3, { documentId: 'hx', part: 2, last: true, head: 1, base: { offset: 2, state: 'AwQ=' }, ops: [] }),
+      { documentId: 'hx', part: 2, error: 'the base does not match its sha256' });
+    // A part 2 of a base that is not yet whole with no bytes of it.
+    assert.deepEqual(await ship('00000000000000a4', 3, part1()), { documentId: 'hx', part: 1 });
+    assert.deepEqual(await ship('00000000000000a4', 3, { documentId: 'hx', part: 2, last: true, head: 1, ops: [] }),
+      { documentId: 'hx', part: 2, error: 'a part without the base\'s next bytes' });
+    // A size past what a snapshot may be, and version 3's fields in a version 1 part: refused
+    // as unreadable (no document named).
+    assert.deepEqual(await ship('00000000000000a5', 3, part1({ size: 256 * 1024 * 1024 + 1 })), { documentId: '', part: 0, error: 'base size or sha256' });
+    assert.deepEqual(await ship('00000000000000a6', 1, part1()), { documentId: '', part: 0, error: 'base' });
+    assert.equal(storedText(b, 'hx'), null, 'nothing stored');
+    assert.equal(await metric(b, 'docsync_move_total{dir="in",outcome="failed"}') - failed, 6);
+  });
+});
+
+// kill -9 at each step of a move. The home (node a) holds every step of a move for 2 s
+// (DOCSYNC_TEST_MOVE_PAUSE_MS, a test hook that logs the step as the hold starts), so the test
+// kills the source or the target at a known step: before the first part, between two parts,
+// after the last part (the target's copy committed) before the switch of the home record, and
+// after the switch before the source drops its copy. Two editors on node c (never killed) write
+// throughout, resending what is refused `unavailable`. After the restart the document has
+// exactly one home (Redis names the node the protocol says, every node reads the same text and
+// version), every acknowledged edit is in it exactly once (the head is the writes before plus one
+// version per acknowledged edit), and the next edit lands at the next version.
+describe('kill -9 at each step of a move', () => {
+  const { redis, nodes } = clusterOf({
+    start: (id, env) => new Server({ name: id, env }).start(),
+    opts: { prefix: 'ktest', timeout: TIMEOUT, DOCSYNC_TEST_MOVE_PAUSE_MS: '2000', DOCSYNC_DOC_MAX_BYTES: String(4 * 1024 * 1024) },
+    teardown: () => { closeAll(); closeClients(); },
+    convergeMs: 20000,
+  });
+  let mod;
+  before(async () => { mod = await crdt(); });
+
+  // step: the hold the kill happens in (its log line); kill: 'a' (source) or 'b' (target);
+  // home: the node Redis must name afterwards.
+  const cases = [
+    { name: 'before the first part, the source', hold: 'before ship (part 0 sent)', kill: 'a', home: 'node-a' },
+    { name: 'between two parts, the target', hold: 'before ship (part 1 sent)', kill: 'b', home: 'node-a' },
+    { name: 'between two parts, the source', hold: 'before ship (part 1 sent)', kill: 'a', home: 'node-a' },
+    { name: 'after the last part before the switch, the source', hold: 'before switch', kill: 'a', home: 'node-a' },
+    { name: 'after the last part before the switch, the target', hold: 'before switch', kill: 'b', home: 'node-b' },
+    { name: 'after the switch before the drop, the source', hold: 'before drop', kill: 'a', home: 'node-b' },
+  ];
+  cases.forEach((k, n) => {
+    it(`killed ${k.name}: one home (${k.home}), every acknowledged edit once, writes go on`, async () => {
+      const [a, b, c] = nodes;
+      const doc = `kill${n}`;
+      // Three 700 KiB appends through node a (its home): at least three parts.
+      let text = '';
+      for (let i = 0; i < 3; i++) {
+        const next = text + `{${i}}` + String.fromCharCode(97 + i).repeat(700 * 1024);
+        const r = await api(a, 'PUT', `/documents/${doc}/content`, { body: { baseVersion: i, content: next } });
+        assert.equal(r.status, 200, r.text);
+        text = next;
+      }
+      assert.equal((await redis.cli(['GET', `ktest:doc-home:${doc}`])).trim(), 'node-a');
+      const editors = [];
+      for (let i = 0; i < 2; i++) editors.push(await new Editor(c, mod, { doc, user: `k${i}` }).connect());
+      let stop = false;
+      const acked = []; // the markers whose edit was acknowledged
+      const writing = editors.map(async (e, i) => {
+        for (let j = 0; !stop; j++) {
+          await editUntilAcked(e, (d) => d.insert(0, `<${i}.${j}>`));
+          acked.push(`<${i}.${j}>`);
+          await sleep(20);
+        }
+      });
+      const from = a.stderr.length;
+      const moving = moveDoc(c, doc, 'node-b');
+      const line = `test pause: move of document ${doc} to node-b ${k.hold}`;
+      await until(() => a.stderr.slice(from).includes(line), 30000, line);
+      const victim = k.kill === 'a' ? a : b;
+      await victim.kill('SIGKILL');
+      if (k.kill === 'a') moving.child.kill('SIGKILL'); // its answer cannot come
+      await sleep(500);
+      await victim.restart();
+      await converged(nodes, 3);
+      const moved = await moving;
+      if (k.kill === 'b' && k.home === 'node-b') {
+        assert.equal(moved.code, 0, moved.stderr);
+        assert.match(moved.stdout, new RegExp(`^moved document ${doc} from node-a to node-b at version \\d+\\n$`));
+      } else if (k.kill === 'b') {
+        assert.equal(moved.code, 1);
+        assert.ok(['docsync-admin: move refused by node-a: node node-b did not take the document in time\n',
+          'docsync-admin: move refused by node-a: node node-b refused it: a part out of sequence\n'].includes(moved.stderr), moved.stderr);
+      }
+      // Writes go on until every editor got one more acknowledged after the restart.
+      const after = acked.length;
+      await until(() => acked.length >= after + 4, 30000, 'edits acknowledged after the restart');
+      stop = true;
+      await Promise.all(writing);
+      assert.equal((await redis.cli(['GET', `ktest:doc-home:${doc}`])).trim(), k.home);
+      const home = k.home === 'node-a' ? a : b;
+      const head = 3 + acked.length;
+      const listed = home.admin('docs').split('\n').find((l) => l.startsWith(`${doc}\t`));
+      assert.match(listed, new RegExp(`^${doc}\\thead=${head}\\t`), 'the home\'s store holds it whole');
+      const got = await api(home, 'GET', `/documents/${doc}`);
+      assert.equal(got.json.version, head, 'one version per acknowledged edit');
+      for (const m of acked) assert.equal(got.json.content.split(m).length - 1, 1, `${m} once`);
+      assert.equal(got.json.content.match(/<\d\.\d+>/g).length, acked.length, 'nothing else');
+      assert.equal(got.json.content.replace(/<\d\.\d+>/g, ''), text);
+      for (const s of nodes) {
+        const r = await api(s, 'GET', `/documents/${doc}`);
+        assert.equal(r.json.version, head, `read through ${s.name}`);
+        assert.equal(r.json.content, got.json.content, `read through ${s.name}`);
+      }
+      const { ack } = await editUntilAcked(editors[0], (d) => d.insert(0, 'Z'));
+      assert.equal(ack.version, head + 1);
+      for (const e of editors) e.disconnect();
+    });
   });
 });

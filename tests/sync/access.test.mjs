@@ -5,6 +5,7 @@
 // user ids too long to be stored are refused, never truncated into someone else's.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { Server, Editor, closeAll, crdt, api, sleep, until } from './sync_harness.mjs';
 
 test('catch-up and history requests beyond the per-connection rate get rate_limited, before any work', async () => {
@@ -141,6 +142,32 @@ test('an access-list change made by docsync-admin beside the running server ends
     assert.deepEqual(ch.json.users.map((u) => u.id), ['alice']);
   } finally {
     closeAll();
+    await server.stop();
+  }
+});
+
+test('docsync-admin acl apply: every line in one transaction, or nothing when a line is wrong', async () => {
+  const server = await new Server().start();
+  const apply = (input) => spawnSync(process.env.DOCSYNC_ADMIN, ['--data', server.dataDir, 'acl', 'apply'],
+    { env: server.env(), cwd: server.dataDir, encoding: 'utf8', input });
+  try {
+    let r = apply('set d1 alice owner\n\nset d1 bob\teditor\nset d2 * viewer\ndelete d1 bob\n');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'applied 4 access-list changes\n');
+    assert.equal(server.admin('acl', 'list', 'd1'), 'alice\towner\n');
+    assert.equal(server.admin('acl', 'list', 'd2'), '*\tviewer\n');
+    for (const [input, line, why] of [
+      ['set d3 carol viewer\nset d3 dave admin\n', 2, 'expected "set DOC USER ROLE" (viewer, editor, owner) or "delete DOC USER"'],
+      ['set d3 carol viewer\ndelete d3\n', 2, 'expected "set DOC USER ROLE" (viewer, editor, owner) or "delete DOC USER"'],
+      [`set d3 ${'u'.repeat(129)} viewer\n`, 1, 'a document or user id the store refuses'],
+      [`set d3 carol viewer\nset d3 ${'x'.repeat(1100)} viewer\n`, 2, 'longer than 1022 bytes'],
+    ]) {
+      r = apply(input);
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr, `docsync-admin: line ${line}: ${why}; nothing applied\n`);
+      assert.equal(server.admin('acl', 'list', 'd3'), '', 'nothing applied');
+    }
+  } finally {
     await server.stop();
   }
 });

@@ -166,7 +166,7 @@ static void test_refused(void)
     CHECK(dec("", &m) == ROUTE_EFOREIGN);
     CHECK(dec("{\"event\":\"x\",\"data\":\"secret\"}", &m) == ROUTE_EFOREIGN);
     CHECK(dec("dsbus/1 event a 0123456789abcdef 1\n", &m) == ROUTE_EFOREIGN);
-    CHECK(dec("dsdoc/3 req a 0123456789abcdef 1\n\nacl\nu\ndocsync:submit\n{}", &m) ==
+    CHECK(dec("dsdoc/4 req a 0123456789abcdef 1\n\nacl\nu\ndocsync:submit\n{}", &m) ==
           ROUTE_EVERSION);
     CHECK(dec("dsdoc/0 req a 0123456789abcdef 1\n\nacl\nu\ndocsync:submit\n{}", &m) ==
           ROUTE_EVERSION);
@@ -268,7 +268,118 @@ static void test_move_roundtrip(void)
 
 static int ship(const char *body, uint64_t next, struct route_ship *s, const char **why)
 {
-    return route_ship_parse(body, strlen(body), next, s, why);
+    return route_ship_parse(body, strlen(body), 1, next, s, why);
+}
+
+static int ship3(const char *body, uint64_t next, struct route_ship *s, const char **why)
+{
+    return route_ship_parse(body, strlen(body), 3, next, s, why);
+}
+
+/* SHA-256 of 01 02 03 04 (the base of the version 3 parts below). */
+#define SHA_1234 "9f64a747e1b97f131fabb6b447296c9b6f0201e79fb3c5356e6c77e89b6a806a"
+
+/* Version 3: a base in parts. Part 1 declares its size and hash and
+ * carries its first bytes; the next parts carry bytes at an offset; no op
+ * before it is whole; version 1 never takes the version 3 fields. */
+static void test_ship_base_parts(void)
+{
+    struct route_ship s;
+    const char *why = NULL;
+    /* "AQI=" = 01 02, "AwQ=" = 03 04 */
+    CHECK(ship3("{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"acl\":[],"
+                "\"base\":{\"version\":10,\"ts\":5000,\"size\":4,\"sha256\":\"" SHA_1234 "\","
+                "\"offset\":0,\"state\":\"AQI=\"},\"ops\":[]}",
+                1, &s, &why) == 0);
+    CHECK(s.has_base && s.base_hashed && s.has_chunk && s.base_version == 10 && s.base_size == 4 &&
+          s.base_offset == 0 && s.base_len == 2);
+    CHECK(s.base_sha256[0] == 0x9f && s.base_sha256[31] == 0x6a);
+    CHECK(s.base_state[0] == 1 && s.base_state[1] == 2);
+    route_ship_free(&s);
+    CHECK(ship3("{\"documentId\":\"d\",\"part\":2,\"last\":true,\"head\":11,"
+                "\"base\":{\"offset\":2,\"state\":\"AwQ=\"},"
+                "\"ops\":[[11,5001,8,\"u1\",\"c1\",\"AQI=\"]]}",
+                11, &s, &why) == 0);
+    CHECK(!s.has_base && s.has_chunk && s.base_offset == 2 && s.base_len == 2 && s.nops == 1);
+    route_ship_free(&s);
+    /* a whole base in version 3 (size = its bytes) may carry ops */
+    CHECK(ship3("{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":11,"
+                "\"base\":{\"version\":10,\"ts\":5000,\"size\":2,\"sha256\":\"" SHA_1234 "\","
+                "\"offset\":0,\"state\":\"AQI=\"},\"ops\":[[11,5001,8,\"u1\",\"c1\",\"\"]]}",
+                1, &s, &why) == 0);
+    CHECK(s.nops == 1 && s.base_size == 2);
+    route_ship_free(&s);
+    static const char *const bad3[] = {
+        /* part 1: size missing, 0, over the bound; sha256 short or not hex; offset not 0 */
+        "{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"base\":{\"version\":10,"
+        "\"ts\":1,\"sha256\":\"" SHA_1234 "\",\"offset\":0,\"state\":\"AQI=\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"base\":{\"version\":10,"
+        "\"ts\":1,\"size\":0,\"sha256\":\"" SHA_1234 "\",\"offset\":0,\"state\":\"AQI=\"},"
+        "\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"base\":{\"version\":10,"
+        "\"ts\":1,\"size\":268435457,\"sha256\":\"" SHA_1234 "\",\"offset\":0,\"state\":"
+        "\"AQI=\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"base\":{\"version\":10,"
+        "\"ts\":1,\"size\":4,\"sha256\":\"9f64\",\"offset\":0,\"state\":\"AQI=\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"base\":{\"version\":10,"
+        "\"ts\":1,\"size\":4,\"sha256\":\"zz" SHA_1234 "\",\"offset\":0,\"state\":\"AQI=\"},"
+        "\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"base\":{\"version\":10,"
+        "\"ts\":1,\"size\":4,\"sha256\":\"" SHA_1234 "\",\"offset\":2,\"state\":\"AQI=\"},"
+        "\"ops\":[]}",
+        /* bytes past the size; no bytes */
+        "{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"base\":{\"version\":10,"
+        "\"ts\":1,\"size\":1,\"sha256\":\"" SHA_1234 "\",\"offset\":0,\"state\":\"AQI=\"},"
+        "\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"base\":{\"version\":10,"
+        "\"ts\":1,\"size\":4,\"sha256\":\"" SHA_1234 "\",\"offset\":0,\"state\":\"\"},"
+        "\"ops\":[]}",
+        /* the base not whole: an op, or the last part */
+        "{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"base\":{\"version\":10,"
+        "\"ts\":1,\"size\":4,\"sha256\":\"" SHA_1234 "\",\"offset\":0,\"state\":\"AQI=\"},"
+        "\"ops\":[[11,1,1,\"u\",\"c\",\"\"]]}",
+        "{\"documentId\":\"d\",\"part\":1,\"last\":true,\"head\":10,\"base\":{\"version\":10,"
+        "\"ts\":1,\"size\":4,\"sha256\":\"" SHA_1234 "\",\"offset\":0,\"state\":\"AQI=\"},"
+        "\"ops\":[]}",
+        /* a later part: only offset and bytes */
+        "{\"documentId\":\"d\",\"part\":2,\"last\":false,\"head\":11,\"base\":{\"version\":10,"
+        "\"offset\":2,\"state\":\"AwQ=\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":2,\"last\":false,\"head\":11,\"base\":{\"size\":4,"
+        "\"offset\":2,\"state\":\"AwQ=\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":2,\"last\":false,\"head\":11,\"base\":{"
+        "\"state\":\"AwQ=\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":2,\"last\":false,\"head\":11,\"base\":{\"offset\":-1,"
+        "\"state\":\"AwQ=\"},\"ops\":[]}",
+        "{\"documentId\":\"d\",\"part\":2,\"last\":false,\"head\":11,\"base\":{\"offset\":"
+        "268435456,\"state\":\"AwQ=\"},\"ops\":[]}",
+    };
+    for (size_t i = 0; i < sizeof bad3 / sizeof bad3[0]; i++) {
+        why = NULL;
+        if (ship3(bad3[i], 11, &s, &why) != -1 || !why)
+            fprintf(stderr, "accepted (version 3): %s\n", bad3[i]);
+        CHECK(ship3(bad3[i], 11, &s, &why) == -1);
+        CHECK(s.json == NULL && s.base_state == NULL);
+    }
+    /* version 1 takes a base whole only: a version 3 base is refused there */
+    CHECK(ship("{\"documentId\":\"d\",\"part\":1,\"last\":false,\"head\":11,\"base\":{"
+               "\"version\":10,\"ts\":1,\"size\":4,\"sha256\":\"" SHA_1234 "\",\"offset\":0,"
+               "\"state\":\"AQI=\"},\"ops\":[]}",
+               1, &s, &why) == -1);
+    CHECK(ship("{\"documentId\":\"d\",\"part\":2,\"last\":false,\"head\":11,\"base\":{"
+               "\"offset\":2,\"state\":\"AwQ=\"},\"ops\":[]}",
+               11, &s, &why) == -1);
+    /* a SHIP of version 3 is framed and read back as version 3 */
+    struct route_msg m = {.type = ROUTE_SHIP, .version = 3, .id = 5, .body = "{}", .body_len = 2};
+    strcpy(m.node, "a");
+    strcpy(m.boot, "0123456789abcdef");
+    strcpy(m.to_boot, "00112233445566ff");
+    char *buf;
+    size_t len;
+    CHECK(route_encode(&m, &buf, &len) == 0);
+    CHECK(len > 8 && memcmp(buf, "dsdoc/3 ship a ", 15) == 0);
+    struct route_msg d;
+    CHECK(route_decode(buf, len, &d) == 0 && d.version == 3 && d.type == ROUTE_SHIP);
+    free(buf);
 }
 
 /* A shipped part: what route_ship_parse takes, and every field it refuses. */
@@ -382,5 +493,6 @@ int main(void)
     test_refused();
     test_move_roundtrip();
     test_ship_parse();
+    test_ship_base_parts();
     return TEST_RESULT();
 }
