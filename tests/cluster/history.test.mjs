@@ -9,10 +9,11 @@
 // held recovery completes.
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startServer, connect, cleanup, api, trigger, channelAuth, pusherClient, until, sleep } from '../integration/harness.mjs';
 import { recoverMissedEvents } from '../../clients/docsync/history.mjs';
+import { Relay } from '../lib/relay.mjs';
 import { clusterOf, converged, up, metric } from './nodes.mjs';
+import { subscribeRecover } from '../history/subscribe.mjs';
 
 const PREFIX = 'hctest';
 // A 64 KB send queue: a recovery of 600 events of 540 bytes takes many pages.
@@ -23,20 +24,6 @@ const ENV = {
 const TYPE = 'App\\Notifications\\InvoicePaid';
 
 const homeOf = async (redis, name) => (await redis.cli(['GET', `${PREFIX}:hist-home:${name}`])).trim();
-
-/** Subscribes raw client c to `channel` (signed), with an optional recover member; returns the
- * frames up to and including docsync:recovered. */
-async function subscribeRecover(c, channel, recover) {
-  const data = { auth: channelAuth(c.app, c.socketId, channel), channel };
-  if (recover !== undefined) data.recover = recover;
-  c.send({ event: 'pusher:subscribe', data });
-  const frames = [];
-  for (;;) {
-    const m = await c.next(8000, `frames of ${channel}`);
-    frames.push(m);
-    if (m.event === 'docsync:recovered' && m.channel === channel) return frames;
-  }
-}
 
 const recovered = (frames) => JSON.parse(frames[frames.length - 1].data);
 const offsets = (frames) => frames.filter((m) => m.event === 'NewMessage').map((m) => [m.offset, JSON.parse(m.data).n]);
@@ -54,44 +41,6 @@ async function nextEvents(c, channel, n) {
   const out = [];
   for (let i = 0; i < n; i++) out.push(await c.nextEvent('NewMessage', 8000, channel));
   return out;
-}
-
-/** A TCP relay whose target can change: cut() drops every connection; while paused new ones are
- * dropped at once; retarget() points new connections at another node. */
-class Relay {
-  constructor(targetPort) {
-    this.targetPort = targetPort;
-    this.sockets = new Set();
-    this.paused = false;
-    this.server = net.createServer((c) => {
-      if (this.paused) return c.destroy();
-      const up = net.connect(this.targetPort, '127.0.0.1');
-      for (const s of [c, up]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {});
-      }
-      c.pipe(up);
-      up.pipe(c);
-      c.on('close', () => up.destroy());
-      up.on('close', () => c.destroy());
-    });
-  }
-  start() {
-    return new Promise((r) => this.server.listen(0, '127.0.0.1', () => r((this.port = this.server.address().port))));
-  }
-  cut() {
-    this.paused = true;
-    for (const s of this.sockets) s.destroy();
-  }
-  retarget(port) {
-    this.targetPort = port;
-    this.paused = false;
-  }
-  close() {
-    this.cut();
-    return new Promise((r) => this.server.close(r));
-  }
 }
 
 describe('channel history on a cluster of three nodes', () => {

@@ -6,50 +6,13 @@
 // server. A client that was away for longer than the history reaches is told so.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startServer, echo, sdk, cleanup, sleep, until, api as signed } from '../integration/harness.mjs';
 import { startAuthServer } from '../integration/authserver.mjs';
 import { USERS, CHANNELS } from '../integration/fixtures.mjs';
 import { recoverMissedEvents } from '../../clients/docsync/history.mjs';
+import { Relay } from '../lib/relay.mjs';
 
 const NOTIFICATION = 'Illuminate\\Notifications\\Events\\BroadcastNotificationCreated';
-
-/** A TCP relay to the server: cut() drops every connection, and while paused new ones are
- * dropped at once (the network is down). */
-class Relay {
-  constructor(targetPort) {
-    this.targetPort = targetPort;
-    this.sockets = new Set();
-    this.paused = false;
-    this.server = net.createServer((c) => {
-      if (this.paused) return c.destroy();
-      const up = net.connect(this.targetPort, '127.0.0.1');
-      for (const s of [c, up]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {});
-      }
-      c.pipe(up);
-      up.pipe(c);
-      c.on('close', () => up.destroy());
-      up.on('close', () => c.destroy());
-    });
-  }
-  start() {
-    return new Promise((r) => this.server.listen(0, '127.0.0.1', () => r((this.port = this.server.address().port))));
-  }
-  cut() {
-    this.paused = true;
-    for (const s of this.sockets) s.destroy();
-  }
-  resume() {
-    this.paused = false;
-  }
-  close() {
-    this.cut();
-    return new Promise((r) => this.server.close(r));
-  }
-}
 
 function recorder() {
   const calls = [];

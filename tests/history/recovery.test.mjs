@@ -7,22 +7,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, connect, cleanup, api, trigger, channelAuth } from '../integration/harness.mjs';
+import { subscribeRecover } from './subscribe.mjs';
 
 const ENV = { DOCSYNC_HISTORY_CHANNELS: 'private-chat.*:max=50 private-App.Models.User.*' };
-
-/** Subscribes c to `channel` with a valid signature and an optional recover member; returns the
- * frames up to and including docsync:recovered. */
-async function subscribeRecover(c, channel, recover) {
-  const data = { auth: channelAuth(c.app, c.socketId, channel), channel };
-  if (recover !== undefined) data.recover = recover;
-  c.send({ event: 'pusher:subscribe', data });
-  const frames = [];
-  for (;;) {
-    const m = await c.next(5000, `frames of ${channel}`);
-    frames.push(m);
-    if (m.event === 'docsync:recovered' && m.channel === channel) return frames;
-  }
-}
 
 function recovered(frames) {
   const last = frames[frames.length - 1];
