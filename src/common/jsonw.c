@@ -101,19 +101,30 @@ static inline uint64_t jsonw_special8(uint64_t x)
     return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs;
 }
 
+/* How many bytes from u[0] (of n) are plain ASCII that needs no escape,
+ * counted in whole blocks of eight: a multiple of 8, possibly short of the
+ * run's end (the callers' byte loops take the rest). */
+static inline size_t jsonw_plain8(const unsigned char *u, size_t n)
+{
+    size_t i = 0;
+    while (n - i >= 8) {
+        uint64_t x;
+        memcpy(&x, u + i, 8);
+        if (jsonw_special8(x))
+            break;
+        i += 8;
+    }
+    return i;
+}
+
 /* Bytes jsonw_str writes for u[0..n), quotes included. */
 static size_t jsonw_str_size(const unsigned char *u, size_t n)
 {
     size_t out = 2;
     for (size_t i = 0; i < n;) {
-        while (n - i >= 8) {
-            uint64_t x;
-            memcpy(&x, u + i, 8);
-            if (jsonw_special8(x))
-                break;
-            out += 8;
-            i += 8;
-        }
+        size_t plain = jsonw_plain8(u + i, n - i);
+        out += plain;
+        i += plain;
         if (i == n)
             break;
         unsigned char c = u[i];
@@ -150,16 +161,10 @@ void jsonw_str(struct jsonw *w, const char *s, size_t n)
     char *o = w->p + w->len;
     *o++ = '"';
     for (size_t i = 0; i < n;) {
-        /* Runs of plain ASCII eight bytes at a time. */
-        while (n - i >= 8) {
-            uint64_t x;
-            memcpy(&x, u + i, 8);
-            if (jsonw_special8(x))
-                break;
-            memcpy(o, &x, 8);
-            o += 8;
-            i += 8;
-        }
+        size_t plain = jsonw_plain8(u + i, n - i);
+        memcpy(o, u + i, plain);
+        o += plain;
+        i += plain;
         if (i == n)
             break;
         unsigned char c = u[i];

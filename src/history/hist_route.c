@@ -881,15 +881,10 @@ static void served_reply(void *ctx, int status, const char *body, size_t len)
 
 static void served_error(struct served *s, int status, const char *code, const char *msg)
 {
-    struct jsonw w;
-    jsonw_init(&w, NULL, 0);
-    JSONW_LIT(&w, "{\"code\":");
-    jsonw_cstr(&w, code);
-    JSONW_KEY(&w, "message");
-    jsonw_cstr(&w, msg);
-    JSONW_LIT(&w, "}");
-    served_reply(s, status, w.oom ? NULL : w.p, w.oom ? 0 : w.len);
-    jsonw_free(&w);
+    size_t len = 0;
+    char *body = history__error_body(code, msg, &len);
+    served_reply(s, status, body, body ? len : 0);
+    free(body);
 }
 
 static void served_published(void *ctx, int ok, const char *why)

@@ -770,8 +770,7 @@ static int http_each(void *ctx, const struct store_history_entry *e)
     return 0;
 }
 
-/* {"code":C,"message":M} into a malloc'd string (NULL: out of memory). */
-static char *error_body(const char *code, const char *msg, size_t *len)
+char *history__error_body(const char *code, const char *msg, size_t *len)
 {
     struct jsonw w;
     jsonw_init(&w, NULL, 0);
@@ -789,7 +788,7 @@ static char *error_body(const char *code, const char *msg, size_t *len)
 static void http_error(struct http_req *req, int status, const char *code, const char *msg)
 {
     size_t len;
-    char *b = error_body(code, msg, &len);
+    char *b = history__error_body(code, msg, &len);
     if (b)
         http_req_respond(req, status, NULL, b, len, NULL, NULL);
     else
@@ -814,7 +813,7 @@ int history__read(const char *channel, uint64_t after, uint64_t limit, char **bo
     *len = 0;
     struct hchan *ch = h ? chan_get(h, channel) : NULL;
     if (!ch) {
-        *body = error_body("not_found", "this channel keeps no history", len);
+        *body = history__error_body("not_found", "this channel keeps no history", len);
         return 404;
     }
     struct jsonw w;
@@ -845,7 +844,7 @@ int history__read(const char *channel, uint64_t after, uint64_t limit, char **bo
     }
     if (err) {
         jsonw_free(&w);
-        *body = error_body("storage_error", "the history could not be read", len);
+        *body = history__error_body("storage_error", "the history could not be read", len);
         return 503;
     }
     JSONW_LIT(&w, "]");
@@ -856,7 +855,7 @@ int history__read(const char *channel, uint64_t after, uint64_t limit, char **bo
     JSONW_LIT(&w, "}");
     int status = 200;
     if (w.oom) {
-        *body = error_body("internal", "out of memory", len);
+        *body = history__error_body("internal", "out of memory", len);
         status = 500;
     } else {
         *body = strndup(w.p, w.len);

@@ -56,6 +56,9 @@ void history__read_respond(struct http_req *req, const char *channel, uint64_t a
 char *history__page(const char *channel, const char *epoch, uint64_t after, size_t budget,
                     int probe, int cont, size_t *len);
 
+/* {"code":C,"message":M} into a malloc'd string (NULL: out of memory). */
+char *history__error_body(const char *code, const char *msg, size_t *len);
+
 /* This node's delivered offset of `channel` (0: none), and store epoch. */
 uint64_t history__delivered(const char *channel);
 const char *history__epoch(void);
