@@ -173,6 +173,14 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
         e->io.updated(e->io.ctx, d->id, p->version, p->user);
     if (!e->io.broadcast)
         return;
+    char channel[SYNC_CHANNEL_MAX];
+    snprintf(channel, sizeof channel, "private-document.%s", d->id);
+    const char *except =
+        p->nwait && p->waiters[0].kind == WAIT_ORIGINAL && p->waiters[0].to.socket_id[0]
+            ? p->waiters[0].to.socket_id
+            : NULL;
+    if (e->io.audience && !e->io.audience(e->io.ctx, channel, except))
+        return; /* nobody but the sender is there */
     char buf[2048];
     struct jsonw j;
     jsonw_init(&j, buf, sizeof buf);
@@ -203,15 +211,8 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
         jsonw_str(&j, p->content, p->content_len);
     }
     JSONW_LIT(&j, "}");
-    if (!j.oom) {
-        char channel[SYNC_CHANNEL_MAX];
-        snprintf(channel, sizeof channel, "private-document.%s", d->id);
-        const char *except =
-            p->nwait && p->waiters[0].kind == WAIT_ORIGINAL && p->waiters[0].to.socket_id[0]
-                ? p->waiters[0].to.socket_id
-                : NULL;
+    if (!j.oom)
         e->io.broadcast(e->io.ctx, channel, SYNC_EVENT_DOCUMENT_UPDATED, j.p, except);
-    }
     jsonw_free(&j);
 }
 

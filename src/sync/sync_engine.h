@@ -55,6 +55,10 @@ struct sync_engine_io {
      * connection `except_socket` (NULL = none). */
     void (*broadcast)(void *ctx, const char *channel, const char *event, const char *json,
                       const char *except_socket);
+    /* Whether a broadcast on `channel` except `except_socket` would reach
+     * anyone (NULL: assume it would). A document with a single editor is
+     * common, and its DocumentUpdated then need not be built at all. */
+    int (*audience)(void *ctx, const char *channel, const char *except_socket);
     /* A version of `doc` committed (made by `user`), once per version, in
      * version order, as it is broadcast (webhooks' document_updated). */
     void (*updated)(void *ctx, const char *doc, uint64_t version, const char *user);

@@ -77,6 +77,18 @@ static void io_broadcast(void *ctx, const char *channel, const char *event, cons
     frame_unref(f);
 }
 
+static int io_audience(void *ctx, const char *channel, const char *except_socket)
+{
+    struct sync_module *m = ctx;
+    if (sync_route_active())
+        return 1; /* subscribers on other nodes are not counted here */
+    size_t n = broadcast_subscriber_count(m->srv, channel);
+    if (n != 1 || !except_socket)
+        return n > 0;
+    const struct conn *c = conn_find(m->srv, except_socket);
+    return !c || !conn_is_subscribed(c, channel);
+}
+
 void sync_server_send(struct sync_module *m, const struct sync_reply *to, const char *event,
                       const char *json)
 {
@@ -668,7 +680,7 @@ int sync_server_start(struct server *srv)
         eo.catchup_max_frame = cfg->send_queue_max / 4 * 3;
         eo.catchup_max_bytes = eo.catchup_max_frame;
     }
-    struct sync_engine_io io = {m, io_send, io_broadcast, io_updated};
+    struct sync_engine_io io = {m, io_send, io_broadcast, io_audience, io_updated};
     char err[256] = "";
     /* The development app, without a rules file of its own, also opens the activity feed
      * that the demo page (and Laravel's real-time guide) listens on, to every token: there

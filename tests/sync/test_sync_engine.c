@@ -27,6 +27,10 @@ struct sent {
 struct fake {
     struct sent v[MAX_SENT];
     size_t n;
+    /* The audience callback: what it was last asked, and whether it says
+     * that nobody would receive the broadcast. */
+    int deaf, asked;
+    char asked_channel[SYNC_CHANNEL_MAX], asked_except[SYNC_SOCKET_ID_MAX];
 };
 
 static void fake_send(void *ctx, const char *socket_id, const char *event, const char *channel,
@@ -41,6 +45,15 @@ static void fake_send(void *ctx, const char *socket_id, const char *event, const
     snprintf(s->event, sizeof s->event, "%s", event);
     snprintf(s->channel, sizeof s->channel, "%s", channel ? channel : "");
     s->data = cJSON_Parse(json);
+}
+
+static int fake_audience(void *ctx, const char *channel, const char *except)
+{
+    struct fake *f = ctx;
+    f->asked++;
+    snprintf(f->asked_channel, sizeof f->asked_channel, "%s", channel);
+    snprintf(f->asked_except, sizeof f->asked_except, "%s", except ? except : "");
+    return !f->deaf;
 }
 
 static void fake_broadcast(void *ctx, const char *channel, const char *event, const char *json,
@@ -100,7 +113,7 @@ static void env_start(struct env *v, const struct store_options *o,
 {
     CHECK_EQ(store_open(v->dir, o, &v->s), 0);
     CHECK_EQ(store_writer_new(v->s, NULL, NULL, NULL, &v->w), 0);
-    struct sync_engine_io io = {&v->f, fake_send, fake_broadcast, NULL};
+    struct sync_engine_io io = {&v->f, fake_send, fake_broadcast, fake_audience, NULL};
     CHECK_EQ(sync_engine_new(v->s, v->w, eo, &io, &v->e), 0);
 }
 
@@ -407,6 +420,42 @@ static void test_submit_ack_broadcast_dup(void)
     CHECK(ack && num(ack->data, "version") == 33);
     env_close(&v);
     rm_dir(v.dir);
+}
+
+/* A DocumentUpdated that nobody but its sender would receive is not built:
+ * the engine asks the audience callback first (channel and sender), acks as
+ * always, and broadcasts only when someone is there. */
+static void test_no_audience(void)
+{
+    struct env v;
+    env_open(&v, 1);
+    crdt_doc *a = new_replica("ca");
+    uint64_t m = crdt_doc_mark(a);
+    CHECK_EQ(crdt_doc_insert(a, 0, "solo", 4), CRDT_OK);
+    v.f.deaf = 1;
+    submit(&v, a, m, "ca", 1, "1.1");
+    env_drain(&v);
+    CHECK_EQ(v.f.asked, 1);
+    CHECK_STR_EQ(v.f.asked_channel, "private-document.d");
+    CHECK_STR_EQ(v.f.asked_except, "1.1");
+    const struct sent *ack = find(&v.f, "docsync:ack", 0, 0);
+    CHECK(ack && num(ack->data, "version") == 1);
+    CHECK(find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, 0) == NULL);
+    CHECK_EQ(v.f.n, 1);
+    fake_clear(&v.f);
+    v.f.deaf = 0;
+    m = crdt_doc_mark(a);
+    CHECK_EQ(crdt_doc_insert(a, 4, "!", 1), CRDT_OK);
+    submit(&v, a, m, "ca", 2, "1.1");
+    env_drain(&v);
+    CHECK_EQ(v.f.asked, 2);
+    const struct sent *bc = find(&v.f, SYNC_EVENT_DOCUMENT_UPDATED, 1, 0);
+    CHECK(bc && num(bc->data, "version") == 2);
+    if (bc)
+        CHECK_STR_EQ(str(bc->data, "content"), "solo!");
+    fake_clear(&v.f);
+    crdt_doc_free(a);
+    env_close(&v);
 }
 
 static void test_parse(void)
@@ -1400,6 +1449,7 @@ int main(void)
 {
     test_parse();
     test_submit_ack_broadcast_dup();
+    test_no_audience();
     test_many_tombstones();
     test_snapshot_amortized();
     test_json_text();
