@@ -455,8 +455,8 @@ int conn_writeable(struct conn *c)
 
 bool conn_flush(struct server *srv, size_t max)
 {
-    size_t n = srv->ndirty < max ? srv->ndirty : max;
-    for (size_t i = 0; i < n; i++) {
+    size_t from = srv->dirty_from, n = srv->ndirty - from < max ? srv->ndirty - from : max;
+    for (size_t i = from; i < from + n; i++) {
         struct conn *c = srv->dirty[i];
         if (!c)
             continue; /* freed since it was queued to */
@@ -479,9 +479,20 @@ bool conn_flush(struct server *srv, size_t max)
         if (sendq_count(&c->q))
             lws_callback_on_writable(c->wsi);
     }
-    /* The rest keep their place at the front: their flags still say dirty,
-     * so frames queued to them meanwhile join what they already hold. */
-    memmove(srv->dirty, srv->dirty + n, (srv->ndirty - n) * sizeof(*srv->dirty));
-    srv->ndirty -= n;
-    return srv->ndirty > 0;
+    /* The rest wait for the next turn in their place (their flags still say
+     * dirty, so frames queued to them meanwhile join what they hold); the
+     * written part is dropped once it is the larger half, which keeps the
+     * moves linear in the connections written. */
+    srv->dirty_from = from + n;
+    if (srv->dirty_from == srv->ndirty) {
+        srv->ndirty = srv->dirty_from = 0;
+        return false;
+    }
+    if (srv->dirty_from >= srv->ndirty - srv->dirty_from) {
+        memmove(srv->dirty, srv->dirty + srv->dirty_from,
+                (srv->ndirty - srv->dirty_from) * sizeof(*srv->dirty));
+        srv->ndirty -= srv->dirty_from;
+        srv->dirty_from = 0;
+    }
+    return true;
 }

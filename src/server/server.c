@@ -589,7 +589,7 @@ static void server_ev_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct server *srv = w->data;
     (void)revents;
-    if (!srv->ndirty)
+    if (srv->ndirty == srv->dirty_from)
         return;
     bool busy = ev_now(loop) - srv->flush_emptied < FLUSH_BUSY_GAP;
     if (conn_flush(srv, busy ? FLUSH_TURN : SIZE_MAX)) {

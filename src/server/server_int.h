@@ -294,6 +294,7 @@ struct server {
      * before the loop sleeps. */
     struct conn **dirty;
     size_t ndirty, dirty_cap;
+    size_t dirty_from; /* dirty[0 .. dirty_from) are written: the next turn starts here */
     struct server_drain drains[SERVER_MAX_HOOKS]; /* server_on_drain */
     size_t ndrains;
     int64_t api_window; /* DOCSYNC_API_REQUESTS_PER_SECOND: the second counted */
