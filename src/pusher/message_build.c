@@ -218,7 +218,9 @@ int message_build_app_event(size_t headroom, const char *event, const char *data
                             const char *channel, struct message_frame *out)
 {
     struct jsonw b;
-    build_init(&b, headroom, data_len + data_len / 8 + 64);
+    /* Room for the usual case at once: JSON data escapes about one byte in
+     * five (its quotes), and the names and keys come on top. */
+    build_init(&b, headroom, data_len + data_len / 4 + strlen(event) + strlen(channel) + 64);
     jsonw_lit(&b, "{\"event\":");
     jsonw_cstr(&b, event);
     jsonw_lit(&b, ",\"data\":");
