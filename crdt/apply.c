@@ -38,9 +38,13 @@ typedef struct upd {
     uint32_t nagents;
     crdt_uop *ops;
     uint32_t nops;
-    uint32_t *order;   /* op indexes sorted by (agent, seq) */
-    uint64_t *keys;    /* per position in order[]: agent << 32 | seq */
-    uint32_t hit;      /* position in order[] of upd_find's last hit */
+    uint32_t *order; /* op indexes sorted by (agent, seq) */
+    uint64_t *keys;  /* per position in order[]: agent << 32 | seq */
+    /* Position in order[] of upd_find's last hit, per kind of reference
+     * (REF_*): left origins follow the ops being read, bounds and delete
+     * targets each have their own locality, so one shared hint kept
+     * missing. */
+    uint32_t hit[3];
     uint32_t *buckets; /* per agent, see uagent */
     uint8_t *unpacked; /* a packed state's unpacked columns (ops point into them) */
 } upd;
@@ -156,14 +160,15 @@ static int index_build(upd *u)
         return CRDT_ENOMEM;
     for (uint32_t a = 0; a < u->nagents; a++) {
         const uagent *ua = &u->agents[a];
-        /* one pass over the agent's sorted keys (their low half is the seq) */
-        uint32_t q = ua->pos, end = ua->pos + ua->nops;
-        for (uint32_t b = 0; b < ua->nb; b++) {
-            uint64_t from = (uint64_t)a << 32 | ((uint64_t)ua->seq0 + ((uint64_t)b << ua->shift));
-            while (q < end && u->keys[q] < from)
-                q++;
-            u->buckets[ua->boff + b] = q;
-        }
+        /* one pass over the agent's sorted keys (their low half is the
+         * seq): op q is the first of every bucket from the one after the
+         * previous op's up to its own */
+        uint32_t *bk = u->buckets + ua->boff, b = 0, end = ua->pos + ua->nops;
+        for (uint32_t q = ua->pos; q < end; q++)
+            for (uint32_t qb = ((uint32_t)u->keys[q] - ua->seq0) >> ua->shift; b <= qb; b++)
+                bk[b] = q;
+        for (; b < ua->nb; b++)
+            bk[b] = end;
     }
     return CRDT_OK;
 }
@@ -230,13 +235,16 @@ static bool op_holds(const upd *u, uint32_t pos, uint32_t ag, uint32_t seq)
 /* The update op holding id (ag, seq), or CRDT_NONE. References cluster
  * (an op's origins are mostly in the op found last or the next one), so
  * those two are tried before the binary search. */
-static uint32_t upd_find(upd *u, uint32_t ag, uint32_t seq)
+enum { REF_LEFT, REF_RIGHT, REF_TARGET };
+
+static uint32_t upd_find(upd *u, uint32_t ag, uint32_t seq, int ref)
 {
-    if (u->hit < u->nops) {
-        if (op_holds(u, u->hit, ag, seq))
-            return u->order[u->hit];
-        if (u->hit + 1 < u->nops && op_holds(u, u->hit + 1, ag, seq))
-            return u->order[++u->hit];
+    uint32_t *hit = &u->hit[ref];
+    if (*hit < u->nops) {
+        if (op_holds(u, *hit, ag, seq))
+            return u->order[*hit];
+        if (*hit + 1 < u->nops && op_holds(u, *hit + 1, ag, seq))
+            return u->order[++*hit];
     }
     /* binary search over the compact keys of the ops that start in seq's
      * bucket; the op holding seq starts there or is the one before */
@@ -261,7 +269,7 @@ static uint32_t upd_find(upd *u, uint32_t ag, uint32_t seq)
     }
     if (lo == 0 || !op_holds(u, (uint32_t)lo - 1, ag, seq))
         return CRDT_NONE;
-    u->hit = (uint32_t)lo - 1;
+    *hit = (uint32_t)lo - 1;
     return u->order[lo - 1];
 }
 
@@ -277,7 +285,7 @@ static void missing_fill(const upd *u, uint32_t ag, uint32_t seq, crdt_id *m)
 
 /* Check that ids (ag, seq .. seq+n) all exist as inserts in the doc or in
  * ops before op `cur`. Counts the LV chunks they form in *chunks. */
-static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, uint32_t n,
+static int check_range(const crdt_doc *doc, upd *u, int ref, uint32_t ag, uint32_t seq, uint32_t n,
                        uint32_t cur, crdt_id *missing, uint64_t *chunks)
 {
     uint32_t dag = u->agents[ag].doc;
@@ -294,7 +302,7 @@ static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, u
                 x = r->lv + r->len;
             }
         } else {
-            uint32_t j = upd_find(u, ag, seq);
+            uint32_t j = upd_find(u, ag, seq, ref);
             if (j == CRDT_NONE) {
                 missing_fill(u, ag, seq, missing);
                 return CRDT_EMISSING;
@@ -371,9 +379,11 @@ static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
                 int rc = CRDT_OK;
                 if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL) {
                     if (d == 0 && op->lag != CRDT_NONE)
-                        rc = check_range(doc, u, op->lag, op->lseq, 1, i, missing, &chunks);
+                        rc = check_range(doc, u, REF_LEFT, op->lag, op->lseq, 1, i, missing,
+                                         &chunks);
                     if (rc == CRDT_OK && op->rag != CRDT_NONE)
-                        rc = check_range(doc, u, op->rag, op->rseq, 1, i, missing, &chunks);
+                        rc = check_range(doc, u, REF_RIGHT, op->rag, op->rseq, 1, i, missing,
+                                         &chunks);
                     nd->recs++;
                     nd->per_agent[op->ag]++;
                     nd->runs +=
@@ -381,7 +391,7 @@ static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
                 } else {
                     uint32_t t =
                         op->kind == CRDT_KIND_DEL ? op->tseq + d : op->tseq + op->len - d - k;
-                    rc = check_range(doc, u, op->tag, t, k, i, missing, &chunks);
+                    rc = check_range(doc, u, REF_TARGET, op->tag, t, k, i, missing, &chunks);
                     nd->recs += chunks;
                     nd->per_agent[op->ag] += chunks;
                     nd->runs += chunks;
@@ -512,7 +522,7 @@ static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
 {
     while (n > 0) {
         /* one look-up of the run per piece, kept for the delete itself */
-        crdt_cursor c = crdt__tree_cursor_lv(doc, t);
+        crdt_cursor c = crdt__tree_cursor_lv_near(doc, t);
         const crdt_run *r = &doc->leaves[c.leaf].runs[c.i];
         uint32_t k = r->len - c.off;
         if (k > n)

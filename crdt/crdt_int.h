@@ -220,6 +220,13 @@ struct crdt_doc {
     uint32_t hint_leaf, hint_i, hint_pos;
     bool hint_ok;
 
+    /* The run crdt__tree_cursor_lv_near found last (leaf, index): while
+     * an update is integrated, the origins and delete targets of
+     * consecutive ops mostly lie in that run or next to it, so this saves
+     * most scans of a leaf's runs. Only a hint: it is checked before use
+     * and never needs resetting. */
+    uint32_t near_leaf, near_i;
+
     /* Runs the integration of remote inserts may still scan during the
      * current crdt_doc_apply_bounded (UINT64_MAX: unbounded); over_budget
      * is set when a scan ran out and placed its insert early. */
@@ -299,6 +306,9 @@ uint32_t crdt__tree_pos(const crdt_doc *doc, uint32_t lv);
 uint32_t crdt__tree_vis_pos(const crdt_doc *doc, uint32_t lv);
 /* Cursor at character lv (before it). */
 crdt_cursor crdt__tree_cursor_lv(const crdt_doc *doc, uint32_t lv);
+/* The same, trying first the run the previous call found and its
+ * neighbours (near_* in crdt_doc) before scanning the leaf. */
+crdt_cursor crdt__tree_cursor_lv_near(crdt_doc *doc, uint32_t lv);
 /* Cursor after `pos` visible characters, placed right after the visible
  * character pos - 1 (before any tombstones that follow it). */
 crdt_cursor crdt__tree_cursor_vis(crdt_doc *doc, size_t pos);
@@ -363,7 +373,18 @@ typedef struct crdt_rbuf {
 } crdt_rbuf;
 
 bool crdt__rbuf_byte(crdt_rbuf *r, uint8_t *b);
-bool crdt__rbuf_varint(crdt_rbuf *r, uint64_t *v);
+bool crdt__rbuf_varint_long(crdt_rbuf *r, uint64_t *v);
+/* Most varints of an update are one byte (agent indexes, lengths, seq
+ * deltas): those are read inline, the rest out of line, with the same
+ * checks. */
+static inline bool crdt__rbuf_varint(crdt_rbuf *r, uint64_t *v)
+{
+    if (r->off < r->len && r->p[r->off] < 0x80) {
+        *v = r->p[r->off++];
+        return true;
+    }
+    return crdt__rbuf_varint_long(r, v);
+}
 bool crdt__rbuf_bytes(crdt_rbuf *r, size_t n, const uint8_t **p);
 
 /* inspect.c: the update reader (FORMAT.md, "Update"), used by apply.c and

@@ -373,22 +373,64 @@ int crdt__lzh_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t n)
     }
     if (!table_build(len, LZH_NLIT, lit) || !table_build(len + LZH_NLIT, LZH_NDIST, dist))
         return bad;
+    /* Two literals whose codes fit LZH_MAX_BITS together come out of one
+     * look-up: pair[bits] = first | second << 8 | their bit count << 16,
+     * 0 when the next symbols are not two such literals. The symbol chain
+     * (look-up, shift, look-up) is what bounds the decoder's speed. */
+    uint32_t pair[1u << LZH_MAX_BITS];
+    for (uint32_t j = 0; j < (1u << LZH_MAX_BITS); j++) {
+        uint32_t e1 = lit[j], l1 = e1 & 15, e2, l2;
+        pair[j] = 0;
+        if (!e1 || (e1 >> 4) >= 256 || l1 >= LZH_MAX_BITS)
+            continue;
+        e2 = lit[j >> l1];
+        l2 = e2 & 15;
+        /* the second code must lie within the bits j fixes */
+        if (e2 && (e2 >> 4) < 256 && l1 + l2 <= LZH_MAX_BITS)
+            pair[j] = (e1 >> 4) | (e2 >> 4) << 8 | (l1 + l2) << 16;
+    }
     size_t o = 0;
+    const uint64_t mask = (1u << LZH_MAX_BITS) - 1;
     while (o < n) {
         if (b.used > (uint64_t)in_len * 8)
             return bad;
+        /* One refill (57 bits or more) serves up to LITS_PER_FILL literals
+         * of at most LZH_MAX_BITS bits: text columns are mostly literals,
+         * and a refill per symbol was most of the decoder's time. */
+        enum { LITS_PER_FILL = 5 };
+        _Static_assert(LITS_PER_FILL * LZH_MAX_BITS <= 57, "literals fit one refill");
         bits_fill(&b);
-        uint16_t e = lit[b.acc & ((1u << LZH_MAX_BITS) - 1)];
-        if (!e)
-            return bad;
-        bits_get(&b, e & 15);
-        uint32_t s = e >> 4;
-        if (s < 256) {
+        uint16_t e;
+        uint32_t s = 0;
+        for (uint32_t k = 0;; k++) {
+            uint32_t e2 = pair[b.acc & mask];
+            if (e2 && n - o >= 2) {
+                out[o] = (uint8_t)e2;
+                out[o + 1] = (uint8_t)(e2 >> 8);
+                o += 2;
+                bits_get(&b, e2 >> 16);
+                if (o == n || k + 1 == LITS_PER_FILL)
+                    break;
+                continue;
+            }
+            e = lit[b.acc & mask];
+            if (!e)
+                return bad;
+            bits_get(&b, e & 15);
+            s = e >> 4;
+            if (s >= 256)
+                break;
             out[o++] = (uint8_t)s;
-            continue;
+            if (o == n || k + 1 == LITS_PER_FILL)
+                break;
         }
+        if (s < 256)
+            continue;
+        /* a match: length extra bits (at most 15) and the distance code
+         * (at most 11) come from one refill, the distance bits from another */
+        bits_fill(&b);
         uint32_t l = bucket_value(&b, s - 256) + LZH_MIN_MATCH;
-        e = dist[b.acc & ((1u << LZH_MAX_BITS) - 1)];
+        e = dist[b.acc & mask];
         if (!e)
             return bad;
         bits_get(&b, e & 15);
@@ -398,7 +440,14 @@ int crdt__lzh_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t n)
             return bad;
         const uint8_t *src = out + o - d;
         uint8_t *dst = out + o;
-        if (d >= l) {
+        if (d >= 8 && n - o - l >= 8) {
+            /* Eight bytes at a time: with d >= 8 each chunk reads bytes
+             * already written, and the last chunk's overshoot (under 8
+             * bytes) stays inside out[0..n), where later symbols overwrite
+             * it. Most matches are short: this beats a memcpy call. */
+            for (uint32_t k = 0; k < l; k += 8)
+                memcpy(dst + k, src + k, 8);
+        } else if (d >= l) {
             memcpy(dst, src, l);
         } else {
             for (uint32_t k = 0; k < l; k++)
