@@ -361,7 +361,11 @@ static bool kinds_match(const crdt_doc *doc, uint32_t lv, uint32_t k, bool want_
     return true;
 }
 
-static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
+/* With defer_origins (the fresh-replica path, see apply), the origins and
+ * bounds of inserts are left to commit, which resolves them anyway; delete
+ * targets are still checked here since they decide how many records the
+ * update needs. */
+static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd, bool defer_origins)
 {
     for (uint32_t i = 0; i < u->nops; i++) {
         const crdt_uop *op = &u->ops[i];
@@ -378,10 +382,12 @@ static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
                 uint64_t chunks = 0;
                 int rc = CRDT_OK;
                 if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL) {
-                    if (d == 0 && op->lag != CRDT_NONE)
+                    if (defer_origins) {
+                        /* commit verifies them (apply_insert) */
+                    } else if (d == 0 && op->lag != CRDT_NONE)
                         rc = check_range(doc, u, REF_LEFT, op->lag, op->lseq, 1, i, missing,
                                          &chunks);
-                    if (rc == CRDT_OK && op->rag != CRDT_NONE)
+                    if (rc == CRDT_OK && !defer_origins && op->rag != CRDT_NONE)
                         rc = check_range(doc, u, REF_RIGHT, op->rag, op->rseq, 1, i, missing,
                                          &chunks);
                     nd->recs++;
@@ -537,11 +543,37 @@ static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
     }
 }
 
-static void apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k)
+/* The fresh-replica path's check of a reference (ag, seq) that check()
+ * left to commit: every op before this one is integrated, so the reference
+ * is valid iff the replica now knows it as an inserted character (a delete
+ * has no leaf). An agent the update gives no op has no replica index. */
+static bool ref_ok(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t seq, uint32_t *lv)
 {
-    uint32_t dag = u->agents[op->ag].doc, d = s - op->seq;
-    uint32_t left = d == 0 ? resolve(doc, u, op->lag, op->lseq) : crdt__agent_lv(doc, dag, s - 1);
-    uint32_t right = resolve(doc, u, op->rag, op->rseq);
+    if (ag == CRDT_NONE) {
+        *lv = CRDT_NONE;
+        return true;
+    }
+    uint32_t dag = u->agents[ag].doc;
+    *lv = dag == CRDT_NONE ? CRDT_NONE : crdt__agent_lv(doc, dag, seq);
+    return *lv != CRDT_NONE && doc->lv_leaf[*lv] != CRDT_NONE;
+}
+
+/* Returns false, having changed nothing, when `verify` (origins deferred
+ * by check) and an origin or bound is not a known insert. */
+static bool apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k,
+                         bool verify)
+{
+    uint32_t dag = u->agents[op->ag].doc, d = s - op->seq, left, right;
+    if (verify) {
+        if (d == 0 ? !ref_ok(doc, u, op->lag, op->lseq, &left)
+                   : (left = crdt__agent_lv(doc, dag, s - 1)) == CRDT_NONE)
+            return false;
+        if (!ref_ok(doc, u, op->rag, op->rseq, &right))
+            return false;
+    } else {
+        left = d == 0 ? resolve(doc, u, op->lag, op->lseq) : crdt__agent_lv(doc, dag, s - 1);
+        right = resolve(doc, u, op->rag, op->rseq);
+    }
     uint32_t lv = doc->next_lv, off = doc->arena_len, nb = 0;
     bool deleted = op->kind == CRDT_KIND_INS_DEL;
     if (!deleted && op->nbytes == op->len) { /* ASCII: bytes are code points */
@@ -560,6 +592,7 @@ static void apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
     crdt__integrate_insert(doc, left, right, lv, k, off, nb, deleted);
     if (doc->change_fn && !deleted)
         report_insert(doc, lv, k, doc->arena + off, nb);
+    return true;
 }
 
 static void apply_delete(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k)
@@ -590,8 +623,10 @@ static void apply_delete(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
 }
 
 /* Integrates the checked update; stops early (the replica then holds a
- * state to discard) when an insert's scan ran out of doc->scan_budget. */
-static void commit(crdt_doc *doc, const upd *u)
+ * state to discard) when an insert's scan ran out of doc->scan_budget, or
+ * (verify: origins deferred by check) returns false at an insert whose
+ * origin or bound is not known. */
+static bool commit(crdt_doc *doc, const upd *u, bool verify)
 {
     crdt__tree_cache_reset(doc);
     for (uint32_t i = 0; i < u->nops && !doc->over_budget && !doc->bad_origins; i++) {
@@ -602,16 +637,19 @@ static void commit(crdt_doc *doc, const upd *u)
             bool known;
             uint32_t k = piece(doc, dag, s, end, &known);
             if (!known) {
-                if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL)
-                    apply_insert(doc, u, op, s, k);
-                else
+                if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL) {
+                    if (!apply_insert(doc, u, op, s, k, verify))
+                        return false;
+                } else {
                     apply_delete(doc, u, op, s, k);
+                }
             }
             s += k;
             if (doc->over_budget || doc->bad_origins)
                 break;
         }
     }
+    return true;
 }
 
 static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
@@ -646,7 +684,65 @@ int crdt_doc_apply_bounded(crdt_doc *doc, const uint8_t *data, size_t len, crdt_
     return apply(doc, data, len, missing, max_scan, true);
 }
 
-/* crdt_doc_apply (bounded = false) and crdt_doc_apply_bounded. */
+/* Check, reserve and commit a decoded update (see apply). */
+static int check_commit(crdt_doc *doc, upd *u, needs *nd, crdt_id *missing, uint64_t max_scan,
+                        bool bounded, bool fresh)
+{
+    int rc = check(doc, u, missing, nd, fresh);
+    if (rc == CRDT_OK)
+        rc = reserve(doc, u, nd);
+    if (rc)
+        return rc;
+    doc->scan_budget = max_scan;
+    doc->over_budget = false;
+    doc->check_origins = bounded;
+    doc->bad_origins = false;
+    bool ok = commit(doc, u, fresh);
+    crdt__tree_cache_reset(doc);
+    if (!ok)
+        rc = CRDT_EBADUPDATE; /* only the fresh path, which then starts over */
+    else if (doc->over_budget)
+        rc = CRDT_ECOST;
+    else if (doc->bad_origins)
+        rc = CRDT_EORIGIN;
+    doc->scan_budget = UINT64_MAX;
+    doc->over_budget = false;
+    doc->check_origins = doc->bad_origins = false;
+    return rc;
+}
+
+/* Put a replica that held no operation (next_lv was 0) back as it was
+ * before the fresh path's commit: no operation, no text, an empty tree,
+ * the agents it had (with no ids, as before) and none of the update's.
+ * Capacities stay as reserved. */
+static void fresh_rollback(crdt_doc *doc, upd *u, uint32_t old_n, uint64_t old_scanned)
+{
+    for (uint32_t i = 0; i < u->nagents; i++)
+        if (u->agents[i].doc != CRDT_NONE && u->agents[i].doc >= old_n)
+            u->agents[i].doc = CRDT_NONE;
+    agents_rollback(doc, old_n);
+    for (uint32_t a = 0; a < doc->nagents; a++)
+        doc->agents[a].nruns = 0;
+    doc->nspans = doc->nrecs = doc->next_lv = doc->arena_len = 0;
+    doc->ninodes = doc->nruns = doc->excess = 0;
+    doc->hint_ok = false;
+    (void)crdt__tree_init(doc); /* cannot fail: leaf 0 is always allocated */
+    doc->scanned = old_scanned;
+}
+
+/* crdt_doc_apply (bounded = false) and crdt_doc_apply_bounded.
+ *
+ * The fresh path: into a replica that holds no operation (loading a stored
+ * state, a new subscriber's first sync), an update can be committed before
+ * its origins and bounds are checked, since commit resolves each of them
+ * anyway and a failure can be undone by emptying the replica again. That
+ * spares check a look-up in the update per origin and bound, a third of a
+ * state load's checking. Delete targets are checked first as always (they
+ * decide the records to reserve). Whenever anything fails on that path -
+ * check, reserve, a deferred origin, the scan budget - the replica is
+ * emptied and the update goes through the general path from the start, so
+ * results, error codes and *missing are exactly the general path's. Not
+ * with a change callback, which would report changes that are undone. */
 static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
                  uint64_t max_scan, bool bounded)
 {
@@ -666,24 +762,18 @@ static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missin
         else
             memset(nd.per_agent, 0, (size_t)u.nagents * sizeof(uint64_t));
     }
-    if (rc == CRDT_OK)
-        rc = check(doc, &u, missing, &nd);
-    if (rc == CRDT_OK)
-        rc = reserve(doc, &u, &nd);
-    if (rc == CRDT_OK) {
-        doc->scan_budget = max_scan;
-        doc->over_budget = false;
-        doc->check_origins = bounded;
-        doc->bad_origins = false;
-        commit(doc, &u);
-        crdt__tree_cache_reset(doc);
-        if (doc->over_budget)
-            rc = CRDT_ECOST;
-        else if (doc->bad_origins)
-            rc = CRDT_EORIGIN;
-        doc->scan_budget = UINT64_MAX;
-        doc->over_budget = false;
-        doc->check_origins = doc->bad_origins = false;
+    if (rc == CRDT_OK && doc->next_lv == 0 && !doc->change_fn) {
+        uint32_t old_n = doc->nagents;
+        uint64_t old_scanned = doc->scanned;
+        rc = check_commit(doc, &u, &nd, NULL, max_scan, bounded, true);
+        if (rc != CRDT_OK) {
+            fresh_rollback(doc, &u, old_n, old_scanned);
+            nd.lvs = nd.bytes = nd.recs = nd.runs = 0;
+            memset(nd.per_agent, 0, (size_t)u.nagents * sizeof(uint64_t));
+            rc = check_commit(doc, &u, &nd, missing, max_scan, bounded, false);
+        }
+    } else if (rc == CRDT_OK) {
+        rc = check_commit(doc, &u, &nd, missing, max_scan, bounded, false);
     }
     crdt__mem_free(&doc->alloc, nd.per_agent);
     upd_free(&u);
