@@ -306,8 +306,8 @@ uint32_t crdt__tree_pos(const crdt_doc *doc, uint32_t lv);
 uint32_t crdt__tree_vis_pos(const crdt_doc *doc, uint32_t lv);
 /* Cursor at character lv (before it). */
 crdt_cursor crdt__tree_cursor_lv(const crdt_doc *doc, uint32_t lv);
-/* The same, trying first the run the previous call found and its
- * neighbours (near_* in crdt_doc) before scanning the leaf. */
+/* The same, scanning the leaf from the run before the one the previous
+ * call found (near_* in crdt_doc). */
 crdt_cursor crdt__tree_cursor_lv_near(crdt_doc *doc, uint32_t lv);
 /* Cursor after `pos` visible characters, placed right after the visible
  * character pos - 1 (before any tombstones that follow it). */

@@ -190,20 +190,20 @@ crdt_cursor crdt__tree_cursor_lv_near(crdt_doc *doc, uint32_t lv)
 {
     uint32_t leaf = doc->lv_leaf[lv];
     const crdt_leaf *l = &doc->leaves[leaf];
-    uint32_t i = l->n;
-    if (leaf == doc->near_leaf) {
-        /* the run found last time or a neighbour: any stale hint only
-         * misses, since the run is checked to hold lv */
-        uint32_t h = doc->near_i;
-        for (uint32_t j = h ? h - 1 : 0; j <= h + 1 && j < l->n; j++) {
-            if (lv - l->runs[j].lv < l->runs[j].len) {
-                i = j;
-                break;
-            }
-        }
-    }
-    if (i == l->n)
-        i = run_in_leaf(l, lv);
+    /* Scan from the run before the one found last (when in this leaf) to
+     * the leaf's end, then from its start: the run wanted is mostly that
+     * one, the next or the one after. Any stale hint only costs time. */
+    uint32_t n = l->n, from = 0, i;
+    if (leaf == doc->near_leaf && doc->near_i - 1 < n)
+        from = doc->near_i - 1;
+    for (i = from; i < n; i++)
+        if (lv - l->runs[i].lv < l->runs[i].len)
+            goto found;
+    for (i = 0; i < from; i++)
+        if (lv - l->runs[i].lv < l->runs[i].len)
+            goto found;
+    return (crdt_cursor){leaf, n, 0}; /* unreachable when the indexes are consistent */
+found:
     doc->near_leaf = leaf;
     doc->near_i = i;
     return (crdt_cursor){leaf, i, lv - l->runs[i].lv};
