@@ -328,18 +328,16 @@ static int check_range(const crdt_doc *doc, upd *u, int ref, uint32_t ag, uint32
 }
 
 /* Length of the unknown (to the doc) stretch of op ids from seq, or of the
- * known stretch when *known. */
-static uint32_t piece(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t end, bool *known)
+ * known stretch (with consecutive LVs, *lv the first) when *known. */
+static uint32_t piece(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t end, bool *known,
+                      uint32_t *lv)
 {
-    uint32_t lv;
-    uint32_t k = dag == CRDT_NONE ? 0 : crdt__agent_known(doc, dag, seq, &lv);
-    if (k) {
-        *known = true;
-        return k < end - seq ? k : end - seq;
+    if (dag == CRDT_NONE) {
+        *known = false;
+        *lv = CRDT_NONE;
+        return end - seq;
     }
-    *known = false;
-    uint32_t nk = dag == CRDT_NONE ? UINT32_MAX : crdt__agent_next_known(doc, dag, seq);
-    return nk < end ? nk - seq : end - seq;
+    return crdt__agent_piece(doc, dag, seq, end, known, lv);
 }
 
 typedef struct needs {
@@ -373,9 +371,9 @@ static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd, bool 
         uint32_t s = op->seq, end = op->seq + op->len;
         while (s < end) {
             bool known;
-            uint32_t k = piece(doc, dag, s, end, &known);
+            uint32_t lv, k = piece(doc, dag, s, end, &known, &lv);
             bool ins = op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL;
-            if (known && !kinds_match(doc, crdt__agent_lv(doc, dag, s), k, ins))
+            if (known && !kinds_match(doc, lv, k, ins))
                 return CRDT_EBADUPDATE;
             if (!known) {
                 uint32_t d = s - op->seq;
@@ -635,7 +633,7 @@ static bool commit(crdt_doc *doc, const upd *u, bool verify)
         uint32_t s = op->seq, end = op->seq + op->len;
         while (s < end) {
             bool known;
-            uint32_t k = piece(doc, dag, s, end, &known);
+            uint32_t lv, k = piece(doc, dag, s, end, &known, &lv);
             if (!known) {
                 if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL) {
                     if (!apply_insert(doc, u, op, s, k, verify))

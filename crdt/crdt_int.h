@@ -269,6 +269,11 @@ uint32_t crdt__agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t se
 uint32_t crdt__agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq);
 /* First known seq >= seq (UINT32_MAX if none). */
 uint32_t crdt__agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t seq);
+/* For seqs [seq, end) (seq < end): the length of the stretch from seq that
+ * is known with consecutive LVs (*known = true, *lv the LV of seq) or all
+ * unknown (*known = false). */
+uint32_t crdt__agent_piece(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t end,
+                           bool *known, uint32_t *lv);
 /* (agent, seq) of an LV and how many following LVs continue that run. */
 void crdt__span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *seq,
                    uint32_t *run_left);
