@@ -4,7 +4,9 @@
  * decode and validate every field (with the reader of inspect.c); check
  * that every referenced id exists (in the replica or earlier in the update)
  * and count what applying needs; reserve all memory; then apply, which
- * cannot fail. */
+ * cannot fail. A replica that holds no operation yet takes a shorter path
+ * (see apply): insert origins are checked as they are applied, and on a
+ * refusal the replica is emptied again and the three passes run. */
 #include "crdt_int.h"
 #include "format_int.h"
 
