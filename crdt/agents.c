@@ -127,6 +127,26 @@ uint32_t crdt__agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t se
     return j < ag->nruns ? ag->runs[j].seq : UINT32_MAX;
 }
 
+uint32_t crdt__agent_piece(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t end,
+                           bool *known, uint32_t *lv)
+{
+    /* crdt__agent_known, then crdt__agent_next_known, with one search */
+    const crdt_agent *ag = &doc->agents[agent];
+    uint32_t i = run_search(ag, seq);
+    if (i != UINT32_MAX && seq - ag->runs[i].seq < ag->runs[i].len) {
+        const crdt_agent_run *r = &ag->runs[i];
+        uint32_t k = r->len - (seq - r->seq);
+        *known = true;
+        *lv = r->lv + (seq - r->seq);
+        return k < end - seq ? k : end - seq;
+    }
+    *known = false;
+    *lv = CRDT_NONE;
+    uint32_t j = i == UINT32_MAX ? 0 : i + 1;
+    uint32_t nk = j < ag->nruns ? ag->runs[j].seq : UINT32_MAX;
+    return nk < end ? nk - seq : end - seq;
+}
+
 int crdt__agent_reserve(crdt_doc *doc, uint32_t agent, uint32_t n)
 {
     crdt_agent *ag = &doc->agents[agent];

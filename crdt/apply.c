@@ -4,7 +4,9 @@
  * decode and validate every field (with the reader of inspect.c); check
  * that every referenced id exists (in the replica or earlier in the update)
  * and count what applying needs; reserve all memory; then apply, which
- * cannot fail. */
+ * cannot fail. A replica that holds no operation yet takes a shorter path
+ * (see apply): insert origins are checked as they are applied, and on a
+ * refusal the replica is emptied again and the three passes run. */
 #include "crdt_int.h"
 #include "format_int.h"
 
@@ -38,9 +40,13 @@ typedef struct upd {
     uint32_t nagents;
     crdt_uop *ops;
     uint32_t nops;
-    uint32_t *order;   /* op indexes sorted by (agent, seq) */
-    uint64_t *keys;    /* per position in order[]: agent << 32 | seq */
-    uint32_t hit;      /* position in order[] of upd_find's last hit */
+    uint32_t *order; /* op indexes sorted by (agent, seq) */
+    uint64_t *keys;  /* per position in order[]: agent << 32 | seq */
+    /* Position in order[] of upd_find's last hit, per kind of reference
+     * (REF_*): left origins follow the ops being read, bounds and delete
+     * targets each have their own locality, so one shared hint kept
+     * missing. */
+    uint32_t hit[3];
     uint32_t *buckets; /* per agent, see uagent */
     uint8_t *unpacked; /* a packed state's unpacked columns (ops point into them) */
 } upd;
@@ -156,14 +162,15 @@ static int index_build(upd *u)
         return CRDT_ENOMEM;
     for (uint32_t a = 0; a < u->nagents; a++) {
         const uagent *ua = &u->agents[a];
-        /* one pass over the agent's sorted keys (their low half is the seq) */
-        uint32_t q = ua->pos, end = ua->pos + ua->nops;
-        for (uint32_t b = 0; b < ua->nb; b++) {
-            uint64_t from = (uint64_t)a << 32 | ((uint64_t)ua->seq0 + ((uint64_t)b << ua->shift));
-            while (q < end && u->keys[q] < from)
-                q++;
-            u->buckets[ua->boff + b] = q;
-        }
+        /* one pass over the agent's sorted keys (their low half is the
+         * seq): op q is the first of every bucket from the one after the
+         * previous op's up to its own */
+        uint32_t *bk = u->buckets + ua->boff, b = 0, end = ua->pos + ua->nops;
+        for (uint32_t q = ua->pos; q < end; q++)
+            for (uint32_t qb = ((uint32_t)u->keys[q] - ua->seq0) >> ua->shift; b <= qb; b++)
+                bk[b] = q;
+        for (; b < ua->nb; b++)
+            bk[b] = end;
     }
     return CRDT_OK;
 }
@@ -230,13 +237,16 @@ static bool op_holds(const upd *u, uint32_t pos, uint32_t ag, uint32_t seq)
 /* The update op holding id (ag, seq), or CRDT_NONE. References cluster
  * (an op's origins are mostly in the op found last or the next one), so
  * those two are tried before the binary search. */
-static uint32_t upd_find(upd *u, uint32_t ag, uint32_t seq)
+enum { REF_LEFT, REF_RIGHT, REF_TARGET };
+
+static uint32_t upd_find(upd *u, uint32_t ag, uint32_t seq, int ref)
 {
-    if (u->hit < u->nops) {
-        if (op_holds(u, u->hit, ag, seq))
-            return u->order[u->hit];
-        if (u->hit + 1 < u->nops && op_holds(u, u->hit + 1, ag, seq))
-            return u->order[++u->hit];
+    uint32_t *hit = &u->hit[ref];
+    if (*hit < u->nops) {
+        if (op_holds(u, *hit, ag, seq))
+            return u->order[*hit];
+        if (*hit + 1 < u->nops && op_holds(u, *hit + 1, ag, seq))
+            return u->order[++*hit];
     }
     /* binary search over the compact keys of the ops that start in seq's
      * bucket; the op holding seq starts there or is the one before */
@@ -261,7 +271,7 @@ static uint32_t upd_find(upd *u, uint32_t ag, uint32_t seq)
     }
     if (lo == 0 || !op_holds(u, (uint32_t)lo - 1, ag, seq))
         return CRDT_NONE;
-    u->hit = (uint32_t)lo - 1;
+    *hit = (uint32_t)lo - 1;
     return u->order[lo - 1];
 }
 
@@ -277,7 +287,7 @@ static void missing_fill(const upd *u, uint32_t ag, uint32_t seq, crdt_id *m)
 
 /* Check that ids (ag, seq .. seq+n) all exist as inserts in the doc or in
  * ops before op `cur`. Counts the LV chunks they form in *chunks. */
-static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, uint32_t n,
+static int check_range(const crdt_doc *doc, upd *u, int ref, uint32_t ag, uint32_t seq, uint32_t n,
                        uint32_t cur, crdt_id *missing, uint64_t *chunks)
 {
     uint32_t dag = u->agents[ag].doc;
@@ -294,7 +304,7 @@ static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, u
                 x = r->lv + r->len;
             }
         } else {
-            uint32_t j = upd_find(u, ag, seq);
+            uint32_t j = upd_find(u, ag, seq, ref);
             if (j == CRDT_NONE) {
                 missing_fill(u, ag, seq, missing);
                 return CRDT_EMISSING;
@@ -320,18 +330,16 @@ static int check_range(const crdt_doc *doc, upd *u, uint32_t ag, uint32_t seq, u
 }
 
 /* Length of the unknown (to the doc) stretch of op ids from seq, or of the
- * known stretch when *known. */
-static uint32_t piece(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t end, bool *known)
+ * known stretch (with consecutive LVs, *lv the first) when *known. */
+static uint32_t piece(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t end, bool *known,
+                      uint32_t *lv)
 {
-    uint32_t lv;
-    uint32_t k = dag == CRDT_NONE ? 0 : crdt__agent_known(doc, dag, seq, &lv);
-    if (k) {
-        *known = true;
-        return k < end - seq ? k : end - seq;
+    if (dag == CRDT_NONE) {
+        *known = false;
+        *lv = CRDT_NONE;
+        return end - seq;
     }
-    *known = false;
-    uint32_t nk = dag == CRDT_NONE ? UINT32_MAX : crdt__agent_next_known(doc, dag, seq);
-    return nk < end ? nk - seq : end - seq;
+    return crdt__agent_piece(doc, dag, seq, end, known, lv);
 }
 
 typedef struct needs {
@@ -353,7 +361,11 @@ static bool kinds_match(const crdt_doc *doc, uint32_t lv, uint32_t k, bool want_
     return true;
 }
 
-static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
+/* With defer_origins (the fresh-replica path, see apply), the origins and
+ * bounds of inserts are left to commit, which resolves them anyway; delete
+ * targets are still checked here since they decide how many records the
+ * update needs. */
+static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd, bool defer_origins)
 {
     for (uint32_t i = 0; i < u->nops; i++) {
         const crdt_uop *op = &u->ops[i];
@@ -361,19 +373,23 @@ static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
         uint32_t s = op->seq, end = op->seq + op->len;
         while (s < end) {
             bool known;
-            uint32_t k = piece(doc, dag, s, end, &known);
+            uint32_t lv, k = piece(doc, dag, s, end, &known, &lv);
             bool ins = op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL;
-            if (known && !kinds_match(doc, crdt__agent_lv(doc, dag, s), k, ins))
+            if (known && !kinds_match(doc, lv, k, ins))
                 return CRDT_EBADUPDATE;
             if (!known) {
                 uint32_t d = s - op->seq;
                 uint64_t chunks = 0;
                 int rc = CRDT_OK;
                 if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL) {
-                    if (d == 0 && op->lag != CRDT_NONE)
-                        rc = check_range(doc, u, op->lag, op->lseq, 1, i, missing, &chunks);
-                    if (rc == CRDT_OK && op->rag != CRDT_NONE)
-                        rc = check_range(doc, u, op->rag, op->rseq, 1, i, missing, &chunks);
+                    if (defer_origins) {
+                        /* commit verifies them (apply_insert) */
+                    } else if (d == 0 && op->lag != CRDT_NONE)
+                        rc = check_range(doc, u, REF_LEFT, op->lag, op->lseq, 1, i, missing,
+                                         &chunks);
+                    if (rc == CRDT_OK && !defer_origins && op->rag != CRDT_NONE)
+                        rc = check_range(doc, u, REF_RIGHT, op->rag, op->rseq, 1, i, missing,
+                                         &chunks);
                     nd->recs++;
                     nd->per_agent[op->ag]++;
                     nd->runs +=
@@ -381,7 +397,7 @@ static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
                 } else {
                     uint32_t t =
                         op->kind == CRDT_KIND_DEL ? op->tseq + d : op->tseq + op->len - d - k;
-                    rc = check_range(doc, u, op->tag, t, k, i, missing, &chunks);
+                    rc = check_range(doc, u, REF_TARGET, op->tag, t, k, i, missing, &chunks);
                     nd->recs += chunks;
                     nd->per_agent[op->ag] += chunks;
                     nd->runs += chunks;
@@ -512,7 +528,7 @@ static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
 {
     while (n > 0) {
         /* one look-up of the run per piece, kept for the delete itself */
-        crdt_cursor c = crdt__tree_cursor_lv(doc, t);
+        crdt_cursor c = crdt__tree_cursor_lv_near(doc, t);
         const crdt_run *r = &doc->leaves[c.leaf].runs[c.i];
         uint32_t k = r->len - c.off;
         if (k > n)
@@ -527,11 +543,37 @@ static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
     }
 }
 
-static void apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k)
+/* The fresh-replica path's check of a reference (ag, seq) that check()
+ * left to commit: every op before this one is integrated, so the reference
+ * is valid iff the replica now knows it as an inserted character (a delete
+ * has no leaf). An agent the update gives no op has no replica index. */
+static bool ref_ok(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t seq, uint32_t *lv)
 {
-    uint32_t dag = u->agents[op->ag].doc, d = s - op->seq;
-    uint32_t left = d == 0 ? resolve(doc, u, op->lag, op->lseq) : crdt__agent_lv(doc, dag, s - 1);
-    uint32_t right = resolve(doc, u, op->rag, op->rseq);
+    if (ag == CRDT_NONE) {
+        *lv = CRDT_NONE;
+        return true;
+    }
+    uint32_t dag = u->agents[ag].doc;
+    *lv = dag == CRDT_NONE ? CRDT_NONE : crdt__agent_lv(doc, dag, seq);
+    return *lv != CRDT_NONE && doc->lv_leaf[*lv] != CRDT_NONE;
+}
+
+/* Returns false, having changed nothing, when `verify` (origins deferred
+ * by check) and an origin or bound is not a known insert. */
+static bool apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k,
+                         bool verify)
+{
+    uint32_t dag = u->agents[op->ag].doc, d = s - op->seq, left, right;
+    if (verify) {
+        if (d == 0 ? !ref_ok(doc, u, op->lag, op->lseq, &left)
+                   : (left = crdt__agent_lv(doc, dag, s - 1)) == CRDT_NONE)
+            return false;
+        if (!ref_ok(doc, u, op->rag, op->rseq, &right))
+            return false;
+    } else {
+        left = d == 0 ? resolve(doc, u, op->lag, op->lseq) : crdt__agent_lv(doc, dag, s - 1);
+        right = resolve(doc, u, op->rag, op->rseq);
+    }
     uint32_t lv = doc->next_lv, off = doc->arena_len, nb = 0;
     bool deleted = op->kind == CRDT_KIND_INS_DEL;
     if (!deleted && op->nbytes == op->len) { /* ASCII: bytes are code points */
@@ -550,6 +592,7 @@ static void apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
     crdt__integrate_insert(doc, left, right, lv, k, off, nb, deleted);
     if (doc->change_fn && !deleted)
         report_insert(doc, lv, k, doc->arena + off, nb);
+    return true;
 }
 
 static void apply_delete(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k)
@@ -580,8 +623,10 @@ static void apply_delete(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
 }
 
 /* Integrates the checked update; stops early (the replica then holds a
- * state to discard) when an insert's scan ran out of doc->scan_budget. */
-static void commit(crdt_doc *doc, const upd *u)
+ * state to discard) when an insert's scan ran out of doc->scan_budget, or
+ * (verify: origins deferred by check) returns false at an insert whose
+ * origin or bound is not known. */
+static bool commit(crdt_doc *doc, const upd *u, bool verify)
 {
     crdt__tree_cache_reset(doc);
     for (uint32_t i = 0; i < u->nops && !doc->over_budget && !doc->bad_origins; i++) {
@@ -590,18 +635,21 @@ static void commit(crdt_doc *doc, const upd *u)
         uint32_t s = op->seq, end = op->seq + op->len;
         while (s < end) {
             bool known;
-            uint32_t k = piece(doc, dag, s, end, &known);
+            uint32_t lv, k = piece(doc, dag, s, end, &known, &lv);
             if (!known) {
-                if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL)
-                    apply_insert(doc, u, op, s, k);
-                else
+                if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL) {
+                    if (!apply_insert(doc, u, op, s, k, verify))
+                        return false;
+                } else {
                     apply_delete(doc, u, op, s, k);
+                }
             }
             s += k;
             if (doc->over_budget || doc->bad_origins)
                 break;
         }
     }
+    return true;
 }
 
 static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
@@ -636,7 +684,65 @@ int crdt_doc_apply_bounded(crdt_doc *doc, const uint8_t *data, size_t len, crdt_
     return apply(doc, data, len, missing, max_scan, true);
 }
 
-/* crdt_doc_apply (bounded = false) and crdt_doc_apply_bounded. */
+/* Check, reserve and commit a decoded update (see apply). */
+static int check_commit(crdt_doc *doc, upd *u, needs *nd, crdt_id *missing, uint64_t max_scan,
+                        bool bounded, bool fresh)
+{
+    int rc = check(doc, u, missing, nd, fresh);
+    if (rc == CRDT_OK)
+        rc = reserve(doc, u, nd);
+    if (rc)
+        return rc;
+    doc->scan_budget = max_scan;
+    doc->over_budget = false;
+    doc->check_origins = bounded;
+    doc->bad_origins = false;
+    bool ok = commit(doc, u, fresh);
+    crdt__tree_cache_reset(doc);
+    if (!ok)
+        rc = CRDT_EBADUPDATE; /* only the fresh path, which then starts over */
+    else if (doc->over_budget)
+        rc = CRDT_ECOST;
+    else if (doc->bad_origins)
+        rc = CRDT_EORIGIN;
+    doc->scan_budget = UINT64_MAX;
+    doc->over_budget = false;
+    doc->check_origins = doc->bad_origins = false;
+    return rc;
+}
+
+/* Put a replica that held no operation (next_lv was 0) back as it was
+ * before the fresh path's commit: no operation, no text, an empty tree,
+ * the agents it had (with no ids, as before) and none of the update's.
+ * Capacities stay as reserved. */
+static void fresh_rollback(crdt_doc *doc, upd *u, uint32_t old_n, uint64_t old_scanned)
+{
+    for (uint32_t i = 0; i < u->nagents; i++)
+        if (u->agents[i].doc != CRDT_NONE && u->agents[i].doc >= old_n)
+            u->agents[i].doc = CRDT_NONE;
+    agents_rollback(doc, old_n);
+    for (uint32_t a = 0; a < doc->nagents; a++)
+        doc->agents[a].nruns = 0;
+    doc->nspans = doc->nrecs = doc->next_lv = doc->arena_len = 0;
+    doc->ninodes = doc->nruns = doc->excess = 0;
+    doc->hint_ok = false;
+    (void)crdt__tree_init(doc); /* cannot fail: leaf 0 is always allocated */
+    doc->scanned = old_scanned;
+}
+
+/* crdt_doc_apply (bounded = false) and crdt_doc_apply_bounded.
+ *
+ * The fresh path: into a replica that holds no operation (loading a stored
+ * state, a new subscriber's first sync), an update can be committed before
+ * its origins and bounds are checked, since commit resolves each of them
+ * anyway and a failure can be undone by emptying the replica again. That
+ * spares check a look-up in the update per origin and bound, a third of a
+ * state load's checking. Delete targets are checked first as always (they
+ * decide the records to reserve). Whenever anything fails on that path -
+ * check, reserve, a deferred origin, the scan budget - the replica is
+ * emptied and the update goes through the general path from the start, so
+ * results, error codes and *missing are exactly the general path's. Not
+ * with a change callback, which would report changes that are undone. */
 static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
                  uint64_t max_scan, bool bounded)
 {
@@ -656,24 +762,18 @@ static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missin
         else
             memset(nd.per_agent, 0, (size_t)u.nagents * sizeof(uint64_t));
     }
-    if (rc == CRDT_OK)
-        rc = check(doc, &u, missing, &nd);
-    if (rc == CRDT_OK)
-        rc = reserve(doc, &u, &nd);
-    if (rc == CRDT_OK) {
-        doc->scan_budget = max_scan;
-        doc->over_budget = false;
-        doc->check_origins = bounded;
-        doc->bad_origins = false;
-        commit(doc, &u);
-        crdt__tree_cache_reset(doc);
-        if (doc->over_budget)
-            rc = CRDT_ECOST;
-        else if (doc->bad_origins)
-            rc = CRDT_EORIGIN;
-        doc->scan_budget = UINT64_MAX;
-        doc->over_budget = false;
-        doc->check_origins = doc->bad_origins = false;
+    if (rc == CRDT_OK && doc->next_lv == 0 && !doc->change_fn) {
+        uint32_t old_n = doc->nagents;
+        uint64_t old_scanned = doc->scanned;
+        rc = check_commit(doc, &u, &nd, NULL, max_scan, bounded, true);
+        if (rc != CRDT_OK) {
+            fresh_rollback(doc, &u, old_n, old_scanned);
+            nd.lvs = nd.bytes = nd.recs = nd.runs = 0;
+            memset(nd.per_agent, 0, (size_t)u.nagents * sizeof(uint64_t));
+            rc = check_commit(doc, &u, &nd, missing, max_scan, bounded, false);
+        }
+    } else if (rc == CRDT_OK) {
+        rc = check_commit(doc, &u, &nd, missing, max_scan, bounded, false);
     }
     crdt__mem_free(&doc->alloc, nd.per_agent);
     upd_free(&u);

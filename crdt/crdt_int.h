@@ -220,6 +220,13 @@ struct crdt_doc {
     uint32_t hint_leaf, hint_i, hint_pos;
     bool hint_ok;
 
+    /* The run crdt__tree_cursor_lv_near found last (leaf, index): while
+     * an update is integrated, the origins and delete targets of
+     * consecutive ops mostly lie in that run or next to it, so this saves
+     * most scans of a leaf's runs. Only a hint: it is checked before use
+     * and never needs resetting. */
+    uint32_t near_leaf, near_i;
+
     /* Runs the integration of remote inserts may still scan during the
      * current crdt_doc_apply_bounded (UINT64_MAX: unbounded); over_budget
      * is set when a scan ran out and placed its insert early. */
@@ -262,6 +269,11 @@ uint32_t crdt__agent_known_back(const crdt_doc *doc, uint32_t agent, uint32_t se
 uint32_t crdt__agent_run_from(const crdt_doc *doc, uint32_t agent, uint32_t seq);
 /* First known seq >= seq (UINT32_MAX if none). */
 uint32_t crdt__agent_next_known(const crdt_doc *doc, uint32_t agent, uint32_t seq);
+/* For seqs [seq, end) (seq < end): the length of the stretch from seq that
+ * is known with consecutive LVs (*known = true, *lv the LV of seq) or all
+ * unknown (*known = false). */
+uint32_t crdt__agent_piece(const crdt_doc *doc, uint32_t agent, uint32_t seq, uint32_t end,
+                           bool *known, uint32_t *lv);
 /* (agent, seq) of an LV and how many following LVs continue that run. */
 void crdt__span_id(const crdt_doc *doc, uint32_t lv, uint32_t *agent, uint32_t *seq,
                    uint32_t *run_left);
@@ -299,6 +311,9 @@ uint32_t crdt__tree_pos(const crdt_doc *doc, uint32_t lv);
 uint32_t crdt__tree_vis_pos(const crdt_doc *doc, uint32_t lv);
 /* Cursor at character lv (before it). */
 crdt_cursor crdt__tree_cursor_lv(const crdt_doc *doc, uint32_t lv);
+/* The same, scanning the leaf from the run before the one the previous
+ * call found (near_* in crdt_doc). */
+crdt_cursor crdt__tree_cursor_lv_near(crdt_doc *doc, uint32_t lv);
 /* Cursor after `pos` visible characters, placed right after the visible
  * character pos - 1 (before any tombstones that follow it). */
 crdt_cursor crdt__tree_cursor_vis(crdt_doc *doc, size_t pos);
@@ -363,7 +378,18 @@ typedef struct crdt_rbuf {
 } crdt_rbuf;
 
 bool crdt__rbuf_byte(crdt_rbuf *r, uint8_t *b);
-bool crdt__rbuf_varint(crdt_rbuf *r, uint64_t *v);
+bool crdt__rbuf_varint_long(crdt_rbuf *r, uint64_t *v);
+/* Most varints of an update are one byte (agent indexes, lengths, seq
+ * deltas): those are read inline, the rest out of line, with the same
+ * checks. */
+static inline bool crdt__rbuf_varint(crdt_rbuf *r, uint64_t *v)
+{
+    if (r->off < r->len && r->p[r->off] < 0x80) {
+        *v = r->p[r->off++];
+        return true;
+    }
+    return crdt__rbuf_varint_long(r, v);
+}
 bool crdt__rbuf_bytes(crdt_rbuf *r, size_t n, const uint8_t **p);
 
 /* inspect.c: the update reader (FORMAT.md, "Update"), used by apply.c and

@@ -10,6 +10,7 @@
 #include "format_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int crdt__upd_begin(crdt_upd_reader *rd, const uint8_t *data, size_t len)
 {
@@ -111,7 +112,15 @@ static bool read_text(crdt_upd_reader *rd, uint64_t len, uint64_t *nb, const uin
                crdt__rbuf_bytes(&rd->r, (size_t)*nb, text);
     crdt_rbuf *t = &rd->col[CRDT_COL_TEXT];
     size_t at = t->off;
-    for (uint64_t k = 0; k < len; k++) {
+    uint64_t k = 0;
+    /* ASCII eight code points at a time */
+    uint64_t w;
+    while (len - k >= 8 && t->len - at >= 8 &&
+           (memcpy(&w, t->p + at, 8), !(w & 0x8080808080808080ull))) {
+        at += 8;
+        k += 8;
+    }
+    for (; k < len; k++) {
         if (at >= t->len)
             return false;
         uint8_t c = t->p[at];

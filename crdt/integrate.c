@@ -67,7 +67,7 @@ void crdt__integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32
     if (left == CRDT_NONE) {
         c = crdt__tree_cursor_vis(doc, 0);
     } else {
-        c = crdt__tree_cursor_lv(doc, left);
+        c = crdt__tree_cursor_lv_near(doc, left);
         c.off++;
         if (c.off == doc->leaves[c.leaf].runs[c.i].len) {
             c.i++;

@@ -294,9 +294,15 @@ typedef struct bitr {
     const uint8_t *p;
     size_t len, pos;
     uint64_t acc;
-    uint32_t n;
-    uint64_t used; /* bits consumed */
+    uint32_t n; /* bits of acc not consumed yet */
 } bitr;
+
+/* Bits consumed: every byte taken (pos counts the zero bytes read past the
+ * end too) less those still in acc. */
+static inline uint64_t bits_used(const bitr *b)
+{
+    return (uint64_t)b->pos * 8 - b->n;
+}
 
 static inline void bits_fill(bitr *b)
 {
@@ -326,7 +332,6 @@ static inline uint32_t bits_get(bitr *b, uint32_t n)
     uint32_t v = (uint32_t)(b->acc & ((1u << n) - 1));
     b->acc >>= n;
     b->n -= n;
-    b->used += n;
     return v;
 }
 
@@ -362,7 +367,7 @@ static uint32_t bucket_value(bitr *b, uint32_t k)
 int crdt__lzh_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t n)
 {
     static const int bad = CRDT_EBADUPDATE;
-    bitr b = {in, in_len, 0, 0, 0, 0};
+    bitr b = {in, in_len, 0, 0, 0};
     uint8_t len[LZH_NSYM];
     uint16_t lit[1u << LZH_MAX_BITS], dist[1u << LZH_MAX_BITS];
     for (uint32_t s = 0; s < LZH_NSYM; s++) {
@@ -374,31 +379,53 @@ int crdt__lzh_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t n)
     if (!table_build(len, LZH_NLIT, lit) || !table_build(len + LZH_NLIT, LZH_NDIST, dist))
         return bad;
     size_t o = 0;
+    const uint64_t mask = (1u << LZH_MAX_BITS) - 1;
     while (o < n) {
-        if (b.used > (uint64_t)in_len * 8)
+        if (bits_used(&b) > (uint64_t)in_len * 8)
             return bad;
+        /* One refill (57 bits or more) serves up to LITS_PER_FILL literals
+         * of at most LZH_MAX_BITS bits, or a length code and the rest of
+         * its match (MATCH_BITS more): a refill per field was a good part
+         * of the decoder's work. */
+        enum { LITS_PER_FILL = 5, MATCH_BITS = 15 + LZH_MAX_BITS + 19 };
+        _Static_assert(LITS_PER_FILL * LZH_MAX_BITS <= 57, "literals fit one refill");
+        _Static_assert(LZH_MAX_BITS + MATCH_BITS <= 57, "a match fits one refill");
         bits_fill(&b);
-        uint16_t e = lit[b.acc & ((1u << LZH_MAX_BITS) - 1)];
-        if (!e)
-            return bad;
-        bits_get(&b, e & 15);
-        uint32_t s = e >> 4;
-        if (s < 256) {
+        uint32_t s, lits = 0;
+        for (;;) {
+            uint16_t e = lit[b.acc & mask];
+            if (!e)
+                return bad;
+            bits_get(&b, e & 15);
+            s = e >> 4;
+            if (s >= 256)
+                break;
             out[o++] = (uint8_t)s;
-            continue;
+            if (o == n || ++lits == LITS_PER_FILL)
+                break;
         }
+        if (s < 256)
+            continue;
+        if (b.n < MATCH_BITS)
+            bits_fill(&b);
         uint32_t l = bucket_value(&b, s - 256) + LZH_MIN_MATCH;
-        e = dist[b.acc & ((1u << LZH_MAX_BITS) - 1)];
+        uint16_t e = dist[b.acc & mask];
         if (!e)
             return bad;
         bits_get(&b, e & 15);
-        bits_fill(&b);
         uint32_t d = bucket_value(&b, e >> 4) + 1;
         if (d > o || l > n - o)
             return bad;
         const uint8_t *src = out + o - d;
         uint8_t *dst = out + o;
-        if (d >= l) {
+        if (d >= 8 && n - o - l >= 8) {
+            /* Eight bytes at a time: with d >= 8 each chunk reads bytes
+             * already written, and the last chunk's overshoot (under 8
+             * bytes) stays inside out[0..n), where later symbols overwrite
+             * it. Most matches are short: this beats a memcpy call. */
+            for (uint32_t k = 0; k < l; k += 8)
+                memcpy(dst + k, src + k, 8);
+        } else if (d >= l) {
             memcpy(dst, src, l);
         } else {
             for (uint32_t k = 0; k < l; k++)
@@ -407,9 +434,10 @@ int crdt__lzh_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t n)
         o += l;
     }
     /* exactly in_len bytes, the last one padded with zero bits */
-    if (b.used > (uint64_t)in_len * 8 || (b.used + 7) / 8 != in_len)
+    uint64_t used = bits_used(&b);
+    if (used > (uint64_t)in_len * 8 || (used + 7) / 8 != in_len)
         return bad;
-    uint32_t pad = (uint32_t)((8 - b.used % 8) % 8);
+    uint32_t pad = (uint32_t)((8 - used % 8) % 8);
     if (pad && (b.acc & ((1u << pad) - 1)))
         return bad;
     return CRDT_OK;

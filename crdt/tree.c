@@ -186,6 +186,29 @@ crdt_cursor crdt__tree_cursor_lv(const crdt_doc *doc, uint32_t lv)
     return (crdt_cursor){leaf, i, lv - doc->leaves[leaf].runs[i].lv};
 }
 
+crdt_cursor crdt__tree_cursor_lv_near(crdt_doc *doc, uint32_t lv)
+{
+    uint32_t leaf = doc->lv_leaf[lv];
+    const crdt_leaf *l = &doc->leaves[leaf];
+    /* Scan from the run before the one found last (when in this leaf) to
+     * the leaf's end, then from its start: the run wanted is mostly that
+     * one, the next or the one after. Any stale hint only costs time. */
+    uint32_t n = l->n, from = 0, i;
+    if (leaf == doc->near_leaf && doc->near_i - 1 < n)
+        from = doc->near_i - 1;
+    for (i = from; i < n; i++)
+        if (lv - l->runs[i].lv < l->runs[i].len)
+            goto found;
+    for (i = 0; i < from; i++)
+        if (lv - l->runs[i].lv < l->runs[i].len)
+            goto found;
+    return (crdt_cursor){leaf, n, 0}; /* unreachable when the indexes are consistent */
+found:
+    doc->near_leaf = leaf;
+    doc->near_i = i;
+    return (crdt_cursor){leaf, i, lv - l->runs[i].lv};
+}
+
 static uint32_t leftmost_leaf(const crdt_doc *doc)
 {
     uint32_t node = doc->root;
@@ -447,8 +470,11 @@ static void insert_after(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t ne
 
 static void point_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
 {
-    for (uint32_t k = 0; k < r->len; k++)
-        doc->lv_leaf[r->lv + k] = leaf;
+    /* locals: stores to lv_leaf could alias *r, which kept the compiler
+     * from turning this into wide stores */
+    uint32_t *p = doc->lv_leaf + r->lv, n = r->len;
+    for (uint32_t k = 0; k < n; k++)
+        p[k] = leaf;
 }
 
 /* Ensure leaf *leaf has room for `extra` more runs, splitting it in two if

@@ -102,7 +102,17 @@ bool crdt__utf8_validate(const uint8_t *s, size_t len, size_t *cps, size_t *astr
     while (i < len) {
         uint8_t c = s[i];
         if (c < 0x80) {
-            i++;
+            /* ASCII eight bytes at a time: most text is */
+            uint64_t w;
+            while (len - i >= 8 && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ull))) {
+                i += 8;
+                n += 8;
+            }
+            if (i < len && s[i] < 0x80) {
+                i++;
+                n++;
+            }
+            continue;
         } else if (c >= 0xC2 && c <= 0xDF) {
             if (i + 1 >= len || (s[i + 1] & 0xC0) != 0x80)
                 return false;
@@ -215,7 +225,7 @@ bool crdt__rbuf_byte(crdt_rbuf *r, uint8_t *b)
 
 /* LEB128, at most 10 bytes, rejecting non-minimal trailing zero bytes and
  * values above 64 bits so that every value has one encoding. */
-bool crdt__rbuf_varint(crdt_rbuf *r, uint64_t *v)
+bool crdt__rbuf_varint_long(crdt_rbuf *r, uint64_t *v)
 {
     uint64_t x = 0;
     for (unsigned shift = 0, i = 0; i < 10; i++, shift += 7) {

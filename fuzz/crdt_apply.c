@@ -4,7 +4,8 @@
  * crash, overread or leak; a refused update must leave the replica
  * unchanged, and an accepted one must leave it consistent
  * (crdt_doc_check), be read by crdt_update_inspect too, and round-trip
- * through crdt_doc_encode_state. */
+ * through crdt_doc_encode_state. The same bytes applied to an empty
+ * replica must give what the general apply path gives (check_fresh). */
 #include "crdt.h"
 
 #include <stdint.h>
@@ -165,6 +166,57 @@ static void check_changes(const uint8_t *data, size_t size, const char *after, s
     crdt_doc_free(d);
 }
 
+/* The same bytes into an empty replica, where crdt_doc_apply takes its
+ * fresh path (origins checked as commit resolves them; on any failure the
+ * replica is emptied and the general path runs), while
+ * crdt_doc_apply_changes always takes the general path: both must give the
+ * same result, missing id and state, and a refusal must leave the replica
+ * empty. A refusal for memory (each runs under its own budget) is not
+ * compared. */
+static void ignore_change(void *ctx, const crdt_change *c)
+{
+    (void)ctx;
+    (void)c;
+}
+
+static void check_fresh(const uint8_t *data, size_t size)
+{
+    crdt_doc *f, *g;
+    if (crdt_doc_new(ALLOC, "a", 1, &f) != CRDT_OK || crdt_doc_new(ALLOC, "a", 1, &g) != CRDT_OK)
+        die("new");
+    crdt_id mf, mg;
+    memset(&mf, 0, sizeof mf);
+    memset(&mg, 0, sizeof mg);
+    g_budget.cap = g_budget.live + BUDGET;
+    int rf = crdt_doc_apply(f, data, size, &mf);
+    g_budget.cap = g_budget.live + BUDGET;
+    int rg = crdt_doc_apply_changes(g, data, size, &mg, ignore_change, NULL);
+    g_budget.cap = SIZE_MAX;
+    if (rf != CRDT_ENOMEM && rg != CRDT_ENOMEM) {
+        if (rf != rg)
+            die("fresh path result differs from the general path");
+        if (rf == CRDT_EMISSING && memcmp(&mf, &mg, sizeof mf) != 0)
+            die("fresh path missing id differs from the general path");
+    }
+    if (crdt_doc_check(f) != CRDT_OK)
+        die("inconsistent fresh replica");
+    if (rf != CRDT_OK && (crdt_doc_mark(f) != 0 || crdt_doc_length(f) != 0))
+        die("refused update changed a fresh replica");
+    if (rf == CRDT_OK && rg == CRDT_OK) {
+        uint8_t *sf, *sg;
+        size_t nf, ng;
+        if (crdt_doc_encode_state(f, &sf, &nf) != CRDT_OK ||
+            crdt_doc_encode_state(g, &sg, &ng) != CRDT_OK)
+            die("encode");
+        if (nf != ng || memcmp(sf, sg, nf) != 0)
+            die("fresh path state differs from the general path");
+        crdt_free_bytes(ALLOC, sf);
+        crdt_free_bytes(ALLOC, sg);
+    }
+    crdt_doc_free(f);
+    crdt_doc_free(g);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -235,5 +287,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         crdt_version_free(v);
     }
     crdt_doc_free(d);
+    check_fresh(data, size);
     return 0;
 }
