@@ -1,11 +1,11 @@
 /* Fuzz target: jsonw_str, which every frame builder uses to write client
- * bytes as a JSON string. It reserves either the worst case (six bytes per
- * input byte) or, when that does not fit, the exact size it measures first:
- * a measure one byte short would write past the buffer. Invariants checked:
- * the text written into a buffer with room for the worst case (no measure)
- * and into a heap buffer of exactly that text's size (measured) is the same,
- * the heap buffer did not grow, and a writer that starts one byte long
- * grows to hold the same text after a prefix. */
+ * bytes as a JSON string. It reserves the input's size and makes room for
+ * each escape as it comes: a room check one byte short would write past the
+ * buffer. Invariants checked: the text written into a buffer with room for
+ * the worst case (six bytes per input byte: no growth) and into a heap
+ * buffer of exactly that text's size is the same, the heap buffer did not
+ * grow, and a writer that starts one byte long grows to hold the same text
+ * after a prefix. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

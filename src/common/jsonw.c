@@ -1,6 +1,7 @@
 /* jsonw: the JSON text writer. See jsonw.h. */
 #include "jsonw.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,46 +118,31 @@ static inline size_t jsonw_plain8(const unsigned char *u, size_t n)
     return i;
 }
 
-/* Bytes jsonw_str writes for u[0..n), quotes included. */
-static size_t jsonw_str_size(const unsigned char *u, size_t n)
+/* Room at *o for `more` bytes of output, the closing quote and the NUL,
+ * growing the buffer (and moving *o with it) only when it lacks them.
+ * Returns false when out of memory. */
+static bool jsonw_str_room(struct jsonw *w, char **o, size_t more)
 {
-    size_t out = 2;
-    for (size_t i = 0; i < n;) {
-        size_t plain = jsonw_plain8(u + i, n - i);
-        out += plain;
-        i += plain;
-        if (i == n)
-            break;
-        unsigned char c = u[i];
-        if (c >= 0x80) {
-            size_t k = utf8_seq(u + i, n - i);
-            out += k ? k : 3; /* U+FFFD for a byte that is not UTF-8 */
-            i += k ? k : 1;
-            continue;
-        }
-        if (c >= 0x20 && c != '"' && c != '\\')
-            out += 1;
-        else if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
-                 c == '\t')
-            out += 2;
-        else
-            out += 6;
-        i++;
-    }
-    return out;
+    size_t used = (size_t)(*o - w->p);
+    if (used + more + 2 <= w->cap)
+        return true;
+    w->len = used;
+    if (jsonw_room(w, more + 1) != 0)
+        return false;
+    *o = w->p + used;
+    return true;
 }
 
 void jsonw_str(struct jsonw *w, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
-    /* One reservation: the worst case (every byte a six-byte \u00XX) when
-     * it fits already, else the exact size. Reserving the worst case always
-     * made a frame builder, which sizes its buffer for the usual case,
-     * reallocate to six times the data. */
-    size_t need = 6 * n + 2;
-    if (w->len + need + 1 > w->cap)
-        need = jsonw_str_size(u, n);
-    if (jsonw_room(w, need) != 0)
+    /* One pass. Every input byte writes at least itself, so room for n
+     * bytes and the quotes is reserved first; an escape that writes more
+     * than it reads makes room for itself and the rest of the input (as
+     * plain bytes) before it is written. The buffer grows only as much as
+     * the text needs: reserving the worst case (six bytes per input byte)
+     * made every frame builder reallocate to six times its data. */
+    if (jsonw_room(w, n + 2) != 0)
         return;
     char *o = w->p + w->len;
     *o++ = '"';
@@ -176,6 +162,8 @@ void jsonw_str(struct jsonw *w, const char *s, size_t n)
         if (c >= 0x80) {
             size_t k = utf8_seq(u + i, n - i);
             if (k == 0) {
+                if (!jsonw_str_room(w, &o, 3 + (n - i - 1)))
+                    return;
                 memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD for a byte that is not UTF-8 */
                 o += 3;
                 i++;
@@ -186,6 +174,10 @@ void jsonw_str(struct jsonw *w, const char *s, size_t n)
             }
             continue;
         }
+        int shortform =
+            c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t';
+        if (!jsonw_str_room(w, &o, (shortform ? 2u : 6u) + (n - i - 1)))
+            return;
         *o++ = '\\';
         switch (c) {
         case '"':

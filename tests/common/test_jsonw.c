@@ -11,10 +11,11 @@
 
 /* The JSON string literal jsonw writes for the n bytes at s. Written twice:
  * into a buffer with room for the worst case (six bytes per input byte),
- * which jsonw_str fills without measuring; and into a heap buffer sized to
- * exactly that literal, where jsonw_str measures first: it must neither
- * grow the buffer (an overestimate) nor write past it (an underestimate,
- * which AddressSanitizer reports), and both texts must be the same. */
+ * which jsonw_str fills without growing it; and into a heap buffer sized to
+ * exactly that literal, where each escape makes its own room: jsonw_str must
+ * neither grow the buffer (room asked for beyond the text) nor write past it
+ * (too little asked for, which AddressSanitizer reports), and both texts
+ * must be the same. */
 static char *quoted(const char *s, size_t n)
 {
     static char big[4096];
