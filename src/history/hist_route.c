@@ -232,6 +232,24 @@ static int decide(struct hroute *hr, const struct redis_reply *r, const char *ch
     return 0;
 }
 
+/* The start of every answer to a home look-up: decide() with the module's
+ * counts. -2, with "the server is stopping" in why, when the module
+ * stopped while Redis answered. */
+static int home_answer(const struct redis_reply *r, const char *name, char home[HIST_NODE_MAX],
+                       char *why, size_t wl)
+{
+    struct hroute *hr = g_hr;
+    if (!hr) {
+        snprintf(why, wl, "the server is stopping");
+        return -2;
+    }
+    hr->nlookups--;
+    int d = decide(hr, r, name, home, why, wl);
+    if (d < 0)
+        hr->unavailable++;
+    return d;
+}
+
 /* ---- publishing -------------------------------------------------------------- */
 
 struct rpub {
@@ -271,16 +289,13 @@ static void pub_answered(void *ud, int status, const char *body, size_t len)
 static void pub_home(void *ud, const struct redis_reply *r)
 {
     struct rpub *p = ud;
-    struct hroute *hr = g_hr;
-    if (!hr) {
-        rpub_end(p, 0, "this node is stopping"); /* stopping */
+    char home[HIST_NODE_MAX], why[256];
+    int d = home_answer(r, p->channel, home, why, sizeof why);
+    if (d == -2) {
+        rpub_end(p, 0, "this node is stopping");
         return;
     }
-    hr->nlookups--;
-    char home[HIST_NODE_MAX], why[256];
-    int d = decide(hr, r, p->channel, home, why, sizeof why);
     if (d < 0) {
-        hr->unavailable++;
         char text[320];
         snprintf(text, sizeof text, "%s: the event was not stored nor delivered", why);
         rpub_end(p, 0, text);
@@ -313,7 +328,7 @@ static void pub_home(void *ud, const struct redis_reply *r)
     else
         JSONW_LIT(&w, "null");
     JSONW_LIT(&w, "}");
-    int rc = w.oom ? -1 : forward(hr, home, HIST_PUBLISH, w.p, w.len, pub_answered, p);
+    int rc = w.oom ? -1 : forward(g_hr, home, HIST_PUBLISH, w.p, w.len, pub_answered, p);
     jsonw_free(&w);
     if (rc != 0)
         rpub_end(p, 0,
@@ -676,17 +691,9 @@ static void read_answered(void *ud, int status, const char *body, size_t len)
 static void read_home(void *ud, const struct redis_reply *r)
 {
     struct rread *rr = ud;
-    struct hroute *hr = g_hr;
-    if (!hr) {
-        http_unavailable(rr->req, "the server is stopping");
-        free(rr);
-        return;
-    }
-    hr->nlookups--;
     char home[HIST_NODE_MAX], why[256];
-    int d = decide(hr, r, rr->channel, home, why, sizeof why);
+    int d = home_answer(r, rr->channel, home, why, sizeof why);
     if (d < 0) {
-        hr->unavailable++;
         http_unavailable(rr->req, why);
         free(rr);
         return;
@@ -706,7 +713,7 @@ static void read_home(void *ud, const struct redis_reply *r)
     JSONW_KEY(&w, "limit");
     jsonw_u64(&w, rr->limit);
     JSONW_LIT(&w, "}");
-    int rc = w.oom ? -1 : forward(hr, home, HIST_READ, w.p, w.len, read_answered, rr);
+    int rc = w.oom ? -1 : forward(g_hr, home, HIST_READ, w.p, w.len, read_answered, rr);
     jsonw_free(&w);
     if (rc != 0) {
         http_unavailable(rr->req,
@@ -778,17 +785,9 @@ static void inbox_answered(void *ud, int status, const char *body, size_t len)
 static void inbox_home(void *ud, const struct redis_reply *r)
 {
     struct rinbox *ri = ud;
-    struct hroute *hr = g_hr;
-    if (!hr) {
-        inbox_unavailable(ri, "the server is stopping");
-        rinbox_free(ri);
-        return;
-    }
-    hr->nlookups--;
     char home[HIST_NODE_MAX], why[256];
-    int d = decide(hr, r, ri->name, home, why, sizeof why);
+    int d = home_answer(r, ri->name, home, why, sizeof why);
     if (d < 0) {
-        hr->unavailable++;
         inbox_unavailable(ri, why);
         rinbox_free(ri);
         return;
@@ -798,7 +797,7 @@ static void inbox_home(void *ud, const struct redis_reply *r)
         rinbox_free(ri);
         return;
     }
-    if (forward(hr, home, HIST_INBOX, ri->json, ri->len, inbox_answered, ri) != 0) {
+    if (forward(g_hr, home, HIST_INBOX, ri->json, ri->len, inbox_answered, ri) != 0) {
         inbox_unavailable(ri, "Redis is unreachable: the inbox's home node cannot be asked; retry");
         rinbox_free(ri);
     }
