@@ -316,6 +316,7 @@ describe('the HTTP API\'s document routes on a cluster of three nodes', () => {
     const [a, , c] = nodes;
     const doc = 'rst1';
     const { own, ed } = await aclDoc(doc, c);
+    const sent = await metric(a, 'docsync_route_acl_notices_total{dir="sent"}');
     await redis.kill();
     await until(async () => (await up(c)).body.redis !== 'connected', 10000, 'node c off Redis');
     a.admin('acl', 'delete', doc, 'ed');
@@ -330,6 +331,12 @@ describe('the HTTP API\'s document routes on a cluster of three nodes', () => {
     assert.equal((await own.edit((d) => d.insert(0, 'two '))).event, 'docsync:ack');
     await sleep(500);
     assert.equal(ed.updates, 1, 'no DocumentUpdated after the revocation');
+    // The change held while nobody could be told is told once the home has claimed the
+    // document again (the second look, some seconds after the reconnection), once.
+    await until(async () => (await metric(a, 'docsync_route_acl_notices_total{dir="sent"}')) === sent + 1,
+      20000, 'the held change told');
+    await sleep(1500);
+    assert.equal(await metric(a, 'docsync_route_acl_notices_total{dir="sent"}'), sent + 1);
     for (const x of [own, ed]) x.disconnect();
   });
 
@@ -365,7 +372,10 @@ describe('the HTTP API\'s document routes on a cluster of three nodes', () => {
     await until(() => ed.errors.length === 2, 15000, 'the last change enforced on node c');
     assert.deepEqual(ed.errors, [revoked(doc), revoked(doc)]);
     // Every changed list told once: 600 notices sent by the home, received by each other node.
-    await until(async () => (await counts()).join() === [sent + 600, recvB + 600, recvC + 600].join(), 10000, 'every notice');
+    const want = [sent + 600, recvB + 600, recvC + 600];
+    let seen;
+    await until(async () => (seen = await counts()).join() === want.join(), 10000,
+      { toString: () => `every notice: want ${want}, have ${seen}` });
     await sleep(1500); // and no more
     assert.deepEqual(await counts(), [sent + 600, recvB + 600, recvC + 600]);
     assert.ok(!a.stderr.slice(from).includes('no longer all logged'), a.stderr.slice(from));
