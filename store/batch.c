@@ -3,16 +3,55 @@
 #include "record.h"
 #include "store_int.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BATCH_ITEMS_MAX (1u << 20)
 
+/* Items are carved from blocks that grow as the batch does (an item larger
+ * than the next block gets one of its own): a batch of many small ops costs
+ * a few allocations instead of one per item, and the writer thread, which
+ * frees it, frees as few. */
+#define BLOCK_FIRST 4096
+#define BLOCK_MAX (64 * 1024)
+
+struct block {
+    struct block *next;
+    size_t used, cap;
+    max_align_t data[];
+};
+
 struct store_batch {
     struct store_item **items;
     size_t count, cap, bytes;
-    uint64_t chain; /* store_batch_set_chain; 0 = none */
+    uint64_t chain;       /* store_batch_set_chain; 0 = none */
+    struct block *blocks; /* the newest first */
 };
+
+/* n bytes for an item, aligned as malloc's are; NULL without memory. */
+static void *batch_alloc(store_batch *b, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    struct block *k = b->blocks;
+    if (!k || k->cap - k->used < n) {
+        size_t cap = k ? k->cap * 2 : BLOCK_FIRST;
+        if (cap > BLOCK_MAX)
+            cap = BLOCK_MAX;
+        if (cap < n)
+            cap = n;
+        k = malloc(sizeof *k + cap);
+        if (!k)
+            return NULL;
+        k->used = 0;
+        k->cap = cap;
+        k->next = b->blocks;
+        b->blocks = k;
+    }
+    void *p = (char *)k->data + k->used;
+    k->used += n;
+    return p;
+}
 
 void store_batch_set_chain(store_batch *b, uint64_t chain)
 {
@@ -37,8 +76,10 @@ void store_batch_free(store_batch *b)
 {
     if (!b)
         return;
-    for (size_t i = 0; i < b->count; i++)
-        free(b->items[i]);
+    for (struct block *k = b->blocks, *next; k; k = next) {
+        next = k->next;
+        free(k);
+    }
     free(b->items);
     free(b);
 }
@@ -53,8 +94,8 @@ size_t store_batch_bytes(const store_batch *b)
     return b ? b->bytes : 0;
 }
 
-/* Allocates an item holding copies of doc, s2, s3 and data in one block
- * and appends it to b. */
+/* Makes an item holding copies of doc, s2, s3 and data in one piece of
+ * b's blocks and appends it to b. */
 static int batch_add(store_batch *b, enum store_item_type type, const char *doc, size_t doc_len,
                      const char *s2, size_t s2_len, const char *s3, size_t s3_len, const void *data,
                      size_t len, struct store_item **out)
@@ -62,7 +103,7 @@ static int batch_add(store_batch *b, enum store_item_type type, const char *doc,
     if (b->count >= BATCH_ITEMS_MAX)
         return STORE_EINVAL;
     if (b->count == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 8;
+        size_t cap = b->cap ? b->cap * 2 : 32;
         struct store_item **items = realloc(b->items, cap * sizeof *items);
         if (!items)
             return STORE_ENOMEM;
@@ -70,25 +111,29 @@ static int batch_add(store_batch *b, enum store_item_type type, const char *doc,
         b->cap = cap;
     }
     size_t total = sizeof(struct store_item) + doc_len + 1 + s2_len + 1 + s3_len + 1 + len;
-    struct store_item *it = calloc(1, total);
+    struct store_item *it = batch_alloc(b, total);
     if (!it)
         return STORE_ENOMEM;
+    memset(it, 0, sizeof *it);
     char *p = (char *)(it + 1);
     it->type = type;
     it->doc = p;
     it->doc_len = doc_len;
     if (doc_len)
         memcpy(p, doc, doc_len);
+    p[doc_len] = 0;
     p += doc_len + 1;
     it->s2 = p;
     it->s2_len = s2_len;
     if (s2_len)
         memcpy(p, s2, s2_len);
+    p[s2_len] = 0;
     p += s2_len + 1;
     it->s3 = p;
     it->s3_len = s3_len;
     if (s3_len)
         memcpy(p, s3, s3_len);
+    p[s3_len] = 0;
     p += s3_len + 1;
     it->data = (uint8_t *)p;
     it->len = len;

@@ -262,12 +262,17 @@ fail:
  * for read handles to end: a handle left open by mistake must not stall
  * every write forever (the operation that needed the lock fails instead). */
 #define MAPLOCK_WAIT_S 5
+static void spare_drop(store *s);
+
 static int maplock_wrlock(store *s)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += MAPLOCK_WAIT_S;
-    return pthread_rwlock_timedwrlock(&s->maplock, &ts);
+    int rc = pthread_rwlock_timedwrlock(&s->maplock, &ts);
+    if (rc == 0)
+        spare_drop(s); /* whoever holds the lock may resize or close the map */
+    return rc;
 }
 
 /* The smallest data file LMDB writes holds two meta pages of at least this
@@ -452,6 +457,7 @@ void store_close(store *s)
 {
     if (!s)
         return;
+    spare_drop(s);
     if (s->env)
         mdb_env_close(s->env);
     pthread_rwlock_destroy(&s->maplock);
@@ -577,19 +583,37 @@ int store_epoch_parse(const char *hex, size_t len, struct store_epoch *out)
 
 /* ---------------------------------------------------------------- reads */
 
+/* Aborts the spare read handle's transaction (map lock held for writing,
+ * or the store closing). */
+static void spare_drop(store *s)
+{
+    store_read *r = atomic_exchange(&s->spare, NULL);
+    if (r) {
+        mdb_txn_abort(r->txn);
+        free(r);
+    }
+}
+
 int store_read_begin(store *s, store_read **out)
 {
     if (!s || !out)
         return STORE_EINVAL;
     *out = NULL;
-    store_read *r = malloc(sizeof *r);
-    if (!r)
-        return STORE_ENOMEM;
-    r->s = s;
-    if (pthread_rwlock_rdlock(&s->maplock) != 0) {
-        free(r);
+    if (pthread_rwlock_rdlock(&s->maplock) != 0)
         return STORE_EBUSY;
+    store_read *r = atomic_exchange(&s->spare, NULL);
+    if (r) {
+        if (mdb_txn_renew(r->txn) == 0) {
+            *out = r;
+            return 0;
+        }
+        /* Whatever kept it from renewing, a fresh begin below meets it. */
+        mdb_txn_abort(r->txn);
+    } else if (!(r = malloc(sizeof *r))) {
+        pthread_rwlock_unlock(&s->maplock);
+        return STORE_ENOMEM;
     }
+    r->s = s;
     if (!s->env) {
         pthread_rwlock_unlock(&s->maplock);
         free(r);
@@ -630,9 +654,14 @@ void store_read_end(store_read *r)
 {
     if (!r)
         return;
-    mdb_txn_abort(r->txn);
-    pthread_rwlock_unlock(&r->s->maplock);
-    free(r);
+    store *s = r->s;
+    mdb_txn_reset(r->txn);
+    store_read *old = atomic_exchange(&s->spare, r);
+    if (old) {
+        mdb_txn_abort(old->txn);
+        free(old);
+    }
+    pthread_rwlock_unlock(&s->maplock);
 }
 
 int store_stat(store *s, struct store_stat *out)

@@ -7,6 +7,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct store {
     MDB_env *env;
@@ -21,6 +22,13 @@ struct store {
      * transactions itself, but the resize must happen between them). */
     pthread_mutex_t write_mu;
     int has_writer;
+    /* The read handle ended last, its transaction reset, for the next
+     * store_read_begin to renew: a renewal keeps the handle's reader slot
+     * and memory, where a fresh begin allocates and takes LMDB's reader
+     * mutex to find a slot (once per edit on the hot path). Taken and put
+     * back only under the map lock held for reading; dropped under it held
+     * for writing, before the environment is resized or closed. */
+    _Atomic(struct store_read *) spare;
 };
 
 struct store_read {

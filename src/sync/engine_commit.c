@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "common/base64.h"
+#include "common/strjoin.h"
 #include "engine_int.h"
 
 /* Refuses every op of `l` (each waiter gets `code`) and frees them. */
@@ -12,7 +13,7 @@ static void fail_list(sync_engine *e, struct doc *d, struct plist *l, const char
 {
     for (struct pending *p = l->head; p; p = p->next)
         for (size_t i = 0; i < p->nwait; i++) {
-            struct waiter *w = &p->waiters[i];
+            struct waiter *w = &pending_waiters(p)[i];
             engine__reply_error(e, &w->to, d->id, w->client, w->seq, w->request_id, code, message,
                                 "currentVersion", d->head);
         }
@@ -174,11 +175,10 @@ static void broadcast_op(sync_engine *e, const struct doc *d, const struct pendi
     if (!e->io.broadcast)
         return;
     char channel[SYNC_CHANNEL_MAX];
-    snprintf(channel, sizeof channel, "private-document.%s", d->id);
+    str_join(channel, sizeof channel, "private-document.", d->id);
+    const struct waiter *w0 = p->more ? p->more : &p->first;
     const char *except =
-        p->nwait && p->waiters[0].kind == WAIT_ORIGINAL && p->waiters[0].to.socket_id[0]
-            ? p->waiters[0].to.socket_id
-            : NULL;
+        p->nwait && w0->kind == WAIT_ORIGINAL && w0->to.socket_id[0] ? w0->to.socket_id : NULL;
     if (e->io.audience && !e->io.audience(e->io.ctx, channel, except))
         return; /* nobody but the sender is there */
     char buf[2048];
@@ -256,7 +256,7 @@ static void on_done(void *ctx, int status, const struct store_batch_result *res)
         d->head = p->version;
         for (p = done.head; p; p = p->next) {
             for (size_t i = 0; i < p->nwait; i++)
-                engine__reply_ack(e, &p->waiters[i], d->id, p->version);
+                engine__reply_ack(e, &pending_waiters(p)[i], d->id, p->version);
             broadcast_op(e, d, p);
         }
         engine__doc_list_free(&done);

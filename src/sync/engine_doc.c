@@ -41,6 +41,7 @@ static void pending_free(struct pending *p)
         return;
     free(p->delta);
     free(p->content);
+    free(p->more);
     free(p);
 }
 

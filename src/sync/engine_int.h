@@ -60,9 +60,20 @@ struct pending {
     size_t delta_len;
     char *content; /* text at this version when small enough, else NULL */
     size_t content_len;
-    struct waiter waiters[WAITERS_MAX];
+    /* Replies owed: nearly every op has exactly one, kept in place; a
+     * resubmission while the op is pending moves them to `more` (WAITERS_MAX
+     * long). Keeping the struct small keeps its allocation on the
+     * allocator's fast path, once per edit. */
+    struct waiter first;
+    struct waiter *more;
     size_t nwait;
 };
+
+/* The replies owed on p, nwait of them. */
+static inline struct waiter *pending_waiters(struct pending *p)
+{
+    return p->more ? p->more : &p->first;
+}
 
 /* A FIFO of pending ops, in version order. */
 struct plist {

@@ -71,13 +71,20 @@ static void make_waiter(struct waiter *w, const struct sync_request *req,
     engine__copy_str(w->request_id, sizeof w->request_id, req->request_id);
 }
 
-/* Adds a reply owed when `p` is durable; -1 when `p` has WAITERS_MAX. */
+/* Adds a reply owed when `p` is durable; -1 when `p` has WAITERS_MAX (or
+ * no memory for more than one). */
 static int add_waiter(struct pending *p, const struct sync_request *req,
                       const struct sync_reply *reply, enum waiter_kind kind)
 {
     if (p->nwait == WAITERS_MAX)
         return -1;
-    make_waiter(&p->waiters[p->nwait++], req, reply, kind);
+    if (p->nwait == 1 && !p->more) {
+        p->more = malloc(WAITERS_MAX * sizeof *p->more);
+        if (!p->more)
+            return -1;
+        p->more[0] = p->first;
+    }
+    make_waiter(&pending_waiters(p)[p->nwait++], req, reply, kind);
     return 0;
 }
 

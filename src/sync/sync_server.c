@@ -10,6 +10,7 @@
 
 #include "cluster/cluster.h"
 #include "common/jsonw.h"
+#include "common/strjoin.h"
 #include "route_msg.h"
 #include "server/http_api.h"
 #include "server/metrics.h"
@@ -104,7 +105,7 @@ static void io_updated(void *ctx, const char *doc, uint64_t version, const char 
 {
     struct sync_module *m = ctx;
     char channel[SYNC_CHANNEL_MAX], fields[64 + 2 * STORE_DOC_ID_MAX];
-    snprintf(channel, sizeof channel, "private-document.%s", doc);
+    str_join(channel, sizeof channel, "private-document.", doc);
     struct jsonw w;
     jsonw_init(&w, fields, sizeof fields);
     JSONW_LIT(&w, "\"document\":");
@@ -426,27 +427,13 @@ static void acl_poll(struct server *srv, void *ud)
     free(ids);
 }
 
-/* dst = a then b, cut to cap - 1 bytes as snprintf "%s%s" would: the
- * per-edit names, without printf's machinery on every edit. */
-static void join2(char *dst, size_t cap, const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    if (na >= cap)
-        na = cap - 1;
-    if (nb >= cap - na)
-        nb = cap - 1 - na;
-    memcpy(dst, a, na);
-    memcpy(dst + na, b, nb);
-    dst[na + nb] = '\0';
-}
-
 static int on_docsync_event(struct server *srv, struct conn *c, const message *msg, void *ud)
 {
     struct sync_module *m = ud;
     int op = sync_msg_op_from_event(message_event(msg));
     struct sync_reply reply;
     memset(&reply, 0, sizeof reply);
-    join2(reply.socket_id, sizeof reply.socket_id, "", conn_socket_id(c));
+    str_join(reply.socket_id, sizeof reply.socket_id, "", conn_socket_id(c));
     if (op < 0) {
         refuse_unread(m, &reply, msg, "invalid",
                       "unknown event; expected docsync:submit, docsync:replace, "
@@ -494,10 +481,10 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
         return 0;
     }
     char priv[SYNC_CHANNEL_MAX], pres[SYNC_CHANNEL_MAX];
-    join2(priv, sizeof priv, "private-document.", req.doc);
-    join2(pres, sizeof pres, "presence-document.", req.doc);
+    str_join(priv, sizeof priv, "private-document.", req.doc);
+    str_join(pres, sizeof pres, "presence-document.", req.doc);
     int in_priv = conn_is_subscribed(c, priv), in_pres = conn_is_subscribed(c, pres);
-    join2(reply.channel, sizeof reply.channel, "", in_priv ? priv : pres);
+    str_join(reply.channel, sizeof reply.channel, "", in_priv ? priv : pres);
     if (!in_priv && !in_pres) {
         reply.channel[0] = '\0';
         snprintf(text, sizeof text, "subscribe to %s or %s before using this document", priv, pres);
