@@ -8,3 +8,16 @@ function(docsync_unit_test area name lib)
   add_test(NAME ${area}.${name} COMMAND test_${area}_${name})
   set_tests_properties(${area}.${name} PROPERTIES LABELS unit TIMEOUT 120)
 endfunction()
+
+# docsync_node_test(<ctest name> <file> <test ms> <timeout s> [VAR=value...]): runs
+# tests/<area>/<file> with Node's test runner (spec reporter, each test cut at <test ms>) against
+# the real binary, as an integration test; DOCSYNCD and NODE_PATH are always in its environment,
+# the extra VAR=value pairs beside them.
+function(docsync_node_test name file test_ms timeout)
+  add_test(NAME ${name}
+    COMMAND ${DOCSYNC_NODE} --test --test-reporter=spec --test-force-exit --test-timeout=${test_ms}
+            ${CMAKE_CURRENT_SOURCE_DIR}/${file}
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set(env "DOCSYNCD=$<TARGET_FILE:docsyncd>" ${ARGN} "NODE_PATH=${CMAKE_SOURCE_DIR}/node_modules")
+  set_tests_properties(${name} PROPERTIES LABELS "integration" TIMEOUT ${timeout} ENVIRONMENT "${env}")
+endfunction()
