@@ -14,3 +14,6 @@ target_link_libraries(syncbench PRIVATE crdt common PkgConfig::CRYPTO)
 # never a test, run by hand or by bench/sync/run.sh.
 add_executable(snapload ${CMAKE_CURRENT_LIST_DIR}/sync/snapload.c)
 target_link_libraries(snapload PRIVATE crdt store trace_load)
+
+# The disk's commit floor right now (bench/sync/fsyncprobe.c): printed beside the durable figures.
+add_executable(fsyncprobe ${CMAKE_CURRENT_LIST_DIR}/sync/fsyncprobe.c)

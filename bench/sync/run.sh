@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-3}
 build=${BUILD:-build-sync-bench}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j2 --target docsyncd syncbench snapload >/dev/null
+cmake --build "$build" -j2 --target docsyncd syncbench snapload fsyncprobe >/dev/null
 data=$(mktemp -d /var/tmp/docsync-bench-XXXXXX)
 port=$((20000 + RANDOM % 20000))
 REVERB_APP_ID=1 REVERB_APP_KEY=bench-key REVERB_APP_SECRET=bench-secret DOCSYNC_DATA_DIR="$data" \
@@ -19,11 +19,15 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 sleep 1
 sb() { "$build/bench/syncbench" "$@" --port "$port" --key bench-key --secret bench-secret; }
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+# The disk's commit latency now, in the data directory's file system: the floor of every
+# durable figure below (it moves by 10x from hour to hour on a shared VM).
+"$build/bench/fsyncprobe" "$(dirname "$data")" 500
 for w in 1 10 100; do sb write --writers "$w" --window 16 --seconds "$secs"; done
 sb write --writers 100 --window 16 --docs 100 --seconds "$secs"
 sb fanout --subs 100 --rate 1000 --seconds "$secs"
 sb fanout --subs 100 --rate 200 --seconds "$secs"
 for m in 1000 10000 100000; do sb catchup --missed "$m"; sb catchup --missed "$m" --merge 1; done
+"$build/bench/fsyncprobe" "$(dirname "$data")" 500
 # Snapshot load of the automerge-paper document (docsync: store + crdt; Yjs: applyUpdate, and
 # Hocuspocus+SQLite's fetch + applyUpdate).
 "$build/bench/snapload" /work/shared/traces/sequential/automerge-paper.json.gz 21
