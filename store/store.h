@@ -366,7 +366,11 @@ int store_snapshot_due(const store *s, const struct store_doc_info *d);
 int store_read_begin(store *s, store_read **out);
 
 /* Ends a read transaction; every borrowed pointer from it becomes invalid.
- * store_read_end(NULL) does nothing. */
+ * store_read_end(NULL) does nothing. The store keeps the last handle ended,
+ * its transaction reset, and the next store_read_begin renews it: a fresh
+ * snapshot as of that begin, without the allocation and the search for a
+ * reader slot of a new transaction (the store holds that one slot while
+ * open). */
 void store_read_end(store_read *r);
 
 /* Document record. Returns 0, STORE_ENOTFOUND, STORE_EINVAL, STORE_ECORRUPT. */
