@@ -537,6 +537,47 @@ static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
     }
 }
 
+/* Id look-ups and assignments of integration. An agent's ops mostly come
+ * in seq order, so these mostly concern its newest id run (and the newest
+ * span): that case is answered inline, the rest by agents.c. */
+static inline uint32_t agent_lv(const crdt_doc *doc, uint32_t dag, uint32_t seq)
+{
+    const crdt_agent *ag = &doc->agents[dag];
+    if (ag->nruns) {
+        const crdt_agent_run *r = &ag->runs[ag->nruns - 1];
+        if (seq - r->seq < r->len)
+            return r->lv + (seq - r->seq);
+    }
+    return crdt__agent_lv(doc, dag, seq);
+}
+
+static inline void agent_assign(crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t lv,
+                                uint32_t len)
+{
+    crdt_agent *ag = &doc->agents[dag];
+    if (ag->nruns && doc->nspans) {
+        crdt_agent_run *r = &ag->runs[ag->nruns - 1];
+        const crdt_span *sp = &doc->spans[doc->nspans - 1];
+        if (r->seq + r->len == seq && r->lv + r->len == lv && sp->agent == dag &&
+            sp->seq + (lv - sp->lv) == seq) {
+            r->len += len; /* what crdt__agent_assign does then */
+            return;
+        }
+    }
+    crdt__agent_assign(doc, dag, seq, lv, len);
+}
+
+/* Whether the ids [seq, seq + len) of doc agent dag are all unknown. */
+static inline bool agent_ids_new(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t len)
+{
+    const crdt_agent *ag = &doc->agents[dag];
+    if (!ag->nruns || (uint64_t)ag->runs[ag->nruns - 1].seq + ag->runs[ag->nruns - 1].len <= seq)
+        return true; /* every known id is below seq */
+    bool known;
+    uint32_t lv;
+    return crdt__agent_piece(doc, dag, seq, seq + len, &known, &lv) == len && !known;
+}
+
 /* The fresh path's check of an insert's reference (ag, seq), which the
  * general path makes in check: every op before this one is integrated, so the reference
  * is valid iff the replica now knows it as an inserted character (a delete
@@ -548,7 +589,7 @@ static bool ref_ok(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t seq,
         return true;
     }
     uint32_t dag = u->agents[ag].doc;
-    *lv = dag == CRDT_NONE ? CRDT_NONE : crdt__agent_lv(doc, dag, seq);
+    *lv = dag == CRDT_NONE ? CRDT_NONE : agent_lv(doc, dag, seq);
     return *lv != CRDT_NONE && doc->lv_leaf[*lv] != CRDT_NONE;
 }
 
@@ -560,7 +601,7 @@ static bool apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
     uint32_t dag = u->agents[op->ag].doc, d = s - op->seq, left, right;
     if (verify) {
         if (d == 0 ? !ref_ok(doc, u, op->lag, op->lseq, &left)
-                   : (left = crdt__agent_lv(doc, dag, s - 1)) == CRDT_NONE)
+                   : (left = agent_lv(doc, dag, s - 1)) == CRDT_NONE)
             return false;
         if (!ref_ok(doc, u, op->rag, op->rseq, &right))
             return false;
@@ -580,7 +621,7 @@ static bool apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
         memcpy(doc->arena + off, op->text + from, nb);
         doc->arena_len += nb;
     }
-    crdt__agent_assign(doc, dag, s, lv, k);
+    agent_assign(doc, dag, s, lv, k);
     crdt__rec_add_insert(doc, lv, k, left, right);
     doc->next_lv += k;
     crdt__integrate_insert(doc, left, right, lv, k, off, nb, deleted);
@@ -734,20 +775,12 @@ static void fresh_rollback(crdt_doc *doc, upd *u, uint32_t old_n, uint64_t old_s
  * emptied again and the general path runs from the start, so results,
  * error codes and *missing are exactly the general path's. */
 
-/* Count one op piece (one record and `runs` runs, `lvs` LVs) against the
- * update's limits as check does, and make room for it: `lvs` LVs, `bytes`
- * of text, a record, a span, an id run of doc agent dag and `runs` tree
- * runs. False when a limit is reached or memory runs out. */
-static bool fresh_room(crdt_doc *doc, needs *nd, uint32_t dag, uint32_t lvs, uint32_t bytes,
-                       uint32_t runs)
+/* fresh_room's reservations when something is short. */
+static __attribute__((noinline)) bool fresh_grow(crdt_doc *doc, crdt_agent *ag, uint32_t lvs,
+                                                 uint32_t bytes, uint32_t runs)
 {
     const crdt_allocator *a = &doc->alloc;
-    crdt_agent *ag = &doc->agents[dag];
-    nd->recs++;
-    nd->runs += runs;
-    nd->lvs += lvs;
-    return nd->recs + nd->runs <= nd->max_runs && nd->lvs <= CRDT_LV_MAX &&
-           crdt__mem_reserve(a, (void **)&ag->runs, &ag->cap, (size_t)ag->nruns + 1,
+    return crdt__mem_reserve(a, (void **)&ag->runs, &ag->cap, (size_t)ag->nruns + 1,
                              sizeof(crdt_agent_run)) == CRDT_OK &&
            crdt__mem_reserve(a, (void **)&doc->spans, &doc->spans_cap, (size_t)doc->nspans + 1,
                              sizeof(crdt_span)) == CRDT_OK &&
@@ -758,6 +791,30 @@ static bool fresh_room(crdt_doc *doc, needs *nd, uint32_t dag, uint32_t lvs, uin
            crdt__mem_reserve(a, (void **)&doc->arena, &doc->arena_cap,
                              (size_t)doc->arena_len + bytes, 1) == CRDT_OK &&
            crdt__tree_reserve(doc, runs) == CRDT_OK;
+}
+
+/* Count one op piece (one record and `runs` runs, `lvs` LVs) against the
+ * update's limits as check does, and make room for it: `lvs` LVs, `bytes`
+ * of text, a record, a span, an id run of doc agent dag and `runs` tree
+ * runs. False when a limit is reached or memory runs out. Inline, with one
+ * test for the usual case that all is there (presized). */
+static inline __attribute__((always_inline)) bool
+fresh_room(crdt_doc *doc, needs *nd, uint32_t dag, uint32_t lvs, uint32_t bytes, uint32_t runs)
+{
+    crdt_agent *ag = &doc->agents[dag];
+    nd->recs++;
+    nd->runs += runs;
+    nd->lvs += lvs;
+    if (nd->recs + nd->runs > nd->max_runs || nd->lvs > CRDT_LV_MAX)
+        return false;
+    /* crdt__tree_reserve's own test for enough room */
+    uint64_t h = (uint64_t)doc->height + runs + 1;
+    if (ag->nruns < ag->cap && doc->nspans < doc->spans_cap && doc->nrecs < doc->recs_cap &&
+        (uint64_t)doc->next_lv + lvs <= doc->lv_leaf_cap &&
+        (uint64_t)doc->arena_len + bytes <= doc->arena_cap &&
+        doc->leaves_cap - doc->nleaves >= runs && doc->inodes_cap - doc->ninodes >= runs * h)
+        return true;
+    return fresh_grow(doc, ag, lvs, bytes, runs);
 }
 
 /* A first reservation for a packed state, from its columns: one record,
@@ -814,10 +871,11 @@ static bool fresh_delete(crdt_doc *doc, const upd *u, needs *nd, const crdt_uop 
         if (!fresh_room(doc, nd, dag, c, 0, 1))
             return false;
         uint32_t lv = doc->next_lv;
-        crdt__agent_assign(doc, dag, op->seq + j, lv, c);
+        agent_assign(doc, dag, op->seq + j, lv, c);
         crdt__rec_add_delete(doc, lv, c, lv_t, rev);
+        uint32_t *none = doc->lv_leaf + lv; /* a local: the fill becomes wide stores */
         for (uint32_t x = 0; x < c; x++)
-            doc->lv_leaf[lv + x] = CRDT_NONE;
+            none[x] = CRDT_NONE;
         doc->next_lv += c;
         /* delete_lvs, each piece's first target checked: the rest of the
          * piece shares its tree run, so it is inserted too */
@@ -888,12 +946,7 @@ static int load_fresh(crdt_doc *doc, upd *u, needs *nd, const uint8_t *data, siz
     bool ok = true;
     for (uint32_t i = 0; ok && i < rd.nops; i++) {
         crdt_uop op;
-        bool known;
-        uint32_t lv;
-        if (!crdt__upd_op(&rd, &op) ||
-            crdt__agent_piece(doc, u->agents[op.ag].doc, op.seq, op.seq + op.len, &known, &lv) !=
-                op.len ||
-            known) {
+        if (!crdt__upd_op(&rd, &op) || !agent_ids_new(doc, u->agents[op.ag].doc, op.seq, op.len)) {
             ok = false; /* malformed, or an id twice */
         } else if (op.kind == CRDT_KIND_INS || op.kind == CRDT_KIND_INS_DEL) {
             uint32_t runs = op.kind == CRDT_KIND_INS && op.nbytes != op.len ? op.len / 128 + 2 : 1;
