@@ -435,6 +435,7 @@ typedef struct crdt_upd_reader {
      * from the unpacked columns instead of r, references relative to the
      * op's seq, text byte counts from the code points. */
     bool packed;
+    bool text_ascii; /* packed: the text column is all ASCII */
     crdt_rbuf col[CRDT_NCOLS];
     uint32_t nagents, read_agents; /* agent table size, names read */
     uint32_t nops, read_ops;       /* ops announced, ops read */

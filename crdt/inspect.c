@@ -113,6 +113,14 @@ static bool read_text(crdt_upd_reader *rd, uint64_t len, uint64_t *nb, const uin
         return crdt__rbuf_varint(&rd->r, nb) && *nb <= UINT32_MAX &&
                crdt__rbuf_bytes(&rd->r, (size_t)*nb, text);
     crdt_rbuf *t = &rd->col[CRDT_COL_TEXT];
+    if (rd->text_ascii) { /* one byte per code point */
+        if (len > t->len - t->off)
+            return false;
+        *nb = len;
+        *text = t->p + t->off;
+        t->off += (size_t)len;
+        return true;
+    }
     size_t at = t->off;
     uint64_t k = 0;
     /* ASCII eight code points at a time */
@@ -188,8 +196,10 @@ bool crdt__upd_op(crdt_upd_reader *rd, crdt_uop *op)
         if (op->kind == CRDT_KIND_INS) {
             uint64_t nb;
             size_t cps;
-            if (!read_text(rd, len, &nb, &op->text) ||
-                !crdt__utf8_validate(op->text, (size_t)nb, &cps, NULL) || cps != len)
+            if (!read_text(rd, len, &nb, &op->text))
+                return false;
+            if (!(rd->packed && rd->text_ascii) &&
+                (!crdt__utf8_validate(op->text, (size_t)nb, &cps, NULL) || cps != len))
                 return false;
             op->nbytes = (uint32_t)nb;
         }
