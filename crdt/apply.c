@@ -567,6 +567,21 @@ static inline void agent_assign(crdt_doc *doc, uint32_t dag, uint32_t seq, uint3
     crdt__agent_assign(doc, dag, seq, lv, len);
 }
 
+/* crdt__agent_known (back: crdt__agent_known_back) of doc agent dag. */
+static inline uint32_t agent_known(const crdt_doc *doc, uint32_t dag, uint32_t seq, bool back,
+                                   uint32_t *lv)
+{
+    const crdt_agent *ag = &doc->agents[dag];
+    if (ag->nruns) {
+        const crdt_agent_run *r = &ag->runs[ag->nruns - 1];
+        if (seq - r->seq < r->len) {
+            *lv = r->lv + (seq - r->seq);
+            return back ? seq - r->seq + 1 : r->len - (seq - r->seq);
+        }
+    }
+    return back ? crdt__agent_known_back(doc, dag, seq, lv) : crdt__agent_known(doc, dag, seq, lv);
+}
+
 /* Whether the ids [seq, seq + len) of doc agent dag are all unknown. */
 static inline bool agent_ids_new(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t len)
 {
@@ -582,7 +597,8 @@ static inline bool agent_ids_new(const crdt_doc *doc, uint32_t dag, uint32_t seq
  * general path makes in check: every op before this one is integrated, so the reference
  * is valid iff the replica now knows it as an inserted character (a delete
  * has no leaf). An agent the update gives no op has no replica index. */
-static bool ref_ok(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t seq, uint32_t *lv)
+static inline __attribute__((always_inline)) bool ref_ok(const crdt_doc *doc, const upd *u,
+                                                         uint32_t ag, uint32_t seq, uint32_t *lv)
 {
     if (ag == CRDT_NONE) {
         *lv = CRDT_NONE;
@@ -859,9 +875,9 @@ static bool fresh_delete(crdt_doc *doc, const upd *u, needs *nd, const crdt_uop 
     for (uint32_t j = 0; j < k;) {
         uint32_t lv_t, c;
         if (!rev)
-            c = crdt__agent_known(doc, tdag, op->tseq + j, &lv_t);
+            c = agent_known(doc, tdag, op->tseq + j, false, &lv_t);
         else
-            c = crdt__agent_known_back(doc, tdag, op->tseq + k - 1 - j, &lv_t);
+            c = agent_known(doc, tdag, op->tseq + k - 1 - j, true, &lv_t);
         if (c == 0)
             return false;
         if (c > k - j)
