@@ -833,11 +833,14 @@ fresh_room(crdt_doc *doc, needs *nd, uint32_t dag, uint32_t lvs, uint32_t bytes,
     return fresh_grow(doc, ag, lvs, bytes, runs);
 }
 
-/* A first reservation for a packed state, from its columns: one record,
- * span and tree run per op, the LVs its lengths add up to, its text. Only
- * a guess (fresh_room grows what is short); it spares the copies of
- * growing from nothing. */
-static void fresh_presize(crdt_doc *doc, const crdt_upd_reader *rd)
+/* A first reservation for a packed state (of len bytes), from its
+ * columns: one record, span and tree run per op, the LVs its lengths add up
+ * to, its text. Only a guess (fresh_room grows what is short); it spares
+ * the copies of growing from nothing. Nothing is checked yet, so what it
+ * reserves stays proportional to len: LVs only up to RUNS_PER_BYTE per
+ * byte (a legitimate state may carry more, in long deleted runs, and then
+ * grows as its ops are integrated). */
+static void fresh_presize(crdt_doc *doc, const crdt_upd_reader *rd, size_t len)
 {
     const crdt_allocator *a = &doc->alloc;
     const crdt_rbuf *lens = &rd->col[CRDT_COL_LENS];
@@ -854,10 +857,9 @@ static void fresh_presize(crdt_doc *doc, const crdt_upd_reader *rd)
             sh = 0;
         }
     }
-    if (lvs > CRDT_LV_MAX)
-        return; /* the update will be refused */
-    (void)crdt__mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap, (size_t)lvs,
-                            sizeof(uint32_t));
+    if (lvs <= CRDT_LV_MAX && lvs <= (uint64_t)len * RUNS_PER_BYTE)
+        (void)crdt__mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap, (size_t)lvs,
+                                sizeof(uint32_t));
     (void)crdt__mem_reserve(a, (void **)&doc->arena, &doc->arena_cap, rd->col[CRDT_COL_TEXT].len,
                             1);
     (void)crdt__mem_reserve(a, (void **)&doc->recs, &doc->recs_cap, rd->nops, sizeof(crdt_rec));
@@ -953,7 +955,7 @@ static int load_fresh(crdt_doc *doc, upd *u, needs *nd, const uint8_t *data, siz
     if (rc)
         return rc;
     if (packed)
-        fresh_presize(doc, &rd);
+        fresh_presize(doc, &rd, len);
     crdt__tree_cache_reset(doc);
     doc->scan_budget = max_scan;
     doc->over_budget = false;
