@@ -361,11 +361,7 @@ static bool kinds_match(const crdt_doc *doc, uint32_t lv, uint32_t k, bool want_
     return true;
 }
 
-/* With defer_origins (the fresh-replica path, see apply), the origins and
- * bounds of inserts are left to commit, which resolves them anyway; delete
- * targets are still checked here since they decide how many records the
- * update needs. */
-static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd, bool defer_origins)
+static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd)
 {
     for (uint32_t i = 0; i < u->nops; i++) {
         const crdt_uop *op = &u->ops[i];
@@ -382,12 +378,10 @@ static int check(const crdt_doc *doc, upd *u, crdt_id *missing, needs *nd, bool 
                 uint64_t chunks = 0;
                 int rc = CRDT_OK;
                 if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL) {
-                    if (defer_origins) {
-                        /* commit verifies them (apply_insert) */
-                    } else if (d == 0 && op->lag != CRDT_NONE)
+                    if (d == 0 && op->lag != CRDT_NONE)
                         rc = check_range(doc, u, REF_LEFT, op->lag, op->lseq, 1, i, missing,
                                          &chunks);
-                    if (rc == CRDT_OK && !defer_origins && op->rag != CRDT_NONE)
+                    if (rc == CRDT_OK && op->rag != CRDT_NONE)
                         rc = check_range(doc, u, REF_RIGHT, op->rag, op->rseq, 1, i, missing,
                                          &chunks);
                     nd->recs++;
@@ -543,30 +537,87 @@ static void delete_lvs(crdt_doc *doc, uint32_t t, uint32_t n)
     }
 }
 
-/* The fresh-replica path's check of a reference (ag, seq) that check()
- * left to commit: every op before this one is integrated, so the reference
+/* Id look-ups and assignments of integration. An agent's ops mostly come
+ * in seq order, so these mostly concern its newest id run (and the newest
+ * span): that case is answered inline, the rest by agents.c. */
+static inline uint32_t agent_lv(const crdt_doc *doc, uint32_t dag, uint32_t seq)
+{
+    const crdt_agent *ag = &doc->agents[dag];
+    if (ag->nruns) {
+        const crdt_agent_run *r = &ag->runs[ag->nruns - 1];
+        if (seq - r->seq < r->len)
+            return r->lv + (seq - r->seq);
+    }
+    return crdt__agent_lv(doc, dag, seq);
+}
+
+static inline void agent_assign(crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t lv,
+                                uint32_t len)
+{
+    crdt_agent *ag = &doc->agents[dag];
+    if (ag->nruns && doc->nspans) {
+        crdt_agent_run *r = &ag->runs[ag->nruns - 1];
+        const crdt_span *sp = &doc->spans[doc->nspans - 1];
+        if (r->seq + r->len == seq && r->lv + r->len == lv && sp->agent == dag &&
+            sp->seq + (lv - sp->lv) == seq) {
+            r->len += len; /* what crdt__agent_assign does then */
+            return;
+        }
+    }
+    crdt__agent_assign(doc, dag, seq, lv, len);
+}
+
+/* crdt__agent_known (back: crdt__agent_known_back) of doc agent dag. */
+static inline uint32_t agent_known(const crdt_doc *doc, uint32_t dag, uint32_t seq, bool back,
+                                   uint32_t *lv)
+{
+    const crdt_agent *ag = &doc->agents[dag];
+    if (ag->nruns) {
+        const crdt_agent_run *r = &ag->runs[ag->nruns - 1];
+        if (seq - r->seq < r->len) {
+            *lv = r->lv + (seq - r->seq);
+            return back ? seq - r->seq + 1 : r->len - (seq - r->seq);
+        }
+    }
+    return back ? crdt__agent_known_back(doc, dag, seq, lv) : crdt__agent_known(doc, dag, seq, lv);
+}
+
+/* Whether the ids [seq, seq + len) of doc agent dag are all unknown. */
+static inline bool agent_ids_new(const crdt_doc *doc, uint32_t dag, uint32_t seq, uint32_t len)
+{
+    const crdt_agent *ag = &doc->agents[dag];
+    if (!ag->nruns || (uint64_t)ag->runs[ag->nruns - 1].seq + ag->runs[ag->nruns - 1].len <= seq)
+        return true; /* every known id is below seq */
+    bool known;
+    uint32_t lv;
+    return crdt__agent_piece(doc, dag, seq, seq + len, &known, &lv) == len && !known;
+}
+
+/* The fresh path's check of an insert's reference (ag, seq), which the
+ * general path makes in check: every op before this one is integrated, so the reference
  * is valid iff the replica now knows it as an inserted character (a delete
  * has no leaf). An agent the update gives no op has no replica index. */
-static bool ref_ok(const crdt_doc *doc, const upd *u, uint32_t ag, uint32_t seq, uint32_t *lv)
+static inline __attribute__((always_inline)) bool ref_ok(const crdt_doc *doc, const upd *u,
+                                                         uint32_t ag, uint32_t seq, uint32_t *lv)
 {
     if (ag == CRDT_NONE) {
         *lv = CRDT_NONE;
         return true;
     }
     uint32_t dag = u->agents[ag].doc;
-    *lv = dag == CRDT_NONE ? CRDT_NONE : crdt__agent_lv(doc, dag, seq);
+    *lv = dag == CRDT_NONE ? CRDT_NONE : agent_lv(doc, dag, seq);
     return *lv != CRDT_NONE && doc->lv_leaf[*lv] != CRDT_NONE;
 }
 
-/* Returns false, having changed nothing, when `verify` (origins deferred
- * by check) and an origin or bound is not a known insert. */
+/* Returns false, having changed nothing, when `verify` (the fresh path,
+ * which check did not see) and an origin or bound is not a known insert. */
 static bool apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k,
                          bool verify)
 {
     uint32_t dag = u->agents[op->ag].doc, d = s - op->seq, left, right;
     if (verify) {
         if (d == 0 ? !ref_ok(doc, u, op->lag, op->lseq, &left)
-                   : (left = crdt__agent_lv(doc, dag, s - 1)) == CRDT_NONE)
+                   : (left = agent_lv(doc, dag, s - 1)) == CRDT_NONE)
             return false;
         if (!ref_ok(doc, u, op->rag, op->rseq, &right))
             return false;
@@ -586,7 +637,7 @@ static bool apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
         memcpy(doc->arena + off, op->text + from, nb);
         doc->arena_len += nb;
     }
-    crdt__agent_assign(doc, dag, s, lv, k);
+    agent_assign(doc, dag, s, lv, k);
     crdt__rec_add_insert(doc, lv, k, left, right);
     doc->next_lv += k;
     crdt__integrate_insert(doc, left, right, lv, k, off, nb, deleted);
@@ -623,10 +674,8 @@ static void apply_delete(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
 }
 
 /* Integrates the checked update; stops early (the replica then holds a
- * state to discard) when an insert's scan ran out of doc->scan_budget, or
- * (verify: origins deferred by check) returns false at an insert whose
- * origin or bound is not known. */
-static bool commit(crdt_doc *doc, const upd *u, bool verify)
+ * state to discard) when an insert's scan ran out of doc->scan_budget. */
+static void commit(crdt_doc *doc, const upd *u)
 {
     crdt__tree_cache_reset(doc);
     for (uint32_t i = 0; i < u->nops && !doc->over_budget && !doc->bad_origins; i++) {
@@ -637,19 +686,16 @@ static bool commit(crdt_doc *doc, const upd *u, bool verify)
             bool known;
             uint32_t lv, k = piece(doc, dag, s, end, &known, &lv);
             if (!known) {
-                if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL) {
-                    if (!apply_insert(doc, u, op, s, k, verify))
-                        return false;
-                } else {
+                if (op->kind == CRDT_KIND_INS || op->kind == CRDT_KIND_INS_DEL)
+                    (void)apply_insert(doc, u, op, s, k, false);
+                else
                     apply_delete(doc, u, op, s, k);
-                }
             }
             s += k;
             if (doc->over_budget || doc->bad_origins)
                 break;
         }
     }
-    return true;
 }
 
 static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
@@ -686,9 +732,9 @@ int crdt_doc_apply_bounded(crdt_doc *doc, const uint8_t *data, size_t len, crdt_
 
 /* Check, reserve and commit a decoded update (see apply). */
 static int check_commit(crdt_doc *doc, upd *u, needs *nd, crdt_id *missing, uint64_t max_scan,
-                        bool bounded, bool fresh)
+                        bool bounded)
 {
-    int rc = check(doc, u, missing, nd, fresh);
+    int rc = check(doc, u, missing, nd);
     if (rc == CRDT_OK)
         rc = reserve(doc, u, nd);
     if (rc)
@@ -697,11 +743,9 @@ static int check_commit(crdt_doc *doc, upd *u, needs *nd, crdt_id *missing, uint
     doc->over_budget = false;
     doc->check_origins = bounded;
     doc->bad_origins = false;
-    bool ok = commit(doc, u, fresh);
+    commit(doc, u);
     crdt__tree_cache_reset(doc);
-    if (!ok)
-        rc = CRDT_EBADUPDATE; /* only the fresh path, which then starts over */
-    else if (doc->over_budget)
+    if (doc->over_budget)
         rc = CRDT_ECOST;
     else if (doc->bad_origins)
         rc = CRDT_EORIGIN;
@@ -730,26 +774,243 @@ static void fresh_rollback(crdt_doc *doc, upd *u, uint32_t old_n, uint64_t old_s
     doc->scanned = old_scanned;
 }
 
-/* crdt_doc_apply (bounded = false) and crdt_doc_apply_bounded.
+/* ------------------------------------------------------ the fresh path
  *
- * The fresh path: into a replica that holds no operation (loading a stored
- * state, a new subscriber's first sync), an update can be committed before
- * its origins and bounds are checked, since commit resolves each of them
- * anyway and a failure can be undone by emptying the replica again. That
- * spares check a look-up in the update per origin and bound, a third of a
- * state load's checking. Delete targets are checked first as always (they
- * decide the records to reserve). Whenever anything fails on that path -
- * check, reserve, a deferred origin, the scan budget - the replica is
- * emptied and the update goes through the general path from the start, so
- * results, error codes and *missing are exactly the general path's. Not
- * with a change callback, which would report changes that are undone. */
+ * Into a replica that holds no operation (loading a stored state, a new
+ * subscriber's first sync) an update is integrated op by op as it is read:
+ * no table of its ops, no sorting or index of their ids, no check pass.
+ * Every op before the current one is then in the replica, so each check
+ * the general path makes in advance is made when the op is integrated,
+ * against the replica: the op's ids are all new, its origins and bound are
+ * known inserts (apply_insert with verify), its delete targets are known
+ * inserts, and the counts that the limits bound (records, runs, LVs) are
+ * those the general path's check adds up. Memory is reserved per op,
+ * growing geometrically (after a first guess from a packed state's
+ * columns). Whenever anything fails - reading, a check, a limit, memory,
+ * the scan budget, an origin contradicting the document - the replica is
+ * emptied again and the general path runs from the start, so results,
+ * error codes and *missing are exactly the general path's. */
+
+/* fresh_room's reservations when something is short. */
+static __attribute__((noinline)) bool fresh_grow(crdt_doc *doc, crdt_agent *ag, uint32_t lvs,
+                                                 uint32_t bytes, uint32_t runs)
+{
+    const crdt_allocator *a = &doc->alloc;
+    return crdt__mem_reserve(a, (void **)&ag->runs, &ag->cap, (size_t)ag->nruns + 1,
+                             sizeof(crdt_agent_run)) == CRDT_OK &&
+           crdt__mem_reserve(a, (void **)&doc->spans, &doc->spans_cap, (size_t)doc->nspans + 1,
+                             sizeof(crdt_span)) == CRDT_OK &&
+           crdt__mem_reserve(a, (void **)&doc->recs, &doc->recs_cap, (size_t)doc->nrecs + 1,
+                             sizeof(crdt_rec)) == CRDT_OK &&
+           crdt__mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap,
+                             (size_t)doc->next_lv + lvs, sizeof(uint32_t)) == CRDT_OK &&
+           crdt__mem_reserve(a, (void **)&doc->arena, &doc->arena_cap,
+                             (size_t)doc->arena_len + bytes, 1) == CRDT_OK &&
+           crdt__tree_reserve(doc, runs) == CRDT_OK;
+}
+
+/* Count one op piece (one record and `runs` runs, `lvs` LVs) against the
+ * update's limits as check does, and make room for it: `lvs` LVs, `bytes`
+ * of text, a record, a span, an id run of doc agent dag and `runs` tree
+ * runs. False when a limit is reached or memory runs out. Inline, with one
+ * test for the usual case that all is there (presized). */
+static inline __attribute__((always_inline)) bool
+fresh_room(crdt_doc *doc, needs *nd, uint32_t dag, uint32_t lvs, uint32_t bytes, uint32_t runs)
+{
+    crdt_agent *ag = &doc->agents[dag];
+    nd->recs++;
+    nd->runs += runs;
+    nd->lvs += lvs;
+    if (nd->recs + nd->runs > nd->max_runs || nd->lvs > CRDT_LV_MAX)
+        return false;
+    /* crdt__tree_reserve's own test for enough room */
+    uint64_t h = (uint64_t)doc->height + runs + 1;
+    if (ag->nruns < ag->cap && doc->nspans < doc->spans_cap && doc->nrecs < doc->recs_cap &&
+        (uint64_t)doc->next_lv + lvs <= doc->lv_leaf_cap &&
+        (uint64_t)doc->arena_len + bytes <= doc->arena_cap &&
+        doc->leaves_cap - doc->nleaves >= runs && doc->inodes_cap - doc->ninodes >= runs * h)
+        return true;
+    return fresh_grow(doc, ag, lvs, bytes, runs);
+}
+
+/* A first reservation for a packed state (of len bytes), from its
+ * columns: one record, span and tree run per op, the LVs its lengths add up
+ * to, its text. Only a guess (fresh_room grows what is short); it spares
+ * the copies of growing from nothing. Nothing is checked yet, so what it
+ * reserves stays proportional to len: LVs only up to RUNS_PER_BYTE per
+ * byte (a legitimate state may carry more, in long deleted runs, and then
+ * grows as its ops are integrated). */
+static void fresh_presize(crdt_doc *doc, const crdt_upd_reader *rd, size_t len)
+{
+    const crdt_allocator *a = &doc->alloc;
+    const crdt_rbuf *lens = &rd->col[CRDT_COL_LENS];
+    uint64_t lvs = 0, v = 0;
+    unsigned sh = 0;
+    for (size_t i = lens->off; i < lens->len; i++) {
+        uint8_t b = lens->p[i];
+        if (sh < 64)
+            v |= (uint64_t)(b & 0x7f) << sh;
+        sh += 7;
+        if (!(b & 0x80)) {
+            lvs += v;
+            v = 0;
+            sh = 0;
+        }
+    }
+    if (lvs <= CRDT_LV_MAX && lvs <= (uint64_t)len * RUNS_PER_BYTE)
+        (void)crdt__mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap, (size_t)lvs,
+                                sizeof(uint32_t));
+    (void)crdt__mem_reserve(a, (void **)&doc->arena, &doc->arena_cap, rd->col[CRDT_COL_TEXT].len,
+                            1);
+    (void)crdt__mem_reserve(a, (void **)&doc->recs, &doc->recs_cap, rd->nops, sizeof(crdt_rec));
+    (void)crdt__mem_reserve(a, (void **)&doc->spans, &doc->spans_cap, rd->nops, sizeof(crdt_span));
+    (void)crdt__tree_reserve(doc, rd->nops);
+}
+
+/* The fresh path's part of a delete whose ids are all new: apply_delete
+ * with check's accounting and checks, the targets verified against the
+ * replica (known ids, then inserted characters: a delete has no leaf). */
+static bool fresh_delete(crdt_doc *doc, const upd *u, needs *nd, const crdt_uop *op)
+{
+    uint32_t dag = u->agents[op->ag].doc, tdag = u->agents[op->tag].doc, k = op->len;
+    bool rev = op->kind == CRDT_KIND_DEL_REV;
+    for (uint32_t j = 0; j < k;) {
+        uint32_t lv_t, c;
+        if (!rev)
+            c = agent_known(doc, tdag, op->tseq + j, false, &lv_t);
+        else
+            c = agent_known(doc, tdag, op->tseq + k - 1 - j, true, &lv_t);
+        if (c == 0)
+            return false;
+        if (c > k - j)
+            c = k - j;
+        if (rev)
+            lv_t = lv_t - c + 1;
+        if (!fresh_room(doc, nd, dag, c, 0, 1))
+            return false;
+        uint32_t lv = doc->next_lv;
+        agent_assign(doc, dag, op->seq + j, lv, c);
+        crdt__rec_add_delete(doc, lv, c, lv_t, rev);
+        uint32_t *none = doc->lv_leaf + lv; /* a local: the fill becomes wide stores */
+        for (uint32_t x = 0; x < c; x++)
+            none[x] = CRDT_NONE;
+        doc->next_lv += c;
+        /* delete_lvs, each piece's first target checked: the rest of the
+         * piece shares its tree run, so it is inserted too */
+        for (uint32_t t = lv_t, n = c; n > 0;) {
+            if (doc->lv_leaf[t] == CRDT_NONE)
+                return false;
+            crdt_cursor cur = crdt__tree_cursor_lv_near(doc, t);
+            const crdt_run *r = &doc->leaves[cur.leaf].runs[cur.i];
+            uint32_t m = r->len - cur.off < n ? r->len - cur.off : n;
+            if (!r->del)
+                crdt__tree_delete_at(doc, cur, m);
+            t += m;
+            n -= m;
+        }
+        j += c;
+    }
+    return true;
+}
+
+/* Reads and integrates the update into a replica with no operation (see
+ * above). CRDT_OK when it is loaded; anything else means "start over on the
+ * general path" (the caller empties the replica first). */
+static int load_fresh(crdt_doc *doc, upd *u, needs *nd, const uint8_t *data, size_t len,
+                      uint64_t max_scan, bool bounded)
+{
+    crdt_upd_reader rd;
+    bool packed = crdt__is_packed(data, len);
+    int rc = packed ? crdt__state_reader(u->alloc, data, len, &rd, &u->unpacked)
+                    : crdt__upd_begin(&rd, data, len);
+    if (rc)
+        return rc;
+    u->agents = crdt__mem_alloc(u->alloc, (size_t)rd.nagents * sizeof(uagent));
+    if (!u->agents)
+        return CRDT_ENOMEM;
+    u->nagents = rd.nagents;
+    for (uint32_t i = 0; i < u->nagents; i++)
+        u->agents[i].doc = CRDT_NONE;
+    for (uint32_t i = 0; i < u->nagents; i++)
+        if (!crdt__upd_agent(&rd, &u->agents[i].name, &u->agents[i].len))
+            return CRDT_EBADUPDATE;
+    rc = agents_distinct(u);
+    if (rc == CRDT_OK && !crdt__upd_nops(&rd))
+        rc = CRDT_EBADUPDATE;
+    /* every agent of the table, in table order as reserve adds them (one
+     * that ends up with no op sends the update to the general path, which
+     * does not add it) */
+    uint32_t old_n = doc->nagents;
+    if (rc == CRDT_OK)
+        rc = crdt__mem_reserve(&doc->alloc, (void **)&doc->agents, &doc->agents_cap,
+                               (size_t)doc->nagents + u->nagents, sizeof(crdt_agent));
+    if (rc == CRDT_OK)
+        rc = crdt__mem_reserve(&doc->alloc, (void **)&doc->agent_order, &doc->order_cap,
+                               (size_t)doc->nagents + u->nagents, sizeof(uint32_t));
+    for (uint32_t i = 0; rc == CRDT_OK && i < u->nagents; i++) {
+        const char *name = (const char *)u->agents[i].name;
+        if (crdt__agent_find(doc, name, u->agents[i].len, &u->agents[i].doc) != CRDT_OK)
+            rc = crdt__agent_add(doc, name, u->agents[i].len, &u->agents[i].doc);
+    }
+    if (rc)
+        return rc;
+    if (packed)
+        fresh_presize(doc, &rd, len);
+    crdt__tree_cache_reset(doc);
+    doc->scan_budget = max_scan;
+    doc->over_budget = false;
+    doc->check_origins = bounded;
+    doc->bad_origins = false;
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < rd.nops; i++) {
+        crdt_uop op;
+        if (!crdt__upd_op(&rd, &op) || !agent_ids_new(doc, u->agents[op.ag].doc, op.seq, op.len)) {
+            ok = false; /* malformed, or an id twice */
+        } else if (op.kind == CRDT_KIND_INS || op.kind == CRDT_KIND_INS_DEL) {
+            uint32_t runs = op.kind == CRDT_KIND_INS && op.nbytes != op.len ? op.len / 128 + 2 : 1;
+            ok = fresh_room(doc, nd, u->agents[op.ag].doc, op.len, op.nbytes, runs) &&
+                 apply_insert(doc, u, &op, op.seq, op.len, true);
+        } else {
+            ok = fresh_delete(doc, u, nd, &op);
+        }
+        if (doc->over_budget || doc->bad_origins)
+            ok = false;
+    }
+    ok = ok && crdt__upd_end(&rd);
+    for (uint32_t i = 0; ok && i < u->nagents; i++)
+        if (u->agents[i].doc >= old_n && !doc->agents[u->agents[i].doc].nruns)
+            ok = false;
+    crdt__tree_cache_reset(doc);
+    doc->scan_budget = UINT64_MAX;
+    doc->over_budget = false;
+    doc->check_origins = doc->bad_origins = false;
+    return ok ? CRDT_OK : CRDT_EBADUPDATE;
+}
+
+/* crdt_doc_apply (bounded = false) and crdt_doc_apply_bounded: the fresh
+ * path (above) into a replica that holds no operation, else, or when the
+ * fresh path gives up, decode, check, reserve and commit. Not with a change
+ * callback, which would report changes that are undone. */
 static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
                  uint64_t max_scan, bool bounded)
 {
     if (!doc || (!data && len))
         return CRDT_EINVAL;
+    uint64_t max_runs = (uint64_t)len * RUNS_PER_BYTE + RUNS_ALLOWANCE;
+    if (doc->next_lv == 0 && !doc->change_fn) {
+        upd f = {.alloc = &doc->alloc};
+        needs fnd = {.max_runs = max_runs};
+        uint32_t old_n = doc->nagents;
+        uint64_t old_scanned = doc->scanned;
+        int rc = load_fresh(doc, &f, &fnd, data, len, max_scan, bounded);
+        if (rc != CRDT_OK)
+            fresh_rollback(doc, &f, old_n, old_scanned);
+        upd_free(&f);
+        if (rc == CRDT_OK)
+            return CRDT_OK;
+    }
     upd u = {.alloc = &doc->alloc};
-    needs nd = {.max_runs = (uint64_t)len * RUNS_PER_BYTE + RUNS_ALLOWANCE};
+    needs nd = {.max_runs = max_runs};
     int rc = decode(&u, data, len);
     if (rc == CRDT_OK) {
         for (uint32_t i = 0; i < u.nagents; i++)
@@ -762,19 +1023,8 @@ static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missin
         else
             memset(nd.per_agent, 0, (size_t)u.nagents * sizeof(uint64_t));
     }
-    if (rc == CRDT_OK && doc->next_lv == 0 && !doc->change_fn) {
-        uint32_t old_n = doc->nagents;
-        uint64_t old_scanned = doc->scanned;
-        rc = check_commit(doc, &u, &nd, NULL, max_scan, bounded, true);
-        if (rc != CRDT_OK) {
-            fresh_rollback(doc, &u, old_n, old_scanned);
-            nd.lvs = nd.bytes = nd.recs = nd.runs = 0;
-            memset(nd.per_agent, 0, (size_t)u.nagents * sizeof(uint64_t));
-            rc = check_commit(doc, &u, &nd, missing, max_scan, bounded, false);
-        }
-    } else if (rc == CRDT_OK) {
-        rc = check_commit(doc, &u, &nd, missing, max_scan, bounded, false);
-    }
+    if (rc == CRDT_OK)
+        rc = check_commit(doc, &u, &nd, missing, max_scan, bounded);
     crdt__mem_free(&doc->alloc, nd.per_agent);
     upd_free(&u);
     return rc;

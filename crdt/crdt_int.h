@@ -377,12 +377,19 @@ typedef struct crdt_rbuf {
     size_t len, off;
 } crdt_rbuf;
 
-bool crdt__rbuf_byte(crdt_rbuf *r, uint8_t *b);
+static inline bool crdt__rbuf_byte(crdt_rbuf *r, uint8_t *b)
+{
+    if (r->off >= r->len)
+        return false;
+    *b = r->p[r->off++];
+    return true;
+}
 bool crdt__rbuf_varint_long(crdt_rbuf *r, uint64_t *v);
 /* Most varints of an update are one byte (agent indexes, lengths, seq
- * deltas): those are read inline, the rest out of line, with the same
+ * deltas): those are read inline (always: left to the compiler, a state
+ * load made a call per varint), the rest out of line, with the same
  * checks. */
-static inline bool crdt__rbuf_varint(crdt_rbuf *r, uint64_t *v)
+static inline __attribute__((always_inline)) bool crdt__rbuf_varint(crdt_rbuf *r, uint64_t *v)
 {
     if (r->off < r->len && r->p[r->off] < 0x80) {
         *v = r->p[r->off++];
@@ -428,6 +435,7 @@ typedef struct crdt_upd_reader {
      * from the unpacked columns instead of r, references relative to the
      * op's seq, text byte counts from the code points. */
     bool packed;
+    bool text_ascii; /* packed: the text column is all ASCII */
     crdt_rbuf col[CRDT_NCOLS];
     uint32_t nagents, read_agents; /* agent table size, names read */
     uint32_t nops, read_ops;       /* ops announced, ops read */

@@ -78,8 +78,10 @@ static bool read_id(crdt_upd_reader *rd, uint32_t *ag, uint32_t *seq)
 /* A reference (origin, bound or delete target) of the op whose seq is
  * `base`: an id, or in a packed state an agent index and the zigzag delta
  * of its seq to base (values outside 0 .. 2^32 - 1 are malformed, as the
- * rebuilt version 1 would carry no such seq). */
-static bool read_ref(crdt_upd_reader *rd, int col, uint32_t base, uint32_t *ag, uint32_t *seq)
+ * rebuilt version 1 would carry no such seq). Inline: a state load reads
+ * one or two per op, and the call cost about as much as the reading. */
+static inline __attribute__((always_inline)) bool
+read_ref(crdt_upd_reader *rd, int col, uint32_t base, uint32_t *ag, uint32_t *seq)
 {
     if (!rd->packed)
         return read_id(rd, ag, seq);
@@ -111,6 +113,14 @@ static bool read_text(crdt_upd_reader *rd, uint64_t len, uint64_t *nb, const uin
         return crdt__rbuf_varint(&rd->r, nb) && *nb <= UINT32_MAX &&
                crdt__rbuf_bytes(&rd->r, (size_t)*nb, text);
     crdt_rbuf *t = &rd->col[CRDT_COL_TEXT];
+    if (rd->text_ascii) { /* one byte per code point */
+        if (len > t->len - t->off)
+            return false;
+        *nb = len;
+        *text = t->p + t->off;
+        t->off += (size_t)len;
+        return true;
+    }
     size_t at = t->off;
     uint64_t k = 0;
     /* ASCII eight code points at a time */
@@ -186,8 +196,10 @@ bool crdt__upd_op(crdt_upd_reader *rd, crdt_uop *op)
         if (op->kind == CRDT_KIND_INS) {
             uint64_t nb;
             size_t cps;
-            if (!read_text(rd, len, &nb, &op->text) ||
-                !crdt__utf8_validate(op->text, (size_t)nb, &cps, NULL) || cps != len)
+            if (!read_text(rd, len, &nb, &op->text))
+                return false;
+            if (!(rd->packed && rd->text_ascii) &&
+                (!crdt__utf8_validate(op->text, (size_t)nb, &cps, NULL) || cps != len))
                 return false;
             op->nbytes = (uint32_t)nb;
         }

@@ -366,5 +366,17 @@ int crdt__state_reader(const crdt_allocator *a, const uint8_t *data, size_t len,
         return CRDT_EBADUPDATE;
     }
     rd->nagents = (uint32_t)n;
+    /* An all-ASCII text column (the usual one) spares every insert a walk
+     * over its code points and a UTF-8 validation (see read_text). */
+    const crdt_rbuf *t = &rd->col[CRDT_COL_TEXT];
+    uint64_t w, hi = 0;
+    size_t i = 0;
+    for (; t->len - i >= 8; i += 8) {
+        memcpy(&w, t->p + i, 8);
+        hi |= w;
+    }
+    for (; i < t->len; i++)
+        hi |= t->p[i];
+    rd->text_ascii = !(hi & 0x8080808080808080ull);
     return CRDT_OK;
 }

@@ -215,14 +215,6 @@ void crdt__wbuf_bytes(crdt_wbuf *w, const void *p, size_t n)
     }
 }
 
-bool crdt__rbuf_byte(crdt_rbuf *r, uint8_t *b)
-{
-    if (r->off >= r->len)
-        return false;
-    *b = r->p[r->off++];
-    return true;
-}
-
 /* LEB128, at most 10 bytes, rejecting non-minimal trailing zero bytes and
  * values above 64 bits so that every value has one encoding. */
 bool crdt__rbuf_varint_long(crdt_rbuf *r, uint64_t *v)

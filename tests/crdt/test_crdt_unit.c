@@ -1215,6 +1215,43 @@ static void test_fresh_path(void)
     /* a bound that is a later id of the op itself */
     static const uint8_t bound_self[] = {0xD5, 1, 1, 1, 'x', 1, 0x10, 0, 0, 2, 0, 1, 2, 'a', 'b'};
     fresh_case(bound_self, sizeof bound_self, CRDT_EBADUPDATE, NULL, 0, st, sn);
+    /* The fresh path reads and integrates op by op: what the general path
+     * refuses before committing anything, it finds later. */
+    /* an id twice (decode refuses it before any check) */
+    static const uint8_t id_twice[] = {0xD5, 1, 1,   1,    'x', 2, 0x30, 0, 0,
+                                       1,    1, 'a', 0x30, 0,   0, 1,    1, 'b'};
+    fresh_case(id_twice, sizeof id_twice, CRDT_EBADUPDATE, NULL, 0, st, sn);
+    /* a delete whose target is a delete */
+    static const uint8_t del_of_del[] = {0xD5, 1,   1,    1, 'x', 3, 0x30, 0, 0, 1,
+                                         1,    'a', 0x06, 1, 0,   0, 0x06, 1, 0, 1};
+    fresh_case(del_of_del, sizeof del_of_del, CRDT_EBADUPDATE, NULL, 0, st, sn);
+    /* a forward delete of (x, 1) and (x, 2): consecutive LVs in the replica,
+     * an inserted (and deleted) character, then a delete */
+    static const uint8_t del_span_del[] = {0xD5, 1,   1,    1, 'x', 3, 0x30, 0, 0, 2, 2,
+                                           'a',  'b', 0x06, 1, 0,   1, 0x06, 2, 0, 1};
+    fresh_case(del_span_del, sizeof del_span_del, CRDT_EBADUPDATE, NULL, 0, st, sn);
+    /* a delete of an id no op carries */
+    static const uint8_t del_missing[] = {0xD5, 1, 1, 1,   'x',  2, 0x30, 0,
+                                          0,    1, 1, 'a', 0x06, 1, 0,    4};
+    fresh_case(del_missing, sizeof del_missing, CRDT_EMISSING, "x", 4, st, sn);
+    /* a byte after the last op */
+    static const uint8_t trailing[] = {0xD5, 1, 1, 1, 'x', 1, 0x30, 0, 0, 1, 1, 'a', 0};
+    fresh_case(trailing, sizeof trailing, CRDT_EBADUPDATE, NULL, 0, st, sn);
+    /* an agent of the table with no op: not added to the replica */
+    static const uint8_t unused_agent[] = {0xD5, 1, 2, 1, 'x', 1, 'y', 1, 0x30, 0, 0, 1, 1, 'a'};
+    fresh_case(unused_agent, sizeof unused_agent, CRDT_OK, NULL, 0, st, sn);
+    f = mkdoc("me");
+    CHECK_EQ(crdt_doc_apply(f, unused_agent, sizeof unused_agent, NULL), CRDT_OK);
+    CHECK_STR_EQ(text(f), "a");
+    {
+        crdt_version *v;
+        CHECK_EQ(crdt_version_new(NULL, &v), CRDT_OK);
+        CHECK_EQ(crdt_doc_version(f, v), CRDT_OK);
+        CHECK(crdt_version_contains(v, "x", 1, 0));
+        CHECK(!crdt_version_contains(v, "y", 1, 0));
+        crdt_version_free(v);
+    }
+    crdt_doc_free(f);
     /* the valid ones load */
     /* "c" typed between "a" and "b" */
     static const uint8_t fine[] = {0xD5, 1,    1, 1, 'x', 2, 0x30, 0, 0, 2, 2,  'a',
