@@ -9,12 +9,14 @@
 #include "crdt.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The broken property named on stderr, for whoever replays the input. */
 static void die(const char *what)
 {
-    (void)what;
+    fprintf(stderr, "%s: %s\n", __FILE__, what);
     abort();
 }
 
