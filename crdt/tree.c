@@ -472,6 +472,26 @@ static void point_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
         p[k] = leaf;
 }
 
+/* point_lvs for a run of the newest LVs (it ends at next_lv: no LV after
+ * it has a leaf yet), in whole groups of 16 entries when there is room:
+ * what a group writes past next_lv is written again when those LVs are
+ * assigned. Most runs a load inserts take one group, so the loop's end is
+ * predictable, where the exact fill's vector and scalar tails were not. */
+static void point_new_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
+{
+    enum { GROUP = 16 };
+    uint32_t lv = r->lv, n = r->len;
+    if (lv + n != doc->next_lv || (uint64_t)lv + n + GROUP > doc->lv_leaf_cap) {
+        point_lvs(doc, r, leaf);
+        return;
+    }
+    uint32_t *p = doc->lv_leaf + lv, v[GROUP];
+    for (uint32_t k = 0; k < GROUP; k++)
+        v[k] = leaf;
+    for (uint32_t k = 0; k < n; k += GROUP)
+        memcpy(p + k, v, sizeof v);
+}
+
 /* The leaf before `leaf` in document order (CRDT_NONE for the first). */
 static uint32_t prev_leaf(const crdt_doc *doc, uint32_t leaf)
 {
@@ -581,7 +601,7 @@ crdt_cursor crdt__tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run)
     l->runs[i] = run;
     leaf_set_n(doc, l, l->n + 1);
     doc->nruns++;
-    point_lvs(doc, &run, leaf);
+    point_new_lvs(doc, &run, leaf);
     propagate(doc, leaf, run_stats(&run));
     return (crdt_cursor){leaf, i + 1, 0};
 }
@@ -603,7 +623,7 @@ bool crdt__tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
     r->len += run->len;
     r->byte_len += run->byte_len;
     r->astral += run->astral;
-    point_lvs(doc, run, c.leaf);
+    point_new_lvs(doc, run, c.leaf);
     propagate(doc, c.leaf, run_stats(run));
     return true;
 }
