@@ -892,8 +892,20 @@ static bool fresh_delete(crdt_doc *doc, const upd *u, needs *nd, const crdt_uop 
         agent_assign(doc, dag, op->seq + j, lv, c);
         crdt__rec_add_delete(doc, lv, c, lv_t, rev);
         uint32_t *none = doc->lv_leaf + lv; /* a local: the fill becomes wide stores */
-        for (uint32_t x = 0; x < c; x++)
-            none[x] = CRDT_NONE;
+        if ((uint64_t)lv + c + 16 <= doc->lv_leaf_cap) {
+            /* LVs from lv on are not assigned yet: whole groups of 16,
+             * whose overshoot is written again when those LVs are (as
+             * point_new_lvs in tree.c); most deletes take one group */
+            static const uint32_t nones[16] = {CRDT_NONE, CRDT_NONE, CRDT_NONE, CRDT_NONE,
+                                               CRDT_NONE, CRDT_NONE, CRDT_NONE, CRDT_NONE,
+                                               CRDT_NONE, CRDT_NONE, CRDT_NONE, CRDT_NONE,
+                                               CRDT_NONE, CRDT_NONE, CRDT_NONE, CRDT_NONE};
+            for (uint32_t x = 0; x < c; x += 16)
+                memcpy(none + x, nones, sizeof nones);
+        } else {
+            for (uint32_t x = 0; x < c; x++)
+                none[x] = CRDT_NONE;
+        }
         doc->next_lv += c;
         /* delete_lvs, each piece's first target checked: the rest of the
          * piece shares its tree run, so it is inserted too */

@@ -143,11 +143,12 @@ static uint32_t lv_before(const crdt_doc *doc, crdt_cursor c)
 }
 
 /* Insert text [lv, lv+n) (bytes at arena[byte_off..], or a tombstone run
- * when text is NULL) before cursor c, whose left origin is `left`. Splits
- * long non-ASCII text into several runs. */
-crdt_cursor crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_t lv, uint32_t n,
-                            uint32_t byte_off, uint32_t byte_len, bool deleted)
+ * when text is NULL) before cursor *at, whose left origin is `left`, and
+ * move *at to just after it. Splits long non-ASCII text into several runs. */
+void crdt__doc_place(crdt_doc *doc, crdt_cursor *at, uint32_t left, uint32_t lv, uint32_t n,
+                     uint32_t byte_off, uint32_t byte_len, bool deleted)
 {
+    crdt_cursor c = *at;
     bool ascii = deleted || byte_len == n;
     while (n > 0) {
         uint32_t k = ascii || n <= NONASCII_CHUNK ? n : NONASCII_CHUNK;
@@ -172,7 +173,7 @@ crdt_cursor crdt__doc_place(crdt_doc *doc, crdt_cursor c, uint32_t left, uint32_
         n -= k;
         byte_off += kb;
     }
-    return c;
+    *at = c;
 }
 
 /* The common keystroke: one ASCII character typed right where the local
@@ -239,7 +240,7 @@ int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len)
     crdt__agent_assign(doc, doc->me, doc->next_seq, lv, (uint32_t)n);
     doc->next_lv += (uint32_t)n;
     doc->next_seq += (uint32_t)n;
-    c = crdt__doc_place(doc, c, left, lv, (uint32_t)n, off, (uint32_t)len, false);
+    crdt__doc_place(doc, &c, left, lv, (uint32_t)n, off, (uint32_t)len, false);
     crdt__tree_hint_set(doc, c, (uint32_t)(pos + n));
     return CRDT_OK;
 }
@@ -347,14 +348,49 @@ int crdt_doc_read(const crdt_doc *doc, size_t pos, size_t count, char *buf, size
     return CRDT_OK;
 }
 
+/* Bytes crdt_doc_text allocates past the text and its NUL: room for
+ * copy_all's fixed-size copies. */
+#define TEXT_SLACK 16
+
+/* The whole text into buf (room for doc->st.bytes + TEXT_SLACK bytes):
+ * copy_text(doc, 0, length, buf) without cursors, leaf by leaf along their
+ * chain. A loaded document's runs are mostly short (half the visible ones
+ * 8 bytes or less) and visible and deleted runs alternate, so every run is
+ * copied the same way, without a test of which it is: a run of at most
+ * TEXT_SLACK bytes, deleted ones included (no bytes), is one fixed-size
+ * copy whose overshoot lands in the slack or under the next run's bytes.
+ * The text of a freshly loaded state is read right after the load. */
+static size_t copy_all(const crdt_doc *doc, char *buf)
+{
+    uint32_t leaf = doc->root;
+    for (uint32_t h = doc->height; h > 0; h--)
+        leaf = doc->inodes[leaf].child[0];
+    size_t out = 0;
+    const uint8_t *arena = doc->arena;
+    uint32_t alen = doc->arena_len;
+    for (; leaf != CRDT_NONE; leaf = doc->leaves[leaf].next) {
+        const crdt_leaf *l = &doc->leaves[leaf];
+        for (uint32_t i = 0; i < l->n; i++) {
+            /* a deleted run has no bytes and an offset inside the arena */
+            uint32_t bo = l->runs[i].byte_off, bl = l->runs[i].byte_len;
+            if (bl <= TEXT_SLACK && bo <= alen && alen - bo >= TEXT_SLACK)
+                memcpy(buf + out, arena + bo, TEXT_SLACK);
+            else if (bl)
+                memcpy(buf + out, arena + bo, bl);
+            out += bl;
+        }
+    }
+    return out;
+}
+
 int crdt_doc_text(const crdt_doc *doc, char **out, size_t *out_len)
 {
     if (!doc || !out)
         return CRDT_EINVAL;
-    char *s = crdt__mem_alloc(doc_alloc(doc), (size_t)doc->st.bytes + 1);
+    char *s = crdt__mem_alloc(doc_alloc(doc), (size_t)doc->st.bytes + 1 + TEXT_SLACK);
     if (!s)
         return CRDT_ENOMEM;
-    size_t n = copy_text(doc, 0, doc->st.vis, s);
+    size_t n = copy_all(doc, s);
     s[n] = 0;
     *out = s;
     if (out_len)

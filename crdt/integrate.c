@@ -122,7 +122,7 @@ void crdt__integrate_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32
                 c = cur;
         }
     }
-    c = crdt__doc_place(doc, c, left, lv, n, byte_off, byte_len, deleted);
+    crdt__doc_place(doc, &c, left, lv, n, byte_off, byte_len, deleted);
     /* The next op's origin or delete target is mostly what was just placed
      * or next to it: start crdt__tree_cursor_lv_near's scan there. */
     doc->near_leaf = c.leaf;

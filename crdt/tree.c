@@ -408,10 +408,11 @@ static void fix_children(crdt_doc *doc, uint32_t p, bool is_leaf, uint32_t from)
         set_parent(doc, in->child[i], is_leaf, p, i);
 }
 
-/* Make `newn` the sibling right after `node` (same level), splitting
- * ancestors as needed. st_node/st_new are the two nodes' counts. */
-static void insert_after(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t newn,
-                         crdt_stats st_node, crdt_stats st_new)
+/* Make `newn` the sibling right after `node` (same level), or right before
+ * it when `before`, splitting ancestors as needed. st_node/st_new are the
+ * two nodes' counts. */
+static void insert_sibling(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t newn, bool before,
+                           crdt_stats st_node, crdt_stats st_new)
 {
     uint32_t p = is_leaf ? doc->leaves[node].parent : doc->inodes[node].parent;
     uint32_t idx = is_leaf ? doc->leaves[node].slot : doc->inodes[node].slot;
@@ -421,22 +422,20 @@ static void insert_after(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t ne
         root->parent = CRDT_NONE;
         root->slot = 0;
         root->n = 2;
-        root->child[0] = node;
-        root->child[1] = newn;
-        root->st[0] = st_node;
-        root->st[1] = st_new;
-        set_parent(doc, node, is_leaf, r, 0);
-        set_parent(doc, newn, is_leaf, r, 1);
+        root->child[before] = node;
+        root->child[!before] = newn;
+        root->st[before] = st_node;
+        root->st[!before] = st_new;
+        set_parent(doc, node, is_leaf, r, before);
+        set_parent(doc, newn, is_leaf, r, !before);
         doc->root = r;
         doc->height++;
         return;
     }
-    crdt_inode *in = &doc->inodes[p];
-    uint32_t target = p;
-    if (in->n == CRDT_NODE_MAX) {
-        uint32_t q = doc->ninodes++;
-        crdt_inode *qn = &doc->inodes[q];
-        in = &doc->inodes[p];
+    uint32_t target = p, q = CRDT_NONE;
+    if (doc->inodes[p].n == CRDT_NODE_MAX) {
+        q = doc->ninodes++;
+        crdt_inode *qn = &doc->inodes[q], *in = &doc->inodes[p];
         uint32_t half = CRDT_NODE_MAX / 2;
         qn->n = in->n - half;
         qn->parent = in->parent;
@@ -448,24 +447,20 @@ static void insert_after(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t ne
             idx -= half;
             target = q;
         }
-        crdt_inode *t = &doc->inodes[target];
-        memmove(t->child + idx + 2, t->child + idx + 1, (t->n - idx - 1) * sizeof(uint32_t));
-        memmove(t->st + idx + 2, t->st + idx + 1, (t->n - idx - 1) * sizeof(crdt_stats));
-        t->child[idx + 1] = newn;
-        t->st[idx] = st_node;
-        t->st[idx + 1] = st_new;
-        t->n++;
-        fix_children(doc, target, is_leaf, idx + 1);
-        insert_after(doc, p, false, q, inode_stats(&doc->inodes[p]), inode_stats(qn));
-        return;
     }
-    memmove(in->child + idx + 2, in->child + idx + 1, (in->n - idx - 1) * sizeof(uint32_t));
-    memmove(in->st + idx + 2, in->st + idx + 1, (in->n - idx - 1) * sizeof(crdt_stats));
-    in->child[idx + 1] = newn;
-    in->st[idx] = st_node;
-    in->st[idx + 1] = st_new;
-    in->n++;
-    fix_children(doc, p, is_leaf, idx + 1);
+    /* newn goes to slot `at`, node to at + 1 (before) or stays at at - 1 */
+    crdt_inode *t = &doc->inodes[target];
+    uint32_t at = before ? idx : idx + 1;
+    memmove(t->child + at + 1, t->child + at, (t->n - at) * sizeof(uint32_t));
+    memmove(t->st + at + 1, t->st + at, (t->n - at) * sizeof(crdt_stats));
+    t->child[at] = newn;
+    t->st[at] = st_new;
+    t->st[before ? at + 1 : idx] = st_node;
+    t->n++;
+    fix_children(doc, target, is_leaf, at);
+    if (q != CRDT_NONE) /* p was split: its other half goes after it */
+        insert_sibling(doc, p, false, q, false, inode_stats(&doc->inodes[p]),
+                       inode_stats(&doc->inodes[q]));
 }
 
 static void point_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
@@ -477,8 +472,50 @@ static void point_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
         p[k] = leaf;
 }
 
+/* point_lvs for a run of the newest LVs (it ends at next_lv: no LV after
+ * it has a leaf yet), in whole groups of 16 entries when there is room:
+ * what a group writes past next_lv is written again when those LVs are
+ * assigned. Most runs a load inserts take one group, so the loop's end is
+ * predictable, where the exact fill's vector and scalar tails were not. */
+static void point_new_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
+{
+    enum { GROUP = 16 };
+    uint32_t lv = r->lv, n = r->len;
+    if (lv + n != doc->next_lv || (uint64_t)lv + n + GROUP > doc->lv_leaf_cap) {
+        point_lvs(doc, r, leaf);
+        return;
+    }
+    uint32_t *p = doc->lv_leaf + lv, v[GROUP];
+    for (uint32_t k = 0; k < GROUP; k++)
+        v[k] = leaf;
+    for (uint32_t k = 0; k < n; k += GROUP)
+        memcpy(p + k, v, sizeof v);
+}
+
+/* The leaf before `leaf` in document order (CRDT_NONE for the first). */
+static uint32_t prev_leaf(const crdt_doc *doc, uint32_t leaf)
+{
+    uint32_t slot = doc->leaves[leaf].slot, p = doc->leaves[leaf].parent, h = 1;
+    while (p != CRDT_NONE && slot == 0) {
+        slot = doc->inodes[p].slot;
+        p = doc->inodes[p].parent;
+        h++;
+    }
+    if (p == CRDT_NONE)
+        return CRDT_NONE;
+    /* the last leaf under the child before, at height h - 1 */
+    uint32_t node = doc->inodes[p].child[slot - 1];
+    for (; h > 1; h--)
+        node = doc->inodes[node].child[doc->inodes[node].n - 1];
+    return node;
+}
+
 /* Ensure leaf *leaf has room for `extra` more runs, splitting it in two if
- * not; *i (a run index or insertion index) follows its run. */
+ * not; *i (a run index or insertion index) follows its run. Of the two
+ * halves (by runs) the one with fewer characters moves to the new leaf:
+ * lv_leaf is rewritten for each character moved, scattered over the LVs
+ * of the leaf's runs (a good part of a state load's splits was these
+ * writes' cache misses). */
 static void make_room(crdt_doc *doc, uint32_t *leaf, uint32_t *i, uint32_t extra)
 {
     crdt_leaf *l = &doc->leaves[*leaf];
@@ -487,24 +524,41 @@ static void make_room(crdt_doc *doc, uint32_t *leaf, uint32_t *i, uint32_t extra
     uint32_t rn = doc->nleaves++;
     crdt_leaf *r = &doc->leaves[rn];
     l = &doc->leaves[*leaf];
-    uint32_t half = l->n / 2;
+    uint32_t n = l->n, half = n / 2;
+    crdt_stats lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+    for (uint32_t k = 0; k < half; k++)
+        st_add(&lo, run_stats(&l->runs[k]));
+    for (uint32_t k = half; k < n; k++)
+        st_add(&hi, run_stats(&l->runs[k]));
+    bool before = lo.total < hi.total; /* move the first half: rn goes before */
+    uint32_t from = before ? 0 : half;
     r->n = 0;
-    leaf_set_n(doc, r, l->n - half);
-    memcpy(r->runs, l->runs + half, r->n * sizeof(crdt_run));
-    leaf_set_n(doc, l, half);
-    r->next = l->next;
-    l->next = rn;
+    leaf_set_n(doc, r, before ? half : n - half);
+    memcpy(r->runs, l->runs + from, r->n * sizeof(crdt_run));
+    if (before)
+        memmove(l->runs, l->runs + half, (n - half) * sizeof(crdt_run));
+    leaf_set_n(doc, l, n - r->n);
+    if (before) {
+        uint32_t prev = prev_leaf(doc, *leaf);
+        if (prev != CRDT_NONE)
+            doc->leaves[prev].next = rn;
+        r->next = *leaf;
+    } else {
+        r->next = l->next;
+        l->next = rn;
+    }
     r->parent = l->parent;
-    r->slot = l->slot + 1; /* fixed by insert_after */
+    r->slot = l->slot; /* both fixed by insert_sibling */
     doc->cache_ok = false;
     doc->hint_ok = false;
     for (uint32_t k = 0; k < r->n; k++)
         point_lvs(doc, &r->runs[k], rn);
-    insert_after(doc, *leaf, true, rn, leaf_stats(l), leaf_stats(r));
-    if (*i >= half) {
+    insert_sibling(doc, *leaf, true, rn, before, before ? hi : lo, before ? lo : hi);
+    bool right = *i >= half; /* *i is in the second half */
+    if (right)
         *i -= half;
+    if (right != before) /* in the half that moved */
         *leaf = rn;
-    }
 }
 
 /* Split run i of leaf at offset off (0 < off < len); needs one free slot.
@@ -547,7 +601,7 @@ crdt_cursor crdt__tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run)
     l->runs[i] = run;
     leaf_set_n(doc, l, l->n + 1);
     doc->nruns++;
-    point_lvs(doc, &run, leaf);
+    point_new_lvs(doc, &run, leaf);
     propagate(doc, leaf, run_stats(&run));
     return (crdt_cursor){leaf, i + 1, 0};
 }
@@ -569,7 +623,7 @@ bool crdt__tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
     r->len += run->len;
     r->byte_len += run->byte_len;
     r->astral += run->astral;
-    point_lvs(doc, run, c.leaf);
+    point_new_lvs(doc, run, c.leaf);
     propagate(doc, c.leaf, run_stats(run));
     return true;
 }

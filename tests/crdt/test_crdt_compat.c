@@ -14,6 +14,7 @@
  * unpacked size is bounded by the input's; a state that would unpack past
  * that bound stays version 1. */
 #include "crdt.h"
+#include "crdt_int.h" /* the column coder, crdt__lzh_* */
 #include "crdt_test_util.h"
 #include "test.h"
 
@@ -294,6 +295,60 @@ static void test_packed_bounds(void)
     free(big);
 }
 
+/* The column decoder's match copies (crdt/lzh.c): 8 bytes at a time for a
+ * distance of 8 or more, a repeated pattern for a shorter one, and a
+ * memcpy or one byte at a time within 16 bytes of the output's end.
+ * Columns made of runs with periods 1 to 7, repeats of earlier bytes at
+ * distances of 8 and more, and random bytes (so the encoder emits every
+ * kind, with lengths below and past 16), cut at many lengths so that
+ * matches end at or near the end, decode into a buffer of exactly their
+ * size (ASan sees any overshoot) to exactly their bytes, and their code
+ * cut short is refused. */
+static void test_lzh_copies(void)
+{
+    enum { N = 6000 };
+    uint8_t *col = malloc(N);
+    CHECK(col != NULL);
+    if (!col)
+        return;
+    for (int round = 0; round < 6; round++) {
+        size_t n = 0;
+        while (n < N) {
+            uint64_t what = below(3), len = 3 + below(round < 3 ? 20 : 70);
+            size_t start = n;
+            if (what == 0) { /* a run of period 1..7 */
+                uint32_t period = 1 + (uint32_t)below(7);
+                for (uint64_t k = 0; k < len && n < N; k++)
+                    col[n++] = (uint8_t)('a' + (start + k) % period);
+            } else if (what == 1 && n >= 8) { /* a repeat of earlier bytes */
+                size_t d = 8 + (size_t)below(n - 7 < 400 ? n - 7 : 400);
+                for (uint64_t k = 0; k < len && n < N; k++, n++)
+                    col[n] = col[n - d];
+            } else {
+                for (uint64_t k = 0; k < len / 3 + 1 && n < N; k++)
+                    col[n++] = (uint8_t)below(256);
+            }
+        }
+        for (size_t m = 0; m <= N; m += m < 64 ? 1 : 1 + (size_t)below(97)) {
+            crdt_wbuf w = {.alloc = NULL};
+            CHECK_EQ(crdt__lzh_encode(NULL, col, m, &w), CRDT_OK);
+            uint8_t *out = malloc(m ? m : 1);
+            CHECK(out != NULL);
+            if (!out) {
+                free(w.p);
+                break;
+            }
+            CHECK_EQ(crdt__lzh_decode(w.p, w.len, out, m), CRDT_OK);
+            CHECK_MEM_EQ(out, col, m);
+            if (w.len > 1)
+                CHECK_EQ(crdt__lzh_decode(w.p, w.len - 1, out, m), CRDT_EBADUPDATE);
+            free(out);
+            free(w.p);
+        }
+    }
+    free(col);
+}
+
 static int write_fixture(const char *path)
 {
     crdt_doc *d = fixture_doc();
@@ -324,5 +379,6 @@ int main(int argc, char **argv)
     test_packed(false);
     test_packed(true);
     test_packed_bounds();
+    test_lzh_copies();
     return TEST_RESULT();
 }

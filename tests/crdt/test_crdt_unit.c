@@ -190,6 +190,15 @@ static void test_local_model(void)
             CHECK_EQ(crdt_doc_text(d, &t, &tl), CRDT_OK);
             CHECK_EQ(tl, len);
             CHECK_MEM_EQ(t, model, len);
+            CHECK_EQ(t[tl], 0);
+            /* crdt_doc_text walks the leaves on its own: the same bytes as
+             * crdt_doc_read's cursor walk over the whole text */
+            char *rb = malloc(len + 1);
+            size_t rl = 0;
+            CHECK_EQ(crdt_doc_read(d, 0, cps, rb, len + 1, &rl), CRDT_OK);
+            CHECK_EQ(rl, len);
+            CHECK_MEM_EQ(rb, t, len);
+            free(rb);
             crdt_free_bytes(NULL, t);
             CHECK_EQ(crdt_doc_length(d), cps);
             CHECK_EQ(crdt_doc_check(d), CRDT_OK);
