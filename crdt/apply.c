@@ -175,28 +175,39 @@ static int index_build(upd *u)
     return CRDT_OK;
 }
 
-static int decode(upd *u, const uint8_t *data, size_t len)
+/* Opens the update for reading and reads its agent table into u (names
+ * checked distinct, none mapped to the replica yet) and its op count: what
+ * both the general path and a fresh replica's load start with. */
+static int read_head(upd *u, const uint8_t *data, size_t len, crdt_upd_reader *rd)
 {
-    crdt_upd_reader rd;
     /* A packed state is read straight from its columns (ops point into
      * u->unpacked); rebuilding its version 1 bytes first cost a third of a
      * load. */
-    int rc = crdt__is_packed(data, len) ? crdt__state_reader(u->alloc, data, len, &rd, &u->unpacked)
-                                        : crdt__upd_begin(&rd, data, len);
+    int rc = crdt__is_packed(data, len) ? crdt__state_reader(u->alloc, data, len, rd, &u->unpacked)
+                                        : crdt__upd_begin(rd, data, len);
     if (rc)
         return rc;
-    u->agents = crdt__mem_alloc(u->alloc, (size_t)rd.nagents * sizeof(uagent));
+    u->agents = crdt__mem_alloc(u->alloc, (size_t)rd->nagents * sizeof(uagent));
     if (!u->agents)
         return CRDT_ENOMEM;
-    u->nagents = rd.nagents;
+    u->nagents = rd->nagents;
     for (uint32_t i = 0; i < u->nagents; i++)
-        if (!crdt__upd_agent(&rd, &u->agents[i].name, &u->agents[i].len))
+        u->agents[i].doc = CRDT_NONE;
+    for (uint32_t i = 0; i < u->nagents; i++)
+        if (!crdt__upd_agent(rd, &u->agents[i].name, &u->agents[i].len))
             return CRDT_EBADUPDATE;
     rc = agents_distinct(u);
     if (rc)
         return rc;
-    if (!crdt__upd_nops(&rd))
-        return CRDT_EBADUPDATE;
+    return crdt__upd_nops(rd) ? CRDT_OK : CRDT_EBADUPDATE;
+}
+
+static int decode(upd *u, const uint8_t *data, size_t len)
+{
+    crdt_upd_reader rd;
+    int rc = read_head(u, data, len, &rd);
+    if (rc)
+        return rc;
     u->ops = crdt__mem_alloc(u->alloc, (size_t)rd.nops * sizeof(crdt_uop));
     u->order = crdt__mem_alloc(u->alloc, (size_t)rd.nops * sizeof(uint32_t));
     u->keys = crdt__mem_alloc(u->alloc, (size_t)rd.nops * sizeof(uint64_t));
@@ -933,22 +944,7 @@ static int load_fresh(crdt_doc *doc, upd *u, needs *nd, const uint8_t *data, siz
 {
     crdt_upd_reader rd;
     bool packed = crdt__is_packed(data, len);
-    int rc = packed ? crdt__state_reader(u->alloc, data, len, &rd, &u->unpacked)
-                    : crdt__upd_begin(&rd, data, len);
-    if (rc)
-        return rc;
-    u->agents = crdt__mem_alloc(u->alloc, (size_t)rd.nagents * sizeof(uagent));
-    if (!u->agents)
-        return CRDT_ENOMEM;
-    u->nagents = rd.nagents;
-    for (uint32_t i = 0; i < u->nagents; i++)
-        u->agents[i].doc = CRDT_NONE;
-    for (uint32_t i = 0; i < u->nagents; i++)
-        if (!crdt__upd_agent(&rd, &u->agents[i].name, &u->agents[i].len))
-            return CRDT_EBADUPDATE;
-    rc = agents_distinct(u);
-    if (rc == CRDT_OK && !crdt__upd_nops(&rd))
-        rc = CRDT_EBADUPDATE;
+    int rc = read_head(u, data, len, &rd);
     /* every agent of the table, in table order as reserve adds them (one
      * that ends up with no op sends the update to the general path, which
      * does not add it) */
