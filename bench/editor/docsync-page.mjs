@@ -41,7 +41,7 @@ let module, crdt, state, storage, view, stub, remoteReplica, version = 1;
 
 harness({
   name: 'docsync',
-  async setup(wasmBytes, stateBytes) {
+  async setup(wasmBytes, stateBytes, text) {
     // Compiled before opening, as a page compiles it (compileStreaming) while its bundle runs
     // and the storage is read; instantiating it is part of opening.
     const t = performance.now();
@@ -53,12 +53,14 @@ harness({
     storage = new MemoryStorage();
     const clientId = 'bench.000001';
     storage.set('index:paper/ada', JSON.stringify([clientId]));
-    const saved = { clientId, epoch: 'e', version: 1, seq: 0, state, pending: [] };
-    // (A client without binary storages saved JSON with the state in base64.)
+    // The text beside the state, as a tab closing saves it (binary storages only).
+    const saved = { clientId, epoch: 'e', version: 1, seq: 0, state, text, pending: [] };
+    // (A client without binary storages saved JSON with the state in base64, and no text.)
     storage.set(`state:paper/${clientId}`, storage.binary ? saved : JSON.stringify({ ...saved, state: b64(state) }));
     return { compileMs };
   },
-  /** Load the saved replica (as a reloaded tab does, from the client's storage) and show it. */
+  /** Show the saved text, then load the saved replica (as a reloaded tab does, from the
+   * client's storage) under it: the editor is read-only until then. */
   async open(parent, mark) {
     // Stage marks around what the client calls (the client itself is not instrumented).
     const get = storage.get.bind(storage);
@@ -75,17 +77,24 @@ harness({
     stub = stubEcho();
     const sync = new DocSync(stub.echo, { userId: 'ada', crdt: loading, storage });
     const doc = sync.document('paper');
+    // (A client from before the saved text had no preview: it shows the text once loaded.)
+    const text = 'preview' in doc ? await doc.preview : (await doc.ready, doc.text());
+    mark('preview');
+    view = new EditorView({ doc: text ?? '', parent, extensions: [docsyncCollab(doc, { user: { name: 'ada' } })] });
+    mark('EditorView');
+    view.contentDOM.offsetHeight; // laid out: the text is on the screen, read-only
+    mark('shown');
     await doc.ready;
     mark('ready');
-    const text = doc.text();
-    mark('text');
-    view = new EditorView({ doc: text, parent, extensions: [docsyncCollab(doc, { user: { name: 'ada' } })] });
-    mark('EditorView');
     stub.on.subscribed(); // caught up (next microtask): remote updates apply from version 2
-    // The binding attaches in a microtask queued by the view (before the harness's layout). Not
-    // a task (setTimeout): the browser would render a frame in between, counted for this stack
-    // only.
-    await null;
+    // The binding takes the loaded text and makes the editor editable in microtasks after
+    // ready. Not a task (setTimeout): the browser would render a frame in between, counted for
+    // this stack only.
+    for (let i = 0; i < 100; i++) {
+      await null;
+      if (view.state.facet(EditorView.editable)) break;
+    }
+    if (!view.state.facet(EditorView.editable)) throw new Error('the editor did not become editable');
     mark('attach');
     return view;
   },

@@ -14,9 +14,9 @@ export function harness(stack) {
 
   window.bench = {
     name: stack.name,
-    async setup(wasmB64, stateB64) {
+    async setup(wasmB64, stateB64, text) {
       const dec = (b) => Uint8Array.from(atob(b), (c) => c.charCodeAt(0));
-      return (await stack.setup(wasmB64 ? dec(wasmB64) : null, dec(stateB64))) || {};
+      return (await stack.setup(wasmB64 ? dec(wasmB64) : null, dec(stateB64), text)) || {};
     },
     /** Time to load the saved state and show it (ms), then the text length. */
     async open() {

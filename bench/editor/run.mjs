@@ -114,9 +114,9 @@ for (let round = 0; round < ROUNDS; round++) {
     await page.goto('https://editor.bench/');
     await page.addScriptTag({ content: pages[name], type: 'module' });
     await page.waitForFunction(() => window.bench);
-    const setup = await page.evaluate(([w, s]) => window.bench.setup(w, s),
+    const setup = await page.evaluate(([w, s, t]) => window.bench.setup(w, s, t),
       [name === 'docsync' ? wasm.toString('base64') : name === 'baseline' ? baselineWasm.toString('base64') : null,
-        Buffer.from(states[name]).toString('base64')]);
+        Buffer.from(states[name]).toString('base64'), trace.endContent]);
     // BENCH_PROFILE=dir: CPU profiles of each open and of the typing (Chrome DevTools format,
     // pages not minified), for finding where the time goes; profiling slows what it watches, so
     // its figures are not the table's.
@@ -173,5 +173,7 @@ for (const name of STACKS) {
   }
   console.log(`  ${name}: ` + [...per].map(([k, v]) => `${k} ${q(v, 0.5).toFixed(1)}`).join(', '));
   console.log(`    open per round: ${results[name].open.map((x) => x.toFixed(1)).join(' / ')} ms`);
+  const shown = results[name].stages.map((st) => st.find(([stage]) => stage === 'shown')?.[1]).filter((x) => x != null);
+  if (shown.length) console.log(`    text on the screen (read-only, before the replica is loaded): ${q(shown, 0.5).toFixed(1)} ms (median; per round ${shown.map((x) => x.toFixed(1)).join(' / ')})`);
   if (results[name].compile) console.log(`  (${name} setup, before opening: WebAssembly.compile of crdt.wasm ${q(results[name].compile, 0.5).toFixed(1)} ms)`);
 }

@@ -83,7 +83,9 @@ async function join(name, docId) {
     showState(s);
     feed(`Connection: ${s}`);
   });
-  await doc.ready;
+  // The text this browser saved with its replica comes first: the editor shows it (read-only)
+  // while the replica loads. Without one, preview resolves once the replica is loaded.
+  const shown = await doc.preview;
   $('join').hidden = true;
   $('main').hidden = false;
   document.title = `${docId} - docsync demo`;
@@ -91,7 +93,7 @@ async function join(name, docId) {
   // 4. The editor: CodeMirror 6 bound to the document (cursors, own-edit undo).
   const me = grant.user.id;
   const view = new EditorView({
-    doc: doc.text(),
+    doc: shown ?? doc.text(),
     parent: $('editor'),
     extensions: [
       lineNumbers(), drawSelection(), highlightActiveLine(), EditorView.lineWrapping,
@@ -101,6 +103,7 @@ async function join(name, docId) {
   });
   window.view = view;
   window.collab = collabBinding(view); // its undo stacks, for the console
+  await doc.ready;
   $('undo').addEventListener('click', () => { undo(view); view.focus(); });
   $('redo').addEventListener('click', () => { redo(view); view.focus(); });
 

@@ -13,7 +13,8 @@ export interface CollabDocument {
   remoteCursors(): Array<{ user: { id: string; name: string; color?: string }; anchor: number | null; head: number | null }>;
   on(event: 'change', fn: (e: { remote: boolean }) => void): () => void;
   on(event: 'cursors', fn: (e: unknown) => void): () => void;
-  /** Resolves when the replica is loaded (an editor made before it shows the text then). */
+  /** Resolves when the replica is loaded. An editor made before it (e.g. with the Document's
+   * `preview` text) is read-only until then, and shows the loaded text then. */
   readonly ready?: Promise<unknown>;
   /** '#rrggbb' sent with this client's cursor (docsync.mjs Document). */
   cursorColor?: string | null;

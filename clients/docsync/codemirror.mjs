@@ -5,6 +5,10 @@
 //   const doc = sync.document('42'); await doc.ready;
 //   new EditorView({ doc: doc.text(), extensions: [basicSetup, docsyncCollab(doc, { user: { name, color } })] });
 //
+// Or shown before the replica is loaded, with the text saved beside it (read-only until then):
+//   const doc = sync.document('42');
+//   new EditorView({ doc: (await doc.preview) ?? '', extensions: [basicSetup, docsyncCollab(doc, ...)] });
+//
 // One extension: local transactions become CRDT transactions (split so that no submit exceeds
 // the server's message limit); remote changes become CodeMirror changes, and the local
 // selection is put back on the characters it was on (CRDT anchors, not offsets); the others'
@@ -22,7 +26,7 @@
 // never touched: they are not in the step.
 //
 // Imports only @codemirror/state and @codemirror/view (peer dependencies of the package).
-import { Annotation, ChangeSet, EditorSelection, Facet, Prec, StateEffect, StateField } from '@codemirror/state';
+import { Annotation, ChangeSet, EditorSelection, EditorState, Facet, Prec, StateEffect, StateField } from '@codemirror/state';
 import { Decoration, EditorView, ViewPlugin, WidgetType, keymap } from '@codemirror/view';
 
 // A submit must stay under the server's message limit (REVERB_APP_MAX_MESSAGE_SIZE, 10,000
@@ -575,6 +579,16 @@ const cursorTheme = EditorView.baseTheme({
 
 const bindingFacet = Facet.define({ combine: (v) => v[0] ?? null });
 
+// True while the document's replica is loading: the editor is read-only and not editable. A
+// field that one effect clears, rather than a compartment to reconfigure: CodeMirror takes a
+// reconfiguration as a new configuration and compares the whole view again.
+const loaded = StateEffect.define();
+const loadingField = StateField.define({
+  create: () => false,
+  update: (v, tr) => (v && tr.effects.some((e) => e.is(loaded)) ? false : v),
+  provide: (f) => [EditorView.editable.from(f, (v) => !v), EditorState.readOnly.from(f)],
+});
+
 function withBinding(fn) {
   return (view) => {
     const plugin = view.plugin(bindingPlugin);
@@ -586,8 +600,16 @@ const bindingPlugin = ViewPlugin.fromClass(class {
   constructor(view) {
     const { doc, options } = view.state.facet(bindingFacet);
     this.binding = new CollabBinding(doc, options);
-    // Not during the view's construction: attaching dispatches (the document's text).
-    queueMicrotask(() => { if (!this.destroyed) this.binding.attach(view); });
+    // Not during the view's construction: attaching dispatches (the document's text). An
+    // editor made before the replica was loaded becomes editable once the binding has its text.
+    queueMicrotask(() => {
+      if (this.destroyed) return;
+      this.binding.attach(view);
+      if (!view.state.field(loadingField, false)) return;
+      Promise.resolve(doc.replica || doc.ready).then(() => {
+        if (!this.destroyed) view.dispatch({ effects: loaded.of(null), annotations: remote.of(true) });
+      }, () => {});
+    });
   }
 
   update(u) {
@@ -606,7 +628,8 @@ export const undo = withBinding((b) => b.undo());
 export const redo = withBinding((b) => b.redo());
 
 /**
- * The CodeMirror 6 extension binding the editor to `doc` (a docsync Document, ready).
+ * The CodeMirror 6 extension binding the editor to `doc` (a docsync Document; before it is
+ * ready, the editor is read-only until it is, and then shows the loaded text).
  * options: user {name, color} (color: '#rrggbb' shown to others; default derived from the user
  * id), cursors (default true: share this cursor, show the others'), undo (default true:
  * own-edit undo/redo on Mod-z / Mod-Shift-z / Mod-y; do not also use @codemirror/commands'
@@ -615,6 +638,9 @@ export const redo = withBinding((b) => b.redo());
 export function docsyncCollab(doc, options = {}) {
   const opts = { cursors: true, undo: true, ...options };
   const ext = [bindingFacet.of({ doc, options: opts }), bindingPlugin];
+  // Made before the replica is loaded (with doc.preview's text): nothing typed until then
+  // could be kept, so the editor is read-only until the binding has the loaded text.
+  if (!doc.replica) ext.push(loadingField.init(() => true));
   if (opts.cursors) ext.push(cursorField, cursorTheme);
   if (opts.undo) {
     ext.push(Prec.high(keymap.of([

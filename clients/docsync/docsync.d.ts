@@ -241,6 +241,11 @@ export declare class Document extends Emitter<DocumentEvents> {
   readonly id: string;
   /** Resolves (with the document) once the replica is loaded, restored if it was saved. */
   readonly ready: Promise<Document>;
+  /** The text saved with this tab's replica (binary storages: IndexedDB, MemoryStorage),
+   * resolved as soon as it is read, before the replica is loaded; null when there is none.
+   * Never rejects. An editor made with it before `ready` stays read-only until then
+   * (docsyncCollab), and takes the loaded text if a tab that did not close cleanly left it behind. */
+  readonly preview: Promise<string | null>;
   /** This replica's clientId (also its CRDT agent); null until ready. */
   clientId: string | null;
   /** The store's epoch; null before the first catch-up. */

@@ -682,9 +682,15 @@ export class Document extends Emitter {
     this.typists = new Map(); // user id -> {user, timer}
     this.replica = null;
     this.#slots = new ReplicaSlots(sync.storage, id, sync.userId, sync.owner, { locks: sync.locks });
+    /** The text saved with this tab's replica, as soon as it is read and before the replica is
+     * loaded (an editor can show it while the CRDT loads); null when there is none. Never
+     * rejects. The loaded replica's text is the same unless the saved record was damaged. */
+    this.preview = new Promise((resolve) => { this.#showPreview = resolve; });
     this.ready = this.#open();
+    this.ready.then(() => this.#showPreview(null), () => this.#showPreview(null));
   }
 
+  #showPreview = null; // resolves preview (later calls do nothing)
   #slots;
   #renewTimer = null;
   #onPageHide = null;
@@ -726,6 +732,10 @@ export class Document extends Emitter {
           got.saved = await this.sync.storage.get(slots.stateKey());
         } catch (e) {
           got.readError = e;
+        }
+        const saved = got.saved; // only a binary storage's records carry the text
+        if (saved && typeof saved === 'object' && saved.clientId === got.clientId && typeof saved.text === 'string') {
+          this.#showPreview(saved.text);
         }
       }
       return got;
@@ -1118,6 +1128,10 @@ export class Document extends Emitter {
       version: this.version,
       seq: this.#seq,
       ...this.#encodeState(binary),
+      // The text as it is, for a binary storage (a string storage such as localStorage has
+      // little room): the next tab shows it before it has loaded the replica. Reading it costs
+      // 0.06-0.4 ms for 100k characters, once per save.
+      ...(binary ? { text: this.replica.text } : {}),
       pending: this.#pending.map(({ seq, update }) => ({ seq, update })),
     };
     return this.sync.storage.set(this.#slots.stateKey(this.clientId), binary ? saved : JSON.stringify(saved));

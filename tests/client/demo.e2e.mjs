@@ -7,7 +7,8 @@
 // in one context takes out only its own edits; a fast typist's awareness stays under the
 // server's client-event rate limit; and no page logs an error. Then a tab that typed while
 // offline is closed, and the next tab of the same browser (context) sends its saved edits: they
-// reach another context once, under the closed tab's (clientId, seq). And a page whose browser
+// reach another context once, under the closed tab's (clientId, seq); that tab shows the text
+// the closed one saved before its replica is loaded, read-only until it is. And a page whose browser
 // has no WebSocket edits with another on WebSockets, over Socket.IO's HTTP long-polling.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -368,8 +369,22 @@ test('a tab closed with offline edits: the next tab of that browser sends them, 
   const before = await api(server, 'GET', `/documents/${doc}`);
   assert.deepEqual([before.json.content, before.json.version], ['hello', 5]);
 
-  // A new tab of the same browser, online: it takes the closed tab's replica and sends its edits.
-  const again = await open('cyd', doc, ctx, { offlineOk: true });
+  // A new tab of the same browser, online: it shows the text the closed tab saved at pagehide
+  // at once, read-only while the CRDT module (held back here) and the replica load; then it
+  // takes the closed tab's replica, becomes editable and sends its edits.
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await ctx.route('**/crdt.wasm', async (route) => { await held; await route.continue(); });
+  const opened = ctx.waitForEvent('page');
+  const opening = open('cyd', doc, ctx, { offlineOk: true });
+  const early = await opened;
+  await early.waitForFunction(() => window.view, null, { timeout: 15000 });
+  assert.deepEqual(await early.evaluate(() => [window.view.state.doc.toString(), window.view.contentDOM.contentEditable,
+    window.doc.replica === null]), ['hello offline', 'false', true]);
+  release();
+  const again = await opening;
+  assert.equal(again, early);
+  assert.equal(await again.evaluate(() => window.view.contentDOM.contentEditable), 'true');
   assert.equal(await again.evaluate(() => window.doc.clientId), ids[0]);
   const want = 'hello offline';
   await hasText(dan, want);

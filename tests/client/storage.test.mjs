@@ -3,7 +3,8 @@
 // after a restart), the choice of the default storage, the index of saved replicas kept whole
 // when tabs register at the same moment, and two tabs of one browser editing the same document
 // offline: after a browser restart both saved replicas are intact and each of their edits
-// reaches docsyncd exactly once.
+// reaches docsyncd exactly once. And the text saved beside a replica (binary storages only),
+// which the next tab has before it has loaded the replica.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { IDBFactory } from 'fake-indexeddb';
@@ -215,5 +216,72 @@ test('a saved replica goes into IndexedDB as bytes; one saved as JSON with base6
   assert.deepEqual(await serverText(server, id).then((h) => [h.content, h.version]), ['>héllo 😀', 2]);
   await d.flush();
   assert.ok((await storage().get(key)).state instanceof Uint8Array, 'saved as bytes again');
+  t.close();
+});
+
+test('the text saved beside the replica: the next tab has it before the replica loads', { timeout: 60000 }, async () => {
+  const id = 'preview-saved';
+  await openDocument(server, id);
+  const profile = new IDBFactory();
+  const storage = () => new IndexedDBStorage({ indexedDB: profile });
+  let t = await client(server, 'ada', { storage: storage(), locks: new Locks() });
+  let d = t.document(id);
+  assert.equal(await d.preview, null); // nothing saved yet: resolved when the replica is ready
+  await synced(d);
+  d.insert(0, 'héllo 😀');
+  await synced(d);
+  await d.flush(); // a new base
+  d.insert(0, '>'); // a delta after it; the text saved is the replica's as it is
+  await d.flush();
+  const key = `state:${id}/${d.clientId}`;
+  const rec = await storage().get(key);
+  assert.deepEqual([rec.text, rec.delta instanceof Uint8Array, rec.pending.map((p) => p.seq)], ['>héllo 😀', true, [2]]);
+  await synced(d);
+  t.close();
+  await sleep(50);
+  // As a tab that did not close cleanly leaves it (its later saves lost): the edit after the
+  // base still pending. The next tab has the text first, before the replica is loaded; the
+  // loaded replica holds the same, and the edit resent is applied once.
+  await storage().set(key, rec);
+  t = await client(server, 'ada', { storage: storage(), locks: new Locks() });
+  d = t.document(id);
+  const order = [];
+  const shown = d.preview.then((x) => { order.push(['preview', x, d.replica === null]); });
+  await d.ready;
+  order.push(['ready', d.text()]);
+  await shown;
+  assert.deepEqual(order, [['preview', '>héllo 😀', true], ['ready', '>héllo 😀']]);
+  await synced(d);
+  // Leaving with a save pending saves the text with the rest.
+  d.insert(d.text().length, '!');
+  t.close();
+  await sleep(50);
+  assert.equal((await storage().get(key)).text, '>héllo 😀!');
+  t = await client(server, 'ada', { storage: storage(), locks: new Locks() });
+  d = t.document(id);
+  assert.equal(await d.preview, '>héllo 😀!');
+  await d.ready;
+  assert.equal(d.text(), '>héllo 😀!');
+  await synced(d);
+  assert.deepEqual(await serverText(server, id).then((h) => [h.content, h.version]), ['>héllo 😀!', 3]);
+  t.close();
+  await sleep(50);
+
+  // A string storage (localStorage) keeps no text: there is nothing to show before the load.
+  const ls = new MemoryStorage();
+  ls.binary = false;
+  t = await client(server, 'bob', { storage: ls, clientId: 'tab-s' });
+  d = t.document(id);
+  await synced(d);
+  d.insert(0, '<');
+  await d.flush();
+  const saved = JSON.parse(await ls.get(`state:${id}/${d.clientId}`));
+  assert.equal('text' in saved, false);
+  await synced(d);
+  t.close();
+  t = await client(server, 'bob', { storage: ls, clientId: 'tab-s' });
+  d = t.document(id);
+  assert.equal(await d.preview, null);
+  assert.equal(d.text(), '<>héllo 😀!');
   t.close();
 });

@@ -117,6 +117,8 @@ export async function app(): Promise<void> {
   console.log(badStatus);
 
   const doc: Document = sync.document(42);
+  const shown: string | null = await doc.preview;
+  textarea.value = shown ?? '';
   await doc.ready;
   textarea.value = doc.text();
   doc.setText(textarea.value + '!');
