@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "common/clock.h"
 #include "common/hmap.h"
 #include "redis/redis.h"
 #include "roster.h"
@@ -52,13 +53,6 @@ struct cluster {
 };
 
 static struct cluster *cl_module; /* one server per process */
-
-static int64_t cl_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- sending ------------------------------------------------------------ */
 
@@ -203,7 +197,7 @@ static struct cl_peer *cl_peer_for(struct cluster *cl, const struct bus_msg *m)
     if (p->seq && m->seq > p->seq + 1)
         cl->gaps += m->seq - p->seq - 1;
     p->seq = m->seq;
-    p->last_ms = cl_mono_ms();
+    p->last_ms = clock_mono_ms();
     return p;
 }
 
@@ -308,7 +302,7 @@ static void cl_tick(struct server *srv, void *ud)
         return;
     cl_beat(cl);
     roster_tick(cl->roster, cl->cfg->cluster_node_timeout);
-    int64_t now = cl_mono_ms(), limit = (int64_t)cl->cfg->cluster_node_timeout * 1000;
+    int64_t now = clock_mono_ms(), limit = (int64_t)cl->cfg->cluster_node_timeout * 1000;
     for (;;) {
         size_t it = 0;
         struct cl_peer *p, *gone = NULL;

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "cluster/cluster.h"
+#include "common/clock.h"
 #include "common/frame.h"
 #include "common/hmap.h"
 #include "common/jsonw.h"
@@ -86,13 +87,6 @@ struct hroute {
 };
 
 static struct hroute *g_hr; /* one server per process */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int hist_route_active(void)
 {
@@ -179,7 +173,7 @@ static int forward(struct hroute *hr, const char *home, enum hist_kind kind, con
         return -1;
     }
     free(buf);
-    f->deadline_ms = mono_ms() + hr->timeout_ms;
+    f->deadline_ms = clock_mono_ms() + hr->timeout_ms;
     f->prev = hr->tail;
     if (hr->tail)
         hr->tail->next = f;
@@ -427,7 +421,7 @@ static void rec_unavailable(struct hroute *hr, struct rrec *rec, const char *why
                                 msg);
     }
     rec->state = REC_RETRY;
-    rec->retry_at = mono_ms() + RETRY_MS;
+    rec->retry_at = clock_mono_ms() + RETRY_MS;
 }
 
 static void rec_pump(struct hroute *hr, struct rrec *rec);
@@ -1122,7 +1116,7 @@ static void pump_all(struct server *srv, void *ud)
     struct hroute *hr = g_hr;
     if (!hr)
         return;
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     struct rrec *next;
     for (struct rrec *rec = hr->recs; rec; rec = next) {
         next = rec->next; /* rec may be removed */
@@ -1142,7 +1136,7 @@ static void on_tick(struct server *srv, void *ud)
     struct hroute *hr = g_hr;
     if (!hr)
         return;
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     char why[64];
     snprintf(why, sizeof why, "did not answer within %lld ms", (long long)hr->timeout_ms);
     while (hr->head && hr->head->deadline_ms <= now) {

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cluster/cluster.h"
+#include "common/clock.h"
 #include "common/frame.h"
 #include "common/hmap.h"
 #include "common/jsonw.h"
@@ -83,13 +84,6 @@ struct history {
 };
 
 static struct history *the_history;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- patterns ---- */
 
@@ -228,7 +222,7 @@ static struct hchan *chan_get(struct history *h, const char *channel)
     size_t n = strlen(channel);
     struct hchan *ch = hmap_get(&h->chans, channel, n);
     if (ch) {
-        ch->used_ms = now_ms();
+        ch->used_ms = clock_wall_ms();
         return ch;
     }
     const struct pattern *pat = pattern_of(h, channel);
@@ -251,7 +245,7 @@ static struct hchan *chan_get(struct history *h, const char *channel)
         return NULL;
     memcpy(ch->name, channel, n + 1);
     ch->pat = pat;
-    ch->used_ms = now_ms();
+    ch->used_ms = clock_wall_ms();
     ch->first = first ? first : last + 1;
     ch->assigned = ch->delivered = last;
     if (hmap_put(&h->chans, ch->name, n, ch) != 0) {
@@ -388,7 +382,7 @@ int history__publish_here(const char *channel, const char *event, const char *da
     struct hchan *ch = h ? chan_get(h, channel) : NULL;
     if (!ch)
         return -1;
-    uint64_t off = ch->assigned + 1, ts = now_ms();
+    uint64_t off = ch->assigned + 1, ts = clock_wall_ms();
     store_batch *b = NULL;
     struct pend *p = calloc(1, sizeof *p);
     if (!p || store_batch_new(&b) != 0 ||
@@ -701,7 +695,7 @@ static void age_sweep(struct server *srv, void *ud)
 {
     (void)srv;
     struct history *h = ud;
-    uint64_t now = now_ms();
+    uint64_t now = clock_wall_ms();
     struct hchan *ch;
     const char *key;
     size_t klen;

@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
 
+#include "common/clock.h"
 #include "common/jsonw.h"
 #include "hist_route.h"
 #include "history_int.h"
@@ -49,13 +50,6 @@ struct inbox {
 };
 
 static struct inbox *the_inbox;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int user_ok(const char *u)
 {
@@ -316,7 +310,7 @@ static void op_create(struct inbox *ib, const char *user, const cJSON *req, inbo
             reply_error(reply, ctx, 409, "conflict", "a notification with this id exists");
             return;
         }
-    uint64_t now = now_ms(), off = ns.n ? ns.v[ns.n - 1].offset + 1 : 1;
+    uint64_t now = clock_wall_ms(), off = ns.n ? ns.v[ns.n - 1].offset + 1 : 1;
     if (!ns.n) {
         /* an emptied inbox continues after its last offset */
         char name[USER_MAX + 16];
@@ -459,7 +453,7 @@ static void op_change(struct inbox *ib, const char *user, int del, const cJSON *
         reply_error(reply, ctx, 500, "internal", "out of memory");
         return;
     }
-    uint64_t now = now_ms();
+    uint64_t now = clock_wall_ms();
     cJSON *changed = cJSON_CreateArray();
     size_t unread = 0;
     for (size_t i = 0; i < ns.n; i++) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "socketio/sio.h"
 
 /* xorshift128+: socket ids only need to be unpredictable enough not to
@@ -165,14 +166,6 @@ int conn_request_allowed(struct conn *c, unsigned per_second)
     return conn_rate_take(&c->rq, per_second);
 }
 
-/* Monotonic microseconds. */
-static int64_t conn_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Pays the connection's work debt back at `us_per_second`. */
 static void conn_work_payback(struct conn *c, unsigned us_per_second, int64_t now)
 {
@@ -185,18 +178,18 @@ int conn_work_allowed(struct conn *c, unsigned us_per_second)
 {
     if (!us_per_second)
         return 1;
-    conn_work_payback(c, us_per_second, conn_now_us());
+    conn_work_payback(c, us_per_second, clock_mono_us());
     return c->work_debt_us <= (int64_t)us_per_second;
 }
 
 int64_t conn_work_start(void)
 {
-    return conn_now_us();
+    return clock_mono_us();
 }
 
 void conn_work_done(struct conn *c, int64_t start, unsigned us_per_second)
 {
-    int64_t now = conn_now_us();
+    int64_t now = clock_mono_us();
     if (us_per_second)
         conn_work_payback(c, us_per_second, now);
     c->work_debt_us += now - start;

@@ -42,6 +42,7 @@
 #include <sys/random.h>
 
 #include "common/base64.h"
+#include "common/clock.h"
 #include "config/origin.h"
 #include "socketio/eio.h"
 #include "wsmask.h"
@@ -49,13 +50,6 @@
 #define EIO_MAX_PAYLOAD 1000000u    /* bytes of a POST (Engine.IO's default maxPayload) */
 #define EIO_POLL_MAX (256u * 1024u) /* bytes one long-poll answer carries at most */
 #define EIO_COOKIE_MAX 4096
-
-static int64_t eio_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void eio_kick(struct conn *c);
 static const struct conn_transport eio_tx = {eio_kick};
@@ -234,7 +228,7 @@ static struct eio_sess *eio_new(struct server *srv, int proto, struct lws *wsi)
     e->c->flags |= CONN_F_APP;
     srv->nconns++;
     srv->metrics.connections_total++;
-    e->seen_ms = eio_now_ms();
+    e->seen_ms = clock_mono_ms();
     e->next_ping_ms = e->seen_ms + srv->cfg->sio_ping_interval;
     e->next = srv->eio_all;
     if (e->next)
@@ -386,7 +380,7 @@ static int eio_packet(struct eio_sess *e, const char *p, size_t n)
     int type;
     const char *d;
     size_t dl;
-    e->seen_ms = eio_now_ms();
+    e->seen_ms = clock_mono_ms();
     e->c->last_seen = server_monotonic();
     if (eio_packet_parse(p, n, &type, &d, &dl) != EIO_OK) {
         conn_error(e->c, PUSHER_GENERIC, "Binary packets are not supported", 0);
@@ -528,7 +522,7 @@ static void eio_get(struct server *srv, struct http_req *req, void *ud)
         eio_end(e);
         return;
     }
-    e->seen_ms = eio_now_ms();
+    e->seen_ms = clock_mono_ms();
     e->poll = req;
     http_req_on_gone(req, eio_poll_gone, e);
     struct conn *c = e->c;
@@ -676,7 +670,7 @@ int eio_ws_probe_receive(struct server *srv, struct lws *wsi, struct pss *pss, c
             e->poll = NULL;
             eio_respond_packet(e, r, "6", 1);
         }
-        e->seen_ms = eio_now_ms();
+        e->seen_ms = clock_mono_ms();
         if (sendq_count(&c->q))
             conn_want_write(c);
         (void)srv;
@@ -728,7 +722,7 @@ void eio_tick(struct server *srv, void *ud)
 {
     (void)ud;
     const struct config *cfg = srv->cfg;
-    int64_t now = eio_now_ms();
+    int64_t now = clock_mono_ms();
     struct eio_sess *e = srv->eio_all, *next;
     for (; e; e = next) {
         next = e->next;

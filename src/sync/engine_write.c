@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/utf8.h"
 #include "document.h"
 #include "engine_int.h"
@@ -34,13 +35,6 @@
  * the update refused (too_costly). */
 #define UPDATE_SCAN_PER_BYTE 64
 #define UPDATE_SCAN_SLACK 65536
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* The first pending op of `client` (in flight, then queued) with sequence
  * `seq`, or with any sequence when `any_seq`; NULL when there is none. */
@@ -489,7 +483,7 @@ void engine__write(sync_engine *e, const struct sync_request *req, const char *u
     p->delta_len = dlen;
     p->version = ++d->assigned;
     engine__doc_mark(d, p->version, crdt_doc_mark(d->crdt));
-    p->ts_ms = now_ms();
+    p->ts_ms = clock_wall_ms();
     p->replace = req->op == SYNC_OP_REPLACE;
     engine__copy_str(p->user, sizeof p->user, user);
     engine__copy_str(p->client, sizeof p->client, req->client);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/jsonw.h"
 #include "server/metrics.h"
 #include "sync_activity.h"
@@ -35,13 +36,6 @@ struct pending_entry {
     size_t len;
     char entry[];
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void dropped(struct sync_feed_state *fs, const char *why)
 {
@@ -91,7 +85,7 @@ static void emit(void *ctx, const struct sync_activity_doc *a)
     int rc = p ? store_batch_new(&b) : STORE_ENOMEM;
     if (rc == 0) {
         p->fs = fs;
-        p->ts_ms = now_ms();
+        p->ts_ms = clock_wall_ms();
         p->len = w.len;
         memcpy(p->entry, w.p, w.len + 1);
         rc = store_batch_activity_append(b, p->ts_ms, w.p, w.len);
@@ -138,8 +132,8 @@ static void observe(struct server *srv, const struct broadcast_event *ev, void *
         uint64_t v;
         if (version_of(ev->data, ev->data_len, &v) != 0)
             return;
-        if (sync_feed_edit(fs->feed, ev->user_id, ev->channel + sizeof DOC_CHANNEL - 1, v, now_ms(),
-                           emit, fs) != 0)
+        if (sync_feed_edit(fs->feed, ev->user_id, ev->channel + sizeof DOC_CHANNEL - 1, v,
+                           clock_wall_ms(), emit, fs) != 0)
             dropped(fs, "out of memory");
         return;
     }
@@ -148,7 +142,7 @@ static void observe(struct server *srv, const struct broadcast_event *ev, void *
         const char *doc = ev->channel + sizeof PRESENCE_CHANNEL - 1;
         /* The edits of a user who leaves are reported before the leave. */
         if (ev->kind == BROADCAST_MEMBER_REMOVED)
-            sync_feed_flush(fs->feed, now_ms(), ev->user_id, doc, emit, fs);
+            sync_feed_flush(fs->feed, clock_wall_ms(), ev->user_id, doc, emit, fs);
         struct sync_activity_doc a = {.kind = ev->kind == BROADCAST_MEMBER_ADDED
                                                   ? SYNC_ACTIVITY_KIND_JOINED
                                                   : SYNC_ACTIVITY_KIND_LEFT,
@@ -188,7 +182,7 @@ static void tick(struct server *srv, void *ud)
     (void)srv;
     struct sync_feed_state *fs = ud;
     if (fs->m)
-        sync_feed_flush(fs->feed, now_ms(), NULL, NULL, emit, fs);
+        sync_feed_flush(fs->feed, clock_wall_ms(), NULL, NULL, emit, fs);
 }
 
 int sync_feed_start(struct sync_module *m)

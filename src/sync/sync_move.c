@@ -27,6 +27,7 @@
 
 #include "cluster/cluster.h"
 #include "common/base64.h"
+#include "common/clock.h"
 #include "common/hex.h"
 #include "common/hmap.h"
 #include "server/metrics.h"
@@ -114,13 +115,6 @@ struct mover {
 };
 
 static struct mover *g_mv;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const struct logger *lg(void)
 {
@@ -486,7 +480,7 @@ static int ship_next(void)
     o->part++;
     mv->parts++;
     o->state = MV_SHIP;
-    o->deadline = now_ms() + mv->env.timeout_ms;
+    o->deadline = clock_mono_ms() + mv->env.timeout_ms;
     if (!json ||
         send_msg(ROUTE_SHIP, o->base_split ? 3 : 0, channel, o->token, json, NULL, NULL) != 0) {
         free(json);
@@ -566,7 +560,7 @@ static void on_home_checked(void *ud, const struct redis_reply *r)
         return;
     }
     mv->out.state = MV_DRAIN;
-    mv->out.deadline = now_ms() + mv->env.timeout_ms;
+    mv->out.deadline = clock_mono_ms() + mv->env.timeout_ms;
     drain_step();
 }
 
@@ -796,7 +790,7 @@ static void on_move(const struct route_msg *msg)
         /* From here on every request for the document is refused here;
          * those the engine took before are drained below. */
         o->state = MV_CHECK;
-        o->deadline = now_ms() + mv->env.timeout_ms;
+        o->deadline = clock_mono_ms() + mv->env.timeout_ms;
         log_info(lg(), "sync: moving document %s to node %s", o->doc, o->to);
         char key[512];
         home_key(key, sizeof key, o->doc);
@@ -1078,7 +1072,7 @@ static void on_ship(const struct route_msg *msg)
     }
     im->next_version += s.nops;
     im->part = s.part;
-    im->deadline = now_ms() + 2 * mv->env.timeout_ms;
+    im->deadline = clock_mono_ms() + 2 * mv->env.timeout_ms;
     int last = s.last;
     route_ship_free(&s);
     if (!last) {
@@ -1138,7 +1132,7 @@ static void step(enum mv_due d)
         uint64_t key = (uint64_t)d << 48 | o->part;
         if (o->pause_key != key) {
             o->pause_key = key;
-            o->pause_until = now_ms() + mv->pause_ms;
+            o->pause_until = clock_mono_ms() + mv->pause_ms;
             o->due = d;
             log_warn(lg(),
                      "sync: test pause: move of document %s to %s before %s (part %llu sent), %lld "
@@ -1147,7 +1141,7 @@ static void step(enum mv_due d)
                      (long long)mv->pause_ms);
             return;
         }
-        if (now_ms() < o->pause_until) {
+        if (clock_mono_ms() < o->pause_until) {
             o->due = d;
             return;
         }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cluster/cluster.h"
+#include "common/clock.h"
 #include "common/hmap.h"
 #include "redis/redis.h"
 #include "server/metrics.h"
@@ -121,13 +122,6 @@ struct sync_route {
 };
 
 static struct sync_route *g_route; /* one server per process */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int sync_route_active(void)
 {
@@ -256,7 +250,7 @@ static void forward(struct sync_route *rt, struct lookup *lk, const char *home)
         return;
     }
     free(buf);
-    f->deadline_ms = mono_ms() + rt->timeout_ms;
+    f->deadline_ms = clock_mono_ms() + rt->timeout_ms;
     f->prev = rt->tail;
     if (rt->tail)
         rt->tail->next = f;
@@ -1041,7 +1035,7 @@ static void recheck_fill(struct sync_route *rt)
     if (k->failed && k->retries < RECHECK_RETRIES) {
         k->retries++;
         if (!k->again_at)
-            k->again_at = mono_ms() + RECHECK_AGAIN_MS;
+            k->again_at = clock_mono_ms() + RECHECK_AGAIN_MS;
     } else if (!k->failed) {
         k->retries = 0;
     }
@@ -1157,7 +1151,7 @@ static void on_redis_status(void *ud, int up)
         return;
     rt->rk.retries = 0;
     recheck_start(rt);
-    rt->rk.again_at = mono_ms() + RECHECK_AGAIN_MS;
+    rt->rk.again_at = clock_mono_ms() + RECHECK_AGAIN_MS;
     if (rt->rc.running) {
         rt->rc.again = 1;
         return;
@@ -1177,7 +1171,7 @@ static void on_tick(struct server *srv, void *ud)
     struct sync_route *rt = g_route;
     if (!rt)
         return;
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     char why[64];
     snprintf(why, sizeof why, "did not answer within %lld ms", (long long)rt->timeout_ms);
     while (rt->head && rt->head->deadline_ms <= now) {

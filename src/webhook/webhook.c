@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/jsonw.h"
 #include "pusher/sign.h"
 #include "server/metrics.h"
@@ -84,11 +85,10 @@ struct webhook_module {
 
 static struct webhook_module *wh_module; /* one server per process */
 
+/* The queue keeps its times as unsigned milliseconds. */
 static uint64_t wh_mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)clock_mono_ms();
 }
 
 static uint64_t wh_wall_ms(void)

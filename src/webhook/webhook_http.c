@@ -2,6 +2,7 @@
  * that every step (connect, TLS handshake, write, read) shares one
  * deadline. */
 #include "webhook_http.h"
+#include "common/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,19 +34,12 @@ struct http_io {
     const struct http_idle *idle;
 };
 
-static int64_t http_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for `events` on fd until the deadline, calling idle between
  * slices of WEBHOOK_HTTP_IDLE_MS. 1 ready, 0 timeout, -1 error. */
 static int http_wait(int fd, short events, int64_t deadline, const struct http_idle *idle)
 {
     for (;;) {
-        int64_t left = deadline - http_now_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0)
             return 0;
         if (idle && idle->fn && left > WEBHOOK_HTTP_IDLE_MS)
@@ -259,7 +253,7 @@ int webhook_http_post(const char *host, const char *port, int tls, const char *p
                       const char *headers, const char *body, size_t len, unsigned timeout_ms,
                       void (*idle)(void *), void *idle_arg, char *err, size_t errlen)
 {
-    int64_t deadline = http_now_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     const struct http_idle id = {idle, idle_arg};
     struct http_io io = {http_connect(host, port, deadline, &id, err, errlen), NULL, &id};
     if (io.fd < 0)
@@ -289,7 +283,7 @@ int webhook_http_post(const char *host, const char *port, int tls, const char *p
     if (http_write_all(&io, head, (size_t)hn, deadline) != 0 ||
         http_write_all(&io, body, len, deadline) != 0) {
         snprintf(err, errlen, "%s while sending to %s",
-                 http_now_ms() >= deadline ? "timeout" : "connection lost", where);
+                 clock_mono_ms() >= deadline ? "timeout" : "connection lost", where);
         goto out;
     }
     /* The status line and the header block; the body is not needed. */
