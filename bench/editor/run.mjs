@@ -173,7 +173,10 @@ for (const name of STACKS) {
   }
   console.log(`  ${name}: ` + [...per].map(([k, v]) => `${k} ${q(v, 0.5).toFixed(1)}`).join(', '));
   console.log(`    open per round: ${results[name].open.map((x) => x.toFixed(1)).join(' / ')} ms`);
-  const shown = results[name].stages.map((st) => st.find(([stage]) => stage === 'shown')?.[1]).filter((x) => x != null);
-  if (shown.length) console.log(`    text on the screen (read-only, before the replica is loaded): ${q(shown, 0.5).toFixed(1)} ms (median; per round ${shown.map((x) => x.toFixed(1)).join(' / ')})`);
+  const at = (name2) => results[name].stages.map((st) => st.find(([stage]) => stage === name2)?.[1]).filter((x) => x != null);
+  for (const [stage, what] of [['shown', 'text laid out'], ['frame', 'the frame that paints it'], ['editable', 'taking edits']]) {
+    const xs = at(stage);
+    if (xs.length) console.log(`    ${what}: ${q(xs, 0.5).toFixed(1)} ms (median; per round ${xs.map((x) => x.toFixed(1)).join(' / ')})`);
+  }
   if (results[name].compile) console.log(`  (${name} setup, before opening: WebAssembly.compile of crdt.wasm ${q(results[name].compile, 0.5).toFixed(1)} ms)`);
 }

@@ -13,9 +13,12 @@ export interface CollabDocument {
   remoteCursors(): Array<{ user: { id: string; name: string; color?: string }; anchor: number | null; head: number | null }>;
   on(event: 'change', fn: (e: { remote: boolean }) => void): () => void;
   on(event: 'cursors', fn: (e: unknown) => void): () => void;
-  /** Resolves when the replica is loaded. An editor made before it (e.g. with the Document's
-   * `preview` text) is read-only until then, and shows the loaded text then. */
+  /** Resolves when the replica is loaded. An editor made before it is read-only until then
+   * and shows the loaded text then, unless it shows the text of `preview`. */
   readonly ready?: Promise<unknown>;
+  /** The text saved beside the replica, before it is loaded (a docsync Document's): an editor
+   * made with it takes edits at once, applied to the replica once it is loaded. */
+  readonly preview?: Promise<string | null>;
   /** '#rrggbb' sent with this client's cursor (docsync.mjs Document). */
   cursorColor?: string | null;
 }

@@ -5,7 +5,8 @@
 //   const doc = sync.document('42'); await doc.ready;
 //   new EditorView({ doc: doc.text(), extensions: [basicSetup, docsyncCollab(doc, { user: { name, color } })] });
 //
-// Or shown before the replica is loaded, with the text saved beside it (read-only until then):
+// Or shown before the replica is loaded, with the text saved beside it (edits made before the
+// replica is loaded are applied to it once it is):
 //   const doc = sync.document('42');
 //   new EditorView({ doc: (await doc.preview) ?? '', extensions: [basicSetup, docsyncCollab(doc, ...)] });
 //
@@ -219,6 +220,9 @@ export class CollabBinding {
 
   #off;
   #timer;
+  /** Made before the replica was loaded, showing the text saved beside it: {text, trs}, the
+   * local transactions made since, applied to the replica once it is loaded. */
+  #early = null;
   /** The editor's text is the replica's (pulled whole, then every change passed on): a remote
    * update's own changes may be applied to it. */
   #inSync = false;
@@ -237,10 +241,55 @@ export class CollabBinding {
     // The editor may have been created before doc.ready, or with other text: the document wins.
     this.pull();
     if (!doc.replica && doc.ready) {
-      Promise.resolve(doc.ready).then(() => { if (this.view) { this.pull(); this.track(); this.shareCursor(); } }, () => {});
+      // Made with the text saved beside the replica (doc.preview), it takes edits at once:
+      // they wait here and go to the replica, in order, once it is loaded with that text.
+      Promise.resolve(doc.preview).then((saved) => {
+        if (typeof saved !== 'string' || !this.view || doc.replica || this.#early) return;
+        // One native comparison: the view's code is still cold here, a walk of lines is not.
+        const shown = this.view.state.doc;
+        if (shown.length !== saved.length || shown.toString() !== saved) return;
+        this.#early = { text: saved, trs: [] };
+        this.#unlock();
+      }, () => {});
+      Promise.resolve(doc.ready).then(() => { if (this.view) this.#loaded(); }, () => {});
     }
     this.track();
     this.shareCursor();
+  }
+
+  /** The replica is loaded: the edits made meanwhile go to it, then the editor follows it. */
+  #loaded() {
+    const early = this.#early;
+    this.#early = null;
+    let inSync = false;
+    if (early && this.doc.text() === early.text) {
+      // The replica holds the text the editor was made with: the edits made since go to it in
+      // order, and then both hold the same text (no comparison of the editor's).
+      inSync = true;
+      for (const tr of early.trs) {
+        try {
+          this.push(tr);
+        } catch (e) {
+          console.error(e); // refused (see update): the editor takes the document's text back
+          inSync = false;
+          break;
+        }
+      }
+    } else if (early && early.trs.length) {
+      // Only a damaged saved state loads as something else: those edits cannot be placed.
+      console.error('docsync: the document loaded differs from the text shown while it loaded; the edits made meanwhile are dropped');
+    }
+    this.#inSync = inSync;
+    if (!inSync) this.pull();
+    this.track();
+    this.shareCursor();
+    this.#unlock();
+  }
+
+  /** Makes an editor made before the replica was loaded editable (docsyncCollab's field). */
+  #unlock() {
+    const view = this.view;
+    if (view?.state.field(loadingField, false)) view.dispatch({ effects: loaded.of(null), annotations: remote.of(true) });
   }
 
   destroy() {
@@ -267,6 +316,11 @@ export class CollabBinding {
         if (tr.selection) this.stopCapturing(); // moving the caret ends an undo step
         continue;
       }
+      typed = typed || tr.isUserEvent('input') || tr.isUserEvent('delete');
+      if (this.#early) {
+        this.#early.trs.push(tr);
+        continue;
+      }
       try {
         this.push(tr);
       } catch (e) {
@@ -276,7 +330,6 @@ export class CollabBinding {
         this.#inSync = false;
         queueMicrotask(() => this.pull());
       }
-      typed = typed || tr.isUserEvent('input') || tr.isUserEvent('delete');
     }
     if (typed) this.doc.typing(true);
     if (moved) this.track();
@@ -579,9 +632,11 @@ const cursorTheme = EditorView.baseTheme({
 
 const bindingFacet = Facet.define({ combine: (v) => v[0] ?? null });
 
-// True while the document's replica is loading: the editor is read-only and not editable. A
-// field that one effect clears, rather than a compartment to reconfigure: CodeMirror takes a
-// reconfiguration as a new configuration and compares the whole view again.
+// True while the editor cannot take edits: made before the replica was loaded, until the
+// replica is, or until the binding knows the editor shows the text saved beside it (whose
+// edits it keeps for the replica). Read-only and not editable meanwhile. A field that one
+// effect clears, rather than a compartment to reconfigure: CodeMirror takes a reconfiguration
+// as a new configuration and compares the whole view again.
 const loaded = StateEffect.define();
 const loadingField = StateField.define({
   create: () => false,
@@ -600,16 +655,8 @@ const bindingPlugin = ViewPlugin.fromClass(class {
   constructor(view) {
     const { doc, options } = view.state.facet(bindingFacet);
     this.binding = new CollabBinding(doc, options);
-    // Not during the view's construction: attaching dispatches (the document's text). An
-    // editor made before the replica was loaded becomes editable once the binding has its text.
-    queueMicrotask(() => {
-      if (this.destroyed) return;
-      this.binding.attach(view);
-      if (!view.state.field(loadingField, false)) return;
-      Promise.resolve(doc.replica || doc.ready).then(() => {
-        if (!this.destroyed) view.dispatch({ effects: loaded.of(null), annotations: remote.of(true) });
-      }, () => {});
-    });
+    // Not during the view's construction: attaching dispatches (the document's text).
+    queueMicrotask(() => { if (!this.destroyed) this.binding.attach(view); });
   }
 
   update(u) {
@@ -628,8 +675,10 @@ export const undo = withBinding((b) => b.undo());
 export const redo = withBinding((b) => b.redo());
 
 /**
- * The CodeMirror 6 extension binding the editor to `doc` (a docsync Document; before it is
- * ready, the editor is read-only until it is, and then shows the loaded text).
+ * The CodeMirror 6 extension binding the editor to `doc` (a docsync Document). Made before the
+ * document is ready: with the text of `doc.preview`, it takes edits at once and applies them
+ * to the replica when it is loaded; with another text, it is read-only until then and then
+ * shows the loaded text.
  * options: user {name, color} (color: '#rrggbb' shown to others; default derived from the user
  * id), cursors (default true: share this cursor, show the others'), undo (default true:
  * own-edit undo/redo on Mod-z / Mod-Shift-z / Mod-y; do not also use @codemirror/commands'
@@ -638,8 +687,7 @@ export const redo = withBinding((b) => b.redo());
 export function docsyncCollab(doc, options = {}) {
   const opts = { cursors: true, undo: true, ...options };
   const ext = [bindingFacet.of({ doc, options: opts }), bindingPlugin];
-  // Made before the replica is loaded (with doc.preview's text): nothing typed until then
-  // could be kept, so the editor is read-only until the binding has the loaded text.
+  // Made before the replica is loaded: read-only until the binding can keep what is typed.
   if (!doc.replica) ext.push(loadingField.init(() => true));
   if (opts.cursors) ext.push(cursorField, cursorTheme);
   if (opts.undo) {

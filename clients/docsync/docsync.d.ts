@@ -243,8 +243,8 @@ export declare class Document extends Emitter<DocumentEvents> {
   readonly ready: Promise<Document>;
   /** The text saved with this tab's replica (binary storages: IndexedDB, MemoryStorage),
    * resolved as soon as it is read, before the replica is loaded; null when there is none.
-   * Never rejects. An editor made with it before `ready` stays read-only until then
-   * (docsyncCollab), and takes the loaded text if a tab that did not close cleanly left it behind. */
+   * Never rejects. An editor made with it before `ready` (docsyncCollab) takes edits at once
+   * and applies them to the replica once it is loaded. */
   readonly preview: Promise<string | null>;
   /** This replica's clientId (also its CRDT agent); null until ready. */
   clientId: string | null;

@@ -661,6 +661,14 @@ export class DocSync extends Emitter {
 
 // ---- Document ----------------------------------------------------------------------------
 
+/** Resolves after the page's next frame is painted (a task after it); at once where there are
+ * no frames to wait for (Node, a hidden page). */
+function afterNextFrame() {
+  if (typeof requestAnimationFrame !== 'function' || typeof document === 'undefined' ||
+      document.visibilityState !== 'visible') return null;
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}
+
 /**
  * One collaborative document. Properties: id, clientId, version (highest server version applied
  * in order), epoch, members (presence: [{id, info}]), typists (Map id -> user), synced (caught up and nothing pending), pending (count).
@@ -736,6 +744,7 @@ export class Document extends Emitter {
         const saved = got.saved; // only a binary storage's records carry the text
         if (saved && typeof saved === 'object' && saved.clientId === got.clientId && typeof saved.text === 'string') {
           this.#showPreview(saved.text);
+          got.previewed = true;
         }
       }
       return got;
@@ -748,6 +757,9 @@ export class Document extends Emitter {
       throw e;
     }
     this.crdt = crdt;
+    // The text handed out is painted before the replica's load takes the thread for tens of ms
+    // (an editor made with it shows at the next frame). A hidden page has no frames: it goes on.
+    if (got.previewed) await afterNextFrame();
     const { clientId, adopted } = got;
     let s = null;
     let loaded = null; // the saved replica, loaded once (checking it is loading it)

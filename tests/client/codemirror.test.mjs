@@ -56,10 +56,10 @@ class FakeDoc {
 }
 
 /** An editor on `doc`: EditorState plus dispatch, as the ViewPlugin drives the binding. */
-function editor(doc, options = {}) {
+function editor(doc, options = {}, text = '') {
   const binding = new CollabBinding(doc, { cursors: false, ...options });
   const view = {
-    state: EditorState.create({ doc: '' }),
+    state: EditorState.create({ doc: text }),
     dispatch(spec) {
       const tr = this.state.update(spec);
       this.state = tr.state;
@@ -336,4 +336,67 @@ test('an editor made before the document is ready shows its text once it is', as
   assert.equal(e.text(), 'saved text');
   type(e, 10, '!');
   assert.equal(d.text(), 'saved text!');
+});
+
+test('an editor made with the saved text before the document is ready takes edits at once, applied once it is', async () => {
+  const saved = 'saved text';
+  const before = (preview, text) => {
+    const d = new FakeDoc('early');
+    const replica = d.replica;
+    d.replica = null;
+    let open;
+    d.ready = new Promise((r) => { open = r; });
+    d.preview = Promise.resolve(preview);
+    const e = editor(d, {}, text);
+    return { d, e, load: (loaded) => { replica.insert(0, loaded); d.replica = replica; open(d); } };
+  };
+  // Shown with the saved text: typed into at once (before the replica), then applied in order,
+  // one CRDT transaction per editor transaction, and undone as own edits.
+  let { d, e, load } = before(saved, saved);
+  await d.preview;
+  await null;
+  type(e, 10, '!');
+  type(e, 0, '> ');
+  erase(e, 2, 3);
+  assert.equal(e.text(), '> aved text!');
+  assert.deepEqual([d.replica, d.sent.length], [null, 0]);
+  load(saved);
+  await d.ready;
+  await null;
+  assert.deepEqual([d.text(), e.text(), d.sent.length], ['> aved text!', '> aved text!', 3]);
+  e.binding.stopCapturing();
+  type(e, 12, '?');
+  assert.equal(d.text(), '> aved text!?');
+  assert.ok(e.binding.undo());
+  assert.equal(d.text(), '> aved text!');
+  assert.ok(e.binding.undo()); // the edits made while loading: one quick step
+  assert.deepEqual([d.text(), e.text()], [saved, saved]);
+  // Shown with other text than the saved one: no early edits taken; the loaded text wins.
+  ({ d, e, load } = before(saved, 'draft'));
+  await d.preview;
+  await null;
+  type(e, 5, '!');
+  load(saved);
+  await d.ready;
+  await null;
+  assert.deepEqual([d.text(), e.text(), d.sent.length], [saved, saved, 0]);
+  // The replica loaded as something else than the saved text (a damaged saved state): the
+  // early edits cannot be placed and are dropped, the editor takes the loaded text.
+  ({ d, e, load } = before(saved, saved));
+  await d.preview;
+  await null;
+  type(e, 0, 'x');
+  const errors = [];
+  const orig = console.error;
+  console.error = (m) => errors.push(String(m));
+  try {
+    load('other');
+    await d.ready;
+    await null;
+  } finally {
+    console.error = orig;
+  }
+  assert.deepEqual([d.text(), e.text(), d.sent.length], ['other', 'other', 0]);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0], /edits made meanwhile are dropped/);
 });

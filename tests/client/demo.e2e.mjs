@@ -8,7 +8,8 @@
 // server's client-event rate limit; and no page logs an error. Then a tab that typed while
 // offline is closed, and the next tab of the same browser (context) sends its saved edits: they
 // reach another context once, under the closed tab's (clientId, seq); that tab shows the text
-// the closed one saved before its replica is loaded, read-only until it is. And a page whose browser
+// the closed one saved before its replica is loaded, and what is typed meanwhile is sent once
+// with the rest. And a page whose browser
 // has no WebSocket edits with another on WebSockets, over Socket.IO's HTTP long-polling.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -369,31 +370,34 @@ test('a tab closed with offline edits: the next tab of that browser sends them, 
   const before = await api(server, 'GET', `/documents/${doc}`);
   assert.deepEqual([before.json.content, before.json.version], ['hello', 5]);
 
-  // A new tab of the same browser, online: it shows the text the closed tab saved at pagehide
-  // at once, read-only while the CRDT module (held back here) and the replica load; then it
-  // takes the closed tab's replica, becomes editable and sends its edits.
+  // A new tab of the same browser, online: it shows the text the closed tab saved at once,
+  // while the CRDT module (held back here) and the replica load, and takes typing then; then it
+  // takes the closed tab's replica, applies what was typed, and sends every edit.
   let release;
   const held = new Promise((r) => { release = r; });
   await ctx.route('**/crdt.wasm', async (route) => { await held; await route.continue(); });
   const opened = ctx.waitForEvent('page');
   const opening = open('cyd', doc, ctx, { offlineOk: true });
   const early = await opened;
-  await early.waitForFunction(() => window.view, null, { timeout: 15000 });
-  assert.deepEqual(await early.evaluate(() => [window.view.state.doc.toString(), window.view.contentDOM.contentEditable,
-    window.doc.replica === null]), ['hello offline', 'false', true]);
+  await early.waitForFunction(() => window.view && window.view.contentDOM.contentEditable === 'true', null, { timeout: 15000 });
+  assert.deepEqual(await early.evaluate(() => [window.view.state.doc.toString(), window.doc.replica === null]),
+    ['hello offline', true]);
+  await caret(early);
+  await early.keyboard.type(' now');
+  assert.deepEqual(await early.evaluate(() => [window.view.state.doc.toString(), window.doc.replica === null]),
+    ['hello offline now', true]);
   release();
   const again = await opening;
   assert.equal(again, early);
-  assert.equal(await again.evaluate(() => window.view.contentDOM.contentEditable), 'true');
   assert.equal(await again.evaluate(() => window.doc.clientId), ids[0]);
-  const want = 'hello offline';
+  const want = 'hello offline now';
   await hasText(dan, want);
   assert.equal(await text(again), want);
   const head = await api(server, 'GET', `/documents/${doc}`);
-  assert.deepEqual([head.json.content, head.json.version], [want, 13]);
-  // Each keystroke once, under the closed tab's (clientId, seq): seqs 1..13 of one client id.
+  assert.deepEqual([head.json.content, head.json.version], [want, 17]);
+  // Each keystroke once, under the closed tab's (clientId, seq): seqs 1..17 of one client id.
   const ops = server.admin('ops', doc).trim().split('\n').map((l) => JSON.parse(l)).sort((a, b) => a.version - b.version);
-  assert.deepEqual(ops.map((o) => `${o.clientId}#${o.seq}`), Array.from({ length: 13 }, (_, i) => `${ids[0]}#${i + 1}`));
+  assert.deepEqual(ops.map((o) => `${o.clientId}#${o.seq}`), Array.from({ length: 17 }, (_, i) => `${ids[0]}#${i + 1}`));
   await ctx.close();
   await dan.context().close();
 });
