@@ -8,7 +8,7 @@
 // Or shown before the replica is loaded, with the text saved beside it (edits made before the
 // replica is loaded are applied to it once it is):
 //   const doc = sync.document('42');
-//   new EditorView({ doc: (await doc.preview) ?? '', extensions: [basicSetup, docsyncCollab(doc, ...)] });
+//   new EditorView({ doc: (await doc.preview) ?? doc.text(), extensions: [basicSetup, docsyncCollab(doc, ...)] });
 //
 // One extension: local transactions become CRDT transactions (split so that no submit exceeds
 // the server's message limit); remote changes become CodeMirror changes, and the local

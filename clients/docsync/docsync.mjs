@@ -662,11 +662,15 @@ export class DocSync extends Emitter {
 // ---- Document ----------------------------------------------------------------------------
 
 /** Resolves after the page's next frame is painted (a task after it); at once where there are
- * no frames to wait for (Node, a hidden page). */
+ * no frames to wait for (Node, a hidden page), and after 100 ms at the most (a page hidden
+ * meanwhile gets no more frames). */
 function afterNextFrame() {
   if (typeof requestAnimationFrame !== 'function' || typeof document === 'undefined' ||
       document.visibilityState !== 'visible') return null;
-  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => setTimeout(resolve, 0));
+    setTimeout(resolve, 100);
+  });
 }
 
 /**
