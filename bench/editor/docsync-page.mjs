@@ -97,6 +97,9 @@ harness({
     // this stack only.
     for (let i = 0; i < 4; i++) await null;
     mark('attach');
+    if (!view.state.facet(EditorView.editable) || view.state.doc.length !== doc.text().length) {
+      throw new Error('the editor is not on the loaded replica at the end of the open');
+    }
     return view;
   },
   /** A remote replica's edit, delivered as a DocumentUpdated (not timed: made beforehand). */
