@@ -854,20 +854,10 @@ fresh_room(crdt_doc *doc, needs *nd, uint32_t dag, uint32_t lvs, uint32_t bytes,
 static void fresh_presize(crdt_doc *doc, const crdt_upd_reader *rd, size_t len)
 {
     const crdt_allocator *a = &doc->alloc;
-    const crdt_rbuf *lens = &rd->col[CRDT_COL_LENS];
-    uint64_t lvs = 0, v = 0;
-    unsigned sh = 0;
-    for (size_t i = lens->off; i < lens->len; i++) {
-        uint8_t b = lens->p[i];
-        if (sh < 64)
-            v |= (uint64_t)(b & 0x7f) << sh;
-        sh += 7;
-        if (!(b & 0x80)) {
-            lvs += v;
-            v = 0;
-            sh = 0;
-        }
-    }
+    crdt_rbuf lens = rd->col[CRDT_COL_LENS]; /* a copy: the reader's stays at its start */
+    uint64_t lvs = 0, v;
+    while (lvs <= CRDT_LV_MAX && crdt__rbuf_varint(&lens, &v))
+        lvs += v <= CRDT_LV_MAX ? v : (uint64_t)CRDT_LV_MAX + 1; /* no wrap */
     if (lvs <= CRDT_LV_MAX && lvs <= (uint64_t)len * RUNS_PER_BYTE)
         (void)crdt__mem_reserve(a, (void **)&doc->lv_leaf, &doc->lv_leaf_cap, (size_t)lvs,
                                 sizeof(uint32_t));
@@ -902,21 +892,7 @@ static bool fresh_delete(crdt_doc *doc, const upd *u, needs *nd, const crdt_uop 
         uint32_t lv = doc->next_lv;
         agent_assign(doc, dag, op->seq + j, lv, c);
         crdt__rec_add_delete(doc, lv, c, lv_t, rev);
-        uint32_t *none = doc->lv_leaf + lv; /* a local: the fill becomes wide stores */
-        if ((uint64_t)lv + c + 16 <= doc->lv_leaf_cap) {
-            /* LVs from lv on are not assigned yet: whole groups of 16,
-             * whose overshoot is written again when those LVs are (as
-             * point_new_lvs in tree.c); most deletes take one group */
-            static const uint32_t nones[16] = {CRDT_NONE, CRDT_NONE, CRDT_NONE, CRDT_NONE,
-                                               CRDT_NONE, CRDT_NONE, CRDT_NONE, CRDT_NONE,
-                                               CRDT_NONE, CRDT_NONE, CRDT_NONE, CRDT_NONE,
-                                               CRDT_NONE, CRDT_NONE, CRDT_NONE, CRDT_NONE};
-            for (uint32_t x = 0; x < c; x += 16)
-                memcpy(none + x, nones, sizeof nones);
-        } else {
-            for (uint32_t x = 0; x < c; x++)
-                none[x] = CRDT_NONE;
-        }
+        crdt__lv_fill_tail(doc, lv, c, CRDT_NONE); /* lv is next_lv: a delete has no leaf */
         doc->next_lv += c;
         /* delete_lvs, each piece's first target checked: the rest of the
          * piece shares its tree run, so it is inserted too */

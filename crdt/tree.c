@@ -472,24 +472,14 @@ static void point_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
         p[k] = leaf;
 }
 
-/* point_lvs for a run of the newest LVs (it ends at next_lv: no LV after
- * it has a leaf yet), in whole groups of 16 entries when there is room:
- * what a group writes past next_lv is written again when those LVs are
- * assigned. Most runs a load inserts take one group, so the loop's end is
- * predictable, where the exact fill's vector and scalar tails were not. */
+/* point_lvs for a run that may end at next_lv (no LV after it has a leaf
+ * yet): then in whole groups (crdt__lv_fill_tail). */
 static void point_new_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
 {
-    enum { GROUP = 16 };
-    uint32_t lv = r->lv, n = r->len;
-    if (lv + n != doc->next_lv || (uint64_t)lv + n + GROUP > doc->lv_leaf_cap) {
+    if (r->lv + r->len == doc->next_lv)
+        crdt__lv_fill_tail(doc, r->lv, r->len, leaf);
+    else
         point_lvs(doc, r, leaf);
-        return;
-    }
-    uint32_t *p = doc->lv_leaf + lv, v[GROUP];
-    for (uint32_t k = 0; k < GROUP; k++)
-        v[k] = leaf;
-    for (uint32_t k = 0; k < n; k += GROUP)
-        memcpy(p + k, v, sizeof v);
 }
 
 /* The leaf before `leaf` in document order (CRDT_NONE for the first). */

@@ -265,16 +265,7 @@ export class CollabBinding {
     if (early && this.doc.text() === early.text) {
       // The replica holds the text the editor was made with: the edits made since go to it in
       // order, and then both hold the same text (no comparison of the editor's).
-      inSync = true;
-      for (const tr of early.trs) {
-        try {
-          this.push(tr);
-        } catch (e) {
-          console.error(e); // refused (see update): the editor takes the document's text back
-          inSync = false;
-          break;
-        }
-      }
+      inSync = early.trs.every((tr) => this.#tryPush(tr)); // a refusal: pull below
     } else if (early && early.trs.length) {
       // Only a damaged saved state loads as something else: those edits cannot be placed.
       console.error('docsync: the document loaded differs from the text shown while it loaded; the edits made meanwhile are dropped');
@@ -321,20 +312,25 @@ export class CollabBinding {
         this.#early.trs.push(tr);
         continue;
       }
-      try {
-        this.push(tr);
-      } catch (e) {
-        // The document refused the edit (e.g. one splitting a surrogate pair): the editor
-        // takes the document's text back, after this update, rather than drifting from it.
-        console.error(e);
-        this.#inSync = false;
-        queueMicrotask(() => this.pull());
-      }
+      if (!this.#tryPush(tr)) queueMicrotask(() => this.pull()); // after this update
     }
     if (typed) this.doc.typing(true);
     if (moved) this.track();
     // A remote change moves our offsets but not our characters: nothing new to tell.
     if (local) this.shareCursor();
+  }
+
+  /** push(tr); false when the document refused the edit (e.g. one splitting a surrogate
+   * pair): then the editor is to take the document's text back (pull) rather than drift. */
+  #tryPush(tr) {
+    try {
+      this.push(tr);
+      return true;
+    } catch (e) {
+      console.error(e);
+      this.#inSync = false;
+      return false;
+    }
   }
 
   /** One local transaction into CRDT transactions, recorded for undo. */
