@@ -32,18 +32,22 @@ static int activity_last(store *s, MDB_txn *txn, uint64_t *offset, uint8_t *hash
     return err;
 }
 
-int store__activity_apply(store *s, MDB_txn *txn, const struct store_item *it, uint64_t *offset,
-                          int *mdb_rc)
+int store__activity_apply(store *s, MDB_txn *txn, struct store__apply *ap,
+                          const struct store_item *it, uint64_t *offset, int *mdb_rc)
 {
     struct store_activity e = {.ts_ms = it->ts_ms, .payload = it->data, .len = it->len};
-    uint64_t last;
-    int err = activity_last(s, txn, &last, e.prev_hash);
-    if (err)
-        return err;
-    if (last == UINT64_MAX)
+    /* Only this batch's entries follow the last one read: one lookup a batch. */
+    if (!ap->act_known) {
+        int err = activity_last(s, txn, &ap->act_last, ap->act_hash);
+        if (err)
+            return err;
+        ap->act_known = 1;
+    }
+    if (ap->act_last == UINT64_MAX)
         return STORE_EFULL;
-    e.offset = last + 1;
-    err = record_activity_hash(e.prev_hash, e.offset, e.ts_ms, e.payload, e.len, e.hash);
+    memcpy(e.prev_hash, ap->act_hash, STORE_HASH_LEN);
+    e.offset = ap->act_last + 1;
+    int err = record_activity_hash(e.prev_hash, e.offset, e.ts_ms, e.payload, e.len, e.hash);
     if (err)
         return err;
     uint8_t kb[8];
@@ -56,6 +60,8 @@ int store__activity_apply(store *s, MDB_txn *txn, const struct store_item *it, u
     }
     record_activity_encode(v.mv_data, &e);
     *offset = e.offset;
+    ap->act_last = e.offset;
+    memcpy(ap->act_hash, e.hash, STORE_HASH_LEN);
     return 0;
 }
 

@@ -301,13 +301,25 @@ int store__batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct stor
     memset(res, 0, sizeof *res);
     res->failed_item = UINT32_MAX;
     *mdb_rc = 0;
-    for (size_t i = 0; i < b->count; i++) {
-        const struct store_item *it = b->items[i];
+    struct store__apply ap = {0};
+    size_t last_op = 0;
+    for (size_t i = 0; i <= b->count; i++) {
+        const struct store_item *it = i < b->count ? b->items[i] : NULL;
         int err = 0;
         uint64_t off = 0;
+        /* A run of ops ends before any other item than theirs, and at the end. */
+        if (!it || (it->type != STORE_ITEM_OP && it->type != STORE_ITEM_ACTIVITY)) {
+            if ((err = store__oplog_run_end(s, txn, &ap, mdb_rc)) != 0) {
+                res->failed_item = (uint32_t)last_op;
+                return *mdb_rc ? store__err(*mdb_rc, s->dir) : err;
+            }
+            if (!it)
+                break;
+        }
         switch (it->type) {
         case STORE_ITEM_OP:
-            err = store__oplog_apply(s, txn, it, mdb_rc);
+            last_op = i;
+            err = store__oplog_apply(s, txn, &ap, it, mdb_rc);
             break;
         case STORE_ITEM_DOC_PUT:
             err = store__doc_apply_put(s, txn, it, mdb_rc);
@@ -323,7 +335,7 @@ int store__batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct stor
             err = store__acl_apply(s, txn, it, mdb_rc);
             break;
         case STORE_ITEM_ACTIVITY:
-            err = store__activity_apply(s, txn, it, &off, mdb_rc);
+            err = store__activity_apply(s, txn, &ap, it, &off, mdb_rc);
             if (!err) {
                 if (!res->activity_first)
                     res->activity_first = off;
@@ -350,6 +362,7 @@ int store__batch_apply(store *s, MDB_txn *txn, const store_batch *b, struct stor
             break;
         }
         if (err) {
+            store__oplog_run_drop(&ap);
             res->failed_item = (uint32_t)i;
             if (*mdb_rc)
                 return store__err(*mdb_rc, s->dir);

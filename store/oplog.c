@@ -6,31 +6,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int append_op(store *s, MDB_txn *txn, const struct store_item *it, struct store_doc_info *d,
-                     int *mdb_rc);
-
-int store__oplog_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+static int same_doc(const struct store_item *a, const struct store_item *b)
 {
-    struct store_doc_info d;
-    uint8_t *meta = NULL;
-    int err = store__doc_load_owned(s, txn, it->doc, it->doc_len, &d, &meta);
-    if (err == STORE_ENOTFOUND) {
-        memset(&d, 0, sizeof d);
-        d.created_ms = it->ts_ms;
-        err = 0;
-    }
-    if (!err)
-        err = append_op(s, txn, it, &d, mdb_rc);
-    free(meta);
-    return err;
+    return a->doc_len == b->doc_len && memcmp(a->doc, b->doc, a->doc_len) == 0;
 }
 
-/* The append proper; d->meta is owned by the caller (see store__doc_load_owned). */
-static int append_op(store *s, MDB_txn *txn, const struct store_item *it, struct store_doc_info *dp,
-                     int *mdb_rc)
+int store__oplog_apply(store *s, MDB_txn *txn, struct store__apply *ap, const struct store_item *it,
+                       int *mdb_rc)
 {
-    struct store_doc_info d = *dp;
-    if (d.head == UINT64_MAX || it->version != d.head + 1)
+    int err;
+    if (ap->run && !same_doc(ap->run, it) && (err = store__oplog_run_end(s, txn, ap, mdb_rc)) != 0)
+        return err;
+    if (!ap->run) {
+        err = store__doc_load_owned(s, txn, it->doc, it->doc_len, &ap->doc, &ap->meta);
+        if (err == STORE_ENOTFOUND) {
+            memset(&ap->doc, 0, sizeof ap->doc);
+            ap->doc.created_ms = it->ts_ms;
+        } else if (err) {
+            return err;
+        }
+        ap->run = it;
+    }
+    struct store_doc_info *d = &ap->doc;
+    if (d->head == UINT64_MAX || it->version != d->head + 1)
         return STORE_ECONFLICT;
 
     struct store_op op = {.version = it->version,
@@ -52,14 +50,30 @@ static int append_op(store *s, MDB_txn *txn, const struct store_item *it, struct
         return store__env_fail(rc, mdb_rc);
     record_op_encode(v.mv_data, &op);
 
-    if (it->s3_len) {
-        int err = store__seq_note(s, txn, it, mdb_rc);
-        if (err)
-            return err;
-    }
-    d.head = it->version;
-    d.updated_ms = it->ts_ms;
-    return store__doc_save(s, txn, it->doc, it->doc_len, &d, mdb_rc);
+    if (it->s3_len && (err = store__seq_run_note(s, txn, ap, it, mdb_rc)) != 0)
+        return err;
+    d->head = it->version;
+    d->updated_ms = it->ts_ms;
+    return 0;
+}
+
+int store__oplog_run_end(store *s, MDB_txn *txn, struct store__apply *ap, int *mdb_rc)
+{
+    if (!ap->run)
+        return 0;
+    int err = store__seq_run_flush(s, txn, ap, mdb_rc);
+    if (!err)
+        err = store__doc_save(s, txn, ap->run->doc, ap->run->doc_len, &ap->doc, mdb_rc);
+    store__oplog_run_drop(ap);
+    return err;
+}
+
+void store__oplog_run_drop(struct store__apply *ap)
+{
+    free(ap->meta);
+    ap->meta = NULL;
+    ap->run = NULL;
+    ap->seq = NULL;
 }
 
 /* ---------------------------------------------------------------- reads */

@@ -93,6 +93,70 @@ int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *md
     return 0;
 }
 
+static int same_client(const struct store_item *a, const struct store_item *b)
+{
+    return a->s3_len == b->s3_len && memcmp(a->s3, b->s3, a->s3_len) == 0;
+}
+
+int store__seq_run_note(store *s, MDB_txn *txn, struct store__apply *ap,
+                        const struct store_item *it, int *mdb_rc)
+{
+    int err;
+    if (ap->seq && !same_client(ap->seq, it) &&
+        (err = store__seq_run_flush(s, txn, ap, mdb_rc)) != 0)
+        return err;
+    if (!ap->seq) {
+        const char *owner = NULL;
+        size_t owner_len = 0;
+        ap->seq_value = ap->seq_version = 0;
+        err = seq_read(s, txn, it->doc, it->doc_len, it->s3, it->s3_len, &ap->seq_found,
+                       &ap->seq_value, &ap->seq_version, &ap->seq_old_format, &owner, &owner_len,
+                       mdb_rc);
+        if (err)
+            return err;
+        if (owner_len > sizeof ap->owner)
+            return STORE_ECORRUPT;
+        if (owner_len) /* borrowed from the map: copied before the next put */
+            memcpy(ap->owner, owner, owner_len);
+        ap->owner_len = owner_len;
+        ap->seq_dirty = 0;
+        ap->seq = it;
+    }
+    /* As store__seq_note, on the record held. */
+    if (ap->owner_len &&
+        (ap->owner_len != it->s2_len || memcmp(ap->owner, it->s2, it->s2_len) != 0))
+        return STORE_EOWNER;
+    if (ap->seq_found && it->seq <= ap->seq_value && !ap->seq_old_format)
+        return 0;
+    if (!(ap->seq_found && it->seq <= ap->seq_value)) {
+        ap->seq_value = it->seq;
+        ap->seq_version = it->version;
+    } /* else a format-1 record gains its owner */
+    if (it->s2_len > sizeof ap->owner)
+        return STORE_EINVAL;
+    memcpy(ap->owner, it->s2, it->s2_len);
+    ap->owner_len = it->s2_len;
+    ap->seq_found = 1;
+    ap->seq_old_format = 0;
+    ap->seq_dirty = 1;
+    return 0;
+}
+
+int store__seq_run_flush(store *s, MDB_txn *txn, struct store__apply *ap, int *mdb_rc)
+{
+    const struct store_item *it = ap->seq;
+    ap->seq = NULL;
+    if (!it || !ap->seq_dirty)
+        return 0;
+    uint8_t vb[1 + 8 + 8 + 1 + STORE_USER_ID_MAX];
+    record_seq_owned_encode(vb, ap->seq_value, ap->seq_version, ap->owner, ap->owner_len);
+    uint8_t kb[RECORD_KEY_MAX];
+    MDB_val sk = {record_key_docstr(kb, it->doc, it->doc_len, it->s3, it->s3_len), kb};
+    MDB_val sv = {record_seq_owned_size(ap->owner_len), vb};
+    int rc = mdb_put(txn, s->seqs, &sk, &sv, 0);
+    return rc ? store__env_fail(rc, mdb_rc) : 0;
+}
+
 int store__seq_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
 {
     if (it->s2_len)

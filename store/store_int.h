@@ -136,9 +136,37 @@ int store__doc_apply_put(store *s, MDB_txn *txn, const struct store_item *it, in
 /* doc.c: deletes a document and its ops, snapshots, sequence index and
  * access list (STORE_ITEM_DOC_DELETE). */
 int store__doc_apply_delete(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+/* What store__batch_apply carries from one item to the next, so that
+ * work repeated item after item is done once:
+ * - A run: ops of one document that follow each other in the batch (its
+ *   activity entries between them), as a document's edits come. The
+ *   document's record is read at the run's first op and written after its
+ *   last (store__oplog_run_end), and one client's seq record is read once
+ *   and written once for the ops of that client in a row.
+ * - The activity log's last entry, read at the batch's first entry. */
+struct store__apply {
+    const struct store_item *run; /* the run's first op (names its document); NULL: none */
+    struct store_doc_info doc;    /* the document's record as the run leaves it */
+    uint8_t *meta;                /* doc.meta's copy (store__doc_load_owned) */
+    const struct store_item *seq; /* op naming the client whose seq record is held; NULL: none */
+    int seq_found, seq_old_format, seq_dirty;
+    uint64_t seq_value, seq_version;
+    size_t owner_len;
+    char owner[STORE_USER_ID_MAX];
+    int act_known; /* act_last and act_hash hold the log's last entry */
+    uint64_t act_last;
+    uint8_t act_hash[STORE_HASH_LEN];
+};
 /* oplog.c: appends op head + 1 and updates the client's last sequence
- * (STORE_ITEM_OP); STORE_ECONFLICT for any other version. */
-int store__oplog_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+ * (STORE_ITEM_OP) as part of a run; STORE_ECONFLICT for any other version.
+ * The document's record is written when the run ends. */
+int store__oplog_apply(store *s, MDB_txn *txn, struct store__apply *ap, const struct store_item *it,
+                       int *mdb_rc);
+/* oplog.c: ends the run, if any: writes the seq record held and the
+ * document's record. Returns 0 or what the writes return. */
+int store__oplog_run_end(store *s, MDB_txn *txn, struct store__apply *ap, int *mdb_rc);
+/* oplog.c: forgets the run without writing it (the batch failed). */
+void store__oplog_run_drop(struct store__apply *ap);
 /* snapshot.c: stores a snapshot and drops the ops and snapshots retention
  * no longer needs (STORE_ITEM_SNAPSHOT). */
 int store__snapshot_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
@@ -149,8 +177,8 @@ int store__acl_apply(store *s, MDB_txn *txn, const struct store_item *it, int *m
 int store__acl_bump(store *s, MDB_txn *txn, const char *doc, size_t doc_len, int *mdb_rc);
 /* activity.c: appends an entry to the hash-chained activity log
  * (STORE_ITEM_ACTIVITY); *offset gets its offset. */
-int store__activity_apply(store *s, MDB_txn *txn, const struct store_item *it, uint64_t *offset,
-                          int *mdb_rc);
+int store__activity_apply(store *s, MDB_txn *txn, struct store__apply *ap,
+                          const struct store_item *it, uint64_t *offset, int *mdb_rc);
 /* outbox.c: records or deletes one outbox message (STORE_ITEM_OUTBOX_*). */
 int store__outbox_apply(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
 /* history.c: appends or trims a channel's history (STORE_ITEM_HISTORY_*). */
@@ -189,6 +217,13 @@ int store__doc_save(store *s, MDB_txn *txn, const char *doc, size_t doc_len,
  * than the stored one or there is none. Returns 0, STORE_ECORRUPT, or
  * STORE_EIO with the LMDB code in *mdb_rc. */
 int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);
+/* store__seq_note within a run: the record of it's client is read when
+ * the held one is another client's (store__seq_run_flush writes that one
+ * first) and raised in ap only. */
+int store__seq_run_note(store *s, MDB_txn *txn, struct store__apply *ap,
+                        const struct store_item *it, int *mdb_rc);
+/* Writes the seq record ap holds when it changed, and lets it go. */
+int store__seq_run_flush(store *s, MDB_txn *txn, struct store__apply *ap, int *mdb_rc);
 
 /* seq.c: STORE_ITEM_SEQ_PUT. */
 int store__seq_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc);

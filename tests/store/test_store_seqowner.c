@@ -3,7 +3,7 @@
  * under it are refused (STORE_EOWNER) before anything of their batch is
  * written: one at a time, two first ops in one batch, after a reopen, and
  * in a store written by format 1 (seqs records without an owner, upgraded
- * when opened). */
+ * when opened); and through a batch's runs of one document's ops. */
 #include "raw_lmdb.h"
 #include "store.h"
 #include "test.h"
@@ -250,9 +250,101 @@ static void test_format1(void)
     tmp_store_rm(dir);
 }
 
+static void seq_is(store *s, const char *doc, const char *client, uint64_t want_seq,
+                   uint64_t want_ver, const char *want_owner)
+{
+    store_read *r;
+    uint64_t seq = 0, ver = 0;
+    char owner[STORE_USER_ID_MAX + 1] = "";
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    CHECK_EQ(store_seq_get(r, doc, client, &seq, &ver, owner), 0);
+    store_read_end(r);
+    CHECK_EQ(seq, want_seq);
+    CHECK_EQ(ver, want_ver);
+    CHECK_STR_EQ(owner, want_owner);
+}
+
+/* A batch's ops of one document in a row (with their activity entries
+ * between them) are applied as a run: its record is written once at the
+ * end, and a client's seq record once for the ops of that client in a
+ * row. What the store holds afterwards is what one op at a time leaves. */
+static void test_runs(void)
+{
+    char dir[128];
+    tmp_store_dir(dir, sizeof dir, "store-seqruns");
+    store *s;
+    CHECK_EQ(store_open(dir, NULL, &s), 0);
+    CHECK_EQ(put_op(s, "a", 1, "alice", "c1", 1), 0);
+
+    store_batch *b;
+    CHECK_EQ(store_batch_new(&b), 0);
+    static const struct {
+        const char *doc;
+        uint64_t v;
+        const char *user, *client;
+        uint64_t seq;
+    } ops[] = {
+        {"a", 2, "alice", "c1", 2}, {"a", 3, "bob", "c2", 1},   {"a", 4, "alice", "c1", 3},
+        {"a", 5, "alice", "c1", 4}, {"b", 1, "carol", "c1", 5}, {"a", 6, "alice", "c1", 2},
+        {"a", 7, "bob", "c2", 2},   {"a", 8, "dave", NULL, 0},  {"b", 2, "carol", "c1", 6},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        CHECK_EQ(store_batch_op_append(b, ops[i].doc, ops[i].v, ops[i].user, ops[i].client,
+                                       ops[i].seq, 100 + i, "x", 1),
+                 0);
+        CHECK_EQ(store_batch_activity_append(b, 100 + i, "{}", 2), 0);
+    }
+    struct store_batch_result res;
+    CHECK_EQ(store_batch_commit(s, b, &res), 0);
+    CHECK_EQ(res.activity_count, 9);
+    store_batch_free(b);
+    CHECK_EQ(head_of(s, "a"), 8);
+    CHECK_EQ(head_of(s, "b"), 2);
+    /* c1 on a: seq 2 at v6 is below 4, so the record stays at (4, 5). */
+    seq_is(s, "a", "c1", 4, 5, "alice");
+    seq_is(s, "a", "c2", 2, 7, "bob");
+    seq_is(s, "b", "c1", 6, 2, "carol");
+    store_read *r;
+    uint64_t bad = 0;
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    CHECK_EQ(store_activity_verify(r, 1, UINT64_MAX, NULL, &bad), 0);
+    uint64_t head = 0;
+    uint8_t hash[STORE_HASH_LEN];
+    CHECK_EQ(store_activity_head(r, &head, hash), 0);
+    CHECK_EQ(head, 9);
+    store_read_end(r);
+
+    /* A refusal in the middle of a run refuses the batch: nothing of the
+     * run before it is written, neither ops nor records. */
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_op_append(b, "a", 9, "alice", "c1", 5, 200, "x", 1), 0);
+    CHECK_EQ(store_batch_activity_append(b, 200, "{}", 2), 0);
+    CHECK_EQ(store_batch_op_append(b, "a", 10, "mallory", "c2", 3, 201, "x", 1), 0);
+    CHECK_EQ(store_batch_commit(s, b, &res), STORE_EOWNER);
+    CHECK_EQ(res.failed_item, 2);
+    store_batch_free(b);
+    CHECK_EQ(head_of(s, "a"), 8);
+    seq_is(s, "a", "c1", 4, 5, "alice");
+    CHECK_EQ(store_read_begin(s, &r), 0);
+    CHECK_EQ(store_activity_head(r, &head, hash), 0);
+    CHECK_EQ(head, 9);
+    store_read_end(r);
+    /* And a version gap in a run is a conflict at that op. */
+    CHECK_EQ(store_batch_new(&b), 0);
+    CHECK_EQ(store_batch_op_append(b, "a", 9, "alice", "c1", 5, 200, "x", 1), 0);
+    CHECK_EQ(store_batch_op_append(b, "a", 11, "alice", "c1", 6, 201, "x", 1), 0);
+    CHECK_EQ(store_batch_commit(s, b, &res), STORE_ECONFLICT);
+    CHECK_EQ(res.failed_item, 1);
+    store_batch_free(b);
+    CHECK_EQ(head_of(s, "a"), 8);
+    store_close(s);
+    tmp_store_rm(dir);
+}
+
 int main(void)
 {
     test_owner();
     test_format1();
+    test_runs();
     return TEST_RESULT();
 }
