@@ -48,6 +48,12 @@ struct frame *sendq_peek(const struct sendq *q);
 /* Removes the oldest frame and drops the queue's reference to it. */
 void sendq_pop(struct sendq *q);
 
+/* The i-th oldest frame (borrowed); i < sendq_count(q). */
+static inline struct frame *sendq_at(const struct sendq *q, uint32_t i)
+{
+    return q->ring[(q->head + i) & (q->cap - 1)];
+}
+
 /* Frames queued. */
 static inline uint32_t sendq_count(const struct sendq *q)
 {

@@ -122,6 +122,8 @@ static const struct setting settings[] = {
      "characters of a channel name"},
     {"DOCSYNC_SEND_QUEUE_MAX", NULL, T_SIZE, F(send_queue_max), "1048576", 1, 0,
      "bytes queued to one connection before it is closed as too slow"},
+    {"DOCSYNC_IO_URING", NULL, T_BOOL, F(io_uring), "true", 0, 0,
+     "write many sockets per system call through io_uring where the kernel allows it"},
     {"DOCSYNC_SUBSCRIPTION_ERROR", NULL, T_BOOL, F(subscription_error), "false", 0, 0,
      "also send channel-scoped pusher:subscription_error on auth failure"},
     {"DOCSYNC_DATA_DIR", "--data", T_STR, F(data_dir), "./data", 0, 0,

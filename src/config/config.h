@@ -121,6 +121,7 @@ struct config {
     size_t presence_max_user_id;       /* DOCSYNC_PRESENCE_MAX_USER_ID, chars, 128 */
     size_t channel_name_max;           /* DOCSYNC_CHANNEL_NAME_MAX, 200, >= 1 */
     size_t send_queue_max;             /* DOCSYNC_SEND_QUEUE_MAX, bytes, 1048576 */
+    int io_uring;                      /* DOCSYNC_IO_URING, default true (server/txring.h) */
     int subscription_error;            /* DOCSYNC_SUBSCRIPTION_ERROR, default 0 */
     char data_dir[CONFIG_FILE_MAX];    /* DOCSYNC_DATA_DIR, --data, default ./data */
     enum log_level log_level;          /* DOCSYNC_LOG_LEVEL, --log-level, info */

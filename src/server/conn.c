@@ -3,8 +3,10 @@
  * errors and closes, and cleanup. The lowest file of the server: it calls
  * nothing in the folder but the send queue and the metrics. */
 #include "server_int.h"
+#include "txring.h"
 #include "wsmask.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +448,118 @@ int conn_writeable(struct conn *c)
     return 0;
 }
 
+/* A connection in the ring: its send takes the first `frames` frames of its
+ * queue, `bytes` bytes with their WebSocket headers. */
+struct conn_tx {
+    struct conn *c;
+    unsigned frames;
+    size_t bytes;
+};
+
+int conn_tx_init(struct server *srv)
+{
+    srv->txring = srv->cfg->io_uring ? txring_new(SERVER_TX_SLOTS) : NULL;
+    if (!srv->txring) {
+        if (srv->cfg->io_uring)
+            log_info(srv->log, "io_uring is not available here: one send() per connection");
+        return 0; /* sends one by one */
+    }
+    srv->tx_stage = calloc(SERVER_TX_SLOTS, sizeof *srv->tx_stage);
+    srv->metrics.tx_uring = srv->tx_stage != NULL;
+    return srv->tx_stage ? 0 : -1;
+}
+
+void conn_tx_free(struct server *srv)
+{
+    txring_free(srv->txring);
+    srv->txring = NULL;
+    srv->metrics.tx_uring = 0;
+    free(srv->tx_stage);
+    srv->tx_stage = NULL;
+}
+
+/* The frames at the head of c's queue for one send, each with its WebSocket
+ * header written into the frame's headroom just before its payload (the
+ * same bytes for every connection the frame goes to, as lws_write would
+ * write them), so that each frame is one buffer: at most TXRING_IOV_MAX
+ * frames and SERVER_WBUF_SIZE bytes (the tail of a short write must fit the
+ * scratch buffer). 0 when the head frame alone is larger. */
+static unsigned conn_gather(struct conn *c, struct iovec *iov, size_t *bytes)
+{
+    uint32_t n = sendq_count(&c->q);
+    unsigned k = 0;
+    size_t total = 0;
+    for (uint32_t i = 0; i < n && k < TXRING_IOV_MAX; i++) {
+        struct frame *f = sendq_at(&c->q, i);
+        unsigned char h[CONN_WS_HDR_MAX];
+        size_t hl = conn_ws_header(h, f->len);
+        if (total + hl + f->len > SERVER_WBUF_SIZE)
+            break;
+        unsigned char *d = frame_data(f) - hl;
+        memcpy(d, h, hl);
+        iov[k++] = (struct iovec){.iov_base = d, .iov_len = hl + f->len};
+        total += hl + f->len;
+    }
+    *bytes = total;
+    return k;
+}
+
+/* Pops the first `frames` frames, written (`sent` bytes of them reached the
+ * socket; lws is given the rest to finish, see conn_write_queued). */
+static int conn_tx_done(struct conn *c, unsigned frames, size_t bytes, size_t sent)
+{
+    struct server *srv = c->srv;
+    unsigned char *w = srv->wbuf + LWS_PRE;
+    size_t tail = 0, skip = sent;
+    for (unsigned i = 0; i < frames; i++) {
+        struct frame *f = sendq_peek(&c->q);
+        if (sent < bytes) {
+            unsigned char h[CONN_WS_HDR_MAX];
+            size_t hl = conn_ws_header(h, f->len), len = hl + f->len;
+            const unsigned char *d = frame_data(f) - hl;
+            if (skip >= len) {
+                skip -= len;
+            } else {
+                memcpy(w + tail, d + skip, len - skip);
+                tail += len - skip;
+                skip = 0;
+            }
+        }
+        srv->metrics.messages_out++;
+        srv->metrics.bytes_out += f->len;
+        sendq_pop(&c->q);
+    }
+    srv->metrics.writes_out++;
+    return tail && lws_write(c->wsi, w, tail, LWS_WRITE_RAW) < 0 ? -1 : 0;
+}
+
+/* Submits the ring and settles every connection in it. */
+static void conn_tx_run(struct server *srv)
+{
+    const int *res;
+    unsigned n = txring_run(srv->txring, &res);
+    srv->metrics.tx_submits += n > 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct conn_tx *t = &srv->tx_stage[i];
+        struct conn *c = t->c;
+        int r = res[i];
+        if (r == -EAGAIN || r == -EWOULDBLOCK || r == 0) {
+            lws_callback_on_writable(c->wsi); /* the socket buffer is full */
+            continue;
+        }
+        if (r < 0 || conn_tx_done(c, t->frames, t->bytes, (size_t)r) < 0) {
+            conn_kill(c);
+            continue;
+        }
+        if (sendq_count(&c->q))
+            lws_callback_on_writable(c->wsi);
+    }
+    if (txring_broken(srv->txring)) {
+        log_error(srv->log, "io_uring sends failed; sending one connection at a time from now on");
+        conn_tx_free(srv);
+    }
+}
+
 bool conn_flush(struct server *srv, size_t max)
 {
     size_t from = srv->dirty_from, n = srv->ndirty - from < max ? srv->ndirty - from : max;
@@ -465,6 +579,22 @@ bool conn_flush(struct server *srv, size_t max)
             lws_callback_on_writable(c->wsi);
             continue;
         }
+        /* Plain-text sockets go in the ring, sent together at the end of
+         * the turn; TLS and frames too large for one send go through lws. */
+        if (srv->txring && !lws_is_ssl(c->wsi)) {
+            struct iovec iov[TXRING_IOV_MAX];
+            size_t bytes;
+            unsigned k = conn_gather(c, iov, &bytes);
+            if (k) {
+                if (!txring_room(srv->txring))
+                    conn_tx_run(srv);
+                int at = txring_add(srv->txring, lws_get_socket_fd(c->wsi), iov, k);
+                if (at >= 0) {
+                    srv->tx_stage[at] = (struct conn_tx){c, k, bytes};
+                    continue;
+                }
+            }
+        }
         if (conn_write_queued(c) < 0) {
             conn_kill(c);
             continue;
@@ -472,6 +602,8 @@ bool conn_flush(struct server *srv, size_t max)
         if (sendq_count(&c->q))
             lws_callback_on_writable(c->wsi);
     }
+    if (srv->txring)
+        conn_tx_run(srv);
     /* The rest wait for the next turn in their place (their flags still say
      * dirty, so frames queued to them meanwhile join what they hold); the
      * written part is dropped once it is the larger half, which keeps the

@@ -125,6 +125,11 @@ long metrics_render(const struct metrics *m, size_t connections, size_t channels
         &b, "docsync_socket_writes_total", "counter",
         "Writes of WebSocket messages to sockets: frames queued close together share one.",
         m->writes_out);
+    metrics_text_add(&b, "docsync_io_uring", "gauge",
+                     "1 while socket writes go through io_uring, many to a system call.",
+                     m->tx_uring);
+    metrics_text_add(&b, "docsync_io_uring_submissions_total", "counter",
+                     "io_uring system calls that carried socket writes.", m->tx_submits);
     metrics_text_add(&b, "docsync_deliveries_total", "counter", "Frames queued to subscribers.",
                      m->deliveries);
     metrics_text_add(&b, "docsync_slow_consumer_disconnects_total", "counter",

@@ -22,6 +22,8 @@ struct metrics {
     uint64_t messages_out; /* WebSocket frames written */
     uint64_t bytes_out;
     uint64_t writes_out;       /* writes that carried them (several frames coalesce) */
+    uint64_t tx_submits;       /* io_uring submissions that carried writes (txring.h) */
+    uint64_t tx_uring;         /* 1 while writes go through io_uring */
     uint64_t deliveries;       /* frames queued by fan-out */
     uint64_t slow_disconnects; /* connections dropped for a full send queue */
     uint64_t http_requests;

@@ -672,6 +672,10 @@ struct server *server_new(const struct config *cfg, const struct logger *log, un
     srv->limits.max_user_info = cfg->presence_max_user_info;
     srv->channels = channel_registry_new();
     srv->wbuf = malloc(LWS_PRE + SERVER_WBUF_SIZE);
+    if (conn_tx_init(srv) != 0) {
+        server_free(srv);
+        return NULL;
+    }
     struct message_frame mf = {0};
     if (message_build_ping(MESSAGE_FRAME_HEADROOM, &mf) == MESSAGE_OK)
         srv->ping = message_frame_adopt(&mf);
@@ -974,6 +978,7 @@ void server_free(struct server *srv)
     }
     channel_registry_free(srv->channels);
     free(srv->wbuf);
+    conn_tx_free(srv);
     free(srv->held[0]);
     free(srv->held[1]);
     free(srv->dirty);

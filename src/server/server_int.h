@@ -31,6 +31,9 @@
 #error "FRAME_PRE must be at least LWS_PRE"
 #endif
 
+struct txring;  /* txring.h */
+struct conn_tx; /* conn.c */
+
 #define SERVER_MAX_EVENT_HANDLERS 16
 #define SERVER_MAX_ROUTES 64
 #define SERVER_MAX_HOOKS 16
@@ -38,6 +41,7 @@
 #define SERVER_MAX_SUBSCRIPTIONS 100 /* channels per connection: bounds what one client costs */
 #define SERVER_SID_MAX 24
 #define SERVER_WBUF_SIZE (64u * 1024u) /* coalesced writes (conn_writeable) */
+#define SERVER_TX_SLOTS 256u           /* sends per io_uring submission (conn_flush) */
 
 /* Connection flags */
 #define CONN_F_PINGED 0x01u    /* a ping was sent and nothing came back yet */
@@ -307,6 +311,8 @@ struct server {
     struct frame *ping;       /* {"event":"pusher:ping"}, shared */
     struct frame *pong;       /* {"event":"pusher:pong"}, shared */
     unsigned char *wbuf;      /* LWS_PRE + SERVER_WBUF_SIZE scratch for coalesced writes */
+    struct txring *txring;    /* conn_flush's sends in one system call; NULL: one by one */
+    struct conn_tx *tx_stage; /* the connections in the ring, SERVER_TX_SLOTS of them */
     struct sio_authorizer sio_auth[SERVER_MAX_HOOKS]; /* sio_on_authorize */
     size_t nsio_auth;
     struct hmap eio_by_sid;     /* Engine.IO sid -> struct eio_sess */
@@ -454,6 +460,10 @@ void conn_release_held(struct server *srv);
  * most `max` of them; returns true when some are left for the next
  * iteration. */
 bool conn_flush(struct server *srv, size_t max);
+/* conn_flush's ring of sends (txring.h), when io_uring is available;
+ * returns -1 only when out of memory. */
+int conn_tx_init(struct server *srv);
+void conn_tx_free(struct server *srv);
 /* Kills the connection at once (no close handshake). */
 void conn_kill(struct conn *c);
 /* The WRITEABLE callback: writes one frame; returns -1 to close. */
