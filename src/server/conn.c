@@ -585,9 +585,9 @@ bool conn_flush(struct server *srv, size_t max)
             struct iovec iov[TXRING_IOV_MAX];
             size_t bytes;
             unsigned k = conn_gather(c, iov, &bytes);
-            if (k) {
-                if (!txring_room(srv->txring))
-                    conn_tx_run(srv);
+            if (k && !txring_room(srv->txring))
+                conn_tx_run(srv); /* which may give up the ring (txring_broken) */
+            if (k && srv->txring) {
                 int at = txring_add(srv->txring, lws_get_socket_fd(c->wsi), iov, k);
                 if (at >= 0) {
                     srv->tx_stage[at] = (struct conn_tx){c, k, bytes};
