@@ -93,7 +93,7 @@ unsigned txring_run(struct txring *r, const int **res)
         r->broken = 1; /* sends left unsubmitted: never run them later */
     /* Each send completed while it was submitted (see txring.h): reap the
      * results. A wait cut short by a signal goes on; one that should never
-     * take long but does (a second) gives up, the remaining sends count as
+     * take long but does (100 ms) gives up, the remaining sends count as
      * failed and the ring is not used again. */
     while (seen < n && !r->broken) {
         struct io_uring_cqe *cqe;
@@ -113,7 +113,7 @@ unsigned txring_run(struct txring *r, const int **res)
             r->broken = 1;
             break;
         }
-        struct __kernel_timespec ts = {.tv_sec = 1};
+        struct __kernel_timespec ts = {.tv_nsec = 100 * 1000 * 1000};
         rc = io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
         if (rc == -ETIME)
             r->broken = 1;
