@@ -1,7 +1,8 @@
 /* conn: one WebSocket connection - creation with a unique socket id, what
  * modules may ask of it, the bounded send queue and its coalescing drain,
- * errors and closes, and cleanup. The lowest file of the server: it calls
- * nothing in the folder but the send queue and the metrics. */
+ * errors and closes, and cleanup. The lowest file of the server but the
+ * leaves: in the folder it calls only the metrics, the frame scanner
+ * (wsmask) and txring (the io_uring sends). */
 #include "server_int.h"
 #include "txring.h"
 #include "wsmask.h"
