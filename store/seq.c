@@ -62,37 +62,6 @@ static int seq_read(store *s, MDB_txn *txn, const char *doc, size_t doc_len, con
                          mdb_rc);
 }
 
-int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
-{
-    uint64_t old_seq = 0, old_ver = 0;
-    const char *owner = NULL;
-    size_t owner_len = 0;
-    int found, old_format;
-    int err = seq_read(s, txn, it->doc, it->doc_len, it->s3, it->s3_len, &found, &old_seq, &old_ver,
-                       &old_format, &owner, &owner_len, mdb_rc);
-    if (err)
-        return err;
-    if (owner_len && (owner_len != it->s2_len || memcmp(owner, it->s2, owner_len) != 0))
-        return STORE_EOWNER;
-    if (found && it->seq <= old_seq && !old_format)
-        return 0;
-    uint64_t seq = it->seq, version = it->version;
-    if (found && it->seq <= old_seq) { /* a format-1 record gains its owner */
-        seq = old_seq;
-        version = old_ver;
-    }
-    /* owner (when known) equals the item's user, which outlives the put. */
-    uint8_t vb[1 + 8 + 8 + 1 + STORE_USER_ID_MAX];
-    record_seq_owned_encode(vb, seq, version, it->s2, it->s2_len);
-    uint8_t kb[RECORD_KEY_MAX];
-    MDB_val sk = {record_key_docstr(kb, it->doc, it->doc_len, it->s3, it->s3_len), kb};
-    MDB_val sv = {record_seq_owned_size(it->s2_len), vb};
-    int rc = mdb_put(txn, s->seqs, &sk, &sv, 0);
-    if (rc)
-        return store__env_fail(rc, mdb_rc);
-    return 0;
-}
-
 static int same_client(const struct store_item *a, const struct store_item *b)
 {
     return a->s3_len == b->s3_len && memcmp(a->s3, b->s3, a->s3_len) == 0;
@@ -122,7 +91,8 @@ int store__seq_run_note(store *s, MDB_txn *txn, struct store__apply *ap,
         ap->seq_dirty = 0;
         ap->seq = it;
     }
-    /* As store__seq_note, on the record held. */
+    /* The owner's op only; a higher seq raises the record; a format-1
+     * record gains its owner. */
     if (ap->owner_len &&
         (ap->owner_len != it->s2_len || memcmp(ap->owner, it->s2, it->s2_len) != 0))
         return STORE_EOWNER;
@@ -155,6 +125,13 @@ int store__seq_run_flush(store *s, MDB_txn *txn, struct store__apply *ap, int *m
     MDB_val sv = {record_seq_owned_size(ap->owner_len), vb};
     int rc = mdb_put(txn, s->seqs, &sk, &sv, 0);
     return rc ? store__env_fail(rc, mdb_rc) : 0;
+}
+
+int store__seq_note(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
+{
+    struct store__apply ap = {0}; /* a run of one op */
+    int err = store__seq_run_note(s, txn, &ap, it, mdb_rc);
+    return err ? err : store__seq_run_flush(s, txn, &ap, mdb_rc);
 }
 
 int store__seq_apply_put(store *s, MDB_txn *txn, const struct store_item *it, int *mdb_rc)
