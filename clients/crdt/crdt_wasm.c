@@ -1,6 +1,6 @@
 /* crdt_wasm.c - the WebAssembly boundary of libcrdt (crdt/crdt.h).
  *
- * Compiled only for wasm32-wasi (see crdt-wasm.cmake) together with the crdt sources;
+ * Compiled only for wasm32-wasi (see CMakeLists.txt here) together with the crdt sources;
  * crdt.mjs is its only caller. Every export takes and returns 32-bit
  * integers so that JavaScript needs no BigInt: sizes and offsets fit in 32
  * bits on wasm32, and the CRDT keeps fewer than 2^32 operations.
@@ -20,6 +20,30 @@
  * there is no C caller that a header would serve. */
 #pragma clang diagnostic ignored "-Wmissing-prototypes"
 #define EXPORT(name) __attribute__((export_name(#name)))
+
+/* The C library's copies, for the library's own callers too (realloc moves a
+ * growing array with memcpy). wasi-libc is built for plain wasm32, so its
+ * memcpy is a loop of loads and stores, which the engine runs in its baseline
+ * tier for most of a page's first edits: a tenth of the first replay of a long
+ * trace. Built with -mbulk-memory, each body below is one memory.copy or
+ * memory.fill instruction, not a call back into these functions. */
+void *memcpy(void *restrict dst, const void *restrict src, size_t n)
+{
+    __builtin_memcpy(dst, src, n);
+    return dst;
+}
+
+void *memmove(void *dst, const void *src, size_t n)
+{
+    __builtin_memmove(dst, src, n);
+    return dst;
+}
+
+void *memset(void *dst, int c, size_t n)
+{
+    __builtin_memset(dst, c, n);
+    return dst;
+}
 
 EXPORT(crdt_wasm_alloc) void *crdt_wasm_alloc(size_t size)
 {
