@@ -660,10 +660,47 @@ static bool merge_tombstones(crdt_doc *doc, crdt_leaf *l, uint32_t i)
     return true;
 }
 
+/* Delete the end of visible run i, from offset off (0 < off < len), when the
+ * run after it is a tombstone that those characters continue (a backspace
+ * after another). Splitting run i and merging its deleted part into that
+ * tombstone would shift the rest of the leaf right and back; moving the
+ * boundary between the two runs leaves the same runs. False, changing
+ * nothing, when that is not the case. */
+static bool delete_into_next(crdt_doc *doc, uint32_t leaf, uint32_t i, uint32_t off)
+{
+    crdt_leaf *l = &doc->leaves[leaf];
+    crdt_run *r = &l->runs[i];
+    if (r->del || i + 1 >= l->n)
+        return false;
+    crdt_run *t = &l->runs[i + 1];
+    uint32_t len = r->len - off;
+    if (!t->del || !t->cont || r->lv + r->len != t->lv || (uint64_t)t->len + len >= (1u << 31))
+        return false;
+    crdt_stats before = run_stats(r);
+    uint32_t bo = r->byte_len == r->len
+                      ? off
+                      : (uint32_t)crdt__utf8_offset(doc->arena + r->byte_off, r->byte_len, off);
+    /* what split_run gives the deleted part: inside a run, each character
+     * follows the one before */
+    t->lv = r->lv + off;
+    t->len += len;
+    t->byte_off = r->byte_off + bo;
+    t->cont = 1;
+    r->len = off;
+    r->byte_len = bo;
+    r->astral = r->astral ? crdt__utf8_astral(doc->arena + r->byte_off, bo) : 0;
+    crdt_stats d = st_diff(run_stats(r), before);
+    d.total += len; /* the characters stay in the leaf, in the tombstone */
+    propagate(doc, leaf, d);
+    return true;
+}
+
 crdt_cursor crdt__tree_delete_at(crdt_doc *doc, crdt_cursor c, uint32_t len)
 {
     uint32_t leaf = c.leaf, i = c.i, off = c.off;
     const crdt_run *r0 = &doc->leaves[leaf].runs[i];
+    if (off > 0 && off + len == r0->len && delete_into_next(doc, leaf, i, off))
+        return (crdt_cursor){leaf, i + 2, 0};
     uint32_t extra = (off > 0) + (off + len < r0->len);
     make_room(doc, &leaf, &i, extra);
     crdt_leaf *l = &doc->leaves[leaf];

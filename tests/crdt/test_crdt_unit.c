@@ -76,6 +76,70 @@ static size_t cp_offset(const char *s, size_t cp)
     return b;
 }
 
+/* Backspaces after typing: from the second one on, the deleted character
+ * joins the tombstone of the one deleted before it by moving the boundary
+ * between the two runs (no split and merge). The text, the document's
+ * checks, the encoded state and a replica that received the same edits
+ * must agree, for ASCII, two- and three-byte and astral characters, and
+ * edits concurrent with the backspaces must converge. */
+static void test_backspaces(void)
+{
+    static const struct {
+        const char *typed, *left; /* left: the first two characters */
+        size_t cps;
+    } cases[] = {
+        {"abcdefgh", "ab", 8},
+        {"a\xC3\xA9"
+         "b\xE2\x82\xAC"
+         "cd\xC3\xA9",
+         "a\xC3\xA9", 7},
+        {"x\xF0\x9F\x98\x80y\xF0\x9F\x98\x80z\xF0\x9F\x98\x80", "x\xF0\x9F\x98\x80", 6},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        crdt_doc *d = mkdoc("alice"), *r = mkdoc("bob");
+        ins(d, 0, "[");
+        ins(d, 1, cases[c].typed);
+        ins(d, 1 + cases[c].cps, "]");
+        /* backspace from just before "]" down to the first two characters */
+        for (size_t k = cases[c].cps; k > 2; k--) {
+            CHECK_EQ(crdt_doc_delete(d, k, 1), CRDT_OK); /* the last typed one left */
+            CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+        }
+        char want[64];
+        snprintf(want, sizeof want, "[%s]", cases[c].left);
+        CHECK_STR_EQ(text(d), want);
+        CHECK_EQ(crdt_doc_length(d), 4);
+
+        sync_into(r, d); /* the replica replays the same deletes */
+        CHECK_STR_EQ(text(r), want);
+        CHECK_EQ(crdt_doc_check(r), CRDT_OK);
+        uint8_t *s1, *s2;
+        size_t n1, n2;
+        CHECK_EQ(crdt_doc_encode_state(d, &s1, &n1), CRDT_OK);
+        CHECK_EQ(crdt_doc_encode_state(r, &s2, &n2), CRDT_OK);
+        CHECK_EQ(n1, n2);
+        CHECK_MEM_EQ(s1, s2, n1 < n2 ? n1 : n2);
+        crdt_free_bytes(NULL, s1);
+        crdt_free_bytes(NULL, s2);
+
+        /* Concurrently: the replica types between the two characters left
+         * and before "]", while d backspaces the second one. */
+        ins(r, 2, "Q");
+        ins(r, 4, "E");
+        CHECK_EQ(crdt_doc_delete(d, 2, 1), CRDT_OK);
+        CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+        sync_into(d, r);
+        sync_into(r, d);
+        CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+        CHECK_EQ(crdt_doc_check(r), CRDT_OK);
+        snprintf(want, sizeof want, "[%cQE]", cases[c].left[0]);
+        CHECK_STR_EQ(text(d), want);
+        CHECK_STR_EQ(text(r), want);
+        crdt_doc_free(d);
+        crdt_doc_free(r);
+    }
+}
+
 /* Local edits go through a cache of where the previous edit ended (next
  * keystroke, backspace, forward delete are found from there without a
  * descent). Typing bursts, jumps, multi-character deletes across runs and
@@ -1291,6 +1355,7 @@ int main(void)
 {
     test_local();
     test_local_model();
+    test_backspaces();
     test_unicode();
     test_no_interleaving();
     test_sync();
