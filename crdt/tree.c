@@ -695,12 +695,44 @@ static bool delete_into_next(crdt_doc *doc, uint32_t leaf, uint32_t i, uint32_t 
     return true;
 }
 
+/* The same at the other end (a forward delete after another): delete the
+ * first `len` characters of visible run i (0 < len < its length) when the
+ * run before it is a tombstone that they continue. */
+static bool delete_into_prev(crdt_doc *doc, uint32_t leaf, uint32_t i, uint32_t len)
+{
+    crdt_leaf *l = &doc->leaves[leaf];
+    crdt_run *r = &l->runs[i];
+    if (r->del || i == 0 || !r->cont)
+        return false;
+    crdt_run *t = &l->runs[i - 1];
+    if (!t->del || t->lv + t->len != r->lv || (uint64_t)t->len + len >= (1u << 31))
+        return false;
+    crdt_stats before = run_stats(r);
+    uint32_t bo = r->byte_len == r->len
+                      ? len
+                      : (uint32_t)crdt__utf8_offset(doc->arena + r->byte_off, r->byte_len, len);
+    uint32_t astral = r->astral ? crdt__utf8_astral(doc->arena + r->byte_off, bo) : 0;
+    t->len += len;
+    r->lv += len;
+    r->len -= len;
+    r->byte_off += bo;
+    r->byte_len -= bo;
+    r->astral -= astral;
+    r->cont = 1; /* its first character now follows the last deleted one */
+    crdt_stats d = st_diff(run_stats(r), before);
+    d.total += len;
+    propagate(doc, leaf, d);
+    return true;
+}
+
 crdt_cursor crdt__tree_delete_at(crdt_doc *doc, crdt_cursor c, uint32_t len)
 {
     uint32_t leaf = c.leaf, i = c.i, off = c.off;
     const crdt_run *r0 = &doc->leaves[leaf].runs[i];
     if (off > 0 && off + len == r0->len && delete_into_next(doc, leaf, i, off))
         return (crdt_cursor){leaf, i + 2, 0};
+    if (off == 0 && len < r0->len && delete_into_prev(doc, leaf, i, len))
+        return (crdt_cursor){leaf, i, 0};
     uint32_t extra = (off > 0) + (off + len < r0->len);
     make_room(doc, &leaf, &i, extra);
     crdt_leaf *l = &doc->leaves[leaf];

@@ -78,22 +78,24 @@ static size_t cp_offset(const char *s, size_t cp)
 
 /* Backspaces after typing: from the second one on, the deleted character
  * joins the tombstone of the one deleted before it by moving the boundary
- * between the two runs (no split and merge). The text, the document's
- * checks, the encoded state and a replica that received the same edits
- * must agree, for ASCII, two- and three-byte and astral characters, and
- * edits concurrent with the backspaces must converge. */
+ * between the two runs (no split and merge); forward deletes the same at the
+ * other end. The text, the document's checks, the encoded state and a
+ * replica that received the same edits must agree, for ASCII, two- and
+ * three-byte and astral characters, and edits concurrent with the deletes
+ * must converge. */
 static void test_backspaces(void)
 {
     static const struct {
-        const char *typed, *left; /* left: the first two characters */
+        const char *typed, *left, *right, *last; /* the first two, the last two, the last */
         size_t cps;
     } cases[] = {
-        {"abcdefgh", "ab", 8},
+        {"abcdefgh", "ab", "gh", "h", 8},
         {"a\xC3\xA9"
          "b\xE2\x82\xAC"
          "cd\xC3\xA9",
-         "a\xC3\xA9", 7},
-        {"x\xF0\x9F\x98\x80y\xF0\x9F\x98\x80z\xF0\x9F\x98\x80", "x\xF0\x9F\x98\x80", 6},
+         "a\xC3\xA9", "d\xC3\xA9", "\xC3\xA9", 7},
+        {"x\xF0\x9F\x98\x80y\xF0\x9F\x98\x80z\xF0\x9F\x98\x80", "x\xF0\x9F\x98\x80",
+         "z\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80", 6},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         crdt_doc *d = mkdoc("alice"), *r = mkdoc("bob");
@@ -133,6 +135,43 @@ static void test_backspaces(void)
         CHECK_EQ(crdt_doc_check(d), CRDT_OK);
         CHECK_EQ(crdt_doc_check(r), CRDT_OK);
         snprintf(want, sizeof want, "[%cQE]", cases[c].left[0]);
+        CHECK_STR_EQ(text(d), want);
+        CHECK_STR_EQ(text(r), want);
+        crdt_doc_free(d);
+        crdt_doc_free(r);
+
+        /* Forward deletes after "[" down to the last two characters. */
+        d = mkdoc("alice");
+        r = mkdoc("bob");
+        ins(d, 0, "[");
+        ins(d, 1, cases[c].typed);
+        ins(d, 1 + cases[c].cps, "]");
+        for (size_t k = cases[c].cps; k > 2; k--) {
+            CHECK_EQ(crdt_doc_delete(d, 1, 1), CRDT_OK);
+            CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+        }
+        snprintf(want, sizeof want, "[%s]", cases[c].right);
+        CHECK_STR_EQ(text(d), want);
+        sync_into(r, d);
+        CHECK_STR_EQ(text(r), want);
+        CHECK_EQ(crdt_doc_check(r), CRDT_OK);
+        CHECK_EQ(crdt_doc_encode_state(d, &s1, &n1), CRDT_OK);
+        CHECK_EQ(crdt_doc_encode_state(r, &s2, &n2), CRDT_OK);
+        CHECK_EQ(n1, n2);
+        CHECK_MEM_EQ(s1, s2, n1 < n2 ? n1 : n2);
+        crdt_free_bytes(NULL, s1);
+        crdt_free_bytes(NULL, s2);
+        /* Concurrently: the replica types between the two characters left
+         * and after "[", while d deletes the first of them. */
+        ins(r, 2, "Q");
+        ins(r, 1, "E");
+        CHECK_EQ(crdt_doc_delete(d, 1, 1), CRDT_OK);
+        CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+        sync_into(d, r);
+        sync_into(r, d);
+        CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+        CHECK_EQ(crdt_doc_check(r), CRDT_OK);
+        snprintf(want, sizeof want, "[EQ%s]", cases[c].last);
         CHECK_STR_EQ(text(d), want);
         CHECK_STR_EQ(text(r), want);
         crdt_doc_free(d);
