@@ -76,6 +76,53 @@ static size_t cp_offset(const char *s, size_t cp)
     return b;
 }
 
+/* "[" typed "]" (typed: cps code points), then deletes in a row, each
+ * checked, backspaces from the end of typed or forward deletes from its
+ * start, down to two code points: the text must be `want`, and a replica
+ * that receives them must have the same text and encoded state. Then the
+ * replica inserts "Q" between the two left and "E" at the end of typed
+ * (backspaces) or at its start (forward deletes), while d deletes one more
+ * the same way; both must converge on `after`. */
+static void deletes_in_a_row(const char *typed, size_t cps, bool backspace, const char *want,
+                             const char *after)
+{
+    crdt_doc *d = mkdoc("alice"), *r = mkdoc("bob");
+    ins(d, 0, "[");
+    ins(d, 1, typed);
+    ins(d, 1 + cps, "]");
+    for (size_t k = cps; k > 2; k--) {
+        CHECK_EQ(crdt_doc_delete(d, backspace ? k : 1, 1), CRDT_OK);
+        CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+    }
+    CHECK_STR_EQ(text(d), want);
+    CHECK_EQ(crdt_doc_length(d), 4);
+
+    sync_into(r, d); /* the replica replays the same deletes */
+    CHECK_STR_EQ(text(r), want);
+    CHECK_EQ(crdt_doc_check(r), CRDT_OK);
+    uint8_t *s1, *s2;
+    size_t n1, n2;
+    CHECK_EQ(crdt_doc_encode_state(d, &s1, &n1), CRDT_OK);
+    CHECK_EQ(crdt_doc_encode_state(r, &s2, &n2), CRDT_OK);
+    CHECK_EQ(n1, n2);
+    CHECK_MEM_EQ(s1, s2, n1 < n2 ? n1 : n2);
+    crdt_free_bytes(NULL, s1);
+    crdt_free_bytes(NULL, s2);
+
+    ins(r, 2, "Q");
+    ins(r, backspace ? 4 : 1, "E");
+    CHECK_EQ(crdt_doc_delete(d, backspace ? 2 : 1, 1), CRDT_OK);
+    CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+    sync_into(d, r);
+    sync_into(r, d);
+    CHECK_EQ(crdt_doc_check(d), CRDT_OK);
+    CHECK_EQ(crdt_doc_check(r), CRDT_OK);
+    CHECK_STR_EQ(text(d), after);
+    CHECK_STR_EQ(text(r), after);
+    crdt_doc_free(d);
+    crdt_doc_free(r);
+}
+
 /* Backspaces after typing: from the second one on, the deleted character
  * joins the tombstone of the one deleted before it by moving the boundary
  * between the two runs (no split and merge); forward deletes the same at the
@@ -98,84 +145,19 @@ static void test_backspaces(void)
          "z\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80", 6},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        crdt_doc *d = mkdoc("alice"), *r = mkdoc("bob");
-        ins(d, 0, "[");
-        ins(d, 1, cases[c].typed);
-        ins(d, 1 + cases[c].cps, "]");
-        /* backspace from just before "]" down to the first two characters */
-        for (size_t k = cases[c].cps; k > 2; k--) {
-            CHECK_EQ(crdt_doc_delete(d, k, 1), CRDT_OK); /* the last typed one left */
-            CHECK_EQ(crdt_doc_check(d), CRDT_OK);
-        }
-        char want[64];
+        char want[64], after[64];
+        /* Backspaces from just before "]" down to the first two characters;
+         * then the replica types between those two and before "]" while d
+         * backspaces the second. */
         snprintf(want, sizeof want, "[%s]", cases[c].left);
-        CHECK_STR_EQ(text(d), want);
-        CHECK_EQ(crdt_doc_length(d), 4);
-
-        sync_into(r, d); /* the replica replays the same deletes */
-        CHECK_STR_EQ(text(r), want);
-        CHECK_EQ(crdt_doc_check(r), CRDT_OK);
-        uint8_t *s1, *s2;
-        size_t n1, n2;
-        CHECK_EQ(crdt_doc_encode_state(d, &s1, &n1), CRDT_OK);
-        CHECK_EQ(crdt_doc_encode_state(r, &s2, &n2), CRDT_OK);
-        CHECK_EQ(n1, n2);
-        CHECK_MEM_EQ(s1, s2, n1 < n2 ? n1 : n2);
-        crdt_free_bytes(NULL, s1);
-        crdt_free_bytes(NULL, s2);
-
-        /* Concurrently: the replica types between the two characters left
-         * and before "]", while d backspaces the second one. */
-        ins(r, 2, "Q");
-        ins(r, 4, "E");
-        CHECK_EQ(crdt_doc_delete(d, 2, 1), CRDT_OK);
-        CHECK_EQ(crdt_doc_check(d), CRDT_OK);
-        sync_into(d, r);
-        sync_into(r, d);
-        CHECK_EQ(crdt_doc_check(d), CRDT_OK);
-        CHECK_EQ(crdt_doc_check(r), CRDT_OK);
-        snprintf(want, sizeof want, "[%cQE]", cases[c].left[0]);
-        CHECK_STR_EQ(text(d), want);
-        CHECK_STR_EQ(text(r), want);
-        crdt_doc_free(d);
-        crdt_doc_free(r);
-
-        /* Forward deletes after "[" down to the last two characters. */
-        d = mkdoc("alice");
-        r = mkdoc("bob");
-        ins(d, 0, "[");
-        ins(d, 1, cases[c].typed);
-        ins(d, 1 + cases[c].cps, "]");
-        for (size_t k = cases[c].cps; k > 2; k--) {
-            CHECK_EQ(crdt_doc_delete(d, 1, 1), CRDT_OK);
-            CHECK_EQ(crdt_doc_check(d), CRDT_OK);
-        }
+        snprintf(after, sizeof after, "[%cQE]", cases[c].left[0]);
+        deletes_in_a_row(cases[c].typed, cases[c].cps, true, want, after);
+        /* Forward deletes after "[" down to the last two characters; then
+         * the replica types between those two and after "[" while d
+         * deletes the first. */
         snprintf(want, sizeof want, "[%s]", cases[c].right);
-        CHECK_STR_EQ(text(d), want);
-        sync_into(r, d);
-        CHECK_STR_EQ(text(r), want);
-        CHECK_EQ(crdt_doc_check(r), CRDT_OK);
-        CHECK_EQ(crdt_doc_encode_state(d, &s1, &n1), CRDT_OK);
-        CHECK_EQ(crdt_doc_encode_state(r, &s2, &n2), CRDT_OK);
-        CHECK_EQ(n1, n2);
-        CHECK_MEM_EQ(s1, s2, n1 < n2 ? n1 : n2);
-        crdt_free_bytes(NULL, s1);
-        crdt_free_bytes(NULL, s2);
-        /* Concurrently: the replica types between the two characters left
-         * and after "[", while d deletes the first of them. */
-        ins(r, 2, "Q");
-        ins(r, 1, "E");
-        CHECK_EQ(crdt_doc_delete(d, 1, 1), CRDT_OK);
-        CHECK_EQ(crdt_doc_check(d), CRDT_OK);
-        sync_into(d, r);
-        sync_into(r, d);
-        CHECK_EQ(crdt_doc_check(d), CRDT_OK);
-        CHECK_EQ(crdt_doc_check(r), CRDT_OK);
-        snprintf(want, sizeof want, "[EQ%s]", cases[c].last);
-        CHECK_STR_EQ(text(d), want);
-        CHECK_STR_EQ(text(r), want);
-        crdt_doc_free(d);
-        crdt_doc_free(r);
+        snprintf(after, sizeof after, "[EQ%s]", cases[c].last);
+        deletes_in_a_row(cases[c].typed, cases[c].cps, false, want, after);
     }
 }
 
