@@ -8,6 +8,9 @@
 /* utime + stime of every thread of pid, in clock ticks (sysconf(_SC_CLK_TCK) per second). */
 uint64_t lg_proc_cpu_ticks(int pid);
 
+/* The same two apart: *user = utime, *sys = stime (both 0 when unreadable). */
+void lg_proc_cpu_split(int pid, uint64_t *user, uint64_t *sys);
+
 /* VmRSS of pid in kB. */
 uint64_t lg_proc_rss_kb(int pid);
 

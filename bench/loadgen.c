@@ -82,6 +82,7 @@ struct lg_pub {
 struct lg_sample {
     uint64_t t_ns;
     uint64_t srv_ticks;
+    uint64_t pid_user[LG_MAX_PIDS], pid_sys[LG_MAX_PIDS]; /* ticks of each --pid */
     uint64_t rss_kb;
     uint64_t lg_cpu_us;
     uint64_t recv;
@@ -159,12 +160,15 @@ static uint32_t lg_rand(struct lg *g)
     return x;
 }
 
-/* The servers' CPU and RSS: every --pid summed (cluster nodes and their Redis count together). */
-static uint64_t srv_cpu_ticks(const struct lg *g)
+/* The servers' CPU and RSS: every --pid summed (cluster nodes and their Redis count together).
+ * Each process's user and system time is kept too, for the per-process line. */
+static uint64_t srv_cpu_ticks(const struct lg *g, struct lg_sample *s)
 {
     uint64_t t = 0;
-    for (unsigned i = 0; i < g->o.npids; i++)
-        t += lg_proc_cpu_ticks(g->o.pids[i]);
+    for (unsigned i = 0; i < g->o.npids; i++) {
+        lg_proc_cpu_split(g->o.pids[i], &s->pid_user[i], &s->pid_sys[i]);
+        t += s->pid_user[i] + s->pid_sys[i];
+    }
     return t;
 }
 
@@ -179,7 +183,7 @@ static uint64_t srv_rss_kb(const struct lg *g)
 static void take_sample(struct lg *g, struct lg_sample *s)
 {
     s->t_ns = now_ns();
-    s->srv_ticks = srv_cpu_ticks(g);
+    s->srv_ticks = srv_cpu_ticks(g, s);
     s->rss_kb = srv_rss_kb(g);
     s->lg_cpu_us = lg_proc_self_cpu_us();
     s->recv = g->recv_total;
@@ -1016,6 +1020,25 @@ static void run(struct lg *g)
 
 /* ---- report ---- */
 
+/* The window's CPU of each --pid, user + system in ms, on the RESULT line (srv_cpu_ms_by_pid=
+ * pid:user+system,...) and, with several processes, on stderr: where a cluster's CPU goes. */
+static void print_cpu_by_pid(const struct lg *g, double tck)
+{
+    printf(" srv_cpu_ms_by_pid=");
+    for (unsigned i = 0; i < g->o.npids; i++)
+        printf("%s%d:%.0f+%.0f", i ? "," : "", g->o.pids[i],
+               (double)(g->s1.pid_user[i] - g->s0.pid_user[i]) * 1e3 / tck,
+               (double)(g->s1.pid_sys[i] - g->s0.pid_sys[i]) * 1e3 / tck);
+    if (g->o.npids < 2)
+        return;
+    fprintf(stderr, "loadgen: server CPU per process over the window (user + system ms):");
+    for (unsigned i = 0; i < g->o.npids; i++)
+        fprintf(stderr, " %d: %.0f + %.0f", g->o.pids[i],
+                (double)(g->s1.pid_user[i] - g->s0.pid_user[i]) * 1e3 / tck,
+                (double)(g->s1.pid_sys[i] - g->s0.pid_sys[i]) * 1e3 / tck);
+    fprintf(stderr, "\n");
+}
+
 static void report(struct lg *g)
 {
     const char *mode = g->o.mode == MODE_FANOUT    ? "fanout"
@@ -1062,6 +1085,7 @@ static void report(struct lg *g)
                d ? cpu_us / (double)d : 0, secs > 0 ? lg_us / secs / 1e4 : 0,
                lg_hist_percentile(&g->lat, 0.5), lg_hist_percentile(&g->lat, 0.99),
                lg_hist_percentile(&g->lat, 1.0), g->s1.rss_kb);
+        print_cpu_by_pid(g, tck);
         fprintf(
             stderr,
             "loadgen: %s %u: %.0f deliveries/s over %.1f s, server %.1f%% CPU = %.3f us/delivery, "
