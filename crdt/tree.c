@@ -551,6 +551,17 @@ static void make_room(crdt_doc *doc, uint32_t *leaf, uint32_t *i, uint32_t extra
         *leaf = rn;
 }
 
+/* The UTF-8 bytes of the first k characters of visible run r, and in
+ * *astral (when not NULL) how many of them are above U+FFFF. */
+static uint32_t run_prefix(const crdt_doc *doc, const crdt_run *r, uint32_t k, uint32_t *astral)
+{
+    const uint8_t *text = doc->arena + r->byte_off;
+    uint32_t bytes = r->byte_len == r->len ? k : (uint32_t)crdt__utf8_offset(text, r->byte_len, k);
+    if (astral)
+        *astral = r->astral ? crdt__utf8_astral(text, bytes) : 0;
+    return bytes;
+}
+
 /* Split run i of leaf at offset off (0 < off < len); needs one free slot.
  * Counts do not change. */
 static void split_run(crdt_doc *doc, crdt_leaf *l, uint32_t i, uint32_t off)
@@ -564,11 +575,9 @@ static void split_run(crdt_doc *doc, crdt_leaf *l, uint32_t i, uint32_t off)
     b.lv = r->lv + off;
     b.cont = 1; /* inside a run, each character follows the one before */
     if (!r->del) {
-        bool ascii = r->byte_len == r->len;
-        uint32_t bo =
-            ascii ? off : (uint32_t)crdt__utf8_offset(doc->arena + r->byte_off, r->byte_len, off);
+        uint32_t astral, bo = run_prefix(doc, r, off, &astral);
         a.byte_len = bo;
-        a.astral = r->astral ? crdt__utf8_astral(doc->arena + r->byte_off, bo) : 0;
+        a.astral = astral;
         b.byte_off = r->byte_off + bo;
         b.byte_len = r->byte_len - bo;
         b.astral = r->astral - a.astral;
@@ -677,9 +686,7 @@ static bool delete_into_next(crdt_doc *doc, uint32_t leaf, uint32_t i, uint32_t 
     if (!t->del || !t->cont || r->lv + r->len != t->lv || (uint64_t)t->len + len >= (1u << 31))
         return false;
     crdt_stats before = run_stats(r);
-    uint32_t bo = r->byte_len == r->len
-                      ? off
-                      : (uint32_t)crdt__utf8_offset(doc->arena + r->byte_off, r->byte_len, off);
+    uint32_t astral, bo = run_prefix(doc, r, off, &astral);
     /* what split_run gives the deleted part: inside a run, each character
      * follows the one before */
     t->lv = r->lv + off;
@@ -688,7 +695,7 @@ static bool delete_into_next(crdt_doc *doc, uint32_t leaf, uint32_t i, uint32_t 
     t->cont = 1;
     r->len = off;
     r->byte_len = bo;
-    r->astral = r->astral ? crdt__utf8_astral(doc->arena + r->byte_off, bo) : 0;
+    r->astral = astral;
     crdt_stats d = st_diff(run_stats(r), before);
     d.total += len; /* the characters stay in the leaf, in the tombstone */
     propagate(doc, leaf, d);
@@ -708,10 +715,7 @@ static bool delete_into_prev(crdt_doc *doc, uint32_t leaf, uint32_t i, uint32_t 
     if (!t->del || t->lv + t->len != r->lv || (uint64_t)t->len + len >= (1u << 31))
         return false;
     crdt_stats before = run_stats(r);
-    uint32_t bo = r->byte_len == r->len
-                      ? len
-                      : (uint32_t)crdt__utf8_offset(doc->arena + r->byte_off, r->byte_len, len);
-    uint32_t astral = r->astral ? crdt__utf8_astral(doc->arena + r->byte_off, bo) : 0;
+    uint32_t astral, bo = run_prefix(doc, r, len, &astral);
     t->len += len;
     r->lv += len;
     r->len -= len;
@@ -769,10 +773,7 @@ uint32_t crdt__tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const u
     *deleted = r->del;
     *text = NULL;
     if (!r->del) {
-        uint32_t k = lv - r->lv;
-        size_t bo =
-            r->byte_len == r->len ? k : crdt__utf8_offset(doc->arena + r->byte_off, r->byte_len, k);
-        *text = doc->arena + r->byte_off + bo;
+        *text = doc->arena + r->byte_off + run_prefix(doc, r, lv - r->lv, NULL);
     }
     return r->len - (lv - r->lv);
 }
