@@ -378,6 +378,15 @@ static size_t conn_ws_header(unsigned char *h, size_t len)
  * waiting frames as fit, framed into the loop's scratch buffer. lws keeps
  * any unsent tail and flushes it before the next WRITEABLE. -1: the
  * connection failed. */
+/* The oldest frame of c's queue has been handed to the socket (or to lws):
+ * count it and drop it. */
+static void conn_frame_written(struct conn *c, const struct frame *f)
+{
+    c->srv->metrics.messages_out++;
+    c->srv->metrics.bytes_out += f->len;
+    sendq_pop(&c->q);
+}
+
 static int conn_write_queued(struct conn *c)
 {
     struct server *srv = c->srv;
@@ -386,9 +395,7 @@ static int conn_write_queued(struct conn *c)
     if (sendq_count(&c->q) == 1 || f->len + CONN_WS_HDR_MAX > SERVER_WBUF_SIZE) {
         /* One frame: straight from the shared buffer, no copy. */
         n = lws_write(c->wsi, frame_data(f), f->len, LWS_WRITE_TEXT);
-        srv->metrics.messages_out++;
-        srv->metrics.bytes_out += f->len;
-        sendq_pop(&c->q);
+        conn_frame_written(c, f);
     } else {
         /* Several frames waiting (a subscriber behind a fast publisher):
          * frame them into the loop's scratch buffer and send them with
@@ -401,9 +408,7 @@ static int conn_write_queued(struct conn *c)
             used += conn_ws_header(w + used, f->len);
             memcpy(w + used, frame_data(f), f->len);
             used += f->len;
-            srv->metrics.messages_out++;
-            srv->metrics.bytes_out += f->len;
-            sendq_pop(&c->q);
+            conn_frame_written(c, f);
         }
         n = lws_write(c->wsi, w, used, LWS_WRITE_RAW);
     }
@@ -526,9 +531,7 @@ static int conn_tx_done(struct conn *c, unsigned frames, size_t bytes, size_t se
                 skip = 0;
             }
         }
-        srv->metrics.messages_out++;
-        srv->metrics.bytes_out += f->len;
-        sendq_pop(&c->q);
+        conn_frame_written(c, f);
     }
     srv->metrics.writes_out++;
     return tail && lws_write(c->wsi, w, tail, LWS_WRITE_RAW) < 0 ? -1 : 0;
