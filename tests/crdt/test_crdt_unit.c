@@ -21,6 +21,19 @@ static const char *text(const crdt_doc *d)
     return buf;
 }
 
+/* a's and b's full encoded states are the same bytes. */
+static void same_state(const crdt_doc *a, const crdt_doc *b)
+{
+    uint8_t *sa, *sb;
+    size_t na, nb;
+    CHECK_EQ(crdt_doc_encode_state(a, &sa, &na), CRDT_OK);
+    CHECK_EQ(crdt_doc_encode_state(b, &sb, &nb), CRDT_OK);
+    CHECK_EQ(na, nb);
+    CHECK_MEM_EQ(sa, sb, na < nb ? na : nb);
+    crdt_free_bytes(NULL, sa);
+    crdt_free_bytes(NULL, sb);
+}
+
 static void test_local(void)
 {
     crdt_doc *d = mkdoc("alice");
@@ -100,14 +113,7 @@ static void deletes_in_a_row(const char *typed, size_t cps, bool backspace, cons
     sync_into(r, d); /* the replica replays the same deletes */
     CHECK_STR_EQ(text(r), want);
     CHECK_EQ(crdt_doc_check(r), CRDT_OK);
-    uint8_t *s1, *s2;
-    size_t n1, n2;
-    CHECK_EQ(crdt_doc_encode_state(d, &s1, &n1), CRDT_OK);
-    CHECK_EQ(crdt_doc_encode_state(r, &s2, &n2), CRDT_OK);
-    CHECK_EQ(n1, n2);
-    CHECK_MEM_EQ(s1, s2, n1 < n2 ? n1 : n2);
-    crdt_free_bytes(NULL, s1);
-    crdt_free_bytes(NULL, s2);
+    same_state(d, r);
 
     ins(r, 2, "Q");
     ins(r, backspace ? 4 : 1, "E");
@@ -191,14 +197,7 @@ static void test_local_model(void)
     ins(hot, 2, "Z");
     ins(cool, 2, "Z");
     CHECK_STR_EQ(text(hot), "abZefghXY");
-    uint8_t *s1, *s2;
-    size_t n1, n2;
-    CHECK_EQ(crdt_doc_encode_state(hot, &s1, &n1), CRDT_OK);
-    CHECK_EQ(crdt_doc_encode_state(cool, &s2, &n2), CRDT_OK);
-    CHECK_EQ(n1, n2);
-    CHECK_MEM_EQ(s1, s2, n1 < n2 ? n1 : n2);
-    crdt_free_bytes(NULL, s1);
-    crdt_free_bytes(NULL, s2);
+    same_state(hot, cool);
     crdt_doc_free(hot);
     crdt_doc_free(cool);
 
@@ -288,16 +287,8 @@ static void test_local_model(void)
             CHECK_EQ(crdt_doc_length(d), cps);
             CHECK_EQ(crdt_doc_check(d), CRDT_OK);
         }
-        if (step % 499 == 0 || step == 5999) {
-            uint8_t *sa, *sb;
-            size_t na, nb;
-            CHECK_EQ(crdt_doc_encode_state(d, &sa, &na), CRDT_OK);
-            CHECK_EQ(crdt_doc_encode_state(cold, &sb, &nb), CRDT_OK);
-            CHECK_EQ(na, nb);
-            CHECK_MEM_EQ(sa, sb, na < nb ? na : nb);
-            crdt_free_bytes(NULL, sa);
-            crdt_free_bytes(NULL, sb);
-        }
+        if (step % 499 == 0 || step == 5999)
+            same_state(d, cold);
     }
     free(model);
     crdt_free_bytes(NULL, empty);
