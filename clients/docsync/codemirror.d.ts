@@ -19,6 +19,9 @@ export interface CollabDocument {
   /** The text saved beside the replica, before it is loaded (a docsync Document's): an editor
    * made with it takes edits at once, applied to the replica once it is loaded. */
   readonly preview?: Promise<string | null>;
+  /** The text `preview` resolved with, once it has: an editor made with it is editable from
+   * its creation. */
+  readonly previewText?: string | null;
   /** '#rrggbb' sent with this client's cursor (docsync.mjs Document). */
   cursorColor?: string | null;
 }
@@ -82,6 +85,11 @@ export class CollabBinding {
   attach(view: Pick<EditorView, 'state' | 'dispatch'>): void;
   /** After a view update, with its transactions. */
   update(transactions: readonly Transaction[]): void;
+  /** Before attach: the editor was made with `text`, the document's `previewText`, and takes
+   * edits now; they are applied to the replica once it is loaded with that text. */
+  early(text: string): void;
+  /** Transactions before attach (kept for the replica after `early`). */
+  beforeAttach(transactions: readonly Transaction[]): void;
   undo(): boolean;
   redo(): boolean;
   /** The next edit starts a new undo step. */

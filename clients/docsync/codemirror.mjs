@@ -243,6 +243,7 @@ export class CollabBinding {
     if (!doc.replica && doc.ready) {
       // Made with the text saved beside the replica (doc.preview), it takes edits at once:
       // they wait here and go to the replica, in order, once it is loaded with that text.
+      // (Made after the preview was read, it took them from its creation: see early().)
       Promise.resolve(doc.preview).then((saved) => {
         if (typeof saved !== 'string' || !this.view || doc.replica || this.#early) return;
         // One native comparison: the view's code is still cold here, a walk of lines is not.
@@ -255,6 +256,18 @@ export class CollabBinding {
     }
     this.track();
     this.shareCursor();
+  }
+
+  /** The editor was made editable with the preview's text (docsyncCollab): what it is given
+   * from now on waits for the replica, even before attach (a dispatch right after the view's
+   * construction). */
+  early(text) {
+    this.#early = { text, trs: [] };
+  }
+
+  /** Transactions before attach: kept for the replica when made with the preview's text. */
+  beforeAttach(transactions) {
+    if (this.#early) for (const tr of transactions) if (tr.docChanged) this.#early.trs.push(tr);
   }
 
   /** The replica is loaded: the edits made meanwhile go to it, then the editor follows it. */
@@ -630,7 +643,9 @@ const bindingFacet = Facet.define({ combine: (v) => v[0] ?? null });
 
 // True while the editor cannot take edits: made before the replica was loaded, until the
 // replica is, or until the binding knows the editor shows the text saved beside it (whose
-// edits it keeps for the replica). Read-only and not editable meanwhile. A field that one
+// edits it keeps for the replica); false from the start when the editor is made with that
+// text once it has been read (no transaction to make it editable, the first of a cold page
+// and some ms). Read-only and not editable meanwhile. A field that one
 // effect clears, rather than a compartment to reconfigure: CodeMirror takes a reconfiguration
 // as a new configuration and compares the whole view again.
 const loaded = StateEffect.define();
@@ -651,12 +666,15 @@ const bindingPlugin = ViewPlugin.fromClass(class {
   constructor(view) {
     const { doc, options } = view.state.facet(bindingFacet);
     this.binding = new CollabBinding(doc, options);
+    // Made editable with the preview's text (loadingField's init): it is shown and kept so.
+    if (view.state.field(loadingField, false) === false && !doc.replica) this.binding.early(doc.previewText);
     // Not during the view's construction: attaching dispatches (the document's text).
     queueMicrotask(() => { if (!this.destroyed) this.binding.attach(view); });
   }
 
   update(u) {
     if (this.binding.view) this.binding.update(u.transactions);
+    else this.binding.beforeAttach(u.transactions);
   }
 
   destroy() {
@@ -683,8 +701,14 @@ export const redo = withBinding((b) => b.redo());
 export function docsyncCollab(doc, options = {}) {
   const opts = { cursors: true, undo: true, ...options };
   const ext = [bindingFacet.of({ doc, options: opts }), bindingPlugin];
-  // Made before the replica is loaded: read-only until the binding can keep what is typed.
-  if (!doc.replica) ext.push(loadingField.init(() => true));
+  // Made before the replica is loaded: read-only until the binding can keep what is typed,
+  // which it can at once when the editor shows the saved text (one native comparison).
+  if (!doc.replica) {
+    ext.push(loadingField.init((state) => {
+      const saved = doc.previewText;
+      return typeof saved !== 'string' || state.doc.length !== saved.length || state.doc.toString() !== saved;
+    }));
+  }
   if (opts.cursors) ext.push(cursorField, cursorTheme);
   if (opts.undo) {
     ext.push(Prec.high(keymap.of([

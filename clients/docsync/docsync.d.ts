@@ -246,6 +246,8 @@ export declare class Document extends Emitter<DocumentEvents> {
    * Never rejects. An editor made with it before `ready` (docsyncCollab) takes edits at once
    * and applies them to the replica once it is loaded. */
   readonly preview: Promise<string | null>;
+  /** The text `preview` resolved with, from then on; null before, and when there is none. */
+  readonly previewText: string | null;
   /** This replica's clientId (also its CRDT agent); null until ready. */
   clientId: string | null;
   /** The store's epoch; null before the first catch-up. */

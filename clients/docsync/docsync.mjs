@@ -698,6 +698,9 @@ export class Document extends Emitter {
      * loaded (an editor can show it while the CRDT loads); null when there is none. Never
      * rejects. The loaded replica's text is the same unless the saved record was damaged. */
     this.preview = new Promise((resolve) => { this.#showPreview = resolve; });
+    /** The text `preview` resolved with, from then on (null before, and when there is none):
+     * an editor binding reads it while the editor is made. */
+    this.previewText = null;
     this.ready = this.#open();
     this.ready.then(() => this.#showPreview(null), () => this.#showPreview(null));
   }
@@ -747,6 +750,7 @@ export class Document extends Emitter {
         }
         const saved = got.saved; // only a binary storage's records carry the text
         if (saved && typeof saved === 'object' && saved.clientId === got.clientId && typeof saved.text === 'string') {
+          this.previewText = saved.text;
           this.#showPreview(saved.text);
           got.previewed = true;
         }

@@ -8,8 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { EditorState, EditorSelection, Text } from '@codemirror/state';
+import { EditorView } from '@codemirror/view';
 import { loadCrdt } from '../../clients/docsync/crdt.mjs';
-import { CollabBinding, difference, remote, revertChanges, userColor } from '../../clients/docsync/codemirror.mjs';
+import { CollabBinding, difference, docsyncCollab, remote, revertChanges, userColor } from '../../clients/docsync/codemirror.mjs';
 
 const crdt = await loadCrdt(fs.readFileSync(process.env.CRDT_WASM));
 
@@ -399,4 +400,45 @@ test('an editor made with the saved text before the document is ready takes edit
   assert.deepEqual([d.text(), e.text(), d.sent.length], ['other', 'other', 0]);
   assert.equal(errors.length, 1);
   assert.match(errors[0], /edits made meanwhile are dropped/);
+});
+
+test('an editor made once the preview is read is editable from its creation, and a dispatch before attach reaches the replica', async () => {
+  const saved = 'saved text';
+  const made = (text) => {
+    const d = new FakeDoc('early2');
+    const replica = d.replica;
+    d.replica = null;
+    let open;
+    d.ready = new Promise((r) => { open = r; });
+    d.preview = Promise.resolve(saved);
+    d.previewText = saved;
+    return { d, state: EditorState.create({ doc: text, extensions: docsyncCollab(d, { cursors: false }) }),
+      load: () => { replica.insert(0, saved); d.replica = replica; open(d); } };
+  };
+  // With the saved text: editable and not read-only in its first state, no transaction needed.
+  let { d, state, load } = made(saved);
+  assert.deepEqual([state.facet(EditorView.editable), state.readOnly], [true, false]);
+  // With other text: read-only until the replica is loaded, as before.
+  const other = made('draft').state;
+  assert.deepEqual([other.facet(EditorView.editable), other.readOnly], [false, true]);
+  // What the plugin does at creation (early), then a change dispatched before attach, then
+  // typing: all applied to the replica, in order, once it is loaded.
+  const binding = new CollabBinding(d, { cursors: false });
+  binding.early(d.previewText);
+  const tr = state.update({ changes: { from: 0, insert: '# ' } });
+  state = tr.state;
+  binding.beforeAttach([tr]);
+  const view = {
+    state,
+    dispatch(spec) { const t = this.state.update(spec); this.state = t.state; binding.update([t]); },
+  };
+  binding.attach(view);
+  await d.preview;
+  await null;
+  view.dispatch({ changes: { from: 12, insert: '!' }, userEvent: 'input.type' });
+  assert.deepEqual([view.state.doc.toString(), d.replica, d.sent.length], ['# saved text!', null, 0]);
+  load();
+  await d.ready;
+  await null;
+  assert.deepEqual([d.text(), view.state.doc.toString(), d.sent.length], ['# saved text!', '# saved text!', 2]);
 });

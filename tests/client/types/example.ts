@@ -118,6 +118,8 @@ export async function app(): Promise<void> {
 
   const doc: Document = sync.document(42);
   const shown: string | null = await doc.preview;
+  const shownNow: string | null = doc.previewText;
+  console.log(shownNow === shown);
   textarea.value = shown ?? '';
   await doc.ready;
   textarea.value = doc.text();
