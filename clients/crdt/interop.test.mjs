@@ -468,6 +468,9 @@ test('the text read after every kind of change is the new text (it is kept betwe
     b.free();
   }
   assert.throws(() => a.text, /freed/);
+  for (const edit of [() => a.insert(0, 'x'), () => a.insert(0, 'é'), () => a.delete(0, 1)]) {
+    assert.throws(edit, (e) => e instanceof CrdtError && e.code === CODES.EINVAL && /already freed/.test(e.message));
+  }
 });
 
 /** The text `changes` (applyChanges) make of `text`, replayed in order. */

@@ -273,6 +273,8 @@ export class CrdtModule {
   }
 }
 
+const freedError = () => new CrdtError(CODES.EINVAL, 'document already freed');
+
 /** One replica of a text document (see crdt.h). */
 export class CrdtDoc {
   #m;
@@ -290,13 +292,14 @@ export class CrdtDoc {
   }
 
   #ptr() {
-    if (!this.#p) throw new CrdtError(CODES.EINVAL, 'document already freed');
+    if (!this.#p) throw freedError();
     return this.#p;
   }
 
   /** Inserts `text` at UTF-16 offset `index` (0..length). */
   insert(index, text) {
-    const p = this.#ptr();
+    const p = this.#p; // not #ptr(): a call per keystroke while the engine interprets this
+    if (!p) throw freedError();
     this.#text = null;
     // A keystroke goes as a number, without the input buffer; the checks of
     // the return code are calls only when it is an error. Both keep the
@@ -315,8 +318,10 @@ export class CrdtDoc {
 
   /** Deletes `count` UTF-16 code units at UTF-16 offset `index`. */
   delete(index, count) {
+    const p = this.#p; // not #ptr(): a call per keystroke while the engine interprets this
+    if (!p) throw freedError();
     this.#text = null;
-    const rc = this.#x.crdt_wasm_delete_utf16(this.#ptr(), index, count);
+    const rc = this.#x.crdt_wasm_delete_utf16(p, index, count);
     if (rc < 0) this.#m._check(rc);
   }
 

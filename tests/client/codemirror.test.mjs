@@ -339,17 +339,23 @@ test('an editor made before the document is ready shows its text once it is', as
   assert.equal(d.text(), 'saved text!');
 });
 
+/** A FakeDoc before its replica is loaded, its preview resolved with `preview`: load(text)
+ * gives it the replica, holding `text`, and resolves ready. */
+function loading(agent, preview) {
+  const d = new FakeDoc(agent);
+  const replica = d.replica;
+  d.replica = null;
+  let open;
+  d.ready = new Promise((r) => { open = r; });
+  d.preview = Promise.resolve(preview);
+  return { d, load: (text) => { replica.insert(0, text); d.replica = replica; open(d); } };
+}
+
 test('an editor made with the saved text before the document is ready takes edits at once, applied once it is', async () => {
   const saved = 'saved text';
   const before = (preview, text) => {
-    const d = new FakeDoc('early');
-    const replica = d.replica;
-    d.replica = null;
-    let open;
-    d.ready = new Promise((r) => { open = r; });
-    d.preview = Promise.resolve(preview);
-    const e = editor(d, {}, text);
-    return { d, e, load: (loaded) => { replica.insert(0, loaded); d.replica = replica; open(d); } };
+    const { d, load } = loading('early', preview);
+    return { d, e: editor(d, {}, text), load };
   };
   // Shown with the saved text: typed into at once (before the replica), then applied in order,
   // one CRDT transaction per editor transaction, and undone as own edits.
@@ -405,15 +411,9 @@ test('an editor made with the saved text before the document is ready takes edit
 test('an editor made once the preview is read is editable from its creation, and a dispatch before attach reaches the replica', async () => {
   const saved = 'saved text';
   const made = (text) => {
-    const d = new FakeDoc('early2');
-    const replica = d.replica;
-    d.replica = null;
-    let open;
-    d.ready = new Promise((r) => { open = r; });
-    d.preview = Promise.resolve(saved);
+    const { d, load } = loading('early2', saved);
     d.previewText = saved;
-    return { d, state: EditorState.create({ doc: text, extensions: docsyncCollab(d, { cursors: false }) }),
-      load: () => { replica.insert(0, saved); d.replica = replica; open(d); } };
+    return { d, load, state: EditorState.create({ doc: text, extensions: docsyncCollab(d, { cursors: false }) }) };
   };
   // With the saved text: editable and not read-only in its first state, no transaction needed.
   let { d, state, load } = made(saved);
@@ -437,7 +437,7 @@ test('an editor made once the preview is read is editable from its creation, and
   await null;
   view.dispatch({ changes: { from: 12, insert: '!' }, userEvent: 'input.type' });
   assert.deepEqual([view.state.doc.toString(), d.replica, d.sent.length], ['# saved text!', null, 0]);
-  load();
+  load(saved);
   await d.ready;
   await null;
   assert.deepEqual([d.text(), view.state.doc.toString(), d.sent.length], ['# saved text!', '# saved text!', 2]);
