@@ -26,7 +26,8 @@ function yjs() {
     create: make,
     apply(d, patches) {
       d.doc.transact(() => {
-        for (const p of patches) {
+        for (let i = 0; i < patches.length; i++) {
+          const p = patches[i];
           if (p[4]) d.t.delete(p[3], p[4]);
           if (p[2]) d.t.insert(p[3], p[2]);
         }
@@ -55,7 +56,8 @@ function loro() {
     name: 'Loro', version: version('loro-crdt'),
     create: make,
     apply(d, patches) {
-      for (const p of patches) {
+      for (let i = 0; i < patches.length; i++) {
+        const p = patches[i];
         if (p[4]) d.t.delete(p[3], p[4]);
         if (p[2]) d.t.insert(p[3], p[2]);
       }
@@ -83,7 +85,10 @@ function automerge() {
     create: () => ({ doc: A.from({ t: '' }) }),
     apply(d, patches) {
       d.doc = A.change(d.doc, (x) => {
-        for (const p of patches) A.splice(x, ['t'], p[3], p[4], p[2]);
+        for (let i = 0; i < patches.length; i++) {
+          const p = patches[i];
+          A.splice(x, ['t'], p[3], p[4], p[2]);
+        }
       });
     },
     text: (d) => d.doc.t.toString(),
@@ -106,7 +111,8 @@ function diamond() {
     name: 'diamond-types', version: version('diamond-types-node'),
     create: () => new Doc('a'),
     apply(d, patches) {
-      for (const p of patches) {
+      for (let i = 0; i < patches.length; i++) {
+        const p = patches[i];
         if (p[1]) d.del(p[0], p[1]);
         if (p[2]) d.ins(p[0], p[2]);
       }

@@ -12,7 +12,8 @@ export async function docsyncWasmPeer() {
     name: 'docsync (wasm)', version: 'HEAD',
     create: () => crdt.createDoc('a'),
     apply(d, patches) {
-      for (const p of patches) {
+      for (let i = 0; i < patches.length; i++) {
+        const p = patches[i];
         if (p[4]) d.delete(p[3], p[4]);
         if (p[2]) d.insert(p[3], p[2]);
       }
