@@ -644,8 +644,8 @@ const bindingFacet = Facet.define({ combine: (v) => v[0] ?? null });
 // True while the editor cannot take edits: made before the replica was loaded, until the
 // replica is, or until the binding knows the editor shows the text saved beside it (whose
 // edits it keeps for the replica); false from the start when the editor is made with that
-// text once it has been read (no transaction to make it editable, the first of a cold page
-// and some ms). Read-only and not editable meanwhile. A field that one
+// text once it has been read, so that no transaction is needed to make it editable (a cold
+// page's first one costs several ms). Read-only and not editable meanwhile. A field that one
 // effect clears, rather than a compartment to reconfigure: CodeMirror takes a reconfiguration
 // as a new configuration and compares the whole view again.
 const loaded = StateEffect.define();
