@@ -249,7 +249,7 @@ export class CollabBinding {
         // One native comparison: the view's code is still cold here, a walk of lines is not.
         const shown = this.view.state.doc;
         if (shown.length !== saved.length || shown.toString() !== saved) return;
-        this.#early = { text: saved, trs: [] };
+        this.early(saved);
         this.#unlock();
       }, () => {});
       Promise.resolve(doc.ready).then(() => { if (this.view) this.#loaded(); }, () => {});
@@ -258,9 +258,10 @@ export class CollabBinding {
     this.shareCursor();
   }
 
-  /** The editor was made editable with the preview's text (docsyncCollab): what it is given
-   * from now on waits for the replica, even before attach (a dispatch right after the view's
-   * construction). */
+  /** The editor shows `text`, the preview's, before the replica is loaded: its edits from now
+   * on wait for the replica, which takes them in order once it is loaded with that text. From
+   * the editor's creation (docsyncCollab made it editable: even a dispatch before attach is
+   * kept), or once attach has compared the texts. */
   early(text) {
     this.#early = { text, trs: [] };
   }
