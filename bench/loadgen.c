@@ -1024,18 +1024,19 @@ static void run(struct lg *g)
  * pid:user+system,...) and, with several processes, on stderr: where a cluster's CPU goes. */
 static void print_cpu_by_pid(const struct lg *g, double tck)
 {
+    double user[LG_MAX_PIDS], sys[LG_MAX_PIDS];
+    for (unsigned i = 0; i < g->o.npids; i++) {
+        user[i] = (double)(g->s1.pid_user[i] - g->s0.pid_user[i]) * 1e3 / tck;
+        sys[i] = (double)(g->s1.pid_sys[i] - g->s0.pid_sys[i]) * 1e3 / tck;
+    }
     printf(" srv_cpu_ms_by_pid=");
     for (unsigned i = 0; i < g->o.npids; i++)
-        printf("%s%d:%.0f+%.0f", i ? "," : "", g->o.pids[i],
-               (double)(g->s1.pid_user[i] - g->s0.pid_user[i]) * 1e3 / tck,
-               (double)(g->s1.pid_sys[i] - g->s0.pid_sys[i]) * 1e3 / tck);
+        printf("%s%d:%.0f+%.0f", i ? "," : "", g->o.pids[i], user[i], sys[i]);
     if (g->o.npids < 2)
         return;
     fprintf(stderr, "loadgen: server CPU per process over the window (user + system ms):");
     for (unsigned i = 0; i < g->o.npids; i++)
-        fprintf(stderr, " %d: %.0f + %.0f", g->o.pids[i],
-                (double)(g->s1.pid_user[i] - g->s0.pid_user[i]) * 1e3 / tck,
-                (double)(g->s1.pid_sys[i] - g->s0.pid_sys[i]) * 1e3 / tck);
+        fprintf(stderr, " %d: %.0f + %.0f", g->o.pids[i], user[i], sys[i]);
     fprintf(stderr, "\n");
 }
 

@@ -669,6 +669,17 @@ static bool merge_tombstones(crdt_doc *doc, crdt_leaf *l, uint32_t i)
     return true;
 }
 
+/* Visible run r (whose counts were `before`) gave `len` characters to the
+ * tombstone beside it in the same leaf: the counts up the tree change by the
+ * visible ones only (the characters stay in the leaf). */
+static void moved_into_tombstone(crdt_doc *doc, uint32_t leaf, const crdt_run *r, crdt_stats before,
+                                 uint32_t len)
+{
+    crdt_stats d = st_diff(run_stats(r), before);
+    d.total += len;
+    propagate(doc, leaf, d);
+}
+
 /* Delete the end of visible run i, from offset off (0 < off < len), when the
  * run after it is a tombstone that those characters continue (a backspace
  * after another). Splitting run i and merging its deleted part into that
@@ -696,9 +707,7 @@ static bool delete_into_next(crdt_doc *doc, uint32_t leaf, uint32_t i, uint32_t 
     r->len = off;
     r->byte_len = bo;
     r->astral = astral;
-    crdt_stats d = st_diff(run_stats(r), before);
-    d.total += len; /* the characters stay in the leaf, in the tombstone */
-    propagate(doc, leaf, d);
+    moved_into_tombstone(doc, leaf, r, before, len);
     return true;
 }
 
@@ -723,9 +732,7 @@ static bool delete_into_prev(crdt_doc *doc, uint32_t leaf, uint32_t i, uint32_t 
     r->byte_len -= bo;
     r->astral -= astral;
     r->cont = 1; /* its first character now follows the last deleted one */
-    crdt_stats d = st_diff(run_stats(r), before);
-    d.total += len;
-    propagate(doc, leaf, d);
+    moved_into_tombstone(doc, leaf, r, before, len);
     return true;
 }
 

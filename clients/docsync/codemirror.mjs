@@ -245,10 +245,7 @@ export class CollabBinding {
       // they wait here and go to the replica, in order, once it is loaded with that text.
       // (Made after the preview was read, it took them from its creation: see early().)
       Promise.resolve(doc.preview).then((saved) => {
-        if (typeof saved !== 'string' || !this.view || doc.replica || this.#early) return;
-        // One native comparison: the view's code is still cold here, a walk of lines is not.
-        const shown = this.view.state.doc;
-        if (shown.length !== saved.length || shown.toString() !== saved) return;
+        if (!this.view || doc.replica || this.#early || !shows(this.view.state.doc, saved)) return;
         this.early(saved);
         this.#unlock();
       }, () => {});
@@ -638,6 +635,12 @@ const cursorTheme = EditorView.baseTheme({
   },
 });
 
+/** Whether the editor's text (a CodeMirror Text) is `saved`, a string. One native comparison:
+ * the view's code is still cold when this runs, a walk of lines is not. */
+function shows(text, saved) {
+  return typeof saved === 'string' && text.length === saved.length && text.toString() === saved;
+}
+
 // ---- the extension -----------------------------------------------------------------------
 
 const bindingFacet = Facet.define({ combine: (v) => v[0] ?? null });
@@ -705,10 +708,7 @@ export function docsyncCollab(doc, options = {}) {
   // Made before the replica is loaded: read-only until the binding can keep what is typed,
   // which it can at once when the editor shows the saved text (one native comparison).
   if (!doc.replica) {
-    ext.push(loadingField.init((state) => {
-      const saved = doc.previewText;
-      return typeof saved !== 'string' || state.doc.length !== saved.length || state.doc.toString() !== saved;
-    }));
+    ext.push(loadingField.init((state) => !shows(state.doc, doc.previewText)));
   }
   if (opts.cursors) ext.push(cursorField, cursorTheme);
   if (opts.undo) {

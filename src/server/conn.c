@@ -374,10 +374,6 @@ static size_t conn_ws_header(unsigned char *h, size_t len)
     return 10;
 }
 
-/* Writes the queue's head with one lws_write: one frame as it is, or as many
- * waiting frames as fit, framed into the loop's scratch buffer. lws keeps
- * any unsent tail and flushes it before the next WRITEABLE. -1: the
- * connection failed. */
 /* The oldest frame of c's queue has been handed to the socket (or to lws):
  * count it and drop it. */
 static void conn_frame_written(struct conn *c, const struct frame *f)
@@ -387,6 +383,10 @@ static void conn_frame_written(struct conn *c, const struct frame *f)
     sendq_pop(&c->q);
 }
 
+/* Writes the queue's head with one lws_write: one frame as it is, or as many
+ * waiting frames as fit, framed into the loop's scratch buffer. lws keeps
+ * any unsent tail and flushes it before the next WRITEABLE. -1: the
+ * connection failed. */
 static int conn_write_queued(struct conn *c)
 {
     struct server *srv = c->srv;
