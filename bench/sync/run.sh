@@ -10,7 +10,9 @@ build=${BUILD:-build-sync-bench}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2 --target docsyncd syncbench snapload fsyncprobe >/dev/null
 data=$(mktemp -d /var/tmp/docsync-bench-XXXXXX)
-port=$((20000 + RANDOM % 20000))
+# Below the ephemeral range (32768 and up on Debian): there, the local end of any connection,
+# the load generator's own included, may hold the port and the server would fail to bind it.
+port=$((20000 + RANDOM % 12000))
 REVERB_APP_ID=1 REVERB_APP_KEY=bench-key REVERB_APP_SECRET=bench-secret DOCSYNC_DATA_DIR="$data" \
   DOCSYNC_LOG_LEVEL=warn DOCSYNC_OPS_RETAIN=200000 DOCSYNC_BROADCAST_CONTENT_MAX="${CONTENT_MAX:-0}" \
   "$build/src/docsyncd" --port "$port" 2>"$data/server.log" &
