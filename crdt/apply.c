@@ -975,6 +975,26 @@ static int load_fresh(crdt_doc *doc, upd *u, needs *nd, const uint8_t *data, siz
  * path (above) into a replica that holds no operation, else, or when the
  * fresh path gives up, decode, check, reserve and commit. Not with a change
  * callback, which would report changes that are undone. */
+/* A load reserved room for the worst case of the whole state before it
+ * changed anything (so that it could not fail half-way): a leaf for every
+ * possible split, a span and an id run for every record. The state's real
+ * shape needs far less (automerge-paper: 599 leaves of 3,063 reserved, one
+ * span of 23,361), and a loaded replica is kept, often for long. Each such
+ * table keeps an eighth of room (keystrokes find it there) and gives back
+ * the rest. */
+static void trim_after_load(crdt_doc *doc)
+{
+    const crdt_allocator *a = &doc->alloc;
+    for (uint32_t i = 0; i < doc->nagents; i++) {
+        crdt_agent *ag = &doc->agents[i];
+        crdt__mem_trim(a, (void **)&ag->runs, &ag->cap, ag->nruns, sizeof(crdt_agent_run));
+    }
+    crdt__mem_trim(a, (void **)&doc->spans, &doc->spans_cap, doc->nspans, sizeof(crdt_span));
+    crdt__mem_trim(a, (void **)&doc->recs, &doc->recs_cap, doc->nrecs, sizeof(crdt_rec));
+    crdt__mem_trim(a, (void **)&doc->leaves, &doc->leaves_cap, doc->nleaves, sizeof(crdt_leaf));
+    crdt__mem_trim(a, (void **)&doc->inodes, &doc->inodes_cap, doc->ninodes, sizeof(crdt_inode));
+}
+
 static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
                  uint64_t max_scan, bool bounded)
 {
@@ -990,8 +1010,10 @@ static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missin
         if (rc != CRDT_OK)
             fresh_rollback(doc, &f, old_n, old_scanned);
         upd_free(&f);
-        if (rc == CRDT_OK)
+        if (rc == CRDT_OK) {
+            trim_after_load(doc);
             return CRDT_OK;
+        }
     }
     upd u = {.alloc = &doc->alloc};
     needs nd = {.max_runs = max_runs};

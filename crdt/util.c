@@ -121,6 +121,18 @@ int crdt__mem_grow(const crdt_allocator *a, void **p, uint32_t *cap, size_t need
     return CRDT_OK;
 }
 
+void crdt__mem_trim(const crdt_allocator *a, void **p, uint32_t *cap, uint32_t n, size_t elem)
+{
+    uint64_t keep = (uint64_t)n + n / 8 + 16;
+    if (!*p || keep >= *cap || (*cap - keep) * elem < 4096)
+        return;
+    void *np = crdt__mem_realloc(a, *p, (size_t)keep * elem);
+    if (np) {
+        *p = np;
+        *cap = (uint32_t)keep;
+    }
+}
+
 bool crdt__utf8_validate(const uint8_t *s, size_t len, size_t *cps, size_t *astral)
 {
     size_t i = 0, n = 0, a = 0;

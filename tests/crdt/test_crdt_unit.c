@@ -3,6 +3,7 @@
  * refusal of updates with missing dependencies, hostile bytes, agent and
  * seq control, and a failing allocator. */
 #include "crdt.h"
+#include "crdt_meter.h"
 #include "crdt_test_util.h"
 #include "test.h"
 
@@ -1363,6 +1364,55 @@ static void test_fresh_path(void)
     crdt_doc_free(c);
 }
 
+/* A replica loaded from a state holds no more than the replica that typed
+ * it: the room the load reserved for the state's worst case (a leaf per
+ * possible split, a span per record) is given back. It keeps taking edits
+ * afterwards, the tables growing again as they fill. */
+static void test_load_gives_back_room(void)
+{
+    meter mt = {0, 0}, ml = {0, 0};
+    crdt_allocator at = meter_allocator(&mt), al = meter_allocator(&ml);
+    crdt_doc *t = NULL, *l = NULL;
+    CHECK_EQ(crdt_doc_new(&at, "typist", 6, &t), CRDT_OK);
+    uint32_t x = 12345;
+    for (int k = 0; k < 20000; k++) { /* typing in bursts at places here and there */
+        x = x * 1103515245u + 12345u;
+        size_t len = crdt_doc_length(t);
+        size_t at_pos = (k % 16 == 0 || !len) ? (size_t)(x >> 8) % (len + 1) : len / 2;
+        if (k % 5 == 4 && len > 2)
+            CHECK_EQ(crdt_doc_delete(t, at_pos % (len - 1), 1), CRDT_OK);
+        else
+            CHECK_EQ(crdt_doc_insert(t, at_pos, "abcdefgh" + k % 8, 1), CRDT_OK);
+    }
+    size_t typed = mt.live, sn;
+    uint8_t *st = state_of(t, &sn);
+    CHECK_EQ(crdt_doc_new(&al, "typist", 6, &l), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply(l, st, sn, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_check(l), CRDT_OK);
+    CHECK(ml.live <= typed);
+    /* Both replicas go on with the same edits (the loaded one continuing
+     * after the typist's last seq) and end with the same text. */
+    CHECK_EQ(crdt_doc_set_agent(l, "typist", 6, CRDT_SEQ_AUTO), CRDT_OK);
+    for (int k = 0; k < 3000; k++) {
+        size_t pos = (size_t)k * 7 % (crdt_doc_length(t) + 1);
+        CHECK_EQ(crdt_doc_insert(t, pos, "xy", 2), CRDT_OK);
+        CHECK_EQ(crdt_doc_insert(l, pos, "xy", 2), CRDT_OK);
+    }
+    CHECK_EQ(crdt_doc_check(l), CRDT_OK);
+    char *tt = NULL, *tl = NULL;
+    size_t nt, nl;
+    CHECK_EQ(crdt_doc_text(t, &tt, &nt), CRDT_OK);
+    CHECK_EQ(crdt_doc_text(l, &tl, &nl), CRDT_OK);
+    CHECK(nt == nl && memcmp(tt, tl, nt) == 0);
+    crdt_free_bytes(&at, tt);
+    crdt_free_bytes(&al, tl);
+    crdt_free_bytes(&at, st);
+    crdt_doc_free(t);
+    crdt_doc_free(l);
+    CHECK_EQ(mt.live, 0);
+    CHECK_EQ(ml.live, 0);
+}
+
 int main(void)
 {
     test_local();
@@ -1380,5 +1430,6 @@ int main(void)
     test_forged_origins();
     test_apply_changes();
     test_fresh_path();
+    test_load_gives_back_room();
     return TEST_RESULT();
 }
