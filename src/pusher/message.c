@@ -56,6 +56,12 @@ static int cmp_str_ptr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Members up to which names are compared pairwise, without an allocation:
+ * every frame's top level and `data` object have a handful (a submit's data
+ * has four), and the malloc and qsort per object were a fiftieth of the
+ * event loop's time under durable edits. At most 120 comparisons. */
+#define DUPKEY_PAIRWISE_MAX 16
+
 /* 1 when object `o` has two members with the same name. */
 static int has_duplicate_keys(const cJSON *o)
 {
@@ -66,6 +72,17 @@ static int has_duplicate_keys(const cJSON *o)
         n++;
     if (n < 2)
         return 0;
+    if (n <= DUPKEY_PAIRWISE_MAX) {
+        const char *few[DUPKEY_PAIRWISE_MAX];
+        size_t k = 0;
+        for (const cJSON *c = o->child; c; c = c->next)
+            few[k++] = c->string ? c->string : "";
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(few[i], few[j]) == 0)
+                    return 1;
+        return 0;
+    }
     const char **names = malloc(n * sizeof *names);
     if (!names)
         return 1; /* refuse rather than guess */

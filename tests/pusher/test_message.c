@@ -273,6 +273,21 @@ static void test_hostile(void)
     }
 
     /* Hostile input: duplicate keys at the top level and in data */
+    {
+        /* Objects of up to 16 members are compared pairwise, larger ones
+         * sorted: both ways, with and without a duplicate. */
+        for (int members = 15; members <= 18; members++) {
+            for (int dup = 0; dup <= 1; dup++) {
+                char f[1024];
+                int len = snprintf(f, sizeof f, "{\"event\":\"client-x\",\"data\":{");
+                for (int k = 0; k < members; k++)
+                    len += snprintf(f + len, sizeof f - (size_t)len, "%s\"k%d\":%d", k ? "," : "",
+                                    dup && k == members - 1 ? 0 : k, k);
+                snprintf(f + len, sizeof f - (size_t)len, "}}");
+                CHECK_EQ(code_of(f), dup ? MESSAGE_EDUPKEY : MESSAGE_OK);
+            }
+        }
+    }
     CHECK_EQ(code_of("{\"event\":\"client-x\",\"event\":\"pusher:ping\"}"), MESSAGE_EDUPKEY);
     CHECK_EQ(code_of("{\"event\":\"client-x\",\"channel\":\"a\",\"channel\":\"b\"}"),
              MESSAGE_EDUPKEY);
