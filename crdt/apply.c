@@ -971,10 +971,6 @@ static int load_fresh(crdt_doc *doc, upd *u, needs *nd, const uint8_t *data, siz
     return ok ? CRDT_OK : CRDT_EBADUPDATE;
 }
 
-/* crdt_doc_apply (bounded = false) and crdt_doc_apply_bounded: the fresh
- * path (above) into a replica that holds no operation, else, or when the
- * fresh path gives up, decode, check, reserve and commit. Not with a change
- * callback, which would report changes that are undone. */
 /* A load reserved room for the worst case of the whole state before it
  * changed anything (so that it could not fail half-way): a leaf for every
  * possible split, a span and an id run for every record. The state's real
@@ -995,6 +991,10 @@ static void trim_after_load(crdt_doc *doc)
     crdt__mem_trim(a, (void **)&doc->inodes, &doc->inodes_cap, doc->ninodes, sizeof(crdt_inode));
 }
 
+/* crdt_doc_apply (bounded = false) and crdt_doc_apply_bounded: the fresh
+ * path (above) into a replica that holds no operation, else, or when the
+ * fresh path gives up, decode, check, reserve and commit. Not with a change
+ * callback, which would report changes that are undone. */
 static int apply(crdt_doc *doc, const uint8_t *data, size_t len, crdt_id *missing,
                  uint64_t max_scan, bool bounded)
 {

@@ -47,6 +47,7 @@ static inline int crdt__mem_reserve(const crdt_allocator *a, void **p, uint32_t 
 {
     return need <= *cap ? CRDT_OK : crdt__mem_grow(a, p, cap, need, elem);
 }
+
 /* Gives back the room of *p beyond n elements and an eighth more, when that
  * is worth a realloc. Nothing changes when the realloc fails. */
 void crdt__mem_trim(const crdt_allocator *a, void **p, uint32_t *cap, uint32_t n, size_t elem);
