@@ -1170,6 +1170,21 @@ static void ignore_change(void *ctx, const crdt_change *c)
     (void)c;
 }
 
+/* Whether replicas a and b hold the same text; each text is read with, and
+ * given back to, its replica's allocator (aa, ab; NULL for the default). */
+static bool same_text(const crdt_doc *a, const crdt_allocator *aa, const crdt_doc *b,
+                      const crdt_allocator *ab)
+{
+    char *ta = NULL, *tb = NULL;
+    size_t la = 0, lb = 0;
+    CHECK_EQ(crdt_doc_text(a, &ta, &la), CRDT_OK);
+    CHECK_EQ(crdt_doc_text(b, &tb, &lb), CRDT_OK);
+    bool same = ta && tb && la == lb && memcmp(ta, tb, la) == 0;
+    crdt_free_bytes(aa, ta);
+    crdt_free_bytes(ab, tb);
+    return same;
+}
+
 static uint8_t *state_of(const crdt_doc *d, size_t *n)
 {
     uint8_t *s = NULL;
@@ -1256,13 +1271,7 @@ static void test_fresh_path(void)
     CHECK_EQ(crdt_doc_apply(f, st, sn, NULL), CRDT_OK);
     CHECK_EQ(crdt_doc_apply_changes(g, st, sn, NULL, ignore_change, NULL), CRDT_OK);
     CHECK_EQ(crdt_doc_check(f), CRDT_OK);
-    char *tf = NULL, *ta = NULL;
-    size_t lf, la;
-    CHECK_EQ(crdt_doc_text(f, &tf, &lf), CRDT_OK);
-    CHECK_EQ(crdt_doc_text(a, &ta, &la), CRDT_OK);
-    CHECK(lf == la && memcmp(tf, ta, la) == 0);
-    free(tf);
-    free(ta);
+    CHECK(same_text(f, NULL, a, NULL));
     size_t fn, gn;
     uint8_t *sf = state_of(f, &fn), *sg = state_of(g, &gn);
     CHECK(fn == sn && memcmp(sf, st, sn) == 0);
@@ -1399,13 +1408,7 @@ static void test_load_gives_back_room(void)
         CHECK_EQ(crdt_doc_insert(l, pos, "xy", 2), CRDT_OK);
     }
     CHECK_EQ(crdt_doc_check(l), CRDT_OK);
-    char *tt = NULL, *tl = NULL;
-    size_t nt, nl;
-    CHECK_EQ(crdt_doc_text(t, &tt, &nt), CRDT_OK);
-    CHECK_EQ(crdt_doc_text(l, &tl, &nl), CRDT_OK);
-    CHECK(nt == nl && memcmp(tt, tl, nt) == 0);
-    crdt_free_bytes(&at, tt);
-    crdt_free_bytes(&al, tl);
+    CHECK(same_text(t, &at, l, &al));
     crdt_free_bytes(&at, st);
     crdt_doc_free(t);
     crdt_doc_free(l);
