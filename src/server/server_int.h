@@ -176,6 +176,11 @@ struct session_subscribed_hook {
     void *ud;
 };
 
+struct session_frame_hook {
+    session_frame_fn fn;
+    void *ud;
+};
+
 struct session_client_claim_hook {
     session_client_claim_fn fn;
     void *ud;
@@ -254,6 +259,8 @@ struct server {
     ev_timer nudge;          /* lets lws service its timers (see server_ev_nudge) */
     struct server_event_handler events[SERVER_MAX_EVENT_HANDLERS];
     size_t nevents;
+    struct session_frame_hook frame_hooks[SERVER_MAX_HOOKS]; /* session_on_frame */
+    size_t nframe_hooks;
     struct server_route routes[SERVER_MAX_ROUTES];
     size_t nroutes;
     struct server_hook wake_hooks[SERVER_MAX_HOOKS];

@@ -32,6 +32,16 @@ int session_on_event_sized(struct server *srv, const char *prefix, size_t max_by
     return 0;
 }
 
+int session_on_frame(struct server *srv, session_frame_fn fn, void *ud)
+{
+    if (!fn)
+        return SERVER_EINVAL;
+    if (srv->nframe_hooks >= SERVER_MAX_HOOKS)
+        return SERVER_EFULL;
+    srv->frame_hooks[srv->nframe_hooks++] = (struct session_frame_hook){fn, ud};
+    return 0;
+}
+
 static const struct server_event_handler *session_find_handler(const struct server *srv,
                                                                const char *ev)
 {
@@ -130,6 +140,11 @@ void session_receive(struct conn *c, const char *buf, size_t len)
      * (server_receive: c->rx_max); parsing holds it to the same. */
     struct message_limits lim = srv->limits;
     lim.max_bytes = c->rx_max;
+    /* Frame hooks read only objects nested two deep that fit the limit. */
+    if (len <= lim.max_bytes && (lim.max_depth == 0 || lim.max_depth >= 2))
+        for (size_t i = 0; i < srv->nframe_hooks; i++)
+            if (srv->frame_hooks[i].fn(srv, c, buf, len, srv->frame_hooks[i].ud))
+                return;
     int rc = message_parse(buf, len, &lim, &m);
     if (rc != MESSAGE_OK) {
         if (log_enabled(srv->log, LOG_LEVEL_DEBUG))

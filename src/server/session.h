@@ -32,6 +32,20 @@ int session_on_event(struct server *srv, const char *prefix, session_event_fn fn
 int session_on_event_sized(struct server *srv, const char *prefix, size_t max_bytes,
                            session_event_fn fn, void *ud);
 
+/* A module's fast path for messages it can read straight from their bytes,
+ * tried before the general parse: `buf` is the whole message (len bytes,
+ * within the connection's size limit; not NUL-terminated). Return 1 when
+ * the hook handled it (and sent any reply), 0 to leave it to the general
+ * path (message_parse and the prefix handlers). A hook must take only
+ * messages for which it does exactly what the general path would do: it
+ * exists to save the parse, never to change an answer. */
+typedef int (*session_frame_fn)(struct server *srv, struct conn *c, const char *buf, size_t len,
+                                void *ud);
+
+/* Registers a frame hook; hooks are tried in order. Returns 0,
+ * SERVER_EINVAL or SERVER_EFULL (at most 16). */
+int session_on_frame(struct server *srv, session_frame_fn fn, void *ud);
+
 /* Called after a connection's pusher:subscribe succeeded (its
  * subscription_succeeded, and a cache channel's replay, are queued), also
  * for a repeated subscribe of a channel it is in. `m` is the subscribe

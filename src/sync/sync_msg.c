@@ -212,3 +212,161 @@ fail:;
         *why = msg;
     return rc;
 }
+
+/* ---- docsync:submit straight from the frame ---------------------------- */
+
+/* Reading position in a frame. */
+struct scan {
+    const char *p, *end;
+};
+
+static int take(struct scan *s, const char *lit, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+        return 0;
+    s->p += n;
+    return 1;
+}
+
+#define TAKE(s, lit) take((s), (lit), sizeof(lit) - 1)
+
+/* The bytes of a string up to its closing quote, which is consumed. The
+ * caller checks them: every byte it accepts needs no escape in JSON, so the
+ * bytes are the string's value. */
+static int take_span(struct scan *s, const char **at, size_t *n)
+{
+    if (!TAKE(s, "\""))
+        return 0;
+    const char *q = memchr(s->p, '"', (size_t)(s->end - s->p));
+    if (!q)
+        return 0;
+    *at = s->p;
+    *n = (size_t)(q - s->p);
+    s->p = q + 1;
+    return 1;
+}
+
+/* A string that `valid` accepts, copied into dst (cap bytes with the NUL). */
+static int take_id(struct scan *s, int (*valid)(const char *), char *dst, size_t cap)
+{
+    const char *at;
+    size_t n;
+    if (!take_span(s, &at, &n) || n >= cap)
+        return 0;
+    memcpy(dst, at, n);
+    dst[n] = '\0';
+    /* a NUL inside would cut the id short where `valid` looks */
+    return strlen(dst) == n && valid(dst);
+}
+
+/* An integer written as JSON writes it (no sign, fraction, exponent or
+ * leading zero) and at most 2^53 - 1, the integers json_u64 takes from a
+ * number. */
+static int take_uint(struct scan *s, uint64_t *out)
+{
+    const char *q = s->p;
+    uint64_t x = 0;
+    size_t n = 0;
+    for (; q < s->end && *q >= '0' && *q <= '9'; q++) {
+        if (++n > 16)
+            return 0;
+        x = x * 10 + (uint64_t)(*q - '0');
+    }
+    if (n == 0 || (n > 1 && *s->p == '0') || x > (uint64_t)JSON_INT_MAX)
+        return 0;
+    s->p = q;
+    *out = x;
+    return 1;
+}
+
+/* The update: base64 with the standard alphabet, decoded under the same
+ * limits as sync_msg_parse. base64_decode refuses every byte outside that
+ * alphabet, which holds no byte JSON escapes or forbids in a string. */
+static int take_update(struct scan *s, size_t max_update, struct sync_request *out)
+{
+    const char *at;
+    size_t n;
+    if (!take_span(s, &at, &n) || memchr(at, '\\', n))
+        return 0;
+    size_t cap = base64_decoded_max(n);
+    if (max_update && cap > max_update + 3)
+        return 0;
+    out->update = malloc(cap ? cap : 1);
+    return out->update && base64_decode(at, n, 0, out->update, cap, &out->update_len) == 0 &&
+           out->update_len > 0 && (!max_update || out->update_len <= max_update);
+}
+
+/* The keys of the data members, each with its bit in `seen`. */
+#define KEY(name)                                                                                  \
+    {                                                                                              \
+        "\"" name "\":", sizeof(name) + 2                                                          \
+    }
+static const struct {
+    const char *text;
+    size_t len;
+} KEYS[] = {KEY("documentId"), KEY("clientId"), KEY("seq"), KEY("update"), KEY("requestId")};
+#undef KEY
+enum { K_DOC, K_CLIENT, K_SEQ, K_UPDATE, K_REQUEST, K_COUNT };
+
+static int take_value(struct scan *s, int k, size_t max_update, struct sync_request *out)
+{
+    uint64_t v;
+    switch (k) {
+    case K_DOC:
+        return take_id(s, sync_msg_doc_id_valid, out->doc, sizeof out->doc);
+    case K_CLIENT:
+        return take_id(s, sync_msg_client_id_valid, out->client, sizeof out->client);
+    case K_SEQ:
+        return take_uint(s, &out->seq) && out->seq > 0;
+    case K_UPDATE:
+        return take_update(s, max_update, out);
+    default:
+        if (s->p < s->end && *s->p == '"')
+            return take_id(s, sync_msg_client_id_valid, out->request_id, sizeof out->request_id);
+        if (!take_uint(s, &v))
+            return 0;
+        snprintf(out->request_id, sizeof out->request_id, "%llu", (unsigned long long)v);
+        return 1;
+    }
+}
+
+static int take_data(struct scan *s, size_t max_update, struct sync_request *out)
+{
+    unsigned seen = 0;
+    if (!TAKE(s, "{"))
+        return 0;
+    do {
+        int k = 0;
+        while (k < K_COUNT && !take(s, KEYS[k].text, KEYS[k].len))
+            k++;
+        /* A repeated member is refused before its value is read (a second
+         * update would replace the first). */
+        if (k == K_COUNT || (seen & 1u << k) || !take_value(s, k, max_update, out))
+            return 0;
+        seen |= 1u << k;
+    } while (TAKE(s, ","));
+    unsigned required = 1u << K_DOC | 1u << K_CLIENT | 1u << K_SEQ | 1u << K_UPDATE;
+    return TAKE(s, "}") && (seen & required) == required;
+}
+
+int sync_msg_submit_frame(const char *buf, size_t len, size_t max_update, struct sync_request *out)
+{
+    memset(out, 0, sizeof *out);
+    out->op = SYNC_OP_SUBMIT;
+    struct scan s = {buf, buf + len};
+    int event = 0, data = 0, ok = TAKE(&s, "{");
+    while (ok) {
+        if (!event && TAKE(&s, "\"event\":\"docsync:submit\""))
+            event = 1;
+        else if (!data && TAKE(&s, "\"data\":"))
+            ok = data = take_data(&s, max_update, out);
+        else
+            ok = 0;
+        if (ok && !TAKE(&s, ","))
+            break;
+    }
+    if (ok && event && data && TAKE(&s, "}") && s.p == s.end)
+        return 1;
+    sync_msg_clear(out);
+    return 0;
+}

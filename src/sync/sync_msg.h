@@ -80,6 +80,27 @@ void sync_msg_ids(const cJSON *data, struct sync_request *out);
 int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t max_content,
                    struct sync_request *out, const char **why);
 
+/* The commonest request read straight from its WebSocket message, without
+ * building a JSON tree. Takes exactly the form clients write (JSON.stringify
+ * of pusher-js's send_event), with no whitespace:
+ *
+ *   {"event":"docsync:submit","data":{"documentId":"...","clientId":"...",
+ *    "seq":N,"update":"...","requestId":N or "..."}}
+ *
+ * the two top-level members and the data members in any order, requestId
+ * optional, each member once. Returns 1 with *out filled as sync_msg_parse
+ * fills it (call sync_msg_clear). Returns 0, *out cleared, for every other
+ * message, including every invalid one: escapes, whitespace, other members,
+ * a seq written as a string or a fraction, values sync_msg_parse refuses.
+ * The caller then takes the general path, which answers them all.
+ *
+ * For every message it takes, message_parse (with a size limit of at least
+ * len and a depth limit of at least 2) accepts it as event "docsync:submit"
+ * with no channel, and sync_msg_parse gives the same request from its data;
+ * the fuzz target submit_frame checks exactly that. `max_update` is
+ * sync_msg_parse's. */
+int sync_msg_submit_frame(const char *buf, size_t len, size_t max_update, struct sync_request *out);
+
 /* Frees what the request owns and zeroes it; safe on a cleared struct. */
 void sync_msg_clear(struct sync_request *r);
 

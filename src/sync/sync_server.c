@@ -427,6 +427,59 @@ static void acl_poll(struct server *srv, void *ud)
     free(ids);
 }
 
+/* A request that was read: membership, attribution, the access list, then
+ * the engine (or, in cluster mode, the document's home node, which needs the
+ * request's JSON: `msg`). The caller clears `req`. */
+static void serve_request(struct sync_module *m, struct conn *c, const message *msg,
+                          struct sync_request *req, struct sync_reply *reply)
+{
+    const struct config *cfg = server_config(m->srv);
+    int op = (int)req->op;
+    int read = op == SYNC_OP_CATCHUP || op == SYNC_OP_HISTORY;
+    char text[512];
+    char priv[SYNC_CHANNEL_MAX], pres[SYNC_CHANNEL_MAX];
+    str_join(priv, sizeof priv, "private-document.", req->doc);
+    str_join(pres, sizeof pres, "presence-document.", req->doc);
+    int in_priv = conn_is_subscribed(c, priv), in_pres = conn_is_subscribed(c, pres);
+    str_join(reply->channel, sizeof reply->channel, "", in_priv ? priv : pres);
+    if (!in_priv && !in_pres) {
+        reply->channel[0] = '\0';
+        snprintf(text, sizeof text, "subscribe to %s or %s before using this document", priv, pres);
+        sync_engine_reply_error(m->engine, reply, req, "forbidden", text);
+        return;
+    }
+    /* Attribution: the presence member id, else the signed-in user. */
+    const char *user = doc_user(c, req->doc);
+    if (!user || !*user) {
+        if (op == SYNC_OP_SUBMIT || op == SYNC_OP_REPLACE) {
+            snprintf(text, sizeof text,
+                     "edits must be attributed to a user: join %s or sign in (pusher:signin)",
+                     pres);
+            sync_engine_reply_error(m->engine, reply, req, "forbidden", text);
+            return;
+        }
+        user = "";
+    }
+    if (strlen(user) > SYNC_USER_MAX) {
+        /* Never truncated: a shortened id could match another user's
+         * access-list entry, or none and fall back to "*". */
+        snprintf(text, sizeof text, "user ids longer than %d characters are not supported",
+                 SYNC_USER_MAX);
+        sync_engine_reply_error(m->engine, reply, req, "forbidden", text);
+        return;
+    }
+    if (sync_route_active()) {
+        /* Cluster mode: the document's home node applies it (maybe this one). */
+        sync_route_handle(m, req, message_data(msg), user, ROUTE_ROLE_ACL, 1, reply);
+        return;
+    }
+    int role = sync_server_role(m, req->doc, user);
+    int64_t start = conn_work_start();
+    sync_engine_handle(m->engine, req, *user ? user : "anonymous", role, reply);
+    if (!read)
+        conn_work_done(c, start, cfg->sync_write_us_per_second);
+}
+
 static int on_docsync_event(struct server *srv, struct conn *c, const message *msg, void *ud)
 {
     struct sync_module *m = ud;
@@ -480,53 +533,31 @@ static int on_docsync_event(struct server *srv, struct conn *c, const message *m
                                 why ? why : "invalid request");
         return 0;
     }
-    char priv[SYNC_CHANNEL_MAX], pres[SYNC_CHANNEL_MAX];
-    str_join(priv, sizeof priv, "private-document.", req.doc);
-    str_join(pres, sizeof pres, "presence-document.", req.doc);
-    int in_priv = conn_is_subscribed(c, priv), in_pres = conn_is_subscribed(c, pres);
-    str_join(reply.channel, sizeof reply.channel, "", in_priv ? priv : pres);
-    if (!in_priv && !in_pres) {
-        reply.channel[0] = '\0';
-        snprintf(text, sizeof text, "subscribe to %s or %s before using this document", priv, pres);
-        sync_engine_reply_error(m->engine, &reply, &req, "forbidden", text);
-        sync_msg_clear(&req);
-        return 0;
-    }
-    /* Attribution: the presence member id, else the signed-in user. */
-    const char *user = doc_user(c, req.doc);
-    if (!user || !*user) {
-        if (op == SYNC_OP_SUBMIT || op == SYNC_OP_REPLACE) {
-            snprintf(text, sizeof text,
-                     "edits must be attributed to a user: join %s or sign in (pusher:signin)",
-                     pres);
-            sync_engine_reply_error(m->engine, &reply, &req, "forbidden", text);
-            sync_msg_clear(&req);
-            return 0;
-        }
-        user = "";
-    }
-    if (strlen(user) > SYNC_USER_MAX) {
-        /* Never truncated: a shortened id could match another user's
-         * access-list entry, or none and fall back to "*". */
-        snprintf(text, sizeof text, "user ids longer than %d characters are not supported",
-                 SYNC_USER_MAX);
-        sync_engine_reply_error(m->engine, &reply, &req, "forbidden", text);
-        sync_msg_clear(&req);
-        return 0;
-    }
-    if (sync_route_active()) {
-        /* Cluster mode: the document's home node applies it (maybe this one). */
-        sync_route_handle(m, &req, message_data(msg), user, ROUTE_ROLE_ACL, 1, &reply);
-        sync_msg_clear(&req);
-        return 0;
-    }
-    int role = sync_server_role(m, req.doc, user);
-    int64_t start = conn_work_start();
-    sync_engine_handle(m->engine, &req, *user ? user : "anonymous", role, &reply);
-    if (!read)
-        conn_work_done(c, start, cfg->sync_write_us_per_second);
+    serve_request(m, c, msg, &req, &reply);
     sync_msg_clear(&req);
     return 0;
+}
+
+/* The fast path of docsync:submit (session_on_frame): the same as
+ * on_docsync_event for the frames sync_msg_submit_frame reads, without
+ * parsing them into JSON trees. A refusal for the write budget answers from
+ * the parsed message, and cluster mode forwards the request's JSON: both
+ * take the general path. */
+static int on_docsync_frame(struct server *srv, struct conn *c, const char *buf, size_t len,
+                            void *ud)
+{
+    struct sync_module *m = ud;
+    const struct config *cfg = server_config(srv);
+    struct sync_request req;
+    if (sync_route_active() || !conn_work_allowed(c, cfg->sync_write_us_per_second) ||
+        !sync_msg_submit_frame(buf, len, cfg->max_message_size, &req))
+        return 0;
+    struct sync_reply reply;
+    memset(&reply, 0, sizeof reply);
+    str_join(reply.socket_id, sizeof reply.socket_id, "", conn_socket_id(c));
+    serve_request(m, c, NULL, &req, &reply);
+    sync_msg_clear(&req);
+    return 1;
 }
 
 /* Counts an app event that did not make it into the activity log, with a
@@ -708,8 +739,9 @@ int sync_server_start(struct server *srv)
      * ordinary text, plus the envelope. */
     size_t sync_max = cfg->doc_max_bytes * 2 + 64u * 1024u;
     if (session_on_event_sized(srv, "docsync:", sync_max, on_docsync_event, m) != 0 ||
-        server_on_wake(srv, on_wake, m) != 0 || http_api_on_publish(srv, on_publish, m) != 0 ||
-        sync_http_register(m) != 0 || broadcasting_auth_register(&m->auth) != 0 ||
+        session_on_frame(srv, on_docsync_frame, m) != 0 || server_on_wake(srv, on_wake, m) != 0 ||
+        http_api_on_publish(srv, on_publish, m) != 0 || sync_http_register(m) != 0 ||
+        broadcasting_auth_register(&m->auth) != 0 ||
         server_every(srv, ACL_POLL_MS, acl_poll, m) != 0 ||
         http_api_on_metrics(srv, writer_metrics, m) != 0 ||
         server_on_drain(srv, sync_busy, m) != 0 || sync_feed_start(m) != 0 ||
