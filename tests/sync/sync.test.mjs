@@ -1,5 +1,6 @@
 // Document sync against the real docsyncd with real pusher-js clients: concurrent editors converge;
-// stale, duplicate and out-of-order submissions and viewers are refused; catch-up after many
+// stale, duplicate and out-of-order submissions and viewers are refused; a submit spelled with
+// spaces or escapes gets the answers of the compact form; catch-up after many
 // missed updates and from a snapshot; restarts; HTTP API writes broadcast as DocumentUpdated; and
 // the Echo listener a Laravel app writes.
 import test from 'node:test';
@@ -129,6 +130,60 @@ test('stale whole-content write, duplicate sequence, missing dependencies, viewe
     assert.equal(r.code, 'invalid');
     assert.match(r.message, /clientId/);
     [a, b, c, other].forEach((e) => e.disconnect());
+  } finally {
+    closeAll();
+    await server.stop();
+  }
+});
+
+test('a submit written with spaces or escapes is the same request as the compact form clients send', async () => {
+  // The server reads a submit written exactly as pusher-js writes it without building JSON trees,
+  // and every other spelling through the general parser: both must give the same answers.
+  const mod = await crdt();
+  const server = await new Server().start();
+  try {
+    const a = await new Editor(server, mod, { doc: 'forms', user: 'alice' }).connect();
+    const b = await new Editor(server, mod, { doc: 'forms', user: 'bob' }).connect();
+    /** Sends `text` as it is and resolves with the reply to `requestId`. */
+    const raw = (text, requestId) => {
+      const p = new Promise((resolve, reject) => a.pending.set(requestId, { resolve, reject }));
+      a.pusher.connection.send(text);
+      return within(p, 10000, `reply to raw request ${requestId}`);
+    };
+    /** Types `s` at the end of alice's replica; the new operations as base64. */
+    const typed = (s) => {
+      const mark = a.replica.mark();
+      a.replica.insert(a.replica.length, s);
+      return b64(a.replica.encodeSinceMark(mark));
+    };
+    const ack = (seq, requestId, version, duplicate = false) =>
+      ({ event: 'docsync:ack', documentId: 'forms', clientId: a.clientId, seq, requestId, version, duplicate });
+    // 1: the compact form, as pusher-js sends it.
+    assert.deepEqual(await a.edit((d) => d.insert(0, 'one')), ack(1, '1', 1));
+    // 2: a space after every member's colon and comma, and every slash of the update escaped.
+    const u2 = typed(' two');
+    const spaced = JSON.stringify({ event: 'docsync:submit', data: { documentId: 'forms', clientId: a.clientId, seq: 2, update: u2, requestId: 'r2' } })
+      .replaceAll('":', '": ').replaceAll(',"', ', "').replaceAll('/', '\\/');
+    assert.ok(spaced.includes('"seq": 2') && spaced.includes('"docsync:submit"'));
+    assert.deepEqual(await raw(spaced, 'r2'), ack(2, 'r2', 2));
+    // 3: an escaped character in the documentId, the members in another order.
+    const u3 = typed(' three');
+    const escaped = `{"data":{"update":"${u3}","seq":3,"clientId":"${a.clientId}","documentId":"\\u0066orms","requestId":"r3"},"event":"docsync:submit"}`;
+    assert.ok(escaped.includes('"\\u0066orms"'));
+    assert.deepEqual(await raw(escaped, 'r3'), ack(3, 'r3', 3));
+    // seq 2 again in the compact form: a duplicate of version 2, however 2 was read.
+    assert.deepEqual(await a.request('docsync:submit', { clientId: a.clientId, seq: 2, update: u2 }), ack(2, '2', 2, true));
+    // A raw NUL byte inside the compact form's documentId: the message is refused as a whole
+    // (pusher:error 4200), not read as a submit to the document named before the NUL.
+    const refused = new Promise((resolve) => a.pusher.connection.bind('error', resolve));
+    a.pusher.connection.send(`{"event":"docsync:submit","data":{"documentId":"forms\u0000x","clientId":"${a.clientId}","seq":4,"update":"${typed(' four')}","requestId":"r4"}}`);
+    const e = await within(refused, 10000, 'pusher:error for a NUL byte');
+    assert.equal(e.data.code, 4200);
+    await until(() => b.versions.length === 3, 10000, 'bob learns versions 1-3');
+    assert.deepEqual(b.versions, [1, 2, 3]);
+    assert.equal(b.replica.text, 'one two three');
+    assert.deepEqual(await storedText(server, 'forms'), { ...(await storedText(server, 'forms')), version: 3, content: 'one two three' });
+    [a, b].forEach((x) => x.disconnect());
   } finally {
     closeAll();
     await server.stop();
