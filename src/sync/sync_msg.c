@@ -86,6 +86,38 @@ void sync_msg_ids(const cJSON *data, struct sync_request *out)
         out->doc[0] = '\0';
 }
 
+/* Decodes a submit's base64 `update` (n characters) into out->update under
+ * max_update (0 = no limit): 0, or SYNC_MSG_E* with *why naming the problem.
+ * Both readers of a submit (sync_msg_parse, sync_msg_submit_frame) go
+ * through it, so they refuse the same updates. */
+static int update_decode(const char *s, size_t n, size_t max_update, struct sync_request *out,
+                         const char **why)
+{
+    size_t cap = base64_decoded_max(n);
+    if (max_update && cap > max_update + 3) {
+        *why = "update is too large";
+        return SYNC_MSG_ETOOBIG;
+    }
+    out->update = malloc(cap ? cap : 1);
+    if (!out->update) {
+        *why = "out of memory";
+        return SYNC_MSG_ENOMEM;
+    }
+    if (base64_decode(s, n, 0, out->update, cap, &out->update_len) != 0) {
+        *why = "update is not valid base64";
+        return SYNC_MSG_EINVAL;
+    }
+    if (out->update_len == 0) {
+        *why = "update is empty";
+        return SYNC_MSG_EINVAL;
+    }
+    if (max_update && out->update_len > max_update) {
+        *why = "update is too large";
+        return SYNC_MSG_ETOOBIG;
+    }
+    return 0;
+}
+
 #define FAIL(code, text)                                                                           \
     do {                                                                                           \
         rc = (code);                                                                               \
@@ -133,19 +165,8 @@ int sync_msg_parse(enum sync_op op, const cJSON *data, size_t max_update, size_t
         const cJSON *u = field(data, "update");
         if (!cJSON_IsString(u))
             FAIL(SYNC_MSG_EINVAL, "update must be a base64 string");
-        size_t slen = strlen(u->valuestring);
-        size_t cap = base64_decoded_max(slen);
-        if (max_update && cap > max_update + 3)
-            FAIL(SYNC_MSG_ETOOBIG, "update is too large");
-        out->update = malloc(cap ? cap : 1);
-        if (!out->update)
-            FAIL(SYNC_MSG_ENOMEM, "out of memory");
-        if (base64_decode(u->valuestring, slen, 0, out->update, cap, &out->update_len) != 0)
-            FAIL(SYNC_MSG_EINVAL, "update is not valid base64");
-        if (out->update_len == 0)
-            FAIL(SYNC_MSG_EINVAL, "update is empty");
-        if (max_update && out->update_len > max_update)
-            FAIL(SYNC_MSG_ETOOBIG, "update is too large");
+        if ((rc = update_decode(u->valuestring, strlen(u->valuestring), max_update, out, &msg)))
+            goto fail;
         break;
     }
     case SYNC_OP_REPLACE: {
@@ -279,21 +300,15 @@ static int take_uint(struct scan *s, uint64_t *out)
     return 1;
 }
 
-/* The update: base64 with the standard alphabet, decoded under the same
- * limits as sync_msg_parse. base64_decode refuses every byte outside that
- * alphabet, which holds no byte JSON escapes or forbids in a string. */
+/* The update: base64 with the standard alphabet, decoded as sync_msg_parse
+ * decodes it. base64_decode refuses every byte outside that alphabet, which
+ * holds no byte JSON escapes or forbids in a string. */
 static int take_update(struct scan *s, size_t max_update, struct sync_request *out)
 {
-    const char *at;
+    const char *at, *why;
     size_t n;
-    if (!take_span(s, &at, &n) || memchr(at, '\\', n))
-        return 0;
-    size_t cap = base64_decoded_max(n);
-    if (max_update && cap > max_update + 3)
-        return 0;
-    out->update = malloc(cap ? cap : 1);
-    return out->update && base64_decode(at, n, 0, out->update, cap, &out->update_len) == 0 &&
-           out->update_len > 0 && (!max_update || out->update_len <= max_update);
+    return take_span(s, &at, &n) && !memchr(at, '\\', n) &&
+           update_decode(at, n, max_update, out, &why) == 0;
 }
 
 /* The keys of the data members, each with its bit in `seen`. */

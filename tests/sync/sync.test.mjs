@@ -182,7 +182,9 @@ test('a submit written with spaces or escapes is the same request as the compact
     await until(() => b.versions.length === 3, 10000, 'bob learns versions 1-3');
     assert.deepEqual(b.versions, [1, 2, 3]);
     assert.equal(b.replica.text, 'one two three');
-    assert.deepEqual(await storedText(server, 'forms'), { ...(await storedText(server, 'forms')), version: 3, content: 'one two three' });
+    const stored = await storedText(server, 'forms');
+    assert.equal(stored.version, 3);
+    assert.equal(stored.content, 'one two three');
     [a, b].forEach((x) => x.disconnect());
   } finally {
     closeAll();
