@@ -2,19 +2,27 @@
  *
  *   syncbench write   --port P[,P2,..] --key K --secret S --writers W [--window N]
  *                     [--docs 1|W] [--seconds T] [--pid PID[,PID2,..]]
- *       W connections join presence-document.{doc} and submit CRDT updates (one
- *       character each, made by a real crdt replica per writer) keeping N in flight;
+ *       W connections join presence-document.bench-w{i}-{pid} (i = 0, or the writer's
+ *       number modulo the documents) and submit CRDT updates (one character each, made
+ *       by a real crdt replica per writer, which never applies the others' edits)
+ *       keeping N in flight;
  *       prints acknowledged (durable) edits per second and ack latency p50/p99, and a
  *       RESULT line. Writer i connects to the i-th port modulo their number (the nodes of
  *       a cluster); with --pid, the server CPU (every pid summed: nodes and their Redis)
  *       per acknowledged edit.
  *   syncbench fanout  --port P --key K --secret S --subs N --rate R [--seconds T]
- *       N connections subscribe to private-document.bench; one writer submits R
+ *       N connections subscribe to private-document.bench-fan-{pid}; one writer submits R
  *       updates/s; prints the submit -> DocumentUpdated latency over all deliveries.
  *   syncbench catchup --port P --key K --secret S --missed M [--merge 1]
  *       one writer submits M updates, then a new connection catches up from version 1
  *       with the epoch (pure replay, following `more` pages); prints the time from the
  *       request to the last page.
+ *
+ * Documents are named after this process: a writer's replica starts empty, so its first
+ * character is inserted at the document's start, concurrently with everything there. In a
+ * document an earlier run had filled (about 670k characters), merging that needs more
+ * steps than the server allows an update, which it refuses as too costly; each run
+ * therefore writes documents of its own, on a server of its own or not.
  *
  * One thread, epoll, non-blocking sockets after a blocking handshake. Reuses the Pusher
  * load generator's WebSocket framing, HMAC and histogram (bench/lg_*.c). */
@@ -443,7 +451,7 @@ static void mode_write(void)
     char docid[32];
     for (int i = 0; i < G.writers; i++) {
         conn_open(&cs[i], i);
-        snprintf(docid, sizeof docid, "bench-w%d", G.docs > 1 ? i % G.docs : 0);
+        snprintf(docid, sizeof docid, "bench-w%d-%d", G.docs > 1 ? i % G.docs : 0, (int)getpid());
         writer_init(&cs[i], i, docid);
     }
     run(cs, G.writers, G.writers, 0, G.seconds);
@@ -465,10 +473,13 @@ static void mode_fanout(void)
     int n = G.subs + 1;
     struct conn *cs = calloc((size_t)n, sizeof *cs);
     conn_open(&cs[0], 0);
-    writer_init(&cs[0], 0, "bench-fan");
+    char docid[32], ch[64];
+    snprintf(docid, sizeof docid, "bench-fan-%d", (int)getpid());
+    snprintf(ch, sizeof ch, "private-document.%s", docid);
+    writer_init(&cs[0], 0, docid);
     for (int i = 1; i < n; i++) {
         conn_open(&cs[i], i);
-        subscribe(&cs[i], "private-document.bench-fan", NULL);
+        subscribe(&cs[i], ch, NULL);
     }
     run(cs, n, 1, 1, G.seconds);
     char what[96];
