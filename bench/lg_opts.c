@@ -42,6 +42,9 @@ static void lg_opts_usage(void)
           "  --redis-port P   fanout: publish through Redis (PUBLISH <prefix><channel>, Laravel's\n"
           "                   redis broadcaster payload) instead of the HTTP API\n"
           "  --redis-prefix S the app's Redis prefix (\"\")\n"
+          "  --event-log F    fanout: write one line per event measured to file F: its\n"
+          "                   publish time (ms after the first), its deliveries, the latency\n"
+          "                   of its first and of its last delivery (us)\n"
           "  --label TEXT     copied into the RESULT line\n"
           "  --timeout S      hard bound on the whole run (60)\n",
           stderr);
@@ -155,6 +158,8 @@ void lg_opts_parse(struct lg_opts *o, int argc, char **argv)
             o->rate = atof(v);
         else if (strcmp(a, "--window") == 0)
             o->window = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--event-log") == 0)
+            o->event_log = v;
         else if (strcmp(a, "--warmup") == 0)
             o->warmup = atof(v);
         else if (strcmp(a, "--duration") == 0)

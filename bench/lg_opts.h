@@ -36,6 +36,7 @@ struct lg_opts {
     int sio;            /* 0 = Pusher protocol; 3 or 4 = Socket.IO over Engine.IO 3 / 4 (WS) */
     int redis_port;     /* fanout: publish with PUBLISH on this Redis (--host) instead of HTTP */
     const char *redis_prefix; /* prepended to the channel for the Redis channel ("") */
+    const char *event_log;    /* fanout: one line per measured event into this file (NULL) */
 };
 
 /* A comma-separated list of up to max positive integers (at most 2^22: ports and pids) into

@@ -89,6 +89,15 @@ struct lg_sample {
     uint64_t pubs;
 };
 
+/* --event-log: one event's deliveries in the measured window, found by the publish time its
+ * data carries. */
+struct lg_event {
+    uint64_t ts; /* CLOCK_MONOTONIC ns of the publish */
+    uint64_t n, first_us, last_us;
+};
+#define LG_EVENTS_MAX 65536u   /* events logged; the ones after are counted */
+#define LG_EVENTS_LOOKBACK 64u /* events still being delivered, newest first */
+
 struct lg {
     struct lg_opts o;
     int ep;
@@ -115,6 +124,8 @@ struct lg {
     char handshake[512];
     size_t handshake_len;
     unsigned logged;
+    struct lg_event *events; /* --event-log: what each measured event's deliveries took */
+    unsigned nevents, events_dropped;
     uint8_t rbuf[LG_RBUF];
 };
 
@@ -409,13 +420,56 @@ static void on_established(struct lg *g, struct lg_conn *c)
     }
 }
 
+/* Counts a delivery of the event published at ts, lat_us after it, for --event-log. An
+ * event's deliveries arrive while the next few are published: only the newest events are
+ * searched. */
+static void event_note(struct lg *g, uint64_t ts, uint64_t lat_us)
+{
+    unsigned from = g->nevents > LG_EVENTS_LOOKBACK ? g->nevents - LG_EVENTS_LOOKBACK : 0;
+    for (unsigned i = g->nevents; i-- > from;) {
+        struct lg_event *e = &g->events[i];
+        if (e->ts == ts) {
+            e->n++;
+            e->first_us = lat_us < e->first_us ? lat_us : e->first_us;
+            e->last_us = lat_us > e->last_us ? lat_us : e->last_us;
+            return;
+        }
+    }
+    if (g->nevents == LG_EVENTS_MAX) {
+        g->events_dropped++;
+        return;
+    }
+    g->events[g->nevents++] = (struct lg_event){ts, 1, lat_us, lat_us};
+}
+
+static void event_log_write(struct lg *g)
+{
+    FILE *f = fopen(g->o.event_log, "w");
+    if (!f) {
+        fprintf(stderr, "loadgen: %s: %s\n", g->o.event_log, strerror(errno));
+        return;
+    }
+    fprintf(f, "# publish_ms deliveries first_us last_us\n");
+    for (unsigned i = 0; i < g->nevents; i++) {
+        const struct lg_event *e = &g->events[i];
+        fprintf(f, "%.3f %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+                (double)(e->ts - g->events[0].ts) / 1e6, e->n, e->first_us, e->last_us);
+    }
+    if (g->events_dropped)
+        fprintf(f, "# %u more events not logged\n", g->events_dropped);
+    fclose(f);
+}
+
 static void on_message(struct lg *g, struct lg_conn *c, uint64_t ts)
 {
     uint64_t now = now_ns();
     g->recv_total++;
     if (g->measuring) {
+        uint64_t lat_us = now > ts ? (now - ts) / 1000u : 0;
         g->recv_window++;
-        lg_hist_add(&g->lat, now > ts ? (now - ts) / 1000u : 0);
+        lg_hist_add(&g->lat, lat_us);
+        if (g->events)
+            event_note(g, ts, lat_us);
     }
     if (g->o.mode == MODE_WHISPER && g->o.rate <= 0 &&
         (g->phase == PH_WARMUP || g->phase == PH_MEASURE))
@@ -1190,8 +1244,13 @@ int main(int argc, char **argv)
         die("epoll_create1: %s", strerror(errno));
     lg_hist_reset(&g->lat);
     lg_hist_reset(&g->conn_lat);
+    if (g->o.event_log && g->o.mode == MODE_FANOUT &&
+        !(g->events = calloc(LG_EVENTS_MAX, sizeof *g->events)))
+        die("out of memory");
     run(g);
     report(g);
+    if (g->events)
+        event_log_write(g);
     int rc = g->incomplete ? 3 : 0;
     for (unsigned i = 0; i < g->nconns; i++) {
         if (g->conns[i].fd >= 0)
@@ -1204,6 +1263,7 @@ int main(int argc, char **argv)
             close(g->pubs[i].fd);
     close(g->ep);
     close(g->pub_ep);
+    free(g->events);
     free(g->conns);
     free(g);
     return rc;
