@@ -96,7 +96,7 @@ struct lg_event {
     uint64_t n, first_us, last_us;
 };
 #define LG_EVENTS_MAX 65536u   /* events logged; the ones after are counted */
-#define LG_EVENTS_LOOKBACK 64u /* events still being delivered, newest first */
+#define LG_EVENTS_LOOKBACK 64u /* the newest events, where a delivery's event is looked for */
 
 struct lg {
     struct lg_opts o;

@@ -515,12 +515,13 @@ static void make_room(crdt_doc *doc, uint32_t *leaf, uint32_t *i, uint32_t extra
     crdt_leaf *r = &doc->leaves[rn];
     l = &doc->leaves[*leaf];
     uint32_t n = l->n, half = n / 2;
-    crdt_stats lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+    crdt_stats lo = {0, 0, 0, 0};
     for (uint32_t k = 0; k < half; k++)
         st_add(&lo, run_stats(&l->runs[k]));
-    /* the leaf's counts, kept by its parent (or the document), less the
-     * first half's */
-    hi = st_diff(l->parent == CRDT_NONE ? doc->st : doc->inodes[l->parent].st[l->slot], lo);
+    /* the second half's: the leaf's counts, kept by its parent (or the
+     * document, for the root), less the first half's */
+    crdt_stats hi =
+        st_diff(l->parent == CRDT_NONE ? doc->st : doc->inodes[l->parent].st[l->slot], lo);
     bool before = lo.total < hi.total; /* move the first half: rn goes before */
     uint32_t from = before ? 0 : half;
     r->n = 0;

@@ -95,7 +95,10 @@ echo "ok nginx on 127.0.0.1:$NG_PORT"
 curl_tls() { curl -sS --cacert "$tmp/tls/fullchain.pem" --resolve "localhost:$NG_PORT:127.0.0.1" "$@"; }
 body=$(curl_tls "https://localhost:$NG_PORT/up")
 [ "$body" = '{"health":"OK"}' ] || fail "/up through nginx: $body"
-curl_tls "https://localhost:$NG_PORT/metrics" | grep -q '^docsync_connections ' || fail "/metrics through nginx"
+# Read whole before it is searched: `curl | grep -q` under pipefail fails when grep has its
+# match and exits while curl still writes the rest (curl: (23) Failed writing body).
+metrics=$(curl_tls "https://localhost:$NG_PORT/metrics") || fail "/metrics through nginx: curl failed"
+grep -q '^docsync_connections ' <<<"$metrics" || fail "/metrics through nginx: no docsync_connections"
 status=$(curl_tls -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 5000 /dev/zero | tr '\0' a)" "https://localhost:$NG_PORT/up")
 [ "$status" = 431 ] || fail "oversized header through nginx: $status, expected docsyncd's 431"
 echo "ok https: /up, /metrics, 431 passed on"
