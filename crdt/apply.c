@@ -621,7 +621,9 @@ static inline __attribute__((always_inline)) bool ref_ok(const crdt_doc *doc, co
 }
 
 /* Returns false, having changed nothing, when `verify` (the fresh path,
- * which check did not see) and an origin or bound is not a known insert. */
+ * which check did not see) and an origin or bound is not a known insert;
+ * also when the fresh path's list (listload.c) runs out of memory, which
+ * ends that path anyway. */
 static bool apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32_t s, uint32_t k,
                          bool verify)
 {
@@ -651,6 +653,14 @@ static bool apply_insert(crdt_doc *doc, const upd *u, const crdt_uop *op, uint32
     agent_assign(doc, dag, s, lv, k);
     crdt__rec_add_insert(doc, lv, k, left, right);
     doc->next_lv += k;
+    if (doc->list) {
+        int placed = crdt__list_insert(doc, left, right, lv, k, off, nb, deleted);
+        if (placed > 0)
+            return true;
+        /* concurrent: the rest goes into the tree */
+        if (placed < 0 || crdt__list_build(doc) != CRDT_OK)
+            return false;
+    }
     crdt__integrate_insert(doc, left, right, lv, k, off, nb, deleted);
     if (doc->change_fn && !deleted)
         report_insert(doc, lv, k, doc->arena + off, nb);
@@ -894,6 +904,18 @@ static bool fresh_delete(crdt_doc *doc, const upd *u, needs *nd, const crdt_uop 
         crdt__rec_add_delete(doc, lv, c, lv_t, rev);
         crdt__lv_fill_tail(doc, lv, c, CRDT_NONE); /* lv is next_lv: a delete has no leaf */
         doc->next_lv += c;
+        if (doc->list) {
+            int done = crdt__list_delete(doc, lv_t, c);
+            if (done < 0)
+                return false;
+            if (done > 0) {
+                j += c;
+                continue;
+            }
+            /* a visible target: the tree deletes it */
+            if (crdt__list_build(doc) != CRDT_OK)
+                return false;
+        }
         /* delete_lvs, each piece's first target checked: the rest of the
          * piece shares its tree run, so it is inserted too */
         for (uint32_t t = lv_t, n = c; n > 0;) {
@@ -940,6 +962,9 @@ static int load_fresh(crdt_doc *doc, upd *u, needs *nd, const uint8_t *data, siz
         return rc;
     if (packed)
         fresh_presize(doc, &rd, len);
+    /* runs go into a list until an insert is concurrent (listload.c);
+     * without one, into the tree from the start */
+    (void)crdt__list_begin(doc, rd.nops + 16);
     crdt__tree_cache_reset(doc);
     doc->scan_budget = max_scan;
     doc->over_budget = false;
@@ -961,6 +986,9 @@ static int load_fresh(crdt_doc *doc, upd *u, needs *nd, const uint8_t *data, siz
             ok = false;
     }
     ok = ok && crdt__upd_end(&rd);
+    if (ok && doc->list)
+        ok = crdt__list_build(doc) == CRDT_OK;
+    crdt__list_end(doc);
     for (uint32_t i = 0; ok && i < u->nagents; i++)
         if (u->agents[i].doc >= old_n && !doc->agents[u->agents[i].doc].nruns)
             ok = false;

@@ -127,6 +127,8 @@ int crdt__name_cmp(const void *a, size_t alen, const void *b, size_t blen);
 
 #define CRDT_LEAF_MAX 32
 #define CRDT_NODE_MAX 16
+/* Code points per run of non-ASCII text: bounds the UTF-8 scan of a split. */
+#define CRDT_NONASCII_RUN_MAX 128
 
 typedef struct crdt_stats {
     uint32_t vis;   /* visible code points */
@@ -247,6 +249,10 @@ struct crdt_doc {
      * visible changes (NULL otherwise). */
     crdt_change_fn change_fn;
     void *change_ctx;
+    /* While a load into an empty replica places its inserts in a list of
+     * runs instead of the tree (listload.c); NULL otherwise. lv_leaf then
+     * holds list nodes, not leaves. */
+    struct crdt_list *list;
 };
 
 /* Sets lv_leaf[lv .. lv + n) to `v`, for LVs at the end of the assigned
@@ -359,6 +365,50 @@ uint32_t crdt__tree_lv_at(const crdt_doc *doc, crdt_cursor *c);
 /* Normalize: move an end-of-leaf cursor to the next leaf start. Returns
  * false at the end of the document. */
 bool crdt__tree_norm(const crdt_doc *doc, crdt_cursor *c);
+/* Whether `run`, whose left origin is the last character of run r, can
+ * join r (the tree's and the list's rule): LVs and text contiguous, both
+ * visible or both deleted, non-ASCII text within CRDT_NONASCII_RUN_MAX. */
+static inline bool crdt__run_can_extend(const crdt_run *r, const crdt_run *run)
+{
+    if (r->del != run->del || r->lv + r->len != run->lv ||
+        (!r->del && r->byte_off + r->byte_len != run->byte_off))
+        return false;
+    bool ascii = r->byte_len == r->len && run->byte_len == run->len;
+    if (!ascii && r->len + run->len > CRDT_NONASCII_RUN_MAX)
+        return false;
+    return (uint64_t)r->len + run->len < (1u << 31);
+}
+/* Run r cut at offset off (0 < off < len) into a and b. */
+void crdt__run_split(const crdt_doc *doc, const crdt_run *r, uint32_t off, crdt_run *a,
+                     crdt_run *b);
+
+/* A node of the load list (listload.c): a run and its neighbours. */
+typedef struct crdt_lnode {
+    crdt_run r;
+    uint32_t prev, next;
+} crdt_lnode;
+/* Build the tree of an empty replica from `nruns` runs in document order:
+ * the list from node `head` through `next`. The runs are spread evenly over
+ * leaves of about CRDT_BUILD_FILL runs: room for a quarter more before a
+ * leaf splits, as after random inserts. */
+#define CRDT_BUILD_FILL (CRDT_LEAF_MAX * 3 / 4)
+int crdt__tree_build(crdt_doc *doc, const crdt_lnode *v, uint32_t head, uint32_t nruns);
+
+/* listload.c: a load into an empty replica places its inserts in a list
+ * while none is concurrent. crdt__list_begin starts one (room for about
+ * `guess` runs); crdt__list_insert places an insert (1), finds it
+ * concurrent and changes nothing (0) or runs out of memory (-1);
+ * crdt__list_delete checks a delete of LVs [t, t + n): all deleted
+ * characters already, so nothing to do (1), one visible, for the tree to
+ * delete (0), or one not an inserted character (-1); crdt__list_build turns
+ * the list into the tree; crdt__list_end frees it (both end list mode). */
+int crdt__list_begin(crdt_doc *doc, uint32_t guess);
+int crdt__list_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv, uint32_t n,
+                      uint32_t byte_off, uint32_t byte_len, bool deleted);
+int crdt__list_delete(crdt_doc *doc, uint32_t t, uint32_t n);
+int crdt__list_build(crdt_doc *doc);
+void crdt__list_end(crdt_doc *doc);
+
 /* Insert a run before cursor `c`; returns the cursor just after it. Needs
  * reserved capacity (crdt__tree_reserve; cannot fail). */
 crdt_cursor crdt__tree_insert(crdt_doc *doc, crdt_cursor c, crdt_run run);

@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#define NONASCII_CHUNK 128 /* code points per tree run for non-ASCII text */
-
 int crdt_doc_new(const crdt_allocator *alloc, const char *agent, size_t agent_len, crdt_doc **out)
 {
     if (!out || !agent || agent_len == 0 || agent_len > CRDT_AGENT_MAX)
@@ -151,7 +149,7 @@ void crdt__doc_place(crdt_doc *doc, crdt_cursor *at, uint32_t left, uint32_t lv,
     crdt_cursor c = *at;
     bool ascii = deleted || byte_len == n;
     while (n > 0) {
-        uint32_t k = ascii || n <= NONASCII_CHUNK ? n : NONASCII_CHUNK;
+        uint32_t k = ascii || n <= CRDT_NONASCII_RUN_MAX ? n : CRDT_NONASCII_RUN_MAX;
         uint32_t kb = deleted ? 0
                       : ascii ? k
                               : (uint32_t)crdt__text_bytes(doc->arena + byte_off, k);
@@ -222,7 +220,7 @@ int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t len)
     size_t n, astral;
     if (pos > doc->st.vis || !crdt__utf8_validate((const uint8_t *)utf8, len, &n, &astral))
         return CRDT_EINVAL;
-    uint32_t runs = (uint32_t)(len == n ? 1 : n / NONASCII_CHUNK + 1);
+    uint32_t runs = (uint32_t)(len == n ? 1 : n / CRDT_NONASCII_RUN_MAX + 1);
     int rc = local_reserve(doc, n, len, 1, runs);
     if (rc)
         return rc;

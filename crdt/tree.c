@@ -12,8 +12,6 @@
 
 #include <string.h>
 
-#define NONASCII_RUN_MAX 128 /* bounds the UTF-8 scan when splitting a run */
-
 static crdt_stats run_stats(const crdt_run *r)
 {
     crdt_stats s = {0, 0, 0, r->len};
@@ -564,26 +562,33 @@ static uint32_t run_prefix(const crdt_doc *doc, const crdt_run *r, uint32_t k, u
     return bytes;
 }
 
+void crdt__run_split(const crdt_doc *doc, const crdt_run *r, uint32_t off, crdt_run *a, crdt_run *b)
+{
+    crdt_run x = *r;
+    *a = x;
+    *b = x;
+    a->len = off;
+    b->len = x.len - off;
+    b->lv = x.lv + off;
+    b->cont = 1; /* inside a run, each character follows the one before */
+    if (!x.del) {
+        uint32_t astral, bo = run_prefix(doc, &x, off, &astral);
+        a->byte_len = bo;
+        a->astral = astral;
+        b->byte_off = x.byte_off + bo;
+        b->byte_len = x.byte_len - bo;
+        b->astral = x.astral - astral;
+    }
+}
+
 /* Split run i of leaf at offset off (0 < off < len); needs one free slot.
  * Counts do not change. */
 static void split_run(crdt_doc *doc, crdt_leaf *l, uint32_t i, uint32_t off)
 {
-    crdt_run *r = &l->runs[i];
+    crdt_run a, b;
+    crdt__run_split(doc, &l->runs[i], off, &a, &b);
     memmove(l->runs + i + 2, l->runs + i + 1, (l->n - i - 1) * sizeof(crdt_run));
     leaf_set_n(doc, l, l->n + 1);
-    crdt_run a = *r, b = *r;
-    a.len = off;
-    b.len = r->len - off;
-    b.lv = r->lv + off;
-    b.cont = 1; /* inside a run, each character follows the one before */
-    if (!r->del) {
-        uint32_t astral, bo = run_prefix(doc, r, off, &astral);
-        a.byte_len = bo;
-        a.astral = astral;
-        b.byte_off = r->byte_off + bo;
-        b.byte_len = r->byte_len - bo;
-        b.astral = r->astral - a.astral;
-    }
     l->runs[i] = a;
     l->runs[i + 1] = b;
 }
@@ -613,13 +618,7 @@ bool crdt__tree_try_extend(crdt_doc *doc, crdt_cursor c, const crdt_run *run)
         return false;
     crdt_leaf *l = &doc->leaves[c.leaf];
     crdt_run *r = &l->runs[c.i - 1];
-    if (r->del != run->del || r->lv + r->len != run->lv ||
-        (!r->del && r->byte_off + r->byte_len != run->byte_off))
-        return false;
-    bool ascii = r->byte_len == r->len && run->byte_len == run->len;
-    if (!ascii && r->len + run->len > NONASCII_RUN_MAX)
-        return false;
-    if ((uint64_t)r->len + run->len >= (1u << 31))
+    if (!crdt__run_can_extend(r, run))
         return false;
     r->len += run->len;
     r->byte_len += run->byte_len;
@@ -790,6 +789,80 @@ uint32_t crdt__tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const u
 size_t crdt__text_bytes(const uint8_t *text, uint32_t n)
 {
     return crdt__utf8_offset(text, SIZE_MAX, n);
+}
+
+/* ------------------------------------------------------------ building */
+
+int crdt__tree_build(crdt_doc *doc, const crdt_lnode *v, uint32_t head, uint32_t nruns)
+{
+    const crdt_allocator *a = &doc->alloc;
+    uint32_t nleaves = nruns ? (nruns + CRDT_BUILD_FILL - 1) / CRDT_BUILD_FILL : 1, ninodes = 0;
+    for (uint32_t m = nleaves; m > 1;) {
+        m = (m + CRDT_NODE_MAX - 1) / CRDT_NODE_MAX;
+        ninodes += m;
+    }
+    int rc =
+        crdt__mem_reserve(a, (void **)&doc->leaves, &doc->leaves_cap, nleaves, sizeof(crdt_leaf));
+    if (rc == CRDT_OK)
+        rc = crdt__mem_reserve(a, (void **)&doc->inodes, &doc->inodes_cap, ninodes,
+                               sizeof(crdt_inode));
+    crdt_stats *st = rc ? NULL : crdt__mem_alloc(a, (size_t)nleaves * sizeof(crdt_stats));
+    if (!st)
+        return rc ? rc : CRDT_ENOMEM;
+    /* Leaves: the runs spread evenly, each leaf's LVs pointed at it. */
+    doc->excess = 0;
+    for (uint32_t i = 0, node = head; i < nleaves; i++) {
+        crdt_leaf *l = &doc->leaves[i];
+        uint32_t n = nruns / nleaves + (i < nruns % nleaves);
+        l->parent = CRDT_NONE;
+        l->slot = 0;
+        l->next = i + 1 < nleaves ? i + 1 : CRDT_NONE;
+        l->n = 0;
+        leaf_set_n(doc, l, n);
+        for (uint32_t k = 0; k < n; k++, node = v[node].next) {
+            l->runs[k] = v[node].r;
+            point_lvs(doc, &l->runs[k], i);
+        }
+        st[i] = leaf_stats(l);
+    }
+    /* Inner nodes, a level at a time over the one below ([c0, c0 + cnt)),
+     * children spread evenly: all but a root at least half full. */
+    uint32_t c0 = 0, cnt = nleaves, height = 0;
+    doc->ninodes = 0;
+    while (cnt > 1) {
+        uint32_t p0 = doc->ninodes, np = (cnt + CRDT_NODE_MAX - 1) / CRDT_NODE_MAX;
+        for (uint32_t j = 0, c = c0; j < np; j++) {
+            crdt_inode *in = &doc->inodes[doc->ninodes++];
+            in->parent = CRDT_NONE;
+            in->slot = 0;
+            in->n = cnt / np + (j < cnt % np);
+            for (uint32_t k = 0; k < in->n; k++, c++) {
+                in->child[k] = c;
+                if (height == 0) {
+                    in->st[k] = st[c];
+                    doc->leaves[c].parent = p0 + j;
+                    doc->leaves[c].slot = k;
+                } else {
+                    in->st[k] = inode_stats(&doc->inodes[c]);
+                    doc->inodes[c].parent = p0 + j;
+                    doc->inodes[c].slot = k;
+                }
+            }
+        }
+        c0 = p0;
+        cnt = np;
+        height++;
+    }
+    doc->st = height ? inode_stats(&doc->inodes[c0]) : st[0];
+    crdt__mem_free(a, st);
+    doc->nleaves = nleaves;
+    doc->root = c0;
+    doc->height = height;
+    doc->nruns = nruns;
+    doc->cache_ok = false;
+    doc->hint_ok = false;
+    doc->near_leaf = doc->near_i = 0;
+    return CRDT_OK;
 }
 
 /* ------------------------------------------------------------ checking */

@@ -3,6 +3,7 @@
  * refusal of updates with missing dependencies, hostile bytes, agent and
  * seq control, and a failing allocator. */
 #include "crdt.h"
+#include "crdt_int.h" /* the tree's shape after a load */
 #include "crdt_meter.h"
 #include "crdt_test_util.h"
 #include "test.h"
@@ -1356,6 +1357,17 @@ static void test_fresh_path(void)
     CHECK_EQ(crdt_doc_apply(f, fine, sizeof fine, NULL), CRDT_OK);
     CHECK_STR_EQ(text(f), "acb");
     crdt_doc_free(f);
+    /* "ab", then a delete of the visible "a" (an encoder sends deleted
+     * characters as deleted inserts, so only a hand-made update has this),
+     * then "c" after "b" */
+    static const uint8_t del_visible[] = {0xD5, 1, 1, 1, 'x', 3,    0x30, 0, 0, 2, 2,  'a',
+                                          'b',  6, 1, 0, 0,   0x24, 1,    0, 1, 1, 'c'};
+    fresh_case(del_visible, sizeof del_visible, CRDT_OK, NULL, 0, st, sn);
+    f = mkdoc("me");
+    CHECK_EQ(crdt_doc_apply(f, del_visible, sizeof del_visible, NULL), CRDT_OK);
+    CHECK_STR_EQ(text(f), "bc");
+    CHECK_EQ(crdt_doc_check(f), CRDT_OK);
+    crdt_doc_free(f);
 
     /* A refused update whose agent is the replica's own: its seqs stay free. */
     f = mkdoc("x");
@@ -1371,6 +1383,125 @@ static void test_fresh_path(void)
     crdt_doc_free(a);
     crdt_doc_free(b);
     crdt_doc_free(c);
+}
+
+/* Random edits of one author: typing at a cursor that mostly stays put,
+ * backspaces, forward deletes, selections deleted, long non-ASCII pastes,
+ * jumps. */
+static void author_edits(crdt_doc *d, int steps, size_t *cursor)
+{
+    static const char *paste = "\xC3\xA9\xF0\x9F\x98\x80\xE2\x82\xAC"; /* é, 😀, € */
+    for (int k = 0; k < steps; k++) {
+        size_t len = crdt_doc_length(d), pos = *cursor <= len ? *cursor : len;
+        uint64_t r = below(100);
+        if (r < 55 || len < 4) {
+            ins(d, pos, "abcdefgh" + below(8));
+            pos += crdt_doc_length(d) - len;
+        } else if (r < 70 && pos > 0) {
+            CHECK_EQ(crdt_doc_delete(d, pos - 1, 1), CRDT_OK);
+            pos--;
+        } else if (r < 80 && pos < len) {
+            CHECK_EQ(crdt_doc_delete(d, pos, 1 + below(len - pos < 4 ? len - pos : 4)), CRDT_OK);
+        } else if (r < 83) {
+            char buf[9 * 60 + 1] = "";
+            for (int j = 0; j < 60; j++)
+                strcat(buf, paste);
+            ins(d, pos, buf); /* 180 code points: two runs of non-ASCII text */
+            pos += 180;
+        } else if (r < 85) {
+            size_t from = below(len), n = 1 + below(len - from);
+            CHECK_EQ(crdt_doc_delete(d, from, n), CRDT_OK);
+            pos = from;
+        } else {
+            pos = below(len + 1);
+        }
+        *cursor = pos;
+    }
+}
+
+/* Load st into a new replica by the fresh path and by the general one
+ * (crdt_doc_apply_changes): both pass the checks, hold src's text and
+ * encode st again. Returns the fresh one. */
+static crdt_doc *load_both(const crdt_doc *src, const uint8_t *st, size_t sn)
+{
+    crdt_doc *f = mkdoc("alice"), *g = mkdoc("alice");
+    CHECK_EQ(crdt_doc_apply(f, st, sn, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply_changes(g, st, sn, NULL, ignore_change, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_check(f), CRDT_OK);
+    CHECK_EQ(crdt_doc_check(g), CRDT_OK);
+    CHECK(same_text(f, NULL, src, NULL));
+    CHECK(same_text(g, NULL, src, NULL));
+    size_t fn, gn;
+    uint8_t *sf = state_of(f, &fn), *sg = state_of(g, &gn);
+    CHECK(fn == sn && memcmp(sf, st, sn) == 0);
+    CHECK(gn == sn && memcmp(sg, st, sn) == 0);
+    free(sf);
+    free(sg);
+    crdt_doc_free(g);
+    return f;
+}
+
+/* Whether d's tree is the one crdt__tree_build makes, as after a load that
+ * took no concurrent insert: the fewest leaves of CRDT_BUILD_FILL runs, the
+ * runs spread evenly. Integrating an insert into the tree afterwards would
+ * leave a leaf fuller, or split it. */
+static bool built_in_one_go(const crdt_doc *d)
+{
+    uint32_t want = d->nruns ? (d->nruns + CRDT_BUILD_FILL - 1) / CRDT_BUILD_FILL : 1;
+    if (d->nleaves != want)
+        return false;
+    for (uint32_t i = 0; i < d->nleaves; i++)
+        if (d->leaves[i].n != d->nruns / want && d->leaves[i].n != d->nruns / want + 1)
+            return false;
+    return true;
+}
+
+/* A load into an empty replica places runs in a list while no insert is
+ * concurrent and builds the tree from it; at the first concurrent insert it
+ * builds the tree from what it has and goes on in the tree. Both ends must
+ * give the replica the author had: a history with every kind of run split
+ * and tombstone merge, then the same history with a concurrent insert
+ * after thousands of ops. The loaded replica keeps taking edits. */
+static void test_list_load(void)
+{
+    rng_state = 0x11570AD5ULL;
+    crdt_doc *a = mkdoc("alice");
+    size_t cursor = 0, sn;
+    author_edits(a, 4000, &cursor);
+    uint8_t *st = state_of(a, &sn);
+    crdt_doc *f = load_both(a, st, sn);
+    free(st);
+    CHECK(f->nruns > 1000);
+    CHECK(built_in_one_go(f));
+    /* the loaded replica and the author go on with the same edits */
+    CHECK_EQ(crdt_doc_set_agent(f, "alice", 5, CRDT_SEQ_AUTO), CRDT_OK);
+    uint64_t seed = rng_state;
+    size_t c1 = cursor, c2 = cursor;
+    author_edits(a, 1000, &c1);
+    rng_state = seed;
+    author_edits(f, 1000, &c2);
+    CHECK_EQ(crdt_doc_check(f), CRDT_OK);
+    CHECK(same_text(f, NULL, a, NULL));
+    same_state(f, a);
+    crdt_doc_free(f);
+
+    /* bob and alice type at the same place at once, then alice goes on:
+     * the canonical state has thousands of alice's ops before bob's */
+    crdt_doc *b = mkdoc("bob");
+    sync_into(b, a);
+    size_t mid = crdt_doc_length(a) / 2;
+    ins(a, mid, "ALICE");
+    ins(b, mid, "BOB");
+    CHECK_EQ(crdt_doc_delete(b, 0, 3), CRDT_OK);
+    sync_into(a, b);
+    sync_into(b, a);
+    author_edits(a, 2000, &c1);
+    st = state_of(a, &sn);
+    f = load_both(a, st, sn);
+    crdt_doc_free(f);
+    free(st);
+    crdt_doc_free(a);
+    crdt_doc_free(b);
 }
 
 /* A replica loaded from a state holds no more than the replica that typed
@@ -1434,5 +1565,6 @@ int main(void)
     test_apply_changes();
     test_fresh_path();
     test_load_gives_back_room();
+    test_list_load();
     return TEST_RESULT();
 }
