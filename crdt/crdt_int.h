@@ -61,6 +61,8 @@ bool crdt__utf8_validate(const uint8_t *s, size_t len, size_t *cps, size_t *astr
 size_t crdt__utf8_offset(const uint8_t *s, size_t len, size_t k);
 /* Astral code points among bytes s[0..len). */
 uint32_t crdt__utf8_astral(const uint8_t *s, size_t len);
+/* Byte length of the first n code points of a run segment's text. */
+size_t crdt__text_bytes(const uint8_t *text, uint32_t n);
 
 /* ------------------------------------------------------------- agents */
 
@@ -378,6 +380,23 @@ static inline bool crdt__run_can_extend(const crdt_run *r, const crdt_run *run)
         return false;
     return (uint64_t)r->len + run->len < (1u << 31);
 }
+/* The first run of the n characters [lv, lv + n) that crdt__doc_place
+ * (or a load's list) places after `left`, their text (when not deleted)
+ * at arena[byte_off ..): all n when ascii or deleted, else at most
+ * CRDT_NONASCII_RUN_MAX, with their bytes and 4-byte code points counted. */
+static inline crdt_run crdt__run_piece(const crdt_doc *doc, uint32_t left, uint32_t lv, uint32_t n,
+                                       uint32_t byte_off, bool ascii, bool deleted)
+{
+    uint32_t k = ascii || n <= CRDT_NONASCII_RUN_MAX ? n : CRDT_NONASCII_RUN_MAX;
+    uint32_t kb = deleted ? 0 : ascii ? k : (uint32_t)crdt__text_bytes(doc->arena + byte_off, k);
+    return (crdt_run){.lv = lv,
+                      .len = k,
+                      .del = deleted,
+                      .byte_off = deleted ? 0 : byte_off,
+                      .byte_len = kb,
+                      .astral = deleted || ascii ? 0 : crdt__utf8_astral(doc->arena + byte_off, kb),
+                      .cont = left != CRDT_NONE && left == lv - 1};
+}
 /* Run r cut at offset off (0 < off < len) into a and b. */
 void crdt__run_split(const crdt_doc *doc, const crdt_run *r, uint32_t off, crdt_run *a,
                      crdt_run *b);
@@ -435,8 +454,6 @@ void crdt__tree_hint_set(crdt_doc *doc, crdt_cursor c, uint32_t pos);
 /* Characters from lv to the end of its run, whether they are deleted, and
  * (visible) a pointer to their text. */
 uint32_t crdt__tree_seg(const crdt_doc *doc, uint32_t lv, bool *deleted, const uint8_t **text);
-/* Byte length of the first n code points of a run segment's text. */
-size_t crdt__text_bytes(const uint8_t *text, uint32_t n);
 int crdt__tree_check(const crdt_doc *doc);
 
 /* ------------------------------------------------------------ codec */

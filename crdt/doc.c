@@ -149,27 +149,16 @@ void crdt__doc_place(crdt_doc *doc, crdt_cursor *at, uint32_t left, uint32_t lv,
     crdt_cursor c = *at;
     bool ascii = deleted || byte_len == n;
     while (n > 0) {
-        uint32_t k = ascii || n <= CRDT_NONASCII_RUN_MAX ? n : CRDT_NONASCII_RUN_MAX;
-        uint32_t kb = deleted ? 0
-                      : ascii ? k
-                              : (uint32_t)crdt__text_bytes(doc->arena + byte_off, k);
-        crdt_run run = {.lv = lv,
-                        .len = k,
-                        .del = deleted,
-                        .byte_off = deleted ? 0 : byte_off,
-                        .byte_len = kb,
-                        .astral =
-                            deleted || ascii ? 0 : crdt__utf8_astral(doc->arena + byte_off, kb),
-                        .cont = left != CRDT_NONE && left == lv - 1};
-        if (left == lv - 1 && left != CRDT_NONE && crdt__tree_try_extend(doc, c, &run)) {
+        crdt_run run = crdt__run_piece(doc, left, lv, n, byte_off, ascii, deleted);
+        if (run.cont && crdt__tree_try_extend(doc, c, &run)) {
             /* extended the run before c; c still points just after it */
         } else {
             c = crdt__tree_insert(doc, c, run);
         }
-        left = lv + k - 1;
-        lv += k;
-        n -= k;
-        byte_off += kb;
+        left = lv + run.len - 1;
+        lv += run.len;
+        n -= run.len;
+        byte_off += run.byte_len;
     }
     *at = c;
 }

@@ -139,18 +139,7 @@ int crdt__list_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv,
     }
     /* crdt__doc_place's runs, extending the one before when allowed */
     while (n > 0) {
-        uint32_t k = ascii || n <= CRDT_NONASCII_RUN_MAX ? n : CRDT_NONASCII_RUN_MAX;
-        uint32_t kb = deleted ? 0
-                      : ascii ? k
-                              : (uint32_t)crdt__text_bytes(doc->arena + byte_off, k);
-        crdt_run run = {.lv = lv,
-                        .len = k,
-                        .del = deleted,
-                        .byte_off = deleted ? 0 : byte_off,
-                        .byte_len = kb,
-                        .astral =
-                            deleted || ascii ? 0 : crdt__utf8_astral(doc->arena + byte_off, kb),
-                        .cont = left != CRDT_NONE && left == lv - 1};
+        crdt_run run = crdt__run_piece(doc, left, lv, n, byte_off, ascii, deleted);
         if (run.cont && at != CRDT_NONE && crdt__run_can_extend(&l->v[at].r, &run)) {
             crdt_run *r = &l->v[at].r;
             r->len += run.len;
@@ -159,11 +148,11 @@ int crdt__list_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv,
         } else {
             at = link_after(l, at, run);
         }
-        crdt__lv_fill_tail(doc, lv, k, at);
-        left = lv + k - 1;
-        lv += k;
-        n -= k;
-        byte_off += kb;
+        crdt__lv_fill_tail(doc, lv, run.len, at);
+        left = lv + run.len - 1;
+        lv += run.len;
+        n -= run.len;
+        byte_off += run.byte_len;
     }
     return 1;
 }

@@ -1247,6 +1247,28 @@ static void fresh_case(const uint8_t *u, size_t n, int want, const char *miss_ag
     crdt_doc_free(e);
 }
 
+/* Load st into a new replica of `agent` by the fresh path and by the
+ * general one (crdt_doc_apply_changes): both pass the checks, hold src's
+ * text and encode st again. Returns the fresh one. */
+static crdt_doc *load_both(const char *agent, const crdt_doc *src, const uint8_t *st, size_t sn)
+{
+    crdt_doc *f = mkdoc(agent), *g = mkdoc(agent);
+    CHECK_EQ(crdt_doc_apply(f, st, sn, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_apply_changes(g, st, sn, NULL, ignore_change, NULL), CRDT_OK);
+    CHECK_EQ(crdt_doc_check(f), CRDT_OK);
+    CHECK_EQ(crdt_doc_check(g), CRDT_OK);
+    CHECK(same_text(f, NULL, src, NULL));
+    CHECK(same_text(g, NULL, src, NULL));
+    size_t fn, gn;
+    uint8_t *sf = state_of(f, &fn), *sg = state_of(g, &gn);
+    CHECK(fn == sn && memcmp(sf, st, sn) == 0);
+    CHECK(gn == sn && memcmp(sg, st, sn) == 0);
+    free(sf);
+    free(sg);
+    crdt_doc_free(g);
+    return f;
+}
+
 static void test_fresh_path(void)
 {
     /* A document with three agents, concurrent inserts at one place,
@@ -1268,19 +1290,8 @@ static void test_fresh_path(void)
     }
     size_t sn;
     uint8_t *st = state_of(a, &sn);
-    crdt_doc *f = mkdoc("me"), *g = mkdoc("me");
-    CHECK_EQ(crdt_doc_apply(f, st, sn, NULL), CRDT_OK);
-    CHECK_EQ(crdt_doc_apply_changes(g, st, sn, NULL, ignore_change, NULL), CRDT_OK);
-    CHECK_EQ(crdt_doc_check(f), CRDT_OK);
-    CHECK(same_text(f, NULL, a, NULL));
-    size_t fn, gn;
-    uint8_t *sf = state_of(f, &fn), *sg = state_of(g, &gn);
-    CHECK(fn == sn && memcmp(sf, st, sn) == 0);
-    CHECK(gn == sn && memcmp(sg, st, sn) == 0);
-    free(sf);
-    free(sg);
+    crdt_doc *f = load_both("me", a, st, sn);
     crdt_doc_free(f);
-    crdt_doc_free(g);
 
     /* Refused updates (version 1, agent table "x" or "x", "y"). */
     /* left origin (x, 5) unknown */
@@ -1419,28 +1430,6 @@ static void author_edits(crdt_doc *d, int steps, size_t *cursor)
     }
 }
 
-/* Load st into a new replica by the fresh path and by the general one
- * (crdt_doc_apply_changes): both pass the checks, hold src's text and
- * encode st again. Returns the fresh one. */
-static crdt_doc *load_both(const crdt_doc *src, const uint8_t *st, size_t sn)
-{
-    crdt_doc *f = mkdoc("alice"), *g = mkdoc("alice");
-    CHECK_EQ(crdt_doc_apply(f, st, sn, NULL), CRDT_OK);
-    CHECK_EQ(crdt_doc_apply_changes(g, st, sn, NULL, ignore_change, NULL), CRDT_OK);
-    CHECK_EQ(crdt_doc_check(f), CRDT_OK);
-    CHECK_EQ(crdt_doc_check(g), CRDT_OK);
-    CHECK(same_text(f, NULL, src, NULL));
-    CHECK(same_text(g, NULL, src, NULL));
-    size_t fn, gn;
-    uint8_t *sf = state_of(f, &fn), *sg = state_of(g, &gn);
-    CHECK(fn == sn && memcmp(sf, st, sn) == 0);
-    CHECK(gn == sn && memcmp(sg, st, sn) == 0);
-    free(sf);
-    free(sg);
-    crdt_doc_free(g);
-    return f;
-}
-
 /* Whether d's tree is the one crdt__tree_build makes, as after a load that
  * took no concurrent insert: the fewest leaves of CRDT_BUILD_FILL runs, the
  * runs spread evenly. Integrating an insert into the tree afterwards would
@@ -1469,7 +1458,7 @@ static void test_list_load(void)
     size_t cursor = 0, sn;
     author_edits(a, 4000, &cursor);
     uint8_t *st = state_of(a, &sn);
-    crdt_doc *f = load_both(a, st, sn);
+    crdt_doc *f = load_both("alice", a, st, sn);
     free(st);
     CHECK(f->nruns > 1000);
     CHECK(built_in_one_go(f));
@@ -1497,7 +1486,7 @@ static void test_list_load(void)
     sync_into(b, a);
     author_edits(a, 2000, &c1);
     st = state_of(a, &sn);
-    f = load_both(a, st, sn);
+    f = load_both("alice", a, st, sn);
     crdt_doc_free(f);
     free(st);
     crdt_doc_free(a);
