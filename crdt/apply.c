@@ -963,8 +963,10 @@ static int load_fresh(crdt_doc *doc, upd *u, needs *nd, const uint8_t *data, siz
     if (packed)
         fresh_presize(doc, &rd, len);
     /* runs go into a list until an insert is concurrent (listload.c);
-     * without one, into the tree from the start */
-    (void)crdt__list_begin(doc, rd.nops + 16);
+     * without one, into the tree from the start. Room for a run per op,
+     * at most one per byte of the update (a packed state may announce 32
+     * ops per byte): a guess, the list grows as it needs. */
+    (void)crdt__list_begin(doc, (uint32_t)(rd.nops < len ? rd.nops : len) + 16);
     crdt__tree_cache_reset(doc);
     doc->scan_budget = max_scan;
     doc->over_budget = false;
