@@ -1269,6 +1269,19 @@ static crdt_doc *load_both(const char *agent, const crdt_doc *src, const uint8_t
     return f;
 }
 
+/* fresh_case for an update that loads: then a new replica takes it to
+ * `want` and passes the checks. */
+static void fresh_loads(const uint8_t *u, size_t n, const char *want, const uint8_t *good,
+                        size_t good_n)
+{
+    fresh_case(u, n, CRDT_OK, NULL, 0, good, good_n);
+    crdt_doc *f = mkdoc("me");
+    CHECK_EQ(crdt_doc_apply(f, u, n, NULL), CRDT_OK);
+    CHECK_STR_EQ(text(f), want);
+    CHECK_EQ(crdt_doc_check(f), CRDT_OK);
+    crdt_doc_free(f);
+}
+
 static void test_fresh_path(void)
 {
     /* A document with three agents, concurrent inserts at one place,
@@ -1363,22 +1376,13 @@ static void test_fresh_path(void)
     /* "c" typed between "a" and "b" */
     static const uint8_t fine[] = {0xD5, 1,    1, 1, 'x', 2, 0x30, 0, 0, 2, 2,  'a',
                                    'b',  0x00, 0, 2, 1,   0, 0,    0, 1, 1, 'c'};
-    fresh_case(fine, sizeof fine, CRDT_OK, NULL, 0, st, sn);
-    f = mkdoc("me");
-    CHECK_EQ(crdt_doc_apply(f, fine, sizeof fine, NULL), CRDT_OK);
-    CHECK_STR_EQ(text(f), "acb");
-    crdt_doc_free(f);
+    fresh_loads(fine, sizeof fine, "acb", st, sn);
     /* "ab", then a delete of the visible "a" (an encoder sends deleted
      * characters as deleted inserts, so only a hand-made update has this),
      * then "c" after "b" */
     static const uint8_t del_visible[] = {0xD5, 1, 1, 1, 'x', 3,    0x30, 0, 0, 2, 2,  'a',
                                           'b',  6, 1, 0, 0,   0x24, 1,    0, 1, 1, 'c'};
-    fresh_case(del_visible, sizeof del_visible, CRDT_OK, NULL, 0, st, sn);
-    f = mkdoc("me");
-    CHECK_EQ(crdt_doc_apply(f, del_visible, sizeof del_visible, NULL), CRDT_OK);
-    CHECK_STR_EQ(text(f), "bc");
-    CHECK_EQ(crdt_doc_check(f), CRDT_OK);
-    crdt_doc_free(f);
+    fresh_loads(del_visible, sizeof del_visible, "bc", st, sn);
 
     /* A refused update whose agent is the replica's own: its seqs stay free. */
     f = mkdoc("x");
