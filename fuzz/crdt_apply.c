@@ -14,7 +14,7 @@
 #include <string.h>
 
 /* The broken property named on stderr, for whoever replays the input. */
-static void die(const char *what)
+static _Noreturn void die(const char *what)
 {
     fprintf(stderr, "%s: %s\n", __FILE__, what);
     abort();
