@@ -257,6 +257,15 @@ struct crdt_doc {
     struct crdt_list *list;
 };
 
+/* Sets lv_leaf[lv .. lv + n) to `v` (the leaf, or during a load the list
+ * node, that now holds those characters). */
+static inline void crdt__lv_fill(crdt_doc *doc, uint32_t lv, uint32_t n, uint32_t v)
+{
+    uint32_t *p = doc->lv_leaf + lv; /* a local: the stores cannot alias doc */
+    for (uint32_t k = 0; k < n; k++)
+        p[k] = v;
+}
+
 /* Sets lv_leaf[lv .. lv + n) to `v`, for LVs at the end of the assigned
  * ones (no LV from lv + n on has a leaf yet): in whole groups of 16 entries
  * when the array has room, since what a group writes past lv + n is written

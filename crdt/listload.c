@@ -63,14 +63,6 @@ static bool room(crdt_doc *doc, crdt_list *l, uint32_t nodes)
                              sizeof(crdt_lnode)) == CRDT_OK;
 }
 
-/* LVs [lv, lv + n) now belong to node x. */
-static void point(crdt_doc *doc, uint32_t lv, uint32_t n, uint32_t x)
-{
-    uint32_t *p = doc->lv_leaf + lv; /* a local: the stores cannot alias doc */
-    for (uint32_t k = 0; k < n; k++)
-        p[k] = x;
-}
-
 /* A new node holding r, linked after node `at` (CRDT_NONE: first). */
 static uint32_t link_after(crdt_list *l, uint32_t at, crdt_run r)
 {
@@ -98,13 +90,13 @@ static void split(crdt_doc *doc, crdt_list *l, uint32_t x, uint32_t off, uint32_
     if (a.len <= b.len) {
         uint32_t y = link_after(l, l->v[x].prev, a);
         l->v[x].r = b;
-        point(doc, a.lv, a.len, y);
+        crdt__lv_fill(doc, a.lv, a.len, y);
         *head = y;
         *tail = x;
     } else {
         l->v[x].r = a;
         uint32_t y = link_after(l, x, b);
-        point(doc, b.lv, b.len, y);
+        crdt__lv_fill(doc, b.lv, b.len, y);
         *head = x;
         *tail = y;
     }
@@ -124,7 +116,8 @@ int crdt__list_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv,
         off = left - l->v[at].r.lv + 1;
         nx = l->v[at].next;
     }
-    if (at != CRDT_NONE && off < l->v[at].r.len)
+    bool mid = at != CRDT_NONE && off < l->v[at].r.len; /* the origin is inside its run */
+    if (mid)
         after = left + 1;
     else
         after = nx == CRDT_NONE ? CRDT_NONE : l->v[nx].r.lv;
@@ -133,7 +126,7 @@ int crdt__list_insert(crdt_doc *doc, uint32_t left, uint32_t right, uint32_t lv,
     bool ascii = deleted || byte_len == n;
     if (!room(doc, l, 1 + (ascii ? 1 : n / CRDT_NONASCII_RUN_MAX + 1)))
         return -1;
-    if (at != CRDT_NONE && off < l->v[at].r.len) {
+    if (mid) {
         uint32_t tail;
         split(doc, l, at, off, &at, &tail);
     }

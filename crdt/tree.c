@@ -463,11 +463,7 @@ static void insert_sibling(crdt_doc *doc, uint32_t node, bool is_leaf, uint32_t 
 
 static void point_lvs(crdt_doc *doc, const crdt_run *r, uint32_t leaf)
 {
-    /* locals: stores to lv_leaf could alias *r, which kept the compiler
-     * from turning this into wide stores */
-    uint32_t *p = doc->lv_leaf + r->lv, n = r->len;
-    for (uint32_t k = 0; k < n; k++)
-        p[k] = leaf;
+    crdt__lv_fill(doc, r->lv, r->len, leaf);
 }
 
 /* point_lvs for a run that may end at next_lv (no LV after it has a leaf
