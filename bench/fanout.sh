@@ -14,7 +14,12 @@
 #
 # Scenario ids: see scenario_args below; fbig (fan-out to the largest connection count) is not
 # in the default list.
-# usage: bench/fanout.sh [--quick] [--only docsyncd|soketi|floor] [--scenarios "f5000 f5000r5 ..."]
+#
+# --repeat N runs every scenario N times, the servers in their listed order in odd repetitions
+# and in reverse order in even ones, so that a slow stretch of the machine early or late in a
+# scenario does not always fall on the same server; the table then shows the median of each
+# figure over the N runs and lists the runs' CPU per delivery and p99 in the order they ran.
+# usage: bench/fanout.sh [--quick] [--repeat N] [--only docsyncd|soketi|floor] [--scenarios "f5000 f5000r5 ..."]
 #        bench/fanout.sh --table RESULTS   (print the table of an earlier run again)
 #        --from-head builds the committed HEAD (git archive) instead of the working tree
 # env:   BUILD (build dir, default build-bench), SRV_CPU (0), LG_CPU (1), OUT (output dir),
@@ -38,22 +43,28 @@ QUICK=0
 ONLY=""
 TABLE=""
 FROM_HEAD=0
+REPEAT=1
 SCENARIOS="f5000 f5000d f5000r5 f5000r20 f1000 w500 w500r c5000 c5000s cbig"
 FLOOR_SCENARIOS=${FLOOR_SCENARIOS:-"f5000 f5000r5"}
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
+    --repeat) REPEAT=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
     --table) TABLE=$2; shift ;;
     --from-head) FROM_HEAD=1 ;;
-    *) echo "usage: $0 [--quick] [--only docsyncd|soketi|floor] [--scenarios LIST] [--table RESULTS]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick] [--repeat N] [--only docsyncd|soketi|floor] [--scenarios LIST] [--table RESULTS]" >&2; exit 2 ;;
   esac
   shift
 done
+case "$REPEAT" in
+  '' | *[!0-9]* | 0) echo "--repeat takes a positive whole number, not '$REPEAT'" >&2; exit 2 ;;
+esac
 
 # Prints the side-by-side table of a results file (lines: <scenario> <server> RESULT key=value ...).
+# A scenario run several times on a server (--repeat) shows the median of each figure.
 print_table() {
   awk -v bigc="${BIGC:-50000}" '
 function get(line, key,   re, m) {
@@ -61,19 +72,45 @@ function get(line, key,   re, m) {
   if (match(line, re)) { m = substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2); return m }
   return ""
 }
-{ sc = $1; srv = $2; r[sc, srv] = $0; if (!(sc in seen)) { seen[sc] = 1; order[++n] = sc } }
+# The median of a figure over the runs of scenario sc on server srv ("" if no run has it).
+function med(sc, srv, key,   i, j, n, v, t) {
+  n = 0
+  for (i = 1; i <= runs[sc, srv]; i++) {
+    t = get(r[sc, srv, i], key)
+    if (t == "") continue
+    v[++n] = t + 0
+    for (j = n; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+  }
+  if (n == 0) return ""
+  return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+# The figure of every run of scenario sc on server srv, in the order they ran.
+function each(sc, srv, key, fmt, scale,   i, t, out) {
+  out = ""
+  for (i = 1; i <= runs[sc, srv]; i++) {
+    t = get(r[sc, srv, i], key)
+    out = out (i > 1 ? " / " : "") (t == "" ? "-" : sprintf(fmt, t * scale))
+  }
+  return out
+}
+{ sc = $1; srv = $2; r[sc, srv, ++runs[sc, srv]] = $0; if (runs[sc, srv] > most) most = runs[sc, srv]
+  if (!(sc in seen)) { seen[sc] = 1; order[++n] = sc }
+  if (!((sc, srv) in known)) { known[sc, srv] = 1; names[sc] = names[sc] " " srv } }
 # scale -1 prints 1e6 / v (a per-delivery cost turned into a rate at 100 % of one core).
 function fmtv(v, fmt, scale) { return v == "" ? "-" : (scale == -1 ? (v + 0 > 0 ? sprintf(fmt, 1e6 / v) : "-") : sprintf(fmt, v * scale)) }
-function row(label, sc, key, scale, fmt, better,   a, b, c, d, ra) {
-  a = get(r[sc, "docsyncd"], key); b = get(r[sc, "soketi"], key); c = get(r[sc, "floor"], key); d = get(r[sc, "floorc"], key)
+# The last column: the docsyncd figure divided by the figure of the one-write floor.
+function row(label, sc, key, scale, fmt, better,   a, b, c, d, ra, rf) {
+  a = med(sc, "docsyncd", key); b = med(sc, "soketi", key); c = med(sc, "floor", key); d = med(sc, "floorc", key)
   if (a == "" && b == "") return
-  ra = "-"
+  ra = "-"; rf = "-"
   if (better != "" && a != "" && b != "" && a + 0 > 0 && b + 0 > 0) ra = sprintf("%.2fx", (better == "hi") ? a / b : b / a)
-  printf "%-34s %10s %10s %9s %9s %9s\n", label, fmtv(a, fmt, scale), fmtv(b, fmt, scale), ra, fmtv(c, fmt, scale), fmtv(d, fmt, scale)
+  if (better != "" && scale != -1 && a != "" && c != "" && a + 0 > 0 && c + 0 > 0) rf = sprintf("%.2fx", a / c)
+  printf "%-34s %10s %10s %9s %9s %9s %9s\n", label, fmtv(a, fmt, scale), fmtv(b, fmt, scale), ra, fmtv(c, fmt, scale), fmtv(d, fmt, scale), rf
 }
 END {
-  printf "%-34s %10s %10s %9s %9s %9s\n", "scenario / metric", "docsyncd", "soketi", "docsyncd", "floor", "floor"
-  printf "%-34s %10s %10s %9s %9s %9s\n", "", "", "", "better by", "1 write", "coalesced"
+  if (most > 1) printf "medians of up to %d runs per scenario and server\n", most
+  printf "%-34s %10s %10s %9s %9s %9s %9s\n", "scenario / metric", "docsyncd", "soketi", "docsyncd", "floor", "floor", "docsyncd"
+  printf "%-34s %10s %10s %9s %9s %9s %9s\n", "", "", "", "better by", "1 write", "coalesced", "/ floor"
   for (i = 1; i <= n; i++) {
     sc = order[i]
     if (sc == "f5000" || sc == "f1000" || sc == "f5000d" || sc == "fbig") {
@@ -114,6 +151,17 @@ END {
       row("  RSS before MB", sc, "rss_before_kb", 1/1024, "%.1f", "lo")
       row("  RSS held MB", sc, "rss_after_kb", 1/1024, "%.1f", "lo")
       row("  RSS per idle connection KB", sc, "rss_per_conn_b", 1/1024, "%.2f", "lo")
+    }
+  }
+  if (most > 1) {
+    print "\nevery run, in the order it ran: server CPU us per delivery; latency p99 ms"
+    for (i = 1; i <= n; i++) {
+      sc = order[i]
+      if (sc ~ /^c/) continue
+      k = split(names[sc], list, " ")
+      for (j = 1; j <= k; j++)
+        printf "  %-9s %-9s %s; %s\n", sc, list[j], each(sc, list[j], "srv_us_per_deliv", "%.2f", 1),
+          each(sc, list[j], "p99_us", "%.1f", 0.001)
     }
   }
 }' "$1"
@@ -238,14 +286,17 @@ scenario_args() { # $1 = scenario id
   esac
 }
 
+for rep in $(seq "$REPEAT"); do
 for sc in $SCENARIOS; do
   servers=$SERVERS
   # The kernel floor (bench/floor.c) only makes sense for plain fan-out.
   if [ -z "$ONLY" ] && [ "${FLOOR:-1}" = 1 ] && [[ " $FLOOR_SCENARIOS " == *" $sc "* ]]; then
     servers="$servers floor floorc"
   fi
+  # Even repetitions run the servers in reverse order.
+  if [ $((rep % 2)) = 0 ]; then servers=$(echo $servers | tr ' ' '\n' | tac | tr '\n' ' '); fi
   for srv in $servers; do
-    echo "== $sc on $srv" >&2
+    echo "== $sc on $srv (run $rep of $REPEAT, $(date -u +%T))" >&2
     if ! start_server "$srv"; then stop_server; continue; fi
     # shellcheck disable=SC2046
     if [ "${PROFILE:-0}" = 1 ] && [ "${sc#c}" = "$sc" ]; then
@@ -262,6 +313,7 @@ for sc in $SCENARIOS; do
     stop_server
     if [ -n "${PERF_PID:-}" ]; then wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""; fi
   done
+done
 done
 
 echo >&2
