@@ -19,7 +19,9 @@
 # and in reverse order in even ones, so that a slow stretch of the machine early or late in a
 # scenario does not always fall on the same server; the table then shows the median of each
 # figure over the N runs and lists the runs' CPU per delivery and p99 in the order they ran.
-# usage: bench/fanout.sh [--quick] [--repeat N] [--only docsyncd|soketi|floor] [--scenarios "f5000 f5000r5 ..."]
+# --duration S measures S seconds instead of 10 in every fan-out and whisper run: at 5 events/s
+# a 10-second window holds 50 bursts, and its p99 is decided by its two or three slowest.
+# usage: bench/fanout.sh [--quick] [--repeat N] [--duration S] [--only docsyncd|soketi|floor] [--scenarios "f5000 f5000r5 ..."]
 #        bench/fanout.sh --table RESULTS   (print the table of an earlier run again)
 #        --from-head builds the committed HEAD (git archive) instead of the working tree
 # env:   BUILD (build dir, default build-bench), SRV_CPU (0), LG_CPU (1), OUT (output dir),
@@ -44,6 +46,7 @@ ONLY=""
 TABLE=""
 FROM_HEAD=0
 REPEAT=1
+DURATION=""
 SCENARIOS="f5000 f5000d f5000r5 f5000r20 f1000 w500 w500r c5000 c5000s cbig"
 FLOOR_SCENARIOS=${FLOOR_SCENARIOS:-"f5000 f5000r5"}
 
@@ -51,16 +54,20 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --repeat) REPEAT=$2; shift ;;
+    --duration) DURATION=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
     --table) TABLE=$2; shift ;;
     --from-head) FROM_HEAD=1 ;;
-    *) echo "usage: $0 [--quick] [--repeat N] [--only docsyncd|soketi|floor] [--scenarios LIST] [--table RESULTS]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick] [--repeat N] [--duration S] [--only docsyncd|soketi|floor] [--scenarios LIST] [--table RESULTS]" >&2; exit 2 ;;
   esac
   shift
 done
 case "$REPEAT" in
   '' | *[!0-9]* | 0) echo "--repeat takes a positive whole number, not '$REPEAT'" >&2; exit 2 ;;
+esac
+case "$DURATION" in
+  *[!0-9]* | 0) echo "--duration takes a positive whole number of seconds, not '$DURATION'" >&2; exit 2 ;;
 esac
 
 # Prints the side-by-side table of a results file (lines: <scenario> <server> RESULT key=value ...).
@@ -173,6 +180,7 @@ WARMUP=3
 DUR=10
 HOLD=3
 if [ "$QUICK" = 1 ]; then WARMUP=1; DUR=3; HOLD=1; fi
+[ -n "$DURATION" ] && DUR=$DURATION
 
 mkdir -p "$OUT"
 RESULTS=$OUT/results.txt
