@@ -295,33 +295,33 @@ scenario_args() { # $1 = scenario id
 }
 
 for rep in $(seq "$REPEAT"); do
-for sc in $SCENARIOS; do
-  servers=$SERVERS
-  # The kernel floor (bench/floor.c) only makes sense for plain fan-out.
-  if [ -z "$ONLY" ] && [ "${FLOOR:-1}" = 1 ] && [[ " $FLOOR_SCENARIOS " == *" $sc "* ]]; then
-    servers="$servers floor floorc"
-  fi
-  # Even repetitions run the servers in reverse order.
-  if [ $((rep % 2)) = 0 ]; then servers=$(echo $servers | tr ' ' '\n' | tac | tr '\n' ' '); fi
-  for srv in $servers; do
-    echo "== $sc on $srv (run $rep of $REPEAT, $(date -u +%T))" >&2
-    if ! start_server "$srv"; then stop_server; continue; fi
-    # shellcheck disable=SC2046
-    if [ "${PROFILE:-0}" = 1 ] && [ "${sc#c}" = "$sc" ]; then
-      # Profiled runs: the figures of such a run include perf's own overhead.
-      perf record -F 499 -g -p "$SRV_PID" -o "$OUT/$sc-$srv.perf" -- sleep $((WARMUP + DUR + 2)) \
-        >/dev/null 2>&1 &
-      PERF_PID=$!
+  for sc in $SCENARIOS; do
+    servers=$SERVERS
+    # The kernel floor (bench/floor.c) only makes sense for plain fan-out.
+    if [ -z "$ONLY" ] && [ "${FLOOR:-1}" = 1 ] && [[ " $FLOOR_SCENARIOS " == *" $sc "* ]]; then
+      servers="$servers floor floorc"
     fi
-    line=$(taskset -c "$LG_CPU" "$LOADGEN" $(scenario_args "$sc") --port "$SRV_PORT" --pid "$SRV_PID" \
-      --app-id $APP_ID --key $APP_KEY --secret $APP_SECRET --label "$srv" --timeout 90 ${LG_ARGS:-} \
-      2> >(grep -v '^loadgen: connection .* lost' | tee -a "$OUT/loadgen.log" >&2) | grep '^RESULT' || true)
-    kill -0 "$SRV_PID" 2>/dev/null || echo "$srv died during $sc" >&2
-    echo "$sc $srv ${line:-RESULT error=1}" >>"$RESULTS"
-    stop_server
-    if [ -n "${PERF_PID:-}" ]; then wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""; fi
+    # Even repetitions run the servers in reverse order.
+    if [ $((rep % 2)) = 0 ]; then servers=$(echo $servers | tr ' ' '\n' | tac | tr '\n' ' '); fi
+    for srv in $servers; do
+      echo "== $sc on $srv (run $rep of $REPEAT, $(date -u +%T))" >&2
+      if ! start_server "$srv"; then stop_server; continue; fi
+      # shellcheck disable=SC2046
+      if [ "${PROFILE:-0}" = 1 ] && [ "${sc#c}" = "$sc" ]; then
+        # Profiled runs: the figures of such a run include perf's own overhead.
+        perf record -F 499 -g -p "$SRV_PID" -o "$OUT/$sc-$srv.perf" -- sleep $((WARMUP + DUR + 2)) \
+          >/dev/null 2>&1 &
+        PERF_PID=$!
+      fi
+      line=$(taskset -c "$LG_CPU" "$LOADGEN" $(scenario_args "$sc") --port "$SRV_PORT" --pid "$SRV_PID" \
+        --app-id $APP_ID --key $APP_KEY --secret $APP_SECRET --label "$srv" --timeout 90 ${LG_ARGS:-} \
+        2> >(grep -v '^loadgen: connection .* lost' | tee -a "$OUT/loadgen.log" >&2) | grep '^RESULT' || true)
+      kill -0 "$SRV_PID" 2>/dev/null || echo "$srv died during $sc" >&2
+      echo "$sc $srv ${line:-RESULT error=1}" >>"$RESULTS"
+      stop_server
+      if [ -n "${PERF_PID:-}" ]; then wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""; fi
+    done
   done
-done
 done
 
 echo >&2
